@@ -1,0 +1,40 @@
+# Set-up is part of every target: the virtual environment is created and the project
+# installed when missing or when pyproject.toml changed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed-run
+INSTALLED_TEST := $(VENV)/.installed-test
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit("cdw needs Python >= 3.11" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(INSTALLED): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(INSTALLED_TEST): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(INSTALLED)
+
+demo: $(INSTALLED)
+	$(BIN)/cdw demo
+
+test: $(INSTALLED_TEST)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5)"; exit 0; fi; exit $$rc
+
+bench: $(INSTALLED_TEST)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python benchmarks/bench_engine.py
+
+lint: $(INSTALLED_TEST)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf var/demo

@@ -1,0 +1,94 @@
+"""Users and roles (DESIGN.md §1)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import model_validator
+from sqlmodel import Field, SQLModel
+
+
+class Role(StrEnum):
+    admin = "admin"
+    permit_officer = "permit_officer"
+    enforcement_officer = "enforcement_officer"
+    facility_operator = "facility_operator"
+    site_dispatcher = "site_dispatcher"
+    haulier = "haulier"
+    viewer = "viewer"
+
+    @property
+    def label_zh(self) -> str:
+        return ROLE_LABELS_ZH[self]
+
+
+ROLE_LABELS_ZH = {
+    Role.admin: "系统管理员",
+    Role.permit_officer: "审批员",
+    Role.enforcement_officer: "执法队员",
+    Role.facility_operator: "消纳场操作员",
+    Role.site_dispatcher: "工地出场管理员",
+    Role.haulier: "运输企业",
+    Role.viewer: "只读用户",
+}
+
+# Which binding column a bound role needs.
+BINDING_OF_ROLE = {
+    Role.facility_operator: "facility_id",
+    Role.site_dispatcher: "site_id",
+    Role.haulier: "haulier_id",
+}
+
+
+class UserBase(SQLModel):
+    username: str = Field(min_length=3, max_length=64, unique=True, index=True)
+    full_name: str = ""
+    role: Role
+    facility_id: int | None = Field(default=None, foreign_key="disposal_facility.id")
+    site_id: int | None = Field(default=None, foreign_key="construction_site.id")
+    haulier_id: int | None = Field(default=None, foreign_key="haulier.id")
+    is_active: bool = True
+
+    @model_validator(mode="after")
+    def _binding_matches_role(self):
+        needed = BINDING_OF_ROLE.get(self.role)
+        for column in ("facility_id", "site_id", "haulier_id"):
+            value = getattr(self, column)
+            if column == needed and value is None:
+                raise ValueError(
+                    f"角色 {self.role} 必须绑定 {column} / role {self.role} must be bound via {column}"
+                )
+            if column != needed and value is not None:
+                raise ValueError(
+                    f"角色 {self.role} 不能绑定 {column} / role {self.role} cannot have {column}"
+                )
+        return self
+
+
+class UserCreate(UserBase):
+    password: str = Field(min_length=8, max_length=128)
+
+
+class User(UserBase, table=True):
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    hashed_password: str
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class UserPublic(SQLModel):
+    id: int
+    username: str
+    full_name: str
+    role: Role
+    facility_id: int | None
+    site_id: int | None
+    haulier_id: int | None
+    is_active: bool
+
+
+class Token(SQLModel):
+    access_token: str
+    token_type: str = "bearer"

@@ -1,0 +1,83 @@
+"""The ``cdw`` command line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from cdw.errors import CdwError
+
+app = typer.Typer(help="cdw 建筑垃圾运输监管 / construction-waste transport supervision", no_args_is_help=True)
+db_app = typer.Typer(help="数据库 / database schema", no_args_is_help=True)
+user_app = typer.Typer(help="用户 / user accounts", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+console = Console()
+
+
+def fail(exc: CdwError) -> None:
+    """Print a cdw error (both languages, every problem) and exit with status 1."""
+    console.print(f"[bold red]错误 / Error:[/] {exc}", highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, reload: bool = False) -> None:
+    """启动 API 服务 / Run the REST API server."""
+    import uvicorn
+
+    uvicorn.run("cdw.api.app:app", host=host, port=port, reload=reload)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """升级数据库结构 / Create or upgrade the schema (Alembic)."""
+    from cdw.config import get_settings
+    from cdw.migrate import upgrade
+
+    upgrade(revision=revision)
+    console.print(f"数据库已升级 / database upgraded: {get_settings().database_url}")
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, permit_officer, enforcement_officer, facility_operator, site_dispatcher, haulier, viewer")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    full_name: str = "",
+    facility_id: int | None = None,
+    site_id: int | None = None,
+    haulier_id: int | None = None,
+) -> None:
+    """新建用户 / Create a user."""
+    from pydantic import ValidationError
+
+    from cdw.auth.models import UserCreate
+    from cdw.auth.services import create_user
+    from cdw.db import session_scope
+
+    try:
+        data = UserCreate(
+            username=username,
+            role=role,
+            password=password,
+            full_name=full_name,
+            facility_id=facility_id,
+            site_id=site_id,
+            haulier_id=haulier_id,
+        )
+        with session_scope() as session:
+            user = create_user(session, data)
+            console.print(f"已创建用户 / user created: {user.username} ({user.role}) id={user.id}")
+    except ValidationError as exc:
+        for err in exc.errors():
+            console.print(f"[red]{'.'.join(map(str, err['loc'])) or 'user'}: {err['msg']}[/]")
+        raise typer.Exit(1) from exc
+    except CdwError as exc:
+        fail(exc)
+
+
+if __name__ == "__main__":
+    app()

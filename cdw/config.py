@@ -1,0 +1,60 @@
+"""One Settings object for the whole application (environment prefix ``CDW_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Thresholds(BaseModel):
+    """Flag thresholds (DESIGN.md §3). Every one can be overridden per permit."""
+
+    corridor_half_width_m: float = 50.0
+    deviation_min_duration_s: float = 60.0
+    deviation_min_distance_m: float = 200.0
+    stop_radius_m: float = 50.0
+    long_stop_min_duration_s: float = 600.0
+    dumping_stop_min_duration_s: float = 180.0
+    dumping_facility_radius_m: float = 2000.0
+    speed_limit_kmh: float = 60.0
+    speeding_min_duration_s: float = 30.0
+    signal_gap_s: float = 300.0
+    tamper_min_jump_m: float = 1000.0
+    night_start_hour: int = 22
+    night_end_hour: int = 6
+    trip_split_gap_s: float = 1800.0
+    max_implied_speed_kmh: float = 180.0
+    future_tolerance_s: float = 300.0
+    receipt_transit_allowance_s: float = 4 * 3600.0
+    quantity_tolerance_ratio: float = 0.10
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CDW_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    database_url: str = Field(
+        default="sqlite:///./var/cdw.db",
+        description="SQLAlchemy URL; SQLite file by default, postgresql+psycopg://… in production",
+    )
+    data_dir: Path = Field(default=Path("./var/data"), description="point store and reports")
+    secret_key: str = Field(
+        default="change-me-in-production-cdw-secret-key",
+        description="HMAC key for bearer tokens; set CDW_SECRET_KEY in production",
+    )
+    token_expire_minutes: int = 8 * 60
+    local_timezone: str = Field(default="Asia/Shanghai", description="for hours and dates")
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+
+    @property
+    def points_dir(self) -> Path:
+        return self.data_dir / "points"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

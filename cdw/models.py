@@ -1,0 +1,6 @@
+"""Every table module, imported once so that SQLModel.metadata is complete (Alembic, tests)."""
+
+from cdw.auth import models as auth_models  # noqa: F401
+from cdw.permits import models as permit_models  # noqa: F401
+from cdw.registry import models as registry_models  # noqa: F401
+from cdw.tracking import flags as flag_models  # noqa: F401

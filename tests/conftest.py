@@ -1,0 +1,125 @@
+"""Shared fixtures: every database test runs on SQLite and again on PostgreSQL.
+
+PostgreSQL is used when CDW_TEST_DATABASE_URL is set (``.ci/run`` sets it when a server
+answers); otherwise those test variants are skipped with the reason printed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+_TMP = Path(tempfile.mkdtemp(prefix="cdw-tests-"))
+# Keep the suite away from a developer's ./var database and point store.
+os.environ.setdefault("CDW_DATABASE_URL", f"sqlite:///{_TMP / 'default.db'}")
+os.environ.setdefault("CDW_DATA_DIR", str(_TMP / "data"))
+
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
+from sqlmodel import Session, SQLModel  # noqa: E402
+
+from cdw.api.app import app  # noqa: E402
+from cdw.api.deps import get_session  # noqa: E402
+from cdw.auth.models import Role, User  # noqa: E402
+from cdw.auth.security import create_access_token  # noqa: E402
+from cdw.config import get_settings  # noqa: E402
+from cdw.db import all_models, make_engine  # noqa: E402
+
+PG_URL = os.environ.get("CDW_TEST_DATABASE_URL")
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def reset_schema(engine: Engine) -> None:
+    """Drop and recreate every table of the application."""
+    metadata = all_models().metadata
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    else:
+        metadata.drop_all(engine)
+    metadata.create_all(engine)
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[Engine]:
+    if not PG_URL:
+        pytest.skip("PostgreSQL leg skipped: CDW_TEST_DATABASE_URL is not set")
+    engine = make_engine(PG_URL)
+    reset_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def _truncate_all(engine: Engine) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in all_models().metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
+        all_models().metadata.create_all(eng)
+        yield eng
+        eng.dispose()
+    else:
+        eng = request.getfixturevalue("pg_engine")
+        _truncate_all(eng)
+        yield eng
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine) as s:
+        yield s
+
+
+@pytest.fixture
+def client(engine: Engine) -> Iterator[TestClient]:
+    def _session() -> Iterator[Session]:
+        with Session(engine) as s:
+            yield s
+
+    app.dependency_overrides[get_session] = _session
+    with TestClient(app) as c:
+        yield c
+    app.dependency_overrides.pop(get_session, None)
+
+
+@pytest.fixture
+def auth_headers(engine: Engine) -> Callable[..., dict[str, str]]:
+    """``auth_headers(role, facility_id=…)`` → Authorization header of a fresh user.
+
+    Users are inserted directly with a placeholder hash: the password flow itself is
+    tested in tests/api/test_auth.py.
+    """
+    made: dict[tuple, str] = {}
+
+    def make(role: Role | str, **binding: int) -> dict[str, str]:
+        role = Role(role)
+        key = (role, tuple(sorted(binding.items())))
+        if key not in made:
+            suffix = "_".join(f"{k}{v}" for k, v in sorted(binding.items()))
+            username = f"{role.value}_{suffix}" if suffix else role.value
+            with Session(engine) as s:
+                s.add(User(username=username, role=role, hashed_password="!", **binding))
+                s.commit()
+            made[key] = create_access_token(username, get_settings())
+        return {"Authorization": f"Bearer {made[key]}"}
+
+    return make
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared test data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
