@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cdw.api.routes import auth
+from cdw.api.routes import auth, registry
 from cdw.errors import CdwError
 
 API_PREFIX = "/api/v1"
@@ -17,7 +17,10 @@ app = FastAPI(
     version="0.1.0",
     openapi_url="/openapi.json",
 )
-app.include_router(auth.router, prefix=API_PREFIX)
+# Every router of the API, in one list (tests walk it to check each route's roles).
+ROUTERS = [auth.router, registry.router]
+for router in ROUTERS:
+    app.include_router(router, prefix=API_PREFIX)
 
 
 @app.exception_handler(CdwError)

@@ -1,0 +1,356 @@
+"""Bulk import of registry records from CSV or JSON files.
+
+A file holds one kind of record (sites, facilities, hauliers, vehicles, drivers, depots,
+zones). CSV has a header row of field names, geofences as GeoJSON text and waste categories
+separated by ``;``; JSON is a list of objects. Vehicles, drivers and depots name their haulier
+by ``haulier_credit_code``.
+
+Every row is checked before anything is written: field rules, the haulier reference, and
+duplicates within the file and against the database. By default the import is all-or-nothing:
+one bad row raises :class:`~cdw.errors.ValidationFailed` listing every bad row by line and
+field, and nothing is written. With ``skip_invalid`` the good rows are imported and each
+problem of the rejected rows is written to a CSV file (line, field, zh, en, raw).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlmodel import Session, SQLModel
+
+from cdw.errors import InputFileError, Problem, ValidationFailed
+from cdw.registry import services
+from cdw.registry.models import (
+    ConstructionSite,
+    ConstructionSiteCreate,
+    Depot,
+    DepotCreate,
+    DisposalFacility,
+    DisposalFacilityCreate,
+    Driver,
+    DriverCreate,
+    Haulier,
+    HaulierCreate,
+    RestrictedZone,
+    RestrictedZoneCreate,
+    Vehicle,
+    VehicleCreate,
+)
+from cdw.registry.validators import problems_from_validation_error, validate_credit_code
+
+HAULIER_REF = "haulier_credit_code"
+
+
+@dataclass(frozen=True)
+class ImportKind:
+    model: type[SQLModel]
+    create: type[SQLModel]
+
+    @property
+    def refers_to_haulier(self) -> bool:
+        return "haulier_id" in self.create.model_fields
+
+    @property
+    def columns(self) -> list[str]:
+        """The fields a file may carry (a haulier is named by its credit code, not its id)."""
+        names = [n for n in self.create.model_fields if n != "haulier_id"]
+        return [HAULIER_REF, *names] if self.refers_to_haulier else names
+
+
+KINDS: dict[str, ImportKind] = {
+    "sites": ImportKind(ConstructionSite, ConstructionSiteCreate),
+    "facilities": ImportKind(DisposalFacility, DisposalFacilityCreate),
+    "hauliers": ImportKind(Haulier, HaulierCreate),
+    "vehicles": ImportKind(Vehicle, VehicleCreate),
+    "drivers": ImportKind(Driver, DriverCreate),
+    "depots": ImportKind(Depot, DepotCreate),
+    "zones": ImportKind(RestrictedZone, RestrictedZoneCreate),
+}
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    source: str
+    read: int = 0
+    imported: int = 0
+    rejected: int = 0
+    ids: list[int] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    rejects_path: Path | None = None
+
+
+@dataclass
+class _Row:
+    line: int
+    raw: dict[str, Any]
+    data: SQLModel | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _read_csv(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(first line of the record, {column: value}) for each non-empty record; blanks omitted."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            f"{path}：不是 UTF-8 编码（第 {exc.start} 字节）",
+            f"{path}: not UTF-8 encoded (byte {exc.start})",
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    last_line = 0
+    for record in reader:
+        first_line, last_line = last_line + 1, reader.line_num
+        if not any(cell.strip() for cell in record):
+            continue
+        if header is None:
+            header = [h.strip() for h in record]
+            _check_header(path, header, columns, first_line)
+            continue
+        row: dict[str, Any] = {
+            name: cell.strip() for name, cell in zip(header, record, strict=False) if cell.strip()
+        }
+        if len(record) > len(header):
+            row["__extra__"] = record[len(header) :]
+        yield first_line, row
+    if header is None:
+        raise InputFileError(f"{path}：文件为空", f"{path}: the file is empty")
+
+
+def _check_header(path: Path, header: list[str], columns: list[str], line: int) -> None:
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    unknown = [h for h in header if h not in columns]
+    if dupes or unknown:
+        what_zh = "；".join(
+            part
+            for part in (f"重复的列：{', '.join(dupes)}" if dupes else "",
+                         f"未知的列：{', '.join(unknown)}" if unknown else "")
+            if part
+        )
+        what_en = "; ".join(
+            part
+            for part in (f"duplicate columns: {', '.join(dupes)}" if dupes else "",
+                         f"unknown columns: {', '.join(unknown)}" if unknown else "")
+            if part
+        )
+        raise InputFileError(
+            f"{path} 第 {line} 行表头有误：{what_zh}。可用的列：{', '.join(columns)}",
+            f"{path} line {line}: bad header: {what_en}. Allowed columns: {', '.join(columns)}",
+        )
+
+
+def _read_json(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line where the object starts, object without nulls) for each element of the list."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            f"{path}：不是 UTF-8 编码（第 {exc.start} 字节）",
+            f"{path}: not UTF-8 encoded (byte {exc.start})",
+        ) from None
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputFileError(
+            f"{path} 第 {exc.lineno} 行：JSON 格式错误：{exc.msg}",
+            f"{path} line {exc.lineno}: invalid JSON: {exc.msg}",
+        ) from None
+    if not isinstance(items, list):
+        raise InputFileError(
+            f"{path}：JSON 文件应为对象列表", f"{path}: the JSON file must be a list of objects"
+        )
+    decoder = json.JSONDecoder()
+    pos = text.index("[") + 1
+    for item in items:
+        while text[pos] in " \t\r\n,":
+            pos += 1
+        line = text.count("\n", 0, pos) + 1
+        _, pos = decoder.raw_decode(text, pos)
+        if not isinstance(item, dict):
+            yield line, {"__not_object__": item}
+            continue
+        unknown = [k for k in item if k not in columns]
+        row = {k: v for k, v in item.items() if v is not None and k not in unknown}
+        if unknown:
+            row["__unknown__"] = unknown
+        yield line, row
+
+
+def read_rows(path: Path, kind: str) -> list[tuple[int, dict[str, Any]]]:
+    """The records of a CSV or JSON file, each with the line it starts on."""
+    if kind not in KINDS:
+        raise InputFileError(
+            f"未知的登记类型：{kind}（可选：{', '.join(KINDS)}）",
+            f"unknown registry kind: {kind} (one of {', '.join(KINDS)})",
+        )
+    if not path.is_file():
+        raise InputFileError(f"文件不存在：{path}", f"file not found: {path}")
+    suffix = path.suffix.lower()
+    columns = KINDS[kind].columns
+    if suffix == ".csv":
+        return list(_read_csv(path, columns))
+    if suffix == ".json":
+        return list(_read_json(path, columns))
+    raise InputFileError(
+        f"{path}：仅支持 .csv 和 .json 文件", f"{path}: only .csv and .json files are supported"
+    )
+
+
+# --- checking -----------------------------------------------------------------------------------
+
+
+def _shape_problems(raw: dict[str, Any], columns: list[str]) -> list[Problem]:
+    problems = []
+    if "__extra__" in raw:
+        problems.append(
+            Problem(
+                "*",
+                f"本行比表头多 {len(raw['__extra__'])} 列",
+                f"the row has {len(raw['__extra__'])} more cells than the header",
+            )
+        )
+    if "__not_object__" in raw:
+        problems.append(Problem("*", "列表元素应为对象", "list element must be an object"))
+    for name in raw.get("__unknown__", []):
+        problems.append(
+            Problem(
+                name,
+                f"未知的字段；可用：{', '.join(columns)}",
+                f"unknown field; allowed: {', '.join(columns)}",
+            )
+        )
+    return problems
+
+
+def _resolve_haulier(session: Session, raw: dict[str, Any], values: dict[str, Any]) -> list[Problem]:
+    code = raw.get(HAULIER_REF)
+    if code is None:
+        return [Problem(HAULIER_REF, "必填字段缺失", "Field required")]
+    try:
+        norm = validate_credit_code(str(code), field=HAULIER_REF)
+    except ValidationFailed as exc:
+        return exc.problems
+    haulier = services.get_haulier_by_credit_code(session, norm)
+    if haulier is None:
+        return [
+            Problem(
+                HAULIER_REF,
+                f"运输企业未登记：{norm}",
+                f"no haulier is registered with credit code {norm}",
+            )
+        ]
+    values["haulier_id"] = haulier.id
+    return []
+
+
+def _check_row(session: Session, spec: ImportKind, row: _Row) -> None:
+    row.problems = _shape_problems(row.raw, spec.columns)
+    if "__not_object__" in row.raw:
+        return
+    values = {k: v for k, v in row.raw.items() if not k.startswith("__") and k != HAULIER_REF}
+    if spec.refers_to_haulier:
+        row.problems += _resolve_haulier(session, row.raw, values)
+        values.setdefault("haulier_id", 0)  # keeps the model from reporting it missing
+    try:
+        row.data = spec.create.model_validate(values)
+    except ValidationError as exc:
+        row.problems += problems_from_validation_error(exc)
+
+
+def _check_duplicates(session: Session, spec: ImportKind, rows: list[_Row]) -> None:
+    """Mark rows whose unique fields repeat an earlier row or a stored record."""
+    entity = services.ENTITIES[spec.model]
+    for name, label_zh, label_en in entity.unique:
+        first_line: dict[Any, int] = {}
+        for row in rows:
+            value = getattr(row.data, name, None) if row.data else None
+            if value is None:
+                continue
+            if value in first_line:
+                row.problems.append(
+                    Problem(
+                        name,
+                        f"{label_zh}与第 {first_line[value]} 行重复：{value}",
+                        f"{label_en} repeats line {first_line[value]}: {value}",
+                    )
+                )
+                continue
+            first_line[value] = row.line
+            other = services.duplicate_of(session, spec.model, name, value)
+            if other is not None:
+                row.problems.append(
+                    Problem(
+                        name,
+                        f"{label_zh}已登记（{entity.zh}编号 {other.id}）：{value}",  # type: ignore[attr-defined]
+                        f"{label_en} already registered ({entity.en} {other.id}): {value}",  # type: ignore[attr-defined]
+                    )
+                )
+
+
+def _write_rejects(path: Path, rows: list[_Row]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["line", "field", "zh", "en", "raw"])
+        for row in rows:
+            raw = {k: v for k, v in row.raw.items() if not k.startswith("__")}
+            for p in row.problems:
+                writer.writerow([row.line, p.field, p.zh, p.en, json.dumps(raw, ensure_ascii=False)])
+
+
+# --- import -------------------------------------------------------------------------------------
+
+
+def import_file(
+    session: Session,
+    kind: str,
+    path: Path,
+    *,
+    skip_invalid: bool = False,
+    rejects_path: Path | None = None,
+) -> ImportReport:
+    """Import a CSV or JSON file of ``kind`` records into ``session`` (flushed, not committed).
+
+    All-or-nothing unless ``skip_invalid``; then rejects go to ``rejects_path`` (default
+    ``<file>.rejects.csv``), written only when some row is rejected.
+    """
+    path = Path(path)
+    spec = KINDS.get(kind)
+    rows = [_Row(line, raw) for line, raw in read_rows(path, kind)]
+    assert spec is not None  # read_rows rejected unknown kinds
+    for row in rows:
+        _check_row(session, spec, row)
+    _check_duplicates(session, spec, rows)
+
+    source = str(path)
+    bad = [row for row in rows if row.problems]
+    problems = [
+        Problem(p.field, p.zh, p.en, row.line, source) for row in bad for p in row.problems
+    ]
+    if bad and not skip_invalid:
+        raise ValidationFailed(
+            problems,
+            zh=f"导入失败：{len(bad)} 行有误，未写入任何记录",
+            en=f"import failed: {len(bad)} bad rows, nothing was written",
+        )
+    report = ImportReport(kind, source, read=len(rows), rejected=len(bad), problems=problems)
+    for row in rows:
+        if not row.problems:
+            record = services.create(session, spec.model, row.data)  # type: ignore[arg-type]
+            report.ids.append(record.id)  # type: ignore[attr-defined]
+    report.imported = len(report.ids)
+    if bad:
+        report.rejects_path = rejects_path or path.with_name(path.name + ".rejects.csv")
+        _write_rejects(report.rejects_path, bad)
+    return report

@@ -1,0 +1,502 @@
+"""Registry tables and their API shapes (DESIGN.md §2).
+
+Per entity, as in fastapi/full-stack-fastapi-template: ``XBase`` (shared fields) →
+``XCreate`` / ``XUpdate`` (input, validated) → ``X`` (table) → ``XPublic`` (output) and
+``XsPublic`` (a page of a list with the total count). Input validation lives on Create and
+Update only, so that a stored record always serialises even if a rule later tightens.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from functools import partial
+from typing import Annotated, Any, ClassVar
+
+import sqlalchemy as sa
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, field_validator, model_validator
+from sqlmodel import JSON, Column, Field, SQLModel
+
+from cdw.errors import Problem, ValidationFailed
+from cdw.registry.categories import (
+    FacilityKind,
+    HaulierStatus,
+    LabelledEnum,
+    RecordStatus,
+    WasteCategory,
+    ZoneKind,
+)
+from cdw.registry.validators import (
+    ZONE_MAX_AREA_M2,
+    normalise_geofence,
+    parse_categories,
+    parse_enum,
+    validate_credit_code,
+    validate_opening_hours,
+    validate_plate,
+    validate_terminal_id,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _enum_type(enum: type[LabelledEnum]) -> sa.Enum:
+    """Stored as VARCHAR holding the value (no PostgreSQL ENUM type to migrate)."""
+    return sa.Enum(
+        enum,
+        native_enum=False,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+def _json_column(nullable: bool = False) -> Any:
+    return Field(sa_column=Column(JSON, nullable=nullable))
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _labelled(enum: type[LabelledEnum], field: str) -> BeforeValidator:
+    return BeforeValidator(partial(parse_enum, enum, field=field))
+
+
+_YES = {"是", "有", "y", "yes", "true", "1"}
+_NO = {"否", "无", "n", "no", "false", "0"}
+
+
+def _yes_no(value: Any) -> Any:
+    if isinstance(value, str):
+        folded = value.strip().casefold()
+        if folded in _YES:
+            return True
+        if folded in _NO:
+            return False
+    return value
+
+
+def _upper(value: str) -> str:
+    return value.upper()
+
+
+def _phone(value: str) -> str:
+    digits = value.replace(" ", "").replace("-", "")
+    if digits and not (digits.lstrip("+").isdigit() and 5 <= len(digits.lstrip("+")) <= 20):
+        raise ValidationFailed(
+            [Problem("phone", f"电话号码无效：「{value}」", f"invalid phone number: '{value}'")]
+        )
+    return digits
+
+
+# Input types: each runs the validator of cdw.registry.validators on API and import input.
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+PlateIn = Annotated[str, AfterValidator(validate_plate)]
+CreditCodeIn = Annotated[str, AfterValidator(validate_credit_code)]
+TerminalIdIn = Annotated[
+    str | None,
+    BeforeValidator(_blank_to_none),
+    AfterValidator(lambda v: None if v is None else validate_terminal_id(v)),
+]
+OpeningHoursIn = Annotated[str, AfterValidator(validate_opening_hours)]
+GeofenceIn = Annotated[dict[str, Any], BeforeValidator(normalise_geofence)]
+ZoneGeofenceIn = Annotated[
+    dict[str, Any], BeforeValidator(partial(normalise_geofence, max_area_m2=ZONE_MAX_AREA_M2))
+]
+CategoriesIn = Annotated[list[WasteCategory], BeforeValidator(parse_categories)]
+RecordStatusIn = Annotated[RecordStatus, _labelled(RecordStatus, "status")]
+HaulierStatusIn = Annotated[HaulierStatus, _labelled(HaulierStatus, "status")]
+FacilityKindIn = Annotated[FacilityKind, _labelled(FacilityKind, "kind")]
+ZoneKindIn = Annotated[ZoneKind, _labelled(ZoneKind, "kind")]
+YesNo = Annotated[bool, BeforeValidator(_yes_no)]
+PhoneIn = Annotated[str, AfterValidator(_phone)]
+
+
+class _Input(SQLModel):
+    """Input models strip text and reject unknown fields (a misspelt field is an error)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+
+class _Patch(_Input):
+    """PATCH bodies: every field optional; ``null`` only where the column may be empty."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> _Patch:
+        problems = [
+            Problem(name, "此字段不能为空", "this field cannot be null")
+            for name in sorted(self.model_fields_set)
+            if getattr(self, name) is None and name not in self.nullable
+        ]
+        if problems:
+            raise ValidationFailed(problems)
+        return self
+
+
+class _Stamps(SQLModel):
+    """Output timestamps, always timezone-aware UTC (SQLite returns them naive)."""
+
+    id: int
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("created_at", "updated_at")
+    @classmethod
+    def _as_utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _created_at() -> Any:
+    return Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+def _updated_at() -> Any:
+    return Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+# --- ConstructionSite 排放工地 --------------------------------------------------------------
+
+
+class ConstructionSiteBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200, index=True)
+    address: str = Field(default="", max_length=300)
+    project_permit_no: str = Field(min_length=1, max_length=100)
+    builder: str = Field(min_length=1, max_length=200)
+    contractor: str = Field(min_length=1, max_length=200)
+    geofence: dict[str, Any] = _json_column()
+    expected_categories: list[WasteCategory] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    expected_volume_m3: float = Field(ge=0)
+    status: RecordStatus = Field(
+        default=RecordStatus.active, sa_type=_enum_type(RecordStatus), index=True
+    )
+
+
+class ConstructionSiteCreate(_Input, ConstructionSiteBase):
+    geofence: GeofenceIn
+    expected_categories: CategoriesIn = []
+    status: RecordStatusIn = RecordStatus.active
+
+
+class ConstructionSiteUpdate(_Patch):
+    name: Name | None = None
+    address: str | None = Field(default=None, max_length=300)
+    project_permit_no: str | None = Field(default=None, min_length=1, max_length=100)
+    builder: str | None = Field(default=None, min_length=1, max_length=200)
+    contractor: str | None = Field(default=None, min_length=1, max_length=200)
+    geofence: GeofenceIn | None = None
+    expected_categories: CategoriesIn | None = None
+    expected_volume_m3: float | None = Field(default=None, ge=0)
+    status: RecordStatusIn | None = None
+
+
+class ConstructionSite(ConstructionSiteBase, table=True):
+    __tablename__ = "construction_site"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _created_at()
+    updated_at: datetime = _updated_at()
+
+
+class ConstructionSitePublic(ConstructionSiteBase, _Stamps):
+    pass
+
+
+class ConstructionSitesPublic(SQLModel):
+    data: list[ConstructionSitePublic]
+    count: int
+
+
+# --- DisposalFacility 消纳场 / 综合利用厂 / 临时消纳点 / 回填工地 ---------------------------
+
+
+class DisposalFacilityBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200, index=True)
+    kind: FacilityKind = Field(sa_type=_enum_type(FacilityKind), index=True)
+    address: str = Field(default="", max_length=300)
+    geofence: dict[str, Any] = _json_column()
+    capacity_m3: float = Field(gt=0)
+    used_m3: float = Field(default=0.0, ge=0)
+    accepted_categories: list[WasteCategory] = Field(
+        sa_column=Column(JSON, nullable=False), min_length=1
+    )
+    opening_hours: str = Field(default="00:00-24:00", max_length=11)
+    status: RecordStatus = Field(
+        default=RecordStatus.active, sa_type=_enum_type(RecordStatus), index=True
+    )
+
+
+class DisposalFacilityCreate(_Input, DisposalFacilityBase):
+    kind: FacilityKindIn
+    geofence: GeofenceIn
+    accepted_categories: Annotated[CategoriesIn, Field(min_length=1)]
+    opening_hours: OpeningHoursIn = "00:00-24:00"
+    status: RecordStatusIn = RecordStatus.active
+
+
+class DisposalFacilityUpdate(_Patch):
+    name: Name | None = None
+    kind: FacilityKindIn | None = None
+    address: str | None = Field(default=None, max_length=300)
+    geofence: GeofenceIn | None = None
+    capacity_m3: float | None = Field(default=None, gt=0)
+    used_m3: float | None = Field(default=None, ge=0)
+    accepted_categories: Annotated[CategoriesIn, Field(min_length=1)] | None = None
+    opening_hours: OpeningHoursIn | None = None
+    status: RecordStatusIn | None = None
+
+
+class DisposalFacility(DisposalFacilityBase, table=True):
+    __tablename__ = "disposal_facility"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _created_at()
+    updated_at: datetime = _updated_at()
+
+
+class DisposalFacilityPublic(DisposalFacilityBase, _Stamps):
+    pass
+
+
+class DisposalFacilitiesPublic(SQLModel):
+    data: list[DisposalFacilityPublic]
+    count: int
+
+
+# --- Haulier 运输企业 -----------------------------------------------------------------------
+
+
+class HaulierBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200, index=True)
+    credit_code: str = Field(min_length=18, max_length=18, unique=True, index=True)
+    licence_no: str = Field(min_length=1, max_length=100)
+    licence_valid_until: date
+    status: HaulierStatus = Field(
+        default=HaulierStatus.active, sa_type=_enum_type(HaulierStatus), index=True
+    )
+    credit_score: int = Field(default=100, ge=0, le=100)
+
+
+class HaulierCreate(_Input, HaulierBase):
+    credit_code: CreditCodeIn
+    status: HaulierStatusIn = HaulierStatus.active
+
+
+class HaulierUpdate(_Patch):
+    name: Name | None = None
+    credit_code: CreditCodeIn | None = None
+    licence_no: str | None = Field(default=None, min_length=1, max_length=100)
+    licence_valid_until: date | None = None
+    status: HaulierStatusIn | None = None
+    credit_score: int | None = Field(default=None, ge=0, le=100)
+
+
+class Haulier(HaulierBase, table=True):
+    __tablename__ = "haulier"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _created_at()
+    updated_at: datetime = _updated_at()
+
+
+class HaulierPublic(HaulierBase, _Stamps):
+    pass
+
+
+class HauliersPublic(SQLModel):
+    data: list[HaulierPublic]
+    count: int
+
+
+# --- Depot 停车场 ---------------------------------------------------------------------------
+
+
+class DepotBase(SQLModel):
+    haulier_id: int = Field(foreign_key="haulier.id", index=True)
+    name: str = Field(min_length=1, max_length=200, index=True)
+    address: str = Field(default="", max_length=300)
+    geofence: dict[str, Any] = _json_column()
+    status: RecordStatus = Field(
+        default=RecordStatus.active, sa_type=_enum_type(RecordStatus), index=True
+    )
+
+
+class DepotCreate(_Input, DepotBase):
+    geofence: GeofenceIn
+    status: RecordStatusIn = RecordStatus.active
+
+
+class DepotUpdate(_Patch):
+    haulier_id: int | None = None
+    name: Name | None = None
+    address: str | None = Field(default=None, max_length=300)
+    geofence: GeofenceIn | None = None
+    status: RecordStatusIn | None = None
+
+
+class Depot(DepotBase, table=True):
+    __tablename__ = "depot"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _created_at()
+    updated_at: datetime = _updated_at()
+
+
+class DepotPublic(DepotBase, _Stamps):
+    pass
+
+
+class DepotsPublic(SQLModel):
+    data: list[DepotPublic]
+    count: int
+
+
+# --- Vehicle 运输车辆 -----------------------------------------------------------------------
+
+
+class VehicleBase(SQLModel):
+    plate: str = Field(min_length=7, max_length=8, unique=True, index=True)
+    haulier_id: int = Field(foreign_key="haulier.id", index=True)
+    rated_capacity_m3: float = Field(gt=0)
+    rated_load_t: float = Field(gt=0)
+    sealed_body: bool = False
+    terminal_id: str | None = Field(
+        default=None, min_length=11, max_length=20, unique=True, index=True
+    )
+    inspection_valid_until: date
+    status: RecordStatus = Field(
+        default=RecordStatus.active, sa_type=_enum_type(RecordStatus), index=True
+    )
+
+
+class VehicleCreate(_Input, VehicleBase):
+    plate: PlateIn
+    sealed_body: YesNo = False
+    terminal_id: TerminalIdIn = None
+    status: RecordStatusIn = RecordStatus.active
+
+
+class VehicleUpdate(_Patch):
+    nullable: ClassVar[frozenset[str]] = frozenset({"terminal_id"})
+
+    plate: PlateIn | None = None
+    haulier_id: int | None = None
+    rated_capacity_m3: float | None = Field(default=None, gt=0)
+    rated_load_t: float | None = Field(default=None, gt=0)
+    sealed_body: YesNo | None = None
+    terminal_id: TerminalIdIn = None
+    inspection_valid_until: date | None = None
+    status: RecordStatusIn | None = None
+
+
+class Vehicle(VehicleBase, table=True):
+    __tablename__ = "vehicle"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _created_at()
+    updated_at: datetime = _updated_at()
+
+
+class VehiclePublic(VehicleBase, _Stamps):
+    pass
+
+
+class VehiclesPublic(SQLModel):
+    data: list[VehiclePublic]
+    count: int
+
+
+# --- Driver 驾驶员 --------------------------------------------------------------------------
+
+
+class DriverBase(SQLModel):
+    name: str = Field(min_length=1, max_length=100, index=True)
+    licence_no: str = Field(min_length=1, max_length=32, unique=True, index=True)
+    haulier_id: int = Field(foreign_key="haulier.id", index=True)
+    phone: str = Field(default="", max_length=24)
+    status: RecordStatus = Field(
+        default=RecordStatus.active, sa_type=_enum_type(RecordStatus), index=True
+    )
+
+
+class DriverCreate(_Input, DriverBase):
+    licence_no: Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_upper)]
+    phone: PhoneIn = ""
+    status: RecordStatusIn = RecordStatus.active
+
+
+class DriverUpdate(_Patch):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    licence_no: (
+        Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_upper)] | None
+    ) = None
+    haulier_id: int | None = None
+    phone: PhoneIn | None = None
+    status: RecordStatusIn | None = None
+
+
+class Driver(DriverBase, table=True):
+    __tablename__ = "driver"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _created_at()
+    updated_at: datetime = _updated_at()
+
+
+class DriverPublic(DriverBase, _Stamps):
+    pass
+
+
+class DriversPublic(SQLModel):
+    data: list[DriverPublic]
+    count: int
+
+
+# --- RestrictedZone 禁区 --------------------------------------------------------------------
+
+
+class RestrictedZoneBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200, index=True)
+    kind: ZoneKind = Field(sa_type=_enum_type(ZoneKind), index=True)
+    geofence: dict[str, Any] = _json_column()
+    status: RecordStatus = Field(
+        default=RecordStatus.active, sa_type=_enum_type(RecordStatus), index=True
+    )
+
+
+class RestrictedZoneCreate(_Input, RestrictedZoneBase):
+    kind: ZoneKindIn
+    geofence: ZoneGeofenceIn
+    status: RecordStatusIn = RecordStatus.active
+
+
+class RestrictedZoneUpdate(_Patch):
+    name: Name | None = None
+    kind: ZoneKindIn | None = None
+    geofence: ZoneGeofenceIn | None = None
+    status: RecordStatusIn | None = None
+
+
+class RestrictedZone(RestrictedZoneBase, table=True):
+    __tablename__ = "restricted_zone"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _created_at()
+    updated_at: datetime = _updated_at()
+
+
+class RestrictedZonePublic(RestrictedZoneBase, _Stamps):
+    pass
+
+
+class RestrictedZonesPublic(SQLModel):
+    data: list[RestrictedZonePublic]
+    count: int
+
+
+RegistryTable = ConstructionSite | DisposalFacility | Haulier | Depot | Vehicle | Driver | RestrictedZone

@@ -1,0 +1,283 @@
+"""Registry services: create, get, update, list and deactivate, for every registry table.
+
+Pure functions taking a Session. They ``flush`` but never ``commit``: the caller owns the
+transaction (an API route commits once, the bulk importer commits all rows at once).
+Records are never deleted; ``deactivate`` sets the status to inactive (a haulier to revoked).
+
+Reads take a :class:`Scope`: a user bound to one facility, site or haulier sees only that
+record (and, for a haulier, its vehicles, drivers and depots). A record outside the scope is
+reported as not found, so that its existence is not revealed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, false, func, true
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col, select
+
+from cdw.auth.models import BINDING_OF_ROLE, Role, User
+from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
+from cdw.registry.categories import HaulierStatus, RecordStatus
+from cdw.registry.models import (
+    ConstructionSite,
+    Depot,
+    DisposalFacility,
+    Driver,
+    Haulier,
+    RestrictedZone,
+    Vehicle,
+    utcnow,
+)
+from cdw.registry.validators import plate_key
+
+T = TypeVar("T", bound=SQLModel)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """What the services need to know about one registry table."""
+
+    zh: str
+    en: str
+    unique: tuple[tuple[str, str, str], ...] = ()  # (field, zh, en)
+    scope_binding: str | None = None  # the Scope attribute that limits reads
+    scope_column: str = "id"  # the column compared with it
+    inactive: Any = RecordStatus.inactive
+
+
+ENTITIES: dict[type[SQLModel], Entity] = {
+    ConstructionSite: Entity("排放工地", "construction site", scope_binding="site_id"),
+    DisposalFacility: Entity("消纳场所", "disposal facility", scope_binding="facility_id"),
+    Haulier: Entity(
+        "运输企业",
+        "haulier",
+        unique=(("credit_code", "统一社会信用代码", "credit code"),),
+        scope_binding="haulier_id",
+        inactive=HaulierStatus.revoked,
+    ),
+    Depot: Entity("停车场", "depot", scope_binding="haulier_id", scope_column="haulier_id"),
+    Vehicle: Entity(
+        "运输车辆",
+        "vehicle",
+        unique=(("plate", "车牌号", "plate"), ("terminal_id", "终端手机号", "terminal id")),
+        scope_binding="haulier_id",
+        scope_column="haulier_id",
+    ),
+    Driver: Entity(
+        "驾驶员",
+        "driver",
+        unique=(("licence_no", "驾驶证号", "driving licence number"),),
+        scope_binding="haulier_id",
+        scope_column="haulier_id",
+    ),
+    RestrictedZone: Entity("禁区", "restricted zone"),  # public to every role
+}
+
+
+# --- scope ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which records a user may read: everything, or those of one facility, site or haulier."""
+
+    unrestricted: bool = True
+    facility_id: int | None = None
+    site_id: int | None = None
+    haulier_id: int | None = None
+
+
+UNRESTRICTED = Scope()
+
+
+def scope_for(user: User) -> Scope:
+    """The read scope of ``user``: bound roles see their own record only."""
+    binding = BINDING_OF_ROLE.get(Role(user.role))
+    if binding is None:
+        return UNRESTRICTED
+    return Scope(unrestricted=False, **{binding: getattr(user, binding)})
+
+
+def scope_filter(model: type[SQLModel], scope: Scope) -> ColumnElement[bool]:
+    """A WHERE clause limiting ``model`` to ``scope`` (false when the scope allows none)."""
+    entity = ENTITIES[model]
+    if scope.unrestricted or entity.scope_binding is None:
+        return true()
+    bound_id = getattr(scope, entity.scope_binding)
+    if bound_id is None:
+        return false()
+    return col(getattr(model, entity.scope_column)) == bound_id
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+def get(session: Session, model: type[T], record_id: int, scope: Scope = UNRESTRICTED) -> T:
+    """The record ``record_id`` of ``model``; NotFound if missing or outside ``scope``."""
+    entity = ENTITIES[model]
+    stmt = select(model).where(col(model.id) == record_id, scope_filter(model, scope))  # type: ignore[attr-defined]
+    record = session.exec(stmt).first()
+    if record is None:
+        raise NotFound(entity.zh, entity.en, record_id)
+    return record
+
+
+def _filter_clause(model: type[SQLModel], key: str, value: Any) -> ColumnElement[bool]:
+    column = col(getattr(model, key))
+    if key == "name":
+        return column.icontains(value, autoescape=True)
+    if key == "plate":  # prefix
+        return column.startswith(plate_key(value), autoescape=True)
+    if key in ("credit_code", "licence_no"):
+        return column == str(value).strip().upper()
+    return column == value
+
+
+def list_records(
+    session: Session,
+    model: type[T],
+    *,
+    filters: Mapping[str, Any] | None = None,
+    scope: Scope = UNRESTRICTED,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[list[T], int]:
+    """One page of ``model`` ordered by id, and the total count matching the filters.
+
+    ``filters`` maps a column to a value: ``name`` matches a substring (case-insensitive),
+    ``plate`` a prefix, every other column equality; ``None`` values are ignored.
+    """
+    unknown = [k for k in (filters or {}) if not hasattr(model, k)]
+    if unknown:
+        raise TypeError(f"{model.__name__} cannot be filtered by {unknown}")
+    clauses = [scope_filter(model, scope)] + [
+        _filter_clause(model, k, v) for k, v in (filters or {}).items() if v is not None
+    ]
+    count = session.exec(select(func.count()).select_from(model).where(*clauses)).one()
+    rows = session.exec(
+        select(model).where(*clauses).order_by(col(model.id)).offset(offset).limit(limit)  # type: ignore[attr-defined]
+    ).all()
+    return list(rows), count
+
+
+def get_vehicle_by_plate(session: Session, plate: str) -> Vehicle | None:
+    norm = plate_key(plate)
+    return session.exec(select(Vehicle).where(Vehicle.plate == norm)).first()
+
+
+def get_vehicle_by_terminal(session: Session, terminal_id: str) -> Vehicle | None:
+    return session.exec(select(Vehicle).where(Vehicle.terminal_id == terminal_id.strip())).first()
+
+
+def get_haulier_by_credit_code(session: Session, credit_code: str) -> Haulier | None:
+    norm = credit_code.strip().upper()
+    return session.exec(select(Haulier).where(Haulier.credit_code == norm)).first()
+
+
+# --- writes -----------------------------------------------------------------------------------
+
+
+def _check_references(session: Session, values: Mapping[str, Any]) -> None:
+    haulier_id = values.get("haulier_id")
+    if haulier_id is not None and session.get(Haulier, haulier_id) is None:
+        raise ValidationFailed(
+            [
+                Problem(
+                    "haulier_id",
+                    f"运输企业不存在：{haulier_id}",
+                    f"haulier does not exist: {haulier_id}",
+                )
+            ]
+        )
+
+
+def duplicate_of(
+    session: Session, model: type[SQLModel], field: str, value: Any, exclude_id: int | None = None
+) -> SQLModel | None:
+    """The record of ``model`` other than ``exclude_id`` whose ``field`` equals ``value``."""
+    stmt = select(model).where(col(getattr(model, field)) == value)
+    if exclude_id is not None:
+        stmt = stmt.where(col(model.id) != exclude_id)  # type: ignore[attr-defined]
+    return session.exec(stmt).first()
+
+
+def duplicate_conflict(entity: Entity, field: str, label_zh: str, label_en: str, value: Any, other_id: int | None) -> Conflict:
+    return Conflict(
+        f"{label_zh}已被{entity.zh}（编号 {other_id}）使用：{value}",
+        f"{label_en} already used by {entity.en} {other_id}: {value}",
+        problems=[
+            Problem(field, f"{label_zh}重复：{value}", f"duplicate {label_en}: {value}")
+        ],
+    )
+
+
+def _check_unique(
+    session: Session, model: type[SQLModel], values: Mapping[str, Any], exclude_id: int | None
+) -> None:
+    entity = ENTITIES[model]
+    for field, label_zh, label_en in entity.unique:
+        value = values.get(field)
+        if value is None:
+            continue
+        other = duplicate_of(session, model, field, value, exclude_id)
+        if other is not None:
+            raise duplicate_conflict(entity, field, label_zh, label_en, value, other.id)  # type: ignore[attr-defined]
+
+
+def _flush(session: Session, model: type[SQLModel], values: Mapping[str, Any]) -> None:
+    """Flush, turning a constraint violation (a concurrent duplicate) into Conflict."""
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        entity = ENTITIES[model]
+        keys = [f"{f}={values.get(f)}" for f, _, _ in entity.unique if values.get(f) is not None]
+        raise Conflict(
+            f"{entity.zh}与已有记录冲突（{', '.join(keys) or '唯一约束'}）",
+            f"{entity.en} conflicts with an existing record ({', '.join(keys) or 'unique key'})",
+        ) from None
+
+
+def create(session: Session, model: type[T], data: SQLModel) -> T:
+    """Insert a record of ``model`` from its validated Create model ``data``."""
+    values = data.model_dump()
+    _check_references(session, values)
+    _check_unique(session, model, values, None)
+    record = model.model_validate(data)
+    record.updated_at = record.created_at  # type: ignore[attr-defined]
+    session.add(record)
+    _flush(session, model, values)
+    return record
+
+
+def update(
+    session: Session, model: type[T], record_id: int, data: SQLModel
+) -> T:
+    """Apply the fields set in the Update model ``data`` to record ``record_id``."""
+    record = get(session, model, record_id)
+    changes = data.model_dump(exclude_unset=True)
+    _check_references(session, changes)
+    _check_unique(session, model, changes, record_id)
+    for key, value in changes.items():
+        setattr(record, key, value)
+    if changes:
+        record.updated_at = utcnow()  # type: ignore[attr-defined]
+    session.add(record)
+    _flush(session, model, changes)
+    return record
+
+
+def deactivate(session: Session, model: type[T], record_id: int) -> T:
+    """Set the record inactive (a haulier: revoked). Idempotent; nothing is ever deleted."""
+    record = get(session, model, record_id)
+    inactive = ENTITIES[model].inactive
+    if record.status != inactive:  # type: ignore[attr-defined]
+        record.status = inactive  # type: ignore[attr-defined]
+        record.updated_at = utcnow()  # type: ignore[attr-defined]
+        session.add(record)
+        session.flush()
+    return record

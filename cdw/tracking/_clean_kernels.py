@@ -1,0 +1,69 @@
+"""Numba kernel of the implied-speed cleaning filter (arrays in, arrays out)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+EARTH_RADIUS_M = 6_371_008.8
+
+
+@njit(cache=True, nogil=True)
+def _haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    p1 = np.radians(lat1)
+    p2 = np.radians(lat2)
+    dp = p2 - p1
+    dl = np.radians(lon2 - lon1)
+    a = np.sin(dp / 2.0) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2.0) ** 2
+    return 2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(min(1.0, a)))
+
+
+@njit(cache=True, nogil=True)
+def _plausible(
+    lon: np.ndarray, lat: np.ndarray, t_us: np.ndarray, i: int, j: int, max_speed_ms: float
+) -> bool:
+    dt = (t_us[j] - t_us[i]) / 1e6
+    return _haversine_m(lon[i], lat[i], lon[j], lat[j]) <= max_speed_ms * dt
+
+
+@njit(cache=True, nogil=True)
+def implied_speed_keep(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    t_us: np.ndarray,
+    starts: np.ndarray,
+    max_speed_ms: float,
+) -> np.ndarray:
+    """Keep-mask for points sorted by vehicle then strictly increasing time.
+
+    ``starts`` holds the first index of each vehicle plus the total length. Each point is
+    compared with the last kept point (the anchor): a jump faster than ``max_speed_ms`` drops
+    the point, so in A-B-A the spike B goes and the second A stays. An anchor that no
+    earlier point has confirmed (a vehicle's first point, or one kept after its own anchor
+    was dropped) is itself dropped instead when the next two points agree with each other
+    but not with it, so a bad first fix cannot throw away the good track behind it.
+    """
+    n = lon.shape[0]
+    keep = np.ones(n, dtype=np.bool_)
+    for g in range(starts.shape[0] - 1):
+        lo = starts[g]
+        hi = starts[g + 1]
+        if hi - lo < 2:
+            continue
+        anchor = lo
+        confirmed = False
+        for i in range(lo + 1, hi):
+            if _plausible(lon, lat, t_us, anchor, i, max_speed_ms):
+                anchor = i
+                confirmed = True
+            elif (
+                not confirmed
+                and i + 1 < hi
+                and _plausible(lon, lat, t_us, i, i + 1, max_speed_ms)
+                and not _plausible(lon, lat, t_us, anchor, i + 1, max_speed_ms)
+            ):
+                keep[anchor] = False
+                anchor = i
+            else:
+                keep[i] = False
+    return keep

@@ -1,0 +1,494 @@
+"""Numba kernels of the trajectory engine: arrays in, arrays out, no Python objects.
+
+Coordinates are projected metres (float64, one pyproj transform per batch, see
+``projection.py``); times are float64 seconds since the epoch, sorted ascending within a
+track. Public wrappers that validate input live in ``geometry.py`` and ``projection.py``;
+every kernel has a plain-Python twin in ``tests/tracking/twins.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_INT = np.int64
+# A point more than this many cells from a grid's origin is searched by brute force, so
+# cell arithmetic cannot overflow int64 (real data never comes near it).
+_MAX_CELL_OFFSET = 2.0**40
+# Rounding allowance when deciding that no unseen grid cell can hold a nearer segment.
+_BOUND_SLACK_M = 1e-6
+
+
+# --- per-point steps ---------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def step_metrics(
+    x: np.ndarray, y: np.ndarray, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step from the previous point: (distance m, time s, speed m/s); element 0 is 0.
+
+    Speed is 0 where the time step is not positive (duplicate or reversed timestamps).
+    """
+    n = x.size
+    dist = np.zeros(n)
+    dt = np.zeros(n)
+    speed = np.zeros(n)
+    for i in range(1, n):
+        dx = x[i] - x[i - 1]
+        dy = y[i] - y[i - 1]
+        d = math.sqrt(dx * dx + dy * dy)
+        step = t[i] - t[i - 1]
+        dist[i] = d
+        dt[i] = step
+        if step > 0.0:
+            speed[i] = d / step
+    return dist, dt, speed
+
+
+# --- runs and pieces ---------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def run_lengths(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of True in ``mask``: (starts, ends), end exclusive."""
+    n = mask.size
+    starts = np.empty(n // 2 + 1, _INT)
+    ends = np.empty(n // 2 + 1, _INT)
+    k = 0
+    i = 0
+    while i < n:
+        if mask[i]:
+            j = i + 1
+            while j < n and mask[j]:
+                j += 1
+            starts[k] = i
+            ends[k] = j
+            k += 1
+            i = j + 1  # mask[j] is False (or j == n)
+        else:
+            i += 1
+    return starts[:k].copy(), ends[:k].copy()
+
+
+@njit(cache=True, nogil=True)
+def runs_at_least(
+    mask: np.ndarray, t: np.ndarray, min_duration_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """True runs lasting ``t[end-1] - t[start] >= min_duration_s``: (starts, ends), end exclusive."""
+    starts, ends = run_lengths(mask)
+    keep = np.empty(starts.size, np.bool_)
+    for r in range(starts.size):
+        keep[r] = t[ends[r] - 1] - t[starts[r]] >= min_duration_s
+    return starts[keep], ends[keep]
+
+
+@njit(cache=True, nogil=True)
+def split_on_gaps(t: np.ndarray, max_gap_s: float) -> np.ndarray:
+    """Start index of each piece of a track cut where ``t[i] - t[i-1] > max_gap_s``.
+
+    The first start is 0; an empty track has no pieces (empty result).
+    """
+    n = t.size
+    starts = np.empty(n, _INT)
+    if n == 0:
+        return starts
+    starts[0] = 0
+    k = 1
+    for i in range(1, n):
+        if t[i] - t[i - 1] > max_gap_s:
+            starts[k] = i
+            k += 1
+    return starts[:k].copy()
+
+
+# --- stay points ---------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def stay_points(
+    x: np.ndarray,
+    y: np.ndarray,
+    t: np.ndarray,
+    radius_m: float,
+    min_duration_s: float,
+    max_gap_s: float,
+    include_last: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stays of one track (sorted by time): (starts, ends), int64 point indices, end inclusive.
+
+    Mirrors trackintel ``generate_staypoints(method="sliding", dist_threshold=radius_m,
+    time_threshold=min_duration_s / 60, gap_threshold=max_gap_s / 60,
+    include_last=include_last)`` (trackintel 1.4, ``_generate_staypoints_sliding_user``):
+
+    - the anchor is the first point of the current window; point ``i`` leaves the window
+      when its distance to the anchor is ``>= radius_m``;
+    - on leaving, the window ``anchor .. i-1`` is a stay when ``t[i] - t[anchor] >=
+      min_duration_s`` (the departure time counts, as in trackintel's ``finished_at``);
+      either way ``i`` becomes the new anchor;
+    - a time step ``t[i] - t[i-1] > max_gap_s`` discards the open window and makes ``i``
+      the anchor (a stay is never bridged over a gap, nor closed by one);
+    - with ``include_last`` the open window at the end ``anchor .. n-1`` is a stay when
+      ``t[n-1] - t[anchor] >= min_duration_s``.
+
+    So the duration trackintel reports for stay ``k`` is
+    ``t[min(ends[k] + 1, n - 1)] - t[starts[k]]``.
+
+    Deliberate differences: distances are planar metres in the batch's UTM zone, not
+    trackintel's haversine on a 6371 km sphere (the two differ by up to about 0.5 %: sphere
+    against ellipsoid, and the UTM scale factor), so a point within 0.5 % of ``radius_m``
+    from its anchor may be judged differently; and ``include_last`` defaults to True (a
+    truck parked at the end of its day is a stay).
+    """
+    n = x.size
+    starts = np.empty(n, _INT)
+    ends = np.empty(n, _INT)
+    k = 0
+    if n == 0:
+        return starts, ends
+    anchor = 0
+    for i in range(1, n):
+        if t[i] - t[i - 1] > max_gap_s:
+            anchor = i
+            continue
+        dx = x[i] - x[anchor]
+        dy = y[i] - y[anchor]
+        if math.sqrt(dx * dx + dy * dy) >= radius_m:
+            if t[i] - t[anchor] >= min_duration_s:
+                starts[k] = anchor
+                ends[k] = i - 1
+                k += 1
+            anchor = i
+    if include_last and t[n - 1] - t[anchor] >= min_duration_s:
+        starts[k] = anchor
+        ends[k] = n - 1
+        k += 1
+    return starts[:k].copy(), ends[:k].copy()
+
+
+@njit(cache=True, nogil=True)
+def stay_points_by_group(
+    x: np.ndarray,
+    y: np.ndarray,
+    t: np.ndarray,
+    group_starts: np.ndarray,
+    radius_m: float,
+    min_duration_s: float,
+    max_gap_s: float,
+    include_last: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``stay_points`` on each group (track) of a concatenated batch, indices into the batch.
+
+    Group ``g`` is ``group_starts[g] : group_starts[g+1]`` (the last runs to the end);
+    ``group_starts`` is ascending and starts at 0 when the batch is not empty.
+    """
+    n = x.size
+    all_starts = np.empty(n, _INT)
+    all_ends = np.empty(n, _INT)
+    k = 0
+    for g in range(group_starts.size):
+        lo = group_starts[g]
+        hi = group_starts[g + 1] if g + 1 < group_starts.size else n
+        s, e = stay_points(
+            x[lo:hi], y[lo:hi], t[lo:hi], radius_m, min_duration_s, max_gap_s, include_last
+        )
+        for j in range(s.size):
+            all_starts[k] = s[j] + lo
+            all_ends[k] = e[j] + lo
+            k += 1
+    return all_starts[:k].copy(), all_ends[:k].copy()
+
+
+# --- distance to line segments through a uniform grid ---------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _cell_of(v: float, origin: float, cell_size: float, n_cells: int) -> int:
+    """Cell index of coordinate ``v`` clamped to ``0 .. n_cells-1``."""
+    c = int(math.floor((v - origin) / cell_size))
+    if c < 0:
+        return 0
+    if c >= n_cells:
+        return n_cells - 1
+    return c
+
+
+@njit(cache=True, nogil=True)
+def build_segment_index(
+    seg_x0: np.ndarray,
+    seg_y0: np.ndarray,
+    seg_x1: np.ndarray,
+    seg_y1: np.ndarray,
+    cell_size: float,
+) -> tuple[float, float, int, int, np.ndarray, np.ndarray]:
+    """Uniform grid over segments: (origin_x, origin_y, n_cols, n_rows, cell_start, cell_items).
+
+    Cell ``c = row * n_cols + col`` covers ``[origin + col * cell_size, origin + (col+1) *
+    cell_size)`` (and likewise in y); its segments are ``cell_items[cell_start[c] :
+    cell_start[c+1]]``, ascending. A segment is listed in every cell its bounding box
+    touches. No segments gives a 0 x 0 grid.
+    """
+    n = seg_x0.size
+    if n == 0:
+        return 0.0, 0.0, 0, 0, np.zeros(1, _INT), np.empty(0, _INT)
+    min_x = min(seg_x0.min(), seg_x1.min())
+    min_y = min(seg_y0.min(), seg_y1.min())
+    max_x = max(seg_x0.max(), seg_x1.max())
+    max_y = max(seg_y0.max(), seg_y1.max())
+    n_cols = int((max_x - min_x) / cell_size) + 1
+    n_rows = int((max_y - min_y) / cell_size) + 1
+    col0 = np.empty(n, _INT)
+    col1 = np.empty(n, _INT)
+    row0 = np.empty(n, _INT)
+    row1 = np.empty(n, _INT)
+    counts = np.zeros(n_cols * n_rows + 1, _INT)
+    for s in range(n):
+        col0[s] = _cell_of(min(seg_x0[s], seg_x1[s]), min_x, cell_size, n_cols)
+        col1[s] = _cell_of(max(seg_x0[s], seg_x1[s]), min_x, cell_size, n_cols)
+        row0[s] = _cell_of(min(seg_y0[s], seg_y1[s]), min_y, cell_size, n_rows)
+        row1[s] = _cell_of(max(seg_y0[s], seg_y1[s]), min_y, cell_size, n_rows)
+        for r in range(row0[s], row1[s] + 1):
+            for c in range(col0[s], col1[s] + 1):
+                counts[r * n_cols + c + 1] += 1
+    cell_start = np.cumsum(counts)
+    cursor = cell_start[:-1].copy()
+    cell_items = np.empty(cell_start[-1], _INT)
+    for s in range(n):
+        for r in range(row0[s], row1[s] + 1):
+            for c in range(col0[s], col1[s] + 1):
+                cell = r * n_cols + c
+                cell_items[cursor[cell]] = s
+                cursor[cell] += 1
+    return min_x, min_y, n_cols, n_rows, cell_start, cell_items
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _segment_dist2(x: float, y: float, x0: float, y0: float, x1: float, y1: float) -> float:
+    """Squared distance from (x, y) to the segment (x0, y0)-(x1, y1); a point if zero length."""
+    dx = x1 - x0
+    dy = y1 - y0
+    wx = x - x0
+    wy = y - y0
+    length2 = dx * dx + dy * dy
+    if length2 > 0.0:
+        u = (wx * dx + wy * dy) / length2
+        if u < 0.0:
+            u = 0.0
+        elif u > 1.0:
+            u = 1.0
+        wx -= u * dx
+        wy -= u * dy
+    return wx * wx + wy * wy
+
+
+@njit(cache=True, nogil=True)
+def distance_to_segments(
+    px: np.ndarray,
+    py: np.ndarray,
+    seg_x0: np.ndarray,
+    seg_y0: np.ndarray,
+    seg_x1: np.ndarray,
+    seg_y1: np.ndarray,
+    origin_x: float,
+    origin_y: float,
+    cell_size: float,
+    n_cols: int,
+    n_rows: int,
+    cell_start: np.ndarray,
+    cell_items: np.ndarray,
+    max_dist: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact distance from each point to the nearest segment: (dist, nearest_seg).
+
+    Rings of cells around the point's cell are searched outwards until no unseen cell can
+    hold a nearer segment, or none can lie within ``max_dist``. Where no segment lies
+    within ``max_dist`` (inclusive) the result is ``inf`` and ``-1``; NaN points too.
+    Among equally near segments the lowest index wins.
+    """
+    n = px.size
+    dist = np.full(n, np.inf)
+    nearest = np.full(n, -1, _INT)
+    if n_cols == 0:
+        return dist, nearest
+    grid_x1 = origin_x + n_cols * cell_size
+    grid_y1 = origin_y + n_rows * cell_size
+    max_dist2 = max_dist * max_dist
+    for i in range(n):
+        x = px[i]
+        y = py[i]
+        if not (math.isfinite(x) and math.isfinite(y)):
+            continue
+        gx = max(origin_x - x, 0.0, x - grid_x1)
+        gy = max(origin_y - y, 0.0, y - grid_y1)
+        if gx * gx + gy * gy > max_dist2:
+            continue
+        fx = (x - origin_x) / cell_size
+        fy = (y - origin_y) / cell_size
+        best2 = np.inf
+        best_s = -1
+        if abs(fx) > _MAX_CELL_OFFSET or abs(fy) > _MAX_CELL_OFFSET:
+            for s in range(seg_x0.size):  # absurdly far away: no grid arithmetic
+                d2 = _segment_dist2(x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s])
+                if d2 < best2:
+                    best2 = d2
+                    best_s = s
+        else:
+            cx = int(math.floor(fx))
+            cy = int(math.floor(fy))
+            # Rings nearer than this are wholly outside the grid, hence empty.
+            k = max(0, -cx, cx - (n_cols - 1), -cy, cy - (n_rows - 1))
+            while True:
+                for r in range(max(cy - k, 0), min(cy + k, n_rows - 1) + 1):
+                    if r == cy - k or r == cy + k:
+                        c_lo = max(cx - k, 0)
+                        c_hi = min(cx + k, n_cols - 1)
+                        c_step = 1
+                    else:  # inner rows of a ring: only its two edge columns
+                        c_lo = cx - k
+                        c_hi = cx + k
+                        c_step = max(2 * k, 1)
+                    for c in range(c_lo, c_hi + 1, c_step):
+                        if c < 0 or c >= n_cols:
+                            continue
+                        cell = r * n_cols + c
+                        for j in range(cell_start[cell], cell_start[cell + 1]):
+                            s = cell_items[j]
+                            d2 = _segment_dist2(x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s])
+                            if d2 < best2 or (d2 == best2 and s < best_s):
+                                best2 = d2
+                                best_s = s
+                if cx - k <= 0 and cx + k >= n_cols - 1 and cy - k <= 0 and cy + k >= n_rows - 1:
+                    break  # the whole grid has been searched
+                # Nearest possible point of any cell outside rings 0..k (less a rounding slack).
+                bound = -_BOUND_SLACK_M + min(
+                    x - (origin_x + (cx - k) * cell_size),
+                    origin_x + (cx + k + 1) * cell_size - x,
+                    y - (origin_y + (cy - k) * cell_size),
+                    origin_y + (cy + k + 1) * cell_size - y,
+                )
+                if best2 < bound * bound or bound > max_dist:
+                    break
+                k += 1
+        if best_s >= 0 and best2 <= max_dist2:
+            dist[i] = math.sqrt(best2)
+            nearest[i] = best_s
+    return dist, nearest
+
+
+# --- point in polygon ----------------------------------------------------------------
+
+# The polygon grid holds at most this many cells (so a polygon covering a whole city
+# costs at most this many index entries).
+_POLY_GRID_MAX_CELLS = 65536
+_POLY_GRID_CELLS_PER_POLYGON = 16
+
+
+@njit(cache=True, nogil=True)
+def _inside_polygon(
+    x: float,
+    y: float,
+    p: int,
+    ring_x: np.ndarray,
+    ring_y: np.ndarray,
+    ring_start: np.ndarray,
+    poly_ring_start: np.ndarray,
+) -> bool:
+    """Even-odd crossing test of (x, y) against every ring (exterior and holes) of polygon p."""
+    inside = False
+    for r in range(poly_ring_start[p], poly_ring_start[p + 1]):
+        lo = ring_start[r]
+        hi = ring_start[r + 1]
+        j = hi - 1
+        for v in range(lo, hi):
+            yv = ring_y[v]
+            yj = ring_y[j]
+            if (yv > y) != (yj > y):
+                x_cross = (ring_x[j] - ring_x[v]) * (y - yv) / (yj - yv) + ring_x[v]
+                if x < x_cross:
+                    inside = not inside
+            j = v
+    return inside
+
+
+@njit(cache=True, nogil=True)
+def points_in_polygons(
+    px: np.ndarray,
+    py: np.ndarray,
+    ring_x: np.ndarray,
+    ring_y: np.ndarray,
+    ring_start: np.ndarray,
+    poly_ring_start: np.ndarray,
+    poly_bbox: np.ndarray,
+) -> np.ndarray:
+    """Index of the first polygon containing each point, -1 if none (NaN points: -1).
+
+    Ring ``r`` is ``ring_x/ring_y[ring_start[r] : ring_start[r+1]]`` (closed or not);
+    polygon ``p`` owns rings ``poly_ring_start[p] : poly_ring_start[p+1]``, the exterior
+    first, then holes; ``poly_bbox[p]`` is (minx, miny, maxx, maxy).
+
+    Containment is the even-odd (crossing number) rule over all rings of a polygon, so a
+    point in a hole is outside. Boundary rule (half-open, as in PNPOLY): a point exactly
+    on an edge counts as inside where the polygon lies to its right or above it, outside
+    where it lies to its left or below (for an axis-aligned square: left and bottom edges
+    inside, right and top edges outside). Candidates come from a uniform grid over the
+    bounding boxes, built here on each call.
+    """
+    n = px.size
+    n_poly = poly_bbox.shape[0]
+    out = np.full(n, -1, _INT)
+    if n == 0 or n_poly == 0:
+        return out
+    min_x = poly_bbox[:, 0].min()
+    min_y = poly_bbox[:, 1].min()
+    max_x = poly_bbox[:, 2].max()
+    max_y = poly_bbox[:, 3].max()
+    width = max_x - min_x
+    height = max_y - min_y
+    target = min(_POLY_GRID_MAX_CELLS, _POLY_GRID_CELLS_PER_POLYGON * n_poly)
+    cell_size = max(math.sqrt(width * height / target), max(width, height) / target)
+    if not cell_size > 0.0:
+        cell_size = 1.0
+    n_cols = int(width / cell_size) + 1
+    n_rows = int(height / cell_size) + 1
+    counts = np.zeros(n_cols * n_rows + 1, _INT)
+    for p in range(n_poly):
+        c0 = _cell_of(poly_bbox[p, 0], min_x, cell_size, n_cols)
+        c1 = _cell_of(poly_bbox[p, 2], min_x, cell_size, n_cols)
+        r0 = _cell_of(poly_bbox[p, 1], min_y, cell_size, n_rows)
+        r1 = _cell_of(poly_bbox[p, 3], min_y, cell_size, n_rows)
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                counts[r * n_cols + c + 1] += 1
+    cell_start = np.cumsum(counts)
+    cursor = cell_start[:-1].copy()
+    cell_items = np.empty(cell_start[-1], _INT)
+    for p in range(n_poly):
+        c0 = _cell_of(poly_bbox[p, 0], min_x, cell_size, n_cols)
+        c1 = _cell_of(poly_bbox[p, 2], min_x, cell_size, n_cols)
+        r0 = _cell_of(poly_bbox[p, 1], min_y, cell_size, n_rows)
+        r1 = _cell_of(poly_bbox[p, 3], min_y, cell_size, n_rows)
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                cell = r * n_cols + c
+                cell_items[cursor[cell]] = p
+                cursor[cell] += 1
+    for i in range(n):
+        x = px[i]
+        y = py[i]
+        if not (min_x <= x <= max_x and min_y <= y <= max_y):
+            continue
+        cell = _cell_of(y, min_y, cell_size, n_rows) * n_cols + _cell_of(
+            x, min_x, cell_size, n_cols
+        )
+        for j in range(cell_start[cell], cell_start[cell + 1]):
+            p = cell_items[j]
+            if (
+                poly_bbox[p, 0] <= x <= poly_bbox[p, 2]
+                and poly_bbox[p, 1] <= y <= poly_bbox[p, 3]
+                and _inside_polygon(x, y, p, ring_x, ring_y, ring_start, poly_ring_start)
+            ):
+                out[i] = p
+                break
+    return out

@@ -1,0 +1,147 @@
+"""Checks: one module each, a pure ``check(trip, track, ctx) -> list[Flag]``.
+
+Shared rules, so that every check measures the same way:
+
+- A run of fixes lasts from its first to its last fix (``t[last] - t[first]``); a stay lasts
+  from its first fix to the fix that ends it, as in trackintel (``VehicleTrack.stays``).
+- An event found on the whole track (a stay, a run, a gap) belongs to the trip that holds
+  its first fix (a gap: the fix after it), so no event is reported twice or cut in two at a
+  geofence.
+- Thresholds are the trip's (``Trip.thresholds``: settings with the permit's overrides).
+
+This module holds the evidence helpers the checks share.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from cdw.tracking.context import AnalysisContext
+from cdw.tracking.flags import Flag, FlagCode
+from cdw.tracking.trips import Trip, VehicleTrack, utc
+
+_COORD_DECIMALS = 7  # ~1 cm
+
+
+def runs(mask: np.ndarray, cut_before: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of True in ``mask`` that also break where ``cut_before[i]`` (between fix i-1 and
+    i): (starts, ends), end exclusive."""
+    if mask.size == 0:
+        empty = np.empty(0, np.int64)
+        return empty, empty
+    prev = np.concatenate(([False], mask[:-1]))
+    starts = mask & (~prev | cut_before)
+    following = np.concatenate((mask[1:], [False]))
+    cut_after = np.concatenate((cut_before[1:], [True]))
+    ends = mask & (~following | cut_after)
+    return np.flatnonzero(starts), np.flatnonzero(ends) + 1
+
+
+def signal_gaps(track: VehicleTrack, signal_gap_s: float) -> np.ndarray:
+    """Boolean per fix: the time since the previous fix is at least ``signal_gap_s``."""
+    return track.memo(("gaps", signal_gap_s), lambda: track.dt_s >= signal_gap_s)
+
+
+def inside_authorised(track: VehicleTrack, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """For stays (end inclusive): at least half of their fixes lie in a site, facility or depot."""
+    counts = track.memo("authorised_cum", lambda: np.concatenate(([0], np.cumsum(track.authorised))))
+    return (counts[ends + 1] - counts[starts]) * 2 >= (ends - starts + 1)
+
+
+def centroid(track: VehicleTrack, first: int, last: int) -> tuple[float, float]:
+    """Mean projected position of fixes ``first..last``."""
+    return float(track.x[first : last + 1].mean()), float(track.y[first : last + 1].mean())
+
+
+def to_lonlat(ctx: AnalysisContext, x: float, y: float) -> tuple[float, float]:
+    lon, lat = ctx.projector.inverse(np.array([x]), np.array([y]))
+    return float(lon[0]), float(lat[0])
+
+
+def point_geometry(lon: float, lat: float) -> dict[str, Any]:
+    return {"type": "Point", "coordinates": [round(lon, _COORD_DECIMALS), round(lat, _COORD_DECIMALS)]}
+
+
+def path_geometry(track: VehicleTrack, first: int, last: int) -> dict[str, Any]:
+    """The fixes ``first..last`` as a GeoJSON LineString (a Point when there is one)."""
+    if last <= first:
+        return point_geometry(float(track.lon[first]), float(track.lat[first]))
+    coords = np.round(
+        np.column_stack((track.lon[first : last + 1], track.lat[first : last + 1])),
+        _COORD_DECIMALS,
+    )
+    return {"type": "LineString", "coordinates": coords.tolist()}
+
+
+def local_time(ctx: AnalysisContext, epoch_s: float) -> datetime:
+    return utc(epoch_s).astimezone(ctx.timezone)
+
+
+def in_night(ctx: AnalysisContext, epoch_s: float, start_hour: int, end_hour: int) -> bool:
+    """Local hour in ``[start_hour, end_hour)``, the window wrapping past midnight."""
+    hour = local_time(ctx, epoch_s).hour
+    if start_hour <= end_hour:
+        return start_hour <= hour < end_hour
+    return hour >= start_hour or hour < end_hour
+
+
+def dur_zh(seconds: float) -> str:
+    """``45 秒`` under two minutes, else ``12.5 分钟``."""
+    return f"{seconds:.0f} 秒" if seconds < 120 else f"{seconds / 60:.1f} 分钟"
+
+
+def dur_en(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def dist_zh(metres: float) -> str:
+    """``350 米`` under a kilometre, else ``1.25 公里``."""
+    return f"{metres:.0f} 米" if metres < 1000 else f"{metres / 1000:.2f} 公里"
+
+
+def dist_en(metres: float) -> str:
+    return f"{metres:.0f} m" if metres < 1000 else f"{metres / 1000:.2f} km"
+
+
+def clamp_score(value: float) -> int:
+    return int(max(0, min(100, round(value))))
+
+
+def make_flag(
+    code: FlagCode,
+    trip: Trip,
+    track: VehicleTrack,
+    first: int,
+    last: int,
+    *,
+    severity: float,
+    measured: dict[str, Any],
+    thresholds: dict[str, Any],
+    zh: str,
+    en: str,
+    geometry: dict[str, Any] | None = None,
+    at: tuple[float, float] | None = None,
+    end_time: float | None = None,
+) -> Flag:
+    """A flag spanning fixes ``first..last`` (``end_time`` overrides the end), located at
+    ``at`` (lon, lat; default the first fix), with the path as geometry unless given."""
+    lon, lat = at if at is not None else (float(track.lon[first]), float(track.lat[first]))
+    return Flag(
+        code=code,
+        severity=clamp_score(severity),
+        vehicle=trip.vehicle,
+        trip_id=trip.trip_id,
+        start=track.time(first),
+        end=utc(end_time) if end_time is not None else track.time(last),
+        lon=round(lon, _COORD_DECIMALS),
+        lat=round(lat, _COORD_DECIMALS),
+        geometry=geometry if geometry is not None else path_geometry(track, first, last),
+        measured=measured,
+        thresholds=thresholds,
+        explanation_zh=zh,
+        explanation_en=en,
+        permit_no=trip.permit_no,
+    )

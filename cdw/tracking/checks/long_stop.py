@@ -1,0 +1,72 @@
+"""LONG_STOP 长时间停留: a stay within ``stop_radius_m`` lasting ≥ ``long_stop_min_duration_s``
+outside authorised zones (sites, facilities, registered depots), on any trip.
+
+Stays are trackintel "sliding" stay points (``VehicleTrack.stays``): every fix within the
+radius of the stay's first fix, never bridged over a step longer than
+``trip_split_gap_s``. A stay is inside an authorised zone when at least half of its fixes
+are. Severity: 30, plus 1 per minute beyond the threshold, at most 80.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cdw.tracking.checks import (
+    centroid,
+    dist_en,
+    dist_zh,
+    dur_en,
+    dur_zh,
+    inside_authorised,
+    make_flag,
+    point_geometry,
+    to_lonlat,
+)
+from cdw.tracking.context import AnalysisContext
+from cdw.tracking.flags import Flag, FlagCode
+from cdw.tracking.trips import Trip, VehicleTrack
+
+
+def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
+    th = trip.thresholds
+    starts, ends = track.stays(th.stop_radius_m, th.long_stop_min_duration_s, th.trip_split_gap_s)
+    keep = trip.contains(starts)
+    keep[keep] = ~inside_authorised(track, starts[keep], ends[keep])
+    flags = []
+    for s, e in zip(starts[keep].tolist(), ends[keep].tolist(), strict=True):
+        departure = int(track.stay_departure(np.array([e]))[0])
+        duration = float(track.t[departure] - track.t[s])
+        cx, cy = centroid(track, s, e)
+        spread = float(np.hypot(track.x[s : e + 1] - cx, track.y[s : e + 1] - cy).max())
+        lon, lat = to_lonlat(ctx, cx, cy)
+        flags.append(
+            make_flag(
+                FlagCode.LONG_STOP,
+                trip,
+                track,
+                s,
+                e,
+                end_time=float(track.t[departure]),
+                severity=30 + min(50.0, (duration - th.long_stop_min_duration_s) / 60),
+                measured={
+                    "duration_s": round(duration, 1),
+                    "n_fixes": e - s + 1,
+                    "max_distance_from_centre_m": round(spread, 1),
+                },
+                thresholds={
+                    "stop_radius_m": th.stop_radius_m,
+                    "long_stop_min_duration_s": th.long_stop_min_duration_s,
+                },
+                zh=(
+                    f"停留 {dur_zh(duration)}（阈值 {dur_zh(th.long_stop_min_duration_s)}），"
+                    f"半径 {dist_zh(th.stop_radius_m)}内，位于授权区域外"
+                ),
+                en=(
+                    f"Stopped {dur_en(duration)} (threshold {dur_en(th.long_stop_min_duration_s)}) "
+                    f"within {dist_en(th.stop_radius_m)}, outside authorised zones"
+                ),
+                geometry=point_geometry(lon, lat),
+                at=(lon, lat),
+            )
+        )
+    return flags

@@ -1,0 +1,68 @@
+"""OUT_OF_HOURS 非许可时段运输: a loaded truck moving outside its permit's allowed hours.
+
+The allowed window is local time (``AnalysisContext.timezone``) and may span midnight.
+Each run of the leg's fixes outside the window is a flag when the truck moved during it:
+some fix of the run lies farther than ``stop_radius_m`` from its first fix (so a truck
+standing loaded outside the window is not "moving"). Legs without a permit, or whose
+permit allows any hour, are not checked. Severity: 50 + 1 per minute.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cdw.tracking import _kernels as K
+from cdw.tracking.checks import dist_en, dist_zh, dur_en, dur_zh, local_time, make_flag
+from cdw.tracking.context import AnalysisContext
+from cdw.tracking.flags import Flag, FlagCode
+from cdw.tracking.trips import Trip, TripKind, VehicleTrack
+
+
+def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
+    permit = trip.permit
+    if trip.kind != TripKind.loaded or permit is None or permit.allowed_hours is None:
+        return []
+    th = trip.thresholds
+    lo, hi = trip.start_index, trip.end_index
+    sod = track.local_sod[lo:hi]
+    begin, end = permit.allowed_hours
+    allowed = (sod >= begin) & (sod < end) if begin < end else (sod >= begin) | (sod < end)
+    starts, ends = K.run_lengths(~allowed)
+    flags = []
+    for s, e in zip((starts + lo).tolist(), (ends + lo).tolist(), strict=True):
+        last = e - 1
+        moved = float(np.hypot(track.x[s:e] - track.x[s], track.y[s:e] - track.y[s]).max())
+        if moved <= th.stop_radius_m:
+            continue
+        duration = float(track.t[last] - track.t[s])
+        distance = float(track.cum_m[last] - track.cum_m[s])
+        window = permit.hours_label
+        t0 = local_time(ctx, track.t[s]).strftime("%H:%M:%S")
+        t1 = local_time(ctx, track.t[last]).strftime("%H:%M:%S")
+        flags.append(
+            make_flag(
+                FlagCode.OUT_OF_HOURS,
+                trip,
+                track,
+                s,
+                last,
+                severity=50 + duration / 60,
+                measured={
+                    "duration_s": round(duration, 1),
+                    "distance_m": round(distance, 1),
+                    "max_displacement_m": round(moved, 1),
+                    "local_start": local_time(ctx, track.t[s]).isoformat(),
+                    "local_end": local_time(ctx, track.t[last]).isoformat(),
+                },
+                thresholds={"allowed_hours": window, "stop_radius_m": th.stop_radius_m},
+                zh=(
+                    f"重车在许可时段（{window}）外行驶 {dur_zh(duration)}、{dist_zh(distance)}"
+                    f"（{t0}–{t1}）"
+                ),
+                en=(
+                    f"Loaded truck moving outside permitted hours ({window}) for "
+                    f"{dur_en(duration)} and {dist_en(distance)} ({t0}–{t1})"
+                ),
+            )
+        )
+    return flags

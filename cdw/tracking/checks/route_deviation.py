@@ -1,0 +1,108 @@
+"""ROUTE_DEVIATION 偏离路线: a loaded truck outside every approved corridor of its permit.
+
+Fires for a run of fixes of a loaded leg all farther than ``corridor_half_width_m`` from
+every approved route, lasting ≥ ``deviation_min_duration_s`` (first to last off-route fix)
+and ≥ ``deviation_min_distance_m`` of path between them. Legs without a permit or without
+approved routes are not checked.
+
+Evidence: the off-route path with the last in-corridor fix before it and the first one
+after it (exit and rejoin), its length and time, the distance along the route between the
+exit and rejoin points, the extra distance (detour minus that route distance; when exit and
+rejoin lie on different routes, the straight distance between them stands in for the route
+distance), the extra time (the detour's time share of the extra distance, at its mean
+speed), and the largest distance from the route. Severity: 40 + 1 per 50 m off route.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import shapely
+
+from cdw.tracking import _kernels as K
+from cdw.tracking.checks import dist_en, dist_zh, dur_en, dur_zh, make_flag, path_geometry
+from cdw.tracking.context import AnalysisContext, PermitRule
+from cdw.tracking.flags import Flag, FlagCode
+from cdw.tracking.trips import Trip, TripKind, VehicleTrack
+
+
+def _route_distance(permit: PermitRule, track: VehicleTrack, a: int, b: int) -> float:
+    """Distance along the approved route between the points nearest to fixes a and b."""
+    index = permit.route_index
+    _, seg = index.distance(track.x[[a, b]], track.y[[a, b]])
+    part_a, part_b = index.segment_part[seg]
+    if part_a != part_b:
+        return math.hypot(track.x[b] - track.x[a], track.y[b] - track.y[a])
+    line = permit.routes[part_a]
+    along = shapely.line_locate_point(line, shapely.points(track.x[[a, b]], track.y[[a, b]]))
+    return float(abs(along[1] - along[0]))
+
+
+def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
+    permit = trip.permit
+    if trip.kind != TripKind.loaded or permit is None or permit.route_index is None:
+        return []
+    th = trip.thresholds
+    lo, hi = trip.start_index, trip.end_index
+    dist, _ = permit.route_index.distance(track.x[lo:hi], track.y[lo:hi], th.corridor_half_width_m)
+    starts, ends = K.runs_at_least(np.isinf(dist), track.t[lo:hi], th.deviation_min_duration_s)
+    flags = []
+    for s, e in zip((starts + lo).tolist(), (ends + lo).tolist(), strict=True):
+        last = e - 1
+        off_m = float(track.cum_m[last] - track.cum_m[s])
+        if off_m < th.deviation_min_distance_m:
+            continue
+        off_s = float(track.t[last] - track.t[s])
+        exit_fix, rejoin_fix = max(s - 1, trip.first_fix), min(e, trip.last_fix)
+        detour_m = float(track.cum_m[rejoin_fix] - track.cum_m[exit_fix])
+        detour_s = float(track.t[rejoin_fix] - track.t[exit_fix])
+        route_m = _route_distance(permit, track, exit_fix, rejoin_fix)
+        extra_m = max(0.0, detour_m - route_m)
+        extra_s = detour_s * extra_m / detour_m if detour_m > 0 else 0.0
+        max_offset_m = float(permit.route_index.distance(track.x[s:e], track.y[s:e])[0].max())
+        zh = (
+            f"重车偏离核准路线 {dur_zh(off_s)}、{dist_zh(off_m)}（阈值 "
+            f"{dur_zh(th.deviation_min_duration_s)}、{dist_zh(th.deviation_min_distance_m)}，"
+            f"走廊半宽 {dist_zh(th.corridor_half_width_m)}），最远偏离 {dist_zh(max_offset_m)}，"
+            f"多行驶 {dist_zh(extra_m)}、约 {dur_zh(extra_s)}"
+        )
+        en = (
+            f"Loaded truck off the approved route for {dur_en(off_s)} and {dist_en(off_m)} "
+            f"(thresholds {dur_en(th.deviation_min_duration_s)}, "
+            f"{dist_en(th.deviation_min_distance_m)}; corridor half-width "
+            f"{dist_en(th.corridor_half_width_m)}), up to {dist_en(max_offset_m)} away, "
+            f"{dist_en(extra_m)} and about {dur_en(extra_s)} extra"
+        )
+        flags.append(
+            make_flag(
+                FlagCode.ROUTE_DEVIATION,
+                trip,
+                track,
+                s,
+                last,
+                severity=40 + off_m / 50,
+                measured={
+                    "off_route_duration_s": round(off_s, 1),
+                    "off_route_distance_m": round(off_m, 1),
+                    "max_offset_m": round(max_offset_m, 1),
+                    "detour_distance_m": round(detour_m, 1),
+                    "detour_duration_s": round(detour_s, 1),
+                    "route_distance_m": round(route_m, 1),
+                    "extra_distance_m": round(extra_m, 1),
+                    "extra_time_s": round(extra_s, 1),
+                    "exit_time": track.time(exit_fix).isoformat(),
+                    "rejoin_time": track.time(rejoin_fix).isoformat(),
+                },
+                thresholds={
+                    "corridor_half_width_m": th.corridor_half_width_m,
+                    "deviation_min_duration_s": th.deviation_min_duration_s,
+                    "deviation_min_distance_m": th.deviation_min_distance_m,
+                },
+                zh=zh,
+                en=en,
+                geometry=path_geometry(track, exit_fix, rejoin_fix),
+            )
+        )
+    return flags
+

@@ -1,0 +1,46 @@
+"""SIGNAL_GAP 轨迹中断: no fix for ≥ ``signal_gap_s`` while the vehicle is in service.
+
+In service: between the vehicle's first and last fix of the analysed period (gaps are
+only seen between two fixes), except while parked in a depot: a gap whose two ends both
+lie inside a depot geofence is the terminal asleep in the yard, not a gap. The gap belongs
+to the trip holding the fix after it. Severity: 20 + 1 per minute, at most 70.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cdw.tracking.checks import dist_en, dist_zh, dur_en, dur_zh, make_flag, signal_gaps
+from cdw.tracking.context import AnalysisContext
+from cdw.tracking.flags import Flag, FlagCode
+from cdw.tracking.trips import Trip, VehicleTrack
+
+
+def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
+    gap_s = trip.thresholds.signal_gap_s
+    after = np.flatnonzero(signal_gaps(track, gap_s))
+    after = after[trip.contains(after)]
+    depot = track.zone["depot"]
+    after = after[~((depot[after - 1] >= 0) & (depot[after] >= 0))]
+    flags = []
+    for i in after.tolist():
+        duration = float(track.dt_s[i])
+        jump = float(track.step_m[i])
+        flags.append(
+            make_flag(
+                FlagCode.SIGNAL_GAP,
+                trip,
+                track,
+                i - 1,
+                i,
+                severity=20 + min(50.0, duration / 60),
+                measured={"duration_s": round(duration, 1), "jump_m": round(jump, 1)},
+                thresholds={"signal_gap_s": gap_s},
+                zh=f"无定位数据 {dur_zh(duration)}（阈值 {dur_zh(gap_s)}），前后两点相距 {dist_zh(jump)}",
+                en=(
+                    f"No fix for {dur_en(duration)} (threshold {dur_en(gap_s)}); "
+                    f"the fixes either side are {dist_en(jump)} apart"
+                ),
+            )
+        )
+    return flags

@@ -1,0 +1,143 @@
+"""SUSPECTED_DUMPING 疑似偷倒: while loaded, a stay of ≥ ``dumping_stop_min_duration_s``
+within ``stop_radius_m`` outside authorised zones (sites, facilities, depots).
+
+The severity is a score, each component shown in ``measured["score"]``:
+
+| component | points | when |
+|---|---|---|
+| ``base`` | 40 | every such stop |
+| ``near_facility`` | 15 | within ``dumping_facility_radius_m`` of a facility geofence, outside it |
+| ``off_route`` | 15 | farther than ``corridor_half_width_m`` from the permit's routes (if any) |
+| ``night`` | 10 | the stop starts at a local hour in ``night_start_hour..night_end_hour`` |
+| ``load_dropped`` | 25 | load bits half/full at the stop's first fix, empty at the fix ending it |
+| ``never_reaches_facility`` | 10 | the leg does not end at its permitted facility (any, if no permit) |
+
+capped at 100. (Known dumping hotspots are not registered yet, so they score nothing.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cdw.tracking.checks import (
+    centroid,
+    dist_en,
+    dist_zh,
+    dur_en,
+    dur_zh,
+    in_night,
+    inside_authorised,
+    local_time,
+    make_flag,
+    point_geometry,
+    to_lonlat,
+)
+from cdw.tracking.context import AnalysisContext
+from cdw.tracking.flags import Flag, FlagCode
+from cdw.tracking.points import LOAD_EMPTY, LOAD_FULL, LOAD_HALF
+from cdw.tracking.trips import Trip, TripKind, VehicleTrack
+
+POINTS = {
+    "base": 40,
+    "near_facility": 15,
+    "off_route": 15,
+    "night": 10,
+    "load_dropped": 25,
+    "never_reaches_facility": 10,
+}
+REASONS = {
+    "near_facility": ("靠近消纳场但在场外", "near a facility but outside its fence"),
+    "off_route": ("不在核准路线上", "off the approved route"),
+    "night": ("夜间", "at night"),
+    "load_dropped": ("载重状态由重变空", "load bits went from loaded to empty"),
+    "never_reaches_facility": ("未到达核准消纳场", "the leg never reaches its facility"),
+}
+
+
+def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
+    if trip.kind != TripKind.loaded:
+        return []
+    th = trip.thresholds
+    starts, ends = track.stays(th.stop_radius_m, th.dumping_stop_min_duration_s, th.trip_split_gap_s)
+    keep = trip.contains(starts)
+    keep[keep] = ~inside_authorised(track, starts[keep], ends[keep])
+    permitted = trip.permit.facility_id if trip.permit else None
+    arrived = trip.destination_facility_id
+    reaches = arrived is not None and (permitted is None or arrived == permitted)
+    flags = []
+    for s, e in zip(starts[keep].tolist(), ends[keep].tolist(), strict=True):
+        departure = int(track.stay_departure(np.array([e]))[0])
+        duration = float(track.t[departure] - track.t[s])
+        cx, cy = centroid(track, s, e)
+        facility_m, facility_i = ctx.facility_distance(cx, cy)
+        off_route = None
+        if trip.permit is not None and trip.permit.route_index is not None:
+            route_m = float(trip.permit.route_index.distance(np.array([cx]), np.array([cy]))[0][0])
+            off_route = route_m > th.corridor_half_width_m
+        hits = {
+            "base": True,
+            "near_facility": 0 < facility_m <= th.dumping_facility_radius_m,
+            "off_route": bool(off_route),
+            "night": in_night(ctx, track.t[s], th.night_start_hour, th.night_end_hour),
+            "load_dropped": int(track.load[s]) in (LOAD_HALF, LOAD_FULL)
+            and int(track.load[departure]) == LOAD_EMPTY,
+            "never_reaches_facility": not reaches,
+        }
+        score = {name: POINTS[name] if hit else 0 for name, hit in hits.items()}
+        total = min(100, sum(score.values()))
+        reasons = [REASONS[name] for name, hit in hits.items() if hit and name != "base"]
+        facility_name = ctx.facilities[facility_i].name if facility_i >= 0 else None
+        near_zh = near_en = ""
+        if hits["near_facility"]:
+            near_zh = f"（距「{facility_name}」{dist_zh(facility_m)}，阈值 {dist_zh(th.dumping_facility_radius_m)}）"
+            near_en = f" ({dist_en(facility_m)} from '{facility_name}', threshold {dist_en(th.dumping_facility_radius_m)})"
+        why_zh = "、".join(r[0] for r in reasons) or "无其他加分项"
+        why_en = ", ".join(r[1] for r in reasons) or "no other factor"
+        lon, lat = to_lonlat(ctx, cx, cy)
+        flags.append(
+            make_flag(
+                FlagCode.SUSPECTED_DUMPING,
+                trip,
+                track,
+                s,
+                e,
+                end_time=float(track.t[departure]),
+                severity=total,
+                measured={
+                    "duration_s": round(duration, 1),
+                    "n_fixes": e - s + 1,
+                    "score": score,
+                    "score_total": total,
+                    "nearest_facility": facility_name,
+                    "nearest_facility_distance_m": None
+                    if facility_i < 0
+                    else round(facility_m, 1),
+                    "off_route": off_route,
+                    "local_start": local_time(ctx, track.t[s]).isoformat(),
+                    "load_before": int(track.load[s]),
+                    "load_after": int(track.load[departure]),
+                    "destination_facility_id": arrived,
+                    "permitted_facility_id": permitted,
+                },
+                thresholds={
+                    "stop_radius_m": th.stop_radius_m,
+                    "dumping_stop_min_duration_s": th.dumping_stop_min_duration_s,
+                    "dumping_facility_radius_m": th.dumping_facility_radius_m,
+                    "corridor_half_width_m": th.corridor_half_width_m,
+                    "night_start_hour": th.night_start_hour,
+                    "night_end_hour": th.night_end_hour,
+                },
+                zh=(
+                    f"重车在授权区域外停留 {dur_zh(duration)}（阈值 "
+                    f"{dur_zh(th.dumping_stop_min_duration_s)}），评分 {total}：{why_zh}{near_zh}"
+                ),
+                en=(
+                    f"Loaded truck stopped {dur_en(duration)} (threshold "
+                    f"{dur_en(th.dumping_stop_min_duration_s)}) outside authorised zones, "
+                    f"score {total}: {why_en}{near_en}"
+                ),
+                geometry=point_geometry(lon, lat),
+                at=(lon, lat),
+            )
+        )
+    return flags

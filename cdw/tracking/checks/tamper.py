@@ -1,0 +1,111 @@
+"""TAMPER_SUSPECTED 疑似车机分离: the truck drove unseen, or the terminal raised a
+power-cut or antenna alarm.
+
+- Jump: a signal gap (a step ≥ ``signal_gap_s``) whose two ends are ≥ ``tamper_min_jump_m``
+  apart (straight line). A shorter gap is a dropout, whatever the distance.
+- Alarm: fixes whose JT/T 808 alarm DWORD has bit 8 (主电源掉电 main power cut), bit 5
+  (GNSS 天线未接或被剪断 antenna disconnected or cut) or bit 4 (GNSS 模块故障 module
+  fault) set; one event per run of such fixes, broken at signal gaps.
+
+Events that share a fix (a power-cut alarm reported just before or after the gap it
+explains) make one flag. Severity: 80 for an alarm; a jump 60 + 4 per km, at most 100;
+the larger when both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cdw.tracking.checks import dist_en, dist_zh, dur_en, dur_zh, make_flag, runs, signal_gaps
+from cdw.tracking.context import AnalysisContext
+from cdw.tracking.flags import Flag, FlagCode
+from cdw.tracking.trips import Trip, VehicleTrack
+
+ALARM_BITS = {
+    8: ("主电源掉电", "main power cut"),
+    5: ("GNSS 天线未接或被剪断", "GNSS antenna disconnected or cut"),
+    4: ("GNSS 模块故障", "GNSS module fault"),
+}
+ALARM_MASK = np.uint32(sum(1 << bit for bit in ALARM_BITS))
+ALARM_SEVERITY = 80
+
+
+def _alarm_runs(track: VehicleTrack, gap_s: float) -> tuple[np.ndarray, np.ndarray]:
+    return runs((track.alarm & ALARM_MASK) != 0, signal_gaps(track, gap_s))
+
+
+def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
+    th = trip.thresholds
+    gap_s, jump_m = th.signal_gap_s, th.tamper_min_jump_m
+    after = np.flatnonzero(signal_gaps(track, gap_s))
+    after = after[trip.contains(after) & (track.step_m[after] >= jump_m)]
+    a_starts, a_ends = track.memo(("tamper_alarms", gap_s), lambda: _alarm_runs(track, gap_s))
+    keep = trip.contains(a_starts)
+    # Events as [first fix, last fix, kind]; merged where they share a fix.
+    events = [(i - 1, i, "jump") for i in after.tolist()]
+    events += [(s, e - 1, "alarm") for s, e in zip(a_starts[keep].tolist(), a_ends[keep].tolist(), strict=True)]
+    events.sort()
+    groups: list[list[tuple[int, int, str]]] = []
+    for event in events:
+        if groups and event[0] <= max(g[1] for g in groups[-1]):
+            groups[-1].append(event)
+        else:
+            groups.append([event])
+    return [_flag(group, trip, track, gap_s, jump_m) for group in groups]
+
+
+def _flag(
+    group: list[tuple[int, int, str]], trip: Trip, track: VehicleTrack, gap_s: float, jump_m: float
+) -> Flag:
+    first = min(g[0] for g in group)
+    last = max(g[1] for g in group)
+    parts_zh, parts_en = [], []
+    measured: dict = {}
+    severity = 0.0
+    jumps = [g for g in group if g[2] == "jump"]
+    if jumps:
+        i = max(jumps, key=lambda g: track.step_m[g[1]])[1]
+        gap, jump = float(track.dt_s[i]), float(track.step_m[i])
+        measured.update(gap_duration_s=round(gap, 1), jump_m=round(jump, 1))
+        severity = 60 + min(40.0, 4 * jump / 1000)
+        parts_zh.append(
+            f"信号中断 {dur_zh(gap)}（阈值 {dur_zh(gap_s)}），恢复时位置相距 {dist_zh(jump)}"
+            f"（阈值 {dist_zh(jump_m)}），车辆在无定位状态下行驶"
+        )
+        parts_en.append(
+            f"no fix for {dur_en(gap)} (threshold {dur_en(gap_s)}) and the track resumed "
+            f"{dist_en(jump)} away (threshold {dist_en(jump_m)}): the truck drove unseen"
+        )
+    alarms = [g for g in group if g[2] == "alarm"]
+    if alarms:
+        word = int(np.bitwise_or.reduce(np.concatenate([track.alarm[s : e + 1] for s, e, _ in alarms])))
+        bits = [bit for bit in ALARM_BITS if word & (1 << bit)]
+        duration = float(sum(track.t[e] - track.t[s] for s, e, _ in alarms))
+        n_fixes = sum(e - s + 1 for s, e, _ in alarms)
+        measured.update(
+            alarm_bits=bits,
+            alarms=[ALARM_BITS[b][1] for b in bits],
+            alarm_duration_s=round(duration, 1),
+            alarm_fixes=n_fixes,
+        )
+        severity = max(severity, ALARM_SEVERITY)
+        parts_zh.append(
+            f"终端报警：{'、'.join(ALARM_BITS[b][0] for b in bits)}，{n_fixes} 个定位点、{dur_zh(duration)}"
+        )
+        parts_en.append(
+            f"terminal alarm: {', '.join(ALARM_BITS[b][1] for b in bits)} on {n_fixes} fix(es) "
+            f"over {dur_en(duration)}"
+        )
+    en = "; ".join(parts_en)
+    return make_flag(
+        FlagCode.TAMPER_SUSPECTED,
+        trip,
+        track,
+        first,
+        last,
+        severity=severity,
+        measured=measured,
+        thresholds={"signal_gap_s": gap_s, "tamper_min_jump_m": jump_m, "alarm_bits": list(ALARM_BITS)},
+        zh="；".join(parts_zh),
+        en=en[0].upper() + en[1:],
+    )

@@ -1,0 +1,352 @@
+"""What the checks need to know besides the points: geofences, permits, thresholds, timezone.
+
+Everything is projected once per batch into the batch's metric CRS. Tests build an
+``AnalysisContext`` by hand from the plain dataclasses below (geometries already in
+projected metres); ``load_context`` builds the same from the registry and permit tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString, MultiLineString, shape
+from shapely.geometry.base import BaseGeometry
+from sqlmodel import Session, col, select
+
+from cdw.config import Settings, Thresholds, get_settings
+from cdw.errors import Problem, ValidationFailed
+from cdw.tracking.geometry import PolygonSet, SegmentIndex
+from cdw.tracking.projection import Projector
+
+ZONE_KINDS = ("site", "facility", "depot", "restricted")
+# Places that excuse a stop (DESIGN.md §3: sites, facilities, registered depots).
+AUTHORISED_KINDS = ("site", "facility", "depot")
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A geofenced place; ``geometry`` is a projected (Multi)Polygon."""
+
+    id: int
+    name: str
+    geometry: BaseGeometry
+    kind: str = ""
+
+
+@dataclass(frozen=True)
+class PermitRule:
+    """A disposal approval as the checks read it (routes projected, thresholds effective)."""
+
+    permit_no: str
+    site_id: int
+    facility_id: int
+    vehicles: frozenset[str]
+    valid_from: date
+    valid_to: date
+    # Allowed window in seconds after local midnight; start > end spans midnight;
+    # None = any time of day.
+    allowed_hours: tuple[float, float] | None
+    routes: tuple[LineString, ...]
+    thresholds: Thresholds
+    route_index: SegmentIndex | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.routes and self.route_index is None:
+            object.__setattr__(self, "route_index", SegmentIndex(list(self.routes)))
+
+    def valid_on(self, day: date) -> bool:
+        return self.valid_from <= day <= self.valid_to
+
+    @property
+    def hours_label(self) -> str:
+        if self.allowed_hours is None:
+            return "00:00-24:00"
+        return f"{_hhmm(self.allowed_hours[0])}-{_hhmm(self.allowed_hours[1])}"
+
+
+def _hhmm(seconds: float) -> str:
+    minutes = int(round(seconds / 60))
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+@dataclass
+class AnalysisContext:
+    projector: Projector
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    sites: list[Zone] = field(default_factory=list)
+    facilities: list[Zone] = field(default_factory=list)
+    depots: list[Zone] = field(default_factory=list)
+    restricted: list[Zone] = field(default_factory=list)
+    permits: list[PermitRule] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._polygon_sets = {
+            kind: PolygonSet([z.geometry for z in self.zones(kind)]) if self.zones(kind) else None
+            for kind in ZONE_KINDS
+        }
+        self._permits_by_vehicle: dict[str, list[PermitRule]] = {}
+        for permit in self.permits:
+            for plate in permit.vehicles:
+                self._permits_by_vehicle.setdefault(plate, []).append(permit)
+        self._facility_geoms = np.array([z.geometry for z in self.facilities], dtype=object)
+
+    def zones(self, kind: str) -> list[Zone]:
+        return {
+            "site": self.sites,
+            "facility": self.facilities,
+            "depot": self.depots,
+            "restricted": self.restricted,
+        }[kind]
+
+    def locate(self, kind: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Index into ``zones(kind)`` of the zone holding each point, -1 where none."""
+        polygons = self._polygon_sets[kind]
+        if polygons is None:
+            return np.full(x.size, -1, np.int64)
+        return np.asarray(polygons.locate(x, y), dtype=np.int64)
+
+    def facility_distance(self, x: float, y: float) -> tuple[float, int]:
+        """Distance (m) to the nearest facility geofence and its index; (inf, -1) if none."""
+        if self._facility_geoms.size == 0:
+            return float("inf"), -1
+        dist = shapely.distance(self._facility_geoms, shapely.Point(x, y))
+        nearest = int(np.argmin(dist))
+        return float(dist[nearest]), nearest
+
+    def permits_for(self, vehicle: str, day: date) -> list[PermitRule]:
+        return [p for p in self._permits_by_vehicle.get(vehicle, ()) if p.valid_on(day)]
+
+    def select_permit(
+        self, vehicle: str, day: date, site_id: int | None, facility_id: int | None
+    ) -> PermitRule | None:
+        """The permit a loaded leg runs under: same site and facility, else same site, else
+        the vehicle's only permit of the day; None when the vehicle has none that fits."""
+        candidates = self.permits_for(vehicle, day)
+        exact = [p for p in candidates if p.site_id == site_id and p.facility_id == facility_id]
+        same_site = [p for p in candidates if p.site_id == site_id]
+        for group in (exact, same_site):
+            if group:
+                return group[0]
+        return candidates[0] if len(candidates) == 1 else None
+
+
+# --- building from the database -------------------------------------------------------
+
+
+def parse_hours(start: str, end: str, source: str) -> tuple[float, float] | None:
+    """``"HH:MM"`` pair → seconds after midnight; ``00:00-24:00`` (or equal ends) → None."""
+    problems: list[Problem] = []
+    parsed: list[float] = []
+    for name, text in (("allowed_hours_start", start), ("allowed_hours_end", end)):
+        try:
+            hh, mm = (int(part) for part in text.split(":"))
+            if not (0 <= hh <= 24 and 0 <= mm < 60 and hh * 60 + mm <= 24 * 60):
+                raise ValueError
+            parsed.append(hh * 3600.0 + mm * 60.0)
+        except (ValueError, AttributeError):
+            problems.append(
+                Problem(
+                    field=name,
+                    zh=f"时段格式应为 HH:MM，实际为 {text!r}",
+                    en=f"hours must be HH:MM, got {text!r}",
+                    source=source,
+                )
+            )
+    if problems:
+        raise ValidationFailed(problems)
+    lo, hi = parsed[0] % 86400.0, parsed[1]
+    if (lo == 0.0 and hi == 86400.0) or lo == hi:
+        return None
+    return lo, hi % 86400.0
+
+
+def effective_thresholds(
+    base: Thresholds,
+    overrides: dict[str, Any] | None,
+    corridor_half_width_m: float | None,
+    source: str,
+) -> Thresholds:
+    """Settings thresholds with a permit's corridor width and overrides applied."""
+    values = base.model_dump()
+    if corridor_half_width_m is not None:
+        values["corridor_half_width_m"] = corridor_half_width_m
+    unknown = sorted(set(overrides or {}) - set(values))
+    if unknown:
+        raise ValidationFailed(
+            [
+                Problem(
+                    field="threshold_overrides",
+                    zh=f"未知的阈值名称：{', '.join(unknown)}",
+                    en=f"unknown threshold names: {', '.join(unknown)}",
+                    source=source,
+                )
+            ]
+        )
+    values.update(overrides or {})
+    try:
+        return Thresholds.model_validate(values)
+    except ValueError as exc:
+        raise ValidationFailed(
+            [
+                Problem(
+                    field="threshold_overrides",
+                    zh=f"阈值无效：{exc}",
+                    en=f"invalid threshold value: {exc}",
+                    source=source,
+                )
+            ]
+        ) from exc
+
+
+def _route_lines(routes: Any, source: str) -> list[BaseGeometry]:
+    """Lines of a permit's ``routes``: a GeoJSON (Multi)LineString, Feature(Collection),
+    GeometryCollection, or a list of those."""
+    if routes is None:
+        return []
+    items = routes if isinstance(routes, list) else [routes]
+    lines: list[BaseGeometry] = []
+    for item in items:
+        try:
+            if item.get("type") == "FeatureCollection":
+                lines += _route_lines([f["geometry"] for f in item["features"]], source)
+                continue
+            geom = shape(item["geometry"] if item.get("type") == "Feature" else item)
+        except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError) as exc:
+            raise ValidationFailed(
+                [Problem("routes", f"路线不是有效的 GeoJSON：{exc}", f"route is not valid GeoJSON: {exc}", source=source)]
+            ) from exc
+        parts = getattr(geom, "geoms", [geom])
+        for part in parts:
+            if not isinstance(part, LineString | MultiLineString):
+                raise ValidationFailed(
+                    [
+                        Problem(
+                            "routes",
+                            f"路线必须是线（LineString），实际为 {part.geom_type}",
+                            f"a route must be a LineString, got {part.geom_type}",
+                            source=source,
+                        )
+                    ]
+                )
+            lines += list(getattr(part, "geoms", [part]))
+    return lines
+
+
+def _zone_geometry(
+    geofence: dict[str, Any] | None, projector: Projector, buffer_lines_m: float, source: str
+) -> BaseGeometry:
+    """Projected polygon of a geofence; a line (banned road) is buffered by ``buffer_lines_m``."""
+    try:
+        geom = shape(geofence["geometry"] if geofence.get("type") == "Feature" else geofence)
+    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError) as exc:
+        raise ValidationFailed(
+            [Problem("geofence", f"地理围栏不是有效的 GeoJSON：{exc}", f"geofence is not valid GeoJSON: {exc}", source=source)]
+        ) from exc
+    projected = projector.geom_forward(geom)
+    if projected.geom_type in ("LineString", "MultiLineString"):
+        projected = projected.buffer(buffer_lines_m)
+    if projected.geom_type not in ("Polygon", "MultiPolygon") or projected.is_empty:
+        raise ValidationFailed(
+            [
+                Problem(
+                    "geofence",
+                    f"地理围栏必须是多边形，实际为 {projected.geom_type}",
+                    f"a geofence must be a polygon, got {projected.geom_type}",
+                    source=source,
+                )
+            ]
+        )
+    return projected
+
+
+def load_context(
+    session: Session,
+    day_start: date,
+    day_end: date,
+    projector: Projector,
+    settings: Settings | None = None,
+) -> AnalysisContext:
+    """Active geofences and the permits approved for any day in ``day_start..day_end``."""
+    from cdw.permits.models import Permit, PermitStatus, PermitVehicle
+    from cdw.registry.models import (
+        ConstructionSite,
+        Depot,
+        DisposalFacility,
+        RecordStatus,
+        RestrictedZone,
+        Vehicle,
+    )
+
+    settings = settings or get_settings()
+    base = settings.thresholds
+    half_width = base.corridor_half_width_m
+
+    def zones(model: Any, table: str) -> list[Zone]:
+        rows = session.exec(select(model).where(model.status == RecordStatus.active).order_by(model.id)).all()
+        return [
+            Zone(
+                id=row.id,
+                name=row.name,
+                geometry=_zone_geometry(row.geofence, projector, half_width, f"{table} {row.id}"),
+                kind=str(getattr(row, "kind", None) or ""),
+            )
+            for row in rows
+        ]
+
+    plates_by_permit: dict[int, set[str]] = {}
+    links = session.exec(
+        select(PermitVehicle.permit_id, Vehicle.plate).join(
+            Vehicle, col(Vehicle.id) == col(PermitVehicle.vehicle_id)
+        )
+    ).all()
+    for permit_id, plate in links:
+        plates_by_permit.setdefault(permit_id, set()).add(plate)
+
+    permits = session.exec(
+        select(Permit)
+        .where(
+            Permit.status == PermitStatus.approved,
+            Permit.valid_from <= day_end,
+            Permit.valid_to >= day_start,
+        )
+        .order_by(Permit.id)
+    ).all()
+    rules = []
+    for permit in permits:
+        source = f"permit {permit.permit_no}"
+        rules.append(
+            PermitRule(
+                permit_no=permit.permit_no,
+                site_id=permit.site_id,
+                facility_id=permit.facility_id,
+                vehicles=frozenset(plates_by_permit.get(permit.id, ())),
+                valid_from=permit.valid_from,
+                valid_to=permit.valid_to,
+                allowed_hours=parse_hours(
+                    permit.allowed_hours_start, permit.allowed_hours_end, source
+                ),
+                routes=tuple(
+                    projector.geom_forward(line) for line in _route_lines(permit.routes, source)
+                ),
+                thresholds=effective_thresholds(
+                    base, permit.threshold_overrides, permit.corridor_half_width_m, source
+                ),
+            )
+        )
+
+    return AnalysisContext(
+        projector=projector,
+        thresholds=base,
+        timezone=ZoneInfo(settings.local_timezone),
+        sites=zones(ConstructionSite, "construction_site"),
+        facilities=zones(DisposalFacility, "disposal_facility"),
+        depots=zones(Depot, "depot"),
+        restricted=zones(RestrictedZone, "restricted_zone"),
+        permits=rules,
+    )

@@ -1,0 +1,238 @@
+"""Spatial indexes in projected metres: nearest polyline segment and point in polygon.
+
+Thin validating wrappers around the Numba kernels of ``_kernels.py``; build one per batch
+(or per permit / geofence set) and query it with whole coordinate arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from cdw.errors import Problem, ValidationFailed
+from cdw.tracking._kernels import build_segment_index, distance_to_segments, points_in_polygons
+
+# Segment grid cell size bounds (m) when chosen from the data, and the most cells a grid may have.
+MIN_CELL_SIZE_M = 100.0
+MAX_CELL_SIZE_M = 250.0
+MAX_GRID_CELLS = 4_000_000
+
+
+def coordinate_arrays(
+    a: np.ndarray | Sequence[float], b: np.ndarray | Sequence[float], names: tuple[str, str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two equally long 1-D contiguous float64 arrays, or ValidationFailed naming the fields."""
+    arrays = []
+    problems = []
+    for value, name in zip((a, b), names, strict=True):
+        try:
+            arr = np.ascontiguousarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            problems.append(
+                Problem(name, "坐标必须是数值数组", "coordinates must be a numeric array")
+            )
+            continue
+        if arr.ndim != 1:
+            problems.append(
+                Problem(
+                    name,
+                    f"坐标必须是一维数组，实际为 {arr.ndim} 维",
+                    f"coordinates must be a 1-D array, got {arr.ndim}-D",
+                )
+            )
+        arrays.append(arr)
+    if not problems and arrays[0].size != arrays[1].size:
+        problems.append(
+            Problem(
+                f"{names[0]},{names[1]}",
+                f"{names[0]} 与 {names[1]} 长度不同（{arrays[0].size} 与 {arrays[1].size}）",
+                f"{names[0]} and {names[1]} differ in length ({arrays[0].size} vs {arrays[1].size})",
+            )
+        )
+    if problems:
+        raise ValidationFailed(problems)
+    return arrays[0], arrays[1]
+
+
+def _geometry_array(
+    geoms: Sequence[BaseGeometry], allowed: tuple[str, ...], field: str
+) -> np.ndarray:
+    """``geoms`` as a shapely array after checking types and finite coordinates of each."""
+    arr = np.asarray(list(geoms), dtype=object)
+    problems = []
+    for i, geom in enumerate(arr):
+        if not isinstance(geom, BaseGeometry) or geom.geom_type not in allowed:
+            kind = getattr(geom, "geom_type", type(geom).__name__)
+            problems.append(
+                Problem(
+                    f"{field}[{i}]",
+                    f"几何类型必须是 {'/'.join(allowed)}，实际为 {kind}",
+                    f"geometry must be {'/'.join(allowed)}, got {kind}",
+                )
+            )
+        elif not np.isfinite(shapely.get_coordinates(geom)).all():
+            problems.append(
+                Problem(
+                    f"{field}[{i}]",
+                    "几何坐标含 NaN 或无穷大",
+                    "geometry has NaN or infinite coordinates",
+                )
+            )
+    if problems:
+        raise ValidationFailed(problems)
+    return arr
+
+
+def _max_dist(max_dist: float) -> float:
+    if not (isinstance(max_dist, int | float) and max_dist >= 0):  # NaN fails too
+        raise ValidationFailed(
+            [
+                Problem(
+                    "max_dist",
+                    f"最大距离必须是非负数，实际为 {max_dist!r}",
+                    f"max_dist must be a non-negative number, got {max_dist!r}",
+                )
+            ]
+        )
+    return float(max_dist)
+
+
+class SegmentIndex:
+    """Nearest line segment for many points, over polylines in projected metres.
+
+    ``segment_part[s]`` is the index (in the caller's list) of the line that segment ``s``
+    belongs to; the segments of a line are numbered in vertex order, line after line.
+    """
+
+    def __init__(self, lines: Sequence[BaseGeometry], cell_size: float | None = None) -> None:
+        geoms = _geometry_array(lines, ("LineString", "LinearRing", "MultiLineString"), "lines")
+        parts, part_owner = shapely.get_parts(geoms, return_index=True)
+        coords, vertex_part = shapely.get_coordinates(parts, return_index=True)
+        same_part = vertex_part[1:] == vertex_part[:-1]
+        self.seg_x0 = np.ascontiguousarray(coords[:-1, 0][same_part])
+        self.seg_y0 = np.ascontiguousarray(coords[:-1, 1][same_part])
+        self.seg_x1 = np.ascontiguousarray(coords[1:, 0][same_part])
+        self.seg_y1 = np.ascontiguousarray(coords[1:, 1][same_part])
+        self.segment_part = part_owner[vertex_part[:-1][same_part]].astype(np.int64)
+        self.cell_size = self._cell_size(cell_size)
+        (
+            self.origin_x,
+            self.origin_y,
+            self.n_cols,
+            self.n_rows,
+            self.cell_start,
+            self.cell_items,
+        ) = build_segment_index(self.seg_x0, self.seg_y0, self.seg_x1, self.seg_y1, self.cell_size)
+
+    def __len__(self) -> int:
+        return int(self.seg_x0.size)
+
+    def _cell_size(self, requested: float | None) -> float:
+        """The requested size, or median segment length clipped to 100-250 m; grown if too many cells."""
+        if requested is not None:
+            if not (
+                isinstance(requested, int | float) and requested > 0 and math.isfinite(requested)
+            ):
+                raise ValidationFailed(
+                    [
+                        Problem(
+                            "cell_size",
+                            f"网格边长必须是正数，实际为 {requested!r}",
+                            f"cell_size must be a positive number, got {requested!r}",
+                        )
+                    ]
+                )
+            size = float(requested)
+        elif len(self):
+            lengths = np.hypot(self.seg_x1 - self.seg_x0, self.seg_y1 - self.seg_y0)
+            size = float(np.clip(np.median(lengths), MIN_CELL_SIZE_M, MAX_CELL_SIZE_M))
+        else:
+            size = MIN_CELL_SIZE_M
+        if len(self):
+            width = max(self.seg_x0.max(), self.seg_x1.max()) - min(
+                self.seg_x0.min(), self.seg_x1.min()
+            )
+            height = max(self.seg_y0.max(), self.seg_y1.max()) - min(
+                self.seg_y0.min(), self.seg_y1.min()
+            )
+            while (width / size + 1) * (height / size + 1) > MAX_GRID_CELLS:
+                size *= 2.0
+        return size
+
+    def distance(
+        self,
+        px: np.ndarray | Sequence[float],
+        py: np.ndarray | Sequence[float],
+        max_dist: float = math.inf,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Distance (m) from each point to its nearest segment, and that segment's index.
+
+        ``inf`` and ``-1`` where no segment lies within ``max_dist`` (and for NaN points).
+        """
+        x, y = coordinate_arrays(px, py, ("px", "py"))
+        return distance_to_segments(
+            x,
+            y,
+            self.seg_x0,
+            self.seg_y0,
+            self.seg_x1,
+            self.seg_y1,
+            self.origin_x,
+            self.origin_y,
+            self.cell_size,
+            self.n_cols,
+            self.n_rows,
+            self.cell_start,
+            self.cell_items,
+            _max_dist(max_dist),
+        )
+
+
+class PolygonSet:
+    """Which polygon (geofence) contains each point, over polygons in projected metres.
+
+    A MultiPolygon's parts all map to its index in the caller's list; where polygons
+    overlap the lowest index wins. Boundary points follow the rule of
+    ``_kernels.points_in_polygons``.
+    """
+
+    def __init__(self, polygons: Sequence[BaseGeometry]) -> None:
+        geoms = _geometry_array(polygons, ("Polygon", "MultiPolygon"), "polygons")
+        parts, part_owner = shapely.get_parts(geoms, return_index=True)
+        non_empty = ~shapely.is_empty(parts)
+        parts = parts[non_empty]
+        self.part_owner = part_owner[non_empty].astype(np.int64)
+        rings, ring_part = shapely.get_rings(parts, return_index=True)  # exterior first
+        coords, vertex_ring = shapely.get_coordinates(rings, return_index=True)
+        self.ring_x = np.ascontiguousarray(coords[:, 0])
+        self.ring_y = np.ascontiguousarray(coords[:, 1])
+        self.ring_start = _offsets(vertex_ring, rings.size)
+        self.poly_ring_start = _offsets(ring_part, parts.size)
+        self.poly_bbox = np.ascontiguousarray(shapely.bounds(parts).reshape(-1, 4))
+        self.size = len(geoms)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def locate(
+        self, px: np.ndarray | Sequence[float], py: np.ndarray | Sequence[float]
+    ) -> np.ndarray:
+        """For each point the caller's index of the polygon containing it, -1 if none."""
+        x, y = coordinate_arrays(px, py, ("px", "py"))
+        part = points_in_polygons(
+            x, y, self.ring_x, self.ring_y, self.ring_start, self.poly_ring_start, self.poly_bbox
+        )
+        if not self.part_owner.size:
+            return part
+        return np.where(part >= 0, self.part_owner[np.maximum(part, 0)], -1)
+
+
+def _offsets(owner: np.ndarray, n_groups: int) -> np.ndarray:
+    """CSR offsets (length n_groups + 1) of an ascending owner-index array."""
+    out = np.zeros(n_groups + 1, np.int64)
+    np.cumsum(np.bincount(owner, minlength=n_groups), out=out[1:])
+    return out

@@ -1,0 +1,246 @@
+"""Append-only Parquet point store partitioned by local day (DESIGN.md §5).
+
+Layout: ``<root>/day=YYYY-MM-DD/part-<uuid>.parquet``, each file sorted by vehicle and time.
+The day is the *local* calendar day in ``Settings.local_timezone`` (Asia/Shanghai by
+default), the day officers ask about, so one vehicle-day never straddles two partitions.
+
+``(vehicle, ts)`` is the key: :meth:`PointStore.append` writes only keys not stored yet,
+so ingesting a file twice stores nothing new.
+
+Atomicity: an append (or a compaction) first writes every new file under a temporary
+name, then records a journal ``<root>/.journal.json`` naming the renames and deletions,
+carries them out and removes the journal. An exception before the journal exists removes
+the temporary files; one after it undoes the renames. A crash leaves either stray temporary
+files (deleted) or a complete journal (rolled forward) that the next operation on the
+store settles before it does anything else. An exclusive lock on ``<root>/.lock``
+serialises writers; readers take a shared lock, so they never see half an operation.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from cdw.config import get_settings
+from cdw.tracking.points import conform, empty_points
+
+_JOURNAL = ".journal.json"
+_LOCK = ".lock"
+_TMP_PREFIX = ".tmp-"
+DEFAULT_COMPACT_FILES = 32
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    new: int
+    duplicates: int  # keys already stored, or repeated within the batch
+
+
+class PointStore:
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        timezone: str | None = None,
+        compact_files: int | None = DEFAULT_COMPACT_FILES,
+    ):
+        """``compact_files``: after an append, a day holding more files than this is
+        compacted into one (None: only when :meth:`compact` is called)."""
+        self.root = Path(root)
+        self.timezone = timezone or get_settings().local_timezone
+        self.compact_files = compact_files
+
+    # ------------------------------------------------------------------ public
+
+    def append(self, frame: pl.DataFrame) -> AppendResult:
+        batch = conform(frame)
+        if batch.height == 0:
+            return AppendResult(0, 0)
+        unique = batch.unique(subset=["vehicle", "ts"], keep="first", maintain_order=True)
+        with self._lock(exclusive=True):
+            fresh = self._without_stored(unique.with_columns(self._day_expr().alias("_day")))
+            writes: list[tuple[str, pl.DataFrame]] = [
+                (str(day), part.drop("_day").sort("vehicle", "ts"))
+                for (day,), part in fresh.partition_by("_day", as_dict=True).items()
+            ]
+            self._commit(
+                [(self._day_dir(day) / f"part-{uuid.uuid4().hex}.parquet", part) for day, part in writes],
+                deletes=[],
+            )
+            if self.compact_files is not None:
+                for day, _ in writes:
+                    if len(self._files(day)) > self.compact_files:
+                        self._compact_day(day)
+        return AppendResult(fresh.height, batch.height - fresh.height)
+
+    def read(
+        self,
+        start: datetime,
+        end: datetime,
+        vehicles: Iterable[str] | None = None,
+    ) -> pl.DataFrame:
+        """Points with ``start <= ts < end``, sorted by vehicle then time."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware")
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        wanted = (pl.col("ts") >= start) & (pl.col("ts") < end)
+        if vehicles is not None:
+            wanted &= pl.col("vehicle").is_in(list(vehicles))
+        first = self._local_day(start)
+        last = self._local_day(end - timedelta(microseconds=1))
+        with self._lock(exclusive=False):
+            files = [
+                f
+                for d in self._day_names()
+                if first <= date.fromisoformat(d) <= last
+                for f in self._files(d)
+            ]
+            if not files:
+                return empty_points()
+            frame = pl.scan_parquet(files, hive_partitioning=False).filter(wanted).collect()
+        return conform(frame).sort("vehicle", "ts")
+
+    def days(self) -> list[date]:
+        with self._lock(exclusive=False):
+            return [date.fromisoformat(d) for d in self._day_names() if self._files(d)]
+
+    def files(self, day: date) -> list[Path]:
+        with self._lock(exclusive=False):
+            return self._files(day.isoformat())
+
+    def compact(self, days: Iterable[date] | None = None) -> int:
+        """Merge each day's files into one; returns the number of days rewritten."""
+        with self._lock(exclusive=True):
+            names = [d.isoformat() for d in days] if days is not None else self._day_names()
+            return sum(self._compact_day(name) for name in names)
+
+    # ------------------------------------------------------------------ internals
+
+    def _day_expr(self) -> pl.Expr:
+        return pl.col("ts").dt.convert_time_zone(self.timezone).dt.date().cast(pl.String)
+
+    def _local_day(self, moment: datetime) -> date:
+        return moment.astimezone(ZoneInfo(self.timezone)).date()
+
+    def _day_dir(self, day: str) -> Path:
+        return self.root / f"day={day}"
+
+    def _day_names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name[4:] for p in self.root.glob("day=*") if p.is_dir())
+
+    def _files(self, day: str) -> list[Path]:
+        return sorted(self._day_dir(day).glob("part-*.parquet"))
+
+    def _without_stored(self, batch: pl.DataFrame) -> pl.DataFrame:
+        """Drop rows whose key is stored; only the batch's days, vehicles and time span are read."""
+        files = [f for d in batch["_day"].unique().to_list() for f in self._files(d)]
+        if not files:
+            return batch
+        stored = (
+            pl.scan_parquet(files, hive_partitioning=False)
+            .select("vehicle", "ts")
+            .filter(
+                pl.col("vehicle").is_in(batch["vehicle"].unique().to_list())
+                & pl.col("ts").is_between(batch["ts"].min(), batch["ts"].max())
+            )
+            .collect()
+        )
+        return batch.join(stored, on=["vehicle", "ts"], how="anti", maintain_order="left")
+
+    def _compact_day(self, day: str) -> bool:
+        files = self._files(day)
+        if len(files) < 2:
+            return False
+        merged = pl.read_parquet(files, hive_partitioning=False).sort("vehicle", "ts")
+        target = self._day_dir(day) / f"part-{uuid.uuid4().hex}.parquet"
+        self._commit([(target, conform(merged))], deletes=files)
+        return True
+
+    def _commit(self, writes: list[tuple[Path, pl.DataFrame]], deletes: list[Path]) -> None:
+        """Write ``writes`` and remove ``deletes`` as one all-or-nothing step."""
+        if not writes and not deletes:
+            return
+        renames: list[tuple[Path, Path]] = []
+        try:
+            for target, frame in writes:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                temp = target.with_name(f"{_TMP_PREFIX}{target.name}")
+                renames.append((temp, target))
+                frame.write_parquet(temp, compression="zstd", statistics=True)
+            self._write_journal(renames, deletes)
+        except BaseException:
+            for temp, _ in renames:
+                temp.unlink(missing_ok=True)
+            raise
+        done: list[Path] = []
+        try:
+            for temp, target in renames:
+                os.replace(temp, target)
+                done.append(target)
+        except BaseException:
+            for target in done:
+                target.unlink(missing_ok=True)
+            for temp, _ in renames:
+                temp.unlink(missing_ok=True)
+            (self.root / _JOURNAL).unlink(missing_ok=True)
+            raise
+        for path in deletes:
+            path.unlink(missing_ok=True)
+        (self.root / _JOURNAL).unlink()
+
+    def _write_journal(self, renames: list[tuple[Path, Path]], deletes: list[Path]) -> None:
+        body = {
+            "renames": [[str(t.relative_to(self.root)), str(f.relative_to(self.root))] for t, f in renames],
+            "deletes": [str(p.relative_to(self.root)) for p in deletes],
+        }
+        temp = self.root / f"{_TMP_PREFIX}journal-{uuid.uuid4().hex}.json"
+        temp.write_text(json.dumps(body))
+        os.replace(temp, self.root / _JOURNAL)
+
+    def _recover(self) -> None:
+        """Settle what a crashed operation left: roll a journal forward, remove temp files."""
+        journal = self.root / _JOURNAL
+        if journal.exists():
+            body = json.loads(journal.read_text())
+            for temp, target in body["renames"]:
+                if (self.root / temp).exists():
+                    os.replace(self.root / temp, self.root / target)
+            for path in body["deletes"]:
+                (self.root / path).unlink(missing_ok=True)
+            journal.unlink()
+        for stray in self._temp_files():
+            stray.unlink()
+
+    def _temp_files(self) -> Iterator[Path]:
+        yield from self.root.glob(f"{_TMP_PREFIX}*")
+        yield from self.root.glob(f"day=*/{_TMP_PREFIX}*")
+
+    def _needs_recovery(self) -> bool:
+        return (self.root / _JOURNAL).exists() or next(self._temp_files(), None) is not None
+
+    @contextmanager
+    def _lock(self, *, exclusive: bool) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / _LOCK, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                if self._needs_recovery():
+                    self._recover()
+                if not exclusive:
+                    fcntl.flock(handle, fcntl.LOCK_SH)
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+

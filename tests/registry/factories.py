@@ -1,0 +1,96 @@
+"""Small factories for registry input models (valid by default, any field overridable)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from cdw.registry.models import (
+    ConstructionSiteCreate,
+    DepotCreate,
+    DisposalFacilityCreate,
+    DriverCreate,
+    HaulierCreate,
+    RestrictedZoneCreate,
+    VehicleCreate,
+)
+from cdw.registry.sample import box
+from cdw.registry.validators import credit_code_check_char
+
+CONGHUA = (113.58, 23.55)
+
+
+def square(lon: float = CONGHUA[0], lat: float = CONGHUA[1], size_m: float = 100.0) -> dict:
+    return box(lon, lat, size_m, size_m)
+
+
+def credit_code(n: int) -> str:
+    """A valid (invented) credit code, different for each ``n``."""
+    first17 = f"91440117MA{n:07d}"
+    return first17 + credit_code_check_char(first17)
+
+
+def plate(n: int) -> str:
+    return f"粤A{n:05d}"
+
+
+def site_in(**kw: Any) -> ConstructionSiteCreate:
+    data = dict(
+        name="从化区测试工地",
+        project_permit_no="440117202501010001",
+        builder="建设单位",
+        contractor="施工单位",
+        geofence=square(),
+        expected_categories=["excavated_soil"],
+        expected_volume_m3=1000,
+    )
+    return ConstructionSiteCreate.model_validate({**data, **kw})
+
+
+def facility_in(**kw: Any) -> DisposalFacilityCreate:
+    data = dict(
+        name="测试消纳场",
+        kind="landfill",
+        geofence=square(113.40, 23.62, 300),
+        capacity_m3=100_000,
+        accepted_categories=["excavated_soil", "construction"],
+        opening_hours="07:00-22:00",
+    )
+    return DisposalFacilityCreate.model_validate({**data, **kw})
+
+
+def haulier_in(n: int = 1, **kw: Any) -> HaulierCreate:
+    data = dict(
+        name=f"测试运输公司{n}",
+        credit_code=credit_code(n),
+        licence_no=f"粤交运管许可穗字{n:06d}号",
+        licence_valid_until=date(2030, 12, 31),
+    )
+    return HaulierCreate.model_validate({**data, **kw})
+
+
+def vehicle_in(haulier_id: int, n: int = 1, **kw: Any) -> VehicleCreate:
+    data = dict(
+        plate=plate(n),
+        haulier_id=haulier_id,
+        rated_capacity_m3=18,
+        rated_load_t=31,
+        sealed_body=True,
+        inspection_valid_until=date(2030, 6, 30),
+    )
+    return VehicleCreate.model_validate({**data, **kw})
+
+
+def driver_in(haulier_id: int, n: int = 1, **kw: Any) -> DriverCreate:
+    data = dict(name=f"司机{n}", licence_no=f"4401841985{n:08d}", haulier_id=haulier_id)
+    return DriverCreate.model_validate({**data, **kw})
+
+
+def depot_in(haulier_id: int, **kw: Any) -> DepotCreate:
+    data = dict(haulier_id=haulier_id, name="测试停车场", geofence=square(113.60, 23.56, 80))
+    return DepotCreate.model_validate({**data, **kw})
+
+
+def zone_in(**kw: Any) -> RestrictedZoneCreate:
+    data = dict(name="测试水源保护区", kind="water_source", geofence=square(113.59, 23.57, 500))
+    return RestrictedZoneCreate.model_validate({**data, **kw})

@@ -1,0 +1,142 @@
+from cdw.tracking.checks import suspected_dumping
+from cdw.tracking.flags import FlagCode
+from tests.tracking.handbuilt import (
+    EMPTY,
+    FULL,
+    TrackBuilder,
+    box,
+    context,
+    line,
+    lonlat,
+    permit,
+    run_check,
+    utc,
+    zone,
+)
+
+SITE = zone(1, box(-100, -100, 100, 100), "工地甲")
+FACILITY = zone(10, box(5000, -100, 5200, 100), "消纳场乙")
+ROUTE = line((0, 0), (5100, 0))
+NIGHT = 13 * 3600.0  # T0 is 10:00 local: +13 h is 23:00
+
+
+def ctx(**kw):
+    return context(sites=[SITE], facilities=[FACILITY], permits=[permit(routes=(ROUTE,))], **kw)
+
+
+def haul(
+    stop: tuple[float, float],
+    stop_s: float,
+    *,
+    t0: float = 0.0,
+    to_facility: bool = True,
+    before: int | None = None,
+    after: int | None = None,
+) -> TrackBuilder:
+    """Load at the site, drive along y=0 to x=stop[0], then to ``stop``; arrive there at
+    A = t0 + 60 + stop[0]/10 + stop[1]/10, stay, and leave at A + ``stop_s`` with a fix
+    100 m on; end in the facility (or 1 km short of it)."""
+    b = TrackBuilder().stay(t0, t0 + 60, 0, 0, status=before)
+    b.drive(t0 + 60, (0, 0), (stop[0], 0), 10.0, include_start=False, status=before)
+    if stop[1]:
+        b.drive(b.last_t, (stop[0], 0), stop, 10.0, include_start=False, status=before)
+    arrival = b.last_t
+    b.stay(arrival + 10, arrival + stop_s - 10, *stop, status=before)
+    end = (5100, 0) if to_facility else (4000, -1000)
+    b.drive(arrival + stop_s, (stop[0] + 100, stop[1]), end, 10.0, status=after)
+    if to_facility:
+        b.stay(b.last_t + 10, b.last_t + 120, *end, status=after)
+    return b
+
+
+def test_three_minute_loaded_stop_on_route_scores_the_base_only():
+    (flag,) = run_check(suspected_dumping.check, haul((2000, 0), 180), ctx())
+    assert flag.code == FlagCode.SUSPECTED_DUMPING
+    arrival = 60 + 200
+    assert (flag.start, flag.end) == (utc(arrival), utc(arrival + 180))
+    assert flag.severity == 40
+    assert flag.measured["duration_s"] == 180.0
+    assert flag.measured["score"] == {
+        "base": 40,
+        "near_facility": 0,
+        "off_route": 0,
+        "night": 0,
+        "load_dropped": 0,
+        "never_reaches_facility": 0,
+    }
+    assert flag.measured["nearest_facility_distance_m"] == 3000.0
+    assert flag.measured["off_route"] is False
+    assert flag.permit_no == "HZ-2024-001"
+    assert (flag.lon, flag.lat) == lonlat(2000, 0)
+    assert flag.explanation_zh == "重车在授权区域外停留 180 秒（阈值 180 秒），评分 40：无其他加分项"
+    assert flag.explanation_en == (
+        "Loaded truck stopped 180 s (threshold 180 s) outside authorised zones, score 40: "
+        "no other factor"
+    )
+
+
+def test_stop_of_179_seconds_does_not_fire():
+    assert run_check(suspected_dumping.check, haul((2000, 0), 179), ctx()) == []
+
+
+def test_every_factor_raises_the_score_to_the_cap():
+    b = haul((4000, 300), 240, t0=NIGHT, to_facility=False, before=FULL, after=EMPTY)
+    (flag,) = run_check(suspected_dumping.check, b, ctx())
+    assert flag.measured["score"] == {
+        "base": 40,
+        "near_facility": 15,
+        "off_route": 15,
+        "night": 10,
+        "load_dropped": 25,
+        "never_reaches_facility": 10,
+    }
+    assert flag.severity == 100
+    assert flag.measured["score_total"] == 100
+    assert flag.measured["nearest_facility"] == "消纳场乙"
+    assert flag.measured["nearest_facility_distance_m"] == 1019.8  # hypot(1000, 200)
+    assert (flag.measured["load_before"], flag.measured["load_after"]) == (3, 0)
+    assert flag.measured["duration_s"] == 240.0
+    assert flag.explanation_zh == (
+        "重车在授权区域外停留 240 秒（阈值 180 秒），评分 100：靠近消纳场但在场外、"
+        "不在核准路线上、夜间、载重状态由重变空、未到达核准消纳场"
+        "（距「消纳场乙」1.02 公里，阈值 2.00 公里）"
+    )
+
+
+def test_facility_radius_is_inclusive_and_sharp():
+    inside = run_check(suspected_dumping.check, haul((3010, 0), 180), ctx())
+    assert inside[0].measured["score"]["near_facility"] == 15
+    assert inside[0].measured["nearest_facility_distance_m"] == 1990.0
+    outside = run_check(suspected_dumping.check, haul((2990, 0), 180), ctx())
+    assert outside[0].measured["score"]["near_facility"] == 0
+
+
+def test_night_window_follows_local_time():
+    before_night = run_check(suspected_dumping.check, haul((2000, 0), 180, t0=NIGHT - 3600), ctx())
+    assert before_night[0].measured["score"]["night"] == 0  # stop starts 22:04 - 1 h = 21:04
+    at_night = run_check(suspected_dumping.check, haul((2000, 0), 180, t0=NIGHT), ctx())
+    assert at_night[0].measured["score"]["night"] == 10
+    assert at_night[0].measured["local_start"] == "2024-05-06T23:04:20+08:00"
+
+
+def test_empty_leg_stop_does_not_fire():
+    # Leaving a site with load bits "empty" and not heading to a facility is an empty leg.
+    b = haul((2000, 0), 600, to_facility=False, before=EMPTY, after=EMPTY)
+    assert run_check(suspected_dumping.check, b, ctx()) == []
+
+
+def test_loaded_stop_inside_a_depot_does_not_fire():
+    c = ctx(depots=[zone(20, box(1900, -100, 2100, 100))])
+    assert run_check(suspected_dumping.check, haul((2000, 0), 600), c) == []
+
+
+def test_wrong_facility_counts_as_never_reaching_its_facility():
+    c = context(
+        sites=[SITE],
+        facilities=[FACILITY],
+        permits=[permit(facility_id=99, routes=(ROUTE,))],
+    )
+    (flag,) = run_check(suspected_dumping.check, haul((2000, 0), 180), c)
+    assert flag.measured["score"]["never_reaches_facility"] == 10
+    assert flag.measured["destination_facility_id"] == 10
+    assert flag.measured["permitted_facility_id"] == 99

@@ -1,0 +1,200 @@
+"""Plain-Python twins of the Numba kernels in ``cdw.tracking._kernels``.
+
+Straightforward loops over lists, written from each kernel's documented contract, used
+only by the tests to check the kernels on fixed and hypothesis-generated inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+Floats = Sequence[float]
+DistanceFn = Callable[[float, float, float, float], float]
+
+
+def planar_distance(x0: float, y0: float, x1: float, y1: float) -> float:
+    dx = x1 - x0
+    dy = y1 - y0
+    return math.sqrt(dx * dx + dy * dy)
+
+
+def step_metrics(x: Floats, y: Floats, t: Floats) -> tuple[list[float], list[float], list[float]]:
+    dist, dt, speed = [], [], []
+    for i in range(len(x)):
+        if i == 0:
+            dist.append(0.0)
+            dt.append(0.0)
+            speed.append(0.0)
+            continue
+        d = planar_distance(x[i - 1], y[i - 1], x[i], y[i])
+        step = t[i] - t[i - 1]
+        dist.append(d)
+        dt.append(step)
+        speed.append(d / step if step > 0 else 0.0)
+    return dist, dt, speed
+
+
+def run_lengths(mask: Sequence[bool]) -> tuple[list[int], list[int]]:
+    starts, ends = [], []
+    for i, value in enumerate(mask):
+        if value and (i == 0 or not mask[i - 1]):
+            starts.append(i)
+        if value and (i == len(mask) - 1 or not mask[i + 1]):
+            ends.append(i + 1)
+    return starts, ends
+
+
+def runs_at_least(
+    mask: Sequence[bool], t: Floats, min_duration_s: float
+) -> tuple[list[int], list[int]]:
+    starts, ends = [], []
+    for s, e in zip(*run_lengths(mask), strict=True):
+        if t[e - 1] - t[s] >= min_duration_s:
+            starts.append(s)
+            ends.append(e)
+    return starts, ends
+
+
+def split_on_gaps(t: Floats, max_gap_s: float) -> list[int]:
+    return [i for i in range(len(t)) if i == 0 or t[i] - t[i - 1] > max_gap_s]
+
+
+def stay_points(
+    x: Floats,
+    y: Floats,
+    t: Floats,
+    radius_m: float,
+    min_duration_s: float,
+    max_gap_s: float,
+    include_last: bool = True,
+    distance: DistanceFn = planar_distance,
+) -> tuple[list[int], list[int]]:
+    """trackintel's sliding rule, literally; ``distance`` may be haversine for lon/lat."""
+    starts, ends = [], []
+    n = len(x)
+    if n == 0:
+        return starts, ends
+    anchor = 0
+    for i in range(1, n):
+        if t[i] - t[i - 1] > max_gap_s:
+            anchor = i
+            continue
+        if distance(x[anchor], y[anchor], x[i], y[i]) >= radius_m:
+            if t[i] - t[anchor] >= min_duration_s:
+                starts.append(anchor)
+                ends.append(i - 1)
+            anchor = i
+    if include_last and t[n - 1] - t[anchor] >= min_duration_s:
+        starts.append(anchor)
+        ends.append(n - 1)
+    return starts, ends
+
+
+def stay_points_by_group(
+    x: Floats,
+    y: Floats,
+    t: Floats,
+    group_starts: Sequence[int],
+    radius_m: float,
+    min_duration_s: float,
+    max_gap_s: float,
+    include_last: bool = True,
+) -> tuple[list[int], list[int]]:
+    starts, ends = [], []
+    bounds = [*group_starts, len(x)]
+    for g in range(len(group_starts)):
+        lo, hi = bounds[g], bounds[g + 1]
+        s, e = stay_points(
+            x[lo:hi], y[lo:hi], t[lo:hi], radius_m, min_duration_s, max_gap_s, include_last
+        )
+        starts += [v + lo for v in s]
+        ends += [v + lo for v in e]
+    return starts, ends
+
+
+def _cell(v: float, origin: float, cell_size: float, n_cells: int) -> int:
+    return min(max(math.floor((v - origin) / cell_size), 0), n_cells - 1)
+
+
+def build_segment_index(
+    seg_x0: Floats, seg_y0: Floats, seg_x1: Floats, seg_y1: Floats, cell_size: float
+) -> tuple[float, float, int, int, list[list[int]]]:
+    """(origin_x, origin_y, n_cols, n_rows, segments of each cell) — the CSR kernel's content."""
+    if not seg_x0:
+        return 0.0, 0.0, 0, 0, []
+    xs = list(seg_x0) + list(seg_x1)
+    ys = list(seg_y0) + list(seg_y1)
+    min_x, min_y = min(xs), min(ys)
+    n_cols = int((max(xs) - min_x) / cell_size) + 1
+    n_rows = int((max(ys) - min_y) / cell_size) + 1
+    cells: list[list[int]] = [[] for _ in range(n_cols * n_rows)]
+    for s in range(len(seg_x0)):
+        c0 = _cell(min(seg_x0[s], seg_x1[s]), min_x, cell_size, n_cols)
+        c1 = _cell(max(seg_x0[s], seg_x1[s]), min_x, cell_size, n_cols)
+        r0 = _cell(min(seg_y0[s], seg_y1[s]), min_y, cell_size, n_rows)
+        r1 = _cell(max(seg_y0[s], seg_y1[s]), min_y, cell_size, n_rows)
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                cells[r * n_cols + c].append(s)
+    return min_x, min_y, n_cols, n_rows, cells
+
+
+def segment_dist2(x: float, y: float, x0: float, y0: float, x1: float, y1: float) -> float:
+    dx, dy = x1 - x0, y1 - y0
+    wx, wy = x - x0, y - y0
+    length2 = dx * dx + dy * dy
+    if length2 > 0:
+        u = min(max((wx * dx + wy * dy) / length2, 0.0), 1.0)
+        wx -= u * dx
+        wy -= u * dy
+    return wx * wx + wy * wy
+
+
+def distance_to_segments(
+    px: Floats,
+    py: Floats,
+    seg_x0: Floats,
+    seg_y0: Floats,
+    seg_x1: Floats,
+    seg_y1: Floats,
+    max_dist: float,
+) -> tuple[list[float], list[int]]:
+    """Brute force over every segment; lowest index among equally near ones."""
+    dist, nearest = [], []
+    for x, y in zip(px, py, strict=True):
+        best2, best_s = math.inf, -1
+        if math.isfinite(x) and math.isfinite(y):
+            for s in range(len(seg_x0)):
+                d2 = segment_dist2(x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s])
+                if d2 < best2:
+                    best2, best_s = d2, s
+        if best_s >= 0 and best2 <= max_dist * max_dist:
+            dist.append(math.sqrt(best2))
+            nearest.append(best_s)
+        else:
+            dist.append(math.inf)
+            nearest.append(-1)
+    return dist, nearest
+
+
+def points_in_polygons(
+    px: Floats, py: Floats, polygons: Sequence[Sequence[Sequence[tuple[float, float]]]]
+) -> list[int]:
+    """``polygons[p]`` is a list of rings (exterior first, then holes) of (x, y) vertices."""
+    out = []
+    for x, y in zip(px, py, strict=True):
+        found = -1
+        for p, rings in enumerate(polygons):
+            inside = False
+            for ring in rings:
+                for v in range(len(ring)):
+                    xv, yv = ring[v]
+                    xj, yj = ring[v - 1]  # v == 0 pairs with the last vertex
+                    if (yv > y) != (yj > y) and x < (xj - xv) * (y - yv) / (yj - yv) + xv:
+                        inside = not inside
+            if inside:
+                found = p
+                break
+        out.append(found)
+    return out
