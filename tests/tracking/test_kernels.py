@@ -387,18 +387,21 @@ def test_distance_to_segments_no_segments_or_points() -> None:
     assert nearest([], []) == ([], [])
 
 
+offset = st.one_of(st.integers(-400, 400).map(float), st.floats(-400, 400))
+# Route-like segments up to a few hundred metres: any direction, axis-parallel, zero length.
 segment = st.one_of(
-    st.tuples(coord, coord, coord, coord),
-    coord.flatmap(lambda v: st.tuples(st.just(v), coord, st.just(v), coord)),  # vertical
-    st.tuples(coord, coord).map(lambda p: (*p, *p)),  # zero length
-)
+    st.tuples(coord, coord, offset, offset),
+    st.tuples(coord, coord, st.just(0.0), offset),
+    st.tuples(coord, coord, offset, st.just(0.0)),
+    st.tuples(coord, coord, st.just(0.0), st.just(0.0)),
+).map(lambda s: (s[0], s[1], s[0] + s[2], s[1] + s[3]))
 
 
 @PROPERTY
 @given(
     st.lists(segment, max_size=30),
     st.lists(st.tuples(far_coord, far_coord), max_size=30),
-    st.sampled_from([5.0, 50.0, 137.5, 500.0, 5000.0]),
+    st.sampled_from([20.0, 50.0, 137.5, 500.0, 5000.0]),
     st.sampled_from([math.inf, 0.0, 10.0, 50.0, 300.0]),
 )
 def test_distance_to_segments_matches_twin_and_shapely(segs, points, cell, max_dist) -> None:

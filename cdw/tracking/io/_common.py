@@ -21,7 +21,7 @@ from typing import Literal
 import polars as pl
 
 from cdw.errors import InputFileError, Problem, ValidationFailed
-from cdw.tracking.io import _plates
+from cdw.registry.validators import plate_key, validate_plate
 from cdw.tracking.io.coords import gcj02_to_wgs84
 from cdw.tracking.points import POINTS_SCHEMA, conform, empty_points
 
@@ -57,7 +57,6 @@ _MESSAGES: dict[str, tuple[str, str]] = {
         "{fzh}不是 0–4294967295 的整数：{v}",
         "{fen} is not an integer in 0–4294967295: {v}",
     ),
-    "plate_invalid": ("车牌号格式无效：{v}", "invalid plate: {v}"),
     "ts_unparsable": (
         "无法解析时间：{v}（应为带时区偏移的 ISO-8601 时间或 Unix 秒）",
         "cannot parse timestamp: {v} (expected ISO-8601 with a UTC offset, or epoch seconds)",
@@ -146,12 +145,21 @@ def finish(
     typed: list[pl.Expr] = []
     errors: list[pl.Expr] = []
 
-    plate = _plates.normalise_plate_expr(pl.col("plate").cast(pl.String).str.strip_chars())
-    typed.append(plate.alias("_v_vehicle"))
-    plate_err = pl.when(plate.is_null() | (plate == "")).then(pl.lit("missing"))
-    if check_plates:
-        plate_err = plate_err.when(~_plates.valid_plate_expr(plate)).then(pl.lit("plate_invalid"))
-    errors.append(plate_err.otherwise(None).alias("_e_plate"))
+    plate_text = pl.col("plate").cast(pl.String).str.strip_chars()
+    plates = _check_plates(raw["plate"].cast(pl.String).str.strip_chars().unique(), check_plates)
+    typed.append(
+        plate_text.replace_strict(
+            list(plates), [p[0] for p in plates.values()], default=None, return_dtype=pl.String
+        ).alias("_v_vehicle")
+    )
+    plate_err = (
+        pl.when(plate_text.is_null() | (plate_text == ""))
+        .then(pl.lit("missing"))
+        .when(plate_text.is_in([p for p, (norm, _) in plates.items() if norm is None]))
+        .then(pl.lit("plate_invalid"))
+        .otherwise(None)
+    )
+    errors.append(plate_err.alias("_e_plate"))
 
     ts_value, ts_err = _timestamp(raw.schema["ts"], tz)
     typed.append(ts_value.alias("_v_ts"))
@@ -172,7 +180,8 @@ def finish(
     error_cols = [c for c in checked.columns if c.startswith("_e_")]
     bad_mask = pl.any_horizontal(pl.col(c).is_not_null() for c in error_cols)
     bad = checked.filter(bad_mask)
-    rejects = _rejects(bad, source, error_cols)
+    plate_messages = {p: why for p, (_, why) in plates.items() if why is not None}
+    rejects = _rejects(bad, source, error_cols, plate_messages)
     good = checked.filter(~bad_mask)
     points = conform(
         good.select(pl.col(f"_v_{c}").alias(c) for c in POINTS_SCHEMA if f"_v_{c}" in good.columns)
@@ -181,6 +190,27 @@ def finish(
         lon, lat = gcj02_to_wgs84(points["lon"].to_numpy(), points["lat"].to_numpy())
         points = points.with_columns(pl.Series("lon", lon), pl.Series("lat", lat))
     return ReadResult(points, rejects, bad.height)
+
+
+def _check_plates(
+    unique: pl.Series, check: bool
+) -> dict[str, tuple[str | None, tuple[str, str] | None]]:
+    """Each distinct non-empty plate → (normalised plate or None, (zh, en) why invalid).
+
+    Plates repeat on every row, so the registry's validator runs once per distinct plate.
+    """
+    out: dict[str, tuple[str | None, tuple[str, str] | None]] = {}
+    for plate in unique.drop_nulls().to_list():
+        if plate == "":
+            continue
+        if not check:
+            out[plate] = (plate_key(plate), None)
+            continue
+        try:
+            out[plate] = (validate_plate(plate), None)
+        except ValidationFailed as exc:
+            out[plate] = (None, (exc.problems[0].zh, exc.problems[0].en))
+    return out
 
 
 def _timestamp(dtype: pl.DataType, tz: str | None) -> tuple[pl.Expr, pl.Expr]:
@@ -316,7 +346,12 @@ def _dword(name: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
     return pl.when(bad).then(None).otherwise(value), err
 
 
-def _rejects(bad: pl.DataFrame, source: str, error_cols: list[str]) -> list[Reject]:
+def _rejects(
+    bad: pl.DataFrame,
+    source: str,
+    error_cols: list[str],
+    plate_messages: dict[str, tuple[str, str]],
+) -> list[Reject]:
     if bad.height == 0:
         return []
     has_sub = "sub" in bad.columns
@@ -339,9 +374,12 @@ def _rejects(bad: pl.DataFrame, source: str, error_cols: list[str]) -> list[Reje
             fzh, fen = FIELD_NAMES[name]
             lo, hi = _RANGES.get(name, (0.0, 0.0))
             value = _shown(row.get(original.get(name, "")))
-            zh_t, en_t = _MESSAGES[code]
-            zh = zh_t.format(fzh=fzh, fen=fen, v=value, lo=lo, hi=hi)
-            en = en_t.format(fzh=fzh, fen=fen, v=value, lo=lo, hi=hi)
+            if code == "plate_invalid":
+                zh, en = plate_messages[row[original["plate"]].strip()]
+            else:
+                zh_t, en_t = _MESSAGES[code]
+                zh = zh_t.format(fzh=fzh, fen=fen, v=value, lo=lo, hi=hi)
+                en = en_t.format(fzh=fzh, fen=fen, v=value, lo=lo, hi=hi)
             if has_sub and row["sub"] is not None:
                 zh += f"（第 {row['sub']} 个点）"
                 en += f" (point {row['sub']})"

@@ -33,7 +33,7 @@ from typing import Any
 import polars as pl
 
 from cdw.tracking.io._common import ReadResult, Reject, file_error, finish
-from cdw.tracking.io._plates import normalise_plate
+from cdw.registry.validators import plate_key
 
 FLAG = 0x7E
 ESCAPE = 0x7D
@@ -396,7 +396,7 @@ def read_jt808(
     if data[:1] != bytes([FLAG]) and _HEX_TEXT.match(data):
         data = bytes.fromhex(re.sub(rb"\s+", b"", data).decode("ascii"))
     plates = (
-        {terminal_key(k): normalise_plate(v) for k, v in terminal_to_plate.items()}
+        {terminal_key(k): plate_key(v) for k, v in terminal_to_plate.items()}
         if terminal_to_plate is not None
         else None
     )

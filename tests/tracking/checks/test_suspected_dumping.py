@@ -1,3 +1,4 @@
+from cdw.config import Thresholds
 from cdw.tracking.checks import suspected_dumping
 from cdw.tracking.flags import FlagCode
 from tests.tracking.handbuilt import (
@@ -68,9 +69,9 @@ def test_three_minute_loaded_stop_on_route_scores_the_base_only():
     assert flag.measured["off_route"] is False
     assert flag.permit_no == "HZ-2024-001"
     assert (flag.lon, flag.lat) == lonlat(2000, 0)
-    assert flag.explanation_zh == "重车在授权区域外停留 180 秒（阈值 180 秒），评分 40：无其他加分项"
+    assert flag.explanation_zh == "重车在授权区域外停留 3.0 分钟（阈值 3.0 分钟），评分 40：无其他加分项"
     assert flag.explanation_en == (
-        "Loaded truck stopped 180 s (threshold 180 s) outside authorised zones, score 40: "
+        "Loaded truck stopped 3.0 min (threshold 3.0 min) outside authorised zones, score 40: "
         "no other factor"
     )
 
@@ -97,23 +98,33 @@ def test_every_factor_raises_the_score_to_the_cap():
     assert (flag.measured["load_before"], flag.measured["load_after"]) == (3, 0)
     assert flag.measured["duration_s"] == 240.0
     assert flag.explanation_zh == (
-        "重车在授权区域外停留 240 秒（阈值 180 秒），评分 100：靠近消纳场但在场外、"
+        "重车在授权区域外停留 4.0 分钟（阈值 3.0 分钟），评分 100：靠近消纳场但在场外、"
         "不在核准路线上、夜间、载重状态由重变空、未到达核准消纳场"
         "（距「消纳场乙」1.02 公里，阈值 2.00 公里）"
     )
 
 
 def test_facility_radius_is_inclusive_and_sharp():
-    inside = run_check(suspected_dumping.check, haul((3010, 0), 180), ctx())
-    assert inside[0].measured["score"]["near_facility"] == 15
-    assert inside[0].measured["nearest_facility_distance_m"] == 1990.0
-    outside = run_check(suspected_dumping.check, haul((2990, 0), 180), ctx())
-    assert outside[0].measured["score"]["near_facility"] == 0
+    # The stop at x=3100 is 1900 m from the facility fence.
+    # The radius is a per-permit override here.
+    def near(radius_m: float) -> int:
+        overrides = Thresholds(dumping_facility_radius_m=radius_m)
+        c = context(
+            sites=[SITE],
+            facilities=[FACILITY],
+            permits=[permit(routes=(ROUTE,), thresholds=overrides)],
+        )
+        (flag,) = run_check(suspected_dumping.check, haul((3100, 0), 180), c)
+        assert flag.measured["nearest_facility_distance_m"] == 1900.0
+        return flag.measured["score"]["near_facility"]
+
+    assert near(1900.5) == 15
+    assert near(1899.5) == 0
 
 
 def test_night_window_follows_local_time():
-    before_night = run_check(suspected_dumping.check, haul((2000, 0), 180, t0=NIGHT - 3600), ctx())
-    assert before_night[0].measured["score"]["night"] == 0  # stop starts 22:04 - 1 h = 21:04
+    evening = run_check(suspected_dumping.check, haul((2000, 0), 180, t0=NIGHT - 2 * 3600), ctx())
+    assert evening[0].measured["score"]["night"] == 0  # the stop starts at 21:04:20
     at_night = run_check(suspected_dumping.check, haul((2000, 0), 180, t0=NIGHT), ctx())
     assert at_night[0].measured["score"]["night"] == 10
     assert at_night[0].measured["local_start"] == "2024-05-06T23:04:20+08:00"

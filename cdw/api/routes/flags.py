@@ -1,0 +1,120 @@
+"""Flags raised by the engine and by reconciliation: list, read, and run an analysis."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, model_validator
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from cdw.api.deps import SessionDep, SettingsDep, require_roles
+from cdw.api.routes.tracks import StoreDep
+from cdw.auth.models import Role, User
+from cdw.errors import NotFound
+from cdw.registry.models import Vehicle
+from cdw.registry.services import scope_for
+from cdw.tracking.analysis import analyse_days
+from cdw.tracking.flags import FlagCode, FlagRecord
+
+router = APIRouter(tags=["flags 预警"])
+
+FLAG_READERS = (
+    Role.admin,
+    Role.permit_officer,
+    Role.enforcement_officer,
+    Role.viewer,
+    Role.haulier,
+)
+ANALYSTS = (Role.admin, Role.enforcement_officer)
+MAX_ANALYSIS_DAYS = 31
+
+
+class AnalysisRequest(BaseModel):
+    date_from: date
+    date_to: date | None = None
+
+    @model_validator(mode="after")
+    def _range(self):
+        last = self.date_to or self.date_from
+        if last < self.date_from or (last - self.date_from).days >= MAX_ANALYSIS_DAYS:
+            raise ValueError(
+                f"date_to 须不早于 date_from 且跨度不超过 {MAX_ANALYSIS_DAYS} 天 / "
+                f"date_to must not precede date_from and the span is at most {MAX_ANALYSIS_DAYS} days"
+            )
+        return self
+
+
+def _scoped(stmt, user: User):
+    """A haulier user sees only the flags of its own vehicles."""
+    scope = scope_for(user)
+    if scope.unrestricted:
+        return stmt
+    own_plates = select(Vehicle.plate).where(Vehicle.haulier_id == scope.haulier_id)
+    return stmt.where(col(FlagRecord.vehicle).in_(own_plates))
+
+
+@router.post("/analyses", summary="运行轨迹分析 / analyse the stored tracks of a day or range")
+def run_analysis(
+    request: AnalysisRequest,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    _: Annotated[User, require_roles(*ANALYSTS)],
+) -> dict[str, Any]:
+    report = analyse_days(session, store, request.date_from, request.date_to or request.date_from, settings)
+    return report.as_dict()
+
+
+@router.get("/flags", summary="预警列表 / list flags")
+def list_flags(
+    session: SessionDep,
+    user: Annotated[User, require_roles(*FLAG_READERS)],
+    code: FlagCode | None = None,
+    vehicle: str | None = None,
+    day_from: date | None = None,
+    day_to: date | None = None,
+    min_severity: Annotated[int, Query(ge=0, le=100)] = 0,
+    status: str | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """Flags ordered by severity (highest first), then time."""
+    stmt = _scoped(select(FlagRecord), user).where(FlagRecord.severity >= min_severity)
+    if code is not None:
+        stmt = stmt.where(FlagRecord.code == code)
+    if vehicle:
+        stmt = stmt.where(FlagRecord.vehicle == vehicle.strip().upper())
+    if day_from is not None:
+        stmt = stmt.where(FlagRecord.day >= day_from)
+    if day_to is not None:
+        stmt = stmt.where(FlagRecord.day <= day_to)
+    if status:
+        stmt = stmt.where(FlagRecord.status == status)
+    count = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = session.exec(
+        stmt.order_by(col(FlagRecord.severity).desc(), col(FlagRecord.start_ts), col(FlagRecord.id))
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return {"data": [_public(r) for r in rows], "count": count}
+
+
+@router.get("/flags/{flag_id}", summary="预警详情 / read one flag")
+def read_flag(
+    flag_id: int, session: SessionDep, user: Annotated[User, require_roles(*FLAG_READERS)]
+) -> dict[str, Any]:
+    record = session.exec(_scoped(select(FlagRecord).where(FlagRecord.id == flag_id), user)).first()
+    if record is None:
+        raise NotFound("预警", "flag", flag_id)
+    return _public(record)
+
+
+def _public(record: FlagRecord) -> dict[str, Any]:
+    body = record.to_flag().as_dict()
+    body.update(
+        id=record.id, day=record.day.isoformat(), source=str(record.source), status=record.status
+    )
+    return body

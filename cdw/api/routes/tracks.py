@@ -1,0 +1,149 @@
+"""GPS tracks: upload files into the point store, read a vehicle's track as GeoJSON."""
+
+from __future__ import annotations
+
+import csv
+import re
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query, UploadFile
+from sqlmodel import select
+
+from cdw.api.deps import SessionDep, SettingsDep, require_roles
+from cdw.auth.models import Role, User
+from cdw.config import Settings, get_settings
+from cdw.errors import NotFound, Problem, ValidationFailed
+from cdw.registry.models import Vehicle
+from cdw.registry.services import scope_for
+from cdw.registry.validators import validate_plate
+from cdw.tracking.ingest import ingest_file
+from cdw.tracking.store import PointStore
+
+router = APIRouter(tags=["tracking 轨迹"])
+
+TRACK_UPLOADERS = (Role.admin, Role.enforcement_officer)
+TRACK_READERS = (
+    Role.admin,
+    Role.permit_officer,
+    Role.enforcement_officer,
+    Role.viewer,
+    Role.haulier,
+)
+MAX_TRACK_SPAN = timedelta(days=7)
+
+
+def get_store(settings: SettingsDep) -> PointStore:
+    return PointStore(settings.points_dir, timezone=settings.local_timezone)
+
+
+StoreDep = Annotated[PointStore, Depends(get_store)]
+
+
+def terminal_map(session: SessionDep) -> dict[str, str]:
+    """JT/T 808 terminal phone number → plate, from the vehicle registry."""
+    rows = session.exec(select(Vehicle.terminal_id, Vehicle.plate).where(Vehicle.terminal_id != None))  # noqa: E711
+    return {terminal: plate for terminal, plate in rows}
+
+
+def _safe_name(name: str | None) -> str:
+    stem = re.sub(r"[^\w.\-]", "_", Path(name or "upload").name)
+    return stem or "upload"
+
+
+@router.post("/tracks/upload", summary="上传轨迹文件 / upload a GPS file")
+def upload_track(
+    file: UploadFile,
+    store: StoreDep,
+    session: SessionDep,
+    _: Annotated[User, require_roles(*TRACK_UPLOADERS)],
+    skip_invalid: bool = False,
+    fmt: Annotated[str | None, Query(description="csv, parquet, geojson, gpx, jt808")] = None,
+    crs: Literal["wgs84", "gcj02"] = "wgs84",
+) -> dict[str, Any]:
+    """Store a GPS file whole, or (``skip_invalid``) its good rows with the rejects listed."""
+    with tempfile.TemporaryDirectory(prefix="cdw-upload-") as tmp:
+        path = Path(tmp) / _safe_name(file.filename)
+        with open(path, "wb") as out:
+            while chunk := file.file.read(1 << 20):
+                out.write(chunk)
+        report = ingest_file(
+            path,
+            store,
+            skip_invalid=skip_invalid,
+            fmt=fmt,
+            crs=crs,
+            terminal_to_plate=terminal_map(session),
+            rejects_dir=Path(tmp),
+        )
+        body = report.as_dict()
+        body["source"] = file.filename
+        body["rejects_file"] = None
+        body["rejects"] = []
+        if report.rejects_file is not None:
+            with open(report.rejects_file, encoding="utf-8-sig", newline="") as handle:
+                body["rejects"] = list(csv.DictReader(handle))
+    return body
+
+
+def _aware(moment: datetime, settings: Settings) -> datetime:
+    """A time without offset is local time (Settings.local_timezone)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(settings.local_timezone))
+
+
+def visible_plate(session, user: User, plate: str) -> str:
+    """The normalised plate, if ``user`` may see this vehicle's data (404 otherwise)."""
+    plate = validate_plate(plate)
+    scope = scope_for(user)
+    if scope.unrestricted:
+        return plate
+    vehicle = session.exec(select(Vehicle).where(Vehicle.plate == plate)).first()
+    if vehicle is None or vehicle.haulier_id != scope.haulier_id:
+        raise NotFound("车辆", "vehicle", plate)
+    return plate
+
+
+@router.get("/tracks/{plate}", summary="车辆轨迹 GeoJSON / a vehicle's track as GeoJSON")
+def read_track(
+    plate: str,
+    start: datetime,
+    end: datetime,
+    store: StoreDep,
+    session: SessionDep,
+    user: Annotated[User, require_roles(*TRACK_READERS)],
+) -> dict[str, Any]:
+    """The points of ``plate`` with ``start <= ts < end`` (at most 7 days) as a GeoJSON
+    FeatureCollection: one LineString with per-vertex times, speeds, status and alarm."""
+    settings = get_settings()
+    plate = visible_plate(session, user, plate)
+    start, end = _aware(start, settings), _aware(end, settings)
+    if end <= start or end - start > MAX_TRACK_SPAN:
+        raise ValidationFailed(
+            [Problem("end", "时间范围须大于 0 且不超过 7 天", "the range must be positive and at most 7 days")]
+        )
+    points = store.read(start, end, vehicles=[plate])
+    if points.height == 0:
+        return {"type": "FeatureCollection", "features": []}
+    coords = points.select("lon", "lat").rows()
+    properties = {
+        "vehicle": plate,
+        "points": points.height,
+        "start": points["ts"][0].isoformat(),
+        "end": points["ts"][-1].isoformat(),
+        "times": [t.isoformat() for t in points["ts"]],
+        "speed_kmh": points["speed_kmh"].to_list(),
+        "status": points["status"].to_list(),
+        "alarm": points["alarm"].to_list(),
+    }
+    geometry = (
+        {"type": "LineString", "coordinates": coords}
+        if len(coords) > 1
+        else {"type": "Point", "coordinates": coords[0]}
+    )
+    return {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "geometry": geometry, "properties": properties}],
+    }
