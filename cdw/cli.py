@@ -9,13 +9,17 @@ from rich.console import Console
 
 from cdw.errors import CdwError
 from cdw.registry.cli import import_command
+from cdw.scenario.cli import generate_command
 from cdw.tracking.cli import ingest_command
 
 app = typer.Typer(help="cdw 建筑垃圾运输监管 / construction-waste transport supervision", no_args_is_help=True)
 db_app = typer.Typer(help="数据库 / database schema", no_args_is_help=True)
 user_app = typer.Typer(help="用户 / user accounts", no_args_is_help=True)
+scenario_app = typer.Typer(help="模拟场景 / simulated scenarios", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+app.add_typer(scenario_app, name="scenario")
+scenario_app.command("generate")(generate_command)
 app.command("import")(import_command)
 app.command("ingest")(ingest_command)
 console = Console()

@@ -8,12 +8,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cdw.db import session_scope
 from cdw.errors import CdwError
 from cdw.registry.importer import KINDS, import_file
 
-console = Console()
+console = Console(soft_wrap=True)  # never cut file paths or messages
 
 ImportKindName = StrEnum("ImportKindName", {k: k for k in KINDS})  # type: ignore[misc]
 
@@ -40,7 +41,7 @@ def import_command(
                 session, kind.value, file, skip_invalid=skip_invalid, rejects_path=rejects
             )
     except CdwError as exc:
-        console.print(f"[bold red]错误 / Error:[/] {exc}", highlight=False)
+        console.print(f"[bold red]错误 / Error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
     console.print(
         f"读取 {report.read} 行，导入 {report.imported} 行，拒绝 {report.rejected} 行 / "
@@ -49,8 +50,10 @@ def import_command(
     )
     shown = 20
     for problem in report.problems[:shown]:
-        console.print(f"  - {problem}", highlight=False)
+        console.print(f"  - {problem}", highlight=False, markup=False)
     if len(report.problems) > shown:
-        console.print(f"  … 另有 {len(report.problems) - shown} 项 / {len(report.problems) - shown} more")
+        console.print(
+            f"  … 另有 {len(report.problems) - shown} 项 / {len(report.problems) - shown} more"
+        )
     if report.rejects_path:
-        console.print(f"拒绝明细 / rejects: {report.rejects_path}", highlight=False)
+        console.print(f"拒绝明细 / rejects: {report.rejects_path}", highlight=False, markup=False)

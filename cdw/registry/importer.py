@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,12 @@ from cdw.registry.models import (
     Vehicle,
     VehicleCreate,
 )
-from cdw.registry.validators import problems_from_validation_error, validate_credit_code
+from cdw.registry.validators import (
+    problems_from_validation_error,
+    validate_credit_code,
+    validate_plate,
+    validate_terminal_id,
+)
 
 HAULIER_REF = "haulier_credit_code"
 
@@ -134,14 +139,18 @@ def _check_header(path: Path, header: list[str], columns: list[str], line: int) 
     if dupes or unknown:
         what_zh = "；".join(
             part
-            for part in (f"重复的列：{', '.join(dupes)}" if dupes else "",
-                         f"未知的列：{', '.join(unknown)}" if unknown else "")
+            for part in (
+                f"重复的列：{', '.join(dupes)}" if dupes else "",
+                f"未知的列：{', '.join(unknown)}" if unknown else "",
+            )
             if part
         )
         what_en = "; ".join(
             part
-            for part in (f"duplicate columns: {', '.join(dupes)}" if dupes else "",
-                         f"unknown columns: {', '.join(unknown)}" if unknown else "")
+            for part in (
+                f"duplicate columns: {', '.join(dupes)}" if dupes else "",
+                f"unknown columns: {', '.join(unknown)}" if unknown else "",
+            )
             if part
         )
         raise InputFileError(
@@ -233,7 +242,9 @@ def _shape_problems(raw: dict[str, Any], columns: list[str]) -> list[Problem]:
     return problems
 
 
-def _resolve_haulier(session: Session, raw: dict[str, Any], values: dict[str, Any]) -> list[Problem]:
+def _resolve_haulier(
+    session: Session, raw: dict[str, Any], values: dict[str, Any]
+) -> list[Problem]:
     code = raw.get(HAULIER_REF)
     if code is None:
         return [Problem(HAULIER_REF, "必填字段缺失", "Field required")]
@@ -268,13 +279,34 @@ def _check_row(session: Session, spec: ImportKind, row: _Row) -> None:
         row.problems += problems_from_validation_error(exc)
 
 
+# How each unique field is normalised, to compare rows that failed other checks too.
+_UNIQUE_KEY: dict[str, Callable[[str], str]] = {
+    "plate": validate_plate,
+    "terminal_id": validate_terminal_id,
+    "credit_code": validate_credit_code,
+    "licence_no": lambda v: v.strip().upper(),
+}
+
+
+def _unique_value(row: _Row, name: str) -> Any:
+    if row.data is not None:
+        return getattr(row.data, name)
+    raw = row.raw.get(name)
+    if raw is None:
+        return None
+    try:
+        return _UNIQUE_KEY[name](str(raw))
+    except ValidationFailed:  # already reported by the model check
+        return None
+
+
 def _check_duplicates(session: Session, spec: ImportKind, rows: list[_Row]) -> None:
     """Mark rows whose unique fields repeat an earlier row or a stored record."""
     entity = services.ENTITIES[spec.model]
     for name, label_zh, label_en in entity.unique:
         first_line: dict[Any, int] = {}
         for row in rows:
-            value = getattr(row.data, name, None) if row.data else None
+            value = _unique_value(row, name)
             if value is None:
                 continue
             if value in first_line:
@@ -306,7 +338,9 @@ def _write_rejects(path: Path, rows: list[_Row]) -> None:
         for row in rows:
             raw = {k: v for k, v in row.raw.items() if not k.startswith("__")}
             for p in row.problems:
-                writer.writerow([row.line, p.field, p.zh, p.en, json.dumps(raw, ensure_ascii=False)])
+                writer.writerow(
+                    [row.line, p.field, p.zh, p.en, json.dumps(raw, ensure_ascii=False)]
+                )
 
 
 # --- import -------------------------------------------------------------------------------------
@@ -335,9 +369,7 @@ def import_file(
 
     source = str(path)
     bad = [row for row in rows if row.problems]
-    problems = [
-        Problem(p.field, p.zh, p.en, row.line, source) for row in bad for p in row.problems
-    ]
+    problems = [Problem(p.field, p.zh, p.en, row.line, source) for row in bad for p in row.problems]
     if bad and not skip_invalid:
         raise ValidationFailed(
             problems,

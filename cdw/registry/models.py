@@ -13,7 +13,7 @@ from functools import partial
 from typing import Annotated, Any, ClassVar
 
 import sqlalchemy as sa
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, ValidationInfo, field_validator
 from sqlmodel import JSON, Column, Field, SQLModel
 
 from cdw.errors import Problem, ValidationFailed
@@ -125,16 +125,14 @@ class _Patch(_Input):
 
     nullable: ClassVar[frozenset[str]] = frozenset()
 
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> _Patch:
-        problems = [
-            Problem(name, "此字段不能为空", "this field cannot be null")
-            for name in sorted(self.model_fields_set)
-            if getattr(self, name) is None and name not in self.nullable
-        ]
-        if problems:
-            raise ValidationFailed(problems)
-        return self
+    @field_validator("*")
+    @classmethod
+    def _no_null_for_required(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.nullable:
+            raise ValidationFailed(
+                [Problem(str(info.field_name), "此字段不能为空", "this field cannot be null")]
+            )
+        return value
 
 
 class _Stamps(SQLModel):
@@ -497,6 +495,3 @@ class RestrictedZonePublic(RestrictedZoneBase, _Stamps):
 class RestrictedZonesPublic(SQLModel):
     data: list[RestrictedZonePublic]
     count: int
-
-
-RegistryTable = ConstructionSite | DisposalFacility | Haulier | Depot | Vehicle | Driver | RestrictedZone

@@ -205,13 +205,13 @@ def duplicate_of(
     return session.exec(stmt).first()
 
 
-def duplicate_conflict(entity: Entity, field: str, label_zh: str, label_en: str, value: Any, other_id: int | None) -> Conflict:
+def duplicate_conflict(
+    entity: Entity, field: str, label_zh: str, label_en: str, value: Any, other_id: int | None
+) -> Conflict:
     return Conflict(
         f"{label_zh}已被{entity.zh}（编号 {other_id}）使用：{value}",
         f"{label_en} already used by {entity.en} {other_id}: {value}",
-        problems=[
-            Problem(field, f"{label_zh}重复：{value}", f"duplicate {label_en}: {value}")
-        ],
+        problems=[Problem(field, f"{label_zh}重复：{value}", f"duplicate {label_en}: {value}")],
     )
 
 
@@ -254,9 +254,7 @@ def create(session: Session, model: type[T], data: SQLModel) -> T:
     return record
 
 
-def update(
-    session: Session, model: type[T], record_id: int, data: SQLModel
-) -> T:
+def update(session: Session, model: type[T], record_id: int, data: SQLModel) -> T:
     """Apply the fields set in the Update model ``data`` to record ``record_id``."""
     record = get(session, model, record_id)
     changes = data.model_dump(exclude_unset=True)

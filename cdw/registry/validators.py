@@ -65,9 +65,12 @@ def validate_plate(plate: str, *, field: str = "plate") -> str:
     elif len(norm) not in (7, 8):
         why_zh = f"应为 7 位（普通）或 8 位（新能源），实为 {len(norm)} 位"
         why_en = f"expected 7 characters (ordinary) or 8 (new-energy), got {len(norm)}"
-    elif len(norm) == 7 and _ORDINARY.fullmatch(norm):
-        return norm
-    elif len(norm) == 8 and (_NEV_SMALL.fullmatch(norm) or _NEV_LARGE.fullmatch(norm)):
+    elif (
+        len(norm) == 7
+        and _ORDINARY.fullmatch(norm)
+        or len(norm) == 8
+        and (_NEV_SMALL.fullmatch(norm) or _NEV_LARGE.fullmatch(norm))
+    ):
         return norm
     elif len(norm) == 7:
         why_zh = "普通号牌格式应为：省简称 + 发牌机关字母 + 5 位字母或数字"
@@ -296,13 +299,19 @@ def _structure_problems(
             ring_en = f"{where_en} {'exterior ring' if ri == 0 else f'hole {ri}'}"
             if not isinstance(ring, list):
                 problems.append(
-                    Problem(field, f"{ring_zh}应为坐标列表", f"{ring_en} must be a list of positions")
+                    Problem(
+                        field, f"{ring_zh}应为坐标列表", f"{ring_en} must be a list of positions"
+                    )
                 )
                 continue
             pairs = []
             bad = 0
             for pos in ring:
-                if isinstance(pos, list | tuple) and len(pos) >= 2 and all(map(_is_number, pos[:2])):
+                if (
+                    isinstance(pos, list | tuple)
+                    and len(pos) >= 2
+                    and all(map(_is_number, pos[:2]))
+                ):
                     pairs.append((float(pos[0]), float(pos[1])))
                 else:
                     bad += 1
@@ -411,7 +420,9 @@ def validate_geofence(
             geojson = json.loads(geojson)
         except json.JSONDecodeError as exc:
             raise _fail(
-                field, f"地理围栏不是有效的 JSON：{exc.msg}", f"geofence is not valid JSON: {exc.msg}"
+                field,
+                f"地理围栏不是有效的 JSON：{exc.msg}",
+                f"geofence is not valid JSON: {exc.msg}",
             ) from None
     if isinstance(geojson, dict) and geojson.get("type") == "Feature":
         geojson = geojson.get("geometry")
@@ -529,5 +540,7 @@ def problems_from_validation_error(
         if isinstance(inner, ValidationFailed):
             problems += [Problem(field, p.zh, p.en, line, source) for p in inner.problems]
         else:
-            problems.append(Problem(field, _pydantic_zh(err), str(err.get("msg", "")), line, source))
+            problems.append(
+                Problem(field, _pydantic_zh(err), str(err.get("msg", "")), line, source)
+            )
     return problems

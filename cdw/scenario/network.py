@@ -60,7 +60,9 @@ class RoadNetwork:
     origin: tuple[float, float]  # projected x, y of grid node (0, 0)
     zone_interior: frozenset[tuple[int, int]] = frozenset()
     _normal: nx.Graph | None = field(default=None, repr=False)
-    _paths: dict[tuple[object, object, bool], list[object]] = field(default_factory=dict, repr=False)
+    _paths: dict[tuple[object, object, bool], list[object]] = field(
+        default_factory=dict, repr=False
+    )
 
     def xy(self, node: object) -> tuple[float, float]:
         data = self.graph.nodes[node]
@@ -90,14 +92,18 @@ class RoadNetwork:
 
     def edge_attrs(self, nodes: list[object]) -> tuple[list[str], np.ndarray]:
         """Road class and free-flow speed (km/h) of each edge of a node path."""
-        classes = [self.graph.edges[u, v]["road_class"] for u, v in zip(nodes, nodes[1:], strict=False)]
+        classes = [
+            self.graph.edges[u, v]["road_class"] for u, v in zip(nodes, nodes[1:], strict=False)
+        ]
         speeds = np.array([CLASS_SPEED_KMH[c] for c in classes])
         return classes, speeds
 
     def has_signal(self, node: object) -> bool:
         return bool(self.graph.nodes[node].get("signal", False))
 
-    def add_access(self, name: Node, x: float, y: float, to: object, via: tuple[float, float] | None = None) -> None:
+    def add_access(
+        self, name: Node, x: float, y: float, to: object, via: tuple[float, float] | None = None
+    ) -> None:
         """A dead-end access road from grid node ``to`` (through ``via``) to a place at (x, y)."""
         self.graph.add_node(name, x=x, y=y)
         prev = to
@@ -114,12 +120,18 @@ class RoadNetwork:
         length = math.hypot(x2 - x1, y2 - y1)
         speed = CLASS_SPEED_KMH[road_class]
         self.graph.add_edge(
-            u, v, length_m=length, road_class=road_class, speed_kmh=speed,
+            u,
+            v,
+            length_m=length,
+            road_class=road_class,
+            speed_kmh=speed,
             travel_time_s=length / (speed / 3.6),
         )
 
 
-def build_network(rng: np.random.Generator, zone_cells: tuple[int, int] | None = None) -> RoadNetwork:
+def build_network(
+    rng: np.random.Generator, zone_cells: tuple[int, int] | None = None
+) -> RoadNetwork:
     """A ``LINES`` × ``LINES`` grid centred on Conghua with jittered nodes and a road hierarchy.
 
     ``zone_cells`` is the lower-left block of a 3 × 3-block restricted zone: the four grid

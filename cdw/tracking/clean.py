@@ -42,7 +42,9 @@ class Reason:
     action: Literal["dropped", "reordered"] = "dropped"
 
 
-INVALID_COORDINATES = Reason("invalid_coordinates", "坐标无效或为 (0,0)", "invalid or (0,0) coordinates")
+INVALID_COORDINATES = Reason(
+    "invalid_coordinates", "坐标无效或为 (0,0)", "invalid or (0,0) coordinates"
+)
 FUTURE_TIMESTAMPS = Reason("future_timestamps", "时间晚于当前时间", "timestamp in the future")
 DUPLICATES = Reason("duplicates", "重复点（同车同时刻）", "duplicate (same vehicle and time)")
 OUT_OF_ORDER = Reason(
@@ -95,12 +97,19 @@ def future_timestamps(frame: pl.DataFrame, thresholds: Thresholds, now: datetime
 
 
 def duplicates(frame: pl.DataFrame, thresholds: Thresholds, now: datetime) -> FilterResult:
+    if _sorted_by_vehicle_ts(frame):  # points read back from the store: compare neighbours
+        repeat = (pl.col("vehicle") == pl.col("vehicle").shift(1)) & (
+            pl.col("ts") == pl.col("ts").shift(1)
+        )
+        return _split(frame, repeat.fill_null(False), DUPLICATES)
     return _split(frame, ~pl.struct("vehicle", "ts").is_first_distinct(), DUPLICATES)
 
 
 def out_of_order(frame: pl.DataFrame, thresholds: Thresholds, now: datetime) -> FilterResult:
+    if _sorted_by_vehicle_ts(frame):
+        return FilterResult(frame, frame.clear(), OUT_OF_ORDER, 0)
     earlier = (pl.col("ts") < pl.col("ts").shift(1).over("vehicle")).fill_null(False)
-    count = int(frame.select(earlier.sum()).item()) if frame.height else 0
+    count = int(frame.select(earlier.sum()).item())
     kept = frame.sort("vehicle", "ts", maintain_order=True)
     return FilterResult(kept, frame.clear(), OUT_OF_ORDER, count)
 
@@ -111,7 +120,9 @@ def implied_speed_jumps(frame: pl.DataFrame, thresholds: Thresholds, now: dateti
     if not _sorted_by_vehicle_ts(frame):
         frame = frame.sort("vehicle", "ts", maintain_order=True)
     vehicle = frame["vehicle"]
-    starts = np.append((vehicle != vehicle.shift(1)).fill_null(True).arg_true().to_numpy(), frame.height)
+    starts = np.append(
+        (vehicle != vehicle.shift(1)).fill_null(True).arg_true().to_numpy(), frame.height
+    )
     keep = implied_speed_keep(
         frame["lon"].to_numpy(),
         frame["lat"].to_numpy(),
@@ -124,7 +135,9 @@ def implied_speed_jumps(frame: pl.DataFrame, thresholds: Thresholds, now: dateti
 
 def _sorted_by_vehicle_ts(frame: pl.DataFrame) -> bool:
     prev_v, prev_t = pl.col("vehicle").shift(1), pl.col("ts").shift(1)
-    descending = (pl.col("vehicle") < prev_v) | ((pl.col("vehicle") == prev_v) & (pl.col("ts") < prev_t))
+    descending = (pl.col("vehicle") < prev_v) | (
+        (pl.col("vehicle") == prev_v) & (pl.col("ts") < prev_t)
+    )
     return not frame.select(descending.fill_null(False).any()).item()
 
 

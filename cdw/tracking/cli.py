@@ -24,7 +24,9 @@ MAX_PROBLEMS_SHOWN = 20
 def ingest_command(
     files: Annotated[
         list[Path],
-        typer.Argument(help="GPS 文件 / GPS files (csv, parquet, geojson, gpx, jt808)", dir_okay=False),
+        typer.Argument(
+            help="GPS 文件 / GPS files (csv, parquet, geojson, gpx, jt808)", dir_okay=False
+        ),
     ],
     skip_invalid: Annotated[
         bool,
@@ -35,22 +37,35 @@ def ingest_command(
     ] = False,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="csv | parquet | geojson | gpx | jt808（默认按扩展名 / default: by extension）"),
+        typer.Option(
+            "--format",
+            help="csv | parquet | geojson | gpx | jt808（默认按扩展名 / default: by extension）",
+        ),
     ] = None,
     crs: Annotated[
         str, typer.Option("--crs", help="源坐标系 / source coordinates: wgs84 | gcj02")
     ] = "wgs84",
     tz: Annotated[
         str | None,
-        typer.Option("--tz", help="无时区偏移的时间按此时区解释 / time zone for timestamps without offset, e.g. Asia/Shanghai"),
+        typer.Option(
+            "--tz",
+            help="无时区偏移的时间按此时区解释 / time zone for timestamps without offset, e.g. Asia/Shanghai",
+        ),
     ] = None,
     vehicle: Annotated[
         str | None,
-        typer.Option("--vehicle", help="文件未写车牌时使用的车牌 / plate for files that name none (GPX, GeoJSON)"),
+        typer.Option(
+            "--vehicle",
+            help="文件未写车牌时使用的车牌 / plate for files that name none (GPX, GeoJSON)",
+        ),
     ] = None,
     terminal_map: Annotated[
         Path | None,
-        typer.Option("--terminal-map", help="JT/T 808 终端号—车牌 CSV（terminal,plate）/ terminal-to-plate CSV", dir_okay=False),
+        typer.Option(
+            "--terminal-map",
+            help="JT/T 808 终端号—车牌 CSV（terminal,plate）/ terminal-to-plate CSV",
+            dir_okay=False,
+        ),
     ] = None,
 ) -> None:
     """导入 GPS 轨迹文件 / Ingest GPS track files into the point store."""

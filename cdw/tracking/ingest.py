@@ -102,9 +102,7 @@ def ingest_file(
             )
         rejects_file = (rejects_dir or path.parent) / f"{path.stem}.rejects.csv"
         write_rejects(rejects_file, result.rejects)
-    cleaned = clean(
-        result.points, thresholds or get_settings().thresholds, now
-    )
+    cleaned = clean(result.points, thresholds or get_settings().thresholds, now)
     appended = store.append(cleaned.points)
     return IngestReport(
         source=str(path),

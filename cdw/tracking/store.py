@@ -74,7 +74,10 @@ class PointStore:
                 for (day,), part in fresh.partition_by("_day", as_dict=True).items()
             ]
             self._commit(
-                [(self._day_dir(day) / f"part-{uuid.uuid4().hex}.parquet", part) for day, part in writes],
+                [
+                    (self._day_dir(day) / f"part-{uuid.uuid4().hex}.parquet", part)
+                    for day, part in writes
+                ],
                 deletes=[],
             )
             if self.compact_files is not None:
@@ -202,7 +205,9 @@ class PointStore:
 
     def _write_journal(self, renames: list[tuple[Path, Path]], deletes: list[Path]) -> None:
         body = {
-            "renames": [[str(t.relative_to(self.root)), str(f.relative_to(self.root))] for t, f in renames],
+            "renames": [
+                [str(t.relative_to(self.root)), str(f.relative_to(self.root))] for t, f in renames
+            ],
             "deletes": [str(p.relative_to(self.root)) for p in deletes],
         }
         temp = self.root / f"{_TMP_PREFIX}journal-{uuid.uuid4().hex}.json"
@@ -243,4 +248,3 @@ class PointStore:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-

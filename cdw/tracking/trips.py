@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -43,6 +44,7 @@ from cdw.tracking.context import AUTHORISED_KINDS, ZONE_KINDS, AnalysisContext, 
 from cdw.tracking.points import LOAD_EMPTY, LOAD_FULL, LOAD_HALF
 
 LOAD_UNKNOWN = -1
+_QUARTER_S = 900.0
 
 
 class TripKind(StrEnum):
@@ -111,10 +113,10 @@ class VehicleTrack:
             lambda: K.stay_points(self.x, self.y, self.t, radius_m, min_duration_s, max_gap_s),
         )
 
-    def stay_departure(self, end: np.ndarray) -> np.ndarray:
+    def stay_departure(self, end: int) -> int:
         """Index of the fix that ends a stay (the first one outside it; the last fix if none):
         a stay lasts ``t[departure] - t[start]``, as in trackintel."""
-        return np.minimum(end + 1, self.n - 1)
+        return min(end + 1, self.n - 1)
 
     def time(self, i: int) -> datetime:
         return utc(self.t[i])
@@ -162,10 +164,6 @@ class Trip:
     def permit_no(self) -> str | None:
         return self.permit.permit_no if self.permit else None
 
-    def contains(self, indices: np.ndarray) -> np.ndarray:
-        """Which of ``indices`` fall in this trip."""
-        return (indices >= self.start_index) & (indices < self.end_index)
-
     def as_dict(self, track: VehicleTrack) -> dict[str, Any]:
         return {
             "trip_id": self.trip_id,
@@ -183,6 +181,29 @@ class Trip:
 
 
 # --- per-batch preparation ----------------------------------------------------------
+
+
+def _utc_offset_s(tz: ZoneInfo, epoch_s: float) -> float:
+    return datetime.fromtimestamp(epoch_s, tz).utcoffset().total_seconds()
+
+
+def local_seconds_of_day(t: np.ndarray, tz: ZoneInfo) -> np.ndarray:
+    """Seconds after local midnight of each epoch time.
+
+    UTC offsets are looked up once per quarter hour of the batch; in a quarter hour that
+    holds an offset change (DST), each of its fixes is looked up on its own.
+    """
+    if t.size == 0:
+        return np.empty(0)
+    quarter = np.floor(t / _QUARTER_S).astype(np.int64)
+    q0 = int(quarter.min())
+    table = np.array(
+        [_utc_offset_s(tz, (q0 + k) * _QUARTER_S) for k in range(int(quarter.max()) - q0 + 2)]
+    )
+    offset = table[quarter - q0]
+    for i in np.flatnonzero(offset != table[quarter - q0 + 1]).tolist():
+        offset[i] = _utc_offset_s(tz, float(t[i]))
+    return np.mod(t + offset, 86400.0)
 
 
 def prepare_tracks(points: pl.DataFrame, ctx: AnalysisContext) -> list[VehicleTrack]:
@@ -205,13 +226,7 @@ def prepare_tracks(points: pl.DataFrame, ctx: AnalysisContext) -> list[VehicleTr
     speed_mps[starts] = 0.0
     reported = points["speed_kmh"].cast(pl.Float64).fill_null(np.nan).to_numpy()
     speed_kmh = np.where(np.isnan(reported), speed_mps * 3.6, reported)
-    local = points["ts"].dt.convert_time_zone(ctx.timezone.key)
-    local_sod = (
-        local.dt.hour().cast(pl.Float64) * 3600.0
-        + local.dt.minute().cast(pl.Float64) * 60.0
-        + local.dt.second().cast(pl.Float64)
-        + local.dt.microsecond().cast(pl.Float64) / 1e6
-    ).to_numpy()
+    local_sod = local_seconds_of_day(t, ctx.timezone)
     status = points["status"]
     load = np.where(
         status.is_null().to_numpy(),

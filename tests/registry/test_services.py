@@ -109,7 +109,9 @@ def test_duplicates_are_conflicts_naming_field_and_value(
 def test_duplicate_credit_code_is_a_conflict(session: Session, haulier: Haulier):
     with pytest.raises(Conflict) as exc:
         services.create(session, Haulier, haulier_in(2, credit_code=credit_code(1)))
-    assert exc.value.zh == f"统一社会信用代码已被运输企业（编号 {haulier.id}）使用：{credit_code(1)}"
+    assert (
+        exc.value.zh == f"统一社会信用代码已被运输企业（编号 {haulier.id}）使用：{credit_code(1)}"
+    )
     assert exc.value.http_status == 409
 
 
@@ -125,7 +127,9 @@ def test_update_checks_uniqueness_against_others_only(session: Session, haulier:
     assert services.get(session, Vehicle, v2.id).plate == plate(2)
 
 
-def test_update_changes_only_given_fields_and_can_clear_terminal(session: Session, haulier: Haulier):
+def test_update_changes_only_given_fields_and_can_clear_terminal(
+    session: Session, haulier: Haulier
+):
     v = services.create(session, Vehicle, vehicle_in(haulier.id, terminal_id="013800138000"))
     session.commit()
     created = v.created_at
@@ -143,7 +147,9 @@ def test_reference_to_a_missing_haulier_is_a_validation_problem(session: Session
     assert [(p.field, p.zh) for p in exc.value.problems] == [("haulier_id", "运输企业不存在：999")]
 
 
-def test_concurrent_duplicate_caught_by_the_database(session: Session, haulier: Haulier, monkeypatch):
+def test_concurrent_duplicate_caught_by_the_database(
+    session: Session, haulier: Haulier, monkeypatch
+):
     """If the pre-check misses a duplicate (another transaction won), the constraint answers 409."""
     services.create(session, Vehicle, vehicle_in(haulier.id, 1))
     session.commit()
@@ -194,7 +200,11 @@ def test_name_filter_is_a_substring_with_wildcards_escaped(session: Session):
     services.create(session, ConstructionSite, site_in(name="街口旧城改造 Phase 1"))
     services.create(session, ConstructionSite, site_in(name="太平镇配套工程"))
     session.commit()
-    names = lambda q: [s.name for s in services.list_records(session, ConstructionSite, filters={"name": q})[0]]  # noqa: E731
+
+    def names(query: str) -> list[str]:
+        rows, _ = services.list_records(session, ConstructionSite, filters={"name": query})
+        return [s.name for s in rows]
+
     assert names("旧城") == ["街口旧城改造 Phase 1"]
     assert names("phase") == ["街口旧城改造 Phase 1"]  # case-insensitive
     assert names("%") == []
@@ -238,8 +248,13 @@ def test_bound_users_see_only_their_own_records(session: Session):
     mine = Scope(False, haulier_id=h1.id)
     plates = [v.plate for v in services.list_records(session, Vehicle, scope=mine)[0]]
     assert plates == ["粤A5B721", "粤AK8823", "粤A26918D"]
-    assert [d.name for d in services.list_records(session, Driver, scope=mine)[0]] == ["陈志强", "李建华"]
-    assert [d.name for d in services.list_records(session, Depot, scope=mine)[0]] == ["穗通街口停车场"]
+    assert [d.name for d in services.list_records(session, Driver, scope=mine)[0]] == [
+        "陈志强",
+        "李建华",
+    ]
+    assert [d.name for d in services.list_records(session, Depot, scope=mine)[0]] == [
+        "穗通街口停车场"
+    ]
     assert services.list_records(session, Haulier, scope=mine) == ([h1], 1)
     assert services.get(session, Haulier, h1.id, mine) is h1
     other_vehicle = sample["vehicles"][3]

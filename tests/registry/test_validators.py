@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import time
 
 import pytest
@@ -197,7 +198,9 @@ def test_invalid_plates(raw, zh_part):
 # --- terminal ids and opening hours ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw", ["13800138000", "013800138000", "12345678901234567890", " 0138 0013 8000 "])
+@pytest.mark.parametrize(
+    "raw", ["13800138000", "013800138000", "12345678901234567890", " 0138 0013 8000 "]
+)
 def test_valid_terminal_ids(raw):
     assert validate_terminal_id(raw) == raw.replace(" ", "")
 
@@ -270,7 +273,7 @@ def test_multipolygon_feature_and_json_string_are_accepted():
     assert isinstance(validate_geofence(multi), MultiPolygon)
     feature = {"type": "Feature", "properties": {}, "geometry": polygon(SQUARE)}
     assert validate_geofence(feature).equals(Polygon(SQUARE))
-    assert normalise_geofence('{"type": "Polygon", "coordinates": [%s]}' % SQUARE) == polygon(SQUARE)
+    assert normalise_geofence(json.dumps(polygon(SQUARE))) == polygon(SQUARE)
 
 
 def test_polygon_with_a_hole_is_valid():

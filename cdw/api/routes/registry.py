@@ -179,7 +179,12 @@ def _router(res: Resource) -> APIRouter:
     Update = res.update
     slug = res.path.strip("/")
 
-    @router.get("", response_model=res.page, operation_id=f"list_{slug}", summary=f"列出{res.zh} / list {res.en}")
+    @router.get(
+        "",
+        response_model=res.page,
+        operation_id=f"list_{slug}",
+        summary=f"列出{res.zh} / list {res.en}",
+    )
     def list_records(
         session: SessionDep,
         user: Reader,
@@ -197,18 +202,34 @@ def _router(res: Resource) -> APIRouter:
         )
         return res.page(data=rows, count=count)
 
-    @router.get("/{record_id}", response_model=res.public, operation_id=f"read_{slug}", summary=f"查看{res.zh} / read one")
+    @router.get(
+        "/{record_id}",
+        response_model=res.public,
+        operation_id=f"read_{slug}",
+        summary=f"查看{res.zh} / read one",
+    )
     def read_record(session: SessionDep, user: Reader, record_id: int) -> Any:
         return services.get(session, res.model, record_id, services.scope_for(user))
 
-    @router.post("", response_model=res.public, status_code=201, operation_id=f"create_{slug}", summary=f"登记{res.zh} / create")
+    @router.post(
+        "",
+        response_model=res.public,
+        status_code=201,
+        operation_id=f"create_{slug}",
+        summary=f"登记{res.zh} / create",
+    )
     def create_record(session: SessionDep, _: Writer, data: Create) -> Any:  # type: ignore[valid-type]
         record = services.create(session, res.model, data)
         session.commit()
         session.refresh(record)
         return record
 
-    @router.patch("/{record_id}", response_model=res.public, operation_id=f"update_{slug}", summary=f"修改{res.zh} / update")
+    @router.patch(
+        "/{record_id}",
+        response_model=res.public,
+        operation_id=f"update_{slug}",
+        summary=f"修改{res.zh} / update",
+    )
     def update_record(session: SessionDep, _: Writer, record_id: int, data: Update) -> Any:  # type: ignore[valid-type]
         record = services.update(session, res.model, record_id, data)
         session.commit()
@@ -219,7 +240,7 @@ def _router(res: Resource) -> APIRouter:
         "/{record_id}/deactivate",
         response_model=res.public,
         operation_id=f"deactivate_{slug}",
-        summary=f"停用{res.zh} / deactivate"
+        summary=f"停用{res.zh} / deactivate",
     )
     def deactivate_record(session: SessionDep, _: Writer, record_id: int) -> Any:
         record = services.deactivate(session, res.model, record_id)

@@ -14,16 +14,39 @@ This module holds the evidence helpers the checks share.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+import shapely
 
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack, utc
 
 _COORD_DECIMALS = 7  # ~1 cm
+_SIMPLIFY_DEG = 5e-6  # ~0.5 m
+_MAX_PATH_VERTICES = 500
+
+
+@dataclass(frozen=True)
+class Events:
+    """Events found once on a whole track, sorted by first fix: ``starts[k]..ends[k]``
+    (the meaning of ``ends`` is the producer's). ``in_trip`` picks a trip's own."""
+
+    starts: list[int]
+    ends: list[int]
+
+    @classmethod
+    def of(cls, starts: np.ndarray, ends: np.ndarray) -> Events:
+        return cls(starts.tolist(), ends.tolist())
+
+    def in_trip(self, trip: Trip) -> list[tuple[int, int]]:
+        lo = bisect_left(self.starts, trip.start_index)
+        hi = bisect_left(self.starts, trip.end_index, lo)
+        return list(zip(self.starts[lo:hi], self.ends[lo:hi], strict=True))
 
 
 def runs(mask: np.ndarray, cut_before: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -45,10 +68,26 @@ def signal_gaps(track: VehicleTrack, signal_gap_s: float) -> np.ndarray:
     return track.memo(("gaps", signal_gap_s), lambda: track.dt_s >= signal_gap_s)
 
 
-def inside_authorised(track: VehicleTrack, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """For stays (end inclusive): at least half of their fixes lie in a site, facility or depot."""
-    counts = track.memo("authorised_cum", lambda: np.concatenate(([0], np.cumsum(track.authorised))))
-    return (counts[ends + 1] - counts[starts]) * 2 >= (ends - starts + 1)
+def gap_ends(track: VehicleTrack, signal_gap_s: float) -> np.ndarray:
+    """Index of every fix that follows a signal gap."""
+    return track.memo(
+        ("gap_ends", signal_gap_s), lambda: np.flatnonzero(signal_gaps(track, signal_gap_s))
+    )
+
+
+def stays_outside(
+    track: VehicleTrack, radius_m: float, min_duration_s: float, max_gap_s: float
+) -> Events:
+    """Stays (``VehicleTrack.stays``) not inside an authorised zone, i.e. with fewer than half
+    of their fixes in a site, facility or depot; ``ends`` inclusive."""
+
+    def compute() -> Events:
+        starts, ends = track.stays(radius_m, min_duration_s, max_gap_s)
+        counts = np.concatenate(([0], np.cumsum(track.authorised)))
+        inside = (counts[ends + 1] - counts[starts]) * 2 >= (ends - starts + 1)
+        return Events.of(starts[~inside], ends[~inside])
+
+    return track.memo(("stays_outside", radius_m, min_duration_s, max_gap_s), compute)
 
 
 def centroid(track: VehicleTrack, first: int, last: int) -> tuple[float, float]:
@@ -66,13 +105,19 @@ def point_geometry(lon: float, lat: float) -> dict[str, Any]:
 
 
 def path_geometry(track: VehicleTrack, first: int, last: int) -> dict[str, Any]:
-    """The fixes ``first..last`` as a GeoJSON LineString (a Point when there is one)."""
+    """The fixes ``first..last`` as a GeoJSON LineString (a Point when there is one),
+    simplified (Douglas-Peucker) within ~0.5 m, or coarser until it has at most
+    ``_MAX_PATH_VERTICES`` vertices."""
     if last <= first:
         return point_geometry(float(track.lon[first]), float(track.lat[first]))
-    coords = np.round(
-        np.column_stack((track.lon[first : last + 1], track.lat[first : last + 1])),
-        _COORD_DECIMALS,
-    )
+    line = shapely.linestrings(track.lon[first : last + 1], track.lat[first : last + 1])
+    tolerance = _SIMPLIFY_DEG
+    while shapely.get_num_coordinates(line) > 2:
+        line = shapely.simplify(line, tolerance, preserve_topology=False)
+        if shapely.get_num_coordinates(line) <= _MAX_PATH_VERTICES:
+            break
+        tolerance *= 2
+    coords = np.round(shapely.get_coordinates(line), _COORD_DECIMALS)
     return {"type": "LineString", "coordinates": coords.tolist()}
 
 

@@ -17,9 +17,9 @@ from cdw.tracking.checks import (
     dist_zh,
     dur_en,
     dur_zh,
-    inside_authorised,
     make_flag,
     point_geometry,
+    stays_outside,
     to_lonlat,
 )
 from cdw.tracking.context import AnalysisContext
@@ -29,12 +29,10 @@ from cdw.tracking.trips import Trip, VehicleTrack
 
 def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     th = trip.thresholds
-    starts, ends = track.stays(th.stop_radius_m, th.long_stop_min_duration_s, th.trip_split_gap_s)
-    keep = trip.contains(starts)
-    keep[keep] = ~inside_authorised(track, starts[keep], ends[keep])
+    stays = stays_outside(track, th.stop_radius_m, th.long_stop_min_duration_s, th.trip_split_gap_s)
     flags = []
-    for s, e in zip(starts[keep].tolist(), ends[keep].tolist(), strict=True):
-        departure = int(track.stay_departure(np.array([e]))[0])
+    for s, e in stays.in_trip(trip):
+        departure = track.stay_departure(e)
         duration = float(track.t[departure] - track.t[s])
         cx, cy = centroid(track, s, e)
         spread = float(np.hypot(track.x[s : e + 1] - cx, track.y[s : e + 1] - cy).max())

@@ -10,7 +10,16 @@ from __future__ import annotations
 import numpy as np
 
 from cdw.registry.categories import ZoneKind
-from cdw.tracking.checks import dist_en, dist_zh, dur_en, dur_zh, make_flag, runs, signal_gaps
+from cdw.tracking.checks import (
+    Events,
+    dist_en,
+    dist_zh,
+    dur_en,
+    dur_zh,
+    make_flag,
+    runs,
+    signal_gaps,
+)
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
@@ -25,18 +34,17 @@ def _kind_labels(kind: str) -> tuple[str, str]:
     return f"（{member.zh}）", f" ({member.en})"
 
 
-def _zone_runs(track: VehicleTrack, gap_s: float) -> tuple[np.ndarray, np.ndarray]:
+def _zone_runs(track: VehicleTrack, gap_s: float) -> Events:
     zone = track.zone["restricted"]
     changed = np.concatenate(([True], zone[1:] != zone[:-1]))
-    return runs(zone >= 0, changed | signal_gaps(track, gap_s))
+    return Events.of(*runs(zone >= 0, changed | signal_gaps(track, gap_s)))
 
 
 def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     gap_s = trip.thresholds.signal_gap_s
-    starts, ends = track.memo(("restricted", gap_s), lambda: _zone_runs(track, gap_s))
-    keep = trip.contains(starts)
+    found = track.memo(("restricted", gap_s), lambda: _zone_runs(track, gap_s)).in_trip(trip)
     flags = []
-    for s, e in zip(starts[keep].tolist(), ends[keep].tolist(), strict=True):
+    for s, e in found:
         last = e - 1
         zone = ctx.restricted[int(track.zone["restricted"][s])]
         duration = float(track.t[last] - track.t[s])

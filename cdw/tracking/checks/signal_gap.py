@@ -8,22 +8,24 @@ to the trip holding the fix after it. Severity: 20 + 1 per minute, at most 70.
 
 from __future__ import annotations
 
-import numpy as np
-
-from cdw.tracking.checks import dist_en, dist_zh, dur_en, dur_zh, make_flag, signal_gaps
+from cdw.tracking.checks import Events, dist_en, dist_zh, dur_en, dur_zh, gap_ends, make_flag
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
 
 
-def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
-    gap_s = trip.thresholds.signal_gap_s
-    after = np.flatnonzero(signal_gaps(track, gap_s))
-    after = after[trip.contains(after)]
+def _in_service_gaps(track: VehicleTrack, gap_s: float) -> Events:
+    after = gap_ends(track, gap_s)
     depot = track.zone["depot"]
     after = after[~((depot[after - 1] >= 0) & (depot[after] >= 0))]
+    return Events.of(after, after)
+
+
+def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
+    gap_s = trip.thresholds.signal_gap_s
+    found = track.memo(("signal_gap", gap_s), lambda: _in_service_gaps(track, gap_s)).in_trip(trip)
     flags = []
-    for i in after.tolist():
+    for i, _ in found:
         duration = float(track.dt_s[i])
         jump = float(track.step_m[i])
         flags.append(

@@ -8,29 +8,35 @@ Severity: 30 + 2 per km/h of the peak above the limit.
 
 from __future__ import annotations
 
-import numpy as np
-
-from cdw.tracking.checks import dist_en, dist_zh, dur_en, dur_zh, make_flag, runs, signal_gaps
+from cdw.tracking.checks import (
+    Events,
+    dist_en,
+    dist_zh,
+    dur_en,
+    dur_zh,
+    make_flag,
+    runs,
+    signal_gaps,
+)
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
 
 
-def _speeding_runs(track: VehicleTrack, limit: float, min_s: float, gap_s: float) -> tuple[np.ndarray, np.ndarray]:
+def _speeding_runs(track: VehicleTrack, limit: float, min_s: float, gap_s: float) -> Events:
     starts, ends = runs(track.speed_kmh > limit, signal_gaps(track, gap_s))
     long_enough = track.t[ends - 1] - track.t[starts] >= min_s
-    return starts[long_enough], ends[long_enough]
+    return Events.of(starts[long_enough], ends[long_enough])
 
 
 def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     th = trip.thresholds
     limit, min_s, gap_s = th.speed_limit_kmh, th.speeding_min_duration_s, th.signal_gap_s
-    starts, ends = track.memo(
+    found = track.memo(
         ("speeding", limit, min_s, gap_s), lambda: _speeding_runs(track, limit, min_s, gap_s)
-    )
-    keep = trip.contains(starts)
+    ).in_trip(trip)
     flags = []
-    for s, e in zip(starts[keep].tolist(), ends[keep].tolist(), strict=True):
+    for s, e in found:
         last = e - 1
         duration = float(track.t[last] - track.t[s])
         peak = float(track.speed_kmh[s:e].max())

@@ -26,10 +26,10 @@ from cdw.tracking.checks import (
     dur_en,
     dur_zh,
     in_night,
-    inside_authorised,
     local_time,
     make_flag,
     point_geometry,
+    stays_outside,
     to_lonlat,
 )
 from cdw.tracking.context import AnalysisContext
@@ -58,15 +58,18 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     if trip.kind != TripKind.loaded:
         return []
     th = trip.thresholds
-    starts, ends = track.stays(th.stop_radius_m, th.dumping_stop_min_duration_s, th.trip_split_gap_s)
-    keep = trip.contains(starts)
-    keep[keep] = ~inside_authorised(track, starts[keep], ends[keep])
+    stays = stays_outside(
+        track, th.stop_radius_m, th.dumping_stop_min_duration_s, th.trip_split_gap_s
+    )
+    found = stays.in_trip(trip)
+    if not found:
+        return []
     permitted = trip.permit.facility_id if trip.permit else None
     arrived = trip.destination_facility_id
     reaches = arrived is not None and (permitted is None or arrived == permitted)
     flags = []
-    for s, e in zip(starts[keep].tolist(), ends[keep].tolist(), strict=True):
-        departure = int(track.stay_departure(np.array([e]))[0])
+    for s, e in found:
+        departure = track.stay_departure(e)
         duration = float(track.t[departure] - track.t[s])
         cx, cy = centroid(track, s, e)
         facility_m, facility_i = ctx.facility_distance(cx, cy)

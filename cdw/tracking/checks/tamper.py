@@ -16,7 +16,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from cdw.tracking.checks import dist_en, dist_zh, dur_en, dur_zh, make_flag, runs, signal_gaps
+from cdw.tracking.checks import (
+    Events,
+    dist_en,
+    dist_zh,
+    dur_en,
+    dur_zh,
+    gap_ends,
+    make_flag,
+    runs,
+    signal_gaps,
+)
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
@@ -30,20 +40,26 @@ ALARM_MASK = np.uint32(sum(1 << bit for bit in ALARM_BITS))
 ALARM_SEVERITY = 80
 
 
-def _alarm_runs(track: VehicleTrack, gap_s: float) -> tuple[np.ndarray, np.ndarray]:
-    return runs((track.alarm & ALARM_MASK) != 0, signal_gaps(track, gap_s))
+def _alarm_runs(track: VehicleTrack, gap_s: float) -> Events:
+    return Events.of(*runs((track.alarm & ALARM_MASK) != 0, signal_gaps(track, gap_s)))
+
+
+def _jumps(track: VehicleTrack, gap_s: float, jump_m: float) -> Events:
+    after = gap_ends(track, gap_s)
+    after = after[track.step_m[after] >= jump_m]
+    return Events.of(after, after)
 
 
 def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     th = trip.thresholds
     gap_s, jump_m = th.signal_gap_s, th.tamper_min_jump_m
-    after = np.flatnonzero(signal_gaps(track, gap_s))
-    after = after[trip.contains(after) & (track.step_m[after] >= jump_m)]
-    a_starts, a_ends = track.memo(("tamper_alarms", gap_s), lambda: _alarm_runs(track, gap_s))
-    keep = trip.contains(a_starts)
-    # Events as [first fix, last fix, kind]; merged where they share a fix.
-    events = [(i - 1, i, "jump") for i in after.tolist()]
-    events += [(s, e - 1, "alarm") for s, e in zip(a_starts[keep].tolist(), a_ends[keep].tolist(), strict=True)]
+    jumps = track.memo(("tamper_jumps", gap_s, jump_m), lambda: _jumps(track, gap_s, jump_m))
+    alarms = track.memo(("tamper_alarms", gap_s), lambda: _alarm_runs(track, gap_s))
+    # Events as (first fix, last fix, kind); merged where they share a fix.
+    events = [(i - 1, i, "jump") for i, _ in jumps.in_trip(trip)]
+    events += [(s, e - 1, "alarm") for s, e in alarms.in_trip(trip)]
+    if not events:
+        return []
     events.sort()
     groups: list[list[tuple[int, int, str]]] = []
     for event in events:

@@ -8,22 +8,24 @@ Every reader builds a *raw* frame, one row per candidate point, with the columns
 - ``plate``, ``ts``, ``lon``, ``lat`` and any of ``speed_kmh``, ``heading``, ``status``,
   ``alarm``: strings as read, or already typed values.
 
-:func:`finish` validates every field with vectorised Polars expressions and returns the
-points frame of DESIGN.md §5 and one :class:`Reject` per bad field.
+:func:`finish` validates every field with vectorised Polars operations and returns the
+points frame of DESIGN.md §5 and one :class:`Reject` per bad field. The common spellings
+are parsed in one pass over all rows; only the rows they miss take the slower, more
+lenient paths (whitespace, other ISO-8601 forms, hexadecimal DWORDs).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
 from cdw.errors import InputFileError, Problem, ValidationFailed
 from cdw.registry.validators import plate_key, validate_plate
 from cdw.tracking.io.coords import gcj02_to_wgs84
-from cdw.tracking.points import POINTS_SCHEMA, conform, empty_points
+from cdw.tracking.points import conform, empty_points
 
 Crs = Literal["wgs84", "gcj02"]
 OPTIONAL_COLUMNS = ("speed_kmh", "heading", "status", "alarm")
@@ -77,6 +79,8 @@ _ISO = (
     r"(Z|z|[+-]\d{2}(?::?\d{2})?)?$"
 )
 _EPOCH = r"^[+-]?\d+(?:\.\d+)?$"
+_FAST_ISO = "%Y-%m-%dT%H:%M:%S%.f%z"
+_UTC = pl.Datetime("us", "UTC")
 
 
 @dataclass
@@ -94,10 +98,10 @@ class ReadResult:
     rejects: list[Reject] = field(default_factory=list)
     rejected_rows: int = 0
 
-    def merged(self, other: ReadResult) -> ReadResult:
-        points = pl.concat([self.points, other.points]) if other.points.height else self.points
-        rejects = sorted([*self.rejects, *other.rejects], key=lambda r: r.line or 0)
-        return ReadResult(points, rejects, self.rejected_rows + other.rejected_rows)
+    def with_rejects(self, extra: list[Reject], rows: int) -> ReadResult:
+        """Add rejects found outside :func:`finish` (``rows`` of the source they cover)."""
+        rejects = sorted([*self.rejects, *extra], key=lambda r: r.line or 0)
+        return ReadResult(self.points, rejects, self.rejected_rows + rows)
 
 
 def file_error(
@@ -112,7 +116,9 @@ def file_error(
     if offset is not None:
         where["offset"] = offset
         loc_zh, loc_en = f" 字节偏移 {offset}", f" at byte offset {offset}"
-    return InputFileError(f"{source}{loc_zh}：{zh}", f"{source}{loc_en}: {en}", file=source, **where)
+    return InputFileError(
+        f"{source}{loc_zh}：{zh}", f"{source}{loc_en}: {en}", file=source, **where
+    )
 
 
 def check_crs(crs: str) -> Crs:
@@ -142,255 +148,267 @@ def finish(
     crs = check_crs(crs)
     if raw.height == 0:
         return ReadResult(empty_points())
-    typed: list[pl.Expr] = []
-    errors: list[pl.Expr] = []
-
-    plate_text = pl.col("plate").cast(pl.String).str.strip_chars()
-    plates = _check_plates(raw["plate"].cast(pl.String).str.strip_chars().unique(), check_plates)
-    typed.append(
-        plate_text.replace_strict(
-            list(plates), [p[0] for p in plates.values()], default=None, return_dtype=pl.String
-        ).alias("_v_vehicle")
-    )
-    plate_err = (
-        pl.when(plate_text.is_null() | (plate_text == ""))
-        .then(pl.lit("missing"))
-        .when(plate_text.is_in([p for p, (norm, _) in plates.items() if norm is None]))
-        .then(pl.lit("plate_invalid"))
-        .otherwise(None)
-    )
-    errors.append(plate_err.alias("_e_plate"))
-
-    ts_value, ts_err = _timestamp(raw.schema["ts"], tz)
-    typed.append(ts_value.alias("_v_ts"))
-    errors.append(ts_err.alias("_e_ts"))
-
+    values: dict[str, pl.Series] = {}
+    errors: dict[str, pl.Series] = {}
+    values["vehicle"], errors["plate"], plate_messages = _plates(raw["plate"], check_plates)
+    values["ts"], errors["ts"] = _timestamps(raw["ts"], tz)
     for name in ("lon", "lat", "speed_kmh", "heading"):
         if name in raw.columns:
-            value, err = _float(name, raw.schema[name], required=name in ("lon", "lat"))
-            typed.append(value.alias(f"_v_{name}"))
-            errors.append(err.alias(f"_e_{name}"))
+            values[name], errors[name] = _floats(raw[name], name, required=name in ("lon", "lat"))
     for name in ("status", "alarm"):
         if name in raw.columns:
-            value, err = _dword(name, raw.schema[name])
-            typed.append(value.alias(f"_v_{name}"))
-            errors.append(err.alias(f"_e_{name}"))
+            values[name], errors[name] = _dwords(raw[name])
 
-    checked = raw.with_columns(*typed, *errors)
-    error_cols = [c for c in checked.columns if c.startswith("_e_")]
-    bad_mask = pl.any_horizontal(pl.col(c).is_not_null() for c in error_cols)
-    bad = checked.filter(bad_mask)
-    plate_messages = {p: why for p, (_, why) in plates.items() if why is not None}
-    rejects = _rejects(bad, source, error_cols, plate_messages)
-    good = checked.filter(~bad_mask)
-    points = conform(
-        good.select(pl.col(f"_v_{c}").alias(c) for c in POINTS_SCHEMA if f"_v_{c}" in good.columns)
-    )
+    error_frame = pl.DataFrame(list(errors.values()))
+    bad_mask = error_frame.select(pl.any_horizontal(pl.all().is_not_null())).to_series()
+    points = conform(pl.DataFrame([v.alias(k) for k, v in values.items()]))
+    n_bad = int(bad_mask.sum())
+    rejects: list[Reject] = []
+    if n_bad:
+        rejects = _rejects(
+            raw.filter(bad_mask), error_frame.filter(bad_mask), source, plate_messages
+        )
+        points = points.filter(~bad_mask)
     if crs == "gcj02" and points.height:
         lon, lat = gcj02_to_wgs84(points["lon"].to_numpy(), points["lat"].to_numpy())
         points = points.with_columns(pl.Series("lon", lon), pl.Series("lat", lat))
-    return ReadResult(points, rejects, bad.height)
+    return ReadResult(points, rejects, n_bad)
 
 
-def _check_plates(
-    unique: pl.Series, check: bool
-) -> dict[str, tuple[str | None, tuple[str, str] | None]]:
-    """Each distinct non-empty plate → (normalised plate or None, (zh, en) why invalid).
+def _plates(
+    plates: pl.Series, check: bool
+) -> tuple[pl.Series, pl.Series, dict[str, tuple[str, str]]]:
+    """Normalised plates, error codes, and why each invalid plate is invalid.
 
-    Plates repeat on every row, so the registry's validator runs once per distinct plate.
+    Plates repeat on every row, so the registry's validator runs once per distinct value.
     """
-    out: dict[str, tuple[str | None, tuple[str, str] | None]] = {}
-    for plate in unique.drop_nulls().to_list():
-        if plate == "":
-            continue
-        if not check:
-            out[plate] = (plate_key(plate), None)
-            continue
-        try:
-            out[plate] = (validate_plate(plate), None)
-        except ValidationFailed as exc:
-            out[plate] = (None, (exc.problems[0].zh, exc.problems[0].en))
-    return out
-
-
-def _timestamp(dtype: pl.DataType, tz: str | None) -> tuple[pl.Expr, pl.Expr]:
-    col = pl.col("ts")
-    utc = pl.Datetime("us", "UTC")
-    if isinstance(dtype, pl.Datetime):
-        if dtype.time_zone is not None:
-            value = col.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
-            naive = pl.lit(False)
-        elif tz is not None:
-            value = _localise(col.dt.cast_time_unit("us"), tz)
-            naive = pl.lit(False)
+    plates = plates.cast(pl.String)
+    normalised: dict[str, str | None] = {}
+    codes: dict[str, str] = {}
+    why: dict[str, tuple[str, str]] = {}
+    for plate in plates.unique().drop_nulls().to_list():
+        if plate.strip() == "":
+            normalised[plate], codes[plate] = None, "missing"
+        elif not check:
+            normalised[plate] = plate_key(plate)
         else:
-            value = pl.lit(None, dtype=utc)
-            naive = col.is_not_null()
-        missing = col.is_null()
-        unparsable = pl.lit(False)
-    elif dtype.is_numeric():
-        seconds = col.cast(pl.Float64)
-        value = _from_epoch(seconds)
-        missing = seconds.is_null()
-        unparsable = seconds.is_nan() | seconds.is_infinite()
-        naive = pl.lit(False)
+            try:
+                normalised[plate] = validate_plate(plate)
+            except ValidationFailed as exc:
+                normalised[plate], codes[plate] = None, "plate_invalid"
+                why[plate] = (exc.problems[0].zh, exc.problems[0].en)
+    vehicle = plates.replace_strict(
+        list(normalised), list(normalised.values()), default=None, return_dtype=pl.String
+    )
+    code = plates.replace_strict(
+        list(codes), list(codes.values()), default=None, return_dtype=pl.String
+    )
+    code = code.set(plates.is_null(), "missing") if plates.null_count() else code
+    return vehicle.alias("vehicle"), code.alias("plate"), why
+
+
+def _timestamps(ts: pl.Series, tz: str | None) -> tuple[pl.Series, pl.Series]:
+    n = len(ts)
+    missing = ts.is_null()
+    naive = _falses(n)
+    if isinstance(ts.dtype, pl.Datetime):
+        if ts.dtype.time_zone is not None:
+            value = ts.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+        elif tz is not None:
+            value = _localise(ts.dt.cast_time_unit("us"), tz)
+        else:
+            value = pl.repeat(None, n, dtype=_UTC, eager=True)
+            naive = ~missing
+    elif ts.dtype.is_numeric():
+        value = _from_epoch(ts.cast(pl.Float64))
     else:
-        text = col.cast(pl.String).str.strip_chars()
-        missing = text.is_null() | (text == "")
-        is_epoch = text.str.contains(_EPOCH)
-        parts = text.str.extract_groups(_ISO)
-        offset = parts.struct.field("4")
-        offset = (
-            pl.when(offset.str.to_uppercase() == "Z")
-            .then(pl.lit("+00:00"))
-            .when(offset.str.len_chars() == 3)
-            .then(offset + ":00")
-            .when(offset.str.len_chars() == 5)
-            .then(offset.str.slice(0, 3) + ":" + offset.str.slice(3, 2))
-            .otherwise(offset)
-        )
-        stamp = (
-            parts.struct.field("1")
-            + "T"
-            + parts.struct.field("2")
-            + parts.struct.field("3").fill_null(":00").str.replace(",", ".", literal=True)
-        )
-        aware = (stamp + offset).str.to_datetime(
-            "%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us", time_zone="UTC"
-        )
-        local = stamp.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
-        localised = _localise(local, tz) if tz is not None else pl.lit(None, dtype=utc)
-        epoch = _from_epoch(text.cast(pl.Float64, strict=False))
-        value = (
-            pl.when(is_epoch)
-            .then(epoch)
-            .when(offset.is_not_null())
-            .then(aware)
-            .otherwise(localised)
-        )
-        naive = (
-            ~missing & ~is_epoch & offset.is_null() & local.is_not_null() & pl.lit(tz is None)
-        )
-        unparsable = ~missing & ~naive & value.is_null()
-    err = (
-        pl.when(missing)
+        text = ts.cast(pl.String)
+        value = text.str.to_datetime(_FAST_ISO, strict=False, time_unit="us", time_zone="UTC")
+        todo = value.is_null() & ~missing
+        if todo.any():
+            index = todo.arg_true()
+            value = value.scatter(
+                index, _from_epoch(text.gather(index).cast(pl.Float64, strict=False))
+            )
+            todo = value.is_null() & ~missing
+        if todo.any():
+            index = todo.arg_true()
+            sub_value, sub_missing, sub_naive = _timestamps_slow(text.gather(index), tz)
+            value = value.scatter(index, sub_value)
+            missing = missing.scatter(index, sub_missing)
+            naive = naive.scatter(index, sub_naive)
+    frame = pl.DataFrame({"v": value, "missing": missing, "naive": naive})
+    code = frame.select(
+        pl.when("missing")
         .then(pl.lit("missing"))
-        .when(naive)
+        .when("naive")
         .then(pl.lit("ts_naive"))
-        .when(unparsable | value.is_null())
+        .when(pl.col("v").is_null())
         .then(pl.lit("ts_unparsable"))
-        .when((value < TS_MIN) | (value >= TS_MAX))
+        .when((pl.col("v") < TS_MIN) | (pl.col("v") >= TS_MAX))
         .then(pl.lit("ts_range"))
         .otherwise(None)
+    ).to_series()
+    return value.alias("ts"), code.alias("ts")
+
+
+def _timestamps_slow(text: pl.Series, tz: str | None) -> tuple[pl.Series, pl.Series, pl.Series]:
+    """Epoch seconds and every ISO-8601 spelling; returns (value, missing, naive)."""
+    frame = pl.DataFrame({"text": text.str.strip_chars()})
+    frame = frame.with_columns(
+        missing=pl.col("text").is_null() | (pl.col("text") == ""),
+        is_epoch=pl.col("text").str.contains(_EPOCH),
+        parts=pl.col("text").str.extract_groups(_ISO),
     )
-    return value, err
-
-
-def _localise(expr: pl.Expr, tz: str) -> pl.Expr:
-    return expr.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
-        "UTC"
+    offset = pl.col("parts").struct.field("4")
+    frame = frame.with_columns(
+        offset=pl.when(offset.str.to_uppercase() == "Z")
+        .then(pl.lit("+00:00"))
+        .when(offset.str.len_chars() == 3)
+        .then(offset + ":00")
+        .when(offset.str.len_chars() == 5)
+        .then(offset.str.slice(0, 3) + ":" + offset.str.slice(3, 2))
+        .otherwise(offset),
+        stamp=pl.col("parts").struct.field("1")
+        + "T"
+        + pl.col("parts").struct.field("2")
+        + pl.col("parts").struct.field("3").fill_null(":00").str.replace(",", ".", literal=True),
     )
+    frame = frame.with_columns(
+        local=pl.col("stamp").str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us"),
+        aware=(pl.col("stamp") + pl.col("offset")).str.to_datetime(
+            _FAST_ISO, strict=False, time_unit="us", time_zone="UTC"
+        ),
+    )
+    localised = _localise(pl.col("local"), tz) if tz is not None else pl.lit(None, dtype=_UTC)
+    out = frame.select(
+        value=pl.when("is_epoch")
+        .then(_from_epoch(pl.col("text").cast(pl.Float64, strict=False)))
+        .when(pl.col("offset").is_not_null())
+        .then(pl.col("aware"))
+        .otherwise(localised),
+        missing=pl.col("missing"),
+        naive=~pl.col("missing")
+        & ~pl.col("is_epoch")
+        & pl.col("offset").is_null()
+        & pl.col("local").is_not_null()
+        & pl.lit(tz is None),
+    )
+    return out["value"], out["missing"], out["naive"]
 
 
-def _from_epoch(seconds: pl.Expr) -> pl.Expr:
+def _localise(value: Any, tz: str) -> Any:
+    return value.dt.replace_time_zone(
+        tz, ambiguous="earliest", non_existent="null"
+    ).dt.convert_time_zone("UTC")
+
+
+def _from_epoch(seconds: Any) -> Any:
     finite = seconds.is_finite() & (seconds.abs() < 1e13)
+    if isinstance(seconds, pl.Series):
+        micros = (seconds * 1e6).round().set(~finite, None).cast(pl.Int64)
+        return pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
     micros = pl.when(finite).then((seconds * 1e6).round()).otherwise(None).cast(pl.Int64)
     return pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
 
 
-def _float(name: str, dtype: pl.DataType, *, required: bool) -> tuple[pl.Expr, pl.Expr]:
-    col = pl.col(name)
-    if dtype == pl.String:
-        text = col.str.strip_chars()
-        missing = text.is_null() | (text == "")
-        value = text.cast(pl.Float64, strict=False)
-        not_number = ~missing & value.is_null()
+def _floats(col: pl.Series, name: str, *, required: bool) -> tuple[pl.Series, pl.Series]:
+    missing = col.is_null()
+    not_number = _falses(len(col))
+    if col.dtype == pl.String:
+        value = col.cast(pl.Float64, strict=False)
+        todo = value.is_null() & ~missing
+        if todo.any():
+            index = todo.arg_true()
+            stripped = col.gather(index).str.strip_chars()
+            retry = stripped.cast(pl.Float64, strict=False)
+            value = value.scatter(index, retry)
+            missing = missing.scatter(index, stripped == "")
+            not_number = not_number.scatter(index, retry.is_null() & (stripped != ""))
     else:
         value = col.cast(pl.Float64)
-        missing = value.is_null()
-        not_number = pl.lit(False)
     lo, hi = _RANGES[name]
-    err = pl.when(missing).then(pl.lit("missing" if required else None))
-    err = (
-        err.when(not_number)
+    frame = pl.DataFrame({"v": value, "missing": missing, "not_number": not_number})
+    code = frame.select(
+        pl.when("missing")
+        .then(pl.lit("missing" if required else None))
+        .when("not_number")
         .then(pl.lit("not_number"))
-        .when(value.is_nan())
+        .when(pl.col("v").is_nan())
         .then(pl.lit("nan"))
-        .when((value < lo) | (value > hi))
+        .when((pl.col("v") < lo) | (pl.col("v") > hi))
         .then(pl.lit("negative" if hi == float("inf") else "range"))
         .otherwise(None)
-    )
-    return value, err
+    ).to_series()
+    return value.alias(name), code.alias(name)
 
 
-def _dword(name: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
-    col = pl.col(name)
-    if dtype == pl.String:
-        text = col.str.strip_chars()
-        missing = text.is_null() | (text == "")
-        is_hex = text.str.to_lowercase().str.starts_with("0x")
-        value = (
-            pl.when(is_hex)
-            .then(text.str.slice(2).str.to_integer(base=16, strict=False))
-            .otherwise(text.str.to_integer(base=10, strict=False))
-        )
-    elif dtype.is_float():
-        f = col.cast(pl.Float64)
-        missing = f.is_null()
-        value = pl.when(f.is_finite() & (f == f.round())).then(f).otherwise(None).cast(pl.Int64)
+def _dwords(col: pl.Series) -> tuple[pl.Series, pl.Series]:
+    name = col.name
+    missing = col.is_null()
+    if col.dtype == pl.String:
+        value = col.str.to_integer(base=10, strict=False)
+        todo = value.is_null() & ~missing
+        if todo.any():
+            index = todo.arg_true()
+            stripped = col.gather(index).str.strip_chars().str.to_lowercase()
+            hexa = stripped.str.starts_with("0x")
+            retry = pl.select(
+                pl.when(hexa)
+                .then(stripped.str.slice(2).str.to_integer(base=16, strict=False))
+                .otherwise(stripped.str.to_integer(base=10, strict=False))
+            ).to_series()
+            value = value.scatter(index, retry)
+            missing = missing.scatter(index, stripped == "")
+    elif col.dtype.is_float():
+        integral = col.is_finite() & (col == col.round())
+        value = col.set(~integral.fill_null(False), None).cast(pl.Int64)
     else:
         value = col.cast(pl.Int64, strict=False)
-        missing = col.is_null()
-    bad = ~missing & (value.is_null() | (value < 0) | (value > DWORD_MAX))
-    err = pl.when(bad).then(pl.lit("not_dword")).otherwise(None)
-    return pl.when(bad).then(None).otherwise(value), err
+    bad = (~missing & (value.is_null() | (value < 0) | (value > DWORD_MAX))).fill_null(True)
+    code = pl.repeat(None, len(col), dtype=pl.String, eager=True).set(bad, "not_dword")
+    return value.set(bad, None).alias(name), code.alias(name)
+
+
+def _falses(n: int) -> pl.Series:
+    return pl.repeat(False, n, eager=True)
 
 
 def _rejects(
-    bad: pl.DataFrame,
+    raw: pl.DataFrame,
+    errors: pl.DataFrame,
     source: str,
-    error_cols: list[str],
     plate_messages: dict[str, tuple[str, str]],
 ) -> list[Reject]:
-    if bad.height == 0:
-        return []
-    has_sub = "sub" in bad.columns
-    has_raw = "raw" in bad.columns
-    original = {c: f"__raw_{c}" for c in FIELD_NAMES if c in bad.columns}
-    rows = bad.select(
-        "line",
-        *(["sub"] if has_sub else []),
-        *(["raw"] if has_raw else []),
-        *error_cols,
-        *(pl.col(c).cast(pl.String).alias(alias) for c, alias in original.items()),
-    ).iter_rows(named=True)
+    has_sub = "sub" in raw.columns
+    has_raw = "raw" in raw.columns
+    shown = raw.select(pl.col(c).cast(pl.String) for c in errors.columns)
     out: list[Reject] = []
-    for row in rows:
-        for col in error_cols:
-            code = row[col]
+    for i, codes in enumerate(errors.iter_rows(named=True)):
+        sub = raw["sub"][i] if has_sub else None
+        for name, code in codes.items():
             if code is None:
                 continue
-            name = col[3:]
-            fzh, fen = FIELD_NAMES[name]
-            lo, hi = _RANGES.get(name, (0.0, 0.0))
-            value = _shown(row.get(original.get(name, "")))
+            value = shown[name][i]
             if code == "plate_invalid":
-                zh, en = plate_messages[row[original["plate"]].strip()]
+                zh, en = plate_messages[value]
             else:
+                fzh, fen = FIELD_NAMES[name]
+                lo, hi = _RANGES.get(name, (0.0, 0.0))
                 zh_t, en_t = _MESSAGES[code]
-                zh = zh_t.format(fzh=fzh, fen=fen, v=value, lo=lo, hi=hi)
-                en = en_t.format(fzh=fzh, fen=fen, v=value, lo=lo, hi=hi)
-            if has_sub and row["sub"] is not None:
-                zh += f"（第 {row['sub']} 个点）"
-                en += f" (point {row['sub']})"
+                fields = {"fzh": fzh, "fen": fen, "v": _shown(value), "lo": lo, "hi": hi}
+                zh, en = zh_t.format(**fields), en_t.format(**fields)
+            if sub is not None:
+                zh += f"（第 {sub} 个点）"
+                en += f" (point {sub})"
             out.append(
                 Reject(
                     field=name,
                     zh=zh,
                     en=en,
-                    line=row["line"],
+                    line=raw["line"][i],
                     source=source,
-                    raw=row["raw"] if has_raw else "",
+                    raw=raw["raw"][i] if has_raw else "",
                 )
             )
     return out

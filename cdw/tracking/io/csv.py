@@ -2,8 +2,8 @@
 
 Header names are matched case-insensitively; other columns are ignored. Files may be UTF-8
 (with or without BOM) or GB18030/GBK, as Chinese spreadsheet exports often are. Reject
-``line`` numbers are physical file lines (the header is line 1), also across quoted
-newlines. Blank lines are skipped.
+``line`` numbers are physical file lines (the header is line 1), also after values that
+hold quoted newlines. Blank lines are skipped.
 """
 
 from __future__ import annotations
@@ -27,10 +27,40 @@ def read_csv(
 ) -> ReadResult:
     path = Path(path)
     source = source or str(path)
-    text = _decode(path.read_bytes(), source)
-    header_line, _, _ = text.partition("\n")
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data or data.isspace():
+        raise file_error(source, "文件为空", "the file is empty", line=1)
+    try:
+        return _read(data, source, tz=tz, crs=crs)
+    except _NotUtf8:
+        pass
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise file_error(
+            source,
+            "文件编码无法识别（应为 UTF-8 或 GBK/GB18030）",
+            "unknown text encoding (expected UTF-8 or GBK/GB18030)",
+        ) from exc
+    return _read(text.encode("utf-8"), source, tz=tz, crs=crs)
+
+
+class _NotUtf8(Exception):
+    pass
+
+
+def _read(data: bytes, source: str, *, tz: str | None, crs: str) -> ReadResult:
+    header_end = data.find(b"\n")
+    header_bytes = data if header_end == -1 else data[:header_end]
+    try:
+        header_line = header_bytes.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError as exc:
+        raise _NotUtf8 from exc
     header = [h.strip().lower() for h in next(std_csv.reader([header_line]), [])]
     _check_header(header, source)
+    quoted = data.find(b'"') != -1
 
     skipped: list[tuple[int, str, int]] = []
 
@@ -40,70 +70,51 @@ def read_csv(
 
     try:
         table = pacsv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
+            io.BytesIO(data),
             # Single-threaded so that pyarrow reports physical line numbers of bad rows.
             read_options=pacsv.ReadOptions(use_threads=False, column_names=header, skip_rows=1),
             parse_options=pacsv.ParseOptions(
                 invalid_row_handler=on_invalid_row,
-                newlines_in_values=True,
+                newlines_in_values=quoted,
                 ignore_empty_lines=False,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
+                column_types={name: pa.large_string() for name in header},
                 include_columns=[c for c in (*REQUIRED, *OPTIONAL_COLUMNS) if c in header],
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
         )
     except pa.ArrowInvalid as exc:
+        if "UTF8" in str(exc) or "utf8" in str(exc).lower():
+            raise _NotUtf8 from exc
         raise file_error(source, f"CSV 无法解析：{exc}", f"CSV cannot be parsed: {exc}") from exc
 
     raw = pl.from_arrow(table)
     assert isinstance(raw, pl.DataFrame)
-    column_rejects: list[Reject] = []
-    for number, row_text, actual in skipped:
-        if row_text.strip() == "":
-            continue
-        column_rejects.append(
-            Reject(
-                field="row",
-                zh=f"列数应为 {len(header)}，实际为 {actual}",
-                en=f"expected {len(header)} fields, got {actual}",
-                line=number,
-                source=source,
-                raw=row_text,
-            )
+    row_lines, skipped_lines = _physical_lines(raw, skipped, count_newlines=quoted)
+    column_rejects = [
+        Reject(
+            field="row",
+            zh=f"列数应为 {len(header)}，实际为 {actual}",
+            en=f"expected {len(header)} fields, got {actual}",
+            line=int(line),
+            source=source,
+            raw=row_text,
         )
-    raw = raw.with_columns(pl.Series("line", _physical_lines(raw, [s[0] for s in skipped])))
-    blank = pl.all_horizontal(pl.col(c).str.strip_chars() == "" for c in table.column_names)
+        for (_, row_text, actual), line in zip(skipped, skipped_lines, strict=True)
+        if row_text.strip() != ""
+    ]
+    raw = raw.with_columns(pl.Series("line", row_lines))
+    blank = pl.all_horizontal(pl.col(c) == "" for c in table.column_names)
     raw = raw.filter(~blank)
     result = finish(raw, source, tz=tz, crs=crs)
     if result.rejects:
-        lines = text.split("\n")
+        text_lines = data.decode("utf-8").split("\n")
         for reject in result.rejects:
             assert reject.line is not None
-            reject.raw = _row_text(lines, reject.line)
-    rejects = sorted([*result.rejects, *column_rejects], key=lambda r: r.line or 0)
-    return ReadResult(result.points, rejects, result.rejected_rows + len(column_rejects))
-
-
-def _decode(data: bytes, source: str) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            text = data.decode("gb18030")
-        except UnicodeDecodeError as exc:
-            raise file_error(
-                source,
-                "文件编码无法识别（应为 UTF-8 或 GBK/GB18030）",
-                "unknown text encoding (expected UTF-8 or GBK/GB18030)",
-            ) from exc
-    if not text.strip():
-        raise file_error(source, "文件为空", "the file is empty", line=1)
-    return text.replace("\r\n", "\n")
+            reject.raw = _row_text(text_lines, reject.line)
+    return result.with_rejects(column_rejects, len(column_rejects))
 
 
 def _check_header(header: list[str], source: str) -> None:
@@ -126,22 +137,28 @@ def _check_header(header: list[str], source: str) -> None:
         )
 
 
-def _physical_lines(raw: pl.DataFrame, skipped_lines: list[int]) -> np.ndarray:
-    """Physical line of each parsed row, given the lines of the rows pyarrow skipped.
+def _physical_lines(
+    raw: pl.DataFrame, skipped: list[tuple[int, str, int]], *, count_newlines: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Physical lines of the parsed rows and of the rows pyarrow skipped.
 
-    Row ``k`` would sit on ``2 + k + (newlines inside earlier rows)`` if nothing were skipped;
-    each skipped row before it pushes it down one line.
+    pyarrow numbers records (header = 1), and a quoted value may hold newlines, so record
+    ``k`` (0-based, after the header) starts on line ``2 + k + newlines in records before it``.
     """
-    n = raw.height
-    newlines = np.zeros(n, dtype=np.int64)
-    for name in raw.columns:
-        newlines += raw[name].str.count_matches("\n", literal=True).fill_null(0).to_numpy()
-    base = 2 + np.arange(n + 1, dtype=np.int64) + np.concatenate([[0], np.cumsum(newlines)])
-    skipped = np.sort(np.asarray(skipped_lines, dtype=np.int64))
-    rows_before_skip = np.searchsorted(base, skipped - np.arange(len(skipped)))
-    skips_before_row = np.searchsorted(rows_before_skip, np.arange(n), side="right")
-    return base[:n] + skips_before_row
+    n_rows, n_skipped = raw.height, len(skipped)
+    is_skipped = np.zeros(n_rows + n_skipped, dtype=bool)
+    is_skipped[[number - 2 for number, _, _ in skipped]] = True
+    newlines = np.zeros(n_rows + n_skipped, dtype=np.int64)
+    if count_newlines:  # only quoted values can hold a newline
+        parsed = np.zeros(n_rows, dtype=np.int64)
+        for name in raw.columns:
+            parsed += raw[name].str.count_matches("\n", literal=True).fill_null(0).to_numpy()
+        newlines[~is_skipped] = parsed
+        newlines[is_skipped] = [text.count("\n") for _, text, _ in skipped]
+    before = np.concatenate([[0], np.cumsum(newlines)[:-1]])
+    lines = 2 + np.arange(n_rows + n_skipped, dtype=np.int64) + before
+    return lines[~is_skipped], lines[is_skipped]
 
 
 def _row_text(lines: list[str], line: int) -> str:
-    return lines[line - 1] if 0 < line <= len(lines) else ""
+    return lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else ""

@@ -58,7 +58,9 @@ def read_geojson(
                     raw=_dump(feature),
                 )
             )
-    raw = pl.DataFrame(rows, schema={c: pl.Int64 if c in ("line", "sub") else pl.String for c in _COLUMNS})
+    raw = pl.DataFrame(
+        rows, schema={c: pl.Int64 if c in ("line", "sub") else pl.String for c in _COLUMNS}
+    )
     result = finish(raw, source, tz=tz, crs=crs)
     rejects = sorted([*result.rejects, *structural], key=lambda r: r.line or 0)
     return ReadResult(result.points, rejects, result.rejected_rows + len(structural))
@@ -113,7 +115,10 @@ def _feature_rows(
                 for p, t in zip(parts, time_parts, strict=True)
             )
         ):
-            return "时间个数与顶点个数不一致", "the number of times differs from the number of vertices"
+            return (
+                "时间个数与顶点个数不一致",
+                "the number of times differs from the number of vertices",
+            )
         vertices = [
             (position, time)
             for part, part_times in zip(parts, time_parts, strict=True)

@@ -32,8 +32,8 @@ from typing import Any
 
 import polars as pl
 
-from cdw.tracking.io._common import ReadResult, Reject, file_error, finish
 from cdw.registry.validators import plate_key
+from cdw.tracking.io._common import ReadResult, Reject, file_error, finish
 
 FLAG = 0x7E
 ESCAPE = 0x7D
@@ -364,7 +364,9 @@ def encode_frame(
         props |= _PROPS_SUBPACKAGE
     if version == 2019:
         props |= _PROPS_VERSION_2019
-        header = struct.pack(">HHB", msg_id, props, protocol_version) + bytes.fromhex(phone.zfill(20))
+        header = struct.pack(">HHB", msg_id, props, protocol_version) + bytes.fromhex(
+            phone.zfill(20)
+        )
     elif version == 2013:
         header = struct.pack(">HH", msg_id, props) + bytes.fromhex(phone.zfill(12))
     else:
@@ -454,7 +456,19 @@ def read_jt808(
     )
 
 
-_COLUMNS = ("line", "sub", "plate", "ts", "lon", "lat", "speed_kmh", "heading", "status", "alarm", "raw")
+_COLUMNS = (
+    "line",
+    "sub",
+    "plate",
+    "ts",
+    "lon",
+    "lat",
+    "speed_kmh",
+    "heading",
+    "status",
+    "alarm",
+    "raw",
+)
 _SCHEMA: dict[str, Any] = {
     "line": pl.Int64,
     "sub": pl.Int64,

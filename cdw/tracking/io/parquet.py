@@ -25,7 +25,9 @@ def read_parquet(
     try:
         frame = pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise file_error(source, f"Parquet 文件无法读取：{exc}", f"cannot read Parquet: {exc}") from exc
+        raise file_error(
+            source, f"Parquet 文件无法读取：{exc}", f"cannot read Parquet: {exc}"
+        ) from exc
     by_name = {c.lower(): c for c in frame.columns}
     plate_col = by_name.get("plate") or by_name.get("vehicle")
     missing = [c for c in ("ts", "lon", "lat") if c not in by_name]
@@ -41,7 +43,11 @@ def read_parquet(
     raw = frame.select(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("line"),
         plate.cast(pl.String).fill_null(pl.lit(vehicle)).alias("plate"),
-        *(pl.col(by_name[c]).alias(c) for c in ("ts", "lon", "lat", *OPTIONAL_COLUMNS) if c in by_name),
+        *(
+            pl.col(by_name[c]).alias(c)
+            for c in ("ts", "lon", "lat", *OPTIONAL_COLUMNS)
+            if c in by_name
+        ),
     )
     result = finish(raw, source, tz=tz, crs=crs)
     for reject in result.rejects:

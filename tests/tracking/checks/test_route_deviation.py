@@ -64,12 +64,12 @@ def test_sixty_seconds_and_600_m_off_route_fires_with_evidence():
         "deviation_min_duration_s": 60.0,
         "deviation_min_distance_m": 200.0,
     }
-    # Evidence path: exit fix, the 61 off-route fixes, rejoin fix.
-    coords = flag.geometry["coordinates"]
-    assert flag.geometry["type"] == "LineString" and len(coords) == 63
-    assert tuple(coords[0]) == lonlat(1000, 0)
-    assert tuple(coords[1]) == lonlat(1010, 100)
-    assert tuple(coords[-1]) == lonlat(1620, 0)
+    # Evidence path: exit fix, the off-route fixes (collinear ones simplified away), rejoin fix.
+    coords = [tuple(c) for c in flag.geometry["coordinates"]]
+    assert flag.geometry["type"] == "LineString"
+    assert coords[:2] == [lonlat(1000, 0), lonlat(1010, 100)]
+    assert coords[-2:] == [lonlat(1610, 100), lonlat(1620, 0)]
+    assert len(coords) < 10
     assert flag.permit_no == "HZ-2024-001"
     assert flag.severity == 52
     assert flag.explanation_zh == (

@@ -1,0 +1,155 @@
+"""Load approved permits (处置核准) from a JSON file, all or nothing.
+
+Each object names its site and facility by registry name and its vehicles by plate::
+
+    {"permit_no": "CH-2026-001", "site": "…工地", "facility": "…消纳场",
+     "categories": ["excavated_soil"], "volume_m3": 12000,
+     "valid_from": "2026-11-01", "valid_to": "2026-12-31",
+     "allowed_hours_start": "08:00", "allowed_hours_end": "20:00",
+     "routes": {"type": "LineString", "coordinates": [[lon, lat], …]},
+     "corridor_half_width_m": 50, "vehicles": ["粤A12345"], "threshold_overrides": {}}
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import shapely
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlmodel import Session, select
+
+from cdw.config import Thresholds
+from cdw.errors import InputFileError, Problem, ValidationFailed
+from cdw.permits.models import Permit, PermitStatus, PermitVehicle
+from cdw.registry.models import ConstructionSite, DisposalFacility, Vehicle
+from cdw.registry.validators import (
+    parse_categories,
+    problems_from_validation_error,
+    validate_opening_hours,
+    validate_plate,
+)
+
+
+class PermitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    permit_no: str = Field(min_length=1, max_length=64)
+    site: str
+    facility: str
+    categories: list[str]
+    volume_m3: float = Field(gt=0)
+    valid_from: date
+    valid_to: date
+    allowed_hours_start: str = "00:00"
+    allowed_hours_end: str = "24:00"
+    routes: dict[str, Any]
+    corridor_half_width_m: float | None = Field(default=None, gt=0, le=1000)
+    vehicles: list[str] = Field(min_length=1)
+    threshold_overrides: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _categories(cls, value: Any) -> list[str]:
+        return [c.value for c in parse_categories(value, field="categories")]
+
+    @field_validator("vehicles")
+    @classmethod
+    def _plates(cls, value: list[str]) -> list[str]:
+        return [validate_plate(p) for p in value]
+
+    @field_validator("routes")
+    @classmethod
+    def _routes(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            geom = shapely.from_geojson(json.dumps(value))
+        except Exception as exc:  # shapely raises GEOSException subclasses of Exception
+            raise ValueError(f"路线不是有效的 GeoJSON / route is not valid GeoJSON: {exc}") from exc
+        if geom.geom_type not in ("LineString", "MultiLineString") or geom.is_empty:
+            raise ValueError("路线须为 LineString 或 MultiLineString / route must be a LineString or MultiLineString")
+        lon, lat = shapely.get_coordinates(geom).T
+        if not ((lon >= -180) & (lon <= 180) & (lat >= -90) & (lat <= 90)).all():
+            raise ValueError("路线坐标超出 WGS-84 范围 / route coordinates outside WGS-84 ranges")
+        return value
+
+    @field_validator("threshold_overrides")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(Thresholds.model_fields))
+        if unknown:
+            raise ValueError(f"未知阈值 / unknown thresholds: {', '.join(unknown)}")
+        return value
+
+    @model_validator(mode="after")
+    def _dates_and_hours(self) -> PermitIn:
+        if self.valid_to < self.valid_from:
+            raise ValueError("valid_to 早于 valid_from / valid_to precedes valid_from")
+        validate_opening_hours(f"{self.allowed_hours_start}-{self.allowed_hours_end}", field="allowed_hours")
+        return self
+
+
+def _by_name(session: Session, model, name: str):
+    return session.exec(select(model).where(model.name == name)).first()
+
+
+def import_permits(session: Session, path: Path) -> int:
+    """Insert every permit of ``path`` as approved, or none: raises ValidationFailed listing
+    every bad entry (its index in the file as ``line``) and field."""
+    try:
+        items = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputFileError(f"无法读取许可文件 {path}：{exc}", f"cannot read permits file {path}: {exc}") from exc
+    if not isinstance(items, list):
+        raise InputFileError(f"许可文件须为 JSON 数组：{path}", f"permits file must be a JSON array: {path}")
+    problems: list[Problem] = []
+    staged: list[tuple[Permit, list[int]]] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(items, start=1):
+        try:
+            item = PermitIn.model_validate(raw)
+        except ValidationError as exc:
+            problems += problems_from_validation_error(exc, line=index, source=str(path))
+            continue
+        row_problems = []
+        site = _by_name(session, ConstructionSite, item.site)
+        facility = _by_name(session, DisposalFacility, item.facility)
+        if site is None:
+            row_problems.append(Problem("site", f"未登记的工地：{item.site}", f"unknown site: {item.site}"))
+        if facility is None:
+            row_problems.append(Problem("facility", f"未登记的消纳场：{item.facility}", f"unknown facility: {item.facility}"))
+        vehicle_ids = []
+        for plate in item.vehicles:
+            vehicle = session.exec(select(Vehicle).where(Vehicle.plate == plate)).first()
+            if vehicle is None:
+                row_problems.append(Problem("vehicles", f"未登记的车辆：{plate}", f"unknown vehicle: {plate}"))
+            else:
+                vehicle_ids.append(vehicle.id)
+        duplicate = item.permit_no in seen or session.exec(
+            select(Permit).where(Permit.permit_no == item.permit_no)
+        ).first()
+        if duplicate:
+            row_problems.append(
+                Problem("permit_no", f"许可编号重复：{item.permit_no}", f"duplicate permit number: {item.permit_no}")
+            )
+        seen.add(item.permit_no)
+        for p in row_problems:
+            p.line, p.source = index, str(path)
+        problems += row_problems
+        if not row_problems:
+            permit = Permit(
+                **item.model_dump(exclude={"site", "facility", "vehicles"}),
+                site_id=site.id,
+                facility_id=facility.id,
+                status=PermitStatus.approved,
+            )
+            staged.append((permit, vehicle_ids))
+    if problems:
+        raise ValidationFailed(problems, zh=f"许可文件 {path} 有错误，未导入任何许可", en=f"{path} has errors; no permit was imported")
+    for permit, vehicle_ids in staged:
+        session.add(permit)
+        session.flush()
+        session.add_all(PermitVehicle(permit_id=permit.id, vehicle_id=v) for v in vehicle_ids)
+    session.flush()
+    return len(staged)

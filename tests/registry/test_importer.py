@@ -1,0 +1,298 @@
+"""Bulk import: exact line numbers, all-or-nothing, --skip-invalid and its rejects file."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+from typer.testing import CliRunner
+
+from cdw.db import session_scope
+from cdw.errors import InputFileError, ValidationFailed
+from cdw.registry import cli, services
+from cdw.registry.categories import FacilityKind, WasteCategory
+from cdw.registry.importer import KINDS, import_file
+from cdw.registry.models import DisposalFacility, Haulier, Vehicle
+from tests.registry.factories import credit_code, haulier_in, square
+
+H1, H2 = credit_code(1), credit_code(2)
+VEHICLE_HEADER = "haulier_credit_code,plate,rated_capacity_m3,rated_load_t,sealed_body,terminal_id,inspection_valid_until"
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def count(engine: Engine, model) -> int:
+    """Rows as another connection sees them (what was really written)."""
+    with Session(engine) as fresh:
+        return fresh.exec(select(func.count()).select_from(model)).one()
+
+
+@pytest.fixture
+def hauliers(session: Session) -> None:
+    services.create(session, Haulier, haulier_in(1))
+    services.create(session, Haulier, haulier_in(2))
+    session.commit()
+
+
+def located(exc: pytest.ExceptionInfo[ValidationFailed]) -> list[tuple[int | None, str]]:
+    return [(p.line, p.field) for p in exc.value.problems]
+
+
+def test_hauliers_csv_with_bom_is_imported(session: Session, engine: Engine, tmp_path: Path):
+    path = tmp_path / "hauliers.csv"
+    path.write_text(
+        "name,credit_code,licence_no,licence_valid_until,credit_score\n"
+        "广州市穗通土石方运输有限公司,91440117ma59c3tk22,粤交运管许可穗字440117001236号,2030-06-30,92\n"
+        "广州市宏达建筑废弃物运输有限公司,91440111MA5AR8QH6M,粤交运管许可穗字440111004518号,2029-03-31,\n",
+        encoding="utf-8-sig",
+    )
+    report = import_file(session, "hauliers", path)
+    session.commit()
+    assert (report.read, report.imported, report.rejected) == (2, 2, 0)
+    assert report.rejects_path is None
+    got = services.get(session, Haulier, report.ids[0])
+    assert (got.credit_code, got.credit_score) == ("91440117MA59C3TK22", 92)
+    assert services.get(session, Haulier, report.ids[1]).credit_score == 100  # blank → default
+    assert count(engine, Haulier) == 2
+
+
+def test_vehicles_resolve_their_haulier_by_credit_code(session: Session, hauliers, tmp_path: Path):
+    path = write(
+        tmp_path,
+        "vehicles.csv",
+        f"{VEHICLE_HEADER}\n"
+        f"{H2},粤A26918D,17,30,是,013800138003,2030-01-31\n"
+        f"{H1},粤A5B721,18,31,否,,2029-09-30\n",
+    )
+    report = import_file(session, "vehicles", path)
+    session.commit()
+    first, second = (services.get(session, Vehicle, i) for i in report.ids)
+    assert (first.haulier_id, first.sealed_body, first.terminal_id) == (2, True, "013800138003")
+    assert (second.haulier_id, second.sealed_body, second.terminal_id) == (1, False, None)
+
+
+BAD_VEHICLES = (
+    f"{VEHICLE_HEADER}\n"  # line 1
+    f"{H1},粤A5B721,18,31,是,013800138001,2029-09-30\n"  # 2 good
+    f"{H1},粤AI8823,16.5,29,是,013800138002,2029-08-31\n"  # 3 plate with I
+    "\n"  # 4 blank
+    f"{H1},粤A26918D,17,30,是,013800138003,2030-01-31\n"  # 5 good
+    f"91440111MA5AR8QH6M,粤A07735F,18,31,是,013800138004,2029-11-30\n"  # 6 unknown haulier
+    f"{H2},粤A5B721,20,33,否,013800138005,2029-13-31\n"  # 7 repeats line 2; bad date
+    f"{H2},粤AD36891,1.5,1,否,013800138003,2030-05-31\n"  # 8 terminal repeats line 5
+)
+
+
+def test_all_or_nothing_lists_every_bad_row_and_writes_nothing(
+    session: Session, engine: Engine, hauliers, tmp_path: Path
+):
+    path = write(tmp_path, "vehicles.csv", BAD_VEHICLES)
+    with pytest.raises(ValidationFailed) as exc:
+        import_file(session, "vehicles", path)
+    assert located(exc) == [
+        (3, "plate"),
+        (6, "haulier_credit_code"),
+        (7, "inspection_valid_until"),
+        (7, "plate"),
+        (8, "terminal_id"),
+    ]
+    assert exc.value.zh == "导入失败：4 行有误，未写入任何记录"
+    problems = {(p.line, p.field): p for p in exc.value.problems}
+    assert problems[(7, "plate")].zh == "车牌号与第 2 行重复：粤A5B721"
+    assert problems[(8, "terminal_id")].en == "terminal id repeats line 5: 013800138003"
+    assert problems[(6, "haulier_credit_code")].zh == "运输企业未登记：91440111MA5AR8QH6M"
+    assert {p.source for p in exc.value.problems} == {str(path)}
+    session.rollback()
+    assert count(engine, Vehicle) == 0
+
+
+def test_skip_invalid_imports_good_rows_and_writes_rejects(
+    session: Session, engine: Engine, hauliers, tmp_path: Path
+):
+    path = write(tmp_path, "vehicles.csv", BAD_VEHICLES)
+    report = import_file(session, "vehicles", path, skip_invalid=True)
+    session.commit()
+    assert (report.read, report.imported, report.rejected) == (6, 2, 4)
+    assert count(engine, Vehicle) == 2
+    assert report.rejects_path == tmp_path / "vehicles.csv.rejects.csv"
+    with report.rejects_path.open(encoding="utf-8-sig", newline="") as f:
+        rejects = list(csv.DictReader(f))
+    assert [(r["line"], r["field"]) for r in rejects] == [
+        ("3", "plate"),
+        ("6", "haulier_credit_code"),
+        ("7", "inspection_valid_until"),
+        ("7", "plate"),
+        ("8", "terminal_id"),
+    ]
+    assert json.loads(rejects[0]["raw"])["plate"] == "粤AI8823"
+    assert rejects[0]["en"] == "invalid plate '粤AI8823': plates never use the letters I and O"
+    # Line 8 was rejected for its terminal only: the good line 5 that it repeats was imported.
+    assert services.get_vehicle_by_plate(session, "粤AD36891") is None
+    assert services.get_vehicle_by_terminal(session, "013800138003").plate == "粤A26918D"
+
+
+def test_duplicates_against_the_database_are_row_errors(
+    session: Session, engine: Engine, hauliers, tmp_path: Path
+):
+    first = write(tmp_path, "a.csv", f"{VEHICLE_HEADER}\n{H1},粤A5B721,18,31,是,,2029-09-30\n")
+    import_file(session, "vehicles", first)
+    session.commit()
+    again = write(
+        tmp_path,
+        "b.csv",
+        f"{VEHICLE_HEADER}\n{H1},粤AK8823,18,31,是,,2029-09-30\n{H2},粤A·5B721,18,31,是,,2029-09-30\n",
+    )
+    rejects = tmp_path / "out" / "rejects.csv"
+    report = import_file(session, "vehicles", again, skip_invalid=True, rejects_path=rejects)
+    session.commit()
+    assert (report.imported, report.rejected) == (1, 1)
+    assert [(p.line, p.field, p.zh) for p in report.problems] == [
+        (3, "plate", "车牌号已登记（运输车辆编号 1）：粤A5B721")
+    ]
+    assert rejects.is_file()
+    assert count(engine, Vehicle) == 2
+
+
+def test_facilities_csv_with_labels_and_multiline_geofence(session: Session, tmp_path: Path):
+    fence = json.dumps(square(113.40, 23.62, 300), indent=1)  # spans many lines, quoted
+    bow_tie = json.dumps(
+        {
+            "type": "Polygon",
+            "coordinates": [
+                [
+                    [113.58, 23.55],
+                    [113.59, 23.56],
+                    [113.59, 23.55],
+                    [113.58, 23.56],
+                    [113.58, 23.55],
+                ]
+            ],
+        }
+    )
+    quoted = '"' + fence.replace('"', '""') + '"'
+    text = (
+        "name,kind,geofence,capacity_m3,accepted_categories,opening_hours\n"
+        f"鳌头消纳场,消纳场,{quoted},1200000,工程渣土;工程垃圾,07:00-22:00\n"
+        f"""坏围栏,recycling,"{bow_tie.replace('"', '""')}",1000,demolition,06:00-23:00\n"""
+    )
+    path = write(tmp_path, "facilities.csv", text)
+    second_line = 2 + fence.count("\n") + 1
+    with pytest.raises(ValidationFailed) as exc:
+        import_file(session, "facilities", path)
+    [problem] = exc.value.problems
+    assert (problem.line, problem.field) == (second_line, "geofence")
+    assert problem.zh.startswith("多边形自相交")
+
+    report = import_file(session, "facilities", path, skip_invalid=True)
+    got = services.get(session, DisposalFacility, report.ids[0])
+    assert got.kind == FacilityKind.landfill
+    assert got.accepted_categories == [WasteCategory.excavated_soil, WasteCategory.construction]
+    assert got.geofence == square(113.40, 23.62, 300)
+
+
+def test_json_file_reports_the_line_each_object_starts_on(
+    session: Session, engine: Engine, hauliers, tmp_path: Path
+):
+    rows = [
+        {"haulier_credit_code": H1, "name": "陈志强", "licence_no": "440184198503120318"},
+        {"haulier_credit_code": H1, "name": "李建华", "licence_no": "440184198503120318"},
+        {"haulier_credit_code": H2, "name": "", "licence_no": "440111197911084512", "phone": "abc"},
+        {"haulier_credit_code": H2, "name": "黄伟明", "licence_no": "440117199002273016", "car": 1},
+    ]
+    text = "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False, indent=2) for r in rows) + "\n]\n"
+    path = write(tmp_path, "drivers.json", text)
+    starts = [i + 1 for i, line in enumerate(text.splitlines()) if line.startswith("{")]
+    assert starts == [2, 7, 12, 18]
+    with pytest.raises(ValidationFailed) as exc:
+        import_file(session, "drivers", path)
+    assert located(exc) == [(7, "licence_no"), (12, "name"), (12, "phone"), (18, "car")]
+    session.rollback()
+    assert count(engine, Haulier) == 2
+    from cdw.registry.models import Driver
+
+    assert count(engine, Driver) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "zh_part"),
+    [
+        ("v.csv", "plate,colour\n粤A12345,red\n", "未知的列：colour"),
+        ("v.csv", "plate,plate\n粤A12345,粤A12346\n", "重复的列：plate"),
+        ("v.csv", "\n\n", "文件为空"),
+        ("v.json", '{"plate": "粤A12345"}', "应为对象列表"),
+        ("v.json", "[{,]", "JSON 格式错误"),
+        ("v.xlsx", "", "仅支持 .csv 和 .json"),
+    ],
+)
+def test_unreadable_files_are_input_file_errors(
+    session: Session, tmp_path: Path, name, text, zh_part
+):
+    with pytest.raises(InputFileError) as exc:
+        import_file(session, "vehicles", write(tmp_path, name, text))
+    assert zh_part in exc.value.zh
+
+
+def test_missing_file_wrong_encoding_and_unknown_kind(session: Session, tmp_path: Path):
+    with pytest.raises(InputFileError, match="file not found"):
+        import_file(session, "vehicles", tmp_path / "none.csv")
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("name\n工地\n".encode("gbk"))
+    with pytest.raises(InputFileError, match="not UTF-8"):
+        import_file(session, "sites", gbk)
+    with pytest.raises(InputFileError, match="unknown registry kind"):
+        import_file(session, "trucks", gbk)
+
+
+def test_row_with_more_cells_than_header(session: Session, hauliers, tmp_path: Path):
+    path = write(tmp_path, "v.csv", f"{VEHICLE_HEADER}\n{H1},粤A5B721,18,31,是,,2029-09-30,extra\n")
+    with pytest.raises(ValidationFailed) as exc:
+        import_file(session, "vehicles", path)
+    assert located(exc) == [(2, "*")]
+
+
+def test_every_kind_documents_its_columns():
+    assert KINDS["vehicles"].columns[0] == "haulier_credit_code"
+    assert "haulier_id" not in KINDS["depots"].columns
+    assert "haulier_credit_code" not in KINDS["sites"].columns
+
+
+def test_cli_import_command(engine: Engine, tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(cli, "session_scope", lambda: session_scope(engine))
+    app = typer.Typer()
+    app.command()(cli.import_command)
+    runner = CliRunner()
+    bad = write(
+        tmp_path,
+        "h.csv",
+        "name,credit_code,licence_no,licence_valid_until\n甲,91440300708461136A,L1,2030-01-01\n",
+    )
+    result = runner.invoke(app, ["hauliers", str(bad)])
+    assert result.exit_code == 1
+    assert "h.csv:2 [credit_code]" in result.output
+    assert "末位应为 T" in result.output
+    assert count(engine, Haulier) == 0
+
+    result = runner.invoke(
+        app, ["hauliers", str(bad), "--skip-invalid", "--rejects", str(tmp_path / "r.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "read 1, imported 0, rejected 1" in result.output
+    assert (tmp_path / "r.csv").is_file()
+
+    good = write(
+        tmp_path,
+        "g.csv",
+        "name,credit_code,licence_no,licence_valid_until\n甲,91440300708461136T,L1,2030-01-01\n",
+    )
+    result = runner.invoke(app, ["hauliers", str(good)])
+    assert result.exit_code == 0, result.output
+    assert count(engine, Haulier) == 1

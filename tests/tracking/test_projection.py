@@ -1,0 +1,120 @@
+"""Choosing the batch's UTM zone and projecting points and geometries with it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyproj
+import pytest
+import shapely
+from shapely.geometry import LineString, Polygon
+
+from cdw.errors import ValidationFailed
+from cdw.tracking.projection import Projector, utm_crs_for
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "epsg"),
+    [
+        ([113.3, 113.2, 113.5], [23.1, 23.0, 23.2], 32649),  # Guangzhou, zone 49N
+        ([151.2], [-33.9], 32756),  # Sydney, zone 56S
+        ([-180.0], [0.0], 32601),
+        ([180.0], [0.0], 32660),
+        ([114.0], [10.0], 32650),  # 114° E is the western edge of zone 50
+    ],
+)
+def test_utm_crs_for(lon: list[float], lat: list[float], epsg: int) -> None:
+    assert utm_crs_for(np.array(lon), np.array(lat)).to_epsg() == epsg
+
+
+def test_utm_zone_is_the_medians() -> None:
+    # Two of three points in zone 49: the median decides, not the mean or the first point.
+    assert utm_crs_for([113.0, 113.1, 120.0], [23.0, 23.0, 23.0]).to_epsg() == 32649
+
+
+def test_forward_on_the_central_meridian() -> None:
+    projector = Projector.for_points([113.3], [23.1])
+    x, y = projector.forward([111.0, 111.0], [0.0, 23.1])
+    assert x.tolist() == [pytest.approx(500_000.0, abs=1e-6)] * 2
+    assert y[0] == pytest.approx(0.0, abs=1e-6)
+    assert x.dtype == np.float64
+
+
+def test_projected_distance_matches_geodesic() -> None:
+    projector = Projector.for_points([113.3], [23.1])
+    lon, lat = np.array([113.30, 113.31]), np.array([23.10, 23.11])
+    x, y = projector.forward(lon, lat)
+    planar = math.hypot(x[1] - x[0], y[1] - y[0])
+    geodesic = pyproj.Geod(ellps="WGS84").inv(lon[0], lat[0], lon[1], lat[1])[2]
+    # UTM scale 2.3° east of the central meridian is about 1.0003.
+    assert planar / geodesic == pytest.approx(1.0003, abs=1e-4)
+
+
+def test_round_trip() -> None:
+    rng = np.random.default_rng(1)
+    lon, lat = 113.3 + rng.uniform(-0.5, 0.5, 1000), 23.1 + rng.uniform(-0.5, 0.5, 1000)
+    projector = Projector.for_points(lon, lat)
+    back_lon, back_lat = projector.inverse(*projector.forward(lon, lat))
+    assert np.abs(back_lon - lon).max() < 1e-9
+    assert np.abs(back_lat - lat).max() < 1e-9
+
+
+def test_geometries_round_trip() -> None:
+    projector = Projector.for_points([113.3], [23.1])
+    route = LineString([(113.30, 23.10), (113.31, 23.11)])
+    fence = Polygon([(113.3, 23.1), (113.301, 23.1), (113.301, 23.101)])
+    metres = projector.geom_forward(route)
+    x, y = projector.forward([113.30, 113.31], [23.10, 23.11])
+    assert shapely.get_coordinates(metres).tolist() == np.c_[x, y].tolist()
+    both = projector.geom_inverse(projector.geom_forward(np.array([route, fence])))
+    assert shapely.equals_exact(both, np.array([route, fence]), tolerance=1e-9).all()
+
+
+def test_empty_arrays_project_to_empty() -> None:
+    x, y = Projector.for_points([113.3], [23.1]).forward([], [])
+    assert x.size == 0 and y.size == 0
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "field", "en_part"),
+    [
+        ([113.0, math.nan, math.nan], [23.0, 23.0, 23.0], "lon", "2 invalid lon value(s)"),
+        ([113.0], [85.0], "lat", "outside [-80, 84]"),
+        ([181.0], [23.0], "lon", "first at index 0: 181.0"),
+        ([113.0], [math.inf], "lat", "NaN or infinite"),
+        ([113.0, 114.0], [23.0], "lon,lat", "differ in length"),
+    ],
+)
+def test_invalid_coordinates_are_refused(
+    lon: list[float], lat: list[float], field: str, en_part: str
+) -> None:
+    with pytest.raises(ValidationFailed) as err:
+        Projector.for_points([113.3], [23.1]).forward(lon, lat)
+    [problem] = err.value.problems
+    assert problem.field == field
+    assert en_part in problem.en
+    assert problem.zh
+
+
+def test_both_fields_reported_at_once() -> None:
+    with pytest.raises(ValidationFailed) as err:
+        utm_crs_for([math.nan], [95.0])
+    assert [p.field for p in err.value.problems] == ["lon", "lat"]
+
+
+def test_no_points_no_zone() -> None:
+    with pytest.raises(ValidationFailed) as err:
+        Projector.for_points([], [])
+    assert "no coordinates" in err.value.problems[0].en
+
+
+def test_inverse_refuses_non_finite() -> None:
+    with pytest.raises(ValidationFailed) as err:
+        Projector.for_points([113.3], [23.1]).inverse([500_000.0], [math.inf])
+    assert err.value.problems[0].field == "y"
+
+
+def test_geom_forward_refuses_out_of_range() -> None:
+    with pytest.raises(ValidationFailed):
+        Projector.for_points([113.3], [23.1]).geom_forward(LineString([(0, 0), (0, 89)]))
