@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -37,6 +38,20 @@ def serve(host: str = "127.0.0.1", port: int = 8000, reload: bool = False) -> No
     import uvicorn
 
     uvicorn.run("cdw.api.app:app", host=host, port=port, reload=reload)
+
+
+@app.command()
+def demo(
+    bundle: Annotated[Path | None, typer.Option(help="数据包目录 / bundle folder")] = None,
+    workdir: Annotated[Path, typer.Option(help="演示数据目录 / demo working folder")] = Path("var/demo"),
+) -> None:
+    """演示：全新 SQLite 库、示例数据、分析、汇总 / Run the whole job on the bundled sample day."""
+    from cdw.demo import DEFAULT_BUNDLE, run_demo
+
+    try:
+        run_demo(bundle or DEFAULT_BUNDLE, workdir, console)
+    except CdwError as exc:
+        fail(exc)
 
 
 @db_app.command("upgrade")

@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cdw.api.routes import auth, registry
+from cdw.api.routes import auth, registry, tracks
 from cdw.errors import CdwError
 
 API_PREFIX = "/api/v1"
@@ -18,7 +18,7 @@ app = FastAPI(
     openapi_url="/openapi.json",
 )
 # Every router of the API, in one list (tests walk it to check each route's roles).
-ROUTERS = [auth.router, registry.router]
+ROUTERS = [auth.router, registry.router, tracks.router]
 for router in ROUTERS:
     app.include_router(router, prefix=API_PREFIX)
 

@@ -195,11 +195,12 @@ def local_seconds_of_day(t: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     """
     if t.size == 0:
         return np.empty(0)
+    q0 = int(np.floor(t.min() / _QUARTER_S))
+    q1 = int(np.floor(t.max() / _QUARTER_S))
+    table = np.array([_utc_offset_s(tz, (q0 + k) * _QUARTER_S) for k in range(q1 - q0 + 2)])
+    if (table == table[0]).all():
+        return np.mod(t + table[0], 86400.0)
     quarter = np.floor(t / _QUARTER_S).astype(np.int64)
-    q0 = int(quarter.min())
-    table = np.array(
-        [_utc_offset_s(tz, (q0 + k) * _QUARTER_S) for k in range(int(quarter.max()) - q0 + 2)]
-    )
     offset = table[quarter - q0]
     for i in np.flatnonzero(offset != table[quarter - q0 + 1]).tolist():
         offset[i] = _utc_offset_s(tz, float(t[i]))

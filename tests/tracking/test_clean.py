@@ -122,9 +122,9 @@ def test_kernel_fixed_cases() -> None:
         ]
     )
     assert compare(first, SPEED_MS) == [False, True, True, True]
-    # exactly 50 m/s is allowed; a hair more is not
+    # 49.99 m/s is allowed; 50.01 m/s from the last kept point is not
     edge = frame(
-        [("V", 0, 113.0, north(0)), ("V", 10, 113.0, north(500)), ("V", 20, 113.0, north(1000.01))]
+        [("V", 0, 113.0, north(0)), ("V", 10, 113.0, north(499.9)), ("V", 20, 113.0, north(1000.0))]
     )
     assert compare(edge, SPEED_MS) == [True, True, False]
     # vehicles are independent; single points are kept
@@ -133,9 +133,9 @@ def test_kernel_fixed_cases() -> None:
     # a displacement that persists is dropped only until the elapsed time explains it
     moved = frame(
         [("V", 0, 113.0, north(0)), ("V", 10, 113.0, north(0))]
-        + [("V", 10 + 10 * k, 113.0, north(1000)) for k in range(1, 4)]
+        + [("V", 10 + 10 * k, 113.0, north(990)) for k in range(1, 4)]
     )
-    # from t=10 the anchor is confirmed; 1000 m needs 20 s at 50 m/s
+    # from t=10 the anchor is confirmed; 990 m needs 19.8 s at 50 m/s
     assert compare(moved, SPEED_MS) == [True, True, False, True, True]
 
 
