@@ -57,7 +57,10 @@ def track_files(folder: Path) -> list[Path]:
     return sorted(p for pattern in TRACK_PATTERNS for p in Path(folder).glob(pattern))
 
 
-def ingest_tracks(folder: Path, store: PointStore, terminal_to_plate: dict[str, str]) -> list[IngestReport]:
+def ingest_tracks(
+    folder: Path, store: PointStore, terminal_to_plate: dict[str, str]
+) -> list[IngestReport]:
     return [
-        ingest_file(path, store, terminal_to_plate=terminal_to_plate) for path in track_files(folder)
+        ingest_file(path, store, terminal_to_plate=terminal_to_plate)
+        for path in track_files(folder)
     ]

@@ -7,13 +7,17 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cdw.errors import CdwError
 from cdw.registry.cli import import_command
 from cdw.scenario.cli import generate_command
+from cdw.tracking.analyse_cli import analyse_command
 from cdw.tracking.cli import ingest_command
 
-app = typer.Typer(help="cdw 建筑垃圾运输监管 / construction-waste transport supervision", no_args_is_help=True)
+app = typer.Typer(
+    help="cdw 建筑垃圾运输监管 / construction-waste transport supervision", no_args_is_help=True
+)
 db_app = typer.Typer(help="数据库 / database schema", no_args_is_help=True)
 user_app = typer.Typer(help="用户 / user accounts", no_args_is_help=True)
 scenario_app = typer.Typer(help="模拟场景 / simulated scenarios", no_args_is_help=True)
@@ -23,12 +27,13 @@ app.add_typer(scenario_app, name="scenario")
 scenario_app.command("generate")(generate_command)
 app.command("import")(import_command)
 app.command("ingest")(ingest_command)
+app.command("analyse")(analyse_command)
 console = Console()
 
 
 def fail(exc: CdwError) -> None:
     """Print a cdw error (both languages, every problem) and exit with status 1."""
-    console.print(f"[bold red]错误 / Error:[/] {exc}", highlight=False)
+    console.print(f"[bold red]错误 / Error:[/] {escape(str(exc))}", highlight=False)
     raise typer.Exit(1)
 
 
@@ -43,7 +48,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, reload: bool = False) -> No
 @app.command()
 def demo(
     bundle: Annotated[Path | None, typer.Option(help="数据包目录 / bundle folder")] = None,
-    workdir: Annotated[Path, typer.Option(help="演示数据目录 / demo working folder")] = Path("var/demo"),
+    workdir: Annotated[Path, typer.Option(help="演示数据目录 / demo working folder")] = Path(
+        "var/demo"
+    ),
 ) -> None:
     """演示：全新 SQLite 库、示例数据、分析、汇总 / Run the whole job on the bundled sample day."""
     from cdw.demo import DEFAULT_BUNDLE, run_demo
@@ -67,7 +74,12 @@ def db_upgrade(revision: str = "head") -> None:
 @user_app.command("add")
 def user_add(
     username: str,
-    role: Annotated[str, typer.Option(help="admin, permit_officer, enforcement_officer, facility_operator, site_dispatcher, haulier, viewer")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="admin, permit_officer, enforcement_officer, facility_operator, site_dispatcher, haulier, viewer"
+        ),
+    ],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
     full_name: str = "",
     facility_id: int | None = None,
@@ -96,7 +108,9 @@ def user_add(
             console.print(f"已创建用户 / user created: {user.username} ({user.role}) id={user.id}")
     except ValidationError as exc:
         for err in exc.errors():
-            console.print(f"[red]{'.'.join(map(str, err['loc'])) or 'user'}: {err['msg']}[/]")
+            console.print(
+                f"[red]{escape('.'.join(map(str, err['loc'])) or 'user')}: {escape(err['msg'])}[/]"
+            )
         raise typer.Exit(1) from exc
     except CdwError as exc:
         fail(exc)

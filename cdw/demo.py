@@ -21,7 +21,7 @@ from cdw.config import Settings
 from cdw.db import make_engine, session_scope
 from cdw.migrate import upgrade
 from cdw.registry.models import DisposalFacility, Vehicle
-from cdw.tracking.analysis import analyse_days
+from cdw.tracking.analysis import ENGINE_CODES, analyse_days
 from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.ingest import ingest_file
 from cdw.tracking.store import PointStore
@@ -30,11 +30,14 @@ DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "sample_tracks" / "conghu
 DEFAULT_WORKDIR = Path("var/demo")
 
 
-def match_ground_truth(flags: list[FlagRecord], labels: list[dict]) -> dict[str, tuple[int, int, int, int]]:
+def match_ground_truth(
+    flags: list[FlagRecord], labels: list[dict]
+) -> dict[str, tuple[int, int, int, int]]:
     """Per code: (flags, labels, flags overlapping a label, labels overlapped by a flag).
 
     A flag matches a label of the same code and vehicle when their time spans overlap.
     """
+
     def overlaps(flag: FlagRecord, label: dict) -> bool:
         start, end = datetime.fromisoformat(label["start"]), datetime.fromisoformat(label["end"])
         return (
@@ -54,8 +57,12 @@ def match_ground_truth(flags: list[FlagRecord], labels: list[dict]) -> dict[str,
     return out
 
 
-def run_demo(bundle: Path = DEFAULT_BUNDLE, workdir: Path = DEFAULT_WORKDIR, console: Console | None = None) -> Path:
+def run_demo(
+    bundle: Path = DEFAULT_BUNDLE, workdir: Path = DEFAULT_WORKDIR, console: Console | None = None
+) -> Path:
     console = console or Console()
+    if not console.is_terminal:
+        console = Console(width=160)
     started = perf_counter()
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -65,13 +72,18 @@ def run_demo(bundle: Path = DEFAULT_BUNDLE, workdir: Path = DEFAULT_WORKDIR, con
     day = date.fromisoformat(scenario["day"])
 
     console.rule("[bold]cdw 演示 / demo[/]")
-    console.print(f"数据包 / bundle: {bundle}  日期 / day: {day}  数据库 / database: {settings.database_url}")
+    console.print(
+        f"数据包 / bundle: {bundle}  日期 / day: {day}  数据库 / database: {settings.database_url}"
+    )
 
     with console.status("1/4 建库 / creating the schema"):
         upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
 
-    with console.status("2/4 导入登记与核准 / loading registry and permits"), session_scope(engine) as session:
+    with (
+        console.status("2/4 导入登记与核准 / loading registry and permits"),
+        session_scope(engine) as session,
+    ):
         loaded = load_registry(session, bundle)
     console.print(
         "登记 / registry: "
@@ -86,7 +98,9 @@ def run_demo(bundle: Path = DEFAULT_BUNDLE, workdir: Path = DEFAULT_WORKDIR, con
     for path in track_files(bundle):
         with console.status(f"3/4 导入轨迹 / ingesting {path.name}"):
             ingested.append(
-                ingest_file(path, store, terminal_to_plate=terminals, thresholds=settings.thresholds)
+                ingest_file(
+                    path, store, terminal_to_plate=terminals, thresholds=settings.thresholds
+                )
             )
     for report in ingested:
         zh, en = report.note
@@ -100,12 +114,19 @@ def run_demo(bundle: Path = DEFAULT_BUNDLE, workdir: Path = DEFAULT_WORKDIR, con
 
     labels = json.loads((bundle / "ground_truth.json").read_text(encoding="utf-8"))
     console.print(_flags_table(flags, labels))
+    pending = sorted({lb["code"] for lb in labels} - {str(c) for c in ENGINE_CODES})
+    if pending:
+        console.print(
+            "联单对账类标注（待对账模块）/ labelled manifest-side codes, awaiting reconciliation: "
+            + ", ".join(pending)
+        )
     console.print(_facility_table(facilities))
     console.print(_top_flags_table(flags))
 
     out = workdir / "flags.json"
     out.write_text(
-        json.dumps([f.to_flag().as_dict() for f in flags], ensure_ascii=False, indent=1), encoding="utf-8"
+        json.dumps([f.to_flag().as_dict() for f in flags], ensure_ascii=False, indent=1),
+        encoding="utf-8",
     )
     summary = analysis.as_dict()
     console.print(
@@ -122,22 +143,33 @@ def _flags_table(flags: list[FlagRecord], labels: list[dict]) -> Table:
     table.add_column("名称 / name")
     for header in ("预警 / flags", "标注 / labelled", "命中 / true flags", "检出 / labels found"):
         table.add_column(header, justify="right")
-    engine_codes = {f.code for f in flags} | {lb["code"] for lb in labels}
     for code, (n_flags, n_labels, true_flags, found) in match_ground_truth(flags, labels).items():
-        if code not in engine_codes:
+        if code not in ENGINE_CODES:
             continue
         fc = FlagCode(code)
-        table.add_row(code, f"{fc.zh} / {fc.en}", str(n_flags), str(n_labels), str(true_flags), str(found))
+        table.add_row(
+            code, f"{fc.zh} / {fc.en}", str(n_flags), str(n_labels), str(true_flags), str(found)
+        )
     return table
 
 
 def _facility_table(facilities: list[DisposalFacility]) -> Table:
     table = Table(title="消纳场容量 / facility capacity")
-    for header in ("消纳场 / facility", "类型 / kind", "容量 m³ / capacity", "已用 m³ / used", "剩余 m³ / remaining"):
+    for header in (
+        "消纳场 / facility",
+        "类型 / kind",
+        "容量 m³ / capacity",
+        "已用 m³ / used",
+        "剩余 m³ / remaining",
+    ):
         table.add_column(header)
     for f in facilities:
         table.add_row(
-            f.name, f.kind.value, f"{f.capacity_m3:,.0f}", f"{f.used_m3:,.0f}", f"{f.capacity_m3 - f.used_m3:,.0f}"
+            f.name,
+            f.kind.value,
+            f"{f.capacity_m3:,.0f}",
+            f"{f.used_m3:,.0f}",
+            f"{f.capacity_m3 - f.used_m3:,.0f}",
         )
     return table
 

@@ -6,7 +6,7 @@ into JSON error bodies, the CLI prints them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -89,7 +89,9 @@ class NotAuthenticated(CdwError, PermissionError):
     code = "not_authenticated"
     http_status = 401
 
-    def __init__(self, zh: str = "未登录或令牌无效", en: str = "Not authenticated or invalid token"):
+    def __init__(
+        self, zh: str = "未登录或令牌无效", en: str = "Not authenticated or invalid token"
+    ):
         super().__init__(zh, en)
 
 

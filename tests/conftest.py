@@ -21,7 +21,7 @@ os.environ.setdefault("CDW_DATA_DIR", str(_TMP / "data"))
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
-from sqlmodel import Session, SQLModel  # noqa: E402
+from sqlmodel import Session  # noqa: E402
 
 from cdw.api.app import app  # noqa: E402
 from cdw.api.deps import get_session  # noqa: E402
@@ -122,4 +122,3 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared test data not found at {SHARED_DATA}")
     return SHARED_DATA
-

@@ -7,8 +7,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cdw.api.routes import auth, registry, tracks
-from cdw.errors import CdwError
+from cdw.api.routes import auth, flags, registry, tracks
+from cdw.errors import CdwError, ValidationFailed
+from cdw.registry.validators import problems_from_validation_error
 
 API_PREFIX = "/api/v1"
 
@@ -18,7 +19,7 @@ app = FastAPI(
     openapi_url="/openapi.json",
 )
 # Every router of the API, in one list (tests walk it to check each route's roles).
-ROUTERS = [auth.router, registry.router, tracks.router]
+ROUTERS = [auth.router, registry.router, tracks.router, flags.router]
 for router in ROUTERS:
     app.include_router(router, prefix=API_PREFIX)
 
@@ -31,18 +32,7 @@ async def _cdw_error(_request: Request, exc: CdwError) -> JSONResponse:
 
 @app.exception_handler(RequestValidationError)
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    problems = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-        problems.append(
-            {"field": ".".join(loc) or "body", "zh": f"字段无效：{err.get('msg')}", "en": err.get("msg")}
-        )
-    body = {
-        "code": "validation_failed",
-        "message_zh": "输入无效",
-        "message_en": "Invalid input",
-        "problems": problems,
-    }
+    body = ValidationFailed(problems_from_validation_error(exc.errors())).as_dict()
     return JSONResponse(body, status_code=422)
 
 

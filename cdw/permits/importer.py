@@ -68,7 +68,9 @@ class PermitIn(BaseModel):
         except Exception as exc:  # shapely raises GEOSException subclasses of Exception
             raise ValueError(f"路线不是有效的 GeoJSON / route is not valid GeoJSON: {exc}") from exc
         if geom.geom_type not in ("LineString", "MultiLineString") or geom.is_empty:
-            raise ValueError("路线须为 LineString 或 MultiLineString / route must be a LineString or MultiLineString")
+            raise ValueError(
+                "路线须为 LineString 或 MultiLineString / route must be a LineString or MultiLineString"
+            )
         lon, lat = shapely.get_coordinates(geom).T
         if not ((lon >= -180) & (lon <= 180) & (lat >= -90) & (lat <= 90)).all():
             raise ValueError("路线坐标超出 WGS-84 范围 / route coordinates outside WGS-84 ranges")
@@ -86,7 +88,9 @@ class PermitIn(BaseModel):
     def _dates_and_hours(self) -> PermitIn:
         if self.valid_to < self.valid_from:
             raise ValueError("valid_to 早于 valid_from / valid_to precedes valid_from")
-        validate_opening_hours(f"{self.allowed_hours_start}-{self.allowed_hours_end}", field="allowed_hours")
+        validate_opening_hours(
+            f"{self.allowed_hours_start}-{self.allowed_hours_end}", field="allowed_hours"
+        )
         return self
 
 
@@ -100,9 +104,13 @@ def import_permits(session: Session, path: Path) -> int:
     try:
         items = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputFileError(f"无法读取许可文件 {path}：{exc}", f"cannot read permits file {path}: {exc}") from exc
+        raise InputFileError(
+            f"无法读取许可文件 {path}：{exc}", f"cannot read permits file {path}: {exc}"
+        ) from exc
     if not isinstance(items, list):
-        raise InputFileError(f"许可文件须为 JSON 数组：{path}", f"permits file must be a JSON array: {path}")
+        raise InputFileError(
+            f"许可文件须为 JSON 数组：{path}", f"permits file must be a JSON array: {path}"
+        )
     problems: list[Problem] = []
     staged: list[tuple[Permit, list[int]]] = []
     seen: set[str] = set()
@@ -116,22 +124,37 @@ def import_permits(session: Session, path: Path) -> int:
         site = _by_name(session, ConstructionSite, item.site)
         facility = _by_name(session, DisposalFacility, item.facility)
         if site is None:
-            row_problems.append(Problem("site", f"未登记的工地：{item.site}", f"unknown site: {item.site}"))
+            row_problems.append(
+                Problem("site", f"未登记的工地：{item.site}", f"unknown site: {item.site}")
+            )
         if facility is None:
-            row_problems.append(Problem("facility", f"未登记的消纳场：{item.facility}", f"unknown facility: {item.facility}"))
+            row_problems.append(
+                Problem(
+                    "facility",
+                    f"未登记的消纳场：{item.facility}",
+                    f"unknown facility: {item.facility}",
+                )
+            )
         vehicle_ids = []
         for plate in item.vehicles:
             vehicle = session.exec(select(Vehicle).where(Vehicle.plate == plate)).first()
             if vehicle is None:
-                row_problems.append(Problem("vehicles", f"未登记的车辆：{plate}", f"unknown vehicle: {plate}"))
+                row_problems.append(
+                    Problem("vehicles", f"未登记的车辆：{plate}", f"unknown vehicle: {plate}")
+                )
             else:
                 vehicle_ids.append(vehicle.id)
-        duplicate = item.permit_no in seen or session.exec(
-            select(Permit).where(Permit.permit_no == item.permit_no)
-        ).first()
+        duplicate = (
+            item.permit_no in seen
+            or session.exec(select(Permit).where(Permit.permit_no == item.permit_no)).first()
+        )
         if duplicate:
             row_problems.append(
-                Problem("permit_no", f"许可编号重复：{item.permit_no}", f"duplicate permit number: {item.permit_no}")
+                Problem(
+                    "permit_no",
+                    f"许可编号重复：{item.permit_no}",
+                    f"duplicate permit number: {item.permit_no}",
+                )
             )
         seen.add(item.permit_no)
         for p in row_problems:
@@ -146,7 +169,11 @@ def import_permits(session: Session, path: Path) -> int:
             )
             staged.append((permit, vehicle_ids))
     if problems:
-        raise ValidationFailed(problems, zh=f"许可文件 {path} 有错误，未导入任何许可", en=f"{path} has errors; no permit was imported")
+        raise ValidationFailed(
+            problems,
+            zh=f"许可文件 {path} 有错误，未导入任何许可",
+            en=f"{path} has errors; no permit was imported",
+        )
     for permit, vehicle_ids in staged:
         session.add(permit)
         session.flush()

@@ -377,75 +377,85 @@ def distance_to_segments(
     return dist, nearest
 
 
+@njit(cache=True, nogil=True)
+def within_distance(
+    px: np.ndarray,
+    py: np.ndarray,
+    seg_x0: np.ndarray,
+    seg_y0: np.ndarray,
+    seg_x1: np.ndarray,
+    seg_y1: np.ndarray,
+    origin_x: float,
+    origin_y: float,
+    cell_size: float,
+    n_cols: int,
+    n_rows: int,
+    cell_start: np.ndarray,
+    cell_items: np.ndarray,
+    max_dist: float,
+) -> np.ndarray:
+    """For each point: is some segment within ``max_dist`` (inclusive)? NaN points: False.
+
+    The grid must list each segment in every cell its bounding box *grown by max_dist*
+    touches (``build_segment_index`` on the grown boxes), so a point's own cell names every
+    segment that can be near enough. The verdict equals ``distance_to_segments(...,
+    max_dist)[1] >= 0`` exactly, found sooner: the first segment near enough ends the
+    search, and the previous point's segment is tried first (tracks are continuous).
+    """
+    n = px.size
+    out = np.zeros(n, np.bool_)
+    if n_cols == 0:
+        return out
+    grid_x1 = origin_x + n_cols * cell_size
+    grid_y1 = origin_y + n_rows * cell_size
+    max_dist2 = max_dist * max_dist
+    last = -1
+    for i in range(n):
+        x = px[i]
+        y = py[i]
+        if last >= 0 and (
+            _segment_dist2(x, y, seg_x0[last], seg_y0[last], seg_x1[last], seg_y1[last])
+            <= max_dist2
+        ):
+            out[i] = True
+            continue
+        if not (origin_x <= x < grid_x1 and origin_y <= y < grid_y1):
+            continue  # outside every grown box (NaN too)
+        cell = _cell_of(y, origin_y, cell_size, n_rows) * n_cols + _cell_of(
+            x, origin_x, cell_size, n_cols
+        )
+        for j in range(cell_start[cell], cell_start[cell + 1]):
+            s = cell_items[j]
+            if _segment_dist2(x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s]) <= max_dist2:
+                out[i] = True
+                last = s
+                break
+    return out
+
+
 # --- point in polygon ----------------------------------------------------------------
 
 # The polygon grid holds at most this many cells (so a polygon covering a whole city
 # costs at most this many index entries).
 _POLY_GRID_MAX_CELLS = 65536
 _POLY_GRID_CELLS_PER_POLYGON = 16
+# Each polygon's edges are bucketed into horizontal bands of about this many vertices, so
+# a crossing test reads only the edges near the point's y (at most _MAX_BANDS bands).
+_VERTICES_PER_BAND = 4
+_MAX_BANDS = 1024
 
 
 @njit(cache=True, nogil=True)
-def _inside_polygon(
-    x: float,
-    y: float,
-    p: int,
-    ring_x: np.ndarray,
-    ring_y: np.ndarray,
-    ring_start: np.ndarray,
-    poly_ring_start: np.ndarray,
-) -> bool:
-    """Even-odd crossing test of (x, y) against every ring (exterior and holes) of polygon p."""
-    inside = False
-    for r in range(poly_ring_start[p], poly_ring_start[p + 1]):
-        lo = ring_start[r]
-        hi = ring_start[r + 1]
-        j = hi - 1
-        for v in range(lo, hi):
-            yv = ring_y[v]
-            yj = ring_y[j]
-            if (yv > y) != (yj > y):
-                x_cross = (ring_x[j] - ring_x[v]) * (y - yv) / (yj - yv) + ring_x[v]
-                if x < x_cross:
-                    inside = not inside
-            j = v
-    return inside
-
-
-@njit(cache=True, nogil=True)
-def points_in_polygons(
-    px: np.ndarray,
-    py: np.ndarray,
-    ring_x: np.ndarray,
-    ring_y: np.ndarray,
-    ring_start: np.ndarray,
-    poly_ring_start: np.ndarray,
+def _polygon_grid(
     poly_bbox: np.ndarray,
-) -> np.ndarray:
-    """Index of the first polygon containing each point, -1 if none (NaN points: -1).
-
-    Ring ``r`` is ``ring_x/ring_y[ring_start[r] : ring_start[r+1]]`` (closed or not);
-    polygon ``p`` owns rings ``poly_ring_start[p] : poly_ring_start[p+1]``, the exterior
-    first, then holes; ``poly_bbox[p]`` is (minx, miny, maxx, maxy).
-
-    Containment is the even-odd (crossing number) rule over all rings of a polygon, so a
-    point in a hole is outside. Boundary rule (half-open, as in PNPOLY): a point exactly
-    on an edge counts as inside where the polygon lies to its right or above it, outside
-    where it lies to its left or below (for an axis-aligned square: left and bottom edges
-    inside, right and top edges outside). Candidates come from a uniform grid over the
-    bounding boxes, built here on each call.
-    """
-    n = px.size
+) -> tuple[float, float, float, int, int, np.ndarray, np.ndarray]:
+    """Uniform grid over polygon bounding boxes: (min_x, min_y, cell, n_cols, n_rows,
+    cell_start, cell_items), polygons of a cell ascending."""
     n_poly = poly_bbox.shape[0]
-    out = np.full(n, -1, _INT)
-    if n == 0 or n_poly == 0:
-        return out
     min_x = poly_bbox[:, 0].min()
     min_y = poly_bbox[:, 1].min()
-    max_x = poly_bbox[:, 2].max()
-    max_y = poly_bbox[:, 3].max()
-    width = max_x - min_x
-    height = max_y - min_y
+    width = poly_bbox[:, 2].max() - min_x
+    height = poly_bbox[:, 3].max() - min_y
     target = min(_POLY_GRID_MAX_CELLS, _POLY_GRID_CELLS_PER_POLYGON * n_poly)
     cell_size = max(math.sqrt(width * height / target), max(width, height) / target)
     if not cell_size > 0.0:
@@ -474,6 +484,117 @@ def points_in_polygons(
                 cell = r * n_cols + c
                 cell_items[cursor[cell]] = p
                 cursor[cell] += 1
+    return min_x, min_y, cell_size, n_cols, n_rows, cell_start, cell_items
+
+
+@njit(cache=True, nogil=True)
+def _edge_bands(
+    ring_y: np.ndarray,
+    ring_start: np.ndarray,
+    poly_ring_start: np.ndarray,
+    poly_bbox: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Edges of each polygon bucketed by horizontal band.
+
+    Edge ``v`` joins vertex ``prev[v]`` to vertex ``v`` (rings close implicitly). Polygon
+    ``p`` has ``n_bands[p]`` bands, band ``b`` of it being ``band_start[first_band[p] + b]``;
+    its edges are ``band_edges[band_start[k] : band_start[k + 1]]``. An edge is listed in
+    every band its y-range touches.
+    """
+    n_poly = poly_bbox.shape[0]
+    prev = np.empty(ring_y.size, _INT)
+    for r in range(ring_start.size - 1):
+        lo = ring_start[r]
+        hi = ring_start[r + 1]
+        for v in range(lo, hi):
+            prev[v] = v - 1 if v > lo else hi - 1
+    n_bands = np.empty(n_poly, _INT)
+    first_band = np.empty(n_poly + 1, _INT)
+    first_band[0] = 0
+    for p in range(n_poly):
+        n_vertices = ring_start[poly_ring_start[p + 1]] - ring_start[poly_ring_start[p]]
+        nb = min(max(n_vertices // _VERTICES_PER_BAND, 1), _MAX_BANDS)
+        if not poly_bbox[p, 3] > poly_bbox[p, 1]:
+            nb = 1
+        n_bands[p] = nb
+        first_band[p + 1] = first_band[p] + nb
+    counts = np.zeros(first_band[n_poly] + 1, _INT)
+    for p in range(n_poly):
+        for v in range(ring_start[poly_ring_start[p]], ring_start[poly_ring_start[p + 1]]):
+            b0, b1 = _edge_band_range(v, prev[v], p, ring_y, poly_bbox, n_bands[p])
+            for b in range(b0, b1 + 1):
+                counts[first_band[p] + b + 1] += 1
+    band_start = np.cumsum(counts)
+    cursor = band_start[:-1].copy()
+    band_edges = np.empty(band_start[-1], _INT)
+    for p in range(n_poly):
+        for v in range(ring_start[poly_ring_start[p]], ring_start[poly_ring_start[p + 1]]):
+            b0, b1 = _edge_band_range(v, prev[v], p, ring_y, poly_bbox, n_bands[p])
+            for b in range(b0, b1 + 1):
+                k = first_band[p] + b
+                band_edges[cursor[k]] = v
+                cursor[k] += 1
+    return prev, n_bands, first_band, band_start, band_edges
+
+
+@njit(cache=True, nogil=True)
+def _edge_band_range(
+    v: int, w: int, p: int, ring_y: np.ndarray, poly_bbox: np.ndarray, n_bands: int
+) -> tuple[int, int]:
+    """First and last band of polygon p touched by edge w-v; (0, -1) for a horizontal edge,
+    which never crosses a horizontal ray."""
+    y0 = ring_y[v]
+    y1 = ring_y[w]
+    if y0 == y1:
+        return 0, -1
+    band_h = (poly_bbox[p, 3] - poly_bbox[p, 1]) / n_bands
+    return (
+        _band_of(min(y0, y1), poly_bbox[p, 1], band_h, n_bands),
+        _band_of(max(y0, y1), poly_bbox[p, 1], band_h, n_bands),
+    )
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _band_of(y: float, min_y: float, band_h: float, n_bands: int) -> int:
+    if n_bands == 1:
+        return 0
+    return _cell_of(y, min_y, band_h, n_bands)
+
+
+@njit(cache=True, nogil=True)
+def points_in_polygons(
+    px: np.ndarray,
+    py: np.ndarray,
+    ring_x: np.ndarray,
+    ring_y: np.ndarray,
+    ring_start: np.ndarray,
+    poly_ring_start: np.ndarray,
+    poly_bbox: np.ndarray,
+) -> np.ndarray:
+    """Index of the first polygon containing each point, -1 if none (NaN points: -1).
+
+    Ring ``r`` is ``ring_x/ring_y[ring_start[r] : ring_start[r+1]]`` (closed or not);
+    polygon ``p`` owns rings ``poly_ring_start[p] : poly_ring_start[p+1]``, the exterior
+    first, then holes; ``poly_bbox[p]`` is (minx, miny, maxx, maxy) over all its rings.
+
+    Containment is the even-odd (crossing number) rule over all rings of a polygon, so a
+    point in a hole is outside. Boundary rule (half-open, as in PNPOLY): a point exactly
+    on an edge counts as inside where the polygon lies to its right or above it, outside
+    where it lies to its left or below (for an axis-aligned square: left and bottom edges
+    inside, right and top edges outside). Candidates come from a uniform grid over the
+    bounding boxes and each polygon's edges from horizontal bands, both built on each call.
+    """
+    n = px.size
+    n_poly = poly_bbox.shape[0]
+    out = np.full(n, -1, _INT)
+    if n == 0 or n_poly == 0:
+        return out
+    min_x, min_y, cell_size, n_cols, n_rows, cell_start, cell_items = _polygon_grid(poly_bbox)
+    max_x = poly_bbox[:, 2].max()
+    max_y = poly_bbox[:, 3].max()
+    prev, n_bands, first_band, band_start, band_edges = _edge_bands(
+        ring_y, ring_start, poly_ring_start, poly_bbox
+    )
     for i in range(n):
         x = px[i]
         y = py[i]
@@ -484,11 +605,23 @@ def points_in_polygons(
         )
         for j in range(cell_start[cell], cell_start[cell + 1]):
             p = cell_items[j]
-            if (
-                poly_bbox[p, 0] <= x <= poly_bbox[p, 2]
-                and poly_bbox[p, 1] <= y <= poly_bbox[p, 3]
-                and _inside_polygon(x, y, p, ring_x, ring_y, ring_start, poly_ring_start)
+            if not (
+                poly_bbox[p, 0] <= x <= poly_bbox[p, 2] and poly_bbox[p, 1] <= y <= poly_bbox[p, 3]
             ):
+                continue
+            band_h = (poly_bbox[p, 3] - poly_bbox[p, 1]) / n_bands[p]
+            k = first_band[p] + _band_of(y, poly_bbox[p, 1], band_h, n_bands[p])
+            inside = False
+            for e in range(band_start[k], band_start[k + 1]):
+                v = band_edges[e]
+                w = prev[v]
+                yv = ring_y[v]
+                yw = ring_y[w]
+                if (yv > y) != (yw > y):
+                    x_cross = (ring_x[w] - ring_x[v]) * (y - yv) / (yw - yv) + ring_x[v]
+                    if x < x_cross:
+                        inside = not inside
+            if inside:
                 out[i] = p
                 break
     return out

@@ -97,7 +97,7 @@ def future_timestamps(frame: pl.DataFrame, thresholds: Thresholds, now: datetime
 
 
 def duplicates(frame: pl.DataFrame, thresholds: Thresholds, now: datetime) -> FilterResult:
-    if _sorted_by_vehicle_ts(frame):  # points read back from the store: compare neighbours
+    if sorted_by_vehicle_ts(frame):  # points read back from the store: compare neighbours
         repeat = (pl.col("vehicle") == pl.col("vehicle").shift(1)) & (
             pl.col("ts") == pl.col("ts").shift(1)
         )
@@ -106,7 +106,7 @@ def duplicates(frame: pl.DataFrame, thresholds: Thresholds, now: datetime) -> Fi
 
 
 def out_of_order(frame: pl.DataFrame, thresholds: Thresholds, now: datetime) -> FilterResult:
-    if _sorted_by_vehicle_ts(frame):
+    if sorted_by_vehicle_ts(frame):
         return FilterResult(frame, frame.clear(), OUT_OF_ORDER, 0)
     earlier = (pl.col("ts") < pl.col("ts").shift(1).over("vehicle")).fill_null(False)
     count = int(frame.select(earlier.sum()).item())
@@ -117,7 +117,7 @@ def out_of_order(frame: pl.DataFrame, thresholds: Thresholds, now: datetime) -> 
 def implied_speed_jumps(frame: pl.DataFrame, thresholds: Thresholds, now: datetime) -> FilterResult:
     if frame.height == 0:
         return FilterResult(frame, frame.clear(), IMPLIED_SPEED_JUMPS, 0)
-    if not _sorted_by_vehicle_ts(frame):
+    if not sorted_by_vehicle_ts(frame):
         frame = frame.sort("vehicle", "ts", maintain_order=True)
     vehicle = frame["vehicle"]
     starts = np.append(
@@ -133,7 +133,8 @@ def implied_speed_jumps(frame: pl.DataFrame, thresholds: Thresholds, now: dateti
     return _split(frame, pl.Series(~keep), IMPLIED_SPEED_JUMPS)
 
 
-def _sorted_by_vehicle_ts(frame: pl.DataFrame) -> bool:
+def sorted_by_vehicle_ts(frame: pl.DataFrame) -> bool:
+    """Whether rows are ordered by vehicle, then time (ties allowed); one linear pass."""
     prev_v, prev_t = pl.col("vehicle").shift(1), pl.col("ts").shift(1)
     descending = (pl.col("vehicle") < prev_v) | (
         (pl.col("vehicle") == prev_v) & (pl.col("ts") < prev_t)

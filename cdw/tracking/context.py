@@ -125,15 +125,28 @@ class AnalysisContext:
     def select_permit(
         self, vehicle: str, day: date, site_id: int | None, facility_id: int | None
     ) -> PermitRule | None:
-        """The permit a loaded leg runs under: same site and facility, else same site, else
-        the vehicle's only permit of the day; None when the vehicle has none that fits."""
+        """The permit a loaded leg runs under, among the vehicle's permits of the day.
+
+        Leaving a known site: the one for that site and facility, else one for that site
+        (it then went to the wrong facility), else none (no permit for that site). Origin
+        unknown (after a gap, or loaded by the load bits): the one for the destination
+        facility, else the vehicle's only permit of the day, else none.
+        """
         candidates = self.permits_for(vehicle, day)
-        exact = [p for p in candidates if p.site_id == site_id and p.facility_id == facility_id]
-        same_site = [p for p in candidates if p.site_id == site_id]
-        for group in (exact, same_site):
+        if site_id is not None:
+            groups = (
+                [p for p in candidates if p.site_id == site_id and p.facility_id == facility_id],
+                [p for p in candidates if p.site_id == site_id],
+            )
+        else:
+            groups = (
+                [p for p in candidates if p.facility_id == facility_id],
+                candidates if len(candidates) == 1 else [],
+            )
+        for group in groups:
             if group:
                 return group[0]
-        return candidates[0] if len(candidates) == 1 else None
+        return None
 
 
 # --- building from the database -------------------------------------------------------
@@ -217,9 +230,22 @@ def _route_lines(routes: Any, source: str) -> list[BaseGeometry]:
                 lines += _route_lines([f["geometry"] for f in item["features"]], source)
                 continue
             geom = shape(item["geometry"] if item.get("type") == "Feature" else item)
-        except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError) as exc:
+        except (
+            AttributeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            shapely.errors.ShapelyError,
+        ) as exc:
             raise ValidationFailed(
-                [Problem("routes", f"路线不是有效的 GeoJSON：{exc}", f"route is not valid GeoJSON: {exc}", source=source)]
+                [
+                    Problem(
+                        "routes",
+                        f"路线不是有效的 GeoJSON：{exc}",
+                        f"route is not valid GeoJSON: {exc}",
+                        source=source,
+                    )
+                ]
             ) from exc
         parts = getattr(geom, "geoms", [geom])
         for part in parts:
@@ -246,7 +272,14 @@ def _zone_geometry(
         geom = shape(geofence["geometry"] if geofence.get("type") == "Feature" else geofence)
     except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError) as exc:
         raise ValidationFailed(
-            [Problem("geofence", f"地理围栏不是有效的 GeoJSON：{exc}", f"geofence is not valid GeoJSON: {exc}", source=source)]
+            [
+                Problem(
+                    "geofence",
+                    f"地理围栏不是有效的 GeoJSON：{exc}",
+                    f"geofence is not valid GeoJSON: {exc}",
+                    source=source,
+                )
+            ]
         ) from exc
     projected = projector.geom_forward(geom)
     if projected.geom_type in ("LineString", "MultiLineString"):
@@ -288,7 +321,9 @@ def load_context(
     half_width = base.corridor_half_width_m
 
     def zones(model: Any, table: str) -> list[Zone]:
-        rows = session.exec(select(model).where(model.status == RecordStatus.active).order_by(model.id)).all()
+        rows = session.exec(
+            select(model).where(model.status == RecordStatus.active).order_by(model.id)
+        ).all()
         return [
             Zone(
                 id=row.id,

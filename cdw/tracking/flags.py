@@ -121,9 +121,7 @@ class FlagRecord(SQLModel, table=True):
     lat: float
     geometry: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     measured: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    thresholds: dict[str, Any] = Field(
-        default_factory=dict, sa_column=Column(JSON, nullable=False)
-    )
+    thresholds: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     explanation_zh: str
     explanation_en: str
     permit_no: str | None = Field(default=None, max_length=64)
@@ -178,6 +176,7 @@ class FlagRecord(SQLModel, table=True):
         return (str(self.source), str(self.code), self.vehicle, _utc(self.start_ts))
 
 
-def flag_identity(flag: Flag, source: FlagSource = FlagSource.engine) -> tuple[str, str, str, datetime]:
+def flag_identity(
+    flag: Flag, source: FlagSource = FlagSource.engine
+) -> tuple[str, str, str, datetime]:
     return (str(source), str(flag.code), flag.vehicle, flag.start.astimezone(UTC))
-

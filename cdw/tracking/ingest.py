@@ -39,18 +39,19 @@ class IngestReport:
     @property
     def note(self) -> tuple[str, str]:
         """One line in Chinese and English saying what happened to the file."""
-        if self.new == 0 and self.already_stored > 0:
-            return (
-                f"全部 {self.already_stored} 个有效点此前已存储，未写入新数据",
-                f"all {self.already_stored} valid points were already stored; nothing new written",
-            )
-        if self.new == 0:
-            return "没有可存储的点", "no points to store"
-        zh = f"新存储 {self.new} 个点"
-        en = f"stored {self.new} new points"
+        if self.new:
+            zh, en = f"新存储 {self.new} 个点", f"stored {self.new} new points"
+            if self.already_stored:
+                zh += f"，{self.already_stored} 个此前已存储"
+                en += f", {self.already_stored} were already stored"
+        elif self.already_stored:
+            zh = f"全部 {self.already_stored} 个有效点此前已存储，未写入新数据"
+            en = f"all {self.already_stored} valid points were already stored; nothing new written"
+        else:
+            zh, en = "没有可存储的点", "no points to store"
         if self.rejected:
-            zh += f"，跳过 {self.rejected} 行无效数据（见 {self.rejects_file}）"
-            en += f", skipped {self.rejected} invalid rows (see {self.rejects_file})"
+            zh += f"；跳过 {self.rejected} 行无效数据（见 {self.rejects_file}）"
+            en += f"; skipped {self.rejected} invalid rows (see {self.rejects_file})"
         return zh, en
 
     def as_dict(self) -> dict[str, Any]:

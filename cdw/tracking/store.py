@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from cdw.config import get_settings
+from cdw.tracking.clean import sorted_by_vehicle_ts
 from cdw.tracking.points import conform, empty_points
 
 _JOURNAL = ".journal.json"
@@ -66,6 +67,8 @@ class PointStore:
         batch = conform(frame)
         if batch.height == 0:
             return AppendResult(0, 0)
+        if batch["vehicle"].null_count() or batch["ts"].null_count():
+            raise ValueError("points without vehicle or ts cannot be stored")
         unique = batch.unique(subset=["vehicle", "ts"], keep="first", maintain_order=True)
         with self._lock(exclusive=True):
             fresh = self._without_stored(unique.with_columns(self._day_expr().alias("_day")))
@@ -110,8 +113,11 @@ class PointStore:
             ]
             if not files:
                 return empty_points()
-            frame = pl.scan_parquet(files, hive_partitioning=False).filter(wanted).collect()
-        return conform(frame).sort("vehicle", "ts")
+            frame = conform(
+                pl.scan_parquet(files, hive_partitioning=False).filter(wanted).collect()
+            )
+        # each file is sorted; several files (or days) need a merge
+        return frame if sorted_by_vehicle_ts(frame) else frame.sort("vehicle", "ts")
 
     def days(self) -> list[date]:
         with self._lock(exclusive=False):

@@ -89,9 +89,11 @@ class VehicleTrack:
 
     def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
         """Compute a derived array once per track (keys name the thresholds they depend on)."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = compute()
+            return value
 
     @property
     def authorised(self) -> np.ndarray:
@@ -106,7 +108,9 @@ class VehicleTrack:
         """Path length from the first fix to each fix."""
         return self.memo("cum_m", lambda: np.cumsum(self.step_m))
 
-    def stays(self, radius_m: float, min_duration_s: float, max_gap_s: float) -> tuple[np.ndarray, np.ndarray]:
+    def stays(
+        self, radius_m: float, min_duration_s: float, max_gap_s: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Stay points (``_kernels.stay_points``): (starts, ends), end inclusive."""
         return self.memo(
             ("stays", radius_m, min_duration_s, max_gap_s),
@@ -143,12 +147,20 @@ class Trip:
     @property
     def first_fix(self) -> int:
         """The leg's departure fix: the last one inside its origin when it has one."""
-        return self.start_index - 1 if self.kind != TripKind.visit and self.origin else self.start_index
+        return (
+            self.start_index - 1
+            if self.kind != TripKind.visit and self.origin
+            else self.start_index
+        )
 
     @property
     def last_fix(self) -> int:
         """The leg's arrival fix: the first one inside its destination when it has one."""
-        return self.end_index if self.kind != TripKind.visit and self.destination else self.end_index - 1
+        return (
+            self.end_index
+            if self.kind != TripKind.visit and self.destination
+            else self.end_index - 1
+        )
 
     @property
     def origin_site_id(self) -> int | None:
@@ -285,11 +297,16 @@ def _leg_kind(origin: Place | None, destination: Place | None, load_state: int) 
     return TripKind.empty if load_state == LOAD_EMPTY else TripKind.other
 
 
-def trip_id(vehicle: str, first_epoch_s: float) -> str:
-    """Stable id from the vehicle and the time of the trip's first fix (ms only if needed)."""
-    at = utc(first_epoch_s)
-    ms = f".{at.microsecond // 1000:03d}" if at.microsecond >= 1000 else ""
-    return f"{vehicle}@{at:%Y%m%dT%H%M%S}{ms}Z"
+def trip_ids(vehicle: str, first_epoch_s: np.ndarray) -> list[str]:
+    """Stable ids from the vehicle and each trip's first fix time:
+    ``粤A12345D@20240506T020000Z`` (``.250`` before the Z only if not a whole second)."""
+    ms = np.round(np.asarray(first_epoch_s, dtype=np.float64) * 1000).astype(np.int64)
+    ids = []
+    for stamp in np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms").tolist():
+        whole = stamp[:19].replace("-", "").replace(":", "")
+        fraction = "" if stamp.endswith(".000") else stamp[19:]
+        ids.append(f"{vehicle}@{whole}{fraction}Z")
+    return ids
 
 
 def local_day(ctx: AnalysisContext, epoch_s: float) -> date:
@@ -311,9 +328,9 @@ def segment_trips(track: VehicleTrack, ctx: AnalysisContext) -> list[Trip]:
     is_gap[gap_starts] = True
     is_gap[[0, n]] = True  # no neighbour before the first fix or after the last
 
+    starts = cuts[:-1]
     pieces: list[tuple[int, int, Place | None]] = []
-    for lo, hi in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
-        p = int(place[lo])
+    for lo, hi, p in zip(starts.tolist(), cuts[1:].tolist(), place[starts].tolist(), strict=True):
         if p < 0:
             pieces.append((lo, hi, None))
         elif p >= n_sites:
@@ -321,6 +338,8 @@ def segment_trips(track: VehicleTrack, ctx: AnalysisContext) -> list[Trip]:
         else:
             pieces.append((lo, hi, _place(ctx, "site", p)))
 
+    ids = trip_ids(track.vehicle, track.t[starts])
+    loads = track.load[starts].tolist()
     trips = []
     for k, (lo, hi, here) in enumerate(pieces):
         if here is not None:
@@ -328,7 +347,7 @@ def segment_trips(track: VehicleTrack, ctx: AnalysisContext) -> list[Trip]:
         else:
             origin = pieces[k - 1][2] if k > 0 and not is_gap[lo] else None
             destination = pieces[k + 1][2] if k + 1 < len(pieces) and not is_gap[hi] else None
-            kind = _leg_kind(origin, destination, int(track.load[lo]))
+            kind = _leg_kind(origin, destination, loads[k])
         permit = None
         if kind == TripKind.loaded:
             permit = ctx.select_permit(
@@ -339,7 +358,7 @@ def segment_trips(track: VehicleTrack, ctx: AnalysisContext) -> list[Trip]:
             )
         trips.append(
             Trip(
-                trip_id=trip_id(track.vehicle, track.t[lo]),
+                trip_id=ids[k],
                 vehicle=track.vehicle,
                 kind=kind,
                 start_index=lo,

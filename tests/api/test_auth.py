@@ -25,7 +25,9 @@ def test_password_hash_is_salted_and_verifies():
 
 def test_login_issues_token_that_identifies_the_user(client, engine):
     _add_user(engine)
-    resp = client.post("/api/v1/auth/token", data={"username": "officer1", "password": "s3cret-pass"})
+    resp = client.post(
+        "/api/v1/auth/token", data={"username": "officer1", "password": "s3cret-pass"}
+    )
     assert resp.status_code == 200
     token = resp.json()["access_token"]
     me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})

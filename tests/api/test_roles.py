@@ -23,7 +23,9 @@ from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier
 PUBLIC_ENDPOINTS = {("POST", f"{API_PREFIX}/auth/token")}
 SQUARE = {
     "type": "Polygon",
-    "coordinates": [[[113.58, 23.55], [113.581, 23.55], [113.581, 23.551], [113.58, 23.551], [113.58, 23.55]]],
+    "coordinates": [
+        [[113.58, 23.55], [113.581, 23.55], [113.581, 23.551], [113.58, 23.551], [113.58, 23.55]]
+    ],
 }
 
 
@@ -64,9 +66,7 @@ GATED = [(m, p, r) for m, p, r in _api_routes() if (m, p) not in PUBLIC_ENDPOINT
 
 def test_the_route_list_covers_the_whole_api():
     documented = {
-        (method.upper(), path)
-        for path, item in app.openapi()["paths"].items()
-        for method in item
+        (method.upper(), path) for path, item in app.openapi()["paths"].items() for method in item
     }
     assert documented == {(m, p) for m, p, _ in _api_routes()}
 
@@ -82,15 +82,24 @@ def bindings(engine) -> dict[str, int]:
     """One facility, site and haulier for the bound roles to belong to."""
     with Session(engine) as s:
         site = ConstructionSite(
-            name="测试工地", project_permit_no="P-1", builder="甲", contractor="乙",
-            geofence=SQUARE, expected_volume_m3=100,
+            name="测试工地",
+            project_permit_no="P-1",
+            builder="甲",
+            contractor="乙",
+            geofence=SQUARE,
+            expected_volume_m3=100,
         )
         facility = DisposalFacility(
-            name="测试消纳场", kind=FacilityKind.landfill, geofence=SQUARE, capacity_m3=1000,
+            name="测试消纳场",
+            kind=FacilityKind.landfill,
+            geofence=SQUARE,
+            capacity_m3=1000,
             accepted_categories=[WasteCategory.excavated_soil],
         )
         haulier = Haulier(
-            name="测试运输公司", credit_code="91440101MA5CYC4X4K", licence_no="L-1",
+            name="测试运输公司",
+            credit_code="91440101MA5CYC4X4K",
+            licence_no="L-1",
             licence_valid_until=date(2030, 1, 1),
         )
         s.add_all([site, facility, haulier])
@@ -112,10 +121,18 @@ def test_only_declared_roles_pass_the_gate(client, auth_headers, bindings, metho
     assert anonymous.status_code == 401, f"anonymous {method} {url}: {anonymous.status_code}"
 
     for role in Role:
-        binding = {BINDING_OF_ROLE[role]: bindings[BINDING_OF_ROLE[role]]} if role in BINDING_OF_ROLE else {}
+        binding = (
+            {BINDING_OF_ROLE[role]: bindings[BINDING_OF_ROLE[role]]}
+            if role in BINDING_OF_ROLE
+            else {}
+        )
         resp = client.request(method, url, headers=auth_headers(role, **binding), json={})
         if role in allowed:
-            assert resp.status_code not in (401, 403), f"{role} refused on {method} {url}: {resp.text}"
+            assert resp.status_code not in (401, 403), (
+                f"{role} refused on {method} {url}: {resp.text}"
+            )
         else:
-            assert resp.status_code == 403, f"{role} let through on {method} {url}: {resp.status_code}"
+            assert resp.status_code == 403, (
+                f"{role} let through on {method} {url}: {resp.status_code}"
+            )
             assert resp.json()["code"] == "forbidden"

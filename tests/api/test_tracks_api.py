@@ -35,14 +35,38 @@ def store(tmp_path):
 @pytest.fixture
 def two_hauliers(engine) -> dict[str, int]:
     with Session(engine) as s:
-        a = Haulier(name="甲运输", credit_code="91440101MA5CYC4X4K", licence_no="A", licence_valid_until=date(2030, 1, 1))
-        b = Haulier(name="乙运输", credit_code="91440300MA5FUTNT48", licence_no="B", licence_valid_until=date(2030, 1, 1))
+        a = Haulier(
+            name="甲运输",
+            credit_code="91440101MA5CYC4X4K",
+            licence_no="A",
+            licence_valid_until=date(2030, 1, 1),
+        )
+        b = Haulier(
+            name="乙运输",
+            credit_code="91440300MA5FUTNT48",
+            licence_no="B",
+            licence_valid_until=date(2030, 1, 1),
+        )
         s.add_all([a, b])
         s.flush()
-        s.add_all([
-            Vehicle(plate="粤A12345", haulier_id=a.id, rated_capacity_m3=18, rated_load_t=30, inspection_valid_until=date(2030, 1, 1)),
-            Vehicle(plate="粤B67890", haulier_id=b.id, rated_capacity_m3=18, rated_load_t=30, inspection_valid_until=date(2030, 1, 1)),
-        ])
+        s.add_all(
+            [
+                Vehicle(
+                    plate="粤A12345",
+                    haulier_id=a.id,
+                    rated_capacity_m3=18,
+                    rated_load_t=30,
+                    inspection_valid_until=date(2030, 1, 1),
+                ),
+                Vehicle(
+                    plate="粤B67890",
+                    haulier_id=b.id,
+                    rated_capacity_m3=18,
+                    rated_load_t=30,
+                    inspection_valid_until=date(2030, 1, 1),
+                ),
+            ]
+        )
         s.commit()
         return {"a": a.id, "b": b.id}
 
@@ -60,7 +84,9 @@ def test_upload_then_read_back_as_geojson(client, auth_headers, store, two_hauli
     again = _upload(client, officer, GOOD_CSV)
     assert (again.json()["new"], again.json()["already_stored"]) == (0, 3)
 
-    resp = client.get("/api/v1/tracks/粤A12345", params={"start": DAY_START, "end": DAY_END}, headers=officer)
+    resp = client.get(
+        "/api/v1/tracks/粤A12345", params={"start": DAY_START, "end": DAY_END}, headers=officer
+    )
     assert resp.status_code == 200
     (feature,) = resp.json()["features"]
     assert feature["geometry"]["type"] == "LineString"
@@ -79,7 +105,9 @@ def test_bad_file_is_refused_whole_with_line_and_field(client, auth_headers, sto
     assert store.days() == []
 
 
-def test_skip_invalid_stores_good_rows_and_returns_rejects(client, auth_headers, store, two_hauliers):
+def test_skip_invalid_stores_good_rows_and_returns_rejects(
+    client, auth_headers, store, two_hauliers
+):
     resp = _upload(client, auth_headers(Role.admin), BAD_CSV, skip_invalid="true")
     assert resp.status_code == 200, resp.text
     body = resp.json()
@@ -98,9 +126,13 @@ def test_haulier_reads_only_its_own_vehicles_track(client, auth_headers, store, 
 
 def test_invalid_plate_and_range_are_422(client, auth_headers, store):
     officer = auth_headers(Role.enforcement_officer)
-    bad_plate = client.get("/api/v1/tracks/粤I12345", params={"start": DAY_START, "end": DAY_END}, headers=officer)
+    bad_plate = client.get(
+        "/api/v1/tracks/粤I12345", params={"start": DAY_START, "end": DAY_END}, headers=officer
+    )
     assert bad_plate.status_code == 422
-    reversed_range = client.get("/api/v1/tracks/粤A12345", params={"start": DAY_END, "end": DAY_START}, headers=officer)
+    reversed_range = client.get(
+        "/api/v1/tracks/粤A12345", params={"start": DAY_END, "end": DAY_START}, headers=officer
+    )
     assert reversed_range.status_code == 422
     assert reversed_range.json()["problems"][0]["field"] == "end"
 
@@ -108,19 +140,32 @@ def test_invalid_plate_and_range_are_422(client, auth_headers, store):
 def _flag(vehicle: str, code: FlagCode, severity: int, minute: int) -> FlagRecord:
     at = datetime(2026, 11, 20, 2, minute, tzinfo=UTC)
     return FlagRecord(
-        code=code, severity=severity, vehicle=vehicle, trip_id=None, day=date(2026, 11, 20),
-        start_ts=at, end_ts=at, lon=113.58, lat=23.55, geometry={"type": "Point", "coordinates": [113.58, 23.55]},
-        measured={}, thresholds={}, explanation_zh="测试", explanation_en="test",
+        code=code,
+        severity=severity,
+        vehicle=vehicle,
+        trip_id=None,
+        day=date(2026, 11, 20),
+        start_ts=at,
+        end_ts=at,
+        lon=113.58,
+        lat=23.55,
+        geometry={"type": "Point", "coordinates": [113.58, 23.55]},
+        measured={},
+        thresholds={},
+        explanation_zh="测试",
+        explanation_en="test",
     )
 
 
 def test_flags_are_ordered_filtered_and_scoped(client, auth_headers, engine, two_hauliers):
     with Session(engine) as s:
-        s.add_all([
-            _flag("粤A12345", FlagCode.LONG_STOP, 40, 1),
-            _flag("粤A12345", FlagCode.SPEEDING, 70, 2),
-            _flag("粤B67890", FlagCode.LONG_STOP, 90, 3),
-        ])
+        s.add_all(
+            [
+                _flag("粤A12345", FlagCode.LONG_STOP, 40, 1),
+                _flag("粤A12345", FlagCode.SPEEDING, 70, 2),
+                _flag("粤B67890", FlagCode.LONG_STOP, 90, 3),
+            ]
+        )
         s.commit()
     officer = auth_headers(Role.enforcement_officer)
     listed = client.get("/api/v1/flags", headers=officer).json()

@@ -102,7 +102,9 @@ class TrackBuilder:
         )
         return self
 
-    def stay(self, t0: float, t1: float, x: float, y: float, step: float = 10.0, **kw) -> TrackBuilder:
+    def stay(
+        self, t0: float, t1: float, x: float, y: float, step: float = 10.0, **kw
+    ) -> TrackBuilder:
         """Fixes at ``t0, t0 + step, … ≤ t1`` at one place (``t1`` included when on the grid)."""
         for t in np.arange(t0, t1 + step / 2, step):
             self.at(float(t), x, y, **kw)

@@ -310,3 +310,12 @@ def test_threshold_comes_from_settings() -> None:
     assert (
         C.clean(f, Thresholds(max_implied_speed_kmh=100), NOW).dropped["implied_speed_jumps"] == 1
     )
+
+
+def test_sorted_by_vehicle_ts() -> None:
+    assert C.sorted_by_vehicle_ts(
+        frame([("A", 0, 1, 1), ("A", 0, 1, 1), ("A", 5, 1, 1), ("B", 0, 1, 1)])
+    )
+    assert not C.sorted_by_vehicle_ts(frame([("A", 5, 1, 1), ("A", 0, 1, 1)]))
+    assert not C.sorted_by_vehicle_ts(frame([("B", 0, 1, 1), ("A", 9, 1, 1)]))
+    assert C.sorted_by_vehicle_ts(frame([]))

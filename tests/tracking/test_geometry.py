@@ -41,6 +41,16 @@ def test_segment_index_chooses_cell_size_from_data() -> None:
 def test_segment_index_without_lines() -> None:
     dist, seg = SegmentIndex([]).distance([1.0], [2.0])
     assert (dist.tolist(), seg.tolist()) == ([math.inf], [-1])
+    assert SegmentIndex([]).within([1.0], [2.0], 50.0).tolist() == [False]
+    assert SegmentIndex([]).within([1.0], [2.0], math.inf).tolist() == [False]
+
+
+def test_within_is_the_corridor_verdict() -> None:
+    index = SegmentIndex([LineString([(0, 0), (1000, 0)])])
+    px = [500, 500, 500, -50, 1030, math.nan]
+    py = [50, 50.001, -49.9, 0, 40, 0]
+    assert index.within(px, py, 50.0).tolist() == [True, False, True, True, True, False]
+    assert index.within(px, py, math.inf).tolist() == [True] * 5 + [False]
 
 
 def test_segment_index_agrees_with_shapely_on_a_route() -> None:
@@ -52,17 +62,18 @@ def test_segment_index_agrees_with_shapely_on_a_route() -> None:
     assert dist == pytest.approx(shapely.distance(route, shapely.points(px, py)), rel=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
 @pytest.mark.parametrize(
-    ("lines", "field"),
+    ("make_lines", "field"),
     [
-        ([Point(0, 0)], "lines[0]"),
-        ([LineString([(0, 0), (1, 1)]), "LINESTRING (0 0, 1 1)"], "lines[1]"),
-        ([LineString([(0, 0), (math.nan, 1)])], "lines[0]"),
+        (lambda: [Point(0, 0)], "lines[0]"),
+        (lambda: [LineString([(0, 0), (1, 1)]), "LINESTRING (0 0, 1 1)"], "lines[1]"),
+        (lambda: [LineString([(0, 0), (math.nan, 1)])], "lines[0]"),
     ],
 )
-def test_segment_index_rejects_bad_lines(lines: list, field: str) -> None:
+def test_segment_index_rejects_bad_lines(make_lines, field: str) -> None:
     with pytest.raises(ValidationFailed) as err:
-        SegmentIndex(lines)
+        SegmentIndex(make_lines())
     assert [p.field for p in err.value.problems] == [field]
     assert err.value.problems[0].zh and err.value.problems[0].en
 

@@ -178,6 +178,25 @@ def distance_to_segments(
     return dist, nearest
 
 
+def within_distance(
+    px: Floats,
+    py: Floats,
+    seg_x0: Floats,
+    seg_y0: Floats,
+    seg_x1: Floats,
+    seg_y1: Floats,
+    max_dist: float,
+) -> list[bool]:
+    """Is any segment within ``max_dist`` (inclusive) of each point?"""
+    return [
+        any(
+            segment_dist2(x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s]) <= max_dist * max_dist
+            for s in range(len(seg_x0))
+        )
+        for x, y in zip(px, py, strict=True)
+    ]
+
+
 def points_in_polygons(
     px: Floats, py: Floats, polygons: Sequence[Sequence[Sequence[tuple[float, float]]]]
 ) -> list[int]:

@@ -64,7 +64,9 @@ def run_analysis(
     settings: SettingsDep,
     _: Annotated[User, require_roles(*ANALYSTS)],
 ) -> dict[str, Any]:
-    report = analyse_days(session, store, request.date_from, request.date_to or request.date_from, settings)
+    report = analyse_days(
+        session, store, request.date_from, request.date_to or request.date_from, settings
+    )
     return report.as_dict()
 
 

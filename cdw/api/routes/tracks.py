@@ -45,7 +45,9 @@ StoreDep = Annotated[PointStore, Depends(get_store)]
 
 def terminal_map(session: SessionDep) -> dict[str, str]:
     """JT/T 808 terminal phone number → plate, from the vehicle registry."""
-    rows = session.exec(select(Vehicle.terminal_id, Vehicle.plate).where(Vehicle.terminal_id != None))  # noqa: E711
+    rows = session.exec(
+        select(Vehicle.terminal_id, Vehicle.plate).where(Vehicle.terminal_id != None)
+    )  # noqa: E711
     return {terminal: plate for terminal, plate in rows}
 
 
@@ -122,7 +124,13 @@ def read_track(
     start, end = _aware(start, settings), _aware(end, settings)
     if end <= start or end - start > MAX_TRACK_SPAN:
         raise ValidationFailed(
-            [Problem("end", "时间范围须大于 0 且不超过 7 天", "the range must be positive and at most 7 days")]
+            [
+                Problem(
+                    "end",
+                    "时间范围须大于 0 且不超过 7 天",
+                    "the range must be positive and at most 7 days",
+                )
+            ]
         )
     points = store.read(start, end, vehicles=[plate])
     if points.height == 0:

@@ -44,6 +44,8 @@ class Events:
         return cls(starts.tolist(), ends.tolist())
 
     def in_trip(self, trip: Trip) -> list[tuple[int, int]]:
+        if not self.starts:
+            return []
         lo = bisect_left(self.starts, trip.start_index)
         hi = bisect_left(self.starts, trip.end_index, lo)
         return list(zip(self.starts[lo:hi], self.ends[lo:hi], strict=True))
@@ -52,7 +54,7 @@ class Events:
 def runs(mask: np.ndarray, cut_before: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Runs of True in ``mask`` that also break where ``cut_before[i]`` (between fix i-1 and
     i): (starts, ends), end exclusive."""
-    if mask.size == 0:
+    if not mask.any():
         empty = np.empty(0, np.int64)
         return empty, empty
     prev = np.concatenate(([False], mask[:-1]))
@@ -101,7 +103,10 @@ def to_lonlat(ctx: AnalysisContext, x: float, y: float) -> tuple[float, float]:
 
 
 def point_geometry(lon: float, lat: float) -> dict[str, Any]:
-    return {"type": "Point", "coordinates": [round(lon, _COORD_DECIMALS), round(lat, _COORD_DECIMALS)]}
+    return {
+        "type": "Point",
+        "coordinates": [round(lon, _COORD_DECIMALS), round(lat, _COORD_DECIMALS)],
+    }
 
 
 def path_geometry(track: VehicleTrack, first: int, last: int) -> dict[str, Any]:

@@ -105,4 +105,3 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
             )
         )
     return flags
-

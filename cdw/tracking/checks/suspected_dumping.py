@@ -112,9 +112,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
                     "score": score,
                     "score_total": total,
                     "nearest_facility": facility_name,
-                    "nearest_facility_distance_m": None
-                    if facility_i < 0
-                    else round(facility_m, 1),
+                    "nearest_facility_distance_m": None if facility_i < 0 else round(facility_m, 1),
                     "off_route": off_route,
                     "local_start": local_time(ctx, track.t[s]).isoformat(),
                     "load_before": int(track.load[s]),

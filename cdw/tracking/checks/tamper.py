@@ -94,7 +94,9 @@ def _flag(
         )
     alarms = [g for g in group if g[2] == "alarm"]
     if alarms:
-        word = int(np.bitwise_or.reduce(np.concatenate([track.alarm[s : e + 1] for s, e, _ in alarms])))
+        word = int(
+            np.bitwise_or.reduce(np.concatenate([track.alarm[s : e + 1] for s, e, _ in alarms]))
+        )
         bits = [bit for bit in ALARM_BITS if word & (1 << bit)]
         duration = float(sum(track.t[e] - track.t[s] for s, e, _ in alarms))
         n_fixes = sum(e - s + 1 for s, e, _ in alarms)
@@ -121,7 +123,11 @@ def _flag(
         last,
         severity=severity,
         measured=measured,
-        thresholds={"signal_gap_s": gap_s, "tamper_min_jump_m": jump_m, "alarm_bits": list(ALARM_BITS)},
+        thresholds={
+            "signal_gap_s": gap_s,
+            "tamper_min_jump_m": jump_m,
+            "alarm_bits": list(ALARM_BITS),
+        },
         zh="；".join(parts_zh),
         en=en[0].upper() + en[1:],
     )

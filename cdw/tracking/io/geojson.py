@@ -61,9 +61,7 @@ def read_geojson(
     raw = pl.DataFrame(
         rows, schema={c: pl.Int64 if c in ("line", "sub") else pl.String for c in _COLUMNS}
     )
-    result = finish(raw, source, tz=tz, crs=crs)
-    rejects = sorted([*result.rejects, *structural], key=lambda r: r.line or 0)
-    return ReadResult(result.points, rejects, result.rejected_rows + len(structural))
+    return finish(raw, source, tz=tz, crs=crs).with_rejects(structural, len(structural))
 
 
 def _features(doc: Any, source: str) -> list[Any]:

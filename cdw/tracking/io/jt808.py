@@ -449,11 +449,7 @@ def read_jt808(
         )
     raw = pl.DataFrame(rows, schema=_SCHEMA)
     result = finish(raw, source, crs=crs, check_plates=plates is not None)
-    return ReadResult(
-        result.points,
-        sorted([*result.rejects, *rejects], key=lambda r: r.line or 0),
-        result.rejected_rows + len(rejects),
-    )
+    return result.with_rejects(rejects, len(rejects))
 
 
 _COLUMNS = (

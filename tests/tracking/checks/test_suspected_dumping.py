@@ -69,7 +69,10 @@ def test_three_minute_loaded_stop_on_route_scores_the_base_only():
     assert flag.measured["off_route"] is False
     assert flag.permit_no == "HZ-2024-001"
     assert (flag.lon, flag.lat) == lonlat(2000, 0)
-    assert flag.explanation_zh == "重车在授权区域外停留 3.0 分钟（阈值 3.0 分钟），评分 40：无其他加分项"
+    assert (
+        flag.explanation_zh
+        == "重车在授权区域外停留 3.0 分钟（阈值 3.0 分钟），评分 40：无其他加分项"
+    )
     assert flag.explanation_en == (
         "Loaded truck stopped 3.0 min (threshold 3.0 min) outside authorised zones, score 40: "
         "no other factor"

@@ -1,0 +1,487 @@
+"""Trajectory-engine benchmark: points per second per stage on a synthetic fleet-day, and
+side-by-side ratios against trackintel (stay points) and shapely 2 (corridor check).
+
+Run: ``.venv/bin/python benchmarks/bench_engine.py [--points N | --quick]``. Everything
+runs on one thread, so every rate is per core. Numba kernels are compiled (or loaded from
+cache) on a small slice before any timing. Each stage is timed ``--repeat`` times and the
+fastest run is reported. The last line printed is one JSON object with every figure; see
+benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One thread everywhere, before numpy, numba and polars start their pools.
+for _var in (
+    "POLARS_MAX_THREADS",
+    "NUMBA_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from time import perf_counter  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+import shapely  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fleet import FleetDay, make_fleet_day  # noqa: E402
+
+from cdw.config import Thresholds  # noqa: E402
+from cdw.tracking import _kernels as K  # noqa: E402
+from cdw.tracking.geometry import PolygonSet, SegmentIndex  # noqa: E402
+from cdw.tracking.points import conform  # noqa: E402
+from cdw.tracking.projection import Projector  # noqa: E402
+
+TH = Thresholds()
+RADIUS_M = TH.stop_radius_m
+STAY_MIN_S = TH.dumping_stop_min_duration_s  # the shortest stay any check looks for
+MAX_GAP_S = TH.trip_split_gap_s
+CORRIDOR_M = TH.corridor_half_width_m
+BUFFER_QUAD_SEGS = 64  # shapely's buffer is a polygon: 64 segments a quarter circle
+EDGE_TOLERANCE_M = 0.01  # buffer chord error at 50 m and 64 quad segments is under 4 mm
+STAY_TARGET = 1000.0
+CORRIDOR_TARGET = 10.0
+PIPELINE_TARGET = 2_000_000.0
+
+
+def best_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """Fastest of ``repeat`` runs (seconds) and the last result."""
+    best = float("inf")
+    result = None
+    for _ in range(repeat):
+        start = perf_counter()
+        result = fn()
+        best = min(best, perf_counter() - start)
+    return best, result
+
+
+def rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("inf")
+
+
+class Report:
+    def __init__(self) -> None:
+        self.stages: dict[str, dict[str, float]] = {}
+
+    def stage(self, name: str, n: int, seconds: float) -> None:
+        self.stages[name] = {
+            "points": n,
+            "seconds": round(seconds, 6),
+            "points_per_s": round(rate(n, seconds)),
+        }
+        print(
+            f"  {name:<28} {n:>10,d} pts {seconds * 1e3:>10.2f} ms {rate(n, seconds) / 1e6:>10.2f} M pts/s"
+        )
+
+
+def group_starts(vehicles: pl.Series) -> np.ndarray:
+    return np.flatnonzero(vehicles.ne_missing(vehicles.shift(1)).fill_null(True).to_numpy())
+
+
+def warm_up(
+    x: np.ndarray, y: np.ndarray, t: np.ndarray, index: SegmentIndex, fences: PolygonSet
+) -> float:
+    """Compile (or load from cache) every kernel the benchmark times, on a small slice."""
+    start = perf_counter()
+    sl = slice(0, min(2000, x.size))
+    K.step_metrics(x[sl], y[sl], t[sl])
+    K.stay_points_by_group(
+        x[sl], y[sl], t[sl], np.zeros(1, np.int64), RADIUS_M, STAY_MIN_S, MAX_GAP_S, True
+    )
+    index.distance(x[sl], y[sl], CORRIDOR_M)
+    index.within(x[sl], y[sl], CORRIDOR_M)
+    fences.locate(x[sl], y[sl])
+    return perf_counter() - start
+
+
+# --- side by side: stay points vs trackintel ------------------------------------------------
+
+
+def trackintel_side_by_side(
+    points: pl.DataFrame, x: np.ndarray, y: np.ndarray, t: np.ndarray, max_points: int, repeat: int
+) -> dict[str, Any]:
+    """Whole vehicles up to ``max_points`` fixes: trackintel's sliding stays vs ours."""
+    try:
+        import geopandas as gpd
+        import trackintel as ti
+    except ImportError as exc:
+        return {"status": f"skipped: {exc}"}
+    starts = group_starts(points["vehicle"])
+    bounds = np.append(starts, points.height)
+    n_vehicles = max(1, int(np.searchsorted(bounds, max_points, side="right")) - 1)
+    n = int(bounds[n_vehicles])
+    sub = points.slice(0, n)
+    frame = gpd.GeoDataFrame(
+        {"user_id": sub["vehicle"].to_numpy(), "tracked_at": sub["ts"].to_pandas()},
+        geometry=gpd.points_from_xy(sub["lon"].to_numpy(), sub["lat"].to_numpy()),
+        crs=4326,
+    )
+    pfs = ti.Positionfixes(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = perf_counter()
+        pfs_out, sp = pfs.generate_staypoints(
+            method="sliding",
+            dist_threshold=RADIUS_M,
+            time_threshold=STAY_MIN_S / 60.0,
+            gap_threshold=MAX_GAP_S / 60.0,
+            include_last=True,
+            exclude_duplicate_pfs=False,
+        )
+        ti_seconds = perf_counter() - start
+    sp_id = pfs_out["staypoint_id"].to_numpy(dtype=float, na_value=np.nan)
+    member = np.flatnonzero(~np.isnan(sp_id))
+    ti_stays: set[tuple[int, int]] = set()
+    if member.size:
+        ids = sp_id[member]
+        cut = np.flatnonzero(np.diff(ids)) + 1
+        ti_stays = {(int(g[0]), int(g[-1])) for g in np.split(member, cut)}
+
+    sub_starts = starts[:n_vehicles]
+    ours_seconds, (s, e) = best_time(
+        lambda: K.stay_points_by_group(
+            x[:n], y[:n], t[:n], sub_starts, RADIUS_M, STAY_MIN_S, MAX_GAP_S, True
+        ),
+        max(repeat, 20),
+    )
+    our_stays = {(int(a), int(b)) for a, b in zip(s, e, strict=True)}
+    matched = len(our_stays & ti_stays)
+    ti_rate, our_rate = rate(n, ti_seconds), rate(n, ours_seconds)
+    return {
+        "points": n,
+        "vehicles": n_vehicles,
+        "params": {
+            "radius_m": RADIUS_M,
+            "min_duration_s": STAY_MIN_S,
+            "max_gap_s": MAX_GAP_S,
+            "include_last": True,
+        },
+        "trackintel_seconds": round(ti_seconds, 4),
+        "trackintel_points_per_s": round(ti_rate),
+        "cdw_seconds": round(ours_seconds, 6),
+        "cdw_points_per_s": round(our_rate),
+        "stays_trackintel": len(ti_stays),
+        "stays_cdw": len(our_stays),
+        "stays_matched": matched,
+        "same_stays": our_stays == ti_stays,
+        "speedup": round(our_rate / ti_rate, 1),
+        "target_speedup": STAY_TARGET,
+    }
+
+
+# --- side by side: corridor vs shapely ---------------------------------------------------------
+
+
+def corridor_side_by_side(
+    route_points: list[tuple[np.ndarray, np.ndarray]],
+    routes_m: list[shapely.LineString],
+    indexes: list[SegmentIndex],
+    repeat: int,
+) -> dict[str, Any]:
+    start = perf_counter()
+    buffers = [shapely.buffer(r, CORRIDOR_M, quad_segs=BUFFER_QUAD_SEGS) for r in routes_m]
+    for b in buffers:
+        shapely.prepare(b)
+    prepare_s = perf_counter() - start
+    n = sum(px.size for px, _ in route_points)
+
+    def shapely_all() -> list[np.ndarray]:
+        return [
+            shapely.contains_xy(b, px, py)
+            for b, (px, py) in zip(buffers, route_points, strict=True)
+        ]
+
+    def ours_all() -> list[np.ndarray]:
+        return [
+            i.within(px, py, CORRIDOR_M) for i, (px, py) in zip(indexes, route_points, strict=True)
+        ]
+
+    shapely_s, shapely_inside = best_time(shapely_all, max(1, repeat - 1))
+    ours_s, ours_inside = best_time(ours_all, repeat)
+    agree = 0
+    disagree_offsets = []
+    inside = 0
+    for (px, py), index, a, b in zip(
+        route_points, indexes, ours_inside, shapely_inside, strict=True
+    ):
+        agree += int((a == b).sum())
+        inside += int(a.sum())
+        off = a != b
+        if off.any():
+            exact, _ = index.distance(px[off], py[off])
+            disagree_offsets.append(np.abs(exact - CORRIDOR_M))
+    offsets = np.concatenate(disagree_offsets) if disagree_offsets else np.zeros(0)
+    shapely_rate, our_rate = rate(n, shapely_s), rate(n, ours_s)
+    return {
+        "points": n,
+        "routes": len(routes_m),
+        "half_width_m": CORRIDOR_M,
+        "share_inside": round(inside / n, 4) if n else None,
+        "shapely_prepare_s": round(prepare_s, 4),
+        "shapely_seconds": round(shapely_s, 4),
+        "shapely_points_per_s": round(shapely_rate),
+        "cdw_seconds": round(ours_s, 4),
+        "cdw_points_per_s": round(our_rate),
+        "agreement": agree / n if n else None,
+        "disagreements": int(offsets.size),
+        "disagreements_max_edge_offset_m": float(offsets.max()) if offsets.size else 0.0,
+        "all_disagreements_within_edge_tolerance": bool((offsets <= EDGE_TOLERANCE_M).all()),
+        "speedup": round(our_rate / shapely_rate, 1),
+        "target_speedup": CORRIDOR_TARGET,
+    }
+
+
+# --- end to end ------------------------------------------------------------------------------
+
+
+def build_context(fleet: FleetDay, projector: Projector) -> Any:
+    """The AnalysisContext of the fleet: sites, facilities, restricted zones, one permit a route."""
+    from cdw.tracking.context import AnalysisContext, PermitRule, Zone
+
+    day = fleet.points["ts"].dt.convert_time_zone("Asia/Shanghai").dt.date().max()
+    vehicles_of: dict[int, set[str]] = {}
+    for plate, r in fleet.vehicle_route.items():
+        vehicles_of.setdefault(r, set()).add(plate)
+
+    def zones(geoms: list, kind: str, first_id: int) -> list[Zone]:
+        return [
+            Zone(id=first_id + i, name=f"{kind}-{i}", geometry=projector.geom_forward(g), kind=kind)
+            for i, g in enumerate(geoms)
+        ]
+
+    sites = zones(fleet.sites, "site", 1)
+    facilities = zones(fleet.facilities, "facility", 1001)
+    permits = [
+        PermitRule(
+            permit_no=f"BENCH-{r:04d}",
+            site_id=sites[r].id,
+            facility_id=facilities[r].id,
+            vehicles=frozenset(vehicles_of.get(r, ())),
+            valid_from=day,
+            valid_to=day,
+            allowed_hours=(6 * 3600.0, 20 * 3600.0),
+            routes=(projector.geom_forward(route),),
+            thresholds=TH,
+        )
+        for r, route in enumerate(fleet.routes)
+    ]
+    return AnalysisContext(
+        projector=projector,
+        thresholds=TH,
+        sites=sites,
+        facilities=facilities,
+        restricted=zones(fleet.restricted, "restricted", 2001),
+        permits=permits,
+    )
+
+
+def end_to_end(parquet_path: Path, context: Any) -> tuple[float, Any]:
+    """Read the Parquet with polars and run ``cdw.tracking.pipeline.run_pipeline`` on it."""
+    from cdw.tracking.pipeline import run_pipeline
+
+    start = perf_counter()
+    points = conform(pl.read_parquet(parquet_path))
+    result = run_pipeline(points, context)
+    return perf_counter() - start, result
+
+
+def end_to_end_stage(
+    fleet: FleetDay, projector: Projector, parquet_path: Path, tmp: Path, repeat: int
+) -> dict[str, Any]:
+    try:
+        context = build_context(fleet, projector)
+        small = tmp / "warmup.parquet"
+        fleet.points.head(min(20_000, fleet.points.height)).write_parquet(small)
+        end_to_end(small, context)  # compile the pipeline's kernels, warm polars
+    except ImportError as exc:
+        return {"status": f"pending: cdw.tracking.pipeline not importable ({exc})"}
+    best = float("inf")
+    result = None
+    for _ in range(max(1, repeat - 1)):
+        seconds, result = end_to_end(parquet_path, context)
+        best = min(best, seconds)
+    n = fleet.points.height
+    flags: dict[str, int] = {}
+    for f in result.flags:
+        flags[str(f.code)] = flags.get(str(f.code), 0) + 1
+    return {
+        "status": "ok",
+        "points": n,
+        "seconds": round(best, 4),
+        "points_per_s": round(rate(n, best)),
+        "target_points_per_s": PIPELINE_TARGET,
+        "points_kept": result.points_kept,
+        "trips": len(result.trips),
+        "flags": dict(sorted(flags.items())),
+        "stage_seconds": {k: round(v, 4) for k, v in result.timings.items()},
+    }
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--points", type=int, default=1_200_000, help="fleet-day size (default 1.2 M)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="about 100k points, smaller side-by-sides"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per stage; the fastest counts")
+    parser.add_argument(
+        "--trackintel-points",
+        type=int,
+        default=None,
+        help="subset for trackintel (default 30k, quick 10k)",
+    )
+    args = parser.parse_args(argv)
+    n_points = 100_000 if args.quick else args.points
+    ti_points = args.trackintel_points or (10_000 if args.quick else 30_000)
+
+    print(
+        f"cdw engine benchmark: {n_points:,d} points, 1 thread, {platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    )
+    start = perf_counter()
+    fleet = make_fleet_day(n_points, seed=args.seed)
+    generate_s = perf_counter() - start
+    report = Report()
+    with tempfile.TemporaryDirectory(prefix="cdw-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        parquet_path = tmp / "fleet_day.parquet"
+        fleet.points.write_parquet(parquet_path)
+        size_mb = parquet_path.stat().st_size / 1e6
+        n = fleet.points.height
+        print(
+            f"  fleet: {n:,d} points, {fleet.points['vehicle'].n_unique()} trucks, {len(fleet.routes)} routes, Parquet {size_mb:.1f} MB, generated in {generate_s:.1f} s"
+        )
+
+        read_s, points = best_time(lambda: conform(pl.read_parquet(parquet_path)), args.repeat)
+        lon = points["lon"].to_numpy()
+        lat = points["lat"].to_numpy()
+        t = points["ts"].dt.epoch("us").to_numpy().astype(np.float64) / 1e6
+        starts = group_starts(points["vehicle"])
+
+        projector = Projector.for_points(lon, lat)
+        routes_m = [projector.geom_forward(r) for r in fleet.routes]
+        start = perf_counter()
+        indexes = [SegmentIndex([r]) for r in routes_m]
+        fences = PolygonSet(
+            [
+                projector.geom_forward(g)
+                for g in (*fleet.sites, *fleet.facilities, *fleet.restricted)
+            ]
+        )
+        index_build_s = perf_counter() - start
+        x, y = projector.forward(lon, lat)
+        warmup_s = warm_up(x, y, t, indexes[0], fences)
+
+        print("  stage                              points         time         rate")
+        report.stage("read_parquet", n, read_s)
+        project_s, _ = best_time(
+            lambda: Projector.for_points(lon, lat).forward(lon, lat), args.repeat
+        )
+        report.stage("projection", n, project_s)
+        steps_s, _ = best_time(lambda: K.step_metrics(x, y, t), args.repeat)
+        report.stage("step_metrics", n, steps_s)
+        stays_s, (stay_s, _) = best_time(
+            lambda: K.stay_points_by_group(x, y, t, starts, RADIUS_M, STAY_MIN_S, MAX_GAP_S, True),
+            args.repeat,
+        )
+        report.stage("stay_points", n, stays_s)
+
+        # Each truck's fixes against its own permit's route.
+        route_of = np.repeat(
+            np.array([fleet.vehicle_route[v] for v in points["vehicle"].gather(starts).to_list()]),
+            np.diff(np.append(starts, n)),
+        )
+        route_points = [
+            (np.ascontiguousarray(x[route_of == r]), np.ascontiguousarray(y[route_of == r]))
+            for r in range(len(routes_m))
+        ]
+        corridor_s, _ = best_time(
+            lambda: [
+                i.distance(px, py, CORRIDOR_M)
+                for i, (px, py) in zip(indexes, route_points, strict=True)
+            ],
+            args.repeat,
+        )
+        report.stage("corridor_distance", n, corridor_s)
+        within_s, _ = best_time(
+            lambda: [
+                i.within(px, py, CORRIDOR_M)
+                for i, (px, py) in zip(indexes, route_points, strict=True)
+            ],
+            args.repeat,
+        )
+        report.stage("corridor_within", n, within_s)
+        pip_s, _ = best_time(lambda: fences.locate(x, y), args.repeat)
+        report.stage("points_in_polygons", n, pip_s)
+
+        print("  side by side: stay points vs trackintel …")
+        stays_vs = trackintel_side_by_side(points, x, y, t, ti_points, args.repeat)
+        if "speedup" in stays_vs:
+            stays_vs["speedup_vs_cdw_full_set"] = round(
+                report.stages["stay_points"]["points_per_s"] / stays_vs["trackintel_points_per_s"],
+                1,
+            )
+        print("  side by side: corridor vs shapely contains_xy …")
+        corridor_vs = corridor_side_by_side(route_points, routes_m, indexes, args.repeat)
+        print("  end to end: read Parquet → clean → trips → checks …")
+        e2e = end_to_end_stage(fleet, projector, parquet_path, tmp, args.repeat)
+
+    figures = {
+        "benchmark": "cdw.bench_engine",
+        "points": n,
+        "vehicles": int(starts.size),
+        "routes": len(fleet.routes),
+        "threads": 1,
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores_visible": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "fleet_generation_s": round(generate_s, 3),
+        "parquet_mb": round(size_mb, 2),
+        "numba_warmup_s": round(warmup_s, 3),
+        "index_build_s": round(index_build_s, 4),
+        "stays_found": int(stay_s.size),
+        "stages": report.stages,
+        "stay_points_vs_trackintel": stays_vs,
+        "corridor_vs_shapely": corridor_vs,
+        "end_to_end": e2e,
+    }
+    print()
+    print(
+        f"stay points vs trackintel: {stays_vs.get('speedup', '-')}x (target {STAY_TARGET:g}x), same stays: {stays_vs.get('same_stays', '-')} ({stays_vs.get('stays_matched', '-')}/{stays_vs.get('stays_trackintel', '-')})"
+    )
+    print(
+        f"corridor vs shapely:       {corridor_vs['speedup']}x (target {CORRIDOR_TARGET:g}x), agreement {corridor_vs['agreement']:.6f}, disagreements within {EDGE_TOLERANCE_M} m of the edge: {corridor_vs['all_disagreements_within_edge_tolerance']}"
+    )
+    if e2e.get("status") == "ok":
+        print(
+            f"end to end:                {e2e['points_per_s'] / 1e6:.2f} M points/s per core (target {PIPELINE_TARGET / 1e6:g} M)"
+        )
+    else:
+        print(f"end to end:                {e2e['status']}")
+    print(json.dumps(figures, ensure_ascii=False))
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""Ingest: whole file or nothing, --skip-invalid with its rejects file, idempotence, the CLI."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from cdw.config import Settings, Thresholds
+from cdw.errors import InputFileError, ValidationFailed
+from cdw.tracking import cli as tracking_cli
+from cdw.tracking.ingest import ingest_file
+from cdw.tracking.io import jt808
+from cdw.tracking.io.coords import wgs84_to_gcj02
+from cdw.tracking.store import PointStore
+
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
+GOOD = [
+    "粤A12345,2024-05-01T08:00:00+08:00,113.2640,23.1300",
+    "粤A12345,2024-05-01T08:00:10+08:00,113.2641,23.1301",
+    "粤A12345,2024-05-01T08:00:20+08:00,113.2642,23.1302",
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> PointStore:
+    return PointStore(tmp_path / "store", timezone="Asia/Shanghai")
+
+
+def csv_file(tmp_path: Path, rows: list[str], name: str = "track.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("plate,ts,lon,lat\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def stored(store: PointStore) -> pl.DataFrame:
+    return store.read(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+
+
+def ingest(path: Path, store: PointStore, **kwargs: object) -> object:
+    return ingest_file(path, store, now=NOW, thresholds=Thresholds(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_clean_file_is_stored(tmp_path: Path, store: PointStore) -> None:
+    report = ingest(csv_file(tmp_path, GOOD), store)
+    assert report.as_dict() | {"source": None} == {
+        "source": None,
+        "format": "csv",
+        "read": 3,
+        "rejected": 0,
+        "dropped": {
+            "invalid_coordinates": 0,
+            "future_timestamps": 0,
+            "duplicates": 0,
+            "implied_speed_jumps": 0,
+        },
+        "reordered": 0,
+        "new": 3,
+        "already_stored": 0,
+        "rejects_file": None,
+        "message_zh": "新存储 3 个点",
+        "message_en": "stored 3 new points",
+    }
+    assert stored(store)["lon"].to_list() == [113.264, 113.2641, 113.2642]
+
+
+def test_any_bad_row_aborts_the_whole_file(tmp_path: Path, store: PointStore) -> None:
+    rows = [
+        GOOD[0],
+        "粤A12345,2024-05-01T08:00:05+08:00,113.2,NaN",
+        GOOD[1],
+        "粤A1234,bad,113.2,23.1",
+    ]
+    path = csv_file(tmp_path, rows)
+    with pytest.raises(ValidationFailed) as err:
+        ingest(path, store)
+    assert [(p.source, p.line, p.field) for p in err.value.problems] == [
+        (str(path), 3, "lat"),
+        (str(path), 5, "plate"),
+        (str(path), 5, "ts"),
+    ]
+    assert "track.csv has 2 invalid row(s); nothing was stored" in err.value.en
+    assert "未存储任何数据" in err.value.zh
+    assert err.value.problems[0].en == "latitude is NaN"
+    assert stored(store).height == 0
+    assert not (tmp_path / "track.rejects.csv").exists()
+
+
+def test_skip_invalid_stores_good_rows_and_writes_rejects(
+    tmp_path: Path, store: PointStore
+) -> None:
+    rows = [
+        GOOD[0],
+        "粤A12345,2024-05-01T08:00:05+08:00,113.2,NaN",
+        GOOD[1],
+        "粤A12345,1714521630,113.2",
+        GOOD[2],
+    ]
+    path = csv_file(tmp_path, rows)
+    report = ingest(path, store, skip_invalid=True)
+    assert (report.read, report.rejected, report.new) == (5, 2, 3)
+    assert report.rejects_file == tmp_path / "track.rejects.csv"
+    with open(report.rejects_file, encoding="utf-8-sig", newline="") as handle:
+        content = list(csv.reader(handle))
+    assert content == [
+        ["line", "field", "reason_zh", "reason_en", "raw"],
+        ["3", "lat", "纬度为 NaN", "latitude is NaN", rows[1]],
+        ["5", "row", "列数应为 4，实际为 3", "expected 4 fields, got 3", rows[3]],
+    ]
+    assert report.rejects_file.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert stored(store).height == 3
+    assert "skipped 2 invalid rows" in report.note[1]
+
+
+def test_same_file_twice_stores_nothing_new(tmp_path: Path, store: PointStore) -> None:
+    path = csv_file(tmp_path, GOOD)
+    ingest(path, store)
+    report = ingest(path, store)
+    assert (report.new, report.already_stored) == (0, 3)
+    assert report.note == (
+        "全部 3 个有效点此前已存储，未写入新数据",
+        "all 3 valid points were already stored; nothing new written",
+    )
+    assert stored(store).height == 3
+
+
+def test_file_of_another_vehicles_duplicates_stores_nothing(
+    tmp_path: Path, store: PointStore
+) -> None:
+    """A second file (another source, another name) repeating a vehicle's stored points."""
+    ingest(
+        csv_file(tmp_path, GOOD + ["粤B12345,2024-05-01T08:00:00+08:00,113.3,23.2"], "a.csv"), store
+    )
+    copy = csv_file(tmp_path, [GOOD[2], GOOD[0], GOOD[1]], "b.csv")
+    before = list(store.root.rglob("part-*.parquet"))
+    report = ingest(copy, store)
+    assert (report.new, report.already_stored, report.rejected) == (0, 3, 0)
+    assert report.reordered == 1
+    assert "already stored" in report.note[1]
+    assert list(store.root.rglob("part-*.parquet")) == before
+    assert stored(store).height == 4
+
+
+def test_cleaning_reasons_are_counted(tmp_path: Path, store: PointStore) -> None:
+    rows = [
+        GOOD[0],
+        GOOD[0],  # duplicate
+        "粤A12345,2024-05-01T08:00:05+08:00,0,0",  # no fix
+        "粤A12345,2024-05-01T08:00:07+08:00,114.5,23.1",  # 130 km away two seconds later
+        GOOD[1],
+        "粤A12345,2030-01-01T00:00:00+08:00,113.2,23.1",  # future
+    ]
+    report = ingest(csv_file(tmp_path, rows), store)
+    assert report.dropped == {
+        "invalid_coordinates": 1,
+        "future_timestamps": 1,
+        "duplicates": 1,
+        "implied_speed_jumps": 1,
+    }
+    assert (report.read, report.new) == (6, 2)
+
+
+def test_gcj02_source_is_stored_as_wgs84(tmp_path: Path, store: PointStore) -> None:
+    lon, lat = wgs84_to_gcj02(113.264, 23.13)
+    path = csv_file(tmp_path, [f"粤A12345,1714521600,{float(lon)},{float(lat)}"])
+    ingest(path, store, crs="gcj02")
+    row = stored(store).row(0, named=True)
+    assert (row["lon"], row["lat"]) == pytest.approx((113.264, 23.13), abs=1e-9)
+
+
+def test_broken_files_store_nothing(tmp_path: Path, store: PointStore) -> None:
+    ts = datetime(2024, 5, 1, tzinfo=UTC)
+    frame = jt808.encode_frame(
+        0x0200, "13912345678", jt808.encode_location(lat=23.1, lon=113.2, ts=ts)
+    )
+    truncated = tmp_path / "truncated.bin"
+    truncated.write_bytes(frame + frame[:-5])
+    bad_checksum = tmp_path / "checksum.bin"
+    bad_checksum.write_bytes(frame + frame[:-2] + bytes([frame[-2] ^ 0xFF]) + b"\x7e")
+    bad_header = tmp_path / "header.csv"
+    bad_header.write_text("vehicle;ts;lon;lat\n粤A12345;1714521600;113.2;23.1\n")
+    for path, needle in [
+        (truncated, "truncated frame"),
+        (bad_checksum, "bad checksum"),
+        (bad_header, "header lacks required column"),
+    ]:
+        with pytest.raises(InputFileError, match=needle):
+            ingest(path, store, skip_invalid=True)
+    assert stored(store).height == 0
+    assert store.days() == []
+
+
+def test_jt808_with_terminal_map(tmp_path: Path, store: PointStore) -> None:
+    ts = datetime(2024, 5, 1, tzinfo=UTC)
+    body = jt808.encode_location(lat=23.1, lon=113.2, ts=ts, status=0x300)
+    path = tmp_path / "capture.808"
+    path.write_bytes(jt808.encode_frame(0x0200, "13912345678", body, version=2019))
+    report = ingest(path, store, terminal_to_plate={"013912345678": "粤A12345D"})
+    assert (report.format, report.new) == ("jt808", 1)
+    assert stored(store).select("vehicle", "status").rows() == [("粤A12345D", 0x300)]
+
+
+# ------------------------------------------------------------------ CLI
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
+    settings = Settings(data_dir=tmp_path / "data")
+    monkeypatch.setattr(tracking_cli, "get_settings", lambda: settings)
+    app = typer.Typer()
+    app.command("ingest")(tracking_cli.ingest_command)
+    app.command("noop")(lambda: None)  # keeps "ingest" a sub-command
+    return app
+
+
+def test_cli_ingest_summary(tmp_path: Path, cli: typer.Typer) -> None:
+    good = csv_file(tmp_path, GOOD, "good.csv")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["ingest", str(good)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "新增 / new" in result.output
+    assert "good.csv: 新存储 3 个点 / stored 3 new points" in result.output
+    again = runner.invoke(cli, ["ingest", str(good)], env={"COLUMNS": "200"})
+    assert "all 3 valid points were already stored" in again.output
+    assert (
+        PointStore(tmp_path / "data" / "points")
+        .read(datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))
+        .height
+        == 3
+    )
+
+
+def test_cli_reports_bad_file_and_exits_1(tmp_path: Path, cli: typer.Typer) -> None:
+    bad = csv_file(tmp_path, [GOOD[0], "粤A12345,x,113.2,23.1"], "bad.csv")
+    good = csv_file(tmp_path, GOOD, "good.csv")
+    result = CliRunner().invoke(cli, ["ingest", str(bad), str(good)], env={"COLUMNS": "200"})
+    assert result.exit_code == 1
+    assert "[ts] 无法解析时间：x" in result.output
+    assert "good.csv: 新存储 3 个点" in result.output
+    skipped = CliRunner().invoke(
+        cli, ["ingest", str(bad), "--skip-invalid"], env={"COLUMNS": "200"}
+    )
+    assert skipped.exit_code == 0, skipped.output
+    assert (tmp_path / "bad.rejects.csv").exists()

@@ -1,0 +1,266 @@
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cdw.config import Thresholds
+from cdw.tracking.points import LOAD_FULL, LOAD_HALF
+from cdw.tracking.trips import (
+    LOAD_UNKNOWN,
+    TripKind,
+    local_seconds_of_day,
+    prepare_tracks,
+    trip_ids,
+)
+from tests.tracking.handbuilt import (
+    EMPTY,
+    FULL,
+    PLATE,
+    TrackBuilder,
+    box,
+    context,
+    permit,
+    trips_of,
+    utc,
+    zone,
+)
+
+SITE = zone(1, box(-100, -100, 100, 100), "工地甲")
+FACILITY = zone(10, box(5000, -100, 5200, 100), "消纳场乙")
+DEPOT = zone(20, box(-3100, -100, -2900, 100))
+
+
+def ctx(**kw):
+    kw.setdefault("permits", [permit()])
+    return context(sites=[SITE], facilities=[FACILITY], depots=[DEPOT], **kw)
+
+
+def summary(trips):
+    return [
+        (
+            str(t.kind),
+            t.start_index,
+            t.end_index,
+            t.origin and (t.origin.kind, t.origin.id),
+            t.destination and (t.destination.kind, t.destination.id),
+            t.permit_no,
+        )
+        for t in trips
+    ]
+
+
+def haul(status=None) -> TrackBuilder:
+    """Depot (t=0..10) → site (x=0 at t=320, leaves after t=400) → facility, fixes every 30 s
+    on the road."""
+    b = TrackBuilder().stay(0, 10, -3000, 0, status=status)  # 0, 1
+    b.drive(20, (-3000, 0), (0, 0), 10.0, step=30.0, status=status)  # 2..12 (t=20..320)
+    b.stay(330, 400, 0, 0, status=status)  # 13..20
+    b.drive(410, (0, 0), (5100, 0), 10.0, step=30.0, include_start=False, status=status)
+    return b.stay(b.last_t + 10, b.last_t + 60, 5100, 0, status=status)
+
+
+def test_site_exit_to_facility_entry_is_the_loaded_leg():
+    track, trips = trips_of(haul(), ctx())
+    # Fixes: 0..10 outside (depot is no trip cut), 11..20 in the site (x=-120 is outside,
+    # the fix at x=0 t=320 is inside), then the leg, then the facility visit.
+    in_site = np.flatnonzero(track.zone["site"] >= 0)
+    in_facility = np.flatnonzero(track.zone["facility"] >= 0)
+    assert summary(trips) == [
+        ("other", 0, in_site[0], None, ("site", 1), None),
+        ("visit", in_site[0], in_site[-1] + 1, ("site", 1), ("site", 1), None),
+        ("loaded", in_site[-1] + 1, in_facility[0], ("site", 1), ("facility", 10), "HZ-2024-001"),
+        ("visit", in_facility[0], track.n, ("facility", 10), ("facility", 10), None),
+    ]
+    leg = trips[2]
+    assert (leg.origin_site_id, leg.destination_facility_id) == (1, 10)
+    # Departure: the last fix in the site (t=400); arrival: the first in the facility.
+    assert track.time(leg.first_fix) == utc(400)
+    assert track.t[leg.last_fix] == track.t[in_facility[0]]
+    assert leg.trip_id == f"{PLATE}@{utc(440):%Y%m%dT%H%M%S}Z"  # its first fix
+    assert sum(t.end_index - t.start_index for t in trips) == track.n
+
+
+def test_facility_to_site_is_an_empty_leg():
+    b = TrackBuilder().stay(0, 60, 5100, 0)
+    b.drive(70, (5100, 0), (0, 0), 10.0, step=30.0, include_start=False)
+    _, trips = trips_of(b, ctx())
+    assert [str(t.kind) for t in trips] == ["visit", "empty", "visit"]
+    assert trips[1].permit is None
+
+
+@pytest.mark.parametrize(("gap_s", "pieces"), [(1800, 2), (1799, 1)])
+def test_a_long_gap_splits_a_leg(gap_s, pieces):
+    b = TrackBuilder().stay(0, 60, 0, 0)
+    b.drive(70, (200, 0), (2000, 0), 10.0, step=30.0)
+    b.drive(b.last_t + gap_s, (2300, 0), (5100, 0), 10.0, step=30.0)
+    track, trips = trips_of(b, ctx())
+    legs = [t for t in trips if t.kind != TripKind.visit]
+    assert len(legs) == pieces
+    if pieces == 2:
+        # The site leg ends at the gap (no destination), the other starts after it (no
+        # origin, no load bits: "other").
+        assert summary(legs)[0][3:5] == (("site", 1), None)
+        assert str(legs[0].kind) == "loaded"
+        assert (str(legs[1].kind), legs[1].origin) == ("other", None)
+        assert legs[1].destination.id == 10
+        assert track.dt_s[legs[1].start_index] == gap_s
+    else:
+        assert (legs[0].origin.id, legs[0].destination.id) == (1, 10)
+
+
+def test_gap_split_threshold_is_a_setting():
+    b = TrackBuilder().stay(0, 60, 0, 0).stay(700, 760, 3000, 3000)
+    _, trips = trips_of(b, ctx(thresholds=Thresholds(trip_split_gap_s=600)))
+    assert [str(t.kind) for t in trips] == ["visit", "other"]
+    _, trips = trips_of(b, ctx())
+    assert [str(t.kind) for t in trips] == ["visit", "loaded"]
+
+
+def leg_kind(start: str, end: str, status: int | None) -> str:
+    """Kind of the one leg from ``start`` to ``end`` ("site", "facility" or "road")."""
+    where = {"site": (0, 0), "facility": (5100, 0), "road": (2500, 2000)}
+    b = TrackBuilder()
+    if start != "road":
+        b.stay(0, 30, *where[start], status=status)
+    b.at(40, 2500, 1000, status=status)
+    b.at(50, 2500, 1500, status=status)
+    if end != "road":
+        b.stay(60, 90, *where[end], status=status)
+    _, trips = trips_of(b, ctx())
+    (leg,) = [t for t in trips if t.kind != TripKind.visit]
+    return str(leg.kind)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "status", "kind"),
+    [
+        ("site", "facility", None, "loaded"),
+        ("site", "facility", EMPTY, "loaded"),  # geofences decide first
+        ("site", "road", None, "loaded"),
+        ("site", "road", FULL, "loaded"),
+        ("site", "road", EMPTY, "empty"),
+        ("facility", "site", None, "empty"),
+        ("facility", "road", FULL, "loaded"),  # load refused at the facility
+        ("facility", "road", LOAD_HALF << 8, "loaded"),
+        ("facility", "road", EMPTY, "empty"),
+        ("road", "facility", None, "other"),
+        ("road", "facility", FULL, "loaded"),
+        ("road", "road", EMPTY, "empty"),
+    ],
+)
+def test_leg_kind_table(start, end, status, kind):
+    assert leg_kind(start, end, status) == kind
+
+
+def test_permit_selection_prefers_same_site_and_facility():
+    other_facility = zone(11, box(-100, 5000, 100, 5200))
+    exact = permit(permit_no="P-EXACT", facility_id=11)
+    site_only = permit(permit_no="P-SITE", facility_id=10)
+    expired = replace(permit(permit_no="P-OLD", facility_id=11), valid_to=date(2024, 5, 5))
+    c = context(
+        sites=[SITE],
+        facilities=[FACILITY, other_facility],
+        permits=[site_only, expired, exact],
+    )
+    b = TrackBuilder().stay(0, 30, 0, 0)
+    b.drive(40, (0, 0), (0, 5100), 10.0, step=30.0, include_start=False)
+    _, trips = trips_of(b, c)
+    assert [t.permit_no for t in trips if t.kind == TripKind.loaded] == ["P-EXACT"]
+    # No permit for that facility: the same-site one (a wrong destination, checked later).
+    c = context(sites=[SITE], facilities=[FACILITY, other_facility], permits=[site_only])
+    _, trips = trips_of(b, c)
+    assert [t.permit_no for t in trips if t.kind == TripKind.loaded] == ["P-SITE"]
+    # A permit for another site does not cover a load from this one.
+    c = context(
+        sites=[SITE],
+        facilities=[FACILITY, other_facility],
+        permits=[permit(site_id=2, facility_id=11)],
+    )
+    _, trips = trips_of(b, c)
+    assert [t.permit for t in trips if t.kind == TripKind.loaded] == [None]
+    # Another vehicle's permit does not count.
+    c = context(
+        sites=[SITE],
+        facilities=[FACILITY, other_facility],
+        permits=[permit(vehicles=frozenset({"粤B00001D"}))],
+    )
+    _, trips = trips_of(b, c)
+    assert [t.permit for t in trips if t.kind == TripKind.loaded] == [None]
+
+
+def test_loaded_leg_uses_its_permits_thresholds():
+    strict = Thresholds(speed_limit_kmh=40)
+    _, trips = trips_of(haul(), ctx(permits=[permit(thresholds=strict)]))
+    assert [t.thresholds.speed_limit_kmh for t in trips] == [60, 60, 40, 60]
+
+
+def test_prepare_tracks_splits_vehicles_and_fills_per_point_arrays():
+    a = TrackBuilder(vehicle="粤A00001D")
+    a.at(0, 0, 0, speed_kmh=50.0, status=FULL, alarm=1 << 8).at(10, 100, 0)
+    b = TrackBuilder(vehicle="粤B00002D").at(5, 5100, 0, status=EMPTY).at(25, 5100, 300)
+    frame = pl.concat([a.frame(), b.frame()])
+    c = ctx()
+    one, two = prepare_tracks(frame, c)
+    assert (one.vehicle, two.vehicle) == ("粤A00001D", "粤B00002D")
+    np.testing.assert_allclose(one.step_m, [0, 100], atol=1e-6)
+    np.testing.assert_allclose(two.step_m, [0, 300], atol=1e-6)  # nothing across vehicles
+    np.testing.assert_array_equal(two.dt_s, [0, 20])
+    # Reported speed where present, else computed (100 m in 10 s = 36 km/h).
+    np.testing.assert_allclose(one.speed_kmh, [50, 36], atol=1e-6)
+    np.testing.assert_array_equal(one.load, [LOAD_FULL, LOAD_UNKNOWN])
+    np.testing.assert_array_equal(one.alarm, [256, 0])
+    np.testing.assert_array_equal(two.zone["facility"], [0, -1])
+    np.testing.assert_array_equal(one.zone["site"], [0, -1])
+    # 02:00 UTC is 10:00 in Shanghai.
+    np.testing.assert_array_equal(one.local_sod, [36000, 36010])
+
+
+def test_trip_ids_are_stable_and_readable():
+    t = np.array([utc(0).timestamp(), utc(0.25).timestamp()])
+    assert trip_ids(PLATE, t) == [f"{PLATE}@20240506T020000Z", f"{PLATE}@20240506T020000.250Z"]
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+# Around the 2024 spring-forward (31 March 01:00 UTC) and fall-back (27 October 01:00 UTC).
+SPRING = datetime(2024, 3, 31, 1, 0, tzinfo=UTC).timestamp()
+AUTUMN = datetime(2024, 10, 27, 1, 0, tzinfo=UTC).timestamp()
+
+
+def reference_sod(t: float, tz: ZoneInfo) -> float:
+    local = datetime.fromtimestamp(t, tz)
+    return local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+
+
+@pytest.mark.parametrize("tz", [BERLIN, ZoneInfo("Asia/Shanghai"), ZoneInfo("UTC")])
+def test_local_seconds_of_day_at_dst_changes(tz):
+    t = np.array([SPRING - 1, SPRING, SPRING + 0.5, AUTUMN - 1, AUTUMN, AUTUMN + 1799])
+    expected = [reference_sod(v, tz) for v in t]
+    np.testing.assert_allclose(local_seconds_of_day(t, tz), expected, atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(SPRING - 3 * 86400, SPRING + 3 * 86400), min_size=1, max_size=30))
+def test_local_seconds_of_day_matches_zoneinfo(times):
+    t = np.round(np.array(times), 6)
+    expected = [reference_sod(v, BERLIN) for v in t]
+    np.testing.assert_allclose(local_seconds_of_day(t, BERLIN), expected, atol=1e-5)
+
+
+def test_leg_of_unknown_origin_takes_the_permit_of_its_facility_or_the_only_one():
+    b = TrackBuilder().at(0, 2500, 1000, status=FULL).at(30, 2500, 1200, status=FULL)
+    b.stay(60, 90, 5100, 0, status=FULL)
+    two = [permit(permit_no="P-OTHER", facility_id=11), permit(permit_no="P-HERE")]
+    _, trips = trips_of(b, ctx(permits=two))
+    assert [t.permit_no for t in trips if t.kind == TripKind.loaded] == ["P-HERE"]
+    one = [permit(permit_no="P-ONLY", facility_id=11)]
+    _, trips = trips_of(b, ctx(permits=one))
+    assert [t.permit_no for t in trips if t.kind == TripKind.loaded] == ["P-ONLY"]
+    three = [*two, permit(permit_no="P-THIRD", facility_id=12)]
+    b.rows = b.rows[:2]  # never reaches a facility: no way to choose among three
+    _, trips = trips_of(b, ctx(permits=three))
+    assert [t.permit for t in trips if t.kind == TripKind.loaded] == [None]
