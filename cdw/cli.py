@@ -56,7 +56,7 @@ def demo(
     from cdw.demo import DEFAULT_BUNDLE, run_demo
 
     try:
-        run_demo(bundle or DEFAULT_BUNDLE, workdir, console)
+        run_demo(bundle or DEFAULT_BUNDLE, workdir)
     except CdwError as exc:
         fail(exc)
 

@@ -60,9 +60,10 @@ def match_ground_truth(
 def run_demo(
     bundle: Path = DEFAULT_BUNDLE, workdir: Path = DEFAULT_WORKDIR, console: Console | None = None
 ) -> Path:
-    console = console or Console()
-    if not console.is_terminal:
-        console = Console(width=160)
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # piped or logged: wide enough for the tables
+            console = Console(width=160)
     started = perf_counter()
     if workdir.exists():
         shutil.rmtree(workdir)

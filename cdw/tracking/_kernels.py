@@ -400,7 +400,8 @@ def within_distance(
     touches (``build_segment_index`` on the grown boxes), so a point's own cell names every
     segment that can be near enough. The verdict equals ``distance_to_segments(...,
     max_dist)[1] >= 0`` exactly, found sooner: the first segment near enough ends the
-    search, and the previous point's segment is tried first (tracks are continuous).
+    search, and the previous point's segment and its two neighbours are tried first
+    (tracks are continuous, polylines numbered in vertex order).
     """
     n = px.size
     out = np.zeros(n, np.bool_)
@@ -409,16 +410,24 @@ def within_distance(
     grid_x1 = origin_x + n_cols * cell_size
     grid_y1 = origin_y + n_rows * cell_size
     max_dist2 = max_dist * max_dist
+    n_seg = seg_x0.size
     last = -1
     for i in range(n):
         x = px[i]
         y = py[i]
-        if last >= 0 and (
-            _segment_dist2(x, y, seg_x0[last], seg_y0[last], seg_x1[last], seg_y1[last])
-            <= max_dist2
-        ):
-            out[i] = True
-            continue
+        if last >= 0:
+            # The previous point's segment, then the next and the one before it.
+            hit = -1
+            for s in (last, last + 1, last - 1):
+                if 0 <= s < n_seg and (
+                    _segment_dist2(x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s]) <= max_dist2
+                ):
+                    hit = s
+                    break
+            if hit >= 0:
+                out[i] = True
+                last = hit
+                continue
         if not (origin_x <= x < grid_x1 and origin_y <= y < grid_y1):
             continue  # outside every grown box (NaN too)
         cell = _cell_of(y, origin_y, cell_size, n_rows) * n_cols + _cell_of(
