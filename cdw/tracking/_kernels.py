@@ -204,15 +204,18 @@ def stay_points_by_group(
 # --- distance to line segments through a uniform grid ---------------------------------
 
 
-@njit(cache=True, nogil=True)
-def _cell_of(v: float, origin: float, cell_size: float, n_cells: int) -> int:
-    """Cell index of coordinate ``v`` clamped to ``0 .. n_cells-1``."""
-    c = int(math.floor((v - origin) / cell_size))
-    if c < 0:
+@njit(cache=True, nogil=True, inline="always")
+def _cell_of(v: float, origin: float, inv_cell: float, n_cells: int) -> int:
+    """Cell ``floor((v - origin) * inv_cell)`` clamped to ``0 .. n_cells-1`` (v not NaN).
+
+    Monotone in ``v``, so whatever lies between two boxes' corners falls between their cells.
+    """
+    f = (v - origin) * inv_cell
+    if f < 0.0:
         return 0
-    if c >= n_cells:
+    if f >= n_cells:
         return n_cells - 1
-    return c
+    return int(f)
 
 
 @njit(cache=True, nogil=True)
@@ -226,7 +229,8 @@ def build_segment_index(
     """Uniform grid over segments: (origin_x, origin_y, n_cols, n_rows, cell_start, cell_items).
 
     Cell ``c = row * n_cols + col`` covers ``[origin + col * cell_size, origin + (col+1) *
-    cell_size)`` (and likewise in y); its segments are ``cell_items[cell_start[c] :
+    cell_size)`` (and likewise in y; the column of x is ``floor((x - origin_x) * (1 /
+    cell_size))``, clamped to the grid); its segments are ``cell_items[cell_start[c] :
     cell_start[c+1]]``, ascending. A segment is listed in every cell its bounding box
     touches. No segments gives a 0 x 0 grid.
     """
@@ -239,16 +243,17 @@ def build_segment_index(
     max_y = max(seg_y0.max(), seg_y1.max())
     n_cols = int((max_x - min_x) / cell_size) + 1
     n_rows = int((max_y - min_y) / cell_size) + 1
+    inv_cell = 1.0 / cell_size
     col0 = np.empty(n, _INT)
     col1 = np.empty(n, _INT)
     row0 = np.empty(n, _INT)
     row1 = np.empty(n, _INT)
     counts = np.zeros(n_cols * n_rows + 1, _INT)
     for s in range(n):
-        col0[s] = _cell_of(min(seg_x0[s], seg_x1[s]), min_x, cell_size, n_cols)
-        col1[s] = _cell_of(max(seg_x0[s], seg_x1[s]), min_x, cell_size, n_cols)
-        row0[s] = _cell_of(min(seg_y0[s], seg_y1[s]), min_y, cell_size, n_rows)
-        row1[s] = _cell_of(max(seg_y0[s], seg_y1[s]), min_y, cell_size, n_rows)
+        col0[s] = _cell_of(min(seg_x0[s], seg_x1[s]), min_x, inv_cell, n_cols)
+        col1[s] = _cell_of(max(seg_x0[s], seg_x1[s]), min_x, inv_cell, n_cols)
+        row0[s] = _cell_of(min(seg_y0[s], seg_y1[s]), min_y, inv_cell, n_rows)
+        row1[s] = _cell_of(max(seg_y0[s], seg_y1[s]), min_y, inv_cell, n_rows)
         for r in range(row0[s], row1[s] + 1):
             for c in range(col0[s], col1[s] + 1):
                 counts[r * n_cols + c + 1] += 1
@@ -377,6 +382,28 @@ def distance_to_segments(
     return dist, nearest
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _segment_within(
+    x: float, y: float, x0: float, y0: float, x1: float, y1: float, max_dist2: float
+) -> bool:
+    """Is (x, y) within ``sqrt(max_dist2)`` of segment (x0, y0)-(x1, y1)? No division:
+    beyond an end the distance to that end, else the cross product against the length."""
+    dx = x1 - x0
+    dy = y1 - y0
+    wx = x - x0
+    wy = y - y0
+    dot = wx * dx + wy * dy
+    if dot <= 0.0:
+        return wx * wx + wy * wy <= max_dist2
+    length2 = dx * dx + dy * dy
+    if dot >= length2:
+        ex = x - x1
+        ey = y - y1
+        return ex * ex + ey * ey <= max_dist2
+    cross = wx * dy - wy * dx
+    return cross * cross <= max_dist2 * length2
+
+
 @njit(cache=True, nogil=True)
 def within_distance(
     px: np.ndarray,
@@ -398,17 +425,23 @@ def within_distance(
 
     The grid must list each segment in every cell its bounding box *grown by max_dist*
     touches (``build_segment_index`` on the grown boxes), so a point's own cell names every
-    segment that can be near enough. The verdict equals ``distance_to_segments(...,
-    max_dist)[1] >= 0`` exactly, found sooner: the first segment near enough ends the
-    search, and the previous point's segment and its two neighbours are tried first
-    (tracks are continuous, polylines numbered in vertex order).
+    segment that can be near enough. The verdict is ``distance_to_segments(...,
+    max_dist)[1] >= 0`` found sooner: the first segment near enough ends the search, the
+    previous point's segment and its two neighbours are tried first (tracks are
+    continuous, polylines numbered in vertex order), and the test is division-free
+    (``_segment_within``), so only a distance equal to ``max_dist`` to within rounding
+    may be judged differently.
     """
     n = px.size
     out = np.zeros(n, np.bool_)
     if n_cols == 0:
         return out
-    grid_x1 = origin_x + n_cols * cell_size
-    grid_y1 = origin_y + n_rows * cell_size
+    # Beyond one cell around the grid lies no grown box; inside, cells are clamped.
+    lo_x = origin_x - cell_size
+    lo_y = origin_y - cell_size
+    hi_x = origin_x + (n_cols + 1) * cell_size
+    hi_y = origin_y + (n_rows + 1) * cell_size
+    inv_cell = 1.0 / cell_size
     max_dist2 = max_dist * max_dist
     n_seg = seg_x0.size
     last = -1
@@ -419,8 +452,8 @@ def within_distance(
             # The previous point's segment, then the next and the one before it.
             hit = -1
             for s in (last, last + 1, last - 1):
-                if 0 <= s < n_seg and (
-                    _segment_dist2(x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s]) <= max_dist2
+                if 0 <= s < n_seg and _segment_within(
+                    x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s], max_dist2
                 ):
                     hit = s
                     break
@@ -428,14 +461,14 @@ def within_distance(
                 out[i] = True
                 last = hit
                 continue
-        if not (origin_x <= x < grid_x1 and origin_y <= y < grid_y1):
-            continue  # outside every grown box (NaN too)
-        cell = _cell_of(y, origin_y, cell_size, n_rows) * n_cols + _cell_of(
-            x, origin_x, cell_size, n_cols
+        if not (lo_x <= x <= hi_x and lo_y <= y <= hi_y):
+            continue  # NaN too
+        cell = _cell_of(y, origin_y, inv_cell, n_rows) * n_cols + _cell_of(
+            x, origin_x, inv_cell, n_cols
         )
         for j in range(cell_start[cell], cell_start[cell + 1]):
             s = cell_items[j]
-            if _segment_dist2(x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s]) <= max_dist2:
+            if _segment_within(x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s], max_dist2):
                 out[i] = True
                 last = s
                 break
@@ -450,16 +483,16 @@ _POLY_GRID_MAX_CELLS = 65536
 _POLY_GRID_CELLS_PER_POLYGON = 16
 # Each polygon's edges are bucketed into horizontal bands of about this many vertices, so
 # a crossing test reads only the edges near the point's y (at most _MAX_BANDS bands).
-_VERTICES_PER_BAND = 4
-_MAX_BANDS = 1024
+_VERTICES_PER_BAND = 2
+_MAX_BANDS = 4096
 
 
 @njit(cache=True, nogil=True)
 def _polygon_grid(
     poly_bbox: np.ndarray,
 ) -> tuple[float, float, float, int, int, np.ndarray, np.ndarray]:
-    """Uniform grid over polygon bounding boxes: (min_x, min_y, cell, n_cols, n_rows,
-    cell_start, cell_items), polygons of a cell ascending."""
+    """Uniform grid over polygon bounding boxes: (min_x, min_y, 1 / cell size, n_cols,
+    n_rows, cell_start, cell_items), polygons of a cell ascending."""
     n_poly = poly_bbox.shape[0]
     min_x = poly_bbox[:, 0].min()
     min_y = poly_bbox[:, 1].min()
@@ -471,12 +504,13 @@ def _polygon_grid(
         cell_size = 1.0
     n_cols = int(width / cell_size) + 1
     n_rows = int(height / cell_size) + 1
+    inv_cell = 1.0 / cell_size
     counts = np.zeros(n_cols * n_rows + 1, _INT)
     for p in range(n_poly):
-        c0 = _cell_of(poly_bbox[p, 0], min_x, cell_size, n_cols)
-        c1 = _cell_of(poly_bbox[p, 2], min_x, cell_size, n_cols)
-        r0 = _cell_of(poly_bbox[p, 1], min_y, cell_size, n_rows)
-        r1 = _cell_of(poly_bbox[p, 3], min_y, cell_size, n_rows)
+        c0 = _cell_of(poly_bbox[p, 0], min_x, inv_cell, n_cols)
+        c1 = _cell_of(poly_bbox[p, 2], min_x, inv_cell, n_cols)
+        r0 = _cell_of(poly_bbox[p, 1], min_y, inv_cell, n_rows)
+        r1 = _cell_of(poly_bbox[p, 3], min_y, inv_cell, n_rows)
         for r in range(r0, r1 + 1):
             for c in range(c0, c1 + 1):
                 counts[r * n_cols + c + 1] += 1
@@ -484,16 +518,16 @@ def _polygon_grid(
     cursor = cell_start[:-1].copy()
     cell_items = np.empty(cell_start[-1], _INT)
     for p in range(n_poly):
-        c0 = _cell_of(poly_bbox[p, 0], min_x, cell_size, n_cols)
-        c1 = _cell_of(poly_bbox[p, 2], min_x, cell_size, n_cols)
-        r0 = _cell_of(poly_bbox[p, 1], min_y, cell_size, n_rows)
-        r1 = _cell_of(poly_bbox[p, 3], min_y, cell_size, n_rows)
+        c0 = _cell_of(poly_bbox[p, 0], min_x, inv_cell, n_cols)
+        c1 = _cell_of(poly_bbox[p, 2], min_x, inv_cell, n_cols)
+        r0 = _cell_of(poly_bbox[p, 1], min_y, inv_cell, n_rows)
+        r1 = _cell_of(poly_bbox[p, 3], min_y, inv_cell, n_rows)
         for r in range(r0, r1 + 1):
             for c in range(c0, c1 + 1):
                 cell = r * n_cols + c
                 cell_items[cursor[cell]] = p
                 cursor[cell] += 1
-    return min_x, min_y, cell_size, n_cols, n_rows, cell_start, cell_items
+    return min_x, min_y, inv_cell, n_cols, n_rows, cell_start, cell_items
 
 
 @njit(cache=True, nogil=True)
@@ -502,13 +536,14 @@ def _edge_bands(
     ring_start: np.ndarray,
     poly_ring_start: np.ndarray,
     poly_bbox: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Edges of each polygon bucketed by horizontal band.
 
     Edge ``v`` joins vertex ``prev[v]`` to vertex ``v`` (rings close implicitly). Polygon
-    ``p`` has ``n_bands[p]`` bands, band ``b`` of it being ``band_start[first_band[p] + b]``;
-    its edges are ``band_edges[band_start[k] : band_start[k + 1]]``. An edge is listed in
-    every band its y-range touches.
+    ``p`` has ``n_bands[p]`` bands; y falls in band ``_cell_of(y, miny_p, band_scale[p],
+    n_bands[p])``, band ``b`` being ``k = first_band[p] + b``, whose edges are
+    ``band_edges[band_start[k] : band_start[k + 1]]``. An edge is listed in every band its
+    y-range touches; horizontal edges, which never cross a horizontal ray, in none.
     """
     n_poly = poly_bbox.shape[0]
     prev = np.empty(ring_y.size, _INT)
@@ -518,56 +553,38 @@ def _edge_bands(
         for v in range(lo, hi):
             prev[v] = v - 1 if v > lo else hi - 1
     n_bands = np.empty(n_poly, _INT)
+    band_scale = np.zeros(n_poly)
     first_band = np.empty(n_poly + 1, _INT)
     first_band[0] = 0
     for p in range(n_poly):
         n_vertices = ring_start[poly_ring_start[p + 1]] - ring_start[poly_ring_start[p]]
-        nb = min(max(n_vertices // _VERTICES_PER_BAND, 1), _MAX_BANDS)
-        if not poly_bbox[p, 3] > poly_bbox[p, 1]:
-            nb = 1
-        n_bands[p] = nb
-        first_band[p + 1] = first_band[p] + nb
+        height = poly_bbox[p, 3] - poly_bbox[p, 1]
+        n_bands[p] = min(max(n_vertices // _VERTICES_PER_BAND, 1), _MAX_BANDS) if height > 0 else 1
+        if height > 0:
+            band_scale[p] = n_bands[p] / height
+        first_band[p + 1] = first_band[p] + n_bands[p]
     counts = np.zeros(first_band[n_poly] + 1, _INT)
-    for p in range(n_poly):
-        for v in range(ring_start[poly_ring_start[p]], ring_start[poly_ring_start[p + 1]]):
-            b0, b1 = _edge_band_range(v, prev[v], p, ring_y, poly_bbox, n_bands[p])
-            for b in range(b0, b1 + 1):
-                counts[first_band[p] + b + 1] += 1
-    band_start = np.cumsum(counts)
-    cursor = band_start[:-1].copy()
-    band_edges = np.empty(band_start[-1], _INT)
-    for p in range(n_poly):
-        for v in range(ring_start[poly_ring_start[p]], ring_start[poly_ring_start[p + 1]]):
-            b0, b1 = _edge_band_range(v, prev[v], p, ring_y, poly_bbox, n_bands[p])
-            for b in range(b0, b1 + 1):
-                k = first_band[p] + b
-                band_edges[cursor[k]] = v
-                cursor[k] += 1
-    return prev, n_bands, first_band, band_start, band_edges
-
-
-@njit(cache=True, nogil=True)
-def _edge_band_range(
-    v: int, w: int, p: int, ring_y: np.ndarray, poly_bbox: np.ndarray, n_bands: int
-) -> tuple[int, int]:
-    """First and last band of polygon p touched by edge w-v; (0, -1) for a horizontal edge,
-    which never crosses a horizontal ray."""
-    y0 = ring_y[v]
-    y1 = ring_y[w]
-    if y0 == y1:
-        return 0, -1
-    band_h = (poly_bbox[p, 3] - poly_bbox[p, 1]) / n_bands
-    return (
-        _band_of(min(y0, y1), poly_bbox[p, 1], band_h, n_bands),
-        _band_of(max(y0, y1), poly_bbox[p, 1], band_h, n_bands),
-    )
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _band_of(y: float, min_y: float, band_h: float, n_bands: int) -> int:
-    if n_bands == 1:
-        return 0
-    return _cell_of(y, min_y, band_h, n_bands)
+    for fill in (False, True):
+        if fill:
+            band_start = np.cumsum(counts)
+            cursor = band_start[:-1].copy()
+            band_edges = np.empty(band_start[-1], _INT)
+        for p in range(n_poly):
+            for v in range(ring_start[poly_ring_start[p]], ring_start[poly_ring_start[p + 1]]):
+                y0 = ring_y[v]
+                y1 = ring_y[prev[v]]
+                if y0 == y1:
+                    continue
+                b0 = _cell_of(min(y0, y1), poly_bbox[p, 1], band_scale[p], n_bands[p])
+                b1 = _cell_of(max(y0, y1), poly_bbox[p, 1], band_scale[p], n_bands[p])
+                for b in range(b0, b1 + 1):
+                    k = first_band[p] + b
+                    if fill:
+                        band_edges[cursor[k]] = v
+                        cursor[k] += 1
+                    else:
+                        counts[k + 1] += 1
+    return prev, n_bands, band_scale, first_band, band_start, band_edges
 
 
 @njit(cache=True, nogil=True)
@@ -598,10 +615,10 @@ def points_in_polygons(
     out = np.full(n, -1, _INT)
     if n == 0 or n_poly == 0:
         return out
-    min_x, min_y, cell_size, n_cols, n_rows, cell_start, cell_items = _polygon_grid(poly_bbox)
+    min_x, min_y, inv_cell, n_cols, n_rows, cell_start, cell_items = _polygon_grid(poly_bbox)
     max_x = poly_bbox[:, 2].max()
     max_y = poly_bbox[:, 3].max()
-    prev, n_bands, first_band, band_start, band_edges = _edge_bands(
+    prev, n_bands, band_scale, first_band, band_start, band_edges = _edge_bands(
         ring_y, ring_start, poly_ring_start, poly_bbox
     )
     for i in range(n):
@@ -609,17 +626,14 @@ def points_in_polygons(
         y = py[i]
         if not (min_x <= x <= max_x and min_y <= y <= max_y):
             continue
-        cell = _cell_of(y, min_y, cell_size, n_rows) * n_cols + _cell_of(
-            x, min_x, cell_size, n_cols
-        )
+        cell = _cell_of(y, min_y, inv_cell, n_rows) * n_cols + _cell_of(x, min_x, inv_cell, n_cols)
         for j in range(cell_start[cell], cell_start[cell + 1]):
             p = cell_items[j]
             if not (
                 poly_bbox[p, 0] <= x <= poly_bbox[p, 2] and poly_bbox[p, 1] <= y <= poly_bbox[p, 3]
             ):
                 continue
-            band_h = (poly_bbox[p, 3] - poly_bbox[p, 1]) / n_bands[p]
-            k = first_band[p] + _band_of(y, poly_bbox[p, 1], band_h, n_bands[p])
+            k = first_band[p] + _cell_of(y, poly_bbox[p, 1], band_scale[p], n_bands[p])
             inside = False
             for e in range(band_start[k], band_start[k + 1]):
                 v = band_edges[e]

@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
 from cdw.config import Settings, get_settings
-from cdw.errors import Problem, ValidationFailed
+from cdw.errors import Conflict, Problem, ValidationFailed
 from cdw.tracking.context import load_context
 from cdw.tracking.flags import Flag, FlagCode, FlagRecord, FlagSource, FlagStatus, flag_identity
 from cdw.tracking.pipeline import run_pipeline
@@ -175,6 +176,12 @@ def _persist(session: Session, report: AnalysisReport, tz: ZoneInfo) -> None:
             session.add(FlagRecord.from_flag(flag, flag.start.astimezone(tz).date()))
             report.stored += 1
         session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(
+            "另一次分析同时写入了相同日期的标记，请重试",
+            "another analysis stored flags for the same days at the same time; run it again",
+        ) from exc
     except BaseException:
         session.rollback()
         raise

@@ -83,6 +83,9 @@ class AnalysisContext:
     facilities: list[Zone] = field(default_factory=list)
     depots: list[Zone] = field(default_factory=list)
     restricted: list[Zone] = field(default_factory=list)
+    # Known illegal-dumping spots (polygons). No registry table holds them yet, so
+    # ``load_context`` leaves this empty.
+    hotspots: list[Zone] = field(default_factory=list)
     permits: list[PermitRule] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -95,6 +98,7 @@ class AnalysisContext:
             for plate in permit.vehicles:
                 self._permits_by_vehicle.setdefault(plate, []).append(permit)
         self._facility_geoms = np.array([z.geometry for z in self.facilities], dtype=object)
+        self._hotspots = PolygonSet([z.geometry for z in self.hotspots]) if self.hotspots else None
 
     def zones(self, kind: str) -> list[Zone]:
         return {
@@ -118,6 +122,13 @@ class AnalysisContext:
         dist = shapely.distance(self._facility_geoms, shapely.Point(x, y))
         nearest = int(np.argmin(dist))
         return float(dist[nearest]), nearest
+
+    def hotspot_at(self, x: float, y: float) -> Zone | None:
+        """The known dumping hotspot holding this point, if any."""
+        if self._hotspots is None:
+            return None
+        index = int(self._hotspots.locate(np.array([x]), np.array([y]))[0])
+        return self.hotspots[index] if index >= 0 else None
 
     def permits_for(self, vehicle: str, day: date) -> list[PermitRule]:
         return [p for p in self._permits_by_vehicle.get(vehicle, ()) if p.valid_on(day)]

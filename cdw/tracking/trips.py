@@ -117,10 +117,13 @@ class VehicleTrack:
             lambda: K.stay_points(self.x, self.y, self.t, radius_m, min_duration_s, max_gap_s),
         )
 
-    def stay_departure(self, end: int) -> int:
-        """Index of the fix that ends a stay (the first one outside it; the last fix if none):
-        a stay lasts ``t[departure] - t[start]``, as in trackintel."""
-        return min(end + 1, self.n - 1)
+    def stay_departure(self, end: int, signal_gap_s: float) -> int:
+        """Index of the fix that ends a stay: the first one outside it, as in trackintel (the
+        last fix if none), unless the truck went unseen for ``signal_gap_s`` or more before
+        that fix; then the stay ends at its own last fix: time nobody saw the truck there is
+        not counted as stopping (the gap is SIGNAL_GAP's and TAMPER_SUSPECTED's evidence)."""
+        departure = min(end + 1, self.n - 1)
+        return end if self.t[departure] - self.t[end] >= signal_gap_s else departure
 
     def time(self, i: int) -> datetime:
         return utc(self.t[i])

@@ -113,8 +113,8 @@ def stay_points_by_group(
     return starts, ends
 
 
-def _cell(v: float, origin: float, cell_size: float, n_cells: int) -> int:
-    return min(max(math.floor((v - origin) / cell_size), 0), n_cells - 1)
+def _cell(v: float, origin: float, inv_cell: float, n_cells: int) -> int:
+    return min(max(math.floor((v - origin) * inv_cell), 0), n_cells - 1)
 
 
 def build_segment_index(
@@ -128,12 +128,13 @@ def build_segment_index(
     min_x, min_y = min(xs), min(ys)
     n_cols = int((max(xs) - min_x) / cell_size) + 1
     n_rows = int((max(ys) - min_y) / cell_size) + 1
+    inv_cell = 1.0 / cell_size
     cells: list[list[int]] = [[] for _ in range(n_cols * n_rows)]
     for s in range(len(seg_x0)):
-        c0 = _cell(min(seg_x0[s], seg_x1[s]), min_x, cell_size, n_cols)
-        c1 = _cell(max(seg_x0[s], seg_x1[s]), min_x, cell_size, n_cols)
-        r0 = _cell(min(seg_y0[s], seg_y1[s]), min_y, cell_size, n_rows)
-        r1 = _cell(max(seg_y0[s], seg_y1[s]), min_y, cell_size, n_rows)
+        c0 = _cell(min(seg_x0[s], seg_x1[s]), min_x, inv_cell, n_cols)
+        c1 = _cell(max(seg_x0[s], seg_x1[s]), min_x, inv_cell, n_cols)
+        r0 = _cell(min(seg_y0[s], seg_y1[s]), min_y, inv_cell, n_rows)
+        r1 = _cell(max(seg_y0[s], seg_y1[s]), min_y, inv_cell, n_rows)
         for r in range(r0, r1 + 1):
             for c in range(c0, c1 + 1):
                 cells[r * n_cols + c].append(s)
@@ -190,11 +191,29 @@ def within_distance(
     """Is any segment within ``max_dist`` (inclusive) of each point?"""
     return [
         any(
-            segment_dist2(x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s]) <= max_dist * max_dist
+            segment_within(x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s], max_dist)
             for s in range(len(seg_x0))
         )
         for x, y in zip(px, py, strict=True)
     ]
+
+
+def segment_within(
+    x: float, y: float, x0: float, y0: float, x1: float, y1: float, max_dist: float
+) -> bool:
+    """Division-free: nearer end beyond the segment's ends, else cross product vs length."""
+    dx, dy = x1 - x0, y1 - y0
+    wx, wy = x - x0, y - y0
+    r2 = max_dist * max_dist
+    dot = wx * dx + wy * dy
+    if dot <= 0:
+        return wx * wx + wy * wy <= r2
+    length2 = dx * dx + dy * dy
+    if dot >= length2:
+        ex, ey = x - x1, y - y1
+        return ex * ex + ey * ey <= r2
+    cross = wx * dy - wy * dx
+    return cross * cross <= r2 * length2
 
 
 def points_in_polygons(

@@ -78,18 +78,30 @@ def gap_ends(track: VehicleTrack, signal_gap_s: float) -> np.ndarray:
 
 
 def stays_outside(
-    track: VehicleTrack, radius_m: float, min_duration_s: float, max_gap_s: float
+    track: VehicleTrack,
+    radius_m: float,
+    min_duration_s: float,
+    max_gap_s: float,
+    signal_gap_s: float,
 ) -> Events:
     """Stays (``VehicleTrack.stays``) not inside an authorised zone, i.e. with fewer than half
-    of their fixes in a site, facility or depot; ``ends`` inclusive."""
+    of their fixes in a site, facility or depot, lasting ``min_duration_s`` up to their
+    departure (``VehicleTrack.stay_departure``); ``ends`` inclusive."""
 
     def compute() -> Events:
         starts, ends = track.stays(radius_m, min_duration_s, max_gap_s)
         counts = np.concatenate(([0], np.cumsum(track.authorised)))
         inside = (counts[ends + 1] - counts[starts]) * 2 >= (ends - starts + 1)
-        return Events.of(starts[~inside], ends[~inside])
+        departures = np.array(
+            [track.stay_departure(int(e), signal_gap_s) for e in ends], dtype=np.int64
+        )
+        long_enough = track.t[departures] - track.t[starts] >= min_duration_s
+        keep = ~inside & long_enough
+        return Events.of(starts[keep], ends[keep])
 
-    return track.memo(("stays_outside", radius_m, min_duration_s, max_gap_s), compute)
+    return track.memo(
+        ("stays_outside", radius_m, min_duration_s, max_gap_s, signal_gap_s), compute
+    )
 
 
 def centroid(track: VehicleTrack, first: int, last: int) -> tuple[float, float]:

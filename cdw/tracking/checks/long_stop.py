@@ -3,7 +3,8 @@ outside authorised zones (sites, facilities, registered depots), on any trip.
 
 Stays are trackintel "sliding" stay points (``VehicleTrack.stays``): every fix within the
 radius of the stay's first fix, never bridged over a step longer than
-``trip_split_gap_s``. A stay is inside an authorised zone when at least half of its fixes
+``trip_split_gap_s``, and never stretched over an unseen stretch of ``signal_gap_s`` or
+more before the truck reappears elsewhere. A stay is inside an authorised zone when at least half of its fixes
 are. Severity: 30, plus 1 per minute beyond the threshold, at most 80.
 """
 
@@ -29,10 +30,12 @@ from cdw.tracking.trips import Trip, VehicleTrack
 
 def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     th = trip.thresholds
-    stays = stays_outside(track, th.stop_radius_m, th.long_stop_min_duration_s, th.trip_split_gap_s)
+    stays = stays_outside(
+        track, th.stop_radius_m, th.long_stop_min_duration_s, th.trip_split_gap_s, th.signal_gap_s
+    )
     flags = []
     for s, e in stays.in_trip(trip):
-        departure = track.stay_departure(e)
+        departure = track.stay_departure(e, th.signal_gap_s)
         duration = float(track.t[departure] - track.t[s])
         cx, cy = centroid(track, s, e)
         spread = float(np.hypot(track.x[s : e + 1] - cx, track.y[s : e + 1] - cy).max())

@@ -9,10 +9,11 @@ The severity is a score, each component shown in ``measured["score"]``:
 | ``near_facility`` | 15 | within ``dumping_facility_radius_m`` of a facility geofence, outside it |
 | ``off_route`` | 15 | farther than ``corridor_half_width_m`` from the permit's routes (if any) |
 | ``night`` | 10 | the stop starts at a local hour in ``night_start_hour..night_end_hour`` |
+| ``hotspot`` | 15 | the stop lies in a known dumping hotspot (``AnalysisContext.hotspots``) |
 | ``load_dropped`` | 25 | load bits half/full at the stop's first fix, empty at the fix ending it |
 | ``never_reaches_facility`` | 10 | the leg does not end at its permitted facility (any, if no permit) |
 
-capped at 100. (Known dumping hotspots are not registered yet, so they score nothing.)
+capped at 100.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ POINTS = {
     "near_facility": 15,
     "off_route": 15,
     "night": 10,
+    "hotspot": 15,
     "load_dropped": 25,
     "never_reaches_facility": 10,
 }
@@ -49,6 +51,7 @@ REASONS = {
     "near_facility": ("靠近消纳场但在场外", "near a facility but outside its fence"),
     "off_route": ("不在核准路线上", "off the approved route"),
     "night": ("夜间", "at night"),
+    "hotspot": ("位于已知偷倒点", "at a known dumping hotspot"),
     "load_dropped": ("载重状态由重变空", "load bits went from loaded to empty"),
     "never_reaches_facility": ("未到达核准消纳场", "the leg never reaches its facility"),
 }
@@ -59,7 +62,11 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
         return []
     th = trip.thresholds
     stays = stays_outside(
-        track, th.stop_radius_m, th.dumping_stop_min_duration_s, th.trip_split_gap_s
+        track,
+        th.stop_radius_m,
+        th.dumping_stop_min_duration_s,
+        th.trip_split_gap_s,
+        th.signal_gap_s,
     )
     found = stays.in_trip(trip)
     if not found:
@@ -69,10 +76,11 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     reaches = arrived is not None and (permitted is None or arrived == permitted)
     flags = []
     for s, e in found:
-        departure = track.stay_departure(e)
+        departure = track.stay_departure(e, th.signal_gap_s)
         duration = float(track.t[departure] - track.t[s])
         cx, cy = centroid(track, s, e)
         facility_m, facility_i = ctx.facility_distance(cx, cy)
+        hotspot = ctx.hotspot_at(cx, cy)
         off_route = None
         if trip.permit is not None and trip.permit.route_index is not None:
             route_m = float(trip.permit.route_index.distance(np.array([cx]), np.array([cy]))[0][0])
@@ -82,6 +90,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
             "near_facility": 0 < facility_m <= th.dumping_facility_radius_m,
             "off_route": bool(off_route),
             "night": in_night(ctx, track.t[s], th.night_start_hour, th.night_end_hour),
+            "hotspot": hotspot is not None,
             "load_dropped": int(track.load[s]) in (LOAD_HALF, LOAD_FULL)
             and int(track.load[departure]) == LOAD_EMPTY,
             "never_reaches_facility": not reaches,
@@ -114,6 +123,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
                     "nearest_facility": facility_name,
                     "nearest_facility_distance_m": None if facility_i < 0 else round(facility_m, 1),
                     "off_route": off_route,
+                    "hotspot": hotspot.name if hotspot else None,
                     "local_start": local_time(ctx, track.t[s]).isoformat(),
                     "load_before": int(track.load[s]),
                     "load_after": int(track.load[departure]),

@@ -73,3 +73,23 @@ def test_threshold_comes_from_the_settings():
     (flag,) = run_check(long_stop.check, stop_at(1000, 0, 700), ctx)
     assert flag.thresholds["long_stop_min_duration_s"] == 300
     assert "阈值 5.0 分钟" in flag.explanation_zh
+
+
+def test_a_fix_then_an_unseen_drive_elsewhere_is_not_a_stop():
+    """One fix, ten minutes without signal, then the truck 4 km away: the gap is
+    SIGNAL_GAP/TAMPER evidence, not a 10-minute stop."""
+    b = TrackBuilder().drive(0, (0, 0), (1000, 0), 10.0)
+    b.drive(740, (5000, 0), (6000, 0), 10.0)
+    assert run_check(long_stop.check, b, context()) == []
+
+
+def test_a_stop_before_a_gap_counts_up_to_its_last_seen_fix():
+    """Fixes at one spot from t=100 to t=800, then 6 min unseen, then elsewhere: the stop
+    lasts 700 s (to the last fix seen there), not until the truck reappears."""
+    b = TrackBuilder().drive(0, (0, 0), (1000, 0), 10.0)
+    b.stay(110, 800, 1000, 0)
+    b.drive(1160, (3000, 0), (4000, 0), 10.0)
+    (flag,) = run_check(long_stop.check, b, context())
+    assert flag.start == utc(100)
+    assert flag.end == utc(800)
+    assert flag.measured["duration_s"] == 700.0

@@ -62,6 +62,7 @@ def test_three_minute_loaded_stop_on_route_scores_the_base_only():
         "near_facility": 0,
         "off_route": 0,
         "night": 0,
+        "hotspot": 0,
         "load_dropped": 0,
         "never_reaches_facility": 0,
     }
@@ -91,6 +92,7 @@ def test_every_factor_raises_the_score_to_the_cap():
         "near_facility": 15,
         "off_route": 15,
         "night": 10,
+        "hotspot": 0,
         "load_dropped": 25,
         "never_reaches_facility": 10,
     }
@@ -142,6 +144,18 @@ def test_empty_leg_stop_does_not_fire():
 def test_loaded_stop_inside_a_depot_does_not_fire():
     c = ctx(depots=[zone(20, box(1900, -100, 2100, 100))])
     assert run_check(suspected_dumping.check, haul((2000, 0), 600), c) == []
+
+
+def test_known_hotspot_raises_the_score():
+    c = ctx(hotspots=[zone(40, box(1900, -100, 2100, 100), "河涌边偷倒点")])
+    (flag,) = run_check(suspected_dumping.check, haul((2000, 0), 180), c)
+    assert flag.measured["score"]["hotspot"] == 15
+    assert flag.measured["hotspot"] == "河涌边偷倒点"
+    assert flag.severity == 55
+    assert flag.explanation_en.endswith("score 55: at a known dumping hotspot")
+    elsewhere = ctx(hotspots=[zone(40, box(2100, 100, 2300, 300))])
+    (flag,) = run_check(suspected_dumping.check, haul((2000, 0), 180), elsewhere)
+    assert flag.measured["score"]["hotspot"] == 0
 
 
 def test_wrong_facility_counts_as_never_reaching_its_facility():
