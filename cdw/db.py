@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 from cdw.config import get_settings
+
+
+def plain_enum(enum: type[StrEnum], length: int = 32) -> SAEnum:
+    """An enum column stored as VARCHAR holding the value (no PostgreSQL ENUM type to migrate)."""
+    return SAEnum(
+        enum, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 def normalise_url(url: str) -> str:

@@ -8,6 +8,8 @@ from enum import StrEnum
 from pydantic import model_validator
 from sqlmodel import Field, SQLModel
 
+from cdw.db import plain_enum
+
 
 class Role(StrEnum):
     admin = "admin"
@@ -44,7 +46,7 @@ BINDING_OF_ROLE = {
 class UserBase(SQLModel):
     username: str = Field(min_length=3, max_length=64, unique=True, index=True)
     full_name: str = ""
-    role: Role
+    role: Role = Field(sa_type=plain_enum(Role))
     facility_id: int | None = Field(default=None, foreign_key="disposal_facility.id")
     site_id: int | None = Field(default=None, foreign_key="construction_site.id")
     haulier_id: int | None = Field(default=None, foreign_key="haulier.id")

@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
+from cdw.db import plain_enum
+
 
 class PermitStatus(StrEnum):
     submitted = "submitted"
@@ -56,5 +58,5 @@ class Permit(SQLModel, table=True):
     threshold_overrides: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=False)
     )
-    status: PermitStatus = PermitStatus.submitted
+    status: PermitStatus = Field(default=PermitStatus.submitted, sa_type=plain_enum(PermitStatus))
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -404,6 +404,79 @@ def _segment_within(
     return cross * cross <= max_dist2 * length2
 
 
+# Corridor raster states of a fine cell: every point of it is outside the corridor, inside
+# it, or either (test exactly).
+RASTER_OUTSIDE = 0
+RASTER_INSIDE = 1
+RASTER_MIXED = 2
+# Certificates leave this much room (m) for rounding in cell and distance arithmetic.
+_RASTER_SLACK_M = 1e-6
+
+
+@njit(cache=True, nogil=True)
+def build_corridor_raster(
+    seg_x0: np.ndarray,
+    seg_y0: np.ndarray,
+    seg_x1: np.ndarray,
+    seg_y1: np.ndarray,
+    origin_x: float,
+    origin_y: float,
+    cell_size: float,
+    n_cols: int,
+    n_rows: int,
+    cell_start: np.ndarray,
+    cell_items: np.ndarray,
+    max_dist: float,
+    fine: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Certain verdicts of ``within_distance`` per fine cell: (block_of, states).
+
+    The grid is the one ``within_distance`` takes (boxes grown by ``max_dist``). Each
+    non-empty cell ``c`` gets block ``block_of[c]`` of ``fine x fine`` sub-cells, the state
+    of sub-cell (row ``a``, column ``b``) being ``states[(block * fine + a) * fine + b]``;
+    an empty cell has block -1 (no segment within ``max_dist`` of any point of it). With
+    ``d`` the distance from a sub-cell's centre to the nearest listed segment and ``h``
+    its half-diagonal plus a rounding slack: INSIDE when ``d + h < max_dist``, OUTSIDE
+    when ``d - h > max_dist``, MIXED otherwise (by the triangle inequality every point of
+    an INSIDE sub-cell is nearer than ``max_dist``, of an OUTSIDE one farther).
+    """
+    n_cells = n_cols * n_rows
+    block_of = np.full(n_cells, -1, _INT)
+    n_blocks = 0
+    for cell in range(n_cells):
+        if cell_start[cell + 1] > cell_start[cell]:
+            block_of[cell] = n_blocks
+            n_blocks += 1
+    states = np.empty(n_blocks * fine * fine, np.uint8)
+    step = cell_size / fine
+    half_diagonal = step * math.sqrt(0.5) + _RASTER_SLACK_M
+    for cell in range(n_cells):
+        block = block_of[cell]
+        if block < 0:
+            continue
+        x_left = origin_x + (cell % n_cols) * cell_size
+        y_low = origin_y + (cell // n_cols) * cell_size
+        for a in range(fine):
+            cy = y_low + (a + 0.5) * step
+            for b in range(fine):
+                cx = x_left + (b + 0.5) * step
+                best2 = np.inf
+                for j in range(cell_start[cell], cell_start[cell + 1]):
+                    s = cell_items[j]
+                    best2 = min(
+                        best2, _segment_dist2(cx, cy, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s])
+                    )
+                d = math.sqrt(best2)
+                if d + half_diagonal < max_dist:
+                    state = RASTER_INSIDE
+                elif d - half_diagonal > max_dist:
+                    state = RASTER_OUTSIDE
+                else:
+                    state = RASTER_MIXED
+                states[(block * fine + a) * fine + b] = state
+    return block_of, states
+
+
 @njit(cache=True, nogil=True)
 def within_distance(
     px: np.ndarray,
@@ -419,17 +492,22 @@ def within_distance(
     n_rows: int,
     cell_start: np.ndarray,
     cell_items: np.ndarray,
+    block_of: np.ndarray,
+    states: np.ndarray,
+    fine: int,
     max_dist: float,
 ) -> np.ndarray:
     """For each point: is some segment within ``max_dist`` (inclusive)? NaN points: False.
 
     The grid must list each segment in every cell its bounding box *grown by max_dist*
     touches (``build_segment_index`` on the grown boxes), so a point's own cell names every
-    segment that can be near enough. The verdict is ``distance_to_segments(...,
-    max_dist)[1] >= 0`` found sooner: the first segment near enough ends the search, the
-    previous point's segment and its two neighbours are tried first (tracks are
-    continuous, polylines numbered in vertex order), and the test is division-free
-    (``_segment_within``), so only a distance equal to ``max_dist`` to within rounding
+    segment that can be near enough; ``block_of``, ``states`` and ``fine`` come from
+    ``build_corridor_raster`` on that grid, ``fine`` a power of two. Most points are
+    settled by their sub-cell's state alone; the rest (MIXED sub-cells, points just outside the grid) are tested
+    against their cell's segments, the previous such point's segment and its two
+    neighbours first (tracks are continuous, polylines numbered in vertex order), with
+    the division-free ``_segment_within``. So the verdict is ``distance_to_segments(...,
+    max_dist)[1] >= 0``, except that a distance equal to ``max_dist`` to within rounding
     may be judged differently.
     """
     n = px.size
@@ -441,15 +519,42 @@ def within_distance(
     lo_y = origin_y - cell_size
     hi_x = origin_x + (n_cols + 1) * cell_size
     hi_y = origin_y + (n_rows + 1) * cell_size
+    grid_x1 = origin_x + n_cols * cell_size
+    grid_y1 = origin_y + n_rows * cell_size
     inv_cell = 1.0 / cell_size
+    # Sub-cells are numbered across the whole grid: column gx is cell gx >> shift,
+    # sub-column gx & (fine - 1).
+    shift = 0
+    while (1 << shift) < fine:
+        shift += 1
+    sub_mask = fine - 1
+    inv_step = fine / cell_size
+    n_sub_cols = n_cols * fine
+    n_sub_rows = n_rows * fine
     max_dist2 = max_dist * max_dist
     n_seg = seg_x0.size
     last = -1
     for i in range(n):
         x = px[i]
         y = py[i]
+        if not (lo_x <= x <= hi_x and lo_y <= y <= hi_y):
+            continue  # NaN too
+        if origin_x <= x < grid_x1 and origin_y <= y < grid_y1:
+            gx = _cell_of(x, origin_x, inv_step, n_sub_cols)
+            gy = _cell_of(y, origin_y, inv_step, n_sub_rows)
+            block = block_of[(gy >> shift) * n_cols + (gx >> shift)]
+            if block < 0:
+                continue
+            state = states[(((block << shift) + (gy & sub_mask)) << shift) + (gx & sub_mask)]
+            if state == RASTER_INSIDE:
+                out[i] = True
+                continue
+            if state == RASTER_OUTSIDE:
+                continue
+        cell = _cell_of(y, origin_y, inv_cell, n_rows) * n_cols + _cell_of(
+            x, origin_x, inv_cell, n_cols
+        )
         if last >= 0:
-            # The previous point's segment, then the next and the one before it.
             hit = -1
             for s in (last, last + 1, last - 1):
                 if 0 <= s < n_seg and _segment_within(
@@ -461,11 +566,6 @@ def within_distance(
                 out[i] = True
                 last = hit
                 continue
-        if not (lo_x <= x <= hi_x and lo_y <= y <= hi_y):
-            continue  # NaN too
-        cell = _cell_of(y, origin_y, inv_cell, n_rows) * n_cols + _cell_of(
-            x, origin_x, inv_cell, n_cols
-        )
         for j in range(cell_start[cell], cell_start[cell + 1]):
             s = cell_items[j]
             if _segment_within(x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s], max_dist2):

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from cdw.db import plain_enum
+
 
 class FlagCode(StrEnum):
     ROUTE_DEVIATION = "ROUTE_DEVIATION"
@@ -110,7 +112,7 @@ class FlagRecord(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    code: FlagCode = Field(index=True, max_length=32)
+    code: FlagCode = Field(index=True, sa_type=plain_enum(FlagCode, 32))
     severity: int = Field(ge=0, le=100)
     vehicle: str = Field(index=True, max_length=32)
     trip_id: str | None = Field(default=None, max_length=96)
@@ -125,7 +127,9 @@ class FlagRecord(SQLModel, table=True):
     explanation_zh: str
     explanation_en: str
     permit_no: str | None = Field(default=None, max_length=64)
-    source: FlagSource = Field(default=FlagSource.engine, index=True, max_length=16)
+    source: FlagSource = Field(
+        default=FlagSource.engine, index=True, sa_type=plain_enum(FlagSource, 16)
+    )
     status: str = Field(default=FlagStatus.open, index=True, max_length=24)
     created_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC),

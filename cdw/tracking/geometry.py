@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import shapely
@@ -15,6 +16,7 @@ from shapely.geometry.base import BaseGeometry
 
 from cdw.errors import Problem, ValidationFailed
 from cdw.tracking._kernels import (
+    build_corridor_raster,
     build_segment_index,
     distance_to_segments,
     points_in_polygons,
@@ -25,6 +27,10 @@ from cdw.tracking._kernels import (
 MIN_CELL_SIZE_M = 100.0
 MAX_CELL_SIZE_M = 250.0
 MAX_GRID_CELLS = 4_000_000
+# ``within`` settles most points by a raster of sub-cells at most this fraction of the
+# distance on a side (a power of two of them to a grid cell's side, at most this many).
+RASTER_STEP_OF_DISTANCE = 0.25
+MAX_RASTER_FINE = 16
 
 
 def coordinate_arrays(
@@ -155,7 +161,7 @@ class SegmentIndex:
             self.cell_items,
         ) = build_segment_index(self.seg_x0, self.seg_y0, self.seg_x1, self.seg_y1, self.cell_size)
         # Grids over the boxes grown by a distance, for ``within``; built on first use.
-        self._grown: dict[float, tuple[float, tuple]] = {}
+        self._corridors: dict[float, _Corridor] = {}
 
     def __len__(self) -> int:
         return int(self.seg_x0.size)
@@ -213,27 +219,20 @@ class SegmentIndex:
         py: np.ndarray | Sequence[float],
         max_dist: float,
     ) -> np.ndarray:
-        """True where some segment lies within ``max_dist`` (inclusive) of the point.
+        """True where some segment lies within ``max_dist`` (inclusive) of the point: the
+        corridor check. NaN points are False.
 
-        Exactly the verdict ``distance(px, py, max_dist)[1] >= 0``, several times faster:
-        the corridor check. NaN points are False.
+        The verdict of ``distance(px, py, max_dist)[1] >= 0`` (but for a distance equal to
+        ``max_dist`` to within rounding), several times faster: the grid and raster of
+        each ``max_dist`` are built on first use and kept.
         """
         x, y = coordinate_arrays(px, py, ("px", "py"))
         radius = _max_dist(max_dist)
-        if radius not in self._grown:
-            if math.isinf(radius):  # every finite point is near any segment
-                return np.isfinite(x) & np.isfinite(y) & (len(self) > 0)
-            min_x, min_y, max_x, max_y = self._box
-            cell = _fit_cell_size(
-                self.cell_size, self._extent[0] + 2 * radius, self._extent[1] + 2 * radius
-            )
-            self._grown[radius] = (
-                cell,
-                build_segment_index(
-                    min_x - radius, min_y - radius, max_x + radius, max_y + radius, cell
-                ),
-            )
-        cell, (origin_x, origin_y, n_cols, n_rows, cell_start, cell_items) = self._grown[radius]
+        if math.isinf(radius):  # every finite point is near any segment
+            return np.isfinite(x) & np.isfinite(y) & (len(self) > 0)
+        if radius not in self._corridors:
+            self._corridors[radius] = self._corridor(radius)
+        corridor = self._corridors[radius]
         return within_distance(
             x,
             y,
@@ -241,15 +240,37 @@ class SegmentIndex:
             self.seg_y0,
             self.seg_x1,
             self.seg_y1,
-            origin_x,
-            origin_y,
-            cell,
-            n_cols,
-            n_rows,
-            cell_start,
-            cell_items,
+            *corridor.grid,
+            corridor.block_of,
+            corridor.states,
+            corridor.fine,
             radius,
         )
+
+    def _corridor(self, radius: float) -> _Corridor:
+        """Grid over the segment boxes grown by ``radius``, and its raster of certain verdicts."""
+        min_x, min_y, max_x, max_y = self._box
+        cell = _fit_cell_size(
+            self.cell_size, self._extent[0] + 2 * radius, self._extent[1] + 2 * radius
+        )
+        origin_x, origin_y, n_cols, n_rows, cell_start, cell_items = build_segment_index(
+            min_x - radius, min_y - radius, max_x + radius, max_y + radius, cell
+        )
+        grid = (origin_x, origin_y, cell, n_cols, n_rows, cell_start, cell_items)
+        fine = MAX_RASTER_FINE  # a power of two
+        while radius > 0 and fine > 1 and cell / (fine // 2) <= RASTER_STEP_OF_DISTANCE * radius:
+            fine //= 2
+        segments = (self.seg_x0, self.seg_y0, self.seg_x1, self.seg_y1)
+        block_of, states = build_corridor_raster(*segments, *grid, radius, fine)
+        return _Corridor(grid, block_of, states, fine)
+
+
+@dataclass(frozen=True)
+class _Corridor:
+    grid: tuple  # origin_x, origin_y, cell_size, n_cols, n_rows, cell_start, cell_items
+    block_of: np.ndarray
+    states: np.ndarray
+    fine: int
 
 
 class PolygonSet:
@@ -311,4 +332,3 @@ def _ring_bounds(
         bbox[:, 2] = np.maximum.reduceat(coords[:, 0], first)
         bbox[:, 3] = np.maximum.reduceat(coords[:, 1], first)
     return bbox
-

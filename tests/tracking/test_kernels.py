@@ -444,10 +444,10 @@ def within(px: list[float], py: list[float], max_dist: float, cell: float = 50.0
         np.maximum(x0, x1) + max_dist,
         np.maximum(y0, y1) + max_dist,
     )
-    index = K.build_segment_index(*grown, cell)
-    return K.within_distance(
-        arr(px), arr(py), *SEGS, *index[:2], cell, *index[2:], max_dist
-    ).tolist()
+    ox, oy, n_cols, n_rows, cell_start, cell_items = K.build_segment_index(*grown, cell)
+    grid = (ox, oy, cell, n_cols, n_rows, cell_start, cell_items)
+    raster = K.build_corridor_raster(*SEGS, *grid, max_dist, 4)
+    return K.within_distance(arr(px), arr(py), *SEGS, *grid, *raster, 4, max_dist).tolist()
 
 
 def test_within_distance_hand_computed() -> None:
@@ -458,6 +458,60 @@ def test_within_distance_hand_computed() -> None:
     assert within(px, py, 49.999) == [True, False, True, False, False, False, False]
     assert within(px, py, 0.0) == [False] * 7
     assert within([0, 100], [0, 0], 0.0) == [True, True]
+
+
+def test_corridor_raster_hand_computed() -> None:
+    # Segment (0,0)-(100,0), corridor 10 m; grown box (-10,-10)-(110,10) in 40 m cells
+    # (4 x 1), 8 x 8 sub-cells of 5 m (half-diagonal 3.54 m).
+    seg = (arr([0]), arr([0]), arr([100]), arr([0]))
+    ox, oy, n_cols, n_rows, cell_start, cell_items = K.build_segment_index(
+        arr([-10]), arr([-10]), arr([110]), arr([10]), 40.0
+    )
+    assert (n_cols, n_rows) == (4, 1)
+    block_of, states = K.build_corridor_raster(
+        *seg, ox, oy, 40.0, n_cols, n_rows, cell_start, cell_items, 10.0, 8
+    )
+    assert ints(block_of) == [0, 1, 2, 3]
+    I, O, M = K.RASTER_INSIDE, K.RASTER_OUTSIDE, K.RASTER_MIXED  # noqa: E741
+    # Cell 1, sub-column 3 (x = 47.5), rows at y = -7.5, -2.5, …, 27.5.
+    column = [int(states[(1 * 8 + a) * 8 + 3]) for a in range(8)]
+    assert column == [M, I, I, M, M, O, O, O]
+
+
+@PROPERTY
+@given(
+    st.lists(segment, max_size=20),
+    st.sampled_from([20.0, 137.5, 500.0]),
+    st.sampled_from([0.0, 10.0, 50.0, 300.0]),
+    st.integers(1, 6),
+)
+def test_corridor_raster_matches_twin(segs, cell, max_dist, fine) -> None:
+    x0, y0, x1, y1 = (arr([s[i] for s in segs]) for i in range(4))
+    grown = (
+        np.minimum(x0, x1) - max_dist,
+        np.minimum(y0, y1) - max_dist,
+        np.maximum(x0, x1) + max_dist,
+        np.maximum(y0, y1) + max_dist,
+    )
+    ox, oy, n_cols, n_rows, cell_start, cell_items = K.build_segment_index(*grown, cell)
+    grid = (ox, oy, cell, n_cols, n_rows, cell_start, cell_items)
+    block_of, states = K.build_corridor_raster(x0, y0, x1, y1, *grid, max_dist, fine)
+    lists = [ints(cell_items[cell_start[c] : cell_start[c + 1]]) for c in range(n_cols * n_rows)]
+    want_block_of, want_states = twins.corridor_raster(
+        x0.tolist(),
+        y0.tolist(),
+        x1.tolist(),
+        y1.tolist(),
+        ox,
+        oy,
+        cell,
+        n_cols,
+        lists,
+        max_dist,
+        fine,
+    )
+    assert ints(block_of) == want_block_of
+    assert states.tolist() == want_states
 
 
 @PROPERTY

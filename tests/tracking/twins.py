@@ -216,6 +216,49 @@ def segment_within(
     return cross * cross <= r2 * length2
 
 
+def corridor_raster(
+    seg_x0: Floats,
+    seg_y0: Floats,
+    seg_x1: Floats,
+    seg_y1: Floats,
+    origin_x: float,
+    origin_y: float,
+    cell_size: float,
+    n_cols: int,
+    cell_lists: Sequence[Sequence[int]],
+    max_dist: float,
+    fine: int,
+) -> tuple[list[int], list[int]]:
+    """(block_of, states): 1 inside, 0 outside, 2 mixed for each sub-cell of each
+    non-empty cell, by its centre's distance to the cell's segments and half-diagonal."""
+    block_of, states = [], []
+    step = cell_size / fine
+    half_diagonal = step * math.sqrt(0.5) + 1e-6
+    for cell, items in enumerate(cell_lists):
+        if not items:
+            block_of.append(-1)
+            continue
+        block_of.append(len(block_of) - block_of.count(-1))
+        x_left = origin_x + (cell % n_cols) * cell_size
+        y_low = origin_y + (cell // n_cols) * cell_size
+        for a in range(fine):
+            for b in range(fine):
+                cx, cy = x_left + (b + 0.5) * step, y_low + (a + 0.5) * step
+                d = math.sqrt(
+                    min(
+                        segment_dist2(cx, cy, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s])
+                        for s in items
+                    )
+                )
+                if d + half_diagonal < max_dist:
+                    states.append(1)
+                elif d - half_diagonal > max_dist:
+                    states.append(0)
+                else:
+                    states.append(2)
+    return block_of, states
+
+
 def points_in_polygons(
     px: Floats, py: Floats, polygons: Sequence[Sequence[Sequence[tuple[float, float]]]]
 ) -> list[int]:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, UploadFile
-from sqlmodel import select
+from sqlmodel import col, select
 
 from cdw.api.deps import SessionDep, SettingsDep, require_roles
 from cdw.auth.models import Role, User
@@ -46,8 +46,8 @@ StoreDep = Annotated[PointStore, Depends(get_store)]
 def terminal_map(session: SessionDep) -> dict[str, str]:
     """JT/T 808 terminal phone number → plate, from the vehicle registry."""
     rows = session.exec(
-        select(Vehicle.terminal_id, Vehicle.plate).where(Vehicle.terminal_id != None)
-    )  # noqa: E711
+        select(Vehicle.terminal_id, Vehicle.plate).where(col(Vehicle.terminal_id).is_not(None))
+    )
     return {terminal: plate for terminal, plate in rows}
 
 

@@ -99,9 +99,7 @@ def stays_outside(
         keep = ~inside & long_enough
         return Events.of(starts[keep], ends[keep])
 
-    return track.memo(
-        ("stays_outside", radius_m, min_duration_s, max_gap_s, signal_gap_s), compute
-    )
+    return track.memo(("stays_outside", radius_m, min_duration_s, max_gap_s, signal_gap_s), compute)
 
 
 def centroid(track: VehicleTrack, first: int, last: int) -> tuple[float, float]:
