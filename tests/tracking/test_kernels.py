@@ -520,12 +520,24 @@ def test_corridor_raster_matches_twin(segs, cell, max_dist, fine) -> None:
     st.lists(st.tuples(far_coord, far_coord), max_size=30),
     st.sampled_from([None, 20.0, 137.5, 5000.0]),
     st.sampled_from([math.inf, 0.0, 10.0, 50.0, 300.0]),
+    st.lists(st.tuples(st.integers(0, 29), st.floats(0, 1), st.floats(-1.5, 1.5)), max_size=30),
 )
-def test_within_distance_matches_twin_and_distance(segs, points, cell, max_dist) -> None:
+def test_within_distance_matches_twin_and_distance(segs, points, cell, max_dist, near_edge) -> None:
+    """Random points, and points about max_dist from a segment, where the raster's
+    certain verdicts would go wrong first."""
     from cdw.tracking.geometry import SegmentIndex
 
     x0, y0, x1, y1 = (arr([s[i] for s in segs]) for i in range(4))
-    px, py = arr([p[0] for p in points]), arr([p[1] for p in points])
+    px, py = [p[0] for p in points], [p[1] for p in points]
+    for k, u, offset in near_edge:
+        if segs and math.isfinite(max_dist):
+            s = segs[k % len(segs)]
+            length = math.hypot(s[2] - s[0], s[3] - s[1]) or 1.0
+            normal = ((s[1] - s[3]) / length, (s[2] - s[0]) / length)
+            along = (s[0] + u * (s[2] - s[0]), s[1] + u * (s[3] - s[1]))
+            px.append(along[0] + offset * max_dist * normal[0])
+            py.append(along[1] + offset * max_dist * normal[1])
+    px, py = arr(px), arr(py)
     index = SegmentIndex([shapely.LineString([s[:2], s[2:]]) for s in segs], cell_size=cell)
     got = index.within(px, py, max_dist)
     assert got.tolist() == twins.within_distance(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import shapely
 
 from cdw.tracking import _kernels as K
@@ -45,8 +44,8 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
         return []
     th = trip.thresholds
     lo, hi = trip.start_index, trip.end_index
-    dist, _ = permit.route_index.distance(track.x[lo:hi], track.y[lo:hi], th.corridor_half_width_m)
-    starts, ends = K.runs_at_least(np.isinf(dist), track.t[lo:hi], th.deviation_min_duration_s)
+    outside = ~permit.route_index.within(track.x[lo:hi], track.y[lo:hi], th.corridor_half_width_m)
+    starts, ends = K.runs_at_least(outside, track.t[lo:hi], th.deviation_min_duration_s)
     flags = []
     for s, e in zip((starts + lo).tolist(), (ends + lo).tolist(), strict=True):
         last = e - 1
