@@ -1,0 +1,468 @@
+"""A road network as a compact directed graph in arrays, loaded offline and cached.
+
+Every edge (arc) is one straight segment between two nodes, as OSM ways are between their
+consecutive nodes (osmnx with ``simplify=False``, the Panyu tables, the Kubicka arcs). A
+two-way road is two arcs. Outgoing arcs of each node are listed in CSR form
+(``out_start``/``out_edges``) for the routing and matching kernels.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from cdw.errors import InputFileError, Problem
+from cdw.tracking.projection import Projector
+
+# Highway classes a truck may drive on; others (footway, steps, busway, ...) are dropped
+# when reading OSM XML.
+DRIVABLE_HIGHWAYS = frozenset(
+    {
+        "motorway",
+        "motorway_link",
+        "trunk",
+        "trunk_link",
+        "primary",
+        "primary_link",
+        "secondary",
+        "secondary_link",
+        "tertiary",
+        "tertiary_link",
+        "unclassified",
+        "residential",
+        "living_street",
+        "service",
+        "road",
+    }
+)
+# Free-flow speed (km/h) where maxspeed is not tagged; the Panyu tables use the same defaults.
+DEFAULT_SPEED_KMH = {
+    "motorway": 80.0,
+    "trunk": 70.0,
+    "primary": 60.0,
+    "secondary": 50.0,
+    "tertiary": 40.0,
+    "residential": 30.0,
+    "unclassified": 30.0,
+    "service": 20.0,
+    "living_street": 15.0,
+}
+OTHER_SPEED_KMH = 30.0
+# Road-class labels for people; classes not listed show their OSM tag.
+HIGHWAY_ZH = {
+    "motorway": "高速公路",
+    "trunk": "快速路",
+    "primary": "主干路",
+    "secondary": "次干路",
+    "tertiary": "支路",
+    "unclassified": "未分级道路",
+    "residential": "居住区道路",
+    "living_street": "生活街道",
+    "service": "服务道路",
+}
+_OSM_WAY_TAGS = ("highway", "name", "oneway", "junction", "maxspeed", "maxweight", "hgv", "access")
+_MPH_KMH = 1.609344
+_NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)")
+
+
+def default_speed_kmh(highway: str) -> float:
+    """Free-flow speed of a class; ``*_link`` roads take their parent's."""
+    return DEFAULT_SPEED_KMH.get(highway.removesuffix("_link"), OTHER_SPEED_KMH)
+
+
+@dataclass(eq=False)
+class RoadNetwork:
+    """Nodes and directed edges in parallel arrays; build with a ``from_*`` loader.
+
+    ``edge_highway`` indexes ``highway_classes``; ``edge_maxspeed_kmh`` and
+    ``edge_maxweight_t`` are NaN where untagged; ``edge_oneway`` marks arcs of one-way
+    roads; ``edge_hgv_no`` arcs tagged ``hgv=no``; ``edge_name`` is "" where unnamed.
+    ``node_x``/``node_y`` are metres in ``crs`` (the UTM zone of the nodes).
+    """
+
+    crs: str
+    highway_classes: np.ndarray  # str
+    node_id: np.ndarray  # int64, source ids (OSM node ids, or line numbers)
+    node_lon: np.ndarray
+    node_lat: np.ndarray
+    node_x: np.ndarray
+    node_y: np.ndarray
+    edge_from: np.ndarray  # int64 node index
+    edge_to: np.ndarray
+    edge_length_m: np.ndarray
+    edge_speed_kmh: np.ndarray
+    edge_highway: np.ndarray  # int16
+    edge_oneway: np.ndarray  # bool
+    edge_maxspeed_kmh: np.ndarray
+    edge_maxweight_t: np.ndarray
+    edge_hgv_no: np.ndarray  # bool
+    edge_name: np.ndarray  # str
+    out_start: np.ndarray  # int64, n_nodes + 1
+    out_edges: np.ndarray  # int64, edge ids grouped by from-node
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.node_id.size)
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.edge_from.size)
+
+    @property
+    def edge_travel_time_s(self) -> np.ndarray:
+        return self.edge_length_m / (self.edge_speed_kmh / 3.6)
+
+    @property
+    def projector(self) -> Projector:
+        import pyproj
+
+        return Projector(pyproj.CRS.from_user_input(self.crs))
+
+    def edge_class(self, edge: int) -> str:
+        return str(self.highway_classes[self.edge_highway[edge]])
+
+    def __repr__(self) -> str:
+        return f"RoadNetwork({self.n_nodes} nodes, {self.n_edges} edges, {self.crs})"
+
+    # --- building -----------------------------------------------------------------------
+
+    @classmethod
+    def from_arrays(
+        cls,
+        node_id: np.ndarray,
+        node_lon: np.ndarray,
+        node_lat: np.ndarray,
+        edge_from: np.ndarray,
+        edge_to: np.ndarray,
+        *,
+        edge_length_m: np.ndarray | None = None,
+        edge_highway: np.ndarray | None = None,
+        edge_speed_kmh: np.ndarray | None = None,
+        edge_oneway: np.ndarray | None = None,
+        edge_maxspeed_kmh: np.ndarray | None = None,
+        edge_maxweight_t: np.ndarray | None = None,
+        edge_hgv_no: np.ndarray | None = None,
+        edge_name: np.ndarray | None = None,
+    ) -> RoadNetwork:
+        """A network from node and edge arrays (edges as node indices, already directed).
+
+        Missing columns get defaults: length from the projected coordinates, class
+        ``unclassified``, speed the tagged maxspeed else the class default.
+        """
+        node_lon = np.ascontiguousarray(node_lon, np.float64)
+        node_lat = np.ascontiguousarray(node_lat, np.float64)
+        projector = Projector.for_points(node_lon, node_lat)
+        node_x, node_y = projector.forward(node_lon, node_lat)
+        edge_from = np.ascontiguousarray(edge_from, np.int64)
+        edge_to = np.ascontiguousarray(edge_to, np.int64)
+        m = edge_from.size
+        if edge_length_m is None:
+            edge_length_m = np.hypot(
+                node_x[edge_to] - node_x[edge_from], node_y[edge_to] - node_y[edge_from]
+            )
+        highway = np.full(m, "unclassified", dtype=object) if edge_highway is None else edge_highway
+        classes, codes = np.unique(np.asarray(highway, dtype=str), return_inverse=True)
+        maxspeed = _float_or_nan(edge_maxspeed_kmh, m)
+        if edge_speed_kmh is None:
+            class_speed = np.array([default_speed_kmh(str(c)) for c in classes])
+            edge_speed_kmh = np.where(
+                np.isfinite(maxspeed) & (maxspeed > 0), maxspeed, class_speed[codes]
+            )
+        order = np.argsort(edge_from, kind="stable")
+        out_start = np.zeros(node_id.size + 1, np.int64)
+        np.cumsum(np.bincount(edge_from, minlength=node_id.size), out=out_start[1:])
+        return cls(
+            crs=projector.crs.to_string(),
+            highway_classes=classes.astype(str),
+            node_id=np.ascontiguousarray(node_id, np.int64),
+            node_lon=node_lon,
+            node_lat=node_lat,
+            node_x=node_x,
+            node_y=node_y,
+            edge_from=edge_from,
+            edge_to=edge_to,
+            edge_length_m=np.ascontiguousarray(edge_length_m, np.float64),
+            edge_speed_kmh=np.ascontiguousarray(edge_speed_kmh, np.float64),
+            edge_highway=codes.astype(np.int16),
+            edge_oneway=_bool_or_false(edge_oneway, m),
+            edge_maxspeed_kmh=maxspeed,
+            edge_maxweight_t=_float_or_nan(edge_maxweight_t, m),
+            edge_hgv_no=_bool_or_false(edge_hgv_no, m),
+            edge_name=np.asarray([""] * m if edge_name is None else edge_name, dtype=str),
+            out_start=out_start,
+            out_edges=order.astype(np.int64),
+        )
+
+    @classmethod
+    def from_osm_xml(cls, path: str | Path) -> RoadNetwork:
+        """Drivable roads of an OSM XML file (``.osm``, ``.osm.xml``, ``.osm.bz2``), offline.
+
+        One-way roads (``oneway=yes/-1``, roundabouts, motorways) keep one direction.
+        """
+        import osmnx as ox
+
+        source = _existing_file(path)
+        with _osmnx_way_tags():
+            try:
+                graph = ox.graph_from_xml(source, simplify=False, retain_all=True)
+            except Exception as exc:  # expat, bz2 and osmnx errors alike
+                raise InputFileError(
+                    f"无法读取 OSM XML 文件 {source}：{exc}",
+                    f"cannot read OSM XML file {source}: {exc}",
+                    problems=[
+                        Problem("path", "文件格式无效", "invalid file format", source=str(source))
+                    ],
+                ) from exc
+        rows = []
+        for u, v, data in graph.edges(data=True):
+            highway = _first(data.get("highway"))
+            if highway not in DRIVABLE_HIGHWAYS or _first(data.get("access")) == "no":
+                continue
+            oneway = bool(data.get("oneway", False))
+            if highway == "motorway" and not oneway:
+                if data.get("reversed", False):
+                    continue  # motorways are implied one-way: drop the reversed copy
+                oneway = True
+            rows.append(
+                (
+                    u,
+                    v,
+                    float(data["length"]),
+                    highway,
+                    oneway,
+                    _parse_speed(data.get("maxspeed")),
+                    _parse_number(data.get("maxweight")),
+                    _first(data.get("hgv")) == "no",
+                    _first(data.get("name")) or "",
+                )
+            )
+        if not rows:
+            raise InputFileError(
+                f"OSM 文件 {source} 中没有可通行车辆的道路",
+                f"OSM file {source} has no drivable roads",
+            )
+        cols = list(zip(*rows, strict=True))
+        used = np.unique(np.array(cols[0] + cols[1], dtype=np.int64))
+        lon = np.array([graph.nodes[n]["x"] for n in used.tolist()])
+        lat = np.array([graph.nodes[n]["y"] for n in used.tolist()])
+        return cls.from_arrays(
+            used,
+            lon,
+            lat,
+            np.searchsorted(used, np.array(cols[0], np.int64)),
+            np.searchsorted(used, np.array(cols[1], np.int64)),
+            edge_length_m=np.array(cols[2]),
+            edge_highway=np.array(cols[3], dtype=object),
+            edge_oneway=np.array(cols[4]),
+            edge_maxspeed_kmh=np.array(cols[5]),
+            edge_maxweight_t=np.array(cols[6]),
+            edge_hgv_no=np.array(cols[7]),
+            edge_name=np.array(cols[8], dtype=object),
+        )
+
+    @classmethod
+    def from_parquet_tables(cls, nodes: str | Path, edges: str | Path) -> RoadNetwork:
+        """The Panyu table format: nodes (node_id, lon, lat), undirected edges (u, v,
+        distance_km, speed_kmh, highway); each edge becomes two arcs."""
+        node_path, edge_path = _existing_file(nodes), _existing_file(edges)
+        node_table = _read_parquet(node_path, ("node_id", "lon", "lat"))
+        edge_table = _read_parquet(edge_path, ("u", "v", "distance_km", "speed_kmh", "highway"))
+        node_id = node_table["node_id"]
+        order = np.argsort(node_id)
+        sorted_ids = node_id[order]
+        index = {}
+        for end in ("u", "v"):
+            pos = np.searchsorted(sorted_ids, edge_table[end])
+            pos = np.minimum(pos, sorted_ids.size - 1)
+            missing = sorted_ids[pos] != edge_table[end]
+            if missing.any():
+                first = int(np.argmax(missing))
+                raise InputFileError(
+                    f"{edge_path} 第 {first} 行的 {end} 节点 {int(edge_table[end][first])} 不在节点表中",
+                    f"{edge_path} row {first}: {end} node {int(edge_table[end][first])} is not in the node table",
+                    problems=[
+                        Problem(
+                            end, "节点不存在", "unknown node", line=first, source=str(edge_path)
+                        )
+                    ],
+                )
+            index[end] = order[pos]
+        u, v = index["u"], index["v"]
+        both = np.concatenate
+        return cls.from_arrays(
+            node_id,
+            node_table["lon"],
+            node_table["lat"],
+            both([u, v]),
+            both([v, u]),
+            edge_length_m=both([edge_table["distance_km"]] * 2) * 1000.0,
+            edge_highway=both([edge_table["highway"]] * 2),
+            edge_speed_kmh=both([edge_table["speed_kmh"]] * 2),
+        )
+
+    @classmethod
+    def from_kubicka(cls, folder_or_prefix: str | Path) -> RoadNetwork:
+        """A Kubicka benchmark network: ``<prefix>.nodes`` (lon lat) and ``<prefix>.arcs``
+        (from to, directed); node and edge ids are the 0-based line numbers."""
+        prefix = _kubicka_prefix(folder_or_prefix)
+        nodes_path = _existing_file(prefix.with_name(prefix.name + ".nodes"))
+        arcs_path = _existing_file(prefix.with_name(prefix.name + ".arcs"))
+        coords = _read_table(nodes_path, np.float64, 2)
+        arcs = _read_table(arcs_path, np.int64, 2)
+        bad = (arcs < 0) | (arcs >= coords.shape[0])
+        if bad.any():
+            row = int(np.argmax(bad.any(axis=1)))
+            raise InputFileError(
+                f"{arcs_path} 第 {row + 1} 行引用了不存在的节点",
+                f"{arcs_path} line {row + 1} refers to a node that does not exist",
+                problems=[
+                    Problem(
+                        "arcs",
+                        "节点编号越界",
+                        "node id out of range",
+                        line=row + 1,
+                        source=str(arcs_path),
+                    )
+                ],
+            )
+        return cls.from_arrays(
+            np.arange(coords.shape[0], dtype=np.int64),
+            coords[:, 0],
+            coords[:, 1],
+            arcs[:, 0],
+            arcs[:, 1],
+        )
+
+    # --- cache --------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the arrays to one uncompressed ``.npz`` file (fast to reload)."""
+        target = Path(path)
+        arrays = {f.name: getattr(self, f.name) for f in fields(self)}
+        arrays["crs"] = np.array(self.crs)
+        tmp = target.with_name(target.name + ".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(target)
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> RoadNetwork:
+        """A network written by ``save``."""
+        source = _existing_file(path)
+        try:
+            with np.load(source, allow_pickle=False) as data:
+                values = {f.name: data[f.name] for f in fields(cls)}
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputFileError(
+                f"无法读取路网缓存 {source}：{exc}", f"cannot read network cache {source}: {exc}"
+            ) from exc
+        values["crs"] = str(values["crs"])
+        return cls(**values)
+
+
+def _existing_file(path: str | Path) -> Path:
+    source = Path(path)
+    if not source.is_file():
+        raise InputFileError(
+            f"找不到文件：{source}",
+            f"file not found: {source}",
+            problems=[Problem("path", "文件不存在", "file does not exist", source=str(source))],
+        )
+    return source
+
+
+def _kubicka_prefix(folder_or_prefix: str | Path) -> Path:
+    """``dir/00000005`` for ``dir/00000005`` (a folder named like its files) or a prefix."""
+    path = Path(folder_or_prefix)
+    return path / path.name if path.is_dir() else path
+
+
+def _read_table(path: Path, dtype: type, n_cols: int) -> np.ndarray:
+    try:
+        table = np.loadtxt(path, dtype=dtype, ndmin=2)
+    except ValueError as exc:
+        raise InputFileError(
+            f"无法解析 {path}：{exc}",
+            f"cannot parse {path}: {exc}",
+            problems=[
+                Problem(
+                    "path",
+                    "不是制表符分隔的数值表",
+                    "not a tab-separated numeric table",
+                    source=str(path),
+                )
+            ],
+        ) from exc
+    if table.size and table.shape[1] < n_cols:
+        raise InputFileError(
+            f"{path} 应有 {n_cols} 列，实际 {table.shape[1]} 列",
+            f"{path} should have {n_cols} columns, got {table.shape[1]}",
+        )
+    return table[:, :n_cols].reshape(-1, n_cols)
+
+
+def _read_parquet(path: Path, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        raise InputFileError(
+            f"无法读取 Parquet 文件 {path}：{exc}", f"cannot read Parquet file {path}: {exc}"
+        ) from exc
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise InputFileError(
+            f"{path} 缺少列：{', '.join(missing)}",
+            f"{path} lacks column(s): {', '.join(missing)}",
+            problems=[Problem(c, "缺少列", "missing column", source=str(path)) for c in missing],
+        )
+    return {c: table.column(c).to_numpy() for c in columns}
+
+
+@contextmanager
+def _osmnx_way_tags() -> Iterator[None]:
+    """osmnx settings that keep the way tags trucks care about, restored afterwards."""
+    import osmnx as ox
+
+    saved = list(ox.settings.useful_tags_way)
+    ox.settings.useful_tags_way = list(_OSM_WAY_TAGS)
+    try:
+        yield
+    finally:
+        ox.settings.useful_tags_way = saved
+
+
+def _first(value: object) -> str | None:
+    """A tag value as a string; osmnx may give a list where ways were merged."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return None if value is None else str(value)
+
+
+def _parse_number(value: object) -> float:
+    """Leading number of a tag (``"10"``, ``"5.5 t"``), NaN if none."""
+    text = _first(value)
+    match = _NUMBER.match(text) if text else None
+    return float(match.group(1)) if match else math.nan
+
+
+def _parse_speed(value: object) -> float:
+    """maxspeed in km/h (``"60"``, ``"40 mph"``); NaN for none or a zone code."""
+    speed = _parse_number(value)
+    text = _first(value) or ""
+    return speed * _MPH_KMH if "mph" in text else speed
+
+
+def _float_or_nan(values: np.ndarray | None, n: int) -> np.ndarray:
+    return np.full(n, np.nan) if values is None else np.ascontiguousarray(values, np.float64)
+
+
+def _bool_or_false(values: np.ndarray | None, n: int) -> np.ndarray:
+    return np.zeros(n, bool) if values is None else np.ascontiguousarray(values, bool)

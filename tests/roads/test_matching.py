@@ -1,0 +1,126 @@
+"""The HMM matcher on small hand-built networks with exact expected edges, and on Kubicka."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from shapely.geometry import LineString, MultiLineString
+
+from cdw.errors import ValidationFailed
+from cdw.roads.matching import MapMatcher, MatchParams
+from cdw.roads.network import RoadNetwork
+from tests.roads.handbuilt import X0, Y0, network, two_way
+
+
+def _road(
+    y: float, first_id: int, n: int = 11, step: float = 100.0
+) -> dict[int, tuple[float, float]]:
+    return {first_id + i: (i * step, y) for i in range(n)}
+
+
+def _arc_ids(net: RoadNetwork) -> dict[tuple[int, int], int]:
+    return {
+        (int(net.node_id[u]), int(net.node_id[v])): i
+        for i, (u, v) in enumerate(zip(net.edge_from, net.edge_to, strict=True))
+    }
+
+
+def _xy(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return xs + X0, ys + Y0
+
+
+def _path(net: RoadNetwork, edges: np.ndarray) -> list[tuple[int, int]]:
+    ids = {i: arc for arc, i in _arc_ids(net).items()}
+    return [ids[int(e)] for e in edges]
+
+
+def parallel_roads() -> RoadNetwork:
+    """Road A (nodes 0-10) along y=0 and road B (100-110) along y=40, both two-way,
+    joined at both ends."""
+    nodes = {**_road(0.0, 0), **_road(40.0, 100)}
+    pairs = [(i, i + 1) for i in range(10)] + [(100 + i, 101 + i) for i in range(10)]
+    return network(nodes, two_way(pairs + [(0, 100), (10, 110)]))
+
+
+def test_parallel_roads_pick_the_nearer() -> None:
+    net = parallel_roads()
+    xs = np.arange(30.0, 700.0, 50.0)
+    result = MapMatcher(net).match_xy(*_xy(xs, np.full(xs.size, 8.0)))
+    assert _path(net, result.path_edges) == [(i, i + 1) for i in range(7)]
+    assert result.distance_m == pytest.approx(np.full(xs.size, 8.0), abs=1e-6)
+    assert result.offset_m == pytest.approx(xs % 100.0, abs=1e-6)
+    assert (result.segment == 0).all() and result.n_segments == 1
+    geom = result.geometry(net)
+    assert isinstance(geom, LineString)
+    # from the first fix's point on the road to the last one's, through nodes 1..6
+    assert LineString(net.projector.geom_forward(geom)).length == pytest.approx(650.0, abs=1e-3)
+
+
+def test_oneway_street_is_not_driven_backwards() -> None:
+    nodes = {**_road(0.0, 0), **_road(30.0, 100)}
+    arcs = [(i, i + 1, {"oneway": True}) for i in range(10)]  # eastbound only
+    arcs += two_way([(100 + i, 101 + i) for i in range(10)] + [(0, 100), (10, 110)])
+    net = network(nodes, arcs)
+    xs = np.arange(680.0, 100.0, -50.0)  # driving west, nearer the one-way street
+    result = MapMatcher(net).match_xy(*_xy(xs, np.full(xs.size, 10.0)))
+    assert _path(net, result.path_edges) == [(107 - i, 106 - i) for i in range(6)]
+    assert result.n_segments == 1
+
+
+def test_u_turn() -> None:
+    net = network(_road(0.0, 0), two_way([(i, i + 1) for i in range(10)]))
+    xs = np.concatenate((np.arange(20.0, 480.0, 40.0), np.arange(460.0, 0.0, -40.0)))
+    ys = np.concatenate((np.full(12, 3.0), np.full(12, -3.0)))
+    result = MapMatcher(net).match_xy(*_xy(xs, ys))
+    east = [(i, i + 1) for i in range(5)]
+    west = [(5 - i, 4 - i) for i in range(5)]
+    assert _path(net, result.path_edges) == east + west
+
+
+def test_gap_in_the_network_breaks_the_match() -> None:
+    nodes = {**_road(0.0, 0, n=6), **{20 + i: (600.0 + 100 * i, 0.0) for i in range(6)}}
+    pairs = [(i, i + 1) for i in range(5)] + [(20 + i, 21 + i) for i in range(5)]
+    net = network(nodes, two_way(pairs))
+    xs = np.arange(10.0, 1100.0, 40.0)
+    ys = np.where(np.isclose(xs, 450.0), 500.0, 2.0)  # one fix far off every road
+    result = MapMatcher(net).match_xy(*_xy(xs, ys))
+    assert result.edge[np.isclose(xs, 450.0)].tolist() == [-1]
+    left = [(i, i + 1) for i in range(5)]
+    right = [(20 + i, 21 + i) for i in range(5)]
+    assert _path(net, result.path_edges) == left + right
+    assert result.path_segment.tolist() == [0] * 5 + [1] * 5
+    assert isinstance(result.geometry(net), MultiLineString)
+    # fixes at x=530, 570 lie within 50 m of a road end: they belong to one side or the other
+    assert (result.segment[xs < 500] == 0).all() or (result.segment[xs > 600] == 1).all()
+
+
+def test_close_fixes_follow_the_kept_fix() -> None:
+    net = parallel_roads()
+    xs = np.array([10.0, 12.0, 14.0, 60.0, 61.0, 130.0])
+    result = MapMatcher(net).match_xy(*_xy(xs, np.full(6, 5.0)))
+    assert _path(net, result.path_edges) == [(0, 1), (1, 2)]
+    assert result.edge.tolist() == [result.path_edges[0]] * 5 + [result.path_edges[1]]
+
+
+def test_bad_parameters_and_input() -> None:
+    net = parallel_roads()
+    with pytest.raises(ValidationFailed):
+        MapMatcher(net, MatchParams(sigma_m=0.0))
+    with pytest.raises(ValidationFailed):
+        MapMatcher(net).match_xy([1.0, 2.0], [1.0])
+    empty = MapMatcher(net).match_xy([], [])
+    assert empty.path_edges.size == 0 and empty.n_segments == 0
+
+
+def test_kubicka_track_is_matched(shared_data: Path) -> None:
+    folder = shared_data / "kubicka-map-matching" / "00000005"
+    net = RoadNetwork.from_kubicka(folder)
+    track = np.loadtxt(folder / "00000005.track")
+    truth = set(np.loadtxt(folder / "00000005.route", dtype=np.int64).tolist())
+    result = MapMatcher(net).match(track[:, 0], track[:, 1])
+    matched = set(result.path_edges.tolist())
+    length = net.edge_length_m
+    assert length[list(truth & matched)].sum() / length[list(truth)].sum() >= 0.97
+    assert length[list(matched - truth)].sum() / length[list(matched)].sum() <= 0.03

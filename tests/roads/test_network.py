@@ -1,0 +1,137 @@
+"""RoadNetwork loaders (OSM XML, Parquet tables, Kubicka), errors and the .npz cache."""
+
+from __future__ import annotations
+
+import bz2
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cdw.errors import InputFileError
+from cdw.roads.network import RoadNetwork
+
+OSM_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6">
+ <node id="1" lat="32.0400" lon="118.7800"/>
+ <node id="2" lat="32.0400" lon="118.7810"/>
+ <node id="3" lat="32.0410" lon="118.7810"/>
+ <node id="4" lat="32.0410" lon="118.7800"/>
+ <way id="10"><nd ref="1"/><nd ref="2"/><nd ref="3"/>
+  <tag k="highway" v="primary"/><tag k="name" v="中山路"/><tag k="oneway" v="yes"/>
+  <tag k="maxspeed" v="50"/><tag k="maxweight" v="20"/></way>
+ <way id="11"><nd ref="3"/><nd ref="4"/>
+  <tag k="highway" v="residential"/><tag k="hgv" v="no"/><tag k="oneway" v="-1"/></way>
+ <way id="12"><nd ref="4"/><nd ref="1"/><tag k="highway" v="footway"/></way>
+ <way id="13"><nd ref="4"/><nd ref="2"/><tag k="highway" v="tertiary"/><tag k="maxspeed" v="30 mph"/></way>
+</osm>
+"""
+
+
+def _arcs(net: RoadNetwork) -> set[tuple[int, int]]:
+    return {
+        (int(net.node_id[u]), int(net.node_id[v]))
+        for u, v in zip(net.edge_from, net.edge_to, strict=True)
+    }
+
+
+@pytest.mark.parametrize("suffix", [".osm", ".osm.bz2"])
+def test_osm_xml_keeps_drivable_roads_and_their_tags(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"tiny{suffix}"
+    data = OSM_XML.encode()
+    path.write_bytes(bz2.compress(data) if suffix.endswith("bz2") else data)
+    net = RoadNetwork.from_osm_xml(path)
+    # way 10 one way 1->2->3; way 11 reversed (oneway=-1): 4->3; footway dropped; 13 both ways
+    assert _arcs(net) == {(1, 2), (2, 3), (4, 3), (4, 2), (2, 4)}
+    by_arc = {
+        arc: i
+        for i, arc in enumerate(
+            zip(net.node_id[net.edge_from].tolist(), net.node_id[net.edge_to].tolist(), strict=True)
+        )
+    }
+    e12, e43, e42 = by_arc[(1, 2)], by_arc[(4, 3)], by_arc[(4, 2)]
+    assert net.edge_name[e12] == "中山路" and net.edge_class(e12) == "primary"
+    assert (net.edge_oneway[e12], net.edge_oneway[e42]) == (True, False)
+    assert (net.edge_maxspeed_kmh[e12], net.edge_speed_kmh[e12], net.edge_maxweight_t[e12]) == (
+        50.0,
+        50.0,
+        20.0,
+    )
+    assert net.edge_hgv_no[e43] and not net.edge_hgv_no[e12]
+    assert net.edge_maxspeed_kmh[e42] == pytest.approx(30 * 1.609344)
+    assert net.edge_speed_kmh[e43] == 30.0  # residential default
+    assert net.edge_length_m[e12] == pytest.approx(94.4, abs=0.5)  # 0.001° of lon at 32° N
+
+
+def test_missing_and_bad_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError) as err:
+        RoadNetwork.from_osm_xml(tmp_path / "none.osm")
+    assert "找不到文件" in err.value.zh and "file not found" in err.value.en
+    bad = tmp_path / "bad.osm"
+    bad.write_text("<osm><node")
+    with pytest.raises(InputFileError, match="cannot read OSM XML"):
+        RoadNetwork.from_osm_xml(bad)
+    with pytest.raises(InputFileError, match="file not found"):
+        RoadNetwork.from_kubicka(tmp_path / "00000001")
+    with pytest.raises(InputFileError, match="file not found"):
+        RoadNetwork.load(tmp_path / "none.npz")
+    (tmp_path / "x.nodes").write_text("1.0\t2.0\n1.1\t2.0\n")
+    (tmp_path / "x.arcs").write_text("0\t1\n1\t2\n")
+    with pytest.raises(InputFileError) as err:
+        RoadNetwork.from_kubicka(tmp_path / "x")
+    assert err.value.problems[0].line == 2
+
+
+def _assert_same(a: RoadNetwork, b: RoadNetwork) -> None:
+    for f in fields(RoadNetwork):
+        left, right = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(left, np.ndarray):
+            assert left.dtype == right.dtype, f.name
+            np.testing.assert_array_equal(left, right, err_msg=f.name)
+        else:
+            assert left == right
+
+
+def test_nanjing_osm_keeps_chinese_names_and_oneway(shared_data: Path, tmp_path: Path) -> None:
+    net = RoadNetwork.from_osm_xml(shared_data / "nanjing-xuanwu-osm" / "osm_bbox.osm.xml")
+    names = set(net.edge_name.tolist())
+    assert {"中山路", "汉中路", "珠江路"} <= names
+    assert "footway" not in set(net.highway_classes.tolist())
+    pairs = set(zip(net.edge_from.tolist(), net.edge_to.tolist(), strict=True))
+    oneway = net.edge_oneway
+    # a one-way arc has no reverse twin; a two-way arc always has
+    assert all(
+        (v, u) not in pairs for u, v in zip(net.edge_from[oneway], net.edge_to[oneway], strict=True)
+    )
+    assert all(
+        (v, u) in pairs for u, v in zip(net.edge_from[~oneway], net.edge_to[~oneway], strict=True)
+    )
+    assert oneway.sum() > 100
+    _assert_same(net, RoadNetwork.load(net.save(tmp_path / "nanjing.npz")))
+
+
+def test_panyu_tables_and_cache(shared_data: Path, tmp_path: Path) -> None:
+    folder = shared_data / "guangzhou-panyu-osm-roadnet"
+    net = RoadNetwork.from_parquet_tables(folder / "nodes.parquet", folder / "edges.parquet")
+    assert (net.n_nodes, net.n_edges) == (131_276, 285_186)
+    assert net.crs == "EPSG:32649"
+    assert net.edge_length_m.sum() / 2 == pytest.approx(6_493_000, rel=1e-3)
+    path = net.save(tmp_path / "panyu.npz")
+    start = time.perf_counter()
+    again = RoadNetwork.load(path)
+    assert time.perf_counter() - start < 1.0
+    _assert_same(net, again)
+    node = 1000
+    out = again.out_edges[again.out_start[node] : again.out_start[node + 1]]
+    assert (again.edge_from[out] == node).all()
+    assert sorted(out.tolist()) == np.flatnonzero(again.edge_from == node).tolist()
+
+
+def test_kubicka_network(shared_data: Path) -> None:
+    net = RoadNetwork.from_kubicka(shared_data / "kubicka-map-matching" / "00000005")
+    assert (net.n_nodes, net.n_edges) == (898, 1579)
+    assert (int(net.edge_from[0]), int(net.edge_to[0])) == (1, 0)
+    assert net.node_lon[0] == 35.554415 and net.node_lat[0] == 49.618875
+    assert net.crs == "EPSG:32636"
