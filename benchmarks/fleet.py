@@ -1,11 +1,21 @@
 """A synthetic fleet-day around Guangzhou (23.1° N, 113.3° E) for the engine benchmark.
 
 Seeded and numpy only. Each truck shuttles on one route between a construction site and a
-disposal facility, one fix every 10 s: loading at the site (load bits full), driving at
-20-60 km/h with GPS noise, traffic-light halts (< 2 min), roadside stops of 3-9 min and
-of 10-25 min, the odd detour off the corridor, unloading at the facility (bits empty),
-driving back, and now and then a signal gap. Geometry is laid out in local metres and
-converted to lon/lat with a local equirectangular scale.
+disposal facility, one fix every 10 s: loading at the site (load bits full), driving with
+GPS noise and traffic-light halts (< 2 min), unloading at the facility (bits empty),
+driving back. Geometry is laid out in local metres and converted to lon/lat with a local
+equirectangular scale. Two profiles:
+
+- ``realistic`` (default): trucks keep to their corridors at 20-55 km/h, stop only at
+  traffic lights, the site and the facility, inside their permit's hours; restricted
+  zones lie off the roads. About one truck in 25 commits one violation in the day (a
+  detour off the corridor, a 3-9 min roadside stop while loaded, or a 10-25 min stop),
+  and one in 50 loses its signal for 6-10 min.
+- ``flag_heavy``: every stretch of road may end in a roadside stop of 3-9 min (6 %) or
+  10-25 min (3 %) or hold a detour (4 %), speeds reach 60 km/h, restricted zones sit
+  astride the roads, the permit's hours end before the last trucks do, and one truck in
+  20 loses its signal: a stress test of the checks' evidence building, dozens of flags a
+  truck.
 """
 
 from __future__ import annotations
@@ -34,6 +44,26 @@ STATUS_ACC_ON_POSITIONED = 0b11  # JT/T 808 status bits 0 (ACC on) and 1 (positi
 TRUCKS_PER_ROUTE = 20
 SITE_RADIUS_M = 120.0
 FACILITY_RADIUS_M = 150.0
+PROFILES = ("realistic", "flag_heavy")
+VIOLATIONS = ("detour", "roadside_stop", "long_stop")
+
+
+@dataclass(frozen=True)
+class Profile:
+    max_speed_kmh: float
+    p_detour: float  # per stretch of road
+    p_roadside_stop: float  # 3-9 min, per stretch
+    p_long_stop: float  # 10-25 min, per stretch
+    p_violation: float  # per truck: one of VIOLATIONS on its first loaded leg
+    p_signal_gap: float  # per truck
+    restricted_on_roads: bool
+    allowed_hours_local: tuple[float, float]  # the permits' window, local hours
+
+
+_PROFILES = {
+    "realistic": Profile(55.0, 0.0, 0.0, 0.0, 1 / 25, 1 / 50, False, (5.0, 22.0)),
+    "flag_heavy": Profile(60.0, 0.04, 0.06, 0.03, 0.0, 0.05, True, (6.0, 20.0)),
+}
 
 
 @dataclass
@@ -46,6 +76,8 @@ class FleetDay:
     facilities: list[Polygon]  # facilities[r] at the end of routes[r]
     restricted: list[Polygon]
     vehicle_route: dict[str, int] = field(default_factory=dict)
+    allowed_hours_local: tuple[float, float] = (0.0, 24.0)
+    violations: dict[str, str] = field(default_factory=dict)  # plate -> injected violation
 
 
 def to_lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,11 +104,17 @@ def _route(rng: np.random.Generator) -> np.ndarray:
 
 
 def _schedule(
-    rng: np.random.Generator, route_len: float, t0: float, t_end: float
+    rng: np.random.Generator,
+    route_len: float,
+    t0: float,
+    t_end: float,
+    profile: Profile,
+    violation: str | None,
 ) -> tuple[list[float], list[float], list[float], list[float], list[float], list[int]]:
     """Breakpoints of position along the route s(t), lateral offset l(t), and load state.
 
     Returns (time, s) breakpoints, (time, lateral) breakpoints and (time, load) steps.
+    ``violation`` (one of VIOLATIONS) happens after the first stretch of the first loaded leg.
     """
     ts, ss = [t0], [0.0]
     lt, lv = [t0], [0.0]
@@ -89,15 +127,17 @@ def _schedule(
         ts.append(ts[-1] + duration)
         ss.append(ss[-1])
 
-    def drive(to_s: float) -> None:
-        """Drive to ``to_s`` in stretches of 0.5-3 km at 20-60 km/h with halts and stops."""
+    def drive(to_s: float, pending: str | None = None) -> None:
+        """Drive to ``to_s`` in stretches of 0.5-3 km with halts and the profile's stops;
+        ``pending`` (a violation) happens on the first stretch."""
         here = ss[-1]
         direction = 1.0 if to_s > here else -1.0
+        p = profile
         while (to_s - here) * direction > 1e-6:
             stretch = min(rng.uniform(500, 3000), abs(to_s - here))
-            speed = rng.uniform(20, 60) / 3.6
-            if rng.random() < 0.04:  # detour: 150-400 m off the road and back
-                offset = rng.choice([-1, 1]) * rng.uniform(150, 400)
+            speed = rng.uniform(20, p.max_speed_kmh) / 3.6
+            if pending == "detour" or rng.random() < p.p_detour:
+                offset = rng.choice([-1, 1]) * rng.uniform(150, 400)  # off the road and back
                 span = stretch / speed
                 lt.extend([ts[-1], ts[-1] + 0.25 * span, ts[-1] + 0.75 * span, ts[-1] + span])
                 lv.extend([0.0, offset, offset, 0.0])
@@ -106,17 +146,29 @@ def _schedule(
             ss.append(here)
             roll = rng.random()
             if roll < 0.35:
-                stay(rng.uniform(20, 110))  # traffic light
-            elif roll < 0.41:
-                stay(rng.uniform(180, 540), lateral=rng.uniform(5, 15))  # roadside, 3-9 min
-            elif roll < 0.44:
+                stop = "traffic_light"
+            elif roll < 0.35 + p.p_roadside_stop:
+                stop = "roadside_stop"
+            elif roll < 0.35 + p.p_roadside_stop + p.p_long_stop:
+                stop = "long_stop"
+            else:
+                stop = None
+            if pending in ("roadside_stop", "long_stop"):
+                stop = pending
+            if stop == "traffic_light":
+                stay(rng.uniform(20, 110))
+            elif stop == "roadside_stop":
+                stay(rng.uniform(180, 540), lateral=rng.uniform(5, 15))  # 3-9 min
+            elif stop == "long_stop":
                 stay(rng.uniform(600, 1500), lateral=rng.uniform(5, 15))  # 10-25 min
+            pending = None
 
     while ts[-1] < t_end:
         stay(rng.uniform(480, 1200))  # loading at the site
         load_t.append(ts[-1])
         load_v.append(LOAD_FULL)
-        drive(route_len)
+        drive(route_len, violation)
+        violation = None
         stay(rng.uniform(300, 720))  # unloading at the facility
         load_t.append(ts[-1])
         load_v.append(LOAD_EMPTY)
@@ -125,14 +177,19 @@ def _schedule(
 
 
 def _truck_fixes(
-    rng: np.random.Generator, route: np.ndarray, n_fixes: int, t0: float
+    rng: np.random.Generator,
+    route: np.ndarray,
+    n_fixes: int,
+    t0: float,
+    profile: Profile,
+    violation: str | None,
 ) -> dict[str, np.ndarray]:
     """One truck's day on ``route``: fix times, positions (m), speed, heading, load state."""
     seg = np.diff(route, axis=0)
     seg_len = np.hypot(seg[:, 0], seg[:, 1])
     cum = np.concatenate(([0.0], np.cumsum(seg_len)))
     t = t0 + FIX_INTERVAL_S * np.arange(n_fixes)
-    ts, ss, lt, lv, load_t, load_v = _schedule(rng, cum[-1], t0, t[-1])
+    ts, ss, lt, lv, load_t, load_v = _schedule(rng, cum[-1], t0, t[-1], profile, violation)
     s = np.interp(t, ts, ss)
     lateral = np.interp(t, lt, lv)
     k = np.clip(np.searchsorted(cum, s, side="right") - 1, 0, seg_len.size - 1)
@@ -161,11 +218,36 @@ def _plate(k: int) -> str:
     return f"粤A{k:05d}D"
 
 
+def _restricted_zones(
+    rng: np.random.Generator, routes_m: list[np.ndarray], on_roads: bool
+) -> list[Polygon]:
+    """Water-source protection areas (metres), one per three routes: astride a road, or
+    (``on_roads`` false) 1-3 km aside from one and at least 300 m from every road."""
+    n_routes = len(routes_m)
+    roads = shapely.MultiLineString([LineString(r) for r in routes_m])
+    zones = []
+    while len(zones) < max(1, n_routes // 3):
+        route = routes_m[int(rng.integers(n_routes))]
+        centre = route[int(rng.integers(len(route)))]
+        radius = rng.uniform(300, 800)
+        if not on_roads:
+            angle = rng.uniform(0, 2 * math.pi)
+            centre = centre + rng.uniform(1000, 3000) * np.array([math.cos(angle), math.sin(angle)])
+            if roads.distance(Point(centre)) < radius + 300.0:
+                continue
+        zones.append(Point(centre).buffer(radius))
+    return zones
+
+
 def make_fleet_day(
-    n_points: int = 1_200_000, seed: int = 0, day: date = date(2024, 5, 20)
+    n_points: int = 1_200_000,
+    seed: int = 0,
+    day: date = date(2024, 5, 20),
+    profile: str = "realistic",
 ) -> FleetDay:
-    """``n_points`` fixes less those cut out by signal gaps (about 0.3 %): enough trucks
-    for 14 h at one fix per 10 s, 20 trucks a route."""
+    """``n_points`` fixes less those cut out by signal gaps: enough trucks for 14 h at one
+    fix per 10 s, 20 trucks a route; ``profile`` one of PROFILES (module docstring)."""
+    p = _PROFILES[profile]
     rng = np.random.default_rng(seed)
     n_trucks = max(1, math.ceil(n_points / FIXES_PER_TRUCK))
     n_routes = max(1, math.ceil(n_trucks / TRUCKS_PER_ROUTE))
@@ -179,6 +261,7 @@ def make_fleet_day(
         key: [] for key in ("vehicle", "t", "x", "y", "speed_kmh", "heading", "load")
     }
     vehicle_route = {}
+    violations = {}
     remaining = n_points
     for k in range(n_trucks):
         n_fixes = min(FIXES_PER_TRUCK, remaining) if k < n_trucks - 1 else max(remaining, 1)
@@ -186,8 +269,13 @@ def make_fleet_day(
         r = k % n_routes
         plate = _plate(k + 1)
         vehicle_route[plate] = r
-        fixes = _truck_fixes(rng, routes_m[r], n_fixes, day_start + rng.uniform(0, 3600))
-        if rng.random() < 0.05 and n_fixes > 200:  # a 6-10 min signal gap
+        violation = None
+        if p.p_violation and rng.random() < p.p_violation:  # no draw: flag_heavy as before
+            violation = violations[plate] = VIOLATIONS[int(rng.integers(len(VIOLATIONS)))]
+        fixes = _truck_fixes(
+            rng, routes_m[r], n_fixes, day_start + rng.uniform(0, 3600), p, violation
+        )
+        if rng.random() < p.p_signal_gap and n_fixes > 200:  # a 6-10 min signal gap
             lo = int(rng.integers(50, n_fixes - 100))
             keep = np.ones(n_fixes, bool)
             keep[lo : lo + int(rng.integers(36, 60))] = False
@@ -212,11 +300,7 @@ def make_fleet_day(
     ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
     points = points.cast(POINTS_SCHEMA).sort("vehicle", "ts")
 
-    restricted = []
-    for _ in range(max(1, n_routes // 3)):  # water-source protection areas astride some roads
-        centre = routes_m[int(rng.integers(n_routes))]
-        centre = centre[int(rng.integers(len(centre)))]
-        restricted.append(_lonlat_geom(Point(centre).buffer(rng.uniform(300, 800))))
+    restricted = [_lonlat_geom(z) for z in _restricted_zones(rng, routes_m, p.restricted_on_roads)]
     return FleetDay(
         points=points,
         routes=[_lonlat_geom(LineString(r)) for r in routes_m],
@@ -224,4 +308,6 @@ def make_fleet_day(
         facilities=[_lonlat_geom(Point(r[-1]).buffer(FACILITY_RADIUS_M)) for r in routes_m],
         restricted=restricted,
         vehicle_route=vehicle_route,
+        allowed_hours_local=p.allowed_hours_local,
+        violations=violations,
     )

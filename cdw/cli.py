@@ -9,7 +9,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from cdw.bundle_cli import bundle_import_command
+from cdw.enforcement.cli import audit_app, enforcement_app
 from cdw.errors import CdwError
+from cdw.manifests.cli import (
+    expire_permits_command,
+    figures_command,
+    load_manifests_command,
+    reconcile_command,
+)
 from cdw.registry.cli import import_command
 from cdw.scenario.cli import generate_command
 from cdw.tracking.analyse_cli import analyse_command
@@ -24,10 +32,19 @@ scenario_app = typer.Typer(help="模拟场景 / simulated scenarios", no_args_is
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(scenario_app, name="scenario")
+app.add_typer(audit_app, name="audit")
+app.add_typer(enforcement_app, name="enforcement")
 scenario_app.command("generate")(generate_command)
+bundle_app = typer.Typer(help="数据包 / scenario and data bundles", no_args_is_help=True)
+app.add_typer(bundle_app, name="bundle")
+bundle_app.command("import")(bundle_import_command)
 app.command("import")(import_command)
 app.command("ingest")(ingest_command)
 app.command("analyse")(analyse_command)
+app.command("load-manifests")(load_manifests_command)
+app.command("reconcile")(reconcile_command)
+app.command("figures")(figures_command)
+app.command("expire-permits")(expire_permits_command)
 console = Console()
 
 

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     token_expire_minutes: int = 8 * 60
     local_timezone: str = Field(default="Asia/Shanghai", description="for hours and dates")
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    credit_suspension_threshold: int = Field(
+        default=60, ge=0, le=100, description="a haulier whose credit score falls below is suspended"
+    )
 
     @property
     def points_dir(self) -> Path:

@@ -19,9 +19,12 @@ from sqlmodel import Session, select
 from cdw.bundle import load_registry, track_files
 from cdw.config import Settings
 from cdw.db import make_engine, session_scope
+from cdw.manifests.importer import load_manifests
+from cdw.manifests.reconcile import reconcile_days
 from cdw.migrate import upgrade
 from cdw.registry.models import DisposalFacility, Vehicle
-from cdw.tracking.analysis import ENGINE_CODES, analyse_days
+from cdw.report import report_from_database
+from cdw.tracking.analysis import analyse_days
 from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.ingest import ingest_file
 from cdw.tracking.store import PointStore
@@ -77,12 +80,12 @@ def run_demo(
         f"数据包 / bundle: {bundle}  日期 / day: {day}  数据库 / database: {settings.database_url}"
     )
 
-    with console.status("1/4 建库 / creating the schema"):
+    with console.status("1/5 建库 / creating the schema"):
         upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
 
     with (
-        console.status("2/4 导入登记与核准 / loading registry and permits"),
+        console.status("2/5 导入登记与核准 / loading registry and permits"),
         session_scope(engine) as session,
     ):
         loaded = load_registry(session, bundle)
@@ -97,7 +100,7 @@ def run_demo(
         terminals = {t: p for t, p in session.exec(select(Vehicle.terminal_id, Vehicle.plate)) if t}
     ingested = []
     for path in track_files(bundle):
-        with console.status(f"3/4 导入轨迹 / ingesting {path.name}"):
+        with console.status(f"3/5 导入轨迹 / ingesting {path.name}"):
             ingested.append(
                 ingest_file(
                     path, store, terminal_to_plate=terminals, thresholds=settings.thresholds
@@ -107,20 +110,22 @@ def run_demo(
         zh, en = report.note
         console.print(f"轨迹 / tracks {Path(report.source).name}: {zh} / {en}")
 
-    with console.status("4/4 分析 / analysing the day"), session_scope(engine) as session:
+    with console.status("4/5 分析 / analysing the day"), session_scope(engine) as session:
         analysis = analyse_days(session, store, day, day, settings)
+    if (bundle / "manifests.csv").exists():
+        with (
+            console.status("5/5 联单对账 / reconciling manifests, receipts and trips"),
+            session_scope(engine) as session,
+        ):
+            n_manifests, n_receipts = load_manifests(session, bundle)
+            reconcile_days(session, store, day, day, settings)
+        console.print(f"联单 / manifests {n_manifests}, 接收 / receipts {n_receipts}")
     with Session(engine) as session:
         flags = list(session.exec(select(FlagRecord).order_by(FlagRecord.start_ts)))
         facilities = list(session.exec(select(DisposalFacility).order_by(DisposalFacility.id)))
 
     labels = json.loads((bundle / "ground_truth.json").read_text(encoding="utf-8"))
     console.print(_flags_table(flags, labels))
-    pending = sorted({lb["code"] for lb in labels} - {str(c) for c in ENGINE_CODES})
-    if pending:
-        console.print(
-            "联单对账类标注（待对账模块）/ labelled manifest-side codes, awaiting reconciliation: "
-            + ", ".join(pending)
-        )
     console.print(_facility_table(facilities))
     console.print(_top_flags_table(flags))
 
@@ -130,11 +135,16 @@ def run_demo(
         encoding="utf-8",
     )
     summary = analysis.as_dict()
+    with console.status("写出报告 / writing the HTML report"), Session(engine) as session:
+        report = report_from_database(
+            session, store, day, day, workdir / "report.html", settings, trips=analysis.trips
+        )
     console.print(
         f"行程 / trips: {summary.get('trips')}  预警 / flags: {len(flags)}  "
         f"用时 / elapsed: {perf_counter() - started:.1f} s"
     )
     console.print(f"预警明细 / flags written to: {out.resolve()}")
+    console.print(f"报告（含地图）/ HTML report with maps: {report.resolve()}")
     return out
 
 
@@ -145,8 +155,6 @@ def _flags_table(flags: list[FlagRecord], labels: list[dict]) -> Table:
     for header in ("预警 / flags", "标注 / labelled", "命中 / true flags", "检出 / labels found"):
         table.add_column(header, justify="right")
     for code, (n_flags, n_labels, true_flags, found) in match_ground_truth(flags, labels).items():
-        if code not in ENGINE_CODES:
-            continue
         fc = FlagCode(code)
         table.add_row(
             code, f"{fc.zh} / {fc.en}", str(n_flags), str(n_labels), str(true_flags), str(found)

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from cdw.demo import DEFAULT_BUNDLE, run_demo
-from cdw.tracking.analysis import ENGINE_CODES
+from cdw.tracking.flags import FlagCode
 
 
 def _t(iso: str) -> datetime:
@@ -17,24 +17,24 @@ def _t(iso: str) -> datetime:
 
 
 @pytest.mark.skipif(not DEFAULT_BUNDLE.is_dir(), reason=f"sample bundle missing: {DEFAULT_BUNDLE}")
-def test_demo_finds_every_labelled_engine_violation(tmp_path):
+def test_demo_finds_every_labelled_violation_and_nothing_else(tmp_path):
     console = Console(record=True, width=160)
     out = run_demo(DEFAULT_BUNDLE, tmp_path / "demo", console)
     flags = json.loads(out.read_text(encoding="utf-8"))
     labels = json.loads((DEFAULT_BUNDLE / "ground_truth.json").read_text(encoding="utf-8"))
-    engine_labels = [lb for lb in labels if lb["code"] in {str(c) for c in ENGINE_CODES}]
-    assert engine_labels, "the sample day carries labelled engine violations"
-    missed = [
-        lb
-        for lb in engine_labels
-        if not any(
+    assert {lb["code"] for lb in labels} == {str(c) for c in FlagCode}
+
+    def same_event(f: dict, lb: dict) -> bool:
+        return (
             f["code"] == lb["code"]
             and f["vehicle"] == lb["plate"]
             and _t(f["start"]) <= _t(lb["end"])
             and _t(lb["start"]) <= _t(f["end"])
-            for f in flags
         )
-    ]
+
+    missed = [lb for lb in labels if not any(same_event(f, lb) for f in flags)]
+    unlabelled = [f for f in flags if not any(same_event(f, lb) for lb in labels)]
     assert not missed
+    assert not unlabelled
     text = console.export_text()
     assert "预警与标注对照" in text and "flags written to" in text

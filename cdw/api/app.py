@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cdw.api.routes import auth, flags, registry, tracks
+from cdw.api.routes import auth, enforcement, flags, manifests, permits, registry, tracks
 from cdw.errors import CdwError, ValidationFailed
 from cdw.registry.validators import problems_from_validation_error
 
@@ -19,7 +19,15 @@ app = FastAPI(
     openapi_url="/openapi.json",
 )
 # Every router of the API, in one list (tests walk it to check each route's roles).
-ROUTERS = [auth.router, registry.router, tracks.router, flags.router]
+ROUTERS = [
+    auth.router,
+    registry.router,
+    tracks.router,
+    flags.router,
+    enforcement.router,
+    permits.router,
+    manifests.router,
+]
 for router in ROUTERS:
     app.include_router(router, prefix=API_PREFIX)
 

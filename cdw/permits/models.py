@@ -1,6 +1,9 @@
 """Disposal approvals (处置核准) as the engine reads them: who may haul what, where, when, how.
 
-The approval workflow (apply, approve, amend, revoke) is built on these tables later.
+The workflow (``cdw.permits.services``) applies, approves, rejects, amends, revokes and
+expires them. An amendment is a new row with the same ``permit_no``, ``version`` + 1 and
+``previous_id`` pointing at the row it amends; approving it marks that row ``superseded``.
+Nothing is overwritten but the status and decision fields of a row.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from cdw.db import plain_enum
@@ -21,6 +24,7 @@ class PermitStatus(StrEnum):
     rejected = "rejected"
     revoked = "revoked"
     expired = "expired"
+    superseded = "superseded"
 
 
 PERMIT_STATUS_LABELS = {
@@ -29,6 +33,7 @@ PERMIT_STATUS_LABELS = {
     PermitStatus.rejected: ("已驳回", "rejected"),
     PermitStatus.revoked: ("已撤销", "revoked"),
     PermitStatus.expired: ("已过期", "expired"),
+    PermitStatus.superseded: ("已被新版本取代", "superseded by a newer version"),
 }
 
 
@@ -41,9 +46,12 @@ class PermitVehicle(SQLModel, table=True):
 
 class Permit(SQLModel, table=True):
     __tablename__ = "permit"
+    __table_args__ = (UniqueConstraint("permit_no", "version", name="uq_permit_version"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    permit_no: str = Field(unique=True, index=True, max_length=64)
+    permit_no: str = Field(index=True, max_length=64)
+    version: int = Field(default=1, ge=1)
+    previous_id: int | None = Field(default=None, foreign_key="permit.id")
     site_id: int = Field(foreign_key="construction_site.id", index=True)
     facility_id: int = Field(foreign_key="disposal_facility.id", index=True)
     categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -60,3 +68,8 @@ class Permit(SQLModel, table=True):
     )
     status: PermitStatus = Field(default=PermitStatus.submitted, sa_type=plain_enum(PermitStatus))
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    applied_by: str | None = Field(default=None, max_length=64)
+    submitted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    decided_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    decided_by: str | None = Field(default=None, max_length=64)
+    decision_reason: str | None = None

@@ -70,14 +70,35 @@ class FilterResult:
 CleanFilter = Callable[[pl.DataFrame, Thresholds, datetime], FilterResult]
 
 
-def _split(frame: pl.DataFrame, bad: pl.Expr, reason: Reason) -> FilterResult:
-    marked = frame.with_columns(bad.fill_null(True).alias("_bad"))
-    dropped = marked.filter(pl.col("_bad")).drop("_bad")
-    kept = marked.filter(~pl.col("_bad")).drop("_bad")
-    return FilterResult(kept, dropped, reason, dropped.height)
+def _split(frame: pl.DataFrame, bad: pl.Expr | pl.Series, reason: Reason) -> FilterResult:
+    if isinstance(bad, pl.Expr):
+        bad = frame.select(bad).to_series()
+    mask = bad.fill_null(True)
+    if not mask.any():  # the usual case: keep the frame as it is, copy nothing
+        return FilterResult(frame, frame.clear(), reason, 0)
+    dropped = frame.filter(mask)
+    return FilterResult(frame.filter(~mask), dropped, reason, dropped.height)
+
+
+def _all_coordinates_valid(frame: pl.DataFrame) -> bool:
+    """The usual case, decided in a few passes: no null, NaN, infinite, out-of-range or (0, 0)
+    coordinate (NaN and infinities fail the range comparisons)."""
+    if frame["lon"].null_count() or frame["lat"].null_count():
+        return False
+    lon, lat = frame["lon"].to_numpy(), frame["lat"].to_numpy()
+    return bool(
+        lon.size == 0
+        or (
+            -180.0 <= lon.min() <= lon.max() <= 180.0
+            and -90.0 <= lat.min() <= lat.max() <= 90.0
+            and not ((lon == 0.0) & (lat == 0.0)).any()
+        )
+    )
 
 
 def invalid_coordinates(frame: pl.DataFrame, thresholds: Thresholds, now: datetime) -> FilterResult:
+    if _all_coordinates_valid(frame):
+        return FilterResult(frame, frame.clear(), INVALID_COORDINATES, 0)
     lon, lat = pl.col("lon"), pl.col("lat")
     bad = (
         lon.is_null()
@@ -96,8 +117,17 @@ def future_timestamps(frame: pl.DataFrame, thresholds: Thresholds, now: datetime
     return _split(frame, pl.col("ts") > limit, FUTURE_TIMESTAMPS)
 
 
+def _vehicles_marked_sorted(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with polars told that ``vehicle`` is sorted (checked by the caller), so that
+    the next filters' ``sorted_by_vehicle_ts`` need not scan the strings again."""
+    return frame.with_columns(pl.col("vehicle").set_sorted())
+
+
 def duplicates(frame: pl.DataFrame, thresholds: Thresholds, now: datetime) -> FilterResult:
     if sorted_by_vehicle_ts(frame):  # points read back from the store: compare neighbours
+        frame = _vehicles_marked_sorted(frame)
+        if not frame["ts"].to_physical().diff().eq(0).any():  # no repeated time, so no repeated key
+            return FilterResult(frame, frame.clear(), DUPLICATES, 0)
         repeat = (pl.col("vehicle") == pl.col("vehicle").shift(1)) & (
             pl.col("ts") == pl.col("ts").shift(1)
         )
@@ -135,6 +165,15 @@ def implied_speed_jumps(frame: pl.DataFrame, thresholds: Thresholds, now: dateti
 
 def sorted_by_vehicle_ts(frame: pl.DataFrame) -> bool:
     """Whether rows are ordered by vehicle, then time (ties allowed); one linear pass."""
+    vehicle, ts = frame["vehicle"], frame["ts"]
+    if vehicle.null_count() == 0 and ts.null_count() == 0:
+        # Fast path (the usual frame): polars knows or checks cheaply that the vehicles are
+        # sorted; then only time steps backwards within one vehicle can break the order.
+        if not vehicle.is_sorted():
+            return False
+        # Time steps back (few: one where each vehicle starts) must all be vehicle changes.
+        back = ts.to_physical().diff().lt(0).arg_true()
+        return bool((vehicle.gather(back) != vehicle.gather(back - 1)).all())
     prev_v, prev_t = pl.col("vehicle").shift(1), pl.col("ts").shift(1)
     descending = (pl.col("vehicle") < prev_v) | (
         (pl.col("vehicle") == prev_v) & (pl.col("ts") < prev_t)

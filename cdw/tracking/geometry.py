@@ -295,6 +295,10 @@ class PolygonSet:
         self.poly_ring_start = _offsets(ring_part, parts.size)
         self.poly_bbox = _ring_bounds(coords, vertex_ring, ring_part, parts.size)
         self.size = len(geoms)
+        # One part a polygon (no MultiPolygon, none empty): part index = caller's index.
+        self._parts_are_polygons = bool(
+            np.array_equal(self.part_owner, np.arange(self.size, dtype=np.int64))
+        )
 
     def __len__(self) -> int:
         return self.size
@@ -307,7 +311,7 @@ class PolygonSet:
         part = points_in_polygons(
             x, y, self.ring_x, self.ring_y, self.ring_start, self.poly_ring_start, self.poly_bbox
         )
-        if not self.part_owner.size:
+        if not self.part_owner.size or self._parts_are_polygons:
             return part
         return np.where(part >= 0, self.part_owner[np.maximum(part, 0)], -1)
 

@@ -3,7 +3,8 @@
 1. ``FILTERS`` (``clean.py``): drop what cannot be a real fix, each filter counting why;
 2. ``prepare_tracks``: one projection and every per-point array, once per batch;
 3. ``segment_trips``: visits and legs, loaded or not, with their permit;
-4. ``CHECKS``, in this order, on every trip: each a pure ``check(trip, track, ctx)``.
+4. ``CHECKS``, in this order, on every trip: each a pure ``check(trip, track, ctx)``;
+   where the check's module has ``may_flag`` (``MAY_FLAG``), a track it clears is skipped.
 """
 
 from __future__ import annotations
@@ -49,6 +50,20 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
+# Track-wide shortcuts (see cdw.tracking.checks): False means the check finds nothing on
+# any trip of the track, so its trips are not visited. Speed only; results are the same.
+MAY_FLAG: dict[Check, Callable[[VehicleTrack, list[Trip], AnalysisContext], bool]] = {
+    route_deviation.check: route_deviation.may_flag,
+    long_stop.check: long_stop.may_flag,
+    suspected_dumping.check: suspected_dumping.may_flag,
+    out_of_hours.check: out_of_hours.may_flag,
+    restricted_zone.check: restricted_zone.may_flag,
+    speeding.check: speeding.may_flag,
+    signal_gap.check: signal_gap.may_flag,
+    tamper.check: tamper.may_flag,
+}
+
+
 def check_name(check: Check) -> str:
     """``route_deviation`` for ``route_deviation.check``."""
     return check.__module__.rsplit(".", 1)[-1]
@@ -84,21 +99,25 @@ def run_pipeline(
         timings[stage] = timings.get(stage, 0.0) + now_ - tick
         tick = now_
 
-    cleaned = clean.clean(points, context.thresholds, now)
-    lap("clean")
-    tracks = prepare_tracks(cleaned.points, context)
-    lap("prepare")
-    trips_by_track = [(track, segment_trips(track, context)) for track in tracks]
-    lap("trips")
-
-    flags: list[Flag] = []
-    # Flags bring many small lists (evidence paths) and no reference cycles: pausing the
-    # cyclic garbage collector meanwhile saves its repeated scans of them.
+    # The run allocates many small objects (trips, flags and their evidence) and hardly any
+    # reference cycles: pausing the cyclic garbage collector meanwhile saves its repeated
+    # scans of every live object (tens of milliseconds each in a big process); what cycles
+    # there are wait for its next run.
     collecting = gc.isenabled()
     gc.disable()
     try:
+        cleaned = clean.clean(points, context.thresholds, now)
+        lap("clean")
+        tracks = prepare_tracks(cleaned.points, context)
+        lap("prepare")
+        trips_by_track = [(track, segment_trips(track, context)) for track in tracks]
+        lap("trips")
+        flags: list[Flag] = []
         for check in CHECKS:
+            may_flag = MAY_FLAG.get(check)
             for track, trips in trips_by_track:
+                if may_flag is not None and not may_flag(track, trips, context):
+                    continue
                 for trip in trips:
                     flags.extend(check(trip, track, context))
             lap(check_name(check))

@@ -319,3 +319,25 @@ def test_sorted_by_vehicle_ts() -> None:
     assert not C.sorted_by_vehicle_ts(frame([("A", 5, 1, 1), ("A", 0, 1, 1)]))
     assert not C.sorted_by_vehicle_ts(frame([("B", 0, 1, 1), ("A", 9, 1, 1)]))
     assert C.sorted_by_vehicle_ts(frame([]))
+
+
+def test_sorted_by_vehicle_ts_fast_path_agrees_with_the_plain_rule() -> None:
+    # Time going back only where the vehicle changes is sorted; within a vehicle it is not,
+    # even when the vehicle changed just before.
+    assert C.sorted_by_vehicle_ts(frame([("A", 9, 1, 1), ("B", 0, 1, 1), ("B", 3, 1, 1)]))
+    assert not C.sorted_by_vehicle_ts(
+        frame([("A", 9, 1, 1), ("B", 5, 1, 1), ("B", 3, 1, 1), ("C", 0, 1, 1)])
+    )
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        rows = [
+            (str(rng.choice(["A", "B", "C"])), float(rng.integers(0, 5)), 1.0, 1.0)
+            for _ in range(int(rng.integers(0, 8)))
+        ]
+        rows = sorted(rows) if rng.random() < 0.5 else rows
+        f = frame(rows)
+        plain = not any(
+            (v1, t1) < (v0, t0)
+            for (v0, t0, _, _), (v1, t1, _, _) in zip(rows, rows[1:], strict=False)
+        )
+        assert C.sorted_by_vehicle_ts(f) == plain

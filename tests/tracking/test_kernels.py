@@ -7,12 +7,14 @@ import math
 import warnings
 
 import numpy as np
+import pyproj
 import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdw.tracking import _kernels as K
+from cdw.tracking.projection import TransverseMercator
 from tests.tracking import twins
 
 PROPERTY = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -670,3 +672,60 @@ def test_points_in_polygons_matches_twin_and_shapely(polygons, points) -> None:
             continue  # on a boundary: the kernel's rule, tested above, not shapely's
         containing = [i for i, s in enumerate(shapes) if shapely.contains_xy(s, x, y)]
         assert index == (containing[0] if containing else -1)
+
+
+# --- transverse Mercator -----------------------------------------------------------------
+
+UTM49 = TransverseMercator.of(pyproj.CRS.from_epsg(32649))
+UTM56S = TransverseMercator.of(pyproj.CRS.from_epsg(32756))
+PYPROJ_UTM49 = pyproj.Transformer.from_crs(4326, 32649, always_xy=True)
+
+
+def _tm_args(tm: TransverseMercator) -> tuple[float, float, float, float, float]:
+    return tm.lon0, tm.k0_a, tm.false_easting, tm.false_northing, tm.e
+
+
+def test_tm_forward_hand_computed() -> None:
+    # On the central meridian x is the false easting and y is k0 times the meridian arc:
+    # 4 984 944.378 m from the equator to 45° N on WGS-84.
+    x, y = K.tm_forward(arr([111.0, 111.0]), arr([0.0, 45.0]), *_tm_args(UTM49), UTM49.alpha)
+    assert x.tolist() == [500_000.0, 500_000.0]
+    assert y[0] == 0.0
+    assert y[1] == pytest.approx(0.9996 * 4_984_944.378, abs=1e-3)
+
+
+def test_tm_kernels_on_empty_arrays() -> None:
+    x, y = K.tm_forward(arr([]), arr([]), *_tm_args(UTM49), UTM49.alpha)
+    lon, lat = K.tm_inverse(arr([]), arr([]), *_tm_args(UTM49), UTM49.beta)
+    assert x.size == y.size == lon.size == lat.size == 0
+
+
+@pytest.mark.parametrize("tm", [UTM49, UTM56S], ids=["49N", "56S"])
+def test_tm_kernels_match_twins_on_fixed_points(tm: TransverseMercator) -> None:
+    lon = arr([tm.lon0 - 3.0, tm.lon0, tm.lon0 + 2.9, tm.lon0 + 6.0, tm.lon0 - 0.1])
+    lat = arr([0.0, 23.1, -33.9, 60.0, -79.9])
+    x, y = K.tm_forward(lon, lat, *_tm_args(tm), tm.alpha)
+    tx, ty = twins.tm_forward(lon, lat, *_tm_args(tm), tm.alpha)
+    assert np.abs(x - tx).max() < 1e-6 and np.abs(y - ty).max() < 1e-6
+    back_lon, back_lat = K.tm_inverse(x, y, *_tm_args(tm), tm.beta)
+    twin_lon, twin_lat = twins.tm_inverse(x, y, *_tm_args(tm), tm.beta)
+    assert np.abs(back_lon - twin_lon).max() < 1e-11 and np.abs(back_lat - twin_lat).max() < 1e-11
+    assert np.abs(back_lon - lon).max() < 1e-11 and np.abs(back_lat - lat).max() < 1e-11
+
+
+@PROPERTY
+@given(st.lists(st.tuples(st.floats(-4.0, 4.0), st.floats(-80.0, 84.0)), min_size=1, max_size=30))
+def test_tm_kernels_match_twins_and_pyproj(offsets: list[tuple[float, float]]) -> None:
+    lon = UTM49.lon0 + arr([o[0] for o in offsets])
+    lat = arr([o[1] for o in offsets])
+    x, y = K.tm_forward(lon, lat, *_tm_args(UTM49), UTM49.alpha)
+    tx, ty = twins.tm_forward(lon, lat, *_tm_args(UTM49), UTM49.alpha)
+    assert np.abs(x - tx).max() < 1e-6 and np.abs(y - ty).max() < 1e-6
+    px, py = PYPROJ_UTM49.transform(lon, lat)
+    assert np.abs(x - px).max() < 1e-3 and np.abs(y - py).max() < 1e-3
+    lon_back, lat_back = K.tm_inverse(px, py, *_tm_args(UTM49), UTM49.beta)
+    twin_lon, twin_lat = twins.tm_inverse(px, py, *_tm_args(UTM49), UTM49.beta)
+    assert np.abs(lon_back - twin_lon).max() < 1e-11
+    assert np.abs(lat_back - twin_lat).max() < 1e-11
+    # 1e-8 degrees is about a millimetre.
+    assert np.abs(lon_back - lon).max() < 1e-8 and np.abs(lat_back - lat).max() < 1e-8

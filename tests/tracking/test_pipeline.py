@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from cdw.tracking.pipeline import CHECKS, FILTERS, check_name, run_pipeline
+from cdw.tracking.pipeline import CHECKS, FILTERS, MAY_FLAG, check_name, run_pipeline
 from tests.tracking.handbuilt import (
     TrackBuilder,
     box,
@@ -133,3 +133,38 @@ def test_the_chain_is_listed_in_order():
 def test_an_empty_batch_gives_nothing():
     result = run_pipeline(day_frame().clear(), ctx(), now=NOW)
     assert (result.trips, result.flags, result.points_kept) == ([], [], 0)
+
+
+def test_may_flag_only_skips_tracks_without_flags():
+    """A track that a check's ``may_flag`` clears gives no flag from that check on any trip,
+    so the pipeline's shortcut changes nothing: checked on the day above, on every check,
+    and on the same day with thresholds so low that every check fires."""
+    from cdw.config import Thresholds
+    from cdw.tracking import clean
+    from cdw.tracking.trips import prepare_tracks, segment_trips
+
+    eager = Thresholds(
+        speed_limit_kmh=5.0,
+        speeding_min_duration_s=1.0,
+        long_stop_min_duration_s=60.0,
+        dumping_stop_min_duration_s=60.0,
+        signal_gap_s=15.0,
+        tamper_min_jump_m=10.0,
+    )
+    for thresholds in (None, eager):
+        context = ctx()
+        if thresholds is not None:
+            context = ctx()
+            context.thresholds = thresholds
+        points = clean.clean(day_frame(), context.thresholds, NOW).points
+        tracks = prepare_tracks(points, context)
+        fired = set()
+        for track in tracks:
+            trips = segment_trips(track, context)
+            for check in CHECKS:
+                flags = [f for trip in trips for f in check(trip, track, context)]
+                fired.update(str(f.code) for f in flags)
+                may_flag = MAY_FLAG.get(check)
+                if may_flag is not None and not may_flag(track, trips, context):
+                    assert flags == [], (check_name(check), track.vehicle)
+        assert len(fired) >= 5

@@ -11,7 +11,12 @@ import shapely
 from shapely.geometry import LineString, Polygon
 
 from cdw.errors import ValidationFailed
-from cdw.tracking.projection import Projector, utm_crs_for
+from cdw.tracking.projection import (
+    Projector,
+    TransverseMercator,
+    kruger_coefficients,
+    utm_crs_for,
+)
 
 
 @pytest.mark.parametrize(
@@ -118,3 +123,42 @@ def test_inverse_refuses_non_finite() -> None:
 def test_geom_forward_refuses_out_of_range() -> None:
     with pytest.raises(ValidationFailed):
         Projector.for_points([113.3], [23.1]).geom_forward(LineString([(0, 0), (0, 89)]))
+
+
+def test_utm_runs_on_the_kruger_kernels_and_agrees_with_pyproj() -> None:
+    projector = Projector.for_points([113.3], [23.1])
+    assert TransverseMercator.of(projector.crs) is not None
+    rng = np.random.default_rng(7)
+    lon, lat = 113.3 + rng.uniform(-5, 5, 5000), rng.uniform(-80, 84, 5000)
+    reference = pyproj.Transformer.from_crs(4326, projector.crs, always_xy=True)
+    x, y = projector.forward(lon, lat)
+    px, py = reference.transform(lon, lat)
+    assert np.abs(x - px).max() < 1e-3 and np.abs(y - py).max() < 1e-3
+    back_lon, back_lat = projector.inverse(px, py)
+    assert np.abs(back_lon - lon).max() < 1e-8 and np.abs(back_lat - lat).max() < 1e-8
+
+
+@pytest.mark.parametrize(
+    "epsg",
+    [
+        3857,  # web Mercator: not transverse
+        2383,  # Xian 1980 / 3-degree Gauss-Kruger: transverse Mercator on another datum
+        3395,  # world Mercator
+    ],
+)
+def test_other_crs_go_through_pyproj(epsg: int) -> None:
+    crs = pyproj.CRS.from_epsg(epsg)
+    assert TransverseMercator.of(crs) is None
+    projector = Projector(crs)
+    reference = pyproj.Transformer.from_crs(4326, crs, always_xy=True)
+    x, y = projector.forward([113.3], [23.1])
+    assert (x[0], y[0]) == reference.transform(113.3, 23.1)
+
+
+def test_kruger_coefficients_of_wgs84() -> None:
+    # Karney (2011), table 1 lists alpha_1 = 8.377318206244698e-4 for WGS-84.
+    f = 1 / 298.257223563
+    alpha, beta = kruger_coefficients(f / (2 - f))
+    assert alpha[0] == pytest.approx(8.377318206244698e-4, rel=1e-15)
+    assert beta[0] == pytest.approx(8.377321640579488e-4, rel=1e-15)
+    assert alpha.size == beta.size == 6

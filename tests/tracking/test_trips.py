@@ -264,3 +264,68 @@ def test_leg_of_unknown_origin_takes_the_permit_of_its_facility_or_the_only_one(
     b.rows = b.rows[:2]  # never reaches a facility: no way to choose among three
     _, trips = trips_of(b, ctx(permits=three))
     assert [t.permit for t in trips if t.kind == TripKind.loaded] == [None]
+
+
+def test_mod_day_is_numpy_mod() -> None:
+    from cdw.tracking.trips import _mod_day
+
+    days = np.arange(-3, 20_000) * 86400.0
+    x = np.concatenate(
+        (
+            days,
+            np.nextafter(days, -np.inf),  # a hair below midnight: the quotient rounds up
+            np.nextafter(days, np.inf),
+            np.random.default_rng(2).uniform(-2e9, 4e9, 10_000),
+        )
+    )
+    np.testing.assert_array_equal(_mod_day(x), np.mod(x, 86400.0))
+
+
+def test_new_trip_is_the_dataclass_built_faster() -> None:
+    import dataclasses
+
+    import pytest
+
+    from cdw.config import Thresholds
+    from cdw.tracking.trips import Trip, TripKind, _new_trip
+
+    fields = dict(
+        trip_id="粤A12345D@20240506T020000Z",
+        vehicle="粤A12345D",
+        kind=TripKind.loaded,
+        start_index=3,
+        end_index=9,
+        origin=None,
+        destination=None,
+        permit=None,
+        thresholds=Thresholds(),
+    )
+    fast = _new_trip(**fields)
+    assert fast == Trip(**fields) and repr(fast) == repr(Trip(**fields))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.end_index = 10  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        _new_trip(**{**fields, "extra": 1})
+    del fields["permit"]
+    with pytest.raises(TypeError):
+        _new_trip(**fields)
+
+
+def test_trip_ids_match_numpy_iso_formatting() -> None:
+    from cdw.tracking.trips import trip_ids
+
+    rng = np.random.default_rng(4)
+    epoch = np.concatenate(
+        (
+            rng.uniform(-3e9, 4e9, 2000),  # any millisecond, before 1970 too
+            np.round(rng.uniform(0, 2e9, 2000)),  # whole seconds
+            [0.0, -0.001, 86399.9996, 1714960800.25],
+        )
+    )
+    ms = np.round(epoch * 1000).astype(np.int64).astype("datetime64[ms]")
+    expected = []
+    for stamp in np.datetime_as_string(ms, unit="ms").tolist():  # 2024-05-06T02:00:00.250
+        fraction = "" if stamp.endswith(".000") else stamp[19:]
+        expected.append(f"V@{stamp[:19].replace('-', '').replace(':', '')}{fraction}Z")
+    assert trip_ids("V", epoch) == expected
+    assert trip_ids("V", np.array([1714960800.25]))[0] == "V@20240506T020000.250Z"

@@ -6,6 +6,7 @@ only by the tests to check the kernels on fixed and hypothesis-generated inputs.
 
 from __future__ import annotations
 
+import cmath
 import math
 from collections.abc import Callable, Sequence
 
@@ -279,3 +280,64 @@ def points_in_polygons(
                 break
         out.append(found)
     return out
+
+
+# --- transverse Mercator (Karney 2011, written straight from the paper's equations) ------
+
+
+def _conformal_tau(tau: float, e: float) -> float:
+    sigma = math.sinh(e * math.atanh(e * tau / math.hypot(1.0, tau)))
+    return tau * math.hypot(1.0, sigma) - sigma * math.hypot(1.0, tau)
+
+
+def tm_forward(
+    lon: Floats,
+    lat: Floats,
+    lon0: float,
+    k0_a: float,
+    false_easting: float,
+    false_northing: float,
+    e: float,
+    alpha: Floats,
+) -> tuple[list[float], list[float]]:
+    xs, ys = [], []
+    for lon_i, lat_i in zip(lon, lat, strict=True):
+        lam = math.radians((lon_i - lon0 + 180.0) % 360.0 - 180.0)
+        tau_p = _conformal_tau(math.tan(math.radians(lat_i)), e)
+        xi_p = math.atan2(tau_p, math.cos(lam))
+        eta_p = math.asinh(math.sin(lam) / math.hypot(tau_p, math.cos(lam)))
+        zeta = complex(xi_p, eta_p)
+        zeta += sum(a * cmath.sin(2 * k * zeta) for k, a in enumerate(alpha, start=1))
+        xs.append(false_easting + k0_a * zeta.imag)
+        ys.append(false_northing + k0_a * zeta.real)
+    return xs, ys
+
+
+def tm_inverse(
+    x: Floats,
+    y: Floats,
+    lon0: float,
+    k0_a: float,
+    false_easting: float,
+    false_northing: float,
+    e: float,
+    beta: Floats,
+) -> tuple[list[float], list[float]]:
+    lons, lats = [], []
+    for x_i, y_i in zip(x, y, strict=True):
+        zeta = complex((y_i - false_northing) / k0_a, (x_i - false_easting) / k0_a)
+        zeta -= sum(b * cmath.sin(2 * k * zeta) for k, b in enumerate(beta, start=1))
+        xi_p, eta_p = zeta.real, zeta.imag
+        tau_p = math.sin(xi_p) / math.hypot(math.sinh(eta_p), math.cos(xi_p))
+        lam = math.atan2(math.sinh(eta_p), math.cos(xi_p))
+        tau = tau_p
+        for _ in range(10):  # Newton on tau' (tau) = tau_p, more rounds than it needs
+            tau_pa = _conformal_tau(tau, e)
+            tau += (
+                (tau_p - tau_pa)
+                * (1 + (1 - e * e) * tau * tau)
+                / ((1 - e * e) * math.hypot(1.0, tau) * math.hypot(1.0, tau_pa))
+            )
+        lats.append(math.degrees(math.atan(tau)))
+        lons.append((lon0 + math.degrees(lam) + 180.0) % 360.0 - 180.0)
+    return lons, lats

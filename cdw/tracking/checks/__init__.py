@@ -8,6 +8,10 @@ Shared rules, so that every check measures the same way:
   its first fix (a gap: the fix after it), so no event is reported twice or cut in two at a
   geofence.
 - Thresholds are the trip's (``Trip.thresholds``: settings with the permit's overrides).
+- A check module may also define ``may_flag(track, trips, ctx) -> bool``, a cheap test on
+  the whole track: False promises that ``check`` returns no flag for any of ``trips``, and
+  the pipeline then skips them. It is a speed-up only (most tracks have no event of most
+  kinds) and never changes a result.
 
 This module holds the evidence helpers the checks share.
 """
@@ -15,6 +19,7 @@ This module holds the evidence helpers the checks share.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +27,7 @@ from typing import Any
 import numpy as np
 import shapely
 
+from cdw.config import Thresholds
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack, utc
@@ -46,9 +52,35 @@ class Events:
     def in_trip(self, trip: Trip) -> list[tuple[int, int]]:
         if not self.starts:
             return []
-        lo = bisect_left(self.starts, trip.start_index)
-        hi = bisect_left(self.starts, trip.end_index, lo)
+        lo, hi = self.span(trip)
         return list(zip(self.starts[lo:hi], self.ends[lo:hi], strict=True))
+
+    def span(self, trip: Trip) -> tuple[int, int]:
+        """The trip's own events are ``lo..hi-1``."""
+        lo = bisect_left(self.starts, trip.start_index)
+        return lo, bisect_left(self.starts, trip.end_index, lo)
+
+
+@dataclass(frozen=True)
+class Stays(Events):
+    """Stays (``ends`` inclusive) with each one's centre: the mean projected position of its
+    fixes (``cx``, ``cy``) and that point in lon/lat, computed for the whole track at once."""
+
+    cx: np.ndarray
+    cy: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+
+
+def thresholds_of(track: VehicleTrack, trips: Sequence[Trip]) -> list[Thresholds]:
+    """The distinct threshold sets of ``trips`` (by identity): the settings' and one per
+    permit, so a track-wide test runs once for each. Found once per list of trips: the
+    memo keeps the list itself, so its ``id`` cannot be reused meanwhile."""
+
+    def distinct() -> tuple[Sequence[Trip], list[Thresholds]]:
+        return trips, list({id(trip.thresholds): trip.thresholds for trip in trips}.values())
+
+    return track.memo(("thresholds_of", id(trips)), distinct)[1]
 
 
 def runs(mask: np.ndarray, cut_before: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,33 +115,35 @@ def stays_outside(
     min_duration_s: float,
     max_gap_s: float,
     signal_gap_s: float,
-) -> Events:
+    ctx: AnalysisContext,
+) -> Stays:
     """Stays (``VehicleTrack.stays``) not inside an authorised zone, i.e. with fewer than half
     of their fixes in a site, facility or depot, lasting ``min_duration_s`` up to their
     departure (``VehicleTrack.stay_departure``); ``ends`` inclusive."""
 
-    def compute() -> Events:
+    def compute() -> Stays:
         starts, ends = track.stays(radius_m, min_duration_s, max_gap_s)
         counts = np.concatenate(([0], np.cumsum(track.authorised)))
         inside = (counts[ends + 1] - counts[starts]) * 2 >= (ends - starts + 1)
-        departures = np.array(
-            [track.stay_departure(int(e), signal_gap_s) for e in ends], dtype=np.int64
-        )
+        departures = track.stay_departures(ends, signal_gap_s)
         long_enough = track.t[departures] - track.t[starts] >= min_duration_s
         keep = ~inside & long_enough
-        return Events.of(starts[keep], ends[keep])
+        starts, ends = starts[keep], ends[keep]
+        centres = [
+            centroid(track, s, e) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
+        ]
+        cx = np.array([c[0] for c in centres], dtype=np.float64)
+        cy = np.array([c[1] for c in centres], dtype=np.float64)
+        lon, lat = ctx.projector.inverse(cx, cy) if cx.size else (cx, cy)
+        return Stays(starts.tolist(), ends.tolist(), cx, cy, lon, lat)
 
     return track.memo(("stays_outside", radius_m, min_duration_s, max_gap_s, signal_gap_s), compute)
 
 
 def centroid(track: VehicleTrack, first: int, last: int) -> tuple[float, float]:
     """Mean projected position of fixes ``first..last``."""
-    return float(track.x[first : last + 1].mean()), float(track.y[first : last + 1].mean())
-
-
-def to_lonlat(ctx: AnalysisContext, x: float, y: float) -> tuple[float, float]:
-    lon, lat = ctx.projector.inverse(np.array([x]), np.array([y]))
-    return float(lon[0]), float(lat[0])
+    n = last + 1 - first  # sum / n is what ndarray.mean computes, without its overhead
+    return float(track.x[first : last + 1].sum()) / n, float(track.y[first : last + 1].sum()) / n
 
 
 def point_geometry(lon: float, lat: float) -> dict[str, Any]:
@@ -125,15 +159,15 @@ def path_geometry(track: VehicleTrack, first: int, last: int) -> dict[str, Any]:
     ``_MAX_PATH_VERTICES`` vertices."""
     if last <= first:
         return point_geometry(float(track.lon[first]), float(track.lat[first]))
-    line = shapely.linestrings(track.lon[first : last + 1], track.lat[first : last + 1])
+    coords = np.column_stack((track.lon[first : last + 1], track.lat[first : last + 1]))
     tolerance = _SIMPLIFY_DEG
-    while shapely.get_num_coordinates(line) > 2:
-        line = shapely.simplify(line, tolerance, preserve_topology=False)
-        if shapely.get_num_coordinates(line) <= _MAX_PATH_VERTICES:
+    while len(coords) > 2:
+        line = shapely.simplify(shapely.linestrings(coords), tolerance, preserve_topology=False)
+        coords = shapely.get_coordinates(line)
+        if len(coords) <= _MAX_PATH_VERTICES:
             break
         tolerance *= 2
-    coords = np.round(shapely.get_coordinates(line), _COORD_DECIMALS)
-    return {"type": "LineString", "coordinates": coords.tolist()}
+    return {"type": "LineString", "coordinates": np.round(coords, _COORD_DECIMALS).tolist()}
 
 
 def local_time(ctx: AnalysisContext, epoch_s: float) -> datetime:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from cdw.config import Thresholds
 from cdw.tracking.checks import (
-    centroid,
+    Stays,
     dist_en,
     dist_zh,
     dur_en,
@@ -21,25 +22,39 @@ from cdw.tracking.checks import (
     make_flag,
     point_geometry,
     stays_outside,
-    to_lonlat,
+    thresholds_of,
 )
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
 
 
+def _stays(track: VehicleTrack, th: Thresholds, ctx: AnalysisContext) -> Stays:
+    return stays_outside(
+        track,
+        th.stop_radius_m,
+        th.long_stop_min_duration_s,
+        th.trip_split_gap_s,
+        th.signal_gap_s,
+        ctx,
+    )
+
+
+def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bool:
+    return any(_stays(track, th, ctx).starts for th in thresholds_of(track, trips))
+
+
 def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     th = trip.thresholds
-    stays = stays_outside(
-        track, th.stop_radius_m, th.long_stop_min_duration_s, th.trip_split_gap_s, th.signal_gap_s
-    )
+    stays = _stays(track, th, ctx)
     flags = []
-    for s, e in stays.in_trip(trip):
+    for k in range(*stays.span(trip)):
+        s, e = stays.starts[k], stays.ends[k]
         departure = track.stay_departure(e, th.signal_gap_s)
         duration = float(track.t[departure] - track.t[s])
-        cx, cy = centroid(track, s, e)
+        cx, cy = float(stays.cx[k]), float(stays.cy[k])
         spread = float(np.hypot(track.x[s : e + 1] - cx, track.y[s : e + 1] - cy).max())
-        lon, lat = to_lonlat(ctx, cx, cy)
+        lon, lat = float(stays.lon[k]), float(stays.lat[k])
         flags.append(
             make_flag(
                 FlagCode.LONG_STOP,

@@ -18,16 +18,36 @@ from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, TripKind, VehicleTrack
 
 
-def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
+def _outside_hours(local_sod: np.ndarray, begin: float, end: float) -> np.ndarray:
+    """Fixes outside the window ``begin..end`` (local seconds of day; may span midnight)."""
+    if begin < end:
+        return (local_sod < begin) | (local_sod >= end)
+    return (local_sod < begin) & (local_sod >= end)
+
+
+def _checked(trip: Trip) -> bool:
     permit = trip.permit
-    if trip.kind != TripKind.loaded or permit is None or permit.allowed_hours is None:
+    return trip.kind == TripKind.loaded and permit is not None and permit.allowed_hours is not None
+
+
+def _outside(track: VehicleTrack, hours: tuple[float, float]) -> np.ndarray:
+    return track.memo(("outside_hours", hours), lambda: _outside_hours(track.local_sod, *hours))
+
+
+def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bool:
+    return any(_outside(track, trip.permit.allowed_hours).any() for trip in trips if _checked(trip))
+
+
+def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
+    if not _checked(trip):
         return []
+    permit = trip.permit
     th = trip.thresholds
     lo, hi = trip.start_index, trip.end_index
-    sod = track.local_sod[lo:hi]
-    begin, end = permit.allowed_hours
-    allowed = (sod >= begin) & (sod < end) if begin < end else (sod >= begin) | (sod < end)
-    starts, ends = K.run_lengths(~allowed)
+    outside = _outside(track, permit.allowed_hours)[lo:hi]
+    if not outside.any():
+        return []
+    starts, ends = K.run_lengths(outside)
     flags = []
     for s, e in zip((starts + lo).tolist(), (ends + lo).tolist(), strict=True):
         last = e - 1

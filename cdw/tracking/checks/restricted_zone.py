@@ -19,6 +19,7 @@ from cdw.tracking.checks import (
     make_flag,
     runs,
     signal_gaps,
+    thresholds_of,
 )
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
@@ -40,9 +41,16 @@ def _zone_runs(track: VehicleTrack, gap_s: float) -> Events:
     return Events.of(*runs(zone >= 0, changed | signal_gaps(track, gap_s)))
 
 
+def _events(track: VehicleTrack, gap_s: float) -> Events:
+    return track.memo(("restricted", gap_s), lambda: _zone_runs(track, gap_s))
+
+
+def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bool:
+    return any(_events(track, th.signal_gap_s).starts for th in thresholds_of(track, trips))
+
+
 def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
-    gap_s = trip.thresholds.signal_gap_s
-    found = track.memo(("restricted", gap_s), lambda: _zone_runs(track, gap_s)).in_trip(trip)
+    found = _events(track, trip.thresholds.signal_gap_s).in_trip(trip)
     flags = []
     for s, e in found:
         last = e - 1

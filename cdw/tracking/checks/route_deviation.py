@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import shapely
 
 from cdw.tracking import _kernels as K
@@ -38,13 +39,33 @@ def _route_distance(permit: PermitRule, track: VehicleTrack, a: int, b: int) -> 
     return float(abs(along[1] - along[0]))
 
 
-def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
+def _checked(trip: Trip) -> bool:
     permit = trip.permit
-    if trip.kind != TripKind.loaded or permit is None or permit.route_index is None:
+    return trip.kind == TripKind.loaded and permit is not None and permit.route_index is not None
+
+
+def _off_corridor(track: VehicleTrack, trip: Trip) -> np.ndarray:
+    """Every fix of the track outside the corridors of the trip's permit: one kernel call
+    per route set and width and track, instead of one per leg."""
+    index, width = trip.permit.route_index, trip.thresholds.corridor_half_width_m
+    return track.memo(
+        ("off_corridor", index, width), lambda: ~index.within(track.x, track.y, width)
+    )
+
+
+def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bool:
+    return any(_off_corridor(track, trip).any() for trip in trips if _checked(trip))
+
+
+def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
+    if not _checked(trip):
         return []
+    permit = trip.permit
     th = trip.thresholds
     lo, hi = trip.start_index, trip.end_index
-    outside = ~permit.route_index.within(track.x[lo:hi], track.y[lo:hi], th.corridor_half_width_m)
+    outside = _off_corridor(track, trip)[lo:hi]
+    if not outside.any():
+        return []
     starts, ends = K.runs_at_least(outside, track.t[lo:hi], th.deviation_min_duration_s)
     flags = []
     for s, e in zip((starts + lo).tolist(), (ends + lo).tolist(), strict=True):

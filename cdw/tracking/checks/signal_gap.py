@@ -8,7 +8,16 @@ to the trip holding the fix after it. Severity: 20 + 1 per minute, at most 70.
 
 from __future__ import annotations
 
-from cdw.tracking.checks import Events, dist_en, dist_zh, dur_en, dur_zh, gap_ends, make_flag
+from cdw.tracking.checks import (
+    Events,
+    dist_en,
+    dist_zh,
+    dur_en,
+    dur_zh,
+    gap_ends,
+    make_flag,
+    thresholds_of,
+)
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
@@ -21,9 +30,17 @@ def _in_service_gaps(track: VehicleTrack, gap_s: float) -> Events:
     return Events.of(after, after)
 
 
+def _events(track: VehicleTrack, gap_s: float) -> Events:
+    return track.memo(("signal_gap", gap_s), lambda: _in_service_gaps(track, gap_s))
+
+
+def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bool:
+    return any(_events(track, th.signal_gap_s).starts for th in thresholds_of(track, trips))
+
+
 def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     gap_s = trip.thresholds.signal_gap_s
-    found = track.memo(("signal_gap", gap_s), lambda: _in_service_gaps(track, gap_s)).in_trip(trip)
+    found = _events(track, gap_s).in_trip(trip)
     flags = []
     for i, _ in found:
         duration = float(track.dt_s[i])

@@ -8,6 +8,7 @@ Severity: 30 + 2 per km/h of the peak above the limit.
 
 from __future__ import annotations
 
+from cdw.config import Thresholds
 from cdw.tracking.checks import (
     Events,
     dist_en,
@@ -17,6 +18,7 @@ from cdw.tracking.checks import (
     make_flag,
     runs,
     signal_gaps,
+    thresholds_of,
 )
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
@@ -29,12 +31,21 @@ def _speeding_runs(track: VehicleTrack, limit: float, min_s: float, gap_s: float
     return Events.of(starts[long_enough], ends[long_enough])
 
 
+def _events(track: VehicleTrack, th: Thresholds) -> Events:
+    limit, min_s, gap_s = th.speed_limit_kmh, th.speeding_min_duration_s, th.signal_gap_s
+    return track.memo(
+        ("speeding", limit, min_s, gap_s), lambda: _speeding_runs(track, limit, min_s, gap_s)
+    )
+
+
+def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bool:
+    return any(_events(track, th).starts for th in thresholds_of(track, trips))
+
+
 def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     th = trip.thresholds
-    limit, min_s, gap_s = th.speed_limit_kmh, th.speeding_min_duration_s, th.signal_gap_s
-    found = track.memo(
-        ("speeding", limit, min_s, gap_s), lambda: _speeding_runs(track, limit, min_s, gap_s)
-    ).in_trip(trip)
+    limit, min_s = th.speed_limit_kmh, th.speeding_min_duration_s
+    found = _events(track, th).in_trip(trip)
     flags = []
     for s, e in found:
         last = e - 1

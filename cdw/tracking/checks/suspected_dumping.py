@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from cdw.config import Thresholds
 from cdw.tracking.checks import (
-    centroid,
+    Stays,
     dist_en,
     dist_zh,
     dur_en,
@@ -31,10 +32,11 @@ from cdw.tracking.checks import (
     make_flag,
     point_geometry,
     stays_outside,
-    to_lonlat,
+    thresholds_of,
 )
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
+from cdw.tracking.geometry import SegmentIndex
 from cdw.tracking.points import LOAD_EMPTY, LOAD_FULL, LOAD_HALF
 from cdw.tracking.trips import Trip, TripKind, VehicleTrack
 
@@ -57,34 +59,70 @@ REASONS = {
 }
 
 
-def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
-    if trip.kind != TripKind.loaded:
-        return []
-    th = trip.thresholds
-    stays = stays_outside(
-        track,
+def _params(th: Thresholds) -> tuple[float, float, float, float]:
+    return (
         th.stop_radius_m,
         th.dumping_stop_min_duration_s,
         th.trip_split_gap_s,
         th.signal_gap_s,
     )
-    found = stays.in_trip(trip)
-    if not found:
+
+
+def _stays(track: VehicleTrack, th: Thresholds, ctx: AnalysisContext) -> Stays:
+    return stays_outside(track, *_params(th), ctx)
+
+
+def _facility_distances(
+    track: VehicleTrack, th: Thresholds, ctx: AnalysisContext
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest facility (distance, index) of every stay of the track, in one call."""
+    stays = _stays(track, th, ctx)
+    return track.memo(
+        ("dumping_facility", *_params(th)), lambda: ctx.facility_distances(stays.cx, stays.cy)
+    )
+
+
+def _route_distances(
+    track: VehicleTrack, th: Thresholds, ctx: AnalysisContext, routes: SegmentIndex
+) -> np.ndarray:
+    """Distance of every stay of the track to the permit's routes, in one call."""
+    stays = _stays(track, th, ctx)
+    return track.memo(
+        ("dumping_route", *_params(th), routes),
+        lambda: routes.distance(stays.cx, stays.cy)[0],
+    )
+
+
+def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bool:
+    loaded = [trip for trip in trips if trip.kind == TripKind.loaded]
+    return any(_stays(track, th, ctx).starts for th in thresholds_of(track, loaded))
+
+
+def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
+    if trip.kind != TripKind.loaded:
+        return []
+    th = trip.thresholds
+    stays = _stays(track, th, ctx)
+    first, end = stays.span(trip)
+    if first == end:
         return []
     permitted = trip.permit.facility_id if trip.permit else None
     arrived = trip.destination_facility_id
     reaches = arrived is not None and (permitted is None or arrived == permitted)
+    facility_dist, facility_index = _facility_distances(track, th, ctx)
+    routes = trip.permit.route_index if trip.permit is not None else None
+    route_dist = _route_distances(track, th, ctx, routes) if routes is not None else None
     flags = []
-    for s, e in found:
+    for k in range(first, end):
+        s, e = stays.starts[k], stays.ends[k]
         departure = track.stay_departure(e, th.signal_gap_s)
         duration = float(track.t[departure] - track.t[s])
-        cx, cy = centroid(track, s, e)
-        facility_m, facility_i = ctx.facility_distance(cx, cy)
+        cx, cy = float(stays.cx[k]), float(stays.cy[k])
+        facility_m, facility_i = float(facility_dist[k]), int(facility_index[k])
         hotspot = ctx.hotspot_at(cx, cy)
         off_route = None
-        if trip.permit is not None and trip.permit.route_index is not None:
-            route_m = float(trip.permit.route_index.distance(np.array([cx]), np.array([cy]))[0][0])
-            off_route = route_m > th.corridor_half_width_m
+        if route_dist is not None:
+            off_route = float(route_dist[k]) > th.corridor_half_width_m
         hits = {
             "base": True,
             "near_facility": 0 < facility_m <= th.dumping_facility_radius_m,
@@ -105,7 +143,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
             near_en = f" ({dist_en(facility_m)} from '{facility_name}', threshold {dist_en(th.dumping_facility_radius_m)})"
         why_zh = "、".join(r[0] for r in reasons) or "无其他加分项"
         why_en = ", ".join(r[1] for r in reasons) or "no other factor"
-        lon, lat = to_lonlat(ctx, cx, cy)
+        lon, lat = float(stays.lon[k]), float(stays.lat[k])
         flags.append(
             make_flag(
                 FlagCode.SUSPECTED_DUMPING,

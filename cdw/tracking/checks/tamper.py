@@ -26,6 +26,7 @@ from cdw.tracking.checks import (
     make_flag,
     runs,
     signal_gaps,
+    thresholds_of,
 )
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
@@ -50,11 +51,25 @@ def _jumps(track: VehicleTrack, gap_s: float, jump_m: float) -> Events:
     return Events.of(after, after)
 
 
+def _events(track: VehicleTrack, gap_s: float, jump_m: float) -> tuple[Events, Events]:
+    """(jumps, alarm runs) of the track."""
+    jumps = track.memo(("tamper_jumps", gap_s, jump_m), lambda: _jumps(track, gap_s, jump_m))
+    alarms = track.memo(("tamper_alarms", gap_s), lambda: _alarm_runs(track, gap_s))
+    return jumps, alarms
+
+
+def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bool:
+    for th in thresholds_of(track, trips):
+        jumps, alarms = _events(track, th.signal_gap_s, th.tamper_min_jump_m)
+        if jumps.starts or alarms.starts:
+            return True
+    return False
+
+
 def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     th = trip.thresholds
     gap_s, jump_m = th.signal_gap_s, th.tamper_min_jump_m
-    jumps = track.memo(("tamper_jumps", gap_s, jump_m), lambda: _jumps(track, gap_s, jump_m))
-    alarms = track.memo(("tamper_alarms", gap_s), lambda: _alarm_runs(track, gap_s))
+    jumps, alarms = _events(track, gap_s, jump_m)
     # Events as (first fix, last fix, kind); merged where they share a fix.
     events = [(i - 1, i, "jump") for i, _ in jumps.in_trip(trip)]
     events += [(s, e - 1, "alarm") for s, e in alarms.in_trip(trip)]

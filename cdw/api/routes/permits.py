@@ -1,0 +1,101 @@
+"""Permit (处置核准) endpoints: apply, read, decide, amend, revoke, expire.
+
+Roles (DESIGN.md §1): permit officers and admins decide; a site dispatcher may apply for its
+own site; reads for admin, permit and enforcement officers and viewers (all), a site
+dispatcher (its site), a facility operator (its facility), a haulier (permits naming its
+vehicles). Outside a scope a permit answers 404.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from cdw.api.deps import SessionDep, require_roles
+from cdw.auth.models import Role, User
+from cdw.permits import services
+from cdw.permits.models import PermitStatus
+from cdw.permits.services import Decision, PermitAmendment, PermitApplication
+from cdw.registry.services import scope_for
+
+router = APIRouter(prefix="/permits", tags=["permits 处置核准"])
+
+DECIDERS = (Role.admin, Role.permit_officer)
+APPLICANTS = (*DECIDERS, Role.site_dispatcher)
+READERS = (
+    Role.admin,
+    Role.permit_officer,
+    Role.enforcement_officer,
+    Role.viewer,
+    Role.site_dispatcher,
+    Role.facility_operator,
+    Role.haulier,
+)
+Decider = Annotated[User, require_roles(*DECIDERS)]
+
+
+@router.get("", summary="核准列表 / list permits")
+def list_permits(
+    session: SessionDep,
+    user: Annotated[User, require_roles(*READERS)],
+    status: PermitStatus | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    rows, count = services.list_permits(session, scope_for(user), status, offset, limit)
+    return {"data": [services.public(session, p) for p in rows], "count": count}
+
+
+@router.get("/{permit_id}", summary="核准详情 / read one permit")
+def read_permit(
+    permit_id: int, session: SessionDep, user: Annotated[User, require_roles(*READERS)]
+) -> dict[str, Any]:
+    return services.public(session, services.get_permit(session, permit_id, scope_for(user)))
+
+
+@router.post("", status_code=201, summary="申请核准 / apply")
+def apply(
+    data: PermitApplication, session: SessionDep, user: Annotated[User, require_roles(*APPLICANTS)]
+) -> dict[str, Any]:
+    permit = services.apply(session, data, user, scope_for(user))
+    session.commit()
+    return services.public(session, permit)
+
+
+@router.post("/{permit_id}/approve", summary="核准 / approve")
+def approve(permit_id: int, session: SessionDep, user: Decider) -> dict[str, Any]:
+    permit = services.approve(session, permit_id, user)
+    session.commit()
+    return services.public(session, permit)
+
+
+@router.post("/{permit_id}/reject", summary="驳回 / reject")
+def reject(permit_id: int, data: Decision, session: SessionDep, user: Decider) -> dict[str, Any]:
+    permit = services.reject(session, permit_id, user, data.reason)
+    session.commit()
+    return services.public(session, permit)
+
+
+@router.post("/{permit_id}/revoke", summary="撤销 / revoke")
+def revoke(permit_id: int, data: Decision, session: SessionDep, user: Decider) -> dict[str, Any]:
+    permit = services.revoke(session, permit_id, user, data.reason)
+    session.commit()
+    return services.public(session, permit)
+
+
+@router.post("/{permit_id}/amend", status_code=201, summary="变更（新版本） / amend")
+def amend(
+    permit_id: int, data: PermitAmendment, session: SessionDep, user: Decider
+) -> dict[str, Any]:
+    permit = services.amend(session, permit_id, data, user)
+    session.commit()
+    return services.public(session, permit)
+
+
+@router.post("/expire", summary="到期处理 / expire by date or used-up volume")
+def expire(session: SessionDep, user: Decider, day: date | None = None) -> dict[str, Any]:
+    expired = services.expire_permits(session, day or date.today(), user)
+    session.commit()
+    return {"expired": [p.permit_no for p in expired]}

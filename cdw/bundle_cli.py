@@ -1,0 +1,246 @@
+"""``cdw bundle import DIR``: load a whole bundle (sample_tracks/README.md) into the database
+configured by Settings, then its GPS tracks into the point store.
+
+The registry files and permits.json go in one transaction: every file is checked, every
+problem of every file is listed with its file, line and field, and if there is any, nothing
+is written. A bundle whose records are all already stored (a re-import) is refused as a
+conflict (409) naming each duplicate. Only then are the tracks ingested, each file whole or
+not at all; points already stored are not stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from cdw.bundle import REGISTRY_FILES, BundleReport, _registry_file, track_files
+from cdw.config import Thresholds, get_settings
+from cdw.db import make_engine, session_scope
+from cdw.errors import CdwError, Conflict, InputFileError, Problem, ValidationFailed
+from cdw.permits.importer import import_permits
+from cdw.permits.models import Permit
+from cdw.registry.importer import KINDS, import_file, read_rows
+from cdw.registry.models import Vehicle
+from cdw.tracking.ingest import IngestReport, ingest_file
+from cdw.tracking.store import PointStore
+
+console = Console(soft_wrap=True)
+MAX_PROBLEMS_SHOWN = 40
+# Records that others name by ``name`` (sites and facilities in permits): a name must be unique.
+NAMED_KINDS = ("sites", "facilities", "depots", "zones")
+# Bundle files this command leaves to the manifest module's own loader.
+NOT_YET_LOADED = ("manifests.csv", "receipts.csv")
+ALREADY_STORED_EN = "already registered"
+
+
+@dataclass
+class BundleImport:
+    registry: BundleReport
+    tracks: list[IngestReport] = field(default_factory=list)
+    track_failures: list[tuple[Path, CdwError]] = field(default_factory=list)
+
+
+def _json_item_lines(path: Path) -> list[int]:
+    """The line on which each element of a JSON list starts."""
+    text = path.read_text(encoding="utf-8-sig")
+    decoder = json.JSONDecoder()
+    lines, pos = [], text.index("[") + 1
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return lines
+        lines.append(text.count("\n", 0, pos) + 1)
+        _, pos = decoder.raw_decode(text, pos)
+
+
+def _name_problems(session: Session, kind: str, path: Path) -> list[Problem]:
+    """Names repeated within the file or already stored (names are how records are referred to)."""
+    model = KINDS[kind].model
+    stored = set(session.exec(select(model.name)))  # type: ignore[attr-defined]
+    first_line: dict[str, int] = {}
+    problems = []
+    for line, raw in read_rows(path, kind):
+        name = raw.get("name")
+        if not isinstance(name, str) or not name.strip():
+            continue  # reported by the importer
+        name = name.strip()
+        if name in first_line:
+            problems.append(
+                Problem(
+                    "name",
+                    f"名称与第 {first_line[name]} 行重复：{name}",
+                    f"name repeats line {first_line[name]}: {name}",
+                    line,
+                    str(path),
+                )
+            )
+        elif name in stored:
+            problems.append(
+                Problem(
+                    "name",
+                    f"名称已登记：{name}",
+                    f"name {ALREADY_STORED_EN}: {name}",
+                    line,
+                    str(path),
+                )
+            )
+        first_line.setdefault(name, line)
+    return problems
+
+
+def _permit_problems(session: Session, path: Path) -> tuple[int, list[Problem]]:
+    """Import permits.json; its problems with real line numbers (the importer counts entries)."""
+    stored = set(session.exec(select(Permit.permit_no)))
+    try:
+        return import_permits(session, path), []
+    except ValidationFailed as exc:
+        lines = _json_item_lines(path)
+        problems = []
+        for p in exc.problems:
+            line = lines[p.line - 1] if p.line is not None and 0 < p.line <= len(lines) else p.line
+            zh, en = p.zh, p.en
+            number = p.en.rsplit(": ", 1)[-1]
+            if p.field == "permit_no" and number in stored:
+                zh, en = f"许可编号已存在：{number}", f"permit number {ALREADY_STORED_EN}: {number}"
+            problems.append(Problem(p.field, zh, en, line, str(path)))
+        return 0, problems
+
+
+def load_registry_checked(session: Session, folder: Path) -> BundleReport:
+    """Registry files and permits.json of ``folder`` into ``session`` (flushed, not committed).
+
+    Every file is checked even when an earlier one has problems; raises ValidationFailed
+    listing them all (Conflict when every problem is a record already stored).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputFileError(f"数据包目录不存在：{folder}", f"bundle folder not found: {folder}")
+    report = BundleReport()
+    problems: list[Problem] = []
+    with tempfile.TemporaryDirectory(prefix="cdw-bundle-") as rejects_dir:
+        for kind in REGISTRY_FILES:
+            path = _registry_file(folder, kind)
+            if path is None:
+                continue
+            if kind in NAMED_KINDS:
+                problems += _name_problems(session, kind, path)
+            # Good rows are staged so that later files can refer to them; any problem anywhere
+            # rolls the whole transaction back.
+            imported = import_file(
+                session,
+                kind,
+                path,
+                skip_invalid=True,
+                rejects_path=Path(rejects_dir) / f"{kind}.rejects.csv",
+            )
+            problems += imported.problems
+            report.registry[kind] = imported.imported
+    if (folder / "permits.json").exists():
+        report.permits, permit_problems = _permit_problems(session, folder / "permits.json")
+        problems += permit_problems
+    if not problems:
+        return report
+    if all(ALREADY_STORED_EN in p.en for p in problems):
+        raise Conflict(
+            f"数据包 {folder} 的记录已存在（{len(problems)} 处重复），未写入任何记录（是否重复导入？）",
+            f"the records of bundle {folder} are already stored ({len(problems)} duplicates); "
+            "nothing was written (imported before?)",
+            problems=problems,
+        )
+    raise ValidationFailed(
+        problems,
+        zh=f"数据包 {folder} 有 {len(problems)} 处错误，未写入任何登记或核准记录",
+        en=f"bundle {folder} has {len(problems)} problem(s); no registry record or permit was written",
+    )
+
+
+def import_bundle(
+    engine: Engine,
+    folder: Path,
+    store: PointStore,
+    thresholds: Thresholds,
+    on_track_file: Callable[[Path], None] | None = None,
+) -> BundleImport:
+    """Registry and permits (one transaction, all or nothing), then each track file."""
+    with session_scope(engine) as session:
+        result = BundleImport(load_registry_checked(session, folder))
+    with Session(engine) as session:
+        terminals = {t: p for t, p in session.exec(select(Vehicle.terminal_id, Vehicle.plate)) if t}
+    for path in track_files(folder):
+        if on_track_file is not None:
+            on_track_file(path)
+        try:
+            result.tracks.append(
+                ingest_file(path, store, terminal_to_plate=terminals, thresholds=thresholds)
+            )
+        except CdwError as exc:
+            result.track_failures.append((path, exc))
+    return result
+
+
+def _print_error(exc: CdwError) -> None:
+    console.print(f"[bold red]错误 / Error ({exc.http_status}):[/]", end=" ")
+    console.print(f"{exc.zh} / {exc.en}", markup=False, highlight=False)
+    for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
+        console.print(f"  - {problem}", markup=False, highlight=False)
+    hidden = len(exc.problems) - MAX_PROBLEMS_SHOWN
+    if hidden > 0:
+        console.print(f"  … 另有 {hidden} 条 / {hidden} more", highlight=False)
+
+
+def bundle_import_command(
+    folder: Annotated[
+        Path, typer.Argument(help="数据包目录 / bundle folder", file_okay=False, exists=True)
+    ],
+) -> None:
+    """导入数据包：登记、核准、轨迹 / Import a bundle: registry, permits, then GPS tracks."""
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    store = PointStore(settings.points_dir, timezone=settings.local_timezone)
+    try:
+        with console.status("导入 / importing") as status:
+            result = import_bundle(
+                engine,
+                folder,
+                store,
+                settings.thresholds,
+                on_track_file=lambda p: status.update(f"导入轨迹 / ingesting {p.name}"),
+            )
+    except CdwError as exc:
+        _print_error(exc)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    loaded = result.registry
+    console.print(
+        "登记 / registry: "
+        + ", ".join(f"{kind} {n}" for kind, n in loaded.registry.items())
+        + f"; 核准 / permits {loaded.permits}",
+        highlight=False,
+    )
+    for report in result.tracks:
+        zh, en = report.note
+        console.print(f"轨迹 / tracks {Path(report.source).name}: {zh} / {en}", markup=False)
+    for path, exc in result.track_failures:
+        console.print(f"[bold red]轨迹文件未导入 / track file not stored:[/] {escape(str(path))}")
+        _print_error(exc)
+    skipped = [name for name in NOT_YET_LOADED if (folder / name).exists()]
+    if skipped:
+        console.print(
+            f"本命令不导入联单与收货 / manifests and receipts are not loaded by this command: "
+            f"{', '.join(skipped)}",
+            highlight=False,
+        )
+    if result.track_failures:
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""Enforcement: review queue, cases, audit log, credit, hotspots, control lists, statistics."""

@@ -1,0 +1,206 @@
+"""The three control lists (三张管控清单): emitting sites, hauliers and road sections ranked
+by confirmed violations (flags of decided cases), exportable as CSV and XLSX.
+
+Road sections are, until map matching lands, cells of a 500 m grid in the UTM zone of the
+flags; a section is named by its cell and its centre's lon/lat.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from openpyxl import Workbook
+from sqlmodel import Session, col, select
+
+from cdw.enforcement.models import ReviewStatus
+from cdw.permits.models import Permit
+from cdw.registry.models import ConstructionSite, Haulier, Vehicle
+from cdw.tracking.flags import FlagCode, FlagRecord
+from cdw.tracking.projection import Projector
+
+ROAD_CELL_M = 500.0
+
+
+class ListKind(StrEnum):
+    sites = "sites"
+    hauliers = "hauliers"
+    roads = "roads"
+
+    @property
+    def zh(self) -> str:
+        return {
+            "sites": "排放工地管控清单",
+            "hauliers": "运输企业管控清单",
+            "roads": "路段管控清单",
+        }[self.value]
+
+
+@dataclass
+class ListRow:
+    key: str
+    name: str
+    violations: int = 0
+    by_code: Counter = field(default_factory=Counter)
+    last_violation: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def confirmed_flags(
+    session: Session, day_from: date | None = None, day_to: date | None = None
+) -> list[FlagRecord]:
+    stmt = select(FlagRecord).where(FlagRecord.status == ReviewStatus.confirmed)
+    if day_from is not None:
+        stmt = stmt.where(FlagRecord.day >= day_from)
+    if day_to is not None:
+        stmt = stmt.where(FlagRecord.day <= day_to)
+    return list(session.exec(stmt.order_by(col(FlagRecord.id))).all())
+
+
+def _count(rows: dict[str, ListRow], key: str, name: str, flag: FlagRecord) -> ListRow:
+    row = rows.setdefault(key, ListRow(key, name))
+    row.violations += 1
+    row.by_code[str(flag.code)] += 1
+    start = _utc(flag.start_ts)
+    row.last_violation = start if row.last_violation is None else max(row.last_violation, start)
+    return row
+
+
+def _site_rows(session: Session, flags: list[FlagRecord]) -> dict[str, ListRow]:
+    permits = {
+        p.permit_no: p.site_id
+        for p in session.exec(
+            select(Permit).where(col(Permit.permit_no).in_({f.permit_no for f in flags}))
+        ).all()
+    }
+    sites = {s.id: s for s in session.exec(select(ConstructionSite)).all()}
+    rows: dict[str, ListRow] = {}
+    for flag in flags:
+        site_id = permits.get(flag.permit_no or "")
+        if site_id is not None:
+            _count(rows, str(site_id), sites[site_id].name, flag)
+    return rows
+
+
+def _haulier_rows(session: Session, flags: list[FlagRecord]) -> dict[str, ListRow]:
+    owner = {
+        v.plate: v.haulier_id
+        for v in session.exec(
+            select(Vehicle).where(col(Vehicle.plate).in_({f.vehicle for f in flags}))
+        ).all()
+    }
+    hauliers = {h.id: h for h in session.exec(select(Haulier)).all()}
+    rows: dict[str, ListRow] = {}
+    for flag in flags:
+        haulier_id = owner.get(flag.vehicle)
+        if haulier_id is None:
+            continue
+        haulier = hauliers[haulier_id]
+        row = _count(rows, str(haulier_id), haulier.name, flag)
+        row.extra = {"credit_score": haulier.credit_score, "status": str(haulier.status)}
+    return rows
+
+
+def _road_rows(flags: list[FlagRecord]) -> dict[str, ListRow]:
+    if not flags:
+        return {}
+    projector = Projector.for_points([f.lon for f in flags], [f.lat for f in flags])
+    x, y = projector.forward([f.lon for f in flags], [f.lat for f in flags])
+    rows: dict[str, ListRow] = {}
+    for flag, fx, fy in zip(flags, x, y, strict=True):
+        ix, iy = math.floor(fx / ROAD_CELL_M), math.floor(fy / ROAD_CELL_M)
+        lon, lat = projector.inverse([(ix + 0.5) * ROAD_CELL_M], [(iy + 0.5) * ROAD_CELL_M])
+        key = f"{projector.crs.to_epsg()}:{ix}:{iy}"
+        name = f"{ROAD_CELL_M:.0f} m 网格 / grid cell ({lon[0]:.5f}, {lat[0]:.5f})"
+        row = _count(rows, key, name, flag)
+        row.extra = {"lon": round(float(lon[0]), 6), "lat": round(float(lat[0]), 6)}
+    return rows
+
+
+def control_list(
+    session: Session, kind: ListKind, day_from: date | None = None, day_to: date | None = None
+) -> list[dict[str, Any]]:
+    """The list, most confirmed violations first (then the most recent, then the key)."""
+    flags = confirmed_flags(session, day_from, day_to)
+    if kind is ListKind.sites:
+        rows = _site_rows(session, flags)
+    elif kind is ListKind.hauliers:
+        rows = _haulier_rows(session, flags)
+    else:
+        rows = _road_rows(flags)
+    ordered = sorted(
+        rows.values(),
+        key=lambda r: (
+            -r.violations,
+            -(r.last_violation or datetime.min.replace(tzinfo=UTC)).timestamp(),
+            r.key,
+        ),
+    )
+    return [
+        {
+            "rank": rank,
+            "key": row.key,
+            "name": row.name,
+            "violations": row.violations,
+            "by_code": dict(sorted(row.by_code.items())),
+            "last_violation": row.last_violation.isoformat() if row.last_violation else None,
+            **row.extra,
+        }
+        for rank, row in enumerate(ordered, start=1)
+    ]
+
+
+COLUMNS = (
+    ("rank", "排名", "rank"),
+    ("key", "编号", "key"),
+    ("name", "名称", "name"),
+    ("violations", "确认违规数", "confirmed violations"),
+    ("by_code", "违规类型", "by type"),
+    ("last_violation", "最近违规时间", "last violation"),
+)
+EXTRA_COLUMNS = {
+    ListKind.hauliers: (("credit_score", "信用分", "credit score"), ("status", "状态", "status")),
+    ListKind.roads: (("lon", "中心经度", "centre lon"), ("lat", "中心纬度", "centre lat")),
+    ListKind.sites: (),
+}
+
+
+def _table(kind: ListKind, rows: list[dict[str, Any]]) -> list[list[Any]]:
+    columns = COLUMNS + EXTRA_COLUMNS[kind]
+    header = [f"{zh} / {en}" for _, zh, en in columns]
+
+    def cell(row: dict[str, Any], key: str) -> Any:
+        value = row.get(key)
+        if key == "by_code":
+            return "; ".join(f"{FlagCode(c).zh} {c} ×{n}" for c, n in value.items())
+        return value
+
+    return [header] + [[cell(row, key) for key, _, _ in columns] for row in rows]
+
+
+def to_csv(kind: ListKind, rows: list[dict[str, Any]]) -> bytes:
+    """UTF-8 with a byte-order mark, so that spreadsheet programs read the Chinese right."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(_table(kind, rows))
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def to_xlsx(kind: ListKind, rows: list[dict[str, Any]]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = kind.value
+    for line in _table(kind, rows):
+        sheet.append(line)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

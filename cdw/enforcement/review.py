@@ -1,0 +1,447 @@
+"""The review queue: open flags, their evidence packets, and the reviewer's actions.
+
+Services take a Session, ``flush`` and never ``commit`` (the caller owns the transaction);
+every action is appended to the audit log in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import shapely
+from shapely.geometry import Point, mapping, shape
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from cdw.auth.models import User
+from cdw.config import Settings
+from cdw.enforcement.audit import audit, history
+from cdw.enforcement.models import (
+    FlagExplanation,
+    FlagReview,
+    ReviewOutcome,
+    ReviewStatus,
+)
+from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
+from cdw.permits.models import Permit
+from cdw.registry.categories import RecordStatus
+from cdw.registry.models import (
+    ConstructionSite,
+    Depot,
+    DisposalFacility,
+    RestrictedZone,
+    Vehicle,
+)
+from cdw.registry.services import Scope
+from cdw.tracking.flags import FlagCode, FlagRecord
+from cdw.tracking.projection import Projector
+from cdw.tracking.store import PointStore
+
+TRACK_MARGIN = timedelta(minutes=15)
+EARLIER_FLAGS_SHOWN = 20
+FLAG_ENTITY = "flag"
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def flag_public(record: FlagRecord) -> dict[str, Any]:
+    """A flag as the API shows it, with its review status labelled in both languages."""
+    body = record.to_flag().as_dict()
+    status = ReviewStatus.of(record.status)
+    body.update(
+        id=record.id,
+        day=record.day.isoformat(),
+        source=str(record.source),
+        status=record.status,
+        status_zh=status.zh if status else record.status,
+        status_en=status.en if status else record.status,
+    )
+    return body
+
+
+# --- scope and lookup ------------------------------------------------------------------------
+
+
+def haulier_plates(haulier_id: int):
+    return select(Vehicle.plate).where(Vehicle.haulier_id == haulier_id)
+
+
+def scoped_flags(stmt, scope: Scope):
+    """A haulier user sees the flags of its own vehicles only."""
+    if scope.unrestricted:
+        return stmt
+    if scope.haulier_id is None:
+        return stmt.where(col(FlagRecord.id).is_(None))
+    return stmt.where(col(FlagRecord.vehicle).in_(haulier_plates(scope.haulier_id)))
+
+
+def get_flag(session: Session, flag_id: int, scope: Scope | None = None) -> FlagRecord:
+    stmt = select(FlagRecord).where(FlagRecord.id == flag_id)
+    if scope is not None:
+        stmt = scoped_flags(stmt, scope)
+    record = session.exec(stmt).first()
+    if record is None:
+        raise NotFound("预警", "flag", flag_id)
+    return record
+
+
+# --- the queue -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    code: FlagCode | None = None
+    min_severity: int = 0
+    haulier_id: int | None = None
+    vehicle: str | None = None
+    site_id: int | None = None
+    facility_id: int | None = None
+    day_from: date | None = None
+    day_to: date | None = None
+    status: ReviewStatus | None = ReviewStatus.open
+
+
+def queue(
+    session: Session, where: QueueFilter, *, offset: int = 0, limit: int = 100
+) -> tuple[list[FlagRecord], int]:
+    """Flags matching ``where``, highest severity first, then oldest; and the total count."""
+    stmt = select(FlagRecord).where(FlagRecord.severity >= where.min_severity)
+    if where.status is not None:
+        stmt = stmt.where(FlagRecord.status == where.status)
+    if where.code is not None:
+        stmt = stmt.where(FlagRecord.code == where.code)
+    if where.vehicle:
+        stmt = stmt.where(FlagRecord.vehicle == where.vehicle.strip().upper())
+    if where.haulier_id is not None:
+        stmt = stmt.where(col(FlagRecord.vehicle).in_(haulier_plates(where.haulier_id)))
+    if where.site_id is not None:
+        permits = select(Permit.permit_no).where(Permit.site_id == where.site_id)
+        stmt = stmt.where(col(FlagRecord.permit_no).in_(permits))
+    if where.facility_id is not None:
+        permits = select(Permit.permit_no).where(Permit.facility_id == where.facility_id)
+        stmt = stmt.where(col(FlagRecord.permit_no).in_(permits))
+    if where.day_from is not None:
+        stmt = stmt.where(FlagRecord.day >= where.day_from)
+    if where.day_to is not None:
+        stmt = stmt.where(FlagRecord.day <= where.day_to)
+    count = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = session.exec(
+        stmt.order_by(col(FlagRecord.severity).desc(), col(FlagRecord.start_ts), col(FlagRecord.id))
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return list(rows), count
+
+
+# --- evidence --------------------------------------------------------------------------------
+
+
+def track_geojson(store: PointStore, record: FlagRecord) -> dict[str, Any]:
+    """The vehicle's track from 15 min before to 15 min after the flag, as a FeatureCollection
+    of one LineString (with the fix times) — empty when the store holds no points there."""
+    start, end = _utc(record.start_ts) - TRACK_MARGIN, _utc(record.end_ts) + TRACK_MARGIN
+    points = store.read(start, end, [record.vehicle])
+    if points.height == 0:
+        return {"type": "FeatureCollection", "features": []}
+    coords = [[lon, lat] for lon, lat in zip(points["lon"], points["lat"], strict=True)]
+    times = [ts.isoformat() for ts in points["ts"]]
+    geometry = (
+        {"type": "LineString", "coordinates": coords}
+        if len(coords) > 1
+        else {"type": "Point", "coordinates": coords[0]}
+    )
+    feature = {
+        "type": "Feature",
+        "geometry": geometry,
+        "properties": {
+            "vehicle": record.vehicle,
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "points": len(coords),
+            "times": times,
+        },
+    }
+    return {"type": "FeatureCollection", "features": [feature]}
+
+
+def permit_by_no(session: Session, permit_no: str | None) -> Permit | None:
+    if not permit_no:
+        return None
+    return session.exec(select(Permit).where(Permit.permit_no == permit_no)).first()
+
+
+def corridor_geojson(permit: Permit | None, settings: Settings, projector: Projector) -> dict:
+    """The permit's approved routes and their corridor (buffered by the half-width)."""
+    if permit is None or not permit.routes:
+        return {"type": "FeatureCollection", "features": []}
+    half_width = permit.corridor_half_width_m or settings.thresholds.corridor_half_width_m
+    routes = shape(permit.routes)
+    corridor = projector.geom_inverse(projector.geom_forward(routes).buffer(half_width))
+    props = {"permit_no": permit.permit_no, "corridor_half_width_m": half_width}
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": permit.routes,
+                "properties": {**props, "kind": "route"},
+            },
+            {
+                "type": "Feature",
+                "geometry": mapping(corridor),
+                "properties": {**props, "kind": "corridor"},
+            },
+        ],
+    }
+
+
+GEOFENCE_KINDS = (
+    (ConstructionSite, "site", "排放工地", "construction site"),
+    (DisposalFacility, "facility", "消纳场所", "disposal facility"),
+    (Depot, "depot", "停车场", "depot"),
+    (RestrictedZone, "restricted_zone", "禁区", "restricted zone"),
+)
+
+
+def nearby_geofences(
+    session: Session, record: FlagRecord, radius_m: float, projector: Projector
+) -> dict[str, Any]:
+    """Active sites, facilities, depots and restricted zones within ``radius_m`` of the flag,
+    nearest first, each with its distance in metres (0 inside)."""
+    x, y = projector.forward([record.lon], [record.lat])
+    here = Point(x[0], y[0])
+    found: list[tuple[float, dict[str, Any]]] = []
+    for model, kind, zh, en in GEOFENCE_KINDS:
+        rows = session.exec(select(model).where(model.status == RecordStatus.active)).all()
+        if not rows:
+            continue
+        fences = projector.geom_forward(
+            shapely.from_geojson([json.dumps(r.geofence) for r in rows])
+        )
+        distances = shapely.distance(fences, here)
+        for row, distance in zip(rows, distances, strict=True):
+            if distance <= radius_m:
+                props = {
+                    "kind": kind,
+                    "kind_zh": zh,
+                    "kind_en": en,
+                    "id": row.id,
+                    "name": row.name,
+                    "distance_m": round(float(distance), 1),
+                }
+                found.append((float(distance), _feature(row.geofence, props)))
+    found.sort(key=lambda item: item[0])
+    return {"type": "FeatureCollection", "features": [f for _, f in found]}
+
+
+def _feature(geometry: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "Feature", "geometry": geometry, "properties": props}
+
+
+def permit_public(permit: Permit | None) -> dict[str, Any] | None:
+    if permit is None:
+        return None
+    body = permit.model_dump(exclude={"routes"})
+    body["status"] = str(permit.status)
+    return body
+
+
+def earlier_flags(session: Session, record: FlagRecord) -> list[dict[str, Any]]:
+    stmt = (
+        select(FlagRecord)
+        .where(FlagRecord.vehicle == record.vehicle, FlagRecord.start_ts < record.start_ts)
+        .order_by(col(FlagRecord.start_ts).desc())
+        .limit(EARLIER_FLAGS_SHOWN)
+    )
+    return [
+        {
+            "id": f.id,
+            "code": str(f.code),
+            "label_zh": FlagCode(f.code).zh,
+            "label_en": FlagCode(f.code).en,
+            "start": _utc(f.start_ts).isoformat(),
+            "severity": f.severity,
+            "status": f.status,
+        }
+        for f in session.exec(stmt).all()
+    ]
+
+
+def explanations(session: Session, flag_id: int) -> list[dict[str, Any]]:
+    rows = session.exec(
+        select(FlagExplanation)
+        .where(FlagExplanation.flag_id == flag_id)
+        .order_by(col(FlagExplanation.id))
+    ).all()
+    return [
+        {"id": r.id, "author": r.author, "text": r.text, "at": _utc(r.at).isoformat()} for r in rows
+    ]
+
+
+def reviews(session: Session, flag_id: int) -> list[dict[str, Any]]:
+    rows = session.exec(
+        select(FlagReview).where(FlagReview.flag_id == flag_id).order_by(col(FlagReview.id))
+    ).all()
+    return [
+        {
+            "outcome": str(r.outcome),
+            "reason": r.reason,
+            "reviewer": r.reviewer,
+            "case_id": r.case_id,
+            "at": _utc(r.at).isoformat(),
+        }
+        for r in rows
+    ]
+
+
+def evidence(
+    session: Session, store: PointStore, record: FlagRecord, settings: Settings
+) -> dict[str, Any]:
+    """Everything an officer needs to judge one flag without re-running anything."""
+    projector = Projector.for_points([record.lon], [record.lat])
+    permit = permit_by_no(session, record.permit_no)
+    vehicle = session.exec(select(Vehicle).where(Vehicle.plate == record.vehicle)).first()
+    return {
+        "flag": flag_public(record),
+        "measured": record.measured,
+        "thresholds": record.thresholds,
+        "flag_geometry": _feature(record.geometry, {"code": str(record.code)}),
+        "track": track_geojson(store, record),
+        "corridor": corridor_geojson(permit, settings, projector),
+        "geofences": nearby_geofences(
+            session, record, settings.thresholds.dumping_facility_radius_m, projector
+        ),
+        "permit": permit_public(permit),
+        "vehicle": None
+        if vehicle is None
+        else {"plate": vehicle.plate, "id": vehicle.id, "haulier_id": vehicle.haulier_id},
+        "earlier_flags": earlier_flags(session, record),
+        "explanations": explanations(session, record.id),  # type: ignore[arg-type]
+        "reviews": reviews(session, record.id),  # type: ignore[arg-type]
+        "history": [
+            {
+                "id": e.id,
+                "at": _utc(e.at).isoformat(),
+                "actor": e.actor,
+                "action": e.action,
+                "reason": e.reason,
+            }
+            for e in history(session, FLAG_ENTITY, record.id)
+        ],
+    }
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+def require_open(record: FlagRecord) -> None:
+    if record.status != ReviewStatus.open:
+        status = ReviewStatus.of(record.status)
+        raise Conflict(
+            f"预警 {record.id} 已处理（{status.zh if status else record.status}），不能再次审核",
+            f"flag {record.id} was already reviewed ({record.status})",
+        )
+
+
+def _reason_required(reason: str | None) -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise ValidationFailed(
+            [Problem("reason", "排除预警必须填写理由", "a reason is required to dismiss a flag")]
+        )
+    return text
+
+
+def set_status(
+    session: Session,
+    record: FlagRecord,
+    status: ReviewStatus,
+    *,
+    actor: User | str,
+    reason: str | None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    before = record.status
+    record.status = status
+    session.add(record)
+    audit(
+        session,
+        actor=actor,
+        entity=FLAG_ENTITY,
+        entity_id=record.id,
+        action=f"status:{status}",
+        reason=reason,
+        data={"from": before, "to": str(status), **(data or {})},
+    )
+
+
+def _review(
+    session: Session,
+    record: FlagRecord,
+    outcome: ReviewOutcome,
+    status: ReviewStatus,
+    actor: User,
+    reason: str,
+) -> FlagReview:
+    require_open(record)
+    review = FlagReview(
+        flag_id=record.id,  # type: ignore[arg-type]
+        outcome=outcome,
+        reason=reason,
+        reviewer=actor.username,
+    )
+    session.add(review)
+    set_status(session, record, status, actor=actor, reason=reason)
+    session.flush()
+    return review
+
+
+def dismiss(session: Session, record: FlagRecord, actor: User, reason: str | None) -> FlagReview:
+    """Not a violation (reason required)."""
+    return _review(
+        session,
+        record,
+        ReviewOutcome.dismissed,
+        ReviewStatus.dismissed,
+        actor,
+        _reason_required(reason),
+    )
+
+
+def warn(session: Session, record: FlagRecord, actor: User, reason: str | None) -> FlagReview:
+    """A warning to the haulier, no case."""
+    return _review(
+        session, record, ReviewOutcome.warned, ReviewStatus.warned, actor, (reason or "").strip()
+    )
+
+
+def explain(session: Session, record: FlagRecord, user: User, text: str) -> FlagExplanation:
+    """A haulier's explanation (申诉) on a flag of one of its own vehicles."""
+    body = text.strip()
+    if not body:
+        raise ValidationFailed([Problem("text", "申诉内容不能为空", "the explanation is empty")])
+    vehicle = session.exec(select(Vehicle).where(Vehicle.plate == record.vehicle)).first()
+    if vehicle is None or vehicle.haulier_id != user.haulier_id:
+        raise NotFound("预警", "flag", record.id)
+    entry = FlagExplanation(
+        flag_id=record.id,  # type: ignore[arg-type]
+        haulier_id=vehicle.haulier_id,
+        author=user.username,
+        text=body,
+    )
+    session.add(entry)
+    session.flush()
+    audit(
+        session,
+        actor=user,
+        entity=FLAG_ENTITY,
+        entity_id=record.id,
+        action="explanation",
+        data={"explanation_id": entry.id, "text": body},
+    )
+    return entry

@@ -1,0 +1,541 @@
+"""Reconciliation of manifests ↔ GPS trips ↔ receipts (DESIGN.md §3, the manifest codes).
+
+:func:`reconcile` is pure: plain facts in, flags out. A manifest is matched to at most one
+loaded trip of its vehicle, and a trip to at most one manifest: the trip must overlap the
+manifest's window (issued → received, or issued + the allowed transit time when there is
+no receipt); among several, the one starting closest to departure wins. Then:
+
+| code | fires when |
+|---|---|
+| NO_RECEIPT | no receipt by departure + ``receipt_transit_allowance_s`` (a later one too) |
+| RECEIPT_WITHOUT_TRIP | a receipt (not a full rejection) whose manifest no trip supports |
+| QUANTITY_DISCREPANCY | received + rejected m³ (or weighbridge t) differs from the declared by more than ``quantity_tolerance_ratio`` |
+| OVERLOAD | declared or received m³ above the rated volume, declared or weighed t above the rated load |
+| WRONG_DESTINATION | the matched trip ends at a facility other than the manifest's |
+| UNAUTHORISED_VEHICLE | vehicle unregistered, not on the permit, licence or inspection expired, haulier not active |
+| UNMANIFESTED_TRIP | a loaded leg from a site to a facility that no manifest claims |
+
+:func:`reconcile_days` reads the day's manifests, receipts and points, runs the engine's
+pipeline for the trips, stores the flags with ``source = reconciliation`` (replacing that
+source's open flags of those days, as the engine does) and moves manifests along their
+lifecycle: no receipt in time → OVERDUE; a receipt with a discrepancy → DISCREPANCY; a
+receipt without any flag → CLOSED.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import shapely
+from shapely.geometry import shape
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select
+
+from cdw.config import Settings, Thresholds, get_settings
+from cdw.errors import Conflict
+from cdw.manifests.lifecycle import IN_TRANSIT, RECEIPT_OUTCOMES, ManifestState, can_transition
+from cdw.manifests.models import Manifest, ReceiptOutcome, as_utc
+from cdw.manifests.services import change_state, current_receipt, local_day_bounds
+from cdw.permits.models import PermitVehicle
+from cdw.permits.rules import VehicleFacts, vehicle_problems
+from cdw.permits.services import vehicle_facts
+from cdw.registry.models import ConstructionSite, Vehicle
+from cdw.tracking.context import load_context
+from cdw.tracking.flags import Flag, FlagCode, FlagRecord, FlagSource, FlagStatus, flag_identity
+from cdw.tracking.pipeline import run_pipeline
+from cdw.tracking.projection import Projector
+from cdw.tracking.store import PointStore
+from cdw.tracking.trips import TripKind
+
+SEVERITY = {
+    FlagCode.NO_RECEIPT: 70,
+    FlagCode.UNMANIFESTED_TRIP: 80,
+    FlagCode.RECEIPT_WITHOUT_TRIP: 75,
+    FlagCode.QUANTITY_DISCREPANCY: 50,
+    FlagCode.OVERLOAD: 60,
+    FlagCode.WRONG_DESTINATION: 80,
+    FlagCode.UNAUTHORISED_VEHICLE: 70,
+}
+DISPUTING = frozenset(
+    {FlagCode.QUANTITY_DISCREPANCY, FlagCode.WRONG_DESTINATION, FlagCode.RECEIPT_WITHOUT_TRIP}
+)
+MAX_PATH_POINTS = 200
+
+
+@dataclass(frozen=True)
+class TripFacts:
+    """A loaded leg as reconciliation reads it (times aware UTC, path lon/lat)."""
+
+    trip_id: str
+    vehicle: str
+    start: datetime
+    end: datetime
+    origin_site_id: int | None
+    destination_facility_id: int | None
+    path: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class ReceiptFacts:
+    received_at: datetime
+    outcome: str
+    received_volume_m3: float | None
+    weighbridge_t: float | None
+    rejected_volume_m3: float | None
+
+
+@dataclass(frozen=True)
+class ManifestFacts:
+    manifest_id: int
+    manifest_no: str
+    plate: str
+    permit_no: str
+    facility_id: int
+    facility_name: str
+    issued_at: datetime
+    departed_at: datetime | None
+    declared_volume_m3: float | None
+    declared_weight_t: float | None
+    location: tuple[float, float]  # the emitting site, where no trip says better
+    vehicle: VehicleFacts | None  # None: not registered
+    on_permit: bool
+    receipt: ReceiptFacts | None
+
+
+@dataclass
+class _Evidence:
+    start: datetime
+    end: datetime
+    lon: float
+    lat: float
+    geometry: dict[str, Any]
+    trip_id: str | None
+
+
+def _evidence(m: ManifestFacts | None, trip: TripFacts | None, end: datetime) -> _Evidence:
+    if trip is not None:
+        lon, lat = trip.path[-1]
+        geometry = (
+            {"type": "LineString", "coordinates": [list(p) for p in trip.path]}
+            if len(trip.path) > 1
+            else {"type": "Point", "coordinates": [lon, lat]}
+        )
+        return _Evidence(trip.start, max(trip.end, end), lon, lat, geometry, trip.trip_id)
+    lon, lat = m.location
+    return _Evidence(m.issued_at, end, lon, lat, {"type": "Point", "coordinates": [lon, lat]}, None)
+
+
+def _flag(
+    code: FlagCode,
+    vehicle: str,
+    ev: _Evidence,
+    measured: dict[str, Any],
+    thresholds: dict[str, Any],
+    zh: str,
+    en: str,
+    permit_no: str | None = None,
+) -> Flag:
+    return Flag(
+        code=code,
+        severity=SEVERITY[code],
+        vehicle=vehicle,
+        trip_id=ev.trip_id,
+        start=ev.start,
+        end=max(ev.end, ev.start),
+        lon=ev.lon,
+        lat=ev.lat,
+        geometry=ev.geometry,
+        measured=measured,
+        thresholds=thresholds,
+        explanation_zh=zh,
+        explanation_en=en,
+        permit_no=permit_no,
+    )
+
+
+def _window_end(m: ManifestFacts, allowance: timedelta) -> datetime:
+    return m.receipt.received_at if m.receipt else m.issued_at + allowance
+
+
+def match_trips(
+    manifests: list[ManifestFacts], trips: list[TripFacts], allowance: timedelta
+) -> dict[int, TripFacts]:
+    """manifest_id → its trip (one to one, see the module docstring)."""
+    taken: set[str] = set()
+    matched: dict[int, TripFacts] = {}
+    for m in sorted(manifests, key=lambda m: (m.issued_at, m.manifest_no)):
+        depart = m.departed_at or m.issued_at
+        end = _window_end(m, allowance)
+        candidates = [
+            t
+            for t in trips
+            if t.vehicle == m.plate
+            and t.trip_id not in taken
+            and t.start <= end
+            and t.end >= m.issued_at
+        ]
+        if candidates:
+            best = min(candidates, key=lambda t: abs((t.start - depart).total_seconds()))
+            matched[m.manifest_id] = best
+            taken.add(best.trip_id)
+    return matched
+
+
+def _differs(declared: float | None, accounted: float | None, tolerance: float) -> bool:
+    return bool(
+        declared and accounted is not None and abs(accounted - declared) > tolerance * declared
+    )
+
+
+def reconcile(
+    manifests: list[ManifestFacts],
+    trips: list[TripFacts],
+    thresholds: Thresholds,
+    now: datetime,
+    trips_from: datetime | None = None,
+) -> tuple[list[Flag], dict[int, list[FlagCode]]]:
+    """Every reconciliation flag, and the codes raised per manifest id. Trips starting
+    before ``trips_from`` are used for matching only (not flagged as unmanifested)."""
+    allowance = timedelta(seconds=thresholds.receipt_transit_allowance_s)
+    tolerance = thresholds.quantity_tolerance_ratio
+    matched = match_trips(manifests, trips, allowance)
+    flags: list[Flag] = []
+    per_manifest: dict[int, list[FlagCode]] = {}
+
+    def add(m: ManifestFacts, flag: Flag) -> None:
+        flags.append(flag)
+        per_manifest.setdefault(m.manifest_id, []).append(flag.code)
+
+    for m in manifests:
+        trip = matched.get(m.manifest_id)
+        r = m.receipt
+        receipt_end = r.received_at if r else m.issued_at
+        deadline = (m.departed_at or m.issued_at) + allowance
+        if (r is None and now > deadline) or (r is not None and r.received_at > deadline):
+            add(m, _flag(
+                FlagCode.NO_RECEIPT, m.plate, _evidence(m, None, deadline),
+                {"manifest_no": m.manifest_no, "deadline": deadline.isoformat(),
+                 "received_at": r.received_at.isoformat() if r else None},
+                {"receipt_transit_allowance_s": thresholds.receipt_transit_allowance_s},
+                f"联单 {m.manifest_no} 未在 {deadline.astimezone(UTC):%H:%M} UTC 前收货确认",
+                f"manifest {m.manifest_no} was not received by {deadline:%Y-%m-%d %H:%M} UTC",
+                m.permit_no,
+            ))  # fmt: skip
+        if r is not None and r.outcome != ReceiptOutcome.rejected and trip is None:
+            add(m, _flag(
+                FlagCode.RECEIPT_WITHOUT_TRIP, m.plate, _evidence(m, None, r.received_at),
+                {"manifest_no": m.manifest_no, "received_at": r.received_at.isoformat()},
+                {},
+                f"联单 {m.manifest_no} 已在「{m.facility_name}」收货，但车辆 {m.plate} 无对应重车轨迹",
+                f"manifest {m.manifest_no} was received at {m.facility_name} but no loaded "
+                f"trip of {m.plate} supports it",
+                m.permit_no,
+            ))  # fmt: skip
+        if r is not None:
+            accounted = (
+                None
+                if r.received_volume_m3 is None
+                else r.received_volume_m3 + (r.rejected_volume_m3 or 0.0)
+            )
+            volume_off = _differs(m.declared_volume_m3, accounted, tolerance)
+            weight_off = _differs(m.declared_weight_t, r.weighbridge_t, tolerance)
+            if volume_off or weight_off:
+                add(m, _flag(
+                    FlagCode.QUANTITY_DISCREPANCY, m.plate, _evidence(m, trip, r.received_at),
+                    {"manifest_no": m.manifest_no, "declared_m3": m.declared_volume_m3,
+                     "received_m3": accounted, "declared_t": m.declared_weight_t,
+                     "weighbridge_t": r.weighbridge_t},
+                    {"quantity_tolerance_ratio": tolerance},
+                    f"联单 {m.manifest_no} 申报 {m.declared_volume_m3} 立方米 / "
+                    f"{m.declared_weight_t} 吨，实收 {accounted} 立方米 / {r.weighbridge_t} 吨，"
+                    f"差异超过 {tolerance:.0%}",
+                    f"manifest {m.manifest_no} declared {m.declared_volume_m3} m³ / "
+                    f"{m.declared_weight_t} t, received {accounted} m³ / {r.weighbridge_t} t: "
+                    f"more than {tolerance:.0%} apart",
+                    m.permit_no,
+                ))  # fmt: skip
+        v = m.vehicle
+        if v is not None:
+            over = [
+                (name, value, limit)
+                for name, value, limit in (
+                    ("declared_m3", m.declared_volume_m3, v.rated_capacity_m3),
+                    ("received_m3", r.received_volume_m3 if r else None, v.rated_capacity_m3),
+                    ("declared_t", m.declared_weight_t, v.rated_load_t),
+                    ("weighbridge_t", r.weighbridge_t if r else None, v.rated_load_t),
+                )
+                if value is not None and value > limit
+            ]
+            if over:
+                text_zh = "、".join(f"{n} {value} > {limit}" for n, value, limit in over)
+                add(m, _flag(
+                    FlagCode.OVERLOAD, m.plate, _evidence(m, trip, receipt_end),
+                    {"manifest_no": m.manifest_no, **{n: value for n, value, _ in over}},
+                    {"rated_capacity_m3": v.rated_capacity_m3, "rated_load_t": v.rated_load_t},
+                    f"车辆 {m.plate} 超载（联单 {m.manifest_no}）：{text_zh}",
+                    f"vehicle {m.plate} overloaded (manifest {m.manifest_no}): {text_zh}",
+                    m.permit_no,
+                ))  # fmt: skip
+        if trip is not None and trip.destination_facility_id not in (None, m.facility_id):
+            add(m, _flag(
+                FlagCode.WRONG_DESTINATION, m.plate, _evidence(m, trip, trip.end),
+                {"manifest_no": m.manifest_no, "manifest_facility_id": m.facility_id,
+                 "trip_facility_id": trip.destination_facility_id},
+                {},
+                f"联单 {m.manifest_no} 的消纳场为「{m.facility_name}」，车辆却驶入消纳场 "
+                f"{trip.destination_facility_id}",
+                f"manifest {m.manifest_no} names {m.facility_name}, but the truck went to "
+                f"facility {trip.destination_facility_id}",
+                m.permit_no,
+            ))  # fmt: skip
+        if v is None:
+            reasons = [(f"车辆 {m.plate} 未登记", f"vehicle {m.plate} is not registered")]
+        else:
+            day = m.issued_at.date()
+            reasons = [(p.zh, p.en) for p in vehicle_problems(v, day)]
+            if not m.on_permit:
+                reasons.insert(0, (f"车辆 {m.plate} 不在核准 {m.permit_no} 中",
+                                   f"vehicle {m.plate} is not on permit {m.permit_no}"))  # fmt: skip
+        if reasons:
+            add(m, _flag(
+                FlagCode.UNAUTHORISED_VEHICLE, m.plate, _evidence(m, trip, receipt_end),
+                {"manifest_no": m.manifest_no, "reasons": [en for _, en in reasons]},
+                {},
+                f"无证运输（联单 {m.manifest_no}）：" + "；".join(zh for zh, _ in reasons),
+                f"unauthorised vehicle (manifest {m.manifest_no}): "
+                + "; ".join(en for _, en in reasons),
+                m.permit_no,
+            ))  # fmt: skip
+
+    claimed = {t.trip_id for t in matched.values()}
+    for t in trips:
+        if (
+            t.trip_id in claimed
+            or t.origin_site_id is None
+            or t.destination_facility_id is None
+            or (trips_from is not None and t.start < trips_from)
+        ):
+            continue
+        flags.append(_flag(
+            FlagCode.UNMANIFESTED_TRIP, t.vehicle, _evidence(None, t, t.end),
+            {"origin_site_id": t.origin_site_id,
+             "destination_facility_id": t.destination_facility_id},
+            {},
+            f"车辆 {t.vehicle} 从工地 {t.origin_site_id} 重车驶往消纳场 "
+            f"{t.destination_facility_id}，无联单",
+            f"loaded trip of {t.vehicle} from site {t.origin_site_id} to facility "
+            f"{t.destination_facility_id} without a manifest",
+        ))  # fmt: skip
+    flags.sort(key=lambda f: (f.vehicle, f.start, f.code))
+    return flags, per_manifest
+
+
+# --- the database side ------------------------------------------------------------------------
+
+
+@dataclass
+class ReconciliationReport:
+    start_day: date
+    end_day: date
+    manifests: int = 0
+    trips: int = 0
+    flags: list[Flag] = field(default_factory=list)
+    stored: int = 0
+    replaced: int = 0
+    kept_reviewed: int = 0
+    state_changes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        found = Counter(str(f.code) for f in self.flags)
+        return {str(code): found.get(str(code), 0) for code in SEVERITY}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "start_day": self.start_day.isoformat(),
+            "end_day": self.end_day.isoformat(),
+            "manifests": self.manifests,
+            "trips": self.trips,
+            "counts": self.counts,
+            "stored": self.stored,
+            "replaced": self.replaced,
+            "kept_reviewed": self.kept_reviewed,
+            "state_changes": self.state_changes,
+            "flags": [f.as_dict() for f in self.flags],
+        }
+
+
+def _path(lon: np.ndarray, lat: np.ndarray) -> tuple[tuple[float, float], ...]:
+    step = max(1, int(np.ceil(lon.size / MAX_PATH_POINTS)))
+    keep = list(range(0, lon.size, step))
+    if keep[-1] != lon.size - 1:
+        keep.append(lon.size - 1)
+    return tuple((round(float(lon[i]), 7), round(float(lat[i]), 7)) for i in keep)
+
+
+def loaded_trips(
+    session: Session, store: PointStore, start: datetime, end: datetime, settings: Settings
+) -> list[TripFacts]:
+    """Loaded legs of the stored points in ``start..end`` (the engine's pipeline)."""
+    points = store.read(start, end)
+    if points.height == 0:
+        return []
+    projector = Projector.for_points(points["lon"].to_numpy(), points["lat"].to_numpy())
+    tz = ZoneInfo(settings.local_timezone)
+    context = load_context(
+        session, start.astimezone(tz).date(), end.astimezone(tz).date(), projector, settings
+    )
+    result = run_pipeline(points, context)
+    out = []
+    for trip in result.trips:
+        if trip.kind != TripKind.loaded:
+            continue
+        track = result.track_of(trip)
+        part = slice(trip.first_fix, trip.last_fix + 1)
+        out.append(
+            TripFacts(
+                trip_id=trip.trip_id,
+                vehicle=trip.vehicle,
+                start=track.time(trip.first_fix),
+                end=track.time(trip.last_fix),
+                origin_site_id=trip.origin_site_id,
+                destination_facility_id=trip.destination_facility_id,
+                path=_path(track.lon[part], track.lat[part]),
+            )
+        )
+    return out
+
+
+def manifest_facts(session: Session, manifest: Manifest) -> ManifestFacts:
+    vehicle = session.exec(select(Vehicle).where(Vehicle.plate == manifest.plate)).first()
+    on_permit = vehicle is not None and (
+        session.exec(
+            select(PermitVehicle).where(
+                PermitVehicle.permit_id == manifest.permit_id,
+                PermitVehicle.vehicle_id == vehicle.id,
+            )
+        ).first()
+        is not None
+    )
+    site = session.get(ConstructionSite, manifest.site_id)
+    centre = shapely.centroid(shape(site.geofence))
+    receipt = current_receipt(session, manifest.id)
+    return ManifestFacts(
+        manifest_id=manifest.id,
+        manifest_no=manifest.manifest_no,
+        plate=manifest.plate,
+        permit_no=manifest.permit_no,
+        facility_id=manifest.facility_id,
+        facility_name=manifest.facility_name,
+        issued_at=as_utc(manifest.issued_at),
+        departed_at=as_utc(manifest.departed_at),
+        declared_volume_m3=manifest.declared_volume_m3,
+        declared_weight_t=manifest.declared_weight_t,
+        location=(round(centre.x, 7), round(centre.y, 7)),
+        vehicle=vehicle_facts(session, vehicle) if vehicle else None,
+        on_permit=on_permit,
+        receipt=None
+        if receipt is None
+        else ReceiptFacts(
+            received_at=as_utc(receipt.received_at),
+            outcome=str(receipt.outcome),
+            received_volume_m3=receipt.received_volume_m3,
+            weighbridge_t=receipt.weighbridge_t,
+            rejected_volume_m3=receipt.rejected_volume_m3,
+        ),
+    )
+
+
+def _advance(
+    session: Session, manifest: Manifest, codes: list[FlagCode], report: ReconciliationReport
+) -> None:
+    state = ManifestState(manifest.state)
+    if FlagCode.NO_RECEIPT in codes and state in IN_TRANSIT:
+        target = ManifestState.overdue
+    elif state in RECEIPT_OUTCOMES:
+        target = ManifestState.discrepancy if DISPUTING & set(codes) else ManifestState.closed
+        if target == ManifestState.closed and codes:
+            return  # flags that leave the receipt standing still need an officer's look
+    else:
+        return
+    if can_transition(state, target):
+        change_state(session, manifest, target, "reconciliation", "对账 / reconciliation")
+        report.state_changes[target.value] = report.state_changes.get(target.value, 0) + 1
+
+
+def reconcile_days(
+    session: Session,
+    store: PointStore,
+    start_day: date,
+    end_day: date,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> ReconciliationReport:
+    """Reconcile the manifests issued on local days ``start_day..end_day`` and the loaded
+    trips starting on them; store the flags and advance the manifests (one transaction)."""
+    settings = settings or get_settings()
+    now = now or datetime.now(UTC)
+    tz = ZoneInfo(settings.local_timezone)
+    start, end = local_day_bounds(start_day, end_day, tz)
+    allowance = timedelta(seconds=settings.thresholds.receipt_transit_allowance_s)
+    report = ReconciliationReport(start_day, end_day)
+    manifests = session.exec(
+        select(Manifest).where(
+            col(Manifest.issued_at) >= start,
+            col(Manifest.issued_at) < end,
+            col(Manifest.state) != ManifestState.void,
+        ).order_by(col(Manifest.issued_at), col(Manifest.id))
+    ).all()  # fmt: skip
+    trips = loaded_trips(session, store, start, end + allowance, settings)
+    trips = [t for t in trips if t.start < end]
+    facts = [manifest_facts(session, m) for m in manifests]
+    report.manifests, report.trips = len(facts), len(trips)
+    report.flags, per_manifest = reconcile(facts, trips, settings.thresholds, now, start)
+    for manifest in manifests:
+        _advance(session, manifest, per_manifest.get(manifest.id, []), report)
+    _persist(session, report, tz)
+    return report
+
+
+def _persist(session: Session, report: ReconciliationReport, tz: ZoneInfo) -> None:
+    in_days = (
+        (col(FlagRecord.source) == FlagSource.reconciliation)
+        & (col(FlagRecord.day) >= report.start_day)
+        & (col(FlagRecord.day) <= report.end_day)
+    )
+    try:
+        reviewed = {
+            r.identity
+            for r in session.exec(
+                select(FlagRecord).where(in_days, col(FlagRecord.status) != FlagStatus.open)
+            )
+        }
+        deleted = session.exec(
+            delete(FlagRecord).where(in_days, col(FlagRecord.status) == FlagStatus.open)
+        )
+        report.replaced = deleted.rowcount or 0
+        seen = set(reviewed)
+        for flag in report.flags:
+            identity = flag_identity(flag, FlagSource.reconciliation)
+            if identity in seen:
+                report.kept_reviewed += identity in reviewed
+                continue
+            seen.add(identity)
+            day = flag.start.astimezone(tz).date()
+            session.add(FlagRecord.from_flag(flag, day, FlagSource.reconciliation))
+            report.stored += 1
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(
+            "另一次对账同时写入了相同日期的标记，请重试",
+            "another reconciliation stored flags for the same days at the same time; retry",
+        ) from exc
+    except BaseException:
+        session.rollback()
+        raise

@@ -1,0 +1,447 @@
+"""The permit (处置核准) workflow: apply, approve, reject, amend, revoke, expire.
+
+Like the registry services these flush but never commit. Every status change goes through
+:func:`_record_change`, which writes the audit log entry.
+
+Who may do what (DESIGN.md §1): permit officers and admins decide. A site dispatcher may
+apply for its own site only (the site's single account in cdw; the application is then
+decided by the bureau). Reads: admin, permit and enforcement officers and viewers see every
+permit; a site dispatcher those of its site, a facility operator those naming its facility,
+a haulier those naming one of its vehicles.
+
+Capacity: a facility's remaining capacity for a new approval is its capacity, less what it
+has received (``used_m3``), less what other approved permits to it still hold (their volume
+less the volume already manifested under them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from cdw.auth.models import User
+from cdw.enforcement.audit import audit
+from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
+from cdw.manifests.lifecycle import ManifestState
+from cdw.manifests.models import Manifest
+from cdw.permits.importer import PermitIn
+from cdw.permits.models import PERMIT_STATUS_LABELS, Permit, PermitStatus, PermitVehicle
+from cdw.permits.rules import FacilityFacts, VehicleFacts, approval_problems
+from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
+from cdw.registry.services import UNRESTRICTED, Scope, get_vehicle_by_plate
+from cdw.registry.validators import validate_opening_hours
+
+ACTIVE = (PermitStatus.approved,)
+
+
+class PermitApplication(BaseModel):
+    """An application; ``permit_no`` is assigned (HZ + year + sequence) when omitted."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    permit_no: str | None = Field(default=None, min_length=1, max_length=64)
+    site_id: int
+    facility_id: int
+    categories: list[str] = Field(min_length=1)
+    volume_m3: float = Field(gt=0)
+    valid_from: date
+    valid_to: date
+    allowed_hours_start: str = "00:00"
+    allowed_hours_end: str = "24:00"
+    routes: dict[str, Any]
+    corridor_half_width_m: float | None = Field(default=None, gt=0, le=1000)
+    vehicles: list[str] = Field(min_length=1, description="车牌号 / plates")
+    threshold_overrides: dict[str, float] = Field(default_factory=dict)
+
+    _categories = field_validator("categories", mode="before")(PermitIn._categories.__func__)
+    _plates = field_validator("vehicles")(PermitIn._plates.__func__)
+    _routes = field_validator("routes")(PermitIn._routes.__func__)
+    _thresholds = field_validator("threshold_overrides")(PermitIn._known_thresholds.__func__)
+
+    @model_validator(mode="after")
+    def _dates_and_hours(self) -> PermitApplication:
+        if self.valid_to < self.valid_from:
+            raise ValueError("valid_to 早于 valid_from / valid_to precedes valid_from")
+        validate_opening_hours(
+            f"{self.allowed_hours_start}-{self.allowed_hours_end}", field="allowed_hours"
+        )
+        return self
+
+
+class PermitAmendment(BaseModel):
+    """What an amendment changes (unset fields are copied from the amended version)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason: str = Field(min_length=1, description="变更原因 / why")
+    facility_id: int | None = None
+    categories: list[str] | None = None
+    volume_m3: float | None = Field(default=None, gt=0)
+    valid_from: date | None = None
+    valid_to: date | None = None
+    allowed_hours_start: str | None = None
+    allowed_hours_end: str | None = None
+    routes: dict[str, Any] | None = None
+    corridor_half_width_m: float | None = Field(default=None, gt=0, le=1000)
+    vehicles: list[str] | None = None
+    threshold_overrides: dict[str, float] | None = None
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason: str = Field(min_length=1, description="理由 / reason")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _username(actor: User | str) -> str:
+    return actor.username if isinstance(actor, User) else actor
+
+
+def _record_change(
+    session: Session, permit: Permit, actor: User | str, action: str, reason: str | None = None
+) -> None:
+    """The one place a permit state change is recorded (append-only audit log)."""
+    audit(
+        session,
+        actor=actor,
+        entity="permit",
+        entity_id=permit.id,
+        action=action,
+        reason=reason,
+        data={"permit_no": permit.permit_no, "version": permit.version, "status": permit.status},
+    )
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+def scope_clause(scope: Scope) -> Any:
+    if scope.unrestricted:
+        return True
+    if scope.site_id is not None:
+        return col(Permit.site_id) == scope.site_id
+    if scope.facility_id is not None:
+        return col(Permit.facility_id) == scope.facility_id
+    if scope.haulier_id is not None:
+        naming = (
+            select(PermitVehicle.permit_id)
+            .join(Vehicle, col(Vehicle.id) == col(PermitVehicle.vehicle_id))
+            .where(Vehicle.haulier_id == scope.haulier_id)
+        )
+        return col(Permit.id).in_(naming)
+    return False
+
+
+def get_permit(session: Session, permit_id: int, scope: Scope = UNRESTRICTED) -> Permit:
+    permit = session.exec(select(Permit).where(Permit.id == permit_id, scope_clause(scope))).first()
+    if permit is None:
+        raise NotFound("处置核准", "permit", permit_id)
+    return permit
+
+
+def list_permits(
+    session: Session,
+    scope: Scope = UNRESTRICTED,
+    status: PermitStatus | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[list[Permit], int]:
+    clauses = [scope_clause(scope)]
+    if status is not None:
+        clauses.append(col(Permit.status) == status)
+    count = session.exec(select(func.count()).select_from(Permit).where(*clauses)).one()
+    rows = session.exec(
+        select(Permit).where(*clauses).order_by(col(Permit.id)).offset(offset).limit(limit)
+    ).all()
+    return list(rows), count
+
+
+def plates_of(session: Session, permit: Permit) -> list[str]:
+    return list(
+        session.exec(
+            select(Vehicle.plate)
+            .join(PermitVehicle, col(PermitVehicle.vehicle_id) == col(Vehicle.id))
+            .where(PermitVehicle.permit_id == permit.id)
+            .order_by(Vehicle.plate)
+        ).all()
+    )
+
+
+def public(session: Session, permit: Permit) -> dict[str, Any]:
+    body = permit.model_dump(mode="json")
+    zh, en = PERMIT_STATUS_LABELS[PermitStatus(permit.status)]
+    body.update(
+        vehicles=plates_of(session, permit),
+        status_zh=zh,
+        status_en=en,
+        used_m3=used_m3(session, permit.permit_no),
+    )
+    return body
+
+
+def used_m3(session: Session, permit_no: str) -> float:
+    """Volume declared on the permit's manifests (every version, void ones excluded)."""
+    total = session.exec(
+        select(func.coalesce(func.sum(Manifest.declared_volume_m3), 0.0)).where(
+            Manifest.permit_no == permit_no, col(Manifest.state) != ManifestState.void
+        )
+    ).one()
+    return float(total)
+
+
+def committed_m3(session: Session, facility_id: int, day: date, exclude_no: str) -> float:
+    """What other approved permits to ``facility_id`` still hold on ``day``."""
+    others = session.exec(
+        select(Permit).where(
+            Permit.facility_id == facility_id,
+            col(Permit.status).in_(ACTIVE),
+            Permit.valid_to >= day,
+            Permit.permit_no != exclude_no,
+        )
+    ).all()
+    return sum(max(p.volume_m3 - used_m3(session, p.permit_no), 0.0) for p in others)
+
+
+def vehicle_facts(session: Session, vehicle: Vehicle) -> VehicleFacts:
+    haulier = session.get(Haulier, vehicle.haulier_id)
+    return VehicleFacts(
+        vehicle_id=vehicle.id,
+        plate=vehicle.plate,
+        status=str(vehicle.status),
+        sealed_body=vehicle.sealed_body,
+        inspection_valid_until=vehicle.inspection_valid_until,
+        rated_capacity_m3=vehicle.rated_capacity_m3,
+        rated_load_t=vehicle.rated_load_t,
+        haulier_name=haulier.name,
+        haulier_status=str(haulier.status),
+        haulier_licence_valid_until=haulier.licence_valid_until,
+    )
+
+
+# --- writes -----------------------------------------------------------------------------------
+
+
+def _vehicle_ids(session: Session, plates: list[str]) -> tuple[list[int], list[Problem]]:
+    ids, problems = [], []
+    for plate in plates:
+        vehicle = get_vehicle_by_plate(session, plate)
+        if vehicle is None:
+            problems.append(
+                Problem("vehicles", f"未登记的车辆：{plate}", f"unregistered vehicle: {plate}")
+            )
+        else:
+            ids.append(vehicle.id)
+    return ids, problems
+
+
+def _next_permit_no(session: Session, year: int) -> str:
+    prefix = f"HZ{year}"
+    taken = session.exec(
+        select(func.count(func.distinct(Permit.permit_no))).where(
+            col(Permit.permit_no).startswith(prefix)
+        )
+    ).one()
+    return f"{prefix}{taken + 1:05d}"
+
+
+def apply(
+    session: Session, data: PermitApplication, actor: User | str, scope: Scope = UNRESTRICTED
+) -> Permit:
+    """Store an application as ``submitted`` (a site dispatcher: for its own site only)."""
+    problems: list[Problem] = []
+    if not scope.unrestricted and scope.site_id != data.site_id:
+        problems.append(
+            Problem("site_id", "只能为本工地申请核准", "you may apply for your own site only")
+        )
+    if session.get(ConstructionSite, data.site_id) is None:
+        problems.append(
+            Problem("site_id", f"工地不存在：{data.site_id}", f"no such site: {data.site_id}")
+        )
+    if session.get(DisposalFacility, data.facility_id) is None:
+        problems.append(
+            Problem(
+                "facility_id",
+                f"消纳场所不存在：{data.facility_id}",
+                f"no such facility: {data.facility_id}",
+            )
+        )
+    vehicle_ids, vehicle_problems = _vehicle_ids(session, data.vehicles)
+    problems += vehicle_problems
+    permit_no = data.permit_no or _next_permit_no(session, data.valid_from.year)
+    if session.exec(select(Permit).where(Permit.permit_no == permit_no)).first():
+        problems.append(
+            Problem(
+                "permit_no", f"核准编号已存在：{permit_no}", f"permit number taken: {permit_no}"
+            )
+        )
+    if problems:
+        raise ValidationFailed(problems, zh="申请有误，未提交", en="application not submitted")
+    permit = Permit(
+        **data.model_dump(exclude={"permit_no", "vehicles"}),
+        permit_no=permit_no,
+        status=PermitStatus.submitted,
+        applied_by=_username(actor),
+        submitted_at=_now(),
+    )
+    session.add(permit)
+    session.flush()
+    session.add_all(PermitVehicle(permit_id=permit.id, vehicle_id=v) for v in vehicle_ids)
+    session.flush()
+    _record_change(session, permit, actor, "submit")
+    return permit
+
+
+def _require_status(permit: Permit, *allowed: PermitStatus) -> None:
+    if permit.status not in allowed:
+        zh, en = PERMIT_STATUS_LABELS[PermitStatus(permit.status)]
+        raise Conflict(
+            f"核准 {permit.permit_no}（第 {permit.version} 版）当前状态为「{zh}」，不能执行此操作",
+            f"permit {permit.permit_no} v{permit.version} is {en}; this action is not allowed",
+            current_status=str(permit.status),
+        )
+
+
+def approval_check(session: Session, permit: Permit, day: date) -> list[Problem]:
+    """Every reason ``permit`` may not be approved on ``day`` (empty: it may)."""
+    facility = session.get(DisposalFacility, permit.facility_id)
+    vehicles = session.exec(
+        select(Vehicle)
+        .join(PermitVehicle, col(PermitVehicle.vehicle_id) == col(Vehicle.id))
+        .where(PermitVehicle.permit_id == permit.id)
+        .order_by(Vehicle.plate)
+    ).all()
+    return approval_problems(
+        categories=permit.categories,
+        needed_m3=max(permit.volume_m3 - used_m3(session, permit.permit_no), 0.0),
+        facility=FacilityFacts(
+            name=facility.name,
+            status=str(facility.status),
+            accepted_categories=frozenset(str(c) for c in facility.accepted_categories),
+            capacity_m3=facility.capacity_m3,
+            used_m3=facility.used_m3,
+        ),
+        committed_m3=committed_m3(session, facility.id, day, permit.permit_no),
+        vehicles=[vehicle_facts(session, v) for v in vehicles],
+        day=day,
+    )
+
+
+def _decide(permit: Permit, status: PermitStatus, actor: User | str, reason: str | None) -> None:
+    permit.status = status
+    permit.decided_at = _now()
+    permit.decided_by = _username(actor)
+    permit.decision_reason = reason
+
+
+def approve(session: Session, permit_id: int, actor: User | str, day: date | None = None) -> Permit:
+    """Approve a submitted application, or refuse with every reason (ValidationFailed).
+    Approving an amendment supersedes the version it amends."""
+    permit = get_permit(session, permit_id)
+    _require_status(permit, PermitStatus.submitted)
+    problems = approval_check(session, permit, day or date.today())
+    if problems:
+        raise ValidationFailed(
+            problems,
+            zh=f"不予核准 {permit.permit_no}：共 {len(problems)} 项原因",
+            en=f"permit {permit.permit_no} cannot be approved: {len(problems)} reasons",
+        )
+    _decide(permit, PermitStatus.approved, actor, None)
+    session.add(permit)
+    if permit.previous_id is not None:
+        previous = session.get(Permit, permit.previous_id)
+        if previous.status in (PermitStatus.approved, PermitStatus.expired):
+            previous.status = PermitStatus.superseded
+            session.add(previous)
+            session.flush()
+            _record_change(session, previous, actor, "supersede", f"v{permit.version}")
+    session.flush()
+    _record_change(session, permit, actor, "approve")
+    return permit
+
+
+def reject(session: Session, permit_id: int, actor: User | str, reason: str) -> Permit:
+    permit = get_permit(session, permit_id)
+    _require_status(permit, PermitStatus.submitted)
+    _decide(permit, PermitStatus.rejected, actor, reason)
+    session.add(permit)
+    session.flush()
+    _record_change(session, permit, actor, "reject", reason)
+    return permit
+
+
+def revoke(session: Session, permit_id: int, actor: User | str, reason: str) -> Permit:
+    permit = get_permit(session, permit_id)
+    _require_status(permit, PermitStatus.approved)
+    _decide(permit, PermitStatus.revoked, actor, reason)
+    session.add(permit)
+    session.flush()
+    _record_change(session, permit, actor, "revoke", reason)
+    return permit
+
+
+def amend(session: Session, permit_id: int, data: PermitAmendment, actor: User | str) -> Permit:
+    """A new ``submitted`` version of an approved permit (the latest version only); the
+    approved version stays in force until the amendment is approved."""
+    permit = get_permit(session, permit_id)
+    _require_status(permit, PermitStatus.approved)
+    newer = session.exec(
+        select(Permit).where(Permit.permit_no == permit.permit_no, Permit.version > permit.version)
+    ).first()
+    if newer is not None:
+        raise Conflict(
+            f"核准 {permit.permit_no} 已有第 {newer.version} 版，只能变更最新版本",
+            f"permit {permit.permit_no} already has version {newer.version}; amend the latest",
+        )
+    changes = data.model_dump(exclude_unset=True, exclude={"reason"})
+    merged = permit.model_dump(
+        include=set(PermitApplication.model_fields) - {"vehicles", "permit_no"}
+    )
+    merged.update(vehicles=plates_of(session, permit), permit_no=None)
+    merged.update(changes)
+    application = PermitApplication.model_validate(merged)
+    vehicle_ids, problems = _vehicle_ids(session, application.vehicles)
+    if problems:
+        raise ValidationFailed(problems)
+    new = Permit(
+        **application.model_dump(exclude={"permit_no", "vehicles"}),
+        permit_no=permit.permit_no,
+        version=permit.version + 1,
+        previous_id=permit.id,
+        status=PermitStatus.submitted,
+        applied_by=_username(actor),
+        submitted_at=_now(),
+        decision_reason=data.reason,
+    )
+    session.add(new)
+    session.flush()
+    session.add_all(PermitVehicle(permit_id=new.id, vehicle_id=v) for v in vehicle_ids)
+    session.flush()
+    _record_change(session, new, actor, "amend", data.reason)
+    return new
+
+
+def expire_permits(session: Session, day: date, actor: User | str = "system") -> list[Permit]:
+    """Mark approved permits expired whose validity ended before ``day`` or whose volume is
+    used up; returns them."""
+    expired = []
+    for permit in session.exec(select(Permit).where(Permit.status == PermitStatus.approved)):
+        if permit.valid_to < day:
+            why = f"有效期至 {permit.valid_to} / valid until {permit.valid_to}"
+        elif used_m3(session, permit.permit_no) >= permit.volume_m3:
+            why = "核准方量已用完 / approved volume used up"
+        else:
+            continue
+        permit.status = PermitStatus.expired
+        session.add(permit)
+        session.flush()
+        _record_change(session, permit, actor, "expire", why)
+        expired.append(permit)
+    return expired

@@ -1,0 +1,101 @@
+"""A small registry and a few flags for the enforcement tests (built with the factories)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlmodel import Session
+
+from cdw.auth.models import Role, User
+from cdw.permits.models import Permit, PermitStatus
+from cdw.registry import services
+from cdw.registry.models import (
+    ConstructionSite,
+    DisposalFacility,
+    Driver,
+    Haulier,
+    Vehicle,
+)
+from cdw.tracking.flags import FlagCode, FlagRecord
+from tests.registry.factories import driver_in, facility_in, haulier_in, site_in, vehicle_in
+
+DAY = date(2026, 11, 20)
+T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 Beijing time
+# Site near (113.58, 23.55), facility near (113.40, 23.62): the route runs between them.
+ROUTE = {"type": "LineString", "coordinates": [[113.58, 23.55], [113.49, 23.585], [113.40, 23.62]]}
+
+
+@dataclass
+class World:
+    officer: User
+    haulier: Haulier
+    other_haulier: Haulier
+    vehicle: Vehicle
+    other_vehicle: Vehicle
+    driver: Driver
+    site: ConstructionSite
+    facility: DisposalFacility
+    permit: Permit
+
+
+def build_world(session: Session) -> World:
+    officer = User(username="officer", role=Role.enforcement_officer, hashed_password="!")
+    session.add(officer)
+    haulier = services.create(session, Haulier, haulier_in(1))
+    other = services.create(session, Haulier, haulier_in(2))
+    vehicle = services.create(session, Vehicle, vehicle_in(haulier.id, 1))
+    other_vehicle = services.create(session, Vehicle, vehicle_in(other.id, 2))
+    driver = services.create(session, Driver, driver_in(haulier.id, 1))
+    site = services.create(session, ConstructionSite, site_in())
+    facility = services.create(session, DisposalFacility, facility_in())
+    permit = Permit(
+        permit_no="CZ-2026-001",
+        site_id=site.id,
+        facility_id=facility.id,
+        categories=["excavated_soil"],
+        volume_m3=5000,
+        valid_from=date(2026, 11, 1),
+        valid_to=date(2026, 12, 31),
+        routes=ROUTE,
+        corridor_half_width_m=80,
+        status=PermitStatus.approved,
+    )
+    session.add(permit)
+    session.commit()
+    return World(officer, haulier, other, vehicle, other_vehicle, driver, site, facility, permit)
+
+
+def add_flag(
+    session: Session,
+    code: FlagCode,
+    *,
+    plate: str,
+    minutes: int = 0,
+    severity: int = 50,
+    lon: float = 113.49,
+    lat: float = 23.585,
+    permit_no: str | None = "CZ-2026-001",
+    day: date = DAY,
+) -> FlagRecord:
+    start = T0 + timedelta(minutes=minutes)
+    record = FlagRecord(
+        code=code,
+        severity=severity,
+        vehicle=plate,
+        trip_id=None,
+        day=day,
+        start_ts=start,
+        end_ts=start + timedelta(minutes=5),
+        lon=lon,
+        lat=lat,
+        geometry={"type": "Point", "coordinates": [lon, lat]},
+        measured={"duration_s": 300.0},
+        thresholds={"dumping_stop_min_duration_s": 180.0},
+        explanation_zh="测试预警",
+        explanation_en="test flag",
+        permit_no=permit_no,
+    )
+    session.add(record)
+    session.commit()
+    return record
