@@ -78,6 +78,16 @@ class TripFacts:
     origin_site_id: int | None
     destination_facility_id: int | None
     path: tuple[tuple[float, float], ...]
+    origin_site_name: str = ""
+    destination_facility_name: str = ""
+
+    @property
+    def origin_label(self) -> str:
+        return self.origin_site_name or f"#{self.origin_site_id}"
+
+    @property
+    def destination_label(self) -> str:
+        return self.destination_facility_name or f"#{self.destination_facility_id}"
 
 
 @dataclass(frozen=True)
@@ -287,10 +297,10 @@ def reconcile(
                 {"manifest_no": m.manifest_no, "manifest_facility_id": m.facility_id,
                  "trip_facility_id": trip.destination_facility_id},
                 {},
-                f"联单 {m.manifest_no} 的消纳场为「{m.facility_name}」，车辆却驶入消纳场 "
-                f"{trip.destination_facility_id}",
+                f"联单 {m.manifest_no} 的消纳场为「{m.facility_name}」，车辆却驶入"
+                f"「{trip.destination_label}」",
                 f"manifest {m.manifest_no} names {m.facility_name}, but the truck went to "
-                f"facility {trip.destination_facility_id}",
+                f"{trip.destination_label}",
                 m.permit_no,
             ))  # fmt: skip
         if v is None:
@@ -326,10 +336,9 @@ def reconcile(
             {"origin_site_id": t.origin_site_id,
              "destination_facility_id": t.destination_facility_id},
             {},
-            f"车辆 {t.vehicle} 从工地 {t.origin_site_id} 重车驶往消纳场 "
-            f"{t.destination_facility_id}，无联单",
-            f"loaded trip of {t.vehicle} from site {t.origin_site_id} to facility "
-            f"{t.destination_facility_id} without a manifest",
+            f"车辆 {t.vehicle} 从「{t.origin_label}」重车驶往「{t.destination_label}」，无联单",
+            f"loaded trip of {t.vehicle} from {t.origin_label} to {t.destination_label} "
+            "without a manifest",
         ))  # fmt: skip
     flags.sort(key=lambda f: (f.vehicle, f.start, f.code))
     return flags, per_manifest
@@ -391,6 +400,8 @@ def loaded_trips(
         session, start.astimezone(tz).date(), end.astimezone(tz).date(), projector, settings
     )
     result = run_pipeline(points, context)
+    site_names = {z.id: z.name for z in context.sites}
+    facility_names = {z.id: z.name for z in context.facilities}
     out = []
     for trip in result.trips:
         if trip.kind != TripKind.loaded:
@@ -406,6 +417,8 @@ def loaded_trips(
                 origin_site_id=trip.origin_site_id,
                 destination_facility_id=trip.destination_facility_id,
                 path=_path(track.lon[part], track.lat[part]),
+                origin_site_name=site_names.get(trip.origin_site_id, ""),
+                destination_facility_name=facility_names.get(trip.destination_facility_id, ""),
             )
         )
     return out
