@@ -50,7 +50,10 @@ class Settings(BaseSettings):
     local_timezone: str = Field(default="Asia/Shanghai", description="for hours and dates")
     thresholds: Thresholds = Field(default_factory=Thresholds)
     credit_suspension_threshold: int = Field(
-        default=60, ge=0, le=100, description="a haulier whose credit score falls below is suspended"
+        default=60,
+        ge=0,
+        le=100,
+        description="a haulier whose credit score falls below is suspended",
     )
 
     @property

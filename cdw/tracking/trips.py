@@ -111,24 +111,43 @@ class VehicleTrack:
     def stays(
         self, radius_m: float, min_duration_s: float, max_gap_s: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Stay points (``_kernels.stay_points``): (starts, ends), end inclusive."""
+        """Stays measured from their centre, robust to GPS noise
+        (``_kernels.stay_points_centred``): (starts, ends), end inclusive."""
         return self.memo(
             ("stays", radius_m, min_duration_s, max_gap_s),
-            lambda: K.stay_points(self.x, self.y, self.t, radius_m, min_duration_s, max_gap_s),
+            lambda: K.stay_points_centred(
+                self.x, self.y, self.t, radius_m, min_duration_s, max_gap_s
+            ),
         )
+
+    @property
+    def sampling_interval_s(self) -> float:
+        """The track's usual time between fixes (median step)."""
+        return self.memo(
+            ("sampling_interval_s",),
+            lambda: float(np.median(np.diff(self.t))) if self.n > 1 else 0.0,
+        )
+
+    def unseen_after_s(self, signal_gap_s: float) -> float:
+        """A step at least this long is time nobody saw the truck: twice its usual
+        sampling interval, and never more than ``signal_gap_s``."""
+        return min(signal_gap_s, 2.0 * self.sampling_interval_s) if self.n > 1 else signal_gap_s
 
     def stay_departure(self, end: int, signal_gap_s: float) -> int:
         """Index of the fix that ends a stay: the first one outside it, as in trackintel (the
-        last fix if none), unless the truck went unseen for ``signal_gap_s`` or more before
-        that fix; then the stay ends at its own last fix: time nobody saw the truck there is
-        not counted as stopping (the gap is SIGNAL_GAP's and TAMPER_SUSPECTED's evidence)."""
+        last fix if none), unless the truck went unseen before that fix
+        (``unseen_after_s``); then the stay ends at its own last fix: time nobody saw the
+        truck there is not counted as stopping (a long gap is SIGNAL_GAP's and
+        TAMPER_SUSPECTED's evidence)."""
         departure = min(end + 1, self.n - 1)
-        return end if self.t[departure] - self.t[end] >= signal_gap_s else departure
+        unseen = self.t[departure] - self.t[end] >= self.unseen_after_s(signal_gap_s)
+        return end if unseen else departure
 
     def stay_departures(self, ends: np.ndarray, signal_gap_s: float) -> np.ndarray:
         """``stay_departure`` of every end in ``ends`` at once."""
         departure = np.minimum(ends + 1, self.n - 1)
-        return np.where(self.t[departure] - self.t[ends] >= signal_gap_s, ends, departure)
+        unseen = self.t[departure] - self.t[ends] >= self.unseen_after_s(signal_gap_s)
+        return np.where(unseen, ends, departure)
 
     def time(self, i: int) -> datetime:
         return utc(self.t[i])

@@ -239,6 +239,63 @@ def test_stay_points_by_group_matches_twin(steps, cuts, params) -> None:
     assert tuple(map(ints, got)) == want
 
 
+# --- stay_points_centred -----------------------------------------------------------------
+
+
+def centred(x, y, t, radius=50.0, min_dur=300.0, gap=900.0, include_last=True):
+    starts, ends = K.stay_points_centred(arr(x), arr(y), arr(t), radius, min_dur, gap, include_last)
+    return list(zip(ints(starts), ints(ends), strict=True))
+
+
+def test_centred_stay_keeps_fixes_far_from_the_first_but_near_the_centre() -> None:
+    # The first fix lies 25 m west of the others; the 45 m fixes are 70 m from it.
+    x = [-25.0] + [20.0, 45.0, 10.0, 40.0, 15.0, 35.0, 20.0, 30.0, 25.0, 30.0] * 2 + [500.0, 600.0]
+    y, t = [0.0] * 23, [60.0 * i for i in range(23)]
+    assert centred(x, y, t) == [(0, 20)]
+    assert stays(arr(x), arr(y), arr(t)) == [
+        (2, 20)
+    ]  # anchored on the first fix, the stay starts late
+
+
+def test_centred_outliers_up_to_the_run_stay_in_and_a_longer_run_leaves() -> None:
+    assert K.OUTLIER_RUN == 2
+    t, y = [60.0 * i for i in range(17)], [0.0] * 17
+    one = [0.0] * 9 + [80.0] + [0.0] * 5 + [500.0, 600.0]
+    assert centred(one, y, t) == [(0, 14)]
+    two = [0.0] * 9 + [80.0, 90.0] + [0.0] * 4 + [500.0, 600.0]
+    assert centred(two, y, t) == [(0, 14)]
+    three = [0.0] * 9 + [80.0, 90.0, 80.0] + [0.0] * 3 + [500.0, 600.0]
+    assert centred(three, y, t) == [(0, 8)]
+
+
+def test_centred_outliers_are_at_most_a_quarter_of_the_members() -> None:
+    # A fix 80 m off after only two members is a departure, not an outlier.
+    t = [60.0 * i for i in range(10)]
+    x = [0.0, 0.0, 80.0] + [0.0] * 7
+    assert centred(x, [0.0] * 10, t) == [(3, 9)]
+
+
+def test_centred_outlier_before_a_gap_is_a_departure() -> None:
+    x = [0.0] * 6 + [80.0, 0.0]
+    t = [60.0 * i for i in range(7)] + [60.0 * 6 + 2000.0]
+    # The fix back at the centre comes after a gap, so the outlier is a departure.
+    assert centred(x, [0.0] * 8, t) == [(0, 5)]
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_centred_empty_and_single(n: int) -> None:
+    assert centred([0.0] * n, [0.0] * n, [0.0] * n, min_dur=0.0) == ([(0, 0)] if n else [])
+
+
+@PROPERTY
+@given(st.lists(track_step, max_size=80), stay_params)
+def test_stay_points_centred_matches_twin(steps, params) -> None:
+    x, y, t = random_track(steps)
+    got = K.stay_points_centred(x, y, t, *params)
+    want = twins.stay_points_centred(x.tolist(), y.tolist(), t.tolist(), *params)
+    assert tuple(map(ints, got)) == want
+
+
 # --- stay_points against trackintel itself ----------------------------------------------
 
 GZ_LON, GZ_LAT = 113.3, 23.1

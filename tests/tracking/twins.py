@@ -92,6 +92,58 @@ def stay_points(
     return starts, ends
 
 
+def stay_points_centred(
+    x: Floats,
+    y: Floats,
+    t: Floats,
+    radius_m: float,
+    min_duration_s: float,
+    max_gap_s: float,
+    include_last: bool = True,
+    outlier_run: int = 2,
+) -> tuple[list[int], list[int]]:
+    """The centred rule, literally: a stay is a list of member fixes and its mean."""
+    starts, ends = [], []
+    n = len(x)
+    if n == 0:
+        return starts, ends
+    anchor, members, outliers = 0, [0], []
+
+    def near_centre(j: int) -> bool:
+        sx = sy = 0.0
+        for m in members:  # left to right, as the kernel accumulates
+            sx += x[m]
+            sy += y[m]
+        cx, cy = sx / len(members), sy / len(members)
+        return math.sqrt((x[j] - cx) ** 2 + (y[j] - cy) ** 2) < radius_m
+
+    def comes_back(i: int) -> bool:
+        """One of the next ``outlier_run`` fixes, reached without a gap, is near the centre."""
+        for j in range(i + 1, min(i + 1 + outlier_run, n)):
+            if t[j] - t[j - 1] > max_gap_s:
+                return False
+            if near_centre(j):
+                return True
+        return False
+
+    for i in range(1, n):
+        if t[i] - t[i - 1] > max_gap_s:
+            anchor, members, outliers = i, [i], []
+        elif near_centre(i):
+            members.append(i)
+        elif len(outliers) + 1 <= len(members) / 4 and comes_back(i):
+            outliers.append(i)  # inside the stay's time span, not in its centre
+        else:
+            if t[i] - t[anchor] >= min_duration_s:
+                starts.append(anchor)
+                ends.append(i - 1)
+            anchor, members, outliers = i, [i], []
+    if include_last and t[n - 1] - t[anchor] >= min_duration_s:
+        starts.append(anchor)
+        ends.append(n - 1)
+    return starts, ends
+
+
 def stay_points_by_group(
     x: Floats,
     y: Floats,

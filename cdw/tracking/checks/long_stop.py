@@ -1,11 +1,11 @@
 """LONG_STOP 长时间停留: a stay within ``stop_radius_m`` lasting ≥ ``long_stop_min_duration_s``
 outside authorised zones (sites, facilities, registered depots), on any trip.
 
-Stays are trackintel "sliding" stay points (``VehicleTrack.stays``): every fix within the
-radius of the stay's first fix, never bridged over a step longer than
-``trip_split_gap_s``, and never stretched over an unseen stretch of ``signal_gap_s`` or
-more before the truck reappears elsewhere. A stay is inside an authorised zone when at least half of its fixes
-are. Severity: 30, plus 1 per minute beyond the threshold, at most 80.
+Stays (``VehicleTrack.stays``): fixes within the radius of the stay's centre, a lone
+outlier tolerated (``_kernels.stay_points_centred``), never bridged over a step longer than
+``trip_split_gap_s`` nor stretched over time the truck went unseen before reappearing
+elsewhere (``VehicleTrack.stay_departure``). A stay is inside an authorised zone when at
+least half of its fixes are. Severity: 30, plus 1 per minute beyond the threshold, at most 80.
 """
 
 from __future__ import annotations

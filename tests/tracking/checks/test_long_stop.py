@@ -93,3 +93,16 @@ def test_a_stop_before_a_gap_counts_up_to_its_last_seen_fix():
     assert flag.start == utc(100)
     assert flag.end == utc(800)
     assert flag.measured["duration_s"] == 700.0
+
+
+def test_an_unseen_step_longer_than_twice_the_sampling_does_not_count_as_stopping():
+    """Seen stopped for 9 min (fixes every 10 s), then the next fix 100 s later and 2 km on:
+    the 100 s are unseen (over twice the usual step), so the stop is 9 min, below 10 min."""
+    b = TrackBuilder().drive(0, (0, 0), (1000, 0), 10.0)
+    b.stay(110, 640, 1000, 0)
+    b.drive(740, (3000, 0), (4000, 0), 10.0)
+    assert run_check(long_stop.check, b, context()) == []
+    seen = TrackBuilder().drive(0, (0, 0), (1000, 0), 10.0)
+    seen.stay(110, 690, 1000, 0)
+    seen.drive(700, (1100, 0), (2000, 0), 10.0)
+    assert len(run_check(long_stop.check, seen, context())) == 1
