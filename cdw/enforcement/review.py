@@ -35,7 +35,7 @@ from cdw.registry.models import (
     RestrictedZone,
     Vehicle,
 )
-from cdw.registry.services import Scope
+from cdw.registry.services import UNRESTRICTED, Scope
 from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
@@ -107,10 +107,16 @@ class QueueFilter:
 
 
 def queue(
-    session: Session, where: QueueFilter, *, offset: int = 0, limit: int = 100
+    session: Session,
+    where: QueueFilter,
+    *,
+    scope: Scope = UNRESTRICTED,
+    offset: int = 0,
+    limit: int = 100,
 ) -> tuple[list[FlagRecord], int]:
-    """Flags matching ``where``, highest severity first, then oldest; and the total count."""
-    stmt = select(FlagRecord).where(FlagRecord.severity >= where.min_severity)
+    """Flags matching ``where`` within ``scope``, highest severity first, then oldest; and
+    the total count."""
+    stmt = scoped_flags(select(FlagRecord), scope).where(FlagRecord.severity >= where.min_severity)
     if where.status is not None:
         stmt = stmt.where(FlagRecord.status == where.status)
     if where.code is not None:

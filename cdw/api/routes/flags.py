@@ -7,17 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, model_validator
-from sqlalchemy import func
-from sqlmodel import col, select
 
 from cdw.api.deps import SessionDep, SettingsDep, require_roles
 from cdw.api.routes.tracks import StoreDep
 from cdw.auth.models import Role, User
-from cdw.errors import NotFound
-from cdw.registry.models import Vehicle
+from cdw.enforcement.review import QueueFilter, flag_public, get_flag, queue
 from cdw.registry.services import scope_for
 from cdw.tracking.analysis import analyse_days
-from cdw.tracking.flags import FlagCode, FlagRecord
+from cdw.tracking.flags import FlagCode
 
 router = APIRouter(tags=["flags 预警"])
 
@@ -45,15 +42,6 @@ class AnalysisRequest(BaseModel):
                 f"date_to must not precede date_from and the span is at most {MAX_ANALYSIS_DAYS} days"
             )
         return self
-
-
-def _scoped(stmt, user: User):
-    """A haulier user sees only the flags of its own vehicles."""
-    scope = scope_for(user)
-    if scope.unrestricted:
-        return stmt
-    own_plates = select(Vehicle.plate).where(Vehicle.haulier_id == scope.haulier_id)
-    return stmt.where(col(FlagRecord.vehicle).in_(own_plates))
 
 
 @router.post("/analyses", summary="运行轨迹分析 / analyse the stored tracks of a day or range")
@@ -84,39 +72,20 @@ def list_flags(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """Flags ordered by severity (highest first), then time."""
-    stmt = _scoped(select(FlagRecord), user).where(FlagRecord.severity >= min_severity)
-    if code is not None:
-        stmt = stmt.where(FlagRecord.code == code)
-    if vehicle:
-        stmt = stmt.where(FlagRecord.vehicle == vehicle.strip().upper())
-    if day_from is not None:
-        stmt = stmt.where(FlagRecord.day >= day_from)
-    if day_to is not None:
-        stmt = stmt.where(FlagRecord.day <= day_to)
-    if status:
-        stmt = stmt.where(FlagRecord.status == status)
-    count = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-    rows = session.exec(
-        stmt.order_by(col(FlagRecord.severity).desc(), col(FlagRecord.start_ts), col(FlagRecord.id))
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    return {"data": [_public(r) for r in rows], "count": count}
+    where = QueueFilter(
+        code=code,
+        min_severity=min_severity,
+        vehicle=vehicle,
+        day_from=day_from,
+        day_to=day_to,
+        status=status,
+    )
+    rows, count = queue(session, where, scope=scope_for(user), offset=offset, limit=limit)
+    return {"data": [flag_public(r) for r in rows], "count": count}
 
 
 @router.get("/flags/{flag_id}", summary="预警详情 / read one flag")
 def read_flag(
     flag_id: int, session: SessionDep, user: Annotated[User, require_roles(*FLAG_READERS)]
 ) -> dict[str, Any]:
-    record = session.exec(_scoped(select(FlagRecord).where(FlagRecord.id == flag_id), user)).first()
-    if record is None:
-        raise NotFound("预警", "flag", flag_id)
-    return _public(record)
-
-
-def _public(record: FlagRecord) -> dict[str, Any]:
-    body = record.to_flag().as_dict()
-    body.update(
-        id=record.id, day=record.day.isoformat(), source=str(record.source), status=record.status
-    )
-    return body
+    return flag_public(get_flag(session, flag_id, scope_for(user)))
