@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
 
@@ -59,6 +60,13 @@ class Settings(BaseSettings):
     @property
     def points_dir(self) -> Path:
         return self.data_dir / "points"
+
+
+def day_bounds(start_day: date, end_day: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """UTC instants of local midnight starting ``start_day`` and ending ``end_day``."""
+    start = datetime.combine(start_day, time(0), tz).astimezone(UTC)
+    end = datetime.combine(end_day + timedelta(days=1), time(0), tz).astimezone(UTC)
+    return start, end
 
 
 @lru_cache

@@ -27,10 +27,10 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from sqlmodel import Session, col, select
 
-from cdw.config import Settings
+from cdw.config import Settings, day_bounds
 from cdw.permits.models import Permit
 from cdw.registry.models import ConstructionSite, Depot, DisposalFacility, RestrictedZone
-from cdw.tracking.analysis import ENGINE_CODES, day_bounds
+from cdw.tracking.analysis import ENGINE_CODES
 from cdw.tracking.flags import Flag, FlagCode, FlagRecord
 from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore

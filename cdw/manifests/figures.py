@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from cdw.config import day_bounds
 from cdw.manifests.lifecycle import ManifestState
 from cdw.manifests.models import Manifest, ManifestEvent, as_utc
-from cdw.manifests.services import current_receipt, local_day_bounds
+from cdw.manifests.services import current_receipt
 from cdw.permits.services import committed_m3
 from cdw.registry.categories import FacilityKind
 from cdw.registry.models import DisposalFacility
@@ -39,7 +40,7 @@ def facility_capacity(session: Session, day: date) -> list[dict[str, Any]]:
 
 def manifests_per_day(session: Session, day_from: date, day_to: date, tz: ZoneInfo) -> list[dict]:
     """Per local day: manifests issued, closed and gone overdue (from their histories)."""
-    start, end = local_day_bounds(day_from, day_to, tz)
+    start, end = day_bounds(day_from, day_to, tz)
     events = session.exec(
         select(ManifestEvent).where(
             col(ManifestEvent.at) >= start,
@@ -65,7 +66,7 @@ def manifests_per_day(session: Session, day_from: date, day_to: date, tz: ZoneIn
 def recycling_share(session: Session, day_from: date, day_to: date, tz: ZoneInfo) -> dict:
     """综合利用率: share of the volume received (current receipts) that went to recycling
     plants, for manifests issued on ``day_from..day_to``."""
-    start, end = local_day_bounds(day_from, day_to, tz)
+    start, end = day_bounds(day_from, day_to, tz)
     kinds = {f.id: str(f.kind) for f in session.exec(select(DisposalFacility))}
     manifests = session.exec(
         select(Manifest).where(col(Manifest.issued_at) >= start, col(Manifest.issued_at) < end)

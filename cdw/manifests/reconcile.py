@@ -33,20 +33,18 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import shapely
 from shapely.geometry import shape
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, select
 
-from cdw.config import Settings, Thresholds, get_settings
-from cdw.errors import Conflict
+from cdw.config import Settings, Thresholds, day_bounds, get_settings
 from cdw.manifests.lifecycle import IN_TRANSIT, RECEIPT_OUTCOMES, ManifestState, can_transition
 from cdw.manifests.models import Manifest, ReceiptOutcome, as_utc
-from cdw.manifests.services import change_state, current_receipt, local_day_bounds
+from cdw.manifests.services import change_state, current_receipt
 from cdw.permits.models import PermitVehicle
 from cdw.permits.rules import VehicleFacts, vehicle_problems
 from cdw.permits.services import vehicle_facts
 from cdw.registry.models import ConstructionSite, Vehicle
 from cdw.tracking.context import load_context
-from cdw.tracking.flags import Flag, FlagCode, FlagRecord, FlagSource, FlagStatus, flag_identity
+from cdw.tracking.flags import Flag, FlagCode, FlagSource, replace_flags
 from cdw.tracking.pipeline import run_pipeline
 from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
@@ -494,7 +492,7 @@ def reconcile_days(
     settings = settings or get_settings()
     now = now or datetime.now(UTC)
     tz = ZoneInfo(settings.local_timezone)
-    start, end = local_day_bounds(start_day, end_day, tz)
+    start, end = day_bounds(start_day, end_day, tz)
     allowance = timedelta(seconds=settings.thresholds.receipt_transit_allowance_s)
     report = ReconciliationReport(start_day, end_day)
     manifests = session.exec(
@@ -511,44 +509,7 @@ def reconcile_days(
     report.flags, per_manifest = reconcile(facts, trips, settings.thresholds, now, start)
     for manifest in manifests:
         _advance(session, manifest, per_manifest.get(manifest.id, []), report)
-    _persist(session, report, tz)
+    saved = replace_flags(session, FlagSource.reconciliation, start_day, end_day, report.flags, tz)
+    report.stored, report.replaced = saved.stored, saved.replaced
+    report.kept_reviewed = saved.kept_reviewed
     return report
-
-
-def _persist(session: Session, report: ReconciliationReport, tz: ZoneInfo) -> None:
-    in_days = (
-        (col(FlagRecord.source) == FlagSource.reconciliation)
-        & (col(FlagRecord.day) >= report.start_day)
-        & (col(FlagRecord.day) <= report.end_day)
-    )
-    try:
-        reviewed = {
-            r.identity
-            for r in session.exec(
-                select(FlagRecord).where(in_days, col(FlagRecord.status) != FlagStatus.open)
-            )
-        }
-        deleted = session.exec(
-            delete(FlagRecord).where(in_days, col(FlagRecord.status) == FlagStatus.open)
-        )
-        report.replaced = deleted.rowcount or 0
-        seen = set(reviewed)
-        for flag in report.flags:
-            identity = flag_identity(flag, FlagSource.reconciliation)
-            if identity in seen:
-                report.kept_reviewed += identity in reviewed
-                continue
-            seen.add(identity)
-            day = flag.start.astimezone(tz).date()
-            session.add(FlagRecord.from_flag(flag, day, FlagSource.reconciliation))
-            report.stored += 1
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
-        raise Conflict(
-            "另一次对账同时写入了相同日期的标记，请重试",
-            "another reconciliation stored flags for the same days at the same time; retry",
-        ) from exc
-    except BaseException:
-        session.rollback()
-        raise

@@ -14,7 +14,7 @@ Services flush; the caller commits.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -546,9 +546,3 @@ def correct_receipt(
     )
     session.flush()
     return receipt
-
-
-def local_day_bounds(day_from: date, day_to: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    start = datetime.combine(day_from, time(0), tz).astimezone(UTC)
-    end = datetime.combine(day_to + timedelta(days=1), time(0), tz).astimezone(UTC)
-    return start, end

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session
 
-from cdw.config import Settings, get_settings
-from cdw.errors import Conflict, Problem, ValidationFailed
+from cdw.config import Settings, day_bounds, get_settings
+from cdw.errors import Problem, ValidationFailed
 from cdw.tracking.context import load_context
-from cdw.tracking.flags import Flag, FlagCode, FlagRecord, FlagSource, FlagStatus, flag_identity
+from cdw.tracking.flags import Flag, FlagCode, FlagSource, replace_flags
 from cdw.tracking.pipeline import run_pipeline
 from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
@@ -78,13 +77,6 @@ class AnalysisReport:
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             "flags": [f.as_dict() for f in self.flags],
         }
-
-
-def day_bounds(start_day: date, end_day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """UTC instants of local midnight starting ``start_day`` and ending ``end_day``."""
-    start = datetime.combine(start_day, time(0), tz).astimezone(UTC)
-    end = datetime.combine(end_day + timedelta(days=1), time(0), tz).astimezone(UTC)
-    return start, end
 
 
 def _check_days(start_day: date, end_day: date) -> None:
@@ -147,41 +139,7 @@ def analyse_days(
         report.trips = len(result.trips)
         report.flags = result.flags
         report.timings = result.timings
-    _persist(session, report, tz)
+    saved = replace_flags(session, FlagSource.engine, start_day, end_day, report.flags, tz)
+    report.stored, report.replaced = saved.stored, saved.replaced
+    report.kept_reviewed = saved.kept_reviewed
     return report
-
-
-def _persist(session: Session, report: AnalysisReport, tz: ZoneInfo) -> None:
-    """Replace the open engine flags of the report's days with its flags (one transaction)."""
-    in_days = (
-        (col(FlagRecord.source) == FlagSource.engine)
-        & (col(FlagRecord.day) >= report.start_day)
-        & (col(FlagRecord.day) <= report.end_day)
-    )
-    try:
-        reviewed = {
-            r.identity
-            for r in session.exec(
-                select(FlagRecord).where(in_days, col(FlagRecord.status) != FlagStatus.open)
-            )
-        }
-        deleted = session.exec(
-            delete(FlagRecord).where(in_days, col(FlagRecord.status) == FlagStatus.open)
-        )
-        report.replaced = deleted.rowcount or 0
-        for flag in report.flags:
-            if flag_identity(flag) in reviewed:
-                report.kept_reviewed += 1
-                continue
-            session.add(FlagRecord.from_flag(flag, flag.start.astimezone(tz).date()))
-            report.stored += 1
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
-        raise Conflict(
-            "另一次分析同时写入了相同日期的标记，请重试",
-            "another analysis stored flags for the same days at the same time; run it again",
-        ) from exc
-    except BaseException:
-        session.rollback()
-        raise
