@@ -395,18 +395,11 @@ def _named(session: Session, model: type, record_id: int | None) -> dict[str, An
 
 
 def case_public(session: Session, case: Case) -> dict[str, Any]:
-    state = CaseState(case.state)
+    """``case_summary`` with the parties, decision, flags and documents."""
     documents = session.exec(
         select(CaseDocument).where(CaseDocument.case_id == case.id).order_by(col(CaseDocument.id))
     ).all()
-    return {
-        "id": case.id,
-        "case_no": case.case_no,
-        "title": case.title,
-        "state": str(state),
-        "state_zh": state.zh,
-        "state_en": state.en,
-        "vehicle": case.vehicle,
+    return case_summary(case) | {
         "parties": {
             "haulier": _named(session, Haulier, case.haulier_id),
             "driver": _named(session, Driver, case.driver_id),
@@ -420,12 +413,10 @@ def case_public(session: Session, case: Case) -> dict[str, Any]:
                 "description": case.dumping_description,
             },
         },
-        "penalty_amount_yuan": case.penalty_amount_yuan,
         "legal_basis": case.legal_basis,
         "decision_text": case.decision_text,
         "withdrawal_reason": case.withdrawal_reason,
         "opened_by": case.opened_by,
-        "opened_at": _iso(case.opened_at),
         "decided_at": _iso(case.decided_at),
         "closed_at": _iso(case.closed_at),
         "flags": [flag_public(f) for f in case_flags(session, case)],
