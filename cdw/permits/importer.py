@@ -33,12 +33,11 @@ from cdw.registry.validators import (
 )
 
 
-class PermitIn(BaseModel):
+class PermitTerms(BaseModel):
+    """What a permit allows, checked: shared by the file loader and the application API."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    permit_no: str = Field(min_length=1, max_length=64)
-    site: str
-    facility: str
     categories: list[str]
     volume_m3: float = Field(gt=0)
     valid_from: date
@@ -85,13 +84,21 @@ class PermitIn(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _dates_and_hours(self) -> PermitIn:
+    def _dates_and_hours(self) -> PermitTerms:
         if self.valid_to < self.valid_from:
             raise ValueError("valid_to 早于 valid_from / valid_to precedes valid_from")
         validate_opening_hours(
             f"{self.allowed_hours_start}-{self.allowed_hours_end}", field="allowed_hours"
         )
         return self
+
+
+class PermitIn(PermitTerms):
+    """One entry of a permits file: site and facility named, vehicles by plate."""
+
+    permit_no: str = Field(min_length=1, max_length=64)
+    site: str
+    facility: str
 
 
 def _by_name(session: Session, model, name: str):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -28,48 +28,23 @@ from cdw.enforcement.audit import audit
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.manifests.lifecycle import ManifestState
 from cdw.manifests.models import Manifest
-from cdw.permits.importer import PermitIn
+from cdw.permits.importer import PermitTerms
 from cdw.permits.models import PERMIT_STATUS_LABELS, Permit, PermitStatus, PermitVehicle
 from cdw.permits.rules import FacilityFacts, VehicleFacts, approval_problems
 from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
 from cdw.registry.services import UNRESTRICTED, Scope, get_vehicle_by_plate
-from cdw.registry.validators import validate_opening_hours
 
 ACTIVE = (PermitStatus.approved,)
 
 
-class PermitApplication(BaseModel):
+class PermitApplication(PermitTerms):
     """An application; ``permit_no`` is assigned (HZ + year + sequence) when omitted."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     permit_no: str | None = Field(default=None, min_length=1, max_length=64)
     site_id: int
     facility_id: int
     categories: list[str] = Field(min_length=1)
-    volume_m3: float = Field(gt=0)
-    valid_from: date
-    valid_to: date
-    allowed_hours_start: str = "00:00"
-    allowed_hours_end: str = "24:00"
-    routes: dict[str, Any]
-    corridor_half_width_m: float | None = Field(default=None, gt=0, le=1000)
     vehicles: list[str] = Field(min_length=1, description="车牌号 / plates")
-    threshold_overrides: dict[str, float] = Field(default_factory=dict)
-
-    _categories = field_validator("categories", mode="before")(PermitIn._categories.__func__)
-    _plates = field_validator("vehicles")(PermitIn._plates.__func__)
-    _routes = field_validator("routes")(PermitIn._routes.__func__)
-    _thresholds = field_validator("threshold_overrides")(PermitIn._known_thresholds.__func__)
-
-    @model_validator(mode="after")
-    def _dates_and_hours(self) -> PermitApplication:
-        if self.valid_to < self.valid_from:
-            raise ValueError("valid_to 早于 valid_from / valid_to precedes valid_from")
-        validate_opening_hours(
-            f"{self.allowed_hours_start}-{self.allowed_hours_end}", field="allowed_hours"
-        )
-        return self
 
 
 class PermitAmendment(BaseModel):
