@@ -214,3 +214,55 @@ def test_thin_points_matches_twin(points: list[tuple[float, float]], step: float
     x = np.array([p[0] for p in points], dtype=float)
     y = np.array([p[1] for p in points], dtype=float)
     assert k.thin_points(x, y, step).tolist() == twins.thin_points(x.tolist(), y.tolist(), step)
+
+
+@SETTINGS
+@given(st.integers(0, 10_000), st.integers(0, 19))
+def test_path_edges_match_twin(seed: int, target: int) -> None:
+    x, y, src, dst, length, out_start, out_edges = _random_graph(seed, 20, 60)
+    dist, pred, settled = _workspace(20)
+    k.dijkstra(out_start, out_edges, dst, length, 0, -1, math.inf, dist, pred, settled)
+    got = k.path_edges(pred, src, target).tolist()
+    assert got == twins.path_edges(pred.tolist(), src.tolist(), target)
+    if got:
+        assert length[got].sum() == pytest.approx(dist[target], abs=1e-9)
+
+
+def _run_summary(path: list[int], path_segment: list[int], graph: tuple) -> list[tuple]:
+    """Per path entry: its segment and whether it continues the previous edge; per segment
+    the total length. Equal-length alternatives (parallel edges) summarise alike."""
+    _, _, edge_from, edge_to, edge_length = graph
+    joins = [
+        (path_segment[j], j > 0 and edge_to[path[j - 1]] == edge_from[path[j]])
+        for j in range(len(path))
+    ]
+    totals: dict[int, float] = {}
+    for e, s in zip(path, path_segment, strict=True):
+        totals[s] = totals.get(s, 0.0) + edge_length[e]
+    return [*joins, *sorted((s, round(v, 6)) for s, v in totals.items())]
+
+
+@SETTINGS
+@given(st.integers(0, 10_000), st.integers(0, 12))
+def test_fill_path_matches_twin(seed: int, n_points: int) -> None:
+    x, y, src, dst, length, out_start, out_edges = _random_graph(seed, 20, 60)
+    rng = np.random.default_rng(seed + 7)
+    edge = rng.integers(-1, 60, n_points)  # -1: an unmatched point
+    offset = rng.uniform(0, 1, n_points) * np.where(edge >= 0, length[edge], 0.0)
+    segment = np.cumsum(rng.random(n_points) < 0.2)
+    ws = _workspace(20)
+    got_path, got_seg = k.fill_path(
+        edge, offset, segment, src, dst, length, out_start, out_edges, 5.0, *ws
+    )
+    graph = (out_start, out_edges, src, dst, length)
+    want_path, want_seg = twins.fill_path(
+        edge.tolist(), offset.tolist(), segment.tolist(), graph, 5.0
+    )
+    assert got_seg.tolist() == want_seg
+    assert [e for e in got_path.tolist() if e in set(edge.tolist())] == [
+        e for e in want_path if e in set(edge.tolist())
+    ]
+    assert _run_summary(got_path.tolist(), got_seg.tolist(), graph) == _run_summary(
+        want_path, want_seg, graph
+    )
+    assert np.isinf(ws[0]).all() and not ws[2].any()  # workspace handed back clean

@@ -160,3 +160,77 @@ def thin_points(x: Floats, y: Floats, min_step: float) -> list[bool]:
         if ok:
             last = i
     return keep
+
+
+def path_edges(pred_edge: Ints, edge_from: Ints, target: int) -> list[int]:
+    """Follow the predecessor edges back from ``target``; return them in driving order."""
+    path = []
+    node = target
+    while pred_edge[node] >= 0:
+        path.append(pred_edge[node])
+        node = edge_from[pred_edge[node]]
+    return path[::-1]
+
+
+def shortest_edge_path(
+    out_start: Ints,
+    out_edges: Ints,
+    edge_from: Ints,
+    edge_to: Ints,
+    edge_length: Floats,
+    source: int,
+    target: int,
+) -> list[int]:
+    """Edges of a shortest path from ``source`` to ``target``; [] when none (or the same)."""
+    best = {source: (0.0, None)}  # node -> (distance, edge it was reached by)
+    heap = [(0.0, source)]
+    done = set()
+    while heap:
+        cost, node = heapq.heappop(heap)
+        if node in done:
+            continue
+        done.add(node)
+        if node == target:
+            break
+        for j in range(out_start[node], out_start[node + 1]):
+            e = out_edges[j]
+            new = cost + edge_length[e]
+            if new < best.get(edge_to[e], (math.inf, None))[0]:
+                best[edge_to[e]] = (new, e)
+                heapq.heappush(heap, (new, edge_to[e]))
+    if target not in done:
+        return []
+    path, node = [], target
+    while best[node][1] is not None:
+        path.append(best[node][1])
+        node = edge_from[best[node][1]]
+    return path[::-1]
+
+
+def fill_path(
+    edge: Ints,
+    offset: Floats,
+    segment: Ints,
+    graph: tuple,
+    backward_tolerance: float,
+) -> tuple[list[int], list[int]]:
+    """Matched edges joined by shortest paths within a segment, as ``fill_path`` documents."""
+    out_start, out_edges, edge_from, edge_to, edge_length = graph
+    path, path_segment = [], []
+    last = None
+    for i, e in enumerate(edge):
+        if e < 0:
+            continue
+        link = []
+        if last is not None and segment[last] == segment[i]:
+            if edge[last] == e and offset[i] >= offset[last] - backward_tolerance:
+                last = i
+                continue
+            link = shortest_edge_path(
+                out_start, out_edges, edge_from, edge_to, edge_length, edge_to[edge[last]],
+                edge_from[e],
+            )  # fmt: skip
+        path += [*link, e]
+        path_segment += [segment[i]] * (len(link) + 1)
+        last = i
+    return path, path_segment
