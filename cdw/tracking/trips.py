@@ -133,18 +133,12 @@ class VehicleTrack:
         sampling interval, and never more than ``signal_gap_s``."""
         return min(signal_gap_s, 2.0 * self.sampling_interval_s) if self.n > 1 else signal_gap_s
 
-    def stay_departure(self, end: int, signal_gap_s: float) -> int:
-        """Index of the fix that ends a stay: the first one outside it, as in trackintel (the
-        last fix if none), unless the truck went unseen before that fix
-        (``unseen_after_s``); then the stay ends at its own last fix: time nobody saw the
-        truck there is not counted as stopping (a long gap is SIGNAL_GAP's and
-        TAMPER_SUSPECTED's evidence)."""
-        departure = min(end + 1, self.n - 1)
-        unseen = self.t[departure] - self.t[end] >= self.unseen_after_s(signal_gap_s)
-        return end if unseen else departure
-
     def stay_departures(self, ends: np.ndarray, signal_gap_s: float) -> np.ndarray:
-        """``stay_departure`` of every end in ``ends`` at once."""
+        """For each stay end in ``ends``, the fix that ends the stay: the first one outside it,
+        as in trackintel (the last fix if none), unless the truck went unseen before that
+        fix (``unseen_after_s``); then the stay ends at its own last fix: time nobody saw
+        the truck there is not counted as stopping (a long gap is SIGNAL_GAP's and
+        TAMPER_SUSPECTED's evidence)."""
         departure = np.minimum(ends + 1, self.n - 1)
         unseen = self.t[departure] - self.t[ends] >= self.unseen_after_s(signal_gap_s)
         return np.where(unseen, ends, departure)

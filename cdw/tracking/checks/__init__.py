@@ -63,9 +63,11 @@ class Events:
 
 @dataclass(frozen=True)
 class Stays(Events):
-    """Stays (``ends`` inclusive) with each one's centre: the mean projected position of its
+    """Stays (``ends`` inclusive) with the fix that ends each one
+    (``VehicleTrack.stay_departures``) and its centre: the mean projected position of its
     fixes (``cx``, ``cy``) and that point in lon/lat, computed for the whole track at once."""
 
+    departures: list[int]
     cx: np.ndarray
     cy: np.ndarray
     lon: np.ndarray
@@ -119,7 +121,7 @@ def stays_outside(
 ) -> Stays:
     """Stays (``VehicleTrack.stays``) not inside an authorised zone, i.e. with fewer than half
     of their fixes in a site, facility or depot, lasting ``min_duration_s`` up to their
-    departure (``VehicleTrack.stay_departure``); ``ends`` inclusive."""
+    departure (``VehicleTrack.stay_departures``); ``ends`` inclusive."""
 
     def compute() -> Stays:
         starts, ends = track.stays(radius_m, min_duration_s, max_gap_s)
@@ -128,14 +130,14 @@ def stays_outside(
         departures = track.stay_departures(ends, signal_gap_s)
         long_enough = track.t[departures] - track.t[starts] >= min_duration_s
         keep = ~inside & long_enough
-        starts, ends = starts[keep], ends[keep]
+        starts, ends, departures = starts[keep], ends[keep], departures[keep]
         centres = [
             centroid(track, s, e) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
         ]
         cx = np.array([c[0] for c in centres], dtype=np.float64)
         cy = np.array([c[1] for c in centres], dtype=np.float64)
         lon, lat = ctx.projector.inverse(cx, cy) if cx.size else (cx, cy)
-        return Stays(starts.tolist(), ends.tolist(), cx, cy, lon, lat)
+        return Stays(starts.tolist(), ends.tolist(), departures.tolist(), cx, cy, lon, lat)
 
     return track.memo(("stays_outside", radius_m, min_duration_s, max_gap_s, signal_gap_s), compute)
 

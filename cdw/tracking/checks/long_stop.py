@@ -4,7 +4,7 @@ outside authorised zones (sites, facilities, registered depots), on any trip.
 Stays (``VehicleTrack.stays``): fixes within the radius of the stay's centre, a lone
 outlier tolerated (``_kernels.stay_points_centred``), never bridged over a step longer than
 ``trip_split_gap_s`` nor stretched over time the truck went unseen before reappearing
-elsewhere (``VehicleTrack.stay_departure``). A stay is inside an authorised zone when at
+elsewhere (``VehicleTrack.stay_departures``). A stay is inside an authorised zone when at
 least half of its fixes are. Severity: 30, plus 1 per minute beyond the threshold, at most 80.
 """
 
@@ -50,7 +50,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     flags = []
     for k in range(*stays.span(trip)):
         s, e = stays.starts[k], stays.ends[k]
-        departure = track.stay_departure(e, th.signal_gap_s)
+        departure = stays.departures[k]
         duration = float(track.t[departure] - track.t[s])
         cx, cy = float(stays.cx[k]), float(stays.cy[k])
         spread = float(np.hypot(track.x[s : e + 1] - cx, track.y[s : e + 1] - cy).max())

@@ -115,7 +115,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     flags = []
     for k in range(first, end):
         s, e = stays.starts[k], stays.ends[k]
-        departure = track.stay_departure(e, th.signal_gap_s)
+        departure = stays.departures[k]
         duration = float(track.t[departure] - track.t[s])
         cx, cy = float(stays.cx[k]), float(stays.cy[k])
         facility_m, facility_i = float(facility_dist[k]), int(facility_index[k])
