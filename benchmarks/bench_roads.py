@@ -94,18 +94,18 @@ def simulate_tracks(
     net: RoadNetwork, n_tracks: int, rng: np.random.Generator
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Trucks driving shortest paths between random nodes, a fix every 10-30 s, 10 m noise."""
-    dist = np.full(net.n_nodes, np.inf)
-    pred = np.full(net.n_nodes, -1, np.int64)
-    settled = np.zeros(net.n_nodes, bool)
+    workspace = k.new_workspace(net.n_nodes, net.n_edges)
+    dist, pred, settled, _, _, touched = workspace
     tracks = []
     speed = np.minimum(net.edge_speed_kmh, TRUCK_KMH) / 3.6
     while len(tracks) < n_tracks:
         source, target = rng.integers(0, net.n_nodes, 2)
-        touched = k.dijkstra(net.out_start, net.out_edges, net.edge_to, net.edge_length_m,
-                             int(source), int(target), 20_000.0, dist, pred, settled)  # fmt: skip
+        n_touched = k.dijkstra(net.out_start, net.out_edges, net.edge_to, net.edge_length_m,
+                               np.array([source]), np.zeros(1), np.array([target]),
+                               np.array([np.inf]), 20_000.0, *workspace)  # fmt: skip
         found = settled[target] and dist[target] > 3_000.0
         edges = k.path_edges(pred, net.edge_from, int(target)) if found else None
-        k.reset_workspace(touched, dist, pred, settled)
+        k.reset_workspace(touched[:n_touched], dist, pred, settled)
         if edges is None:
             continue
         nodes = np.concatenate((net.edge_from[edges[:1]], net.edge_to[edges]))

@@ -22,66 +22,125 @@ _INT = np.int64
 
 
 @njit(cache=True, nogil=True)
+def _heap_push(
+    heap_cost: np.ndarray, heap_node: np.ndarray, size: int, cost: float, node: int
+) -> None:
+    """Add an item to a binary min-heap holding ``size`` items (room for one more)."""
+    i = size
+    while i > 0:
+        parent = (i - 1) // 2
+        if heap_cost[parent] <= cost:
+            break
+        heap_cost[i] = heap_cost[parent]
+        heap_node[i] = heap_node[parent]
+        i = parent
+    heap_cost[i] = cost
+    heap_node[i] = node
+
+
+@njit(cache=True, nogil=True)
+def _heap_drop_root(heap_cost: np.ndarray, heap_node: np.ndarray, size: int) -> None:
+    """Remove the root of a binary min-heap of ``size`` items (read it first)."""
+    size -= 1
+    if size == 0:
+        return
+    last_cost = heap_cost[size]
+    last_node = heap_node[size]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and heap_cost[child + 1] < heap_cost[child]:
+            child += 1
+        if heap_cost[child] >= last_cost:
+            break
+        heap_cost[i] = heap_cost[child]
+        heap_node[i] = heap_node[child]
+        i = child
+    heap_cost[i] = last_cost
+    heap_node[i] = last_node
+
+
+def new_workspace(n_nodes: int, n_edges: int) -> tuple[np.ndarray, ...]:
+    """A ``dijkstra`` workspace: ``(dist, pred_edge, settled, heap_cost, heap_node,
+    touched)``, sized so no search needs more (a heap entry per source and edge)."""
+    heap = n_edges + 2 * n_nodes + 2
+    return (
+        np.full(n_nodes, math.inf),
+        np.full(n_nodes, -1, _INT),
+        np.zeros(n_nodes, np.bool_),
+        np.empty(heap),
+        np.empty(heap, _INT),
+        np.empty(n_nodes, _INT),
+    )
+
+
+@njit(cache=True, nogil=True)
 def dijkstra(
     out_start: np.ndarray,
     out_edges: np.ndarray,
     edge_to: np.ndarray,
     edge_cost: np.ndarray,
-    source: int,
-    target: int,
+    sources: np.ndarray,
+    source_cost: np.ndarray,
+    targets: np.ndarray,
+    target_bound: np.ndarray,
     bound: float,
     dist: np.ndarray,
     pred_edge: np.ndarray,
     settled: np.ndarray,
-) -> np.ndarray:
-    """Shortest paths from ``source`` over edges of finite cost; returns the touched nodes.
+    heap_cost: np.ndarray,
+    heap_node: np.ndarray,
+    touched: np.ndarray,
+) -> int:
+    """Shortest paths from the nearest of ``sources`` over edges of finite cost; returns
+    how many nodes it touched, listed first in ``touched``.
 
-    Workspaces ``dist`` (all inf), ``pred_edge`` (all -1) and ``settled`` (all False), one
-    entry per node, are filled in place: afterwards a node is settled exactly when its
-    distance is final and ``<= bound``, with ``dist`` and the edge it was reached by in
-    ``pred_edge``; other nodes keep inf and -1. The search stops once ``target`` (if >= 0)
-    is settled or nothing within ``bound`` is left. Hand the touched nodes to
-    ``reset_workspace`` before the next search.
+    Each source starts at its ``source_cost``. The workspace (``new_workspace``: ``dist``
+    all inf, ``pred_edge`` all -1, ``settled`` all False, one entry per node) is filled in
+    place: afterwards a node is settled exactly when its distance is final and ``<=
+    bound``, with ``dist`` and the edge it was reached by in ``pred_edge`` (-1 at a
+    source); other nodes keep inf and -1. With ``targets``, the search stops once each is
+    settled or farther than its ``target_bound``; without, once nothing within ``bound``
+    is left. Hand ``touched[:n]`` to ``reset_workspace`` before the next search.
     """
-    touched = np.empty(16, _INT)
     n_touched = 0
-    heap_cost = np.empty(16)
-    heap_node = np.empty(16, _INT)
     size = 0
-    dist[source] = 0.0
-    touched[0] = source
-    n_touched = 1
-    heap_cost[0] = 0.0
-    heap_node[0] = source
-    size = 1
+    for s in range(sources.size):
+        node = sources[s]
+        if source_cost[s] < dist[node]:
+            if dist[node] == math.inf:
+                touched[n_touched] = node
+                n_touched += 1
+            dist[node] = source_cost[s]
+            _heap_push(heap_cost, heap_node, size, dist[node], node)
+            size += 1
+    limit = bound  # the farthest a still unsettled target may lie
+    if targets.size:
+        limit = min(bound, target_bound.max())
     while size > 0:
         cost = heap_cost[0]
         node = heap_node[0]
+        _heap_drop_root(heap_cost, heap_node, size)
         size -= 1
-        if size > 0:  # move the last item to the root and sift it down
-            last_cost = heap_cost[size]
-            last_node = heap_node[size]
-            i = 0
-            while True:
-                child = 2 * i + 1
-                if child >= size:
-                    break
-                if child + 1 < size and heap_cost[child + 1] < heap_cost[child]:
-                    child += 1
-                if heap_cost[child] >= last_cost:
-                    break
-                heap_cost[i] = heap_cost[child]
-                heap_node[i] = heap_node[child]
-                i = child
-            heap_cost[i] = last_cost
-            heap_node[i] = last_node
         if settled[node] or cost > dist[node]:
             continue
-        if cost > bound:
+        if cost > limit:
             break
         settled[node] = True
-        if node == target:
-            break
+        if targets.size:
+            hit = False
+            for t in range(targets.size):
+                hit = hit or targets[t] == node
+            if hit:
+                limit = -math.inf
+                for t in range(targets.size):
+                    if not settled[targets[t]]:
+                        limit = max(limit, target_bound[t])
+                limit = min(limit, bound)
+                if limit < cost:
+                    break
         for j in range(out_start[node], out_start[node + 1]):
             e = out_edges[j]
             w = edge_cost[e]
@@ -91,38 +150,18 @@ def dijkstra(
             new_cost = cost + w
             if new_cost < dist[nxt] and not settled[nxt]:
                 if dist[nxt] == math.inf:
-                    if n_touched == touched.size:
-                        grown = np.empty(2 * touched.size, _INT)
-                        grown[:n_touched] = touched
-                        touched = grown
                     touched[n_touched] = nxt
                     n_touched += 1
                 dist[nxt] = new_cost
                 pred_edge[nxt] = e
-                if size == heap_cost.size:
-                    grown_cost = np.empty(2 * size)
-                    grown_node = np.empty(2 * size, _INT)
-                    grown_cost[:size] = heap_cost
-                    grown_node[:size] = heap_node
-                    heap_cost = grown_cost
-                    heap_node = grown_node
-                i = size  # sift up
+                _heap_push(heap_cost, heap_node, size, new_cost, nxt)
                 size += 1
-                while i > 0:
-                    parent = (i - 1) // 2
-                    if heap_cost[parent] <= new_cost:
-                        break
-                    heap_cost[i] = heap_cost[parent]
-                    heap_node[i] = heap_node[parent]
-                    i = parent
-                heap_cost[i] = new_cost
-                heap_node[i] = nxt
     for k in range(n_touched):
         node = touched[k]
         if not settled[node]:
             dist[node] = math.inf
             pred_edge[node] = -1
-    return touched[:n_touched]
+    return n_touched
 
 
 @njit(cache=True, nogil=True)
@@ -154,6 +193,149 @@ def path_edges(pred_edge: np.ndarray, edge_from: np.ndarray, target: int) -> np.
     return out
 
 
+# --- chains ---------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _pass_through(
+    n_nodes: int, edge_from: np.ndarray, edge_to: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per node: True where a road only passes through (no junction, no dead end), and
+    the arc leaving it that continues each arc arriving there (-1 at junctions).
+
+    A node passes through when one arc arrives and one leaves, from and to two other
+    nodes (one-way road), or two arrive and two leave, from and to the same two other
+    nodes (two-way road).
+    """
+    n_in = np.zeros(n_nodes, _INT)
+    n_out = np.zeros(n_nodes, _INT)
+    arc_in = np.full((n_nodes, 2), -1, _INT)
+    arc_out = np.full((n_nodes, 2), -1, _INT)
+    for e in range(edge_from.size):
+        u = edge_from[e]
+        v = edge_to[e]
+        if n_out[u] < 2:
+            arc_out[u, n_out[u]] = e
+        n_out[u] += 1
+        if n_in[v] < 2:
+            arc_in[v, n_in[v]] = e
+        n_in[v] += 1
+    through = np.zeros(n_nodes, np.bool_)
+    for v in range(n_nodes):
+        if n_in[v] == 1 and n_out[v] == 1:
+            u = edge_from[arc_in[v, 0]]
+            w = edge_to[arc_out[v, 0]]
+            through[v] = u != w and u != v and w != v
+        elif n_in[v] == 2 and n_out[v] == 2:
+            u1 = edge_from[arc_in[v, 0]]
+            u2 = edge_from[arc_in[v, 1]]
+            w1 = edge_to[arc_out[v, 0]]
+            w2 = edge_to[arc_out[v, 1]]
+            through[v] = (
+                u1 != u2
+                and u1 != v
+                and u2 != v
+                and ((u1 == w1 and u2 == w2) or (u1 == w2 and u2 == w1))
+            )
+    next_arc = np.full(edge_from.size, -1, _INT)
+    for e in range(edge_from.size):
+        v = edge_to[e]
+        if through[v]:
+            nxt = arc_out[v, 0]
+            if n_out[v] == 2 and edge_to[nxt] == edge_from[e]:
+                nxt = arc_out[v, 1]
+            next_arc[e] = nxt
+    return through, next_arc
+
+
+@njit(cache=True, nogil=True)
+def build_chains(
+    edge_from: np.ndarray,
+    edge_to: np.ndarray,
+    edge_length: np.ndarray,
+    out_start: np.ndarray,
+    out_edges: np.ndarray,
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+    np.ndarray, np.ndarray,
+]:  # fmt: skip
+    """Join arcs into chains: maximal runs of arcs through nodes a road only passes.
+
+    Returns ``(chain_start, chain_arcs, arc_chain, arc_pos, arc_offset, chain_from,
+    chain_to, chain_length, chain_reverse)``: the arcs of chain ``c`` in driving order are
+    ``chain_arcs[chain_start[c]:chain_start[c+1]]``; each arc's chain, index in it and
+    distance from the chain's start; the chain's end nodes and length; and the chain
+    driving the same arcs the other way (arc ``k`` of ``c`` reversed is arc ``n-1-k`` of
+    its reverse), -1 for one-way chains and closed loops. Chains start at junctions and
+    dead ends; a loop of pass-through nodes becomes one chain from its lowest arc.
+    """
+    through, next_arc = _pass_through(out_start.size - 1, edge_from, edge_to)
+    m = edge_from.size
+    arc_chain = np.full(m, -1, _INT)
+    arc_pos = np.zeros(m, _INT)
+    arc_offset = np.zeros(m)
+    chain_start = np.zeros(m + 1, _INT)
+    chain_arcs = np.empty(m, _INT)
+    chain_from = np.empty(m, _INT)
+    chain_to = np.empty(m, _INT)
+    chain_length = np.empty(m)
+    n_chains = 0
+    count = 0
+    for loops in range(2):  # chains from junctions first, then closed loops
+        for first in range(m):
+            if arc_chain[first] >= 0 or (loops == 0 and through[edge_from[first]]):
+                continue
+            e = first
+            pos = 0
+            along = 0.0
+            while e >= 0 and arc_chain[e] < 0:
+                arc_chain[e] = n_chains
+                arc_pos[e] = pos
+                arc_offset[e] = along
+                chain_arcs[count] = e
+                count += 1
+                pos += 1
+                along += edge_length[e]
+                last = e
+                e = next_arc[e]
+            chain_from[n_chains] = edge_from[first]
+            chain_to[n_chains] = edge_to[last]
+            chain_length[n_chains] = along
+            n_chains += 1
+            chain_start[n_chains] = count
+    chain_reverse = np.full(n_chains, -1, _INT)
+    for c in range(n_chains):
+        u = chain_from[c]
+        v = chain_to[c]
+        if u == v:
+            continue
+        head = chain_arcs[chain_start[c]]
+        n_arcs = chain_start[c + 1] - chain_start[c]
+        for j in range(out_start[edge_to[head]], out_start[edge_to[head] + 1]):
+            e = out_edges[j]  # the reverse of c's first arc ends the reverse chain
+            if edge_to[e] == edge_from[head]:
+                r = arc_chain[e]
+                if (
+                    arc_pos[e] == n_arcs - 1
+                    and chain_start[r + 1] - chain_start[r] == n_arcs
+                    and chain_from[r] == v
+                    and chain_to[r] == u
+                ):
+                    chain_reverse[c] = r
+                    break
+    return (
+        chain_start[: n_chains + 1].copy(),
+        chain_arcs,
+        arc_chain,
+        arc_pos,
+        arc_offset,
+        chain_from[:n_chains].copy(),
+        chain_to[:n_chains].copy(),
+        chain_length[:n_chains].copy(),
+        chain_reverse,
+    )
+
+
 # --- candidates -----------------------------------------------------------------------
 
 
@@ -161,10 +343,6 @@ def path_edges(pred_edge: np.ndarray, edge_from: np.ndarray, target: int) -> np.
 def edge_candidates(
     px: np.ndarray,
     py: np.ndarray,
-    seg_x0: np.ndarray,
-    seg_y0: np.ndarray,
-    seg_x1: np.ndarray,
-    seg_y1: np.ndarray,
     origin_x: float,
     origin_y: float,
     cell_size: float,
@@ -172,15 +350,23 @@ def edge_candidates(
     n_rows: int,
     cell_start: np.ndarray,
     cell_items: np.ndarray,
+    item_x0: np.ndarray,
+    item_y0: np.ndarray,
+    item_x1: np.ndarray,
+    item_y1: np.ndarray,
+    item_group: np.ndarray,
     radius: float,
     max_k: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The ``max_k`` nearest segments within ``radius`` (inclusive) of each point.
+    """The ``max_k`` nearest segments within ``radius`` (inclusive) of each point, at most
+    one per group (its nearest; a chain of arcs counts once).
 
-    Returns CSR ``(cand_start, cand_seg, cand_frac, cand_dist)``: the candidates of point
-    ``i`` are ``cand_start[i]:cand_start[i+1]``, nearest first (ties: lower segment
-    first); ``cand_frac`` is where the nearest point lies along the segment, 0..1.
-    The grid is ``tracking._kernels.build_segment_index`` over the same segments.
+    The grid is ``tracking._kernels.build_segment_index`` over the segments; ``item_*``
+    hold the ends and group of the segment of each ``cell_items`` entry (so a cell's
+    segments are read from consecutive memory). Returns CSR ``(cand_start, cand_seg,
+    cand_frac, cand_dist)``: the candidates of point ``i`` are
+    ``cand_start[i]:cand_start[i+1]``, nearest first (ties: lower segment first);
+    ``cand_frac`` is where the nearest point lies along the segment, 0..1.
     """
     n = px.size
     cand_start = np.zeros(n + 1, _INT)
@@ -188,11 +374,12 @@ def edge_candidates(
     cand_seg = np.empty(cap, _INT)
     cand_frac = np.empty(cap)
     cand_dist = np.empty(cap)
-    seen = np.full(seg_x0.size, -1, _INT)
     buf_seg = np.empty(max_k + 1, _INT)
+    buf_group = np.empty(max_k + 1, _INT)
     buf_frac = np.empty(max_k + 1)
     buf_dist = np.empty(max_k + 1)
     inv_cell = 1.0 / cell_size if cell_size > 0 else 0.0
+    radius2 = radius * radius
     k_total = 0
     for i in range(n):
         x = px[i]
@@ -207,20 +394,40 @@ def edge_candidates(
                 for c in range(c0, c1 + 1):
                     cell = r * n_cols + c
                     for j in range(cell_start[cell], cell_start[cell + 1]):
-                        s = cell_items[j]
-                        if seen[s] == i:
-                            continue
-                        seen[s] = i
-                        dx = seg_x1[s] - seg_x0[s]
-                        dy = seg_y1[s] - seg_y0[s]
+                        ax = item_x0[j]
+                        ay = item_y0[j]
+                        dx = item_x1[j] - ax
+                        dy = item_y1[j] - ay
                         length2 = dx * dx + dy * dy
                         u = 0.0
                         if length2 > 0.0:
-                            u = ((x - seg_x0[s]) * dx + (y - seg_y0[s]) * dy) / length2
+                            u = ((x - ax) * dx + (y - ay) * dy) / length2
                             u = min(max(u, 0.0), 1.0)
-                        d = math.hypot(x - (seg_x0[s] + u * dx), y - (seg_y0[s] + u * dy))
+                        ex = x - (ax + u * dx)
+                        ey = y - (ay + u * dy)
+                        if not ex * ex + ey * ey <= radius2:
+                            continue
+                        d = math.hypot(ex, ey)
                         if not d <= radius:
                             continue
+                        s = cell_items[j]
+                        # one entry per group: a nearer segment of it replaces the entry (a
+                        # segment met again in another cell compares equal and is skipped)
+                        g = item_group[j]
+                        same = -1
+                        for q in range(count):
+                            if buf_group[q] == g:
+                                same = q
+                                break
+                        if same >= 0:
+                            if buf_dist[same] < d or (buf_dist[same] == d and buf_seg[same] <= s):
+                                continue
+                            for q in range(same, count - 1):
+                                buf_dist[q] = buf_dist[q + 1]
+                                buf_seg[q] = buf_seg[q + 1]
+                                buf_group[q] = buf_group[q + 1]
+                                buf_frac[q] = buf_frac[q + 1]
+                            count -= 1
                         # insert into the sorted buffer, dropping the farthest beyond max_k
                         pos = count
                         while pos > 0 and (
@@ -230,11 +437,13 @@ def edge_candidates(
                             if pos < max_k:
                                 buf_dist[pos] = buf_dist[pos - 1]
                                 buf_seg[pos] = buf_seg[pos - 1]
+                                buf_group[pos] = buf_group[pos - 1]
                                 buf_frac[pos] = buf_frac[pos - 1]
                             pos -= 1
                         if pos < max_k:
                             buf_dist[pos] = d
                             buf_seg[pos] = s
+                            buf_group[pos] = g
                             buf_frac[pos] = u
                             if count < max_k:
                                 count += 1
@@ -278,45 +487,214 @@ def transition_logprob(route: np.ndarray, straight: np.ndarray, beta: float) -> 
 
 
 @njit(cache=True, nogil=True)
+def _exits(
+    c: int,
+    off: float,
+    arc_end: float,
+    chain_from: np.ndarray,
+    chain_to: np.ndarray,
+    chain_length: np.ndarray,
+    chain_reverse: np.ndarray,
+    sources: np.ndarray,
+    source_cost: np.ndarray,
+) -> int:
+    """Where a truck at ``off`` along chain ``c`` can leave it, into ``sources`` and
+    ``source_cost``; returns how many: the chain's end node, and where the chain is
+    two-way its start node too (turning at the end of the arc it is on, ``arc_end``)."""
+    sources[0] = chain_to[c]
+    source_cost[0] = chain_length[c] - off
+    if chain_reverse[c] < 0:
+        return 1
+    sources[1] = chain_from[c]
+    source_cost[1] = 2.0 * arc_end - off
+    return 2
+
+
+@njit(cache=True, nogil=True)
+def _entry_distance(
+    dist: np.ndarray,
+    c: int,
+    off: float,
+    arc_start: float,
+    chain_from: np.ndarray,
+    chain_to: np.ndarray,
+    chain_length: np.ndarray,
+    chain_reverse: np.ndarray,
+) -> tuple[float, int]:
+    """Best distance to ``off`` along chain ``c`` given node distances ``dist``, and the
+    entry used: 0 from the chain's start node, 1 from its end node onto the reverse chain,
+    turning at the start of the arc ``off`` lies on (``arc_start``)."""
+    d_start = dist[chain_from[c]] + off
+    if chain_reverse[c] < 0:
+        return d_start, 0
+    d_end = dist[chain_to[c]] + chain_length[c] - 2.0 * arc_start + off
+    if d_end < d_start:
+        return d_end, 1
+    return d_start, 0
+
+
+@njit(cache=True, nogil=True)
+def _along_chain(
+    ca: int,
+    oa: float,
+    end_a: float,
+    cb: int,
+    ob: float,
+    start_b: float,
+    chain_length: np.ndarray,
+    chain_reverse: np.ndarray,
+    backward_tolerance: float,
+) -> float:
+    """Distance from ``oa`` on chain ``ca`` to ``ob`` on ``cb`` without passing a chain
+    end: forward on one chain (or back by at most ``backward_tolerance``, GPS jitter), or
+    turning round at a node onto the reverse chain; inf otherwise."""
+    if ca == cb and ob >= oa - backward_tolerance:
+        return abs(ob - oa)
+    if chain_reverse[ca] == cb:
+        length = chain_length[ca]
+        turn = max(end_a, length - start_b)  # the first node passing both
+        return 2.0 * turn - oa - length + ob
+    return math.inf
+
+
+@njit(cache=True, nogil=True)
+def distance_table(
+    out_start: np.ndarray,
+    out_edges: np.ndarray,
+    edge_to: np.ndarray,
+    edge_cost: np.ndarray,
+    limit: float,
+    dist: np.ndarray,
+    pred_edge: np.ndarray,
+    settled: np.ndarray,
+    heap_cost: np.ndarray,
+    heap_node: np.ndarray,
+    touched: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every shortest distance up to ``limit``, from every node (an upper-bounded
+    origin-destination table, as fmm's UBODT): CSR ``(table_start, table_node,
+    table_dist)``, the nodes within ``limit`` of ``u`` ascending in
+    ``table_node[table_start[u]:table_start[u+1]]``. The workspace is ``new_workspace``'s.
+    """
+    n = out_start.size - 1
+    table_start = np.zeros(n + 1, _INT)
+    table_node = np.empty(max(16, 16 * n), _INT)
+    table_dist = np.empty(table_node.size)
+    source = np.empty(1, _INT)
+    zero = np.zeros(1)
+    no_targets = np.empty(0, _INT)
+    no_bounds = np.empty(0)
+    count = 0
+    for u in range(n):
+        source[0] = u
+        n_touched = dijkstra(
+            out_start, out_edges, edge_to, edge_cost, source, zero, no_targets, no_bounds,
+            limit, dist, pred_edge, settled, heap_cost, heap_node, touched,
+        )  # fmt: skip
+        reached = np.sort(touched[:n_touched])
+        if count + n_touched > table_node.size:
+            cap = max(2 * table_node.size, count + n_touched)
+            grown_node = np.empty(cap, _INT)
+            grown_dist = np.empty(cap)
+            grown_node[:count] = table_node[:count]
+            grown_dist[:count] = table_dist[:count]
+            table_node = grown_node
+            table_dist = grown_dist
+        for v in reached:
+            if settled[v]:
+                table_node[count] = v
+                table_dist[count] = dist[v]
+                count += 1
+        reset_workspace(touched[:n_touched], dist, pred_edge, settled)
+        table_start[u + 1] = count
+    return table_start, table_node[:count].copy(), table_dist[:count].copy()
+
+
+@njit(cache=True, nogil=True)
+def _table_distance(
+    table_start: np.ndarray, table_node: np.ndarray, table_dist: np.ndarray, u: int, v: int
+) -> float:
+    """Distance from ``u`` to ``v`` in a ``distance_table``; inf beyond its limit."""
+    lo = table_start[u]
+    end = table_start[u + 1]
+    hi = end
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if table_node[mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < end and table_node[lo] == v:
+        return table_dist[lo]
+    return math.inf
+
+
+@njit(cache=True, nogil=True)
 def route_distances(
     px: np.ndarray,
     py: np.ndarray,
     cand_start: np.ndarray,
-    cand_edge: np.ndarray,
-    cand_frac: np.ndarray,
-    edge_from: np.ndarray,
-    edge_to: np.ndarray,
-    edge_length: np.ndarray,
-    out_start: np.ndarray,
-    out_edges: np.ndarray,
+    cand_chain: np.ndarray,
+    cand_off: np.ndarray,
+    cand_arc_start: np.ndarray,
+    cand_arc_end: np.ndarray,
+    chain_from: np.ndarray,
+    chain_to: np.ndarray,
+    chain_length: np.ndarray,
+    chain_reverse: np.ndarray,
+    chain_out_start: np.ndarray,
+    chain_out: np.ndarray,
+    table_start: np.ndarray,
+    table_node: np.ndarray,
+    table_dist: np.ndarray,
+    table_limit: float,
     bound_factor: float,
     bound_slack: float,
     backward_tolerance: float,
     dist: np.ndarray,
     pred_edge: np.ndarray,
     settled: np.ndarray,
+    heap_cost: np.ndarray,
+    heap_node: np.ndarray,
+    touched: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Network distance between every candidate of point ``i-1`` and every one of ``i``.
 
-    Returns ``(trans_start, route, straight)``: the matrix of step ``i`` (row: candidate of
-    ``i-1``, column: candidate of ``i``, row-major) is ``route[trans_start[i] :
-    trans_start[i+1]]``; ``straight`` repeats the points' distance for each entry. On one
-    edge, moving forward (or back by at most ``backward_tolerance`` m, GPS jitter) costs the
-    offset difference; otherwise the rest of the first edge, the shortest path between the
-    edges and the offset into the second. Paths longer than ``bound_factor * straight +
-    bound_slack`` are not searched: inf. ``dist``/``pred_edge``/``settled`` are a
-    ``dijkstra`` workspace.
+    Candidates are positions ``cand_off`` metres along chains (``build_chains``), on an
+    arc spanning ``cand_arc_start..cand_arc_end`` of the chain. Returns ``(trans_start,
+    route, straight)``: the matrix of step ``i`` (row: candidate of ``i-1``, column:
+    candidate of ``i``, row-major) is ``route[trans_start[i] : trans_start[i+1]]``;
+    ``straight`` repeats the points' distance for each entry. The distance is the shorter
+    of ``_along_chain`` and leaving the chain (``_exits``), the shortest path between
+    chain ends and entering the other (``_entry_distance``): the shortest drive over the
+    arcs, turning round at nodes of two-way roads where needed. Paths longer than
+    ``bound_factor * straight + bound_slack`` are not searched: inf.
+
+    Node-to-node distances come from the ``distance_table`` (holding all up to
+    ``table_limit``; pass an empty one and 0 for none) when the bound is within its limit,
+    else from one search per candidate of ``i-1`` that stops once every entry node of
+    ``i``'s candidates is settled or out of reach. The last six arguments are a
+    ``new_workspace`` over the nodes.
     """
     n = px.size
     trans_start = np.zeros(n + 1, _INT)
+    max_a = 0
     for i in range(1, n):
         na = cand_start[i] - cand_start[i - 1]
         nb = cand_start[i + 1] - cand_start[i]
         trans_start[i + 1] = trans_start[i] + na * nb
+        max_a = max(max_a, na, nb)
     trans_start[1] = 0
     total = trans_start[n] if n > 0 else 0
     route = np.full(total, math.inf)
     straight = np.empty(total)
+    sources = np.empty(2, _INT)
+    source_cost = np.empty(2)
+    targets = np.empty(2 * max_a, _INT)
+    target_bound = np.empty(2 * max_a)
+    entry = np.full((max_a, 2), -1, _INT)  # target index of each candidate's two entries
+    exit_node = np.empty(2 * max_a, _INT)  # distinct exit nodes of a step (table lookups)
+    exit_dist = np.empty((2 * max_a, 2 * max_a))  # exit node -> target distances
     for i in range(1, n):
         gc = math.hypot(px[i] - px[i - 1], py[i] - py[i - 1])
         bound = bound_factor * gc + bound_slack
@@ -328,34 +706,89 @@ def route_distances(
         base = trans_start[i]
         for k in range(base, base + (a1 - a0) * nb):
             straight[k] = gc
+        # Entry nodes of i's candidates, each with how far a path to it may go.
+        n_targets = 0
+        for b in range(b0, b1):
+            cb = cand_chain[b]
+            entry[b - b0, 0] = -1
+            entry[b - b0, 1] = -1
+            if cand_off[b] <= bound:
+                entry[b - b0, 0] = n_targets
+                targets[n_targets] = chain_from[cb]
+                target_bound[n_targets] = bound - cand_off[b]
+                n_targets += 1
+            extra = chain_length[cb] - 2.0 * cand_arc_start[b] + cand_off[b]
+            if chain_reverse[cb] >= 0 and extra <= bound:
+                entry[b - b0, 1] = n_targets
+                targets[n_targets] = chain_to[cb]
+                target_bound[n_targets] = bound - extra
+                n_targets += 1
+        use_table = bound <= table_limit
+        n_exits = 0
         for a in range(a0, a1):
-            ea = cand_edge[a]
-            off_a = cand_frac[a] * edge_length[ea]
-            rest_a = edge_length[ea] - off_a
-            searched = False
-            touched = np.empty(0, _INT)
+            ca = cand_chain[a]
+            oa = cand_off[a]
+            row = base + (a - a0) * nb
+            search = False
             for b in range(b0, b1):
-                eb = cand_edge[b]
-                off_b = cand_frac[b] * edge_length[eb]
-                k = base + (a - a0) * nb + (b - b0)
-                if ea == eb and off_b >= off_a - backward_tolerance:
-                    d = abs(off_b - off_a)
-                    if d <= bound:
-                        route[k] = d
-                    continue
-                if rest_a > bound:
-                    continue
-                if not searched:
-                    touched = dijkstra(
-                        out_start, out_edges, edge_to, edge_length, edge_to[ea], -1,
-                        bound - rest_a, dist, pred_edge, settled,
-                    )  # fmt: skip
-                    searched = True
-                d = rest_a + dist[edge_from[eb]] + off_b
+                cb = cand_chain[b]
+                d = _along_chain(
+                    ca, oa, cand_arc_end[a], cb, cand_off[b], cand_arc_start[b],
+                    chain_length, chain_reverse, backward_tolerance,
+                )  # fmt: skip
                 if d <= bound:
-                    route[k] = d
-            if searched:
-                reset_workspace(touched, dist, pred_edge, settled)
+                    route[row + b - b0] = d
+                if not (ca == cb and cand_off[b] >= oa - backward_tolerance):
+                    search = True
+            if not search or n_targets == 0:
+                continue
+            n_sources = _exits(
+                ca, oa, cand_arc_end[a], chain_from, chain_to, chain_length, chain_reverse,
+                sources, source_cost,
+            )  # fmt: skip
+            n_touched = 0
+            if use_table:  # distances from each exit node, looked up once per step
+                for x in range(n_sources):
+                    found = -1
+                    for q in range(n_exits):
+                        if exit_node[q] == sources[x]:
+                            found = q
+                    if found < 0:
+                        found = n_exits
+                        exit_node[found] = sources[x]
+                        for t in range(n_targets):
+                            exit_dist[found, t] = _table_distance(
+                                table_start, table_node, table_dist, sources[x], targets[t]
+                            )
+                        n_exits += 1
+                    sources[x] = found  # from here on: the row of exit_dist
+            else:
+                n_touched = dijkstra(
+                    chain_out_start, chain_out, chain_to, chain_length, sources[:n_sources],
+                    source_cost[:n_sources], targets[:n_targets], target_bound[:n_targets],
+                    bound, dist, pred_edge, settled, heap_cost, heap_node, touched,
+                )  # fmt: skip
+            for b in range(b0, b1):
+                cb = cand_chain[b]
+                if ca == cb and cand_off[b] >= oa - backward_tolerance:
+                    continue
+                best = math.inf
+                for y in range(2):
+                    t = entry[b - b0, y]
+                    if t < 0:
+                        continue
+                    extra = cand_off[b]
+                    if y == 1:
+                        extra = chain_length[cb] - 2.0 * cand_arc_start[b] + cand_off[b]
+                    if use_table:
+                        for x in range(n_sources):
+                            best = min(best, source_cost[x] + exit_dist[sources[x], t] + extra)
+                    else:
+                        best = min(best, dist[targets[t]] + extra)
+                if best <= bound and best < route[row + b - b0]:
+                    route[row + b - b0] = best
+            if not use_table:
+                reset_workspace(touched[:n_touched], dist, pred_edge, settled)
     return trans_start, route, straight
 
 
@@ -439,63 +872,181 @@ def viterbi(
 
 
 @njit(cache=True, nogil=True)
+def _append_int(values: np.ndarray, count: int, value: int) -> np.ndarray:
+    """``values`` with ``value`` at ``count``, grown (doubled) when full."""
+    if count == values.size:
+        grown = np.empty(2 * values.size, _INT)
+        grown[:count] = values
+        values = grown
+    values[count] = value
+    return values
+
+
+@njit(cache=True, nogil=True)
+def _append_arcs(
+    out: np.ndarray,
+    out_seg: np.ndarray,
+    count: int,
+    chain_start: np.ndarray,
+    chain_arcs: np.ndarray,
+    c: int,
+    first: int,
+    last: int,
+    seg: int,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Append arcs ``first..last`` (inclusive, indices along chain ``c``) to the path."""
+    for q in range(first, last + 1):
+        out = _append_int(out, count, chain_arcs[chain_start[c] + q])
+        out_seg = _append_int(out_seg, count, seg)
+        count += 1
+    return out, out_seg, count
+
+
+@njit(cache=True, nogil=True)
 def fill_path(
-    edge: np.ndarray,
+    chain: np.ndarray,
     offset: np.ndarray,
+    arc: np.ndarray,
+    arc_start: np.ndarray,
+    arc_end: np.ndarray,
     segment: np.ndarray,
-    edge_from: np.ndarray,
-    edge_to: np.ndarray,
-    edge_length: np.ndarray,
-    out_start: np.ndarray,
-    out_edges: np.ndarray,
+    step_route: np.ndarray,
+    chain_start: np.ndarray,
+    chain_arcs: np.ndarray,
+    arc_pos: np.ndarray,
+    chain_from: np.ndarray,
+    chain_to: np.ndarray,
+    chain_length: np.ndarray,
+    chain_reverse: np.ndarray,
+    chain_out_start: np.ndarray,
+    chain_out: np.ndarray,
     backward_tolerance: float,
     dist: np.ndarray,
     pred_edge: np.ndarray,
     settled: np.ndarray,
+    heap_cost: np.ndarray,
+    heap_node: np.ndarray,
+    touched: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The continuous edge path through matched points (those with ``edge >= 0``).
+    """The continuous arc path through matched points (those with ``chain >= 0``), each
+    at ``offset`` along its chain on ``arc`` (spanning ``arc_start..arc_end``).
 
-    Returns ``(path_edge, path_segment)``: within a segment, consecutive points on
-    different edges (or going back on one edge by more than ``backward_tolerance``) are
-    joined by the shortest path between the edges; a new segment starts a new run.
+    Returns ``(path_edge, path_segment)``: a segment's first point contributes its arc;
+    each later point is joined to the one before by the drive ``route_distances`` measures
+    (forward along the chain, turning round on it, or through the shortest path between
+    chain ends), ending with its own arc. ``step_route`` (the distance the matcher found
+    from the point before, inf if unknown) bounds the search. A point jittering back along
+    the same chain (within ``backward_tolerance``) adds nothing and the path goes on from
+    the point before it. A new segment starts a new run.
     """
     out = np.empty(16, _INT)
     out_seg = np.empty(16, _INT)
     count = 0
-    last = -1  # previous matched point
-    for i in range(edge.size):
-        e = edge[i]
-        if e < 0:
+    sources = np.empty(2, _INT)
+    source_cost = np.empty(2)
+    targets = np.empty(2, _INT)
+    target_bound = np.empty(2)
+    no_bound = np.full(2, math.inf)
+    last = -1  # the point the path has reached
+    for i in range(chain.size):
+        cb = chain[i]
+        if cb < 0:
             continue
-        start_new = last < 0 or segment[last] != segment[i]
-        link = np.empty(0, _INT)
-        if not start_new:
-            ea = edge[last]
-            if ea == e and offset[i] >= offset[last] - backward_tolerance:
-                last = i
-                continue
-            touched = dijkstra(
-                out_start, out_edges, edge_to, edge_length, edge_to[ea], edge_from[e],
-                math.inf, dist, pred_edge, settled,
-            )  # fmt: skip
-            link = path_edges(pred_edge, edge_from, edge_from[e])
-            reset_workspace(touched, dist, pred_edge, settled)
-        need = count + link.size + 1
-        if need > out.size:
-            cap = max(2 * out.size, need)
-            grown = np.empty(cap, _INT)
-            grown_seg = np.empty(cap, _INT)
-            grown[:count] = out[:count]
-            grown_seg[:count] = out_seg[:count]
-            out = grown
-            out_seg = grown_seg
-        for k in range(link.size):
-            out[count] = link[k]
-            out_seg[count] = segment[i]
+        seg = segment[i]
+        if last < 0 or segment[last] != seg:
+            out = _append_int(out, count, arc[i])
+            out_seg = _append_int(out_seg, count, seg)
             count += 1
-        out[count] = e
-        out_seg[count] = segment[i]
-        count += 1
+            last = i
+            continue
+        ca = chain[last]
+        pos_a = arc_pos[arc[last]]
+        pos_b = arc_pos[arc[i]]
+        if ca == cb and offset[i] >= offset[last] - backward_tolerance:
+            if offset[i] >= offset[last]:
+                out, out_seg, count = _append_arcs(
+                    out, out_seg, count, chain_start, chain_arcs, ca, pos_a + 1, pos_b, seg
+                )
+                last = i
+            continue
+        direct = _along_chain(
+            ca, offset[last], arc_end[last], cb, offset[i], arc_start[i], chain_length,
+            chain_reverse, backward_tolerance,
+        )  # fmt: skip
+        n_sources = _exits(
+            ca, offset[last], arc_end[last], chain_from, chain_to, chain_length,
+            chain_reverse, sources, source_cost,
+        )  # fmt: skip
+        targets[0] = chain_from[cb]
+        targets[1] = chain_to[cb] if chain_reverse[cb] >= 0 else chain_from[cb]
+        reach = step_route[i] + backward_tolerance + 1e-6 * (1.0 + step_route[i])
+        target_bound[0] = reach - offset[i]
+        target_bound[1] = reach - (chain_length[cb] - 2.0 * arc_start[i] + offset[i])
+        for attempt in range(2):  # bounded by the matched distance; unbounded if that fails
+            n_touched = dijkstra(
+                chain_out_start, chain_out, chain_to, chain_length, sources[:n_sources],
+                source_cost[:n_sources], targets, target_bound if attempt == 0 else no_bound,
+                math.inf, dist, pred_edge, settled, heap_cost, heap_node, touched,
+            )  # fmt: skip
+            via, entry = _entry_distance(
+                dist, cb, offset[i], arc_start[i], chain_from, chain_to, chain_length,
+                chain_reverse,
+            )  # fmt: skip
+            if via < math.inf or direct < math.inf:
+                break
+            reset_workspace(touched[:n_touched], dist, pred_edge, settled)
+        n_a = chain_start[ca + 1] - chain_start[ca]
+        n_b = chain_start[cb + 1] - chain_start[cb]
+        if direct <= via and direct < math.inf:  # turn round on the chain: cb reverses ca
+            if arc_end[last] >= chain_length[ca] - arc_start[i]:  # at the end of a's arc
+                out, out_seg, count = _append_arcs(
+                    out, out_seg, count, chain_start, chain_arcs, cb, n_a - 1 - pos_a, pos_b, seg
+                )
+            else:  # on to the node where b's arc begins on the way back
+                out, out_seg, count = _append_arcs(
+                    out, out_seg, count, chain_start, chain_arcs, ca, pos_a + 1, n_b - 1 - pos_b,
+                    seg,
+                )  # fmt: skip
+                out, out_seg, count = _append_arcs(
+                    out, out_seg, count, chain_start, chain_arcs, cb, pos_b, pos_b, seg
+                )
+        elif via < math.inf:
+            entry_node = chain_from[cb] if entry == 0 else chain_to[cb]
+            links = path_edges(pred_edge, chain_from, entry_node)
+            start = chain_from[links[0]] if links.size else entry_node
+            if start == chain_to[ca]:  # leave at the end of a's chain
+                out, out_seg, count = _append_arcs(
+                    out, out_seg, count, chain_start, chain_arcs, ca, pos_a + 1, n_a - 1, seg
+                )
+            else:  # turn round at the end of a's arc and leave at the chain's start
+                ra = chain_reverse[ca]
+                out, out_seg, count = _append_arcs(
+                    out, out_seg, count, chain_start, chain_arcs, ra, n_a - 1 - pos_a, n_a - 1,
+                    seg,
+                )  # fmt: skip
+            for q in range(links.size):
+                link = links[q]
+                out, out_seg, count = _append_arcs(
+                    out, out_seg, count, chain_start, chain_arcs, link, 0,
+                    chain_start[link + 1] - chain_start[link] - 1, seg,
+                )  # fmt: skip
+            if entry == 0:
+                out, out_seg, count = _append_arcs(
+                    out, out_seg, count, chain_start, chain_arcs, cb, 0, pos_b, seg
+                )
+            else:  # along the reverse chain, turning round onto b's arc
+                out, out_seg, count = _append_arcs(
+                    out, out_seg, count, chain_start, chain_arcs, chain_reverse[cb], 0,
+                    n_b - 1 - pos_b, seg,
+                )  # fmt: skip
+                out, out_seg, count = _append_arcs(
+                    out, out_seg, count, chain_start, chain_arcs, cb, pos_b, pos_b, seg
+                )
+        else:  # not reachable (the matcher starts a new segment before this happens)
+            out, out_seg, count = _append_arcs(
+                out, out_seg, count, chain_start, chain_arcs, cb, pos_b, pos_b, seg
+            )
+        reset_workspace(touched[:n_touched], dist, pred_edge, settled)
         last = i
     return out[:count].copy(), out_seg[:count].copy()
 
@@ -512,3 +1063,152 @@ def thin_points(x: np.ndarray, y: np.ndarray, min_step: float) -> np.ndarray:
             keep[i] = True
             last = i
     return keep
+
+
+# --- the whole matcher ------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def match_track(
+    x: np.ndarray,
+    y: np.ndarray,
+    origin_x: float,
+    origin_y: float,
+    cell_size: float,
+    n_cols: int,
+    n_rows: int,
+    cell_start: np.ndarray,
+    cell_items: np.ndarray,
+    item_x0: np.ndarray,
+    item_y0: np.ndarray,
+    item_x1: np.ndarray,
+    item_y1: np.ndarray,
+    item_group: np.ndarray,
+    seg_x0: np.ndarray,
+    seg_y0: np.ndarray,
+    seg_x1: np.ndarray,
+    seg_y1: np.ndarray,
+    edge_length: np.ndarray,
+    chain_start: np.ndarray,
+    chain_arcs: np.ndarray,
+    arc_chain: np.ndarray,
+    arc_pos: np.ndarray,
+    arc_offset: np.ndarray,
+    chain_from: np.ndarray,
+    chain_to: np.ndarray,
+    chain_length: np.ndarray,
+    chain_reverse: np.ndarray,
+    chain_out_start: np.ndarray,
+    chain_out: np.ndarray,
+    table_start: np.ndarray,
+    table_node: np.ndarray,
+    table_dist: np.ndarray,
+    table_limit: float,
+    sigma: float,
+    beta: float,
+    radius: float,
+    max_k: int,
+    route_factor: float,
+    route_slack: float,
+    dist: np.ndarray,
+    pred_edge: np.ndarray,
+    settled: np.ndarray,
+    heap_cost: np.ndarray,
+    heap_node: np.ndarray,
+    touched: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One track through the kernels above, in one call: ``(edge, offset, distance,
+    segment, path_edge, path_segment)``.
+
+    ``thin_points`` (2 sigma) keeps the fixes that become states; ``edge_candidates``
+    (grouped by chain) gives their candidates, placed along chains by ``arc_chain`` /
+    ``arc_offset``; ``route_distances``, ``emission_logprob``, ``transition_logprob`` and
+    ``viterbi`` choose one per state, breaking into segments; ``fill_path`` joins them.
+    Every fix takes the arc and segment of the last kept fix at or before it, with its
+    own offset along that arc and distance from it (0 and NaN where unmatched).
+    """
+    n = x.size
+    keep = np.flatnonzero(thin_points(x, y, 2.0 * sigma))
+    kx = x[keep]
+    ky = y[keep]
+    cand_start, cand_edge, cand_frac, cand_dist = edge_candidates(
+        kx, ky, origin_x, origin_y, cell_size, n_cols, n_rows, cell_start, cell_items,
+        item_x0, item_y0, item_x1, item_y1, item_group, radius, max_k,
+    )  # fmt: skip
+    m = cand_edge.size
+    cand_chain = np.empty(m, _INT)
+    cand_arc_start = np.empty(m)
+    cand_arc_end = np.empty(m)
+    cand_off = np.empty(m)
+    for c in range(m):
+        e = cand_edge[c]
+        cand_chain[c] = arc_chain[e]
+        cand_arc_start[c] = arc_offset[e]
+        cand_arc_end[c] = arc_offset[e] + edge_length[e]
+        cand_off[c] = arc_offset[e] + cand_frac[c] * edge_length[e]
+    # states: the kept fixes with candidates
+    has = np.flatnonzero(cand_start[1:] > cand_start[:-1])
+    sub_start = np.empty(has.size + 1, _INT)
+    sub_start[: has.size] = cand_start[has]
+    sub_start[has.size] = m
+    trans_start, route, straight = route_distances(
+        kx[has], ky[has], sub_start, cand_chain, cand_off, cand_arc_start, cand_arc_end,
+        chain_from, chain_to, chain_length, chain_reverse, chain_out_start, chain_out,
+        table_start, table_node, table_dist, table_limit, route_factor, route_slack, sigma,
+        dist, pred_edge, settled, heap_cost, heap_node, touched,
+    )  # fmt: skip
+    choice, state_segment = viterbi(
+        sub_start,
+        emission_logprob(cand_dist, sigma),
+        trans_start,
+        transition_logprob(route, straight, beta),
+    )
+    nk = keep.size
+    kept_chain = np.full(nk, -1, _INT)
+    kept_edge = np.full(nk, -1, _INT)
+    kept_segment = np.full(nk, -1, _INT)
+    kept_off = np.zeros(nk)
+    kept_arc_start = np.zeros(nk)
+    kept_arc_end = np.zeros(nk)
+    step = np.full(nk, math.inf)  # the distance driven into each state from the one before
+    for h in range(has.size):
+        c = choice[h]
+        j = has[h]
+        kept_chain[j] = cand_chain[c]
+        kept_edge[j] = cand_edge[c]
+        kept_segment[j] = state_segment[h]
+        kept_off[j] = cand_off[c]
+        kept_arc_start[j] = cand_arc_start[c]
+        kept_arc_end[j] = cand_arc_end[c]
+        if h > 0:
+            width = sub_start[h + 1] - sub_start[h]
+            cell = trans_start[h] + (choice[h - 1] - sub_start[h - 1]) * width
+            step[j] = route[cell + c - sub_start[h]]
+    path_edge, path_segment = fill_path(
+        kept_chain, kept_off, kept_edge, kept_arc_start, kept_arc_end, kept_segment, step,
+        chain_start, chain_arcs, arc_pos, chain_from, chain_to, chain_length, chain_reverse,
+        chain_out_start, chain_out, sigma, dist, pred_edge, settled, heap_cost, heap_node,
+        touched,
+    )  # fmt: skip
+    edge = np.full(n, -1, _INT)
+    offset = np.zeros(n)
+    distance = np.full(n, np.nan)
+    segment = np.full(n, -1, _INT)
+    owner = -1
+    for i in range(n):
+        if owner + 1 < nk and keep[owner + 1] == i:
+            owner += 1
+        e = kept_edge[owner]
+        if e < 0:
+            continue
+        edge[i] = e
+        segment[i] = kept_segment[owner]
+        dx = seg_x1[e] - seg_x0[e]
+        dy = seg_y1[e] - seg_y0[e]
+        length2 = dx * dx + dy * dy
+        u = 0.0
+        if length2 > 0.0:
+            u = min(max(((x[i] - seg_x0[e]) * dx + (y[i] - seg_y0[e]) * dy) / length2, 0.0), 1.0)
+        offset[i] = u * edge_length[e]
+        distance[i] = math.hypot(x[i] - (seg_x0[e] + u * dx), y[i] - (seg_y0[e] + u * dy))
+    return edge, offset, distance, segment, path_edge, path_segment

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 
 import numpy as np
 from shapely.geometry import LineString, MultiLineString
@@ -28,7 +29,10 @@ from cdw.tracking.geometry import coordinate_arrays
 class MatchParams:
     """Matcher settings (metres). ``sigma_m``: GPS noise; ``beta_m``: tolerated difference
     between network and straight-line distance; fixes nearer than ``2 * sigma_m`` to the
-    previous kept fix are matched onto its edge instead of being states of their own."""
+    previous kept fix are matched onto its edge instead of being states of their own.
+    Routes between consecutive fixes may be up to ``route_factor`` times their distance
+    plus ``route_slack_m``. Node-to-node distances up to ``table_m`` are computed once
+    per matcher (memory and set-up time grow with it; 0: search at every step)."""
 
     sigma_m: float = 10.0
     beta_m: float = 10.0
@@ -36,6 +40,7 @@ class MatchParams:
     max_candidates: int = 8
     route_factor: float = 2.0
     route_slack_m: float = 100.0
+    table_m: float = 2000.0
 
     def validated(self) -> MatchParams:
         problems = [
@@ -45,8 +50,17 @@ class MatchParams:
                 f"{name} must be positive, got {value!r}",
             )
             for name, value in vars(self).items()
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0)
+            if name != "table_m"
+            and not (isinstance(value, int | float) and math.isfinite(value) and value > 0)
         ]
+        if not (math.isfinite(self.table_m) and self.table_m >= 0):
+            problems.append(
+                Problem(
+                    "table_m",
+                    f"table_m 必须是非负数，实际为 {self.table_m!r}",
+                    f"table_m must be zero or positive, got {self.table_m!r}",
+                )
+            )
         if problems:
             raise ValidationFailed(problems, zh="匹配参数无效", en="Invalid matching parameters")
         return self
@@ -56,7 +70,7 @@ class MatchParams:
 class MatchResult:
     """Per fix: matched ``edge`` (-1 if none), ``offset_m`` along it from its start,
     ``distance_m`` from the fix, ``segment`` (-1 if unmatched). Per track: the continuous
-    ``path_edges`` and the segment of each."""
+    ``path_edges`` and the segment of each; ``path_xy`` draws them."""
 
     edge: np.ndarray
     offset_m: np.ndarray
@@ -64,11 +78,33 @@ class MatchResult:
     segment: np.ndarray
     path_edges: np.ndarray
     path_segment: np.ndarray
-    path_xy: list[np.ndarray]  # one (m, 2) polyline in projected metres per segment
+    network: RoadNetwork = field(repr=False, compare=False)
 
     @property
     def n_segments(self) -> int:
-        return len(self.path_xy)
+        return int(self.path_segment.max()) + 1 if self.path_segment.size else 0
+
+    @cached_property
+    def path_xy(self) -> list[np.ndarray]:
+        """Per segment, an (m, 2) polyline in projected metres: the first fix's point on
+        its edge, the nodes passed, the last fix's point on its edge."""
+        net = self.network
+        lines = []
+        for s in range(self.n_segments):
+            edges = self.path_edges[self.path_segment == s]
+            fixes = np.flatnonzero(self.segment == s)
+            first, last = fixes[0], fixes[-1]
+            inner = net.edge_from[edges[1:]]
+            lines.append(
+                np.vstack(
+                    (
+                        _point_on(net, self.edge[first], self.offset_m[first]),
+                        np.column_stack((net.node_x[inner], net.node_y[inner])),
+                        _point_on(net, self.edge[last], self.offset_m[last]),
+                    )
+                )
+            )
+        return lines
 
     def geometry(self, network: RoadNetwork) -> LineString | MultiLineString:
         """The matched path in lon/lat: a LineString, or a MultiLineString where it breaks."""
@@ -77,6 +113,86 @@ class MatchResult:
         if len(lines) == 1:
             return LineString(lines[0])
         return MultiLineString(lines)
+
+
+@dataclass(frozen=True)
+class ChainGraph:
+    """The network as chains of arcs between junctions (``_kernels.build_chains``), the
+    graph the matcher searches: most nodes only shape a road, so it is several times
+    smaller. Its nodes are the chain ends, numbered along a Z-order curve and its chains
+    by start node, so that nearby searches touch nearby memory."""
+
+    chain_start: np.ndarray  # CSR into chain_arcs
+    chain_arcs: np.ndarray
+    arc_chain: np.ndarray  # per arc of the network
+    arc_pos: np.ndarray
+    arc_offset: np.ndarray
+    chain_from: np.ndarray  # chain-end node numbers
+    chain_to: np.ndarray
+    chain_length: np.ndarray
+    chain_reverse: np.ndarray
+    out_start: np.ndarray  # chains leaving each node: out_start[v]:out_start[v+1]
+    out_chains: np.ndarray
+
+    @property
+    def n_nodes(self) -> int:
+        return self.out_start.size - 1
+
+    @property
+    def n_chains(self) -> int:
+        return self.chain_from.size
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The fields in ``match_track``'s argument order."""
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+    @classmethod
+    def of(cls, net: RoadNetwork) -> ChainGraph:
+        start, arcs, arc_chain, arc_pos, arc_offset, c_from, c_to, length, reverse = (
+            k.build_chains(net.edge_from, net.edge_to, net.edge_length_m, net.out_start,
+                           net.out_edges)
+        )  # fmt: skip
+        ends = np.unique(np.concatenate((c_from, c_to)))
+        ends = ends[np.argsort(_z_order(net.node_x[ends], net.node_y[ends]), kind="stable")]
+        number = np.full(net.n_nodes, -1, np.int64)
+        number[ends] = np.arange(ends.size)
+        c_from, c_to = number[c_from], number[c_to]
+        order = np.argsort(c_from, kind="stable")  # old chain id at each new position
+        new_id = np.empty_like(order)
+        new_id[order] = np.arange(order.size)
+        counts = np.diff(start)[order]
+        new_start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        moved = np.repeat(start[:-1][order] - new_start[:-1], counts) + np.arange(arcs.size)
+        out_start = np.zeros(ends.size + 1, np.int64)
+        np.cumsum(np.bincount(c_from, minlength=ends.size), out=out_start[1:])
+        reverse = reverse[order]
+        return cls(
+            chain_start=new_start,
+            chain_arcs=arcs[moved],
+            arc_chain=new_id[arc_chain],
+            arc_pos=arc_pos,
+            arc_offset=arc_offset,
+            chain_from=c_from[order],
+            chain_to=c_to[order],
+            chain_length=length[order],
+            chain_reverse=np.where(reverse >= 0, new_id[np.maximum(reverse, 0)], -1),
+            out_start=out_start,
+            out_chains=np.arange(order.size, dtype=np.int64),
+        )
+
+
+def _z_order(x: np.ndarray, y: np.ndarray, cell_m: float = 100.0) -> np.ndarray:
+    """Z-order (Morton) key of each point's ``cell_m`` grid cell."""
+    if x.size == 0:
+        return np.zeros(0, np.uint64)
+    ix = ((x - x.min()) / cell_m).astype(np.uint64)
+    iy = ((y - y.min()) / cell_m).astype(np.uint64)
+    key = np.zeros(x.size, np.uint64)
+    for bit in range(24):
+        b = np.uint64(bit)
+        key |= ((ix >> b) & np.uint64(1)) << np.uint64(2 * bit)
+        key |= ((iy >> b) & np.uint64(1)) << np.uint64(2 * bit + 1)
+    return key
 
 
 class MapMatcher:
@@ -95,21 +211,35 @@ class MapMatcher:
         if net.n_edges:
             span = max(np.ptp(net.node_x), np.ptp(net.node_y))
             cell = max(cell, span / 2000.0)  # at most ~4 M cells
-        self._cell = cell
-        self._grid = build_segment_index(self._x0, self._y0, self._x1, self._y1, cell)
-        self._dist = np.full(net.n_nodes, np.inf)
-        self._pred = np.full(net.n_nodes, -1, np.int64)
-        self._settled = np.zeros(net.n_nodes, bool)
+        origin_x, origin_y, n_cols, n_rows, cell_start, cell_items = build_segment_index(
+            self._x0, self._y0, self._x1, self._y1, cell
+        )
+        self._grid = (origin_x, origin_y, cell, n_cols, n_rows, cell_start, cell_items)
+        self._chains = g = ChainGraph.of(net)
+        # each grid entry's segment ends and chain, in grid order (read cell by cell)
+        self._grid_items = tuple(
+            np.ascontiguousarray(a[cell_items])
+            for a in (self._x0, self._y0, self._x1, self._y1, g.arc_chain)
+        )
+        self._workspace = k.new_workspace(g.n_nodes, g.n_chains)
+        self._table: tuple[np.ndarray, np.ndarray, np.ndarray, float] = (
+            np.zeros(g.n_nodes + 1, np.int64), np.zeros(0, np.int64), np.zeros(0), 0.0
+        )  # fmt: skip
+        if self.params.table_m > 0:
+            self._table = (
+                *k.distance_table(g.out_start, g.out_chains, g.chain_to, g.chain_length,
+                                  float(self.params.table_m), *self._workspace),
+                float(self.params.table_m),
+            )  # fmt: skip
 
     def candidates(
         self, x: np.ndarray, y: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """CSR candidates (start, edge, fraction along edge, distance) of projected points."""
-        origin_x, origin_y, n_cols, n_rows, cell_start, cell_items = self._grid
+        """CSR candidates (start, edge, fraction along edge, distance) of projected points:
+        the nearest arc of each chain in reach."""
         return k.edge_candidates(
-            x, y, self._x0, self._y0, self._x1, self._y1, origin_x, origin_y, self._cell,
-            n_cols, n_rows, cell_start, cell_items,
-            float(self.params.search_radius_m), int(self.params.max_candidates),
+            x, y, *self._grid, *self._grid_items, float(self.params.search_radius_m),
+            int(self.params.max_candidates),
         )  # fmt: skip
 
     def match(
@@ -124,91 +254,23 @@ class MapMatcher:
     ) -> MatchResult:
         """Match one track given in the network's projected metres, in driving order."""
         x, y = coordinate_arrays(px, py, ("x", "y"))
-        net, p = self.network, self.params
-        n = x.size
-        keep = np.flatnonzero(k.thin_points(x, y, 2.0 * p.sigma_m))
-        kx, ky = x[keep], y[keep]
-        cand_start, cand_edge, cand_frac, cand_dist = self.candidates(kx, ky)
-        has = np.flatnonzero(np.diff(cand_start) > 0)  # states join fixes with candidates
-        sub_start = np.concatenate(([0], np.cumsum(np.diff(cand_start)[has])))
-        trans_start, route, straight = k.route_distances(
-            kx[has], ky[has], sub_start, cand_edge, cand_frac,
-            net.edge_from, net.edge_to, net.edge_length_m, net.out_start, net.out_edges,
-            p.route_factor, p.route_slack_m, p.sigma_m, self._dist, self._pred, self._settled,
+        p = self.params
+        edge, offset, distance, segment, path_edges, path_segment = k.match_track(
+            x, y, *self._grid, *self._grid_items, self._x0, self._y0, self._x1, self._y1,
+            self.network.edge_length_m, *self._chains.arrays(), *self._table,
+            float(p.sigma_m), float(p.beta_m), float(p.search_radius_m), int(p.max_candidates),
+            float(p.route_factor), float(p.route_slack_m), *self._workspace,
         )  # fmt: skip
-        choice, seg = k.viterbi(
-            sub_start,
-            k.emission_logprob(cand_dist, p.sigma_m),
-            trans_start,
-            k.transition_logprob(route, straight, p.beta_m),
-        )
-        kept_edge = np.full(keep.size, -1, np.int64)
-        kept_seg = np.full(keep.size, -1, np.int64)
-        ok = choice >= 0
-        kept_edge[has[ok]] = cand_edge[choice[ok]]
-        kept_seg[has[ok]] = seg[ok]
-        kept_offset = np.zeros(keep.size)
-        kept_offset[has[ok]] = cand_frac[choice[ok]] * net.edge_length_m[cand_edge[choice[ok]]]
-        path_edges, path_segment = k.fill_path(
-            kept_edge, kept_offset, kept_seg, net.edge_from, net.edge_to, net.edge_length_m,
-            net.out_start, net.out_edges, p.sigma_m, self._dist, self._pred, self._settled,
-        )  # fmt: skip
-        # Every fix takes the match of the last kept fix at or before it.
-        owner = np.searchsorted(keep, np.arange(n), side="right") - 1
-        edge = kept_edge[owner]
-        segment = kept_seg[owner]
-        offset, distance = self._project(x, y, edge)
-        path_xy = self._path_lines(path_edges, path_segment, edge, offset, segment)
-        return MatchResult(edge, offset, distance, segment, path_edges, path_segment, path_xy)
+        return MatchResult(edge, offset, distance, segment, path_edges, path_segment, self.network)
 
-    def _project(
-        self, x: np.ndarray, y: np.ndarray, edge: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Offset along and distance from each fix's edge (0 and NaN where unmatched)."""
-        e = np.maximum(edge, 0)
-        dx, dy = self._x1[e] - self._x0[e], self._y1[e] - self._y0[e]
-        length2 = dx * dx + dy * dy
-        with np.errstate(invalid="ignore", divide="ignore"):
-            u = np.where(
-                length2 > 0, ((x - self._x0[e]) * dx + (y - self._y0[e]) * dy) / length2, 0.0
-            )
-        u = np.clip(u, 0.0, 1.0)
-        distance = np.hypot(x - (self._x0[e] + u * dx), y - (self._y0[e] + u * dy))
-        matched = edge >= 0
-        offset = np.where(matched, u * self.network.edge_length_m[e], 0.0)
-        return offset, np.where(matched, distance, np.nan)
 
-    def _path_lines(
-        self,
-        path_edges: np.ndarray,
-        path_segment: np.ndarray,
-        edge: np.ndarray,
-        offset: np.ndarray,
-        segment: np.ndarray,
-    ) -> list[np.ndarray]:
-        """Per segment: the first fix's point on its edge, the nodes passed, the last fix's."""
-        net = self.network
-        lines = []
-        for s in np.unique(path_segment):
-            edges = path_edges[path_segment == s]
-            fixes = np.flatnonzero(segment == s)
-            first, last = fixes[0], fixes[-1]
-            start = self._point_on(edge[first], offset[first])
-            end = self._point_on(edge[last], offset[last])
-            inner = np.column_stack(
-                (net.node_x[net.edge_from[edges[1:]]], net.node_y[net.edge_from[edges[1:]]])
-            )
-            coords = np.vstack((start, inner, end))
-            lines.append(coords)
-        return lines
-
-    def _point_on(self, edge: int, offset: float) -> np.ndarray:
-        length = self.network.edge_length_m[edge]
-        u = offset / length if length > 0 else 0.0
-        return np.array(
-            [[self._x0[edge] + u * (self._x1[edge] - self._x0[edge]),
-              self._y0[edge] + u * (self._y1[edge] - self._y0[edge])]]
-        )  # fmt: skip
+def _point_on(network: RoadNetwork, edge: int, offset: float) -> np.ndarray:
+    """The point ``offset`` metres along ``edge``, as a (1, 2) array."""
+    u = offset / network.edge_length_m[edge] if network.edge_length_m[edge] > 0 else 0.0
+    a, b = network.edge_from[edge], network.edge_to[edge]
+    x = network.node_x[a] + u * (network.node_x[b] - network.node_x[a])
+    y = network.node_y[a] + u * (network.node_y[b] - network.node_y[a])
+    return np.array([[x, y]])
 
 
 def path_length_m(network: RoadNetwork, edges: np.ndarray) -> float:

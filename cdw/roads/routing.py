@@ -29,8 +29,6 @@ PENALTY_FACTOR = 1.5
 MAX_PENALTY_ROUNDS = 20
 # Spacing (m) of the points an officer's line is cut into before matching.
 SNAP_STEP_M = 20.0
-# A line end this close to a node only touches the edge beyond it.
-TOUCH_M = 0.5
 
 
 @dataclass(frozen=True)
@@ -185,18 +183,17 @@ def propose_routes(
     has_in[network.edge_to[ok]] = True
     source = nearest_node(network, *origin, usable=has_out)
     target = nearest_node(network, *destination, usable=has_in)
-    dist = np.full(network.n_nodes, np.inf)
-    pred = np.full(network.n_nodes, -1, np.int64)
-    settled = np.zeros(network.n_nodes, bool)
+    workspace = k.new_workspace(network.n_nodes, network.n_edges)
+    dist, pred, settled, _, _, touched = workspace
 
     def search(weights: np.ndarray) -> np.ndarray | None:
-        touched = k.dijkstra(
-            network.out_start, network.out_edges, network.edge_to, weights,
-            source, target, math.inf, dist, pred, settled,
+        n_touched = k.dijkstra(
+            network.out_start, network.out_edges, network.edge_to, weights, np.array([source]),
+            np.zeros(1), np.array([target]), np.array([math.inf]), math.inf, *workspace,
         )  # fmt: skip
         found = settled[target]
         edges = k.path_edges(pred, network.edge_from, target) if found else None
-        k.reset_workspace(touched, dist, pred, settled)
+        k.reset_workspace(touched[:n_touched], dist, pred, settled)
         return edges
 
     best = search(cost)
@@ -264,7 +261,8 @@ def snap_route(
                 )
             ]
         )
-    matcher = matcher or MapMatcher(network, MatchParams(sigma_m=5.0))
+    # a drawn line is a few hundred points: searching beats tabulating the network
+    matcher = matcher or MapMatcher(network, MatchParams(sigma_m=5.0, table_m=0.0))
     projector = network.projector
     projected = projector.geom_forward(line)
     steps = max(int(math.ceil(projected.length / SNAP_STEP_M)), 1)
@@ -284,7 +282,7 @@ def snap_route(
         )
     if not result.path_edges.size:
         return SnappedRoute(None, problems)
-    edges = _trim_node_ends(network, result)
+    edges = _trim_node_ends(network, result, matcher.params.sigma_m)
     for name, zh, en, hit in _restriction_hits(network, restrictions or RouteRestrictions()):
         bad = edges[hit[edges]]
         if bad.size:
@@ -293,16 +291,16 @@ def snap_route(
     return SnappedRoute(_proposal(network, edges), problems)
 
 
-def _trim_node_ends(network: RoadNetwork, result: MatchResult) -> np.ndarray:
-    """The matched path less an end edge only touched at its node (a line ending on a
-    junction matches the next edge at offset 0 as well as the last one at its end)."""
+def _trim_node_ends(network: RoadNetwork, result: MatchResult, touch_m: float) -> np.ndarray:
+    """The matched path less an end edge only touched within ``touch_m`` (GPS noise) of
+    its node: a line ending at a junction or a bend matches either edge there."""
     edges = result.path_edges
     matched = np.flatnonzero(result.edge >= 0)
     first, last = matched[0], matched[-1]
-    if edges.size > 1 and result.offset_m[last] <= TOUCH_M and result.edge[last] == edges[-1]:
+    if edges.size > 1 and result.offset_m[last] <= touch_m and result.edge[last] == edges[-1]:
         edges = edges[:-1]
     length = network.edge_length_m
-    if edges.size > 1 and result.offset_m[first] >= length[edges[0]] - TOUCH_M:
+    if edges.size > 1 and result.offset_m[first] >= length[edges[0]] - touch_m:
         edges = edges[1:]
     return edges
 
