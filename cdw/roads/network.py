@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from itertools import groupby, pairwise
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from cdw.errors import InputFileError, Problem
 from cdw.tracking.projection import Projector
 
 # Highway classes a truck may drive on; others (footway, steps, busway, ...) are dropped
-# when reading OSM XML.
+# when reading OSM files.
 DRIVABLE_HIGHWAYS = frozenset(
     {
         "motorway",
@@ -67,6 +68,10 @@ HIGHWAY_ZH = {
     "service": "服务道路",
 }
 _OSM_WAY_TAGS = ("highway", "name", "oneway", "junction", "maxspeed", "maxweight", "hgv", "access")
+# ``oneway`` values osmnx reads as one-way, and as one-way against the node order.
+_ONEWAY_VALUES = frozenset({"yes", "true", "1", "-1", "reverse", "T", "F"})
+_REVERSED_VALUES = frozenset({"-1", "reverse", "T"})
+_EARTH_RADIUS_M = 6_371_009.0  # osmnx's, so both OSM loaders measure arcs alike
 _MPH_KMH = 1.609344
 _NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)")
 
@@ -219,51 +224,114 @@ class RoadNetwork:
                         Problem("path", "文件格式无效", "invalid file format", source=str(source))
                     ],
                 ) from exc
-        rows = []
+        arcs, lengths = [], []
         for u, v, data in graph.edges(data=True):
-            highway = _first(data.get("highway"))
-            if highway not in DRIVABLE_HIGHWAYS or _first(data.get("access")) == "no":
-                continue
-            oneway = bool(data.get("oneway", False))
-            if highway == "motorway" and not oneway:
-                if data.get("reversed", False):
-                    continue  # motorways are implied one-way: drop the reversed copy
-                oneway = True
-            rows.append(
-                (
-                    u,
-                    v,
-                    float(data["length"]),
-                    highway,
-                    oneway,
-                    _parse_speed(data.get("maxspeed")),
-                    _parse_number(data.get("maxweight")),
-                    _first(data.get("hgv")) == "no",
-                    _first(data.get("name")) or "",
-                )
+            attrs = _arc_tags(data, bool(data.get("oneway", False)))
+            if attrs is None or (attrs[1] and data.get("reversed", False)):
+                continue  # not drivable, or the reversed copy of an implied one-way motorway
+            arcs.append((u, v, *attrs))
+            lengths.append(float(data["length"]))
+
+        def lonlat(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            nodes = [graph.nodes[n] for n in ids.tolist()]
+            return np.array([n["x"] for n in nodes]), np.array([n["y"] for n in nodes])
+
+        return cls._from_osm_arcs(source, arcs, lonlat, lengths)
+
+    @classmethod
+    def from_osm_pbf(cls, path: str | Path) -> RoadNetwork:
+        """Drivable roads of an OSM PBF file (``.osm.pbf``), offline, read as ``from_osm_xml``
+        reads XML.
+
+        Streams the file once with pyosmium: libosmium keeps node locations in a sparse
+        index (16 bytes a node) and hands Python only the highway ways, located.
+        """
+        import osmium
+
+        source = _existing_file(path)
+        arcs, located = [], {}
+        ways = (
+            osmium.FileProcessor(
+                osmium.io.File(str(source), "pbf"), osmium.osm.NODE | osmium.osm.WAY
             )
-        if not rows:
+            .with_locations("sparse_mem_array")
+            .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+            .with_filter(osmium.filter.KeyFilter("highway"))
+        )
+        with _reading_pbf(source):
+            for way in ways:
+                tags = {k: way.tags.get(k) for k in _OSM_WAY_TAGS}
+                oneway = tags["oneway"] in _ONEWAY_VALUES or tags["junction"] == "roundabout"
+                attrs = _arc_tags(tags, oneway)
+                if attrs is None:
+                    continue
+                for node in way.nodes:
+                    if node.location.valid():
+                        located[node.ref] = (node.location.lon, node.location.lat)
+                refs = [ref for ref, _ in groupby(n.ref for n in way.nodes)]
+                if oneway and tags["oneway"] in _REVERSED_VALUES:
+                    refs.reverse()
+                pairs = list(pairwise(refs))
+                arcs.extend((u, v, *attrs) for u, v in pairs)
+                if not attrs[1]:
+                    arcs.extend((v, u, *attrs) for u, v in pairs)
+        return cls._from_osm_arcs(source, arcs, lambda ids: _node_lonlat(source, located, ids))
+
+    @classmethod
+    def from_osm_file(cls, path: str | Path) -> RoadNetwork:
+        """An OSM extract by its suffix: ``.osm.pbf``/``.pbf``, or XML ``.osm``, ``.osm.xml``,
+        ``.osm.bz2``."""
+        source = _existing_file(path)
+        name = source.name.lower()
+        if name.endswith(".pbf"):
+            return cls.from_osm_pbf(source)
+        if name.endswith((".osm", ".xml", ".osm.bz2")):
+            return cls.from_osm_xml(source)
+        raise InputFileError(
+            f"无法识别的 OSM 文件类型：{source}（应为 .osm、.osm.xml、.osm.bz2、.osm.pbf 或 .pbf）",
+            f"unknown OSM file type: {source} (expected .osm, .osm.xml, .osm.bz2, .osm.pbf or .pbf)",
+            problems=[
+                Problem("path", "不支持的文件类型", "unsupported file type", source=str(source))
+            ],
+        )
+
+    @classmethod
+    def _from_osm_arcs(
+        cls,
+        source: Path,
+        arcs: list[tuple],
+        node_lonlat: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+        lengths: list[float] | None = None,
+    ) -> RoadNetwork:
+        """The network of OSM arcs ``(u, v, *_arc_tags)`` (u, v node ids); ``node_lonlat``
+        locates the sorted used node ids; lengths default to the great-circle distance."""
+        if not arcs:
             raise InputFileError(
                 f"OSM 文件 {source} 中没有可通行车辆的道路",
                 f"OSM file {source} has no drivable roads",
             )
-        cols = list(zip(*rows, strict=True))
+        cols = list(zip(*arcs, strict=True))
         used = np.unique(np.array(cols[0] + cols[1], dtype=np.int64))
-        lon = np.array([graph.nodes[n]["x"] for n in used.tolist()])
-        lat = np.array([graph.nodes[n]["y"] for n in used.tolist()])
+        lon, lat = node_lonlat(used)
+        edge_from = np.searchsorted(used, np.array(cols[0], np.int64))
+        edge_to = np.searchsorted(used, np.array(cols[1], np.int64))
+        if lengths is None:
+            length_m = _great_circle_m(lon[edge_from], lat[edge_from], lon[edge_to], lat[edge_to])
+        else:
+            length_m = np.array(lengths)
         return cls.from_arrays(
             used,
             lon,
             lat,
-            np.searchsorted(used, np.array(cols[0], np.int64)),
-            np.searchsorted(used, np.array(cols[1], np.int64)),
-            edge_length_m=np.array(cols[2]),
-            edge_highway=np.array(cols[3], dtype=object),
-            edge_oneway=np.array(cols[4]),
-            edge_maxspeed_kmh=np.array(cols[5]),
-            edge_maxweight_t=np.array(cols[6]),
-            edge_hgv_no=np.array(cols[7]),
-            edge_name=np.array(cols[8], dtype=object),
+            edge_from,
+            edge_to,
+            edge_length_m=length_m,
+            edge_highway=np.array(cols[2], dtype=object),
+            edge_oneway=np.array(cols[3]),
+            edge_maxspeed_kmh=np.array(cols[4]),
+            edge_maxweight_t=np.array(cols[5]),
+            edge_hgv_no=np.array(cols[6]),
+            edge_name=np.array(cols[7], dtype=object),
         )
 
     @classmethod
@@ -437,6 +505,66 @@ def _osmnx_way_tags() -> Iterator[None]:
         yield
     finally:
         ox.settings.useful_tags_way = saved
+
+
+@contextmanager
+def _reading_pbf(source: Path) -> Iterator[None]:
+    """libosmium's errors (not PBF, truncated, corrupt) as the project's error."""
+    try:
+        yield
+    except RuntimeError as exc:
+        raise InputFileError(
+            f"无法读取 OSM PBF 文件 {source}：{exc}",
+            f"cannot read OSM PBF file {source}: {exc}",
+            problems=[Problem("path", "文件格式无效", "invalid file format", source=str(source))],
+        ) from exc
+
+
+def _node_lonlat(
+    source: Path, located: dict[int, tuple[float, float]], ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Longitudes and latitudes of the nodes ``ids``; an error names the unlocated ones."""
+    missing = [n for n in ids.tolist() if n not in located]
+    if missing:
+        raise InputFileError(
+            f"OSM PBF 文件 {source} 缺少 {len(missing)} 个道路节点的坐标（如节点 {missing[0]}），"
+            "可能是裁剪所致；请用 osmium extract --strategy complete_ways 重新裁剪",
+            f"OSM PBF file {source} lacks the locations of {len(missing)} road node(s) "
+            f"(e.g. node {missing[0]}), perhaps clipped; re-extract it with "
+            "osmium extract --strategy complete_ways",
+            problems=[Problem("path", "道路节点缺失", "road nodes missing", source=str(source))],
+        )
+    coords = np.array([located[n] for n in ids.tolist()], np.float64).reshape(-1, 2)
+    return coords[:, 0], coords[:, 1]
+
+
+def _arc_tags(
+    tags: Mapping[str, object], oneway: bool
+) -> tuple[str, bool, float, float, bool, str] | None:
+    """Class, one-way flag, maxspeed, maxweight, ``hgv=no`` and name of a way's arcs, from
+    its tags and osmnx's one-way reading; None where trucks may not drive. Motorways are
+    implied one-way."""
+    highway = _first(tags.get("highway"))
+    if highway not in DRIVABLE_HIGHWAYS or _first(tags.get("access")) == "no":
+        return None
+    return (
+        highway,
+        oneway or highway == "motorway",
+        _parse_speed(tags.get("maxspeed")),
+        _parse_number(tags.get("maxweight")),
+        _first(tags.get("hgv")) == "no",
+        _first(tags.get("name")) or "",
+    )
+
+
+def _great_circle_m(
+    lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray
+) -> np.ndarray:
+    """Haversine distance in metres, computed as ``osmnx.distance.great_circle`` does."""
+    y1, y2 = np.deg2rad(lat1), np.deg2rad(lat2)
+    x1, x2 = np.deg2rad(lon1), np.deg2rad(lon2)
+    h = np.sin((y2 - y1) / 2) ** 2 + np.cos(y1) * np.cos(y2) * np.sin((x2 - x1) / 2) ** 2
+    return 2 * np.arcsin(np.sqrt(np.minimum(1, h))) * _EARTH_RADIUS_M
 
 
 def _first(value: object) -> str | None:
