@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     token_expire_minutes: int = 8 * 60
     local_timezone: str = Field(default="Asia/Shanghai", description="for hours and dates")
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    road_network: Path | None = Field(
+        default=None,
+        description="road network file (.npz cache, .geojson, .osm, .osm.bz2, .osm.pbf) for map matching",
+    )
     credit_suspension_threshold: int = Field(
         default=60,
         ge=0,

@@ -1,7 +1,8 @@
 """``make demo``: a fresh SQLite database, the bundled Conghua sample day, the whole job.
 
 Steps: create the schema, load the registry and permits, ingest the GPS tracks, analyse the
-day, then print what was found next to the scenario's labelled ground truth.
+day (with the bundle's ``roads.geojson`` as the road network, when it has one), then print
+what was found next to the scenario's labelled ground truth.
 """
 
 from __future__ import annotations
@@ -71,7 +72,12 @@ def run_demo(
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    settings = Settings(database_url=f"sqlite:///{workdir / 'cdw.db'}", data_dir=workdir / "data")
+    roads = bundle / "roads.geojson"
+    settings = Settings(
+        database_url=f"sqlite:///{workdir / 'cdw.db'}",
+        data_dir=workdir / "data",
+        road_network=roads if roads.exists() else None,
+    )
     scenario = json.loads((bundle / "scenario.json").read_text(encoding="utf-8"))
     day = date.fromisoformat(scenario["day"])
 
@@ -79,6 +85,8 @@ def run_demo(
     console.print(
         f"数据包 / bundle: {bundle}  日期 / day: {day}  数据库 / database: {settings.database_url}"
     )
+    if settings.road_network is not None:
+        console.print(f"路网 / road network: {settings.road_network}")
 
     with console.status("1/5 建库 / creating the schema"):
         upgrade(settings.database_url)

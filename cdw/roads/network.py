@@ -433,6 +433,158 @@ class RoadNetwork:
         values["crs"] = str(values["crs"])
         return cls(**values)
 
+    @classmethod
+    def from_geojson(cls, path: str | Path) -> RoadNetwork:
+        """(Multi)LineString roads of a GeoJSON FeatureCollection in WGS-84 degrees; each
+        vertex pair is one road segment, vertices at the same coordinates are one node.
+
+        Properties (all optional): ``speed_limit_kmh`` or ``maxspeed`` (posted limit, km/h
+        or ``"40 mph"``), ``name_zh`` or ``name``, ``road_class`` or ``highway`` (default
+        ``unclassified``), ``oneway`` (``yes``/``true``/``1``; ``-1`` runs backwards).
+        Every bad feature is reported at once, by its 0-based index and field.
+        """
+        import json
+
+        source = _existing_file(path)
+        try:
+            doc = json.loads(source.read_bytes().decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputFileError(
+                f"无法读取 GeoJSON 文件 {source}：{exc}",
+                f"cannot read GeoJSON file {source}: {exc}",
+                problems=[Problem("path", "不是 UTF-8 JSON", "not UTF-8 JSON", source=str(source))],
+            ) from exc
+        is_collection = isinstance(doc, dict) and doc.get("type") == "FeatureCollection"
+        features = doc.get("features") if is_collection else None
+        if not isinstance(features, list):
+            raise InputFileError(
+                f"{source} 不是 GeoJSON FeatureCollection",
+                f"{source} is not a GeoJSON FeatureCollection",
+            )
+        roads, problems = [], []
+        for index, feature in enumerate(features):
+            found = _geojson_road(feature)
+            if isinstance(found, Problem):
+                found.line, found.source = index, str(source)
+                problems.append(found)
+            else:
+                roads.append(found)
+        if problems:
+            raise InputFileError(
+                f"{source} 中有 {len(problems)} 条道路无效",
+                f"{source} has {len(problems)} invalid road feature(s)",
+                problems=problems,
+            )
+        if not roads:
+            raise InputFileError(f"{source} 中没有道路", f"{source} has no roads")
+        coords = np.round(np.vstack([c for road in roads for c in road.lines]), 7)
+        nodes, vertex_node = np.unique(coords, axis=0, return_inverse=True)
+        vertex_node = vertex_node.reshape(-1)
+        cols: dict[str, list] = {k: [] for k in ("u", "v", "cls", "one", "speed", "name")}
+        start = 0
+        for road in roads:
+            for line in road.lines:
+                ids = vertex_node[start : start + len(line)]
+                start += len(line)
+                u, v = (ids[:-1], ids[1:]) if road.oneway >= 0 else (ids[1:], ids[:-1])
+                keep = u != v
+                arcs = [(u[keep], v[keep])] + ([(v[keep], u[keep])] if road.oneway == 0 else [])
+                for a, b in arcs:
+                    cols["u"].append(a)
+                    cols["v"].append(b)
+                    for key, value in (
+                        ("cls", road.highway),
+                        ("one", road.oneway != 0),
+                        ("speed", road.maxspeed),
+                        ("name", road.name),
+                    ):
+                        cols[key].append(np.full(a.size, value, dtype=object))
+        both = {k: np.concatenate(v) for k, v in cols.items()}
+        return cls.from_arrays(
+            np.arange(len(nodes), dtype=np.int64),
+            nodes[:, 0],
+            nodes[:, 1],
+            both["u"],
+            both["v"],
+            edge_highway=both["cls"],
+            edge_oneway=both["one"].astype(bool),
+            edge_maxspeed_kmh=both["speed"].astype(np.float64),
+            edge_name=both["name"],
+        )
+
+
+@dataclass(frozen=True)
+class _GeojsonRoad:
+    lines: list[np.ndarray]  # (n, 2) lon/lat vertices, n >= 2
+    highway: str
+    oneway: int  # 0 two-way, 1 forward, -1 backward
+    maxspeed: float
+    name: str
+
+
+_ONEWAY = {"yes": 1, "true": 1, "1": 1, "no": 0, "false": 0, "0": 0, "-1": -1, "": 0}
+
+
+def _geojson_road(feature: object) -> _GeojsonRoad | Problem:
+    """One road of a GeoJSON feature, or the first thing wrong with it."""
+    geometry = feature.get("geometry") if isinstance(feature, dict) else None
+    kind = geometry.get("type") if isinstance(geometry, dict) else None
+    if kind not in ("LineString", "MultiLineString"):
+        return Problem(
+            "geometry",
+            f"道路必须是 LineString 或 MultiLineString，实际为 {kind}",
+            f"a road must be a LineString or MultiLineString, got {kind}",
+        )
+    parts = geometry.get("coordinates")
+    parts = [parts] if kind == "LineString" else parts
+    try:
+        lines = [np.asarray(part, dtype=np.float64) for part in parts]
+        ok = all(
+            line.ndim == 2 and line.shape[0] >= 2 and line.shape[1] >= 2 for line in lines
+        ) and bool(lines)
+        lines = [line[:, :2] for line in lines] if ok else lines
+        ok = ok and all(
+            np.isfinite(line).all()
+            and (np.abs(line[:, 0]) <= 180).all()
+            and (np.abs(line[:, 1]) <= 90).all()
+            for line in lines
+        )
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        return Problem(
+            "geometry",
+            "坐标须为至少两个有效的 [经度, 纬度] 点",
+            "coordinates must be at least two valid [lon, lat] positions",
+        )
+    props = feature.get("properties") or {}
+    if not isinstance(props, dict):
+        return Problem("properties", "properties 必须是对象", "properties must be an object")
+    raw_speed = props.get("speed_limit_kmh", props.get("maxspeed"))
+    speed = math.nan
+    if raw_speed is not None and raw_speed != "":
+        speed = float(raw_speed) if isinstance(raw_speed, int | float) else _parse_speed(raw_speed)
+        if isinstance(raw_speed, bool) or not (math.isfinite(speed) and speed > 0):
+            field = "speed_limit_kmh" if "speed_limit_kmh" in props else "maxspeed"
+            return Problem(
+                field,
+                f"限速必须是正数（km/h），实际为 {raw_speed!r}",
+                f"the speed limit must be a positive number (km/h), got {raw_speed!r}",
+            )
+    raw_oneway = props.get("oneway", "")
+    oneway = _ONEWAY.get(str(raw_oneway).strip().lower())
+    if isinstance(raw_oneway, bool):
+        oneway = int(raw_oneway)
+    if oneway is None:
+        return Problem(
+            "oneway",
+            f"oneway 应为 yes、no 或 -1，实际为 {raw_oneway!r}",
+            f"oneway must be yes, no or -1, got {raw_oneway!r}",
+        )
+    name = props.get("name_zh", props.get("name")) or ""
+    highway = props.get("road_class", props.get("highway")) or "unclassified"
+    return _GeojsonRoad(lines, str(highway), oneway, speed, str(name))
+
 
 def _existing_file(path: str | Path) -> Path:
     source = Path(path)

@@ -2,14 +2,16 @@
 
 Everything is projected once per batch into the batch's metric CRS. Tests build an
 ``AnalysisContext`` by hand from the plain dataclasses below (geometries already in
-projected metres); ``load_context`` builds the same from the registry and permit tables.
+projected metres); ``load_context`` builds the same from the registry and permit tables,
+with the road network of ``Settings.road_network`` where one is set (``roads``; without
+one every check works on the geometry alone).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -23,6 +25,9 @@ from cdw.errors import Problem, ValidationFailed
 from cdw.tracking.geometry import PolygonSet, SegmentIndex
 from cdw.tracking.projection import Projector
 
+if TYPE_CHECKING:
+    from cdw.roads.engine import Roads
+
 ZONE_KINDS = ("site", "facility", "depot", "restricted")
 # Places that excuse a stop (DESIGN.md §3: sites, facilities, registered depots).
 AUTHORISED_KINDS = ("site", "facility", "depot")
@@ -30,12 +35,14 @@ AUTHORISED_KINDS = ("site", "facility", "depot")
 
 @dataclass(frozen=True)
 class Zone:
-    """A geofenced place; ``geometry`` is a projected (Multi)Polygon."""
+    """A geofenced place; ``geometry`` is a projected (Multi)Polygon. A banned road also
+    keeps its projected ``line`` (``geometry`` is then the line's corridor)."""
 
     id: int
     name: str
     geometry: BaseGeometry
     kind: str = ""
+    line: BaseGeometry | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class AnalysisContext:
     # ``load_context`` leaves this empty.
     hotspots: list[Zone] = field(default_factory=list)
     permits: list[PermitRule] = field(default_factory=list)
+    roads: Roads | None = None  # the road network in this CRS, with its matcher
 
     def __post_init__(self) -> None:
         self._polygon_sets = {
@@ -108,6 +116,13 @@ class AnalysisContext:
             cell = max(250.0, max(x1 - x0, y1 - y0) / 8)
             self._facility_edges = SegmentIndex(fences, cell_size=cell)
         self._hotspots = PolygonSet([z.geometry for z in self.hotspots]) if self.hotspots else None
+        # Banned roads tied to the network's edges (RESTRICTED_ZONE): zone index -> edges.
+        self._banned_edges = {}
+        if self.roads is not None:
+            for i, z in enumerate(self.restricted):
+                edges = self.roads.edges_along(z.line) if z.line is not None else None
+                if edges is not None and edges.size:
+                    self._banned_edges[i] = edges
 
     def zones(self, kind: str) -> list[Zone]:
         return {
@@ -137,6 +152,11 @@ class AnalysisContext:
         index = np.where(segment >= 0, self._facility_edges.segment_part[segment], -1)
         inside = self.locate("facility", x, y)
         return np.where(inside >= 0, 0.0, dist), np.where(inside >= 0, inside, index)
+
+    def banned_edges(self, zone_index: int) -> np.ndarray | None:
+        """The network edges of restricted zone ``zone_index`` when it is a banned road tied
+        to the network; None for a polygon or a line off the network."""
+        return self._banned_edges.get(zone_index)
 
     def hotspot_at(self, x: float, y: float) -> Zone | None:
         """The known dumping hotspot holding this point, if any."""
@@ -292,8 +312,9 @@ def _route_lines(routes: Any, source: str) -> list[BaseGeometry]:
 
 def _zone_geometry(
     geofence: dict[str, Any] | None, projector: Projector, buffer_lines_m: float, source: str
-) -> BaseGeometry:
-    """Projected polygon of a geofence; a line (banned road) is buffered by ``buffer_lines_m``."""
+) -> tuple[BaseGeometry, BaseGeometry | None]:
+    """Projected polygon of a geofence, and its line where it is one (a banned road, whose
+    polygon is the line buffered by ``buffer_lines_m``)."""
     try:
         geom = shape(geofence["geometry"] if geofence.get("type") == "Feature" else geofence)
     except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError) as exc:
@@ -307,9 +328,11 @@ def _zone_geometry(
                 )
             ]
         ) from exc
-    projected = projector.geom_forward(geom)
+    projected = line = projector.geom_forward(geom)
     if projected.geom_type in ("LineString", "MultiLineString"):
         projected = projected.buffer(buffer_lines_m)
+    else:
+        line = None
     if projected.geom_type not in ("Polygon", "MultiPolygon") or projected.is_empty:
         raise ValidationFailed(
             [
@@ -321,7 +344,7 @@ def _zone_geometry(
                 )
             ]
         )
-    return projected
+    return projected, line
 
 
 def load_context(
@@ -341,6 +364,7 @@ def load_context(
         RestrictedZone,
         Vehicle,
     )
+    from cdw.roads.engine import configured_roads
 
     settings = settings or get_settings()
     base = settings.thresholds
@@ -350,15 +374,12 @@ def load_context(
         rows = session.exec(
             select(model).where(model.status == RecordStatus.active).order_by(model.id)
         ).all()
-        return [
-            Zone(
-                id=row.id,
-                name=row.name,
-                geometry=_zone_geometry(row.geofence, projector, half_width, f"{table} {row.id}"),
-                kind=str(getattr(row, "kind", None) or ""),
-            )
-            for row in rows
-        ]
+        out = []
+        for row in rows:
+            polygon, line = _zone_geometry(row.geofence, projector, half_width, f"{table} {row.id}")
+            kind = str(getattr(row, "kind", None) or "")
+            out.append(Zone(id=row.id, name=row.name, geometry=polygon, kind=kind, line=line))
+        return out
 
     plates_by_permit: dict[int, set[str]] = {}
     links = session.exec(
@@ -410,4 +431,5 @@ def load_context(
         depots=zones(Depot, "depot"),
         restricted=zones(RestrictedZone, "restricted_zone"),
         permits=rules,
+        roads=configured_roads(settings, projector),
     )

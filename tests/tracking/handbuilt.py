@@ -15,6 +15,8 @@ import shapely
 from shapely.geometry import LineString, Polygon
 
 from cdw.config import Thresholds
+from cdw.roads.engine import Roads
+from cdw.roads.network import RoadNetwork
 from cdw.tracking.context import AnalysisContext, PermitRule, Zone
 from cdw.tracking.points import LOAD_EMPTY, LOAD_FULL, conform
 from cdw.tracking.projection import Projector
@@ -174,3 +176,30 @@ def run_check(check, builder: TrackBuilder, ctx: AnalysisContext) -> list:
     """Every flag of one check over every trip of the track."""
     track, trips = trips_of(builder, ctx)
     return [flag for trip in trips for flag in check(trip, track, ctx)]
+
+
+def roads(nodes: dict[int, tuple[float, float]], streets: list[tuple[list[int], dict]]) -> Roads:
+    """A road network in local metres for ``ctx.roads``: ``nodes`` id -> (x, y); each street
+    a node path with attrs among name, highway, maxspeed, all two-way."""
+    ids = list(nodes)
+    pos = {n: k for k, n in enumerate(ids)}
+    lon, lat = PROJ.inverse(
+        np.array([nodes[i][0] for i in ids]) + _X0, np.array([nodes[i][1] for i in ids]) + _Y0
+    )
+    arcs = [
+        (pos[a], pos[b], attrs)
+        for path, attrs in streets
+        for u, v in zip(path, path[1:], strict=False)
+        for a, b in ((u, v), (v, u))
+    ]
+    network = RoadNetwork.from_arrays(
+        np.array(ids),
+        lon,
+        lat,
+        np.array([a for a, _, _ in arcs]),
+        np.array([b for _, b, _ in arcs]),
+        edge_highway=np.array([a.get("highway", "residential") for *_, a in arcs], dtype=object),
+        edge_maxspeed_kmh=np.array([a.get("maxspeed", np.nan) for *_, a in arcs]),
+        edge_name=np.array([a.get("name", "") for *_, a in arcs], dtype=object),
+    )
+    return Roads.for_projector(network, PROJ)

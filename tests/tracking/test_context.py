@@ -1,3 +1,4 @@
+import json
 from datetime import date
 
 import numpy as np
@@ -6,7 +7,7 @@ from shapely.geometry import mapping
 from sqlmodel import Session
 
 from cdw.config import Settings, Thresholds
-from cdw.errors import ValidationFailed
+from cdw.errors import InputFileError, ValidationFailed
 from cdw.permits.models import Permit, PermitStatus
 from cdw.registry.models import ConstructionSite, RecordStatus, RestrictedZone
 from cdw.tracking.context import effective_thresholds, load_context, parse_hours
@@ -158,3 +159,52 @@ def test_facility_distances_match_shapely():
     assert context.facility_distance(float(x[3]), float(y[3])) == (pytest.approx(1000.0), 1)
     empty = AnalysisContext(projector=PROJ)
     assert empty.facility_distance(0.0, 0.0) == (float("inf"), -1)
+
+
+def _road_file(tmp_path, *streets: list[tuple[float, float]]) -> str:
+    """A GeoJSON road network of local-metre polylines."""
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"name_zh": f"路{k}", "speed_limit_kmh": 40},
+            "geometry": mapping(PROJ.geom_inverse(line(*street))),
+        }
+        for k, street in enumerate(streets)
+    ]
+    path = tmp_path / "roads.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return str(path)
+
+
+def test_a_configured_road_network_comes_with_the_context(session: Session, tmp_path):
+    seed_registry(session)
+    session.add(
+        RestrictedZone(
+            name="禁行路段",
+            kind="banned_road",
+            geofence=mapping(PROJ.geom_inverse(line((0, 3000), (1000, 3000)))),
+        )
+    )
+    session.commit()
+    assert load_context(session, DAY, DAY, PROJ, Settings()).roads is None
+    path = _road_file(
+        tmp_path, [(-500, 3000), (0, 3000), (1000, 3000), (1500, 3000)], [(0, 0), (0, 3000)]
+    )
+    ctx = load_context(session, DAY, DAY, PROJ, Settings(road_network=path))
+    net = ctx.roads.network
+    assert (net.n_nodes, net.n_edges, net.crs) == (5, 8, PROJ.crs.to_string())
+    assert ctx.restricted[0].line is not None
+    # The banned line runs along the road's middle piece: its two arcs.
+    banned = ctx.banned_edges(0)
+    ends = {
+        tuple(sorted((float(net.node_x[net.edge_from[e]]), float(net.node_x[net.edge_to[e]]))))
+        for e in banned
+    }
+    assert banned.size == 2 and len(ends) == 1
+
+
+def test_a_missing_road_network_file_is_a_clear_error(session: Session, tmp_path):
+    seed_registry(session)
+    with pytest.raises(InputFileError) as err:
+        load_context(session, DAY, DAY, PROJ, Settings(road_network=tmp_path / "nope.geojson"))
+    assert "nope.geojson" in err.value.en

@@ -8,6 +8,8 @@ Shared rules, so that every check measures the same way:
   its first fix (a gap: the fix after it), so no event is reported twice or cut in two at a
   geofence.
 - Thresholds are the trip's (``Trip.thresholds``: settings with the permit's overrides).
+- With a road network (``ctx.roads``), a check map-matches only the stretch of track it
+  needs (``matched``), once per track and stretch, whichever check asks first.
 - A check module may also define ``may_flag(track, trips, ctx) -> bool``, a cheap test on
   the whole track: False promises that ``check`` returns no flag for any of ``trips``, and
   the pipeline then skips them. It is a speed-up only (most tracks have no event of most
@@ -22,7 +24,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
@@ -31,6 +33,9 @@ from cdw.config import Thresholds
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack, utc
+
+if TYPE_CHECKING:
+    from cdw.roads.matching import MatchResult
 
 _COORD_DECIMALS = 7  # ~1 cm
 _SIMPLIFY_DEG = 5e-6  # ~0.5 m
@@ -140,6 +145,14 @@ def stays_outside(
         return Stays(starts.tolist(), ends.tolist(), departures.tolist(), cx, cy, lon, lat)
 
     return track.memo(("stays_outside", radius_m, min_duration_s, max_gap_s, signal_gap_s), compute)
+
+
+def matched(track: VehicleTrack, ctx: AnalysisContext, first: int, end: int) -> MatchResult:
+    """Fixes ``first..end-1`` matched onto ``ctx.roads`` (which must be set)."""
+    return track.memo(
+        ("matched", first, end),
+        lambda: ctx.roads.match(track.x[first:end], track.y[first:end]),
+    )
 
 
 def centroid(track: VehicleTrack, first: int, last: int) -> tuple[float, float]:

@@ -1,0 +1,200 @@
+"""The road network as the trajectory engine uses it (``AnalysisContext.roads``).
+
+``load_network`` reads the file named by ``CDW_ROAD_NETWORK`` (by its suffix), once per
+process and file version. ``Roads`` holds that network in the batch's projected CRS (its
+nodes re-projected when the network's own UTM zone differs) and one ``MapMatcher``, built
+once per batch; the checks match only the stretches of track they need.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString
+
+from cdw.config import Settings
+from cdw.errors import InputFileError, Problem
+from cdw.roads.matching import MapMatcher, MatchParams, MatchResult
+from cdw.roads.network import HIGHWAY_ZH, RoadNetwork, _existing_file
+from cdw.roads.routing import SnappedRoute, snap_route
+from cdw.tracking.projection import Projector
+
+# Loaders by file-name ending; ``.npz`` is the cache that ``RoadNetwork.save`` writes.
+_LOADERS = {
+    ".npz": RoadNetwork.load,
+    ".geojson": RoadNetwork.from_geojson,
+    ".json": RoadNetwork.from_geojson,
+    ".osm": RoadNetwork.from_osm_file,
+    ".osm.xml": RoadNetwork.from_osm_file,
+    ".osm.bz2": RoadNetwork.from_osm_file,
+    ".pbf": RoadNetwork.from_osm_file,
+}
+
+
+def load_network(path: str | Path) -> RoadNetwork:
+    """The network in ``path`` (``.npz`` cache, GeoJSON, OSM XML or PBF), cached while the
+    file is unchanged."""
+    source = _existing_file(path).resolve()
+    name = source.name.lower()
+    suffix = next((s for s in sorted(_LOADERS, key=len, reverse=True) if name.endswith(s)), None)
+    if suffix is None:
+        known = "、".join(_LOADERS)
+        raise InputFileError(
+            f"无法识别的路网文件类型：{source}（应为 {known}）",
+            f"unknown road network file type: {source} (expected {', '.join(_LOADERS)})",
+            problems=[Problem("road_network", "不支持的文件类型", "unsupported file type")],
+        )
+    stat = source.stat()
+    return _cached(str(source), suffix, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=2)
+def _cached(path: str, suffix: str, mtime_ns: int, size: int) -> RoadNetwork:
+    return _LOADERS[suffix](path)
+
+
+def configured_roads(settings: Settings, projector: Projector | None = None) -> Roads | None:
+    """``Roads`` of the network file in the settings (in ``projector``'s CRS, else its own);
+    None when none is set."""
+    if settings.road_network is None:
+        return None
+    network = load_network(settings.road_network)
+    return Roads(network) if projector is None else Roads.for_projector(network, projector)
+
+
+@dataclass(frozen=True)
+class NetworkPath:
+    """A connected path along network edges in projected metres: its polyline, and the
+    length and free-flow travel time from its start to each vertex."""
+
+    line: LineString
+    cum_m: np.ndarray
+    cum_s: np.ndarray
+
+    @classmethod
+    def of(cls, network: RoadNetwork, xy: np.ndarray, edges: np.ndarray) -> NetworkPath:
+        """``xy`` has one vertex more than ``edges``; piece k runs along ``edges[k]``."""
+        piece_m = np.hypot(*np.diff(xy, axis=0).T)
+        piece_s = piece_m / (network.edge_speed_kmh[edges] / 3.6)
+        zero = np.zeros(1)
+        return cls(
+            LineString(xy),
+            np.concatenate((zero, piece_m.cumsum())),
+            np.concatenate((zero, piece_s.cumsum())),
+        )
+
+    @property
+    def length_m(self) -> float:
+        return float(self.cum_m[-1])
+
+    @property
+    def time_s(self) -> float:
+        return float(self.cum_s[-1])
+
+    def between(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """Distance and free-flow time along the path between the points nearest to
+        (x[0], y[0]) and (x[1], y[1])."""
+        along = shapely.line_locate_point(self.line, shapely.points(x, y))
+        times = np.interp(along, self.cum_m, self.cum_s)
+        return float(abs(along[1] - along[0])), float(abs(times[1] - times[0]))
+
+
+class Roads:
+    """A network in one batch's projected CRS, with its matcher (one per batch and thread)."""
+
+    def __init__(self, network: RoadNetwork, params: MatchParams | None = None) -> None:
+        self.network = network
+        self.matcher = MapMatcher(network, params)
+        p = self.matcher.params
+        # Every edge a fix can be matched onto: within the search radius of the fix, or of
+        # the fix within 2 sigma before it that the matcher kept in its place.
+        self._reach = MapMatcher(
+            network,
+            dataclasses.replace(
+                p, search_radius_m=p.search_radius_m + 2 * p.sigma_m, max_candidates=64
+            ),
+        )
+        tagged = network.edge_maxspeed_kmh[np.isfinite(network.edge_maxspeed_kmh)]
+        self.lowest_limit_kmh = float(tagged.min()) if tagged.size else np.inf
+        self._routes: dict[int, tuple[LineString, NetworkPath | None]] = {}
+
+    @classmethod
+    def for_projector(
+        cls, network: RoadNetwork, projector: Projector, params: MatchParams | None = None
+    ) -> Roads:
+        """``network`` with its nodes in ``projector``'s CRS (as is when it is already)."""
+        crs = projector.crs.to_string()
+        if network.crs != crs:
+            x, y = projector.forward(network.node_lon, network.node_lat)
+            network = dataclasses.replace(network, crs=crs, node_x=x, node_y=y)
+        return cls(network, params)
+
+    def match(self, x: np.ndarray, y: np.ndarray) -> MatchResult:
+        return self.matcher.match_xy(x, y)
+
+    def posted_limit_kmh(self, edges: np.ndarray) -> np.ndarray:
+        """Tagged maxspeed of each edge; NaN where untagged or unmatched (-1)."""
+        return np.where(edges >= 0, self.network.edge_maxspeed_kmh[np.maximum(edges, 0)], np.nan)
+
+    def may_be_slower(self, x: np.ndarray, y: np.ndarray, speed_kmh: np.ndarray) -> np.ndarray:
+        """Per point: some edge it may be matched onto has a posted limit below its speed."""
+        start, edge, _, _ = self._reach.candidates(x, y)
+        below = self.network.edge_maxspeed_kmh[edge] < np.repeat(speed_kmh, np.diff(start))
+        owner = np.repeat(np.arange(x.size), np.diff(start))
+        return np.bincount(owner[below], minlength=x.size) > 0
+
+    def path(self, result: MatchResult, segment: int) -> NetworkPath:
+        """The matched path of one segment of a match."""
+        edges = result.path_edges[result.path_segment == segment]
+        return NetworkPath.of(self.network, result.path_xy[segment], edges)
+
+    def _snap(self, line: LineString) -> SnappedRoute:
+        """A projected line cut into points every 20 m and matched (``snap_route``)."""
+        lonlat = self.network.projector.geom_inverse(line)
+        return snap_route(self.network, lonlat, matcher=self.matcher)
+
+    def route_path(self, line: LineString) -> NetworkPath | None:
+        """An approved route as a path along the network (None where it does not map onto
+        one connected path on it); matched once per route and batch."""
+        key = id(line)
+        if key not in self._routes:
+            snapped = self._snap(line)
+            path = None
+            if snapped.proposal is not None and not snapped.violations:
+                net = self.network
+                edges = np.array(snapped.proposal.edge_ids, np.int64)
+                nodes = np.append(net.edge_from[edges], net.edge_to[edges[-1]])
+                xy = np.column_stack((net.node_x[nodes], net.node_y[nodes]))
+                path = NetworkPath.of(net, xy, edges)
+            self._routes[key] = (line, path)  # the line is kept so that its id stays its own
+        return self._routes[key][1]
+
+    def edges_along(self, line: LineString) -> np.ndarray:
+        """The arcs of the road a projected line was drawn along, in both directions: the
+        edges it is snapped onto (an end edge only touched at its node does not count)."""
+        snapped = self._snap(line)
+        if snapped.proposal is None:
+            return np.empty(0, np.int64)
+        net = self.network
+        edges = np.array(snapped.proposal.edge_ids, np.int64)
+        keys = net.edge_from * net.n_nodes + net.edge_to
+        back = net.edge_to[edges] * net.n_nodes + net.edge_from[edges]
+        return np.flatnonzero(np.isin(keys, keys[edges]) | np.isin(keys, back))
+
+    def label(self, edge: int) -> tuple[str, str]:
+        """A road for people: ``(中文, English)``, its name and class."""
+        net = self.network
+        cls = net.edge_class(edge)
+        name = str(net.edge_name[edge])
+        cls_zh = HIGHWAY_ZH.get(cls, cls)
+        if not name:
+            return f"未命名{cls_zh}", f"unnamed {cls} road"
+        return f"「{name}」（{cls_zh}）", f"{name} ({cls})"
+
+
+__all__ = ["NetworkPath", "Roads", "configured_roads", "load_network"]

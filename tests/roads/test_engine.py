@@ -1,0 +1,172 @@
+"""The GeoJSON loader, ``load_network`` and ``Roads`` (the network as the engine uses it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cdw.errors import InputFileError
+from cdw.roads.engine import Roads, load_network
+from cdw.roads.network import RoadNetwork
+from cdw.tracking.projection import Projector
+from tests.roads.handbuilt import grid, lonlat
+
+
+def _feature(coords, kind: str = "LineString", **props) -> dict:
+    return {
+        "type": "Feature",
+        "properties": props,
+        "geometry": {"type": kind, "coordinates": coords},
+    }
+
+
+def _write(path: Path, features: list) -> Path:
+    path.write_text(
+        json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
+    )
+    return path
+
+
+A, B, C, D = (113.50, 23.50), (113.51, 23.50), (113.51, 23.51), (113.50, 23.51)
+
+
+def _arcs(net: RoadNetwork) -> dict[tuple, int]:
+    """(from lon/lat, to lon/lat) -> edge id."""
+    ends = zip(net.edge_from.tolist(), net.edge_to.tolist(), strict=True)
+    return {
+        ((net.node_lon[u], net.node_lat[u]), (net.node_lon[v], net.node_lat[v])): e
+        for e, (u, v) in enumerate(ends)
+    }
+
+
+def test_geojson_roads_become_arcs_with_their_tags(tmp_path: Path):
+    path = _write(
+        tmp_path / "roads.geojson",
+        [
+            _feature([A, B], road_class="arterial", name_zh="主干路", speed_limit_kmh=60),
+            _feature([B, C], highway="primary", name="中山路", maxspeed="30 mph", oneway="yes"),
+            _feature([[C, D], [D, A]], "MultiLineString", oneway=-1),
+        ],
+    )
+    net = RoadNetwork.from_geojson(path)
+    arcs = _arcs(net)
+    assert set(arcs) == {(A, B), (B, A), (B, C), (D, C), (A, D)}
+    assert net.n_nodes == 4  # shared vertices are one node
+    ab, bc, dc = arcs[(A, B)], arcs[(B, C)], arcs[(D, C)]
+    assert (net.edge_name[ab], net.edge_class(ab), net.edge_maxspeed_kmh[ab]) == (
+        "主干路",
+        "arterial",
+        60.0,
+    )
+    assert net.edge_maxspeed_kmh[bc] == pytest.approx(30 * 1.609344)
+    assert (net.edge_oneway[bc], net.edge_oneway[ab], net.edge_oneway[dc]) == (True, False, True)
+    assert net.edge_class(dc) == "unclassified" and np.isnan(net.edge_maxspeed_kmh[dc])
+    assert net.edge_length_m[ab] == pytest.approx(1021, abs=2)  # 0.01° of longitude at 23.5° N
+
+
+def test_the_demo_roads_load():
+    bundle = (
+        Path(__file__).resolve().parents[2] / "sample_tracks" / "conghua-demo" / "roads.geojson"
+    )
+    net = RoadNetwork.from_geojson(bundle)
+    assert net.n_edges == 2 * 1225
+    assert set(np.unique(net.edge_maxspeed_kmh).tolist()) == {30.0, 40.0, 50.0, 60.0}
+    assert "支路" in set(net.edge_name.tolist())
+
+
+def test_every_bad_feature_is_reported_with_its_index_and_field(tmp_path: Path):
+    path = _write(
+        tmp_path / "bad.geojson",
+        [
+            _feature([A, B]),
+            _feature(A, "Point"),
+            _feature([A]),
+            _feature([A, (113.5, 95.0)]),
+            _feature([A, B], speed_limit_kmh="fast"),
+            _feature([A, B], maxspeed=-5),
+            _feature([A, B], oneway="maybe"),
+            {
+                "type": "Feature",
+                "properties": [1],
+                "geometry": {"type": "LineString", "coordinates": [A, B]},
+            },
+        ],
+    )
+    with pytest.raises(InputFileError) as err:
+        RoadNetwork.from_geojson(path)
+    found = [(p.line, p.field, p.source) for p in err.value.problems]
+    assert found == [
+        (1, "geometry", str(path)),
+        (2, "geometry", str(path)),
+        (3, "geometry", str(path)),
+        (4, "speed_limit_kmh", str(path)),
+        (5, "maxspeed", str(path)),
+        (6, "oneway", str(path)),
+        (7, "properties", str(path)),
+    ]
+    assert "7 条道路无效" in err.value.zh and "7 invalid road feature(s)" in err.value.en
+    assert "Point" in err.value.problems[0].en
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("{not json", "cannot read GeoJSON"),
+        ('{"type": "Feature"}', "not a GeoJSON FeatureCollection"),
+        ("[1, 2]", "not a GeoJSON FeatureCollection"),
+        ('{"type": "FeatureCollection", "features": []}', "has no roads"),
+    ],
+)
+def test_a_file_that_is_not_a_road_collection_is_refused(tmp_path: Path, text: str, words: str):
+    path = tmp_path / "x.geojson"
+    path.write_text(text)
+    with pytest.raises(InputFileError) as err:
+        RoadNetwork.from_geojson(path)
+    assert words in err.value.en and str(path) in err.value.en
+
+
+def test_load_network_by_suffix_and_cached(tmp_path: Path):
+    path = _write(tmp_path / "roads.geojson", [_feature([A, B, C], name="中山路")])
+    net = load_network(path)
+    assert load_network(path) is net  # the same file, read once
+    cache = net.save(tmp_path / "roads.npz")
+    again = load_network(cache)
+    np.testing.assert_array_equal(again.edge_from, net.edge_from)
+    with pytest.raises(InputFileError) as err:
+        load_network(tmp_path / "missing.npz")
+    assert "file not found" in err.value.en
+    other = tmp_path / "roads.shp"
+    other.write_text("")
+    with pytest.raises(InputFileError) as err:
+        load_network(other)
+    assert "unknown road network file type" in err.value.en and ".geojson" in err.value.en
+
+
+def test_roads_in_another_utm_zone_are_reprojected():
+    net, _ = grid()  # UTM 50N
+    projector = Projector.for_points([113.9], [31.6])  # UTM 49N
+    roads = Roads.for_projector(net, projector)
+    assert roads.network.crs == projector.crs.to_string() != net.crs
+    x, y = projector.forward(net.node_lon, net.node_lat)
+    np.testing.assert_allclose(roads.network.node_x, x)
+    # A fix on the middle of the bottom row, in the batch's CRS, matches that arc.
+    fx, fy = projector.forward(*lonlat([150.0], [0.0]))
+    result = roads.match(fx, fy)
+    assert roads.network.node_id[roads.network.edge_from[result.edge[0]]] in (1, 2)
+    assert Roads.for_projector(net, net.projector).network is net
+
+
+def test_may_be_slower_and_posted_limits():
+    net, ids = grid()
+    net.edge_maxspeed_kmh[ids[(0, 1)]] = 30.0  # bottom row, first block, eastbound
+    roads = Roads(net)
+    assert roads.lowest_limit_kmh == 30.0
+    px, py = net.projector.forward(*lonlat([50.0, 50.0, 250.0], [0.0, 0.0, 0.0]))
+    np.testing.assert_array_equal(
+        roads.may_be_slower(px, py, np.array([35.0, 25.0, 35.0])), [True, False, False]
+    )
+    limits = roads.posted_limit_kmh(np.array([ids[(0, 1)], ids[(1, 0)], -1]))
+    np.testing.assert_array_equal(limits, [30.0, np.nan, np.nan])
