@@ -1,6 +1,15 @@
 """RESTRICTED_ZONE 进入禁区: fixes inside a restricted zone (a polygon, or a banned road
 buffered by the corridor half-width when the context is loaded).
 
+With a road network, a banned road is tied to the network edges it was drawn along
+(``Roads.edges_along``: the line snapped onto the network as an officer's route is, both
+directions of each edge); a fix in its corridor then counts only when the matcher puts it on
+one of those edges (or on no edge at all: off the network nothing clears it). A truck that
+crosses the banned road, or drives a parallel road inside the corridor, is not flagged. Each
+run in such a corridor is matched with ``CONTEXT_FIXES`` fixes either side, so the matcher
+sees where the truck came from and went. A banned line that maps onto no edge keeps the
+corridor rule.
+
 Any presence counts. One flag per run of consecutive fixes in the same zone; a run breaks
 at a signal gap (a step ≥ ``signal_gap_s``). Severity: 70 + 1 per minute inside.
 """
@@ -17,6 +26,7 @@ from cdw.tracking.checks import (
     dur_en,
     dur_zh,
     make_flag,
+    matched,
     runs,
     signal_gaps,
     thresholds_of,
@@ -24,6 +34,8 @@ from cdw.tracking.checks import (
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
+
+CONTEXT_FIXES = 5
 
 
 def _kind_labels(kind: str) -> tuple[str, str]:
@@ -35,29 +47,64 @@ def _kind_labels(kind: str) -> tuple[str, str]:
     return f"（{member.zh}）", f" ({member.en})"
 
 
-def _zone_runs(track: VehicleTrack, gap_s: float) -> Events:
-    zone = track.zone["restricted"]
+def _zone_runs(zone: np.ndarray, cut_before: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     changed = np.concatenate(([True], zone[1:] != zone[:-1]))
-    return Events.of(*runs(zone >= 0, changed | signal_gaps(track, gap_s)))
+    return runs(zone >= 0, changed | cut_before)
 
 
-def _events(track: VehicleTrack, gap_s: float) -> Events:
-    return track.memo(("restricted", gap_s), lambda: _zone_runs(track, gap_s))
+def _on_banned_roads(track: VehicleTrack, ctx: AnalysisContext, gaps: np.ndarray) -> np.ndarray:
+    """The restricted zone of each fix, less the fixes in a banned road's corridor that are
+    matched onto another road."""
+    zone = track.zone["restricted"].copy()
+    for s, e in zip(*_zone_runs(zone, gaps), strict=True):
+        banned = ctx.banned_edges(int(zone[s]))
+        if banned is None:
+            continue
+        first, end = max(0, s - CONTEXT_FIXES), min(track.n, e + CONTEXT_FIXES)
+        edge = matched(track, ctx, int(first), int(end)).edge[s - first : e - first]
+        zone[s:e] = np.where(np.isin(edge, banned) | (edge < 0), zone[s:e], -1)
+    return zone
+
+
+def _events(track: VehicleTrack, gap_s: float, ctx: AnalysisContext) -> Events:
+    def compute() -> Events:
+        gaps = signal_gaps(track, gap_s)
+        zone = track.zone["restricted"]
+        if ctx.roads is not None and zone.max(initial=-1) >= 0:
+            zone = track.memo("restricted_on_roads", lambda: _on_banned_roads(track, ctx, gaps))
+        return Events.of(*_zone_runs(zone, gaps))
+
+    return track.memo(("restricted", gap_s), compute)
 
 
 def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bool:
-    return any(_events(track, th.signal_gap_s).starts for th in thresholds_of(track, trips))
+    return any(_events(track, th.signal_gap_s, ctx).starts for th in thresholds_of(track, trips))
 
 
 def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
-    found = _events(track, trip.thresholds.signal_gap_s).in_trip(trip)
+    found = _events(track, trip.thresholds.signal_gap_s, ctx).in_trip(trip)
     flags = []
     for s, e in found:
         last = e - 1
-        zone = ctx.restricted[int(track.zone["restricted"][s])]
+        index = int(track.zone["restricted"][s])
+        zone = ctx.restricted[index]
         duration = float(track.t[last] - track.t[s])
         distance = float(track.cum_m[last] - track.cum_m[s])
         kind_zh, kind_en = _kind_labels(zone.kind)
+        on_road = ctx.banned_edges(index) is not None
+        note_zh, note_en = ("，经地图匹配在该禁行道路上", ", map-matched onto the banned road")
+        if not on_road:
+            note_zh = note_en = ""
+        measured = {
+            "zone_id": zone.id,
+            "zone": zone.name,
+            "zone_kind": zone.kind,
+            "duration_s": round(duration, 1),
+            "distance_m": round(distance, 1),
+            "n_fixes": e - s,
+        }
+        if on_road:
+            measured["on_matched_road"] = True
         flags.append(
             make_flag(
                 FlagCode.RESTRICTED_ZONE,
@@ -66,22 +113,15 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
                 s,
                 last,
                 severity=70 + duration / 60,
-                measured={
-                    "zone_id": zone.id,
-                    "zone": zone.name,
-                    "zone_kind": zone.kind,
-                    "duration_s": round(duration, 1),
-                    "distance_m": round(distance, 1),
-                    "n_fixes": e - s,
-                },
+                measured=measured,
                 thresholds={"min_duration_s": 0.0},
                 zh=(
                     f"进入禁区「{zone.name}」{kind_zh}，区内 {dur_zh(duration)}、"
-                    f"{dist_zh(distance)}（任何进入均违规）"
+                    f"{dist_zh(distance)}{note_zh}（任何进入均违规）"
                 ),
                 en=(
                     f"Inside restricted zone '{zone.name}'{kind_en} for {dur_en(duration)} "
-                    f"and {dist_en(distance)} (any entry counts)"
+                    f"and {dist_en(distance)}{note_en} (any entry counts)"
                 ),
             )
         )

@@ -11,6 +11,13 @@ exit and rejoin points, the extra distance (detour minus that route distance; wh
 rejoin lie on different routes, the straight distance between them stands in for the route
 distance), the extra time (the detour's time share of the extra distance, at its mean
 speed), and the largest distance from the route. Severity: 40 + 1 per 50 m off route.
+
+With a road network, the same comparison along the network as well: the detour's fixes
+(exit to rejoin) are matched and measured along their matched path, the approved route is
+snapped onto the network once per batch (``Roads.route_path``), and the stretch of it
+between the points nearest to the exit and rejoin fixes measured along its edges; times are
+free-flow times at the edges' speeds. These figures are left out where the detour or the
+route is not one connected path on the network, or exit and rejoin lie on different routes.
 """
 
 from __future__ import annotations
@@ -21,22 +28,71 @@ import numpy as np
 import shapely
 
 from cdw.tracking import _kernels as K
-from cdw.tracking.checks import dist_en, dist_zh, dur_en, dur_zh, make_flag, path_geometry
+from cdw.tracking.checks import (
+    dist_en,
+    dist_zh,
+    dur_en,
+    dur_zh,
+    make_flag,
+    matched,
+    path_geometry,
+)
 from cdw.tracking.context import AnalysisContext, PermitRule
 from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, TripKind, VehicleTrack
 
 
+def _route_of(permit: PermitRule, track: VehicleTrack, a: int, b: int) -> int | None:
+    """The approved route nearest to both fixes a and b, None where they are nearer to two."""
+    _, seg = permit.route_index.distance(track.x[[a, b]], track.y[[a, b]])
+    part_a, part_b = permit.route_index.segment_part[seg]
+    return int(part_a) if part_a == part_b else None
+
+
 def _route_distance(permit: PermitRule, track: VehicleTrack, a: int, b: int) -> float:
     """Distance along the approved route between the points nearest to fixes a and b."""
-    index = permit.route_index
-    _, seg = index.distance(track.x[[a, b]], track.y[[a, b]])
-    part_a, part_b = index.segment_part[seg]
-    if part_a != part_b:
+    part = _route_of(permit, track, a, b)
+    if part is None:
         return math.hypot(track.x[b] - track.x[a], track.y[b] - track.y[a])
-    line = permit.routes[part_a]
+    line = permit.routes[part]
     along = shapely.line_locate_point(line, shapely.points(track.x[[a, b]], track.y[[a, b]]))
     return float(abs(along[1] - along[0]))
+
+
+def _along_network(
+    ctx: AnalysisContext, permit: PermitRule, track: VehicleTrack, a: int, b: int
+) -> dict[str, float] | None:
+    """Detour a..b and the approved route between a and b along the network (docstring)."""
+    result = matched(track, ctx, a, b + 1)
+    part = _route_of(permit, track, a, b)
+    if result.n_segments != 1 or (result.segment < 0).any() or part is None:
+        return None
+    route = ctx.roads.route_path(permit.routes[part])
+    if route is None:
+        return None
+    detour = ctx.roads.path(result, int(result.segment[0]))
+    route_m, route_s = route.between(track.x[[a, b]], track.y[[a, b]])
+    return {
+        "network_detour_distance_m": detour.length_m,
+        "network_detour_time_s": detour.time_s,
+        "network_route_distance_m": route_m,
+        "network_route_time_s": route_s,
+        "network_extra_distance_m": max(0.0, detour.length_m - route_m),
+        "network_extra_time_s": max(0.0, detour.time_s - route_s),
+    }
+
+
+def _network_clause(net: dict[str, float]) -> tuple[str, str]:
+    d_m, d_s = net["network_detour_distance_m"], net["network_detour_time_s"]
+    r_m, r_s = net["network_route_distance_m"], net["network_route_time_s"]
+    x_m, x_s = net["network_extra_distance_m"], net["network_extra_time_s"]
+    return (
+        f"；沿路网绕行 {dist_zh(d_m)}（约 {dur_zh(d_s)}），核准路线同段 {dist_zh(r_m)}"
+        f"（约 {dur_zh(r_s)}），沿路网多行驶 {dist_zh(x_m)}、约 {dur_zh(x_s)}（按道路通行速度）",
+        f"; along the road network the detour is {dist_en(d_m)} (about {dur_en(d_s)}) against "
+        f"{dist_en(r_m)} (about {dur_en(r_s)}) on the approved route: {dist_en(x_m)} and about "
+        f"{dur_en(x_s)} extra at the roads' free-flow speeds",
+    )
 
 
 def _checked(trip: Trip) -> bool:
@@ -94,6 +150,25 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
             f"{dist_en(th.corridor_half_width_m)}), up to {dist_en(max_offset_m)} away, "
             f"{dist_en(extra_m)} and about {dur_en(extra_s)} extra"
         )
+        measured = {
+            "off_route_duration_s": round(off_s, 1),
+            "off_route_distance_m": round(off_m, 1),
+            "max_offset_m": round(max_offset_m, 1),
+            "detour_distance_m": round(detour_m, 1),
+            "detour_duration_s": round(detour_s, 1),
+            "route_distance_m": round(route_m, 1),
+            "extra_distance_m": round(extra_m, 1),
+            "extra_time_s": round(extra_s, 1),
+            "exit_time": track.time(exit_fix).isoformat(),
+            "rejoin_time": track.time(rejoin_fix).isoformat(),
+        }
+        net = (
+            None if ctx.roads is None else _along_network(ctx, permit, track, exit_fix, rejoin_fix)
+        )
+        if net is not None:
+            measured |= {key: round(value, 1) for key, value in net.items()}
+            net_zh, net_en = _network_clause(net)
+            zh, en = zh + net_zh, en + net_en
         flags.append(
             make_flag(
                 FlagCode.ROUTE_DEVIATION,
@@ -102,18 +177,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
                 s,
                 last,
                 severity=40 + off_m / 50,
-                measured={
-                    "off_route_duration_s": round(off_s, 1),
-                    "off_route_distance_m": round(off_m, 1),
-                    "max_offset_m": round(max_offset_m, 1),
-                    "detour_distance_m": round(detour_m, 1),
-                    "detour_duration_s": round(detour_s, 1),
-                    "route_distance_m": round(route_m, 1),
-                    "extra_distance_m": round(extra_m, 1),
-                    "extra_time_s": round(extra_s, 1),
-                    "exit_time": track.time(exit_fix).isoformat(),
-                    "rejoin_time": track.time(rejoin_fix).isoformat(),
-                },
+                measured=measured,
                 thresholds={
                     "corridor_half_width_m": th.corridor_half_width_m,
                     "deviation_min_duration_s": th.deviation_min_duration_s,

@@ -12,6 +12,7 @@ from tests.tracking.handbuilt import (
     line,
     lonlat,
     permit,
+    roads,
     run_check,
     utc,
     zone,
@@ -119,3 +120,72 @@ def test_empty_leg_or_leg_without_routes_is_not_checked():
 def test_extra_distance_uses_the_route_between_exit_and_rejoin(seconds):
     (flag,) = run_check(route_deviation.check, detour(seconds), ctx())
     assert flag.measured["route_distance_m"] == 10 * seconds + 20
+
+
+# --- along the road network ------------------------------------------------------------
+
+# The approved road along y=0 (primary, 60 km/h) and a residential loop (30 km/h) north of
+# it: up x=500 to y=300, east to x=1500, down to the road again.
+LOOP = roads(
+    {1: (0, 0), 2: (500, 0), 3: (1000, 0), 4: (1500, 0), 5: (2000, 0), 6: (5100, 0)}
+    | {7: (500, 300), 8: (1500, 300)},
+    [
+        ([1, 2, 3, 4, 5, 6], {"name": "迎宾大道", "highway": "primary"}),
+        ([2, 7, 8, 4], {"name": "环村路"}),
+    ],
+)
+
+
+def around_the_loop() -> TrackBuilder:
+    """Site → the road to x=500 → the loop at 10 m/s, a fix every 4 s (up: y = 40 k; along:
+    x = 500 + 40 k; down: y = 300 - 40 k, the last at y=20) → the road → facility."""
+    b = TrackBuilder().stay(0, 60, 0, 0)
+    b.drive(60, (0, 0), (500, 0), 10.0, step=1.0, include_start=False)
+    for start, end in (((500, 0), (500, 300)), ((500, 300), (1500, 300)), ((1500, 300), (1500, 0))):
+        b.drive(b.last_t + 4, start, end, 10.0, step=4.0, include_start=start != (500, 0))
+    b.drive(b.last_t + 1, (1500, 0), (5100, 0), 10.0, step=1.0, include_start=False)
+    return b.stay(b.last_t + 10, b.last_t + 60, 5100, 0)
+
+
+def test_the_detour_is_also_measured_along_the_network():
+    ctx = context(
+        sites=[SITE], facilities=[FACILITY], permits=[permit(routes=(ROUTE,))], roads=LOOP
+    )
+    (flag,) = run_check(route_deviation.check, around_the_loop(), ctx)
+    # Exit (500, 40), rejoin (1500, 20): 260 + 1000 + 280 m of loop at 30 km/h, against
+    # 1000 m of the approved road at 60 km/h.
+    assert {k: v for k, v in flag.measured.items() if k.startswith("network_")} == {
+        "network_detour_distance_m": 1540.0,
+        "network_detour_time_s": 184.8,
+        "network_route_distance_m": 1000.0,
+        "network_route_time_s": 60.0,
+        "network_extra_distance_m": 540.0,
+        "network_extra_time_s": 124.8,
+    }
+    assert flag.explanation_zh.endswith(
+        "；沿路网绕行 1.54 公里（约 3.1 分钟），核准路线同段 1.00 公里（约 60 秒），"
+        "沿路网多行驶 540 米、约 2.1 分钟（按道路通行速度）"
+    )
+    assert flag.explanation_en.endswith(
+        "; along the road network the detour is 1.54 km (about 3.1 min) against 1.00 km "
+        "(about 60 s) on the approved route: 540 m and about 2.1 min extra at the roads' "
+        "free-flow speeds"
+    )
+    plain = run_check(
+        route_deviation.check,
+        around_the_loop(),
+        context(sites=[SITE], facilities=[FACILITY], permits=[permit(routes=(ROUTE,))]),
+    )[0]
+    assert {
+        k: v for k, v in flag.measured.items() if not k.startswith("network_")
+    } == plain.measured
+
+
+def test_no_network_figures_where_the_route_is_off_the_network():
+    elsewhere = roads({1: (0, 5000), 2: (5000, 5000)}, [([1, 2], {})])
+    ctx = context(
+        sites=[SITE], facilities=[FACILITY], permits=[permit(routes=(ROUTE,))], roads=elsewhere
+    )
+    (flag,) = run_check(route_deviation.check, around_the_loop(), ctx)
+    assert not any(k.startswith("network_") for k in flag.measured)
+    assert "路网" not in flag.explanation_zh
