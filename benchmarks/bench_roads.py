@@ -49,6 +49,20 @@ def thin_by_time(t: np.ndarray, interval: float) -> np.ndarray:
     return np.array(keep, np.int64)
 
 
+def route_scores(length: np.ndarray, truth: np.ndarray, matched: np.ndarray) -> tuple[float, ...]:
+    """(truth length, correctly matched length, matched length) over distinct arcs."""
+    truth, matched = np.unique(truth), np.unique(matched)
+    correct = np.intersect1d(truth, matched)
+    return float(length[truth].sum()), float(length[correct].sum()), float(length[matched].sum())
+
+
+def shares(truth_len: float, correct: float, matched_len: float) -> dict[str, float | None]:
+    return {
+        "correct_share": round(correct / truth_len, 4) if truth_len else None,
+        "wrong_share": round((matched_len - correct) / matched_len, 4) if matched_len else None,
+    }
+
+
 def kubicka_accuracy(limit: int | None) -> dict[str, Any]:
     folders = sorted(p for p in (DATA / "kubicka-map-matching").iterdir() if p.is_dir())[:limit]
     totals = {s: [0.0, 0.0, 0.0] for s in INTERVALS_S}  # truth, correct, matched
@@ -58,42 +72,29 @@ def kubicka_accuracy(limit: int | None) -> dict[str, Any]:
     for folder in folders:
         net = RoadNetwork.from_kubicka(folder)
         track = np.loadtxt(folder / f"{folder.name}.track", ndmin=2)
-        truth = np.unique(np.loadtxt(folder / f"{folder.name}.route", dtype=np.int64, ndmin=1))
+        truth = np.loadtxt(folder / f"{folder.name}.route", dtype=np.int64, ndmin=1)
         matcher = MapMatcher(net)
-        length = net.edge_length_m
         row: dict[str, Any] = {"track": folder.name, "points": int(track.shape[0])}
         for interval in INTERVALS_S:
             idx = thin_by_time(track[:, 2], interval)
             points += idx.size
             result = matcher.match(track[idx, 0], track[idx, 1])
-            matched = np.unique(result.path_edges)
-            truth_len = float(length[truth].sum())
-            matched_len = float(length[matched].sum())
-            correct = float(length[np.intersect1d(truth, matched)].sum())
-            totals[interval][0] += truth_len
-            totals[interval][1] += correct
-            totals[interval][2] += matched_len
-            row[f"correct_{interval}s"] = round(correct / truth_len, 4) if truth_len else None
-            row[f"wrong_{interval}s"] = (
-                round((matched_len - correct) / matched_len, 4) if matched_len else None
-            )
+            scores = route_scores(net.edge_length_m, truth, result.path_edges)
+            for t, v in enumerate(scores):
+                totals[interval][t] += v
+            row.update({f"{key}_{interval}s": v for key, v in shares(*scores).items()})
         rows.append(row)
     elapsed = perf_counter() - start
-    overall = {
-        f"{s}s": {
-            "correct_share": round(c / t, 4),
-            "wrong_share": round((m - c) / m, 4),
-        }
-        for s, (t, c, m) in totals.items()
-    }
+    overall = {f"{s}s": shares(*scores) for s, scores in totals.items()}
     return {"tracks": len(rows), "per_track": rows, "overall": overall, "points_matched": points,
             "seconds_incl_loading": round(elapsed, 2)}  # fmt: skip
 
 
 def simulate_tracks(
     net: RoadNetwork, n_tracks: int, rng: np.random.Generator
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Trucks driving shortest paths between random nodes, a fix every 10-30 s, 10 m noise."""
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Trucks driving shortest paths between random nodes, a fix every 10-30 s, 10 m
+    noise: ``(x, y, driven arcs)`` per track."""
     workspace = k.new_workspace(net.n_nodes, net.n_edges)
     dist, pred, settled, _, _, touched = workspace
     tracks = []
@@ -114,11 +115,19 @@ def simulate_tracks(
         t_fix = np.concatenate(([0.0], t_fix[t_fix < t_nodes[-1]]))
         x = np.interp(t_fix, t_nodes, net.node_x[nodes]) + rng.normal(0, NOISE_M, t_fix.size)
         y = np.interp(t_fix, t_nodes, net.node_y[nodes]) + rng.normal(0, NOISE_M, t_fix.size)
-        tracks.append((x, y))
+        tracks.append((x, y, edges))
     return tracks
 
 
-def leuven_speed(net: RoadNetwork, tracks: list, budget_s: float) -> dict[str, Any]:
+# LeuvenMapMatching settings that carry its DistanceMatcher through every track here (fixes
+# 10-30 s apart over 45 m arcs need non-emitting states, a wide lattice, no early pruning).
+LEUVEN = {"max_dist": 300, "max_dist_init": 60, "min_prob_norm": None, "max_lattice_width": 16,
+          "dist_noise": 50, "non_emitting_length_factor": 0.95, "non_emitting_states": True}  # fmt: skip
+
+
+def leuven_match(net: RoadNetwork, tracks: list, budget_s: float) -> dict[str, Any]:
+    """LeuvenMapMatching's DistanceMatcher on the same network (projected metres) and tracks,
+    until ``budget_s`` of matching time is spent."""
     try:
         from leuvenmapmatching.map.inmem import InMemMap
         from leuvenmapmatching.matcher.distance import DistanceMatcher
@@ -132,22 +141,28 @@ def leuven_speed(net: RoadNetwork, tracks: list, budget_s: float) -> dict[str, A
         graph.add_edge(u, v)
     graph.purge()
     build_s = perf_counter() - start
-    points = 0
+    arc_of = {(u, v): e for e, (u, v) in enumerate(zip(net.edge_from.tolist(), net.edge_to.tolist(), strict=True))}  # fmt: skip
+    points = reached = n_tracks = 0
     spent = 0.0
-    matched = 0
-    for x, y in tracks:
-        matcher = DistanceMatcher(graph, max_dist=100, obs_noise=NOISE_M, obs_noise_ne=2 * NOISE_M,
-                                  min_prob_norm=0.001, non_emitting_states=False, max_lattice_width=8)  # fmt: skip
+    totals = [0.0, 0.0, 0.0]
+    for x, y, truth in tracks:
+        matcher = DistanceMatcher(graph, obs_noise=NOISE_M, obs_noise_ne=2 * NOISE_M, **LEUVEN)
         t0 = perf_counter()
         _, last = matcher.match(list(zip(y.tolist(), x.tolist(), strict=True)))
         spent += perf_counter() - t0
+        nodes = matcher.path_pred_onlynodes
+        pairs = zip(nodes, nodes[1:], strict=False)
+        matched = np.array([arc_of[p] for p in pairs if p in arc_of], np.int64)
+        for t, v in enumerate(route_scores(net.edge_length_m, truth, matched)):
+            totals[t] += v
         points += x.size
-        matched += last + 1
+        reached += last + 1
+        n_tracks += 1
         if spent > budget_s:
             break
-    return {"build_s": round(build_s, 2), "tracks": None, "points": points,
-            "points_reached": matched, "seconds": round(spent, 3),
-            "points_per_s": round(points / spent, 1)}  # fmt: skip
+    return {"settings": LEUVEN, "build_s": round(build_s, 2), "tracks": n_tracks,
+            "points": points, "points_reached": reached, "seconds": round(spent, 3),
+            "points_per_s": round(points / spent, 1), **shares(*totals)}  # fmt: skip
 
 
 def panyu(
@@ -164,23 +179,27 @@ def panyu(
     load_s = perf_counter() - start
     cache.unlink()
     tracks = simulate_tracks(net, n_tracks, rng)
-    n_points = sum(x.size for x, _ in tracks)
+    n_points = sum(x.size for x, _, _ in tracks)
+    MapMatcher(net, MatchParams(sigma_m=NOISE_M))  # compile / load kernels before timing
     start = perf_counter()
     matcher = MapMatcher(net, MatchParams(sigma_m=NOISE_M))
     index_s = perf_counter() - start
-    matcher.match_xy(*tracks[0])  # compile / load kernels before timing
     best = math.inf
     for _ in range(3):
         start = perf_counter()
-        results = [matcher.match_xy(x, y) for x, y in tracks]
+        results = [matcher.match_xy(x, y) for x, y, _ in tracks]
         best = min(best, perf_counter() - start)
+    totals = [0.0, 0.0, 0.0]
+    for (_, _, truth), result in zip(tracks, results, strict=True):
+        for t, v in enumerate(route_scores(net.edge_length_m, truth, result.path_edges)):
+            totals[t] += v
     ours = {
         "tracks": len(tracks), "points": n_points, "seconds": round(best, 3),
         "points_per_s": round(n_points / best, 1),
         "unmatched_share": round(sum(int((r.edge < 0).sum()) for r in results) / n_points, 4),
-        "breaks": sum(r.n_segments - 1 for r in results),
+        "breaks": sum(r.n_segments - 1 for r in results), **shares(*totals),
     }  # fmt: skip
-    leuven = leuven_speed(net, tracks, leuven_budget_s)
+    leuven = leuven_match(net, tracks, leuven_budget_s)
     if "points_per_s" in leuven:
         leuven["ratio_ours_to_leuven"] = round(ours["points_per_s"] / leuven["points_per_s"], 1)
     times = []
@@ -223,7 +242,8 @@ def main() -> None:
     )
     for row in accuracy["per_track"]:
         cells = " ".join(
-            f"{row[f'correct_{s}s']:>8.3f} {row[f'wrong_{s}s']:>8.3f}" for s in INTERVALS_S
+            f"{row[f'correct_share_{s}s']:>8.3f} {row[f'wrong_share_{s}s']:>8.3f}"
+            for s in INTERVALS_S
         )
         print(f"{row['track']:>10} {row['points']:>7} {cells}")
     for s, o in accuracy["overall"].items():
@@ -232,8 +252,16 @@ def main() -> None:
         40 if args.quick else 300, 10.0 if args.quick else 60.0, 3 if args.quick else 10, rng
     )
     ours, leuven = roads["matching"]["ours"], roads["matching"]["leuven"]
-    print(f"Panyu matching: ours {ours['points_per_s']:.0f} points/s/core on {ours['points']} points; "
-          f"LeuvenMapMatching {leuven.get('points_per_s', leuven.get('skipped'))}")  # fmt: skip
+    print(f"Panyu matching: ours {ours['points_per_s']:.0f} points/s/core on {ours['points']} points "
+          f"({ours['tracks']} tracks), correct {ours['correct_share']}, wrong {ours['wrong_share']}, "
+          f"breaks {ours['breaks']}")  # fmt: skip
+    if "skipped" in leuven:
+        print(f"LeuvenMapMatching: skipped ({leuven['skipped']})")
+    else:
+        print(f"LeuvenMapMatching: {leuven['points_per_s']} points/s/core on {leuven['points']} points "
+              f"({leuven['tracks']} tracks, {leuven['points_reached']} reached), correct "
+              f"{leuven['correct_share']}, wrong {leuven['wrong_share']}; ours / Leuven = "
+              f"{leuven['ratio_ours_to_leuven']}x")  # fmt: skip
     print(
         f"Panyu routes + 3 alternatives: mean {roads['routing']['mean_s']} s, max {roads['routing']['max_s']} s"
     )
