@@ -20,6 +20,7 @@ from cdw.enforcement.lists import ListKind, control_list, to_csv, to_xlsx
 from cdw.enforcement.report import case_report_html
 from cdw.enforcement.statistics import statistics
 from cdw.errors import CdwError
+from cdw.roads.engine import configured_roads
 from cdw.tracking.store import PointStore
 
 console = Console(soft_wrap=True)
@@ -118,7 +119,13 @@ def list_command(
         )
         raise typer.Exit(1)
     with session_scope() as session:
-        rows = control_list(session, kind, _day(day_from, "--from"), _day(day_to, "--to"))
+        rows = control_list(
+            session,
+            kind,
+            _day(day_from, "--from"),
+            _day(day_to, "--to"),
+            configured_roads(get_settings()) if kind is ListKind.roads else None,
+        )
     out.write_bytes(to_csv(kind, rows) if suffix == ".csv" else to_xlsx(kind, rows))
     console.print(
         f"{kind.zh}：{len(rows)} 行 / {kind} list: {len(rows)} rows → {out}", highlight=False

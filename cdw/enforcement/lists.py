@@ -1,8 +1,12 @@
 """The three control lists (三张管控清单): emitting sites, hauliers and road sections ranked
 by confirmed violations (flags of decided cases), exportable as CSV and XLSX.
 
-Road sections are, until map matching lands, cells of a 500 m grid in the UTM zone of the
-flags; a section is named by its cell and its centre's lon/lat.
+Road sections. With a road network (``Settings.road_network``), a flag's path (its
+geometry, cut into points every ``SECTION_STEP_M``) is matched onto the network and the flag
+counts for the section it runs along the most: a named road by its name and class, an
+unnamed one by its class and the 500 m grid cell of the matched edge's middle. Without a
+network, or for a flag no road is in reach of, the section is the 500 m grid cell (in the
+UTM zone of the flags, or the network's CRS) of the flag's location, named by its centre.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import shapely
 from openpyxl import Workbook
 from sqlmodel import Session, col, select
 
@@ -25,7 +31,11 @@ from cdw.registry.models import ConstructionSite, Haulier, Vehicle
 from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.projection import Projector
 
+if TYPE_CHECKING:
+    from cdw.roads.engine import Roads
+
 ROAD_CELL_M = 500.0
+SECTION_STEP_M = 20.0
 
 
 class ListKind(StrEnum):
@@ -111,33 +121,88 @@ def _haulier_rows(session: Session, flags: list[FlagRecord]) -> dict[str, ListRo
     return rows
 
 
-def _road_rows(flags: list[FlagRecord]) -> dict[str, ListRow]:
+@dataclass(frozen=True)
+class _Section:
+    key: str
+    name: str
+    lon: float
+    lat: float
+
+
+def _cell(projector: Projector, x: float, y: float) -> tuple[str, float, float]:
+    """The 500 m grid cell holding a projected point: its key and centre lon/lat."""
+    ix, iy = math.floor(x / ROAD_CELL_M), math.floor(y / ROAD_CELL_M)
+    lon, lat = projector.inverse([(ix + 0.5) * ROAD_CELL_M], [(iy + 0.5) * ROAD_CELL_M])
+    return f"{projector.crs.to_epsg()}:{ix}:{iy}", float(lon[0]), float(lat[0])
+
+
+def _grid_section(projector: Projector, x: float, y: float) -> _Section:
+    key, lon, lat = _cell(projector, x, y)
+    return _Section(key, f"{ROAD_CELL_M:.0f} m 网格 / grid cell ({lon:.5f}, {lat:.5f})", lon, lat)
+
+
+def _road_section(roads: Roads, flag: FlagRecord) -> _Section | None:
+    """The road section the flag's path runs along the most; None if no road is in reach."""
+    net, projector = roads.network, roads.network.projector
+    coords = flag.geometry.get("coordinates") if flag.geometry.get("type") == "LineString" else None
+    lonlat = np.asarray(coords if coords else [[flag.lon, flag.lat]], dtype=np.float64)
+    xy = np.column_stack(projector.forward(lonlat[:, 0], lonlat[:, 1]))
+    if len(xy) > 1:
+        xy = shapely.get_coordinates(shapely.segmentize(shapely.linestrings(xy), SECTION_STEP_M))
+    edges = roads.match(xy[:, 0], xy[:, 1]).edge
+    edges = edges[edges >= 0]
+    if not edges.size:
+        return None
+    sections: dict[str, _Section] = {}
+    along: Counter[str] = Counter()
+    for edge in edges.tolist():
+        u, v = net.edge_from[edge], net.edge_to[edge]
+        mx, my = (net.node_x[u] + net.node_x[v]) / 2, (net.node_y[u] + net.node_y[v]) / 2
+        cell, lon, lat = _cell(projector, mx, my)
+        name = str(net.edge_name[edge])
+        key = f"road:{net.edge_class(edge)}:{name or cell}"
+        if key not in sections:
+            zh, en = roads.label(edge)
+            if not name:
+                zh, en = f"{zh}（{lon:.5f}, {lat:.5f} 附近）", f"{en} near ({lon:.5f}, {lat:.5f})"
+            sections[key] = _Section(key, f"{zh} / {en}", lon, lat)
+        along[key] += 1
+    return sections[along.most_common(1)[0][0]]
+
+
+def _road_rows(flags: list[FlagRecord], roads: Roads | None) -> dict[str, ListRow]:
     if not flags:
         return {}
-    projector = Projector.for_points([f.lon for f in flags], [f.lat for f in flags])
-    x, y = projector.forward([f.lon for f in flags], [f.lat for f in flags])
+    lon = [f.lon for f in flags]
+    lat = [f.lat for f in flags]
+    projector = roads.network.projector if roads else Projector.for_points(lon, lat)
+    x, y = projector.forward(lon, lat)
     rows: dict[str, ListRow] = {}
-    for flag, fx, fy in zip(flags, x, y, strict=True):
-        ix, iy = math.floor(fx / ROAD_CELL_M), math.floor(fy / ROAD_CELL_M)
-        lon, lat = projector.inverse([(ix + 0.5) * ROAD_CELL_M], [(iy + 0.5) * ROAD_CELL_M])
-        key = f"{projector.crs.to_epsg()}:{ix}:{iy}"
-        name = f"{ROAD_CELL_M:.0f} m 网格 / grid cell ({lon[0]:.5f}, {lat[0]:.5f})"
-        row = _count(rows, key, name, flag)
-        row.extra = {"lon": round(float(lon[0]), 6), "lat": round(float(lat[0]), 6)}
+    for flag, fx, fy in zip(flags, x.tolist(), y.tolist(), strict=True):
+        section = _road_section(roads, flag) if roads else None
+        section = section or _grid_section(projector, fx, fy)
+        row = _count(rows, section.key, section.name, flag)
+        if not row.extra:  # where the section was first seen
+            row.extra = {"lon": round(section.lon, 6), "lat": round(section.lat, 6)}
     return rows
 
 
 def control_list(
-    session: Session, kind: ListKind, day_from: date | None = None, day_to: date | None = None
+    session: Session,
+    kind: ListKind,
+    day_from: date | None = None,
+    day_to: date | None = None,
+    roads: Roads | None = None,
 ) -> list[dict[str, Any]]:
-    """The list, most confirmed violations first (then the most recent, then the key)."""
+    """The list, most confirmed violations first (then the most recent, then the key);
+    road sections along ``roads`` where given (module docstring)."""
     flags = confirmed_flags(session, day_from, day_to)
     if kind is ListKind.sites:
         rows = _site_rows(session, flags)
     elif kind is ListKind.hauliers:
         rows = _haulier_rows(session, flags)
     else:
-        rows = _road_rows(flags)
+        rows = _road_rows(flags, roads)
     ordered = sorted(
         rows.values(),
         key=lambda r: (
@@ -170,7 +235,7 @@ COLUMNS = (
 )
 EXTRA_COLUMNS = {
     ListKind.hauliers: (("credit_score", "信用分", "credit score"), ("status", "状态", "status")),
-    ListKind.roads: (("lon", "中心经度", "centre lon"), ("lat", "中心纬度", "centre lat")),
+    ListKind.roads: (("lon", "位置经度", "location lon"), ("lat", "位置纬度", "location lat")),
     ListKind.sites: (),
 }
 

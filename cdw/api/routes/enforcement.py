@@ -26,6 +26,7 @@ from cdw.enforcement.models import Case, CaseState, ReviewStatus
 from cdw.enforcement.report import case_report_html
 from cdw.enforcement.statistics import statistics
 from cdw.registry.services import scope_for
+from cdw.roads.engine import configured_roads
 from cdw.tracking.flags import FlagCode
 
 router = APIRouter(prefix="/enforcement", tags=["enforcement 执法"])
@@ -268,12 +269,14 @@ def read_hotspots(
 def read_control_list(
     kind: ListKind,
     session: SessionDep,
+    settings: SettingsDep,
     _: Annotated[User, require_roles(*DASHBOARD)],
     day_from: date | None = None,
     day_to: date | None = None,
     fmt: Literal["json", "csv", "xlsx"] = "json",
 ) -> Any:
-    rows = control_list(session, kind, day_from, day_to)
+    roads = configured_roads(settings) if kind is ListKind.roads else None
+    rows = control_list(session, kind, day_from, day_to, roads)
     if fmt == "json":
         return {"kind": str(kind), "title_zh": kind.zh, "data": rows}
     disposition = {"Content-Disposition": f'attachment; filename="control-list-{kind}.{fmt}"'}
