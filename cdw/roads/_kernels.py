@@ -684,7 +684,6 @@ def route_distances(
         nb = cand_start[i + 1] - cand_start[i]
         trans_start[i + 1] = trans_start[i] + na * nb
         max_a = max(max_a, na, nb)
-    trans_start[1] = 0
     total = trans_start[n] if n > 0 else 0
     route = np.full(total, math.inf)
     straight = np.empty(total)
