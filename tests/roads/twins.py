@@ -1,5 +1,11 @@
 """Plain-Python twins of the Numba kernels in ``cdw.roads._kernels``, written from each
-kernel's documented contract; used only by the tests."""
+kernel's documented contract (not from its code); used only by the tests.
+
+Routes are measured on the arc graph itself: a point ``o`` metres along arc ``e`` reaches
+a point on arc ``f`` by driving the rest of ``e``, a shortest arc path from ``e``'s end
+node to ``f``'s start node, and ``f`` up to the point. Turning round happens at nodes, by
+taking the arc back, never in the middle of an arc.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +17,26 @@ Ints = Sequence[int]
 Floats = Sequence[float]
 
 
+# --- shortest paths -------------------------------------------------------------------
+
+
 def dijkstra(
-    out_start: Ints, out_edges: Ints, edge_to: Ints, edge_cost: Floats, source: int, bound: float
+    out_start: Ints,
+    out_edges: Ints,
+    edge_to: Ints,
+    edge_cost: Floats,
+    sources: Ints,
+    source_cost: Floats,
+    bound: float,
 ) -> dict[int, float]:
-    """Exact distance of every node within ``bound`` of ``source``."""
-    dist = {source: 0.0}
+    """Exact distance of every node within ``bound`` of the nearest source, each source
+    starting at its own cost; edges of infinite cost are closed."""
+    best: dict[int, float] = {}
+    for s, c in zip(sources, source_cost, strict=True):
+        best[s] = min(best.get(s, math.inf), c)
+    heap = [(c, s) for s, c in best.items()]
+    heapq.heapify(heap)
     done: dict[int, float] = {}
-    heap = [(0.0, source)]
     while heap:
         cost, node = heapq.heappop(heap)
         if node in done or cost > bound:
@@ -28,10 +47,139 @@ def dijkstra(
             if not edge_cost[e] < math.inf:
                 continue
             new = cost + edge_cost[e]
-            if new < dist.get(edge_to[e], math.inf):
-                dist[edge_to[e]] = new
+            if new < best.get(edge_to[e], math.inf):
+                best[edge_to[e]] = new
                 heapq.heappush(heap, (new, edge_to[e]))
     return done
+
+
+def path_edges(pred_edge: Ints, edge_from: Ints, target: int) -> list[int]:
+    """Follow the predecessor edges back from ``target``; return them in driving order."""
+    path = []
+    node = target
+    while pred_edge[node] >= 0:
+        path.append(pred_edge[node])
+        node = edge_from[pred_edge[node]]
+    return path[::-1]
+
+
+def distance_table(
+    out_start: Ints, out_edges: Ints, edge_to: Ints, edge_cost: Floats, limit: float
+) -> list[dict[int, float]]:
+    """Per node, every node within ``limit`` of it and the distance."""
+    return [
+        dijkstra(out_start, out_edges, edge_to, edge_cost, [u], [0.0], limit)
+        for u in range(len(out_start) - 1)
+    ]
+
+
+def shortest_edge_path(
+    out_start: Ints,
+    out_edges: Ints,
+    edge_from: Ints,
+    edge_to: Ints,
+    edge_length: Floats,
+    source: int,
+    target: int,
+) -> list[int] | None:
+    """Edges of a shortest path from ``source`` to ``target``: [] for the same node, None
+    when there is none."""
+    best = {source: (0.0, -1)}  # node -> (distance, edge it was reached by)
+    heap = [(0.0, source)]
+    done = set()
+    while heap:
+        cost, node = heapq.heappop(heap)
+        if node in done:
+            continue
+        done.add(node)
+        if node == target:
+            break
+        for j in range(out_start[node], out_start[node + 1]):
+            e = out_edges[j]
+            new = cost + edge_length[e]
+            if new < best.get(edge_to[e], (math.inf, -1))[0]:
+                best[edge_to[e]] = (new, e)
+                heapq.heappush(heap, (new, edge_to[e]))
+    if target not in done:
+        return None
+    path, node = [], target
+    while best[node][1] >= 0:
+        path.append(best[node][1])
+        node = edge_from[best[node][1]]
+    return path[::-1]
+
+
+# --- chains ---------------------------------------------------------------------------
+
+
+def pass_through(n_nodes: int, edge_from: Ints, edge_to: Ints) -> dict[int, int]:
+    """For each arc ending at a node a road only passes through, the arc that continues it.
+
+    A node passes through with one arc in and one out, from and to two other nodes
+    (one-way), or two in and two out, from and to the same two other nodes (two-way);
+    there the arc from ``u`` continues with the arc that does not go back to ``u``.
+    """
+    arcs_in: list[list[int]] = [[] for _ in range(n_nodes)]
+    arcs_out: list[list[int]] = [[] for _ in range(n_nodes)]
+    for e, (u, v) in enumerate(zip(edge_from, edge_to, strict=True)):
+        arcs_out[u].append(e)
+        arcs_in[v].append(e)
+    follow = {}
+    for v in range(n_nodes):
+        came = [edge_from[e] for e in arcs_in[v]]
+        goes = [edge_to[e] for e in arcs_out[v]]
+        if len(came) == 1 and len(goes) == 1 and len({came[0], goes[0], v}) == 3:
+            follow[arcs_in[v][0]] = arcs_out[v][0]
+        elif len(came) == 2 and sorted(came) == sorted(goes) and len({*came, v}) == 3:
+            for e in arcs_in[v]:
+                (onward,) = [f for f in arcs_out[v] if edge_to[f] != edge_from[e]]
+                follow[e] = onward
+    return follow
+
+
+def build_chains(n_nodes: int, edge_from: Ints, edge_to: Ints) -> set[tuple[int, ...]]:
+    """Maximal runs of arcs through pass-through nodes, each as its arcs in driving order.
+
+    A run starts at an arc leaving a node that is not pass-through (a junction or a dead
+    end); runs made only of pass-through nodes are closed loops, started at their lowest
+    arc.
+    """
+    follow = pass_through(n_nodes, edge_from, edge_to)
+    continued = set(follow.values())  # arcs that leave a pass-through node
+    chains = set()
+    used: set[int] = set()
+    for first in [e for e in range(len(edge_from)) if e not in continued] + sorted(continued):
+        if first in used:
+            continue
+        chain = [first]
+        while chain[-1] in follow and follow[chain[-1]] != first:
+            chain.append(follow[chain[-1]])
+        used.update(chain)
+        chains.add(tuple(chain))
+    return chains
+
+
+def chain_reverses(
+    chains: Sequence[tuple[int, ...]], edge_from: Ints, edge_to: Ints
+) -> list[set[int]]:
+    """Per chain, the chains that drive its arcs the other way (arc ``k`` reversed is arc
+    ``n-1-k`` of the other); none for closed loops. Parallel arcs may give several."""
+    out = []
+    for arcs in chains:
+        found = set()
+        if edge_from[arcs[0]] != edge_to[arcs[-1]]:
+            for r, other in enumerate(chains):
+                if len(other) == len(arcs) and all(
+                    edge_from[other[-1 - q]] == edge_to[e]
+                    and edge_to[other[-1 - q]] == edge_from[e]
+                    for q, e in enumerate(arcs)
+                ):
+                    found.add(r)
+        out.append(found)
+    return out
+
+
+# --- candidates -----------------------------------------------------------------------
 
 
 def segment_point(
@@ -51,20 +199,26 @@ def edge_candidates(
     y0: Floats,
     x1: Floats,
     y1: Floats,
+    group: Ints,
     radius: float,
     max_k: int,
 ) -> list[list[tuple[int, float, float]]]:
-    """Per point: (segment, fraction, distance) of the max_k nearest within radius."""
+    """Per point: (segment, fraction, distance) of each group's nearest segment within
+    ``radius``, the ``max_k`` nearest of those; ties go to the lower segment."""
     out = []
     for x, y in zip(px, py, strict=True):
-        found = []
-        for s in range(len(x0)):
-            u, d = segment_point(x, y, x0[s], y0[s], x1[s], y1[s])
-            if d <= radius:
-                found.append((d, s, u))
-        found.sort()
-        out.append([(s, u, d) for d, s, u in found[:max_k]])
+        nearest: dict[int, tuple[float, int, float]] = {}
+        if math.isfinite(x) and math.isfinite(y):
+            for s in range(len(x0)):
+                u, d = segment_point(x, y, x0[s], y0[s], x1[s], y1[s])
+                if d <= radius:
+                    nearest[group[s]] = min(nearest.get(group[s], (math.inf, 0, 0.0)), (d, s, u))
+        found = sorted(nearest.values())[:max_k]
+        out.append([(s, u, d) for d, s, u in found])
     return out
+
+
+# --- hidden Markov model ----------------------------------------------------------------
 
 
 def emission_logprob(dist: Floats, sigma: float) -> list[float]:
@@ -80,25 +234,30 @@ def transition_logprob(route: Floats, straight: Floats, beta: float) -> list[flo
 
 def route_distance(
     graph: tuple[Ints, Ints, Ints, Ints, Floats],
+    table: list[dict[int, float]],
+    arc_chain: Ints,
+    arc_offset: Floats,
     ea: int,
-    frac_a: float,
+    oa: float,
     eb: int,
-    frac_b: float,
-    bound: float,
+    ob: float,
     backward_tolerance: float,
-) -> float:
-    """Network distance from a point on edge ``ea`` to one on ``eb``; inf beyond bound."""
-    out_start, out_edges, edge_from, edge_to, length = graph
-    off_a, off_b = frac_a * length[ea], frac_b * length[eb]
-    if ea == eb and off_b >= off_a - backward_tolerance:
-        d = abs(off_b - off_a)
-        return d if d <= bound else math.inf
-    rest = length[ea] - off_a
-    if rest > bound:
-        return math.inf
-    reach = dijkstra(out_start, out_edges, edge_to, length, edge_to[ea], bound - rest)
-    d = rest + reach.get(edge_from[eb], math.inf) + off_b
-    return d if d <= bound else math.inf
+) -> tuple[float, bool]:
+    """Distance from ``oa`` metres along arc ``ea`` to ``ob`` along ``eb``, and whether
+    it is exact (False: the matcher may measure more, see below).
+
+    ``table`` holds every node-to-node distance of the arc graph. Two points on the same
+    chain with the second ahead, or behind by at most ``backward_tolerance`` (GPS
+    jitter), are the distance between them along the chain. A point behind on the same
+    chain beyond the tolerance is reached through the arc graph; the matcher does not
+    turn round twice inside one chain, so it may measure more than that.
+    """
+    _, _, edge_from, edge_to, length = graph
+    pa, pb = arc_offset[ea] + oa, arc_offset[eb] + ob
+    if arc_chain[ea] == arc_chain[eb] and pb >= pa - backward_tolerance:
+        return abs(pb - pa), True
+    d = (length[ea] - oa) + table[edge_to[ea]].get(edge_from[eb], math.inf) + ob
+    return d, arc_chain[ea] != arc_chain[eb]
 
 
 def viterbi(
@@ -162,75 +321,62 @@ def thin_points(x: Floats, y: Floats, min_step: float) -> list[bool]:
     return keep
 
 
-def path_edges(pred_edge: Ints, edge_from: Ints, target: int) -> list[int]:
-    """Follow the predecessor edges back from ``target``; return them in driving order."""
-    path = []
-    node = target
-    while pred_edge[node] >= 0:
-        path.append(pred_edge[node])
-        node = edge_from[pred_edge[node]]
-    return path[::-1]
-
-
-def shortest_edge_path(
-    out_start: Ints,
-    out_edges: Ints,
-    edge_from: Ints,
-    edge_to: Ints,
-    edge_length: Floats,
-    source: int,
-    target: int,
-) -> list[int]:
-    """Edges of a shortest path from ``source`` to ``target``; [] when none (or the same)."""
-    best = {source: (0.0, None)}  # node -> (distance, edge it was reached by)
-    heap = [(0.0, source)]
-    done = set()
-    while heap:
-        cost, node = heapq.heappop(heap)
-        if node in done:
-            continue
-        done.add(node)
-        if node == target:
-            break
-        for j in range(out_start[node], out_start[node + 1]):
-            e = out_edges[j]
-            new = cost + edge_length[e]
-            if new < best.get(edge_to[e], (math.inf, None))[0]:
-                best[edge_to[e]] = (new, e)
-                heapq.heappush(heap, (new, edge_to[e]))
-    if target not in done:
-        return []
-    path, node = [], target
-    while best[node][1] is not None:
-        path.append(best[node][1])
-        node = edge_from[best[node][1]]
-    return path[::-1]
-
-
 def fill_path(
-    edge: Ints,
+    arc: Ints,
     offset: Floats,
     segment: Ints,
-    graph: tuple,
+    graph: tuple[Ints, Ints, Ints, Ints, Floats],
+    chains: Sequence[tuple[int, ...]],
+    arc_chain: Ints,
+    arc_offset: Floats,
     backward_tolerance: float,
-) -> tuple[list[int], list[int]]:
-    """Matched edges joined by shortest paths within a segment, as ``fill_path`` documents."""
-    out_start, out_edges, edge_from, edge_to, edge_length = graph
-    path, path_segment = [], []
+) -> tuple[list[int], list[int], list[tuple[int, int]], set[int]]:
+    """The arc path through matched points (``arc >= 0``, ``offset`` metres along it):
+    ``(path, path_segment, stops, inexact)``; ``stops`` lists (segment, arc) of the points
+    the path goes on from, in order.
+
+    A segment's first point gives its arc; each later one is reached from the point
+    before as ``route_distance`` measures: ahead on the same chain (or back within the
+    tolerance, which adds nothing and leaves the path at the point before) along the
+    chain's arcs, else by a shortest arc path (None: unreachable, the arc alone). Segments
+    with a step behind on the same chain beyond the tolerance are ``inexact``: the matcher
+    may drive farther there.
+    """
+    out_start, out_edges, edge_from, edge_to, length = graph
+    path: list[int] = []
+    path_segment: list[int] = []
+    stops: list[tuple[int, int]] = []
+    inexact: set[int] = set()
     last = None
-    for i, e in enumerate(edge):
+    for i, e in enumerate(arc):
         if e < 0:
             continue
-        link = []
-        if last is not None and segment[last] == segment[i]:
-            if edge[last] == e and offset[i] >= offset[last] - backward_tolerance:
+        if last is None or segment[last] != segment[i]:
+            path.append(e)
+            path_segment.append(segment[i])
+            stops.append((segment[i], e))
+            last = i
+            continue
+        a = arc[last]
+        pa, pb = arc_offset[a] + offset[last], arc_offset[e] + offset[i]
+        if arc_chain[a] == arc_chain[e] and pb >= pa - backward_tolerance:
+            if pb >= pa:
+                arcs = chains[arc_chain[a]]
+                link = list(arcs[arcs.index(a) + 1 : arcs.index(e) + 1])
+                path += link
+                path_segment += [segment[i]] * len(link)
+                if link:
+                    stops.append((segment[i], e))
                 last = i
-                continue
-            link = shortest_edge_path(
-                out_start, out_edges, edge_from, edge_to, edge_length, edge_to[edge[last]],
-                edge_from[e],
-            )  # fmt: skip
-        path += [*link, e]
-        path_segment += [segment[i]] * (len(link) + 1)
+            continue
+        link = shortest_edge_path(
+            out_start, out_edges, edge_from, edge_to, length, edge_to[a], edge_from[e]
+        )
+        if arc_chain[a] == arc_chain[e]:
+            inexact.add(segment[i])
+        link = [*(link or []), e]
+        path += link
+        path_segment += [segment[i]] * len(link)
+        stops.append((segment[i], e))
         last = i
-    return path, path_segment
+    return path, path_segment, stops, inexact
