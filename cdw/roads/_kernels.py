@@ -266,8 +266,9 @@ def build_chains(
     ``chain_arcs[chain_start[c]:chain_start[c+1]]``; each arc's chain, index in it and
     distance from the chain's start; the chain's end nodes and length; and the chain
     driving the same arcs the other way (arc ``k`` of ``c`` reversed is arc ``n-1-k`` of
-    its reverse), -1 for one-way chains and closed loops. Chains start at junctions and
-    dead ends; a loop of pass-through nodes becomes one chain from its lowest arc.
+    its reverse, never itself), -1 for one-way chains. Chains start at junctions and dead ends; a loop of
+    pass-through nodes becomes one chain from its lowest arc, and where it is two-way a
+    second one from the reverse of that chain's last arc.
     """
     through, next_arc = _pass_through(out_start.size - 1, edge_from, edge_to)
     m = edge_from.size
@@ -280,35 +281,41 @@ def build_chains(
     chain_to = np.empty(m, _INT)
     chain_length = np.empty(m)
     n_chains = 0
-    count = 0
     for loops in range(2):  # chains from junctions first, then closed loops
         for first in range(m):
             if arc_chain[first] >= 0 or (loops == 0 and through[edge_from[first]]):
                 continue
-            e = first
-            pos = 0
-            along = 0.0
-            while e >= 0 and arc_chain[e] < 0:
-                arc_chain[e] = n_chains
-                arc_pos[e] = pos
-                arc_offset[e] = along
-                chain_arcs[count] = e
-                count += 1
-                pos += 1
-                along += edge_length[e]
-                last = e
-                e = next_arc[e]
-            chain_from[n_chains] = edge_from[first]
-            chain_to[n_chains] = edge_to[last]
-            chain_length[n_chains] = along
-            n_chains += 1
-            chain_start[n_chains] = count
+            start = first
+            while start >= 0:
+                e = start
+                count = chain_start[n_chains]
+                along = 0.0
+                while e >= 0 and arc_chain[e] < 0:
+                    arc_chain[e] = n_chains
+                    arc_pos[e] = count - chain_start[n_chains]
+                    arc_offset[e] = along
+                    chain_arcs[count] = e
+                    count += 1
+                    along += edge_length[e]
+                    last = e
+                    e = next_arc[e]
+                chain_from[n_chains] = edge_from[start]
+                chain_to[n_chains] = edge_to[last]
+                chain_length[n_chains] = along
+                n_chains += 1
+                chain_start[n_chains] = count
+                # a two-way loop: its other direction starts where this one ends, so that
+                # the two pair up arc for arc as reverses
+                start = -1
+                if loops == 1:
+                    for j in range(out_start[edge_to[last]], out_start[edge_to[last] + 1]):
+                        back = out_edges[j]
+                        if edge_to[back] == edge_from[last] and arc_chain[back] < 0:
+                            start = back
     chain_reverse = np.full(n_chains, -1, _INT)
     for c in range(n_chains):
         u = chain_from[c]
         v = chain_to[c]
-        if u == v:
-            continue
         head = chain_arcs[chain_start[c]]
         n_arcs = chain_start[c + 1] - chain_start[c]
         for j in range(out_start[edge_to[head]], out_start[edge_to[head] + 1]):
@@ -316,7 +323,8 @@ def build_chains(
             if edge_to[e] == edge_from[head]:
                 r = arc_chain[e]
                 if (
-                    arc_pos[e] == n_arcs - 1
+                    r != c
+                    and arc_pos[e] == n_arcs - 1
                     and chain_start[r + 1] - chain_start[r] == n_arcs
                     and chain_from[r] == v
                     and chain_to[r] == u
@@ -935,8 +943,9 @@ def fill_path(
     (forward along the chain, turning round on it, or through the shortest path between
     chain ends), ending with its own arc. ``step_route`` (the distance the matcher found
     from the point before, inf if unknown) bounds the search. A point jittering back along
-    the same chain (within ``backward_tolerance``) adds nothing and the path goes on from
-    the point before it. A new segment starts a new run.
+    the same chain (within ``backward_tolerance``, or onto the arc ending where the path
+    stands) adds nothing and the path goes on from the point before it. A new segment
+    starts a new run.
     """
     out = np.empty(16, _INT)
     out_seg = np.empty(16, _INT)
@@ -962,7 +971,7 @@ def fill_path(
         pos_a = arc_pos[arc[last]]
         pos_b = arc_pos[arc[i]]
         if ca == cb and offset[i] >= offset[last] - backward_tolerance:
-            if offset[i] >= offset[last]:
+            if offset[i] >= offset[last] and pos_b >= pos_a:  # (not the arc before a node)
                 out, out_seg, count = _append_arcs(
                     out, out_seg, count, chain_start, chain_arcs, ca, pos_a + 1, pos_b, seg
                 )
@@ -1013,7 +1022,10 @@ def fill_path(
             entry_node = chain_from[cb] if entry == 0 else chain_to[cb]
             links = path_edges(pred_edge, chain_from, entry_node)
             start = chain_from[links[0]] if links.size else entry_node
-            if start == chain_to[ca]:  # leave at the end of a's chain
+            ahead = start == chain_to[ca] and (
+                n_sources == 1 or start != chain_from[ca] or source_cost[0] <= source_cost[1]
+            )  # on a loop both exits are one node: the cheaper one was taken
+            if ahead:  # leave at the end of a's chain
                 out, out_seg, count = _append_arcs(
                     out, out_seg, count, chain_start, chain_arcs, ca, pos_a + 1, n_a - 1, seg
                 )

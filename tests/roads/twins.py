@@ -142,20 +142,29 @@ def build_chains(n_nodes: int, edge_from: Ints, edge_to: Ints) -> set[tuple[int,
 
     A run starts at an arc leaving a node that is not pass-through (a junction or a dead
     end); runs made only of pass-through nodes are closed loops, started at their lowest
-    arc.
+    arc, and a two-way loop's other direction at the reverse of that run's last arc.
     """
     follow = pass_through(n_nodes, edge_from, edge_to)
     continued = set(follow.values())  # arcs that leave a pass-through node
     chains = set()
     used: set[int] = set()
     for first in [e for e in range(len(edge_from)) if e not in continued] + sorted(continued):
-        if first in used:
-            continue
-        chain = [first]
-        while chain[-1] in follow and follow[chain[-1]] != first:
-            chain.append(follow[chain[-1]])
-        used.update(chain)
-        chains.add(tuple(chain))
+        start: int | None = first
+        while start is not None and start not in used:
+            chain = [start]
+            while chain[-1] in follow and follow[chain[-1]] != start:
+                chain.append(follow[chain[-1]])
+            used.update(chain)
+            chains.add(tuple(chain))
+            start = None
+            if first in continued:  # a loop: its other direction, if two-way
+                last = chain[-1]
+                backs = [
+                    e
+                    for e in range(len(edge_from))
+                    if edge_from[e] == edge_to[last] and edge_to[e] == edge_from[last]
+                ]
+                start = backs[0] if backs else None
     return chains
 
 
@@ -163,18 +172,21 @@ def chain_reverses(
     chains: Sequence[tuple[int, ...]], edge_from: Ints, edge_to: Ints
 ) -> list[set[int]]:
     """Per chain, the chains that drive its arcs the other way (arc ``k`` reversed is arc
-    ``n-1-k`` of the other); none for closed loops. Parallel arcs may give several."""
+    ``n-1-k`` of the other; never itself). Parallel arcs may give several."""
     out = []
-    for arcs in chains:
+    for c, arcs in enumerate(chains):
         found = set()
-        if edge_from[arcs[0]] != edge_to[arcs[-1]]:
-            for r, other in enumerate(chains):
-                if len(other) == len(arcs) and all(
+        for r, other in enumerate(chains):
+            if (
+                r != c
+                and len(other) == len(arcs)
+                and all(
                     edge_from[other[-1 - q]] == edge_to[e]
                     and edge_to[other[-1 - q]] == edge_from[e]
                     for q, e in enumerate(arcs)
-                ):
-                    found.add(r)
+                )
+            ):
+                found.add(r)
         out.append(found)
     return out
 
@@ -336,9 +348,10 @@ def fill_path(
     the path goes on from, in order.
 
     A segment's first point gives its arc; each later one is reached from the point
-    before as ``route_distance`` measures: ahead on the same chain (or back within the
-    tolerance, which adds nothing and leaves the path at the point before) along the
-    chain's arcs, else by a shortest arc path (None: unreachable, the arc alone). Segments
+    before as ``route_distance`` measures: ahead on the same chain along its arcs (back
+    within the tolerance, or onto the arc ending where it stands, adds nothing and leaves
+    the path at the point before), else by a shortest arc path (None: unreachable, the arc
+    alone). Segments
     with a step behind on the same chain beyond the tolerance are ``inexact``: the matcher
     may drive farther there.
     """
@@ -360,8 +373,8 @@ def fill_path(
         a = arc[last]
         pa, pb = arc_offset[a] + offset[last], arc_offset[e] + offset[i]
         if arc_chain[a] == arc_chain[e] and pb >= pa - backward_tolerance:
-            if pb >= pa:
-                arcs = chains[arc_chain[a]]
+            arcs = chains[arc_chain[a]]
+            if pb >= pa and arcs.index(e) >= arcs.index(a):
                 link = list(arcs[arcs.index(a) + 1 : arcs.index(e) + 1])
                 path += link
                 path_segment += [segment[i]] * len(link)
