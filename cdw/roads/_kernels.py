@@ -990,7 +990,7 @@ def fill_path(
         reach = step_route[i] + backward_tolerance + 1e-6 * (1.0 + step_route[i])
         target_bound[0] = reach - offset[i]
         target_bound[1] = reach - (chain_length[cb] - 2.0 * arc_start[i] + offset[i])
-        for attempt in range(2):  # bounded by the matched distance; unbounded if that fails
+        for attempt in range(2):  # bounded by the matched distance; unbounded if too tight
             n_touched = dijkstra(
                 chain_out_start, chain_out, chain_to, chain_length, sources[:n_sources],
                 source_cost[:n_sources], targets, target_bound if attempt == 0 else no_bound,
@@ -1000,7 +1000,7 @@ def fill_path(
                 dist, cb, offset[i], arc_start[i], chain_from, chain_to, chain_length,
                 chain_reverse,
             )  # fmt: skip
-            if via < math.inf or direct < math.inf:
+            if min(via, direct) <= reach or attempt == 1:  # else the bound was too tight
                 break
             reset_workspace(touched[:n_touched], dist, pred_edge, settled)
         n_a = chain_start[ca + 1] - chain_start[ca]
