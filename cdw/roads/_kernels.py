@@ -1,9 +1,10 @@
 """Numba kernels of the road network: shortest paths, candidate edges, the HMM matcher.
 
-Arrays in, arrays out. The graph is the CSR form of ``RoadNetwork`` (``out_start``,
-``out_edges``, ``edge_from``, ``edge_to``); every edge is a straight segment in projected
-metres. Public wrappers live in ``routing.py`` and ``matching.py``; every kernel has a
-plain-Python twin in ``tests/roads/twins.py``.
+Arrays in, arrays out. A graph is in CSR form (``out_start``, ``out_edges``, ``edge_from``,
+``edge_to``): the ``RoadNetwork``'s arcs, each a straight segment in projected metres, for
+routing; for matching, the chains of arcs between junctions (``build_chains``). Public
+wrappers live in ``routing.py`` and ``matching.py``; every kernel has a plain-Python twin in
+``tests/roads/twins.py``.
 """
 
 from __future__ import annotations

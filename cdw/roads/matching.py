@@ -1,11 +1,15 @@
 """Hidden-Markov map matching (Newson & Krumm 2009) on a ``RoadNetwork``.
 
-Candidates are the edges within a search radius of each fix; the emission is Gaussian in
-the fix-to-edge distance (sigma), the transition exponential in the difference between
-the network distance and the straight-line distance of consecutive fixes (beta); network
-distances come from a Dijkstra search bounded by a multiple of the straight-line
-distance. Where no candidate of a fix can be reached from the previous one, the match
-breaks and a new segment starts; a fix with no edge in reach is left unmatched.
+Candidates are the edges within a search radius of each fix, the nearest of each chain
+(a run of arcs between junctions); the emission is Gaussian in the fix-to-edge distance
+(sigma), the transition exponential in the difference between the network distance and
+the straight-line distance of consecutive fixes (beta). Network distances are searched on
+the chains' graph, several times smaller than the arcs', bounded by a multiple of the
+straight-line distance, or looked up in a table of all node-to-node distances up to
+``table_m`` computed once per matcher (as fmm's UBODT). Where no candidate of a fix can be
+reached from the previous one, the match breaks and a new segment starts; a fix with no
+edge in reach is left unmatched. All of it runs in one Numba call per track
+(``_kernels.match_track``).
 """
 
 from __future__ import annotations
