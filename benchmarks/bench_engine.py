@@ -24,6 +24,7 @@ for _var in (
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -362,6 +363,53 @@ def build_context(fleet: FleetDay, projector: Projector) -> Any:
     )
 
 
+def build_roads(fleet: FleetDay, projector: Projector, route_kmh: float) -> Any:
+    """A road network for the fleet: each route a two-way road posted ``route_kmh``, and at
+    every fourth vertex a 400 m cross street either side posted 30 km/h."""
+    from cdw.roads.engine import Roads
+    from cdw.roads.network import RoadNetwork
+
+    xs, ys, u, v, speed, cls = [], [], [], [], [], []
+
+    def road(points: np.ndarray, kmh: float, highway: str) -> None:
+        first = len(xs)
+        xs.extend(points[:, 0].tolist())
+        ys.extend(points[:, 1].tolist())
+        ids = np.arange(first, first + len(points))
+        for a, b in zip(ids[:-1].tolist(), ids[1:].tolist(), strict=True):
+            u.extend((a, b))
+            v.extend((b, a))
+            speed.extend((kmh, kmh))
+            cls.extend((highway, highway))
+
+    for route in fleet.routes:
+        xy = shapely.get_coordinates(projector.geom_forward(route))
+        road(xy, route_kmh, "primary")
+        for k in range(4, len(xy) - 1, 4):
+            dx, dy = xy[k + 1] - xy[k]
+            nx, ny = -dy / math.hypot(dx, dy), dx / math.hypot(dx, dy)
+            road(
+                np.array([xy[k] - (400 * nx, 400 * ny), xy[k], xy[k] + (400 * nx, 400 * ny)]),
+                30.0,
+                "residential",
+            )
+    # Route vertices shared with a cross street are one node.
+    coords = np.round(np.column_stack((xs, ys)), 3)
+    nodes, index = np.unique(coords, axis=0, return_inverse=True)
+    index = index.reshape(-1)
+    lon, lat = projector.inverse(nodes[:, 0], nodes[:, 1])
+    network = RoadNetwork.from_arrays(
+        np.arange(len(nodes)),
+        lon,
+        lat,
+        index[np.array(u)],
+        index[np.array(v)],
+        edge_highway=np.array(cls, dtype=object),
+        edge_maxspeed_kmh=np.array(speed),
+    )
+    return Roads.for_projector(network, projector)
+
+
 def end_to_end(parquet_path: Path, context: Any) -> tuple[float, Any]:
     """Read the Parquet with polars and run ``cdw.tracking.pipeline.run_pipeline`` on it."""
     from cdw.tracking.pipeline import run_pipeline
@@ -373,10 +421,18 @@ def end_to_end(parquet_path: Path, context: Any) -> tuple[float, Any]:
 
 
 def end_to_end_stage(
-    fleet: FleetDay, projector: Projector, parquet_path: Path, tmp: Path, repeat: int
+    fleet: FleetDay,
+    projector: Projector,
+    parquet_path: Path,
+    tmp: Path,
+    repeat: int,
+    route_kmh: float | None = None,
 ) -> dict[str, Any]:
+    """End to end; with ``route_kmh``, against ``build_roads``'s network as well."""
     try:
         context = build_context(fleet, projector)
+        if route_kmh is not None:
+            context.roads = build_roads(fleet, projector, route_kmh)
         small = tmp / "warmup.parquet"
         fleet.points.head(min(20_000, fleet.points.height)).write_parquet(small)
         end_to_end(small, context)  # compile the pipeline's kernels, warm polars
@@ -519,6 +575,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         corridor_vs = corridor_side_by_side(route_points, routes_m, indexes, args.repeat)
         print("  end to end: read Parquet → clean → trips → checks …")
         e2e = end_to_end_stage(fleet, projector, parquet_path, tmp, args.repeat)
+        print("  end to end with a road network (routes posted 60 km/h, cross streets 30) …")
+        e2e_roads = end_to_end_stage(fleet, projector, parquet_path, tmp, args.repeat, 60.0)
+        print("  end to end with a road network, routes posted 40 km/h …")
+        e2e_roads_40 = end_to_end_stage(fleet, projector, parquet_path, tmp, args.repeat, 40.0)
         print("  end to end on the flag-heavy fleet …")
         heavy = make_fleet_day(n_points, seed=args.seed, profile="flag_heavy")
         heavy_path = tmp / "fleet_day_flag_heavy.parquet"
@@ -549,6 +609,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "stay_points_vs_trackintel": stays_vs,
         "corridor_vs_shapely": corridor_vs,
         "end_to_end": e2e,
+        "end_to_end_with_roads": e2e_roads,
+        "end_to_end_with_roads_posted_40": e2e_roads_40,
         "end_to_end_flag_heavy": e2e_heavy,
     }
     print()

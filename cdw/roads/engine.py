@@ -22,6 +22,7 @@ from cdw.errors import InputFileError, Problem
 from cdw.roads.matching import MapMatcher, MatchParams, MatchResult
 from cdw.roads.network import HIGHWAY_ZH, RoadNetwork, _existing_file
 from cdw.roads.routing import SnappedRoute, snap_route
+from cdw.tracking.geometry import SegmentIndex
 from cdw.tracking.projection import Projector
 
 # Loaders by file-name ending; ``.npz`` is the cache that ``RoadNetwork.save`` writes.
@@ -112,16 +113,21 @@ class Roads:
         self.matcher = MapMatcher(network, params)
         p = self.matcher.params
         # Every edge a fix can be matched onto: within the search radius of the fix, or of
-        # the fix within 2 sigma before it that the matcher kept in its place.
+        # the fix within 2 sigma before it that the matcher kept in its place (candidates
+        # only: no distance table).
         self._reach = MapMatcher(
             network,
             dataclasses.replace(
-                p, search_radius_m=p.search_radius_m + 2 * p.sigma_m, max_candidates=64
+                p,
+                search_radius_m=p.search_radius_m + 2 * p.sigma_m,
+                max_candidates=64,
+                table_m=0.0,
             ),
         )
         tagged = network.edge_maxspeed_kmh[np.isfinite(network.edge_maxspeed_kmh)]
         self.lowest_limit_kmh = float(tagged.min()) if tagged.size else np.inf
         self._routes: dict[int, tuple[LineString, NetworkPath | None]] = {}
+        self._slow: dict[float, SegmentIndex | None] = {}
 
     @classmethod
     def for_projector(
@@ -141,12 +147,42 @@ class Roads:
         """Tagged maxspeed of each edge; NaN where untagged or unmatched (-1)."""
         return np.where(edges >= 0, self.network.edge_maxspeed_kmh[np.maximum(edges, 0)], np.nan)
 
-    def may_be_slower(self, x: np.ndarray, y: np.ndarray, speed_kmh: np.ndarray) -> np.ndarray:
-        """Per point: some edge it may be matched onto has a posted limit below its speed."""
-        start, edge, _, _ = self._reach.candidates(x, y)
-        below = self.network.edge_maxspeed_kmh[edge] < np.repeat(speed_kmh, np.diff(start))
-        owner = np.repeat(np.arange(x.size), np.diff(start))
-        return np.bincount(owner[below], minlength=x.size) > 0
+    def may_be_slower(
+        self, x: np.ndarray, y: np.ndarray, speed_kmh: np.ndarray, below_kmh: float
+    ) -> np.ndarray:
+        """Per point (slower than ``below_kmh``): some edge it may be matched onto has a
+        posted limit below its speed. Only points near an edge posted below ``below_kmh``
+        (one corridor test) have their candidate edges looked at."""
+        out = np.zeros(x.size, bool)
+        slow = self._posted_below(below_kmh)
+        if slow is None:
+            return out
+        near = np.flatnonzero(slow.within(x, y, self._reach.params.search_radius_m))
+        start, edge, _, _ = self._reach.candidates(x[near], y[near])
+        counts = np.diff(start)
+        below = self.network.edge_maxspeed_kmh[edge] < np.repeat(speed_kmh[near], counts)
+        out[near] = (
+            np.bincount(np.repeat(np.arange(near.size), counts)[below], minlength=near.size) > 0
+        )
+        return out
+
+    def _posted_below(self, limit_kmh: float) -> SegmentIndex | None:
+        """The edges posted below ``limit_kmh`` as one segment index (None if none)."""
+        if limit_kmh not in self._slow:
+            net = self.network
+            edges = np.flatnonzero(net.edge_maxspeed_kmh < limit_kmh)
+            u, v = net.edge_from[edges], net.edge_to[edges]
+            lines = shapely.linestrings(
+                np.stack(
+                    (
+                        np.column_stack((net.node_x[u], net.node_y[u])),
+                        np.column_stack((net.node_x[v], net.node_y[v])),
+                    ),
+                    axis=1,
+                )
+            )
+            self._slow[limit_kmh] = SegmentIndex(list(lines)) if edges.size else None
+        return self._slow[limit_kmh]
 
     def path(self, result: MatchResult, segment: int) -> NetworkPath:
         """The matched path of one segment of a match."""

@@ -166,7 +166,8 @@ def test_may_be_slower_and_posted_limits():
     assert roads.lowest_limit_kmh == 30.0
     px, py = net.projector.forward(*lonlat([50.0, 50.0, 250.0], [0.0, 0.0, 0.0]))
     np.testing.assert_array_equal(
-        roads.may_be_slower(px, py, np.array([35.0, 25.0, 35.0])), [True, False, False]
+        roads.may_be_slower(px, py, np.array([35.0, 25.0, 35.0]), 60.0), [True, False, False]
     )
+    assert not roads.may_be_slower(px, py, np.array([35.0, 25.0, 35.0]), 30.0).any()
     limits = roads.posted_limit_kmh(np.array([ids[(0, 1)], ids[(1, 0)], -1]))
     np.testing.assert_array_equal(limits, [30.0, np.nan, np.nan])

@@ -64,7 +64,7 @@ def _on_roads(
     maybe = speed > truck
     if roads.lowest_limit_kmh < truck:
         slow = np.flatnonzero(~maybe & (speed > roads.lowest_limit_kmh))
-        maybe[slow] = roads.may_be_slower(track.x[slow], track.y[slow], speed[slow])
+        maybe[slow] = roads.may_be_slower(track.x[slow], track.y[slow], speed[slow], truck)
     limit = np.full(track.n, truck)
     edge = np.full(track.n, -1, np.int64)
     for s, e in zip(*_long_runs(track, maybe, min_s, gap_s), strict=True):
