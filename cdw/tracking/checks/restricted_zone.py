@@ -71,7 +71,7 @@ def _events(track: VehicleTrack, gap_s: float, ctx: AnalysisContext) -> Events:
         gaps = signal_gaps(track, gap_s)
         zone = track.zone["restricted"]
         if ctx.roads is not None and zone.max(initial=-1) >= 0:
-            zone = track.memo("restricted_on_roads", lambda: _on_banned_roads(track, ctx, gaps))
+            zone = _on_banned_roads(track, ctx, gaps)
         return Events.of(*_zone_runs(zone, gaps))
 
     return track.memo(("restricted", gap_s), compute)
