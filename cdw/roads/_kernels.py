@@ -349,6 +349,21 @@ def build_chains(
 
 
 @njit(cache=True, nogil=True)
+def _nearest_on_segment(
+    x: float, y: float, x0: float, y0: float, x1: float, y1: float
+) -> tuple[float, float, float]:
+    """``(u, ex, ey)``: the segment's point nearest to (x, y) lies at fraction ``u`` (0..1)
+    along it, ``(ex, ey)`` from it to (x, y)."""
+    dx = x1 - x0
+    dy = y1 - y0
+    length2 = dx * dx + dy * dy
+    u = 0.0
+    if length2 > 0.0:
+        u = min(max(((x - x0) * dx + (y - y0) * dy) / length2, 0.0), 1.0)
+    return u, x - (x0 + u * dx), y - (y0 + u * dy)
+
+
+@njit(cache=True, nogil=True)
 def edge_candidates(
     px: np.ndarray,
     py: np.ndarray,
@@ -403,17 +418,9 @@ def edge_candidates(
                 for c in range(c0, c1 + 1):
                     cell = r * n_cols + c
                     for j in range(cell_start[cell], cell_start[cell + 1]):
-                        ax = item_x0[j]
-                        ay = item_y0[j]
-                        dx = item_x1[j] - ax
-                        dy = item_y1[j] - ay
-                        length2 = dx * dx + dy * dy
-                        u = 0.0
-                        if length2 > 0.0:
-                            u = ((x - ax) * dx + (y - ay) * dy) / length2
-                            u = min(max(u, 0.0), 1.0)
-                        ex = x - (ax + u * dx)
-                        ey = y - (ay + u * dy)
+                        u, ex, ey = _nearest_on_segment(
+                            x, y, item_x0[j], item_y0[j], item_x1[j], item_y1[j]
+                        )
                         if not ex * ex + ey * ey <= radius2:
                             continue
                         d = math.hypot(ex, ey)
@@ -1215,12 +1222,7 @@ def match_track(
             continue
         edge[i] = e
         segment[i] = kept_segment[owner]
-        dx = seg_x1[e] - seg_x0[e]
-        dy = seg_y1[e] - seg_y0[e]
-        length2 = dx * dx + dy * dy
-        u = 0.0
-        if length2 > 0.0:
-            u = min(max(((x[i] - seg_x0[e]) * dx + (y[i] - seg_y0[e]) * dy) / length2, 0.0), 1.0)
+        u, ex, ey = _nearest_on_segment(x[i], y[i], seg_x0[e], seg_y0[e], seg_x1[e], seg_y1[e])
         offset[i] = u * edge_length[e]
-        distance[i] = math.hypot(x[i] - (seg_x0[e] + u * dx), y[i] - (seg_y0[e] + u * dy))
+        distance[i] = math.hypot(ex, ey)
     return edge, offset, distance, segment, path_edge, path_segment
