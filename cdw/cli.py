@@ -19,6 +19,7 @@ from cdw.manifests.cli import (
     reconcile_command,
 )
 from cdw.registry.cli import import_command
+from cdw.roads.cli import roads_app
 from cdw.scenario.cli import generate_command
 from cdw.tracking.analyse_cli import analyse_command
 from cdw.tracking.cli import ingest_command
@@ -34,6 +35,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(audit_app, name="audit")
 app.add_typer(enforcement_app, name="enforcement")
+app.add_typer(roads_app, name="roads")
 scenario_app.command("generate")(generate_command)
 bundle_app = typer.Typer(help="数据包 / scenario and data bundles", no_args_is_help=True)
 app.add_typer(bundle_app, name="bundle")

@@ -3,7 +3,8 @@
 Roles (DESIGN.md §1): permit officers and admins decide; a site dispatcher may apply for its
 own site; reads for admin, permit and enforcement officers and viewers (all), a site
 dispatcher (its site), a facility operator (its facility), a haulier (permits naming its
-vehicles). Outside a scope a permit answers 404.
+vehicles). Outside a scope a permit answers 404. Route proposals and checks (computations
+on the road network of ``CDW_ROAD_NETWORK``) are for deciders.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from cdw.api.deps import SessionDep, require_roles
+from cdw.api.deps import SessionDep, SettingsDep, require_roles
 from cdw.auth.models import Role, User
-from cdw.permits import services
+from cdw.permits import route_planning, services
 from cdw.permits.models import PermitStatus
+from cdw.permits.route_planning import ProposalRequest, RouteCheckRequest
 from cdw.permits.services import Decision, PermitAmendment, PermitApplication
 from cdw.registry.services import scope_for
 
@@ -46,6 +48,20 @@ def list_permits(
 ) -> dict[str, Any]:
     rows, count = services.list_permits(session, scope_for(user), status, offset, limit)
     return {"data": [services.public(session, p) for p in rows], "count": count}
+
+
+@router.post("/route-proposals", summary="推荐路线 / propose routes from a site to a facility")
+def propose_routes(
+    data: ProposalRequest, session: SessionDep, settings: SettingsDep, _: Decider
+) -> dict[str, Any]:
+    return route_planning.propose(session, settings, data)
+
+
+@router.post("/route-check", summary="校验手绘路线 / snap and check a drawn route")
+def check_route(
+    data: RouteCheckRequest, session: SessionDep, settings: SettingsDep, _: Decider
+) -> dict[str, Any]:
+    return route_planning.check(session, settings, data)
 
 
 @router.get("/{permit_id}", summary="核准详情 / read one permit")

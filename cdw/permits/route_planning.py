@@ -1,0 +1,272 @@
+"""Routes for permits (核准路线): proposals from a site to a facility, and officer-drawn
+lines snapped onto the road network and checked.
+
+Both honour the same restrictions: hgv=no, the vehicle's weight against maxweight, road
+classes the officer excludes, and every active restricted zone of the registry (polygons are
+avoided, banned-road lines ban the network arcs they run along). Each route comes back as a
+GeoJSON Feature that a permit's ``routes`` accepts as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import numpy as np
+import shapely
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from shapely.geometry import LineString, shape
+from sqlmodel import Session, select
+
+from cdw.config import Settings
+from cdw.errors import Conflict, InputFileError, Problem, ValidationFailed
+from cdw.registry.categories import ZoneKind
+from cdw.registry.models import ConstructionSite, DisposalFacility, RecordStatus, RestrictedZone
+from cdw.registry.services import get
+from cdw.roads.engine import Roads, load_network
+from cdw.roads.matching import MatchParams
+from cdw.roads.routing import RouteProposal, RouteRestrictions, propose_routes, snap_route
+
+MAX_ALTERNATIVES = 5
+# A drawn line is a few hundred points: a matcher without a distance table, as snap_route's.
+SNAP_PARAMS = MatchParams(sigma_m=5.0, table_m=0.0)
+
+LonLat = tuple[Annotated[float, Field(ge=-180, le=180)], Annotated[float, Field(ge=-90, le=90)]]
+
+
+class RouteOptions(BaseModel):
+    """What a route must avoid besides hgv=no roads and the registry's restricted zones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    excluded_road_classes: list[str] = Field(
+        default_factory=list, description="排除的道路等级 / road classes (highway) to avoid"
+    )
+    vehicle_weight_t: float | None = Field(
+        default=None, gt=0, le=100, description="车辆总重（吨） / vehicle weight (t)"
+    )
+
+
+class ProposalRequest(RouteOptions):
+    """From a site (or an ``origin`` [lon, lat]) to a facility (or a ``destination``)."""
+
+    site_id: int | None = None
+    facility_id: int | None = None
+    origin: LonLat | None = Field(default=None, description="起点 [经度, 纬度] / [lon, lat]")
+    destination: LonLat | None = Field(default=None, description="终点 / [lon, lat]")
+    alternatives: int = Field(default=3, ge=0, le=MAX_ALTERNATIVES, description="备选路线数")
+
+
+class RouteCheckRequest(RouteOptions):
+    route: dict[str, Any] = Field(
+        description="GeoJSON LineString（或含它的 Feature） / a LineString or a Feature of one"
+    )
+
+    @field_validator("route")
+    @classmethod
+    def _line(cls, value: dict[str, Any]) -> dict[str, Any]:
+        route_line(value)
+        return value
+
+
+def route_line(geojson: Any, field: str = "route") -> LineString:
+    """The lon/lat LineString of a GeoJSON LineString, a Feature of one, or a
+    FeatureCollection of exactly one."""
+
+    def fail(zh: str, en: str) -> ValidationFailed:
+        return ValidationFailed([Problem(field, zh, en)])
+
+    if isinstance(geojson, dict) and geojson.get("type") == "FeatureCollection":
+        features = geojson.get("features")
+        if not isinstance(features, list) or len(features) != 1:
+            raise fail(
+                "FeatureCollection 须只含一条路线", "a FeatureCollection must hold one route"
+            )
+        geojson = features[0]
+    try:
+        geom = shapely.from_geojson(json.dumps(geojson))
+    except (TypeError, ValueError, shapely.errors.GEOSException) as exc:
+        raise fail(f"路线不是有效的 GeoJSON：{exc}", f"route is not valid GeoJSON: {exc}") from None
+    if geom.geom_type != "LineString":
+        raise fail(
+            f"路线须为 LineString，实际为 {geom.geom_type}",
+            f"route must be a LineString, got {geom.geom_type}",
+        )
+    xy = shapely.get_coordinates(geom)
+    lon, lat = np.abs(xy).T
+    if not (np.isfinite(xy).all() and (lon <= 180).all() and (lat <= 90).all()):
+        raise fail("路线坐标超出 WGS-84 范围", "route coordinates outside WGS-84 ranges")
+    if len(np.unique(xy, axis=0)) < 2:
+        raise fail("路线须有至少两个不同的点", "route needs two or more distinct points")
+    return geom
+
+
+def permit_roads(settings: Settings) -> Roads:
+    """The configured network with a matcher for drawn lines; 409 when none is usable."""
+    if settings.road_network is None:
+        raise Conflict(
+            "未配置路网：请设置 CDW_ROAD_NETWORK",
+            "no road network configured: set CDW_ROAD_NETWORK",
+            problems=[Problem("CDW_ROAD_NETWORK", "未设置", "not set")],
+        )
+    try:
+        network = load_network(settings.road_network)
+    except InputFileError as exc:
+        raise Conflict(
+            f"无法读取路网 CDW_ROAD_NETWORK：{exc.zh}",
+            f"cannot read the road network CDW_ROAD_NETWORK: {exc.en}",
+            problems=exc.problems,
+        ) from exc
+    return Roads(network, SNAP_PARAMS)
+
+
+class _Zones:
+    """The active restricted zones on one network: polygons, and banned-road arcs."""
+
+    def __init__(self, session: Session, roads: Roads) -> None:
+        net = roads.network
+        self.rows = session.exec(
+            select(RestrictedZone)
+            .where(RestrictedZone.status == RecordStatus.active)
+            .order_by(RestrictedZone.id)
+        ).all()
+        self.polygons: dict[int, Any] = {}
+        self.edges: dict[int, np.ndarray] = {}
+        for zone in self.rows:
+            fence = zone.geofence
+            geom = shape(fence["geometry"] if fence.get("type") == "Feature" else fence)
+            if geom.geom_type in ("Polygon", "MultiPolygon"):
+                self.polygons[zone.id] = geom
+            else:
+                parts = getattr(geom, "geoms", [geom])
+                self.edges[zone.id] = np.unique(
+                    np.concatenate(
+                        [roads.edges_along(net.projector.geom_forward(p)) for p in parts]
+                    )
+                )
+
+    def banned_edges(self) -> frozenset[int]:
+        return frozenset(int(e) for edges in self.edges.values() for e in edges)
+
+    def entered_by(self, proposal: RouteProposal) -> list[dict[str, Any]]:
+        """The zones a route enters: its line meets the polygon, or it uses a banned arc."""
+        return [
+            {
+                "id": zone.id,
+                "name": zone.name,
+                "kind": str(zone.kind),
+                "kind_zh": ZoneKind(zone.kind).zh,
+            }
+            for zone in self.rows
+            if (zone.id in self.polygons and self.polygons[zone.id].intersects(proposal.geometry))
+            or np.isin(proposal.edge_ids, self.edges.get(zone.id, [])).any()
+        ]
+
+
+def _restrictions(roads: Roads, options: RouteOptions, zones: _Zones) -> RouteRestrictions:
+    known = [str(c) for c in roads.network.highway_classes]
+    unknown = sorted(set(options.excluded_road_classes) - set(known))
+    if unknown:
+        raise ValidationFailed(
+            [
+                Problem(
+                    "excluded_road_classes",
+                    f"路网中没有道路等级 {'、'.join(unknown)}（可选：{'、'.join(known)}）",
+                    f"unknown road class {', '.join(unknown)} (known: {', '.join(known)})",
+                )
+            ]
+        )
+    return RouteRestrictions(
+        vehicle_weight_t=options.vehicle_weight_t,
+        excluded_classes=frozenset(options.excluded_road_classes),
+        banned_edges=zones.banned_edges(),
+        restricted_zones=tuple(zones.polygons.values()),
+    )
+
+
+def _end(
+    session: Session,
+    model: type[ConstructionSite | DisposalFacility],
+    record_id: int | None,
+    point: tuple[float, float] | None,
+    names: tuple[str, str],
+) -> tuple[float, float]:
+    """A route end: the record's geofence centroid, or the point given."""
+    id_field, point_field = names
+    if (record_id is None) == (point is None):
+        raise ValidationFailed(
+            [
+                Problem(
+                    id_field,
+                    f"{id_field} 与 {point_field} 须给出且只给出一个",
+                    f"give exactly one of {id_field} and {point_field}",
+                )
+            ]
+        )
+    if point is not None:
+        return point
+    centroid = shape(get(session, model, record_id).geofence).centroid
+    return centroid.x, centroid.y
+
+
+def _feature(roads: Roads, proposal: RouteProposal, **properties: Any) -> dict[str, Any]:
+    """``proposal.to_geojson()`` with ``properties`` and the roads passed, in order."""
+    net = roads.network
+    passed: list[dict[str, Any]] = []
+    for edge in proposal.edge_ids:
+        zh, en = roads.label(edge)
+        length = float(net.edge_length_m[edge])
+        if passed and passed[-1]["name_zh"] == zh:
+            passed[-1]["length_m"] += length
+        else:
+            passed.append({"name_zh": zh, "name_en": en, "length_m": length})
+    for road in passed:
+        road["length_m"] = round(road["length_m"], 1)
+    feature = proposal.to_geojson()
+    feature["properties"] = {**properties, **feature["properties"], "roads": passed}
+    return feature
+
+
+def propose(session: Session, settings: Settings, request: ProposalRequest) -> dict[str, Any]:
+    """A FeatureCollection of the fastest permitted route (rank 1) and its alternatives;
+    ``problems`` says why when there is none."""
+    origin = _end(session, ConstructionSite, request.site_id, request.origin, ("site_id", "origin"))
+    destination = _end(
+        session,
+        DisposalFacility,
+        request.facility_id,
+        request.destination,
+        ("facility_id", "destination"),
+    )
+    roads = permit_roads(settings)
+    restrictions = _restrictions(roads, request, _Zones(session, roads))
+    proposals = propose_routes(
+        roads.network, origin, destination, restrictions, alternatives=request.alternatives
+    )
+    none = Problem(
+        "route", "在这些限制下没有可行路线", "no permitted route under these restrictions"
+    )
+    return {
+        "type": "FeatureCollection",
+        "features": [_feature(roads, p, rank=k) for k, p in enumerate(proposals, 1)],
+        "origin": list(origin),
+        "destination": list(destination),
+        "problems": [] if proposals else [none.as_dict()],
+    }
+
+
+def check(session: Session, settings: Settings, request: RouteCheckRequest) -> dict[str, Any]:
+    """A drawn line snapped onto the network: the snapped route (a Feature, or None when no
+    part of it is on the network), every restriction it breaks and the zones it enters."""
+    line = route_line(request.route)
+    roads = permit_roads(settings)
+    zones = _Zones(session, roads)
+    restrictions = _restrictions(roads, request, zones)
+    snapped = snap_route(roads.network, line, restrictions, matcher=roads.matcher)
+    proposal = snapped.proposal
+    return {
+        "acceptable": proposal is not None and not snapped.violations,
+        "route": _feature(roads, proposal) if proposal else None,
+        "problems": [p.as_dict() for p in snapped.violations],
+        "zones": zones.entered_by(proposal) if proposal else [],
+    }
