@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         le=100,
         description="a haulier whose credit score falls below is suspended",
     )
+
+    @field_validator("road_network", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        """``CDW_ROAD_NETWORK=`` (empty) means no network, not the current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def points_dir(self) -> Path:

@@ -1,5 +1,6 @@
 import json
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,3 +209,10 @@ def test_a_missing_road_network_file_is_a_clear_error(session: Session, tmp_path
     with pytest.raises(InputFileError) as err:
         load_context(session, DAY, DAY, PROJ, Settings(road_network=tmp_path / "nope.geojson"))
     assert "nope.geojson" in err.value.en
+
+
+def test_an_empty_road_network_setting_means_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDW_ROAD_NETWORK", " ")
+    assert Settings().road_network is None
+    monkeypatch.setenv("CDW_ROAD_NETWORK", "roads.npz")
+    assert Settings().road_network == Path("roads.npz")
