@@ -942,11 +942,13 @@ def fill_path(
     heap_cost: np.ndarray,
     heap_node: np.ndarray,
     touched: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The continuous arc path through matched points (those with ``chain >= 0``), each
     at ``offset`` along its chain on ``arc`` (spanning ``arc_start..arc_end``).
 
-    Returns ``(path_edge, path_segment)``: a segment's first point contributes its arc;
+    Returns ``(path_edge, path_segment, at)``, ``at[i]`` the path entry the path stands on
+    once it has reached point ``i`` (-1 for unmatched points): a segment's first point
+    contributes its arc;
     each later point is joined to the one before by the drive ``route_distances`` measures
     (forward along the chain, turning round on it, or through the shortest path between
     chain ends), ending with its own arc. ``step_route`` (the distance the matcher found
@@ -963,6 +965,7 @@ def fill_path(
     targets = np.empty(2, _INT)
     target_bound = np.empty(2)
     no_bound = np.full(2, math.inf)
+    at = np.full(chain.size, -1, _INT)
     last = -1  # the point the path has reached
     for i in range(chain.size):
         cb = chain[i]
@@ -973,6 +976,7 @@ def fill_path(
             out = _append_int(out, count, arc[i])
             out_seg = _append_int(out_seg, count, seg)
             count += 1
+            at[i] = count - 1
             last = i
             continue
         ca = chain[last]
@@ -984,6 +988,7 @@ def fill_path(
                     out, out_seg, count, chain_start, chain_arcs, ca, pos_a + 1, pos_b, seg
                 )
                 last = i
+            at[i] = count - 1
             continue
         direct = _along_chain(
             ca, offset[last], arc_end[last], cb, offset[i], arc_start[i], chain_length,
@@ -1066,8 +1071,9 @@ def fill_path(
                 out, out_seg, count, chain_start, chain_arcs, cb, pos_b, pos_b, seg
             )
         reset_workspace(touched[:n_touched], dist, pred_edge, settled)
+        at[i] = count - 1
         last = i
-    return out[:count].copy(), out_seg[:count].copy()
+    return out[:count].copy(), out_seg[:count].copy(), at
 
 
 @njit(cache=True, nogil=True)
@@ -1143,8 +1149,11 @@ def match_track(
     (grouped by chain) gives their candidates, placed along chains by ``arc_chain`` /
     ``arc_offset``; ``route_distances``, ``emission_logprob``, ``transition_logprob`` and
     ``viterbi`` choose one per state, breaking into segments; ``fill_path`` joins them.
-    Every fix takes the arc and segment of the last kept fix at or before it, with its
-    own offset along that arc and distance from it (0 and NaN where unmatched).
+    Every fix takes the segment of the last kept fix at or before it (its owner); a kept
+    fix keeps its arc, a thinned one takes the nearest arc (ties: the first) of the path
+    from its owner's entry on (``fill_path``'s ``at``) up to the next kept fix's entry in
+    the segment, no further than 4 sigma along the path past the owner. Offsets along the
+    arc and distances from it are each fix's own (0 and NaN where unmatched).
     """
     n = x.size
     keep = np.flatnonzero(thin_points(x, y, 2.0 * sigma))
@@ -1203,7 +1212,7 @@ def match_track(
             width = sub_start[h + 1] - sub_start[h]
             cell = trans_start[h] + (choice[h - 1] - sub_start[h - 1]) * width
             step[j] = route[cell + c - sub_start[h]]
-    path_edge, path_segment = fill_path(
+    path_edge, path_segment, at = fill_path(
         kept_chain, kept_off, kept_edge, kept_arc_start, kept_arc_end, kept_segment, step,
         chain_start, chain_arcs, arc_pos, chain_from, chain_to, chain_length, chain_reverse,
         chain_out_start, chain_out, sigma, dist, pred_edge, settled, heap_cost, heap_node,
@@ -1220,6 +1229,27 @@ def match_track(
         e = kept_edge[owner]
         if e < 0:
             continue
+        if keep[owner] != i:  # thinned: the nearest arc of the path just ahead of its owner
+            k = at[owner]
+            stop = k  # the path entry of the next kept fix, if it follows in this segment
+            if owner + 1 < nk and kept_segment[owner + 1] == kept_segment[owner]:
+                stop = at[owner + 1]
+            ahead = kept_arc_end[owner] - kept_off[owner]  # to the start of entry k + 1
+            e = path_edge[k]
+            u, ex, ey = _nearest_on_segment(
+                x[i], y[i], seg_x0[e], seg_y0[e], seg_x1[e], seg_y1[e]
+            )  # fmt: skip
+            best = ex * ex + ey * ey
+            while k < stop and ahead <= 4.0 * sigma:
+                k += 1
+                f = path_edge[k]
+                u, ex, ey = _nearest_on_segment(
+                    x[i], y[i], seg_x0[f], seg_y0[f], seg_x1[f], seg_y1[f]
+                )  # fmt: skip
+                if ex * ex + ey * ey < best:
+                    best = ex * ex + ey * ey
+                    e = f
+                ahead += edge_length[f]
         edge[i] = e
         segment[i] = kept_segment[owner]
         u, ex, ey = _nearest_on_segment(x[i], y[i], seg_x0[e], seg_y0[e], seg_x1[e], seg_y1[e])

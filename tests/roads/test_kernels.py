@@ -514,13 +514,21 @@ def _fill_path(roads, ch, arc, off, segment, step, tol):
     ws = k.new_workspace(roads.n_nodes, ch.n_chains)
     matched = arc >= 0
     safe = np.where(matched, arc, 0)
-    path, path_seg = k.fill_path(
+    path, path_seg, at = k.fill_path(
         np.where(matched, ch.arc_chain[safe], -1), ch.arc_offset[safe] + off, arc,
         ch.arc_offset[safe], ch.arc_offset[safe] + roads.edge_length[safe], segment,
         np.asarray(step, float), ch.chain_start, ch.chain_arcs, ch.arc_pos, ch.chain_from,
         ch.chain_to, ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, tol, *ws,
     )  # fmt: skip
     assert _clean(ws)  # workspace handed back clean
+    # ``at``: where the path stands once it reaches each point: on the point's arc, or (the
+    # path did not move) where it stood for the point before; never back; -1 unmatched
+    assert (at[~matched] == -1).all()
+    before = -1
+    for i in np.flatnonzero(matched):
+        assert path_seg[at[i]] == segment[i] and at[i] >= before
+        assert path[at[i]] == arc[i] or at[i] == before
+        before = at[i]
     return path.tolist(), path_seg.tolist()
 
 
@@ -675,7 +683,7 @@ def _composed(x, y, roads, ch, table, sigma, beta, radius, max_k, factor, slack)
             row = (choice[h - 1] - sub_start[h - 1]) * width
             step[j] = route[trans_start[h] + row + c - sub_start[h]]
     safe = np.maximum(kept_edge, 0)
-    path, path_seg = k.fill_path(
+    path, path_seg, at = k.fill_path(
         np.where(kept_edge >= 0, ch.arc_chain[safe], -1), kept_off, kept_edge,
         ch.arc_offset[safe], ch.arc_offset[safe] + roads.edge_length[safe], kept_seg, step,
         ch.chain_start, ch.chain_arcs, ch.arc_pos, ch.chain_from, ch.chain_to,
@@ -684,6 +692,24 @@ def _composed(x, y, roads, ch, table, sigma, beta, radius, max_k, factor, slack)
     owner = np.searchsorted(keep, np.arange(x.size), side="right") - 1
     edge = kept_edge[owner]
     segment = np.where(edge >= 0, kept_seg[owner], -1)
+    for i in np.flatnonzero((edge >= 0) & (keep[owner] != np.arange(x.size))):
+        # a thinned fix: the nearest arc of the path from its owner's entry to the next
+        # kept fix's (same segment), at most 4 sigma along the path past the owner
+        o = owner[i]
+        same = o + 1 < keep.size and kept_seg[o + 1] == kept_seg[o]
+        last = at[o + 1] if same else at[o]
+        window = [at[o]]
+        ahead = ch.arc_offset[kept_edge[o]] + roads.edge_length[kept_edge[o]] - kept_off[o]
+        while window[-1] < last and ahead <= 4.0 * sigma:
+            window.append(window[-1] + 1)
+            ahead += roads.edge_length[path[window[-1]]]
+        gaps = []
+        for q in window:
+            a, b = roads.edge_from[path[q]], roads.edge_to[path[q]]
+            gaps.append(
+                twins.segment_point(x[i], y[i], roads.x[a], roads.y[a], roads.x[b], roads.y[b])[1]
+            )
+        edge[i] = path[window[int(np.argmin(gaps))]]  # argmin: the first of equals
     offset, distance = np.zeros(x.size), np.full(x.size, np.nan)
     for i in np.flatnonzero(edge >= 0):
         a, b = roads.edge_from[edge[i]], roads.edge_to[edge[i]]

@@ -104,6 +104,16 @@ def test_close_fixes_follow_the_kept_fix() -> None:
     assert result.edge.tolist() == [result.path_edges[0]] * 5 + [result.path_edges[1]]
 
 
+def test_thinned_fixes_go_on_the_arc_they_lie_on() -> None:
+    # fixes 12 m apart: every other one is within 2 sigma of the one kept before it
+    net = parallel_roads()
+    xs = np.arange(6.0, 600.0, 12.0)
+    result = MapMatcher(net).match_xy(*_xy(xs, np.full(xs.size, 1.0)))
+    arcs = _arc_ids(net)
+    assert result.edge.tolist() == [arcs[(int(x // 100), int(x // 100) + 1)] for x in xs]
+    assert result.distance_m == pytest.approx(np.ones(xs.size), abs=1e-6)
+
+
 def test_bad_parameters_and_input() -> None:
     net = parallel_roads()
     with pytest.raises(ValidationFailed):
