@@ -112,22 +112,13 @@ class Roads:
         self.network = network
         self.matcher = MapMatcher(network, params)
         p = self.matcher.params
-        # Every edge a fix can be matched onto: within the search radius of the fix, or of
-        # the fix within 2 sigma before it that the matcher kept in its place (candidates
-        # only: no distance table).
-        self._reach = MapMatcher(
-            network,
-            dataclasses.replace(
-                p,
-                search_radius_m=p.search_radius_m + 2 * p.sigma_m,
-                max_candidates=64,
-                table_m=0.0,
-            ),
-        )
+        # Every edge a fix can be matched onto lies within the search radius of the fix,
+        # or of the fix within 2 sigma before it that the matcher kept in its place.
+        self._reach_m = p.search_radius_m + 2 * p.sigma_m
         tagged = network.edge_maxspeed_kmh[np.isfinite(network.edge_maxspeed_kmh)]
         self.lowest_limit_kmh = float(tagged.min()) if tagged.size else np.inf
         self._routes: dict[int, tuple[LineString, NetworkPath | None]] = {}
-        self._slow: dict[float, SegmentIndex | None] = {}
+        self._posted_at: dict[float, SegmentIndex] = {}
 
     @classmethod
     def for_projector(
@@ -150,27 +141,21 @@ class Roads:
     def may_be_slower(
         self, x: np.ndarray, y: np.ndarray, speed_kmh: np.ndarray, below_kmh: float
     ) -> np.ndarray:
-        """Per point (slower than ``below_kmh``): some edge it may be matched onto has a
-        posted limit below its speed. Only points near an edge posted below ``below_kmh``
-        (one corridor test) have their candidate edges looked at."""
+        """Per point: some edge it may be matched onto is posted below both ``below_kmh``
+        and its speed (one corridor test per such posted limit)."""
         out = np.zeros(x.size, bool)
-        slow = self._posted_below(below_kmh)
-        if slow is None:
-            return out
-        near = np.flatnonzero(slow.within(x, y, self._reach.params.search_radius_m))
-        start, edge, _, _ = self._reach.candidates(x[near], y[near])
-        counts = np.diff(start)
-        below = self.network.edge_maxspeed_kmh[edge] < np.repeat(speed_kmh[near], counts)
-        out[near] = (
-            np.bincount(np.repeat(np.arange(near.size), counts)[below], minlength=near.size) > 0
-        )
+        posted = self.network.edge_maxspeed_kmh
+        for limit in np.unique(posted[posted < below_kmh]):
+            faster = np.flatnonzero(~out & (speed_kmh > limit))
+            if faster.size:
+                out[faster] = self._posted(float(limit)).within(x[faster], y[faster], self._reach_m)
         return out
 
-    def _posted_below(self, limit_kmh: float) -> SegmentIndex | None:
-        """The edges posted below ``limit_kmh`` as one segment index (None if none)."""
-        if limit_kmh not in self._slow:
+    def _posted(self, limit_kmh: float) -> SegmentIndex:
+        """The edges posted at ``limit_kmh``, as one segment index."""
+        if limit_kmh not in self._posted_at:
             net = self.network
-            edges = np.flatnonzero(net.edge_maxspeed_kmh < limit_kmh)
+            edges = np.flatnonzero(net.edge_maxspeed_kmh == limit_kmh)
             u, v = net.edge_from[edges], net.edge_to[edges]
             lines = shapely.linestrings(
                 np.stack(
@@ -181,8 +166,8 @@ class Roads:
                     axis=1,
                 )
             )
-            self._slow[limit_kmh] = SegmentIndex(list(lines)) if edges.size else None
-        return self._slow[limit_kmh]
+            self._posted_at[limit_kmh] = SegmentIndex(list(lines))
+        return self._posted_at[limit_kmh]
 
     def path(self, result: MatchResult, segment: int) -> NetworkPath:
         """The matched path of one segment of a match."""

@@ -171,3 +171,13 @@ def test_may_be_slower_and_posted_limits():
     assert not roads.may_be_slower(px, py, np.array([35.0, 25.0, 35.0]), 30.0).any()
     limits = roads.posted_limit_kmh(np.array([ids[(0, 1)], ids[(1, 0)], -1]))
     np.testing.assert_array_equal(limits, [30.0, np.nan, np.nan])
+
+
+def test_may_be_slower_sees_every_arc_of_a_road_not_only_its_nearest():
+    # the corner node 0 only passes the road through: arcs 4 -> 0 and 0 -> 1 are one chain;
+    # a fix 2 m from 4 -> 0 is also 20 m from 0 -> 1, posted 30
+    net, ids = grid()
+    net.edge_maxspeed_kmh[ids[(0, 1)]] = 30.0
+    roads = Roads(net)
+    px, py = net.projector.forward(*lonlat([2.0], [20.0]))
+    assert roads.may_be_slower(px, py, np.array([35.0]), 60.0).tolist() == [True]
