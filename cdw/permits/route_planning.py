@@ -9,7 +9,6 @@ GeoJSON Feature that a permit's ``routes`` accepts as it is.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from sqlmodel import Session, select
 
 from cdw.config import Settings
 from cdw.errors import Conflict, InputFileError, Problem, ValidationFailed
+from cdw.permits.importer import route_geometry
 from cdw.registry.categories import ZoneKind
 from cdw.registry.models import ConstructionSite, DisposalFacility, RecordStatus, RestrictedZone
 from cdw.registry.services import get
@@ -72,32 +72,24 @@ class RouteCheckRequest(RouteOptions):
 def route_line(geojson: Any, field: str = "route") -> LineString:
     """The lon/lat LineString of a GeoJSON LineString, a Feature of one, or a
     FeatureCollection of exactly one."""
-
-    def fail(zh: str, en: str) -> ValidationFailed:
-        return ValidationFailed([Problem(field, zh, en)])
-
     if isinstance(geojson, dict) and geojson.get("type") == "FeatureCollection":
         features = geojson.get("features")
         if not isinstance(features, list) or len(features) != 1:
-            raise fail(
-                "FeatureCollection 须只含一条路线", "a FeatureCollection must hold one route"
+            raise ValidationFailed(
+                [
+                    Problem(
+                        field,
+                        "FeatureCollection 须只含一条路线",
+                        "a FeatureCollection must hold one route",
+                    )
+                ]
             )
         geojson = features[0]
-    try:
-        geom = shapely.from_geojson(json.dumps(geojson))
-    except (TypeError, ValueError, shapely.errors.GEOSException) as exc:
-        raise fail(f"路线不是有效的 GeoJSON：{exc}", f"route is not valid GeoJSON: {exc}") from None
-    if geom.geom_type != "LineString":
-        raise fail(
-            f"路线须为 LineString，实际为 {geom.geom_type}",
-            f"route must be a LineString, got {geom.geom_type}",
+    geom = route_geometry(geojson, ("LineString",), field)
+    if len(np.unique(shapely.get_coordinates(geom), axis=0)) < 2:
+        raise ValidationFailed(
+            [Problem(field, "路线须有至少两个不同的点", "route needs two or more distinct points")]
         )
-    xy = shapely.get_coordinates(geom)
-    lon, lat = np.abs(xy).T
-    if not (np.isfinite(xy).all() and (lon <= 180).all() and (lat <= 90).all()):
-        raise fail("路线坐标超出 WGS-84 范围", "route coordinates outside WGS-84 ranges")
-    if len(np.unique(xy, axis=0)) < 2:
-        raise fail("路线须有至少两个不同的点", "route needs two or more distinct points")
     return geom
 
 

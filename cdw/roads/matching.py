@@ -110,9 +110,9 @@ class MatchResult:
             )
         return lines
 
-    def geometry(self, network: RoadNetwork) -> LineString | MultiLineString:
+    def geometry(self) -> LineString | MultiLineString:
         """The matched path in lon/lat: a LineString, or a MultiLineString where it breaks."""
-        projector = network.projector
+        projector = self.network.projector
         lines = [np.column_stack(projector.inverse(xy[:, 0], xy[:, 1])) for xy in self.path_xy]
         if len(lines) == 1:
             return LineString(lines[0])

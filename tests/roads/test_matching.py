@@ -52,7 +52,7 @@ def test_parallel_roads_pick_the_nearer() -> None:
     assert result.distance_m == pytest.approx(np.full(xs.size, 8.0), abs=1e-6)
     assert result.offset_m == pytest.approx(xs % 100.0, abs=1e-6)
     assert (result.segment == 0).all() and result.n_segments == 1
-    geom = result.geometry(net)
+    geom = result.geometry()
     assert isinstance(geom, LineString)
     # from the first fix's point on the road to the last one's, through nodes 1..6
     assert LineString(net.projector.geom_forward(geom)).length == pytest.approx(650.0, abs=1e-3)
@@ -91,7 +91,7 @@ def test_gap_in_the_network_breaks_the_match() -> None:
     right = [(20 + i, 21 + i) for i in range(5)]
     assert _path(net, result.path_edges) == left + right
     assert result.path_segment.tolist() == [0] * 5 + [1] * 5
-    assert isinstance(result.geometry(net), MultiLineString)
+    assert isinstance(result.geometry(), MultiLineString)
     # fixes at x=530, 570 lie within 50 m of a road end: they belong to one side or the other
     assert (result.segment[xs < 500] == 0).all() or (result.segment[xs > 600] == 1).all()
 
