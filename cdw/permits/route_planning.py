@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import numpy as np
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from shapely.geometry import LineString, shape
+from shapely.geometry import LineString
 from sqlmodel import Session, select
 
 from cdw.config import Settings
@@ -23,6 +23,7 @@ from cdw.permits.importer import route_geometry
 from cdw.registry.categories import ZoneKind
 from cdw.registry.models import ConstructionSite, DisposalFacility, RecordStatus, RestrictedZone
 from cdw.registry.services import get
+from cdw.registry.validators import geofence_shape
 from cdw.roads.engine import Roads, load_network
 from cdw.roads.matching import MatchParams
 from cdw.roads.routing import RouteProposal, RouteRestrictions, propose_routes, snap_route
@@ -125,8 +126,7 @@ class _Zones:
         self.polygons: dict[int, Any] = {}
         self.edges: dict[int, np.ndarray] = {}
         for zone in self.rows:
-            fence = zone.geofence
-            geom = shape(fence["geometry"] if fence.get("type") == "Feature" else fence)
+            geom = geofence_shape(zone.geofence)
             if geom.geom_type in ("Polygon", "MultiPolygon"):
                 self.polygons[zone.id] = geom
             else:
@@ -197,7 +197,7 @@ def _end(
         )
     if point is not None:
         return point
-    centroid = shape(get(session, model, record_id).geofence).centroid
+    centroid = geofence_shape(get(session, model, record_id).geofence).centroid
     return centroid.x, centroid.y
 
 

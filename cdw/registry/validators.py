@@ -19,6 +19,7 @@ import shapely
 from pydantic import ValidationError
 from pyproj import Geod
 from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.geometry.base import BaseGeometry
 
 from cdw.errors import Problem, ValidationFailed
 from cdw.registry.categories import LabelledEnum, WasteCategory
@@ -463,8 +464,9 @@ def normalise_geofence(
     return json.loads(shapely.to_geojson(geom))
 
 
-def geofence_shape(geojson: dict[str, Any]) -> Polygon | MultiPolygon:
-    """The shapely geometry of a stored (already validated) geofence."""
+def geofence_shape(geojson: dict[str, Any]) -> BaseGeometry:
+    """The shapely geometry of a stored (already validated) geofence: a (Multi)Polygon, or
+    a restricted zone's banned-road line."""
     return shape(geojson)
 
 
