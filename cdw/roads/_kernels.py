@@ -527,6 +527,13 @@ def _exits(
 
 
 @njit(cache=True, nogil=True)
+def _turning_entry(length: float, arc_start: float, off: float) -> float:
+    """From a two-way chain's end node to ``off`` along it: back along its reverse to the
+    node where ``off``'s arc (starting at ``arc_start``) begins, then round onto it."""
+    return length - 2.0 * arc_start + off
+
+
+@njit(cache=True, nogil=True)
 def _entry_distance(
     dist: np.ndarray,
     c: int,
@@ -543,7 +550,7 @@ def _entry_distance(
     d_start = dist[chain_from[c]] + off
     if chain_reverse[c] < 0:
         return d_start, 0
-    d_end = dist[chain_to[c]] + chain_length[c] - 2.0 * arc_start + off
+    d_end = dist[chain_to[c]] + _turning_entry(chain_length[c], arc_start, off)
     if d_end < d_start:
         return d_end, 1
     return d_start, 0
@@ -707,6 +714,7 @@ def route_distances(
     source_cost = np.empty(2)
     targets = np.empty(2 * max_a, _INT)
     target_bound = np.empty(2 * max_a)
+    target_extra = np.empty(2 * max_a)  # from the entry node on to the candidate
     entry = np.full((max_a, 2), -1, _INT)  # target index of each candidate's two entries
     exit_node = np.empty(2 * max_a, _INT)  # distinct exit nodes of a step (table lookups)
     exit_dist = np.empty((2 * max_a, 2 * max_a))  # exit node -> target distances
@@ -727,17 +735,18 @@ def route_distances(
             cb = cand_chain[b]
             entry[b - b0, 0] = -1
             entry[b - b0, 1] = -1
-            if cand_off[b] <= bound:
-                entry[b - b0, 0] = n_targets
-                targets[n_targets] = chain_from[cb]
-                target_bound[n_targets] = bound - cand_off[b]
-                n_targets += 1
-            extra = chain_length[cb] - 2.0 * cand_arc_start[b] + cand_off[b]
-            if chain_reverse[cb] >= 0 and extra <= bound:
-                entry[b - b0, 1] = n_targets
-                targets[n_targets] = chain_to[cb]
-                target_bound[n_targets] = bound - extra
-                n_targets += 1
+            for y in range(2):
+                extra = cand_off[b]
+                if y == 1:
+                    if chain_reverse[cb] < 0:
+                        continue
+                    extra = _turning_entry(chain_length[cb], cand_arc_start[b], cand_off[b])
+                if extra <= bound:
+                    entry[b - b0, y] = n_targets
+                    targets[n_targets] = chain_from[cb] if y == 0 else chain_to[cb]
+                    target_extra[n_targets] = extra
+                    target_bound[n_targets] = bound - extra
+                    n_targets += 1
         use_table = bound <= table_limit
         n_exits = 0
         for a in range(a0, a1):
@@ -792,14 +801,13 @@ def route_distances(
                     t = entry[b - b0, y]
                     if t < 0:
                         continue
-                    extra = cand_off[b]
-                    if y == 1:
-                        extra = chain_length[cb] - 2.0 * cand_arc_start[b] + cand_off[b]
                     if use_table:
                         for x in range(n_sources):
-                            best = min(best, source_cost[x] + exit_dist[sources[x], t] + extra)
+                            best = min(
+                                best, source_cost[x] + exit_dist[sources[x], t] + target_extra[t]
+                            )
                     else:
-                        best = min(best, dist[targets[t]] + extra)
+                        best = min(best, dist[targets[t]] + target_extra[t])
                 if best <= bound and best < route[row + b - b0]:
                     route[row + b - b0] = best
             if not use_table:
@@ -1002,7 +1010,7 @@ def fill_path(
         targets[1] = chain_to[cb] if chain_reverse[cb] >= 0 else chain_from[cb]
         reach = step_route[i] + backward_tolerance + 1e-6 * (1.0 + step_route[i])
         target_bound[0] = reach - offset[i]
-        target_bound[1] = reach - (chain_length[cb] - 2.0 * arc_start[i] + offset[i])
+        target_bound[1] = reach - _turning_entry(chain_length[cb], arc_start[i], offset[i])
         for attempt in range(2):  # bounded by the matched distance; unbounded if too tight
             n_touched = dijkstra(
                 chain_out_start, chain_out, chain_to, chain_length, sources[:n_sources],

@@ -236,16 +236,6 @@ class MapMatcher:
                 float(self.params.table_m),
             )  # fmt: skip
 
-    def candidates(
-        self, x: np.ndarray, y: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """CSR candidates (start, edge, fraction along edge, distance) of projected points:
-        the nearest arc of each chain in reach."""
-        return k.edge_candidates(
-            x, y, *self._grid, *self._grid_items, float(self.params.search_radius_m),
-            int(self.params.max_candidates),
-        )  # fmt: skip
-
     def match(
         self, lon: np.ndarray | Sequence[float], lat: np.ndarray | Sequence[float]
     ) -> MatchResult:
