@@ -640,7 +640,14 @@ def _panyu_maxspeed(highway: np.ndarray, speed_kmh: np.ndarray) -> np.ndarray:
 def _from_stored(source: Path, stored: dict[str, np.ndarray]) -> RoadNetwork:
     """The network of a cache's arrays, checked: every field present with its type and
     length, node indices in range."""
-    version = int(stored.pop("format", 1))
+    stamp = stored.pop("format", np.array(1))
+    if stamp.shape != () or stamp.dtype.kind not in "iu":
+        raise InputFileError(
+            f"路网缓存 {source} 的格式号无效",
+            f"network cache {source} has an invalid format number",
+            problems=[Problem("format", "格式号无效", "invalid format number", source=str(source))],
+        )
+    version = int(stamp)
     derived = _DERIVED if version >= 2 else frozenset()
     needed = [f.name for f in fields(RoadNetwork) if f.name not in derived]
     if version < 2:
