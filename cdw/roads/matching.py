@@ -279,7 +279,7 @@ class MapMatcher:
         self._y0 = np.ascontiguousarray(net.node_y[net.edge_from])
         self._x1 = np.ascontiguousarray(net.node_x[net.edge_to])
         self._y1 = np.ascontiguousarray(net.node_y[net.edge_to])
-        cell = max(2.0 * self.params.search_radius_m, 50.0)
+        cell = max(self.params.search_radius_m, 25.0)
         if net.n_edges:
             span = max(np.ptp(net.node_x), np.ptp(net.node_y))
             cell = max(cell, span / 2000.0)  # at most ~4 M cells
