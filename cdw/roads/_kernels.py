@@ -1309,9 +1309,10 @@ def match_track(
     ``cap``) and ``directed_candidates`` give their candidates, placed along chains by
     ``arc_chain`` / ``arc_offset``; ``route_distances``, ``emission_logprob`` plus
     ``heading_logprob``, ``transition_logprob`` and ``viterbi`` choose one per state.
-    Where a state cannot be reached from the one before, that step is searched again
-    with its bound ``break_factor`` times wider (``_route_step``) and ``viterbi`` runs
-    again, until no new such step; what still cannot be reached starts a new segment.
+    Where a state cannot be reached from the one before (the kept fix just before it),
+    that step is searched again with its bound ``break_factor`` times wider
+    (``_route_step``) and ``viterbi`` runs again, until no new such step; what still
+    cannot be reached, or follows kept fixes without candidates, starts a new segment.
     ``fill_path`` joins the states. Every fix takes the segment of the last kept fix at
     or before it (its owner); a kept fix keeps its arc, a thinned one takes the nearest
     arc (ties: the first) of the path from its owner's entry on (``fill_path``'s ``at``)
@@ -1365,7 +1366,8 @@ def match_track(
     while True:  # widen the bound of each step where the match breaks
         again = False
         for h in range(1, has.size):
-            if state_segment[h] == state_segment[h - 1] or widened[h]:
+            # (not across kept fixes without candidates: there the truck left the map)
+            if state_segment[h] == state_segment[h - 1] or widened[h] or has[h] > has[h - 1] + 1:
                 continue
             widened[h] = True
             again = True

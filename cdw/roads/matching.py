@@ -58,7 +58,7 @@ class MatchParams:
     max_candidates_dense: int = 16
     route_factor: float = 2.0
     route_slack_m: float = 100.0
-    break_factor: float = 4.0
+    break_factor: float = 2.0
     heading_sigma_deg: float = 20.0
     heading_min_speed_kmh: float = 10.0
     table_m: float = 2000.0

@@ -760,7 +760,7 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
     while True:  # steps that break: routes again with a wider bound (one step alone:
         # ``route_distances`` on its two states, with that bound as its slack)
         broken = [h for h in range(1, has.size) if state_seg[h] != state_seg[h - 1]]
-        broken = [h for h in broken if h not in widened]
+        broken = [h for h in broken if h not in widened and has[h] == has[h - 1] + 1]
         if not broken:
             break
         for h in broken:

@@ -182,20 +182,20 @@ def test_heading_picks_the_direction() -> None:
 
 
 def test_hairpin_does_not_break_the_track() -> None:
-    # A road east along y=0 turns back at x=300 along y=60. Fixes 30 s apart drive out
-    # and back: from (0, 2) to (0, 58) is 56 m in a straight line but 660 m by road, past
-    # the bound of 2 x 56 + 100 m; the step is searched again with a 4 x wider bound
+    # A road east along y=0 turns back at x=150 along y=60. Fixes 30 s apart drive out
+    # and back: from (10, 2) to (10, 58) is 56 m in a straight line but 340 m by road, past
+    # the bound of 2 x 56 + 100 m; the step is searched again with a 2 x wider bound
     # instead of breaking the track.
-    nodes = {**_road(0.0, 0, n=7), **_road(60.0, 100, n=7)}
+    nodes = {**_road(0.0, 0, n=10, step=50.0), **_road(60.0, 100, n=10, step=50.0)}
     nodes = {i: (x - 300.0, y) for i, (x, y) in nodes.items()}
-    pairs = [(i, i + 1) for i in range(6)] + [(100 + i, 101 + i) for i in range(6)]
-    net = network(nodes, two_way([*pairs, (6, 106)]))
-    xs = np.array([-250.0, -150.0, 0.0, 0.0, -150.0, -250.0])
+    pairs = [(i, i + 1) for i in range(9)] + [(100 + i, 101 + i) for i in range(9)]
+    net = network(nodes, two_way([*pairs, (9, 109)]))
+    xs = np.array([-240.0, -140.0, 10.0, 10.0, -140.0, -240.0])
     ys = np.array([2.0, -2.0, 2.0, 58.0, 62.0, 58.0])
     result = MapMatcher(net).match_xy(*_xy(xs, ys))
     assert result.n_segments == 1 and (result.segment == 0).all()
-    out = [(i, i + 1) for i in range(6)]
-    back = [(6, 106)] + [(106 - i, 105 - i) for i in range(6)]
+    out = [(i, i + 1) for i in range(1, 9)]
+    back = [(9, 109)] + [(109 - i, 108 - i) for i in range(8)]
     assert _path(net, result.path_edges) == out + back
     # with the wider search switched off (factor 1) the track breaks there
     broken = MapMatcher(net, MatchParams(break_factor=1.0)).match_xy(*_xy(xs, ys))
