@@ -675,7 +675,7 @@ def distance_table(
     """
     n = out_start.size - 1
     table_start = np.zeros(n + 1, _INT)
-    table_node = np.empty(max(16, 16 * n), _INT)
+    table_node = np.empty(max(16, 16 * n), np.int32)
     table_dist = np.empty(table_node.size)
     source = np.empty(1, _INT)
     zero = np.zeros(1)
@@ -691,7 +691,7 @@ def distance_table(
         reached = np.sort(touched[:n_touched])
         if count + n_touched > table_node.size:
             cap = max(2 * table_node.size, count + n_touched)
-            grown_node = np.empty(cap, _INT)
+            grown_node = np.empty(cap, np.int32)
             grown_dist = np.empty(cap)
             grown_node[:count] = table_node[:count]
             grown_dist[:count] = table_dist[:count]
@@ -731,7 +731,7 @@ def _route_scratch(
     max_a: int,
 ) -> tuple[
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-    np.ndarray,
+    np.ndarray, np.ndarray,
 ]:  # fmt: skip
     """Buffers of ``_route_step`` for steps of at most ``max_a`` candidates a side."""
     return (
@@ -743,6 +743,7 @@ def _route_scratch(
         np.full((max_a, 2), -1, _INT),  # entry: target index of each candidate's entries
         np.empty(2 * max_a, _INT),  # exit_node: distinct exit nodes of a step (table)
         np.empty((2 * max_a, 2 * max_a)),  # exit_dist: exit node -> target distances
+        np.empty(2 * max_a, _INT),  # target_first: the first target at the same node
     )
 
 
@@ -783,6 +784,7 @@ def _route_step(
     entry: np.ndarray,
     exit_node: np.ndarray,
     exit_dist: np.ndarray,
+    target_first: np.ndarray,
 ) -> None:
     """One step of ``route_distances``: from candidates ``a0:b0`` to ``b0:b1`` into
     ``route[base:]`` (row-major), paths up to ``bound`` (inf: any length, by search)."""
@@ -809,6 +811,13 @@ def _route_step(
                 target_bound[n_targets] = bound - extra
                 n_targets += 1
     use_table = bound <= table_limit
+    if use_table:  # the first target at each node: a node is looked up once per exit
+        for t in range(n_targets):
+            target_first[t] = t
+            for q in range(t):
+                if targets[q] == targets[t]:
+                    target_first[t] = q
+                    break
     n_exits = 0
     for a in range(a0, a1):
         ca = cand_chain[a]
@@ -842,8 +851,13 @@ def _route_step(
                     found = n_exits
                     exit_node[found] = sources[x]
                     for t in range(n_targets):
-                        exit_dist[found, t] = _table_distance(
-                            table_start, table_node, table_dist, sources[x], targets[t]
+                        q = target_first[t]
+                        exit_dist[found, t] = (
+                            exit_dist[found, q]
+                            if q < t
+                            else _table_distance(
+                                table_start, table_node, table_dist, sources[x], targets[t]
+                            )
                         )
                     n_exits += 1
                 sources[x] = found  # from here on: the row of exit_dist

@@ -279,7 +279,7 @@ class MapMatcher:
         self._y0 = np.ascontiguousarray(net.node_y[net.edge_from])
         self._x1 = np.ascontiguousarray(net.node_x[net.edge_to])
         self._y1 = np.ascontiguousarray(net.node_y[net.edge_to])
-        cell = max(self.params.search_radius_m, 25.0)
+        cell = max(2.0 * self.params.search_radius_m, 50.0)
         if net.n_edges:
             span = max(np.ptp(net.node_x), np.ptp(net.node_y))
             cell = max(cell, span / 2000.0)  # at most ~4 M cells
@@ -297,7 +297,7 @@ class MapMatcher:
         self._arc_bearing = np.arctan2(self._x1 - self._x0, self._y1 - self._y0)
         self._workspace = k.new_workspace(g.n_nodes, g.n_chains)
         self._table: tuple[np.ndarray, np.ndarray, np.ndarray, float] = (
-            np.zeros(g.n_nodes + 1, np.int64), np.zeros(0, np.int64), np.zeros(0), 0.0
+            np.zeros(g.n_nodes + 1, np.int64), np.zeros(0, np.int32), np.zeros(0), 0.0
         )  # fmt: skip
         if self.params.table_m > 0:
             self._table = (

@@ -413,7 +413,7 @@ def test_thin_points_matches_twin(points: list[tuple[float, float]], step: float
 def _table(ch: Chains, n_nodes: int, limit: float) -> tuple:
     """A ``distance_table`` over the chain graph up to ``limit`` (0: an empty one)."""
     if limit <= 0:
-        return np.zeros(n_nodes + 1, np.int64), np.zeros(0, np.int64), np.zeros(0), 0.0
+        return np.zeros(n_nodes + 1, np.int64), np.zeros(0, np.int32), np.zeros(0), 0.0
     ws = k.new_workspace(n_nodes, ch.n_chains)
     return (
         *k.distance_table(ch.out_start, ch.out_chains, ch.chain_to, ch.chain_length, limit, *ws),
@@ -719,7 +719,7 @@ def _matcher_inputs(roads: Roads, ch: Chains, radius: float) -> tuple:
     reverse and bearing."""
     x0, y0 = roads.x[roads.edge_from], roads.y[roads.edge_from]
     x1, y1 = roads.x[roads.edge_to], roads.y[roads.edge_to]
-    cell = max(radius, 25.0)
+    cell = max(2.0 * radius, 50.0)
     ox, oy, n_cols, n_rows, cell_start, items = build_segment_index(x0, y0, x1, y1, cell)
     grid = (ox, oy, cell, n_cols, n_rows, cell_start, items)
     g = ChainGraph(*(getattr(ch, f) for f in ch.__dataclass_fields__))
