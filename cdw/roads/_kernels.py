@@ -841,7 +841,7 @@ def _route_step(
             sources, source_cost,
         )  # fmt: skip
         n_touched = 0
-        if use_table:  # distances from each exit node, looked up once per step
+        if use_table:  # distances from each exit node, looked up once per step, if needed
             for x in range(n_sources):
                 found = -1
                 for q in range(n_exits):
@@ -850,15 +850,7 @@ def _route_step(
                 if found < 0:
                     found = n_exits
                     exit_node[found] = sources[x]
-                    for t in range(n_targets):
-                        q = target_first[t]
-                        exit_dist[found, t] = (
-                            exit_dist[found, q]
-                            if q < t
-                            else _table_distance(
-                                table_start, table_node, table_dist, sources[x], targets[t]
-                            )
-                        )
+                    exit_dist[found, :n_targets] = -1.0  # not looked up yet
                     n_exits += 1
                 sources[x] = found  # from here on: the row of exit_dist
         else:
@@ -872,15 +864,26 @@ def _route_step(
             if ca == cb and cand_off[b] >= oa - backward_tolerance:
                 continue
             best = math.inf
+            limit = min(bound, route[row + b - b0])  # what a path must not exceed to count
             for y in range(2):
                 t = entry[b - b0, y]
                 if t < 0:
                     continue
                 if use_table:
                     for x in range(n_sources):
-                        best = min(
-                            best, source_cost[x] + exit_dist[sources[x], t] + target_extra[t]
-                        )
+                        lower = source_cost[x] + target_extra[t]
+                        if lower > limit:  # cannot count, whatever the distance between
+                            continue
+                        r = sources[x]
+                        if exit_dist[r, t] < 0.0:
+                            q = target_first[t]
+                            if exit_dist[r, q] < 0.0:
+                                exit_dist[r, q] = _table_distance(
+                                    table_start, table_node, table_dist, exit_node[r], targets[q]
+                                )
+                            exit_dist[r, t] = exit_dist[r, q]
+                        best = min(best, lower + exit_dist[r, t])
+                        limit = min(limit, best)
                 else:
                     best = min(best, dist[targets[t]] + target_extra[t])
             if best <= bound and best < route[row + b - b0]:
