@@ -305,6 +305,11 @@ class MapMatcher:
                                   float(self.params.table_m), *self._workspace),
                 float(self.params.table_m),
             )  # fmt: skip
+        # ``match_track``'s arguments that describe the network, gathered once
+        self._network_args = (
+            *self._grid, *self._grid_items, self._x0, self._y0, self._x1, self._y1,
+            net.edge_length_m, self._arc_reverse, self._arc_bearing, *g.arrays(), *self._table,
+        )  # fmt: skip
 
     def match(
         self,
@@ -316,8 +321,8 @@ class MapMatcher:
         """Match one track given in WGS-84 degrees, in driving order; ``heading_deg``
         (clockwise from north) and ``speed_kmh`` per fix as the unit reports them, where
         it does (NaN for a fix without)."""
-        x, y = self._projector.forward(lon, lat)
-        return self.match_xy(x, y, heading_deg, speed_kmh)
+        x, y = self._projector.forward(lon, lat)  # (checked: float64, equally long)
+        return self._match(x, y, heading_deg, speed_kmh)
 
     def match_xy(
         self,
@@ -329,13 +334,20 @@ class MapMatcher:
         """Match one track given in the network's projected metres, in driving order
         (heading and speed as in ``match``)."""
         x, y = coordinate_arrays(px, py, ("x", "y"))
+        return self._match(x, y, heading_deg, speed_kmh)
+
+    def _match(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        heading_deg: np.ndarray | Sequence[float] | None,
+        speed_kmh: np.ndarray | Sequence[float] | None,
+    ) -> MatchResult:
         heading = _per_fix(heading_deg, x.size, "heading_deg")
         speed = _per_fix(speed_kmh, x.size, "speed_kmh") / 3.6
         edge, offset, distance, segment, path_edges, path_segment = k.match_track(
-            x, y, heading, speed, *self._grid, *self._grid_items, self._x0, self._y0, self._x1,
-            self._y1, self.network.edge_length_m, self._arc_reverse, self._arc_bearing,
-            *self._chains.arrays(), *self._table, self._kernel_params, *self._workspace,
-        )  # fmt: skip
+            x, y, heading, speed, *self._network_args, self._kernel_params, *self._workspace
+        )
         return MatchResult(edge, offset, distance, segment, path_edges, path_segment, self.network)
 
 
