@@ -324,7 +324,7 @@ def _print_drives(label: str, figures: dict[str, Any]) -> None:
             print(f"  Valhalla Meili {s}: skipped ({v['skipped']})")
         elif v:
             print(f"  Valhalla Meili {s}: coverage {v['coverage']:.4f}, within 30 m {v['coverage_within_30m']:.4f}, "
-                  f"{v['points_per_cpu_s']} points/CPU-s (tiles {v['build_cpu_s']} CPU-s); ours / Valhalla: "
+                  f"{v['points_per_cpu_s']} points/CPU-s (tiles built in {v['tiles_s']} s); ours / Valhalla: "
                   f"coverage {v['coverage_ours_over_valhalla']}x, speed {v['speed_ours_over_valhalla']}x")  # fmt: skip
 
 
