@@ -118,6 +118,9 @@ def test_bad_parameters_and_input() -> None:
     net = parallel_roads()
     with pytest.raises(ValidationFailed):
         MapMatcher(net, MatchParams(sigma_m=0.0))
+    with pytest.raises(ValidationFailed) as err:
+        MapMatcher(net, MatchParams(max_candidates=8, max_candidates_dense=4))
+    assert err.value.problems[0].field == "max_candidates_dense"
     with pytest.raises(ValidationFailed):
         MapMatcher(net).match_xy([1.0, 2.0], [1.0])
     empty = MapMatcher(net).match_xy([], [])
