@@ -1,10 +1,11 @@
-"""Road benchmark: map-matching accuracy on the Kubicka tracks, matching speed on Panyu
-side by side with LeuvenMapMatching, and route proposals across Panyu.
+"""Road benchmark: map matching on Panyu drives (before/after, beside Valhalla Meili),
+accuracy on the Kubicka tracks, and route proposals across Panyu.
 
-Run: ``.venv/bin/python benchmarks/bench_roads.py [--quick]``. One thread; rates are per
-core. Needs ../shared/data (Kubicka tracks, Panyu tables); LeuvenMapMatching and rtree
-(the ``bench`` extra) for the comparison, else it reports ``skipped``. The last line
-printed is one JSON object with every figure.
+Run: ``.venv/bin/python benchmarks/bench_roads.py [--quick] [--baseline ../main]``. One
+thread; rates are per core (CPU time). Needs ../shared/data (Kubicka tracks, Panyu
+tables); pyvalhalla (its tile builder) and pyosmium for the Meili comparison, else it
+reports ``skipped``. ``--baseline`` runs the same drives through another checkout's
+matcher first. The last line printed is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -15,23 +16,30 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import inspect  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
-from time import perf_counter  # noqa: E402
+from time import perf_counter, process_time  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# the cdw under test: this checkout, or the baseline's (``--baseline``, run in a subprocess)
+sys.path.insert(0, os.environ.get("CDW_BENCH_CODE", str(Path(__file__).resolve().parents[1])))
 
 from cdw.roads import _kernels as k  # noqa: E402
 from cdw.roads.matching import MapMatcher, MatchParams  # noqa: E402
 from cdw.roads.network import RoadNetwork  # noqa: E402
 from cdw.roads.routing import propose_routes  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(
+    os.environ.get(
+        "CDW_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
+)
 INTERVALS_S = (1, 10, 30)
 NOISE_M = 10.0
 TRUCK_KMH = 60.0  # trucks keep below this even where the road allows more
@@ -90,123 +98,203 @@ def kubicka_accuracy(limit: int | None) -> dict[str, Any]:
             "seconds_incl_loading": round(elapsed, 2)}  # fmt: skip
 
 
-def simulate_tracks(
-    net: RoadNetwork, n_tracks: int, rng: np.random.Generator
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Trucks driving shortest paths between random nodes, a fix every 10-30 s, 10 m
-    noise: ``(x, y, driven arcs)`` per track."""
+# --- Panyu drives ------------------------------------------------------------------------
+
+
+def _junctions(net: RoadNetwork) -> np.ndarray:
+    """Nodes where at least three roads meet."""
+    pairs = np.unique(np.column_stack((np.minimum(net.edge_from, net.edge_to),
+                                       np.maximum(net.edge_from, net.edge_to))), axis=0)  # fmt: skip
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    degree = np.bincount(pairs.ravel(), minlength=net.n_nodes)
+    return np.flatnonzero(degree >= 3)
+
+
+def simulate_drives(net: RoadNetwork, n_drives: int, rng: np.random.Generator) -> list[dict]:
+    """Trucks driving the fastest path (free-flow speed capped at ``TRUCK_KMH``) between two
+    random junctions 2-8 km apart, each at 75-100 % of that speed: the driven arcs, and the
+    time and true position/heading/speed every second of the drive."""
     workspace = k.new_workspace(net.n_nodes, net.n_edges)
     dist, pred, settled, _, _, touched = workspace
-    tracks = []
     speed = np.minimum(net.edge_speed_kmh, TRUCK_KMH) / 3.6
-    while len(tracks) < n_tracks:
-        source, target = rng.integers(0, net.n_nodes, 2)
-        n_touched = k.dijkstra(net.out_start, net.out_edges, net.edge_to, net.edge_length_m,
-                               np.array([source]), np.zeros(1), np.array([target]),
-                               np.array([np.inf]), 20_000.0, *workspace)  # fmt: skip
-        found = settled[target] and dist[target] > 3_000.0
-        edges = k.path_edges(pred, net.edge_from, int(target)) if found else None
-        k.reset_workspace(touched[:n_touched], dist, pred, settled)
-        if edges is None:
+    cost = net.edge_length_m / speed
+    junctions = _junctions(net)
+    drives: list[dict] = []
+    while len(drives) < n_drives:
+        source, target = junctions[rng.integers(0, junctions.size, 2)]
+        gap = math.hypot(
+            net.node_x[target] - net.node_x[source], net.node_y[target] - net.node_y[source]
+        )
+        if not 2_000.0 <= gap <= 8_000.0:
             continue
+        n_touched = k.dijkstra(net.out_start, net.out_edges, net.edge_to, cost,
+                               np.array([source]), np.zeros(1), np.array([target]),
+                               np.array([np.inf]), np.inf, *workspace)  # fmt: skip
+        edges = k.path_edges(pred, net.edge_from, int(target)) if settled[target] else None
+        k.reset_workspace(touched[:n_touched], dist, pred, settled)
+        if edges is None or edges.size == 0:
+            continue
+        v = speed[edges] * rng.uniform(0.75, 1.0)
         nodes = np.concatenate((net.edge_from[edges[:1]], net.edge_to[edges]))
-        t_nodes = np.concatenate(([0.0], np.cumsum(net.edge_length_m[edges] / speed[edges])))
-        t_fix = np.cumsum(rng.uniform(10.0, 30.0, int(t_nodes[-1] / 10) + 2))
-        t_fix = np.concatenate(([0.0], t_fix[t_fix < t_nodes[-1]]))
-        x = np.interp(t_fix, t_nodes, net.node_x[nodes]) + rng.normal(0, NOISE_M, t_fix.size)
-        y = np.interp(t_fix, t_nodes, net.node_y[nodes]) + rng.normal(0, NOISE_M, t_fix.size)
-        tracks.append((x, y, edges))
-    return tracks
+        t_nodes = np.concatenate(([0.0], np.cumsum(net.edge_length_m[edges] / v)))
+        t = np.arange(0.0, t_nodes[-1], 1.0)
+        arc = np.searchsorted(t_nodes, t, side="right") - 1
+        dx = net.node_x[net.edge_to[edges]] - net.node_x[net.edge_from[edges]]
+        dy = net.node_y[net.edge_to[edges]] - net.node_y[net.edge_from[edges]]
+        drives.append({
+            "edges": edges, "t": t,
+            "x": np.interp(t, t_nodes, net.node_x[nodes]),
+            "y": np.interp(t, t_nodes, net.node_y[nodes]),
+            "heading": np.degrees(np.arctan2(dx, dy))[arc] % 360.0,
+            "speed_kmh": v[arc] * 3.6, "arc": arc,
+        })  # fmt: skip
+    return drives
 
 
-# LeuvenMapMatching settings that carry its DistanceMatcher through every track here (fixes
-# 10-30 s apart over 45 m arcs need non-emitting states, a wide lattice, no early pruning).
-LEUVEN = {"max_dist": 300, "max_dist_init": 60, "min_prob_norm": None, "max_lattice_width": 16,
-          "dist_noise": 50, "non_emitting_length_factor": 0.95, "non_emitting_states": True}  # fmt: skip
+def sample(drive: dict, interval: float, rng: np.random.Generator, projector: Any) -> dict:
+    """Fixes every ``interval`` s from a random start: position with Gaussian noise of
+    ``NOISE_M`` per axis, heading (deg, noise 10 deg) and speed (km/h, noise 5 % + 1 km/h)
+    as a GPS unit reports them (whole degrees, 0.1 km/h); ``truth``: the arcs driven from
+    the first fix to the last."""
+    idx = np.arange(int(rng.integers(0, interval)), drive["t"].size, int(interval))
+    n = idx.size
+    x = drive["x"][idx] + rng.normal(0, NOISE_M, n)
+    y = drive["y"][idx] + rng.normal(0, NOISE_M, n)
+    lon, lat = projector.inverse(x, y)
+    speed = drive["speed_kmh"][idx] * (1 + rng.normal(0, 0.05, n)) + rng.normal(0, 1.0, n)
+    first, last = drive["arc"][idx[[0, -1]]]
+    return {"lon": lon, "lat": lat, "t": drive["t"][idx], "truth": drive["edges"][first : last + 1],
+            "heading": np.round(drive["heading"][idx] + rng.normal(0, 10.0, n)) % 360.0,
+            "speed_kmh": np.round(np.maximum(speed, 0.0), 1)}  # fmt: skip
 
 
-def leuven_match(net: RoadNetwork, tracks: list, budget_s: float) -> dict[str, Any]:
-    """LeuvenMapMatching's DistanceMatcher on the same network (projected metres) and tracks,
-    until ``budget_s`` of matching time is spent."""
-    try:
-        from leuvenmapmatching.map.inmem import InMemMap
-        from leuvenmapmatching.matcher.distance import DistanceMatcher
-    except ImportError as exc:
-        return {"skipped": f"LeuvenMapMatching not installed: {exc}"}
-    start = perf_counter()
-    graph = InMemMap("panyu", use_latlon=False, use_rtree=True, index_edges=True)
-    for i in range(net.n_nodes):
-        graph.add_node(i, (float(net.node_y[i]), float(net.node_x[i])))
-    for u, v in zip(net.edge_from.tolist(), net.edge_to.tolist(), strict=True):
-        graph.add_edge(u, v)
-    graph.purge()
-    build_s = perf_counter() - start
-    arc_of = {(u, v): e for e, (u, v) in enumerate(zip(net.edge_from.tolist(), net.edge_to.tolist(), strict=True))}  # fmt: skip
-    points = reached = n_tracks = 0
-    spent = 0.0
-    totals = [0.0, 0.0, 0.0]
-    for x, y, truth in tracks:
-        matcher = DistanceMatcher(graph, obs_noise=NOISE_M, obs_noise_ne=2 * NOISE_M, **LEUVEN)
-        t0 = perf_counter()
-        _, last = matcher.match(list(zip(y.tolist(), x.tolist(), strict=True)))
-        spent += perf_counter() - t0
-        nodes = matcher.path_pred_onlynodes
-        pairs = zip(nodes, nodes[1:], strict=False)
-        matched = np.array([arc_of[p] for p in pairs if p in arc_of], np.int64)
-        for t, v in enumerate(route_scores(net.edge_length_m, truth, matched)):
-            totals[t] += v
-        points += x.size
-        reached += last + 1
-        n_tracks += 1
-        if spent > budget_s:
-            break
-    return {"settings": LEUVEN, "build_s": round(build_s, 2), "tracks": n_tracks,
-            "points": points, "points_reached": reached, "seconds": round(spent, 3),
-            "points_per_s": round(points / spent, 1), **shares(*totals)}  # fmt: skip
+class Scorer:
+    """Coverage of a drive's true arcs by a matched path (distinct arcs, by length), and
+    what lies where a true arc was missed."""
+
+    def __init__(self, net: RoadNetwork) -> None:
+        import shapely
+
+        self.net = net
+        u, v = net.edge_from, net.edge_to
+        self.mid = shapely.points(
+            (net.node_x[u] + net.node_x[v]) / 2, (net.node_y[u] + net.node_y[v]) / 2
+        )
+        self.lines = shapely.linestrings(np.stack((np.column_stack((net.node_x[u], net.node_y[u])),
+                                                   np.column_stack((net.node_x[v], net.node_y[v]))), axis=1))  # fmt: skip
+        self.bearing = np.arctan2(net.node_x[v] - net.node_x[u], net.node_y[v] - net.node_y[u])
+        keys = u * net.n_nodes + v
+        order = np.argsort(keys)
+        back = v * net.n_nodes + u
+        pos = np.minimum(np.searchsorted(keys[order], back), keys.size - 1)
+        self.reverse = np.where(keys[order][pos] == back, order[pos], -1)
+
+    def __call__(self, truth: np.ndarray, matched: np.ndarray) -> np.ndarray:
+        """[truth m, covered m, covered-or-within-30-m m, and missed m: reverse arc matched,
+        parallel road of the same class within 30 m (the other carriageway on Panyu), another
+        road within 30 m, nothing within 30 m]."""
+        import shapely
+
+        net = self.net
+        truth = np.unique(truth)
+        matched = np.unique(matched)
+        length = net.edge_length_m
+        hit = np.isin(truth, matched)
+        out = np.zeros(7)
+        out[0] = length[truth].sum()
+        out[1] = length[truth[hit]].sum()
+        missed = truth[~hit]
+        if missed.size == 0:
+            out[2] = out[1]
+            return out
+        near = np.zeros(missed.size, bool)
+        if matched.size:
+            tree = shapely.STRtree(self.lines[matched])
+            pairs = tree.query(self.mid[missed], predicate="dwithin", distance=30.0)
+            near[np.unique(pairs[0])] = True
+        out[2] = out[1] + length[missed[near]].sum()
+        for q, e in enumerate(missed):
+            if self.reverse[e] >= 0 and self.reverse[e] in matched:
+                out[3] += length[e]
+            elif near[q]:
+                cands = matched[tree.query(self.mid[e], predicate="dwithin", distance=30.0)]
+                parallel = (np.cos(self.bearing[cands] - self.bearing[e]) > math.cos(math.radians(30))) & (
+                    net.edge_highway[cands] == net.edge_highway[e])  # fmt: skip
+                out[4 if parallel.any() else 5] += length[e]
+            else:
+                out[6] += length[e]
+        return out
 
 
-def panyu(
-    n_tracks: int, leuven_budget_s: float, n_routes: int, rng: np.random.Generator
-) -> dict[str, Any]:
+def _takes(name: str) -> bool:
+    return name in inspect.signature(MapMatcher.match).parameters
+
+
+def match_drives(matcher: MapMatcher, fixes: list[dict]) -> tuple[list, float]:
+    """Every track through the public ``match(lon, lat)`` (with heading, speed and time
+    where the matcher takes them); CPU seconds."""
+    extra = [name for name in ("t", "heading_deg", "speed_kmh") if _takes(name)]
+    key = {"t": "t", "heading_deg": "heading", "speed_kmh": "speed_kmh"}
+    start = process_time()
+    results = [matcher.match(f["lon"], f["lat"], **{n: f[key[n]] for n in extra}) for f in fixes]
+    return results, process_time() - start
+
+
+def panyu_drives(n_drives: int, seed: int, valhalla: bool) -> dict[str, Any]:
+    """The matcher (and Valhalla Meili) on Panyu drives at 10 s and 30 s."""
     folder = DATA / "guangzhou-panyu-osm-roadnet"
-    start = perf_counter()
     net = RoadNetwork.from_parquet_tables(folder / "nodes.parquet", folder / "edges.parquet")
-    parse_s = perf_counter() - start
-    cache = Path("/tmp") / "cdw-bench-panyu.npz"
-    net.save(cache)
-    start = perf_counter()
-    net = RoadNetwork.load(cache)
-    load_s = perf_counter() - start
-    cache.unlink()
-    tracks = simulate_tracks(net, n_tracks, rng)
-    n_points = sum(x.size for x, _, _ in tracks)
-    MapMatcher(net, MatchParams(sigma_m=NOISE_M))  # compile / load kernels before timing
-    start = perf_counter()
-    matcher = MapMatcher(net, MatchParams(sigma_m=NOISE_M))
-    index_s = perf_counter() - start
-    best = math.inf
-    for _ in range(3):
-        start = perf_counter()
-        results = [matcher.match_xy(x, y) for x, y, _ in tracks]
-        best = min(best, perf_counter() - start)
-    totals = [0.0, 0.0, 0.0]
-    for (_, _, truth), result in zip(tracks, results, strict=True):
-        for t, v in enumerate(route_scores(net.edge_length_m, truth, result.path_edges)):
-            totals[t] += v
-    ours = {
-        "tracks": len(tracks), "points": n_points, "seconds": round(best, 3),
-        "points_per_s": round(n_points / best, 1),
-        "unmatched_share": round(sum(int((r.edge < 0).sum()) for r in results) / n_points, 4),
-        "breaks": sum(r.n_segments - 1 for r in results), **shares(*totals),
-    }  # fmt: skip
-    leuven = leuven_match(net, tracks, leuven_budget_s)
-    if "points_per_s" in leuven:
-        leuven["ratio_ours_to_leuven"] = round(ours["points_per_s"] / leuven["points_per_s"], 1)
-        same = [0.0, 0.0, 0.0]  # ours on the tracks Leuven got through, for its accuracy
-        for (_, _, truth), result in zip(tracks[: leuven["tracks"]], results, strict=False):
-            for t, v in enumerate(route_scores(net.edge_length_m, truth, result.path_edges)):
-                same[t] += v
-        leuven["ours_on_these_tracks"] = shares(*same)
+    rng = np.random.default_rng(seed)
+    drives = simulate_drives(net, n_drives, rng)
+    projector = net.projector
+    fixes = {s: [sample(d, s, rng, projector) for d in drives] for s in (10, 30)}
+    params = MatchParams(sigma_m=NOISE_M)
+    matcher = MapMatcher(net, params)
+    match_drives(matcher, fixes[10][:5])  # compile / load kernels before timing
+    score = Scorer(net)
+    out: dict[str, Any] = {
+        "drives": n_drives,
+        "matcher_params": {f: getattr(params, f) for f in params.__dataclass_fields__},
+    }
+    for s, tracks in fixes.items():
+        results, cpu = match_drives(matcher, tracks)
+        sums = sum(score(f["truth"], r.path_edges) for f, r in zip(tracks, results, strict=True))
+        n_points = sum(f["lon"].size for f in tracks)
+        row = _figures(sums)
+        row.update({"points": n_points, "cpu_s": round(cpu, 3), "points_per_cpu_s": round(n_points / cpu),
+                    "broken_tracks": sum(r.n_segments > 1 for r in results),
+                    "unmatched_fixes": sum(int((r.edge < 0).sum()) for r in results)})  # fmt: skip
+        out[f"{s}s"] = row
+        if valhalla:
+            from valhalla_side import meili_side_by_side
+
+            meili = meili_side_by_side(net, tracks, NOISE_M)
+            if "arcs" in meili:
+                vsums = sum(
+                    score(f["truth"], a) for f, a in zip(tracks, meili.pop("arcs"), strict=True)
+                )
+                meili.update(_figures(vsums))
+                meili["points_per_cpu_s"] = round(n_points / meili.pop("cpu_s"))
+                meili["coverage_ours_over_valhalla"] = round(row["coverage"] / meili["coverage"], 4)
+                meili["speed_ours_over_valhalla"] = round(
+                    row["points_per_cpu_s"] / meili["points_per_cpu_s"], 1
+                )
+            row["valhalla"] = meili
+    return out
+
+
+def _figures(sums: np.ndarray) -> dict[str, float]:
+    truth = sums[0]
+    return {"coverage": round(sums[1] / truth, 4), "coverage_within_30m": round(sums[2] / truth, 4),
+            "missed_reverse_arc": round(sums[3] / truth, 4),
+            "missed_parallel_same_class_30m": round(sums[4] / truth, 4),
+            "missed_other_road_30m": round(sums[5] / truth, 4),
+            "missed_nothing_30m": round(sums[6] / truth, 4)}  # fmt: skip
+
+
+def routing(n_routes: int, rng: np.random.Generator) -> dict[str, Any]:
+    folder = DATA / "guangzhou-panyu-osm-roadnet"
+    net = RoadNetwork.from_parquet_tables(folder / "nodes.parquet", folder / "edges.parquet")
     times = []
     counts = []
     propose_routes(net, (113.30, 23.05), (113.50, 22.90), alternatives=3)  # warm
@@ -218,26 +306,55 @@ def panyu(
         routes = propose_routes(net, origin, destination, alternatives=3)
         times.append(perf_counter() - start)
         counts.append(len(routes))
-    return {
-        "network": {"nodes": net.n_nodes, "edges": net.n_edges, "parse_s": round(parse_s, 2),
-                    "cache_load_s": round(load_s, 3), "match_index_s": round(index_s, 3)},
-        "matching": {"ours": ours, "leuven": leuven},
-        "routing": {"requests": n_routes, "alternatives_asked": 3,
-                    "mean_s": round(float(np.mean(times)), 3), "max_s": round(float(np.max(times)), 3),
-                    "routes_found_mean": round(float(np.mean(counts)), 2)},
-    }  # fmt: skip
+    return {"requests": n_routes, "alternatives_asked": 3,
+            "mean_s": round(float(np.mean(times)), 3), "max_s": round(float(np.max(times)), 3),
+            "routes_found_mean": round(float(np.mean(counts)), 2)}  # fmt: skip
+
+
+def _print_drives(label: str, figures: dict[str, Any]) -> None:
+    for s in ("10s", "30s"):
+        f = figures[s]
+        print(f"{label} {s}: coverage {f['coverage']:.4f}, within 30 m {f['coverage_within_30m']:.4f}, "
+              f"broken tracks {f['broken_tracks']}/{figures['drives']}, {f['points_per_cpu_s']} points/CPU-s; "
+              f"missed: reverse arc {f['missed_reverse_arc']}, parallel same-class road (other carriageway) "
+              f"{f['missed_parallel_same_class_30m']}, other road within 30 m {f['missed_other_road_30m']}, "
+              f"nothing within 30 m {f['missed_nothing_30m']}")  # fmt: skip
+        v = f.get("valhalla")
+        if v and "skipped" in v:
+            print(f"  Valhalla Meili {s}: skipped ({v['skipped']})")
+        elif v:
+            print(f"  Valhalla Meili {s}: coverage {v['coverage']:.4f}, within 30 m {v['coverage_within_30m']:.4f}, "
+                  f"{v['points_per_cpu_s']} points/CPU-s (tiles built in {v['tiles_s']} s); ours / Valhalla: "
+                  f"coverage {v['coverage_ours_over_valhalla']}x, speed {v['speed_ours_over_valhalla']}x")  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="10 Kubicka tracks, fewer Panyu tracks"
-    )
+    parser.add_argument("--quick", action="store_true", help="10 Kubicka tracks, 40 drives")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--drives", type=int, default=200, help="Panyu drives (default 200)")
+    parser.add_argument(
+        "--baseline", type=Path, help="a checkout whose matcher gives the before figures"
+    )
+    parser.add_argument("--no-valhalla", action="store_true", help="skip Valhalla Meili")
+    parser.add_argument("--drives-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not DATA.is_dir():
         print(json.dumps({"skipped": f"shared data not found at {DATA}"}))
         return
+    n_drives = 40 if args.quick else args.drives
+    if args.drives_only:  # the baseline's run, in a process importing the baseline's cdw
+        print(json.dumps(panyu_drives(n_drives, args.seed, valhalla=False)))
+        return
+    before = None
+    if args.baseline:
+        env = {**os.environ, "CDW_BENCH_CODE": str(args.baseline.resolve())}
+        run = subprocess.run([sys.executable, __file__, "--drives-only", "--seed", str(args.seed),
+                              "--drives", str(n_drives)], env=env, capture_output=True, text=True, check=True)  # fmt: skip
+        before = json.loads(run.stdout.strip().splitlines()[-1])
+        _print_drives(f"Panyu drives BEFORE ({args.baseline})", before)
+    after = panyu_drives(n_drives, args.seed, valhalla=not args.no_valhalla)
+    _print_drives("Panyu drives AFTER", after)
     rng = np.random.default_rng(args.seed)
     accuracy = kubicka_accuracy(10 if args.quick else None)
     print("Kubicka accuracy (share of ground-truth length matched / share of matched length wrong)")
@@ -253,27 +370,11 @@ def main() -> None:
         print(f"{row['track']:>10} {row['points']:>7} {cells}")
     for s, o in accuracy["overall"].items():
         print(f"overall {s}: correct {o['correct_share']:.4f}, wrong {o['wrong_share']:.4f}")
-    roads = panyu(
-        40 if args.quick else 300, 10.0 if args.quick else 60.0, 3 if args.quick else 10, rng
-    )
-    ours, leuven = roads["matching"]["ours"], roads["matching"]["leuven"]
-    print(f"Panyu matching: ours {ours['points_per_s']:.0f} points/s/core on {ours['points']} points "
-          f"({ours['tracks']} tracks), correct {ours['correct_share']}, wrong {ours['wrong_share']}, "
-          f"breaks {ours['breaks']}")  # fmt: skip
-    if "skipped" in leuven:
-        print(f"LeuvenMapMatching: skipped ({leuven['skipped']})")
-    else:
-        print(f"LeuvenMapMatching: {leuven['points_per_s']} points/s/core on {leuven['points']} points "
-              f"({leuven['tracks']} tracks, {leuven['points_reached']} reached), correct "
-              f"{leuven['correct_share']}, wrong {leuven['wrong_share']} (ours on these tracks: "
-              f"correct {leuven['ours_on_these_tracks']['correct_share']}, wrong "
-              f"{leuven['ours_on_these_tracks']['wrong_share']}); ours / Leuven = "
-              f"{leuven['ratio_ours_to_leuven']}x")  # fmt: skip
-    print(
-        f"Panyu routes + 3 alternatives: mean {roads['routing']['mean_s']} s, max {roads['routing']['max_s']} s"
-    )
+    routes = routing(3 if args.quick else 10, rng)
+    print(f"Panyu routes + 3 alternatives: mean {routes['mean_s']} s, max {routes['max_s']} s")
     accuracy_short = {key: value for key, value in accuracy.items() if key != "per_track"}
-    print(json.dumps({"kubicka": accuracy_short, "kubicka_per_track": accuracy["per_track"], "panyu": roads,
+    print(json.dumps({"panyu_drives": {"before": before, "after": after}, "kubicka": accuracy_short,
+                      "kubicka_per_track": accuracy["per_track"], "routing": routes,
                       "quick": args.quick}, ensure_ascii=False))  # fmt: skip
 
 

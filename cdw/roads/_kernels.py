@@ -10,6 +10,7 @@ wrappers live in ``routing.py`` and ``matching.py``; every kernel has a plain-Py
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -381,9 +382,12 @@ def edge_candidates(
     item_group: np.ndarray,
     radius: float,
     max_k: int,
+    near: float,
+    cap: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The ``max_k`` nearest segments within ``radius`` (inclusive) of each point, at most
-    one per group (its nearest; a chain of arcs counts once).
+    """The nearest segments within ``radius`` (inclusive) of each point, at most one per
+    group (its nearest; a road counts once): the ``max_k`` nearest, or more where more
+    groups lie within ``near`` (all of those), never more than ``cap``.
 
     The grid is ``tracking._kernels.build_segment_index`` over the segments; ``item_*``
     hold the ends and group of the segment of each ``cell_items`` entry (so a cell's
@@ -394,14 +398,15 @@ def edge_candidates(
     """
     n = px.size
     cand_start = np.zeros(n + 1, _INT)
-    cap = max(n * max_k, 1)
-    cand_seg = np.empty(cap, _INT)
-    cand_frac = np.empty(cap)
-    cand_dist = np.empty(cap)
-    buf_seg = np.empty(max_k + 1, _INT)
-    buf_group = np.empty(max_k + 1, _INT)
-    buf_frac = np.empty(max_k + 1)
-    buf_dist = np.empty(max_k + 1)
+    max_k = min(max_k, cap)
+    size = max(n * cap, 1)
+    cand_seg = np.empty(size, _INT)
+    cand_frac = np.empty(size)
+    cand_dist = np.empty(size)
+    buf_seg = np.empty(cap + 1, _INT)
+    buf_group = np.empty(cap + 1, _INT)
+    buf_frac = np.empty(cap + 1)
+    buf_dist = np.empty(cap + 1)
     inv_cell = 1.0 / cell_size if cell_size > 0 else 0.0
     radius2 = radius * radius
     k_total = 0
@@ -444,25 +449,29 @@ def edge_candidates(
                                 buf_group[q] = buf_group[q + 1]
                                 buf_frac[q] = buf_frac[q + 1]
                             count -= 1
-                        # insert into the sorted buffer, dropping the farthest beyond max_k
+                        # insert into the sorted buffer, dropping the farthest beyond cap
                         pos = count
                         while pos > 0 and (
                             buf_dist[pos - 1] > d
                             or (buf_dist[pos - 1] == d and buf_seg[pos - 1] > s)
                         ):
-                            if pos < max_k:
+                            if pos < cap:
                                 buf_dist[pos] = buf_dist[pos - 1]
                                 buf_seg[pos] = buf_seg[pos - 1]
                                 buf_group[pos] = buf_group[pos - 1]
                                 buf_frac[pos] = buf_frac[pos - 1]
                             pos -= 1
-                        if pos < max_k:
+                        if pos < cap:
                             buf_dist[pos] = d
                             buf_seg[pos] = s
                             buf_group[pos] = g
                             buf_frac[pos] = u
-                            if count < max_k:
+                            if count < cap:
                                 count += 1
+        keep = min(count, max_k)
+        while keep < count and buf_dist[keep] <= near:
+            keep += 1
+        count = keep
         for k in range(count):
             cand_seg[k_total] = buf_seg[k]
             cand_frac[k_total] = buf_frac[k]
@@ -477,6 +486,59 @@ def edge_candidates(
     )
 
 
+@njit(cache=True, nogil=True)
+def directed_candidates(
+    cand_start: np.ndarray,
+    cand_seg: np.ndarray,
+    cand_frac: np.ndarray,
+    cand_dist: np.ndarray,
+    heading: np.ndarray,
+    speed: np.ndarray,
+    arc_reverse: np.ndarray,
+    arc_bearing: np.ndarray,
+    min_speed: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The arcs a truck may drive at each road candidate (``edge_candidates`` grouped by
+    road): the arc found and its reverse (``arc_reverse``, -1 on a one-way road), or,
+    where the point reports a heading (degrees clockwise from north, NaN if none) at a
+    ``speed`` of ``min_speed`` or more, the one whose bearing (``arc_bearing``, radians
+    clockwise from north) is nearer it. Returns CSR ``(start, arc, frac, dist, turn)``:
+    ``frac`` along the arc, ``turn`` the angle between heading and bearing (0..pi; NaN
+    without a heading), in the order found, an arc before its reverse."""
+    n = cand_start.size - 1
+    size = 2 * cand_seg.size
+    start = np.zeros(n + 1, _INT)
+    arc = np.empty(size, _INT)
+    frac = np.empty(size)
+    dist = np.empty(size)
+    turn = np.empty(size)
+    count = 0
+    for i in range(n):
+        h = math.radians(heading[i])
+        known = math.isfinite(h) and speed[i] >= min_speed
+        for c in range(cand_start[i], cand_start[i + 1]):
+            e = cand_seg[c]
+            r = arc_reverse[e]
+            t_e = math.nan
+            t_r = math.nan
+            if known:
+                t_e = math.acos(min(1.0, max(-1.0, math.cos(h - arc_bearing[e]))))
+                if r >= 0:
+                    t_r = math.acos(min(1.0, max(-1.0, math.cos(h - arc_bearing[r]))))
+            for q in range(2):
+                f = e if q == 0 else r
+                t = t_e if q == 0 else t_r
+                if f < 0 or (known and r >= 0 and (t_r < t_e if q == 0 else t_r >= t_e)):
+                    continue
+                arc[count] = f
+                frac[count] = cand_frac[c] if q == 0 else 1.0 - cand_frac[c]
+                dist[count] = cand_dist[c]
+                turn[count] = t
+                count += 1
+        start[i + 1] = count
+    return start, arc[:count].copy(), frac[:count].copy(), dist[:count].copy(), turn[:count].copy()
+
+
 # --- hidden Markov model ----------------------------------------------------------------
 
 
@@ -487,6 +549,18 @@ def emission_logprob(dist: np.ndarray, sigma: float) -> np.ndarray:
     for k in range(dist.size):
         z = dist[k] / sigma
         out[k] = -0.5 * z * z
+    return out
+
+
+@njit(cache=True, nogil=True)
+def heading_logprob(turn: np.ndarray, kappa: float, floor: float) -> np.ndarray:
+    """Log-likelihood of the angle between reported heading and arc bearing: von Mises
+    (concentration ``kappa``) mixed with a uniform share ``floor`` (turns, bad headings),
+    scaled to 0 at no angle; 0 where unknown (NaN)."""
+    out = np.zeros(turn.size)
+    for k in range(turn.size):
+        if math.isfinite(turn[k]):
+            out[k] = math.log((1.0 - floor) * math.exp(kappa * (math.cos(turn[k]) - 1.0)) + floor)
     return out
 
 
@@ -601,7 +675,7 @@ def distance_table(
     """
     n = out_start.size - 1
     table_start = np.zeros(n + 1, _INT)
-    table_node = np.empty(max(16, 16 * n), _INT)
+    table_node = np.empty(max(16, 16 * n), np.int32)
     table_dist = np.empty(table_node.size)
     source = np.empty(1, _INT)
     zero = np.zeros(1)
@@ -617,7 +691,7 @@ def distance_table(
         reached = np.sort(touched[:n_touched])
         if count + n_touched > table_node.size:
             cap = max(2 * table_node.size, count + n_touched)
-            grown_node = np.empty(cap, _INT)
+            grown_node = np.empty(cap, np.int32)
             grown_dist = np.empty(cap)
             grown_node[:count] = table_node[:count]
             grown_dist[:count] = table_dist[:count]
@@ -650,6 +724,172 @@ def _table_distance(
     if lo < end and table_node[lo] == v:
         return table_dist[lo]
     return math.inf
+
+
+@njit(cache=True, nogil=True)
+def _route_scratch(
+    max_a: int,
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+    np.ndarray, np.ndarray,
+]:  # fmt: skip
+    """Buffers of ``_route_step`` for steps of at most ``max_a`` candidates a side."""
+    return (
+        np.empty(2, _INT),  # sources
+        np.empty(2),  # source_cost
+        np.empty(2 * max_a, _INT),  # targets
+        np.empty(2 * max_a),  # target_bound
+        np.empty(2 * max_a),  # target_extra: from the entry node on to the candidate
+        np.full((max_a, 2), -1, _INT),  # entry: target index of each candidate's entries
+        np.empty(2 * max_a, _INT),  # exit_node: distinct exit nodes of a step (table)
+        np.empty((2 * max_a, 2 * max_a)),  # exit_dist: exit node -> target distances
+        np.empty(2 * max_a, _INT),  # target_first: the first target at the same node
+    )
+
+
+@njit(cache=True, nogil=True)
+def _route_step(
+    a0: int,
+    b0: int,
+    b1: int,
+    base: int,
+    bound: float,
+    route: np.ndarray,
+    cand_chain: np.ndarray,
+    cand_off: np.ndarray,
+    cand_arc_start: np.ndarray,
+    cand_arc_end: np.ndarray,
+    chain_from: np.ndarray,
+    chain_to: np.ndarray,
+    chain_length: np.ndarray,
+    chain_reverse: np.ndarray,
+    chain_out_start: np.ndarray,
+    chain_out: np.ndarray,
+    table_start: np.ndarray,
+    table_node: np.ndarray,
+    table_dist: np.ndarray,
+    table_limit: float,
+    backward_tolerance: float,
+    dist: np.ndarray,
+    pred_edge: np.ndarray,
+    settled: np.ndarray,
+    heap_cost: np.ndarray,
+    heap_node: np.ndarray,
+    touched: np.ndarray,
+    sources: np.ndarray,
+    source_cost: np.ndarray,
+    targets: np.ndarray,
+    target_bound: np.ndarray,
+    target_extra: np.ndarray,
+    entry: np.ndarray,
+    exit_node: np.ndarray,
+    exit_dist: np.ndarray,
+    target_first: np.ndarray,
+) -> None:
+    """One step of ``route_distances``: from candidates ``a0:b0`` to ``b0:b1`` into
+    ``route[base:]`` (row-major), paths up to ``bound`` (inf: any length, by search)."""
+    a1 = b0
+    nb = b1 - b0
+    for k in range(base, base + (a1 - a0) * nb):
+        route[k] = math.inf
+    # Entry nodes of i's candidates, each with how far a path to it may go.
+    n_targets = 0
+    for b in range(b0, b1):
+        cb = cand_chain[b]
+        entry[b - b0, 0] = -1
+        entry[b - b0, 1] = -1
+        for y in range(2):
+            extra = cand_off[b]
+            if y == 1:
+                if chain_reverse[cb] < 0:
+                    continue
+                extra = _turning_entry(chain_length[cb], cand_arc_start[b], cand_off[b])
+            if extra <= bound:
+                entry[b - b0, y] = n_targets
+                targets[n_targets] = chain_from[cb] if y == 0 else chain_to[cb]
+                target_extra[n_targets] = extra
+                target_bound[n_targets] = bound - extra
+                n_targets += 1
+    use_table = bound <= table_limit
+    if use_table:  # the first target at each node: a node is looked up once per exit
+        for t in range(n_targets):
+            target_first[t] = t
+            for q in range(t):
+                if targets[q] == targets[t]:
+                    target_first[t] = q
+                    break
+    n_exits = 0
+    for a in range(a0, a1):
+        ca = cand_chain[a]
+        oa = cand_off[a]
+        row = base + (a - a0) * nb
+        search = False
+        for b in range(b0, b1):
+            cb = cand_chain[b]
+            d = _along_chain(
+                ca, oa, cand_arc_end[a], cb, cand_off[b], cand_arc_start[b],
+                chain_length, chain_reverse, backward_tolerance,
+            )  # fmt: skip
+            if d <= bound:
+                route[row + b - b0] = d
+            if not (ca == cb and cand_off[b] >= oa - backward_tolerance):
+                search = True
+        if not search or n_targets == 0:
+            continue
+        n_sources = _exits(
+            ca, oa, cand_arc_end[a], chain_from, chain_to, chain_length, chain_reverse,
+            sources, source_cost,
+        )  # fmt: skip
+        n_touched = 0
+        if use_table:  # distances from each exit node, looked up once per step, if needed
+            for x in range(n_sources):
+                found = -1
+                for q in range(n_exits):
+                    if exit_node[q] == sources[x]:
+                        found = q
+                if found < 0:
+                    found = n_exits
+                    exit_node[found] = sources[x]
+                    exit_dist[found, :n_targets] = -1.0  # not looked up yet
+                    n_exits += 1
+                sources[x] = found  # from here on: the row of exit_dist
+        else:
+            n_touched = dijkstra(
+                chain_out_start, chain_out, chain_to, chain_length, sources[:n_sources],
+                source_cost[:n_sources], targets[:n_targets], target_bound[:n_targets],
+                bound, dist, pred_edge, settled, heap_cost, heap_node, touched,
+            )  # fmt: skip
+        for b in range(b0, b1):
+            cb = cand_chain[b]
+            if ca == cb and cand_off[b] >= oa - backward_tolerance:
+                continue
+            best = math.inf
+            limit = min(bound, route[row + b - b0])  # what a path must not exceed to count
+            for y in range(2):
+                t = entry[b - b0, y]
+                if t < 0:
+                    continue
+                if use_table:
+                    for x in range(n_sources):
+                        lower = source_cost[x] + target_extra[t]
+                        if lower > limit:  # cannot count, whatever the distance between
+                            continue
+                        r = sources[x]
+                        if exit_dist[r, t] < 0.0:
+                            q = target_first[t]
+                            if exit_dist[r, q] < 0.0:
+                                exit_dist[r, q] = _table_distance(
+                                    table_start, table_node, table_dist, exit_node[r], targets[q]
+                                )
+                            exit_dist[r, t] = exit_dist[r, q]
+                        best = min(best, lower + exit_dist[r, t])
+                        limit = min(limit, best)
+                else:
+                    best = min(best, dist[targets[t]] + target_extra[t])
+            if best <= bound and best < route[row + b - b0]:
+                route[row + b - b0] = best
+        if not use_table:
+            reset_workspace(touched[:n_touched], dist, pred_edge, settled)
 
 
 @njit(cache=True, nogil=True)
@@ -710,108 +950,19 @@ def route_distances(
     total = trans_start[n] if n > 0 else 0
     route = np.full(total, math.inf)
     straight = np.empty(total)
-    sources = np.empty(2, _INT)
-    source_cost = np.empty(2)
-    targets = np.empty(2 * max_a, _INT)
-    target_bound = np.empty(2 * max_a)
-    target_extra = np.empty(2 * max_a)  # from the entry node on to the candidate
-    entry = np.full((max_a, 2), -1, _INT)  # target index of each candidate's two entries
-    exit_node = np.empty(2 * max_a, _INT)  # distinct exit nodes of a step (table lookups)
-    exit_dist = np.empty((2 * max_a, 2 * max_a))  # exit node -> target distances
+    scratch = _route_scratch(max_a)
     for i in range(1, n):
         gc = math.hypot(px[i] - px[i - 1], py[i] - py[i - 1])
-        bound = bound_factor * gc + bound_slack
-        a0 = cand_start[i - 1]
-        a1 = cand_start[i]
-        b0 = cand_start[i]
-        b1 = cand_start[i + 1]
-        nb = b1 - b0
         base = trans_start[i]
-        for k in range(base, base + (a1 - a0) * nb):
+        for k in range(base, trans_start[i + 1]):
             straight[k] = gc
-        # Entry nodes of i's candidates, each with how far a path to it may go.
-        n_targets = 0
-        for b in range(b0, b1):
-            cb = cand_chain[b]
-            entry[b - b0, 0] = -1
-            entry[b - b0, 1] = -1
-            for y in range(2):
-                extra = cand_off[b]
-                if y == 1:
-                    if chain_reverse[cb] < 0:
-                        continue
-                    extra = _turning_entry(chain_length[cb], cand_arc_start[b], cand_off[b])
-                if extra <= bound:
-                    entry[b - b0, y] = n_targets
-                    targets[n_targets] = chain_from[cb] if y == 0 else chain_to[cb]
-                    target_extra[n_targets] = extra
-                    target_bound[n_targets] = bound - extra
-                    n_targets += 1
-        use_table = bound <= table_limit
-        n_exits = 0
-        for a in range(a0, a1):
-            ca = cand_chain[a]
-            oa = cand_off[a]
-            row = base + (a - a0) * nb
-            search = False
-            for b in range(b0, b1):
-                cb = cand_chain[b]
-                d = _along_chain(
-                    ca, oa, cand_arc_end[a], cb, cand_off[b], cand_arc_start[b],
-                    chain_length, chain_reverse, backward_tolerance,
-                )  # fmt: skip
-                if d <= bound:
-                    route[row + b - b0] = d
-                if not (ca == cb and cand_off[b] >= oa - backward_tolerance):
-                    search = True
-            if not search or n_targets == 0:
-                continue
-            n_sources = _exits(
-                ca, oa, cand_arc_end[a], chain_from, chain_to, chain_length, chain_reverse,
-                sources, source_cost,
-            )  # fmt: skip
-            n_touched = 0
-            if use_table:  # distances from each exit node, looked up once per step
-                for x in range(n_sources):
-                    found = -1
-                    for q in range(n_exits):
-                        if exit_node[q] == sources[x]:
-                            found = q
-                    if found < 0:
-                        found = n_exits
-                        exit_node[found] = sources[x]
-                        for t in range(n_targets):
-                            exit_dist[found, t] = _table_distance(
-                                table_start, table_node, table_dist, sources[x], targets[t]
-                            )
-                        n_exits += 1
-                    sources[x] = found  # from here on: the row of exit_dist
-            else:
-                n_touched = dijkstra(
-                    chain_out_start, chain_out, chain_to, chain_length, sources[:n_sources],
-                    source_cost[:n_sources], targets[:n_targets], target_bound[:n_targets],
-                    bound, dist, pred_edge, settled, heap_cost, heap_node, touched,
-                )  # fmt: skip
-            for b in range(b0, b1):
-                cb = cand_chain[b]
-                if ca == cb and cand_off[b] >= oa - backward_tolerance:
-                    continue
-                best = math.inf
-                for y in range(2):
-                    t = entry[b - b0, y]
-                    if t < 0:
-                        continue
-                    if use_table:
-                        for x in range(n_sources):
-                            best = min(
-                                best, source_cost[x] + exit_dist[sources[x], t] + target_extra[t]
-                            )
-                    else:
-                        best = min(best, dist[targets[t]] + target_extra[t])
-                if best <= bound and best < route[row + b - b0]:
-                    route[row + b - b0] = best
-            if not use_table:
-                reset_workspace(touched[:n_touched], dist, pred_edge, settled)
+        _route_step(
+            cand_start[i - 1], cand_start[i], cand_start[i + 1], base,
+            bound_factor * gc + bound_slack, route, cand_chain, cand_off, cand_arc_start,
+            cand_arc_end, chain_from, chain_to, chain_length, chain_reverse, chain_out_start,
+            chain_out, table_start, table_node, table_dist, table_limit, backward_tolerance,
+            dist, pred_edge, settled, heap_cost, heap_node, touched, *scratch,
+        )  # fmt: skip
     return trans_start, route, straight
 
 
@@ -1101,10 +1252,29 @@ def thin_points(x: np.ndarray, y: np.ndarray, min_step: float) -> np.ndarray:
 # --- the whole matcher ------------------------------------------------------------------
 
 
+class TrackParams(NamedTuple):
+    """``match_track``'s settings (metres, radians, m/s); see ``matching.MatchParams``."""
+
+    sigma: float
+    beta: float
+    radius: float
+    max_k: int
+    near: float
+    cap: int
+    route_factor: float
+    route_slack: float
+    break_factor: float
+    heading_kappa: float
+    heading_floor: float
+    heading_min_speed: float
+
+
 @njit(cache=True, nogil=True)
 def match_track(
     x: np.ndarray,
     y: np.ndarray,
+    heading: np.ndarray,
+    speed: np.ndarray,
     origin_x: float,
     origin_y: float,
     cell_size: float,
@@ -1122,6 +1292,8 @@ def match_track(
     seg_x1: np.ndarray,
     seg_y1: np.ndarray,
     edge_length: np.ndarray,
+    arc_reverse: np.ndarray,
+    arc_bearing: np.ndarray,
     chain_start: np.ndarray,
     chain_arcs: np.ndarray,
     arc_chain: np.ndarray,
@@ -1137,12 +1309,7 @@ def match_track(
     table_node: np.ndarray,
     table_dist: np.ndarray,
     table_limit: float,
-    sigma: float,
-    beta: float,
-    radius: float,
-    max_k: int,
-    route_factor: float,
-    route_slack: float,
+    params: TrackParams,
     dist: np.ndarray,
     pred_edge: np.ndarray,
     settled: np.ndarray,
@@ -1151,25 +1318,38 @@ def match_track(
     touched: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One track through the kernels above, in one call: ``(edge, offset, distance,
-    segment, path_edge, path_segment)``.
+    segment, path_edge, path_segment)``. ``heading`` (degrees) and ``speed`` (m/s) are
+    per fix, NaN where not reported.
 
     ``thin_points`` (2 sigma) keeps the fixes that become states; ``edge_candidates``
-    (grouped by chain) gives their candidates, placed along chains by ``arc_chain`` /
-    ``arc_offset``; ``route_distances``, ``emission_logprob``, ``transition_logprob`` and
-    ``viterbi`` choose one per state, breaking into segments; ``fill_path`` joins them.
-    Every fix takes the segment of the last kept fix at or before it (its owner); a kept
-    fix keeps its arc, a thinned one takes the nearest arc (ties: the first) of the path
-    from its owner's entry on (``fill_path``'s ``at``) up to the next kept fix's entry in
-    the segment, no further than 4 sigma along the path past the owner. Offsets along the
-    arc and distances from it are each fix's own (0 and NaN where unmatched).
+    (grouped by road: ``item_group``, radius, ``max_k``, all within ``near``, at most
+    ``cap``) and ``directed_candidates`` give their candidates, placed along chains by
+    ``arc_chain`` / ``arc_offset``; ``route_distances``, ``emission_logprob`` plus
+    ``heading_logprob``, ``transition_logprob`` and ``viterbi`` choose one per state.
+    Where a state cannot be reached from the one before (the kept fix just before it),
+    that step is searched again with its bound ``break_factor`` times wider
+    (``_route_step``) and ``viterbi`` runs again, until no new such step; what still
+    cannot be reached, or follows kept fixes without candidates, starts a new segment.
+    ``fill_path`` joins the states. Every fix takes the segment of the last kept fix at
+    or before it (its owner); a kept fix keeps its arc, a thinned one takes the nearest
+    arc (ties: the first) of the path from its owner's entry on (``fill_path``'s ``at``)
+    up to the next kept fix's entry in the segment, no further than 4 sigma along the
+    path past the owner. Offsets along the arc and distances from it are each fix's own
+    (0 and NaN where unmatched).
     """
+    sigma = params.sigma
     n = x.size
     keep = np.flatnonzero(thin_points(x, y, 2.0 * sigma))
     kx = x[keep]
     ky = y[keep]
-    cand_start, cand_edge, cand_frac, cand_dist = edge_candidates(
+    road_start, road_edge, road_frac, road_dist = edge_candidates(
         kx, ky, origin_x, origin_y, cell_size, n_cols, n_rows, cell_start, cell_items,
-        item_x0, item_y0, item_x1, item_y1, item_group, radius, max_k,
+        item_x0, item_y0, item_x1, item_y1, item_group, params.radius, params.max_k,
+        params.near, params.cap,
+    )  # fmt: skip
+    cand_start, cand_edge, cand_frac, cand_dist, cand_turn = directed_candidates(
+        road_start, road_edge, road_frac, road_dist, heading[keep], speed[keep], arc_reverse,
+        arc_bearing, params.heading_min_speed,
     )  # fmt: skip
     m = cand_edge.size
     cand_chain = np.empty(m, _INT)
@@ -1190,15 +1370,39 @@ def match_track(
     trans_start, route, straight = route_distances(
         kx[has], ky[has], sub_start, cand_chain, cand_off, cand_arc_start, cand_arc_end,
         chain_from, chain_to, chain_length, chain_reverse, chain_out_start, chain_out,
-        table_start, table_node, table_dist, table_limit, route_factor, route_slack, sigma,
-        dist, pred_edge, settled, heap_cost, heap_node, touched,
+        table_start, table_node, table_dist, table_limit, params.route_factor,
+        params.route_slack, sigma, dist, pred_edge, settled, heap_cost, heap_node, touched,
     )  # fmt: skip
-    choice, state_segment = viterbi(
-        sub_start,
-        emission_logprob(cand_dist, sigma),
-        trans_start,
-        transition_logprob(route, straight, beta),
+    emission = emission_logprob(cand_dist, sigma) + heading_logprob(
+        cand_turn, params.heading_kappa, params.heading_floor
     )
+    transition = transition_logprob(route, straight, params.beta)
+    choice, state_segment = viterbi(sub_start, emission, trans_start, transition)
+    widened = np.zeros(has.size, np.bool_)
+    scratch = _route_scratch(max(1, int(np.max(np.diff(sub_start))) if has.size else 1))
+    while True:  # widen the bound of each step where the match breaks
+        again = False
+        for h in range(1, has.size):
+            # (not across kept fixes without candidates: there the truck left the map)
+            if state_segment[h] == state_segment[h - 1] or widened[h] or has[h] > has[h - 1] + 1:
+                continue
+            widened[h] = True
+            again = True
+            bound = params.break_factor * (params.route_factor * straight[trans_start[h]]
+                                           + params.route_slack)  # fmt: skip
+            _route_step(
+                sub_start[h - 1], sub_start[h], sub_start[h + 1], trans_start[h], bound, route,
+                cand_chain, cand_off, cand_arc_start, cand_arc_end, chain_from, chain_to,
+                chain_length, chain_reverse, chain_out_start, chain_out, table_start,
+                table_node, table_dist, table_limit, sigma, dist, pred_edge, settled,
+                heap_cost, heap_node, touched, *scratch,
+            )  # fmt: skip
+            lo = trans_start[h]
+            hi = trans_start[h + 1]
+            transition[lo:hi] = transition_logprob(route[lo:hi], straight[lo:hi], params.beta)
+        if not again:
+            break
+        choice, state_segment = viterbi(sub_start, emission, trans_start, transition)
     nk = keep.size
     kept_chain = np.full(nk, -1, _INT)
     kept_edge = np.full(nk, -1, _INT)

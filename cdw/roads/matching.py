@@ -1,15 +1,19 @@
 """Hidden-Markov map matching (Newson & Krumm 2009) on a ``RoadNetwork``.
 
-Candidates are the edges within a search radius of each fix, the nearest of each chain
-(a run of arcs between junctions); the emission is Gaussian in the fix-to-edge distance
-(sigma), the transition exponential in the difference between the network distance and
-the straight-line distance of consecutive fixes (beta). Network distances are searched on
-the chains' graph, several times smaller than the arcs', bounded by a multiple of the
-straight-line distance, or looked up in a table of all node-to-node distances up to
-``table_m`` computed once per matcher (as fmm's UBODT). Where no candidate of a fix can be
-reached from the previous one, the match breaks and a new segment starts; a fix with no
-edge in reach is left unmatched. All of it runs in one Numba call per track
-(``_kernels.match_track``).
+Candidates are the roads within a search radius of each fix, the nearest arc of each
+(both directions of a two-way road count as one road, so that a dual carriageway and its
+frontage road cannot crowd out each other), more of them where roads are dense; each
+becomes one state per direction a truck may drive there, or the one its reported heading
+agrees with. The emission is Gaussian in the fix-to-arc distance (sigma), plus the
+agreement of heading and arc bearing; the transition exponential in the difference
+between the network distance and the straight-line distance of consecutive fixes (beta).
+Network distances are searched on the chains' graph (runs of arcs between junctions),
+several times smaller than the arcs', bounded by a multiple of the straight-line
+distance, or looked up in a table of all node-to-node distances up to ``table_m``
+computed once per matcher (as fmm's UBODT). Where no candidate of a fix can be reached
+from the previous one, that step is searched again with a wider bound; only then does the
+match break and a new segment start. A fix with no edge in reach is left unmatched. All
+of it runs in one Numba call per track (``_kernels.match_track``).
 """
 
 from __future__ import annotations
@@ -34,16 +38,29 @@ class MatchParams:
     """Matcher settings (metres). ``sigma_m``: GPS noise; ``beta_m``: tolerated difference
     between network and straight-line distance; fixes nearer than ``2 * sigma_m`` to the
     previous kept fix are matched onto its edge instead of being states of their own.
+
+    Candidates of a fix are roads within ``search_radius_m``, both directions of a
+    two-way road counting once: the ``max_candidates`` nearest, and every road within
+    ``3 * sigma_m`` where more lie there (dense interchanges), at most
+    ``max_candidates_dense``. A fix reporting a heading at ``heading_min_speed_kmh`` or
+    more keeps the direction of each road nearer its heading, and an arc's bearing off
+    the heading is scored with a spread of ``heading_sigma_deg``.
+
     Routes between consecutive fixes may be up to ``route_factor`` times their distance
-    plus ``route_slack_m``. Node-to-node distances up to ``table_m`` are computed once
+    plus ``route_slack_m``; where no route fits, the bound is ``break_factor`` times wider
+    before the match breaks. Node-to-node distances up to ``table_m`` are computed once
     per matcher (memory and set-up time grow with it; 0: search at every step)."""
 
     sigma_m: float = 10.0
     beta_m: float = 10.0
     search_radius_m: float = 50.0
     max_candidates: int = 8
+    max_candidates_dense: int = 16
     route_factor: float = 2.0
     route_slack_m: float = 100.0
+    break_factor: float = 2.0
+    heading_sigma_deg: float = 20.0
+    heading_min_speed_kmh: float = 10.0
     table_m: float = 2000.0
 
     def validated(self) -> MatchParams:
@@ -65,9 +82,42 @@ class MatchParams:
                     f"table_m must be zero or positive, got {self.table_m!r}",
                 )
             )
+        if not problems and self.max_candidates_dense < self.max_candidates:
+            problems.append(
+                Problem(
+                    "max_candidates_dense",
+                    f"max_candidates_dense（{self.max_candidates_dense}）不能小于 "
+                    f"max_candidates（{self.max_candidates}）",
+                    f"max_candidates_dense ({self.max_candidates_dense}) must be at least "
+                    f"max_candidates ({self.max_candidates})",
+                )
+            )
         if problems:
             raise ValidationFailed(problems, zh="匹配参数无效", en="Invalid matching parameters")
         return self
+
+    def kernel(self) -> k.TrackParams:
+        """The settings as ``match_track`` takes them."""
+        heading_sigma = math.radians(self.heading_sigma_deg)
+        return k.TrackParams(
+            sigma=float(self.sigma_m),
+            beta=float(self.beta_m),
+            radius=float(self.search_radius_m),
+            max_k=int(self.max_candidates),
+            near=3.0 * float(self.sigma_m),
+            cap=int(self.max_candidates_dense),
+            route_factor=float(self.route_factor),
+            route_slack=float(self.route_slack_m),
+            break_factor=float(self.break_factor),
+            heading_kappa=1.0 / (heading_sigma * heading_sigma),
+            heading_floor=HEADING_OUTLIER_SHARE,
+            heading_min_speed=float(self.heading_min_speed_kmh) / 3.6,
+        )
+
+
+# Share of fixes whose heading says nothing of the road (turning, multipath): the floor
+# of the heading likelihood, so one bad heading costs at most log(1/0.02) = 3.9.
+HEADING_OUTLIER_SHARE = 0.02
 
 
 @dataclass(frozen=True)
@@ -150,6 +200,22 @@ class ChainGraph:
         """The fields in ``match_track``'s argument order."""
         return tuple(getattr(self, f.name) for f in fields(self))
 
+    def arc_road(self) -> np.ndarray:
+        """Per arc, its road: the lower of its chain and that chain's reverse, so that
+        both directions of a two-way road are one road."""
+        c = self.arc_chain
+        r = self.chain_reverse[c]
+        return np.where(r >= 0, np.minimum(c, r), c)
+
+    def arc_reverse(self) -> np.ndarray:
+        """Per arc, the arc driving it the other way (-1 on a one-way road): arc ``k`` of
+        chain ``c`` reversed is arc ``n-1-k`` of ``c``'s reverse."""
+        c = self.arc_chain
+        r = self.chain_reverse[c]
+        n_arcs = np.diff(self.chain_start)[c]
+        pos = self.chain_start[np.maximum(r, 0)] + n_arcs - 1 - self.arc_pos
+        return np.where(r >= 0, self.chain_arcs[np.where(r >= 0, pos, 0)], -1)
+
     @classmethod
     def of(cls, net: RoadNetwork) -> ChainGraph:
         start, arcs, arc_chain, arc_pos, arc_offset, c_from, c_to, length, reverse = (
@@ -200,12 +266,14 @@ def _z_order(x: np.ndarray, y: np.ndarray, cell_m: float = 100.0) -> np.ndarray:
 
 
 class MapMatcher:
-    """Matches tracks onto one network; holds its edge grid and a search workspace, so
-    keep one per network and thread."""
+    """Matches tracks onto one network; holds its edge grid, projector and a search
+    workspace, so keep one per network and thread."""
 
     def __init__(self, network: RoadNetwork, params: MatchParams | None = None) -> None:
         self.network = network
         self.params = (params or MatchParams()).validated()
+        self._kernel_params = self.params.kernel()
+        self._projector = network.projector
         net = network
         self._x0 = np.ascontiguousarray(net.node_x[net.edge_from])
         self._y0 = np.ascontiguousarray(net.node_y[net.edge_from])
@@ -220,14 +288,16 @@ class MapMatcher:
         )
         self._grid = (origin_x, origin_y, cell, n_cols, n_rows, cell_start, cell_items)
         self._chains = g = ChainGraph.of(net)
-        # each grid entry's segment ends and chain, in grid order (read cell by cell)
+        # each grid entry's segment ends and road, in grid order (read cell by cell)
         self._grid_items = tuple(
             np.ascontiguousarray(a[cell_items])
-            for a in (self._x0, self._y0, self._x1, self._y1, g.arc_chain)
+            for a in (self._x0, self._y0, self._x1, self._y1, g.arc_road())
         )
+        self._arc_reverse = g.arc_reverse()
+        self._arc_bearing = np.arctan2(self._x1 - self._x0, self._y1 - self._y0)
         self._workspace = k.new_workspace(g.n_nodes, g.n_chains)
         self._table: tuple[np.ndarray, np.ndarray, np.ndarray, float] = (
-            np.zeros(g.n_nodes + 1, np.int64), np.zeros(0, np.int64), np.zeros(0), 0.0
+            np.zeros(g.n_nodes + 1, np.int64), np.zeros(0, np.int32), np.zeros(0), 0.0
         )  # fmt: skip
         if self.params.table_m > 0:
             self._table = (
@@ -235,27 +305,68 @@ class MapMatcher:
                                   float(self.params.table_m), *self._workspace),
                 float(self.params.table_m),
             )  # fmt: skip
+        # ``match_track``'s arguments that describe the network, gathered once
+        self._network_args = (
+            *self._grid, *self._grid_items, self._x0, self._y0, self._x1, self._y1,
+            net.edge_length_m, self._arc_reverse, self._arc_bearing, *g.arrays(), *self._table,
+        )  # fmt: skip
 
     def match(
-        self, lon: np.ndarray | Sequence[float], lat: np.ndarray | Sequence[float]
+        self,
+        lon: np.ndarray | Sequence[float],
+        lat: np.ndarray | Sequence[float],
+        heading_deg: np.ndarray | Sequence[float] | None = None,
+        speed_kmh: np.ndarray | Sequence[float] | None = None,
     ) -> MatchResult:
-        """Match one track given in WGS-84 degrees, in driving order."""
-        x, y = self.network.projector.forward(lon, lat)
-        return self.match_xy(x, y)
+        """Match one track given in WGS-84 degrees, in driving order; ``heading_deg``
+        (clockwise from north) and ``speed_kmh`` per fix as the unit reports them, where
+        it does (NaN for a fix without)."""
+        x, y = self._projector.forward(lon, lat)  # (checked: float64, equally long)
+        return self._match(x, y, heading_deg, speed_kmh)
 
     def match_xy(
-        self, px: np.ndarray | Sequence[float], py: np.ndarray | Sequence[float]
+        self,
+        px: np.ndarray | Sequence[float],
+        py: np.ndarray | Sequence[float],
+        heading_deg: np.ndarray | Sequence[float] | None = None,
+        speed_kmh: np.ndarray | Sequence[float] | None = None,
     ) -> MatchResult:
-        """Match one track given in the network's projected metres, in driving order."""
+        """Match one track given in the network's projected metres, in driving order
+        (heading and speed as in ``match``)."""
         x, y = coordinate_arrays(px, py, ("x", "y"))
-        p = self.params
+        return self._match(x, y, heading_deg, speed_kmh)
+
+    def _match(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        heading_deg: np.ndarray | Sequence[float] | None,
+        speed_kmh: np.ndarray | Sequence[float] | None,
+    ) -> MatchResult:
+        heading = _per_fix(heading_deg, x.size, "heading_deg")
+        speed = _per_fix(speed_kmh, x.size, "speed_kmh") / 3.6
         edge, offset, distance, segment, path_edges, path_segment = k.match_track(
-            x, y, *self._grid, *self._grid_items, self._x0, self._y0, self._x1, self._y1,
-            self.network.edge_length_m, *self._chains.arrays(), *self._table,
-            float(p.sigma_m), float(p.beta_m), float(p.search_radius_m), int(p.max_candidates),
-            float(p.route_factor), float(p.route_slack_m), *self._workspace,
-        )  # fmt: skip
+            x, y, heading, speed, *self._network_args, self._kernel_params, *self._workspace
+        )
         return MatchResult(edge, offset, distance, segment, path_edges, path_segment, self.network)
+
+
+def _per_fix(values: np.ndarray | Sequence[float] | None, n: int, name: str) -> np.ndarray:
+    """A float64 array of ``n`` values (NaN: not reported), all NaN for None."""
+    if values is None:
+        return np.full(n, np.nan)
+    try:
+        arr = np.ascontiguousarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.ndim != 1 or arr.size != n:
+        shape = "?" if arr is None else f"{arr.ndim}-D, {arr.size}"
+        raise ValidationFailed(
+            [Problem(name, f"{name} 必须是每个定位点一个数值（{n} 个），实际为 {shape}",
+                     f"{name} must hold one number per fix ({n}), got {shape}")],
+            zh="匹配输入无效", en="Invalid matching input",
+        )  # fmt: skip
+    return arr
 
 
 def _point_on(network: RoadNetwork, edge: int, offset: float) -> np.ndarray:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cdw.roads import _kernels as k
+from cdw.roads.matching import ChainGraph
 from tests.roads import twins
 
 SETTINGS = settings(max_examples=40, deadline=None)
@@ -221,3 +222,24 @@ def test_build_chains_fixed() -> None:
 def test_build_chains_match_twin(seed: int, n_junctions: int, n_roads: int) -> None:
     roads = road_graph(seed, n_junctions, n_roads)
     _check_chains(roads, chain_graph(roads))
+
+
+@SETTINGS
+@given(st.integers(0, 100_000), st.integers(1, 8), st.integers(0, 14))
+def test_arc_reverse_and_road(seed: int, n_junctions: int, n_roads: int) -> None:
+    # an arc's reverse drives it the other way, on its chain's reverse; a road is the lower
+    # of a chain and its reverse, so both directions of a two-way road are one road
+    roads = road_graph(seed, n_junctions, n_roads)
+    ch = chain_graph(roads)
+    g = ChainGraph(*(getattr(ch, f) for f in ch.__dataclass_fields__))
+    reverse, road = g.arc_reverse(), g.arc_road()
+    for e in range(roads.n_edges):
+        c, r = ch.arc_chain[e], reverse[e]
+        back = ch.chain_reverse[c]
+        if back < 0:
+            assert r == -1 and road[e] == c
+            continue
+        assert ch.arc_chain[r] == back and road[e] == min(c, back)
+        assert (roads.edge_from[r], roads.edge_to[r]) == (roads.edge_to[e], roads.edge_from[e])
+        if ch.chain_reverse[back] == c:  # (parallel arcs may make reverses one-sided)
+            assert reverse[r] == e and road[r] == road[e]

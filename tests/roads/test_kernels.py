@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cdw.roads import _kernels as k
+from cdw.roads.matching import ChainGraph
 from cdw.tracking._kernels import build_segment_index
 from tests.roads import twins
 from tests.roads.test_chains import Chains, Roads, chain_graph, road_graph, roads_of
@@ -190,12 +191,12 @@ def test_distance_table_matches_twin(seed: int, n_nodes: int, n_edges: int, limi
 # --- candidates -----------------------------------------------------------------------
 
 
-def _candidates(px, py, x0, y0, x1, y1, group, radius, max_k, cell):
+def _candidates(px, py, x0, y0, x1, y1, group, radius, max_k, cell, near=-1.0, cap=None):
     ox, oy, n_cols, n_rows, cell_start, items = build_segment_index(x0, y0, x1, y1, cell)
     return k.edge_candidates(
         np.asarray(px, float), np.asarray(py, float), ox, oy, cell, n_cols, n_rows, cell_start,
         items, x0[items], y0[items], x1[items], y1[items], np.asarray(group, np.int64)[items], radius,
-        max_k,
+        max_k, near, max_k if cap is None else cap,
     )  # fmt: skip
 
 
@@ -221,6 +222,13 @@ def test_edge_candidates_fixed() -> None:
     start, seg, _, dist = _candidates(px, py, x0, y0, x1, y1, np.arange(5), 50.0, 9, 40.0)
     assert seg[start[0] : start[1]].tolist() == [0, 1, 3, 4, 2]
     assert dist[start[0] : start[1]].tolist() == [10.0, 20.0, 20.0, 40.0, 50.0]
+    # every group within ``near`` (20) is kept beyond max_k (1), up to cap: point 0 keeps
+    # 0 and 1 (at 10 and 20), point 2 keeps 3, 4 (10) and 0 (20), but cap 2 cuts it
+    start, seg, _, _ = _candidates(px, py, x0, y0, x1, y1, np.arange(5), 50.0, 1, 40.0, 20.0, 9)
+    assert start.tolist() == [0, 3, 3, 6, 8]
+    assert seg.tolist() == [0, 1, 3, 3, 4, 0, 0, 3]
+    start, seg, _, _ = _candidates(px, py, x0, y0, x1, y1, np.arange(5), 50.0, 1, 40.0, 20.0, 2)
+    assert seg.tolist() == [0, 1, 3, 4, 0, 3]
     # no segments: no candidates; NaN point: none
     empty = np.zeros(0)
     start, seg, _, _ = _candidates(px, py, empty, empty, empty, empty, [], 50.0, 2, 40.0)
@@ -237,9 +245,18 @@ def test_edge_candidates_fixed() -> None:
     st.integers(1, 5),
     st.floats(5, 200),
     st.integers(0, 12),
+    st.floats(-1, 120),
+    st.integers(0, 6),
 )
 def test_edge_candidates_match_twin(
-    seed: int, n_seg: int, radius: float, max_k: int, cell: float, n_groups: int
+    seed: int,
+    n_seg: int,
+    radius: float,
+    max_k: int,
+    cell: float,
+    n_groups: int,
+    near: float,
+    extra: int,
 ) -> None:
     rng = np.random.default_rng(seed)
     x0, y0 = rng.uniform(0, 400, n_seg), rng.uniform(0, 400, n_seg)
@@ -250,14 +267,73 @@ def test_edge_candidates_match_twin(
     if seed % 2:  # on a 10 m lattice: ties
         x0, y0, x1, y1, px, py = (np.round(v, -1) for v in (x0, y0, x1, y1, px, py))
     group = np.arange(n_seg) if n_groups == 0 else rng.integers(0, n_groups, n_seg)
-    start, seg, frac, dist = _candidates(px, py, x0, y0, x1, y1, group, radius, max_k, cell)
-    want = twins.edge_candidates(px, py, x0, y0, x1, y1, group, radius, max_k)
+    start, seg, frac, dist = _candidates(
+        px, py, x0, y0, x1, y1, group, radius, max_k, cell, near, max_k + extra
+    )
+    want = twins.edge_candidates(px, py, x0, y0, x1, y1, group, radius, max_k, near, max_k + extra)
     assert start[0] == 0 and start.size == px.size + 1
     for i, cands in enumerate(want):
         sl = slice(start[i], start[i + 1])
         assert seg[sl].tolist() == [s for s, _, _ in cands]
         assert frac[sl] == pytest.approx([u for _, u, _ in cands], abs=1e-12)
         assert dist[sl] == pytest.approx([d for _, _, d in cands], abs=1e-9)
+
+
+def test_directed_candidates_fixed() -> None:
+    # arcs 0 (east) and 1 (west) are one two-way road; arc 2 (north) is one-way
+    reverse = np.array([1, 0, -1])
+    bearing = np.array([math.pi / 2, -math.pi / 2, 0.0])
+    cand_start = np.array([0, 2, 4, 6, 7])
+    seg = np.array([0, 2, 1, 2, 0, 2, 2])
+    frac = np.array([0.25, 0.5, 0.25, 0.5, 0.25, 0.5, 0.5])
+    dist = np.array([1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 3.0])
+    # point 0: no heading, both directions; 1: heading 100 deg at speed: east only (found
+    # as 1, its reverse 0 is nearer); 2: heading 270 but too slow: both; 3: north
+    heading = np.array([np.nan, 100.0, 270.0, 0.0])
+    speed = np.array([10.0, 10.0, 1.0, 10.0])
+    start, arc, fr, di, turn = k.directed_candidates(
+        cand_start, seg, frac, dist, heading, speed, reverse, bearing, 2.0
+    )
+    assert start.tolist() == [0, 3, 5, 8, 9]
+    assert arc.tolist() == [0, 1, 2, 0, 2, 0, 1, 2, 2]
+    assert fr.tolist() == [0.25, 0.75, 0.5, 0.75, 0.5, 0.25, 0.75, 0.5, 0.5]
+    assert di.tolist() == [1.0, 1.0, 2.0, 1.0, 2.0, 1.0, 1.0, 2.0, 3.0]
+    assert np.isnan(turn[[0, 1, 2, 5, 6, 7]]).all()
+    assert turn[[3, 4, 8]] == pytest.approx([math.radians(10), math.radians(100), 0.0])
+
+
+@SETTINGS
+@given(st.integers(0, 100_000), st.integers(0, 12), st.floats(0, 5))
+def test_directed_candidates_match_twin(seed: int, n_points: int, min_speed: float) -> None:
+    rng = np.random.default_rng(seed)
+    n_arcs = 10
+    reverse = np.full(n_arcs, -1, np.int64)
+    for a in range(0, n_arcs - 2, 2):  # pairs of a two-way road, the last two one-way
+        if rng.random() < 0.7:
+            reverse[a], reverse[a + 1] = a + 1, a
+    bearing = rng.uniform(-math.pi, math.pi, n_arcs)
+    bearing[1::2] = np.where(reverse[1::2] >= 0, bearing[0::2] + math.pi, bearing[1::2])
+    counts = rng.integers(0, 4, n_points)
+    cand_start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    seg = rng.integers(0, n_arcs, cand_start[-1])
+    frac, dist = rng.uniform(0, 1, seg.size), rng.uniform(0, 50, seg.size)
+    heading = np.where(rng.random(n_points) < 0.3, np.nan, rng.integers(0, 360, n_points))
+    speed = rng.uniform(0, 6, n_points)
+    start, arc, fr, di, turn = k.directed_candidates(
+        cand_start, seg, frac, dist, heading, speed, reverse, bearing, min_speed
+    )
+    grouped = [
+        [(int(seg[c]), frac[c], dist[c]) for c in range(cand_start[i], cand_start[i + 1])]
+        for i in range(n_points)
+    ]
+    want = twins.directed_candidates(grouped, heading, speed, reverse, bearing, min_speed)
+    assert start[0] == 0 and start.size == n_points + 1
+    for i, row in enumerate(want):
+        sl = slice(start[i], start[i + 1])
+        assert arc[sl].tolist() == [a for a, _, _, _ in row]
+        assert fr[sl] == pytest.approx([f for _, f, _, _ in row], abs=1e-12)
+        assert di[sl].tolist() == [d for _, _, d, _ in row]
+        assert turn[sl] == pytest.approx([t for *_, t in row], abs=1e-9, nan_ok=True)
 
 
 # --- hidden Markov model ----------------------------------------------------------------
@@ -271,6 +347,10 @@ def test_emission_and_transition_match_twins(
     arr = np.array(values, dtype=float)
     assert k.emission_logprob(arr, sigma).tolist() == pytest.approx(
         twins.emission_logprob(values, sigma)
+    )
+    turn = np.where(np.arange(arr.size) % 4 == 0, np.nan, arr % math.pi)
+    assert k.heading_logprob(turn, 1 / beta, 0.02).tolist() == pytest.approx(
+        twins.heading_logprob(turn.tolist(), 1 / beta, 0.02)
     )
     route = np.where(np.arange(arr.size) % 3 == 0, np.inf, arr)
     straight = arr[::-1].copy()
@@ -333,7 +413,7 @@ def test_thin_points_matches_twin(points: list[tuple[float, float]], step: float
 def _table(ch: Chains, n_nodes: int, limit: float) -> tuple:
     """A ``distance_table`` over the chain graph up to ``limit`` (0: an empty one)."""
     if limit <= 0:
-        return np.zeros(n_nodes + 1, np.int64), np.zeros(0, np.int64), np.zeros(0), 0.0
+        return np.zeros(n_nodes + 1, np.int64), np.zeros(0, np.int32), np.zeros(0), 0.0
     ws = k.new_workspace(n_nodes, ch.n_chains)
     return (
         *k.distance_table(ch.out_start, ch.out_chains, ch.chain_to, ch.chain_length, limit, *ws),
@@ -478,7 +558,7 @@ def _pick_arcs(rng: np.random.Generator, roads: Roads, ch: Chains, counts: np.nd
     st.integers(0, 100_000),
     st.integers(1, 7),
     st.floats(0, 400),
-    st.floats(1, 3),
+    st.one_of(st.floats(1, 3), st.just(math.inf)),  # inf: the widened search of a break
     st.floats(0, 40),
 )
 def test_route_distances_match_twin(
@@ -635,23 +715,28 @@ def test_fill_path_matches_twin(seed: int, n_points: int, tol: float) -> None:
 
 
 def _matcher_inputs(roads: Roads, ch: Chains, radius: float) -> tuple:
-    """The grid and segment arrays ``MapMatcher`` hands ``match_track``."""
+    """The grid and segment arrays ``MapMatcher`` hands ``match_track``, and per arc its
+    reverse and bearing."""
     x0, y0 = roads.x[roads.edge_from], roads.y[roads.edge_from]
     x1, y1 = roads.x[roads.edge_to], roads.y[roads.edge_to]
     cell = max(2.0 * radius, 50.0)
     ox, oy, n_cols, n_rows, cell_start, items = build_segment_index(x0, y0, x1, y1, cell)
     grid = (ox, oy, cell, n_cols, n_rows, cell_start, items)
-    return grid, (x0[items], y0[items], x1[items], y1[items], ch.arc_chain[items]), (x0, y0, x1, y1)
+    g = ChainGraph(*(getattr(ch, f) for f in ch.__dataclass_fields__))
+    items_ = (x0[items], y0[items], x1[items], y1[items], g.arc_road()[items])
+    return grid, items_, (x0, y0, x1, y1), (g.arc_reverse(), np.arctan2(x1 - x0, y1 - y0))
 
 
-def _composed(x, y, roads, ch, table, sigma, beta, radius, max_k, factor, slack) -> tuple:
+def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
     """``match_track`` as its docstring composes it, kernel by kernel."""
-    grid, items, _ = _matcher_inputs(roads, ch, radius)
+    sigma = p.sigma
+    grid, items, _, (reverse, bearing) = _matcher_inputs(roads, ch, p.radius)
     ws = k.new_workspace(roads.n_nodes, ch.n_chains)
     keep = np.flatnonzero(k.thin_points(x, y, 2.0 * sigma))
     kx, ky = x[keep], y[keep]
-    cand_start, cand_edge, cand_frac, cand_dist = k.edge_candidates(
-        kx, ky, *grid, *items, radius, max_k
+    road = k.edge_candidates(kx, ky, *grid, *items, p.radius, p.max_k, p.near, p.cap)
+    cand_start, cand_edge, cand_frac, cand_dist, cand_turn = k.directed_candidates(
+        *road, heading[keep], speed[keep], reverse, bearing, p.heading_min_speed
     )
     e = cand_edge
     length = roads.edge_length[e]
@@ -659,17 +744,40 @@ def _composed(x, y, roads, ch, table, sigma, beta, radius, max_k, factor, slack)
     cand_off = arc_start + cand_frac * length
     has = np.flatnonzero(np.diff(cand_start) > 0)
     sub_start = np.append(cand_start[has], cand_start[-1])
+    chains = (ch.chain_from, ch.chain_to, ch.chain_length, ch.chain_reverse, ch.out_start,
+              ch.out_chains)  # fmt: skip
     trans_start, route, straight = k.route_distances(
         kx[has], ky[has], sub_start, cand_chain, cand_off, arc_start, arc_start + length,
-        ch.chain_from, ch.chain_to, ch.chain_length, ch.chain_reverse, ch.out_start,
-        ch.out_chains, *table, factor, slack, sigma, *ws,
+        *chains, *table, p.route_factor, p.route_slack, sigma, *ws,
     )  # fmt: skip
-    choice, state_seg = k.viterbi(
-        sub_start,
-        k.emission_logprob(cand_dist, sigma),
-        trans_start,
-        k.transition_logprob(route, straight, beta),
+    emission = k.emission_logprob(cand_dist, sigma) + k.heading_logprob(
+        cand_turn, p.heading_kappa, p.heading_floor
     )
+    choice, state_seg = k.viterbi(
+        sub_start, emission, trans_start, k.transition_logprob(route, straight, p.beta)
+    )
+    widened: set[int] = set()
+    while True:  # steps that break: routes again with a wider bound (one step alone:
+        # ``route_distances`` on its two states, with that bound as its slack)
+        broken = [h for h in range(1, has.size) if state_seg[h] != state_seg[h - 1]]
+        broken = [h for h in broken if h not in widened and has[h] == has[h - 1] + 1]
+        if not broken:
+            break
+        for h in broken:
+            widened.add(h)
+            gc = straight[trans_start[h]]
+            bound = p.break_factor * (p.route_factor * gc + p.route_slack)
+            two = [has[h - 1], has[h]]
+            lo, mid, hi = sub_start[h - 1], sub_start[h], sub_start[h + 1]
+            _, again, _ = k.route_distances(
+                kx[two], ky[two], np.array([0, mid - lo, hi - lo]), cand_chain[lo:hi],
+                cand_off[lo:hi], arc_start[lo:hi], (arc_start + length)[lo:hi], *chains,
+                *table, 0.0, bound, sigma, *ws,
+            )  # fmt: skip
+            route[trans_start[h] : trans_start[h + 1]] = again
+        choice, state_seg = k.viterbi(
+            sub_start, emission, trans_start, k.transition_logprob(route, straight, p.beta)
+        )
     nk = keep.size
     kept_edge = np.full(nk, -1, np.int64)
     kept_seg = np.full(nk, -1, np.int64)
@@ -755,18 +863,24 @@ def test_match_track_composes_the_kernels(
     ch = chain_graph(roads)
     rng = np.random.default_rng(seed + 3)
     x, y = _track(rng, roads, n, sigma)
-    beta, factor, slack = 10.0, 2.0, float(rng.uniform(10, 200))
+    heading = np.where(rng.random(n) < 0.5, np.nan, rng.uniform(0, 360, n))
+    speed = rng.uniform(0, 10, n)
+    p = k.TrackParams(
+        sigma=sigma, beta=10.0, radius=radius, max_k=max_k, near=3 * sigma,
+        cap=max_k + int(rng.integers(0, 3)), route_factor=float(rng.uniform(0.5, 2)),
+        route_slack=float(rng.uniform(0, 200)), break_factor=float(rng.uniform(1, 5)),
+        heading_kappa=8.0, heading_floor=0.02, heading_min_speed=3.0,
+    )  # fmt: skip
     table = _table(ch, roads.n_nodes, table_m)
-    grid, items, ends = _matcher_inputs(roads, ch, radius)
+    grid, items, ends, arcs = _matcher_inputs(roads, ch, radius)
     ws = k.new_workspace(roads.n_nodes, ch.n_chains)
     got = k.match_track(
-        x, y, *grid, *items, *ends, roads.edge_length, ch.chain_start, ch.chain_arcs,
-        ch.arc_chain, ch.arc_pos, ch.arc_offset, ch.chain_from, ch.chain_to, ch.chain_length,
-        ch.chain_reverse, ch.out_start, ch.out_chains, *table, sigma, beta, radius, max_k,
-        factor, slack, *ws,
+        x, y, heading, speed, *grid, *items, *ends, roads.edge_length, *arcs, ch.chain_start,
+        ch.chain_arcs, ch.arc_chain, ch.arc_pos, ch.arc_offset, ch.chain_from, ch.chain_to,
+        ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, *table, p, *ws,
     )  # fmt: skip
     assert _clean(ws)
-    want = _composed(x, y, roads, ch, table, sigma, beta, radius, max_k, factor, slack)
+    want = _composed(x, y, heading, speed, roads, ch, table, p)
     edge, offset, distance, segment, path, path_seg = got
     assert edge.tolist() == want[0].tolist() and segment.tolist() == want[3].tolist()
     assert offset == pytest.approx(want[1], abs=1e-9)

@@ -11,7 +11,7 @@ from shapely.geometry import LineString, MultiLineString
 from cdw.errors import ValidationFailed
 from cdw.roads.matching import MapMatcher, MatchParams
 from cdw.roads.network import RoadNetwork
-from tests.roads.handbuilt import X0, Y0, network, two_way
+from tests.roads.handbuilt import X0, Y0, lonlat, network, two_way
 
 
 def _road(
@@ -118,6 +118,9 @@ def test_bad_parameters_and_input() -> None:
     net = parallel_roads()
     with pytest.raises(ValidationFailed):
         MapMatcher(net, MatchParams(sigma_m=0.0))
+    with pytest.raises(ValidationFailed) as err:
+        MapMatcher(net, MatchParams(max_candidates=8, max_candidates_dense=4))
+    assert err.value.problems[0].field == "max_candidates_dense"
     with pytest.raises(ValidationFailed):
         MapMatcher(net).match_xy([1.0, 2.0], [1.0])
     empty = MapMatcher(net).match_xy([], [])
@@ -134,3 +137,85 @@ def test_kubicka_track_is_matched(shared_data: Path) -> None:
     length = net.edge_length_m
     assert length[list(truth & matched)].sum() / length[list(truth)].sum() >= 0.97
     assert length[list(matched - truth)].sum() / length[list(matched)].sum() <= 0.03
+
+
+def test_dual_carriageway_and_frontage_road_keep_the_true_road() -> None:
+    # A trunk road: eastbound carriageway at y=0, westbound at y=20 (both two-way, as on
+    # networks that lost OSM oneway), a two-way frontage road at y=-15 with a 15 m
+    # dead-end driveway every 20 m; cross links every 200 m. A truck drives east on y=0,
+    # its fixes 12 m either side. South of the road, the frontage road's short chains
+    # (each direction of each once) filled a fix's 8 candidates and the true road fell
+    # out; counted per road, with every road within 3 sigma kept, it stays.
+    drives = [i for i in range(1, 50) if i % 10]
+    nodes = {**_road(0.0, 0), **_road(20.0, 100), **_road(-15.0, 200, n=51, step=20.0)}
+    nodes |= {300 + i: (20.0 * i, -30.0) for i in drives}
+    pairs = [(i, i + 1) for i in range(10)] + [(100 + i, 101 + i) for i in range(10)]
+    pairs += [(200 + i, 201 + i) for i in range(50)] + [(200 + i, 300 + i) for i in drives]
+    pairs += [(2 * j, 100 + 2 * j) for j in range(6)] + [(2 * j, 200 + 10 * j) for j in range(6)]
+    net = network(nodes, two_way(pairs))
+    xs = np.arange(30.0, 960.0, 50.0)
+    ys = np.where(np.arange(xs.size) % 2 == 0, -12.0, 12.0)
+    result = MapMatcher(net).match(*lonlat(xs, ys), np.full(xs.size, 90.0), np.full(xs.size, 60.0))
+    assert _path(net, result.path_edges) == [(i, i + 1) for i in range(10)]
+    assert result.n_segments == 1
+
+
+def test_heading_picks_the_direction() -> None:
+    # one-way carriageways: eastbound at y=0, westbound at y=15; a fix at y=9 is nearer
+    # the westbound one, but heading east at speed it belongs to the eastbound one
+    nodes = {**_road(0.0, 0, n=3), **_road(15.0, 100, n=3)}
+    arcs = [(0, 1, {"oneway": True}), (1, 2, {"oneway": True})]
+    arcs += [(102, 101, {"oneway": True}), (101, 100, {"oneway": True})]
+    net = network(nodes, arcs)
+    arc = _arc_ids(net)
+    matcher = MapMatcher(net)
+    x, y = _xy(np.array([150.0]), np.array([9.0]))
+    assert matcher.match_xy(x, y).edge.tolist() == [arc[(102, 101)]]
+    assert matcher.match_xy(x, y, [92.0], [40.0]).edge.tolist() == [arc[(1, 2)]]
+    # too slow for the heading to count; no heading (NaN); heading west
+    assert matcher.match_xy(x, y, [92.0], [3.0]).edge.tolist() == [arc[(102, 101)]]
+    assert matcher.match_xy(x, y, [np.nan], [40.0]).edge.tolist() == [arc[(102, 101)]]
+    assert matcher.match_xy(x, y, [268.0], [40.0]).edge.tolist() == [arc[(102, 101)]]
+    # on a two-way road the heading picks the arc of its direction
+    net = network(_road(0.0, 0, n=3), two_way([(0, 1), (1, 2)]))
+    arc = _arc_ids(net)
+    x, y = _xy(np.array([150.0]), np.array([5.0]))
+    assert MapMatcher(net).match_xy(x, y, [95.0], [40.0]).edge.tolist() == [arc[(1, 2)]]
+    assert MapMatcher(net).match_xy(x, y, [275.0], [40.0]).edge.tolist() == [arc[(2, 1)]]
+
+
+def test_hairpin_does_not_break_the_track() -> None:
+    # A road east along y=0 turns back at x=150 along y=60. Fixes 30 s apart drive out
+    # and back: from (10, 2) to (10, 58) is 56 m in a straight line but 340 m by road, past
+    # the bound of 2 x 56 + 100 m; the step is searched again with a 2 x wider bound
+    # instead of breaking the track.
+    nodes = {**_road(0.0, 0, n=10, step=50.0), **_road(60.0, 100, n=10, step=50.0)}
+    nodes = {i: (x - 300.0, y) for i, (x, y) in nodes.items()}
+    pairs = [(i, i + 1) for i in range(9)] + [(100 + i, 101 + i) for i in range(9)]
+    net = network(nodes, two_way([*pairs, (9, 109)]))
+    xs = np.array([-240.0, -140.0, 10.0, 10.0, -140.0, -240.0])
+    ys = np.array([2.0, -2.0, 2.0, 58.0, 62.0, 58.0])
+    result = MapMatcher(net).match_xy(*_xy(xs, ys))
+    assert result.n_segments == 1 and (result.segment == 0).all()
+    out = [(i, i + 1) for i in range(1, 9)]
+    back = [(9, 109)] + [(109 - i, 108 - i) for i in range(8)]
+    assert _path(net, result.path_edges) == out + back
+    # with the wider search switched off (factor 1) the track breaks there
+    broken = MapMatcher(net, MatchParams(break_factor=1.0)).match_xy(*_xy(xs, ys))
+    assert broken.n_segments == 2 and broken.segment.tolist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_match_takes_heading_and_speed_per_fix() -> None:
+    net = parallel_roads()
+    matcher = MapMatcher(net)
+    lon, lat = lonlat([10.0, 60.0], [5.0, 5.0])
+    with pytest.raises(ValidationFailed) as err:
+        matcher.match(lon, lat, heading_deg=[90.0])
+    assert "heading_deg" in str(err.value.problems[0].field)
+    with pytest.raises(ValidationFailed):
+        matcher.match(lon, lat, speed_kmh=[[1.0, 2.0]])
+    # the projector is the matcher's own, built once
+    assert (
+        matcher.match(lon, lat).edge.tolist()
+        == matcher.match(lon, lat, [90, 90], [30, 30]).edge.tolist()
+    )

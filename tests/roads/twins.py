@@ -214,9 +214,12 @@ def edge_candidates(
     group: Ints,
     radius: float,
     max_k: int,
+    near: float,
+    cap: int,
 ) -> list[list[tuple[int, float, float]]]:
     """Per point: (segment, fraction, distance) of each group's nearest segment within
-    ``radius``, the ``max_k`` nearest of those; ties go to the lower segment."""
+    ``radius``, nearest first (ties: the lower segment): the ``max_k`` nearest, or all
+    within ``near`` where those are more, and never more than ``cap``."""
     out = []
     for x, y in zip(px, py, strict=True):
         nearest: dict[int, tuple[float, int, float]] = {}
@@ -225,9 +228,44 @@ def edge_candidates(
                 u, d = segment_point(x, y, x0[s], y0[s], x1[s], y1[s])
                 if d <= radius:
                     nearest[group[s]] = min(nearest.get(group[s], (math.inf, 0, 0.0)), (d, s, u))
-        found = sorted(nearest.values())[:max_k]
+        found = sorted(nearest.values())
+        n_near = sum(d <= near for d, _, _ in found)
+        found = found[: min(cap, max(max_k, n_near))]
         out.append([(s, u, d) for d, s, u in found])
     return out
+
+
+def directed_candidates(
+    candidates: list[list[tuple[int, float, float]]],
+    heading: Floats,
+    speed: Floats,
+    reverse: Ints,
+    bearing: Floats,
+    min_speed: float,
+) -> list[list[tuple[int, float, float, float]]]:
+    """Per point: (arc, fraction, distance, turn) of each candidate's arc and then its
+    reverse; where the point has a heading (degrees) and a speed of at least
+    ``min_speed``, only the one whose bearing (radians) is nearer it (ties: the arc
+    found). ``turn``: the angle between heading and bearing in 0..pi, NaN without."""
+    out = []
+    for cands, h, v in zip(candidates, heading, speed, strict=True):
+        known = math.isfinite(h) and v >= min_speed
+        row = []
+        for e, u, d in cands:
+            options = [(e, u)] + ([(reverse[e], 1.0 - u)] if reverse[e] >= 0 else [])
+            turns = [_angle(math.radians(h), bearing[a]) if known else math.nan for a, _ in options]
+            if known and len(options) == 2:
+                pick = 1 if turns[1] < turns[0] else 0
+                options, turns = [options[pick]], [turns[pick]]
+            row += [(a, f, d, t) for (a, f), t in zip(options, turns, strict=True)]
+        out.append(row)
+    return out
+
+
+def _angle(a: float, b: float) -> float:
+    """The angle between two directions (radians), 0..pi."""
+    diff = abs(a - b) % (2 * math.pi)
+    return min(diff, 2 * math.pi - diff)
 
 
 # --- hidden Markov model ----------------------------------------------------------------
@@ -235,6 +273,16 @@ def edge_candidates(
 
 def emission_logprob(dist: Floats, sigma: float) -> list[float]:
     return [-0.5 * (d / sigma) ** 2 for d in dist]
+
+
+def heading_logprob(turn: Floats, kappa: float, floor: float) -> list[float]:
+    """log of a von Mises density mixed with a uniform share ``floor``, 0 at no turn."""
+    return [
+        math.log((1 - floor) * math.exp(kappa * (math.cos(t) - 1)) + floor)
+        if math.isfinite(t)
+        else 0.0
+        for t in turn
+    ]
 
 
 def transition_logprob(route: Floats, straight: Floats, beta: float) -> list[float]:
