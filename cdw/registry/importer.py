@@ -3,7 +3,9 @@
 A file holds one kind of record (sites, facilities, hauliers, vehicles, drivers, depots,
 zones). CSV has a header row of field names, geofences as GeoJSON text and waste categories
 separated by ``;``; JSON is a list of objects. Vehicles, drivers and depots name their haulier
-by ``haulier_credit_code``.
+by ``haulier_credit_code``. Sites, facilities, depots and zones may carry a ``code``; a row
+without one gets a generated code (``cdw.registry.services``), and rows that give a code are
+stored first so that a generated code never takes a code the file gives. Names may repeat.
 
 Every row is checked before anything is written: field rules, the haulier reference, and
 duplicates within the file and against the database. By default the import is all-or-nothing:
@@ -25,6 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session, SQLModel
 
+from cdw.auth.models import User
 from cdw.errors import InputFileError, Problem, ValidationFailed
 from cdw.registry import services
 from cdw.registry.models import (
@@ -45,6 +48,7 @@ from cdw.registry.models import (
 )
 from cdw.registry.validators import (
     problems_from_validation_error,
+    validate_code,
     validate_credit_code,
     validate_plate,
     validate_terminal_id,
@@ -285,6 +289,7 @@ _UNIQUE_KEY: dict[str, Callable[[str], str]] = {
     "terminal_id": validate_terminal_id,
     "credit_code": validate_credit_code,
     "licence_no": lambda v: v.strip().upper(),
+    "code": validate_code,
 }
 
 
@@ -353,11 +358,13 @@ def import_file(
     *,
     skip_invalid: bool = False,
     rejects_path: Path | None = None,
+    actor: User | str = "import",
 ) -> ImportReport:
     """Import a CSV or JSON file of ``kind`` records into ``session`` (flushed, not committed).
 
     All-or-nothing unless ``skip_invalid``; then rejects go to ``rejects_path`` (default
-    ``<file>.rejects.csv``), written only when some row is rejected.
+    ``<file>.rejects.csv``), written only when some row is rejected. Each record stored is
+    audited as created by ``actor``.
     """
     path = Path(path)
     spec = KINDS.get(kind)
@@ -377,10 +384,12 @@ def import_file(
             en=f"import failed: {len(bad)} bad rows, nothing was written",
         )
     report = ImportReport(kind, source, read=len(rows), rejected=len(bad), problems=problems)
-    for row in rows:
-        if not row.problems:
-            record = services.create(session, spec.model, row.data)  # type: ignore[arg-type]
-            report.ids.append(record.id)  # type: ignore[attr-defined]
+    good = [row for row in rows if not row.problems]
+    stored: dict[int, int] = {}
+    for row in sorted(good, key=lambda r: getattr(r.data, "code", "") is None):
+        record = services.create(session, spec.model, row.data, actor)  # type: ignore[arg-type]
+        stored[row.line] = record.id  # type: ignore[attr-defined]
+    report.ids = [stored[row.line] for row in good]
     report.imported = len(report.ids)
     if bad:
         report.rejects_path = rejects_path or path.with_name(path.name + ".rejects.csv")
