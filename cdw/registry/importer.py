@@ -8,7 +8,8 @@ without one gets a generated code (``cdw.registry.services``), and rows that giv
 stored first so that a generated code never takes a code the file gives. Names may repeat.
 
 Every row is checked before anything is written: field rules, the haulier reference, and
-duplicates within the file and against the database. By default the import is all-or-nothing:
+duplicates within the file and against the database (for a site, facility, depot or zone
+without a code: the same name with the same geofence). By default the import is all-or-nothing:
 one bad row raises :class:`~cdw.errors.ValidationFailed` listing every bad row by line and
 field, and nothing is written. With ``skip_invalid`` the good rows are imported and each
 problem of the rejected rows is written to a CSV file (line, field, zh, en, raw).
@@ -25,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col, select
 
 from cdw.auth.models import User
 from cdw.errors import InputFileError, Problem, ValidationFailed
 from cdw.registry import services
 from cdw.registry.models import (
+    CODE_PREFIX,
     ConstructionSite,
     ConstructionSiteCreate,
     Depot,
@@ -335,6 +337,44 @@ def _check_duplicates(session: Session, spec: ImportKind, rows: list[_Row]) -> N
                 )
 
 
+def _check_uncoded_repeats(session: Session, spec: ImportKind, rows: list[_Row]) -> None:
+    """A row without a code that repeats the name and geofence of an earlier row or a stored
+    record is the same place given twice (a file imported again), not a second record."""
+    if spec.model not in CODE_PREFIX:
+        return
+    entity = services.ENTITIES[spec.model]
+    model: Any = spec.model
+    first_line: dict[tuple[str, str], int] = {}
+    for row in rows:
+        if row.data is None or row.data.code is not None:  # type: ignore[attr-defined]
+            continue
+        name, fence = row.data.name, row.data.geofence  # type: ignore[attr-defined]
+        key = (name, json.dumps(fence, sort_keys=True))
+        if key in first_line:
+            row.problems.append(
+                Problem(
+                    "name",
+                    f"名称与地理围栏均与第 {first_line[key]} 行相同：{name}（如为另一处，请填写编码）",
+                    f"name and geofence repeat line {first_line[key]}: {name} (give a code if "
+                    "it is another place)",
+                )
+            )
+            continue
+        first_line[key] = row.line
+        same = select(model).where(col(model.name) == name).order_by(col(model.id))
+        stored = next((r for r in session.exec(same) if r.geofence == fence), None)
+        if stored is not None:
+            row.problems.append(
+                Problem(
+                    "name",
+                    f"名称与地理围栏均已登记（{entity.zh} {stored.code}）：{name}"
+                    "（如为另一处，请填写编码）",
+                    f"name and geofence already registered ({entity.en} {stored.code}): {name} "
+                    "(give a code if it is another place)",
+                )
+            )
+
+
 def _write_rejects(path: Path, rows: list[_Row]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8-sig", newline="") as out:
@@ -373,6 +413,7 @@ def import_file(
     for row in rows:
         _check_row(session, spec, row)
     _check_duplicates(session, spec, rows)
+    _check_uncoded_repeats(session, spec, rows)
 
     source = str(path)
     bad = [row for row in rows if row.problems]
