@@ -278,7 +278,8 @@ def create(session: Session, model: type[T], data: SQLModel, actor: User | str =
     record.updated_at = record.created_at  # type: ignore[attr-defined]
     session.add(record)
     _flush(session, model, values)
-    stored = record.model_dump(exclude={"id", "created_at", "updated_at"})
+    # The fence is left out (bulky); a later change of it records its old value.
+    stored = record.model_dump(exclude={"id", "created_at", "updated_at", "geofence"})
     _audit(session, actor, record, "create", stored)
     return record
 
