@@ -1,14 +1,19 @@
-"""Bulk import of registry records from CSV or JSON files.
+"""Bulk import of registry records from CSV, JSON or Excel (.xlsx) files.
 
 A file holds one kind of record (sites, facilities, hauliers, vehicles, drivers, depots,
-zones). CSV has a header row of field names, geofences as GeoJSON text and waste categories
-separated by ``;``; JSON is a list of objects. Vehicles, drivers and depots name their haulier
-by ``haulier_credit_code``.
+zones). CSV and the first sheet of an .xlsx workbook have a header row of field names,
+geofences as GeoJSON text and waste categories separated by ``;`` (the line of an .xlsx row
+is its row number); JSON is a list of objects. Vehicles, drivers and depots name their
+haulier by ``haulier_credit_code``. Sites, facilities, depots and zones may carry a
+``code``; a row without one gets a generated code (``cdw.registry.models``), and rows that
+give a code are stored first so that a generated code never takes a code the file gives.
+Names may repeat.
 
 Every row is checked before anything is written: field rules, the haulier reference, and
-duplicates within the file and against the database. By default the import is all-or-nothing:
-one bad row raises :class:`~cdw.errors.ValidationFailed` listing every bad row by line and
-field, and nothing is written. With ``skip_invalid`` the good rows are imported and each
+duplicates within the file and against the database (for a site, facility, depot or zone
+without a code: the same name with the same geofence). By default the import is
+all-or-nothing: one bad row raises :class:`~cdw.errors.ValidationFailed` listing every bad
+row by line and field, and nothing is written. With ``skip_invalid`` the good rows are imported and each
 problem of the rejected rows is written to a CSV file (line, field, zh, en, raw).
 """
 
@@ -17,17 +22,23 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
 from pydantic import ValidationError
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col, select
 
+from cdw.auth.models import User
 from cdw.errors import InputFileError, Problem, ValidationFailed
 from cdw.registry import services
 from cdw.registry.models import (
+    CODE_PREFIX,
     ConstructionSite,
     ConstructionSiteCreate,
     Depot,
@@ -45,6 +56,7 @@ from cdw.registry.models import (
 )
 from cdw.registry.validators import (
     problems_from_validation_error,
+    validate_code,
     validate_credit_code,
     validate_plate,
     validate_terminal_id,
@@ -196,8 +208,57 @@ def _read_json(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[str, 
         yield line, row
 
 
+def _cell_text(value: Any) -> str:
+    """An Excel cell as the text a CSV file would hold."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return (
+            value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+        )
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_xlsx(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row number, {column: text}) for each non-empty row of the first sheet; blanks omitted."""
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise InputFileError(
+            f"{path}：不是有效的 Excel（.xlsx）文件：{exc}",
+            f"{path}: not a valid Excel (.xlsx) workbook: {exc}",
+        ) from None
+    try:
+        header: list[str] | None = None
+        for number, values in enumerate(book.worksheets[0].iter_rows(values_only=True), 1):
+            cells = [_cell_text(v).strip() for v in values]
+            if not any(cells):
+                continue
+            if header is None:
+                header = cells[: max(i for i, c in enumerate(cells) if c) + 1]
+                _check_header(path, header, columns, number)
+                continue
+            row: dict[str, Any] = {
+                name: cell for name, cell in zip(header, cells, strict=False) if cell
+            }
+            extra = [cell for cell in cells[len(header) :] if cell]
+            if extra:
+                row["__extra__"] = extra
+            yield number, row
+    finally:
+        book.close()
+    if header is None:
+        raise InputFileError(f"{path}：文件为空", f"{path}: the file is empty")
+
+
 def read_rows(path: Path, kind: str) -> list[tuple[int, dict[str, Any]]]:
-    """The records of a CSV or JSON file, each with the line it starts on."""
+    """The records of a CSV, JSON or .xlsx file, each with the line it starts on."""
     if kind not in KINDS:
         raise InputFileError(
             f"未知的登记类型：{kind}（可选：{', '.join(KINDS)}）",
@@ -211,8 +272,11 @@ def read_rows(path: Path, kind: str) -> list[tuple[int, dict[str, Any]]]:
         return list(_read_csv(path, columns))
     if suffix == ".json":
         return list(_read_json(path, columns))
+    if suffix == ".xlsx":
+        return list(_read_xlsx(path, columns))
     raise InputFileError(
-        f"{path}：仅支持 .csv 和 .json 文件", f"{path}: only .csv and .json files are supported"
+        f"{path}：仅支持 .csv、.json 和 .xlsx 文件",
+        f"{path}: only .csv, .json and .xlsx files are supported",
     )
 
 
@@ -285,6 +349,7 @@ _UNIQUE_KEY: dict[str, Callable[[str], str]] = {
     "terminal_id": validate_terminal_id,
     "credit_code": validate_credit_code,
     "licence_no": lambda v: v.strip().upper(),
+    "code": validate_code,
 }
 
 
@@ -330,6 +395,44 @@ def _check_duplicates(session: Session, spec: ImportKind, rows: list[_Row]) -> N
                 )
 
 
+def _check_uncoded_repeats(session: Session, spec: ImportKind, rows: list[_Row]) -> None:
+    """A row without a code that repeats the name and geofence of an earlier row or a stored
+    record is the same place given twice (a file imported again), not a second record."""
+    if spec.model not in CODE_PREFIX:
+        return
+    entity = services.ENTITIES[spec.model]
+    model: Any = spec.model
+    first_line: dict[tuple[str, str], int] = {}
+    for row in rows:
+        if row.data is None or row.data.code is not None:  # type: ignore[attr-defined]
+            continue
+        name, fence = row.data.name, row.data.geofence  # type: ignore[attr-defined]
+        key = (name, json.dumps(fence, sort_keys=True))
+        if key in first_line:
+            row.problems.append(
+                Problem(
+                    "name",
+                    f"名称与地理围栏均与第 {first_line[key]} 行相同：{name}（如为另一处，请填写编码）",
+                    f"name and geofence repeat line {first_line[key]}: {name} (give a code if "
+                    "it is another place)",
+                )
+            )
+            continue
+        first_line[key] = row.line
+        same = select(model).where(col(model.name) == name).order_by(col(model.id))
+        stored = next((r for r in session.exec(same) if r.geofence == fence), None)
+        if stored is not None:
+            row.problems.append(
+                Problem(
+                    "name",
+                    f"名称与地理围栏均已登记（{entity.zh} {stored.code}）：{name}"
+                    "（如为另一处，请填写编码）",
+                    f"name and geofence already registered ({entity.en} {stored.code}): {name} "
+                    "(give a code if it is another place)",
+                )
+            )
+
+
 def _write_rejects(path: Path, rows: list[_Row]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8-sig", newline="") as out:
@@ -353,11 +456,13 @@ def import_file(
     *,
     skip_invalid: bool = False,
     rejects_path: Path | None = None,
+    actor: User | str = "import",
 ) -> ImportReport:
     """Import a CSV or JSON file of ``kind`` records into ``session`` (flushed, not committed).
 
     All-or-nothing unless ``skip_invalid``; then rejects go to ``rejects_path`` (default
-    ``<file>.rejects.csv``), written only when some row is rejected.
+    ``<file>.rejects.csv``), written only when some row is rejected. Each record stored is
+    audited as created by ``actor``.
     """
     path = Path(path)
     spec = KINDS.get(kind)
@@ -366,6 +471,7 @@ def import_file(
     for row in rows:
         _check_row(session, spec, row)
     _check_duplicates(session, spec, rows)
+    _check_uncoded_repeats(session, spec, rows)
 
     source = str(path)
     bad = [row for row in rows if row.problems]
@@ -377,10 +483,12 @@ def import_file(
             en=f"import failed: {len(bad)} bad rows, nothing was written",
         )
     report = ImportReport(kind, source, read=len(rows), rejected=len(bad), problems=problems)
-    for row in rows:
-        if not row.problems:
-            record = services.create(session, spec.model, row.data)  # type: ignore[arg-type]
-            report.ids.append(record.id)  # type: ignore[attr-defined]
+    good = [row for row in rows if not row.problems]
+    stored: dict[int, int] = {}
+    for row in sorted(good, key=lambda r: getattr(r.data, "code", "") is None):
+        record = services.create(session, spec.model, row.data, actor)  # type: ignore[arg-type]
+        stored[row.line] = record.id  # type: ignore[attr-defined]
+    report.ids = [stored[row.line] for row in good]
     report.imported = len(report.ids)
     if bad:
         report.rejects_path = rejects_path or path.with_name(path.name + ".rejects.csv")
