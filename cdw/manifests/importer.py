@@ -46,14 +46,17 @@ def _place_problems(
     whose: tuple[str, str],
 ) -> list[Problem]:
     """The reference in ``row[field]`` (if the column is there): known, unique, and the
-    record ``expected_id`` that ``whose`` (the permit, the manifest) names."""
+    record ``expected_id`` that ``whose`` (the permit, the manifest) names. The expected
+    record's own code or name always resolves, even where other records share that name."""
     ref = row.get(field)
     if ref is None:
+        return []
+    expected = session.get(model, expected_id)
+    if ref.strip() in (expected.code, expected.name):
         return []
     record, problems = try_resolve(session, model, ref, field=field)
     if record is None or record.id == expected_id:
         return problems
-    expected = session.get(model, expected_id)
     return [
         Problem(
             field,
