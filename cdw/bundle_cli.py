@@ -4,13 +4,14 @@ configured by Settings, then its GPS tracks into the point store.
 The registry files and permits.json go in one transaction: every file is checked, every
 problem of every file is listed with its file, line and field, and if there is any, nothing
 is written. A bundle whose records are all already stored (a re-import) is refused as a
-conflict (409) naming each duplicate. Only then are the tracks ingested, each file whole or
-not at all; points already stored are not stored twice.
+conflict (409) naming each duplicate (code, plate, credit code, licence or permit number);
+sites, facilities, depots and zones may share a name (permits then name them by code). Only
+then are the tracks ingested, each file whole or not at all; points already stored are not
+stored twice.
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,15 +30,13 @@ from cdw.db import make_engine, session_scope
 from cdw.errors import CdwError, Conflict, InputFileError, Problem, ValidationFailed
 from cdw.permits.importer import import_permits
 from cdw.permits.models import Permit
-from cdw.registry.importer import KINDS, import_file, read_rows
+from cdw.registry.importer import import_file
 from cdw.registry.models import Vehicle
 from cdw.tracking.ingest import IngestReport, ingest_file
 from cdw.tracking.store import PointStore
 
 console = Console(soft_wrap=True)
 MAX_PROBLEMS_SHOWN = 40
-# Records that others name by ``name`` (sites and facilities in permits): a name must be unique.
-NAMED_KINDS = ("sites", "facilities", "depots", "zones")
 # Bundle files this command leaves to the manifest module's own loader.
 NOT_YET_LOADED = ("manifests.csv", "receipts.csv")
 ALREADY_STORED_EN = "already registered"
@@ -50,70 +49,19 @@ class BundleImport:
     track_failures: list[tuple[Path, CdwError]] = field(default_factory=list)
 
 
-def _json_item_lines(path: Path) -> list[int]:
-    """The line on which each element of a JSON list starts."""
-    text = path.read_text(encoding="utf-8-sig")
-    decoder = json.JSONDecoder()
-    lines, pos = [], text.index("[") + 1
-    while True:
-        while pos < len(text) and text[pos] in " \t\r\n,":
-            pos += 1
-        if pos >= len(text) or text[pos] == "]":
-            return lines
-        lines.append(text.count("\n", 0, pos) + 1)
-        _, pos = decoder.raw_decode(text, pos)
-
-
-def _name_problems(session: Session, kind: str, path: Path) -> list[Problem]:
-    """Names repeated within the file or already stored (names are how records are referred to)."""
-    model = KINDS[kind].model
-    stored = set(session.exec(select(model.name)))  # type: ignore[attr-defined]
-    first_line: dict[str, int] = {}
-    problems = []
-    for line, raw in read_rows(path, kind):
-        name = raw.get("name")
-        if not isinstance(name, str) or not name.strip():
-            continue  # reported by the importer
-        name = name.strip()
-        if name in first_line:
-            problems.append(
-                Problem(
-                    "name",
-                    f"名称与第 {first_line[name]} 行重复：{name}",
-                    f"name repeats line {first_line[name]}: {name}",
-                    line,
-                    str(path),
-                )
-            )
-        elif name in stored:
-            problems.append(
-                Problem(
-                    "name",
-                    f"名称已登记：{name}",
-                    f"name {ALREADY_STORED_EN}: {name}",
-                    line,
-                    str(path),
-                )
-            )
-        first_line.setdefault(name, line)
-    return problems
-
-
 def _permit_problems(session: Session, path: Path) -> tuple[int, list[Problem]]:
-    """Import permits.json; its problems with real line numbers (the importer counts entries)."""
+    """Import permits.json; a permit number already stored is said to be so (a re-import)."""
     stored = set(session.exec(select(Permit.permit_no)))
     try:
         return import_permits(session, path), []
     except ValidationFailed as exc:
-        lines = _json_item_lines(path)
         problems = []
         for p in exc.problems:
-            line = lines[p.line - 1] if p.line is not None and 0 < p.line <= len(lines) else p.line
             zh, en = p.zh, p.en
             number = p.en.rsplit(": ", 1)[-1]
             if p.field == "permit_no" and number in stored:
                 zh, en = f"许可编号已存在：{number}", f"permit number {ALREADY_STORED_EN}: {number}"
-            problems.append(Problem(p.field, zh, en, line, str(path)))
+            problems.append(Problem(p.field, zh, en, p.line, p.source))
         return 0, problems
 
 
@@ -133,8 +81,6 @@ def load_registry_checked(session: Session, folder: Path) -> BundleReport:
             path = _registry_file(folder, kind)
             if path is None:
                 continue
-            if kind in NAMED_KINDS:
-                problems += _name_problems(session, kind, path)
             # Good rows are staged so that later files can refer to them; any problem anywhere
             # rolls the whole transaction back.
             imported = import_file(

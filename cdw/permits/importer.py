@@ -1,8 +1,9 @@
 """Load approved permits (处置核准) from a JSON file, all or nothing.
 
-Each object names its site and facility by registry name and its vehicles by plate::
+Each object names its site and facility by registry code (or by a name only one record of
+the kind bears: ``cdw.registry.refs``) and its vehicles by plate::
 
-    {"permit_no": "CH-2026-001", "site": "…工地", "facility": "…消纳场",
+    {"permit_no": "CH-2026-001", "site": "S000001", "facility": "…消纳场",
      "categories": ["excavated_soil"], "volume_m3": 12000,
      "valid_from": "2026-11-01", "valid_to": "2026-12-31",
      "allowed_hours_start": "08:00", "allowed_hours_end": "20:00",
@@ -27,6 +28,7 @@ from cdw.config import Thresholds
 from cdw.errors import InputFileError, Problem, ValidationFailed
 from cdw.permits.models import Permit, PermitStatus, PermitVehicle
 from cdw.registry.models import ConstructionSite, DisposalFacility, Vehicle
+from cdw.registry.refs import try_resolve
 from cdw.registry.validators import (
     parse_categories,
     problems_from_validation_error,
@@ -113,22 +115,32 @@ class PermitTerms(BaseModel):
 
 
 class PermitIn(PermitTerms):
-    """One entry of a permits file: site and facility named, vehicles by plate."""
+    """One entry of a permits file: site and facility by code or unique name, vehicles by plate."""
 
     permit_no: str = Field(min_length=1, max_length=64)
     site: str
     facility: str
 
 
-def _by_name(session: Session, model, name: str):
-    return session.exec(select(model).where(model.name == name)).first()
+def json_item_lines(text: str) -> list[int]:
+    """The line on which each element of the JSON list ``text`` starts."""
+    decoder = json.JSONDecoder()
+    lines, pos = [], text.index("[") + 1
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return lines
+        lines.append(text.count("\n", 0, pos) + 1)
+        _, pos = decoder.raw_decode(text, pos)
 
 
 def import_permits(session: Session, path: Path) -> int:
     """Insert every permit of ``path`` as approved, or none: raises ValidationFailed listing
-    every bad entry (its index in the file as ``line``) and field."""
+    every bad entry (the line its object starts on) and field."""
     try:
-        items = json.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8-sig")
+        items = json.loads(text)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputFileError(
             f"无法读取许可文件 {path}：{exc}", f"cannot read permits file {path}: {exc}"
@@ -140,27 +152,17 @@ def import_permits(session: Session, path: Path) -> int:
     problems: list[Problem] = []
     staged: list[tuple[Permit, list[int]]] = []
     seen: set[str] = set()
-    for index, raw in enumerate(items, start=1):
+    for line, raw in zip(json_item_lines(text), items, strict=True):
         try:
             item = PermitIn.model_validate(raw)
         except ValidationError as exc:
-            problems += problems_from_validation_error(exc, line=index, source=str(path))
+            problems += problems_from_validation_error(exc, line=line, source=str(path))
             continue
-        row_problems = []
-        site = _by_name(session, ConstructionSite, item.site)
-        facility = _by_name(session, DisposalFacility, item.facility)
-        if site is None:
-            row_problems.append(
-                Problem("site", f"未登记的工地：{item.site}", f"unknown site: {item.site}")
-            )
-        if facility is None:
-            row_problems.append(
-                Problem(
-                    "facility",
-                    f"未登记的消纳场：{item.facility}",
-                    f"unknown facility: {item.facility}",
-                )
-            )
+        site, row_problems = try_resolve(session, ConstructionSite, item.site, field="site")
+        facility, facility_problems = try_resolve(
+            session, DisposalFacility, item.facility, field="facility"
+        )
+        row_problems += facility_problems
         vehicle_ids = []
         for plate in item.vehicles:
             vehicle = session.exec(select(Vehicle).where(Vehicle.plate == plate)).first()
@@ -184,7 +186,7 @@ def import_permits(session: Session, path: Path) -> int:
             )
         seen.add(item.permit_no)
         for p in row_problems:
-            p.line, p.source = index, str(path)
+            p.line, p.source = line, str(path)
         problems += row_problems
         if not row_problems:
             permit = Permit(

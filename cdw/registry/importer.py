@@ -3,10 +3,13 @@
 A file holds one kind of record (sites, facilities, hauliers, vehicles, drivers, depots,
 zones). CSV has a header row of field names, geofences as GeoJSON text and waste categories
 separated by ``;``; JSON is a list of objects. Vehicles, drivers and depots name their haulier
-by ``haulier_credit_code``.
+by ``haulier_credit_code``. Sites, facilities, depots and zones may carry a ``code``; a row
+without one gets a generated code (``cdw.registry.services``), and rows that give a code are
+stored first so that a generated code never takes a code the file gives. Names may repeat.
 
 Every row is checked before anything is written: field rules, the haulier reference, and
-duplicates within the file and against the database. By default the import is all-or-nothing:
+duplicates within the file and against the database (for a site, facility, depot or zone
+without a code: the same name with the same geofence). By default the import is all-or-nothing:
 one bad row raises :class:`~cdw.errors.ValidationFailed` listing every bad row by line and
 field, and nothing is written. With ``skip_invalid`` the good rows are imported and each
 problem of the rejected rows is written to a CSV file (line, field, zh, en, raw).
@@ -23,11 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col, select
 
+from cdw.auth.models import User
 from cdw.errors import InputFileError, Problem, ValidationFailed
 from cdw.registry import services
 from cdw.registry.models import (
+    CODE_PREFIX,
     ConstructionSite,
     ConstructionSiteCreate,
     Depot,
@@ -45,6 +50,7 @@ from cdw.registry.models import (
 )
 from cdw.registry.validators import (
     problems_from_validation_error,
+    validate_code,
     validate_credit_code,
     validate_plate,
     validate_terminal_id,
@@ -285,6 +291,7 @@ _UNIQUE_KEY: dict[str, Callable[[str], str]] = {
     "terminal_id": validate_terminal_id,
     "credit_code": validate_credit_code,
     "licence_no": lambda v: v.strip().upper(),
+    "code": validate_code,
 }
 
 
@@ -330,6 +337,44 @@ def _check_duplicates(session: Session, spec: ImportKind, rows: list[_Row]) -> N
                 )
 
 
+def _check_uncoded_repeats(session: Session, spec: ImportKind, rows: list[_Row]) -> None:
+    """A row without a code that repeats the name and geofence of an earlier row or a stored
+    record is the same place given twice (a file imported again), not a second record."""
+    if spec.model not in CODE_PREFIX:
+        return
+    entity = services.ENTITIES[spec.model]
+    model: Any = spec.model
+    first_line: dict[tuple[str, str], int] = {}
+    for row in rows:
+        if row.data is None or row.data.code is not None:  # type: ignore[attr-defined]
+            continue
+        name, fence = row.data.name, row.data.geofence  # type: ignore[attr-defined]
+        key = (name, json.dumps(fence, sort_keys=True))
+        if key in first_line:
+            row.problems.append(
+                Problem(
+                    "name",
+                    f"名称与地理围栏均与第 {first_line[key]} 行相同：{name}（如为另一处，请填写编码）",
+                    f"name and geofence repeat line {first_line[key]}: {name} (give a code if "
+                    "it is another place)",
+                )
+            )
+            continue
+        first_line[key] = row.line
+        same = select(model).where(col(model.name) == name).order_by(col(model.id))
+        stored = next((r for r in session.exec(same) if r.geofence == fence), None)
+        if stored is not None:
+            row.problems.append(
+                Problem(
+                    "name",
+                    f"名称与地理围栏均已登记（{entity.zh} {stored.code}）：{name}"
+                    "（如为另一处，请填写编码）",
+                    f"name and geofence already registered ({entity.en} {stored.code}): {name} "
+                    "(give a code if it is another place)",
+                )
+            )
+
+
 def _write_rejects(path: Path, rows: list[_Row]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8-sig", newline="") as out:
@@ -353,11 +398,13 @@ def import_file(
     *,
     skip_invalid: bool = False,
     rejects_path: Path | None = None,
+    actor: User | str = "import",
 ) -> ImportReport:
     """Import a CSV or JSON file of ``kind`` records into ``session`` (flushed, not committed).
 
     All-or-nothing unless ``skip_invalid``; then rejects go to ``rejects_path`` (default
-    ``<file>.rejects.csv``), written only when some row is rejected.
+    ``<file>.rejects.csv``), written only when some row is rejected. Each record stored is
+    audited as created by ``actor``.
     """
     path = Path(path)
     spec = KINDS.get(kind)
@@ -366,6 +413,7 @@ def import_file(
     for row in rows:
         _check_row(session, spec, row)
     _check_duplicates(session, spec, rows)
+    _check_uncoded_repeats(session, spec, rows)
 
     source = str(path)
     bad = [row for row in rows if row.problems]
@@ -377,10 +425,12 @@ def import_file(
             en=f"import failed: {len(bad)} bad rows, nothing was written",
         )
     report = ImportReport(kind, source, read=len(rows), rejected=len(bad), problems=problems)
-    for row in rows:
-        if not row.problems:
-            record = services.create(session, spec.model, row.data)  # type: ignore[arg-type]
-            report.ids.append(record.id)  # type: ignore[attr-defined]
+    good = [row for row in rows if not row.problems]
+    stored: dict[int, int] = {}
+    for row in sorted(good, key=lambda r: getattr(r.data, "code", "") is None):
+        record = services.create(session, spec.model, row.data, actor)  # type: ignore[arg-type]
+        stored[row.line] = record.id  # type: ignore[attr-defined]
+    report.ids = [stored[row.line] for row in good]
     report.imported = len(report.ids)
     if bad:
         report.rejects_path = rejects_path or path.with_name(path.name + ".rejects.csv")

@@ -4,6 +4,12 @@ Per entity, as in fastapi/full-stack-fastapi-template: ``XBase`` (shared fields)
 ``XCreate`` / ``XUpdate`` (input, validated) → ``X`` (table) → ``XPublic`` (output) and
 ``XsPublic`` (a page of a list with the total count). Input validation lives on Create and
 Update only, so that a stored record always serialises even if a rule later tightens.
+
+Sites, facilities, depots and zones are known by ``code``, unique within its kind; their
+names may repeat. A record stored without a code gets one when it is inserted, whichever way
+it is created (:func:`_assign_generated_code`): the kind's letter and its id in six digits
+(site 123 → ``S000123``; facilities ``F``, depots ``D``, zones ``Z``), with ``-2``, ``-3`` …
+appended if another record of the kind already holds that code.
 """
 
 from __future__ import annotations
@@ -11,9 +17,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Annotated, Any, ClassVar
+from uuid import uuid4
 
 import sqlalchemy as sa
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, ValidationInfo, field_validator
+from sqlalchemy.orm import Mapper
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import JSON, Column, Field, SQLModel
 
 from cdw.errors import Problem, ValidationFailed
@@ -26,10 +35,12 @@ from cdw.registry.categories import (
     ZoneKind,
 )
 from cdw.registry.validators import (
+    CODE_MAX_LENGTH,
     ZONE_MAX_AREA_M2,
     normalise_geofence,
     parse_categories,
     parse_enum,
+    validate_code,
     validate_credit_code,
     validate_opening_hours,
     validate_plate,
@@ -94,6 +105,12 @@ def _phone(value: str) -> str:
 # Input types: each runs the validator of cdw.registry.validators on API and import input.
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 PlateIn = Annotated[str, AfterValidator(validate_plate)]
+# A code on input: optional (a missing one is generated when the record is stored).
+CodeIn = Annotated[
+    str | None,
+    BeforeValidator(_blank_to_none),
+    AfterValidator(lambda v: None if v is None else validate_code(v)),
+]
 CreditCodeIn = Annotated[str, AfterValidator(validate_credit_code)]
 TerminalIdIn = Annotated[
     str | None,
@@ -148,6 +165,11 @@ class _Stamps(SQLModel):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _code_column() -> Any:
+    """NOT NULL in the database; ``None`` in Python until a generated code is assigned."""
+    return Field(default=None, max_length=CODE_MAX_LENGTH, unique=True, index=True, nullable=False)
+
+
 def _created_at() -> Any:
     return Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
@@ -160,6 +182,7 @@ def _updated_at() -> Any:
 
 
 class ConstructionSiteBase(SQLModel):
+    code: str = Field(min_length=1, max_length=CODE_MAX_LENGTH, unique=True, index=True)
     name: str = Field(min_length=1, max_length=200, index=True)
     address: str = Field(default="", max_length=300)
     project_permit_no: str = Field(min_length=1, max_length=100)
@@ -176,12 +199,14 @@ class ConstructionSiteBase(SQLModel):
 
 
 class ConstructionSiteCreate(_Input, ConstructionSiteBase):
+    code: CodeIn = None
     geofence: GeofenceIn
     expected_categories: CategoriesIn = []
     status: RecordStatusIn = RecordStatus.active
 
 
 class ConstructionSiteUpdate(_Patch):
+    code: CodeIn = None
     name: Name | None = None
     address: str | None = Field(default=None, max_length=300)
     project_permit_no: str | None = Field(default=None, min_length=1, max_length=100)
@@ -197,6 +222,7 @@ class ConstructionSite(ConstructionSiteBase, table=True):
     __tablename__ = "construction_site"
 
     id: int | None = Field(default=None, primary_key=True)
+    code: str | None = _code_column()  # type: ignore[assignment]
     created_at: datetime = _created_at()
     updated_at: datetime = _updated_at()
 
@@ -214,6 +240,7 @@ class ConstructionSitesPublic(SQLModel):
 
 
 class DisposalFacilityBase(SQLModel):
+    code: str = Field(min_length=1, max_length=CODE_MAX_LENGTH, unique=True, index=True)
     name: str = Field(min_length=1, max_length=200, index=True)
     kind: FacilityKind = Field(sa_type=_enum_type(FacilityKind), index=True)
     address: str = Field(default="", max_length=300)
@@ -230,6 +257,7 @@ class DisposalFacilityBase(SQLModel):
 
 
 class DisposalFacilityCreate(_Input, DisposalFacilityBase):
+    code: CodeIn = None
     kind: FacilityKindIn
     geofence: GeofenceIn
     accepted_categories: Annotated[CategoriesIn, Field(min_length=1)]
@@ -238,6 +266,7 @@ class DisposalFacilityCreate(_Input, DisposalFacilityBase):
 
 
 class DisposalFacilityUpdate(_Patch):
+    code: CodeIn = None
     name: Name | None = None
     kind: FacilityKindIn | None = None
     address: str | None = Field(default=None, max_length=300)
@@ -253,6 +282,7 @@ class DisposalFacility(DisposalFacilityBase, table=True):
     __tablename__ = "disposal_facility"
 
     id: int | None = Field(default=None, primary_key=True)
+    code: str | None = _code_column()  # type: ignore[assignment]
     created_at: datetime = _created_at()
     updated_at: datetime = _updated_at()
 
@@ -316,6 +346,7 @@ class HauliersPublic(SQLModel):
 
 class DepotBase(SQLModel):
     haulier_id: int = Field(foreign_key="haulier.id", index=True)
+    code: str = Field(min_length=1, max_length=CODE_MAX_LENGTH, unique=True, index=True)
     name: str = Field(min_length=1, max_length=200, index=True)
     address: str = Field(default="", max_length=300)
     geofence: dict[str, Any] = _json_column()
@@ -325,11 +356,13 @@ class DepotBase(SQLModel):
 
 
 class DepotCreate(_Input, DepotBase):
+    code: CodeIn = None
     geofence: GeofenceIn
     status: RecordStatusIn = RecordStatus.active
 
 
 class DepotUpdate(_Patch):
+    code: CodeIn = None
     haulier_id: int | None = None
     name: Name | None = None
     address: str | None = Field(default=None, max_length=300)
@@ -341,6 +374,7 @@ class Depot(DepotBase, table=True):
     __tablename__ = "depot"
 
     id: int | None = Field(default=None, primary_key=True)
+    code: str | None = _code_column()  # type: ignore[assignment]
     created_at: datetime = _created_at()
     updated_at: datetime = _updated_at()
 
@@ -363,6 +397,8 @@ class VehicleBase(SQLModel):
     rated_capacity_m3: float = Field(gt=0)
     rated_load_t: float = Field(gt=0)
     sealed_body: bool = False
+    # False: the terminal reports no load state (JT/T 808 status bits 8-9 always 0).
+    load_sensor: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
     terminal_id: str | None = Field(
         default=None, min_length=11, max_length=20, unique=True, index=True
     )
@@ -375,6 +411,7 @@ class VehicleBase(SQLModel):
 class VehicleCreate(_Input, VehicleBase):
     plate: PlateIn
     sealed_body: YesNo = False
+    load_sensor: YesNo = True
     terminal_id: TerminalIdIn = None
     status: RecordStatusIn = RecordStatus.active
 
@@ -387,6 +424,7 @@ class VehicleUpdate(_Patch):
     rated_capacity_m3: float | None = Field(default=None, gt=0)
     rated_load_t: float | None = Field(default=None, gt=0)
     sealed_body: YesNo | None = None
+    load_sensor: YesNo | None = None
     terminal_id: TerminalIdIn = None
     inspection_valid_until: date | None = None
     status: RecordStatusIn | None = None
@@ -459,6 +497,7 @@ class DriversPublic(SQLModel):
 
 
 class RestrictedZoneBase(SQLModel):
+    code: str = Field(min_length=1, max_length=CODE_MAX_LENGTH, unique=True, index=True)
     name: str = Field(min_length=1, max_length=200, index=True)
     kind: ZoneKind = Field(sa_type=_enum_type(ZoneKind), index=True)
     geofence: dict[str, Any] = _json_column()
@@ -468,12 +507,14 @@ class RestrictedZoneBase(SQLModel):
 
 
 class RestrictedZoneCreate(_Input, RestrictedZoneBase):
+    code: CodeIn = None
     kind: ZoneKindIn
     geofence: ZoneGeofenceIn
     status: RecordStatusIn = RecordStatus.active
 
 
 class RestrictedZoneUpdate(_Patch):
+    code: CodeIn = None
     name: Name | None = None
     kind: ZoneKindIn | None = None
     geofence: ZoneGeofenceIn | None = None
@@ -484,6 +525,7 @@ class RestrictedZone(RestrictedZoneBase, table=True):
     __tablename__ = "restricted_zone"
 
     id: int | None = Field(default=None, primary_key=True)
+    code: str | None = _code_column()  # type: ignore[assignment]
     created_at: datetime = _created_at()
     updated_at: datetime = _updated_at()
 
@@ -495,3 +537,41 @@ class RestrictedZonePublic(RestrictedZoneBase, _Stamps):
 class RestrictedZonesPublic(SQLModel):
     data: list[RestrictedZonePublic]
     count: int
+
+
+# --- generated codes --------------------------------------------------------------------------
+
+CODE_PREFIX: dict[type[SQLModel], str] = {
+    ConstructionSite: "S",
+    DisposalFacility: "F",
+    Depot: "D",
+    RestrictedZone: "Z",
+}
+_PENDING = (
+    "~"  # starts the placeholder a record without a code is inserted with (no valid code does)
+)
+
+
+def _placeholder_code(_mapper: Mapper, _connection: sa.Connection, target: Any) -> None:
+    if target.code is None:
+        target.code = f"{_PENDING}{uuid4().hex}"
+
+
+def _assign_generated_code(mapper: Mapper, connection: sa.Connection, target: Any) -> None:
+    """Replace the placeholder by the generated code, now that the id is known."""
+    if not target.code.startswith(_PENDING):
+        return
+    table = mapper.local_table
+    base = f"{CODE_PREFIX[mapper.class_]}{target.id:06d}"
+    code, n = base, 1
+    taken = sa.select(table.c.id).where(table.c.id != target.id)
+    while connection.execute(taken.where(table.c.code == code)).first() is not None:
+        n += 1
+        code = f"{base}-{n}"
+    connection.execute(table.update().where(table.c.id == target.id).values(code=code))
+    set_committed_value(target, "code", code)
+
+
+for _model in CODE_PREFIX:
+    sa.event.listen(_model, "before_insert", _placeholder_code)
+    sa.event.listen(_model, "after_insert", _assign_generated_code)

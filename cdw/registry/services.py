@@ -3,6 +3,9 @@
 Pure functions taking a Session. They ``flush`` but never ``commit``: the caller owns the
 transaction (an API route commits once, the bulk importer commits all rows at once).
 Records are never deleted; ``deactivate`` sets the status to inactive (a haulier to revoked).
+Every write appends an entry to the audit log (who, which record, what changed from what).
+Sites, facilities, depots and zones are known by a ``code`` unique within the kind; one
+created without a code gets a generated one (``cdw.registry.models``).
 
 Reads take a :class:`Scope`: a user bound to one facility, site or haulier sees only that
 record (and, for a haulier, its vehicles, drivers and depots). A record outside the scope is
@@ -20,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from cdw.auth.models import BINDING_OF_ROLE, Role, User
+from cdw.enforcement.audit import audit
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.registry.categories import HaulierStatus, RecordStatus
 from cdw.registry.models import (
@@ -49,9 +53,10 @@ class Entity:
     inactive: Any = RecordStatus.inactive
 
 
+CODE = ("code", "编码", "code")
 ENTITIES: dict[type[SQLModel], Entity] = {
-    ConstructionSite: Entity("排放工地", "construction site", scope_binding="site_id"),
-    DisposalFacility: Entity("消纳场所", "disposal facility", scope_binding="facility_id"),
+    ConstructionSite: Entity("排放工地", "construction site", (CODE,), scope_binding="site_id"),
+    DisposalFacility: Entity("消纳场所", "disposal facility", (CODE,), scope_binding="facility_id"),
     Haulier: Entity(
         "运输企业",
         "haulier",
@@ -59,7 +64,13 @@ ENTITIES: dict[type[SQLModel], Entity] = {
         scope_binding="haulier_id",
         inactive=HaulierStatus.revoked,
     ),
-    Depot: Entity("停车场", "depot", scope_binding="haulier_id", scope_column="haulier_id"),
+    Depot: Entity(
+        "停车场",
+        "depot",
+        (CODE,),
+        scope_binding="haulier_id",
+        scope_column="haulier_id",
+    ),
     Vehicle: Entity(
         "运输车辆",
         "vehicle",
@@ -74,7 +85,7 @@ ENTITIES: dict[type[SQLModel], Entity] = {
         scope_binding="haulier_id",
         scope_column="haulier_id",
     ),
-    RestrictedZone: Entity("禁区", "restricted zone"),  # public to every role
+    RestrictedZone: Entity("禁区", "restricted zone", (CODE,)),  # public to every role
 }
 
 
@@ -132,6 +143,8 @@ def _filter_clause(model: type[SQLModel], key: str, value: Any) -> ColumnElement
         return column.icontains(value, autoescape=True)
     if key == "plate":  # prefix
         return column.startswith(plate_key(value), autoescape=True)
+    if key == "code":
+        return column == str(value).strip()
     if key in ("credit_code", "licence_no"):
         return column == str(value).strip().upper()
     return column == value
@@ -242,7 +255,20 @@ def _flush(session: Session, model: type[SQLModel], values: Mapping[str, Any]) -
         ) from None
 
 
-def create(session: Session, model: type[T], data: SQLModel) -> T:
+def _audit(
+    session: Session, actor: User | str, record: SQLModel, action: str, data: dict[str, Any]
+) -> None:
+    audit(
+        session,
+        actor=actor,
+        entity=record.__tablename__,  # type: ignore[attr-defined]
+        entity_id=record.id,  # type: ignore[attr-defined]
+        action=action,
+        data=data,
+    )
+
+
+def create(session: Session, model: type[T], data: SQLModel, actor: User | str = "system") -> T:
     """Insert a record of ``model`` from its validated Create model ``data``."""
     values = data.model_dump()
     _check_references(session, values)
@@ -251,31 +277,44 @@ def create(session: Session, model: type[T], data: SQLModel) -> T:
     record.updated_at = record.created_at  # type: ignore[attr-defined]
     session.add(record)
     _flush(session, model, values)
+    stored = record.model_dump(exclude={"id", "created_at", "updated_at"})
+    _audit(session, actor, record, "create", stored)
     return record
 
 
-def update(session: Session, model: type[T], record_id: int, data: SQLModel) -> T:
+def update(
+    session: Session, model: type[T], record_id: int, data: SQLModel, actor: User | str = "system"
+) -> T:
     """Apply the fields set in the Update model ``data`` to record ``record_id``."""
     record = get(session, model, record_id)
     changes = data.model_dump(exclude_unset=True)
     _check_references(session, changes)
     _check_unique(session, model, changes, record_id)
+    changed = {
+        key: {"from": getattr(record, key), "to": value}
+        for key, value in changes.items()
+        if getattr(record, key) != value
+    }
     for key, value in changes.items():
         setattr(record, key, value)
-    if changes:
+    if changed:
         record.updated_at = utcnow()  # type: ignore[attr-defined]
     session.add(record)
     _flush(session, model, changes)
+    if changed:
+        _audit(session, actor, record, "update", changed)
     return record
 
 
-def deactivate(session: Session, model: type[T], record_id: int) -> T:
+def deactivate(session: Session, model: type[T], record_id: int, actor: User | str = "system") -> T:
     """Set the record inactive (a haulier: revoked). Idempotent; nothing is ever deleted."""
     record = get(session, model, record_id)
     inactive = ENTITIES[model].inactive
     if record.status != inactive:  # type: ignore[attr-defined]
+        before = record.status  # type: ignore[attr-defined]
         record.status = inactive  # type: ignore[attr-defined]
         record.updated_at = utcnow()  # type: ignore[attr-defined]
         session.add(record)
         session.flush()
+        _audit(session, actor, record, "deactivate", {"status": {"from": before, "to": inactive}})
     return record

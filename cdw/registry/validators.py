@@ -142,6 +142,26 @@ def validate_credit_code(code: str, *, field: str = "credit_code") -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Registry codes: the natural key of a site, facility, depot or zone (names may repeat).
+
+CODE_MAX_LENGTH = 40
+_CODE = re.compile(rf"[A-Za-z0-9._-]{{1,{CODE_MAX_LENGTH}}}")
+
+
+def validate_code(code: str, *, field: str = "code") -> str:
+    """A registry code as given (case kept, surrounding spaces dropped): 1–40 letters,
+    digits, ``.``, ``_`` or ``-``."""
+    norm = str(code).strip()
+    if not _CODE.fullmatch(norm):
+        raise _fail(
+            field,
+            f"编码应为 1–{CODE_MAX_LENGTH} 位字母、数字、「.」「_」「-」：「{code}」",
+            f"a code is 1-{CODE_MAX_LENGTH} letters, digits, '.', '_' or '-': '{code}'",
+        )
+    return norm
+
+
+# ---------------------------------------------------------------------------------------------
 # JT/T 808 terminal phone number, opening hours.
 
 _TERMINAL = re.compile(r"\d{11,20}")

@@ -4,22 +4,48 @@ Every edge (arc) is one straight segment between two nodes, as OSM ways are betw
 consecutive nodes (osmnx with ``simplify=False``, the Panyu tables, the Kubicka arcs). A
 two-way road is two arcs. Outgoing arcs of each node are listed in CSR form
 (``out_start``/``out_edges``) for the routing and matching kernels.
+
+What a road *is* stays apart from what routing assumes: ``edge_limit_kmh`` is the posted
+limit with ``edge_limit_source`` saying where it comes from (a tagged ``maxspeed``, an
+officer's setting, the statutory default of the road kind, or none), while
+``edge_speed_kmh`` is the free-flow speed routing uses.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from itertools import groupby, pairwise
 from pathlib import Path
 
 import numpy as np
 
-from cdw.errors import InputFileError, Problem
+import cdw
+from cdw.errors import InputFileError, Problem, ValidationFailed
 from cdw.tracking.projection import Projector
+
+# The real Panyu district network (© OpenStreetMap contributors, ODbL 1.0), shipped in the
+# repository as a cache; see sample_tracks/panyu-osm/SOURCE.md.
+BUNDLED_NETWORK = (
+    Path(cdw.__file__).resolve().parents[1] / "sample_tracks" / "panyu-osm" / "panyu.npz"
+)
+
+# Where an edge's posted limit comes from (``edge_limit_source``).
+LIMIT_TAGGED = 0  # the road's maxspeed tag
+LIMIT_OFFICER = 1  # set by an officer (``with_officer_limits``)
+LIMIT_DEFAULT = 2  # the statutory default of the road kind (``STATUTORY_LIMIT_KMH``)
+LIMIT_NONE = 3  # no posted limit and no statutory default: ``edge_limit_kmh`` is NaN
+LIMIT_SOURCE_LABELS = {
+    LIMIT_TAGGED: ("路网标注限速", "tagged speed limit"),
+    LIMIT_OFFICER: ("执法人员设定限速", "limit set by an officer"),
+    LIMIT_DEFAULT: ("法定默认限速", "statutory default limit"),
+    LIMIT_NONE: ("无限速", "no speed limit"),
+}
 
 # Highway classes a truck may drive on; others (footway, steps, busway, ...) are dropped
 # when reading OSM files.
@@ -55,6 +81,53 @@ DEFAULT_SPEED_KMH = {
     "living_street": 15.0,
 }
 OTHER_SPEED_KMH = 30.0
+# Statutory limits (km/h) of a truck on a road without a limit sign, by OSM class:
+#
+# - 《中华人民共和国道路交通安全法实施条例》第四十五条 (PRC Road Traffic Safety Law
+#   Implementing Regulations, art. 45): on a road without a limit sign, (1) a road without
+#   a centre line: 30 km/h on a city road (40 on a highway); (2) a road with one motor
+#   lane per direction: 50 km/h on a city road (70 on a highway). cdw supervises urban
+#   haulage and reads the city figures. A road with no centre line is read as
+#   ``service``, ``residential``, ``living_street`` and ``unclassified`` (30); a road
+#   with one lane per direction as ``secondary`` and ``tertiary`` and their links (50),
+#   a reading: OSM does not record the lane count the article turns on.
+# - 第七十八条 (art. 78): on a motorway, vehicles other than small passenger cars may not
+#   exceed 100 km/h, so ``motorway`` and ``motorway_link`` are 100 for a truck.
+#
+# Multi-lane ``trunk`` and ``primary`` roads (and their links), and classes not listed,
+# have no statutory figure: without a tag they have no limit (LIMIT_NONE, NaN), and the
+# engine's general speed threshold applies.
+STATUTORY_LIMIT_KMH = {
+    "motorway": 100.0,
+    "motorway_link": 100.0,
+    "secondary": 50.0,
+    "secondary_link": 50.0,
+    "tertiary": 50.0,
+    "tertiary_link": 50.0,
+    "unclassified": 30.0,
+    "residential": 30.0,
+    "living_street": 30.0,
+    "service": 30.0,
+}
+# The per-class speed the Panyu tables' build put where maxspeed was not tagged (its
+# SOURCE.md lists the main classes; the ``*_link`` figures are those ≥ 97 % of each link
+# class carries, which the build's default table must have given).
+_PANYU_TABLE_DEFAULT_KMH = {
+    "motorway": 80.0,
+    "motorway_link": 50.0,
+    "trunk": 70.0,
+    "trunk_link": 45.0,
+    "primary": 60.0,
+    "primary_link": 40.0,
+    "secondary": 50.0,
+    "secondary_link": 35.0,
+    "tertiary": 40.0,
+    "tertiary_link": 30.0,
+    "residential": 30.0,
+    "unclassified": 30.0,
+    "service": 20.0,
+    "living_street": 15.0,
+}
 # Road-class labels for people; classes not listed show their OSM tag.
 HIGHWAY_ZH = {
     "motorway": "高速公路",
@@ -66,6 +139,34 @@ HIGHWAY_ZH = {
     "residential": "居住区道路",
     "living_street": "生活街道",
     "service": "服务道路",
+}
+# The cache: format 2 is compressed and leaves out what ``load`` rebuilds (format 1, the
+# uncompressed cache of every array, has no limits and still loads).
+CACHE_FORMAT = 2
+_DERIVED = frozenset({"node_x", "node_y", "out_start", "out_edges"})
+_NODE_INDEX = ("edge_from", "edge_to")
+_FIELD_DTYPES: dict[str, type] = {
+    "crs": str,
+    "highway_classes": str,
+    "node_id": np.int64,
+    "node_lon": np.float64,
+    "node_lat": np.float64,
+    "node_x": np.float64,
+    "node_y": np.float64,
+    "edge_from": np.int64,
+    "edge_to": np.int64,
+    "edge_length_m": np.float64,
+    "edge_speed_kmh": np.float64,
+    "edge_highway": np.int16,
+    "edge_oneway": np.bool_,
+    "edge_maxspeed_kmh": np.float64,
+    "edge_maxweight_t": np.float64,
+    "edge_hgv_no": np.bool_,
+    "edge_name": str,
+    "edge_limit_kmh": np.float64,
+    "edge_limit_source": np.int8,
+    "out_start": np.int64,
+    "out_edges": np.int64,
 }
 _OSM_WAY_TAGS = ("highway", "name", "oneway", "junction", "maxspeed", "maxweight", "hgv", "access")
 # ``oneway`` values osmnx reads as one-way, and as one-way against the node order.
@@ -81,6 +182,21 @@ def default_speed_kmh(highway: str) -> float:
     return DEFAULT_SPEED_KMH.get(highway.removesuffix("_link"), OTHER_SPEED_KMH)
 
 
+def posted_limits(
+    classes: np.ndarray, edge_highway: np.ndarray, maxspeed_kmh: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each edge's limit and its source: the tagged maxspeed, else the statutory default
+    of its class (``STATUTORY_LIMIT_KMH``), else none (NaN)."""
+    statutory = np.array([STATUTORY_LIMIT_KMH.get(str(c), math.nan) for c in classes])
+    default = statutory[edge_highway] if edge_highway.size else np.zeros(0)
+    tagged = np.isfinite(maxspeed_kmh) & (maxspeed_kmh > 0)
+    limit = np.where(tagged, maxspeed_kmh, default)
+    source = np.where(
+        tagged, LIMIT_TAGGED, np.where(np.isfinite(default), LIMIT_DEFAULT, LIMIT_NONE)
+    )
+    return limit.astype(np.float64), source.astype(np.int8)
+
+
 @dataclass(eq=False)
 class RoadNetwork:
     """Nodes and directed edges in parallel arrays; build with a ``from_*`` loader.
@@ -88,7 +204,10 @@ class RoadNetwork:
     ``edge_highway`` indexes ``highway_classes``; ``edge_maxspeed_kmh`` and
     ``edge_maxweight_t`` are NaN where untagged; ``edge_oneway`` marks arcs of one-way
     roads; ``edge_hgv_no`` arcs tagged ``hgv=no``; ``edge_name`` is "" where unnamed.
-    ``node_x``/``node_y`` are metres in ``crs`` (the UTM zone of the nodes).
+    ``edge_speed_kmh`` is the free-flow speed routing assumes; ``edge_limit_kmh`` the
+    posted limit (NaN where none applies) and ``edge_limit_source`` one of the
+    ``LIMIT_*`` codes. ``node_x``/``node_y`` are metres in ``crs`` (the UTM zone of the
+    nodes).
     """
 
     crs: str
@@ -108,6 +227,8 @@ class RoadNetwork:
     edge_maxweight_t: np.ndarray
     edge_hgv_no: np.ndarray  # bool
     edge_name: np.ndarray  # str
+    edge_limit_kmh: np.ndarray  # float64, NaN where no limit applies
+    edge_limit_source: np.ndarray  # int8, LIMIT_*
     out_start: np.ndarray  # int64, n_nodes + 1
     out_edges: np.ndarray  # int64, edge ids grouped by from-node
 
@@ -158,7 +279,8 @@ class RoadNetwork:
         """A network from node and edge arrays (edges as node indices, already directed).
 
         Missing columns get defaults: length from the projected coordinates, class
-        ``unclassified``, speed the tagged maxspeed else the class default.
+        ``unclassified``, speed the tagged maxspeed else the class default. The posted
+        limit is the tagged maxspeed, else the statutory default (``posted_limits``).
         """
         node_lon = np.ascontiguousarray(node_lon, np.float64)
         node_lat = np.ascontiguousarray(node_lat, np.float64)
@@ -179,9 +301,8 @@ class RoadNetwork:
             edge_speed_kmh = np.where(
                 np.isfinite(maxspeed) & (maxspeed > 0), maxspeed, class_speed[codes]
             )
-        order = np.argsort(edge_from, kind="stable")
-        out_start = np.zeros(node_id.size + 1, np.int64)
-        np.cumsum(np.bincount(edge_from, minlength=node_id.size), out=out_start[1:])
+        limit, limit_source = posted_limits(classes, codes, maxspeed)
+        out_start, out_edges = _out_arcs(edge_from, node_id.size)
         return cls(
             crs=projector.crs.to_string(),
             highway_classes=classes.astype(str),
@@ -200,8 +321,10 @@ class RoadNetwork:
             edge_maxweight_t=_float_or_nan(edge_maxweight_t, m),
             edge_hgv_no=_bool_or_false(edge_hgv_no, m),
             edge_name=np.asarray([""] * m if edge_name is None else edge_name, dtype=str),
+            edge_limit_kmh=limit,
+            edge_limit_source=limit_source,
             out_start=out_start,
-            out_edges=order.astype(np.int64),
+            out_edges=out_edges,
         )
 
     @classmethod
@@ -337,7 +460,13 @@ class RoadNetwork:
     @classmethod
     def from_parquet_tables(cls, nodes: str | Path, edges: str | Path) -> RoadNetwork:
         """The Panyu table format: nodes (node_id, lon, lat), undirected edges (u, v,
-        distance_km, speed_kmh, highway); each edge becomes two arcs."""
+        distance_km, speed_kmh, highway); each edge becomes two arcs.
+
+        ``speed_kmh`` is the free-flow speed. The tables merged the maxspeed tag and a
+        per-class default into it, so a value other than that class's default is read as
+        a tagged maxspeed and a value equal to it as untagged (a tag equal to the default
+        is lost; ``_panyu_maxspeed``).
+        """
         node_path, edge_path = _existing_file(nodes), _existing_file(edges)
         node_table = _read_parquet(node_path, ("node_id", "lon", "lat"))
         edge_table = _read_parquet(edge_path, ("u", "v", "distance_km", "speed_kmh", "highway"))
@@ -363,6 +492,7 @@ class RoadNetwork:
             index[end] = order[pos]
         u, v = index["u"], index["v"]
         both = np.concatenate
+        speed = edge_table["speed_kmh"].astype(np.float64)
         return cls.from_arrays(
             node_id,
             node_table["lon"],
@@ -371,7 +501,8 @@ class RoadNetwork:
             both([v, u]),
             edge_length_m=both([edge_table["distance_km"]] * 2) * 1000.0,
             edge_highway=both([edge_table["highway"]] * 2),
-            edge_speed_kmh=both([edge_table["speed_kmh"]] * 2),
+            edge_speed_kmh=both([speed] * 2),
+            edge_maxspeed_kmh=both([_panyu_maxspeed(edge_table["highway"], speed)] * 2),
         )
 
     @classmethod
@@ -407,31 +538,78 @@ class RoadNetwork:
             arcs[:, 1],
         )
 
+    # --- officer settings ---------------------------------------------------------------
+
+    def with_officer_limits(self, edges: np.ndarray, limits_kmh: np.ndarray) -> RoadNetwork:
+        """A copy whose ``edges`` carry the posted limits an officer set (LIMIT_OFFICER);
+        a later entry for the same edge wins."""
+        edges = np.asarray(edges, np.int64).reshape(-1)
+        limits = np.asarray(limits_kmh, np.float64).reshape(-1)
+        problems = []
+        if edges.size != limits.size:
+            problems.append(
+                Problem(
+                    "limits_kmh",
+                    f"路段数 {edges.size} 与限速数 {limits.size} 不一致",
+                    f"{edges.size} edges but {limits.size} limits",
+                )
+            )
+        elif edges.size and (edges.min() < 0 or edges.max() >= self.n_edges):
+            problems.append(
+                Problem("edges", "路段编号越界", f"edge id outside 0..{self.n_edges - 1}")
+            )
+        elif not (np.isfinite(limits) & (limits > 0)).all():
+            problems.append(
+                Problem("limits_kmh", "限速必须是正数（km/h）", "a limit must be a positive km/h")
+            )
+        if problems:
+            raise ValidationFailed(problems, zh="执法人员限速无效", en="Invalid officer limits")
+        limit, source = self.edge_limit_kmh.copy(), self.edge_limit_source.copy()
+        limit[edges], source[edges] = limits, LIMIT_OFFICER
+        return replace(self, edge_limit_kmh=limit, edge_limit_source=source)
+
     # --- cache --------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
-        """Write the arrays to one uncompressed ``.npz`` file (fast to reload)."""
+        """Write the network to one compressed ``.npz`` cache, byte-identical for the same
+        network (fixed zip timestamps and order). Arrays ``load`` can rebuild (the
+        projected coordinates, the outgoing-arc index) are left out; node indices are
+        stored in the narrowest integer type that holds them."""
         target = Path(path)
-        arrays = {f.name: getattr(self, f.name) for f in fields(self)}
-        arrays["crs"] = np.array(self.crs)
-        tmp = target.with_name(target.name + ".tmp.npz")
-        np.savez(tmp, **arrays)
+        arrays = {"format": np.array(CACHE_FORMAT, np.int8), "crs": np.array(self.crs)}
+        index_type = np.int32 if self.n_nodes < 2**31 else np.int64
+        for f in fields(self):
+            if f.name in _DERIVED or f.name == "crs":
+                continue
+            value = getattr(self, f.name)
+            arrays[f.name] = value.astype(index_type) if f.name in _NODE_INDEX else value
+        tmp = target.with_name(target.name + ".tmp")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, value in arrays.items():
+                info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with archive.open(info, "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, value, allow_pickle=False)
         tmp.replace(target)
         return target
 
     @classmethod
     def load(cls, path: str | Path) -> RoadNetwork:
-        """A network written by ``save``."""
+        """A network written by ``save``, of this format or the earlier uncompressed one
+        (whose limits are derived from the maxspeed tags and the statutory defaults)."""
         source = _existing_file(path)
         try:
             with np.load(source, allow_pickle=False) as data:
-                values = {f.name: data[f.name] for f in fields(cls)}
-        except (OSError, ValueError, KeyError) as exc:
+                stored = {name: data[name] for name in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise InputFileError(
-                f"无法读取路网缓存 {source}：{exc}", f"cannot read network cache {source}: {exc}"
+                f"无法读取路网缓存 {source}：{exc}",
+                f"cannot read network cache {source}: {exc}",
+                problems=[
+                    Problem("path", "不是路网缓存文件", "not a network cache", source=str(source))
+                ],
             ) from exc
-        values["crs"] = str(values["crs"])
-        return cls(**values)
+        return _from_stored(source, stored)
 
     @classmethod
     def from_geojson(cls, path: str | Path) -> RoadNetwork:
@@ -738,6 +916,115 @@ def _parse_speed(value: object) -> float:
     speed = _parse_number(value)
     text = _first(value) or ""
     return speed * _MPH_KMH if "mph" in text else speed
+
+
+def _panyu_maxspeed(highway: np.ndarray, speed_kmh: np.ndarray) -> np.ndarray:
+    """The maxspeed tags the Panyu tables merged into ``speed_kmh``: the value where it
+    differs from the build's default for the class (``_PANYU_TABLE_DEFAULT_KMH``, else
+    ``OTHER_SPEED_KMH``), NaN where it equals it."""
+    classes, codes = np.unique(np.asarray(highway, dtype=str), return_inverse=True)
+    default = np.array([_PANYU_TABLE_DEFAULT_KMH.get(c, OTHER_SPEED_KMH) for c in classes])
+    return np.where(speed_kmh == default[codes.reshape(-1)], np.nan, speed_kmh)
+
+
+def _out_arcs(edge_from: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR of each node's outgoing arcs: ``out_start`` (n_nodes + 1) and ``out_edges``."""
+    out_start = np.zeros(n_nodes + 1, np.int64)
+    np.cumsum(np.bincount(edge_from, minlength=n_nodes), out=out_start[1:])
+    return out_start, np.argsort(edge_from, kind="stable").astype(np.int64)
+
+
+def _from_stored(source: Path, stored: dict[str, np.ndarray]) -> RoadNetwork:
+    """The network of a cache's arrays, checked: every field present with its type and
+    length, node indices in range."""
+    version = int(stored.pop("format", 1))
+    derived = _DERIVED if version >= 2 else frozenset()
+    needed = [f.name for f in fields(RoadNetwork) if f.name not in derived]
+    if version < 2:
+        needed = [n for n in needed if n not in ("edge_limit_kmh", "edge_limit_source")]
+    problems = [
+        Problem(name, "缓存缺少该数组", "array missing from the cache", source=str(source))
+        for name in needed
+        if name not in stored
+    ]
+    if version > CACHE_FORMAT:
+        problems.append(
+            Problem(
+                "format",
+                f"缓存格式 {version} 比本程序支持的 {CACHE_FORMAT} 新",
+                f"cache format {version} is newer than the supported {CACHE_FORMAT}",
+                source=str(source),
+            )
+        )
+    values = {}
+    if not problems:
+        values = {name: stored[name] for name in needed}
+        problems = _array_problems(source, values)
+    if problems:
+        raise InputFileError(
+            f"路网缓存 {source} 无效", f"invalid network cache {source}", problems=problems
+        )
+    crs = str(values.pop("crs"))
+    for name, dtype in _FIELD_DTYPES.items():
+        if name in values and dtype is not str:
+            values[name] = np.ascontiguousarray(values[name], dtype)
+    if version < 2:
+        values["edge_limit_kmh"], values["edge_limit_source"] = posted_limits(
+            values["highway_classes"], values["edge_highway"], values["edge_maxspeed_kmh"]
+        )
+    else:
+        import pyproj
+
+        projector = Projector(pyproj.CRS.from_user_input(crs))
+        values["node_x"], values["node_y"] = projector.forward(
+            values["node_lon"], values["node_lat"]
+        )
+        values["out_start"], values["out_edges"] = _out_arcs(
+            values["edge_from"], values["node_id"].size
+        )
+    return RoadNetwork(crs=crs, **values)
+
+
+def _array_problems(source: Path, values: dict[str, np.ndarray]) -> list[Problem]:
+    """What is wrong with a cache's arrays: a type, a length, a node index out of range."""
+    problems = []
+
+    def bad(name: str, zh: str, en: str) -> None:
+        problems.append(Problem(name, zh, en, source=str(source)))
+
+    n_nodes, n_edges = values["node_id"].size, values["edge_from"].size
+    for name, value in values.items():
+        dtype = _FIELD_DTYPES.get(name)
+        if dtype is None:
+            continue
+        kind_ok = (
+            value.dtype.kind == "U"
+            if dtype is str
+            else np.can_cast(value.dtype, dtype, casting="safe")
+        )
+        if not kind_ok:
+            bad(name, f"数组类型 {value.dtype} 不符", f"array of type {value.dtype} not expected")
+            continue
+        size = (
+            n_nodes if name.startswith("node_") else n_edges if name.startswith("edge_") else None
+        )
+        if size is not None and value.shape != (size,):
+            bad(
+                name,
+                f"数组形状 {value.shape} 应为 ({size},)",
+                f"array shape {value.shape}, expected ({size},)",
+            )
+    if problems:
+        return problems
+    for name in _NODE_INDEX:
+        index = values[name]
+        if index.size and (index.min() < 0 or index.max() >= n_nodes):
+            bad(name, "节点编号越界", f"node index outside 0..{n_nodes - 1}")
+    classes = values["highway_classes"].size
+    highway = values["edge_highway"]
+    if highway.size and (highway.min() < 0 or highway.max() >= classes):
+        bad("edge_highway", "道路等级编号越界", f"road class index outside 0..{classes - 1}")
+    return problems
 
 
 def _float_or_nan(values: np.ndarray | None, n: int) -> np.ndarray:

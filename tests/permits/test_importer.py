@@ -1,4 +1,5 @@
-"""Permit files load whole or not at all, with every problem named by entry and field."""
+"""Permit files load whole or not at all, with every problem named by line and field; sites
+and facilities are referred to by code, or by a name only one record bears."""
 
 from __future__ import annotations
 
@@ -81,6 +82,27 @@ def _permit(**changes):
     return base | changes
 
 
+def _write(path, entries) -> None:
+    """One object per line, as bundles hold them (line 1 is the opening bracket)."""
+    body = ",\n".join(json.dumps(e, ensure_ascii=False) for e in entries)
+    path.write_text(f"[\n{body}\n]\n", encoding="utf-8")
+
+
+def _second_site_named(session, name: str, code: str | None = None) -> ConstructionSite:
+    site = ConstructionSite(
+        code=code,
+        name=name,
+        project_permit_no="P2",
+        builder="甲",
+        contractor="乙",
+        geofence=SQUARE,
+        expected_volume_m3=1,
+    )
+    session.add(site)
+    session.commit()
+    return site
+
+
 def test_good_file_loads_approved_permits_with_vehicles(session, registry, tmp_path):
     path = tmp_path / "permits.json"
     path.write_text(json.dumps([_permit()], ensure_ascii=False), encoding="utf-8")
@@ -96,7 +118,8 @@ def test_one_bad_entry_rejects_the_file_and_names_every_problem(session, registr
     path = tmp_path / "permits.json"
     entries = [
         _permit(),
-        _permit(permit_no="CH-002", site="不存在的工地", vehicles=["粤I12345"]),
+        _permit(permit_no="CH-002", vehicles=["粤I12345"]),
+        _permit(permit_no="CH-004", site="不存在的工地"),
         _permit(
             permit_no="CH-003",
             valid_to="2026-10-01",
@@ -104,12 +127,52 @@ def test_one_bad_entry_rejects_the_file_and_names_every_problem(session, registr
         ),
         _permit(permit_no="CH-001"),
     ]
-    path.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+    _write(path, entries)
     with pytest.raises(ValidationFailed) as caught:
         import_permits(session, path)
     where = {(p.line, p.field) for p in caught.value.problems}
-    assert (2, "vehicles.0") in where or (2, "vehicles") in where
-    assert (3, "routes") in where
-    assert (4, "permit_no") in where
+    assert where == {(3, "vehicles"), (4, "site"), (5, "routes"), (6, "permit_no")}
+    unknown = next(p for p in caught.value.problems if p.field == "site")
+    assert unknown.zh == "未登记的排放工地：「不存在的工地」（既不是编码，也不是名称）"
+    assert unknown.en == "unknown construction site '不存在的工地' (neither a code nor a name)"
+    assert {p.source for p in caught.value.problems} == {str(path)}
+    session.rollback()
+    assert session.exec(select(Permit)).all() == []
+
+
+def test_two_sites_with_one_name_are_told_apart_by_code(session, registry, tmp_path):
+    first = session.exec(select(ConstructionSite)).one()
+    second = _second_site_named(session, first.name, code="YH-2")
+    assert first.code == f"S{first.id:06d}"  # generated: the registry gave none
+    path = tmp_path / "permits.json"
+    _write(
+        path,
+        [
+            _permit(permit_no="CH-001", site=first.code),
+            _permit(permit_no="CH-002", site="YH-2", facility="一号消纳场"),
+        ],
+    )
+    assert import_permits(session, path) == 2
+    site_of = dict(session.exec(select(Permit.permit_no, Permit.site_id)).all())
+    assert site_of == {"CH-001": first.id, "CH-002": second.id}
+
+
+def test_an_ambiguous_name_is_an_error_listing_the_candidate_codes(session, registry, tmp_path):
+    first = session.exec(select(ConstructionSite)).one()
+    _second_site_named(session, "一号工地", code="YH-2")
+    path = tmp_path / "permits.json"
+    _write(path, [_permit(site="S999999"), _permit(permit_no="CH-002")])
+    with pytest.raises(ValidationFailed) as caught:
+        import_permits(session, path)
+    assert [(p.line, p.field) for p in caught.value.problems] == [(2, "site"), (3, "site")]
+    unknown, ambiguous = caught.value.problems
+    assert "S999999" in unknown.en and "unknown construction site" in unknown.en
+    assert ambiguous.zh == (
+        f"排放工地名称「一号工地」不唯一：2 个记录同名（编码 {first.code}, YH-2），请改用编码"
+    )
+    assert ambiguous.en == (
+        f"construction site name '一号工地' is ambiguous: 2 records share it "
+        f"(codes {first.code}, YH-2); refer to one by its code"
+    )
     session.rollback()
     assert session.exec(select(Permit)).all() == []

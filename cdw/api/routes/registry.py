@@ -6,6 +6,9 @@ roles and behaviour cannot drift apart. Writes: admin and permit officer. Reads:
 permit, enforcement officers and viewers see everything; a facility operator only its
 facility, a site dispatcher only its site, a haulier only itself and its depots, vehicles and
 drivers (another record's id answers 404). Restricted zones are readable by every role.
+Sites, facilities, depots and zones carry a ``code`` (optional on create: one is generated;
+a code another record holds answers 409); their lists filter by ``code``. Vehicles carry
+``load_sensor``. Every write is audited with the acting user.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the annotations built in _router.
@@ -69,16 +72,19 @@ WRITE_ROLES = (Role.admin, Role.permit_officer)
 READ_ALL_ROLES = (Role.admin, Role.permit_officer, Role.enforcement_officer, Role.viewer)
 
 _NAME = Field(default=None, description="名称包含 / name contains")
+_CODE = Field(default=None, description="编码 / code (exact)")
 
 
 class SiteFilter(BaseModel):
     status: RecordStatus | None = None
     name: str | None = _NAME
+    code: str | None = _CODE
 
 
 class FacilityFilter(BaseModel):
     status: RecordStatus | None = None
     name: str | None = _NAME
+    code: str | None = _CODE
     kind: FacilityKind | None = None
 
 
@@ -91,6 +97,7 @@ class HaulierFilter(BaseModel):
 class DepotFilter(BaseModel):
     status: RecordStatus | None = None
     name: str | None = _NAME
+    code: str | None = _CODE
     haulier_id: int | None = None
 
 
@@ -111,6 +118,7 @@ class DriverFilter(BaseModel):
 class ZoneFilter(BaseModel):
     status: RecordStatus | None = None
     name: str | None = _NAME
+    code: str | None = _CODE
     kind: ZoneKind | None = None
 
 
@@ -218,8 +226,8 @@ def _router(res: Resource) -> APIRouter:
         operation_id=f"create_{slug}",
         summary=f"登记{res.zh} / create",
     )
-    def create_record(session: SessionDep, _: Writer, data: Create) -> Any:  # type: ignore[valid-type]
-        record = services.create(session, res.model, data)
+    def create_record(session: SessionDep, user: Writer, data: Create) -> Any:  # type: ignore[valid-type]
+        record = services.create(session, res.model, data, user)
         session.commit()
         session.refresh(record)
         return record
@@ -230,8 +238,8 @@ def _router(res: Resource) -> APIRouter:
         operation_id=f"update_{slug}",
         summary=f"修改{res.zh} / update",
     )
-    def update_record(session: SessionDep, _: Writer, record_id: int, data: Update) -> Any:  # type: ignore[valid-type]
-        record = services.update(session, res.model, record_id, data)
+    def update_record(session: SessionDep, user: Writer, record_id: int, data: Update) -> Any:  # type: ignore[valid-type]
+        record = services.update(session, res.model, record_id, data, user)
         session.commit()
         session.refresh(record)
         return record
@@ -242,8 +250,8 @@ def _router(res: Resource) -> APIRouter:
         operation_id=f"deactivate_{slug}",
         summary=f"停用{res.zh} / deactivate",
     )
-    def deactivate_record(session: SessionDep, _: Writer, record_id: int) -> Any:
-        record = services.deactivate(session, res.model, record_id)
+    def deactivate_record(session: SessionDep, user: Writer, record_id: int) -> Any:
+        record = services.deactivate(session, res.model, record_id, user)
         session.commit()
         session.refresh(record)
         return record

@@ -54,7 +54,7 @@ def test_standing_loaded_outside_the_window_is_not_moving():
 
 
 def test_empty_leg_outside_the_window_does_not_fire():
-    b = leave_site_at(AT_0550, status=EMPTY)
+    b = leave_site_at(AT_0550, status=EMPTY).sensor_shown()
     assert run_check(out_of_hours.check, b, ctx()) == []
 
 

@@ -137,7 +137,7 @@ def test_night_window_follows_local_time():
 
 def test_empty_leg_stop_does_not_fire():
     # Leaving a site with load bits "empty" and not heading to a facility is an empty leg.
-    b = haul((2000, 0), 600, to_facility=False, before=EMPTY, after=EMPTY)
+    b = haul((2000, 0), 600, to_facility=False, before=EMPTY, after=EMPTY).sensor_shown()
     assert run_check(suspected_dumping.check, b, ctx()) == []
 
 
