@@ -1719,8 +1719,7 @@ def generate_scenario(
         "crs": "EPSG:4326",
         "files": list(BUNDLE_FILES),
     }
-    if b.world.file is not None:
-        meta["road_network"] = _network_reference(b.world.file, out_dir)
+    meta["road_network"] = _network_reference(b.world.file, out_dir)
     _write_json(out_dir / "scenario.json", meta)
     for name, obj in registry.items():
         _write_json(out_dir / name, obj)

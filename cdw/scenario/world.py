@@ -24,38 +24,20 @@ from typing import Any
 import numpy as np
 import shapely
 from pyproj import Transformer
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from shapely.geometry import LineString, Polygon
 
 from cdw.roads import _kernels as k
-from cdw.roads.network import DRIVABLE_HIGHWAYS, RoadNetwork
+from cdw.roads.network import BUNDLED_NETWORK, DRIVABLE_HIGHWAYS, RoadNetwork
 
 TRUCK_LIMIT_KMH = 60.0  # Settings.thresholds.speed_limit_kmh
 MAJOR = frozenset({"motorway", "trunk", "primary"})
 LOCAL = ("service", "unclassified", "residential", "tertiary")
-_SHARED_TABLES = Path("/work/shared/data/guangzhou-panyu-osm-roadnet")
-
-
-def network_file() -> Path | None:
-    """The shipped Panyu network file, when this checkout has it."""
-    from cdw.roads import network as roads_network
-
-    bundled = getattr(roads_network, "BUNDLED_NETWORK", None)
-    return Path(bundled) if bundled is not None and Path(bundled).exists() else None
 
 
 @lru_cache(maxsize=1)
 def panyu() -> World:
-    """The Panyu world, built once per process."""
-    path = network_file()
-    if path is not None:
-        net = RoadNetwork.load(path)
-    else:
-        net = RoadNetwork.from_parquet_tables(
-            _SHARED_TABLES / "nodes.parquet", _SHARED_TABLES / "edges.parquet"
-        )
-    return World(net, path)
+    """The shipped Panyu world (``BUNDLED_NETWORK``), built once per process."""
+    return World(RoadNetwork.load(BUNDLED_NETWORK), BUNDLED_NETWORK)
 
 
 @dataclass
@@ -83,7 +65,7 @@ class Place:
 
 
 class World:
-    def __init__(self, net: RoadNetwork, path: Path | None) -> None:
+    def __init__(self, net: RoadNetwork, path: Path) -> None:
         self.net, self.file = net, path
         self.x, self.y = net.node_x, net.node_y
         self._to_lonlat = Transformer.from_crs(net.crs, "EPSG:4326", always_xy=True)
@@ -91,17 +73,20 @@ class World:
         self.edge_class = classes
         drivable = np.isin(classes, sorted(DRIVABLE_HIGHWAYS)) & (net.edge_length_m > 0)
         n = net.n_nodes
-        a, b = net.edge_from[drivable], net.edge_to[drivable]
-        graph = coo_matrix((np.ones(a.size), (a, b)), shape=(n, n)).tocsr()
-        _, labels = connected_components(graph, directed=False)
-        main = np.bincount(labels[a]).argmax()
-        self.in_main = labels == main
+        self._ws = k.new_workspace(n, net.n_edges)
+        self._trees: dict[tuple[int, bool], np.ndarray] = {}
+        # the main component: every node reachable from the first motorway
+        self.free_s = np.where(drivable, net.edge_travel_time_s, np.inf)
+        start = int(net.edge_from[np.flatnonzero(drivable & (classes == "motorway"))[0]])
+        self.in_main = self.tree(start, lawful=False) >= 0
+        self.in_main[start] = True
+        self._trees.clear()
         self.drivable = drivable & self.in_main[net.edge_from]
-        limit = getattr(net, "edge_limit_kmh", None)
-        limit = net.edge_speed_kmh if limit is None else limit
+        # the posted limit; where none applies, the truck limit
+        limit = net.edge_limit_kmh
         self.limit_kmh = np.where(np.isfinite(limit), limit, TRUCK_LIMIT_KMH)
         self.free_s = np.where(self.drivable, net.edge_travel_time_s, np.inf)
-        self.lawful_s = self.free_s.copy()
+        self.lawful_s = self.free_s
         # an undirected segment id per arc (both arcs of a road segment share it)
         lo, hi = np.minimum(net.edge_from, net.edge_to), np.maximum(net.edge_from, net.edge_to)
         key = lo * n + hi
@@ -138,8 +123,6 @@ class World:
         touches_fast[net.edge_from[fast]] = True
         # signalised junctions: a third of the junctions on ordinary main roads
         self.signal = (self.degree >= 3) & touches_mid & ~touches_fast & (np.arange(n) % 3 == 0)
-        self._ws = k.new_workspace(n, net.n_edges)
-        self._trees: dict[tuple[int, bool], np.ndarray] = {}
         self.zone: Polygon | None = None
 
     # --- geometry --------------------------------------------------------------------------
