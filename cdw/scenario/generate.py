@@ -1251,17 +1251,13 @@ class _Builder:
                     continue
                 if any(p.fence.intersects(LineString(side)) for p in self.places):
                     continue
+                out = Leg.of(world, world.arcs(walk), rng)
+                if out.speeds.min() < 18:  # a crawl would stay off the corridor too long
+                    continue
                 x, y = world.xy(j)
                 k = int(np.argmin(np.hypot(leg.pts[:, 0] - x, leg.pts[:, 1] - y)))
                 self._drive(tape, leg.part(0, k), loaded=True, leave=site)
                 start = tape.now
-                out = Leg(
-                    side,
-                    np.full(len(side) - 1, 22.0),
-                    np.array(["side"] * (len(side) - 1), object),
-                    np.full(len(side) - 1, TRUCK_LIMIT_KMH),
-                    np.zeros(len(side), bool),
-                )
                 tape.drive(out, rng, loaded=True)
                 tape.dwell(float(rng.uniform(8, 15)), loaded=True)
                 tape.drive(out.reversed(), rng, loaded=True)

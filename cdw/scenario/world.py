@@ -213,13 +213,16 @@ class World:
                 break
         return (nodes, length) if len(nodes) >= 2 else None
 
-    def _segments_of(self, nodes: list[int]) -> frozenset[int]:
-        out = set()
+    def arcs(self, nodes: list[int]) -> np.ndarray:
+        """The arcs from each node of ``nodes`` to the next (neighbours on the network)."""
+        out = []
         for u, v in zip(nodes, nodes[1:], strict=False):
             arcs = self.net.out_edges[self.net.out_start[u] : self.net.out_start[u + 1]]
-            arcs = arcs[self.net.edge_to[arcs] == v]
-            out.update(self.segment[arcs].tolist())
-        return frozenset(out)
+            out.append(int(arcs[self.net.edge_to[arcs] == v][0]))
+        return np.array(out, np.int64)
+
+    def _segments_of(self, nodes: list[int]) -> frozenset[int]:
+        return frozenset(self.segment[self.arcs(nodes)].tolist())
 
     def dead_end_place(
         self, end: int, rng: np.random.Generator, size: tuple[float, float]
