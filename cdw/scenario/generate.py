@@ -413,7 +413,7 @@ class _Builder:
         n_facilities = min(max(4, 4 + self.n_trucks // 100), 32)
         self.places: list[Place] = []
         self.facilities = self._find(n_facilities, (150, 300), roadside=1, near_major=True)
-        self.sites = self._find(n_sites, (80, 180), roadside=max(1, n_sites // 4))
+        self.sites = self._find(n_sites, (80, 180), roadside=max(1, n_sites // 3))
         self.depots = self._find(n_hauliers, (60, 120), roadside=0)
         self._registry_records()
         self._permits()
@@ -460,12 +460,12 @@ class _Builder:
     def _find(
         self, n: int, size: tuple[float, float], *, roadside: int, near_major: bool = False
     ) -> list[Place]:
-        """``n`` places (``roadside`` of them across a through road) ≥ 400 m from every
-        other place and the zone, reachable on lawful roads."""
+        """``n`` places (``roadside`` of them across a primary, secondary or tertiary road)
+        ≥ 400 m from every other place and the zone, reachable on lawful roads."""
         rng, world = self.rng, self.world
         tree = world.tree(self.hub)
         ends = np.flatnonzero((world.degree == 1) & world.in_main)
-        mids = np.flatnonzero((world.degree == 2) & world.in_main)
+        mids = np.flatnonzero((world.degree == 2) & world.in_main & world.on_main_road)
         out: list[Place] = []
         major_xy = None
         if near_major:
@@ -739,6 +739,7 @@ class _Builder:
         taken: set[tuple[int, int]] = set()
         loaded_legs = [self.leg(*self._site_fac(t)) for t in self.trucks]
         fast = [self._fast_stretch(leg) is not None for leg in loaded_legs]
+        via_near = [bool(self._vias(t)) for t in self.trucks]
         slow = [self._slow_stretch(leg) is not None for leg in loaded_legs]
 
         def approach_s(ti: int, c: int) -> float:
@@ -759,7 +760,10 @@ class _Builder:
                 "SUSPECTED_DUMPING",
                 lambda ti, c: c + 1 < self.trucks[ti].n_cycles and (ti, c + 1) not in taken,
             ),
-            ("ROUTE_DEVIATION", lambda ti, c: loaded_legs[ti].length >= 4000),
+            (
+                "ROUTE_DEVIATION",
+                lambda ti, c: loaded_legs[ti].length >= 4000 and via_near[ti],
+            ),
             ("WRONG_DESTINATION", lambda ti, c: True),
             ("LONG_STOP", lambda ti, c: True),
             ("RESTRICTED_ZONE", lambda ti, c: True),
@@ -781,6 +785,7 @@ class _Builder:
             "TAMPER_SUSPECTED": lambda ti, c: c >= 1,
             "SPEEDING": lambda ti, c: True,
             "SIGNAL_GAP": lambda ti, c: True,
+            "ROUTE_DEVIATION": lambda ti, c: loaded_legs[ti].length >= 4000,
         }
         for code, rule in rules:
             for attempt in (rule, fallbacks.get(code)):
@@ -1003,7 +1008,7 @@ class _Builder:
             a = leg.split(max(leg.length * 0.5 - crawl / 2, 50.0))
             if code == "SIGNAL_GAP":
                 b = leg.split(leg.cum[a] + crawl)
-                leg.speeds[a:b] = rng.uniform(8.0, 9.0)
+                leg.speeds[a:b] = rng.uniform(6.5, 7.5)
                 leg.signals[a + 1 : b] = False
                 gap = None
             else:
@@ -1195,18 +1200,10 @@ class _Builder:
         dearer = world.lawful_s.copy()
         beside = world.segments_near(route.buffer(CORRIDOR_HALF_WIDTH_M + 20))
         dearer[np.isin(world.segment, beside)] *= 4
-        vias = [
-            p
-            for p in self.places
-            if p.kind == "roadside"
-            and p is not site
-            and p is not facility
-            and p.fence.distance(route) < 2500
-        ]
         options = []
         self.detours += 1
         if self.detours % 2:
-            options += [(p.node,) for p in vias]
+            options += [(p.node,) for p in self._vias(truck)]
         options.append(())
         for via in options:
             stops = [a, *via, b]
@@ -1220,15 +1217,25 @@ class _Builder:
                 return edges
         return None
 
+    def _vias(self, truck: Truck) -> list[Place]:
+        """Yards drawn across a road within 3 km of the truck's permit route (not its own)."""
+        route = self.route_lines[truck.permit]
+        own = self._site_fac(truck)
+        return [
+            p
+            for p in self.places
+            if p.kind == "roadside" and p not in own and p.fence.distance(route) < 3000
+        ]
+
     def _wrong_turn(self, truck: Truck, tape: Tape, leg: Leg, site: Place, facility: Place) -> None:
-        """A wrong turn into a side road, about 120 m in and back: off the corridor for less
-        than the deviation's 60 s and 200 m (a near miss)."""
+        """A wrong turn 75–135 m into a real side road and back: off the corridor for at most
+        150 m and 45 s, under the deviation's 60 s and 200 m (a near miss)."""
         world, rng = self.world, self.rng
         path = self.permit_edges[truck.permit]
         route = self.route_lines[truck.permit]
         nodes = world.net.edge_to[path]
         on_route = set(np.r_[world.net.edge_from[path[:1]], nodes].tolist())
-        order = rng.permutation(np.arange(len(nodes) // 4, 3 * len(nodes) // 4))
+        order = rng.permutation(np.arange(len(nodes) // 10, 9 * len(nodes) // 10))
         for i in order.tolist():
             j = int(nodes[i])
             for first in world.neighbours(j).tolist():
@@ -1237,7 +1244,7 @@ class _Builder:
                 walk, prev, cur = [j, first], j, first
                 while True:
                     d = route.distance(shapely.Point(world.xy(cur)))
-                    if d >= 110 or len(walk) > 12:
+                    if d >= 100 or len(walk) > 12:
                         break
                     nxt = [m for m in world.neighbours(cur).tolist() if m != prev]
                     if not nxt or nxt[0] in on_route:
@@ -1247,12 +1254,17 @@ class _Builder:
                 side = np.array([world.xy(n) for n in walk])
                 far = route.distance(shapely.Point(side[-1]))
                 length = float(np.hypot(*np.diff(side, axis=0).T).sum())
-                if not 100 <= far <= 135 or length > 220:
+                if not 75 <= far <= 135 or length > 220:
                     continue
                 if any(p.fence.intersects(LineString(side)) for p in self.places):
                     continue
                 out = Leg.of(world, world.arcs(walk), rng)
-                if out.speeds.min() < 18:  # a crawl would stay off the corridor too long
+                # off the corridor both ways for at most 150 m and 45 s with the U-turn
+                line = LineString(side)
+                step = np.linspace(0, line.length, max(int(line.length / 5), 2))
+                beyond = shapely.distance(shapely.line_interpolate_point(line, step), route) > 50
+                off_m = 2 * float(np.diff(step).sum() * beyond[1:].mean())
+                if off_m > 150 or off_m / (out.speeds.min() / 3.6) + 15 > 45:
                     continue
                 x, y = world.xy(j)
                 k = int(np.argmin(np.hypot(leg.pts[:, 0] - x, leg.pts[:, 1] - y)))

@@ -121,8 +121,10 @@ class World:
         touches_mid[net.edge_from[mid]] = True
         touches_fast = np.zeros(n, bool)
         touches_fast[net.edge_from[fast]] = True
-        # signalised junctions: a third of the junctions on ordinary main roads
-        self.signal = (self.degree >= 3) & touches_mid & ~touches_fast & (np.arange(n) % 3 == 0)
+        # nodes of primaries, secondaries and tertiaries (no expressway): where yards face
+        # through roads, and a third of the junctions are signalised
+        self.on_main_road = touches_mid & ~touches_fast
+        self.signal = (self.degree >= 3) & self.on_main_road & (np.arange(n) % 3 == 0)
         self.zone: Polygon | None = None
 
     # --- geometry --------------------------------------------------------------------------
