@@ -3,6 +3,10 @@
 These are historical records: they are stored as issued and departed (with the gate check
 not re-run, so that reconciliation can find what the gate should have refused), then each
 receipt is confirmed through the receipt service (capacity counted, history written).
+
+A manifest's ``site`` and ``facility`` and a receipt's ``facility`` are a code or a name only
+one record bears (``cdw.registry.refs``); they must be the permit's site and facility (a
+receipt: its manifest's facility).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from cdw.manifests.models import DisposalMethod, Manifest
 from cdw.manifests.services import ReceiptIn, _record_change, confirm_receipt
 from cdw.permits.models import Permit
 from cdw.registry.models import ConstructionSite, DisposalFacility, Driver, Haulier
+from cdw.registry.refs import try_resolve
 from cdw.registry.services import get_vehicle_by_plate
 
 ACTOR = "import"
@@ -30,6 +35,32 @@ def _rows(path: Path) -> list[dict[str, str]]:
             return list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputFileError(f"无法读取 {path}：{exc}", f"cannot read {path}: {exc}") from exc
+
+
+def _place_problems(
+    session: Session,
+    row: dict[str, str],
+    field: str,
+    model: type,
+    expected_id: int,
+    whose: tuple[str, str],
+) -> list[Problem]:
+    """The reference in ``row[field]`` (if the column is there): known, unique, and the
+    record ``expected_id`` that ``whose`` (the permit, the manifest) names."""
+    ref = row.get(field)
+    if ref is None:
+        return []
+    record, problems = try_resolve(session, model, ref, field=field)
+    if record is None or record.id == expected_id:
+        return problems
+    expected = session.get(model, expected_id)
+    return [
+        Problem(
+            field,
+            f"「{ref}」（{record.code}）不是{whose[0]}所载的 {expected.code}「{expected.name}」",
+            f"'{ref}' ({record.code}) is not {expected.code} '{expected.name}' named by {whose[1]}",
+        )
+    ]
 
 
 def load_manifests(session: Session, folder: Path) -> tuple[int, int]:
@@ -63,6 +94,15 @@ def load_manifests(session: Session, folder: Path) -> tuple[int, int]:
                 Problem(f, f"未登记：{v}", f"not registered: {v}", line, str(manifests_csv))
             )
         if missing:
+            continue
+        whose = (f"核准 {permit.permit_no} ", f"permit {permit.permit_no}")
+        places = _place_problems(
+            session, row, "site", ConstructionSite, permit.site_id, whose
+        ) + _place_problems(session, row, "facility", DisposalFacility, permit.facility_id, whose)
+        for p in places:
+            p.line, p.source = line, str(manifests_csv)
+        problems += places
+        if places:
             continue
         site = session.get(ConstructionSite, permit.site_id)
         facility = session.get(DisposalFacility, permit.facility_id)
@@ -100,6 +140,15 @@ def load_manifests(session: Session, folder: Path) -> tuple[int, int]:
             problems.append(Problem("manifest_no", f"联单不存在：{row.get('manifest_no')}",
                                     f"unknown manifest: {row.get('manifest_no')}", line,
                                     str(receipts_csv)))  # fmt: skip
+            continue
+        places = _place_problems(
+            session, row, "facility", DisposalFacility, manifest.facility_id,
+            (f"联单 {manifest.manifest_no} ", f"manifest {manifest.manifest_no}"),
+        )  # fmt: skip
+        for p in places:
+            p.line, p.source = line, str(receipts_csv)
+        problems += places
+        if places:
             continue
         data = ReceiptIn(
             outcome=row["result"],

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -32,19 +32,40 @@ from cdw.permits.importer import PermitTerms
 from cdw.permits.models import PERMIT_STATUS_LABELS, Permit, PermitStatus, PermitVehicle
 from cdw.permits.rules import FacilityFacts, VehicleFacts, approval_problems
 from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
+from cdw.registry.refs import try_resolve
 from cdw.registry.services import UNRESTRICTED, Scope, get_vehicle_by_plate
 
 ACTIVE = (PermitStatus.approved,)
+# How an application names its site and facility (resolved to Permit.site_id / facility_id).
+PLACES = frozenset({"site", "site_id", "facility", "facility_id"})
+
+
+_SITE_REF = "工地编码或唯一名称（可代替 site_id） / site code or unique name (instead of site_id)"
+_FACILITY_REF = (
+    "消纳场所编码或唯一名称（可代替 facility_id） / facility code or unique name "
+    "(instead of facility_id)"
+)
 
 
 class PermitApplication(PermitTerms):
-    """An application; ``permit_no`` is assigned (HZ + year + sequence) when omitted."""
+    """An application; ``permit_no`` is assigned (HZ + year + sequence) when omitted. The site
+    and the facility are given by id, or by code or unique name (``site``, ``facility``)."""
 
     permit_no: str | None = Field(default=None, min_length=1, max_length=64)
-    site_id: int
-    facility_id: int
+    site_id: int | None = None
+    site: str | None = Field(default=None, min_length=1, description=_SITE_REF)
+    facility_id: int | None = None
+    facility: str | None = Field(default=None, min_length=1, description=_FACILITY_REF)
     categories: list[str] = Field(min_length=1)
     vehicles: list[str] = Field(min_length=1, description="车牌号 / plates")
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> PermitApplication:
+        if self.site_id is None and self.site is None:
+            raise ValueError("须填写 site_id 或 site / give site_id or site")
+        if self.facility_id is None and self.facility is None:
+            raise ValueError("须填写 facility_id 或 facility / give facility_id or facility")
+        return self
 
 
 class PermitAmendment(BaseModel):
@@ -54,6 +75,7 @@ class PermitAmendment(BaseModel):
 
     reason: str = Field(min_length=1, description="变更原因 / why")
     facility_id: int | None = None
+    facility: str | None = Field(default=None, min_length=1, description=_FACILITY_REF)
     categories: list[str] | None = None
     volume_m3: float | None = Field(default=None, gt=0)
     valid_from: date | None = None
@@ -153,7 +175,13 @@ def plates_of(session: Session, permit: Permit) -> list[str]:
 def public(session: Session, permit: Permit) -> dict[str, Any]:
     body = permit.model_dump(mode="json")
     zh, en = PERMIT_STATUS_LABELS[PermitStatus(permit.status)]
+    site = session.get(ConstructionSite, permit.site_id)
+    facility = session.get(DisposalFacility, permit.facility_id)
     body.update(
+        site_code=site.code,
+        site_name=site.name,
+        facility_code=facility.code,
+        facility_name=facility.name,
         vehicles=plates_of(session, permit),
         status_zh=zh,
         status_en=en,
@@ -217,6 +245,33 @@ def _vehicle_ids(session: Session, plates: list[str]) -> tuple[list[int], list[P
     return ids, problems
 
 
+def _place(
+    session: Session, model: type, record_id: int | None, ref: str | None, field: str
+) -> tuple[int | None, list[Problem]]:
+    """The id of the site or facility given by id, or by code or unique name (``ref``)."""
+    if ref is not None:
+        record, problems = try_resolve(session, model, ref, field=field)
+        if record is not None and record_id is not None and record.id != record_id:
+            problems = [
+                Problem(
+                    field,
+                    f"「{ref}」（编号 {record.id}）与 {field}_id {record_id} 不是同一记录",
+                    f"'{ref}' (id {record.id}) and {field}_id {record_id} name different records",
+                )
+            ]
+        return (record.id if record is not None else None), problems
+    if session.get(model, record_id) is None:
+        label = "工地" if model is ConstructionSite else "消纳场所"
+        return None, [
+            Problem(
+                f"{field}_id",
+                f"{label}不存在：{record_id}",
+                f"no such {field}: {record_id}",
+            )
+        ]
+    return record_id, []
+
+
 def _next_permit_no(session: Session, year: int) -> str:
     prefix = f"HZ{year}"
     taken = session.exec(
@@ -231,22 +286,14 @@ def apply(
     session: Session, data: PermitApplication, actor: User | str, scope: Scope = UNRESTRICTED
 ) -> Permit:
     """Store an application as ``submitted`` (a site dispatcher: for its own site only)."""
-    problems: list[Problem] = []
-    if not scope.unrestricted and scope.site_id != data.site_id:
+    site_id, problems = _place(session, ConstructionSite, data.site_id, data.site, "site")
+    facility_id, facility_problems = _place(
+        session, DisposalFacility, data.facility_id, data.facility, "facility"
+    )
+    problems += facility_problems
+    if not scope.unrestricted and site_id is not None and scope.site_id != site_id:
         problems.append(
             Problem("site_id", "只能为本工地申请核准", "you may apply for your own site only")
-        )
-    if session.get(ConstructionSite, data.site_id) is None:
-        problems.append(
-            Problem("site_id", f"工地不存在：{data.site_id}", f"no such site: {data.site_id}")
-        )
-    if session.get(DisposalFacility, data.facility_id) is None:
-        problems.append(
-            Problem(
-                "facility_id",
-                f"消纳场所不存在：{data.facility_id}",
-                f"no such facility: {data.facility_id}",
-            )
         )
     vehicle_ids, vehicle_problems = _vehicle_ids(session, data.vehicles)
     problems += vehicle_problems
@@ -260,7 +307,9 @@ def apply(
     if problems:
         raise ValidationFailed(problems, zh="申请有误，未提交", en="application not submitted")
     permit = Permit(
-        **data.model_dump(exclude={"permit_no", "vehicles"}),
+        **data.model_dump(exclude=PLACES | {"permit_no", "vehicles"}),
+        site_id=site_id,
+        facility_id=facility_id,
         permit_no=permit_no,
         status=PermitStatus.submitted,
         applied_by=_username(actor),
@@ -381,12 +430,20 @@ def amend(session: Session, permit_id: int, data: PermitAmendment, actor: User |
     )
     merged.update(vehicles=plates_of(session, permit), permit_no=None)
     merged.update(changes)
+    if "facility" in changes and "facility_id" not in changes:
+        merged["facility_id"] = None  # the new facility is given by code or name
     application = PermitApplication.model_validate(merged)
-    vehicle_ids, problems = _vehicle_ids(session, application.vehicles)
+    facility_id, problems = _place(
+        session, DisposalFacility, application.facility_id, application.facility, "facility"
+    )
+    vehicle_ids, vehicle_problems = _vehicle_ids(session, application.vehicles)
+    problems += vehicle_problems
     if problems:
         raise ValidationFailed(problems)
     new = Permit(
-        **application.model_dump(exclude={"permit_no", "vehicles"}),
+        **application.model_dump(exclude=PLACES | {"permit_no", "vehicles", "site_id"}),
+        site_id=permit.site_id,
+        facility_id=facility_id,
         permit_no=permit.permit_no,
         version=permit.version + 1,
         previous_id=permit.id,

@@ -90,6 +90,7 @@ class VehicleTrack:
     step_m: np.ndarray  # distance from the previous fix (0 at the first)
     dt_s: np.ndarray  # time since the previous fix (0 at the first)
     speed_kmh: np.ndarray  # reported speed where present, else computed from the step
+    reported_speed: np.ndarray  # bool: speed_kmh is the terminal's
     local_sod: np.ndarray  # local seconds after midnight
     load: np.ndarray  # int8: LOAD_EMPTY/HALF/FULL, LOAD_UNKNOWN where no status or no sensor
     alarm: np.ndarray  # uint32 JT/T 808 alarm DWORD, 0 where none
@@ -282,7 +283,8 @@ def prepare_tracks(points: pl.DataFrame, ctx: AnalysisContext) -> list[VehicleTr
     dt_s[starts] = 0.0
     speed_mps[starts] = 0.0
     reported = points["speed_kmh"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    speed_kmh = np.where(np.isnan(reported), speed_mps * 3.6, reported)
+    has_speed = ~np.isnan(reported)
+    speed_kmh = np.where(has_speed, reported, speed_mps * 3.6)
     local_sod = local_seconds_of_day(t, ctx.timezone)
     status = points["status"]
     if status.null_count() == 0:
@@ -318,6 +320,7 @@ def prepare_tracks(points: pl.DataFrame, ctx: AnalysisContext) -> list[VehicleTr
                 step_m=step_m[part],
                 dt_s=dt_s[part],
                 speed_kmh=speed_kmh[part],
+                reported_speed=has_speed[part],
                 local_sod=local_sod[part],
                 load=load[part],
                 alarm=alarm[part],

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from cdw.auth.models import Role
+from cdw.enforcement.audit import history
 from cdw.registry.sample import seed_sample_registry
 from tests.registry.factories import credit_code, square
 
@@ -279,3 +280,68 @@ def test_enum_labels_and_openapi(client, auth_headers):
             f"{API}/{kind}/{{record_id}}",
             f"{API}/{kind}/{{record_id}}/deactivate",
         } <= set(paths)
+
+
+def test_two_sites_may_share_a_name_and_are_known_by_code(client, officer, session):
+    first = client.post(f"{API}/sites", json=PAYLOADS["sites"], headers=officer)
+    second = client.post(
+        f"{API}/sites", json={**PAYLOADS["sites"], "code": "JK-2"}, headers=officer
+    )
+    assert (first.status_code, second.status_code) == (201, 201)
+    first_id = first.json()["id"]
+    assert first.json()["code"] == f"S{first_id:06d}"  # generated
+    assert second.json()["code"] == "JK-2"
+    assert first.json()["name"] == second.json()["name"]
+    listed = client.get(f"{API}/sites", params={"code": "JK-2"}, headers=officer).json()
+    assert [s["id"] for s in listed["data"]] == [second.json()["id"]]
+
+    taken = client.post(f"{API}/sites", json={**PAYLOADS["sites"], "code": "JK-2"}, headers=officer)
+    assert taken.status_code == 409
+    assert taken.json()["problems"] == [
+        {"field": "code", "zh": "编码重复：JK-2", "en": "duplicate code: JK-2"}
+    ]
+    moved = client.patch(f"{API}/sites/{first_id}", json={"code": "JK-1"}, headers=officer)
+    assert (moved.status_code, moved.json()["code"]) == (200, "JK-1")
+    clash = client.patch(f"{API}/sites/{first_id}", json={"code": "JK-2"}, headers=officer)
+    assert clash.status_code == 409
+    for bad in ("", "JK 1", "工地1", "x" * 41):
+        resp = client.patch(f"{API}/sites/{first_id}", json={"code": bad}, headers=officer)
+        assert resp.status_code == 422, bad
+        assert resp.json()["problems"][0]["field"] == "code"
+    # the code change is in the audit log, with the acting officer
+    [entry] = [e for e in history(session, "construction_site", first_id) if e.action == "update"]
+    assert entry.actor == "permit_officer"
+    assert entry.data == {"code": {"from": f"S{first_id:06d}", "to": "JK-1"}}
+
+
+@pytest.mark.parametrize("kind", ["facilities", "zones"])
+def test_codes_of_facilities_and_zones(client, officer, kind):
+    made = client.post(
+        f"{API}/{kind}", json={**PAYLOADS[kind], "code": " GZ.py_01 "}, headers=officer
+    )
+    assert (made.status_code, made.json()["code"]) == (201, "GZ.py_01")
+    again = client.post(f"{API}/{kind}", json=PAYLOADS[kind], headers=officer).json()
+    assert again["code"] == f"{kind[0].upper()}{again['id']:06d}"
+
+
+def test_load_sensor_round_trips_and_is_checked(client, officer, sample):
+    haulier_id = sample["hauliers"][0]
+    body = {**haulier_payloads(haulier_id)["vehicles"], "plate": "粤A77777", "terminal_id": None}
+    made = client.post(f"{API}/vehicles", json={**body, "load_sensor": "无"}, headers=officer)
+    assert (made.status_code, made.json()["load_sensor"]) == (201, False)
+    vehicle_id = made.json()["id"]
+    assert (
+        client.get(f"{API}/vehicles/{vehicle_id}", headers=officer).json()["load_sensor"] is False
+    )
+    patched = client.patch(
+        f"{API}/vehicles/{vehicle_id}", json={"load_sensor": True}, headers=officer
+    )
+    assert patched.json()["load_sensor"] is True
+    default = client.get(f"{API}/vehicles/{sample['vehicles'][0]}", headers=officer).json()
+    assert default["load_sensor"] is True
+    for bad in ("maybe", 2, None):
+        resp = client.patch(
+            f"{API}/vehicles/{vehicle_id}", json={"load_sensor": bad}, headers=officer
+        )
+        assert resp.status_code == 422, bad
+        assert resp.json()["problems"][0]["field"] == "load_sensor"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 import typer
+from openpyxl import Workbook
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 from typer.testing import CliRunner
@@ -17,8 +19,8 @@ from cdw.errors import InputFileError, ValidationFailed
 from cdw.registry import cli, services
 from cdw.registry.categories import FacilityKind, WasteCategory
 from cdw.registry.importer import KINDS, import_file
-from cdw.registry.models import DisposalFacility, Haulier, Vehicle
-from tests.registry.factories import credit_code, haulier_in, square
+from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
+from tests.registry.factories import credit_code, haulier_in, site_in, square
 
 H1, H2 = credit_code(1), credit_code(2)
 VEHICLE_HEADER = "haulier_credit_code,plate,rated_capacity_m3,rated_load_t,sealed_body,terminal_id,inspection_valid_until"
@@ -230,7 +232,8 @@ def test_json_file_reports_the_line_each_object_starts_on(
         ("v.csv", "\n\n", "文件为空"),
         ("v.json", '{"plate": "粤A12345"}', "应为对象列表"),
         ("v.json", "[{,]", "JSON 格式错误"),
-        ("v.xlsx", "", "仅支持 .csv 和 .json"),
+        ("v.xlsx", "not a workbook", "不是有效的 Excel"),
+        ("v.txt", "", "仅支持 .csv、.json 和 .xlsx"),
     ],
 )
 def test_unreadable_files_are_input_file_errors(
@@ -296,3 +299,132 @@ def test_cli_import_command(engine: Engine, tmp_path: Path, monkeypatch):
     result = runner.invoke(app, ["hauliers", str(good)])
     assert result.exit_code == 0, result.output
     assert count(engine, Haulier) == 1
+
+
+SITE_HEADER = "code,name,project_permit_no,builder,contractor,geofence,expected_volume_m3"
+
+
+def _site_row(code: str, name: str, lon: float) -> str:
+    fence = json.dumps(square(lon, 23.55)).replace('"', '""')
+    return f'{code},{name},P1,甲,乙,"{fence}",1000\n'
+
+
+def test_sites_may_share_a_name_and_codes_are_given_or_generated(
+    session: Session, engine: Engine, tmp_path: Path
+):
+    path = write(
+        tmp_path,
+        "sites.csv",
+        SITE_HEADER
+        + "\n"
+        + _site_row("", "街口旧改项目", 113.58)  # line 2: no code
+        + _site_row("S000001", "街口旧改项目", 113.60)  # line 3: the code line 2 would get
+        + _site_row("JK-3", "街口旧改项目", 113.62),
+    )
+    report = import_file(session, "sites", path)
+    session.commit()
+    sites = [services.get(session, ConstructionSite, i) for i in report.ids]  # in file order
+    # rows with a code are stored first, so line 2 is id 3 and gets S000003
+    assert [(s.id, s.code) for s in sites] == [(3, "S000003"), (1, "S000001"), (2, "JK-3")]
+    assert {s.name for s in sites} == {"街口旧改项目"}
+    assert count(engine, ConstructionSite) == 3
+
+
+def test_duplicate_and_invalid_codes_name_line_and_field(session: Session, tmp_path: Path):
+    services.create(session, ConstructionSite, site_in(code="OLD-1"))
+    session.commit()
+    path = write(
+        tmp_path,
+        "sites.csv",
+        SITE_HEADER
+        + "\n"
+        + _site_row("A-1", "一期", 113.58)
+        + _site_row("A-1", "二期", 113.60)  # line 3 repeats line 2
+        + _site_row("OLD-1", "三期", 113.62)  # line 4 already stored
+        + _site_row("A 4", "四期", 113.64),  # line 5 not a code
+    )
+    with pytest.raises(ValidationFailed) as exc:
+        import_file(session, "sites", path)
+    assert located(exc) == [(3, "code"), (4, "code"), (5, "code")]
+    said = {p.line: (p.zh, p.en) for p in exc.value.problems}
+    assert said[3] == ("编码与第 2 行重复：A-1", "code repeats line 2: A-1")
+    assert said[4] == (
+        "编码已登记（排放工地编号 1）：OLD-1",
+        "code already registered (construction site 1): OLD-1",
+    )
+    assert said[5][1] == "a code is 1-40 letters, digits, '.', '_' or '-': 'A 4'"
+
+
+def test_a_row_without_code_repeating_name_and_fence_is_a_duplicate(
+    session: Session, tmp_path: Path
+):
+    rows = _site_row("", "一期", 113.58) + _site_row("", "一期", 113.60)
+    path = write(tmp_path, "sites.csv", f"{SITE_HEADER}\n{rows}")
+    import_file(session, "sites", path)
+    session.commit()
+    again = write(tmp_path, "again.csv", f"{SITE_HEADER}\n{rows}{_site_row('', '一期', 113.60)}")
+    with pytest.raises(ValidationFailed) as exc:
+        import_file(session, "sites", again)
+    assert [(p.line, p.field, p.en) for p in exc.value.problems] == [
+        (2, "name", "name and geofence already registered (construction site S000001): 一期 "
+         "(give a code if it is another place)"),
+        (3, "name", "name and geofence already registered (construction site S000002): 一期 "
+         "(give a code if it is another place)"),
+        (4, "name", "name and geofence repeat line 3: 一期 (give a code if it is another place)"),
+    ]  # fmt: skip
+
+
+def test_load_sensor_in_csv_and_json(session: Session, hauliers, tmp_path: Path):
+    path = write(
+        tmp_path,
+        "vehicles.csv",
+        f"{VEHICLE_HEADER},load_sensor\n"
+        f"{H1},粤A5B721,18,31,是,,2029-09-30,无\n"
+        f"{H1},粤AK8823,18,31,是,,2029-09-30,true\n"
+        f"{H1},粤A26918D,18,31,是,,2029-09-30,\n"  # blank: default
+        f"{H1},粤A07735F,18,31,是,,2029-09-30,maybe\n",
+    )
+    with pytest.raises(ValidationFailed) as exc:
+        import_file(session, "vehicles", path)
+    [problem] = exc.value.problems
+    assert (problem.line, problem.field, problem.zh) == (
+        5,
+        "load_sensor",
+        "应为是/否（true/false）",
+    )
+    report = import_file(session, "vehicles", path, skip_invalid=True)
+    got = [services.get(session, Vehicle, i).load_sensor for i in report.ids]
+    assert got == [False, True, True]
+
+    rows = [
+        {"haulier_credit_code": H2, "plate": "粤AD36891", "rated_capacity_m3": 1.5,
+         "rated_load_t": 1, "inspection_valid_until": "2030-05-31", "load_sensor": False},
+        {"haulier_credit_code": H2, "plate": "粤A3X517", "rated_capacity_m3": 16,
+         "rated_load_t": 28, "inspection_valid_until": "2029-07-31", "load_sensor": "否"},
+    ]  # fmt: skip
+    path = write(tmp_path, "vehicles.json", json.dumps(rows, ensure_ascii=False))
+    report = import_file(session, "vehicles", path)
+    assert [services.get(session, Vehicle, i).load_sensor for i in report.ids] == [False, False]
+
+
+def test_xlsx_workbook_rows_are_numbered_as_excel_shows_them(
+    session: Session, hauliers, tmp_path: Path
+):
+    book = Workbook()
+    sheet = book.active
+    sheet.append([*VEHICLE_HEADER.split(","), "load_sensor"])  # row 1
+    sheet.append([H1, "粤A5B721", 18, 31.5, True, "013800138001", datetime(2029, 9, 30), False])
+    sheet.append([])  # row 3: blank
+    sheet.append([H1, "粤AK8823", 16.5, 29, "是", None, date(2029, 8, 31), "有"])  # row 4
+    sheet.append([H2, "粤A26918D", 17, 30, "否", None, "2030-01-31", "maybe"])  # row 5
+    path = tmp_path / "vehicles.xlsx"
+    book.save(path)
+
+    with pytest.raises(ValidationFailed) as exc:
+        import_file(session, "vehicles", path)
+    assert located(exc) == [(5, "load_sensor")]
+    report = import_file(session, "vehicles", path, skip_invalid=True)
+    first, second = (services.get(session, Vehicle, i) for i in report.ids)
+    assert (first.plate, first.rated_load_t, first.sealed_body) == ("粤A5B721", 31.5, True)
+    assert (first.terminal_id, first.inspection_valid_until) == ("013800138001", date(2029, 9, 30))
+    assert (first.load_sensor, second.load_sensor) == (False, True)

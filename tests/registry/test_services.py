@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from cdw.auth.models import Role, User
+from cdw.enforcement.audit import history, verify_chain
 from cdw.errors import Conflict, NotFound, ValidationFailed
 from cdw.registry import services
 from cdw.registry.categories import FacilityKind, HaulierStatus, RecordStatus, WasteCategory
@@ -306,3 +307,24 @@ def test_sample_registry_is_valid_and_idempotent(session: Session):
     assert {f.kind for f in first["facilities"]} == set(FacilityKind)
     assert any(len(v.plate) == 8 for v in first["vehicles"])
     assert count(session, Vehicle) == 7
+
+
+def test_every_write_is_audited_with_what_changed(session: Session, haulier: Haulier):
+    officer = User(username="officer9", role=Role.permit_officer, hashed_password="!")
+    session.add(officer)
+    vehicle = services.create(session, Vehicle, vehicle_in(haulier.id, load_sensor=False), officer)
+    services.update(session, Vehicle, vehicle.id, VehicleUpdate(load_sensor=True), officer)
+    services.update(session, Vehicle, vehicle.id, VehicleUpdate(load_sensor=True), officer)  # no-op
+    services.deactivate(session, Vehicle, vehicle.id, "nightly-job")
+    services.deactivate(session, Vehicle, vehicle.id, "nightly-job")  # already inactive
+    session.commit()
+    entries = history(session, "vehicle", vehicle.id)
+    assert [(e.action, e.actor, e.actor_role) for e in entries] == [
+        ("create", "officer9", "permit_officer"),
+        ("update", "officer9", "permit_officer"),
+        ("deactivate", "nightly-job", "system"),
+    ]
+    assert entries[0].data["plate"] == vehicle.plate and entries[0].data["load_sensor"] is False
+    assert entries[1].data == {"load_sensor": {"from": False, "to": True}}
+    assert entries[2].data == {"status": {"from": "active", "to": "inactive"}}
+    assert verify_chain(session) == []

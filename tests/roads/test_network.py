@@ -278,5 +278,9 @@ def test_bad_caches_are_clear_errors(tmp_path: Path) -> None:
     assert out_of_range.problems[0].field == "edge_to"
     typed = rewritten("typed.npz", edge_oneway=np.arange(5.0))
     assert typed.problems[0].field == "edge_oneway"
+    code = rewritten("code.npz", edge_limit_source=np.full(5, 7, np.int8))
+    assert code.problems[0].field == "edge_limit_source"
+    stamp = rewritten("stamp.npz", format=np.array(["2"]))
+    assert stamp.problems[0].field == "format" and "invalid format number" in stamp.en
     newer = rewritten("newer.npz", format=np.array(3, np.int8))
     assert newer.problems[0].field == "format" and "newer" in newer.problems[0].en

@@ -144,9 +144,7 @@ class TrackBuilder:
         fix's place reporting a full load: the terminal's load sensor works, so load bits
         "empty" elsewhere in the track are evidence (trips.py)."""
         first = self.rows[0]
-        self.rows.insert(
-            0, {**first, "t": first["t"] - 3600.0, "speed_kmh": None, "status": FULL}
-        )
+        self.rows.insert(0, {**first, "t": first["t"] - 3600.0, "speed_kmh": None, "status": FULL})
         return self
 
     @property
