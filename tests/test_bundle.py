@@ -18,6 +18,7 @@ from cdw.config import Thresholds, get_settings
 from cdw.db import all_models, make_engine
 from cdw.demo import DEFAULT_BUNDLE
 from cdw.errors import Conflict, ValidationFailed
+from cdw.manifests.importer import load_manifests
 from cdw.permits.models import Permit, PermitVehicle
 from cdw.registry.models import (
     ConstructionSite,
@@ -180,3 +181,141 @@ def test_cli_imports_into_the_configured_database(
     assert again.exit_code == 1
     assert "409" in again.output and "already registered" in again.output
     engine.dispose()
+
+
+def _write_records(path: Path, records: list[dict]) -> None:
+    """A bundle JSON file: one object per line after the opening bracket (line 1)."""
+    body = ",\n".join(json.dumps(r, ensure_ascii=False) for r in records)
+    path.write_text(f"[\n{body}\n]\n", encoding="utf-8")
+
+
+def _shifted(fence: dict, dlon: float) -> dict:
+    return {**fence, "coordinates": [[[x + dlon, y] for x, y in fence["coordinates"][0]]]}
+
+
+def _two_phases(folder: Path, permits_refer_by: str) -> tuple[str, list[dict]]:
+    """sites.json gains a second phase of the first site (same name, its own fence) and every
+    site a code; permits name their site by ``permits_refer_by`` ("code" or "name")."""
+    sites = _records("sites.json")
+    phase2 = {**sites[0], "geofence": _shifted(sites[0]["geofence"], 0.01)}
+    coded = [{"code": f"GZ-{i + 1:03d}", **s} for i, s in enumerate([*sites, phase2])]
+    _write_records(folder / "sites.json", coded)
+    code_of = {s["name"]: s["code"] for s in coded[: len(sites)]}
+    permits = _records("permits.json")
+    if permits_refer_by == "code":
+        permits = [{**p, "site": code_of[p["site"]]} for p in permits]
+    _write_records(folder / "permits.json", permits)
+    return sites[0]["name"], coded
+
+
+def test_two_sites_with_one_name_import_and_permits_refer_by_code(
+    engine: Engine, tmp_path: Path
+) -> None:
+    folder = _registry_only(tmp_path / "bundle")
+    name, coded = _two_phases(folder, "code")
+    vehicles = _records("vehicles.json")
+    vehicles[0]["load_sensor"] = False
+    _write_records(folder / "vehicles.json", vehicles)
+
+    result = import_bundle(engine, folder, PointStore(tmp_path / "points"), Thresholds())
+
+    assert result.registry.registry["sites"] == len(coded)
+    with Session(engine) as s:
+        both = s.exec(select(ConstructionSite).where(ConstructionSite.name == name)).all()
+        assert sorted(site.code for site in both) == ["GZ-001", f"GZ-{len(coded):03d}"]
+        site_code = {site.id: site.code for site in s.exec(select(ConstructionSite))}
+        stored = {p.permit_no: site_code[p.site_id] for p in s.exec(select(Permit))}
+        sensors = dict(s.exec(select(Vehicle.plate, Vehicle.load_sensor)).all())
+        facilities = s.exec(select(DisposalFacility).order_by(DisposalFacility.id)).all()
+    assert stored == {p["permit_no"]: p["site"] for p in _records_of(folder, "permits.json")}
+    assert sensors[vehicles[0]["plate"]] is False
+    assert sum(sensors.values()) == len(vehicles) - 1  # the others default to true
+    assert [f.code for f in facilities] == [f"F{f.id:06d}" for f in facilities]  # generated
+
+
+def _records_of(folder: Path, name: str) -> list[dict]:
+    return json.loads((folder / name).read_text(encoding="utf-8"))
+
+
+def test_an_ambiguous_site_name_in_permits_names_both_codes(engine: Engine, tmp_path: Path):
+    folder = _registry_only(tmp_path / "bundle")
+    name, coded = _two_phases(folder, "name")
+    with pytest.raises(ValidationFailed) as caught:
+        import_bundle(engine, folder, PointStore(tmp_path / "points"), Thresholds())
+    lines = [i + 2 for i, p in enumerate(_records("permits.json")) if p["site"] == name]
+    assert lines
+    assert [(Path(p.source).name, p.line, p.field) for p in caught.value.problems] == [
+        ("permits.json", line, "site") for line in lines
+    ]
+    problem = caught.value.problems[0]
+    both = f"GZ-001, GZ-{len(coded):03d}"
+    assert problem.zh == f"排放工地名称「{name}」不唯一：2 个记录同名（编码 {both}），请改用编码"
+    assert problem.en == (
+        f"construction site name '{name}' is ambiguous: 2 records share it (codes {both}); "
+        "refer to one by its code"
+    )
+    assert set(_counts(engine).values()) == {0}
+
+
+def test_a_duplicate_code_in_a_bundle_is_named_by_file_line_and_field(
+    engine: Engine, tmp_path: Path
+):
+    folder = _registry_only(tmp_path / "bundle")
+    facilities = _records("facilities.json")
+    _write_records(
+        folder / "facilities.json",
+        [{"code": "XN-1", **f} for f in facilities[:2]] + facilities[2:],
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        import_bundle(engine, folder, PointStore(tmp_path / "points"), Thresholds())
+    first = caught.value.problems[0]
+    assert (Path(first.source).name, first.line, first.field) == ("facilities.json", 3, "code")
+    assert first.en == "code repeats line 2: XN-1"
+    assert set(_counts(engine).values()) == {0}
+
+
+def test_manifests_and_receipts_refer_to_sites_and_facilities_by_code(
+    engine: Engine, tmp_path: Path
+):
+    folder = _registry_only(tmp_path / "bundle")
+    name, coded = _two_phases(folder, "code")
+    for csv_name in ("manifests.csv", "receipts.csv"):
+        shutil.copy(DEFAULT_BUNDLE / csv_name, folder / csv_name)
+    import_bundle(engine, folder, PointStore(tmp_path / "points"), Thresholds())
+    manifests = (folder / "manifests.csv").read_text(encoding="utf-8").splitlines()
+    named = [i + 1 for i, row in enumerate(manifests) if f",{name}," in row]
+    assert named
+
+    with Session(engine) as s, pytest.raises(ValidationFailed) as caught:
+        load_manifests(s, folder)
+    assert [(p.line, p.field) for p in caught.value.problems] == [(n, "site") for n in named]
+    assert f"codes GZ-001, GZ-{len(coded):03d}" in caught.value.problems[0].en
+
+    (folder / "manifests.csv").write_text(
+        "\n".join(row.replace(f",{name},", ",GZ-001,") for row in manifests) + "\n",
+        encoding="utf-8",
+    )
+    # a receipt at a facility other than its manifest's is refused, naming both
+    receipts = _lines("receipts.csv")
+    first = receipts[1].split(",")
+    with Session(engine) as s:
+        wrong = next(f for f in s.exec(select(DisposalFacility)) if f.name != first[3])
+    first[3] = wrong.code
+    bad = [receipts[0], ",".join(first), *receipts[2:]]
+    (folder / "receipts.csv").write_text("\n".join(bad) + "\n", encoding="utf-8")
+    with Session(engine) as s, pytest.raises(ValidationFailed) as caught:
+        load_manifests(s, folder)
+    [problem] = caught.value.problems
+    assert (Path(problem.source).name, problem.line, problem.field) == (
+        "receipts.csv",
+        2,
+        "facility",
+    )
+    assert problem.en.startswith(f"'{wrong.code}' ({wrong.code}) is not ")
+    assert problem.en.endswith(f"named by manifest {first[1]}")
+
+    shutil.copy(DEFAULT_BUNDLE / "receipts.csv", folder / "receipts.csv")
+    with Session(engine) as s:
+        loaded = load_manifests(s, folder)
+        s.commit()
+    assert loaded == (len(manifests) - 1, len(receipts) - 1)

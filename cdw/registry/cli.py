@@ -21,7 +21,7 @@ ImportKindName = StrEnum("ImportKindName", {k: k for k in KINDS})  # type: ignor
 
 def import_command(
     kind: Annotated[ImportKindName, typer.Argument(help="登记类型 / registry kind")],
-    file: Annotated[Path, typer.Argument(help="CSV 或 JSON 文件 / CSV or JSON file")],
+    file: Annotated[Path, typer.Argument(help="CSV、JSON 或 Excel 文件 / CSV, JSON or .xlsx file")],
     skip_invalid: Annotated[
         bool,
         typer.Option(

@@ -1,17 +1,19 @@
-"""Bulk import of registry records from CSV or JSON files.
+"""Bulk import of registry records from CSV, JSON or Excel (.xlsx) files.
 
 A file holds one kind of record (sites, facilities, hauliers, vehicles, drivers, depots,
-zones). CSV has a header row of field names, geofences as GeoJSON text and waste categories
-separated by ``;``; JSON is a list of objects. Vehicles, drivers and depots name their haulier
-by ``haulier_credit_code``. Sites, facilities, depots and zones may carry a ``code``; a row
-without one gets a generated code (``cdw.registry.services``), and rows that give a code are
-stored first so that a generated code never takes a code the file gives. Names may repeat.
+zones). CSV and the first sheet of an .xlsx workbook have a header row of field names,
+geofences as GeoJSON text and waste categories separated by ``;`` (the line of an .xlsx row
+is its row number); JSON is a list of objects. Vehicles, drivers and depots name their
+haulier by ``haulier_credit_code``. Sites, facilities, depots and zones may carry a
+``code``; a row without one gets a generated code (``cdw.registry.models``), and rows that
+give a code are stored first so that a generated code never takes a code the file gives.
+Names may repeat.
 
 Every row is checked before anything is written: field rules, the haulier reference, and
 duplicates within the file and against the database (for a site, facility, depot or zone
-without a code: the same name with the same geofence). By default the import is all-or-nothing:
-one bad row raises :class:`~cdw.errors.ValidationFailed` listing every bad row by line and
-field, and nothing is written. With ``skip_invalid`` the good rows are imported and each
+without a code: the same name with the same geofence). By default the import is
+all-or-nothing: one bad row raises :class:`~cdw.errors.ValidationFailed` listing every bad
+row by line and field, and nothing is written. With ``skip_invalid`` the good rows are imported and each
 problem of the rejected rows is written to a CSV file (line, field, zh, en, raw).
 """
 
@@ -20,11 +22,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
 from pydantic import ValidationError
 from sqlmodel import Session, SQLModel, col, select
 
@@ -202,8 +208,57 @@ def _read_json(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[str, 
         yield line, row
 
 
+def _cell_text(value: Any) -> str:
+    """An Excel cell as the text a CSV file would hold."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return (
+            value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+        )
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_xlsx(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row number, {column: text}) for each non-empty row of the first sheet; blanks omitted."""
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise InputFileError(
+            f"{path}：不是有效的 Excel（.xlsx）文件：{exc}",
+            f"{path}: not a valid Excel (.xlsx) workbook: {exc}",
+        ) from None
+    try:
+        header: list[str] | None = None
+        for number, values in enumerate(book.worksheets[0].iter_rows(values_only=True), 1):
+            cells = [_cell_text(v).strip() for v in values]
+            if not any(cells):
+                continue
+            if header is None:
+                header = cells[: max(i for i, c in enumerate(cells) if c) + 1]
+                _check_header(path, header, columns, number)
+                continue
+            row: dict[str, Any] = {
+                name: cell for name, cell in zip(header, cells, strict=False) if cell
+            }
+            extra = [cell for cell in cells[len(header) :] if cell]
+            if extra:
+                row["__extra__"] = extra
+            yield number, row
+    finally:
+        book.close()
+    if header is None:
+        raise InputFileError(f"{path}：文件为空", f"{path}: the file is empty")
+
+
 def read_rows(path: Path, kind: str) -> list[tuple[int, dict[str, Any]]]:
-    """The records of a CSV or JSON file, each with the line it starts on."""
+    """The records of a CSV, JSON or .xlsx file, each with the line it starts on."""
     if kind not in KINDS:
         raise InputFileError(
             f"未知的登记类型：{kind}（可选：{', '.join(KINDS)}）",
@@ -217,8 +272,11 @@ def read_rows(path: Path, kind: str) -> list[tuple[int, dict[str, Any]]]:
         return list(_read_csv(path, columns))
     if suffix == ".json":
         return list(_read_json(path, columns))
+    if suffix == ".xlsx":
+        return list(_read_xlsx(path, columns))
     raise InputFileError(
-        f"{path}：仅支持 .csv 和 .json 文件", f"{path}: only .csv and .json files are supported"
+        f"{path}：仅支持 .csv、.json 和 .xlsx 文件",
+        f"{path}: only .csv, .json and .xlsx files are supported",
     )
 
 

@@ -2,8 +2,9 @@
 
 Names, credit codes (check characters computed per GB 32100-2015), plates and terminal numbers
 are invented for illustration. One vehicle (粤AL9H26) has an expired
-inspection and one haulier is suspended, so that checks have something to find. Seeding is idempotent: records already present (same name,
-credit code, plate or licence number) are reused, not duplicated.
+inspection and one haulier is suspended, so that checks have something to find. Seeding is
+idempotent: records already present (same code, credit code, plate or licence number) are
+reused, not duplicated.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def box(lon: float, lat: float, width_m: float, height_m: float) -> dict[str, An
 
 SITES = [
     dict(
+        code="CH-S01",
         name="从化区街口街旧城改造项目（一期）",
         address="广州市从化区街口街河滨北路",
         project_permit_no="440117202503150101",
@@ -56,6 +58,7 @@ SITES = [
         expected_volume_m3=42_000,
     ),
     dict(
+        code="CH-S02",
         name="从化区太平镇轨道交通配套工程",
         address="广州市从化区太平镇广从南路",
         project_permit_no="440117202502280207",
@@ -66,6 +69,7 @@ SITES = [
         expected_volume_m3=180_000,
     ),
     dict(
+        code="CH-S03",
         name="从化区江埔街安置房建设项目",
         address="广州市从化区江埔街江埔路",
         project_permit_no="440117202504020315",
@@ -79,6 +83,7 @@ SITES = [
 
 FACILITIES = [
     dict(
+        code="CH-F01",
         name="从化区鳌头镇建筑废弃物消纳场",
         kind="landfill",
         address="广州市从化区鳌头镇龙潭村",
@@ -89,6 +94,7 @@ FACILITIES = [
         opening_hours="07:00-22:00",
     ),
     dict(
+        code="CH-F02",
         name="从化区建筑废弃物综合利用厂",
         kind="recycling",
         address="广州市从化区城郊街明珠工业园",
@@ -99,6 +105,7 @@ FACILITIES = [
         opening_hours="06:00-23:00",
     ),
     dict(
+        code="CH-F03",
         name="太平镇临时消纳点",
         kind="temporary",
         address="广州市从化区太平镇神岗村",
@@ -109,6 +116,7 @@ FACILITIES = [
         opening_hours="20:00-06:00",
     ),
     dict(
+        code="CH-F04",
         name="明珠工业园三期回填工地",
         kind="backfill",
         address="广州市从化区城郊街明珠工业园三期",
@@ -149,12 +157,14 @@ HAULIERS = [
 DEPOTS = [
     (
         "91440117MA59C3TK22",
+        "CH-D01",
         "穗通街口停车场",
         "广州市从化区街口街新村路",
         box(113.5950, 23.5600, 150, 120),
     ),
     (
         "91440111MA5AR8QH6M",
+        "CH-D02",
         "宏达太平停车场",
         "广州市从化区太平镇太平路",
         box(113.4700, 23.4400, 140, 110),
@@ -180,6 +190,7 @@ DRIVERS = [
 
 ZONES = [
     dict(
+        code="CH-Z01",
         name="流溪河从化城区段饮用水水源保护区",
         kind="water_source",
         geofence={
@@ -217,11 +228,11 @@ def seed_sample_registry(session: Session) -> dict[str, list[Any]]:
     """
     out: dict[str, list[Any]] = {}
     out["sites"] = [
-        _ensure(session, ConstructionSite, "name", ConstructionSiteCreate.model_validate(d))
+        _ensure(session, ConstructionSite, "code", ConstructionSiteCreate.model_validate(d))
         for d in SITES
     ]
     out["facilities"] = [
-        _ensure(session, DisposalFacility, "name", DisposalFacilityCreate.model_validate(d))
+        _ensure(session, DisposalFacility, "code", DisposalFacilityCreate.model_validate(d))
         for d in FACILITIES
     ]
     out["hauliers"] = [
@@ -232,10 +243,16 @@ def seed_sample_registry(session: Session) -> dict[str, list[Any]]:
         _ensure(
             session,
             Depot,
-            "name",
-            DepotCreate(haulier_id=haulier_id[code], name=name, address=address, geofence=fence),
+            "code",
+            DepotCreate(
+                haulier_id=haulier_id[credit],
+                code=code,
+                name=name,
+                address=address,
+                geofence=fence,
+            ),
         )
-        for code, name, address, fence in DEPOTS
+        for credit, code, name, address, fence in DEPOTS
     ]
     out["vehicles"] = [
         _ensure(
@@ -264,7 +281,7 @@ def seed_sample_registry(session: Session) -> dict[str, list[Any]]:
         for code, name, licence, phone in DRIVERS
     ]
     out["zones"] = [
-        _ensure(session, RestrictedZone, "name", RestrictedZoneCreate.model_validate(d))
+        _ensure(session, RestrictedZone, "code", RestrictedZoneCreate.model_validate(d))
         for d in ZONES
     ]
     return out

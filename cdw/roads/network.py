@@ -78,25 +78,13 @@ DEFAULT_SPEED_KMH = {
     "living_street": 15.0,
 }
 OTHER_SPEED_KMH = 30.0
-# Statutory limits (km/h) of a truck on a road without a limit sign, by OSM class:
-#
-# - 《中华人民共和国道路交通安全法实施条例》第四十五条 (PRC Road Traffic Safety Law
-#   Implementing Regulations, art. 45): on a road without a limit sign, (1) a road without
-#   a centre line: 30 km/h on a city road (40 on a highway); (2) a road with one motor
-#   lane per direction: 50 km/h on a city road (70 on a highway). cdw supervises urban
-#   haulage and reads the city figures. A road with no centre line is read as
-#   ``service``, ``residential``, ``living_street`` and ``unclassified`` (30); a road
-#   with one lane per direction as ``secondary`` and ``tertiary`` and their links (50),
-#   a reading: OSM does not record the lane count the article turns on.
-# - 第七十八条 (art. 78): on a motorway, vehicles other than small passenger cars may not
-#   exceed 100 km/h, so ``motorway`` and ``motorway_link`` are 100 for a truck.
-#
-# Multi-lane ``trunk`` and ``primary`` roads (and their links), and classes not listed,
-# have no statutory figure: without a tag they have no limit (LIMIT_NONE, NaN), and the
-# engine's general speed threshold applies.
+# A truck's speed limit on a motorway (art. 78; small passenger cars: 120).
+TRUCK_MOTORWAY_MAX_KMH = 100.0
+# Statutory limits (km/h) of a truck on a road without a limit sign, by OSM class; the
+# legal source of each figure is in ``posted_limits``.
 STATUTORY_LIMIT_KMH = {
-    "motorway": 100.0,
-    "motorway_link": 100.0,
+    "motorway": TRUCK_MOTORWAY_MAX_KMH,
+    "motorway_link": TRUCK_MOTORWAY_MAX_KMH,
     "secondary": 50.0,
     "secondary_link": 50.0,
     "tertiary": 50.0,
@@ -128,8 +116,27 @@ def default_speed_kmh(highway: str) -> float:
 def posted_limits(
     classes: np.ndarray, edge_highway: np.ndarray, maxspeed_kmh: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each edge's limit and its source: the tagged maxspeed, else the statutory default
-    of its class (``STATUTORY_LIMIT_KMH``), else none (NaN)."""
+    """Each edge's limit and its source: the tagged maxspeed (LIMIT_TAGGED), else the
+    statutory default of its class (``STATUTORY_LIMIT_KMH``, LIMIT_DEFAULT), else none
+    (NaN, LIMIT_NONE).
+
+    The statutory defaults, for a truck on a road without a limit sign:
+
+    - 《中华人民共和国道路交通安全法实施条例》第四十五条 (PRC Road Traffic Safety Law
+      Implementing Regulations, art. 45): (1) a road without a centre line: 30 km/h on a
+      city road (40 on a highway); (2) a road with one motor lane per direction: 50 km/h
+      on a city road (70 on a highway). cdw supervises urban haulage and takes the city
+      figures. ``service``, ``residential``, ``living_street`` and ``unclassified`` are
+      read as roads without a centre line (30); ``secondary`` and ``tertiary`` and their
+      links as roads with one lane per direction (50) — a reading, as OSM classes do not
+      record the lane count the article turns on.
+    - 第七十八条 (art. 78): on a motorway, vehicles other than small passenger cars may
+      not exceed 100 km/h (``TRUCK_MOTORWAY_MAX_KMH``), so ``motorway`` and
+      ``motorway_link`` are 100. A motorway tagged higher (120, the small-car figure)
+      keeps its tag here; art. 78 still holds a truck to 100 there.
+    - Multi-lane ``trunk`` and ``primary`` roads and their links, and every other class,
+      have no statutory figure: only a sign sets their limit.
+    """
     statutory = np.array([STATUTORY_LIMIT_KMH.get(str(c), math.nan) for c in classes])
     default = statutory[edge_highway] if edge_highway.size else np.zeros(0)
     tagged = np.isfinite(maxspeed_kmh) & (maxspeed_kmh > 0)

@@ -14,6 +14,7 @@ from cdw.permits import services
 from cdw.permits.models import Permit, PermitStatus
 from cdw.permits.services import PermitAmendment, PermitApplication
 from cdw.registry.categories import HaulierStatus
+from cdw.registry.models import ConstructionSite
 from cdw.registry.services import Scope
 from tests.manifests.seed import ROUTE, seed
 
@@ -133,3 +134,39 @@ def test_scopes(session: Session):
     with pytest.raises(ValidationFailed) as err:
         services.apply(session, application(s), "d", Scope(False, site_id=s.site.id + 1))
     assert err.value.problems[0].field == "site_id"
+
+
+def test_apply_and_amend_name_the_site_and_facility_by_code_or_unique_name(session: Session):
+    s = seed(session)
+    session.refresh(s.site)
+    same = s.site.model_dump(exclude={"id", "code", "expected_categories"})
+    twin = ConstructionSite(**same, code="TWIN-2")
+    session.add(twin)
+    session.flush()
+    kw = {"site_id": None, "facility_id": None}
+    by_code = services.apply(
+        session, application(s, **kw, site="TWIN-2", facility=s.facility.code), "officer"
+    )
+    assert (by_code.site_id, by_code.facility_id) == (twin.id, s.facility.id)
+    body = services.public(session, by_code)
+    assert (body["site_code"], body["facility_code"]) == ("TWIN-2", s.facility.code)
+    assert body["site_name"] == s.site.name
+
+    with pytest.raises(ValidationFailed) as caught:  # the name is now shared
+        services.apply(session, application(s, **kw, site=s.site.name, facility="nowhere"), "o")
+    ambiguous, unknown = caught.value.problems
+    assert ambiguous.field == "site" and f"codes {s.site.code}, TWIN-2" in ambiguous.en
+    assert unknown.field == "facility" and "unknown disposal facility 'nowhere'" in unknown.en
+    with pytest.raises(ValidationFailed) as caught:  # an id and a code that disagree
+        services.apply(session, application(s, site="TWIN-2"), "o")
+    assert caught.value.problems[0].field == "site"
+    with pytest.raises(ValueError, match="site_id"):
+        application(s, site_id=None)
+
+    amended = services.amend(
+        session,
+        s.permit.id,
+        PermitAmendment(reason="改去综合利用厂", facility=s.recycler.name),
+        "o",
+    )
+    assert (amended.site_id, amended.facility_id) == (s.permit.site_id, s.recycler.id)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 import typer
+from openpyxl import Workbook
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 from typer.testing import CliRunner
@@ -230,7 +232,8 @@ def test_json_file_reports_the_line_each_object_starts_on(
         ("v.csv", "\n\n", "文件为空"),
         ("v.json", '{"plate": "粤A12345"}', "应为对象列表"),
         ("v.json", "[{,]", "JSON 格式错误"),
-        ("v.xlsx", "", "仅支持 .csv 和 .json"),
+        ("v.xlsx", "not a workbook", "不是有效的 Excel"),
+        ("v.txt", "", "仅支持 .csv、.json 和 .xlsx"),
     ],
 )
 def test_unreadable_files_are_input_file_errors(
@@ -402,3 +405,26 @@ def test_load_sensor_in_csv_and_json(session: Session, hauliers, tmp_path: Path)
     path = write(tmp_path, "vehicles.json", json.dumps(rows, ensure_ascii=False))
     report = import_file(session, "vehicles", path)
     assert [services.get(session, Vehicle, i).load_sensor for i in report.ids] == [False, False]
+
+
+def test_xlsx_workbook_rows_are_numbered_as_excel_shows_them(
+    session: Session, hauliers, tmp_path: Path
+):
+    book = Workbook()
+    sheet = book.active
+    sheet.append([*VEHICLE_HEADER.split(","), "load_sensor"])  # row 1
+    sheet.append([H1, "粤A5B721", 18, 31.5, True, "013800138001", datetime(2029, 9, 30), False])
+    sheet.append([])  # row 3: blank
+    sheet.append([H1, "粤AK8823", 16.5, 29, "是", None, date(2029, 8, 31), "有"])  # row 4
+    sheet.append([H2, "粤A26918D", 17, 30, "否", None, "2030-01-31", "maybe"])  # row 5
+    path = tmp_path / "vehicles.xlsx"
+    book.save(path)
+
+    with pytest.raises(ValidationFailed) as exc:
+        import_file(session, "vehicles", path)
+    assert located(exc) == [(5, "load_sensor")]
+    report = import_file(session, "vehicles", path, skip_invalid=True)
+    first, second = (services.get(session, Vehicle, i) for i in report.ids)
+    assert (first.plate, first.rated_load_t, first.sealed_body) == ("粤A5B721", 31.5, True)
+    assert (first.terminal_id, first.inspection_valid_until) == ("013800138001", date(2029, 9, 30))
+    assert (first.load_sensor, second.load_sensor) == (False, True)
