@@ -946,7 +946,7 @@ class _Builder:
             s = float(self.rng.uniform(lo, hi))
             x, y = np.interp(s, leg.cum, leg.pts[:, 0]), np.interp(s, leg.cum, leg.pts[:, 1])
             p = shapely.Point(x, y)
-            if all(pl_.fence.distance(p) >= 150 for pl_ in self.places) and (
+            if all(place.fence.distance(p) >= 150 for place in self.places) and (
                 self.zone_poly.distance(p) >= 150
             ):
                 return s
