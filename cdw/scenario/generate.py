@@ -1717,7 +1717,7 @@ def generate_scenario(
     }
     meta = {
         "generator": "cdw.scenario",
-        "format_version": 1,
+        "format_version": 2,
         "seed": seed,
         "day": day.isoformat(),
         "trucks": trucks,
