@@ -169,6 +169,7 @@ class Tape:
         self.heading: list[float] = []
         self.status: list[int] = []
         self._heading = 0.0
+        self._since_stop = math.inf  # metres driven since the last stop
 
     @property
     def now(self) -> float:
@@ -186,10 +187,12 @@ class Tape:
         if seconds > 0:
             status = POSITIONED | (ACC_ON if acc else 0) | (LOAD_FULL_BITS if loaded else 0)
             self._knot(self.now + seconds, self.x[-1], self.y[-1], 0.0, status)
+            self._since_stop = 0.0
 
     def drive(self, leg: Leg, rng: np.random.Generator, *, loaded: bool) -> None:
         """Drive ``leg`` (its first point is the current position) at its per-piece speeds,
-        waiting 8–55 s at half of its signalised vertices, never twice within 150 m."""
+        waiting 8–55 s at half of its signalised vertices, never within 150 m of the last
+        stop (so no two stops add up to a longer one)."""
         status = POSITIONED | ACC_ON | (LOAD_FULL_BITS if loaded else 0)
         pts = leg.pts
         waits = np.where(
@@ -197,7 +200,6 @@ class Tape:
             rng.uniform(8, 55, len(leg.signals)),
             0.0,
         )
-        since_wait = math.inf
         for k in range(len(pts) - 1):
             dx, dy = pts[k + 1, 0] - pts[k, 0], pts[k + 1, 1] - pts[k, 1]
             length = math.hypot(dx, dy)
@@ -211,10 +213,9 @@ class Tape:
                 float(leg.speeds[k]),
                 status,
             )
-            since_wait += length
-            if k + 1 < len(pts) - 1 and waits[k + 1] > 0 and since_wait >= 150:
+            self._since_stop += length
+            if k + 1 < len(pts) - 1 and waits[k + 1] > 0 and self._since_stop >= 150:
                 self.dwell(float(waits[k + 1]), loaded=loaded)
-                since_wait = 0.0
 
 
 @dataclass
@@ -924,6 +925,8 @@ class _Builder:
         for s, _ in events:
             leg.split(min(max(s, 0.0), leg.length))
         cum = leg.cum
+        for s, _ in events:  # no signal wait just before a stop either
+            leg.signals[(cum > s - 150) & (cum <= s)] = False
         k0 = 0
         for s, action in events:
             k = int(np.argmin(np.abs(cum - s)))
@@ -946,7 +949,7 @@ class _Builder:
             s = float(self.rng.uniform(lo, hi))
             x, y = np.interp(s, leg.cum, leg.pts[:, 0]), np.interp(s, leg.cum, leg.pts[:, 1])
             p = shapely.Point(x, y)
-            if all(pl_.fence.distance(p) >= 150 for pl_ in self.places) and (
+            if all(place.fence.distance(p) >= 150 for place in self.places) and (
                 self.zone_poly.distance(p) >= 150
             ):
                 return s
@@ -1717,7 +1720,7 @@ def generate_scenario(
     }
     meta = {
         "generator": "cdw.scenario",
-        "format_version": 1,
+        "format_version": 2,
         "seed": seed,
         "day": day.isoformat(),
         "trucks": trucks,

@@ -43,25 +43,15 @@ def panyu() -> World:
 @dataclass
 class Place:
     """A fenced place: the network node a truck joins it at, the yard spot where it loads
-    or tips, the gate where it waits on the fence line, and the fence (projected)."""
+    or tips, and the fence (projected)."""
 
     kind: str  # "dead_end" | "roadside"
     node: int
     spot: tuple[float, float]
-    gate: tuple[float, float]
     fence: Polygon
-    chain: frozenset[int]  # undirected road segments the fence may contain
     name: str = ""
     code: str = ""
     record: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def x(self) -> float:
-        return self.spot[0]
-
-    @property
-    def y(self) -> float:
-        return self.spot[1]
 
 
 class World:
@@ -125,7 +115,6 @@ class World:
         # through roads, and a third of the junctions are signalised
         self.on_main_road = touches_mid & ~touches_fast
         self.signal = (self.degree >= 3) & self.on_main_road & (np.arange(n) % 3 == 0)
-        self.zone: Polygon | None = None
 
     # --- geometry --------------------------------------------------------------------------
 
@@ -152,7 +141,6 @@ class World:
 
     def set_zone(self, zone: Polygon) -> None:
         """Lawful paths avoid every road segment that touches ``zone``."""
-        self.zone = zone
         self.lawful_s = self.free_s.copy()
         hit = np.isin(self.segment, self.segments_near(zone))
         self.lawful_s[hit] = np.inf
@@ -249,15 +237,11 @@ class World:
         chain = self._segments_of(nodes)
         if not set(self.segments_near(fence).tolist()) <= chain:
             return None
-        crossing = line.intersection(fence.exterior)
-        if crossing.geom_type != "Point":
-            return None
-        inward = float(rng.uniform(0.0, 8.0))
-        s = max(line.project(crossing) - inward, 0.0)
-        gate = line.interpolate(s).coords[0]
+        if line.intersection(fence.exterior).geom_type != "Point":
+            return None  # the access road enters the yard once
         into = min(ahead * 0.5, 40.0)
         spot = (ex + ux * into, ey + uy * into)
-        return Place("dead_end", end, spot, gate, fence, chain)
+        return Place("dead_end", end, spot, fence)
 
     def roadside_place(
         self, node: int, rng: np.random.Generator, size: tuple[float, float]
@@ -286,7 +270,7 @@ class World:
             return None
         into = float(rng.uniform(50.0, min(90.0, depth - 20)))
         spot = (x + nx_ * into, y + ny_ * into)
-        return Place("roadside", node, spot, (x, y), fence, chain)
+        return Place("roadside", node, spot, fence)
 
     def _chain_back_from(self, node: int, first: int, max_m: float = 250.0) -> list[int]:
         nodes, prev, cur, length = [first], node, first, math.dist(self.xy(node), self.xy(first))

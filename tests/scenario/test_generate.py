@@ -369,6 +369,30 @@ def test_loaded_driving_stays_on_the_permit_route(clean: Path) -> None:
     assert checked > 500
 
 
+def test_long_stops_outside_fences_only_where_labelled(clean: Path) -> None:
+    """Every stop of 2.5 min or more outside the yards is a labelled stop or near miss (so
+    no signal wait adds to a labelled stop to make an unlabelled longer one)."""
+    tracks = _tracks(clean)
+    fences = shapely.union_all(_fences(clean))
+    stops = [
+        _span(g)
+        for code in ("LONG_STOP", "SUSPECTED_DUMPING")
+        for near in (False, True)
+        for g in _labels(clean, code, near=near)
+    ]
+    checked = 0
+    for (plate,), g in tracks.group_by("plate"):
+        t, still = g["t"].to_numpy(), g["speed_kmh"].to_numpy() == 0
+        x, y = g["x"].to_numpy(), g["y"].to_numpy()
+        edges = np.diff(np.r_[0, still.astype(np.int8), 0])
+        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+            if t[b - 1] - t[a] < 150 or fences.contains(shapely.Point(x[a], y[a])):
+                continue
+            checked += 1
+            assert _inside(np.array([t[a]]), stops, pad=30)[0], (plate, t[a])
+    assert checked >= 2
+
+
 def test_gaps_and_alarms_only_where_labelled(clean: Path) -> None:
     tracks = _tracks(clean)
     for (plate,), g in tracks.group_by("plate"):
