@@ -11,7 +11,22 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Thresholds(BaseModel):
-    """Flag thresholds (DESIGN.md §3). Every one can be overridden per permit."""
+    """Flag thresholds (DESIGN.md §3). Every one can be overridden per permit.
+
+    Defaults of the GPS-tolerance settings come from the conditions the engine is built for
+    (DESIGN.md §8: noise σ up to 20 m, one fix every 10-30 s):
+
+    - ``fence_exit_margin_m`` 50 m (2.5 σ at σ 20 m) and ``fence_exit_min_s`` 60 s (three
+      fixes at 30 s): a truck leaves a site or facility fence, and comes back, only when it
+      is seen farther than the margin outside it for at least that long; nearer or shorter,
+      the fixes outside are GPS jitter and the visit goes on (``trips.visit_places``).
+    - ``fence_stop_min_s`` 120 s: a fence the truck spends less time in (longer than a wait
+      at traffic lights, shorter than any loading or tipping) is one it passed through; it
+      does not end its leg.
+    - ``speeding_road_radius_m`` 50 m (2.5 σ at σ 20 m, the matcher's search radius): every
+      road this near a fix is one the truck may have been on; a posted limit counts only
+      when every such road is posted below the speed (checks/speeding.py).
+    """
 
     corridor_half_width_m: float = 50.0
     deviation_min_duration_s: float = 60.0
@@ -27,6 +42,10 @@ class Thresholds(BaseModel):
     night_start_hour: int = 22
     night_end_hour: int = 6
     trip_split_gap_s: float = 1800.0
+    fence_exit_margin_m: float = 50.0
+    fence_exit_min_s: float = 60.0
+    fence_stop_min_s: float = 120.0
+    speeding_road_radius_m: float = 50.0
     max_implied_speed_kmh: float = 180.0
     future_tolerance_s: float = 300.0
     receipt_transit_allowance_s: float = 4 * 3600.0

@@ -1,8 +1,9 @@
-"""``make demo``: a fresh SQLite database, the bundled Conghua sample day, the whole job.
+"""``make demo``: a fresh SQLite database, the bundled Panyu sample day, the whole job.
 
 Steps: create the schema, load the registry and permits, ingest the GPS tracks, analyse the
-day (with the bundle's ``roads.geojson`` as the road network, when it has one), then print
-what was found next to the scenario's labelled ground truth.
+day (on the road network that the bundle's ``scenario.json`` names, when it names one), load
+and reconcile the manifests, then print what was found next to the scenario's labelled
+ground truth.
 """
 
 from __future__ import annotations
@@ -30,34 +31,58 @@ from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.ingest import ingest_file
 from cdw.tracking.store import PointStore
 
-DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "sample_tracks" / "conghua-demo"
+DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "sample_tracks" / "panyu-demo"
 DEFAULT_WORKDIR = Path("var/demo")
 
 
-def match_ground_truth(
-    flags: list[FlagRecord], labels: list[dict]
-) -> dict[str, tuple[int, int, int, int]]:
-    """Per code: (flags, labels, flags overlapping a label, labels overlapped by a flag).
+def bundle_road_network(bundle: Path) -> Path | None:
+    """The road network file a bundle's ``scenario.json`` names (relative to the bundle or
+    absolute), or None."""
+    meta = bundle / "scenario.json"
+    if not meta.exists():
+        return None
+    name = json.loads(meta.read_text(encoding="utf-8")).get("road_network")
+    return None if not name else (bundle / name).resolve()
 
-    A flag matches a label of the same code and vehicle when their time spans overlap.
-    """
 
-    def overlaps(flag: FlagRecord, label: dict) -> bool:
-        start, end = datetime.fromisoformat(label["start"]), datetime.fromisoformat(label["end"])
-        return (
-            flag.vehicle == label["plate"]
-            and flag.code == label["code"]
-            and flag.to_flag().start <= end
-            and start <= flag.to_flag().end
-        )
+COUNT_KEYS = ("flags", "labels", "true_flags", "found", "near_misses", "near_miss_flags")
 
+
+def overlaps(flag: FlagRecord, label: dict) -> bool:
+    """A flag matches a label of its code and vehicle when their time spans overlap."""
+    start, end = datetime.fromisoformat(label["start"]), datetime.fromisoformat(label["end"])
+    f = flag.to_flag()
+    return (
+        flag.vehicle == label["plate"]
+        and flag.code == label["code"]
+        and f.start <= end
+        and start <= f.end
+    )
+
+
+def match_ground_truth(flags: list[FlagRecord], labels: list[dict]) -> dict[str, dict[str, int]]:
+    """Per code: flags, labelled violations, flags on a violation (true flags), violations
+    with a flag (found), labelled near misses, and flags on a near miss (and on no
+    violation: each of those is a false flag)."""
     out = {}
     for code in FlagCode:
         code_flags = [f for f in flags if f.code == code]
-        code_labels = [lb for lb in labels if lb["code"] == code]
-        true_flags = sum(any(overlaps(f, lb) for lb in code_labels) for f in code_flags)
-        found_labels = sum(any(overlaps(f, lb) for f in code_flags) for lb in code_labels)
-        out[code.value] = (len(code_flags), len(code_labels), true_flags, found_labels)
+        real = [lb for lb in labels if lb["code"] == code and not lb.get("near_miss")]
+        near = [lb for lb in labels if lb["code"] == code and lb.get("near_miss")]
+        true = [f for f in code_flags if any(overlaps(f, lb) for lb in real)]
+        counts = (
+            len(code_flags),
+            len(real),
+            len(true),
+            sum(any(overlaps(f, lb) for f in code_flags) for lb in real),
+            len(near),
+            sum(
+                any(overlaps(f, lb) for lb in near)
+                for f in code_flags
+                if not any(overlaps(f, lb) for lb in real)
+            ),
+        )
+        out[code.value] = dict(zip(COUNT_KEYS, counts, strict=True))
     return out
 
 
@@ -72,11 +97,10 @@ def run_demo(
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    roads = bundle / "roads.geojson"
     settings = Settings(
         database_url=f"sqlite:///{workdir / 'cdw.db'}",
         data_dir=workdir / "data",
-        road_network=roads if roads.exists() else None,
+        road_network=bundle_road_network(bundle),
     )
     scenario = json.loads((bundle / "scenario.json").read_text(encoding="utf-8"))
     day = date.fromisoformat(scenario["day"])
@@ -160,13 +184,18 @@ def _flags_table(flags: list[FlagRecord], labels: list[dict]) -> Table:
     table = Table(title="预警与标注对照 / flags against the scenario's labelled violations")
     table.add_column("代码 / code")
     table.add_column("名称 / name")
-    for header in ("预警 / flags", "标注 / labelled", "命中 / true flags", "检出 / labels found"):
+    for header in (
+        "预警 / flags",
+        "标注 / labelled",
+        "命中 / true flags",
+        "检出 / labels found",
+        "临界 / near misses",
+        "临界误报 / flags on near misses",
+    ):
         table.add_column(header, justify="right")
-    for code, (n_flags, n_labels, true_flags, found) in match_ground_truth(flags, labels).items():
+    for code, counts in match_ground_truth(flags, labels).items():
         fc = FlagCode(code)
-        table.add_row(
-            code, f"{fc.zh} / {fc.en}", str(n_flags), str(n_labels), str(true_flags), str(found)
-        )
+        table.add_row(code, f"{fc.zh} / {fc.en}", *(str(counts[k]) for k in COUNT_KEYS))
     return table
 
 

@@ -1,19 +1,29 @@
 """Reconciliation of manifests ↔ GPS trips ↔ receipts (DESIGN.md §3, the manifest codes).
 
 :func:`reconcile` is pure: plain facts in, flags out. A manifest is matched to at most one
-loaded trip of its vehicle, and a trip to at most one manifest: the trip must overlap the
-manifest's window (issued → received, or issued + the allowed transit time when there is
-no receipt); among several, the one starting closest to departure wins. Then:
+loaded trip of its vehicle, and a trip to at most one manifest (``match_trips``): the trip
+must overlap the manifest's window (issued → received, or issued + the allowed transit
+time when there is no receipt), start before the vehicle's next manifest is issued (one
+load at a time) and must not return to the site it left (GPS jitter at a fence, or a
+truck that turned back, is no haul to support a receipt). Among several, the first of: a leg from
+the manifest's site to a facility (the receipt's facility first, where there is a
+receipt), a leg from its site, a leg to a facility, any other; and within each, the one
+leaving closest to departure. A receipt is supported by the manifest's trip unless that
+trip reached another facility. Then:
 
 | code | fires when |
 |---|---|
 | NO_RECEIPT | no receipt by departure + ``receipt_transit_allowance_s`` (a later one too) |
-| RECEIPT_WITHOUT_TRIP | a receipt (not a full rejection) whose manifest no trip supports |
+| RECEIPT_WITHOUT_TRIP | a receipt (not a full rejection) that no trip supports |
 | QUANTITY_DISCREPANCY | received + rejected m³ (or weighbridge t) differs from the declared by more than ``quantity_tolerance_ratio`` |
 | OVERLOAD | declared or received m³ above the rated volume, declared or weighed t above the rated load |
-| WRONG_DESTINATION | the matched trip ends at a facility other than the manifest's |
 | UNAUTHORISED_VEHICLE | vehicle unregistered, not on the permit, licence or inspection expired, haulier not active |
 | UNMANIFESTED_TRIP | a loaded leg from a site to a facility that no manifest claims |
+
+WRONG_DESTINATION is the engine's (``checks/wrong_destination.py``: the loaded leg against
+its permit, with or without a manifest), so one event is flagged once; a manifest whose
+truck went elsewhere is left without a receipt (NO_RECEIPT) or with an unsupported one
+(RECEIPT_WITHOUT_TRIP).
 
 :func:`reconcile_days` reads the day's manifests, receipts and points, runs the engine's
 pipeline for the trips, stores the flags with ``source = reconciliation`` (replacing that
@@ -43,9 +53,9 @@ from cdw.permits.models import PermitVehicle
 from cdw.permits.rules import VehicleFacts, vehicle_problems
 from cdw.permits.services import vehicle_facts
 from cdw.registry.models import ConstructionSite, Vehicle
-from cdw.tracking.context import load_context
+from cdw.tracking.context import AnalysisContext, load_context
 from cdw.tracking.flags import Flag, FlagCode, FlagSource, replace_flags
-from cdw.tracking.pipeline import run_pipeline
+from cdw.tracking.pipeline import PipelineResult, run_pipeline
 from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 from cdw.tracking.trips import TripKind
@@ -56,12 +66,9 @@ SEVERITY = {
     FlagCode.RECEIPT_WITHOUT_TRIP: 75,
     FlagCode.QUANTITY_DISCREPANCY: 50,
     FlagCode.OVERLOAD: 60,
-    FlagCode.WRONG_DESTINATION: 80,
     FlagCode.UNAUTHORISED_VEHICLE: 70,
 }
-DISPUTING = frozenset(
-    {FlagCode.QUANTITY_DISCREPANCY, FlagCode.WRONG_DESTINATION, FlagCode.RECEIPT_WITHOUT_TRIP}
-)
+DISPUTING = frozenset({FlagCode.QUANTITY_DISCREPANCY, FlagCode.RECEIPT_WITHOUT_TRIP})
 MAX_PATH_POINTS = 200
 
 
@@ -78,6 +85,13 @@ class TripFacts:
     path: tuple[tuple[float, float], ...]
     origin_site_name: str = ""
     destination_facility_name: str = ""
+    destination_site_id: int | None = None
+    load_state_source: str = "reported"  # or "inferred" (cdw.tracking.trips)
+
+    @property
+    def returns(self) -> bool:
+        """Back at the site it left: no haul."""
+        return self.origin_site_id is not None and self.destination_site_id == self.origin_site_id
 
     @property
     def origin_label(self) -> str:
@@ -90,6 +104,7 @@ class TripFacts:
 
 @dataclass(frozen=True)
 class ReceiptFacts:
+    facility_id: int
     received_at: datetime
     outcome: str
     received_volume_m3: float | None
@@ -103,6 +118,7 @@ class ManifestFacts:
     manifest_no: str
     plate: str
     permit_no: str
+    site_id: int
     facility_id: int
     facility_name: str
     issued_at: datetime
@@ -170,28 +186,60 @@ def _window_end(m: ManifestFacts, allowance: timedelta) -> datetime:
     return m.receipt.received_at if m.receipt else m.issued_at + allowance
 
 
+def _preference(m: ManifestFacts, t: TripFacts) -> int:
+    """0 best: from the manifest's site to the receipt's facility (any facility without a
+    receipt), then from its site to another facility, from its site, to a facility, any."""
+    from_site = t.origin_site_id == m.site_id
+    reaches = t.destination_facility_id is not None
+    if from_site and reaches:
+        received_there = m.receipt is None or t.destination_facility_id == m.receipt.facility_id
+        return 0 if received_there else 1
+    return 2 if from_site else 3 if reaches else 4
+
+
 def match_trips(
     manifests: list[ManifestFacts], trips: list[TripFacts], allowance: timedelta
 ) -> dict[int, TripFacts]:
     """manifest_id → its trip (one to one, see the module docstring)."""
     taken: set[str] = set()
     matched: dict[int, TripFacts] = {}
-    for m in sorted(manifests, key=lambda m: (m.issued_at, m.manifest_no)):
+    ordered = sorted(manifests, key=lambda m: (m.issued_at, m.manifest_no))
+    # A truck carries one load at a time: the next manifest of the vehicle closes the
+    # window in which a leg can start for this one.
+    next_issue: dict[int, datetime] = {}
+    last_of_plate: dict[str, ManifestFacts] = {}
+    for m in ordered:
+        if m.plate in last_of_plate:
+            next_issue[last_of_plate[m.plate].manifest_id] = m.issued_at
+        last_of_plate[m.plate] = m
+    for m in ordered:
         depart = m.departed_at or m.issued_at
         end = _window_end(m, allowance)
+        starts_before = next_issue.get(m.manifest_id)
         candidates = [
             t
             for t in trips
             if t.vehicle == m.plate
             and t.trip_id not in taken
+            and not t.returns
             and t.start <= end
             and t.end >= m.issued_at
+            and (starts_before is None or t.start < starts_before)
         ]
         if candidates:
-            best = min(candidates, key=lambda t: abs((t.start - depart).total_seconds()))
+            best = min(
+                candidates,
+                key=lambda t: (_preference(m, t), abs((t.start - depart).total_seconds())),
+            )
             matched[m.manifest_id] = best
             taken.add(best.trip_id)
     return matched
+
+
+def _supports(trip: TripFacts | None, receipt: ReceiptFacts) -> bool:
+    """The trip may have brought the load the receipt records: it did not end at another
+    facility (its end may be unknown: a gap)."""
+    return trip is not None and trip.destination_facility_id in (None, receipt.facility_id)
 
 
 def _differs(declared: float | None, accounted: float | None, tolerance: float) -> bool:
@@ -234,14 +282,18 @@ def reconcile(
                 f"manifest {m.manifest_no} was not received by {deadline:%Y-%m-%d %H:%M} UTC",
                 m.permit_no,
             ))  # fmt: skip
-        if r is not None and r.outcome != ReceiptOutcome.rejected and trip is None:
+        if r is not None and r.outcome != ReceiptOutcome.rejected and not _supports(trip, r):
+            elsewhere = None if trip is None else trip.destination_facility_id
             add(m, _flag(
-                FlagCode.RECEIPT_WITHOUT_TRIP, m.plate, _evidence(m, None, r.received_at),
-                {"manifest_no": m.manifest_no, "received_at": r.received_at.isoformat()},
+                FlagCode.RECEIPT_WITHOUT_TRIP, m.plate, _evidence(m, trip, r.received_at),
+                {"manifest_no": m.manifest_no, "received_at": r.received_at.isoformat(),
+                 "receipt_facility_id": r.facility_id, "trip_facility_id": elsewhere},
                 {},
-                f"联单 {m.manifest_no} 已在「{m.facility_name}」收货，但车辆 {m.plate} 无对应重车轨迹",
+                f"联单 {m.manifest_no} 已在「{m.facility_name}」收货，但车辆 {m.plate} 无对应重车轨迹"
+                + ("" if trip is None else f"（重车驶入「{trip.destination_label}」）"),
                 f"manifest {m.manifest_no} was received at {m.facility_name} but no loaded "
-                f"trip of {m.plate} supports it",
+                f"trip of {m.plate} supports it"
+                + ("" if trip is None else f" (the loaded trip went to {trip.destination_label})"),
                 m.permit_no,
             ))  # fmt: skip
         if r is not None:
@@ -289,18 +341,6 @@ def reconcile(
                     f"vehicle {m.plate} overloaded (manifest {m.manifest_no}): {text_zh}",
                     m.permit_no,
                 ))  # fmt: skip
-        if trip is not None and trip.destination_facility_id not in (None, m.facility_id):
-            add(m, _flag(
-                FlagCode.WRONG_DESTINATION, m.plate, _evidence(m, trip, trip.end),
-                {"manifest_no": m.manifest_no, "manifest_facility_id": m.facility_id,
-                 "trip_facility_id": trip.destination_facility_id},
-                {},
-                f"联单 {m.manifest_no} 的消纳场为「{m.facility_name}」，车辆却驶入"
-                f"「{trip.destination_label}」",
-                f"manifest {m.manifest_no} names {m.facility_name}, but the truck went to "
-                f"{trip.destination_label}",
-                m.permit_no,
-            ))  # fmt: skip
         if v is None:
             reasons = [(f"车辆 {m.plate} 未登记", f"vehicle {m.plate} is not registered")]
         else:
@@ -332,7 +372,8 @@ def reconcile(
         flags.append(_flag(
             FlagCode.UNMANIFESTED_TRIP, t.vehicle, _evidence(None, t, t.end),
             {"origin_site_id": t.origin_site_id,
-             "destination_facility_id": t.destination_facility_id},
+             "destination_facility_id": t.destination_facility_id,
+             "load_state_source": t.load_state_source},
             {},
             f"车辆 {t.vehicle} 从「{t.origin_label}」重车驶往「{t.destination_label}」，无联单",
             f"loaded trip of {t.vehicle} from {t.origin_label} to {t.destination_label} "
@@ -385,19 +426,8 @@ def _path(lon: np.ndarray, lat: np.ndarray) -> tuple[tuple[float, float], ...]:
     return tuple((round(float(lon[i]), 7), round(float(lat[i]), 7)) for i in keep)
 
 
-def loaded_trips(
-    session: Session, store: PointStore, start: datetime, end: datetime, settings: Settings
-) -> list[TripFacts]:
-    """Loaded legs of the stored points in ``start..end`` (the engine's pipeline)."""
-    points = store.read(start, end)
-    if points.height == 0:
-        return []
-    projector = Projector.for_points(points["lon"].to_numpy(), points["lat"].to_numpy())
-    tz = ZoneInfo(settings.local_timezone)
-    context = load_context(
-        session, start.astimezone(tz).date(), end.astimezone(tz).date(), projector, settings
-    )
-    result = run_pipeline(points, context)
+def trip_facts(result: PipelineResult, context: AnalysisContext) -> list[TripFacts]:
+    """The loaded legs of a pipeline run as reconciliation reads them."""
     site_names = {z.id: z.name for z in context.sites}
     facility_names = {z.id: z.name for z in context.facilities}
     out = []
@@ -406,6 +436,7 @@ def loaded_trips(
             continue
         track = result.track_of(trip)
         part = slice(trip.first_fix, trip.last_fix + 1)
+        arrived = trip.destination
         out.append(
             TripFacts(
                 trip_id=trip.trip_id,
@@ -417,9 +448,27 @@ def loaded_trips(
                 path=_path(track.lon[part], track.lat[part]),
                 origin_site_name=site_names.get(trip.origin_site_id, ""),
                 destination_facility_name=facility_names.get(trip.destination_facility_id, ""),
+                destination_site_id=arrived.id if arrived and arrived.kind == "site" else None,
+                load_state_source=trip.load_state_source,
             )
         )
     return out
+
+
+def loaded_trips(
+    session: Session, store: PointStore, start: datetime, end: datetime, settings: Settings
+) -> list[TripFacts]:
+    """Loaded legs of the stored points in ``start..end`` (the engine's pipeline, without
+    its checks: the engine's flags are ``analyse``'s)."""
+    points = store.read(start, end)
+    if points.height == 0:
+        return []
+    projector = Projector.for_points(points["lon"].to_numpy(), points["lat"].to_numpy())
+    tz = ZoneInfo(settings.local_timezone)
+    context = load_context(
+        session, start.astimezone(tz).date(), end.astimezone(tz).date(), projector, settings
+    )
+    return trip_facts(run_pipeline(points, context, checks=()), context)
 
 
 def manifest_facts(session: Session, manifest: Manifest) -> ManifestFacts:
@@ -443,6 +492,7 @@ def manifest_facts(session: Session, manifest: Manifest) -> ManifestFacts:
         permit_no=manifest.permit_no,
         facility_id=manifest.facility_id,
         facility_name=manifest.facility_name,
+        site_id=manifest.site_id,
         issued_at=as_utc(manifest.issued_at),
         departed_at=as_utc(manifest.departed_at),
         declared_volume_m3=manifest.declared_volume_m3,
@@ -453,6 +503,7 @@ def manifest_facts(session: Session, manifest: Manifest) -> ManifestFacts:
         receipt=None
         if receipt is None
         else ReceiptFacts(
+            facility_id=receipt.facility_id,
             received_at=as_utc(receipt.received_at),
             outcome=str(receipt.outcome),
             received_volume_m3=receipt.received_volume_m3,

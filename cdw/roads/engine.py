@@ -20,7 +20,7 @@ from shapely.geometry import LineString
 from cdw.config import Settings
 from cdw.errors import InputFileError, Problem
 from cdw.roads.matching import MapMatcher, MatchParams, MatchResult
-from cdw.roads.network import HIGHWAY_ZH, RoadNetwork, _existing_file
+from cdw.roads.network import HIGHWAY_ZH, LIMIT_SOURCE_LABELS, RoadNetwork, _existing_file
 from cdw.roads.routing import SnappedRoute, snap_route
 from cdw.tracking.geometry import SegmentIndex
 from cdw.tracking.projection import Projector
@@ -115,10 +115,12 @@ class Roads:
         # Every edge a fix can be matched onto lies within the search radius of the fix,
         # or of the fix within 2 sigma before it that the matcher kept in its place.
         self._reach_m = p.search_radius_m + 2 * p.sigma_m
-        tagged = network.edge_maxspeed_kmh[np.isfinite(network.edge_maxspeed_kmh)]
-        self.lowest_limit_kmh = float(tagged.min()) if tagged.size else np.inf
+        posted = network.edge_limit_kmh[np.isfinite(network.edge_limit_kmh)]
+        self.lowest_limit_kmh = float(posted.min()) if posted.size else np.inf
         self._routes: dict[int, tuple[LineString, NetworkPath | None]] = {}
         self._posted_at: dict[float, SegmentIndex] = {}
+        self._edge_lines: np.ndarray | None = None
+        self._edge_tree: shapely.STRtree | None = None
 
     @classmethod
     def for_projector(
@@ -135,38 +137,74 @@ class Roads:
         return self.matcher.match_xy(x, y)
 
     def posted_limit_kmh(self, edges: np.ndarray) -> np.ndarray:
-        """Tagged maxspeed of each edge; NaN where untagged or unmatched (-1)."""
-        return np.where(edges >= 0, self.network.edge_maxspeed_kmh[np.maximum(edges, 0)], np.nan)
+        """Posted limit of each edge (``RoadNetwork.edge_limit_kmh``); NaN where none
+        applies or unmatched (-1)."""
+        return np.where(edges >= 0, self.network.edge_limit_kmh[np.maximum(edges, 0)], np.nan)
 
     def may_be_slower(
-        self, x: np.ndarray, y: np.ndarray, speed_kmh: np.ndarray, below_kmh: float
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        speed_kmh: np.ndarray,
+        below_kmh: float,
+        radius_m: float | None = None,
     ) -> np.ndarray:
-        """Per point: some edge it may be matched onto is posted below both ``below_kmh``
-        and its speed (one corridor test per such posted limit)."""
+        """Per point: some edge within ``radius_m`` (default: every edge it may be matched
+        onto) is posted below both ``below_kmh`` and its speed (one corridor test per such
+        posted limit)."""
+        radius = self._reach_m if radius_m is None else radius_m
         out = np.zeros(x.size, bool)
-        posted = self.network.edge_maxspeed_kmh
+        posted = self.network.edge_limit_kmh
         for limit in np.unique(posted[posted < below_kmh]):
             faster = np.flatnonzero(~out & (speed_kmh > limit))
             if faster.size:
-                out[faster] = self._posted(float(limit)).within(x[faster], y[faster], self._reach_m)
+                out[faster] = self._posted(float(limit)).within(x[faster], y[faster], radius)
         return out
+
+    def edges_near(
+        self, x: np.ndarray, y: np.ndarray, radius_m: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every edge within ``radius_m`` of each point: (point index, edge, distance),
+        sorted by point (an STR tree of the edges, built on first use)."""
+        if self._edge_tree is None:
+            self._edge_lines = self._lines(np.arange(self.network.n_edges))
+            self._edge_tree = shapely.STRtree(self._edge_lines)
+        points = shapely.points(x, y)
+        point, edge = self._edge_tree.query(points, predicate="dwithin", distance=radius_m)
+        order = np.lexsort((edge, point))
+        point, edge = point[order], edge[order]
+        return point, edge, shapely.distance(points[point], self._edge_lines[edge])
+
+    def plausible_limit_kmh(
+        self, x: np.ndarray, y: np.ndarray, radius_m: float, cap_kmh: float
+    ) -> np.ndarray:
+        """Per point, the highest limit of the edges within ``radius_m`` (the roads the
+        truck may be on), where an edge without a posted limit counts as ``cap_kmh`` and no
+        limit is above ``cap_kmh``; ``cap_kmh`` where no edge is that near."""
+        point, edge, _ = self.edges_near(x, y, radius_m)
+        highest = np.full(x.size, -np.inf)
+        np.maximum.at(highest, point, np.fmin(self.network.edge_limit_kmh[edge], cap_kmh))
+        return np.where(np.isfinite(highest), highest, cap_kmh)
+
+    def _lines(self, edges: np.ndarray) -> np.ndarray:
+        """The straight line of each edge, from node to node."""
+        net = self.network
+        u, v = net.edge_from[edges], net.edge_to[edges]
+        return shapely.linestrings(
+            np.stack(
+                (
+                    np.column_stack((net.node_x[u], net.node_y[u])),
+                    np.column_stack((net.node_x[v], net.node_y[v])),
+                ),
+                axis=1,
+            )
+        )
 
     def _posted(self, limit_kmh: float) -> SegmentIndex:
         """The edges posted at ``limit_kmh``, as one segment index."""
         if limit_kmh not in self._posted_at:
-            net = self.network
-            edges = np.flatnonzero(net.edge_maxspeed_kmh == limit_kmh)
-            u, v = net.edge_from[edges], net.edge_to[edges]
-            lines = shapely.linestrings(
-                np.stack(
-                    (
-                        np.column_stack((net.node_x[u], net.node_y[u])),
-                        np.column_stack((net.node_x[v], net.node_y[v])),
-                    ),
-                    axis=1,
-                )
-            )
-            self._posted_at[limit_kmh] = SegmentIndex(list(lines))
+            edges = np.flatnonzero(self.network.edge_limit_kmh == limit_kmh)
+            self._posted_at[limit_kmh] = SegmentIndex(list(self._lines(edges)))
         return self._posted_at[limit_kmh]
 
     def path(self, result: MatchResult, segment: int) -> NetworkPath:
@@ -206,6 +244,10 @@ class Roads:
         keys = net.edge_from * net.n_nodes + net.edge_to
         back = net.edge_to[edges] * net.n_nodes + net.edge_from[edges]
         return np.flatnonzero(np.isin(keys, keys[edges]) | np.isin(keys, back))
+
+    def limit_source(self, edge: int) -> tuple[str, str]:
+        """Where the edge's posted limit comes from, ``(中文, English)``."""
+        return LIMIT_SOURCE_LABELS[int(self.network.edge_limit_source[edge])]
 
     def label(self, edge: int) -> tuple[str, str]:
         """A road for people: ``(中文, English)``, its name and class."""

@@ -6,18 +6,33 @@ import numpy as np
 
 from cdw.registry.validators import CREDIT_CODE_CHARSET, credit_code_check_char
 
-TOWNS = ("街口街", "城郊街", "江埔街", "太平镇", "温泉镇", "良口镇", "吕田镇", "鳌头镇")
+TOWNS = (
+    "市桥街",
+    "沙头街",
+    "东环街",
+    "钟村街",
+    "大石街",
+    "洛浦街",
+    "石壁街",
+    "大龙街",
+    "南村镇",
+    "新造镇",
+    "化龙镇",
+    "石楼镇",
+    "石碁镇",
+    "沙湾街",
+)
 ROADS = (
-    "河滨北路",
-    "广从南路",
-    "街口大道",
-    "从城大道",
-    "新城东路",
-    "温泉大道",
-    "青云路",
-    "江埔大道",
-    "太平大道",
-    "鳌头大道",
+    "番禺大道",
+    "市广路",
+    "迎宾路",
+    "兴南大道",
+    "汉溪大道",
+    "亚运大道",
+    "市良路",
+    "南大路",
+    "清河东路",
+    "金山大道",
 )
 PROJECTS = (
     "安置区项目",
@@ -43,15 +58,15 @@ FIRMS = (
     "诚信",
     "金穗",
     "华运",
-    "广从",
+    "番禺",
     "骏达",
     "联达",
     "泰丰",
     "穗兴",
     "隆昌",
-    "荔城",
-    "溪畔",
-    "云岭",
+    "禺山",
+    "沙湾",
+    "莲花",
     "锦程",
     "天禾",
     "富邦",
@@ -86,14 +101,14 @@ def person_name(rng: np.random.Generator) -> str:
 
 
 def address(rng: np.random.Generator, town: str | None = None) -> str:
-    return f"广州市从化区{town or pick(rng, TOWNS)}{pick(rng, ROADS)}{int(rng.integers(1, 300))}号"
+    return f"广州市番禺区{town or pick(rng, TOWNS)}{pick(rng, ROADS)}{int(rng.integers(1, 300))}号"
 
 
 def credit_code(rng: np.random.Generator) -> str:
-    """An enterprise code (9 1, Conghua 440117) with a valid GB 32100-2015 check character."""
+    """An enterprise code (9 1, Panyu 440113) with a valid GB 32100-2015 check character."""
     body = "".join(CREDIT_CODE_CHARSET[int(i)] for i in rng.integers(0, 10, size=8))
     body += CREDIT_CODE_CHARSET[int(rng.integers(0, len(CREDIT_CODE_CHARSET)))]
-    first17 = "91440117" + body
+    first17 = "91440113" + body
     return first17 + credit_code_check_char(first17)
 
 
@@ -115,7 +130,7 @@ def plate(rng: np.random.Generator, seen: set[str], *, new_energy: bool) -> str:
 def id_number(rng: np.random.Generator) -> str:
     """An 18-character resident ID (driving licence number) with its ISO 7064 check character."""
     birth = f"{int(rng.integers(1968, 1998))}{int(rng.integers(1, 13)):02d}{int(rng.integers(1, 29)):02d}"
-    first17 = "440184" + birth + "".join(str(int(d)) for d in rng.integers(0, 10, size=3))
+    first17 = "440126" + birth + "".join(str(int(d)) for d in rng.integers(0, 10, size=3))
     digits = np.array([int(c) for c in first17])
     return first17 + _ID_CHECK[int(digits @ _ID_WEIGHTS) % 11]
 

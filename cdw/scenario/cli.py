@@ -29,7 +29,7 @@ def generate_command(
         float, typer.Option(help="采样间隔（秒）/ sampling interval in seconds")
     ] = 15.0,
 ) -> None:
-    """生成模拟场景数据包 / Generate a simulated scenario bundle with labelled violations."""
+    """生成模拟场景数据包（番禺真实路网）/ Generate a simulated day on the real Panyu roads, with labelled violations and near misses."""
     from cdw.scenario.generate import generate_scenario
 
     the_day = day.date() if isinstance(day, datetime) else day
@@ -46,9 +46,14 @@ def generate_command(
     for name, count in summary.records.items():
         table.add_row(name, str(count))
     console.print(table)
-    labels = Table(title="注入的违规 / injected violations (ground_truth.json)")
+    labels = Table(title="标注 / labels (ground_truth.json)")
     labels.add_column("code")
-    labels.add_column("数量 / count", justify="right")
-    for code, count in summary.violations.items():
-        labels.add_row(code, str(count))
+    labels.add_column("违规 / violations", justify="right")
+    labels.add_column("临界 / near misses", justify="right")
+    for code in sorted(summary.violations.keys() | summary.near_misses.keys()):
+        labels.add_row(
+            code,
+            str(summary.violations.get(code, 0)),
+            str(summary.near_misses.get(code, 0)),
+        )
     console.print(labels)

@@ -1,29 +1,36 @@
-"""A seeded, reproducible simulated working day around Conghua, Guangzhou, as a scenario bundle.
+"""A seeded, reproducible simulated working day in Panyu, Guangzhou, as a scenario bundle.
 
 ``generate_scenario`` lays out sites, facilities, depots, hauliers, vehicles, drivers, a
-water-source zone and permits on a generated road network (:mod:`cdw.scenario.network`),
-drives every truck through its day (depot → site → loaded to the permitted facility → back,
-3–6 loads → depot), samples GPS fixes with noise, jitter and short dropouts, issues manifests
-and receipts as the gates would, injects labelled violations of every DESIGN.md §3 code and
-writes the bundle described in ``sample_tracks/README.md``. Everything is drawn from one
-``numpy.random.default_rng(seed)``: the same arguments give byte-identical files.
+water-source zone and permits beside the real Panyu OSM roads (:mod:`cdw.scenario.world`),
+drives every truck through its day along real fastest paths (depot → site → loaded to the
+permitted facility → back, 3–6 loads → depot), samples GPS fixes with noise, multipath
+outliers and short dropouts, issues manifests and receipts as the gates would, injects
+labelled violations of every DESIGN.md §3 code and labelled near misses just under each
+threshold, and writes the bundle described in ``sample_tracks/README.md``. Everything is
+drawn from one ``numpy.random.default_rng(seed)``: the same arguments give byte-identical
+files.
 
-Outside the injected violations the day is clean at default thresholds: loaded legs follow
-the permit route exactly (the route *is* the path driven), speeds stay ≤ 55 km/h, roadside
-stops (signals) last < 60 s, dropouts < 2 min, no lawful route enters the zone.
+What makes the day hard is what real days have: loaded legs chosen to run on motorways,
+trunks and primaries (dual carriageways, frontage roads, ramps, interchanges), waits on the
+fence line at every gate (GPS noise steps out and back in), fences drawn across through
+roads (trucks pass through them without stopping), half of the trucks without a load
+sensor (status bits 8–9 always 0), two phases of a project under one name, and multipath
+fixes. Outside the labels the day is clean: speeds stay at 0.75–0.9 of the lower of the
+posted limit and the truck limit, signal stops last < 60 s, dropouts < 2 min, lawful
+paths avoid the zone, loaded legs follow the permit route.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import polars as pl
 import shapely
@@ -31,11 +38,9 @@ from shapely.geometry import LineString, Polygon
 
 from cdw.errors import Problem, ValidationFailed
 from cdw.scenario import _names as names
-from cdw.scenario.network import CLASS_ZH, LINES, SPACING_M, RoadNetwork, build_network, to_lonlat
+from cdw.scenario.world import MAJOR, TRUCK_LIMIT_KMH, Place, World, panyu
 
 LOCAL_TZ = timezone(timedelta(hours=8))
-SPEED_LIMIT_KMH = {"arterial": 60, "secondary": 50, "local": 40, "access": 30}
-NORMAL_MAX_KMH = 55.0
 PERMIT_HOURS = ("07:00", "20:00")
 CORRIDOR_HALF_WIDTH_M = 50.0
 H = 3600.0
@@ -89,7 +94,6 @@ DENSITY_T_PER_M3 = {
 
 BUNDLE_FILES = (
     "scenario.json",
-    "roads.geojson",
     "sites.json",
     "facilities.json",
     "hauliers.json",
@@ -112,67 +116,12 @@ class ScenarioSummary:
     seed: int
     day: date
     records: dict[str, int]  # file name -> records (features, objects or rows)
-    violations: dict[str, int]  # flag code -> labelled ground-truth entries
+    violations: dict[str, int]  # flag code -> labelled violations
+    near_misses: dict[str, int]  # flag code -> labelled near misses
 
     @property
     def points(self) -> int:
         return self.records["tracks.csv"]
-
-
-@dataclass
-class Place:
-    """A geofenced place with its access-road node; x, y its centre in projected metres."""
-
-    name: str
-    node: object
-    x: float
-    y: float
-    half_w: float
-    half_h: float
-    depth: float = 0.0  # half-extent along the access road (facilities)
-    record: dict[str, Any] = field(default_factory=dict)
-
-    def fence(self) -> dict[str, Any]:
-        xs = self.x + np.array([-1, 1, 1, -1, -1]) * self.half_w
-        ys = self.y + np.array([-1, -1, 1, 1, -1]) * self.half_h
-        return geojson_polygon(xs, ys)
-
-
-@dataclass
-class Truck:
-    index: int
-    plate: str
-    haulier: int
-    depot: Place
-    permit: int
-    capacity_m3: float
-    load_t: float
-    driver_licence: str
-    n_cycles: int
-    start_s: float
-    ooh: bool = False
-    unauthorised: bool = False
-
-
-@dataclass
-class LoadedLeg:
-    truck: Truck
-    permit: int
-    facility: int  # where it actually tipped; -1 when it never reached one
-    category: str
-    depart: float  # seconds from local midnight
-    arrive: float | None
-    tip_end: float | None
-    cycle: int
-
-
-def _lonlat_round(xs: np.ndarray, ys: np.ndarray) -> list[list[float]]:
-    lon, lat = to_lonlat(xs, ys)
-    return [[round(float(a), 6), round(float(b), 6)] for a, b in zip(lon, lat, strict=True)]
-
-
-def geojson_polygon(xs: np.ndarray, ys: np.ndarray) -> dict[str, Any]:
-    return {"type": "Polygon", "coordinates": [_lonlat_round(xs, ys)]}
 
 
 def iso(day: date, seconds: float) -> str:
@@ -220,6 +169,7 @@ class Tape:
         self.heading: list[float] = []
         self.status: list[int] = []
         self._heading = 0.0
+        self._since_stop = math.inf  # metres driven since the last stop
 
     @property
     def now(self) -> float:
@@ -237,21 +187,18 @@ class Tape:
         if seconds > 0:
             status = POSITIONED | (ACC_ON if acc else 0) | (LOAD_FULL_BITS if loaded else 0)
             self._knot(self.now + seconds, self.x[-1], self.y[-1], 0.0, status)
+            self._since_stop = 0.0
 
-    def drive(
-        self,
-        pts: np.ndarray,
-        speeds: np.ndarray,
-        signals: np.ndarray,
-        rng: np.random.Generator,
-        *,
-        loaded: bool,
-    ) -> None:
-        """Drive the polyline ``pts`` (first point = current position) at ``speeds`` km/h per
-        edge, stopping < 60 s at signalised vertices half of the time."""
+    def drive(self, leg: Leg, rng: np.random.Generator, *, loaded: bool) -> None:
+        """Drive ``leg`` (its first point is the current position) at its per-piece speeds,
+        waiting 8–55 s at half of its signalised vertices, never within 150 m of the last
+        stop (so no two stops add up to a longer one)."""
         status = POSITIONED | ACC_ON | (LOAD_FULL_BITS if loaded else 0)
+        pts = leg.pts
         waits = np.where(
-            signals & (rng.random(len(signals)) < 0.5), rng.uniform(8, 55, len(signals)), 0.0
+            leg.signals & (rng.random(len(leg.signals)) < 0.5),
+            rng.uniform(8, 55, len(leg.signals)),
+            0.0,
         )
         for k in range(len(pts) - 1):
             dx, dy = pts[k + 1, 0] - pts[k, 0], pts[k + 1, 1] - pts[k, 1]
@@ -260,31 +207,76 @@ class Tape:
                 continue
             self._heading = math.degrees(math.atan2(dx, dy)) % 360
             self._knot(
-                self.now + length / (speeds[k] / 3.6),
+                self.now + length / (leg.speeds[k] / 3.6),
                 pts[k + 1, 0],
                 pts[k + 1, 1],
-                speeds[k],
+                float(leg.speeds[k]),
                 status,
             )
-            if k + 1 < len(pts) - 1 and waits[k + 1] > 0:
+            self._since_stop += length
+            if k + 1 < len(pts) - 1 and waits[k + 1] > 0 and self._since_stop >= 150:
                 self.dwell(float(waits[k + 1]), loaded=loaded)
 
 
 @dataclass
 class Leg:
-    """A drive along a node path, as a polyline with per-edge speeds and signal flags."""
+    """A drive as a polyline: per piece speed (km/h), road class and posted limit; per vertex
+    a signal flag. Pieces off the network (yard driveways) have class ``yard``."""
 
     pts: np.ndarray
     speeds: np.ndarray
-    classes: list[str]
-    signals: np.ndarray  # per vertex
+    classes: np.ndarray
+    limits: np.ndarray
+    signals: np.ndarray
 
     @classmethod
-    def of(cls, net: RoadNetwork, nodes: list[object], rng: np.random.Generator) -> Leg:
-        classes, base = net.edge_attrs(nodes)
-        speeds = np.minimum(base * rng.uniform(0.9, 1.12, len(base)), NORMAL_MAX_KMH)
-        signals = np.array([net.has_signal(n) for n in nodes])
-        return cls(net.polyline(nodes), speeds, classes, signals)
+    def of(
+        cls,
+        world: World,
+        edges: np.ndarray,
+        rng: np.random.Generator,
+        head: tuple[float, float] | None = None,
+        tail: tuple[float, float] | None = None,
+    ) -> Leg:
+        """Along network arcs ``edges``, from yard point ``head`` and to ``tail``, at
+        0.75–0.9 of the lower of the posted limit, the truck limit and free-flow speed."""
+        net = world.net
+        limits = world.limit_kmh[edges]
+        cap = np.minimum(np.minimum(limits, TRUCK_LIMIT_KMH), net.edge_speed_kmh[edges])
+        nodes = np.r_[net.edge_from[edges[:1]], net.edge_to[edges]]
+        leg = cls(
+            world.polyline(edges),
+            cap * rng.uniform(0.75, 0.9, len(edges)),
+            world.edge_class[edges].astype(object),
+            limits,
+            world.signal[nodes],
+        )
+        if head is not None:
+            leg = Leg.point(head).join(leg)
+        if tail is not None:
+            leg = leg.join(Leg.point(tail))
+        return leg
+
+    @classmethod
+    def point(cls, xy: tuple[float, float]) -> Leg:
+        empty = np.zeros(0)
+        return cls(np.array([xy], float), empty, empty.astype(object), empty, np.zeros(1, bool))
+
+    def join(self, other: Leg) -> Leg:
+        """This leg, then a straight piece to ``other``'s start (yard speed), then ``other``."""
+        if len(self.pts) == 0:
+            return other
+        if len(other.pts) == 0:
+            return self
+        gap = math.dist(self.pts[-1], other.pts[0]) > 0.01
+        link_speed = np.full(int(gap), 10.0)
+        return Leg(
+            np.r_[self.pts, other.pts] if gap else np.r_[self.pts, other.pts[1:]],
+            np.r_[self.speeds, link_speed, other.speeds],
+            np.r_[self.classes, np.array(["yard"] * int(gap), object), other.classes],
+            np.r_[self.limits, np.full(int(gap), TRUCK_LIMIT_KMH), other.limits],
+            np.r_[self.signals, other.signals] if gap else np.r_[self.signals, other.signals[1:]],
+        )
 
     @property
     def cum(self) -> np.ndarray:
@@ -307,34 +299,53 @@ class Leg:
         p = self.pts[k] + frac * (self.pts[k + 1] - self.pts[k])
         self.pts = np.insert(self.pts, k + 1, p, axis=0)
         self.speeds = np.insert(self.speeds, k + 1, self.speeds[k])
-        self.classes.insert(k + 1, self.classes[k])
+        self.classes = np.insert(self.classes, k + 1, self.classes[k])
+        self.limits = np.insert(self.limits, k + 1, self.limits[k])
         self.signals = np.insert(self.signals, k + 1, False)
         return k + 1
 
     def part(self, a: int, b: int) -> Leg:
         return Leg(
-            self.pts[a : b + 1], self.speeds[a:b], self.classes[a:b], self.signals[a : b + 1]
+            self.pts[a : b + 1],
+            self.speeds[a:b],
+            self.classes[a:b],
+            self.limits[a:b],
+            self.signals[a : b + 1],
         )
 
     def reversed(self) -> Leg:
         return Leg(
             self.pts[::-1].copy(),
             self.speeds[::-1].copy(),
-            self.classes[::-1],
+            self.classes[::-1].copy(),
+            self.limits[::-1].copy(),
             self.signals[::-1].copy(),
         )
 
     def drive_time(self) -> float:
         return float(np.sum(np.diff(self.cum) / (self.speeds / 3.6)))
 
+    def crossing(self, fence: Polygon, *, leaving: bool) -> float | None:
+        """Arclength where the leg first leaves (or last enters) ``fence``."""
+        inside = shapely.contains_xy(fence, self.pts[:, 0], self.pts[:, 1])
+        change = np.flatnonzero(inside[:-1] != inside[1:])
+        if not change.size:
+            return None
+        k = int(change[0] if leaving else change[-1])
+        piece = LineString(self.pts[k : k + 2])
+        hit = piece.intersection(fence.exterior)
+        if hit.is_empty:
+            return None
+        point = hit if hit.geom_type == "Point" else hit.geoms[0]
+        return float(self.cum[k] + piece.project(point))
 
-def _fastest_stretch(leg: Leg, road_class: str) -> tuple[int, int, float]:
-    """The longest run of consecutive edges of ``road_class`` (not counting access roads)."""
-    best = (0, 0, 0.0)
+
+def _stretch(leg: Leg, good: np.ndarray, min_m: float) -> tuple[int, int] | None:
+    """The longest run of consecutive pieces where ``good`` holds, if ≥ ``min_m`` long."""
     lengths = np.diff(leg.cum)
-    start, run = 0, 0.0
-    for k, c in enumerate([*leg.classes, ""]):
-        if c == road_class:
+    best, start, run = (0, 0, 0.0), 0, 0.0
+    for k, ok in enumerate([*good.tolist(), False]):
+        if ok:
             if run == 0.0:
                 start = k
             run += float(lengths[k])
@@ -342,10 +353,39 @@ def _fastest_stretch(leg: Leg, road_class: str) -> tuple[int, int, float]:
             if run > best[2]:
                 best = (start, k, run)
             run = 0.0
-    return best
+    return (best[0], best[1]) if best[2] >= min_m else None
 
 
 # --- the scenario -----------------------------------------------------------------------------
+
+
+@dataclass
+class Truck:
+    index: int
+    plate: str
+    haulier: int
+    depot: Place
+    permit: int
+    capacity_m3: float
+    load_t: float
+    driver_licence: str
+    load_sensor: bool
+    n_cycles: int
+    start_s: float
+    ooh: bool = False
+    unauthorised: bool = False
+
+
+@dataclass
+class LoadedLeg:
+    truck: Truck
+    permit: int
+    facility: int  # where it actually tipped; -1 when it never reached one
+    category: str
+    depart: float  # seconds from local midnight
+    arrive: float | None
+    tip_end: float | None
+    cycle: int
 
 
 class _Builder:
@@ -355,123 +395,118 @@ class _Builder:
         self.n_trucks, self.seed, self.day = trucks, seed, day
         self.noise_m, self.interval_s = noise_m, interval_s
         self.rng = np.random.default_rng(seed)
+        self.world = panyu()
         self.per_code = max(1, trucks // 25)
         self.truth: list[dict[str, Any]] = []
         self.loaded_legs: list[LoadedLeg] = []
         self.used_names: set[str] = set()
         self.last_fix: dict[str, float] = {}  # plate -> seconds of its last fix
+        self.detours = 0
 
     # layout ------------------------------------------------------------------------------------
 
     def layout(self) -> None:
-        rng = self.rng
-        starts = [z for z in range(4, 19) if z % 5 in (0, 1, 2)]
-        self.zone_cells = (int(rng.choice(starts)), int(rng.choice(starts)))
-        self.net = build_network(rng, self.zone_cells)
-        self.reachable = max(nx.connected_components(self.net.normal), key=len)
         self._zone()
-        zi, zj = self.zone_cells
-        blocks = [
-            (i, j)
-            for i in range(LINES - 1)
-            for j in range(LINES - 1)
-            if not (zi - 1 <= i <= zi + 3 and zj - 1 <= j <= zj + 3)
-        ]
-        order = rng.permutation(len(blocks))
-        blocks = [blocks[k] for k in order]
         n_sites = min(max(3, math.ceil(self.n_trucks / 3)), 300)
         per_haulier = min(max(5, self.n_trucks // 40), 80)
         n_hauliers = math.ceil(self.n_trucks / per_haulier)
         self.per_haulier = per_haulier
         n_facilities = min(max(4, 4 + self.n_trucks // 100), 32)
-        self.facilities = self._facilities(n_facilities)
-        self.sites = [self._block_place(("site", k), blocks[k], 80, 150) for k in range(n_sites)]
-        self.hauliers = [self._haulier(k) for k in range(n_hauliers)]
-        self.depots = [
-            self._block_place(("depot", k), blocks[n_sites + k], 60, 110) for k in range(n_hauliers)
-        ]
+        self.places: list[Place] = []
+        self.facilities = self._find(n_facilities, (150, 300), roadside=1, near_major=True)
+        self.sites = self._find(n_sites, (80, 180), roadside=max(1, n_sites // 3))
+        self.depots = self._find(n_hauliers, (60, 120), roadside=0)
         self._registry_records()
         self._permits()
         self._vehicles()
 
     def _zone(self) -> None:
-        zi, zj = self.zone_cells
-        ox, oy = self.net.origin
-        x0, x1 = ox + zi * SPACING_M + 150, ox + (zi + 3) * SPACING_M - 150
-        y0, y1 = oy + zj * SPACING_M + 150, oy + (zj + 3) * SPACING_M - 150
-        c = 250.0
-        xs = np.array([x0 + c, x1 - c, x1, x1, x1 - c, x0 + c, x0, x0, x0 + c])
-        ys = np.array([y0, y0, y0 + c, y1 - c, y1, y1, y1 - c, y0 + c, y0])
-        self.zone_poly = Polygon(np.column_stack([xs, ys]))
+        """A water-source protection area (an octagon 1.4–2 km across) over real roads."""
+        rng, world = self.rng, self.world
+        centres = np.flatnonzero(world.in_main & (world.degree >= 3))
+        x0, x1 = np.percentile(world.x[centres], [20, 80])
+        y0, y1 = np.percentile(world.y[centres], [20, 80])
+        while True:
+            c = int(rng.choice(centres))
+            cx, cy = world.xy(c)
+            if x0 <= cx <= x1 and y0 <= cy <= y1:
+                break
+        r = float(rng.uniform(700, 1000))
+        angles = np.arange(8) * np.pi / 4 + np.pi / 8
+        xs, ys = cx + r * np.cos(angles), cy + r * np.sin(angles)
+        self.zone_poly = Polygon(np.c_[xs, ys])
+        world.set_zone(self.zone_poly)
+        # the hub: a junction near the middle of the district, outside the zone; every
+        # place must be reachable from it on lawful roads
+        mx, my = np.median(world.x[centres]), np.median(world.y[centres])
+        far = centres[
+            ~shapely.contains_xy(self.zone_poly.buffer(300), world.x[centres], world.y[centres])
+        ]
+        self.hub = int(far[np.argmin(np.hypot(world.x[far] - mx, world.y[far] - my))])
         self.zone_record = {
-            "name": "流溪河饮用水水源保护区（从化段）",
+            "code": "PY-Z001",
+            "name": "沙湾水道饮用水水源保护区（番禺段）",
             "kind": "water_source",
-            "geofence": geojson_polygon(xs, ys),
+            "geofence": self._polygon_json(self.zone_poly),
         }
 
-    def _block_place(
-        self, name: tuple[str, int], block: tuple[int, int], lo: float, hi: float
-    ) -> Place:
-        rng = self.rng
-        i, j = block
-        ox, oy = self.net.origin
-        x = ox + (i + 0.5) * SPACING_M + rng.uniform(-20, 20)
-        y = oy + (j + 0.5) * SPACING_M + rng.uniform(-20, 20)
-        half_w, half_h = rng.uniform(lo, hi, 2)
-        corners = [("g", i + a, j + b) for a in (0, 1) for b in (0, 1)]
-        corners = [c for c in corners if c in self.reachable]
-        corner = corners[int(rng.integers(len(corners)))]
-        self.net.add_access(name, x, y, corner)
-        return Place(name="", node=name, x=x, y=y, half_w=float(half_w), half_h=float(half_h))
+    def _polygon_json(self, poly: Polygon) -> dict[str, Any]:
+        xy = np.asarray(poly.exterior.coords)
+        return {"type": "Polygon", "coordinates": [self._lonlat_round(xy[:, 0], xy[:, 1])]}
 
-    def _facilities(self, n: int) -> list[Place]:
-        rng = self.rng
-        last = LINES - 1
-        slots = []
-        for k in range(2, last - 1, 3):
-            slots += [
-                ((0, k), (-1, 0)),
-                ((last, k), (1, 0)),
-                ((k, 0), (0, -1)),
-                ((k, last), (0, 1)),
-            ]
-        slots = [s for s in slots if ("g", *s[0]) in self.reachable]
-        chosen = rng.permutation(len(slots))[:n]
-        kinds = list(FACILITY_KINDS)
-        places = []
-        for m, slot in enumerate(chosen.tolist()):
-            (i, j), (dx, dy) = slots[slot]
-            nx_, ny_ = self.net.xy(("g", i, j))
-            road = rng.uniform(1200, 1800)
-            along, across = rng.uniform(100, 250, 2)
-            gate = (nx_ + dx * road, ny_ + dy * road)
-            x, y = gate[0] + dx * along, gate[1] + dy * along
-            node = ("fac", m)
-            self.net.add_access(node, x, y, ("g", i, j), via=gate)
-            half_w, half_h = (along, across) if dx else (across, along)
-            kind = kinds[m] if m < len(kinds) else kinds[int(rng.integers(len(kinds)))]
-            place = Place(
-                name="",
-                node=node,
-                x=x,
-                y=y,
-                half_w=float(half_w),
-                half_h=float(half_h),
-                depth=float(along),
-            )
-            place.record = {"kind": kind}
-            places.append(place)
-        return places
+    def _lonlat_round(self, xs: np.ndarray, ys: np.ndarray) -> list[list[float]]:
+        lon, lat = self.world.lonlat(xs, ys)
+        return [[round(float(a), 6), round(float(b), 6)] for a, b in zip(lon, lat, strict=True)]
+
+    def _find(
+        self, n: int, size: tuple[float, float], *, roadside: int, near_major: bool = False
+    ) -> list[Place]:
+        """``n`` places (``roadside`` of them across a primary, secondary or tertiary road)
+        ≥ 400 m from every other place and the zone, reachable on lawful roads."""
+        rng, world = self.rng, self.world
+        tree = world.tree(self.hub)
+        ends = np.flatnonzero((world.degree == 1) & world.in_main)
+        mids = np.flatnonzero((world.degree == 2) & world.in_main & world.on_main_road)
+        out: list[Place] = []
+        major_xy = None
+        if near_major:
+            major = np.isin(world.edge_class, ["motorway", "trunk"])
+            nodes = np.unique(world.net.edge_from[major])
+            major_xy = np.c_[world.x[nodes], world.y[nodes]]
+        for kind, count, pool in (("roadside", roadside, mids), ("dead_end", n - roadside, ends)):
+            found = 0
+            for node in rng.permutation(pool).tolist():
+                if found == count:
+                    break
+                if tree[node] < 0 and node != self.hub:
+                    continue
+                if major_xy is not None:
+                    d = np.min(np.hypot(*(major_xy - world.xy(node)).T))
+                    if d > 2500:
+                        continue
+                place = (
+                    world.roadside_place(node, rng, size)
+                    if kind == "roadside"
+                    else world.dead_end_place(node, rng, size)
+                )
+                if place is None or place.fence.distance(self.zone_poly) < 400:
+                    continue
+                if any(place.fence.distance(p.fence) < 400 for p in self.places):
+                    continue
+                self.places.append(place)
+                out.append(place)
+                found += 1
+        return out
 
     def _haulier(self, k: int) -> dict[str, Any]:
         rng = self.rng
         name = names.numbered(
-            f"广州市从化区{names.pick(rng, names.FIRMS)}运输有限公司", self.used_names
+            f"广州市番禺区{names.pick(rng, names.FIRMS)}运输有限公司", self.used_names
         )
         return {
             "name": name,
             "credit_code": names.credit_code(rng),
-            "licence_no": f"穗从建运〔{self.day.year - 1}〕{k + 1:04d}号",
+            "licence_no": f"穗番建运〔{self.day.year - 1}〕{k + 1:04d}号",
             "licence_valid_until": (
                 self.day + timedelta(days=int(rng.integers(100, 700)))
             ).isoformat(),
@@ -481,8 +516,9 @@ class _Builder:
 
     def _registry_records(self) -> None:
         rng = self.rng
-        for fac in self.facilities:
-            kind = fac.record["kind"]
+        kinds = list(FACILITY_KINDS)
+        for m, fac in enumerate(self.facilities):
+            kind = kinds[m] if m < len(kinds) else kinds[int(rng.integers(len(kinds)))]
             suffix, accepted, hours = FACILITY_KINDS[kind]
             town = names.pick(rng, names.TOWNS)
             capacity = (
@@ -490,66 +526,91 @@ class _Builder:
                 if kind == "landfill"
                 else float(rng.integers(5, 60) * 10_000)
             )
-            fac.name = names.numbered(f"从化区{town}{suffix}", self.used_names)
+            fac.name = names.numbered(f"番禺区{town}{suffix}", self.used_names)
+            fac.code = f"PY-F{m + 1:03d}"
             fac.record = {
+                "code": fac.code,
                 "name": fac.name,
                 "kind": kind,
                 "address": names.address(rng, town),
-                "geofence": fac.fence(),
+                "geofence": self._polygon_json(fac.fence),
                 "capacity_m3": capacity,
                 "used_m3": round(capacity * float(rng.uniform(0.2, 0.8)), 0),
                 "accepted_categories": accepted,
                 "opening_hours": hours,
             }
-        for site in self.sites:
+        # every eighth site is the second phase of a nearby project: the same name
+        second = set(range(3, len(self.sites), 8))
+        for s, site in enumerate(self.sites):
             town = names.pick(rng, names.TOWNS)
-            site.name = names.numbered(
-                f"从化区{town}{names.pick(rng, names.PROJECTS)}", self.used_names
-            )
+            site.code = f"PY-S{s + 1:04d}"
+            if s in second:
+                first = min(
+                    (o for o in range(s) if o not in second),
+                    key=lambda o: self.sites[o].fence.distance(site.fence),
+                )
+                site.name = self.sites[first].name
+            else:
+                site.name = names.numbered(
+                    f"番禺区{town}{names.pick(rng, names.PROJECTS)}", self.used_names
+                )
             site.record = {
+                "code": site.code,
                 "name": site.name,
                 "address": names.address(rng, town),
-                "project_permit_no": f"440117{self.day.year - 1}{int(rng.integers(1, 13)):02d}{int(rng.integers(1, 29)):02d}{int(rng.integers(0, 10000)):04d}",
-                "builder": f"广州市从化区{names.pick(rng, names.FIRMS)}建设开发有限公司",
+                "project_permit_no": f"440113{self.day.year - 1}{int(rng.integers(1, 13)):02d}{int(rng.integers(1, 29)):02d}{int(rng.integers(0, 10000)):04d}",
+                "builder": f"广州市番禺区{names.pick(rng, names.FIRMS)}建设开发有限公司",
                 "contractor": f"广东{names.pick(rng, names.FIRMS)}建筑工程有限公司",
-                "geofence": site.fence(),
+                "geofence": self._polygon_json(site.fence),
                 "expected_categories": [],
                 "expected_volume_m3": float(rng.integers(2, 40) * 5000),
             }
+        self.hauliers = [self._haulier(k) for k in range(len(self.depots))]
         for k, depot in enumerate(self.depots):
             haulier = self.hauliers[k]
             depot.name = names.numbered(
-                haulier["name"].removeprefix("广州市从化区").removesuffix("有限公司") + "停车场",
+                haulier["name"].removeprefix("广州市番禺区").removesuffix("有限公司") + "停车场",
                 self.used_names,
             )
+            depot.code = f"PY-D{k + 1:03d}"
             depot.record = {
+                "code": depot.code,
                 "haulier_credit_code": haulier["credit_code"],
                 "name": depot.name,
                 "address": names.address(rng),
-                "geofence": depot.fence(),
+                "geofence": self._polygon_json(depot.fence),
             }
 
     def _permits(self) -> None:
-        rng = self.rng
-        n_fac = len(self.facilities)
-        order = rng.permutation(n_fac)
+        """Each site's permit names the facility, 4–25 km away, whose fastest lawful path
+        runs most on motorways, trunks and primaries (else the nearest)."""
+        rng, world = self.rng, self.world
         self.permits: list[dict[str, Any]] = []
-        self.permit_legs: list[Leg] = []
-        self.permit_paths: list[list[object]] = []
+        self.permit_edges: list[np.ndarray] = []
+        major = np.isin(world.edge_class, sorted(MAJOR))
+        length = world.net.edge_length_m
         for s, site in enumerate(self.sites):
-            f = int(order[s]) if s < n_fac else int(rng.integers(n_fac))
+            paths = [world.path(site.node, f.node) for f in self.facilities]
+            metres = np.array([float(length[p].sum()) for p in paths])
+            share = np.array([float(length[p][major[p]].sum()) for p in paths]) / metres
+            fits = (metres >= 4000) & (metres <= 25000)
+            f = (
+                int(np.argmax(np.where(fits, share, -1.0)))
+                if fits.any()
+                else int(np.argmin(metres))
+            )
             facility = self.facilities[f]
             accepted = facility.record["accepted_categories"]
             cats = [accepted[0], *[c for c in accepted[1:] if rng.random() < 0.4]]
             site.record["expected_categories"] = cats
-            path = self.net.path(site.node, facility.node)
-            xy = self.net.polyline(path)
-            self.permit_paths.append(path)
+            edges = paths[f]
+            xy = world.polyline(edges)
+            self.permit_edges.append(edges)
             self.permits.append(
                 {
-                    "permit_no": f"穗从城管核〔{self.day.year}〕{s + 1:04d}号",
-                    "site": site.name,
-                    "facility": facility.name,
+                    "permit_no": f"穗番城管核〔{self.day.year}〕{s + 1:04d}号",
+                    "site": site.code,
+                    "facility": facility.code,
                     "site_index": s,
                     "facility_index": f,
                     "categories": cats,
@@ -562,13 +623,13 @@ class _Builder:
                     "allowed_hours_end": PERMIT_HOURS[1],
                     "routes": {
                         "type": "LineString",
-                        "coordinates": _lonlat_round(xy[:, 0], xy[:, 1]),
+                        "coordinates": self._lonlat_round(xy[:, 0], xy[:, 1]),
                     },
                     "corridor_half_width_m": CORRIDOR_HALF_WIDTH_M,
                     "vehicles": [],
                 }
             )
-        self.route_lines = [LineString(self.net.polyline(p)) for p in self.permit_paths]
+        self.route_lines = [LineString(world.polyline(e)) for e in self.permit_edges]
 
     def _vehicles(self) -> None:
         rng = self.rng
@@ -592,6 +653,7 @@ class _Builder:
                 capacity_m3=capacity,
                 load_t=round(capacity * 1.65, 1),
                 driver_licence=licence,
+                load_sensor=k % 2 == 0,
                 n_cycles=0,
                 start_s=float(rng.uniform(6.4 * H, 6.9 * H)),
             )
@@ -606,6 +668,7 @@ class _Builder:
                     "rated_capacity_m3": capacity,
                     "rated_load_t": truck.load_t,
                     "sealed_body": True,
+                    "load_sensor": truck.load_sensor,
                     "terminal_id": f"0{int(rng.integers(13, 19))}{int(rng.integers(0, 1000)):03d}{k:06d}",
                     "inspection_valid_until": (
                         self.day + timedelta(days=int(rng.integers(30, 330)))
@@ -621,20 +684,19 @@ class _Builder:
                 }
             )
 
-    def _leg_time(self, a: object, b: object) -> float:
-        path = self.net.path(a, b)
-        g = self.net.graph
-        return 1.05 * sum(
-            g.edges[u, v]["travel_time_s"] for u, v in zip(path, path[1:], strict=False)
-        ) + 15 * sum(self.net.has_signal(n) for n in path)
+    def _site_fac(self, truck: Truck) -> tuple[Place, Place]:
+        p = self.permits[truck.permit]
+        return self.sites[p["site_index"]], self.facilities[p["facility_index"]]
+
+    def _leg_time(self, a: Place, b: Place) -> float:
+        edges = self.world.path(a.node, b.node)
+        return 1.3 * self.world.travel_s(edges) + 240
 
     def _plan_cycles(self, truck: Truck, wanted: int) -> int:
         """As many of ``wanted`` loads as fit, the last loaded leg arriving by 18:30 with
         room to spare for the longest injected delay."""
-        permit = self.permits[truck.permit]
-        site = self.sites[permit["site_index"]].node
-        fac = self.facilities[permit["facility_index"]].node
-        t = max(truck.start_s + 300 + self._leg_time(truck.depot.node, site) + 15 * 60, 7.15 * H)
+        site, fac = self._site_fac(truck)
+        t = max(truck.start_s + 300 + self._leg_time(truck.depot, site) + 15 * 60, 7.15 * H)
         loaded, back = self._leg_time(site, fac), self._leg_time(fac, site)
         n = 0
         while n < wanted and t + loaded <= 18.5 * H:
@@ -642,47 +704,67 @@ class _Builder:
             t += loaded + 10 * 60 + back + 15 * 60
         return max(n, 2)
 
+    def leg(self, a: Place, b: Place, edges: np.ndarray | None = None) -> Leg:
+        """From ``a``'s yard spot along ``edges`` (default: the fastest lawful path) to
+        ``b``'s spot."""
+        if edges is None:
+            edges = self.world.path(a.node, b.node)
+        return Leg.of(self.world, edges, self.rng, head=a.spot, tail=b.spot)
+
     # violations --------------------------------------------------------------------------------
 
+    def _fast_stretch(self, leg: Leg) -> tuple[int, int] | None:
+        good = np.isin(leg.classes, ["motorway", "trunk", "primary"]) & (leg.limits >= 60)
+        return _stretch(leg, good, 1500.0)
+
+    def _slow_stretch(self, leg: Leg) -> tuple[int, int] | None:
+        """≥ 800 m posted 30–40 with no road posted higher within 60 m."""
+        good = (leg.limits >= 30) & (leg.limits <= 40) & (leg.classes != "yard")
+        found = _stretch(leg, good, 800.0)
+        if found is None:
+            return None
+        a, b = found
+        near = self.world.segments_near(LineString(leg.pts[a : b + 1]).buffer(60))
+        arcs = np.flatnonzero(np.isin(self.world.segment, near))
+        if np.any(self.world.limit_kmh[arcs] > leg.limits[a:b].max()):
+            return None
+        return found
+
     def assign(self) -> None:
-        """Pick (truck, cycle) slots for each injected violation; one per slot."""
+        """Pick (truck, cycle) slots for each injected violation and near miss; one per slot."""
         rng = self.rng
         slots = [(t.index, c) for t in self.trucks for c in range(t.n_cycles)]
         slots = [slots[k] for k in rng.permutation(len(slots))]
         self.plan: dict[tuple[int, int], str] = {}
         busy: Counter[int] = Counter()
         taken: set[tuple[int, int]] = set()
+        loaded_legs = [self.leg(*self._site_fac(t)) for t in self.trucks]
+        fast = [self._fast_stretch(leg) is not None for leg in loaded_legs]
+        via_near = [bool(self._vias(t)) for t in self.trucks]
+        slow = [self._slow_stretch(leg) is not None for leg in loaded_legs]
 
         def approach_s(ti: int, c: int) -> float:
             t = self.trucks[ti]
-            p = self.permits[t.permit]
-            site = self.sites[p["site_index"]].node
-            origin = t.depot.node if c == 0 else self.facilities[p["facility_index"]].node
-            return self._leg_time(origin, site)
+            site, fac = self._site_fac(t)
+            return self._leg_time(t.depot if c == 0 else fac, site)
 
         def loaded_s(ti: int) -> float:
-            p = self.permits[self.trucks[ti].permit]
-            return self._leg_time(
-                self.sites[p["site_index"]].node, self.facilities[p["facility_index"]].node
-            )
-
-        def arterial_m(ti: int) -> float:
-            p = self.trucks[ti].permit
-            return _fastest_stretch(
-                Leg.of(self.net, self.permit_paths[p], np.random.default_rng(0)), "arterial"
-            )[2]
+            return self._leg_time(*self._site_fac(self.trucks[ti]))
 
         rules: list[tuple[str, Any]] = [
             (
                 "TAMPER_SUSPECTED",
                 lambda ti, c: c >= 1 and max(approach_s(ti, c), loaded_s(ti)) >= 15 * 60,
             ),
-            ("SPEEDING", lambda ti, c: arterial_m(ti) >= 1600),
+            ("SPEEDING", lambda ti, c: fast[ti] or slow[ti]),
             (
                 "SUSPECTED_DUMPING",
                 lambda ti, c: c + 1 < self.trucks[ti].n_cycles and (ti, c + 1) not in taken,
             ),
-            ("ROUTE_DEVIATION", lambda ti, c: len(self.permit_paths[self.trucks[ti].permit]) >= 8),
+            (
+                "ROUTE_DEVIATION",
+                lambda ti, c: loaded_legs[ti].length >= 4000 and via_near[ti],
+            ),
             ("WRONG_DESTINATION", lambda ti, c: True),
             ("LONG_STOP", lambda ti, c: True),
             ("RESTRICTED_ZONE", lambda ti, c: True),
@@ -691,8 +773,21 @@ class _Builder:
             ("UNMANIFESTED_TRIP", lambda ti, c: True),
             ("QUANTITY_DISCREPANCY", lambda ti, c: True),
             ("OVERLOAD", lambda ti, c: True),
+            ("NEAR:SPEEDING", lambda ti, c: fast[ti]),
+            ("NEAR:ROUTE_DEVIATION", lambda ti, c: loaded_legs[ti].length >= 3000),
+            ("NEAR:SUSPECTED_DUMPING", lambda ti, c: True),
+            ("NEAR:LONG_STOP", lambda ti, c: True),
+            ("NEAR:SIGNAL_GAP", lambda ti, c: approach_s(ti, c) >= 6 * 60),
+            ("NEAR:QUANTITY_DISCREPANCY", lambda ti, c: True),
+            ("NEAR:OVERLOAD", lambda ti, c: True),
+            ("NEAR:NO_RECEIPT", lambda ti, c: True),
         ]
-        fallbacks = {"TAMPER_SUSPECTED": lambda ti, c: c >= 1, "SPEEDING": lambda ti, c: True}
+        fallbacks = {
+            "TAMPER_SUSPECTED": lambda ti, c: c >= 1,
+            "SPEEDING": lambda ti, c: True,
+            "SIGNAL_GAP": lambda ti, c: True,
+            "ROUTE_DEVIATION": lambda ti, c: loaded_legs[ti].length >= 4000,
+        }
         for code, rule in rules:
             for attempt in (rule, fallbacks.get(code)):
                 if attempt is None:
@@ -721,10 +816,37 @@ class _Builder:
             self.vehicles[ti]["inspection_valid_until"] = (
                 self.day - timedelta(days=int(rng.integers(5, 90)))
             ).isoformat()
+        # near misses on the registry and the clock: an inspection that runs out today,
+        # and a first load leaving within minutes of the permit's opening hour
+        lawful = [ti for ti in rest[2 * self.per_code :] if not self.trucks[ti].unauthorised]
+        self.expiring = lawful[: self.per_code]
+        for ti in self.expiring:
+            self.vehicles[ti]["inspection_valid_until"] = self.day.isoformat()
+            self.near(
+                "UNAUTHORISED_VEHICLE",
+                self.trucks[ti],
+                7 * H,
+                20 * H,
+                "车辆审验有效期至当天，仍有效 / inspection valid until today (still valid)",
+            )
+        self.early = lawful[self.per_code : 2 * self.per_code]
 
     def label(self, code: str, truck: Truck, start: float, end: float, note: str) -> None:
         self.truth.append(
             {"code": code, "plate": truck.plate, "start": start, "end": end, "note": note}
+        )
+
+    def near(self, code: str, truck: Truck, start: float, end: float, note: str) -> None:
+        """A near miss: just under ``code``'s threshold; a flag of ``code`` on it is false."""
+        self.truth.append(
+            {
+                "code": code,
+                "plate": truck.plate,
+                "start": start,
+                "end": end,
+                "note": note,
+                "near_miss": True,
+            }
         )
 
     # one truck's day ---------------------------------------------------------------------------
@@ -732,11 +854,8 @@ class _Builder:
     def drive_truck(self, truck: Truck) -> tuple[Tape, list[tuple[float, float, str]]]:
         """The truck's day as a Tape, and its dropout windows (from, to, reason)."""
         rng = self.rng
-        net = self.net
-        permit = self.permits[truck.permit]
-        site = self.sites[permit["site_index"]]
-        facility = self.facilities[permit["facility_index"]]
-        tape = Tape(truck.start_s, truck.depot.x, truck.depot.y)
+        site, facility = self._site_fac(truck)
+        tape = Tape(truck.start_s, *truck.depot.spot)
         windows: list[tuple[float, float, str]] = []
         tape.dwell(float(rng.uniform(3, 8)) * 60, loaded=False, acc=False)
         tape.dwell(float(rng.uniform(1, 3)) * 60, loaded=False)
@@ -745,29 +864,77 @@ class _Builder:
             code = self.plan.get((truck.index, c))
             if at is not site:
                 self._approach(truck, tape, at, site, code, windows)
-            self._load(tape, earliest=7.05 * H)
+            earliest = 7.05 * H
+            if c == 0 and truck.index in self.early:
+                earliest = 7 * H + float(rng.uniform(10, 90))
+            self._load(tape, earliest=earliest)
+            if c == 0 and truck.index in self.early:
+                self.near(
+                    "OUT_OF_HOURS",
+                    truck,
+                    tape.now - 60,
+                    tape.now + 600,
+                    f"首车于核准时段 {PERMIT_HOURS[0]} 开始后几分钟内出场 / first load leaves minutes after the permit's opening hour",
+                )
             at = self._loaded_leg(truck, tape, c, site, facility, code, windows)
             self._tip(tape)
-        self._leg(tape, Leg.of(net, net.path(at.node, truck.depot.node), rng), loaded=False)
+        self._drive(tape, self.leg(at, truck.depot), loaded=False, leave=at)
         if truck.ooh:
             tape.dwell(float(rng.uniform(1, 3)) * 60, loaded=False)
             tape.dwell(
                 max(22.0 * H + float(rng.uniform(0, 600)) - tape.now, 600), loaded=False, acc=False
             )
             tape.dwell(float(rng.uniform(1, 3)) * 60, loaded=False)
-            self._leg(tape, Leg.of(net, net.path(truck.depot.node, site.node), rng), loaded=False)
+            self._drive(tape, self.leg(truck.depot, site), loaded=False, enter=site)
             self._load(tape, earliest=0)
             self._loaded_leg(truck, tape, truck.n_cycles, site, facility, "OUT_OF_HOURS", windows)
             self._tip(tape)
-            self._leg(
-                tape, Leg.of(net, net.path(facility.node, truck.depot.node), rng), loaded=False
-            )
+            self._drive(tape, self.leg(facility, truck.depot), loaded=False, leave=facility)
         tape.dwell(float(rng.uniform(1, 3)) * 60, loaded=False)
         tape.dwell(float(rng.uniform(2, 5)) * 60, loaded=False, acc=False)
         return tape, windows
 
-    def _leg(self, tape: Tape, leg: Leg, *, loaded: bool) -> None:
-        tape.drive(leg.pts, leg.speeds, leg.signals, self.rng, loaded=loaded)
+    def _drive(
+        self,
+        tape: Tape,
+        leg: Leg,
+        *,
+        loaded: bool,
+        leave: Place | None = None,
+        enter: Place | None = None,
+        stops: list[tuple[float, Any]] | None = None,
+    ) -> None:
+        """Drive ``leg``, waiting at the gate (on the fence line) when leaving ``leave``
+        (wheel wash and gate check) and entering ``enter`` (gate check, weighbridge), and
+        calling each ``(arclength, action)`` of ``stops`` where the truck gets there."""
+        rng = self.rng
+        events = list(stops or [])
+        if leave is not None and leave in self.places:
+            s = leg.crossing(leave.fence, leaving=True)
+            if s is not None:
+                wait = float(rng.uniform(0.5, 2.5)) * 60
+                s -= float(rng.uniform(0.0, 8.0))
+                events.append((s, lambda: tape.dwell(wait, loaded=loaded)))
+        if enter is not None and enter in self.places:
+            s = leg.crossing(enter.fence, leaving=False)
+            if s is not None:
+                wait = float(rng.uniform(0.3, 2.0)) * 60
+                s += float(rng.uniform(0.0, 8.0))
+                events.append((s, lambda: tape.dwell(wait, loaded=loaded)))
+        events.sort(key=lambda e: e[0])
+        for s, _ in events:
+            leg.split(min(max(s, 0.0), leg.length))
+        cum = leg.cum
+        for s, _ in events:  # no signal wait just before a stop either
+            leg.signals[(cum > s - 150) & (cum <= s)] = False
+        k0 = 0
+        for s, action in events:
+            k = int(np.argmin(np.abs(cum - s)))
+            if k > k0:
+                tape.drive(leg.part(k0, k), rng, loaded=loaded)
+                k0 = k
+            action()
+        tape.drive(leg.part(k0, len(leg.pts) - 1), rng, loaded=loaded)
 
     def _load(self, tape: Tape, earliest: float) -> None:
         tape.dwell(max(float(self.rng.uniform(5, 15)) * 60, earliest - tape.now), loaded=False)
@@ -775,6 +942,18 @@ class _Builder:
     def _tip(self, tape: Tape) -> None:
         tape.dwell(float(self.rng.uniform(2, 4)) * 60, loaded=True)
         tape.dwell(float(self.rng.uniform(3, 6)) * 60, loaded=False)
+
+    def _roadside_s(self, leg: Leg, lo: float, hi: float) -> float:
+        """An arclength in [lo, hi] of ``leg`` at least 150 m from every fence."""
+        for _ in range(20):
+            s = float(self.rng.uniform(lo, hi))
+            x, y = np.interp(s, leg.cum, leg.pts[:, 0]), np.interp(s, leg.cum, leg.pts[:, 1])
+            p = shapely.Point(x, y)
+            if all(place.fence.distance(p) >= 150 for place in self.places) and (
+                self.zone_poly.distance(p) >= 150
+            ):
+                return s
+        return s
 
     def _approach(
         self,
@@ -786,55 +965,88 @@ class _Builder:
         windows: list[tuple[float, float, str]],
     ) -> None:
         """The empty drive to the site, carrying any injected approach-leg violation."""
-        rng, net = self.rng, self.net
+        rng, world = self.rng, self.world
         if code == "RESTRICTED_ZONE":
-            zi, zj = self.zone_cells
-            w = ("g", zi + 1 + int(rng.integers(2)), zj + 1 + int(rng.integers(2)))
-            nodes = net.path(origin.node, w, through_zone=True)[:-1] + net.path(
-                w, site.node, through_zone=True
+            inside = np.flatnonzero(
+                world.in_main
+                & shapely.contains_xy(self.zone_poly.buffer(-150), world.x, world.y)
+                & (world.degree >= 2)
             )
-            self._leg(tape, Leg.of(net, nodes, rng), loaded=False)
+            w = int(rng.choice(inside))
+            e1 = world.path(origin.node, w, lawful=False)
+            e2 = world.path(w, site.node, lawful=False)
+            leg = self.leg(origin, site, np.r_[e1, e2])
+            self._drive(tape, leg, loaded=False, leave=origin, enter=site)
             return
-        leg = Leg.of(net, net.path(origin.node, site.node), rng)
-        if code == "LONG_STOP":
-            k = leg.split(leg.length * float(rng.uniform(0.35, 0.65)))
-            self._leg(tape, leg.part(0, k), loaded=False)
-            start = tape.now
-            tape.dwell(float(rng.uniform(15, 25)) * 60, loaded=False)
-            self.label(
-                "LONG_STOP",
-                truck,
-                start,
-                tape.now,
-                "空车在路边停留 15–25 分钟 / empty truck parked at the roadside for 15-25 min",
-            )
-            self._leg(tape, leg.part(k, len(leg.pts) - 1), loaded=False)
-        elif code == "SIGNAL_GAP":
-            crawl = float(rng.uniform(450, 600))
+        leg = self.leg(origin, site)
+        if code in ("LONG_STOP", "NEAR:LONG_STOP"):
+            s = self._roadside_s(leg, leg.length * 0.3, leg.length * 0.7)
+            minutes = (15, 25) if code == "LONG_STOP" else (7.5, 8.5)
+            box: list[float] = []
+
+            def park() -> None:
+                box.append(tape.now)
+                tape.dwell(float(rng.uniform(*minutes)) * 60, loaded=False)
+                box.append(tape.now)
+
+            self._drive(tape, leg, loaded=False, leave=origin, enter=site, stops=[(s, park)])
+            if code == "LONG_STOP":
+                self.label(
+                    code,
+                    truck,
+                    box[0],
+                    box[1],
+                    "空车在路边停留 15–25 分钟 / empty truck parked at the roadside for 15-25 min",
+                )
+            else:
+                self.near(
+                    "LONG_STOP",
+                    truck,
+                    box[0],
+                    box[1],
+                    "空车路边停留约 8 分钟（低于 10 分钟阈值）/ empty roadside stop of ~8 min, under the 10 min threshold",
+                )
+        elif code in ("SIGNAL_GAP", "NEAR:SIGNAL_GAP"):
+            crawl = float(rng.uniform(750, 920)) if code == "SIGNAL_GAP" else 0.0
             a = leg.split(max(leg.length * 0.5 - crawl / 2, 50.0))
-            b = leg.split(leg.cum[a] + crawl)
-            leg.speeds[a:b] = rng.uniform(3.5, 4.0)
-            leg.signals[a + 1 : b] = False
-            self._leg(tape, leg.part(0, a), loaded=False)
+            if code == "SIGNAL_GAP":
+                b = leg.split(leg.cum[a] + crawl)
+                leg.speeds[a:b] = rng.uniform(6.5, 7.5)
+                leg.signals[a + 1 : b] = False
+                gap = None
+            else:
+                gap = float(rng.uniform(0.8, 0.93)) * 300
+                b = a
+            self._drive(tape, leg.part(0, a), loaded=False, leave=origin)
             start = tape.now
-            self._leg(tape, leg.part(a, b), loaded=False)
-            windows.append((start + 5, tape.now - 5, "SIGNAL_GAP"))
-            self._leg(tape, leg.part(b, len(leg.pts) - 1), loaded=False)
+            if gap is None:
+                tape.drive(leg.part(a, b), rng, loaded=False)
+                windows.append((start + 5, tape.now - 5, "SIGNAL_GAP"))
+            else:
+                windows.append((start, start + gap, "NEAR:SIGNAL_GAP"))
+            self._drive(tape, leg.part(b, len(leg.pts) - 1), loaded=False, enter=site)
         elif code == "TAMPER_SUSPECTED" and leg.drive_time() >= 13 * 60:
-            self._tamper(tape, leg, windows, loaded=False)
+            self._tamper(tape, leg, windows, loaded=False, origin=origin, end=site)
         else:
-            self._leg(tape, leg, loaded=False)
+            self._drive(tape, leg, loaded=False, leave=origin, enter=site)
 
     def _tamper(
-        self, tape: Tape, leg: Leg, windows: list[tuple[float, float, str]], *, loaded: bool
+        self,
+        tape: Tape,
+        leg: Leg,
+        windows: list[tuple[float, float, str]],
+        *,
+        loaded: bool,
+        origin: Place,
+        end: Place,
     ) -> None:
         """Drive ``leg`` with the terminal cut (power-cut alarm, then 10–11 min of silence)."""
         a = leg.split(min(leg.length * 0.15, 1000.0))
-        self._leg(tape, leg.part(0, a), loaded=loaded)
+        self._drive(tape, leg.part(0, a), loaded=loaded, leave=origin)
         tape.dwell(1.0, loaded=loaded)  # a knot: the window starts where the drive resumes
         start = tape.now
         windows.append((start, start + float(self.rng.uniform(600, 660)), "TAMPER_SUSPECTED"))
-        self._leg(tape, leg.part(a, len(leg.pts) - 1), loaded=loaded)
+        self._drive(tape, leg.part(a, len(leg.pts) - 1), loaded=loaded, enter=end)
 
     def _loaded_leg(
         self,
@@ -847,11 +1059,10 @@ class _Builder:
         windows: list[tuple[float, float, str]],
     ) -> Place:
         """The loaded drive from the site, with any injected violation; returns where it ends."""
-        rng, net = self.rng, self.net
-        permit_path = self.permit_paths[truck.permit]
+        rng = self.rng
         category = self.permits[truck.permit]["categories"][0]
         depart = tape.now
-        leg = Leg.of(net, permit_path, rng)
+        leg = self.leg(site, facility, self.permit_edges[truck.permit])
         record = LoadedLeg(
             truck,
             truck.permit,
@@ -863,28 +1074,31 @@ class _Builder:
             cycle,
         )
         end: Place = facility
+        drive = {"leave": site, "enter": facility}
         if code == "SUSPECTED_DUMPING":
-            k = leg.split(leg.length - facility.depth - float(rng.uniform(600, 1200)))
-            self._leg(tape, leg.part(0, k), loaded=True)
+            s = self._roadside_s(leg, leg.length - 1600, leg.length - 700)
+            k = leg.split(s)
+            self._drive(tape, leg.part(0, k), loaded=True, leave=site)
             start = tape.now
             tape.dwell(float(rng.uniform(2.5, 4.5)) * 60, loaded=True)
             tape.dwell(float(rng.uniform(2.5, 4.5)) * 60, loaded=False)
+            sensor = "载重由满变空" if truck.load_sensor else "无载重传感器"
             self.label(
                 "SUSPECTED_DUMPING",
                 truck,
                 start,
                 tape.now,
-                "重车在消纳场围栏外约 1 公里处停留 5–9 分钟，载重由满变空，随后返回工地 / "
-                "loaded stop ~1 km outside the facility fence, load bits full to empty, then back to the site",
+                f"重车在消纳场围栏外约 1 公里处停留 5–9 分钟（{sensor}），随后返回工地 / "
+                "loaded stop ~1 km outside the facility fence, then back to the site",
             )
-            self._leg(tape, leg.part(0, k).reversed(), loaded=False)
+            self._drive(tape, leg.part(0, k).reversed(), loaded=False, enter=site)
             end = site
         elif code == "WRONG_DESTINATION":
             others = [f for f in self.facilities if f is not facility]
-            times = [self._leg_time(site.node, f.node) for f in others]
+            times = [self._leg_time(site, f) for f in others]
             end = others[int(np.argmin(times))]
             record.facility = self.facilities.index(end)
-            self._leg(tape, Leg.of(net, net.path(site.node, end.node), rng), loaded=True)
+            self._drive(tape, self.leg(site, end), loaded=True, leave=site, enter=end)
             record.arrive = tape.now
             self.label(
                 "WRONG_DESTINATION",
@@ -894,35 +1108,68 @@ class _Builder:
                 f"核准消纳场为「{facility.name}」，实际卸于「{end.name}」 / tipped at {end.name}, permit names {facility.name}",
             )
         elif code == "ROUTE_DEVIATION":
-            self._leg(tape, self._detour(leg, permit_path), loaded=True)
+            edges = self._detour(truck, site, facility)
+            detour = self.leg(site, facility, edges) if edges is not None else leg
+            self._drive(tape, detour, loaded=True, **drive)
             record.arrive = tape.now
-        elif code == "SPEEDING":
-            a, b, _ = _fastest_stretch(leg, "arterial")
-            if b == a:
-                a, b, _ = max(
-                    (_fastest_stretch(leg, c) for c in ("secondary", "local")), key=lambda r: r[2]
-                )
+        elif code == "NEAR:ROUTE_DEVIATION":
+            self._wrong_turn(truck, tape, leg, site, facility)
+            record.arrive = tape.now
+        elif code in ("SPEEDING", "NEAR:SPEEDING"):
+            slow = self._slow_stretch(leg) if code == "SPEEDING" and truck.index % 2 else None
+            found = slow or self._fast_stretch(leg) or _stretch(leg, leg.classes != "yard", 600)
+            a, b = found
             b = a + 1 + int(np.searchsorted(np.cumsum(np.diff(leg.cum)[a:b]), 2500.0))
             b = min(b, len(leg.speeds))
-            leg.speeds[a:b] = rng.uniform(76, 84, b - a)
+            limit = float(leg.limits[a:b].min())
+            if code == "NEAR:SPEEDING":
+                leg.speeds[a:b] = np.minimum(limit, TRUCK_LIMIT_KMH) * rng.uniform(0.94, 0.96)
+                what = f"{leg.speeds[a]:.0f} km/h，限速 {min(limit, TRUCK_LIMIT_KMH):.0f}"
+            elif slow is not None:
+                leg.speeds[a:b] = limit + rng.uniform(14, 20, b - a)
+                what = f"{leg.speeds[a]:.0f} km/h on a road posted {limit:.0f}"
+            else:
+                leg.speeds[a:b] = max(limit, TRUCK_LIMIT_KMH) + rng.uniform(12, 20, b - a)
+                what = f"{leg.speeds[a]:.0f} km/h on a {leg.classes[a]} posted {limit:.0f}"
             leg.signals[a + 1 : b] = False
-            self._leg(tape, leg.part(0, a), loaded=True)
+            self._drive(tape, leg.part(0, a), loaded=True, leave=site)
             start = tape.now
-            self._leg(tape, leg.part(a, b), loaded=True)
-            self.label(
-                "SPEEDING",
-                truck,
-                start,
-                tape.now,
-                "重车在主干路以 76–84 km/h 行驶 / loaded truck at 76-84 km/h on an arterial",
-            )
-            self._leg(tape, leg.part(b, len(leg.pts) - 1), loaded=True)
+            tape.drive(leg.part(a, b), rng, loaded=True)
+            if code == "SPEEDING":
+                self.label(code, truck, start, tape.now, f"重车超速 / loaded truck at {what}")
+            else:
+                self.near(
+                    "SPEEDING",
+                    truck,
+                    start,
+                    tape.now,
+                    f"略低于限速行驶 / just under the limit: {what}",
+                )
+            self._drive(tape, leg.part(b, len(leg.pts) - 1), loaded=True, enter=facility)
             record.arrive = tape.now
+        elif code == "NEAR:SUSPECTED_DUMPING":
+            s = self._roadside_s(leg, leg.length * 0.3, leg.length * 0.7)
+            box: list[float] = []
+
+            def wait() -> None:
+                box.append(tape.now)
+                tape.dwell(float(rng.uniform(0.75, 0.87)) * 180, loaded=True)
+                box.append(tape.now)
+
+            self._drive(tape, leg, loaded=True, stops=[(s, wait)], **drive)
+            record.arrive = tape.now
+            self.near(
+                "SUSPECTED_DUMPING",
+                truck,
+                box[0],
+                box[1],
+                "重车路边停留约 2.5 分钟（低于 3 分钟阈值），载重不变 / loaded roadside stop of ~2.5 min, under the 3 min threshold",
+            )
         elif code == "TAMPER_SUSPECTED" and not self._approach_long_enough(truck, cycle):
-            self._tamper(tape, leg, windows, loaded=True)
+            self._tamper(tape, leg, windows, loaded=True, origin=site, end=facility)
             record.arrive = tape.now
         else:
-            self._leg(tape, leg, loaded=True)
+            self._drive(tape, leg, loaded=True, **drive)
             record.arrive = tape.now
             if code == "OUT_OF_HOURS":
                 self.label(
@@ -937,46 +1184,109 @@ class _Builder:
         return end
 
     def _approach_long_enough(self, truck: Truck, cycle: int) -> bool:
-        permit = self.permits[truck.permit]
-        origin = truck.depot if cycle == 0 else self.facilities[permit["facility_index"]]
-        leg = Leg.of(
-            self.net,
-            self.net.path(origin.node, self.sites[permit["site_index"]].node),
-            np.random.default_rng(0),
-        )
-        return leg.drive_time() >= 13 * 60
+        site, fac = self._site_fac(truck)
+        origin = truck.depot if cycle == 0 else fac
+        return self._leg_time(origin, site) / 1.3 >= 13 * 60
 
-    def _detour(self, leg: Leg, path: list[object]) -> Leg:
-        """The permit path with its middle third replaced by a loop 1.1–2.5 km off the route."""
-        net, rng = self.net, self.rng
-        grid = [k for k, n in enumerate(path) if n[0] == "g"]
-        a, b = grid[len(grid) // 3], grid[2 * len(grid) // 3]
-        if b - a < 2:
-            a, b = grid[1], grid[-2]
-        route = LineString(net.polyline(path))
-        blocked = set(path[a + 1 : b])
-        graph = net.normal.subgraph(
-            n for n in net.normal if n not in blocked and (n[0] == "g" or n in (path[a], path[b]))
-        )
-        mid = net.polyline(path[a : b + 1]).mean(axis=0)
-        cands = []
-        for n in graph:
-            if n[0] != "g":
+    def _detour(self, truck: Truck, site: Place, facility: Place) -> np.ndarray | None:
+        """The permit path with its middle replaced by a real alternative: through another
+        place's fence drawn across a road (every other detour, when one is near), or the
+        fastest path once every road within 70 m of the route is made four times dearer. Kept only when it
+        leaves the corridor by ≥ 150 m."""
+        world = self.world
+        path = self.permit_edges[truck.permit]
+        cum = np.cumsum(world.net.edge_length_m[path])
+        ia = int(np.searchsorted(cum, cum[-1] * 0.3))
+        ib = int(np.searchsorted(cum, cum[-1] * 0.7))
+        a, b = int(world.net.edge_to[path[ia]]), int(world.net.edge_to[path[ib]])
+        route = self.route_lines[truck.permit]
+        dearer = world.lawful_s.copy()
+        beside = world.segments_near(route.buffer(CORRIDOR_HALF_WIDTH_M + 20))
+        dearer[np.isin(world.segment, beside)] *= 4
+        options = []
+        self.detours += 1
+        if self.detours % 2:
+            options += [(p.node,) for p in self._vias(truck)]
+        options.append(())
+        for via in options:
+            stops = [a, *via, b]
+            pieces = [world.path(u, v, cost=dearer) for u, v in zip(stops, stops[1:], strict=False)]
+            if any(p is None for p in pieces):
                 continue
-            x, y = net.xy(n)
-            d = route.distance(shapely.Point(x, y))
-            if 1100 <= d <= 2500:
-                cands.append((math.hypot(x - mid[0], y - mid[1]), n))
-        cands.sort()
-        for _, w in cands[:20]:
-            try:
-                p1 = nx.shortest_path(graph, path[a], w, weight="travel_time_s")
-                p2 = nx.shortest_path(graph, w, path[b], weight="travel_time_s")
-            except nx.NetworkXNoPath:
-                continue
-            nodes = path[:a] + p1[:-1] + p2 + path[b + 1 :]
-            return Leg.of(net, nodes, rng)
-        return leg  # no detour possible: left unlabelled (ground truth comes from geometry)
+            edges = np.r_[path[: ia + 1], *pieces, path[ib + 1 :]]
+            xy = world.polyline(edges)
+            far = shapely.distance(shapely.points(xy[:, 0], xy[:, 1]), route)
+            if far.max() >= 150 and float(world.net.edge_length_m[edges].sum()) <= 2.5 * cum[-1]:
+                return edges
+        return None
+
+    def _vias(self, truck: Truck) -> list[Place]:
+        """Yards drawn across a road within 3 km of the truck's permit route (not its own)."""
+        route = self.route_lines[truck.permit]
+        own = self._site_fac(truck)
+        return [
+            p
+            for p in self.places
+            if p.kind == "roadside" and p not in own and p.fence.distance(route) < 3000
+        ]
+
+    def _wrong_turn(self, truck: Truck, tape: Tape, leg: Leg, site: Place, facility: Place) -> None:
+        """A wrong turn 75–135 m into a real side road and back: off the corridor for at most
+        150 m and 45 s, under the deviation's 60 s and 200 m (a near miss)."""
+        world, rng = self.world, self.rng
+        path = self.permit_edges[truck.permit]
+        route = self.route_lines[truck.permit]
+        nodes = world.net.edge_to[path]
+        on_route = set(np.r_[world.net.edge_from[path[:1]], nodes].tolist())
+        order = rng.permutation(np.arange(len(nodes) // 10, 9 * len(nodes) // 10))
+        for i in order.tolist():
+            j = int(nodes[i])
+            for first in world.neighbours(j).tolist():
+                if first in on_route:
+                    continue
+                walk, prev, cur = [j, first], j, first
+                while True:
+                    d = route.distance(shapely.Point(world.xy(cur)))
+                    if d >= 100 or len(walk) > 12:
+                        break
+                    nxt = [m for m in world.neighbours(cur).tolist() if m != prev]
+                    if not nxt or nxt[0] in on_route:
+                        break
+                    prev, cur = cur, nxt[0]
+                    walk.append(cur)
+                side = np.array([world.xy(n) for n in walk])
+                far = route.distance(shapely.Point(side[-1]))
+                length = float(np.hypot(*np.diff(side, axis=0).T).sum())
+                if not 75 <= far <= 135 or length > 220:
+                    continue
+                if any(p.fence.intersects(LineString(side)) for p in self.places):
+                    continue
+                out = Leg.of(world, world.arcs(walk), rng)
+                # off the corridor both ways for at most 150 m and 45 s with the U-turn
+                line = LineString(side)
+                step = np.linspace(0, line.length, max(int(line.length / 5), 2))
+                beyond = shapely.distance(shapely.line_interpolate_point(line, step), route) > 50
+                off_m = 2 * float(np.diff(step).sum() * beyond[1:].mean())
+                if off_m > 150 or off_m / (out.speeds.min() / 3.6) + 15 > 45:
+                    continue
+                x, y = world.xy(j)
+                k = int(np.argmin(np.hypot(leg.pts[:, 0] - x, leg.pts[:, 1] - y)))
+                self._drive(tape, leg.part(0, k), loaded=True, leave=site)
+                start = tape.now
+                tape.drive(out, rng, loaded=True)
+                tape.dwell(float(rng.uniform(8, 15)), loaded=True)
+                tape.drive(out.reversed(), rng, loaded=True)
+                self.near(
+                    "ROUTE_DEVIATION",
+                    truck,
+                    start,
+                    tape.now,
+                    f"重车误入支路约 {far:.0f} 米后掉头返回核准路线（偏离不足 60 秒、200 米）/ "
+                    f"wrong turn ~{far:.0f} m into a side road and back, under 60 s and 200 m off the corridor",
+                )
+                self._drive(tape, leg.part(k, len(leg.pts) - 1), loaded=True, enter=facility)
+                return
+        self._drive(tape, leg, loaded=True, leave=site, enter=facility)
 
     # sampling ----------------------------------------------------------------------------------
 
@@ -1010,16 +1320,20 @@ class _Builder:
         speed = np.array(tape.speed)[seg]
         moving = speed > 0
         speed = np.where(
-            moving, np.maximum(speed + np.clip(rng.normal(0, 1.0, len(ts)), -3, 3), 0.5), 0.0
+            moving, np.maximum(speed + np.clip(rng.normal(0, 1.0, len(ts)), -2, 2), 0.5), 0.0
         )
         heading = (
             np.array(tape.heading)[seg] + np.where(moving, rng.normal(0, 3, len(ts)), 0)
         ) % 360
         status = np.array(tape.status, np.uint32)[seg]
-        noisy_x = x + rng.normal(0, self.noise_m, len(ts))
-        noisy_y = y + rng.normal(0, self.noise_m, len(ts))
-        lon, lat = to_lonlat(noisy_x, noisy_y)
-        self._truth_from_samples(truck, ts, x, y, alarm)
+        if not truck.load_sensor:
+            status &= ~np.uint32(LOAD_FULL_BITS)
+        # Gaussian noise, and one fix in a hundred thrown three times as far (multipath)
+        sigma = self.noise_m * np.where(rng.random(len(ts)) < 0.01, 3.0, 1.0)
+        noisy_x = x + rng.normal(0, 1, len(ts)) * sigma
+        noisy_y = y + rng.normal(0, 1, len(ts)) * sigma
+        lon, lat = self.world.lonlat(noisy_x, noisy_y)
+        self._truth_from_samples(truck, ts, x, y, alarm, windows)
         return pl.DataFrame(
             {
                 "plate": [truck.plate] * len(ts),
@@ -1034,9 +1348,16 @@ class _Builder:
         )
 
     def _truth_from_samples(
-        self, truck: Truck, ts: np.ndarray, x: np.ndarray, y: np.ndarray, alarm: np.ndarray
+        self,
+        truck: Truck,
+        ts: np.ndarray,
+        x: np.ndarray,
+        y: np.ndarray,
+        alarm: np.ndarray,
+        windows: list[tuple[float, float, str]],
     ) -> None:
-        """Labels read off the true positions: gaps, zone entries, off-route stretches."""
+        """Labels read off the true positions: gaps, zone entries, off-route stretches,
+        loaded passes through another facility's fence."""
         dt = np.diff(ts)
         jump = np.hypot(np.diff(x), np.diff(y))
         for i in np.flatnonzero(dt >= 300).tolist():
@@ -1050,6 +1371,25 @@ class _Builder:
             self.label("SIGNAL_GAP", truck, ts[i], ts[i + 1], note)
             if tamper:
                 self.label("TAMPER_SUSPECTED", truck, ts[i], ts[i + 1], note)
+            else:
+                self.near(
+                    "TAMPER_SUSPECTED",
+                    truck,
+                    ts[i],
+                    ts[i + 1],
+                    f"中断两端相距 {jump[i]:.0f} 米（不足 1 公里）/ the gap's ends lie {jump[i]:.0f} m apart, under 1 km",
+                )
+        for lo, _, why in windows:
+            if why == "NEAR:SIGNAL_GAP":
+                i = int(np.searchsorted(ts, lo, side="right")) - 1
+                if 0 <= i < len(dt) and dt[i] < 300:
+                    self.near(
+                        "SIGNAL_GAP",
+                        truck,
+                        ts[i],
+                        ts[i + 1],
+                        f"{dt[i] / 60:.1f} 分钟无定位（低于 5 分钟阈值）/ no fix for {dt[i] / 60:.1f} min, under 5 min",
+                    )
         inside = shapely.contains_xy(self.zone_poly, x, y)
         for a, b in _runs(inside):
             self.label(
@@ -1081,6 +1421,18 @@ class _Builder:
                         ts[i1],
                         f"重车偏离核准路线{why}，约 {metres / 1000:.1f} 公里 / loaded truck off the approved corridor for {metres / 1000:.1f} km",
                     )
+            for f, fac in enumerate(self.facilities):
+                if f == leg.facility:
+                    continue
+                hit = shapely.contains_xy(fac.fence, x[idx], y[idx])
+                for a, b in _runs(hit):
+                    self.near(
+                        "WRONG_DESTINATION",
+                        truck,
+                        ts[idx[a]],
+                        ts[idx[b - 1]],
+                        f"重车穿过「{fac.name}」围栏未停车 / loaded truck passed through {fac.name}'s fence without stopping",
+                    )
 
     # manifests ---------------------------------------------------------------------------------
 
@@ -1099,10 +1451,12 @@ class _Builder:
                     "无联单的重车运输 / loaded leg without a manifest",
                 )
                 continue
-            ratio = (
-                float(rng.uniform(1.15, 1.3))
+            ratio = float(
+                rng.uniform(1.15, 1.3)
                 if code == "OVERLOAD"
-                else float(rng.uniform(0.8, 0.95))
+                else rng.uniform(0.96, 0.99)
+                if code == "NEAR:OVERLOAD"
+                else rng.uniform(0.8, 0.95)
             )
             volume = round(truck.capacity_m3 * ratio, 1)
             manifest = {
@@ -1126,6 +1480,14 @@ class _Builder:
                     leg.depart,
                     end,
                     f"申报 {volume} 立方米，超过核定容积 {truck.capacity_m3} 立方米 / declared {volume} m³ above the rated {truck.capacity_m3} m³",
+                )
+            if code == "NEAR:OVERLOAD":
+                self.near(
+                    "OVERLOAD",
+                    truck,
+                    leg.depart,
+                    end,
+                    f"申报 {volume} 立方米，略低于核定容积 {truck.capacity_m3} 立方米 / declared {volume} m³, just under the rated {truck.capacity_m3} m³",
                 )
             if truck.unauthorised:
                 self.label(
@@ -1154,15 +1516,38 @@ class _Builder:
                     f"联单未闭合 / manifest never received: {why}",
                 )
                 continue
-            received = volume * (
-                float(rng.uniform(0.7, 0.8))
+            received = volume * float(
+                rng.uniform(0.7, 0.8)
                 if code == "QUANTITY_DISCREPANCY"
-                else float(rng.uniform(0.97, 1.03))
+                else rng.uniform(0.91, 0.93)
+                if code == "NEAR:QUANTITY_DISCREPANCY"
+                else rng.uniform(0.97, 1.03)
             )
-            receipt = self._receipt(
-                manifest, leg.arrive + float(rng.uniform(60, 240)), received, leg.category
+            # a late confirmation stays within the 4 h transit allowance (a near miss)
+            late = code == "NEAR:NO_RECEIPT"
+            at = (
+                manifest["issued_at"] + float(rng.uniform(3.3, 3.7)) * H
+                if late
+                else leg.arrive + float(rng.uniform(60, 240))
             )
+            receipt = self._receipt(manifest, max(at, leg.arrive + 60), received, leg.category)
             receipts.append(receipt)
+            if late:
+                self.near(
+                    "NO_RECEIPT",
+                    truck,
+                    manifest["issued_at"],
+                    receipt["received_at"],
+                    "消纳场在签发后约 3.5 小时才确认收货（限时 4 小时内）/ received ~3.5 h after issue, within the 4 h allowance",
+                )
+            if code == "NEAR:QUANTITY_DISCREPANCY":
+                self.near(
+                    "QUANTITY_DISCREPANCY",
+                    truck,
+                    leg.depart,
+                    receipt["received_at"],
+                    f"申报 {volume} 立方米，实收 {receipt['received_volume_m3']} 立方米（差额不足 10%）/ declared {volume} m³, received {receipt['received_volume_m3']} m³, under 10 % apart",
+                )
             if code == "QUANTITY_DISCREPANCY":
                 self.label(
                     code,
@@ -1266,28 +1651,6 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     )
 
 
-def _roads(net: RoadNetwork) -> dict[str, Any]:
-    features = []
-    for u, v, data in net.graph.edges(data=True):
-        xy = net.polyline([u, v])
-        cls = data["road_class"]
-        features.append(
-            {
-                "type": "Feature",
-                "properties": {
-                    "road_class": cls,
-                    "name_zh": CLASS_ZH[cls],
-                    "speed_limit_kmh": SPEED_LIMIT_KMH[cls],
-                },
-                "geometry": {
-                    "type": "LineString",
-                    "coordinates": _lonlat_round(xy[:, 0], xy[:, 1]),
-                },
-            }
-        )
-    return {"type": "FeatureCollection", "features": features}
-
-
 def _dump(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
@@ -1355,10 +1718,9 @@ def generate_scenario(
         "permits.json": permits,
         "ground_truth.json": truth,
     }
-    roads = _roads(b.net)
     meta = {
         "generator": "cdw.scenario",
-        "format_version": 1,
+        "format_version": 2,
         "seed": seed,
         "day": day.isoformat(),
         "trucks": trucks,
@@ -1368,13 +1730,8 @@ def generate_scenario(
         "crs": "EPSG:4326",
         "files": list(BUNDLE_FILES),
     }
+    meta["road_network"] = _network_reference(b.world.file, out_dir)
     _write_json(out_dir / "scenario.json", meta)
-    (out_dir / "roads.geojson").write_text(
-        '{"type":"FeatureCollection","features":[\n'
-        + ",\n".join(_dump(f) for f in roads["features"])
-        + "\n]}\n",
-        encoding="utf-8",
-    )
     for name, obj in registry.items():
         _write_json(out_dir / name, obj)
     tracks.write_csv(out_dir / "tracks.csv")
@@ -1382,7 +1739,6 @@ def generate_scenario(
     _write_csv(out_dir / "receipts.csv", receipts, RECEIPT_COLUMNS)
     records = {name: len(obj) for name, obj in registry.items()}
     records |= {
-        "roads.geojson": len(roads["features"]),
         "tracks.csv": tracks.height,
         "manifests.csv": len(manifests),
         "receipts.csv": len(receipts),
@@ -1393,5 +1749,16 @@ def generate_scenario(
         seed=seed,
         day=day,
         records=records,
-        violations=dict(sorted(Counter(g["code"] for g in truth).items())),
+        violations=dict(sorted(Counter(g["code"] for g in truth if "near_miss" not in g).items())),
+        near_misses=dict(sorted(Counter(g["code"] for g in truth if "near_miss" in g).items())),
     )
+
+
+def _network_reference(network: Path, out_dir: Path) -> str:
+    """The network file as the bundle names it: relative when both lie in one repository
+    checkout (the bundled sample), else absolute."""
+    network, out_dir = network.resolve(), out_dir.resolve()
+    root = Path(__file__).resolve().parents[2]
+    if network.is_relative_to(root) and out_dir.is_relative_to(root):
+        return os.path.relpath(network, out_dir)
+    return str(network)

@@ -95,6 +95,9 @@ class AnalysisContext:
     hotspots: list[Zone] = field(default_factory=list)
     permits: list[PermitRule] = field(default_factory=list)
     roads: Roads | None = None  # the road network in this CRS, with its matcher
+    # Plates whose registry says the vehicle has no load sensor (its status bits are no
+    # evidence of its load state: trips.py infers it).
+    no_load_sensor: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self._polygon_sets = {
@@ -432,4 +435,7 @@ def load_context(
         restricted=zones(RestrictedZone, "restricted_zone"),
         permits=rules,
         roads=configured_roads(settings, projector),
+        no_load_sensor=frozenset(
+            session.exec(select(Vehicle.plate).where(col(Vehicle.load_sensor).is_(False))).all()
+        ),
     )

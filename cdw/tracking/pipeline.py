@@ -87,9 +87,13 @@ class PipelineResult:
 
 
 def run_pipeline(
-    points: pl.DataFrame, context: AnalysisContext, now: datetime | None = None
+    points: pl.DataFrame,
+    context: AnalysisContext,
+    now: datetime | None = None,
+    checks: tuple[Check, ...] = CHECKS,
 ) -> PipelineResult:
-    """Clean, segment and check one batch of points (any vehicles, any days)."""
+    """Clean, segment and check one batch of points (any vehicles, any days); with
+    ``checks=()``, the trips alone."""
     timings: dict[str, float] = {}
     started = tick = perf_counter()
 
@@ -113,7 +117,7 @@ def run_pipeline(
         trips_by_track = [(track, segment_trips(track, context)) for track in tracks]
         lap("trips")
         flags: list[Flag] = []
-        for check in CHECKS:
+        for check in checks:
             may_flag = MAY_FLAG.get(check)
             for track, trips in trips_by_track:
                 if may_flag is not None and not may_flag(track, trips, context):

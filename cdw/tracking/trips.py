@@ -5,14 +5,19 @@ metrics, geofence look-ups, local time of day, load state) and slices the result
 ``VehicleTrack`` per vehicle. ``segment_trips`` cuts a track into trips that partition it:
 
 - a *visit* is a run of fixes inside one site or facility geofence (facility wins where
-  the two overlap);
+  the two overlap), robust to GPS jitter (``visit_places``): fixes just outside the fence
+  do not end it, and a fence passed through without stopping is no visit;
 - the fixes between two visits form a *leg*; a leg whose origin is a site and whose
   destination is a facility is the loaded leg of DESIGN.md §2 (site exit → facility entry);
 - a time step ≥ ``Thresholds.trip_split_gap_s`` always starts a new trip, and the legs on
   either side of it have no origin/destination across it.
 
 Leg kind. Geofences decide first; the load-state bits (JT/T 808 status bits 8-9), where
-the terminal reports them, are read at the first fix of the leg and add evidence:
+the terminal reports them, are read at the first fix of the leg and add evidence. A vehicle
+without a load sensor (``AnalysisContext.no_load_sensor``, or whose load bits are never
+non-zero in the batch: it reports status 0, "empty", all day) has no bits
+(``LOAD_UNKNOWN``), and its load state is inferred from the geofences alone: loaded from a
+site to the next facility or the next site.
 
 | leg starts at | load bits at the first fix | kind |
 |---|---|---|
@@ -21,6 +26,9 @@ the terminal reports them, are read at the first fix of the leg and add evidence
 | a facility | half or full (load refused, or not tipped) | loaded |
 | a facility | anything else | empty |
 | neither (start of track, after a gap) | half or full / empty / no bits | loaded / empty / other |
+
+Each trip says where its load state came from (``load_state_source``): ``reported`` when
+the bits at its first fix say that state, ``inferred`` when the geofences decided alone.
 
 Loaded legs get the permit they run under (``AnalysisContext.select_permit``) and its
 effective thresholds; every other trip uses the settings' thresholds.
@@ -37,6 +45,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
+import shapely
 
 from cdw.config import Thresholds
 from cdw.tracking import _kernels as K
@@ -45,6 +54,10 @@ from cdw.tracking.points import LOAD_EMPTY, LOAD_FULL, LOAD_HALF
 
 LOAD_UNKNOWN = -1
 _QUARTER_S = 900.0
+
+
+REPORTED = "reported"
+INFERRED = "inferred"
 
 
 class TripKind(StrEnum):
@@ -77,8 +90,9 @@ class VehicleTrack:
     step_m: np.ndarray  # distance from the previous fix (0 at the first)
     dt_s: np.ndarray  # time since the previous fix (0 at the first)
     speed_kmh: np.ndarray  # reported speed where present, else computed from the step
+    reported_speed: np.ndarray  # bool: speed_kmh is the terminal's
     local_sod: np.ndarray  # local seconds after midnight
-    load: np.ndarray  # int8: LOAD_EMPTY/HALF/FULL, LOAD_UNKNOWN where no status
+    load: np.ndarray  # int8: LOAD_EMPTY/HALF/FULL, LOAD_UNKNOWN where no status or no sensor
     alarm: np.ndarray  # uint32 JT/T 808 alarm DWORD, 0 where none
     zone: dict[str, np.ndarray]  # kind -> index into the context's zones, -1 outside all
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
@@ -164,6 +178,7 @@ class Trip:
     destination: Place | None  # the visit just after (legs), the place itself (visits)
     permit: PermitRule | None
     thresholds: Thresholds
+    load_state_source: str  # REPORTED or INFERRED (module docstring)
 
     @property
     def first_fix(self) -> int:
@@ -210,6 +225,7 @@ class Trip:
             if self.destination is None
             else f"{self.destination.kind}:{self.destination.id}",
             "permit_no": self.permit_no,
+            "load_state_source": self.load_state_source,
         }
 
 
@@ -267,7 +283,8 @@ def prepare_tracks(points: pl.DataFrame, ctx: AnalysisContext) -> list[VehicleTr
     dt_s[starts] = 0.0
     speed_mps[starts] = 0.0
     reported = points["speed_kmh"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    speed_kmh = np.where(np.isnan(reported), speed_mps * 3.6, reported)
+    has_speed = ~np.isnan(reported)
+    speed_kmh = np.where(has_speed, reported, speed_mps * 3.6)
     local_sod = local_seconds_of_day(t, ctx.timezone)
     status = points["status"]
     if status.null_count() == 0:
@@ -283,9 +300,15 @@ def prepare_tracks(points: pl.DataFrame, ctx: AnalysisContext) -> list[VehicleTr
 
     bounds = np.append(starts, n)
     names = vehicles.gather(starts).to_list()
+    # A vehicle without a load sensor has no load bits (module docstring).
+    sensed = np.maximum.reduceat(load, starts) > 0
     tracks = []
-    for name, lo, hi in zip(names, bounds[:-1], bounds[1:], strict=True):
+    for name, lo, hi, has_sensor in zip(
+        names, bounds[:-1], bounds[1:], sensed.tolist(), strict=True
+    ):
         part = slice(int(lo), int(hi))
+        if not has_sensor or name in ctx.no_load_sensor:
+            load[part] = LOAD_UNKNOWN
         tracks.append(
             VehicleTrack(
                 vehicle=name,
@@ -297,6 +320,7 @@ def prepare_tracks(points: pl.DataFrame, ctx: AnalysisContext) -> list[VehicleTr
                 step_m=step_m[part],
                 dt_s=dt_s[part],
                 speed_kmh=speed_kmh[part],
+                reported_speed=has_speed[part],
                 local_sod=local_sod[part],
                 load=load[part],
                 alarm=alarm[part],
@@ -314,19 +338,79 @@ def _place(ctx: AnalysisContext, kind: str, index: int) -> Place:
     return Place(kind=kind, index=index, id=zone.id, name=zone.name)
 
 
-def _leg_kind(origin: Place | None, destination: Place | None, load_state: int) -> TripKind:
-    """The table of the module docstring."""
+def _leg_kind(
+    origin: Place | None, destination: Place | None, load_state: int
+) -> tuple[TripKind, str]:
+    """The table of the module docstring, and whether the bits say so (REPORTED)."""
     loaded_bits = load_state in (LOAD_HALF, LOAD_FULL)
     if origin is not None and origin.kind == "site":
         ends_at_facility = destination is not None and destination.kind == "facility"
         if load_state == LOAD_EMPTY and not ends_at_facility:
-            return TripKind.empty
-        return TripKind.loaded
-    if origin is not None:  # a facility
-        return TripKind.loaded if loaded_bits else TripKind.empty
-    if loaded_bits:
-        return TripKind.loaded
-    return TripKind.empty if load_state == LOAD_EMPTY else TripKind.other
+            kind = TripKind.empty
+        else:
+            kind = TripKind.loaded
+    elif origin is not None:  # a facility
+        kind = TripKind.loaded if loaded_bits else TripKind.empty
+    elif loaded_bits:
+        kind = TripKind.loaded
+    else:
+        kind = TripKind.empty if load_state == LOAD_EMPTY else TripKind.other
+    says = TripKind.loaded if loaded_bits else TripKind.empty
+    reported = load_state != LOAD_UNKNOWN and kind == says
+    return kind, REPORTED if reported else INFERRED
+
+
+def _runs_of(place: np.ndarray, cut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of one value of ``place`` that also break where ``cut[i]`` (before fix i):
+    (starts, ends), end exclusive."""
+    breaks = np.flatnonzero((place[1:] != place[:-1]) | cut[1:]) + 1
+    return np.concatenate(([0], breaks)), np.concatenate((breaks, [place.size]))
+
+
+def visit_places(track: VehicleTrack, ctx: AnalysisContext) -> np.ndarray:
+    """Per fix, the place of the visit it belongs to (a site index, or the number of sites
+    plus a facility index), -1 on a leg. Where the fences alone would say otherwise:
+
+    - *fence jitter*: fixes outside a fence between two visits of it, within the same piece
+      of track, belong to the visit unless the truck is seen farther than
+      ``fence_exit_margin_m`` from the fence for ``fence_exit_min_s`` or longer (first to
+      last fix of a run of such fixes);
+    - *passing through*: a visit shorter than ``fence_stop_min_s`` (first to last fix in
+      the fence) belongs to the leg around it; a visit at either end of a piece of track
+      (its first or last fix, or beside a gap ≥ ``trip_split_gap_s``) stays a visit, as
+      nothing says how long the truck was there. Time in the fence, not a stay of the
+      fixes: at σ 20 m the fixes of a truck standing still scatter beyond any stop radius
+      now and then, while the time does not depend on noise.
+    """
+    th = ctx.thresholds
+    n_sites = len(ctx.sites)
+    site, facility = track.zone["site"], track.zone["facility"]
+    place = np.where(facility >= 0, n_sites + facility, site)
+    cut = track.dt_s >= th.trip_split_gap_s
+    if (place < 0).all():
+        return place
+
+    def fence(p: int) -> Any:
+        return ctx.sites[p].geometry if p < n_sites else ctx.facilities[p - n_sites].geometry
+
+    lo, hi = _runs_of(place, cut)
+    at = place[lo]
+    for k in range(1, lo.size - 1):
+        a, b = int(lo[k]), int(hi[k])
+        if at[k] >= 0 or at[k - 1] < 0 or at[k - 1] != at[k + 1] or cut[a] or cut[b]:
+            continue
+        away = shapely.distance(fence(int(at[k - 1])), shapely.points(track.x[a:b], track.y[a:b]))
+        far = away > th.fence_exit_margin_m
+        if not K.runs_at_least(far, track.t[a:b], th.fence_exit_min_s)[0].size:
+            place[a:b] = at[k - 1]
+
+    lo, hi = _runs_of(place, cut)
+    for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+        if place[a] < 0 or a == 0 or b == track.n or cut[a] or cut[b]:
+            continue
+        if track.t[b - 1] - track.t[a] < th.fence_stop_min_s:
+            place[a:b] = -1
+    return place
 
 
 def trip_ids(vehicle: str, first_epoch_s: np.ndarray) -> list[str]:
@@ -367,8 +451,7 @@ def segment_trips(track: VehicleTrack, ctx: AnalysisContext) -> list[Trip]:
     if n == 0:
         return []
     n_sites = len(ctx.sites)
-    site, facility = track.zone["site"], track.zone["facility"]
-    place = np.where(facility >= 0, n_sites + facility, site)  # -1 outside every geofence
+    place = visit_places(track, ctx)
     gap_starts = np.flatnonzero(track.dt_s >= ctx.thresholds.trip_split_gap_s)
     changes = np.flatnonzero(place[1:] != place[:-1]) + 1
     cuts = np.unique(np.concatenate(([0, n], changes, gap_starts)))
@@ -400,10 +483,11 @@ def segment_trips(track: VehicleTrack, ctx: AnalysisContext) -> list[Trip]:
     for k, (lo, hi, here) in enumerate(pieces):
         if here is not None:
             kind, origin, destination = TripKind.visit, here, here
+            source = INFERRED
         else:
             origin = None if lo in no_neighbour else pieces[k - 1][2]
             destination = None if hi in no_neighbour else pieces[k + 1][2]
-            kind = _leg_kind(origin, destination, loads[k])
+            kind, source = _leg_kind(origin, destination, loads[k])
         permit = None
         if kind is TripKind.loaded:
             first = lo - 1 if origin else lo
@@ -426,6 +510,7 @@ def segment_trips(track: VehicleTrack, ctx: AnalysisContext) -> list[Trip]:
                 destination=destination,
                 permit=permit,
                 thresholds=permit.thresholds if permit else ctx.thresholds,
+                load_state_source=source,
             )
         )
     return trips

@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from shapely.geometry import mapping
 from sqlmodel import Session, select
 
-from cdw.config import Settings
+from cdw.config import Settings, Thresholds
 from cdw.manifests.lifecycle import ManifestState
 from cdw.manifests.models import Manifest, Receipt
-from cdw.manifests.reconcile import reconcile_days
+from cdw.manifests.reconcile import (
+    ManifestFacts,
+    ReceiptFacts,
+    TripFacts,
+    match_trips,
+    reconcile,
+    reconcile_days,
+    trip_facts,
+)
 from cdw.permits.models import Permit, PermitStatus, PermitVehicle
+from cdw.permits.rules import VehicleFacts
 from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
+from cdw.tracking.analysis import analyse_days
 from cdw.tracking.flags import FlagRecord
+from cdw.tracking.pipeline import run_pipeline
 from cdw.tracking.store import PointStore
-from tests.tracking.handbuilt import DAY, PLATE, PROJ, TrackBuilder, box, line, utc
+from tests.tracking.handbuilt import (
+    DAY,
+    PLATE,
+    PROJ,
+    T0,
+    TrackBuilder,
+    box,
+    context,
+    line,
+    lonlat,
+    utc,
+    zone,
+)
 
 NOW = datetime(2024, 5, 8, tzinfo=UTC)
 OTHER = "粤A54321"
@@ -155,10 +179,11 @@ def test_the_hand_built_day(session: Session, store: PointStore):
     ids = seed_day(session)
     report = reconcile_days(session, store, DAY, DAY, Settings(), now=NOW)
     assert (report.manifests, report.trips) == (3, 3)
+    # M2's truck went to B, not A: the engine's WRONG_DESTINATION (analyse), not ours;
+    # here its manifest is left without a receipt.
     assert stored(session) == [
         (PLATE, "NO_RECEIPT", utc(1500)),
         (PLATE, "UNMANIFESTED_TRIP", utc(3000)),
-        (PLATE, "WRONG_DESTINATION", utc(1560)),
         (OTHER, "OVERLOAD", utc(200)),
         (OTHER, "QUANTITY_DISCREPANCY", utc(200)),
         (OTHER, "RECEIPT_WITHOUT_TRIP", utc(200)),
@@ -166,16 +191,167 @@ def test_the_hand_built_day(session: Session, store: PointStore):
     ]
     states = {no: session.get(Manifest, i).state for no, i in ids.items()}
     assert states == {"M1": "closed", "M2": "overdue", "M3": "discrepancy"}
-    wrong = session.exec(select(FlagRecord).where(FlagRecord.code == "WRONG_DESTINATION")).one()
-    assert wrong.measured["trip_facility_id"] != wrong.measured["manifest_facility_id"]
-    assert wrong.geometry["type"] == "LineString" and wrong.explanation_zh
+    unmanifested = session.exec(
+        select(FlagRecord).where(FlagRecord.code == "UNMANIFESTED_TRIP")
+    ).one()
+    assert unmanifested.measured["load_state_source"] == "inferred"  # no status bits
 
     again = reconcile_days(session, store, DAY, DAY, Settings(), now=NOW)
-    assert (again.stored, again.replaced) == (7, 7)
-    assert len(stored(session)) == 7
+    assert (again.stored, again.replaced) == (6, 6)
+    assert len(stored(session)) == 6
+
+
+def test_wrong_destination_is_raised_once_through_analyse_and_reconcile(
+    session: Session, store: PointStore
+):
+    seed_day(session)
+    analysed = analyse_days(session, store, DAY, DAY, Settings(), now=NOW)
+    reconciled = reconcile_days(session, store, DAY, DAY, Settings(), now=NOW)
+    assert "WRONG_DESTINATION" not in reconciled.counts
+    rows = session.exec(select(FlagRecord).where(FlagRecord.code == "WRONG_DESTINATION")).all()
+    assert [(str(r.source), r.to_flag().start) for r in rows] == [("engine", utc(1560))]
+    (wrong,) = [f for f in analysed.flags if f.code == "WRONG_DESTINATION"]
+    assert wrong.measured["arrived_facility"] == "消纳场B"
+    assert wrong.measured["permitted_facility"] == "消纳场A"
 
 
 def test_before_the_allowance_there_is_no_no_receipt(session: Session, store: PointStore):
     seed_day(session)
     report = reconcile_days(session, store, DAY, DAY, Settings(), now=utc(1550 + 4 * 3600))
     assert report.counts["NO_RECEIPT"] == 0
+
+
+# --- matching legs to manifests (pure) ----------------------------------------------------
+
+SITE_ID, FACILITY_ID, OTHER_FACILITY_ID = 1, 10, 11
+
+
+def manifest_facts(
+    issued: float, receipt_at: float | None = None, receipt_facility: int = FACILITY_ID
+) -> ManifestFacts:
+    return ManifestFacts(
+        manifest_id=1,
+        manifest_no="M1",
+        plate=PLATE,
+        permit_no="HZ-2024-001",
+        site_id=SITE_ID,
+        facility_id=FACILITY_ID,
+        facility_name="消纳场乙",
+        issued_at=utc(issued),
+        departed_at=None,
+        declared_volume_m3=15.0,
+        declared_weight_t=None,
+        location=lonlat(0, 0),
+        vehicle=VehicleFacts(
+            vehicle_id=1,
+            plate=PLATE,
+            status="active",
+            sealed_body=True,
+            inspection_valid_until=date(2030, 1, 1),
+            rated_capacity_m3=18.0,
+            rated_load_t=30.0,
+            haulier_name="运输公司",
+            haulier_status="active",
+            haulier_licence_valid_until=date(2030, 1, 1),
+        ),
+        on_permit=True,
+        receipt=None
+        if receipt_at is None
+        else ReceiptFacts(
+            facility_id=receipt_facility,
+            received_at=utc(receipt_at),
+            outcome="accepted",
+            received_volume_m3=15.0,
+            weighbridge_t=None,
+            rejected_volume_m3=None,
+        ),
+    )
+
+
+def leg(trip_id: str, start: float, end: float, **places) -> TripFacts:
+    return TripFacts(
+        trip_id=trip_id,
+        vehicle=PLATE,
+        start=utc(start),
+        end=utc(end),
+        origin_site_id=places.get("origin", SITE_ID),
+        destination_facility_id=places.get("facility"),
+        destination_site_id=places.get("site"),
+        path=(lonlat(0, 0), lonlat(5100, 0)),
+    )
+
+
+def codes(flags) -> list[str]:
+    return [str(f.code) for f in flags]
+
+
+def test_fence_jitter_at_departure_leaves_one_leg_and_the_manifest_on_it():
+    ctx = context(
+        sites=[zone(SITE_ID, box(-100, -100, 100, 100))],
+        facilities=[zone(FACILITY_ID, box(5000, -100, 5200, 100), "消纳场乙")],
+    )
+    # Loading by the fence (x=70), σ-sized fixes stepping out of it (x=105..130) now and
+    # then and at departure, then off to the facility.
+    b = TrackBuilder()
+    for t in range(0, 601, 10):
+        b.at(t, 125.0 if t % 70 == 0 or t >= 570 else 70.0, 0)
+    b.at(610, 85, 0)
+    b.drive(620, (110, 0), (5100, 0), 12.0)
+    b.stay(b.last_t + 10, b.last_t + 300, 5100, 0)
+    result = run_pipeline(b.frame(), ctx, checks=())
+    (haul,) = trip_facts(result, ctx)
+    assert (haul.start, haul.origin_site_id, haul.destination_facility_id) == (
+        utc(610),
+        SITE_ID,
+        FACILITY_ID,
+    )
+    m = manifest_facts(issued=540, receipt_at=haul.end.timestamp() - T0 + 120)
+    flags, _ = reconcile([m], [haul], Thresholds(), NOW)
+    assert flags == []
+
+
+def test_a_leg_back_to_its_own_site_never_takes_the_manifest():
+    stub = leg("stub", 600, 1200, site=SITE_ID)  # out, waiting, back in
+    haul = leg("haul", 1500, 2000, facility=FACILITY_ID)
+    m = manifest_facts(issued=550)
+    assert match_trips([m], [stub, haul], timedelta(hours=4)) == {1: haul}
+    flags, _ = reconcile([m], [stub, haul], Thresholds(), NOW)
+    assert codes(flags) == ["NO_RECEIPT"]  # no UNMANIFESTED_TRIP for the haul
+
+
+def test_the_leg_to_the_receipts_facility_is_preferred():
+    to_other = leg("other", 600, 1100, facility=OTHER_FACILITY_ID)
+    to_receipt = leg("right", 1300, 1800, facility=FACILITY_ID)
+    m = manifest_facts(issued=550, receipt_at=2000)
+    assert match_trips([m], [to_other, to_receipt], timedelta(hours=4)) == {1: to_receipt}
+    flags, _ = reconcile([m], [to_other, to_receipt], Thresholds(), NOW)
+    assert codes(flags) == ["UNMANIFESTED_TRIP"]
+    assert flags[0].trip_id == "other"
+
+
+def test_a_receipt_is_not_supported_by_a_leg_to_another_facility():
+    elsewhere = leg("other", 600, 1100, facility=OTHER_FACILITY_ID)
+    flags, _ = reconcile(
+        [manifest_facts(issued=550, receipt_at=1300)], [elsewhere], Thresholds(), NOW
+    )
+    (flag,) = flags
+    assert (str(flag.code), flag.trip_id) == ("RECEIPT_WITHOUT_TRIP", "other")
+    assert flag.measured["trip_facility_id"] == OTHER_FACILITY_ID
+    # A leg cut by a gap (no known end) still supports it.
+    cut = leg("cut", 600, 1100)
+    assert (
+        reconcile([manifest_facts(issued=550, receipt_at=1300)], [cut], Thresholds(), NOW)[0] == []
+    )
+
+
+def test_the_next_manifest_of_the_vehicle_closes_the_window():
+    # M1's load went back to the site (dumped on the way); M2, issued at 2000, leaves at
+    # 2100 for the facility: that leg is M2's, M1 has none (and no receipt: NO_RECEIPT).
+    back = leg("back", 600, 1800, site=SITE_ID)
+    haul = leg("haul", 2100, 2600, facility=FACILITY_ID)
+    m1 = manifest_facts(issued=550)
+    m2 = replace(manifest_facts(issued=2000, receipt_at=2700), manifest_id=2, manifest_no="M2")
+    assert match_trips([m1, m2], [back, haul], timedelta(hours=4)) == {2: haul}
+    flags, per_manifest = reconcile([m1, m2], [back, haul], Thresholds(), NOW)
+    assert codes(flags) == ["NO_RECEIPT"]
+    assert per_manifest == {1: ["NO_RECEIPT"]}

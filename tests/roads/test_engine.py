@@ -67,16 +67,6 @@ def test_geojson_roads_become_arcs_with_their_tags(tmp_path: Path):
     assert net.edge_length_m[ab] == pytest.approx(1021, abs=2)  # 0.01° of longitude at 23.5° N
 
 
-def test_the_demo_roads_load():
-    bundle = (
-        Path(__file__).resolve().parents[2] / "sample_tracks" / "conghua-demo" / "roads.geojson"
-    )
-    net = RoadNetwork.from_geojson(bundle)
-    assert net.n_edges == 2 * 1225
-    assert set(np.unique(net.edge_maxspeed_kmh).tolist()) == {30.0, 40.0, 50.0, 60.0}
-    assert "支路" in set(net.edge_name.tolist())
-
-
 def test_every_bad_feature_is_reported_with_its_index_and_field(tmp_path: Path):
     path = _write(
         tmp_path / "bad.geojson",
@@ -161,7 +151,8 @@ def test_roads_in_another_utm_zone_are_reprojected():
 
 def test_may_be_slower_and_posted_limits():
     net, ids = grid()
-    net.edge_maxspeed_kmh[ids[(0, 1)]] = 30.0  # bottom row, first block, eastbound
+    net.edge_limit_kmh[:] = np.nan  # no limits, but
+    net.edge_limit_kmh[ids[(0, 1)]] = 30.0  # bottom row, first block, eastbound
     roads = Roads(net)
     assert roads.lowest_limit_kmh == 30.0
     px, py = net.projector.forward(*lonlat([50.0, 50.0, 250.0], [0.0, 0.0, 0.0]))
@@ -177,7 +168,37 @@ def test_may_be_slower_sees_every_arc_of_a_road_not_only_its_nearest():
     # the corner node 0 only passes the road through: arcs 4 -> 0 and 0 -> 1 are one chain;
     # a fix 2 m from 4 -> 0 is also 20 m from 0 -> 1, posted 30
     net, ids = grid()
-    net.edge_maxspeed_kmh[ids[(0, 1)]] = 30.0
+    net.edge_limit_kmh[:] = np.nan
+    net.edge_limit_kmh[ids[(0, 1)]] = 30.0
     roads = Roads(net)
     px, py = net.projector.forward(*lonlat([2.0], [20.0]))
     assert roads.may_be_slower(px, py, np.array([35.0]), 60.0).tolist() == [True]
+    # Within a radius that leaves 0 -> 1 out, nothing slower.
+    assert roads.may_be_slower(px, py, np.array([35.0]), 60.0, radius_m=10.0).tolist() == [False]
+
+
+def test_edges_near_and_the_highest_plausible_limit():
+    # Bottom row primary (no limit), the rest residential (statutory 30); the first
+    # bottom block posted 40 both ways.
+    net, ids = grid()
+    net.edge_limit_kmh[[ids[(0, 1)], ids[(1, 0)]]] = 40.0
+    roads = Roads(net)
+    # Within 45 m of (50, 10): the 40 block (10 m; the residential 0-4 and 1-5 are 50 m
+    # off); of (50, 60): the residential 4-5 (40 m; the 40 block is 60 m off); of
+    # (250, 500): nothing.
+    px, py = net.projector.forward(*lonlat([50.0, 50.0, 250.0], [10.0, 60.0, 500.0]))
+    point, edge, dist = roads.edges_near(px, py, 45.0)
+    found = {
+        (int(p), int(e)): round(float(d), 3) for p, e, d in zip(point, edge, dist, strict=True)
+    }
+    assert found == {
+        (0, ids[(0, 1)]): 10.0,
+        (0, ids[(1, 0)]): 10.0,
+        (1, ids[(4, 5)]): 40.0,
+        (1, ids[(5, 4)]): 40.0,
+    }
+    np.testing.assert_array_equal(roads.plausible_limit_kmh(px, py, 45.0, 60.0), [40.0, 30.0, 60.0])
+    # A road without a limit counts as the cap: the primary's second block, 50 m away.
+    px, py = net.projector.forward(*lonlat([150.0], [50.0]))
+    assert roads.plausible_limit_kmh(px, py, 55.0, 60.0).tolist() == [60.0]
+    assert roads.plausible_limit_kmh(px, py, 55.0, 45.0).tolist() == [45.0]

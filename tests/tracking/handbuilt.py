@@ -139,6 +139,14 @@ class TrackBuilder:
             )
         return self
 
+    def sensor_shown(self) -> TrackBuilder:
+        """Put first, an hour before the track (a piece of its own), one fix at the first
+        fix's place reporting a full load: the terminal's load sensor works, so load bits
+        "empty" elsewhere in the track are evidence (trips.py)."""
+        first = self.rows[0]
+        self.rows.insert(0, {**first, "t": first["t"] - 3600.0, "speed_kmh": None, "status": FULL})
+        return self
+
     @property
     def last_t(self) -> float:
         return self.rows[-1]["t"]

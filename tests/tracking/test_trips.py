@@ -37,7 +37,8 @@ DEPOT = zone(20, box(-3100, -100, -2900, 100))
 
 def ctx(**kw):
     kw.setdefault("permits", [permit()])
-    return context(sites=[SITE], facilities=[FACILITY], depots=[DEPOT], **kw)
+    kw.setdefault("sites", [SITE])
+    return context(facilities=[FACILITY], depots=[DEPOT], **kw)
 
 
 def summary(trips):
@@ -55,18 +56,18 @@ def summary(trips):
 
 
 def haul(status=None) -> TrackBuilder:
-    """Depot (t=0..10) → site (x=0 at t=320, leaves after t=400) → facility, fixes every 30 s
+    """Depot (t=0..10) → site (x=0 at t=320, leaves after t=600) → facility, fixes every 30 s
     on the road."""
     b = TrackBuilder().stay(0, 10, -3000, 0, status=status)  # 0, 1
     b.drive(20, (-3000, 0), (0, 0), 10.0, step=30.0, status=status)  # 2..12 (t=20..320)
-    b.stay(330, 400, 0, 0, status=status)  # 13..20
-    b.drive(410, (0, 0), (5100, 0), 10.0, step=30.0, include_start=False, status=status)
+    b.stay(330, 600, 0, 0, status=status)  # 13..40
+    b.drive(610, (0, 0), (5100, 0), 10.0, step=30.0, include_start=False, status=status)
     return b.stay(b.last_t + 10, b.last_t + 60, 5100, 0, status=status)
 
 
 def test_site_exit_to_facility_entry_is_the_loaded_leg():
     track, trips = trips_of(haul(), ctx())
-    # Fixes: 0..10 outside (depot is no trip cut), 11..20 in the site (x=-120 is outside,
+    # Fixes: 0..10 outside (depot is no trip cut), 11..40 in the site (x=-120 is outside,
     # the fix at x=0 t=320 is inside), then the leg, then the facility visit.
     in_site = np.flatnonzero(track.zone["site"] >= 0)
     in_facility = np.flatnonzero(track.zone["facility"] >= 0)
@@ -78,10 +79,10 @@ def test_site_exit_to_facility_entry_is_the_loaded_leg():
     ]
     leg = trips[2]
     assert (leg.origin_site_id, leg.destination_facility_id) == (1, 10)
-    # Departure: the last fix in the site (t=400); arrival: the first in the facility.
-    assert track.time(leg.first_fix) == utc(400)
+    # Departure: the last fix in the site (t=600); arrival: the first in the facility.
+    assert track.time(leg.first_fix) == utc(600)
     assert track.t[leg.last_fix] == track.t[in_facility[0]]
-    assert leg.trip_id == f"{PLATE}@{utc(440):%Y%m%dT%H%M%S}Z"  # its first fix
+    assert leg.trip_id == f"{PLATE}@{utc(640):%Y%m%dT%H%M%S}Z"  # its first fix
     assert sum(t.end_index - t.start_index for t in trips) == track.n
 
 
@@ -121,40 +122,72 @@ def test_gap_split_threshold_is_a_setting():
     assert [str(t.kind) for t in trips] == ["visit", "loaded"]
 
 
-def leg_kind(start: str, end: str, status: int | None) -> str:
-    """Kind of the one leg from ``start`` to ``end`` ("site", "facility" or "road")."""
+def leg_kind(
+    start: str, end: str, status: int | None, sensor: bool = True, **kw
+) -> tuple[str, str]:
+    """Kind and load-state source of the one leg from ``start`` to ``end`` ("site",
+    "facility" or "road"); with ``sensor``, the terminal has shown a load before."""
     where = {"site": (0, 0), "facility": (5100, 0), "road": (2500, 2000)}
     b = TrackBuilder()
     if start != "road":
-        b.stay(0, 30, *where[start], status=status)
-    b.at(40, 2500, 1000, status=status)
-    b.at(50, 2500, 1500, status=status)
+        b.stay(0, 150, *where[start], status=status)
+    for k, t in enumerate((160, 230, 300)):  # 140 s away: more than fence jitter
+        b.at(t, 2500, 1000 + 250 * k, status=status)
     if end != "road":
-        b.stay(60, 90, *where[end], status=status)
-    _, trips = trips_of(b, ctx())
-    (leg,) = [t for t in trips if t.kind != TripKind.visit]
-    return str(leg.kind)
+        b.stay(310, 460, *where[end], status=status)
+    if sensor and status is not None:
+        b.sensor_shown()
+    _, trips = trips_of(b, ctx(**kw))
+    (leg,) = [t for t in trips if t.kind != TripKind.visit and t.end_index - t.start_index > 1]
+    return str(leg.kind), leg.load_state_source
 
 
 @pytest.mark.parametrize(
-    ("start", "end", "status", "kind"),
+    ("start", "end", "status", "kind", "source"),
     [
-        ("site", "facility", None, "loaded"),
-        ("site", "facility", EMPTY, "loaded"),  # geofences decide first
-        ("site", "road", None, "loaded"),
-        ("site", "road", FULL, "loaded"),
-        ("site", "road", EMPTY, "empty"),
-        ("facility", "site", None, "empty"),
-        ("facility", "road", FULL, "loaded"),  # load refused at the facility
-        ("facility", "road", LOAD_HALF << 8, "loaded"),
-        ("facility", "road", EMPTY, "empty"),
-        ("road", "facility", None, "other"),
-        ("road", "facility", FULL, "loaded"),
-        ("road", "road", EMPTY, "empty"),
+        ("site", "facility", None, "loaded", "inferred"),
+        ("site", "facility", EMPTY, "loaded", "inferred"),  # geofences decide first
+        ("site", "facility", FULL, "loaded", "reported"),
+        ("site", "road", None, "loaded", "inferred"),
+        ("site", "road", FULL, "loaded", "reported"),
+        ("site", "road", EMPTY, "empty", "reported"),
+        ("facility", "site", None, "empty", "inferred"),
+        ("facility", "road", FULL, "loaded", "reported"),  # load refused at the facility
+        ("facility", "road", LOAD_HALF << 8, "loaded", "reported"),
+        ("facility", "road", EMPTY, "empty", "reported"),
+        ("road", "facility", None, "other", "inferred"),
+        ("road", "facility", FULL, "loaded", "reported"),
+        ("road", "road", EMPTY, "empty", "reported"),
     ],
 )
-def test_leg_kind_table(start, end, status, kind):
-    assert leg_kind(start, end, status) == kind
+def test_leg_kind_table(start, end, status, kind, source):
+    assert leg_kind(start, end, status) == (kind, source)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "kind"),
+    [
+        ("site", "facility", "loaded"),
+        ("site", "road", "loaded"),
+        ("site", "site", "loaded"),
+        ("facility", "road", "empty"),
+        ("facility", "site", "empty"),
+        ("road", "road", "other"),
+    ],
+)
+def test_without_a_load_sensor_the_load_state_is_inferred(start, end, kind):
+    # Status bits always 0 ("empty"): no sensor, whatever the registry says.
+    assert leg_kind(start, end, EMPTY, sensor=False) == (kind, "inferred")
+    # The registry says no sensor: even "full" bits are no evidence.
+    assert leg_kind(start, end, FULL, no_load_sensor=frozenset({PLATE})) == (kind, "inferred")
+
+
+def test_load_bits_of_a_vehicle_without_a_sensor_are_unknown():
+    b = TrackBuilder().stay(0, 150, 0, 0, status=EMPTY)
+    track, _ = trips_of(b, ctx())
+    assert (track.load == LOAD_UNKNOWN).all()
+    track, _ = trips_of(b.sensor_shown(), ctx())
+    assert track.load.tolist() == [LOAD_FULL] + [0] * 16
 
 
 def test_permit_selection_prefers_same_site_and_facility():
@@ -299,6 +332,7 @@ def test_new_trip_is_the_dataclass_built_faster() -> None:
         destination=None,
         permit=None,
         thresholds=Thresholds(),
+        load_state_source="inferred",
     )
     fast = _new_trip(**fields)
     assert fast == Trip(**fields) and repr(fast) == repr(Trip(**fields))
@@ -329,3 +363,120 @@ def test_trip_ids_match_numpy_iso_formatting() -> None:
         expected.append(f"V@{stamp[:19].replace('-', '').replace(':', '')}{fraction}Z")
     assert trip_ids("V", epoch) == expected
     assert trip_ids("V", np.array([1714960800.25]))[0] == "V@20240506T020000.250Z"
+
+
+# --- visits robust to GPS jitter ----------------------------------------------------------
+
+OTHER_SITE = zone(2, box(2400, -100, 2600, 100), "工地丙")
+
+
+def kinds(trips) -> list[tuple[str, object, object]]:
+    return [
+        (str(t.kind), t.origin and (t.origin.kind, t.origin.id), t.destination and t.destination.id)
+        for t in trips
+    ]
+
+
+def jittery_departure(out_x: float, out_s: float, back_s: float = 0.0) -> TrackBuilder:
+    """Loading at (60, 0) t=0..600, one fix every 10 s; then fixes at x=``out_x`` (outside
+    the fence at x=100) for ``out_s`` seconds, back at (60, 0) for ``back_s``, and off to
+    the facility."""
+    b = TrackBuilder().stay(0, 600, 60, 0)
+    b.stay(610, 610 + out_s, out_x, 0)
+    b.stay(b.last_t + 10, b.last_t + 10 + back_s, 60, 0)
+    b.drive(b.last_t + 10, (60, 0), (5100, 0), 12.0, include_start=False)
+    return b.stay(b.last_t + 10, b.last_t + 300, 5100, 0)
+
+
+@pytest.mark.parametrize(
+    ("out_x", "out_s"),
+    [
+        (130, 0),  # one fix 30 m outside
+        (200, 40),  # five fixes 100 m outside, over 40 s
+        (140, 900),  # a quarter of an hour 40 m outside (waiting by the gate)
+    ],
+)
+def test_fence_jitter_at_departure_leaves_one_leg(out_x, out_s):
+    track, trips = trips_of(jittery_departure(out_x, out_s), ctx())
+    assert kinds(trips) == [
+        ("visit", ("site", 1), 1),
+        ("loaded", ("site", 1), 10),
+        ("visit", ("facility", 10), 10),
+    ]
+    # The leg leaves at the last fix in the site: after the excursion.
+    assert track.t[trips[1].first_fix] == 610 + out_s + 10 + track.t[0]
+
+
+def test_a_real_excursion_from_the_fence_is_a_leg_of_its_own():
+    # 60 s farther than 50 m from the fence: the truck left, came back and stopped.
+    _, trips = trips_of(jittery_departure(200, 60, back_s=150), ctx())
+    assert kinds(trips) == [
+        ("visit", ("site", 1), 1),
+        ("loaded", ("site", 1), 1),
+        ("visit", ("site", 1), 1),
+        ("loaded", ("site", 1), 10),
+        ("visit", ("facility", 10), 10),
+    ]
+
+
+def test_fence_hysteresis_is_a_setting():
+    th = Thresholds(fence_exit_margin_m=20.0, fence_exit_min_s=30.0)
+    _, trips = trips_of(jittery_departure(200, 40, back_s=150), ctx(thresholds=th))
+    assert len(trips) == 5
+    _, trips = trips_of(jittery_departure(200, 40, back_s=150), ctx())
+    assert len(trips) == 3
+
+
+def test_coming_back_through_the_fence_without_stopping_is_no_visit():
+    # Out for a minute, back through the site for 10 s, off to the facility: one leg.
+    _, trips = trips_of(jittery_departure(200, 60), ctx())
+    assert kinds(trips) == [
+        ("visit", ("site", 1), 1),
+        ("loaded", ("site", 1), 10),
+        ("visit", ("facility", 10), 10),
+    ]
+
+
+def through_other_site(stop_s: float) -> TrackBuilder:
+    """Site → along y=0 through the other site's fence (x=2400..2600), stopping ``stop_s``
+    at x=2500 → facility."""
+    b = TrackBuilder().stay(0, 600, 0, 0)
+    b.drive(610, (0, 0), (2500, 0), 10.0, include_start=False)
+    if stop_s:
+        b.stay(b.last_t + 10, b.last_t + stop_s, 2500, 0)
+    b.drive(b.last_t + 10, (2500, 0), (5100, 0), 10.0, include_start=False)
+    return b.stay(b.last_t + 10, b.last_t + 300, 5100, 0)
+
+
+def test_passing_through_another_fence_keeps_one_leg():
+    c = ctx(sites=[SITE, OTHER_SITE])
+    track, trips = trips_of(through_other_site(60), c)
+    assert kinds(trips) == [
+        ("visit", ("site", 1), 1),
+        ("loaded", ("site", 1), 10),
+        ("visit", ("facility", 10), 10),
+    ]
+    leg = trips[1]
+    # Its fixes in the other fence: two on the way in and out, seven of the 60 s stop.
+    assert (track.zone["site"][leg.start_index : leg.end_index] == 1).sum() == 9
+    assert leg.permit_no == "HZ-2024-001"
+
+
+def test_stopping_in_another_fence_ends_the_leg():
+    c = ctx(sites=[SITE, OTHER_SITE])
+    _, trips = trips_of(through_other_site(130), c)
+    assert kinds(trips) == [
+        ("visit", ("site", 1), 1),
+        ("loaded", ("site", 1), 2),
+        ("visit", ("site", 2), 2),
+        ("loaded", ("site", 2), 10),
+        ("visit", ("facility", 10), 10),
+    ]
+
+
+def test_a_fence_at_the_end_of_the_track_stays_a_visit():
+    # Ends 30 s into the facility: nothing says the truck did not stop there.
+    b = TrackBuilder().stay(0, 600, 0, 0)
+    b.drive(610, (0, 0), (5100, 0), 10.0, include_start=False)
+    _, trips = trips_of(b, ctx())
+    assert kinds(trips)[-1] == ("visit", ("facility", 10), 10)

@@ -1,23 +1,33 @@
 """SPEEDING 超速: speed above the limit for ≥ ``speeding_min_duration_s``.
 
 The limit is ``speed_limit_kmh``, the truck limit (settings, or the permit's override).
-With a road network, a muck truck must also obey the posted sign: a fix matched onto a road
-with a tagged maxspeed has the lower of the two as its limit; untagged or unmatched fixes
-keep the truck limit. Only what may be over some limit is matched: the runs (long enough)
-of fixes faster than the truck limit or than the posted limit of an edge the matcher may
-put them on (``Roads.may_be_slower``).
+With a road network, a muck truck must also obey the posted sign, but only where the
+sign is beyond doubt (DESIGN.md §8): a fix's limit is the *highest* limit among the roads
+within ``speeding_road_radius_m`` of it (every road it may have been on: a trunk's frontage
+road, ramp or side road is no proof against a truck on the trunk), a road without a posted
+limit counting as the truck limit, and never above the truck limit; the truck limit where
+no road is that near (``Roads.plausible_limit_kmh``). So a posted limit counts only when
+every road the truck may have been on is posted below its speed. Only fixes that may be
+over such a limit are looked up (``Roads.may_be_slower``).
 
 Speed is the terminal's reported speed where present, else the speed over the step from
 the previous fix. A run of fixes each above its own limit lasts from its first to its last
 such fix and breaks at a signal gap (a step ≥ ``signal_gap_s``): nothing is known in
-between. Severity: 30 + 2 per km/h of the largest excess over the limit; with a network the
-evidence names the road at that fix and which limit applied there.
+between. One noisy fix must not make a flag, so the positions must agree: the straight
+distance over the run (from its first fix; from the fix before it where the speed at the
+first is a step's) divided by its duration must also exceed the run's limit (the mean of
+its fixes' limits). A bend only shortens that distance: the rule errs towards no flag.
+
+Severity: 30 + 2 per km/h of the largest excess over the limit. With a network the
+evidence names the road whose limit applied at that fix, the limit and its source, and
+the other roads considered.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +39,6 @@ from cdw.tracking.checks import (
     dur_en,
     dur_zh,
     make_flag,
-    matched,
     runs,
     signal_gaps,
     thresholds_of,
@@ -38,129 +47,192 @@ from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
 
+_MAX_ROADS_LISTED = 6
+
 
 @dataclass(frozen=True)
 class _Speeding:
-    """Runs over the limit; with a network, each fix's limit and matched edge (the truck
-    limit and -1 outside the matched stretches)."""
+    """Runs over the limit, with each fix's limit and the distance-over-time speed of each
+    run (``stretch_kmh``)."""
 
     events: Events
-    limit: np.ndarray | None = None
-    edge: np.ndarray | None = None
+    limit: np.ndarray
+    stretch_kmh: list[float]
 
 
-def _long_runs(
-    track: VehicleTrack, mask: np.ndarray, min_s: float, gap_s: float
-) -> tuple[np.ndarray, np.ndarray]:
-    starts, ends = runs(mask, signal_gaps(track, gap_s))
-    long_enough = track.t[ends - 1] - track.t[starts] >= min_s
-    return starts[long_enough], ends[long_enough]
-
-
-def _on_roads(
-    track: VehicleTrack, ctx: AnalysisContext, truck: float, min_s: float, gap_s: float
-) -> _Speeding:
-    roads, speed = ctx.roads, track.speed_kmh
-    maybe = speed > truck
-    if roads.lowest_limit_kmh < truck:
-        slow = np.flatnonzero(~maybe & (speed > roads.lowest_limit_kmh))
-        maybe[slow] = roads.may_be_slower(track.x[slow], track.y[slow], speed[slow], truck)
-    limit = np.full(track.n, truck)
-    edge = np.full(track.n, -1, np.int64)
-    for s, e in zip(*_long_runs(track, maybe, min_s, gap_s), strict=True):
-        edge[s:e] = matched(track, ctx, int(s), int(e)).edge
-        limit[s:e] = np.fmin(truck, roads.posted_limit_kmh(edge[s:e]))
-    return _Speeding(Events.of(*_long_runs(track, speed > limit, min_s, gap_s)), limit, edge)
+def _stretch_kmh(track: VehicleTrack, s: int, e: int, reported: np.ndarray) -> float:
+    """Straight distance over run s..e-1 divided by its duration (module docstring)."""
+    first = s - 1 if s > 0 and not reported[s] and track.dt_s[s] > 0 else s
+    last = e - 1
+    seconds = float(track.t[last] - track.t[first])
+    metres = math.hypot(track.x[last] - track.x[first], track.y[last] - track.y[first])
+    return 3.6 * metres / seconds if seconds > 0 else 0.0
 
 
 def _events(track: VehicleTrack, th: Thresholds, ctx: AnalysisContext) -> _Speeding:
-    limit, min_s, gap_s = th.speed_limit_kmh, th.speeding_min_duration_s, th.signal_gap_s
+    truck, min_s, gap_s = th.speed_limit_kmh, th.speeding_min_duration_s, th.signal_gap_s
+    radius = th.speeding_road_radius_m
 
     def compute() -> _Speeding:
-        if ctx.roads is not None:
-            return _on_roads(track, ctx, limit, min_s, gap_s)
-        return _Speeding(Events.of(*_long_runs(track, track.speed_kmh > limit, min_s, gap_s)))
+        speed = track.speed_kmh
+        limit = np.full(track.n, truck)
+        roads = ctx.roads
+        if roads is not None and roads.lowest_limit_kmh < truck:
+            near = np.flatnonzero(speed > roads.lowest_limit_kmh)
+            slower = roads.may_be_slower(track.x[near], track.y[near], speed[near], truck, radius)
+            near = near[slower]
+            limit[near] = roads.plausible_limit_kmh(track.x[near], track.y[near], radius, truck)
+        starts, ends = runs(speed > limit, signal_gaps(track, gap_s))
+        long_enough = track.t[ends - 1] - track.t[starts] >= min_s
+        starts, ends = starts[long_enough], ends[long_enough]
+        reported = track.reported_speed
+        stretch = [_stretch_kmh(track, s, e, reported) for s, e in zip(starts, ends, strict=True)]
+        agree = [
+            v > float(limit[s:e].mean())
+            for v, s, e in zip(stretch, starts.tolist(), ends.tolist(), strict=True)
+        ]
+        return _Speeding(
+            Events.of(starts[agree], ends[agree]),
+            limit,
+            [v for v, ok in zip(stretch, agree, strict=True) if ok],
+        )
 
-    return track.memo(("speeding", limit, min_s, gap_s), compute)
+    return track.memo(("speeding", truck, min_s, gap_s, radius), compute)
 
 
 def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bool:
     return any(_events(track, th, ctx).events.starts for th in thresholds_of(track, trips))
 
 
-def _road_clause(ctx: AnalysisContext, edge: int, posted: float, truck: float) -> tuple[str, str]:
-    """Which road, and which of its posted limit and the truck limit applied."""
-    if edge < 0:
-        return (
-            f"；未匹配到道路，适用货车限速 {truck:.0f} km/h",
-            f"; not matched to a road: the truck limit of {truck:.0f} km/h applies",
+def _roads_near(
+    ctx: AnalysisContext, track: VehicleTrack, s: int, e: int, radius_m: float, truck: float
+) -> list[dict[str, Any]]:
+    """The roads within ``radius_m`` of fixes s..e-1, nearest first, one entry per road
+    (name, class and limit; both directions and every piece of it together)."""
+    roads = ctx.roads
+    _, edge, dist = roads.edges_near(track.x[s:e], track.y[s:e], radius_m)
+    nearest: dict[tuple[str, float], tuple[float, int]] = {}
+    limits = roads.posted_limit_kmh(edge)
+    for k, (ed, d, lim) in enumerate(
+        zip(edge.tolist(), dist.tolist(), limits.tolist(), strict=True)
+    ):
+        key = (roads.label(ed)[1], -1.0 if math.isnan(lim) else lim)
+        if key not in nearest or d < nearest[key][0]:
+            nearest[key] = (d, k)
+    out = []
+    for d, k in sorted(nearest.values()):
+        ed, lim = int(edge[k]), float(limits[k])
+        out.append(
+            {
+                "road": roads.label(ed)[1],
+                "road_zh": roads.label(ed)[0],
+                "limit_kmh": None if math.isnan(lim) else lim,
+                "limit_source": roads.limit_source(ed)[1],
+                "limit_source_zh": roads.limit_source(ed)[0],
+                "applies_kmh": min(truck, lim) if not math.isnan(lim) else truck,
+                "distance_m": round(d, 1),
+            }
         )
-    road_zh, road_en = ctx.roads.label(edge)
-    if math.isnan(posted):
-        return (
-            f"；道路：{road_zh}，未标限速，适用货车限速 {truck:.0f} km/h",
-            f"; road: {road_en}, no posted limit: the truck limit of {truck:.0f} km/h applies",
+    return out
+
+
+def _road_evidence(
+    ctx: AnalysisContext,
+    track: VehicleTrack,
+    s: int,
+    e: int,
+    worst: int,
+    limit: float,
+    th: Thresholds,
+) -> tuple[dict[str, Any], str, str]:
+    """Measured values and the clause naming the road, its limit and source, and the
+    other roads considered (at the worst fix: the one furthest over its limit)."""
+    truck, radius = th.speed_limit_kmh, th.speeding_road_radius_m
+    considered = _roads_near(ctx, track, worst, worst + 1, radius, truck)
+    along = _roads_near(ctx, track, s, e, radius, truck)
+    if limit >= truck:
+        source_zh, source_en = "货车限速", "the truck limit"
+        road = next((r for r in considered if r["applies_kmh"] >= truck), None)
+    else:
+        road = next(r for r in considered if r["applies_kmh"] == limit)
+        source_zh, source_en = road["limit_source_zh"], road["limit_source"]
+    applied = None if road is None else (road["road"], road["limit_kmh"])
+    others = [r for r in along if (r["road"], r["limit_kmh"]) != applied]
+    measured = {
+        "road": road["road"] if road else "",
+        "limit_applied": "road" if limit < truck else "truck",
+        "limit_source": source_en,
+        "roads_considered": [
+            {k: r[k] for k in ("road", "limit_kmh", "limit_source", "distance_m")}
+            for r in along[:_MAX_ROADS_LISTED]
+        ],
+    }
+    if road is None:
+        zh = f"；{dist_zh(radius)}内无道路，适用货车限速 {truck:.0f} km/h"
+        en = f"; no road within {dist_en(radius)}: the truck limit of {truck:.0f} km/h applies"
+    elif limit >= truck:
+        posted = road["limit_kmh"]
+        sign_zh = "未标限速" if posted is None else f"限速 {posted:.0f} km/h"
+        sign_en = "no posted limit" if posted is None else f"posted {posted:.0f} km/h"
+        zh = f"；道路：{road['road_zh']}，{sign_zh}，适用货车限速 {truck:.0f} km/h"
+        en = f"; road: {road['road']}, {sign_en}: the truck limit of {truck:.0f} km/h applies"
+    else:
+        zh = (
+            f"；道路：{road['road_zh']}，限速 {limit:.0f} km/h（{source_zh}），"
+            f"{dist_zh(radius)}内车辆可能所在的道路限速均低于车速"
         )
-    if posted < truck:
-        return (
-            f"；道路：{road_zh}，限速 {posted:.0f} km/h，低于货车限速 {truck:.0f} km/h，"
-            f"适用道路限速",
-            f"; road: {road_en}, posted {posted:.0f} km/h, below the truck limit of "
-            f"{truck:.0f} km/h: the posted limit applies",
+        en = (
+            f"; road: {road['road']}, posted {limit:.0f} km/h ({source_en}); every road "
+            f"within {dist_en(radius)} is posted below the speed"
         )
-    if posted == truck:
-        return (
-            f"；道路：{road_zh}，限速 {posted:.0f} km/h，与货车限速相同",
-            f"; road: {road_en}, posted {posted:.0f} km/h, the same as the truck limit",
-        )
-    return (
-        f"；道路：{road_zh}，限速 {posted:.0f} km/h，货车限速 {truck:.0f} km/h 更低，适用货车限速",
-        f"; road: {road_en}, posted {posted:.0f} km/h: the truck limit of {truck:.0f} km/h "
-        f"is lower and applies",
-    )
+    if others:
+        zh += "；另查道路：" + "、".join(_road_zh(r) for r in others[:_MAX_ROADS_LISTED])
+        en += "; also considered: " + ", ".join(_road_en(r) for r in others[:_MAX_ROADS_LISTED])
+    return measured, zh, en
+
+
+def _road_zh(road: dict[str, Any]) -> str:
+    posted = "未标限速" if road["limit_kmh"] is None else f"限速 {road['limit_kmh']:.0f}"
+    return f"{road['road_zh']} {posted}（{road['distance_m']:.0f} 米）"
+
+
+def _road_en(road: dict[str, Any]) -> str:
+    posted = "no limit" if road["limit_kmh"] is None else f"{road['limit_kmh']:.0f} km/h"
+    return f"{road['road']} {posted} ({road['distance_m']:.0f} m)"
 
 
 def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     th = trip.thresholds
     truck, min_s = th.speed_limit_kmh, th.speeding_min_duration_s
     found = _events(track, th, ctx)
+    first_event, _ = found.events.span(trip)
     flags = []
-    for s, e in found.events.in_trip(trip):
+    for k, (s, e) in enumerate(found.events.in_trip(trip)):
         last = e - 1
         duration = float(track.t[last] - track.t[s])
         peak = float(track.speed_kmh[s:e].max())
         mean = float(track.speed_kmh[s:e].mean())
         distance = float(track.cum_m[last] - track.cum_m[s])
+        over = track.speed_kmh[s:e] - found.limit[s:e]
+        worst = s + int(np.argmax(over))
+        limit, excess = float(found.limit[worst]), float(over.max())
         measured = {
             "duration_s": round(duration, 1),
             "max_speed_kmh": round(peak, 1),
             "mean_speed_kmh": round(mean, 1),
             "distance_m": round(distance, 1),
+            "stretch_speed_kmh": round(found.stretch_kmh[first_event + k], 1),
         }
-        thresholds = {"speed_limit_kmh": truck, "speeding_min_duration_s": min_s}
-        limit, excess, road_zh, road_en = truck, peak - truck, "", ""
-        if found.limit is not None:
-            over = track.speed_kmh[s:e] - found.limit[s:e]
-            worst = s + int(np.argmax(over))
-            limit, excess, edge = (
-                float(found.limit[worst]),
-                float(over.max()),
-                int(found.edge[worst]),
-            )
-            posted = float(ctx.roads.posted_limit_kmh(np.array([edge]))[0])
-            road_zh, road_en = _road_clause(ctx, edge, posted, truck)
-            name = ctx.roads.label(edge)[1] if edge >= 0 else ""
-            measured |= {
-                "max_excess_kmh": round(excess, 1),
-                "road": name,
-                "road_edge": edge,
-                "limit_applied": "road" if limit < truck else "truck",
-            }
+        thresholds: dict[str, Any] = {"speed_limit_kmh": truck, "speeding_min_duration_s": min_s}
+        road_zh = road_en = ""
+        if ctx.roads is not None:
+            road, road_zh, road_en = _road_evidence(ctx, track, s, e, worst, limit, th)
+            measured |= {"max_excess_kmh": round(excess, 1)} | road
             thresholds = {
                 "speed_limit_kmh": limit,
                 "truck_speed_limit_kmh": truck,
-                "road_speed_limit_kmh": None if math.isnan(posted) else posted,
                 "speeding_min_duration_s": min_s,
+                "speeding_road_radius_m": th.speeding_road_radius_m,
             }
         flags.append(
             make_flag(

@@ -1,20 +1,32 @@
+import numpy as np
 import pytest
 
 from cdw.config import Thresholds
 from cdw.tracking.checks import speeding
 from cdw.tracking.flags import FlagCode
-from tests.tracking.handbuilt import TrackBuilder, context, lonlat, roads, run_check, utc
+from tests.tracking.handbuilt import (
+    TrackBuilder,
+    context,
+    lonlat,
+    roads,
+    run_check,
+    track_of,
+    utc,
+)
 
 
 def reported(
     fast_from: int, fast_to: int, kmh: float = 70.0, gap_after: int | None = None
 ) -> TrackBuilder:
-    """Fixes every second t=0..200 along x with reported speed 50 km/h, ``kmh`` for
-    t=fast_from..fast_to; the fixes after ``gap_after`` are shifted 300 s later."""
-    b = TrackBuilder()
+    """Fixes every second t=0..200 along x, reporting 50 km/h, ``kmh`` for
+    t=fast_from..fast_to, each where that speed since the previous fix puts it; the fixes
+    after ``gap_after`` are shifted 300 s later."""
+    b, x = TrackBuilder(), 0.0
     for t in range(201):
+        speed = kmh if fast_from <= t <= fast_to else 50.0
+        x += speed / 3.6 if t else 0.0
         shift = 300 if gap_after is not None and t > gap_after else 0
-        b.at(t + shift, 15.0 * t, 0, speed_kmh=kmh if fast_from <= t <= fast_to else 50.0)
+        b.at(t + shift, x, 0, speed_kmh=speed)
     return b
 
 
@@ -26,21 +38,23 @@ def test_thirty_seconds_above_the_limit_fires():
         "duration_s": 30.0,
         "max_speed_kmh": 70.0,
         "mean_speed_kmh": 70.0,
-        "distance_m": 450.0,
+        "distance_m": pytest.approx(583.3, abs=0.05),  # 30 s at 70 km/h
+        "stretch_speed_kmh": 70.0,  # from the fix before: every step at 70 km/h
     }
     assert flag.thresholds == {"speed_limit_kmh": 60.0, "speeding_min_duration_s": 30.0}
     assert flag.severity == 50
     assert (
         flag.explanation_zh
-        == "车速超过 60 km/h 持续 30 秒（阈值 30 秒），最高 70.0 km/h，行驶 450 米"
+        == "车速超过 60 km/h 持续 30 秒（阈值 30 秒），最高 70.0 km/h，行驶 583 米"
     )
     assert (
-        flag.explanation_en == "Above 60 km/h for 30 s (threshold 30 s), peak 70.0 km/h over 450 m"
+        flag.explanation_en == "Above 60 km/h for 30 s (threshold 30 s), peak 70.0 km/h over 583 m"
     )
     # A straight run: the 31 fixes simplify to their two ends.
+    x100 = 99 * 50 / 3.6 + 70 / 3.6
     assert flag.geometry == {
         "type": "LineString",
-        "coordinates": [list(lonlat(1500, 0)), list(lonlat(1950, 0))],
+        "coordinates": [list(lonlat(x100, 0)), list(lonlat(x100 + 30 * 70 / 3.6, 0))],
     }
 
 
@@ -63,119 +77,159 @@ def test_computed_speed_is_used_without_reported_speed():
     (flag,) = run_check(speeding.check, b, context())
     assert (flag.start, flag.end) == (utc(101), utc(140))
     assert flag.measured["max_speed_kmh"] == pytest.approx(72.0)
+    assert flag.measured["stretch_speed_kmh"] == pytest.approx(72.0)
     assert flag.measured["duration_s"] == 39.0
 
 
-# --- with a road network: the lower of the posted limit and the truck limit ------------
+# --- one noisy fix is no speeding ---------------------------------------------------------
 
-# 中山路 along y=0: posted 40 km/h up to x=1000, untagged to x=2000, posted 80 beyond; a
-# side road 40 m north of it, posted 30 km/h, all the way.
-STREET = roads(
-    {1: (-100, 0), 2: (1000, 0), 3: (2000, 0), 4: (3100, 0), 5: (-100, 40), 6: (3100, 40)},
+
+def test_one_noisy_fix_making_a_speed_spike_does_not_fire():
+    # 55 km/h along x, a fix every 30 s, no reported speed; the fix at t=300 lies 250 m
+    # off to the side, so the steps into and out of it both read 62.6 km/h, 30 s apart.
+    b = TrackBuilder()
+    for t in range(0, 601, 30):
+        b.at(t, t * 55 / 3.6, 250.0 if t == 300 else 0.0)
+    spike = track_of(b, context()).speed_kmh
+    assert np.flatnonzero(spike > 60).tolist() == [10, 11]
+    assert spike[10] == pytest.approx(62.6, abs=0.1)
+    # The straight distance from t=270 to t=330 over 60 s is 55 km/h: no flag.
+    assert run_check(speeding.check, b, context()) == []
+
+
+def test_reported_speed_the_positions_do_not_bear_out_does_not_fire():
+    # Reports 70 km/h for 40 s while the fixes move on at 50 km/h.
+    b = TrackBuilder()
+    for t in range(201):
+        b.at(t, t * 50 / 3.6, 0, speed_kmh=70.0 if 100 <= t <= 140 else 50.0)
+    assert run_check(speeding.check, b, context()) == []
+
+
+# --- with a road network: the highest limit of the roads the truck may be on -------------
+
+# 广州大道 (trunk, no posted limit) along y=0; its frontage road, posted 40, 15 m north.
+TRUNK = roads(
+    {1: (-100, 0), 2: (6100, 0), 3: (-100, 15), 4: (6100, 15)},
     [
-        ([1, 2], {"name": "中山路", "highway": "primary", "maxspeed": 40.0}),
-        ([2, 3], {"name": "中山路", "highway": "primary"}),
-        ([3, 4], {"name": "中山路", "highway": "primary", "maxspeed": 80.0}),
-        ([5, 6], {"name": "辅路", "maxspeed": 30.0}),
+        ([1, 2], {"name": "广州大道", "highway": "trunk"}),
+        ([3, 4], {"name": "广州大道辅路", "highway": "secondary", "maxspeed": 40.0}),
+    ],
+)
+# 市桥路 posted 40 along y=0, a residential road (statutory 30) 300 m north.
+TOWN = roads(
+    {1: (-100, 0), 2: (6100, 0), 3: (-100, 300), 4: (6100, 300)},
+    [
+        ([1, 2], {"name": "市桥路", "highway": "tertiary", "maxspeed": 40.0}),
+        ([3, 4], {"name": "桥东街", "highway": "residential"}),
     ],
 )
 
 
-def along_street(kmh: dict[tuple[int, int], float], base: float, y: float = 0.0) -> TrackBuilder:
-    """Fixes every second t=0..150 at x = 10 + 20 t (none on a node, none thinned away by
-    the matcher) with reported speed ``base``, or ``kmh[(a, b)]`` for a <= t <= b."""
+def drive(kmh: float, y: float, seconds: int = 120, step: int = 10) -> TrackBuilder:
+    """Along y from x=10 at ``kmh`` (reported), a fix every ``step`` s, for ``seconds``."""
     b = TrackBuilder()
-    for t in range(151):
-        speed = next((v for (lo, hi), v in kmh.items() if lo <= t <= hi), base)
-        b.at(t, 10.0 + 20.0 * t, y, speed_kmh=speed)
+    for t in range(0, seconds + 1, step):
+        b.at(t, 10.0 + t * kmh / 3.6, y, speed_kmh=kmh)
     return b
 
 
-def test_the_posted_limit_applies_where_it_is_below_the_truck_limit():
-    track = along_street({(46, 150): 38.0}, 50.0)
-    (flag,) = run_check(speeding.check, track, context(roads=STREET))
-    # 50 km/h up to x=910 (t=45), on the stretch posted 40; 38 km/h beyond.
-    assert (flag.start, flag.end) == (utc(0), utc(45))
+def test_a_truck_on_a_trunk_beside_a_slow_frontage_road_is_not_speeding():
+    # 70 km/h 5 m from the trunk and 10 m from the frontage road (either could be matched);
+    # the trucks' limit here is 80 km/h.
+    ctx = context(roads=TRUNK, thresholds=Thresholds(speed_limit_kmh=80.0))
+    assert run_check(speeding.check, drive(70.0, 5.0), ctx) == []
+    # Above the truck limit it is speeding, whichever road: the truck limit applies.
+    (flag,) = run_check(speeding.check, drive(85.0, 5.0), ctx)
+    assert flag.thresholds["speed_limit_kmh"] == 80.0
+    assert flag.measured["limit_applied"] == "truck"
+    assert flag.measured["road"] == "广州大道 (trunk)"
+    assert flag.explanation_zh.endswith(
+        "；道路：「广州大道」（快速路），未标限速，适用货车限速 80 km/h"
+        "；另查道路：「广州大道辅路」（次干路） 限速 40（10 米）"
+    )
+
+
+def test_a_truck_on_the_frontage_road_itself_is_not_flagged_either():
+    # On the frontage road at 55: the trunk 15 m away is a road it may have been on.
+    assert run_check(speeding.check, drive(55.0, 15.0), context(roads=TRUNK)) == []
+    # Where the search radius is a GPS error of 10 m, only the frontage road is near.
+    ctx = context(roads=TRUNK, thresholds=Thresholds(speeding_road_radius_m=10.0))
+    (flag,) = run_check(speeding.check, drive(55.0, 15.0), ctx)
+    assert flag.measured["road"] == "广州大道辅路 (secondary)"
+
+
+def test_a_truck_at_55_on_a_road_posted_40_with_no_faster_road_near_is_speeding():
+    (flag,) = run_check(speeding.check, drive(55.0, 3.0), context(roads=TOWN))
+    assert (flag.start, flag.end) == (utc(0), utc(120))
     assert flag.measured == {
-        "duration_s": 45.0,
-        "max_speed_kmh": 50.0,
-        "mean_speed_kmh": 50.0,
-        "distance_m": 900.0,
-        "max_excess_kmh": 10.0,
-        "road": "中山路 (primary)",
-        "road_edge": 0,
+        "duration_s": 120.0,
+        "max_speed_kmh": 55.0,
+        "mean_speed_kmh": 55.0,
+        "distance_m": pytest.approx(1833.3, abs=0.05),
+        "stretch_speed_kmh": 55.0,
+        "max_excess_kmh": 15.0,
+        "road": "市桥路 (tertiary)",
         "limit_applied": "road",
+        "limit_source": "tagged speed limit",
+        "roads_considered": [
+            {
+                "road": "市桥路 (tertiary)",
+                "limit_kmh": 40.0,
+                "limit_source": "tagged speed limit",
+                "distance_m": pytest.approx(3.0, abs=0.01),
+            }
+        ],
     }
     assert flag.thresholds == {
         "speed_limit_kmh": 40.0,
         "truck_speed_limit_kmh": 60.0,
-        "road_speed_limit_kmh": 40.0,
         "speeding_min_duration_s": 30.0,
+        "speeding_road_radius_m": 50.0,
     }
-    assert flag.severity == 50
+    assert flag.severity == 60
     assert flag.explanation_zh == (
-        "车速超过 40 km/h 持续 45 秒（阈值 30 秒），最高 50.0 km/h，行驶 900 米；"
-        "道路：「中山路」（主干路），限速 40 km/h，低于货车限速 60 km/h，适用道路限速"
+        "车速超过 40 km/h 持续 2.0 分钟（阈值 30 秒），最高 55.0 km/h，行驶 1.83 公里；"
+        "道路：「市桥路」（支路），限速 40 km/h（路网标注限速），50 米内车辆可能所在的道路"
+        "限速均低于车速"
     )
     assert flag.explanation_en == (
-        "Above 40 km/h for 45 s (threshold 30 s), peak 50.0 km/h over 900 m; road: 中山路 "
-        "(primary), posted 40 km/h, below the truck limit of 60 km/h: the posted limit applies"
+        "Above 40 km/h for 2.0 min (threshold 30 s), peak 55.0 km/h over 1.83 km; road: "
+        "市桥路 (tertiary), posted 40 km/h (tagged speed limit); every road within 50 m is "
+        "posted below the speed"
     )
+
+
+def test_a_statutory_default_limit_is_named_as_such():
+    (flag,) = run_check(speeding.check, drive(40.0, 300.0), context(roads=TOWN))
+    assert flag.thresholds["speed_limit_kmh"] == 30.0
+    assert flag.measured["road"] == "桥东街 (residential)"
+    assert flag.measured["limit_source"] == "statutory default limit"
+    assert "限速 30 km/h（法定默认限速）" in flag.explanation_zh
 
 
 def test_without_a_network_only_the_truck_limit_counts():
-    assert run_check(speeding.check, along_street({(46, 150): 38.0}, 50.0), context()) == []
-
-
-def test_the_truck_limit_applies_on_a_faster_or_untagged_road():
-    # 35 km/h (legal everywhere, though above the side road's 30), 70 km/h on the untagged
-    # stretch (t=55..95, x=1110..1910) and on the 80 km/h one (t=105..150, x=2110..3010).
-    flags = run_check(
-        speeding.check,
-        along_street({(55, 95): 70.0, (105, 150): 70.0}, 35.0),
-        context(roads=STREET),
-    )
-    assert [(f.start, f.end) for f in flags] == [(utc(55), utc(95)), (utc(105), utc(150))]
-    untagged, faster = flags
-    assert untagged.thresholds["road_speed_limit_kmh"] is None
-    assert untagged.measured["limit_applied"] == "truck"
-    assert untagged.explanation_zh.endswith(
-        "；道路：「中山路」（主干路），未标限速，适用货车限速 60 km/h"
-    )
-    assert faster.thresholds == {
-        "speed_limit_kmh": 60.0,
-        "truck_speed_limit_kmh": 60.0,
-        "road_speed_limit_kmh": 80.0,
-        "speeding_min_duration_s": 30.0,
-    }
-    assert faster.explanation_en.endswith(
-        "; road: 中山路 (primary), posted 80 km/h: the truck limit of 60 km/h is lower and applies"
-    )
+    assert run_check(speeding.check, drive(55.0, 3.0), context()) == []
 
 
 def test_a_permit_truck_limit_below_the_posted_one_applies():
-    ctx = context(roads=STREET, thresholds=Thresholds(speed_limit_kmh=35.0))
-    (flag,) = run_check(speeding.check, along_street({}, 50.0), ctx)
-    assert (flag.start, flag.end) == (utc(0), utc(150))
+    ctx = context(roads=TOWN, thresholds=Thresholds(speed_limit_kmh=35.0))
+    (flag,) = run_check(speeding.check, drive(38.0, 3.0), ctx)
     assert flag.thresholds["speed_limit_kmh"] == 35.0
     assert flag.measured["limit_applied"] == "truck"
-    assert "限速 40 km/h，货车限速 35 km/h 更低，适用货车限速" in flag.explanation_zh
-
-
-def test_the_slow_side_road_does_not_count_for_a_truck_on_the_main_road():
-    # 35 km/h on the main road past the side road posted 30 40 m away: matched, not slow.
-    track = along_street({(0, 49): 38.0}, 35.0)
-    assert run_check(speeding.check, track, context(roads=STREET)) == []
-    # On the side road itself, 35 km/h is over its 30.
-    (flag,) = run_check(speeding.check, along_street({}, 35.0, y=40.0), context(roads=STREET))
-    assert (flag.start, flag.end) == (utc(0), utc(150))
-    assert flag.measured["road"] == "辅路 (residential)"
+    assert "限速 40 km/h，适用货车限速 35 km/h" in flag.explanation_zh
 
 
 def test_off_the_network_the_truck_limit_applies():
-    (flag,) = run_check(speeding.check, along_street({}, 70.0, y=500.0), context(roads=STREET))
-    assert flag.thresholds["road_speed_limit_kmh"] is None
-    assert flag.measured["road"] == ""
-    assert flag.explanation_en.endswith(
-        "; not matched to a road: the truck limit of 60 km/h applies"
-    )
+    (flag,) = run_check(speeding.check, drive(70.0, 150.0), context(roads=TOWN))
+    assert flag.thresholds["speed_limit_kmh"] == 60.0
+    assert (flag.measured["road"], flag.measured["roads_considered"]) == ("", [])
+    assert flag.explanation_en.endswith("; no road within 50 m: the truck limit of 60 km/h applies")
+
+
+def test_a_noisy_fix_near_a_slow_road_does_not_fire():
+    # 38 km/h on 市桥路 (40), reported, a fix every 30 s; one fix reports 75 km/h: the run
+    # it makes is a single fix.
+    b = TrackBuilder()
+    for t in range(0, 601, 30):
+        b.at(t, 10 + t * 38 / 3.6, 3.0, speed_kmh=75.0 if t == 300 else 38.0)
+    assert run_check(speeding.check, b, context(roads=TOWN)) == []
