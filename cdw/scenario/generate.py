@@ -1516,11 +1516,14 @@ class _Builder:
                     f"联单未闭合 / manifest never received: {why}",
                 )
                 continue
+            # a near-miss load is received at or under its declaration, so under capacity too
             received = volume * float(
                 rng.uniform(0.7, 0.8)
                 if code == "QUANTITY_DISCREPANCY"
                 else rng.uniform(0.91, 0.93)
                 if code == "NEAR:QUANTITY_DISCREPANCY"
+                else rng.uniform(0.97, 1.0)
+                if code == "NEAR:OVERLOAD"
                 else rng.uniform(0.97, 1.03)
             )
             # a late confirmation stays within the 4 h transit allowance (a near miss)
