@@ -635,6 +635,8 @@ class _Builder:
         rng = self.rng
         seen: set[str] = set()
         site_order = rng.permutation(len(self.sites))
+        # half of the trucks, drawn apart from their permits, have no load sensor
+        sensorless = set(rng.permutation(self.n_trucks)[: self.n_trucks // 2].tolist())
         self.trucks: list[Truck] = []
         self.vehicles: list[dict[str, Any]] = []
         self.drivers: list[dict[str, Any]] = []
@@ -653,7 +655,7 @@ class _Builder:
                 capacity_m3=capacity,
                 load_t=round(capacity * 1.65, 1),
                 driver_licence=licence,
-                load_sensor=k % 2 == 0,
+                load_sensor=k not in sensorless,
                 n_cycles=0,
                 start_s=float(rng.uniform(6.4 * H, 6.9 * H)),
             )
