@@ -20,9 +20,9 @@ class Thresholds(BaseModel):
       fixes at 30 s): a truck leaves a site or facility fence, and comes back, only when it
       is seen farther than the margin outside it for at least that long; nearer or shorter,
       the fixes outside are GPS jitter and the visit goes on (``trips.visit_places``).
-    - ``fence_stop_min_s`` 120 s: a fence the truck passes through without a stay that long
-      (longer than a wait at traffic lights, shorter than any loading or tipping) does not
-      end its leg.
+    - ``fence_stop_min_s`` 120 s: a fence the truck spends less time in (longer than a wait
+      at traffic lights, shorter than any loading or tipping) is one it passed through; it
+      does not end its leg.
     - ``speeding_road_radius_m`` 50 m (2.5 σ at σ 20 m, the matcher's search radius): every
       road this near a fix is one the truck may have been on; a posted limit counts only
       when every such road is posted below the speed (checks/speeding.py).

@@ -3,8 +3,9 @@
 :func:`reconcile` is pure: plain facts in, flags out. A manifest is matched to at most one
 loaded trip of its vehicle, and a trip to at most one manifest (``match_trips``): the trip
 must overlap the manifest's window (issued → received, or issued + the allowed transit
-time when there is no receipt) and must not return to the site it left (GPS jitter at a
-fence, or a truck that turned back, is no haul). Among several, the first of: a leg from
+time when there is no receipt), start before the vehicle's next manifest is issued (one
+load at a time) and must not return to the site it left (GPS jitter at a fence, or a
+truck that turned back, is no haul to support a receipt). Among several, the first of: a leg from
 the manifest's site to a facility (the receipt's facility first, where there is a
 receipt), a leg from its site, a leg to a facility, any other; and within each, the one
 leaving closest to departure. A receipt is supported by the manifest's trip unless that
@@ -202,9 +203,19 @@ def match_trips(
     """manifest_id → its trip (one to one, see the module docstring)."""
     taken: set[str] = set()
     matched: dict[int, TripFacts] = {}
-    for m in sorted(manifests, key=lambda m: (m.issued_at, m.manifest_no)):
+    ordered = sorted(manifests, key=lambda m: (m.issued_at, m.manifest_no))
+    # A truck carries one load at a time: the next manifest of the vehicle closes the
+    # window in which a leg can start for this one.
+    next_issue: dict[int, datetime] = {}
+    last_of_plate: dict[str, ManifestFacts] = {}
+    for m in ordered:
+        if m.plate in last_of_plate:
+            next_issue[last_of_plate[m.plate].manifest_id] = m.issued_at
+        last_of_plate[m.plate] = m
+    for m in ordered:
         depart = m.departed_at or m.issued_at
         end = _window_end(m, allowance)
+        starts_before = next_issue.get(m.manifest_id)
         candidates = [
             t
             for t in trips
@@ -213,6 +224,7 @@ def match_trips(
             and not t.returns
             and t.start <= end
             and t.end >= m.issued_at
+            and (starts_before is None or t.start < starts_before)
         ]
         if candidates:
             best = min(

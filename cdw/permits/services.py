@@ -33,7 +33,7 @@ from cdw.permits.models import PERMIT_STATUS_LABELS, Permit, PermitStatus, Permi
 from cdw.permits.rules import FacilityFacts, VehicleFacts, approval_problems
 from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
 from cdw.registry.refs import try_resolve
-from cdw.registry.services import UNRESTRICTED, Scope, get_vehicle_by_plate
+from cdw.registry.services import ENTITIES, UNRESTRICTED, Scope, get_vehicle_by_plate
 
 ACTIVE = (PermitStatus.approved,)
 # How an application names its site and facility (resolved to Permit.site_id / facility_id).
@@ -261,12 +261,12 @@ def _place(
             ]
         return (record.id if record is not None else None), problems
     if session.get(model, record_id) is None:
-        label = "工地" if model is ConstructionSite else "消纳场所"
+        entity = ENTITIES[model]
         return None, [
             Problem(
                 f"{field}_id",
-                f"{label}不存在：{record_id}",
-                f"no such {field}: {record_id}",
+                f"{entity.zh}不存在：{record_id}",
+                f"no such {entity.en}: {record_id}",
             )
         ]
     return record_id, []
@@ -441,7 +441,7 @@ def amend(session: Session, permit_id: int, data: PermitAmendment, actor: User |
     if problems:
         raise ValidationFailed(problems)
     new = Permit(
-        **application.model_dump(exclude=PLACES | {"permit_no", "vehicles", "site_id"}),
+        **application.model_dump(exclude=PLACES | {"permit_no", "vehicles"}),
         site_id=permit.site_id,
         facility_id=facility_id,
         permit_no=permit.permit_no,

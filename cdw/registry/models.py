@@ -547,9 +547,8 @@ CODE_PREFIX: dict[type[SQLModel], str] = {
     Depot: "D",
     RestrictedZone: "Z",
 }
-_PENDING = (
-    "~"  # starts the placeholder a record without a code is inserted with (no valid code does)
-)
+# The placeholder a record without a code is inserted with starts so (no valid code does).
+_PENDING = "~"
 
 
 def _placeholder_code(_mapper: Mapper, _connection: sa.Connection, target: Any) -> None:

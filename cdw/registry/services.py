@@ -3,7 +3,8 @@
 Pure functions taking a Session. They ``flush`` but never ``commit``: the caller owns the
 transaction (an API route commits once, the bulk importer commits all rows at once).
 Records are never deleted; ``deactivate`` sets the status to inactive (a haulier to revoked).
-Every write appends an entry to the audit log (who, which record, what changed from what).
+Every write appends an entry to the audit log (who, which record, what changed from what),
+under the entity ``registry.<table>`` (``registry.vehicle``, …).
 Sites, facilities, depots and zones are known by a ``code`` unique within the kind; one
 created without a code gets a generated one (``cdw.registry.models``).
 
@@ -261,7 +262,7 @@ def _audit(
     audit(
         session,
         actor=actor,
-        entity=record.__tablename__,  # type: ignore[attr-defined]
+        entity=f"registry.{record.__tablename__}",  # type: ignore[attr-defined]
         entity_id=record.id,  # type: ignore[attr-defined]
         action=action,
         data=data,
@@ -277,7 +278,8 @@ def create(session: Session, model: type[T], data: SQLModel, actor: User | str =
     record.updated_at = record.created_at  # type: ignore[attr-defined]
     session.add(record)
     _flush(session, model, values)
-    stored = record.model_dump(exclude={"id", "created_at", "updated_at"})
+    # The fence is left out (bulky); a later change of it records its old value.
+    stored = record.model_dump(exclude={"id", "created_at", "updated_at", "geofence"})
     _audit(session, actor, record, "create", stored)
     return record
 

@@ -188,8 +188,10 @@ def stay_points_centred(
     ("within a 50 m radius"): a fix belongs to the open stay when it lies within
     ``radius_m`` of the mean of the stay's fixes so far. A fix outside is an outlier, kept
     in the stay but not in its mean, when one of the next ``OUTLIER_RUN`` fixes (without a
-    gap) is back near the centre and outliers stay at most a quarter of the members;
-    otherwise it is a departure. Anchored on the first fix instead, white noise of σ 20 m
+    gap) is back near the centre and outliers stay at most a quarter of the members, or
+    ``OUTLIER_RUN`` while the stay is young (a quarter of three members is no outlier at
+    all, and at σ 20 m two of a stop's first dozen fixes lie off its centre often enough
+    to cut it in pieces); otherwise it is a departure. Anchored on the first fix instead, white noise of σ 20 m
     puts two fixes of one stop 50 m apart about one time in five and cuts stops into pieces.
     Durations, gaps and ``include_last`` follow ``stay_points``.
     """
@@ -213,7 +215,7 @@ def stay_points_centred(
             count += 1
             continue
         returns = False
-        if 4 * (outliers + 1) <= count:
+        if 4 * (outliers + 1) <= max(count, 4 * OUTLIER_RUN):
             for j in range(i + 1, min(i + 1 + OUTLIER_RUN, n)):
                 if t[j] - t[j - 1] > max_gap_s:
                     break

@@ -435,4 +435,7 @@ def load_context(
         restricted=zones(RestrictedZone, "restricted_zone"),
         permits=rules,
         roads=configured_roads(settings, projector),
+        no_load_sensor=frozenset(
+            session.exec(select(Vehicle.plate).where(col(Vehicle.load_sensor).is_(False))).all()
+        ),
     )

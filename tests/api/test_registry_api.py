@@ -309,7 +309,9 @@ def test_two_sites_may_share_a_name_and_are_known_by_code(client, officer, sessi
         assert resp.status_code == 422, bad
         assert resp.json()["problems"][0]["field"] == "code"
     # the code change is in the audit log, with the acting officer
-    [entry] = [e for e in history(session, "construction_site", first_id) if e.action == "update"]
+    [entry] = [
+        e for e in history(session, "registry.construction_site", first_id) if e.action == "update"
+    ]
     assert entry.actor == "permit_officer"
     assert entry.data == {"code": {"from": f"S{first_id:06d}", "to": "JK-1"}}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -341,3 +342,16 @@ def test_a_receipt_is_not_supported_by_a_leg_to_another_facility():
     assert (
         reconcile([manifest_facts(issued=550, receipt_at=1300)], [cut], Thresholds(), NOW)[0] == []
     )
+
+
+def test_the_next_manifest_of_the_vehicle_closes_the_window():
+    # M1's load went back to the site (dumped on the way); M2, issued at 2000, leaves at
+    # 2100 for the facility: that leg is M2's, M1 has none (and no receipt: NO_RECEIPT).
+    back = leg("back", 600, 1800, site=SITE_ID)
+    haul = leg("haul", 2100, 2600, facility=FACILITY_ID)
+    m1 = manifest_facts(issued=550)
+    m2 = replace(manifest_facts(issued=2000, receipt_at=2700), manifest_id=2, manifest_no="M2")
+    assert match_trips([m1, m2], [back, haul], timedelta(hours=4)) == {2: haul}
+    flags, per_manifest = reconcile([m1, m2], [back, haul], Thresholds(), NOW)
+    assert codes(flags) == ["NO_RECEIPT"]
+    assert per_manifest == {1: ["NO_RECEIPT"]}

@@ -318,7 +318,7 @@ def test_every_write_is_audited_with_what_changed(session: Session, haulier: Hau
     services.deactivate(session, Vehicle, vehicle.id, "nightly-job")
     services.deactivate(session, Vehicle, vehicle.id, "nightly-job")  # already inactive
     session.commit()
-    entries = history(session, "vehicle", vehicle.id)
+    entries = history(session, "registry.vehicle", vehicle.id)
     assert [(e.action, e.actor, e.actor_role) for e in entries] == [
         ("create", "officer9", "permit_officer"),
         ("update", "officer9", "permit_officer"),

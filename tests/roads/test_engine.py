@@ -67,16 +67,6 @@ def test_geojson_roads_become_arcs_with_their_tags(tmp_path: Path):
     assert net.edge_length_m[ab] == pytest.approx(1021, abs=2)  # 0.01° of longitude at 23.5° N
 
 
-def test_the_demo_roads_load():
-    bundle = (
-        Path(__file__).resolve().parents[2] / "sample_tracks" / "conghua-demo" / "roads.geojson"
-    )
-    net = RoadNetwork.from_geojson(bundle)
-    assert net.n_edges == 2 * 1225
-    assert set(np.unique(net.edge_maxspeed_kmh).tolist()) == {30.0, 40.0, 50.0, 60.0}
-    assert "支路" in set(net.edge_name.tolist())
-
-
 def test_every_bad_feature_is_reported_with_its_index_and_field(tmp_path: Path):
     path = _write(
         tmp_path / "bad.geojson",

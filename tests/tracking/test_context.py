@@ -5,12 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from shapely.geometry import mapping
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from cdw.config import Settings, Thresholds
 from cdw.errors import InputFileError, ValidationFailed
 from cdw.permits.models import Permit, PermitStatus
-from cdw.registry.models import ConstructionSite, RecordStatus, RestrictedZone
+from cdw.registry.models import ConstructionSite, RecordStatus, RestrictedZone, Vehicle
 from cdw.tracking.context import effective_thresholds, load_context, parse_hours
 from tests.tracking.handbuilt import DAY, PLATE, PROJ, box, line
 from tests.tracking.test_analysis import seed_registry
@@ -216,3 +216,13 @@ def test_an_empty_road_network_setting_means_none(monkeypatch: pytest.MonkeyPatc
     assert Settings().road_network is None
     monkeypatch.setenv("CDW_ROAD_NETWORK", "roads.npz")
     assert Settings().road_network == Path("roads.npz")
+
+
+def test_vehicles_without_a_load_sensor_come_with_the_context(session: Session):
+    seed_registry(session)
+    vehicle = session.exec(select(Vehicle).where(Vehicle.plate == PLATE)).one()
+    assert load_context(session, DAY, DAY, PROJ, Settings()).no_load_sensor == frozenset()
+    vehicle.load_sensor = False
+    session.add(vehicle)
+    session.commit()
+    assert load_context(session, DAY, DAY, PROJ, Settings()).no_load_sensor == {PLATE}

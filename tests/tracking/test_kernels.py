@@ -269,10 +269,14 @@ def test_centred_outliers_up_to_the_run_stay_in_and_a_longer_run_leaves() -> Non
 
 
 def test_centred_outliers_are_at_most_a_quarter_of_the_members() -> None:
-    # A fix 80 m off after only two members is a departure, not an outlier.
-    t = [60.0 * i for i in range(10)]
+    # A fix 80 m off after only two members is an outlier: a young stay may have
+    # OUTLIER_RUN of them.
+    t = [60.0 * i for i in range(14)]
     x = [0.0, 0.0, 80.0] + [0.0] * 7
-    assert centred(x, [0.0] * 10, t) == [(3, 9)]
+    assert centred(x, [0.0] * 10, t[:10]) == [(0, 9)]
+    # A third one with five members (a quarter: 1.25) is a departure.
+    x = [0.0, 0.0, 0.0, 80.0, 0.0, 80.0, 0.0, 80.0] + [0.0] * 6
+    assert centred(x, [0.0] * 14, t) == [(0, 6), (8, 13)]
 
 
 def test_centred_outlier_before_a_gap_is_a_departure() -> None:

@@ -131,7 +131,7 @@ def stay_points_centred(
             anchor, members, outliers = i, [i], []
         elif near_centre(i):
             members.append(i)
-        elif len(outliers) + 1 <= len(members) / 4 and comes_back(i):
+        elif len(outliers) + 1 <= max(len(members) / 4, outlier_run) and comes_back(i):
             outliers.append(i)  # inside the stay's time span, not in its centre
         else:
             if t[i] - t[anchor] >= min_duration_s:

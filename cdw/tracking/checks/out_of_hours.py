@@ -73,6 +73,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
                     "max_displacement_m": round(moved, 1),
                     "local_start": local_time(ctx, track.t[s]).isoformat(),
                     "local_end": local_time(ctx, track.t[last]).isoformat(),
+                    "load_state_source": trip.load_state_source,
                 },
                 thresholds={"allowed_hours": window, "stop_radius_m": th.stop_radius_m},
                 zh=(

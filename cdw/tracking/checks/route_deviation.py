@@ -161,6 +161,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
             "extra_time_s": round(extra_s, 1),
             "exit_time": track.time(exit_fix).isoformat(),
             "rejoin_time": track.time(rejoin_fix).isoformat(),
+            "load_state_source": trip.load_state_source,
         }
         net = (
             None if ctx.roads is None else _along_network(ctx, permit, track, exit_fix, rejoin_fix)

@@ -167,6 +167,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
                     "load_after": int(track.load[departure]),
                     "destination_facility_id": arrived,
                     "permitted_facility_id": permitted,
+                    "load_state_source": trip.load_state_source,
                 },
                 thresholds={
                     "stop_radius_m": th.stop_radius_m,

@@ -40,6 +40,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
                 "permitted_facility_id": permit.facility_id,
                 "permitted_facility": permitted,
                 "arrival_time": track.time(arrival).isoformat(),
+                "load_state_source": trip.load_state_source,
             },
             thresholds={"permitted_facility_id": permit.facility_id},
             zh=(

@@ -30,6 +30,7 @@ def test_loaded_truck_still_driving_after_the_window_closes_fires():
         "max_displacement_m": 12000.0,
         "local_start": "2024-05-07T06:00:00+08:00",
         "local_end": "2024-05-07T06:20:00+08:00",
+        "load_state_source": "inferred",  # no status bits
     }
     assert flag.thresholds == {"allowed_hours": "22:00-06:00", "stop_radius_m": 50.0}
     assert flag.severity == 70

@@ -14,6 +14,7 @@ from tests.tracking.handbuilt import (
     permit,
     roads,
     run_check,
+    trips_of,
     utc,
     zone,
 )
@@ -59,6 +60,7 @@ def test_sixty_seconds_and_600_m_off_route_fires_with_evidence():
         "extra_time_s": round(62 * (detour_m - 620) / detour_m, 1),
         "exit_time": utc(160).isoformat(),
         "rejoin_time": utc(222).isoformat(),
+        "load_state_source": "inferred",  # no status bits
     }
     assert flag.thresholds == {
         "corridor_half_width_m": 50.0,
@@ -189,3 +191,25 @@ def test_no_network_figures_where_the_route_is_off_the_network():
     (flag,) = run_check(route_deviation.check, around_the_loop(), ctx)
     assert not any(k.startswith("network_") for k in flag.measured)
     assert "路网" not in flag.explanation_zh
+
+
+def test_a_detour_through_another_sites_fence_is_one_leg_and_flagged():
+    # Off the route at x=2000 north through another site's fence (y=60..600, no stop),
+    # east along y=800 and back onto the route at x=3500: one loaded leg, checked whole.
+    other_site = zone(2, box(1900, 60, 2100, 600), "工地丙")
+    c = context(sites=[SITE, other_site], facilities=[FACILITY], permits=[permit(routes=(ROUTE,))])
+    b = TrackBuilder().stay(0, 600, 0, 0)
+    for a, z in [((0, 0), (2000, 0)), ((2000, 0), (2000, 800)), ((2000, 800), (3500, 800))]:
+        b.drive(b.last_t + 10, a, z, 10.0, include_start=False)
+    b.drive(b.last_t + 10, (3500, 800), (3500, 0), 10.0, include_start=False)
+    b.drive(b.last_t + 10, (3500, 0), (5100, 0), 10.0, include_start=False)
+    b.stay(b.last_t + 10, b.last_t + 300, 5100, 0)
+    track, trips = trips_of(b, c)
+    legs = [t for t in trips if t.kind != "visit"]
+    assert [(t.origin.id, t.destination.id, t.permit_no) for t in legs] == [(1, 10, "HZ-2024-001")]
+    assert (track.zone["site"][legs[0].start_index : legs[0].end_index] == 1).any()
+    (flag,) = run_check(route_deviation.check, b, c)
+    assert flag.trip_id == legs[0].trip_id
+    # Off the 50 m corridor (fixes every 100 m): from y=100 up, along y=800, down to y=100.
+    assert flag.measured["off_route_distance_m"] == 700 + 1500 + 700
+    assert flag.measured["max_offset_m"] == 800.0

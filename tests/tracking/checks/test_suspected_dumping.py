@@ -4,6 +4,7 @@ from cdw.tracking.flags import FlagCode
 from tests.tracking.handbuilt import (
     EMPTY,
     FULL,
+    PLATE,
     TrackBuilder,
     box,
     context,
@@ -168,3 +169,49 @@ def test_wrong_facility_counts_as_never_reaching_its_facility():
     assert flag.measured["score"]["never_reaches_facility"] == 10
     assert flag.measured["destination_facility_id"] == 10
     assert flag.measured["permitted_facility_id"] == 99
+
+
+def dump_and_turn_back(status: int) -> TrackBuilder:
+    """Loads at the site t=0..600, drives to 500 m short of the facility fence, stops
+    8 min, drives back into the site and stays there; status ``status`` throughout."""
+    b = TrackBuilder().stay(0, 600, 0, 0, status=status)
+    b.drive(610, (0, 0), (4500, 0), 10.0, include_start=False, status=status)
+    arrival = b.last_t
+    b.stay(arrival + 10, arrival + 480, 4500, 0, status=status)
+    b.drive(b.last_t, (4500, 0), (0, 0), 10.0, include_start=False, status=status)
+    return b.stay(b.last_t + 10, b.last_t + 600, 0, 0, status=status)
+
+
+def test_a_truck_without_a_load_sensor_that_stops_outside_a_facility_and_turns_back():
+    # Status bits always 0 ("empty"): no sensor, so the leg from the site is loaded.
+    (flag,) = run_check(suspected_dumping.check, dump_and_turn_back(EMPTY), ctx())
+    assert flag.code == FlagCode.SUSPECTED_DUMPING
+    arrival = 610 + 450
+    assert (flag.start, flag.end) == (utc(arrival), utc(arrival + 490))  # to the fix leaving
+    assert flag.measured["load_state_source"] == "inferred"
+    assert flag.measured["duration_s"] == 490.0
+    assert flag.measured["nearest_facility_distance_m"] == 500.0
+    assert flag.measured["score"] == {
+        "base": 40,
+        "near_facility": 15,
+        "off_route": 0,
+        "night": 0,
+        "hotspot": 0,
+        "load_dropped": 0,
+        "never_reaches_facility": 10,
+    }
+    # The registry says it has no sensor: its "full" bits are no evidence either way.
+    c = ctx(no_load_sensor=frozenset({PLATE}))
+    (flag,) = run_check(suspected_dumping.check, dump_and_turn_back(FULL), c)
+    assert (flag.measured["load_state_source"], flag.measured["score"]["load_dropped"]) == (
+        "inferred",
+        0,
+    )
+
+
+def test_a_truck_whose_sensor_says_empty_is_not_checked():
+    b = dump_and_turn_back(EMPTY).sensor_shown()
+    assert run_check(suspected_dumping.check, b, ctx()) == []
+    # Reported full: a loaded leg, and the evidence says the bits said so.
+    (flag,) = run_check(suspected_dumping.check, dump_and_turn_back(FULL), ctx())
+    assert flag.measured["load_state_source"] == "reported"

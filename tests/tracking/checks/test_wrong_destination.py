@@ -40,6 +40,7 @@ def test_loaded_leg_ending_at_another_facility_fires():
         "permitted_facility_id": 10,
         "permitted_facility": "消纳场乙",
         "arrival_time": utc(560).isoformat(),
+        "load_state_source": "inferred",  # no status bits
     }
     assert flag.severity == 80
     assert (
