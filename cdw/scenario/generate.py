@@ -635,6 +635,8 @@ class _Builder:
         rng = self.rng
         seen: set[str] = set()
         site_order = rng.permutation(len(self.sites))
+        # half of the trucks, drawn apart from their permits, have no load sensor
+        sensorless = set(rng.permutation(self.n_trucks)[: self.n_trucks // 2].tolist())
         self.trucks: list[Truck] = []
         self.vehicles: list[dict[str, Any]] = []
         self.drivers: list[dict[str, Any]] = []
@@ -653,7 +655,7 @@ class _Builder:
                 capacity_m3=capacity,
                 load_t=round(capacity * 1.65, 1),
                 driver_licence=licence,
-                load_sensor=k % 2 == 0,
+                load_sensor=k not in sensorless,
                 n_cycles=0,
                 start_s=float(rng.uniform(6.4 * H, 6.9 * H)),
             )
@@ -1516,11 +1518,14 @@ class _Builder:
                     f"联单未闭合 / manifest never received: {why}",
                 )
                 continue
+            # a near-miss load is received at or under its declaration, so under capacity too
             received = volume * float(
                 rng.uniform(0.7, 0.8)
                 if code == "QUANTITY_DISCREPANCY"
                 else rng.uniform(0.91, 0.93)
                 if code == "NEAR:QUANTITY_DISCREPANCY"
+                else rng.uniform(0.97, 1.0)
+                if code == "NEAR:OVERLOAD"
                 else rng.uniform(0.97, 1.03)
             )
             # a late confirmation stays within the 4 h transit allowance (a near miss)
