@@ -4,9 +4,9 @@
 metrics, geofence look-ups, local time of day, load state) and slices the result into one
 ``VehicleTrack`` per vehicle. ``segment_trips`` cuts a track into trips that partition it:
 
-- a *visit* is a run of fixes inside one site or facility geofence (facility wins where
-  the two overlap), robust to GPS jitter (``visit_places``): fixes just outside the fence
-  do not end it, and a fence passed through without stopping is no visit;
+- a *visit* is a run of fixes inside one site, facility or depot geofence (facility, then
+  site, wins where they overlap), robust to GPS jitter (``visit_places``): fixes just
+  outside the fence do not end it, and a fence passed through without stopping is no visit;
 - the fixes between two visits form a *leg*; a leg whose origin is a site and whose
   destination is a facility is the loaded leg of DESIGN.md §2 (site exit → facility entry);
 - a time step ≥ ``Thresholds.trip_split_gap_s`` always starts a new trip, and the legs on
@@ -17,14 +17,18 @@ the terminal reports them, are read at the first fix of the leg and add evidence
 without a load sensor (``AnalysisContext.no_load_sensor``, or whose load bits are never
 non-zero in the batch: it reports status 0, "empty", all day) has no bits
 (``LOAD_UNKNOWN``), and its load state is inferred from the geofences alone: loaded from a
-site to the next facility or the next site.
+site to the next facility or the next site. A depot visit or a time step ≥
+``trip_split_gap_s`` ends an inferred load: a truck parked at its depot (or unseen for half
+an hour) is no evidence of a load carried on, and a drive from a site to the depot is the
+empty run home (with bits that say loaded it is a loaded leg, reported).
 
 | leg starts at | load bits at the first fix | kind |
 |---|---|---|
 | a site | empty, and the leg does not end at a facility | empty |
+| a site, the leg ending at a depot | no bits | empty |
 | a site | anything else (or no bits) | loaded |
-| a facility | half or full (load refused, or not tipped) | loaded |
-| a facility | anything else | empty |
+| a facility or a depot | half or full (load refused, or not tipped) | loaded |
+| a facility or a depot | anything else | empty |
 | neither (start of track, after a gap) | half or full / empty / no bits | loaded / empty / other |
 
 Each trip says where its load state came from (``load_state_source``): ``reported`` when
@@ -71,7 +75,7 @@ class TripKind(StrEnum):
 class Place:
     """A geofenced place a trip starts or ends at: ``index`` into the context's zone list."""
 
-    kind: str  # "site" | "facility"
+    kind: str  # "site" | "facility" | "depot"
     index: int
     id: int
     name: str
@@ -345,11 +349,14 @@ def _leg_kind(
     loaded_bits = load_state in (LOAD_HALF, LOAD_FULL)
     if origin is not None and origin.kind == "site":
         ends_at_facility = destination is not None and destination.kind == "facility"
-        if load_state == LOAD_EMPTY and not ends_at_facility:
+        home = destination is not None and destination.kind == "depot"
+        if (load_state == LOAD_EMPTY and not ends_at_facility) or (
+            home and load_state == LOAD_UNKNOWN
+        ):
             kind = TripKind.empty
         else:
             kind = TripKind.loaded
-    elif origin is not None:  # a facility
+    elif origin is not None:  # a facility or a depot
         kind = TripKind.loaded if loaded_bits else TripKind.empty
     elif loaded_bits:
         kind = TripKind.loaded
@@ -368,8 +375,9 @@ def _runs_of(place: np.ndarray, cut: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def visit_places(track: VehicleTrack, ctx: AnalysisContext) -> np.ndarray:
-    """Per fix, the place of the visit it belongs to (a site index, or the number of sites
-    plus a facility index), -1 on a leg. Where the fences alone would say otherwise:
+    """Per fix, the place of the visit it belongs to (a site index, the number of sites plus
+    a facility index, or the number of sites and facilities plus a depot index), -1 on a
+    leg. Where the fences alone would say otherwise:
 
     - *fence jitter*: fixes outside a fence between two visits of it, within the same piece
       of track, belong to the visit unless the truck is seen farther than
@@ -383,15 +391,20 @@ def visit_places(track: VehicleTrack, ctx: AnalysisContext) -> np.ndarray:
       now and then, while the time does not depend on noise.
     """
     th = ctx.thresholds
-    n_sites = len(ctx.sites)
-    site, facility = track.zone["site"], track.zone["facility"]
-    place = np.where(facility >= 0, n_sites + facility, site)
+    n_sites, n_places = len(ctx.sites), len(ctx.sites) + len(ctx.facilities)
+    site, facility, depot = track.zone["site"], track.zone["facility"], track.zone["depot"]
+    place = np.where(
+        facility >= 0,
+        n_sites + facility,
+        np.where(site >= 0, site, np.where(depot >= 0, n_places + depot, -1)),
+    )
     cut = track.dt_s >= th.trip_split_gap_s
     if (place < 0).all():
         return place
 
     def fence(p: int) -> Any:
-        return ctx.sites[p].geometry if p < n_sites else ctx.facilities[p - n_sites].geometry
+        kind, index = _kind_of(ctx, p)
+        return ctx.zones(kind)[index].geometry
 
     lo, hi = _runs_of(place, cut)
     at = place[lo]
@@ -411,6 +424,14 @@ def visit_places(track: VehicleTrack, ctx: AnalysisContext) -> np.ndarray:
         if track.t[b - 1] - track.t[a] < th.fence_stop_min_s:
             place[a:b] = -1
     return place
+
+
+def _kind_of(ctx: AnalysisContext, p: int) -> tuple[str, int]:
+    """(kind, index into the context's zones of that kind) of a ``visit_places`` value."""
+    n_sites, n_places = len(ctx.sites), len(ctx.sites) + len(ctx.facilities)
+    if p < n_sites:
+        return "site", p
+    return ("facility", p - n_sites) if p < n_places else ("depot", p - n_places)
 
 
 def trip_ids(vehicle: str, first_epoch_s: np.ndarray) -> list[str]:
@@ -450,7 +471,6 @@ def segment_trips(track: VehicleTrack, ctx: AnalysisContext) -> list[Trip]:
     n = track.n
     if n == 0:
         return []
-    n_sites = len(ctx.sites)
     place = visit_places(track, ctx)
     gap_starts = np.flatnonzero(track.dt_s >= ctx.thresholds.trip_split_gap_s)
     changes = np.flatnonzero(place[1:] != place[:-1]) + 1
@@ -465,8 +485,7 @@ def segment_trips(track: VehicleTrack, ctx: AnalysisContext) -> list[Trip]:
         if p < 0:
             return None
         if p not in places:
-            kind, index = ("facility", p - n_sites) if p >= n_sites else ("site", p)
-            places[p] = _place(ctx, kind, index)
+            places[p] = _place(ctx, *_kind_of(ctx, p))
         return places[p]
 
     pieces = [

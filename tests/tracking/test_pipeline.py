@@ -107,7 +107,8 @@ def test_cleaning_counts_trips_and_timings_are_reported():
     kinds = {v: [str(t.kind) for t in result.trips if t.vehicle == v] for v in (A, B, C)}
     assert kinds == {
         A: ["visit", "loaded", "visit"],
-        B: ["other", "other"],  # split by the hour without fixes
+        # two depot visits (split by the hour without fixes), then the drive out of it
+        B: ["visit", "visit", "empty"],
         C: ["visit", "loaded", "visit"],
     }
     stages = ["clean", "prepare", "trips", *map(check_name, CHECKS), "total"]

@@ -67,17 +67,20 @@ def haul(status=None) -> TrackBuilder:
 
 def test_site_exit_to_facility_entry_is_the_loaded_leg():
     track, trips = trips_of(haul(), ctx())
-    # Fixes: 0..10 outside (depot is no trip cut), 11..40 in the site (x=-120 is outside,
-    # the fix at x=0 t=320 is inside), then the leg, then the facility visit.
+    # Fixes: the depot visit, the empty run to the site (no load bits: a drive out of the
+    # depot is empty), 11..40 in the site (x=-120 is outside, the fix at x=0 t=320 is
+    # inside), then the leg, then the facility visit.
+    in_depot = np.flatnonzero(track.zone["depot"] >= 0)
     in_site = np.flatnonzero(track.zone["site"] >= 0)
     in_facility = np.flatnonzero(track.zone["facility"] >= 0)
     assert summary(trips) == [
-        ("other", 0, in_site[0], None, ("site", 1), None),
+        ("visit", 0, in_depot[-1] + 1, ("depot", 20), ("depot", 20), None),
+        ("empty", in_depot[-1] + 1, in_site[0], ("depot", 20), ("site", 1), None),
         ("visit", in_site[0], in_site[-1] + 1, ("site", 1), ("site", 1), None),
         ("loaded", in_site[-1] + 1, in_facility[0], ("site", 1), ("facility", 10), "HZ-2024-001"),
         ("visit", in_facility[0], track.n, ("facility", 10), ("facility", 10), None),
     ]
-    leg = trips[2]
+    leg = trips[3]
     assert (leg.origin_site_id, leg.destination_facility_id) == (1, 10)
     # Departure: the last fix in the site (t=600); arrival: the first in the facility.
     assert track.time(leg.first_fix) == utc(600)
@@ -126,8 +129,8 @@ def leg_kind(
     start: str, end: str, status: int | None, sensor: bool = True, **kw
 ) -> tuple[str, str]:
     """Kind and load-state source of the one leg from ``start`` to ``end`` ("site",
-    "facility" or "road"); with ``sensor``, the terminal has shown a load before."""
-    where = {"site": (0, 0), "facility": (5100, 0), "road": (2500, 2000)}
+    "facility", "depot" or "road"); with ``sensor``, the terminal has shown a load before."""
+    where = {"site": (0, 0), "facility": (5100, 0), "depot": (-3000, 0), "road": (2500, 2000)}
     b = TrackBuilder()
     if start != "road":
         b.stay(0, 150, *where[start], status=status)
@@ -158,6 +161,11 @@ def leg_kind(
         ("road", "facility", None, "other", "inferred"),
         ("road", "facility", FULL, "loaded", "reported"),
         ("road", "road", EMPTY, "empty", "reported"),
+        ("site", "depot", None, "empty", "inferred"),  # the run home ends an inferred load
+        ("site", "depot", FULL, "loaded", "reported"),
+        ("site", "depot", EMPTY, "empty", "reported"),
+        ("depot", "site", None, "empty", "inferred"),
+        ("depot", "facility", FULL, "loaded", "reported"),
     ],
 )
 def test_leg_kind_table(start, end, status, kind, source):
@@ -173,6 +181,9 @@ def test_leg_kind_table(start, end, status, kind, source):
         ("facility", "road", "empty"),
         ("facility", "site", "empty"),
         ("road", "road", "other"),
+        ("site", "depot", "empty"),
+        ("depot", "site", "empty"),
+        ("depot", "facility", "empty"),
     ],
 )
 def test_without_a_load_sensor_the_load_state_is_inferred(start, end, kind):
@@ -180,6 +191,25 @@ def test_without_a_load_sensor_the_load_state_is_inferred(start, end, kind):
     assert leg_kind(start, end, EMPTY, sensor=False) == (kind, "inferred")
     # The registry says no sensor: even "full" bits are no evidence.
     assert leg_kind(start, end, FULL, no_load_sensor=frozenset({PLATE})) == (kind, "inferred")
+
+
+def test_a_sensorless_truck_is_not_loaded_through_its_depot_stay():
+    """Site → depot (parked 4 h) → site: the inferred load of the site dwell ends at the
+    depot visit (a loaded leg site → next site would run through the night)."""
+    b = TrackBuilder().stay(0, 300, 0, 0, status=EMPTY)
+    b.drive(310, (0, 0), (-3000, 0), 10.0, step=30.0, include_start=False, status=EMPTY)
+    b.stay(b.last_t + 10, b.last_t + 4 * 3600, -3000, 0, step=300.0, status=EMPTY)
+    b.drive(b.last_t + 10, (-3000, 0), (0, 0), 10.0, step=30.0, include_start=False, status=EMPTY)
+    b.stay(b.last_t + 10, b.last_t + 300, 0, 0, status=EMPTY)
+    _, trips = trips_of(b, ctx())
+    assert [(str(t.kind), t.origin.kind, t.destination.kind) for t in trips] == [
+        ("visit", "site", "site"),
+        ("empty", "site", "depot"),
+        ("visit", "depot", "depot"),
+        ("empty", "depot", "site"),
+        ("visit", "site", "site"),
+    ]
+    assert {t.load_state_source for t in trips} == {"inferred"}
 
 
 def test_load_bits_of_a_vehicle_without_a_sensor_are_unknown():
@@ -229,7 +259,7 @@ def test_permit_selection_prefers_same_site_and_facility():
 def test_loaded_leg_uses_its_permits_thresholds():
     strict = Thresholds(speed_limit_kmh=40)
     _, trips = trips_of(haul(), ctx(permits=[permit(thresholds=strict)]))
-    assert [t.thresholds.speed_limit_kmh for t in trips] == [60, 60, 40, 60]
+    assert [t.thresholds.speed_limit_kmh for t in trips] == [60, 60, 60, 40, 60]
 
 
 def test_prepare_tracks_splits_vehicles_and_fills_per_point_arrays():
