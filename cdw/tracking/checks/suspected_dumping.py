@@ -14,11 +14,18 @@ The severity is a score, each component shown in ``measured["score"]``:
 | ``never_reaches_facility`` | 10 | the leg does not end at its permitted facility (any, if no permit) |
 
 capped at 100.
+
+A gate queue is no dumping: a stay at the leg's destination fence (or its origin's), its
+centre and every fix between it and the fence (from the stay to the arrival, or from the
+departure to the stay) within ``fence_exit_margin_m`` of that fence, is the truck waiting
+to get in (or out); the same GPS tolerance that keeps fixes just outside a fence in the
+visit (``trips.visit_places``).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import shapely
 
 from cdw.config import Thresholds
 from cdw.tracking.checks import (
@@ -38,7 +45,7 @@ from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.geometry import SegmentIndex
 from cdw.tracking.points import LOAD_EMPTY, LOAD_FULL, LOAD_HALF
-from cdw.tracking.trips import Trip, TripKind, VehicleTrack
+from cdw.tracking.trips import Place, Trip, TripKind, VehicleTrack
 
 POINTS = {
     "base": 40,
@@ -93,6 +100,30 @@ def _route_distances(
     )
 
 
+def _at_fence(
+    ctx: AnalysisContext, place: Place | None, x: np.ndarray, y: np.ndarray, margin_m: float
+) -> bool:
+    """Every point within ``margin_m`` of ``place``'s fence (inside it counts as 0)."""
+    if place is None:
+        return False
+    fence = ctx.zones(place.kind)[place.index].geometry
+    return bool((shapely.distance(fence, shapely.points(x, y)) <= margin_m).all())
+
+
+def _gate_queue(
+    trip: Trip, track: VehicleTrack, ctx: AnalysisContext, stays: Stays, k: int
+) -> bool:
+    """The stay is a wait at the gate of the leg's destination or origin (docstring)."""
+    margin = trip.thresholds.fence_exit_margin_m
+    cx, cy = stays.cx[k : k + 1], stays.cy[k : k + 1]
+    after = slice(stays.ends[k] + 1, trip.last_fix)
+    before = slice(trip.first_fix + 1, stays.starts[k])
+    return any(
+        _at_fence(ctx, place, np.append(cx, track.x[part]), np.append(cy, track.y[part]), margin)
+        for place, part in ((trip.destination, after), (trip.origin, before))
+    )
+
+
 def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bool:
     loaded = [trip for trip in trips if trip.kind == TripKind.loaded]
     return any(_stays(track, th, ctx).starts for th in thresholds_of(track, loaded))
@@ -114,6 +145,8 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     route_dist = _route_distances(track, th, ctx, routes) if routes is not None else None
     flags = []
     for k in range(first, end):
+        if _gate_queue(trip, track, ctx, stays, k):
+            continue
         s, e = stays.starts[k], stays.ends[k]
         departure = stays.departures[k]
         duration = float(track.t[departure] - track.t[s])

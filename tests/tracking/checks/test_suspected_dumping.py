@@ -215,3 +215,36 @@ def test_a_truck_whose_sensor_says_empty_is_not_checked():
     # Reported full: a loaded leg, and the evidence says the bits said so.
     (flag,) = run_check(suspected_dumping.check, dump_and_turn_back(FULL), ctx())
     assert flag.measured["load_state_source"] == "reported"
+
+
+def test_a_wait_at_the_facility_gate_is_a_queue_not_dumping():
+    """4 min stopped 40 m outside the facility fence, then straight in: the margin of
+    fence jitter (fence_exit_margin_m 50 m) holds it to the fence; 60 m out it is a stop."""
+    assert run_check(suspected_dumping.check, haul((4960, 0), 240), ctx()) == []
+    (flag,) = run_check(suspected_dumping.check, haul((4940, 0), 240), ctx())
+    assert flag.code == FlagCode.SUSPECTED_DUMPING
+    # The margin is the permit's setting.
+    wide = Thresholds(fence_exit_margin_m=70.0)
+    c = context(
+        sites=[SITE], facilities=[FACILITY], permits=[permit(routes=(ROUTE,), thresholds=wide)]
+    )
+    assert run_check(suspected_dumping.check, haul((4940, 0), 240), c) == []
+
+
+def test_a_wait_at_the_site_gate_on_the_way_out_is_a_queue_not_dumping():
+    assert run_check(suspected_dumping.check, haul((140, 0), 240), ctx()) == []
+    (flag,) = run_check(suspected_dumping.check, haul((160, 0), 240), ctx())
+    assert flag.code == FlagCode.SUSPECTED_DUMPING
+
+
+def test_a_stop_at_the_gate_that_then_drives_away_is_still_checked():
+    """Stopped 40 m from the facility fence, but the truck leaves 1 km away before entering:
+    not a queue (the fixes after the stay leave the margin)."""
+    b = TrackBuilder().stay(0, 60, 0, 0)
+    b.drive(60, (0, 0), (4960, 0), 10.0, include_start=False)
+    b.stay(b.last_t + 10, b.last_t + 240, 4960, 0)
+    b.drive(b.last_t + 10, (4960, 0), (4960, 1000), 10.0, include_start=False)
+    b.drive(b.last_t + 10, (4960, 1000), (5100, 0), 10.0, include_start=False)
+    b.stay(b.last_t + 10, b.last_t + 120, 5100, 0)
+    (flag,) = run_check(suspected_dumping.check, b, ctx())
+    assert flag.code == FlagCode.SUSPECTED_DUMPING
