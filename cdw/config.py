@@ -26,6 +26,10 @@ class Thresholds(BaseModel):
     - ``speeding_road_radius_m`` 50 m (2.5 σ at σ 20 m, the matcher's search radius): every
       road this near a fix is one the truck may have been on; a posted limit counts only
       when every such road is posted below the speed (checks/speeding.py).
+    - ``deviation_confirm_margin_m`` 50 m (2.5 σ at σ 20 m): an off-route stretch is proof
+      only when at least two of its fixes lie this far beyond the corridor as well; fixes
+      nearer are within GPS error of it, and one farther may be a multipath fix
+      (checks/route_deviation.py).
     """
 
     corridor_half_width_m: float = 50.0
@@ -46,6 +50,7 @@ class Thresholds(BaseModel):
     fence_exit_min_s: float = 60.0
     fence_stop_min_s: float = 120.0
     speeding_road_radius_m: float = 50.0
+    deviation_confirm_margin_m: float = 50.0
     max_implied_speed_kmh: float = 180.0
     future_tolerance_s: float = 300.0
     receipt_transit_allowance_s: float = 4 * 3600.0

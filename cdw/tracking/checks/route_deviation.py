@@ -2,8 +2,11 @@
 
 Fires for a run of fixes of a loaded leg all farther than ``corridor_half_width_m`` from
 every approved route, lasting ≥ ``deviation_min_duration_s`` (first to last off-route fix)
-and ≥ ``deviation_min_distance_m`` of path between them. Legs without a permit or without
-approved routes are not checked.
+and ≥ ``deviation_min_distance_m`` of path between them, of which at least two lie beyond
+the corridor by more than ``deviation_confirm_margin_m`` as well: fixes within GPS error of
+the corridor (σ 20 m, and one fix in a hundred thrown three times as far) are no proof that
+the truck left it, however many of them. Legs without a permit or without approved routes
+are not checked.
 
 Evidence: the off-route path with the last in-corridor fix before it and the first one
 after it (exit and rejoin), its length and time, the distance along the route between the
@@ -124,10 +127,14 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
         return []
     starts, ends = K.runs_at_least(outside, track.t[lo:hi], th.deviation_min_duration_s)
     flags = []
+    sure_m = th.corridor_half_width_m + th.deviation_confirm_margin_m
     for s, e in zip((starts + lo).tolist(), (ends + lo).tolist(), strict=True):
         last = e - 1
         off_m = float(track.cum_m[last] - track.cum_m[s])
         if off_m < th.deviation_min_distance_m:
+            continue
+        offsets = permit.route_index.distance(track.x[s:e], track.y[s:e])[0]
+        if np.count_nonzero(offsets > sure_m) < 2:
             continue
         off_s = float(track.t[last] - track.t[s])
         exit_fix, rejoin_fix = max(s - 1, trip.first_fix), min(e, trip.last_fix)
@@ -136,7 +143,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
         route_m = _route_distance(permit, track, exit_fix, rejoin_fix)
         extra_m = max(0.0, detour_m - route_m)
         extra_s = detour_s * extra_m / detour_m if detour_m > 0 else 0.0
-        max_offset_m = float(permit.route_index.distance(track.x[s:e], track.y[s:e])[0].max())
+        max_offset_m = float(offsets.max())
         zh = (
             f"重车偏离核准路线 {dur_zh(off_s)}、{dist_zh(off_m)}（阈值 "
             f"{dur_zh(th.deviation_min_duration_s)}、{dist_zh(th.deviation_min_distance_m)}，"
@@ -183,6 +190,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
                     "corridor_half_width_m": th.corridor_half_width_m,
                     "deviation_min_duration_s": th.deviation_min_duration_s,
                     "deviation_min_distance_m": th.deviation_min_distance_m,
+                    "deviation_confirm_margin_m": th.deviation_confirm_margin_m,
                 },
                 zh=zh,
                 en=en,

@@ -66,6 +66,7 @@ def test_sixty_seconds_and_600_m_off_route_fires_with_evidence():
         "corridor_half_width_m": 50.0,
         "deviation_min_duration_s": 60.0,
         "deviation_min_distance_m": 200.0,
+        "deviation_confirm_margin_m": 50.0,
     }
     # Evidence path: exit fix, the off-route fixes (collinear ones simplified away), rejoin fix.
     coords = [tuple(c) for c in flag.geometry["coordinates"]]
@@ -96,6 +97,23 @@ def test_sixty_seconds_but_under_200_m_does_not_fire():
 
 def test_inside_the_corridor_does_not_fire():
     assert run_check(route_deviation.check, detour(300, offset=49.0), ctx()) == []
+
+
+def test_fixes_within_gps_error_of_the_corridor_are_no_proof():
+    """300 s and 3 km at 90 m from the route (beyond the 50 m half-width, within the 50 m
+    confirmation margin beyond it), with one multipath fix 200 m out: no flag; a second
+    fix beyond 100 m confirms the stretch."""
+    b = detour(300, offset=90.0)
+    at = {row["t"]: row for row in b.rows}
+    at[300]["y"] = 200.0
+    assert run_check(route_deviation.check, b, ctx()) == []
+    at[400]["y"] = 101.0
+    (flag,) = run_check(route_deviation.check, b, ctx())
+    assert flag.measured["max_offset_m"] == 200.0
+    assert flag.measured["off_route_duration_s"] == 300.0
+    # The margin is a per-permit setting.
+    loose = ctx(thresholds=Thresholds(deviation_confirm_margin_m=30.0))
+    assert len(run_check(route_deviation.check, detour(300, offset=90.0), loose)) == 1
 
 
 def test_corridor_width_is_a_per_permit_override():
