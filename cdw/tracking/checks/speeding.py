@@ -10,13 +10,24 @@ no road is that near (``Roads.plausible_limit_kmh``). So a posted limit counts o
 every road the truck may have been on is posted below its speed. Only fixes that may be
 over such a limit are looked up (``Roads.may_be_slower``).
 
+The road the map matcher puts a fix on (the run and three fixes either side matched
+together) is one the truck may have been on as well: where a fix's plausible limit is a
+posted one, the matched road's limit (the truck limit where it has none) raises it. At
+σ 20 m a truck on a trunk is now and then seen 60 m off, beyond the radius, beside a side
+road; the matcher, which follows the track, keeps it on the trunk.
+
 Speed is the terminal's reported speed where present, else the speed over the step from
-the previous fix. A run of fixes each above its own limit lasts from its first to its last
-such fix and breaks at a signal gap (a step ≥ ``signal_gap_s``): nothing is known in
-between. One noisy fix must not make a flag, so the positions must agree: the straight
-distance over the run (from its first fix; from the fix before it where the speed at the
-first is a step's) divided by its duration must also exceed the run's limit (the mean of
-its fixes' limits). A bend only shortens that distance: the rule errs towards no flag.
+the previous fix. A run of fixes each above its own limit breaks at a signal gap (a step
+≥ ``signal_gap_s``): nothing is known in between. It lasts from its first to its last such
+fix, and over the step before it and the step after it where the distance over that step's
+time also exceeds the limit: sampled every 30 s, a 2-minute run shows three or four fixes,
+and the time to the fixes either side is time over the limit too. One noisy fix must not
+make a flag, so the positions must agree: the straight distance over the run (from its
+first fix, or the fix before the run where its step counts or the speed at the first is a
+step's) divided by its duration must also exceed the run's limit (the mean of its fixes'
+limits). A single spike fits neither: its steps are only as fast as the truck, and one
+thrown fix inflates both of its steps while the straight distance over them stays true.
+A bend only shortens that distance: the rule errs towards no flag.
 
 Severity: 30 + 2 per km/h of the largest excess over the limit. With a network the
 evidence names the road whose limit applied at that fix, the limit and its source, and
@@ -39,6 +50,7 @@ from cdw.tracking.checks import (
     dur_en,
     dur_zh,
     make_flag,
+    matched,
     runs,
     signal_gaps,
     thresholds_of,
@@ -48,6 +60,7 @@ from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
 
 _MAX_ROADS_LISTED = 6
+_MATCH_CONTEXT = 3  # fixes matched either side of a run, so the matcher sees the approach
 
 
 @dataclass(frozen=True)
@@ -60,42 +73,93 @@ class _Speeding:
     stretch_kmh: list[float]
 
 
-def _stretch_kmh(track: VehicleTrack, s: int, e: int, reported: np.ndarray) -> float:
-    """Straight distance over run s..e-1 divided by its duration (module docstring)."""
-    first = s - 1 if s > 0 and not reported[s] and track.dt_s[s] > 0 else s
-    last = e - 1
+def _step_kmh(track: VehicleTrack, i: int) -> float:
+    """Speed over the step from fix i-1 to fix i (distance over time)."""
+    dt = float(track.dt_s[i])
+    return 3.6 * float(track.step_m[i]) / dt if dt > 0 else 0.0
+
+
+def _extent(
+    track: VehicleTrack, s: int, e: int, limit: np.ndarray, gap_s: float
+) -> tuple[int, int]:
+    """The run s..e-1 with the steps on either side whose distance-over-time speed also
+    exceeds the limit (module docstring): (first, end), end exclusive."""
+    first, last = s, e - 1
+    if s > 0 and track.dt_s[s] < gap_s and _step_kmh(track, s) > limit[s]:
+        first = s - 1
+    if e < track.n and track.dt_s[e] < gap_s and _step_kmh(track, e) > limit[e - 1]:
+        last = e
+    return first, last + 1
+
+
+def _stretch_kmh(track: VehicleTrack, first: int, last: int) -> float:
+    """Straight distance from fix ``first`` to fix ``last`` divided by the time between."""
     seconds = float(track.t[last] - track.t[first])
     metres = math.hypot(track.x[last] - track.x[first], track.y[last] - track.y[first])
     return 3.6 * metres / seconds if seconds > 0 else 0.0
+
+
+def _matched_limits(
+    track: VehicleTrack, ctx: AnalysisContext, runs_: list[tuple[int, int]], truck: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(fix index, limit of the road the matcher puts it on) for the fixes of each run:
+    the run and ``_MATCH_CONTEXT`` fixes either side matched together."""
+    fixes, limits = [], []
+    for s, e in runs_:
+        a, b = max(0, s - _MATCH_CONTEXT), min(track.n, e + _MATCH_CONTEXT)
+        result = matched(track, ctx, a, b)
+        edge = result.edge[s - a : e - a]
+        posted = ctx.roads.posted_limit_kmh(edge)
+        onto = np.where(
+            edge >= 0, np.fmin(np.where(np.isnan(posted), truck, posted), truck), -np.inf
+        )
+        fixes.append(np.arange(s, e))
+        limits.append(onto)
+    return np.concatenate(fixes), np.concatenate(limits)
 
 
 def _events(track: VehicleTrack, th: Thresholds, ctx: AnalysisContext) -> _Speeding:
     truck, min_s, gap_s = th.speed_limit_kmh, th.speeding_min_duration_s, th.signal_gap_s
     radius = th.speeding_road_radius_m
 
+    def candidates(limit: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """(s, e, first, end) of each run over the limit, long enough with its steps."""
+        starts, ends = runs(track.speed_kmh > limit, signal_gaps(track, gap_s))
+        out = []
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            first, end = _extent(track, s, e, limit, gap_s)
+            if track.t[end - 1] - track.t[first] >= min_s:
+                out.append((s, e, first, end))
+        return out
+
     def compute() -> _Speeding:
         speed = track.speed_kmh
         limit = np.full(track.n, truck)
         roads = ctx.roads
+        found = candidates(limit)
         if roads is not None and roads.lowest_limit_kmh < truck:
             near = np.flatnonzero(speed > roads.lowest_limit_kmh)
             slower = roads.may_be_slower(track.x[near], track.y[near], speed[near], truck, radius)
             near = near[slower]
             limit[near] = roads.plausible_limit_kmh(track.x[near], track.y[near], radius, truck)
-        starts, ends = runs(speed > limit, signal_gaps(track, gap_s))
-        long_enough = track.t[ends - 1] - track.t[starts] >= min_s
-        starts, ends = starts[long_enough], ends[long_enough]
+            found = candidates(limit)
+            below = [(s, e) for s, e, _, _ in found if (limit[s:e] < truck).any()]
+            if below:  # the matched road is one the truck may have been on as well
+                fixes, onto = _matched_limits(track, ctx, below, truck)
+                limit[fixes] = np.maximum(limit[fixes], onto)
+                found = candidates(limit)
         reported = track.reported_speed
-        stretch = [_stretch_kmh(track, s, e, reported) for s, e in zip(starts, ends, strict=True)]
-        agree = [
-            v > float(limit[s:e].mean())
-            for v, s, e in zip(stretch, starts.tolist(), ends.tolist(), strict=True)
-        ]
-        return _Speeding(
-            Events.of(starts[agree], ends[agree]),
-            limit,
-            [v for v, ok in zip(stretch, agree, strict=True) if ok],
-        )
+        starts, ends, stretch = [], [], []
+        for s, e, first, end in found:
+            origin = first
+            if first == s and s > 0 and not reported[s] and track.dt_s[s] > 0:
+                origin = s - 1  # the speed at s is the step's from s-1
+            v = _stretch_kmh(track, origin, end - 1)
+            if v > float(limit[s:e].mean()):
+                starts.append(first)
+                ends.append(end)
+                stretch.append(v)
+        return _Speeding(Events(starts, ends), limit, stretch)
 
     return track.memo(("speeding", truck, min_s, gap_s, radius), compute)
 

@@ -31,15 +31,17 @@ def reported(
 
 
 def test_thirty_seconds_above_the_limit_fires():
-    (flag,) = run_check(speeding.check, reported(100, 130), context())
+    # Fixes t=100..129 report 70 km/h; the step into t=100 is also driven at 70 km/h (the
+    # positions say so), so the run starts at t=99: 30 s.
+    (flag,) = run_check(speeding.check, reported(100, 129), context())
     assert flag.code == FlagCode.SPEEDING
-    assert (flag.start, flag.end) == (utc(100), utc(130))
+    assert (flag.start, flag.end) == (utc(99), utc(129))
     assert flag.measured == {
         "duration_s": 30.0,
         "max_speed_kmh": 70.0,
-        "mean_speed_kmh": 70.0,
+        "mean_speed_kmh": pytest.approx(69.4, abs=0.05),  # the fix at t=99 reports 50
         "distance_m": pytest.approx(583.3, abs=0.05),  # 30 s at 70 km/h
-        "stretch_speed_kmh": 70.0,  # from the fix before: every step at 70 km/h
+        "stretch_speed_kmh": 70.0,  # every step at 70 km/h
     }
     assert flag.thresholds == {"speed_limit_kmh": 60.0, "speeding_min_duration_s": 30.0}
     assert flag.severity == 50
@@ -51,15 +53,16 @@ def test_thirty_seconds_above_the_limit_fires():
         flag.explanation_en == "Above 60 km/h for 30 s (threshold 30 s), peak 70.0 km/h over 583 m"
     )
     # A straight run: the 31 fixes simplify to their two ends.
-    x100 = 99 * 50 / 3.6 + 70 / 3.6
+    x99 = 99 * 50 / 3.6
     assert flag.geometry == {
         "type": "LineString",
-        "coordinates": [list(lonlat(x100, 0)), list(lonlat(x100 + 30 * 70 / 3.6, 0))],
+        "coordinates": [list(lonlat(x99, 0)), list(lonlat(x99 + 30 * 70 / 3.6, 0))],
     }
 
 
 def test_twenty_nine_seconds_above_the_limit_does_not_fire():
-    assert run_check(speeding.check, reported(100, 129), context()) == []
+    # t=100..128 at 70 km/h, and the step into t=100: 29 s.
+    assert run_check(speeding.check, reported(100, 128), context()) == []
 
 
 def test_exactly_the_limit_is_not_speeding():
@@ -75,10 +78,11 @@ def test_computed_speed_is_used_without_reported_speed():
     b = TrackBuilder().stay(0, 100, 0, 0)
     b.drive(100, (0, 0), (800, 0), 20.0, step=1.0, include_start=False)  # 72 km/h, t=101..140
     (flag,) = run_check(speeding.check, b, context())
-    assert (flag.start, flag.end) == (utc(101), utc(140))
+    # The speed at t=101 is the step's from t=100: the run starts there.
+    assert (flag.start, flag.end) == (utc(100), utc(140))
     assert flag.measured["max_speed_kmh"] == pytest.approx(72.0)
     assert flag.measured["stretch_speed_kmh"] == pytest.approx(72.0)
-    assert flag.measured["duration_s"] == 39.0
+    assert flag.measured["duration_s"] == 40.0
 
 
 # --- one noisy fix is no speeding ---------------------------------------------------------
@@ -94,6 +98,41 @@ def test_one_noisy_fix_making_a_speed_spike_does_not_fire():
     assert np.flatnonzero(spike > 60).tolist() == [10, 11]
     assert spike[10] == pytest.approx(62.6, abs=0.1)
     # The straight distance from t=270 to t=330 over 60 s is 55 km/h: no flag.
+    assert run_check(speeding.check, b, context()) == []
+
+
+def sampled_every_30_s(fast_s: float, kmh: float = 79.0) -> TrackBuilder:
+    """Along x at 50 km/h, ``kmh`` for ``fast_s`` seconds from t=605, fixes every 30 s
+    reporting the speed of their instant: a run of a few fixes whose ends fall between."""
+
+    def x_at(t: float) -> float:
+        fast = min(max(t - 605.0, 0.0), fast_s)
+        return (t - fast) * 50 / 3.6 + fast * kmh / 3.6
+
+    b = TrackBuilder()
+    for t in range(0, 1501, 30):
+        b.at(t, x_at(t), 0, speed_kmh=kmh if 605 <= t <= 605 + fast_s else 50.0)
+    return b
+
+
+def test_a_two_minute_run_sampled_every_30_s_is_found():
+    """79 km/h from t=605 to t=725 (120 s): fixes t=630..720 report it (90 s); the step
+    from t=600 is driven at 74 km/h (distance over time), so the run counts from t=600;
+    the step to t=750 at 54.8 km/h does not count."""
+    (flag,) = run_check(speeding.check, sampled_every_30_s(120.0), context())
+    assert (flag.start, flag.end) == (utc(600), utc(720))
+    assert flag.measured["duration_s"] == 120.0
+    assert flag.measured["stretch_speed_kmh"] == pytest.approx((5 * 50 + 115 * 79) / 120, abs=0.05)
+
+
+def test_one_fix_over_the_limit_counts_only_with_a_fast_step():
+    # 79 km/h for 25 s before the fix at t=630: the 30 s step into it averages 74 km/h.
+    (flag,) = run_check(speeding.check, sampled_every_30_s(25.0), context())
+    assert flag.measured["duration_s"] == 30.0
+    # One fix reporting 79 km/h while the positions move on at 50 km/h: no run.
+    b = TrackBuilder()
+    for t in range(0, 1501, 30):
+        b.at(t, t * 50 / 3.6, 0, speed_kmh=79.0 if t == 630 else 50.0)
     assert run_check(speeding.check, b, context()) == []
 
 
