@@ -2,7 +2,13 @@
 power-cut or antenna alarm.
 
 - Jump: a signal gap (a step ≥ ``signal_gap_s``) whose two ends are ≥ ``tamper_min_jump_m``
-  apart (straight line). A shorter gap is a dropout, whatever the distance.
+  apart (straight line). A shorter gap is a dropout, whatever the distance. The distance is
+  measured robustly (``robust_jump_m``): from each of the last ``_END_FIXES`` fixes before the gap
+  to each of the first ones after it, the straight distance less the path the track covers
+  from that fix to the gap (before) and from the gap to that fix (after); the median of
+  these. One fix thrown 60 m by multipath at either end then moves it by little, where the
+  distance between the two end fixes alone would carry the whole error; and the path
+  subtracted is never shorter than the truck's true travel, so the figure errs low.
 - Alarm: fixes whose JT/T 808 alarm DWORD has bit 8 (主电源掉电 main power cut), bit 5
   (GNSS 天线未接或被剪断 antenna disconnected or cut) or bit 4 (GNSS 模块故障 module
   fault) set; one event per run of such fixes, broken at signal gaps.
@@ -13,6 +19,8 @@ the larger when both.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -39,15 +47,36 @@ ALARM_BITS = {
 }
 ALARM_MASK = np.uint32(sum(1 << bit for bit in ALARM_BITS))
 ALARM_SEVERITY = 80
+_END_FIXES = 3
+
+
+def robust_jump_m(track: VehicleTrack, i: int, gap_s: float) -> float:
+    """Robust distance between the two ends of the gap before fix i (module docstring)."""
+    before, after = [i - 1], [i]  # the gap's ends, then their neighbours in the same piece
+    while len(before) < _END_FIXES and before[-1] > 0 and track.dt_s[before[-1]] < gap_s:
+        before.append(before[-1] - 1)
+    while len(after) < _END_FIXES and after[-1] + 1 < track.n and track.dt_s[after[-1] + 1] < gap_s:
+        after.append(after[-1] + 1)
+    cum = track.cum_m
+    estimates = [
+        math.hypot(track.x[j] - track.x[k], track.y[j] - track.y[k])
+        - (cum[i - 1] - cum[k])
+        - (cum[j] - cum[i])
+        for k in before
+        for j in after
+    ]
+    return float(np.median(estimates))
 
 
 def _alarm_runs(track: VehicleTrack, gap_s: float) -> Events:
     return Events.of(*runs((track.alarm & ALARM_MASK) != 0, signal_gaps(track, gap_s)))
 
 
-def _jumps(track: VehicleTrack, gap_s: float, jump_m: float) -> Events:
+def _jumps(track: VehicleTrack, gap_s: float, min_jump_m: float) -> Events:
     after = gap_ends(track, gap_s)
-    after = after[track.step_m[after] >= jump_m]
+    after = np.array(
+        [i for i in after.tolist() if robust_jump_m(track, i, gap_s) >= min_jump_m], np.int64
+    )
     return Events.of(after, after)
 
 
@@ -95,9 +124,13 @@ def _flag(
     severity = 0.0
     jumps = [g for g in group if g[2] == "jump"]
     if jumps:
-        i = max(jumps, key=lambda g: track.step_m[g[1]])[1]
-        gap, jump = float(track.dt_s[i]), float(track.step_m[i])
-        measured.update(gap_duration_s=round(gap, 1), jump_m=round(jump, 1))
+        i = max(jumps, key=lambda g: robust_jump_m(track, g[1], gap_s))[1]
+        gap, jump = float(track.dt_s[i]), robust_jump_m(track, i, gap_s)
+        measured.update(
+            gap_duration_s=round(gap, 1),
+            jump_m=round(jump, 1),
+            end_fixes_apart_m=round(float(track.step_m[i]), 1),
+        )
         severity = 60 + min(40.0, 4 * jump / 1000)
         parts_zh.append(
             f"信号中断 {dur_zh(gap)}（阈值 {dur_zh(gap_s)}），恢复时位置相距 {dist_zh(jump)}"

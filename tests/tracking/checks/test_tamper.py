@@ -21,7 +21,11 @@ def test_six_minute_gap_ending_a_kilometre_away_fires():
     (flag,) = run_check(tamper.check, with_gap(360, 1001), context())
     assert flag.code == FlagCode.TAMPER_SUSPECTED
     assert (flag.start, flag.end) == (utc(100), utc(460))
-    assert flag.measured == {"gap_duration_s": 360.0, "jump_m": 1001.0}
+    assert flag.measured == {
+        "gap_duration_s": 360.0,
+        "jump_m": 1001.0,
+        "end_fixes_apart_m": 1001.0,
+    }
     assert flag.severity == 64
     assert flag.explanation_zh == (
         "信号中断 6.0 分钟（阈值 5.0 分钟），恢复时位置相距 1.00 公里（阈值 1.00 公里），"
@@ -36,6 +40,41 @@ def test_six_minute_gap_ending_a_kilometre_away_fires():
 def test_six_minute_gap_ending_900_m_away_does_not_fire():
     assert run_check(tamper.check, with_gap(360, 900), context()) == []
     assert run_check(tamper.check, with_gap(360, 999), context()) == []
+
+
+def test_one_thrown_fix_at_an_end_of_the_gap_does_not_make_a_jump():
+    """Parked 920 m apart before and after a 6-minute gap, three fixes each side; the last
+    fix before the gap thrown 100 m west (multipath): 1020 m between the end fixes, but the
+    median over the three fixes at each end says 920 m."""
+    b = with_gap(360, 920)
+    b.rows[10]["x"] = -100.0  # the fix at t=100
+    (track_flag,) = run_check(tamper.check, with_gap(360, 1100), context())
+    assert track_flag.measured["jump_m"] == 1100.0
+    assert run_check(tamper.check, b, context()) == []
+    # Two of three fixes thrown the same way: the ends really moved.
+    b.rows[9]["x"] = -100.0
+    b.rows[8]["x"] = -100.0
+    (flag,) = run_check(tamper.check, b, context())
+    assert flag.measured["end_fixes_apart_m"] == 1020.0
+    assert flag.measured["jump_m"] == 1020.0
+
+
+def test_the_jump_allows_for_the_drive_to_and_from_the_gap():
+    """Driving east at 10 m/s up to the gap and on after it: the fixes before the gap lie
+    behind its start, and the path from each to the gap is taken off (1001 m apart)."""
+    b = TrackBuilder()
+    for t in range(0, 101, 10):
+        b.at(t, 10.0 * t - 1000, 0)
+    for t in range(460, 561, 10):
+        b.at(t, 1001 + 10.0 * (t - 460), 0)
+    (flag,) = run_check(tamper.check, b, context())
+    assert flag.measured["jump_m"] == 1001.0
+    b = TrackBuilder()
+    for t in range(0, 101, 10):
+        b.at(t, 10.0 * t - 1000, 0)
+    for t in range(460, 561, 10):
+        b.at(t, 999 + 10.0 * (t - 460), 0)
+    assert run_check(tamper.check, b, context()) == []
 
 
 def test_short_dropout_is_not_tampering_however_far():
