@@ -20,7 +20,7 @@ Speed is the terminal's reported speed where present, else the speed over the st
 the previous fix. A run of fixes each above its own limit breaks at a signal gap (a step
 ≥ ``signal_gap_s``): nothing is known in between. It lasts from its first to its last such
 fix, and over the step before it and the step after it where the distance over that step's
-time also exceeds the limit: sampled every 30 s, a 2-minute run shows three or four fixes,
+time also exceeds the limits at both of its ends: sampled every 30 s, a 2-minute run shows three or four fixes,
 and the time to the fixes either side is time over the limit too. One noisy fix must not
 make a flag, so the positions must agree: the straight distance over the run (from its
 first fix, or the fix before the run where its step counts or the speed at the first is a
@@ -83,11 +83,12 @@ def _extent(
     track: VehicleTrack, s: int, e: int, limit: np.ndarray, gap_s: float
 ) -> tuple[int, int]:
     """The run s..e-1 with the steps on either side whose distance-over-time speed also
-    exceeds the limit (module docstring): (first, end), end exclusive."""
+    exceeds the limits at both ends of the step (module docstring): (first, end), end
+    exclusive."""
     first, last = s, e - 1
-    if s > 0 and track.dt_s[s] < gap_s and _step_kmh(track, s) > limit[s]:
+    if s > 0 and track.dt_s[s] < gap_s and _step_kmh(track, s) > max(limit[s - 1], limit[s]):
         first = s - 1
-    if e < track.n and track.dt_s[e] < gap_s and _step_kmh(track, e) > limit[e - 1]:
+    if e < track.n and track.dt_s[e] < gap_s and _step_kmh(track, e) > max(limit[e - 1], limit[e]):
         last = e
     return first, last + 1
 

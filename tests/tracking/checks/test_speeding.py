@@ -272,3 +272,28 @@ def test_a_noisy_fix_near_a_slow_road_does_not_fire():
     for t in range(0, 601, 30):
         b.at(t, 10 + t * 38 / 3.6, 3.0, speed_kmh=75.0 if t == 300 else 38.0)
     assert run_check(speeding.check, b, context(roads=TOWN)) == []
+
+
+# 沙湾路 posted 50 along y=0, a residential road (statutory 30) 60 m north.
+BESIDE = roads(
+    {1: (-100, 0), 2: (20100, 0), 3: (-100, 60), 4: (20100, 60)},
+    [
+        ([1, 2], {"name": "沙湾路", "highway": "tertiary", "maxspeed": 50.0}),
+        ([3, 4], {"name": "桥东街", "highway": "residential"}),
+    ],
+)
+
+
+def test_one_fix_thrown_beside_a_slower_road_is_no_run():
+    """45 km/h on the road posted 50, a fix every 30 s; the fix at t=300 thrown 55 m north,
+    5 m from the residential road posted 30 (and beyond the 50 m radius of the road the
+    truck is on): over its own limit, but the steps to it are only over the 30 at one end."""
+    b = TrackBuilder()
+    for t in range(0, 601, 30):
+        b.at(t, 10 + t * 45 / 3.6, 55.0 if t == 300 else 0.0, speed_kmh=45.0)
+    assert run_check(speeding.check, b, context(roads=BESIDE)) == []
+    # Two fixes in a row beside it, 30 s apart: the track says so, and it is a run.
+    b.rows[11]["y"] = 55.0
+    (flag,) = run_check(speeding.check, b, context(roads=BESIDE))
+    assert flag.measured["duration_s"] == 30.0
+    assert flag.measured["road"] == "桥东街 (residential)"
