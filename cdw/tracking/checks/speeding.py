@@ -25,7 +25,9 @@ and the time to the fixes either side is time over the limit too. One noisy fix 
 make a flag, so the positions must agree: the straight distance over the run (from its
 first fix, or the fix before the run where its step counts or the speed at the first is a
 step's) divided by its duration must also exceed the run's limit (the mean of its fixes'
-limits). A single spike fits neither: its steps are only as fast as the truck, and one
+limits). A run needs two fixes over their limits at least: one is a spike, whatever its steps (a
+truck cruising just under the limit reports a km/h over it now and then, and at σ 20 m a
+30 s step reads ±3 km/h). A thrown fix fits neither: its steps are only as fast as the truck, and one
 thrown fix inflates both of its steps while the straight distance over them stays true.
 A bend only shortens that distance: the rule errs towards no flag.
 
@@ -128,6 +130,8 @@ def _events(track: VehicleTrack, th: Thresholds, ctx: AnalysisContext) -> _Speed
         starts, ends = runs(track.speed_kmh > limit, signal_gaps(track, gap_s))
         out = []
         for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            if e - s < 2:  # one fix over its limit is a spike, whatever its steps
+                continue
             first, end = _extent(track, s, e, limit, gap_s)
             if track.t[end - 1] - track.t[first] >= min_s:
                 out.append((s, e, first, end))

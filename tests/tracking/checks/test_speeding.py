@@ -125,10 +125,13 @@ def test_a_two_minute_run_sampled_every_30_s_is_found():
     assert flag.measured["stretch_speed_kmh"] == pytest.approx((5 * 50 + 115 * 79) / 120, abs=0.05)
 
 
-def test_one_fix_over_the_limit_counts_only_with_a_fast_step():
-    # 79 km/h for 25 s before the fix at t=630: the 30 s step into it averages 74 km/h.
-    (flag,) = run_check(speeding.check, sampled_every_30_s(25.0), context())
-    assert flag.measured["duration_s"] == 30.0
+def test_one_fix_over_the_limit_is_a_spike_whatever_its_steps():
+    # 79 km/h for 25 s before the fix at t=630: the 30 s step into it averages 74 km/h,
+    # but one fix over the limit is no run.
+    assert run_check(speeding.check, sampled_every_30_s(25.0), context()) == []
+    # 79 km/h for 55 s: two fixes (t=630, 660) and the step into them: 60 s.
+    (flag,) = run_check(speeding.check, sampled_every_30_s(55.0), context())
+    assert (flag.start, flag.end) == (utc(600), utc(660))
     # One fix reporting 79 km/h while the positions move on at 50 km/h: no run.
     b = TrackBuilder()
     for t in range(0, 1501, 30):
