@@ -57,6 +57,8 @@ from cdw.tracking.context import AUTHORISED_KINDS, ZONE_KINDS, AnalysisContext, 
 from cdw.tracking.points import LOAD_EMPTY, LOAD_FULL, LOAD_HALF
 
 LOAD_UNKNOWN = -1
+_RAYLEIGH_MEDIAN = float(np.sqrt(2 * np.log(2)))  # median of |2-D N(0, σ²)| over σ
+_MIN_NOISE_FIXES = 20
 _QUARTER_S = 900.0
 
 
@@ -137,6 +139,23 @@ class VehicleTrack:
                 self.x, self.y, self.t, radius_m, min_duration_s, max_gap_s
             ),
         )
+
+    def noise_sigma_m(self, radius_m: float, min_duration_s: float, max_gap_s: float) -> float:
+        """GPS noise σ of the track, from the scatter of its fixes at its stays (``stays``
+        with these parameters): the median distance of a stay's fixes from its centre is
+        1.18 σ for 2-D Gaussian noise. 0 with fewer than ``_MIN_NOISE_FIXES`` such fixes.
+        A truck creeping in a yard only widens the scatter: the estimate errs high."""
+
+        def compute() -> float:
+            starts, ends = self.stays(radius_m, min_duration_s, max_gap_s)
+            parts = []
+            for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+                x, y = self.x[s : e + 1], self.y[s : e + 1]
+                parts.append(np.hypot(x - x.mean(), y - y.mean()))
+            r = np.concatenate(parts) if parts else np.empty(0)
+            return float(np.median(r)) / _RAYLEIGH_MEDIAN if r.size >= _MIN_NOISE_FIXES else 0.0
+
+        return self.memo(("noise_sigma_m", radius_m, min_duration_s, max_gap_s), compute)
 
     @property
     def sampling_interval_s(self) -> float:

@@ -10,6 +10,11 @@ no road is that near (``Roads.plausible_limit_kmh``). So a posted limit counts o
 every road the truck may have been on is posted below its speed. Only fixes that may be
 over such a limit are looked up (``Roads.may_be_slower``).
 
+The radius grows with the noise the track shows: at least ``speeding_radius_sigmas``
+times its GPS σ, estimated from the scatter of its fixes at its stops
+(``VehicleTrack.noise_sigma_m``). At σ 20 m one fix in 23 lies beyond 2.5 σ (50 m) and two
+in a row beside a slower road happen every day; beyond 3 σ it is one in 90.
+
 The road the map matcher puts a fix on (the run and three fixes either side matched
 together) is one the truck may have been on as well: where a fix's plausible limit is a
 posted one, the matched road's limit (the truck limit where it has none) raises it. At
@@ -73,6 +78,14 @@ class _Speeding:
     events: Events
     limit: np.ndarray
     stretch_kmh: list[float]
+    radius_m: float  # the road search radius used (``road_radius_m``)
+    sigma_m: float  # the track's GPS noise (``VehicleTrack.noise_sigma_m``)
+
+
+def road_radius_m(th: Thresholds, sigma_m: float) -> float:
+    """``speeding_road_radius_m``, or ``speeding_radius_sigmas`` times the track's GPS
+    noise where that is larger (module docstring)."""
+    return max(th.speeding_road_radius_m, th.speeding_radius_sigmas * sigma_m)
 
 
 def _step_kmh(track: VehicleTrack, i: int) -> float:
@@ -123,7 +136,10 @@ def _matched_limits(
 
 def _events(track: VehicleTrack, th: Thresholds, ctx: AnalysisContext) -> _Speeding:
     truck, min_s, gap_s = th.speed_limit_kmh, th.speeding_min_duration_s, th.signal_gap_s
-    radius = th.speeding_road_radius_m
+    sigma = track.noise_sigma_m(
+        th.stop_radius_m, th.dumping_stop_min_duration_s, th.trip_split_gap_s
+    )
+    radius = road_radius_m(th, sigma)
 
     def candidates(limit: np.ndarray) -> list[tuple[int, int, int, int]]:
         """(s, e, first, end) of each run over the limit, long enough with its steps."""
@@ -164,7 +180,7 @@ def _events(track: VehicleTrack, th: Thresholds, ctx: AnalysisContext) -> _Speed
                 starts.append(first)
                 ends.append(end)
                 stretch.append(v)
-        return _Speeding(Events(starts, ends), limit, stretch)
+        return _Speeding(Events(starts, ends), limit, stretch, radius, sigma)
 
     return track.memo(("speeding", truck, min_s, gap_s, radius), compute)
 
@@ -213,10 +229,11 @@ def _road_evidence(
     worst: int,
     limit: float,
     th: Thresholds,
+    radius: float,
 ) -> tuple[dict[str, Any], str, str]:
     """Measured values and the clause naming the road, its limit and source, and the
     other roads considered (at the worst fix: the one furthest over its limit)."""
-    truck, radius = th.speed_limit_kmh, th.speeding_road_radius_m
+    truck = th.speed_limit_kmh
     considered = _roads_near(ctx, track, worst, worst + 1, radius, truck)
     along = _roads_near(ctx, track, s, e, radius, truck)
     if limit >= truck:
@@ -295,13 +312,20 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
         thresholds: dict[str, Any] = {"speed_limit_kmh": truck, "speeding_min_duration_s": min_s}
         road_zh = road_en = ""
         if ctx.roads is not None:
-            road, road_zh, road_en = _road_evidence(ctx, track, s, e, worst, limit, th)
-            measured |= {"max_excess_kmh": round(excess, 1)} | road
+            road, road_zh, road_en = _road_evidence(
+                ctx, track, s, e, worst, limit, th, found.radius_m
+            )
+            measured |= {
+                "max_excess_kmh": round(excess, 1),
+                "gps_sigma_m": round(found.sigma_m, 1),
+                "road_radius_m": round(found.radius_m, 1),
+            } | road
             thresholds = {
                 "speed_limit_kmh": limit,
                 "truck_speed_limit_kmh": truck,
                 "speeding_min_duration_s": min_s,
                 "speeding_road_radius_m": th.speeding_road_radius_m,
+                "speeding_radius_sigmas": th.speeding_radius_sigmas,
             }
         flags.append(
             make_flag(

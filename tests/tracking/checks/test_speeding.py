@@ -210,6 +210,8 @@ def test_a_truck_at_55_on_a_road_posted_40_with_no_faster_road_near_is_speeding(
         "distance_m": pytest.approx(1833.3, abs=0.05),
         "stretch_speed_kmh": 55.0,
         "max_excess_kmh": 15.0,
+        "gps_sigma_m": 0.0,  # no stop to see the noise at
+        "road_radius_m": 50.0,
         "road": "市桥路 (tertiary)",
         "limit_applied": "road",
         "limit_source": "tagged speed limit",
@@ -227,6 +229,7 @@ def test_a_truck_at_55_on_a_road_posted_40_with_no_faster_road_near_is_speeding(
         "truck_speed_limit_kmh": 60.0,
         "speeding_min_duration_s": 30.0,
         "speeding_road_radius_m": 50.0,
+        "speeding_radius_sigmas": 3.0,
     }
     assert flag.severity == 60
     assert flag.explanation_zh == (
@@ -300,3 +303,29 @@ def test_one_fix_thrown_beside_a_slower_road_is_no_run():
     (flag,) = run_check(speeding.check, b, context(roads=BESIDE))
     assert flag.measured["duration_s"] == 30.0
     assert flag.measured["road"] == "桥东街 (residential)"
+
+
+def test_the_road_radius_grows_with_the_noise_the_track_shows():
+    """At 55 km/h, 58 m from 市桥路's twin posted 50 and 3 m from a road posted 40: within
+    the 50 m radius only the 40 road. Parked first, the fixes scatter 25 m around the stop
+    (σ 21.2 m from their median distance): the radius grows to 3 σ = 63.7 m, the road
+    posted 50 is a road the truck may be on, and 55 km/h is over 50 only."""
+    wide = roads(
+        {1: (-100, 0), 2: (6100, 0), 3: (-100, 58), 4: (6100, 58)},
+        [
+            ([1, 2], {"name": "市桥路", "highway": "tertiary", "maxspeed": 40.0}),
+            ([3, 4], {"name": "市桥路", "highway": "tertiary", "maxspeed": 50.0}),
+        ],
+    )
+    quiet = drive(55.0, -3.0)
+    (flag,) = run_check(speeding.check, quiet, context(roads=wide))
+    assert flag.thresholds["speed_limit_kmh"] == 40.0
+    noisy = TrackBuilder()
+    angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    for k, a in enumerate(angles):  # 4 min parked 4 km away, fixes 25 m from the spot
+        noisy.at(-600 + 10 * k, 4000 + 25 * np.cos(a), 4000 + 25 * np.sin(a), speed_kmh=0.0)
+    noisy.rows += quiet.rows
+    (flag,) = run_check(speeding.check, noisy, context(roads=wide))
+    assert flag.measured["gps_sigma_m"] == pytest.approx(25 / np.sqrt(2 * np.log(2)), abs=0.05)
+    assert flag.measured["road_radius_m"] == pytest.approx(3 * 25 / np.sqrt(2 * np.log(2)), abs=0.1)
+    assert flag.thresholds["speed_limit_kmh"] == 50.0
