@@ -26,9 +26,10 @@ class Thresholds(BaseModel):
     - ``speeding_road_radius_m`` 50 m (2.5 σ at σ 20 m, the matcher's search radius): every
       road this near a fix is one the truck may have been on; a posted limit counts only
       when every such road is posted below the speed (checks/speeding.py).
-    - ``speeding_radius_sigmas`` 3: where a track is noisier than the radius allows for,
+    - ``speeding_radius_sigmas`` 3.5: where a track is noisier than the radius allows for,
       the radius grows to this many times its GPS σ (seen in the scatter of its fixes at
-      its stops): at σ 20 m, 60 m; one fix in 90 lies farther (checks/speeding.py).
+      its stops): at σ 20 m, 70 m; one fix in 460 lies farther, two in a row one pair in
+      200,000 (checks/speeding.py).
     - ``deviation_confirm_margin_m`` 50 m (2.5 σ at σ 20 m): an off-route stretch is proof
       only when at least two of its fixes lie this far beyond the corridor as well; fixes
       nearer are within GPS error of it, and one farther may be a multipath fix
@@ -53,7 +54,7 @@ class Thresholds(BaseModel):
     fence_exit_min_s: float = 60.0
     fence_stop_min_s: float = 120.0
     speeding_road_radius_m: float = 50.0
-    speeding_radius_sigmas: float = 3.0
+    speeding_radius_sigmas: float = 3.5
     deviation_confirm_margin_m: float = 50.0
     max_implied_speed_kmh: float = 180.0
     future_tolerance_s: float = 300.0

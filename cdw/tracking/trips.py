@@ -151,7 +151,9 @@ class VehicleTrack:
             parts = []
             for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
                 x, y = self.x[s : e + 1], self.y[s : e + 1]
-                parts.append(np.hypot(x - x.mean(), y - y.mean()))
+                n = x.size
+                if n > 1:  # distances from the fixes' own mean are short by √((n-1)/n)
+                    parts.append(np.hypot(x - x.mean(), y - y.mean()) * np.sqrt(n / (n - 1)))
             r = np.concatenate(parts) if parts else np.empty(0)
             return float(np.median(r)) / _RAYLEIGH_MEDIAN if r.size >= _MIN_NOISE_FIXES else 0.0
 

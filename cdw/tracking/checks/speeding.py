@@ -12,8 +12,9 @@ over such a limit are looked up (``Roads.may_be_slower``).
 
 The radius grows with the noise the track shows: at least ``speeding_radius_sigmas``
 times its GPS σ, estimated from the scatter of its fixes at its stops
-(``VehicleTrack.noise_sigma_m``). At σ 20 m one fix in 23 lies beyond 2.5 σ (50 m) and two
-in a row beside a slower road happen every day; beyond 3 σ it is one in 90.
+(``VehicleTrack.noise_sigma_m``). At σ 20 m one fix in 23 lies beyond 2.5 σ (50 m), and
+two in a row beside a slower road happen every day; beyond 3.5 σ it is one in 460, and
+two in a row one pair in 200,000.
 
 The road the map matcher puts a fix on (the run and three fixes either side matched
 together) is one the truck may have been on as well: where a fix's plausible limit is a
