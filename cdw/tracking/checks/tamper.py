@@ -3,12 +3,11 @@ power-cut or antenna alarm.
 
 - Jump: a signal gap (a step ≥ ``signal_gap_s``) whose two ends are ≥ ``tamper_min_jump_m``
   apart (straight line). A shorter gap is a dropout, whatever the distance. The distance is
-  measured robustly (``robust_jump_m``): from each of the last ``_END_FIXES`` fixes before the gap
-  to each of the first ones after it, the straight distance less the path the track covers
-  from that fix to the gap (before) and from the gap to that fix (after); the median of
-  these. One fix thrown 60 m by multipath at either end then moves it by little, where the
-  distance between the two end fixes alone would carry the whole error; and the path
-  subtracted is never shorter than the truck's true travel, so the figure errs low.
+  measured robustly (``robust_jump_m``): at each end, the gap's end fix and the next
+  ``_END_FIXES`` - 1 fixes away from the gap; where two of them lie within
+  ``stop_radius_m`` of each other (the truck stood or crept), the end is their
+  component-wise median, so one fix thrown by multipath does not move it; otherwise (the
+  truck was moving, and a median of moving fixes would lag behind) the end fix itself.
 - Alarm: fixes whose JT/T 808 alarm DWORD has bit 8 (主电源掉电 main power cut), bit 5
   (GNSS 天线未接或被剪断 antenna disconnected or cut) or bit 4 (GNSS 模块故障 module
   fault) set; one event per run of such fixes, broken at signal gaps.
@@ -50,46 +49,52 @@ ALARM_SEVERITY = 80
 _END_FIXES = 3
 
 
-def robust_jump_m(track: VehicleTrack, i: int, gap_s: float) -> float:
+def robust_jump_m(track: VehicleTrack, i: int, gap_s: float, still_m: float) -> float:
     """Robust distance between the two ends of the gap before fix i (module docstring)."""
-    before, after = [i - 1], [i]  # the gap's ends, then their neighbours in the same piece
-    while len(before) < _END_FIXES and before[-1] > 0 and track.dt_s[before[-1]] < gap_s:
-        before.append(before[-1] - 1)
-    while len(after) < _END_FIXES and after[-1] + 1 < track.n and track.dt_s[after[-1] + 1] < gap_s:
-        after.append(after[-1] + 1)
-    cum = track.cum_m
-    estimates = [
-        math.hypot(track.x[j] - track.x[k], track.y[j] - track.y[k])
-        - (cum[i - 1] - cum[k])
-        - (cum[j] - cum[i])
-        for k in before
-        for j in after
-    ]
-    return float(np.median(estimates))
+
+    def end(first: int, step: int) -> tuple[float, float]:
+        fixes = [first]
+        k = first + step
+        while len(fixes) < _END_FIXES and 0 <= k < track.n and track.dt_s[max(k, k - step)] < gap_s:
+            fixes.append(k)
+            k += step
+        x, y = track.x[fixes], track.y[fixes]
+        apart = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+        if len(fixes) < _END_FIXES or not (apart[np.triu_indices(len(fixes), 1)] <= still_m).any():
+            return float(track.x[first]), float(track.y[first])  # moving: the end fix itself
+        return float(np.median(x)), float(np.median(y))
+
+    (xa, ya), (xb, yb) = end(i - 1, -1), end(i, 1)
+    return math.hypot(xb - xa, yb - ya)
 
 
 def _alarm_runs(track: VehicleTrack, gap_s: float) -> Events:
     return Events.of(*runs((track.alarm & ALARM_MASK) != 0, signal_gaps(track, gap_s)))
 
 
-def _jumps(track: VehicleTrack, gap_s: float, min_jump_m: float) -> Events:
+def _jumps(track: VehicleTrack, gap_s: float, min_jump_m: float, still_m: float) -> Events:
     after = gap_ends(track, gap_s)
     after = np.array(
-        [i for i in after.tolist() if robust_jump_m(track, i, gap_s) >= min_jump_m], np.int64
+        [i for i in after.tolist() if robust_jump_m(track, i, gap_s, still_m) >= min_jump_m],
+        np.int64,
     )
     return Events.of(after, after)
 
 
-def _events(track: VehicleTrack, gap_s: float, jump_m: float) -> tuple[Events, Events]:
+def _events(
+    track: VehicleTrack, gap_s: float, jump_m: float, still_m: float
+) -> tuple[Events, Events]:
     """(jumps, alarm runs) of the track."""
-    jumps = track.memo(("tamper_jumps", gap_s, jump_m), lambda: _jumps(track, gap_s, jump_m))
+    jumps = track.memo(
+        ("tamper_jumps", gap_s, jump_m, still_m), lambda: _jumps(track, gap_s, jump_m, still_m)
+    )
     alarms = track.memo(("tamper_alarms", gap_s), lambda: _alarm_runs(track, gap_s))
     return jumps, alarms
 
 
 def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bool:
     for th in thresholds_of(track, trips):
-        jumps, alarms = _events(track, th.signal_gap_s, th.tamper_min_jump_m)
+        jumps, alarms = _events(track, th.signal_gap_s, th.tamper_min_jump_m, th.stop_radius_m)
         if jumps.starts or alarms.starts:
             return True
     return False
@@ -98,7 +103,7 @@ def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bo
 def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     th = trip.thresholds
     gap_s, jump_m = th.signal_gap_s, th.tamper_min_jump_m
-    jumps, alarms = _events(track, gap_s, jump_m)
+    jumps, alarms = _events(track, gap_s, jump_m, th.stop_radius_m)
     # Events as (first fix, last fix, kind); merged where they share a fix.
     events = [(i - 1, i, "jump") for i, _ in jumps.in_trip(trip)]
     events += [(s, e - 1, "alarm") for s, e in alarms.in_trip(trip)]
@@ -111,11 +116,16 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
             groups[-1].append(event)
         else:
             groups.append([event])
-    return [_flag(group, trip, track, gap_s, jump_m) for group in groups]
+    return [_flag(group, trip, track, gap_s, jump_m, th.stop_radius_m) for group in groups]
 
 
 def _flag(
-    group: list[tuple[int, int, str]], trip: Trip, track: VehicleTrack, gap_s: float, jump_m: float
+    group: list[tuple[int, int, str]],
+    trip: Trip,
+    track: VehicleTrack,
+    gap_s: float,
+    jump_m: float,
+    still_m: float,
 ) -> Flag:
     first = min(g[0] for g in group)
     last = max(g[1] for g in group)
@@ -124,8 +134,8 @@ def _flag(
     severity = 0.0
     jumps = [g for g in group if g[2] == "jump"]
     if jumps:
-        i = max(jumps, key=lambda g: robust_jump_m(track, g[1], gap_s))[1]
-        gap, jump = float(track.dt_s[i]), robust_jump_m(track, i, gap_s)
+        i = max(jumps, key=lambda g: robust_jump_m(track, g[1], gap_s, still_m))[1]
+        gap, jump = float(track.dt_s[i]), robust_jump_m(track, i, gap_s, still_m)
         measured.update(
             gap_duration_s=round(gap, 1),
             jump_m=round(jump, 1),
