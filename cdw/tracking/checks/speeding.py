@@ -68,6 +68,7 @@ from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
 
 _MAX_ROADS_LISTED = 6
+_RADIUS_STEP_M = 10.0
 _MATCH_CONTEXT = 3  # fixes matched either side of a run, so the matcher sees the approach
 
 
@@ -85,8 +86,10 @@ class _Speeding:
 
 def road_radius_m(th: Thresholds, sigma_m: float) -> float:
     """``speeding_road_radius_m``, or ``speeding_radius_sigmas`` times the track's GPS
-    noise where that is larger (module docstring)."""
-    return max(th.speeding_road_radius_m, th.speeding_radius_sigmas * sigma_m)
+    noise where that is larger (module docstring), rounded up to whole ``_RADIUS_STEP_M``:
+    the road indexes keep one corridor raster per radius, and a few radii serve a fleet."""
+    noisy = math.ceil(th.speeding_radius_sigmas * sigma_m / _RADIUS_STEP_M) * _RADIUS_STEP_M
+    return max(th.speeding_road_radius_m, float(noisy))
 
 
 def _step_kmh(track: VehicleTrack, i: int) -> float:
