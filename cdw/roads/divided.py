@@ -87,7 +87,8 @@ def divided_directions(net: RoadNetwork) -> np.ndarray:
 def infer_divided_oneway(net: RoadNetwork) -> RoadNetwork:
     """A copy where each carriageway of a divided road found by ``divided_directions``
     keeps only the arcs of its driving direction, marked one-way; roads already one-way
-    and every other road are as they were (so applying it twice changes nothing)."""
+    and every other road are as they were (the network itself where nothing is found).
+    Meant for networks that lost their directions: arc ids change."""
     wrong = divided_directions(net)
     if not wrong.any():
         return net
@@ -191,8 +192,11 @@ def _twin_sides(
     u = np.clip(((px[pi] - ax[sj]) * sdx + (py[pi] - ay[sj]) * sdy) / l2, 0.0, 1.0)
     ox, oy = ax[sj] + u * sdx - px[pi], ay[sj] + u * sdy - py[pi]
     gap = np.hypot(ox, oy)
+    cross = pdx[pi] * oy - pdy[pi] * ox  # across the road: + to its left
+    # beside it, not ahead (a road's own continuation past a junction is no twin)
     ok &= (gap >= MIN_SPACING_M) & (gap <= MAX_SPACING_M)
-    cross = (pdx[pi] * oy - pdy[pi] * ox)[ok]
+    ok &= np.abs(cross) >= math.cos(math.radians(PARALLEL_DEG)) * gap
+    cross = cross[ok]
     left[pi[ok][cross > 0]] = True
     right[pi[ok][cross < 0]] = True
     return left, right
