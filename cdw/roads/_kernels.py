@@ -18,6 +18,7 @@ from numba import njit
 from cdw.tracking._kernels import _cell_of
 
 _INT = np.int64
+TIE_M = 1e-9  # distances closer than this are equal (an arc and its reverse, rounded)
 
 
 # --- shortest paths -------------------------------------------------------------------
@@ -707,23 +708,72 @@ def distance_table(
     return table_start, table_node[:count].copy(), table_dist[:count].copy()
 
 
+class Table(NamedTuple):
+    """A ``distance_table`` (``start``, ``node``, ``dist``) holding every distance up to
+    ``limit``; an empty one with limit 0 holds none (``no_table``)."""
+
+    start: np.ndarray
+    node: np.ndarray
+    dist: np.ndarray
+    limit: float
+
+
+def no_table(n_nodes: int) -> Table:
+    """A ``Table`` of no distances over ``n_nodes`` nodes."""
+    return Table(np.zeros(n_nodes + 1, _INT), np.zeros(0, np.int32), np.zeros(0), 0.0)
+
+
 @njit(cache=True, nogil=True)
-def _table_distance(
-    table_start: np.ndarray, table_node: np.ndarray, table_dist: np.ndarray, u: int, v: int
-) -> float:
+def _table_distance(table: Table, u: int, v: int) -> float:
     """Distance from ``u`` to ``v`` in a ``distance_table``; inf beyond its limit."""
-    lo = table_start[u]
-    end = table_start[u + 1]
+    lo = table.start[u]
+    end = table.start[u + 1]
     hi = end
     while lo < hi:
         mid = (lo + hi) // 2
-        if table_node[mid] < v:
+        if table.node[mid] < v:
             lo = mid + 1
         else:
             hi = mid
-    if lo < end and table_node[lo] == v:
-        return table_dist[lo]
+    if lo < end and table.node[lo] == v:
+        return table.dist[lo]
     return math.inf
+
+
+@njit(cache=True, nogil=True)
+def _table_walk(
+    table: Table,
+    out_start: np.ndarray,
+    out_edges: np.ndarray,
+    edge_to: np.ndarray,
+    edge_cost: np.ndarray,
+    u: int,
+    v: int,
+) -> tuple[bool, np.ndarray]:
+    """A shortest path from ``u`` to ``v`` (within the table's limit) read off the table:
+    from each node the edge whose cost plus the table distance on is least. Returns
+    ``(found, edges)``; not found where a step has no edge on (beyond the limit) or the
+    walk does not end (zero-cost cycles)."""
+    edges = np.empty(8, _INT)
+    count = 0
+    node = u
+    while node != v:
+        if count > out_start.size:
+            return False, edges[:0].copy()
+        best = math.inf
+        pick = -1
+        for j in range(out_start[node], out_start[node + 1]):
+            e = out_edges[j]
+            d = edge_cost[e] + _table_distance(table, edge_to[e], v)
+            if d < best:
+                best = d
+                pick = e
+        if pick < 0:
+            return False, edges[:0].copy()
+        edges = _append_int(edges, count, pick)
+        count += 1
+        node = edge_to[pick]
+    return True, edges[:count].copy()
 
 
 @njit(cache=True, nogil=True)
@@ -765,10 +815,7 @@ def _route_step(
     chain_reverse: np.ndarray,
     chain_out_start: np.ndarray,
     chain_out: np.ndarray,
-    table_start: np.ndarray,
-    table_node: np.ndarray,
-    table_dist: np.ndarray,
-    table_limit: float,
+    table: Table,
     backward_tolerance: float,
     dist: np.ndarray,
     pred_edge: np.ndarray,
@@ -810,7 +857,7 @@ def _route_step(
                 target_extra[n_targets] = extra
                 target_bound[n_targets] = bound - extra
                 n_targets += 1
-    use_table = bound <= table_limit
+    use_table = bound <= table.limit
     if use_table:  # the first target at each node: a node is looked up once per exit
         for t in range(n_targets):
             target_first[t] = t
@@ -878,9 +925,7 @@ def _route_step(
                         if exit_dist[r, t] < 0.0:
                             q = target_first[t]
                             if exit_dist[r, q] < 0.0:
-                                exit_dist[r, q] = _table_distance(
-                                    table_start, table_node, table_dist, exit_node[r], targets[q]
-                                )
+                                exit_dist[r, q] = _table_distance(table, exit_node[r], targets[q])
                             exit_dist[r, t] = exit_dist[r, q]
                         best = min(best, lower + exit_dist[r, t])
                         limit = min(limit, best)
@@ -907,10 +952,7 @@ def route_distances(
     chain_reverse: np.ndarray,
     chain_out_start: np.ndarray,
     chain_out: np.ndarray,
-    table_start: np.ndarray,
-    table_node: np.ndarray,
-    table_dist: np.ndarray,
-    table_limit: float,
+    table: Table,
     bound_factor: float,
     bound_slack: float,
     backward_tolerance: float,
@@ -933,8 +975,8 @@ def route_distances(
     arcs, turning round at nodes of two-way roads where needed. Paths longer than
     ``bound_factor * straight + bound_slack`` are not searched: inf.
 
-    Node-to-node distances come from the ``distance_table`` (holding all up to
-    ``table_limit``; pass an empty one and 0 for none) when the bound is within its limit,
+    Node-to-node distances come from the ``table`` (a ``Table``; ``no_table`` for none)
+    when the bound is within its limit,
     else from one search per candidate of ``i-1`` that stops once every entry node of
     ``i``'s candidates is settled or out of reach. The last six arguments are a
     ``new_workspace`` over the nodes.
@@ -960,7 +1002,7 @@ def route_distances(
             cand_start[i - 1], cand_start[i], cand_start[i + 1], base,
             bound_factor * gc + bound_slack, route, cand_chain, cand_off, cand_arc_start,
             cand_arc_end, chain_from, chain_to, chain_length, chain_reverse, chain_out_start,
-            chain_out, table_start, table_node, table_dist, table_limit, backward_tolerance,
+            chain_out, table, backward_tolerance,
             dist, pred_edge, settled, heap_cost, heap_node, touched, *scratch,
         )  # fmt: skip
     return trans_start, route, straight
@@ -1094,6 +1136,7 @@ def fill_path(
     chain_reverse: np.ndarray,
     chain_out_start: np.ndarray,
     chain_out: np.ndarray,
+    table: Table,
     backward_tolerance: float,
     dist: np.ndarray,
     pred_edge: np.ndarray,
@@ -1111,7 +1154,9 @@ def fill_path(
     each later point is joined to the one before by the drive ``route_distances`` measures
     (forward along the chain, turning round on it, or through the shortest path between
     chain ends), ending with its own arc. ``step_route`` (the distance the matcher found
-    from the point before, inf if unknown) bounds the search. A point jittering back along
+    from the point before, inf if unknown) bounds the search; where it is within the
+    ``table``'s limit, the shortest path is read off the table (``_table_walk``) instead
+    of searched. A point jittering back along
     the same chain (within ``backward_tolerance``, or onto the arc ending where the path
     stands) adds nothing and the path goes on from the point before it. A new segment
     starts a new run.
@@ -1123,7 +1168,9 @@ def fill_path(
     source_cost = np.empty(2)
     targets = np.empty(2, _INT)
     target_bound = np.empty(2)
+    extra = np.empty(2)  # from each entry node on to the point
     no_bound = np.full(2, math.inf)
+    links = np.empty(0, _INT)
     at = np.full(chain.size, -1, _INT)
     last = -1  # the point the path has reached
     for i in range(chain.size):
@@ -1160,21 +1207,50 @@ def fill_path(
         targets[0] = chain_from[cb]
         targets[1] = chain_to[cb] if chain_reverse[cb] >= 0 else chain_from[cb]
         reach = step_route[i] + backward_tolerance + 1e-6 * (1.0 + step_route[i])
-        target_bound[0] = reach - offset[i]
-        target_bound[1] = reach - _turning_entry(chain_length[cb], arc_start[i], offset[i])
-        for attempt in range(2):  # bounded by the matched distance; unbounded if too tight
-            n_touched = dijkstra(
-                chain_out_start, chain_out, chain_to, chain_length, sources[:n_sources],
-                source_cost[:n_sources], targets, target_bound if attempt == 0 else no_bound,
-                math.inf, dist, pred_edge, settled, heap_cost, heap_node, touched,
-            )  # fmt: skip
-            via, entry = _entry_distance(
-                dist, cb, offset[i], arc_start[i], chain_from, chain_to, chain_length,
-                chain_reverse,
-            )  # fmt: skip
-            if min(via, direct) <= reach or attempt == 1:  # else the bound was too tight
-                break
-            reset_workspace(touched[:n_touched], dist, pred_edge, settled)
+        extra[0] = offset[i]
+        extra[1] = _turning_entry(chain_length[cb], arc_start[i], offset[i])
+        n_touched = 0
+        via = math.inf
+        entry = 0
+        leave = 0  # the exit taken
+        known = False  # the drive is known without a search
+        if reach <= table.limit:  # every distance that could count is in the table
+            for y in range(2 if chain_reverse[cb] >= 0 else 1):
+                for x in range(n_sources):
+                    d = source_cost[x] + _table_distance(table, sources[x], targets[y]) + extra[y]
+                    if d < via:
+                        via, entry, leave = d, y, x
+            if direct <= via and direct <= reach:
+                known = True
+            elif via <= reach:
+                known, links = _table_walk(
+                    table, chain_out_start, chain_out, chain_to, chain_length, sources[leave],
+                    targets[entry],
+                )  # fmt: skip
+        if not known:
+            target_bound[0] = reach - extra[0]
+            target_bound[1] = reach - extra[1]
+            for attempt in range(2):  # bounded by the matched distance; unbounded if too tight
+                n_touched = dijkstra(
+                    chain_out_start, chain_out, chain_to, chain_length, sources[:n_sources],
+                    source_cost[:n_sources], targets, target_bound if attempt == 0 else no_bound,
+                    math.inf, dist, pred_edge, settled, heap_cost, heap_node, touched,
+                )  # fmt: skip
+                via, entry = _entry_distance(
+                    dist, cb, offset[i], arc_start[i], chain_from, chain_to, chain_length,
+                    chain_reverse,
+                )  # fmt: skip
+                if min(via, direct) <= reach or attempt == 1:  # else the bound was too tight
+                    break
+                reset_workspace(touched[:n_touched], dist, pred_edge, settled)
+            if via < math.inf:
+                entry_node = chain_from[cb] if entry == 0 else chain_to[cb]
+                links = path_edges(pred_edge, chain_from, entry_node)
+                start = chain_from[links[0]] if links.size else entry_node
+                ahead = start == chain_to[ca] and (
+                    n_sources == 1 or start != chain_from[ca] or source_cost[0] <= source_cost[1]
+                )  # on a loop both exits are one node: the cheaper one was taken
+                leave = 0 if ahead else 1
         n_a = chain_start[ca + 1] - chain_start[ca]
         n_b = chain_start[cb + 1] - chain_start[cb]
         if direct <= via and direct < math.inf:  # turn round on the chain: cb reverses ca
@@ -1191,13 +1267,7 @@ def fill_path(
                     out, out_seg, count, chain_start, chain_arcs, cb, pos_b, pos_b, seg
                 )
         elif via < math.inf:
-            entry_node = chain_from[cb] if entry == 0 else chain_to[cb]
-            links = path_edges(pred_edge, chain_from, entry_node)
-            start = chain_from[links[0]] if links.size else entry_node
-            ahead = start == chain_to[ca] and (
-                n_sources == 1 or start != chain_from[ca] or source_cost[0] <= source_cost[1]
-            )  # on a loop both exits are one node: the cheaper one was taken
-            if ahead:  # leave at the end of a's chain
+            if leave == 0:  # leave at the end of a's chain
                 out, out_seg, count = _append_arcs(
                     out, out_seg, count, chain_start, chain_arcs, ca, pos_a + 1, n_a - 1, seg
                 )
@@ -1305,10 +1375,7 @@ def match_track(
     chain_reverse: np.ndarray,
     chain_out_start: np.ndarray,
     chain_out: np.ndarray,
-    table_start: np.ndarray,
-    table_node: np.ndarray,
-    table_dist: np.ndarray,
-    table_limit: float,
+    table: Table,
     params: TrackParams,
     dist: np.ndarray,
     pred_edge: np.ndarray,
@@ -1334,8 +1401,8 @@ def match_track(
     or before it (its owner); a kept fix keeps its arc, a thinned one takes the nearest
     arc (ties: the first) of the path from its owner's entry on (``fill_path``'s ``at``)
     up to the next kept fix's entry in the segment, no further than 4 sigma along the
-    path past the owner. Offsets along the arc and distances from it are each fix's own
-    (0 and NaN where unmatched).
+    path past the owner (distances within ``TIE_M`` tie). Offsets along the arc and
+    distances from it are each fix's own (0 and NaN where unmatched).
     """
     sigma = params.sigma
     n = x.size
@@ -1370,7 +1437,7 @@ def match_track(
     trans_start, route, straight = route_distances(
         kx[has], ky[has], sub_start, cand_chain, cand_off, cand_arc_start, cand_arc_end,
         chain_from, chain_to, chain_length, chain_reverse, chain_out_start, chain_out,
-        table_start, table_node, table_dist, table_limit, params.route_factor,
+        table, params.route_factor,
         params.route_slack, sigma, dist, pred_edge, settled, heap_cost, heap_node, touched,
     )  # fmt: skip
     emission = emission_logprob(cand_dist, sigma) + heading_logprob(
@@ -1393,8 +1460,8 @@ def match_track(
             _route_step(
                 sub_start[h - 1], sub_start[h], sub_start[h + 1], trans_start[h], bound, route,
                 cand_chain, cand_off, cand_arc_start, cand_arc_end, chain_from, chain_to,
-                chain_length, chain_reverse, chain_out_start, chain_out, table_start,
-                table_node, table_dist, table_limit, sigma, dist, pred_edge, settled,
+                chain_length, chain_reverse, chain_out_start, chain_out, table, sigma, dist,
+                pred_edge, settled,
                 heap_cost, heap_node, touched, *scratch,
             )  # fmt: skip
             lo = trans_start[h]
@@ -1427,8 +1494,8 @@ def match_track(
     path_edge, path_segment, at = fill_path(
         kept_chain, kept_off, kept_edge, kept_arc_start, kept_arc_end, kept_segment, step,
         chain_start, chain_arcs, arc_pos, chain_from, chain_to, chain_length, chain_reverse,
-        chain_out_start, chain_out, sigma, dist, pred_edge, settled, heap_cost, heap_node,
-        touched,
+        chain_out_start, chain_out, table, sigma, dist, pred_edge, settled, heap_cost,
+        heap_node, touched,
     )  # fmt: skip
     edge = np.full(n, -1, _INT)
     offset = np.zeros(n)
@@ -1451,15 +1518,15 @@ def match_track(
             u, ex, ey = _nearest_on_segment(
                 x[i], y[i], seg_x0[e], seg_y0[e], seg_x1[e], seg_y1[e]
             )  # fmt: skip
-            best = ex * ex + ey * ey
+            best = math.hypot(ex, ey)
             while k < stop and ahead <= 4.0 * sigma:
                 k += 1
                 f = path_edge[k]
                 u, ex, ey = _nearest_on_segment(
                     x[i], y[i], seg_x0[f], seg_y0[f], seg_x1[f], seg_y1[f]
                 )  # fmt: skip
-                if ex * ex + ey * ey < best:
-                    best = ex * ex + ey * ey
+                if math.hypot(ex, ey) < best - TIE_M:  # (an arc and its reverse tie)
+                    best = math.hypot(ex, ey)
                     e = f
                 ahead += edge_length[f]
         edge[i] = e

@@ -296,11 +296,9 @@ class MapMatcher:
         self._arc_reverse = g.arc_reverse()
         self._arc_bearing = np.arctan2(self._x1 - self._x0, self._y1 - self._y0)
         self._workspace = k.new_workspace(g.n_nodes, g.n_chains)
-        self._table: tuple[np.ndarray, np.ndarray, np.ndarray, float] = (
-            np.zeros(g.n_nodes + 1, np.int64), np.zeros(0, np.int32), np.zeros(0), 0.0
-        )  # fmt: skip
+        self._table = k.no_table(g.n_nodes)
         if self.params.table_m > 0:
-            self._table = (
+            self._table = k.Table(
                 *k.distance_table(g.out_start, g.out_chains, g.chain_to, g.chain_length,
                                   float(self.params.table_m), *self._workspace),
                 float(self.params.table_m),
@@ -308,7 +306,7 @@ class MapMatcher:
         # ``match_track``'s arguments that describe the network, gathered once
         self._network_args = (
             *self._grid, *self._grid_items, self._x0, self._y0, self._x1, self._y1,
-            net.edge_length_m, self._arc_reverse, self._arc_bearing, *g.arrays(), *self._table,
+            net.edge_length_m, self._arc_reverse, self._arc_bearing, *g.arrays(), self._table,
         )  # fmt: skip
 
     def match(

@@ -413,9 +413,9 @@ def test_thin_points_matches_twin(points: list[tuple[float, float]], step: float
 def _table(ch: Chains, n_nodes: int, limit: float) -> tuple:
     """A ``distance_table`` over the chain graph up to ``limit`` (0: an empty one)."""
     if limit <= 0:
-        return np.zeros(n_nodes + 1, np.int64), np.zeros(0, np.int32), np.zeros(0), 0.0
+        return k.no_table(n_nodes)
     ws = k.new_workspace(n_nodes, ch.n_chains)
-    return (
+    return k.Table(
         *k.distance_table(ch.out_start, ch.out_chains, ch.chain_to, ch.chain_length, limit, *ws),
         limit,
     )
@@ -428,7 +428,7 @@ def _route_distances(roads, ch, px, py, cand_start, arc, off, factor, slack, tol
         np.asarray(px, float), np.asarray(py, float), np.asarray(cand_start, np.int64),
         ch.arc_chain[arc], ch.arc_offset[arc] + off, ch.arc_offset[arc],
         ch.arc_offset[arc] + roads.edge_length[arc], ch.chain_from, ch.chain_to,
-        ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, *table, factor, slack,
+        ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, table, factor, slack,
         tol, *ws,
     )  # fmt: skip
     assert _clean(ws)  # workspace handed back clean
@@ -590,15 +590,18 @@ def test_route_distances_match_twin(
 # --- the path through matched points ------------------------------------------------------
 
 
-def _fill_path(roads, ch, arc, off, segment, step, tol):
+def _fill_path(roads, ch, arc, off, segment, step, tol, table_m=0.0):
+    """``fill_path`` with a distance table up to ``table_m`` (0: none, every step searched)."""
     ws = k.new_workspace(roads.n_nodes, ch.n_chains)
+    table = _table(ch, roads.n_nodes, table_m)
     matched = arc >= 0
     safe = np.where(matched, arc, 0)
     path, path_seg, at = k.fill_path(
         np.where(matched, ch.arc_chain[safe], -1), ch.arc_offset[safe] + off, arc,
         ch.arc_offset[safe], ch.arc_offset[safe] + roads.edge_length[safe], segment,
         np.asarray(step, float), ch.chain_start, ch.chain_arcs, ch.arc_pos, ch.chain_from,
-        ch.chain_to, ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, tol, *ws,
+        ch.chain_to, ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, table,
+        tol, *ws,
     )  # fmt: skip
     assert _clean(ws)  # workspace handed back clean
     # ``at``: where the path stands once it reaches each point: on the point's arc, or (the
@@ -648,9 +651,10 @@ def test_fill_path_fixed() -> None:
     segment = np.array([0, 0, 0, -1, 0, 1, 1])
     around = 2 * math.hypot(150, 100) - 1 + 100 + 5  # 3 -> 5 -> 0 -> 1 -> 2
     for step in (np.full(7, math.inf), np.array([0, 5, 165, 0, 200, 0, around])):
-        path, path_seg = _fill_path(roads, ch, arc, off, segment, step, 10.0)
-        assert path == [0, 6, 7, 1, 2, 8, 9, 0, 1]
-        assert path_seg == [0, 0, 0, 0, 0, 1, 1, 1, 1]
+        for table_m in (0.0, 150.0, 1e9):  # searched, partly from the table, all from it
+            path, path_seg = _fill_path(roads, ch, arc, off, segment, step, 10.0, table_m)
+            assert path == [0, 6, 7, 1, 2, 8, 9, 0, 1]
+            assert path_seg == [0, 0, 0, 0, 0, 1, 1, 1, 1]
 
 
 def test_fill_path_turns_round_on_a_two_way_loop() -> None:
@@ -659,11 +663,12 @@ def test_fill_path_turns_round_on_a_two_way_loop() -> None:
     lollipop, _ = _lollipop()
     ch = chain_graph(lollipop)
     for step in (math.inf, 100.0):
-        path, path_seg = _fill_path(
-            lollipop, ch, np.array([2, 3]), np.array([50.0, 50.0]), np.array([0, 0]),
-            np.array([math.inf, step]), 10.0,
-        )  # fmt: skip
-        assert path == [2, 3] and path_seg == [0, 0]
+        for table_m in (0.0, 1e9):
+            path, path_seg = _fill_path(
+                lollipop, ch, np.array([2, 3]), np.array([50.0, 50.0]), np.array([0, 0]),
+                np.array([math.inf, step]), 10.0, table_m,
+            )  # fmt: skip
+            assert path == [2, 3] and path_seg == [0, 0]
 
 
 @SETTINGS
@@ -707,8 +712,9 @@ def test_fill_path_matches_twin(seed: int, n_points: int, tol: float) -> None:
                 at = i
         segment[i] = seg
         prev = i
-    got = _fill_path(roads, ch, arc, off, segment, step, tol)
-    _check_path(roads, ch, arc, off, segment, tol, got)
+    for table_m in (0.0, float(rng.uniform(0, 400)), 1e9):
+        got = _fill_path(roads, ch, arc, off, segment, step, tol, table_m)
+        _check_path(roads, ch, arc, off, segment, tol, got)
 
 
 # --- the whole matcher ------------------------------------------------------------------
@@ -748,7 +754,7 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
               ch.out_chains)  # fmt: skip
     trans_start, route, straight = k.route_distances(
         kx[has], ky[has], sub_start, cand_chain, cand_off, arc_start, arc_start + length,
-        *chains, *table, p.route_factor, p.route_slack, sigma, *ws,
+        *chains, table, p.route_factor, p.route_slack, sigma, *ws,
     )  # fmt: skip
     emission = k.emission_logprob(cand_dist, sigma) + k.heading_logprob(
         cand_turn, p.heading_kappa, p.heading_floor
@@ -772,7 +778,7 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
             _, again, _ = k.route_distances(
                 kx[two], ky[two], np.array([0, mid - lo, hi - lo]), cand_chain[lo:hi],
                 cand_off[lo:hi], arc_start[lo:hi], (arc_start + length)[lo:hi], *chains,
-                *table, 0.0, bound, sigma, *ws,
+                table, 0.0, bound, sigma, *ws,
             )  # fmt: skip
             route[trans_start[h] : trans_start[h + 1]] = again
         choice, state_seg = k.viterbi(
@@ -795,7 +801,7 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
         np.where(kept_edge >= 0, ch.arc_chain[safe], -1), kept_off, kept_edge,
         ch.arc_offset[safe], ch.arc_offset[safe] + roads.edge_length[safe], kept_seg, step,
         ch.chain_start, ch.chain_arcs, ch.arc_pos, ch.chain_from, ch.chain_to,
-        ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, sigma, *ws,
+        ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, table, sigma, *ws,
     )  # fmt: skip
     owner = np.searchsorted(keep, np.arange(x.size), side="right") - 1
     edge = kept_edge[owner]
@@ -817,7 +823,8 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
             gaps.append(
                 twins.segment_point(x[i], y[i], roads.x[a], roads.y[a], roads.x[b], roads.y[b])[1]
             )
-        edge[i] = path[window[int(np.argmin(gaps))]]  # argmin: the first of equals
+        first = min(q for q, g in enumerate(gaps) if g <= min(gaps) + k.TIE_M)
+        edge[i] = path[window[first]]  # the first of equals
     offset, distance = np.zeros(x.size), np.full(x.size, np.nan)
     for i in np.flatnonzero(edge >= 0):
         a, b = roads.edge_from[edge[i]], roads.edge_to[edge[i]]
@@ -877,7 +884,7 @@ def test_match_track_composes_the_kernels(
     got = k.match_track(
         x, y, heading, speed, *grid, *items, *ends, roads.edge_length, *arcs, ch.chain_start,
         ch.chain_arcs, ch.arc_chain, ch.arc_pos, ch.arc_offset, ch.chain_from, ch.chain_to,
-        ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, *table, p, *ws,
+        ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, table, p, *ws,
     )  # fmt: skip
     assert _clean(ws)
     want = _composed(x, y, heading, speed, roads, ch, table, p)
