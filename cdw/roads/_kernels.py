@@ -365,37 +365,57 @@ def _nearest_on_segment(
     return u, x - (x0 + u * dx), y - (y0 + u * dy)
 
 
+class SegmentGrid(NamedTuple):
+    """Segments in a grid (``tracking._kernels.build_segment_index``): ``origin_x``,
+    ``origin_y``, ``cell_size``, ``n_cols``, ``n_rows``, ``cell_start``, ``cell_items``;
+    per ``cell_items`` entry (so that a cell's segments are read from consecutive memory)
+    its segment's ends ``x0, y0, x1, y1``, its ``road``, and where its ends lie along
+    that road (``along0``, ``along1``, metres)."""
+
+    origin_x: float
+    origin_y: float
+    cell_size: float
+    n_cols: int
+    n_rows: int
+    cell_start: np.ndarray
+    cell_items: np.ndarray
+    x0: np.ndarray
+    y0: np.ndarray
+    x1: np.ndarray
+    y1: np.ndarray
+    road: np.ndarray
+    along0: np.ndarray
+    along1: np.ndarray
+
+
+@njit(cache=True, nogil=True)
+def _before(d: float, s: int, other_d: float, other_s: int) -> bool:
+    """Whether a candidate at distance ``d`` of segment ``s`` sorts before the other."""
+    return d < other_d or (d == other_d and s < other_s)
+
+
 @njit(cache=True, nogil=True)
 def edge_candidates(
     px: np.ndarray,
     py: np.ndarray,
-    origin_x: float,
-    origin_y: float,
-    cell_size: float,
-    n_cols: int,
-    n_rows: int,
-    cell_start: np.ndarray,
-    cell_items: np.ndarray,
-    item_x0: np.ndarray,
-    item_y0: np.ndarray,
-    item_x1: np.ndarray,
-    item_y1: np.ndarray,
-    item_group: np.ndarray,
+    grid: SegmentGrid,
     radius: float,
     max_k: int,
     near: float,
     cap: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The nearest segments within ``radius`` (inclusive) of each point, at most one per
-    group (its nearest; a road counts once): the ``max_k`` nearest, or more where more
-    groups lie within ``near`` (all of those), never more than ``cap``.
+    """The nearest segments within ``radius`` (inclusive) of each point, one per part of
+    a road (a road counts once where it passes once): the ``max_k`` nearest, or more
+    where more lie within ``near`` (all of those), never more than ``cap``.
 
-    The grid is ``tracking._kernels.build_segment_index`` over the segments; ``item_*``
-    hold the ends and group of the segment of each ``cell_items`` entry (so a cell's
-    segments are read from consecutive memory). Returns CSR ``(cand_start, cand_seg,
-    cand_frac, cand_dist)``: the candidates of point ``i`` are
-    ``cand_start[i]:cand_start[i+1]``, nearest first (ties: lower segment first);
-    ``cand_frac`` is where the nearest point lies along the segment, 0..1.
+    A segment's part is its road and the bucket, ``2 * radius`` long, its nearest point
+    lies in along the road; each part keeps its nearest segment, and is dropped where a
+    part of the same road in a neighbouring bucket is nearer (a road crossing the search
+    circle spans at most two neighbouring buckets; one passing twice, as a loop ramp,
+    twice far apart). Returns CSR ``(cand_start, cand_seg, cand_frac, cand_dist)``: the
+    candidates of point ``i`` are ``cand_start[i]:cand_start[i+1]``, nearest first (ties:
+    lower segment first); ``cand_frac`` is where the nearest point lies along the
+    segment, 0..1.
     """
     n = px.size
     cand_start = np.zeros(n + 1, _INT)
@@ -404,80 +424,94 @@ def edge_candidates(
     cand_seg = np.empty(size, _INT)
     cand_frac = np.empty(size)
     cand_dist = np.empty(size)
-    buf_seg = np.empty(cap + 1, _INT)
-    buf_group = np.empty(cap + 1, _INT)
-    buf_frac = np.empty(cap + 1)
-    buf_dist = np.empty(cap + 1)
-    inv_cell = 1.0 / cell_size if cell_size > 0 else 0.0
+    room = 4 * cap + 4  # parts found near one point, grown when full
+    buf_seg = np.empty(room, _INT)
+    buf_road = np.empty(room, _INT)
+    buf_bucket = np.empty(room, _INT)
+    buf_frac = np.empty(room)
+    buf_dist = np.empty(room)
+    inv_cell = 1.0 / grid.cell_size if grid.cell_size > 0 else 0.0
     radius2 = radius * radius
+    bucket_m = 2.0 * radius
     k_total = 0
     for i in range(n):
         x = px[i]
         y = py[i]
         count = 0
-        if n_cols > 0 and math.isfinite(x) and math.isfinite(y):
-            c0 = _cell_of(x - radius, origin_x, inv_cell, n_cols)
-            c1 = _cell_of(x + radius, origin_x, inv_cell, n_cols)
-            r0 = _cell_of(y - radius, origin_y, inv_cell, n_rows)
-            r1 = _cell_of(y + radius, origin_y, inv_cell, n_rows)
+        if grid.n_cols > 0 and math.isfinite(x) and math.isfinite(y):
+            c0 = _cell_of(x - radius, grid.origin_x, inv_cell, grid.n_cols)
+            c1 = _cell_of(x + radius, grid.origin_x, inv_cell, grid.n_cols)
+            r0 = _cell_of(y - radius, grid.origin_y, inv_cell, grid.n_rows)
+            r1 = _cell_of(y + radius, grid.origin_y, inv_cell, grid.n_rows)
             for r in range(r0, r1 + 1):
                 for c in range(c0, c1 + 1):
-                    cell = r * n_cols + c
-                    for j in range(cell_start[cell], cell_start[cell + 1]):
+                    cell = r * grid.n_cols + c
+                    for j in range(grid.cell_start[cell], grid.cell_start[cell + 1]):
                         u, ex, ey = _nearest_on_segment(
-                            x, y, item_x0[j], item_y0[j], item_x1[j], item_y1[j]
+                            x, y, grid.x0[j], grid.y0[j], grid.x1[j], grid.y1[j]
                         )
                         if not ex * ex + ey * ey <= radius2:
                             continue
                         d = math.hypot(ex, ey)
                         if not d <= radius:
                             continue
-                        s = cell_items[j]
-                        # one entry per group: a nearer segment of it replaces the entry (a
+                        s = grid.cell_items[j]
+                        road = grid.road[j]
+                        along = grid.along0[j] + u * (grid.along1[j] - grid.along0[j])
+                        bucket = int(math.floor(along / bucket_m))
+                        # one entry per part: a nearer segment of it replaces the entry (a
                         # segment met again in another cell compares equal and is skipped)
-                        g = item_group[j]
                         same = -1
                         for q in range(count):
-                            if buf_group[q] == g:
+                            if buf_road[q] == road and buf_bucket[q] == bucket:
                                 same = q
                                 break
                         if same >= 0:
-                            if buf_dist[same] < d or (buf_dist[same] == d and buf_seg[same] <= s):
+                            if not _before(d, s, buf_dist[same], buf_seg[same]):
                                 continue
                             for q in range(same, count - 1):
                                 buf_dist[q] = buf_dist[q + 1]
                                 buf_seg[q] = buf_seg[q + 1]
-                                buf_group[q] = buf_group[q + 1]
+                                buf_road[q] = buf_road[q + 1]
+                                buf_bucket[q] = buf_bucket[q + 1]
                                 buf_frac[q] = buf_frac[q + 1]
                             count -= 1
-                        # insert into the sorted buffer, dropping the farthest beyond cap
-                        pos = count
-                        while pos > 0 and (
-                            buf_dist[pos - 1] > d
-                            or (buf_dist[pos - 1] == d and buf_seg[pos - 1] > s)
-                        ):
-                            if pos < cap:
-                                buf_dist[pos] = buf_dist[pos - 1]
-                                buf_seg[pos] = buf_seg[pos - 1]
-                                buf_group[pos] = buf_group[pos - 1]
-                                buf_frac[pos] = buf_frac[pos - 1]
+                        if count == buf_seg.size:
+                            buf_seg = _grown_int(buf_seg)
+                            buf_road = _grown_int(buf_road)
+                            buf_bucket = _grown_int(buf_bucket)
+                            buf_frac = _grown_float(buf_frac)
+                            buf_dist = _grown_float(buf_dist)
+                        pos = count  # insert, keeping the buffer sorted
+                        while pos > 0 and _before(d, s, buf_dist[pos - 1], buf_seg[pos - 1]):
+                            buf_dist[pos] = buf_dist[pos - 1]
+                            buf_seg[pos] = buf_seg[pos - 1]
+                            buf_road[pos] = buf_road[pos - 1]
+                            buf_bucket[pos] = buf_bucket[pos - 1]
+                            buf_frac[pos] = buf_frac[pos - 1]
                             pos -= 1
-                        if pos < cap:
-                            buf_dist[pos] = d
-                            buf_seg[pos] = s
-                            buf_group[pos] = g
-                            buf_frac[pos] = u
-                            if count < cap:
-                                count += 1
-        keep = min(count, max_k)
-        while keep < count and buf_dist[keep] <= near:
-            keep += 1
-        count = keep
-        for k in range(count):
-            cand_seg[k_total] = buf_seg[k]
-            cand_frac[k_total] = buf_frac[k]
-            cand_dist[k_total] = buf_dist[k]
-            k_total += 1
+                        buf_dist[pos] = d
+                        buf_seg[pos] = s
+                        buf_road[pos] = road
+                        buf_bucket[pos] = bucket
+                        buf_frac[pos] = u
+                        count += 1
+        # drop a part where a nearer part of its road lies in a neighbouring bucket
+        kept = 0
+        for q in range(count):
+            dropped = False
+            for r in range(q):
+                if buf_road[r] == buf_road[q] and abs(buf_bucket[r] - buf_bucket[q]) == 1:
+                    dropped = True
+                    break
+            if dropped:
+                continue
+            if kept < cap and (kept < max_k or buf_dist[q] <= near):
+                cand_seg[k_total] = buf_seg[q]
+                cand_frac[k_total] = buf_frac[q]
+                cand_dist[k_total] = buf_dist[q]
+                k_total += 1
+                kept += 1
         cand_start[i + 1] = k_total
     return (
         cand_start,
@@ -485,6 +519,20 @@ def edge_candidates(
         cand_frac[:k_total].copy(),
         cand_dist[:k_total].copy(),
     )
+
+
+@njit(cache=True, nogil=True)
+def _grown_int(values: np.ndarray) -> np.ndarray:
+    grown = np.empty(2 * values.size, _INT)
+    grown[: values.size] = values
+    return grown
+
+
+@njit(cache=True, nogil=True)
+def _grown_float(values: np.ndarray) -> np.ndarray:
+    grown = np.empty(2 * values.size)
+    grown[: values.size] = values
+    return grown
 
 
 @njit(cache=True, nogil=True)
@@ -1345,18 +1393,7 @@ def match_track(
     y: np.ndarray,
     heading: np.ndarray,
     speed: np.ndarray,
-    origin_x: float,
-    origin_y: float,
-    cell_size: float,
-    n_cols: int,
-    n_rows: int,
-    cell_start: np.ndarray,
-    cell_items: np.ndarray,
-    item_x0: np.ndarray,
-    item_y0: np.ndarray,
-    item_x1: np.ndarray,
-    item_y1: np.ndarray,
-    item_group: np.ndarray,
+    grid: SegmentGrid,
     seg_x0: np.ndarray,
     seg_y0: np.ndarray,
     seg_x1: np.ndarray,
@@ -1389,7 +1426,7 @@ def match_track(
     per fix, NaN where not reported.
 
     ``thin_points`` (2 sigma) keeps the fixes that become states; ``edge_candidates``
-    (grouped by road: ``item_group``, radius, ``max_k``, all within ``near``, at most
+    (on ``grid``, one per part of a road, radius, ``max_k``, all within ``near``, at most
     ``cap``) and ``directed_candidates`` give their candidates, placed along chains by
     ``arc_chain`` / ``arc_offset``; ``route_distances``, ``emission_logprob`` plus
     ``heading_logprob``, ``transition_logprob`` and ``viterbi`` choose one per state.
@@ -1410,10 +1447,8 @@ def match_track(
     kx = x[keep]
     ky = y[keep]
     road_start, road_edge, road_frac, road_dist = edge_candidates(
-        kx, ky, origin_x, origin_y, cell_size, n_cols, n_rows, cell_start, cell_items,
-        item_x0, item_y0, item_x1, item_y1, item_group, params.radius, params.max_k,
-        params.near, params.cap,
-    )  # fmt: skip
+        kx, ky, grid, params.radius, params.max_k, params.near, params.cap
+    )
     cand_start, cand_edge, cand_frac, cand_dist, cand_turn = directed_candidates(
         road_start, road_edge, road_frac, road_dist, heading[keep], speed[keep], arc_reverse,
         arc_bearing, params.heading_min_speed,

@@ -207,6 +207,15 @@ class ChainGraph:
         r = self.chain_reverse[c]
         return np.where(r >= 0, np.minimum(c, r), c)
 
+    def arc_along(self, edge_length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per arc, where its start and its end lie along its road (``arc_road``): along
+        its chain, or, on the reverse of the road's chain, back from that chain's end."""
+        start = self.arc_offset
+        end = start + edge_length
+        length = self.chain_length[self.arc_chain]
+        forward = self.arc_road() == self.arc_chain
+        return np.where(forward, start, length - start), np.where(forward, end, length - end)
+
     def arc_reverse(self) -> np.ndarray:
         """Per arc, the arc driving it the other way (-1 on a one-way road): arc ``k`` of
         chain ``c`` reversed is arc ``n-1-k`` of ``c``'s reverse."""
@@ -286,13 +295,15 @@ class MapMatcher:
         origin_x, origin_y, n_cols, n_rows, cell_start, cell_items = build_segment_index(
             self._x0, self._y0, self._x1, self._y1, cell
         )
-        self._grid = (origin_x, origin_y, cell, n_cols, n_rows, cell_start, cell_items)
         self._chains = g = ChainGraph.of(net)
-        # each grid entry's segment ends and road, in grid order (read cell by cell)
-        self._grid_items = tuple(
-            np.ascontiguousarray(a[cell_items])
-            for a in (self._x0, self._y0, self._x1, self._y1, g.arc_road())
-        )
+        # each grid entry's segment ends, road and place along it, in grid order (read
+        # cell by cell)
+        along0, along1 = g.arc_along(net.edge_length_m)
+        items = (self._x0, self._y0, self._x1, self._y1, g.arc_road(), along0, along1)
+        self._grid = k.SegmentGrid(
+            origin_x, origin_y, cell, n_cols, n_rows, cell_start, cell_items,
+            *(np.ascontiguousarray(a[cell_items]) for a in items),
+        )  # fmt: skip
         self._arc_reverse = g.arc_reverse()
         self._arc_bearing = np.arctan2(self._x1 - self._x0, self._y1 - self._y0)
         self._workspace = k.new_workspace(g.n_nodes, g.n_chains)
@@ -305,7 +316,7 @@ class MapMatcher:
             )  # fmt: skip
         # ``match_track``'s arguments that describe the network, gathered once
         self._network_args = (
-            *self._grid, *self._grid_items, self._x0, self._y0, self._x1, self._y1,
+            self._grid, self._x0, self._y0, self._x1, self._y1,
             net.edge_length_m, self._arc_reverse, self._arc_bearing, *g.arrays(), self._table,
         )  # fmt: skip
 

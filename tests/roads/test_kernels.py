@@ -191,12 +191,23 @@ def test_distance_table_matches_twin(seed: int, n_nodes: int, n_edges: int, limi
 # --- candidates -----------------------------------------------------------------------
 
 
-def _candidates(px, py, x0, y0, x1, y1, group, radius, max_k, cell, near=-1.0, cap=None):
+def _grid(x0, y0, x1, y1, road, along0, along1, cell) -> k.SegmentGrid:
     ox, oy, n_cols, n_rows, cell_start, items = build_segment_index(x0, y0, x1, y1, cell)
+    per_item = (x0, y0, x1, y1, np.asarray(road, np.int64), along0, along1)
+    return k.SegmentGrid(
+        ox, oy, cell, n_cols, n_rows, cell_start, items,
+        *(np.ascontiguousarray(np.asarray(a)[items]) for a in per_item),
+    )  # fmt: skip
+
+
+def _candidates(px, py, x0, y0, x1, y1, road, radius, max_k, cell, near=-1.0, cap=None, along=None):
+    """``edge_candidates``; ``along``: (along0, along1) per segment, else all at 0 (one
+    part per road)."""
+    along0, along1 = (np.zeros(len(x0)), np.zeros(len(x0))) if along is None else along
+    grid = _grid(x0, y0, x1, y1, road, along0, along1, cell)
     return k.edge_candidates(
-        np.asarray(px, float), np.asarray(py, float), ox, oy, cell, n_cols, n_rows, cell_start,
-        items, x0[items], y0[items], x1[items], y1[items], np.asarray(group, np.int64)[items], radius,
-        max_k, near, max_k if cap is None else cap,
+        np.asarray(px, float), np.asarray(py, float), grid, radius, max_k, near,
+        max_k if cap is None else cap,
     )  # fmt: skip
 
 
@@ -237,6 +248,23 @@ def test_edge_candidates_fixed() -> None:
     assert start.tolist() == [0, 0]
 
 
+def test_edge_candidates_one_per_part_of_a_road() -> None:
+    # One road passing a point twice, as a loop ramp: out along y=0 (segments 0, 1, along
+    # 0..200) and back along y=30 (segment 2, along 500..300); another road at y=-20.
+    x0, y0 = np.array([0.0, 100.0, 200.0, 0.0]), np.array([0.0, 0.0, 30.0, -20.0])
+    x1, y1 = np.array([100.0, 200.0, 0.0, 200.0]), np.array([0.0, 0.0, 30.0, -20.0])
+    road = [7, 7, 7, 8]
+    along = (np.array([0.0, 100.0, 500.0, 0.0]), np.array([100.0, 200.0, 300.0, 200.0]))
+    # at x=95, radius 50 (buckets 100 m): 0 (bucket 0) and 1 (bucket 1, at its start)
+    # are one part, its nearer; the way back (bucket 4) is a part of its own
+    start, seg, _, dist = _candidates([95.0], [5.0], x0, y0, x1, y1, road, 50.0, 9, 80.0,
+                                      along=along)  # fmt: skip
+    assert seg.tolist() == [0, 2, 3] and dist.tolist() == [5.0, 25.0, 25.0]  # (ties: lower)
+    # counted as one road (no places along it), the way back is left out
+    _, seg, _, _ = _candidates([95.0], [5.0], x0, y0, x1, y1, road, 50.0, 9, 80.0)
+    assert seg.tolist() == [0, 3]
+
+
 @SETTINGS
 @given(
     st.integers(0, 100_000),
@@ -267,10 +295,16 @@ def test_edge_candidates_match_twin(
     if seed % 2:  # on a 10 m lattice: ties
         x0, y0, x1, y1, px, py = (np.round(v, -1) for v in (x0, y0, x1, y1, px, py))
     group = np.arange(n_seg) if n_groups == 0 else rng.integers(0, n_groups, n_seg)
+    # where each segment lies along its road: anywhere, either way
+    along0 = rng.uniform(0, 600, n_seg)
+    along1 = along0 + np.hypot(x1 - x0, y1 - y0) * rng.choice([-1.0, 1.0], n_seg)
     start, seg, frac, dist = _candidates(
-        px, py, x0, y0, x1, y1, group, radius, max_k, cell, near, max_k + extra
+        px, py, x0, y0, x1, y1, group, radius, max_k, cell, near, max_k + extra,
+        (along0, along1),
+    )  # fmt: skip
+    want = twins.edge_candidates(
+        px, py, x0, y0, x1, y1, group, along0, along1, radius, max_k, near, max_k + extra
     )
-    want = twins.edge_candidates(px, py, x0, y0, x1, y1, group, radius, max_k, near, max_k + extra)
     assert start[0] == 0 and start.size == px.size + 1
     for i, cands in enumerate(want):
         sl = slice(start[i], start[i + 1])
@@ -725,22 +759,20 @@ def _matcher_inputs(roads: Roads, ch: Chains, radius: float) -> tuple:
     reverse and bearing."""
     x0, y0 = roads.x[roads.edge_from], roads.y[roads.edge_from]
     x1, y1 = roads.x[roads.edge_to], roads.y[roads.edge_to]
-    cell = max(2.0 * radius, 50.0)
-    ox, oy, n_cols, n_rows, cell_start, items = build_segment_index(x0, y0, x1, y1, cell)
-    grid = (ox, oy, cell, n_cols, n_rows, cell_start, items)
     g = ChainGraph(*(getattr(ch, f) for f in ch.__dataclass_fields__))
-    items_ = (x0[items], y0[items], x1[items], y1[items], g.arc_road()[items])
-    return grid, items_, (x0, y0, x1, y1), (g.arc_reverse(), np.arctan2(x1 - x0, y1 - y0))
+    grid = _grid(x0, y0, x1, y1, g.arc_road(), *g.arc_along(roads.edge_length),
+                 max(2.0 * radius, 50.0))  # fmt: skip
+    return grid, (x0, y0, x1, y1), (g.arc_reverse(), np.arctan2(x1 - x0, y1 - y0))
 
 
 def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
     """``match_track`` as its docstring composes it, kernel by kernel."""
     sigma = p.sigma
-    grid, items, _, (reverse, bearing) = _matcher_inputs(roads, ch, p.radius)
+    grid, _, (reverse, bearing) = _matcher_inputs(roads, ch, p.radius)
     ws = k.new_workspace(roads.n_nodes, ch.n_chains)
     keep = np.flatnonzero(k.thin_points(x, y, 2.0 * sigma))
     kx, ky = x[keep], y[keep]
-    road = k.edge_candidates(kx, ky, *grid, *items, p.radius, p.max_k, p.near, p.cap)
+    road = k.edge_candidates(kx, ky, grid, p.radius, p.max_k, p.near, p.cap)
     cand_start, cand_edge, cand_frac, cand_dist, cand_turn = k.directed_candidates(
         *road, heading[keep], speed[keep], reverse, bearing, p.heading_min_speed
     )
@@ -879,10 +911,10 @@ def test_match_track_composes_the_kernels(
         heading_kappa=8.0, heading_floor=0.02, heading_min_speed=3.0,
     )  # fmt: skip
     table = _table(ch, roads.n_nodes, table_m)
-    grid, items, ends, arcs = _matcher_inputs(roads, ch, radius)
+    grid, ends, arcs = _matcher_inputs(roads, ch, radius)
     ws = k.new_workspace(roads.n_nodes, ch.n_chains)
     got = k.match_track(
-        x, y, heading, speed, *grid, *items, *ends, roads.edge_length, *arcs, ch.chain_start,
+        x, y, heading, speed, grid, *ends, roads.edge_length, *arcs, ch.chain_start,
         ch.chain_arcs, ch.arc_chain, ch.arc_pos, ch.arc_offset, ch.chain_from, ch.chain_to,
         ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, table, p, *ws,
     )  # fmt: skip
