@@ -1382,6 +1382,7 @@ class TrackParams(NamedTuple):
     route_factor: float
     route_slack: float
     break_factor: float
+    break_steps: int
     heading_kappa: float
     heading_floor: float
     heading_min_speed: float
@@ -1431,7 +1432,8 @@ def match_track(
     ``arc_chain`` / ``arc_offset``; ``route_distances``, ``emission_logprob`` plus
     ``heading_logprob``, ``transition_logprob`` and ``viterbi`` choose one per state.
     Where a state cannot be reached from the one before (the kept fix just before it),
-    that step is searched again with its bound ``break_factor`` times wider
+    that step and the ``break_steps - 1`` before it (back to a kept fix without
+    candidates) are searched again with their bound ``break_factor`` times wider
     (``_route_step``) and ``viterbi`` runs again, until no new such step; what still
     cannot be reached, or follows kept fixes without candidates, starts a new segment.
     ``fill_path`` joins the states. Every fix takes the segment of the last kept fix at
@@ -1484,24 +1486,29 @@ def match_track(
     scratch = _route_scratch(max(1, int(np.max(np.diff(sub_start))) if has.size else 1))
     while True:  # widen the bound of each step where the match breaks
         again = False
-        for h in range(1, has.size):
+        for b in range(1, has.size):
             # (not across kept fixes without candidates: there the truck left the map)
-            if state_segment[h] == state_segment[h - 1] or widened[h] or has[h] > has[h - 1] + 1:
+            if state_segment[b] == state_segment[b - 1] or has[b] > has[b - 1] + 1:
                 continue
-            widened[h] = True
-            again = True
-            bound = params.break_factor * (params.route_factor * straight[trans_start[h]]
-                                           + params.route_slack)  # fmt: skip
-            _route_step(
-                sub_start[h - 1], sub_start[h], sub_start[h + 1], trans_start[h], bound, route,
-                cand_chain, cand_off, cand_arc_start, cand_arc_end, chain_from, chain_to,
-                chain_length, chain_reverse, chain_out_start, chain_out, table, sigma, dist,
-                pred_edge, settled,
-                heap_cost, heap_node, touched, *scratch,
-            )  # fmt: skip
-            lo = trans_start[h]
-            hi = trans_start[h + 1]
-            transition[lo:hi] = transition_logprob(route[lo:hi], straight[lo:hi], params.beta)
+            # the broken step and those just before it (the wrong turn may lie there)
+            for h in range(b, max(0, b - params.break_steps), -1):
+                if has[h] > has[h - 1] + 1:
+                    break
+                if widened[h]:
+                    continue
+                widened[h] = True
+                again = True
+                bound = params.break_factor * (params.route_factor * straight[trans_start[h]]
+                                               + params.route_slack)  # fmt: skip
+                _route_step(
+                    sub_start[h - 1], sub_start[h], sub_start[h + 1], trans_start[h], bound,
+                    route, cand_chain, cand_off, cand_arc_start, cand_arc_end, chain_from,
+                    chain_to, chain_length, chain_reverse, chain_out_start, chain_out, table,
+                    sigma, dist, pred_edge, settled, heap_cost, heap_node, touched, *scratch,
+                )  # fmt: skip
+                lo = trans_start[h]
+                hi = trans_start[h + 1]
+                transition[lo:hi] = transition_logprob(route[lo:hi], straight[lo:hi], params.beta)
         if not again:
             break
         choice, state_segment = viterbi(sub_start, emission, trans_start, transition)

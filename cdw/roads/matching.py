@@ -47,8 +47,9 @@ class MatchParams:
     the heading is scored with a spread of ``heading_sigma_deg``.
 
     Routes between consecutive fixes may be up to ``route_factor`` times their distance
-    plus ``route_slack_m``; where no route fits, the bound is ``break_factor`` times wider
-    before the match breaks. Node-to-node distances up to ``table_m`` are computed once
+    plus ``route_slack_m``; where no route fits, the bound of that step and of the
+    ``break_steps - 1`` steps before it (where the truck may have taken a loop ramp the
+    match did not follow) is ``break_factor`` times wider before the match breaks. Node-to-node distances up to ``table_m`` are computed once
     per matcher (memory and set-up time grow with it; 0: search at every step)."""
 
     sigma_m: float = 10.0
@@ -59,6 +60,7 @@ class MatchParams:
     route_factor: float = 2.0
     route_slack_m: float = 100.0
     break_factor: float = 2.0
+    break_steps: int = 4
     heading_sigma_deg: float = 20.0
     heading_min_speed_kmh: float = 10.0
     table_m: float = 2000.0
@@ -109,6 +111,7 @@ class MatchParams:
             route_factor=float(self.route_factor),
             route_slack=float(self.route_slack_m),
             break_factor=float(self.break_factor),
+            break_steps=int(self.break_steps),
             heading_kappa=1.0 / (heading_sigma * heading_sigma),
             heading_floor=HEADING_OUTLIER_SHARE,
             heading_min_speed=float(self.heading_min_speed_kmh) / 3.6,

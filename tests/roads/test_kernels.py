@@ -798,10 +798,18 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
     while True:  # steps that break: routes again with a wider bound (one step alone:
         # ``route_distances`` on its two states, with that bound as its slack)
         broken = [h for h in range(1, has.size) if state_seg[h] != state_seg[h - 1]]
-        broken = [h for h in broken if h not in widened and has[h] == has[h - 1] + 1]
-        if not broken:
+        broken = [h for h in broken if has[h] == has[h - 1] + 1]
+        # each broken step and up to break_steps - 1 before it, not across a gap
+        redo = []
+        for b in broken:
+            for h in range(b, max(0, b - p.break_steps), -1):
+                if has[h] != has[h - 1] + 1:
+                    break
+                if h not in widened and h not in redo:
+                    redo.append(h)
+        if not redo:
             break
-        for h in broken:
+        for h in redo:
             widened.add(h)
             gc = straight[trans_start[h]]
             bound = p.break_factor * (p.route_factor * gc + p.route_slack)
@@ -908,6 +916,7 @@ def test_match_track_composes_the_kernels(
         sigma=sigma, beta=10.0, radius=radius, max_k=max_k, near=3 * sigma,
         cap=max_k + int(rng.integers(0, 3)), route_factor=float(rng.uniform(0.5, 2)),
         route_slack=float(rng.uniform(0, 200)), break_factor=float(rng.uniform(1, 5)),
+        break_steps=int(rng.integers(1, 4)),
         heading_kappa=8.0, heading_floor=0.02, heading_min_speed=3.0,
     )  # fmt: skip
     table = _table(ch, roads.n_nodes, table_m)
