@@ -36,11 +36,14 @@ from cdw.tracking.geometry import coordinate_arrays
 @dataclass(frozen=True)
 class MatchParams:
     """Matcher settings (metres). ``sigma_m``: GPS noise; ``beta_m``: tolerated difference
-    between network and straight-line distance; fixes nearer than ``2 * sigma_m`` to the
-    previous kept fix are matched onto its edge instead of being states of their own.
+    between network and straight-line distance (None: ``2 * sigma_m``, as GPS noise
+    alone moves the straight line between two fixes by ``sqrt(2) * sigma_m``); fixes
+    nearer than ``2 * sigma_m`` to the previous kept fix are matched onto its edge
+    instead of being states of their own.
 
-    Candidates of a fix are roads within ``search_radius_m``, both directions of a
-    two-way road counting once: the ``max_candidates`` nearest, and every road within
+    Candidates of a fix are roads within ``search_radius_m``, one per part of a road
+    (both directions of a two-way road counting once, and a road passing twice, as a
+    loop ramp does, twice): the ``max_candidates`` nearest, and every road within
     ``3 * sigma_m`` where more lie there (dense interchanges), at most
     ``max_candidates_dense``. A fix reporting a heading at ``heading_min_speed_kmh`` or
     more keeps the direction of each road nearer its heading, and an arc's bearing off
@@ -49,11 +52,12 @@ class MatchParams:
     Routes between consecutive fixes may be up to ``route_factor`` times their distance
     plus ``route_slack_m``; where no route fits, the bound of that step and of the
     ``break_steps - 1`` steps before it (where the truck may have taken a loop ramp the
-    match did not follow) is ``break_factor`` times wider before the match breaks. Node-to-node distances up to ``table_m`` are computed once
-    per matcher (memory and set-up time grow with it; 0: search at every step)."""
+    match did not follow) is ``break_factor`` times wider before the match breaks.
+    Node-to-node distances up to ``table_m`` are computed once per matcher (memory and
+    set-up time grow with it; 0: search at every step)."""
 
     sigma_m: float = 10.0
-    beta_m: float = 10.0
+    beta_m: float | None = None
     search_radius_m: float = 50.0
     max_candidates: int = 8
     max_candidates_dense: int = 16
@@ -74,6 +78,7 @@ class MatchParams:
             )
             for name, value in vars(self).items()
             if name != "table_m"
+            and not (name == "beta_m" and value is None)
             and not (isinstance(value, int | float) and math.isfinite(value) and value > 0)
         ]
         if not (math.isfinite(self.table_m) and self.table_m >= 0):
@@ -103,7 +108,7 @@ class MatchParams:
         heading_sigma = math.radians(self.heading_sigma_deg)
         return k.TrackParams(
             sigma=float(self.sigma_m),
-            beta=float(self.beta_m),
+            beta=float(2.0 * self.sigma_m if self.beta_m is None else self.beta_m),
             radius=float(self.search_radius_m),
             max_k=int(self.max_candidates),
             near=3.0 * float(self.sigma_m),
