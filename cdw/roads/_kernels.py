@@ -789,6 +789,31 @@ def _table_distance(table: Table, u: int, v: int) -> float:
 
 
 @njit(cache=True, nogil=True)
+def _table_row(table: Table, u: int, nodes: np.ndarray, n: int, out: np.ndarray) -> None:
+    """``out[j]``: the distance from ``u`` to ``nodes[j]`` (``n`` of them, ascending) in
+    the table, inf beyond its limit; one pass along ``u``'s row (galloping ahead from
+    each node found to the next), so that it is read in order."""
+    lo = table.start[u]
+    end = table.start[u + 1]
+    for j in range(n):
+        v = nodes[j]
+        step = 1
+        probe = lo  # every entry before lo is below v
+        while probe < end and table.node[probe] < v:
+            lo = probe + 1
+            probe = lo + step - 1
+            step *= 2
+        hi = min(probe, end)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if table.node[mid] < v:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[j] = table.dist[lo] if lo < end and table.node[lo] == v else math.inf
+
+
+@njit(cache=True, nogil=True)
 def _table_walk(
     table: Table,
     out_start: np.ndarray,
@@ -829,7 +854,7 @@ def _route_scratch(
     max_a: int,
 ) -> tuple[
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-    np.ndarray, np.ndarray,
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray,
 ]:  # fmt: skip
     """Buffers of ``_route_step`` for steps of at most ``max_a`` candidates a side."""
     return (
@@ -840,8 +865,10 @@ def _route_scratch(
         np.empty(2 * max_a),  # target_extra: from the entry node on to the candidate
         np.full((max_a, 2), -1, _INT),  # entry: target index of each candidate's entries
         np.empty(2 * max_a, _INT),  # exit_node: distinct exit nodes of a step (table)
-        np.empty((2 * max_a, 2 * max_a)),  # exit_dist: exit node -> target distances
-        np.empty(2 * max_a, _INT),  # target_first: the first target at the same node
+        np.empty((2 * max_a, 2 * max_a)),  # exit_dist: exit node -> target node distances
+        np.zeros(2 * max_a, np.bool_),  # exit_done: its row of exit_dist is filled
+        np.empty(2 * max_a, _INT),  # target_nodes: distinct target nodes, ascending
+        np.empty(2 * max_a, _INT),  # target_at: each target's place among them
     )
 
 
@@ -879,7 +906,9 @@ def _route_step(
     entry: np.ndarray,
     exit_node: np.ndarray,
     exit_dist: np.ndarray,
-    target_first: np.ndarray,
+    exit_done: np.ndarray,
+    target_nodes: np.ndarray,
+    target_at: np.ndarray,
 ) -> None:
     """One step of ``route_distances``: from candidates ``a0:b0`` to ``b0:b1`` into
     ``route[base:]`` (row-major), paths up to ``bound`` (inf: any length, by search)."""
@@ -906,13 +935,24 @@ def _route_step(
                 target_bound[n_targets] = bound - extra
                 n_targets += 1
     use_table = bound <= table.limit
-    if use_table:  # the first target at each node: a node is looked up once per exit
+    n_nodes = 0
+    if use_table:  # the distinct target nodes, ascending: an exit's row is read once
         for t in range(n_targets):
-            target_first[t] = t
-            for q in range(t):
-                if targets[q] == targets[t]:
-                    target_first[t] = q
-                    break
+            v = targets[t]
+            pos = n_nodes
+            while pos > 0 and target_nodes[pos - 1] > v:
+                pos -= 1
+            if pos > 0 and target_nodes[pos - 1] == v:
+                continue
+            for q in range(n_nodes, pos, -1):
+                target_nodes[q] = target_nodes[q - 1]
+            target_nodes[pos] = v
+            n_nodes += 1
+        for t in range(n_targets):
+            q = 0
+            while target_nodes[q] != targets[t]:
+                q += 1
+            target_at[t] = q
     n_exits = 0
     for a in range(a0, a1):
         ca = cand_chain[a]
@@ -945,7 +985,7 @@ def _route_step(
                 if found < 0:
                     found = n_exits
                     exit_node[found] = sources[x]
-                    exit_dist[found, :n_targets] = -1.0  # not looked up yet
+                    exit_done[found] = False  # read when first needed
                     n_exits += 1
                 sources[x] = found  # from here on: the row of exit_dist
         else:
@@ -970,12 +1010,10 @@ def _route_step(
                         if lower > limit:  # cannot count, whatever the distance between
                             continue
                         r = sources[x]
-                        if exit_dist[r, t] < 0.0:
-                            q = target_first[t]
-                            if exit_dist[r, q] < 0.0:
-                                exit_dist[r, q] = _table_distance(table, exit_node[r], targets[q])
-                            exit_dist[r, t] = exit_dist[r, q]
-                        best = min(best, lower + exit_dist[r, t])
+                        if not exit_done[r]:
+                            _table_row(table, exit_node[r], target_nodes, n_nodes, exit_dist[r])
+                            exit_done[r] = True
+                        best = min(best, lower + exit_dist[r, target_at[t]])
                         limit = min(limit, best)
                 else:
                     best = min(best, dist[targets[t]] + target_extra[t])

@@ -172,7 +172,7 @@ def test_distance_table_fixed() -> None:
 @SETTINGS
 @given(st.integers(0, 100_000), st.integers(1, 25), st.integers(0, 80), st.floats(0, 900))
 def test_distance_table_matches_twin(seed: int, n_nodes: int, n_edges: int, limit: float) -> None:
-    _, dst, cost, out_start, out_edges = _random_graph(seed, n_nodes, n_edges)
+    src, dst, cost, out_start, out_edges = _random_graph(seed, n_nodes, n_edges)
     ws = k.new_workspace(n_nodes, n_edges)
     start, node, dist = k.distance_table(out_start, out_edges, dst, cost, limit, *ws)
     want = twins.distance_table(out_start, out_edges, dst, cost, limit)
@@ -186,6 +186,24 @@ def test_distance_table_matches_twin(seed: int, n_nodes: int, n_edges: int, limi
         for v, d in got.items():
             assert d == pytest.approx(want[u].get(v, math.inf), abs=1e-9)
     assert _clean(ws)
+    # a table's row read for several nodes at once, and a walk along shortest paths
+    table = k.Table(start, node, dist, limit)
+    rng = np.random.default_rng(seed)
+    for u in range(n_nodes):
+        row = dict(zip(node[start[u] : start[u + 1]].tolist(),
+                       dist[start[u] : start[u + 1]].tolist(), strict=True))  # fmt: skip
+        nodes = np.unique(rng.integers(0, n_nodes, int(rng.integers(0, n_nodes + 1))))
+        out = np.full(nodes.size, -1.0)
+        k._table_row(table, u, nodes, nodes.size, out)
+        assert out.tolist() == [row.get(v, math.inf) for v in nodes.tolist()]
+        v = int(rng.integers(0, n_nodes))
+        found, edges = k._table_walk(table, out_start, out_edges, dst, cost, u, v)
+        if v in row and not found:  # (only where free arcs may lead it round in circles)
+            assert (cost == 0).any()
+        elif v in row:  # a shortest path, edge after edge
+            assert cost[edges].sum() == pytest.approx(row[v], abs=1e-6)
+            assert [u, *dst[edges].tolist()][-1] == v
+            assert all(src[e] == a for e, a in zip(edges, [u, *dst[edges].tolist()], strict=False))
 
 
 # --- candidates -----------------------------------------------------------------------
