@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from cdw.roads.divided import divided_directions, infer_divided_oneway
+from cdw.roads.matching import MapMatcher
 from cdw.roads.network import BUNDLED_NETWORK, RoadNetwork
 
 from . import twins
-from .handbuilt import network, two_way
+from .handbuilt import lonlat, network, two_way
 
 
 def _line(x0: float, y0: float, dx: float, dy: float, first: int, n: int) -> dict:
@@ -151,3 +152,18 @@ def test_panyu_motorways_run_north_on_the_east_carriageway(lon: float, lat: floa
     assert all(math.cos(math.radians(b)) > 0.9 for b in east)  # northbound
     assert all(math.cos(math.radians(b)) < -0.9 for b in west)  # southbound
     assert out.edge_oneway[near].all()
+
+
+def test_matcher_keeps_a_truck_on_its_own_carriageway() -> None:
+    # A dual carriageway that lost its directions: fixes every 50 m nearer the northern
+    # carriageway (y=20) than the southern one (y=0), heading east. Once the directions are
+    # inferred, the eastbound (southern) carriageway is the only one east: the match stays
+    # on it all the way.
+    net = infer_divided_oneway(_dual(20.0, north=False))
+    xs = np.arange(25.0, 480.0, 50.0)
+    ys = np.full(xs.size, 12.0)
+    result = MapMatcher(net).match(*lonlat(xs, ys), np.full(xs.size, 90.0), np.full(xs.size, 40.0))
+    ids = net.node_id.tolist()
+    nodes = [(ids[net.edge_from[e]], ids[net.edge_to[e]]) for e in result.path_edges]
+    assert nodes == [(i, i + 1) for i in range(10)]
+    assert result.n_segments == 1
