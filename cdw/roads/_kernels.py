@@ -65,11 +65,22 @@ def _heap_drop_root(heap_cost: np.ndarray, heap_node: np.ndarray, size: int) -> 
     heap_node[i] = last_node
 
 
-def new_workspace(n_nodes: int, n_edges: int) -> tuple[np.ndarray, ...]:
+class Workspace(NamedTuple):
+    """A ``dijkstra`` workspace (``new_workspace``)."""
+
+    dist: np.ndarray
+    pred_edge: np.ndarray
+    settled: np.ndarray
+    heap_cost: np.ndarray
+    heap_node: np.ndarray
+    touched: np.ndarray
+
+
+def new_workspace(n_nodes: int, n_edges: int) -> Workspace:
     """A ``dijkstra`` workspace: ``(dist, pred_edge, settled, heap_cost, heap_node,
     touched)``, sized so no search needs more (a heap entry per source and edge)."""
     heap = n_edges + 2 * n_nodes + 2
-    return (
+    return Workspace(
         np.full(n_nodes, math.inf),
         np.full(n_nodes, -1, _INT),
         np.zeros(n_nodes, np.bool_),
@@ -1408,6 +1419,38 @@ def thin_points(x: np.ndarray, y: np.ndarray, min_step: float) -> np.ndarray:
 # --- the whole matcher ------------------------------------------------------------------
 
 
+class Arcs(NamedTuple):
+    """Per arc of the network: its ends ``x0, y0, x1, y1`` (projected metres), ``length``,
+    its ``reverse`` (-1 on a one-way road) and ``bearing`` (radians clockwise from north)."""
+
+    x0: np.ndarray
+    y0: np.ndarray
+    x1: np.ndarray
+    y1: np.ndarray
+    length: np.ndarray
+    reverse: np.ndarray
+    bearing: np.ndarray
+
+
+class Chains(NamedTuple):
+    """The chain graph (``build_chains``, renumbered as ``matching.ChainGraph`` keeps it):
+    each chain's arcs (CSR ``chain_start``/``chain_arcs``), each arc's chain, index in it
+    and offset along it, each chain's end nodes, length and reverse, and the chains
+    leaving each node (CSR ``out_start``/``out_chains``)."""
+
+    chain_start: np.ndarray
+    chain_arcs: np.ndarray
+    arc_chain: np.ndarray
+    arc_pos: np.ndarray
+    arc_offset: np.ndarray
+    chain_from: np.ndarray
+    chain_to: np.ndarray
+    chain_length: np.ndarray
+    chain_reverse: np.ndarray
+    out_start: np.ndarray
+    out_chains: np.ndarray
+
+
 class TrackParams(NamedTuple):
     """``match_track``'s settings (metres, radians, m/s); see ``matching.MatchParams``."""
 
@@ -1433,32 +1476,11 @@ def match_track(
     heading: np.ndarray,
     speed: np.ndarray,
     grid: SegmentGrid,
-    seg_x0: np.ndarray,
-    seg_y0: np.ndarray,
-    seg_x1: np.ndarray,
-    seg_y1: np.ndarray,
-    edge_length: np.ndarray,
-    arc_reverse: np.ndarray,
-    arc_bearing: np.ndarray,
-    chain_start: np.ndarray,
-    chain_arcs: np.ndarray,
-    arc_chain: np.ndarray,
-    arc_pos: np.ndarray,
-    arc_offset: np.ndarray,
-    chain_from: np.ndarray,
-    chain_to: np.ndarray,
-    chain_length: np.ndarray,
-    chain_reverse: np.ndarray,
-    chain_out_start: np.ndarray,
-    chain_out: np.ndarray,
+    arcs: Arcs,
+    chains: Chains,
     table: Table,
     params: TrackParams,
-    dist: np.ndarray,
-    pred_edge: np.ndarray,
-    settled: np.ndarray,
-    heap_cost: np.ndarray,
-    heap_node: np.ndarray,
-    touched: np.ndarray,
+    workspace: Workspace,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One track through the kernels above, in one call: ``(edge, offset, distance,
     segment, path_edge, path_segment)``. ``heading`` (degrees) and ``speed`` (m/s) are
@@ -1481,6 +1503,10 @@ def match_track(
     path past the owner (distances within ``TIE_M`` tie). Offsets along the arc and
     distances from it are each fix's own (0 and NaN where unmatched).
     """
+    seg_x0, seg_y0, seg_x1, seg_y1, edge_length, arc_reverse, arc_bearing = arcs
+    (chain_start, chain_arcs, arc_chain, arc_pos, arc_offset, chain_from, chain_to,
+     chain_length, chain_reverse, chain_out_start, chain_out) = chains  # fmt: skip
+    dist, pred_edge, settled, heap_cost, heap_node, touched = workspace
     sigma = params.sigma
     n = x.size
     keep = np.flatnonzero(thin_points(x, y, 2.0 * sigma))

@@ -205,7 +205,7 @@ class ChainGraph:
         return self.chain_from.size
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        """The fields in ``match_track``'s argument order."""
+        """The fields, in the order of ``_kernels.Chains``."""
         return tuple(getattr(self, f.name) for f in fields(self))
 
     def arc_road(self) -> np.ndarray:
@@ -324,8 +324,11 @@ class MapMatcher:
             )  # fmt: skip
         # ``match_track``'s arguments that describe the network, gathered once
         self._network_args = (
-            self._grid, self._x0, self._y0, self._x1, self._y1,
-            net.edge_length_m, self._arc_reverse, self._arc_bearing, *g.arrays(), self._table,
+            self._grid,
+            k.Arcs(self._x0, self._y0, self._x1, self._y1, net.edge_length_m,
+                   self._arc_reverse, self._arc_bearing),
+            k.Chains(*g.arrays()),
+            self._table,
         )  # fmt: skip
 
     def match(
@@ -363,7 +366,7 @@ class MapMatcher:
         heading = _per_fix(heading_deg, x.size, "heading_deg")
         speed = _per_fix(speed_kmh, x.size, "speed_kmh") / 3.6
         edge, offset, distance, segment, path_edges, path_segment = k.match_track(
-            x, y, heading, speed, *self._network_args, self._kernel_params, *self._workspace
+            x, y, heading, speed, *self._network_args, self._kernel_params, self._workspace
         )
         return MatchResult(edge, offset, distance, segment, path_edges, path_segment, self.network)
 

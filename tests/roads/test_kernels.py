@@ -940,11 +940,13 @@ def test_match_track_composes_the_kernels(
     table = _table(ch, roads.n_nodes, table_m)
     grid, ends, arcs = _matcher_inputs(roads, ch, radius)
     ws = k.new_workspace(roads.n_nodes, ch.n_chains)
-    got = k.match_track(
-        x, y, heading, speed, grid, *ends, roads.edge_length, *arcs, ch.chain_start,
-        ch.chain_arcs, ch.arc_chain, ch.arc_pos, ch.arc_offset, ch.chain_from, ch.chain_to,
-        ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, table, p, *ws,
+    chains = k.Chains(
+        ch.chain_start, ch.chain_arcs, ch.arc_chain, ch.arc_pos, ch.arc_offset, ch.chain_from,
+        ch.chain_to, ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains,
     )  # fmt: skip
+    got = k.match_track(
+        x, y, heading, speed, grid, k.Arcs(*ends, roads.edge_length, *arcs), chains, table, p, ws
+    )
     assert _clean(ws)
     want = _composed(x, y, heading, speed, roads, ch, table, p)
     edge, offset, distance, segment, path, path_seg = got
