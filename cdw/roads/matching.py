@@ -1,8 +1,9 @@
 """Hidden-Markov map matching (Newson & Krumm 2009) on a ``RoadNetwork``.
 
 Candidates are the roads within a search radius of each fix, the nearest arc of each
-(both directions of a two-way road count as one road, so that a dual carriageway and its
-frontage road cannot crowd out each other), more of them where roads are dense; each
+part of a road (both directions of a two-way road count as one road, so that a dual
+carriageway and its frontage road cannot crowd out each other; a road passing the fix
+twice, as a loop ramp does, counts twice), more of them where roads are dense; each
 becomes one state per direction a truck may drive there, or the one its reported heading
 agrees with. The emission is Gaussian in the fix-to-arc distance (sigma), plus the
 agreement of heading and arc bearing; the transition exponential in the difference
@@ -10,10 +11,13 @@ between the network distance and the straight-line distance of consecutive fixes
 Network distances are searched on the chains' graph (runs of arcs between junctions),
 several times smaller than the arcs', bounded by a multiple of the straight-line
 distance, or looked up in a table of all node-to-node distances up to ``table_m``
-computed once per matcher (as fmm's UBODT). Where no candidate of a fix can be reached
-from the previous one, that step is searched again with a wider bound; only then does the
-match break and a new segment start. A fix with no edge in reach is left unmatched. All
-of it runs in one Numba call per track (``_kernels.match_track``).
+computed once per matcher (as fmm's UBODT), from which the matched path is also read.
+Where no candidate of a fix can be reached from the previous one, that step and the few
+before it are searched again with a wider bound; only then does the match break and a new
+segment start. A network that lost its roads' directions should have its divided roads'
+carriageways made one-way first (``cdw.roads.divided``): GPS cannot tell two carriageways
+15 m apart from each other, their directions can. A fix with no edge in reach is left
+unmatched. All of it runs in one Numba call per track (``_kernels.match_track``).
 """
 
 from __future__ import annotations
