@@ -57,21 +57,21 @@ def divided_directions(net: RoadNetwork) -> np.ndarray:
     start, arcs, arc_chain, _, _, _, _, length, reverse = k.build_chains(
         net.edge_from, net.edge_to, net.edge_length_m, net.out_start, net.out_edges
     )
-    eligible_class = np.array([str(c) in DIVIDED_CLASSES for c in net.highway_classes])
-    chain_class = net.edge_highway[arcs[start[:-1]]]
+    eligible = np.array([str(c) in DIVIDED_CLASSES for c in net.highway_classes])
+    eligible_chain = np.add.reduceat(eligible[net.edge_highway[arcs]], start[:-1]) > 0
     # a road: a two-way chain and its reverse, seen from the lower of the two, or a
     # one-way chain (a twin, never decided again)
     ids = np.arange(reverse.size)
-    road = np.flatnonzero(((reverse > ids) | (reverse < 0)) & eligible_class[chain_class])
+    road = np.flatnonzero(((reverse > ids) | (reverse < 0)) & eligible_chain)
     two_way = reverse[road] >= 0
     if not two_way.any():
         return wrong
-    sample_x, sample_y, sample_w, sample_dx, sample_dy, sample_road = _samples(
+    sample_x, sample_y, sample_w, sample_dx, sample_dy, sample_road, sample_class = _samples(
         net, start, arcs, road
     )
     left, right = _twin_sides(
-        net, start, arcs, road, chain_class, sample_x, sample_y, sample_dx, sample_dy,
-        sample_road,
+        net, start, arcs, road, eligible, sample_x, sample_y, sample_dx, sample_dy,
+        sample_road, sample_class,
     )  # fmt: skip
     on_left = np.bincount(sample_road, sample_w * (left & ~right), minlength=road.size)
     on_right = np.bincount(sample_road, sample_w * (right & ~left), minlength=road.size)
@@ -127,7 +127,8 @@ def _samples(
     net: RoadNetwork, start: np.ndarray, arcs: np.ndarray, road: np.ndarray
 ) -> tuple[np.ndarray, ...]:
     """Points every ``SAMPLE_M`` along the roads' arcs (each arc's share of its length
-    split evenly among its points), with the arc's unit direction and the road index."""
+    split evenly among its points), with the arc's unit direction, the road index and
+    the arc's class."""
     counts = start[road + 1] - start[road]
     road_arcs = arcs[np.concatenate([np.arange(start[c], start[c + 1]) for c in road])]
     arc_road = np.repeat(np.arange(road.size), counts)
@@ -147,6 +148,7 @@ def _samples(
         (dx / safe)[which],
         (dy / safe)[which],
         arc_road[which],
+        net.edge_highway[road_arcs][which],
     )
 
 
@@ -155,16 +157,18 @@ def _twin_sides(
     start: np.ndarray,
     arcs: np.ndarray,
     road: np.ndarray,
-    chain_class: np.ndarray,
+    eligible: np.ndarray,
     px: np.ndarray,
     py: np.ndarray,
     pdx: np.ndarray,
     pdy: np.ndarray,
     p_road: np.ndarray,
+    p_class: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per sample point: whether another road of its class runs parallel
-    ``MIN_SPACING_M``..``MAX_SPACING_M`` away on its left, and whether one does on its
-    right (in the direction of its road's lower chain)."""
+    """Per sample point on an arc of a divided class (``eligible``): whether an arc of
+    another road and of the same class runs parallel ``MIN_SPACING_M``..
+    ``MAX_SPACING_M`` away on its left, and whether one does on its right (in the
+    direction of its road's lower chain)."""
     import shapely
 
     counts = start[road + 1] - start[road]
@@ -183,9 +187,8 @@ def _twin_sides(
         return left, right
     sdx, sdy = bx[sj] - ax[sj], by[sj] - ay[sj]
     slen = np.hypot(sdx, sdy)
-    ok = (seg_road[sj] != p_road[pi]) & (
-        chain_class[road[seg_road[sj]]] == chain_class[road[p_road[pi]]]
-    )
+    ok = (seg_road[sj] != p_road[pi]) & (net.edge_highway[seg[sj]] == p_class[pi])
+    ok &= eligible[p_class[pi]]
     ok &= np.abs(pdx[pi] * sdx + pdy[pi] * sdy) >= math.cos(math.radians(PARALLEL_DEG)) * slen
     # nearest point of the segment and the offset to it
     l2 = np.where(slen > 0, slen * slen, 1.0)
