@@ -510,6 +510,8 @@ def edge_candidates(
         # drop a part where a nearer part of its road lies in a neighbouring bucket
         kept = 0
         for q in range(count):
+            if kept == cap or (kept >= max_k and buf_dist[q] > near):
+                break  # (nearest first: no later one is kept)
             dropped = False
             for r in range(q):
                 if buf_road[r] == buf_road[q] and abs(buf_bucket[r] - buf_bucket[q]) == 1:
@@ -517,12 +519,11 @@ def edge_candidates(
                     break
             if dropped:
                 continue
-            if kept < cap and (kept < max_k or buf_dist[q] <= near):
-                cand_seg[k_total] = buf_seg[q]
-                cand_frac[k_total] = buf_frac[q]
-                cand_dist[k_total] = buf_dist[q]
-                k_total += 1
-                kept += 1
+            cand_seg[k_total] = buf_seg[q]
+            cand_frac[k_total] = buf_frac[q]
+            cand_dist[k_total] = buf_dist[q]
+            k_total += 1
+            kept += 1
         cand_start[i + 1] = k_total
     return (
         cand_start,
