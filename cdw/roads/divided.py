@@ -19,7 +19,7 @@ road, while local streets are (along both banks of a canal, in estates). Checked
 Nanjing Xuanwu extract, whose OSM ``oneway`` tags are kept, with its directions removed:
 the primary and trunk carriageways come back one-way the right way (4.1 of 4.2 km) and
 no arterial road is made one-way wrongly, while counting residential and service
-streets would make 0.9 km of two-way streets one-way.
+streets would make 0.6 km of two-way streets one-way.
 """
 
 from __future__ import annotations
