@@ -16,6 +16,7 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import importlib.util  # noqa: E402
 import inspect  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
@@ -240,10 +241,26 @@ def match_drives(matcher: MapMatcher, fixes: list[dict]) -> tuple[list, float]:
     return results, process_time() - start
 
 
-def panyu_drives(n_drives: int, seed: int, valhalla: bool) -> dict[str, Any]:
-    """The matcher (and Valhalla Meili) on Panyu drives at 10 s and 30 s."""
+def panyu_network() -> RoadNetwork:
+    """The Panyu tables, whose every road is two-way (OSM ``oneway`` was lost), with the
+    carriageways of divided roads made one-way the way traffic drives them
+    (``cdw.roads.divided``; taken from this checkout, so a baseline run drives and
+    matches on the same network)."""
     folder = DATA / "guangzhou-panyu-osm-roadnet"
     net = RoadNetwork.from_parquet_tables(folder / "nodes.parquet", folder / "edges.parquet")
+    if net.edge_oneway.any():  # the reader already knows directions
+        return net
+    spec = importlib.util.spec_from_file_location(
+        "_bench_divided", Path(__file__).resolve().parents[1] / "cdw" / "roads" / "divided.py"
+    )
+    divided = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(divided)
+    return divided.infer_divided_oneway(net)
+
+
+def panyu_drives(n_drives: int, seed: int, valhalla: bool) -> dict[str, Any]:
+    """The matcher (and Valhalla Meili) on Panyu drives at 10 s and 30 s."""
+    net = panyu_network()
     rng = np.random.default_rng(seed)
     drives = simulate_drives(net, n_drives, rng)
     projector = net.projector
@@ -293,8 +310,7 @@ def _figures(sums: np.ndarray) -> dict[str, float]:
 
 
 def routing(n_routes: int, rng: np.random.Generator) -> dict[str, Any]:
-    folder = DATA / "guangzhou-panyu-osm-roadnet"
-    net = RoadNetwork.from_parquet_tables(folder / "nodes.parquet", folder / "edges.parquet")
+    net = panyu_network()
     times = []
     counts = []
     propose_routes(net, (113.30, 23.05), (113.50, 22.90), alternatives=3)  # warm

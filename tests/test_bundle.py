@@ -152,7 +152,7 @@ def test_reimport_reports_every_duplicate_as_conflict_and_changes_nothing(
     assert all("already registered" in p.en for p in problems)
     by_file = {(Path(p.source).name, p.field) for p in problems}
     assert ("permits.json", "permit_no") in by_file
-    assert ("vehicles.json", "plate") in by_file and ("sites.json", "name") in by_file
+    assert ("vehicles.json", "plate") in by_file and ("sites.json", "code") in by_file
     permit_lines = sorted(p.line for p in problems if p.field == "permit_no")
     assert permit_lines == list(range(2, len(_records("permits.json")) + 2))
     assert _counts(engine) == before
@@ -189,66 +189,58 @@ def _write_records(path: Path, records: list[dict]) -> None:
     path.write_text(f"[\n{body}\n]\n", encoding="utf-8")
 
 
-def _shifted(fence: dict, dlon: float) -> dict:
-    return {**fence, "coordinates": [[[x + dlon, y] for x, y in fence["coordinates"][0]]]}
-
-
-def _two_phases(folder: Path, permits_refer_by: str) -> tuple[str, list[dict]]:
-    """sites.json gains a second phase of the first site (same name, its own fence) and every
-    site a code; permits name their site by ``permits_refer_by`` ("code" or "name")."""
+def _shared_name() -> tuple[str, list[str]]:
+    """A site name two records of the sample share (two phases of one project), and their
+    codes in file order."""
     sites = _records("sites.json")
-    phase2 = {**sites[0], "geofence": _shifted(sites[0]["geofence"], 0.01)}
-    coded = [{"code": f"GZ-{i + 1:03d}", **s} for i, s in enumerate([*sites, phase2])]
-    _write_records(folder / "sites.json", coded)
-    code_of = {s["name"]: s["code"] for s in coded[: len(sites)]}
-    permits = _records("permits.json")
-    if permits_refer_by == "code":
-        permits = [{**p, "site": code_of[p["site"]]} for p in permits]
-    _write_records(folder / "permits.json", permits)
-    return sites[0]["name"], coded
+    names = [s["name"] for s in sites]
+    name = next((n for n in names if names.count(n) > 1), None)
+    if name is None:
+        pytest.skip("the sample bundle has no repeated site name")
+    return name, [s["code"] for s in sites if s["name"] == name]
 
 
 def test_two_sites_with_one_name_import_and_permits_refer_by_code(
     engine: Engine, tmp_path: Path
 ) -> None:
     folder = _registry_only(tmp_path / "bundle")
-    name, coded = _two_phases(folder, "code")
+    name, codes = _shared_name()
+    depots = _records("depots.json")
+    _write_records(  # depots without codes get generated ones
+        folder / "depots.json", [{k: v for k, v in d.items() if k != "code"} for d in depots]
+    )
     vehicles = _records("vehicles.json")
-    vehicles[0]["load_sensor"] = False
-    _write_records(folder / "vehicles.json", vehicles)
 
     result = import_bundle(engine, folder, PointStore(tmp_path / "points"), Thresholds())
 
-    assert result.registry.registry["sites"] == len(coded)
+    assert result.registry.registry["sites"] == len(_records("sites.json"))
     with Session(engine) as s:
         both = s.exec(select(ConstructionSite).where(ConstructionSite.name == name)).all()
-        assert sorted(site.code for site in both) == ["GZ-001", f"GZ-{len(coded):03d}"]
         site_code = {site.id: site.code for site in s.exec(select(ConstructionSite))}
         stored = {p.permit_no: site_code[p.site_id] for p in s.exec(select(Permit))}
         sensors = dict(s.exec(select(Vehicle.plate, Vehicle.load_sensor)).all())
-        facilities = s.exec(select(DisposalFacility).order_by(DisposalFacility.id)).all()
-    assert stored == {p["permit_no"]: p["site"] for p in _records_of(folder, "permits.json")}
-    assert sensors[vehicles[0]["plate"]] is False
-    assert sum(sensors.values()) == len(vehicles) - 1  # the others default to true
-    assert [f.code for f in facilities] == [f"F{f.id:06d}" for f in facilities]  # generated
-
-
-def _records_of(folder: Path, name: str) -> list[dict]:
-    return json.loads((folder / name).read_text(encoding="utf-8"))
+        stored_depots = s.exec(select(Depot).order_by(Depot.id)).all()
+    assert sorted(site.code for site in both) == sorted(codes)
+    assert stored == {p["permit_no"]: p["site"] for p in _records("permits.json")}
+    assert sensors == {v["plate"]: v.get("load_sensor", True) for v in vehicles}
+    assert False in sensors.values() and True in sensors.values()
+    assert [d.code for d in stored_depots] == [f"D{d.id:06d}" for d in stored_depots]
 
 
 def test_an_ambiguous_site_name_in_permits_names_both_codes(engine: Engine, tmp_path: Path):
     folder = _registry_only(tmp_path / "bundle")
-    name, coded = _two_phases(folder, "name")
+    name, codes = _shared_name()
+    permits = [{**p, "site": name} if p["site"] in codes else p for p in _records("permits.json")]
+    _write_records(folder / "permits.json", permits)
     with pytest.raises(ValidationFailed) as caught:
         import_bundle(engine, folder, PointStore(tmp_path / "points"), Thresholds())
-    lines = [i + 2 for i, p in enumerate(_records("permits.json")) if p["site"] == name]
+    lines = [i + 2 for i, p in enumerate(permits) if p["site"] == name]
     assert lines
     assert [(Path(p.source).name, p.line, p.field) for p in caught.value.problems] == [
         ("permits.json", line, "site") for line in lines
     ]
     problem = caught.value.problems[0]
-    both = f"GZ-001, GZ-{len(coded):03d}"
+    both = ", ".join(codes)
     assert problem.zh == f"排放工地名称「{name}」不唯一：2 个记录同名（编码 {both}），请改用编码"
     assert problem.en == (
         f"construction site name '{name}' is ambiguous: 2 records share it (codes {both}); "
@@ -264,7 +256,7 @@ def test_a_duplicate_code_in_a_bundle_is_named_by_file_line_and_field(
     facilities = _records("facilities.json")
     _write_records(
         folder / "facilities.json",
-        [{"code": "XN-1", **f} for f in facilities[:2]] + facilities[2:],
+        [{**f, "code": "XN-1"} for f in facilities[:2]] + facilities[2:],
     )
     with pytest.raises(ValidationFailed) as caught:
         import_bundle(engine, folder, PointStore(tmp_path / "points"), Thresholds())
@@ -278,39 +270,41 @@ def test_manifests_and_receipts_refer_to_sites_and_facilities_by_code(
     engine: Engine, tmp_path: Path
 ):
     folder = _registry_only(tmp_path / "bundle")
-    name, coded = _two_phases(folder, "code")
+    name, (first_phase, second_phase) = _shared_name()
     for csv_name in ("manifests.csv", "receipts.csv"):
         shutil.copy(DEFAULT_BUNDLE / csv_name, folder / csv_name)
     import_bundle(engine, folder, PointStore(tmp_path / "points"), Thresholds())
-    manifests = (folder / "manifests.csv").read_text(encoding="utf-8").splitlines()
-    named = [i + 1 for i, row in enumerate(manifests) if f",{name}," in row]
+    manifests = _lines("manifests.csv")
+    named = [i + 1 for i, row in enumerate(manifests) if f",{first_phase}," in row]
     assert named
 
     # the shared name is the permit's own site's name: the permit says which phase it is
+    (folder / "manifests.csv").write_text(
+        "\n".join(row.replace(f",{first_phase},", f",{name},") for row in manifests) + "\n",
+        encoding="utf-8",
+    )
     with Session(engine) as s:
         assert load_manifests(s, folder)[0] == len(manifests) - 1
         s.rollback()
 
     # the other phase's code is not the permit's site
-    other = f"GZ-{len(coded):03d}"
     (folder / "manifests.csv").write_text(
-        "\n".join(row.replace(f",{name},", f",{other},") for row in manifests) + "\n",
+        "\n".join(row.replace(f",{first_phase},", f",{second_phase},") for row in manifests) + "\n",
         encoding="utf-8",
     )
     with Session(engine) as s, pytest.raises(ValidationFailed) as caught:
         load_manifests(s, folder)
     assert [(p.line, p.field) for p in caught.value.problems] == [(n, "site") for n in named]
-    assert caught.value.problems[0].en.startswith(f"'{other}' ({other}) is not GZ-001 ")
-
-    (folder / "manifests.csv").write_text(
-        "\n".join(row.replace(f",{name},", ",GZ-001,") for row in manifests) + "\n",
-        encoding="utf-8",
+    assert caught.value.problems[0].en.startswith(
+        f"'{second_phase}' ({second_phase}) is not {first_phase} "
     )
+
+    shutil.copy(DEFAULT_BUNDLE / "manifests.csv", folder / "manifests.csv")
     # a receipt at a facility other than its manifest's is refused, naming both
     receipts = _lines("receipts.csv")
     first = receipts[1].split(",")
     with Session(engine) as s:
-        wrong = next(f for f in s.exec(select(DisposalFacility)) if f.name != first[3])
+        wrong = next(f for f in s.exec(select(DisposalFacility)) if f.code != first[3])
     first[3] = wrong.code
     bad = [receipts[0], ",".join(first), *receipts[2:]]
     (folder / "receipts.csv").write_text("\n".join(bad) + "\n", encoding="utf-8")

@@ -18,6 +18,7 @@ from numba import njit
 from cdw.tracking._kernels import _cell_of
 
 _INT = np.int64
+TIE_M = 1e-9  # distances closer than this are equal (an arc and its reverse, rounded)
 
 
 # --- shortest paths -------------------------------------------------------------------
@@ -64,11 +65,22 @@ def _heap_drop_root(heap_cost: np.ndarray, heap_node: np.ndarray, size: int) -> 
     heap_node[i] = last_node
 
 
-def new_workspace(n_nodes: int, n_edges: int) -> tuple[np.ndarray, ...]:
+class Workspace(NamedTuple):
+    """A ``dijkstra`` workspace (``new_workspace``)."""
+
+    dist: np.ndarray
+    pred_edge: np.ndarray
+    settled: np.ndarray
+    heap_cost: np.ndarray
+    heap_node: np.ndarray
+    touched: np.ndarray
+
+
+def new_workspace(n_nodes: int, n_edges: int) -> Workspace:
     """A ``dijkstra`` workspace: ``(dist, pred_edge, settled, heap_cost, heap_node,
     touched)``, sized so no search needs more (a heap entry per source and edge)."""
     heap = n_edges + 2 * n_nodes + 2
-    return (
+    return Workspace(
         np.full(n_nodes, math.inf),
         np.full(n_nodes, -1, _INT),
         np.zeros(n_nodes, np.bool_),
@@ -364,37 +376,57 @@ def _nearest_on_segment(
     return u, x - (x0 + u * dx), y - (y0 + u * dy)
 
 
+class SegmentGrid(NamedTuple):
+    """Segments in a grid (``tracking._kernels.build_segment_index``): ``origin_x``,
+    ``origin_y``, ``cell_size``, ``n_cols``, ``n_rows``, ``cell_start``, ``cell_items``;
+    per ``cell_items`` entry (so that a cell's segments are read from consecutive memory)
+    its segment's ends ``x0, y0, x1, y1``, its ``road``, and where its ends lie along
+    that road (``along0``, ``along1``, metres)."""
+
+    origin_x: float
+    origin_y: float
+    cell_size: float
+    n_cols: int
+    n_rows: int
+    cell_start: np.ndarray
+    cell_items: np.ndarray
+    x0: np.ndarray
+    y0: np.ndarray
+    x1: np.ndarray
+    y1: np.ndarray
+    road: np.ndarray
+    along0: np.ndarray
+    along1: np.ndarray
+
+
+@njit(cache=True, nogil=True)
+def _before(d: float, s: int, other_d: float, other_s: int) -> bool:
+    """Whether a candidate at distance ``d`` of segment ``s`` sorts before the other."""
+    return d < other_d or (d == other_d and s < other_s)
+
+
 @njit(cache=True, nogil=True)
 def edge_candidates(
     px: np.ndarray,
     py: np.ndarray,
-    origin_x: float,
-    origin_y: float,
-    cell_size: float,
-    n_cols: int,
-    n_rows: int,
-    cell_start: np.ndarray,
-    cell_items: np.ndarray,
-    item_x0: np.ndarray,
-    item_y0: np.ndarray,
-    item_x1: np.ndarray,
-    item_y1: np.ndarray,
-    item_group: np.ndarray,
+    grid: SegmentGrid,
     radius: float,
     max_k: int,
     near: float,
     cap: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The nearest segments within ``radius`` (inclusive) of each point, at most one per
-    group (its nearest; a road counts once): the ``max_k`` nearest, or more where more
-    groups lie within ``near`` (all of those), never more than ``cap``.
+    """The nearest segments within ``radius`` (inclusive) of each point, one per part of
+    a road (a road counts once where it passes once): the ``max_k`` nearest, or more
+    where more lie within ``near`` (all of those), never more than ``cap``.
 
-    The grid is ``tracking._kernels.build_segment_index`` over the segments; ``item_*``
-    hold the ends and group of the segment of each ``cell_items`` entry (so a cell's
-    segments are read from consecutive memory). Returns CSR ``(cand_start, cand_seg,
-    cand_frac, cand_dist)``: the candidates of point ``i`` are
-    ``cand_start[i]:cand_start[i+1]``, nearest first (ties: lower segment first);
-    ``cand_frac`` is where the nearest point lies along the segment, 0..1.
+    A segment's part is its road and the bucket, ``2 * radius`` long, its nearest point
+    lies in along the road; each part keeps its nearest segment, and is dropped where a
+    part of the same road in a neighbouring bucket is nearer (a road crossing the search
+    circle spans at most two neighbouring buckets; one passing twice, as a loop ramp,
+    twice far apart). Returns CSR ``(cand_start, cand_seg, cand_frac, cand_dist)``: the
+    candidates of point ``i`` are ``cand_start[i]:cand_start[i+1]``, nearest first (ties:
+    lower segment first); ``cand_frac`` is where the nearest point lies along the
+    segment, 0..1.
     """
     n = px.size
     cand_start = np.zeros(n + 1, _INT)
@@ -403,80 +435,95 @@ def edge_candidates(
     cand_seg = np.empty(size, _INT)
     cand_frac = np.empty(size)
     cand_dist = np.empty(size)
-    buf_seg = np.empty(cap + 1, _INT)
-    buf_group = np.empty(cap + 1, _INT)
-    buf_frac = np.empty(cap + 1)
-    buf_dist = np.empty(cap + 1)
-    inv_cell = 1.0 / cell_size if cell_size > 0 else 0.0
+    room = 4 * cap + 4  # parts found near one point, grown when full
+    buf_seg = np.empty(room, _INT)
+    buf_road = np.empty(room, _INT)
+    buf_bucket = np.empty(room, _INT)
+    buf_frac = np.empty(room)
+    buf_dist = np.empty(room)
+    inv_cell = 1.0 / grid.cell_size if grid.cell_size > 0 else 0.0
     radius2 = radius * radius
+    bucket_m = 2.0 * radius
     k_total = 0
     for i in range(n):
         x = px[i]
         y = py[i]
         count = 0
-        if n_cols > 0 and math.isfinite(x) and math.isfinite(y):
-            c0 = _cell_of(x - radius, origin_x, inv_cell, n_cols)
-            c1 = _cell_of(x + radius, origin_x, inv_cell, n_cols)
-            r0 = _cell_of(y - radius, origin_y, inv_cell, n_rows)
-            r1 = _cell_of(y + radius, origin_y, inv_cell, n_rows)
+        if grid.n_cols > 0 and math.isfinite(x) and math.isfinite(y):
+            c0 = _cell_of(x - radius, grid.origin_x, inv_cell, grid.n_cols)
+            c1 = _cell_of(x + radius, grid.origin_x, inv_cell, grid.n_cols)
+            r0 = _cell_of(y - radius, grid.origin_y, inv_cell, grid.n_rows)
+            r1 = _cell_of(y + radius, grid.origin_y, inv_cell, grid.n_rows)
             for r in range(r0, r1 + 1):
                 for c in range(c0, c1 + 1):
-                    cell = r * n_cols + c
-                    for j in range(cell_start[cell], cell_start[cell + 1]):
+                    cell = r * grid.n_cols + c
+                    for j in range(grid.cell_start[cell], grid.cell_start[cell + 1]):
                         u, ex, ey = _nearest_on_segment(
-                            x, y, item_x0[j], item_y0[j], item_x1[j], item_y1[j]
+                            x, y, grid.x0[j], grid.y0[j], grid.x1[j], grid.y1[j]
                         )
                         if not ex * ex + ey * ey <= radius2:
                             continue
                         d = math.hypot(ex, ey)
                         if not d <= radius:
                             continue
-                        s = cell_items[j]
-                        # one entry per group: a nearer segment of it replaces the entry (a
+                        s = grid.cell_items[j]
+                        road = grid.road[j]
+                        along = grid.along0[j] + u * (grid.along1[j] - grid.along0[j])
+                        bucket = int(math.floor(along / bucket_m))
+                        # one entry per part: a nearer segment of it replaces the entry (a
                         # segment met again in another cell compares equal and is skipped)
-                        g = item_group[j]
                         same = -1
                         for q in range(count):
-                            if buf_group[q] == g:
+                            if buf_road[q] == road and buf_bucket[q] == bucket:
                                 same = q
                                 break
                         if same >= 0:
-                            if buf_dist[same] < d or (buf_dist[same] == d and buf_seg[same] <= s):
+                            if not _before(d, s, buf_dist[same], buf_seg[same]):
                                 continue
                             for q in range(same, count - 1):
                                 buf_dist[q] = buf_dist[q + 1]
                                 buf_seg[q] = buf_seg[q + 1]
-                                buf_group[q] = buf_group[q + 1]
+                                buf_road[q] = buf_road[q + 1]
+                                buf_bucket[q] = buf_bucket[q + 1]
                                 buf_frac[q] = buf_frac[q + 1]
                             count -= 1
-                        # insert into the sorted buffer, dropping the farthest beyond cap
-                        pos = count
-                        while pos > 0 and (
-                            buf_dist[pos - 1] > d
-                            or (buf_dist[pos - 1] == d and buf_seg[pos - 1] > s)
-                        ):
-                            if pos < cap:
-                                buf_dist[pos] = buf_dist[pos - 1]
-                                buf_seg[pos] = buf_seg[pos - 1]
-                                buf_group[pos] = buf_group[pos - 1]
-                                buf_frac[pos] = buf_frac[pos - 1]
+                        if count == buf_seg.size:
+                            buf_seg = _grown_int(buf_seg)
+                            buf_road = _grown_int(buf_road)
+                            buf_bucket = _grown_int(buf_bucket)
+                            buf_frac = _grown_float(buf_frac)
+                            buf_dist = _grown_float(buf_dist)
+                        pos = count  # insert, keeping the buffer sorted
+                        while pos > 0 and _before(d, s, buf_dist[pos - 1], buf_seg[pos - 1]):
+                            buf_dist[pos] = buf_dist[pos - 1]
+                            buf_seg[pos] = buf_seg[pos - 1]
+                            buf_road[pos] = buf_road[pos - 1]
+                            buf_bucket[pos] = buf_bucket[pos - 1]
+                            buf_frac[pos] = buf_frac[pos - 1]
                             pos -= 1
-                        if pos < cap:
-                            buf_dist[pos] = d
-                            buf_seg[pos] = s
-                            buf_group[pos] = g
-                            buf_frac[pos] = u
-                            if count < cap:
-                                count += 1
-        keep = min(count, max_k)
-        while keep < count and buf_dist[keep] <= near:
-            keep += 1
-        count = keep
-        for k in range(count):
-            cand_seg[k_total] = buf_seg[k]
-            cand_frac[k_total] = buf_frac[k]
-            cand_dist[k_total] = buf_dist[k]
+                        buf_dist[pos] = d
+                        buf_seg[pos] = s
+                        buf_road[pos] = road
+                        buf_bucket[pos] = bucket
+                        buf_frac[pos] = u
+                        count += 1
+        # drop a part where a nearer part of its road lies in a neighbouring bucket
+        kept = 0
+        for q in range(count):
+            if kept == cap or (kept >= max_k and buf_dist[q] > near):
+                break  # (nearest first: no later one is kept)
+            dropped = False
+            for r in range(q):
+                if buf_road[r] == buf_road[q] and abs(buf_bucket[r] - buf_bucket[q]) == 1:
+                    dropped = True
+                    break
+            if dropped:
+                continue
+            cand_seg[k_total] = buf_seg[q]
+            cand_frac[k_total] = buf_frac[q]
+            cand_dist[k_total] = buf_dist[q]
             k_total += 1
+            kept += 1
         cand_start[i + 1] = k_total
     return (
         cand_start,
@@ -484,6 +531,20 @@ def edge_candidates(
         cand_frac[:k_total].copy(),
         cand_dist[:k_total].copy(),
     )
+
+
+@njit(cache=True, nogil=True)
+def _grown_int(values: np.ndarray) -> np.ndarray:
+    grown = np.empty(2 * values.size, _INT)
+    grown[: values.size] = values
+    return grown
+
+
+@njit(cache=True, nogil=True)
+def _grown_float(values: np.ndarray) -> np.ndarray:
+    grown = np.empty(2 * values.size)
+    grown[: values.size] = values
+    return grown
 
 
 @njit(cache=True, nogil=True)
@@ -707,23 +768,97 @@ def distance_table(
     return table_start, table_node[:count].copy(), table_dist[:count].copy()
 
 
+class Table(NamedTuple):
+    """A ``distance_table`` (``start``, ``node``, ``dist``) holding every distance up to
+    ``limit``; an empty one with limit 0 holds none (``no_table``)."""
+
+    start: np.ndarray
+    node: np.ndarray
+    dist: np.ndarray
+    limit: float
+
+
+def no_table(n_nodes: int) -> Table:
+    """A ``Table`` of no distances over ``n_nodes`` nodes."""
+    return Table(np.zeros(n_nodes + 1, _INT), np.zeros(0, np.int32), np.zeros(0), 0.0)
+
+
 @njit(cache=True, nogil=True)
-def _table_distance(
-    table_start: np.ndarray, table_node: np.ndarray, table_dist: np.ndarray, u: int, v: int
-) -> float:
+def _table_distance(table: Table, u: int, v: int) -> float:
     """Distance from ``u`` to ``v`` in a ``distance_table``; inf beyond its limit."""
-    lo = table_start[u]
-    end = table_start[u + 1]
+    lo = table.start[u]
+    end = table.start[u + 1]
     hi = end
     while lo < hi:
         mid = (lo + hi) // 2
-        if table_node[mid] < v:
+        if table.node[mid] < v:
             lo = mid + 1
         else:
             hi = mid
-    if lo < end and table_node[lo] == v:
-        return table_dist[lo]
+    if lo < end and table.node[lo] == v:
+        return table.dist[lo]
     return math.inf
+
+
+@njit(cache=True, nogil=True)
+def _table_row(table: Table, u: int, nodes: np.ndarray, n: int, out: np.ndarray) -> None:
+    """``out[j]``: the distance from ``u`` to ``nodes[j]`` (``n`` of them, ascending) in
+    the table, inf beyond its limit; one pass along ``u``'s row (galloping ahead from
+    each node found to the next), so that it is read in order."""
+    lo = table.start[u]
+    end = table.start[u + 1]
+    for j in range(n):
+        v = nodes[j]
+        step = 1
+        probe = lo  # every entry before lo is below v
+        while probe < end and table.node[probe] < v:
+            lo = probe + 1
+            probe = lo + step - 1
+            step *= 2
+        hi = min(probe, end)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if table.node[mid] < v:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[j] = table.dist[lo] if lo < end and table.node[lo] == v else math.inf
+
+
+@njit(cache=True, nogil=True)
+def _table_walk(
+    table: Table,
+    out_start: np.ndarray,
+    out_edges: np.ndarray,
+    edge_to: np.ndarray,
+    edge_cost: np.ndarray,
+    u: int,
+    v: int,
+) -> tuple[bool, np.ndarray]:
+    """A shortest path from ``u`` to ``v`` (within the table's limit) read off the table:
+    from each node the edge whose cost plus the table distance on is least. Returns
+    ``(found, edges)``; not found where a step has no edge on (beyond the limit) or the
+    walk does not end (zero-cost cycles)."""
+    edges = np.empty(8, _INT)
+    count = 0
+    node = u
+    while node != v:
+        if count > out_start.size:
+            return False, edges[:0].copy()
+        best = math.inf
+        pick = -1
+        for j in range(out_start[node], out_start[node + 1]):
+            e = out_edges[j]
+            d = edge_cost[e] + _table_distance(table, edge_to[e], v)
+            if d < best:
+                best = d
+                pick = e
+        if pick < 0:
+            return False, edges[:0].copy()
+        edges = _append_int(edges, count, pick)
+        count += 1
+        node = edge_to[pick]
+    return True, edges[:count].copy()
 
 
 @njit(cache=True, nogil=True)
@@ -731,7 +866,7 @@ def _route_scratch(
     max_a: int,
 ) -> tuple[
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-    np.ndarray, np.ndarray,
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray,
 ]:  # fmt: skip
     """Buffers of ``_route_step`` for steps of at most ``max_a`` candidates a side."""
     return (
@@ -742,8 +877,10 @@ def _route_scratch(
         np.empty(2 * max_a),  # target_extra: from the entry node on to the candidate
         np.full((max_a, 2), -1, _INT),  # entry: target index of each candidate's entries
         np.empty(2 * max_a, _INT),  # exit_node: distinct exit nodes of a step (table)
-        np.empty((2 * max_a, 2 * max_a)),  # exit_dist: exit node -> target distances
-        np.empty(2 * max_a, _INT),  # target_first: the first target at the same node
+        np.empty((2 * max_a, 2 * max_a)),  # exit_dist: exit node -> target node distances
+        np.zeros(2 * max_a, np.bool_),  # exit_done: its row of exit_dist is filled
+        np.empty(2 * max_a, _INT),  # target_nodes: distinct target nodes, ascending
+        np.empty(2 * max_a, _INT),  # target_at: each target's place among them
     )
 
 
@@ -765,10 +902,7 @@ def _route_step(
     chain_reverse: np.ndarray,
     chain_out_start: np.ndarray,
     chain_out: np.ndarray,
-    table_start: np.ndarray,
-    table_node: np.ndarray,
-    table_dist: np.ndarray,
-    table_limit: float,
+    table: Table,
     backward_tolerance: float,
     dist: np.ndarray,
     pred_edge: np.ndarray,
@@ -784,7 +918,9 @@ def _route_step(
     entry: np.ndarray,
     exit_node: np.ndarray,
     exit_dist: np.ndarray,
-    target_first: np.ndarray,
+    exit_done: np.ndarray,
+    target_nodes: np.ndarray,
+    target_at: np.ndarray,
 ) -> None:
     """One step of ``route_distances``: from candidates ``a0:b0`` to ``b0:b1`` into
     ``route[base:]`` (row-major), paths up to ``bound`` (inf: any length, by search)."""
@@ -810,14 +946,25 @@ def _route_step(
                 target_extra[n_targets] = extra
                 target_bound[n_targets] = bound - extra
                 n_targets += 1
-    use_table = bound <= table_limit
-    if use_table:  # the first target at each node: a node is looked up once per exit
+    use_table = bound <= table.limit
+    n_nodes = 0
+    if use_table:  # the distinct target nodes, ascending: an exit's row is read once
         for t in range(n_targets):
-            target_first[t] = t
-            for q in range(t):
-                if targets[q] == targets[t]:
-                    target_first[t] = q
-                    break
+            v = targets[t]
+            pos = n_nodes
+            while pos > 0 and target_nodes[pos - 1] > v:
+                pos -= 1
+            if pos > 0 and target_nodes[pos - 1] == v:
+                continue
+            for q in range(n_nodes, pos, -1):
+                target_nodes[q] = target_nodes[q - 1]
+            target_nodes[pos] = v
+            n_nodes += 1
+        for t in range(n_targets):
+            q = 0
+            while target_nodes[q] != targets[t]:
+                q += 1
+            target_at[t] = q
     n_exits = 0
     for a in range(a0, a1):
         ca = cand_chain[a]
@@ -850,7 +997,7 @@ def _route_step(
                 if found < 0:
                     found = n_exits
                     exit_node[found] = sources[x]
-                    exit_dist[found, :n_targets] = -1.0  # not looked up yet
+                    exit_done[found] = False  # read when first needed
                     n_exits += 1
                 sources[x] = found  # from here on: the row of exit_dist
         else:
@@ -875,14 +1022,10 @@ def _route_step(
                         if lower > limit:  # cannot count, whatever the distance between
                             continue
                         r = sources[x]
-                        if exit_dist[r, t] < 0.0:
-                            q = target_first[t]
-                            if exit_dist[r, q] < 0.0:
-                                exit_dist[r, q] = _table_distance(
-                                    table_start, table_node, table_dist, exit_node[r], targets[q]
-                                )
-                            exit_dist[r, t] = exit_dist[r, q]
-                        best = min(best, lower + exit_dist[r, t])
+                        if not exit_done[r]:
+                            _table_row(table, exit_node[r], target_nodes, n_nodes, exit_dist[r])
+                            exit_done[r] = True
+                        best = min(best, lower + exit_dist[r, target_at[t]])
                         limit = min(limit, best)
                 else:
                     best = min(best, dist[targets[t]] + target_extra[t])
@@ -907,10 +1050,7 @@ def route_distances(
     chain_reverse: np.ndarray,
     chain_out_start: np.ndarray,
     chain_out: np.ndarray,
-    table_start: np.ndarray,
-    table_node: np.ndarray,
-    table_dist: np.ndarray,
-    table_limit: float,
+    table: Table,
     bound_factor: float,
     bound_slack: float,
     backward_tolerance: float,
@@ -933,8 +1073,8 @@ def route_distances(
     arcs, turning round at nodes of two-way roads where needed. Paths longer than
     ``bound_factor * straight + bound_slack`` are not searched: inf.
 
-    Node-to-node distances come from the ``distance_table`` (holding all up to
-    ``table_limit``; pass an empty one and 0 for none) when the bound is within its limit,
+    Node-to-node distances come from the ``table`` (a ``Table``; ``no_table`` for none)
+    when the bound is within its limit,
     else from one search per candidate of ``i-1`` that stops once every entry node of
     ``i``'s candidates is settled or out of reach. The last six arguments are a
     ``new_workspace`` over the nodes.
@@ -960,7 +1100,7 @@ def route_distances(
             cand_start[i - 1], cand_start[i], cand_start[i + 1], base,
             bound_factor * gc + bound_slack, route, cand_chain, cand_off, cand_arc_start,
             cand_arc_end, chain_from, chain_to, chain_length, chain_reverse, chain_out_start,
-            chain_out, table_start, table_node, table_dist, table_limit, backward_tolerance,
+            chain_out, table, backward_tolerance,
             dist, pred_edge, settled, heap_cost, heap_node, touched, *scratch,
         )  # fmt: skip
     return trans_start, route, straight
@@ -1094,6 +1234,7 @@ def fill_path(
     chain_reverse: np.ndarray,
     chain_out_start: np.ndarray,
     chain_out: np.ndarray,
+    table: Table,
     backward_tolerance: float,
     dist: np.ndarray,
     pred_edge: np.ndarray,
@@ -1111,7 +1252,9 @@ def fill_path(
     each later point is joined to the one before by the drive ``route_distances`` measures
     (forward along the chain, turning round on it, or through the shortest path between
     chain ends), ending with its own arc. ``step_route`` (the distance the matcher found
-    from the point before, inf if unknown) bounds the search. A point jittering back along
+    from the point before, inf if unknown) bounds the search; where it is within the
+    ``table``'s limit, the shortest path is read off the table (``_table_walk``) instead
+    of searched. A point jittering back along
     the same chain (within ``backward_tolerance``, or onto the arc ending where the path
     stands) adds nothing and the path goes on from the point before it. A new segment
     starts a new run.
@@ -1123,7 +1266,9 @@ def fill_path(
     source_cost = np.empty(2)
     targets = np.empty(2, _INT)
     target_bound = np.empty(2)
+    extra = np.empty(2)  # from each entry node on to the point
     no_bound = np.full(2, math.inf)
+    links = np.empty(0, _INT)
     at = np.full(chain.size, -1, _INT)
     last = -1  # the point the path has reached
     for i in range(chain.size):
@@ -1160,21 +1305,50 @@ def fill_path(
         targets[0] = chain_from[cb]
         targets[1] = chain_to[cb] if chain_reverse[cb] >= 0 else chain_from[cb]
         reach = step_route[i] + backward_tolerance + 1e-6 * (1.0 + step_route[i])
-        target_bound[0] = reach - offset[i]
-        target_bound[1] = reach - _turning_entry(chain_length[cb], arc_start[i], offset[i])
-        for attempt in range(2):  # bounded by the matched distance; unbounded if too tight
-            n_touched = dijkstra(
-                chain_out_start, chain_out, chain_to, chain_length, sources[:n_sources],
-                source_cost[:n_sources], targets, target_bound if attempt == 0 else no_bound,
-                math.inf, dist, pred_edge, settled, heap_cost, heap_node, touched,
-            )  # fmt: skip
-            via, entry = _entry_distance(
-                dist, cb, offset[i], arc_start[i], chain_from, chain_to, chain_length,
-                chain_reverse,
-            )  # fmt: skip
-            if min(via, direct) <= reach or attempt == 1:  # else the bound was too tight
-                break
-            reset_workspace(touched[:n_touched], dist, pred_edge, settled)
+        extra[0] = offset[i]
+        extra[1] = _turning_entry(chain_length[cb], arc_start[i], offset[i])
+        n_touched = 0
+        via = math.inf
+        entry = 0
+        leave = 0  # the exit taken
+        known = False  # the drive is known without a search
+        if reach <= table.limit:  # every distance that could count is in the table
+            for y in range(2 if chain_reverse[cb] >= 0 else 1):
+                for x in range(n_sources):
+                    d = source_cost[x] + _table_distance(table, sources[x], targets[y]) + extra[y]
+                    if d < via:
+                        via, entry, leave = d, y, x
+            if direct <= via and direct <= reach:
+                known = True
+            elif via <= reach:
+                known, links = _table_walk(
+                    table, chain_out_start, chain_out, chain_to, chain_length, sources[leave],
+                    targets[entry],
+                )  # fmt: skip
+        if not known:
+            target_bound[0] = reach - extra[0]
+            target_bound[1] = reach - extra[1]
+            for attempt in range(2):  # bounded by the matched distance; unbounded if too tight
+                n_touched = dijkstra(
+                    chain_out_start, chain_out, chain_to, chain_length, sources[:n_sources],
+                    source_cost[:n_sources], targets, target_bound if attempt == 0 else no_bound,
+                    math.inf, dist, pred_edge, settled, heap_cost, heap_node, touched,
+                )  # fmt: skip
+                via, entry = _entry_distance(
+                    dist, cb, offset[i], arc_start[i], chain_from, chain_to, chain_length,
+                    chain_reverse,
+                )  # fmt: skip
+                if min(via, direct) <= reach or attempt == 1:  # else the bound was too tight
+                    break
+                reset_workspace(touched[:n_touched], dist, pred_edge, settled)
+            if via < math.inf:
+                entry_node = chain_from[cb] if entry == 0 else chain_to[cb]
+                links = path_edges(pred_edge, chain_from, entry_node)
+                start = chain_from[links[0]] if links.size else entry_node
+                ahead = start == chain_to[ca] and (
+                    n_sources == 1 or start != chain_from[ca] or source_cost[0] <= source_cost[1]
+                )  # on a loop both exits are one node: the cheaper one was taken
+                leave = 0 if ahead else 1
         n_a = chain_start[ca + 1] - chain_start[ca]
         n_b = chain_start[cb + 1] - chain_start[cb]
         if direct <= via and direct < math.inf:  # turn round on the chain: cb reverses ca
@@ -1191,13 +1365,7 @@ def fill_path(
                     out, out_seg, count, chain_start, chain_arcs, cb, pos_b, pos_b, seg
                 )
         elif via < math.inf:
-            entry_node = chain_from[cb] if entry == 0 else chain_to[cb]
-            links = path_edges(pred_edge, chain_from, entry_node)
-            start = chain_from[links[0]] if links.size else entry_node
-            ahead = start == chain_to[ca] and (
-                n_sources == 1 or start != chain_from[ca] or source_cost[0] <= source_cost[1]
-            )  # on a loop both exits are one node: the cheaper one was taken
-            if ahead:  # leave at the end of a's chain
+            if leave == 0:  # leave at the end of a's chain
                 out, out_seg, count = _append_arcs(
                     out, out_seg, count, chain_start, chain_arcs, ca, pos_a + 1, n_a - 1, seg
                 )
@@ -1252,6 +1420,38 @@ def thin_points(x: np.ndarray, y: np.ndarray, min_step: float) -> np.ndarray:
 # --- the whole matcher ------------------------------------------------------------------
 
 
+class Arcs(NamedTuple):
+    """Per arc of the network: its ends ``x0, y0, x1, y1`` (projected metres), ``length``,
+    its ``reverse`` (-1 on a one-way road) and ``bearing`` (radians clockwise from north)."""
+
+    x0: np.ndarray
+    y0: np.ndarray
+    x1: np.ndarray
+    y1: np.ndarray
+    length: np.ndarray
+    reverse: np.ndarray
+    bearing: np.ndarray
+
+
+class Chains(NamedTuple):
+    """The chain graph (``build_chains``, renumbered as ``matching.ChainGraph`` keeps it):
+    each chain's arcs (CSR ``chain_start``/``chain_arcs``), each arc's chain, index in it
+    and offset along it, each chain's end nodes, length and reverse, and the chains
+    leaving each node (CSR ``out_start``/``out_chains``)."""
+
+    chain_start: np.ndarray
+    chain_arcs: np.ndarray
+    arc_chain: np.ndarray
+    arc_pos: np.ndarray
+    arc_offset: np.ndarray
+    chain_from: np.ndarray
+    chain_to: np.ndarray
+    chain_length: np.ndarray
+    chain_reverse: np.ndarray
+    out_start: np.ndarray
+    out_chains: np.ndarray
+
+
 class TrackParams(NamedTuple):
     """``match_track``'s settings (metres, radians, m/s); see ``matching.MatchParams``."""
 
@@ -1264,6 +1464,7 @@ class TrackParams(NamedTuple):
     route_factor: float
     route_slack: float
     break_factor: float
+    break_steps: int
     heading_kappa: float
     heading_floor: float
     heading_min_speed: float
@@ -1275,78 +1476,46 @@ def match_track(
     y: np.ndarray,
     heading: np.ndarray,
     speed: np.ndarray,
-    origin_x: float,
-    origin_y: float,
-    cell_size: float,
-    n_cols: int,
-    n_rows: int,
-    cell_start: np.ndarray,
-    cell_items: np.ndarray,
-    item_x0: np.ndarray,
-    item_y0: np.ndarray,
-    item_x1: np.ndarray,
-    item_y1: np.ndarray,
-    item_group: np.ndarray,
-    seg_x0: np.ndarray,
-    seg_y0: np.ndarray,
-    seg_x1: np.ndarray,
-    seg_y1: np.ndarray,
-    edge_length: np.ndarray,
-    arc_reverse: np.ndarray,
-    arc_bearing: np.ndarray,
-    chain_start: np.ndarray,
-    chain_arcs: np.ndarray,
-    arc_chain: np.ndarray,
-    arc_pos: np.ndarray,
-    arc_offset: np.ndarray,
-    chain_from: np.ndarray,
-    chain_to: np.ndarray,
-    chain_length: np.ndarray,
-    chain_reverse: np.ndarray,
-    chain_out_start: np.ndarray,
-    chain_out: np.ndarray,
-    table_start: np.ndarray,
-    table_node: np.ndarray,
-    table_dist: np.ndarray,
-    table_limit: float,
+    grid: SegmentGrid,
+    arcs: Arcs,
+    chains: Chains,
+    table: Table,
     params: TrackParams,
-    dist: np.ndarray,
-    pred_edge: np.ndarray,
-    settled: np.ndarray,
-    heap_cost: np.ndarray,
-    heap_node: np.ndarray,
-    touched: np.ndarray,
+    workspace: Workspace,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One track through the kernels above, in one call: ``(edge, offset, distance,
     segment, path_edge, path_segment)``. ``heading`` (degrees) and ``speed`` (m/s) are
     per fix, NaN where not reported.
 
     ``thin_points`` (2 sigma) keeps the fixes that become states; ``edge_candidates``
-    (grouped by road: ``item_group``, radius, ``max_k``, all within ``near``, at most
+    (on ``grid``, one per part of a road, radius, ``max_k``, all within ``near``, at most
     ``cap``) and ``directed_candidates`` give their candidates, placed along chains by
     ``arc_chain`` / ``arc_offset``; ``route_distances``, ``emission_logprob`` plus
     ``heading_logprob``, ``transition_logprob`` and ``viterbi`` choose one per state.
     Where a state cannot be reached from the one before (the kept fix just before it),
-    that step is searched again with its bound ``break_factor`` times wider
+    that step and the ``break_steps - 1`` before it (back to a kept fix without
+    candidates) are searched again with their bound ``break_factor`` times wider
     (``_route_step``) and ``viterbi`` runs again, until no new such step; what still
     cannot be reached, or follows kept fixes without candidates, starts a new segment.
     ``fill_path`` joins the states. Every fix takes the segment of the last kept fix at
     or before it (its owner); a kept fix keeps its arc, a thinned one takes the nearest
     arc (ties: the first) of the path from its owner's entry on (``fill_path``'s ``at``)
     up to the next kept fix's entry in the segment, no further than 4 sigma along the
-    path past the owner. Offsets along the arc and distances from it are each fix's own
-    (0 and NaN where unmatched).
+    path past the owner (distances within ``TIE_M`` tie). Offsets along the arc and
+    distances from it are each fix's own (0 and NaN where unmatched).
     """
+    seg_x0, seg_y0, seg_x1, seg_y1, edge_length, arc_reverse, arc_bearing = arcs
+    (chain_start, chain_arcs, arc_chain, arc_pos, arc_offset, chain_from, chain_to,
+     chain_length, chain_reverse, chain_out_start, chain_out) = chains  # fmt: skip
+    dist, pred_edge, settled, heap_cost, heap_node, touched = workspace
     sigma = params.sigma
     n = x.size
     keep = np.flatnonzero(thin_points(x, y, 2.0 * sigma))
     kx = x[keep]
     ky = y[keep]
     road_start, road_edge, road_frac, road_dist = edge_candidates(
-        kx, ky, origin_x, origin_y, cell_size, n_cols, n_rows, cell_start, cell_items,
-        item_x0, item_y0, item_x1, item_y1, item_group, params.radius, params.max_k,
-        params.near, params.cap,
-    )  # fmt: skip
+        kx, ky, grid, params.radius, params.max_k, params.near, params.cap
+    )
     cand_start, cand_edge, cand_frac, cand_dist, cand_turn = directed_candidates(
         road_start, road_edge, road_frac, road_dist, heading[keep], speed[keep], arc_reverse,
         arc_bearing, params.heading_min_speed,
@@ -1370,7 +1539,7 @@ def match_track(
     trans_start, route, straight = route_distances(
         kx[has], ky[has], sub_start, cand_chain, cand_off, cand_arc_start, cand_arc_end,
         chain_from, chain_to, chain_length, chain_reverse, chain_out_start, chain_out,
-        table_start, table_node, table_dist, table_limit, params.route_factor,
+        table, params.route_factor,
         params.route_slack, sigma, dist, pred_edge, settled, heap_cost, heap_node, touched,
     )  # fmt: skip
     emission = emission_logprob(cand_dist, sigma) + heading_logprob(
@@ -1382,24 +1551,29 @@ def match_track(
     scratch = _route_scratch(max(1, int(np.max(np.diff(sub_start))) if has.size else 1))
     while True:  # widen the bound of each step where the match breaks
         again = False
-        for h in range(1, has.size):
+        for b in range(1, has.size):
             # (not across kept fixes without candidates: there the truck left the map)
-            if state_segment[h] == state_segment[h - 1] or widened[h] or has[h] > has[h - 1] + 1:
+            if state_segment[b] == state_segment[b - 1] or has[b] > has[b - 1] + 1:
                 continue
-            widened[h] = True
-            again = True
-            bound = params.break_factor * (params.route_factor * straight[trans_start[h]]
-                                           + params.route_slack)  # fmt: skip
-            _route_step(
-                sub_start[h - 1], sub_start[h], sub_start[h + 1], trans_start[h], bound, route,
-                cand_chain, cand_off, cand_arc_start, cand_arc_end, chain_from, chain_to,
-                chain_length, chain_reverse, chain_out_start, chain_out, table_start,
-                table_node, table_dist, table_limit, sigma, dist, pred_edge, settled,
-                heap_cost, heap_node, touched, *scratch,
-            )  # fmt: skip
-            lo = trans_start[h]
-            hi = trans_start[h + 1]
-            transition[lo:hi] = transition_logprob(route[lo:hi], straight[lo:hi], params.beta)
+            # the broken step and those just before it (the wrong turn may lie there)
+            for h in range(b, max(0, b - params.break_steps), -1):
+                if has[h] > has[h - 1] + 1:
+                    break
+                if widened[h]:
+                    continue
+                widened[h] = True
+                again = True
+                bound = params.break_factor * (params.route_factor * straight[trans_start[h]]
+                                               + params.route_slack)  # fmt: skip
+                _route_step(
+                    sub_start[h - 1], sub_start[h], sub_start[h + 1], trans_start[h], bound,
+                    route, cand_chain, cand_off, cand_arc_start, cand_arc_end, chain_from,
+                    chain_to, chain_length, chain_reverse, chain_out_start, chain_out, table,
+                    sigma, dist, pred_edge, settled, heap_cost, heap_node, touched, *scratch,
+                )  # fmt: skip
+                lo = trans_start[h]
+                hi = trans_start[h + 1]
+                transition[lo:hi] = transition_logprob(route[lo:hi], straight[lo:hi], params.beta)
         if not again:
             break
         choice, state_segment = viterbi(sub_start, emission, trans_start, transition)
@@ -1427,8 +1601,8 @@ def match_track(
     path_edge, path_segment, at = fill_path(
         kept_chain, kept_off, kept_edge, kept_arc_start, kept_arc_end, kept_segment, step,
         chain_start, chain_arcs, arc_pos, chain_from, chain_to, chain_length, chain_reverse,
-        chain_out_start, chain_out, sigma, dist, pred_edge, settled, heap_cost, heap_node,
-        touched,
+        chain_out_start, chain_out, table, sigma, dist, pred_edge, settled, heap_cost,
+        heap_node, touched,
     )  # fmt: skip
     edge = np.full(n, -1, _INT)
     offset = np.zeros(n)
@@ -1451,15 +1625,15 @@ def match_track(
             u, ex, ey = _nearest_on_segment(
                 x[i], y[i], seg_x0[e], seg_y0[e], seg_x1[e], seg_y1[e]
             )  # fmt: skip
-            best = ex * ex + ey * ey
+            best = math.hypot(ex, ey)
             while k < stop and ahead <= 4.0 * sigma:
                 k += 1
                 f = path_edge[k]
                 u, ex, ey = _nearest_on_segment(
                     x[i], y[i], seg_x0[f], seg_y0[f], seg_x1[f], seg_y1[f]
                 )  # fmt: skip
-                if ex * ex + ey * ey < best:
-                    best = ex * ex + ey * ey
+                if math.hypot(ex, ey) < best - TIE_M:  # (an arc and its reverse tie)
+                    best = math.hypot(ex, ey)
                     e = f
                 ahead += edge_length[f]
         edge[i] = e

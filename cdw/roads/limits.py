@@ -9,7 +9,6 @@ of a divided road are separate one-way arcs and are drawn separately).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from cdw.errors import InputFileError, Problem
 from cdw.roads.matching import MapMatcher, MatchParams
 from cdw.roads.network import RoadNetwork, _existing_file
 from cdw.roads.routing import snap_route
+from cdw.roads.sources import read_json
 
 LIMIT_PROPERTY = "speed_limit_kmh"
 
@@ -29,14 +29,7 @@ def read_officer_limits(network: RoadNetwork, path: str | Path) -> tuple[np.ndar
     every bad feature (geometry, limit, a line that is not on the network) is reported at
     once, by its 0-based index and field, and nothing is applied."""
     source = _existing_file(path)
-    try:
-        doc = json.loads(source.read_bytes().decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputFileError(
-            f"无法读取限速文件 {source}：{exc}",
-            f"cannot read limits file {source}: {exc}",
-            problems=[Problem("path", "不是 UTF-8 JSON", "not UTF-8 JSON", source=str(source))],
-        ) from exc
+    doc = read_json(source, "限速文件", "limits file")
     features = doc.get("features") if isinstance(doc, dict) else None
     if not (isinstance(doc, dict) and doc.get("type") == "FeatureCollection") or not isinstance(
         features, list

@@ -1,8 +1,9 @@
 """Hidden-Markov map matching (Newson & Krumm 2009) on a ``RoadNetwork``.
 
 Candidates are the roads within a search radius of each fix, the nearest arc of each
-(both directions of a two-way road count as one road, so that a dual carriageway and its
-frontage road cannot crowd out each other), more of them where roads are dense; each
+part of a road (both directions of a two-way road count as one road, so that a dual
+carriageway and its frontage road cannot crowd out each other; a road passing the fix
+twice, as a loop ramp does, counts twice), more of them where roads are dense; each
 becomes one state per direction a truck may drive there, or the one its reported heading
 agrees with. The emission is Gaussian in the fix-to-arc distance (sigma), plus the
 agreement of heading and arc bearing; the transition exponential in the difference
@@ -10,10 +11,13 @@ between the network distance and the straight-line distance of consecutive fixes
 Network distances are searched on the chains' graph (runs of arcs between junctions),
 several times smaller than the arcs', bounded by a multiple of the straight-line
 distance, or looked up in a table of all node-to-node distances up to ``table_m``
-computed once per matcher (as fmm's UBODT). Where no candidate of a fix can be reached
-from the previous one, that step is searched again with a wider bound; only then does the
-match break and a new segment start. A fix with no edge in reach is left unmatched. All
-of it runs in one Numba call per track (``_kernels.match_track``).
+computed once per matcher (as fmm's UBODT), from which the matched path is also read.
+Where no candidate of a fix can be reached from the previous one, that step and the few
+before it are searched again with a wider bound; only then does the match break and a new
+segment start. A network that lost its roads' directions should have its divided roads'
+carriageways made one-way first (``cdw.roads.divided``): GPS cannot tell two carriageways
+15 m apart from each other, their directions can. A fix with no edge in reach is left
+unmatched. All of it runs in one Numba call per track (``_kernels.match_track``).
 """
 
 from __future__ import annotations
@@ -36,29 +40,35 @@ from cdw.tracking.geometry import coordinate_arrays
 @dataclass(frozen=True)
 class MatchParams:
     """Matcher settings (metres). ``sigma_m``: GPS noise; ``beta_m``: tolerated difference
-    between network and straight-line distance; fixes nearer than ``2 * sigma_m`` to the
-    previous kept fix are matched onto its edge instead of being states of their own.
+    between network and straight-line distance (None: ``2 * sigma_m``, as GPS noise
+    alone moves the straight line between two fixes by ``sqrt(2) * sigma_m``); fixes
+    nearer than ``2 * sigma_m`` to the previous kept fix are matched onto its edge
+    instead of being states of their own.
 
-    Candidates of a fix are roads within ``search_radius_m``, both directions of a
-    two-way road counting once: the ``max_candidates`` nearest, and every road within
+    Candidates of a fix are roads within ``search_radius_m``, one per part of a road
+    (both directions of a two-way road counting once, and a road passing twice, as a
+    loop ramp does, twice): the ``max_candidates`` nearest, and every road within
     ``3 * sigma_m`` where more lie there (dense interchanges), at most
     ``max_candidates_dense``. A fix reporting a heading at ``heading_min_speed_kmh`` or
     more keeps the direction of each road nearer its heading, and an arc's bearing off
     the heading is scored with a spread of ``heading_sigma_deg``.
 
     Routes between consecutive fixes may be up to ``route_factor`` times their distance
-    plus ``route_slack_m``; where no route fits, the bound is ``break_factor`` times wider
-    before the match breaks. Node-to-node distances up to ``table_m`` are computed once
-    per matcher (memory and set-up time grow with it; 0: search at every step)."""
+    plus ``route_slack_m``; where no route fits, the bound of that step and of the
+    ``break_steps - 1`` steps before it (where the truck may have taken a loop ramp the
+    match did not follow) is ``break_factor`` times wider before the match breaks.
+    Node-to-node distances up to ``table_m`` are computed once per matcher (memory and
+    set-up time grow with it; 0: search at every step)."""
 
     sigma_m: float = 10.0
-    beta_m: float = 10.0
+    beta_m: float | None = None
     search_radius_m: float = 50.0
     max_candidates: int = 8
     max_candidates_dense: int = 16
     route_factor: float = 2.0
     route_slack_m: float = 100.0
     break_factor: float = 2.0
+    break_steps: int = 4
     heading_sigma_deg: float = 20.0
     heading_min_speed_kmh: float = 10.0
     table_m: float = 2000.0
@@ -72,6 +82,7 @@ class MatchParams:
             )
             for name, value in vars(self).items()
             if name != "table_m"
+            and not (name == "beta_m" and value is None)
             and not (isinstance(value, int | float) and math.isfinite(value) and value > 0)
         ]
         if not (math.isfinite(self.table_m) and self.table_m >= 0):
@@ -101,7 +112,7 @@ class MatchParams:
         heading_sigma = math.radians(self.heading_sigma_deg)
         return k.TrackParams(
             sigma=float(self.sigma_m),
-            beta=float(self.beta_m),
+            beta=float(2.0 * self.sigma_m if self.beta_m is None else self.beta_m),
             radius=float(self.search_radius_m),
             max_k=int(self.max_candidates),
             near=3.0 * float(self.sigma_m),
@@ -109,6 +120,7 @@ class MatchParams:
             route_factor=float(self.route_factor),
             route_slack=float(self.route_slack_m),
             break_factor=float(self.break_factor),
+            break_steps=int(self.break_steps),
             heading_kappa=1.0 / (heading_sigma * heading_sigma),
             heading_floor=HEADING_OUTLIER_SHARE,
             heading_min_speed=float(self.heading_min_speed_kmh) / 3.6,
@@ -197,7 +209,7 @@ class ChainGraph:
         return self.chain_from.size
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        """The fields in ``match_track``'s argument order."""
+        """The fields, in the order of ``_kernels.Chains``."""
         return tuple(getattr(self, f.name) for f in fields(self))
 
     def arc_road(self) -> np.ndarray:
@@ -206,6 +218,15 @@ class ChainGraph:
         c = self.arc_chain
         r = self.chain_reverse[c]
         return np.where(r >= 0, np.minimum(c, r), c)
+
+    def arc_along(self, edge_length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per arc, where its start and its end lie along its road (``arc_road``): along
+        its chain, or, on the reverse of the road's chain, back from that chain's end."""
+        start = self.arc_offset
+        end = start + edge_length
+        length = self.chain_length[self.arc_chain]
+        forward = self.arc_road() == self.arc_chain
+        return np.where(forward, start, length - start), np.where(forward, end, length - end)
 
     def arc_reverse(self) -> np.ndarray:
         """Per arc, the arc driving it the other way (-1 on a one-way road): arc ``k`` of
@@ -286,29 +307,32 @@ class MapMatcher:
         origin_x, origin_y, n_cols, n_rows, cell_start, cell_items = build_segment_index(
             self._x0, self._y0, self._x1, self._y1, cell
         )
-        self._grid = (origin_x, origin_y, cell, n_cols, n_rows, cell_start, cell_items)
         self._chains = g = ChainGraph.of(net)
-        # each grid entry's segment ends and road, in grid order (read cell by cell)
-        self._grid_items = tuple(
-            np.ascontiguousarray(a[cell_items])
-            for a in (self._x0, self._y0, self._x1, self._y1, g.arc_road())
-        )
+        # each grid entry's segment ends, road and place along it, in grid order (read
+        # cell by cell)
+        along0, along1 = g.arc_along(net.edge_length_m)
+        items = (self._x0, self._y0, self._x1, self._y1, g.arc_road(), along0, along1)
+        self._grid = k.SegmentGrid(
+            origin_x, origin_y, cell, n_cols, n_rows, cell_start, cell_items,
+            *(np.ascontiguousarray(a[cell_items]) for a in items),
+        )  # fmt: skip
         self._arc_reverse = g.arc_reverse()
         self._arc_bearing = np.arctan2(self._x1 - self._x0, self._y1 - self._y0)
         self._workspace = k.new_workspace(g.n_nodes, g.n_chains)
-        self._table: tuple[np.ndarray, np.ndarray, np.ndarray, float] = (
-            np.zeros(g.n_nodes + 1, np.int64), np.zeros(0, np.int32), np.zeros(0), 0.0
-        )  # fmt: skip
+        self._table = k.no_table(g.n_nodes)
         if self.params.table_m > 0:
-            self._table = (
+            self._table = k.Table(
                 *k.distance_table(g.out_start, g.out_chains, g.chain_to, g.chain_length,
                                   float(self.params.table_m), *self._workspace),
                 float(self.params.table_m),
             )  # fmt: skip
         # ``match_track``'s arguments that describe the network, gathered once
         self._network_args = (
-            *self._grid, *self._grid_items, self._x0, self._y0, self._x1, self._y1,
-            net.edge_length_m, self._arc_reverse, self._arc_bearing, *g.arrays(), *self._table,
+            self._grid,
+            k.Arcs(self._x0, self._y0, self._x1, self._y1, net.edge_length_m,
+                   self._arc_reverse, self._arc_bearing),
+            k.Chains(*g.arrays()),
+            self._table,
         )  # fmt: skip
 
     def match(
@@ -346,7 +370,7 @@ class MapMatcher:
         heading = _per_fix(heading_deg, x.size, "heading_deg")
         speed = _per_fix(speed_kmh, x.size, "speed_kmh") / 3.6
         edge, offset, distance, segment, path_edges, path_segment = k.match_track(
-            x, y, heading, speed, *self._network_args, self._kernel_params, *self._workspace
+            x, y, heading, speed, *self._network_args, self._kernel_params, self._workspace
         )
         return MatchResult(edge, offset, distance, segment, path_edges, path_segment, self.network)
 

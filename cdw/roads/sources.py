@@ -345,14 +345,7 @@ def read_geojson(path: str | Path) -> RoadNetwork:
     """
 
     source = _existing_file(path)
-    try:
-        doc = json.loads(source.read_bytes().decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputFileError(
-            f"无法读取 GeoJSON 文件 {source}：{exc}",
-            f"cannot read GeoJSON file {source}: {exc}",
-            problems=[Problem("path", "不是 UTF-8 JSON", "not UTF-8 JSON", source=str(source))],
-        ) from exc
+    doc = read_json(source, "GeoJSON 文件", "GeoJSON file")
     is_collection = isinstance(doc, dict) and doc.get("type") == "FeatureCollection"
     features = doc.get("features") if is_collection else None
     if not isinstance(features, list):
@@ -410,6 +403,19 @@ def read_geojson(path: str | Path) -> RoadNetwork:
         edge_maxspeed_kmh=both["speed"].astype(np.float64),
         edge_name=both["name"],
     )
+
+
+def read_json(source: Path, what_zh: str, what_en: str) -> object:
+    """The JSON document in ``source`` (UTF-8, with or without a BOM); a file that is not
+    one is an InputFileError naming it as ``what``."""
+    try:
+        return json.loads(source.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputFileError(
+            f"无法读取{what_zh} {source}：{exc}",
+            f"cannot read {what_en} {source}: {exc}",
+            problems=[Problem("path", "不是 UTF-8 JSON", "not UTF-8 JSON", source=str(source))],
+        ) from exc
 
 
 @dataclass(frozen=True)

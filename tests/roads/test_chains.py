@@ -233,8 +233,16 @@ def test_arc_reverse_and_road(seed: int, n_junctions: int, n_roads: int) -> None
     ch = chain_graph(roads)
     g = ChainGraph(*(getattr(ch, f) for f in ch.__dataclass_fields__))
     reverse, road = g.arc_reverse(), g.arc_road()
+    # where an arc lies along its road: along the road's chain, it runs from its offset
+    # for its length; the reverse of an arc covers the same stretch the other way
+    along0, along1 = g.arc_along(roads.edge_length)
     for e in range(roads.n_edges):
         c, r = ch.arc_chain[e], reverse[e]
+        length = roads.edge_length[e]
+        if road[e] == c:
+            assert (along0[e], along1[e]) == pytest.approx(
+                (ch.arc_offset[e], ch.arc_offset[e] + length)
+            )
         back = ch.chain_reverse[c]
         if back < 0:
             assert r == -1 and road[e] == c
@@ -243,3 +251,4 @@ def test_arc_reverse_and_road(seed: int, n_junctions: int, n_roads: int) -> None
         assert (roads.edge_from[r], roads.edge_to[r]) == (roads.edge_to[e], roads.edge_from[e])
         if ch.chain_reverse[back] == c:  # (parallel arcs may make reverses one-sided)
             assert reverse[r] == e and road[r] == road[e]
+            assert (along0[r], along1[r]) == pytest.approx((along1[e], along0[e]), abs=1e-9)

@@ -172,7 +172,7 @@ def test_distance_table_fixed() -> None:
 @SETTINGS
 @given(st.integers(0, 100_000), st.integers(1, 25), st.integers(0, 80), st.floats(0, 900))
 def test_distance_table_matches_twin(seed: int, n_nodes: int, n_edges: int, limit: float) -> None:
-    _, dst, cost, out_start, out_edges = _random_graph(seed, n_nodes, n_edges)
+    src, dst, cost, out_start, out_edges = _random_graph(seed, n_nodes, n_edges)
     ws = k.new_workspace(n_nodes, n_edges)
     start, node, dist = k.distance_table(out_start, out_edges, dst, cost, limit, *ws)
     want = twins.distance_table(out_start, out_edges, dst, cost, limit)
@@ -186,17 +186,46 @@ def test_distance_table_matches_twin(seed: int, n_nodes: int, n_edges: int, limi
         for v, d in got.items():
             assert d == pytest.approx(want[u].get(v, math.inf), abs=1e-9)
     assert _clean(ws)
+    # a table's row read for several nodes at once, and a walk along shortest paths
+    table = k.Table(start, node, dist, limit)
+    rng = np.random.default_rng(seed)
+    for u in range(n_nodes):
+        row = dict(zip(node[start[u] : start[u + 1]].tolist(),
+                       dist[start[u] : start[u + 1]].tolist(), strict=True))  # fmt: skip
+        nodes = np.unique(rng.integers(0, n_nodes, int(rng.integers(0, n_nodes + 1))))
+        out = np.full(nodes.size, -1.0)
+        k._table_row(table, u, nodes, nodes.size, out)
+        assert out.tolist() == [row.get(v, math.inf) for v in nodes.tolist()]
+        v = int(rng.integers(0, n_nodes))
+        found, edges = k._table_walk(table, out_start, out_edges, dst, cost, u, v)
+        if v in row and not found:  # (only where free arcs may lead it round in circles)
+            assert (cost == 0).any()
+        elif v in row:  # a shortest path, edge after edge
+            assert cost[edges].sum() == pytest.approx(row[v], abs=1e-6)
+            assert [u, *dst[edges].tolist()][-1] == v
+            assert all(src[e] == a for e, a in zip(edges, [u, *dst[edges].tolist()], strict=False))
 
 
 # --- candidates -----------------------------------------------------------------------
 
 
-def _candidates(px, py, x0, y0, x1, y1, group, radius, max_k, cell, near=-1.0, cap=None):
+def _grid(x0, y0, x1, y1, road, along0, along1, cell) -> k.SegmentGrid:
     ox, oy, n_cols, n_rows, cell_start, items = build_segment_index(x0, y0, x1, y1, cell)
+    per_item = (x0, y0, x1, y1, np.asarray(road, np.int64), along0, along1)
+    return k.SegmentGrid(
+        ox, oy, cell, n_cols, n_rows, cell_start, items,
+        *(np.ascontiguousarray(np.asarray(a)[items]) for a in per_item),
+    )  # fmt: skip
+
+
+def _candidates(px, py, x0, y0, x1, y1, road, radius, max_k, cell, near=-1.0, cap=None, along=None):
+    """``edge_candidates``; ``along``: (along0, along1) per segment, else all at 0 (one
+    part per road)."""
+    along0, along1 = (np.zeros(len(x0)), np.zeros(len(x0))) if along is None else along
+    grid = _grid(x0, y0, x1, y1, road, along0, along1, cell)
     return k.edge_candidates(
-        np.asarray(px, float), np.asarray(py, float), ox, oy, cell, n_cols, n_rows, cell_start,
-        items, x0[items], y0[items], x1[items], y1[items], np.asarray(group, np.int64)[items], radius,
-        max_k, near, max_k if cap is None else cap,
+        np.asarray(px, float), np.asarray(py, float), grid, radius, max_k, near,
+        max_k if cap is None else cap,
     )  # fmt: skip
 
 
@@ -237,6 +266,23 @@ def test_edge_candidates_fixed() -> None:
     assert start.tolist() == [0, 0]
 
 
+def test_edge_candidates_one_per_part_of_a_road() -> None:
+    # One road passing a point twice, as a loop ramp: out along y=0 (segments 0, 1, along
+    # 0..200) and back along y=30 (segment 2, along 500..300); another road at y=-20.
+    x0, y0 = np.array([0.0, 100.0, 200.0, 0.0]), np.array([0.0, 0.0, 30.0, -20.0])
+    x1, y1 = np.array([100.0, 200.0, 0.0, 200.0]), np.array([0.0, 0.0, 30.0, -20.0])
+    road = [7, 7, 7, 8]
+    along = (np.array([0.0, 100.0, 500.0, 0.0]), np.array([100.0, 200.0, 300.0, 200.0]))
+    # at x=95, radius 50 (buckets 100 m): 0 (bucket 0) and 1 (bucket 1, at its start)
+    # are one part, its nearer; the way back (bucket 4) is a part of its own
+    start, seg, _, dist = _candidates([95.0], [5.0], x0, y0, x1, y1, road, 50.0, 9, 80.0,
+                                      along=along)  # fmt: skip
+    assert seg.tolist() == [0, 2, 3] and dist.tolist() == [5.0, 25.0, 25.0]  # (ties: lower)
+    # counted as one road (no places along it), the way back is left out
+    _, seg, _, _ = _candidates([95.0], [5.0], x0, y0, x1, y1, road, 50.0, 9, 80.0)
+    assert seg.tolist() == [0, 3]
+
+
 @SETTINGS
 @given(
     st.integers(0, 100_000),
@@ -267,10 +313,16 @@ def test_edge_candidates_match_twin(
     if seed % 2:  # on a 10 m lattice: ties
         x0, y0, x1, y1, px, py = (np.round(v, -1) for v in (x0, y0, x1, y1, px, py))
     group = np.arange(n_seg) if n_groups == 0 else rng.integers(0, n_groups, n_seg)
+    # where each segment lies along its road: anywhere, either way
+    along0 = rng.uniform(0, 600, n_seg)
+    along1 = along0 + np.hypot(x1 - x0, y1 - y0) * rng.choice([-1.0, 1.0], n_seg)
     start, seg, frac, dist = _candidates(
-        px, py, x0, y0, x1, y1, group, radius, max_k, cell, near, max_k + extra
+        px, py, x0, y0, x1, y1, group, radius, max_k, cell, near, max_k + extra,
+        (along0, along1),
+    )  # fmt: skip
+    want = twins.edge_candidates(
+        px, py, x0, y0, x1, y1, group, along0, along1, radius, max_k, near, max_k + extra
     )
-    want = twins.edge_candidates(px, py, x0, y0, x1, y1, group, radius, max_k, near, max_k + extra)
     assert start[0] == 0 and start.size == px.size + 1
     for i, cands in enumerate(want):
         sl = slice(start[i], start[i + 1])
@@ -413,9 +465,9 @@ def test_thin_points_matches_twin(points: list[tuple[float, float]], step: float
 def _table(ch: Chains, n_nodes: int, limit: float) -> tuple:
     """A ``distance_table`` over the chain graph up to ``limit`` (0: an empty one)."""
     if limit <= 0:
-        return np.zeros(n_nodes + 1, np.int64), np.zeros(0, np.int32), np.zeros(0), 0.0
+        return k.no_table(n_nodes)
     ws = k.new_workspace(n_nodes, ch.n_chains)
-    return (
+    return k.Table(
         *k.distance_table(ch.out_start, ch.out_chains, ch.chain_to, ch.chain_length, limit, *ws),
         limit,
     )
@@ -428,7 +480,7 @@ def _route_distances(roads, ch, px, py, cand_start, arc, off, factor, slack, tol
         np.asarray(px, float), np.asarray(py, float), np.asarray(cand_start, np.int64),
         ch.arc_chain[arc], ch.arc_offset[arc] + off, ch.arc_offset[arc],
         ch.arc_offset[arc] + roads.edge_length[arc], ch.chain_from, ch.chain_to,
-        ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, *table, factor, slack,
+        ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, table, factor, slack,
         tol, *ws,
     )  # fmt: skip
     assert _clean(ws)  # workspace handed back clean
@@ -590,15 +642,18 @@ def test_route_distances_match_twin(
 # --- the path through matched points ------------------------------------------------------
 
 
-def _fill_path(roads, ch, arc, off, segment, step, tol):
+def _fill_path(roads, ch, arc, off, segment, step, tol, table_m=0.0):
+    """``fill_path`` with a distance table up to ``table_m`` (0: none, every step searched)."""
     ws = k.new_workspace(roads.n_nodes, ch.n_chains)
+    table = _table(ch, roads.n_nodes, table_m)
     matched = arc >= 0
     safe = np.where(matched, arc, 0)
     path, path_seg, at = k.fill_path(
         np.where(matched, ch.arc_chain[safe], -1), ch.arc_offset[safe] + off, arc,
         ch.arc_offset[safe], ch.arc_offset[safe] + roads.edge_length[safe], segment,
         np.asarray(step, float), ch.chain_start, ch.chain_arcs, ch.arc_pos, ch.chain_from,
-        ch.chain_to, ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, tol, *ws,
+        ch.chain_to, ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, table,
+        tol, *ws,
     )  # fmt: skip
     assert _clean(ws)  # workspace handed back clean
     # ``at``: where the path stands once it reaches each point: on the point's arc, or (the
@@ -648,9 +703,10 @@ def test_fill_path_fixed() -> None:
     segment = np.array([0, 0, 0, -1, 0, 1, 1])
     around = 2 * math.hypot(150, 100) - 1 + 100 + 5  # 3 -> 5 -> 0 -> 1 -> 2
     for step in (np.full(7, math.inf), np.array([0, 5, 165, 0, 200, 0, around])):
-        path, path_seg = _fill_path(roads, ch, arc, off, segment, step, 10.0)
-        assert path == [0, 6, 7, 1, 2, 8, 9, 0, 1]
-        assert path_seg == [0, 0, 0, 0, 0, 1, 1, 1, 1]
+        for table_m in (0.0, 150.0, 1e9):  # searched, partly from the table, all from it
+            path, path_seg = _fill_path(roads, ch, arc, off, segment, step, 10.0, table_m)
+            assert path == [0, 6, 7, 1, 2, 8, 9, 0, 1]
+            assert path_seg == [0, 0, 0, 0, 0, 1, 1, 1, 1]
 
 
 def test_fill_path_turns_round_on_a_two_way_loop() -> None:
@@ -659,11 +715,12 @@ def test_fill_path_turns_round_on_a_two_way_loop() -> None:
     lollipop, _ = _lollipop()
     ch = chain_graph(lollipop)
     for step in (math.inf, 100.0):
-        path, path_seg = _fill_path(
-            lollipop, ch, np.array([2, 3]), np.array([50.0, 50.0]), np.array([0, 0]),
-            np.array([math.inf, step]), 10.0,
-        )  # fmt: skip
-        assert path == [2, 3] and path_seg == [0, 0]
+        for table_m in (0.0, 1e9):
+            path, path_seg = _fill_path(
+                lollipop, ch, np.array([2, 3]), np.array([50.0, 50.0]), np.array([0, 0]),
+                np.array([math.inf, step]), 10.0, table_m,
+            )  # fmt: skip
+            assert path == [2, 3] and path_seg == [0, 0]
 
 
 @SETTINGS
@@ -707,8 +764,9 @@ def test_fill_path_matches_twin(seed: int, n_points: int, tol: float) -> None:
                 at = i
         segment[i] = seg
         prev = i
-    got = _fill_path(roads, ch, arc, off, segment, step, tol)
-    _check_path(roads, ch, arc, off, segment, tol, got)
+    for table_m in (0.0, float(rng.uniform(0, 400)), 1e9):
+        got = _fill_path(roads, ch, arc, off, segment, step, tol, table_m)
+        _check_path(roads, ch, arc, off, segment, tol, got)
 
 
 # --- the whole matcher ------------------------------------------------------------------
@@ -719,22 +777,20 @@ def _matcher_inputs(roads: Roads, ch: Chains, radius: float) -> tuple:
     reverse and bearing."""
     x0, y0 = roads.x[roads.edge_from], roads.y[roads.edge_from]
     x1, y1 = roads.x[roads.edge_to], roads.y[roads.edge_to]
-    cell = max(2.0 * radius, 50.0)
-    ox, oy, n_cols, n_rows, cell_start, items = build_segment_index(x0, y0, x1, y1, cell)
-    grid = (ox, oy, cell, n_cols, n_rows, cell_start, items)
     g = ChainGraph(*(getattr(ch, f) for f in ch.__dataclass_fields__))
-    items_ = (x0[items], y0[items], x1[items], y1[items], g.arc_road()[items])
-    return grid, items_, (x0, y0, x1, y1), (g.arc_reverse(), np.arctan2(x1 - x0, y1 - y0))
+    grid = _grid(x0, y0, x1, y1, g.arc_road(), *g.arc_along(roads.edge_length),
+                 max(2.0 * radius, 50.0))  # fmt: skip
+    return grid, (x0, y0, x1, y1), (g.arc_reverse(), np.arctan2(x1 - x0, y1 - y0))
 
 
 def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
     """``match_track`` as its docstring composes it, kernel by kernel."""
     sigma = p.sigma
-    grid, items, _, (reverse, bearing) = _matcher_inputs(roads, ch, p.radius)
+    grid, _, (reverse, bearing) = _matcher_inputs(roads, ch, p.radius)
     ws = k.new_workspace(roads.n_nodes, ch.n_chains)
     keep = np.flatnonzero(k.thin_points(x, y, 2.0 * sigma))
     kx, ky = x[keep], y[keep]
-    road = k.edge_candidates(kx, ky, *grid, *items, p.radius, p.max_k, p.near, p.cap)
+    road = k.edge_candidates(kx, ky, grid, p.radius, p.max_k, p.near, p.cap)
     cand_start, cand_edge, cand_frac, cand_dist, cand_turn = k.directed_candidates(
         *road, heading[keep], speed[keep], reverse, bearing, p.heading_min_speed
     )
@@ -748,7 +804,7 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
               ch.out_chains)  # fmt: skip
     trans_start, route, straight = k.route_distances(
         kx[has], ky[has], sub_start, cand_chain, cand_off, arc_start, arc_start + length,
-        *chains, *table, p.route_factor, p.route_slack, sigma, *ws,
+        *chains, table, p.route_factor, p.route_slack, sigma, *ws,
     )  # fmt: skip
     emission = k.emission_logprob(cand_dist, sigma) + k.heading_logprob(
         cand_turn, p.heading_kappa, p.heading_floor
@@ -760,10 +816,18 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
     while True:  # steps that break: routes again with a wider bound (one step alone:
         # ``route_distances`` on its two states, with that bound as its slack)
         broken = [h for h in range(1, has.size) if state_seg[h] != state_seg[h - 1]]
-        broken = [h for h in broken if h not in widened and has[h] == has[h - 1] + 1]
-        if not broken:
+        broken = [h for h in broken if has[h] == has[h - 1] + 1]
+        # each broken step and up to break_steps - 1 before it, not across a gap
+        redo = []
+        for b in broken:
+            for h in range(b, max(0, b - p.break_steps), -1):
+                if has[h] != has[h - 1] + 1:
+                    break
+                if h not in widened and h not in redo:
+                    redo.append(h)
+        if not redo:
             break
-        for h in broken:
+        for h in redo:
             widened.add(h)
             gc = straight[trans_start[h]]
             bound = p.break_factor * (p.route_factor * gc + p.route_slack)
@@ -772,7 +836,7 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
             _, again, _ = k.route_distances(
                 kx[two], ky[two], np.array([0, mid - lo, hi - lo]), cand_chain[lo:hi],
                 cand_off[lo:hi], arc_start[lo:hi], (arc_start + length)[lo:hi], *chains,
-                *table, 0.0, bound, sigma, *ws,
+                table, 0.0, bound, sigma, *ws,
             )  # fmt: skip
             route[trans_start[h] : trans_start[h + 1]] = again
         choice, state_seg = k.viterbi(
@@ -795,7 +859,7 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
         np.where(kept_edge >= 0, ch.arc_chain[safe], -1), kept_off, kept_edge,
         ch.arc_offset[safe], ch.arc_offset[safe] + roads.edge_length[safe], kept_seg, step,
         ch.chain_start, ch.chain_arcs, ch.arc_pos, ch.chain_from, ch.chain_to,
-        ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, sigma, *ws,
+        ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, table, sigma, *ws,
     )  # fmt: skip
     owner = np.searchsorted(keep, np.arange(x.size), side="right") - 1
     edge = kept_edge[owner]
@@ -817,7 +881,8 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
             gaps.append(
                 twins.segment_point(x[i], y[i], roads.x[a], roads.y[a], roads.x[b], roads.y[b])[1]
             )
-        edge[i] = path[window[int(np.argmin(gaps))]]  # argmin: the first of equals
+        first = min(q for q, g in enumerate(gaps) if g <= min(gaps) + k.TIE_M)
+        edge[i] = path[window[first]]  # the first of equals
     offset, distance = np.zeros(x.size), np.full(x.size, np.nan)
     for i in np.flatnonzero(edge >= 0):
         a, b = roads.edge_from[edge[i]], roads.edge_to[edge[i]]
@@ -869,16 +934,19 @@ def test_match_track_composes_the_kernels(
         sigma=sigma, beta=10.0, radius=radius, max_k=max_k, near=3 * sigma,
         cap=max_k + int(rng.integers(0, 3)), route_factor=float(rng.uniform(0.5, 2)),
         route_slack=float(rng.uniform(0, 200)), break_factor=float(rng.uniform(1, 5)),
+        break_steps=int(rng.integers(1, 4)),
         heading_kappa=8.0, heading_floor=0.02, heading_min_speed=3.0,
     )  # fmt: skip
     table = _table(ch, roads.n_nodes, table_m)
-    grid, items, ends, arcs = _matcher_inputs(roads, ch, radius)
+    grid, ends, arcs = _matcher_inputs(roads, ch, radius)
     ws = k.new_workspace(roads.n_nodes, ch.n_chains)
-    got = k.match_track(
-        x, y, heading, speed, *grid, *items, *ends, roads.edge_length, *arcs, ch.chain_start,
-        ch.chain_arcs, ch.arc_chain, ch.arc_pos, ch.arc_offset, ch.chain_from, ch.chain_to,
-        ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, *table, p, *ws,
+    chains = k.Chains(
+        ch.chain_start, ch.chain_arcs, ch.arc_chain, ch.arc_pos, ch.arc_offset, ch.chain_from,
+        ch.chain_to, ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains,
     )  # fmt: skip
+    got = k.match_track(
+        x, y, heading, speed, grid, k.Arcs(*ends, roads.edge_length, *arcs), chains, table, p, ws
+    )
     assert _clean(ws)
     want = _composed(x, y, heading, speed, roads, ch, table, p)
     edge, offset, distance, segment, path, path_seg = got

@@ -125,6 +125,13 @@ def test_bad_parameters_and_input() -> None:
         MapMatcher(net).match_xy([1.0, 2.0], [1.0])
     empty = MapMatcher(net).match_xy([], [])
     assert empty.path_edges.size == 0 and empty.n_segments == 0
+    # beta: 2 sigma unless set; a set one must be positive, as must break_steps
+    assert MatchParams(sigma_m=7.0).kernel().beta == 14.0
+    assert MatchParams(sigma_m=7.0, beta_m=3.0).kernel().beta == 3.0
+    for bad in (MatchParams(beta_m=0.0), MatchParams(break_steps=0)):
+        with pytest.raises(ValidationFailed) as err:
+            bad.validated()
+        assert err.value.problems[0].field in ("beta_m", "break_steps")
 
 
 def test_kubicka_track_is_matched(shared_data: Path) -> None:

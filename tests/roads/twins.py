@@ -211,27 +211,44 @@ def edge_candidates(
     y0: Floats,
     x1: Floats,
     y1: Floats,
-    group: Ints,
+    road: Ints,
+    along0: Floats,
+    along1: Floats,
     radius: float,
     max_k: int,
     near: float,
     cap: int,
 ) -> list[list[tuple[int, float, float]]]:
-    """Per point: (segment, fraction, distance) of each group's nearest segment within
-    ``radius``, nearest first (ties: the lower segment): the ``max_k`` nearest, or all
-    within ``near`` where those are more, and never more than ``cap``."""
+    """Per point: (segment, fraction, distance) of the nearest segment within ``radius``
+    of each part of a road, nearest first (ties: the lower segment): the ``max_k``
+    nearest, or all within ``near`` where those are more, and never more than ``cap``.
+
+    A part is a road and the bucket, ``2 * radius`` long, that the segment's nearest
+    point lies in along the road (``along0`` at the segment's start to ``along1`` at its
+    end); a part is left out where a part of the same road in a neighbouring bucket is
+    nearer."""
     out = []
     for x, y in zip(px, py, strict=True):
-        nearest: dict[int, tuple[float, int, float]] = {}
+        parts: dict[tuple[int, int], tuple[float, int, float]] = {}
         if math.isfinite(x) and math.isfinite(y):
             for s in range(len(x0)):
                 u, d = segment_point(x, y, x0[s], y0[s], x1[s], y1[s])
                 if d <= radius:
-                    nearest[group[s]] = min(nearest.get(group[s], (math.inf, 0, 0.0)), (d, s, u))
-        found = sorted(nearest.values())
-        n_near = sum(d <= near for d, _, _ in found)
-        found = found[: min(cap, max(max_k, n_near))]
-        out.append([(s, u, d) for d, s, u in found])
+                    along = along0[s] + u * (along1[s] - along0[s])
+                    key = (road[s], math.floor(along / (2.0 * radius)))
+                    parts[key] = min(parts.get(key, (math.inf, 0, 0.0)), (d, s, u))
+        found = sorted((v, key) for key, v in parts.items())
+        kept = [
+            (d, s, u)
+            for (d, s, u), (r, b) in found
+            if not any(
+                r2 == r and abs(b2 - b) == 1 and (d2, s2) < (d, s)
+                for (d2, s2, _), (r2, b2) in found
+            )
+        ]
+        n_near = sum(d <= near for d, _, _ in kept)
+        kept = kept[: min(cap, max(max_k, n_near))]
+        out.append([(s, u, d) for d, s, u in kept])
     return out
 
 
