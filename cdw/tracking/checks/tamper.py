@@ -3,11 +3,12 @@ power-cut or antenna alarm.
 
 - Jump: a signal gap (a step ≥ ``signal_gap_s``) whose two ends are ≥ ``tamper_min_jump_m``
   apart (straight line). A shorter gap is a dropout, whatever the distance. The distance is
-  measured robustly (``robust_jump_m``): at each end, the gap's end fix and the next
-  ``_END_FIXES`` - 1 fixes away from the gap; where two of them lie within
-  ``stop_radius_m`` of each other (the truck stood or crept), the end is their
-  component-wise median, so one fix thrown by multipath does not move it; otherwise (the
-  truck was moving, and a median of moving fixes would lag behind) the end fix itself.
+  measured robustly (``robust_jump_m``): where the truck stood at an end of the gap (the
+  terminal reports at most ``_STILL_KMH`` at the end fix and at the next fixes away from
+  the gap, up to ``_END_FIXES`` of them in all), that end is the component-wise median of
+  those fixes, so one fix thrown by multipath does not move it; where it was moving, the
+  end fix itself (a median of moving fixes would lag behind it, and nothing says which of
+  them is thrown).
 - Alarm: fixes whose JT/T 808 alarm DWORD has bit 8 (主电源掉电 main power cut), bit 5
   (GNSS 天线未接或被剪断 antenna disconnected or cut) or bit 4 (GNSS 模块故障 module
   fault) set; one event per run of such fixes, broken at signal gaps.
@@ -47,22 +48,28 @@ ALARM_BITS = {
 ALARM_MASK = np.uint32(sum(1 << bit for bit in ALARM_BITS))
 ALARM_SEVERITY = 80
 _END_FIXES = 3
+_STILL_KMH = 3.0  # a parked truck's terminal reports 0; this allows for a creep or rounding
 
 
-def robust_jump_m(track: VehicleTrack, i: int, gap_s: float, still_m: float) -> float:
+def robust_jump_m(track: VehicleTrack, i: int, gap_s: float) -> float:
     """Robust distance between the two ends of the gap before fix i (module docstring)."""
+
+    def still(k: int) -> bool:
+        return bool(track.reported_speed[k]) and track.speed_kmh[k] <= _STILL_KMH
 
     def end(first: int, step: int) -> tuple[float, float]:
         fixes = [first]
         k = first + step
-        while len(fixes) < _END_FIXES and 0 <= k < track.n and track.dt_s[max(k, k - step)] < gap_s:
+        while (
+            still(first)
+            and len(fixes) < _END_FIXES
+            and 0 <= k < track.n
+            and track.dt_s[max(k, k - step)] < gap_s
+            and still(k)
+        ):
             fixes.append(k)
             k += step
-        x, y = track.x[fixes], track.y[fixes]
-        apart = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
-        if len(fixes) < _END_FIXES or not (apart[np.triu_indices(len(fixes), 1)] <= still_m).any():
-            return float(track.x[first]), float(track.y[first])  # moving: the end fix itself
-        return float(np.median(x)), float(np.median(y))
+        return float(np.median(track.x[fixes])), float(np.median(track.y[fixes]))
 
     (xa, ya), (xb, yb) = end(i - 1, -1), end(i, 1)
     return math.hypot(xb - xa, yb - ya)
@@ -72,29 +79,25 @@ def _alarm_runs(track: VehicleTrack, gap_s: float) -> Events:
     return Events.of(*runs((track.alarm & ALARM_MASK) != 0, signal_gaps(track, gap_s)))
 
 
-def _jumps(track: VehicleTrack, gap_s: float, min_jump_m: float, still_m: float) -> Events:
+def _jumps(track: VehicleTrack, gap_s: float, min_jump_m: float) -> Events:
     after = gap_ends(track, gap_s)
     after = np.array(
-        [i for i in after.tolist() if robust_jump_m(track, i, gap_s, still_m) >= min_jump_m],
+        [i for i in after.tolist() if robust_jump_m(track, i, gap_s) >= min_jump_m],
         np.int64,
     )
     return Events.of(after, after)
 
 
-def _events(
-    track: VehicleTrack, gap_s: float, jump_m: float, still_m: float
-) -> tuple[Events, Events]:
+def _events(track: VehicleTrack, gap_s: float, jump_m: float) -> tuple[Events, Events]:
     """(jumps, alarm runs) of the track."""
-    jumps = track.memo(
-        ("tamper_jumps", gap_s, jump_m, still_m), lambda: _jumps(track, gap_s, jump_m, still_m)
-    )
+    jumps = track.memo(("tamper_jumps", gap_s, jump_m), lambda: _jumps(track, gap_s, jump_m))
     alarms = track.memo(("tamper_alarms", gap_s), lambda: _alarm_runs(track, gap_s))
     return jumps, alarms
 
 
 def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bool:
     for th in thresholds_of(track, trips):
-        jumps, alarms = _events(track, th.signal_gap_s, th.tamper_min_jump_m, th.stop_radius_m)
+        jumps, alarms = _events(track, th.signal_gap_s, th.tamper_min_jump_m)
         if jumps.starts or alarms.starts:
             return True
     return False
@@ -103,7 +106,7 @@ def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bo
 def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     th = trip.thresholds
     gap_s, jump_m = th.signal_gap_s, th.tamper_min_jump_m
-    jumps, alarms = _events(track, gap_s, jump_m, th.stop_radius_m)
+    jumps, alarms = _events(track, gap_s, jump_m)
     # Events as (first fix, last fix, kind); merged where they share a fix.
     events = [(i - 1, i, "jump") for i, _ in jumps.in_trip(trip)]
     events += [(s, e - 1, "alarm") for s, e in alarms.in_trip(trip)]
@@ -116,7 +119,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
             groups[-1].append(event)
         else:
             groups.append([event])
-    return [_flag(group, trip, track, gap_s, jump_m, th.stop_radius_m) for group in groups]
+    return [_flag(group, trip, track, gap_s, jump_m) for group in groups]
 
 
 def _flag(
@@ -125,7 +128,6 @@ def _flag(
     track: VehicleTrack,
     gap_s: float,
     jump_m: float,
-    still_m: float,
 ) -> Flag:
     first = min(g[0] for g in group)
     last = max(g[1] for g in group)
@@ -134,8 +136,8 @@ def _flag(
     severity = 0.0
     jumps = [g for g in group if g[2] == "jump"]
     if jumps:
-        i = max(jumps, key=lambda g: robust_jump_m(track, g[1], gap_s, still_m))[1]
-        gap, jump = float(track.dt_s[i]), robust_jump_m(track, i, gap_s, still_m)
+        i = max(jumps, key=lambda g: robust_jump_m(track, g[1], gap_s))[1]
+        gap, jump = float(track.dt_s[i]), robust_jump_m(track, i, gap_s)
         measured.update(
             gap_duration_s=round(gap, 1),
             jump_m=round(jump, 1),

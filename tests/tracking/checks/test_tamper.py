@@ -42,31 +42,41 @@ def test_six_minute_gap_ending_900_m_away_does_not_fire():
     assert run_check(tamper.check, with_gap(360, 999), context()) == []
 
 
+def parked_gap(jump_m: float) -> TrackBuilder:
+    """Parked (reporting 0 km/h) at the origin t=0..100, 6 minutes without a fix, parked
+    ``jump_m`` east t=460..560."""
+    b = TrackBuilder().stay(0, 100, 0, 0, speed_kmh=0.0)
+    return b.stay(460, 560, jump_m, 0, speed_kmh=0.0)
+
+
 def test_one_thrown_fix_at_an_end_of_the_gap_does_not_make_a_jump():
-    """Parked 920 m apart before and after a 6-minute gap, three fixes each side; the last
-    fix before the gap thrown 100 m west (multipath): 1020 m between the end fixes, but the
-    median over the three fixes at each end says 920 m."""
-    b = with_gap(360, 920)
-    b.rows[10]["x"] = -100.0  # the fix at t=100
-    (track_flag,) = run_check(tamper.check, with_gap(360, 1100), context())
-    assert track_flag.measured["jump_m"] == 1100.0
+    """Parked 920 m apart before and after the gap; the last fix before it thrown 100 m
+    west (multipath): 1020 m between the end fixes, but the median of the three fixes at
+    each end where the truck stood says 920 m."""
+    (flag,) = run_check(tamper.check, parked_gap(1100), context())
+    assert flag.measured["jump_m"] == 1100.0
+    b = parked_gap(920)
+    at = {row["t"]: row for row in b.rows}
+    at[100]["x"] = -100.0
     assert run_check(tamper.check, b, context()) == []
-    # Two of three fixes thrown the same way: the ends really moved.
-    b.rows[9]["x"] = -100.0
-    b.rows[8]["x"] = -100.0
+    # Two of the three fixes thrown the same way: the end really lies there.
+    at[90]["x"] = -100.0
     (flag,) = run_check(tamper.check, b, context())
     assert flag.measured["end_fixes_apart_m"] == 1020.0
     assert flag.measured["jump_m"] == 1020.0
+    # Without reported speeds nothing says the truck stood: the end fixes alone.
+    at[90]["x"] = 0.0
+    for row in b.rows:
+        row["speed_kmh"] = None
+    (flag,) = run_check(tamper.check, b, context())
+    assert flag.measured["jump_m"] == 1020.0
 
 
-def test_a_moving_truck_is_measured_from_the_end_fixes():
-    """Driving east at 10 m/s up to the gap and on after it: the fixes before the gap lie
-    100 m apart, so the ends are the end fixes themselves (1001 m apart)."""
-    b = TrackBuilder()
-    for t in range(0, 101, 10):
-        b.at(t, 10.0 * t - 1000, 0)
-    for t in range(460, 561, 10):
-        b.at(t, 1001 + 10.0 * (t - 460), 0)
+def test_a_truck_moving_off_at_the_gap_is_measured_from_its_end_fixes():
+    """Parked, then the last fix before the gap already 120 m on at 35 km/h (the truck
+    drove off): the parked fixes are no estimate of where the gap began (1001 m on)."""
+    b = TrackBuilder().stay(0, 90, 0, 0, speed_kmh=0.0).at(100, 120, 0, speed_kmh=35.0)
+    b.stay(460, 560, 1121, 0, speed_kmh=0.0)
     (flag,) = run_check(tamper.check, b, context())
     assert flag.measured["jump_m"] == 1001.0
 
