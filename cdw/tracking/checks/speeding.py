@@ -28,14 +28,14 @@ the previous fix. A run of fixes each above its own limit breaks at a signal gap
 fix, and over the step before it and the step after it where the distance over that step's
 time also exceeds the limits at both of its ends: sampled every 30 s, a 2-minute run shows three or four fixes,
 and the time to the fixes either side is time over the limit too. One noisy fix must not
-make a flag, so the positions must agree: the straight distance over the run (from its
+make a flag, so the positions must agree: the path along the run's fixes (from its
 first fix, or the fix before the run where its step counts or the speed at the first is a
-step's) divided by its duration must also exceed the run's limit (the mean of its fixes'
-limits). A run needs two fixes over their limits at least: one is a spike, whatever its steps (a
+step's), with the one fix left out that shortens it most, divided by its duration must
+also exceed the run's limit (the mean of its fixes' limits). A run needs two fixes over their limits at least: one is a spike, whatever its steps (a
 truck cruising just under the limit reports a km/h over it now and then, and at σ 20 m a
 30 s step reads ±3 km/h). A thrown fix fits neither: its steps are only as fast as the truck, and one
-thrown fix inflates both of its steps while the straight distance over them stays true.
-A bend only shortens that distance: the rule errs towards no flag.
+thrown fix inflates both of its steps while the chord past it stays true. The path follows
+bends, so a truck leaving a trunk by a ramp is measured along its way, not across it.
 
 Severity: 30 + 2 per km/h of the largest excess over the limit. With a network the
 evidence names the road whose limit applied at that fix, the limit and its source, and
@@ -113,10 +113,25 @@ def _extent(
 
 
 def _stretch_kmh(track: VehicleTrack, first: int, last: int) -> float:
-    """Straight distance from fix ``first`` to fix ``last`` divided by the time between."""
-    seconds = float(track.t[last] - track.t[first])
-    metres = math.hypot(track.x[last] - track.x[first], track.y[last] - track.y[first])
-    return 3.6 * metres / seconds if seconds > 0 else 0.0
+    """Speed over fixes ``first``..``last`` that one thrown fix cannot inflate: the path
+    length along the fixes divided by its time, the lowest such figure with any one fix
+    left out (an end fix shortens the stretch; an inner one is skipped by the chord from
+    its predecessor to its successor). The path follows bends and ramps, where the straight
+    distance from end to end would read a truck turning off a trunk as slow."""
+    x, y, t = track.x[first : last + 1], track.y[first : last + 1], track.t[first : last + 1]
+    if t.size < 2 or t[-1] <= t[0]:
+        return 0.0
+    steps = np.hypot(np.diff(x), np.diff(y))
+    path = float(steps.sum())
+    metres = [path, path - steps[0], path - steps[-1]]
+    seconds = [t[-1] - t[0], t[-1] - t[1], t[-2] - t[0]]
+    if t.size > 2:
+        skip = np.hypot(x[2:] - x[:-2], y[2:] - y[:-2])
+        inner = path - steps[:-1] - steps[1:] + skip
+        k = int(np.argmin(inner))
+        metres.append(float(inner[k]))
+        seconds.append(t[-1] - t[0])
+    return min(3.6 * m / s if s > 0 else math.inf for m, s in zip(metres, seconds, strict=True))
 
 
 def _matched_limits(

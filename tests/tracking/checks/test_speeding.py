@@ -97,8 +97,28 @@ def test_one_noisy_fix_making_a_speed_spike_does_not_fire():
     spike = track_of(b, context()).speed_kmh
     assert np.flatnonzero(spike > 60).tolist() == [10, 11]
     assert spike[10] == pytest.approx(62.6, abs=0.1)
-    # The straight distance from t=270 to t=330 over 60 s is 55 km/h: no flag.
+    # The path from t=270 to t=330 with the thrown fix left out is 55 km/h: no flag.
     assert run_check(speeding.check, b, context()) == []
+
+
+def test_a_run_round_a_bend_is_measured_along_the_fixes():
+    """75 km/h for 120 s, 60 s east then 60 s north (a ramp off a trunk), a fix every 10 s:
+    the straight line from end to end reads 53 km/h; the path along the fixes, with the
+    one fix left out that shortens it most (the corner, cut by the chord past it), 71.3."""
+    b, v = TrackBuilder(), 75 / 3.6
+    for t in range(0, 121, 10):
+        b.at(t, v * min(t, 60), v * max(t - 60, 0), speed_kmh=75.0)
+    (flag,) = run_check(speeding.check, b, context())
+    assert (flag.start, flag.end) == (utc(0), utc(120))
+    corner_cut = 120 * v - 20 * v + np.hypot(10 * v, 10 * v)
+    assert flag.measured["stretch_speed_kmh"] == pytest.approx(3.6 * corner_cut / 120, abs=0.05)
+    # the same run with one fix thrown 300 m out is measured with that fix left out
+    thrown = TrackBuilder()
+    for t in range(0, 121, 10):
+        x, y = v * min(t, 60), v * max(t - 60, 0)
+        thrown.at(t, x + (300.0 if t == 30 else 0.0), y, speed_kmh=75.0)
+    (flag,) = run_check(speeding.check, thrown, context())
+    assert flag.measured["stretch_speed_kmh"] == pytest.approx(75.0, abs=0.05)
 
 
 def sampled_every_30_s(fast_s: float, kmh: float = 79.0) -> TrackBuilder:
@@ -122,7 +142,8 @@ def test_a_two_minute_run_sampled_every_30_s_is_found():
     (flag,) = run_check(speeding.check, sampled_every_30_s(120.0), context())
     assert (flag.start, flag.end) == (utc(600), utc(720))
     assert flag.measured["duration_s"] == 120.0
-    assert flag.measured["stretch_speed_kmh"] == pytest.approx((5 * 50 + 115 * 79) / 120, abs=0.05)
+    # the positions' speed: the lowest with one fix left out, here the last (t=600..690)
+    assert flag.measured["stretch_speed_kmh"] == pytest.approx((5 * 50 + 85 * 79) / 90, abs=0.05)
 
 
 def test_one_fix_over_the_limit_is_a_spike_whatever_its_steps():
