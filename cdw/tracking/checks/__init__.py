@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 _COORD_DECIMALS = 7  # ~1 cm
 _SIMPLIFY_DEG = 5e-6  # ~0.5 m
 _MAX_PATH_VERTICES = 500
+STILL_KMH = 3.0  # a parked truck's terminal reports 0; this allows for a creep or rounding
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,9 @@ def stays_outside(
 ) -> Stays:
     """Stays (``VehicleTrack.stays``) not inside an authorised zone, i.e. with fewer than half
     of their fixes in a site, facility or depot, lasting ``min_duration_s`` up to their
-    departure (``VehicleTrack.stay_departures``); ``ends`` inclusive."""
+    departure (``VehicleTrack.stay_departures``); ``ends`` inclusive. A stay whose every fix
+    has the terminal reporting the truck moving (above ``STILL_KMH``) is no stop: the fixes
+    met in one place because the truck went round and came back while unseen."""
 
     def compute() -> Stays:
         starts, ends = track.stays(radius_m, min_duration_s, max_gap_s)
@@ -134,7 +137,10 @@ def stays_outside(
         inside = (counts[ends + 1] - counts[starts]) * 2 >= (ends - starts + 1)
         departures = track.stay_departures(ends, signal_gap_s)
         long_enough = track.t[departures] - track.t[starts] >= min_duration_s
-        keep = ~inside & long_enough
+        moving = track.reported_speed & (track.speed_kmh > STILL_KMH)
+        moving_counts = np.concatenate(([0], np.cumsum(moving)))
+        always_moving = moving_counts[ends + 1] - moving_counts[starts] == ends - starts + 1
+        keep = ~inside & long_enough & ~always_moving
         starts, ends, departures = starts[keep], ends[keep], departures[keep]
         centres = [
             centroid(track, s, e) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)

@@ -4,7 +4,7 @@ power-cut or antenna alarm.
 - Jump: a signal gap (a step ≥ ``signal_gap_s``) whose two ends are ≥ ``tamper_min_jump_m``
   apart (straight line). A shorter gap is a dropout, whatever the distance. The distance is
   measured robustly (``robust_jump_m``): where the truck stood at an end of the gap (the
-  terminal reports at most ``_STILL_KMH`` at the end fix and at the next fixes away from
+  terminal reports at most ``STILL_KMH`` at the end fix and at the next fixes away from
   the gap, up to ``_END_FIXES`` of them in all), that end is the component-wise median of
   those fixes, so one fix thrown by multipath does not move it; where it was moving, the
   end fix itself (a median of moving fixes would lag behind it, and nothing says which of
@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from cdw.tracking.checks import (
+    STILL_KMH,
     Events,
     dist_en,
     dist_zh,
@@ -48,14 +49,13 @@ ALARM_BITS = {
 ALARM_MASK = np.uint32(sum(1 << bit for bit in ALARM_BITS))
 ALARM_SEVERITY = 80
 _END_FIXES = 3
-_STILL_KMH = 3.0  # a parked truck's terminal reports 0; this allows for a creep or rounding
 
 
 def robust_jump_m(track: VehicleTrack, i: int, gap_s: float) -> float:
     """Robust distance between the two ends of the gap before fix i (module docstring)."""
 
     def still(k: int) -> bool:
-        return bool(track.reported_speed[k]) and track.speed_kmh[k] <= _STILL_KMH
+        return bool(track.reported_speed[k]) and track.speed_kmh[k] <= STILL_KMH
 
     def end(first: int, step: int) -> tuple[float, float]:
         fixes = [first]

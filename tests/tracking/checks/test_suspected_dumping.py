@@ -248,3 +248,22 @@ def test_a_stop_at_the_gate_that_then_drives_away_is_still_checked():
     b.stay(b.last_t + 10, b.last_t + 120, 5100, 0)
     (flag,) = run_check(suspected_dumping.check, b, ctx())
     assert flag.code == FlagCode.SUSPECTED_DUMPING
+
+
+def test_fixes_that_meet_in_one_place_while_the_terminal_reports_moving_are_no_stop():
+    """Loaded along y=0 at 36 km/h, a fix every 30 s; at x=2000 the signal drops for 170 s
+    while the truck goes round a block and comes back: two fixes at one place 170 s apart
+    look like a stay of 200 s up to the next fix, but the terminal reports 36 km/h at every
+    fix. The same fixes reporting 0 there are a stop."""
+
+    def round_the_block(kmh_there: float) -> TrackBuilder:
+        b = TrackBuilder().stay(0, 60, 0, 0)
+        for t in range(80, 261, 30):
+            b.at(t, 2000.0 - (260 - t) * 10.0, 0, speed_kmh=36.0 if t < 260 else kmh_there)
+        b.at(430, 2000.0, 0, speed_kmh=kmh_there)
+        b.drive(460, (2300, 0), (5100, 0), 10.0, step=30.0, speed_kmh=36.0)
+        return b.stay(b.last_t + 30, b.last_t + 150, 5100, 0, step=30.0)
+
+    assert run_check(suspected_dumping.check, round_the_block(36.0), ctx()) == []
+    (flag,) = run_check(suspected_dumping.check, round_the_block(0.0), ctx())
+    assert (flag.start, flag.end) == (utc(260), utc(460))
