@@ -101,7 +101,7 @@ def infer_divided_oneway(net: RoadNetwork) -> RoadNetwork:
         return net
     keep = ~wrong
     changed = np.zeros(net.n_edges, bool)
-    reverse = _arc_reverse(net)
+    reverse = net.arc_reverse()
     changed[reverse[wrong]] = True
     oneway = net.edge_oneway | changed
     per_edge = {
@@ -119,15 +119,6 @@ def infer_divided_oneway(net: RoadNetwork) -> RoadNetwork:
         out_start=out_start,
         out_edges=np.argsort(edge_from, kind="stable").astype(np.int64),
     )
-
-
-def _arc_reverse(net: RoadNetwork) -> np.ndarray:
-    """Per arc, the arc from its end back to its start (-1 where none)."""
-    keys = net.edge_from * net.n_nodes + net.edge_to
-    back = net.edge_to * net.n_nodes + net.edge_from
-    order = np.argsort(keys, kind="stable")
-    pos = np.minimum(np.searchsorted(keys[order], back), keys.size - 1)
-    return np.where(keys[order][pos] == back, order[pos], -1)
 
 
 def _samples(

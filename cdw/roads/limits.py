@@ -40,6 +40,7 @@ def read_officer_limits(network: RoadNetwork, path: str | Path) -> tuple[np.ndar
         )
     matcher = MapMatcher(network, MatchParams(sigma_m=5.0, table_m=0.0))
     edges, limits, problems = [], [], []
+    arc_reverse = network.arc_reverse()
     for index, feature in enumerate(features):
         found = _feature_limit(feature)
         if isinstance(found, Problem):
@@ -60,7 +61,8 @@ def read_officer_limits(network: RoadNetwork, path: str | Path) -> tuple[np.ndar
             )
             continue
         on = np.array(snapped.proposal.edge_ids, np.int64)
-        both = np.union1d(on, _reverse_arcs(network, on))
+        reverse = arc_reverse[on]
+        both = np.union1d(on, reverse[reverse >= 0])
         edges.append(both)
         limits.append(np.full(both.size, limit))
     if problems:
@@ -113,14 +115,3 @@ def _feature_limit(feature: object) -> tuple[LineString, float] | Problem:
             f"the speed limit must be a positive number (km/h), got {value!r}",
         )
     return LineString(coords[:, :2]), float(value)
-
-
-def _reverse_arcs(network: RoadNetwork, edges: np.ndarray) -> np.ndarray:
-    """The arcs running opposite to ``edges`` (the other direction of a two-way road)."""
-    n = np.int64(network.n_nodes)
-    keys = network.edge_from * n + network.edge_to
-    order = np.argsort(keys)
-    wanted = network.edge_to[edges] * n + network.edge_from[edges]
-    pos = np.minimum(np.searchsorted(keys[order], wanted), keys.size - 1)
-    found = keys[order][pos] == wanted
-    return order[pos[found]]

@@ -200,6 +200,15 @@ class RoadNetwork:
 
         return Projector(pyproj.CRS.from_user_input(self.crs))
 
+    def arc_reverse(self) -> np.ndarray:
+        """Per arc, the arc from its end back to its start (the other direction of a
+        two-way road); -1 where there is none."""
+        keys = self.edge_from * self.n_nodes + self.edge_to
+        back = self.edge_to * self.n_nodes + self.edge_from
+        order = np.argsort(keys, kind="stable")
+        pos = np.minimum(np.searchsorted(keys[order], back), keys.size - 1)
+        return np.where(keys[order][pos] == back, order[pos], -1)
+
     def edge_class(self, edge: int) -> str:
         return str(self.highway_classes[self.edge_highway[edge]])
 

@@ -117,6 +117,12 @@ def test_nanjing_osm_keeps_chinese_names_and_oneway(shared_data: Path, tmp_path:
         (v, u) in pairs for u, v in zip(net.edge_from[~oneway], net.edge_to[~oneway], strict=True)
     )
     assert oneway.sum() > 100
+    # arc_reverse finds exactly those twins: the arc back along a two-way road, -1 one way
+    reverse = net.arc_reverse()
+    assert (reverse[oneway] == -1).all() and (reverse[~oneway] >= 0).all()
+    two_way = np.flatnonzero(~oneway)
+    assert (net.edge_from[reverse[two_way]] == net.edge_to[two_way]).all()
+    assert (net.edge_to[reverse[two_way]] == net.edge_from[two_way]).all()
     _assert_same(net, RoadNetwork.load(net.save(tmp_path / "nanjing.npz")))
 
 
