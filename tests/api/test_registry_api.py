@@ -294,6 +294,8 @@ def test_two_sites_may_share_a_name_and_are_known_by_code(client, officer, sessi
     assert first.json()["name"] == second.json()["name"]
     listed = client.get(f"{API}/sites", params={"code": "JK-2"}, headers=officer).json()
     assert [s["id"] for s in listed["data"]] == [second.json()["id"]]
+    too_long = client.get(f"{API}/sites", params={"code": "x" * 41}, headers=officer)
+    assert too_long.status_code == 422
 
     taken = client.post(f"{API}/sites", json={**PAYLOADS["sites"], "code": "JK-2"}, headers=officer)
     assert taken.status_code == 409

@@ -67,12 +67,13 @@ from cdw.registry.models import (
     VehiclesPublic,
     VehicleUpdate,
 )
+from cdw.registry.validators import CODE_MAX_LENGTH
 
 WRITE_ROLES = (Role.admin, Role.permit_officer)
 READ_ALL_ROLES = (Role.admin, Role.permit_officer, Role.enforcement_officer, Role.viewer)
 
 _NAME = Field(default=None, description="名称包含 / name contains")
-_CODE = Field(default=None, description="编码 / code (exact)")
+_CODE = Field(default=None, max_length=CODE_MAX_LENGTH, description="编码 / code (exact)")
 
 
 class SiteFilter(BaseModel):
