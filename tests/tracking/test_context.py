@@ -34,3 +34,18 @@ def test_facility_distances_match_shapely():
     assert context.facility_distance(float(x[3]), float(y[3])) == (pytest.approx(1000.0), 1)
     empty = AnalysisContext(projector=PROJ)
     assert empty.facility_distance(0.0, 0.0) == (float("inf"), -1)
+
+
+def test_the_context_module_reads_no_database():
+    """``cdw.tracking.context`` is plain values: importing it loads no ORM or database code
+    (loading the context from the tables is ``cdw.flows.context``)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cdw.tracking.context; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlmodel', 'sqlalchemy') "
+        "or m in ('cdw.db', 'cdw.flows')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
