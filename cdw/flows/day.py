@@ -67,7 +67,8 @@ def _run(
     report.trips = len(result.trips)
     report.flags = result.flags
     report.timings = result.timings
-    return report, trip_facts(result, context)
+    legs = sorted(trip_facts(result, context), key=lambda t: (t.start, t.vehicle, t.trip_id))
+    return report, legs
 
 
 def _analyse(
@@ -121,7 +122,7 @@ def analysed_legs(session: Session, start_day: date, end_day: date) -> list[Trip
     rows = session.exec(
         select(LoadedLeg)
         .where(col(LoadedLeg.day) >= start_day, col(LoadedLeg.day) <= end_day)
-        .order_by(col(LoadedLeg.start_ts), col(LoadedLeg.vehicle))
+        .order_by(col(LoadedLeg.start_ts), col(LoadedLeg.vehicle), col(LoadedLeg.trip_id))
     ).all()
     return [row.to_facts() for row in rows]
 
