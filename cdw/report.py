@@ -28,11 +28,11 @@ from shapely.geometry.base import BaseGeometry
 from sqlmodel import Session, col, select
 
 from cdw.config import Settings, day_bounds
+from cdw.geo.projection import Projector
 from cdw.permits.models import Permit
 from cdw.registry.models import ConstructionSite, Depot, DisposalFacility, RestrictedZone
 from cdw.tracking.analysis import ENGINE_CODES
 from cdw.tracking.flags import Flag, FlagCode, FlagRecord
-from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 
 TRACK_CONTEXT = timedelta(minutes=10)  # track drawn before and after a flag's span

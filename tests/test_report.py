@@ -16,6 +16,7 @@ from cdw.bundle_cli import import_bundle
 from cdw.config import Settings
 from cdw.db import session_scope
 from cdw.demo import DEFAULT_BUNDLE
+from cdw.geo.projection import Projector
 from cdw.report import (
     FacilityUse,
     Place,
@@ -26,7 +27,6 @@ from cdw.report import (
 )
 from cdw.tracking.analysis import analyse_days
 from cdw.tracking.flags import Flag, FlagCode
-from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 
 LON0, LAT0 = 113.58, 23.55

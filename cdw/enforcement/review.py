@@ -26,6 +26,7 @@ from cdw.enforcement.models import (
     ReviewStatus,
 )
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
+from cdw.geo.projection import Projector
 from cdw.permits.models import Permit
 from cdw.registry.categories import RecordStatus
 from cdw.registry.models import (
@@ -37,7 +38,6 @@ from cdw.registry.models import (
 )
 from cdw.registry.services import UNRESTRICTED, Scope
 from cdw.tracking.flags import FlagCode, FlagRecord
-from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 
 TRACK_MARGIN = timedelta(minutes=15)

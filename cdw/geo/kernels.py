@@ -1,14 +1,16 @@
-"""Numba kernels of the trajectory engine: arrays in, arrays out, no Python objects.
+"""Numba kernels of the geo floor: grids over segments and polygons, distances, point in
+polygon, and the transverse Mercator transforms. Arrays (or named bundles of arrays) in,
+arrays out, no Python objects.
 
-Coordinates are projected metres (float64, one pyproj transform per batch, see
-``projection.py``); times are float64 seconds since the epoch, sorted ascending within a
-track. Public wrappers that validate input live in ``geometry.py`` and ``projection.py``;
-every kernel has a plain-Python twin in ``tests/tracking/twins.py``.
+Coordinates are projected metres (float64, one transform per batch, see ``projection.py``).
+Validating wrappers live in ``index.py`` and ``projection.py``; every kernel has a
+plain-Python twin in ``tests/geo/twins.py``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -21,261 +23,42 @@ _MAX_CELL_OFFSET = 2.0**40
 _BOUND_SLACK_M = 1e-6
 
 
-# --- per-point steps ---------------------------------------------------------------
+class Segments(NamedTuple):
+    """Line segments ``(x0[s], y0[s]) - (x1[s], y1[s])`` (float64 arrays of equal length)."""
+
+    x0: np.ndarray
+    y0: np.ndarray
+    x1: np.ndarray
+    y1: np.ndarray
 
 
-@njit(cache=True, nogil=True)
-def step_metrics(
-    x: np.ndarray, y: np.ndarray, t: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Step from the previous point: (distance m, time s, speed m/s); element 0 is 0.
+class Grid(NamedTuple):
+    """A uniform grid of items (see ``build_segment_index``): cell ``c = row * n_cols +
+    col`` covers ``[origin_x + col * cell_size, origin_x + (col + 1) * cell_size)`` (and
+    likewise in y) and holds items ``cell_items[cell_start[c] : cell_start[c + 1]]``."""
 
-    Speed is 0 where the time step is not positive (duplicate or reversed timestamps).
-    """
-    n = x.size
-    dist = np.zeros(n)
-    dt = np.zeros(n)
-    speed = np.zeros(n)
-    for i in range(1, n):
-        dx = x[i] - x[i - 1]
-        dy = y[i] - y[i - 1]
-        d = math.sqrt(dx * dx + dy * dy)
-        step = t[i] - t[i - 1]
-        dist[i] = d
-        dt[i] = step
-        if step > 0.0:
-            speed[i] = d / step
-    return dist, dt, speed
+    origin_x: float
+    origin_y: float
+    cell_size: float
+    n_cols: int
+    n_rows: int
+    cell_start: np.ndarray
+    cell_items: np.ndarray
 
 
-# --- runs and pieces ---------------------------------------------------------------
+class CorridorRaster(NamedTuple):
+    """Certain verdicts of ``within_distance`` per sub-cell (see ``build_corridor_raster``)."""
 
-
-@njit(cache=True, nogil=True)
-def run_lengths(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Runs of True in ``mask``: (starts, ends), end exclusive."""
-    n = mask.size
-    starts = np.empty(n // 2 + 1, _INT)
-    ends = np.empty(n // 2 + 1, _INT)
-    k = 0
-    i = 0
-    while i < n:
-        if mask[i]:
-            j = i + 1
-            while j < n and mask[j]:
-                j += 1
-            starts[k] = i
-            ends[k] = j
-            k += 1
-            i = j + 1  # mask[j] is False (or j == n)
-        else:
-            i += 1
-    return starts[:k].copy(), ends[:k].copy()
-
-
-@njit(cache=True, nogil=True)
-def runs_at_least(
-    mask: np.ndarray, t: np.ndarray, min_duration_s: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """True runs lasting ``t[end-1] - t[start] >= min_duration_s``: (starts, ends), end exclusive."""
-    starts, ends = run_lengths(mask)
-    keep = np.empty(starts.size, np.bool_)
-    for r in range(starts.size):
-        keep[r] = t[ends[r] - 1] - t[starts[r]] >= min_duration_s
-    return starts[keep], ends[keep]
-
-
-@njit(cache=True, nogil=True)
-def split_on_gaps(t: np.ndarray, max_gap_s: float) -> np.ndarray:
-    """Start index of each piece of a track cut where ``t[i] - t[i-1] > max_gap_s``.
-
-    The first start is 0; an empty track has no pieces (empty result).
-    """
-    n = t.size
-    starts = np.empty(n, _INT)
-    if n == 0:
-        return starts
-    starts[0] = 0
-    k = 1
-    for i in range(1, n):
-        if t[i] - t[i - 1] > max_gap_s:
-            starts[k] = i
-            k += 1
-    return starts[:k].copy()
-
-
-# --- stay points ---------------------------------------------------------------------
-
-
-@njit(cache=True, nogil=True)
-def stay_points(
-    x: np.ndarray,
-    y: np.ndarray,
-    t: np.ndarray,
-    radius_m: float,
-    min_duration_s: float,
-    max_gap_s: float,
-    include_last: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Stays of one track (sorted by time): (starts, ends), int64 point indices, end inclusive.
-
-    Mirrors trackintel ``generate_staypoints(method="sliding", dist_threshold=radius_m,
-    time_threshold=min_duration_s / 60, gap_threshold=max_gap_s / 60,
-    include_last=include_last)`` (trackintel 1.4, ``_generate_staypoints_sliding_user``):
-
-    - the anchor is the first point of the current window; point ``i`` leaves the window
-      when its distance to the anchor is ``>= radius_m``;
-    - on leaving, the window ``anchor .. i-1`` is a stay when ``t[i] - t[anchor] >=
-      min_duration_s`` (the departure time counts, as in trackintel's ``finished_at``);
-      either way ``i`` becomes the new anchor;
-    - a time step ``t[i] - t[i-1] > max_gap_s`` discards the open window and makes ``i``
-      the anchor (a stay is never bridged over a gap, nor closed by one);
-    - with ``include_last`` the open window at the end ``anchor .. n-1`` is a stay when
-      ``t[n-1] - t[anchor] >= min_duration_s``.
-
-    So the duration trackintel reports for stay ``k`` is
-    ``t[min(ends[k] + 1, n - 1)] - t[starts[k]]``.
-
-    Deliberate differences: distances are planar metres in the batch's UTM zone, not
-    trackintel's haversine on a 6371 km sphere (the two differ by up to about 0.5 %: sphere
-    against ellipsoid, and the UTM scale factor), so a point within 0.5 % of ``radius_m``
-    from its anchor may be judged differently; and ``include_last`` defaults to True (a
-    truck parked at the end of its day is a stay).
-    """
-    n = x.size
-    starts = np.empty(n, _INT)
-    ends = np.empty(n, _INT)
-    k = 0
-    if n == 0:
-        return starts, ends
-    anchor = 0
-    for i in range(1, n):
-        if t[i] - t[i - 1] > max_gap_s:
-            anchor = i
-            continue
-        dx = x[i] - x[anchor]
-        dy = y[i] - y[anchor]
-        if math.sqrt(dx * dx + dy * dy) >= radius_m:
-            if t[i] - t[anchor] >= min_duration_s:
-                starts[k] = anchor
-                ends[k] = i - 1
-                k += 1
-            anchor = i
-    if include_last and t[n - 1] - t[anchor] >= min_duration_s:
-        starts[k] = anchor
-        ends[k] = n - 1
-        k += 1
-    return starts[:k].copy(), ends[:k].copy()
-
-
-# How many fixes in a row may lie off a stay's centre before they count as leaving it.
-OUTLIER_RUN = 2
-
-
-@njit(cache=True, nogil=True)
-def stay_points_centred(
-    x: np.ndarray,
-    y: np.ndarray,
-    t: np.ndarray,
-    radius_m: float,
-    min_duration_s: float,
-    max_gap_s: float,
-    include_last: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Stays robust to GPS noise: (starts, ends), int64 point indices, end inclusive.
-
-    Like ``stay_points`` but measured from the stay's centre, as DESIGN.md §3 words it
-    ("within a 50 m radius"): a fix belongs to the open stay when it lies within
-    ``radius_m`` of the mean of the stay's fixes so far. A fix outside is an outlier, kept
-    in the stay but not in its mean, when one of the next ``OUTLIER_RUN`` fixes (without a
-    gap) is back near the centre and outliers stay at most a quarter of the members, or
-    ``OUTLIER_RUN`` while the stay is young (a quarter of three members is no outlier at
-    all, and at σ 20 m two of a stop's first dozen fixes lie off its centre often enough
-    to cut it in pieces); otherwise it is a departure. Anchored on the first fix instead, white noise of σ 20 m
-    puts two fixes of one stop 50 m apart about one time in five and cuts stops into pieces.
-    Durations, gaps and ``include_last`` follow ``stay_points``.
-    """
-    n = x.size
-    starts = np.empty(n, _INT)
-    ends = np.empty(n, _INT)
-    k = 0
-    if n == 0:
-        return starts, ends
-    anchor = 0
-    sum_x, sum_y, count, outliers = x[0], y[0], 1, 0
-    for i in range(1, n):
-        if t[i] - t[i - 1] > max_gap_s:
-            anchor = i
-            sum_x, sum_y, count, outliers = x[i], y[i], 1, 0
-            continue
-        cx, cy = sum_x / count, sum_y / count
-        if math.sqrt((x[i] - cx) ** 2 + (y[i] - cy) ** 2) < radius_m:
-            sum_x += x[i]
-            sum_y += y[i]
-            count += 1
-            continue
-        returns = False
-        if 4 * (outliers + 1) <= max(count, 4 * OUTLIER_RUN):
-            for j in range(i + 1, min(i + 1 + OUTLIER_RUN, n)):
-                if t[j] - t[j - 1] > max_gap_s:
-                    break
-                if math.sqrt((x[j] - cx) ** 2 + (y[j] - cy) ** 2) < radius_m:
-                    returns = True
-                    break
-        if returns:
-            outliers += 1
-            continue
-        if t[i] - t[anchor] >= min_duration_s:
-            starts[k] = anchor
-            ends[k] = i - 1
-            k += 1
-        anchor = i
-        sum_x, sum_y, count, outliers = x[i], y[i], 1, 0
-    if include_last and t[n - 1] - t[anchor] >= min_duration_s:
-        starts[k] = anchor
-        ends[k] = n - 1
-        k += 1
-    return starts[:k].copy(), ends[:k].copy()
-
-
-@njit(cache=True, nogil=True)
-def stay_points_by_group(
-    x: np.ndarray,
-    y: np.ndarray,
-    t: np.ndarray,
-    group_starts: np.ndarray,
-    radius_m: float,
-    min_duration_s: float,
-    max_gap_s: float,
-    include_last: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``stay_points`` on each group (track) of a concatenated batch, indices into the batch.
-
-    Group ``g`` is ``group_starts[g] : group_starts[g+1]`` (the last runs to the end);
-    ``group_starts`` is ascending and starts at 0 when the batch is not empty.
-    """
-    n = x.size
-    all_starts = np.empty(n, _INT)
-    all_ends = np.empty(n, _INT)
-    k = 0
-    for g in range(group_starts.size):
-        lo = group_starts[g]
-        hi = group_starts[g + 1] if g + 1 < group_starts.size else n
-        s, e = stay_points(
-            x[lo:hi], y[lo:hi], t[lo:hi], radius_m, min_duration_s, max_gap_s, include_last
-        )
-        for j in range(s.size):
-            all_starts[k] = s[j] + lo
-            all_ends[k] = e[j] + lo
-            k += 1
-    return all_starts[:k].copy(), all_ends[:k].copy()
+    block_of: np.ndarray
+    states: np.ndarray
+    fine: int
 
 
 # --- distance to line segments through a uniform grid ---------------------------------
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _cell_of(v: float, origin: float, inv_cell: float, n_cells: int) -> int:
+def cell_of(v: float, origin: float, inv_cell: float, n_cells: int) -> int:
     """Cell ``floor((v - origin) * inv_cell)`` clamped to ``0 .. n_cells-1`` (v not NaN).
 
     Monotone in ``v``, so whatever lies between two boxes' corners falls between their cells.
@@ -320,10 +103,10 @@ def build_segment_index(
     row1 = np.empty(n, _INT)
     counts = np.zeros(n_cols * n_rows + 1, _INT)
     for s in range(n):
-        col0[s] = _cell_of(min(seg_x0[s], seg_x1[s]), min_x, inv_cell, n_cols)
-        col1[s] = _cell_of(max(seg_x0[s], seg_x1[s]), min_x, inv_cell, n_cols)
-        row0[s] = _cell_of(min(seg_y0[s], seg_y1[s]), min_y, inv_cell, n_rows)
-        row1[s] = _cell_of(max(seg_y0[s], seg_y1[s]), min_y, inv_cell, n_rows)
+        col0[s] = cell_of(min(seg_x0[s], seg_x1[s]), min_x, inv_cell, n_cols)
+        col1[s] = cell_of(max(seg_x0[s], seg_x1[s]), min_x, inv_cell, n_cols)
+        row0[s] = cell_of(min(seg_y0[s], seg_y1[s]), min_y, inv_cell, n_rows)
+        row1[s] = cell_of(max(seg_y0[s], seg_y1[s]), min_y, inv_cell, n_rows)
         for r in range(row0[s], row1[s] + 1):
             for c in range(col0[s], col1[s] + 1):
                 counts[r * n_cols + c + 1] += 1
@@ -360,28 +143,18 @@ def _segment_dist2(x: float, y: float, x0: float, y0: float, x1: float, y1: floa
 
 @njit(cache=True, nogil=True)
 def distance_to_segments(
-    px: np.ndarray,
-    py: np.ndarray,
-    seg_x0: np.ndarray,
-    seg_y0: np.ndarray,
-    seg_x1: np.ndarray,
-    seg_y1: np.ndarray,
-    origin_x: float,
-    origin_y: float,
-    cell_size: float,
-    n_cols: int,
-    n_rows: int,
-    cell_start: np.ndarray,
-    cell_items: np.ndarray,
-    max_dist: float,
+    px: np.ndarray, py: np.ndarray, segments: Segments, grid: Grid, max_dist: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact distance from each point to the nearest segment: (dist, nearest_seg).
 
     Rings of cells around the point's cell are searched outwards until no unseen cell can
     hold a nearer segment, or none can lie within ``max_dist``. Where no segment lies
     within ``max_dist`` (inclusive) the result is ``inf`` and ``-1``; NaN points too.
-    Among equally near segments the lowest index wins.
+    Among equally near segments the lowest index wins. ``grid`` lists ``segments`` by
+    their bounding boxes (``build_segment_index``).
     """
+    seg_x0, seg_y0, seg_x1, seg_y1 = segments
+    origin_x, origin_y, cell_size, n_cols, n_rows, cell_start, cell_items = grid
     n = px.size
     dist = np.full(n, np.inf)
     nearest = np.full(n, -1, _INT)
@@ -485,21 +258,9 @@ _RASTER_SLACK_M = 1e-6
 
 @njit(cache=True, nogil=True)
 def build_corridor_raster(
-    seg_x0: np.ndarray,
-    seg_y0: np.ndarray,
-    seg_x1: np.ndarray,
-    seg_y1: np.ndarray,
-    origin_x: float,
-    origin_y: float,
-    cell_size: float,
-    n_cols: int,
-    n_rows: int,
-    cell_start: np.ndarray,
-    cell_items: np.ndarray,
-    max_dist: float,
-    fine: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Certain verdicts of ``within_distance`` per fine cell: (block_of, states).
+    segments: Segments, grid: Grid, max_dist: float, fine: int
+) -> CorridorRaster:
+    """Certain verdicts of ``within_distance`` per fine cell: (block_of, states, fine).
 
     The grid is the one ``within_distance`` takes (boxes grown by ``max_dist``). Each
     non-empty cell ``c`` gets block ``block_of[c]`` of ``fine x fine`` sub-cells, the state
@@ -510,6 +271,8 @@ def build_corridor_raster(
     when ``d - h > max_dist``, MIXED otherwise (by the triangle inequality every point of
     an INSIDE sub-cell is nearer than ``max_dist``, of an OUTSIDE one farther).
     """
+    seg_x0, seg_y0, seg_x1, seg_y1 = segments
+    origin_x, origin_y, cell_size, n_cols, n_rows, cell_start, cell_items = grid
     n_cells = n_cols * n_rows
     block_of = np.full(n_cells, -1, _INT)
     n_blocks = 0
@@ -544,35 +307,24 @@ def build_corridor_raster(
                 else:
                     state = RASTER_MIXED
                 states[(block * fine + a) * fine + b] = state
-    return block_of, states
+    return CorridorRaster(block_of, states, fine)
 
 
 @njit(cache=True, nogil=True)
 def within_distance(
     px: np.ndarray,
     py: np.ndarray,
-    seg_x0: np.ndarray,
-    seg_y0: np.ndarray,
-    seg_x1: np.ndarray,
-    seg_y1: np.ndarray,
-    origin_x: float,
-    origin_y: float,
-    cell_size: float,
-    n_cols: int,
-    n_rows: int,
-    cell_start: np.ndarray,
-    cell_items: np.ndarray,
-    block_of: np.ndarray,
-    states: np.ndarray,
-    fine: int,
+    segments: Segments,
+    grid: Grid,
+    raster: CorridorRaster,
     max_dist: float,
 ) -> np.ndarray:
     """For each point: is some segment within ``max_dist`` (inclusive)? NaN points: False.
 
     The grid must list each segment in every cell its bounding box *grown by max_dist*
     touches (``build_segment_index`` on the grown boxes), so a point's own cell names every
-    segment that can be near enough; ``block_of``, ``states`` and ``fine`` come from
-    ``build_corridor_raster`` on that grid, ``fine`` a power of two. Most points are
+    segment that can be near enough; ``raster`` comes from ``build_corridor_raster`` on
+    that grid, its ``fine`` a power of two. Most points are
     settled by their sub-cell's state alone; the rest (MIXED sub-cells, points just outside the grid) are tested
     against their cell's segments, the previous such point's segment and its two
     neighbours first (tracks are continuous, polylines numbered in vertex order), with
@@ -580,6 +332,9 @@ def within_distance(
     max_dist)[1] >= 0``, except that a distance equal to ``max_dist`` to within rounding
     may be judged differently.
     """
+    seg_x0, seg_y0, seg_x1, seg_y1 = segments
+    origin_x, origin_y, cell_size, n_cols, n_rows, cell_start, cell_items = grid
+    block_of, states, fine = raster
     n = px.size
     out = np.zeros(n, np.bool_)
     if n_cols == 0:
@@ -610,8 +365,8 @@ def within_distance(
         if not (lo_x <= x <= hi_x and lo_y <= y <= hi_y):
             continue  # NaN too
         if origin_x <= x < grid_x1 and origin_y <= y < grid_y1:
-            gx = _cell_of(x, origin_x, inv_step, n_sub_cols)
-            gy = _cell_of(y, origin_y, inv_step, n_sub_rows)
+            gx = cell_of(x, origin_x, inv_step, n_sub_cols)
+            gy = cell_of(y, origin_y, inv_step, n_sub_rows)
             block = block_of[(gy >> shift) * n_cols + (gx >> shift)]
             if block < 0:
                 continue
@@ -621,7 +376,7 @@ def within_distance(
                 continue
             if state == RASTER_OUTSIDE:
                 continue
-        cell = _cell_of(y, origin_y, inv_cell, n_rows) * n_cols + _cell_of(
+        cell = cell_of(y, origin_y, inv_cell, n_rows) * n_cols + cell_of(
             x, origin_x, inv_cell, n_cols
         )
         if last >= 0:
@@ -677,10 +432,10 @@ def _polygon_grid(
     inv_cell = 1.0 / cell_size
     counts = np.zeros(n_cols * n_rows + 1, _INT)
     for p in range(n_poly):
-        c0 = _cell_of(poly_bbox[p, 0], min_x, inv_cell, n_cols)
-        c1 = _cell_of(poly_bbox[p, 2], min_x, inv_cell, n_cols)
-        r0 = _cell_of(poly_bbox[p, 1], min_y, inv_cell, n_rows)
-        r1 = _cell_of(poly_bbox[p, 3], min_y, inv_cell, n_rows)
+        c0 = cell_of(poly_bbox[p, 0], min_x, inv_cell, n_cols)
+        c1 = cell_of(poly_bbox[p, 2], min_x, inv_cell, n_cols)
+        r0 = cell_of(poly_bbox[p, 1], min_y, inv_cell, n_rows)
+        r1 = cell_of(poly_bbox[p, 3], min_y, inv_cell, n_rows)
         for r in range(r0, r1 + 1):
             for c in range(c0, c1 + 1):
                 counts[r * n_cols + c + 1] += 1
@@ -688,10 +443,10 @@ def _polygon_grid(
     cursor = cell_start[:-1].copy()
     cell_items = np.empty(cell_start[-1], _INT)
     for p in range(n_poly):
-        c0 = _cell_of(poly_bbox[p, 0], min_x, inv_cell, n_cols)
-        c1 = _cell_of(poly_bbox[p, 2], min_x, inv_cell, n_cols)
-        r0 = _cell_of(poly_bbox[p, 1], min_y, inv_cell, n_rows)
-        r1 = _cell_of(poly_bbox[p, 3], min_y, inv_cell, n_rows)
+        c0 = cell_of(poly_bbox[p, 0], min_x, inv_cell, n_cols)
+        c1 = cell_of(poly_bbox[p, 2], min_x, inv_cell, n_cols)
+        r0 = cell_of(poly_bbox[p, 1], min_y, inv_cell, n_rows)
+        r1 = cell_of(poly_bbox[p, 3], min_y, inv_cell, n_rows)
         for r in range(r0, r1 + 1):
             for c in range(c0, c1 + 1):
                 cell = r * n_cols + c
@@ -710,7 +465,7 @@ def _edge_bands(
     """Edges of each polygon bucketed by horizontal band.
 
     Edge ``v`` joins vertex ``prev[v]`` to vertex ``v`` (rings close implicitly). Polygon
-    ``p`` has ``n_bands[p]`` bands; y falls in band ``_cell_of(y, miny_p, band_scale[p],
+    ``p`` has ``n_bands[p]`` bands; y falls in band ``cell_of(y, miny_p, band_scale[p],
     n_bands[p])``, band ``b`` being ``k = first_band[p] + b``, whose edges are
     ``band_edges[band_start[k] : band_start[k + 1]]``. An edge is listed in every band its
     y-range touches; horizontal edges, which never cross a horizontal ray, in none.
@@ -745,8 +500,8 @@ def _edge_bands(
                 y1 = ring_y[prev[v]]
                 if y0 == y1:
                     continue
-                b0 = _cell_of(min(y0, y1), poly_bbox[p, 1], band_scale[p], n_bands[p])
-                b1 = _cell_of(max(y0, y1), poly_bbox[p, 1], band_scale[p], n_bands[p])
+                b0 = cell_of(min(y0, y1), poly_bbox[p, 1], band_scale[p], n_bands[p])
+                b1 = cell_of(max(y0, y1), poly_bbox[p, 1], band_scale[p], n_bands[p])
                 for b in range(b0, b1 + 1):
                     k = first_band[p] + b
                     if fill:
@@ -796,14 +551,14 @@ def points_in_polygons(
         y = py[i]
         if not (min_x <= x <= max_x and min_y <= y <= max_y):
             continue
-        cell = _cell_of(y, min_y, inv_cell, n_rows) * n_cols + _cell_of(x, min_x, inv_cell, n_cols)
+        cell = cell_of(y, min_y, inv_cell, n_rows) * n_cols + cell_of(x, min_x, inv_cell, n_cols)
         for j in range(cell_start[cell], cell_start[cell + 1]):
             p = cell_items[j]
             if not (
                 poly_bbox[p, 0] <= x <= poly_bbox[p, 2] and poly_bbox[p, 1] <= y <= poly_bbox[p, 3]
             ):
                 continue
-            k = first_band[p] + _cell_of(y, poly_bbox[p, 1], band_scale[p], n_bands[p])
+            k = first_band[p] + cell_of(y, poly_bbox[p, 1], band_scale[p], n_bands[p])
             inside = False
             for e in range(band_start[k], band_start[k + 1]):
                 v = band_edges[e]

@@ -46,6 +46,7 @@ from shapely.geometry import shape
 from sqlmodel import Session, col, select
 
 from cdw.config import Settings, Thresholds, day_bounds, get_settings
+from cdw.geo.projection import Projector
 from cdw.manifests.lifecycle import IN_TRANSIT, RECEIPT_OUTCOMES, ManifestState, can_transition
 from cdw.manifests.models import Manifest, ReceiptOutcome, as_utc
 from cdw.manifests.services import change_state, current_receipt
@@ -56,7 +57,6 @@ from cdw.registry.models import ConstructionSite, Vehicle
 from cdw.tracking.context import AnalysisContext, load_context
 from cdw.tracking.flags import Flag, FlagCode, FlagSource, replace_flags
 from cdw.tracking.pipeline import PipelineResult, run_pipeline
-from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 from cdw.tracking.trips import TripKind
 

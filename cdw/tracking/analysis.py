@@ -20,10 +20,10 @@ from sqlmodel import Session
 
 from cdw.config import Settings, day_bounds, get_settings
 from cdw.errors import Problem, ValidationFailed
+from cdw.geo.projection import Projector
 from cdw.tracking.context import load_context
 from cdw.tracking.flags import Flag, FlagCode, FlagSource, replace_flags
 from cdw.tracking.pipeline import run_pipeline
-from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 
 ENGINE_CODES = (

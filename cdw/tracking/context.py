@@ -22,8 +22,8 @@ from sqlmodel import Session, col, select
 
 from cdw.config import Settings, Thresholds, get_settings
 from cdw.errors import Problem, ValidationFailed
-from cdw.tracking.geometry import PolygonSet, SegmentIndex
-from cdw.tracking.projection import Projector
+from cdw.geo.index import PolygonSet, SegmentIndex
+from cdw.geo.projection import Projector
 
 if TYPE_CHECKING:
     from cdw.roads.engine import Roads

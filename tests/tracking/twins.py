@@ -1,0 +1,165 @@
+"""Plain-Python twins of the Numba kernels in ``cdw.tracking._kernels``.
+
+Straightforward loops over lists, written from each kernel's documented contract, used
+only by the tests to check the kernels on fixed and hypothesis-generated inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+Floats = Sequence[float]
+DistanceFn = Callable[[float, float, float, float], float]
+
+
+def planar_distance(x0: float, y0: float, x1: float, y1: float) -> float:
+    dx = x1 - x0
+    dy = y1 - y0
+    return math.sqrt(dx * dx + dy * dy)
+
+
+def step_metrics(x: Floats, y: Floats, t: Floats) -> tuple[list[float], list[float], list[float]]:
+    dist, dt, speed = [], [], []
+    for i in range(len(x)):
+        if i == 0:
+            dist.append(0.0)
+            dt.append(0.0)
+            speed.append(0.0)
+            continue
+        d = planar_distance(x[i - 1], y[i - 1], x[i], y[i])
+        step = t[i] - t[i - 1]
+        dist.append(d)
+        dt.append(step)
+        speed.append(d / step if step > 0 else 0.0)
+    return dist, dt, speed
+
+
+def run_lengths(mask: Sequence[bool]) -> tuple[list[int], list[int]]:
+    starts, ends = [], []
+    for i, value in enumerate(mask):
+        if value and (i == 0 or not mask[i - 1]):
+            starts.append(i)
+        if value and (i == len(mask) - 1 or not mask[i + 1]):
+            ends.append(i + 1)
+    return starts, ends
+
+
+def runs_at_least(
+    mask: Sequence[bool], t: Floats, min_duration_s: float
+) -> tuple[list[int], list[int]]:
+    starts, ends = [], []
+    for s, e in zip(*run_lengths(mask), strict=True):
+        if t[e - 1] - t[s] >= min_duration_s:
+            starts.append(s)
+            ends.append(e)
+    return starts, ends
+
+
+def split_on_gaps(t: Floats, max_gap_s: float) -> list[int]:
+    return [i for i in range(len(t)) if i == 0 or t[i] - t[i - 1] > max_gap_s]
+
+
+def stay_points(
+    x: Floats,
+    y: Floats,
+    t: Floats,
+    radius_m: float,
+    min_duration_s: float,
+    max_gap_s: float,
+    include_last: bool = True,
+    distance: DistanceFn = planar_distance,
+) -> tuple[list[int], list[int]]:
+    """trackintel's sliding rule, literally; ``distance`` may be haversine for lon/lat."""
+    starts, ends = [], []
+    n = len(x)
+    if n == 0:
+        return starts, ends
+    anchor = 0
+    for i in range(1, n):
+        if t[i] - t[i - 1] > max_gap_s:
+            anchor = i
+            continue
+        if distance(x[anchor], y[anchor], x[i], y[i]) >= radius_m:
+            if t[i] - t[anchor] >= min_duration_s:
+                starts.append(anchor)
+                ends.append(i - 1)
+            anchor = i
+    if include_last and t[n - 1] - t[anchor] >= min_duration_s:
+        starts.append(anchor)
+        ends.append(n - 1)
+    return starts, ends
+
+
+def stay_points_centred(
+    x: Floats,
+    y: Floats,
+    t: Floats,
+    radius_m: float,
+    min_duration_s: float,
+    max_gap_s: float,
+    include_last: bool = True,
+    outlier_run: int = 2,
+) -> tuple[list[int], list[int]]:
+    """The centred rule, literally: a stay is a list of member fixes and its mean."""
+    starts, ends = [], []
+    n = len(x)
+    if n == 0:
+        return starts, ends
+    anchor, members, outliers = 0, [0], []
+
+    def near_centre(j: int) -> bool:
+        sx = sy = 0.0
+        for m in members:  # left to right, as the kernel accumulates
+            sx += x[m]
+            sy += y[m]
+        cx, cy = sx / len(members), sy / len(members)
+        return math.sqrt((x[j] - cx) ** 2 + (y[j] - cy) ** 2) < radius_m
+
+    def comes_back(i: int) -> bool:
+        """One of the next ``outlier_run`` fixes, reached without a gap, is near the centre."""
+        for j in range(i + 1, min(i + 1 + outlier_run, n)):
+            if t[j] - t[j - 1] > max_gap_s:
+                return False
+            if near_centre(j):
+                return True
+        return False
+
+    for i in range(1, n):
+        if t[i] - t[i - 1] > max_gap_s:
+            anchor, members, outliers = i, [i], []
+        elif near_centre(i):
+            members.append(i)
+        elif len(outliers) + 1 <= max(len(members) / 4, outlier_run) and comes_back(i):
+            outliers.append(i)  # inside the stay's time span, not in its centre
+        else:
+            if t[i] - t[anchor] >= min_duration_s:
+                starts.append(anchor)
+                ends.append(i - 1)
+            anchor, members, outliers = i, [i], []
+    if include_last and t[n - 1] - t[anchor] >= min_duration_s:
+        starts.append(anchor)
+        ends.append(n - 1)
+    return starts, ends
+
+
+def stay_points_by_group(
+    x: Floats,
+    y: Floats,
+    t: Floats,
+    group_starts: Sequence[int],
+    radius_m: float,
+    min_duration_s: float,
+    max_gap_s: float,
+    include_last: bool = True,
+) -> tuple[list[int], list[int]]:
+    starts, ends = [], []
+    bounds = [*group_starts, len(x)]
+    for g in range(len(group_starts)):
+        lo, hi = bounds[g], bounds[g + 1]
+        s, e = stay_points(
+            x[lo:hi], y[lo:hi], t[lo:hi], radius_m, min_duration_s, max_gap_s, include_last
+        )
+        starts += [v + lo for v in s]
+        ends += [v + lo for v in e]
+    return starts, ends
