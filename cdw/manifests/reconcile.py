@@ -42,11 +42,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import shapely
-from shapely.geometry import shape
 from sqlmodel import Session, col, select
 
 from cdw.config import Settings, Thresholds, day_bounds, get_settings
 from cdw.geo.projection import Projector
+from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, parse_geometry
 from cdw.manifests.lifecycle import IN_TRANSIT, RECEIPT_OUTCOMES, ManifestState, can_transition
 from cdw.manifests.models import Manifest, ReceiptOutcome, as_utc
 from cdw.manifests.services import change_state, current_receipt
@@ -483,7 +483,9 @@ def manifest_facts(session: Session, manifest: Manifest) -> ManifestFacts:
         is not None
     )
     site = session.get(ConstructionSite, manifest.site_id)
-    centre = shapely.centroid(shape(site.geofence))
+    centre = shapely.centroid(
+        parse_geometry(site.geofence, GEOFENCE_KINDS, field="geofence", what=GEOFENCE)
+    )
     receipt = current_receipt(session, manifest.id)
     return ManifestFacts(
         manifest_id=manifest.id,

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import shapely
-from shapely.geometry import LineString, MultiLineString, shape
+from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 from sqlmodel import Session, col, select
 
@@ -24,6 +24,8 @@ from cdw.config import Settings, Thresholds, get_settings
 from cdw.errors import Problem, ValidationFailed
 from cdw.geo.index import PolygonSet, SegmentIndex
 from cdw.geo.projection import Projector
+from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, parse_geometry, route_lines, zone_area
+from cdw.roads.zones import banned_arcs
 
 if TYPE_CHECKING:
     from cdw.roads.engine import Roads
@@ -121,11 +123,10 @@ class AnalysisContext:
         self._hotspots = PolygonSet([z.geometry for z in self.hotspots]) if self.hotspots else None
         # Banned roads tied to the network's edges (RESTRICTED_ZONE): zone index -> edges.
         self._banned_edges = {}
-        if self.roads is not None:
-            for i, z in enumerate(self.restricted):
-                edges = self.roads.edges_along(z.line) if z.line is not None else None
-                if edges is not None and edges.size:
-                    self._banned_edges[i] = edges
+        for i, z in enumerate(self.restricted):
+            arcs = banned_arcs(self.roads, z.line)
+            if arcs is not None:
+                self._banned_edges[i] = arcs
 
     def zones(self, kind: str) -> list[Zone]:
         return {
@@ -266,88 +267,13 @@ def effective_thresholds(
         ) from exc
 
 
-def _route_lines(routes: Any, source: str) -> list[BaseGeometry]:
-    """Lines of a permit's ``routes``: a GeoJSON (Multi)LineString, Feature(Collection),
-    GeometryCollection, or a list of those."""
-    if routes is None:
-        return []
-    items = routes if isinstance(routes, list) else [routes]
-    lines: list[BaseGeometry] = []
-    for item in items:
-        try:
-            if item.get("type") == "FeatureCollection":
-                lines += _route_lines([f["geometry"] for f in item["features"]], source)
-                continue
-            geom = shape(item["geometry"] if item.get("type") == "Feature" else item)
-        except (
-            AttributeError,
-            KeyError,
-            TypeError,
-            ValueError,
-            shapely.errors.ShapelyError,
-        ) as exc:
-            raise ValidationFailed(
-                [
-                    Problem(
-                        "routes",
-                        f"路线不是有效的 GeoJSON：{exc}",
-                        f"route is not valid GeoJSON: {exc}",
-                        source=source,
-                    )
-                ]
-            ) from exc
-        parts = getattr(geom, "geoms", [geom])
-        for part in parts:
-            if not isinstance(part, LineString | MultiLineString):
-                raise ValidationFailed(
-                    [
-                        Problem(
-                            "routes",
-                            f"路线必须是线（LineString），实际为 {part.geom_type}",
-                            f"a route must be a LineString, got {part.geom_type}",
-                            source=source,
-                        )
-                    ]
-                )
-            lines += list(getattr(part, "geoms", [part]))
-    return lines
-
-
 def _zone_geometry(
     geofence: dict[str, Any] | None, projector: Projector, buffer_lines_m: float, source: str
 ) -> tuple[BaseGeometry, BaseGeometry | None]:
     """Projected polygon of a geofence, and its line where it is one (a banned road, whose
     polygon is the line buffered by ``buffer_lines_m``)."""
-    try:
-        geom = shape(geofence["geometry"] if geofence.get("type") == "Feature" else geofence)
-    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError) as exc:
-        raise ValidationFailed(
-            [
-                Problem(
-                    "geofence",
-                    f"地理围栏不是有效的 GeoJSON：{exc}",
-                    f"geofence is not valid GeoJSON: {exc}",
-                    source=source,
-                )
-            ]
-        ) from exc
-    projected = line = projector.geom_forward(geom)
-    if projected.geom_type in ("LineString", "MultiLineString"):
-        projected = projected.buffer(buffer_lines_m)
-    else:
-        line = None
-    if projected.geom_type not in ("Polygon", "MultiPolygon") or projected.is_empty:
-        raise ValidationFailed(
-            [
-                Problem(
-                    "geofence",
-                    f"地理围栏必须是多边形，实际为 {projected.geom_type}",
-                    f"a geofence must be a polygon, got {projected.geom_type}",
-                    source=source,
-                )
-            ]
-        )
-    return projected, line
+    geom = parse_geometry(geofence, GEOFENCE_KINDS, field="geofence", what=GEOFENCE, source=source)
+    return zone_area(projector.geom_forward(geom), buffer_lines_m)
 
 
 def load_context(
@@ -417,7 +343,8 @@ def load_context(
                     permit.allowed_hours_start, permit.allowed_hours_end, source
                 ),
                 routes=tuple(
-                    projector.geom_forward(line) for line in _route_lines(permit.routes, source)
+                    projector.geom_forward(line)
+                    for line in route_lines(permit.routes, source=source)
                 ),
                 thresholds=effective_thresholds(
                     base, permit.threshold_overrides, permit.corridor_half_width_m, source
