@@ -2,9 +2,10 @@
 lines snapped onto the road network and checked.
 
 Both honour the same restrictions: hgv=no, the vehicle's weight against maxweight, road
-classes the officer excludes, and every active restricted zone of the registry (polygons are
-avoided, banned-road lines ban the network arcs they run along). Each route comes back as a
-GeoJSON Feature that a permit's ``routes`` accepts as it is.
+classes the officer excludes, and every active restricted zone of the registry as the engine
+reads it (``cdw.roads.zones``: banned-road lines ban the network arcs they run along; polygons,
+and lines along no road buffered by the corridor half-width, are avoided). Each route comes
+back as a GeoJSON Feature that a permit's ``routes`` accepts as it is.
 """
 
 from __future__ import annotations
