@@ -18,6 +18,7 @@ from cdw.errors import Problem, ValidationFailed
 from cdw.geo.kernels import (
     CorridorRaster,
     Grid,
+    Polygons,
     Segments,
     build_corridor_raster,
     build_segment_index,
@@ -272,11 +273,13 @@ class PolygonSet:
         self.part_owner = part_owner[non_empty].astype(np.int64)
         rings, ring_part = shapely.get_rings(parts, return_index=True)  # exterior first
         coords, vertex_ring = shapely.get_coordinates(rings, return_index=True)
-        self.ring_x = np.ascontiguousarray(coords[:, 0])
-        self.ring_y = np.ascontiguousarray(coords[:, 1])
-        self.ring_start = _offsets(vertex_ring, rings.size)
-        self.poly_ring_start = _offsets(ring_part, parts.size)
-        self.poly_bbox = _ring_bounds(coords, vertex_ring, ring_part, parts.size)
+        self.polygons = Polygons(
+            ring_x=np.ascontiguousarray(coords[:, 0]),
+            ring_y=np.ascontiguousarray(coords[:, 1]),
+            ring_start=_offsets(vertex_ring, rings.size),
+            poly_ring_start=_offsets(ring_part, parts.size),
+            poly_bbox=_ring_bounds(coords, vertex_ring, ring_part, parts.size),
+        )
         self.size = len(geoms)
         # One part a polygon (no MultiPolygon, none empty): part index = caller's index.
         self._parts_are_polygons = bool(
@@ -291,9 +294,7 @@ class PolygonSet:
     ) -> np.ndarray:
         """For each point the caller's index of the polygon containing it, -1 if none."""
         x, y = coordinate_arrays(px, py, ("px", "py"))
-        part = points_in_polygons(
-            x, y, self.ring_x, self.ring_y, self.ring_start, self.poly_ring_start, self.poly_bbox
-        )
+        part = points_in_polygons(x, y, self.polygons)
         if not self.part_owner.size or self._parts_are_polygons:
             return part
         return np.where(part >= 0, self.part_owner[np.maximum(part, 0)], -1)

@@ -46,6 +46,19 @@ class Grid(NamedTuple):
     cell_items: np.ndarray
 
 
+class Polygons(NamedTuple):
+    """Polygons as rings: ring ``r`` is ``ring_x/ring_y[ring_start[r] : ring_start[r+1]]``
+    (closed or not); polygon ``p`` owns rings ``poly_ring_start[p] : poly_ring_start[p+1]``,
+    the exterior first, then holes; ``poly_bbox[p]`` is (minx, miny, maxx, maxy) over all
+    its rings."""
+
+    ring_x: np.ndarray
+    ring_y: np.ndarray
+    ring_start: np.ndarray
+    poly_ring_start: np.ndarray
+    poly_bbox: np.ndarray
+
+
 class CorridorRaster(NamedTuple):
     """Certain verdicts of ``within_distance`` per sub-cell (see ``build_corridor_raster``)."""
 
@@ -513,20 +526,8 @@ def _edge_bands(
 
 
 @njit(cache=True, nogil=True)
-def points_in_polygons(
-    px: np.ndarray,
-    py: np.ndarray,
-    ring_x: np.ndarray,
-    ring_y: np.ndarray,
-    ring_start: np.ndarray,
-    poly_ring_start: np.ndarray,
-    poly_bbox: np.ndarray,
-) -> np.ndarray:
+def points_in_polygons(px: np.ndarray, py: np.ndarray, polygons: Polygons) -> np.ndarray:
     """Index of the first polygon containing each point, -1 if none (NaN points: -1).
-
-    Ring ``r`` is ``ring_x/ring_y[ring_start[r] : ring_start[r+1]]`` (closed or not);
-    polygon ``p`` owns rings ``poly_ring_start[p] : poly_ring_start[p+1]``, the exterior
-    first, then holes; ``poly_bbox[p]`` is (minx, miny, maxx, maxy) over all its rings.
 
     Containment is the even-odd (crossing number) rule over all rings of a polygon, so a
     point in a hole is outside. Boundary rule (half-open, as in PNPOLY): a point exactly
@@ -535,6 +536,7 @@ def points_in_polygons(
     inside, right and top edges outside). Candidates come from a uniform grid over the
     bounding boxes and each polygon's edges from horizontal bands, both built on each call.
     """
+    ring_x, ring_y, ring_start, poly_ring_start, poly_bbox = polygons
     n = px.size
     n_poly = poly_bbox.shape[0]
     out = np.full(n, -1, _INT)

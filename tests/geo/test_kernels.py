@@ -277,7 +277,7 @@ def square(x0: float, y0: float, x1: float, y1: float, closed: bool = True):
 
 def locate(polygons, points: list[tuple[float, float]]) -> list[int]:
     px, py = arr([p[0] for p in points]), arr([p[1] for p in points])
-    return ints(K.points_in_polygons(px, py, *polygon_arrays(polygons)))
+    return ints(K.points_in_polygons(px, py, K.Polygons(*polygon_arrays(polygons))))
 
 
 def test_points_in_polygons_hand_computed() -> None:
