@@ -3,7 +3,7 @@ implementation: the enforcement list, the HTML report and the engine's known hot
 (``cdw.flows.context``) all use it.
 
 The flag locations are projected once into the UTM zone of the batch
-(:class:`~cdw.tracking.projection.Projector`) and clustered with scikit-learn's DBSCAN:
+(:class:`~cdw.geo.projection.Projector`) and clustered with scikit-learn's DBSCAN:
 a hotspot is a set of at least ``min_events`` locations, each within ``radius_m`` of
 another. Dismissed flags (judged not a violation) are left out.
 """
@@ -22,8 +22,8 @@ from sqlmodel import Session, col, select
 
 from cdw.enforcement.models import ReviewStatus
 from cdw.errors import Problem, ValidationFailed
+from cdw.geo.projection import Projector
 from cdw.tracking.flags import Flag, FlagCode, FlagRecord
-from cdw.tracking.projection import Projector
 
 HOTSPOT_CODES = (FlagCode.SUSPECTED_DUMPING, FlagCode.LONG_STOP)
 DEFAULT_RADIUS_M = 100.0

@@ -6,13 +6,12 @@ every action is appended to the audit log in the same transaction.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import shapely
-from shapely.geometry import Point, mapping, shape
+from shapely.geometry import Point, mapping
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -26,6 +25,8 @@ from cdw.enforcement.models import (
     ReviewStatus,
 )
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
+from cdw.geo import shapes
+from cdw.geo.projection import Projector
 from cdw.permits.models import Permit
 from cdw.registry.categories import RecordStatus
 from cdw.registry.models import (
@@ -37,7 +38,6 @@ from cdw.registry.models import (
 )
 from cdw.registry.services import UNRESTRICTED, Scope
 from cdw.tracking.flags import FlagCode, FlagRecord
-from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 
 TRACK_MARGIN = timedelta(minutes=15)
@@ -186,7 +186,9 @@ def corridor_geojson(permit: Permit | None, settings: Settings, projector: Proje
     if permit is None or not permit.routes:
         return {"type": "FeatureCollection", "features": []}
     half_width = permit.corridor_half_width_m or settings.thresholds.corridor_half_width_m
-    routes = shape(permit.routes)
+    routes = shapes.parse_geometry(
+        permit.routes, shapes.LINE_KINDS, field="routes", what=shapes.ROUTE
+    )
     corridor = projector.geom_inverse(projector.geom_forward(routes).buffer(half_width))
     props = {"permit_no": permit.permit_no, "corridor_half_width_m": half_width}
     return {
@@ -227,7 +229,12 @@ def nearby_geofences(
         if not rows:
             continue
         fences = projector.geom_forward(
-            shapely.from_geojson([json.dumps(r.geofence) for r in rows])
+            [
+                shapes.parse_geometry(
+                    r.geofence, shapes.GEOFENCE_KINDS, field="geofence", what=shapes.GEOFENCE
+                )
+                for r in rows
+            ]
         )
         distances = shapely.distance(fences, here)
         for row, distance in zip(rows, distances, strict=True):
