@@ -36,6 +36,7 @@ class ErrorBody(BaseModel):
     problems: list[ProblemOut] = Field(default_factory=list)
 
 
+ERROR_BODY_REF = "#/components/schemas/ErrorBody"
 ERROR_MEANINGS = {
     400: "请求错误 / bad request",
     401: "未登录或令牌无效 / not authenticated",
@@ -46,13 +47,17 @@ ERROR_MEANINGS = {
 }
 
 
-def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+def errors(*codes: int, html_route: bool = False) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` of a route: each error status with the error body.
 
-    Every route behind a login answers 401 and 422 (bad parameters); pass the others."""
+    Every route behind a login answers 401 and 422 (bad parameters); pass the others. A
+    route whose answer is HTML still answers its errors in JSON (``html_route``)."""
+    if html_route:
+        body = {"content": {"application/json": {"schema": {"$ref": ERROR_BODY_REF}}}}
+    else:
+        body = {"model": ErrorBody}
     return {
-        code: {"model": ErrorBody, "description": ERROR_MEANINGS[code]}
-        for code in sorted({401, 422, *codes})
+        code: {**body, "description": ERROR_MEANINGS[code]} for code in sorted({401, 422, *codes})
     }
 
 

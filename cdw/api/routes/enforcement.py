@@ -304,7 +304,7 @@ def add_document(
 @router.get(
     "/cases/{case_id}/report",
     response_class=HTMLResponse,
-    responses=errors(403, 404),
+    responses=errors(403, 404, html_route=True),
     summary="证据报告 / printable evidence report (HTML)",
 )
 def case_report(
