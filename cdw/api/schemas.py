@@ -4,11 +4,11 @@ declares (the body :class:`cdw.errors.CdwError` produces)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, computed_field
 
-from cdw.enforcement.models import FlagFound
+from cdw.enforcement.models import FlagFound, Instant
 
 
 def _absent(value: Any) -> bool:
@@ -104,17 +104,27 @@ class RouteCheckPublic(BaseModel):
 # --- enforcement dashboards ------------------------------------------------------------------
 
 
+def _to_metre(degrees: float) -> float:
+    """Six decimals of a degree: about 0.1 m."""
+    return round(degrees, 6)
+
+
 class HotspotPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     rank: int
     count: int
     vehicles: list[str]
-    vehicle_count: int
-    first_seen: str = Field(description="ISO-8601")
-    last_seen: str = Field(description="ISO-8601")
-    lon: float
-    lat: float
+    first_seen: Instant
+    last_seen: Instant
+    lon: Annotated[float, AfterValidator(_to_metre)]
+    lat: Annotated[float, AfterValidator(_to_metre)]
     codes: dict[str, int]
     flag_ids: list[int]
+
+    @computed_field
+    def vehicle_count(self) -> int:
+        return len(self.vehicles)
 
 
 class ControlListRow(BaseModel):

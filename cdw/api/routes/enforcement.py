@@ -334,7 +334,7 @@ def read_hotspots(
     found = hotspots(
         session, day_from=day_from, day_to=day_to, radius_m=radius_m, min_events=min_events
     )
-    return [HotspotPublic.model_validate(h.as_dict()) for h in found]
+    return [HotspotPublic.model_validate(h) for h in found]
 
 
 @router.get(
