@@ -372,12 +372,12 @@ def _decide(permit: Permit, status: PermitStatus, actor: User | str, reason: str
     permit.decision_reason = reason
 
 
-def approve(session: Session, permit_id: int, actor: User | str, day: date | None = None) -> Permit:
-    """Approve a submitted application, or refuse with every reason (ValidationFailed).
-    Approving an amendment supersedes the version it amends."""
+def approve(session: Session, permit_id: int, actor: User | str, day: date) -> Permit:
+    """Approve a submitted application on local date ``day``, or refuse with every reason
+    (ValidationFailed). Approving an amendment supersedes the version it amends."""
     permit = get_permit(session, permit_id)
     _require_status(permit, PermitStatus.submitted)
-    problems = approval_check(session, permit, day or date.today())
+    problems = approval_check(session, permit, day)
     if problems:
         raise ValidationFailed(
             problems,

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, model_validator
 
-from cdw.api.deps import SessionDep, SettingsDep, require_roles
+from cdw.api.deps import SessionDep, SettingsDep, TodayDep, require_roles
 from cdw.api.routes.tracks import StoreDep
 from cdw.api.schemas import (
     FacilityCapacities,
@@ -231,10 +231,8 @@ def reconcile(
     responses=errors(403),
     summary="消纳场剩余容量 / facility capacity",
 )
-def facility_figures(session: SessionDep, _: FigureReader) -> FacilityCapacities:
-    return FacilityCapacities.model_validate(
-        {"data": figures.facility_capacity(session, date.today())}
-    )
+def facility_figures(session: SessionDep, today: TodayDep, _: FigureReader) -> FacilityCapacities:
+    return FacilityCapacities.model_validate({"data": figures.facility_capacity(session, today)})
 
 
 @router.get(

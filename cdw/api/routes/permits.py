@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from cdw.api.deps import SessionDep, SettingsDep, require_roles
+from cdw.api.deps import SessionDep, SettingsDep, TodayDep, require_roles
 from cdw.api.schemas import ProposalsPublic, RouteCheckPublic, errors
 from cdw.auth.models import Role, User
 from cdw.permits import route_planning, services
@@ -110,8 +110,8 @@ def apply(
     responses=errors(403, 404, 409),
     summary="核准 / approve",
 )
-def approve(permit_id: int, session: SessionDep, user: Decider) -> PermitPublic:
-    permit = services.approve(session, permit_id, user)
+def approve(permit_id: int, session: SessionDep, today: TodayDep, user: Decider) -> PermitPublic:
+    permit = services.approve(session, permit_id, user, today)
     session.commit()
     return services.public(session, permit)
 
@@ -161,7 +161,9 @@ def amend(
     responses=errors(403),
     summary="到期处理 / expire by date or used-up volume",
 )
-def expire(session: SessionDep, user: Decider, day: date | None = None) -> ExpiredPermits:
-    expired = services.expire_permits(session, day or date.today(), user)
+def expire(
+    session: SessionDep, today: TodayDep, user: Decider, day: date | None = None
+) -> ExpiredPermits:
+    expired = services.expire_permits(session, day or today, user)
     session.commit()
     return ExpiredPermits(expired=[p.permit_no for p in expired])
