@@ -38,7 +38,6 @@ class ErrorBody(BaseModel):
 
 ERROR_BODY_REF = "#/components/schemas/ErrorBody"
 ERROR_MEANINGS = {
-    400: "请求错误 / bad request",
     401: "未登录或令牌无效 / not authenticated",
     403: "角色无权 / the role may not do this",
     404: "不存在或不在权限范围内 / not found or outside the user's scope",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
@@ -76,6 +77,11 @@ def test_manifest_writes_answer_the_manifest_and_the_receipt(client, auth_header
     assert (departed.json()["id"], departed.json()["state"]) == (manifest["id"], "departed")
     assert departed.json()["departed_at"] is not None
 
+    expected = client.get(f"{API}/manifests/expected", headers=operator).json()
+    assert [(m["id"], m["state"]) for m in expected["data"]] == [(manifest["id"], "departed")]
+    listed = client.get(f"{API}/manifests", headers=dispatcher).json()
+    assert (listed["count"], listed["data"][0]["manifest_no"]) == (1, manifest["manifest_no"])
+
     received = client.post(
         f"{API}/manifests/{manifest['id']}/receipt",
         json={"received_volume_m3": 14},
@@ -97,3 +103,15 @@ def test_manifest_writes_answer_the_manifest_and_the_receipt(client, auth_header
     shown = client.get(f"{API}/manifests/{manifest['id']}", headers=dispatcher).json()
     assert [r["version"] for r in shown["receipts"]] == [1, 2]
     assert shown["state"] == "received"
+
+    viewer = auth_headers(Role.viewer)
+    capacity = client.get(f"{API}/figures/facilities", headers=viewer)
+    assert capacity.status_code == 200, capacity.text
+    landfill = next(f for f in capacity.json()["data"] if f["facility_id"] == s.facility.id)
+    assert (landfill["used_m3"], landfill["remaining_m3"]) == (15, 10_000 - 15)
+    issued_at = datetime.fromisoformat(manifest["issued_at"]).replace(tzinfo=UTC)
+    day = {"date_from": issued_at.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()}
+    per_day = client.get(f"{API}/figures/manifests", params=day, headers=viewer).json()
+    assert [d["issued"] for d in per_day["data"]] == [1]
+    share = client.get(f"{API}/figures/recycling", params=day, headers=viewer).json()
+    assert (share["received_m3"], share["recycled_m3"], share["share"]) == (15, 0, 0)
