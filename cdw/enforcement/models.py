@@ -1,4 +1,5 @@
-"""Enforcement tables: reviews and explanations of flags, cases (立案) and their documents.
+"""Enforcement tables: reviews and explanations of flags, cases (立案) and their documents;
+and their answers as the API shows them (flags with their review status, evidence, cases).
 
 The audit log table lives in :mod:`cdw.enforcement.audit`; it is re-exported here so that
 importing this module (cdw.models does) registers every enforcement table.
