@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 
 import numpy as np
 from sklearn.cluster import DBSCAN
@@ -42,20 +41,6 @@ class Hotspot:
     lat: float
     codes: dict[str, int] = field(default_factory=dict)
     flag_ids: list[int] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "count": self.count,
-            "vehicles": self.vehicles,
-            "vehicle_count": len(self.vehicles),
-            "first_seen": self.first_seen.isoformat(),
-            "last_seen": self.last_seen.isoformat(),
-            "lon": round(self.lon, 6),
-            "lat": round(self.lat, 6),
-            "codes": self.codes,
-            "flag_ids": self.flag_ids,
-        }
 
 
 def cluster_labels(x: np.ndarray, y: np.ndarray, radius_m: float, min_events: int) -> np.ndarray:
