@@ -728,16 +728,19 @@ def distance_table(
     heap_cost: np.ndarray,
     heap_node: np.ndarray,
     touched: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every shortest distance up to ``limit``, from every node (an upper-bounded
     origin-destination table, as fmm's UBODT): CSR ``(table_start, table_node,
-    table_dist)``, the nodes within ``limit`` of ``u`` ascending in
-    ``table_node[table_start[u]:table_start[u+1]]``. The workspace is ``new_workspace``'s.
+    table_dist, table_pred)``, the nodes within ``limit`` of ``u`` ascending in
+    ``table_node[table_start[u]:table_start[u+1]]``, each with the edge it is reached by
+    on a shortest path from ``u`` (-1 at ``u``), so that the path is read off ``u``'s row
+    alone. The workspace is ``new_workspace``'s.
     """
     n = out_start.size - 1
     table_start = np.zeros(n + 1, _INT)
     table_node = np.empty(max(16, 16 * n), np.int32)
     table_dist = np.empty(table_node.size)
+    table_pred = np.empty(table_node.size, np.int32)
     source = np.empty(1, _INT)
     zero = np.zeros(1)
     no_targets = np.empty(0, _INT)
@@ -754,38 +757,49 @@ def distance_table(
             cap = max(2 * table_node.size, count + n_touched)
             grown_node = np.empty(cap, np.int32)
             grown_dist = np.empty(cap)
+            grown_pred = np.empty(cap, np.int32)
             grown_node[:count] = table_node[:count]
             grown_dist[:count] = table_dist[:count]
+            grown_pred[:count] = table_pred[:count]
             table_node = grown_node
             table_dist = grown_dist
+            table_pred = grown_pred
         for v in reached:
             if settled[v]:
                 table_node[count] = v
                 table_dist[count] = dist[v]
+                table_pred[count] = pred_edge[v]
                 count += 1
         reset_workspace(touched[:n_touched], dist, pred_edge, settled)
         table_start[u + 1] = count
-    return table_start, table_node[:count].copy(), table_dist[:count].copy()
+    return (
+        table_start,
+        table_node[:count].copy(),
+        table_dist[:count].copy(),
+        table_pred[:count].copy(),
+    )
 
 
 class Table(NamedTuple):
-    """A ``distance_table`` (``start``, ``node``, ``dist``) holding every distance up to
-    ``limit``; an empty one with limit 0 holds none (``no_table``)."""
+    """A ``distance_table`` (``start``, ``node``, ``dist``, ``pred``) holding every
+    distance up to ``limit``; an empty one with limit 0 holds none (``no_table``)."""
 
     start: np.ndarray
     node: np.ndarray
     dist: np.ndarray
+    pred: np.ndarray
     limit: float
 
 
 def no_table(n_nodes: int) -> Table:
     """A ``Table`` of no distances over ``n_nodes`` nodes."""
-    return Table(np.zeros(n_nodes + 1, _INT), np.zeros(0, np.int32), np.zeros(0), 0.0)
+    none = np.zeros(0, np.int32)
+    return Table(np.zeros(n_nodes + 1, _INT), none, np.zeros(0), none, 0.0)
 
 
 @njit(cache=True, nogil=True)
-def _table_distance(table: Table, u: int, v: int) -> float:
-    """Distance from ``u`` to ``v`` in a ``distance_table``; inf beyond its limit."""
+def _table_index(table: Table, u: int, v: int) -> int:
+    """Where ``v`` stands in ``u``'s row of a ``distance_table``; -1 beyond its limit."""
     lo = table.start[u]
     end = table.start[u + 1]
     hi = end
@@ -795,9 +809,14 @@ def _table_distance(table: Table, u: int, v: int) -> float:
             lo = mid + 1
         else:
             hi = mid
-    if lo < end and table.node[lo] == v:
-        return table.dist[lo]
-    return math.inf
+    return lo if lo < end and table.node[lo] == v else -1
+
+
+@njit(cache=True, nogil=True)
+def _table_distance(table: Table, u: int, v: int) -> float:
+    """Distance from ``u`` to ``v`` in a ``distance_table``; inf beyond its limit."""
+    j = _table_index(table, u, v)
+    return table.dist[j] if j >= 0 else math.inf
 
 
 @njit(cache=True, nogil=True)
@@ -826,39 +845,25 @@ def _table_row(table: Table, u: int, nodes: np.ndarray, n: int, out: np.ndarray)
 
 
 @njit(cache=True, nogil=True)
-def _table_walk(
-    table: Table,
-    out_start: np.ndarray,
-    out_edges: np.ndarray,
-    edge_to: np.ndarray,
-    edge_cost: np.ndarray,
-    u: int,
-    v: int,
-) -> tuple[bool, np.ndarray]:
-    """A shortest path from ``u`` to ``v`` (within the table's limit) read off the table:
-    from each node the edge whose cost plus the table distance on is least. Returns
-    ``(found, edges)``; not found where a step has no edge on (beyond the limit) or the
-    walk does not end (zero-cost cycles)."""
-    edges = np.empty(8, _INT)
+def _table_walk(table: Table, edge_from: np.ndarray, u: int, v: int) -> tuple[bool, np.ndarray]:
+    """A shortest path from ``u`` to ``v`` read off ``u``'s row of the table, back from
+    ``v`` along each node's ``pred`` edge. Returns ``(found, edges)``, in driving order;
+    not found where ``v`` lies beyond the table's limit."""
+    j = _table_index(table, u, v)
+    if j < 0:
+        return False, np.empty(0, _INT)
     count = 0
-    node = u
-    while node != v:
-        if count > out_start.size:
-            return False, edges[:0].copy()
-        best = math.inf
-        pick = -1
-        for j in range(out_start[node], out_start[node + 1]):
-            e = out_edges[j]
-            d = edge_cost[e] + _table_distance(table, edge_to[e], v)
-            if d < best:
-                best = d
-                pick = e
-        if pick < 0:
-            return False, edges[:0].copy()
-        edges = _append_int(edges, count, pick)
+    node = v
+    while node != u:  # every node of the path lies nearer u than v: in the row
         count += 1
-        node = edge_to[pick]
-    return True, edges[:count].copy()
+        node = edge_from[table.pred[_table_index(table, u, node)]]
+    edges = np.empty(count, _INT)
+    node = v
+    for q in range(count - 1, -1, -1):
+        e = table.pred[_table_index(table, u, node)]
+        edges[q] = e
+        node = edge_from[e]
+    return True, edges
 
 
 @njit(cache=True, nogil=True)
@@ -1321,10 +1326,7 @@ def fill_path(
             if direct <= via and direct <= reach:
                 known = True
             elif via <= reach:
-                known, links = _table_walk(
-                    table, chain_out_start, chain_out, chain_to, chain_length, sources[leave],
-                    targets[entry],
-                )  # fmt: skip
+                known, links = _table_walk(table, chain_from, sources[leave], targets[entry])
         if not known:
             target_bound[0] = reach - extra[0]
             target_bound[1] = reach - extra[1]

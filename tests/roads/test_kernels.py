@@ -161,12 +161,13 @@ def test_path_edges_match_twin(seed: int, target: int) -> None:
 def test_distance_table_fixed() -> None:
     # 0 -> 1 -> 2 costs 1, 2; 2 -> 0 costs 10; limit 3
     dst, cost = np.array([1, 2, 0]), np.array([1.0, 2.0, 10.0])
-    start, node, dist = k.distance_table(
+    start, node, dist, pred = k.distance_table(
         np.array([0, 1, 2, 3]), np.array([0, 1, 2]), dst, cost, 3.0, *k.new_workspace(3, 3)
     )
     assert start.tolist() == [0, 3, 5, 6]
     assert node.tolist() == [0, 1, 2, 1, 2, 2]
     assert dist.tolist() == [0.0, 1.0, 3.0, 0.0, 2.0, 0.0]
+    assert pred.tolist() == [-1, 0, 1, -1, 1, -1]
 
 
 @SETTINGS
@@ -174,9 +175,10 @@ def test_distance_table_fixed() -> None:
 def test_distance_table_matches_twin(seed: int, n_nodes: int, n_edges: int, limit: float) -> None:
     src, dst, cost, out_start, out_edges = _random_graph(seed, n_nodes, n_edges)
     ws = k.new_workspace(n_nodes, n_edges)
-    start, node, dist = k.distance_table(out_start, out_edges, dst, cost, limit, *ws)
+    start, node, dist, pred = k.distance_table(out_start, out_edges, dst, cost, limit, *ws)
     want = twins.distance_table(out_start, out_edges, dst, cost, limit)
-    assert start[0] == 0 and start.size == n_nodes + 1 and start[-1] == node.size == dist.size
+    assert start[0] == 0 and start.size == n_nodes + 1
+    assert start[-1] == node.size == dist.size == pred.size
     for u in range(n_nodes):
         row = node[start[u] : start[u + 1]].tolist()
         assert row == sorted(set(row))
@@ -185,9 +187,16 @@ def test_distance_table_matches_twin(seed: int, n_nodes: int, n_edges: int, limi
             assert v in got or d > limit - NEAR
         for v, d in got.items():
             assert d == pytest.approx(want[u].get(v, math.inf), abs=1e-9)
+        # each node's edge in: from a node of the row, on a shortest path (none at u)
+        for v, e in zip(row, pred[start[u] : start[u + 1]].tolist(), strict=True):
+            if v == u:
+                assert e == -1
+            else:
+                assert dst[e] == v and src[e] in got
+                assert got[src[e]] + cost[e] == pytest.approx(got[v], abs=1e-9)
     assert _clean(ws)
     # a table's row read for several nodes at once, and a walk along shortest paths
-    table = k.Table(start, node, dist, limit)
+    table = k.Table(start, node, dist, pred, limit)
     rng = np.random.default_rng(seed)
     for u in range(n_nodes):
         row = dict(zip(node[start[u] : start[u + 1]].tolist(),
@@ -197,10 +206,9 @@ def test_distance_table_matches_twin(seed: int, n_nodes: int, n_edges: int, limi
         k._table_row(table, u, nodes, nodes.size, out)
         assert out.tolist() == [row.get(v, math.inf) for v in nodes.tolist()]
         v = int(rng.integers(0, n_nodes))
-        found, edges = k._table_walk(table, out_start, out_edges, dst, cost, u, v)
-        if v in row and not found:  # (only where free arcs may lead it round in circles)
-            assert (cost == 0).any()
-        elif v in row:  # a shortest path, edge after edge
+        found, edges = k._table_walk(table, src, u, v)
+        assert found == (v in row)
+        if v in row:  # a shortest path, edge after edge
             assert cost[edges].sum() == pytest.approx(row[v], abs=1e-6)
             assert [u, *dst[edges].tolist()][-1] == v
             assert all(src[e] == a for e, a in zip(edges, [u, *dst[edges].tolist()], strict=False))
