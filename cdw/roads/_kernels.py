@@ -799,36 +799,70 @@ def distance_table(
     )
 
 
-class Table(NamedTuple):
-    """A ``distance_table`` (``start``, ``node``, ``dist``, ``pred``) holding every
-    distance up to ``limit``; an empty one with limit 0 holds none (``no_table``)."""
+TABLE_TIERS = 3  # a row's entries by distance: up to limit/4, limit/2, limit
 
-    start: np.ndarray
+
+class Table(NamedTuple):
+    """A ``distance_table`` holding every distance up to ``limit``, each row in
+    ``TABLE_TIERS`` tiers by distance (``new_table``): tier ``j`` of row ``u`` is
+    ``tier_start[u * TABLE_TIERS + j] : tier_start[u * TABLE_TIERS + j + 1]`` of
+    ``node``, ``dist`` and ``pred``, ascending by node, holding the distances above
+    ``_tier_top(limit, j - 1)`` up to ``_tier_top(limit, j)``. A search bounded well
+    below the limit reads only the near tiers, a small part of the row (the rows of a
+    whole network do not fit in a cache). An empty one with limit 0 holds none
+    (``no_table``)."""
+
+    tier_start: np.ndarray
     node: np.ndarray
     dist: np.ndarray
     pred: np.ndarray
     limit: float
 
 
+@njit(cache=True, nogil=True)
+def _tier_top(limit: float, j: int) -> float:
+    """The farthest distance tier ``j`` of a table up to ``limit`` holds."""
+    return limit / 2.0 ** (TABLE_TIERS - 1 - j)
+
+
+def new_table(
+    start: np.ndarray, node: np.ndarray, dist: np.ndarray, pred: np.ndarray, limit: float
+) -> Table:
+    """The ``Table`` of a ``distance_table`` (``start``, ``node``, ``dist``, ``pred``) up
+    to ``limit``, each row sorted into its tiers."""
+    n = start.size - 1
+    row = np.repeat(np.arange(n), np.diff(start))
+    tops = np.array([_tier_top(limit, j) for j in range(TABLE_TIERS - 1)])
+    tier = row * TABLE_TIERS + np.searchsorted(tops, dist, side="left")
+    order = np.lexsort((node, tier))
+    tier_start = np.zeros(n * TABLE_TIERS + 1, _INT)
+    np.cumsum(np.bincount(tier, minlength=n * TABLE_TIERS), out=tier_start[1:])
+    return Table(tier_start, node[order], dist[order], pred[order], float(limit))
+
+
 def no_table(n_nodes: int) -> Table:
     """A ``Table`` of no distances over ``n_nodes`` nodes."""
     none = np.zeros(0, np.int32)
-    return Table(np.zeros(n_nodes + 1, _INT), none, np.zeros(0), none, 0.0)
+    return Table(np.zeros(n_nodes * TABLE_TIERS + 1, _INT), none, np.zeros(0), none, 0.0)
 
 
 @njit(cache=True, nogil=True)
 def _table_index(table: Table, u: int, v: int) -> int:
-    """Where ``v`` stands in ``u``'s row of a ``distance_table``; -1 beyond its limit."""
-    lo = table.start[u]
-    end = table.start[u + 1]
-    hi = end
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if table.node[mid] < v:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo if lo < end and table.node[lo] == v else -1
+    """Where ``v`` stands in ``u``'s row of a ``distance_table`` (its nearest tiers
+    first); -1 beyond its limit."""
+    for j in range(TABLE_TIERS):
+        lo = table.tier_start[u * TABLE_TIERS + j]
+        end = table.tier_start[u * TABLE_TIERS + j + 1]
+        hi = end
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if table.node[mid] < v:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < end and table.node[lo] == v:
+            return lo
+    return -1
 
 
 @njit(cache=True, nogil=True)
@@ -839,28 +873,37 @@ def _table_distance(table: Table, u: int, v: int) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _table_row(table: Table, u: int, nodes: np.ndarray, n: int, out: np.ndarray) -> None:
+def _table_row(
+    table: Table, u: int, nodes: np.ndarray, n: int, bound: float, out: np.ndarray
+) -> None:
     """``out[j]``: the distance from ``u`` to ``nodes[j]`` (``n`` of them, ascending) in
-    the table, inf beyond its limit; one pass along ``u``'s row (galloping ahead from
-    each node found to the next), so that it is read in order."""
-    lo = table.start[u]
-    end = table.start[u + 1]
+    the table where it is at most ``bound``, else a distance above ``bound`` or inf;
+    read only from the tiers that may hold such distances, each in one pass (galloping
+    ahead from each node found to the next)."""
     for j in range(n):
-        v = nodes[j]
-        step = 1
-        probe = lo  # every entry before lo is below v
-        while probe < end and table.node[probe] < v:
-            lo = probe + 1
-            probe = lo + step - 1
-            step *= 2
-        hi = min(probe, end)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if table.node[mid] < v:
-                lo = mid + 1
-            else:
-                hi = mid
-        out[j] = table.dist[lo] if lo < end and table.node[lo] == v else math.inf
+        out[j] = math.inf
+    for tier in range(TABLE_TIERS):
+        if tier > 0 and _tier_top(table.limit, tier - 1) >= bound:
+            break  # the farther tiers hold nothing within the bound
+        lo = table.tier_start[u * TABLE_TIERS + tier]
+        end = table.tier_start[u * TABLE_TIERS + tier + 1]
+        for j in range(n):
+            v = nodes[j]
+            step = 1
+            probe = lo  # every entry before lo is below v
+            while probe < end and table.node[probe] < v:
+                lo = probe + 1
+                probe = lo + step - 1
+                step *= 2
+            hi = min(probe, end)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if table.node[mid] < v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo < end and table.node[lo] == v:
+                out[j] = table.dist[lo]
 
 
 @njit(cache=True, nogil=True)
@@ -1044,7 +1087,9 @@ def _route_step(
                             continue
                         r = sources[x]
                         if not exit_done[r]:
-                            _table_row(table, exit_node[r], target_nodes, n_nodes, exit_dist[r])
+                            _table_row(
+                                table, exit_node[r], target_nodes, n_nodes, bound, exit_dist[r]
+                            )
                             exit_done[r] = True
                         best = min(best, lower + exit_dist[r, target_at[t]])
                         limit = min(limit, best)

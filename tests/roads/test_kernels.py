@@ -198,15 +198,20 @@ def test_distance_table_matches_twin(seed: int, n_nodes: int, n_edges: int, limi
                 assert got[src[e]] + cost[e] == pytest.approx(got[v], abs=1e-9)
     assert _clean(ws)
     # a table's row read for several nodes at once, and a walk along shortest paths
-    table = k.Table(start, node, dist, pred, limit)
+    table = k.new_table(start, node, dist, pred, limit)
     rng = np.random.default_rng(seed)
     for u in range(n_nodes):
         row = dict(zip(node[start[u] : start[u + 1]].tolist(),
                        dist[start[u] : start[u + 1]].tolist(), strict=True))  # fmt: skip
         nodes = np.unique(rng.integers(0, n_nodes, int(rng.integers(0, n_nodes + 1))))
         out = np.full(nodes.size, -1.0)
-        k._table_row(table, u, nodes, nodes.size, out)
+        k._table_row(table, u, nodes, nodes.size, math.inf, out)
         assert out.tolist() == [row.get(v, math.inf) for v in nodes.tolist()]
+        # bounded: exact within the bound, beyond it anything farther
+        bound = float(rng.uniform(0, limit + 1))
+        k._table_row(table, u, nodes, nodes.size, bound, out)
+        for v, d in zip(nodes.tolist(), out.tolist(), strict=True):
+            assert d == row[v] if row.get(v, math.inf) <= bound else d > bound
         v = int(rng.integers(0, n_nodes))
         found, edges = k._table_walk(table, src, u, v)
         assert found == (v in row)
@@ -482,7 +487,7 @@ def _table(ch: Chains, n_nodes: int, limit: float) -> tuple:
     if limit <= 0:
         return k.no_table(n_nodes)
     ws = k.new_workspace(n_nodes, ch.n_chains)
-    return k.Table(
+    return k.new_table(
         *k.distance_table(
             k.Graph(ch.out_start, ch.out_chains, ch.chain_to, ch.chain_length), limit, ws
         ),
