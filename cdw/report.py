@@ -28,10 +28,12 @@ from shapely.geometry.base import BaseGeometry
 from sqlmodel import Session, col, select
 
 from cdw.config import Settings, day_bounds
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
+from cdw.flags.values import Flag
 from cdw.permits.models import Permit
 from cdw.registry.models import ConstructionSite, Depot, DisposalFacility, RestrictedZone
 from cdw.tracking.analysis import ENGINE_CODES
-from cdw.tracking.flags import Flag, FlagCode, FlagRecord
 from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 

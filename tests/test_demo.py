@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from cdw.demo import DEFAULT_BUNDLE, run_demo
-from cdw.tracking.flags import FlagCode
+from cdw.flags.codes import FlagCode
 
 
 def _t(iso: str) -> datetime:

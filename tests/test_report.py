@@ -16,6 +16,8 @@ from cdw.bundle_cli import import_bundle
 from cdw.config import Settings
 from cdw.db import session_scope
 from cdw.demo import DEFAULT_BUNDLE
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
 from cdw.report import (
     FacilityUse,
     Place,
@@ -25,7 +27,6 @@ from cdw.report import (
     write_report,
 )
 from cdw.tracking.analysis import analyse_days
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 

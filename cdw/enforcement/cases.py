@@ -32,6 +32,8 @@ from cdw.enforcement.models import (
 )
 from cdw.enforcement.review import flag_public, get_flag, require_open, set_status
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.permits.models import Permit
 from cdw.registry.models import (
     ConstructionSite,
@@ -40,7 +42,6 @@ from cdw.registry.models import (
     Haulier,
     Vehicle,
 )
-from cdw.tracking.flags import FlagCode, FlagRecord
 
 CASE_ENTITY = "case"
 LOCATION_CODES = {FlagCode.SUSPECTED_DUMPING, FlagCode.LONG_STOP}

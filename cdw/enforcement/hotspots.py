@@ -19,7 +19,8 @@ from sqlmodel import Session, col, select
 
 from cdw.enforcement.models import ReviewStatus
 from cdw.errors import Problem, ValidationFailed
-from cdw.tracking.flags import FlagCode, FlagRecord
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.tracking.projection import Projector
 
 HOTSPOT_CODES = (FlagCode.SUSPECTED_DUMPING, FlagCode.LONG_STOP)

@@ -26,9 +26,10 @@ from openpyxl import Workbook
 from sqlmodel import Session, col, select
 
 from cdw.enforcement.models import ReviewStatus
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.permits.models import Permit
 from cdw.registry.models import ConstructionSite, Haulier, Vehicle
-from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.projection import Projector
 
 if TYPE_CHECKING:

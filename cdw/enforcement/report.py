@@ -20,7 +20,7 @@ from cdw.enforcement.review import (
     permit_by_no,
     track_geojson,
 )
-from cdw.tracking.flags import FlagRecord
+from cdw.flags.models import FlagRecord
 from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 

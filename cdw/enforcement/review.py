@@ -26,6 +26,8 @@ from cdw.enforcement.models import (
     ReviewStatus,
 )
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.permits.models import Permit
 from cdw.registry.categories import RecordStatus
 from cdw.registry.models import (
@@ -36,7 +38,6 @@ from cdw.registry.models import (
     Vehicle,
 )
 from cdw.registry.services import UNRESTRICTED, Scope
-from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 

@@ -46,6 +46,9 @@ from shapely.geometry import shape
 from sqlmodel import Session, col, select
 
 from cdw.config import Settings, Thresholds, day_bounds, get_settings
+from cdw.flags.codes import FlagCode, FlagSource
+from cdw.flags.store import replace_flags
+from cdw.flags.values import Flag
 from cdw.manifests.lifecycle import IN_TRANSIT, RECEIPT_OUTCOMES, ManifestState, can_transition
 from cdw.manifests.models import Manifest, ReceiptOutcome, as_utc
 from cdw.manifests.services import change_state, current_receipt
@@ -54,7 +57,6 @@ from cdw.permits.rules import VehicleFacts, vehicle_problems
 from cdw.permits.services import vehicle_facts
 from cdw.registry.models import ConstructionSite, Vehicle
 from cdw.tracking.context import AnalysisContext, load_context
-from cdw.tracking.flags import Flag, FlagCode, FlagSource, replace_flags
 from cdw.tracking.pipeline import PipelineResult, run_pipeline
 from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
@@ -561,6 +563,7 @@ def reconcile_days(
     for manifest in manifests:
         _advance(session, manifest, per_manifest.get(manifest.id, []), report)
     saved = replace_flags(session, FlagSource.reconciliation, start_day, end_day, report.flags, tz)
+    session.commit()
     report.stored, report.replaced = saved.stored, saved.replaced
     report.kept_reviewed = saved.kept_reviewed
     return report

@@ -20,8 +20,10 @@ from sqlmodel import Session
 
 from cdw.config import Settings, day_bounds, get_settings
 from cdw.errors import Problem, ValidationFailed
+from cdw.flags.codes import FlagCode, FlagSource
+from cdw.flags.store import replace_flags
+from cdw.flags.values import Flag
 from cdw.tracking.context import load_context
-from cdw.tracking.flags import Flag, FlagCode, FlagSource, replace_flags
 from cdw.tracking.pipeline import run_pipeline
 from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
@@ -140,6 +142,7 @@ def analyse_days(
         report.flags = result.flags
         report.timings = result.timings
     saved = replace_flags(session, FlagSource.engine, start_day, end_day, report.flags, tz)
+    session.commit()
     report.stored, report.replaced = saved.stored, saved.replaced
     report.kept_reviewed = saved.kept_reviewed
     return report

@@ -17,6 +17,7 @@ from time import perf_counter
 
 import polars as pl
 
+from cdw.flags.values import Flag
 from cdw.tracking import clean
 from cdw.tracking.checks import (
     long_stop,
@@ -30,7 +31,6 @@ from cdw.tracking.checks import (
     wrong_destination,
 )
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag
 from cdw.tracking.trips import Trip, VehicleTrack, prepare_tracks, segment_trips
 
 Check = Callable[[Trip, VehicleTrack, AnalysisContext], list[Flag]]

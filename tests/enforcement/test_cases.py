@@ -13,8 +13,8 @@ from cdw.enforcement.credit import CREDIT_DEDUCTIONS
 from cdw.enforcement.models import CaseState, ReviewStatus
 from cdw.enforcement.review import QueueFilter
 from cdw.errors import Conflict, ValidationFailed
+from cdw.flags.codes import FlagCode
 from cdw.registry.categories import HaulierStatus
-from cdw.tracking.flags import FlagCode
 from tests.enforcement.world import add_flag, build_world
 
 DECISION = ActionInput(

@@ -8,7 +8,7 @@ import pytest
 from cdw.enforcement import review
 from cdw.enforcement.hotspots import cluster_labels, hotspots, rank_hotspots
 from cdw.errors import ValidationFailed
-from cdw.tracking.flags import FlagCode
+from cdw.flags.codes import FlagCode
 from cdw.tracking.projection import Projector
 from tests.enforcement.world import T0, add_flag, build_world
 

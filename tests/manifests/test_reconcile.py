@@ -10,6 +10,7 @@ from shapely.geometry import mapping
 from sqlmodel import Session, select
 
 from cdw.config import Settings, Thresholds
+from cdw.flags.models import FlagRecord
 from cdw.manifests.lifecycle import ManifestState
 from cdw.manifests.models import Manifest, Receipt
 from cdw.manifests.reconcile import (
@@ -25,7 +26,6 @@ from cdw.permits.models import Permit, PermitStatus, PermitVehicle
 from cdw.permits.rules import VehicleFacts
 from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
 from cdw.tracking.analysis import analyse_days
-from cdw.tracking.flags import FlagRecord
 from cdw.tracking.pipeline import run_pipeline
 from cdw.tracking.store import PointStore
 from tests.tracking.handbuilt import (

@@ -25,9 +25,9 @@ from cdw.enforcement.lists import ListKind, control_list, to_csv, to_xlsx
 from cdw.enforcement.models import Case, CaseState, ReviewStatus
 from cdw.enforcement.report import case_report_html
 from cdw.enforcement.statistics import statistics
+from cdw.flags.codes import FlagCode
 from cdw.registry.services import scope_for
 from cdw.roads.engine import configured_roads
-from cdw.tracking.flags import FlagCode
 
 router = APIRouter(prefix="/enforcement", tags=["enforcement 执法"])
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from cdw.config import Thresholds
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
 from cdw.tracking.checks import (
     Stays,
     dist_en,
@@ -25,7 +27,6 @@ from cdw.tracking.checks import (
     thresholds_of,
 )
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
 
 

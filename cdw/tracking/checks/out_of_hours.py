@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
 from cdw.tracking import _kernels as K
 from cdw.tracking.checks import dist_en, dist_zh, dur_en, dur_zh, local_time, make_flag
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, TripKind, VehicleTrack
 
 

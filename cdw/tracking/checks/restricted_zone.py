@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
 from cdw.registry.categories import ZoneKind
 from cdw.tracking.checks import (
     Events,
@@ -32,7 +34,6 @@ from cdw.tracking.checks import (
     thresholds_of,
 )
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
 
 CONTEXT_FIXES = 5

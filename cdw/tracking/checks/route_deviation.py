@@ -30,6 +30,8 @@ import math
 import numpy as np
 import shapely
 
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
 from cdw.tracking import _kernels as K
 from cdw.tracking.checks import (
     dist_en,
@@ -41,7 +43,6 @@ from cdw.tracking.checks import (
     path_geometry,
 )
 from cdw.tracking.context import AnalysisContext, PermitRule
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, TripKind, VehicleTrack
 
 

@@ -8,6 +8,8 @@ to the trip holding the fix after it. Severity: 20 + 1 per minute, at most 70.
 
 from __future__ import annotations
 
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
 from cdw.tracking.checks import (
     Events,
     dist_en,
@@ -19,7 +21,6 @@ from cdw.tracking.checks import (
     thresholds_of,
 )
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
 
 

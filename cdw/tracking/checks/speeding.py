@@ -51,6 +51,8 @@ from typing import Any
 import numpy as np
 
 from cdw.config import Thresholds
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
 from cdw.tracking.checks import (
     Events,
     dist_en,
@@ -64,7 +66,6 @@ from cdw.tracking.checks import (
     thresholds_of,
 )
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
 
 _MAX_ROADS_LISTED = 6

@@ -24,6 +24,8 @@ import math
 
 import numpy as np
 
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
 from cdw.tracking.checks import (
     STILL_KMH,
     Events,
@@ -38,7 +40,6 @@ from cdw.tracking.checks import (
     thresholds_of,
 )
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
 
 ALARM_BITS = {

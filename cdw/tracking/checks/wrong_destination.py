@@ -7,9 +7,10 @@ Severity 80.
 
 from __future__ import annotations
 
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
 from cdw.tracking.checks import make_flag, point_geometry
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, TripKind, VehicleTrack
 
 SEVERITY = 80
