@@ -1,5 +1,6 @@
 """Every table module, imported once so that SQLModel.metadata is complete (Alembic, tests)."""
 
+from cdw.audit import models as audit_models  # noqa: F401
 from cdw.auth import models as auth_models  # noqa: F401
 from cdw.enforcement import models as enforcement_models  # noqa: F401
 from cdw.flags import models as flag_models  # noqa: F401

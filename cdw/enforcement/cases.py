@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from cdw.audit.log import audit, history
 from cdw.auth.models import User
 from cdw.config import Settings
-from cdw.enforcement.audit import audit, history
 from cdw.enforcement.case_machine import ActionInput, CaseAction, next_state
 from cdw.enforcement.credit import CreditOutcome, deduct_for_flags
 from cdw.enforcement.models import (

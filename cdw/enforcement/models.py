@@ -1,8 +1,4 @@
-"""Enforcement tables: reviews and explanations of flags, cases (立案) and their documents.
-
-The audit log table lives in :mod:`cdw.enforcement.audit`; it is re-exported here so that
-importing this module (cdw.models does) registers every enforcement table.
-"""
+"""Enforcement tables: reviews and explanations of flags, cases (立案) and their documents."""
 
 from __future__ import annotations
 
@@ -13,7 +9,6 @@ from sqlalchemy import Column, DateTime
 from sqlmodel import Field, SQLModel
 
 from cdw.db import plain_enum
-from cdw.enforcement.audit import AuditEntry
 
 
 def _now() -> datetime:
@@ -169,7 +164,6 @@ class CaseDocument(SQLModel, table=True):
 
 
 __all__ = [
-    "AuditEntry",
     "Case",
     "CaseDocument",
     "CaseFlag",

@@ -16,9 +16,9 @@ from shapely.geometry import Point, mapping, shape
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from cdw.audit.log import audit, history
 from cdw.auth.models import User
 from cdw.config import Settings
-from cdw.enforcement.audit import audit, history
 from cdw.enforcement.models import (
     FlagExplanation,
     FlagReview,

@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from cdw.audit.log import audit
 from cdw.auth.models import User
-from cdw.enforcement.audit import audit
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.manifests.lifecycle import ManifestState
 from cdw.manifests.models import Manifest

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from cdw.audit.log import history, verify_chain
+from cdw.audit.models import AuditEntry
 from cdw.config import Settings
 from cdw.enforcement import cases, review
-from cdw.enforcement.audit import AuditEntry, history, verify_chain
 from cdw.enforcement.case_machine import ActionInput, CaseAction
 from cdw.enforcement.credit import CREDIT_DEDUCTIONS
 from cdw.enforcement.models import CaseState, ReviewStatus

@@ -7,10 +7,10 @@ from datetime import timedelta
 import polars as pl
 import pytest
 
+from cdw.audit.log import history, verify_chain
 from cdw.auth.models import Role, User
 from cdw.config import Settings
 from cdw.enforcement import review
-from cdw.enforcement.audit import history, verify_chain
 from cdw.enforcement.models import ReviewStatus
 from cdw.enforcement.review import QueueFilter
 from cdw.errors import Conflict, NotFound, ValidationFailed

@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cdw.api.deps import SessionDep, SettingsDep, require_roles
 from cdw.api.routes.tracks import StoreDep
+from cdw.audit.log import chain_head, verify_chain
 from cdw.auth.models import Role, User
 from cdw.enforcement import cases, review
-from cdw.enforcement.audit import chain_head, verify_chain
 from cdw.enforcement.case_machine import ActionInput, CaseAction
 from cdw.enforcement.hotspots import DEFAULT_MIN_EVENTS, DEFAULT_RADIUS_M, hotspots
 from cdw.enforcement.lists import ListKind, control_list, to_csv, to_xlsx
