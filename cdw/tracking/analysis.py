@@ -20,25 +20,16 @@ from sqlmodel import Session
 
 from cdw.config import Settings, day_bounds, get_settings
 from cdw.errors import Problem, ValidationFailed
-from cdw.flags.codes import FlagCode, FlagSource
+from cdw.flags.codes import FlagSource
 from cdw.flags.store import replace_flags
 from cdw.flags.values import Flag
+from cdw.tracking.checks.listing import ENGINE_CHECKS
 from cdw.tracking.context import load_context
 from cdw.tracking.pipeline import run_pipeline
 from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 
-ENGINE_CODES = (
-    FlagCode.ROUTE_DEVIATION,
-    FlagCode.LONG_STOP,
-    FlagCode.SUSPECTED_DUMPING,
-    FlagCode.WRONG_DESTINATION,
-    FlagCode.SPEEDING,
-    FlagCode.OUT_OF_HOURS,
-    FlagCode.RESTRICTED_ZONE,
-    FlagCode.SIGNAL_GAP,
-    FlagCode.TAMPER_SUSPECTED,
-)
+ENGINE_CODES = tuple(c.code for c in ENGINE_CHECKS)
 MAX_DAYS = 366
 
 
