@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from cdw.config import Settings
 from cdw.errors import Conflict, InputFileError, Problem, ValidationFailed
-from cdw.permits.importer import route_geometry
+from cdw.permits.terms import route_geometry
 from cdw.registry.categories import ZoneKind
 from cdw.registry.models import ConstructionSite, DisposalFacility, RecordStatus, RestrictedZone
 from cdw.registry.services import get
