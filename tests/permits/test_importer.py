@@ -12,11 +12,13 @@ from sqlmodel import select
 
 from cdw.audit.log import history, verify_chain
 from cdw.audit.models import AuditEntry
+from cdw.bundle import load_registry
 from cdw.errors import ValidationFailed
 from cdw.permits.importer import import_permits
 from cdw.permits.models import Permit, PermitStatus, PermitVehicle
 from cdw.registry.categories import FacilityKind, HaulierStatus, WasteCategory
 from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
+from cdw.scenario.generate import generate_scenario
 
 SQUARE = {
     "type": "Polygon",
@@ -230,3 +232,19 @@ def test_a_refusal_after_good_entries_keeps_none_of_them(session, registry, tmp_
     session.rollback()
     assert session.exec(select(Permit)).all() == []
     assert session.exec(select(AuditEntry)).all() == []
+
+
+def test_a_generated_bundle_passes_approval(session, tmp_path):
+    """The scenario generator's permits fit their facilities and name vehicles valid on the
+    permit's first day, even those whose inspection has lapsed by the scenario's day."""
+    bundle = tmp_path / "bundle"
+    generate_scenario(bundle, trucks=10, seed=7, day=date(2026, 11, 20))
+    loaded = load_registry(session, bundle)
+    session.commit()
+    permits = session.exec(select(Permit)).all()
+    assert loaded.permits == len(permits) > 0
+    assert {p.status for p in permits} == {PermitStatus.approved}
+    lapsed = [
+        v for v in session.exec(select(Vehicle)) if v.inspection_valid_until < date(2026, 11, 20)
+    ]
+    assert lapsed  # the scenario's unauthorised trucks, approved before their inspection lapsed
