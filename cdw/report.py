@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from html import escape
 from pathlib import Path
@@ -23,26 +23,28 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 import shapely
-from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from sqlmodel import Session, col, select
 
 from cdw.config import Settings, day_bounds
+from cdw.enforcement.hotspots import rank_hotspots
 from cdw.flags.codes import FlagCode
 from cdw.flags.models import FlagRecord
 from cdw.flags.values import Flag
+from cdw.geo.projection import Projector
+from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, ROUTE, parse_geometry
 from cdw.permits.models import Permit
 from cdw.registry.models import ConstructionSite, Depot, DisposalFacility, RestrictedZone
 from cdw.tracking.analysis import ENGINE_CODES
-from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 
 TRACK_CONTEXT = timedelta(minutes=10)  # track drawn before and after a flag's span
 MAP_SIZE = (520, 360)
 OVERVIEW_SIZE = (900, 640)
 MIN_MAP_SPAN_M = 800.0
+# Hotspots of the days reported (cdw.enforcement.hotspots): every place with a stop flag,
+# stop flags within this distance of another making one place.
 HOTSPOT_RADIUS_M = 200.0
-HOTSPOT_CODES = (FlagCode.LONG_STOP, FlagCode.SUSPECTED_DUMPING)
 TOP_HOTSPOTS = 10
 
 # kind: (fill, stroke, zh, en)
@@ -79,28 +81,6 @@ class FacilityUse:
     kind_en: str
     capacity_m3: float
     used_m3: float
-
-
-@dataclass
-class Hotspot:
-    """Flagged stops lying within ``HOTSPOT_RADIUS_M`` of the group's first stop."""
-
-    x: float
-    y: float
-    flags: list[Flag] = field(default_factory=list)
-
-
-def hotspots(flags: Iterable[Flag], projector: Projector, radius_m: float = HOTSPOT_RADIUS_M):
-    """Stop flags grouped by place, largest group first (greedy, in time order)."""
-    groups: list[Hotspot] = []
-    for flag in sorted((f for f in flags if f.code in HOTSPOT_CODES), key=lambda f: f.start):
-        (x,), (y,) = projector.forward([flag.lon], [flag.lat])
-        near = next((g for g in groups if np.hypot(g.x - x, g.y - y) <= radius_m), None)
-        if near is None:
-            groups.append(Hotspot(float(x), float(y), [flag]))
-        else:
-            near.flags.append(flag)
-    return sorted(groups, key=lambda g: (-len(g.flags), -max(f.severity for f in g.flags)))
 
 
 # --- SVG ----------------------------------------------------------------------------------------
@@ -214,6 +194,10 @@ def _padded(bounds: tuple[float, float, float, float]) -> tuple[float, float, fl
 # --- report -------------------------------------------------------------------------------------
 
 
+def _fence(place: Place) -> BaseGeometry:
+    return parse_geometry(place.geometry, GEOFENCE_KINDS, field="geofence", what=GEOFENCE)
+
+
 class _Drawing:
     """Everything projected once: places, routes, the vehicles' tracks."""
 
@@ -227,11 +211,14 @@ class _Drawing:
         lon = np.concatenate([points["lon"].to_numpy(), [f.lon for f in flags]])
         lat = np.concatenate([points["lat"].to_numpy(), [f.lat for f in flags]])
         if lon.size == 0:
-            coords = [shapely.get_coordinates(shape(p.geometry)) for p in places]
+            coords = [shapely.get_coordinates(_fence(p)) for p in places]
             lon, lat = np.concatenate(coords).T if coords else (np.array([113.58]), [23.55])
         self.projector = Projector.for_points(lon, lat)
-        self.places = [(p, self.projector.geom_forward(shape(p.geometry))) for p in places]
-        self.routes = [(r, self.projector.geom_forward(shape(r.geometry))) for r in routes]
+        self.places = [(p, self.projector.geom_forward(_fence(p))) for p in places]
+        self.routes = [
+            (r, self.projector.geom_forward(parse_geometry(r.geometry, field="routes", what=ROUTE)))
+            for r in routes
+        ]
         self.points = points.sort("vehicle", "ts")
         if points.height:
             x, y = self.projector.forward(points["lon"].to_numpy(), points["lat"].to_numpy())
@@ -267,7 +254,11 @@ class _Drawing:
     def flag_map(self, flag: Flag, routes_by_permit: dict[str, list[int]]) -> str:
         event = self.track(flag.vehicle, flag.start, flag.end)
         context = self.track(flag.vehicle, flag.start - TRACK_CONTEXT, flag.end + TRACK_CONTEXT)
-        geom = self.projector.geom_forward(shape(flag.geometry)) if flag.geometry else None
+        geom = (
+            self.projector.geom_forward(parse_geometry(flag.geometry, field="geometry"))
+            if flag.geometry
+            else None
+        )
         (fx,), (fy,) = self.projector.forward([flag.lon], [flag.lat])
         parts = [shapely.Point(fx, fy)]
         if geom is not None and not geom.is_empty:
@@ -386,19 +377,17 @@ def write_report(
         ("代码 / code", "中文", "English", "数量 / count"),
         [(c.value, c.zh, c.en, counts.get(c, 0)) for c in codes],
     )
-    spots = hotspots(flags, drawing.projector)[:TOP_HOTSPOTS]
-    spot_rows = []
-    for rank, spot in enumerate(spots, start=1):
-        (lon,), (lat,) = drawing.projector.inverse([spot.x], [spot.y])
-        spot_rows.append(
-            (
-                rank,
-                f"{lon:.5f}, {lat:.5f}",
-                len(spot.flags),
-                ", ".join(sorted({f"{f.code.zh} / {f.code.en}" for f in spot.flags})),
-                ", ".join(sorted({f.vehicle for f in spot.flags})),
-            )
+    spots = rank_hotspots(flags, HOTSPOT_RADIUS_M, min_events=1)[:TOP_HOTSPOTS]
+    spot_rows = [
+        (
+            spot.rank,
+            f"{spot.lon:.5f}, {spot.lat:.5f}",
+            spot.count,
+            ", ".join(f"{FlagCode(c).zh} / {FlagCode(c).en}" for c in spot.codes),
+            ", ".join(spot.vehicles),
         )
+        for spot in spots
+    ]
     hotspot_table = (
         _table(
             ("#", "位置 / lon, lat", "预警 / flags", "类型 / codes", "车辆 / vehicles"), spot_rows
@@ -450,9 +439,9 @@ def write_report(
         f"<p>行程 / trips: <b>{trips}</b> · 车辆 / vehicles: <b>{vehicles}</b> · "
         f"轨迹点 / points: <b>{points.height}</b> · 预警 / flags: <b>{len(flags)}</b></p>"
         f"<h2>预警类型 / flags by code</h2>{by_code}"
-        f"<h2>热点 / hotspots</h2><p>停留类预警（长时间停留、疑似偷倒）相距 "
+        f"<h2>热点 / hotspots</h2><p>停留类预警（长时间停留、疑似偷倒）与另一处相距 "
         f"{HOTSPOT_RADIUS_M:g} 米内归为一处 / stop flags (long stop, suspected dumping) within "
-        f"{HOTSPOT_RADIUS_M:g} m of each other count as one place</p>{hotspot_table}"
+        f"{HOTSPOT_RADIUS_M:g} m of another count as one place</p>{hotspot_table}"
         f"<h2>消纳场容量 / facility capacity</h2>{facility_table}"
         f"<h2>总览 / overview</h2>{_legend()}{overview}"
         f"<h2>预警明细 / flags</h2>{''.join(sections) or '<p>无 / none</p>'}"

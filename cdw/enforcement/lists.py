@@ -28,9 +28,9 @@ from sqlmodel import Session, col, select
 from cdw.enforcement.models import ReviewStatus
 from cdw.flags.codes import FlagCode
 from cdw.flags.models import FlagRecord
+from cdw.geo.projection import Projector
 from cdw.permits.models import Permit
 from cdw.registry.models import ConstructionSite, Haulier, Vehicle
-from cdw.tracking.projection import Projector
 
 if TYPE_CHECKING:
     from cdw.roads.engine import Roads

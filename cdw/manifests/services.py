@@ -40,16 +40,17 @@ from cdw.manifests.models import (
     DisposalMethod,
     Manifest,
     ManifestEvent,
+    ManifestPublic,
     Receipt,
     ReceiptOutcome,
     as_utc,
 )
 from cdw.permits.models import Permit, PermitVehicle
+from cdw.permits.rules import parse_hours
 from cdw.permits.services import get_permit, used_m3, vehicle_facts
 from cdw.registry.categories import WasteCategory
 from cdw.registry.models import ConstructionSite, DisposalFacility, Driver, Haulier
 from cdw.registry.services import UNRESTRICTED, Scope, get_vehicle_by_plate
-from cdw.tracking.context import parse_hours
 
 S = ManifestState
 _TIMESTAMP_OF = {
@@ -209,17 +210,18 @@ def history(session: Session, manifest_id: int) -> list[ManifestEvent]:
     )
 
 
-def public(session: Session, manifest: Manifest) -> dict[str, Any]:
-    body = manifest.model_dump(mode="json")
+def public(session: Session, manifest: Manifest) -> ManifestPublic:
     state = ManifestState(manifest.state)
-    body.update(
-        state_zh=state.zh,
-        state_en=state.en,
-        disposal_method_zh=DisposalMethod(manifest.disposal_method).zh,
-        receipts=[r.model_dump(mode="json") for r in receipts_of(session, manifest.id)],
-        history=[e.model_dump(mode="json") for e in history(session, manifest.id)],
+    return ManifestPublic.model_validate(
+        manifest,
+        update={
+            "state_zh": state.zh,
+            "state_en": state.en,
+            "disposal_method_zh": DisposalMethod(manifest.disposal_method).zh,
+            "receipts": receipts_of(session, manifest.id),
+            "history": history(session, manifest.id),
+        },
     )
-    return body
 
 
 # --- state changes ----------------------------------------------------------------------------
@@ -327,7 +329,6 @@ def permit_facts(session: Session, permit: Permit) -> PermitFacts:
         valid_from=permit.valid_from,
         valid_to=permit.valid_to,
         allowed_hours=rule_hours,
-        hours_label=f"{permit.allowed_hours_start}-{permit.allowed_hours_end}",
         vehicle_ids=frozenset(vehicle_ids),
         categories=frozenset(str(c) for c in permit.categories),
         volume_m3=permit.volume_m3,

@@ -28,7 +28,13 @@ from cdw.auth.models import User
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.manifests.lifecycle import ManifestState
 from cdw.manifests.models import Manifest
-from cdw.permits.models import PERMIT_STATUS_LABELS, Permit, PermitStatus, PermitVehicle
+from cdw.permits.models import (
+    PERMIT_STATUS_LABELS,
+    Permit,
+    PermitPublic,
+    PermitStatus,
+    PermitVehicle,
+)
 from cdw.permits.rules import FacilityFacts, VehicleFacts, approval_problems
 from cdw.permits.terms import PermitTerms
 from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
@@ -172,22 +178,23 @@ def plates_of(session: Session, permit: Permit) -> list[str]:
     )
 
 
-def public(session: Session, permit: Permit) -> dict[str, Any]:
-    body = permit.model_dump(mode="json")
+def public(session: Session, permit: Permit) -> PermitPublic:
     zh, en = PERMIT_STATUS_LABELS[PermitStatus(permit.status)]
     site = session.get(ConstructionSite, permit.site_id)
     facility = session.get(DisposalFacility, permit.facility_id)
-    body.update(
-        site_code=site.code,
-        site_name=site.name,
-        facility_code=facility.code,
-        facility_name=facility.name,
-        vehicles=plates_of(session, permit),
-        status_zh=zh,
-        status_en=en,
-        used_m3=used_m3(session, permit.permit_no),
+    return PermitPublic.model_validate(
+        permit,
+        update={
+            "site_code": site.code,
+            "site_name": site.name,
+            "facility_code": facility.code,
+            "facility_name": facility.name,
+            "vehicles": plates_of(session, permit),
+            "status_zh": zh,
+            "status_en": en,
+            "used_m3": used_m3(session, permit.permit_no),
+        },
     )
-    return body
 
 
 def used_m3(session: Session, permit_no: str) -> float:
@@ -365,12 +372,12 @@ def _decide(permit: Permit, status: PermitStatus, actor: User | str, reason: str
     permit.decision_reason = reason
 
 
-def approve(session: Session, permit_id: int, actor: User | str, day: date | None = None) -> Permit:
-    """Approve a submitted application, or refuse with every reason (ValidationFailed).
-    Approving an amendment supersedes the version it amends."""
+def approve(session: Session, permit_id: int, actor: User | str, day: date) -> Permit:
+    """Approve a submitted application on local date ``day``, or refuse with every reason
+    (ValidationFailed). Approving an amendment supersedes the version it amends."""
     permit = get_permit(session, permit_id)
     _require_status(permit, PermitStatus.submitted)
-    problems = approval_check(session, permit, day or date.today())
+    problems = approval_check(session, permit, day)
     if problems:
         raise ValidationFailed(
             problems,

@@ -1,43 +1,17 @@
-"""What a permit allows, checked: shared by the application API and the permit file loader,
-and the one route-geometry validator for permits and route checks."""
+"""What a permit allows, checked: shared by the application API and the permit file loader."""
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any
 
-import numpy as np
-import shapely
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from shapely.geometry.base import BaseGeometry
 
 from cdw.config import Thresholds
-from cdw.errors import Problem, ValidationFailed
-from cdw.registry.validators import parse_categories, validate_opening_hours, validate_plate
-
-
-def route_geometry(value: Any, kinds: tuple[str, ...], field: str) -> BaseGeometry:
-    """A route's geometry from GeoJSON: one of ``kinds``, not empty, WGS-84 coordinates;
-    else ``ValidationFailed`` naming ``field``."""
-
-    def fail(zh: str, en: str) -> ValidationFailed:
-        return ValidationFailed([Problem(field, zh, en)])
-
-    try:
-        geom = shapely.from_geojson(json.dumps(value))
-    except Exception as exc:  # shapely raises GEOSException subclasses of Exception
-        raise fail(f"路线不是有效的 GeoJSON：{exc}", f"route is not valid GeoJSON: {exc}") from None
-    if geom.geom_type not in kinds or geom.is_empty:
-        raise fail(
-            f"路线须为 {' 或 '.join(kinds)}，实际为 {geom.geom_type}",
-            f"route must be a {' or a '.join(kinds)}, got {geom.geom_type}",
-        )
-    xy = shapely.get_coordinates(geom)
-    lon, lat = np.abs(xy).T
-    if not (np.isfinite(xy).all() and (lon <= 180).all() and (lat <= 90).all()):
-        raise fail("路线坐标超出 WGS-84 范围", "route coordinates outside WGS-84 ranges")
-    return geom
+from cdw.errors import ValidationFailed
+from cdw.geo.shapes import LINE_KINDS, ROUTE, parse_geometry
+from cdw.permits.rules import parse_hours
+from cdw.registry.validators import parse_categories, validate_plate
 
 
 class PermitTerms(BaseModel):
@@ -70,7 +44,7 @@ class PermitTerms(BaseModel):
     @classmethod
     def _routes(cls, value: dict[str, Any]) -> dict[str, Any]:
         try:
-            route_geometry(value, ("LineString", "MultiLineString"), "routes")
+            parse_geometry(value, LINE_KINDS, field="routes", what=ROUTE)
         except ValidationFailed as exc:
             problem = exc.problems[0]
             raise ValueError(f"{problem.zh} / {problem.en}") from None
@@ -88,7 +62,8 @@ class PermitTerms(BaseModel):
     def _dates_and_hours(self) -> PermitTerms:
         if self.valid_to < self.valid_from:
             raise ValueError("valid_to 早于 valid_from / valid_to precedes valid_from")
-        validate_opening_hours(
-            f"{self.allowed_hours_start}-{self.allowed_hours_end}", field="allowed_hours"
-        )
+        try:
+            parse_hours(self.allowed_hours_start, self.allowed_hours_end, "allowed_hours")
+        except ValidationFailed as exc:
+            raise ValueError("; ".join(f"{p.zh} / {p.en}" for p in exc.problems)) from None
         return self

@@ -9,7 +9,7 @@ from cdw.enforcement import review
 from cdw.enforcement.hotspots import cluster_labels, hotspots, rank_hotspots
 from cdw.errors import ValidationFailed
 from cdw.flags.codes import FlagCode
-from cdw.tracking.projection import Projector
+from cdw.geo.projection import Projector
 from tests.enforcement.world import T0, add_flag, build_world
 
 PROJ = Projector.for_points([113.5], [23.6])

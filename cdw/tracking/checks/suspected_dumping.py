@@ -30,6 +30,7 @@ import shapely
 from cdw.config import Thresholds
 from cdw.flags.codes import FlagCode
 from cdw.flags.values import Flag
+from cdw.geo.index import SegmentIndex
 from cdw.tracking.checks import (
     Finding,
     Stays,
@@ -40,7 +41,6 @@ from cdw.tracking.checks import (
     thresholds_of,
 )
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.geometry import SegmentIndex
 from cdw.tracking.points import LOAD_EMPTY, LOAD_FULL, LOAD_HALF
 from cdw.tracking.trips import Place, Trip, TripKind, VehicleTrack
 
