@@ -28,7 +28,7 @@ from cdw.registry.models import (
 from cdw.registry.validators import validate_credit_code, validate_plate
 from cdw.roads.network import BUNDLED_NETWORK
 from cdw.scenario import ALL_CODES, generate_scenario
-from cdw.scenario.generate import BUNDLE_FILES
+from cdw.scenario.bundle import BUNDLE_FILES
 from cdw.scenario.world import TRUCK_LIMIT_KMH, World, panyu
 
 DAY = date(2026, 11, 20)
