@@ -16,6 +16,7 @@ Coordinates are the network's projected metres (UTM zone 49N for Panyu).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -26,8 +27,8 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString, Polygon
 
-from cdw.roads import _kernels as k
 from cdw.roads.network import BUNDLED_NETWORK, DRIVABLE_HIGHWAYS, RoadNetwork
+from cdw.roads.routing import cheapest_tree
 
 TRUCK_LIMIT_KMH = 60.0  # Settings.thresholds.speed_limit_kmh
 MAJOR = frozenset({"motorway", "trunk", "primary"})
@@ -63,8 +64,7 @@ class World:
         self.edge_class = classes
         drivable = np.isin(classes, sorted(DRIVABLE_HIGHWAYS)) & (net.edge_length_m > 0)
         n = net.n_nodes
-        self._ws = k.new_workspace(n, net.n_edges)
-        self._trees: dict[tuple[int, bool], np.ndarray] = {}
+        self._trees: dict[tuple[int, bool], tuple[np.ndarray, Callable[[int], np.ndarray]]] = {}
         # the main component: every node reachable from the first motorway
         self.free_s = np.where(drivable, net.edge_travel_time_s, np.inf)
         start = int(net.edge_from[np.flatnonzero(drivable & (classes == "motorway"))[0]])
@@ -146,14 +146,6 @@ class World:
         self.lawful_s[hit] = np.inf
         self._trees.clear()
 
-    def _search(self, source: int, cost: np.ndarray, target: int | None) -> int:
-        net, ws = self.net, self._ws
-        targets = np.array([] if target is None else [target], np.int64)
-        return k.dijkstra(
-            net.out_start, net.out_edges, net.edge_to, cost, np.array([source]), np.zeros(1),
-            targets, np.full(targets.size, math.inf), math.inf, *ws,
-        )  # fmt: skip
-
     def path(
         self, a: int, b: int, *, lawful: bool = True, cost: np.ndarray | None = None
     ) -> np.ndarray | None:
@@ -161,26 +153,21 @@ class World:
         zone; None when ``b`` cannot be reached. A full tree per source is kept."""
         if a == b:
             return np.zeros(0, np.int64)
-        dist, pred, settled, _, _, touched = self._ws
         if cost is not None:
-            n = self._search(a, cost, b)
-            edges = k.path_edges(pred, self.net.edge_from, b) if settled[b] else None
-            k.reset_workspace(touched[:n], dist, pred, settled)
-            return edges
-        tree = self.tree(a, lawful=lawful)
-        if tree[b] < 0:
-            return None
-        return k.path_edges(tree, self.net.edge_from, b)
+            tree, arcs_to = cheapest_tree(self.net, cost, a, b)
+        else:
+            tree, arcs_to = self._tree(a, lawful)
+        return arcs_to(b) if tree[b] >= 0 else None
 
     def tree(self, a: int, *, lawful: bool = True) -> np.ndarray:
         """The arc each node is reached by on the fastest paths from ``a`` (-1: at ``a`` or
         unreachable), computed once."""
+        return self._tree(a, lawful)[0]
+
+    def _tree(self, a: int, lawful: bool) -> tuple[np.ndarray, Callable[[int], np.ndarray]]:
         key = (a, lawful)
         if key not in self._trees:
-            dist, pred, settled, _, _, touched = self._ws
-            n = self._search(a, self.lawful_s if lawful else self.free_s, None)
-            self._trees[key] = pred.copy()
-            k.reset_workspace(touched[:n], dist, pred, settled)
+            self._trees[key] = cheapest_tree(self.net, self.lawful_s if lawful else self.free_s, a)
         return self._trees[key]
 
     def travel_s(self, edges: np.ndarray) -> float:
