@@ -32,7 +32,7 @@ from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.projection import Projector
 
 if TYPE_CHECKING:
-    from cdw.roads.engine import Roads
+    from cdw.roads.services import Roads
 
 ROAD_CELL_M = 500.0
 SECTION_STEP_M = 20.0

@@ -24,9 +24,10 @@ from cdw.registry.categories import ZoneKind
 from cdw.registry.models import ConstructionSite, DisposalFacility, RecordStatus, RestrictedZone
 from cdw.registry.services import get
 from cdw.registry.validators import geofence_shape
-from cdw.roads.engine import Roads, load_network
 from cdw.roads.matching import MatchParams
 from cdw.roads.routing import RouteProposal, RouteRestrictions, propose_routes, snap_route
+from cdw.roads.services import Roads
+from cdw.roads.sources import load_network
 
 MAX_ALTERNATIVES = 5
 # A drawn line is a few hundred points: a matcher without a distance table, as snap_route's.

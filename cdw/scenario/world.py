@@ -29,6 +29,7 @@ from shapely.geometry import LineString, Polygon
 
 from cdw.roads.network import BUNDLED_NETWORK, DRIVABLE_HIGHWAYS, RoadNetwork
 from cdw.roads.routing import cheapest_tree
+from cdw.roads.sources import load_cache
 
 TRUCK_LIMIT_KMH = 60.0  # Settings.thresholds.speed_limit_kmh
 MAJOR = frozenset({"motorway", "trunk", "primary"})
@@ -38,7 +39,7 @@ LOCAL = ("service", "unclassified", "residential", "tertiary")
 @lru_cache(maxsize=1)
 def panyu() -> World:
     """The shipped Panyu world (``BUNDLED_NETWORK``), built once per process."""
-    return World(RoadNetwork.load(BUNDLED_NETWORK), BUNDLED_NETWORK)
+    return World(load_cache(BUNDLED_NETWORK), BUNDLED_NETWORK)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from cdw.tracking.geometry import PolygonSet, SegmentIndex
 from cdw.tracking.projection import Projector
 
 if TYPE_CHECKING:
-    from cdw.roads.engine import Roads
+    from cdw.roads.services import Roads
 
 ZONE_KINDS = ("site", "facility", "depot", "restricted")
 # Places that excuse a stop (DESIGN.md §3: sites, facilities, registered depots).
@@ -367,7 +367,7 @@ def load_context(
         RestrictedZone,
         Vehicle,
     )
-    from cdw.roads.engine import configured_roads
+    from cdw.roads.services import configured_roads
 
     settings = settings or get_settings()
     base = settings.thresholds

@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 
 import cdw
 from cdw.cli import app as cli_app
-from cdw.roads.engine import load_network
 from cdw.roads.network import (
     BUNDLED_NETWORK,
     LIMIT_DEFAULT,
@@ -27,13 +26,14 @@ from cdw.roads.network import (
     STATUTORY_LIMIT_KMH,
     RoadNetwork,
 )
+from cdw.roads.sources import load_cache, load_network
 
 PANYU = "guangzhou-panyu-osm-roadnet"
 
 
 @pytest.fixture(scope="session")
 def panyu() -> RoadNetwork:
-    return RoadNetwork.load(BUNDLED_NETWORK)
+    return load_cache(BUNDLED_NETWORK)
 
 
 def _arc(net: RoadNetwork, u: int, v: int) -> int:
@@ -121,7 +121,7 @@ def test_the_file_is_what_the_tables_build(shared_data: Path, tmp_path: Path) ->
     # carries (the build's default) is read as a tagged maxspeed
     table = pq.read_table(folder / "edges.parquet")
     speed, highway = table.column("speed_kmh").to_numpy(), table.column("highway").to_numpy()
-    net = RoadNetwork.load(out)
+    net = load_cache(out)
     np.testing.assert_array_equal(net.edge_speed_kmh, np.concatenate([speed, speed]))
     half = net.edge_maxspeed_kmh[: speed.size]
     for cls in np.unique(highway):

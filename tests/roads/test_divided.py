@@ -11,6 +11,7 @@ import pytest
 from cdw.roads.divided import divided_directions, infer_divided_oneway
 from cdw.roads.matching import MapMatcher
 from cdw.roads.network import BUNDLED_NETWORK, RoadNetwork
+from cdw.roads.sources import load_cache
 
 from . import twins
 from .handbuilt import lonlat, network, two_way
@@ -138,7 +139,7 @@ def _bearing(net: RoadNetwork, e: int) -> float:
 def test_panyu_motorways_run_north_on_the_east_carriageway(lon: float, lat: float) -> None:
     # Two stretches of north-south motorway in Panyu. Driving on the right, the eastern
     # carriageway carries northbound traffic and the western one southbound.
-    net = RoadNetwork.load(BUNDLED_NETWORK)
+    net = load_cache(BUNDLED_NETWORK)
     out = infer_divided_oneway(net)
     x, y = out.projector.forward(np.array([lon]), np.array([lat]))
     motorway = list(out.highway_classes).index("motorway")

@@ -15,8 +15,8 @@ import shapely
 from shapely.geometry import LineString, Polygon
 
 from cdw.config import Thresholds
-from cdw.roads.engine import Roads
 from cdw.roads.network import RoadNetwork
+from cdw.roads.services import Roads
 from cdw.tracking.context import AnalysisContext, PermitRule, Zone
 from cdw.tracking.points import LOAD_EMPTY, LOAD_FULL, conform
 from cdw.tracking.projection import Projector

@@ -26,7 +26,7 @@ from cdw.enforcement.models import Case, CaseState, ReviewStatus
 from cdw.enforcement.report import case_report_html
 from cdw.enforcement.statistics import statistics
 from cdw.registry.services import scope_for
-from cdw.roads.engine import configured_roads
+from cdw.roads.services import configured_roads
 from cdw.tracking.flags import FlagCode
 
 router = APIRouter(prefix="/enforcement", tags=["enforcement 执法"])
