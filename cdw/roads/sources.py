@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cdw.errors import InputFileError, Problem
+from cdw.roads.divided import infer_divided_oneway
 from cdw.roads.network import (
     DRIVABLE_HIGHWAYS,
     LIMIT_SOURCE_LABELS,
@@ -222,6 +223,10 @@ def read_parquet_tables(nodes: str | Path, edges: str | Path) -> RoadNetwork:
     per-class default into it, so a value other than that class's default is read as
     a tagged maxspeed and a value equal to it as untagged (a tag equal to the default
     is lost; ``_panyu_maxspeed``).
+
+    The tables lost OSM ``oneway`` (every road is two-way in them): the two carriageways
+    of a divided road are found and made one-way the way traffic drives them
+    (``cdw.roads.divided.infer_divided_oneway``; arc ids change).
     """
     node_path, edge_path = existing_file(nodes), existing_file(edges)
     node_table = _read_parquet(node_path, ("node_id", "lon", "lat"))
@@ -247,7 +252,7 @@ def read_parquet_tables(nodes: str | Path, edges: str | Path) -> RoadNetwork:
     u, v = index["u"], index["v"]
     both = np.concatenate
     speed = edge_table["speed_kmh"].astype(np.float64)
-    return RoadNetwork.from_arrays(
+    network = RoadNetwork.from_arrays(
         node_id,
         node_table["lon"],
         node_table["lat"],
@@ -258,6 +263,7 @@ def read_parquet_tables(nodes: str | Path, edges: str | Path) -> RoadNetwork:
         edge_speed_kmh=both([speed] * 2),
         edge_maxspeed_kmh=both([_panyu_maxspeed(edge_table["highway"], speed)] * 2),
     )
+    return infer_divided_oneway(network)
 
 
 def read_kubicka(folder_or_prefix: str | Path) -> RoadNetwork:
