@@ -286,6 +286,18 @@ class RoadNetwork:
             out_edges=out_edges,
         )
 
+    def reversed(self) -> RoadNetwork:
+        """The network with every arc turned round: a search from a node in it finds the
+        paths that lead to that node."""
+        out_start, out_edges = _out_arcs(self.edge_to, self.n_nodes)
+        return replace(
+            self,
+            edge_from=self.edge_to,
+            edge_to=self.edge_from,
+            out_start=out_start,
+            out_edges=out_edges,
+        )
+
     # --- officer settings ---------------------------------------------------------------
 
     def with_officer_limits(self, edges: np.ndarray, limits_kmh: np.ndarray) -> RoadNetwork:

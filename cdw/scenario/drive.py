@@ -8,7 +8,7 @@ import numpy as np
 import shapely
 
 from cdw.scenario.bundle import H
-from cdw.scenario.fleet import PERMIT_HOURS, LoadedLeg, Truck
+from cdw.scenario.fleet import CORRIDOR_HALF_WIDTH_M, PERMIT_HOURS, LoadedLeg, Truck
 from cdw.scenario.motion import Leg, Tape, longest_stretch
 from cdw.scenario.world import TRUCK_LIMIT_KMH, Place
 
@@ -172,11 +172,16 @@ class Driving:
                     "空车路边停留约 8 分钟（低于 10 分钟阈值）/ empty roadside stop of ~8 min, under the 10 min threshold",
                 )
         elif code in ("SIGNAL_GAP", "NEAR:SIGNAL_GAP"):
-            crawl = float(rng.uniform(750, 920)) if code == "SIGNAL_GAP" else 0.0
+            crawl = float(rng.uniform(700, 850)) if code == "SIGNAL_GAP" else 0.0
             a = leg.split(max(leg.length * 0.5 - crawl / 2, 50.0))
+            # the dropout lies inside the crawl, a fix's interval (at most 1.2 of the
+            # nominal one) from each end, so the fixes around it are crawling too and
+            # lie at most the crawl apart, well under tamper's 1 km
+            margin = 1.25 * self.interval_s
             if code == "SIGNAL_GAP":
                 b = leg.split(leg.cum[a] + crawl)
-                leg.speeds[a:b] = rng.uniform(6.5, 7.5)
+                crawl_s = float(rng.uniform(330, 420)) + 2 * margin
+                leg.speeds[a:b] = 3.6 * (leg.cum[b] - leg.cum[a]) / crawl_s
                 leg.signals[a + 1 : b] = False
                 gap = None
             else:
@@ -186,7 +191,7 @@ class Driving:
             start = tape.now
             if gap is None:
                 tape.drive(leg.part(a, b), rng, loaded=False)
-                windows.append((start + 5, tape.now - 5, "SIGNAL_GAP"))
+                windows.append((start + margin, tape.now - margin, "SIGNAL_GAP"))
             else:
                 windows.append((start, start + gap, "NEAR:SIGNAL_GAP"))
             self.drive(tape, leg.part(b, len(leg.pts) - 1), loaded=False, enter=site)
@@ -256,7 +261,7 @@ class Driving:
                 f"重车在消纳场围栏外约 1 公里处停留 5–9 分钟（{sensor}），随后返回工地 / "
                 "loaded stop ~1 km outside the facility fence, then back to the site",
             )
-            self.drive(tape, leg.part(0, k).reversed(), loaded=False, enter=site)
+            self.drive(tape, self._back_to_site(truck, leg, k, site), loaded=False, enter=site)
             end = site
         elif code == "WRONG_DESTINATION":
             others = [f for f in self.facilities if f is not facility]
@@ -349,6 +354,24 @@ class Driving:
         record.tip_end = None if record.arrive is None else record.arrive + 6 * 60
         self.loaded_legs.append(record)
         return end
+
+    def _back_to_site(self, truck: Truck, leg: Leg, k: int, site: Place) -> Leg:
+        """From vertex ``k`` of the loaded leg ``leg`` (a stop on the permit route) back to
+        ``site`` the way the truck came: on to the route's next junction, then the fastest
+        lawful path with roads off the route's corridor four times dearer (not the route
+        reversed: one of its carriageways may be one-way)."""
+        world = self.world
+        path = self.permit_edges[truck.permit]
+        nodes = np.r_[world.net.edge_from[path[:1]], world.net.edge_to[path]]
+        corridor = world.segments_near(self.route_lines[truck.permit].buffer(CORRIDOR_HALF_WIDTH_M))
+        cost = world.lawful_s * np.where(np.isin(world.segment, corridor), 1.0, 4.0)
+        for j in range(k + 1, len(leg.pts)):
+            gap = np.hypot(world.x[nodes] - leg.pts[j, 0], world.y[nodes] - leg.pts[j, 1])
+            if gap.min() < 0.01:
+                turn = int(nodes[np.argmin(gap)])
+                back = world.path(turn, site.node, cost=cost)
+                return leg.part(k, j).join(Leg.of(world, back, self.rng, tail=site.spot))
+        raise AssertionError("a stop on the permit route has a junction after it")
 
     def _approach_long_enough(self, truck: Truck, cycle: int) -> bool:
         site, fac = self.site_fac(truck)

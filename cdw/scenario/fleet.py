@@ -127,7 +127,7 @@ class Fleet:
         """``n`` places (``roadside`` of them across a primary, secondary or tertiary road)
         ≥ 400 m from every other place and the zone, reachable on lawful roads."""
         rng, world = self.rng, self.world
-        tree = world.tree(self.hub)
+        reach = world.both_ways(self.hub)
         ends = np.flatnonzero((world.degree == 1) & world.in_main)
         mids = np.flatnonzero((world.degree == 2) & world.in_main & world.on_main_road)
         out: list[Place] = []
@@ -141,7 +141,7 @@ class Fleet:
             for node in rng.permutation(pool).tolist():
                 if found == count:
                     break
-                if tree[node] < 0 and node != self.hub:
+                if not reach[node]:
                     continue
                 if major_xy is not None:
                     d = np.min(np.hypot(*(major_xy - world.xy(node)).T))

@@ -168,15 +168,6 @@ class Leg:
             self.signals[a : b + 1],
         )
 
-    def reversed(self) -> Leg:
-        return Leg(
-            self.pts[::-1].copy(),
-            self.speeds[::-1].copy(),
-            self.classes[::-1].copy(),
-            self.limits[::-1].copy(),
-            self.signals[::-1].copy(),
-        )
-
     def drive_time(self) -> float:
         return float(np.sum(np.diff(self.cum) / (self.speeds / 3.6)))
 

@@ -252,13 +252,17 @@ class Violations:
                     continue
                 if any(p.fence.intersects(LineString(side)) for p in self.places):
                     continue
-                out = Leg.of(world, world.arcs(walk), rng)
+                there, back = world.arcs(walk), world.arcs(walk[::-1])
+                if there is None or back is None:
+                    continue  # a two-way side road only: the truck turns round in it
+                out, back_leg = Leg.of(world, there, rng), Leg.of(world, back, rng)
                 # off the corridor both ways for at most 150 m and 45 s with the U-turn
                 line = LineString(side)
                 step = np.linspace(0, line.length, max(int(line.length / 5), 2))
                 beyond = shapely.distance(shapely.line_interpolate_point(line, step), route) > 50
                 off_m = 2 * float(np.diff(step).sum() * beyond[1:].mean())
-                if off_m > 150 or off_m / (out.speeds.min() / 3.6) + 15 > 45:
+                slowest = min(out.speeds.min(), back_leg.speeds.min())
+                if off_m > 150 or off_m / (slowest / 3.6) + 15 > 45:
                     continue
                 x, y = world.xy(j)
                 k = int(np.argmin(np.hypot(leg.pts[:, 0] - x, leg.pts[:, 1] - y)))
@@ -266,7 +270,7 @@ class Violations:
                 start = tape.now
                 tape.drive(out, rng, loaded=True)
                 tape.dwell(float(rng.uniform(8, 15)), loaded=True)
-                tape.drive(out.reversed(), rng, loaded=True)
+                tape.drive(back_leg, rng, loaded=True)
                 self.near(
                     "ROUTE_DEVIATION",
                     truck,

@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +67,17 @@ class World:
         drivable = np.isin(classes, sorted(DRIVABLE_HIGHWAYS)) & (net.edge_length_m > 0)
         n = net.n_nodes
         self._trees: dict[tuple[int, bool], tuple[np.ndarray, Callable[[int], np.ndarray]]] = {}
-        # the main component: every node reachable from the first motorway
+        self._turned = net.reversed()
+        # the main component: every node reachable from the motorway node nearest the middle
+        # of the district and back (a motorway node at the edge of the extract may be one
+        # that the carriageway only leaves)
         self.free_s = np.where(drivable, net.edge_travel_time_s, np.inf)
-        start = int(net.edge_from[np.flatnonzero(drivable & (classes == "motorway"))[0]])
-        self.in_main = self.tree(start, lawful=False) >= 0
-        self.in_main[start] = True
-        self._trees.clear()
+        motorway = np.unique(net.edge_from[drivable & (classes == "motorway")])
+        middle = np.hypot(
+            self.x[motorway] - np.median(self.x), self.y[motorway] - np.median(self.y)
+        )
+        start = int(motorway[np.argmin(middle)])
+        self.in_main = self.both_ways(start, lawful=False)
         self.drivable = drivable & self.in_main[net.edge_from]
         # the posted limit; where none applies, the truck limit
         limit = net.edge_limit_kmh
@@ -160,12 +166,18 @@ class World:
             tree, arcs_to = self._tree(a, lawful)
         return arcs_to(b) if tree[b] >= 0 else None
 
-    def tree(self, a: int, *, lawful: bool = True) -> np.ndarray:
-        """The arc each node is reached by on the fastest paths from ``a`` (-1: at ``a`` or
-        unreachable), computed once."""
-        return self._tree(a, lawful)[0]
+    def both_ways(self, a: int, *, lawful: bool = True) -> np.ndarray:
+        """Per node: True where a truck can drive from ``a`` to it and back again (one-way
+        carriageways only their way); True at ``a``."""
+        cost = self.lawful_s if lawful else self.free_s
+        there = cheapest_tree(self.net, cost, a)[0] >= 0
+        back = cheapest_tree(self._turned, cost, a)[0] >= 0
+        out = there & back
+        out[a] = True
+        return out
 
     def _tree(self, a: int, lawful: bool) -> tuple[np.ndarray, Callable[[int], np.ndarray]]:
+        """The fastest paths from ``a``, computed once."""
         key = (a, lawful)
         if key not in self._trees:
             self._trees[key] = cheapest_tree(self.net, self.lawful_s if lawful else self.free_s, a)
@@ -191,16 +203,24 @@ class World:
                 break
         return (nodes, length) if len(nodes) >= 2 else None
 
-    def arcs(self, nodes: list[int]) -> np.ndarray:
-        """The arcs from each node of ``nodes`` to the next (neighbours on the network)."""
-        out = []
-        for u, v in zip(nodes, nodes[1:], strict=False):
-            arcs = self.net.out_edges[self.net.out_start[u] : self.net.out_start[u + 1]]
-            out.append(int(arcs[self.net.edge_to[arcs] == v][0]))
-        return np.array(out, np.int64)
+    def arc(self, u: int, v: int) -> int:
+        """The arc from node ``u`` to its neighbour ``v``; -1 where the road between them is
+        one-way the other way."""
+        arcs = self.net.out_edges[self.net.out_start[u] : self.net.out_start[u + 1]]
+        found = arcs[self.net.edge_to[arcs] == v]
+        return int(found[0]) if found.size else -1
+
+    def arcs(self, nodes: list[int]) -> np.ndarray | None:
+        """The arcs from each node of ``nodes`` to the next; None where one of them would run
+        against a one-way road."""
+        out = [self.arc(u, v) for u, v in pairwise(nodes)]
+        return None if -1 in out else np.array(out, np.int64)
 
     def _segments_of(self, nodes: list[int]) -> frozenset[int]:
-        return frozenset(self.segment[self.arcs(nodes)].tolist())
+        """The road segments between consecutive ``nodes``, whichever way they run."""
+        return frozenset(
+            int(self.segment[max(self.arc(u, v), self.arc(v, u))]) for u, v in pairwise(nodes)
+        )
 
     def dead_end_place(
         self, end: int, rng: np.random.Generator, size: tuple[float, float]
