@@ -17,7 +17,7 @@ roads (trucks pass through them without stopping), half of the trucks without a 
 sensor (status bits 8–9 always 0), two phases of a project under one name, and multipath
 fixes. Outside the labels the day is clean: speeds stay at 0.75–0.9 of the lower of the
 posted limit and the truck limit, signal stops last < 60 s, dropouts < 2 min, lawful
-paths avoid the zone, loaded legs follow the permit route.
+paths keep 100 m from the zone, loaded legs follow the permit route.
 """
 
 from __future__ import annotations

@@ -35,6 +35,9 @@ from cdw.roads.sources import load_cache
 TRUCK_LIMIT_KMH = 60.0  # Settings.thresholds.speed_limit_kmh
 MAJOR = frozenset({"motorway", "trunk", "primary"})
 LOCAL = ("service", "unclassified", "residential", "tertiary")
+# Lawful paths keep this far from the restricted zone, so that no fix thrown by GPS noise
+# (σ up to 20 m, multipath three times that) falls inside it off a road along its edge.
+ZONE_MARGIN_M = 100.0
 
 
 @lru_cache(maxsize=1)
@@ -147,9 +150,9 @@ class World:
     # --- routing ---------------------------------------------------------------------------
 
     def set_zone(self, zone: Polygon) -> None:
-        """Lawful paths avoid every road segment that touches ``zone``."""
+        """Lawful paths avoid every road segment within ``ZONE_MARGIN_M`` of ``zone``."""
         self.lawful_s = self.free_s.copy()
-        hit = np.isin(self.segment, self.segments_near(zone))
+        hit = np.isin(self.segment, self.segments_near(zone.buffer(ZONE_MARGIN_M)))
         self.lawful_s[hit] = np.inf
         self._trees.clear()
 
