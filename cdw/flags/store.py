@@ -1,17 +1,29 @@
-"""Storing a run's flags: re-running a day replaces its open flags (flushed, not committed)."""
+"""Storing a run's flags: re-running a day replaces its open flags (flushed, not committed).
+
+A flag somebody has acted on stays: one already reviewed (status other than ``open``) and
+one another record points at (a haulier's explanation, a review, a case; the caller names
+those columns in ``held_by``). Found again, the finding is matched to the kept flag by its
+identity and not stored twice. Each run writes one audit entry listing the flags it deleted.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
+from cdw.audit.log import audit
+from cdw.auth.models import User
 from cdw.errors import Conflict
 from cdw.flags.codes import FlagSource
 from cdw.flags.models import FlagRecord, FlagStatus
 from cdw.flags.values import Flag
+
+FLAG_RUN_ENTITY = "flag_run"
 
 
 def flag_identity(
@@ -22,12 +34,15 @@ def flag_identity(
 
 CONCURRENT_WRITER = {
     FlagSource.engine: (
-        "另一次分析同时写入了相同日期的标记，请重试",
-        "another analysis stored flags for the same days at the same time; run it again",
+        "存储期间这些日期的标记被同时修改（另一次分析、申诉或审核），本次未保存，请重新运行",
+        "the flags of these days changed while this analysis stored its own (another "
+        "analysis, an explanation or a review at the same moment); nothing was stored, run it again",
     ),
     FlagSource.reconciliation: (
-        "另一次对账同时写入了相同日期的标记，请重试",
-        "another reconciliation stored flags for the same days at the same time; retry",
+        "存储期间这些日期的标记被同时修改（另一次对账、申诉或审核），本次未保存，请重新运行",
+        "the flags of these days changed while this reconciliation stored its own (another "
+        "reconciliation, an explanation or a review at the same moment); nothing was stored, "
+        "run it again",
     ),
 }
 
@@ -36,7 +51,13 @@ CONCURRENT_WRITER = {
 class Replacement:
     stored: int  # flags written
     replaced: int  # earlier open flags of these days and this source, deleted
-    kept_reviewed: int  # found again but already under review: left as they were
+    kept_reviewed: int  # found again but reviewed or under explanation: left as they were
+
+
+def _deleted_entry(row: Any) -> dict[str, Any]:
+    flag_id, code, vehicle, start = row
+    start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
+    return {"id": flag_id, "code": str(code), "vehicle": vehicle, "start": start.isoformat()}
 
 
 def replace_flags(
@@ -46,41 +67,64 @@ def replace_flags(
     end_day: date,
     flags: list[Flag],
     tz: tzinfo,
+    *,
+    actor: User | str = "system",
+    held_by: Sequence[Any] = (),
 ) -> Replacement:
     """Replace the open ``source`` flags of local days ``start_day..end_day`` with ``flags``
-    (flushed; the caller commits), so that re-running a day never stores a flag twice. Flags
-    already under review stay as they are; a concurrent writer of the same days gets a 409
-    to retry, and the session is rolled back (nothing of this replacement is kept)."""
+    (flushed; the caller commits), so that re-running a day never stores a flag twice.
+
+    Kept as they are: flags already reviewed, and open flags whose id appears in one of the
+    ``held_by`` columns (e.g. ``FlagExplanation.flag_id``). The deleted flags are listed in
+    one audit entry of the run. Only a concurrent change of the same flags (another run, an
+    explanation or review arriving meanwhile) gives a 409 to retry, and the session is
+    rolled back (nothing of this replacement is kept)."""
     in_days = (
         (col(FlagRecord.source) == source)
         & (col(FlagRecord.day) >= start_day)
         & (col(FlagRecord.day) <= end_day)
     )
+    replaceable = in_days & (col(FlagRecord.status) == FlagStatus.open)
+    for column in held_by:
+        replaceable = replaceable & col(FlagRecord.id).not_in(select(column))
     try:
-        reviewed = {
-            r.identity
-            for r in session.exec(
-                select(FlagRecord).where(in_days, col(FlagRecord.status) != FlagStatus.open)
-            )
-        }
+        kept = {r.identity for r in session.exec(select(FlagRecord).where(in_days, ~replaceable))}
         deleted = session.exec(
-            delete(FlagRecord).where(in_days, col(FlagRecord.status) == FlagStatus.open)
-        )
+            delete(FlagRecord)
+            .where(replaceable)
+            .returning(FlagRecord.id, FlagRecord.code, FlagRecord.vehicle, FlagRecord.start_ts)
+        ).all()
         stored = kept_reviewed = 0
-        seen = set(reviewed)
+        seen = set(kept)
         for flag in flags:
             identity = flag_identity(flag, source)
             if identity in seen:
-                kept_reviewed += identity in reviewed
+                kept_reviewed += identity in kept
                 continue
             seen.add(identity)
             session.add(FlagRecord.from_flag(flag, flag.start.astimezone(tz).date(), source))
             stored += 1
         session.flush()
+        gone = sorted((_deleted_entry(row) for row in deleted), key=lambda d: d["id"])
+        audit(
+            session,
+            actor=actor,
+            entity=FLAG_RUN_ENTITY,
+            entity_id=f"{source}:{start_day}..{end_day}",
+            action="replace",
+            data={
+                "source": str(source),
+                "days": [start_day.isoformat(), end_day.isoformat()],
+                "stored": stored,
+                "kept": len(kept),
+                "deleted_count": len(gone),
+                "deleted": gone,
+            },
+        )
     except IntegrityError as exc:
         session.rollback()
         raise Conflict(*CONCURRENT_WRITER[source]) from exc
     except BaseException:
         session.rollback()
         raise
-    return Replacement(stored, deleted.rowcount or 0, kept_reviewed)
+    return Replacement(stored, len(deleted), kept_reviewed)

@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 import shapely
 from sqlmodel import Session, col, delete, func, select
 
+from cdw.auth.models import User
 from cdw.config import Settings, day_bounds, get_settings
+from cdw.enforcement.models import CaseFlag, FlagExplanation, FlagReview
 from cdw.flags.codes import FlagCode, FlagSource
 from cdw.flags.store import replace_flags
 from cdw.flows.context import load_context
@@ -41,6 +43,10 @@ from cdw.registry.models import ConstructionSite, Vehicle
 from cdw.tracking.analysis import AnalysisReport, check_days, projector_for
 from cdw.tracking.pipeline import CHECKS, run_pipeline
 from cdw.tracking.store import PointStore
+
+# Records that point at a flag: re-analysis keeps a flag any of them refers to (an
+# explanation (申诉), a review, a case), so a haulier's explanation never blocks a re-run.
+FLAG_HOLDERS = (FlagExplanation.flag_id, FlagReview.flag_id, CaseFlag.flag_id)
 
 
 def _run(
@@ -79,6 +85,7 @@ def _analyse(
     end_day: date,
     settings: Settings,
     now: datetime | None,
+    actor: User | str,
 ) -> tuple[AnalysisReport, list[TripFacts]]:
     check_days(start_day, end_day)
     tz = ZoneInfo(settings.local_timezone)
@@ -93,7 +100,16 @@ def _analyse(
         record.analysed_at = analysed_at
         session.add(record)
     session.add_all(LoadedLeg.from_facts(leg, tz) for leg in legs)
-    saved = replace_flags(session, FlagSource.engine, start_day, end_day, report.flags, tz)
+    saved = replace_flags(
+        session,
+        FlagSource.engine,
+        start_day,
+        end_day,
+        report.flags,
+        tz,
+        actor=actor,
+        held_by=FLAG_HOLDERS,
+    )
     report.stored, report.replaced = saved.stored, saved.replaced
     report.kept_reviewed = saved.kept_reviewed
     return report, legs
@@ -106,9 +122,12 @@ def analyse_days(
     end_day: date,
     settings: Settings | None = None,
     now: datetime | None = None,
+    actor: User | str = "analysis",
 ) -> AnalysisReport:
-    """Run the engine over local days ``start_day..end_day``; persist its flags and legs."""
-    report = _analyse(session, store, start_day, end_day, settings or get_settings(), now)[0]
+    """Run the engine over local days ``start_day..end_day``; persist its flags and legs
+    (``actor``: who ran it, for the audit log)."""
+    settings = settings or get_settings()
+    report = _analyse(session, store, start_day, end_day, settings, now, actor)[0]
     session.commit()
     return report
 
@@ -199,6 +218,7 @@ def reconcile_days(
     settings: Settings | None = None,
     now: datetime | None = None,
     legs: list[TripFacts] | None = None,
+    actor: User | str = "reconciliation",
 ) -> ReconciliationReport:
     """Reconcile the manifests issued on local days ``start_day..end_day`` with the loaded
     legs of the days (``legs``, else those of the days' analysis run); store the flags and
@@ -224,7 +244,16 @@ def reconcile_days(
     report.flags, per_manifest = reconcile(facts, legs, settings.thresholds, now, start)
     for manifest in manifests:
         _advance(session, manifest, per_manifest.get(manifest.id, []), report)
-    saved = replace_flags(session, FlagSource.reconciliation, start_day, end_day, report.flags, tz)
+    saved = replace_flags(
+        session,
+        FlagSource.reconciliation,
+        start_day,
+        end_day,
+        report.flags,
+        tz,
+        actor=actor,
+        held_by=FLAG_HOLDERS,
+    )
     session.commit()
     report.stored, report.replaced = saved.stored, saved.replaced
     report.kept_reviewed = saved.kept_reviewed
@@ -238,8 +267,11 @@ def analyse_and_reconcile_days(
     end_day: date,
     settings: Settings | None = None,
     now: datetime | None = None,
+    actor: User | str = "analysis",
 ) -> tuple[AnalysisReport, ReconciliationReport]:
     """Analyse the days and reconcile them on the same engine run."""
     settings = settings or get_settings()
-    analysis, legs = _analyse(session, store, start_day, end_day, settings, now)
-    return analysis, reconcile_days(session, store, start_day, end_day, settings, now, legs)
+    analysis, legs = _analyse(session, store, start_day, end_day, settings, now, actor)
+    return analysis, reconcile_days(
+        session, store, start_day, end_day, settings, now, legs, actor=actor
+    )

@@ -57,11 +57,10 @@ def run_analysis(
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
-    _: Annotated[User, require_roles(*ANALYSTS)],
+    user: Annotated[User, require_roles(*ANALYSTS)],
 ) -> dict[str, Any]:
-    report = analyse_days(
-        session, store, request.date_from, request.date_to or request.date_from, settings
-    )
+    last = request.date_to or request.date_from
+    report = analyse_days(session, store, request.date_from, last, settings, actor=user)
     return report.as_dict()
 
 

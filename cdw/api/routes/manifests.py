@@ -220,9 +220,10 @@ def reconcile(
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
-    _: Annotated[User, require_roles(Role.admin, Role.enforcement_officer)],
+    user: Annotated[User, require_roles(Role.admin, Role.enforcement_officer)],
 ) -> dict[str, Any]:
-    return reconcile_days(session, store, request.date_from, request.last, settings).as_dict()
+    first, last = request.date_from, request.last
+    return reconcile_days(session, store, first, last, settings, actor=user).as_dict()
 
 
 @router.get(
