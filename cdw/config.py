@@ -90,6 +90,11 @@ class Settings(BaseSettings):
         le=100,
         description="a haulier whose credit score falls below is suspended",
     )
+    audit_key: str | None = Field(
+        default=None,
+        description="HMAC key of the audit chain (not the token key); "
+        "default: the file audit.key in data_dir, created on first use",
+    )
 
     @field_validator("road_network", mode="before")
     @classmethod

@@ -1,11 +1,21 @@
-"""Append-only, hash-chained audit log (issue 6): who changed what, when and why.
+"""Append-only, keyed hash chain of audit entries (issue 6, 13): who changed what, when, why.
 
-Every entry stores the hash of the entry before it (``prev_hash``) and its own ``hash``, a
-SHA-256 over a canonical JSON of all its fields (its ``id`` and ``prev_hash`` included).
+Every entry stores the hash of the entry before it (``prev_hash``) and its own ``hash``, an
+HMAC-SHA256 (keyed with :func:`cdw.audit.key.audit_key`, a secret outside the database) over
+a canonical JSON of all its fields (its ``id``, ``scheme`` and ``prev_hash`` included).
 Editing, deleting or moving an entry therefore breaks the chain, and :func:`verify_chain`
-names the entry. Entries are numbered 1, 2, 3 … by :func:`audit` itself, so a missing
-number is a deleted entry. Removing the *newest* entries leaves a shorter but consistent
-chain; only a copy of the head hash kept elsewhere (``cdw audit verify`` prints it) shows that.
+names the entry; without the key nobody can recompute the chain after an edit. Entries are
+numbered 1, 2, 3 … by :func:`audit` itself, so a missing number is a deleted entry.
+
+Entries written before the chain was keyed keep their plain SHA-256 (``scheme`` "sha256")
+and verify under that rule, but only as the oldest part of the chain: a plain entry after a
+keyed one, or a chain whose newest entry is plain, is reported (a forger without the key
+would have to write plain entries). The upgrade that keyed the chain appended a keyed entry
+right after the plain ones.
+
+Removing the *newest* entries leaves a shorter but consistent chain; an anchor (the head's
+number and hash, :func:`chain_head`, kept outside the database: ``cdw audit head``) shows it
+(:func:`verify_anchor`).
 
 :func:`audit` serialises writers so that two transactions never append after the same
 entry: a transaction-scoped advisory lock on PostgreSQL, the database write lock on SQLite
@@ -16,6 +26,7 @@ a fork could not be stored even if the lock were bypassed.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,11 +35,14 @@ from typing import Any
 from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
+from cdw.audit.key import AuditKeyMissing, audit_key
 from cdw.audit.models import AuditEntry
 from cdw.auth.models import User
 from cdw.errors import Problem
 
 GENESIS_HASH = "0" * 64
+KEYED = "hmac-sha256"
+PLAIN = "sha256"  # entries written before the chain was keyed
 SYSTEM_ROLE = "system"
 # Key of the PostgreSQL advisory lock that serialises appends ("cdwaudit" in ASCII, as int).
 _PG_LOCK_KEY = int.from_bytes(b"cdwaudit", "big") & 0x7FFF_FFFF_FFFF_FFFF
@@ -43,8 +57,10 @@ def _json_ready(data: dict[str, Any] | None) -> dict[str, Any]:
     return json.loads(json.dumps(data or {}, default=str, ensure_ascii=False))
 
 
-def entry_hash(entry: AuditEntry) -> str:
-    """SHA-256 (hex) of the canonical JSON of every field except ``hash``."""
+def entry_hash(entry: AuditEntry, key: bytes | None = None) -> str:
+    """The entry's hash (hex) by its ``scheme``: HMAC-SHA256 with ``key`` (default: the
+    configured key) over the canonical JSON of every field except ``hash``; for a plain
+    entry, SHA-256 of those fields as they were before keying (without ``scheme``)."""
     body = {
         "id": entry.id,
         "at": _utc(entry.at).isoformat(timespec="microseconds"),
@@ -57,8 +73,13 @@ def entry_hash(entry: AuditEntry) -> str:
         "data": entry.data,
         "prev_hash": entry.prev_hash,
     }
+    if entry.scheme == PLAIN:
+        canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    body["scheme"] = entry.scheme
     canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    mac = hmac.new(key or audit_key(), canonical.encode("utf-8"), hashlib.sha256)
+    return mac.hexdigest()
 
 
 def _lock_for_append(session: Session) -> None:
@@ -105,10 +126,11 @@ def audit(
         action=action,
         reason=reason,
         data=_json_ready(data),
+        scheme=KEYED,
         prev_hash=GENESIS_HASH if last is None else last.hash,
         hash="",
     )
-    entry.hash = entry_hash(entry)
+    entry.hash = entry_hash(entry, audit_key())
     session.add(entry)
     session.flush()
     return entry
@@ -143,15 +165,36 @@ def _problem(kind: str, entry_id: int, zh: str, en: str) -> Problem:
     return Problem(kind, zh, en, line=entry_id, source="audit_log")
 
 
-def verify_chain(session: Session) -> list[Problem]:
+def verify_chain(session: Session, key: bytes | None = None) -> list[Problem]:
     """Every break of the chain, oldest first: ``field`` is the kind (``edited``,
-    ``deleted``, ``reordered``, ``relinked``), ``line`` the id of the entry concerned."""
+    ``deleted``, ``reordered``, ``relinked``, ``unkeyed``: a plain entry after a keyed one
+    or as the newest; ``no_key``: keyed entries but no key), ``line`` the id of the entry
+    concerned. ``key``: default the configured one (never created here)."""
     entries = list(session.exec(select(AuditEntry).order_by(col(AuditEntry.id))).all())
+    if key is None and any(e.scheme != PLAIN for e in entries):
+        try:
+            key = audit_key(create=False)
+        except AuditKeyMissing as exc:
+            zh, _, en = str(exc).partition(" / ")
+            return [_problem("no_key", entries[0].id, zh, en)]
     position_of_hash = {e.hash: e.id for e in entries}
     problems: list[Problem] = []
-    prev_id, prev_hash = 0, GENESIS_HASH
+    prev_id, prev_hash, keyed_seen, in_plain_run = 0, GENESIS_HASH, False, False
     for entry in entries:
-        content_ok = entry_hash(entry) == entry.hash
+        plain = entry.scheme == PLAIN
+        if plain and keyed_seen and not in_plain_run:
+            problems.append(
+                _problem(
+                    "unkeyed",
+                    entry.id,
+                    f"审计记录 #{entry.id} 未加密钥签名，却位于已签名记录之后（疑似无密钥重写）",
+                    f"audit entry #{entry.id} is not keyed but follows keyed entries "
+                    "(rewritten without the key?)",
+                )
+            )
+        in_plain_run = plain and keyed_seen
+        keyed_seen = keyed_seen or not plain
+        content_ok = entry_hash(entry, key) == entry.hash
         if entry.id > prev_id + 1:
             missing = range(prev_id + 1, entry.id)
             problems += [
@@ -196,4 +239,40 @@ def verify_chain(session: Session) -> list[Problem]:
                     )
                 )
         prev_id, prev_hash = entry.id, entry.hash
+    if entries and entries[-1].scheme == PLAIN and not in_plain_run:
+        head = entries[-1].id
+        problems.append(
+            _problem(
+                "unkeyed",
+                head,
+                f"最新审计记录 #{head} 未加密钥签名（链条在启用密钥后被无密钥重写？）",
+                f"the newest audit entry #{head} is not keyed (the chain was rewritten "
+                "without the key?)",
+            )
+        )
     return problems
+
+
+def verify_anchor(session: Session, head_id: int, head_hash: str) -> list[Problem]:
+    """The chain still holds an earlier head (``cdw audit head``): entry ``head_id`` exists
+    with that hash. Detects removed newest entries and a chain rebuilt from scratch."""
+    entry = session.get(AuditEntry, head_id)
+    if entry is None:
+        return [
+            _problem(
+                "truncated",
+                head_id,
+                f"锚定的审计记录 #{head_id} 已不存在（最新的记录被删除）",
+                f"the anchored audit entry #{head_id} is gone (the newest entries were removed)",
+            )
+        ]
+    if not hmac.compare_digest(entry.hash, head_hash):
+        return [
+            _problem(
+                "anchor_mismatch",
+                head_id,
+                f"审计记录 #{head_id} 的哈希与锚定值不符（链条被改写）",
+                f"audit entry #{head_id} no longer has the anchored hash (the chain was rewritten)",
+            )
+        ]
+    return []

@@ -24,5 +24,8 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=64)
     reason: str | None = Field(default=None)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # How ``hash`` was made: "hmac-sha256" (keyed, every new entry) or "sha256" (entries
+    # written before the chain was keyed; allowed only before the first keyed entry).
+    scheme: str = Field(default="hmac-sha256", max_length=16)
     prev_hash: str = Field(min_length=64, max_length=64, unique=True)
     hash: str = Field(min_length=64, max_length=64, unique=True)

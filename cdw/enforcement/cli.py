@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cdw.audit.log import chain_head, verify_chain
+from cdw.audit.log import chain_head, verify_anchor, verify_chain
 from cdw.config import get_settings
 from cdw.db import session_scope
 from cdw.enforcement.cases import get_case
@@ -28,10 +28,27 @@ audit_app = typer.Typer(help="审计日志 / tamper-evident audit log", no_args_
 
 
 @audit_app.command("verify")
-def audit_verify_command() -> None:
-    """校验审计日志哈希链 / Check the hash chain; exit 1 and list each broken entry."""
+def audit_verify_command(
+    anchor: Annotated[
+        Path | None,
+        typer.Option(help="`cdw audit head --out` 写下的锚点 / a head saved by `cdw audit head`"),
+    ] = None,
+) -> None:
+    """校验审计日志哈希链 / Check the keyed chain (and that it still holds an anchored head);
+    exit 1 and list each broken entry."""
+    saved = None
+    if anchor is not None:
+        try:
+            saved = json.loads(anchor.read_text(encoding="utf-8"))
+            saved = None if saved["id"] is None else (int(saved["id"]), str(saved["hash"]))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise typer.BadParameter(
+                f"无法读取锚点 / cannot read the anchor: {exc}", param_hint="--anchor"
+            ) from None
     with session_scope() as session:
         problems = verify_chain(session)
+        if saved is not None:
+            problems += verify_anchor(session, *saved)
         head = chain_head(session)
     for problem in problems:
         console.print(f"[red]  - {escape(str(problem))}[/]", highlight=False)
@@ -47,6 +64,21 @@ def audit_verify_command() -> None:
         f"audit chain intact: {head.entries} entries, head #{head.head_id} hash {head.head_hash}",
         highlight=False,
     )
+
+
+@audit_app.command("head")
+def audit_head_command(
+    out: Annotated[Path | None, typer.Option(help="写入锚点文件 / write the anchor")] = None,
+) -> None:
+    """最新审计记录的编号与 HMAC（存于库外，供 verify --anchor）/ The newest entry's number and
+    HMAC, to keep outside the database for `cdw audit verify --anchor`."""
+    with session_scope() as session:
+        head = chain_head(session)
+    anchor = {"id": head.head_id, "hash": head.head_hash, "entries": head.entries}
+    text = json.dumps(anchor)
+    if out is not None:
+        out.write_text(text + "\n", encoding="utf-8")
+    console.print(text, highlight=False, soft_wrap=True)
 
 
 enforcement_app = typer.Typer(
