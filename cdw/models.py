@@ -10,6 +10,7 @@ from cdw.flows import models as flow_models  # noqa: F401
 from cdw.manifests import models as manifest_models  # noqa: F401
 from cdw.permits import models as permit_models  # noqa: F401
 from cdw.registry import models as registry_models  # noqa: F401
+from cdw.tracking import models as tracking_models  # noqa: F401
 
 
 def all_models() -> type[SQLModel]:

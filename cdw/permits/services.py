@@ -16,6 +16,8 @@ less the volume already manifested under them).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -106,6 +108,20 @@ def _username(actor: User | str) -> str:
     return actor.username if isinstance(actor, User) else actor
 
 
+RECORDED_TERMS = {
+    "site_id",
+    "facility_id",
+    "categories",
+    "volume_m3",
+    "valid_from",
+    "valid_to",
+    "allowed_hours_start",
+    "allowed_hours_end",
+    "corridor_half_width_m",
+    "threshold_overrides",
+}
+
+
 def _record_change(
     session: Session, permit: Permit, actor: User | str, action: str, reason: str | None = None
 ) -> None:
@@ -117,7 +133,16 @@ def _record_change(
         entity_id=permit.id,
         action=action,
         reason=reason,
-        data={"permit_no": permit.permit_no, "version": permit.version, "status": permit.status},
+        data={
+            "permit_no": permit.permit_no,
+            "version": permit.version,
+            "status": permit.status,
+            # the terms as decided, overrides included (a route by its hash: it can be long)
+            "terms": permit.model_dump(include=RECORDED_TERMS),
+            "routes_sha256": hashlib.sha256(
+                json.dumps(permit.routes, sort_keys=True).encode("utf-8")
+            ).hexdigest(),
+        },
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cdw.config import get_settings
+from cdw.db import session_scope
 from cdw.errors import CdwError
 from cdw.tracking.clean import REASONS
 from cdw.tracking.ingest import IngestReport, ingest_file
@@ -85,19 +87,23 @@ def ingest_command(
         for path in files:
             progress.update(task, description=f"导入 / ingesting {path.name}")
             try:
-                reports.append(
-                    ingest_file(
-                        path,
-                        store,
-                        skip_invalid=skip_invalid,
-                        fmt=fmt,
-                        crs=crs,
-                        terminal_to_plate=mapping,
-                        vehicle=vehicle,
-                        tz=tz,
-                        thresholds=settings.thresholds,
+                with session_scope() as session:
+                    reports.append(
+                        ingest_file(
+                            path,
+                            store,
+                            skip_invalid=skip_invalid,
+                            fmt=fmt,
+                            crs=crs,
+                            terminal_to_plate=mapping,
+                            vehicle=vehicle,
+                            tz=tz,
+                            thresholds=settings.thresholds,
+                            session=session,
+                            uploader=_operator(),
+                            channel="cli",
+                        )
                     )
-                )
             except CdwError as exc:
                 failures.append((path, exc))
             progress.advance(task)
@@ -111,6 +117,14 @@ def ingest_command(
         _print_failure(path, exc)
     if failures:
         raise typer.Exit(1)
+
+
+def _operator() -> str:
+    """The login running the command, the uploader of its files in the audit log."""
+    try:
+        return f"cli:{getpass.getuser()}"[:64]
+    except (OSError, KeyError):
+        return "cli"
 
 
 def summary_table(reports: list[IngestReport]) -> Table:

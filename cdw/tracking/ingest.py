@@ -4,21 +4,35 @@ A file is stored whole or not at all: any rejected row aborts it with
 :class:`~cdw.errors.ValidationFailed` listing every problem, unless ``skip_invalid`` is
 set, in which case the good rows are stored and the rejects are written beside the input
 as ``<name>.rejects.csv`` (``line, field, reason_zh, reason_en, raw``).
+
+Given a database ``session``, a stored file is recorded: a ``gps_upload`` row (file name,
+SHA-256, channel, uploader, rows read/rejected, points new/already stored) whose id the
+points carry in the store, and an audit entry, both flushed for the caller to commit right
+after the points are stored (the point store is files: it cannot share the database's
+transaction; the upload id is random, so a rolled-back record is never confused with
+another).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import Session
+
+from cdw.audit.log import audit
+from cdw.auth.models import User
 from cdw.config import Thresholds, get_settings
 from cdw.errors import ValidationFailed
 from cdw.tracking.clean import clean
 from cdw.tracking.io import Reject, detect_format, read_points
+from cdw.tracking.models import GpsUpload
 from cdw.tracking.store import PointStore
 
 REJECTS_COLUMNS = ("line", "field", "reason_zh", "reason_en", "raw")
@@ -36,6 +50,7 @@ class IngestReport:
     already_stored: int = 0
     rejects_file: Path | None = None
     rejects: list[Reject] = field(default_factory=list)
+    upload_id: str | None = None  # the gps_upload row, when recorded
 
     @property
     def note(self) -> tuple[str, str]:
@@ -88,9 +103,15 @@ def ingest_file(
     thresholds: Thresholds | None = None,
     now: datetime | None = None,
     write_rejects_file: bool = True,
+    session: Session | None = None,
+    uploader: User | str = "system",
+    channel: str = "cli",
+    file_name: str | None = None,
 ) -> IngestReport:
     """The report carries the rejects; ``write_rejects_file`` also writes them beside the
-    input (an upload answers them instead)."""
+    input (an upload answers them instead). With ``session``, the upload is recorded and
+    audited (``uploader``, ``channel``, ``file_name`` as sent, default the path's name);
+    the caller commits."""
     path = Path(path)
     kind = detect_format(path, fmt)
     result = read_points(
@@ -110,8 +131,9 @@ def ingest_file(
             rejects_file = path.parent / f"{path.stem}.rejects.csv"
             write_rejects(rejects_file, result.rejects)
     cleaned = clean(result.points, thresholds or get_settings().thresholds, now)
-    appended = store.append(cleaned.points)
-    return IngestReport(
+    upload_id = None if session is None else uuid.uuid4().hex
+    appended = store.append(cleaned.points, upload=upload_id)
+    report = IngestReport(
         source=str(path),
         format=kind,
         read=result.points.height + result.rejected_rows,
@@ -122,7 +144,53 @@ def ingest_file(
         already_stored=appended.duplicates,
         rejects_file=rejects_file,
         rejects=result.rejects,
+        upload_id=upload_id,
     )
+    if session is not None:
+        record_upload(session, path, report, uploader, channel, file_name or path.name)
+    return report
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def record_upload(
+    session: Session,
+    path: Path,
+    report: IngestReport,
+    uploader: User | str,
+    channel: str,
+    file_name: str,
+) -> GpsUpload:
+    """The ``gps_upload`` row of a stored file and its audit entry (flushed, not committed)."""
+    upload = GpsUpload(
+        id=report.upload_id,
+        uploader=uploader.username if isinstance(uploader, User) else uploader,
+        channel=channel,
+        file_name=file_name[:255],
+        sha256=file_sha256(path),
+        format=report.format,
+        rows_read=report.read,
+        rows_rejected=report.rejected,
+        points_new=report.new,
+        points_already_stored=report.already_stored,
+    )
+    session.add(upload)
+    session.flush()
+    audit(
+        session,
+        actor=uploader,
+        entity="gps_upload",
+        entity_id=upload.id,
+        action="upload",
+        data=upload.model_dump(exclude={"id", "at", "uploader"}),
+    )
+    return upload
 
 
 def write_rejects(path: Path, rejects: list[Reject]) -> None:

@@ -14,6 +14,11 @@ the temporary files; one after it undoes the renames. A crash leaves either stra
 files (deleted) or a complete journal (rolled forward) that the next operation on the
 store settles before it does anything else. An exclusive lock on ``<root>/.lock``
 serialises writers; readers take a shared lock, so they never see half an operation.
+
+Provenance: each stored point keeps the id of the upload that brought it (column
+``upload``, a ``gps_upload`` row: file, SHA-256, channel, uploader; null for points stored
+without one or before uploads were recorded). :meth:`PointStore.read` returns the points
+frame without it; :meth:`PointStore.read_uploads` gives it.
 """
 
 from __future__ import annotations
@@ -33,12 +38,28 @@ import polars as pl
 
 from cdw.config import get_settings
 from cdw.tracking.clean import sorted_by_vehicle_ts
-from cdw.tracking.points import conform, empty_points
+from cdw.tracking.points import POINTS_SCHEMA, conform, empty_points
 
 _JOURNAL = ".journal.json"
 _LOCK = ".lock"
 _TMP_PREFIX = ".tmp-"
 DEFAULT_COMPACT_FILES = 32
+UPLOAD = "upload"
+STORED_SCHEMA: dict[str, pl.DataType] = {**POINTS_SCHEMA, UPLOAD: pl.String()}
+
+
+def _stored(frame: pl.DataFrame, upload: str | None = None) -> pl.DataFrame:
+    """``frame`` as the store keeps it: the points columns and the upload id."""
+    if UPLOAD in frame.columns:
+        return conform(frame).with_columns(frame[UPLOAD].cast(pl.String))
+    return conform(frame).with_columns(pl.lit(upload, dtype=pl.String()).alias(UPLOAD))
+
+
+def _scan(files: list[Path]) -> pl.LazyFrame:
+    """The stored files as one frame (files from before ``upload`` existed read it as null)."""
+    return pl.scan_parquet(
+        files, hive_partitioning=False, schema=STORED_SCHEMA, missing_columns="insert"
+    )
 
 
 @dataclass(frozen=True)
@@ -63,8 +84,9 @@ class PointStore:
 
     # ------------------------------------------------------------------ public
 
-    def append(self, frame: pl.DataFrame) -> AppendResult:
-        batch = conform(frame)
+    def append(self, frame: pl.DataFrame, upload: str | None = None) -> AppendResult:
+        """Store the points whose key is new; ``upload``: the id of their ``gps_upload``."""
+        batch = _stored(frame, upload)
         if batch.height == 0:
             return AppendResult(0, 0)
         if batch["vehicle"].null_count() or batch["ts"].null_count():
@@ -113,11 +135,17 @@ class PointStore:
             ]
             if not files:
                 return empty_points()
-            frame = conform(
-                pl.scan_parquet(files, hive_partitioning=False).filter(wanted).collect()
-            )
+            frame = conform(_scan(files).filter(wanted).collect())
         # each file is sorted; several files (or days) need a merge
         return frame if sorted_by_vehicle_ts(frame) else frame.sort("vehicle", "ts")
+
+    def read_uploads(self, day: date) -> pl.DataFrame:
+        """``vehicle, ts, upload`` of every point stored for local ``day``."""
+        with self._lock(exclusive=False):
+            files = self._files(day.isoformat())
+            if not files:
+                return pl.DataFrame(schema={k: STORED_SCHEMA[k] for k in ("vehicle", "ts", UPLOAD)})
+            return _scan(files).select("vehicle", "ts", UPLOAD).sort("vehicle", "ts").collect()
 
     def days(self) -> list[date]:
         with self._lock(exclusive=False):
@@ -158,7 +186,7 @@ class PointStore:
         if not files:
             return batch
         stored = (
-            pl.scan_parquet(files, hive_partitioning=False)
+            _scan(files)
             .select("vehicle", "ts")
             .filter(
                 pl.col("vehicle").is_in(batch["vehicle"].unique().to_list())
@@ -172,9 +200,9 @@ class PointStore:
         files = self._files(day)
         if len(files) < 2:
             return False
-        merged = pl.read_parquet(files, hive_partitioning=False).sort("vehicle", "ts")
+        merged = _scan(files).collect().sort("vehicle", "ts")
         target = self._day_dir(day) / f"part-{uuid.uuid4().hex}.parquet"
-        self._commit([(target, conform(merged))], deletes=files)
+        self._commit([(target, _stored(merged))], deletes=files)
         return True
 
     def _commit(self, writes: list[tuple[Path, pl.DataFrame]], deletes: list[Path]) -> None:

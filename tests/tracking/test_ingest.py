@@ -12,7 +12,9 @@ import typer
 from typer.testing import CliRunner
 
 from cdw.config import Settings, Thresholds
+from cdw.db import make_engine
 from cdw.errors import InputFileError, ValidationFailed
+from cdw.models import all_models
 from cdw.tracking import cli as tracking_cli
 from cdw.tracking.ingest import ingest_file
 from cdw.tracking.io import jt808
@@ -212,6 +214,9 @@ def test_jt808_with_terminal_map(tmp_path: Path, store: PointStore) -> None:
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
     settings = Settings(data_dir=tmp_path / "data")
     monkeypatch.setattr(tracking_cli, "get_settings", lambda: settings)
+    engine = make_engine(f"sqlite:///{tmp_path / 'uploads.db'}")  # the uploads are recorded
+    all_models().metadata.create_all(engine)
+    monkeypatch.setattr("cdw.db.get_engine", lambda: engine)
     app = typer.Typer()
     app.command("ingest")(tracking_cli.ingest_command)
     app.command("noop")(lambda: None)  # keeps "ingest" a sub-command

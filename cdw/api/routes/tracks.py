@@ -66,7 +66,7 @@ def upload_track(
     file: UploadFile,
     store: StoreDep,
     session: SessionDep,
-    _: Annotated[User, require_roles(*TRACK_UPLOADERS)],
+    user: Annotated[User, require_roles(*TRACK_UPLOADERS)],
     skip_invalid: bool = False,
     fmt: Annotated[str | None, Query(description="csv, parquet, geojson, gpx, jt808")] = None,
     crs: Literal["wgs84", "gcj02"] = "wgs84",
@@ -85,7 +85,12 @@ def upload_track(
             crs=crs,
             terminal_to_plate=terminal_map(session),
             write_rejects_file=False,
+            session=session,
+            uploader=user,
+            channel="api",
+            file_name=file.filename,
         )
+        session.commit()
     return UploadPublic.model_validate(
         report.as_dict()
         | {
