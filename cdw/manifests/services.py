@@ -239,8 +239,10 @@ def _record_change(
     actor: User | str,
     at: datetime,
     reason: str | None,
+    details: dict[str, Any] | None = None,
 ) -> None:
-    """The one place a manifest state change is recorded: its history and the audit log."""
+    """The one place a manifest state change is recorded: its history and the audit log
+    (``details``: what else the change wrote, e.g. an issued manifest's load)."""
     session.add(
         ManifestEvent(
             manifest_id=manifest.id,
@@ -258,8 +260,34 @@ def _record_change(
         entity_id=manifest.id,
         action=f"state:{to_state.value}",
         reason=reason,
-        data={"manifest_no": manifest.manifest_no, "from": from_state, "to": to_state},
+        data={
+            "manifest_no": manifest.manifest_no,
+            "from": from_state,
+            "to": to_state,
+            **(details or {}),
+        },
     )
+
+
+def _load(manifest: Manifest) -> dict[str, Any]:
+    return manifest.model_dump(
+        include={
+            "permit_no",
+            "plate",
+            "site_id",
+            "facility_id",
+            "category",
+            "disposal_method",
+            "haulier_id",
+            "driver_id",
+            "declared_volume_m3",
+            "declared_weight_t",
+        }
+    )
+
+
+def _receipt_data(receipt: Receipt) -> dict[str, Any]:
+    return receipt.model_dump(exclude={"id", "manifest_id", "recorded_by", "recorded_at"})
 
 
 def _concurrent() -> Conflict:
@@ -427,7 +455,7 @@ def issue(
             "联单编号冲突（同时开单），请重试", "manifest number taken concurrently; retry"
         ) from exc
     record_use(session, permit.permit_no, manifest.declared_volume_m3 or 0.0)
-    _record_change(session, manifest, None, S.issued, actor, now, None)
+    _record_change(session, manifest, None, S.issued, actor, now, None, _load(manifest))
     session.flush()
     return manifest
 
@@ -495,6 +523,15 @@ def confirm_receipt(
     )
     _store_receipt(session, receipt)
     _add_used(session, manifest.facility_id, receipt.counted_m3)
+    audit(
+        session,
+        actor=actor,
+        entity="manifest",
+        entity_id=manifest.id,
+        action="receipt:confirm",
+        reason=data.reason,
+        data=_receipt_data(receipt),
+    )
     session.flush()
     return receipt
 
@@ -546,7 +583,7 @@ def correct_receipt(
         entity_id=manifest.id,
         action="receipt:correct",
         reason=data.correction_reason,
-        data={"version": receipt.version, "counted_m3": receipt.counted_m3},
+        data=_receipt_data(receipt) | {"previous_counted_m3": previous.counted_m3},
     )
     session.flush()
     return receipt
