@@ -25,6 +25,7 @@ a fork could not be stored even if the lock were bypassed.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import hmac
 import json
@@ -91,6 +92,14 @@ def _lock_for_append(session: Session) -> None:
         session.execute(text("UPDATE audit_log SET id = id WHERE 0"))
 
 
+def command_actor() -> str:
+    """The login running a command-line job: its actor in the audit log (``cli:<login>``)."""
+    try:
+        return f"cli:{getpass.getuser()}"[:64]
+    except (OSError, KeyError):
+        return "cli"
+
+
 def _actor_of(session: Session, actor: User | str) -> tuple[str, str]:
     if isinstance(actor, User):
         return actor.username, str(actor.role)
@@ -134,6 +143,30 @@ def audit(
     session.add(entry)
     session.flush()
     return entry
+
+
+EXPORT_ENTITY = "export"
+
+
+def record_export(
+    session: Session,
+    *,
+    actor: User | str,
+    what: str,
+    fmt: str,
+    rows: int,
+    filters: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """An export of records (a control list, a report) as a file: who took what, when, with
+    which filters and how many rows (flushed; commit it before handing the file out)."""
+    return audit(
+        session,
+        actor=actor,
+        entity=EXPORT_ENTITY,
+        entity_id=what,
+        action=f"export:{fmt}",
+        data={"rows": rows, "filters": filters or {}},
+    )
 
 
 def history(session: Session, entity: str, entity_id: Any) -> list[AuditEntry]:

@@ -11,7 +11,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cdw.audit.log import chain_head, verify_anchor, verify_chain
+from cdw.audit.log import (
+    chain_head,
+    command_actor,
+    record_export,
+    verify_anchor,
+    verify_chain,
+)
 from cdw.config import get_settings
 from cdw.db import session_scope
 from cdw.enforcement.cases import get_case
@@ -150,15 +156,24 @@ def list_command(
             highlight=False,
         )
         raise typer.Exit(1)
+    first, last = _day(day_from, "--from"), _day(day_to, "--to")
     with session_scope() as session:
         rows = control_list(
             session,
             kind,
-            _day(day_from, "--from"),
-            _day(day_to, "--to"),
+            first,
+            last,
             configured_roads(get_settings()) if kind is ListKind.roads else None,
         )
-    out.write_bytes(to_csv(kind, rows) if suffix == ".csv" else to_xlsx(kind, rows))
+        record_export(
+            session,
+            actor=command_actor(),
+            what=f"control_list:{kind}",
+            fmt=suffix[1:],
+            rows=len(rows),
+            filters={"day_from": first, "day_to": last, "file": str(out)},
+        )
+        out.write_bytes(to_csv(kind, rows) if suffix == ".csv" else to_xlsx(kind, rows))
     console.print(
         f"{kind.zh}：{len(rows)} 行 / {kind} list: {len(rows)} rows → {out}", highlight=False
     )

@@ -44,6 +44,7 @@ def reconcile_command(
     out: Annotated[Path | None, typer.Option(help="JSON 报告 / write the report")] = None,
 ) -> None:
     """联单对账 / Reconcile manifests, GPS trips and receipts of a day or range."""
+    from cdw.audit.log import command_actor
     from cdw.db import session_scope
     from cdw.flows.day import reconcile_days
     from cdw.tracking.store import PointStore
@@ -58,7 +59,7 @@ def reconcile_command(
     store = PointStore(settings.points_dir, timezone=settings.local_timezone)
     try:
         with session_scope() as session:
-            report = reconcile_days(session, store, first, last, settings)
+            report = reconcile_days(session, store, first, last, settings, actor=command_actor())
     except CdwError as exc:
         _fail(exc)
     for code, n in report.counts.items():

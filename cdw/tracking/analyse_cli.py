@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cdw.audit.log import command_actor
 from cdw.config import get_settings
 from cdw.errors import CdwError, Problem, ValidationFailed
 from cdw.flags.codes import FlagCode
@@ -79,7 +80,9 @@ def analyse_command(
         end_day = parse_day(to_date, "to") if to_date else start_day
         store = PointStore(settings.points_dir, timezone=settings.local_timezone)
         with session_scope() as session:
-            report = analyse_days(session, store, start_day, end_day, settings)
+            report = analyse_days(
+                session, store, start_day, end_day, settings, actor=command_actor()
+            )
     except CdwError as exc:
         console.print("[bold red]错误 / Error[/]", end=" ")
         console.print(str(exc), markup=False, highlight=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cdw.audit.log import command_actor
 from cdw.config import get_settings
 from cdw.db import session_scope
 from cdw.errors import CdwError
@@ -100,7 +100,7 @@ def ingest_command(
                             tz=tz,
                             thresholds=settings.thresholds,
                             session=session,
-                            uploader=_operator(),
+                            uploader=command_actor(),
                             channel="cli",
                         )
                     )
@@ -117,14 +117,6 @@ def ingest_command(
         _print_failure(path, exc)
     if failures:
         raise typer.Exit(1)
-
-
-def _operator() -> str:
-    """The login running the command, the uploader of its files in the audit log."""
-    try:
-        return f"cli:{getpass.getuser()}"[:64]
-    except (OSError, KeyError):
-        return "cli"
 
 
 def summary_table(reports: list[IngestReport]) -> Table:

@@ -24,7 +24,7 @@ from cdw.api.schemas import (
     StatisticsPublic,
     errors,
 )
-from cdw.audit.log import chain_head, verify_chain
+from cdw.audit.log import chain_head, record_export, verify_chain
 from cdw.auth.models import Role, User
 from cdw.enforcement import cases, review
 from cdw.enforcement.case_machine import ActionInput, CaseAction
@@ -353,7 +353,7 @@ def read_control_list(
     kind: ListKind,
     session: SessionDep,
     settings: SettingsDep,
-    _: Annotated[User, require_roles(*DASHBOARD)],
+    user: Annotated[User, require_roles(*DASHBOARD)],
     day_from: date | None = None,
     day_to: date | None = None,
     fmt: Literal["json", "csv", "xlsx"] = "json",
@@ -362,6 +362,11 @@ def read_control_list(
     rows = control_list(session, kind, day_from, day_to, roads)
     if fmt == "json":
         return ControlListPublic(kind=str(kind), title_zh=kind.zh, data=rows)
+    filters = {"day_from": day_from, "day_to": day_to}
+    record_export(
+        session, actor=user, what=f"control_list:{kind}", fmt=fmt, rows=len(rows), filters=filters
+    )
+    session.commit()
     disposition = {"Content-Disposition": f'attachment; filename="control-list-{kind}.{fmt}"'}
     if fmt == "csv":
         return Response(
