@@ -164,7 +164,7 @@ def test_a_backwards_range_is_refused(session: Session, store: PointStore):
 def test_cli_prints_the_summary_and_writes_json(engine, store, tmp_path, monkeypatch):
     import typer
 
-    from cdw.tracking import analyse_cli
+    from cdw.cli import analyse as analyse_cli
 
     with Session(engine) as session:
         seed_registry(session)
