@@ -29,12 +29,10 @@ from cdw.errors import InputFileError, Problem, ValidationFailed
 from cdw.permits.models import Permit, PermitStatus, PermitVehicle
 from cdw.registry.models import ConstructionSite, DisposalFacility, Vehicle
 from cdw.registry.refs import try_resolve
-from cdw.registry.validators import (
-    parse_categories,
-    problems_from_validation_error,
-    validate_opening_hours,
-    validate_plate,
-)
+from cdw.registry.validators.choices import parse_categories
+from cdw.registry.validators.hours import validate_opening_hours
+from cdw.registry.validators.plates import validate_plate
+from cdw.registry.validators.pydantic_errors import problems_from_validation_error
 
 
 def route_geometry(value: Any, kinds: tuple[str, ...], field: str) -> BaseGeometry:

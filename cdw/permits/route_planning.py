@@ -23,7 +23,7 @@ from cdw.permits.importer import route_geometry
 from cdw.registry.categories import ZoneKind
 from cdw.registry.models import ConstructionSite, DisposalFacility, RecordStatus, RestrictedZone
 from cdw.registry.services import get
-from cdw.registry.validators import geofence_shape
+from cdw.registry.validators.geofences import geofence_shape
 from cdw.roads.engine import Roads, load_network
 from cdw.roads.matching import MatchParams
 from cdw.roads.routing import RouteProposal, RouteRestrictions, propose_routes, snap_route

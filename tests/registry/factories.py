@@ -15,7 +15,7 @@ from cdw.registry.models import (
     VehicleCreate,
 )
 from cdw.registry.sample import box
-from cdw.registry.validators import credit_code_check_char
+from cdw.registry.validators.identifiers import credit_code_check_char
 
 CONGHUA = (113.58, 23.55)
 

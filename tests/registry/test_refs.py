@@ -19,7 +19,7 @@ from cdw.registry.models import (
     RestrictedZone,
 )
 from cdw.registry.refs import resolve_ref, try_resolve
-from cdw.registry.validators import problems_from_validation_error
+from cdw.registry.validators.pydantic_errors import problems_from_validation_error
 from tests.registry.factories import depot_in, facility_in, haulier_in, site_in, zone_in
 
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import polars as pl
 
 from cdw.errors import InputFileError, Problem, ValidationFailed
-from cdw.registry.validators import plate_key, validate_plate
+from cdw.registry.validators.plates import plate_key, validate_plate
 from cdw.tracking.io.coords import gcj02_to_wgs84
 from cdw.tracking.points import conform, empty_points
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import polars as pl
 
-from cdw.registry.validators import plate_key
+from cdw.registry.validators.plates import plate_key
 from cdw.tracking.io._common import ReadResult, Reject, file_error, finish
 
 FLAG = 0x7E
