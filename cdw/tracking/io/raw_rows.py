@@ -1,4 +1,4 @@
-"""Shared reader plumbing: raw rows in, validated points frame and rejects out.
+"""Raw rows in, validated points frame and rejects out: the checks every reader shares.
 
 Every reader builds a *raw* frame, one row per candidate point, with the columns
 
