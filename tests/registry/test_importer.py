@@ -21,7 +21,7 @@ from cdw.registry import services
 from cdw.registry.categories import FacilityKind, WasteCategory
 from cdw.registry.importer import KINDS, import_file
 from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
-from tests.registry.factories import credit_code, haulier_in, site_in, square
+from tests.factories import credit_code, haulier_in, site_in, square
 
 H1, H2 = credit_code(1), credit_code(2)
 VEHICLE_HEADER = "haulier_credit_code,plate,rated_capacity_m3,rated_load_t,sealed_body,terminal_id,inspection_valid_until"
