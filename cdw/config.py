@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -111,3 +112,8 @@ def day_bounds(start_day: date, end_day: date, tz: tzinfo) -> tuple[datetime, da
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def local_today(settings: Settings | None = None) -> date:
+    """Today's date in the configured timezone (``Settings.local_timezone``), not the host's."""
+    return datetime.now(ZoneInfo((settings or get_settings()).local_timezone)).date()

@@ -1,9 +1,9 @@
 """``make demo``: a fresh SQLite database, the bundled Panyu sample day, the whole job.
 
-Steps: create the schema, load the registry and permits, ingest the GPS tracks, analyse the
-day (on the road network that the bundle's ``scenario.json`` names, when it names one), load
-and reconcile the manifests, then print what was found next to the scenario's labelled
-ground truth.
+Steps: create the schema, load the registry and permits, ingest the GPS tracks, load the
+manifests, then analyse and reconcile the day on one engine run (``cdw.flows.day``, on the
+road network that the bundle's ``scenario.json`` names, when it names one), then print what
+was found next to the scenario's labelled ground truth.
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from sqlmodel import Session, select
 from cdw.bundle import load_registry, track_files
 from cdw.config import Settings
 from cdw.db import make_engine, session_scope
+from cdw.flows.day import analyse_and_reconcile_days, analyse_days
 from cdw.manifests.importer import load_manifests
-from cdw.manifests.reconcile import reconcile_days
 from cdw.migrate import upgrade
 from cdw.registry.models import DisposalFacility, Vehicle
 from cdw.report import report_from_database
-from cdw.tracking.analysis import analyse_days
 from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.ingest import ingest_file
 from cdw.tracking.store import PointStore
@@ -112,12 +111,12 @@ def run_demo(
     if settings.road_network is not None:
         console.print(f"路网 / road network: {settings.road_network}")
 
-    with console.status("1/5 建库 / creating the schema"):
+    with console.status("1/4 建库 / creating the schema"):
         upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
 
     with (
-        console.status("2/5 导入登记与核准 / loading registry and permits"),
+        console.status("2/4 导入登记与核准 / loading registry and permits"),
         session_scope(engine) as session,
     ):
         loaded = load_registry(session, bundle)
@@ -132,7 +131,7 @@ def run_demo(
         terminals = {t: p for t, p in session.exec(select(Vehicle.terminal_id, Vehicle.plate)) if t}
     ingested = []
     for path in track_files(bundle):
-        with console.status(f"3/5 导入轨迹 / ingesting {path.name}"):
+        with console.status(f"3/4 导入轨迹 / ingesting {path.name}"):
             ingested.append(
                 ingest_file(
                     path, store, terminal_to_plate=terminals, thresholds=settings.thresholds
@@ -142,16 +141,17 @@ def run_demo(
         zh, en = report.note
         console.print(f"轨迹 / tracks {Path(report.source).name}: {zh} / {en}")
 
-    with console.status("4/5 分析 / analysing the day"), session_scope(engine) as session:
-        analysis = analyse_days(session, store, day, day, settings)
     if (bundle / "manifests.csv").exists():
         with (
-            console.status("5/5 联单对账 / reconciling manifests, receipts and trips"),
+            console.status("4/4 联单与分析、对账 / manifests, analysing and reconciling the day"),
             session_scope(engine) as session,
         ):
             n_manifests, n_receipts = load_manifests(session, bundle)
-            reconcile_days(session, store, day, day, settings)
+            analysis, _ = analyse_and_reconcile_days(session, store, day, day, settings)
         console.print(f"联单 / manifests {n_manifests}, 接收 / receipts {n_receipts}")
+    else:
+        with console.status("4/4 分析 / analysing the day"), session_scope(engine) as session:
+            analysis = analyse_days(session, store, day, day, settings)
     with Session(engine) as session:
         flags = list(session.exec(select(FlagRecord).order_by(FlagRecord.start_ts)))
         facilities = list(session.exec(select(DisposalFacility).order_by(DisposalFacility.id)))

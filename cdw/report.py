@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from html import escape
 from pathlib import Path
@@ -28,6 +28,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlmodel import Session, col, select
 
 from cdw.config import Settings, day_bounds
+from cdw.enforcement.hotspots import rank_hotspots
 from cdw.permits.models import Permit
 from cdw.registry.models import ConstructionSite, Depot, DisposalFacility, RestrictedZone
 from cdw.tracking.analysis import ENGINE_CODES
@@ -39,8 +40,9 @@ TRACK_CONTEXT = timedelta(minutes=10)  # track drawn before and after a flag's s
 MAP_SIZE = (520, 360)
 OVERVIEW_SIZE = (900, 640)
 MIN_MAP_SPAN_M = 800.0
+# Hotspots of the days reported (cdw.enforcement.hotspots): every place with a stop flag,
+# stop flags within this distance of another making one place.
 HOTSPOT_RADIUS_M = 200.0
-HOTSPOT_CODES = (FlagCode.LONG_STOP, FlagCode.SUSPECTED_DUMPING)
 TOP_HOTSPOTS = 10
 
 # kind: (fill, stroke, zh, en)
@@ -77,28 +79,6 @@ class FacilityUse:
     kind_en: str
     capacity_m3: float
     used_m3: float
-
-
-@dataclass
-class Hotspot:
-    """Flagged stops lying within ``HOTSPOT_RADIUS_M`` of the group's first stop."""
-
-    x: float
-    y: float
-    flags: list[Flag] = field(default_factory=list)
-
-
-def hotspots(flags: Iterable[Flag], projector: Projector, radius_m: float = HOTSPOT_RADIUS_M):
-    """Stop flags grouped by place, largest group first (greedy, in time order)."""
-    groups: list[Hotspot] = []
-    for flag in sorted((f for f in flags if f.code in HOTSPOT_CODES), key=lambda f: f.start):
-        (x,), (y,) = projector.forward([flag.lon], [flag.lat])
-        near = next((g for g in groups if np.hypot(g.x - x, g.y - y) <= radius_m), None)
-        if near is None:
-            groups.append(Hotspot(float(x), float(y), [flag]))
-        else:
-            near.flags.append(flag)
-    return sorted(groups, key=lambda g: (-len(g.flags), -max(f.severity for f in g.flags)))
 
 
 # --- SVG ----------------------------------------------------------------------------------------
@@ -384,19 +364,17 @@ def write_report(
         ("代码 / code", "中文", "English", "数量 / count"),
         [(c.value, c.zh, c.en, counts.get(c, 0)) for c in codes],
     )
-    spots = hotspots(flags, drawing.projector)[:TOP_HOTSPOTS]
-    spot_rows = []
-    for rank, spot in enumerate(spots, start=1):
-        (lon,), (lat,) = drawing.projector.inverse([spot.x], [spot.y])
-        spot_rows.append(
-            (
-                rank,
-                f"{lon:.5f}, {lat:.5f}",
-                len(spot.flags),
-                ", ".join(sorted({f"{f.code.zh} / {f.code.en}" for f in spot.flags})),
-                ", ".join(sorted({f.vehicle for f in spot.flags})),
-            )
+    spots = rank_hotspots(flags, HOTSPOT_RADIUS_M, min_events=1)[:TOP_HOTSPOTS]
+    spot_rows = [
+        (
+            spot.rank,
+            f"{spot.lon:.5f}, {spot.lat:.5f}",
+            spot.count,
+            ", ".join(f"{FlagCode(c).zh} / {FlagCode(c).en}" for c in spot.codes),
+            ", ".join(spot.vehicles),
         )
+        for spot in spots
+    ]
     hotspot_table = (
         _table(
             ("#", "位置 / lon, lat", "预警 / flags", "类型 / codes", "车辆 / vehicles"), spot_rows
@@ -448,9 +426,9 @@ def write_report(
         f"<p>行程 / trips: <b>{trips}</b> · 车辆 / vehicles: <b>{vehicles}</b> · "
         f"轨迹点 / points: <b>{points.height}</b> · 预警 / flags: <b>{len(flags)}</b></p>"
         f"<h2>预警类型 / flags by code</h2>{by_code}"
-        f"<h2>热点 / hotspots</h2><p>停留类预警（长时间停留、疑似偷倒）相距 "
+        f"<h2>热点 / hotspots</h2><p>停留类预警（长时间停留、疑似偷倒）与另一处相距 "
         f"{HOTSPOT_RADIUS_M:g} 米内归为一处 / stop flags (long stop, suspected dumping) within "
-        f"{HOTSPOT_RADIUS_M:g} m of each other count as one place</p>{hotspot_table}"
+        f"{HOTSPOT_RADIUS_M:g} m of another count as one place</p>{hotspot_table}"
         f"<h2>消纳场容量 / facility capacity</h2>{facility_table}"
         f"<h2>总览 / overview</h2>{_legend()}{overview}"
         f"<h2>预警明细 / flags</h2>{''.join(sections) or '<p>无 / none</p>'}"

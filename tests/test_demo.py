@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from cdw.demo import DEFAULT_BUNDLE, run_demo
+from cdw.flows import day as day_flow
 from cdw.tracking.flags import FlagCode
 
 
@@ -18,9 +19,13 @@ def _t(iso: str) -> datetime:
 
 
 @pytest.mark.skipif(not DEFAULT_BUNDLE.is_dir(), reason=f"sample bundle missing: {DEFAULT_BUNDLE}")
-def test_demo_finds_every_labelled_violation_and_nothing_else(tmp_path):
+def test_demo_finds_every_labelled_violation_and_nothing_else(tmp_path, monkeypatch):
+    runs = []
+    run = day_flow.run_pipeline
+    monkeypatch.setattr(day_flow, "run_pipeline", lambda *a, **kw: runs.append(1) or run(*a, **kw))
     console = Console(record=True, width=160)
     out = run_demo(DEFAULT_BUNDLE, tmp_path / "demo", console)
+    assert len(runs) == 1  # the day analysed and reconciled on one engine run
     flags = json.loads(out.read_text(encoding="utf-8"))
     truth = json.loads((DEFAULT_BUNDLE / "ground_truth.json").read_text(encoding="utf-8"))
     labels = [lb for lb in truth if not lb.get("near_miss")]
@@ -39,5 +44,8 @@ def test_demo_finds_every_labelled_violation_and_nothing_else(tmp_path):
     unlabelled = [f for f in flags if not any(same_event(f, lb) for lb in labels)]
     assert not missed
     assert not unlabelled, [(f["code"], f["vehicle"], f["start"]) for f in unlabelled]
+    # One owner per code: each wrong destination flagged once (the engine's check).
+    wrong = [lb for lb in labels if lb["code"] == "WRONG_DESTINATION"]
+    assert wrong and all(sum(same_event(f, lb) for f in flags) == 1 for lb in wrong)
     text = console.export_text()
     assert "预警与标注对照" in text and "flags written to" in text

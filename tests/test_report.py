@@ -16,15 +16,16 @@ from cdw.cli.bundle import import_bundle
 from cdw.config import Settings
 from cdw.db import session_scope
 from cdw.demo import DEFAULT_BUNDLE
+from cdw.enforcement.hotspots import rank_hotspots
+from cdw.flows.day import analyse_days
 from cdw.report import (
+    HOTSPOT_RADIUS_M,
     FacilityUse,
     Place,
     Route,
-    hotspots,
     report_from_database,
     write_report,
 )
-from cdw.tracking.analysis import analyse_days
 from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
@@ -66,19 +67,22 @@ def _square(dx: float, dy: float, half: float) -> dict:
     return {"type": "Polygon", "coordinates": [[_lonlat(dx + a, dy + b) for a, b in corners]]}
 
 
-def test_hotspots_group_stop_flags_within_200_m_of_the_first() -> None:
+def test_report_hotspots_are_the_enforcement_clusters_of_its_stop_flags() -> None:
+    """Stop flags within 200 m of another make one place (cdw.enforcement.hotspots, the one
+    implementation), a lone stop is a place of its own, other flags are no stops."""
     flags = [
         _flag(FlagCode.LONG_STOP, 0, 0, 0),
         _flag(FlagCode.SUSPECTED_DUMPING, 150, 0, 30),
         _flag(FlagCode.LONG_STOP, 0, 199, 60),
-        _flag(FlagCode.LONG_STOP, 0, 202, 90),  # just beyond 200 m of the first: a new place
+        _flag(FlagCode.LONG_STOP, 0, 398, 90),  # 202 m from the first, 199 m from the third
+        _flag(FlagCode.LONG_STOP, 0, 2000, 100),  # alone
         _flag(FlagCode.SPEEDING, 0, 0, 120),  # not a stop
     ]
-    groups = hotspots(flags, PROJECTOR)
-    assert [len(g.flags) for g in groups] == [3, 1]
-    assert groups[0].flags == flags[:3]
-    assert groups[0].x == pytest.approx(X0, abs=1e-6)
-    assert groups[1].flags == [flags[3]]
+    spots = rank_hotspots(flags, HOTSPOT_RADIUS_M, min_events=1)
+    assert [s.count for s in spots] == [4, 1]
+    assert spots[0].codes == {"LONG_STOP": 3, "SUSPECTED_DUMPING": 1}
+    x, y = PROJECTOR.forward([spots[1].lon], [spots[1].lat])
+    assert (x[0], y[0]) == (pytest.approx(X0, abs=1e-3), pytest.approx(Y0 + 2000, abs=1e-3))
 
 
 def test_write_report_draws_track_corridor_fences_and_flag(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from cdw.config import get_settings
 from cdw.errors import CdwError, Problem, ValidationFailed
-from cdw.tracking.analysis import AnalysisReport, analyse_days
+from cdw.flows.day import analyse_days
+from cdw.tracking.analysis import AnalysisReport
 from cdw.tracking.flags import FlagCode
 from cdw.tracking.store import PointStore
 

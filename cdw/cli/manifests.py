@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cdw.config import get_settings
+from cdw.config import get_settings, local_today
 from cdw.errors import CdwError
 
 console = Console()
@@ -45,7 +45,7 @@ def reconcile_command(
 ) -> None:
     """联单对账 / Reconcile manifests, GPS trips and receipts of a day or range."""
     from cdw.db import session_scope
-    from cdw.manifests.reconcile import reconcile_days
+    from cdw.flows.day import reconcile_days
     from cdw.tracking.store import PointStore
 
     settings = get_settings()
@@ -99,7 +99,7 @@ def expire_permits_command(
     from cdw.db import session_scope
     from cdw.permits.services import expire_permits
 
-    day = date.fromisoformat(date_) if date_ else date.today()
+    day = date.fromisoformat(date_) if date_ else local_today()
     with session_scope() as session:
         expired = [p.permit_no for p in expire_permits(session, day)]
     console.print(f"已到期 / expired: {', '.join(expired) or '无 / none'}")

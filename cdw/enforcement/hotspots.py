@@ -1,4 +1,6 @@
-"""Hotspots: where suspected dumping and long stops cluster (DBSCAN in metres).
+"""Hotspots: where suspected dumping and long stops cluster (DBSCAN in metres). The one
+implementation: the enforcement list, the HTML report and the engine's known hotspots
+(``cdw.flows.context``) all use it.
 
 The flag locations are projected once into the UTM zone of the batch
 (:class:`~cdw.tracking.projection.Projector`) and clustered with scikit-learn's DBSCAN:
@@ -9,8 +11,9 @@ another. Dismissed flags (judged not a violation) are left out.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -19,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from cdw.enforcement.models import ReviewStatus
 from cdw.errors import Problem, ValidationFailed
-from cdw.tracking.flags import FlagCode, FlagRecord
+from cdw.tracking.flags import Flag, FlagCode, FlagRecord
 from cdw.tracking.projection import Projector
 
 HOTSPOT_CODES = (FlagCode.SUSPECTED_DUMPING, FlagCode.LONG_STOP)
@@ -73,41 +76,40 @@ def cluster_labels(x: np.ndarray, y: np.ndarray, radius_m: float, min_events: in
     return DBSCAN(eps=radius_m, min_samples=min_events).fit(points).labels_.astype(np.int64)
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def rank_hotspots(
-    records: list[FlagRecord],
+    flags: Sequence[Flag],
     radius_m: float = DEFAULT_RADIUS_M,
     min_events: int = DEFAULT_MIN_EVENTS,
+    ids: Sequence[int] = (),
 ) -> list[Hotspot]:
-    """Cluster ``records`` and rank the clusters: most events, then most vehicles, then the
-    most recent."""
-    if not records:
+    """Cluster the stop flags among ``flags`` (suspected dumping, long stop) and rank the
+    clusters: most events, then most vehicles, then the most recent. ``ids``: the stored
+    flags' ids, in the same order (``Hotspot.flag_ids``)."""
+    stops = [i for i, f in enumerate(flags) if f.code in HOTSPOT_CODES]
+    if not stops:
         return []
-    lon = np.array([r.lon for r in records])
-    lat = np.array([r.lat for r in records])
+    lon = np.array([flags[i].lon for i in stops])
+    lat = np.array([flags[i].lat for i in stops])
     projector = Projector.for_points(lon, lat)
     x, y = projector.forward(lon, lat)
     labels = cluster_labels(x, y, radius_m, min_events)
     found = []
     for label in sorted(set(labels.tolist()) - {NOISE}):
         members = np.flatnonzero(labels == label)
-        group = [records[i] for i in members]
+        group = [flags[stops[i]] for i in members]
         c_lon, c_lat = projector.inverse([x[members].mean()], [y[members].mean()])
-        starts = [_utc(r.start_ts) for r in group]
+        starts = [f.start for f in group]
         found.append(
             Hotspot(
                 rank=0,
                 count=len(group),
-                vehicles=sorted({r.vehicle for r in group}),
+                vehicles=sorted({f.vehicle for f in group}),
                 first_seen=min(starts),
                 last_seen=max(starts),
                 lon=float(c_lon[0]),
                 lat=float(c_lat[0]),
-                codes=dict(sorted(Counter(str(r.code) for r in group).items())),
-                flag_ids=sorted(r.id for r in group),  # type: ignore[misc]
+                codes=dict(sorted(Counter(str(f.code) for f in group).items())),
+                flag_ids=sorted(ids[stops[i]] for i in members) if ids else [],
             )
         )
     found.sort(key=lambda h: (-h.count, -len(h.vehicles), -h.last_seen.timestamp()))
@@ -131,4 +133,5 @@ def hotspots(
     if day_to is not None:
         stmt = stmt.where(FlagRecord.day <= day_to)
     records = list(session.exec(stmt.order_by(col(FlagRecord.id))).all())
-    return rank_hotspots(records, radius_m, min_events)
+    flags = [r.to_flag() for r in records]
+    return rank_hotspots(flags, radius_m, min_events, [r.id for r in records])

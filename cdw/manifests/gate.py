@@ -13,7 +13,7 @@ from datetime import date
 
 from cdw.errors import CdwError, Problem
 from cdw.permits.models import PERMIT_STATUS_LABELS, PermitStatus
-from cdw.permits.rules import VehicleFacts, vehicle_problems
+from cdw.permits.rules import Hours, VehicleFacts, hours_label, vehicle_problems, within_hours
 from cdw.registry.categories import WasteCategory
 
 
@@ -30,9 +30,7 @@ class PermitFacts:
     status: str
     valid_from: date
     valid_to: date
-    # Allowed window in seconds after local midnight (start > end spans midnight); None: any.
-    allowed_hours: tuple[float, float] | None
-    hours_label: str
+    allowed_hours: Hours  # cdw.permits.rules: local seconds of day, None = any time
     vehicle_ids: frozenset[int]
     categories: frozenset[str]
     volume_m3: float
@@ -47,15 +45,6 @@ class Load:
     weight_t: float | None
     day: date  # local date of leaving
     second_of_day: float  # local seconds after midnight
-
-
-def within_hours(second_of_day: float, hours: tuple[float, float] | None) -> bool:
-    if hours is None:
-        return True
-    start, end = hours
-    if start <= end:
-        return start <= second_of_day < end
-    return second_of_day >= start or second_of_day < end
 
 
 def gate_check(load: Load, vehicle: VehicleFacts | None, permit: PermitFacts) -> list[Problem]:
@@ -104,11 +93,12 @@ def gate_check(load: Load, vehicle: VehicleFacts | None, permit: PermitFacts) ->
             )
         )
     if not within_hours(load.second_of_day, permit.allowed_hours):
+        label = hours_label(permit.allowed_hours)
         out.append(
             Problem(
                 "issued_at",
-                f"当前时间不在核准运输时段 {permit.hours_label} 内",
-                f"outside the permitted hours {permit.hours_label}",
+                f"当前时间不在核准运输时段 {label} 内",
+                f"outside the permitted hours {label}",
             )
         )
     if permit.status != PermitStatus.approved:

@@ -25,11 +25,11 @@ its permit, with or without a manifest), so one event is flagged once; a manifes
 truck went elsewhere is left without a receipt (NO_RECEIPT) or with an unsupported one
 (RECEIPT_WITHOUT_TRIP).
 
-:func:`reconcile_days` reads the day's manifests, receipts and points, runs the engine's
-pipeline for the trips, stores the flags with ``source = reconciliation`` (replacing that
-source's open flags of those days, as the engine does) and moves manifests along their
-lifecycle: no receipt in time → OVERDUE; a receipt with a discrepancy → DISCREPANCY; a
-receipt without any flag → CLOSED.
+:func:`trip_facts` turns the loaded legs of an engine run into ``TripFacts``. The database
+side (``cdw.flows.day.reconcile_days``) reads the day's manifests and receipts, takes the
+trips of the day's analysis run, stores the flags with ``source = reconciliation`` and moves
+manifests along their lifecycle: no receipt in time → OVERDUE; a receipt with a discrepancy
+→ DISCREPANCY; a receipt without any flag → CLOSED.
 """
 
 from __future__ import annotations
@@ -38,26 +38,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
-import shapely
-from shapely.geometry import shape
-from sqlmodel import Session, col, select
 
-from cdw.config import Settings, Thresholds, day_bounds, get_settings
-from cdw.manifests.lifecycle import IN_TRANSIT, RECEIPT_OUTCOMES, ManifestState, can_transition
-from cdw.manifests.models import Manifest, ReceiptOutcome, as_utc
-from cdw.manifests.services import change_state, current_receipt
-from cdw.permits.models import PermitVehicle
+from cdw.config import Thresholds
+from cdw.manifests.models import ReceiptOutcome
 from cdw.permits.rules import VehicleFacts, vehicle_problems
-from cdw.permits.services import vehicle_facts
-from cdw.registry.models import ConstructionSite, Vehicle
-from cdw.tracking.context import AnalysisContext, load_context
-from cdw.tracking.flags import Flag, FlagCode, FlagSource, replace_flags
-from cdw.tracking.pipeline import PipelineResult, run_pipeline
-from cdw.tracking.projection import Projector
-from cdw.tracking.store import PointStore
+from cdw.tracking.context import AnalysisContext
+from cdw.tracking.flags import Flag, FlagCode
+from cdw.tracking.pipeline import PipelineResult
 from cdw.tracking.trips import TripKind
 
 SEVERITY = {
@@ -383,7 +372,7 @@ def reconcile(
     return flags, per_manifest
 
 
-# --- the database side ------------------------------------------------------------------------
+# --- a run's report and its trips ------------------------------------------------------------
 
 
 @dataclass
@@ -453,114 +442,3 @@ def trip_facts(result: PipelineResult, context: AnalysisContext) -> list[TripFac
             )
         )
     return out
-
-
-def loaded_trips(
-    session: Session, store: PointStore, start: datetime, end: datetime, settings: Settings
-) -> list[TripFacts]:
-    """Loaded legs of the stored points in ``start..end`` (the engine's pipeline, without
-    its checks: the engine's flags are ``analyse``'s)."""
-    points = store.read(start, end)
-    if points.height == 0:
-        return []
-    projector = Projector.for_points(points["lon"].to_numpy(), points["lat"].to_numpy())
-    tz = ZoneInfo(settings.local_timezone)
-    context = load_context(
-        session, start.astimezone(tz).date(), end.astimezone(tz).date(), projector, settings
-    )
-    return trip_facts(run_pipeline(points, context, checks=()), context)
-
-
-def manifest_facts(session: Session, manifest: Manifest) -> ManifestFacts:
-    vehicle = session.exec(select(Vehicle).where(Vehicle.plate == manifest.plate)).first()
-    on_permit = vehicle is not None and (
-        session.exec(
-            select(PermitVehicle).where(
-                PermitVehicle.permit_id == manifest.permit_id,
-                PermitVehicle.vehicle_id == vehicle.id,
-            )
-        ).first()
-        is not None
-    )
-    site = session.get(ConstructionSite, manifest.site_id)
-    centre = shapely.centroid(shape(site.geofence))
-    receipt = current_receipt(session, manifest.id)
-    return ManifestFacts(
-        manifest_id=manifest.id,
-        manifest_no=manifest.manifest_no,
-        plate=manifest.plate,
-        permit_no=manifest.permit_no,
-        facility_id=manifest.facility_id,
-        facility_name=manifest.facility_name,
-        site_id=manifest.site_id,
-        issued_at=as_utc(manifest.issued_at),
-        departed_at=as_utc(manifest.departed_at),
-        declared_volume_m3=manifest.declared_volume_m3,
-        declared_weight_t=manifest.declared_weight_t,
-        location=(round(centre.x, 7), round(centre.y, 7)),
-        vehicle=vehicle_facts(session, vehicle) if vehicle else None,
-        on_permit=on_permit,
-        receipt=None
-        if receipt is None
-        else ReceiptFacts(
-            facility_id=receipt.facility_id,
-            received_at=as_utc(receipt.received_at),
-            outcome=str(receipt.outcome),
-            received_volume_m3=receipt.received_volume_m3,
-            weighbridge_t=receipt.weighbridge_t,
-            rejected_volume_m3=receipt.rejected_volume_m3,
-        ),
-    )
-
-
-def _advance(
-    session: Session, manifest: Manifest, codes: list[FlagCode], report: ReconciliationReport
-) -> None:
-    state = ManifestState(manifest.state)
-    if FlagCode.NO_RECEIPT in codes and state in IN_TRANSIT:
-        target = ManifestState.overdue
-    elif state in RECEIPT_OUTCOMES:
-        target = ManifestState.discrepancy if DISPUTING & set(codes) else ManifestState.closed
-        if target == ManifestState.closed and codes:
-            return  # flags that leave the receipt standing still need an officer's look
-    else:
-        return
-    if can_transition(state, target):
-        change_state(session, manifest, target, "reconciliation", "对账 / reconciliation")
-        report.state_changes[target.value] = report.state_changes.get(target.value, 0) + 1
-
-
-def reconcile_days(
-    session: Session,
-    store: PointStore,
-    start_day: date,
-    end_day: date,
-    settings: Settings | None = None,
-    now: datetime | None = None,
-) -> ReconciliationReport:
-    """Reconcile the manifests issued on local days ``start_day..end_day`` and the loaded
-    trips starting on them; store the flags and advance the manifests (one transaction)."""
-    settings = settings or get_settings()
-    now = now or datetime.now(UTC)
-    tz = ZoneInfo(settings.local_timezone)
-    start, end = day_bounds(start_day, end_day, tz)
-    allowance = timedelta(seconds=settings.thresholds.receipt_transit_allowance_s)
-    report = ReconciliationReport(start_day, end_day)
-    manifests = session.exec(
-        select(Manifest).where(
-            col(Manifest.issued_at) >= start,
-            col(Manifest.issued_at) < end,
-            col(Manifest.state) != ManifestState.void,
-        ).order_by(col(Manifest.issued_at), col(Manifest.id))
-    ).all()  # fmt: skip
-    trips = loaded_trips(session, store, start, end + allowance, settings)
-    trips = [t for t in trips if t.start < end]
-    facts = [manifest_facts(session, m) for m in manifests]
-    report.manifests, report.trips = len(facts), len(trips)
-    report.flags, per_manifest = reconcile(facts, trips, settings.thresholds, now, start)
-    for manifest in manifests:
-        _advance(session, manifest, per_manifest.get(manifest.id, []), report)
-    saved = replace_flags(session, FlagSource.reconciliation, start_day, end_day, report.flags, tz)
-    report.stored, report.replaced = saved.stored, saved.replaced
-    report.kept_reviewed = saved.kept_reviewed
-    return report

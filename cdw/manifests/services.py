@@ -45,11 +45,11 @@ from cdw.manifests.models import (
     as_utc,
 )
 from cdw.permits.models import Permit, PermitVehicle
+from cdw.permits.rules import parse_hours
 from cdw.permits.services import get_permit, used_m3, vehicle_facts
 from cdw.registry.categories import WasteCategory
 from cdw.registry.models import ConstructionSite, DisposalFacility, Driver, Haulier
 from cdw.registry.services import UNRESTRICTED, Scope, get_vehicle_by_plate
-from cdw.tracking.context import parse_hours
 
 S = ManifestState
 _TIMESTAMP_OF = {
@@ -327,7 +327,6 @@ def permit_facts(session: Session, permit: Permit) -> PermitFacts:
         valid_from=permit.valid_from,
         valid_to=permit.valid_to,
         allowed_hours=rule_hours,
-        hours_label=f"{permit.allowed_hours_start}-{permit.allowed_hours_end}",
         vehicle_ids=frozenset(vehicle_ids),
         categories=frozenset(str(c) for c in permit.categories),
         volume_m3=permit.volume_m3,

@@ -27,10 +27,10 @@ from sqlmodel import Session, select
 from cdw.config import Thresholds
 from cdw.errors import InputFileError, Problem, ValidationFailed
 from cdw.permits.models import Permit, PermitStatus, PermitVehicle
+from cdw.permits.rules import parse_hours
 from cdw.registry.models import ConstructionSite, DisposalFacility, Vehicle
 from cdw.registry.refs import try_resolve
 from cdw.registry.validators.choices import parse_categories
-from cdw.registry.validators.hours import validate_opening_hours
 from cdw.registry.validators.plates import validate_plate
 from cdw.registry.validators.pydantic_errors import problems_from_validation_error
 
@@ -106,9 +106,10 @@ class PermitTerms(BaseModel):
     def _dates_and_hours(self) -> PermitTerms:
         if self.valid_to < self.valid_from:
             raise ValueError("valid_to 早于 valid_from / valid_to precedes valid_from")
-        validate_opening_hours(
-            f"{self.allowed_hours_start}-{self.allowed_hours_end}", field="allowed_hours"
-        )
+        try:
+            parse_hours(self.allowed_hours_start, self.allowed_hours_end, "allowed_hours")
+        except ValidationFailed as exc:
+            raise ValueError("; ".join(f"{p.zh} / {p.en}" for p in exc.problems)) from None
         return self
 
 

@@ -1,13 +1,26 @@
-"""Pure rules shared by permit approval and the gate check: plain facts in, every problem out."""
+"""Pure rules of a permit, shared by approval, the gate check and the engine: plain facts
+in, every problem out. The permit's hours (one window: parsed, tested, labelled here), its
+effective thresholds and its route lines."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from cdw.errors import Problem
+import numpy as np
+import shapely
+from shapely.geometry import LineString, MultiLineString, shape
+from shapely.geometry.base import BaseGeometry
+
+from cdw.config import Thresholds
+from cdw.errors import Problem, ValidationFailed
 from cdw.registry.categories import HaulierStatus, RecordStatus, WasteCategory
+
+# A permit's allowed hours: seconds after local midnight (start, end); start > end spans
+# midnight; None: any time of day.
+Hours = tuple[float, float] | None
 
 
 @dataclass(frozen=True)
@@ -128,3 +141,141 @@ def approval_problems(
     for v in vehicles:
         out += vehicle_problems(v, day)
     return out
+
+
+# --- hours, thresholds and routes ------------------------------------------------------------
+
+
+def parse_hours(start: str, end: str, source: str) -> Hours:
+    """``"HH:MM"`` pair → seconds after midnight; ``00:00-24:00`` (or equal ends) → None."""
+    problems: list[Problem] = []
+    parsed: list[float] = []
+    for name, text in (("allowed_hours_start", start), ("allowed_hours_end", end)):
+        try:
+            hh, mm = (int(part) for part in text.split(":"))
+            if not (0 <= hh <= 24 and 0 <= mm < 60 and hh * 60 + mm <= 24 * 60):
+                raise ValueError
+            parsed.append(hh * 3600.0 + mm * 60.0)
+        except (ValueError, AttributeError):
+            problems.append(
+                Problem(
+                    field=name,
+                    zh=f"时段格式应为 HH:MM，实际为 {text!r}",
+                    en=f"hours must be HH:MM, got {text!r}",
+                    source=source,
+                )
+            )
+    if problems:
+        raise ValidationFailed(problems)
+    lo, hi = parsed[0] % 86400.0, parsed[1]
+    if (lo == 0.0 and hi == 86400.0) or lo == hi:
+        return None
+    return lo, hi % 86400.0
+
+
+def effective_thresholds(
+    base: Thresholds,
+    overrides: dict[str, Any] | None,
+    corridor_half_width_m: float | None,
+    source: str,
+) -> Thresholds:
+    """Settings thresholds with a permit's corridor width and overrides applied."""
+    values = base.model_dump()
+    if corridor_half_width_m is not None:
+        values["corridor_half_width_m"] = corridor_half_width_m
+    unknown = sorted(set(overrides or {}) - set(values))
+    if unknown:
+        raise ValidationFailed(
+            [
+                Problem(
+                    field="threshold_overrides",
+                    zh=f"未知的阈值名称：{', '.join(unknown)}",
+                    en=f"unknown threshold names: {', '.join(unknown)}",
+                    source=source,
+                )
+            ]
+        )
+    values.update(overrides or {})
+    try:
+        return Thresholds.model_validate(values)
+    except ValueError as exc:
+        raise ValidationFailed(
+            [
+                Problem(
+                    field="threshold_overrides",
+                    zh=f"阈值无效：{exc}",
+                    en=f"invalid threshold value: {exc}",
+                    source=source,
+                )
+            ]
+        ) from exc
+
+
+def route_lines(routes: Any, source: str) -> list[BaseGeometry]:
+    """Lines of a permit's ``routes``: a GeoJSON (Multi)LineString, Feature(Collection),
+    GeometryCollection, or a list of those."""
+    if routes is None:
+        return []
+    items = routes if isinstance(routes, list) else [routes]
+    lines: list[BaseGeometry] = []
+    for item in items:
+        try:
+            if item.get("type") == "FeatureCollection":
+                lines += route_lines([f["geometry"] for f in item["features"]], source)
+                continue
+            geom = shape(item["geometry"] if item.get("type") == "Feature" else item)
+        except (
+            AttributeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            shapely.errors.ShapelyError,
+        ) as exc:
+            raise ValidationFailed(
+                [
+                    Problem(
+                        "routes",
+                        f"路线不是有效的 GeoJSON：{exc}",
+                        f"route is not valid GeoJSON: {exc}",
+                        source=source,
+                    )
+                ]
+            ) from exc
+        parts = getattr(geom, "geoms", [geom])
+        for part in parts:
+            if not isinstance(part, LineString | MultiLineString):
+                raise ValidationFailed(
+                    [
+                        Problem(
+                            "routes",
+                            f"路线必须是线（LineString），实际为 {part.geom_type}",
+                            f"a route must be a LineString, got {part.geom_type}",
+                            source=source,
+                        )
+                    ]
+                )
+            lines += list(getattr(part, "geoms", [part]))
+    return lines
+
+
+def within_hours(second_of_day: Any, hours: Hours) -> Any:
+    """Whether local ``second_of_day`` (a number or an array) lies in the window ``hours``:
+    start inclusive, end exclusive, spanning midnight when start > end."""
+    if hours is None:
+        return np.ones(np.shape(second_of_day), bool) if np.ndim(second_of_day) else True
+    start, end = hours
+    if start <= end:
+        return (start <= second_of_day) & (second_of_day < end)
+    return (second_of_day >= start) | (second_of_day < end)
+
+
+def hours_label(hours: Hours) -> str:
+    """``"07:00-22:00"``; ``"00:00-24:00"`` for any time of day."""
+    if hours is None:
+        return "00:00-24:00"
+    return f"{_hhmm(hours[0])}-{_hhmm(hours[1])}"
+
+
+def _hhmm(seconds: float) -> str:
+    minutes = int(round(seconds / 60))
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"

@@ -24,6 +24,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from cdw.auth.models import User
+from cdw.config import local_today
 from cdw.enforcement.audit import audit
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.manifests.lifecycle import ManifestState
@@ -370,7 +371,7 @@ def approve(session: Session, permit_id: int, actor: User | str, day: date | Non
     Approving an amendment supersedes the version it amends."""
     permit = get_permit(session, permit_id)
     _require_status(permit, PermitStatus.submitted)
-    problems = approval_check(session, permit, day or date.today())
+    problems = approval_check(session, permit, day or local_today())
     if problems:
         raise ValidationFailed(
             problems,

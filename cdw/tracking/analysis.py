@@ -1,4 +1,5 @@
-"""Analyse whole local days: read the point store, run the pipeline, store the flags.
+"""What an analysis of whole local days reports, and the checks of its request (the run
+itself is ``cdw.flows.day``: it reads the point store, runs the pipeline, stores the flags).
 
 Re-analysing a day replaces its flags: the engine's flags of those days that are still
 ``open`` are deleted and the new ones written, in one transaction. A flag someone has
@@ -10,21 +11,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
-from sqlmodel import Session
 
-from cdw.config import Settings, day_bounds, get_settings
 from cdw.errors import Problem, ValidationFailed
-from cdw.tracking.context import load_context
-from cdw.tracking.flags import Flag, FlagCode, FlagSource, replace_flags
-from cdw.tracking.pipeline import run_pipeline
+from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.projection import Projector
-from cdw.tracking.store import PointStore
 
 ENGINE_CODES = (
     FlagCode.ROUTE_DEVIATION,
@@ -79,7 +74,7 @@ class AnalysisReport:
         }
 
 
-def _check_days(start_day: date, end_day: date) -> None:
+def check_days(start_day: date, end_day: date) -> None:
     if end_day < start_day:
         raise ValidationFailed(
             [
@@ -102,7 +97,7 @@ def _check_days(start_day: date, end_day: date) -> None:
         )
 
 
-def _projector_for(points: pl.DataFrame) -> Projector | None:
+def projector_for(points: pl.DataFrame) -> Projector | None:
     """The UTM zone of the batch's plausible fixes (None if it has none)."""
     lon = points["lon"].to_numpy()
     lat = points["lat"].to_numpy()
@@ -111,35 +106,3 @@ def _projector_for(points: pl.DataFrame) -> Projector | None:
     if not ok.any():
         return None
     return Projector.for_points(lon[ok], lat[ok])
-
-
-def analyse_days(
-    session: Session,
-    store: PointStore,
-    start_day: date,
-    end_day: date,
-    settings: Settings | None = None,
-    now: datetime | None = None,
-) -> AnalysisReport:
-    """Run the engine over local days ``start_day..end_day`` and persist its flags."""
-    settings = settings or get_settings()
-    _check_days(start_day, end_day)
-    tz = ZoneInfo(settings.local_timezone)
-    start, end = day_bounds(start_day, end_day, tz)
-    report = AnalysisReport(start_day, end_day)
-    points = store.read(start, end)
-    report.points_read = points.height
-    projector = _projector_for(points) if points.height else None
-    if projector is not None:
-        context = load_context(session, start_day, end_day, projector, settings)
-        result = run_pipeline(points, context, now)
-        report.points_kept = result.points_kept
-        report.dropped = result.cleaning.dropped
-        report.vehicles = len(result.tracks)
-        report.trips = len(result.trips)
-        report.flags = result.flags
-        report.timings = result.timings
-    saved = replace_flags(session, FlagSource.engine, start_day, end_day, report.flags, tz)
-    report.stored, report.replaced = saved.stored, saved.replaced
-    report.kept_reviewed = saved.kept_reviewed
-    return report

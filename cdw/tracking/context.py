@@ -1,27 +1,26 @@
 """What the checks need to know besides the points: geofences, permits, thresholds, timezone.
 
-Everything is projected once per batch into the batch's metric CRS. Tests build an
-``AnalysisContext`` by hand from the plain dataclasses below (geometries already in
-projected metres); ``load_context`` builds the same from the registry and permit tables,
-with the road network of ``Settings.road_network`` where one is set (``roads``; without
-one every check works on the geometry alone).
+Everything is projected once per batch into the batch's metric CRS. Plain values only:
+tests build an ``AnalysisContext`` by hand from the dataclasses below (geometries already in
+projected metres); ``cdw.flows.context.load_context`` builds the same from the registry and
+permit tables, with the road network of ``Settings.road_network`` where one is set
+(``roads``; without one every check works on the geometry alone).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import shapely
-from shapely.geometry import LineString, MultiLineString, shape
+from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
-from sqlmodel import Session, col, select
 
-from cdw.config import Settings, Thresholds, get_settings
-from cdw.errors import Problem, ValidationFailed
+from cdw.config import Thresholds
+from cdw.permits.rules import Hours, hours_label
 from cdw.tracking.geometry import PolygonSet, SegmentIndex
 from cdw.tracking.projection import Projector
 
@@ -55,9 +54,7 @@ class PermitRule:
     vehicles: frozenset[str]
     valid_from: date
     valid_to: date
-    # Allowed window in seconds after local midnight; start > end spans midnight;
-    # None = any time of day.
-    allowed_hours: tuple[float, float] | None
+    allowed_hours: Hours  # cdw.permits.rules: local seconds of day, None = any time
     routes: tuple[LineString, ...]
     thresholds: Thresholds
     route_index: SegmentIndex | None = field(default=None, compare=False, repr=False)
@@ -71,14 +68,7 @@ class PermitRule:
 
     @property
     def hours_label(self) -> str:
-        if self.allowed_hours is None:
-            return "00:00-24:00"
-        return f"{_hhmm(self.allowed_hours[0])}-{_hhmm(self.allowed_hours[1])}"
-
-
-def _hhmm(seconds: float) -> str:
-    minutes = int(round(seconds / 60))
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+        return hours_label(self.allowed_hours)
 
 
 @dataclass
@@ -90,8 +80,8 @@ class AnalysisContext:
     facilities: list[Zone] = field(default_factory=list)
     depots: list[Zone] = field(default_factory=list)
     restricted: list[Zone] = field(default_factory=list)
-    # Known illegal-dumping spots (polygons). No registry table holds them yet, so
-    # ``load_context`` leaves this empty.
+    # Known illegal-dumping spots (polygons): ``load_context`` draws them from the hotspots
+    # of the flags before the days analysed (cdw.enforcement.hotspots).
     hotspots: list[Zone] = field(default_factory=list)
     permits: list[PermitRule] = field(default_factory=list)
     roads: Roads | None = None  # the road network in this CRS, with its matcher
@@ -196,246 +186,3 @@ class AnalysisContext:
             if group:
                 return group[0]
         return None
-
-
-# --- building from the database -------------------------------------------------------
-
-
-def parse_hours(start: str, end: str, source: str) -> tuple[float, float] | None:
-    """``"HH:MM"`` pair → seconds after midnight; ``00:00-24:00`` (or equal ends) → None."""
-    problems: list[Problem] = []
-    parsed: list[float] = []
-    for name, text in (("allowed_hours_start", start), ("allowed_hours_end", end)):
-        try:
-            hh, mm = (int(part) for part in text.split(":"))
-            if not (0 <= hh <= 24 and 0 <= mm < 60 and hh * 60 + mm <= 24 * 60):
-                raise ValueError
-            parsed.append(hh * 3600.0 + mm * 60.0)
-        except (ValueError, AttributeError):
-            problems.append(
-                Problem(
-                    field=name,
-                    zh=f"时段格式应为 HH:MM，实际为 {text!r}",
-                    en=f"hours must be HH:MM, got {text!r}",
-                    source=source,
-                )
-            )
-    if problems:
-        raise ValidationFailed(problems)
-    lo, hi = parsed[0] % 86400.0, parsed[1]
-    if (lo == 0.0 and hi == 86400.0) or lo == hi:
-        return None
-    return lo, hi % 86400.0
-
-
-def effective_thresholds(
-    base: Thresholds,
-    overrides: dict[str, Any] | None,
-    corridor_half_width_m: float | None,
-    source: str,
-) -> Thresholds:
-    """Settings thresholds with a permit's corridor width and overrides applied."""
-    values = base.model_dump()
-    if corridor_half_width_m is not None:
-        values["corridor_half_width_m"] = corridor_half_width_m
-    unknown = sorted(set(overrides or {}) - set(values))
-    if unknown:
-        raise ValidationFailed(
-            [
-                Problem(
-                    field="threshold_overrides",
-                    zh=f"未知的阈值名称：{', '.join(unknown)}",
-                    en=f"unknown threshold names: {', '.join(unknown)}",
-                    source=source,
-                )
-            ]
-        )
-    values.update(overrides or {})
-    try:
-        return Thresholds.model_validate(values)
-    except ValueError as exc:
-        raise ValidationFailed(
-            [
-                Problem(
-                    field="threshold_overrides",
-                    zh=f"阈值无效：{exc}",
-                    en=f"invalid threshold value: {exc}",
-                    source=source,
-                )
-            ]
-        ) from exc
-
-
-def _route_lines(routes: Any, source: str) -> list[BaseGeometry]:
-    """Lines of a permit's ``routes``: a GeoJSON (Multi)LineString, Feature(Collection),
-    GeometryCollection, or a list of those."""
-    if routes is None:
-        return []
-    items = routes if isinstance(routes, list) else [routes]
-    lines: list[BaseGeometry] = []
-    for item in items:
-        try:
-            if item.get("type") == "FeatureCollection":
-                lines += _route_lines([f["geometry"] for f in item["features"]], source)
-                continue
-            geom = shape(item["geometry"] if item.get("type") == "Feature" else item)
-        except (
-            AttributeError,
-            KeyError,
-            TypeError,
-            ValueError,
-            shapely.errors.ShapelyError,
-        ) as exc:
-            raise ValidationFailed(
-                [
-                    Problem(
-                        "routes",
-                        f"路线不是有效的 GeoJSON：{exc}",
-                        f"route is not valid GeoJSON: {exc}",
-                        source=source,
-                    )
-                ]
-            ) from exc
-        parts = getattr(geom, "geoms", [geom])
-        for part in parts:
-            if not isinstance(part, LineString | MultiLineString):
-                raise ValidationFailed(
-                    [
-                        Problem(
-                            "routes",
-                            f"路线必须是线（LineString），实际为 {part.geom_type}",
-                            f"a route must be a LineString, got {part.geom_type}",
-                            source=source,
-                        )
-                    ]
-                )
-            lines += list(getattr(part, "geoms", [part]))
-    return lines
-
-
-def _zone_geometry(
-    geofence: dict[str, Any] | None, projector: Projector, buffer_lines_m: float, source: str
-) -> tuple[BaseGeometry, BaseGeometry | None]:
-    """Projected polygon of a geofence, and its line where it is one (a banned road, whose
-    polygon is the line buffered by ``buffer_lines_m``)."""
-    try:
-        geom = shape(geofence["geometry"] if geofence.get("type") == "Feature" else geofence)
-    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError) as exc:
-        raise ValidationFailed(
-            [
-                Problem(
-                    "geofence",
-                    f"地理围栏不是有效的 GeoJSON：{exc}",
-                    f"geofence is not valid GeoJSON: {exc}",
-                    source=source,
-                )
-            ]
-        ) from exc
-    projected = line = projector.geom_forward(geom)
-    if projected.geom_type in ("LineString", "MultiLineString"):
-        projected = projected.buffer(buffer_lines_m)
-    else:
-        line = None
-    if projected.geom_type not in ("Polygon", "MultiPolygon") or projected.is_empty:
-        raise ValidationFailed(
-            [
-                Problem(
-                    "geofence",
-                    f"地理围栏必须是多边形，实际为 {projected.geom_type}",
-                    f"a geofence must be a polygon, got {projected.geom_type}",
-                    source=source,
-                )
-            ]
-        )
-    return projected, line
-
-
-def load_context(
-    session: Session,
-    day_start: date,
-    day_end: date,
-    projector: Projector,
-    settings: Settings | None = None,
-) -> AnalysisContext:
-    """Active geofences and the permits approved for any day in ``day_start..day_end``."""
-    from cdw.permits.models import Permit, PermitStatus, PermitVehicle
-    from cdw.registry.models import (
-        ConstructionSite,
-        Depot,
-        DisposalFacility,
-        RecordStatus,
-        RestrictedZone,
-        Vehicle,
-    )
-    from cdw.roads.engine import configured_roads
-
-    settings = settings or get_settings()
-    base = settings.thresholds
-    half_width = base.corridor_half_width_m
-
-    def zones(model: Any, table: str) -> list[Zone]:
-        rows = session.exec(
-            select(model).where(model.status == RecordStatus.active).order_by(model.id)
-        ).all()
-        out = []
-        for row in rows:
-            polygon, line = _zone_geometry(row.geofence, projector, half_width, f"{table} {row.id}")
-            kind = str(getattr(row, "kind", None) or "")
-            out.append(Zone(id=row.id, name=row.name, geometry=polygon, kind=kind, line=line))
-        return out
-
-    plates_by_permit: dict[int, set[str]] = {}
-    links = session.exec(
-        select(PermitVehicle.permit_id, Vehicle.plate).join(
-            Vehicle, col(Vehicle.id) == col(PermitVehicle.vehicle_id)
-        )
-    ).all()
-    for permit_id, plate in links:
-        plates_by_permit.setdefault(permit_id, set()).add(plate)
-
-    permits = session.exec(
-        select(Permit)
-        .where(
-            Permit.status == PermitStatus.approved,
-            Permit.valid_from <= day_end,
-            Permit.valid_to >= day_start,
-        )
-        .order_by(Permit.id)
-    ).all()
-    rules = []
-    for permit in permits:
-        source = f"permit {permit.permit_no}"
-        rules.append(
-            PermitRule(
-                permit_no=permit.permit_no,
-                site_id=permit.site_id,
-                facility_id=permit.facility_id,
-                vehicles=frozenset(plates_by_permit.get(permit.id, ())),
-                valid_from=permit.valid_from,
-                valid_to=permit.valid_to,
-                allowed_hours=parse_hours(
-                    permit.allowed_hours_start, permit.allowed_hours_end, source
-                ),
-                routes=tuple(
-                    projector.geom_forward(line) for line in _route_lines(permit.routes, source)
-                ),
-                thresholds=effective_thresholds(
-                    base, permit.threshold_overrides, permit.corridor_half_width_m, source
-                ),
-            )
-        )
-
-    return AnalysisContext(
-        projector=projector,
-        thresholds=base,
-        timezone=ZoneInfo(settings.local_timezone),
-        sites=zones(ConstructionSite, "construction_site"),
-        facilities=zones(DisposalFacility, "disposal_facility"),
-        depots=zones(Depot, "depot"),
-        restricted=zones(RestrictedZone, "restricted_zone"),
-        permits=rules,
-        roads=configured_roads(settings, projector),
-        no_load_sensor=frozenset(
-            session.exec(select(Vehicle.plate).where(col(Vehicle.load_sensor).is_(False))).all()
-        ),
-    )

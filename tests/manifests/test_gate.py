@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from cdw.manifests.gate import Load, PermitFacts, gate_check, within_hours
+from cdw.manifests.gate import Load, PermitFacts, gate_check
 from cdw.permits.rules import VehicleFacts
 
 DAY = date(2026, 6, 1)
@@ -20,7 +20,7 @@ VEHICLE = VehicleFacts(
 PERMIT = PermitFacts(
     permit_no="HZ-1", status="approved", valid_from=date(2026, 1, 1),
     valid_to=date(2026, 6, 1), allowed_hours=(6 * 3600.0, 22 * 3600.0),
-    hours_label="06:00-22:00", vehicle_ids=frozenset({7}),
+    vehicle_ids=frozenset({7}),
     categories=frozenset({"excavated_soil"}), volume_m3=1000, used_m3=982,
 )  # fmt: skip
 LOAD = Load(
@@ -79,10 +79,3 @@ def test_every_reason_is_listed_together():
     vehicle = replace(VEHICLE, vehicle_id=8, sealed_body=False, haulier_status="suspended")
     load = replace(LOAD, volume_m3=20, second_of_day=3 * 3600)
     assert len(gate_check(load, vehicle, PERMIT)) == 6
-
-
-def test_hours_windows():
-    assert within_hours(0, None)
-    night = (22 * 3600.0, 6 * 3600.0)  # spans midnight
-    assert within_hours(23 * 3600, night) and within_hours(0, night)
-    assert not within_hours(6 * 3600, night) and not within_hours(12 * 3600, night)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cdw.config import Settings
 from cdw.errors import ValidationFailed
-from cdw.tracking.analysis import analyse_days
+from cdw.flows.day import analyse_days
 from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.store import PointStore
 from tests.factories import add_facility, add_haulier, add_permit, add_site, add_vehicle

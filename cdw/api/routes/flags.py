@@ -12,8 +12,8 @@ from cdw.api.deps import SessionDep, SettingsDep, require_roles
 from cdw.api.routes.tracks import StoreDep
 from cdw.auth.models import Role, User
 from cdw.enforcement.review import QueueFilter, flag_public, get_flag, queue
+from cdw.flows.day import analyse_days
 from cdw.registry.services import scope_for
-from cdw.tracking.analysis import analyse_days
 from cdw.tracking.flags import FlagCode
 
 router = APIRouter(tags=["flags 预警"])

@@ -21,9 +21,10 @@ from pydantic import BaseModel, model_validator
 from cdw.api.deps import SessionDep, SettingsDep, require_roles
 from cdw.api.routes.tracks import StoreDep
 from cdw.auth.models import Role, User
+from cdw.config import local_today
+from cdw.flows.day import reconcile_days
 from cdw.manifests import figures, services
 from cdw.manifests.lifecycle import ManifestState
-from cdw.manifests.reconcile import reconcile_days
 from cdw.manifests.services import ManifestIssue, ReceiptCorrection, ReceiptIn, StateChange
 from cdw.registry.services import scope_for
 
@@ -164,7 +165,7 @@ def reconcile(
 
 @router.get("/figures/facilities", summary="消纳场剩余容量 / facility capacity")
 def facility_figures(session: SessionDep, _: FigureReader) -> dict[str, Any]:
-    return {"data": figures.facility_capacity(session, date.today())}
+    return {"data": figures.facility_capacity(session, local_today())}
 
 
 @router.get("/figures/manifests", summary="每日联单 / manifests per day")

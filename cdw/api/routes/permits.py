@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query
 
 from cdw.api.deps import SessionDep, SettingsDep, require_roles
 from cdw.auth.models import Role, User
+from cdw.config import local_today
 from cdw.permits import route_planning, services
 from cdw.permits.models import PermitStatus
 from cdw.permits.route_planning import ProposalRequest, RouteCheckRequest
@@ -112,6 +113,6 @@ def amend(
 
 @router.post("/expire", summary="到期处理 / expire by date or used-up volume")
 def expire(session: SessionDep, user: Decider, day: date | None = None) -> dict[str, Any]:
-    expired = services.expire_permits(session, day or date.today(), user)
+    expired = services.expire_permits(session, day or local_today(), user)
     session.commit()
     return {"expired": [p.permit_no for p in expired]}

@@ -11,18 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from cdw.permits.rules import within_hours
 from cdw.tracking import _kernels as K
 from cdw.tracking.checks import dist_en, dist_zh, dur_en, dur_zh, local_time, make_flag
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, TripKind, VehicleTrack
-
-
-def _outside_hours(local_sod: np.ndarray, begin: float, end: float) -> np.ndarray:
-    """Fixes outside the window ``begin..end`` (local seconds of day; may span midnight)."""
-    if begin < end:
-        return (local_sod < begin) | (local_sod >= end)
-    return (local_sod < begin) & (local_sod >= end)
 
 
 def _checked(trip: Trip) -> bool:
@@ -31,7 +25,7 @@ def _checked(trip: Trip) -> bool:
 
 
 def _outside(track: VehicleTrack, hours: tuple[float, float]) -> np.ndarray:
-    return track.memo(("outside_hours", hours), lambda: _outside_hours(track.local_sod, *hours))
+    return track.memo(("outside_hours", hours), lambda: ~within_hours(track.local_sod, hours))
 
 
 def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bool:

@@ -1,0 +1,180 @@
+"""The engine's context from the database: the one place the registry, permit and flag
+tables become an :class:`~cdw.tracking.context.AnalysisContext`.
+
+Known dumping hotspots are the hotspots (``cdw.enforcement.hotspots``: suspected dumping and
+long stops not dismissed, DBSCAN) of the ``HOTSPOT_LOOKBACK_DAYS`` before the days analysed:
+only earlier days, so a day's own flags never raise its own scores and re-analysing a day
+gives the same answer. Each is a disc of the clustering radius around its centre.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import shapely
+from shapely.geometry import Point, shape
+from shapely.geometry.base import BaseGeometry
+from sqlmodel import Session, col, select
+
+from cdw.config import Settings, get_settings
+from cdw.enforcement.hotspots import DEFAULT_MIN_EVENTS, DEFAULT_RADIUS_M, hotspots
+from cdw.errors import Problem, ValidationFailed
+from cdw.permits.models import Permit, PermitStatus, PermitVehicle
+from cdw.permits.rules import effective_thresholds, parse_hours, route_lines
+from cdw.registry.models import (
+    ConstructionSite,
+    Depot,
+    DisposalFacility,
+    RecordStatus,
+    RestrictedZone,
+    Vehicle,
+)
+from cdw.roads.engine import configured_roads
+from cdw.tracking.context import AnalysisContext, PermitRule, Zone
+from cdw.tracking.projection import Projector
+
+HOTSPOT_LOOKBACK_DAYS = 90
+
+
+def known_hotspots(session: Session, day_start: date, projector: Projector) -> list[Zone]:
+    """The dumping hotspots of the ``HOTSPOT_LOOKBACK_DAYS`` before ``day_start``, projected."""
+    found = hotspots(
+        session,
+        day_from=day_start - timedelta(days=HOTSPOT_LOOKBACK_DAYS),
+        day_to=day_start - timedelta(days=1),
+        radius_m=DEFAULT_RADIUS_M,
+        min_events=DEFAULT_MIN_EVENTS,
+    )
+    out = []
+    for spot in found:
+        (x,), (y,) = projector.forward([spot.lon], [spot.lat])
+        out.append(
+            Zone(
+                id=spot.rank,
+                name=f"热点 #{spot.rank}（{spot.count} 次）/ hotspot #{spot.rank} ({spot.count} events)",
+                geometry=Point(float(x), float(y)).buffer(DEFAULT_RADIUS_M),
+                kind="hotspot",
+            )
+        )
+    return out
+
+
+def _zone_geometry(
+    geofence: dict[str, Any] | None, projector: Projector, buffer_lines_m: float, source: str
+) -> tuple[BaseGeometry, BaseGeometry | None]:
+    """Projected polygon of a geofence, and its line where it is one (a banned road, whose
+    polygon is the line buffered by ``buffer_lines_m``)."""
+    try:
+        geom = shape(geofence["geometry"] if geofence.get("type") == "Feature" else geofence)
+    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError) as exc:
+        raise ValidationFailed(
+            [
+                Problem(
+                    "geofence",
+                    f"地理围栏不是有效的 GeoJSON：{exc}",
+                    f"geofence is not valid GeoJSON: {exc}",
+                    source=source,
+                )
+            ]
+        ) from exc
+    projected = line = projector.geom_forward(geom)
+    if projected.geom_type in ("LineString", "MultiLineString"):
+        projected = projected.buffer(buffer_lines_m)
+    else:
+        line = None
+    if projected.geom_type not in ("Polygon", "MultiPolygon") or projected.is_empty:
+        raise ValidationFailed(
+            [
+                Problem(
+                    "geofence",
+                    f"地理围栏必须是多边形，实际为 {projected.geom_type}",
+                    f"a geofence must be a polygon, got {projected.geom_type}",
+                    source=source,
+                )
+            ]
+        )
+    return projected, line
+
+
+def load_context(
+    session: Session,
+    day_start: date,
+    day_end: date,
+    projector: Projector,
+    settings: Settings | None = None,
+) -> AnalysisContext:
+    """Active geofences, the permits approved for any day in ``day_start..day_end`` and the
+    known dumping hotspots: those of the flags before ``day_start`` (``known_hotspots``)."""
+    settings = settings or get_settings()
+    base = settings.thresholds
+    half_width = base.corridor_half_width_m
+
+    def zones(model: Any, table: str) -> list[Zone]:
+        rows = session.exec(
+            select(model).where(model.status == RecordStatus.active).order_by(model.id)
+        ).all()
+        out = []
+        for row in rows:
+            polygon, line = _zone_geometry(row.geofence, projector, half_width, f"{table} {row.id}")
+            kind = str(getattr(row, "kind", None) or "")
+            out.append(Zone(id=row.id, name=row.name, geometry=polygon, kind=kind, line=line))
+        return out
+
+    plates_by_permit: dict[int, set[str]] = {}
+    links = session.exec(
+        select(PermitVehicle.permit_id, Vehicle.plate).join(
+            Vehicle, col(Vehicle.id) == col(PermitVehicle.vehicle_id)
+        )
+    ).all()
+    for permit_id, plate in links:
+        plates_by_permit.setdefault(permit_id, set()).add(plate)
+
+    permits = session.exec(
+        select(Permit)
+        .where(
+            Permit.status == PermitStatus.approved,
+            Permit.valid_from <= day_end,
+            Permit.valid_to >= day_start,
+        )
+        .order_by(Permit.id)
+    ).all()
+    rules = []
+    for permit in permits:
+        source = f"permit {permit.permit_no}"
+        rules.append(
+            PermitRule(
+                permit_no=permit.permit_no,
+                site_id=permit.site_id,
+                facility_id=permit.facility_id,
+                vehicles=frozenset(plates_by_permit.get(permit.id, ())),
+                valid_from=permit.valid_from,
+                valid_to=permit.valid_to,
+                allowed_hours=parse_hours(
+                    permit.allowed_hours_start, permit.allowed_hours_end, source
+                ),
+                routes=tuple(
+                    projector.geom_forward(line) for line in route_lines(permit.routes, source)
+                ),
+                thresholds=effective_thresholds(
+                    base, permit.threshold_overrides, permit.corridor_half_width_m, source
+                ),
+            )
+        )
+
+    return AnalysisContext(
+        projector=projector,
+        thresholds=base,
+        timezone=ZoneInfo(settings.local_timezone),
+        sites=zones(ConstructionSite, "construction_site"),
+        facilities=zones(DisposalFacility, "disposal_facility"),
+        depots=zones(Depot, "depot"),
+        restricted=zones(RestrictedZone, "restricted_zone"),
+        hotspots=known_hotspots(session, day_start, projector),
+        permits=rules,
+        roads=configured_roads(settings, projector),
+        no_load_sensor=frozenset(
+            session.exec(select(Vehicle.plate).where(col(Vehicle.load_sensor).is_(False))).all()
+        ),
+    )

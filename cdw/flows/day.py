@@ -1,0 +1,239 @@
+"""The day flow: analyse and reconcile local days on one engine run.
+
+``analyse_days`` reads the points of the days once (local midnight to midnight), runs the
+pipeline once, stores the engine's flags and the run's loaded legs (``LoadedLeg``, with an
+``AnalysedDay`` row per day), in one transaction. ``reconcile_days`` reconciles the days'
+manifests against loaded legs: the ones it is handed (``analyse_and_reconcile_days``: the
+same run), else the stored legs of the days' analysis, so the reconciliation is explained by
+the very trips the engine flagged. Only for days never analysed does it run the pipeline
+itself (without checks, storing nothing of the run: analysing them is ``analyse_days``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import shapely
+from shapely.geometry import shape
+from sqlmodel import Session, col, delete, func, select
+
+from cdw.config import Settings, day_bounds, get_settings
+from cdw.flows.context import load_context
+from cdw.flows.models import AnalysedDay, LoadedLeg
+from cdw.manifests.lifecycle import IN_TRANSIT, RECEIPT_OUTCOMES, ManifestState, can_transition
+from cdw.manifests.models import Manifest, as_utc
+from cdw.manifests.reconcile import (
+    DISPUTING,
+    ManifestFacts,
+    ReceiptFacts,
+    ReconciliationReport,
+    TripFacts,
+    reconcile,
+    trip_facts,
+)
+from cdw.manifests.services import change_state, current_receipt
+from cdw.permits.models import PermitVehicle
+from cdw.permits.services import vehicle_facts
+from cdw.registry.models import ConstructionSite, Vehicle
+from cdw.tracking.analysis import AnalysisReport, check_days, projector_for
+from cdw.tracking.flags import FlagCode, FlagSource, replace_flags
+from cdw.tracking.pipeline import CHECKS, run_pipeline
+from cdw.tracking.store import PointStore
+
+
+def _run(
+    session: Session,
+    store: PointStore,
+    start_day: date,
+    end_day: date,
+    settings: Settings,
+    now: datetime | None,
+    checks: bool,
+) -> tuple[AnalysisReport, list[TripFacts]]:
+    """One engine run over the days: its report (flags found, none stored) and loaded legs."""
+    start, end = day_bounds(start_day, end_day, ZoneInfo(settings.local_timezone))
+    report = AnalysisReport(start_day, end_day)
+    points = store.read(start, end)
+    report.points_read = points.height
+    projector = projector_for(points) if points.height else None
+    if projector is None:
+        return report, []
+    context = load_context(session, start_day, end_day, projector, settings)
+    result = run_pipeline(points, context, now, CHECKS if checks else ())
+    report.points_kept = result.points_kept
+    report.dropped = result.cleaning.dropped
+    report.vehicles = len(result.tracks)
+    report.trips = len(result.trips)
+    report.flags = result.flags
+    report.timings = result.timings
+    legs = sorted(trip_facts(result, context), key=lambda t: (t.start, t.vehicle, t.trip_id))
+    return report, legs
+
+
+def _analyse(
+    session: Session,
+    store: PointStore,
+    start_day: date,
+    end_day: date,
+    settings: Settings,
+    now: datetime | None,
+) -> tuple[AnalysisReport, list[TripFacts]]:
+    check_days(start_day, end_day)
+    tz = ZoneInfo(settings.local_timezone)
+    report, legs = _run(session, store, start_day, end_day, settings, now, checks=True)
+    session.exec(
+        delete(LoadedLeg).where(col(LoadedLeg.day) >= start_day, col(LoadedLeg.day) <= end_day)
+    )
+    analysed_at = datetime.now(UTC)
+    for offset in range((end_day - start_day).days + 1):
+        day = start_day + timedelta(days=offset)
+        record = session.get(AnalysedDay, day) or AnalysedDay(day=day, analysed_at=analysed_at)
+        record.analysed_at = analysed_at
+        session.add(record)
+    session.add_all(LoadedLeg.from_facts(leg, tz) for leg in legs)
+    saved = replace_flags(session, FlagSource.engine, start_day, end_day, report.flags, tz)
+    report.stored, report.replaced = saved.stored, saved.replaced
+    report.kept_reviewed = saved.kept_reviewed
+    return report, legs
+
+
+def analyse_days(
+    session: Session,
+    store: PointStore,
+    start_day: date,
+    end_day: date,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> AnalysisReport:
+    """Run the engine over local days ``start_day..end_day``; persist its flags and legs."""
+    return _analyse(session, store, start_day, end_day, settings or get_settings(), now)[0]
+
+
+def analysed_legs(session: Session, start_day: date, end_day: date) -> list[TripFacts] | None:
+    """The stored loaded legs of the days, or None when some day was never analysed."""
+    analysed = session.exec(
+        select(func.count())
+        .select_from(AnalysedDay)
+        .where(col(AnalysedDay.day) >= start_day, col(AnalysedDay.day) <= end_day)
+    ).one()
+    if analysed < (end_day - start_day).days + 1:
+        return None
+    rows = session.exec(
+        select(LoadedLeg)
+        .where(col(LoadedLeg.day) >= start_day, col(LoadedLeg.day) <= end_day)
+        .order_by(col(LoadedLeg.start_ts), col(LoadedLeg.vehicle), col(LoadedLeg.trip_id))
+    ).all()
+    return [row.to_facts() for row in rows]
+
+
+def manifest_facts(session: Session, manifest: Manifest) -> ManifestFacts:
+    vehicle = session.exec(select(Vehicle).where(Vehicle.plate == manifest.plate)).first()
+    on_permit = vehicle is not None and (
+        session.exec(
+            select(PermitVehicle).where(
+                PermitVehicle.permit_id == manifest.permit_id,
+                PermitVehicle.vehicle_id == vehicle.id,
+            )
+        ).first()
+        is not None
+    )
+    site = session.get(ConstructionSite, manifest.site_id)
+    centre = shapely.centroid(shape(site.geofence))
+    receipt = current_receipt(session, manifest.id)
+    return ManifestFacts(
+        manifest_id=manifest.id,
+        manifest_no=manifest.manifest_no,
+        plate=manifest.plate,
+        permit_no=manifest.permit_no,
+        facility_id=manifest.facility_id,
+        facility_name=manifest.facility_name,
+        site_id=manifest.site_id,
+        issued_at=as_utc(manifest.issued_at),
+        departed_at=as_utc(manifest.departed_at),
+        declared_volume_m3=manifest.declared_volume_m3,
+        declared_weight_t=manifest.declared_weight_t,
+        location=(round(centre.x, 7), round(centre.y, 7)),
+        vehicle=vehicle_facts(session, vehicle) if vehicle else None,
+        on_permit=on_permit,
+        receipt=None
+        if receipt is None
+        else ReceiptFacts(
+            facility_id=receipt.facility_id,
+            received_at=as_utc(receipt.received_at),
+            outcome=str(receipt.outcome),
+            received_volume_m3=receipt.received_volume_m3,
+            weighbridge_t=receipt.weighbridge_t,
+            rejected_volume_m3=receipt.rejected_volume_m3,
+        ),
+    )
+
+
+def _advance(
+    session: Session, manifest: Manifest, codes: list[FlagCode], report: ReconciliationReport
+) -> None:
+    state = ManifestState(manifest.state)
+    if FlagCode.NO_RECEIPT in codes and state in IN_TRANSIT:
+        target = ManifestState.overdue
+    elif state in RECEIPT_OUTCOMES:
+        target = ManifestState.discrepancy if DISPUTING & set(codes) else ManifestState.closed
+        if target == ManifestState.closed and codes:
+            return  # flags that leave the receipt standing still need an officer's look
+    else:
+        return
+    if can_transition(state, target):
+        change_state(session, manifest, target, "reconciliation", "对账 / reconciliation")
+        report.state_changes[target.value] = report.state_changes.get(target.value, 0) + 1
+
+
+def reconcile_days(
+    session: Session,
+    store: PointStore,
+    start_day: date,
+    end_day: date,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+    legs: list[TripFacts] | None = None,
+) -> ReconciliationReport:
+    """Reconcile the manifests issued on local days ``start_day..end_day`` with the loaded
+    legs of the days (``legs``, else those of the days' analysis run); store the flags and
+    advance the manifests (one transaction)."""
+    settings = settings or get_settings()
+    now = now or datetime.now(UTC)
+    tz = ZoneInfo(settings.local_timezone)
+    start, end = day_bounds(start_day, end_day, tz)
+    if legs is None:
+        legs = analysed_legs(session, start_day, end_day)
+    if legs is None:
+        legs = _run(session, store, start_day, end_day, settings, None, checks=False)[1]
+    report = ReconciliationReport(start_day, end_day)
+    manifests = session.exec(
+        select(Manifest).where(
+            col(Manifest.issued_at) >= start,
+            col(Manifest.issued_at) < end,
+            col(Manifest.state) != ManifestState.void,
+        ).order_by(col(Manifest.issued_at), col(Manifest.id))
+    ).all()  # fmt: skip
+    facts = [manifest_facts(session, m) for m in manifests]
+    report.manifests, report.trips = len(facts), len(legs)
+    report.flags, per_manifest = reconcile(facts, legs, settings.thresholds, now, start)
+    for manifest in manifests:
+        _advance(session, manifest, per_manifest.get(manifest.id, []), report)
+    saved = replace_flags(session, FlagSource.reconciliation, start_day, end_day, report.flags, tz)
+    report.stored, report.replaced = saved.stored, saved.replaced
+    report.kept_reviewed = saved.kept_reviewed
+    return report
+
+
+def analyse_and_reconcile_days(
+    session: Session,
+    store: PointStore,
+    start_day: date,
+    end_day: date,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> tuple[AnalysisReport, ReconciliationReport]:
+    """Analyse the days and reconcile them on the same engine run."""
+    settings = settings or get_settings()
+    analysis, legs = _analyse(session, store, start_day, end_day, settings, now)
+    return analysis, reconcile_days(session, store, start_day, end_day, settings, now, legs)
