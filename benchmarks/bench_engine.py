@@ -42,10 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fleet import FleetDay, make_fleet_day  # noqa: E402
 
 from cdw.config import Thresholds  # noqa: E402
+from cdw.geo.index import PolygonSet, SegmentIndex  # noqa: E402
+from cdw.geo.projection import Projector  # noqa: E402
 from cdw.tracking import _kernels as K  # noqa: E402
-from cdw.tracking.geometry import PolygonSet, SegmentIndex  # noqa: E402
 from cdw.tracking.points import conform  # noqa: E402
-from cdw.tracking.projection import Projector  # noqa: E402
 
 TH = Thresholds()
 RADIUS_M = TH.stop_radius_m

@@ -23,17 +23,17 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 import shapely
-from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from sqlmodel import Session, col, select
 
 from cdw.config import Settings, day_bounds
 from cdw.enforcement.hotspots import rank_hotspots
+from cdw.geo.projection import Projector
+from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, ROUTE, parse_geometry
 from cdw.permits.models import Permit
 from cdw.registry.models import ConstructionSite, Depot, DisposalFacility, RestrictedZone
 from cdw.tracking.analysis import ENGINE_CODES
 from cdw.tracking.flags import Flag, FlagCode, FlagRecord
-from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 
 TRACK_CONTEXT = timedelta(minutes=10)  # track drawn before and after a flag's span
@@ -192,6 +192,10 @@ def _padded(bounds: tuple[float, float, float, float]) -> tuple[float, float, fl
 # --- report -------------------------------------------------------------------------------------
 
 
+def _fence(place: Place) -> BaseGeometry:
+    return parse_geometry(place.geometry, GEOFENCE_KINDS, field="geofence", what=GEOFENCE)
+
+
 class _Drawing:
     """Everything projected once: places, routes, the vehicles' tracks."""
 
@@ -205,11 +209,14 @@ class _Drawing:
         lon = np.concatenate([points["lon"].to_numpy(), [f.lon for f in flags]])
         lat = np.concatenate([points["lat"].to_numpy(), [f.lat for f in flags]])
         if lon.size == 0:
-            coords = [shapely.get_coordinates(shape(p.geometry)) for p in places]
+            coords = [shapely.get_coordinates(_fence(p)) for p in places]
             lon, lat = np.concatenate(coords).T if coords else (np.array([113.58]), [23.55])
         self.projector = Projector.for_points(lon, lat)
-        self.places = [(p, self.projector.geom_forward(shape(p.geometry))) for p in places]
-        self.routes = [(r, self.projector.geom_forward(shape(r.geometry))) for r in routes]
+        self.places = [(p, self.projector.geom_forward(_fence(p))) for p in places]
+        self.routes = [
+            (r, self.projector.geom_forward(parse_geometry(r.geometry, field="routes", what=ROUTE)))
+            for r in routes
+        ]
         self.points = points.sort("vehicle", "ts")
         if points.height:
             x, y = self.projector.forward(points["lon"].to_numpy(), points["lat"].to_numpy())
@@ -245,7 +252,11 @@ class _Drawing:
     def flag_map(self, flag: Flag, routes_by_permit: dict[str, list[int]]) -> str:
         event = self.track(flag.vehicle, flag.start, flag.end)
         context = self.track(flag.vehicle, flag.start - TRACK_CONTEXT, flag.end + TRACK_CONTEXT)
-        geom = self.projector.geom_forward(shape(flag.geometry)) if flag.geometry else None
+        geom = (
+            self.projector.geom_forward(parse_geometry(flag.geometry, field="geometry"))
+            if flag.geometry
+            else None
+        )
         (fx,), (fy,) = self.projector.forward([flag.lon], [flag.lat])
         parts = [shapely.Point(fx, fy)]
         if geom is not None and not geom.is_empty:

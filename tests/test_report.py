@@ -18,6 +18,7 @@ from cdw.db import session_scope
 from cdw.demo import DEFAULT_BUNDLE
 from cdw.enforcement.hotspots import rank_hotspots
 from cdw.flows.day import analyse_days
+from cdw.geo.projection import Projector
 from cdw.report import (
     HOTSPOT_RADIUS_M,
     FacilityUse,
@@ -27,7 +28,6 @@ from cdw.report import (
     write_report,
 )
 from cdw.tracking.flags import Flag, FlagCode
-from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 
 LON0, LAT0 = 113.58, 23.55

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import date, datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
@@ -25,6 +27,14 @@ def get_session() -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def local_today(settings: SettingsDep) -> date:
+    """Today in the configured timezone (not the server's)."""
+    return datetime.now(ZoneInfo(settings.local_timezone)).date()
+
+
+TodayDep = Annotated[date, Depends(local_today)]
 
 
 def get_current_user(

@@ -25,12 +25,19 @@ from cdw.enforcement.models import (
     Case,
     CaseDocument,
     CaseFlag,
+    CaseParties,
+    CasePublic,
     CaseState,
+    DocumentPublic,
+    DumpingLocation,
+    FlagPublic,
     FlagReview,
+    HistoryEntry,
+    NamedRef,
     ReviewOutcome,
     ReviewStatus,
 )
-from cdw.enforcement.review import flag_public, get_flag, require_open, set_status
+from cdw.enforcement.review import get_flag, require_open, set_status
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.permits.models import Permit
 from cdw.registry.models import (
@@ -45,15 +52,6 @@ from cdw.tracking.flags import FlagCode, FlagRecord
 CASE_ENTITY = "case"
 LOCATION_CODES = {FlagCode.SUSPECTED_DUMPING, FlagCode.LONG_STOP}
 EDITABLE_STATES = {CaseState.open, CaseState.investigating}
-
-
-def _iso(value: datetime | None) -> str | None:
-    """ISO-8601 in UTC (SQLite hands back naive datetimes, stored as UTC)."""
-    if value is None:
-        return None
-    return (
-        value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    ).isoformat()
 
 
 def get_case(session: Session, case_id: int) -> Case:
@@ -80,22 +78,6 @@ def list_cases(
     count = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     rows = session.exec(stmt.order_by(col(Case.id).desc()).offset(offset).limit(limit)).all()
     return list(rows), count
-
-
-def case_summary(case: Case) -> dict[str, Any]:
-    state = CaseState(case.state)
-    return {
-        "id": case.id,
-        "case_no": case.case_no,
-        "title": case.title,
-        "state": str(state),
-        "state_zh": state.zh,
-        "state_en": state.en,
-        "vehicle": case.vehicle,
-        "haulier_id": case.haulier_id,
-        "opened_at": _iso(case.opened_at),
-        "penalty_amount_yuan": case.penalty_amount_yuan,
-    }
 
 
 def case_flags(session: Session, case: Case) -> list[FlagRecord]:
@@ -387,52 +369,40 @@ def add_document(
     return document
 
 
-def _named(session: Session, model: type, record_id: int | None) -> dict[str, Any] | None:
+def _named(session: Session, model: type, record_id: int | None) -> NamedRef | None:
     if record_id is None:
         return None
     record = session.get(model, record_id)
-    return {"id": record_id, "name": getattr(record, "name", None)}
+    return NamedRef(id=record_id, name=getattr(record, "name", None))
 
 
-def case_public(session: Session, case: Case) -> dict[str, Any]:
-    """``case_summary`` with the parties, decision, flags and documents."""
+def case_public(session: Session, case: Case) -> CasePublic:
+    """The case with its parties, decision, flags, documents and history."""
     documents = session.exec(
         select(CaseDocument).where(CaseDocument.case_id == case.id).order_by(col(CaseDocument.id))
     ).all()
-    return case_summary(case) | {
-        "parties": {
-            "haulier": _named(session, Haulier, case.haulier_id),
-            "driver": _named(session, Driver, case.driver_id),
-            "site": _named(session, ConstructionSite, case.site_id),
-            "facility": _named(session, DisposalFacility, case.facility_id),
-            "dumping_location": None
-            if case.dumping_lon is None
-            else {
-                "lon": case.dumping_lon,
-                "lat": case.dumping_lat,
-                "description": case.dumping_description,
-            },
-        },
-        "legal_basis": case.legal_basis,
-        "decision_text": case.decision_text,
-        "withdrawal_reason": case.withdrawal_reason,
-        "opened_by": case.opened_by,
-        "decided_at": _iso(case.decided_at),
-        "closed_at": _iso(case.closed_at),
-        "flags": [flag_public(f) for f in case_flags(session, case)],
-        "documents": [
-            {
-                "id": d.id,
-                "name": d.name,
-                "uri": d.uri,
-                "sha256": d.sha256,
-                "added_by": d.added_by,
-                "added_at": _iso(d.added_at),
-            }
-            for d in documents
-        ],
-        "history": [
-            {"id": e.id, "at": _iso(e.at), "actor": e.actor, "action": e.action, "reason": e.reason}
-            for e in history(session, CASE_ENTITY, case.id)
-        ],
-    }
+    spot = (
+        None
+        if case.dumping_lon is None
+        else DumpingLocation(
+            lon=case.dumping_lon, lat=case.dumping_lat, description=case.dumping_description
+        )
+    )
+    parties = CaseParties(
+        haulier=_named(session, Haulier, case.haulier_id),
+        driver=_named(session, Driver, case.driver_id),
+        site=_named(session, ConstructionSite, case.site_id),
+        facility=_named(session, DisposalFacility, case.facility_id),
+        dumping_location=spot,
+    )
+    return CasePublic.model_validate(
+        case.model_dump()
+        | {
+            "parties": parties,
+            "flags": [FlagPublic.model_validate(f) for f in case_flags(session, case)],
+            "documents": [DocumentPublic.model_validate(d) for d in documents],
+            "history": [
+                HistoryEntry.model_validate(e) for e in history(session, CASE_ENTITY, case.id)
+            ],
+        }
+    )

@@ -3,7 +3,7 @@ implementation: the enforcement list, the HTML report and the engine's known hot
 (``cdw.flows.context``) all use it.
 
 The flag locations are projected once into the UTM zone of the batch
-(:class:`~cdw.tracking.projection.Projector`) and clustered with scikit-learn's DBSCAN:
+(:class:`~cdw.geo.projection.Projector`) and clustered with scikit-learn's DBSCAN:
 a hotspot is a set of at least ``min_events`` locations, each within ``radius_m`` of
 another. Dismissed flags (judged not a violation) are left out.
 """
@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 
 import numpy as np
 from sklearn.cluster import DBSCAN
@@ -22,8 +21,8 @@ from sqlmodel import Session, col, select
 
 from cdw.enforcement.models import ReviewStatus
 from cdw.errors import Problem, ValidationFailed
+from cdw.geo.projection import Projector
 from cdw.tracking.flags import Flag, FlagCode, FlagRecord
-from cdw.tracking.projection import Projector
 
 HOTSPOT_CODES = (FlagCode.SUSPECTED_DUMPING, FlagCode.LONG_STOP)
 DEFAULT_RADIUS_M = 100.0
@@ -42,20 +41,6 @@ class Hotspot:
     lat: float
     codes: dict[str, int] = field(default_factory=dict)
     flag_ids: list[int] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "count": self.count,
-            "vehicles": self.vehicles,
-            "vehicle_count": len(self.vehicles),
-            "first_seen": self.first_seen.isoformat(),
-            "last_seen": self.last_seen.isoformat(),
-            "lon": round(self.lon, 6),
-            "lat": round(self.lat, 6),
-            "codes": self.codes,
-            "flag_ids": self.flag_ids,
-        }
 
 
 def cluster_labels(x: np.ndarray, y: np.ndarray, radius_m: float, min_events: int) -> np.ndarray:

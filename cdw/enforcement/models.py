@@ -1,4 +1,5 @@
-"""Enforcement tables: reviews and explanations of flags, cases (立案) and their documents.
+"""Enforcement tables: reviews and explanations of flags, cases (立案) and their documents;
+and their answers as the API shows them (flags with their review status, evidence, cases).
 
 The audit log table lives in :mod:`cdw.enforcement.audit`; it is re-exported here so that
 importing this module (cdw.models does) registers every enforcement table.
@@ -6,18 +7,33 @@ importing this module (cdw.models does) registers every enforcement table.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
+from typing import Annotated, Any
 
+from pydantic import AliasChoices, BaseModel, ConfigDict, PlainSerializer, computed_field
 from sqlalchemy import Column, DateTime
 from sqlmodel import Field, SQLModel
 
 from cdw.db import plain_enum
 from cdw.enforcement.audit import AuditEntry
+from cdw.permits.models import PermitRow
+from cdw.tracking.flags import FlagCode, FlagSource
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _iso_utc(value: datetime) -> str:
+    """ISO-8601 in UTC, ``+00:00`` (SQLite hands back naive datetimes, stored as UTC)."""
+    return (
+        value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    ).isoformat()
+
+
+# A moment as the API shows it: ISO-8601 in UTC.
+Instant = Annotated[datetime, PlainSerializer(_iso_utc, return_type=str)]
 
 
 def _stamp(nullable: bool = False) -> Field:
@@ -179,3 +195,210 @@ __all__ = [
     "ReviewOutcome",
     "ReviewStatus",
 ]
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class FlagFound(_Answer):
+    """A flag as a check produced it, with its code labelled in both languages."""
+
+    code: FlagCode
+    severity: int
+    vehicle: str
+    trip_id: str | None
+    start: Instant = Field(validation_alias=AliasChoices("start", "start_ts"))
+    end: Instant = Field(validation_alias=AliasChoices("end", "end_ts"))
+    lon: float
+    lat: float
+    geometry: dict[str, Any]
+    measured: dict[str, Any]
+    thresholds: dict[str, Any]
+    explanation_zh: str
+    explanation_en: str
+    permit_no: str | None = None
+
+    @computed_field
+    def label_zh(self) -> str:
+        return self.code.zh
+
+    @computed_field
+    def label_en(self) -> str:
+        return self.code.en
+
+
+def _status_label(status: str, language: str) -> str:
+    known = ReviewStatus.of(status)
+    return getattr(known, language) if known else status
+
+
+class FlagPublic(FlagFound):
+    """A stored flag with its review status labelled in both languages."""
+
+    id: int
+    day: date
+    source: FlagSource
+    status: str
+
+    @computed_field
+    def status_zh(self) -> str:
+        return _status_label(self.status, "zh")
+
+    @computed_field
+    def status_en(self) -> str:
+        return _status_label(self.status, "en")
+
+
+class FlagsPublic(BaseModel):
+    data: list[FlagPublic]
+    count: int
+
+
+class EarlierFlag(_Answer):
+    id: int
+    code: FlagCode
+    start: Instant = Field(validation_alias=AliasChoices("start", "start_ts"))
+    severity: int
+    status: str
+
+    @computed_field
+    def label_zh(self) -> str:
+        return self.code.zh
+
+    @computed_field
+    def label_en(self) -> str:
+        return self.code.en
+
+
+class ExplanationPublic(_Answer):
+    id: int
+    flag_id: int
+    author: str
+    text: str
+    at: Instant
+
+
+class ReviewPublic(_Answer):
+    outcome: ReviewOutcome
+    reason: str
+    reviewer: str
+    case_id: int | None
+    at: Instant
+
+
+class HistoryEntry(_Answer):
+    """One audit-log entry of a record."""
+
+    id: int
+    at: Instant
+    actor: str
+    action: str
+    reason: str | None
+
+
+class VehicleRef(_Answer):
+    plate: str
+    id: int
+    haulier_id: int
+
+
+class EvidencePublic(BaseModel):
+    """Everything an officer needs to judge one flag; the geometries are GeoJSON."""
+
+    flag: FlagPublic
+    measured: dict[str, Any]
+    thresholds: dict[str, Any]
+    flag_geometry: dict[str, Any] = Field(description="GeoJSON Feature")
+    track: dict[str, Any] = Field(description="GeoJSON FeatureCollection: the track ±15 min")
+    corridor: dict[str, Any] = Field(description="GeoJSON FeatureCollection: route, corridor")
+    geofences: dict[str, Any] = Field(description="GeoJSON FeatureCollection: fences nearby")
+    permit: PermitRow | None
+    vehicle: VehicleRef | None
+    earlier_flags: list[EarlierFlag]
+    explanations: list[ExplanationPublic]
+    reviews: list[ReviewPublic]
+    history: list[HistoryEntry]
+
+
+class DocumentPublic(_Answer):
+    id: int
+    name: str
+    uri: str
+    sha256: str | None
+    added_by: str
+    added_at: Instant
+
+
+class CaseSummary(_Answer):
+    id: int
+    case_no: str
+    title: str
+    state: CaseState
+    vehicle: str | None
+    haulier_id: int | None
+    opened_at: Instant
+    penalty_amount_yuan: float | None
+
+    @computed_field
+    def state_zh(self) -> str:
+        return self.state.zh
+
+    @computed_field
+    def state_en(self) -> str:
+        return self.state.en
+
+
+class CasesPublic(BaseModel):
+    data: list[CaseSummary]
+    count: int
+
+
+class NamedRef(BaseModel):
+    id: int
+    name: str | None
+
+
+class DumpingLocation(BaseModel):
+    lon: float
+    lat: float | None
+    description: str
+
+
+class CaseParties(BaseModel):
+    haulier: NamedRef | None
+    driver: NamedRef | None
+    site: NamedRef | None
+    facility: NamedRef | None
+    dumping_location: DumpingLocation | None
+
+
+class CasePublic(CaseSummary):
+    """A case with its parties (一案三查), decision, flags, documents and history."""
+
+    parties: CaseParties
+    legal_basis: str
+    decision_text: str
+    withdrawal_reason: str
+    opened_by: str
+    decided_at: Instant | None
+    closed_at: Instant | None
+    flags: list[FlagPublic]
+    documents: list[DocumentPublic]
+    history: list[HistoryEntry]
+
+
+class CreditChange(_Answer):
+    """A haulier's credit score before and after a decided case's deductions."""
+
+    haulier_id: int
+    before: int
+    after: int
+    suspended: bool
+
+
+class CaseActed(CasePublic):
+    credit: CreditChange | None = None

@@ -20,8 +20,8 @@ from cdw.enforcement.review import (
     permit_by_no,
     track_geojson,
 )
+from cdw.geo.projection import Projector
 from cdw.tracking.flags import FlagRecord
-from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 
 SVG_WIDTH = 800
@@ -158,7 +158,7 @@ def _party(party: dict[str, Any] | None) -> str | None:
 
 def case_report_html(session: Session, store: PointStore, case: Case, settings: Settings) -> str:
     """The whole report as one self-contained HTML page."""
-    body = case_public(session, case)
+    body = case_public(session, case).model_dump(mode="json")
     flags = case_flags(session, case)
     parties = body["parties"]
     spot = parties["dumping_location"]

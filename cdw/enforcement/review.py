@@ -6,13 +6,12 @@ every action is appended to the audit log in the same transaction.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import shapely
-from shapely.geometry import Point, mapping, shape
+from shapely.geometry import Point, mapping
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -20,13 +19,22 @@ from cdw.auth.models import User
 from cdw.config import Settings
 from cdw.enforcement.audit import audit, history
 from cdw.enforcement.models import (
+    EarlierFlag,
+    EvidencePublic,
+    ExplanationPublic,
     FlagExplanation,
+    FlagPublic,
     FlagReview,
+    HistoryEntry,
     ReviewOutcome,
+    ReviewPublic,
     ReviewStatus,
+    VehicleRef,
 )
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
-from cdw.permits.models import Permit
+from cdw.geo import shapes
+from cdw.geo.projection import Projector
+from cdw.permits.models import Permit, PermitRow
 from cdw.registry.categories import RecordStatus
 from cdw.registry.models import (
     ConstructionSite,
@@ -37,7 +45,6 @@ from cdw.registry.models import (
 )
 from cdw.registry.services import UNRESTRICTED, Scope
 from cdw.tracking.flags import FlagCode, FlagRecord
-from cdw.tracking.projection import Projector
 from cdw.tracking.store import PointStore
 
 TRACK_MARGIN = timedelta(minutes=15)
@@ -47,21 +54,6 @@ FLAG_ENTITY = "flag"
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def flag_public(record: FlagRecord) -> dict[str, Any]:
-    """A flag as the API shows it, with its review status labelled in both languages."""
-    body = record.to_flag().as_dict()
-    status = ReviewStatus.of(record.status)
-    body.update(
-        id=record.id,
-        day=record.day.isoformat(),
-        source=str(record.source),
-        status=record.status,
-        status_zh=status.zh if status else record.status,
-        status_en=status.en if status else record.status,
-    )
-    return body
 
 
 # --- scope and lookup ------------------------------------------------------------------------
@@ -186,7 +178,9 @@ def corridor_geojson(permit: Permit | None, settings: Settings, projector: Proje
     if permit is None or not permit.routes:
         return {"type": "FeatureCollection", "features": []}
     half_width = permit.corridor_half_width_m or settings.thresholds.corridor_half_width_m
-    routes = shape(permit.routes)
+    routes = shapes.parse_geometry(
+        permit.routes, shapes.LINE_KINDS, field="routes", what=shapes.ROUTE
+    )
     corridor = projector.geom_inverse(projector.geom_forward(routes).buffer(half_width))
     props = {"permit_no": permit.permit_no, "corridor_half_width_m": half_width}
     return {
@@ -227,7 +221,12 @@ def nearby_geofences(
         if not rows:
             continue
         fences = projector.geom_forward(
-            shapely.from_geojson([json.dumps(r.geofence) for r in rows])
+            [
+                shapes.parse_geometry(
+                    r.geofence, shapes.GEOFENCE_KINDS, field="geofence", what=shapes.GEOFENCE
+                )
+                for r in rows
+            ]
         )
         distances = shapely.distance(fences, here)
         for row, distance in zip(rows, distances, strict=True):
@@ -249,97 +248,61 @@ def _feature(geometry: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
     return {"type": "Feature", "geometry": geometry, "properties": props}
 
 
-def permit_public(permit: Permit | None) -> dict[str, Any] | None:
-    if permit is None:
-        return None
-    body = permit.model_dump(exclude={"routes"})
-    body["status"] = str(permit.status)
-    return body
-
-
-def earlier_flags(session: Session, record: FlagRecord) -> list[dict[str, Any]]:
+def earlier_flags(session: Session, record: FlagRecord) -> list[FlagRecord]:
     stmt = (
         select(FlagRecord)
         .where(FlagRecord.vehicle == record.vehicle, FlagRecord.start_ts < record.start_ts)
         .order_by(col(FlagRecord.start_ts).desc())
         .limit(EARLIER_FLAGS_SHOWN)
     )
-    return [
-        {
-            "id": f.id,
-            "code": str(f.code),
-            "label_zh": FlagCode(f.code).zh,
-            "label_en": FlagCode(f.code).en,
-            "start": _utc(f.start_ts).isoformat(),
-            "severity": f.severity,
-            "status": f.status,
-        }
-        for f in session.exec(stmt).all()
-    ]
+    return list(session.exec(stmt).all())
 
 
-def explanations(session: Session, flag_id: int) -> list[dict[str, Any]]:
-    rows = session.exec(
-        select(FlagExplanation)
-        .where(FlagExplanation.flag_id == flag_id)
-        .order_by(col(FlagExplanation.id))
-    ).all()
-    return [
-        {"id": r.id, "author": r.author, "text": r.text, "at": _utc(r.at).isoformat()} for r in rows
-    ]
+def explanations(session: Session, flag_id: int) -> list[FlagExplanation]:
+    return list(
+        session.exec(
+            select(FlagExplanation)
+            .where(FlagExplanation.flag_id == flag_id)
+            .order_by(col(FlagExplanation.id))
+        ).all()
+    )
 
 
-def reviews(session: Session, flag_id: int) -> list[dict[str, Any]]:
-    rows = session.exec(
-        select(FlagReview).where(FlagReview.flag_id == flag_id).order_by(col(FlagReview.id))
-    ).all()
-    return [
-        {
-            "outcome": str(r.outcome),
-            "reason": r.reason,
-            "reviewer": r.reviewer,
-            "case_id": r.case_id,
-            "at": _utc(r.at).isoformat(),
-        }
-        for r in rows
-    ]
+def reviews(session: Session, flag_id: int) -> list[FlagReview]:
+    return list(
+        session.exec(
+            select(FlagReview).where(FlagReview.flag_id == flag_id).order_by(col(FlagReview.id))
+        ).all()
+    )
 
 
 def evidence(
     session: Session, store: PointStore, record: FlagRecord, settings: Settings
-) -> dict[str, Any]:
+) -> EvidencePublic:
     """Everything an officer needs to judge one flag without re-running anything."""
     projector = Projector.for_points([record.lon], [record.lat])
     permit = permit_by_no(session, record.permit_no)
     vehicle = session.exec(select(Vehicle).where(Vehicle.plate == record.vehicle)).first()
-    return {
-        "flag": flag_public(record),
-        "measured": record.measured,
-        "thresholds": record.thresholds,
-        "flag_geometry": _feature(record.geometry, {"code": str(record.code)}),
-        "track": track_geojson(store, record),
-        "corridor": corridor_geojson(permit, settings, projector),
-        "geofences": nearby_geofences(
+    return EvidencePublic(
+        flag=FlagPublic.model_validate(record),
+        measured=record.measured,
+        thresholds=record.thresholds,
+        flag_geometry=_feature(record.geometry, {"code": str(record.code)}),
+        track=track_geojson(store, record),
+        corridor=corridor_geojson(permit, settings, projector),
+        geofences=nearby_geofences(
             session, record, settings.thresholds.dumping_facility_radius_m, projector
         ),
-        "permit": permit_public(permit),
-        "vehicle": None
-        if vehicle is None
-        else {"plate": vehicle.plate, "id": vehicle.id, "haulier_id": vehicle.haulier_id},
-        "earlier_flags": earlier_flags(session, record),
-        "explanations": explanations(session, record.id),  # type: ignore[arg-type]
-        "reviews": reviews(session, record.id),  # type: ignore[arg-type]
-        "history": [
-            {
-                "id": e.id,
-                "at": _utc(e.at).isoformat(),
-                "actor": e.actor,
-                "action": e.action,
-                "reason": e.reason,
-            }
-            for e in history(session, FLAG_ENTITY, record.id)
+        permit=None if permit is None else PermitRow.model_validate(permit),
+        vehicle=None if vehicle is None else VehicleRef.model_validate(vehicle),
+        earlier_flags=[EarlierFlag.model_validate(f) for f in earlier_flags(session, record)],
+        explanations=[
+            ExplanationPublic.model_validate(e)
+            for e in explanations(session, record.id)  # type: ignore[arg-type]
         ],
-    }
+        reviews=[ReviewPublic.model_validate(r) for r in reviews(session, record.id)],  # type: ignore[arg-type]
+        history=[HistoryEntry.model_validate(e) for e in history(session, FLAG_ENTITY, record.id)],
+    )
 
 
 # --- actions ---------------------------------------------------------------------------------

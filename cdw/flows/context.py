@@ -13,16 +13,16 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import shapely
-from shapely.geometry import Point, shape
+from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from sqlmodel import Session, col, select
 
 from cdw.config import Settings, get_settings
 from cdw.enforcement.hotspots import DEFAULT_MIN_EVENTS, DEFAULT_RADIUS_M, hotspots
-from cdw.errors import Problem, ValidationFailed
+from cdw.geo.projection import Projector
+from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, parse_geometry, route_lines, zone_area
 from cdw.permits.models import Permit, PermitStatus, PermitVehicle
-from cdw.permits.rules import effective_thresholds, parse_hours, route_lines
+from cdw.permits.rules import effective_thresholds, parse_hours
 from cdw.registry.models import (
     ConstructionSite,
     Depot,
@@ -33,7 +33,6 @@ from cdw.registry.models import (
 )
 from cdw.roads.engine import configured_roads
 from cdw.tracking.context import AnalysisContext, PermitRule, Zone
-from cdw.tracking.projection import Projector
 
 HOTSPOT_LOOKBACK_DAYS = 90
 
@@ -66,36 +65,8 @@ def _zone_geometry(
 ) -> tuple[BaseGeometry, BaseGeometry | None]:
     """Projected polygon of a geofence, and its line where it is one (a banned road, whose
     polygon is the line buffered by ``buffer_lines_m``)."""
-    try:
-        geom = shape(geofence["geometry"] if geofence.get("type") == "Feature" else geofence)
-    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError) as exc:
-        raise ValidationFailed(
-            [
-                Problem(
-                    "geofence",
-                    f"地理围栏不是有效的 GeoJSON：{exc}",
-                    f"geofence is not valid GeoJSON: {exc}",
-                    source=source,
-                )
-            ]
-        ) from exc
-    projected = line = projector.geom_forward(geom)
-    if projected.geom_type in ("LineString", "MultiLineString"):
-        projected = projected.buffer(buffer_lines_m)
-    else:
-        line = None
-    if projected.geom_type not in ("Polygon", "MultiPolygon") or projected.is_empty:
-        raise ValidationFailed(
-            [
-                Problem(
-                    "geofence",
-                    f"地理围栏必须是多边形，实际为 {projected.geom_type}",
-                    f"a geofence must be a polygon, got {projected.geom_type}",
-                    source=source,
-                )
-            ]
-        )
-    return projected, line
+    geom = parse_geometry(geofence, GEOFENCE_KINDS, field="geofence", what=GEOFENCE, source=source)
+    return zone_area(projector.geom_forward(geom), buffer_lines_m)
 
 
 def load_context(
@@ -155,7 +126,8 @@ def load_context(
                     permit.allowed_hours_start, permit.allowed_hours_end, source
                 ),
                 routes=tuple(
-                    projector.geom_forward(line) for line in route_lines(permit.routes, source)
+                    projector.geom_forward(line)
+                    for line in route_lines(permit.routes, source=source)
                 ),
                 thresholds=effective_thresholds(
                     base, permit.threshold_overrides, permit.corridor_half_width_m, source

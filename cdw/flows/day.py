@@ -15,12 +15,12 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import shapely
-from shapely.geometry import shape
 from sqlmodel import Session, col, delete, func, select
 
 from cdw.config import Settings, day_bounds, get_settings
 from cdw.flows.context import load_context
 from cdw.flows.models import AnalysedDay, LoadedLeg
+from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, parse_geometry
 from cdw.manifests.lifecycle import IN_TRANSIT, RECEIPT_OUTCOMES, ManifestState, can_transition
 from cdw.manifests.models import Manifest, as_utc
 from cdw.manifests.reconcile import (
@@ -139,7 +139,9 @@ def manifest_facts(session: Session, manifest: Manifest) -> ManifestFacts:
         is not None
     )
     site = session.get(ConstructionSite, manifest.site_id)
-    centre = shapely.centroid(shape(site.geofence))
+    centre = shapely.centroid(
+        parse_geometry(site.geofence, GEOFENCE_KINDS, field="geofence", what=GEOFENCE)
+    )
     receipt = current_receipt(session, manifest.id)
     return ManifestFacts(
         manifest_id=manifest.id,

@@ -55,10 +55,7 @@ STATE_OF_OUTCOME = {
 }
 
 
-class Manifest(SQLModel, table=True):
-    __tablename__ = "manifest"
-
-    id: int | None = Field(default=None, primary_key=True)
+class ManifestBase(SQLModel):
     manifest_no: str = Field(unique=True, index=True, max_length=40)
     permit_id: int = Field(foreign_key="permit.id", index=True)
     permit_no: str = Field(index=True, max_length=64)
@@ -91,12 +88,13 @@ class Manifest(SQLModel, table=True):
     closed_at: datetime | None = _ts()
 
 
-class ManifestEvent(SQLModel, table=True):
-    """One state change of a manifest (its lifecycle history; append-only)."""
-
-    __tablename__ = "manifest_event"
+class Manifest(ManifestBase, table=True):
+    __tablename__ = "manifest"
 
     id: int | None = Field(default=None, primary_key=True)
+
+
+class ManifestEventBase(SQLModel):
     manifest_id: int = Field(foreign_key="manifest.id", index=True)
     from_state: ManifestState | None = Field(default=None, sa_type=plain_enum(ManifestState))
     to_state: ManifestState = Field(sa_type=plain_enum(ManifestState), index=True)
@@ -105,13 +103,19 @@ class ManifestEvent(SQLModel, table=True):
     reason: str | None = None
 
 
-class Receipt(SQLModel, table=True):
-    """A facility's confirmation or rejection of one load; corrections are new versions."""
+class ManifestEvent(ManifestEventBase, table=True):
+    """One state change of a manifest (its lifecycle history; append-only)."""
 
-    __tablename__ = "receipt"
-    __table_args__ = (UniqueConstraint("manifest_id", "version", name="uq_receipt_version"),)
+    __tablename__ = "manifest_event"
 
     id: int | None = Field(default=None, primary_key=True)
+
+
+class ManifestEventPublic(ManifestEventBase):
+    id: int
+
+
+class ReceiptBase(SQLModel):
     manifest_id: int = Field(foreign_key="manifest.id", index=True)
     version: int = Field(default=1, ge=1)
     facility_id: int = Field(foreign_key="disposal_facility.id", index=True)
@@ -128,3 +132,38 @@ class Receipt(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
     correction_reason: str | None = None
+
+
+class Receipt(ReceiptBase, table=True):
+    """A facility's confirmation or rejection of one load; corrections are new versions."""
+
+    __tablename__ = "receipt"
+    __table_args__ = (UniqueConstraint("manifest_id", "version", name="uq_receipt_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class ReceiptPublic(ReceiptBase):
+    id: int
+
+
+class ManifestRow(ManifestBase):
+    """A manifest's own row (lists)."""
+
+    id: int
+
+
+class ManifestsPublic(SQLModel):
+    data: list[ManifestRow]
+    count: int
+
+
+class ManifestPublic(ManifestRow):
+    """A manifest with its state and disposal method in words, its receipts (every version)
+    and its state history."""
+
+    state_zh: str
+    state_en: str
+    disposal_method_zh: str
+    receipts: list[ReceiptPublic]
+    history: list[ManifestEventPublic]

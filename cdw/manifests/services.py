@@ -40,6 +40,7 @@ from cdw.manifests.models import (
     DisposalMethod,
     Manifest,
     ManifestEvent,
+    ManifestPublic,
     Receipt,
     ReceiptOutcome,
     as_utc,
@@ -209,17 +210,18 @@ def history(session: Session, manifest_id: int) -> list[ManifestEvent]:
     )
 
 
-def public(session: Session, manifest: Manifest) -> dict[str, Any]:
-    body = manifest.model_dump(mode="json")
+def public(session: Session, manifest: Manifest) -> ManifestPublic:
     state = ManifestState(manifest.state)
-    body.update(
-        state_zh=state.zh,
-        state_en=state.en,
-        disposal_method_zh=DisposalMethod(manifest.disposal_method).zh,
-        receipts=[r.model_dump(mode="json") for r in receipts_of(session, manifest.id)],
-        history=[e.model_dump(mode="json") for e in history(session, manifest.id)],
+    return ManifestPublic.model_validate(
+        manifest,
+        update={
+            "state_zh": state.zh,
+            "state_en": state.en,
+            "disposal_method_zh": DisposalMethod(manifest.disposal_method).zh,
+            "receipts": receipts_of(session, manifest.id),
+            "history": history(session, manifest.id),
+        },
     )
-    return body
 
 
 # --- state changes ----------------------------------------------------------------------------

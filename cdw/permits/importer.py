@@ -18,14 +18,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import shapely
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from shapely.geometry.base import BaseGeometry
 from sqlmodel import Session, select
 
 from cdw.config import Thresholds
 from cdw.errors import InputFileError, Problem, ValidationFailed
+from cdw.geo.shapes import LINE_KINDS, ROUTE, parse_geometry
 from cdw.permits.models import Permit, PermitStatus, PermitVehicle
 from cdw.permits.rules import parse_hours
 from cdw.registry.models import ConstructionSite, DisposalFacility, Vehicle
@@ -33,29 +31,6 @@ from cdw.registry.refs import try_resolve
 from cdw.registry.validators.choices import parse_categories
 from cdw.registry.validators.plates import validate_plate
 from cdw.registry.validators.pydantic_errors import problems_from_validation_error
-
-
-def route_geometry(value: Any, kinds: tuple[str, ...], field: str) -> BaseGeometry:
-    """A route's geometry from GeoJSON: one of ``kinds``, not empty, WGS-84 coordinates;
-    else ``ValidationFailed`` naming ``field``."""
-
-    def fail(zh: str, en: str) -> ValidationFailed:
-        return ValidationFailed([Problem(field, zh, en)])
-
-    try:
-        geom = shapely.from_geojson(json.dumps(value))
-    except Exception as exc:  # shapely raises GEOSException subclasses of Exception
-        raise fail(f"路线不是有效的 GeoJSON：{exc}", f"route is not valid GeoJSON: {exc}") from None
-    if geom.geom_type not in kinds or geom.is_empty:
-        raise fail(
-            f"路线须为 {' 或 '.join(kinds)}，实际为 {geom.geom_type}",
-            f"route must be a {' or a '.join(kinds)}, got {geom.geom_type}",
-        )
-    xy = shapely.get_coordinates(geom)
-    lon, lat = np.abs(xy).T
-    if not (np.isfinite(xy).all() and (lon <= 180).all() and (lat <= 90).all()):
-        raise fail("路线坐标超出 WGS-84 范围", "route coordinates outside WGS-84 ranges")
-    return geom
 
 
 class PermitTerms(BaseModel):
@@ -88,7 +63,7 @@ class PermitTerms(BaseModel):
     @classmethod
     def _routes(cls, value: dict[str, Any]) -> dict[str, Any]:
         try:
-            route_geometry(value, ("LineString", "MultiLineString"), "routes")
+            parse_geometry(value, LINE_KINDS, field="routes", what=ROUTE)
         except ValidationFailed as exc:
             problem = exc.problems[0]
             raise ValueError(f"{problem.zh} / {problem.en}") from None

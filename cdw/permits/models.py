@@ -44,11 +44,7 @@ class PermitVehicle(SQLModel, table=True):
     vehicle_id: int = Field(foreign_key="vehicle.id", primary_key=True)
 
 
-class Permit(SQLModel, table=True):
-    __tablename__ = "permit"
-    __table_args__ = (UniqueConstraint("permit_no", "version", name="uq_permit_version"),)
-
-    id: int | None = Field(default=None, primary_key=True)
+class PermitBase(SQLModel):
     permit_no: str = Field(index=True, max_length=64)
     version: int = Field(default=1, ge=1)
     previous_id: int | None = Field(default=None, foreign_key="permit.id")
@@ -73,3 +69,41 @@ class Permit(SQLModel, table=True):
     decided_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     decided_by: str | None = Field(default=None, max_length=64)
     decision_reason: str | None = None
+
+
+class Permit(PermitBase, table=True):
+    __tablename__ = "permit"
+    __table_args__ = (UniqueConstraint("permit_no", "version", name="uq_permit_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class PermitRow(PermitBase):
+    """A permit's own row without its route geometry (an evidence packet shows the corridor)."""
+
+    id: int
+    routes: dict[str, Any] | None = Field(default=None, exclude=True)
+
+
+class PermitPublic(PermitBase):
+    """A permit as the API shows it: its row, the names of its site and facility, its
+    vehicles' plates, the volume declared on its manifests and its status in both languages."""
+
+    id: int
+    site_code: str
+    site_name: str
+    facility_code: str
+    facility_name: str
+    vehicles: list[str]
+    status_zh: str
+    status_en: str
+    used_m3: float
+
+
+class PermitsPublic(SQLModel):
+    data: list[PermitPublic]
+    count: int
+
+
+class ExpiredPermits(SQLModel):
+    expired: list[str] = Field(description="到期的核准编号 / numbers of the permits expired")

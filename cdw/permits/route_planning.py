@@ -2,9 +2,10 @@
 lines snapped onto the road network and checked.
 
 Both honour the same restrictions: hgv=no, the vehicle's weight against maxweight, road
-classes the officer excludes, and every active restricted zone of the registry (polygons are
-avoided, banned-road lines ban the network arcs they run along). Each route comes back as a
-GeoJSON Feature that a permit's ``routes`` accepts as it is.
+classes the officer excludes, and every active restricted zone of the registry as the engine
+reads it (``cdw.roads.zones``: banned-road lines ban the network arcs they run along; polygons,
+and lines along no road buffered by the corridor half-width, are avoided). Each route comes
+back as a GeoJSON Feature that a permit's ``routes`` accepts as it is.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from sqlmodel import Session, select
 
 from cdw.config import Settings
 from cdw.errors import Conflict, InputFileError, Problem, ValidationFailed
-from cdw.permits.importer import route_geometry
+from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, ROUTE, parse_geometry
 from cdw.registry.categories import ZoneKind
 from cdw.registry.models import ConstructionSite, DisposalFacility, RecordStatus, RestrictedZone
 from cdw.registry.services import get
-from cdw.registry.validators.geofences import geofence_shape
 from cdw.roads.engine import Roads, load_network
 from cdw.roads.matching import MatchParams
 from cdw.roads.routing import RouteProposal, RouteRestrictions, propose_routes, snap_route
+from cdw.roads.zones import ZoneOnRoads, zone_restrictions
 
 MAX_ALTERNATIVES = 5
 # A drawn line is a few hundred points: a matcher without a distance table, as snap_route's.
@@ -86,7 +87,7 @@ def route_line(geojson: Any, field: str = "route") -> LineString:
                 ]
             )
         geojson = features[0]
-    geom = route_geometry(geojson, ("LineString",), field)
+    geom = parse_geometry(geojson, ("LineString",), field=field, what=ROUTE)
     if len(np.unique(shapely.get_coordinates(geom), axis=0)) < 2:
         raise ValidationFailed(
             [Problem(field, "路线须有至少两个不同的点", "route needs two or more distinct points")]
@@ -114,45 +115,51 @@ def permit_roads(settings: Settings) -> Roads:
 
 
 class _Zones:
-    """The active restricted zones on one network: polygons, and banned-road arcs."""
+    """The active restricted zones on one network (``cdw.roads.zones``: banned-road arcs,
+    and areas), as the engine sees them."""
 
-    def __init__(self, session: Session, roads: Roads) -> None:
+    def __init__(self, session: Session, roads: Roads, corridor_half_width_m: float) -> None:
         net = roads.network
+        self.projector = net.projector
         self.rows = session.exec(
             select(RestrictedZone)
             .where(RestrictedZone.status == RecordStatus.active)
             .order_by(RestrictedZone.id)
         ).all()
-        self.polygons: dict[int, Any] = {}
-        self.edges: dict[int, np.ndarray] = {}
-        for zone in self.rows:
-            geom = geofence_shape(zone.geofence)
-            if geom.geom_type in ("Polygon", "MultiPolygon"):
-                self.polygons[zone.id] = geom
-            else:
-                parts = getattr(geom, "geoms", [geom])
-                self.edges[zone.id] = np.unique(
-                    np.concatenate(
-                        [roads.edges_along(net.projector.geom_forward(p)) for p in parts]
-                    )
-                )
-
-    def banned_edges(self) -> frozenset[int]:
-        return frozenset(int(e) for edges in self.edges.values() for e in edges)
+        self.on_roads = {
+            zone.id: ZoneOnRoads.of(
+                net.projector.geom_forward(
+                    parse_geometry(zone.geofence, GEOFENCE_KINDS, field="geofence", what=GEOFENCE)
+                ),
+                roads,
+                corridor_half_width_m,
+            )
+            for zone in self.rows
+        }
+        self.banned_edges, self.areas = zone_restrictions(net, self.on_roads.values())
 
     def entered_by(self, proposal: RouteProposal) -> list[dict[str, Any]]:
-        """The zones a route enters: its line meets the polygon, or it uses a banned arc."""
-        return [
-            {
-                "id": zone.id,
-                "name": zone.name,
-                "kind": str(zone.kind),
-                "kind_zh": ZoneKind(zone.kind).zh,
-            }
-            for zone in self.rows
-            if (zone.id in self.polygons and self.polygons[zone.id].intersects(proposal.geometry))
-            or np.isin(proposal.edge_ids, self.edges.get(zone.id, [])).any()
-        ]
+        """The zones a route enters: it uses a banned road's arc, or meets another's area."""
+        line = None
+        entered = []
+        for zone in self.rows:
+            on_roads = self.on_roads[zone.id]
+            if on_roads.arcs is not None:
+                hit = np.isin(proposal.edge_ids, on_roads.arcs).any()
+            else:
+                if line is None:
+                    line = self.projector.geom_forward(proposal.geometry)
+                hit = on_roads.area.intersects(line)
+            if hit:
+                entered.append(
+                    {
+                        "id": zone.id,
+                        "name": zone.name,
+                        "kind": str(zone.kind),
+                        "kind_zh": ZoneKind(zone.kind).zh,
+                    }
+                )
+        return entered
 
 
 def _restrictions(roads: Roads, options: RouteOptions, zones: _Zones) -> RouteRestrictions:
@@ -171,8 +178,8 @@ def _restrictions(roads: Roads, options: RouteOptions, zones: _Zones) -> RouteRe
     return RouteRestrictions(
         vehicle_weight_t=options.vehicle_weight_t,
         excluded_classes=frozenset(options.excluded_road_classes),
-        banned_edges=zones.banned_edges(),
-        restricted_zones=tuple(zones.polygons.values()),
+        banned_edges=zones.banned_edges,
+        restricted_zones=zones.areas,
     )
 
 
@@ -197,7 +204,8 @@ def _end(
         )
     if point is not None:
         return point
-    centroid = geofence_shape(get(session, model, record_id).geofence).centroid
+    fence = get(session, model, record_id).geofence
+    centroid = parse_geometry(fence, GEOFENCE_KINDS, field="geofence", what=GEOFENCE).centroid
     return centroid.x, centroid.y
 
 
@@ -231,7 +239,8 @@ def propose(session: Session, settings: Settings, request: ProposalRequest) -> d
         ("facility_id", "destination"),
     )
     roads = permit_roads(settings)
-    restrictions = _restrictions(roads, request, _Zones(session, roads))
+    zones = _Zones(session, roads, settings.thresholds.corridor_half_width_m)
+    restrictions = _restrictions(roads, request, zones)
     proposals = propose_routes(
         roads.network, origin, destination, restrictions, alternatives=request.alternatives
     )
@@ -252,7 +261,7 @@ def check(session: Session, settings: Settings, request: RouteCheckRequest) -> d
     part of it is on the network), every restriction it breaks and the zones it enters."""
     line = route_line(request.route)
     roads = permit_roads(settings)
-    zones = _Zones(session, roads)
+    zones = _Zones(session, roads, settings.thresholds.corridor_half_width_m)
     restrictions = _restrictions(roads, request, zones)
     snapped = snap_route(roads.network, line, restrictions, matcher=roads.matcher)
     proposal = snapped.proposal

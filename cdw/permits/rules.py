@@ -10,9 +10,6 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-import shapely
-from shapely.geometry import LineString, MultiLineString, shape
-from shapely.geometry.base import BaseGeometry
 
 from cdw.config import Thresholds
 from cdw.errors import Problem, ValidationFailed
@@ -209,53 +206,6 @@ def effective_thresholds(
                 )
             ]
         ) from exc
-
-
-def route_lines(routes: Any, source: str) -> list[BaseGeometry]:
-    """Lines of a permit's ``routes``: a GeoJSON (Multi)LineString, Feature(Collection),
-    GeometryCollection, or a list of those."""
-    if routes is None:
-        return []
-    items = routes if isinstance(routes, list) else [routes]
-    lines: list[BaseGeometry] = []
-    for item in items:
-        try:
-            if item.get("type") == "FeatureCollection":
-                lines += route_lines([f["geometry"] for f in item["features"]], source)
-                continue
-            geom = shape(item["geometry"] if item.get("type") == "Feature" else item)
-        except (
-            AttributeError,
-            KeyError,
-            TypeError,
-            ValueError,
-            shapely.errors.ShapelyError,
-        ) as exc:
-            raise ValidationFailed(
-                [
-                    Problem(
-                        "routes",
-                        f"路线不是有效的 GeoJSON：{exc}",
-                        f"route is not valid GeoJSON: {exc}",
-                        source=source,
-                    )
-                ]
-            ) from exc
-        parts = getattr(geom, "geoms", [geom])
-        for part in parts:
-            if not isinstance(part, LineString | MultiLineString):
-                raise ValidationFailed(
-                    [
-                        Problem(
-                            "routes",
-                            f"路线必须是线（LineString），实际为 {part.geom_type}",
-                            f"a route must be a LineString, got {part.geom_type}",
-                            source=source,
-                        )
-                    ]
-                )
-            lines += list(getattr(part, "geoms", [part]))
-    return lines
 
 
 def within_hours(second_of_day: Any, hours: Hours) -> Any:

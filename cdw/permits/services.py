@@ -24,13 +24,18 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from cdw.auth.models import User
-from cdw.config import local_today
 from cdw.enforcement.audit import audit
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.manifests.lifecycle import ManifestState
 from cdw.manifests.models import Manifest
 from cdw.permits.importer import PermitTerms
-from cdw.permits.models import PERMIT_STATUS_LABELS, Permit, PermitStatus, PermitVehicle
+from cdw.permits.models import (
+    PERMIT_STATUS_LABELS,
+    Permit,
+    PermitPublic,
+    PermitStatus,
+    PermitVehicle,
+)
 from cdw.permits.rules import FacilityFacts, VehicleFacts, approval_problems
 from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
 from cdw.registry.refs import try_resolve
@@ -173,22 +178,23 @@ def plates_of(session: Session, permit: Permit) -> list[str]:
     )
 
 
-def public(session: Session, permit: Permit) -> dict[str, Any]:
-    body = permit.model_dump(mode="json")
+def public(session: Session, permit: Permit) -> PermitPublic:
     zh, en = PERMIT_STATUS_LABELS[PermitStatus(permit.status)]
     site = session.get(ConstructionSite, permit.site_id)
     facility = session.get(DisposalFacility, permit.facility_id)
-    body.update(
-        site_code=site.code,
-        site_name=site.name,
-        facility_code=facility.code,
-        facility_name=facility.name,
-        vehicles=plates_of(session, permit),
-        status_zh=zh,
-        status_en=en,
-        used_m3=used_m3(session, permit.permit_no),
+    return PermitPublic.model_validate(
+        permit,
+        update={
+            "site_code": site.code,
+            "site_name": site.name,
+            "facility_code": facility.code,
+            "facility_name": facility.name,
+            "vehicles": plates_of(session, permit),
+            "status_zh": zh,
+            "status_en": en,
+            "used_m3": used_m3(session, permit.permit_no),
+        },
     )
-    return body
 
 
 def used_m3(session: Session, permit_no: str) -> float:
@@ -366,12 +372,12 @@ def _decide(permit: Permit, status: PermitStatus, actor: User | str, reason: str
     permit.decision_reason = reason
 
 
-def approve(session: Session, permit_id: int, actor: User | str, day: date | None = None) -> Permit:
-    """Approve a submitted application, or refuse with every reason (ValidationFailed).
-    Approving an amendment supersedes the version it amends."""
+def approve(session: Session, permit_id: int, actor: User | str, day: date) -> Permit:
+    """Approve a submitted application on local date ``day``, or refuse with every reason
+    (ValidationFailed). Approving an amendment supersedes the version it amends."""
     permit = get_permit(session, permit_id)
     _require_status(permit, PermitStatus.submitted)
-    problems = approval_check(session, permit, day or local_today())
+    problems = approval_check(session, permit, day)
     if problems:
         raise ValidationFailed(
             problems,

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from cdw.tracking._kernels import _cell_of
+from cdw.geo.kernels import cell_of as _cell_of
 
 _INT = np.int64
 TIE_M = 1e-9  # distances closer than this are equal (an arc and its reverse, rounded)
@@ -377,7 +377,7 @@ def _nearest_on_segment(
 
 
 class SegmentGrid(NamedTuple):
-    """Segments in a grid (``tracking._kernels.build_segment_index``): ``origin_x``,
+    """Segments in a grid (``cdw.geo.kernels.build_segment_index``): ``origin_x``,
     ``origin_y``, ``cell_size``, ``n_cols``, ``n_rows``, ``cell_start``, ``cell_items``;
     per ``cell_items`` entry (so that a cell's segments are read from consecutive memory)
     its segment's ends ``x0, y0, x1, y1``, its ``road``, and where its ends lie along

@@ -19,11 +19,11 @@ from shapely.geometry import LineString
 
 from cdw.config import Settings
 from cdw.errors import InputFileError, Problem
+from cdw.geo.index import SegmentIndex
+from cdw.geo.projection import Projector
 from cdw.roads.matching import MapMatcher, MatchParams, MatchResult
 from cdw.roads.network import HIGHWAY_ZH, LIMIT_SOURCE_LABELS, RoadNetwork, _existing_file
 from cdw.roads.routing import SnappedRoute, snap_route
-from cdw.tracking.geometry import SegmentIndex
-from cdw.tracking.projection import Projector
 
 # Loaders by file-name ending; ``.npz`` is the cache that ``RoadNetwork.save`` writes.
 _LOADERS = {

@@ -31,10 +31,10 @@ import numpy as np
 from shapely.geometry import LineString, MultiLineString
 
 from cdw.errors import Problem, ValidationFailed
+from cdw.geo.index import coordinate_arrays
+from cdw.geo.kernels import build_segment_index
 from cdw.roads import _kernels as k
 from cdw.roads.network import RoadNetwork
-from cdw.tracking._kernels import build_segment_index
-from cdw.tracking.geometry import coordinate_arrays
 
 
 @dataclass(frozen=True)

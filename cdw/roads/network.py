@@ -24,7 +24,7 @@ import numpy as np
 
 import cdw
 from cdw.errors import InputFileError, Problem, ValidationFailed
-from cdw.tracking.projection import Projector
+from cdw.geo.projection import Projector
 
 # The real Panyu district network (© OpenStreetMap contributors, ODbL 1.0), shipped in the
 # repository as a cache; see sample_tracks/panyu-osm/SOURCE.md.

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from cdw.errors import InputFileError, Problem
+from cdw.geo.projection import Projector
 from cdw.roads.network import (
     DRIVABLE_HIGHWAYS,
     LIMIT_SOURCE_LABELS,
@@ -30,7 +31,6 @@ from cdw.roads.network import (
     _out_arcs,
     posted_limits,
 )
-from cdw.tracking.projection import Projector
 
 # The cache: format 2 is compressed and leaves out what ``load`` rebuilds (format 1, the
 # uncompressed cache of every array, has no limits and still loads).

@@ -18,8 +18,8 @@ import numpy as np
 import polars as pl
 
 from cdw.errors import Problem, ValidationFailed
+from cdw.geo.projection import Projector
 from cdw.tracking.flags import Flag, FlagCode
-from cdw.tracking.projection import Projector
 
 ENGINE_CODES = (
     FlagCode.ROUTE_DEVIATION,

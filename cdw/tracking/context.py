@@ -20,9 +20,10 @@ from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 
 from cdw.config import Thresholds
+from cdw.geo.index import PolygonSet, SegmentIndex
+from cdw.geo.projection import Projector
 from cdw.permits.rules import Hours, hours_label
-from cdw.tracking.geometry import PolygonSet, SegmentIndex
-from cdw.tracking.projection import Projector
+from cdw.roads.zones import banned_arcs
 
 if TYPE_CHECKING:
     from cdw.roads.engine import Roads
@@ -111,11 +112,10 @@ class AnalysisContext:
         self._hotspots = PolygonSet([z.geometry for z in self.hotspots]) if self.hotspots else None
         # Banned roads tied to the network's edges (RESTRICTED_ZONE): zone index -> edges.
         self._banned_edges = {}
-        if self.roads is not None:
-            for i, z in enumerate(self.restricted):
-                edges = self.roads.edges_along(z.line) if z.line is not None else None
-                if edges is not None and edges.size:
-                    self._banned_edges[i] = edges
+        for i, z in enumerate(self.restricted):
+            arcs = banned_arcs(self.roads, z.line)
+            if arcs is not None:
+                self._banned_edges[i] = arcs
 
     def zones(self, kind: str) -> list[Zone]:
         return {

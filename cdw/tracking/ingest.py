@@ -35,6 +35,7 @@ class IngestReport:
     new: int = 0
     already_stored: int = 0
     rejects_file: Path | None = None
+    rejects: list[Reject] = field(default_factory=list)
 
     @property
     def note(self) -> tuple[str, str]:
@@ -50,8 +51,11 @@ class IngestReport:
         else:
             zh, en = "没有可存储的点", "no points to store"
         if self.rejected:
-            zh += f"；跳过 {self.rejected} 行无效数据（见 {self.rejects_file}）"
-            en += f"; skipped {self.rejected} invalid rows (see {self.rejects_file})"
+            zh += f"；跳过 {self.rejected} 行无效数据"
+            en += f"; skipped {self.rejected} invalid rows"
+        if self.rejects_file:
+            zh += f"（见 {self.rejects_file}）"
+            en += f" (see {self.rejects_file})"
         return zh, en
 
     def as_dict(self) -> dict[str, Any]:
@@ -83,9 +87,10 @@ def ingest_file(
     tz: str | None = None,
     thresholds: Thresholds | None = None,
     now: datetime | None = None,
-    rejects_dir: Path | None = None,
+    write_rejects_file: bool = True,
 ) -> IngestReport:
-    """``rejects_dir`` puts the rejects file elsewhere than beside the input (e.g. uploads)."""
+    """The report carries the rejects; ``write_rejects_file`` also writes them beside the
+    input (an upload answers them instead)."""
     path = Path(path)
     kind = detect_format(path, fmt)
     result = read_points(
@@ -101,8 +106,9 @@ def ingest_file(
                 en=f"{path.name} has {n} invalid row(s); nothing was stored "
                 "(use --skip-invalid to store the valid rows)",
             )
-        rejects_file = (rejects_dir or path.parent) / f"{path.stem}.rejects.csv"
-        write_rejects(rejects_file, result.rejects)
+        if write_rejects_file:
+            rejects_file = path.parent / f"{path.stem}.rejects.csv"
+            write_rejects(rejects_file, result.rejects)
     cleaned = clean(result.points, thresholds or get_settings().thresholds, now)
     appended = store.append(cleaned.points)
     return IngestReport(
@@ -115,6 +121,7 @@ def ingest_file(
         new=appended.new,
         already_stored=appended.duplicates,
         rejects_file=rejects_file,
+        rejects=result.rejects,
     )
 
 

@@ -112,7 +112,7 @@ def test_skip_invalid_stores_good_rows_and_returns_rejects(
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["new"] == 3
-    assert [(r["line"], r["field"]) for r in body["rejects"]] == [("5", "lon")]
+    assert [(r["line"], r["field"]) for r in body["rejects"]] == [(5, "lon")]
 
 
 def test_haulier_reads_only_its_own_vehicles_track(client, auth_headers, store, two_hauliers):

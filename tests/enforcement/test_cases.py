@@ -88,7 +88,7 @@ def test_from_the_queue_to_a_closed_case(session, world):
     with pytest.raises(Conflict):
         cases.add_document(session, case, world.officer, "补充", "file:///x")
 
-    public = cases.case_public(session, case)
+    public = cases.case_public(session, case).model_dump(mode="json")
     assert public["parties"]["haulier"]["name"] == world.haulier.name
     assert public["parties"]["driver"]["name"] == world.driver.name
     assert public["parties"]["dumping_location"]["description"] == "某村路边空地"

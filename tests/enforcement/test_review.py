@@ -116,7 +116,7 @@ def test_a_haulier_explains_only_its_own_flags(session, world):
         review.explain(session, foreign, user, "不是我们的车")
     with pytest.raises(ValidationFailed):
         review.explain(session, own, user, "   ")
-    assert [e["text"] for e in review.explanations(session, own.id)] == ["车辆故障等待救援"]
+    assert [e.text for e in review.explanations(session, own.id)] == ["车辆故障等待救援"]
     assert review.explanations(session, foreign.id) == []
     assert history(session, "flag", own.id)[0].actor == "haulier1"
 
@@ -139,7 +139,7 @@ def test_evidence_packet(session, world, tmp_path):
             }
         )
     )
-    packet = review.evidence(session, store, flag, Settings())
+    packet = review.evidence(session, store, flag, Settings()).model_dump(mode="json")
 
     [track] = packet["track"]["features"]
     assert track["geometry"]["coordinates"] == [
@@ -167,7 +167,9 @@ def test_evidence_packet(session, world, tmp_path):
 
 def test_evidence_without_points_or_permit(session, world, tmp_path):
     flag = add_flag(session, FlagCode.LONG_STOP, plate=world.vehicle.plate, permit_no=None)
-    packet = review.evidence(session, PointStore(tmp_path / "empty"), flag, Settings())
+    packet = review.evidence(session, PointStore(tmp_path / "empty"), flag, Settings()).model_dump(
+        mode="json"
+    )
     assert packet["track"]["features"] == []
     assert packet["corridor"]["features"] == []
     assert packet["permit"] is None

@@ -148,9 +148,9 @@ def test_apply_and_amend_name_the_site_and_facility_by_code_or_unique_name(sessi
         session, application(s, **kw, site="TWIN-2", facility=s.facility.code), "officer"
     )
     assert (by_code.site_id, by_code.facility_id) == (twin.id, s.facility.id)
-    body = services.public(session, by_code)
-    assert (body["site_code"], body["facility_code"]) == ("TWIN-2", s.facility.code)
-    assert body["site_name"] == s.site.name
+    shown = services.public(session, by_code)
+    assert (shown.site_code, shown.facility_code) == ("TWIN-2", s.facility.code)
+    assert shown.site_name == s.site.name
 
     with pytest.raises(ValidationFailed) as caught:  # the name is now shared
         services.apply(session, application(s, **kw, site=s.site.name, facility="nowhere"), "o")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from cdw.errors import InputFileError
+from cdw.geo.projection import Projector
 from cdw.roads.engine import Roads, load_network
 from cdw.roads.network import RoadNetwork
-from cdw.tracking.projection import Projector
 from tests.roads.handbuilt import grid, lonlat
 
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cdw.geo.kernels import build_segment_index
 from cdw.roads import _kernels as k
 from cdw.roads.matching import ChainGraph
-from cdw.tracking._kernels import build_segment_index
 from tests.roads import twins
 from tests.roads.test_chains import Chains, Roads, chain_graph, road_graph, roads_of
 

@@ -8,7 +8,7 @@ hotspots and control lists; a haulier reads and explains only the flags of its o
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
@@ -16,13 +16,35 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cdw.api.deps import SessionDep, SettingsDep, require_roles
 from cdw.api.routes.tracks import StoreDep
+from cdw.api.schemas import (
+    AuditCheck,
+    ChainProblem,
+    ControlListPublic,
+    HotspotPublic,
+    StatisticsPublic,
+    errors,
+)
 from cdw.auth.models import Role, User
 from cdw.enforcement import cases, review
 from cdw.enforcement.audit import chain_head, verify_chain
 from cdw.enforcement.case_machine import ActionInput, CaseAction
 from cdw.enforcement.hotspots import DEFAULT_MIN_EVENTS, DEFAULT_RADIUS_M, hotspots
 from cdw.enforcement.lists import ListKind, control_list, to_csv, to_xlsx
-from cdw.enforcement.models import Case, CaseState, ReviewStatus
+from cdw.enforcement.models import (
+    Case,
+    CaseActed,
+    CasePublic,
+    CasesPublic,
+    CaseState,
+    CaseSummary,
+    CreditChange,
+    DocumentPublic,
+    EvidencePublic,
+    ExplanationPublic,
+    FlagPublic,
+    FlagsPublic,
+    ReviewStatus,
+)
 from cdw.enforcement.report import case_report_html
 from cdw.enforcement.statistics import statistics
 from cdw.registry.services import scope_for
@@ -84,7 +106,12 @@ class DocumentIn(_Body):
 # --- review queue ----------------------------------------------------------------------------
 
 
-@router.get("/queue", summary="审核队列 / review queue of flags, by score")
+@router.get(
+    "/queue",
+    response_model=FlagsPublic,
+    responses=errors(403),
+    summary="审核队列 / review queue of flags, by score",
+)
 def read_queue(
     session: SessionDep,
     _: Officer,
@@ -99,50 +126,71 @@ def read_queue(
     status: ReviewStatus = ReviewStatus.open,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, Any]:
+) -> FlagsPublic:
     where = review.QueueFilter(
         code, min_severity, haulier_id, vehicle, site_id, facility_id, day_from, day_to, status
     )
     rows, count = review.queue(session, where, offset=offset, limit=limit)
-    return {"data": [review.flag_public(r) for r in rows], "count": count}
+    return FlagsPublic(data=[FlagPublic.model_validate(r) for r in rows], count=count)
 
 
-@router.get("/flags/{flag_id}/evidence", summary="证据包 / evidence packet of a flag")
+@router.get(
+    "/flags/{flag_id}/evidence",
+    response_model=EvidencePublic,
+    responses=errors(403, 404),
+    summary="证据包 / evidence packet of a flag",
+)
 def read_evidence(
     flag_id: int, session: SessionDep, store: StoreDep, settings: SettingsDep, _: Officer
-) -> dict[str, Any]:
+) -> EvidencePublic:
     return review.evidence(session, store, review.get_flag(session, flag_id), settings)
 
 
-@router.post("/flags/{flag_id}/dismiss", summary="排除预警 / dismiss a flag (reason required)")
-def dismiss_flag(
-    flag_id: int, body: ReasonIn, session: SessionDep, user: Officer
-) -> dict[str, Any]:
+@router.post(
+    "/flags/{flag_id}/dismiss",
+    response_model=FlagPublic,
+    responses=errors(403, 404, 409),
+    summary="排除预警 / dismiss a flag (reason required)",
+)
+def dismiss_flag(flag_id: int, body: ReasonIn, session: SessionDep, user: Officer) -> FlagPublic:
     record = review.get_flag(session, flag_id)
     review.dismiss(session, record, user, body.reason)
     session.commit()
-    return review.flag_public(record)
+    return FlagPublic.model_validate(record)
 
 
-@router.post("/flags/{flag_id}/warn", summary="警告 / warn the haulier, no case")
-def warn_flag(flag_id: int, body: ReasonIn, session: SessionDep, user: Officer) -> dict[str, Any]:
+@router.post(
+    "/flags/{flag_id}/warn",
+    response_model=FlagPublic,
+    responses=errors(403, 404, 409),
+    summary="警告 / warn the haulier, no case",
+)
+def warn_flag(flag_id: int, body: ReasonIn, session: SessionDep, user: Officer) -> FlagPublic:
     record = review.get_flag(session, flag_id)
     review.warn(session, record, user, body.reason)
     session.commit()
-    return review.flag_public(record)
+    return FlagPublic.model_validate(record)
 
 
-@router.get("/flags/{flag_id}/explanations", summary="申诉 / explanations on a flag")
+@router.get(
+    "/flags/{flag_id}/explanations",
+    response_model=list[ExplanationPublic],
+    responses=errors(403, 404),
+    summary="申诉 / explanations on a flag",
+)
 def read_explanations(
     flag_id: int, session: SessionDep, user: Annotated[User, require_roles(*EXPLAINERS)]
-) -> list[dict[str, Any]]:
+) -> list[ExplanationPublic]:
     record = review.get_flag(session, flag_id, scope_for(user))
-    return review.explanations(session, record.id)  # type: ignore[arg-type]
+    rows = review.explanations(session, record.id)  # type: ignore[arg-type]
+    return [ExplanationPublic.model_validate(r) for r in rows]
 
 
 @router.post(
     "/flags/{flag_id}/explanations",
     status_code=201,
+    response_model=ExplanationPublic,
+    responses=errors(403, 404),
     summary="提交申诉 / a haulier explains a flag of its own vehicle",
 )
 def add_explanation(
@@ -150,18 +198,24 @@ def add_explanation(
     body: ExplanationIn,
     session: SessionDep,
     user: Annotated[User, require_roles(Role.haulier)],
-) -> dict[str, Any]:
+) -> ExplanationPublic:
     record = review.get_flag(session, flag_id, scope_for(user))
     entry = review.explain(session, record, user, body.text)
     session.commit()
-    return {"id": entry.id, "flag_id": record.id, "text": entry.text, "author": entry.author}
+    return ExplanationPublic.model_validate(entry)
 
 
 # --- cases -----------------------------------------------------------------------------------
 
 
-@router.post("/cases", status_code=201, summary="立案 / open a case from flags")
-def open_case(body: CaseIn, session: SessionDep, user: Officer) -> dict[str, Any]:
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=CasePublic,
+    responses=errors(403, 404, 409),
+    summary="立案 / open a case from flags",
+)
+def open_case(body: CaseIn, session: SessionDep, user: Officer) -> CasePublic:
     case = cases.open_case(
         session, user, body.flag_ids, body.title, reason=body.reason, driver_id=body.driver_id
     )
@@ -169,7 +223,9 @@ def open_case(body: CaseIn, session: SessionDep, user: Officer) -> dict[str, Any
     return cases.case_public(session, case)
 
 
-@router.get("/cases", summary="案件列表 / list cases")
+@router.get(
+    "/cases", response_model=CasesPublic, responses=errors(403), summary="案件列表 / list cases"
+)
 def list_cases(
     session: SessionDep,
     _: Officer,
@@ -177,22 +233,30 @@ def list_cases(
     haulier_id: int | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, Any]:
+) -> CasesPublic:
     rows, count = cases.list_cases(
         session, state=state, haulier_id=haulier_id, offset=offset, limit=limit
     )
-    return {"data": [cases.case_summary(c) for c in rows], "count": count}
+    return CasesPublic(data=[CaseSummary.model_validate(c) for c in rows], count=count)
 
 
-@router.get("/cases/{case_id}", summary="案件详情 / read a case")
-def read_case(case_id: int, session: SessionDep, _: Officer) -> dict[str, Any]:
+@router.get(
+    "/cases/{case_id}",
+    response_model=CasePublic,
+    responses=errors(403, 404),
+    summary="案件详情 / read a case",
+)
+def read_case(case_id: int, session: SessionDep, _: Officer) -> CasePublic:
     return cases.case_public(session, cases.get_case(session, case_id))
 
 
-@router.patch("/cases/{case_id}/parties", summary="当事方 / correct the responsible parties")
-def update_parties(
-    case_id: int, body: PartiesIn, session: SessionDep, user: Officer
-) -> dict[str, Any]:
+@router.patch(
+    "/cases/{case_id}/parties",
+    response_model=CasePublic,
+    responses=errors(403, 404, 409),
+    summary="当事方 / correct the responsible parties",
+)
+def update_parties(case_id: int, body: PartiesIn, session: SessionDep, user: Officer) -> CasePublic:
     case = cases.get_case(session, case_id)
     changes = body.model_dump(exclude_unset=True, exclude={"reason"})
     cases.update_parties(session, case, user, changes, body.reason)
@@ -201,7 +265,10 @@ def update_parties(
 
 
 @router.post(
-    "/cases/{case_id}/actions/{action}", summary="案件流转 / investigate, decide, close, withdraw"
+    "/cases/{case_id}/actions/{action}",
+    response_model=CaseActed,
+    responses=errors(403, 404, 409),
+    summary="案件流转 / investigate, decide, close, withdraw",
 )
 def act_on_case(
     case_id: int,
@@ -210,34 +277,34 @@ def act_on_case(
     session: SessionDep,
     settings: SettingsDep,
     user: Officer,
-) -> dict[str, Any]:
+) -> CaseActed:
     case = cases.get_case(session, case_id)
     result = cases.act(session, case, action, user, ActionInput(**body.model_dump()), settings)
     session.commit()
-    out = cases.case_public(session, case)
-    if result.credit is not None:
-        out["credit"] = result.credit.__dict__
-    return out
+    credit = None if result.credit is None else CreditChange.model_validate(result.credit)
+    return CaseActed(**dict(cases.case_public(session, case)), credit=credit)
 
 
-@router.post("/cases/{case_id}/documents", status_code=201, summary="案件文件 / attach a document")
+@router.post(
+    "/cases/{case_id}/documents",
+    status_code=201,
+    response_model=DocumentPublic,
+    responses=errors(403, 404, 409),
+    summary="案件文件 / attach a document",
+)
 def add_document(
     case_id: int, body: DocumentIn, session: SessionDep, user: Officer
-) -> dict[str, Any]:
+) -> DocumentPublic:
     case = cases.get_case(session, case_id)
     document = cases.add_document(session, case, user, body.name, body.uri, body.sha256)
     session.commit()
-    return {
-        "id": document.id,
-        "name": document.name,
-        "uri": document.uri,
-        "sha256": document.sha256,
-    }
+    return DocumentPublic.model_validate(document)
 
 
 @router.get(
     "/cases/{case_id}/report",
     response_class=HTMLResponse,
+    responses=errors(403, 404, html_route=True),
     summary="证据报告 / printable evidence report (HTML)",
 )
 def case_report(
@@ -250,7 +317,12 @@ def case_report(
 # --- dashboards ------------------------------------------------------------------------------
 
 
-@router.get("/hotspots", summary="偷倒热点 / hotspots of dumping and long stops")
+@router.get(
+    "/hotspots",
+    response_model=list[HotspotPublic],
+    responses=errors(403),
+    summary="偷倒热点 / hotspots of dumping and long stops",
+)
 def read_hotspots(
     session: SessionDep,
     _: Annotated[User, require_roles(*DASHBOARD)],
@@ -258,14 +330,25 @@ def read_hotspots(
     day_to: date | None = None,
     radius_m: Annotated[float, Query(gt=0, le=5000)] = DEFAULT_RADIUS_M,
     min_events: Annotated[int, Query(ge=1, le=1000)] = DEFAULT_MIN_EVENTS,
-) -> list[dict[str, Any]]:
+) -> list[HotspotPublic]:
     found = hotspots(
         session, day_from=day_from, day_to=day_to, radius_m=radius_m, min_events=min_events
     )
-    return [h.as_dict() for h in found]
+    return [HotspotPublic.model_validate(h) for h in found]
 
 
-@router.get("/control-lists/{kind}", summary="管控清单 / control list (JSON, CSV or XLSX)")
+@router.get(
+    "/control-lists/{kind}",
+    response_model=ControlListPublic,
+    responses={
+        **errors(403),
+        200: {
+            "description": "JSON (fmt=json), CSV (fmt=csv) or XLSX (fmt=xlsx)",
+            "content": {"text/csv": {}, XLSX: {}},
+        },
+    },
+    summary="管控清单 / control list (JSON, CSV or XLSX)",
+)
 def read_control_list(
     kind: ListKind,
     session: SessionDep,
@@ -274,11 +357,11 @@ def read_control_list(
     day_from: date | None = None,
     day_to: date | None = None,
     fmt: Literal["json", "csv", "xlsx"] = "json",
-) -> Any:
+) -> ControlListPublic | Response:
     roads = configured_roads(settings) if kind is ListKind.roads else None
     rows = control_list(session, kind, day_from, day_to, roads)
     if fmt == "json":
-        return {"kind": str(kind), "title_zh": kind.zh, "data": rows}
+        return ControlListPublic(kind=str(kind), title_zh=kind.zh, data=rows)
     disposition = {"Content-Disposition": f'attachment; filename="control-list-{kind}.{fmt}"'}
     if fmt == "csv":
         return Response(
@@ -287,27 +370,37 @@ def read_control_list(
     return Response(to_xlsx(kind, rows), media_type=XLSX, headers=disposition)
 
 
-@router.get("/statistics", summary="统计 / statistics of a period")
+@router.get(
+    "/statistics",
+    response_model=StatisticsPublic,
+    responses=errors(403),
+    summary="统计 / statistics of a period",
+)
 def read_statistics(
     session: SessionDep,
     settings: SettingsDep,
     _: Annotated[User, require_roles(*DASHBOARD)],
     date_from: date,
     date_to: date,
-) -> dict[str, Any]:
-    return statistics(session, date_from, date_to, settings.local_timezone)
+) -> StatisticsPublic:
+    return StatisticsPublic.model_validate(
+        statistics(session, date_from, date_to, settings.local_timezone)
+    )
 
 
-@router.get("/audit/verify", summary="审计日志校验 / check the audit hash chain")
-def audit_verify(
-    session: SessionDep, _: Annotated[User, require_roles(Role.admin)]
-) -> dict[str, Any]:
+@router.get(
+    "/audit/verify",
+    response_model=AuditCheck,
+    responses=errors(403),
+    summary="审计日志校验 / check the audit hash chain",
+)
+def audit_verify(session: SessionDep, _: Annotated[User, require_roles(Role.admin)]) -> AuditCheck:
     problems = verify_chain(session)
     head = chain_head(session)
-    return {
-        "intact": not problems,
-        "entries": head.entries,
-        "head_id": head.head_id,
-        "head_hash": head.head_hash,
-        "problems": [{"kind": p.field, "id": p.line, "zh": p.zh, "en": p.en} for p in problems],
-    }
+    return AuditCheck(
+        intact=not problems,
+        entries=head.entries,
+        head_id=head.head_id,
+        head_hash=head.head_hash,
+        problems=[ChainProblem(kind=p.field, id=p.line, zh=p.zh, en=p.en) for p in problems],
+    )

@@ -10,8 +10,10 @@ from pydantic import BaseModel, model_validator
 
 from cdw.api.deps import SessionDep, SettingsDep, require_roles
 from cdw.api.routes.tracks import StoreDep
+from cdw.api.schemas import AnalysisPublic, errors
 from cdw.auth.models import Role, User
-from cdw.enforcement.review import QueueFilter, flag_public, get_flag, queue
+from cdw.enforcement.models import FlagPublic, FlagsPublic
+from cdw.enforcement.review import QueueFilter, get_flag, queue
 from cdw.flows.day import analyse_days
 from cdw.registry.services import scope_for
 from cdw.tracking.flags import FlagCode
@@ -44,7 +46,12 @@ class AnalysisRequest(BaseModel):
         return self
 
 
-@router.post("/analyses", summary="运行轨迹分析 / analyse the stored tracks of a day or range")
+@router.post(
+    "/analyses",
+    response_model=AnalysisPublic,
+    responses=errors(403, 409),
+    summary="运行轨迹分析 / analyse the stored tracks of a day or range",
+)
 def run_analysis(
     request: AnalysisRequest,
     session: SessionDep,
@@ -58,7 +65,9 @@ def run_analysis(
     return report.as_dict()
 
 
-@router.get("/flags", summary="预警列表 / list flags")
+@router.get(
+    "/flags", response_model=FlagsPublic, responses=errors(403), summary="预警列表 / list flags"
+)
 def list_flags(
     session: SessionDep,
     user: Annotated[User, require_roles(*FLAG_READERS)],
@@ -70,7 +79,7 @@ def list_flags(
     status: str | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, Any]:
+) -> FlagsPublic:
     """Flags ordered by severity (highest first), then time."""
     where = QueueFilter(
         code=code,
@@ -81,11 +90,16 @@ def list_flags(
         status=status,
     )
     rows, count = queue(session, where, scope=scope_for(user), offset=offset, limit=limit)
-    return {"data": [flag_public(r) for r in rows], "count": count}
+    return FlagsPublic(data=[FlagPublic.model_validate(r) for r in rows], count=count)
 
 
-@router.get("/flags/{flag_id}", summary="预警详情 / read one flag")
+@router.get(
+    "/flags/{flag_id}",
+    response_model=FlagPublic,
+    responses=errors(403, 404),
+    summary="预警详情 / read one flag",
+)
 def read_flag(
     flag_id: int, session: SessionDep, user: Annotated[User, require_roles(*FLAG_READERS)]
-) -> dict[str, Any]:
-    return flag_public(get_flag(session, flag_id, scope_for(user)))
+) -> FlagPublic:
+    return FlagPublic.model_validate(get_flag(session, flag_id, scope_for(user)))

@@ -18,13 +18,21 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, model_validator
 
-from cdw.api.deps import SessionDep, SettingsDep, require_roles
+from cdw.api.deps import SessionDep, SettingsDep, TodayDep, require_roles
 from cdw.api.routes.tracks import StoreDep
+from cdw.api.schemas import (
+    FacilityCapacities,
+    GateCheck,
+    ManifestDays,
+    ReconciliationPublic,
+    RecyclingShare,
+    errors,
+)
 from cdw.auth.models import Role, User
-from cdw.config import local_today
 from cdw.flows.day import reconcile_days
 from cdw.manifests import figures, services
 from cdw.manifests.lifecycle import ManifestState
+from cdw.manifests.models import ManifestPublic, ManifestsPublic, ReceiptPublic
 from cdw.manifests.services import ManifestIssue, ReceiptCorrection, ReceiptIn, StateChange
 from cdw.registry.services import scope_for
 
@@ -59,100 +67,154 @@ class DayRange(BaseModel):
         return self.date_to or self.date_from
 
 
-@router.post("/manifests/check", summary="出场检查（不开单） / gate check only")
+@router.post(
+    "/manifests/check",
+    response_model=GateCheck,
+    responses=errors(403, 404),
+    summary="出场检查（不开单） / gate check only",
+)
 def gate_check(
     data: ManifestIssue, session: SessionDep, settings: SettingsDep, user: Dispatcher
-) -> dict[str, Any]:
+) -> GateCheck:
     _, problems = services.check_at_gate(
         session, data, scope_for(user), datetime.now(UTC), settings
     )
-    return {"may_leave": not problems, "problems": [p.as_dict() for p in problems]}
+    return GateCheck(may_leave=not problems, problems=problems)
 
 
-@router.post("/manifests", status_code=201, summary="出场开单 / issue at the gate")
-def issue(data: ManifestIssue, session: SessionDep, user: Dispatcher) -> dict[str, Any]:
+@router.post(
+    "/manifests",
+    status_code=201,
+    response_model=ManifestPublic,
+    responses=errors(403, 404, 409),
+    summary="出场开单 / issue at the gate",
+)
+def issue(data: ManifestIssue, session: SessionDep, user: Dispatcher) -> ManifestPublic:
     manifest = services.issue(session, data, user, scope_for(user))
     session.commit()
     return services.public(session, manifest)
 
 
-@router.get("/manifests", summary="联单列表 / list manifests")
+@router.get(
+    "/manifests",
+    response_model=ManifestsPublic,
+    responses=errors(403),
+    summary="联单列表 / list manifests",
+)
 def list_manifests(
     session: SessionDep,
     user: Reader,
     state: ManifestState | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, Any]:
+) -> ManifestsPublic:
     rows, count = services.list_manifests(
         session, scope_for(user), state=state, offset=offset, limit=limit
     )
-    return {"data": [m.model_dump(mode="json") for m in rows], "count": count}
+    return ManifestsPublic.model_validate({"data": rows, "count": count})
 
 
-@router.get("/manifests/expected", summary="待收联单 / expected arrivals")
-def expected(session: SessionDep, user: Operator) -> dict[str, Any]:
+@router.get(
+    "/manifests/expected",
+    response_model=ManifestsPublic,
+    responses=errors(403),
+    summary="待收联单 / expected arrivals",
+)
+def expected(session: SessionDep, user: Operator) -> ManifestsPublic:
     rows = services.expected_arrivals(session, user.facility_id)
-    return {"data": [m.model_dump(mode="json") for m in rows], "count": len(rows)}
+    return ManifestsPublic.model_validate({"data": rows, "count": len(rows)})
 
 
-@router.get("/manifests/{manifest_id}", summary="联单详情 / read one manifest")
-def read_manifest(manifest_id: int, session: SessionDep, user: Reader) -> dict[str, Any]:
+@router.get(
+    "/manifests/{manifest_id}",
+    response_model=ManifestPublic,
+    responses=errors(403, 404),
+    summary="联单详情 / read one manifest",
+)
+def read_manifest(manifest_id: int, session: SessionDep, user: Reader) -> ManifestPublic:
     return services.public(session, services.get_manifest(session, manifest_id, scope_for(user)))
 
 
-def _changed(session, manifest_id, user, target, reason=None) -> dict[str, Any]:
+def _changed(session, manifest_id, user, target, reason=None) -> ManifestPublic:
     manifest = services.get_manifest(session, manifest_id, scope_for(user))
     services.change_state(session, manifest, target, user, reason)
     session.commit()
     return services.public(session, manifest)
 
 
-@router.post("/manifests/{manifest_id}/depart", summary="确认出场 / departed")
-def depart(manifest_id: int, session: SessionDep, user: Dispatcher) -> dict[str, Any]:
+@router.post(
+    "/manifests/{manifest_id}/depart",
+    response_model=ManifestPublic,
+    responses=errors(403, 404, 409),
+    summary="确认出场 / departed",
+)
+def depart(manifest_id: int, session: SessionDep, user: Dispatcher) -> ManifestPublic:
     return _changed(session, manifest_id, user, ManifestState.departed)
 
 
-@router.post("/manifests/{manifest_id}/void", summary="作废 / void")
+@router.post(
+    "/manifests/{manifest_id}/void",
+    response_model=ManifestPublic,
+    responses=errors(403, 404, 409),
+    summary="作废 / void",
+)
 def void(
     manifest_id: int,
     data: StateChange,
     session: SessionDep,
     user: Annotated[User, require_roles(Role.admin, Role.permit_officer, Role.site_dispatcher)],
-) -> dict[str, Any]:
+) -> ManifestPublic:
     return _changed(session, manifest_id, user, ManifestState.void, data.reason)
 
 
-@router.post("/manifests/{manifest_id}/close", summary="闭合 / close")
+@router.post(
+    "/manifests/{manifest_id}/close",
+    response_model=ManifestPublic,
+    responses=errors(403, 404, 409),
+    summary="闭合 / close",
+)
 def close(
     manifest_id: int, data: StateChange, session: SessionDep, user: Officer
-) -> dict[str, Any]:
+) -> ManifestPublic:
     return _changed(session, manifest_id, user, ManifestState.closed, data.reason)
 
 
-@router.post("/manifests/{manifest_id}/receipt", status_code=201, summary="收货或拒收 / receive")
+@router.post(
+    "/manifests/{manifest_id}/receipt",
+    status_code=201,
+    response_model=ReceiptPublic,
+    responses=errors(403, 404, 409),
+    summary="收货或拒收 / receive",
+)
 def receive(
     manifest_id: int, data: ReceiptIn, session: SessionDep, user: Operator
-) -> dict[str, Any]:
+) -> ReceiptPublic:
     receipt = services.confirm_receipt(session, manifest_id, data, user, scope_for(user))
     session.commit()
-    return receipt.model_dump(mode="json")
+    return ReceiptPublic.model_validate(receipt)
 
 
 @router.post(
     "/manifests/{manifest_id}/receipt/corrections",
     status_code=201,
+    response_model=ReceiptPublic,
+    responses=errors(403, 404, 409),
     summary="更正收货记录（新版本） / correct a receipt",
 )
 def correct(
     manifest_id: int, data: ReceiptCorrection, session: SessionDep, user: Operator
-) -> dict[str, Any]:
+) -> ReceiptPublic:
     receipt = services.correct_receipt(session, manifest_id, data, user, scope_for(user))
     session.commit()
-    return receipt.model_dump(mode="json")
+    return ReceiptPublic.model_validate(receipt)
 
 
-@router.post("/reconciliations", summary="联单对账 / reconcile manifests, trips and receipts")
+@router.post(
+    "/reconciliations",
+    response_model=ReconciliationPublic,
+    responses=errors(403, 409),
+    summary="联单对账 / reconcile manifests, trips and receipts",
+)
 def reconcile(
     request: DayRange,
     session: SessionDep,
@@ -163,28 +225,47 @@ def reconcile(
     return reconcile_days(session, store, request.date_from, request.last, settings).as_dict()
 
 
-@router.get("/figures/facilities", summary="消纳场剩余容量 / facility capacity")
-def facility_figures(session: SessionDep, _: FigureReader) -> dict[str, Any]:
-    return {"data": figures.facility_capacity(session, local_today())}
+@router.get(
+    "/figures/facilities",
+    response_model=FacilityCapacities,
+    responses=errors(403),
+    summary="消纳场剩余容量 / facility capacity",
+)
+def facility_figures(session: SessionDep, today: TodayDep, _: FigureReader) -> FacilityCapacities:
+    return FacilityCapacities.model_validate({"data": figures.facility_capacity(session, today)})
 
 
-@router.get("/figures/manifests", summary="每日联单 / manifests per day")
+@router.get(
+    "/figures/manifests",
+    response_model=ManifestDays,
+    responses=errors(403),
+    summary="每日联单 / manifests per day",
+)
 def manifest_figures(
     session: SessionDep,
     settings: SettingsDep,
     _: FigureReader,
     days: Annotated[DayRange, Query()],
-) -> dict[str, Any]:
+) -> ManifestDays:
     tz = ZoneInfo(settings.local_timezone)
-    return {"data": figures.manifests_per_day(session, days.date_from, days.last, tz)}
+    return ManifestDays.model_validate(
+        {"data": figures.manifests_per_day(session, days.date_from, days.last, tz)}
+    )
 
 
-@router.get("/figures/recycling", summary="综合利用率 / recycling share")
+@router.get(
+    "/figures/recycling",
+    response_model=RecyclingShare,
+    responses=errors(403),
+    summary="综合利用率 / recycling share",
+)
 def recycling_figures(
     session: SessionDep,
     settings: SettingsDep,
     _: FigureReader,
     days: Annotated[DayRange, Query()],
-) -> dict[str, Any]:
+) -> RecyclingShare:
     tz = ZoneInfo(settings.local_timezone)
-    return figures.recycling_share(session, days.date_from, days.last, tz)
+    return RecyclingShare.model_validate(
+        figures.recycling_share(session, days.date_from, days.last, tz)
+    )

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import SQLModel
 
 from cdw.api.deps import ALL_ROLES, SessionDep, require_roles
+from cdw.api.schemas import Label, errors
 from cdw.auth.models import Role, User
 from cdw.registry import services
 from cdw.registry.categories import (
@@ -191,6 +192,7 @@ def _router(res: Resource) -> APIRouter:
     @router.get(
         "",
         response_model=res.page,
+        responses=errors(403),
         operation_id=f"list_{slug}",
         summary=f"列出{res.zh} / list {res.en}",
     )
@@ -214,6 +216,7 @@ def _router(res: Resource) -> APIRouter:
     @router.get(
         "/{record_id}",
         response_model=res.public,
+        responses=errors(403, 404),
         operation_id=f"read_{slug}",
         summary=f"查看{res.zh} / read one",
     )
@@ -224,6 +227,7 @@ def _router(res: Resource) -> APIRouter:
         "",
         response_model=res.public,
         status_code=201,
+        responses=errors(403, 404, 409),
         operation_id=f"create_{slug}",
         summary=f"登记{res.zh} / create",
     )
@@ -236,6 +240,7 @@ def _router(res: Resource) -> APIRouter:
     @router.patch(
         "/{record_id}",
         response_model=res.public,
+        responses=errors(403, 404, 409),
         operation_id=f"update_{slug}",
         summary=f"修改{res.zh} / update",
     )
@@ -248,6 +253,7 @@ def _router(res: Resource) -> APIRouter:
     @router.post(
         "/{record_id}/deactivate",
         response_model=res.public,
+        responses=errors(403, 404, 409),
         operation_id=f"deactivate_{slug}",
         summary=f"停用{res.zh} / deactivate",
     )
@@ -265,7 +271,15 @@ for _resource in RESOURCES:
     router.include_router(_router(_resource))
 
 
-@router.get("/registry/enums", tags=["registry 登记"], summary="枚举及中英文标签 / enum labels")
-def registry_enums(_: Annotated[User, require_roles(*ALL_ROLES)]) -> dict[str, dict[str, Any]]:
+@router.get(
+    "/registry/enums",
+    response_model=dict[str, dict[str, Label]],
+    responses=errors(),
+    tags=["registry 登记"],
+    summary="枚举及中英文标签 / enum labels",
+)
+def registry_enums(
+    _: Annotated[User, require_roles(*ALL_ROLES)],
+) -> dict[str, dict[str, dict[str, str]]]:
     """Values of every registry enumeration with their Chinese and English labels."""
     return {enum.__name__: enum.labels() for enum in ALL_ENUMS}

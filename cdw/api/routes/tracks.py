@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import re
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, UploadFile
 from sqlmodel import col, select
 
 from cdw.api.deps import SessionDep, SettingsDep, require_roles
+from cdw.api.schemas import Feature, FeatureCollection, RejectOut, UploadPublic, errors
 from cdw.auth.models import Role, User
 from cdw.config import Settings, get_settings
 from cdw.errors import NotFound, Problem, ValidationFailed
@@ -56,7 +56,12 @@ def _safe_name(name: str | None) -> str:
     return stem or "upload"
 
 
-@router.post("/tracks/upload", summary="上传轨迹文件 / upload a GPS file")
+@router.post(
+    "/tracks/upload",
+    response_model=UploadPublic,
+    responses=errors(403),
+    summary="上传轨迹文件 / upload a GPS file",
+)
 def upload_track(
     file: UploadFile,
     store: StoreDep,
@@ -65,7 +70,7 @@ def upload_track(
     skip_invalid: bool = False,
     fmt: Annotated[str | None, Query(description="csv, parquet, geojson, gpx, jt808")] = None,
     crs: Literal["wgs84", "gcj02"] = "wgs84",
-) -> dict[str, Any]:
+) -> UploadPublic:
     """Store a GPS file whole, or (``skip_invalid``) its good rows with the rejects listed."""
     with tempfile.TemporaryDirectory(prefix="cdw-upload-") as tmp:
         path = Path(tmp) / _safe_name(file.filename)
@@ -79,16 +84,15 @@ def upload_track(
             fmt=fmt,
             crs=crs,
             terminal_to_plate=terminal_map(session),
-            rejects_dir=Path(tmp),
+            write_rejects_file=False,
         )
-        body = report.as_dict()
-        body["source"] = file.filename
-        body["rejects_file"] = None
-        body["rejects"] = []
-        if report.rejects_file is not None:
-            with open(report.rejects_file, encoding="utf-8-sig", newline="") as handle:
-                body["rejects"] = list(csv.DictReader(handle))
-    return body
+    return UploadPublic.model_validate(
+        report.as_dict()
+        | {
+            "source": file.filename,
+            "rejects": [RejectOut.model_validate(r) for r in report.rejects],
+        }
+    )
 
 
 def _aware(moment: datetime, settings: Settings) -> datetime:
@@ -108,7 +112,12 @@ def visible_plate(session, user: User, plate: str) -> str:
     return plate
 
 
-@router.get("/tracks/{plate}", summary="车辆轨迹 GeoJSON / a vehicle's track as GeoJSON")
+@router.get(
+    "/tracks/{plate}",
+    response_model=FeatureCollection,
+    responses=errors(403, 404),
+    summary="车辆轨迹 GeoJSON / a vehicle's track as GeoJSON",
+)
 def read_track(
     plate: str,
     start: datetime,
@@ -116,7 +125,7 @@ def read_track(
     store: StoreDep,
     session: SessionDep,
     user: Annotated[User, require_roles(*TRACK_READERS)],
-) -> dict[str, Any]:
+) -> FeatureCollection:
     """The points of ``plate`` with ``start <= ts < end`` (at most 7 days) as a GeoJSON
     FeatureCollection: one LineString with per-vertex times, speeds, status and alarm."""
     settings = get_settings()
@@ -134,7 +143,7 @@ def read_track(
         )
     points = store.read(start, end, vehicles=[plate])
     if points.height == 0:
-        return {"type": "FeatureCollection", "features": []}
+        return FeatureCollection(features=[])
     coords = points.select("lon", "lat").rows()
     properties = {
         "vehicle": plate,
@@ -151,7 +160,4 @@ def read_track(
         if len(coords) > 1
         else {"type": "Point", "coordinates": coords[0]}
     )
-    return {
-        "type": "FeatureCollection",
-        "features": [{"type": "Feature", "geometry": geometry, "properties": properties}],
-    }
+    return FeatureCollection(features=[Feature(geometry=geometry, properties=properties)])

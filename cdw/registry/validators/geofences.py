@@ -8,10 +8,10 @@ from typing import Any
 
 import shapely
 from pyproj import Geod
-from shapely.geometry import MultiPolygon, Polygon, shape
-from shapely.geometry.base import BaseGeometry
+from shapely.geometry import MultiPolygon, Polygon
 
 from cdw.errors import Problem, ValidationFailed
+from cdw.geo.shapes import GEOFENCE, POLYGON_KINDS, parse_geometry
 from cdw.registry.validators import failed
 
 GEOFENCE_MIN_AREA_M2 = 10.0
@@ -200,7 +200,7 @@ def validate_geofence(
     if problems:
         raise ValidationFailed(problems)
 
-    geom = shape(geojson)
+    geom = parse_geometry(geojson, POLYGON_KINDS, field=field, what=GEOFENCE)
     invalid = _validity_problem(geom, field)
     if invalid:  # the area of an invalid polygon means nothing
         raise ValidationFailed([invalid])
@@ -223,9 +223,3 @@ def normalise_geofence(
     """Validate, then return a clean GeoJSON geometry dict (2-D float positions, no extras)."""
     geom = validate_geofence(geojson, field=field, max_area_m2=max_area_m2)
     return json.loads(shapely.to_geojson(geom))
-
-
-def geofence_shape(geojson: dict[str, Any]) -> BaseGeometry:
-    """The shapely geometry of a stored (already validated) geofence: a (Multi)Polygon, or
-    a restricted zone's banned-road line."""
-    return shape(geojson)

@@ -2,13 +2,13 @@
 buffered by the corridor half-width when the context is loaded).
 
 With a road network, a banned road is tied to the network edges it was drawn along
-(``Roads.edges_along``: the line snapped onto the network as an officer's route is, both
-directions of each edge); a fix in its corridor then counts only when the matcher puts it on
-one of those edges (or on no edge at all: off the network nothing clears it). A truck that
-crosses the banned road, or drives a parallel road inside the corridor, is not flagged. Each
-run in such a corridor is matched with ``CONTEXT_FIXES`` fixes either side, so the matcher
-sees where the truck came from and went. A banned line that maps onto no edge keeps the
-corridor rule.
+(``cdw.roads.zones.banned_arcs``, the rule the route planner avoids too: the line snapped
+onto the network as an officer's route is, both directions of each edge); a fix in its
+corridor then counts only when the matcher puts it on one of those edges (or on no edge at
+all: off the network nothing clears it). A truck that crosses the banned road, or drives a
+parallel road inside the corridor, is not flagged. Each run in such a corridor is matched
+with ``CONTEXT_FIXES`` fixes either side, so the matcher sees where the truck came from and
+went. A banned line that maps onto no edge keeps the corridor rule.
 
 Any presence counts. One flag per run of consecutive fixes in the same zone; a run breaks
 at a signal gap (a step ≥ ``signal_gap_s``). Severity: 70 + 1 per minute inside.

@@ -28,6 +28,7 @@ import numpy as np
 import shapely
 
 from cdw.config import Thresholds
+from cdw.geo.index import SegmentIndex
 from cdw.tracking.checks import (
     Stays,
     dist_en,
@@ -43,7 +44,6 @@ from cdw.tracking.checks import (
 )
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.flags import Flag, FlagCode
-from cdw.tracking.geometry import SegmentIndex
 from cdw.tracking.points import LOAD_EMPTY, LOAD_FULL, LOAD_HALF
 from cdw.tracking.trips import Place, Trip, TripKind, VehicleTrack
 

@@ -10,7 +10,7 @@ import shapely
 from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point, Polygon, box
 
 from cdw.errors import ValidationFailed
-from cdw.tracking.geometry import PolygonSet, SegmentIndex
+from cdw.geo.index import PolygonSet, SegmentIndex
 
 
 def test_segment_index_maps_segments_to_lines() -> None:
@@ -32,10 +32,10 @@ def test_segment_index_maps_segments_to_lines() -> None:
 def test_segment_index_chooses_cell_size_from_data() -> None:
     short = SegmentIndex([LineString([(i * 10.0, 0) for i in range(20)])])
     long = SegmentIndex([LineString([(i * 1000.0, 0) for i in range(5)])])
-    assert (short.cell_size, long.cell_size) == (100.0, 250.0)
-    assert SegmentIndex([LineString([(0, 0), (10, 0)])], cell_size=7.5).cell_size == 7.5
+    assert (short.grid.cell_size, long.grid.cell_size) == (100.0, 250.0)
+    assert SegmentIndex([LineString([(0, 0), (10, 0)])], cell_size=7.5).grid.cell_size == 7.5
     huge = SegmentIndex([LineString([(0, 0), (1e6, 1e6)])])  # 4000 x 4000 cells at 250 m
-    assert huge.cell_size == 1000.0
+    assert huge.grid.cell_size == 1000.0
 
 
 def test_segment_index_without_lines() -> None:

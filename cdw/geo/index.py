@@ -1,6 +1,6 @@
 """Spatial indexes in projected metres: nearest polyline segment and point in polygon.
 
-Thin validating wrappers around the Numba kernels of ``_kernels.py``; build one per batch
+Thin validating wrappers around the Numba kernels of ``kernels.py``; build one per batch
 (or per permit / geofence set) and query it with whole coordinate arrays.
 """
 
@@ -15,7 +15,11 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from cdw.errors import Problem, ValidationFailed
-from cdw.tracking._kernels import (
+from cdw.geo.kernels import (
+    CorridorRaster,
+    Grid,
+    Polygons,
+    Segments,
     build_corridor_raster,
     build_segment_index,
     distance_to_segments,
@@ -112,6 +116,14 @@ def _max_dist(max_dist: float) -> float:
     return float(max_dist)
 
 
+def segment_grid(segments: Segments, cell_size: float) -> Grid:
+    """The uniform grid of ``build_segment_index`` over ``segments``' bounding boxes."""
+    origin_x, origin_y, n_cols, n_rows, cell_start, cell_items = build_segment_index(
+        *segments, cell_size
+    )
+    return Grid(origin_x, origin_y, float(cell_size), n_cols, n_rows, cell_start, cell_items)
+
+
 def _fit_cell_size(size: float, width: float, height: float) -> float:
     """``size``, doubled until a grid over width x height has at most MAX_GRID_CELLS cells."""
     while (width / size + 1) * (height / size + 1) > MAX_GRID_CELLS:
@@ -136,6 +148,7 @@ class SegmentIndex:
         self.seg_x1 = np.ascontiguousarray(coords[1:, 0][same_part])
         self.seg_y1 = np.ascontiguousarray(coords[1:, 1][same_part])
         self.segment_part = part_owner[vertex_part[:-1][same_part]].astype(np.int64)
+        self.segments = Segments(self.seg_x0, self.seg_y0, self.seg_x1, self.seg_y1)
         # Segment bounding boxes, and the extent of them all.
         self._box = (
             np.minimum(self.seg_x0, self.seg_x1),
@@ -151,15 +164,9 @@ class SegmentIndex:
             if len(self)
             else (0.0, 0.0)
         )
-        self.cell_size = _fit_cell_size(self._base_cell_size(cell_size), *self._extent)
-        (
-            self.origin_x,
-            self.origin_y,
-            self.n_cols,
-            self.n_rows,
-            self.cell_start,
-            self.cell_items,
-        ) = build_segment_index(self.seg_x0, self.seg_y0, self.seg_x1, self.seg_y1, self.cell_size)
+        self.grid = segment_grid(
+            self.segments, _fit_cell_size(self._base_cell_size(cell_size), *self._extent)
+        )
         # Grids over the boxes grown by a distance, for ``within``; built on first use.
         self._corridors: dict[float, _Corridor] = {}
 
@@ -197,20 +204,7 @@ class SegmentIndex:
         """
         x, y = coordinate_arrays(px, py, ("px", "py"))
         return distance_to_segments(
-            x,
-            y,
-            self.seg_x0,
-            self.seg_y0,
-            self.seg_x1,
-            self.seg_y1,
-            self.origin_x,
-            self.origin_y,
-            self.cell_size,
-            self.n_cols,
-            self.n_rows,
-            self.cell_start,
-            self.cell_items,
-            _max_dist(max_dist),
+            x, y, segments=self.segments, grid=self.grid, max_dist=_max_dist(max_dist)
         )
 
     def within(
@@ -236,41 +230,31 @@ class SegmentIndex:
         return within_distance(
             x,
             y,
-            self.seg_x0,
-            self.seg_y0,
-            self.seg_x1,
-            self.seg_y1,
-            *corridor.grid,
-            corridor.block_of,
-            corridor.states,
-            corridor.fine,
-            radius,
+            segments=self.segments,
+            grid=corridor.grid,
+            raster=corridor.raster,
+            max_dist=radius,
         )
 
     def _corridor(self, radius: float) -> _Corridor:
         """Grid over the segment boxes grown by ``radius``, and its raster of certain verdicts."""
         min_x, min_y, max_x, max_y = self._box
         cell = _fit_cell_size(
-            self.cell_size, self._extent[0] + 2 * radius, self._extent[1] + 2 * radius
+            self.grid.cell_size, self._extent[0] + 2 * radius, self._extent[1] + 2 * radius
         )
-        origin_x, origin_y, n_cols, n_rows, cell_start, cell_items = build_segment_index(
-            min_x - radius, min_y - radius, max_x + radius, max_y + radius, cell
-        )
-        grid = (origin_x, origin_y, cell, n_cols, n_rows, cell_start, cell_items)
+        grown = Segments(min_x - radius, min_y - radius, max_x + radius, max_y + radius)
+        grid = segment_grid(grown, cell)
         fine = MAX_RASTER_FINE  # a power of two
         while radius > 0 and fine > 1 and cell / (fine // 2) <= RASTER_STEP_OF_DISTANCE * radius:
             fine //= 2
-        segments = (self.seg_x0, self.seg_y0, self.seg_x1, self.seg_y1)
-        block_of, states = build_corridor_raster(*segments, *grid, radius, fine)
-        return _Corridor(grid, block_of, states, fine)
+        raster = build_corridor_raster(self.segments, grid, max_dist=radius, fine=fine)
+        return _Corridor(grid, raster)
 
 
 @dataclass(frozen=True)
 class _Corridor:
-    grid: tuple  # origin_x, origin_y, cell_size, n_cols, n_rows, cell_start, cell_items
-    block_of: np.ndarray
-    states: np.ndarray
-    fine: int
+    grid: Grid  # over the segment boxes grown by the radius
+    raster: CorridorRaster
 
 
 class PolygonSet:
@@ -278,7 +262,7 @@ class PolygonSet:
 
     A MultiPolygon's parts all map to its index in the caller's list; where polygons
     overlap the lowest index wins. Boundary points follow the rule of
-    ``_kernels.points_in_polygons``.
+    ``kernels.points_in_polygons``.
     """
 
     def __init__(self, polygons: Sequence[BaseGeometry]) -> None:
@@ -289,11 +273,13 @@ class PolygonSet:
         self.part_owner = part_owner[non_empty].astype(np.int64)
         rings, ring_part = shapely.get_rings(parts, return_index=True)  # exterior first
         coords, vertex_ring = shapely.get_coordinates(rings, return_index=True)
-        self.ring_x = np.ascontiguousarray(coords[:, 0])
-        self.ring_y = np.ascontiguousarray(coords[:, 1])
-        self.ring_start = _offsets(vertex_ring, rings.size)
-        self.poly_ring_start = _offsets(ring_part, parts.size)
-        self.poly_bbox = _ring_bounds(coords, vertex_ring, ring_part, parts.size)
+        self.polygons = Polygons(
+            ring_x=np.ascontiguousarray(coords[:, 0]),
+            ring_y=np.ascontiguousarray(coords[:, 1]),
+            ring_start=_offsets(vertex_ring, rings.size),
+            poly_ring_start=_offsets(ring_part, parts.size),
+            poly_bbox=_ring_bounds(coords, vertex_ring, ring_part, parts.size),
+        )
         self.size = len(geoms)
         # One part a polygon (no MultiPolygon, none empty): part index = caller's index.
         self._parts_are_polygons = bool(
@@ -308,9 +294,7 @@ class PolygonSet:
     ) -> np.ndarray:
         """For each point the caller's index of the polygon containing it, -1 if none."""
         x, y = coordinate_arrays(px, py, ("px", "py"))
-        part = points_in_polygons(
-            x, y, self.ring_x, self.ring_y, self.ring_start, self.poly_ring_start, self.poly_bbox
-        )
+        part = points_in_polygons(x, y, self.polygons)
         if not self.part_owner.size or self._parts_are_polygons:
             return part
         return np.where(part >= 0, self.part_owner[np.maximum(part, 0)], -1)

@@ -11,7 +11,7 @@ import shapely
 from shapely.geometry import LineString, Polygon
 
 from cdw.errors import ValidationFailed
-from cdw.tracking.projection import (
+from cdw.geo.projection import (
     Projector,
     TransverseMercator,
     kruger_coefficients,

@@ -5,7 +5,7 @@ coordinates; build one ``Projector`` per batch with ``Projector.for_points``.
 
 pyproj chooses the CRS and stays the authority on it. For a transverse Mercator CRS on
 the WGS-84 ellipsoid (every UTM zone) the transforms run in the Numba kernels
-``_kernels.tm_forward`` / ``tm_inverse`` (Krüger's series to sixth order, Karney 2011),
+``kernels.tm_forward`` / ``tm_inverse`` (Krüger's series to sixth order, Karney 2011),
 built from the parameters pyproj reports: they agree with pyproj to well under a
 millimetre and are faster, which matters at one call per GPS fix. Any other CRS goes
 through pyproj.
@@ -24,8 +24,8 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from cdw.errors import Problem, ValidationFailed
-from cdw.tracking import _kernels as K
-from cdw.tracking.geometry import coordinate_arrays
+from cdw.geo import kernels as K
+from cdw.geo.index import coordinate_arrays
 
 WGS84 = pyproj.CRS.from_epsg(4326)
 # UTM is defined from 80°S to 84°N; beyond lie the polar (UPS) projections.
@@ -128,7 +128,7 @@ def kruger_coefficients(n: float) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class TransverseMercator:
-    """Parameters of the ``_kernels.tm_forward`` / ``tm_inverse`` kernels for one CRS."""
+    """Parameters of the ``kernels.tm_forward`` / ``tm_inverse`` kernels for one CRS."""
 
     lon0: float  # central meridian, degrees
     k0_a: float  # scale factor on the central meridian times the rectifying radius A

@@ -1,0 +1,423 @@
+"""The geo floor's Numba kernels: hand-computed cases, edge cases, and agreement with their
+plain-Python twins (tests/geo/twins.py), shapely and pyproj on hypothesis-generated inputs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyproj
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cdw.geo import kernels as K
+from cdw.geo.index import segment_grid
+from cdw.geo.projection import TransverseMercator
+from tests.geo import twins
+
+PROPERTY = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+F = np.float64
+
+
+def arr(values: list[float]) -> np.ndarray:
+    return np.asarray(values, dtype=F)
+
+
+def ints(values: np.ndarray) -> list[int]:
+    return [int(v) for v in values]
+
+
+# Coordinates within a few km: integers hit ties and exact boundaries, floats the rest.
+coord = st.one_of(st.integers(0, 3000).map(float), st.floats(0, 3000, allow_nan=False))
+far_coord = st.one_of(st.integers(-1000, 4000).map(float), st.floats(-1000, 4000))
+
+
+# --- segment index and distance -----------------------------------------------------------
+
+
+def test_build_segment_index_hand_computed() -> None:
+    ox, oy, n_cols, n_rows, cell_start, cell_items = K.build_segment_index(
+        arr([0, 5]), arr([0, 15]), arr([25, 5]), arr([0, 35]), 10.0
+    )
+    assert (ox, oy, n_cols, n_rows) == (0.0, 0.0, 3, 4)
+    # Segment 0 lies along row 0 (cells 0-2); segment 1 up column 0 (cells 3, 6, 9).
+    assert ints(cell_start) == [0, 1, 2, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6]
+    assert ints(cell_items) == [0, 0, 0, 1, 1, 1]
+
+
+def test_build_segment_index_empty() -> None:
+    out = K.build_segment_index(arr([]), arr([]), arr([]), arr([]), 10.0)
+    assert out[:4] == (0.0, 0.0, 0, 0)
+    assert ints(out[4]) == [0] and out[5].size == 0
+
+
+# Segment 0 from (0,0) to (100,0); segment 1 of zero length at (200,0).
+SEGS = K.Segments(x0=arr([0, 200]), y0=arr([0, 0]), x1=arr([100, 200]), y1=arr([0, 0]))
+
+
+def nearest(px: list[float], py: list[float], max_dist: float = math.inf, cell: float = 50.0):
+    grid = segment_grid(SEGS, cell)
+    dist, seg = K.distance_to_segments(arr(px), arr(py), SEGS, grid, max_dist)
+    return dist.tolist(), ints(seg)
+
+
+def test_distance_to_segments_hand_computed() -> None:
+    dist, seg = nearest([50, -30, 200, 150, 5000, math.nan], [30, 40, 7, 0, 5000, 0])
+    # Foot of the perpendicular, beyond an end, a zero-length segment, a tie (lowest index
+    # wins), a point far outside the grid, NaN.
+    assert dist == [30.0, 50.0, 7.0, 50.0, math.hypot(4800, 5000), math.inf]
+    assert seg == [0, 0, 1, 0, 1, -1]
+
+
+def test_distance_to_segments_max_dist_is_inclusive() -> None:
+    assert nearest([-30], [40], max_dist=50.0) == ([50.0], [0])
+    assert nearest([-30], [40], max_dist=49.999) == ([math.inf], [-1])
+    assert nearest([5000], [5000], max_dist=1000.0) == ([math.inf], [-1])
+
+
+def test_distance_to_segments_no_segments_or_points() -> None:
+    empty = arr([])
+    segments = K.Segments(empty, empty, empty, empty)
+    grid = segment_grid(segments, 10.0)
+    dist, seg = K.distance_to_segments(arr([1]), arr([1]), segments, grid, math.inf)
+    assert (dist.tolist(), ints(seg)) == ([math.inf], [-1])
+    assert nearest([], []) == ([], [])
+
+
+# Offsets at micrometre resolution: GEOS mis-measures segments shorter than ~1e-150 m.
+offset = st.one_of(
+    st.integers(-400, 400).map(float), st.floats(-400, 400).map(lambda v: round(v, 6))
+)
+# Route-like segments up to a few hundred metres: any direction, axis-parallel, zero length.
+segment = st.one_of(
+    st.tuples(coord, coord, offset, offset),
+    st.tuples(coord, coord, st.just(0.0), offset),
+    st.tuples(coord, coord, offset, st.just(0.0)),
+    st.tuples(coord, coord, st.just(0.0), st.just(0.0)),
+).map(lambda s: (s[0], s[1], s[0] + s[2], s[1] + s[3]))
+
+
+@PROPERTY
+@given(
+    st.lists(segment, max_size=30),
+    st.lists(st.tuples(far_coord, far_coord), max_size=30),
+    st.sampled_from([20.0, 50.0, 137.5, 500.0, 5000.0]),
+    st.sampled_from([math.inf, 0.0, 10.0, 50.0, 300.0]),
+)
+def test_distance_to_segments_matches_twin_and_shapely(segs, points, cell, max_dist) -> None:
+    x0, y0, x1, y1 = (arr([s[i] for s in segs]) for i in range(4))
+    px, py = arr([p[0] for p in points]), arr([p[1] for p in points])
+
+    index = K.build_segment_index(x0, y0, x1, y1, cell)
+    ox, oy, n_cols, n_rows, cell_start, cell_items = index
+    decoded = [ints(cell_items[cell_start[c] : cell_start[c + 1]]) for c in range(n_cols * n_rows)]
+    assert (ox, oy, n_cols, n_rows, decoded) == twins.build_segment_index(
+        x0.tolist(), y0.tolist(), x1.tolist(), y1.tolist(), cell
+    )
+
+    grid = K.Grid(ox, oy, cell, n_cols, n_rows, cell_start, cell_items)
+    dist, seg = K.distance_to_segments(px, py, K.Segments(x0, y0, x1, y1), grid, max_dist)
+    want_dist, want_seg = twins.distance_to_segments(
+        px.tolist(), py.tolist(), x0.tolist(), y0.tolist(), x1.tolist(), y1.tolist(), max_dist
+    )
+    assert dist.tolist() == want_dist
+    assert ints(seg) == want_seg
+
+    if segs and points:
+        lines = shapely.linestrings(np.stack([np.c_[x0, y0], np.c_[x1, y1]], axis=1))
+        exact = shapely.distance(shapely.points(px, py)[:, None], lines[None, :]).min(axis=1)
+        within = exact <= max_dist - 1e-6
+        assert dist[within] == pytest.approx(exact[within], rel=1e-9, abs=1e-7)
+        assert np.isinf(dist[exact > max_dist + 1e-6]).all()
+
+
+def within(px: list[float], py: list[float], max_dist: float, cell: float = 50.0) -> list[bool]:
+    """``within_distance`` over SEGS with a grid of the boxes grown by ``max_dist``."""
+    x0, y0, x1, y1 = SEGS
+    grown = K.Segments(
+        np.minimum(x0, x1) - max_dist,
+        np.minimum(y0, y1) - max_dist,
+        np.maximum(x0, x1) + max_dist,
+        np.maximum(y0, y1) + max_dist,
+    )
+    grid = segment_grid(grown, cell)
+    raster = K.build_corridor_raster(SEGS, grid, max_dist, 4)
+    return K.within_distance(arr(px), arr(py), SEGS, grid, raster, max_dist).tolist()
+
+
+def test_within_distance_hand_computed() -> None:
+    px = [50, -30, 200, 150, 5000, math.nan, 100]
+    py = [30, 40, 7, 0, 5000, 0, 50.5]
+    assert within(px, py, 50.0) == [True, True, True, True, False, False, False]
+    # Exactly 50 m away is within 50 m, not within 49.999 m.
+    assert within(px, py, 49.999) == [True, False, True, False, False, False, False]
+    assert within(px, py, 0.0) == [False] * 7
+    assert within([0, 100], [0, 0], 0.0) == [True, True]
+
+
+def test_corridor_raster_hand_computed() -> None:
+    # Segment (0,0)-(100,0), corridor 10 m; grown box (-10,-10)-(110,10) in 40 m cells
+    # (4 x 1), 8 x 8 sub-cells of 5 m (half-diagonal 3.54 m).
+    seg = K.Segments(arr([0]), arr([0]), arr([100]), arr([0]))
+    grid = segment_grid(K.Segments(arr([-10]), arr([-10]), arr([110]), arr([10])), 40.0)
+    assert (grid.n_cols, grid.n_rows) == (4, 1)
+    block_of, states, fine = K.build_corridor_raster(seg, grid, max_dist=10.0, fine=8)
+    assert fine == 8
+    assert ints(block_of) == [0, 1, 2, 3]
+    I, O, M = K.RASTER_INSIDE, K.RASTER_OUTSIDE, K.RASTER_MIXED  # noqa: E741
+    # Cell 1, sub-column 3 (x = 47.5), rows at y = -7.5, -2.5, …, 27.5.
+    column = [int(states[(1 * 8 + a) * 8 + 3]) for a in range(8)]
+    assert column == [M, I, I, M, M, O, O, O]
+
+
+@PROPERTY
+@given(
+    st.lists(segment, max_size=20),
+    st.sampled_from([20.0, 137.5, 500.0]),
+    st.sampled_from([0.0, 10.0, 50.0, 300.0]),
+    st.integers(1, 6),
+)
+def test_corridor_raster_matches_twin(segs, cell, max_dist, fine) -> None:
+    x0, y0, x1, y1 = (arr([s[i] for s in segs]) for i in range(4))
+    grown = (
+        np.minimum(x0, x1) - max_dist,
+        np.minimum(y0, y1) - max_dist,
+        np.maximum(x0, x1) + max_dist,
+        np.maximum(y0, y1) + max_dist,
+    )
+    ox, oy, n_cols, n_rows, cell_start, cell_items = K.build_segment_index(*grown, cell)
+    grid = K.Grid(ox, oy, cell, n_cols, n_rows, cell_start, cell_items)
+    block_of, states, _ = K.build_corridor_raster(K.Segments(x0, y0, x1, y1), grid, max_dist, fine)
+    lists = [ints(cell_items[cell_start[c] : cell_start[c + 1]]) for c in range(n_cols * n_rows)]
+    want_block_of, want_states = twins.corridor_raster(
+        x0.tolist(),
+        y0.tolist(),
+        x1.tolist(),
+        y1.tolist(),
+        ox,
+        oy,
+        cell,
+        n_cols,
+        lists,
+        max_dist,
+        fine,
+    )
+    assert ints(block_of) == want_block_of
+    assert states.tolist() == want_states
+
+
+@PROPERTY
+@given(
+    st.lists(segment, max_size=30),
+    st.lists(st.tuples(far_coord, far_coord), max_size=30),
+    st.sampled_from([None, 20.0, 137.5, 5000.0]),
+    st.sampled_from([math.inf, 0.0, 10.0, 50.0, 300.0]),
+    st.lists(st.tuples(st.integers(0, 29), st.floats(0, 1), st.floats(-1.5, 1.5)), max_size=30),
+)
+def test_within_distance_matches_twin_and_distance(segs, points, cell, max_dist, near_edge) -> None:
+    """Random points, and points about max_dist from a segment, where the raster's
+    certain verdicts would go wrong first."""
+    from cdw.geo.index import SegmentIndex
+
+    x0, y0, x1, y1 = (arr([s[i] for s in segs]) for i in range(4))
+    px, py = [p[0] for p in points], [p[1] for p in points]
+    for k, u, offset in near_edge:
+        if segs and math.isfinite(max_dist):
+            s = segs[k % len(segs)]
+            length = math.hypot(s[2] - s[0], s[3] - s[1]) or 1.0
+            normal = ((s[1] - s[3]) / length, (s[2] - s[0]) / length)
+            along = (s[0] + u * (s[2] - s[0]), s[1] + u * (s[3] - s[1]))
+            px.append(along[0] + offset * max_dist * normal[0])
+            py.append(along[1] + offset * max_dist * normal[1])
+    px, py = arr(px), arr(py)
+    index = SegmentIndex([shapely.LineString([s[:2], s[2:]]) for s in segs], cell_size=cell)
+    got = index.within(px, py, max_dist)
+    assert got.tolist() == twins.within_distance(
+        px.tolist(), py.tolist(), x0.tolist(), y0.tolist(), x1.tolist(), y1.tolist(), max_dist
+    )
+    # The distance kernel divides, this one does not: a distance equal to max_dist up to
+    # rounding may go either way.
+    exact, _ = index.distance(px, py)
+    with np.errstate(invalid="ignore"):  # inf - inf where there are no segments
+        clear = np.abs(exact - max_dist) > 1e-9 * max(1.0, max_dist)
+    near = index.distance(px, py, max_dist)[1] >= 0
+    assert got[clear].tolist() == near[clear].tolist()
+
+
+# --- points in polygons ----------------------------------------------------------------------
+
+
+def polygon_arrays(polygons: list[list[list[tuple[float, float]]]]):
+    """Flatten ``polygons[p][ring][vertex]`` into the kernel's ring and polygon arrays."""
+    ring_x, ring_y, ring_start, poly_ring_start, bbox = [], [], [0], [0], []
+    for rings in polygons:
+        for ring in rings:
+            ring_x += [v[0] for v in ring]
+            ring_y += [v[1] for v in ring]
+            ring_start.append(len(ring_x))
+        poly_ring_start.append(len(ring_start) - 1)
+        xs = [v[0] for ring in rings for v in ring]
+        ys = [v[1] for ring in rings for v in ring]
+        bbox.append((min(xs), min(ys), max(xs), max(ys)))
+    return (
+        arr(ring_x),
+        arr(ring_y),
+        np.array(ring_start, dtype=np.int64),
+        np.array(poly_ring_start, dtype=np.int64),
+        arr(bbox).reshape(-1, 4),
+    )
+
+
+def square(x0: float, y0: float, x1: float, y1: float, closed: bool = True):
+    ring = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+    return ring + [ring[0]] if closed else ring
+
+
+def locate(polygons, points: list[tuple[float, float]]) -> list[int]:
+    px, py = arr([p[0] for p in points]), arr([p[1] for p in points])
+    return ints(K.points_in_polygons(px, py, K.Polygons(*polygon_arrays(polygons))))
+
+
+def test_points_in_polygons_hand_computed() -> None:
+    with_hole = [square(0, 0, 10, 10), square(4, 4, 6, 6)]
+    overlapping = [square(8, 0, 20, 10, closed=False)]
+    points = [(2, 2), (5, 5), (9, 5), (15, 5), (25, 5), (math.nan, 5)]
+    # Inside, in the hole, in both (first wins), in the second only, outside, NaN.
+    assert locate([with_hole, overlapping], points) == [0, -1, 0, 1, -1, -1]
+
+
+def test_points_in_polygons_boundary_rule() -> None:
+    sq = [[square(0, 0, 10, 10)], [square(0, 0, 10, 10, closed=False)]]
+    on_edges = [(0, 5), (5, 0), (10, 5), (5, 10), (0, 0), (10, 0), (10, 10), (0, 10)]
+    # Left and bottom edges inside, right and top outside; of the corners only (0, 0).
+    expected = [0, 0, -1, -1, 0, -1, -1, -1]
+    assert locate(sq[:1], on_edges) == expected
+    assert locate(sq[1:], on_edges) == expected  # an unclosed ring is implicitly closed
+    holed = [[square(0, 0, 10, 10), square(4, 4, 6, 6)]]
+    # A hole's left edge has the polygon to its left (outside), its right edge inside.
+    assert locate(holed, [(4, 5), (6, 5), (5, 4), (5, 6)]) == [-1, 0, -1, 0]
+
+
+def test_points_in_polygons_empty() -> None:
+    assert locate([], [(1, 1)]) == [-1]
+    assert locate([[square(0, 0, 1, 1)]], []) == []
+
+
+def star(cx: float, cy: float, radii: list[float], scale: float = 1.0, turn: float = 0.0):
+    k = len(radii)
+    return [
+        (
+            cx + scale * r * math.cos(turn + 2 * math.pi * i / k),
+            cy + scale * r * math.sin(turn + 2 * math.pi * i / k),
+        )
+        for i, r in enumerate(radii)
+    ]
+
+
+# A star-shaped polygon about a centre, sometimes with a star-shaped hole well inside it.
+polygon = st.tuples(
+    coord,
+    coord,
+    st.lists(st.floats(50, 500), min_size=3, max_size=12),
+    st.booleans(),
+    st.floats(0, 1),
+).map(
+    lambda p: (
+        [star(p[0], p[1], p[2])]
+        + ([star(p[0], p[1], [min(p[2])] * 5, scale=0.3, turn=p[4])] if p[3] else [])
+    )
+)
+
+
+# Arbitrary rings of integer vertices (self-crossing, horizontal edges, repeated
+# vertices) and integer points: the even-odd rule must agree with the twin on every point,
+# on edges and vertices too.
+grid_ring = st.lists(
+    st.tuples(st.integers(0, 40).map(float), st.integers(0, 40).map(float)), min_size=3, max_size=40
+)
+
+
+@PROPERTY
+@given(
+    st.lists(st.lists(grid_ring, min_size=1, max_size=3), max_size=5),
+    st.lists(
+        st.tuples(st.integers(-2, 42).map(float), st.integers(-2, 42).map(float)), max_size=60
+    ),
+)
+def test_points_in_polygons_matches_twin_on_grid_rings(polygons, points) -> None:
+    assert locate(polygons, points) == twins.points_in_polygons(
+        [p[0] for p in points], [p[1] for p in points], polygons
+    )
+
+
+@PROPERTY
+@given(st.lists(polygon, max_size=8), st.lists(st.tuples(far_coord, far_coord), max_size=40))
+def test_points_in_polygons_matches_twin_and_shapely(polygons, points) -> None:
+    got = locate(polygons, points)
+    assert got == twins.points_in_polygons([p[0] for p in points], [p[1] for p in points], polygons)
+
+    shapes = [shapely.Polygon(rings[0], rings[1:]) for rings in polygons]
+    for (x, y), index in zip(points, got, strict=True):
+        if any(shapely.distance(s.boundary, shapely.Point(x, y)) < 1e-6 for s in shapes):
+            continue  # on a boundary: the kernel's rule, tested above, not shapely's
+        containing = [i for i, s in enumerate(shapes) if shapely.contains_xy(s, x, y)]
+        assert index == (containing[0] if containing else -1)
+
+
+# --- transverse Mercator -----------------------------------------------------------------
+
+UTM49 = TransverseMercator.of(pyproj.CRS.from_epsg(32649))
+UTM56S = TransverseMercator.of(pyproj.CRS.from_epsg(32756))
+PYPROJ_UTM49 = pyproj.Transformer.from_crs(4326, 32649, always_xy=True)
+
+
+def _tm_args(tm: TransverseMercator) -> tuple[float, float, float, float, float]:
+    return tm.lon0, tm.k0_a, tm.false_easting, tm.false_northing, tm.e
+
+
+def test_tm_forward_hand_computed() -> None:
+    # On the central meridian x is the false easting and y is k0 times the meridian arc:
+    # 4 984 944.378 m from the equator to 45° N on WGS-84.
+    x, y = K.tm_forward(arr([111.0, 111.0]), arr([0.0, 45.0]), *_tm_args(UTM49), UTM49.alpha)
+    assert x.tolist() == [500_000.0, 500_000.0]
+    assert y[0] == 0.0
+    assert y[1] == pytest.approx(0.9996 * 4_984_944.378, abs=1e-3)
+
+
+def test_tm_kernels_on_empty_arrays() -> None:
+    x, y = K.tm_forward(arr([]), arr([]), *_tm_args(UTM49), UTM49.alpha)
+    lon, lat = K.tm_inverse(arr([]), arr([]), *_tm_args(UTM49), UTM49.beta)
+    assert x.size == y.size == lon.size == lat.size == 0
+
+
+@pytest.mark.parametrize("tm", [UTM49, UTM56S], ids=["49N", "56S"])
+def test_tm_kernels_match_twins_on_fixed_points(tm: TransverseMercator) -> None:
+    lon = arr([tm.lon0 - 3.0, tm.lon0, tm.lon0 + 2.9, tm.lon0 + 6.0, tm.lon0 - 0.1])
+    lat = arr([0.0, 23.1, -33.9, 60.0, -79.9])
+    x, y = K.tm_forward(lon, lat, *_tm_args(tm), tm.alpha)
+    tx, ty = twins.tm_forward(lon, lat, *_tm_args(tm), tm.alpha)
+    assert np.abs(x - tx).max() < 1e-6 and np.abs(y - ty).max() < 1e-6
+    back_lon, back_lat = K.tm_inverse(x, y, *_tm_args(tm), tm.beta)
+    twin_lon, twin_lat = twins.tm_inverse(x, y, *_tm_args(tm), tm.beta)
+    assert np.abs(back_lon - twin_lon).max() < 1e-11 and np.abs(back_lat - twin_lat).max() < 1e-11
+    assert np.abs(back_lon - lon).max() < 1e-11 and np.abs(back_lat - lat).max() < 1e-11
+
+
+@PROPERTY
+@given(st.lists(st.tuples(st.floats(-4.0, 4.0), st.floats(-80.0, 84.0)), min_size=1, max_size=30))
+def test_tm_kernels_match_twins_and_pyproj(offsets: list[tuple[float, float]]) -> None:
+    lon = UTM49.lon0 + arr([o[0] for o in offsets])
+    lat = arr([o[1] for o in offsets])
+    x, y = K.tm_forward(lon, lat, *_tm_args(UTM49), UTM49.alpha)
+    tx, ty = twins.tm_forward(lon, lat, *_tm_args(UTM49), UTM49.alpha)
+    assert np.abs(x - tx).max() < 1e-6 and np.abs(y - ty).max() < 1e-6
+    px, py = PYPROJ_UTM49.transform(lon, lat)
+    assert np.abs(x - px).max() < 1e-3 and np.abs(y - py).max() < 1e-3
+    lon_back, lat_back = K.tm_inverse(px, py, *_tm_args(UTM49), UTM49.beta)
+    twin_lon, twin_lat = twins.tm_inverse(px, py, *_tm_args(UTM49), UTM49.beta)
+    assert np.abs(lon_back - twin_lon).max() < 1e-11
+    assert np.abs(lat_back - twin_lat).max() < 1e-11
+    # 1e-8 degrees is about a millimetre.
+    assert np.abs(lon_back - lon).max() < 1e-8 and np.abs(lat_back - lat).max() < 1e-8
