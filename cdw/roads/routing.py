@@ -187,9 +187,10 @@ def propose_routes(
     dist, pred, settled, _, _, touched = workspace
 
     def search(weights: np.ndarray) -> np.ndarray | None:
+        graph = k.Graph(network.out_start, network.out_edges, network.edge_to, weights)
         n_touched = k.dijkstra(
-            network.out_start, network.out_edges, network.edge_to, weights, np.array([source]),
-            np.zeros(1), np.array([target]), np.array([math.inf]), math.inf, *workspace,
+            graph, np.array([source]), np.zeros(1), np.array([target]), np.array([math.inf]),
+            math.inf, workspace,
         )  # fmt: skip
         found = settled[target]
         edges = k.path_edges(pred, network.edge_from, target) if found else None

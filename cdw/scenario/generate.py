@@ -418,6 +418,7 @@ class _Builder:
         self.depots = self._find(n_hauliers, (60, 120), roadside=0)
         self._registry_records()
         self._permits()
+        self._capacity_for_permits()
         self._vehicles()
 
     def _zone(self) -> None:
@@ -631,6 +632,15 @@ class _Builder:
             )
         self.route_lines = [LineString(world.polyline(e)) for e in self.permit_edges]
 
+    def _capacity_for_permits(self) -> None:
+        """Each facility holds what it has received and what its permits approve: the permit
+        file is imported through approval, which checks the capacity left."""
+        for f, fac in enumerate(self.facilities):
+            approved = sum(p["volume_m3"] for p in self.permits if p["facility_index"] == f)
+            needed = fac.record["used_m3"] + approved
+            if fac.record["capacity_m3"] < needed:
+                fac.record["capacity_m3"] = float(math.ceil(needed / 10_000) * 10_000)
+
     def _vehicles(self) -> None:
         rng = self.rng
         seen: set[str] = set()
@@ -815,9 +825,10 @@ class _Builder:
         self.phantom = rest[self.per_code : 2 * self.per_code] or rest[: self.per_code]
         for ti in self.unauthorised:
             self.trucks[ti].unauthorised = True
-            self.vehicles[ti]["inspection_valid_until"] = (
-                self.day - timedelta(days=int(rng.integers(5, 90)))
-            ).isoformat()
+            lapsed = self.day - timedelta(days=int(rng.integers(5, 90)))
+            # after its permit was approved (as of its first valid day), before the day
+            approved = date.fromisoformat(self.permits[self.trucks[ti].permit]["valid_from"])
+            self.vehicles[ti]["inspection_valid_until"] = max(lapsed, approved).isoformat()
         # near misses on the registry and the clock: an inspection that runs out today,
         # and a first load leaving within minutes of the permit's opening hour
         lawful = [ti for ti in rest[2 * self.per_code :] if not self.trucks[ti].unauthorised]

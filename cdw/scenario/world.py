@@ -150,8 +150,8 @@ class World:
         net, ws = self.net, self._ws
         targets = np.array([] if target is None else [target], np.int64)
         return k.dijkstra(
-            net.out_start, net.out_edges, net.edge_to, cost, np.array([source]), np.zeros(1),
-            targets, np.full(targets.size, math.inf), math.inf, *ws,
+            k.Graph(net.out_start, net.out_edges, net.edge_to, cost), np.array([source]),
+            np.zeros(1), targets, np.full(targets.size, math.inf), math.inf, ws,
         )  # fmt: skip
 
     def path(

@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlmodel import Session
 
 from cdw.auth.models import Role, User
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.permits.models import Permit
 from cdw.registry.models import (
     ConstructionSite,
@@ -17,7 +19,6 @@ from cdw.registry.models import (
     Haulier,
     Vehicle,
 )
-from cdw.tracking.flags import FlagCode, FlagRecord
 from tests.factories import (
     add_driver,
     add_facility,

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from cdw.config import Settings
 from cdw.errors import ValidationFailed
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.flows.day import analyse_days
-from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.store import PointStore
 from tests.factories import add_facility, add_haulier, add_permit, add_site, add_vehicle
 from tests.tracking.handbuilt import DAY, PLATE, PROJ, TrackBuilder, box, line, utc
