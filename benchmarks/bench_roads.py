@@ -16,7 +16,6 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import importlib.util  # noqa: E402
 import inspect  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
@@ -34,6 +33,7 @@ sys.path.insert(0, os.environ.get("CDW_BENCH_CODE", str(Path(__file__).resolve()
 from cdw.roads.matching import MapMatcher, MatchParams  # noqa: E402
 from cdw.roads.network import RoadNetwork  # noqa: E402
 from cdw.roads.routing import propose_routes  # noqa: E402
+from cdw.roads.sources import read_kubicka, read_parquet_tables  # noqa: E402
 
 DATA = Path(
     os.environ.get(
@@ -78,7 +78,7 @@ def kubicka_accuracy(limit: int | None) -> dict[str, Any]:
     points = 0
     start = perf_counter()
     for folder in folders:
-        net = RoadNetwork.from_kubicka(folder)
+        net = read_kubicka(folder)
         track = np.loadtxt(folder / f"{folder.name}.track", ndmin=2)
         truth = np.loadtxt(folder / f"{folder.name}.route", dtype=np.int64, ndmin=1)
         matcher = MapMatcher(net)
@@ -253,20 +253,11 @@ def match_drives(matcher: MapMatcher, fixes: list[dict]) -> tuple[list, float]:
 
 
 def panyu_network() -> RoadNetwork:
-    """The Panyu tables, whose every road is two-way (OSM ``oneway`` was lost), with the
-    carriageways of divided roads made one-way the way traffic drives them
-    (``cdw.roads.divided``; taken from this checkout, so a baseline run drives and
-    matches on the same network)."""
+    """The Panyu tables as the project reads them (``read_parquet_tables``: OSM ``oneway``
+    was lost, so the carriageways of divided roads are made one-way the way traffic drives
+    them, ``cdw.roads.divided``)."""
     folder = DATA / "guangzhou-panyu-osm-roadnet"
-    net = RoadNetwork.from_parquet_tables(folder / "nodes.parquet", folder / "edges.parquet")
-    if net.edge_oneway.any():  # the reader already knows directions
-        return net
-    spec = importlib.util.spec_from_file_location(
-        "_bench_divided", Path(__file__).resolve().parents[1] / "cdw" / "roads" / "divided.py"
-    )
-    divided = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(divided)
-    return divided.infer_divided_oneway(net)
+    return read_parquet_tables(folder / "nodes.parquet", folder / "edges.parquet")
 
 
 def panyu_drives(n_drives: int, seed: int, valhalla: bool) -> dict[str, Any]:

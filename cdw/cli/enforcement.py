@@ -20,7 +20,7 @@ from cdw.enforcement.lists import ListKind, control_list, to_csv, to_xlsx
 from cdw.enforcement.report import case_report_html
 from cdw.enforcement.statistics import statistics
 from cdw.errors import CdwError
-from cdw.roads.engine import configured_roads
+from cdw.roads.services import configured_roads
 from cdw.tracking.store import PointStore
 
 console = Console(soft_wrap=True)

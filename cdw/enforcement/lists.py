@@ -33,7 +33,7 @@ from cdw.permits.models import Permit
 from cdw.registry.models import ConstructionSite, Haulier, Vehicle
 
 if TYPE_CHECKING:
-    from cdw.roads.engine import Roads
+    from cdw.roads.services import Roads
 
 ROAD_CELL_M = 500.0
 SECTION_STEP_M = 20.0

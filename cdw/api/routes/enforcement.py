@@ -49,7 +49,7 @@ from cdw.enforcement.report import case_report_html
 from cdw.enforcement.statistics import statistics
 from cdw.flags.codes import FlagCode
 from cdw.registry.services import scope_for
-from cdw.roads.engine import configured_roads
+from cdw.roads.services import configured_roads
 
 router = APIRouter(prefix="/enforcement", tags=["enforcement 执法"])
 
