@@ -4,7 +4,7 @@ PostgreSQL is used when CDW_TEST_DATABASE_URL is set (``.ci/run`` sets it when a
 answers); otherwise those test variants are skipped with the reason printed.
 
 The schema is built once per session: SQLite tests each get a copy of a template file,
-PostgreSQL tests share one database emptied between tests (only the tables written to).
+PostgreSQL tests share one database whose written tables are truncated between tests.
 """
 
 from __future__ import annotations
@@ -71,20 +71,22 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _empty_tables(engine: Engine) -> None:
-    """Delete the rows of every table written to and restart the sequences used.
+    """Truncate the tables written to and restart every sequence used.
 
-    Far cheaper than TRUNCATE, which replaces every table's files even when it is empty.
+    TRUNCATE gives a table new files, so rows come back in insertion order as in a fresh
+    database (DELETE leaves holes that later inserts may fill); truncating only the tables
+    written to spares the file work for the rest, most of them on most tests.
     """
     tables = all_models().metadata.sorted_tables
     written = " UNION ALL ".join(
         f"SELECT '{t.name}' WHERE EXISTS (SELECT FROM \"{t.name}\")" for t in tables
     )
     with engine.begin() as conn:
-        names = set(conn.execute(text(written)).scalars())
-        for table in reversed(tables):  # children before their parents
-            if table.name in names:
-                conn.execute(table.delete())
-        used = conn.execute(
+        names = list(conn.execute(text(written)).scalars())
+        if names:
+            listed = ", ".join(f'"{name}"' for name in names)
+            conn.execute(text(f"TRUNCATE {listed} RESTART IDENTITY CASCADE"))
+        used = conn.execute(  # also those of inserts rolled back, which left no row
             text(
                 "SELECT sequencename FROM pg_sequences"
                 " WHERE schemaname = 'public' AND last_value IS NOT NULL"
