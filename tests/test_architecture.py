@@ -13,8 +13,6 @@ from collections import defaultdict
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 import cdw
 
 ROOT = Path(cdw.__file__).parent
@@ -166,10 +164,5 @@ def test_the_floor_is_in_no_cycle():
     assert [c for c in cycles(graph) if set(c) & set(FLOOR)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cycles on this branch: db -> models (all_models(), inside a function) -> every "
-    "table package -> db; permits.services -> manifests -> permits",
-)
 def test_no_cycle_between_top_level_packages():
     assert cycles(package_graph()) == []
