@@ -154,7 +154,7 @@ def test_reanalysis_through_the_api_after_an_explanation(client, auth_headers, s
 
 
 def test_reanalysis_from_the_cli_after_an_explanation(engine, tmp_path, monkeypatch):
-    from cdw.tracking import analyse_cli
+    from cdw.cli import analyse as analyse_cli
 
     store = _store(tmp_path, day_track())
     with Session(engine) as session:

@@ -25,7 +25,7 @@ from cdw.registry.models import (
 )
 from cdw.registry.sample import seed_sample_registry
 from cdw.registry.services import Scope
-from tests.registry.factories import (
+from tests.factories import (
     credit_code,
     depot_in,
     driver_in,
