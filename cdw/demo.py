@@ -132,12 +132,11 @@ def run_demo(
         terminals = {t: p for t, p in session.exec(select(Vehicle.terminal_id, Vehicle.plate)) if t}
     ingested = []
     for path in track_files(bundle):
-        with console.status(f"3/4 导入轨迹 / ingesting {path.name}"):
+        with console.status(f"3/4 导入轨迹 / ingesting {path.name}"), session_scope(engine) as s:
             ingested.append(
-                ingest_file(
-                    path, store, terminal_to_plate=terminals, thresholds=settings.thresholds
-                )
-            )
+                ingest_file(path, store, terminal_to_plate=terminals, session=s,
+                            thresholds=settings.thresholds, uploader="demo", channel="demo")
+            )  # fmt: skip
     for report in ingested:
         zh, en = report.note
         console.print(f"轨迹 / tracks {Path(report.source).name}: {zh} / {en}")

@@ -24,6 +24,7 @@ from rich.markup import escape
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from cdw.audit.log import command_actor
 from cdw.bundle import REGISTRY_FILES, BundleReport, _registry_file, track_files
 from cdw.config import Thresholds, get_settings
 from cdw.db import make_engine, session_scope
@@ -127,9 +128,11 @@ def import_bundle(
         if on_track_file is not None:
             on_track_file(path)
         try:
-            result.tracks.append(
-                ingest_file(path, store, terminal_to_plate=terminals, thresholds=thresholds)
-            )
+            with session_scope(engine) as session:
+                result.tracks.append(
+                    ingest_file(path, store, terminal_to_plate=terminals, thresholds=thresholds,
+                                session=session, uploader=command_actor(), channel="bundle")
+                )  # fmt: skip
         except CdwError as exc:
             result.track_failures.append((path, exc))
     return result
