@@ -9,11 +9,10 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cdw.cli.console import fail
+from cdw.cli.console import console, fail
 from cdw.config import get_settings
 from cdw.db import session_scope
 from cdw.errors import CdwError, InputFileError, ValidationFailed
@@ -29,7 +28,6 @@ from cdw.roads.limits import read_officer_limits
 from cdw.roads.network import LIMIT_OFFICER
 from cdw.roads.sources import load_network, read_parquet_tables, save_cache
 
-console = Console(soft_wrap=True)
 roads_app = typer.Typer(
     help="路网与核准路线 / road network and permit routes", no_args_is_help=True
 )
