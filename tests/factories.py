@@ -34,8 +34,8 @@ from cdw.registry.models import (
     Vehicle,
     VehicleCreate,
 )
-from cdw.registry.sample import box
 from cdw.registry.validators.identifiers import credit_code_check_char
+from tests.sample_registry import box
 
 CONGHUA = (113.58, 23.55)
 

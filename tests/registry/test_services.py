@@ -23,7 +23,6 @@ from cdw.registry.models import (
     Vehicle,
     VehicleUpdate,
 )
-from cdw.registry.sample import seed_sample_registry
 from cdw.registry.services import Scope
 from tests.factories import (
     credit_code,
@@ -37,6 +36,7 @@ from tests.factories import (
     vehicle_in,
     zone_in,
 )
+from tests.sample_registry import seed_sample_registry
 
 
 @pytest.fixture

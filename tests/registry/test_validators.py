@@ -16,7 +16,6 @@ from shapely.ops import transform
 from cdw.errors import ValidationFailed
 from cdw.registry.categories import FacilityKind, WasteCategory, ZoneKind
 from cdw.registry.models import VehicleCreate
-from cdw.registry.sample import box
 from cdw.registry.validators.choices import parse_categories
 from cdw.registry.validators.geofences import (
     ZONE_MAX_AREA_M2,
@@ -33,6 +32,7 @@ from cdw.registry.validators.identifiers import (
 )
 from cdw.registry.validators.plates import validate_plate
 from cdw.registry.validators.pydantic_errors import problems_from_validation_error
+from tests.sample_registry import box
 
 
 def problems(exc: pytest.ExceptionInfo[ValidationFailed]) -> list[tuple[str, str, str]]:

@@ -17,9 +17,9 @@ from sqlmodel import Session
 
 from cdw.registry.categories import WasteCategory, ZoneKind
 from cdw.registry.models import RestrictedZone
-from cdw.registry.sample import box
 from tests.factories import add_facility, add_site
 from tests.roads.handbuilt import lonlat
+from tests.sample_registry import box
 
 ROADS = {
     "工地出口路": ("service", [(-100, 0), (0, 0)]),
