@@ -209,9 +209,18 @@ def report_command(
     store = PointStore(settings.points_dir, timezone=settings.local_timezone)
     try:
         with session_scope() as session:
-            page = case_report_html(session, store, get_case(session, case_id), settings)
+            case = get_case(session, case_id)
+            page = case_report_html(session, store, case, settings)
+            record_export(
+                session,
+                actor=command_actor(),
+                what=f"case_report:{case.case_no}",
+                fmt="html",
+                rows=1,
+                filters={"file": str(out)},
+            )
+            out.write_text(page, encoding="utf-8")
     except CdwError as exc:
         console.print(f"[bold red]错误 / Error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
-    out.write_text(page, encoding="utf-8")
     console.print(f"报告已写入 / report written: {out}", highlight=False)

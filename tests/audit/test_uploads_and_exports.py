@@ -15,9 +15,11 @@ from cdw.api.routes.tracks import get_store
 from cdw.audit.log import EXPORT_ENTITY, history, verify_chain
 from cdw.audit.models import AuditEntry
 from cdw.auth.models import Role
+from cdw.flags.codes import FlagCode
 from cdw.tracking.models import GpsUpload
 from cdw.tracking.store import PointStore
 from tests.api.test_tracks_api import BAD_CSV, GOOD_CSV
+from tests.enforcement.world import add_flag, build_world
 from tests.tracking.test_store import points
 
 
@@ -82,3 +84,19 @@ def test_a_control_list_file_export_is_audited(client, auth_headers, session):
         ("enforcement_officer", "control_list:hauliers", "export:xlsx")
     ]
     assert entries[0].data["filters"]["day_from"] == "2026-11-01"
+
+
+def test_a_case_report_with_the_driver_is_an_audited_export(client, auth_headers, session, store):
+    world = build_world(session)
+    dumping = add_flag(session, FlagCode.SUSPECTED_DUMPING, plate=world.vehicle.plate)
+    officer = auth_headers(Role.enforcement_officer)
+    body = {"flag_ids": [dumping.id], "title": "疑似偷倒", "driver_id": world.driver.id}
+    case = client.post("/api/v1/enforcement/cases", headers=officer, json=body).json()
+    report = client.get(f"/api/v1/enforcement/cases/{case['id']}/report", headers=officer)
+    assert report.status_code == 200 and world.driver.name in report.text
+    (entry,) = session.exec(select(AuditEntry).where(AuditEntry.entity == EXPORT_ENTITY)).all()
+    assert (entry.actor, entry.entity_id, entry.action) == (
+        "enforcement_officer",
+        f"case_report:{case['case_no']}",
+        "export:html",
+    )

@@ -308,10 +308,13 @@ def add_document(
     summary="证据报告 / printable evidence report (HTML)",
 )
 def case_report(
-    case_id: int, session: SessionDep, store: StoreDep, settings: SettingsDep, _: Officer
+    case_id: int, session: SessionDep, store: StoreDep, settings: SettingsDep, user: Officer
 ) -> HTMLResponse:
     case: Case = cases.get_case(session, case_id)
-    return HTMLResponse(case_report_html(session, store, case, settings))
+    page = case_report_html(session, store, case, settings)
+    record_export(session, actor=user, what=f"case_report:{case.case_no}", fmt="html", rows=1)
+    session.commit()
+    return HTMLResponse(page)
 
 
 # --- dashboards ------------------------------------------------------------------------------
