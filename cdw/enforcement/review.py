@@ -389,6 +389,24 @@ def warn(session: Session, record: FlagRecord, actor: User, reason: str | None) 
     )
 
 
+def close_flags_of_void_manifest(
+    session: Session, manifest_no: str, plate: str, actor: User, reason: str
+) -> list[FlagRecord]:
+    """Dismiss the open flags raised on manifest ``manifest_no`` (NO_RECEIPT, QUANTITY_…),
+    each with a review naming the void and its reason: they stay on the record (and in
+    the vehicle's earlier flags) instead of vanishing at the next reconciliation."""
+    rows = session.exec(
+        select(FlagRecord).where(
+            FlagRecord.vehicle == plate, FlagRecord.status == ReviewStatus.open
+        )
+    ).all()
+    raised = [r for r in rows if (r.measured or {}).get("manifest_no") == manifest_no]
+    text = f"联单 {manifest_no} 作废 / manifest {manifest_no} voided: {reason}"
+    for record in raised:
+        _review(session, record, ReviewOutcome.dismissed, ReviewStatus.dismissed, actor, text)
+    return raised
+
+
 def explain(session: Session, record: FlagRecord, user: User, text: str) -> FlagExplanation:
     """A haulier's explanation (申诉) on a flag of one of its own vehicles."""
     body = text.strip()

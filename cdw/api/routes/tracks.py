@@ -1,4 +1,10 @@
-"""GPS tracks: upload files into the point store, read a vehicle's track as GeoJSON."""
+"""GPS tracks: upload files into the point store, read a vehicle's track as GeoJSON.
+
+A raw track is where a driver was, minute by minute: admins and permit and enforcement
+officers read any; a haulier reads its vehicles' tracks for the time it held them
+(:func:`cdw.registry.services.holding_periods`); viewers get none (403), their figures
+are the aggregated statistics, hotspots and control lists.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +36,6 @@ TRACK_READERS = (
     Role.admin,
     Role.permit_officer,
     Role.enforcement_officer,
-    Role.viewer,
     Role.haulier,
 )
 MAX_TRACK_SPAN = timedelta(days=7)
