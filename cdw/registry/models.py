@@ -484,8 +484,25 @@ class Driver(DriverBase, table=True):
     updated_at: datetime = _updated_at()
 
 
+def mask(value: str, head: int, tail: int) -> str:
+    """``value`` with all but its first ``head`` and last ``tail`` characters starred
+    (``13812345678`` → ``138****5678``); a value that short is starred whole."""
+    if len(value) <= head + tail:
+        return "*" * len(value)
+    return value[:head] + "*" * (len(value) - head - tail) + value[-tail:]
+
+
 class DriverPublic(DriverBase, _Stamps):
-    pass
+    # Personal data (个人信息): the phone and the licence number, which is the ID-card number.
+    PERSONAL: ClassVar[dict[str, tuple[int, int]]] = {"phone": (3, 4), "licence_no": (4, 4)}
+
+    def masked(self) -> DriverPublic:
+        """This answer for a reader who does not need the driver's personal data."""
+        return self.model_copy(
+            update={
+                field: mask(getattr(self, field), *kept) for field, kept in self.PERSONAL.items()
+            }
+        )
 
 
 class DriversPublic(SQLModel):

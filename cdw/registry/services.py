@@ -8,6 +8,9 @@ under the entity ``registry.<table>`` (``registry.vehicle``, …).
 Sites, facilities, depots and zones are known by a ``code`` unique within the kind; one
 created without a code gets a generated one (``cdw.registry.models``).
 
+Personal data (a driver's phone and ID-card number) is read in full by admins, enforcement
+officers and the driver's own haulier, masked for everyone else (:func:`driver_public`).
+
 Reads take a :class:`Scope`: a user bound to one facility, site or haulier sees only that
 record (and, for a haulier, its vehicles, drivers and depots). A record outside the scope is
 reported as not found, so that its existence is not revealed.
@@ -32,6 +35,7 @@ from cdw.registry.models import (
     Depot,
     DisposalFacility,
     Driver,
+    DriverPublic,
     Haulier,
     RestrictedZone,
     Vehicle,
@@ -123,6 +127,24 @@ def scope_filter(model: type[SQLModel], scope: Scope) -> ColumnElement[bool]:
     if bound_id is None:
         return false()
     return col(getattr(model, entity.scope_column)) == bound_id
+
+
+# --- personal data ---------------------------------------------------------------------------
+
+PERSONAL_DATA_ROLES = frozenset({Role.admin, Role.enforcement_officer})
+
+
+def sees_personal_data(user: User, haulier_id: int | None) -> bool:
+    """Whether ``user`` reads in full the personal data of a driver of ``haulier_id``."""
+    return user.role in PERSONAL_DATA_ROLES or (
+        user.role == Role.haulier and haulier_id is not None and user.haulier_id == haulier_id
+    )
+
+
+def driver_public(driver: Driver, user: User) -> DriverPublic:
+    """``driver`` as ``user`` may read it: personal data full or masked."""
+    public = DriverPublic.model_validate(driver)
+    return public if sees_personal_data(user, driver.haulier_id) else public.masked()
 
 
 # --- reads ------------------------------------------------------------------------------------
