@@ -339,7 +339,8 @@ def update(
     if changed:
         _audit(session, actor, record, "update", changed)
     if isinstance(record, Vehicle) and "haulier_id" in changed:
-        _reassign(session, record, changed["haulier_id"]["from"], record.updated_at, actor)
+        moved = changed["haulier_id"]
+        _reassign(session, record, moved["from"], moved["to"], record.updated_at, actor)
     return record
 
 
@@ -361,9 +362,9 @@ def deactivate(session: Session, model: type[T], record_id: int, actor: User | s
 
 
 def _reassign(
-    session: Session, vehicle: Vehicle, before: int, at: datetime, actor: User | str
+    session: Session, vehicle: Vehicle, before: int, after: int, at: datetime, actor: User | str
 ) -> None:
-    """Close ``vehicle``'s open period at ``at`` and open its new haulier's; audited."""
+    """Close ``vehicle``'s open period at ``at`` and open ``after``'s; audited."""
     at = at.astimezone(UTC)
     current = session.exec(
         select(VehicleAssignment).where(
@@ -390,16 +391,14 @@ def _reassign(
         .values(valid_to=at)
         .execution_options(synchronize_session=False)
     )
-    session.add(
-        VehicleAssignment(vehicle_id=vehicle.id, haulier_id=vehicle.haulier_id, valid_from=at)
-    )
+    session.add(VehicleAssignment(vehicle_id=vehicle.id, haulier_id=after, valid_from=at))
     session.flush()
     _audit(
         session,
         actor,
         vehicle,
         "transfer",
-        {"haulier_id": {"from": before, "to": vehicle.haulier_id}, "at": at.isoformat()},
+        {"haulier_id": {"from": before, "to": after}, "at": at.isoformat()},
     )
 
 
@@ -419,12 +418,12 @@ def transfer_vehicle(
     if record.haulier_id == haulier_id:
         return record
     before = record.haulier_id
+    _reassign(session, record, before, haulier_id, at, actor)
     record.haulier_id = haulier_id
     record.updated_at = at
     session.add(record)
     session.flush()
     _audit(session, actor, record, "update", {"haulier_id": {"from": before, "to": haulier_id}})
-    _reassign(session, record, before, at, actor)
     return record
 
 
