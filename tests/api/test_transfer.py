@@ -151,9 +151,9 @@ def test_a_patch_of_the_haulier_is_a_transfer(client, auth_headers, session, mov
 
 def test_a_case_on_a_day1_flag_charges_the_haulier_of_day1(client, auth_headers, moved):
     officer = auth_headers(Role.enforcement_officer)
+    mixed = {"flag_ids": [moved["day1"], moved["day3"]], "title": "两家企业"}
+    assert client.post(f"{API}/enforcement/cases", json=mixed, headers=officer).status_code == 422
     body = {"flag_ids": [moved["day1"]], "title": "转让前的违规"}
     resp = client.post(f"{API}/enforcement/cases", json=body, headers=officer)
     assert resp.status_code == 201, resp.text
     assert resp.json()["parties"]["haulier"]["id"] == moved["a"]
-    mixed = {"flag_ids": [moved["day1"], moved["day3"]], "title": "两家企业"}
-    assert client.post(f"{API}/enforcement/cases", json=mixed, headers=officer).status_code == 422
