@@ -15,11 +15,14 @@ from cdw.enforcement.audit import AuditEntry
 from cdw.enforcement.models import FlagExplanation
 from cdw.enforcement.review import QueueFilter, queue
 from cdw.errors import ValidationFailed
+from cdw.manifests import services as manifests
+from cdw.manifests.services import ManifestIssue
 from cdw.registry import services
 from cdw.registry.models import Haulier, Vehicle, VehicleAssignment
-from cdw.registry.services import UNRESTRICTED
+from cdw.registry.services import UNRESTRICTED, Scope
 from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.store import PointStore
+from tests.manifests.seed import seed
 
 API = "/api/v1"
 PLATE = "粤A12345"
@@ -33,6 +36,7 @@ TRACK_CSV = (
     f"{PLATE},2026-11-22T10:00:00+08:00,113.590000,23.560000,30\n"
     f"{PLATE},2026-11-22T10:00:10+08:00,113.590800,23.560000,30\n"
 )
+NOON = datetime(2026, 6, 1, 4, 0, tzinfo=UTC)  # 12:00 in Guangzhou
 SPAN = {"start": "2026-11-19T00:00:00+08:00", "end": "2026-11-23T00:00:00+08:00"}
 
 
@@ -157,3 +161,21 @@ def test_a_case_on_a_day1_flag_charges_the_haulier_of_day1(client, auth_headers,
     resp = client.post(f"{API}/enforcement/cases", json=body, headers=officer)
     assert resp.status_code == 201, resp.text
     assert resp.json()["parties"]["haulier"]["id"] == moved["a"]
+
+
+def test_manifests_stay_with_the_haulier_that_carried_the_load(client, auth_headers, session):
+    s = seed(session)
+    data = {"permit_id": s.permit.id, "plate": PLATE, "category": "工程渣土",
+            "declared_volume_m3": 15}  # fmt: skip
+    scope = Scope(False, site_id=s.site.id)
+    manifests.issue(session, ManifestIssue.model_validate(data), "gate", scope, NOON)
+    newcomer = Haulier(name="乙运输", credit_code="91440300MA5FUTNT48", licence_no="B",
+                       licence_valid_until=date(2030, 1, 1))  # fmt: skip
+    session.add(newcomer)
+    session.commit()
+    services.transfer_vehicle(session, s.vehicle.id, newcomer.id, "admin")
+    session.commit()
+    old = auth_headers(Role.haulier, haulier_id=s.haulier.id)
+    new = auth_headers(Role.haulier, haulier_id=newcomer.id)
+    assert client.get(f"{API}/manifests", headers=old).json()["count"] == 1
+    assert client.get(f"{API}/manifests", headers=new).json()["count"] == 0
