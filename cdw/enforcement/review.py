@@ -410,7 +410,7 @@ def close_flags_of_void_manifest(
 
 
 def explain(session: Session, record: FlagRecord, user: User, text: str) -> FlagExplanation:
-    """A haulier's explanation (申诉) on a flag of one of its own vehicles."""
+    """A haulier's explanation (申诉) on a flag raised while it held the vehicle."""
     body = text.strip()
     if not body:
         raise ValidationFailed([Problem("text", "申诉内容不能为空", "the explanation is empty")])

@@ -2,12 +2,14 @@
 reconciliation and figures.
 
 Roles (DESIGN.md §1): the site dispatcher of the emitting site checks, issues, marks the
-departure and may void before departure (403 after); the facility operator of the receiving facility
-(only that one) lists expected arrivals, confirms, rejects and corrects receipts; permit
-officers and admins close disputed manifests, and with enforcement officers void overdue or
-disputed ones (a reason required; the flags raised on them closed with it); admins and enforcement officers run
-reconciliation. Reads: admin, permit and enforcement officers, viewers; bound roles their
-own manifests (others answer 404). Figures: admin, permit and enforcement officers, viewers.
+departure and may void before departure (403 after); the facility operator of the
+receiving facility (only that one) lists expected arrivals, confirms, rejects and corrects
+receipts; permit officers and admins close disputed manifests, and with enforcement
+officers void overdue or disputed ones (a reason required; the flags raised on them are
+closed with it); admins and enforcement officers run reconciliation. Reads: admin, permit
+and enforcement officers, viewers; bound roles their own manifests (others answer 404; a
+haulier's are those its vehicles carried while it held them). Figures: admin, permit and
+enforcement officers, viewers.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ drivers (another record's id answers 404). Restricted zones are readable by ever
 A driver's phone and ID-card (licence) number are masked for readers who do not need them
 (permit officers, viewers; full for admins, enforcement officers and the driver's own
 haulier), in every answer including a write's, and those readers may not filter by them.
+A PATCH of a vehicle's ``haulier_id`` is a transfer: the vehicle's period with the old
+haulier closes and one with the new opens (audited), so each keeps its own history.
 Sites, facilities, depots and zones carry a ``code`` (optional on create: one is generated;
 a code another record holds answers 409); their lists filter by ``code``. Vehicles carry
 ``load_sensor``. Every write is audited with the acting user.
