@@ -149,6 +149,8 @@ ROLE_TABLE = {
     },
     ("POST", "/manifests/check"): {R.site_dispatcher},
     ("GET", "/tracks/{plate}"): TRACK_SEERS,
+    ("GET", "/flags"): TRACK_SEERS,  # a flag's geometry is a piece of the track
+    ("GET", "/flags/{flag_id}"): TRACK_SEERS,
     ("GET", "/enforcement/flags/{flag_id}/evidence"): {R.admin, R.enforcement_officer},
     ("GET", "/enforcement/cases/{case_id}/report"): {R.admin, R.enforcement_officer},
     ("GET", "/drivers"): DRIVER_READERS,
