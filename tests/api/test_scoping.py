@@ -10,10 +10,12 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from cdw.audit.models import AuditEntry
 from cdw.auth.models import BINDING_OF_ROLE, Role
 from cdw.config import get_settings
-from cdw.enforcement.audit import AuditEntry
 from cdw.enforcement.models import FlagReview, ReviewStatus
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.flows.day import reconcile_days
 from cdw.manifests import services
 from cdw.manifests.lifecycle import ManifestState
@@ -22,7 +24,6 @@ from cdw.manifests.services import ManifestIssue
 from cdw.registry.categories import HaulierStatus
 from cdw.registry.models import Haulier, Vehicle
 from cdw.registry.services import Scope
-from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.store import PointStore
 from tests.manifests.seed import seed
 

@@ -10,17 +10,18 @@ from sqlmodel import Session, col, select
 
 from cdw.api.app import app
 from cdw.api.routes.tracks import get_store
+from cdw.audit.models import AuditEntry
 from cdw.auth.models import Role
-from cdw.enforcement.audit import AuditEntry
 from cdw.enforcement.models import FlagExplanation
 from cdw.enforcement.review import QueueFilter, queue
 from cdw.errors import ValidationFailed
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.manifests import services as manifests
 from cdw.manifests.services import ManifestIssue
 from cdw.registry import services
 from cdw.registry.models import Haulier, Vehicle, VehicleAssignment
 from cdw.registry.services import UNRESTRICTED, Scope
-from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.store import PointStore
 from tests.manifests.seed import seed
 

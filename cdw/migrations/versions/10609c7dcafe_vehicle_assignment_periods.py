@@ -5,7 +5,7 @@ flags, tracks and manifests follow the haulier of the time, not the current one.
 every existing vehicle gets one open period of its current haulier from its creation.
 
 Revision ID: 10609c7dcafe
-Revises: 099daaac7014
+Revises: 3f1c2a7d9b40
 Create Date: 2026-12-06 23:20:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "10609c7dcafe"
-down_revision: str | None = "099daaac7014"
+down_revision: str | None = "3f1c2a7d9b40"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
