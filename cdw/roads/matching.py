@@ -311,10 +311,10 @@ class MapMatcher:
         # each grid entry's segment ends, road and place along it, in grid order (read
         # cell by cell)
         along0, along1 = g.arc_along(net.edge_length_m)
-        items = (self._x0, self._y0, self._x1, self._y1, g.arc_road(), along0, along1)
+        ends = np.column_stack((self._x0, self._y0, self._x1, self._y1))
         self._grid = k.SegmentGrid(
             origin_x, origin_y, cell, n_cols, n_rows, cell_start, cell_items,
-            *(np.ascontiguousarray(a[cell_items]) for a in items),
+            *(np.ascontiguousarray(a[cell_items]) for a in (ends, g.arc_road(), along0, along1)),
         )  # fmt: skip
         self._arc_reverse = g.arc_reverse()
         self._arc_bearing = np.arctan2(self._x1 - self._x0, self._y1 - self._y0)
