@@ -334,6 +334,12 @@ class MapMatcher:
             k.Chains(*g.arrays()),
             self._table,
         )  # fmt: skip
+        # the same as plain tuples, which Numba types at each call from a cached fingerprint
+        self._plain_args = (
+            tuple(tuple(bundle) for bundle in self._network_args),
+            tuple(self._kernel_params),
+            tuple(self._workspace),
+        )
 
     def match(
         self,
@@ -369,8 +375,8 @@ class MapMatcher:
     ) -> MatchResult:
         heading = _per_fix(heading_deg, x.size, "heading_deg")
         speed = _per_fix(speed_kmh, x.size, "speed_kmh") / 3.6
-        edge, offset, distance, segment, path_edges, path_segment = k.match_track(
-            x, y, heading, speed, *self._network_args, self._kernel_params, self._workspace
+        edge, offset, distance, segment, path_edges, path_segment = k.match_track_plain(
+            x, y, heading, speed, *self._plain_args
         )
         return MatchResult(edge, offset, distance, segment, path_edges, path_segment, self.network)
 

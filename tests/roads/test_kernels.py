@@ -982,3 +982,8 @@ def test_match_track_composes_the_kernels(
     assert np.array_equal(np.isnan(distance), np.isnan(want[2]))
     assert distance[edge >= 0] == pytest.approx(want[2][edge >= 0], abs=1e-9)
     assert path.tolist() == want[4].tolist() and path_seg.tolist() == want[5].tolist()
+    network = (grid, k.Arcs(*ends, roads.edge_length, *arcs), chains, table)
+    plain = k.match_track_plain(
+        x, y, heading, speed, tuple(tuple(b) for b in network), tuple(p), tuple(ws)
+    )
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(plain, got, strict=True))
