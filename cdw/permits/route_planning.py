@@ -10,7 +10,7 @@ back as a GeoJSON Feature that a permit's ``routes`` accepts as it is.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import shapely
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shapely.geometry import LineString
 from sqlmodel import Session, select
 
+from cdw.bounds import DbId, Latitude, Longitude
 from cdw.config import Settings
 from cdw.errors import Conflict, InputFileError, Problem, ValidationFailed
 from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, ROUTE, parse_geometry
@@ -33,13 +34,13 @@ MAX_ALTERNATIVES = 5
 # A drawn line is a few hundred points: a matcher without a distance table, as snap_route's.
 SNAP_PARAMS = MatchParams(sigma_m=5.0, table_m=0.0)
 
-LonLat = tuple[Annotated[float, Field(ge=-180, le=180)], Annotated[float, Field(ge=-90, le=90)]]
+LonLat = tuple[Longitude, Latitude]
 
 
 class RouteOptions(BaseModel):
     """What a route must avoid besides hgv=no roads and the registry's restricted zones."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     excluded_road_classes: list[str] = Field(
         default_factory=list, description="排除的道路等级 / road classes (highway) to avoid"
@@ -52,8 +53,8 @@ class RouteOptions(BaseModel):
 class ProposalRequest(RouteOptions):
     """From a site (or an ``origin`` [lon, lat]) to a facility (or a ``destination``)."""
 
-    site_id: int | None = None
-    facility_id: int | None = None
+    site_id: DbId | None = None
+    facility_id: DbId | None = None
     origin: LonLat | None = Field(default=None, description="起点 [经度, 纬度] / [lon, lat]")
     destination: LonLat | None = Field(default=None, description="终点 / [lon, lat]")
     alternatives: int = Field(default=3, ge=0, le=MAX_ALTERNATIVES, description="备选路线数")

@@ -336,7 +336,8 @@ def _check_row(session: Session, spec: ImportKind, row: _Row) -> None:
     values = {k: v for k, v in row.raw.items() if not k.startswith("__") and k != HAULIER_REF}
     if spec.refers_to_haulier:
         row.problems += _resolve_haulier(session, row.raw, values)
-        values.setdefault("haulier_id", 0)  # keeps the model from reporting it missing
+        # An unresolved haulier is reported above; a valid stand-in keeps the model quiet on it.
+        values.setdefault("haulier_id", 1)
     try:
         row.data = spec.create.model_validate(values)
     except ValidationError as exc:

@@ -23,6 +23,7 @@ from sqlmodel import SQLModel
 from cdw.api.deps import ALL_ROLES, SessionDep, require_roles
 from cdw.api.schemas import Label, errors
 from cdw.auth.models import Role, User
+from cdw.bounds import DbId
 from cdw.registry import services
 from cdw.registry.categories import (
     ALL_ENUMS,
@@ -100,20 +101,20 @@ class DepotFilter(BaseModel):
     status: RecordStatus | None = None
     name: str | None = _NAME
     code: str | None = _CODE
-    haulier_id: int | None = None
+    haulier_id: DbId | None = None
 
 
 class VehicleFilter(BaseModel):
     status: RecordStatus | None = None
     plate: str | None = Field(default=None, description="车牌号前缀 / plate prefix")
-    haulier_id: int | None = None
+    haulier_id: DbId | None = None
     terminal_id: str | None = None
 
 
 class DriverFilter(BaseModel):
     status: RecordStatus | None = None
     name: str | None = _NAME
-    haulier_id: int | None = None
+    haulier_id: DbId | None = None
     licence_no: str | None = None
 
 
@@ -220,7 +221,7 @@ def _router(res: Resource) -> APIRouter:
         operation_id=f"read_{slug}",
         summary=f"查看{res.zh} / read one",
     )
-    def read_record(session: SessionDep, user: Reader, record_id: int) -> Any:
+    def read_record(session: SessionDep, user: Reader, record_id: DbId) -> Any:
         return services.get(session, res.model, record_id, services.scope_for(user))
 
     @router.post(
@@ -244,7 +245,7 @@ def _router(res: Resource) -> APIRouter:
         operation_id=f"update_{slug}",
         summary=f"修改{res.zh} / update",
     )
-    def update_record(session: SessionDep, user: Writer, record_id: int, data: Update) -> Any:  # type: ignore[valid-type]
+    def update_record(session: SessionDep, user: Writer, record_id: DbId, data: Update) -> Any:  # type: ignore[valid-type]
         record = services.update(session, res.model, record_id, data, user)
         session.commit()
         session.refresh(record)
@@ -257,7 +258,7 @@ def _router(res: Resource) -> APIRouter:
         operation_id=f"deactivate_{slug}",
         summary=f"停用{res.zh} / deactivate",
     )
-    def deactivate_record(session: SessionDep, user: Writer, record_id: int) -> Any:
+    def deactivate_record(session: SessionDep, user: Writer, record_id: DbId) -> Any:
         record = services.deactivate(session, res.model, record_id, user)
         session.commit()
         session.refresh(record)

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from cdw.api.deps import SessionDep, SettingsDep, require_roles
 from cdw.api.schemas import Feature, FeatureCollection, RejectOut, UploadPublic, errors
 from cdw.auth.models import Role, User
+from cdw.bounds import Moment
 from cdw.config import Settings, get_settings
 from cdw.errors import NotFound, Problem, ValidationFailed
 from cdw.registry.models import Vehicle
@@ -120,8 +121,8 @@ def visible_plate(session, user: User, plate: str) -> str:
 )
 def read_track(
     plate: str,
-    start: datetime,
-    end: datetime,
+    start: Moment,
+    end: Moment,
     store: StoreDep,
     session: SessionDep,
     user: Annotated[User, require_roles(*TRACK_READERS)],
