@@ -110,6 +110,13 @@ class Settings(BaseSettings):
         default=None,
         description="road network file (.npz cache, .geojson, .osm, .osm.bz2, .osm.pbf) for map matching",
     )
+    max_request_mb: float = Field(
+        default=64.0,
+        gt=0,
+        le=4096,
+        allow_inf_nan=False,
+        description="largest request body the API accepts (MB); larger ones answer 413",
+    )
     credit_suspension_threshold: int = Field(
         default=60,
         ge=0,
