@@ -36,6 +36,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from cdw.auth.models import User
 from cdw.errors import InputFileError, Problem, ValidationFailed
+from cdw.exports import safe_row
 from cdw.registry import services
 from cdw.registry.models import (
     CODE_PREFIX,
@@ -443,7 +444,7 @@ def _write_rejects(path: Path, rows: list[_Row]) -> None:
             raw = {k: v for k, v in row.raw.items() if not k.startswith("__")}
             for p in row.problems:
                 writer.writerow(
-                    [row.line, p.field, p.zh, p.en, json.dumps(raw, ensure_ascii=False)]
+                    safe_row([row.line, p.field, p.zh, p.en, json.dumps(raw, ensure_ascii=False)])
                 )
 
 
