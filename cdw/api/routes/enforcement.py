@@ -24,7 +24,7 @@ from cdw.api.schemas import (
     errors,
 )
 from cdw.auth.models import Role, User
-from cdw.bounds import Day, DbId, Latitude, Longitude, MoneyYuan
+from cdw.bounds import Count, Day, DbId, Latitude, Longitude, MoneyYuan
 from cdw.enforcement import cases, review
 from cdw.enforcement.audit import chain_head, verify_chain
 from cdw.enforcement.case_machine import ActionInput, CaseAction
@@ -124,7 +124,7 @@ def read_queue(
     day_from: Day | None = None,
     day_to: Day | None = None,
     status: ReviewStatus = ReviewStatus.open,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Count = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FlagsPublic:
     where = review.QueueFilter(
@@ -231,7 +231,7 @@ def list_cases(
     _: Officer,
     state: CaseState | None = None,
     haulier_id: DbId | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Count = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> CasesPublic:
     rows, count = cases.list_cases(

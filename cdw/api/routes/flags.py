@@ -11,7 +11,7 @@ from cdw.api.deps import SessionDep, SettingsDep, require_roles
 from cdw.api.routes.tracks import StoreDep
 from cdw.api.schemas import AnalysisPublic, errors
 from cdw.auth.models import Role, User
-from cdw.bounds import Day, DbId
+from cdw.bounds import Count, Day, DbId
 from cdw.enforcement.models import FlagPublic, FlagsPublic
 from cdw.enforcement.review import QueueFilter, get_flag, queue
 from cdw.flows.day import analyse_days
@@ -77,7 +77,7 @@ def list_flags(
     day_to: Day | None = None,
     min_severity: Annotated[int, Query(ge=0, le=100)] = 0,
     status: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Count = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FlagsPublic:
     """Flags ordered by severity (highest first), then time."""

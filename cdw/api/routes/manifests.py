@@ -29,7 +29,7 @@ from cdw.api.schemas import (
     errors,
 )
 from cdw.auth.models import Role, User
-from cdw.bounds import Day, DbId
+from cdw.bounds import Count, Day, DbId
 from cdw.flows.day import reconcile_days
 from cdw.manifests import figures, services
 from cdw.manifests.lifecycle import ManifestState
@@ -106,7 +106,7 @@ def list_manifests(
     session: SessionDep,
     user: Reader,
     state: ManifestState | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Count = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ManifestsPublic:
     rows, count = services.list_manifests(

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query
 from cdw.api.deps import SessionDep, SettingsDep, TodayDep, require_roles
 from cdw.api.schemas import ProposalsPublic, RouteCheckPublic, errors
 from cdw.auth.models import Role, User
-from cdw.bounds import Day, DbId
+from cdw.bounds import Count, Day, DbId
 from cdw.permits import route_planning, services
 from cdw.permits.models import ExpiredPermits, PermitPublic, PermitsPublic, PermitStatus
 from cdw.permits.route_planning import ProposalRequest, RouteCheckRequest
@@ -46,7 +46,7 @@ def list_permits(
     session: SessionDep,
     user: Annotated[User, require_roles(*READERS)],
     status: PermitStatus | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Count = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> PermitsPublic:
     rows, count = services.list_permits(session, scope_for(user), status, offset, limit)

@@ -23,7 +23,7 @@ from sqlmodel import SQLModel
 from cdw.api.deps import ALL_ROLES, SessionDep, require_roles
 from cdw.api.schemas import Label, errors
 from cdw.auth.models import Role, User
-from cdw.bounds import DbId
+from cdw.bounds import Count, DbId
 from cdw.registry import services
 from cdw.registry.categories import (
     ALL_ENUMS,
@@ -201,7 +201,7 @@ def _router(res: Resource) -> APIRouter:
         session: SessionDep,
         user: Reader,
         filters: Filters,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Count = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> Any:
         rows, count = services.list_records(
