@@ -18,12 +18,13 @@ from fastapi.openapi.docs import (
 )
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cdw.api.routes import auth, enforcement, flags, manifests, permits, registry, tracks
 from cdw.config import get_settings
-from cdw.errors import CdwError, Problem, RequestTooLarge, ValidationFailed
+from cdw.errors import CdwError, Conflict, Problem, RequestTooLarge, ValidationFailed
 from cdw.registry.validators import problems_from_validation_error
 
 API_PREFIX = "/api/v1"
@@ -170,6 +171,25 @@ app.add_middleware(GuardMiddleware)
 async def _cdw_error(_request: Request, exc: CdwError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
     return JSONResponse(exc.as_dict(), status_code=exc.http_status, headers=headers)
+
+
+@app.exception_handler(IntegrityError)
+async def _integrity_error(_request: Request, _exc: IntegrityError) -> JSONResponse:
+    """A write the database refused that no service check caught first (a reference to a
+    record that does not exist, a value another record holds): the client's conflict."""
+    error = Conflict(
+        "引用的记录不存在，或取值已被占用", "a referenced record does not exist or a value is taken"
+    )
+    return JSONResponse(error.as_dict(), status_code=error.http_status)
+
+
+@app.exception_handler(DataError)
+async def _data_error(_request: Request, _exc: DataError) -> JSONResponse:
+    """A value the database cannot hold that passed the bounds of cdw.bounds."""
+    problem = Problem(
+        "body", "数值超出数据库可存储的范围", "a value outside what the database can hold"
+    )
+    return JSONResponse(ValidationFailed([problem]).as_dict(), status_code=422)
 
 
 @app.exception_handler(RequestValidationError)

@@ -38,6 +38,30 @@ def store(tmp_path):
     app.dependency_overrides.pop(get_store, None)
 
 
+def _run(operation, mode: GenerationMode, headers, examples, statuses, failures) -> None:
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case) -> None:
+        response = case.call(headers=headers)
+        statuses[response.status_code] += 1
+        try:
+            case.validate_response(response, checks=CHECKS)
+        except AssertionError as exc:
+            failures.append(f"{operation.label} [{mode.value}] {case!r}: {exc}"[:2000])
+
+    try:
+        run()
+    except Unsatisfiable:  # nothing to make invalid (an operation without inputs)
+        assert mode is GenerationMode.NEGATIVE, operation.label
+
+
 def fuzz(headers: dict[str, str], examples: int) -> tuple[Counter, list[str]]:
     """Every operation, ``examples`` valid and ``examples`` invalid cases each: the answers
     by status and the failures (operation, case, what was wrong)."""
@@ -45,30 +69,8 @@ def fuzz(headers: dict[str, str], examples: int) -> tuple[Counter, list[str]]:
     statuses: Counter = Counter()
     failures: list[str] = []
     for result in schema.get_all_operations():
-        operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-            @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(
-                max_examples=examples,
-                deadline=None,
-                database=None,
-                derandomize=True,
-                phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            )
-            def run(case) -> None:
-                response = case.call(headers=headers)
-                statuses[response.status_code] += 1
-                try:
-                    case.validate_response(response, checks=CHECKS)
-                except AssertionError as exc:
-                    failures.append(f"{operation.label} [{mode.value}] {case!r}: {exc}"[:2000])
-
-            try:
-                run()
-            except Unsatisfiable:  # nothing to make invalid (an operation without inputs)
-                assert mode is GenerationMode.NEGATIVE, operation.label
+            _run(result.ok(), mode, headers, examples, statuses, failures)
     return statuses, failures
 
 
