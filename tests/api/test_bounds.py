@@ -361,3 +361,17 @@ def test_a_user_bound_to_a_missing_haulier_is_refused_not_a_server_error(client,
     )  # fmt: skip
     assert answer.status_code in (404, 409, 422), answer.text
     assert "INSERT" not in answer.text and "argon2" not in answer.text
+
+
+def test_an_amended_permit_answers_its_times_with_an_offset(client, auth_headers, session):
+    """Found by schemathesis: on SQLite ``submitted_at`` came back without an offset, which
+    the OpenAPI document's date-time does not allow."""
+    s = seed(session)
+    amended = client.post(
+        f"{API}/permits/{s.permit.id}/amend",
+        json={"reason": "变更"},
+        headers=auth_headers(Role.permit_officer),
+    )
+    assert amended.status_code == 201, amended.text
+    for key in ("created_at", "submitted_at"):
+        assert amended.json()[key].endswith(("Z", "+00:00")), amended.json()[key]

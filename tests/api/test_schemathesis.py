@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from sqlmodel import Session
 
@@ -53,7 +54,7 @@ def _run(operation, mode: GenerationMode, headers, examples, statuses, failures)
         statuses[response.status_code] += 1
         try:
             case.validate_response(response, checks=CHECKS)
-        except AssertionError as exc:
+        except (AssertionError, FailureGroup) as exc:
             failures.append(f"{operation.label} [{mode.value}] {case!r}: {exc}"[:2000])
 
     try:
