@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cdw.api.routes import auth, enforcement, flags, manifests, permits, registry, tracks
 from cdw.config import get_settings
 from cdw.errors import CdwError, Conflict, Problem, RequestTooLarge, ValidationFailed
-from cdw.registry.validators import problems_from_validation_error
+from cdw.registry.validators.pydantic_errors import problems_from_validation_error
 
 API_PREFIX = "/api/v1"
 STATIC_DIR = Path(__file__).parent / "static"

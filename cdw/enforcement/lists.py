@@ -27,13 +27,14 @@ from sqlmodel import Session, col, select
 
 from cdw.enforcement.models import ReviewStatus
 from cdw.exports import safe_row
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.geo.projection import Projector
 from cdw.permits.models import Permit
 from cdw.registry.models import ConstructionSite, Haulier, Vehicle
-from cdw.tracking.flags import FlagCode, FlagRecord
 
 if TYPE_CHECKING:
-    from cdw.roads.engine import Roads
+    from cdw.roads.services import Roads
 
 ROAD_CELL_M = 500.0
 SECTION_STEP_M = 20.0

@@ -23,10 +23,10 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
+from cdw.audit.log import audit
 from cdw.auth.models import User
 from cdw.bounds import DbId, LoadM3, Moment, PositiveLoadM3, PositiveWeightT, WeightT
 from cdw.config import Settings, get_settings
-from cdw.enforcement.audit import audit
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.manifests.gate import GateRefused, Load, PermitFacts, gate_check
 from cdw.manifests.lifecycle import (
@@ -48,7 +48,7 @@ from cdw.manifests.models import (
 )
 from cdw.permits.models import Permit, PermitVehicle
 from cdw.permits.rules import parse_hours
-from cdw.permits.services import get_permit, used_m3, vehicle_facts
+from cdw.permits.services import get_permit, record_use, vehicle_facts
 from cdw.registry.categories import WasteCategory
 from cdw.registry.models import ConstructionSite, DisposalFacility, Driver, Haulier
 from cdw.registry.services import UNRESTRICTED, Scope, get_vehicle_by_plate
@@ -302,6 +302,8 @@ def change_state(
         transition(ManifestState(fresh.state), target)  # names the state it is in now
         raise _concurrent()
     session.refresh(manifest)
+    if target == ManifestState.void:  # its m³ go back to the permit
+        record_use(session, manifest.permit_no, -(manifest.declared_volume_m3 or 0.0))
     _record_change(session, manifest, current, target, actor, at, reason)
     session.flush()
     return manifest
@@ -333,7 +335,7 @@ def permit_facts(session: Session, permit: Permit) -> PermitFacts:
         vehicle_ids=frozenset(vehicle_ids),
         categories=frozenset(str(c) for c in permit.categories),
         volume_m3=permit.volume_m3,
-        used_m3=used_m3(session, permit.permit_no),
+        used_m3=permit.used_m3,
     )
 
 
@@ -425,6 +427,7 @@ def issue(
         raise Conflict(
             "联单编号冲突（同时开单），请重试", "manifest number taken concurrently; retry"
         ) from exc
+    record_use(session, permit.permit_no, manifest.declared_volume_m3 or 0.0)
     _record_change(session, manifest, None, S.issued, actor, now, None)
     session.flush()
     return manifest

@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from cdw.audit.log import history
 from cdw.auth.models import Role
-from cdw.enforcement.audit import history
-from cdw.registry.sample import seed_sample_registry
-from tests.registry.factories import credit_code, square
+from tests.factories import credit_code, square
+from tests.sample_registry import seed_sample_registry
 
 API = "/api/v1"
 

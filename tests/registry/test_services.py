@@ -7,8 +7,8 @@ from datetime import UTC
 import pytest
 from sqlmodel import Session, func, select
 
+from cdw.audit.log import history, verify_chain
 from cdw.auth.models import Role, User
-from cdw.enforcement.audit import history, verify_chain
 from cdw.errors import Conflict, NotFound, ValidationFailed
 from cdw.registry import services
 from cdw.registry.categories import FacilityKind, HaulierStatus, RecordStatus, WasteCategory
@@ -23,9 +23,8 @@ from cdw.registry.models import (
     Vehicle,
     VehicleUpdate,
 )
-from cdw.registry.sample import seed_sample_registry
 from cdw.registry.services import Scope
-from tests.registry.factories import (
+from tests.factories import (
     credit_code,
     depot_in,
     driver_in,
@@ -37,6 +36,7 @@ from tests.registry.factories import (
     vehicle_in,
     zone_in,
 )
+from tests.sample_registry import seed_sample_registry
 
 
 @pytest.fixture

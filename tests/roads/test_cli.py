@@ -11,13 +11,13 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+import cdw.cli.roads
 import cdw.db
-import cdw.roads.cli
 from cdw.cli import app as cli_app
 from cdw.config import Settings
 from cdw.registry.categories import ZoneKind
-from cdw.roads.engine import load_network
 from cdw.roads.network import LIMIT_OFFICER
+from cdw.roads.sources import load_network
 from tests.roads.route_world import add_zone, local_line, seed, write_roads
 
 runner = CliRunner()
@@ -27,7 +27,7 @@ runner = CliRunner()
 def world(engine, session, monkeypatch, tmp_path):
     monkeypatch.setattr(cdw.db, "get_engine", lambda: engine)
     roads = write_roads(tmp_path)
-    monkeypatch.setattr(cdw.roads.cli, "get_settings", lambda: Settings(road_network=roads))
+    monkeypatch.setattr(cdw.cli.roads, "get_settings", lambda: Settings(road_network=roads))
     return seed(session)
 
 
