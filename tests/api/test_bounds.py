@@ -16,8 +16,8 @@ from cdw.config import get_settings
 from cdw.errors import MAX_PROBLEMS_SHOWN
 from cdw.registry.models import DisposalFacility, Haulier
 from cdw.tracking.store import PointStore
+from tests.factories import square
 from tests.manifests.seed import ROUTE, seed
-from tests.registry.factories import square
 
 API = "/api/v1"
 HUGE_IDS = (DB_INT_MAX + 1, 2**63, 0, -1)
