@@ -26,12 +26,16 @@ from cdw.registry.categories import ZoneKind
 from cdw.registry.models import ConstructionSite, DisposalFacility, RecordStatus, RestrictedZone
 from cdw.registry.services import get
 from cdw.roads.matching import MatchParams
+from cdw.roads.network import RoadNetwork
 from cdw.roads.routing import RouteProposal, RouteRestrictions, propose_routes, snap_route
 from cdw.roads.services import Roads
 from cdw.roads.sources import load_network
 from cdw.roads.zones import ZoneOnRoads, zone_restrictions
 
 MAX_ALTERNATIVES = 5
+# A route end (a site's or facility's centre, a point given) this far from the network's
+# nearest node is not on it.
+MAX_END_TO_ROAD_M = 2000.0
 # A drawn line is a few hundred points: a matcher without a distance table, as snap_route's.
 SNAP_PARAMS = MatchParams(sigma_m=5.0, table_m=0.0)
 
@@ -229,6 +233,27 @@ def _feature(roads: Roads, proposal: RouteProposal, **properties: Any) -> dict[s
     return feature
 
 
+def _near_the_network(network: RoadNetwork, ends: dict[str, tuple[float, float]]) -> None:
+    """Route ends farther than ``MAX_END_TO_ROAD_M`` from every road node are outside the
+    network (a destination in Antarctica): 422 instead of a route from the nearest node."""
+    problems = []
+    for field, (lon, lat) in ends.items():
+        x, y = network.projector.forward([lon], [lat])
+        nearest = float(
+            np.sqrt(np.min((network.node_x - x[0]) ** 2 + (network.node_y - y[0]) ** 2))
+        )
+        if not nearest <= MAX_END_TO_ROAD_M:
+            problems.append(
+                Problem(
+                    field,
+                    f"该点距路网超过 {MAX_END_TO_ROAD_M / 1000:g} 公里，不在路网范围内",
+                    f"the point is over {MAX_END_TO_ROAD_M / 1000:g} km from the road network",
+                )
+            )
+    if problems:
+        raise ValidationFailed(problems)
+
+
 def propose(session: Session, settings: Settings, request: ProposalRequest) -> dict[str, Any]:
     """A FeatureCollection of the fastest permitted route (rank 1) and its alternatives;
     ``problems`` says why when there is none."""
@@ -241,6 +266,7 @@ def propose(session: Session, settings: Settings, request: ProposalRequest) -> d
         ("facility_id", "destination"),
     )
     roads = permit_roads(settings)
+    _near_the_network(roads.network, {"origin": origin, "destination": destination})
     zones = _Zones(session, roads, settings.thresholds.corridor_half_width_m)
     restrictions = _restrictions(roads, request, zones)
     proposals = propose_routes(
