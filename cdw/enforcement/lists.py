@@ -26,6 +26,7 @@ from openpyxl import Workbook
 from sqlmodel import Session, col, select
 
 from cdw.enforcement.models import ReviewStatus
+from cdw.exports import safe_row
 from cdw.flags.codes import FlagCode
 from cdw.flags.models import FlagRecord
 from cdw.geo.projection import Projector
@@ -246,7 +247,7 @@ def _table(kind: ListKind, rows: list[dict[str, Any]]) -> list[list[Any]]:
             return "; ".join(f"{FlagCode(c).zh} {c} ×{n}" for c, n in value.items())
         return value
 
-    return [header] + [[cell(row, key) for key, _, _ in columns] for row in rows]
+    return [header] + [safe_row(cell(row, key) for key, _, _ in columns) for row in rows]
 
 
 def to_csv(kind: ListKind, rows: list[dict[str, Any]]) -> bytes:

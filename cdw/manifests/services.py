@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 
 from cdw.audit.log import audit
 from cdw.auth.models import Role, User
+from cdw.bounds import DbId, LoadM3, Moment, PositiveLoadM3, PositiveWeightT, WeightT
 from cdw.config import Settings, get_settings
 from cdw.enforcement.review import close_flags_of_void_manifest
 from cdw.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
@@ -68,16 +69,16 @@ _TIMESTAMP_OF = {
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 
 class ManifestIssue(_In):
-    permit_id: int
+    permit_id: DbId
     plate: str
-    driver_id: int | None = None
+    driver_id: DbId | None = None
     category: str
-    declared_volume_m3: float | None = Field(default=None, gt=0)
-    declared_weight_t: float | None = Field(default=None, gt=0)
+    declared_volume_m3: PositiveLoadM3 | None = None
+    declared_weight_t: PositiveWeightT | None = None
 
     @field_validator("category", mode="before")
     @classmethod
@@ -98,11 +99,11 @@ class ManifestIssue(_In):
 
 class ReceiptIn(_In):
     outcome: ReceiptOutcome = ReceiptOutcome.accepted
-    received_volume_m3: float | None = Field(default=None, ge=0)
-    weighbridge_t: float | None = Field(default=None, ge=0)
-    rejected_volume_m3: float | None = Field(default=None, ge=0)
+    received_volume_m3: LoadM3 | None = None
+    weighbridge_t: WeightT | None = None
+    rejected_volume_m3: LoadM3 | None = None
     reason: str | None = None
-    received_at: datetime | None = None
+    received_at: Moment | None = None
 
     @field_validator("received_at")
     @classmethod

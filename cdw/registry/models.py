@@ -25,6 +25,15 @@ from sqlalchemy.orm import Mapper
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import JSON, Column, Field, SQLModel
 
+from cdw.bounds import (
+    Day,
+    DbId,
+    PositiveLoadM3,
+    PositiveVolumeM3,
+    PositiveWeightT,
+    Score,
+    VolumeM3,
+)
 from cdw.errors import Problem, ValidationFailed
 from cdw.registry.categories import (
     FacilityKind,
@@ -130,9 +139,10 @@ PhoneIn = Annotated[str, AfterValidator(_phone)]
 
 
 class _Input(SQLModel):
-    """Input models strip text and reject unknown fields (a misspelt field is an error)."""
+    """Input models strip text and reject unknown fields (a misspelt field is an error) and
+    non-finite numbers; numbers, ids and dates carry the bounds of :mod:`cdw.bounds`."""
 
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid", allow_inf_nan=False)
 
 
 class _Patch(_Input):
@@ -200,6 +210,7 @@ class ConstructionSiteCreate(_Input, ConstructionSiteBase):
     code: CodeIn = None
     geofence: GeofenceIn
     expected_categories: CategoriesIn = []
+    expected_volume_m3: VolumeM3
     status: RecordStatusIn = RecordStatus.active
 
 
@@ -212,7 +223,7 @@ class ConstructionSiteUpdate(_Patch):
     contractor: str | None = Field(default=None, min_length=1, max_length=200)
     geofence: GeofenceIn | None = None
     expected_categories: CategoriesIn | None = None
-    expected_volume_m3: float | None = Field(default=None, ge=0)
+    expected_volume_m3: VolumeM3 | None = None
     status: RecordStatusIn | None = None
 
 
@@ -258,6 +269,8 @@ class DisposalFacilityCreate(_Input, DisposalFacilityBase):
     code: CodeIn = None
     kind: FacilityKindIn
     geofence: GeofenceIn
+    capacity_m3: PositiveVolumeM3
+    used_m3: VolumeM3 = 0.0
     accepted_categories: Annotated[CategoriesIn, Field(min_length=1)]
     opening_hours: OpeningHoursIn = "00:00-24:00"
     status: RecordStatusIn = RecordStatus.active
@@ -269,8 +282,8 @@ class DisposalFacilityUpdate(_Patch):
     kind: FacilityKindIn | None = None
     address: str | None = Field(default=None, max_length=300)
     geofence: GeofenceIn | None = None
-    capacity_m3: float | None = Field(default=None, gt=0)
-    used_m3: float | None = Field(default=None, ge=0)
+    capacity_m3: PositiveVolumeM3 | None = None
+    used_m3: VolumeM3 | None = None
     accepted_categories: Annotated[CategoriesIn, Field(min_length=1)] | None = None
     opening_hours: OpeningHoursIn | None = None
     status: RecordStatusIn | None = None
@@ -310,16 +323,18 @@ class HaulierBase(SQLModel):
 
 class HaulierCreate(_Input, HaulierBase):
     credit_code: CreditCodeIn
+    licence_valid_until: Day
     status: HaulierStatusIn = HaulierStatus.active
+    credit_score: Score = 100
 
 
 class HaulierUpdate(_Patch):
     name: Name | None = None
     credit_code: CreditCodeIn | None = None
     licence_no: str | None = Field(default=None, min_length=1, max_length=100)
-    licence_valid_until: date | None = None
+    licence_valid_until: Day | None = None
     status: HaulierStatusIn | None = None
-    credit_score: int | None = Field(default=None, ge=0, le=100)
+    credit_score: Score | None = None
 
 
 class Haulier(HaulierBase, table=True):
@@ -354,6 +369,7 @@ class DepotBase(SQLModel):
 
 
 class DepotCreate(_Input, DepotBase):
+    haulier_id: DbId
     code: CodeIn = None
     geofence: GeofenceIn
     status: RecordStatusIn = RecordStatus.active
@@ -361,7 +377,7 @@ class DepotCreate(_Input, DepotBase):
 
 class DepotUpdate(_Patch):
     code: CodeIn = None
-    haulier_id: int | None = None
+    haulier_id: DbId | None = None
     name: Name | None = None
     address: str | None = Field(default=None, max_length=300)
     geofence: GeofenceIn | None = None
@@ -408,6 +424,10 @@ class VehicleBase(SQLModel):
 
 class VehicleCreate(_Input, VehicleBase):
     plate: PlateIn
+    haulier_id: DbId
+    rated_capacity_m3: PositiveLoadM3
+    rated_load_t: PositiveWeightT
+    inspection_valid_until: Day
     sealed_body: YesNo = False
     load_sensor: YesNo = True
     terminal_id: TerminalIdIn = None
@@ -418,13 +438,13 @@ class VehicleUpdate(_Patch):
     nullable: ClassVar[frozenset[str]] = frozenset({"terminal_id"})
 
     plate: PlateIn | None = None
-    haulier_id: int | None = None
-    rated_capacity_m3: float | None = Field(default=None, gt=0)
-    rated_load_t: float | None = Field(default=None, gt=0)
+    haulier_id: DbId | None = None
+    rated_capacity_m3: PositiveLoadM3 | None = None
+    rated_load_t: PositiveWeightT | None = None
     sealed_body: YesNo | None = None
     load_sensor: YesNo | None = None
     terminal_id: TerminalIdIn = None
-    inspection_valid_until: date | None = None
+    inspection_valid_until: Day | None = None
     status: RecordStatusIn | None = None
 
 
@@ -489,6 +509,7 @@ class DriverBase(SQLModel):
 
 
 class DriverCreate(_Input, DriverBase):
+    haulier_id: DbId
     licence_no: Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_upper)]
     phone: PhoneIn = ""
     status: RecordStatusIn = RecordStatus.active
@@ -499,7 +520,7 @@ class DriverUpdate(_Patch):
     licence_no: (
         Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_upper)] | None
     ) = None
-    haulier_id: int | None = None
+    haulier_id: DbId | None = None
     phone: PhoneIn | None = None
     status: RecordStatusIn | None = None
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from cdw.config import Thresholds, get_settings
 from cdw.errors import ValidationFailed
+from cdw.exports import safe_row
 from cdw.tracking.clean import clean
 from cdw.tracking.io import Reject, detect_format, read_points
 from cdw.tracking.store import PointStore
@@ -132,5 +133,5 @@ def write_rejects(path: Path, rejects: list[Reject]) -> None:
         writer = csv.writer(handle)
         writer.writerow(REJECTS_COLUMNS)
         for r in rejects:
-            writer.writerow([r.line, r.field, r.zh, r.en, r.raw])
+            writer.writerow(safe_row([r.line, r.field, r.zh, r.en, r.raw]))
     os.replace(temp, path)

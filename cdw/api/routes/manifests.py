@@ -32,6 +32,7 @@ from cdw.api.schemas import (
     errors,
 )
 from cdw.auth.models import Role, User
+from cdw.bounds import Count, Day, DbId
 from cdw.flows.day import reconcile_days
 from cdw.manifests import figures, services
 from cdw.manifests.lifecycle import ManifestState
@@ -53,8 +54,8 @@ MAX_DAYS = 31
 
 
 class DayRange(BaseModel):
-    date_from: date
-    date_to: date | None = None
+    date_from: Day
+    date_to: Day | None = None
 
     @model_validator(mode="after")
     def _range(self):
@@ -109,7 +110,7 @@ def list_manifests(
     session: SessionDep,
     user: Reader,
     state: ManifestState | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Count = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ManifestsPublic:
     rows, count = services.list_manifests(
@@ -135,7 +136,7 @@ def expected(session: SessionDep, user: Operator) -> ManifestsPublic:
     responses=errors(403, 404),
     summary="联单详情 / read one manifest",
 )
-def read_manifest(manifest_id: int, session: SessionDep, user: Reader) -> ManifestPublic:
+def read_manifest(manifest_id: DbId, session: SessionDep, user: Reader) -> ManifestPublic:
     return services.public(session, services.get_manifest(session, manifest_id, scope_for(user)))
 
 
@@ -152,7 +153,7 @@ def _changed(session, manifest_id, user, target, reason=None) -> ManifestPublic:
     responses=errors(403, 404, 409),
     summary="确认出场 / departed",
 )
-def depart(manifest_id: int, session: SessionDep, user: Dispatcher) -> ManifestPublic:
+def depart(manifest_id: DbId, session: SessionDep, user: Dispatcher) -> ManifestPublic:
     return _changed(session, manifest_id, user, ManifestState.departed)
 
 
@@ -163,7 +164,7 @@ def depart(manifest_id: int, session: SessionDep, user: Dispatcher) -> ManifestP
     summary="作废 / void",
 )
 def void(
-    manifest_id: int,
+    manifest_id: DbId,
     data: StateChange,
     session: SessionDep,
     user: Annotated[User, require_roles(*VOIDERS)],
@@ -183,7 +184,7 @@ def void(
     summary="闭合 / close",
 )
 def close(
-    manifest_id: int, data: StateChange, session: SessionDep, user: Officer
+    manifest_id: DbId, data: StateChange, session: SessionDep, user: Officer
 ) -> ManifestPublic:
     return _changed(session, manifest_id, user, ManifestState.closed, data.reason)
 
@@ -196,7 +197,7 @@ def close(
     summary="收货或拒收 / receive",
 )
 def receive(
-    manifest_id: int, data: ReceiptIn, session: SessionDep, user: Operator
+    manifest_id: DbId, data: ReceiptIn, session: SessionDep, user: Operator
 ) -> ReceiptPublic:
     receipt = services.confirm_receipt(session, manifest_id, data, user, scope_for(user))
     session.commit()
@@ -211,7 +212,7 @@ def receive(
     summary="更正收货记录（新版本） / correct a receipt",
 )
 def correct(
-    manifest_id: int, data: ReceiptCorrection, session: SessionDep, user: Operator
+    manifest_id: DbId, data: ReceiptCorrection, session: SessionDep, user: Operator
 ) -> ReceiptPublic:
     receipt = services.correct_receipt(session, manifest_id, data, user, scope_for(user))
     session.commit()

@@ -29,6 +29,7 @@ from sqlmodel import SQLModel
 from cdw.api.deps import ALL_ROLES, SessionDep, require_roles
 from cdw.api.schemas import Label, errors
 from cdw.auth.models import Role, User
+from cdw.bounds import Count, DbId
 from cdw.errors import Forbidden
 from cdw.registry import services
 from cdw.registry.categories import (
@@ -107,20 +108,20 @@ class DepotFilter(BaseModel):
     status: RecordStatus | None = None
     name: str | None = _NAME
     code: str | None = _CODE
-    haulier_id: int | None = None
+    haulier_id: DbId | None = None
 
 
 class VehicleFilter(BaseModel):
     status: RecordStatus | None = None
     plate: str | None = Field(default=None, description="车牌号前缀 / plate prefix")
-    haulier_id: int | None = None
+    haulier_id: DbId | None = None
     terminal_id: str | None = None
 
 
 class DriverFilter(BaseModel):
     status: RecordStatus | None = None
     name: str | None = _NAME
-    haulier_id: int | None = None
+    haulier_id: DbId | None = None
     licence_no: str | None = None
 
 
@@ -212,7 +213,7 @@ def _router(res: Resource) -> APIRouter:
         session: SessionDep,
         user: Reader,
         filters: Filters,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Count = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> Any:
         wanted = filters.model_dump(exclude_none=True)
@@ -237,7 +238,7 @@ def _router(res: Resource) -> APIRouter:
         operation_id=f"read_{slug}",
         summary=f"查看{res.zh} / read one",
     )
-    def read_record(session: SessionDep, user: Reader, record_id: int) -> Any:
+    def read_record(session: SessionDep, user: Reader, record_id: DbId) -> Any:
         return res.present(
             services.get(session, res.model, record_id, services.scope_for(user)), user
         )
@@ -263,7 +264,7 @@ def _router(res: Resource) -> APIRouter:
         operation_id=f"update_{slug}",
         summary=f"修改{res.zh} / update",
     )
-    def update_record(session: SessionDep, user: Writer, record_id: int, data: Update) -> Any:  # type: ignore[valid-type]
+    def update_record(session: SessionDep, user: Writer, record_id: DbId, data: Update) -> Any:  # type: ignore[valid-type]
         record = services.update(session, res.model, record_id, data, user)
         session.commit()
         session.refresh(record)
@@ -276,7 +277,7 @@ def _router(res: Resource) -> APIRouter:
         operation_id=f"deactivate_{slug}",
         summary=f"停用{res.zh} / deactivate",
     )
-    def deactivate_record(session: SessionDep, user: Writer, record_id: int) -> Any:
+    def deactivate_record(session: SessionDep, user: Writer, record_id: DbId) -> Any:
         record = services.deactivate(session, res.model, record_id, user)
         session.commit()
         session.refresh(record)

@@ -12,7 +12,7 @@ import re
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -22,8 +22,9 @@ from sqlmodel import col, select
 from cdw.api.deps import SessionDep, SettingsDep, require_roles
 from cdw.api.schemas import Feature, FeatureCollection, RejectOut, UploadPublic, errors
 from cdw.auth.models import Role, User
+from cdw.bounds import Moment
 from cdw.config import Settings, get_settings
-from cdw.errors import NotFound, Problem, ValidationFailed
+from cdw.errors import MAX_PROBLEMS_SHOWN, CdwError, NotFound, Problem, ValidationFailed
 from cdw.registry.models import Vehicle
 from cdw.registry.services import holding_periods, scope_for
 from cdw.registry.validators.plates import validate_plate
@@ -57,9 +58,32 @@ def terminal_map(session: SessionDep) -> dict[str, str]:
     return {terminal: plate for terminal, plate in rows}
 
 
-def _safe_name(name: str | None) -> str:
-    stem = re.sub(r"[^\w.\-]", "_", Path(name or "upload").name)
-    return stem or "upload"
+def _temp_name(name: str | None) -> str:
+    """The name an upload is stored under while it is read: ``upload`` and the client's
+    extension (which tells its format), so that no client name (``..``, 300 bytes, a path)
+    becomes a path on the server."""
+    suffix = Path(name or "").suffix.lower()
+    return "upload" + (suffix if re.fullmatch(r"\.[a-z0-9]{1,12}", suffix) else "")
+
+
+def _shown_name(name: str | None) -> str:
+    return Path(name or "upload").name[:255] or "upload"
+
+
+def _without_temp_path(exc: CdwError, temp: Path, shown: str) -> CdwError:
+    """The error of reading an upload, naming the client's file instead of the temp path."""
+
+    def hide(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        return text.replace(str(temp), shown).replace(temp.name, shown)
+
+    exc.zh, exc.en = hide(exc.zh), hide(exc.en)
+    exc.extra = {key: hide(value) for key, value in exc.extra.items()}
+    for problem in exc.problems:
+        problem.source = hide(problem.source)
+        problem.zh, problem.en = hide(problem.zh), hide(problem.en)
+    return exc
 
 
 @router.post(
@@ -78,26 +102,30 @@ def upload_track(
     crs: Literal["wgs84", "gcj02"] = "wgs84",
 ) -> UploadPublic:
     """Store a GPS file whole, or (``skip_invalid``) its good rows with the rejects listed."""
+    shown = _shown_name(file.filename)
     with tempfile.TemporaryDirectory(prefix="cdw-upload-") as tmp:
-        path = Path(tmp) / _safe_name(file.filename)
+        path = Path(tmp) / _temp_name(file.filename)
         with open(path, "wb") as out:
             while chunk := file.file.read(1 << 20):
                 out.write(chunk)
-        report = ingest_file(
-            path,
-            store,
-            skip_invalid=skip_invalid,
-            fmt=fmt,
-            crs=crs,
-            terminal_to_plate=terminal_map(session),
-            write_rejects_file=False,
-        )
+        try:
+            report = ingest_file(
+                path,
+                store,
+                skip_invalid=skip_invalid,
+                fmt=fmt,
+                crs=crs,
+                terminal_to_plate=terminal_map(session),
+                write_rejects_file=False,
+            )
+        except CdwError as exc:
+            raise _without_temp_path(exc, path, shown) from None
+    rejects = report.rejects[:MAX_PROBLEMS_SHOWN]
+    for reject in rejects:
+        reject.source = shown
     return UploadPublic.model_validate(
         report.as_dict()
-        | {
-            "source": file.filename,
-            "rejects": [RejectOut.model_validate(r) for r in report.rejects],
-        }
+        | {"source": shown, "rejects": [RejectOut.model_validate(r) for r in rejects]}
     )
 
 
@@ -136,8 +164,8 @@ def visible_windows(
 )
 def read_track(
     plate: str,
-    start: datetime,
-    end: datetime,
+    start: Moment,
+    end: Moment,
     store: StoreDep,
     session: SessionDep,
     user: Annotated[User, require_roles(*TRACK_READERS)],
