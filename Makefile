@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed-run
 INSTALLED_TEST := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench fuzz lint clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("cdw needs Python >= 3.11" if sys.version_info < (3, 11) else 0)'
@@ -32,6 +32,11 @@ test: $(INSTALLED_TEST)
 bench: $(INSTALLED_TEST)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/bench_engine.py
+
+# Schemathesis with a larger budget than the test suite's (examples per operation and mode).
+FUZZ_EXAMPLES ?= 100
+fuzz: $(INSTALLED_TEST)
+	CDW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/api/test_schemathesis.py -s
 
 lint: $(INSTALLED_TEST)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

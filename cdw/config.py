@@ -5,10 +5,21 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cdw.bounds import (
+    DistanceM,
+    DurationS,
+    Hour,
+    PositiveDistanceM,
+    PositiveSpeedKmh,
+    Ratio,
+    Sigmas,
+)
 
 
 class Thresholds(BaseModel):
@@ -37,30 +48,45 @@ class Thresholds(BaseModel):
       (checks/route_deviation.py).
     """
 
-    corridor_half_width_m: float = 50.0
-    deviation_min_duration_s: float = 60.0
-    deviation_min_distance_m: float = 200.0
-    stop_radius_m: float = 50.0
-    long_stop_min_duration_s: float = 600.0
-    dumping_stop_min_duration_s: float = 180.0
-    dumping_facility_radius_m: float = 2000.0
-    speed_limit_kmh: float = 60.0
-    speeding_min_duration_s: float = 30.0
-    signal_gap_s: float = 300.0
-    tamper_min_jump_m: float = 1000.0
-    night_start_hour: int = 22
-    night_end_hour: int = 6
-    trip_split_gap_s: float = 1800.0
-    fence_exit_margin_m: float = 50.0
-    fence_exit_min_s: float = 60.0
-    fence_stop_min_s: float = 120.0
-    speeding_road_radius_m: float = 50.0
-    speeding_radius_sigmas: float = 3.5
-    deviation_confirm_margin_m: float = 50.0
-    max_implied_speed_kmh: float = 180.0
-    future_tolerance_s: float = 300.0
-    receipt_transit_allowance_s: float = 4 * 3600.0
-    quantity_tolerance_ratio: float = 0.10
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    corridor_half_width_m: PositiveDistanceM = 50.0
+    deviation_min_duration_s: DurationS = 60.0
+    deviation_min_distance_m: DistanceM = 200.0
+    stop_radius_m: PositiveDistanceM = 50.0
+    long_stop_min_duration_s: DurationS = 600.0
+    dumping_stop_min_duration_s: DurationS = 180.0
+    dumping_facility_radius_m: DistanceM = 2000.0
+    speed_limit_kmh: PositiveSpeedKmh = 60.0
+    speeding_min_duration_s: DurationS = 30.0
+    signal_gap_s: DurationS = 300.0
+    tamper_min_jump_m: PositiveDistanceM = 1000.0
+    night_start_hour: Hour = 22
+    night_end_hour: Hour = 6
+    trip_split_gap_s: DurationS = 1800.0
+    fence_exit_margin_m: DistanceM = 50.0
+    fence_exit_min_s: DurationS = 60.0
+    fence_stop_min_s: DurationS = 120.0
+    speeding_road_radius_m: DistanceM = 50.0
+    speeding_radius_sigmas: Sigmas = 3.5
+    deviation_confirm_margin_m: DistanceM = 50.0
+    max_implied_speed_kmh: PositiveSpeedKmh = 180.0
+    future_tolerance_s: DurationS = 300.0
+    receipt_transit_allowance_s: DurationS = 4 * 3600.0
+    quantity_tolerance_ratio: Ratio = 0.10
+
+
+def _check_overrides(overrides: dict[str, float]) -> dict[str, float]:
+    """A permit's threshold overrides: known names, each within the range of its setting."""
+    unknown = sorted(set(overrides) - set(Thresholds.model_fields))
+    if unknown:
+        raise ValueError(f"未知阈值 / unknown thresholds: {', '.join(unknown)}")
+    Thresholds.model_validate(overrides)
+    return overrides
+
+
+# Per-permit overrides of :class:`Thresholds` (same names, same bounds; NaN and inf refused).
+ThresholdOverrides = Annotated[dict[str, float], AfterValidator(_check_overrides)]
 
 
 class Settings(BaseSettings):
@@ -83,6 +109,13 @@ class Settings(BaseSettings):
     road_network: Path | None = Field(
         default=None,
         description="road network file (.npz cache, .geojson, .osm, .osm.bz2, .osm.pbf) for map matching",
+    )
+    max_request_mb: float = Field(
+        default=64.0,
+        gt=0,
+        le=4096,
+        allow_inf_nan=False,
+        description="largest request body the API accepts (MB); larger ones answer 413",
     )
     credit_suspension_threshold: int = Field(
         default=60,

@@ -34,6 +34,11 @@ class Problem:
         return f"{prefix}[{self.field}] {self.zh} / {self.en}"
 
 
+# An error body lists at most this many problems, then their total: a file with a million bad
+# rows answers a short body, not one larger than the file.
+MAX_PROBLEMS_SHOWN = 100
+
+
 class CdwError(Exception):
     """Base of all cdw errors."""
 
@@ -50,7 +55,8 @@ class CdwError(Exception):
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message_zh": self.zh, "message_en": self.en}
         if self.problems:
-            body["problems"] = [p.as_dict() for p in self.problems]
+            body["problems"] = [p.as_dict() for p in self.problems[:MAX_PROBLEMS_SHOWN]]
+            body["problem_count"] = len(self.problems)
         body.update(self.extra)
         return body
 
@@ -101,6 +107,18 @@ class Forbidden(CdwError, PermissionError):
 
     def __init__(self, zh: str = "无权执行此操作", en: str = "Your role may not do this"):
         super().__init__(zh, en)
+
+
+class RequestTooLarge(CdwError):
+    """A request body over ``Settings.max_request_mb``."""
+
+    code = "request_too_large"
+    http_status = 413
+
+    def __init__(self, limit_mb: float):
+        super().__init__(
+            f"请求内容超过 {limit_mb:g} MB 上限", f"Request body over the {limit_mb:g} MB limit"
+        )
 
 
 class InputFileError(CdwError, ValueError):

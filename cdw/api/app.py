@@ -1,22 +1,42 @@
-"""The FastAPI application: routers under /api/v1 and JSON errors in zh-CN and English."""
+"""The FastAPI application: routers under /api/v1 and JSON errors in zh-CN and English.
+
+Around the routes: a request-size limit (``Settings.max_request_mb``, 413), security headers
+on every answer, and the Swagger UI (``/docs``) and ReDoc (``/redoc``) pages served with their
+assets from ``cdw/api/static`` (no CDN: they work offline).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cdw.api.routes import auth, enforcement, flags, manifests, permits, registry, tracks
-from cdw.errors import CdwError, ValidationFailed
+from cdw.config import get_settings
+from cdw.errors import CdwError, Conflict, Problem, RequestTooLarge, ValidationFailed
 from cdw.registry.validators.pydantic_errors import problems_from_validation_error
 
 API_PREFIX = "/api/v1"
+STATIC_DIR = Path(__file__).parent / "static"
+DOCS_URL, REDOC_URL, STATIC_URL = "/docs", "/redoc", "/static"
 
 app = FastAPI(
     title="cdw 建筑垃圾运输监管 / Construction-waste transport supervision",
     version="0.1.0",
     openapi_url="/openapi.json",
+    docs_url=None,
+    redoc_url=None,
 )
 # Every router of the API, in one list (tests walk it to check each route's roles).
 ROUTERS = [
@@ -30,6 +50,121 @@ ROUTERS = [
 ]
 for router in ROUTERS:
     app.include_router(router, prefix=API_PREFIX)
+app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
+
+
+@app.get(DOCS_URL, include_in_schema=False)
+def swagger_ui() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url=app.openapi_url,
+        title=f"{app.title} - Swagger UI",
+        oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
+        swagger_js_url=f"{STATIC_URL}/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url=f"{STATIC_URL}/swagger-ui/swagger-ui.css",
+        swagger_favicon_url=f"{STATIC_URL}/swagger-ui/favicon-32x32.png",
+    )
+
+
+@app.get(app.swagger_ui_oauth2_redirect_url, include_in_schema=False)
+def swagger_ui_redirect() -> HTMLResponse:
+    return get_swagger_ui_oauth2_redirect_html()
+
+
+@app.get(REDOC_URL, include_in_schema=False)
+def redoc() -> HTMLResponse:
+    return get_redoc_html(
+        openapi_url=app.openapi_url,
+        title=f"{app.title} - ReDoc",
+        redoc_js_url=f"{STATIC_URL}/redoc/redoc.standalone.js",
+        redoc_favicon_url=f"{STATIC_URL}/swagger-ui/favicon-32x32.png",
+        with_google_fonts=False,
+    )
+
+
+# The API answers JSON and a few self-contained HTML reports: nothing may be loaded from
+# elsewhere, and no page may be framed. The documentation pages also run their own inline
+# start-up script and ReDoc its web worker.
+_CSP_API = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+_CSP_DOCS = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
+)
+_DOCS_PATHS = frozenset({DOCS_URL, REDOC_URL, app.swagger_ui_oauth2_redirect_url})
+
+
+def _security_headers(path: str) -> list[tuple[bytes, bytes]]:
+    csp = _CSP_DOCS if path in _DOCS_PATHS else _CSP_API
+    return [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"content-security-policy", csp.encode()),
+    ]
+
+
+class GuardMiddleware:
+    """Refuses request bodies over ``Settings.max_request_mb`` with 413 (by their declared
+    length, or after reading that much of a chunked body) and adds the security headers to
+    every answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit_mb = get_settings().max_request_mb
+        limit = int(limit_mb * 1024 * 1024)
+        extra_headers = _security_headers(scope["path"])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra_headers]
+            await send(message)
+
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit():
+            if int(declared) > limit:
+                await _too_large(limit_mb)(scope, receive, send_with_headers)
+                return
+            await self.app(scope, receive, send_with_headers)
+            return
+        # No declared length (chunked): read the body here, at most ``limit`` bytes of it.
+        chunks: list[bytes] = []
+        received, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            more = message.get("more_body", False)
+            if received > limit:
+                await _too_large(limit_mb)(scope, receive, send_with_headers)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send_with_headers)
+
+
+def _too_large(limit_mb: float) -> JSONResponse:
+    error = RequestTooLarge(limit_mb)
+    return JSONResponse(error.as_dict(), status_code=error.http_status)
+
+
+app.add_middleware(GuardMiddleware)
 
 
 @app.exception_handler(CdwError)
@@ -38,17 +173,48 @@ async def _cdw_error(_request: Request, exc: CdwError) -> JSONResponse:
     return JSONResponse(exc.as_dict(), status_code=exc.http_status, headers=headers)
 
 
+@app.exception_handler(IntegrityError)
+async def _integrity_error(_request: Request, _exc: IntegrityError) -> JSONResponse:
+    """A write the database refused that no service check caught first (a reference to a
+    record that does not exist, a value another record holds): the client's conflict."""
+    error = Conflict(
+        "引用的记录不存在，或取值已被占用", "a referenced record does not exist or a value is taken"
+    )
+    return JSONResponse(error.as_dict(), status_code=error.http_status)
+
+
+@app.exception_handler(DataError)
+async def _data_error(_request: Request, _exc: DataError) -> JSONResponse:
+    """A value the database cannot hold that passed the bounds of cdw.bounds."""
+    problem = Problem(
+        "body", "数值超出数据库可存储的范围", "a value outside what the database can hold"
+    )
+    return JSONResponse(ValidationFailed([problem]).as_dict(), status_code=422)
+
+
 @app.exception_handler(RequestValidationError)
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
     body = ValidationFailed(problems_from_validation_error(exc.errors())).as_dict()
     return JSONResponse(body, status_code=422)
 
 
+# FastAPI answers 400 when a JSON body cannot be parsed beyond a syntax error (nested too
+# deeply, an integer too long to convert): to the client it is invalid input like any other.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 @app.exception_handler(StarletteHTTPException)
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        problem = Problem(
+            "body", "请求内容无法解析（嵌套过深或数字过长）", "the body cannot be parsed "
+            "(nested too deeply or a number too long)",
+        )  # fmt: skip
+        return JSONResponse(ValidationFailed([problem]).as_dict(), status_code=422)
     messages = {
         404: ("资源不存在", "Not found"),
         405: ("不支持的请求方法", "Method not allowed"),
+        413: ("请求内容过大", "Request body too large"),
     }
     zh, en = messages.get(exc.status_code, ("请求错误", str(exc.detail)))
     return JSONResponse(

@@ -34,6 +34,9 @@ class ErrorBody(BaseModel):
     message_zh: str
     message_en: str
     problems: list[ProblemOut] = Field(default_factory=list)
+    problem_count: int | None = Field(
+        default=None, description="all problems found (``problems`` shows the first 100)"
+    )
 
 
 ERROR_BODY_REF = "#/components/schemas/ErrorBody"

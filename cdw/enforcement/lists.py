@@ -26,11 +26,13 @@ from openpyxl import Workbook
 from sqlmodel import Session, col, select
 
 from cdw.enforcement.models import ReviewStatus
+from cdw.exports import safe_row
 from cdw.flags.codes import FlagCode
 from cdw.flags.models import FlagRecord
 from cdw.geo.projection import Projector
 from cdw.permits.models import Permit
-from cdw.registry.models import ConstructionSite, Haulier, Vehicle
+from cdw.registry.models import ConstructionSite, Haulier
+from cdw.registry.services import holder_at
 
 if TYPE_CHECKING:
     from cdw.roads.services import Roads
@@ -104,16 +106,10 @@ def _site_rows(session: Session, flags: list[FlagRecord]) -> dict[str, ListRow]:
 
 
 def _haulier_rows(session: Session, flags: list[FlagRecord]) -> dict[str, ListRow]:
-    owner = {
-        v.plate: v.haulier_id
-        for v in session.exec(
-            select(Vehicle).where(col(Vehicle.plate).in_({f.vehicle for f in flags}))
-        ).all()
-    }
     hauliers = {h.id: h for h in session.exec(select(Haulier)).all()}
     rows: dict[str, ListRow] = {}
     for flag in flags:
-        haulier_id = owner.get(flag.vehicle)
+        haulier_id = holder_at(session, flag.vehicle, flag.start_ts)  # then, not today
         if haulier_id is None:
             continue
         haulier = hauliers[haulier_id]
@@ -251,7 +247,7 @@ def _table(kind: ListKind, rows: list[dict[str, Any]]) -> list[list[Any]]:
             return "; ".join(f"{FlagCode(c).zh} {c} ×{n}" for c, n in value.items())
         return value
 
-    return [header] + [[cell(row, key) for key, _, _ in columns] for row in rows]
+    return [header] + [safe_row(cell(row, key) for key, _, _ in columns) for row in rows]
 
 
 def to_csv(kind: ListKind, rows: list[dict[str, Any]]) -> bytes:

@@ -12,11 +12,13 @@ receipt: its manifest's facility).
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
+from pydantic import TypeAdapter, ValidationError
 from sqlmodel import Session, col, select
 
+from cdw.bounds import LoadM3, Moment
 from cdw.errors import InputFileError, Problem, ValidationFailed
 from cdw.manifests.lifecycle import ManifestState
 from cdw.manifests.models import DisposalMethod, Manifest
@@ -28,6 +30,8 @@ from cdw.registry.refs import try_resolve
 from cdw.registry.services import get_vehicle_by_plate
 
 ACTOR = "import"
+_MOMENT = TypeAdapter(Moment)
+_LOAD_M3 = TypeAdapter(LoadM3)
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -83,9 +87,9 @@ def load_manifests(session: Session, folder: Path) -> tuple[int, int]:
             driver = session.exec(
                 select(Driver).where(Driver.licence_no == row["driver_licence_no"].upper())
             ).first()
-            issued = datetime.fromisoformat(row["issued_at"]).astimezone(UTC)
-            departed = datetime.fromisoformat(row["departed_at"]).astimezone(UTC)
-            volume = float(row["declared_volume_m3"])
+            issued = _MOMENT.validate_python(row["issued_at"]).astimezone(UTC)
+            departed = _MOMENT.validate_python(row["departed_at"]).astimezone(UTC)
+            volume = _LOAD_M3.validate_python(row["declared_volume_m3"])
         except (KeyError, ValueError) as exc:
             problems.append(
                 Problem("row", f"格式错误：{exc}", f"malformed: {exc}", line, str(manifests_csv))
@@ -155,12 +159,18 @@ def load_manifests(session: Session, folder: Path) -> tuple[int, int]:
         problems += places
         if places:
             continue
-        data = ReceiptIn(
-            outcome=row["result"],
-            received_volume_m3=float(row["received_volume_m3"]),
-            weighbridge_t=float(row["weighbridge_t"]) if row.get("weighbridge_t") else None,
-            received_at=datetime.fromisoformat(row["received_at"]),
-        )
+        try:
+            data = ReceiptIn(
+                outcome=row["result"],
+                received_volume_m3=row["received_volume_m3"],
+                weighbridge_t=row.get("weighbridge_t") or None,
+                received_at=row["received_at"],
+            )
+        except (KeyError, ValidationError) as exc:
+            problems.append(
+                Problem("row", f"格式错误：{exc}", f"malformed: {exc}", line, str(receipts_csv))
+            )
+            continue
         confirm_receipt(session, manifest.id, data, ACTOR)
         receipts += 1
     if problems:

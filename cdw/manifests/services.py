@@ -24,9 +24,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from cdw.audit.log import audit
-from cdw.auth.models import User
+from cdw.auth.models import Role, User
+from cdw.bounds import DbId, LoadM3, Moment, PositiveLoadM3, PositiveWeightT, WeightT
 from cdw.config import Settings, get_settings
-from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
+from cdw.enforcement.review import close_flags_of_void_manifest
+from cdw.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
 from cdw.manifests.gate import GateRefused, Load, PermitFacts, gate_check
 from cdw.manifests.lifecycle import (
     AWAITING_RECEIPT,
@@ -67,16 +69,16 @@ _TIMESTAMP_OF = {
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 
 class ManifestIssue(_In):
-    permit_id: int
+    permit_id: DbId
     plate: str
-    driver_id: int | None = None
+    driver_id: DbId | None = None
     category: str
-    declared_volume_m3: float | None = Field(default=None, gt=0)
-    declared_weight_t: float | None = Field(default=None, gt=0)
+    declared_volume_m3: PositiveLoadM3 | None = None
+    declared_weight_t: PositiveWeightT | None = None
 
     @field_validator("category", mode="before")
     @classmethod
@@ -97,11 +99,11 @@ class ManifestIssue(_In):
 
 class ReceiptIn(_In):
     outcome: ReceiptOutcome = ReceiptOutcome.accepted
-    received_volume_m3: float | None = Field(default=None, ge=0)
-    weighbridge_t: float | None = Field(default=None, ge=0)
-    rejected_volume_m3: float | None = Field(default=None, ge=0)
+    received_volume_m3: LoadM3 | None = None
+    weighbridge_t: WeightT | None = None
+    rejected_volume_m3: LoadM3 | None = None
     reason: str | None = None
-    received_at: datetime | None = None
+    received_at: Moment | None = None
 
     @field_validator("received_at")
     @classmethod
@@ -332,6 +334,28 @@ def change_state(
     if target == ManifestState.void:  # its m³ go back to the permit
         record_use(session, manifest.permit_no, -(manifest.declared_volume_m3 or 0.0))
     _record_change(session, manifest, current, target, actor, at, reason)
+    session.flush()
+    return manifest
+
+
+# A site dispatcher voids only what has not left the site; a manifest on the road, overdue
+# or disputed carries evidence, and only an officer may void it (with the reason).
+DISPATCHER_MAY_VOID = frozenset({S.issued})
+
+
+def void(session: Session, manifest: Manifest, actor: User, reason: str) -> Manifest:
+    """Void ``manifest`` (Forbidden for a dispatcher once it left the site). The open flags
+    raised on it are closed with the reason, so that re-reconciliation, which skips void
+    manifests, finds them reviewed and keeps them on the record."""
+    state = ManifestState(manifest.state)
+    if actor.role == Role.site_dispatcher and state not in DISPATCHER_MAY_VOID:
+        raise Forbidden(
+            f"联单已是「{state.zh}」，出场管理员只能作废未出场的联单，请由审批员或执法队员处理",
+            f"the manifest is {state.en}; a site dispatcher may void only a manifest that has "
+            "not left the site; ask a permit or enforcement officer",
+        )
+    change_state(session, manifest, S.void, actor, reason)
+    close_flags_of_void_manifest(session, manifest.manifest_no, manifest.plate, actor, reason)
     session.flush()
     return manifest
 

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import field_validator
 from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -101,6 +102,14 @@ class PermitPublic(PermitBase):
     status_zh: str
     status_en: str
     used_m3: float
+
+    @field_validator("created_at", "submitted_at", "decided_at")
+    @classmethod
+    def _as_utc(cls, value: datetime | None) -> datetime | None:
+        """Always with an offset (SQLite reads times back without one; they are UTC)."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class PermitsPublic(SQLModel):

@@ -10,7 +10,7 @@ back as a GeoJSON Feature that a permit's ``routes`` accepts as it is.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import shapely
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shapely.geometry import LineString
 from sqlmodel import Session, select
 
+from cdw.bounds import DbId, Latitude, Longitude
 from cdw.config import Settings
 from cdw.errors import Conflict, InputFileError, Problem, ValidationFailed
 from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, ROUTE, parse_geometry
@@ -25,22 +26,26 @@ from cdw.registry.categories import ZoneKind
 from cdw.registry.models import ConstructionSite, DisposalFacility, RecordStatus, RestrictedZone
 from cdw.registry.services import get
 from cdw.roads.matching import MatchParams
+from cdw.roads.network import RoadNetwork
 from cdw.roads.routing import RouteProposal, RouteRestrictions, propose_routes, snap_route
 from cdw.roads.services import Roads
 from cdw.roads.sources import load_network
 from cdw.roads.zones import ZoneOnRoads, zone_restrictions
 
 MAX_ALTERNATIVES = 5
+# A route end (a site's or facility's centre, a point given) this far from the network's
+# nearest node is not on it.
+MAX_END_TO_ROAD_M = 2000.0
 # A drawn line is a few hundred points: a matcher without a distance table, as snap_route's.
 SNAP_PARAMS = MatchParams(sigma_m=5.0, table_m=0.0)
 
-LonLat = tuple[Annotated[float, Field(ge=-180, le=180)], Annotated[float, Field(ge=-90, le=90)]]
+LonLat = tuple[Longitude, Latitude]
 
 
 class RouteOptions(BaseModel):
     """What a route must avoid besides hgv=no roads and the registry's restricted zones."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     excluded_road_classes: list[str] = Field(
         default_factory=list, description="排除的道路等级 / road classes (highway) to avoid"
@@ -53,8 +58,8 @@ class RouteOptions(BaseModel):
 class ProposalRequest(RouteOptions):
     """From a site (or an ``origin`` [lon, lat]) to a facility (or a ``destination``)."""
 
-    site_id: int | None = None
-    facility_id: int | None = None
+    site_id: DbId | None = None
+    facility_id: DbId | None = None
     origin: LonLat | None = Field(default=None, description="起点 [经度, 纬度] / [lon, lat]")
     destination: LonLat | None = Field(default=None, description="终点 / [lon, lat]")
     alternatives: int = Field(default=3, ge=0, le=MAX_ALTERNATIVES, description="备选路线数")
@@ -228,6 +233,27 @@ def _feature(roads: Roads, proposal: RouteProposal, **properties: Any) -> dict[s
     return feature
 
 
+def _near_the_network(network: RoadNetwork, ends: dict[str, tuple[float, float]]) -> None:
+    """Route ends farther than ``MAX_END_TO_ROAD_M`` from every road node are outside the
+    network (a destination in Antarctica): 422 instead of a route from the nearest node."""
+    problems = []
+    for field, (lon, lat) in ends.items():
+        x, y = network.projector.forward([lon], [lat])
+        nearest = float(
+            np.sqrt(np.min((network.node_x - x[0]) ** 2 + (network.node_y - y[0]) ** 2))
+        )
+        if not nearest <= MAX_END_TO_ROAD_M:
+            problems.append(
+                Problem(
+                    field,
+                    f"该点距路网超过 {MAX_END_TO_ROAD_M / 1000:g} 公里，不在路网范围内",
+                    f"the point is over {MAX_END_TO_ROAD_M / 1000:g} km from the road network",
+                )
+            )
+    if problems:
+        raise ValidationFailed(problems)
+
+
 def propose(session: Session, settings: Settings, request: ProposalRequest) -> dict[str, Any]:
     """A FeatureCollection of the fastest permitted route (rank 1) and its alternatives;
     ``problems`` says why when there is none."""
@@ -240,6 +266,7 @@ def propose(session: Session, settings: Settings, request: ProposalRequest) -> d
         ("facility_id", "destination"),
     )
     roads = permit_roads(settings)
+    _near_the_network(roads.network, {"origin": origin, "destination": destination})
     zones = _Zones(session, roads, settings.thresholds.corridor_half_width_m)
     restrictions = _restrictions(roads, request, zones)
     proposals = propose_routes(

@@ -27,6 +27,8 @@ from sqlmodel import Session, col, select
 
 from cdw.audit.log import audit
 from cdw.auth.models import User
+from cdw.bounds import Day, DbId, PositiveVolumeM3
+from cdw.config import ThresholdOverrides
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.permits.models import (
     PERMIT_STATUS_LABELS,
@@ -58,9 +60,9 @@ class PermitApplication(PermitTerms):
     and the facility are given by id, or by code or unique name (``site``, ``facility``)."""
 
     permit_no: str | None = Field(default=None, min_length=1, max_length=64)
-    site_id: int | None = None
+    site_id: DbId | None = None
     site: str | None = Field(default=None, min_length=1, description=_SITE_REF)
-    facility_id: int | None = None
+    facility_id: DbId | None = None
     facility: str | None = Field(default=None, min_length=1, description=_FACILITY_REF)
     categories: list[str] = Field(min_length=1)
     vehicles: list[str] = Field(min_length=1, description="车牌号 / plates")
@@ -77,21 +79,21 @@ class PermitApplication(PermitTerms):
 class PermitAmendment(BaseModel):
     """What an amendment changes (unset fields are copied from the amended version)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
     reason: str = Field(min_length=1, description="变更原因 / why")
-    facility_id: int | None = None
+    facility_id: DbId | None = None
     facility: str | None = Field(default=None, min_length=1, description=_FACILITY_REF)
     categories: list[str] | None = None
-    volume_m3: float | None = Field(default=None, gt=0)
-    valid_from: date | None = None
-    valid_to: date | None = None
+    volume_m3: PositiveVolumeM3 | None = None
+    valid_from: Day | None = None
+    valid_to: Day | None = None
     allowed_hours_start: str | None = None
     allowed_hours_end: str | None = None
     routes: dict[str, Any] | None = None
     corridor_half_width_m: float | None = Field(default=None, gt=0, le=1000)
     vehicles: list[str] | None = None
-    threshold_overrides: dict[str, float] | None = None
+    threshold_overrides: ThresholdOverrides | None = None
 
 
 class Decision(BaseModel):
@@ -329,6 +331,14 @@ def apply(
     if not scope.unrestricted and site_id is not None and scope.site_id != site_id:
         problems.append(
             Problem("site_id", "只能为本工地申请核准", "you may apply for your own site only")
+        )
+    if not scope.unrestricted and data.threshold_overrides:
+        problems.append(
+            Problem(
+                "threshold_overrides",
+                "阈值调整只能由核准人员设定",
+                "only a permit officer may set threshold overrides",
+            )
         )
     vehicle_ids, vehicle_problems = _vehicle_ids(session, data.vehicles)
     problems += vehicle_problems

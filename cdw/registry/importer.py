@@ -36,6 +36,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from cdw.auth.models import User
 from cdw.errors import InputFileError, Problem, ValidationFailed
+from cdw.exports import safe_row
 from cdw.registry import services
 from cdw.registry.models import (
     CODE_PREFIX,
@@ -336,7 +337,8 @@ def _check_row(session: Session, spec: ImportKind, row: _Row) -> None:
     values = {k: v for k, v in row.raw.items() if not k.startswith("__") and k != HAULIER_REF}
     if spec.refers_to_haulier:
         row.problems += _resolve_haulier(session, row.raw, values)
-        values.setdefault("haulier_id", 0)  # keeps the model from reporting it missing
+        # An unresolved haulier is reported above; a valid stand-in keeps the model quiet on it.
+        values.setdefault("haulier_id", 1)
     try:
         row.data = spec.create.model_validate(values)
     except ValidationError as exc:
@@ -442,7 +444,7 @@ def _write_rejects(path: Path, rows: list[_Row]) -> None:
             raw = {k: v for k, v in row.raw.items() if not k.startswith("__")}
             for p in row.problems:
                 writer.writerow(
-                    [row.line, p.field, p.zh, p.en, json.dumps(raw, ensure_ascii=False)]
+                    safe_row([row.line, p.field, p.zh, p.en, json.dumps(raw, ensure_ascii=False)])
                 )
 
 

@@ -25,6 +25,15 @@ from sqlalchemy.orm import Mapper
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import JSON, Column, Field, SQLModel
 
+from cdw.bounds import (
+    Day,
+    DbId,
+    PositiveLoadM3,
+    PositiveVolumeM3,
+    PositiveWeightT,
+    Score,
+    VolumeM3,
+)
 from cdw.errors import Problem, ValidationFailed
 from cdw.registry.categories import (
     FacilityKind,
@@ -130,9 +139,10 @@ PhoneIn = Annotated[str, AfterValidator(_phone)]
 
 
 class _Input(SQLModel):
-    """Input models strip text and reject unknown fields (a misspelt field is an error)."""
+    """Input models strip text and reject unknown fields (a misspelt field is an error) and
+    non-finite numbers; numbers, ids and dates carry the bounds of :mod:`cdw.bounds`."""
 
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid", allow_inf_nan=False)
 
 
 class _Patch(_Input):
@@ -200,6 +210,7 @@ class ConstructionSiteCreate(_Input, ConstructionSiteBase):
     code: CodeIn = None
     geofence: GeofenceIn
     expected_categories: CategoriesIn = []
+    expected_volume_m3: VolumeM3
     status: RecordStatusIn = RecordStatus.active
 
 
@@ -212,7 +223,7 @@ class ConstructionSiteUpdate(_Patch):
     contractor: str | None = Field(default=None, min_length=1, max_length=200)
     geofence: GeofenceIn | None = None
     expected_categories: CategoriesIn | None = None
-    expected_volume_m3: float | None = Field(default=None, ge=0)
+    expected_volume_m3: VolumeM3 | None = None
     status: RecordStatusIn | None = None
 
 
@@ -258,6 +269,8 @@ class DisposalFacilityCreate(_Input, DisposalFacilityBase):
     code: CodeIn = None
     kind: FacilityKindIn
     geofence: GeofenceIn
+    capacity_m3: PositiveVolumeM3
+    used_m3: VolumeM3 = 0.0
     accepted_categories: Annotated[CategoriesIn, Field(min_length=1)]
     opening_hours: OpeningHoursIn = "00:00-24:00"
     status: RecordStatusIn = RecordStatus.active
@@ -269,8 +282,8 @@ class DisposalFacilityUpdate(_Patch):
     kind: FacilityKindIn | None = None
     address: str | None = Field(default=None, max_length=300)
     geofence: GeofenceIn | None = None
-    capacity_m3: float | None = Field(default=None, gt=0)
-    used_m3: float | None = Field(default=None, ge=0)
+    capacity_m3: PositiveVolumeM3 | None = None
+    used_m3: VolumeM3 | None = None
     accepted_categories: Annotated[CategoriesIn, Field(min_length=1)] | None = None
     opening_hours: OpeningHoursIn | None = None
     status: RecordStatusIn | None = None
@@ -310,16 +323,18 @@ class HaulierBase(SQLModel):
 
 class HaulierCreate(_Input, HaulierBase):
     credit_code: CreditCodeIn
+    licence_valid_until: Day
     status: HaulierStatusIn = HaulierStatus.active
+    credit_score: Score = 100
 
 
 class HaulierUpdate(_Patch):
     name: Name | None = None
     credit_code: CreditCodeIn | None = None
     licence_no: str | None = Field(default=None, min_length=1, max_length=100)
-    licence_valid_until: date | None = None
+    licence_valid_until: Day | None = None
     status: HaulierStatusIn | None = None
-    credit_score: int | None = Field(default=None, ge=0, le=100)
+    credit_score: Score | None = None
 
 
 class Haulier(HaulierBase, table=True):
@@ -354,6 +369,7 @@ class DepotBase(SQLModel):
 
 
 class DepotCreate(_Input, DepotBase):
+    haulier_id: DbId
     code: CodeIn = None
     geofence: GeofenceIn
     status: RecordStatusIn = RecordStatus.active
@@ -361,7 +377,7 @@ class DepotCreate(_Input, DepotBase):
 
 class DepotUpdate(_Patch):
     code: CodeIn = None
-    haulier_id: int | None = None
+    haulier_id: DbId | None = None
     name: Name | None = None
     address: str | None = Field(default=None, max_length=300)
     geofence: GeofenceIn | None = None
@@ -408,6 +424,10 @@ class VehicleBase(SQLModel):
 
 class VehicleCreate(_Input, VehicleBase):
     plate: PlateIn
+    haulier_id: DbId
+    rated_capacity_m3: PositiveLoadM3
+    rated_load_t: PositiveWeightT
+    inspection_valid_until: Day
     sealed_body: YesNo = False
     load_sensor: YesNo = True
     terminal_id: TerminalIdIn = None
@@ -418,13 +438,13 @@ class VehicleUpdate(_Patch):
     nullable: ClassVar[frozenset[str]] = frozenset({"terminal_id"})
 
     plate: PlateIn | None = None
-    haulier_id: int | None = None
-    rated_capacity_m3: float | None = Field(default=None, gt=0)
-    rated_load_t: float | None = Field(default=None, gt=0)
+    haulier_id: DbId | None = None
+    rated_capacity_m3: PositiveLoadM3 | None = None
+    rated_load_t: PositiveWeightT | None = None
     sealed_body: YesNo | None = None
     load_sensor: YesNo | None = None
     terminal_id: TerminalIdIn = None
-    inspection_valid_until: date | None = None
+    inspection_valid_until: Day | None = None
     status: RecordStatusIn | None = None
 
 
@@ -445,6 +465,36 @@ class VehiclesPublic(SQLModel):
     count: int
 
 
+# --- VehicleAssignment 车辆归属 -------------------------------------------------------------
+
+
+class VehicleAssignment(SQLModel, table=True):
+    """Which haulier held a vehicle when: ``valid_from`` inclusive, ``valid_to`` exclusive
+    (None: the current holder, ``vehicle.haulier_id``). A vehicle's first period opens when
+    it is inserted (:func:`_open_first_assignment`); a transfer closes the open period and
+    opens the next (``cdw.registry.services.transfer_vehicle``)."""
+
+    __tablename__ = "vehicle_assignment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    vehicle_id: int = Field(foreign_key="vehicle.id", index=True)
+    haulier_id: int = Field(foreign_key="haulier.id", index=True)
+    valid_from: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    valid_to: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+def _open_first_assignment(_mapper: Mapper, connection: sa.Connection, target: Vehicle) -> None:
+    """Every way a vehicle is inserted (API, import, scenario) opens its first period."""
+    connection.execute(
+        sa.insert(VehicleAssignment.__table__).values(  # type: ignore[attr-defined]
+            vehicle_id=target.id, haulier_id=target.haulier_id, valid_from=target.created_at
+        )
+    )
+
+
+sa.event.listen(Vehicle, "after_insert", _open_first_assignment)
+
+
 # --- Driver 驾驶员 --------------------------------------------------------------------------
 
 
@@ -459,6 +509,7 @@ class DriverBase(SQLModel):
 
 
 class DriverCreate(_Input, DriverBase):
+    haulier_id: DbId
     licence_no: Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_upper)]
     phone: PhoneIn = ""
     status: RecordStatusIn = RecordStatus.active
@@ -469,7 +520,7 @@ class DriverUpdate(_Patch):
     licence_no: (
         Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_upper)] | None
     ) = None
-    haulier_id: int | None = None
+    haulier_id: DbId | None = None
     phone: PhoneIn | None = None
     status: RecordStatusIn | None = None
 
@@ -482,8 +533,25 @@ class Driver(DriverBase, table=True):
     updated_at: datetime = _updated_at()
 
 
+def mask(value: str, head: int, tail: int) -> str:
+    """``value`` with all but its first ``head`` and last ``tail`` characters starred
+    (``13812345678`` → ``138****5678``); a value that short is starred whole."""
+    if len(value) <= head + tail:
+        return "*" * len(value)
+    return value[:head] + "*" * (len(value) - head - tail) + value[-tail:]
+
+
 class DriverPublic(DriverBase, _Stamps):
-    pass
+    # Personal data (个人信息): the phone and the licence number, which is the ID-card number.
+    PERSONAL: ClassVar[dict[str, tuple[int, int]]] = {"phone": (3, 4), "licence_no": (4, 4)}
+
+    def masked(self) -> DriverPublic:
+        """This answer for a reader who does not need the driver's personal data."""
+        return self.model_copy(
+            update={
+                field: mask(getattr(self, field), *kept) for field, kept in self.PERSONAL.items()
+            }
+        )
 
 
 class DriversPublic(SQLModel):

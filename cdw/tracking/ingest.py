@@ -30,6 +30,7 @@ from cdw.audit.log import audit
 from cdw.auth.models import User
 from cdw.config import Thresholds, get_settings
 from cdw.errors import ValidationFailed
+from cdw.exports import safe_row
 from cdw.tracking.clean import clean
 from cdw.tracking.io import Reject, detect_format, read_points
 from cdw.tracking.models import GpsUpload
@@ -200,5 +201,5 @@ def write_rejects(path: Path, rejects: list[Reject]) -> None:
         writer = csv.writer(handle)
         writer.writerow(REJECTS_COLUMNS)
         for r in rejects:
-            writer.writerow([r.line, r.field, r.zh, r.en, r.raw])
+            writer.writerow(safe_row([r.line, r.field, r.zh, r.en, r.raw]))
     os.replace(temp, path)

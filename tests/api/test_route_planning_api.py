@@ -238,3 +238,14 @@ def test_bad_proposal_requests_are_422_naming_the_field(client, officer, world, 
     resp = client.post(f"{API}/route-proposals", json=body, headers=officer)
     assert resp.status_code == 422, resp.text
     assert [p["field"] for p in resp.json()["problems"]] == [field]
+
+
+@pytest.mark.parametrize("end", [{"destination": [0.0, -80.0]}, {"origin": [-70.0, 40.0]}])
+def test_a_route_end_far_from_the_network_answers_422(client, officer, world, end):
+    """A proposal to Antarctica answered a 19.8 km route from the network's nearest node."""
+    site_id, facility_id = world
+    body = {"site_id": site_id, "facility_id": facility_id, **end}
+    body.pop("facility_id" if "destination" in end else "site_id")
+    answer = client.post(f"{API}/route-proposals", json=body, headers=officer)
+    assert answer.status_code == 422, answer.text
+    assert [p["field"] for p in answer.json()["problems"]] == list(end)

@@ -158,7 +158,7 @@ def _plain_entry(i: int, prev: str) -> dict:
 
 def test_the_upgrade_keys_an_existing_chain_after_its_plain_entries(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    upgrade(url, "3f1c2a7d9b40")
+    upgrade(url, "10609c7dcafe")
     engine = create_engine(normalise_url(url))
     prev, rows = "0" * 64, []
     for i in (1, 2, 3):

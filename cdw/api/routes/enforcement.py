@@ -7,7 +7,6 @@ hotspots and control lists; a haulier reads and explains only the flags of its o
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -26,6 +25,7 @@ from cdw.api.schemas import (
 )
 from cdw.audit.log import chain_head, record_export, verify_chain
 from cdw.auth.models import Role, User
+from cdw.bounds import Count, Day, DbId, Latitude, Longitude, MoneyYuan
 from cdw.enforcement import cases, review
 from cdw.enforcement.case_machine import ActionInput, CaseAction
 from cdw.enforcement.hotspots import DEFAULT_MIN_EVENTS, DEFAULT_RADIUS_M, hotspots
@@ -61,7 +61,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid", allow_inf_nan=False)
 
 
 class ReasonIn(_Body):
@@ -73,25 +73,25 @@ class ExplanationIn(_Body):
 
 
 class CaseIn(_Body):
-    flag_ids: list[int] = Field(min_length=1, max_length=200)
+    flag_ids: list[DbId] = Field(min_length=1, max_length=200)
     title: str = Field(min_length=1, max_length=200)
     reason: str = Field(default="", max_length=2000)
-    driver_id: int | None = None
+    driver_id: DbId | None = None
 
 
 class PartiesIn(_Body):
-    haulier_id: int | None = None
-    driver_id: int | None = None
-    site_id: int | None = None
-    facility_id: int | None = None
-    dumping_lon: float | None = Field(default=None, ge=-180, le=180)
-    dumping_lat: float | None = Field(default=None, ge=-90, le=90)
+    haulier_id: DbId | None = None
+    driver_id: DbId | None = None
+    site_id: DbId | None = None
+    facility_id: DbId | None = None
+    dumping_lon: Longitude | None = None
+    dumping_lat: Latitude | None = None
     dumping_description: str = Field(default="", max_length=500)
     reason: str = Field(default="", max_length=2000)
 
 
 class ActionIn(_Body):
-    penalty_amount_yuan: float | None = Field(default=None, ge=0)
+    penalty_amount_yuan: MoneyYuan | None = None
     legal_basis: str = Field(default="", max_length=2000)
     decision_text: str = Field(default="", max_length=4000)
     reason: str = Field(default="", max_length=2000)
@@ -117,14 +117,14 @@ def read_queue(
     _: Officer,
     code: FlagCode | None = None,
     min_severity: Annotated[int, Query(ge=0, le=100)] = 0,
-    haulier_id: int | None = None,
+    haulier_id: DbId | None = None,
     vehicle: str | None = None,
-    site_id: int | None = None,
-    facility_id: int | None = None,
-    day_from: date | None = None,
-    day_to: date | None = None,
+    site_id: DbId | None = None,
+    facility_id: DbId | None = None,
+    day_from: Day | None = None,
+    day_to: Day | None = None,
     status: ReviewStatus = ReviewStatus.open,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Count = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FlagsPublic:
     where = review.QueueFilter(
@@ -141,7 +141,7 @@ def read_queue(
     summary="证据包 / evidence packet of a flag",
 )
 def read_evidence(
-    flag_id: int, session: SessionDep, store: StoreDep, settings: SettingsDep, _: Officer
+    flag_id: DbId, session: SessionDep, store: StoreDep, settings: SettingsDep, _: Officer
 ) -> EvidencePublic:
     return review.evidence(session, store, review.get_flag(session, flag_id), settings)
 
@@ -152,7 +152,7 @@ def read_evidence(
     responses=errors(403, 404, 409),
     summary="排除预警 / dismiss a flag (reason required)",
 )
-def dismiss_flag(flag_id: int, body: ReasonIn, session: SessionDep, user: Officer) -> FlagPublic:
+def dismiss_flag(flag_id: DbId, body: ReasonIn, session: SessionDep, user: Officer) -> FlagPublic:
     record = review.get_flag(session, flag_id)
     review.dismiss(session, record, user, body.reason)
     session.commit()
@@ -165,7 +165,7 @@ def dismiss_flag(flag_id: int, body: ReasonIn, session: SessionDep, user: Office
     responses=errors(403, 404, 409),
     summary="警告 / warn the haulier, no case",
 )
-def warn_flag(flag_id: int, body: ReasonIn, session: SessionDep, user: Officer) -> FlagPublic:
+def warn_flag(flag_id: DbId, body: ReasonIn, session: SessionDep, user: Officer) -> FlagPublic:
     record = review.get_flag(session, flag_id)
     review.warn(session, record, user, body.reason)
     session.commit()
@@ -179,7 +179,7 @@ def warn_flag(flag_id: int, body: ReasonIn, session: SessionDep, user: Officer) 
     summary="申诉 / explanations on a flag",
 )
 def read_explanations(
-    flag_id: int, session: SessionDep, user: Annotated[User, require_roles(*EXPLAINERS)]
+    flag_id: DbId, session: SessionDep, user: Annotated[User, require_roles(*EXPLAINERS)]
 ) -> list[ExplanationPublic]:
     record = review.get_flag(session, flag_id, scope_for(user))
     rows = review.explanations(session, record.id)  # type: ignore[arg-type]
@@ -194,7 +194,7 @@ def read_explanations(
     summary="提交申诉 / a haulier explains a flag of its own vehicle",
 )
 def add_explanation(
-    flag_id: int,
+    flag_id: DbId,
     body: ExplanationIn,
     session: SessionDep,
     user: Annotated[User, require_roles(Role.haulier)],
@@ -230,8 +230,8 @@ def list_cases(
     session: SessionDep,
     _: Officer,
     state: CaseState | None = None,
-    haulier_id: int | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    haulier_id: DbId | None = None,
+    offset: Count = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> CasesPublic:
     rows, count = cases.list_cases(
@@ -246,7 +246,7 @@ def list_cases(
     responses=errors(403, 404),
     summary="案件详情 / read a case",
 )
-def read_case(case_id: int, session: SessionDep, _: Officer) -> CasePublic:
+def read_case(case_id: DbId, session: SessionDep, _: Officer) -> CasePublic:
     return cases.case_public(session, cases.get_case(session, case_id))
 
 
@@ -256,7 +256,9 @@ def read_case(case_id: int, session: SessionDep, _: Officer) -> CasePublic:
     responses=errors(403, 404, 409),
     summary="当事方 / correct the responsible parties",
 )
-def update_parties(case_id: int, body: PartiesIn, session: SessionDep, user: Officer) -> CasePublic:
+def update_parties(
+    case_id: DbId, body: PartiesIn, session: SessionDep, user: Officer
+) -> CasePublic:
     case = cases.get_case(session, case_id)
     changes = body.model_dump(exclude_unset=True, exclude={"reason"})
     cases.update_parties(session, case, user, changes, body.reason)
@@ -271,7 +273,7 @@ def update_parties(case_id: int, body: PartiesIn, session: SessionDep, user: Off
     summary="案件流转 / investigate, decide, close, withdraw",
 )
 def act_on_case(
-    case_id: int,
+    case_id: DbId,
     action: CaseAction,
     body: ActionIn,
     session: SessionDep,
@@ -293,7 +295,7 @@ def act_on_case(
     summary="案件文件 / attach a document",
 )
 def add_document(
-    case_id: int, body: DocumentIn, session: SessionDep, user: Officer
+    case_id: DbId, body: DocumentIn, session: SessionDep, user: Officer
 ) -> DocumentPublic:
     case = cases.get_case(session, case_id)
     document = cases.add_document(session, case, user, body.name, body.uri, body.sha256)
@@ -308,7 +310,7 @@ def add_document(
     summary="证据报告 / printable evidence report (HTML)",
 )
 def case_report(
-    case_id: int, session: SessionDep, store: StoreDep, settings: SettingsDep, user: Officer
+    case_id: DbId, session: SessionDep, store: StoreDep, settings: SettingsDep, user: Officer
 ) -> HTMLResponse:
     case: Case = cases.get_case(session, case_id)
     page = case_report_html(session, store, case, settings)
@@ -329,8 +331,8 @@ def case_report(
 def read_hotspots(
     session: SessionDep,
     _: Annotated[User, require_roles(*DASHBOARD)],
-    day_from: date | None = None,
-    day_to: date | None = None,
+    day_from: Day | None = None,
+    day_to: Day | None = None,
     radius_m: Annotated[float, Query(gt=0, le=5000)] = DEFAULT_RADIUS_M,
     min_events: Annotated[int, Query(ge=1, le=1000)] = DEFAULT_MIN_EVENTS,
 ) -> list[HotspotPublic]:
@@ -357,8 +359,8 @@ def read_control_list(
     session: SessionDep,
     settings: SettingsDep,
     user: Annotated[User, require_roles(*DASHBOARD)],
-    day_from: date | None = None,
-    day_to: date | None = None,
+    day_from: Day | None = None,
+    day_to: Day | None = None,
     fmt: Literal["json", "csv", "xlsx"] = "json",
 ) -> ControlListPublic | Response:
     roads = configured_roads(settings) if kind is ListKind.roads else None
@@ -388,8 +390,8 @@ def read_statistics(
     session: SessionDep,
     settings: SettingsDep,
     _: Annotated[User, require_roles(*DASHBOARD)],
-    date_from: date,
-    date_to: date,
+    date_from: Day,
+    date_to: Day,
 ) -> StatisticsPublic:
     return StatisticsPublic.model_validate(
         statistics(session, date_from, date_to, settings.local_timezone)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -12,6 +11,7 @@ from cdw.api.deps import SessionDep, SettingsDep, require_roles
 from cdw.api.routes.tracks import StoreDep
 from cdw.api.schemas import AnalysisPublic, errors
 from cdw.auth.models import Role, User
+from cdw.bounds import Count, Day, DbId
 from cdw.enforcement.models import FlagPublic, FlagsPublic
 from cdw.enforcement.review import QueueFilter, get_flag, queue
 from cdw.flags.codes import FlagCode
@@ -20,11 +20,12 @@ from cdw.registry.services import scope_for
 
 router = APIRouter(tags=["flags 预警"])
 
+# No viewer: a flag's geometry is the trip's path (a piece of raw track); viewers read the
+# aggregated figures (statistics, hotspots, control lists).
 FLAG_READERS = (
     Role.admin,
     Role.permit_officer,
     Role.enforcement_officer,
-    Role.viewer,
     Role.haulier,
 )
 ANALYSTS = (Role.admin, Role.enforcement_officer)
@@ -32,8 +33,8 @@ MAX_ANALYSIS_DAYS = 31
 
 
 class AnalysisRequest(BaseModel):
-    date_from: date
-    date_to: date | None = None
+    date_from: Day
+    date_to: Day | None = None
 
     @model_validator(mode="after")
     def _range(self):
@@ -72,11 +73,11 @@ def list_flags(
     user: Annotated[User, require_roles(*FLAG_READERS)],
     code: FlagCode | None = None,
     vehicle: str | None = None,
-    day_from: date | None = None,
-    day_to: date | None = None,
+    day_from: Day | None = None,
+    day_to: Day | None = None,
     min_severity: Annotated[int, Query(ge=0, le=100)] = 0,
     status: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Count = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FlagsPublic:
     """Flags ordered by severity (highest first), then time."""
@@ -99,6 +100,6 @@ def list_flags(
     summary="预警详情 / read one flag",
 )
 def read_flag(
-    flag_id: int, session: SessionDep, user: Annotated[User, require_roles(*FLAG_READERS)]
+    flag_id: DbId, session: SessionDep, user: Annotated[User, require_roles(*FLAG_READERS)]
 ) -> FlagPublic:
     return FlagPublic.model_validate(get_flag(session, flag_id, scope_for(user)))

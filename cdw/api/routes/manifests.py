@@ -2,11 +2,14 @@
 reconciliation and figures.
 
 Roles (DESIGN.md §1): the site dispatcher of the emitting site checks, issues, marks the
-departure and may void before arrival; the facility operator of the receiving facility
-(only that one) lists expected arrivals, confirms, rejects and corrects receipts; permit
-officers and admins close or void disputed manifests; admins and enforcement officers run
-reconciliation. Reads: admin, permit and enforcement officers, viewers; bound roles their
-own manifests (others answer 404). Figures: admin, permit and enforcement officers, viewers.
+departure and may void before departure (403 after); the facility operator of the
+receiving facility (only that one) lists expected arrivals, confirms, rejects and corrects
+receipts; permit officers and admins close disputed manifests, and with enforcement
+officers void overdue or disputed ones (a reason required; the flags raised on them are
+closed with it); admins and enforcement officers run reconciliation. Reads: admin, permit
+and enforcement officers, viewers; bound roles their own manifests (others answer 404; a
+haulier's are those its vehicles carried while it held them). Figures: admin, permit and
+enforcement officers, viewers.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from cdw.api.schemas import (
     errors,
 )
 from cdw.auth.models import Role, User
+from cdw.bounds import Count, Day, DbId
 from cdw.flows.day import reconcile_days
 from cdw.manifests import figures, services
 from cdw.manifests.lifecycle import ManifestState
@@ -43,14 +47,15 @@ READERS = (*OFFICIALS, Role.site_dispatcher, Role.facility_operator, Role.haulie
 Dispatcher = Annotated[User, require_roles(Role.site_dispatcher)]
 Operator = Annotated[User, require_roles(Role.facility_operator)]
 Officer = Annotated[User, require_roles(Role.admin, Role.permit_officer)]
+VOIDERS = (Role.admin, Role.permit_officer, Role.enforcement_officer, Role.site_dispatcher)
 Reader = Annotated[User, require_roles(*READERS)]
 FigureReader = Annotated[User, require_roles(*OFFICIALS)]
 MAX_DAYS = 31
 
 
 class DayRange(BaseModel):
-    date_from: date
-    date_to: date | None = None
+    date_from: Day
+    date_to: Day | None = None
 
     @model_validator(mode="after")
     def _range(self):
@@ -105,7 +110,7 @@ def list_manifests(
     session: SessionDep,
     user: Reader,
     state: ManifestState | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Count = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ManifestsPublic:
     rows, count = services.list_manifests(
@@ -131,7 +136,7 @@ def expected(session: SessionDep, user: Operator) -> ManifestsPublic:
     responses=errors(403, 404),
     summary="联单详情 / read one manifest",
 )
-def read_manifest(manifest_id: int, session: SessionDep, user: Reader) -> ManifestPublic:
+def read_manifest(manifest_id: DbId, session: SessionDep, user: Reader) -> ManifestPublic:
     return services.public(session, services.get_manifest(session, manifest_id, scope_for(user)))
 
 
@@ -148,7 +153,7 @@ def _changed(session, manifest_id, user, target, reason=None) -> ManifestPublic:
     responses=errors(403, 404, 409),
     summary="确认出场 / departed",
 )
-def depart(manifest_id: int, session: SessionDep, user: Dispatcher) -> ManifestPublic:
+def depart(manifest_id: DbId, session: SessionDep, user: Dispatcher) -> ManifestPublic:
     return _changed(session, manifest_id, user, ManifestState.departed)
 
 
@@ -159,12 +164,17 @@ def depart(manifest_id: int, session: SessionDep, user: Dispatcher) -> ManifestP
     summary="作废 / void",
 )
 def void(
-    manifest_id: int,
+    manifest_id: DbId,
     data: StateChange,
     session: SessionDep,
-    user: Annotated[User, require_roles(Role.admin, Role.permit_officer, Role.site_dispatcher)],
+    user: Annotated[User, require_roles(*VOIDERS)],
 ) -> ManifestPublic:
-    return _changed(session, manifest_id, user, ManifestState.void, data.reason)
+    """A site dispatcher voids its own manifest before it leaves (403 after); officers
+    void overdue or disputed ones, the flags raised on them closed with the reason."""
+    manifest = services.get_manifest(session, manifest_id, scope_for(user))
+    services.void(session, manifest, user, data.reason)
+    session.commit()
+    return services.public(session, manifest)
 
 
 @router.post(
@@ -174,7 +184,7 @@ def void(
     summary="闭合 / close",
 )
 def close(
-    manifest_id: int, data: StateChange, session: SessionDep, user: Officer
+    manifest_id: DbId, data: StateChange, session: SessionDep, user: Officer
 ) -> ManifestPublic:
     return _changed(session, manifest_id, user, ManifestState.closed, data.reason)
 
@@ -187,7 +197,7 @@ def close(
     summary="收货或拒收 / receive",
 )
 def receive(
-    manifest_id: int, data: ReceiptIn, session: SessionDep, user: Operator
+    manifest_id: DbId, data: ReceiptIn, session: SessionDep, user: Operator
 ) -> ReceiptPublic:
     receipt = services.confirm_receipt(session, manifest_id, data, user, scope_for(user))
     session.commit()
@@ -202,7 +212,7 @@ def receive(
     summary="更正收货记录（新版本） / correct a receipt",
 )
 def correct(
-    manifest_id: int, data: ReceiptCorrection, session: SessionDep, user: Operator
+    manifest_id: DbId, data: ReceiptCorrection, session: SessionDep, user: Operator
 ) -> ReceiptPublic:
     receipt = services.correct_receipt(session, manifest_id, data, user, scope_for(user))
     session.commit()

@@ -9,7 +9,6 @@ on the road network of ``CDW_ROAD_NETWORK``) are for deciders.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -17,6 +16,7 @@ from fastapi import APIRouter, Query
 from cdw.api.deps import SessionDep, SettingsDep, TodayDep, require_roles
 from cdw.api.schemas import ProposalsPublic, RouteCheckPublic, errors
 from cdw.auth.models import Role, User
+from cdw.bounds import Count, Day, DbId
 from cdw.permits import route_planning, services
 from cdw.permits.models import ExpiredPermits, PermitPublic, PermitsPublic, PermitStatus
 from cdw.permits.route_planning import ProposalRequest, RouteCheckRequest
@@ -46,7 +46,7 @@ def list_permits(
     session: SessionDep,
     user: Annotated[User, require_roles(*READERS)],
     status: PermitStatus | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Count = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> PermitsPublic:
     rows, count = services.list_permits(session, scope_for(user), status, offset, limit)
@@ -84,7 +84,7 @@ def check_route(
     summary="核准详情 / read one permit",
 )
 def read_permit(
-    permit_id: int, session: SessionDep, user: Annotated[User, require_roles(*READERS)]
+    permit_id: DbId, session: SessionDep, user: Annotated[User, require_roles(*READERS)]
 ) -> PermitPublic:
     return services.public(session, services.get_permit(session, permit_id, scope_for(user)))
 
@@ -110,7 +110,7 @@ def apply(
     responses=errors(403, 404, 409),
     summary="核准 / approve",
 )
-def approve(permit_id: int, session: SessionDep, today: TodayDep, user: Decider) -> PermitPublic:
+def approve(permit_id: DbId, session: SessionDep, today: TodayDep, user: Decider) -> PermitPublic:
     permit = services.approve(session, permit_id, user, today)
     session.commit()
     return services.public(session, permit)
@@ -122,7 +122,7 @@ def approve(permit_id: int, session: SessionDep, today: TodayDep, user: Decider)
     responses=errors(403, 404, 409),
     summary="驳回 / reject",
 )
-def reject(permit_id: int, data: Decision, session: SessionDep, user: Decider) -> PermitPublic:
+def reject(permit_id: DbId, data: Decision, session: SessionDep, user: Decider) -> PermitPublic:
     permit = services.reject(session, permit_id, user, data.reason)
     session.commit()
     return services.public(session, permit)
@@ -134,7 +134,7 @@ def reject(permit_id: int, data: Decision, session: SessionDep, user: Decider) -
     responses=errors(403, 404, 409),
     summary="撤销 / revoke",
 )
-def revoke(permit_id: int, data: Decision, session: SessionDep, user: Decider) -> PermitPublic:
+def revoke(permit_id: DbId, data: Decision, session: SessionDep, user: Decider) -> PermitPublic:
     permit = services.revoke(session, permit_id, user, data.reason)
     session.commit()
     return services.public(session, permit)
@@ -148,7 +148,7 @@ def revoke(permit_id: int, data: Decision, session: SessionDep, user: Decider) -
     summary="变更（新版本） / amend",
 )
 def amend(
-    permit_id: int, data: PermitAmendment, session: SessionDep, user: Decider
+    permit_id: DbId, data: PermitAmendment, session: SessionDep, user: Decider
 ) -> PermitPublic:
     permit = services.amend(session, permit_id, data, user)
     session.commit()
@@ -162,7 +162,7 @@ def amend(
     summary="到期处理 / expire by date or used-up volume",
 )
 def expire(
-    session: SessionDep, today: TodayDep, user: Decider, day: date | None = None
+    session: SessionDep, today: TodayDep, user: Decider, day: Day | None = None
 ) -> ExpiredPermits:
     expired = services.expire_permits(session, day or today, user)
     session.commit()

@@ -1,4 +1,10 @@
-"""GPS tracks: upload files into the point store, read a vehicle's track as GeoJSON."""
+"""GPS tracks: upload files into the point store, read a vehicle's track as GeoJSON.
+
+A raw track is where a driver was, minute by minute: admins and permit and enforcement
+officers read any; a haulier reads its vehicles' tracks for the time it held them
+(:func:`cdw.registry.services.holding_periods`); viewers get none (403), their figures
+are the aggregated statistics, hotspots and control lists.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,21 @@ import re
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
+import polars as pl
 from fastapi import APIRouter, Depends, Query, UploadFile
 from sqlmodel import col, select
 
 from cdw.api.deps import SessionDep, SettingsDep, require_roles
 from cdw.api.schemas import Feature, FeatureCollection, RejectOut, UploadPublic, errors
 from cdw.auth.models import Role, User
+from cdw.bounds import Moment
 from cdw.config import Settings, get_settings
-from cdw.errors import NotFound, Problem, ValidationFailed
+from cdw.errors import MAX_PROBLEMS_SHOWN, CdwError, NotFound, Problem, ValidationFailed
 from cdw.registry.models import Vehicle
-from cdw.registry.services import scope_for
+from cdw.registry.services import holding_periods, scope_for
 from cdw.registry.validators.plates import validate_plate
 from cdw.tracking.ingest import ingest_file
 from cdw.tracking.store import PointStore
@@ -30,7 +38,6 @@ TRACK_READERS = (
     Role.admin,
     Role.permit_officer,
     Role.enforcement_officer,
-    Role.viewer,
     Role.haulier,
 )
 MAX_TRACK_SPAN = timedelta(days=7)
@@ -51,9 +58,32 @@ def terminal_map(session: SessionDep) -> dict[str, str]:
     return {terminal: plate for terminal, plate in rows}
 
 
-def _safe_name(name: str | None) -> str:
-    stem = re.sub(r"[^\w.\-]", "_", Path(name or "upload").name)
-    return stem or "upload"
+def _temp_name(name: str | None) -> str:
+    """The name an upload is stored under while it is read: ``upload`` and the client's
+    extension (which tells its format), so that no client name (``..``, 300 bytes, a path)
+    becomes a path on the server."""
+    suffix = Path(name or "").suffix.lower()
+    return "upload" + (suffix if re.fullmatch(r"\.[a-z0-9]{1,12}", suffix) else "")
+
+
+def _shown_name(name: str | None) -> str:
+    return Path(name or "upload").name[:255] or "upload"
+
+
+def _without_temp_path(exc: CdwError, temp: Path, shown: str) -> CdwError:
+    """The error of reading an upload, naming the client's file instead of the temp path."""
+
+    def hide(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        return text.replace(str(temp), shown).replace(temp.name, shown)
+
+    exc.zh, exc.en = hide(exc.zh), hide(exc.en)
+    exc.extra = {key: hide(value) for key, value in exc.extra.items()}
+    for problem in exc.problems:
+        problem.source = hide(problem.source)
+        problem.zh, problem.en = hide(problem.zh), hide(problem.en)
+    return exc
 
 
 @router.post(
@@ -72,31 +102,35 @@ def upload_track(
     crs: Literal["wgs84", "gcj02"] = "wgs84",
 ) -> UploadPublic:
     """Store a GPS file whole, or (``skip_invalid``) its good rows with the rejects listed."""
+    shown = _shown_name(file.filename)
     with tempfile.TemporaryDirectory(prefix="cdw-upload-") as tmp:
-        path = Path(tmp) / _safe_name(file.filename)
+        path = Path(tmp) / _temp_name(file.filename)
         with open(path, "wb") as out:
             while chunk := file.file.read(1 << 20):
                 out.write(chunk)
-        report = ingest_file(
-            path,
-            store,
-            skip_invalid=skip_invalid,
-            fmt=fmt,
-            crs=crs,
-            terminal_to_plate=terminal_map(session),
-            write_rejects_file=False,
-            session=session,
-            uploader=user,
-            channel="api",
-            file_name=file.filename,
-        )
+        try:
+            report = ingest_file(
+                path,
+                store,
+                skip_invalid=skip_invalid,
+                fmt=fmt,
+                crs=crs,
+                terminal_to_plate=terminal_map(session),
+                write_rejects_file=False,
+                session=session,
+                uploader=user,
+                channel="api",
+                file_name=shown,
+            )
+        except CdwError as exc:
+            raise _without_temp_path(exc, path, shown) from None
         session.commit()
+    rejects = report.rejects[:MAX_PROBLEMS_SHOWN]
+    for reject in rejects:
+        reject.source = shown
     return UploadPublic.model_validate(
         report.as_dict()
-        | {
-            "source": file.filename,
-            "rejects": [RejectOut.model_validate(r) for r in report.rejects],
-        }
+        | {"source": shown, "rejects": [RejectOut.model_validate(r) for r in rejects]}
     )
 
 
@@ -105,16 +139,26 @@ def _aware(moment: datetime, settings: Settings) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(settings.local_timezone))
 
 
-def visible_plate(session, user: User, plate: str) -> str:
-    """The normalised plate, if ``user`` may see this vehicle's data (404 otherwise)."""
-    plate = validate_plate(plate)
+Window = tuple[datetime, datetime]
+
+
+def visible_windows(
+    session, user: User, plate: str, start: datetime, end: datetime
+) -> list[Window]:
+    """The parts of ``[start, end)`` in which ``user`` may see the vehicle's track: all of
+    it for an unrestricted user, the periods it held the vehicle for a haulier (404 for a
+    vehicle it never held)."""
     scope = scope_for(user)
     if scope.unrestricted:
-        return plate
+        return [(start, end)]
     vehicle = session.exec(select(Vehicle).where(Vehicle.plate == plate)).first()
-    if vehicle is None or vehicle.haulier_id != scope.haulier_id:
+    periods = [] if vehicle is None else holding_periods(session, vehicle.id, scope.haulier_id)
+    if not periods:
         raise NotFound("车辆", "vehicle", plate)
-    return plate
+    clipped = [
+        (max(start, held_from or start), min(end, held_to or end)) for held_from, held_to in periods
+    ]
+    return [(a, b) for a, b in clipped if a < b]
 
 
 @router.get(
@@ -125,8 +169,8 @@ def visible_plate(session, user: User, plate: str) -> str:
 )
 def read_track(
     plate: str,
-    start: datetime,
-    end: datetime,
+    start: Moment,
+    end: Moment,
     store: StoreDep,
     session: SessionDep,
     user: Annotated[User, require_roles(*TRACK_READERS)],
@@ -134,7 +178,7 @@ def read_track(
     """The points of ``plate`` with ``start <= ts < end`` (at most 7 days) as a GeoJSON
     FeatureCollection: one LineString with per-vertex times, speeds, status and alarm."""
     settings = get_settings()
-    plate = visible_plate(session, user, plate)
+    plate = validate_plate(plate)
     start, end = _aware(start, settings), _aware(end, settings)
     if end <= start or end - start > MAX_TRACK_SPAN:
         raise ValidationFailed(
@@ -146,9 +190,11 @@ def read_track(
                 )
             ]
         )
-    points = store.read(start, end, vehicles=[plate])
-    if points.height == 0:
+    windows = visible_windows(session, user, plate, start, end)
+    parts = [part for a, b in windows if (part := store.read(a, b, vehicles=[plate])).height]
+    if not parts:
         return FeatureCollection(features=[])
+    points = pl.concat(parts)
     coords = points.select("lon", "lat").rows()
     properties = {
         "vehicle": plate,

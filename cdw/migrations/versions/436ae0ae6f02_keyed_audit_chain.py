@@ -7,7 +7,7 @@ plain entries, a keyed entry is appended right after them (action "keyed", with 
 head's number and hash), so a chain that ends in plain entries is a rewrite.
 
 Revision ID: 436ae0ae6f02
-Revises: 3f1c2a7d9b40
+Revises: 10609c7dcafe
 Create Date: 2026-12-06 23:40:00
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "436ae0ae6f02"
-down_revision: str | None = "3f1c2a7d9b40"
+down_revision: str | None = "10609c7dcafe"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -396,7 +396,14 @@ def read_jt808(
     source = source or str(path)
     data = Path(path).read_bytes()
     if data[:1] != bytes([FLAG]) and _HEX_TEXT.match(data):
-        data = bytes.fromhex(re.sub(rb"\s+", b"", data).decode("ascii"))
+        try:
+            data = bytes.fromhex(re.sub(rb"\s+", b"", data).decode("ascii"))
+        except ValueError as exc:
+            raise file_error(
+                source,
+                "十六进制文本无效（长度为奇数或含非十六进制字符）",
+                "invalid hex text (odd length or a non-hex character)",
+            ) from exc
     plates = (
         {terminal_key(k): plate_key(v) for k, v in terminal_to_plate.items()}
         if terminal_to_plate is not None

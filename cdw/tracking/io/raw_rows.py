@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from cdw.bounds import MAX_SPEED_KMH
 from cdw.errors import InputFileError, Problem, ValidationFailed
 from cdw.registry.validators.plates import plate_key, validate_plate
 from cdw.tracking.io.coords import gcj02_to_wgs84
@@ -46,7 +47,7 @@ FIELD_NAMES: dict[str, tuple[str, str]] = {
 _RANGES: dict[str, tuple[float, float]] = {
     "lon": (-180.0, 180.0),
     "lat": (-90.0, 90.0),
-    "speed_kmh": (0.0, float("inf")),
+    "speed_kmh": (0.0, MAX_SPEED_KMH),
     "heading": (0.0, 360.0),
 }
 _MESSAGES: dict[str, tuple[str, str]] = {
@@ -336,8 +337,10 @@ def _floats(col: pl.Series, name: str, *, required: bool) -> tuple[pl.Series, pl
         .then(pl.lit("not_number"))
         .when(pl.col("v").is_nan())
         .then(pl.lit("nan"))
-        .when((pl.col("v") < lo) | (pl.col("v") > hi))
-        .then(pl.lit("negative" if hi == float("inf") else "range"))
+        .when(pl.col("v") < lo)
+        .then(pl.lit("negative" if name == "speed_kmh" else "range"))
+        .when(pl.col("v") > hi)
+        .then(pl.lit("range"))
         .otherwise(None)
     ).to_series()
     return value.alias(name), code.alias(name)
