@@ -110,6 +110,7 @@ def user_add(
 
     from cdw.auth.models import UserCreate
     from cdw.auth.services import create_user
+    from cdw.config import get_settings
     from cdw.db import session_scope
 
     try:
@@ -123,7 +124,7 @@ def user_add(
             haulier_id=haulier_id,
         )
         with session_scope() as session:
-            user = create_user(session, data)
+            user = create_user(session, data, get_settings(), actor="cli")
             console.print(f"已创建用户 / user created: {user.username} ({user.role}) id={user.id}")
     except ValidationError as exc:
         for err in exc.errors():

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cdw.api.routes import auth, enforcement, flags, manifests, permits, registry, tracks
+from cdw.auth.startup import auth_lifespan
 from cdw.errors import CdwError, ValidationFailed
 from cdw.registry.validators import problems_from_validation_error
 
@@ -17,6 +18,7 @@ app = FastAPI(
     title="cdw 建筑垃圾运输监管 / Construction-waste transport supervision",
     version="0.1.0",
     openapi_url="/openapi.json",
+    lifespan=auth_lifespan,
 )
 # Every router of the API, in one list (tests walk it to check each route's roles).
 ROUTERS = [
