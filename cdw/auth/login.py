@@ -3,7 +3,8 @@
 - **Throttling and lockout**: failed log-ins are counted per account and per client address
   in a sliding window (``login_failure_window_s``). When an account or an address reaches its
   limit, log-in from it is refused with 429 and ``Retry-After`` for ``login_lockout_s``,
-  the right password included. A success clears the account's count, not the address's.
+  the right password included. An attempt counts as failed from its start, so attempts in
+  flight at once count too; a success takes its own count back and clears the account's.
 - **Equal work**: an unknown or disabled user's password is verified against a dummy hash,
   so the answer takes as long as for a real user and does not tell which usernames exist.
 - **Bounded hashing**: one Argon2 verification takes 64 MiB. At most
@@ -23,6 +24,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import anyio.to_thread
 from anyio import CapacityLimiter
@@ -74,6 +76,15 @@ class FailureWindow:
         if len(self._failures) > PRUNE_ABOVE_KEYS:
             self._prune(now)
 
+    def forget(self, key: str, at: float) -> None:
+        """Take back the failure counted at ``at`` (the attempt succeeded)."""
+        failures = self._failures.get(key)
+        if failures is None or at not in failures:
+            return
+        failures.remove(at)
+        if len(failures) < self.limit:
+            self._locked_until.pop(key, None)
+
     def clear(self, key: str) -> None:
         self._failures.pop(key, None)
         self._locked_until.pop(key, None)
@@ -86,6 +97,13 @@ class FailureWindow:
         ]
         for key in stale:
             del self._failures[key]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    account: str
+    address: str
+    at: float
 
 
 def _verify(password: str, hashed: str | None) -> bool:
@@ -108,13 +126,16 @@ class LoginGuard:
     def _account(username: str) -> str:
         return username.casefold()
 
-    def check(self, username: str, address: str) -> None:
-        """Raise :class:`TooManyAttempts` when the account or the address is locked out."""
+    def begin(self, username: str, address: str) -> Attempt:
+        """Refuse (:class:`TooManyAttempts`) when the account or the address is locked out;
+        else count the attempt as failed until :meth:`succeeded` says otherwise, so that
+        attempts in flight at once count against the limits too."""
         now = self.clock()
+        account = self._account(username)
         waits = [
             wait
             for wait in (
-                self.accounts.retry_after(self._account(username), now),
+                self.accounts.retry_after(account, now),
                 self.addresses.retry_after(address, now),
             )
             if wait is not None
@@ -125,14 +146,18 @@ class LoginGuard:
                 "Too many failed log-ins; try again later",
                 max(waits),
             )
-
-    def failed(self, username: str, address: str) -> None:
-        now = self.clock()
-        self.accounts.fail(self._account(username), now)
+        self.accounts.fail(account, now)
         self.addresses.fail(address, now)
+        return Attempt(account, address, now)
 
-    def succeeded(self, username: str) -> None:
-        self.accounts.clear(self._account(username))
+    def withdraw(self, attempt: Attempt) -> None:
+        """Take back the attempt's count (it was not tried: the hash queue was full)."""
+        self.accounts.forget(attempt.account, attempt.at)
+        self.addresses.forget(attempt.address, attempt.at)
+
+    def succeeded(self, attempt: Attempt) -> None:
+        self.withdraw(attempt)
+        self.accounts.clear(attempt.account)
 
     async def verify(self, password: str, hashed: str | None) -> bool:
         """Whether ``password`` matches ``hashed``; with no hash (unknown or disabled user)

@@ -77,17 +77,25 @@ def test_the_lockout_ends_after_its_time():
         login_failures_per_account=2, login_failure_window_s=60, login_lockout_s=300
     )
     guard = LoginGuard(settings, clock=lambda: now[0])
-    guard.failed("u", "a")
+    guard.begin("u", "a")
     now[0] = 61.0  # the first failure has left the window
-    guard.failed("u", "a")
-    guard.check("u", "a")
+    guard.begin("u", "a")
     now[0] = 62.0
-    guard.failed("u", "a")
+    guard.begin("u", "a")
     with pytest.raises(TooManyAttempts) as refused:
-        guard.check("u", "a")
+        guard.begin("u", "a")
     assert refused.value.retry_after_s == 300
     now[0] = 362.0
-    guard.check("u", "a")
+    guard.begin("u", "a")
+
+
+def test_attempts_in_flight_count_against_the_limit():
+    guard = LoginGuard(Settings(login_failures_per_address=3))
+    started = [guard.begin(f"user{n}", "10.0.0.9") for n in range(3)]
+    with pytest.raises(TooManyAttempts):
+        guard.begin("user9", "10.0.0.9")
+    guard.succeeded(started[0])  # one of them had the right password
+    guard.begin("user9", "10.0.0.9")
 
 
 @pytest.mark.parametrize("case", ["unknown", "disabled", "known"])

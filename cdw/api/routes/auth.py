@@ -47,6 +47,14 @@ TOO_MANY = {
 }
 
 
+def _find_and_release(session: SessionDep, username: str) -> User | None:
+    """The user (detached, attributes loaded); the session gives its database connection
+    back at once, so log-ins waiting for a hash slot do not hold the connection pool."""
+    user = find_user(session, username)
+    session.close()
+    return user
+
+
 @router.post("/auth/token", response_model=Token, responses={**errors(), **TOO_MANY})
 async def login(
     request: Request,
@@ -61,17 +69,21 @@ async def login(
     guard: LoginGuard = request.app.state.login_guard
     address = request.client.host if request.client else "unknown"
     try:
-        guard.check(form.username, address)
-        user = await run_in_threadpool(find_user, session, form.username)
+        attempt = guard.begin(form.username, address)
+        user = await run_in_threadpool(_find_and_release, session, form.username)
         usable = user is not None and user.is_active
-        if not await guard.verify(form.password, user.hashed_password if usable else None):
-            guard.failed(form.username, address)
-            raise NotAuthenticated("用户名或密码错误", "Incorrect username or password")
+        try:
+            matches = await guard.verify(form.password, user.hashed_password if usable else None)
+        except TooManyAttempts:
+            guard.withdraw(attempt)
+            raise
     except TooManyAttempts as exc:
         return JSONResponse(
             exc.as_dict(), status_code=429, headers={"Retry-After": str(exc.retry_after_s)}
         )
-    guard.succeeded(form.username)
+    if not matches:
+        raise NotAuthenticated("用户名或密码错误", "Incorrect username or password")
+    guard.succeeded(attempt)
     return Token(access_token=create_access_token(user.username, settings, user.token_version))
 
 
