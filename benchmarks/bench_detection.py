@@ -33,8 +33,9 @@ from sqlmodel import Session, select
 
 from cdw.db import make_engine
 from cdw.demo import COUNT_KEYS, bundle_road_network, match_ground_truth, overlaps
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.scenario.generate import generate_scenario
-from cdw.tracking.flags import FlagCode, FlagRecord
 
 DAY = date(2026, 11, 20)
 NOISE_M = (5.0, 10.0, 20.0)

@@ -366,8 +366,8 @@ def build_context(fleet: FleetDay, projector: Projector) -> Any:
 def build_roads(fleet: FleetDay, projector: Projector, route_kmh: float) -> Any:
     """A road network for the fleet: each route a two-way road posted ``route_kmh``, and at
     every fourth vertex a 400 m cross street either side posted 30 km/h."""
-    from cdw.roads.engine import Roads
     from cdw.roads.network import RoadNetwork
+    from cdw.roads.services import Roads
 
     xs, ys, u, v, speed, cls = [], [], [], [], [], []
 

@@ -16,7 +16,6 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import importlib.util  # noqa: E402
 import inspect  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
@@ -31,10 +30,10 @@ import numpy as np  # noqa: E402
 # the cdw under test: this checkout, or the baseline's (``--baseline``, run in a subprocess)
 sys.path.insert(0, os.environ.get("CDW_BENCH_CODE", str(Path(__file__).resolve().parents[1])))
 
-from cdw.roads import _kernels as k  # noqa: E402
 from cdw.roads.matching import MapMatcher, MatchParams  # noqa: E402
 from cdw.roads.network import RoadNetwork  # noqa: E402
 from cdw.roads.routing import propose_routes  # noqa: E402
+from cdw.roads.sources import read_kubicka, read_parquet_tables  # noqa: E402
 
 DATA = Path(
     os.environ.get(
@@ -79,7 +78,7 @@ def kubicka_accuracy(limit: int | None) -> dict[str, Any]:
     points = 0
     start = perf_counter()
     for folder in folders:
-        net = RoadNetwork.from_kubicka(folder)
+        net = read_kubicka(folder)
         track = np.loadtxt(folder / f"{folder.name}.track", ndmin=2)
         truth = np.loadtxt(folder / f"{folder.name}.route", dtype=np.int64, ndmin=1)
         matcher = MapMatcher(net)
@@ -115,10 +114,21 @@ def simulate_drives(net: RoadNetwork, n_drives: int, rng: np.random.Generator) -
     """Trucks driving the fastest path (free-flow speed capped at ``TRUCK_KMH``) between two
     random junctions 2-8 km apart, each at 75-100 % of that speed: the driven arcs, and the
     time and true position/heading/speed every second of the drive."""
-    workspace = k.new_workspace(net.n_nodes, net.n_edges)
-    dist, pred, settled, _, _, touched = workspace
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra
+
     speed = np.minimum(net.edge_speed_kmh, TRUCK_KMH) / 3.6
     cost = net.edge_length_m / speed
+    # the fastest arc between each pair of nodes (scipy keeps one entry per pair), found
+    # with scipy so that a ``--baseline`` checkout drives the very same paths
+    order = np.lexsort((cost, net.edge_to, net.edge_from))
+    first = np.ones(order.size, bool)
+    first[1:] = (np.diff(net.edge_from[order]) != 0) | (np.diff(net.edge_to[order]) != 0)
+    arcs = order[first]
+    graph = csr_matrix((cost[arcs], (net.edge_from[arcs], net.edge_to[arcs])),
+                       shape=(net.n_nodes, net.n_nodes))  # fmt: skip
+    arc_of = {(int(u), int(v)): int(e) for u, v, e in
+              zip(net.edge_from[arcs], net.edge_to[arcs], arcs, strict=True)}  # fmt: skip
     junctions = _junctions(net)
     drives: list[dict] = []
     while len(drives) < n_drives:
@@ -128,13 +138,14 @@ def simulate_drives(net: RoadNetwork, n_drives: int, rng: np.random.Generator) -
         )
         if not 2_000.0 <= gap <= 8_000.0:
             continue
-        n_touched = k.dijkstra(net.out_start, net.out_edges, net.edge_to, cost,
-                               np.array([source]), np.zeros(1), np.array([target]),
-                               np.array([np.inf]), np.inf, *workspace)  # fmt: skip
-        edges = k.path_edges(pred, net.edge_from, int(target)) if settled[target] else None
-        k.reset_workspace(touched[:n_touched], dist, pred, settled)
-        if edges is None or edges.size == 0:
+        _, pred = dijkstra(graph, indices=int(source), return_predecessors=True)
+        if source == target or pred[target] < 0:
             continue
+        nodes = [int(target)]
+        while nodes[-1] != source:
+            nodes.append(int(pred[nodes[-1]]))
+        nodes.reverse()
+        edges = np.array([arc_of[u, v] for u, v in zip(nodes, nodes[1:], strict=False)])
         v = speed[edges] * rng.uniform(0.75, 1.0)
         nodes = np.concatenate((net.edge_from[edges[:1]], net.edge_to[edges]))
         t_nodes = np.concatenate(([0.0], np.cumsum(net.edge_length_m[edges] / v)))
@@ -242,20 +253,11 @@ def match_drives(matcher: MapMatcher, fixes: list[dict]) -> tuple[list, float]:
 
 
 def panyu_network() -> RoadNetwork:
-    """The Panyu tables, whose every road is two-way (OSM ``oneway`` was lost), with the
-    carriageways of divided roads made one-way the way traffic drives them
-    (``cdw.roads.divided``; taken from this checkout, so a baseline run drives and
-    matches on the same network)."""
+    """The Panyu tables as the project reads them (``read_parquet_tables``: OSM ``oneway``
+    was lost, so the carriageways of divided roads are made one-way the way traffic drives
+    them, ``cdw.roads.divided``)."""
     folder = DATA / "guangzhou-panyu-osm-roadnet"
-    net = RoadNetwork.from_parquet_tables(folder / "nodes.parquet", folder / "edges.parquet")
-    if net.edge_oneway.any():  # the reader already knows directions
-        return net
-    spec = importlib.util.spec_from_file_location(
-        "_bench_divided", Path(__file__).resolve().parents[1] / "cdw" / "roads" / "divided.py"
-    )
-    divided = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(divided)
-    return divided.infer_divided_oneway(net)
+    return read_parquet_tables(folder / "nodes.parquet", folder / "edges.parquet")
 
 
 def panyu_drives(n_drives: int, seed: int, valhalla: bool) -> dict[str, Any]:

@@ -21,12 +21,13 @@ from sqlmodel import Session, select
 from cdw.bundle import load_registry, track_files
 from cdw.config import Settings
 from cdw.db import make_engine, session_scope
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.flows.day import analyse_and_reconcile_days, analyse_days
 from cdw.manifests.importer import load_manifests
 from cdw.migrate import upgrade
 from cdw.registry.models import DisposalFacility, Vehicle
 from cdw.report import report_from_database
-from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.ingest import ingest_file
 from cdw.tracking.store import PointStore
 

@@ -28,12 +28,14 @@ from sqlmodel import Session, col, select
 
 from cdw.config import Settings, day_bounds
 from cdw.enforcement.hotspots import rank_hotspots
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
+from cdw.flags.values import Flag
 from cdw.geo.projection import Projector
 from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, ROUTE, parse_geometry
 from cdw.permits.models import Permit
 from cdw.registry.models import ConstructionSite, Depot, DisposalFacility, RestrictedZone
 from cdw.tracking.analysis import ENGINE_CODES
-from cdw.tracking.flags import Flag, FlagCode, FlagRecord
 from cdw.tracking.store import PointStore
 
 TRACK_CONTEXT = timedelta(minutes=10)  # track drawn before and after a flag's span

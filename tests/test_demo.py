@@ -10,8 +10,8 @@ import pytest
 from rich.console import Console
 
 from cdw.demo import DEFAULT_BUNDLE, run_demo
+from cdw.flags.codes import FlagCode
 from cdw.flows import day as day_flow
-from cdw.tracking.flags import FlagCode
 
 
 def _t(iso: str) -> datetime:

@@ -17,6 +17,8 @@ from cdw.config import Settings
 from cdw.db import session_scope
 from cdw.demo import DEFAULT_BUNDLE
 from cdw.enforcement.hotspots import rank_hotspots
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
 from cdw.flows.day import analyse_days
 from cdw.geo.projection import Projector
 from cdw.report import (
@@ -27,7 +29,6 @@ from cdw.report import (
     report_from_database,
     write_report,
 )
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.store import PointStore
 
 LON0, LAT0 = 113.58, 23.55

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from cdw.audit.log import audit, history
 from cdw.auth.models import User
 from cdw.config import Settings
-from cdw.enforcement.audit import audit, history
 from cdw.enforcement.case_machine import ActionInput, CaseAction, next_state
 from cdw.enforcement.credit import CreditOutcome, deduct_for_flags
 from cdw.enforcement.models import (
@@ -39,6 +39,8 @@ from cdw.enforcement.models import (
 )
 from cdw.enforcement.review import get_flag, require_open, set_status
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.permits.models import Permit
 from cdw.registry.models import (
     ConstructionSite,
@@ -47,7 +49,6 @@ from cdw.registry.models import (
     Haulier,
     Vehicle,
 )
-from cdw.tracking.flags import FlagCode, FlagRecord
 
 CASE_ENTITY = "case"
 LOCATION_CODES = {FlagCode.SUSPECTED_DUMPING, FlagCode.LONG_STOP}

@@ -11,16 +11,16 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from cdw.audit.log import chain_head, verify_chain
 from cdw.config import get_settings
 from cdw.db import session_scope
-from cdw.enforcement.audit import chain_head, verify_chain
 from cdw.enforcement.cases import get_case
 from cdw.enforcement.hotspots import DEFAULT_MIN_EVENTS, DEFAULT_RADIUS_M, hotspots
 from cdw.enforcement.lists import ListKind, control_list, to_csv, to_xlsx
 from cdw.enforcement.report import case_report_html
 from cdw.enforcement.statistics import statistics
 from cdw.errors import CdwError
-from cdw.roads.engine import configured_roads
+from cdw.roads.services import configured_roads
 from cdw.tracking.store import PointStore
 
 console = Console(soft_wrap=True)

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from cdw.audit.log import audit
 from cdw.auth.models import User
-from cdw.enforcement.audit import audit
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.registry.categories import HaulierStatus
 from cdw.registry.models import Haulier, utcnow
-from cdw.tracking.flags import FlagCode, FlagRecord
 
 
 @dataclass(frozen=True)

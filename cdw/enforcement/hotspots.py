@@ -21,8 +21,10 @@ from sqlmodel import Session, col, select
 
 from cdw.enforcement.models import ReviewStatus
 from cdw.errors import Problem, ValidationFailed
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
+from cdw.flags.values import Flag
 from cdw.geo.projection import Projector
-from cdw.tracking.flags import Flag, FlagCode, FlagRecord
 
 HOTSPOT_CODES = (FlagCode.SUSPECTED_DUMPING, FlagCode.LONG_STOP)
 DEFAULT_RADIUS_M = 100.0

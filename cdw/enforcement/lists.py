@@ -26,13 +26,14 @@ from openpyxl import Workbook
 from sqlmodel import Session, col, select
 
 from cdw.enforcement.models import ReviewStatus
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.geo.projection import Projector
 from cdw.permits.models import Permit
 from cdw.registry.models import ConstructionSite, Haulier, Vehicle
-from cdw.tracking.flags import FlagCode, FlagRecord
 
 if TYPE_CHECKING:
-    from cdw.roads.engine import Roads
+    from cdw.roads.services import Roads
 
 ROAD_CELL_M = 500.0
 SECTION_STEP_M = 20.0

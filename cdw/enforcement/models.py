@@ -1,9 +1,5 @@
 """Enforcement tables: reviews and explanations of flags, cases (立案) and their documents;
-and their answers as the API shows them (flags with their review status, evidence, cases).
-
-The audit log table lives in :mod:`cdw.enforcement.audit`; it is re-exported here so that
-importing this module (cdw.models does) registers every enforcement table.
-"""
+and their answers as the API shows them (flags with their review status, evidence, cases)."""
 
 from __future__ import annotations
 
@@ -16,9 +12,8 @@ from sqlalchemy import Column, DateTime
 from sqlmodel import Field, SQLModel
 
 from cdw.db import plain_enum
-from cdw.enforcement.audit import AuditEntry
+from cdw.flags.codes import FlagCode, FlagSource
 from cdw.permits.models import PermitRow
-from cdw.tracking.flags import FlagCode, FlagSource
 
 
 def _now() -> datetime:
@@ -185,7 +180,6 @@ class CaseDocument(SQLModel, table=True):
 
 
 __all__ = [
-    "AuditEntry",
     "Case",
     "CaseDocument",
     "CaseFlag",

@@ -20,8 +20,8 @@ from cdw.enforcement.review import (
     permit_by_no,
     track_geojson,
 )
+from cdw.flags.models import FlagRecord
 from cdw.geo.projection import Projector
-from cdw.tracking.flags import FlagRecord
 from cdw.tracking.store import PointStore
 
 SVG_WIDTH = 800

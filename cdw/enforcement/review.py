@@ -15,9 +15,9 @@ from shapely.geometry import Point, mapping
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from cdw.audit.log import audit, history
 from cdw.auth.models import User
 from cdw.config import Settings
-from cdw.enforcement.audit import audit, history
 from cdw.enforcement.models import (
     EarlierFlag,
     EvidencePublic,
@@ -32,6 +32,8 @@ from cdw.enforcement.models import (
     VehicleRef,
 )
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.geo import shapes
 from cdw.geo.projection import Projector
 from cdw.permits.models import Permit, PermitRow
@@ -44,7 +46,6 @@ from cdw.registry.models import (
     Vehicle,
 )
 from cdw.registry.services import UNRESTRICTED, Scope
-from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.store import PointStore
 
 TRACK_MARGIN = timedelta(minutes=15)

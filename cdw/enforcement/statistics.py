@@ -17,7 +17,8 @@ from sqlmodel import Session, col, select
 
 from cdw.enforcement.models import Case, CaseState, FlagReview, ReviewOutcome
 from cdw.errors import Problem, ValidationFailed
-from cdw.tracking.flags import FlagCode, FlagRecord
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 
 
 def _bounds(day_from: date, day_to: date, timezone: str) -> tuple[datetime, datetime]:

@@ -31,7 +31,7 @@ from cdw.registry.models import (
     RestrictedZone,
     Vehicle,
 )
-from cdw.roads.engine import configured_roads
+from cdw.roads.services import configured_roads
 from cdw.tracking.context import AnalysisContext, PermitRule, Zone
 
 HOTSPOT_LOOKBACK_DAYS = 90

@@ -18,6 +18,8 @@ import shapely
 from sqlmodel import Session, col, delete, func, select
 
 from cdw.config import Settings, day_bounds, get_settings
+from cdw.flags.codes import FlagCode, FlagSource
+from cdw.flags.store import replace_flags
 from cdw.flows.context import load_context
 from cdw.flows.models import AnalysedDay, LoadedLeg
 from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, parse_geometry
@@ -37,7 +39,6 @@ from cdw.permits.models import PermitVehicle
 from cdw.permits.services import vehicle_facts
 from cdw.registry.models import ConstructionSite, Vehicle
 from cdw.tracking.analysis import AnalysisReport, check_days, projector_for
-from cdw.tracking.flags import FlagCode, FlagSource, replace_flags
 from cdw.tracking.pipeline import CHECKS, run_pipeline
 from cdw.tracking.store import PointStore
 
@@ -107,7 +108,9 @@ def analyse_days(
     now: datetime | None = None,
 ) -> AnalysisReport:
     """Run the engine over local days ``start_day..end_day``; persist its flags and legs."""
-    return _analyse(session, store, start_day, end_day, settings or get_settings(), now)[0]
+    report = _analyse(session, store, start_day, end_day, settings or get_settings(), now)[0]
+    session.commit()
+    return report
 
 
 def analysed_legs(session: Session, start_day: date, end_day: date) -> list[TripFacts] | None:
@@ -222,6 +225,7 @@ def reconcile_days(
     for manifest in manifests:
         _advance(session, manifest, per_manifest.get(manifest.id, []), report)
     saved = replace_flags(session, FlagSource.reconciliation, start_day, end_day, report.flags, tz)
+    session.commit()
     report.stored, report.replaced = saved.stored, saved.replaced
     report.kept_reviewed = saved.kept_reviewed
     return report

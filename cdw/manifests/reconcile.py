@@ -42,10 +42,11 @@ from typing import Any
 import numpy as np
 
 from cdw.config import Thresholds
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
 from cdw.manifests.models import ReceiptOutcome
 from cdw.permits.rules import VehicleFacts, vehicle_problems
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.pipeline import PipelineResult
 from cdw.tracking.trips import TripKind
 

@@ -23,9 +23,9 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
+from cdw.audit.log import audit
 from cdw.auth.models import User
 from cdw.config import Settings, get_settings
-from cdw.enforcement.audit import audit
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.manifests.gate import GateRefused, Load, PermitFacts, gate_check
 from cdw.manifests.lifecycle import (

@@ -24,9 +24,10 @@ from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, ROUTE, parse_geometry
 from cdw.registry.categories import ZoneKind
 from cdw.registry.models import ConstructionSite, DisposalFacility, RecordStatus, RestrictedZone
 from cdw.registry.services import get
-from cdw.roads.engine import Roads, load_network
 from cdw.roads.matching import MatchParams
 from cdw.roads.routing import RouteProposal, RouteRestrictions, propose_routes, snap_route
+from cdw.roads.services import Roads
+from cdw.roads.sources import load_network
 from cdw.roads.zones import ZoneOnRoads, zone_restrictions
 
 MAX_ALTERNATIVES = 5

@@ -23,12 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from cdw.audit.log import audit
 from cdw.auth.models import User
-from cdw.enforcement.audit import audit
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.manifests.lifecycle import ManifestState
 from cdw.manifests.models import Manifest
-from cdw.permits.importer import PermitTerms
 from cdw.permits.models import (
     PERMIT_STATUS_LABELS,
     Permit,
@@ -37,6 +36,7 @@ from cdw.permits.models import (
     PermitVehicle,
 )
 from cdw.permits.rules import FacilityFacts, VehicleFacts, approval_problems
+from cdw.permits.terms import PermitTerms
 from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
 from cdw.registry.refs import try_resolve
 from cdw.registry.services import ENTITIES, UNRESTRICTED, Scope, get_vehicle_by_plate

@@ -23,8 +23,8 @@ from sqlalchemy import ColumnElement, false, func, true
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
+from cdw.audit.log import audit
 from cdw.auth.models import BINDING_OF_ROLE, Role, User
-from cdw.enforcement.audit import audit
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.registry.categories import HaulierStatus, RecordStatus
 from cdw.registry.models import (

@@ -90,28 +90,31 @@ def new_workspace(n_nodes: int, n_edges: int) -> Workspace:
     )
 
 
+class Graph(NamedTuple):
+    """A graph in CSR form: the edges leaving node ``v`` are
+    ``out_edges[out_start[v]:out_start[v+1]]``, edge ``e`` ends at ``edge_to[e]`` and
+    costs ``edge_cost[e]`` (inf: closed)."""
+
+    out_start: np.ndarray
+    out_edges: np.ndarray
+    edge_to: np.ndarray
+    edge_cost: np.ndarray
+
+
 @njit(cache=True, nogil=True)
 def dijkstra(
-    out_start: np.ndarray,
-    out_edges: np.ndarray,
-    edge_to: np.ndarray,
-    edge_cost: np.ndarray,
+    graph: Graph,
     sources: np.ndarray,
     source_cost: np.ndarray,
     targets: np.ndarray,
     target_bound: np.ndarray,
     bound: float,
-    dist: np.ndarray,
-    pred_edge: np.ndarray,
-    settled: np.ndarray,
-    heap_cost: np.ndarray,
-    heap_node: np.ndarray,
-    touched: np.ndarray,
+    workspace: Workspace,
 ) -> int:
     """Shortest paths from the nearest of ``sources`` over edges of finite cost; returns
     how many nodes it touched, listed first in ``touched``.
 
-    Each source starts at its ``source_cost``. The workspace (``new_workspace``: ``dist``
+    Each source starts at its ``source_cost``. The ``workspace`` (``new_workspace``: ``dist``
     all inf, ``pred_edge`` all -1, ``settled`` all False, one entry per node) is filled in
     place: afterwards a node is settled exactly when its distance is final and ``<=
     bound``, with ``dist`` and the edge it was reached by in ``pred_edge`` (-1 at a
@@ -119,6 +122,8 @@ def dijkstra(
     settled or farther than its ``target_bound``; without, once nothing within ``bound``
     is left. Hand ``touched[:n]`` to ``reset_workspace`` before the next search.
     """
+    out_start, out_edges, edge_to, edge_cost = graph
+    dist, pred_edge, settled, heap_cost, heap_node, touched = workspace
     n_touched = 0
     size = 0
     for s in range(sources.size):
@@ -188,6 +193,14 @@ def reset_workspace(
         dist[node] = math.inf
         pred_edge[node] = -1
         settled[node] = False
+
+
+@njit(cache=True, nogil=True)
+def _reset(workspace: Workspace, n_touched: int) -> None:
+    """``reset_workspace`` on the nodes a search touched (its count, ``n_touched``)."""
+    reset_workspace(
+        workspace.touched[:n_touched], workspace.dist, workspace.pred_edge, workspace.settled
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -637,6 +650,24 @@ def transition_logprob(route: np.ndarray, straight: np.ndarray, beta: float) -> 
     return out
 
 
+class Places(NamedTuple):
+    """Positions along chains (candidates, or the states the matcher chose): each one's
+    ``chain``, ``offset`` along it, and the span of the arc it lies on along the chain
+    (``arc_start``, ``arc_end``)."""
+
+    chain: np.ndarray
+    offset: np.ndarray
+    arc_start: np.ndarray
+    arc_end: np.ndarray
+
+
+@njit(cache=True, nogil=True)
+def _chain_graph(chains: Chains) -> Graph:
+    """The graph ``dijkstra`` searches for the matcher: chain-end nodes, chains as edges
+    costing their length."""
+    return Graph(chains.out_start, chains.out_chains, chains.chain_to, chains.chain_length)
+
+
 @njit(cache=True, nogil=True)
 def _exits(
     c: int,
@@ -717,27 +748,21 @@ def _along_chain(
 
 @njit(cache=True, nogil=True)
 def distance_table(
-    out_start: np.ndarray,
-    out_edges: np.ndarray,
-    edge_to: np.ndarray,
-    edge_cost: np.ndarray,
-    limit: float,
-    dist: np.ndarray,
-    pred_edge: np.ndarray,
-    settled: np.ndarray,
-    heap_cost: np.ndarray,
-    heap_node: np.ndarray,
-    touched: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    graph: Graph, limit: float, workspace: Workspace
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every shortest distance up to ``limit``, from every node (an upper-bounded
     origin-destination table, as fmm's UBODT): CSR ``(table_start, table_node,
-    table_dist)``, the nodes within ``limit`` of ``u`` ascending in
-    ``table_node[table_start[u]:table_start[u+1]]``. The workspace is ``new_workspace``'s.
+    table_dist, table_pred)``, the nodes within ``limit`` of ``u`` ascending in
+    ``table_node[table_start[u]:table_start[u+1]]``, each with the edge it is reached by
+    on a shortest path from ``u`` (-1 at ``u``), so that the path is read off ``u``'s row
+    alone. The workspace is ``new_workspace``'s.
     """
-    n = out_start.size - 1
+    dist, pred_edge, settled, _, _, touched = workspace
+    n = graph.out_start.size - 1
     table_start = np.zeros(n + 1, _INT)
     table_node = np.empty(max(16, 16 * n), np.int32)
     table_dist = np.empty(table_node.size)
+    table_pred = np.empty(table_node.size, np.int32)
     source = np.empty(1, _INT)
     zero = np.zeros(1)
     no_targets = np.empty(0, _INT)
@@ -745,131 +770,184 @@ def distance_table(
     count = 0
     for u in range(n):
         source[0] = u
-        n_touched = dijkstra(
-            out_start, out_edges, edge_to, edge_cost, source, zero, no_targets, no_bounds,
-            limit, dist, pred_edge, settled, heap_cost, heap_node, touched,
-        )  # fmt: skip
+        n_touched = dijkstra(graph, source, zero, no_targets, no_bounds, limit, workspace)
         reached = np.sort(touched[:n_touched])
         if count + n_touched > table_node.size:
             cap = max(2 * table_node.size, count + n_touched)
             grown_node = np.empty(cap, np.int32)
             grown_dist = np.empty(cap)
+            grown_pred = np.empty(cap, np.int32)
             grown_node[:count] = table_node[:count]
             grown_dist[:count] = table_dist[:count]
+            grown_pred[:count] = table_pred[:count]
             table_node = grown_node
             table_dist = grown_dist
+            table_pred = grown_pred
         for v in reached:
             if settled[v]:
                 table_node[count] = v
                 table_dist[count] = dist[v]
+                table_pred[count] = pred_edge[v]
                 count += 1
-        reset_workspace(touched[:n_touched], dist, pred_edge, settled)
+        _reset(workspace, n_touched)
         table_start[u + 1] = count
-    return table_start, table_node[:count].copy(), table_dist[:count].copy()
+    return (
+        table_start,
+        table_node[:count].copy(),
+        table_dist[:count].copy(),
+        table_pred[:count].copy(),
+    )
+
+
+TABLE_TIERS = 3  # a row's entries by distance: up to limit/4, limit/2, limit
 
 
 class Table(NamedTuple):
-    """A ``distance_table`` (``start``, ``node``, ``dist``) holding every distance up to
-    ``limit``; an empty one with limit 0 holds none (``no_table``)."""
+    """A ``distance_table`` holding every distance up to ``limit``, each row in
+    ``TABLE_TIERS`` tiers by distance (``new_table``): tier ``j`` of row ``u`` is
+    ``tier_start[u * TABLE_TIERS + j] : tier_start[u * TABLE_TIERS + j + 1]`` of
+    ``node``, ``dist`` and ``pred``, ascending by node, holding the distances above
+    ``_tier_top(limit, j - 1)`` up to ``_tier_top(limit, j)``. A search bounded well
+    below the limit reads only the near tiers, a small part of the row (the rows of a
+    whole network do not fit in a cache). An empty one with limit 0 holds none
+    (``no_table``)."""
 
-    start: np.ndarray
+    tier_start: np.ndarray
     node: np.ndarray
     dist: np.ndarray
+    pred: np.ndarray
     limit: float
+
+
+@njit(cache=True, nogil=True)
+def _tier_top(limit: float, j: int) -> float:
+    """The farthest distance tier ``j`` of a table up to ``limit`` holds."""
+    return limit / 2.0 ** (TABLE_TIERS - 1 - j)
+
+
+def new_table(
+    start: np.ndarray, node: np.ndarray, dist: np.ndarray, pred: np.ndarray, limit: float
+) -> Table:
+    """The ``Table`` of a ``distance_table`` (``start``, ``node``, ``dist``, ``pred``) up
+    to ``limit``, each row sorted into its tiers."""
+    n = start.size - 1
+    row = np.repeat(np.arange(n), np.diff(start))
+    tops = np.array([_tier_top(limit, j) for j in range(TABLE_TIERS - 1)])
+    tier = row * TABLE_TIERS + np.searchsorted(tops, dist, side="left")
+    order = np.lexsort((node, tier))
+    tier_start = np.zeros(n * TABLE_TIERS + 1, _INT)
+    np.cumsum(np.bincount(tier, minlength=n * TABLE_TIERS), out=tier_start[1:])
+    return Table(tier_start, node[order], dist[order], pred[order], float(limit))
 
 
 def no_table(n_nodes: int) -> Table:
     """A ``Table`` of no distances over ``n_nodes`` nodes."""
-    return Table(np.zeros(n_nodes + 1, _INT), np.zeros(0, np.int32), np.zeros(0), 0.0)
+    none = np.zeros(0, np.int32)
+    return Table(np.zeros(n_nodes * TABLE_TIERS + 1, _INT), none, np.zeros(0), none, 0.0)
 
 
 @njit(cache=True, nogil=True)
-def _table_distance(table: Table, u: int, v: int) -> float:
-    """Distance from ``u`` to ``v`` in a ``distance_table``; inf beyond its limit."""
-    lo = table.start[u]
-    end = table.start[u + 1]
-    hi = end
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if table.node[mid] < v:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo < end and table.node[lo] == v:
-        return table.dist[lo]
-    return math.inf
-
-
-@njit(cache=True, nogil=True)
-def _table_row(table: Table, u: int, nodes: np.ndarray, n: int, out: np.ndarray) -> None:
-    """``out[j]``: the distance from ``u`` to ``nodes[j]`` (``n`` of them, ascending) in
-    the table, inf beyond its limit; one pass along ``u``'s row (galloping ahead from
-    each node found to the next), so that it is read in order."""
-    lo = table.start[u]
-    end = table.start[u + 1]
-    for j in range(n):
-        v = nodes[j]
-        step = 1
-        probe = lo  # every entry before lo is below v
-        while probe < end and table.node[probe] < v:
-            lo = probe + 1
-            probe = lo + step - 1
-            step *= 2
-        hi = min(probe, end)
+def _table_index(table: Table, u: int, v: int) -> int:
+    """Where ``v`` stands in ``u``'s row of a ``distance_table`` (its nearest tiers
+    first); -1 beyond its limit."""
+    for j in range(TABLE_TIERS):
+        lo = table.tier_start[u * TABLE_TIERS + j]
+        end = table.tier_start[u * TABLE_TIERS + j + 1]
+        hi = end
         while lo < hi:
             mid = (lo + hi) // 2
             if table.node[mid] < v:
                 lo = mid + 1
             else:
                 hi = mid
-        out[j] = table.dist[lo] if lo < end and table.node[lo] == v else math.inf
+        if lo < end and table.node[lo] == v:
+            return lo
+    return -1
 
 
 @njit(cache=True, nogil=True)
-def _table_walk(
-    table: Table,
-    out_start: np.ndarray,
-    out_edges: np.ndarray,
-    edge_to: np.ndarray,
-    edge_cost: np.ndarray,
-    u: int,
-    v: int,
-) -> tuple[bool, np.ndarray]:
-    """A shortest path from ``u`` to ``v`` (within the table's limit) read off the table:
-    from each node the edge whose cost plus the table distance on is least. Returns
-    ``(found, edges)``; not found where a step has no edge on (beyond the limit) or the
-    walk does not end (zero-cost cycles)."""
-    edges = np.empty(8, _INT)
+def _table_distance(table: Table, u: int, v: int) -> float:
+    """Distance from ``u`` to ``v`` in a ``distance_table``; inf beyond its limit."""
+    j = _table_index(table, u, v)
+    return table.dist[j] if j >= 0 else math.inf
+
+
+@njit(cache=True, nogil=True)
+def _table_row(
+    table: Table, u: int, nodes: np.ndarray, n: int, bound: float, out: np.ndarray
+) -> None:
+    """``out[j]``: the distance from ``u`` to ``nodes[j]`` (``n`` of them, ascending) in
+    the table where it is at most ``bound``, else a distance above ``bound`` or inf;
+    read only from the tiers that may hold such distances, each in one pass (galloping
+    ahead from each node found to the next)."""
+    for j in range(n):
+        out[j] = math.inf
+    for tier in range(TABLE_TIERS):
+        if tier > 0 and _tier_top(table.limit, tier - 1) >= bound:
+            break  # the farther tiers hold nothing within the bound
+        lo = table.tier_start[u * TABLE_TIERS + tier]
+        end = table.tier_start[u * TABLE_TIERS + tier + 1]
+        for j in range(n):
+            v = nodes[j]
+            step = 1
+            probe = lo  # every entry before lo is below v
+            while probe < end and table.node[probe] < v:
+                lo = probe + 1
+                probe = lo + step - 1
+                step *= 2
+            hi = min(probe, end)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if table.node[mid] < v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo < end and table.node[lo] == v:
+                out[j] = table.dist[lo]
+
+
+@njit(cache=True, nogil=True)
+def _table_walk(table: Table, edge_from: np.ndarray, u: int, v: int) -> tuple[bool, np.ndarray]:
+    """A shortest path from ``u`` to ``v`` read off ``u``'s row of the table, back from
+    ``v`` along each node's ``pred`` edge. Returns ``(found, edges)``, in driving order;
+    not found where ``v`` lies beyond the table's limit."""
+    j = _table_index(table, u, v)
+    if j < 0:
+        return False, np.empty(0, _INT)
     count = 0
-    node = u
-    while node != v:
-        if count > out_start.size:
-            return False, edges[:0].copy()
-        best = math.inf
-        pick = -1
-        for j in range(out_start[node], out_start[node + 1]):
-            e = out_edges[j]
-            d = edge_cost[e] + _table_distance(table, edge_to[e], v)
-            if d < best:
-                best = d
-                pick = e
-        if pick < 0:
-            return False, edges[:0].copy()
-        edges = _append_int(edges, count, pick)
+    node = v
+    while node != u:  # every node of the path lies nearer u than v: in the row
         count += 1
-        node = edge_to[pick]
-    return True, edges[:count].copy()
+        node = edge_from[table.pred[_table_index(table, u, node)]]
+    edges = np.empty(count, _INT)
+    node = v
+    for q in range(count - 1, -1, -1):
+        e = table.pred[_table_index(table, u, node)]
+        edges[q] = e
+        node = edge_from[e]
+    return True, edges
+
+
+class RouteScratch(NamedTuple):
+    """Buffers of ``_route_step`` (``_route_scratch``)."""
+
+    sources: np.ndarray
+    source_cost: np.ndarray
+    targets: np.ndarray
+    target_bound: np.ndarray
+    target_extra: np.ndarray
+    entry: np.ndarray
+    exit_node: np.ndarray
+    exit_dist: np.ndarray
+    exit_done: np.ndarray
+    target_nodes: np.ndarray
+    target_at: np.ndarray
 
 
 @njit(cache=True, nogil=True)
-def _route_scratch(
-    max_a: int,
-) -> tuple[
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-]:  # fmt: skip
+def _route_scratch(max_a: int) -> RouteScratch:
     """Buffers of ``_route_step`` for steps of at most ``max_a`` candidates a side."""
-    return (
+    return RouteScratch(
         np.empty(2, _INT),  # sources
         np.empty(2),  # source_cost
         np.empty(2 * max_a, _INT),  # targets
@@ -886,44 +964,31 @@ def _route_scratch(
 
 @njit(cache=True, nogil=True)
 def _route_step(
-    a0: int,
-    b0: int,
-    b1: int,
-    base: int,
+    cand_start: np.ndarray,
+    i: int,
     bound: float,
     route: np.ndarray,
-    cand_chain: np.ndarray,
-    cand_off: np.ndarray,
-    cand_arc_start: np.ndarray,
-    cand_arc_end: np.ndarray,
-    chain_from: np.ndarray,
-    chain_to: np.ndarray,
-    chain_length: np.ndarray,
-    chain_reverse: np.ndarray,
-    chain_out_start: np.ndarray,
-    chain_out: np.ndarray,
+    places: Places,
+    chains: Chains,
     table: Table,
     backward_tolerance: float,
-    dist: np.ndarray,
-    pred_edge: np.ndarray,
-    settled: np.ndarray,
-    heap_cost: np.ndarray,
-    heap_node: np.ndarray,
-    touched: np.ndarray,
-    sources: np.ndarray,
-    source_cost: np.ndarray,
-    targets: np.ndarray,
-    target_bound: np.ndarray,
-    target_extra: np.ndarray,
-    entry: np.ndarray,
-    exit_node: np.ndarray,
-    exit_dist: np.ndarray,
-    exit_done: np.ndarray,
-    target_nodes: np.ndarray,
-    target_at: np.ndarray,
+    workspace: Workspace,
+    scratch: RouteScratch,
 ) -> None:
-    """One step of ``route_distances``: from candidates ``a0:b0`` to ``b0:b1`` into
-    ``route[base:]`` (row-major), paths up to ``bound`` (inf: any length, by search)."""
+    """One step of ``route_distances``: from the candidates of point ``i - 1`` to those
+    of ``i`` into ``route`` (that step's matrix, row-major), paths up to ``bound`` (inf:
+    any length, by search)."""
+    cand_chain, cand_off, cand_arc_start, cand_arc_end = places
+    chain_from = chains.chain_from
+    chain_to = chains.chain_to
+    chain_length = chains.chain_length
+    chain_reverse = chains.chain_reverse
+    (sources, source_cost, targets, target_bound, target_extra, entry, exit_node, exit_dist,
+     exit_done, target_nodes, target_at) = scratch  # fmt: skip
+    a0 = cand_start[i - 1]
+    b0 = cand_start[i]
+    b1 = cand_start[i + 1]
+    base = 0
     a1 = b0
     nb = b1 - b0
     for k in range(base, base + (a1 - a0) * nb):
@@ -1002,9 +1067,8 @@ def _route_step(
                 sources[x] = found  # from here on: the row of exit_dist
         else:
             n_touched = dijkstra(
-                chain_out_start, chain_out, chain_to, chain_length, sources[:n_sources],
-                source_cost[:n_sources], targets[:n_targets], target_bound[:n_targets],
-                bound, dist, pred_edge, settled, heap_cost, heap_node, touched,
+                _chain_graph(chains), sources[:n_sources], source_cost[:n_sources],
+                targets[:n_targets], target_bound[:n_targets], bound, workspace,
             )  # fmt: skip
         for b in range(b0, b1):
             cb = cand_chain[b]
@@ -1023,16 +1087,18 @@ def _route_step(
                             continue
                         r = sources[x]
                         if not exit_done[r]:
-                            _table_row(table, exit_node[r], target_nodes, n_nodes, exit_dist[r])
+                            _table_row(
+                                table, exit_node[r], target_nodes, n_nodes, bound, exit_dist[r]
+                            )
                             exit_done[r] = True
                         best = min(best, lower + exit_dist[r, target_at[t]])
                         limit = min(limit, best)
                 else:
-                    best = min(best, dist[targets[t]] + target_extra[t])
+                    best = min(best, workspace.dist[targets[t]] + target_extra[t])
             if best <= bound and best < route[row + b - b0]:
                 route[row + b - b0] = best
         if not use_table:
-            reset_workspace(touched[:n_touched], dist, pred_edge, settled)
+            _reset(workspace, n_touched)
 
 
 @njit(cache=True, nogil=True)
@@ -1040,31 +1106,17 @@ def route_distances(
     px: np.ndarray,
     py: np.ndarray,
     cand_start: np.ndarray,
-    cand_chain: np.ndarray,
-    cand_off: np.ndarray,
-    cand_arc_start: np.ndarray,
-    cand_arc_end: np.ndarray,
-    chain_from: np.ndarray,
-    chain_to: np.ndarray,
-    chain_length: np.ndarray,
-    chain_reverse: np.ndarray,
-    chain_out_start: np.ndarray,
-    chain_out: np.ndarray,
+    places: Places,
+    chains: Chains,
     table: Table,
     bound_factor: float,
     bound_slack: float,
     backward_tolerance: float,
-    dist: np.ndarray,
-    pred_edge: np.ndarray,
-    settled: np.ndarray,
-    heap_cost: np.ndarray,
-    heap_node: np.ndarray,
-    touched: np.ndarray,
+    workspace: Workspace,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Network distance between every candidate of point ``i-1`` and every one of ``i``.
 
-    Candidates are positions ``cand_off`` metres along chains (``build_chains``), on an
-    arc spanning ``cand_arc_start..cand_arc_end`` of the chain. Returns ``(trans_start,
+    Candidates (CSR ``cand_start``) are ``places`` along the ``chains``. Returns ``(trans_start,
     route, straight)``: the matrix of step ``i`` (row: candidate of ``i-1``, column:
     candidate of ``i``, row-major) is ``route[trans_start[i] : trans_start[i+1]]``;
     ``straight`` repeats the points' distance for each entry. The distance is the shorter
@@ -1076,8 +1128,8 @@ def route_distances(
     Node-to-node distances come from the ``table`` (a ``Table``; ``no_table`` for none)
     when the bound is within its limit,
     else from one search per candidate of ``i-1`` that stops once every entry node of
-    ``i``'s candidates is settled or out of reach. The last six arguments are a
-    ``new_workspace`` over the nodes.
+    ``i``'s candidates is settled or out of reach, in ``workspace`` (``new_workspace``
+    over the chain graph's nodes).
     """
     n = px.size
     trans_start = np.zeros(n + 1, _INT)
@@ -1097,11 +1149,8 @@ def route_distances(
         for k in range(base, trans_start[i + 1]):
             straight[k] = gc
         _route_step(
-            cand_start[i - 1], cand_start[i], cand_start[i + 1], base,
-            bound_factor * gc + bound_slack, route, cand_chain, cand_off, cand_arc_start,
-            cand_arc_end, chain_from, chain_to, chain_length, chain_reverse, chain_out_start,
-            chain_out, table, backward_tolerance,
-            dist, pred_edge, settled, heap_cost, heap_node, touched, *scratch,
+            cand_start, i, bound_factor * gc + bound_slack, route[base : trans_start[i + 1]],
+            places, chains, table, backward_tolerance, workspace, scratch,
         )  # fmt: skip
     return trans_start, route, straight
 
@@ -1201,8 +1250,7 @@ def _append_arcs(
     out: np.ndarray,
     out_seg: np.ndarray,
     count: int,
-    chain_start: np.ndarray,
-    chain_arcs: np.ndarray,
+    chains: Chains,
     c: int,
     first: int,
     last: int,
@@ -1210,7 +1258,7 @@ def _append_arcs(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Append arcs ``first..last`` (inclusive, indices along chain ``c``) to the path."""
     for q in range(first, last + 1):
-        out = _append_int(out, count, chain_arcs[chain_start[c] + q])
+        out = _append_int(out, count, chains.chain_arcs[chains.chain_start[c] + q])
         out_seg = _append_int(out_seg, count, seg)
         count += 1
     return out, out_seg, count
@@ -1218,33 +1266,17 @@ def _append_arcs(
 
 @njit(cache=True, nogil=True)
 def fill_path(
-    chain: np.ndarray,
-    offset: np.ndarray,
+    places: Places,
     arc: np.ndarray,
-    arc_start: np.ndarray,
-    arc_end: np.ndarray,
     segment: np.ndarray,
     step_route: np.ndarray,
-    chain_start: np.ndarray,
-    chain_arcs: np.ndarray,
-    arc_pos: np.ndarray,
-    chain_from: np.ndarray,
-    chain_to: np.ndarray,
-    chain_length: np.ndarray,
-    chain_reverse: np.ndarray,
-    chain_out_start: np.ndarray,
-    chain_out: np.ndarray,
+    chains: Chains,
     table: Table,
     backward_tolerance: float,
-    dist: np.ndarray,
-    pred_edge: np.ndarray,
-    settled: np.ndarray,
-    heap_cost: np.ndarray,
-    heap_node: np.ndarray,
-    touched: np.ndarray,
+    workspace: Workspace,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The continuous arc path through matched points (those with ``chain >= 0``), each
-    at ``offset`` along its chain on ``arc`` (spanning ``arc_start..arc_end``).
+    at ``offset`` along its chain on ``arc`` (``places``).
 
     Returns ``(path_edge, path_segment, at)``, ``at[i]`` the path entry the path stands on
     once it has reached point ``i`` (-1 for unmatched points): a segment's first point
@@ -1259,6 +1291,14 @@ def fill_path(
     stands) adds nothing and the path goes on from the point before it. A new segment
     starts a new run.
     """
+    chain, offset, arc_start, arc_end = places
+    chain_start = chains.chain_start
+    arc_pos = chains.arc_pos
+    chain_from = chains.chain_from
+    chain_to = chains.chain_to
+    chain_length = chains.chain_length
+    chain_reverse = chains.chain_reverse
+    dist, pred_edge = workspace.dist, workspace.pred_edge
     out = np.empty(16, _INT)
     out_seg = np.empty(16, _INT)
     count = 0
@@ -1289,7 +1329,7 @@ def fill_path(
         if ca == cb and offset[i] >= offset[last] - backward_tolerance:
             if offset[i] >= offset[last] and pos_b >= pos_a:  # (not the arc before a node)
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chain_start, chain_arcs, ca, pos_a + 1, pos_b, seg
+                    out, out_seg, count, chains, ca, pos_a + 1, pos_b, seg
                 )
                 last = i
             at[i] = count - 1
@@ -1321,18 +1361,14 @@ def fill_path(
             if direct <= via and direct <= reach:
                 known = True
             elif via <= reach:
-                known, links = _table_walk(
-                    table, chain_out_start, chain_out, chain_to, chain_length, sources[leave],
-                    targets[entry],
-                )  # fmt: skip
+                known, links = _table_walk(table, chain_from, sources[leave], targets[entry])
         if not known:
             target_bound[0] = reach - extra[0]
             target_bound[1] = reach - extra[1]
             for attempt in range(2):  # bounded by the matched distance; unbounded if too tight
                 n_touched = dijkstra(
-                    chain_out_start, chain_out, chain_to, chain_length, sources[:n_sources],
-                    source_cost[:n_sources], targets, target_bound if attempt == 0 else no_bound,
-                    math.inf, dist, pred_edge, settled, heap_cost, heap_node, touched,
+                    _chain_graph(chains), sources[:n_sources], source_cost[:n_sources], targets,
+                    target_bound if attempt == 0 else no_bound, math.inf, workspace,
                 )  # fmt: skip
                 via, entry = _entry_distance(
                     dist, cb, offset[i], arc_start[i], chain_from, chain_to, chain_length,
@@ -1340,7 +1376,7 @@ def fill_path(
                 )  # fmt: skip
                 if min(via, direct) <= reach or attempt == 1:  # else the bound was too tight
                     break
-                reset_workspace(touched[:n_touched], dist, pred_edge, settled)
+                _reset(workspace, n_touched)
             if via < math.inf:
                 entry_node = chain_from[cb] if entry == 0 else chain_to[cb]
                 links = path_edges(pred_edge, chain_from, entry_node)
@@ -1354,50 +1390,46 @@ def fill_path(
         if direct <= via and direct < math.inf:  # turn round on the chain: cb reverses ca
             if arc_end[last] >= chain_length[ca] - arc_start[i]:  # at the end of a's arc
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chain_start, chain_arcs, cb, n_a - 1 - pos_a, pos_b, seg
+                    out, out_seg, count, chains, cb, n_a - 1 - pos_a, pos_b, seg
                 )
             else:  # on to the node where b's arc begins on the way back
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chain_start, chain_arcs, ca, pos_a + 1, n_b - 1 - pos_b,
+                    out, out_seg, count, chains, ca, pos_a + 1, n_b - 1 - pos_b,
                     seg,
                 )  # fmt: skip
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chain_start, chain_arcs, cb, pos_b, pos_b, seg
+                    out, out_seg, count, chains, cb, pos_b, pos_b, seg
                 )
         elif via < math.inf:
             if leave == 0:  # leave at the end of a's chain
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chain_start, chain_arcs, ca, pos_a + 1, n_a - 1, seg
+                    out, out_seg, count, chains, ca, pos_a + 1, n_a - 1, seg
                 )
             else:  # turn round at the end of a's arc and leave at the chain's start
                 ra = chain_reverse[ca]
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chain_start, chain_arcs, ra, n_a - 1 - pos_a, n_a - 1,
+                    out, out_seg, count, chains, ra, n_a - 1 - pos_a, n_a - 1,
                     seg,
                 )  # fmt: skip
             for q in range(links.size):
                 link = links[q]
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chain_start, chain_arcs, link, 0,
+                    out, out_seg, count, chains, link, 0,
                     chain_start[link + 1] - chain_start[link] - 1, seg,
                 )  # fmt: skip
             if entry == 0:
-                out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chain_start, chain_arcs, cb, 0, pos_b, seg
-                )
+                out, out_seg, count = _append_arcs(out, out_seg, count, chains, cb, 0, pos_b, seg)
             else:  # along the reverse chain, turning round onto b's arc
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chain_start, chain_arcs, chain_reverse[cb], 0,
+                    out, out_seg, count, chains, chain_reverse[cb], 0,
                     n_b - 1 - pos_b, seg,
                 )  # fmt: skip
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chain_start, chain_arcs, cb, pos_b, pos_b, seg
+                    out, out_seg, count, chains, cb, pos_b, pos_b, seg
                 )
         else:  # not reachable (the matcher starts a new segment before this happens)
-            out, out_seg, count = _append_arcs(
-                out, out_seg, count, chain_start, chain_arcs, cb, pos_b, pos_b, seg
-            )
-        reset_workspace(touched[:n_touched], dist, pred_edge, settled)
+            out, out_seg, count = _append_arcs(out, out_seg, count, chains, cb, pos_b, pos_b, seg)
+        _reset(workspace, n_touched)
         at[i] = count - 1
         last = i
     return out[:count].copy(), out_seg[:count].copy(), at
@@ -1505,9 +1537,7 @@ def match_track(
     distances from it are each fix's own (0 and NaN where unmatched).
     """
     seg_x0, seg_y0, seg_x1, seg_y1, edge_length, arc_reverse, arc_bearing = arcs
-    (chain_start, chain_arcs, arc_chain, arc_pos, arc_offset, chain_from, chain_to,
-     chain_length, chain_reverse, chain_out_start, chain_out) = chains  # fmt: skip
-    dist, pred_edge, settled, heap_cost, heap_node, touched = workspace
+    arc_chain, arc_offset = chains.arc_chain, chains.arc_offset
     sigma = params.sigma
     n = x.size
     keep = np.flatnonzero(thin_points(x, y, 2.0 * sigma))
@@ -1536,11 +1566,10 @@ def match_track(
     sub_start = np.empty(has.size + 1, _INT)
     sub_start[: has.size] = cand_start[has]
     sub_start[has.size] = m
+    places = Places(cand_chain, cand_off, cand_arc_start, cand_arc_end)
     trans_start, route, straight = route_distances(
-        kx[has], ky[has], sub_start, cand_chain, cand_off, cand_arc_start, cand_arc_end,
-        chain_from, chain_to, chain_length, chain_reverse, chain_out_start, chain_out,
-        table, params.route_factor,
-        params.route_slack, sigma, dist, pred_edge, settled, heap_cost, heap_node, touched,
+        kx[has], ky[has], sub_start, places, chains, table, params.route_factor,
+        params.route_slack, sigma, workspace,
     )  # fmt: skip
     emission = emission_logprob(cand_dist, sigma) + heading_logprob(
         cand_turn, params.heading_kappa, params.heading_floor
@@ -1566,10 +1595,8 @@ def match_track(
                 bound = params.break_factor * (params.route_factor * straight[trans_start[h]]
                                                + params.route_slack)  # fmt: skip
                 _route_step(
-                    sub_start[h - 1], sub_start[h], sub_start[h + 1], trans_start[h], bound,
-                    route, cand_chain, cand_off, cand_arc_start, cand_arc_end, chain_from,
-                    chain_to, chain_length, chain_reverse, chain_out_start, chain_out, table,
-                    sigma, dist, pred_edge, settled, heap_cost, heap_node, touched, *scratch,
+                    sub_start, h, bound, route[trans_start[h] : trans_start[h + 1]], places,
+                    chains, table, sigma, workspace, scratch,
                 )  # fmt: skip
                 lo = trans_start[h]
                 hi = trans_start[h + 1]
@@ -1599,10 +1626,8 @@ def match_track(
             cell = trans_start[h] + (choice[h - 1] - sub_start[h - 1]) * width
             step[j] = route[cell + c - sub_start[h]]
     path_edge, path_segment, at = fill_path(
-        kept_chain, kept_off, kept_edge, kept_arc_start, kept_arc_end, kept_segment, step,
-        chain_start, chain_arcs, arc_pos, chain_from, chain_to, chain_length, chain_reverse,
-        chain_out_start, chain_out, table, sigma, dist, pred_edge, settled, heap_cost,
-        heap_node, touched,
+        Places(kept_chain, kept_off, kept_arc_start, kept_arc_end), kept_edge, kept_segment,
+        step, chains, table, sigma, workspace,
     )  # fmt: skip
     edge = np.full(n, -1, _INT)
     offset = np.zeros(n)

@@ -24,9 +24,9 @@ from cdw.permits.route_planning import (
     propose,
 )
 from cdw.registry.validators import problems_from_validation_error
-from cdw.roads.engine import load_network
 from cdw.roads.limits import read_officer_limits
-from cdw.roads.network import LIMIT_OFFICER, RoadNetwork
+from cdw.roads.network import LIMIT_OFFICER
+from cdw.roads.sources import load_network, read_parquet_tables, save_cache
 
 console = Console(soft_wrap=True)
 roads_app = typer.Typer(
@@ -180,16 +180,14 @@ def cache_command(
     started = perf_counter()
     try:
         if source.is_dir():
-            network = RoadNetwork.from_parquet_tables(
-                source / "nodes.parquet", source / "edges.parquet"
-            )
+            network = read_parquet_tables(source / "nodes.parquet", source / "edges.parquet")
         else:
             network = load_network(source)
         if limits is not None:
             network = network.with_officer_limits(*read_officer_limits(network, limits))
     except CdwError as exc:
         _fail(exc)
-    network.save(out)
+    save_cache(network, out)
     officer = int((network.edge_limit_source == LIMIT_OFFICER).sum())
     console.print(
         f"已写出 / written: {escape(str(out))} — {network.n_nodes} 节点 / nodes, "

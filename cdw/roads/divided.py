@@ -30,7 +30,7 @@ from dataclasses import fields, replace
 import numpy as np
 
 from cdw.roads import _kernels as k
-from cdw.roads.network import RoadNetwork
+from cdw.roads.network import RoadNetwork, _out_arcs
 
 # Classes OSM draws as one way per carriageway where the road is divided.
 DIVIDED_CLASSES = frozenset(
@@ -109,15 +109,9 @@ def infer_divided_oneway(net: RoadNetwork) -> RoadNetwork:
         for f in fields(net)
         if f.name.startswith("edge_") and f.name != "edge_oneway"
     }
-    edge_from = per_edge["edge_from"]
-    out_start = np.zeros(net.n_nodes + 1, np.int64)
-    np.cumsum(np.bincount(edge_from, minlength=net.n_nodes), out=out_start[1:])
+    out_start, out_edges = _out_arcs(per_edge["edge_from"], net.n_nodes)
     return replace(
-        net,
-        **per_edge,
-        edge_oneway=oneway[keep],
-        out_start=out_start,
-        out_edges=np.argsort(edge_from, kind="stable").astype(np.int64),
+        net, **per_edge, edge_oneway=oneway[keep], out_start=out_start, out_edges=out_edges
     )
 
 

@@ -17,9 +17,9 @@ from shapely.geometry import LineString
 
 from cdw.errors import InputFileError, Problem
 from cdw.roads.matching import MapMatcher, MatchParams
-from cdw.roads.network import RoadNetwork, _existing_file
+from cdw.roads.network import RoadNetwork
 from cdw.roads.routing import snap_route
-from cdw.roads.sources import read_json
+from cdw.roads.sources import existing_file, read_json
 
 LIMIT_PROPERTY = "speed_limit_kmh"
 
@@ -28,7 +28,7 @@ def read_officer_limits(network: RoadNetwork, path: str | Path) -> tuple[np.ndar
     """The edges and limits (km/h) of a limits file, for ``RoadNetwork.with_officer_limits``;
     every bad feature (geometry, limit, a line that is not on the network) is reported at
     once, by its 0-based index and field, and nothing is applied."""
-    source = _existing_file(path)
+    source = existing_file(path)
     doc = read_json(source, "限速文件", "limits file")
     features = doc.get("features") if isinstance(doc, dict) else None
     if not (isinstance(doc, dict) and doc.get("type") == "FeatureCollection") or not isinstance(

@@ -321,9 +321,9 @@ class MapMatcher:
         self._workspace = k.new_workspace(g.n_nodes, g.n_chains)
         self._table = k.no_table(g.n_nodes)
         if self.params.table_m > 0:
-            self._table = k.Table(
-                *k.distance_table(g.out_start, g.out_chains, g.chain_to, g.chain_length,
-                                  float(self.params.table_m), *self._workspace),
+            self._table = k.new_table(
+                *k.distance_table(k.Graph(g.out_start, g.out_chains, g.chain_to, g.chain_length),
+                                  float(self.params.table_m), self._workspace),
                 float(self.params.table_m),
             )  # fmt: skip
         # ``match_track``'s arguments that describe the network, gathered once

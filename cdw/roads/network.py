@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import cdw
-from cdw.errors import InputFileError, Problem, ValidationFailed
+from cdw.errors import Problem, ValidationFailed
 from cdw.geo.projection import Projector
 
 # The real Panyu district network (© OpenStreetMap contributors, ODbL 1.0), shipped in the
@@ -286,60 +286,17 @@ class RoadNetwork:
             out_edges=out_edges,
         )
 
-    @classmethod
-    def from_osm_xml(cls, path: str | Path) -> RoadNetwork:
-        """Drivable roads of an OSM XML file (``.osm``, ``.osm.xml``, ``.osm.bz2``)."""
-        from cdw.roads import sources
-
-        return sources.read_osm_xml(path)
-
-    @classmethod
-    def from_osm_pbf(cls, path: str | Path) -> RoadNetwork:
-        """Drivable roads of an OSM PBF file, read as ``from_osm_xml`` reads XML."""
-        from cdw.roads import sources
-
-        return sources.read_osm_pbf(path)
-
-    @classmethod
-    def from_osm_file(cls, path: str | Path) -> RoadNetwork:
-        """An OSM extract by its suffix (``.osm.pbf``/``.pbf``, or XML)."""
-        from cdw.roads import sources
-
-        return sources.read_osm_file(path)
-
-    @classmethod
-    def from_parquet_tables(cls, nodes: str | Path, edges: str | Path) -> RoadNetwork:
-        """The Panyu table format: a node table and an undirected edge table."""
-        from cdw.roads import sources
-
-        return sources.read_parquet_tables(nodes, edges)
-
-    @classmethod
-    def from_kubicka(cls, folder_or_prefix: str | Path) -> RoadNetwork:
-        """A Kubicka benchmark network (``<prefix>.nodes`` and ``<prefix>.arcs``)."""
-        from cdw.roads import sources
-
-        return sources.read_kubicka(folder_or_prefix)
-
-    @classmethod
-    def from_geojson(cls, path: str | Path) -> RoadNetwork:
-        """(Multi)LineString roads of a GeoJSON FeatureCollection in WGS-84 degrees."""
-        from cdw.roads import sources
-
-        return sources.read_geojson(path)
-
-    def save(self, path: str | Path) -> Path:
-        """Write the compressed ``.npz`` cache (byte-identical for the same network)."""
-        from cdw.roads import sources
-
-        return sources.save_cache(self, path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> RoadNetwork:
-        """A network written by ``save``, of this cache format or an earlier one."""
-        from cdw.roads import sources
-
-        return sources.load_cache(path)
+    def reversed(self) -> RoadNetwork:
+        """The network with every arc turned round: a search from a node in it finds the
+        paths that lead to that node."""
+        out_start, out_edges = _out_arcs(self.edge_to, self.n_nodes)
+        return replace(
+            self,
+            edge_from=self.edge_to,
+            edge_to=self.edge_from,
+            out_start=out_start,
+            out_edges=out_edges,
+        )
 
     # --- officer settings ---------------------------------------------------------------
 
@@ -370,17 +327,6 @@ class RoadNetwork:
         limit, source = self.edge_limit_kmh.copy(), self.edge_limit_source.copy()
         limit[edges], source[edges] = limits, LIMIT_OFFICER
         return replace(self, edge_limit_kmh=limit, edge_limit_source=source)
-
-
-def _existing_file(path: str | Path) -> Path:
-    source = Path(path)
-    if not source.is_file():
-        raise InputFileError(
-            f"找不到文件：{source}",
-            f"file not found: {source}",
-            problems=[Problem("path", "文件不存在", "file does not exist", source=str(source))],
-        )
-    return source
 
 
 def _out_arcs(edge_from: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ dearer and the search repeated; a new route is kept when it shares at most
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,6 +159,23 @@ def nearest_node(
     return node
 
 
+def cheapest_tree(
+    network: RoadNetwork, edge_cost: np.ndarray, source: int, target: int | None = None
+) -> tuple[np.ndarray, Callable[[int], np.ndarray]]:
+    """The cheapest paths from ``source`` by ``edge_cost`` (inf: closed): per node the arc
+    it is reached by (-1: the source or not reached), and a function giving the arcs to a
+    reached node in driving order. With ``target`` the search stops once it is reached."""
+    workspace = k.new_workspace(network.n_nodes, network.n_edges)
+    targets = np.array([] if target is None else [target], np.int64)
+    k.dijkstra(
+        k.Graph(network.out_start, network.out_edges, network.edge_to, edge_cost),
+        np.array([source]), np.zeros(1), targets, np.full(targets.size, math.inf), math.inf,
+        workspace,
+    )  # fmt: skip
+    tree = workspace.pred_edge
+    return tree, lambda node: k.path_edges(tree, network.edge_from, node)
+
+
 def propose_routes(
     network: RoadNetwork,
     origin: tuple[float, float],
@@ -187,9 +204,10 @@ def propose_routes(
     dist, pred, settled, _, _, touched = workspace
 
     def search(weights: np.ndarray) -> np.ndarray | None:
+        graph = k.Graph(network.out_start, network.out_edges, network.edge_to, weights)
         n_touched = k.dijkstra(
-            network.out_start, network.out_edges, network.edge_to, weights, np.array([source]),
-            np.zeros(1), np.array([target]), np.array([math.inf]), math.inf, *workspace,
+            graph, np.array([source]), np.zeros(1), np.array([target]), np.array([math.inf]),
+            math.inf, workspace,
         )  # fmt: skip
         found = settled[target]
         edges = k.path_edges(pred, network.edge_from, target) if found else None

@@ -1,8 +1,9 @@
 """Readers and writers of road networks: OSM XML and PBF, the Panyu Parquet tables, the
-Kubicka benchmark files, GeoJSON, and cdw's own ``.npz`` cache.
+Kubicka benchmark files, GeoJSON, and cdw's own ``.npz`` cache (``save_cache``,
+``load_cache``); ``load_network`` picks the reader by the file's suffix.
 
 Each reader checks its input and reports every problem with the file, line and field in
-Chinese and English; ``RoadNetwork.from_*``, ``load`` and ``save`` are thin wrappers.
+Chinese and English.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from itertools import groupby, pairwise
 from pathlib import Path
 
@@ -22,17 +24,17 @@ import numpy as np
 
 from cdw.errors import InputFileError, Problem
 from cdw.geo.projection import Projector
+from cdw.roads.divided import infer_divided_oneway
 from cdw.roads.network import (
     DRIVABLE_HIGHWAYS,
     LIMIT_SOURCE_LABELS,
     OTHER_SPEED_KMH,
     RoadNetwork,
-    _existing_file,
     _out_arcs,
     posted_limits,
 )
 
-# The cache: format 2 is compressed and leaves out what ``load`` rebuilds (format 1, the
+# The cache: format 2 is compressed and leaves out what ``load_cache`` rebuilds (format 1, the
 # uncompressed cache of every array, has no limits and still loads).
 CACHE_FORMAT = 2
 _DERIVED = frozenset({"node_x", "node_y", "out_start", "out_edges"})
@@ -95,7 +97,7 @@ def read_osm_xml(path: str | Path) -> RoadNetwork:
     """
     import osmnx as ox
 
-    source = _existing_file(path)
+    source = existing_file(path)
     with _osmnx_way_tags():
         try:
             graph = ox.graph_from_xml(source, simplify=False, retain_all=True)
@@ -131,7 +133,7 @@ def read_osm_pbf(path: str | Path) -> RoadNetwork:
     """
     import osmium
 
-    source = _existing_file(path)
+    source = existing_file(path)
     arcs, located = [], {}
     ways = (
         osmium.FileProcessor(osmium.io.File(str(source), "pbf"), osmium.osm.NODE | osmium.osm.WAY)
@@ -162,7 +164,7 @@ def read_osm_pbf(path: str | Path) -> RoadNetwork:
 def read_osm_file(path: str | Path) -> RoadNetwork:
     """An OSM extract by its suffix: ``.osm.pbf``/``.pbf``, or XML ``.osm``, ``.osm.xml``,
     ``.osm.bz2``."""
-    source = _existing_file(path)
+    source = existing_file(path)
     name = source.name.lower()
     if name.endswith(".pbf"):
         return read_osm_pbf(source)
@@ -221,8 +223,12 @@ def read_parquet_tables(nodes: str | Path, edges: str | Path) -> RoadNetwork:
     per-class default into it, so a value other than that class's default is read as
     a tagged maxspeed and a value equal to it as untagged (a tag equal to the default
     is lost; ``_panyu_maxspeed``).
+
+    The tables lost OSM ``oneway`` (every road is two-way in them): the two carriageways
+    of a divided road are found and made one-way the way traffic drives them
+    (``cdw.roads.divided.infer_divided_oneway``; arc ids change).
     """
-    node_path, edge_path = _existing_file(nodes), _existing_file(edges)
+    node_path, edge_path = existing_file(nodes), existing_file(edges)
     node_table = _read_parquet(node_path, ("node_id", "lon", "lat"))
     edge_table = _read_parquet(edge_path, ("u", "v", "distance_km", "speed_kmh", "highway"))
     node_id = node_table["node_id"]
@@ -246,7 +252,7 @@ def read_parquet_tables(nodes: str | Path, edges: str | Path) -> RoadNetwork:
     u, v = index["u"], index["v"]
     both = np.concatenate
     speed = edge_table["speed_kmh"].astype(np.float64)
-    return RoadNetwork.from_arrays(
+    network = RoadNetwork.from_arrays(
         node_id,
         node_table["lon"],
         node_table["lat"],
@@ -257,14 +263,15 @@ def read_parquet_tables(nodes: str | Path, edges: str | Path) -> RoadNetwork:
         edge_speed_kmh=both([speed] * 2),
         edge_maxspeed_kmh=both([_panyu_maxspeed(edge_table["highway"], speed)] * 2),
     )
+    return infer_divided_oneway(network)
 
 
 def read_kubicka(folder_or_prefix: str | Path) -> RoadNetwork:
     """A Kubicka benchmark network: ``<prefix>.nodes`` (lon lat) and ``<prefix>.arcs``
     (from to, directed); node and edge ids are the 0-based line numbers."""
     prefix = _kubicka_prefix(folder_or_prefix)
-    nodes_path = _existing_file(prefix.with_name(prefix.name + ".nodes"))
-    arcs_path = _existing_file(prefix.with_name(prefix.name + ".arcs"))
+    nodes_path = existing_file(prefix.with_name(prefix.name + ".nodes"))
+    arcs_path = existing_file(prefix.with_name(prefix.name + ".arcs"))
     coords = _read_table(nodes_path, np.float64, 2)
     arcs = _read_table(arcs_path, np.int64, 2)
     bad = (arcs < 0) | (arcs >= coords.shape[0])
@@ -294,7 +301,7 @@ def read_kubicka(folder_or_prefix: str | Path) -> RoadNetwork:
 
 def save_cache(network: RoadNetwork, path: str | Path) -> Path:
     """Write the network to one compressed ``.npz`` cache, byte-identical for the same
-    network (fixed zip timestamps and order). Arrays ``load`` can rebuild (the
+    network (fixed zip timestamps and order). Arrays ``load_cache`` rebuilds (the
     projected coordinates, the outgoing-arc index) are left out; node indices are
     stored in the narrowest integer type that holds them."""
     target = Path(path)
@@ -317,9 +324,9 @@ def save_cache(network: RoadNetwork, path: str | Path) -> Path:
 
 
 def load_cache(path: str | Path) -> RoadNetwork:
-    """A network written by ``save``, of this format or the earlier uncompressed one
+    """A network written by ``save_cache``, of this format or the earlier uncompressed one
     (whose limits are derived from the maxspeed tags and the statutory defaults)."""
-    source = _existing_file(path)
+    source = existing_file(path)
     try:
         with np.load(source, allow_pickle=False) as data:
             stored = {name: data[name] for name in data.files}
@@ -344,7 +351,7 @@ def read_geojson(path: str | Path) -> RoadNetwork:
     Every bad feature is reported at once, by its 0-based index and field.
     """
 
-    source = _existing_file(path)
+    source = existing_file(path)
     doc = read_json(source, "GeoJSON 文件", "GeoJSON file")
     is_collection = isinstance(doc, dict) and doc.get("type") == "FeatureCollection"
     features = doc.get("features") if is_collection else None
@@ -744,3 +751,48 @@ def _array_problems(source: Path, values: dict[str, np.ndarray]) -> list[Problem
     if limit_source is not None and not np.isin(limit_source, list(LIMIT_SOURCE_LABELS)).all():
         bad("edge_limit_source", "未知的限速来源代码", "unknown limit source code")
     return problems
+
+
+def existing_file(path: str | Path) -> Path:
+    source = Path(path)
+    if not source.is_file():
+        raise InputFileError(
+            f"找不到文件：{source}",
+            f"file not found: {source}",
+            problems=[Problem("path", "文件不存在", "file does not exist", source=str(source))],
+        )
+    return source
+
+
+# Loaders by file-name ending; ``.npz`` is the cache that ``save_cache`` writes.
+_LOADERS = {
+    ".npz": load_cache,
+    ".geojson": read_geojson,
+    ".json": read_geojson,
+    ".osm": read_osm_file,
+    ".osm.xml": read_osm_file,
+    ".osm.bz2": read_osm_file,
+    ".pbf": read_osm_file,
+}
+
+
+def load_network(path: str | Path) -> RoadNetwork:
+    """The network in ``path`` (``.npz`` cache, GeoJSON, OSM XML or PBF), cached while the
+    file is unchanged."""
+    source = existing_file(path).resolve()
+    name = source.name.lower()
+    suffix = next((s for s in sorted(_LOADERS, key=len, reverse=True) if name.endswith(s)), None)
+    if suffix is None:
+        known = "、".join(_LOADERS)
+        raise InputFileError(
+            f"无法识别的路网文件类型：{source}（应为 {known}）",
+            f"unknown road network file type: {source} (expected {', '.join(_LOADERS)})",
+            problems=[Problem("road_network", "不支持的文件类型", "unsupported file type")],
+        )
+    stat = source.stat()
+    return _cached(str(source), suffix, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=2)
+def _cached(path: str, suffix: str, mtime_ns: int, size: int) -> RoadNetwork:
+    return _LOADERS[suffix](path)

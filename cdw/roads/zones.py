@@ -21,8 +21,8 @@ from shapely.geometry.base import BaseGeometry
 from cdw.geo.shapes import zone_area
 
 if TYPE_CHECKING:
-    from cdw.roads.engine import Roads
     from cdw.roads.network import RoadNetwork
+    from cdw.roads.services import Roads
 
 
 def banned_arcs(roads: Roads | None, line: BaseGeometry | None) -> np.ndarray | None:

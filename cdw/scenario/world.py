@@ -16,8 +16,10 @@ Coordinates are the network's projected metres (UTM zone 49N for Panyu).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +28,22 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString, Polygon
 
-from cdw.roads import _kernels as k
 from cdw.roads.network import BUNDLED_NETWORK, DRIVABLE_HIGHWAYS, RoadNetwork
+from cdw.roads.routing import cheapest_tree
+from cdw.roads.sources import load_cache
 
 TRUCK_LIMIT_KMH = 60.0  # Settings.thresholds.speed_limit_kmh
 MAJOR = frozenset({"motorway", "trunk", "primary"})
 LOCAL = ("service", "unclassified", "residential", "tertiary")
+# Lawful paths keep this far from the restricted zone, so that no fix thrown by GPS noise
+# (σ up to 20 m, multipath three times that) falls inside it off a road along its edge.
+ZONE_MARGIN_M = 100.0
 
 
 @lru_cache(maxsize=1)
 def panyu() -> World:
     """The shipped Panyu world (``BUNDLED_NETWORK``), built once per process."""
-    return World(RoadNetwork.load(BUNDLED_NETWORK), BUNDLED_NETWORK)
+    return World(load_cache(BUNDLED_NETWORK), BUNDLED_NETWORK)
 
 
 @dataclass
@@ -63,14 +69,18 @@ class World:
         self.edge_class = classes
         drivable = np.isin(classes, sorted(DRIVABLE_HIGHWAYS)) & (net.edge_length_m > 0)
         n = net.n_nodes
-        self._ws = k.new_workspace(n, net.n_edges)
-        self._trees: dict[tuple[int, bool], np.ndarray] = {}
-        # the main component: every node reachable from the first motorway
+        self._trees: dict[tuple[int, bool], tuple[np.ndarray, Callable[[int], np.ndarray]]] = {}
+        self._turned = net.reversed()
+        # the main component: every node reachable from the motorway node nearest the middle
+        # of the district and back (a motorway node at the edge of the extract may be one
+        # that the carriageway only leaves)
         self.free_s = np.where(drivable, net.edge_travel_time_s, np.inf)
-        start = int(net.edge_from[np.flatnonzero(drivable & (classes == "motorway"))[0]])
-        self.in_main = self.tree(start, lawful=False) >= 0
-        self.in_main[start] = True
-        self._trees.clear()
+        motorway = np.unique(net.edge_from[drivable & (classes == "motorway")])
+        middle = np.hypot(
+            self.x[motorway] - np.median(self.x), self.y[motorway] - np.median(self.y)
+        )
+        start = int(motorway[np.argmin(middle)])
+        self.in_main = self.both_ways(start, lawful=False)
         self.drivable = drivable & self.in_main[net.edge_from]
         # the posted limit; where none applies, the truck limit
         limit = net.edge_limit_kmh
@@ -140,19 +150,11 @@ class World:
     # --- routing ---------------------------------------------------------------------------
 
     def set_zone(self, zone: Polygon) -> None:
-        """Lawful paths avoid every road segment that touches ``zone``."""
+        """Lawful paths avoid every road segment within ``ZONE_MARGIN_M`` of ``zone``."""
         self.lawful_s = self.free_s.copy()
-        hit = np.isin(self.segment, self.segments_near(zone))
+        hit = np.isin(self.segment, self.segments_near(zone.buffer(ZONE_MARGIN_M)))
         self.lawful_s[hit] = np.inf
         self._trees.clear()
-
-    def _search(self, source: int, cost: np.ndarray, target: int | None) -> int:
-        net, ws = self.net, self._ws
-        targets = np.array([] if target is None else [target], np.int64)
-        return k.dijkstra(
-            net.out_start, net.out_edges, net.edge_to, cost, np.array([source]), np.zeros(1),
-            targets, np.full(targets.size, math.inf), math.inf, *ws,
-        )  # fmt: skip
 
     def path(
         self, a: int, b: int, *, lawful: bool = True, cost: np.ndarray | None = None
@@ -161,26 +163,27 @@ class World:
         zone; None when ``b`` cannot be reached. A full tree per source is kept."""
         if a == b:
             return np.zeros(0, np.int64)
-        dist, pred, settled, _, _, touched = self._ws
         if cost is not None:
-            n = self._search(a, cost, b)
-            edges = k.path_edges(pred, self.net.edge_from, b) if settled[b] else None
-            k.reset_workspace(touched[:n], dist, pred, settled)
-            return edges
-        tree = self.tree(a, lawful=lawful)
-        if tree[b] < 0:
-            return None
-        return k.path_edges(tree, self.net.edge_from, b)
+            tree, arcs_to = cheapest_tree(self.net, cost, a, b)
+        else:
+            tree, arcs_to = self._tree(a, lawful)
+        return arcs_to(b) if tree[b] >= 0 else None
 
-    def tree(self, a: int, *, lawful: bool = True) -> np.ndarray:
-        """The arc each node is reached by on the fastest paths from ``a`` (-1: at ``a`` or
-        unreachable), computed once."""
+    def both_ways(self, a: int, *, lawful: bool = True) -> np.ndarray:
+        """Per node: True where a truck can drive from ``a`` to it and back again (one-way
+        carriageways only their way); True at ``a``."""
+        cost = self.lawful_s if lawful else self.free_s
+        there = cheapest_tree(self.net, cost, a)[0] >= 0
+        back = cheapest_tree(self._turned, cost, a)[0] >= 0
+        out = there & back
+        out[a] = True
+        return out
+
+    def _tree(self, a: int, lawful: bool) -> tuple[np.ndarray, Callable[[int], np.ndarray]]:
+        """The fastest paths from ``a``, computed once."""
         key = (a, lawful)
         if key not in self._trees:
-            dist, pred, settled, _, _, touched = self._ws
-            n = self._search(a, self.lawful_s if lawful else self.free_s, None)
-            self._trees[key] = pred.copy()
-            k.reset_workspace(touched[:n], dist, pred, settled)
+            self._trees[key] = cheapest_tree(self.net, self.lawful_s if lawful else self.free_s, a)
         return self._trees[key]
 
     def travel_s(self, edges: np.ndarray) -> float:
@@ -203,16 +206,24 @@ class World:
                 break
         return (nodes, length) if len(nodes) >= 2 else None
 
-    def arcs(self, nodes: list[int]) -> np.ndarray:
-        """The arcs from each node of ``nodes`` to the next (neighbours on the network)."""
-        out = []
-        for u, v in zip(nodes, nodes[1:], strict=False):
-            arcs = self.net.out_edges[self.net.out_start[u] : self.net.out_start[u + 1]]
-            out.append(int(arcs[self.net.edge_to[arcs] == v][0]))
-        return np.array(out, np.int64)
+    def arc(self, u: int, v: int) -> int:
+        """The arc from node ``u`` to its neighbour ``v``; -1 where the road between them is
+        one-way the other way."""
+        arcs = self.net.out_edges[self.net.out_start[u] : self.net.out_start[u + 1]]
+        found = arcs[self.net.edge_to[arcs] == v]
+        return int(found[0]) if found.size else -1
+
+    def arcs(self, nodes: list[int]) -> np.ndarray | None:
+        """The arcs from each node of ``nodes`` to the next; None where one of them would run
+        against a one-way road."""
+        out = [self.arc(u, v) for u, v in pairwise(nodes)]
+        return None if -1 in out else np.array(out, np.int64)
 
     def _segments_of(self, nodes: list[int]) -> frozenset[int]:
-        return frozenset(self.segment[self.arcs(nodes)].tolist())
+        """The road segments between consecutive ``nodes``, whichever way they run."""
+        return frozenset(
+            int(self.segment[max(self.arc(u, v), self.arc(v, u))]) for u, v in pairwise(nodes)
+        )
 
     def dead_end_place(
         self, end: int, rng: np.random.Generator, size: tuple[float, float]

@@ -13,9 +13,9 @@ from rich.table import Table
 
 from cdw.config import get_settings
 from cdw.errors import CdwError, Problem, ValidationFailed
+from cdw.flags.codes import FlagCode
 from cdw.flows.day import analyse_days
 from cdw.tracking.analysis import AnalysisReport
-from cdw.tracking.flags import FlagCode
 from cdw.tracking.store import PointStore
 
 console = Console()

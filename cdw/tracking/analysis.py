@@ -18,20 +18,11 @@ import numpy as np
 import polars as pl
 
 from cdw.errors import Problem, ValidationFailed
+from cdw.flags.values import Flag
 from cdw.geo.projection import Projector
-from cdw.tracking.flags import Flag, FlagCode
+from cdw.tracking.checks.listing import ENGINE_CHECKS
 
-ENGINE_CODES = (
-    FlagCode.ROUTE_DEVIATION,
-    FlagCode.LONG_STOP,
-    FlagCode.SUSPECTED_DUMPING,
-    FlagCode.WRONG_DESTINATION,
-    FlagCode.SPEEDING,
-    FlagCode.OUT_OF_HOURS,
-    FlagCode.RESTRICTED_ZONE,
-    FlagCode.SIGNAL_GAP,
-    FlagCode.TAMPER_SUSPECTED,
-)
+ENGINE_CODES = tuple(c.code for c in ENGINE_CHECKS)
 MAX_DAYS = 366
 
 

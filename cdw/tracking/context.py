@@ -26,7 +26,7 @@ from cdw.permits.rules import Hours, hours_label
 from cdw.roads.zones import banned_arcs
 
 if TYPE_CHECKING:
-    from cdw.roads.engine import Roads
+    from cdw.roads.services import Roads
 
 ZONE_KINDS = ("site", "facility", "depot", "restricted")
 # Places that excuse a stop (DESIGN.md §3: sites, facilities, registered depots).

@@ -10,61 +10,28 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from time import perf_counter
 
 import polars as pl
 
+from cdw.flags.values import Flag
 from cdw.tracking import clean
-from cdw.tracking.checks import (
-    long_stop,
-    out_of_hours,
-    restricted_zone,
-    route_deviation,
-    signal_gap,
-    speeding,
-    suspected_dumping,
-    tamper,
-    wrong_destination,
-)
+from cdw.tracking.checks.listing import ENGINE_CHECKS, CheckFn, MayFlagFn
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag
 from cdw.tracking.trips import Trip, VehicleTrack, prepare_tracks, segment_trips
-
-Check = Callable[[Trip, VehicleTrack, AnalysisContext], list[Flag]]
 
 FILTERS = clean.FILTERS  # applied in this order by clean.clean
 
-CHECKS: tuple[Check, ...] = (
-    route_deviation.check,
-    long_stop.check,
-    suspected_dumping.check,
-    wrong_destination.check,
-    speeding.check,
-    out_of_hours.check,
-    restricted_zone.check,
-    signal_gap.check,
-    tamper.check,
-)
-
+CHECKS: tuple[CheckFn, ...] = tuple(c.check for c in ENGINE_CHECKS)
 
 # Track-wide shortcuts (see cdw.tracking.checks): False means the check finds nothing on
 # any trip of the track, so its trips are not visited. Speed only; results are the same.
-MAY_FLAG: dict[Check, Callable[[VehicleTrack, list[Trip], AnalysisContext], bool]] = {
-    route_deviation.check: route_deviation.may_flag,
-    long_stop.check: long_stop.may_flag,
-    suspected_dumping.check: suspected_dumping.may_flag,
-    out_of_hours.check: out_of_hours.may_flag,
-    restricted_zone.check: restricted_zone.may_flag,
-    speeding.check: speeding.may_flag,
-    signal_gap.check: signal_gap.may_flag,
-    tamper.check: tamper.may_flag,
-}
+MAY_FLAG: dict[CheckFn, MayFlagFn] = {c.check: c.may_flag for c in ENGINE_CHECKS if c.may_flag}
 
 
-def check_name(check: Check) -> str:
+def check_name(check: CheckFn) -> str:
     """``route_deviation`` for ``route_deviation.check``."""
     return check.__module__.rsplit(".", 1)[-1]
 
@@ -90,7 +57,7 @@ def run_pipeline(
     points: pl.DataFrame,
     context: AnalysisContext,
     now: datetime | None = None,
-    checks: tuple[Check, ...] = CHECKS,
+    checks: tuple[CheckFn, ...] = CHECKS,
 ) -> PipelineResult:
     """Clean, segment and check one batch of points (any vehicles, any days); with
     ``checks=()``, the trips alone."""

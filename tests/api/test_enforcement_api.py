@@ -15,9 +15,9 @@ from sqlalchemy import text
 from cdw.api.app import app
 from cdw.api.routes.tracks import get_store
 from cdw.auth.models import Role
+from cdw.flags.codes import FlagCode
 from cdw.registry.categories import HaulierStatus
 from cdw.registry.models import Haulier
-from cdw.tracking.flags import FlagCode
 from cdw.tracking.store import PointStore
 from tests.enforcement.world import DAY, T0, add_flag, build_world
 

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from cdw.audit.log import history
 from cdw.auth.models import Role
-from cdw.enforcement.audit import history
 from cdw.registry.sample import seed_sample_registry
 from tests.registry.factories import credit_code, square
 

@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime
 from cdw.api.schemas import HotspotPublic, RejectOut
 from cdw.enforcement.hotspots import Hotspot
 from cdw.enforcement.models import FlagPublic
-from cdw.tracking.flags import FlagCode, FlagRecord
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.tracking.io import Reject
 
 T0 = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)

@@ -10,8 +10,9 @@ from sqlmodel import Session
 from cdw.api.app import app
 from cdw.api.routes.tracks import get_store
 from cdw.auth.models import Role
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.registry.models import Haulier, Vehicle
-from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.store import PointStore
 
 GOOD_CSV = (

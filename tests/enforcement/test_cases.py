@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from cdw.audit.log import history, verify_chain
+from cdw.audit.models import AuditEntry
 from cdw.config import Settings
 from cdw.enforcement import cases, review
-from cdw.enforcement.audit import AuditEntry, history, verify_chain
 from cdw.enforcement.case_machine import ActionInput, CaseAction
 from cdw.enforcement.credit import CREDIT_DEDUCTIONS
 from cdw.enforcement.models import CaseState, ReviewStatus
 from cdw.enforcement.review import QueueFilter
 from cdw.errors import Conflict, ValidationFailed
+from cdw.flags.codes import FlagCode
 from cdw.registry.categories import HaulierStatus
-from cdw.tracking.flags import FlagCode
 from tests.enforcement.world import add_flag, build_world
 
 DECISION = ActionInput(

@@ -13,7 +13,7 @@ from cdw.cli import app as cli_app
 from cdw.config import Settings
 from cdw.enforcement import cases
 from cdw.enforcement.case_machine import ActionInput, CaseAction
-from cdw.tracking.flags import FlagCode
+from cdw.flags.codes import FlagCode
 from tests.enforcement.world import DAY, add_flag, build_world
 
 

@@ -10,9 +10,9 @@ import pytest
 from cdw.config import Settings
 from cdw.enforcement import cases
 from cdw.enforcement.case_machine import ActionInput, CaseAction
+from cdw.flags.codes import FlagCode
 from cdw.permits.models import PermitVehicle
 from cdw.registry.services import UNRESTRICTED
-from cdw.tracking.flags import FlagCode
 from tests.enforcement.world import T0, add_flag, build_world
 
 gate = pytest.importorskip("cdw.manifests.services", reason="the manifests module is not there")

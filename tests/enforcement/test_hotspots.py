@@ -8,8 +8,8 @@ import pytest
 from cdw.enforcement import review
 from cdw.enforcement.hotspots import cluster_labels, hotspots, rank_hotspots
 from cdw.errors import ValidationFailed
+from cdw.flags.codes import FlagCode
 from cdw.geo.projection import Projector
-from cdw.tracking.flags import FlagCode
 from tests.enforcement.world import T0, add_flag, build_world
 
 PROJ = Projector.for_points([113.5], [23.6])

@@ -15,10 +15,10 @@ from cdw.enforcement.case_machine import ActionInput, CaseAction
 from cdw.enforcement.lists import ListKind, control_list, to_csv, to_xlsx
 from cdw.enforcement.statistics import statistics
 from cdw.errors import ValidationFailed
+from cdw.flags.codes import FlagCode
 from cdw.permits.models import Permit, PermitStatus
 from cdw.registry import services
 from cdw.registry.models import ConstructionSite
-from cdw.tracking.flags import FlagCode
 from tests.enforcement.world import DAY, add_flag, build_world
 from tests.registry.factories import site_in, square
 

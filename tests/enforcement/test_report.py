@@ -10,7 +10,7 @@ import polars as pl
 from cdw.config import Settings
 from cdw.enforcement import cases
 from cdw.enforcement.report import SVG_WIDTH, case_report_html, track_svg
-from cdw.tracking.flags import FlagCode
+from cdw.flags.codes import FlagCode
 from cdw.tracking.store import PointStore
 from tests.enforcement.world import T0, add_flag, build_world
 

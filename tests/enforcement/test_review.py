@@ -7,14 +7,14 @@ from datetime import timedelta
 import polars as pl
 import pytest
 
+from cdw.audit.log import history, verify_chain
 from cdw.auth.models import Role, User
 from cdw.config import Settings
 from cdw.enforcement import review
-from cdw.enforcement.audit import history, verify_chain
 from cdw.enforcement.models import ReviewStatus
 from cdw.enforcement.review import QueueFilter
 from cdw.errors import Conflict, NotFound, ValidationFailed
-from cdw.tracking.flags import FlagCode
+from cdw.flags.codes import FlagCode
 from cdw.tracking.store import PointStore
 from tests.enforcement.world import DAY, T0, add_flag, build_world
 

@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlmodel import Session
 
 from cdw.auth.models import Role, User
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.permits.models import Permit, PermitStatus
 from cdw.registry import services
 from cdw.registry.models import (
@@ -17,7 +19,6 @@ from cdw.registry.models import (
     Haulier,
     Vehicle,
 )
-from cdw.tracking.flags import FlagCode, FlagRecord
 from tests.registry.factories import driver_in, facility_in, haulier_in, site_in, vehicle_in
 
 DAY = date(2026, 11, 20)

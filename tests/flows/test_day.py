@@ -9,10 +9,11 @@ import pytest
 from sqlmodel import Session, select
 
 from cdw.config import Settings
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.flows import day as day_flow
 from cdw.flows.day import analyse_and_reconcile_days, analyse_days, reconcile_days
 from cdw.flows.models import AnalysedDay, LoadedLeg
-from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.store import PointStore
 from tests.manifests.test_reconcile import NOW, seed_day, track
 from tests.tracking.handbuilt import DAY, lonlat, utc

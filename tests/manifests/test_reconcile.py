@@ -10,6 +10,7 @@ from shapely.geometry import mapping
 from sqlmodel import Session, select
 
 from cdw.config import Settings, Thresholds
+from cdw.flags.models import FlagRecord
 from cdw.flows.day import analyse_days, reconcile_days
 from cdw.manifests.lifecycle import ManifestState
 from cdw.manifests.models import Manifest, Receipt
@@ -24,7 +25,6 @@ from cdw.manifests.reconcile import (
 from cdw.permits.models import Permit, PermitStatus, PermitVehicle
 from cdw.permits.rules import VehicleFacts
 from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
-from cdw.tracking.flags import FlagRecord
 from cdw.tracking.pipeline import run_pipeline
 from cdw.tracking.store import PointStore
 from tests.tracking.handbuilt import (

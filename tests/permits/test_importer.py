@@ -1,5 +1,6 @@
 """Permit files load whole or not at all, with every problem named by line and field; sites
-and facilities are referred to by code, or by a name only one record bears."""
+and facilities are referred to by code, or by a name only one record bears. Each entry is
+applied for and approved through the permit service: its checks, its audit entries."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ from datetime import date
 import pytest
 from sqlmodel import select
 
+from cdw.audit.log import history, verify_chain
+from cdw.audit.models import AuditEntry
+from cdw.bundle import load_registry
 from cdw.errors import ValidationFailed
 from cdw.permits.importer import import_permits
 from cdw.permits.models import Permit, PermitStatus, PermitVehicle
-from cdw.registry.categories import FacilityKind, WasteCategory
+from cdw.registry.categories import FacilityKind, HaulierStatus, WasteCategory
 from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
+from cdw.scenario.generate import generate_scenario
 
 SQUARE = {
     "type": "Polygon",
@@ -45,7 +50,7 @@ def registry(session):
                 name="一号消纳场",
                 kind=FacilityKind.landfill,
                 geofence=SQUARE,
-                capacity_m3=10,
+                capacity_m3=10_000,
                 accepted_categories=[WasteCategory.excavated_soil],
             ),
             haulier,
@@ -58,6 +63,7 @@ def registry(session):
             haulier_id=haulier.id,
             rated_capacity_m3=18,
             rated_load_t=30,
+            sealed_body=True,
             inspection_valid_until=date(2030, 1, 1),
         )
     )
@@ -176,3 +182,69 @@ def test_an_ambiguous_name_is_an_error_listing_the_candidate_codes(session, regi
     )
     session.rollback()
     assert session.exec(select(Permit)).all() == []
+
+
+def test_imported_permits_go_through_the_service_and_are_audited(session, registry, tmp_path):
+    path = tmp_path / "permits.json"
+    _write(path, [_permit(), _permit(permit_no="CH-002")])
+    assert import_permits(session, path, actor="officer1") == 2
+    session.commit()
+    for permit in session.exec(select(Permit)):
+        entries = history(session, "permit", permit.id)
+        assert [(e.action, e.actor) for e in entries] == [
+            ("submit", "officer1"),
+            ("approve", "officer1"),
+        ]
+        assert permit.decided_by == "officer1"
+    assert verify_chain(session) == []
+
+
+def test_a_permit_the_service_refuses_is_named_by_line_and_nothing_is_kept(
+    session, registry, tmp_path
+):
+    haulier = session.exec(select(Haulier)).one()
+    haulier.status = HaulierStatus.suspended
+    session.add(haulier)
+    session.commit()
+    path = tmp_path / "permits.json"
+    _write(path, [_permit(permit_no="CH-001", vehicles=[]), _permit(permit_no="CH-002")])
+    with pytest.raises(ValidationFailed) as caught:
+        import_permits(session, path)
+    assert [(p.line, p.field) for p in caught.value.problems] == [
+        (2, "vehicles"),
+        (3, "vehicles"),
+    ]
+    refusal = caught.value.problems[1]
+    assert refusal.zh == "车辆 粤A12345 所属运输企业「甲运输」状态为暂停"
+    assert refusal.en == "the haulier 甲运输 of 粤A12345 is suspended"
+    assert "no permit was imported" in caught.value.en
+    session.rollback()
+    assert session.exec(select(Permit)).all() == []
+    assert session.exec(select(AuditEntry)).all() == []
+
+
+def test_a_refusal_after_good_entries_keeps_none_of_them(session, registry, tmp_path):
+    path = tmp_path / "permits.json"
+    _write(path, [_permit(), _permit(permit_no="CH-002", volume_m3=20_000)])
+    with pytest.raises(ValidationFailed) as caught:
+        import_permits(session, path)
+    assert [(p.line, p.field) for p in caught.value.problems] == [(3, "volume_m3")]
+    session.rollback()
+    assert session.exec(select(Permit)).all() == []
+    assert session.exec(select(AuditEntry)).all() == []
+
+
+def test_a_generated_bundle_passes_approval(session, tmp_path):
+    """The scenario generator's permits fit their facilities and name vehicles valid on the
+    permit's first day, even those whose inspection has lapsed by the scenario's day."""
+    bundle = tmp_path / "bundle"
+    generate_scenario(bundle, trucks=10, seed=7, day=date(2026, 11, 20))
+    loaded = load_registry(session, bundle)
+    session.commit()
+    permits = session.exec(select(Permit)).all()
+    assert loaded.permits == len(permits) > 0
+    assert {p.status for p in permits} == {PermitStatus.approved}
+    lapsed = [
+        v for v in session.exec(select(Vehicle)) if v.inspection_valid_until < date(2026, 11, 20)
+    ]
+    assert lapsed  # the scenario's unauthorised trucks, approved before their inspection lapsed

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from sqlmodel import Session, select
 
-from cdw.enforcement.audit import history
+from cdw.audit.log import history
 from cdw.errors import Conflict, NotFound, ValidationFailed
 from cdw.permits import services
 from cdw.permits.models import Permit, PermitStatus

@@ -7,8 +7,8 @@ from datetime import UTC
 import pytest
 from sqlmodel import Session, func, select
 
+from cdw.audit.log import history, verify_chain
 from cdw.auth.models import Role, User
-from cdw.enforcement.audit import history, verify_chain
 from cdw.errors import Conflict, NotFound, ValidationFailed
 from cdw.registry import services
 from cdw.registry.categories import FacilityKind, HaulierStatus, RecordStatus, WasteCategory

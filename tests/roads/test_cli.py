@@ -16,8 +16,8 @@ import cdw.roads.cli
 from cdw.cli import app as cli_app
 from cdw.config import Settings
 from cdw.registry.categories import ZoneKind
-from cdw.roads.engine import load_network
 from cdw.roads.network import LIMIT_OFFICER
+from cdw.roads.sources import load_network
 from tests.roads.route_world import add_zone, local_line, seed, write_roads
 
 runner = CliRunner()

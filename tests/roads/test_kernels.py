@@ -46,9 +46,9 @@ def _clean(ws: tuple[np.ndarray, ...]) -> bool:
 def _search(graph: tuple, ws: tuple, sources, source_cost, targets, target_bound, bound) -> int:
     _, dst, cost, out_start, out_edges = graph
     return k.dijkstra(
-        out_start, out_edges, dst, cost, np.array(sources, np.int64),
+        k.Graph(out_start, out_edges, dst, cost), np.array(sources, np.int64),
         np.array(source_cost, float), np.array(targets, np.int64),
-        np.array(target_bound, float), bound, *ws,
+        np.array(target_bound, float), bound, k.Workspace(*ws),
     )  # fmt: skip
 
 
@@ -161,12 +161,15 @@ def test_path_edges_match_twin(seed: int, target: int) -> None:
 def test_distance_table_fixed() -> None:
     # 0 -> 1 -> 2 costs 1, 2; 2 -> 0 costs 10; limit 3
     dst, cost = np.array([1, 2, 0]), np.array([1.0, 2.0, 10.0])
-    start, node, dist = k.distance_table(
-        np.array([0, 1, 2, 3]), np.array([0, 1, 2]), dst, cost, 3.0, *k.new_workspace(3, 3)
+    start, node, dist, pred = k.distance_table(
+        k.Graph(np.array([0, 1, 2, 3]), np.array([0, 1, 2]), dst, cost),
+        3.0,
+        k.new_workspace(3, 3),
     )
     assert start.tolist() == [0, 3, 5, 6]
     assert node.tolist() == [0, 1, 2, 1, 2, 2]
     assert dist.tolist() == [0.0, 1.0, 3.0, 0.0, 2.0, 0.0]
+    assert pred.tolist() == [-1, 0, 1, -1, 1, -1]
 
 
 @SETTINGS
@@ -174,9 +177,10 @@ def test_distance_table_fixed() -> None:
 def test_distance_table_matches_twin(seed: int, n_nodes: int, n_edges: int, limit: float) -> None:
     src, dst, cost, out_start, out_edges = _random_graph(seed, n_nodes, n_edges)
     ws = k.new_workspace(n_nodes, n_edges)
-    start, node, dist = k.distance_table(out_start, out_edges, dst, cost, limit, *ws)
+    start, node, dist, pred = k.distance_table(k.Graph(out_start, out_edges, dst, cost), limit, ws)
     want = twins.distance_table(out_start, out_edges, dst, cost, limit)
-    assert start[0] == 0 and start.size == n_nodes + 1 and start[-1] == node.size == dist.size
+    assert start[0] == 0 and start.size == n_nodes + 1
+    assert start[-1] == node.size == dist.size == pred.size
     for u in range(n_nodes):
         row = node[start[u] : start[u + 1]].tolist()
         assert row == sorted(set(row))
@@ -185,22 +189,33 @@ def test_distance_table_matches_twin(seed: int, n_nodes: int, n_edges: int, limi
             assert v in got or d > limit - NEAR
         for v, d in got.items():
             assert d == pytest.approx(want[u].get(v, math.inf), abs=1e-9)
+        # each node's edge in: from a node of the row, on a shortest path (none at u)
+        for v, e in zip(row, pred[start[u] : start[u + 1]].tolist(), strict=True):
+            if v == u:
+                assert e == -1
+            else:
+                assert dst[e] == v and src[e] in got
+                assert got[src[e]] + cost[e] == pytest.approx(got[v], abs=1e-9)
     assert _clean(ws)
     # a table's row read for several nodes at once, and a walk along shortest paths
-    table = k.Table(start, node, dist, limit)
+    table = k.new_table(start, node, dist, pred, limit)
     rng = np.random.default_rng(seed)
     for u in range(n_nodes):
         row = dict(zip(node[start[u] : start[u + 1]].tolist(),
                        dist[start[u] : start[u + 1]].tolist(), strict=True))  # fmt: skip
         nodes = np.unique(rng.integers(0, n_nodes, int(rng.integers(0, n_nodes + 1))))
         out = np.full(nodes.size, -1.0)
-        k._table_row(table, u, nodes, nodes.size, out)
+        k._table_row(table, u, nodes, nodes.size, math.inf, out)
         assert out.tolist() == [row.get(v, math.inf) for v in nodes.tolist()]
+        # bounded: exact within the bound, beyond it anything farther
+        bound = float(rng.uniform(0, limit + 1))
+        k._table_row(table, u, nodes, nodes.size, bound, out)
+        for v, d in zip(nodes.tolist(), out.tolist(), strict=True):
+            assert d == row[v] if row.get(v, math.inf) <= bound else d > bound
         v = int(rng.integers(0, n_nodes))
-        found, edges = k._table_walk(table, out_start, out_edges, dst, cost, u, v)
-        if v in row and not found:  # (only where free arcs may lead it round in circles)
-            assert (cost == 0).any()
-        elif v in row:  # a shortest path, edge after edge
+        found, edges = k._table_walk(table, src, u, v)
+        assert found == (v in row)
+        if v in row:  # a shortest path, edge after edge
             assert cost[edges].sum() == pytest.approx(row[v], abs=1e-6)
             assert [u, *dst[edges].tolist()][-1] == v
             assert all(src[e] == a for e, a in zip(edges, [u, *dst[edges].tolist()], strict=False))
@@ -462,13 +477,20 @@ def test_thin_points_matches_twin(points: list[tuple[float, float]], step: float
 # --- route distances --------------------------------------------------------------------
 
 
+def _kernel_chains(ch: Chains) -> k.Chains:
+    """The chain graph as the kernels take it."""
+    return k.Chains(*(getattr(ch, name) for name in k.Chains._fields))
+
+
 def _table(ch: Chains, n_nodes: int, limit: float) -> tuple:
     """A ``distance_table`` over the chain graph up to ``limit`` (0: an empty one)."""
     if limit <= 0:
         return k.no_table(n_nodes)
     ws = k.new_workspace(n_nodes, ch.n_chains)
-    return k.Table(
-        *k.distance_table(ch.out_start, ch.out_chains, ch.chain_to, ch.chain_length, limit, *ws),
+    return k.new_table(
+        *k.distance_table(
+            k.Graph(ch.out_start, ch.out_chains, ch.chain_to, ch.chain_length), limit, ws
+        ),
         limit,
     )
 
@@ -476,12 +498,15 @@ def _table(ch: Chains, n_nodes: int, limit: float) -> tuple:
 def _route_distances(roads, ch, px, py, cand_start, arc, off, factor, slack, tol, table):
     """``route_distances`` for candidates ``off`` metres along arcs ``arc``."""
     ws = k.new_workspace(roads.n_nodes, ch.n_chains)
+    places = k.Places(
+        chain=ch.arc_chain[arc],
+        offset=ch.arc_offset[arc] + off,
+        arc_start=ch.arc_offset[arc],
+        arc_end=ch.arc_offset[arc] + roads.edge_length[arc],
+    )
     out = k.route_distances(
-        np.asarray(px, float), np.asarray(py, float), np.asarray(cand_start, np.int64),
-        ch.arc_chain[arc], ch.arc_offset[arc] + off, ch.arc_offset[arc],
-        ch.arc_offset[arc] + roads.edge_length[arc], ch.chain_from, ch.chain_to,
-        ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, table, factor, slack,
-        tol, *ws,
+        np.asarray(px, float), np.asarray(py, float), np.asarray(cand_start, np.int64), places,
+        _kernel_chains(ch), table, factor, slack, tol, ws,
     )  # fmt: skip
     assert _clean(ws)  # workspace handed back clean
     return out
@@ -648,13 +673,15 @@ def _fill_path(roads, ch, arc, off, segment, step, tol, table_m=0.0):
     table = _table(ch, roads.n_nodes, table_m)
     matched = arc >= 0
     safe = np.where(matched, arc, 0)
+    places = k.Places(
+        chain=np.where(matched, ch.arc_chain[safe], -1),
+        offset=ch.arc_offset[safe] + off,
+        arc_start=ch.arc_offset[safe],
+        arc_end=ch.arc_offset[safe] + roads.edge_length[safe],
+    )
     path, path_seg, at = k.fill_path(
-        np.where(matched, ch.arc_chain[safe], -1), ch.arc_offset[safe] + off, arc,
-        ch.arc_offset[safe], ch.arc_offset[safe] + roads.edge_length[safe], segment,
-        np.asarray(step, float), ch.chain_start, ch.chain_arcs, ch.arc_pos, ch.chain_from,
-        ch.chain_to, ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, table,
-        tol, *ws,
-    )  # fmt: skip
+        places, arc, segment, np.asarray(step, float), _kernel_chains(ch), table, tol, ws
+    )
     assert _clean(ws)  # workspace handed back clean
     # ``at``: where the path stands once it reaches each point: on the point's arc, or (the
     # path did not move) where it stood for the point before; never back; -1 unmatched
@@ -800,11 +827,13 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
     cand_off = arc_start + cand_frac * length
     has = np.flatnonzero(np.diff(cand_start) > 0)
     sub_start = np.append(cand_start[has], cand_start[-1])
-    chains = (ch.chain_from, ch.chain_to, ch.chain_length, ch.chain_reverse, ch.out_start,
-              ch.out_chains)  # fmt: skip
+    chains = _kernel_chains(ch)
+    places = k.Places(
+        chain=cand_chain, offset=cand_off, arc_start=arc_start, arc_end=arc_start + length
+    )
     trans_start, route, straight = k.route_distances(
-        kx[has], ky[has], sub_start, cand_chain, cand_off, arc_start, arc_start + length,
-        *chains, table, p.route_factor, p.route_slack, sigma, *ws,
+        kx[has], ky[has], sub_start, places, chains, table, p.route_factor, p.route_slack,
+        sigma, ws,
     )  # fmt: skip
     emission = k.emission_logprob(cand_dist, sigma) + k.heading_logprob(
         cand_turn, p.heading_kappa, p.heading_floor
@@ -834,9 +863,8 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
             two = [has[h - 1], has[h]]
             lo, mid, hi = sub_start[h - 1], sub_start[h], sub_start[h + 1]
             _, again, _ = k.route_distances(
-                kx[two], ky[two], np.array([0, mid - lo, hi - lo]), cand_chain[lo:hi],
-                cand_off[lo:hi], arc_start[lo:hi], (arc_start + length)[lo:hi], *chains,
-                table, 0.0, bound, sigma, *ws,
+                kx[two], ky[two], np.array([0, mid - lo, hi - lo]),
+                k.Places(*(a[lo:hi] for a in places)), chains, table, 0.0, bound, sigma, ws,
             )  # fmt: skip
             route[trans_start[h] : trans_start[h + 1]] = again
         choice, state_seg = k.viterbi(
@@ -855,12 +883,13 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
             row = (choice[h - 1] - sub_start[h - 1]) * width
             step[j] = route[trans_start[h] + row + c - sub_start[h]]
     safe = np.maximum(kept_edge, 0)
-    path, path_seg, at = k.fill_path(
-        np.where(kept_edge >= 0, ch.arc_chain[safe], -1), kept_off, kept_edge,
-        ch.arc_offset[safe], ch.arc_offset[safe] + roads.edge_length[safe], kept_seg, step,
-        ch.chain_start, ch.chain_arcs, ch.arc_pos, ch.chain_from, ch.chain_to,
-        ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains, table, sigma, *ws,
-    )  # fmt: skip
+    kept = k.Places(
+        chain=np.where(kept_edge >= 0, ch.arc_chain[safe], -1),
+        offset=kept_off,
+        arc_start=ch.arc_offset[safe],
+        arc_end=ch.arc_offset[safe] + roads.edge_length[safe],
+    )
+    path, path_seg, at = k.fill_path(kept, kept_edge, kept_seg, step, chains, table, sigma, ws)
     owner = np.searchsorted(keep, np.arange(x.size), side="right") - 1
     edge = kept_edge[owner]
     segment = np.where(edge >= 0, kept_seg[owner], -1)
@@ -940,10 +969,7 @@ def test_match_track_composes_the_kernels(
     table = _table(ch, roads.n_nodes, table_m)
     grid, ends, arcs = _matcher_inputs(roads, ch, radius)
     ws = k.new_workspace(roads.n_nodes, ch.n_chains)
-    chains = k.Chains(
-        ch.chain_start, ch.chain_arcs, ch.arc_chain, ch.arc_pos, ch.arc_offset, ch.chain_from,
-        ch.chain_to, ch.chain_length, ch.chain_reverse, ch.out_start, ch.out_chains,
-    )  # fmt: skip
+    chains = _kernel_chains(ch)
     got = k.match_track(
         x, y, heading, speed, grid, k.Arcs(*ends, roads.edge_length, *arcs), chains, table, p, ws
     )

@@ -11,6 +11,7 @@ from shapely.geometry import LineString, MultiLineString
 from cdw.errors import ValidationFailed
 from cdw.roads.matching import MapMatcher, MatchParams
 from cdw.roads.network import RoadNetwork
+from cdw.roads.sources import read_kubicka
 from tests.roads.handbuilt import X0, Y0, lonlat, network, two_way
 
 
@@ -136,7 +137,7 @@ def test_bad_parameters_and_input() -> None:
 
 def test_kubicka_track_is_matched(shared_data: Path) -> None:
     folder = shared_data / "kubicka-map-matching" / "00000005"
-    net = RoadNetwork.from_kubicka(folder)
+    net = read_kubicka(folder)
     track = np.loadtxt(folder / "00000005.track")
     truth = set(np.loadtxt(folder / "00000005.route", dtype=np.int64).tolist())
     result = MapMatcher(net).match(track[:, 0], track[:, 1])

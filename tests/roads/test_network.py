@@ -1,4 +1,4 @@
-"""RoadNetwork loaders (OSM XML, Parquet tables, Kubicka), posted limits and their sources,
+"""Road network readers (OSM XML, Parquet tables, Kubicka), posted limits and their sources,
 officer limits, errors and the .npz cache (its current and earlier format)."""
 
 from __future__ import annotations
@@ -19,6 +19,13 @@ from cdw.roads.network import (
     LIMIT_SOURCE_LABELS,
     LIMIT_TAGGED,
     RoadNetwork,
+)
+from cdw.roads.sources import (
+    load_cache,
+    read_kubicka,
+    read_osm_xml,
+    read_parquet_tables,
+    save_cache,
 )
 
 OSM_XML = """<?xml version="1.0" encoding="UTF-8"?>
@@ -50,7 +57,7 @@ def test_osm_xml_keeps_drivable_roads_and_their_tags(tmp_path: Path, suffix: str
     path = tmp_path / f"tiny{suffix}"
     data = OSM_XML.encode()
     path.write_bytes(bz2.compress(data) if suffix.endswith("bz2") else data)
-    net = RoadNetwork.from_osm_xml(path)
+    net = read_osm_xml(path)
     # way 10 one way 1->2->3; way 11 reversed (oneway=-1): 4->3; footway dropped; 13 both ways
     assert _arcs(net) == {(1, 2), (2, 3), (4, 3), (4, 2), (2, 4)}
     by_arc = {
@@ -75,20 +82,20 @@ def test_osm_xml_keeps_drivable_roads_and_their_tags(tmp_path: Path, suffix: str
 
 def test_missing_and_bad_files_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(InputFileError) as err:
-        RoadNetwork.from_osm_xml(tmp_path / "none.osm")
+        read_osm_xml(tmp_path / "none.osm")
     assert "找不到文件" in err.value.zh and "file not found" in err.value.en
     bad = tmp_path / "bad.osm"
     bad.write_text("<osm><node")
     with pytest.raises(InputFileError, match="cannot read OSM XML"):
-        RoadNetwork.from_osm_xml(bad)
+        read_osm_xml(bad)
     with pytest.raises(InputFileError, match="file not found"):
-        RoadNetwork.from_kubicka(tmp_path / "00000001")
+        read_kubicka(tmp_path / "00000001")
     with pytest.raises(InputFileError, match="file not found"):
-        RoadNetwork.load(tmp_path / "none.npz")
+        load_cache(tmp_path / "none.npz")
     (tmp_path / "x.nodes").write_text("1.0\t2.0\n1.1\t2.0\n")
     (tmp_path / "x.arcs").write_text("0\t1\n1\t2\n")
     with pytest.raises(InputFileError) as err:
-        RoadNetwork.from_kubicka(tmp_path / "x")
+        read_kubicka(tmp_path / "x")
     assert err.value.problems[0].line == 2
 
 
@@ -103,7 +110,7 @@ def _assert_same(a: RoadNetwork, b: RoadNetwork) -> None:
 
 
 def test_nanjing_osm_keeps_chinese_names_and_oneway(shared_data: Path, tmp_path: Path) -> None:
-    net = RoadNetwork.from_osm_xml(shared_data / "nanjing-xuanwu-osm" / "osm_bbox.osm.xml")
+    net = read_osm_xml(shared_data / "nanjing-xuanwu-osm" / "osm_bbox.osm.xml")
     names = set(net.edge_name.tolist())
     assert {"中山路", "汉中路", "珠江路"} <= names
     assert "footway" not in set(net.highway_classes.tolist())
@@ -123,17 +130,19 @@ def test_nanjing_osm_keeps_chinese_names_and_oneway(shared_data: Path, tmp_path:
     two_way = np.flatnonzero(~oneway)
     assert (net.edge_from[reverse[two_way]] == net.edge_to[two_way]).all()
     assert (net.edge_to[reverse[two_way]] == net.edge_from[two_way]).all()
-    _assert_same(net, RoadNetwork.load(net.save(tmp_path / "nanjing.npz")))
+    _assert_same(net, load_cache(save_cache(net, tmp_path / "nanjing.npz")))
 
 
 def test_panyu_tables_and_cache(shared_data: Path, tmp_path: Path) -> None:
     folder = shared_data / "guangzhou-panyu-osm-roadnet"
-    net = RoadNetwork.from_parquet_tables(folder / "nodes.parquet", folder / "edges.parquet")
-    assert (net.n_nodes, net.n_edges) == (131_276, 285_186)
+    net = read_parquet_tables(folder / "nodes.parquet", folder / "edges.parquet")
+    # 142,593 segments: 117,700 two-way (two arcs), the rest divided carriageways (one arc)
+    assert (net.n_nodes, net.n_edges) == (131_276, 260_293)
     assert net.crs == "EPSG:32649"
-    assert net.edge_length_m.sum() / 2 == pytest.approx(6_493_000, rel=1e-3)
-    path = net.save(tmp_path / "panyu.npz")
-    again = RoadNetwork.load(path)
+    road_m = np.where(net.edge_oneway, 1.0, 0.5) @ net.edge_length_m
+    assert road_m == pytest.approx(6_493_000, rel=1e-3)
+    path = save_cache(net, tmp_path / "panyu.npz")
+    again = load_cache(path)
     _assert_same(net, again)
     node = 1000
     out = again.out_edges[again.out_start[node] : again.out_start[node + 1]]
@@ -142,7 +151,7 @@ def test_panyu_tables_and_cache(shared_data: Path, tmp_path: Path) -> None:
 
 
 def test_kubicka_network(shared_data: Path) -> None:
-    net = RoadNetwork.from_kubicka(shared_data / "kubicka-map-matching" / "00000005")
+    net = read_kubicka(shared_data / "kubicka-map-matching" / "00000005")
     assert (net.n_nodes, net.n_edges) == (898, 1579)
     assert (int(net.edge_from[0]), int(net.edge_to[0])) == (1, 0)
     assert net.node_lon[0] == 35.554415 and net.node_lat[0] == 49.618875
@@ -152,7 +161,7 @@ def test_kubicka_network(shared_data: Path) -> None:
 def test_limits_come_from_tags_else_the_statutory_default(tmp_path: Path) -> None:
     path = tmp_path / "tiny.osm"
     path.write_text(OSM_XML)
-    net = RoadNetwork.from_osm_xml(path)
+    net = read_osm_xml(path)
     arc = {
         (int(net.node_id[u]), int(net.node_id[v])): i
         for i, (u, v) in enumerate(zip(net.edge_from, net.edge_to, strict=True))
@@ -198,7 +207,7 @@ def test_limit_table(highway: str, maxspeed: float, limit: float, source: int) -
 def _tiny(tmp_path: Path) -> RoadNetwork:
     path = tmp_path / "tiny.osm"
     path.write_text(OSM_XML)
-    return RoadNetwork.from_osm_xml(path)
+    return read_osm_xml(path)
 
 
 def test_officer_limits_override_and_copy(tmp_path: Path) -> None:
@@ -210,7 +219,7 @@ def test_officer_limits_override_and_copy(tmp_path: Path) -> None:
     np.testing.assert_array_equal(set_.edge_limit_kmh[untouched], net.edge_limit_kmh[untouched])
     assert LIMIT_OFFICER not in net.edge_limit_source  # the original is unchanged
     np.testing.assert_array_equal(set_.edge_maxspeed_kmh, net.edge_maxspeed_kmh)
-    again = RoadNetwork.load(set_.save(tmp_path / "officer.npz"))
+    again = load_cache(save_cache(set_, tmp_path / "officer.npz"))
     np.testing.assert_array_equal(again.edge_limit_source, set_.edge_limit_source)
     for edges, limits, field in (
         ([0], [-30.0], "limits_kmh"),
@@ -226,16 +235,16 @@ def test_officer_limits_override_and_copy(tmp_path: Path) -> None:
 
 def test_cache_is_compressed_deterministic_and_complete(tmp_path: Path) -> None:
     net = _tiny(tmp_path)
-    first = net.save(tmp_path / "a.npz").read_bytes()
-    assert net.save(tmp_path / "b.npz").read_bytes() == first
-    _assert_same(net, RoadNetwork.load(tmp_path / "a.npz"))
+    first = save_cache(net, tmp_path / "a.npz").read_bytes()
+    assert save_cache(net, tmp_path / "b.npz").read_bytes() == first
+    _assert_same(net, load_cache(tmp_path / "a.npz"))
     with np.load(tmp_path / "a.npz") as data:
         assert int(data["format"]) == 2 and data["edge_from"].dtype == np.int32
         assert "node_x" not in data.files and "out_edges" not in data.files
 
 
 def test_format_1_caches_still_load(tmp_path: Path) -> None:
-    """The uncompressed cache of every array that ``save`` wrote before limits existed."""
+    """The uncompressed cache of every array that ``save_cache`` wrote before limits existed."""
     net = _tiny(tmp_path)
     old = {
         f.name: getattr(net, f.name)
@@ -244,12 +253,12 @@ def test_format_1_caches_still_load(tmp_path: Path) -> None:
     }
     old["crs"] = np.array(net.crs)
     np.savez(tmp_path / "old.npz", **old)
-    _assert_same(net, RoadNetwork.load(tmp_path / "old.npz"))
+    _assert_same(net, load_cache(tmp_path / "old.npz"))
 
 
 def test_bad_caches_are_clear_errors(tmp_path: Path) -> None:
     net = _tiny(tmp_path)
-    good = net.save(tmp_path / "good.npz").read_bytes()
+    good = save_cache(net, tmp_path / "good.npz").read_bytes()
     cases = {
         "truncated.npz": good[: len(good) // 2],
         "text.npz": b"not a network\n",
@@ -258,7 +267,7 @@ def test_bad_caches_are_clear_errors(tmp_path: Path) -> None:
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(InputFileError) as err:
-            RoadNetwork.load(tmp_path / name)
+            load_cache(tmp_path / name)
         assert str(tmp_path / name) in err.value.en, name
         assert "路网缓存" in err.value.zh and "network cache" in err.value.en
 
@@ -272,7 +281,7 @@ def test_bad_caches_are_clear_errors(tmp_path: Path) -> None:
                 arrays[key] = value
         np.savez(tmp_path / name, **arrays)
         with pytest.raises(InputFileError) as err:
-            RoadNetwork.load(tmp_path / name)
+            load_cache(tmp_path / name)
         return err.value
 
     missing = rewritten("missing.npz", edge_to=None, edge_limit_kmh=None)

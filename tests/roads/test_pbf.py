@@ -10,6 +10,7 @@ import pytest
 
 from cdw.errors import InputFileError
 from cdw.roads.network import RoadNetwork
+from cdw.roads.sources import read_osm_file, read_osm_pbf, read_osm_xml
 
 NODES = {
     1: (118.7800, 32.0400),
@@ -76,7 +77,7 @@ def assert_same_network(pbf: RoadNetwork, xml: RoadNetwork) -> None:
 
 
 def test_pbf_keeps_drivable_roads_and_their_tags(tmp_path: Path) -> None:
-    net = RoadNetwork.from_osm_pbf(write_osm(tmp_path / "tiny.osm.pbf", WAYS))
+    net = read_osm_pbf(write_osm(tmp_path / "tiny.osm.pbf", WAYS))
     rows = {(u, v): rest for u, v, *rest in arc_rows(net)}
     # way 10 one way 1->2->3; 11 reversed (oneway=-1): 4->3; footway dropped; 13 both ways
     assert set(rows) == {(1, 2), (2, 3), (4, 3), (4, 2), (2, 4)}
@@ -103,13 +104,13 @@ def test_pbf_keeps_drivable_roads_and_their_tags(tmp_path: Path) -> None:
 def test_pbf_and_xml_of_the_same_data_give_the_same_network(
     tmp_path: Path, ways: list[Way]
 ) -> None:
-    pbf = RoadNetwork.from_osm_pbf(write_osm(tmp_path / "a.osm.pbf", ways))
-    xml = RoadNetwork.from_osm_xml(write_osm(tmp_path / "a.osm", ways))
+    pbf = read_osm_pbf(write_osm(tmp_path / "a.osm.pbf", ways))
+    xml = read_osm_xml(write_osm(tmp_path / "a.osm", ways))
     assert_same_network(pbf, xml)
 
 
 def test_odd_ways_are_read_as_osmnx_reads_them(tmp_path: Path) -> None:
-    net = RoadNetwork.from_osm_pbf(write_osm(tmp_path / "odd.pbf", ODD_WAYS))
+    net = read_osm_pbf(write_osm(tmp_path / "odd.pbf", ODD_WAYS))
     arcs = {(u, v, highway, oneway) for u, v, _, highway, oneway, *_ in arc_rows(net)}
     assert arcs == {
         (1, 2, "motorway", True),  # implied one-way
@@ -126,7 +127,7 @@ def test_odd_ways_are_read_as_osmnx_reads_them(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("suffix", [".osm", ".osm.xml", ".osm.bz2", ".osm.pbf", ".pbf"])
 def test_from_osm_file_picks_the_reader_by_suffix(tmp_path: Path, suffix: str) -> None:
-    net = RoadNetwork.from_osm_file(write_osm(tmp_path / f"tiny{suffix}", WAYS))
+    net = read_osm_file(write_osm(tmp_path / f"tiny{suffix}", WAYS))
     assert {(u, v) for u, v, *_ in arc_rows(net)} == {(1, 2), (2, 3), (4, 3), (4, 2), (2, 4)}
 
 
@@ -136,8 +137,8 @@ def test_nanjing_pbf_equals_xml(shared_data: Path, tmp_path: Path) -> None:
     with osmium.SimpleWriter(str(pbf_path)) as writer:
         for obj in osmium.FileProcessor(source):
             writer.add(obj)
-    pbf = RoadNetwork.from_osm_file(pbf_path)
-    xml = RoadNetwork.from_osm_xml(source)
+    pbf = read_osm_file(pbf_path)
+    xml = read_osm_xml(source)
     assert_same_network(pbf, xml)
     assert (pbf.n_nodes, pbf.n_edges) == (1073, 2255)
     assert {"中山路", "汉中路", "珠江路"} <= set(pbf.edge_name.tolist())
@@ -146,7 +147,7 @@ def test_nanjing_pbf_equals_xml(shared_data: Path, tmp_path: Path) -> None:
 
 def test_bad_pbf_files_are_clear_errors(tmp_path: Path) -> None:
     missing = tmp_path / "none.osm.pbf"
-    for load in (RoadNetwork.from_osm_pbf, RoadNetwork.from_osm_file):
+    for load in (read_osm_pbf, read_osm_file):
         with pytest.raises(InputFileError) as err:
             load(missing)
         assert "找不到文件" in err.value.zh and "file not found" in err.value.en
@@ -158,21 +159,21 @@ def test_bad_pbf_files_are_clear_errors(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     for bad in (garbage, xml_as_pbf, empty):
         with pytest.raises(InputFileError) as err:
-            RoadNetwork.from_osm_file(bad)
+            read_osm_file(bad)
         assert f"无法读取 OSM PBF 文件 {bad}" in err.value.zh
         assert f"cannot read OSM PBF file {bad}" in err.value.en
         assert err.value.problems[0].source == str(bad)
     footways = write_osm(tmp_path / "footways.osm.pbf", [WAYS[2]])
     with pytest.raises(InputFileError, match="has no drivable roads") as err:
-        RoadNetwork.from_osm_pbf(footways)
+        read_osm_pbf(footways)
     assert "没有可通行车辆的道路" in err.value.zh
     clipped = write_osm(tmp_path / "clipped.osm.pbf", WAYS, {n: NODES[n] for n in (1, 2, 3)})
     with pytest.raises(
         InputFileError, match=r"lacks the locations of 1 road node\(s\) \(e.g. node 4\)"
     ):
-        RoadNetwork.from_osm_pbf(clipped)
+        read_osm_pbf(clipped)
     other = tmp_path / "roads.csv"
     other.write_text("u,v\n")
     with pytest.raises(InputFileError, match="unknown OSM file type") as err:
-        RoadNetwork.from_osm_file(other)
+        read_osm_file(other)
     assert "无法识别的 OSM 文件类型" in err.value.zh

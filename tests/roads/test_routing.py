@@ -9,8 +9,8 @@ import pytest
 from shapely.geometry import LineString, box
 
 from cdw.errors import ValidationFailed
-from cdw.roads.network import RoadNetwork
 from cdw.roads.routing import RouteRestrictions, propose_routes, snap_route
+from cdw.roads.sources import read_parquet_tables
 from tests.roads.handbuilt import grid, lonlat
 
 ORIGIN = tuple(float(v[0]) for v in lonlat([0.0], [0.0]))
@@ -117,7 +117,7 @@ def test_routes_across_panyu(shared_data: Path) -> None:
     import scipy.sparse
 
     folder = shared_data / "guangzhou-panyu-osm-roadnet"
-    net = RoadNetwork.from_parquet_tables(folder / "nodes.parquet", folder / "edges.parquet")
+    net = read_parquet_tables(folder / "nodes.parquet", folder / "edges.parquet")
     origin, destination = (113.30, 23.05), (113.50, 22.90)
     routes = propose_routes(net, origin, destination, alternatives=3)
     assert len(routes) >= 2

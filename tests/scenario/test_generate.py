@@ -28,7 +28,7 @@ from cdw.registry.models import (
 from cdw.registry.validators import validate_credit_code, validate_plate
 from cdw.roads.network import BUNDLED_NETWORK
 from cdw.scenario import ALL_CODES, generate_scenario
-from cdw.scenario.generate import BUNDLE_FILES
+from cdw.scenario.bundle import BUNDLE_FILES
 from cdw.scenario.world import TRUCK_LIMIT_KMH, World, panyu
 
 DAY = date(2026, 11, 20)
@@ -260,6 +260,29 @@ def test_trucks_drive_on_real_roads_below_their_limits(clean: Path, world: World
     ok = ~speeding & on_road & ~in_yard
     assert np.all(speed[ok] <= np.minimum(best[ok], TRUCK_LIMIT_KMH) + 2.0)
     assert ok.sum() > 10_000
+
+
+def test_one_way_carriageways_are_driven_their_way(clean: Path, world: World) -> None:
+    """Without noise, a moving fix on one carriageway of a divided road (one-way, and no
+    other road within 1 m) heads the way the carriageway runs: no drive, a return to the
+    site after dumping or a wrong turn among them, goes against the traffic."""
+    tracks = _tracks(clean).filter(pl.col("speed_kmh") > 5)
+    points = shapely.points(tracks["x"].to_numpy(), tracks["y"].to_numpy())
+    idx_point, idx_seg = world.seg_index.query(points, predicate="dwithin", distance=1.0)
+    alone = np.bincount(idx_point, minlength=len(points))[idx_point] == 1
+    one_way = np.flatnonzero(world.net.edge_oneway & world.drivable)
+    arc_of_segment = np.full(world.segment.max() + 1, -1)
+    arc_of_segment[world.segment[one_way]] = one_way
+    arc = arc_of_segment[world.segs[idx_seg]]
+    pick = alone & (arc >= 0)
+    arc, fix = arc[pick], idx_point[pick]
+    net = world.net
+    dx = world.x[net.edge_to[arc]] - world.x[net.edge_from[arc]]
+    dy = world.y[net.edge_to[arc]] - world.y[net.edge_from[arc]]
+    bearing = np.degrees(np.arctan2(dx, dy))
+    heading = tracks["heading"].to_numpy()[fix]
+    assert fix.size > 500
+    assert (np.cos(np.radians(heading - bearing)) > 0.5).all()
 
 
 def test_many_loaded_legs_run_on_motorways_trunks_and_primaries(clean: Path, world: World) -> None:

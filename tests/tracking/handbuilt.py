@@ -16,8 +16,8 @@ from shapely.geometry import LineString, Polygon
 
 from cdw.config import Thresholds
 from cdw.geo.projection import Projector
-from cdw.roads.engine import Roads
 from cdw.roads.network import RoadNetwork
+from cdw.roads.services import Roads
 from cdw.tracking.context import AnalysisContext, PermitRule, Zone
 from cdw.tracking.points import LOAD_EMPTY, LOAD_FULL, conform
 from cdw.tracking.trips import Trip, VehicleTrack, prepare_tracks, segment_trips

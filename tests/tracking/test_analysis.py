@@ -12,10 +12,11 @@ from typer.testing import CliRunner
 
 from cdw.config import Settings
 from cdw.errors import ValidationFailed
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.flows.day import analyse_days
 from cdw.permits.models import Permit, PermitStatus, PermitVehicle
 from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
-from cdw.tracking.flags import FlagCode, FlagRecord
 from cdw.tracking.store import PointStore
 from tests.tracking.handbuilt import DAY, PLATE, PROJ, TrackBuilder, box, line, utc
 

@@ -24,9 +24,9 @@ from cdw.api.schemas import (
     StatisticsPublic,
     errors,
 )
+from cdw.audit.log import chain_head, verify_chain
 from cdw.auth.models import Role, User
 from cdw.enforcement import cases, review
-from cdw.enforcement.audit import chain_head, verify_chain
 from cdw.enforcement.case_machine import ActionInput, CaseAction
 from cdw.enforcement.hotspots import DEFAULT_MIN_EVENTS, DEFAULT_RADIUS_M, hotspots
 from cdw.enforcement.lists import ListKind, control_list, to_csv, to_xlsx
@@ -47,9 +47,9 @@ from cdw.enforcement.models import (
 )
 from cdw.enforcement.report import case_report_html
 from cdw.enforcement.statistics import statistics
+from cdw.flags.codes import FlagCode
 from cdw.registry.services import scope_for
-from cdw.roads.engine import configured_roads
-from cdw.tracking.flags import FlagCode
+from cdw.roads.services import configured_roads
 
 router = APIRouter(prefix="/enforcement", tags=["enforcement 执法"])
 

@@ -14,9 +14,9 @@ from cdw.api.schemas import AnalysisPublic, errors
 from cdw.auth.models import Role, User
 from cdw.enforcement.models import FlagPublic, FlagsPublic
 from cdw.enforcement.review import QueueFilter, get_flag, queue
+from cdw.flags.codes import FlagCode
 from cdw.flows.day import analyse_days
 from cdw.registry.services import scope_for
-from cdw.tracking.flags import FlagCode
 
 router = APIRouter(tags=["flags 预警"])
 

@@ -15,14 +15,16 @@ Shared rules, so that every check measures the same way:
   the pipeline then skips them. It is a speed-up only (most tracks have no event of most
   kinds) and never changes a result.
 
-This module holds the evidence helpers the checks share.
+A check states what it found (``Finding``: the code, measured values, thresholds and
+evidence); ``make_flag`` has the catalogue (``cdw.flags.explain``) word it. This module holds
+that and the evidence helpers the checks share.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +32,10 @@ import numpy as np
 import shapely
 
 from cdw.config import Thresholds
+from cdw.flags.codes import FlagCode
+from cdw.flags.explain import explain
+from cdw.flags.values import Flag
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack, utc
 
 if TYPE_CHECKING:
@@ -203,59 +207,59 @@ def in_night(ctx: AnalysisContext, epoch_s: float, start_hour: int, end_hour: in
     return hour >= start_hour or hour < end_hour
 
 
-def dur_zh(seconds: float) -> str:
-    """``45 秒`` under two minutes, else ``12.5 分钟``."""
-    return f"{seconds:.0f} 秒" if seconds < 120 else f"{seconds / 60:.1f} 分钟"
-
-
-def dur_en(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
-def dist_zh(metres: float) -> str:
-    """``350 米`` under a kilometre, else ``1.25 公里``."""
-    return f"{metres:.0f} 米" if metres < 1000 else f"{metres / 1000:.2f} 公里"
-
-
-def dist_en(metres: float) -> str:
-    return f"{metres:.0f} m" if metres < 1000 else f"{metres / 1000:.2f} km"
-
-
 def clamp_score(value: float) -> int:
     return int(max(0, min(100, round(value))))
 
 
-def make_flag(
-    code: FlagCode,
-    trip: Trip,
-    track: VehicleTrack,
-    first: int,
-    last: int,
-    *,
-    severity: float,
-    measured: dict[str, Any],
-    thresholds: dict[str, Any],
-    zh: str,
-    en: str,
-    geometry: dict[str, Any] | None = None,
-    at: tuple[float, float] | None = None,
-    end_time: float | None = None,
-) -> Flag:
-    """A flag spanning fixes ``first..last`` (``end_time`` overrides the end), located at
-    ``at`` (lon, lat; default the first fix), with the path as geometry unless given."""
-    lon, lat = at if at is not None else (float(track.lon[first]), float(track.lat[first]))
+@dataclass(frozen=True)
+class Finding:
+    """What a check found on fixes ``first..last`` of a track: the facts a flag is made of.
+    Its sentence comes from the catalogue (``cdw.flags.explain``): ``measured`` at full
+    precision (the flag keeps its figures to 0.1), ``wording`` the names the sentence needs
+    beyond them. Located at ``at`` (lon, lat: a point flag there) or at the first fix with
+    the path of fixes ``path`` (default ``first..last``) as geometry; ``end_time`` overrides
+    the time of the last fix."""
+
+    code: FlagCode
+    first: int
+    last: int
+    severity: float
+    measured: dict[str, Any]
+    thresholds: dict[str, Any]
+    wording: dict[str, Any] = field(default_factory=dict)
+    at: tuple[float, float] | None = None
+    path: tuple[int, int] | None = None
+    end_time: float | None = None
+
+
+def _to_tenths(measured: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: round(v, 1) if isinstance(v, float | np.floating) else v for k, v in measured.items()
+    }
+
+
+def make_flag(found: Finding, trip: Trip, track: VehicleTrack) -> Flag:
+    """The flag of ``found`` on ``trip``, explained by the catalogue."""
+    zh, en = explain(found.code, found.measured, found.thresholds, found.wording)
+    if found.at is not None:
+        lon, lat = found.at
+        geometry = point_geometry(lon, lat)
+    else:
+        lon, lat = float(track.lon[found.first]), float(track.lat[found.first])
+        geometry = path_geometry(track, *(found.path or (found.first, found.last)))
+    end_time = found.end_time
     return Flag(
-        code=code,
-        severity=clamp_score(severity),
+        code=found.code,
+        severity=clamp_score(found.severity),
         vehicle=trip.vehicle,
         trip_id=trip.trip_id,
-        start=track.time(first),
-        end=utc(end_time) if end_time is not None else track.time(last),
+        start=track.time(found.first),
+        end=utc(end_time) if end_time is not None else track.time(found.last),
         lon=round(lon, _COORD_DECIMALS),
         lat=round(lat, _COORD_DECIMALS),
-        geometry=geometry if geometry is not None else path_geometry(track, first, last),
-        measured=measured,
-        thresholds=thresholds,
+        geometry=geometry,
+        measured=_to_tenths(found.measured),
+        thresholds=found.thresholds,
         explanation_zh=zh,
         explanation_en=en,
         permit_no=trip.permit_no,

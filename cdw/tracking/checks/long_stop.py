@@ -13,19 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from cdw.config import Thresholds
-from cdw.tracking.checks import (
-    Stays,
-    dist_en,
-    dist_zh,
-    dur_en,
-    dur_zh,
-    make_flag,
-    point_geometry,
-    stays_outside,
-    thresholds_of,
-)
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
+from cdw.tracking.checks import Finding, Stays, make_flag, stays_outside, thresholds_of
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
 
 
@@ -57,32 +48,25 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
         lon, lat = float(stays.lon[k]), float(stays.lat[k])
         flags.append(
             make_flag(
-                FlagCode.LONG_STOP,
+                Finding(
+                    FlagCode.LONG_STOP,
+                    s,
+                    e,
+                    severity=30 + min(50.0, (duration - th.long_stop_min_duration_s) / 60),
+                    measured={
+                        "duration_s": duration,
+                        "n_fixes": e - s + 1,
+                        "max_distance_from_centre_m": spread,
+                    },
+                    thresholds={
+                        "stop_radius_m": th.stop_radius_m,
+                        "long_stop_min_duration_s": th.long_stop_min_duration_s,
+                    },
+                    at=(lon, lat),
+                    end_time=float(track.t[departure]),
+                ),
                 trip,
                 track,
-                s,
-                e,
-                end_time=float(track.t[departure]),
-                severity=30 + min(50.0, (duration - th.long_stop_min_duration_s) / 60),
-                measured={
-                    "duration_s": round(duration, 1),
-                    "n_fixes": e - s + 1,
-                    "max_distance_from_centre_m": round(spread, 1),
-                },
-                thresholds={
-                    "stop_radius_m": th.stop_radius_m,
-                    "long_stop_min_duration_s": th.long_stop_min_duration_s,
-                },
-                zh=(
-                    f"停留 {dur_zh(duration)}（阈值 {dur_zh(th.long_stop_min_duration_s)}），"
-                    f"半径 {dist_zh(th.stop_radius_m)}内，位于授权区域外"
-                ),
-                en=(
-                    f"Stopped {dur_en(duration)} (threshold {dur_en(th.long_stop_min_duration_s)}) "
-                    f"within {dist_en(th.stop_radius_m)}, outside authorised zones"
-                ),
-                geometry=point_geometry(lon, lat),
-                at=(lon, lat),
             )
         )
     return flags

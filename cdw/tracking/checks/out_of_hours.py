@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
 from cdw.permits.rules import within_hours
 from cdw.tracking import _kernels as K
-from cdw.tracking.checks import dist_en, dist_zh, dur_en, dur_zh, local_time, make_flag
+from cdw.tracking.checks import Finding, local_time, make_flag
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, TripKind, VehicleTrack
 
 
@@ -50,34 +51,28 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
             continue
         duration = float(track.t[last] - track.t[s])
         distance = float(track.cum_m[last] - track.cum_m[s])
-        window = permit.hours_label
-        t0 = local_time(ctx, track.t[s]).strftime("%H:%M:%S")
-        t1 = local_time(ctx, track.t[last]).strftime("%H:%M:%S")
         flags.append(
             make_flag(
-                FlagCode.OUT_OF_HOURS,
+                Finding(
+                    FlagCode.OUT_OF_HOURS,
+                    s,
+                    last,
+                    severity=50 + duration / 60,
+                    measured={
+                        "duration_s": duration,
+                        "distance_m": distance,
+                        "max_displacement_m": moved,
+                        "local_start": local_time(ctx, track.t[s]).isoformat(),
+                        "local_end": local_time(ctx, track.t[last]).isoformat(),
+                        "load_state_source": trip.load_state_source,
+                    },
+                    thresholds={
+                        "allowed_hours": permit.hours_label,
+                        "stop_radius_m": th.stop_radius_m,
+                    },
+                ),
                 trip,
                 track,
-                s,
-                last,
-                severity=50 + duration / 60,
-                measured={
-                    "duration_s": round(duration, 1),
-                    "distance_m": round(distance, 1),
-                    "max_displacement_m": round(moved, 1),
-                    "local_start": local_time(ctx, track.t[s]).isoformat(),
-                    "local_end": local_time(ctx, track.t[last]).isoformat(),
-                    "load_state_source": trip.load_state_source,
-                },
-                thresholds={"allowed_hours": window, "stop_radius_m": th.stop_radius_m},
-                zh=(
-                    f"重车在许可时段（{window}）外行驶 {dur_zh(duration)}、{dist_zh(distance)}"
-                    f"（{t0}–{t1}）"
-                ),
-                en=(
-                    f"Loaded truck moving outside permitted hours ({window}) for "
-                    f"{dur_en(duration)} and {dist_en(distance)} ({t0}–{t1})"
-                ),
             )
         )
     return flags

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
 from cdw.registry.categories import ZoneKind
 from cdw.tracking.checks import (
     Events,
-    dist_en,
-    dist_zh,
-    dur_en,
-    dur_zh,
+    Finding,
     make_flag,
     matched,
     runs,
@@ -32,19 +31,18 @@ from cdw.tracking.checks import (
     thresholds_of,
 )
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
 
 CONTEXT_FIXES = 5
 
 
-def _kind_labels(kind: str) -> tuple[str, str]:
-    """``（水源保护区）`` / `` (water-source protection area)`` for a registered zone kind."""
+def _kind_label(kind: str) -> tuple[str, str] | None:
+    """``水源保护区`` / ``water-source protection area`` for a registered zone kind."""
     try:
         member = ZoneKind(kind)
     except ValueError:
-        return (f"（{kind}）", f" ({kind})") if kind else ("", "")
-    return f"（{member.zh}）", f" ({member.en})"
+        return (kind, kind) if kind else None
+    return member.zh, member.en
 
 
 def _zone_runs(zone: np.ndarray, cut_before: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -90,39 +88,29 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
         zone = ctx.restricted[index]
         duration = float(track.t[last] - track.t[s])
         distance = float(track.cum_m[last] - track.cum_m[s])
-        kind_zh, kind_en = _kind_labels(zone.kind)
-        on_road = ctx.banned_edges(index) is not None
-        note_zh, note_en = ("，经地图匹配在该禁行道路上", ", map-matched onto the banned road")
-        if not on_road:
-            note_zh = note_en = ""
         measured = {
             "zone_id": zone.id,
             "zone": zone.name,
             "zone_kind": zone.kind,
-            "duration_s": round(duration, 1),
-            "distance_m": round(distance, 1),
+            "duration_s": duration,
+            "distance_m": distance,
             "n_fixes": e - s,
         }
-        if on_road:
+        if ctx.banned_edges(index) is not None:
             measured["on_matched_road"] = True
         flags.append(
             make_flag(
-                FlagCode.RESTRICTED_ZONE,
+                Finding(
+                    FlagCode.RESTRICTED_ZONE,
+                    s,
+                    last,
+                    severity=70 + duration / 60,
+                    measured=measured,
+                    thresholds={"min_duration_s": 0.0},
+                    wording={"zone_kind": _kind_label(zone.kind)},
+                ),
                 trip,
                 track,
-                s,
-                last,
-                severity=70 + duration / 60,
-                measured=measured,
-                thresholds={"min_duration_s": 0.0},
-                zh=(
-                    f"进入禁区「{zone.name}」{kind_zh}，区内 {dur_zh(duration)}、"
-                    f"{dist_zh(distance)}{note_zh}（任何进入均违规）"
-                ),
-                en=(
-                    f"Inside restricted zone '{zone.name}'{kind_en} for {dur_en(duration)} "
-                    f"and {dist_en(distance)}{note_en} (any entry counts)"
-                ),
             )
         )
     return flags

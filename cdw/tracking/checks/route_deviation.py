@@ -30,18 +30,11 @@ import math
 import numpy as np
 import shapely
 
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
 from cdw.tracking import _kernels as K
-from cdw.tracking.checks import (
-    dist_en,
-    dist_zh,
-    dur_en,
-    dur_zh,
-    make_flag,
-    matched,
-    path_geometry,
-)
+from cdw.tracking.checks import Finding, make_flag, matched
 from cdw.tracking.context import AnalysisContext, PermitRule
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, TripKind, VehicleTrack
 
 
@@ -83,19 +76,6 @@ def _along_network(
         "network_extra_distance_m": max(0.0, detour.length_m - route_m),
         "network_extra_time_s": max(0.0, detour.time_s - route_s),
     }
-
-
-def _network_clause(net: dict[str, float]) -> tuple[str, str]:
-    d_m, d_s = net["network_detour_distance_m"], net["network_detour_time_s"]
-    r_m, r_s = net["network_route_distance_m"], net["network_route_time_s"]
-    x_m, x_s = net["network_extra_distance_m"], net["network_extra_time_s"]
-    return (
-        f"；沿路网绕行 {dist_zh(d_m)}（约 {dur_zh(d_s)}），核准路线同段 {dist_zh(r_m)}"
-        f"（约 {dur_zh(r_s)}），沿路网多行驶 {dist_zh(x_m)}、约 {dur_zh(x_s)}（按道路通行速度）",
-        f"; along the road network the detour is {dist_en(d_m)} (about {dur_en(d_s)}) against "
-        f"{dist_en(r_m)} (about {dur_en(r_s)}) on the approved route: {dist_en(x_m)} and about "
-        f"{dur_en(x_s)} extra at the roads' free-flow speeds",
-    )
 
 
 def _checked(trip: Trip) -> bool:
@@ -143,29 +123,15 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
         route_m = _route_distance(permit, track, exit_fix, rejoin_fix)
         extra_m = max(0.0, detour_m - route_m)
         extra_s = detour_s * extra_m / detour_m if detour_m > 0 else 0.0
-        max_offset_m = float(offsets.max())
-        zh = (
-            f"重车偏离核准路线 {dur_zh(off_s)}、{dist_zh(off_m)}（阈值 "
-            f"{dur_zh(th.deviation_min_duration_s)}、{dist_zh(th.deviation_min_distance_m)}，"
-            f"走廊半宽 {dist_zh(th.corridor_half_width_m)}），最远偏离 {dist_zh(max_offset_m)}，"
-            f"多行驶 {dist_zh(extra_m)}、约 {dur_zh(extra_s)}"
-        )
-        en = (
-            f"Loaded truck off the approved route for {dur_en(off_s)} and {dist_en(off_m)} "
-            f"(thresholds {dur_en(th.deviation_min_duration_s)}, "
-            f"{dist_en(th.deviation_min_distance_m)}; corridor half-width "
-            f"{dist_en(th.corridor_half_width_m)}), up to {dist_en(max_offset_m)} away, "
-            f"{dist_en(extra_m)} and about {dur_en(extra_s)} extra"
-        )
         measured = {
-            "off_route_duration_s": round(off_s, 1),
-            "off_route_distance_m": round(off_m, 1),
-            "max_offset_m": round(max_offset_m, 1),
-            "detour_distance_m": round(detour_m, 1),
-            "detour_duration_s": round(detour_s, 1),
-            "route_distance_m": round(route_m, 1),
-            "extra_distance_m": round(extra_m, 1),
-            "extra_time_s": round(extra_s, 1),
+            "off_route_duration_s": off_s,
+            "off_route_distance_m": off_m,
+            "max_offset_m": float(offsets.max()),
+            "detour_distance_m": detour_m,
+            "detour_duration_s": detour_s,
+            "route_distance_m": route_m,
+            "extra_distance_m": extra_m,
+            "extra_time_s": extra_s,
             "exit_time": track.time(exit_fix).isoformat(),
             "rejoin_time": track.time(rejoin_fix).isoformat(),
             "load_state_source": trip.load_state_source,
@@ -174,27 +140,25 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
             None if ctx.roads is None else _along_network(ctx, permit, track, exit_fix, rejoin_fix)
         )
         if net is not None:
-            measured |= {key: round(value, 1) for key, value in net.items()}
-            net_zh, net_en = _network_clause(net)
-            zh, en = zh + net_zh, en + net_en
+            measured |= net
         flags.append(
             make_flag(
-                FlagCode.ROUTE_DEVIATION,
+                Finding(
+                    FlagCode.ROUTE_DEVIATION,
+                    s,
+                    last,
+                    severity=40 + off_m / 50,
+                    measured=measured,
+                    thresholds={
+                        "corridor_half_width_m": th.corridor_half_width_m,
+                        "deviation_min_duration_s": th.deviation_min_duration_s,
+                        "deviation_min_distance_m": th.deviation_min_distance_m,
+                        "deviation_confirm_margin_m": th.deviation_confirm_margin_m,
+                    },
+                    path=(exit_fix, rejoin_fix),
+                ),
                 trip,
                 track,
-                s,
-                last,
-                severity=40 + off_m / 50,
-                measured=measured,
-                thresholds={
-                    "corridor_half_width_m": th.corridor_half_width_m,
-                    "deviation_min_duration_s": th.deviation_min_duration_s,
-                    "deviation_min_distance_m": th.deviation_min_distance_m,
-                    "deviation_confirm_margin_m": th.deviation_confirm_margin_m,
-                },
-                zh=zh,
-                en=en,
-                geometry=path_geometry(track, exit_fix, rejoin_fix),
             )
         )
     return flags

@@ -8,18 +8,10 @@ to the trip holding the fix after it. Severity: 20 + 1 per minute, at most 70.
 
 from __future__ import annotations
 
-from cdw.tracking.checks import (
-    Events,
-    dist_en,
-    dist_zh,
-    dur_en,
-    dur_zh,
-    gap_ends,
-    make_flag,
-    thresholds_of,
-)
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
+from cdw.tracking.checks import Events, Finding, gap_ends, make_flag, thresholds_of
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
 
 
@@ -47,19 +39,16 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
         jump = float(track.step_m[i])
         flags.append(
             make_flag(
-                FlagCode.SIGNAL_GAP,
+                Finding(
+                    FlagCode.SIGNAL_GAP,
+                    i - 1,
+                    i,
+                    severity=20 + min(50.0, duration / 60),
+                    measured={"duration_s": duration, "jump_m": jump},
+                    thresholds={"signal_gap_s": gap_s},
+                ),
                 trip,
                 track,
-                i - 1,
-                i,
-                severity=20 + min(50.0, duration / 60),
-                measured={"duration_s": round(duration, 1), "jump_m": round(jump, 1)},
-                thresholds={"signal_gap_s": gap_s},
-                zh=f"无定位数据 {dur_zh(duration)}（阈值 {dur_zh(gap_s)}），前后两点相距 {dist_zh(jump)}",
-                en=(
-                    f"No fix for {dur_en(duration)} (threshold {dur_en(gap_s)}); "
-                    f"the fixes either side are {dist_en(jump)} apart"
-                ),
             )
         )
     return flags

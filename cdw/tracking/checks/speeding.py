@@ -51,12 +51,11 @@ from typing import Any
 import numpy as np
 
 from cdw.config import Thresholds
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
 from cdw.tracking.checks import (
     Events,
-    dist_en,
-    dist_zh,
-    dur_en,
-    dur_zh,
+    Finding,
     make_flag,
     matched,
     runs,
@@ -64,7 +63,6 @@ from cdw.tracking.checks import (
     thresholds_of,
 )
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
 
 _MAX_ROADS_LISTED = 6
@@ -249,18 +247,18 @@ def _road_evidence(
     limit: float,
     th: Thresholds,
     radius: float,
-) -> tuple[dict[str, Any], str, str]:
-    """Measured values and the clause naming the road, its limit and source, and the
-    other roads considered (at the worst fix: the one furthest over its limit)."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Measured values and the wording naming the road whose limit applied (at the worst
+    fix: the one furthest over its limit) and the other roads considered."""
     truck = th.speed_limit_kmh
     considered = _roads_near(ctx, track, worst, worst + 1, radius, truck)
     along = _roads_near(ctx, track, s, e, radius, truck)
     if limit >= truck:
-        source_zh, source_en = "货车限速", "the truck limit"
+        source_en = "the truck limit"
         road = next((r for r in considered if r["applies_kmh"] >= truck), None)
     else:
         road = next(r for r in considered if r["applies_kmh"] == limit)
-        source_zh, source_en = road["limit_source_zh"], road["limit_source"]
+        source_en = road["limit_source"]
     applied = None if road is None else (road["road"], road["limit_kmh"])
     others = [r for r in along if (r["road"], r["limit_kmh"]) != applied]
     measured = {
@@ -272,38 +270,7 @@ def _road_evidence(
             for r in along[:_MAX_ROADS_LISTED]
         ],
     }
-    if road is None:
-        zh = f"；{dist_zh(radius)}内无道路，适用货车限速 {truck:.0f} km/h"
-        en = f"; no road within {dist_en(radius)}: the truck limit of {truck:.0f} km/h applies"
-    elif limit >= truck:
-        posted = road["limit_kmh"]
-        sign_zh = "未标限速" if posted is None else f"限速 {posted:.0f} km/h"
-        sign_en = "no posted limit" if posted is None else f"posted {posted:.0f} km/h"
-        zh = f"；道路：{road['road_zh']}，{sign_zh}，适用货车限速 {truck:.0f} km/h"
-        en = f"; road: {road['road']}, {sign_en}: the truck limit of {truck:.0f} km/h applies"
-    else:
-        zh = (
-            f"；道路：{road['road_zh']}，限速 {limit:.0f} km/h（{source_zh}），"
-            f"{dist_zh(radius)}内车辆可能所在的道路限速均低于车速"
-        )
-        en = (
-            f"; road: {road['road']}, posted {limit:.0f} km/h ({source_en}); every road "
-            f"within {dist_en(radius)} is posted below the speed"
-        )
-    if others:
-        zh += "；另查道路：" + "、".join(_road_zh(r) for r in others[:_MAX_ROADS_LISTED])
-        en += "; also considered: " + ", ".join(_road_en(r) for r in others[:_MAX_ROADS_LISTED])
-    return measured, zh, en
-
-
-def _road_zh(road: dict[str, Any]) -> str:
-    posted = "未标限速" if road["limit_kmh"] is None else f"限速 {road['limit_kmh']:.0f}"
-    return f"{road['road_zh']} {posted}（{road['distance_m']:.0f} 米）"
-
-
-def _road_en(road: dict[str, Any]) -> str:
-    posted = "no limit" if road["limit_kmh"] is None else f"{road['limit_kmh']:.0f} km/h"
-    return f"{road['road']} {posted} ({road['distance_m']:.0f} m)"
+    return measured, {"road": road, "other_roads": others[:_MAX_ROADS_LISTED]}
 
 
 def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
@@ -322,22 +289,20 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
         worst = s + int(np.argmax(over))
         limit, excess = float(found.limit[worst]), float(over.max())
         measured = {
-            "duration_s": round(duration, 1),
-            "max_speed_kmh": round(peak, 1),
-            "mean_speed_kmh": round(mean, 1),
-            "distance_m": round(distance, 1),
-            "stretch_speed_kmh": round(found.stretch_kmh[first_event + k], 1),
+            "duration_s": duration,
+            "max_speed_kmh": peak,
+            "mean_speed_kmh": mean,
+            "distance_m": distance,
+            "stretch_speed_kmh": found.stretch_kmh[first_event + k],
         }
         thresholds: dict[str, Any] = {"speed_limit_kmh": truck, "speeding_min_duration_s": min_s}
-        road_zh = road_en = ""
+        wording: dict[str, Any] = {}
         if ctx.roads is not None:
-            road, road_zh, road_en = _road_evidence(
-                ctx, track, s, e, worst, limit, th, found.radius_m
-            )
+            road, wording = _road_evidence(ctx, track, s, e, worst, limit, th, found.radius_m)
             measured |= {
-                "max_excess_kmh": round(excess, 1),
-                "gps_sigma_m": round(found.sigma_m, 1),
-                "road_radius_m": round(found.radius_m, 1),
+                "max_excess_kmh": excess,
+                "gps_sigma_m": found.sigma_m,
+                "road_radius_m": found.radius_m,
             } | road
             thresholds = {
                 "speed_limit_kmh": limit,
@@ -348,22 +313,17 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
             }
         flags.append(
             make_flag(
-                FlagCode.SPEEDING,
+                Finding(
+                    FlagCode.SPEEDING,
+                    s,
+                    last,
+                    severity=30 + 2 * excess,
+                    measured=measured,
+                    thresholds=thresholds,
+                    wording=wording,
+                ),
                 trip,
                 track,
-                s,
-                last,
-                severity=30 + 2 * excess,
-                measured=measured,
-                thresholds=thresholds,
-                zh=(
-                    f"车速超过 {limit:.0f} km/h 持续 {dur_zh(duration)}（阈值 {dur_zh(min_s)}），"
-                    f"最高 {peak:.1f} km/h，行驶 {dist_zh(distance)}{road_zh}"
-                ),
-                en=(
-                    f"Above {limit:.0f} km/h for {dur_en(duration)} (threshold {dur_en(min_s)}), "
-                    f"peak {peak:.1f} km/h over {dist_en(distance)}{road_en}"
-                ),
             )
         )
     return flags

@@ -28,22 +28,19 @@ import numpy as np
 import shapely
 
 from cdw.config import Thresholds
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
 from cdw.geo.index import SegmentIndex
 from cdw.tracking.checks import (
+    Finding,
     Stays,
-    dist_en,
-    dist_zh,
-    dur_en,
-    dur_zh,
     in_night,
     local_time,
     make_flag,
-    point_geometry,
     stays_outside,
     thresholds_of,
 )
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.points import LOAD_EMPTY, LOAD_FULL, LOAD_HALF
 from cdw.tracking.trips import Place, Trip, TripKind, VehicleTrack
 
@@ -55,14 +52,6 @@ POINTS = {
     "hotspot": 15,
     "load_dropped": 25,
     "never_reaches_facility": 10,
-}
-REASONS = {
-    "near_facility": ("靠近消纳场但在场外", "near a facility but outside its fence"),
-    "off_route": ("不在核准路线上", "off the approved route"),
-    "night": ("夜间", "at night"),
-    "hotspot": ("位于已知偷倒点", "at a known dumping hotspot"),
-    "load_dropped": ("载重状态由重变空", "load bits went from loaded to empty"),
-    "never_reaches_facility": ("未到达核准消纳场", "the leg never reaches its facility"),
 }
 
 
@@ -168,59 +157,44 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
         }
         score = {name: POINTS[name] if hit else 0 for name, hit in hits.items()}
         total = min(100, sum(score.values()))
-        reasons = [REASONS[name] for name, hit in hits.items() if hit and name != "base"]
         facility_name = ctx.facilities[facility_i].name if facility_i >= 0 else None
-        near_zh = near_en = ""
-        if hits["near_facility"]:
-            near_zh = f"（距「{facility_name}」{dist_zh(facility_m)}，阈值 {dist_zh(th.dumping_facility_radius_m)}）"
-            near_en = f" ({dist_en(facility_m)} from '{facility_name}', threshold {dist_en(th.dumping_facility_radius_m)})"
-        why_zh = "、".join(r[0] for r in reasons) or "无其他加分项"
-        why_en = ", ".join(r[1] for r in reasons) or "no other factor"
         lon, lat = float(stays.lon[k]), float(stays.lat[k])
         flags.append(
             make_flag(
-                FlagCode.SUSPECTED_DUMPING,
+                Finding(
+                    FlagCode.SUSPECTED_DUMPING,
+                    s,
+                    e,
+                    severity=total,
+                    measured={
+                        "duration_s": duration,
+                        "n_fixes": e - s + 1,
+                        "score": score,
+                        "score_total": total,
+                        "nearest_facility": facility_name,
+                        "nearest_facility_distance_m": None if facility_i < 0 else facility_m,
+                        "off_route": off_route,
+                        "hotspot": hotspot.name if hotspot else None,
+                        "local_start": local_time(ctx, track.t[s]).isoformat(),
+                        "load_before": int(track.load[s]),
+                        "load_after": int(track.load[departure]),
+                        "destination_facility_id": arrived,
+                        "permitted_facility_id": permitted,
+                        "load_state_source": trip.load_state_source,
+                    },
+                    thresholds={
+                        "stop_radius_m": th.stop_radius_m,
+                        "dumping_stop_min_duration_s": th.dumping_stop_min_duration_s,
+                        "dumping_facility_radius_m": th.dumping_facility_radius_m,
+                        "corridor_half_width_m": th.corridor_half_width_m,
+                        "night_start_hour": th.night_start_hour,
+                        "night_end_hour": th.night_end_hour,
+                    },
+                    at=(lon, lat),
+                    end_time=float(track.t[departure]),
+                ),
                 trip,
                 track,
-                s,
-                e,
-                end_time=float(track.t[departure]),
-                severity=total,
-                measured={
-                    "duration_s": round(duration, 1),
-                    "n_fixes": e - s + 1,
-                    "score": score,
-                    "score_total": total,
-                    "nearest_facility": facility_name,
-                    "nearest_facility_distance_m": None if facility_i < 0 else round(facility_m, 1),
-                    "off_route": off_route,
-                    "hotspot": hotspot.name if hotspot else None,
-                    "local_start": local_time(ctx, track.t[s]).isoformat(),
-                    "load_before": int(track.load[s]),
-                    "load_after": int(track.load[departure]),
-                    "destination_facility_id": arrived,
-                    "permitted_facility_id": permitted,
-                    "load_state_source": trip.load_state_source,
-                },
-                thresholds={
-                    "stop_radius_m": th.stop_radius_m,
-                    "dumping_stop_min_duration_s": th.dumping_stop_min_duration_s,
-                    "dumping_facility_radius_m": th.dumping_facility_radius_m,
-                    "corridor_half_width_m": th.corridor_half_width_m,
-                    "night_start_hour": th.night_start_hour,
-                    "night_end_hour": th.night_end_hour,
-                },
-                zh=(
-                    f"重车在授权区域外停留 {dur_zh(duration)}（阈值 "
-                    f"{dur_zh(th.dumping_stop_min_duration_s)}），评分 {total}：{why_zh}{near_zh}"
-                ),
-                en=(
-                    f"Loaded truck stopped {dur_en(duration)} (threshold "
-                    f"{dur_en(th.dumping_stop_min_duration_s)}) outside authorised zones, "
-                    f"score {total}: {why_en}{near_en}"
-                ),
-                geometry=point_geometry(lon, lat),
-                at=(lon, lat),
             )
         )
     return flags

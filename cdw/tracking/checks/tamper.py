@@ -24,13 +24,13 @@ import math
 
 import numpy as np
 
+from cdw.flags.codes import FlagCode
+from cdw.flags.explain import ALARM_LABELS
+from cdw.flags.values import Flag
 from cdw.tracking.checks import (
     STILL_KMH,
     Events,
-    dist_en,
-    dist_zh,
-    dur_en,
-    dur_zh,
+    Finding,
     gap_ends,
     make_flag,
     runs,
@@ -38,14 +38,9 @@ from cdw.tracking.checks import (
     thresholds_of,
 )
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, VehicleTrack
 
-ALARM_BITS = {
-    8: ("主电源掉电", "main power cut"),
-    5: ("GNSS 天线未接或被剪断", "GNSS antenna disconnected or cut"),
-    4: ("GNSS 模块故障", "GNSS module fault"),
-}
+ALARM_BITS = (8, 5, 4)  # main power cut, GNSS antenna cut, GNSS module fault
 ALARM_MASK = np.uint32(sum(1 << bit for bit in ALARM_BITS))
 ALARM_SEVERITY = 80
 _END_FIXES = 3
@@ -131,27 +126,14 @@ def _flag(
 ) -> Flag:
     first = min(g[0] for g in group)
     last = max(g[1] for g in group)
-    parts_zh, parts_en = [], []
     measured: dict = {}
     severity = 0.0
     jumps = [g for g in group if g[2] == "jump"]
     if jumps:
         i = max(jumps, key=lambda g: robust_jump_m(track, g[1], gap_s))[1]
         gap, jump = float(track.dt_s[i]), robust_jump_m(track, i, gap_s)
-        measured.update(
-            gap_duration_s=round(gap, 1),
-            jump_m=round(jump, 1),
-            end_fixes_apart_m=round(float(track.step_m[i]), 1),
-        )
+        measured.update(gap_duration_s=gap, jump_m=jump, end_fixes_apart_m=float(track.step_m[i]))
         severity = 60 + min(40.0, 4 * jump / 1000)
-        parts_zh.append(
-            f"信号中断 {dur_zh(gap)}（阈值 {dur_zh(gap_s)}），恢复时位置相距 {dist_zh(jump)}"
-            f"（阈值 {dist_zh(jump_m)}），车辆在无定位状态下行驶"
-        )
-        parts_en.append(
-            f"no fix for {dur_en(gap)} (threshold {dur_en(gap_s)}) and the track resumed "
-            f"{dist_en(jump)} away (threshold {dist_en(jump_m)}): the truck drove unseen"
-        )
     alarms = [g for g in group if g[2] == "alarm"]
     if alarms:
         word = int(
@@ -162,32 +144,24 @@ def _flag(
         n_fixes = sum(e - s + 1 for s, e, _ in alarms)
         measured.update(
             alarm_bits=bits,
-            alarms=[ALARM_BITS[b][1] for b in bits],
-            alarm_duration_s=round(duration, 1),
+            alarms=[ALARM_LABELS[b][1] for b in bits],
+            alarm_duration_s=duration,
             alarm_fixes=n_fixes,
         )
         severity = max(severity, ALARM_SEVERITY)
-        parts_zh.append(
-            f"终端报警：{'、'.join(ALARM_BITS[b][0] for b in bits)}，{n_fixes} 个定位点、{dur_zh(duration)}"
-        )
-        parts_en.append(
-            f"terminal alarm: {', '.join(ALARM_BITS[b][1] for b in bits)} on {n_fixes} fix(es) "
-            f"over {dur_en(duration)}"
-        )
-    en = "; ".join(parts_en)
     return make_flag(
-        FlagCode.TAMPER_SUSPECTED,
+        Finding(
+            FlagCode.TAMPER_SUSPECTED,
+            first,
+            last,
+            severity=severity,
+            measured=measured,
+            thresholds={
+                "signal_gap_s": gap_s,
+                "tamper_min_jump_m": jump_m,
+                "alarm_bits": list(ALARM_BITS),
+            },
+        ),
         trip,
         track,
-        first,
-        last,
-        severity=severity,
-        measured=measured,
-        thresholds={
-            "signal_gap_s": gap_s,
-            "tamper_min_jump_m": jump_m,
-            "alarm_bits": list(ALARM_BITS),
-        },
-        zh="；".join(parts_zh),
-        en=en[0].upper() + en[1:],
     )

@@ -7,9 +7,10 @@ Severity 80.
 
 from __future__ import annotations
 
-from cdw.tracking.checks import make_flag, point_geometry
+from cdw.flags.codes import FlagCode
+from cdw.flags.values import Flag
+from cdw.tracking.checks import Finding, make_flag
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.flags import Flag, FlagCode
 from cdw.tracking.trips import Trip, TripKind, VehicleTrack
 
 SEVERITY = 80
@@ -23,35 +24,28 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     if arrived.kind != "facility" or arrived.id == permit.facility_id:
         return []
     permitted = next((f.name for f in ctx.facilities if f.id == permit.facility_id), None)
-    permitted_label = permitted or f"#{permit.facility_id}"
     arrival = trip.last_fix
     lon, lat = float(track.lon[arrival]), float(track.lat[arrival])
     return [
         make_flag(
-            FlagCode.WRONG_DESTINATION,
+            Finding(
+                FlagCode.WRONG_DESTINATION,
+                trip.first_fix,
+                arrival,
+                severity=SEVERITY,
+                measured={
+                    "arrived_facility_id": arrived.id,
+                    "arrived_facility": arrived.name,
+                    "permitted_facility_id": permit.facility_id,
+                    "permitted_facility": permitted,
+                    "arrival_time": track.time(arrival).isoformat(),
+                    "load_state_source": trip.load_state_source,
+                },
+                thresholds={"permitted_facility_id": permit.facility_id},
+                wording={"permit_no": permit.permit_no},
+                at=(lon, lat),
+            ),
             trip,
             track,
-            trip.first_fix,
-            arrival,
-            severity=SEVERITY,
-            measured={
-                "arrived_facility_id": arrived.id,
-                "arrived_facility": arrived.name,
-                "permitted_facility_id": permit.facility_id,
-                "permitted_facility": permitted,
-                "arrival_time": track.time(arrival).isoformat(),
-                "load_state_source": trip.load_state_source,
-            },
-            thresholds={"permitted_facility_id": permit.facility_id},
-            zh=(
-                f"重车驶入消纳场「{arrived.name}」，而核准 {permit.permit_no} 的消纳场为"
-                f"「{permitted_label}」"
-            ),
-            en=(
-                f"Loaded truck arrived at facility '{arrived.name}', but permit "
-                f"{permit.permit_no} names facility '{permitted_label}'"
-            ),
-            geometry=point_geometry(lon, lat),
-            at=(lon, lat),
         )
     ]

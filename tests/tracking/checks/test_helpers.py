@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cdw.tracking.checks import Events, dist_en, dist_zh, dur_en, dur_zh, runs
+from cdw.tracking.checks import Events, runs
 
 
 def runs_twin(mask: list[bool], cut_before: list[bool]) -> list[tuple[int, int]]:
@@ -52,10 +52,3 @@ def test_events_belong_to_the_trip_holding_their_first_fix():
     assert events.in_trip(_Trip(5, 9)) == [(5, 8)]
     assert events.in_trip(_Trip(10, 20)) == []
     assert Events.of(np.array([], int), np.array([], int)).in_trip(_Trip(0, 5)) == []
-
-
-def test_units_switch_at_two_minutes_and_one_kilometre():
-    assert (dur_zh(119), dur_en(119)) == ("119 秒", "119 s")
-    assert (dur_zh(120), dur_en(750)) == ("2.0 分钟", "12.5 min")
-    assert (dist_zh(999), dist_en(999)) == ("999 米", "999 m")
-    assert (dist_zh(1250), dist_en(1250)) == ("1.25 公里", "1.25 km")

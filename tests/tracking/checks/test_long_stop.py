@@ -1,6 +1,6 @@
 from cdw.config import Thresholds
+from cdw.flags.codes import FlagCode
 from cdw.tracking.checks import long_stop
-from cdw.tracking.flags import FlagCode
 from tests.tracking.handbuilt import TrackBuilder, box, context, lonlat, run_check, utc, zone
 
 

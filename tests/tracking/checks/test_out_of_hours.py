@@ -1,5 +1,5 @@
+from cdw.flags.codes import FlagCode
 from cdw.tracking.checks import out_of_hours
-from cdw.tracking.flags import FlagCode
 from tests.tracking.handbuilt import EMPTY, TrackBuilder, box, context, permit, run_check, utc, zone
 
 SITE = zone(1, box(-100, -100, 100, 100))

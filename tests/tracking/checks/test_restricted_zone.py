@@ -1,6 +1,6 @@
+from cdw.flags.codes import FlagCode
 from cdw.tracking.checks import restricted_zone
 from cdw.tracking.context import Zone
-from cdw.tracking.flags import FlagCode
 from tests.tracking.handbuilt import TrackBuilder, box, context, line, roads, run_check, utc, zone
 
 RESERVOIR = zone(30, box(2000, 500, 2400, 900), "北江水源保护区", kind="water_source")

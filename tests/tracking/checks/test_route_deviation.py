@@ -3,8 +3,8 @@ import math
 import pytest
 
 from cdw.config import Thresholds
+from cdw.flags.codes import FlagCode
 from cdw.tracking.checks import route_deviation
-from cdw.tracking.flags import FlagCode
 from tests.tracking.handbuilt import (
     TrackBuilder,
     box,

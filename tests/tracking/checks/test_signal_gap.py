@@ -1,5 +1,5 @@
+from cdw.flags.codes import FlagCode
 from cdw.tracking.checks import signal_gap
-from cdw.tracking.flags import FlagCode
 from tests.tracking.handbuilt import TrackBuilder, box, context, run_check, utc, zone
 
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from cdw.config import Thresholds
+from cdw.flags.codes import FlagCode
 from cdw.tracking.checks import speeding
-from cdw.tracking.flags import FlagCode
 from tests.tracking.handbuilt import (
     TrackBuilder,
     context,

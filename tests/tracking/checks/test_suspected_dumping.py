@@ -1,6 +1,6 @@
 from cdw.config import Thresholds
+from cdw.flags.codes import FlagCode
 from cdw.tracking.checks import suspected_dumping
-from cdw.tracking.flags import FlagCode
 from tests.tracking.handbuilt import (
     EMPTY,
     FULL,

@@ -1,5 +1,5 @@
+from cdw.flags.codes import FlagCode
 from cdw.tracking.checks import tamper
-from cdw.tracking.flags import FlagCode
 from tests.tracking.handbuilt import TrackBuilder, context, run_check, utc
 
 POWER_CUT = 1 << 8

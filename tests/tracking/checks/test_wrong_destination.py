@@ -1,5 +1,5 @@
+from cdw.flags.codes import FlagCode
 from cdw.tracking.checks import wrong_destination
-from cdw.tracking.flags import FlagCode
 from tests.tracking.handbuilt import (
     TrackBuilder,
     box,

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, func, text
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlalchemy import func, text
+from sqlmodel import Session, col, select
 
+from cdw.audit.models import AuditEntry
 from cdw.auth.models import User
 from cdw.errors import Problem
 
@@ -31,25 +32,6 @@ GENESIS_HASH = "0" * 64
 SYSTEM_ROLE = "system"
 # Key of the PostgreSQL advisory lock that serialises appends ("cdwaudit" in ASCII, as int).
 _PG_LOCK_KEY = int.from_bytes(b"cdwaudit", "big") & 0x7FFF_FFFF_FFFF_FFFF
-
-
-class AuditEntry(SQLModel, table=True):
-    """One entry of the audit log; never updated or deleted by cdw."""
-
-    __tablename__ = "audit_log"
-
-    # Assigned by audit() as last id + 1 (no database sequence), so gaps mean deletions.
-    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
-    actor: str = Field(max_length=64, index=True)
-    actor_role: str = Field(max_length=32)
-    entity: str = Field(max_length=32, index=True)
-    entity_id: str = Field(max_length=64, index=True)
-    action: str = Field(max_length=64)
-    reason: str | None = Field(default=None)
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    prev_hash: str = Field(min_length=64, max_length=64, unique=True)
-    hash: str = Field(min_length=64, max_length=64, unique=True)
 
 
 def _utc(value: datetime) -> datetime:

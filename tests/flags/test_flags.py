@@ -1,10 +1,14 @@
 import json
+from datetime import UTC
 
 import pytest
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from cdw.tracking.flags import FLAG_LABELS, Flag, FlagCode, FlagRecord, FlagSource
+from cdw.flags.codes import FLAG_LABELS, FlagCode, FlagSource
+from cdw.flags.models import FlagRecord
+from cdw.flags.store import replace_flags
+from cdw.flags.values import Flag
 from tests.tracking.handbuilt import DAY, PLATE, utc
 
 CATALOGUE = [
@@ -87,3 +91,13 @@ def test_record_round_trip_and_identity_is_unique(session: Session):
     session.add(FlagRecord.from_flag(flag(severity=50, end=utc(800)), DAY))
     with pytest.raises(IntegrityError):
         session.commit()
+
+
+def test_replace_flags_leaves_the_commit_to_its_caller(session: Session):
+    saved = replace_flags(session, FlagSource.engine, DAY, DAY, [flag()], UTC)
+    assert (saved.stored, saved.replaced) == (1, 0)
+    session.rollback()
+    assert session.exec(select(FlagRecord)).all() == []
+    replace_flags(session, FlagSource.engine, DAY, DAY, [flag()], UTC)
+    session.commit()
+    assert [r.to_flag() for r in session.exec(select(FlagRecord))] == [flag()]

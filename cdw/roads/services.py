@@ -1,7 +1,7 @@
-"""The road network as the trajectory engine uses it (``AnalysisContext.roads``).
+"""The road services the trajectory engine uses (``AnalysisContext.roads``).
 
-``load_network`` reads the file named by ``CDW_ROAD_NETWORK`` (by its suffix), once per
-process and file version. ``Roads`` holds that network in the batch's projected CRS (its
+``configured_roads`` reads the file named by ``CDW_ROAD_NETWORK`` (``sources.load_network``).
+``Roads`` holds that network in the batch's projected CRS (its
 nodes re-projected when the network's own UTM zone differs) and one ``MapMatcher``, built
 once per batch; the checks match only the stretches of track they need.
 """
@@ -10,53 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import shapely
 from shapely.geometry import LineString
 
 from cdw.config import Settings
-from cdw.errors import InputFileError, Problem
 from cdw.geo.index import SegmentIndex
 from cdw.geo.projection import Projector
 from cdw.roads.matching import MapMatcher, MatchParams, MatchResult
-from cdw.roads.network import HIGHWAY_ZH, LIMIT_SOURCE_LABELS, RoadNetwork, _existing_file
+from cdw.roads.network import HIGHWAY_ZH, LIMIT_SOURCE_LABELS, RoadNetwork
 from cdw.roads.routing import SnappedRoute, snap_route
-
-# Loaders by file-name ending; ``.npz`` is the cache that ``RoadNetwork.save`` writes.
-_LOADERS = {
-    ".npz": RoadNetwork.load,
-    ".geojson": RoadNetwork.from_geojson,
-    ".json": RoadNetwork.from_geojson,
-    ".osm": RoadNetwork.from_osm_file,
-    ".osm.xml": RoadNetwork.from_osm_file,
-    ".osm.bz2": RoadNetwork.from_osm_file,
-    ".pbf": RoadNetwork.from_osm_file,
-}
-
-
-def load_network(path: str | Path) -> RoadNetwork:
-    """The network in ``path`` (``.npz`` cache, GeoJSON, OSM XML or PBF), cached while the
-    file is unchanged."""
-    source = _existing_file(path).resolve()
-    name = source.name.lower()
-    suffix = next((s for s in sorted(_LOADERS, key=len, reverse=True) if name.endswith(s)), None)
-    if suffix is None:
-        known = "、".join(_LOADERS)
-        raise InputFileError(
-            f"无法识别的路网文件类型：{source}（应为 {known}）",
-            f"unknown road network file type: {source} (expected {', '.join(_LOADERS)})",
-            problems=[Problem("road_network", "不支持的文件类型", "unsupported file type")],
-        )
-    stat = source.stat()
-    return _cached(str(source), suffix, stat.st_mtime_ns, stat.st_size)
-
-
-@lru_cache(maxsize=2)
-def _cached(path: str, suffix: str, mtime_ns: int, size: int) -> RoadNetwork:
-    return _LOADERS[suffix](path)
+from cdw.roads.sources import load_network
 
 
 def configured_roads(settings: Settings, projector: Projector | None = None) -> Roads | None:

@@ -11,18 +11,18 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 import cdw.db
-from cdw.auth.models import Role, User
-from cdw.cli import app as cli_app
-from cdw.enforcement.audit import (
+from cdw.audit.log import (
     GENESIS_HASH,
     SYSTEM_ROLE,
-    AuditEntry,
     audit,
     chain_head,
     entry_hash,
     history,
     verify_chain,
 )
+from cdw.audit.models import AuditEntry
+from cdw.auth.models import Role, User
+from cdw.cli import app as cli_app
 
 
 def _write(session: Session, n: int) -> None:

@@ -10,8 +10,9 @@ import pytest
 
 from cdw.errors import InputFileError
 from cdw.geo.projection import Projector
-from cdw.roads.engine import Roads, load_network
 from cdw.roads.network import RoadNetwork
+from cdw.roads.services import Roads
+from cdw.roads.sources import load_network, read_geojson, save_cache
 from tests.roads.handbuilt import grid, lonlat
 
 
@@ -51,7 +52,7 @@ def test_geojson_roads_become_arcs_with_their_tags(tmp_path: Path):
             _feature([[C, D], [D, A]], "MultiLineString", oneway=-1),
         ],
     )
-    net = RoadNetwork.from_geojson(path)
+    net = read_geojson(path)
     arcs = _arcs(net)
     assert set(arcs) == {(A, B), (B, A), (B, C), (D, C), (A, D)}
     assert net.n_nodes == 4  # shared vertices are one node
@@ -86,7 +87,7 @@ def test_every_bad_feature_is_reported_with_its_index_and_field(tmp_path: Path):
         ],
     )
     with pytest.raises(InputFileError) as err:
-        RoadNetwork.from_geojson(path)
+        read_geojson(path)
     found = [(p.line, p.field, p.source) for p in err.value.problems]
     assert found == [
         (1, "geometry", str(path)),
@@ -114,7 +115,7 @@ def test_a_file_that_is_not_a_road_collection_is_refused(tmp_path: Path, text: s
     path = tmp_path / "x.geojson"
     path.write_text(text)
     with pytest.raises(InputFileError) as err:
-        RoadNetwork.from_geojson(path)
+        read_geojson(path)
     assert words in err.value.en and str(path) in err.value.en
 
 
@@ -122,7 +123,7 @@ def test_load_network_by_suffix_and_cached(tmp_path: Path):
     path = _write(tmp_path / "roads.geojson", [_feature([A, B, C], name="中山路")])
     net = load_network(path)
     assert load_network(path) is net  # the same file, read once
-    cache = net.save(tmp_path / "roads.npz")
+    cache = save_cache(net, tmp_path / "roads.npz")
     again = load_network(cache)
     np.testing.assert_array_equal(again.edge_from, net.edge_from)
     with pytest.raises(InputFileError) as err:

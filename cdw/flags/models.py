@@ -1,0 +1,101 @@
+"""The flag table: a persisted flag, one row per ``(source, code, vehicle, start)``."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from cdw.db import plain_enum
+from cdw.flags.codes import FlagCode, FlagSource
+from cdw.flags.values import Flag
+
+
+class FlagStatus(StrEnum):
+    open = "open"
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were stored as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class FlagRecord(SQLModel, table=True):
+    """A persisted flag. ``(source, code, vehicle, start_ts)`` identifies it, so re-analysing
+    a day cannot store the same flag twice."""
+
+    __tablename__ = "flag"
+    __table_args__ = (
+        UniqueConstraint("source", "code", "vehicle", "start_ts", name="uq_flag_identity"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: FlagCode = Field(index=True, sa_type=plain_enum(FlagCode, 32))
+    severity: int = Field(ge=0, le=100)
+    vehicle: str = Field(index=True, max_length=32)
+    trip_id: str | None = Field(default=None, max_length=96)
+    day: date = Field(index=True, description="local date of start_ts")
+    start_ts: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    end_ts: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    lon: float
+    lat: float
+    geometry: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    measured: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    thresholds: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    explanation_zh: str
+    explanation_en: str
+    permit_no: str | None = Field(default=None, max_length=64)
+    source: FlagSource = Field(
+        default=FlagSource.engine, index=True, sa_type=plain_enum(FlagSource, 16)
+    )
+    status: str = Field(default=FlagStatus.open, index=True, max_length=24)
+    created_at: datetime = Field(
+        default_factory=lambda: datetime.now(UTC),
+        sa_column=Column(DateTime(timezone=True), nullable=False),
+    )
+
+    @classmethod
+    def from_flag(cls, flag: Flag, day: date, source: FlagSource = FlagSource.engine) -> FlagRecord:
+        return cls(
+            code=flag.code,
+            severity=flag.severity,
+            vehicle=flag.vehicle,
+            trip_id=flag.trip_id,
+            day=day,
+            start_ts=flag.start,
+            end_ts=flag.end,
+            lon=flag.lon,
+            lat=flag.lat,
+            geometry=flag.geometry,
+            measured=flag.measured,
+            thresholds=flag.thresholds,
+            explanation_zh=flag.explanation_zh,
+            explanation_en=flag.explanation_en,
+            permit_no=flag.permit_no,
+            source=source,
+        )
+
+    def to_flag(self) -> Flag:
+        return Flag(
+            code=FlagCode(self.code),
+            severity=self.severity,
+            vehicle=self.vehicle,
+            trip_id=self.trip_id,
+            start=_utc(self.start_ts),
+            end=_utc(self.end_ts),
+            lon=self.lon,
+            lat=self.lat,
+            geometry=self.geometry,
+            measured=self.measured,
+            thresholds=self.thresholds,
+            explanation_zh=self.explanation_zh,
+            explanation_en=self.explanation_en,
+            permit_no=self.permit_no,
+        )
+
+    @property
+    def identity(self) -> tuple[str, str, str, datetime]:
+        return (str(self.source), str(self.code), self.vehicle, _utc(self.start_ts))

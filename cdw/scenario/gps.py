@@ -1,0 +1,169 @@
+"""GPS fixes sampled off a truck's tape (noise, multipath, dropouts, alarms), and the labels read off the true positions."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import shapely
+
+from cdw.scenario.fleet import CORRIDOR_HALF_WIDTH_M, Truck
+from cdw.scenario.motion import LOAD_FULL_BITS, Tape
+
+# JT/T 808 alarm bit.
+ALARM_MAIN_POWER_CUT = 1 << 8
+
+
+class GpsSampling:
+    """Samples the fixes of each truck's day (part of ``DayBuilder``)."""
+
+    def sample(
+        self, truck: Truck, tape: Tape, windows: list[tuple[float, float, str]]
+    ) -> pl.DataFrame:
+        rng = self.rng
+        kt, kx, ky = np.array(tape.t), np.array(tape.x), np.array(tape.y)
+        step = self.interval_s * rng.uniform(
+            0.8, 1.2, int((kt[-1] - kt[0]) / (0.8 * self.interval_s)) + 2
+        )
+        ts = np.unique(np.round(kt[0] + np.concatenate([[0.0], np.cumsum(step)])))
+        ts = ts[ts <= kt[-1]]
+        drop = np.zeros(len(ts), bool)
+        alarm = np.zeros(len(ts), np.uint32)
+        for lo, hi, why in windows:
+            drop |= (ts > lo) & (ts < hi)
+            if why == "TAMPER_SUSPECTED":
+                before = np.flatnonzero(ts <= lo)[-2:]
+                alarm[before] = ALARM_MAIN_POWER_CUT
+        for _ in range(int(rng.poisson(1.5))):
+            lo = float(rng.uniform(kt[0] + 600, kt[-1] - 600))
+            hi = lo + float(rng.uniform(25, 100))
+            if all(
+                hi + 3 * self.interval_s < a or lo - 3 * self.interval_s > b for a, b, _ in windows
+            ):
+                drop |= (ts > lo) & (ts < hi)
+        ts, alarm = ts[~drop], alarm[~drop]
+        x, y = np.interp(ts, kt, kx), np.interp(ts, kt, ky)
+        seg = np.clip(np.searchsorted(kt, ts, side="right") - 1, 0, len(tape.speed) - 1)
+        speed = np.array(tape.speed)[seg]
+        moving = speed > 0
+        speed = np.where(
+            moving, np.maximum(speed + np.clip(rng.normal(0, 1.0, len(ts)), -2, 2), 0.5), 0.0
+        )
+        heading = (
+            np.array(tape.heading)[seg] + np.where(moving, rng.normal(0, 3, len(ts)), 0)
+        ) % 360
+        status = np.array(tape.status, np.uint32)[seg]
+        if not truck.load_sensor:
+            status &= ~np.uint32(LOAD_FULL_BITS)
+        # Gaussian noise, and one fix in a hundred thrown three times as far (multipath)
+        sigma = self.noise_m * np.where(rng.random(len(ts)) < 0.01, 3.0, 1.0)
+        noisy_x = x + rng.normal(0, 1, len(ts)) * sigma
+        noisy_y = y + rng.normal(0, 1, len(ts)) * sigma
+        lon, lat = self.world.lonlat(noisy_x, noisy_y)
+        self._truth_from_samples(truck, ts, x, y, alarm, windows)
+        return pl.DataFrame(
+            {
+                "plate": [truck.plate] * len(ts),
+                "t": ts,
+                "lon": np.round(lon, 6),
+                "lat": np.round(lat, 6),
+                "speed_kmh": np.round(speed, 1),
+                "heading": np.round(heading).astype(np.int64) % 360,
+                "status": status,
+                "alarm": alarm,
+            }
+        )
+
+    def _truth_from_samples(
+        self,
+        truck: Truck,
+        ts: np.ndarray,
+        x: np.ndarray,
+        y: np.ndarray,
+        alarm: np.ndarray,
+        windows: list[tuple[float, float, str]],
+    ) -> None:
+        """Labels read off the true positions: gaps, zone entries, off-route stretches,
+        loaded passes through another facility's fence."""
+        dt = np.diff(ts)
+        jump = np.hypot(np.diff(x), np.diff(y))
+        for i in np.flatnonzero(dt >= 300).tolist():
+            tamper = jump[i] >= 1000 or bool(alarm[i])
+            note = (
+                f"疑似拆除车机：断电告警后 {dt[i] / 60:.1f} 分钟无定位，两端相距 {jump[i] / 1000:.1f} 公里 / "
+                f"main power cut alarm, then no fix for {dt[i] / 60:.1f} min over {jump[i] / 1000:.1f} km"
+                if tamper
+                else f"低速行驶中 {dt[i] / 60:.1f} 分钟无定位，两端相距 {jump[i]:.0f} 米 / no fix for {dt[i] / 60:.1f} min while crawling {jump[i]:.0f} m"
+            )
+            self.label("SIGNAL_GAP", truck, ts[i], ts[i + 1], note)
+            if tamper:
+                self.label("TAMPER_SUSPECTED", truck, ts[i], ts[i + 1], note)
+            else:
+                self.near(
+                    "TAMPER_SUSPECTED",
+                    truck,
+                    ts[i],
+                    ts[i + 1],
+                    f"中断两端相距 {jump[i]:.0f} 米（不足 1 公里）/ the gap's ends lie {jump[i]:.0f} m apart, under 1 km",
+                )
+        for lo, _, why in windows:
+            if why == "NEAR:SIGNAL_GAP":
+                i = int(np.searchsorted(ts, lo, side="right")) - 1
+                if 0 <= i < len(dt) and dt[i] < 300:
+                    self.near(
+                        "SIGNAL_GAP",
+                        truck,
+                        ts[i],
+                        ts[i + 1],
+                        f"{dt[i] / 60:.1f} 分钟无定位（低于 5 分钟阈值）/ no fix for {dt[i] / 60:.1f} min, under 5 min",
+                    )
+        inside = shapely.contains_xy(self.zone_poly, x, y)
+        for a, b in true_runs(inside):
+            self.label(
+                "RESTRICTED_ZONE",
+                truck,
+                ts[a],
+                ts[b - 1],
+                f"驶入{self.zone_record['name']} / drove through the water-source protection area",
+            )
+        for leg in [r for r in self.loaded_legs if r.truck is truck and r.arrive is not None]:
+            sel = (ts >= leg.depart) & (ts <= leg.arrive)
+            idx = np.flatnonzero(sel)
+            if len(idx) < 2:
+                continue
+            d = shapely.distance(shapely.points(x[idx], y[idx]), self.route_lines[leg.permit])
+            for a, b in true_runs(d > CORRIDOR_HALF_WIDTH_M):
+                i0, i1 = idx[a], idx[b - 1]
+                metres = float(np.sum(np.hypot(np.diff(x[i0 : i1 + 1]), np.diff(y[i0 : i1 + 1]))))
+                if ts[i1] - ts[i0] >= 60 and metres >= 200:
+                    why = (
+                        "改去非核准消纳场"
+                        if leg.facility != self.permits[leg.permit]["facility_index"]
+                        else "绕行"
+                    )
+                    self.label(
+                        "ROUTE_DEVIATION",
+                        truck,
+                        ts[i0],
+                        ts[i1],
+                        f"重车偏离核准路线{why}，约 {metres / 1000:.1f} 公里 / loaded truck off the approved corridor for {metres / 1000:.1f} km",
+                    )
+            for f, fac in enumerate(self.facilities):
+                if f == leg.facility:
+                    continue
+                hit = shapely.contains_xy(fac.fence, x[idx], y[idx])
+                for a, b in true_runs(hit):
+                    self.near(
+                        "WRONG_DESTINATION",
+                        truck,
+                        ts[idx[a]],
+                        ts[idx[b - 1]],
+                        f"重车穿过「{fac.name}」围栏未停车 / loaded truck passed through {fac.name}'s fence without stopping",
+                    )
+
+
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) index pairs of the True runs of ``mask``."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(
+        zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True)
+    )
