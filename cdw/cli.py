@@ -108,8 +108,8 @@ def user_add(
     """新建用户 / Create a user."""
     from pydantic import ValidationError
 
+    from cdw.accounts.services import create_user
     from cdw.auth.models import UserCreate
-    from cdw.auth.services import create_user
     from cdw.config import get_settings
     from cdw.db import session_scope
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from cdw.accounts.services import create_user
 from cdw.auth.models import Role, UserCreate
 from cdw.auth.security import hash_password, verify_password
-from cdw.auth.services import create_user
 from cdw.config import get_settings
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session
 
+from cdw.accounts.services import create_user
+from cdw.audit.log import history
 from cdw.auth.models import Role, UserCreate
-from cdw.auth.services import create_user
 from cdw.config import get_settings
-from cdw.enforcement.audit import history
 
 PASSWORD = "Tr4ck-and-Trace"
 NEW_PASSWORD = "Gravel-Lorry-77"

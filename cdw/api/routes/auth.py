@@ -10,6 +10,15 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel import select
 
+from cdw.accounts.services import (
+    change_own_password,
+    change_role,
+    create_user,
+    find_user,
+    get_user,
+    set_active,
+    set_password,
+)
 from cdw.api.deps import ALL_ROLES, SessionDep, SettingsDep, require_roles
 from cdw.api.schemas import ErrorBody, errors
 from cdw.auth.login import LoginGuard, TooManyAttempts
@@ -25,15 +34,6 @@ from cdw.auth.models import (
     UserPublic,
 )
 from cdw.auth.security import create_access_token
-from cdw.auth.services import (
-    change_own_password,
-    change_role,
-    create_user,
-    find_user,
-    get_user,
-    set_active,
-    set_password,
-)
 from cdw.errors import NotAuthenticated
 
 router = APIRouter(tags=["auth 登录与用户"])

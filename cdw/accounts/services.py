@@ -1,4 +1,4 @@
-"""User accounts: creation, log-in check, and the changes an admin makes.
+"""User accounts: creation and the changes an admin makes.
 
 Every change is written to the audit log in the same transaction, and every change that
 alters what a user may do (disable, password, role or binding) raises the user's
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from sqlmodel import Session, func, select
 
+from cdw.audit.log import audit
 from cdw.auth.models import BINDING_OF_ROLE, RoleChange, User, UserCreate
 from cdw.auth.passwords import check_password
 from cdw.auth.security import hash_password, verify_password
 from cdw.config import Settings
-from cdw.enforcement.audit import audit
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier
 
