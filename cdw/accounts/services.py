@@ -73,6 +73,13 @@ def find_user(session: Session, username: str) -> User | None:
     return session.exec(select(User).where(User.username == username)).first()
 
 
+def get_user_by_name(session: Session, username: str) -> User:
+    user = find_user(session, username)
+    if user is None:
+        raise NotFound("用户", "User", username)
+    return user
+
+
 def _revoke_tokens(user: User) -> None:
     user.token_version += 1
 
