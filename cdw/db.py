@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from cdw.config import get_settings
 
@@ -66,10 +66,3 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
-
-
-def all_models() -> type[SQLModel]:
-    """Import every table module so that ``SQLModel.metadata`` is complete."""
-    import cdw.models  # noqa: F401
-
-    return SQLModel

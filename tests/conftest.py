@@ -28,7 +28,8 @@ from cdw.api.deps import get_session  # noqa: E402
 from cdw.auth.models import Role, User  # noqa: E402
 from cdw.auth.security import create_access_token  # noqa: E402
 from cdw.config import get_settings  # noqa: E402
-from cdw.db import all_models, make_engine  # noqa: E402
+from cdw.db import make_engine  # noqa: E402
+from cdw.models import all_models  # noqa: E402
 
 PG_URL = os.environ.get("CDW_TEST_DATABASE_URL")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -15,10 +15,11 @@ from typer.testing import CliRunner
 
 from cdw.bundle_cli import bundle_import_command, import_bundle
 from cdw.config import Thresholds, get_settings
-from cdw.db import all_models, make_engine
+from cdw.db import make_engine
 from cdw.demo import DEFAULT_BUNDLE
 from cdw.errors import Conflict, ValidationFailed
 from cdw.manifests.importer import load_manifests
+from cdw.models import all_models
 from cdw.permits.models import Permit, PermitVehicle
 from cdw.registry.models import (
     ConstructionSite,

@@ -12,8 +12,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from cdw.db import all_models, normalise_url
+from cdw.db import normalise_url
 from cdw.migrate import upgrade
+from cdw.models import all_models
 from tests.conftest import PG_URL
 
 

@@ -22,6 +22,7 @@ from cdw.manifests.lifecycle import ManifestState
 from cdw.manifests.models import DisposalMethod, Manifest
 from cdw.manifests.services import ReceiptIn, _record_change, confirm_receipt
 from cdw.permits.models import Permit
+from cdw.permits.services import record_use
 from cdw.registry.models import ConstructionSite, DisposalFacility, Driver, Haulier
 from cdw.registry.refs import try_resolve
 from cdw.registry.services import get_vehicle_by_plate
@@ -128,6 +129,7 @@ def load_manifests(session: Session, folder: Path) -> tuple[int, int]:
     for manifest in staged:
         session.add(manifest)
         session.flush()
+        record_use(session, manifest.permit_no, manifest.declared_volume_m3 or 0.0)
         _record_change(
             session, manifest, None, ManifestState.issued, ACTOR, manifest.issued_at, None
         )

@@ -47,7 +47,7 @@ from cdw.manifests.models import (
 )
 from cdw.permits.models import Permit, PermitVehicle
 from cdw.permits.rules import parse_hours
-from cdw.permits.services import get_permit, used_m3, vehicle_facts
+from cdw.permits.services import get_permit, record_use, vehicle_facts
 from cdw.registry.categories import WasteCategory
 from cdw.registry.models import ConstructionSite, DisposalFacility, Driver, Haulier
 from cdw.registry.services import UNRESTRICTED, Scope, get_vehicle_by_plate
@@ -301,6 +301,8 @@ def change_state(
         transition(ManifestState(fresh.state), target)  # names the state it is in now
         raise _concurrent()
     session.refresh(manifest)
+    if target == ManifestState.void:  # its m³ go back to the permit
+        record_use(session, manifest.permit_no, -(manifest.declared_volume_m3 or 0.0))
     _record_change(session, manifest, current, target, actor, at, reason)
     session.flush()
     return manifest
@@ -332,7 +334,7 @@ def permit_facts(session: Session, permit: Permit) -> PermitFacts:
         vehicle_ids=frozenset(vehicle_ids),
         categories=frozenset(str(c) for c in permit.categories),
         volume_m3=permit.volume_m3,
-        used_m3=used_m3(session, permit.permit_no),
+        used_m3=permit.used_m3,
     )
 
 
@@ -424,6 +426,7 @@ def issue(
         raise Conflict(
             "联单编号冲突（同时开单），请重试", "manifest number taken concurrently; retry"
         ) from exc
+    record_use(session, permit.permit_no, manifest.declared_volume_m3 or 0.0)
     _record_change(session, manifest, None, S.issued, actor, now, None)
     session.flush()
     return manifest

@@ -3,7 +3,8 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from cdw.db import all_models, normalise_url
+from cdw.db import normalise_url
+from cdw.models import all_models
 
 config = context.config
 target_metadata = all_models().metadata

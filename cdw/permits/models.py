@@ -76,6 +76,9 @@ class Permit(PermitBase, table=True):
     __table_args__ = (UniqueConstraint("permit_no", "version", name="uq_permit_version"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    # m³ declared on the permit's manifests (void ones excluded), the same on every version:
+    # kept by the manifests service when a manifest is issued or voided (``record_use``)
+    used_m3: float = Field(default=0.0, ge=0)
 
 
 class PermitRow(PermitBase):

@@ -20,14 +20,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func
+from sqlalchemy import case, func, update
 from sqlmodel import Session, col, select
 
 from cdw.audit.log import audit
 from cdw.auth.models import User
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
-from cdw.manifests.lifecycle import ManifestState
-from cdw.manifests.models import Manifest
 from cdw.permits.models import (
     PERMIT_STATUS_LABELS,
     Permit,
@@ -192,19 +190,24 @@ def public(session: Session, permit: Permit) -> PermitPublic:
             "vehicles": plates_of(session, permit),
             "status_zh": zh,
             "status_en": en,
-            "used_m3": used_m3(session, permit.permit_no),
+            "used_m3": permit.used_m3,
         },
     )
 
 
-def used_m3(session: Session, permit_no: str) -> float:
-    """Volume declared on the permit's manifests (every version, void ones excluded)."""
-    total = session.exec(
-        select(func.coalesce(func.sum(Manifest.declared_volume_m3), 0.0)).where(
-            Manifest.permit_no == permit_no, col(Manifest.state) != ManifestState.void
+def record_use(session: Session, permit_no: str, delta_m3: float) -> None:
+    """Add ``delta_m3`` to what the permit's manifests declare (every version of it): a
+    manifest issued adds its m³, a manifest voided takes them back."""
+    if delta_m3:
+        total = col(Permit.used_m3) + delta_m3
+        session.execute(
+            update(Permit)
+            .where(col(Permit.permit_no) == permit_no)
+            .values(used_m3=case((total < 0.0, 0.0), else_=total))
+            .execution_options(synchronize_session=False)
         )
-    ).one()
-    return float(total)
+        for permit in session.exec(select(Permit).where(Permit.permit_no == permit_no)):
+            session.refresh(permit, ["used_m3"])
 
 
 def committed_m3(session: Session, facility_id: int, day: date, exclude_no: str) -> float:
@@ -217,7 +220,7 @@ def committed_m3(session: Session, facility_id: int, day: date, exclude_no: str)
             Permit.permit_no != exclude_no,
         )
     ).all()
-    return sum(max(p.volume_m3 - used_m3(session, p.permit_no), 0.0) for p in others)
+    return sum(max(p.volume_m3 - p.used_m3, 0.0) for p in others)
 
 
 def vehicle_facts(session: Session, vehicle: Vehicle) -> VehicleFacts:
@@ -351,7 +354,7 @@ def approval_check(session: Session, permit: Permit, day: date) -> list[Problem]
     ).all()
     return approval_problems(
         categories=permit.categories,
-        needed_m3=max(permit.volume_m3 - used_m3(session, permit.permit_no), 0.0),
+        needed_m3=max(permit.volume_m3 - permit.used_m3, 0.0),
         facility=FacilityFacts(
             name=facility.name,
             status=str(facility.status),
@@ -454,6 +457,7 @@ def amend(session: Session, permit_id: int, data: PermitAmendment, actor: User |
         permit_no=permit.permit_no,
         version=permit.version + 1,
         previous_id=permit.id,
+        used_m3=permit.used_m3,
         status=PermitStatus.submitted,
         applied_by=_username(actor),
         submitted_at=_now(),
@@ -474,7 +478,7 @@ def expire_permits(session: Session, day: date, actor: User | str = "system") ->
     for permit in session.exec(select(Permit).where(Permit.status == PermitStatus.approved)):
         if permit.valid_to < day:
             why = f"有效期至 {permit.valid_to} / valid until {permit.valid_to}"
-        elif used_m3(session, permit.permit_no) >= permit.volume_m3:
+        elif permit.used_m3 >= permit.volume_m3:
             why = "核准方量已用完 / approved volume used up"
         else:
             continue

@@ -155,3 +155,17 @@ def test_two_operators_at_once_one_receipt(engine: Engine):
     with Session(engine) as session:
         assert len(session.exec(select(Receipt)).all()) == 1
         assert session.get(DisposalFacility, facility_id).used_m3 == 15
+
+
+def test_permit_keeps_the_volume_its_manifests_declare(session: Session):
+    """The permit's ledger: an issued manifest adds its m³, a void one gives them back; the
+    gate check counts what is left (a load over the remainder is refused)."""
+    s = seed(session)
+    first = issue(session, s, declared_volume_m3=15)
+    issue(session, s, declared_volume_m3=12.5)
+    session.refresh(s.permit)
+    assert s.permit.used_m3 == 27.5
+    services.change_state(session, first, ManifestState.void, "officer", "开错单 / issued in error")
+    session.refresh(s.permit)
+    assert s.permit.used_m3 == 12.5
+    assert services.public(session, first).state == "void"
