@@ -13,8 +13,6 @@ from collections import defaultdict
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 import cdw
 
 ROOT = Path(cdw.__file__).parent
@@ -141,11 +139,6 @@ def test_the_floor_imports_no_flow_and_no_face():
     assert offending(existing(FLOOR), FACES_AND_FLOWS) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tracking/analyse_cli.py, a command module inside the engine, imports cdw.flows.day "
-    "(it moves with the CLI into its own package)",
-)
 def test_the_engine_imports_no_flow_and_no_face():
     assert offending([ENGINE], FACES_AND_FLOWS) == []
 
@@ -171,12 +164,5 @@ def test_the_floor_is_in_no_cycle():
     assert [c for c in cycles(graph) if set(c) & set(FLOOR)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cycles on this branch: db -> models (all_models(), inside a function) -> every "
-    "table package -> db; command modules inside domains import flows (tracking/analyse_cli, "
-    "manifests/cli), which import every domain; permits.services -> manifests -> permits; "
-    "permits.route_planning -> roads and roads.cli -> permits",
-)
 def test_no_cycle_between_top_level_packages():
     assert cycles(package_graph()) == []

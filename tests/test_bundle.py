@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 from typer.testing import CliRunner
 
-from cdw.bundle_cli import bundle_import_command, import_bundle
+from cdw.cli.bundle import bundle_import_command, import_bundle
 from cdw.config import Thresholds, get_settings
 from cdw.db import make_engine
 from cdw.demo import DEFAULT_BUNDLE

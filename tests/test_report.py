@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from cdw.bundle_cli import import_bundle
+from cdw.cli.bundle import import_bundle
 from cdw.config import Settings
 from cdw.db import session_scope
 from cdw.demo import DEFAULT_BUNDLE

@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cdw.api.routes import auth, enforcement, flags, manifests, permits, registry, tracks
 from cdw.auth.startup import auth_lifespan
 from cdw.errors import CdwError, ValidationFailed
-from cdw.registry.validators import problems_from_validation_error
+from cdw.registry.validators.pydantic_errors import problems_from_validation_error
 
 API_PREFIX = "/api/v1"
 

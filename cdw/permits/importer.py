@@ -27,7 +27,7 @@ from sqlmodel import Session
 from cdw.auth.models import User
 from cdw.errors import InputFileError, Problem, ValidationFailed
 from cdw.permits import services
-from cdw.registry.validators import problems_from_validation_error
+from cdw.registry.validators.pydantic_errors import problems_from_validation_error
 
 
 class PermitIn(services.PermitApplication):

@@ -11,7 +11,8 @@ from cdw.config import Thresholds
 from cdw.errors import ValidationFailed
 from cdw.geo.shapes import LINE_KINDS, ROUTE, parse_geometry
 from cdw.permits.rules import parse_hours
-from cdw.registry.validators import parse_categories, validate_plate
+from cdw.registry.validators.choices import parse_categories
+from cdw.registry.validators.plates import validate_plate
 
 
 class PermitTerms(BaseModel):

@@ -54,13 +54,13 @@ from cdw.registry.models import (
     Vehicle,
     VehicleCreate,
 )
-from cdw.registry.validators import (
-    problems_from_validation_error,
+from cdw.registry.validators.identifiers import (
     validate_code,
     validate_credit_code,
-    validate_plate,
     validate_terminal_id,
 )
+from cdw.registry.validators.plates import validate_plate
+from cdw.registry.validators.pydantic_errors import problems_from_validation_error
 
 HAULIER_REF = "haulier_credit_code"
 

@@ -34,18 +34,16 @@ from cdw.registry.categories import (
     WasteCategory,
     ZoneKind,
 )
-from cdw.registry.validators import (
+from cdw.registry.validators.choices import parse_categories, parse_enum
+from cdw.registry.validators.geofences import ZONE_MAX_AREA_M2, normalise_geofence
+from cdw.registry.validators.hours import validate_opening_hours
+from cdw.registry.validators.identifiers import (
     CODE_MAX_LENGTH,
-    ZONE_MAX_AREA_M2,
-    normalise_geofence,
-    parse_categories,
-    parse_enum,
     validate_code,
     validate_credit_code,
-    validate_opening_hours,
-    validate_plate,
     validate_terminal_id,
 )
+from cdw.registry.validators.plates import validate_plate
 
 
 def utcnow() -> datetime:

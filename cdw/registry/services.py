@@ -37,7 +37,7 @@ from cdw.registry.models import (
     Vehicle,
     utcnow,
 )
-from cdw.registry.validators import plate_key
+from cdw.registry.validators.plates import plate_key
 
 T = TypeVar("T", bound=SQLModel)
 

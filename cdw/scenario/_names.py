@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cdw.registry.validators import CREDIT_CODE_CHARSET, credit_code_check_char
+from cdw.registry.validators.identifiers import CREDIT_CODE_CHARSET, credit_code_check_char
 
 TOWNS = (
     "市桥街",

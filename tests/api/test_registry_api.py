@@ -11,8 +11,8 @@ from sqlmodel import Session
 
 from cdw.audit.log import history
 from cdw.auth.models import Role
-from cdw.registry.sample import seed_sample_registry
-from tests.registry.factories import credit_code, square
+from tests.factories import credit_code, square
+from tests.sample_registry import seed_sample_registry
 
 API = "/api/v1"
 

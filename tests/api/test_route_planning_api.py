@@ -17,8 +17,8 @@ from cdw.auth.models import Role
 from cdw.config import Settings, get_settings
 from cdw.registry.categories import ZoneKind
 from cdw.registry.models import RecordStatus
-from cdw.registry.sample import box
 from tests.roads.route_world import add_zone, local, local_line, seed, write_roads
+from tests.sample_registry import box
 
 API = "/api/v1/permits"
 SITE_EXIT, SOUTH, NORTH, MIDDLE, FACILITY_ACCESS = (

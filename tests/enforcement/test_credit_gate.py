@@ -11,7 +11,6 @@ from cdw.config import Settings
 from cdw.enforcement import cases
 from cdw.enforcement.case_machine import ActionInput, CaseAction
 from cdw.flags.codes import FlagCode
-from cdw.permits.models import PermitVehicle
 from cdw.registry.services import UNRESTRICTED
 from tests.enforcement.world import T0, add_flag, build_world
 
@@ -32,9 +31,7 @@ def _gate_problems(session, world):
 
 
 def test_the_gate_refuses_a_suspended_hauliers_truck(session):
-    world = build_world(session)
-    session.add(PermitVehicle(permit_id=world.permit.id, vehicle_id=world.vehicle.id))
-    session.commit()
+    world = build_world(session)  # the world's permit names world.vehicle
     assert _gate_problems(session, world) == []
 
     for round_, codes in enumerate(([FlagCode.SUSPECTED_DUMPING] * 2, [FlagCode.OVERLOAD])):

@@ -20,7 +20,7 @@ from cdw.permits.models import Permit, PermitStatus
 from cdw.registry import services
 from cdw.registry.models import ConstructionSite
 from tests.enforcement.world import DAY, add_flag, build_world
-from tests.registry.factories import site_in, square
+from tests.factories import site_in, square
 
 SETTINGS = Settings()
 DECISION = ActionInput(penalty_amount_yuan=5000, legal_basis="第二十六条")

@@ -1,4 +1,5 @@
-"""A small registry and a few flags for the enforcement tests (built with the factories)."""
+"""A small registry and a few flags for the enforcement tests (the registry and the permit
+built through the services by the factories)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from sqlmodel import Session
 from cdw.auth.models import Role, User
 from cdw.flags.codes import FlagCode
 from cdw.flags.models import FlagRecord
-from cdw.permits.models import Permit, PermitStatus
-from cdw.registry import services
+from cdw.permits.models import Permit
 from cdw.registry.models import (
     ConstructionSite,
     DisposalFacility,
@@ -19,7 +19,14 @@ from cdw.registry.models import (
     Haulier,
     Vehicle,
 )
-from tests.registry.factories import driver_in, facility_in, haulier_in, site_in, vehicle_in
+from tests.factories import (
+    add_driver,
+    add_facility,
+    add_haulier,
+    add_permit,
+    add_site,
+    add_vehicle,
+)
 
 DAY = date(2026, 11, 20)
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 Beijing time
@@ -43,27 +50,25 @@ class World:
 def build_world(session: Session) -> World:
     officer = User(username="officer", role=Role.enforcement_officer, hashed_password="!")
     session.add(officer)
-    haulier = services.create(session, Haulier, haulier_in(1))
-    other = services.create(session, Haulier, haulier_in(2))
-    vehicle = services.create(session, Vehicle, vehicle_in(haulier.id, 1))
-    other_vehicle = services.create(session, Vehicle, vehicle_in(other.id, 2))
-    driver = services.create(session, Driver, driver_in(haulier.id, 1))
-    site = services.create(session, ConstructionSite, site_in())
-    facility = services.create(session, DisposalFacility, facility_in())
-    permit = Permit(
+    haulier = add_haulier(session, 1)
+    other = add_haulier(session, 2)
+    vehicle = add_vehicle(session, haulier, 1)
+    other_vehicle = add_vehicle(session, other, 2)
+    driver = add_driver(session, haulier, 1)
+    site = add_site(session)
+    facility = add_facility(session)
+    permit = add_permit(
+        session,
+        site,
+        facility,
+        [vehicle],
         permit_no="CZ-2026-001",
-        site_id=site.id,
-        facility_id=facility.id,
-        categories=["excavated_soil"],
         volume_m3=5000,
         valid_from=date(2026, 11, 1),
         valid_to=date(2026, 12, 31),
         routes=ROUTE,
         corridor_half_width_m=80,
-        status=PermitStatus.approved,
     )
-    session.add(permit)
-    session.commit()
     return World(officer, haulier, other, vehicle, other_vehicle, driver, site, facility, permit)
 
 

@@ -1,5 +1,5 @@
 """A small registry for permit and manifest tests: one site, two facilities, one haulier,
-two vehicles, one driver, one approved permit (all valid in 2026)."""
+two vehicles, one driver, one approved permit (all valid in 2026), built through the services."""
 
 from __future__ import annotations
 
@@ -8,9 +8,17 @@ from datetime import date
 
 from sqlmodel import Session
 
-from cdw.permits.models import Permit, PermitStatus, PermitVehicle
+from cdw.permits.models import Permit
 from cdw.registry.models import ConstructionSite, DisposalFacility, Driver, Haulier, Vehicle
-from tests.registry.factories import square
+from tests.factories import (
+    add_driver,
+    add_facility,
+    add_haulier,
+    add_permit,
+    add_site,
+    add_vehicle,
+    square,
+)
 
 ROUTE = {"type": "LineString", "coordinates": [[113.58, 23.55], [113.40, 23.62]]}
 
@@ -28,70 +36,37 @@ class Seed:
 
 
 def seed(session: Session) -> Seed:
-    site = ConstructionSite(
-        name="从化区测试工地",
-        address="从化区街口街1号",
-        project_permit_no="P-1",
-        builder="建设单位",
-        contractor="施工单位",
-        geofence=square(),
-        expected_categories=["excavated_soil"],
-        expected_volume_m3=5000,
+    site = add_site(
+        session, address="从化区街口街1号", project_permit_no="P-1", expected_volume_m3=5000
     )
-    facility = DisposalFacility(
-        name="测试消纳场",
-        kind="landfill",
-        geofence=square(113.40, 23.62, 300),
-        capacity_m3=10_000,
-        accepted_categories=["excavated_soil", "construction"],
-    )
-    recycler = DisposalFacility(
+    facility = add_facility(session, capacity_m3=10_000, opening_hours="00:00-24:00")
+    recycler = add_facility(
+        session,
         name="测试综合利用厂",
         kind="recycling",
         geofence=square(113.45, 23.60, 300),
         capacity_m3=10_000,
         accepted_categories=["construction", "demolition"],
+        opening_hours="00:00-24:00",
     )
-    haulier = Haulier(
-        name="测试运输公司",
-        credit_code="91440117MA0000001X",
-        licence_no="L-1",
-        licence_valid_until=date(2030, 1, 1),
+    haulier = add_haulier(
+        session, name="测试运输公司", licence_no="L-1", licence_valid_until=date(2030, 1, 1)
     )
-    session.add_all([site, facility, recycler, haulier])
-    session.flush()
-    vehicle = Vehicle(
-        plate="粤A12345",
-        haulier_id=haulier.id,
-        rated_capacity_m3=18,
-        rated_load_t=30,
-        sealed_body=True,
-        inspection_valid_until=date(2030, 1, 1),
+    vehicle, spare = (
+        add_vehicle(
+            session, haulier, plate=plate, rated_load_t=30, inspection_valid_until=date(2030, 1, 1)
+        )
+        for plate in ("粤A12345", "粤A54321")
     )
-    spare = Vehicle(
-        plate="粤A54321",
-        haulier_id=haulier.id,
-        rated_capacity_m3=18,
-        rated_load_t=30,
-        sealed_body=True,
-        inspection_valid_until=date(2030, 1, 1),
-    )
-    driver = Driver(name="张三", licence_no="440184199001010011", haulier_id=haulier.id)
-    permit = Permit(
+    driver = add_driver(session, haulier, name="张三", licence_no="440184199001010011")
+    permit = add_permit(
+        session,
+        site,
+        facility,
+        [vehicle],
         permit_no="HZ-2026-001",
-        site_id=site.id,
-        facility_id=facility.id,
-        categories=["excavated_soil"],
-        volume_m3=1000,
-        valid_from=date(2026, 1, 1),
-        valid_to=date(2026, 12, 31),
         allowed_hours_start="06:00",
         allowed_hours_end="22:00",
         routes=ROUTE,
-        status=PermitStatus.approved,
     )
-    session.add_all([vehicle, spare, driver, permit])
-    session.flush()
-    session.add(PermitVehicle(permit_id=permit.id, vehicle_id=vehicle.id))
-    session.commit()
     return Seed(site, facility, recycler, haulier, vehicle, spare, driver, permit)

@@ -14,13 +14,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
+from cdw.cli import registry as registry_cli
 from cdw.db import session_scope
 from cdw.errors import InputFileError, ValidationFailed
-from cdw.registry import cli, services
+from cdw.registry import services
 from cdw.registry.categories import FacilityKind, WasteCategory
 from cdw.registry.importer import KINDS, import_file
 from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
-from tests.registry.factories import credit_code, haulier_in, site_in, square
+from tests.factories import credit_code, haulier_in, site_in, square
 
 H1, H2 = credit_code(1), credit_code(2)
 VEHICLE_HEADER = "haulier_credit_code,plate,rated_capacity_m3,rated_load_t,sealed_body,terminal_id,inspection_valid_until"
@@ -269,9 +270,9 @@ def test_every_kind_documents_its_columns():
 
 
 def test_cli_import_command(engine: Engine, tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(cli, "session_scope", lambda: session_scope(engine))
+    monkeypatch.setattr(registry_cli, "session_scope", lambda: session_scope(engine))
     app = typer.Typer()
-    app.command()(cli.import_command)
+    app.command()(registry_cli.import_command)
     runner = CliRunner()
     bad = write(
         tmp_path,

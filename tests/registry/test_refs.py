@@ -19,8 +19,8 @@ from cdw.registry.models import (
     RestrictedZone,
 )
 from cdw.registry.refs import resolve_ref, try_resolve
-from cdw.registry.validators import problems_from_validation_error
-from tests.registry.factories import depot_in, facility_in, haulier_in, site_in, zone_in
+from cdw.registry.validators.pydantic_errors import problems_from_validation_error
+from tests.factories import depot_in, facility_in, haulier_in, site_in, zone_in
 
 
 def test_codes_are_generated_from_the_kind_and_the_id(session: Session):

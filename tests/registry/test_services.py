@@ -23,9 +23,8 @@ from cdw.registry.models import (
     Vehicle,
     VehicleUpdate,
 )
-from cdw.registry.sample import seed_sample_registry
 from cdw.registry.services import Scope
-from tests.registry.factories import (
+from tests.factories import (
     credit_code,
     depot_in,
     driver_in,
@@ -37,6 +36,7 @@ from tests.registry.factories import (
     vehicle_in,
     zone_in,
 )
+from tests.sample_registry import seed_sample_registry
 
 
 @pytest.fixture

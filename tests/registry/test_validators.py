@@ -16,22 +16,23 @@ from shapely.ops import transform
 from cdw.errors import ValidationFailed
 from cdw.registry.categories import FacilityKind, WasteCategory, ZoneKind
 from cdw.registry.models import VehicleCreate
-from cdw.registry.sample import box
-from cdw.registry.validators import (
-    CREDIT_CODE_CHARSET,
+from cdw.registry.validators.choices import parse_categories
+from cdw.registry.validators.geofences import (
     ZONE_MAX_AREA_M2,
-    credit_code_check_char,
     geodesic_area_m2,
     normalise_geofence,
-    opening_hours_contain,
-    parse_categories,
-    problems_from_validation_error,
-    validate_credit_code,
     validate_geofence,
-    validate_opening_hours,
-    validate_plate,
+)
+from cdw.registry.validators.hours import opening_hours_contain, validate_opening_hours
+from cdw.registry.validators.identifiers import (
+    CREDIT_CODE_CHARSET,
+    credit_code_check_char,
+    validate_credit_code,
     validate_terminal_id,
 )
+from cdw.registry.validators.plates import validate_plate
+from cdw.registry.validators.pydantic_errors import problems_from_validation_error
+from tests.sample_registry import box
 
 
 def problems(exc: pytest.ExceptionInfo[ValidationFailed]) -> list[tuple[str, str, str]]:

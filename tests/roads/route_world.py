@@ -15,10 +15,11 @@ from typing import Any
 from shapely.geometry import LineString, mapping
 from sqlmodel import Session
 
-from cdw.registry.categories import FacilityKind, WasteCategory, ZoneKind
-from cdw.registry.models import ConstructionSite, DisposalFacility, RestrictedZone
-from cdw.registry.sample import box
+from cdw.registry.categories import WasteCategory, ZoneKind
+from cdw.registry.models import RestrictedZone
+from tests.factories import add_facility, add_site
 from tests.roads.handbuilt import lonlat
+from tests.sample_registry import box
 
 ROADS = {
     "工地出口路": ("service", [(-100, 0), (0, 0)]),
@@ -54,28 +55,29 @@ def write_roads(folder: Path) -> Path:
 
 def seed(session: Session) -> tuple[int, int]:
     """The site and the facility; their ids."""
-    site = ConstructionSite(
+    site = add_site(
+        session,
         name="测试工地",
         project_permit_no="P-1",
         builder="甲",
         contractor="乙",
         geofence=box(*local(-100, 0), 40, 40),
+        expected_categories=[],
         expected_volume_m3=100,
     )
-    facility = DisposalFacility(
-        name="测试消纳场",
-        kind=FacilityKind.landfill,
+    facility = add_facility(
+        session,
         geofence=box(*local(1100, 0), 40, 40),
         capacity_m3=1000,
         accepted_categories=[WasteCategory.excavated_soil],
+        opening_hours="00:00-24:00",
     )
-    session.add_all([site, facility])
-    session.commit()
     return site.id, facility.id
 
 
 def add_zone(session: Session, name: str, kind: ZoneKind, geofence: dict, **kw: Any) -> int:
-    """A restricted zone stored as given (a banned road may be a line)."""
+    """A restricted zone stored as given: a banned road may be a line, which the zone input
+    model (polygons only) refuses, so it is inserted directly."""
     zone = RestrictedZone(name=name, kind=kind, geofence=geofence, **kw)
     session.add(zone)
     session.commit()

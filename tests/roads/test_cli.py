@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+import cdw.cli.roads
 import cdw.db
-import cdw.roads.cli
 from cdw.cli import app as cli_app
 from cdw.config import Settings
 from cdw.registry.categories import ZoneKind
@@ -27,7 +27,7 @@ runner = CliRunner()
 def world(engine, session, monkeypatch, tmp_path):
     monkeypatch.setattr(cdw.db, "get_engine", lambda: engine)
     roads = write_roads(tmp_path)
-    monkeypatch.setattr(cdw.roads.cli, "get_settings", lambda: Settings(road_network=roads))
+    monkeypatch.setattr(cdw.cli.roads, "get_settings", lambda: Settings(road_network=roads))
     return seed(session)
 
 

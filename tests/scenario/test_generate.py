@@ -25,7 +25,8 @@ from cdw.registry.models import (
     RestrictedZoneCreate,
     VehicleCreate,
 )
-from cdw.registry.validators import validate_credit_code, validate_plate
+from cdw.registry.validators.identifiers import validate_credit_code
+from cdw.registry.validators.plates import validate_plate
 from cdw.roads.network import BUNDLED_NETWORK
 from cdw.scenario import ALL_CODES, generate_scenario
 from cdw.scenario.bundle import BUNDLE_FILES

@@ -15,65 +15,46 @@ from cdw.errors import ValidationFailed
 from cdw.flags.codes import FlagCode
 from cdw.flags.models import FlagRecord
 from cdw.flows.day import analyse_days
-from cdw.permits.models import Permit, PermitStatus, PermitVehicle
-from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
 from cdw.tracking.store import PointStore
+from tests.factories import add_facility, add_haulier, add_permit, add_site, add_vehicle
 from tests.tracking.handbuilt import DAY, PLATE, PROJ, TrackBuilder, box, line, utc
 
 NOW = datetime(2024, 5, 8, tzinfo=UTC)
 
 
 def lonlat_geojson(geom) -> dict:
-    return mapping(PROJ.geom_inverse(geom))
+    """GeoJSON as an API client sends it (lists, not the tuples of ``mapping``)."""
+    return json.loads(json.dumps(mapping(PROJ.geom_inverse(geom))))
 
 
 def seed_registry(session: Session) -> None:
-    site = ConstructionSite(
+    """Site and facility on the hand-built track's ends, one truck on one approved permit."""
+    site = add_site(
+        session,
         name="工地甲",
         project_permit_no="440117202401010001",
-        builder="建设单位",
-        contractor="施工单位",
         geofence=lonlat_geojson(box(-100, -100, 100, 100)),
-        expected_categories=["excavated_soil"],
-        expected_volume_m3=1000,
     )
-    facility = DisposalFacility(
+    facility = add_facility(
+        session,
         name="消纳场乙",
-        kind="landfill",
         geofence=lonlat_geojson(box(5000, -100, 5200, 100)),
-        capacity_m3=100_000,
         accepted_categories=["excavated_soil"],
+        opening_hours="00:00-24:00",
     )
-    haulier = Haulier(
-        name="运输公司",
-        credit_code="91440117MA0000001X",
-        licence_no="L-1",
-        licence_valid_until=date(2030, 1, 1),
-    )
-    session.add_all([site, facility, haulier])
-    session.flush()
-    vehicle = Vehicle(
-        plate=PLATE,
-        haulier_id=haulier.id,
-        rated_capacity_m3=18,
-        rated_load_t=31,
-        inspection_valid_until=date(2030, 1, 1),
-    )
-    permit = Permit(
+    haulier = add_haulier(session, name="运输公司", licence_no="L-1")
+    vehicle = add_vehicle(session, haulier, plate=PLATE)
+    add_permit(
+        session,
+        site,
+        facility,
+        [vehicle],
         permit_no="HZ-2024-001",
-        site_id=site.id,
-        facility_id=facility.id,
-        categories=["excavated_soil"],
         volume_m3=5000,
         valid_from=date(2024, 1, 1),
         valid_to=date(2024, 12, 31),
         routes=lonlat_geojson(line((0, 0), (5100, 0))),
-        status=PermitStatus.approved,
     )
-    session.add_all([vehicle, permit])
-    session.flush()
-    session.add(PermitVehicle(permit_id=permit.id, vehicle_id=vehicle.id))
-    session.commit()
 
 
 def day_track() -> TrackBuilder:
@@ -165,7 +146,7 @@ def test_a_backwards_range_is_refused(session: Session, store: PointStore):
 def test_cli_prints_the_summary_and_writes_json(engine, store, tmp_path, monkeypatch):
     import typer
 
-    from cdw.tracking import analyse_cli
+    from cdw.cli import analyse as analyse_cli
 
     with Session(engine) as session:
         seed_registry(session)

@@ -11,9 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from cdw.cli import ingest as ingest_cli
 from cdw.config import Settings, Thresholds
 from cdw.errors import InputFileError, ValidationFailed
-from cdw.tracking import cli as tracking_cli
 from cdw.tracking.ingest import ingest_file
 from cdw.tracking.io import jt808
 from cdw.tracking.io.coords import wgs84_to_gcj02
@@ -211,9 +211,9 @@ def test_jt808_with_terminal_map(tmp_path: Path, store: PointStore) -> None:
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
     settings = Settings(data_dir=tmp_path / "data")
-    monkeypatch.setattr(tracking_cli, "get_settings", lambda: settings)
+    monkeypatch.setattr(ingest_cli, "get_settings", lambda: settings)
     app = typer.Typer()
-    app.command("ingest")(tracking_cli.ingest_command)
+    app.command("ingest")(ingest_cli.ingest_command)
     app.command("noop")(lambda: None)  # keeps "ingest" a sub-command
     return app
 

@@ -68,7 +68,7 @@ from cdw.registry.models import (
     VehiclesPublic,
     VehicleUpdate,
 )
-from cdw.registry.validators import CODE_MAX_LENGTH
+from cdw.registry.validators.identifiers import CODE_MAX_LENGTH
 
 WRITE_ROLES = (Role.admin, Role.permit_officer)
 READ_ALL_ROLES = (Role.admin, Role.permit_officer, Role.enforcement_officer, Role.viewer)

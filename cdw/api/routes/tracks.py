@@ -19,7 +19,7 @@ from cdw.config import Settings, get_settings
 from cdw.errors import NotFound, Problem, ValidationFailed
 from cdw.registry.models import Vehicle
 from cdw.registry.services import scope_for
-from cdw.registry.validators import validate_plate
+from cdw.registry.validators.plates import validate_plate
 from cdw.tracking.ingest import ingest_file
 from cdw.tracking.store import PointStore
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cdw.tracking.io._common import ReadResult, Reject, check_crs, file_error
 from cdw.tracking.io.csv import read_csv
 from cdw.tracking.io.geojson import read_geojson
 from cdw.tracking.io.gpx import read_gpx
 from cdw.tracking.io.jt808 import read_jt808
 from cdw.tracking.io.parquet import read_parquet
+from cdw.tracking.io.raw_rows import ReadResult, Reject, check_crs, file_error
 
 FORMATS = ("csv", "parquet", "geojson", "gpx", "jt808")
 _BY_SUFFIX = {

@@ -17,7 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from cdw.tracking.io._common import OPTIONAL_COLUMNS, ReadResult, Reject, file_error, finish
+from cdw.tracking.io.raw_rows import OPTIONAL_COLUMNS, ReadResult, Reject, file_error, finish
 
 REQUIRED = ("plate", "ts", "lon", "lat")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from cdw.tracking.io._common import OPTIONAL_COLUMNS, ReadResult, Reject, file_error, finish
+from cdw.tracking.io.raw_rows import OPTIONAL_COLUMNS, ReadResult, Reject, file_error, finish
 
 _TIME_KEYS = ("time", "ts", "timestamp")
 _TIMES_KEYS = ("times", "coordTimes")

@@ -11,7 +11,7 @@ from xml.parsers import expat
 
 import polars as pl
 
-from cdw.tracking.io._common import ReadResult, file_error, finish
+from cdw.tracking.io.raw_rows import ReadResult, file_error, finish
 
 _COLUMNS = ("line", "plate", "ts", "lon", "lat", "speed_kmh", "heading", "raw")
 _MS_TO_KMH = 3.6

@@ -32,8 +32,8 @@ from typing import Any
 
 import polars as pl
 
-from cdw.registry.validators import plate_key
-from cdw.tracking.io._common import ReadResult, Reject, file_error, finish
+from cdw.registry.validators.plates import plate_key
+from cdw.tracking.io.raw_rows import ReadResult, Reject, file_error, finish
 
 FLAG = 0x7E
 ESCAPE = 0x7D

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from cdw.tracking.io._common import OPTIONAL_COLUMNS, ReadResult, file_error, finish
+from cdw.tracking.io.raw_rows import OPTIONAL_COLUMNS, ReadResult, file_error, finish
 
 
 def read_parquet(

@@ -1,4 +1,4 @@
-"""Command functions for manifests and permits (registered in cdw/cli.py)."""
+"""Command functions for manifests and permits (registered by cdw.cli)."""
 
 from __future__ import annotations
 

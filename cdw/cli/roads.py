@@ -23,7 +23,7 @@ from cdw.permits.route_planning import (
     check,
     propose,
 )
-from cdw.registry.validators import problems_from_validation_error
+from cdw.registry.validators.pydantic_errors import problems_from_validation_error
 from cdw.roads.limits import read_officer_limits
 from cdw.roads.network import LIMIT_OFFICER
 from cdw.roads.sources import load_network, read_parquet_tables, save_cache

@@ -1,4 +1,4 @@
-"""Shared reader plumbing: raw rows in, validated points frame and rejects out.
+"""Raw rows in, validated points frame and rejects out: the checks every reader shares.
 
 Every reader builds a *raw* frame, one row per candidate point, with the columns
 
@@ -23,7 +23,7 @@ from typing import Any, Literal
 import polars as pl
 
 from cdw.errors import InputFileError, Problem, ValidationFailed
-from cdw.registry.validators import plate_key, validate_plate
+from cdw.registry.validators.plates import plate_key, validate_plate
 from cdw.tracking.io.coords import gcj02_to_wgs84
 from cdw.tracking.points import conform, empty_points
 

@@ -1,4 +1,4 @@
-"""A small sample registry around Conghua District, Guangzhou (从化区), for the demo.
+"""A small sample registry around Conghua District, Guangzhou (从化区), for the registry tests.
 
 Names, credit codes (check characters computed per GB 32100-2015), plates and terminal numbers
 are invented for illustration. One vehicle (粤AL9H26) has an expired
