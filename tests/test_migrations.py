@@ -108,6 +108,9 @@ def _upgrade_a_database_holding_records(url: str) -> None:
                 for table in ("construction_site", "disposal_facility", "depot", "restricted_zone")
             }
             sensors = conn.execute(text("SELECT load_sensor FROM vehicle")).scalars().all()
+            periods = conn.execute(
+                text("SELECT vehicle_id, haulier_id, valid_to FROM vehicle_assignment")
+            ).all()
     finally:
         engine.dispose()
     assert codes == {
@@ -117,6 +120,7 @@ def _upgrade_a_database_holding_records(url: str) -> None:
         "restricted_zone": [(12, "Z000012")],
     }
     assert sensors == [True]
+    assert periods == [(1, 1, None)]  # one open period of the current haulier
     _assert_matches_models(url)
 
 

@@ -8,7 +8,7 @@ from rich.markup import escape
 
 from cdw.errors import CdwError
 
-console = Console()
+console = Console(soft_wrap=True)  # long zh/en messages are not broken mid-word
 
 
 def fail(exc: CdwError) -> None:

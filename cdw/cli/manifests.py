@@ -9,18 +9,10 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from cdw.cli.console import console, fail
 from cdw.config import get_settings, local_today
 from cdw.errors import CdwError
-
-console = Console()
-
-
-def _fail(exc: CdwError) -> None:
-    console.print(f"[bold red]错误 / Error:[/] {escape(str(exc))}", highlight=False)
-    raise typer.Exit(1)
 
 
 def load_manifests_command(
@@ -34,7 +26,7 @@ def load_manifests_command(
         with session_scope() as session:
             manifests, receipts = load_manifests(session, folder)
     except CdwError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"已导入 / loaded: {manifests} 联单 manifests, {receipts} 收货 receipts")
 
 
@@ -60,7 +52,7 @@ def reconcile_command(
         with session_scope() as session:
             report = reconcile_days(session, store, first, last, settings)
     except CdwError as exc:
-        _fail(exc)
+        fail(exc)
     for code, n in report.counts.items():
         console.print(f"{code:22} {n}")
     console.print(

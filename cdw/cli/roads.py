@@ -9,10 +9,10 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cdw.cli.console import console, fail
 from cdw.config import get_settings
 from cdw.db import session_scope
 from cdw.errors import CdwError, InputFileError, ValidationFailed
@@ -28,7 +28,6 @@ from cdw.roads.limits import read_officer_limits
 from cdw.roads.network import LIMIT_OFFICER
 from cdw.roads.sources import load_network, read_parquet_tables, save_cache
 
-console = Console(soft_wrap=True)
 roads_app = typer.Typer(
     help="路网与核准路线 / road network and permit routes", no_args_is_help=True
 )
@@ -42,16 +41,11 @@ WeightT = Annotated[
 ]
 
 
-def _fail(exc: CdwError) -> None:
-    console.print(f"[bold red]错误 / Error:[/] {escape(str(exc))}", highlight=False)
-    raise typer.Exit(1)
-
-
 def _request(model: type[ProposalRequest | RouteCheckRequest], **values: Any) -> Any:
     try:
         return model(**values)
     except ValidationError as exc:
-        _fail(ValidationFailed(problems_from_validation_error(exc)))
+        fail(ValidationFailed(problems_from_validation_error(exc)))
 
 
 def _route_table(title: str, features: list[dict[str, Any]]) -> Table:
@@ -104,7 +98,7 @@ def propose_command(
         with session_scope() as session:
             result = propose(session, get_settings(), request)
     except CdwError as exc:
-        _fail(exc)
+        fail(exc)
     if not result["features"]:
         _print_problems(result["problems"])
         raise typer.Exit(1)
@@ -124,7 +118,7 @@ def check_command(
     try:
         geojson = json.loads(line.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        _fail(InputFileError(f"无法读取 {line}：{exc}", f"cannot read {line}: {exc}"))
+        fail(InputFileError(f"无法读取 {line}：{exc}", f"cannot read {line}: {exc}"))
     request = _request(
         RouteCheckRequest,
         route=geojson,
@@ -135,7 +129,7 @@ def check_command(
         with session_scope() as session:
             result = check(session, get_settings(), request)
     except CdwError as exc:
-        _fail(exc)
+        fail(exc)
     if result["route"] is not None:
         console.print(_route_table("贴合路网后的路线 / snapped route", [result["route"]]))
     for zone in result["zones"]:
@@ -172,7 +166,7 @@ def cache_command(
     ``cdw roads cache ../shared/data/guangzhou-panyu-osm-roadnet sample_tracks/panyu-osm/panyu.npz``.
     """
     if out.suffix.lower() != ".npz":
-        _fail(
+        fail(
             InputFileError(
                 f"缓存文件须以 .npz 结尾：{out}", f"the cache file must end in .npz: {out}"
             )
@@ -186,7 +180,7 @@ def cache_command(
         if limits is not None:
             network = network.with_officer_limits(*read_officer_limits(network, limits))
     except CdwError as exc:
-        _fail(exc)
+        fail(exc)
     save_cache(network, out)
     officer = int((network.edge_limit_source == LIMIT_OFFICER).sum())
     console.print(

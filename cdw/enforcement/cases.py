@@ -47,8 +47,8 @@ from cdw.registry.models import (
     DisposalFacility,
     Driver,
     Haulier,
-    Vehicle,
 )
+from cdw.registry.services import holder_at
 
 CASE_ENTITY = "case"
 LOCATION_CODES = {FlagCode.SUSPECTED_DUMPING, FlagCode.LONG_STOP}
@@ -107,8 +107,8 @@ class Parties:
 def parties_from_flags(session: Session, flags: list[FlagRecord]) -> tuple[str | None, Parties]:
     """The vehicle (if one) and the parties the flags point to."""
     plates = {f.vehicle for f in flags}
-    vehicles = session.exec(select(Vehicle).where(col(Vehicle.plate).in_(plates))).all()
-    hauliers = {v.haulier_id for v in vehicles}
+    # The haulier that held the vehicle when each flag was raised, not today's.
+    hauliers = {holder_at(session, f.vehicle, f.start_ts) for f in flags} - {None}
     if len(hauliers) > 1:
         raise ValidationFailed(
             [

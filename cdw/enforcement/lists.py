@@ -30,7 +30,8 @@ from cdw.flags.codes import FlagCode
 from cdw.flags.models import FlagRecord
 from cdw.geo.projection import Projector
 from cdw.permits.models import Permit
-from cdw.registry.models import ConstructionSite, Haulier, Vehicle
+from cdw.registry.models import ConstructionSite, Haulier
+from cdw.registry.services import holder_at
 
 if TYPE_CHECKING:
     from cdw.roads.services import Roads
@@ -104,16 +105,10 @@ def _site_rows(session: Session, flags: list[FlagRecord]) -> dict[str, ListRow]:
 
 
 def _haulier_rows(session: Session, flags: list[FlagRecord]) -> dict[str, ListRow]:
-    owner = {
-        v.plate: v.haulier_id
-        for v in session.exec(
-            select(Vehicle).where(col(Vehicle.plate).in_({f.vehicle for f in flags}))
-        ).all()
-    }
     hauliers = {h.id: h for h in session.exec(select(Haulier)).all()}
     rows: dict[str, ListRow] = {}
     for flag in flags:
-        haulier_id = owner.get(flag.vehicle)
+        haulier_id = holder_at(session, flag.vehicle, flag.start_ts)  # then, not today
         if haulier_id is None:
             continue
         haulier = hauliers[haulier_id]

@@ -45,7 +45,7 @@ from cdw.registry.models import (
     RestrictedZone,
     Vehicle,
 )
-from cdw.registry.services import UNRESTRICTED, Scope
+from cdw.registry.services import UNRESTRICTED, Scope, held_by, holder_at
 from cdw.tracking.store import PointStore
 
 TRACK_MARGIN = timedelta(minutes=15)
@@ -60,17 +60,19 @@ def _utc(value: datetime) -> datetime:
 # --- scope and lookup ------------------------------------------------------------------------
 
 
-def haulier_plates(haulier_id: int):
-    return select(Vehicle.plate).where(Vehicle.haulier_id == haulier_id)
+def of_haulier(haulier_id: int):
+    """Flags raised while ``haulier_id`` held the vehicle (not those before or after a
+    transfer: cdw.registry.services)."""
+    return held_by(haulier_id, FlagRecord.vehicle, FlagRecord.start_ts)
 
 
 def scoped_flags(stmt, scope: Scope):
-    """A haulier user sees the flags of its own vehicles only."""
+    """A haulier user sees the flags of the vehicles it held at the time only."""
     if scope.unrestricted:
         return stmt
     if scope.haulier_id is None:
         return stmt.where(col(FlagRecord.id).is_(None))
-    return stmt.where(col(FlagRecord.vehicle).in_(haulier_plates(scope.haulier_id)))
+    return stmt.where(of_haulier(scope.haulier_id))
 
 
 def get_flag(session: Session, flag_id: int, scope: Scope | None = None) -> FlagRecord:
@@ -117,7 +119,7 @@ def queue(
     if where.vehicle:
         stmt = stmt.where(FlagRecord.vehicle == where.vehicle.strip().upper())
     if where.haulier_id is not None:
-        stmt = stmt.where(col(FlagRecord.vehicle).in_(haulier_plates(where.haulier_id)))
+        stmt = stmt.where(of_haulier(where.haulier_id))
     if where.site_id is not None:
         permits = select(Permit.permit_no).where(Permit.site_id == where.site_id)
         stmt = stmt.where(col(FlagRecord.permit_no).in_(permits))
@@ -390,17 +392,35 @@ def warn(session: Session, record: FlagRecord, actor: User, reason: str | None) 
     )
 
 
+def close_flags_of_void_manifest(
+    session: Session, manifest_no: str, plate: str, actor: User, reason: str
+) -> list[FlagRecord]:
+    """Dismiss the open flags raised on manifest ``manifest_no`` (NO_RECEIPT, QUANTITY_…),
+    each with a review naming the void and its reason: they stay on the record (and in
+    the vehicle's earlier flags) instead of vanishing at the next reconciliation."""
+    rows = session.exec(
+        select(FlagRecord).where(
+            FlagRecord.vehicle == plate, FlagRecord.status == ReviewStatus.open
+        )
+    ).all()
+    raised = [r for r in rows if (r.measured or {}).get("manifest_no") == manifest_no]
+    text = f"联单 {manifest_no} 作废 / manifest {manifest_no} voided: {reason}"
+    for record in raised:
+        _review(session, record, ReviewOutcome.dismissed, ReviewStatus.dismissed, actor, text)
+    return raised
+
+
 def explain(session: Session, record: FlagRecord, user: User, text: str) -> FlagExplanation:
-    """A haulier's explanation (申诉) on a flag of one of its own vehicles."""
+    """A haulier's explanation (申诉) on a flag raised while it held the vehicle."""
     body = text.strip()
     if not body:
         raise ValidationFailed([Problem("text", "申诉内容不能为空", "the explanation is empty")])
-    vehicle = session.exec(select(Vehicle).where(Vehicle.plate == record.vehicle)).first()
-    if vehicle is None or vehicle.haulier_id != user.haulier_id:
+    holder = holder_at(session, record.vehicle, record.start_ts)
+    if holder is None or holder != user.haulier_id:
         raise NotFound("预警", "flag", record.id)
     entry = FlagExplanation(
         flag_id=record.id,  # type: ignore[arg-type]
-        haulier_id=vehicle.haulier_id,
+        haulier_id=holder,
         author=user.username,
         text=body,
     )

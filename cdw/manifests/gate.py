@@ -1,8 +1,9 @@
 """The gate check at site exit ("一不准进、三不准出"): pure, plain facts in, every refusal out.
 
-An unregistered vehicle stops the check there (nothing else can be looked up); otherwise
-every reason is listed: vehicle not on the permit, licence or inspection expired, haulier
-not active, body not sealed, load above the rated capacity (m³ or t), time outside the
+A vehicle that is unregistered or not on the permit stops the check there, with one answer
+that does not say which (a dispatcher learns nothing about vehicles outside its permits:
+not whether they exist, nor their licence, inspection or haulier); otherwise every reason
+is listed: licence or inspection expired, haulier not active, body not sealed, load above the rated capacity (m³ or t), time outside the
 permit's hours, permit not approved, outside its dates, or without the volume for the load.
 """
 
@@ -49,24 +50,16 @@ class Load:
 
 def gate_check(load: Load, vehicle: VehicleFacts | None, permit: PermitFacts) -> list[Problem]:
     """Every reason the load may not leave (empty: it may)."""
-    if vehicle is None:
+    if vehicle is None or vehicle.vehicle_id not in permit.vehicle_ids:
         return [
             Problem(
                 "plate",
-                f"车辆 {load.plate} 未登记，不准出场",
-                f"vehicle {load.plate} is not registered and may not leave",
+                f"车辆 {load.plate} 未登记在核准 {permit.permit_no} 的车辆名单中，不准出场",
+                f"vehicle {load.plate} is not registered on permit {permit.permit_no} "
+                "and may not leave",
             )
         ]
-    out: list[Problem] = []
-    if vehicle.vehicle_id not in permit.vehicle_ids:
-        out.append(
-            Problem(
-                "plate",
-                f"车辆 {vehicle.plate} 不在核准 {permit.permit_no} 的车辆名单中",
-                f"vehicle {vehicle.plate} is not on permit {permit.permit_no}",
-            )
-        )
-    out += vehicle_problems(vehicle, load.day, field="plate")
+    out = vehicle_problems(vehicle, load.day, field="plate")
     if load.volume_m3 is not None and load.volume_m3 > vehicle.rated_capacity_m3:
         out.append(
             Problem(

@@ -12,7 +12,9 @@ Side states, and where they can be reached from:
   three receipt outcomes. An officer resolves it: ``DISCREPANCY`` → ``CLOSED`` or ``VOID``.
 - ``VOID`` (cancelled, the load never moved or the record was wrong): from ``ISSUED``,
   ``DEPARTED``, ``OVERDUE`` and ``DISCREPANCY``; never once a facility has confirmed a
-  load unless reconciliation disputed it.
+  load unless reconciliation disputed it. Who may void is the service's rule: a site
+  dispatcher only from ``ISSUED``, officers from any of them, with a reason
+  (``cdw.manifests.services.void``).
 
 A receipt correction may change the outcome: the three receipt outcomes lead to each other.
 ``CLOSED`` and ``VOID`` are final.

@@ -24,9 +24,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from cdw.audit.log import audit
-from cdw.auth.models import User
+from cdw.auth.models import Role, User
 from cdw.config import Settings, get_settings
-from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
+from cdw.enforcement.review import close_flags_of_void_manifest
+from cdw.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
 from cdw.manifests.gate import GateRefused, Load, PermitFacts, gate_check
 from cdw.manifests.lifecycle import (
     AWAITING_RECEIPT,
@@ -304,6 +305,28 @@ def change_state(
     if target == ManifestState.void:  # its m³ go back to the permit
         record_use(session, manifest.permit_no, -(manifest.declared_volume_m3 or 0.0))
     _record_change(session, manifest, current, target, actor, at, reason)
+    session.flush()
+    return manifest
+
+
+# A site dispatcher voids only what has not left the site; a manifest on the road, overdue
+# or disputed carries evidence, and only an officer may void it (with the reason).
+DISPATCHER_MAY_VOID = frozenset({S.issued})
+
+
+def void(session: Session, manifest: Manifest, actor: User, reason: str) -> Manifest:
+    """Void ``manifest`` (Forbidden for a dispatcher once it left the site). The open flags
+    raised on it are closed with the reason, so that re-reconciliation, which skips void
+    manifests, finds them reviewed and keeps them on the record."""
+    state = ManifestState(manifest.state)
+    if actor.role == Role.site_dispatcher and state not in DISPATCHER_MAY_VOID:
+        raise Forbidden(
+            f"联单已是「{state.zh}」，出场管理员只能作废未出场的联单，请由审批员或执法队员处理",
+            f"the manifest is {state.en}; a site dispatcher may void only a manifest that has "
+            "not left the site; ask a permit or enforcement officer",
+        )
+    change_state(session, manifest, S.void, actor, reason)
+    close_flags_of_void_manifest(session, manifest.manifest_no, manifest.plate, actor, reason)
     session.flush()
     return manifest
 

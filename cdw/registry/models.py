@@ -445,6 +445,36 @@ class VehiclesPublic(SQLModel):
     count: int
 
 
+# --- VehicleAssignment 车辆归属 -------------------------------------------------------------
+
+
+class VehicleAssignment(SQLModel, table=True):
+    """Which haulier held a vehicle when: ``valid_from`` inclusive, ``valid_to`` exclusive
+    (None: the current holder, ``vehicle.haulier_id``). A vehicle's first period opens when
+    it is inserted (:func:`_open_first_assignment`); a transfer closes the open period and
+    opens the next (``cdw.registry.services.transfer_vehicle``)."""
+
+    __tablename__ = "vehicle_assignment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    vehicle_id: int = Field(foreign_key="vehicle.id", index=True)
+    haulier_id: int = Field(foreign_key="haulier.id", index=True)
+    valid_from: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    valid_to: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+def _open_first_assignment(_mapper: Mapper, connection: sa.Connection, target: Vehicle) -> None:
+    """Every way a vehicle is inserted (API, import, scenario) opens its first period."""
+    connection.execute(
+        sa.insert(VehicleAssignment.__table__).values(  # type: ignore[attr-defined]
+            vehicle_id=target.id, haulier_id=target.haulier_id, valid_from=target.created_at
+        )
+    )
+
+
+sa.event.listen(Vehicle, "after_insert", _open_first_assignment)
+
+
 # --- Driver 驾驶员 --------------------------------------------------------------------------
 
 
@@ -482,8 +512,25 @@ class Driver(DriverBase, table=True):
     updated_at: datetime = _updated_at()
 
 
+def mask(value: str, head: int, tail: int) -> str:
+    """``value`` with all but its first ``head`` and last ``tail`` characters starred
+    (``13812345678`` → ``138****5678``); a value that short is starred whole."""
+    if len(value) <= head + tail:
+        return "*" * len(value)
+    return value[:head] + "*" * (len(value) - head - tail) + value[-tail:]
+
+
 class DriverPublic(DriverBase, _Stamps):
-    pass
+    # Personal data (个人信息): the phone and the licence number, which is the ID-card number.
+    PERSONAL: ClassVar[dict[str, tuple[int, int]]] = {"phone": (3, 4), "licence_no": (4, 4)}
+
+    def masked(self) -> DriverPublic:
+        """This answer for a reader who does not need the driver's personal data."""
+        return self.model_copy(
+            update={
+                field: mask(getattr(self, field), *kept) for field, kept in self.PERSONAL.items()
+            }
+        )
 
 
 class DriversPublic(SQLModel):

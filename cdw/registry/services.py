@@ -8,6 +8,16 @@ under the entity ``registry.<table>`` (``registry.vehicle``, …).
 Sites, facilities, depots and zones are known by a ``code`` unique within the kind; one
 created without a code gets a generated one (``cdw.registry.models``).
 
+Personal data (a driver's phone and ID-card number) is read in full by admins, enforcement
+officers and the driver's own haulier, masked for everyone else (:func:`driver_public`).
+
+A vehicle's haulier has validity periods (``VehicleAssignment``; ``vehicle.haulier_id`` is
+the current one): a transfer closes one period and opens the next, and a haulier reads the
+flags and tracks of a vehicle for the times it held it (:func:`held_by`,
+:func:`holding_periods`), so after a transfer the old haulier keeps its history and the new
+one does not inherit it. Before its first period a vehicle counts as its first haulier's
+(data imported for days before the vehicle was registered).
+
 Reads take a :class:`Scope`: a user bound to one facility, site or haulier sees only that
 record (and, for a haulier, its vehicles, drivers and depots). A record outside the scope is
 reported as not found, so that its existence is not revealed.
@@ -17,10 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, false, func, true
+from sqlalchemy import ColumnElement, exists, false, func, or_, true
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, SQLModel, col, select
 
 from cdw.audit.log import audit
@@ -32,9 +45,11 @@ from cdw.registry.models import (
     Depot,
     DisposalFacility,
     Driver,
+    DriverPublic,
     Haulier,
     RestrictedZone,
     Vehicle,
+    VehicleAssignment,
     utcnow,
 )
 from cdw.registry.validators.plates import plate_key
@@ -123,6 +138,24 @@ def scope_filter(model: type[SQLModel], scope: Scope) -> ColumnElement[bool]:
     if bound_id is None:
         return false()
     return col(getattr(model, entity.scope_column)) == bound_id
+
+
+# --- personal data ---------------------------------------------------------------------------
+
+PERSONAL_DATA_ROLES = frozenset({Role.admin, Role.enforcement_officer})
+
+
+def sees_personal_data(user: User, haulier_id: int | None) -> bool:
+    """Whether ``user`` reads in full the personal data of a driver of ``haulier_id``."""
+    return user.role in PERSONAL_DATA_ROLES or (
+        user.role == Role.haulier and haulier_id is not None and user.haulier_id == haulier_id
+    )
+
+
+def driver_public(driver: Driver, user: User) -> DriverPublic:
+    """``driver`` as ``user`` may read it: personal data full or masked."""
+    public = DriverPublic.model_validate(driver)
+    return public if sees_personal_data(user, driver.haulier_id) else public.masked()
 
 
 # --- reads ------------------------------------------------------------------------------------
@@ -305,6 +338,9 @@ def update(
     _flush(session, model, changes)
     if changed:
         _audit(session, actor, record, "update", changed)
+    if isinstance(record, Vehicle) and "haulier_id" in changed:
+        moved = changed["haulier_id"]
+        _reassign(session, record, moved["from"], moved["to"], record.updated_at, actor)
     return record
 
 
@@ -320,3 +356,132 @@ def deactivate(session: Session, model: type[T], record_id: int, actor: User | s
         session.flush()
         _audit(session, actor, record, "deactivate", {"status": {"from": before, "to": inactive}})
     return record
+
+
+# --- ownership in time -----------------------------------------------------------------------
+
+
+def _reassign(
+    session: Session, vehicle: Vehicle, before: int, after: int, at: datetime, actor: User | str
+) -> None:
+    """Close ``vehicle``'s open period at ``at`` and open ``after``'s; audited."""
+    at = at.astimezone(UTC)
+    current = session.exec(
+        select(VehicleAssignment).where(
+            VehicleAssignment.vehicle_id == vehicle.id, col(VehicleAssignment.valid_to).is_(None)
+        )
+    ).first()
+    if current is not None and _utc(current.valid_from) >= at:
+        raise ValidationFailed(
+            [
+                Problem(
+                    "at",
+                    f"转移时间须晚于当前归属开始时间 {_utc(current.valid_from).isoformat()}",
+                    f"a transfer must follow the start of the current period, "
+                    f"{_utc(current.valid_from).isoformat()}",
+                )
+            ]
+        )
+    session.execute(
+        sql_update(VehicleAssignment)
+        .where(
+            col(VehicleAssignment.vehicle_id) == vehicle.id,
+            col(VehicleAssignment.valid_to).is_(None),
+        )
+        .values(valid_to=at)
+        .execution_options(synchronize_session=False)
+    )
+    session.add(VehicleAssignment(vehicle_id=vehicle.id, haulier_id=after, valid_from=at))
+    session.flush()
+    _audit(
+        session,
+        actor,
+        vehicle,
+        "transfer",
+        {"haulier_id": {"from": before, "to": after}, "at": at.isoformat()},
+    )
+
+
+def transfer_vehicle(
+    session: Session,
+    vehicle_id: int,
+    haulier_id: int,
+    actor: User | str = "system",
+    at: datetime | None = None,
+) -> Vehicle:
+    """Move the vehicle to ``haulier_id`` from ``at`` (now): its open period closes there and
+    the new haulier's opens (a PATCH of ``haulier_id`` does the same, at the time of the
+    change). Audited as ``transfer``."""
+    at = at or utcnow()
+    record = get(session, Vehicle, vehicle_id)
+    _check_references(session, {"haulier_id": haulier_id})
+    if record.haulier_id == haulier_id:
+        return record
+    before = record.haulier_id
+    _reassign(session, record, before, haulier_id, at, actor)
+    record.haulier_id = haulier_id
+    record.updated_at = at
+    session.add(record)
+    session.flush()
+    _audit(session, actor, record, "update", {"haulier_id": {"from": before, "to": haulier_id}})
+    return record
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def holding_periods(
+    session: Session, vehicle_id: int, haulier_id: int
+) -> list[tuple[datetime | None, datetime | None]]:
+    """The ``[from, to)`` periods (UTC) in which ``haulier_id`` held the vehicle; None is
+    unbounded (before the first period, or still held)."""
+    periods = session.exec(
+        select(VehicleAssignment)
+        .where(VehicleAssignment.vehicle_id == vehicle_id)
+        .order_by(col(VehicleAssignment.valid_from))
+    ).all()
+    return [
+        (
+            None if i == 0 else _utc(p.valid_from),
+            None if p.valid_to is None else _utc(p.valid_to),
+        )
+        for i, p in enumerate(periods)
+        if p.haulier_id == haulier_id
+    ]
+
+
+def held_by(haulier_id: int, plate: Any, at: Any) -> ColumnElement[bool]:
+    """A WHERE clause: ``haulier_id`` held the vehicle of ``plate`` (a column of plates)
+    at ``at`` (a column of UTC times)."""
+    period = aliased(VehicleAssignment)
+    earlier = aliased(VehicleAssignment)
+    vehicle = aliased(Vehicle)
+    first = ~exists().where(
+        earlier.vehicle_id == period.vehicle_id, earlier.valid_from < period.valid_from
+    )
+    return exists().where(
+        vehicle.id == period.vehicle_id,
+        vehicle.plate == plate,
+        period.haulier_id == haulier_id,
+        or_(period.valid_from <= at, first),
+        or_(col(period.valid_to).is_(None), at < period.valid_to),
+    )
+
+
+def holder_at(session: Session, plate: str, at: datetime) -> int | None:
+    """The haulier that held the vehicle of ``plate`` at ``at`` (None: unknown plate)."""
+    vehicle = get_vehicle_by_plate(session, plate)
+    if vehicle is None:
+        return None
+    at = _utc(at)
+    periods = session.exec(
+        select(VehicleAssignment)
+        .where(VehicleAssignment.vehicle_id == vehicle.id)
+        .order_by(col(VehicleAssignment.valid_from))
+    ).all()
+    holder = periods[0].haulier_id if periods else vehicle.haulier_id
+    for p in periods:
+        if _utc(p.valid_from) <= at:
+            holder = p.haulier_id
+    return holder

@@ -311,10 +311,10 @@ class MapMatcher:
         # each grid entry's segment ends, road and place along it, in grid order (read
         # cell by cell)
         along0, along1 = g.arc_along(net.edge_length_m)
-        items = (self._x0, self._y0, self._x1, self._y1, g.arc_road(), along0, along1)
+        ends = np.column_stack((self._x0, self._y0, self._x1, self._y1))
         self._grid = k.SegmentGrid(
             origin_x, origin_y, cell, n_cols, n_rows, cell_start, cell_items,
-            *(np.ascontiguousarray(a[cell_items]) for a in items),
+            *(np.ascontiguousarray(a[cell_items]) for a in (ends, g.arc_road(), along0, along1)),
         )  # fmt: skip
         self._arc_reverse = g.arc_reverse()
         self._arc_bearing = np.arctan2(self._x1 - self._x0, self._y1 - self._y0)
@@ -334,6 +334,12 @@ class MapMatcher:
             k.Chains(*g.arrays()),
             self._table,
         )  # fmt: skip
+        # the same as plain tuples, which Numba types at each call from a cached fingerprint
+        self._plain_args = (
+            tuple(tuple(bundle) for bundle in self._network_args),
+            tuple(self._kernel_params),
+            tuple(self._workspace),
+        )
 
     def match(
         self,
@@ -369,8 +375,8 @@ class MapMatcher:
     ) -> MatchResult:
         heading = _per_fix(heading_deg, x.size, "heading_deg")
         speed = _per_fix(speed_kmh, x.size, "speed_kmh") / 3.6
-        edge, offset, distance, segment, path_edges, path_segment = k.match_track(
-            x, y, heading, speed, *self._network_args, self._kernel_params, self._workspace
+        edge, offset, distance, segment, path_edges, path_segment = k.match_track_plain(
+            x, y, heading, speed, *self._plain_args
         )
         return MatchResult(edge, offset, distance, segment, path_edges, path_segment, self.network)
 

@@ -136,3 +136,30 @@ def test_only_declared_roles_pass_the_gate(client, auth_headers, bindings, metho
                 f"{role} let through on {method} {url}: {resp.status_code}"
             )
             assert resp.json()["code"] == "forbidden"
+
+
+R = Role
+TRACK_SEERS = {R.admin, R.permit_officer, R.enforcement_officer, R.haulier}  # no viewer
+DRIVER_READERS = {R.admin, R.permit_officer, R.enforcement_officer, R.viewer, R.haulier}
+# Who may see and do what where issue 13 drew the line (personal data masking and time
+# scoping happen inside: tests/api/test_masking.py, test_transfer.py, test_scoping.py).
+ROLE_TABLE = {
+    ("POST", "/manifests/{manifest_id}/void"): {
+        R.admin, R.permit_officer, R.enforcement_officer, R.site_dispatcher,
+    },
+    ("POST", "/manifests/check"): {R.site_dispatcher},
+    ("GET", "/tracks/{plate}"): TRACK_SEERS,
+    ("GET", "/flags"): TRACK_SEERS,  # a flag's geometry is a piece of the track
+    ("GET", "/flags/{flag_id}"): TRACK_SEERS,
+    ("GET", "/enforcement/flags/{flag_id}/evidence"): {R.admin, R.enforcement_officer},
+    ("GET", "/enforcement/cases/{case_id}/report"): {R.admin, R.enforcement_officer},
+    ("GET", "/drivers"): DRIVER_READERS,
+    ("GET", "/drivers/{record_id}"): DRIVER_READERS,
+    ("PATCH", "/vehicles/{record_id}"): {R.admin, R.permit_officer},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path"), ROLE_TABLE, ids=[f"{m} {p}" for m, p in ROLE_TABLE])
+def test_the_role_table(method, path):
+    routes = {(m, p): r for m, p, r in GATED}
+    assert _declared_roles(routes[(method, f"{API_PREFIX}{path}")]) == ROLE_TABLE[(method, path)]

@@ -39,7 +39,8 @@ def test_unregistered_vehicle_stops_the_check():
 
 
 CASES = {
-    "not_on_permit": (LOAD, replace(VEHICLE, vehicle_id=8), PERMIT, "is not on permit HZ-1"),
+    "not_on_permit": (LOAD, replace(VEHICLE, vehicle_id=8), PERMIT,
+                      "is not registered on permit HZ-1"),
     "licence": (LOAD, replace(VEHICLE, haulier_licence_valid_until=date(2026, 5, 31)), PERMIT,
                 "licence of 粤A12345's haulier 运输公司 expired on 2026-05-31"),
     "inspection": (LOAD, replace(VEHICLE, inspection_valid_until=date(2026, 5, 31)), PERMIT,
@@ -76,6 +77,12 @@ def test_each_refusal_alone(case):
 
 
 def test_every_reason_is_listed_together():
-    vehicle = replace(VEHICLE, vehicle_id=8, sealed_body=False, haulier_status="suspended")
+    vehicle = replace(VEHICLE, sealed_body=False, haulier_status="suspended")
     load = replace(LOAD, volume_m3=20, second_of_day=3 * 3600)
-    assert len(gate_check(load, vehicle, PERMIT)) == 6
+    assert len(gate_check(load, vehicle, PERMIT)) == 5
+
+
+def test_a_vehicle_off_the_permit_gets_the_unknown_plate_answer():
+    """Nothing about a foreign vehicle leaks: not its existence, nor its suspension."""
+    foreign = replace(VEHICLE, vehicle_id=8, sealed_body=False, haulier_status="suspended")
+    assert gate_check(LOAD, foreign, PERMIT) == gate_check(LOAD, None, PERMIT)

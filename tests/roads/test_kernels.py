@@ -226,7 +226,8 @@ def test_distance_table_matches_twin(seed: int, n_nodes: int, n_edges: int, limi
 
 def _grid(x0, y0, x1, y1, road, along0, along1, cell) -> k.SegmentGrid:
     ox, oy, n_cols, n_rows, cell_start, items = build_segment_index(x0, y0, x1, y1, cell)
-    per_item = (x0, y0, x1, y1, np.asarray(road, np.int64), along0, along1)
+    ends = np.column_stack((x0, y0, x1, y1)).astype(np.float64)
+    per_item = (ends, np.asarray(road, np.int64), along0, along1)
     return k.SegmentGrid(
         ox, oy, cell, n_cols, n_rows, cell_start, items,
         *(np.ascontiguousarray(np.asarray(a)[items]) for a in per_item),
@@ -981,3 +982,8 @@ def test_match_track_composes_the_kernels(
     assert np.array_equal(np.isnan(distance), np.isnan(want[2]))
     assert distance[edge >= 0] == pytest.approx(want[2][edge >= 0], abs=1e-9)
     assert path.tolist() == want[4].tolist() and path_seg.tolist() == want[5].tolist()
+    network = (grid, k.Arcs(*ends, roads.edge_length, *arcs), chains, table)
+    plain = k.match_track_plain(
+        x, y, heading, speed, tuple(tuple(b) for b in network), tuple(p), tuple(ws)
+    )
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(plain, got, strict=True))

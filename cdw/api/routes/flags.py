@@ -20,11 +20,12 @@ from cdw.registry.services import scope_for
 
 router = APIRouter(tags=["flags 预警"])
 
+# No viewer: a flag's geometry is the trip's path (a piece of raw track); viewers read the
+# aggregated figures (statistics, hotspots, control lists).
 FLAG_READERS = (
     Role.admin,
     Role.permit_officer,
     Role.enforcement_officer,
-    Role.viewer,
     Role.haulier,
 )
 ANALYSTS = (Role.admin, Role.enforcement_officer)

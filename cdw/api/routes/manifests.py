@@ -2,11 +2,14 @@
 reconciliation and figures.
 
 Roles (DESIGN.md §1): the site dispatcher of the emitting site checks, issues, marks the
-departure and may void before arrival; the facility operator of the receiving facility
-(only that one) lists expected arrivals, confirms, rejects and corrects receipts; permit
-officers and admins close or void disputed manifests; admins and enforcement officers run
-reconciliation. Reads: admin, permit and enforcement officers, viewers; bound roles their
-own manifests (others answer 404). Figures: admin, permit and enforcement officers, viewers.
+departure and may void before departure (403 after); the facility operator of the
+receiving facility (only that one) lists expected arrivals, confirms, rejects and corrects
+receipts; permit officers and admins close disputed manifests, and with enforcement
+officers void overdue or disputed ones (a reason required; the flags raised on them are
+closed with it); admins and enforcement officers run reconciliation. Reads: admin, permit
+and enforcement officers, viewers; bound roles their own manifests (others answer 404; a
+haulier's are those its vehicles carried while it held them). Figures: admin, permit and
+enforcement officers, viewers.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ READERS = (*OFFICIALS, Role.site_dispatcher, Role.facility_operator, Role.haulie
 Dispatcher = Annotated[User, require_roles(Role.site_dispatcher)]
 Operator = Annotated[User, require_roles(Role.facility_operator)]
 Officer = Annotated[User, require_roles(Role.admin, Role.permit_officer)]
+VOIDERS = (Role.admin, Role.permit_officer, Role.enforcement_officer, Role.site_dispatcher)
 Reader = Annotated[User, require_roles(*READERS)]
 FigureReader = Annotated[User, require_roles(*OFFICIALS)]
 MAX_DAYS = 31
@@ -162,9 +166,14 @@ def void(
     manifest_id: int,
     data: StateChange,
     session: SessionDep,
-    user: Annotated[User, require_roles(Role.admin, Role.permit_officer, Role.site_dispatcher)],
+    user: Annotated[User, require_roles(*VOIDERS)],
 ) -> ManifestPublic:
-    return _changed(session, manifest_id, user, ManifestState.void, data.reason)
+    """A site dispatcher voids its own manifest before it leaves (403 after); officers
+    void overdue or disputed ones, the flags raised on them closed with the reason."""
+    manifest = services.get_manifest(session, manifest_id, scope_for(user))
+    services.void(session, manifest, user, data.reason)
+    session.commit()
+    return services.public(session, manifest)
 
 
 @router.post(

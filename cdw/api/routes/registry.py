@@ -6,6 +6,11 @@ roles and behaviour cannot drift apart. Writes: admin and permit officer. Reads:
 permit, enforcement officers and viewers see everything; a facility operator only its
 facility, a site dispatcher only its site, a haulier only itself and its depots, vehicles and
 drivers (another record's id answers 404). Restricted zones are readable by every role.
+A driver's phone and ID-card (licence) number are masked for readers who do not need them
+(permit officers, viewers; full for admins, enforcement officers and the driver's own
+haulier), in every answer including a write's, and those readers may not filter by them.
+A PATCH of a vehicle's ``haulier_id`` is a transfer: the vehicle's period with the old
+haulier closes and one with the new opens (audited), so each keeps its own history.
 Sites, facilities, depots and zones carry a ``code`` (optional on create: one is generated;
 a code another record holds answers 409); their lists filter by ``code``. Vehicles carry
 ``load_sensor``. Every write is audited with the acting user.
@@ -13,6 +18,7 @@ a code another record holds answers 409); their lists filter by ``code``. Vehicl
 
 # No ``from __future__ import annotations``: FastAPI reads the annotations built in _router.
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -23,6 +29,7 @@ from sqlmodel import SQLModel
 from cdw.api.deps import ALL_ROLES, SessionDep, require_roles
 from cdw.api.schemas import Label, errors
 from cdw.auth.models import Role, User
+from cdw.errors import Forbidden
 from cdw.registry import services
 from cdw.registry.categories import (
     ALL_ENUMS,
@@ -136,6 +143,10 @@ class Resource:
     page: type[SQLModel]
     filters: type[BaseModel]
     read_roles: tuple[Role, ...]
+    # The record as the user may read it (drivers: personal data masked by role).
+    present: Callable[[Any, User], Any] = lambda record, _user: record
+    # Filters that would confirm a personal-data value (drivers: licence_no).
+    personal_filters: frozenset[str] = frozenset()
 
 
 RESOURCES = (
@@ -170,6 +181,7 @@ RESOURCES = (
         "/drivers", "驾驶员", "drivers",
         Driver, DriverCreate, DriverUpdate, DriverPublic, DriversPublic, DriverFilter,
         (*READ_ALL_ROLES, Role.haulier),
+        present=services.driver_public, personal_filters=frozenset({"licence_no"}),
     ),
     Resource(
         "/zones", "禁区", "restricted zones",
@@ -203,15 +215,20 @@ def _router(res: Resource) -> APIRouter:
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> Any:
+        wanted = filters.model_dump(exclude_none=True)
+        if res.personal_filters & wanted.keys() and not services.sees_personal_data(
+            user, user.haulier_id
+        ):
+            raise Forbidden("无权按个人信息查询", "Your role may not search by personal data")
         rows, count = services.list_records(
             session,
             res.model,
-            filters=filters.model_dump(exclude_none=True),
+            filters=wanted,
             scope=services.scope_for(user),
             offset=offset,
             limit=limit,
         )
-        return res.page(data=rows, count=count)
+        return res.page(data=[res.present(r, user) for r in rows], count=count)
 
     @router.get(
         "/{record_id}",
@@ -221,7 +238,9 @@ def _router(res: Resource) -> APIRouter:
         summary=f"查看{res.zh} / read one",
     )
     def read_record(session: SessionDep, user: Reader, record_id: int) -> Any:
-        return services.get(session, res.model, record_id, services.scope_for(user))
+        return res.present(
+            services.get(session, res.model, record_id, services.scope_for(user)), user
+        )
 
     @router.post(
         "",
@@ -235,7 +254,7 @@ def _router(res: Resource) -> APIRouter:
         record = services.create(session, res.model, data, user)
         session.commit()
         session.refresh(record)
-        return record
+        return res.present(record, user)
 
     @router.patch(
         "/{record_id}",
@@ -248,7 +267,7 @@ def _router(res: Resource) -> APIRouter:
         record = services.update(session, res.model, record_id, data, user)
         session.commit()
         session.refresh(record)
-        return record
+        return res.present(record, user)
 
     @router.post(
         "/{record_id}/deactivate",
@@ -261,7 +280,7 @@ def _router(res: Resource) -> APIRouter:
         record = services.deactivate(session, res.model, record_id, user)
         session.commit()
         session.refresh(record)
-        return record
+        return res.present(record, user)
 
     return router
 

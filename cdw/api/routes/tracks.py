@@ -1,4 +1,10 @@
-"""GPS tracks: upload files into the point store, read a vehicle's track as GeoJSON."""
+"""GPS tracks: upload files into the point store, read a vehicle's track as GeoJSON.
+
+A raw track is where a driver was, minute by minute: admins and permit and enforcement
+officers read any; a haulier reads its vehicles' tracks for the time it held them
+(:func:`cdw.registry.services.holding_periods`); viewers get none (403), their figures
+are the aggregated statistics, hotspots and control lists.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
+import polars as pl
 from fastapi import APIRouter, Depends, Query, UploadFile
 from sqlmodel import col, select
 
@@ -18,7 +25,7 @@ from cdw.auth.models import Role, User
 from cdw.config import Settings, get_settings
 from cdw.errors import NotFound, Problem, ValidationFailed
 from cdw.registry.models import Vehicle
-from cdw.registry.services import scope_for
+from cdw.registry.services import holding_periods, scope_for
 from cdw.registry.validators.plates import validate_plate
 from cdw.tracking.ingest import ingest_file
 from cdw.tracking.store import PointStore
@@ -30,7 +37,6 @@ TRACK_READERS = (
     Role.admin,
     Role.permit_officer,
     Role.enforcement_officer,
-    Role.viewer,
     Role.haulier,
 )
 MAX_TRACK_SPAN = timedelta(days=7)
@@ -100,16 +106,26 @@ def _aware(moment: datetime, settings: Settings) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(settings.local_timezone))
 
 
-def visible_plate(session, user: User, plate: str) -> str:
-    """The normalised plate, if ``user`` may see this vehicle's data (404 otherwise)."""
-    plate = validate_plate(plate)
+Window = tuple[datetime, datetime]
+
+
+def visible_windows(
+    session, user: User, plate: str, start: datetime, end: datetime
+) -> list[Window]:
+    """The parts of ``[start, end)`` in which ``user`` may see the vehicle's track: all of
+    it for an unrestricted user, the periods it held the vehicle for a haulier (404 for a
+    vehicle it never held)."""
     scope = scope_for(user)
     if scope.unrestricted:
-        return plate
+        return [(start, end)]
     vehicle = session.exec(select(Vehicle).where(Vehicle.plate == plate)).first()
-    if vehicle is None or vehicle.haulier_id != scope.haulier_id:
+    periods = [] if vehicle is None else holding_periods(session, vehicle.id, scope.haulier_id)
+    if not periods:
         raise NotFound("车辆", "vehicle", plate)
-    return plate
+    clipped = [
+        (max(start, held_from or start), min(end, held_to or end)) for held_from, held_to in periods
+    ]
+    return [(a, b) for a, b in clipped if a < b]
 
 
 @router.get(
@@ -129,7 +145,7 @@ def read_track(
     """The points of ``plate`` with ``start <= ts < end`` (at most 7 days) as a GeoJSON
     FeatureCollection: one LineString with per-vertex times, speeds, status and alarm."""
     settings = get_settings()
-    plate = visible_plate(session, user, plate)
+    plate = validate_plate(plate)
     start, end = _aware(start, settings), _aware(end, settings)
     if end <= start or end - start > MAX_TRACK_SPAN:
         raise ValidationFailed(
@@ -141,9 +157,11 @@ def read_track(
                 )
             ]
         )
-    points = store.read(start, end, vehicles=[plate])
-    if points.height == 0:
+    windows = visible_windows(session, user, plate, start, end)
+    parts = [part for a, b in windows if (part := store.read(a, b, vehicles=[plate])).height]
+    if not parts:
         return FeatureCollection(features=[])
+    points = pl.concat(parts)
     coords = points.select("lon", "lat").rows()
     properties = {
         "vehicle": plate,
