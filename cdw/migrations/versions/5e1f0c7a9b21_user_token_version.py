@@ -5,7 +5,7 @@ change) revokes every token issued before. Existing users start at 0; tokens iss
 this revision carry no version and are refused, so everyone logs in once more.
 
 Revision ID: 5e1f0c7a9b21
-Revises: 3f1c2a7d9b40
+Revises: 10609c7dcafe
 Create Date: 2026-12-06 23:00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "5e1f0c7a9b21"
-down_revision: str | None = "3f1c2a7d9b40"
+down_revision: str | None = "10609c7dcafe"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
