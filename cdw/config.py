@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cdw.bounds import (
@@ -99,11 +99,33 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; SQLite file by default, postgresql+psycopg://… in production",
     )
     data_dir: Path = Field(default=Path("./var/data"), description="point store and reports")
-    secret_key: str = Field(
-        default="change-me-in-production-cdw-secret-key",
-        description="HMAC key for bearer tokens; set CDW_SECRET_KEY in production",
+    env: Literal["production", "development"] = Field(
+        default="production",
+        description="CDW_ENV=development lets the API start with a weak signing key (tests, demo)",
     )
-    token_expire_minutes: int = 8 * 60
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key for bearer tokens (at least 32 bytes); when unset, a random key "
+        "kept in <data_dir>/secret.key (created by `cdw db upgrade` or the first start)",
+    )
+    token_expire_minutes: int = Field(default=8 * 60, gt=0)
+    password_min_length: int = Field(default=10, ge=8, le=128)
+    login_failures_per_account: int = Field(
+        default=5, gt=0, description="failed log-ins of one account within the window"
+    )
+    login_failures_per_address: int = Field(
+        default=20, gt=0, description="failed log-ins from one client address within the window"
+    )
+    login_failure_window_s: float = Field(default=900.0, gt=0)
+    login_lockout_s: float = Field(
+        default=900.0, gt=0, description="how long log-in stays refused (429) past the limit"
+    )
+    password_hash_concurrency: int = Field(
+        default=2, gt=0, description="Argon2 hashes at once (each takes 64 MiB)"
+    )
+    password_hash_queue: int = Field(
+        default=32, ge=0, description="log-ins waiting for a hash slot before 429"
+    )
     local_timezone: str = Field(default="Asia/Shanghai", description="for hours and dates")
     thresholds: Thresholds = Field(default_factory=Thresholds)
     road_network: Path | None = Field(

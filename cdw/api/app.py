@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cdw.api.routes import auth, enforcement, flags, manifests, permits, registry, tracks
+from cdw.auth.startup import auth_lifespan
 from cdw.config import get_settings
 from cdw.errors import CdwError, Conflict, Problem, RequestTooLarge, ValidationFailed
 from cdw.registry.validators.pydantic_errors import problems_from_validation_error
@@ -37,6 +38,7 @@ app = FastAPI(
     openapi_url="/openapi.json",
     docs_url=None,
     redoc_url=None,
+    lifespan=auth_lifespan,
 )
 # Every router of the API, in one list (tests walk it to check each route's roles).
 ROUTERS = [

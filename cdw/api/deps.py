@@ -12,7 +12,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session, select
 
 from cdw.auth.models import Role, User
-from cdw.auth.security import username_from_token
+from cdw.auth.security import claims_from_token
 from cdw.config import Settings, get_settings
 from cdw.db import get_engine
 from cdw.errors import Forbidden, NotAuthenticated
@@ -44,9 +44,9 @@ def get_current_user(
 ) -> User:
     if not token:
         raise NotAuthenticated()
-    username = username_from_token(token, settings)
-    user = session.exec(select(User).where(User.username == username)).first()
-    if user is None or not user.is_active:
+    claims = claims_from_token(token, settings)
+    user = session.exec(select(User).where(User.username == claims.username)).first()
+    if user is None or not user.is_active or user.token_version != claims.token_version:
         raise NotAuthenticated()
     return user
 

@@ -43,6 +43,22 @@ BINDING_OF_ROLE = {
 }
 
 
+def binding_matches_role(record):
+    """``record`` (with ``role`` and the binding columns) when its binding suits its role."""
+    needed = BINDING_OF_ROLE.get(record.role)
+    for column in ("facility_id", "site_id", "haulier_id"):
+        value = getattr(record, column)
+        if column == needed and value is None:
+            raise ValueError(
+                f"角色 {record.role} 必须绑定 {column} / role {record.role} must be bound via {column}"
+            )
+        if column != needed and value is not None:
+            raise ValueError(
+                f"角色 {record.role} 不能绑定 {column} / role {record.role} cannot have {column}"
+            )
+    return record
+
+
 class UserBase(SQLModel):
     username: str = Field(min_length=3, max_length=64, unique=True, index=True)
     full_name: str = ""
@@ -54,22 +70,15 @@ class UserBase(SQLModel):
 
     @model_validator(mode="after")
     def _binding_matches_role(self):
-        needed = BINDING_OF_ROLE.get(self.role)
-        for column in ("facility_id", "site_id", "haulier_id"):
-            value = getattr(self, column)
-            if column == needed and value is None:
-                raise ValueError(
-                    f"角色 {self.role} 必须绑定 {column} / role {self.role} must be bound via {column}"
-                )
-            if column != needed and value is not None:
-                raise ValueError(
-                    f"角色 {self.role} 不能绑定 {column} / role {self.role} cannot have {column}"
-                )
-        return self
+        return binding_matches_role(self)
+
+
+# Longer passwords are refused before hashing (log-in answers 401 without the hash work).
+MAX_PASSWORD_LENGTH = 128
 
 
 class UserCreate(UserBase):
-    password: str = Field(min_length=8, max_length=128)
+    password: str = Field(min_length=8, max_length=MAX_PASSWORD_LENGTH)
 
 
 class User(UserBase, table=True):
@@ -77,6 +86,8 @@ class User(UserBase, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     hashed_password: str
+    # Tokens carry the version they were issued under; raising it revokes them all.
+    token_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -89,6 +100,34 @@ class UserPublic(SQLModel):
     site_id: int | None
     haulier_id: int | None
     is_active: bool
+
+
+class RoleChange(SQLModel):
+    """A user's new role with the binding it needs (and no other)."""
+
+    role: Role
+    facility_id: int | None = None
+    site_id: int | None = None
+    haulier_id: int | None = None
+
+    @model_validator(mode="after")
+    def _binding_matches_role(self):
+        return binding_matches_role(self)
+
+
+class PasswordReset(SQLModel):
+    password: str = Field(min_length=8, max_length=MAX_PASSWORD_LENGTH)
+
+
+class PasswordChange(SQLModel):
+    current_password: str = Field(max_length=MAX_PASSWORD_LENGTH)
+    new_password: str = Field(min_length=8, max_length=MAX_PASSWORD_LENGTH)
+
+
+class AccountChange(SQLModel):
+    """Why an account is disabled or enabled (kept in the audit log)."""
+
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class Token(SQLModel):

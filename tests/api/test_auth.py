@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from cdw.accounts.services import create_user
 from cdw.auth.models import Role, UserCreate
 from cdw.auth.security import hash_password, verify_password
-from cdw.auth.services import create_user
+from cdw.config import get_settings
 
 
 def _add_user(engine, username="officer1", password="s3cret-pass", role=Role.permit_officer):
     with Session(engine) as s:
-        create_user(s, UserCreate(username=username, password=password, role=role))
+        data = UserCreate(username=username, password=password, role=role)
+        create_user(s, data, get_settings(), actor="tests")
         s.commit()
 
 

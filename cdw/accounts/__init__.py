@@ -1,0 +1,1 @@
+"""User accounts (a domain): creation and the changes an admin makes, each audited."""
