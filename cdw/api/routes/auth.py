@@ -34,6 +34,7 @@ from cdw.auth.models import (
     UserPublic,
 )
 from cdw.auth.security import create_access_token
+from cdw.bounds import DbId
 from cdw.errors import NotAuthenticated
 
 router = APIRouter(tags=["auth 登录与用户"])
@@ -120,7 +121,7 @@ def add_user(data: UserCreate, session: SessionDep, settings: SettingsDep, admin
 
 
 @router.get("/users/{user_id}", response_model=UserPublic, responses=errors(403, 404))
-def read_user(user_id: int, session: SessionDep, _: AdminDep) -> User:
+def read_user(user_id: DbId, session: SessionDep, _: AdminDep) -> User:
     return get_user(session, user_id)
 
 
@@ -132,7 +133,7 @@ def _committed(session: SessionDep, user: User) -> User:
 
 @router.post("/users/{user_id}/disable", response_model=UserPublic, responses=errors(403, 404, 409))
 def disable_user(
-    user_id: int, session: SessionDep, admin: AdminDep, data: AccountChange | None = None
+    user_id: DbId, session: SessionDep, admin: AdminDep, data: AccountChange | None = None
 ) -> User:
     """The user can no longer log in; every token issued before lapses."""
     user = get_user(session, user_id)
@@ -142,7 +143,7 @@ def disable_user(
 
 @router.post("/users/{user_id}/enable", response_model=UserPublic, responses=errors(403, 404))
 def enable_user(
-    user_id: int, session: SessionDep, admin: AdminDep, data: AccountChange | None = None
+    user_id: DbId, session: SessionDep, admin: AdminDep, data: AccountChange | None = None
 ) -> User:
     user = get_user(session, user_id)
     set_active(session, user, True, actor=admin, reason=data.reason if data else None)
@@ -150,7 +151,7 @@ def enable_user(
 
 
 @router.put("/users/{user_id}/role", response_model=UserPublic, responses=errors(403, 404, 409))
-def set_user_role(user_id: int, data: RoleChange, session: SessionDep, admin: AdminDep) -> User:
+def set_user_role(user_id: DbId, data: RoleChange, session: SessionDep, admin: AdminDep) -> User:
     """A new role with its binding (facility, site or haulier); every token issued before
     lapses."""
     user = get_user(session, user_id)
@@ -160,7 +161,7 @@ def set_user_role(user_id: int, data: RoleChange, session: SessionDep, admin: Ad
 
 @router.post("/users/{user_id}/password", response_model=UserPublic, responses=errors(403, 404))
 def reset_user_password(
-    user_id: int, data: PasswordReset, session: SessionDep, settings: SettingsDep, admin: AdminDep
+    user_id: DbId, data: PasswordReset, session: SessionDep, settings: SettingsDep, admin: AdminDep
 ) -> User:
     """An admin sets a new password; every token issued before lapses."""
     user = get_user(session, user_id)
