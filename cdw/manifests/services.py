@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import func, update
+from sqlalchemy import func, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
@@ -413,6 +413,19 @@ def check_at_gate(
     return permit, gate_check(load, facts, permit_facts(session, permit))
 
 
+def _serialise_issues_at_site(session: Session, site_id: int) -> None:
+    """Hold the site's issuing lock until this transaction ends, so that manifests issued
+    at one site at the same moment take numbers one after another and each gate check sees
+    the permit volume the others used (PostgreSQL: the site's row lock; SQLite: the
+    database write lock, taken before anything is read)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE construction_site SET id = id WHERE 0"))
+    else:
+        session.exec(
+            select(ConstructionSite.id).where(ConstructionSite.id == site_id).with_for_update()
+        ).first()
+
+
 def issue(
     session: Session,
     data: ManifestIssue,
@@ -424,6 +437,7 @@ def issue(
     """Run the gate check and issue the manifest (GateRefused listing every reason)."""
     settings = settings or get_settings()
     now = now or datetime.now(UTC)
+    _serialise_issues_at_site(session, get_permit(session, data.permit_id, scope).site_id)
     permit, problems = check_at_gate(session, data, scope, now, settings)
     if problems:
         raise GateRefused(

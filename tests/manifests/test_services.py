@@ -172,3 +172,38 @@ def test_permit_keeps_the_volume_its_manifests_declare(session: Session):
     session.refresh(s.permit)
     assert s.permit.used_m3 == 12.5
     assert services.public(session, first).state == "void"
+
+
+def test_manifests_issued_at_one_site_at_once_all_get_their_numbers(engine: Engine):
+    """Twelve dispatchers' requests at the same moment: each is issued, numbers in sequence,
+    the permit's ledger counts every one (no 409 "retry")."""
+    with Session(engine) as session:
+        s = seed(session)
+        session.commit()
+        permit_id, site_id, driver_id = s.permit.id, s.site.id, s.driver.id
+    barrier = threading.Barrier(12)
+    numbers: list[str] = []
+    refused: list[Exception] = []
+
+    def dispatcher() -> None:
+        data = ManifestIssue(permit_id=permit_id, plate="粤A12345", category="工程渣土",
+                             declared_volume_m3=10, driver_id=driver_id)  # fmt: skip
+        with Session(engine) as session:
+            barrier.wait()
+            try:
+                m = services.issue(session, data, "gate", Scope(False, site_id=site_id), NOON)
+                session.commit()
+                numbers.append(m.manifest_no)
+            except Exception as exc:  # noqa: BLE001 - the test names what went wrong
+                session.rollback()
+                refused.append(exc)
+
+    threads = [threading.Thread(target=dispatcher) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert refused == []
+    assert sorted(numbers) == [f"LD20260601{site_id:04d}{n:04d}" for n in range(1, 13)]
+    with Session(engine) as session:
+        assert session.get(type(s.permit), permit_id).used_m3 == 120
