@@ -14,6 +14,7 @@ from functools import cache
 
 import jwt
 from pwdlib import PasswordHash
+from pwdlib.exceptions import UnknownHashError
 
 from cdw.auth.keys import signing_key
 from cdw.config import Settings
@@ -29,7 +30,11 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password: str, hashed: str) -> bool:
-    return _hasher.verify(password, hashed)
+    """False also for a stored value that is no known hash (e.g. ``!``: no password login)."""
+    try:
+        return _hasher.verify(password, hashed)
+    except UnknownHashError:
+        return False
 
 
 @cache
