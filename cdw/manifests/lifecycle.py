@@ -14,7 +14,7 @@ Side states, and where they can be reached from:
   ``DEPARTED``, ``OVERDUE`` and ``DISCREPANCY``; never once a facility has confirmed a
   load unless reconciliation disputed it. Who may void is the service's rule: a site
   dispatcher only from ``ISSUED``, officers from any of them, with a reason
-  (``cdw.manifests.services.void``).
+  (``cdw.manifests.services.void``; the flags on it are closed by ``cdw.flows.manifests``).
 
 A receipt correction may change the outcome: the three receipt outcomes lead to each other.
 ``CLOSED`` and ``VOID`` are final.

@@ -27,7 +27,6 @@ from cdw.audit.log import audit
 from cdw.auth.models import Role, User
 from cdw.bounds import DbId, LoadM3, Moment, PositiveLoadM3, PositiveWeightT, WeightT
 from cdw.config import Settings, get_settings
-from cdw.enforcement.review import close_flags_of_void_manifest
 from cdw.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
 from cdw.manifests.gate import GateRefused, Load, PermitFacts, gate_check
 from cdw.manifests.lifecycle import (
@@ -344,9 +343,8 @@ DISPATCHER_MAY_VOID = frozenset({S.issued})
 
 
 def void(session: Session, manifest: Manifest, actor: User, reason: str) -> Manifest:
-    """Void ``manifest`` (Forbidden for a dispatcher once it left the site). The open flags
-    raised on it are closed with the reason, so that re-reconciliation, which skips void
-    manifests, finds them reviewed and keeps them on the record."""
+    """Void ``manifest`` (Forbidden for a dispatcher once it left the site); the flags
+    raised on it are closed by the flow (``cdw.flows.manifests.void_manifest``)."""
     state = ManifestState(manifest.state)
     if actor.role == Role.site_dispatcher and state not in DISPATCHER_MAY_VOID:
         raise Forbidden(
@@ -355,7 +353,6 @@ def void(session: Session, manifest: Manifest, actor: User, reason: str) -> Mani
             "not left the site; ask a permit or enforcement officer",
         )
     change_state(session, manifest, S.void, actor, reason)
-    close_flags_of_void_manifest(session, manifest.manifest_no, manifest.plate, actor, reason)
     session.flush()
     return manifest
 

@@ -231,10 +231,8 @@ def record_use(session: Session, permit_no: str, delta_m3: float) -> None:
             update(Permit)
             .where(col(Permit.permit_no) == permit_no)
             .values(used_m3=case((total < 0.0, 0.0), else_=total))
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session="fetch")  # versions in the session reload it
         )
-        for permit in session.exec(select(Permit).where(Permit.permit_no == permit_no)):
-            session.refresh(permit, ["used_m3"])
 
 
 def committed_m3(session: Session, facility_id: int, day: date, exclude_no: str) -> float:

@@ -34,6 +34,7 @@ from cdw.api.schemas import (
 from cdw.auth.models import Role, User
 from cdw.bounds import Count, Day, DbId
 from cdw.flows.day import reconcile_days
+from cdw.flows.manifests import void_manifest
 from cdw.manifests import figures, services
 from cdw.manifests.lifecycle import ManifestState
 from cdw.manifests.models import ManifestPublic, ManifestsPublic, ReceiptPublic
@@ -172,7 +173,7 @@ def void(
     """A site dispatcher voids its own manifest before it leaves (403 after); officers
     void overdue or disputed ones, the flags raised on them closed with the reason."""
     manifest = services.get_manifest(session, manifest_id, scope_for(user))
-    services.void(session, manifest, user, data.reason)
+    void_manifest(session, manifest, user, data.reason)
     session.commit()
     return services.public(session, manifest)
 
