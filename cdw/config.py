@@ -180,9 +180,6 @@ class Settings(BaseSettings):
         description="how often the write-ahead log is absorbed into the point store",
     )
     gateway_wal_segment_mb: float = Field(default=64.0, gt=0, le=4096, allow_inf_nan=False)
-    positions_max_rows: int = Field(
-        default=5000, ge=1, le=100_000, description="rows in one POST /api/v1/positions"
-    )
 
     @field_validator("road_network", mode="before")
     @classmethod

@@ -22,7 +22,16 @@ from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cdw.api.routes import auth, enforcement, flags, manifests, permits, registry, tracks
+from cdw.api.routes import (
+    auth,
+    enforcement,
+    flags,
+    manifests,
+    permits,
+    positions,
+    registry,
+    tracks,
+)
 from cdw.auth.startup import auth_lifespan
 from cdw.config import get_settings
 from cdw.errors import CdwError, Conflict, Problem, RequestTooLarge, ValidationFailed
@@ -45,6 +54,7 @@ ROUTERS = [
     auth.router,
     registry.router,
     tracks.router,
+    positions.router,
     flags.router,
     enforcement.router,
     permits.router,

@@ -28,12 +28,21 @@ import threading
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import anyio.from_thread
 import polars as pl
 
 from cdw.gateway.metrics import RateMeter
-from cdw.gateway.wal import Point, Position, WriteAheadLog, encode_points, points_frame
+from cdw.gateway.wal import (
+    Point,
+    Position,
+    WriteAheadLog,
+    encode_points,
+    open_slot,
+    points_frame,
+)
 from cdw.tracking.store import PointStore
 
 log = logging.getLogger("cdw.gateway")
@@ -190,9 +199,9 @@ class Intake:
 
     # ------------------------------------------------------------------ sink
 
-    async def _call_sink(self, points: list[Point]) -> None:
+    async def _call_sink(self, points: list[Point], sink: Sink | None = None) -> None:
         try:
-            result = self.sink(points_frame(points))
+            result = (sink or self.sink)(points_frame(points))
             if inspect.isawaitable(result):
                 await result
         except Exception:  # the points are durable; the sink's failure is logged
@@ -301,10 +310,24 @@ class Intake:
 
     # ------------------------------------------------------------------ synchronous side
 
-    def submit_sync(self, points: list[Point]) -> Submitted:
+    def submit_sync(
+        self,
+        points: list[Point],
+        stored: Callable[[list[Point]], set[tuple[str, int]]] | None = None,
+    ) -> Submitted:
         """Return once the fresh points of ``points`` are durable (thread-safe; concurrent
-        callers share one write and fdatasync)."""
+        callers share one write and fdatasync). ``stored``: the keys among the claimed
+        points the point store already holds (asked after the claim, so that a point
+        absorbed meanwhile is seen in the one or the other); those count as duplicates."""
         claimed = self.claim(points)
+        if stored is not None and claimed.accepted:
+            held = stored(claimed.accepted)
+            if held:
+                known = [p for p in claimed.accepted if p.key in held]
+                self.release(known)
+                claimed.accepted = [p for p in claimed.accepted if p.key not in held]
+                claimed.duplicates.extend(known)
+                self.duplicates_total += len(known)
         if not claimed.accepted:
             return claimed
         me = _Waiting(claimed.accepted)
@@ -358,6 +381,16 @@ class Intake:
         self._absorber = threading.Thread(target=run, name="wal-absorber", daemon=True)
         self._absorber.start()
 
+    def deliver_sync(self, points: list[Point], sink: Sink | None = None) -> None:
+        """Hand durable ``points`` to ``sink`` (default: this intake's) from a worker
+        thread of the API (an asynchronous sink runs on the server's event loop)."""
+        if not points:
+            return
+        try:
+            anyio.from_thread.run(self._call_sink, points, sink)
+        except RuntimeError:  # not in a worker thread of an event loop
+            asyncio.run(self._call_sink(points, sink))
+
     def close_sync(self) -> None:
         self._stop.set()
         if self._absorber is not None:
@@ -365,3 +398,25 @@ class Intake:
             self._absorber = None
         self.absorb()
         self.wal.close()
+
+
+_shared: dict[tuple[str, str], Intake] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_intake(wal_dir: Path, points_dir: Path, timezone: str) -> Intake:
+    """The intake of this (API) process: its own log slot ``api-<n>`` (recovered on first
+    use: what a crashed process left in that slot goes to the store) and a background
+    absorber thread."""
+    key = (str(wal_dir), str(points_dir))
+    with _shared_lock:
+        intake = _shared.get(key)
+        if intake is None:
+            intake = Intake(
+                open_slot(wal_dir, "api"),
+                PointStore(points_dir, timezone=timezone),
+            )
+            intake.recover()
+            intake.start_absorber_thread()
+            _shared[key] = intake
+        return intake

@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import polars as pl
 
-from cdw.tracking.points import POINTS_SCHEMA
+from cdw.tracking.points import conform
 
 _RECORD = struct.Struct("<II")
 _FIXED = struct.Struct("<qddBffII")
@@ -131,13 +131,6 @@ def decode_points(payload: bytes) -> list[Point]:
     return out
 
 
-_FRAME_SCHEMA = {
-    **{k: v for k, v in POINTS_SCHEMA.items() if k != "ts"},
-    "ts": pl.Int64(),
-    "upload": pl.String(),
-}
-
-
 def points_frame(points: list[Point], *, with_upload: bool = False) -> pl.DataFrame:
     """The points frame of DESIGN.md §5 (with the ``upload`` column when asked)."""
     frame = pl.DataFrame(
@@ -155,9 +148,10 @@ def points_frame(points: list[Point], *, with_upload: bool = False) -> pl.DataFr
         ],
         orient="row",
     ).with_columns(pl.from_epoch(pl.col("ts"), time_unit="us").dt.replace_time_zone("UTC"))
+    points = conform(frame)
     if with_upload:
-        return frame.with_columns(pl.col("upload").replace("", None))
-    return frame.drop("upload")
+        return points.with_columns(frame["upload"].replace("", None))
+    return points
 
 
 def _fsync_dir(path: Path) -> None:

@@ -156,6 +156,7 @@ ROLE_TABLE = {
     ("GET", "/drivers"): DRIVER_READERS,
     ("GET", "/drivers/{record_id}"): DRIVER_READERS,
     ("PATCH", "/vehicles/{record_id}"): {R.admin, R.permit_officer},
+    ("POST", "/positions"): {R.admin, R.enforcement_officer, R.haulier},
 }  # fmt: skip
 
 
