@@ -12,7 +12,8 @@ frame is decoded (escapes, checksum, 2013 or 2019 header) and answered in order:
 0x0003 logout     0x8001: 0; the session is no longer authenticated
 0x0200 location   0x8001: 0 once the position is durable (write-ahead log); 1 when
                   the session is not authenticated; 2 for a position that cannot
-                  be (an impossible time, coordinates out of range)
+                  be (an impossible time, coordinates out of range); a (0, 0) fix
+                  (no position) is answered 0 and not stored
 0x0704 batch      0x8001: 0 once the batch's valid positions are durable (blind-area
                   re-uploads of old positions included); invalid items are logged
 0x0001            a terminal's own general reply: not answered
@@ -397,6 +398,8 @@ class Gateway:
             if point is not None:
                 points.append(point)
                 continue
+            if not why:  # no fix: answered, not stored
+                continue
             self.bad_frames += 1
             log.warning(
                 "位置无效，已丢弃 / invalid position dropped (terminal %s, 0x%04X item %d): %s",
@@ -412,6 +415,9 @@ class Gateway:
         return [self._general(session, header, RESULT_OK)], len(points)
 
     def _point(self, plate: str, loc: Location) -> tuple[Point | None, str]:
+        """The point of a fix, or None and why not ("" for a fix without a position)."""
+        if loc.lat == 0 and loc.lon == 0:  # what a terminal without a fix sends
+            return None, ""
         try:
             ts = loc.ts
         except ValueError:

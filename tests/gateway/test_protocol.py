@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
+from cdw.gateway.status import GatewayStatus, StatusServer
 from cdw.gateway.terminals import auth_code
 from tests.gateway.helpers import (
     PHONE,
@@ -329,5 +330,60 @@ def test_an_idle_connection_is_closed(tmp_path):
             await _login_2013(t)
             assert await t.closed(timeout=30)
             assert h.gateway.idle_closed == 1
+
+    run(scenario())
+
+
+def test_a_fix_without_position_is_answered_and_not_stored(tmp_path):
+    no_fix = H("00000000 00000000 00000000 00000000 0000 0000 0000 261206083000")
+
+    async def scenario():
+        async with running_gateway(tmp_path) as h:
+            t = await Terminal.connect(h.port)
+            await _login_2013(t)
+            await t.send(framed(head_2013("0200", 28, 12) + no_fix))
+            assert await t.reply() == reply_2013(2, 12, "0200", 0)
+            t.close()
+            h.intake.absorb()
+            assert h.store.days() == []
+
+    run(scenario())
+
+
+def test_the_status_listener_reports_terminals_positions_and_backlog(tmp_path):
+    async def get(port: int, path: str) -> tuple[str, str]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        data = await reader.read()
+        writer.close()
+        head, _, body = data.decode().partition("\r\n\r\n")
+        return head.split("\r\n")[0], body
+
+    async def scenario():
+        async with running_gateway(tmp_path) as h:
+            status = StatusServer(h.gateway)
+            port = await status.start("127.0.0.1", 0)
+            t = await Terminal.connect(h.port)
+            await _login_2013(t)
+            await t.send(framed(head_2013("0200", 28, 3) + LOCATION))
+            await t.reply()
+            line, body = await get(port, "/status")
+            assert line == "HTTP/1.1 200 OK"
+            report = GatewayStatus.model_validate_json(body)
+            assert (report.connections, report.connected_terminals) == (1, 1)
+            assert (report.positions_total, report.pending_points, report.absorbed_total) == (
+                1,
+                1,
+                0,
+            )
+            assert report.wal_backlog_bytes > 0 and report.ack_latency_p50_ms is not None
+            await asyncio.to_thread(h.intake.absorb)
+            _, metrics = await get(port, "/metrics")
+            assert "cdw_gateway_connected_terminals 1\n" in metrics
+            assert "cdw_gateway_wal_backlog_bytes 0\n" in metrics
+            assert "# TYPE cdw_gateway_positions_total counter" in metrics
+            assert (await get(port, "/nothing"))[0] == "HTTP/1.1 404 Not Found"
+            t.close()
+            await status.close()
 
     run(scenario())
