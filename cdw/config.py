@@ -179,6 +179,12 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
         description="how often the write-ahead log is absorbed into the point store",
     )
+    gateway_broker_url: str | None = Field(
+        default=None,
+        description="optional NATS JetStream (nats://127.0.0.1:4222) in place of the gateway's "
+        "own write-ahead log, for several gateway processes",
+    )
+    gateway_broker_stream: str = Field(default="CDW_POSITIONS", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     gateway_wal_segment_mb: float = Field(default=64.0, gt=0, le=4096, allow_inf_nan=False)
 
     @field_validator("road_network", mode="before")

@@ -77,9 +77,12 @@ class Submitted:
 
 
 class Intake:
+    sink_on_write = True  # the writer hands durable batches to the sink (not so with a broker)
+    broker_pending: int | None = None  # messages the broker holds for the absorbers
+
     def __init__(
         self,
-        wal: WriteAheadLog,
+        wal: WriteAheadLog | None,
         store: PointStore,
         *,
         sink: Sink | None = None,
@@ -169,6 +172,7 @@ class Intake:
                     self._durable = groups + self._durable
                     self._durable_points += len(points)
                 raise
+            assert self.wal is not None
             self.wal.checkpoint(groups[-1].position, sum(g.nbytes for g in groups))
             self.release(points)
             self.absorbed_total += len(points)
@@ -177,6 +181,7 @@ class Intake:
     def recover(self, chunk_points: int = 200_000) -> list[Point]:
         """Store every record the log holds after its checkpoint (left by a crash); returns
         those points (for the sink)."""
+        assert self.wal is not None
         recovered: list[Point] = []
         batch: list[Point] = []
         last: Position | None = None
@@ -249,7 +254,7 @@ class Intake:
             points = [p for pts, _ in group for p in pts]
             try:
                 payload = encode_points(points)
-                position = await asyncio.to_thread(self.wal.write, [payload])
+                position = await self._write_group(payload)
             except BaseException as exc:
                 self.release(points)
                 for _, future in group:
@@ -265,10 +270,19 @@ class Intake:
             for _, future in group:
                 if not future.done():
                     future.set_result(None)
-            self._sink_queue.put_nowait(points)
+            if self.sink_on_write:
+                self._sink_queue.put_nowait(points)
             if self._durable_points >= self.absorb_max_points:
                 assert self._absorb_now is not None
                 self._absorb_now.set()
+
+    async def _write_group(self, payload: bytes) -> Position:
+        """Make one record durable (one write and fdatasync of the log)."""
+        assert self.wal is not None
+        return await asyncio.to_thread(self.wal.write, [payload])
+
+    def backlog_bytes(self) -> int:
+        return self.wal.backlog_bytes() if self.wal is not None else 0
 
     async def _sinker(self) -> None:
         assert self._sink_queue is not None
@@ -305,8 +319,9 @@ class Intake:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        await asyncio.to_thread(self.absorb)
-        self.wal.close()
+        if self.wal is not None:
+            await asyncio.to_thread(self.absorb)
+            self.wal.close()
 
     # ------------------------------------------------------------------ synchronous side
 
@@ -352,6 +367,7 @@ class Intake:
 
     def _write_sync(self, group: list[_Waiting]) -> None:
         points = [p for w in group for p in w.points]
+        assert self.wal is not None
         try:
             payload = encode_points(points)
             position = self.wal.write([payload])
@@ -397,7 +413,8 @@ class Intake:
             self._absorber.join()
             self._absorber = None
         self.absorb()
-        self.wal.close()
+        if self.wal is not None:
+            self.wal.close()
 
 
 _shared: dict[tuple[str, str], Intake] = {}

@@ -10,6 +10,7 @@ import signal
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
 from cdw.auth.keys import signing_key
 from cdw.config import Settings
@@ -43,11 +44,17 @@ class Running:
     intake: Intake
     port: int
     status_port: int
+    consumer: Any = None  # BrokerConsumer, with a broker
+    broker: Any = None  # its NATS connection
 
     async def close(self) -> None:
         await self.status.close()
         await self.gateway.close()
         await self.intake.close()
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.broker is not None:
+            await self.broker.drain()
 
 
 async def start_gateway(
@@ -60,20 +67,34 @@ async def start_gateway(
     wal_sync: bool = True,
 ) -> Running:
     """Recover what a previous run left in the log, then listen."""
-    wal = open_slot(
-        settings.wal_dir,
-        "gateway",
-        segment_bytes=int(settings.gateway_wal_segment_mb * (1 << 20)),
-        sync=wal_sync,
-    )
     store = PointStore(settings.points_dir, timezone=settings.local_timezone)
-    intake = Intake(
-        wal,
-        store,
-        sink=sink if sink is not None else default_sink(),
-        absorb_interval_s=settings.gateway_absorb_interval_s,
-    )
-    recovered = await asyncio.to_thread(intake.recover)
+    sink = sink if sink is not None else default_sink()
+    consumer = broker = None
+    if settings.gateway_broker_url:
+        from cdw.gateway.broker import (  # noqa: PLC0415 (optional dependency)
+            BrokerConsumer,
+            BrokerIntake,
+            connect_broker,
+        )
+
+        broker, js = await connect_broker(
+            settings.gateway_broker_url, settings.gateway_broker_stream
+        )
+        intake: Intake = BrokerIntake(js, settings.gateway_broker_stream, store, sink=sink)
+        consumer = BrokerConsumer(
+            js, settings.gateway_broker_stream, store, sink=sink, intake=intake
+        )
+        await consumer.start()
+        recovered = []
+    else:
+        wal = open_slot(
+            settings.wal_dir,
+            "gateway",
+            segment_bytes=int(settings.gateway_wal_segment_mb * (1 << 20)),
+            sync=wal_sync,
+        )
+        intake = Intake(wal, store, sink=sink, absorb_interval_s=settings.gateway_absorb_interval_s)
+        recovered = await asyncio.to_thread(intake.recover)
     await intake.start()
     if recovered:
         await intake._call_sink(recovered)  # noqa: SLF001 (the same path as live batches)
@@ -106,7 +127,7 @@ async def start_gateway(
         len(terminals),
         len(recovered),
     )
-    return Running(gateway, status, intake, bound, status_bound)
+    return Running(gateway, status, intake, bound, status_bound, consumer, broker)
 
 
 async def serve(settings: Settings, *, on_ready: Callable[[Running], None] | None = None) -> None:

@@ -34,6 +34,9 @@ class GatewayStatus(BaseModel):
     queue_depth: int = Field(description="batches waiting for the log writer or the sink")
     pending_points: int = Field(description="positions not yet in the point store")
     wal_backlog_bytes: int = Field(description="write-ahead log bytes after the checkpoint")
+    broker_pending_messages: int | None = Field(
+        description="with a broker: messages not yet absorbed into the point store"
+    )
     absorbed_total: int = Field(description="positions handed to the point store")
     sink_errors_total: int
     ack_latency_p50_ms: float | None
@@ -58,7 +61,8 @@ def gateway_status(gateway: Gateway, started: float) -> GatewayStatus:
         idle_closed_total=gateway.idle_closed,
         queue_depth=intake.queue_depth,
         pending_points=intake.pending_points,
-        wal_backlog_bytes=intake.wal.backlog_bytes(),
+        wal_backlog_bytes=intake.backlog_bytes(),
+        broker_pending_messages=intake.broker_pending,
         absorbed_total=intake.absorbed_total,
         sink_errors_total=intake.sink_errors,
         ack_latency_p50_ms=None if p50 is None else round(p50 * 1000, 3),
