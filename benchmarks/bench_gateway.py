@@ -4,8 +4,8 @@ Run: ``.venv/bin/python benchmarks/bench_gateway.py [--terminals 1000 10000]
 [--duration 60] [--interval 10] [--kill-at S] [--sim-procs 1]``.
 
 For each N: a fresh SQLite registry with N vehicles (each with a terminal number) and a
-fresh data folder; ``cdw gateway`` started as a user would (``python -m cdw.cli gateway``,
-its own process, write-ahead log fsynced); the terminals simulated in separate processes
+fresh data folder; the gateway started in its own process (``python -m cdw.gateway``: ``cdw
+gateway`` without loading the rest of the command line; write-ahead log fsynced); the terminals simulated in separate processes
 (``--sim-procs``, this file with ``--simulate``; at most 20,000 terminals and 600 s):
 each connects, registers (0x0100), authenticates (0x0102), then sends one 0x0200 every
 ``--interval`` seconds (random phase) and waits for its 0x8001. A terminal whose
@@ -52,6 +52,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MAX_TERMINALS = 20_000
 MAX_DURATION_S = 600
 REPLY_TIMEOUT_S = 30.0
+# BENCH_GATEWAY_PROFILE=file: the gateway runs under cProfile (written when it stops)
+PROFILE = (
+    ["-m", "cProfile", "-o", os.environ["BENCH_GATEWAY_PROFILE"]]
+    if os.environ.get("BENCH_GATEWAY_PROFILE")
+    else []
+)
 
 
 def phone_of(i: int) -> str:
@@ -106,7 +112,9 @@ async def simulate(args: argparse.Namespace) -> dict[str, Any]:
             ts = datetime.fromtimestamp(fix, UTC)
             while True:  # until acknowledged (or the run is over)
                 try:
-                    latency = await t.report(ts, 113.3 + (i % 1000) * 1e-4, 23.0 + (i // 1000) * 1e-3)
+                    latency = await t.report(
+                        ts, 113.3 + (i % 1000) * 1e-4, 23.0 + (i // 1000) * 1e-3
+                    )
                     acked.append((t.plate, fix, time.time(), latency))
                     break
                 except TimeoutError:
@@ -173,7 +181,7 @@ def make_registry(url: str, n: int) -> None:
 def start_gateway(env: dict[str, str], port: int, status_port: int, log: Path) -> subprocess.Popen:
     with open(log, "ab") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cdw.cli", "gateway", "--host", "127.0.0.1",
+            [sys.executable, *PROFILE, "-m", "cdw.gateway", "--host", "127.0.0.1",
              "--port", str(port), "--status-port", str(status_port)],
             env=env, stdout=subprocess.PIPE, stderr=err, text=True,
         )  # fmt: skip
@@ -245,16 +253,32 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         sims.append(
             (
                 subprocess.Popen(
-                    [sys.executable, __file__, "--simulate", "--port", str(port),
-                     "--first", str(first), "--count", str(count), "--interval",
-                     str(args.interval), "--start-at", str(start_at), "--stop-at",
-                     str(stop_at), "--out", str(out)],
+                    [
+                        sys.executable,
+                        __file__,
+                        "--simulate",
+                        "--port",
+                        str(port),
+                        "--first",
+                        str(first),
+                        "--count",
+                        str(count),
+                        "--interval",
+                        str(args.interval),
+                        "--start-at",
+                        str(start_at),
+                        "--stop-at",
+                        str(stop_at),
+                        "--out",
+                        str(out),
+                    ],
                     env=env,
                 ),  # fmt: skip
                 out,
             )
         )
     samples: list[tuple[float, float, float]] = []  # wall time, cpu s, rss MB
+    sim_cpu: list[tuple[float, float]] = []  # wall time, cpu s of all simulators
     killed_at = None
     restarts = 0
     last_status = None
@@ -262,6 +286,8 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(1.0)
         with contextlib.suppress(FileNotFoundError):
             samples.append((time.time(), cpu_seconds(gateway.pid), rss_mb(gateway.pid)))
+        with contextlib.suppress(FileNotFoundError):
+            sim_cpu.append((time.time(), sum(cpu_seconds(p.pid) for p, _ in sims)))
         if (
             args.kill_at is not None
             and killed_at is None
@@ -271,7 +297,9 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
             os.kill(gateway.pid, signal.SIGKILL)
             gateway.wait()
             killed_at = time.time()
-            print(f"[{n}] gateway killed (SIGKILL) at +{args.kill_at:.0f} s; restarting", flush=True)
+            print(
+                f"[{n}] gateway killed (SIGKILL) at +{args.kill_at:.0f} s; restarting", flush=True
+            )
             gateway = start_gateway(env, port, status_port, log)
             restarts += 1
         if time.time() >= start_at:
@@ -303,13 +331,22 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         if len(after) >= 2:
             cpu = (after[-1][1] - after[0][1]) / (after[-1][0] - after[0][0]) * 100
 
+    sim_window = [c for c in sim_cpu if start_at <= c[0] <= stop_at]
+    sim_pct = None
+    if len(sim_window) >= 2:
+        sim_pct = (sim_window[-1][1] - sim_window[0][1]) / (sim_window[-1][0] - sim_window[0][0])
+        sim_pct = round(sim_pct * 100, 1)
+    load = os.getloadavg()[0]
+
     store = PointStore(tmp / "data" / "points")
     span = (
         datetime.fromtimestamp(start_at - ramp_s - 60, UTC),
         datetime.fromtimestamp(stop_at + 600, UTC) + timedelta(hours=1),
     )
     stored = store.read(*span)
-    keys = set(zip(stored["vehicle"].to_list(), (int(t.timestamp()) for t in stored["ts"]), strict=True))
+    keys = set(
+        zip(stored["vehicle"].to_list(), (int(t.timestamp()) for t in stored["ts"]), strict=True)
+    )
     acked_keys = {(a[0], a[1]) for a in acked}
     lost = len(acked_keys - keys)
     duplicated = stored.height - len(keys)
@@ -337,6 +374,8 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         "gateway_ack_p99_ms": (last_status or {}).get("ack_latency_p99_ms"),
         "gateway_cpu_pct": None if cpu is None else round(cpu, 1),
         "gateway_rss_peak_mb": round(max((s[2] for s in samples), default=0.0), 1),
+        "simulators_cpu_pct": sim_pct,
+        "machine_load_1min": round(load, 1),
         "errors": errors,
         "status": last_status,
         "killed": killed_at is not None,
@@ -350,7 +389,8 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         f"[{n}] {result['positions_per_s']}/s of {offered:.0f}/s offered; ack p50 "
         f"{result['ack_p50_ms']} ms p99 {result['ack_p99_ms']} ms (gateway's own: "
         f"{result['gateway_ack_p50_ms']}/{result['gateway_ack_p99_ms']} ms); CPU "
-        f"{result['gateway_cpu_pct']} % of a core, RSS peak {result['gateway_rss_peak_mb']} MB; "
+        f"{result['gateway_cpu_pct']} % of a core, RSS peak {result['gateway_rss_peak_mb']} MB "
+        f"(simulators {sim_pct} %, machine load {load:.1f} on {os.cpu_count()} cores); "
         f"errors {errors}; acknowledged {len(acked_keys)}, stored {stored.height}, lost {lost}, "
         f"duplicated {duplicated}; broke first: {result['broke_first']}",
         flush=True,

@@ -205,6 +205,8 @@ class Intake:
     # ------------------------------------------------------------------ sink
 
     async def _call_sink(self, points: list[Point], sink: Sink | None = None) -> None:
+        if (sink or self.sink) is no_sink:
+            return
         try:
             result = (sink or self.sink)(points_frame(points))
             if inspect.isawaitable(result):

@@ -144,4 +144,40 @@ async def serve(settings: Settings, *, on_ready: Callable[[Running], None] | Non
     await running.close()
 
 
-__all__ = ["Running", "default_sink", "serve", "start_gateway"]
+def run(
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    status_port: int | None = None,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """``cdw gateway`` and ``python -m cdw.gateway``: the settings with these overrides, the
+    signing key checked (the authentication codes are keyed with it), then :func:`serve`.
+    Raises :class:`cdw.errors.CdwError` for an unfit key."""
+    from cdw.auth.keys import check_signing_key  # noqa: PLC0415
+    from cdw.config import get_settings  # noqa: PLC0415
+
+    settings = get_settings()
+    overrides = {
+        key: value
+        for key, value in {
+            "gateway_host": host,
+            "gateway_port": port,
+            "gateway_status_port": status_port,
+        }.items()
+        if value is not None
+    }
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    check_signing_key(settings)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    def ready(running: Running) -> None:
+        echo(f"gateway listening on port {running.port}, status on port {running.status_port}")
+
+    asyncio.run(serve(settings, on_ready=ready))
+
+
+__all__ = ["Running", "default_sink", "run", "serve", "start_gateway"]
