@@ -14,7 +14,8 @@ fix again (as real terminals do).
 
 Printed per N: positions/s sustained over the steady window (acknowledged) against the
 offered load, p50/p99 acknowledgement latency seen by the terminals and by the gateway,
-the gateway's CPU (% of one core) and peak RSS, the status endpoint's last report, and
+the gateway's CPU (% of one core), its CPU time per acknowledged position (and so what
+one free core would carry: the gateway is one asyncio process) and peak RSS, the status endpoint's last report, and
 what broke first (connect or login failures, reply timeouts, a latency p99 over 1 s, or
 throughput below 95 % of the offered load).
 
@@ -331,6 +332,9 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         if len(after) >= 2:
             cpu = (after[-1][1] - after[0][1]) / (after[-1][0] - after[0][0]) * 100
 
+    cpu_ms_per_position = None
+    if len(window) >= 2 and killed_at is None and steady:
+        cpu_ms_per_position = round((window[-1][1] - window[0][1]) / len(steady) * 1000, 3)
     sim_window = [c for c in sim_cpu if start_at <= c[0] <= stop_at]
     sim_pct = None
     if len(sim_window) >= 2:
@@ -375,6 +379,11 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         "gateway_cpu_pct": None if cpu is None else round(cpu, 1),
         "gateway_rss_peak_mb": round(max((s[2] for s in samples), default=0.0), 1),
         "simulators_cpu_pct": sim_pct,
+        # CPU the gateway spent per acknowledged position, and what one core would carry
+        "gateway_cpu_ms_per_position": cpu_ms_per_position,
+        "one_core_positions_per_s": None
+        if not cpu_ms_per_position
+        else round(1000 / cpu_ms_per_position),
         "machine_load_1min": round(load, 1),
         "errors": errors,
         "status": last_status,
@@ -391,6 +400,8 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         f"{result['gateway_ack_p50_ms']}/{result['gateway_ack_p99_ms']} ms); CPU "
         f"{result['gateway_cpu_pct']} % of a core, RSS peak {result['gateway_rss_peak_mb']} MB "
         f"(simulators {sim_pct} %, machine load {load:.1f} on {os.cpu_count()} cores); "
+        f"{cpu_ms_per_position} ms CPU per position (one free core: "
+        f"{result['one_core_positions_per_s']}/s); "
         f"errors {errors}; acknowledged {len(acked_keys)}, stored {stored.height}, lost {lost}, "
         f"duplicated {duplicated}; broke first: {result['broke_first']}",
         flush=True,
