@@ -90,7 +90,7 @@ async def simulate(args: argparse.Namespace) -> dict[str, Any]:
                     await t.login()
                     logged_in += 1
                     return True
-                except (OSError, ConnectionError, asyncio.IncompleteReadError):
+                except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
                     errors["connect"] += 1
                 except (Refused, TimeoutError):
                     errors["login"] += 1
@@ -122,15 +122,19 @@ async def simulate(args: argparse.Namespace) -> dict[str, Any]:
                     errors["timeout"] += 1
                 except Refused:
                     errors["refused"] += 1
-                except (OSError, ConnectionError, asyncio.IncompleteReadError):
-                    errors["dropped"] += 1
+                except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
+                    errors["dropped"] += 1  # ValueError: a frame cut by the kill
                 t.close()
                 if time.time() > stop_at + REPLY_TIMEOUT_S or not await connect(t):
                     break
             next_at += args.interval
         t.close()
 
-    await asyncio.gather(*(run_terminal(i) for i in range(args.first, args.first + args.count)))
+    done = await asyncio.gather(
+        *(run_terminal(i) for i in range(args.first, args.first + args.count)),
+        return_exceptions=True,
+    )
+    errors["simulator"] = sum(1 for d in done if isinstance(d, BaseException))
     return {"acked": acked, "errors": errors, "logins": logged_in}
 
 
