@@ -285,6 +285,7 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
     samples: list[tuple[float, float, float]] = []  # wall time, cpu s, rss MB
     sim_cpu: list[tuple[float, float]] = []  # wall time, cpu s of all simulators
     killed_at = None
+    restart_s = None
     restarts = 0
     last_status = None
     while time.time() < stop_at:
@@ -306,6 +307,7 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
                 f"[{n}] gateway killed (SIGKILL) at +{args.kill_at:.0f} s; restarting", flush=True
             )
             gateway = start_gateway(env, port, status_port, log)
+            restart_s = time.time() - killed_at
             restarts += 1
         if time.time() >= start_at:
             last_status = status(status_port) or last_status
@@ -392,6 +394,7 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         "errors": errors,
         "status": last_status,
         "killed": killed_at is not None,
+        "restart_s": None if restart_s is None else round(restart_s, 1),
         "acknowledged": len(acked_keys),
         "stored": stored.height,
         "lost": lost,
@@ -406,7 +409,9 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         f"(simulators {sim_pct} %, machine load {load:.1f} on {os.cpu_count()} cores); "
         f"{cpu_ms_per_position} ms CPU per position (one free core: "
         f"{result['one_core_positions_per_s']}/s); "
-        f"errors {errors}; acknowledged {len(acked_keys)}, stored {stored.height}, lost {lost}, "
+        f"errors {errors}; "
+        + ("" if restart_s is None else f"killed, listening again after {restart_s:.1f} s; ")
+        + f"acknowledged {len(acked_keys)}, stored {stored.height}, lost {lost}, "
         f"duplicated {duplicated}; broke first: {result['broke_first']}",
         flush=True,
     )
