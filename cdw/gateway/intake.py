@@ -36,6 +36,7 @@ import polars as pl
 
 from cdw.gateway.metrics import RateMeter
 from cdw.gateway.wal import (
+    LogBusy,
     Point,
     Position,
     WriteAheadLog,
@@ -439,3 +440,20 @@ def shared_intake(wal_dir: Path, points_dir: Path, timezone: str) -> Intake:
             intake.start_absorber_thread()
             _shared[key] = intake
         return intake
+
+
+def recover_orphans(wal_dir: Path, store: PointStore, prefix: str = "api") -> int:
+    """Store what crashed processes left in the logs ``<wal_dir>/<prefix>-<n>`` that no
+    process holds now (an API process absorbs its own slot on its first push; the gateway
+    calls this at start so nothing waits for that). Returns the points recovered."""
+    total = 0
+    for directory in sorted(Path(wal_dir).glob(f"{prefix}-*")):
+        try:
+            wal = WriteAheadLog(directory)
+        except LogBusy:
+            continue
+        try:
+            total += len(Intake(wal, store).recover())
+        finally:
+            wal.close()
+    return total

@@ -15,7 +15,7 @@ from typing import Any
 from cdw.auth.keys import signing_key
 from cdw.config import Settings
 from cdw.db import get_engine
-from cdw.gateway.intake import Intake, Sink, no_sink
+from cdw.gateway.intake import Intake, Sink, no_sink, recover_orphans
 from cdw.gateway.server import Gateway
 from cdw.gateway.status import StatusServer
 from cdw.gateway.terminals import TerminalDirectory
@@ -95,6 +95,9 @@ async def start_gateway(
         )
         intake = Intake(wal, store, sink=sink, absorb_interval_s=settings.gateway_absorb_interval_s)
         recovered = await asyncio.to_thread(intake.recover)
+    orphans = await asyncio.to_thread(recover_orphans, settings.wal_dir, store)
+    if orphans:
+        log.info("%d points recovered from the logs of stopped API processes", orphans)
     await intake.start()
     if recovered:
         await intake._call_sink(recovered)  # noqa: SLF001 (the same path as live batches)

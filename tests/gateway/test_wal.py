@@ -190,3 +190,17 @@ def test_concurrent_synchronous_submits_are_all_durable(tmp_path):
     assert wal.groups_written <= 16
     intake.close_sync()
     assert all_stored(store_of(tmp_path)).height == 80
+
+
+def test_the_logs_of_stopped_processes_are_recovered_and_held_ones_left_alone(tmp_path):
+    from cdw.gateway.intake import recover_orphans
+
+    crashed = WriteAheadLog(tmp_path / "wal" / "api-0")
+    Intake(crashed, store_of(tmp_path)).submit_sync(fixes("粤A00001", 4))
+    crashed._lock_file.close()  # the process died
+    alive = WriteAheadLog(tmp_path / "wal" / "api-1")
+    Intake(alive, store_of(tmp_path)).submit_sync(fixes("粤A00002", 2))
+    assert recover_orphans(tmp_path / "wal", store_of(tmp_path)) == 4
+    assert all_stored(store_of(tmp_path))["vehicle"].unique().to_list() == ["粤A00001"]
+    assert recover_orphans(tmp_path / "wal", store_of(tmp_path)) == 0
+    alive.close()
