@@ -285,7 +285,7 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
     samples: list[tuple[float, float, float]] = []  # wall time, cpu s, rss MB
     sim_cpu: list[tuple[float, float]] = []  # wall time, cpu s of all simulators
     killed_at = None
-    restart_s = None
+    restart_s = restart_cpu_s = None
     restarts = 0
     last_status = None
     while time.time() < stop_at:
@@ -308,6 +308,8 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
             )
             gateway = start_gateway(env, port, status_port, log)
             restart_s = time.time() - killed_at
+            with contextlib.suppress(FileNotFoundError):
+                restart_cpu_s = cpu_seconds(gateway.pid)
             restarts += 1
         if time.time() >= start_at:
             last_status = status(status_port) or last_status
@@ -395,6 +397,7 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         "status": last_status,
         "killed": killed_at is not None,
         "restart_s": None if restart_s is None else round(restart_s, 1),
+        "restart_cpu_s": None if restart_cpu_s is None else round(restart_cpu_s, 1),
         "acknowledged": len(acked_keys),
         "stored": stored.height,
         "lost": lost,
@@ -410,7 +413,12 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         f"{cpu_ms_per_position} ms CPU per position (one free core: "
         f"{result['one_core_positions_per_s']}/s); "
         f"errors {errors}; "
-        + ("" if restart_s is None else f"killed, listening again after {restart_s:.1f} s; ")
+        + (
+            ""
+            if restart_s is None
+            else f"killed, listening again after {restart_s:.1f} s "
+            f"({restart_cpu_s} s of CPU: start-up and recovery); "
+        )
         + f"acknowledged {len(acked_keys)}, stored {stored.height}, lost {lost}, "
         f"duplicated {duplicated}; broke first: {result['broke_first']}",
         flush=True,

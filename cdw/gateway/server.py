@@ -431,7 +431,14 @@ class Gateway:
             if header.msg_id == MSG_LOCATION:
                 return [self._general(session, header, RESULT_BAD_MESSAGE)], 0
         if points:
-            await self.intake.submit(points)
+            try:
+                await self.intake.submit(points)
+            except Exception:  # not durable: the terminal keeps the fix and sends it again
+                log.exception(
+                    "位置未能持久化 / positions not made durable (terminal %s)",
+                    terminal_key(header.phone),
+                )
+                return [self._general(session, header, RESULT_FAILURE)], 0
         return [self._general(session, header, RESULT_OK)], len(points)
 
     def _point(self, plate: str, loc: Location) -> tuple[Point | None, str]:
