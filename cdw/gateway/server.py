@@ -291,6 +291,13 @@ class Gateway:
                 exc.en,
             )
             return [self._general(session, header, RESULT_BAD_MESSAGE)], 0
+        except Exception:  # a bug must not end a terminal's session: answer, log, go on
+            log.exception(
+                "处理消息出错 / error handling 0x%04X from terminal %s",
+                header.msg_id,
+                terminal_key(header.phone),
+            )
+            return [self._general(session, header, RESULT_FAILURE)], 0
 
     def _reassemble(self, session: Session, header: Header, body: bytes) -> bytes | int | None:
         """The whole body once the last packet is in; None while packets are missing; a
