@@ -39,3 +39,10 @@ export function hashFor(view, params = {}) {
   const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== '')).toString();
   return `#/${view}${query ? `?${query}` : ''}`;
 }
+
+/** Empties ``el`` and appends ``children`` (arrays flattened, null skipped). */
+export function fill(el, ...children) {
+  clear(el);
+  append(el, children);
+  return el;
+}

@@ -5,8 +5,12 @@
 // Add a view: write views/<name>.js, import it here, add it to VIEWS (and its i18n keys).
 
 import account from './account.js';
+import cases from './cases.js';
+import monitoring from './monitoring.js';
+import replay from './replay.js';
+import review from './review.js';
 
-export const VIEWS = [account];
+export const VIEWS = [monitoring, replay, review, cases, account];
 
 // The page each role lands on after log-in (else its first menu entry).
 export const ROLE_HOME = {
