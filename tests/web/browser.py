@@ -35,6 +35,16 @@ def chromium_path() -> str:
     return str(CHROMIUM) if CHROMIUM.exists() else str(shutil.which("chromium"))
 
 
+def wait_until(page, condition, timeout_s: float = 30.0) -> None:
+    """Polls ``condition()`` (Python, reading the page) until true. The console's content
+    policy forbids eval, so Playwright's wait_for_function cannot run there."""
+    for _ in range(int(timeout_s * 10)):
+        if condition():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"condition not met within {timeout_s} s")
+
+
 def screenshot(page, name: str) -> Path:
     """A full-page screenshot under test-output/web/; returns its path."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@
 import { ApiError, errorBox, get, request, setToken, getToken, whenUnauthorised } from './api.js';
 import { clear, h, hashFor, hashParams } from './dom.js';
 import { getLang, setLang, t } from './i18n.js';
-import { resetSettings } from './map.js';
+import { consoleSettings, resetSettings } from './map.js';
 import { ROLE_HOME, VIEWS } from './views/index.js';
 
 const root = document.getElementById('app');
@@ -161,6 +161,7 @@ window.addEventListener('hashchange', route);
 
 async function start() {
   if (!getToken()) return loginPage();
+  consoleSettings().catch(() => {}); // fetched beside /auth/me: every map view needs it
   try {
     state.user = await get('auth/me');
   } catch (error) {

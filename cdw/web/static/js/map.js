@@ -142,7 +142,7 @@ export function stateMarker(latlng, state, renderer, radius = 7) {
 /** Fits the map to a GeoJSON layer's bounds when it has any. */
 export function fitTo(map, layer, padding = 30) {
   const bounds = layer.getBounds?.();
-  if (bounds && bounds.isValid()) map.fitBounds(bounds, { padding: [padding, padding], maxZoom: 17 });
+  if (bounds && bounds.isValid()) map.fitBounds(bounds, { padding: [padding, padding], maxZoom: 17, animate: false });
 }
 
 export { L };

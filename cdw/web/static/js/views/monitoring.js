@@ -126,38 +126,37 @@ export default {
       );
     }
 
-    // positions: the live channel, else the latest analysed day's last fixes
-    let source = 'live';
-    let positions = [];
-    try {
-      positions = await get('vehicles/live', {}, { signal: controller.signal });
-    } catch (error) {
-      // no live channel yet: 404, or 422 from /vehicles/{id} taking "live" for an id
-      if (!isMissingRoute(error) && !(error instanceof ApiError && error.status === 422)) throw error;
-      source = 'fallback';
-    }
-    const settings = (await ready) || (await consoleSettings().catch(() => ({})));
+    // positions: the live channel, else the latest analysed day's last fixes (requests in parallel)
+    const liveP = get('vehicles/live', {}, { signal: controller.signal }).then(
+      (positions) => ({ source: 'live', positions }),
+      (error) => {
+        // no live channel yet: 404, or 422 from /vehicles/{id} taking "live" for an id
+        if (isMissingRoute(error) || (error instanceof ApiError && error.status === 422)) return { source: 'fallback', positions: [] };
+        throw error;
+      },
+    );
+    const [live, settings] = await Promise.all([liveP, ready.then((s) => s || consoleSettings().catch(() => ({})))]);
+    const source = live.source;
     day = settings?.latest_day || null;
-    if (source === 'fallback' && day) {
-      positions = await get('console/positions', { day }, { signal: controller.signal });
-    }
+    const flagsP = FLAG_READERS.includes(user.role)
+      ? get('flags', { day_from: source === 'live' ? undefined : day, day_to: source === 'live' ? undefined : day, status: 'open', limit: 100 }, { signal: controller.signal }).catch((error) => error)
+      : Promise.resolve(null);
+    const positions = source === 'fallback' && day ? await get('console/positions', { day }, { signal: controller.signal }) : live.positions;
     fill(status, source === 'live' ? t('source_live') : day ? t('source_fallback', { day }) : t('no_positions'));
     status.dataset.source = source;
     for (const v of positions) place(v);
     showCounts();
     if (markers.size) {
       const bounds = L.latLngBounds(positions.map((v) => [v.lat, v.lon]));
-      map.fitBounds(bounds, { padding: [40, 40], maxZoom: 14 });
+      map.fitBounds(bounds, { padding: [40, 40], maxZoom: 14, animate: false });
     }
 
     // alerts
-    if (FLAG_READERS.includes(user.role)) {
-      try {
-        const flags = await get('flags', { day_from: source === 'live' ? undefined : day, day_to: source === 'live' ? undefined : day, status: 'open', limit: 100 }, { signal: controller.signal });
-        fill(list, flags.data.length ? flags.data.map(alertItem) : h('p', { class: 'empty' }, t('queue_empty')));
-      } catch (error) {
-        if (error.name !== 'AbortError') list.append(errorBox(error));
-      }
+    const flags = await flagsP;
+    if (flags instanceof Error) {
+      if (flags.name !== 'AbortError') list.append(errorBox(flags));
+    } else if (flags) {
+      fill(list, flags.data.length ? flags.data.map(alertItem) : h('p', { class: 'empty' }, t('queue_empty')));
     }
 
     searchForm.addEventListener('submit', (event) => {

@@ -47,6 +47,11 @@ export default {
       h('label', {}, t('window_end'), endInput),
       h('button', { type: 'submit', class: 'primary' }, t('load_track')),
     );
+    // On a phone a loaded replay folds its form away (one tap opens it) to leave room for the map.
+    const narrow = window.matchMedia('(max-width: 820px)').matches;
+    const formBox = narrow
+      ? h('details', { class: 'replay-form-box', open: !params.plate }, h('summary', { class: 'toolbar' }, `${params.plate || t('vehicle')} · ${toLocalInput(start).replace('T', ' ')} – ${toLocalInput(end).slice(11)}`), form)
+      : form;
     form.addEventListener('submit', (event) => {
       event.preventDefault();
       navigate('replay', { plate: plateInput.value.trim(), start: fromLocalInput(startInput.value), end: fromLocalInput(endInput.value) });
@@ -64,7 +69,7 @@ export default {
       h(
         'div',
         { class: 'column' },
-        form,
+        formBox,
         messages,
         h('div', { class: 'grow' }, h('div', { class: 'split' }, side, h('div', { class: 'main-map' }, mapEl))),
         controls,
@@ -247,7 +252,7 @@ export default {
     const selected = data.flags.find((f) => String(f.id) === params.flag);
     if (selected) {
       seek(selected.start);
-      map.setView([selected.lat, selected.lon], 15);
+      map.setView([selected.lat, selected.lon], 15, { animate: false });
     } else {
       show(0);
     }
