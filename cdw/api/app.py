@@ -22,7 +22,17 @@ from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cdw.api.routes import auth, enforcement, flags, manifests, permits, registry, tracks
+from cdw.api.routes import (
+    auth,
+    citizen_reports,
+    enforcement,
+    flags,
+    manifests,
+    maps,
+    permits,
+    registry,
+    tracks,
+)
 from cdw.auth.startup import auth_lifespan
 from cdw.config import get_settings
 from cdw.errors import CdwError, Conflict, Problem, RequestTooLarge, ValidationFailed
@@ -49,6 +59,8 @@ ROUTERS = [
     enforcement.router,
     permits.router,
     manifests.router,
+    maps.router,
+    citizen_reports.router,
 ]
 for router in ROUTERS:
     app.include_router(router, prefix=API_PREFIX)
