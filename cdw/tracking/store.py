@@ -147,7 +147,8 @@ class PointStore:
         columns: Iterable[str] | None = None,
     ) -> pl.DataFrame:
         """Points with ``start <= ts < end`` inside ``box`` (west, south, east, north in
-        degrees), sorted by vehicle then time: a lazy scan of the days the span covers, the
+        degrees), sorted by vehicle then time (``columns``, with ``vehicle`` and ``ts``
+        always among them: default all of the points frame): a lazy scan of the days the span covers, the
         box and the span pushed down into the Parquet reader (``columns``: default all of
         the points frame)."""
         if start.tzinfo is None or end.tzinfo is None:
@@ -161,6 +162,7 @@ class PointStore:
             & (pl.col("ts") < end)
         )
         names = list(POINTS_SCHEMA) if columns is None else list(columns)
+        names = ["vehicle", "ts", *(n for n in names if n not in ("vehicle", "ts"))]
         first = self._local_day(start)
         last = self._local_day(end - timedelta(microseconds=1))
         with self._lock(exclusive=False):
