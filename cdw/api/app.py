@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cdw.api.routes import (
     auth,
     citizen_reports,
+    dashboard,
     enforcement,
     flags,
     manifests,
@@ -61,6 +62,7 @@ ROUTERS = [
     manifests.router,
     maps.router,
     citizen_reports.router,
+    dashboard.router,
 ]
 for router in ROUTERS:
     app.include_router(router, prefix=API_PREFIX)

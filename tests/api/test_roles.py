@@ -160,6 +160,10 @@ ROLE_TABLE = {
     ("GET", "/console/config"): set(R),
     ("GET", "/map/roads"): set(R),
     ("GET", "/map/geofences"): set(R),
+    ("GET", "/dashboard/kpis"): {R.admin, R.permit_officer, R.enforcement_officer, R.viewer},
+    ("GET", "/dashboard/flags-per-day"): {
+        R.admin, R.permit_officer, R.enforcement_officer, R.viewer,
+    },
     # citizen reports name a complaint and answer raw track data
     ("POST", "/citizen-reports"): {R.admin, R.enforcement_officer},
     ("GET", "/citizen-reports"): {R.admin, R.enforcement_officer},
