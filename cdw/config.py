@@ -151,41 +151,6 @@ class Settings(BaseSettings):
         "default: the file audit.key in data_dir, created on first use",
     )
 
-    map_tile_url: str | None = Field(
-        default=None,
-        max_length=500,
-        description="tile URL template of a base map for the console, e.g. the bureau's own "
-        "天地图 or a local tile server (http(s)://…/{z}/{x}/{y}.png, or a path on this server "
-        "starting with /); none by default: the console draws the road network itself",
-    )
-    map_tile_attribution: str = Field(
-        default="",
-        max_length=300,
-        description="the attribution shown under the tile base map",
-    )
-    map_tile_max_zoom: int = Field(default=18, ge=1, le=22)
-
-    @field_validator("map_tile_url", mode="after")
-    @classmethod
-    def _tile_template(cls, value: str | None) -> str | None:
-        """Blank is none; otherwise an http(s) URL or an absolute path holding {z}, {x}, {y}."""
-        if value is None or not value.strip():
-            return None
-        value = value.strip()
-        if not value.startswith(("http://", "https://", "/")) or value.startswith("//"):
-            raise ValueError(
-                "瓦片地址须以 http://、https:// 或 / 开头 / "
-                "the tile URL must start with http://, https:// or /"
-            )
-        missing = [p for p in ("{z}", "{x}", "{y}") if p not in value]
-        if missing:
-            raise ValueError(
-                f"瓦片地址缺少 {' '.join(missing)} / the tile URL lacks {' '.join(missing)}"
-            )
-        if any(c.isspace() or c in "\"'<>`" for c in value):
-            raise ValueError("瓦片地址含有空白或引号 / the tile URL holds blanks or quotes")
-        return value
-
     @field_validator("road_network", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:

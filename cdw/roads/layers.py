@@ -236,17 +236,6 @@ def warm_up(path: str | Path) -> None:
     threading.Thread(target=build, name="road-layers", daemon=True).start()
 
 
-def network_bounds(path: str | Path) -> tuple[float, float, float, float]:
-    """West, south, east, north of the network file ``path`` (its nodes)."""
-    network = load_network(path)
-    return (
-        float(network.node_lon.min()),
-        float(network.node_lat.min()),
-        float(network.node_lon.max()),
-        float(network.node_lat.max()),
-    )
-
-
 @lru_cache(maxsize=2)
 def _layers(path: str, mtime_ns: int, size: int) -> RoadLayers:
     return RoadLayers(load_network(path))

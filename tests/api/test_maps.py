@@ -1,5 +1,5 @@
-"""Map layers for the console on the shipped Panyu network: roads per zoom band by bbox,
-geofences scoped by role, and the console's settings."""
+"""Map layers for the console on the shipped Panyu network: roads per zoom band by bbox, and
+geofences scoped by role."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 import shapely
-from pydantic import ValidationError
 from shapely.geometry import LineString, box
 
 from cdw.api.app import app
@@ -17,7 +16,7 @@ from cdw.roads.layers import BANDS, MAJOR, road_layers
 from cdw.roads.network import BUNDLED_NETWORK
 from tests import factories as f
 
-ROADS, GEOFENCES, CONFIG = "/api/v1/map/roads", "/api/v1/map/geofences", "/api/v1/console/config"
+ROADS, GEOFENCES = "/api/v1/map/roads", "/api/v1/map/geofences"
 # a few streets of Shiqiao (市桥), the district centre
 CENTRE_BOX = (113.36, 22.93, 113.38, 22.95)
 
@@ -96,48 +95,9 @@ def test_without_a_network_the_layer_is_empty_and_says_so(client, auth_headers):
     app.dependency_overrides[get_settings] = lambda: Settings(road_network=None)
     try:
         body = _roads(client, auth_headers(Role.viewer), CENTRE_BOX, 14)
-        config = client.get(CONFIG, headers=auth_headers(Role.viewer)).json()
     finally:
         app.dependency_overrides.pop(get_settings, None)
     assert body["configured"] is False and body["features"] == []
-    assert config["road_network"] is False and config["bounds"] is None
-    assert config["tiles"] is None
-
-
-def test_console_config_names_the_tiles_and_the_network_extent(client, auth_headers):
-    tiles = "https://tiles.example.gov.cn/{z}/{x}/{y}.png"
-    app.dependency_overrides[get_settings] = lambda: Settings(
-        road_network=BUNDLED_NETWORK, map_tile_url=tiles, map_tile_attribution="天地图"
-    )
-    try:
-        config = client.get(CONFIG, headers=auth_headers(Role.permit_officer))
-    finally:
-        app.dependency_overrides.pop(get_settings, None)
-    assert config.status_code == 200, config.text
-    body = config.json()
-    assert body["tiles"] == {"url": tiles, "attribution": "天地图", "max_zoom": 18}
-    west, south, east, north = body["bounds"]
-    assert 113.1 < west < east < 113.7 and 22.7 < south < north < 23.2
-    assert west < body["center"][0] < east
-    assert [b["min_zoom"] for b in body["zoom_bands"]] == [b.min_zoom for b in BANDS]
-
-
-@pytest.mark.parametrize(
-    ("url", "why"),
-    [
-        ("ftp://x/{z}/{x}/{y}", "http"),
-        ("https://x/{z}/{x}.png", "{y}"),
-        ("//cdn/{z}/{x}/{y}", "http"),
-        ('https://x/{z}/{x}/{y}.png" onerror="', "quotes"),
-        ("javascript:alert(1)//{z}{x}{y}", "http"),
-    ],
-)
-def test_a_tile_url_must_be_a_template_on_http_or_this_server(url, why):
-    with pytest.raises(ValidationError) as exc:
-        Settings(map_tile_url=url)
-    assert why in str(exc.value)
-    assert Settings(map_tile_url=" ").map_tile_url is None
-    assert Settings(map_tile_url="/tiles/{z}/{x}/{y}.png").map_tile_url.startswith("/tiles")
 
 
 def test_geofences_are_scoped_like_the_registry(client, auth_headers, session):

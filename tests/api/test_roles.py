@@ -157,7 +157,6 @@ ROLE_TABLE = {
     ("GET", "/drivers/{record_id}"): DRIVER_READERS,
     ("PATCH", "/vehicles/{record_id}"): {R.admin, R.permit_officer},
     # the console's map: every role (geofences scoped inside: tests/api/test_maps.py)
-    ("GET", "/console/config"): set(R),
     ("GET", "/map/roads"): set(R),
     ("GET", "/map/geofences"): set(R),
     ("GET", "/dashboard/kpis"): {R.admin, R.permit_officer, R.enforcement_officer, R.viewer},

@@ -1,5 +1,5 @@
-"""Map layers for the console: the road network by bbox and zoom, the geofences, and the
-console's settings (base-map tiles, the network's extent).
+"""Map layers for the console: the road network by bbox and zoom, and the geofences (the
+console's own settings, its tile URL and map centre, are ``/console/settings``, cdw.web).
 
 Every logged-in role reads them: the roads are public map data, the geofences are scoped as
 the registry's lists are (``cdw.registry.map``: a dispatcher sees its site, an operator its
@@ -24,13 +24,11 @@ from cdw.errors import Conflict, InputFileError, Problem, ValidationFailed
 from cdw.registry.map import GEOFENCE_KINDS, geofence_features
 from cdw.registry.services import scope_for
 from cdw.roads.layers import (
-    BANDS,
     MAX_ZOOM,
     MIN_ZOOM,
     RoadLayers,
     band_of,
     check_bbox,
-    network_bounds,
     road_layers,
     warm_up,
 )
@@ -95,32 +93,6 @@ class GeofencesPublic(BaseModel):
     features: list[GeofenceFeature]
 
 
-class TileLayer(BaseModel):
-    url: str
-    attribution: str
-    max_zoom: int
-
-
-class ZoomBand(BaseModel):
-    min_zoom: int
-    max_zoom: int
-    classes: list[str] | None
-    max_span_deg: float | None
-
-
-class ConsoleConfig(BaseModel):
-    """What the console needs before it draws its first map."""
-
-    tiles: TileLayer | None = Field(description="a base map of tiles; null: roads drawn by cdw")
-    road_network: bool = Field(description="a road network is configured")
-    bounds: tuple[float, float, float, float] | None = Field(
-        description="west, south, east, north of the road network"
-    )
-    center: tuple[float, float] | None = Field(description="lon, lat")
-    zoom_bands: list[ZoomBand]
-    local_timezone: str
-
-
 # --- helpers ---------------------------------------------------------------------------------
 
 
@@ -178,9 +150,9 @@ def read_roads(
     bbox: Annotated[str, Query(max_length=120, description="west,south,east,north")],
     zoom: Annotated[int, Query(ge=MIN_ZOOM, le=MAX_ZOOM)],
 ) -> RoadLayerPublic:
-    """Roads of the configured network meeting ``bbox``, simplified for ``zoom``: low zooms
-    draw the major classes only, zoom 16 and above every road (see ``zoom_bands`` of
-    ``/console/config`` for the classes and the widest bbox of each band)."""
+    """Roads of the configured network meeting ``bbox``, simplified for ``zoom``: up to zoom
+    11 motorways, trunks and primaries; 12–13 with their links and secondaries (bbox at most
+    1.5°); 14–15 with tertiaries and minor streets (0.5°); from 16 every road (0.2°)."""
     box = parse_bbox(bbox)
     layers = configured_layers(settings)
     if layers is None:
@@ -212,11 +184,14 @@ def read_roads(
 )
 def read_geofences(
     session: SessionDep,
+    settings: SettingsDep,
     user: Reader,
     kind: Annotated[list[GeofenceKind] | None, Query(max_length=len(GEOFENCE_KINDS))] = None,
 ) -> GeofencesPublic:
     """The active geofences the user may read (bound roles: their own site, facility or
     depots; restricted zones for everyone)."""
+    if settings.road_network is not None:
+        warm_up(settings.road_network)  # the map asks for roads next: have them built
     found = geofence_features(session, scope_for(user), kind)
     return GeofencesPublic(
         features=[
@@ -235,44 +210,4 @@ def read_geofences(
             )
             for f in found
         ]
-    )
-
-
-@router.get(
-    "/console/config",
-    response_model=ConsoleConfig,
-    responses=errors(403, 409),
-    summary="控制台配置 / console settings: base map and network extent",
-)
-def read_console_config(settings: SettingsDep, _: Reader) -> ConsoleConfig:
-    bounds = None
-    if settings.road_network is not None:
-        with _unreadable_is_conflict():
-            bounds = network_bounds(settings.road_network)
-        warm_up(settings.road_network)  # the map's first road request finds the layers built
-    center = None if bounds is None else ((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
-    tiles = (
-        None
-        if settings.map_tile_url is None
-        else TileLayer(
-            url=settings.map_tile_url,
-            attribution=settings.map_tile_attribution,
-            max_zoom=settings.map_tile_max_zoom,
-        )
-    )
-    return ConsoleConfig(
-        tiles=tiles,
-        road_network=bounds is not None,
-        bounds=bounds,
-        center=center,
-        zoom_bands=[
-            ZoomBand(
-                min_zoom=b.min_zoom,
-                max_zoom=b.max_zoom,
-                classes=None if b.classes is None else list(b.classes),
-                max_span_deg=b.max_span_deg,
-            )
-            for b in BANDS
-        ],
-        local_timezone=settings.local_timezone,
     )
