@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -103,85 +103,115 @@ def find_visits(
     gap_s: float,
     context_s: float = 600.0,
 ) -> list[Visit]:
-    """The visits in ``points`` (sorted by vehicle and time; the fixes around the circle)."""
+    """The visits in ``points`` (sorted by vehicle and time; the fixes around the circle).
+
+    Vectorised over all fixes: the runs, their closest fix and the load states before and
+    after each come from array operations; only the longest stay walks each run's fixes.
+    """
     if points.height == 0:
         return []
     lon = points["lon"].to_numpy()
     lat = points["lat"].to_numpy()
-    ts = points["ts"]
-    secs = ts.dt.epoch("us").to_numpy().astype(np.float64) / 1e6
+    secs = points["ts"].dt.epoch("us").to_numpy().astype(np.float64) / 1e6
     dist = place.distances_m(lon, lat)
-    in_window = (secs >= start.timestamp()) & (secs < end.timestamp())
-    inside = in_window & (dist <= place.radius_m)
-    status = points["status"].fill_null(np.iinfo(np.uint32).max).to_numpy().astype(np.int64)
-    load = np.where(status == np.iinfo(np.uint32).max, -1, (status >> 8) & 0b11)
-    vehicles = points["vehicle"].to_numpy()
-    # vehicle runs: rows [bounds[k], bounds[k+1])
-    change = np.flatnonzero(vehicles[1:] != vehicles[:-1]) + 1
-    bounds = np.concatenate(([0], change, [points.height]))
+    inside = (secs >= start.timestamp()) & (secs < end.timestamp()) & (dist <= place.radius_m)
+    rows = np.flatnonzero(inside)
+    if rows.size == 0:
+        return []
+    vehicle_codes = points["vehicle"].cast(pl.Categorical).to_physical().to_numpy()
+    # runs of consecutive inside fixes of one vehicle without a gap
+    new_run = np.ones(rows.size, bool)
+    new_run[1:] = (
+        (np.diff(rows) != 1)
+        | (vehicle_codes[rows[1:]] != vehicle_codes[rows[:-1]])
+        | (np.diff(secs[rows]) > gap_s)
+    )
+    run_of = np.cumsum(new_run) - 1
+    firsts = np.flatnonzero(new_run)
+    a = rows[firsts]
+    b = rows[np.append(firsts[1:], rows.size) - 1]
+    order = np.lexsort((dist[rows], run_of))  # by run, nearest first
+    closest = rows[order[np.flatnonzero(np.r_[True, np.diff(run_of[order]) != 0])]]
+    # the fix just before and just after each run, when of the same vehicle and near in time
+    n = points.height
+    prev = np.maximum(a - 1, 0)
+    nxt = np.minimum(b + 1, n - 1)
+    before = np.where(
+        (a > 0) & (vehicle_codes[prev] == vehicle_codes[a]) & (secs[a] - secs[prev] <= context_s),
+        prev,
+        a,
+    )
+    after = np.where(
+        (b < n - 1) & (vehicle_codes[nxt] == vehicle_codes[b]) & (secs[nxt] - secs[b] <= context_s),
+        nxt,
+        b,
+    )
+    status = points["status"]
+    load = np.where(
+        status.is_null().to_numpy(), -1, (status.fill_null(0).to_numpy().astype(np.int64) >> 8) & 3
+    )
+    unloaded = _loaded_then_empty(load, before, after)
     kx = _M_PER_DEG_LON_EQUATOR * math.cos(math.radians(place.lat))
+    x, y = ((lon - place.lon) * kx).tolist(), ((lat - place.lat) * _M_PER_DEG_LAT).tolist()
+    times = secs.tolist()
+    plates = points["vehicle"].gather(a).to_list()
     out: list[Visit] = []
-    for v0, v1 in zip(bounds[:-1], bounds[1:], strict=True):
-        rows = np.flatnonzero(inside[v0:v1]) + v0
-        if rows.size == 0:
-            continue
-        breaks = np.flatnonzero((np.diff(rows) != 1) | (np.diff(secs[rows]) > gap_s)) + 1
-        for run in np.split(rows, breaks):
-            a, b = int(run[0]), int(run[-1])
-            closest = a + int(np.argmin(dist[a : b + 1]))
-            dwell = _longest_stay(
-                lon[a : b + 1], lat[a : b + 1], secs[a : b + 1], kx, stop_radius_m
+    for k in range(a.size):
+        i, j = int(a[k]), int(b[k])
+        dwell = _longest_stay(x[i : j + 1], y[i : j + 1], times[i : j + 1], stop_radius_m)
+        lb, la = int(load[before[k]]), int(load[after[k]])
+        out.append(
+            Visit(
+                vehicle=plates[k],
+                first_seen=_utc(times[i]),
+                last_seen=_utc(times[j]),
+                closest_ts=_utc(times[int(closest[k])]),
+                distance_m=float(dist[closest[k]]),
+                inside_s=times[j] - times[i],
+                dwell_s=dwell,
+                stopped=dwell >= stop_min_s,
+                load_before=None if lb < 0 else lb,
+                load_after=None if la < 0 else la,
+                unloaded=bool(unloaded[k]),
+                fixes=j - i + 1,
             )
-            before = a - 1 if a - 1 >= v0 and secs[a] - secs[a - 1] <= context_s else a
-            after = b + 1 if b + 1 < v1 and secs[b + 1] - secs[b] <= context_s else b
-            states = load[before : after + 1]
-            out.append(
-                Visit(
-                    vehicle=str(vehicles[a]),
-                    first_seen=ts[a],
-                    last_seen=ts[b],
-                    closest_ts=ts[closest],
-                    distance_m=float(dist[closest]),
-                    inside_s=float(secs[b] - secs[a]),
-                    dwell_s=dwell,
-                    stopped=dwell >= stop_min_s,
-                    load_before=None if load[before] < 0 else int(load[before]),
-                    load_after=None if load[after] < 0 else int(load[after]),
-                    unloaded=_loaded_then_empty(states),
-                    fixes=int(b - a + 1),
-                )
-            )
+        )
     return out
 
 
-def _longest_stay(
-    lon: np.ndarray, lat: np.ndarray, secs: np.ndarray, kx: float, radius_m: float
-) -> float:
-    """Longest span of consecutive fixes within ``radius_m`` of the mean position of the
-    span's fixes so far; one fix farther, with the next one back within, is taken for a
-    multipath jump and skipped."""
-    x = (lon - lon[0]) * kx if lon.size else lon
-    y = (lat - lat[0]) * _M_PER_DEG_LAT if lat.size else lat
-    best, first, n, sx, sy = 0.0, 0, 1, 0.0, 0.0
-    if lon.size:
-        sx, sy = float(x[0]), float(y[0])
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(round(seconds, 6), UTC)
 
-    def near(i: int) -> bool:
-        return math.hypot(x[i] - sx / n, y[i] - sy / n) <= radius_m
 
-    for i in range(1, lon.size):
-        if near(i):
-            n, sx, sy = n + 1, sx + float(x[i]), sy + float(y[i])
-            best = max(best, float(secs[i] - secs[first]))
-        elif i + 1 < lon.size and near(i + 1):
+def _longest_stay(x: list[float], y: list[float], secs: list[float], radius_m: float) -> float:
+    """Longest span of consecutive fixes (metres ``x``, ``y``) within ``radius_m`` of the mean
+    position of the span's fixes so far; one fix farther, with the next one back within, is
+    taken for a multipath jump and skipped."""
+    best, first, count = 0.0, 0, 1
+    sx, sy = x[0], y[0]
+    r2 = radius_m * radius_m
+    last = len(x) - 1
+    for i in range(1, last + 1):
+        cx, cy = sx / count, sy / count
+        if (x[i] - cx) ** 2 + (y[i] - cy) ** 2 <= r2:
+            count, sx, sy = count + 1, sx + x[i], sy + y[i]
+            if secs[i] - secs[first] > best:
+                best = secs[i] - secs[first]
+        elif i < last and (x[i + 1] - cx) ** 2 + (y[i + 1] - cy) ** 2 <= r2:
             continue  # one stray fix
         else:
-            first, n, sx, sy = i, 1, float(x[i]), float(y[i])
+            first, count, sx, sy = i, 1, x[i], y[i]
     return best
 
 
-def _loaded_then_empty(states: np.ndarray) -> bool:
-    """Some fix reports a load (half or full) and a later one empty."""
-    loaded = np.flatnonzero((states == LOAD_FULL) | (states == LOAD_HALF))
-    empty = np.flatnonzero(states == LOAD_EMPTY)
-    return bool(loaded.size and empty.size and loaded[0] < empty[-1])
+def _loaded_then_empty(load: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per range ``lo[k]..hi[k]`` of ``load`` (JT/T 808 load codes, -1 unknown): some fix
+    reports a load (half or full) and a later one empty. From the next loaded fix at or
+    after each index and the last empty fix at or before it."""
+    n = load.size
+    idx = np.arange(n)
+    loaded = (load == LOAD_FULL) | (load == LOAD_HALF)
+    next_loaded = np.minimum.accumulate(np.where(loaded, idx, n)[::-1])[::-1]
+    last_empty = np.maximum.accumulate(np.where(load == LOAD_EMPTY, idx, -1))
+    first_loaded, final_empty = next_loaded[lo], last_empty[hi]
+    return (first_loaded <= hi) & (final_empty >= lo) & (first_loaded < final_empty)
