@@ -24,10 +24,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cdw.api.routes import (
     auth,
+    citizen_reports,
     console,
+    dashboard,
     enforcement,
     flags,
     manifests,
+    maps,
     permits,
     registry,
     tracks,
@@ -62,6 +65,9 @@ ROUTERS = [
     permits.router,
     manifests.router,
     console.router,
+    maps.router,
+    citizen_reports.router,
+    dashboard.router,
 ]
 for router in ROUTERS:
     app.include_router(router, prefix=API_PREFIX)

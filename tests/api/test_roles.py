@@ -156,6 +156,20 @@ ROLE_TABLE = {
     ("GET", "/drivers"): DRIVER_READERS,
     ("GET", "/drivers/{record_id}"): DRIVER_READERS,
     ("PATCH", "/vehicles/{record_id}"): {R.admin, R.permit_officer},
+    # the console's map: every role (geofences scoped inside: tests/api/test_maps.py)
+    ("GET", "/map/roads"): set(R),
+    ("GET", "/map/geofences"): set(R),
+    ("GET", "/dashboard/kpis"): {R.admin, R.permit_officer, R.enforcement_officer, R.viewer},
+    ("GET", "/dashboard/flags-per-day"): {
+        R.admin, R.permit_officer, R.enforcement_officer, R.viewer,
+    },
+    # citizen reports name a complaint and answer raw track data
+    ("POST", "/citizen-reports"): {R.admin, R.enforcement_officer},
+    ("GET", "/citizen-reports"): {R.admin, R.enforcement_officer},
+    ("GET", "/citizen-reports/{report_id}"): {R.admin, R.enforcement_officer},
+    ("POST", "/citizen-reports/{report_id}/photo"): {R.admin, R.enforcement_officer},
+    ("GET", "/citizen-reports/{report_id}/photo"): {R.admin, R.enforcement_officer},
+    ("GET", "/citizen-reports/{report_id}/trucks"): {R.admin, R.enforcement_officer},
 }  # fmt: skip
 
 
