@@ -22,7 +22,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cdw.api.routes import auth, enforcement, flags, manifests, permits, registry, tracks
+from cdw.api.routes import auth, enforcement, flags, live, manifests, permits, registry, tracks
 from cdw.auth.startup import auth_lifespan
 from cdw.config import get_settings
 from cdw.errors import CdwError, Conflict, Problem, RequestTooLarge, ValidationFailed
@@ -43,6 +43,7 @@ app = FastAPI(
 # Every router of the API, in one list (tests walk it to check each route's roles).
 ROUTERS = [
     auth.router,
+    live.router,  # before registry: /vehicles/live is no /vehicles/{record_id}
     registry.router,
     tracks.router,
     flags.router,

@@ -323,7 +323,8 @@ class LiveEngine:
             own = trips.get(track.vehicle, [])
             window.track, window.trip = track, own[-1] if own else None
             positions.append(self._position(window, track))
-            writes += self._due(window, flags.get(track.vehicle, []), now, closing=True)
+            last = track.time(track.n - 1)
+            writes += self._due(window, flags.get(track.vehicle, []), now, closing=True, last=last)
             if len(own) >= 2:  # the trip before the open one is all a pass needs
                 keep_from = track.time(own[-2].start_index)
                 window.points = window.points.filter(pl.col("ts") >= keep_from)
@@ -342,16 +343,23 @@ class LiveEngine:
             if context is None:
                 continue
             found = signal_gap.still_open(window.trip, window.track, context[1], now.timestamp())
-            writes += self._due(window, found, mono, closing=False)
+            writes += self._due(window, found, mono, closing=False, last=None)
         if writes:
             self._write([], writes, started)
 
     def _due(
-        self, window: _Window, found: list[Flag], now: float, *, closing: bool
+        self,
+        window: _Window,
+        found: list[Flag],
+        now: float,
+        *,
+        closing: bool,
+        last: datetime | None,
     ) -> list[tuple[Flag, bool]]:
         """The flags of ``found`` to write: (flag, new). A flag already written is written
-        again when its figures changed and ``update_every_s`` passed, or at once when it was
-        the timeout's open gap and the pass (``closing``) found the gap closed."""
+        again when its figures changed and: ``update_every_s`` passed, or the violation is
+        over (it ends before ``last``, the window's last fix), or it was the timeout's open
+        gap and the pass (``closing``) found the gap closed."""
         due = []
         for flag in found:
             if flag.code not in LIVE_CODES:
@@ -364,7 +372,11 @@ class LiveEngine:
                 due.append((flag, True))
             elif before.facts == facts:
                 continue
-            elif (before.open_gap and closing) or now - before.at >= self.update_every_s:
+            elif (
+                (before.open_gap and closing)
+                or (last is not None and flag.end < last)
+                or now - before.at >= self.update_every_s
+            ):
                 due.append((flag, False))
             else:
                 continue
