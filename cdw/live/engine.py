@@ -2,9 +2,10 @@
 arrive, by the batch engine itself.
 
 The gateway hands every durable batch of positions to :meth:`LiveEngine.accept`. The engine
-keeps, per vehicle, a window of its fixes of the current local day, from the start of the
-trip before its open one (the visit it left, so the open leg has its origin, its kind and
-its permit as the day's run will see them) to its last fix. Each pass runs the batch
+keeps, per vehicle, a window of its fixes of the current local day, from the trip before its
+open one (its last ``KEEP_BEFORE``: the visit it left, so the open leg has its origin, its
+kind and its permit as the day's run will see them) to its last fix. A vehicle first seen
+(after a restart) starts with its fixes of the day in the point store. Each pass runs the batch
 pipeline (``cdw.tracking.pipeline.run_pipeline``: the same cleaning, trips, checks and
 kernels, on the context ``cdw.flows.context.load_context`` builds for the day) over the
 windows of the vehicles that received fixes, with the checks of ``LIVE_CODES``. There is no
@@ -49,7 +50,7 @@ import asyncio
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from time import monotonic, perf_counter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -95,6 +96,10 @@ LIVE_CHECKS = tuple(c.check for c in ENGINE_CHECKS if c.code in LIVE_CODES)
 ACTOR = "live"
 LIVE_FLAG_ENTITY = "flag_live"
 _RAISED_KEPT = 100_000
+_EMPTY = conform(pl.DataFrame())
+# Of the trip before the open one, a pass keeps the last this long: the open leg's origin
+# (a visit at the start of a track stays a visit), and room for a stop begun just before.
+KEEP_BEFORE = timedelta(minutes=15)
 _DEFAULT = object()
 
 Identity = tuple[str, datetime]  # (code, start) within one vehicle
@@ -263,13 +268,23 @@ class LiveEngine:
         frame = frame.with_columns(
             pl.col("ts").dt.convert_time_zone(self.settings.local_timezone).dt.date().alias("_day")
         )
-        changed = set()
-        for (plate,), part in frame.partition_by("vehicle", as_dict=True).items():
+        parts = {
+            plate: part for (plate,), part in frame.partition_by("vehicle", as_dict=True).items()
+        }
+        opened: dict[date, list[str]] = {}  # windows to open, by day: filled from the store
+        for plate, part in parts.items():
             latest = part["_day"].max()
             window = self._windows.get(plate)
             if window is None or latest > window.day:
-                window = self._windows[plate] = _Window(latest, self._seed(plate, latest, part))
-            fresh = part.filter(pl.col("_day") == window.day).drop("_day")
+                opened.setdefault(latest, []).append(plate)
+        for day, plates in opened.items():
+            stored = self._stored(day, plates, frame)
+            for plate in plates:
+                self._windows[plate] = _Window(day, stored.get(plate, _EMPTY))
+        changed = set()
+        for plate, part in parts.items():
+            window = self._windows[plate]
+            fresh = conform(part.filter(pl.col("_day") == window.day))
             if fresh.height == 0:
                 continue
             before = window.points.height
@@ -283,15 +298,22 @@ class LiveEngine:
                 changed.add(plate)
         return changed
 
-    def _seed(self, plate: str, day: date, part: pl.DataFrame) -> pl.DataFrame:
-        """The vehicle's fixes of ``day`` stored before this batch (after a restart)."""
-        empty = conform(part.head(0).drop("_day"))
+    def _stored(self, day: date, plates: list[str], batch: pl.DataFrame) -> dict[str, pl.DataFrame]:
+        """The fixes of ``day`` stored before this batch for vehicles first seen (after a
+        restart, the day so far), one read for them all."""
         if self.store is None:
-            return empty
+            return {}
         start, _ = day_bounds(day, day, self.tz)
-        end = part["ts"].min()
-        stored = self.store.read(start, end, vehicles=[plate]) if end > start else empty
-        return conform(stored) if stored.height else empty
+        end = batch["ts"].min()
+        if end <= start:
+            return {}
+        stored = self.store.read(start, end, vehicles=plates)
+        if stored.height == 0:
+            return {}
+        return {
+            plate: conform(part).sort("ts")
+            for (plate,), part in stored.partition_by("vehicle", as_dict=True).items()
+        }
 
     def _context(self, day: date, points: pl.DataFrame) -> AnalysisContext:
         projector = self._projector or projector_for(points)
@@ -325,8 +347,12 @@ class LiveEngine:
             positions.append(self._position(window, track))
             last = track.time(track.n - 1)
             writes += self._due(window, flags.get(track.vehicle, []), now, closing=True, last=last)
-            if len(own) >= 2:  # the trip before the open one is all a pass needs
-                keep_from = track.time(own[-2].start_index)
+            if len(own) >= 2:  # the end of the trip before the open one is all a pass needs
+                before = own[-2]
+                keep_from = max(
+                    track.time(before.start_index),
+                    track.time(before.end_index - 1) - KEEP_BEFORE,
+                )
                 window.points = window.points.filter(pl.col("ts") >= keep_from)
         self._write(positions, writes, accepted_at)
 
