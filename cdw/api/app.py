@@ -29,6 +29,7 @@ from cdw.api.routes import (
     dashboard,
     enforcement,
     flags,
+    live,
     manifests,
     maps,
     permits,
@@ -58,6 +59,7 @@ app = FastAPI(
 # Every router of the API, in one list (tests walk it to check each route's roles).
 ROUTERS = [
     auth.router,
+    live.router,  # before registry: /vehicles/live is no /vehicles/{record_id}
     registry.router,
     tracks.router,
     flags.router,
