@@ -33,6 +33,7 @@ from cdw.api.routes import (
     manifests,
     maps,
     permits,
+    positions,
     registry,
     tracks,
 )
@@ -62,6 +63,7 @@ ROUTERS = [
     live.router,  # before registry: /vehicles/live is no /vehicles/{record_id}
     registry.router,
     tracks.router,
+    positions.router,
     flags.router,
     enforcement.router,
     permits.router,

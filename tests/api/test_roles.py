@@ -176,6 +176,7 @@ ROLE_TABLE = {
     ("GET", "/citizen-reports/{report_id}/trucks"): {R.admin, R.enforcement_officer},
     ("GET", "/vehicles/live"): TRACK_SEERS,  # a position is a piece of the track
     ("GET", "/stream"): TRACK_SEERS,  # positions and flags
+    ("POST", "/positions"): {R.admin, R.enforcement_officer, R.haulier},
 }  # fmt: skip
 
 
