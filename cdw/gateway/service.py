@@ -10,6 +10,7 @@ import signal
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cdw.auth.keys import signing_key
@@ -25,9 +26,12 @@ from cdw.tracking.store import PointStore
 log = logging.getLogger("cdw.gateway")
 
 
+@lru_cache(maxsize=1)
 def default_sink() -> Sink:
     """``LiveEngine().accept`` when the live engine is installed (package cdw.live),
-    otherwise a sink that does nothing (the points still reach the point store)."""
+    otherwise a sink that does nothing (the points still reach the point store). One
+    engine per process: it keeps each vehicle's window between batches (a new engine
+    would start cold, from the point store and the database, on every batch)."""
     if importlib.util.find_spec("cdw.live") is None:
         return no_sink
     try:
