@@ -114,10 +114,10 @@ class _Written:
 
 @dataclass
 class _Window:
-    """One vehicle's fixes of its current local day, from the trip before its open one."""
+    """What the engine keeps of one vehicle besides its fixes (``LiveEngine._points``): the
+    local day they are of, the flags written, the track and open trip of the last pass."""
 
     day: date
-    points: pl.DataFrame
     written: dict[Identity, _Written] = field(default_factory=dict)
     track: VehicleTrack | None = None  # of the last pass
     trip: Trip | None = None  # the open trip (last of the last pass)
@@ -176,6 +176,7 @@ class LiveEngine:
         self.passes = 0
         self.pass_seconds = 0.0
         self._windows: dict[str, _Window] = {}
+        self._points = _EMPTY  # every vehicle's window, one frame
         self._pending: list[tuple[float, pl.DataFrame]] = []
         self._lock = threading.Lock()
         self._busy: asyncio.Lock | None = None
@@ -218,7 +219,7 @@ class LiveEngine:
 
     def windows(self) -> dict[str, int]:
         """The number of fixes in each vehicle's window (what a pass re-reads)."""
-        return {plate: w.points.height for plate, w in self._windows.items()}
+        return dict(self._points.group_by("vehicle").len().iter_rows())
 
     # ------------------------------------------------------------------ passes
 
@@ -268,52 +269,43 @@ class LiveEngine:
         frame = frame.with_columns(
             pl.col("ts").dt.convert_time_zone(self.settings.local_timezone).dt.date().alias("_day")
         )
-        parts = {
-            plate: part for (plate,), part in frame.partition_by("vehicle", as_dict=True).items()
-        }
+        latest = frame.group_by("vehicle").agg(pl.col("_day").max())
         opened: dict[date, list[str]] = {}  # windows to open, by day: filled from the store
-        for plate, part in parts.items():
-            latest = part["_day"].max()
+        for plate, day in latest.iter_rows():
             window = self._windows.get(plate)
-            if window is None or latest > window.day:
-                opened.setdefault(latest, []).append(plate)
-        for day, plates in opened.items():
-            stored = self._stored(day, plates, frame)
-            for plate in plates:
-                self._windows[plate] = _Window(day, stored.get(plate, _EMPTY))
-        changed = set()
-        for plate, part in parts.items():
-            window = self._windows[plate]
-            fresh = conform(part.filter(pl.col("_day") == window.day))
-            if fresh.height == 0:
-                continue
-            before = window.points.height
-            merged = (
-                pl.concat([window.points, fresh], how="vertical")
-                .unique(subset=["ts"], keep="first", maintain_order=True)
-                .sort("ts")
-            )
-            if merged.height > before:
-                window.points = merged
-                changed.add(plate)
-        return changed
+            if window is None or day > window.day:
+                opened.setdefault(day, []).append(plate)
+                self._windows[plate] = _Window(day)
+        if opened:
+            reopened = [plate for plates in opened.values() for plate in plates]
+            parts = [self._points.filter(~pl.col("vehicle").is_in(reopened))]
+            parts += [self._stored(day, plates, frame) for day, plates in opened.items()]
+            self._points = pl.concat(parts, how="vertical")
+        plates = latest["vehicle"].to_list()
+        days = pl.DataFrame(
+            {"vehicle": plates, "_window_day": [self._windows[p].day for p in plates]},
+            schema={"vehicle": pl.String(), "_window_day": pl.Date()},
+        )
+        fresh = (
+            conform(frame.join(days, on="vehicle").filter(pl.col("_day") == pl.col("_window_day")))
+            .unique(subset=["vehicle", "ts"], keep="first", maintain_order=True)
+            .join(self._points.select("vehicle", "ts"), on=["vehicle", "ts"], how="anti")
+        )
+        if fresh.height == 0:
+            return set()
+        self._points = pl.concat([self._points, fresh], how="vertical")
+        return set(fresh["vehicle"].unique().to_list())
 
-    def _stored(self, day: date, plates: list[str], batch: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    def _stored(self, day: date, plates: list[str], batch: pl.DataFrame) -> pl.DataFrame:
         """The fixes of ``day`` stored before this batch for vehicles first seen (after a
         restart, the day so far), one read for them all."""
         if self.store is None:
-            return {}
+            return _EMPTY
         start, _ = day_bounds(day, day, self.tz)
         end = batch["ts"].min()
         if end <= start:
-            return {}
-        stored = self.store.read(start, end, vehicles=plates)
-        if stored.height == 0:
-            return {}
-        return {
-            plate: conform(part).sort("ts")
-            for (plate,), part in stored.partition_by("vehicle", as_dict=True).items()
-        }
+            return _EMPTY
+        return conform(self.store.read(start, end, vehicles=plates))
 
     def _context(self, day: date, points: pl.DataFrame) -> AnalysisContext:
         projector = self._projector or projector_for(points)
@@ -328,7 +320,11 @@ class LiveEngine:
         return cached[1]
 
     def _evaluate(self, day: date, plates: list[str], accepted_at: float) -> None:
-        points = pl.concat([self._windows[p].points for p in plates]).sort("vehicle", "ts")
+        points = self._points.filter(pl.col("vehicle").is_in(plates)).sort("vehicle", "ts")
+        lasts = {
+            row["vehicle"]: row for row in points.group_by("vehicle").last().iter_rows(named=True)
+        }
+        keep: dict[str, datetime] = {}
         context = self._context(day, points)
         result = run_pipeline(points, context, checks=LIVE_CHECKS)
         trips: dict[str, list[Trip]] = {}
@@ -344,7 +340,7 @@ class LiveEngine:
             window = self._windows[track.vehicle]
             own = trips.get(track.vehicle, [])
             window.track, window.trip = track, own[-1] if own else None
-            positions.append(self._position(window, track))
+            positions.append(self._position(window, track, lasts[track.vehicle]))
             last = track.time(track.n - 1)
             writes += self._due(window, flags.get(track.vehicle, []), now, closing=True, last=last)
             if len(own) >= 2:  # the end of the trip before the open one is all a pass needs
@@ -353,7 +349,17 @@ class LiveEngine:
                     track.time(before.start_index),
                     track.time(before.end_index - 1) - KEEP_BEFORE,
                 )
-                window.points = window.points.filter(pl.col("ts") >= keep_from)
+                keep[track.vehicle] = keep_from
+        if keep:
+            cut = pl.DataFrame(
+                {"vehicle": list(keep), "_keep_from": list(keep.values())},
+                schema={"vehicle": pl.String(), "_keep_from": pl.Datetime("us", "UTC")},
+            )
+            self._points = (
+                self._points.join(cut, on="vehicle", how="left")
+                .filter(pl.col("_keep_from").is_null() | (pl.col("ts") >= pl.col("_keep_from")))
+                .drop("_keep_from")
+            )
         self._write(positions, writes, accepted_at)
 
     def process_tick(self, now: datetime) -> None:
@@ -409,8 +415,9 @@ class LiveEngine:
             window.written[key] = _Written(facts, now, is_open)
         return due
 
-    def _position(self, window: _Window, track: VehicleTrack) -> dict[str, Any]:
-        last = window.points.row(-1, named=True)
+    def _position(
+        self, window: _Window, track: VehicleTrack, last: dict[str, Any]
+    ) -> dict[str, Any]:
         trip = window.trip
         return {
             "plate": track.vehicle,
