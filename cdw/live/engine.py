@@ -47,6 +47,7 @@ push channel, and one audit entry listing them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ BATCH_ONLY_CODES = frozenset(FlagCode) - LIVE_CODES
 LIVE_CHECKS = tuple(c.check for c in ENGINE_CHECKS if c.code in LIVE_CODES)
 ACTOR = "live"
 LIVE_FLAG_ENTITY = "flag_live"
+log = logging.getLogger(__name__)
 _RAISED_KEPT = 100_000
 _EMPTY = conform(pl.DataFrame())
 # Of the trip before the open one, a pass keeps the last this long: the open leg's origin
@@ -235,14 +237,22 @@ class LiveEngine:
         try:
             async with self._busy_lock():
                 while self._pending:
-                    await asyncio.to_thread(self._pass)
+                    try:
+                        await asyncio.to_thread(self._pass)
+                    except Exception:  # the gateway's path must go on: the fixes are durable
+                        log.exception(
+                            "live pass failed; its vehicles are evaluated again next pass"
+                        )
         finally:
             self._draining = False
 
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(self.tick_s)
-            await self.tick()
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("live timeout tick failed")
 
     def _pass(self) -> None:
         with self._lock:
