@@ -225,3 +225,23 @@ def test_late_fixes_of_an_earlier_day_are_left_to_that_days_run(
         (position,) = session.exec(select(VehicleLive)).all()
         assert utc(position.ts) == today["ts"][-1]
         assert session.exec(select(FlagRecord)).all() == []
+
+
+def test_a_live_flag_an_officer_already_reviewed_is_left_as_it_is(
+    engine: Engine, store: PointStore, settings: Settings
+):
+    seed_registry(engine)
+    plate = "粤A78144"
+    live = live_engine(engine, store, settings)
+    last_before = at("01:41:42")
+    feed(live, store, points_of(plate), at("01:35:00"), last_before + timedelta(seconds=1))
+    asyncio.run(live.tick(last_before + timedelta(seconds=305)))
+    (gap,) = flags_of(engine, plate, FlagCode.SIGNAL_GAP)
+    with Session(engine) as session:
+        record = session.get(FlagRecord, gap.id)
+        record.status = "dismissed"
+        session.add(record)
+        session.commit()
+    feed(live, store, points_of(plate), last_before + timedelta(seconds=1), at("01:50:00"))
+    (kept,) = flags_of(engine, plate, FlagCode.SIGNAL_GAP)
+    assert (kept.id, kept.status, kept.measured) == (gap.id, "dismissed", gap.measured)
