@@ -182,7 +182,7 @@ class LiveEngine:
         self._pending: list[tuple[float, pl.DataFrame]] = []
         self._lock = threading.Lock()
         self._busy: asyncio.Lock | None = None
-        self._draining = False
+        self._worker: asyncio.Task | None = None
         self._ticker: asyncio.Task | None = None
         self._projector: Projector | None = None
         self._contexts: dict[date, tuple[float, AnalysisContext]] = {}
@@ -190,16 +190,24 @@ class LiveEngine:
     # ------------------------------------------------------------------ the gateway's side
 
     async def accept(self, points: pl.DataFrame) -> None:
-        """Take a durable batch of positions (the points frame; any vehicles) and evaluate
-        the vehicles it moves. Passes run one at a time in a worker thread; a batch that
-        arrives during a pass is taken by the next one."""
+        """Take a durable batch of positions (the points frame; any vehicles) and return at
+        once: the vehicles it moves are evaluated in the background, one pass at a time in
+        a worker thread, each pass taking every batch accepted meanwhile (so the gateway's
+        path never waits for the engine). :meth:`drain` waits for the passes."""
         if points.height == 0:
             return
         with self._lock:
             self._pending.append((perf_counter(), points))
+        loop = asyncio.get_running_loop()
         if self.autotick and self._ticker is None:
-            self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
-        await self._drain()
+            self._ticker = loop.create_task(self._tick_forever())
+        if self._worker is None or self._worker.done():
+            self._worker = loop.create_task(self._drain())
+
+    async def drain(self) -> None:
+        """Wait until every batch accepted so far has been evaluated and written."""
+        while self._worker is not None and not self._worker.done():
+            await self._worker
 
     async def tick(self, now: datetime | None = None) -> None:
         """The timeout: raise SIGNAL_GAP for every vehicle silent for ``signal_gap_s`` at
@@ -208,9 +216,11 @@ class LiveEngine:
             await asyncio.to_thread(self.process_tick, now or datetime.now(UTC))
 
     async def close(self) -> None:
+        """Stop the timeout ticks and finish the passes under way."""
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
+        await self.drain()
 
     def process(self, points: pl.DataFrame) -> None:
         """``accept`` for a synchronous caller (benchmarks, scripts): one pass, here."""
@@ -231,20 +241,14 @@ class LiveEngine:
         return self._busy
 
     async def _drain(self) -> None:
-        if self._draining:
-            return  # the pass under way takes these points next
-        self._draining = True
-        try:
-            async with self._busy_lock():
-                while self._pending:
-                    try:
-                        await asyncio.to_thread(self._pass)
-                    except Exception:  # the gateway's path must go on: the fixes are durable
-                        log.exception(
-                            "live pass failed; its vehicles are evaluated again next pass"
-                        )
-        finally:
-            self._draining = False
+        async with self._busy_lock():
+            while self._pending:
+                try:
+                    await asyncio.to_thread(self._pass)
+                except Exception:  # the fixes are durable: the day's run will see them
+                    log.exception(
+                        "live pass failed; its vehicles are evaluated with their next fixes"
+                    )
 
     async def _tick_forever(self) -> None:
         while True:

@@ -245,3 +245,30 @@ def test_a_live_flag_an_officer_already_reviewed_is_left_as_it_is(
     feed(live, store, points_of(plate), last_before + timedelta(seconds=1), at("01:50:00"))
     (kept,) = flags_of(engine, plate, FlagCode.SIGNAL_GAP)
     assert (kept.id, kept.status, kept.measured) == (gap.id, "dismissed", gap.measured)
+
+
+def test_batches_accepted_while_a_pass_runs_are_all_evaluated(
+    engine: Engine, store: PointStore, settings: Settings
+):
+    """``accept`` returns at once; the passes take every batch accepted meanwhile."""
+    seed_registry(engine)
+    plates = ["粤A25957", "粤A37904"]
+    batches = [
+        points_of(plate, start=at(f"00:0{k}:00"), end=at(f"00:0{k + 1}:00"))
+        for k in range(3)
+        for plate in plates
+    ]
+    live = live_engine(engine, store, settings)
+
+    async def run() -> None:
+        for batch in batches:
+            await live.accept(batch)
+        await live.close()
+
+    asyncio.run(run())
+    assert live.passes < len(batches)  # the later batches joined a pass
+    with Session(engine) as session:
+        positions = {p.plate: utc(p.ts) for p in session.exec(select(VehicleLive))}
+    assert positions == {
+        plate: max(b["ts"].max() for b in batches if b["vehicle"][0] == plate) for plate in plates
+    }
