@@ -102,6 +102,7 @@ _EMPTY = conform(pl.DataFrame())
 # Of the trip before the open one, a pass keeps the last this long: the open leg's origin
 # (a visit at the start of a track stays a visit), and room for a stop begun just before.
 KEEP_BEFORE = timedelta(minutes=15)
+SAME_VIOLATION_GAP = timedelta(seconds=60)
 _DEFAULT = object()
 
 Identity = tuple[str, datetime]  # (code, start) within one vehicle
@@ -112,6 +113,8 @@ class _Written:
     facts: dict[str, Any]  # the flag as last written (Flag.as_dict)
     at: float  # monotonic time of that write
     open_gap: bool  # a SIGNAL_GAP still open (the timeout's)
+    start: datetime
+    end: datetime
 
 
 @dataclass
@@ -356,14 +359,17 @@ class LiveEngine:
             window.track, window.trip = track, own[-1] if own else None
             positions.append(self._position(window, track, lasts[track.vehicle]))
             last = track.time(track.n - 1)
-            writes += self._due(window, flags.get(track.vehicle, []), now, closing=True, last=last)
+            found = flags.get(track.vehicle, [])
+            writes += self._due(window, found, now, closing=True, last=last)
             if len(own) >= 2:  # the end of the trip before the open one is all a pass needs
                 before = own[-2]
                 keep_from = max(
                     track.time(before.start_index),
                     track.time(before.end_index - 1) - KEEP_BEFORE,
                 )
-                keep[track.vehicle] = keep_from
+                # never into a violation still in the window: it would start later next pass
+                reaching = [f.start for f in found if f.end >= keep_from]
+                keep[track.vehicle] = min([keep_from, *reaching])
         if keep:
             cut = pl.DataFrame(
                 {"vehicle": list(keep), "_keep_from": list(keep.values())},
@@ -414,6 +420,8 @@ class LiveEngine:
             facts = flag.as_dict()
             before = window.written.get(key)
             is_open = bool(flag.measured.get("open"))
+            if before is None and self._seen_as(window, flag):
+                continue
             if before is None:
                 due.append((flag, True))
             elif before.facts == facts:
@@ -426,8 +434,20 @@ class LiveEngine:
                 due.append((flag, False))
             else:
                 continue
-            window.written[key] = _Written(facts, now, is_open)
+            window.written[key] = _Written(facts, now, is_open, flag.start, flag.end)
         return due
+
+    @staticmethod
+    def _seen_as(window: _Window, flag: Flag) -> bool:
+        """Whether ``flag`` is a violation already written under another start: one of its
+        code whose time it begins in (or within ``SAME_VIOLATION_GAP`` after), as a window
+        cut into the violation would show it. The day's run has it whole, from the start
+        written first."""
+        code = str(flag.code)
+        return any(
+            key[0] == code and w.start < flag.start <= w.end + SAME_VIOLATION_GAP
+            for key, w in window.written.items()
+        )
 
     def _position(
         self, window: _Window, track: VehicleTrack, last: dict[str, Any]

@@ -272,3 +272,25 @@ def test_batches_accepted_while_a_pass_runs_are_all_evaluated(
     assert positions == {
         plate: max(b["ts"].max() for b in batches if b["vehicle"][0] == plate) for plate in plates
     }
+
+
+def test_a_violation_seen_again_from_a_later_start_is_not_raised_twice():
+    """A window cut into a violation shows it starting later: the same violation, not a new
+    one (the day's run has it whole, from the start written first)."""
+    from cdw.flags.values import Flag
+    from cdw.live.engine import LiveEngine, _Window, _Written
+
+    def zone_flag(start: str, end: str) -> Flag:
+        return Flag(FlagCode.RESTRICTED_ZONE, 50, "粤AA2467", None, at(start), at(end),
+                    113.4, 22.9, {}, {}, {}, "zh", "en")  # fmt: skip
+
+    first = zone_flag("22:50:54", "22:55:00")
+    window = _Window(DAY)
+    window.written[(str(first.code), first.start)] = _Written(
+        {}, 0.0, False, first.start, first.end
+    )
+    assert LiveEngine._seen_as(window, zone_flag("22:55:40", "22:59:07"))
+    assert not LiveEngine._seen_as(window, zone_flag("23:10:00", "23:12:00"))
+    other = Flag(FlagCode.SPEEDING, 50, "粤AA2467", None, at("22:52:00"), at("22:53:00"),
+                 113.4, 22.9, {}, {}, {}, "zh", "en")  # fmt: skip
+    assert not LiveEngine._seen_as(window, other)
