@@ -185,3 +185,19 @@ def test_review_queue_replay_and_open_case_on_a_phone(page_for, demo_site):
     page.click(".menu-toggle")
     assert page.locator("#menu").is_visible()
     assert not page.js_errors
+
+
+def test_the_review_queue_in_english(page_for, demo_site):
+    flag = max(_open_flags(demo_site), key=lambda f: f["severity"])
+    page = page_for(lang="en")
+    log_in(page, "enforce", demo_site.password)
+    assert page.inner_text("#role-label") == "Enforcement officer"
+    assert "Review queue" in page.inner_text("#menu")
+    page.goto(f"{demo_site.url}/#/review?flag={flag['id']}")
+    page.wait_for_selector("#evidence-map[data-ready=yes]")
+    assert flag["explanation_en"] in page.inner_text("#flag-explanation")
+    assert flag["explanation_zh"] in page.inner_text("#flag-explanation-other")
+    assert flag["label_en"] in page.inner_text("#flag-head")
+    assert "Dismiss" in page.inner_text("#review-actions")
+    screenshot(page, "review-en")
+    assert not page.js_errors
