@@ -24,11 +24,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cdw.api.routes import (
     auth,
+    citizen_reports,
     console,
+    dashboard,
     enforcement,
     flags,
+    live,
     manifests,
+    maps,
     permits,
+    positions,
     registry,
     tracks,
 )
@@ -55,13 +60,18 @@ app = FastAPI(
 # Every router of the API, in one list (tests walk it to check each route's roles).
 ROUTERS = [
     auth.router,
+    live.router,  # before registry: /vehicles/live is no /vehicles/{record_id}
     registry.router,
     tracks.router,
+    positions.router,
     flags.router,
     enforcement.router,
     permits.router,
     manifests.router,
     console.router,
+    maps.router,
+    citizen_reports.router,
+    dashboard.router,
 ]
 for router in ROUTERS:
     app.include_router(router, prefix=API_PREFIX)

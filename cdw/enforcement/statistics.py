@@ -75,3 +75,29 @@ def statistics(session: Session, day_from: date, day_to: date, timezone: str) ->
         "cases_by_state": {str(s): sum(c.state == s for c in opened) for s in CaseState},
         "closure_rate": round(finished / len(opened), 4) if opened else None,
     }
+
+
+def flags_per_day(session: Session, day_from: date, day_to: date) -> list[dict[str, Any]]:
+    """Per local day of ``day_from..day_to`` (every day, zeros included): the flags raised
+    that day (by their ``day``), in total and by code (codes with none left out)."""
+    if day_to < day_from:
+        raise ValidationFailed(
+            [Problem("date_to", "结束日期早于开始日期", "date_to precedes date_from")]
+        )
+    rows = session.exec(
+        select(FlagRecord.day, FlagRecord.code, func.count())
+        .where(FlagRecord.day >= day_from, FlagRecord.day <= day_to)
+        .group_by(FlagRecord.day, FlagRecord.code)
+    ).all()
+    counts: dict[date, dict[str, int]] = {}
+    for day, code, n in rows:
+        counts.setdefault(day, {})[str(code)] = int(n)
+    days = [day_from + timedelta(days=k) for k in range((day_to - day_from).days + 1)]
+    return [
+        {
+            "day": d.isoformat(),
+            "total": sum(counts.get(d, {}).values()),
+            "by_code": dict(sorted(counts.get(d, {}).items())),
+        }
+        for d in days
+    ]

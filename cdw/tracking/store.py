@@ -139,6 +139,44 @@ class PointStore:
         # each file is sorted; several files (or days) need a merge
         return frame if sorted_by_vehicle_ts(frame) else frame.sort("vehicle", "ts")
 
+    def read_box(
+        self,
+        start: datetime,
+        end: datetime,
+        box: tuple[float, float, float, float],
+        columns: Iterable[str] | None = None,
+    ) -> pl.DataFrame:
+        """Points with ``start <= ts < end`` inside ``box`` (west, south, east, north in
+        degrees), sorted by vehicle then time (``columns``, with ``vehicle`` and ``ts``
+        always among them: default all of the points frame): a lazy scan of the days the span covers, the
+        box and the span pushed down into the Parquet reader (``columns``: default all of
+        the points frame)."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware")
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        west, south, east, north = box
+        wanted = (
+            pl.col("lon").is_between(west, east)
+            & pl.col("lat").is_between(south, north)
+            & (pl.col("ts") >= start)
+            & (pl.col("ts") < end)
+        )
+        names = list(POINTS_SCHEMA) if columns is None else list(columns)
+        names = ["vehicle", "ts", *(n for n in names if n not in ("vehicle", "ts"))]
+        first = self._local_day(start)
+        last = self._local_day(end - timedelta(microseconds=1))
+        with self._lock(exclusive=False):
+            files = [
+                f
+                for d in self._day_names()
+                if first <= date.fromisoformat(d) <= last
+                for f in self._files(d)
+            ]
+            if not files:
+                return pl.DataFrame(schema={n: POINTS_SCHEMA[n] for n in names})
+            frame = _scan(files).filter(wanted).select(names).collect()
+        return frame.sort("vehicle", "ts")
+
     def read_uploads(self, day: date) -> pl.DataFrame:
         """``vehicle, ts, upload`` of every point stored for local ``day``."""
         with self._lock(exclusive=False):
