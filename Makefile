@@ -22,8 +22,11 @@ $(INSTALLED_TEST): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(INSTALLED)
 
+# Ends by serving the web console on the demo day (URL and log-ins printed); for the batch
+# only: make demo DEMO_ARGS=--no-serve (or CDW_DEMO_SERVE=0 make demo).
+DEMO_ARGS ?=
 demo: $(INSTALLED)
-	$(BIN)/cdw demo
+	$(BIN)/cdw demo $(DEMO_ARGS)
 
 test: $(INSTALLED_TEST)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \

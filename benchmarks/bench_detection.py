@@ -13,7 +13,9 @@ flag is a true flag when it overlaps in time a labelled violation of the same co
 vehicle; a violation is found when some flag overlaps it; a flag on a labelled near miss
 (and on no violation) is a false flag counted apart (cdw.demo.match_ground_truth).
 ``--details`` writes, per scenario, the missed violations and the false flags as JSON. The
-last line printed is one JSON object with every figure.
+last line printed is one JSON object with every figure. ``--from-details DIR`` runs nothing:
+it prints the tables and the JSON of the scenarios already written to DIR (runs of separate
+cells side by side, pooled into one report).
 """
 
 from __future__ import annotations
@@ -173,7 +175,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--noise", type=float, nargs="+", default=NOISE_M, help="σ in metres")
     parser.add_argument("--interval", type=float, nargs="+", default=INTERVAL_S, help="seconds")
     parser.add_argument("--details", type=Path, help="write missed labels and false flags here")
+    parser.add_argument(
+        "--from-details", type=Path, help="report the scenarios written to this folder, run none"
+    )
     args = parser.parse_args(argv)
+    if args.from_details:
+        done = [
+            json.loads(f.read_text(encoding="utf-8"))
+            for f in sorted(args.from_details.glob("noise*-every*s-seed*.json"))
+        ]
+        seeds_run = len({r["seed"] for r in done})
+        spent = sum(r["generate_s"] + r["cli_s"] for r in done)
+        return _report(done, done[0]["trucks"] if done else 0, seeds_run, spent)
 
     grid = [(n, i) for n in args.noise for i in args.interval]
     trucks, seeds = args.trucks, args.seeds
@@ -201,6 +214,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     json.dumps(result, ensure_ascii=False, indent=1, default=str),
                     encoding="utf-8",
                 )
+    return _report(results, trucks, seeds, perf_counter() - started)
+
+
+def _report(
+    results: list[dict[str, Any]], trucks: int, seeds: int, elapsed_s: float
+) -> dict[str, Any]:
+    """Print the tables and, last, the JSON of every figure; return the figures."""
     pooled = _pooled(results)
     _print_tables(results, pooled)
     figures = {
@@ -208,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "network": "Guangzhou Panyu OSM",
         "trucks": trucks,
         "seeds": seeds,
-        "elapsed_s": round(perf_counter() - started, 1),
+        "elapsed_s": round(elapsed_s, 1),
         "target": TARGET,
         "pooled": pooled,
         "cells": {head: _pooled(rs) for head, rs in _cells(results)},

@@ -150,6 +150,42 @@ class Settings(BaseSettings):
         description="HMAC key of the audit chain (not the token key); "
         "default: the file audit.key in data_dir, created on first use",
     )
+    gateway_host: str = Field(
+        default="0.0.0.0", description="JT/T 808 gateway: address to listen on (terminals)"
+    )
+    gateway_port: int = Field(default=6808, ge=0, le=65535, description="JT/T 808 TCP port")
+    gateway_status_host: str = Field(
+        default="127.0.0.1", description="gateway status listener (/status, /metrics)"
+    )
+    gateway_status_port: int = Field(default=6809, ge=0, le=65535)
+    gateway_idle_timeout_s: float = Field(
+        default=180.0,
+        gt=0,
+        le=86400,
+        allow_inf_nan=False,
+        description="a terminal connection silent this long is closed (heartbeats count)",
+    )
+    gateway_max_auth_failures: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="wrong authentication codes before the connection is closed",
+    )
+    gateway_max_connections: int = Field(default=20_000, ge=1, le=1_000_000)
+    gateway_absorb_interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="how often the write-ahead log is absorbed into the point store",
+    )
+    gateway_broker_url: str | None = Field(
+        default=None,
+        description="optional NATS JetStream (nats://127.0.0.1:4222) in place of the gateway's "
+        "own write-ahead log, for several gateway processes",
+    )
+    gateway_broker_stream: str = Field(default="CDW_POSITIONS", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    gateway_wal_segment_mb: float = Field(default=64.0, gt=0, le=4096, allow_inf_nan=False)
 
     @field_validator("road_network", mode="before")
     @classmethod
@@ -160,6 +196,11 @@ class Settings(BaseSettings):
     @property
     def points_dir(self) -> Path:
         return self.data_dir / "points"
+
+    @property
+    def wal_dir(self) -> Path:
+        """Write-ahead logs of positions acknowledged and not yet in the point store."""
+        return self.data_dir / "wal"
 
 
 def day_bounds(start_day: date, end_day: date, tz: tzinfo) -> tuple[datetime, datetime]:

@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session, select
 
+from cdw.accounts.services import create_user
+from cdw.auth.models import Role, UserCreate
 from cdw.bundle import load_registry, track_files
 from cdw.config import Settings
 from cdw.db import make_engine, session_scope
@@ -26,7 +28,7 @@ from cdw.flags.models import FlagRecord
 from cdw.flows.day import analyse_and_reconcile_days, analyse_days
 from cdw.manifests.importer import load_manifests
 from cdw.migrate import upgrade
-from cdw.registry.models import DisposalFacility, Vehicle
+from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
 from cdw.report import report_from_database
 from cdw.tracking.ingest import ingest_file
 from cdw.tracking.store import PointStore
@@ -43,6 +45,47 @@ def bundle_road_network(bundle: Path) -> Path | None:
         return None
     name = json.loads(meta.read_text(encoding="utf-8")).get("road_network")
     return None if not name else (bundle / name).resolve()
+
+
+# One log-in per role for the web console on the demo day (a demo database only).
+DEMO_PASSWORD = "panyu-demo-2026"
+DEMO_USERS = (
+    ("admin", Role.admin, "演示管理员"),
+    ("permit", Role.permit_officer, "演示审批员"),
+    ("enforce", Role.enforcement_officer, "演示执法队员"),
+    ("facility", Role.facility_operator, "演示消纳场操作员"),
+    ("dispatch", Role.site_dispatcher, "演示工地出场管理员"),
+    ("haulier", Role.haulier, "演示运输企业"),
+    ("viewer", Role.viewer, "演示只读用户"),
+)
+
+
+def create_demo_users(session: Session, settings: Settings) -> list[tuple[str, Role, str]]:
+    """One user per role (password ``DEMO_PASSWORD``); the bound roles are bound to the first
+    facility, site and haulier of the registry. Returns (username, role, bound to)."""
+    first = {
+        "facility_id": session.exec(select(DisposalFacility).order_by(DisposalFacility.id)).first(),
+        "site_id": session.exec(select(ConstructionSite).order_by(ConstructionSite.id)).first(),
+        "haulier_id": session.exec(select(Haulier).order_by(Haulier.id)).first(),
+    }
+    binding_of = {
+        Role.facility_operator: "facility_id",
+        Role.site_dispatcher: "site_id",
+        Role.haulier: "haulier_id",
+    }
+    made = []
+    for username, role, full_name in DEMO_USERS:
+        column = binding_of.get(role)
+        record = first[column] if column else None
+        if column and record is None:
+            continue  # a bundle without that kind of record: no user for the role
+        binding = {column: record.id} if column else {}
+        data = UserCreate(
+            username=username, full_name=full_name, role=role, password=DEMO_PASSWORD, **binding
+        )
+        create_user(session, data, settings, actor="demo")
+        made.append((username, role, record.name if record else ""))
+    return made
 
 
 COUNT_KEYS = ("flags", "labels", "true_flags", "found", "near_misses", "near_miss_flags")
@@ -126,6 +169,8 @@ def run_demo(
         + ", ".join(f"{kind} {n}" for kind, n in loaded.registry.items())
         + f"; 核准 / permits {loaded.permits}"
     )
+    with console.status("演示账户 / demo log-ins"), session_scope(engine) as session:
+        users = create_demo_users(session, settings)
 
     store = PointStore(settings.points_dir, timezone=settings.local_timezone)
     with Session(engine) as session:
@@ -177,7 +222,19 @@ def run_demo(
     )
     console.print(f"预警明细 / flags written to: {out.resolve()}")
     console.print(f"报告（含地图）/ HTML report with maps: {report.resolve()}")
+    console.print(_users_table(users))
     return out
+
+
+def _users_table(users: list[tuple[str, Role, str]]) -> Table:
+    table = Table(
+        title=f"演示账户（密码均为 {DEMO_PASSWORD}）/ demo log-ins (password {DEMO_PASSWORD})"
+    )
+    for header in ("用户名 / username", "角色 / role", "绑定 / bound to"):
+        table.add_column(header)
+    for username, role, bound in users:
+        table.add_row(username, f"{role.label_zh} / {role}", bound)
+    return table
 
 
 def _flags_table(flags: list[FlagRecord], labels: list[dict]) -> Table:

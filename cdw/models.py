@@ -8,6 +8,7 @@ from cdw.enforcement import citizen_models  # noqa: F401
 from cdw.enforcement import models as enforcement_models  # noqa: F401
 from cdw.flags import models as flag_models  # noqa: F401
 from cdw.flows import models as flow_models  # noqa: F401
+from cdw.live import models as live_models  # noqa: F401
 from cdw.manifests import models as manifest_models  # noqa: F401
 from cdw.permits import models as permit_models  # noqa: F401
 from cdw.registry import models as registry_models  # noqa: F401

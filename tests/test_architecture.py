@@ -18,7 +18,7 @@ import cdw
 ROOT = Path(cdw.__file__).parent
 FLOOR = ("geo", "flags", "audit")
 ENGINE = "tracking"
-FACES_AND_FLOWS = ("flows", "api", "cli")
+FACES_AND_FLOWS = ("flows", "live", "api", "cli")  # live: a flow-level package
 DOMAINS = ("registry", "permits", "manifests", "tracking", "roads", "enforcement", "live")
 DATABASE = ("sqlalchemy", "sqlmodel", "cdw.db", "cdw.flags.models", "cdw.flags.store")
 

@@ -25,12 +25,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cdw.api.routes import (
     auth,
     citizen_reports,
+    console,
     dashboard,
     enforcement,
     flags,
+    live,
     manifests,
     maps,
     permits,
+    positions,
     registry,
     tracks,
 )
@@ -38,10 +41,13 @@ from cdw.auth.startup import auth_lifespan
 from cdw.config import get_settings
 from cdw.errors import CdwError, Conflict, Problem, RequestTooLarge, ValidationFailed
 from cdw.registry.validators.pydantic_errors import problems_from_validation_error
+from cdw.web import INDEX_HTML, get_console_settings
+from cdw.web import STATIC_DIR as CONSOLE_DIR
 
 API_PREFIX = "/api/v1"
 STATIC_DIR = Path(__file__).parent / "static"
 DOCS_URL, REDOC_URL, STATIC_URL = "/docs", "/redoc", "/static"
+CONSOLE_URL, CONSOLE_ASSETS_URL = "/", "/web"
 
 app = FastAPI(
     title="cdw 建筑垃圾运输监管 / Construction-waste transport supervision",
@@ -54,12 +60,15 @@ app = FastAPI(
 # Every router of the API, in one list (tests walk it to check each route's roles).
 ROUTERS = [
     auth.router,
+    live.router,  # before registry: /vehicles/live is no /vehicles/{record_id}
     registry.router,
     tracks.router,
+    positions.router,
     flags.router,
     enforcement.router,
     permits.router,
     manifests.router,
+    console.router,
     maps.router,
     citizen_reports.router,
     dashboard.router,
@@ -67,6 +76,15 @@ ROUTERS = [
 for router in ROUTERS:
     app.include_router(router, prefix=API_PREFIX)
 app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
+# The web console (cdw/web): its page at /, its scripts, styles and vendored Leaflet at /web.
+app.mount(CONSOLE_ASSETS_URL, StaticFiles(directory=CONSOLE_DIR), name="console")
+
+
+@app.get(CONSOLE_URL, include_in_schema=False)
+def console_page() -> HTMLResponse:
+    return HTMLResponse(
+        INDEX_HTML.read_text(encoding="utf-8"), headers={"Cache-Control": "no-cache"}
+    )
 
 
 @app.get(DOCS_URL, include_in_schema=False)
@@ -112,8 +130,23 @@ _CSP_DOCS = (
 _DOCS_PATHS = frozenset({DOCS_URL, REDOC_URL, app.swagger_ui_oauth2_redirect_url})
 
 
+def _console_csp() -> str:
+    """The API's policy; images also from the configured tile server, when there is one."""
+    origin = get_console_settings().tile_origin
+    return (
+        _CSP_API
+        if origin is None
+        else _CSP_API.replace("img-src 'self' data:", f"img-src 'self' data: {origin}")
+    )
+
+
 def _security_headers(path: str) -> list[tuple[bytes, bytes]]:
-    csp = _CSP_DOCS if path in _DOCS_PATHS else _CSP_API
+    if path in _DOCS_PATHS:
+        csp = _CSP_DOCS
+    elif path == CONSOLE_URL:
+        csp = _console_csp()
+    else:
+        csp = _CSP_API
     return [
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),

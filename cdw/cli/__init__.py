@@ -9,6 +9,7 @@ from cdw.cli.bundle import bundle_import_command
 from cdw.cli.db import db_app
 from cdw.cli.demo import demo_command
 from cdw.cli.enforcement import audit_app, enforcement_app
+from cdw.cli.gateway import gateway_command
 from cdw.cli.ingest import ingest_command
 from cdw.cli.manifests import (
     expire_permits_command,
@@ -44,4 +45,5 @@ app.command("reconcile")(reconcile_command)
 app.command("figures")(figures_command)
 app.command("expire-permits")(expire_permits_command)
 app.command("serve")(serve_command)
+app.command("gateway")(gateway_command)
 app.command("demo")(demo_command)

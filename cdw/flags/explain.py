@@ -212,6 +212,13 @@ def _restricted_zone(m: Facts, _: Facts, wording: Facts) -> tuple[str, str]:
 
 
 def _signal_gap(m: Facts, th: Facts, _: Facts) -> tuple[str, str]:
+    if m.get("open"):  # the live engine's timeout: no fix since, so far
+        duration, gap_s = m["duration_s"], th["signal_gap_s"]
+        return (
+            f"已 {dur_zh(duration)}无定位数据（阈值 {dur_zh(gap_s)}），信号尚未恢复",
+            f"No fix for {dur_en(duration)} so far (threshold {dur_en(gap_s)}); "
+            "the signal has not come back",
+        )
     duration, jump, gap_s = m["duration_s"], m["jump_m"], th["signal_gap_s"]
     return (
         f"无定位数据 {dur_zh(duration)}（阈值 {dur_zh(gap_s)}），前后两点相距 {dist_zh(jump)}",

@@ -78,6 +78,25 @@ class FlagRecord(SQLModel, table=True):
             source=source,
         )
 
+    def refresh_from(self, flag: Flag) -> None:
+        """Take the findings of ``flag``, the same violation found again (same identity): the
+        row keeps its id, source, status and creation time, so a flag raised live and found
+        again by the day's run stays one record."""
+        for name, value in (
+            ("severity", flag.severity),
+            ("trip_id", flag.trip_id),
+            ("end_ts", flag.end),
+            ("lon", flag.lon),
+            ("lat", flag.lat),
+            ("geometry", flag.geometry),
+            ("measured", flag.measured),
+            ("thresholds", flag.thresholds),
+            ("explanation_zh", flag.explanation_zh),
+            ("explanation_en", flag.explanation_en),
+            ("permit_no", flag.permit_no),
+        ):
+            setattr(self, name, value)
+
     def to_flag(self) -> Flag:
         return Flag(
             code=FlagCode(self.code),

@@ -3,7 +3,11 @@
 A flag somebody has acted on stays: one already reviewed (status other than ``open``) and
 one another record points at (a haulier's explanation, a review, a case; the caller names
 those columns in ``held_by``). Found again, the finding is matched to the kept flag by its
-identity and not stored twice. Each run writes one audit entry listing the flags it deleted.
+identity and not stored twice. An open flag found again (same identity: source, code,
+vehicle, start) is updated in place and keeps its id, so a flag the live engine raised
+during the day (``cdw.live``) is the very record the day's run confirms; the open flags the
+run no longer finds are deleted. Each run writes one audit entry listing the flags it
+deleted and the ids it updated.
 """
 
 from __future__ import annotations
@@ -49,8 +53,8 @@ CONCURRENT_WRITER = {
 
 @dataclass(frozen=True)
 class Replacement:
-    stored: int  # flags written
-    replaced: int  # earlier open flags of these days and this source, deleted
+    stored: int  # flags written (inserted, or updated in place)
+    replaced: int  # earlier open flags of these days and this source, deleted or updated
     kept_reviewed: int  # found again but reviewed or under explanation: left as they were
 
 
@@ -89,21 +93,36 @@ def replace_flags(
         replaceable = replaceable & col(FlagRecord.id).not_in(select(column))
     try:
         kept = {r.identity for r in session.exec(select(FlagRecord).where(in_days, ~replaceable))}
-        deleted = session.exec(
-            delete(FlagRecord)
-            .where(replaceable)
-            .returning(FlagRecord.id, FlagRecord.code, FlagRecord.vehicle, FlagRecord.start_ts)
-        ).all()
+        found_again = {r.identity: r for r in session.exec(select(FlagRecord).where(replaceable))}
         stored = kept_reviewed = 0
         seen = set(kept)
+        updated: list[int] = []
         for flag in flags:
             identity = flag_identity(flag, source)
             if identity in seen:
                 kept_reviewed += identity in kept
                 continue
             seen.add(identity)
-            session.add(FlagRecord.from_flag(flag, flag.start.astimezone(tz).date(), source))
+            row = found_again.pop(identity, None)
+            if row is None:
+                session.add(FlagRecord.from_flag(flag, flag.start.astimezone(tz).date(), source))
+            else:
+                row.refresh_from(flag)
+                session.add(row)
+                updated.append(row.id)
             stored += 1
+        stale = [row.id for row in found_again.values()]
+        deleted = (
+            session.exec(
+                delete(FlagRecord)
+                .where(col(FlagRecord.id).in_(stale), replaceable)
+                .returning(FlagRecord.id, FlagRecord.code, FlagRecord.vehicle, FlagRecord.start_ts)
+            ).all()
+            if stale
+            else []
+        )
+        if len(deleted) != len(stale):  # one was reviewed or explained meanwhile
+            raise IntegrityError("replace_flags", {}, Exception("flags changed meanwhile"))
         session.flush()
         gone = sorted((_deleted_entry(row) for row in deleted), key=lambda d: d["id"])
         audit(
@@ -119,6 +138,7 @@ def replace_flags(
                 "kept": len(kept),
                 "deleted_count": len(gone),
                 "deleted": gone,
+                "updated": sorted(updated),
             },
         )
     except IntegrityError as exc:
@@ -127,4 +147,4 @@ def replace_flags(
     except BaseException:
         session.rollback()
         raise
-    return Replacement(stored, len(deleted), kept_reviewed)
+    return Replacement(stored, len(deleted) + len(updated), kept_reviewed)

@@ -20,7 +20,9 @@ non-zero in the batch: it reports status 0, "empty", all day) has no bits
 site to the next facility or the next site. A depot visit or a time step ≥
 ``trip_split_gap_s`` ends an inferred load: a truck parked at its depot (or unseen for half
 an hour) is no evidence of a load carried on, and a drive from a site to the depot is the
-empty run home (with bits that say loaded it is a loaded leg, reported).
+empty run home (with bits that say loaded it is a loaded leg, reported). Within a loaded leg
+the load may end before the leg does (dumped on the way): where, the checks find out
+(``checks.suspected_dumping.load_end``).
 
 | leg starts at | load bits at the first fix | kind |
 |---|---|---|

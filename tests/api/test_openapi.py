@@ -65,6 +65,10 @@ def test_the_document_lists_every_route():
 def test_every_route_answers_a_typed_body(method, path, operation):
     _, answer = _success(operation)
     content = answer["content"]
+    if "text/event-stream" in content:  # the live push channel: typed events
+        assert set(content) == {"text/event-stream"}
+        assert untyped(content["text/event-stream"]["schema"]) == []
+        return
     if "application/json" not in content:  # the printable case report, a report's photo
         assert set(content) in ({"text/html"}, {"image/jpeg", "image/png", "image/webp"})
         return

@@ -107,9 +107,13 @@ def bindings(engine) -> dict[str, int]:
         return {"facility_id": facility.id, "site_id": site.id, "haulier_id": haulier.id}
 
 
+# A stream answers until it is told to stop: read it for no longer than its first poll.
+BOUNDED_QUERY = {f"{API_PREFIX}/stream": "?max_seconds=0"}
+
+
 def _concrete(path: str) -> str:
     """Fill path parameters with an id that exists for nobody (9999) or a plate."""
-    return re.sub(r"\{[^}]+\}", "9999", path)
+    return re.sub(r"\{[^}]+\}", "9999", path) + BOUNDED_QUERY.get(path, "")
 
 
 @pytest.mark.parametrize(("method", "path", "route"), GATED, ids=[f"{m} {p}" for m, p, _ in GATED])
@@ -170,6 +174,9 @@ ROLE_TABLE = {
     ("POST", "/citizen-reports/{report_id}/photo"): {R.admin, R.enforcement_officer},
     ("GET", "/citizen-reports/{report_id}/photo"): {R.admin, R.enforcement_officer},
     ("GET", "/citizen-reports/{report_id}/trucks"): {R.admin, R.enforcement_officer},
+    ("GET", "/vehicles/live"): TRACK_SEERS,  # a position is a piece of the track
+    ("GET", "/stream"): TRACK_SEERS,  # positions and flags
+    ("POST", "/positions"): {R.admin, R.enforcement_officer, R.haulier},
 }  # fmt: skip
 
 

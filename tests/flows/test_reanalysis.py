@@ -77,12 +77,12 @@ def test_an_explained_flag_survives_reanalysis_once_and_the_deleted_are_audited(
     first_run, second_run = _run_entries(session)
     assert first_run.data["deleted"] == [] and first_run.data["stored"] == 3
     assert second_run.actor == "officer_x"
-    assert second_run.data["deleted_count"] == 2 and second_run.data["kept"] == 1
-    deleted = {(d["id"], d["code"], d["vehicle"]) for d in second_run.data["deleted"]}
-    assert deleted == {
-        (before[FlagCode.SUSPECTED_DUMPING], "SUSPECTED_DUMPING", PLATE),
-        (before[FlagCode.SIGNAL_GAP], "SIGNAL_GAP", PLATE),
-    }
+    # The open flags found again are updated in place: same ids, nothing deleted.
+    assert second_run.data["deleted_count"] == 0 and second_run.data["kept"] == 1
+    assert second_run.data["updated"] == sorted(
+        [before[FlagCode.SUSPECTED_DUMPING], before[FlagCode.SIGNAL_GAP]]
+    )
+    assert {r.code: r.id for r in _flags(session, FlagSource.engine)} == before
     assert verify_chain(session) == []
 
     # A third run still keeps it, and a run that no longer finds it keeps it too.

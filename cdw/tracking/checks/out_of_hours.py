@@ -4,7 +4,8 @@ The allowed window is local time (``AnalysisContext.timezone``) and may span mid
 Each run of the leg's fixes outside the window is a flag when the truck moved during it:
 some fix of the run lies farther than ``stop_radius_m`` from its first fix (so a truck
 standing loaded outside the window is not "moving"). Legs without a permit, or whose
-permit allows any hour, are not checked. Severity: 50 + 1 per minute.
+permit allows any hour, are not checked; a leg counts up to where its load ends
+(``suspected_dumping.load_end``: a truck that dumped its load drives back empty). Severity: 50 + 1 per minute.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from cdw.flags.values import Flag
 from cdw.permits.rules import within_hours
 from cdw.tracking import _kernels as K
 from cdw.tracking.checks import Finding, local_time, make_flag
+from cdw.tracking.checks.suspected_dumping import load_end
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.trips import Trip, TripKind, VehicleTrack
 
@@ -38,8 +40,11 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
         return []
     permit = trip.permit
     th = trip.thresholds
-    lo, hi = trip.start_index, trip.end_index
-    outside = _outside(track, permit.allowed_hours)[lo:hi]
+    lo = trip.start_index
+    outside = _outside(track, permit.allowed_hours)[lo : trip.end_index]
+    if not outside.any():
+        return []
+    outside = outside[: load_end(trip, track, ctx) - lo]
     if not outside.any():
         return []
     starts, ends = K.run_lengths(outside)

@@ -6,7 +6,8 @@ and ≥ ``deviation_min_distance_m`` of path between them, of which at least two
 the corridor by more than ``deviation_confirm_margin_m`` as well: fixes within GPS error of
 the corridor (σ 20 m, and one fix in a hundred thrown three times as far) are no proof that
 the truck left it, however many of them. Legs without a permit or without approved routes
-are not checked.
+are not checked. The leg counts up to where its load ends (``suspected_dumping.load_end``): a
+truck that dumped its load and turns back drives the rest empty, wherever it likes.
 
 Evidence: the off-route path with the last in-corridor fix before it and the first one
 after it (exit and rejoin), its length and time, the distance along the route between the
@@ -34,6 +35,7 @@ from cdw.flags.codes import FlagCode
 from cdw.flags.values import Flag
 from cdw.tracking import _kernels as K
 from cdw.tracking.checks import Finding, make_flag, matched
+from cdw.tracking.checks.suspected_dumping import load_end
 from cdw.tracking.context import AnalysisContext, PermitRule
 from cdw.tracking.trips import Trip, TripKind, VehicleTrack
 
@@ -101,8 +103,12 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
         return []
     permit = trip.permit
     th = trip.thresholds
-    lo, hi = trip.start_index, trip.end_index
-    outside = _off_corridor(track, trip)[lo:hi]
+    lo = trip.start_index
+    outside = _off_corridor(track, trip)[lo : trip.end_index]
+    if not outside.any():
+        return []
+    hi = load_end(trip, track, ctx)
+    outside = outside[: hi - lo]
     if not outside.any():
         return []
     starts, ends = K.runs_at_least(outside, track.t[lo:hi], th.deviation_min_duration_s)

@@ -20,6 +20,18 @@ centre and every fix between it and the fence (from the stay to the arrival, or 
 departure to the stay) within ``fence_exit_margin_m`` of that fence, is the truck waiting
 to get in (or out); the same GPS tolerance that keeps fixes just outside a fence in the
 visit (``trips.visit_places``).
+
+Where the load ends (``load_end``): a loaded leg carries its load up to its end, except
+
+- with load bits (``load_state_source`` reported): from the first fix of the leg's last run
+  of fixes whose bits say empty, up to its end, the truck is empty (it tipped somewhere);
+- without them (inferred), on a leg that does not end at a facility: after the last stop this
+  check flags, the load is presumed gone there (the truck turned back to a site, or was not
+  seen arriving anywhere, with its load dropped at that stop).
+
+A stop that starts after the load ended is an empty truck's, no dumping; the other checks of
+a moving loaded truck (``route_deviation``, ``out_of_hours``) look at the leg only up to
+``load_end`` too: the way back of a truck that dumped its load is an empty run.
 """
 
 from __future__ import annotations
@@ -42,7 +54,7 @@ from cdw.tracking.checks import (
 )
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.points import LOAD_EMPTY, LOAD_FULL, LOAD_HALF
-from cdw.tracking.trips import Place, Trip, TripKind, VehicleTrack
+from cdw.tracking.trips import REPORTED, Place, Trip, TripKind, VehicleTrack
 
 POINTS = {
     "base": 40,
@@ -113,6 +125,34 @@ def _gate_queue(
     )
 
 
+def _dumping_stays(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[int]:
+    """The trip's stays (indices into ``_stays``) that are no gate queue, whatever the load."""
+    stays = _stays(track, trip.thresholds, ctx)
+    first, end = stays.span(trip)
+    return [k for k in range(first, end) if not _gate_queue(trip, track, ctx, stays, k)]
+
+
+def load_end(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> int:
+    """One past the last fix of a loaded leg that still carries the load (docstring);
+    ``trip.start_index`` for a leg that is not loaded."""
+    lo, hi = trip.start_index, trip.end_index
+    if trip.kind != TripKind.loaded:
+        return lo
+
+    def compute() -> int:
+        if trip.load_state_source == REPORTED:
+            carried = np.flatnonzero(track.load[lo:hi] != LOAD_EMPTY)
+            return lo + int(carried[-1]) + 1 if carried.size else lo
+        if trip.destination is not None and trip.destination.kind == "facility":
+            return hi
+        stops = _dumping_stays(trip, track, ctx)
+        if not stops:
+            return hi
+        return min(hi, _stays(track, trip.thresholds, ctx).ends[stops[-1]] + 1)
+
+    return track.memo(("load_end", lo, id(trip.thresholds)), compute)
+
+
 def may_flag(track: VehicleTrack, trips: list[Trip], ctx: AnalysisContext) -> bool:
     loaded = [trip for trip in trips if trip.kind == TripKind.loaded]
     return any(_stays(track, th, ctx).starts for th in thresholds_of(track, loaded))
@@ -126,6 +166,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     first, end = stays.span(trip)
     if first == end:
         return []
+    carried_to = load_end(trip, track, ctx)
     permitted = trip.permit.facility_id if trip.permit else None
     arrived = trip.destination_facility_id
     reaches = arrived is not None and (permitted is None or arrived == permitted)
@@ -133,10 +174,10 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     routes = trip.permit.route_index if trip.permit is not None else None
     route_dist = _route_distances(track, th, ctx, routes) if routes is not None else None
     flags = []
-    for k in range(first, end):
-        if _gate_queue(trip, track, ctx, stays, k):
-            continue
+    for k in _dumping_stays(trip, track, ctx):
         s, e = stays.starts[k], stays.ends[k]
+        if s >= carried_to:
+            break
         departure = stays.departures[k]
         duration = float(track.t[departure] - track.t[s])
         cx, cy = float(stays.cx[k]), float(stays.cy[k])

@@ -37,8 +37,23 @@ from cdw.tracking.io.raw_rows import ReadResult, Reject, file_error, finish
 
 FLAG = 0x7E
 ESCAPE = 0x7D
+MSG_TERMINAL_REPLY = 0x0001
+MSG_HEARTBEAT = 0x0002
+MSG_LOGOUT = 0x0003
+MSG_REGISTER = 0x0100
+MSG_AUTHENTICATE = 0x0102
 MSG_LOCATION = 0x0200
 MSG_BATCH_LOCATION = 0x0704
+MSG_PLATFORM_REPLY = 0x8001
+MSG_REGISTER_REPLY = 0x8100
+# Platform general reply 0x8001 results.
+RESULT_OK, RESULT_FAILURE, RESULT_BAD_MESSAGE, RESULT_UNSUPPORTED = 0, 1, 2, 3
+# Registration reply 0x8100 results.
+REGISTER_OK = 0
+REGISTER_VEHICLE_TAKEN = 1
+REGISTER_NO_VEHICLE = 2
+REGISTER_TERMINAL_TAKEN = 3
+REGISTER_NO_TERMINAL = 4
 STATUS_SOUTH = 1 << 2
 STATUS_WEST = 1 << 3
 GMT8 = timezone(timedelta(hours=8))
@@ -233,6 +248,71 @@ def decode_frame(content: bytes, offset: int = 0) -> Frame:
     return Frame(offset, header, body)
 
 
+class FrameSplitter:
+    """Frames out of a byte stream fed in arbitrary chunks (a TCP connection).
+
+    Every 0x7E is a boundary; the bytes between two flags are one frame's escaped content
+    (empty content, ``7E 7E``, is skipped). Bytes before a first flag, or content longer
+    than ``max_content`` (a lost closing flag), come out as garbage so that the caller can
+    log it; the splitter then resynchronises on the next flag.
+    """
+
+    def __init__(self, max_content: int = 2 * (17 + 4 + MAX_BODY_LENGTH + 1) + 16):
+        self.max_content = max_content
+        self._buffer = bytearray()
+        self._open = False  # an opening flag was seen and its content is in the buffer
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[tuple[bool, bytes]]:
+        """``(is_frame, content)`` in stream order; ``is_frame`` False: garbage bytes."""
+        out: list[tuple[bool, bytes]] = []
+        start = 0
+        while True:
+            end = data.find(b"\x7e", start)
+            if end == -1:
+                self._buffer += data[start:]
+                if len(self._buffer) > self.max_content:
+                    out.append((False, bytes(self._buffer)))
+                    self._buffer.clear()
+                    self._open = False
+                return out
+            self._buffer += data[start:end]
+            if self._buffer:
+                too_long = len(self._buffer) > self.max_content
+                out.append((self._open and not too_long, bytes(self._buffer)))
+                self._buffer.clear()
+            self._open = True
+            start = end + 1
+
+
+def peek_header(content: bytes) -> Header | None:
+    """The header of a frame that failed to decode, when enough of it is readable (to answer
+    it with "message wrong"); None otherwise."""
+    payload = content.replace(b"\x7d\x02", b"\x7e").replace(b"\x7d\x01", b"\x7d")
+    if len(payload) < 12:
+        return None
+    msg_id, props = struct.unpack_from(">HH", payload, 0)
+    is_2019 = bool(props & _PROPS_VERSION_2019)
+    if is_2019 and len(payload) < 17:
+        return None
+    phone = bcd_digits(payload[5:15] if is_2019 else payload[4:10])
+    if not phone.isdigit():
+        return None
+    (flow,) = struct.unpack_from(">H", payload, 15 if is_2019 else 10)
+    return Header(
+        msg_id=msg_id,
+        body_length=props & MAX_BODY_LENGTH,
+        encryption=(props >> _PROPS_ENCRYPTION_SHIFT) & 0b111,
+        version=2019 if is_2019 else 2013,
+        protocol_version=payload[4] if is_2019 else None,
+        phone=phone,
+        flow=flow,
+    )
+
+
 def iter_frames(data: bytes) -> Iterator[Frame]:
     for offset, content in split_frames(data):
         yield decode_frame(content, offset)
@@ -376,6 +456,117 @@ def encode_frame(
         header += struct.pack(">HH", *packet)
     payload = header + body
     return bytes([FLAG]) + escape(payload + bytes([checksum(payload)])) + bytes([FLAG])
+
+
+def encode_general_reply(flow: int, msg_id: int, result: int) -> bytes:
+    """Body of 0x8001 (platform) or 0x0001 (terminal) general reply: the answered message's
+    flow number and id, and the result."""
+    return struct.pack(">HHB", flow, msg_id, result)
+
+
+def decode_general_reply(body: bytes) -> tuple[int, int, int]:
+    """0x8001 / 0x0001 body → (flow number answered, message id answered, result)."""
+    if len(body) != 5:
+        raise FrameError("通用应答长度应为 5 字节", "a general reply body is 5 bytes")
+    return struct.unpack(">HHB", body)
+
+
+def encode_register_reply(flow: int, result: int, auth_code: str = "") -> bytes:
+    """Body of 0x8100: the registration's flow number, the result and (on success only) the
+    authentication code (GBK string)."""
+    body = struct.pack(">HB", flow, result)
+    return body + auth_code.encode("gbk") if result == REGISTER_OK else body
+
+
+def decode_register_reply(body: bytes) -> tuple[int, int, str]:
+    if len(body) < 3:
+        raise FrameError("注册应答过短", "registration reply too short")
+    flow, result = struct.unpack_from(">HB", body)
+    return flow, result, body[3:].decode("gbk")
+
+
+# Registration 0x0100: province WORD, city WORD, maker, model and terminal id (fixed-width
+# BYTE fields, 5/20/7 in 2013 and 11/30/30 in 2019, right-padded with 0x00), plate colour
+# BYTE, plate STRING (GBK).
+_REGISTER_WIDTHS = {2013: (5, 20, 7), 2019: (11, 30, 30)}
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    province: int
+    city: int
+    maker: str
+    model: str
+    terminal_id: str
+    plate_colour: int
+    plate: str
+
+
+def _fixed(text: str, width: int) -> bytes:
+    raw = text.encode("ascii")[:width]
+    return raw + b"\x00" * (width - len(raw))
+
+
+def _unfixed(raw: bytes) -> str:
+    return raw.rstrip(b"\x00 ").decode("ascii", errors="replace")
+
+
+def encode_registration(reg: Registration, version: int = 2013) -> bytes:
+    maker_w, model_w, id_w = _REGISTER_WIDTHS[version]
+    return (
+        struct.pack(">HH", reg.province, reg.city)
+        + _fixed(reg.maker, maker_w)
+        + _fixed(reg.model, model_w)
+        + _fixed(reg.terminal_id, id_w)
+        + bytes([reg.plate_colour])
+        + reg.plate.encode("gbk")
+    )
+
+
+def decode_registration(body: bytes, version: int = 2013) -> Registration:
+    maker_w, model_w, id_w = _REGISTER_WIDTHS[version]
+    fixed = 4 + maker_w + model_w + id_w + 1
+    if len(body) < fixed:
+        raise FrameError(
+            f"注册消息过短：{len(body)} 字节，至少 {fixed} 字节",
+            f"registration body too short: {len(body)} bytes, need {fixed}",
+        )
+    province, city = struct.unpack_from(">HH", body)
+    pos = 4
+    maker = _unfixed(body[pos : pos + maker_w])
+    pos += maker_w
+    model = _unfixed(body[pos : pos + model_w])
+    pos += model_w
+    terminal_id = _unfixed(body[pos : pos + id_w])
+    pos += id_w
+    try:
+        plate = body[pos + 1 :].decode("gbk").strip("\x00 ")
+    except UnicodeDecodeError as exc:
+        raise FrameError("车牌不是 GBK 编码", "plate is not GBK text") from exc
+    return Registration(province, city, maker, model, terminal_id, body[pos], plate)
+
+
+# Authentication 0x0102: 2013 the code (the whole body); 2019 its length BYTE, the code,
+# IMEI BYTE[15] and software version BYTE[20].
+def encode_authentication(
+    code: str, version: int = 2013, *, imei: str = "", software: str = ""
+) -> bytes:
+    raw = code.encode("gbk")
+    if version == 2013:
+        return raw
+    return bytes([len(raw)]) + raw + _fixed(imei, 15) + _fixed(software, 20)
+
+
+def decode_authentication(body: bytes, version: int = 2013) -> str:
+    """The authentication code of a 0x0102 body."""
+    try:
+        if version == 2013:
+            return body.decode("gbk")
+        if not body or len(body) < 1 + body[0]:
+            raise FrameError("鉴权消息过短", "authentication body too short")
+        return body[1 : 1 + body[0]].decode("gbk")
+    except UnicodeDecodeError as exc:
+        raise FrameError("鉴权码不是 GBK 编码", "authentication code is not GBK text") from exc
 
 
 # ---------------------------------------------------------------- reader
