@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import unquote
 
 import polars as pl
 
@@ -52,13 +53,23 @@ def test_a_citizen_report_finds_the_truck_that_dumped_there(page_for, demo_site)
     assert rows.count() >= 2  # the others that passed, ranked after it
     screenshot(page, "webapi-citizen-report")
     first.locator(".replay-link").click()
-    wait_until(page, lambda: "#/replay" in page.url and label["plate"] in page.url)
+    wait_until(page, lambda: "#/replay" in page.url and label["plate"] in unquote(page.url))
     assert not page.js_errors, page.js_errors
 
 
 def _vertex_centre(page, index: int) -> tuple[float, float]:
-    box = page.locator(f'[data-vertex="{index}"]').bounding_box()
+    """A route point's centre on the screen (scrolled into view first)."""
+    vertex = page.locator(f'[data-vertex="{index}"]')
+    vertex.scroll_into_view_if_needed()
+    box = vertex.bounding_box()
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def _vertex_on_map(page, index: int) -> tuple[float, float]:
+    """A route point's position within the map (the page may scroll while dragging)."""
+    box = page.locator(f'[data-vertex="{index}"]').bounding_box()
+    frame = page.locator("#permit-map").bounding_box()
+    return box["x"] - frame["x"], box["y"] - frame["y"]
 
 
 def test_a_permit_route_is_proposed_edited_checked_and_approved(page_for, demo_site):
@@ -92,11 +103,17 @@ def test_a_permit_route_is_proposed_edited_checked_and_approved(page_for, demo_s
     page.wait_for_selector('[data-vertex="3"]')
     x, y = _vertex_centre(page, 3)
     page.mouse.move(x, y)
+    for _ in range(3):  # zoom in around the point (a drag of a few pixels stays on its road)
+        page.mouse.wheel(0, -240)
+        page.wait_for_timeout(400)
+    x, y = _vertex_centre(page, 3)
+    before = _vertex_on_map(page, 3)
+    page.mouse.move(x, y)
     page.mouse.down()
-    page.mouse.move(x + 4, y + 3, steps=4)
+    page.mouse.move(x + 5, y + 4, steps=5)
     page.mouse.up()
-    moved = _vertex_centre(page, 3)
-    assert abs(moved[0] - x - 4) < 2 and abs(moved[1] - y - 3) < 2  # the point was dragged
+    after = _vertex_on_map(page, 3)
+    assert abs(after[0] - before[0] - 5) < 2 and abs(after[1] - before[1] - 4) < 2  # dragged
     page.click("#route-check-btn")
     page.wait_for_selector("#route-ok, #route-refused")
     assert page.locator("#route-ok").count() == 1, page.inner_text("#route-check")
@@ -110,7 +127,8 @@ def test_a_permit_route_is_proposed_edited_checked_and_approved(page_for, demo_s
 
 
 def test_a_receipt_is_confirmed_and_a_second_confirmation_refused(page_for, demo_site):
-    password = "Receipt-Check-2026!"
+    password = demo_site.password  # demo_site.api() logs in with it
+    username = f"weighbridge{datetime.now().microsecond}"
     with demo_site.api("admin") as api:
         facility = next(
             f for f in api.get("/facilities", params={"limit": 500}).json()["data"]
@@ -119,7 +137,7 @@ def test_a_receipt_is_confirmed_and_a_second_confirmation_refused(page_for, demo
         made = api.post(
             "/users",
             json={
-                "username": "weighbridge2",
+                "username": username,
                 "full_name": "地磅员",
                 "role": "facility_operator",
                 "facility_id": facility["id"],
@@ -127,7 +145,7 @@ def test_a_receipt_is_confirmed_and_a_second_confirmation_refused(page_for, demo
             },
         )
         assert made.status_code == 201, made.text
-    with demo_site.api("weighbridge2") as api:
+    with demo_site.api(username) as api:
         expected = api.get("/manifests/expected").json()["data"]
     assert expected, "the demo day leaves manifests unreceived at PY-F002"
     manifest = expected[0]
@@ -135,7 +153,7 @@ def test_a_receipt_is_confirmed_and_a_second_confirmation_refused(page_for, demo
     pages = []
     for _ in range(2):  # two operators at one weighbridge, both with the manifest open
         page = page_for()
-        log_in(page, "weighbridge2", password)
+        log_in(page, username, password)
         page.goto(f"{demo_site.url}/#/facility?manifest={manifest['id']}")
         page.wait_for_selector("form.receipt-form")
         page.fill("form.receipt-form input[name=received_volume_m3]", "10.5")

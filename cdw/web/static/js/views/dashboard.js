@@ -10,7 +10,12 @@ import { consoleSettings, createMap, L } from '../map.js';
 const LISTS = ['sites', 'hauliers', 'roads'];
 
 function card(key, value, id) {
-  return h('div', { class: 'card kpi', dataset: { kpi: id } }, h('div', { class: 'muted' }, t(key)), h('strong', {}, value));
+  return h(
+    'div',
+    { class: 'card kpi', dataset: { kpi: id }, style: { flex: '1 1 150px', margin: 0 } },
+    h('div', { class: 'muted' }, t(key)),
+    h('strong', { style: { fontSize: '1.4em' } }, value),
+  );
 }
 
 function num(value, digits = 0) {
@@ -57,7 +62,7 @@ export default {
       event.preventDefault();
       navigate('dashboard', { from: fromInput.value, to: toInput.value });
     });
-    const kpiEl = h('div', { class: 'kpis', id: 'dash-kpis' });
+    const kpiEl = h('div', { class: 'kpis', id: 'dash-kpis', style: { display: 'flex', flexWrap: 'wrap', gap: '8px', margin: '8px 0' } });
     const flagsEl = h('div', { id: 'dash-flags' });
     const mapEl = h('div', { class: 'map', id: 'dash-map', style: { minHeight: '360px', height: '45vh' } });
     const hotspotEl = h('div', { id: 'dash-hotspots' });

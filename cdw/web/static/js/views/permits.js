@@ -10,7 +10,7 @@ import { fmtTime, pick, t } from '../i18n.js';
 import { createMap, L } from '../map.js';
 
 const ALT_COLOURS = ['#1971c2', '#7048e8', '#0ca678', '#f08c00'];
-const EDIT_POINTS = 24; // a proposal is simplified to about this many draggable points
+const EDIT_POINTS = 24; // draggable handles on a route
 
 function lineOf(geojson) {
   if (!geojson) return null;
@@ -21,30 +21,36 @@ function lineOf(geojson) {
   return null;
 }
 
-/** Every ``step``-th point of ``coords`` and the last: a line light enough to drag. */
-function thin(coords, points = EDIT_POINTS) {
-  const step = Math.max(1, Math.floor(coords.length / points));
-  const out = coords.filter((_, i) => i % step === 0);
-  if (out[out.length - 1] !== coords[coords.length - 1]) out.push(coords[coords.length - 1]);
+/** Indices of about ``points`` evenly spaced vertices of a line of ``n`` (ends included). */
+function handles(n, points = EDIT_POINTS) {
+  const step = Math.max(1, Math.floor(n / points));
+  const out = [];
+  for (let i = 0; i < n; i += step) out.push(i);
+  if (out[out.length - 1] !== n - 1) out.push(n - 1);
   return out;
 }
 
-/** A polyline whose points are draggable markers; ``onchange`` after each drag. */
+/**
+ * The route being edited: the whole line (every vertex of the proposal, so that it stays on
+ * the roads), with a draggable handle on about EDIT_POINTS of its vertices; a handle dragged
+ * moves its vertex. ``onchange`` after each drag.
+ */
 function routeEditor(map, renderer, onchange) {
   const group = L.layerGroup().addTo(map);
   let coords = [];
   let line = null;
-  const icon = L.divIcon({ className: 'route-vertex', iconSize: [12, 12] });
+  const icon = L.divIcon({ className: 'route-vertex leaflet-div-icon', iconSize: [12, 12] });
   function draw() {
     group.clearLayers();
     if (!coords.length) return;
     line = L.polyline(coords.map(([x, y]) => [y, x]), { renderer, color: '#e8590c', weight: 4, dashArray: '6 4' }).addTo(group);
-    coords.forEach(([x, y], i) => {
-      const marker = L.marker([y, x], { draggable: true, icon, title: `${i}` }).addTo(group);
-      marker.getElement()?.setAttribute('data-vertex', String(i));
+    handles(coords.length).forEach((index, ordinal) => {
+      const [x, y] = coords[index];
+      const marker = L.marker([y, x], { draggable: true, icon, title: `${ordinal}` }).addTo(group);
+      marker.getElement()?.setAttribute('data-vertex', String(ordinal));
       marker.on('drag', (event) => {
         const p = event.target.getLatLng();
-        coords[i] = [p.lng, p.lat];
+        coords[index] = [p.lng, p.lat];
         line.setLatLngs(coords.map(([a, b]) => [b, a]));
       });
       marker.on('dragend', () => onchange(coords));
@@ -143,6 +149,7 @@ export default {
     }
 
     const mapEl = h('div', { class: 'map', id: 'permit-map', style: { minHeight: '420px', height: '50vh' } });
+    detail.append(mapEl); // in the page before Leaflet measures it; the forms go before it
     const { map, renderer } = createMap(mapEl);
     const proposalLayer = L.featureGroup().addTo(map);
     const checkLayer = L.featureGroup().addTo(map);
@@ -171,7 +178,7 @@ export default {
               class: 'proposal',
               dataset: { rank: i + 1 },
               onclick: () => {
-                editor.set(thin(coords));
+                editor.set(coords);
                 checkedRoute = null;
                 clear(checkEl);
               },
@@ -277,7 +284,8 @@ export default {
           errors.append(errorBox(error));
         }
       });
-      detail.append(form, h('div', { class: 'toolbar' }, proposeBtn, checkBtn), proposalsBox, mapEl, checkEl);
+      mapEl.before(form, h('div', { class: 'toolbar' }, proposeBtn, checkBtn), proposalsBox);
+      mapEl.after(checkEl);
       map.invalidateSize();
       return () => map.remove();
     }
@@ -286,11 +294,11 @@ export default {
     try {
       permit = await get(`permits/${Number(params.permit)}`);
     } catch (error) {
-      detail.append(errorBox(error));
+      mapEl.before(errorBox(error));
       return () => map.remove();
     }
     const route = lineOf(permit.routes);
-    if (route) editor.set(thin(route));
+    if (route) editor.set(route);
     const decisionBox = h('div', { id: 'permit-decision' });
     const reasonInput = h('input', { name: 'reason', id: 'decision-reason', maxlength: 2000 });
     const decide = (action) => async () => {
@@ -349,7 +357,7 @@ export default {
       );
     }
     actions.append(decisionBox);
-    detail.append(
+    mapEl.before(
       h(
         'div',
         { class: 'card', id: 'permit-info', dataset: { status: permit.status } },
@@ -369,9 +377,8 @@ export default {
         ),
       ),
       actions,
-      mapEl,
-      checkEl,
     );
+    mapEl.after(checkEl);
     map.invalidateSize();
     if (route) map.fitBounds(L.polyline(route.map(([x, y]) => [y, x])).getBounds(), { padding: [30, 30] });
     return () => map.remove();
