@@ -24,14 +24,19 @@ def _dumping_label() -> dict:
     return next(lb for lb in truth if lb["code"] == "SUSPECTED_DUMPING" and not lb.get("near_miss"))
 
 
-def test_a_citizen_report_finds_the_truck_that_dumped_there(page_for, demo_site):
-    label = _dumping_label()
+def _dumping_place(label: dict) -> tuple[float, float]:
+    """Where the labelled truck stood: the median of its fixes in the labelled span."""
     start, end = datetime.fromisoformat(label["start"]), datetime.fromisoformat(label["end"])
     tracks = pl.read_csv(DEFAULT_BUNDLE / "tracks.csv").filter(pl.col("plate") == label["plate"])
     times = tracks["ts"].str.to_datetime(time_zone="UTC")
     there = tracks.filter((times >= start.astimezone(UTC)) & (times <= end.astimezone(UTC)))
-    lon, lat = float(there["lon"].median()), float(there["lat"].median())
-    day = start.date().isoformat()
+    return float(there["lon"].median()), float(there["lat"].median())
+
+
+def test_a_citizen_report_finds_the_truck_that_dumped_there(page_for, demo_site):
+    label = _dumping_label()
+    lon, lat = _dumping_place(label)
+    day = datetime.fromisoformat(label["start"]).date().isoformat()
 
     page = page_for()
     log_in(page, "enforce", demo_site.password)
@@ -199,3 +204,30 @@ def test_the_dispatcher_sees_each_refusal_and_the_dashboard_its_figures(page_for
     viewer.wait_for_selector('#dash-lists [data-list="hauliers"] .export')
     screenshot(viewer, "webapi-dashboard")
     assert not page.js_errors and not viewer.js_errors
+
+
+def test_a_citizen_report_is_entered_on_a_phone(page_for, demo_site):
+    """In the field: the report form and its ranked answer on a 390 px touch screen."""
+    label = _dumping_label()
+    start = datetime.fromisoformat(label["start"])
+    page = page_for(viewport=(390, 844))
+    log_in(page, "enforce", demo_site.password)
+    page.goto(f"{demo_site.url}/#/reports")
+    page.wait_for_selector("#report-form")
+    page.tap("#report-map")  # a tap on the map places the report
+    assert page.input_value("#report-lon") and page.input_value("#report-lat")
+    lon, lat = _dumping_place(label)
+    page.fill("#report-lon", f"{lon:.6f}")
+    page.fill("#report-lat", f"{lat:.6f}")
+    day = start.date().isoformat()
+    page.fill("#report-start", f"{day}T07:00")
+    page.fill("#report-end", f"{day}T10:00")
+    page.click("#report-submit")
+    page.wait_for_selector("#report-trucks tr.truck-row")
+    assert (
+        page.locator("#report-trucks tr.truck-row").first.get_attribute("data-plate")
+        == (label["plate"])
+    )
+    page.locator("#report-trucks").scroll_into_view_if_needed()
+    screenshot(page, "webapi-citizen-report-phone")
+    assert not page.js_errors, page.js_errors
