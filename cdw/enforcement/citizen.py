@@ -351,6 +351,8 @@ def trucks_near(
                 haulier_id=haulier_id,
                 haulier_name=hauliers.get(haulier_id) if haulier_id is not None else None,
                 closest_ts=v.closest_ts,
+                closest_lon=round(v.closest_lon, 6),
+                closest_lat=round(v.closest_lat, 6),
                 distance_m=round(v.distance_m, 1),
                 first_seen=v.first_seen,
                 last_seen=v.last_seen,

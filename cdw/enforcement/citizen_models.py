@@ -174,6 +174,8 @@ class TruckNear(BaseModel):
     haulier_id: int | None
     haulier_name: str | None
     closest_ts: Instant
+    closest_lon: float
+    closest_lat: float
     distance_m: float
     first_seen: Instant
     last_seen: Instant

@@ -36,6 +36,8 @@ class Visit:
     first_seen: datetime
     last_seen: datetime
     closest_ts: datetime
+    closest_lon: float
+    closest_lat: float
     distance_m: float
     inside_s: float
     dwell_s: float
@@ -166,6 +168,8 @@ def find_visits(
                 first_seen=_utc(times[i]),
                 last_seen=_utc(times[j]),
                 closest_ts=_utc(times[int(closest[k])]),
+                closest_lon=float(lon[closest[k]]),
+                closest_lat=float(lat[closest[k]]),
                 distance_m=float(dist[closest[k]]),
                 inside_s=times[j] - times[i],
                 dwell_s=dwell,

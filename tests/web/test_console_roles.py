@@ -29,6 +29,11 @@ OWN_VIEWS = {
     "review": OFFICERS,
     "cases": OFFICERS,
     "account": ALL,
+    "reports": OFFICERS,
+    "permits": {"admin", "permit_officer"},
+    "facility": {"facility_operator"},
+    "dispatcher": {"site_dispatcher"},
+    "dashboard": {"admin", "permit_officer", "enforcement_officer", "viewer"},
 }
 DEMO_USERS = {
     "admin": "admin",

@@ -108,6 +108,12 @@ export function roadLayer(map, renderer) {
     clearTimeout(timer);
     timer = setTimeout(refresh, 150);
   });
+  map.on('unload', () => {
+    // the view left (map.remove()): no refresh may run on the removed map
+    clearTimeout(timer);
+    controller?.abort();
+    missing = true;
+  });
   refresh();
   return layer;
 }

@@ -6,11 +6,16 @@
 
 import account from './account.js';
 import cases from './cases.js';
+import dashboard from './dashboard.js';
+import dispatcher from './dispatcher.js';
+import facility from './facility.js';
 import monitoring from './monitoring.js';
+import permits from './permits.js';
+import reports from './reports.js';
 import replay from './replay.js';
 import review from './review.js';
 
-export const VIEWS = [monitoring, replay, review, cases, account];
+export const VIEWS = [monitoring, replay, review, cases, reports, permits, facility, dispatcher, dashboard, account];
 
 // The page each role lands on after log-in (else its first menu entry).
 export const ROLE_HOME = {
@@ -18,4 +23,7 @@ export const ROLE_HOME = {
   permit_officer: 'monitoring',
   enforcement_officer: 'review',
   haulier: 'monitoring',
+  facility_operator: 'facility',
+  site_dispatcher: 'dispatcher',
+  viewer: 'dashboard',
 };
