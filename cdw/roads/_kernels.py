@@ -637,12 +637,28 @@ def heading_logprob(turn: np.ndarray, kappa: float, floor: float) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def transition_logprob(route: np.ndarray, straight: np.ndarray, beta: float) -> np.ndarray:
-    """Exponential log-likelihood of ``|route - straight| / beta``; -inf where no route."""
+def transition_logprob(
+    route: np.ndarray,
+    straight: np.ndarray,
+    beta: float,
+    floor: float,
+    factor: float,
+    slack: float,
+) -> np.ndarray:
+    """Log-likelihood of a step's ``route`` given the ``straight`` distance: exponential
+    in ``|route - straight|`` (scale ``beta``) mixed with a share ``floor`` of steps whose
+    route is nothing like the straight line (a turn, a loop ramp or a U-turn between
+    sparse fixes), uniform up to the step's bound ``factor * straight + slack`` (at least
+    ``beta``); -inf where no route. At ``floor`` 0, ``-|route - straight| / beta``."""
     out = np.empty(route.size)
     for k in range(route.size):
         if route[k] < math.inf:
-            out[k] = -abs(route[k] - straight[k]) / beta
+            z = abs(route[k] - straight[k]) / beta
+            if floor > 0.0:
+                reach = max(factor * straight[k] + slack, beta)
+                out[k] = math.log((1.0 - floor) * math.exp(-z) + floor * beta / reach)
+            else:
+                out[k] = -z
         else:
             out[k] = -math.inf
     return out
@@ -1498,6 +1514,7 @@ class TrackParams(NamedTuple):
     heading_kappa: float
     heading_floor: float
     heading_min_speed: float
+    route_floor: float
 
 
 @njit(cache=True, nogil=True)
@@ -1572,7 +1589,14 @@ def match_track(
     emission = emission_logprob(cand_dist, sigma) + heading_logprob(
         cand_turn, params.heading_kappa, params.heading_floor
     )
-    transition = transition_logprob(route, straight, params.beta)
+    transition = transition_logprob(
+        route,
+        straight,
+        params.beta,
+        params.route_floor,
+        params.route_factor,
+        params.route_slack,
+    )
     choice, state_segment = viterbi(sub_start, emission, trans_start, transition)
     widened = np.zeros(has.size, np.bool_)
     scratch = _route_scratch(max(1, int(np.max(np.diff(sub_start))) if has.size else 1))
@@ -1598,7 +1622,14 @@ def match_track(
                 )  # fmt: skip
                 lo = trans_start[h]
                 hi = trans_start[h + 1]
-                transition[lo:hi] = transition_logprob(route[lo:hi], straight[lo:hi], params.beta)
+                transition[lo:hi] = transition_logprob(
+                    route[lo:hi],
+                    straight[lo:hi],
+                    params.beta,
+                    params.route_floor,
+                    params.route_factor,
+                    params.route_slack,
+                )
         if not again:
             break
         choice, state_segment = viterbi(sub_start, emission, trans_start, transition)

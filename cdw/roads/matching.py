@@ -124,12 +124,20 @@ class MatchParams:
             heading_kappa=1.0 / (heading_sigma * heading_sigma),
             heading_floor=HEADING_OUTLIER_SHARE,
             heading_min_speed=float(self.heading_min_speed_kmh) / 3.6,
+            route_floor=ROUTE_OUTLIER_SHARE,
         )
 
 
 # Share of fixes whose heading says nothing of the road (turning, multipath): the floor
 # of the heading likelihood, so one bad heading costs at most log(1/0.02) = 3.9.
 HEADING_OUTLIER_SHARE = 0.02
+# Share of steps whose route is nothing like the straight line between the fixes (a turn
+# round a block, a loop ramp, a U-turn between fixes 30 s apart): the floor of the
+# transition likelihood, a route anywhere within the step's bound, so that such a step
+# costs at most log(bound / (0.02 * beta)) = 7.8 at 30 s (bound 1,000 m, beta 20 m)
+# instead of growing without end, and a road within the GPS noise is not traded for a
+# shortcut on one further off.
+ROUTE_OUTLIER_SHARE = 0.02
 
 
 @dataclass(frozen=True)
