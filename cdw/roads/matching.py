@@ -7,7 +7,10 @@ twice, as a loop ramp does, counts twice), more of them where roads are dense; e
 becomes one state per direction a truck may drive there, or the one its reported heading
 agrees with. The emission is Gaussian in the fix-to-arc distance (sigma), plus the
 agreement of heading and arc bearing; the transition exponential in the difference
-between the network distance and the straight-line distance of consecutive fixes (beta).
+between the network distance and the straight-line distance of consecutive fixes (beta),
+with a floor: a share of steps (``ROUTE_OUTLIER_SHARE``) may drive any route within the
+step's bound, as a truck turning round a block or taking a loop ramp between fixes 30 s
+apart does, so that such a step is not traded for a shortcut on a road further off.
 Network distances are searched on the chains' graph (runs of arcs between junctions),
 several times smaller than the arcs', bounded by a multiple of the straight-line
 distance, or looked up in a table of all node-to-node distances up to ``table_m``
@@ -17,7 +20,8 @@ before it are searched again with a wider bound; only then does the match break 
 segment start. A network that lost its roads' directions should have its divided roads'
 carriageways made one-way first (``cdw.roads.divided``): GPS cannot tell two carriageways
 15 m apart from each other, their directions can. A fix with no edge in reach is left
-unmatched. All of it runs in one Numba call per track (``_kernels.match_track``).
+unmatched. All of it runs in one Numba call per track (``_kernels.match_track``; from
+WGS-84 degrees on a UTM network, projection included: ``_kernels.match_lonlat_plain``).
 """
 
 from __future__ import annotations
