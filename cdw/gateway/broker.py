@@ -91,20 +91,22 @@ class BrokerConsumer:
         self.intake = intake  # whose status shows the broker's backlog
         self.absorbed_total = 0
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
-    async def start(self) -> None:
+    async def subscribe(self) -> None:
         self._sub = await self.js.pull_subscribe(
             subject_of(self.stream), durable=DURABLE, stream=self.stream
         )
+
+    async def start(self) -> None:
+        await self.subscribe()
         self._task = asyncio.create_task(self._run(), name="broker-consumer")
 
     async def absorb_once(self, timeout: float = 1.0) -> int:
         """Fetch, store, sink and acknowledge one batch; returns the points absorbed."""
-        import nats.errors  # noqa: PLC0415
-
         try:
             msgs = await self._sub.fetch(self.batch, timeout=timeout)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats.errors.TimeoutError or asyncio's: nothing to fetch
             msgs = []
         points = []
         if msgs:
@@ -128,7 +130,7 @@ class BrokerConsumer:
         return len(points)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.absorb_once()
             except asyncio.CancelledError:
@@ -138,8 +140,13 @@ class BrokerConsumer:
                 await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
+        """Finish the batch in hand (stored, sunk and acknowledged), then stop."""
         if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 30)
+            except TimeoutError:
+                self._task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
