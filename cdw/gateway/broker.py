@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections import OrderedDict
 from contextlib import suppress
 from typing import Any
 
@@ -27,6 +28,7 @@ from cdw.tracking.store import PointStore
 
 log = logging.getLogger("cdw.gateway")
 DURABLE = "cdw-absorber"
+RECENT_KEYS = 200_000
 
 
 def subject_of(stream: str) -> str:
@@ -92,6 +94,7 @@ class BrokerConsumer:
         self.absorbed_total = 0
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._recent: OrderedDict[tuple[str, int], None] = OrderedDict()  # bounded
 
     async def subscribe(self) -> None:
         self._sub = await self.js.pull_subscribe(
@@ -113,8 +116,9 @@ class BrokerConsumer:
             points = [p for m in msgs for p in decode_points(m.data)]
             if points:
                 await asyncio.to_thread(self.store.append, points_frame(points, with_upload=True))
+                fresh = self._unseen(points)
                 try:
-                    result = self.sink(points_frame(points))
+                    result = self.sink(points_frame(fresh)) if fresh else None
                     if inspect.isawaitable(result):
                         await result
                 except Exception:
@@ -128,6 +132,19 @@ class BrokerConsumer:
             info = await self.js.consumer_info(self.stream, DURABLE)
             self.intake.broker_pending = info.num_pending + info.num_ack_pending
         return len(points)
+
+    def _unseen(self, points: list) -> list:
+        """The points whose key this consumer has not absorbed lately (a fix published
+        twice is stored once by the store; the sink is spared the second copy too)."""
+        fresh = []
+        for point in points:
+            if point.key in self._recent:
+                continue
+            self._recent[point.key] = None
+            fresh.append(point)
+        while len(self._recent) > RECENT_KEYS:
+            self._recent.popitem(last=False)
+        return fresh
 
     async def _run(self) -> None:
         while not self._stopping:
