@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections import OrderedDict
 from contextlib import suppress
 from typing import Any
 
@@ -27,6 +28,7 @@ from cdw.tracking.store import PointStore
 
 log = logging.getLogger("cdw.gateway")
 DURABLE = "cdw-absorber"
+RECENT_KEYS = 200_000
 
 
 def subject_of(stream: str) -> str:
@@ -91,28 +93,32 @@ class BrokerConsumer:
         self.intake = intake  # whose status shows the broker's backlog
         self.absorbed_total = 0
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._recent: OrderedDict[tuple[str, int], None] = OrderedDict()  # bounded
 
-    async def start(self) -> None:
+    async def subscribe(self) -> None:
         self._sub = await self.js.pull_subscribe(
             subject_of(self.stream), durable=DURABLE, stream=self.stream
         )
+
+    async def start(self) -> None:
+        await self.subscribe()
         self._task = asyncio.create_task(self._run(), name="broker-consumer")
 
     async def absorb_once(self, timeout: float = 1.0) -> int:
         """Fetch, store, sink and acknowledge one batch; returns the points absorbed."""
-        import nats.errors  # noqa: PLC0415
-
         try:
             msgs = await self._sub.fetch(self.batch, timeout=timeout)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats.errors.TimeoutError or asyncio's: nothing to fetch
             msgs = []
         points = []
         if msgs:
             points = [p for m in msgs for p in decode_points(m.data)]
             if points:
                 await asyncio.to_thread(self.store.append, points_frame(points, with_upload=True))
+                fresh = self._unseen(points)
                 try:
-                    result = self.sink(points_frame(points))
+                    result = self.sink(points_frame(fresh)) if fresh else None
                     if inspect.isawaitable(result):
                         await result
                 except Exception:
@@ -127,8 +133,21 @@ class BrokerConsumer:
             self.intake.broker_pending = info.num_pending + info.num_ack_pending
         return len(points)
 
+    def _unseen(self, points: list) -> list:
+        """The points whose key this consumer has not absorbed lately (a fix published
+        twice is stored once by the store; the sink is spared the second copy too)."""
+        fresh = []
+        for point in points:
+            if point.key in self._recent:
+                continue
+            self._recent[point.key] = None
+            fresh.append(point)
+        while len(self._recent) > RECENT_KEYS:
+            self._recent.popitem(last=False)
+        return fresh
+
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.absorb_once()
             except asyncio.CancelledError:
@@ -138,8 +157,13 @@ class BrokerConsumer:
                 await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
+        """Finish the batch in hand (stored, sunk and acknowledged), then stop."""
         if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 30)
+            except TimeoutError:
+                self._task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None

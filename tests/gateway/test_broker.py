@@ -97,8 +97,7 @@ def test_a_message_delivered_twice_is_stored_once(tmp_path):
             payload = encode_points(points)
             for _ in range(2):  # a publisher retried after a lost PubAck
                 await js.publish(intake.subject, payload, stream=stream)
-            await consumer.start()
-            await consumer.stop()
+            await consumer.subscribe()
             total = 0
             while n := await consumer.absorb_once(timeout=0.5):
                 total += n
