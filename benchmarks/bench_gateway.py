@@ -4,8 +4,8 @@ Run: ``.venv/bin/python benchmarks/bench_gateway.py [--terminals 1000 10000]
 [--duration 60] [--interval 10] [--kill-at S] [--sim-procs 1]``.
 
 For each N: a fresh SQLite registry with N vehicles (each with a terminal number) and a
-fresh data folder; ``cdw gateway`` started as a user would (``python -m cdw.cli gateway``,
-its own process, write-ahead log fsynced); the terminals simulated in separate processes
+fresh data folder; the gateway started in its own process (``python -m cdw.gateway``: ``cdw
+gateway`` without loading the rest of the command line; write-ahead log fsynced); the terminals simulated in separate processes
 (``--sim-procs``, this file with ``--simulate``; at most 20,000 terminals and 600 s):
 each connects, registers (0x0100), authenticates (0x0102), then sends one 0x0200 every
 ``--interval`` seconds (random phase) and waits for its 0x8001. A terminal whose
@@ -14,7 +14,8 @@ fix again (as real terminals do).
 
 Printed per N: positions/s sustained over the steady window (acknowledged) against the
 offered load, p50/p99 acknowledgement latency seen by the terminals and by the gateway,
-the gateway's CPU (% of one core) and peak RSS, the status endpoint's last report, and
+the gateway's CPU (% of one core), its CPU time per acknowledged position (and so what
+one free core would carry: the gateway is one asyncio process) and peak RSS, the status endpoint's last report, and
 what broke first (connect or login failures, reply timeouts, a latency p99 over 1 s, or
 throughput below 95 % of the offered load).
 
@@ -52,6 +53,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MAX_TERMINALS = 20_000
 MAX_DURATION_S = 600
 REPLY_TIMEOUT_S = 30.0
+# BENCH_GATEWAY_PROFILE=file: the gateway runs under cProfile (written when it stops)
+PROFILE = (
+    ["-m", "cProfile", "-o", os.environ["BENCH_GATEWAY_PROFILE"]]
+    if os.environ.get("BENCH_GATEWAY_PROFILE")
+    else []
+)
 
 
 def phone_of(i: int) -> str:
@@ -83,7 +90,7 @@ async def simulate(args: argparse.Namespace) -> dict[str, Any]:
                     await t.login()
                     logged_in += 1
                     return True
-                except (OSError, ConnectionError, asyncio.IncompleteReadError):
+                except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
                     errors["connect"] += 1
                 except (Refused, TimeoutError):
                     errors["login"] += 1
@@ -115,15 +122,19 @@ async def simulate(args: argparse.Namespace) -> dict[str, Any]:
                     errors["timeout"] += 1
                 except Refused:
                     errors["refused"] += 1
-                except (OSError, ConnectionError, asyncio.IncompleteReadError):
-                    errors["dropped"] += 1
+                except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
+                    errors["dropped"] += 1  # ValueError: a frame cut by the kill
                 t.close()
                 if time.time() > stop_at + REPLY_TIMEOUT_S or not await connect(t):
                     break
             next_at += args.interval
         t.close()
 
-    await asyncio.gather(*(run_terminal(i) for i in range(args.first, args.first + args.count)))
+    done = await asyncio.gather(
+        *(run_terminal(i) for i in range(args.first, args.first + args.count)),
+        return_exceptions=True,
+    )
+    errors["simulator"] = sum(1 for d in done if isinstance(d, BaseException))
     return {"acked": acked, "errors": errors, "logins": logged_in}
 
 
@@ -175,7 +186,7 @@ def make_registry(url: str, n: int) -> None:
 def start_gateway(env: dict[str, str], port: int, status_port: int, log: Path) -> subprocess.Popen:
     with open(log, "ab") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cdw.cli", "gateway", "--host", "127.0.0.1",
+            [sys.executable, *PROFILE, "-m", "cdw.gateway", "--host", "127.0.0.1",
              "--port", str(port), "--status-port", str(status_port)],
             env=env, stdout=subprocess.PIPE, stderr=err, text=True,
         )  # fmt: skip
@@ -272,13 +283,17 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
             )
         )
     samples: list[tuple[float, float, float]] = []  # wall time, cpu s, rss MB
+    sim_cpu: list[tuple[float, float]] = []  # wall time, cpu s of all simulators
     killed_at = None
+    restart_s = restart_cpu_s = None
     restarts = 0
     last_status = None
     while time.time() < stop_at:
         time.sleep(1.0)
         with contextlib.suppress(FileNotFoundError):
             samples.append((time.time(), cpu_seconds(gateway.pid), rss_mb(gateway.pid)))
+        with contextlib.suppress(FileNotFoundError):
+            sim_cpu.append((time.time(), sum(cpu_seconds(p.pid) for p, _ in sims)))
         if (
             args.kill_at is not None
             and killed_at is None
@@ -292,6 +307,9 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
                 f"[{n}] gateway killed (SIGKILL) at +{args.kill_at:.0f} s; restarting", flush=True
             )
             gateway = start_gateway(env, port, status_port, log)
+            restart_s = time.time() - killed_at
+            with contextlib.suppress(FileNotFoundError):
+                restart_cpu_s = cpu_seconds(gateway.pid)
             restarts += 1
         if time.time() >= start_at:
             last_status = status(status_port) or last_status
@@ -321,6 +339,16 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         after = [s for s in window if s[0] > killed_at + 5]
         if len(after) >= 2:
             cpu = (after[-1][1] - after[0][1]) / (after[-1][0] - after[0][0]) * 100
+
+    cpu_ms_per_position = None
+    if len(window) >= 2 and killed_at is None and steady:
+        cpu_ms_per_position = round((window[-1][1] - window[0][1]) / len(steady) * 1000, 3)
+    sim_window = [c for c in sim_cpu if start_at <= c[0] <= stop_at]
+    sim_pct = None
+    if len(sim_window) >= 2:
+        sim_pct = (sim_window[-1][1] - sim_window[0][1]) / (sim_window[-1][0] - sim_window[0][0])
+        sim_pct = round(sim_pct * 100, 1)
+    load = os.getloadavg()[0]
 
     store = PointStore(tmp / "data" / "points")
     span = (
@@ -358,9 +386,18 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         "gateway_ack_p99_ms": (last_status or {}).get("ack_latency_p99_ms"),
         "gateway_cpu_pct": None if cpu is None else round(cpu, 1),
         "gateway_rss_peak_mb": round(max((s[2] for s in samples), default=0.0), 1),
+        "simulators_cpu_pct": sim_pct,
+        # CPU the gateway spent per acknowledged position, and what one core would carry
+        "gateway_cpu_ms_per_position": cpu_ms_per_position,
+        "one_core_positions_per_s": None
+        if not cpu_ms_per_position
+        else round(1000 / cpu_ms_per_position),
+        "machine_load_1min": round(load, 1),
         "errors": errors,
         "status": last_status,
         "killed": killed_at is not None,
+        "restart_s": None if restart_s is None else round(restart_s, 1),
+        "restart_cpu_s": None if restart_cpu_s is None else round(restart_cpu_s, 1),
         "acknowledged": len(acked_keys),
         "stored": stored.height,
         "lost": lost,
@@ -371,8 +408,18 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         f"[{n}] {result['positions_per_s']}/s of {offered:.0f}/s offered; ack p50 "
         f"{result['ack_p50_ms']} ms p99 {result['ack_p99_ms']} ms (gateway's own: "
         f"{result['gateway_ack_p50_ms']}/{result['gateway_ack_p99_ms']} ms); CPU "
-        f"{result['gateway_cpu_pct']} % of a core, RSS peak {result['gateway_rss_peak_mb']} MB; "
-        f"errors {errors}; acknowledged {len(acked_keys)}, stored {stored.height}, lost {lost}, "
+        f"{result['gateway_cpu_pct']} % of a core, RSS peak {result['gateway_rss_peak_mb']} MB "
+        f"(simulators {sim_pct} %, machine load {load:.1f} on {os.cpu_count()} cores); "
+        f"{cpu_ms_per_position} ms CPU per position (one free core: "
+        f"{result['one_core_positions_per_s']}/s); "
+        f"errors {errors}; "
+        + (
+            ""
+            if restart_s is None
+            else f"killed, listening again after {restart_s:.1f} s "
+            f"({restart_cpu_s} s of CPU: start-up and recovery); "
+        )
+        + f"acknowledged {len(acked_keys)}, stored {stored.height}, lost {lost}, "
         f"duplicated {duplicated}; broke first: {result['broke_first']}",
         flush=True,
     )

@@ -210,6 +210,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "batch_only_examples": [
             f"{r.code} {r.vehicle} {r.start_ts.isoformat()}" for r in only_batch[:10]
         ],
+        "deleted_examples": [
+            f"{code} {vehicle} {start.isoformat()}"
+            for i, (_, code, vehicle, start) in live_flags.items()
+            if i not in after or after[i].identity != live_flags[i]
+        ][:10],
         "first_to_break": (
             f"real time: a pass of 10 s of fixes takes {pass_p99:.1f} s (p99), the engine "
             "falls behind and flags come later and later"
@@ -219,10 +224,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ),
     }
     for key, value in figures.items():
-        if key != "batch_only_examples":
+        if key not in ("batch_only_examples", "deleted_examples"):
             print(f"{key:32} {value}")
     for example in figures["batch_only_examples"]:
         print(f"  batch only: {example}")
+    for example in figures["deleted_examples"]:
+        print(f"  live, deleted by the day's run: {example}")
     print(json.dumps(figures, ensure_ascii=False, default=str))
     return figures
 

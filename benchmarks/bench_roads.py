@@ -260,40 +260,139 @@ def panyu_network() -> RoadNetwork:
     return read_parquet_tables(folder / "nodes.parquet", folder / "edges.parquet")
 
 
-def panyu_drives(n_drives: int, seed: int, valhalla: bool) -> dict[str, Any]:
-    """The matcher (and Valhalla Meili) on Panyu drives at 10 s and 30 s."""
-    net = panyu_network()
-    rng = np.random.default_rng(seed)
-    drives = simulate_drives(net, n_drives, rng)
-    projector = net.projector
-    fixes = {s: [sample(d, s, rng, projector) for d in drives] for s in (10, 30)}
-    params = MatchParams(sigma_m=NOISE_M)
-    matcher = MapMatcher(net, params)
-    match_drives(matcher, fixes[10][:5])  # compile / load kernels before timing
-    score = Scorer(net)
-    out: dict[str, Any] = {
-        "drives": n_drives,
-        "matcher_params": {f: getattr(params, f) for f in params.__dataclass_fields__},
-    }
-    for s, tracks in fixes.items():
-        results, cpu = match_drives(matcher, tracks)
+class DriveRun:
+    """The Panyu drives, sampled at 10 s and 30 s, and the matcher of the cdw this process
+    imports: passes over them (CPU seconds each) and the figures of the last pass."""
+
+    def __init__(self, n_drives: int, seed: int) -> None:
+        self.net = net = panyu_network()
+        rng = np.random.default_rng(seed)
+        drives = simulate_drives(net, n_drives, rng)
+        projector = net.projector
+        self.fixes = {s: [sample(d, s, rng, projector) for d in drives] for s in INTERVALS_DRIVES}
+        self.params = MatchParams(sigma_m=NOISE_M)
+        start = process_time()
+        self.matcher = MapMatcher(net, self.params)
+        self.setup_cpu_s = process_time() - start
+        match_drives(self.matcher, self.fixes[10][:5])  # compile / load kernels before timing
+        self.results: dict[int, list] = {}
+
+    def run_pass(self, interval: int) -> float:
+        self.results[interval], cpu = match_drives(self.matcher, self.fixes[interval])
+        return cpu
+
+    def figures(self, interval: int) -> dict[str, Any]:
+        score = Scorer(self.net)
+        tracks, results = self.fixes[interval], self.results[interval]
         sums = sum(score(f["truth"], r.path_edges) for f, r in zip(tracks, results, strict=True))
-        n_points = sum(f["lon"].size for f in tracks)
         row = _figures(sums)
-        row.update({"points": n_points, "cpu_s": round(cpu, 3), "points_per_cpu_s": round(n_points / cpu),
+        row.update({"points": sum(f["lon"].size for f in tracks),
                     "broken_tracks": sum(r.n_segments > 1 for r in results),
                     "unmatched_fixes": sum(int((r.edge < 0).sum()) for r in results)})  # fmt: skip
-        out[f"{s}s"] = row
-        if valhalla:
-            from valhalla_side import meili_side_by_side
+        return row
 
+
+INTERVALS_DRIVES = (10, 30)
+
+
+def worker(n_drives: int, seed: int) -> None:
+    """A side of the drives' A/B run, driven over stdin: ``pass S`` answers the CPU seconds
+    of one pass at S s sampling, ``figures`` the figures of the last passes (one JSON
+    line each)."""
+    run = DriveRun(n_drives, seed)
+    print(json.dumps({"ready": True, "setup_cpu_s": round(run.setup_cpu_s, 2)}), flush=True)
+    for line in sys.stdin:
+        word = line.split()
+        if word[:1] == ["pass"]:
+            print(json.dumps({"cpu_s": run.run_pass(int(word[1]))}), flush=True)
+        elif word[:1] == ["figures"]:
+            print(json.dumps({str(s): run.figures(s) for s in INTERVALS_DRIVES}), flush=True)
+            return
+
+
+class Side:
+    """A worker process (``--worker``) matching the drives with the cdw at ``code``."""
+
+    def __init__(self, code: Path, n_drives: int, seed: int) -> None:
+        env = {**os.environ, "CDW_BENCH_CODE": str(code.resolve())}
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", "--seed", str(seed), "--drives", str(n_drives)],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.setup_cpu_s = self._ask(None)["setup_cpu_s"]
+
+    def _ask(self, command: str | None) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if command is not None:
+            self.proc.stdin.write(command + "\n")
+            self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"bench worker ended (exit {self.proc.wait()})")
+        return json.loads(line)
+
+    def run_pass(self, interval: int) -> float:
+        return float(self._ask(f"pass {interval}")["cpu_s"])
+
+    def figures(self) -> dict[str, Any]:
+        out = self._ask("figures")
+        self.proc.wait()
+        return out
+
+
+def panyu_drives(
+    n_drives: int, seed: int, passes: int, baseline: Path | None, valhalla: bool
+) -> dict[str, Any]:
+    """The matcher on Panyu drives at 10 s and 30 s, ``passes`` times, and with a
+    ``baseline`` checkout the same drives through its matcher, pass for pass alternating
+    with ours (which side goes first alternates too) in two worker processes; the rate is
+    the median pass's, the ratio the median of the passes' ratios. Valhalla Meili on the
+    same tracks, once."""
+    here = Path(__file__).resolve().parents[1]
+    sides = {"after": Side(Path(os.environ.get("CDW_BENCH_CODE", here)), n_drives, seed)}
+    if baseline is not None:
+        sides = {"before": Side(baseline, n_drives, seed), **sides}
+    cpu: dict[str, dict[int, list[float]]] = {n: {s: [] for s in INTERVALS_DRIVES} for n in sides}
+    for p in range(passes):
+        for s in INTERVALS_DRIVES:
+            names = list(sides) if p % 2 == 0 else list(sides)[::-1]
+            for name in names:
+                cpu[name][s].append(sides[name].run_pass(s))
+    out: dict[str, Any] = {"drives": n_drives, "passes": passes,
+                           "matcher_params": {f: getattr(MatchParams(sigma_m=NOISE_M), f)
+                                              for f in MatchParams.__dataclass_fields__}}  # fmt: skip
+    for name, side in sides.items():
+        figures = side.figures()
+        for s in INTERVALS_DRIVES:
+            row = figures[str(s)]
+            spent = cpu[name][s]
+            row["cpu_s"] = round(float(np.median(spent)), 3)
+            row["points_per_cpu_s"] = round(row["points"] / float(np.median(spent)))
+            row["points_per_cpu_s_passes"] = [round(row["points"] / c) for c in spent]
+        out[name] = {"drives": n_drives, "matcher_setup_cpu_s": side.setup_cpu_s,
+                     **{f"{s}s": figures[str(s)] for s in INTERVALS_DRIVES}}  # fmt: skip
+    if baseline is not None:
+        out["speed_after_over_before"] = {
+            f"{s}s": round(float(np.median(np.divide(cpu["before"][s], cpu["after"][s]))), 3)
+            for s in INTERVALS_DRIVES
+        }
+    if valhalla:
+        from valhalla_side import meili_side_by_side
+
+        net = panyu_network()
+        rng = np.random.default_rng(seed)
+        drives = simulate_drives(net, n_drives, rng)
+        fixes = {s: [sample(d, s, rng, net.projector) for d in drives] for s in INTERVALS_DRIVES}
+        score = Scorer(net)
+        for s, tracks in fixes.items():
+            row = out["after"][f"{s}s"]
             meili = meili_side_by_side(net, tracks, NOISE_M)
             if "arcs" in meili:
                 vsums = sum(
                     score(f["truth"], a) for f, a in zip(tracks, meili.pop("arcs"), strict=True)
                 )
                 meili.update(_figures(vsums))
-                meili["points_per_cpu_s"] = round(n_points / meili.pop("cpu_s"))
+                meili["points_per_cpu_s"] = round(row["points"] / meili.pop("cpu_s"))
                 meili["coverage_ours_over_valhalla"] = round(row["coverage"] / meili["coverage"], 4)
                 meili["speed_ours_over_valhalla"] = round(
                     row["points_per_cpu_s"] / meili["points_per_cpu_s"], 1
@@ -332,11 +431,12 @@ def routing(n_routes: int, rng: np.random.Generator) -> dict[str, Any]:
 def _print_drives(label: str, figures: dict[str, Any]) -> None:
     for s in ("10s", "30s"):
         f = figures[s]
+        passes = ", ".join(str(r) for r in f["points_per_cpu_s_passes"])
         print(f"{label} {s}: coverage {f['coverage']:.4f}, within 30 m {f['coverage_within_30m']:.4f}, "
-              f"broken tracks {f['broken_tracks']}/{figures['drives']}, {f['points_per_cpu_s']} points/CPU-s; "
-              f"missed: reverse arc {f['missed_reverse_arc']}, parallel same-class road (other carriageway) "
-              f"{f['missed_parallel_same_class_30m']}, other road within 30 m {f['missed_other_road_30m']}, "
-              f"nothing within 30 m {f['missed_nothing_30m']}")  # fmt: skip
+              f"broken tracks {f['broken_tracks']}/{figures['drives']}, {f['points_per_cpu_s']} points/CPU-s "
+              f"(median; passes {passes}); missed: reverse arc {f['missed_reverse_arc']}, parallel "
+              f"same-class road (other carriageway) {f['missed_parallel_same_class_30m']}, other road "
+              f"within 30 m {f['missed_other_road_30m']}, nothing within 30 m {f['missed_nothing_30m']}")  # fmt: skip
         v = f.get("valhalla")
         if v and "skipped" in v:
             print(f"  Valhalla Meili {s}: skipped ({v['skipped']})")
@@ -354,46 +454,57 @@ def main() -> None:
     parser.add_argument(
         "--baseline", type=Path, help="a checkout whose matcher gives the before figures"
     )
+    parser.add_argument(
+        "--passes", type=int, default=5,
+        help="timed passes over the drives per side and interval, alternating (default 5)",
+    )  # fmt: skip
     parser.add_argument("--no-valhalla", action="store_true", help="skip Valhalla Meili")
-    parser.add_argument("--drives-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--drives-only", action="store_true", help="only the Panyu drives (no Kubicka, routing)"
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not DATA.is_dir():
         print(json.dumps({"skipped": f"shared data not found at {DATA}"}))
         return
     n_drives = 40 if args.quick else args.drives
-    if args.drives_only:  # the baseline's run, in a process importing the baseline's cdw
-        print(json.dumps(panyu_drives(n_drives, args.seed, valhalla=False)))
+    if args.worker:  # one side of the drives, in a process importing that side's cdw
+        worker(n_drives, args.seed)
         return
-    before = None
+    drives = panyu_drives(n_drives, args.seed, max(1, args.passes), args.baseline,
+                          valhalla=not args.no_valhalla)  # fmt: skip
     if args.baseline:
-        env = {**os.environ, "CDW_BENCH_CODE": str(args.baseline.resolve())}
-        run = subprocess.run([sys.executable, __file__, "--drives-only", "--seed", str(args.seed),
-                              "--drives", str(n_drives)], env=env, capture_output=True, text=True, check=True)  # fmt: skip
-        before = json.loads(run.stdout.strip().splitlines()[-1])
-        _print_drives(f"Panyu drives BEFORE ({args.baseline})", before)
-    after = panyu_drives(n_drives, args.seed, valhalla=not args.no_valhalla)
-    _print_drives("Panyu drives AFTER", after)
-    rng = np.random.default_rng(args.seed)
-    accuracy = kubicka_accuracy(10 if args.quick else None)
-    print("Kubicka accuracy (share of ground-truth length matched / share of matched length wrong)")
-    print(
-        f"{'track':>10} {'points':>7} "
-        + " ".join(f"{f'{s}s ok':>8} {f'{s}s bad':>8}" for s in INTERVALS_S)
-    )
-    for row in accuracy["per_track"]:
-        cells = " ".join(
-            f"{row[f'correct_share_{s}s']:>8.3f} {row[f'wrong_share_{s}s']:>8.3f}"
-            for s in INTERVALS_S
+        _print_drives(f"Panyu drives BEFORE ({args.baseline})", drives["before"])
+    _print_drives("Panyu drives AFTER", drives["after"])
+    if args.baseline:
+        ratio = drives["speed_after_over_before"]
+        print(f"speed after / before (median of the passes' ratios): 10 s {ratio['10s']}x, "
+              f"30 s {ratio['30s']}x")  # fmt: skip
+    report: dict[str, Any] = {"panyu_drives": drives, "quick": args.quick}
+    if not args.drives_only:
+        rng = np.random.default_rng(args.seed)
+        accuracy = kubicka_accuracy(10 if args.quick else None)
+        print(
+            "Kubicka accuracy (share of ground-truth length matched / share of matched length wrong)"
         )
-        print(f"{row['track']:>10} {row['points']:>7} {cells}")
-    for s, o in accuracy["overall"].items():
-        print(f"overall {s}: correct {o['correct_share']:.4f}, wrong {o['wrong_share']:.4f}")
-    routes = routing(3 if args.quick else 10, rng)
-    print(f"Panyu routes + 3 alternatives: mean {routes['mean_s']} s, max {routes['max_s']} s")
-    accuracy_short = {key: value for key, value in accuracy.items() if key != "per_track"}
-    print(json.dumps({"panyu_drives": {"before": before, "after": after}, "kubicka": accuracy_short,
-                      "kubicka_per_track": accuracy["per_track"], "routing": routes,
-                      "quick": args.quick}, ensure_ascii=False))  # fmt: skip
+        print(
+            f"{'track':>10} {'points':>7} "
+            + " ".join(f"{f'{s}s ok':>8} {f'{s}s bad':>8}" for s in INTERVALS_S)
+        )
+        for row in accuracy["per_track"]:
+            cells = " ".join(
+                f"{row[f'correct_share_{s}s']:>8.3f} {row[f'wrong_share_{s}s']:>8.3f}"
+                for s in INTERVALS_S
+            )
+            print(f"{row['track']:>10} {row['points']:>7} {cells}")
+        for s, o in accuracy["overall"].items():
+            print(f"overall {s}: correct {o['correct_share']:.4f}, wrong {o['wrong_share']:.4f}")
+        routes = routing(3 if args.quick else 10, rng)
+        print(f"Panyu routes + 3 alternatives: mean {routes['mean_s']} s, max {routes['max_s']} s")
+        report["kubicka"] = {key: value for key, value in accuracy.items() if key != "per_track"}
+        report["kubicka_per_track"] = accuracy["per_track"]
+        report["routing"] = routes
+    print(json.dumps(report, ensure_ascii=False))
 
 
 if __name__ == "__main__":

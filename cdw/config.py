@@ -173,7 +173,7 @@ class Settings(BaseSettings):
     )
     gateway_max_connections: int = Field(default=20_000, ge=1, le=1_000_000)
     gateway_absorb_interval_s: float = Field(
-        default=2.0,
+        default=5.0,
         gt=0,
         le=3600,
         allow_inf_nan=False,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Annotated
 
 import typer
@@ -23,33 +21,9 @@ def gateway_command(
     ] = None,
 ) -> None:
     """启动 JT/T 808 网关 / Run the JT/T 808 gateway (settings CDW_GATEWAY_*)."""
-    from cdw.auth.keys import check_signing_key
-    from cdw.config import get_settings
-    from cdw.gateway.service import serve
+    from cdw.gateway.service import run
 
-    settings = get_settings()
-    overrides = {
-        k: v
-        for k, v in {
-            "gateway_host": host,
-            "gateway_port": port,
-            "gateway_status_port": status_port,
-        }.items()
-        if v is not None
-    }
-    if overrides:
-        settings = settings.model_copy(update=overrides)
     try:
-        check_signing_key(settings)  # the authentication codes are keyed with it
+        run(host=host, port=port, status_port=status_port, echo=typer.echo)
     except CdwError as exc:
         fail(exc)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-
-    def ready(running) -> None:
-        typer.echo(
-            f"gateway listening on port {running.port}, status on port {running.status_port}"
-        )
-
-    asyncio.run(serve(settings, on_ready=ready))

@@ -36,6 +36,7 @@ import polars as pl
 
 from cdw.gateway.metrics import RateMeter
 from cdw.gateway.wal import (
+    LogBusy,
     Point,
     Position,
     WriteAheadLog,
@@ -74,6 +75,7 @@ class _Waiting:
 class Submitted:
     accepted: list[Point] = field(default_factory=list)
     duplicates: list[Point] = field(default_factory=list)
+    waits: list[Any] = field(default_factory=list)  # tickets of the duplicates' first copies
 
 
 class Intake:
@@ -96,7 +98,8 @@ class Intake:
         self.absorb_interval_s = absorb_interval_s
         self.absorb_max_points = absorb_max_points
         self.max_group_points = max_group_points
-        self._pending: dict[tuple[str, int], int] = {}  # claimed, not yet in the store
+        # claimed, not yet in the store → the ticket of the write that makes it durable
+        self._pending: dict[tuple[str, int], Any] = {}
         self._durable: list[_Group] = []
         self._durable_points = 0
         self._keys_lock = threading.Lock()
@@ -119,19 +122,24 @@ class Intake:
 
     # ------------------------------------------------------------------ keys
 
-    def claim(self, points: list[Point]) -> Submitted:
-        """Split ``points`` into fresh ones (now reserved) and duplicates of points waiting
-        in this intake or earlier in the batch."""
+    def claim(self, points: list[Point], ticket: Any = None) -> Submitted:
+        """Split ``points`` into fresh ones (now reserved under ``ticket``, what tells when
+        they are durable) and duplicates of points waiting in this intake or earlier in the
+        batch; ``waits``: the tickets of the duplicates' first copies, since a duplicate
+        may be acknowledged only once its first copy is durable."""
         out = Submitted()
         with self._keys_lock:
             for point in points:
                 key = point.key
                 if key in self._pending:
                     out.duplicates.append(point)
+                    first = self._pending[key]
+                    if first is not None and first is not ticket and first not in out.waits:
+                        out.waits.append(first)
                 else:
-                    self._pending[key] = 1
+                    self._pending[key] = ticket
                     out.accepted.append(point)
-        self.duplicates_total += len(out.duplicates)
+            self.duplicates_total += len(out.duplicates)
         return out
 
     def release(self, points: list[Point]) -> None:
@@ -205,6 +213,8 @@ class Intake:
     # ------------------------------------------------------------------ sink
 
     async def _call_sink(self, points: list[Point], sink: Sink | None = None) -> None:
+        if (sink or self.sink) is no_sink:
+            return
         try:
             result = (sink or self.sink)(points_frame(points))
             if inspect.isawaitable(result):
@@ -228,11 +238,14 @@ class Intake:
     async def submit(self, points: list[Point]) -> Submitted:
         """Return once the fresh points of ``points`` are durable."""
         assert self._queue is not None, "Intake.start() first"
-        claimed = self.claim(points)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        claimed = self.claim(points, future)
         if claimed.accepted:
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._queue.put_nowait((claimed.accepted, future))
             await future
+        for first in claimed.waits:  # a copy sent again before the first was durable
+            if isinstance(first, asyncio.Future):
+                await asyncio.shield(first)
         return claimed
 
     @property
@@ -334,7 +347,8 @@ class Intake:
         callers share one write and fdatasync). ``stored``: the keys among the claimed
         points the point store already holds (asked after the claim, so that a point
         absorbed meanwhile is seen in the one or the other); those count as duplicates."""
-        claimed = self.claim(points)
+        me = _Waiting([])
+        claimed = self.claim(points, me)
         if stored is not None and claimed.accepted:
             held = stored(claimed.accepted)
             if held:
@@ -344,8 +358,9 @@ class Intake:
                 claimed.duplicates.extend(known)
                 self.duplicates_total += len(known)
         if not claimed.accepted:
+            self._wait_for(claimed.waits)
             return claimed
-        me = _Waiting(claimed.accepted)
+        me.points = claimed.accepted
         with self._cond:
             self._waiting.append(me)
             while not me.done:
@@ -363,7 +378,20 @@ class Intake:
                     self._cond.notify_all()
         if me.error is not None:
             raise me.error
+        self._wait_for(claimed.waits)
         return claimed
+
+    def _wait_for(self, tickets: list[Any]) -> None:
+        """Wait until the writes of other callers' ``tickets`` are done (raising if one
+        failed: its points are not durable)."""
+        with self._cond:
+            for ticket in tickets:
+                if not isinstance(ticket, _Waiting):
+                    continue
+                while not ticket.done:
+                    self._cond.wait()
+                if ticket.error is not None:
+                    raise ticket.error
 
     def _write_sync(self, group: list[_Waiting]) -> None:
         points = [p for w in group for p in w.points]
@@ -437,3 +465,20 @@ def shared_intake(wal_dir: Path, points_dir: Path, timezone: str) -> Intake:
             intake.start_absorber_thread()
             _shared[key] = intake
         return intake
+
+
+def recover_orphans(wal_dir: Path, store: PointStore, prefix: str = "api") -> int:
+    """Store what crashed processes left in the logs ``<wal_dir>/<prefix>-<n>`` that no
+    process holds now (an API process absorbs its own slot on its first push; the gateway
+    calls this at start so nothing waits for that). Returns the points recovered."""
+    total = 0
+    for directory in sorted(Path(wal_dir).glob(f"{prefix}-*")):
+        try:
+            wal = WriteAheadLog(directory)
+        except LogBusy:
+            continue
+        try:
+            total += len(Intake(wal, store).recover())
+        finally:
+            wal.close()
+    return total

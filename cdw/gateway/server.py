@@ -92,6 +92,8 @@ class Session:
     parts_bytes: int = 0
     closing: bool = False
     writer: asyncio.StreamWriter | None = None
+    last_seen: float = 0.0  # event-loop time of the last bytes received
+    idle: bool = False  # closed for silence
 
     @property
     def authenticated(self) -> bool:
@@ -130,6 +132,7 @@ class Gateway:
         self.idle_closed = 0
         self.ack_latency = LatencyWindow()
         self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None]
         self._connections: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
@@ -137,10 +140,34 @@ class Gateway:
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the port (useful with port 0)."""
         self._server = await asyncio.start_server(self._connection, host, port, backlog=4096)
+        self._sweeper = asyncio.create_task(self._sweep_idle(), name="idle-sweeper")
         return self._server.sockets[0].getsockname()[1]
+
+    async def _sweep_idle(self) -> None:
+        """Close the connections silent for ``idle_timeout_s`` (one task for all of them,
+        cheaper than a timeout on every read)."""
+        loop = asyncio.get_running_loop()
+        period = min(max(self.idle_timeout_s / 4, 0.05), 5.0)
+        while True:
+            await asyncio.sleep(period)
+            now = loop.time()
+            for session in list(self.sessions):
+                if now - session.last_seen > self.idle_timeout_s and not session.idle:
+                    session.idle = True
+                    self.idle_closed += 1
+                    log.info(
+                        "连接空闲超时，已关闭 / idle connection closed: %s (terminal %s)",
+                        session.peer,
+                        session.phone,
+                    )
+                    if session.writer is not None:
+                        session.writer.transport.abort()
 
     async def close(self) -> None:
         if self._server is not None:
+            self._sweeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._sweeper
             self._server.close()
             for session in list(self.sessions):
                 if session.writer is not None:
@@ -166,7 +193,8 @@ class Gateway:
             return
         host, port = (writer.get_extra_info("peername") or ("?", "?"))[:2]
         peer = f"{host}:{port}"
-        session = Session(peer, writer=writer)
+        loop = asyncio.get_running_loop()
+        session = Session(peer, writer=writer, last_seen=loop.time())
         self.sessions.add(session)
         self.connections_total += 1
         if task is not None:
@@ -174,18 +202,10 @@ class Gateway:
         splitter = FrameSplitter()
         try:
             while not session.closing:
-                try:
-                    data = await asyncio.wait_for(reader.read(1 << 16), self.idle_timeout_s)
-                except TimeoutError:
-                    self.idle_closed += 1
-                    log.info(
-                        "连接空闲超时，已关闭 / idle connection closed: %s (terminal %s)",
-                        peer,
-                        session.phone,
-                    )
-                    break
+                data = await reader.read(1 << 16)
                 if not data:
                     break
+                session.last_seen = loop.time()
                 received = time.perf_counter()
                 for is_frame, content in splitter.feed(data):
                     if not is_frame:
@@ -271,6 +291,13 @@ class Gateway:
                 exc.en,
             )
             return [self._general(session, header, RESULT_BAD_MESSAGE)], 0
+        except Exception:  # a bug must not end a terminal's session: answer, log, go on
+            log.exception(
+                "处理消息出错 / error handling 0x%04X from terminal %s",
+                header.msg_id,
+                terminal_key(header.phone),
+            )
+            return [self._general(session, header, RESULT_FAILURE)], 0
 
     def _reassemble(self, session: Session, header: Header, body: bytes) -> bytes | int | None:
         """The whole body once the last packet is in; None while packets are missing; a
@@ -411,7 +438,14 @@ class Gateway:
             if header.msg_id == MSG_LOCATION:
                 return [self._general(session, header, RESULT_BAD_MESSAGE)], 0
         if points:
-            await self.intake.submit(points)
+            try:
+                await self.intake.submit(points)
+            except Exception:  # not durable: the terminal keeps the fix and sends it again
+                log.exception(
+                    "位置未能持久化 / positions not made durable (terminal %s)",
+                    terminal_key(header.phone),
+                )
+                return [self._general(session, header, RESULT_FAILURE)], 0
         return [self._general(session, header, RESULT_OK)], len(points)
 
     def _point(self, plate: str, loc: Location) -> tuple[Point | None, str]:

@@ -10,12 +10,13 @@ import signal
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cdw.auth.keys import signing_key
 from cdw.config import Settings
 from cdw.db import get_engine
-from cdw.gateway.intake import Intake, Sink, no_sink
+from cdw.gateway.intake import Intake, Sink, no_sink, recover_orphans
 from cdw.gateway.server import Gateway
 from cdw.gateway.status import StatusServer
 from cdw.gateway.terminals import TerminalDirectory
@@ -25,9 +26,12 @@ from cdw.tracking.store import PointStore
 log = logging.getLogger("cdw.gateway")
 
 
+@lru_cache(maxsize=1)
 def default_sink() -> Sink:
     """``LiveEngine().accept`` when the live engine is installed (package cdw.live),
-    otherwise a sink that does nothing (the points still reach the point store)."""
+    otherwise a sink that does nothing (the points still reach the point store). One
+    engine per process: it keeps each vehicle's window between batches (a new engine
+    would start cold, from the point store and the database, on every batch)."""
     if importlib.util.find_spec("cdw.live") is None:
         return no_sink
     try:
@@ -95,6 +99,9 @@ async def start_gateway(
         )
         intake = Intake(wal, store, sink=sink, absorb_interval_s=settings.gateway_absorb_interval_s)
         recovered = await asyncio.to_thread(intake.recover)
+    orphans = await asyncio.to_thread(recover_orphans, settings.wal_dir, store)
+    if orphans:
+        log.info("%d points recovered from the logs of stopped API processes", orphans)
     await intake.start()
     if recovered:
         await intake._call_sink(recovered)  # noqa: SLF001 (the same path as live batches)
@@ -144,4 +151,40 @@ async def serve(settings: Settings, *, on_ready: Callable[[Running], None] | Non
     await running.close()
 
 
-__all__ = ["Running", "default_sink", "serve", "start_gateway"]
+def run(
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    status_port: int | None = None,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """``cdw gateway`` and ``python -m cdw.gateway``: the settings with these overrides, the
+    signing key checked (the authentication codes are keyed with it), then :func:`serve`.
+    Raises :class:`cdw.errors.CdwError` for an unfit key."""
+    from cdw.auth.keys import check_signing_key  # noqa: PLC0415
+    from cdw.config import get_settings  # noqa: PLC0415
+
+    settings = get_settings()
+    overrides = {
+        key: value
+        for key, value in {
+            "gateway_host": host,
+            "gateway_port": port,
+            "gateway_status_port": status_port,
+        }.items()
+        if value is not None
+    }
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    check_signing_key(settings)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    def ready(running: Running) -> None:
+        echo(f"gateway listening on port {running.port}, status on port {running.status_port}")
+
+    asyncio.run(serve(settings, on_ready=ready))
+
+
+__all__ = ["Running", "default_sink", "run", "serve", "start_gateway"]

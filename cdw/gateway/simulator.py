@@ -60,7 +60,8 @@ class SimTerminal:
         return self.flow
 
     async def _request(self, msg_id: int, body: bytes) -> tuple[int, Frame]:
-        assert self.writer is not None and self.reader is not None
+        if self.writer is None or self.reader is None:
+            raise ConnectionError("not connected")
         flow = self._next_flow()
         self.writer.write(encode_frame(msg_id, self.phone, body, version=self.version, flow=flow))
         await self.writer.drain()

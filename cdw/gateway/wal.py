@@ -34,8 +34,6 @@ from typing import NamedTuple
 
 import polars as pl
 
-from cdw.tracking.points import conform
-
 _RECORD = struct.Struct("<II")
 _FIXED = struct.Struct("<qddBffII")
 _COUNT = struct.Struct("<I")
@@ -132,26 +130,22 @@ def decode_points(payload: bytes) -> list[Point]:
 
 
 def points_frame(points: list[Point], *, with_upload: bool = False) -> pl.DataFrame:
-    """The points frame of DESIGN.md §5 (with the ``upload`` column when asked)."""
-    frame = pl.DataFrame(
-        points,
-        schema=[
-            ("vehicle", pl.String()),
-            ("ts", pl.Int64()),
-            ("lon", pl.Float64()),
-            ("lat", pl.Float64()),
-            ("speed_kmh", pl.Float32()),
-            ("heading", pl.Float32()),
-            ("status", pl.UInt32()),
-            ("alarm", pl.UInt32()),
-            ("upload", pl.String()),
-        ],
-        orient="row",
-    ).with_columns(pl.from_epoch(pl.col("ts"), time_unit="us").dt.replace_time_zone("UTC"))
-    points = conform(frame)
+    """The points frame of DESIGN.md §5 (with the ``upload`` column when asked), built
+    column by column (no query engine: this runs for every durable group)."""
+    cols: list[tuple] = list(zip(*points, strict=True)) if points else [()] * len(Point._fields)
+    data = {
+        "vehicle": pl.Series("vehicle", cols[0], dtype=pl.String),
+        "ts": pl.Series("ts", cols[1], dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
+        "lon": pl.Series("lon", cols[2], dtype=pl.Float64),
+        "lat": pl.Series("lat", cols[3], dtype=pl.Float64),
+        "speed_kmh": pl.Series("speed_kmh", cols[4], dtype=pl.Float32),
+        "heading": pl.Series("heading", cols[5], dtype=pl.Float32),
+        "status": pl.Series("status", cols[6], dtype=pl.UInt32),
+        "alarm": pl.Series("alarm", cols[7], dtype=pl.UInt32),
+    }
     if with_upload:
-        return points.with_columns(frame["upload"].replace("", None))
-    return points
+        data["upload"] = pl.Series("upload", [u or None for u in cols[8]], dtype=pl.String)
+    return pl.DataFrame(data)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -47,6 +47,7 @@ push channel, and one audit entry listing them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -95,11 +96,13 @@ BATCH_ONLY_CODES = frozenset(FlagCode) - LIVE_CODES
 LIVE_CHECKS = tuple(c.check for c in ENGINE_CHECKS if c.code in LIVE_CODES)
 ACTOR = "live"
 LIVE_FLAG_ENTITY = "flag_live"
+log = logging.getLogger(__name__)
 _RAISED_KEPT = 100_000
 _EMPTY = conform(pl.DataFrame())
 # Of the trip before the open one, a pass keeps the last this long: the open leg's origin
 # (a visit at the start of a track stays a visit), and room for a stop begun just before.
 KEEP_BEFORE = timedelta(minutes=15)
+SAME_VIOLATION_GAP = timedelta(seconds=60)
 _DEFAULT = object()
 
 Identity = tuple[str, datetime]  # (code, start) within one vehicle
@@ -110,14 +113,16 @@ class _Written:
     facts: dict[str, Any]  # the flag as last written (Flag.as_dict)
     at: float  # monotonic time of that write
     open_gap: bool  # a SIGNAL_GAP still open (the timeout's)
+    start: datetime
+    end: datetime
 
 
 @dataclass
 class _Window:
-    """One vehicle's fixes of its current local day, from the trip before its open one."""
+    """What the engine keeps of one vehicle besides its fixes (``LiveEngine._points``): the
+    local day they are of, the flags written, the track and open trip of the last pass."""
 
     day: date
-    points: pl.DataFrame
     written: dict[Identity, _Written] = field(default_factory=dict)
     track: VehicleTrack | None = None  # of the last pass
     trip: Trip | None = None  # the open trip (last of the last pass)
@@ -176,10 +181,11 @@ class LiveEngine:
         self.passes = 0
         self.pass_seconds = 0.0
         self._windows: dict[str, _Window] = {}
+        self._points = _EMPTY  # every vehicle's window, one frame
         self._pending: list[tuple[float, pl.DataFrame]] = []
         self._lock = threading.Lock()
         self._busy: asyncio.Lock | None = None
-        self._draining = False
+        self._worker: asyncio.Task | None = None
         self._ticker: asyncio.Task | None = None
         self._projector: Projector | None = None
         self._contexts: dict[date, tuple[float, AnalysisContext]] = {}
@@ -187,16 +193,24 @@ class LiveEngine:
     # ------------------------------------------------------------------ the gateway's side
 
     async def accept(self, points: pl.DataFrame) -> None:
-        """Take a durable batch of positions (the points frame; any vehicles) and evaluate
-        the vehicles it moves. Passes run one at a time in a worker thread; a batch that
-        arrives during a pass is taken by the next one."""
+        """Take a durable batch of positions (the points frame; any vehicles) and return at
+        once: the vehicles it moves are evaluated in the background, one pass at a time in
+        a worker thread, each pass taking every batch accepted meanwhile (so the gateway's
+        path never waits for the engine). :meth:`drain` waits for the passes."""
         if points.height == 0:
             return
         with self._lock:
             self._pending.append((perf_counter(), points))
+        loop = asyncio.get_running_loop()
         if self.autotick and self._ticker is None:
-            self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
-        await self._drain()
+            self._ticker = loop.create_task(self._tick_forever())
+        if self._worker is None or self._worker.done():
+            self._worker = loop.create_task(self._drain())
+
+    async def drain(self) -> None:
+        """Wait until every batch accepted so far has been evaluated and written."""
+        while self._worker is not None and not self._worker.done():
+            await self._worker
 
     async def tick(self, now: datetime | None = None) -> None:
         """The timeout: raise SIGNAL_GAP for every vehicle silent for ``signal_gap_s`` at
@@ -205,9 +219,11 @@ class LiveEngine:
             await asyncio.to_thread(self.process_tick, now or datetime.now(UTC))
 
     async def close(self) -> None:
+        """Stop the timeout ticks and finish the passes under way."""
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
+        await self.drain()
 
     def process(self, points: pl.DataFrame) -> None:
         """``accept`` for a synchronous caller (benchmarks, scripts): one pass, here."""
@@ -218,7 +234,7 @@ class LiveEngine:
 
     def windows(self) -> dict[str, int]:
         """The number of fixes in each vehicle's window (what a pass re-reads)."""
-        return {plate: w.points.height for plate, w in self._windows.items()}
+        return dict(self._points.group_by("vehicle").len().iter_rows())
 
     # ------------------------------------------------------------------ passes
 
@@ -228,20 +244,22 @@ class LiveEngine:
         return self._busy
 
     async def _drain(self) -> None:
-        if self._draining:
-            return  # the pass under way takes these points next
-        self._draining = True
-        try:
-            async with self._busy_lock():
-                while self._pending:
+        async with self._busy_lock():
+            while self._pending:
+                try:
                     await asyncio.to_thread(self._pass)
-        finally:
-            self._draining = False
+                except Exception:  # the fixes are durable: the day's run will see them
+                    log.exception(
+                        "live pass failed; its vehicles are evaluated with their next fixes"
+                    )
 
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(self.tick_s)
-            await self.tick()
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("live timeout tick failed")
 
     def _pass(self) -> None:
         with self._lock:
@@ -268,52 +286,43 @@ class LiveEngine:
         frame = frame.with_columns(
             pl.col("ts").dt.convert_time_zone(self.settings.local_timezone).dt.date().alias("_day")
         )
-        parts = {
-            plate: part for (plate,), part in frame.partition_by("vehicle", as_dict=True).items()
-        }
+        latest = frame.group_by("vehicle").agg(pl.col("_day").max())
         opened: dict[date, list[str]] = {}  # windows to open, by day: filled from the store
-        for plate, part in parts.items():
-            latest = part["_day"].max()
+        for plate, day in latest.iter_rows():
             window = self._windows.get(plate)
-            if window is None or latest > window.day:
-                opened.setdefault(latest, []).append(plate)
-        for day, plates in opened.items():
-            stored = self._stored(day, plates, frame)
-            for plate in plates:
-                self._windows[plate] = _Window(day, stored.get(plate, _EMPTY))
-        changed = set()
-        for plate, part in parts.items():
-            window = self._windows[plate]
-            fresh = conform(part.filter(pl.col("_day") == window.day))
-            if fresh.height == 0:
-                continue
-            before = window.points.height
-            merged = (
-                pl.concat([window.points, fresh], how="vertical")
-                .unique(subset=["ts"], keep="first", maintain_order=True)
-                .sort("ts")
-            )
-            if merged.height > before:
-                window.points = merged
-                changed.add(plate)
-        return changed
+            if window is None or day > window.day:
+                opened.setdefault(day, []).append(plate)
+                self._windows[plate] = _Window(day)
+        if opened:
+            reopened = [plate for plates in opened.values() for plate in plates]
+            parts = [self._points.filter(~pl.col("vehicle").is_in(reopened))]
+            parts += [self._stored(day, plates, frame) for day, plates in opened.items()]
+            self._points = pl.concat(parts, how="vertical")
+        plates = latest["vehicle"].to_list()
+        days = pl.DataFrame(
+            {"vehicle": plates, "_window_day": [self._windows[p].day for p in plates]},
+            schema={"vehicle": pl.String(), "_window_day": pl.Date()},
+        )
+        fresh = (
+            conform(frame.join(days, on="vehicle").filter(pl.col("_day") == pl.col("_window_day")))
+            .unique(subset=["vehicle", "ts"], keep="first", maintain_order=True)
+            .join(self._points.select("vehicle", "ts"), on=["vehicle", "ts"], how="anti")
+        )
+        if fresh.height == 0:
+            return set()
+        self._points = pl.concat([self._points, fresh], how="vertical")
+        return set(fresh["vehicle"].unique().to_list())
 
-    def _stored(self, day: date, plates: list[str], batch: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    def _stored(self, day: date, plates: list[str], batch: pl.DataFrame) -> pl.DataFrame:
         """The fixes of ``day`` stored before this batch for vehicles first seen (after a
         restart, the day so far), one read for them all."""
         if self.store is None:
-            return {}
+            return _EMPTY
         start, _ = day_bounds(day, day, self.tz)
         end = batch["ts"].min()
         if end <= start:
-            return {}
-        stored = self.store.read(start, end, vehicles=plates)
-        if stored.height == 0:
-            return {}
-        return {
-            plate: conform(part).sort("ts")
-            for (plate,), part in stored.partition_by("vehicle", as_dict=True).items()
-        }
+            return _EMPTY
+        return conform(self.store.read(start, end, vehicles=plates))
 
     def _context(self, day: date, points: pl.DataFrame) -> AnalysisContext:
         projector = self._projector or projector_for(points)
@@ -328,7 +337,11 @@ class LiveEngine:
         return cached[1]
 
     def _evaluate(self, day: date, plates: list[str], accepted_at: float) -> None:
-        points = pl.concat([self._windows[p].points for p in plates]).sort("vehicle", "ts")
+        points = self._points.filter(pl.col("vehicle").is_in(plates)).sort("vehicle", "ts")
+        lasts = {
+            row["vehicle"]: row for row in points.group_by("vehicle").last().iter_rows(named=True)
+        }
+        keep: dict[str, datetime] = {}
         context = self._context(day, points)
         result = run_pipeline(points, context, checks=LIVE_CHECKS)
         trips: dict[str, list[Trip]] = {}
@@ -344,16 +357,29 @@ class LiveEngine:
             window = self._windows[track.vehicle]
             own = trips.get(track.vehicle, [])
             window.track, window.trip = track, own[-1] if own else None
-            positions.append(self._position(window, track))
+            positions.append(self._position(window, track, lasts[track.vehicle]))
             last = track.time(track.n - 1)
-            writes += self._due(window, flags.get(track.vehicle, []), now, closing=True, last=last)
+            found = flags.get(track.vehicle, [])
+            writes += self._due(window, found, now, closing=True, last=last)
             if len(own) >= 2:  # the end of the trip before the open one is all a pass needs
                 before = own[-2]
                 keep_from = max(
                     track.time(before.start_index),
                     track.time(before.end_index - 1) - KEEP_BEFORE,
                 )
-                window.points = window.points.filter(pl.col("ts") >= keep_from)
+                # never into a violation still in the window: it would start later next pass
+                reaching = [f.start for f in found if f.end >= keep_from]
+                keep[track.vehicle] = min([keep_from, *reaching])
+        if keep:
+            cut = pl.DataFrame(
+                {"vehicle": list(keep), "_keep_from": list(keep.values())},
+                schema={"vehicle": pl.String(), "_keep_from": pl.Datetime("us", "UTC")},
+            )
+            self._points = (
+                self._points.join(cut, on="vehicle", how="left")
+                .filter(pl.col("_keep_from").is_null() | (pl.col("ts") >= pl.col("_keep_from")))
+                .drop("_keep_from")
+            )
         self._write(positions, writes, accepted_at)
 
     def process_tick(self, now: datetime) -> None:
@@ -394,6 +420,8 @@ class LiveEngine:
             facts = flag.as_dict()
             before = window.written.get(key)
             is_open = bool(flag.measured.get("open"))
+            if before is None and self._seen_as(window, flag):
+                continue
             if before is None:
                 due.append((flag, True))
             elif before.facts == facts:
@@ -406,11 +434,24 @@ class LiveEngine:
                 due.append((flag, False))
             else:
                 continue
-            window.written[key] = _Written(facts, now, is_open)
+            window.written[key] = _Written(facts, now, is_open, flag.start, flag.end)
         return due
 
-    def _position(self, window: _Window, track: VehicleTrack) -> dict[str, Any]:
-        last = window.points.row(-1, named=True)
+    @staticmethod
+    def _seen_as(window: _Window, flag: Flag) -> bool:
+        """Whether ``flag`` is a violation already written under another start: one of its
+        code whose time it begins in (or within ``SAME_VIOLATION_GAP`` after), as a window
+        cut into the violation would show it. The day's run has it whole, from the start
+        written first."""
+        code = str(flag.code)
+        return any(
+            key[0] == code and w.start < flag.start <= w.end + SAME_VIOLATION_GAP
+            for key, w in window.written.items()
+        )
+
+    def _position(
+        self, window: _Window, track: VehicleTrack, last: dict[str, Any]
+    ) -> dict[str, Any]:
         trip = window.trip
         return {
             "plate": track.vehicle,

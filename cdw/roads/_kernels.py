@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit
 
 from cdw.geo.kernels import cell_of as _cell_of
+from cdw.geo.kernels import tm_forward
 
 _INT = np.int64
 TIE_M = 1e-9  # distances closer than this are equal (an arc and its reverse, rounded)
@@ -637,12 +638,28 @@ def heading_logprob(turn: np.ndarray, kappa: float, floor: float) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def transition_logprob(route: np.ndarray, straight: np.ndarray, beta: float) -> np.ndarray:
-    """Exponential log-likelihood of ``|route - straight| / beta``; -inf where no route."""
+def transition_logprob(
+    route: np.ndarray,
+    straight: np.ndarray,
+    beta: float,
+    floor: float,
+    factor: float,
+    slack: float,
+) -> np.ndarray:
+    """Log-likelihood of a step's ``route`` given the ``straight`` distance: exponential
+    in ``|route - straight|`` (scale ``beta``) mixed with a share ``floor`` of steps whose
+    route is nothing like the straight line (a turn, a loop ramp or a U-turn between
+    sparse fixes), uniform up to the step's bound ``factor * straight + slack`` (at least
+    ``beta``); -inf where no route. At ``floor`` 0, ``-|route - straight| / beta``."""
     out = np.empty(route.size)
     for k in range(route.size):
         if route[k] < math.inf:
-            out[k] = -abs(route[k] - straight[k]) / beta
+            z = abs(route[k] - straight[k]) / beta
+            if floor > 0.0:
+                reach = max(factor * straight[k] + slack, beta)
+                out[k] = math.log((1.0 - floor) * math.exp(-z) + floor * beta / reach)
+            else:
+                out[k] = -z
         else:
             out[k] = -math.inf
     return out
@@ -845,10 +862,13 @@ def no_table(n_nodes: int) -> Table:
 
 
 @njit(cache=True, nogil=True)
-def _table_index(table: Table, u: int, v: int) -> int:
+def _table_index(table: Table, u: int, v: int, within: float) -> int:
     """Where ``v`` stands in ``u``'s row of a ``distance_table`` (its nearest tiers
-    first); -1 beyond its limit."""
+    first), searching only the tiers that may hold a distance up to ``within``; -1 where
+    not found there (beyond ``within`` or the table's limit)."""
     for j in range(TABLE_TIERS):
+        if j > 0 and _tier_top(table.limit, j - 1) >= within:
+            break  # the farther tiers hold nothing within reach
         lo = table.tier_start[u * TABLE_TIERS + j]
         end = table.tier_start[u * TABLE_TIERS + j + 1]
         hi = end
@@ -864,9 +884,10 @@ def _table_index(table: Table, u: int, v: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _table_distance(table: Table, u: int, v: int) -> float:
-    """Distance from ``u`` to ``v`` in a ``distance_table``; inf beyond its limit."""
-    j = _table_index(table, u, v)
+def _table_distance(table: Table, u: int, v: int, within: float) -> float:
+    """Distance from ``u`` to ``v`` in a ``distance_table`` where it is at most
+    ``within``; else that distance or inf."""
+    j = _table_index(table, u, v, within)
     return table.dist[j] if j >= 0 else math.inf
 
 
@@ -905,22 +926,26 @@ def _table_row(
 
 
 @njit(cache=True, nogil=True)
-def _table_walk(table: Table, edge_from: np.ndarray, u: int, v: int) -> tuple[bool, np.ndarray]:
+def _table_walk(
+    table: Table, edge_from: np.ndarray, u: int, v: int, within: float = math.inf
+) -> tuple[bool, np.ndarray]:
     """A shortest path from ``u`` to ``v`` read off ``u``'s row of the table, back from
     ``v`` along each node's ``pred`` edge. Returns ``(found, edges)``, in driving order;
-    not found where ``v`` lies beyond the table's limit."""
-    j = _table_index(table, u, v)
+    not found where ``v`` lies beyond the table's limit (or beyond ``within``, where
+    only the tiers up to it are searched)."""
+    j = _table_index(table, u, v, within)
     if j < 0:
         return False, np.empty(0, _INT)
+    reach = table.dist[j]  # every node of the path lies nearer u than v: in the row
     count = 0
     node = v
-    while node != u:  # every node of the path lies nearer u than v: in the row
+    while node != u:
         count += 1
-        node = edge_from[table.pred[_table_index(table, u, node)]]
+        node = edge_from[table.pred[_table_index(table, u, node, reach)]]
     edges = np.empty(count, _INT)
     node = v
     for q in range(count - 1, -1, -1):
-        e = table.pred[_table_index(table, u, node)]
+        e = table.pred[_table_index(table, u, node, reach)]
         edges[q] = e
         node = edge_from[e]
     return True, edges
@@ -1353,13 +1378,17 @@ def fill_path(
         if reach <= table.limit:  # every distance that could count is in the table
             for y in range(2 if chain_reverse[cb] >= 0 else 1):
                 for x in range(n_sources):
-                    d = source_cost[x] + _table_distance(table, sources[x], targets[y]) + extra[y]
+                    d = (
+                        source_cost[x]
+                        + _table_distance(table, sources[x], targets[y], reach)
+                        + extra[y]
+                    )
                     if d < via:
                         via, entry, leave = d, y, x
             if direct <= via and direct <= reach:
                 known = True
             elif via <= reach:
-                known, links = _table_walk(table, chain_from, sources[leave], targets[entry])
+                known, links = _table_walk(table, chain_from, sources[leave], targets[entry], reach)
         if not known:
             target_bound[0] = reach - extra[0]
             target_bound[1] = reach - extra[1]
@@ -1498,6 +1527,7 @@ class TrackParams(NamedTuple):
     heading_kappa: float
     heading_floor: float
     heading_min_speed: float
+    route_floor: float
 
 
 @njit(cache=True, nogil=True)
@@ -1572,7 +1602,14 @@ def match_track(
     emission = emission_logprob(cand_dist, sigma) + heading_logprob(
         cand_turn, params.heading_kappa, params.heading_floor
     )
-    transition = transition_logprob(route, straight, params.beta)
+    transition = transition_logprob(
+        route,
+        straight,
+        params.beta,
+        params.route_floor,
+        params.route_factor,
+        params.route_slack,
+    )
     choice, state_segment = viterbi(sub_start, emission, trans_start, transition)
     widened = np.zeros(has.size, np.bool_)
     scratch = _route_scratch(max(1, int(np.max(np.diff(sub_start))) if has.size else 1))
@@ -1598,7 +1635,14 @@ def match_track(
                 )  # fmt: skip
                 lo = trans_start[h]
                 hi = trans_start[h + 1]
-                transition[lo:hi] = transition_logprob(route[lo:hi], straight[lo:hi], params.beta)
+                transition[lo:hi] = transition_logprob(
+                    route[lo:hi],
+                    straight[lo:hi],
+                    params.beta,
+                    params.route_floor,
+                    params.route_factor,
+                    params.route_slack,
+                )
         if not again:
             break
         choice, state_segment = viterbi(sub_start, emission, trans_start, transition)
@@ -1686,3 +1730,39 @@ def match_track_plain(
         x, y, heading, speed, SegmentGrid(*grid), Arcs(*arcs), Chains(*chains), Table(*table),
         TrackParams(*params), Workspace(*workspace),
     )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def match_lonlat_plain(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    heading: np.ndarray,
+    speed_kmh: np.ndarray,
+    projection: tuple,
+    network: tuple,
+    params: tuple,
+    workspace: tuple,
+) -> tuple[bool, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """``match_track_plain`` on fixes in WGS-84 degrees, projected in the same call by
+    ``cdw.geo.kernels.tm_forward``: ``projection`` is ``(lon0, k0_a, false_easting,
+    false_northing, e, alpha, min_lat, max_lat)``. ``heading`` (degrees) and ``speed_kmh``
+    per fix, or empty where not reported at all. Returns ``(ok, result)``: not ok, with
+    empty arrays, where a coordinate is not finite or lies outside [-180, 180] x
+    [min_lat, max_lat] (the caller names the problem)."""
+    lon0, k0_a, false_easting, false_northing, e, alpha, min_lat, max_lat = projection
+    n = lon.size
+    ok = lat.size == n
+    for i in range(n if ok else 0):
+        if not (-180.0 <= lon[i] <= 180.0 and min_lat <= lat[i] <= max_lat):
+            ok = False
+            break
+    if not ok:
+        none = np.empty(0, _INT)
+        return False, (none, np.empty(0), np.empty(0), none, none, none)
+    x, y = tm_forward(lon, lat, lon0, k0_a, false_easting, false_northing, e, alpha)
+    h = heading if heading.size == n else np.full(n, math.nan)
+    v = np.full(n, math.nan)
+    if speed_kmh.size == n:
+        for i in range(n):
+            v[i] = speed_kmh[i] / 3.6
+    return True, match_track_plain(x, y, h, v, network, params, workspace)

@@ -7,7 +7,10 @@ twice, as a loop ramp does, counts twice), more of them where roads are dense; e
 becomes one state per direction a truck may drive there, or the one its reported heading
 agrees with. The emission is Gaussian in the fix-to-arc distance (sigma), plus the
 agreement of heading and arc bearing; the transition exponential in the difference
-between the network distance and the straight-line distance of consecutive fixes (beta).
+between the network distance and the straight-line distance of consecutive fixes (beta),
+with a floor: a share of steps (``ROUTE_OUTLIER_SHARE``) may drive any route within the
+step's bound, as a truck turning round a block or taking a loop ramp between fixes 30 s
+apart does, so that such a step is not traded for a shortcut on a road further off.
 Network distances are searched on the chains' graph (runs of arcs between junctions),
 several times smaller than the arcs', bounded by a multiple of the straight-line
 distance, or looked up in a table of all node-to-node distances up to ``table_m``
@@ -17,7 +20,8 @@ before it are searched again with a wider bound; only then does the match break 
 segment start. A network that lost its roads' directions should have its divided roads'
 carriageways made one-way first (``cdw.roads.divided``): GPS cannot tell two carriageways
 15 m apart from each other, their directions can. A fix with no edge in reach is left
-unmatched. All of it runs in one Numba call per track (``_kernels.match_track``).
+unmatched. All of it runs in one Numba call per track (``_kernels.match_track``; from
+WGS-84 degrees on a UTM network, projection included: ``_kernels.match_lonlat_plain``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from shapely.geometry import LineString, MultiLineString
 from cdw.errors import Problem, ValidationFailed
 from cdw.geo.index import coordinate_arrays
 from cdw.geo.kernels import build_segment_index
+from cdw.geo.projection import UTM_MAX_LAT, UTM_MIN_LAT, TransverseMercator
 from cdw.roads import _kernels as k
 from cdw.roads.network import RoadNetwork
 
@@ -124,12 +129,20 @@ class MatchParams:
             heading_kappa=1.0 / (heading_sigma * heading_sigma),
             heading_floor=HEADING_OUTLIER_SHARE,
             heading_min_speed=float(self.heading_min_speed_kmh) / 3.6,
+            route_floor=ROUTE_OUTLIER_SHARE,
         )
 
 
 # Share of fixes whose heading says nothing of the road (turning, multipath): the floor
 # of the heading likelihood, so one bad heading costs at most log(1/0.02) = 3.9.
 HEADING_OUTLIER_SHARE = 0.02
+# Share of steps whose route is nothing like the straight line between the fixes (a turn
+# round a block, a loop ramp, a U-turn between fixes 30 s apart): the floor of the
+# transition likelihood, a route anywhere within the step's bound, so that such a step
+# costs at most log(bound / (0.02 * beta)) = 7.8 at 30 s (bound 1,000 m, beta 20 m)
+# instead of growing without end, and a road within the GPS noise is not traded for a
+# shortcut on one further off.
+ROUTE_OUTLIER_SHARE = 0.02
 
 
 @dataclass(frozen=True)
@@ -295,6 +308,12 @@ class MapMatcher:
         self.params = (params or MatchParams()).validated()
         self._kernel_params = self.params.kernel()
         self._projector = network.projector
+        # a UTM network's projection, done inside the matcher's own call (``match``)
+        tm = TransverseMercator.of(self._projector.crs)
+        self._projection = None if tm is None else (
+            tm.lon0, tm.k0_a, tm.false_easting, tm.false_northing, tm.e, tm.alpha,
+            UTM_MIN_LAT, UTM_MAX_LAT,
+        )  # fmt: skip
         net = network
         self._x0 = np.ascontiguousarray(net.node_x[net.edge_from])
         self._y0 = np.ascontiguousarray(net.node_y[net.edge_from])
@@ -351,6 +370,17 @@ class MapMatcher:
         """Match one track given in WGS-84 degrees, in driving order; ``heading_deg``
         (clockwise from north) and ``speed_kmh`` per fix as the unit reports them, where
         it does (NaN for a fix without)."""
+        if self._projection is not None and _plain(lon) and _plain(lat) and lon.size == lat.size:
+            # one call projects and matches; where a coordinate is out of range, the
+            # projector below names it
+            n = lon.size
+            heading = _NONE if heading_deg is None else _per_fix(heading_deg, n, "heading_deg")
+            speed = _NONE if speed_kmh is None else _per_fix(speed_kmh, n, "speed_kmh")
+            ok, out = k.match_lonlat_plain(
+                lon, lat, heading, speed, self._projection, *self._plain_args
+            )
+            if ok:
+                return MatchResult(*out, self.network)
         x, y = self._projector.forward(lon, lat)  # (checked: float64, equally long)
         return self._match(x, y, heading_deg, speed_kmh)
 
@@ -379,6 +409,19 @@ class MapMatcher:
             x, y, heading, speed, *self._plain_args
         )
         return MatchResult(edge, offset, distance, segment, path_edges, path_segment, self.network)
+
+
+_NONE = np.zeros(0)  # heading or speed not reported at all
+
+
+def _plain(values: object) -> bool:
+    """Whether ``values`` is already what the kernels take: a 1-D contiguous float64 array."""
+    return (
+        isinstance(values, np.ndarray)
+        and values.dtype == np.float64
+        and values.ndim == 1
+        and values.flags.c_contiguous
+    )
 
 
 def _per_fix(values: np.ndarray | Sequence[float] | None, n: int, name: str) -> np.ndarray:

@@ -14,6 +14,7 @@ from cdw.auth.models import Role
 from cdw.flags.codes import FlagCode
 from cdw.flags.models import FlagRecord
 from cdw.flows.models import AnalysedDay
+from cdw.web import ConsoleSettings, get_console_settings
 from tests.api.test_tracks_api import _upload, store, two_hauliers  # noqa: F401 (fixtures)
 
 DAY = "2026-11-20"
@@ -124,3 +125,33 @@ def test_stops_need_their_duration_and_gaps_their_length():
     assert [(g.start, g.duration_s) for g in gaps] == [(times[3], 430.0)]
     stops, _ = stops_and_gaps(times, lon, lat, 50.0, 171.0, 300.0)
     assert stops == []
+
+
+def test_the_console_page_is_served_with_its_assets_and_no_tiles_by_default(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "/web/js/app.js" in page.text
+    assert "img-src 'self' data:;" in page.headers["content-security-policy"]
+    for asset in ("/web/js/app.js", "/web/js/views/index.js", "/web/vendor/leaflet/leaflet.js",
+                  "/web/vendor/leaflet/leaflet.css", "/web/vendor/leaflet/LICENSE"):  # fmt: skip
+        assert client.get(asset).status_code == 200, asset
+    assert client.get("/docs").status_code == 200  # the API docs stay where they were
+
+
+def test_a_configured_tile_server_is_the_only_other_image_source(client, monkeypatch):
+    monkeypatch.setenv("CDW_CONSOLE_TILE_URL", "https://tiles.example.gov.cn/{z}/{x}/{y}.png")
+    get_console_settings.cache_clear()
+    try:
+        csp = client.get("/").headers["content-security-policy"]
+        assert "img-src 'self' data: https://tiles.example.gov.cn;" in csp
+        assert "tiles.example" not in client.get("/api/v1/auth/me").headers.get(
+            "content-security-policy", ""
+        )
+    finally:
+        monkeypatch.delenv("CDW_CONSOLE_TILE_URL")
+        get_console_settings.cache_clear()
+
+
+def test_a_tile_url_must_be_http():
+    with pytest.raises(ValueError, match="tile URL"):
+        ConsoleSettings(tile_url="javascript:alert(1)")
+    assert ConsoleSettings(tile_url="  ").tile_url is None

@@ -190,3 +190,43 @@ def test_concurrent_synchronous_submits_are_all_durable(tmp_path):
     assert wal.groups_written <= 16
     intake.close_sync()
     assert all_stored(store_of(tmp_path)).height == 80
+
+
+def test_the_logs_of_stopped_processes_are_recovered_and_held_ones_left_alone(tmp_path):
+    from cdw.gateway.intake import recover_orphans
+
+    crashed = WriteAheadLog(tmp_path / "wal" / "api-0")
+    Intake(crashed, store_of(tmp_path)).submit_sync(fixes("粤A00001", 4))
+    crashed._lock_file.close()  # the process died
+    alive = WriteAheadLog(tmp_path / "wal" / "api-1")
+    Intake(alive, store_of(tmp_path)).submit_sync(fixes("粤A00002", 2))
+    assert recover_orphans(tmp_path / "wal", store_of(tmp_path)) == 4
+    assert all_stored(store_of(tmp_path))["vehicle"].unique().to_list() == ["粤A00001"]
+    assert recover_orphans(tmp_path / "wal", store_of(tmp_path)) == 0
+    alive.close()
+
+
+def test_a_copy_sent_again_is_answered_only_once_the_first_is_durable(tmp_path, monkeypatch):
+    async def scenario(fail: bool):
+        wal = WriteAheadLog(tmp_path / ("bad" if fail else "good"))
+        intake = Intake(wal, store_of(tmp_path))
+        if fail:
+
+            def broken(payloads):
+                raise OSError("disk full")
+
+            monkeypatch.setattr(wal, "write", broken)
+        await intake.start()
+        same = fixes("粤A00001", 1)
+        first, again = await asyncio.gather(
+            intake.submit(same), intake.submit(same), return_exceptions=True
+        )
+        durable = intake.accepted.total
+        await intake.close()
+        return first, again, durable
+
+    first, again, durable = asyncio.run(scenario(fail=False))
+    assert (len(first.accepted), len(again.duplicates), durable) == (1, 1, 1)
+    first, again, durable = asyncio.run(scenario(fail=True))
+    assert isinstance(first, OSError) and isinstance(again, OSError)  # neither acknowledged
+    assert durable == 0

@@ -77,6 +77,7 @@ def feed(
             if batch.height:
                 store.append(batch)
                 await live.accept(batch)
+                await live.drain()
             if until is not None and until(t):
                 return t
         return None

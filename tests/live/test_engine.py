@@ -225,3 +225,72 @@ def test_late_fixes_of_an_earlier_day_are_left_to_that_days_run(
         (position,) = session.exec(select(VehicleLive)).all()
         assert utc(position.ts) == today["ts"][-1]
         assert session.exec(select(FlagRecord)).all() == []
+
+
+def test_a_live_flag_an_officer_already_reviewed_is_left_as_it_is(
+    engine: Engine, store: PointStore, settings: Settings
+):
+    seed_registry(engine)
+    plate = "粤A78144"
+    live = live_engine(engine, store, settings)
+    last_before = at("01:41:42")
+    feed(live, store, points_of(plate), at("01:35:00"), last_before + timedelta(seconds=1))
+    asyncio.run(live.tick(last_before + timedelta(seconds=305)))
+    (gap,) = flags_of(engine, plate, FlagCode.SIGNAL_GAP)
+    with Session(engine) as session:
+        record = session.get(FlagRecord, gap.id)
+        record.status = "dismissed"
+        session.add(record)
+        session.commit()
+    feed(live, store, points_of(plate), last_before + timedelta(seconds=1), at("01:50:00"))
+    (kept,) = flags_of(engine, plate, FlagCode.SIGNAL_GAP)
+    assert (kept.id, kept.status, kept.measured) == (gap.id, "dismissed", gap.measured)
+
+
+def test_batches_accepted_while_a_pass_runs_are_all_evaluated(
+    engine: Engine, store: PointStore, settings: Settings
+):
+    """``accept`` returns at once; the passes take every batch accepted meanwhile."""
+    seed_registry(engine)
+    plates = ["粤A25957", "粤A37904"]
+    batches = [
+        points_of(plate, start=at(f"00:0{k}:00"), end=at(f"00:0{k + 1}:00"))
+        for k in range(3)
+        for plate in plates
+    ]
+    live = live_engine(engine, store, settings)
+
+    async def run() -> None:
+        for batch in batches:
+            await live.accept(batch)
+        await live.close()
+
+    asyncio.run(run())
+    assert live.passes < len(batches)  # the later batches joined a pass
+    with Session(engine) as session:
+        positions = {p.plate: utc(p.ts) for p in session.exec(select(VehicleLive))}
+    assert positions == {
+        plate: max(b["ts"].max() for b in batches if b["vehicle"][0] == plate) for plate in plates
+    }
+
+
+def test_a_violation_seen_again_from_a_later_start_is_not_raised_twice():
+    """A window cut into a violation shows it starting later: the same violation, not a new
+    one (the day's run has it whole, from the start written first)."""
+    from cdw.flags.values import Flag
+    from cdw.live.engine import LiveEngine, _Window, _Written
+
+    def zone_flag(start: str, end: str) -> Flag:
+        return Flag(FlagCode.RESTRICTED_ZONE, 50, "粤AA2467", None, at(start), at(end),
+                    113.4, 22.9, {}, {}, {}, "zh", "en")  # fmt: skip
+
+    first = zone_flag("22:50:54", "22:55:00")
+    window = _Window(DAY)
+    window.written[(str(first.code), first.start)] = _Written(
+        {}, 0.0, False, first.start, first.end
+    )
+    assert LiveEngine._seen_as(window, zone_flag("22:55:40", "22:59:07"))
+    assert not LiveEngine._seen_as(window, zone_flag("23:10:00", "23:12:00"))
+    other = Flag(FlagCode.SPEEDING, 50, "粤AA2467", None, at("22:52:00"), at("22:53:00"),
+                 113.4, 22.9, {}, {}, {}, "zh", "en")  # fmt: skip
+    assert not LiveEngine._seen_as(window, other)

@@ -408,9 +408,16 @@ def test_directed_candidates_match_twin(seed: int, n_points: int, min_speed: flo
 
 
 @SETTINGS
-@given(st.lists(st.floats(0, 1e4), max_size=20), st.floats(0.5, 50), st.floats(0.5, 50))
+@given(
+    st.lists(st.floats(0, 1e4), max_size=20),
+    st.floats(0.5, 50),
+    st.floats(0.5, 50),
+    st.sampled_from([0.0, 0.02, 0.5]),
+    st.floats(0, 4),
+    st.floats(0, 300),
+)
 def test_emission_and_transition_match_twins(
-    values: list[float], sigma: float, beta: float
+    values: list[float], sigma: float, beta: float, floor: float, factor: float, slack: float
 ) -> None:
     arr = np.array(values, dtype=float)
     assert k.emission_logprob(arr, sigma).tolist() == pytest.approx(
@@ -422,8 +429,22 @@ def test_emission_and_transition_match_twins(
     )
     route = np.where(np.arange(arr.size) % 3 == 0, np.inf, arr)
     straight = arr[::-1].copy()
-    got = k.transition_logprob(route, straight, beta).tolist()
-    assert got == pytest.approx(twins.transition_logprob(route.tolist(), straight.tolist(), beta))
+    got = k.transition_logprob(route, straight, beta, floor, factor, slack).tolist()
+    want = twins.transition_logprob(route.tolist(), straight.tolist(), beta, floor, factor, slack)
+    assert got == pytest.approx(want)
+
+
+def test_transition_floor() -> None:
+    # a 400 m loop between fixes 50 m apart: -17.5 without a floor; with 2 % of steps
+    # anywhere within the bound (2 x 50 + 100 m), log(0.02 * 20 / 200) at most
+    route, straight = np.array([50.0, 400.0, np.inf]), np.full(3, 50.0)
+    assert k.transition_logprob(route, straight, 20.0, 0.0, 2.0, 100.0).tolist() == [
+        0.0, -17.5, -math.inf,
+    ]  # fmt: skip
+    got = k.transition_logprob(route, straight, 20.0, 0.02, 2.0, 100.0)
+    assert got[0] == pytest.approx(math.log(0.98 + 0.002))
+    assert got[1] == pytest.approx(math.log(0.98 * math.exp(-17.5) + 0.002))
+    assert math.log(0.002) < got[1] < math.log(0.002) + 1e-4 and got[2] == -math.inf
 
 
 def test_viterbi_fixed_break() -> None:
@@ -840,7 +861,10 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
         cand_turn, p.heading_kappa, p.heading_floor
     )
     choice, state_seg = k.viterbi(
-        sub_start, emission, trans_start, k.transition_logprob(route, straight, p.beta)
+        sub_start,
+        emission,
+        trans_start,
+        k.transition_logprob(route, straight, p.beta, p.route_floor, p.route_factor, p.route_slack),
     )
     widened: set[int] = set()
     while True:  # steps that break: routes again with a wider bound (one step alone:
@@ -869,7 +893,12 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
             )  # fmt: skip
             route[trans_start[h] : trans_start[h + 1]] = again
         choice, state_seg = k.viterbi(
-            sub_start, emission, trans_start, k.transition_logprob(route, straight, p.beta)
+            sub_start,
+            emission,
+            trans_start,
+            k.transition_logprob(
+                route, straight, p.beta, p.route_floor, p.route_factor, p.route_slack
+            ),
         )
     nk = keep.size
     kept_edge = np.full(nk, -1, np.int64)
@@ -966,6 +995,7 @@ def test_match_track_composes_the_kernels(
         route_slack=float(rng.uniform(0, 200)), break_factor=float(rng.uniform(1, 5)),
         break_steps=int(rng.integers(1, 4)),
         heading_kappa=8.0, heading_floor=0.02, heading_min_speed=3.0,
+        route_floor=float(rng.choice([0.0, 0.02])),
     )  # fmt: skip
     table = _table(ch, roads.n_nodes, table_m)
     grid, ends, arcs = _matcher_inputs(roads, ch, radius)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import LineString, MultiLineString
 
 from cdw.errors import ValidationFailed
@@ -227,3 +229,50 @@ def test_match_takes_heading_and_speed_per_fix() -> None:
         matcher.match(lon, lat).edge.tolist()
         == matcher.match(lon, lat, [90, 90], [30, 30]).edge.tolist()
     )
+
+
+def _same(a, b) -> bool:
+    return all(
+        np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True)
+        for f in ("edge", "offset_m", "distance_m", "segment", "path_edges", "path_segment")
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(-50, 1050), st.floats(-40, 80)), max_size=25),
+    st.booleans(),
+    st.booleans(),
+)
+def test_match_projects_in_the_kernel_as_the_projector_does(
+    points: list[tuple[float, float]], with_heading: bool, with_speed: bool
+) -> None:
+    # match(lon, lat) projects inside its one kernel call (match_lonlat_plain); the same
+    # fixes projected by the network's projector and matched in metres match alike
+    net = parallel_roads()
+    matcher = MapMatcher(net)
+    xs = np.array([p[0] for p in points], float)
+    ys = np.array([p[1] for p in points], float)
+    lon, lat = lonlat(xs, ys)
+    n = xs.size
+    heading = np.linspace(0.0, 350.0, n) if with_heading else None
+    speed = np.where(np.arange(n) % 3 == 0, np.nan, 40.0) if with_speed else None
+    x, y = net.projector.forward(lon, lat)
+    assert _same(matcher.match(lon, lat, heading, speed), matcher.match_xy(x, y, heading, speed))
+    # lists take the projector's path, with the same result
+    assert _same(matcher.match(lon.tolist(), lat.tolist(), heading, speed),
+                 matcher.match_xy(x, y, heading, speed))  # fmt: skip
+
+
+def test_match_names_bad_coordinates() -> None:
+    matcher = MapMatcher(parallel_roads())
+    lon, lat = lonlat([10.0, 60.0, 110.0], [5.0, 5.0, 5.0])
+    for bad_lat in (np.nan, 95.0, -85.0):
+        with pytest.raises(ValidationFailed) as err:
+            matcher.match(lon, np.array([lat[0], bad_lat, lat[2]]))
+        assert err.value.problems[0].field == "lat"
+    with pytest.raises(ValidationFailed) as err:
+        matcher.match(np.array([lon[0], 181.0, lon[2]]), lat)
+    assert err.value.problems[0].field == "lon"
+    with pytest.raises(ValidationFailed):
+        matcher.match(lon, lat[:2])

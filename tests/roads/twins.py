@@ -302,11 +302,23 @@ def heading_logprob(turn: Floats, kappa: float, floor: float) -> list[float]:
     ]
 
 
-def transition_logprob(route: Floats, straight: Floats, beta: float) -> list[float]:
-    return [
-        -abs(r - s) / beta if r < math.inf else -math.inf
-        for r, s in zip(route, straight, strict=True)
-    ]
+def transition_logprob(
+    route: Floats, straight: Floats, beta: float, floor: float, factor: float, slack: float
+) -> list[float]:
+    """log of an exponential density in |route - straight| (scale beta) mixed with a share
+    ``floor`` of routes uniform up to the bound factor * straight + slack (at least beta),
+    relative to the exponential's density at 0; -|route - straight| / beta at floor 0."""
+    out = []
+    for r, s in zip(route, straight, strict=True):
+        if not r < math.inf:
+            out.append(-math.inf)
+        elif floor == 0:
+            out.append(-abs(r - s) / beta)
+        else:
+            uniform = 1 / max(factor * s + slack, beta)
+            exponential = math.exp(-abs(r - s) / beta) / beta
+            out.append(math.log(((1 - floor) * exponential + floor * uniform) * beta))
+    return out
 
 
 def route_distance(

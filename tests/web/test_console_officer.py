@@ -5,6 +5,7 @@ replay and opening a case on a 390 × 844 phone screen. Each test saves a screen
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlencode
 
 from tests.web.browser import require_browser, screenshot, wait_until
@@ -54,6 +55,9 @@ def test_monitoring_shows_every_truck_of_the_day_and_its_alerts(page_for, demo_s
     )
     assert shown == len(positions)
     assert page.locator("#alert-list .alert").count() >= 1
+    # the push channel (GET /stream) is read with fetch() streaming
+    page.wait_for_selector("#stream-state")
+    assert page.get_attribute("#stream-state", "data-connected") == "yes"
     # search by plate: the vehicle's popup with its haulier and manifest
     target = positions[0]
     page.fill("#plate-search", target["plate"][-4:])
@@ -139,6 +143,12 @@ def test_dismiss_a_flag_then_open_a_case(page_for, demo_site):
     )
     assert set(fields) == {"penalty_amount_yuan", "legal_basis"}
     screenshot(page, "case-opened")
+    # the printable case report, fetched with the token and handed over as a file
+    with page.expect_download() as download:
+        page.click("#case-report")
+    assert download.value.suggested_filename.endswith(".html")
+    report = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "<html" in report.lower()
     with demo_site.api("enforce") as api:
         case = api.get(f"/enforcement/cases/{case_id}").json()
     assert case["state"] == "investigating"
@@ -184,4 +194,20 @@ def test_review_queue_replay_and_open_case_on_a_phone(page_for, demo_site):
     screenshot(page, "phone-replay")
     page.click(".menu-toggle")
     assert page.locator("#menu").is_visible()
+    assert not page.js_errors
+
+
+def test_the_review_queue_in_english(page_for, demo_site):
+    flag = max(_open_flags(demo_site), key=lambda f: f["severity"])
+    page = page_for(lang="en")
+    log_in(page, "enforce", demo_site.password)
+    assert page.inner_text("#role-label") == "Enforcement officer"
+    assert "Review queue" in page.inner_text("#menu")
+    page.goto(f"{demo_site.url}/#/review?flag={flag['id']}")
+    page.wait_for_selector("#evidence-map[data-ready=yes]")
+    assert flag["explanation_en"] in page.inner_text("#flag-explanation")
+    assert flag["explanation_zh"] in page.inner_text("#flag-explanation-other")
+    assert flag["label_en"] in page.inner_text("#flag-head")
+    assert "Dismiss" in page.inner_text("#review-actions")
+    screenshot(page, "review-en")
     assert not page.js_errors

@@ -7,7 +7,8 @@ at the row's time), the time not in the future, the fix not the (0, 0) of a term
 without a position.
 
 The valid rows take the gateway's durable path (:mod:`cdw.gateway.intake`): the answer
-comes once they are in the write-ahead log, and they are then handed to the live engine.
+comes once they are in the write-ahead log; they are handed to the live engine (one per
+process) after the answer is sent.
 The push is idempotent on (vehicle, ts): a row whose key is already stored, waiting to be
 stored, or earlier in the same batch counts as a duplicate and is not stored again. Rows
 are answered one by one (accepted, duplicate or rejected with its reasons in Chinese and
@@ -26,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import polars as pl
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, BackgroundTasks, Depends
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
@@ -131,6 +132,7 @@ def _stored_keys(store: PointStore):
 )
 def push_positions(
     body: PositionsIn,
+    background: BackgroundTasks,
     session: SessionDep,
     settings: SettingsDep,
     intake: IntakeDep,
@@ -236,7 +238,9 @@ def push_positions(
         data={"rows": len(rows), "accepted": accepted, "duplicates": duplicates},
     )
     session.commit()
-    intake.deliver_sync(submitted.accepted, sink)
+    # the live engine takes the durable rows after the answer is sent (a pass over the
+    # vehicles they move may take a while; the rows are safe already)
+    background.add_task(intake.deliver_sync, submitted.accepted, sink)
     zh = f"收到 {len(rows)} 行：接收 {accepted}，重复 {duplicates}，拒绝 {rejected}"
     en = f"{len(rows)} rows: {accepted} accepted, {duplicates} duplicates, {rejected} rejected"
     return PositionsAnswer(

@@ -112,7 +112,18 @@ class Location:
     @property
     def ts(self) -> datetime:
         """UTC time; raises ValueError for an impossible BCD time."""
-        local = datetime.strptime("20" + self.time_bcd, "%Y%m%d%H%M%S").replace(tzinfo=GMT8)
+        t = self.time_bcd
+        if len(t) != 12 or not t.isdigit():
+            raise ValueError(f"time is not BCD: {t}")
+        local = datetime(
+            2000 + int(t[0:2]),
+            int(t[2:4]),
+            int(t[4:6]),
+            int(t[6:8]),
+            int(t[8:10]),
+            int(t[10:12]),
+            tzinfo=GMT8,
+        )
         return local.astimezone(UTC)
 
     @property

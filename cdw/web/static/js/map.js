@@ -32,14 +32,15 @@ export const STATE_COLOURS = {
   flagged: '#e03131',
 };
 
+// Muted roads, so that trucks, flags and tracks stand out on top of them.
 const ROAD_STYLE = {
-  motorway: { color: '#e8a33d', weight: 4 },
-  trunk: { color: '#f0b84f', weight: 3.5 },
-  primary: { color: '#f3c969', weight: 3 },
-  secondary: { color: '#c9c9c9', weight: 2.5 },
-  tertiary: { color: '#d3d3d3', weight: 2 },
+  motorway: { color: '#e9b872', weight: 3 },
+  trunk: { color: '#efc98f', weight: 2.6 },
+  primary: { color: '#f1d9a8', weight: 2.2 },
+  secondary: { color: '#cfd2d6', weight: 1.8 },
+  tertiary: { color: '#d8dadd', weight: 1.5 },
 };
-const ROAD_DEFAULT = { color: '#dcdcdc', weight: 1.2 };
+const ROAD_DEFAULT = { color: '#e1e3e6', weight: 1 };
 
 const FENCE_STYLE = {
   site: { color: '#2f9e44', fillOpacity: 0.12 },
@@ -50,7 +51,7 @@ const FENCE_STYLE = {
 
 function roadStyle(feature) {
   const cls = String(feature.properties?.highway || feature.properties?.class || '').replace('_link', '');
-  return { ...(ROAD_STYLE[cls] || ROAD_DEFAULT), opacity: 0.9, interactive: false };
+  return { ...(ROAD_STYLE[cls] || ROAD_DEFAULT), opacity: 0.85, interactive: false };
 }
 
 /**
@@ -121,10 +122,10 @@ export function roadLayer(map, renderer) {
 export function fenceLayer(map, renderer) {
   const layer = L.geoJSON(null, {
     renderer,
-    style: (f) => ({ weight: 1.5, ...(FENCE_STYLE[f.properties?.kind] || FENCE_STYLE.zone) }),
+    style: (f) => ({ weight: 2, ...(FENCE_STYLE[f.properties?.kind] || FENCE_STYLE.zone) }),
     onEachFeature: (f, l) => {
       const p = f.properties || {};
-      if (p.name) l.bindTooltip(pick(p.name, p.name_en || p.name));
+      if (p.name) l.bindTooltip(`${p.name} · ${pick(p.kind_zh, p.kind_en) || p.kind || ''}`);
     },
   }).addTo(map);
   get('map/geofences')
@@ -138,7 +139,7 @@ export function stateMarker(latlng, state, renderer, radius = 7) {
   return L.circleMarker(latlng, {
     renderer,
     radius,
-    color: '#fff',
+    color: '#1f2933',
     weight: 1.5,
     fillColor: STATE_COLOURS[state] || STATE_COLOURS.offline,
     fillOpacity: 0.95,

@@ -76,13 +76,14 @@ export default {
     const vehicleLayer = L.layerGroup().addTo(map);
     const controller = new AbortController();
     let day = null;
+    let haulierNames = new Map();
 
     function place(v) {
       let entry = markers.get(v.plate);
       if (!entry) {
         const marker = stateMarker([v.lat, v.lon], v.state, renderer, 8);
         marker.bindTooltip(v.plate, { direction: 'top', offset: [0, -6] });
-        marker.on('click', () => marker.bindPopup(popupFor(entry.data, day), { maxWidth: 320 }).openPopup());
+        marker.on('click', () => openPopup(entry));
         entry = { marker, data: v };
         markers.set(v.plate, entry);
         marker.addTo(vehicleLayer);
@@ -90,6 +91,22 @@ export default {
       entry.data = { ...entry.data, ...v };
       entry.marker.setLatLng([v.lat, v.lon]);
       entry.marker.setStyle({ fillColor: STATE_COLOURS[entry.data.state] || STATE_COLOURS.offline });
+    }
+
+    async function openPopup(entry) {
+      const data = entry.data;
+      if (!data.haulier_name && data.haulier_id) data.haulier_name = haulierNames.get(data.haulier_id);
+      entry.marker.bindPopup(popupFor(data, day), { maxWidth: 320 }).openPopup();
+      if (data.manifest_id && !data.manifest_no) {
+        // the live channel names the manifest by id: its number and permit from the API
+        try {
+          const manifest = await get(`manifests/${data.manifest_id}`, {}, { signal: controller.signal });
+          Object.assign(data, { manifest_no: manifest.manifest_no, permit_no: data.permit_no || manifest.permit_no });
+          entry.marker.setPopupContent(popupFor(data, day));
+        } catch {
+          /* the popup keeps the id */
+        }
+      }
     }
 
     function showCounts() {
@@ -126,22 +143,33 @@ export default {
       );
     }
 
-    // positions: the live channel, else the latest analysed day's last fixes (requests in parallel)
+    // positions: the live channel, else the latest analysed day's last fixes; the alerts: every
+    // open flag, highest score first. All requested at once (the settings were fetched at log-in).
+    const settings = (await ready) || (await consoleSettings().catch(() => ({})));
+    day = settings?.latest_day || null;
     const liveP = get('vehicles/live', {}, { signal: controller.signal }).then(
-      (positions) => ({ source: 'live', positions }),
+      (positions) => positions,
       (error) => {
-        // no live channel yet: 404, or 422 from /vehicles/{id} taking "live" for an id
-        if (isMissingRoute(error) || (error instanceof ApiError && error.status === 422)) return { source: 'fallback', positions: [] };
+        // no live channel: 404, or 422 from /vehicles/{id} taking "live" for an id
+        if (isMissingRoute(error) || (error instanceof ApiError && error.status === 422)) return [];
         throw error;
       },
     );
-    const [live, settings] = await Promise.all([liveP, ready.then((s) => s || consoleSettings().catch(() => ({})))]);
-    const source = live.source;
-    day = settings?.latest_day || null;
+    const fallbackP = day ? get('console/positions', { day }, { signal: controller.signal }).catch((error) => error) : Promise.resolve([]);
     const flagsP = FLAG_READERS.includes(user.role)
-      ? get('flags', { day_from: source === 'live' ? undefined : day, day_to: source === 'live' ? undefined : day, status: 'open', limit: 100 }, { signal: controller.signal }).catch((error) => error)
+      ? get('flags', { status: 'open', limit: 100 }, { signal: controller.signal }).catch((error) => error)
       : Promise.resolve(null);
-    const positions = source === 'fallback' && day ? await get('console/positions', { day }, { signal: controller.signal }) : live.positions;
+    get('hauliers', { limit: 500 }, { signal: controller.signal })
+      .then((page) => (haulierNames = new Map(page.data.map((x) => [x.id, x.name]))))
+      .catch(() => {});
+    const live = await liveP;
+    // an empty live table (no gateway feeding it yet): the latest analysed day instead
+    const source = live.length ? 'live' : 'fallback';
+    let positions = live;
+    if (source === 'fallback') {
+      positions = await fallbackP;
+      if (positions instanceof Error) throw positions;
+    }
     fill(status, source === 'live' ? t('source_live') : day ? t('source_fallback', { day }) : t('no_positions'));
     status.dataset.source = source;
     for (const v of positions) place(v);
@@ -158,6 +186,7 @@ export default {
     } else if (flags) {
       fill(list, flags.data.length ? flags.data.map(alertItem) : h('p', { class: 'empty' }, t('queue_empty')));
     }
+    performance.mark('cdw:monitoring-drawn'); // read by benchmarks/bench_console.py
 
     searchForm.addEventListener('submit', (event) => {
       event.preventDefault();
@@ -206,45 +235,59 @@ function windowAround(f) {
  * true once connected (then keeps reading until ``signal`` aborts), false when there is no stream.
  */
 export function streamEvents(signal, handlers) {
+  let lastId = null;
+  let resolved = false;
   return new Promise((resolve) => {
-    (async () => {
-      let response;
-      try {
-        response = await fetch(`${API}/stream`, { headers: { Authorization: `Bearer ${getToken()}`, Accept: 'text/event-stream' }, signal });
-      } catch {
-        return resolve(false);
+    const settle = (value) => {
+      if (!resolved) {
+        resolved = true;
+        resolve(value);
       }
-      if (!response.ok || !response.body) return resolve(false);
-      resolve(true);
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = '';
-      try {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buffer += value;
-          let cut;
-          while ((cut = buffer.search(/\r?\n\r?\n/)) >= 0) {
-            const block = buffer.slice(0, cut);
-            buffer = buffer.slice(cut).replace(/^\r?\n\r?\n/, '');
-            let event = 'message';
-            const data = [];
-            for (const line of block.split(/\r?\n/)) {
-              if (line.startsWith('event:')) event = line.slice(6).trim();
-              else if (line.startsWith('data:')) data.push(line.slice(5).trimStart());
-            }
-            if (!data.length || !handlers[event]) continue;
-            try {
-              handlers[event](JSON.parse(data.join('\n')));
-            } catch {
-              /* a malformed event is skipped */
+    };
+    (async () => {
+      while (!signal.aborted) {
+        let response;
+        try {
+          const headers = { Authorization: `Bearer ${getToken()}`, Accept: 'text/event-stream' };
+          if (lastId !== null) headers['Last-Event-ID'] = lastId;
+          response = await fetch(`${API}/stream`, { headers, signal });
+        } catch {
+          return settle(false);
+        }
+        if (!response.ok || !response.body) return settle(false);
+        settle(true);
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = '';
+        try {
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            buffer += value;
+            let cut;
+            while ((cut = buffer.search(/\r?\n\r?\n/)) >= 0) {
+              const block = buffer.slice(0, cut);
+              buffer = buffer.slice(cut).replace(/^\r?\n\r?\n/, '');
+              let event = 'message';
+              const data = [];
+              for (const line of block.split(/\r?\n/)) {
+                if (line.startsWith('event:')) event = line.slice(6).trim();
+                else if (line.startsWith('id:')) lastId = line.slice(3).trim();
+                else if (line.startsWith('data:')) data.push(line.slice(5).trimStart());
+              }
+              if (!data.length || !handlers[event]) continue;
+              try {
+                handlers[event](JSON.parse(data.join('\n')));
+              } catch {
+                /* a malformed event is skipped */
+              }
             }
           }
+        } catch {
+          if (signal.aborted) return;
         }
-      } catch {
-        /* aborted or the connection dropped */
+        // the server ends a stream after a while: reconnect, resuming after the last event
+        await new Promise((r) => setTimeout(r, 2000));
       }
     })();
   });
 }
-
