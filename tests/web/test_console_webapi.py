@@ -103,7 +103,7 @@ def test_a_permit_route_is_proposed_edited_checked_and_approved(page_for, demo_s
     page.wait_for_selector("#application-form .error-box")
 
     page.click("#route-propose")
-    page.wait_for_selector("#route-proposals .proposal")
+    page.wait_for_selector("#route-proposals .proposal", timeout=120_000)
     page.click('#route-proposals .proposal[data-rank="1"]')
     page.wait_for_selector('[data-vertex="3"]')
     x, y = _vertex_centre(page, 3)
@@ -120,7 +120,7 @@ def test_a_permit_route_is_proposed_edited_checked_and_approved(page_for, demo_s
     after = _vertex_on_map(page, 3)
     assert abs(after[0] - before[0] - 5) < 2 and abs(after[1] - before[1] - 4) < 2  # dragged
     page.click("#route-check-btn")
-    page.wait_for_selector("#route-ok, #route-refused")
+    page.wait_for_selector("#route-ok, #route-refused", timeout=120_000)  # a cold matcher
     assert page.locator("#route-ok").count() == 1, page.inner_text("#route-check")
     page.click("#app-submit")
     page.wait_for_selector('#permit-info[data-status="submitted"]')

@@ -46,8 +46,9 @@ export default {
   title: 'view_reports',
   roles: ['admin', 'enforcement_officer'],
   async render(main, { params, navigate }) {
-    const layout = h('div', { class: 'review reports-view' });
-    const side = h('div', { class: 'queue', id: 'report-side' });
+    // both panes at once, also on a phone (stacked): the form, then the map and the answer
+    const layout = h('div', { class: 'review has-detail reports-view' });
+    const side = h('div', { class: 'report-side', id: 'report-side', style: { overflow: 'auto', background: 'var(--panel)' } });
     const mapBox = h('div', { class: 'detail' });
     const mapEl = h('div', { class: 'map', id: 'report-map', style: { minHeight: '420px', height: '55vh' } });
     const results = h('div', { id: 'report-results' });
