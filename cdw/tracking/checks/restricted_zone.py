@@ -11,16 +11,23 @@ with ``CONTEXT_FIXES`` fixes either side, so the matcher sees where the truck ca
 went. A banned line that maps onto no edge keeps the corridor rule.
 
 Any presence counts. One flag per run of consecutive fixes in the same zone; a run breaks
-at a signal gap (a step ≥ ``signal_gap_s``). Severity: 70 + 1 per minute inside.
+at a signal gap (a step ≥ ``signal_gap_s``). GPS jitter at the edge of a zone (a polygon, not
+a banned road matched onto the network) does not break a run either: two runs in one zone are
+one unless between them the truck is seen farther than ``fence_exit_margin_m`` (the margin of
+fence jitter, ``trips.visit_places``) from the zone at two fixes in a row; one fix thrown that
+far is multipath. One entry is one violation, raised once. Severity: 70 + 1
+per minute inside.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import shapely
 
 from cdw.flags.codes import FlagCode
 from cdw.flags.values import Flag
 from cdw.registry.categories import ZoneKind
+from cdw.tracking import _kernels as K
 from cdw.tracking.checks import (
     Events,
     Finding,
@@ -64,13 +71,46 @@ def _on_banned_roads(track: VehicleTrack, ctx: AnalysisContext, gaps: np.ndarray
     return zone
 
 
+def _jitter_joined(
+    track: VehicleTrack,
+    ctx: AnalysisContext,
+    zone: np.ndarray,
+    gaps: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of one polygon zone with only GPS jitter between them joined (docstring)."""
+    th = ctx.thresholds
+    out_s, out_e = starts[:1].tolist(), ends[:1].tolist()
+    for s, e in zip(starts[1:].tolist(), ends[1:].tolist(), strict=True):
+        before = out_e[-1]
+        index = int(zone[out_s[-1]])
+        if (
+            int(zone[s]) == index
+            and not gaps[before : s + 1].any()
+            and ctx.banned_edges(index) is None
+        ):
+            away = shapely.distance(
+                ctx.restricted[index].geometry,
+                shapely.points(track.x[before:s], track.y[before:s]),
+            )
+            far_from, far_to = K.run_lengths(away > th.fence_exit_margin_m)
+            if not (far_to - far_from >= 2).any():
+                out_e[-1] = e
+                continue
+        out_s.append(s)
+        out_e.append(e)
+    return np.array(out_s, np.int64), np.array(out_e, np.int64)
+
+
 def _events(track: VehicleTrack, gap_s: float, ctx: AnalysisContext) -> Events:
     def compute() -> Events:
         gaps = signal_gaps(track, gap_s)
         zone = track.zone["restricted"]
         if ctx.roads is not None and zone.max(initial=-1) >= 0:
             zone = _on_banned_roads(track, ctx, gaps)
-        return Events.of(*_zone_runs(zone, gaps))
+        starts, ends = _zone_runs(zone, gaps)
+        return Events.of(*_jitter_joined(track, ctx, zone, gaps, starts, ends))
 
     return track.memo(("restricted", gap_s), compute)
 
@@ -94,7 +134,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
             "zone_kind": zone.kind,
             "duration_s": duration,
             "distance_m": distance,
-            "n_fixes": e - s,
+            "n_fixes": int(np.count_nonzero(track.zone["restricted"][s:e] == index)),
         }
         if ctx.banned_edges(index) is not None:
             measured["on_matched_road"] = True

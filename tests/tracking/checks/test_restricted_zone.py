@@ -129,3 +129,39 @@ def test_a_water_source_polygon_is_unchanged_by_a_network():
     )
     assert (flag.start, flag.end) == (utc(20), utc(59))
     assert "on_matched_road" not in flag.measured
+
+
+def along_the_edge(thrown: dict[int, float]) -> TrackBuilder:
+    """Every 10 s at 10 m/s along y=880, 20 m inside the zone's north edge, from x=1955 to
+    x=2455 (inside at fixes 1-4, x=2055-2355); fix k (x = 1955 + 100 k) is thrown to
+    y = ``thrown[k]`` by GPS noise."""
+    b = TrackBuilder()
+    for k in range(6):
+        b.at(10.0 * k, 1955.0 + 100 * k, thrown.get(k, 880.0))
+    return b
+
+
+def test_gps_jitter_at_the_edge_of_a_zone_is_one_entry():
+    """Fixes 2 and 3 thrown 30 m and 45 m outside the zone (within fence_exit_margin_m 50 m
+    of it): one flag from the first fix inside to the last, counting the fixes inside."""
+    ctx = context(restricted=[RESERVOIR])
+    (flag,) = run_check(restricted_zone.check, along_the_edge({2: 930.0, 3: 945.0}), ctx)
+    assert (flag.start, flag.end) == (utc(10), utc(40))  # x=2055 to x=2355
+    assert flag.measured["n_fixes"] == 2
+    assert flag.measured["duration_s"] == 30.0
+    # one fix thrown 80 m out is multipath, no exit; two in a row are an exit
+    (flag,) = run_check(restricted_zone.check, along_the_edge({2: 980.0}), ctx)
+    assert (flag.start, flag.end, flag.measured["n_fixes"]) == (utc(10), utc(40), 3)
+    flags = run_check(restricted_zone.check, along_the_edge({2: 980.0, 3: 980.0}), ctx)
+    assert [(f.start, f.end) for f in flags] == [(utc(10), utc(10)), (utc(40), utc(40))]
+
+
+def test_leaving_a_zone_for_a_minute_and_coming_back_is_two_entries():
+    """Out of the zone 100 m north for 40 s (fixes at t=20..60), then back in: two flags."""
+    b = TrackBuilder()
+    for t, (x, y) in enumerate([(2100, 700), (2200, 700), (2200, 1000), (2300, 1000),
+                                (2400, 1000), (2500, 1000), (2500, 1000), (2300, 700),
+                                (2200, 700)]):  # fmt: skip
+        b.at(10.0 * t, x, y)
+    flags = run_check(restricted_zone.check, b, context(restricted=[RESERVOIR]))
+    assert [(f.start, f.end) for f in flags] == [(utc(0), utc(10)), (utc(70), utc(80))]
