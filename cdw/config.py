@@ -150,6 +150,14 @@ class Settings(BaseSettings):
         description="HMAC key of the audit chain (not the token key); "
         "default: the file audit.key in data_dir, created on first use",
     )
+    live_pass_interval_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=20,
+        allow_inf_nan=False,
+        description="live engine: shortest time between two passes; the fixes arriving meanwhile "
+        "join one pass (a light load no longer pays a pass per fix; flags stay within 30 s)",
+    )
     gateway_host: str = Field(
         default="0.0.0.0", description="JT/T 808 gateway: address to listen on (terminals)"
     )

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from cdw.auth.keys import signing_key
-from cdw.config import Settings
+from cdw.config import Settings, get_settings
 from cdw.db import get_engine
 from cdw.gateway.intake import Intake, Sink, no_sink, recover_orphans
 from cdw.gateway.server import Gateway
@@ -38,7 +38,7 @@ def default_sink() -> Sink:
         from cdw.live.engine import LiveEngine  # noqa: PLC0415 (optional part)
     except ImportError:
         return no_sink
-    return LiveEngine().accept
+    return LiveEngine(pass_interval_s=get_settings().live_pass_interval_s).accept
 
 
 @dataclass

@@ -151,7 +151,9 @@ class LiveEngine:
     ``db``: the database (default: the configured one); ``store``: the point store the
     window of a vehicle first seen is filled from (its earlier fixes of the day, after a
     restart; default: the configured store; None: start from the fixes accepted);
-    ``autotick``: run :meth:`tick` every ``tick_s`` seconds once the first batch arrived.
+    ``autotick``: run :meth:`tick` every ``tick_s`` seconds once the first batch arrived;
+    ``pass_interval_s``: the shortest time between two passes (the gateway passes the setting
+    ``live_pass_interval_s``), so that the batches arriving meanwhile share one pass.
     """
 
     def __init__(
@@ -163,6 +165,7 @@ class LiveEngine:
         context_ttl_s: float = 300.0,
         update_every_s: float = 60.0,
         tick_s: float = 10.0,
+        pass_interval_s: float = 0.0,
         autotick: bool = True,
     ) -> None:
         self.settings = settings or get_settings()
@@ -176,6 +179,7 @@ class LiveEngine:
         self.context_ttl_s = context_ttl_s
         self.update_every_s = update_every_s
         self.tick_s = tick_s
+        self.pass_interval_s = pass_interval_s
         self.autotick = autotick
         self.raised: deque[Raised] = deque(maxlen=_RAISED_KEPT)
         self.passes = 0
@@ -185,6 +189,7 @@ class LiveEngine:
         self._pending: list[tuple[float, pl.DataFrame]] = []
         self._lock = threading.Lock()
         self._busy: asyncio.Lock | None = None
+        self._last_pass = float("-inf")
         self._worker: asyncio.Task | None = None
         self._ticker: asyncio.Task | None = None
         self._projector: Projector | None = None
@@ -246,6 +251,9 @@ class LiveEngine:
     async def _drain(self) -> None:
         async with self._busy_lock():
             while self._pending:
+                # passes at most every pass_interval_s: what arrives meanwhile joins one pass
+                await asyncio.sleep(max(0.0, self._last_pass + self.pass_interval_s - monotonic()))
+                self._last_pass = monotonic()
                 try:
                     await asyncio.to_thread(self._pass)
                 except Exception:  # the fixes are durable: the day's run will see them

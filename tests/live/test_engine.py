@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from datetime import timedelta
+from time import monotonic
 
 import polars as pl
 import pytest
@@ -272,6 +273,42 @@ def test_batches_accepted_while_a_pass_runs_are_all_evaluated(
     assert positions == {
         plate: max(b["ts"].max() for b in batches if b["vehicle"][0] == plate) for plate in plates
     }
+
+
+def test_batches_arriving_within_the_pass_interval_share_one_pass(
+    engine: Engine, store: PointStore, settings: Settings
+):
+    """With ``pass_interval_s``, a pass waits that long after the previous one: the batches
+    arriving in a steady stream (one every 0.05 s here) are evaluated together, and every one
+    of them is."""
+    from cdw.live.engine import LiveEngine
+
+    seed_registry(engine)
+    plate = "粤A25957"
+    batches = [
+        points_of(plate, start=at("00:00:00") + timedelta(seconds=10 * k),
+                  end=at("00:00:00") + timedelta(seconds=10 * (k + 1)))
+        for k in range(12)
+    ]  # fmt: skip
+    batches = [b for b in batches if b.height]
+    live = LiveEngine(engine, settings, store=store, autotick=False, pass_interval_s=0.4)
+
+    async def run() -> float:
+        began = monotonic()
+        for batch in batches:
+            await live.accept(batch)
+            await asyncio.sleep(0.05)
+        span = monotonic() - began
+        await live.close()
+        return span
+
+    span = asyncio.run(run())
+    assert len(batches) >= 6
+    # one pass per interval at most while batches arrive, and one for the last of them
+    assert live.passes <= 2 + span / 0.4 < len(batches)
+    with Session(engine) as session:
+        (position,) = session.exec(select(VehicleLive)).all()
+    assert utc(position.ts) == max(b["ts"].max() for b in batches)
 
 
 def test_a_violation_seen_again_from_a_later_start_is_not_raised_twice():
