@@ -62,6 +62,12 @@ def _scan(files: list[Path]) -> pl.LazyFrame:
     )
 
 
+def _utc_span(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("start and end must be timezone-aware")
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
 @dataclass(frozen=True)
 class AppendResult:
     new: int
@@ -118,24 +124,14 @@ class PointStore:
         vehicles: Iterable[str] | None = None,
     ) -> pl.DataFrame:
         """Points with ``start <= ts < end``, sorted by vehicle then time."""
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("start and end must be timezone-aware")
-        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        start, end = _utc_span(start, end)
         wanted = (pl.col("ts") >= start) & (pl.col("ts") < end)
         if vehicles is not None:
             wanted &= pl.col("vehicle").is_in(list(vehicles))
-        first = self._local_day(start)
-        last = self._local_day(end - timedelta(microseconds=1))
-        with self._lock(exclusive=False):
-            files = [
-                f
-                for d in self._day_names()
-                if first <= date.fromisoformat(d) <= last
-                for f in self._files(d)
-            ]
-            if not files:
-                return empty_points()
-            frame = conform(_scan(files).filter(wanted).collect())
+        frame = self._collect(start, end, wanted)
+        if frame is None:
+            return empty_points()
+        frame = conform(frame)
         # each file is sorted; several files (or days) need a merge
         return frame if sorted_by_vehicle_ts(frame) else frame.sort("vehicle", "ts")
 
@@ -147,13 +143,10 @@ class PointStore:
         columns: Iterable[str] | None = None,
     ) -> pl.DataFrame:
         """Points with ``start <= ts < end`` inside ``box`` (west, south, east, north in
-        degrees), sorted by vehicle then time (``columns``, with ``vehicle`` and ``ts``
-        always among them: default all of the points frame): a lazy scan of the days the span covers, the
-        box and the span pushed down into the Parquet reader (``columns``: default all of
-        the points frame)."""
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("start and end must be timezone-aware")
-        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        degrees), sorted by vehicle then time: the box and the span pushed down into the
+        Parquet reader. ``columns``: default all of the points frame; ``vehicle`` and ``ts``
+        are always among them."""
+        start, end = _utc_span(start, end)
         west, south, east, north = box
         wanted = (
             pl.col("lon").is_between(west, east)
@@ -163,6 +156,16 @@ class PointStore:
         )
         names = list(POINTS_SCHEMA) if columns is None else list(columns)
         names = ["vehicle", "ts", *(n for n in names if n not in ("vehicle", "ts"))]
+        frame = self._collect(start, end, wanted, names)
+        if frame is None:
+            return pl.DataFrame(schema={n: POINTS_SCHEMA[n] for n in names})
+        return frame.sort("vehicle", "ts")
+
+    def _collect(
+        self, start: datetime, end: datetime, wanted: pl.Expr, names: list[str] | None = None
+    ) -> pl.DataFrame | None:
+        """The rows ``wanted`` of the files of the local days ``start``..``end`` (UTC) spans,
+        read under the shared lock; None when the store holds no file of those days."""
         first = self._local_day(start)
         last = self._local_day(end - timedelta(microseconds=1))
         with self._lock(exclusive=False):
@@ -173,9 +176,9 @@ class PointStore:
                 for f in self._files(d)
             ]
             if not files:
-                return pl.DataFrame(schema={n: POINTS_SCHEMA[n] for n in names})
-            frame = _scan(files).filter(wanted).select(names).collect()
-        return frame.sort("vehicle", "ts")
+                return None
+            lazy = _scan(files).filter(wanted)
+            return (lazy if names is None else lazy.select(names)).collect()
 
     def read_uploads(self, day: date) -> pl.DataFrame:
         """``vehicle, ts, upload`` of every point stored for local ``day``."""
