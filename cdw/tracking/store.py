@@ -166,19 +166,41 @@ class PointStore:
     ) -> pl.DataFrame | None:
         """The rows ``wanted`` of the files of the local days ``start``..``end`` (UTC) spans,
         read under the shared lock; None when the store holds no file of those days."""
-        first = self._local_day(start)
-        last = self._local_day(end - timedelta(microseconds=1))
         with self._lock(exclusive=False):
-            files = [
-                f
-                for d in self._day_names()
-                if first <= date.fromisoformat(d) <= last
-                for f in self._files(d)
-            ]
+            files = self._span_files(start, end)
             if not files:
                 return None
             lazy = _scan(files).filter(wanted)
             return (lazy if names is None else lazy.select(names)).collect()
+
+    def _span_files(self, start: datetime, end: datetime) -> list[Path]:
+        """The files of the local days ``start``..``end`` (UTC) spans (caller holds a lock)."""
+        first = self._local_day(start)
+        last = self._local_day(end - timedelta(microseconds=1))
+        return [
+            f
+            for d in self._day_names()
+            if first <= date.fromisoformat(d) <= last
+            for f in self._files(d)
+        ]
+
+    def vehicle_counts(self, start: datetime, end: datetime) -> pl.DataFrame:
+        """``vehicle, rows``: stored points per vehicle with ``start <= ts < end``, sorted by
+        vehicle (a streaming count: the points themselves are not held)."""
+        start, end = _utc_span(start, end)
+        wanted = (pl.col("ts") >= start) & (pl.col("ts") < end)
+        with self._lock(exclusive=False):
+            files = self._span_files(start, end)
+            if not files:
+                return pl.DataFrame(schema={"vehicle": pl.String(), "rows": pl.UInt32()})
+            return (
+                _scan(files)
+                .filter(wanted)
+                .group_by("vehicle")
+                .agg(pl.len().alias("rows"))
+                .sort("vehicle")
+                .collect(engine="streaming")
+            )
 
     def read_uploads(self, day: date) -> pl.DataFrame:
         """``vehicle, ts, upload`` of every point stored for local ``day``."""

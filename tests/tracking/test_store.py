@@ -202,3 +202,12 @@ def test_empty_store(tmp_path: Path) -> None:
     assert store.days() == []
     assert everything(store).height == 0
     assert store.append(points("x", [])).new == 0
+
+
+def test_vehicle_counts_counts_each_vehicles_points_in_the_span(store: PointStore) -> None:
+    store.append(
+        pl.concat([points("粤A00001", [0, 10, 20, 30, 40]), points("粤A00002", [0, 10, 20])])
+    )
+    counts = store.vehicle_counts(T0, T0 + timedelta(seconds=30))
+    assert counts.rows() == [("粤A00001", 3), ("粤A00002", 3)]
+    assert store.vehicle_counts(T0 - timedelta(days=3), T0).height == 0
