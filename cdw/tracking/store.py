@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -68,6 +69,50 @@ def _utc_span(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
+def _write(frame: pl.DataFrame, path: Path) -> None:
+    frame.write_parquet(path, compression="zstd", statistics=True)
+
+
+def _first_of_each_key(batch: pl.DataFrame) -> pl.Series | None:
+    """In ``batch`` sorted by key (stably), the rows that are the first of their key; None
+    when every key is unique (nothing to drop)."""
+    repeat = (pl.col("vehicle") == pl.col("vehicle").shift(1)) & (
+        pl.col("ts") == pl.col("ts").shift(1)
+    )
+    repeats = batch.select(repeat.fill_null(False)).to_series()
+    return ~repeats if repeats.any() else None
+
+
+def _runs(frame: pl.DataFrame, column: str) -> Iterator[tuple[Any, pl.DataFrame]]:
+    """``(value, rows)`` of each run of equal ``column`` values: zero-copy slices."""
+    if frame.height == 0:
+        return
+    offset = 0
+    for length, value in frame.select(pl.col(column).rle()).unnest(column).iter_rows():
+        yield value, frame.slice(offset, length)
+        offset += length
+
+
+class _Staged:
+    """Temporary files written by one operation, not yet made visible by a journal."""
+
+    def __init__(self) -> None:
+        self.renames: list[tuple[Path, Path]] = []
+        self.by_day: dict[str, list[Path]] = {}
+        self.vehicles: set[str] = set()
+
+    def write(self, target: Path, frame: pl.DataFrame, day: str) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f"{_TMP_PREFIX}{target.name}")
+        self.renames.append((temp, target))
+        _write(frame, temp)
+        self.by_day.setdefault(day, []).append(temp)
+
+    def discard(self) -> None:
+        for temp, _ in self.renames:
+            temp.unlink(missing_ok=True)
+
+
 @dataclass(frozen=True)
 class AppendResult:
     new: int
@@ -92,30 +137,57 @@ class PointStore:
 
     def append(self, frame: pl.DataFrame, upload: str | None = None) -> AppendResult:
         """Store the points whose key is new; ``upload``: the id of their ``gps_upload``."""
-        batch = _stored(frame, upload)
-        if batch.height == 0:
-            return AppendResult(0, 0)
-        if batch["vehicle"].null_count() or batch["ts"].null_count():
-            raise ValueError("points without vehicle or ts cannot be stored")
-        unique = batch.unique(subset=["vehicle", "ts"], keep="first", maintain_order=True)
+        return self.append_many([frame], upload)
+
+    def append_many(
+        self, frames: Iterable[pl.DataFrame], upload: str | None = None
+    ) -> AppendResult:
+        """Store the new keys of every frame as ONE all-or-nothing step (``upload``: the id of
+        their ``gps_upload``). Frames are taken one at a time (an iterator of chunks is never
+        held whole): each is checked against the store (only its days, vehicles and time span
+        are read) and against itself, and its new points are written to temporary files at
+        once; the journal that makes them visible is written after the last frame. Frames
+        normally hold whole vehicle tracks; a key repeated in a later frame still counts as
+        a duplicate (that frame is also checked against the files already written)."""
+        new = duplicates = 0
+        staged = _Staged()
         with self._lock(exclusive=True):
-            fresh = self._without_stored(unique.with_columns(self._day_expr().alias("_day")))
-            writes: list[tuple[str, pl.DataFrame]] = [
-                (str(day), part.drop("_day").sort("vehicle", "ts"))
-                for (day,), part in fresh.partition_by("_day", as_dict=True).items()
-            ]
-            self._commit(
-                [
-                    (self._day_dir(day) / f"part-{uuid.uuid4().hex}.parquet", part)
-                    for day, part in writes
-                ],
-                deletes=[],
-            )
+            try:
+                for frame in frames:
+                    fresh, repeated = self._stage(frame, upload, staged)
+                    new += fresh
+                    duplicates += repeated
+                self._commit_staged(staged.renames, deletes=[])
+            except BaseException:
+                staged.discard()
+                raise
             if self.compact_files is not None:
-                for day, _ in writes:
+                for day in sorted(staged.by_day):
                     if len(self._files(day)) > self.compact_files:
                         self._compact_day(day)
-        return AppendResult(fresh.height, batch.height - fresh.height)
+        return AppendResult(new, duplicates)
+
+    def _stage(self, frame: pl.DataFrame, upload: str | None, staged: _Staged) -> tuple[int, int]:
+        """Write the new points of ``frame`` to temporary files (caller holds the write lock);
+        returns (new, duplicates)."""
+        if frame.height == 0:
+            return 0, 0
+        batch = _stored(frame, upload)
+        if batch["vehicle"].null_count() or batch["ts"].null_count():
+            raise ValueError("points without vehicle or ts cannot be stored")
+        # one sort (by partition, vehicle, time; stable, so the first of repeated keys stays
+        # first) replaces a unique, a partition and a per-part sort: every part is a slice
+        batch = batch.with_columns(self._day_expr().alias("_day")).sort(
+            "_day", "vehicle", "ts", maintain_order=True
+        )
+        keep = _first_of_each_key(batch)
+        keep = self._not_stored(batch, staged, keep)
+        fresh = batch if keep is None else batch.filter(keep)
+        for day, part in _runs(fresh, "_day"):
+            target = self._day_dir(day) / f"part-{uuid.uuid4().hex}.parquet"
+            staged.write(target, part.drop("_day"), day)
+        staged.vehicles.update(fresh["vehicle"].unique().to_list())
+        return fresh.height, batch.height - fresh.height
 
     def read(
         self,
@@ -243,21 +315,38 @@ class PointStore:
     def _files(self, day: str) -> list[Path]:
         return sorted(self._day_dir(day).glob("part-*.parquet"))
 
-    def _without_stored(self, batch: pl.DataFrame) -> pl.DataFrame:
-        """Drop rows whose key is stored; only the batch's days, vehicles and time span are read."""
-        files = [f for d in batch["_day"].unique().to_list() for f in self._files(d)]
+    def _not_stored(
+        self, batch: pl.DataFrame, staged: _Staged, keep: pl.Series | None
+    ) -> pl.Series | None:
+        """``keep`` narrowed to the rows whose key is not stored yet (nor written earlier in
+        this operation); only the batch's days, vehicles and time span are read."""
+        days = batch["_day"].unique().to_list()
+        vehicles = batch["vehicle"].unique()
+        files = [f for d in days for f in self._files(d)]
+        if not staged.vehicles.isdisjoint(vehicles.to_list()):
+            files += [f for d in days for f in staged.by_day.get(d, [])]
         if not files:
-            return batch
+            return keep
         stored = (
             _scan(files)
             .select("vehicle", "ts")
             .filter(
-                pl.col("vehicle").is_in(batch["vehicle"].unique().to_list())
+                pl.col("vehicle").is_in(vehicles.implode())
                 & pl.col("ts").is_between(batch["ts"].min(), batch["ts"].max())
             )
+            .with_columns(_stored=pl.lit(True))
             .collect()
         )
-        return batch.join(stored, on=["vehicle", "ts"], how="anti", maintain_order="left")
+        if stored.height == 0:
+            return keep
+        # stored keys are unique, so a left join keeps the batch's length and order
+        new = (
+            batch.select("vehicle", "ts")
+            .join(stored, on=["vehicle", "ts"], how="left", maintain_order="left")
+            .get_column("_stored")
+            .is_null()
+        )
+        return new if keep is None else new & keep
 
     def _compact_day(self, day: str) -> bool:
         files = self._files(day)
@@ -270,20 +359,21 @@ class PointStore:
 
     def _commit(self, writes: list[tuple[Path, pl.DataFrame]], deletes: list[Path]) -> None:
         """Write ``writes`` and remove ``deletes`` as one all-or-nothing step."""
-        if not writes and not deletes:
-            return
-        renames: list[tuple[Path, Path]] = []
+        staged = _Staged()
         try:
             for target, frame in writes:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                temp = target.with_name(f"{_TMP_PREFIX}{target.name}")
-                renames.append((temp, target))
-                frame.write_parquet(temp, compression="zstd", statistics=True)
-            self._write_journal(renames, deletes)
+                staged.write(target, frame, "")
+            self._commit_staged(staged.renames, deletes)
         except BaseException:
-            for temp, _ in renames:
-                temp.unlink(missing_ok=True)
+            staged.discard()
             raise
+
+    def _commit_staged(self, renames: list[tuple[Path, Path]], deletes: list[Path]) -> None:
+        """Make the temporary files ``renames`` visible and remove ``deletes``, all or nothing:
+        the journal first, then the renames (undone on failure), then the deletions."""
+        if not renames and not deletes:
+            return
+        self._write_journal(renames, deletes)
         done: list[Path] = []
         try:
             for temp, target in renames:

@@ -211,3 +211,40 @@ def test_vehicle_counts_counts_each_vehicles_points_in_the_span(store: PointStor
     counts = store.vehicle_counts(T0, T0 + timedelta(seconds=30))
     assert counts.rows() == [("粤A00001", 3), ("粤A00002", 3)]
     assert store.vehicle_counts(T0 - timedelta(days=3), T0).height == 0
+
+
+def test_append_many_stores_every_frame_in_one_step(store: PointStore) -> None:
+    store.append(points("粤A00001", [0]))
+    frames = [points("粤A00001", [0, 10, 10]), points("粤A00002", [5, 86400])]
+    result = store.append_many(iter(frames), upload="u1")
+    assert (result.new, result.duplicates) == (3, 2)
+    got = everything(store)
+    assert got.select("vehicle", pl.col("ts").dt.epoch("s") - int(T0.timestamp())).rows() == [
+        ("粤A00001", 0),
+        ("粤A00001", 10),
+        ("粤A00002", 5),
+        ("粤A00002", 86400),
+    ]
+    assert store.read_uploads(date(2024, 5, 1))["upload"].to_list() == [None, "u1", "u1"]
+    # a key repeated in a later frame of the same call is a duplicate, not stored twice
+    again = store.append_many([points("粤A00003", [1, 2]), points("粤A00003", [2, 3])])
+    assert (again.new, again.duplicates) == (3, 1)
+    assert store.read(T0, T0 + timedelta(seconds=10), ["粤A00003"]).height == 3
+
+
+def test_append_many_failing_midway_stores_nothing(store: PointStore) -> None:
+    store.append(points("粤A00001", [0]))
+    before = sorted(store.root.rglob("*"))
+
+    def frames():
+        yield points("粤A00002", [0, 86400])
+        yield points("粤A00003", [0])
+        raise RuntimeError("chunk 3 unreadable")
+
+    with pytest.raises(RuntimeError, match="chunk 3"):
+        store.append_many(frames())
+    assert sorted(p for p in store.root.rglob("*") if p.is_file()) == [
+        p for p in before if p.is_file()
+    ]
+    assert everything(store)["vehicle"].to_list() == ["粤A00001"]
+    assert store.append_many([]).new == 0
