@@ -9,7 +9,10 @@ once and kept as a Parquet file. Each step runs in a fresh process so that its p
   store: seconds and peak RSS above the baseline;
 - ``reappend``: the same frame again into that store (every key already stored);
 - ``read``: one vehicle-day (``read(start, end, vehicles=[one])``) from that store, the
-  fastest of ``--repeat`` runs, with the number of files the store holds for the day.
+  fastest of ``--repeat`` runs, with the number of files the store holds for the day;
+- ``live``: what the gateway does, ``--live-appends`` appends of one fix per vehicle (the
+  fleet reporting once) into a fresh store with the default automatic compaction: the
+  median, 95th percentile and slowest append, and the files left.
 
 Prints JSON. ``PYTHONPATH`` picks the cdw under test, so the same script measures two
 versions of the store side by side.
@@ -83,6 +86,8 @@ def step(name: str, day_file: str, root: str, repeat: int) -> dict:
             "peak_rss_mb": round(_peak_mb(), 1),
             "peak_above_baseline_mb": round(_peak_mb() - base, 1),
         }
+    if name == "live":
+        return live(root, repeat)
     vehicle = "粤A00417"
     start, end = DAY_START - timedelta(hours=8), DAY_START + timedelta(hours=16)
     times = []
@@ -99,12 +104,44 @@ def step(name: str, day_file: str, root: str, repeat: int) -> dict:
     }
 
 
+def live(root: str, appends: int) -> dict:
+    from cdw.tracking.store import PointStore
+
+    store = PointStore(root, timezone=TZ)  # default compact_files, as the gateway runs it
+    plates = [f"粤A{i:05d}" for i in range(1000)]
+    times = []
+    for k in range(appends):
+        batch = pl.DataFrame(
+            {
+                "vehicle": plates,
+                "ts": [DAY_START + timedelta(seconds=5 * k)] * len(plates),
+                "lon": [113.3] * len(plates),
+                "lat": [23.1] * len(plates),
+            }
+        )
+        t0 = perf_counter()
+        store.append(batch)
+        times.append(perf_counter() - t0)
+    times.sort()
+    return {
+        "appends": appends,
+        "fixes_each": len(plates),
+        "median_s": round(times[len(times) // 2], 4),
+        "p95_s": round(times[int(len(times) * 0.95)], 4),
+        "max_s": round(times[-1], 4),
+        "total_s": round(sum(times), 2),
+        "files_left": len(list(Path(root).rglob("*.parquet"))),
+        "peak_rss_mb": round(_peak_mb(), 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vehicles", type=int, default=1000)
     parser.add_argument("--hours", type=float, default=6.0)
     parser.add_argument("--interval", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--live-appends", type=int, default=200)
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--day-file", help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
@@ -126,6 +163,14 @@ def main() -> None:
                 text=True,
             )
             out[name] = json.loads(run.stdout)
+        run = subprocess.run(
+            [sys.executable, __file__, "--step", "live", "--day-file", str(day_file)]
+            + ["--root", str(Path(tmp) / "live"), "--repeat", str(args.live_appends)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        out["live"] = json.loads(run.stdout)
         print(json.dumps(out, indent=2, ensure_ascii=False))
 
 

@@ -74,6 +74,10 @@ _META = "store.json"
 LAYOUT = 2
 MAX_BUCKETS = 1024
 DEFAULT_COMPACT_FILES = 32
+# An append checks its partitions against the store in groups of about this many rows: one
+# scan and one join for a small batch, bounded memory for a large one.
+_CHECK_ROWS = 500_000
+_SPAN_CACHE_FILES = 16_384  # time spans of stored files kept per store object
 UPLOAD = "upload"
 STORED_SCHEMA: dict[str, pl.DataType] = {**POINTS_SCHEMA, UPLOAD: pl.String()}
 # schemes polars reads itself (object_store); others are read through fsspec file objects
@@ -172,17 +176,26 @@ def _repeated_keys(batch: pl.DataFrame) -> pl.Series | None:
     return repeats if repeats.any() else None
 
 
-def _runs(
-    frame: pl.DataFrame, column: str, mask: pl.Series | None = None
-) -> Iterator[tuple[Any, pl.DataFrame, pl.Series | None]]:
-    """``(value, rows, mask of those rows)`` of each run of equal ``column`` values:
-    zero-copy slices."""
+def _groups(parts: pl.Series, rows: int) -> Iterator[tuple[int, int, list[int]]]:
+    """``(offset, length, partition keys)`` of consecutive runs of ``parts`` gathered until
+    they hold at least ``rows`` rows (the last group may hold fewer)."""
+    offset = length = 0
+    keys: list[int] = []
+    for run, key in parts.rle().struct.unnest().iter_rows():
+        keys.append(key)
+        length += run
+        if length >= rows:
+            yield offset, length, keys
+            offset, length, keys = offset + length, 0, []
+    if keys:
+        yield offset, length, keys
+
+
+def _runs(frame: pl.DataFrame, column: str) -> Iterator[tuple[Any, pl.DataFrame]]:
+    """``(value, rows)`` of each run of equal ``column`` values: zero-copy slices."""
     offset = 0
-    if frame.height == 0:
-        return
-    for length, value in frame.select(pl.col(column).rle()).unnest(column).iter_rows():
-        part = None if mask is None else mask.slice(offset, length)
-        yield value, frame.slice(offset, length), part
+    for length, value in frame[column].rle().struct.unnest().iter_rows():
+        yield value, frame.slice(offset, length)
         offset += length
 
 
@@ -334,6 +347,7 @@ class PointStore:
             settings.store_buckets if buckets is None else buckets, "store_buckets"
         )
         self._recorded: dict[str, Any] | None = None
+        self._spans: dict[str, tuple[datetime, datetime] | None] = {}
 
     @property
     def read_only(self) -> bool:
@@ -387,15 +401,20 @@ class PointStore:
         batch = self._in_store_order(batch)
         repeats = _repeated_keys(batch)
         new = 0
-        for key, rows, repeated in _runs(batch, "_part", repeats):
-            where = _part_of(key)
-            keep = self._not_stored(rows, where, staged, None if repeated is None else ~repeated)
-            fresh = (rows if keep is None else rows.filter(keep)).drop("_part")
-            if fresh.height:
+        # Partitions are checked against the store in groups of about _CHECK_ROWS rows: a
+        # gateway batch touching every bucket in one scan, a city day a few buckets at a time.
+        for offset, length, keys in _groups(batch["_part"], _CHECK_ROWS):
+            rows = batch.slice(offset, length)
+            parts = [_part_of(k) for k in keys]
+            repeated = None if repeats is None else repeats.slice(offset, length)
+            keep = self._not_stored(rows, parts, staged, None if repeated is None else ~repeated)
+            fresh = rows if keep is None else rows.filter(keep)
+            for key, part_rows in _runs(fresh, "_part"):
+                where = _part_of(key)
                 target = self._part_dir(*where) / f"part-{uuid.uuid4().hex}.parquet"
-                staged.write(target, fresh, where)
-                staged.vehicles.update(fresh["vehicle"].unique().to_list())
-                new += fresh.height
+                staged.write(target, part_rows.drop("_part"), where)
+                staged.vehicles.update(part_rows["vehicle"].unique().to_list())
+            new += fresh.height
         return new, batch.height - new
 
     def _in_store_order(self, batch: pl.DataFrame) -> pl.DataFrame:
@@ -419,23 +438,28 @@ class PointStore:
         )
 
     def _not_stored(
-        self, rows: pl.DataFrame, part: Part, staged: _Staged, keep: pl.Series | None
+        self, rows: pl.DataFrame, parts: list[Part], staged: _Staged, keep: pl.Series | None
     ) -> pl.Series | None:
-        """``keep`` narrowed to the ``rows`` (of partition ``part``) whose key is not stored
-        yet (nor written earlier in this operation); only that partition's files, restricted
+        """``keep`` narrowed to the ``rows`` (of partitions ``parts``) whose key is not stored
+        yet (nor written earlier in this operation); only those partitions' files, restricted
         to the rows' vehicles and time span, are read."""
         vehicles = rows["vehicle"].unique()
-        files: list[StoredFile] = [*self._legacy_files(part[0]), *self._part_files(*part)]
+        files: list[StoredFile] = []
+        for day in sorted({day for day, _ in parts}):
+            files += self._legacy_files(day)
+        for part in parts:
+            files += self._part_files(*part)
+        first, last = rows["ts"].min(), rows["ts"].max()
+        files = [f for f in files if self._may_hold(f, first, last)]  # type: ignore[arg-type]
         if not staged.vehicles.isdisjoint(vehicles.to_list()):
-            files += staged.by_part.get(part, [])
+            files += [f for part in parts for f in staged.by_part.get(part, [])]
         if not files:
             return keep
         stored = (
             self._scan(files)
             .select("vehicle", "ts")
             .filter(
-                pl.col("vehicle").is_in(vehicles.implode())
-                & pl.col("ts").is_between(rows["ts"].min(), rows["ts"].max())
+                pl.col("vehicle").is_in(vehicles.implode()) & pl.col("ts").is_between(first, last)
             )
             .with_columns(_stored=pl.lit(True))
             .collect()
@@ -775,11 +799,26 @@ class PointStore:
             storage_options=options or None,
         )
 
-    def _row_count(self, file: StoredFile) -> int:
+    def _metadata(self, file: StoredFile) -> pq.FileMetaData:
         if self._remote is not None:
             with self._remote.open(str(file)) as handle:
-                return pq.ParquetFile(handle).metadata.num_rows
-        return pq.ParquetFile(file).metadata.num_rows
+                return pq.read_metadata(handle)
+        return pq.read_metadata(file)
+
+    def _row_count(self, file: StoredFile) -> int:
+        return self._metadata(file).num_rows
+
+    def _may_hold(self, file: StoredFile, first: datetime, last: datetime) -> bool:
+        """Whether ``file``'s time span (from its footer's statistics) meets ``first``..``last``.
+        Stored files never change, so the span is kept by path: the gateway's appends, each
+        newer than every file of its buckets, then open none of them."""
+        key = str(file)
+        if key not in self._spans:
+            if len(self._spans) >= _SPAN_CACHE_FILES:
+                self._spans.clear()
+            self._spans[key] = _ts_span(self._metadata(file))
+        span = self._spans[key]
+        return span is None or (span[0] <= last and first <= span[1])
 
     def _size(self, file: StoredFile) -> int:
         if self._remote is not None:
@@ -871,6 +910,19 @@ class PointStore:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ts_span(meta: pq.FileMetaData) -> tuple[datetime, datetime] | None:
+    """The least and greatest ``ts`` of a file by its row groups' statistics (None: unknown)."""
+    column = meta.schema.names.index("ts")
+    lows, highs = [], []
+    for group in range(meta.num_row_groups):
+        stats = meta.row_group(group).column(column).statistics
+        if stats is None or not stats.has_min_max:
+            return None
+        lows.append(stats.min)
+        highs.append(stats.max)
+    return (min(lows), max(highs)) if lows else None
 
 
 def _part_of(key: int) -> Part:
