@@ -9,7 +9,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from pydantic import ValidationError
 
+from cdw.config import Settings
 from cdw.errors import CdwError
 from cdw.tracking.points import conform
 from cdw.tracking.store import AppendResult, PointStore, ReadOnlyStore, vehicle_bucket
@@ -192,11 +194,37 @@ def test_compaction_merges_files_and_keeps_points(store: PointStore) -> None:
 
 
 def test_automatic_compaction(tmp_path: Path) -> None:
-    store = PointStore(tmp_path, timezone="Asia/Shanghai", compact_files=3)
+    store = PointStore(tmp_path, timezone="Asia/Shanghai", compact_files=3, buckets=16)
     for second in range(4):
         store.append(points("粤A12345", [second]))
     assert len(store.files(date(2024, 5, 1))) == 1
     assert everything(store).height == 4
+    # per (day, bucket): 粤B12345's bucket (13, not 3) keeps its two files
+    for second in range(2):
+        store.append(points("粤B12345", [second]))
+    assert sorted(f.parent.name for f in store.files(date(2024, 5, 1))) == [
+        "bucket=03",
+        "bucket=13",
+        "bucket=13",
+    ]
+
+
+def test_new_stores_take_the_bucket_count_from_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        "cdw.tracking.store.get_settings", lambda: Settings(store_buckets=5, data_dir=tmp_path)
+    )
+    store = PointStore(tmp_path / "points", timezone="Asia/Shanghai")
+    store.append(fleet(12, [0]))
+    assert json.loads((tmp_path / "points" / "store.json").read_text())["buckets"] == 5
+    assert {f.parent.name for f in store.files(date(2024, 5, 1))} <= {
+        f"bucket={b:02d}" for b in range(5)
+    }
+    with pytest.raises(ValidationError):
+        Settings(store_buckets=0)
+    with pytest.raises(ValueError, match="1 to 1024"):
+        PointStore(tmp_path / "other", buckets=2000)
 
 
 def test_points_without_key_are_refused(store: PointStore) -> None:
