@@ -74,9 +74,10 @@ _META = "store.json"
 LAYOUT = 2
 MAX_BUCKETS = 1024
 DEFAULT_COMPACT_FILES = 32
-# An append checks its partitions against the store in groups of about this many rows: one
-# scan and one join for a small batch, bounded memory for a large one.
-_CHECK_ROWS = 500_000
+# An append checks its partitions against the store in groups of at least this many rows: one
+# scan and one join for a gateway batch (every bucket in one group), one partition at a time
+# for a city day (small joins run faster than one large one, and memory stays bounded).
+_CHECK_ROWS = 50_000
 _SPAN_CACHE_FILES = 16_384  # time spans of stored files kept per store object
 UPLOAD = "upload"
 STORED_SCHEMA: dict[str, pl.DataType] = {**POINTS_SCHEMA, UPLOAD: pl.String()}
@@ -401,8 +402,7 @@ class PointStore:
         batch = self._in_store_order(batch)
         repeats = _repeated_keys(batch)
         new = 0
-        # Partitions are checked against the store in groups of about _CHECK_ROWS rows: a
-        # gateway batch touching every bucket in one scan, a city day a few buckets at a time.
+        # partitions are checked against the store in groups (see _CHECK_ROWS)
         for offset, length, keys in _groups(batch["_part"], _CHECK_ROWS):
             rows = batch.slice(offset, length)
             parts = [_part_of(k) for k in keys]

@@ -434,11 +434,18 @@ def test_info_counts_rows_files_bytes_and_vehicles(store: PointStore) -> None:
     )
 
 
-def test_reappending_stores_nothing_and_writes_no_file(store: PointStore) -> None:
+@pytest.mark.parametrize("check_rows", [1, 50_000])  # each partition alone / all in one check
+def test_reappending_stores_nothing_and_writes_no_file(
+    store: PointStore, monkeypatch: pytest.MonkeyPatch, check_rows: int
+) -> None:
+    monkeypatch.setattr("cdw.tracking.store._CHECK_ROWS", check_rows)
     batch = fleet(20, [0, 10, 20, 86400])
     assert store.append_many([batch.head(40), batch.tail(40)]) == AppendResult(80, 0)
+    partly = pl.concat([batch.head(3), fleet(20, [30]), batch.head(3)])
+    assert store.append(partly) == AppendResult(20, 6)
     files = sorted(store.root.rglob("part-*.parquet"))
     assert store.append(batch.sample(fraction=1.0, shuffle=True, seed=1)) == AppendResult(0, 80)
+    assert everything(store).height == 100
     assert sorted(store.root.rglob("part-*.parquet")) == files
 
 
