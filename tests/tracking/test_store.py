@@ -512,3 +512,20 @@ def test_cli_store_info_and_compact(tmp_path: Path) -> None:
     assert bad.exit_code == 1 and "YYYY-MM-DD" in bad.output
     remote = runner.invoke(app, ["store", "compact", "--store", root.as_uri()])
     assert remote.exit_code == 1 and "read-only" in remote.output
+
+
+def test_other_folders_in_the_root_are_left_alone(store: PointStore) -> None:
+    """Ingest stages chunks in ``<root>/.ingest-<hex>/``: never listed, counted or recovered."""
+    staging = store.root / ".ingest-0f0f" / "day=2024-05-01"
+    staging.mkdir(parents=True)
+    points("粤A12345", [99]).write_parquet(staging / "part-staged.parquet")
+    (store.root / ".ingest-0f0f" / ".tmp-chunk").write_bytes(b"in progress")
+    (store.root / ".tmp-part-orphan.parquet").write_bytes(b"half a file")  # forces recovery
+    store.append(points("粤A12345", [0]))
+    assert everything(store)["ts"].to_list() == [T0]
+    assert (store.info().rows, store.info().files) == (1, 1)
+    assert sorted(p.name for p in (store.root / ".ingest-0f0f").rglob("*")) == [
+        ".tmp-chunk",
+        "day=2024-05-01",
+        "part-staged.parquet",
+    ]
