@@ -365,6 +365,10 @@ def test_legacy_layout_is_read_and_compacted_into_buckets(tmp_path: Path) -> Non
     before = everything(store)
     uploads = store.read_uploads(date(2024, 5, 1))
     one = store.read(T0, T0 + timedelta(minutes=1), vehicles=["粤A00017"])
+    span, box = (T0, T0 + timedelta(days=1)), (113.0095, 22.0, 113.0125, 24.0)
+    boxed, counts = store.read_box(*span, box), store.vehicle_counts(*span)
+    assert boxed["vehicle"].unique().sort().to_list() == ["粤A00010", "粤A00011", "粤A00012"]
+    assert counts["rows"].to_list() == [4] * 30
     assert before.height == 30 * 4
     assert one["ts"].dt.second().to_list() == [0, 10, 20, 30]
 
@@ -380,6 +384,8 @@ def test_legacy_layout_is_read_and_compacted_into_buckets(tmp_path: Path) -> Non
     assert everything(store).equals(before)
     assert store.read_uploads(date(2024, 5, 1)).equals(uploads)
     assert store.read(T0, T0 + timedelta(minutes=1), vehicles=["粤A00017"]).equals(one)
+    assert store.read_box(*span, box).equals(boxed)
+    assert store.vehicle_counts(*span).equals(counts)
     assert store.compact() == 0
 
 
