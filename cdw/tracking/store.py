@@ -919,7 +919,7 @@ def _ts_span(meta: pq.FileMetaData) -> tuple[datetime, datetime] | None:
     lows, highs = [], []
     for group in range(meta.num_row_groups):
         stats = meta.row_group(group).column(column).statistics
-        if stats is None or not stats.has_min_max:
+        if stats is None or not stats.has_min_max or getattr(stats.min, "tzinfo", None) is None:
             return None
         lows.append(stats.min)
         highs.append(stats.max)

@@ -535,3 +535,16 @@ def test_other_folders_in_the_root_are_left_alone(store: PointStore) -> None:
         "day=2024-05-01",
         "part-staged.parquet",
     ]
+
+
+def test_files_are_skipped_only_when_their_time_span_misses(store: PointStore) -> None:
+    store.append(points("粤A12345", [0, 100]))
+    store.append(points("粤A12345", [200, 300]))
+    store.append(points("粤A12345", [400]))  # newer than both files: neither is opened
+    assert store.append(points("粤A12345", [50, 100, 250, 300, 500])) == AppendResult(3, 2)
+    # a file without usable time statistics is always checked
+    folder = store.files(date(2024, 5, 1))[0].parent
+    unknown = points("粤A12345", [600]).with_columns(upload=pl.lit(None, pl.String))
+    unknown.write_parquet(folder / "part-nostats.parquet", statistics=False)
+    assert store.append(points("粤A12345", [600, 700])) == AppendResult(1, 1)
+    assert everything(store)["ts"].dt.epoch("s").diff().drop_nulls().min() > 0
