@@ -195,6 +195,15 @@ class Settings(BaseSettings):
     gateway_broker_stream: str = Field(default="CDW_POSITIONS", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     gateway_wal_segment_mb: float = Field(default=64.0, gt=0, le=4096, allow_inf_nan=False)
 
+    # --- ingest (bounded memory) ---
+    ingest_chunk_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        le=50_000_000,
+        description="points read, checked and cleaned at a time when a GPS file is ingested: "
+        "peak memory follows this, not the file",
+    )
+
     @field_validator("road_network", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
