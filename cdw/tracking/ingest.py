@@ -400,7 +400,7 @@ class _Staging:
             for number in numbers
             for file in sorted((self.dir / f"part={number:04d}").glob("chunk-*.arrow"))
         ]
-        return pl.concat([pl.read_ipc(file, memory_map=False) for file in files])
+        return pl.concat([pl.read_ipc(file) for file in files])
 
     # ------------------------------------------------------------------ rejects
 
@@ -420,7 +420,7 @@ class _Staging:
 
     def sorted_rejects(self) -> Iterator[Reject]:
         """Every reject, ordered by line (a stable sort: as each chunk listed them)."""
-        frames = (pl.read_ipc(f, memory_map=False) for f in self._reject_files)
+        frames = (pl.read_ipc(f) for f in self._reject_files)
         if self._rejects_in_order:
             for frame in frames:
                 yield from _rejects_of(frame)

@@ -76,8 +76,9 @@ def iter_csv(
         target = max(int(chunk_rows * per_line), 1)
         first_line = 2
         for block in _blocks(handle, rest, target):
-            yield _read_block(block, first_line, state, source, tz, crs)
-            first_line += block.count(b"\n")
+            result, lines = _read_block(block, first_line, state, source, tz, crs)
+            yield result
+            first_line += lines
 
 
 @dataclass
@@ -135,33 +136,39 @@ def _only_whitespace(rest: bytes, handle: BinaryIO) -> bool:
 
 
 def _blocks(handle: BinaryIO, rest: bytes, target: int) -> Iterator[bytes]:
-    """Blocks of whole records of about ``target`` bytes (longer when one record is)."""
-    carry, size, eof = rest, target, False
-    while True:
-        if not eof and len(carry) < size:
-            more = handle.read(size - len(carry))
-            eof = not more
-            carry += more
-            continue
-        if eof:
-            if carry:
-                yield carry
-            return
-        cut = _record_end(carry)
-        if cut == -1:  # no whole record yet: read on
-            size = 2 * len(carry)
-            continue
-        yield carry[: cut + 1]
-        carry, size = carry[cut + 1 :], target
+    """Blocks of whole records of about ``target`` bytes (longer when one record is); each
+    block's bytes are copied once."""
+    carry, eof = rest, False
+    while not eof or carry:
+        size = target
+        while True:
+            if not eof and len(carry) < size:
+                more = handle.read(size - len(carry))
+                eof = not more
+                carry = carry + more if carry else more
+                continue
+            if eof and len(carry) <= size:
+                cut = len(carry) - 1
+                break
+            cut = _record_end(carry, size)
+            if cut != -1:
+                break
+            size *= 2  # no whole record within ``size`` bytes: look further
+        if cut == len(carry) - 1:
+            block, carry = carry, b""
+        else:
+            block, carry = carry[: cut + 1], carry[cut + 1 :]
+        if block:
+            yield block
 
 
-def _record_end(data: bytes) -> int:
-    """Index of the last newline outside quotes (an even number of quotes before it), or -1.
-    In a malformed file a stray quote may make this a newline pyarrow reads as inside a
-    value; the block is then read differently from a whole-file read, never silently: such
-    rows are rejected either way."""
-    pos = data.rfind(b"\n")
-    if data.find(b'"') == -1:
+def _record_end(data: bytes, limit: int) -> int:
+    """Index of the last newline before ``limit`` outside quotes (an even number of quotes
+    before it), or -1. In a malformed file a stray quote may make this a newline that
+    pyarrow reads as inside a value; the block is then read differently from a whole-file
+    read, never silently: such rows are rejected either way."""
+    pos = data.rfind(b"\n", 0, limit)
+    if data.find(b'"', 0, limit) == -1:
         return pos
     while pos != -1 and data.count(b'"', 0, pos) % 2:
         pos = data.rfind(b"\n", 0, pos)
@@ -186,7 +193,8 @@ def _transcode(data: bytes, source: str, line: int) -> bytes:
 
 def _read_block(
     block: bytes, first_line: int, state: _State, source: str, tz: str | None, crs: str
-) -> ReadResult:
+) -> tuple[ReadResult, int]:
+    """The block's result and how many newlines it holds."""
     if state.encoding is None and not block.isascii():  # the first block that decides
         try:
             block.decode("utf-8")
@@ -195,7 +203,7 @@ def _read_block(
             state.encoding = "gb18030"
     text = _transcode(block, source, first_line) if state.encoding == "gb18030" else block
     try:
-        raw, column_rejects = _parse(text, first_line, state, source)
+        raw, column_rejects, newlines = _parse(text, first_line, state, source)
     except _NotUtf8:  # an earlier block decided UTF-8
         raise file_error(
             source,
@@ -211,17 +219,20 @@ def _read_block(
         for reject in result.rejects:
             assert reject.line is not None
             reject.raw = lines[reject.line - first_line].rstrip("\r")
-    return result.with_rejects(column_rejects, len(column_rejects))
+    return result.with_rejects(column_rejects, len(column_rejects)), newlines
 
 
 def _parse(
     text: bytes, first_line: int, state: _State, source: str
-) -> tuple[pl.DataFrame, list[Reject]]:
-    """The block's rows as text with their ``line``, and the lines with a wrong field count."""
-    plain = text.find(b'"') == -1 and text.count(b"\r") == text.count(b"\r\n")
+) -> tuple[pl.DataFrame, list[Reject], int]:
+    """The block's rows as text with their ``line``, the lines with a wrong field count, and
+    the number of newlines."""
+    plain = text.find(b'"') == -1 and (
+        text.find(b"\r") == -1 or text.count(b"\r") == text.count(b"\r\n")
+    )
     if plain:
         return _parse_plain(text, first_line, state, source)
-    return _parse_quoted(text, first_line, state, source)
+    return (*_parse_quoted(text, first_line, state, source), text.count(b"\n"))
 
 
 def _wrong_field_count(
@@ -239,11 +250,12 @@ def _wrong_field_count(
 
 def _parse_plain(
     text: bytes, first_line: int, state: _State, source: str
-) -> tuple[pl.DataFrame, list[Reject]]:
+) -> tuple[pl.DataFrame, list[Reject], int]:
     """A block without quotes: one record a line, fields counted by commas."""
     header = state.header
     buf = np.frombuffer(text, dtype=np.uint8)
     ends = np.flatnonzero(buf == _NEWLINE)
+    newlines = len(ends)
     if not text.endswith(b"\n"):
         ends = np.append(ends, len(text))
     starts = np.concatenate(([0], ends[:-1] + 1))
@@ -265,12 +277,8 @@ def _parse_plain(
         )
         lines = lines[good]
     if not text:
-        return pl.DataFrame(
-            {
-                "line": pl.Series([], dtype=pl.Int64),
-                **{c: pl.Series([], dtype=pl.String) for c in state.wanted},
-            }
-        ), rejects
+        empty = pl.DataFrame(schema={"line": pl.Int64, **dict.fromkeys(state.wanted, pl.String)})
+        return empty, rejects, newlines
     try:
         frame = pl.read_csv(
             text,
@@ -284,7 +292,7 @@ def _parse_plain(
         if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
             raise _NotUtf8 from exc
         raise file_error(source, f"CSV 无法解析：{exc}", f"CSV cannot be parsed: {exc}") from exc
-    return frame.select(pl.Series("line", lines), *state.wanted), rejects
+    return frame.select(pl.Series("line", lines), *state.wanted), rejects, newlines
 
 
 def _parse_quoted(
