@@ -277,8 +277,7 @@ def _parse_plain(
         )
         lines = lines[good]
     if not text:
-        empty = pl.DataFrame(schema={"line": pl.Int64, **dict.fromkeys(state.wanted, pl.String)})
-        return empty, rejects, newlines
+        return _no_rows(state), rejects, newlines
     try:
         frame = pl.read_csv(
             text,
@@ -295,11 +294,17 @@ def _parse_plain(
     return frame.select(pl.Series("line", lines), *state.wanted), rejects, newlines
 
 
+def _no_rows(state: _State) -> pl.DataFrame:
+    return pl.DataFrame(schema={"line": pl.Int64, **dict.fromkeys(state.wanted, pl.String)})
+
+
 def _parse_quoted(
     text: bytes, first_line: int, state: _State, source: str
 ) -> tuple[pl.DataFrame, list[Reject]]:
     """Any other block, by pyarrow: quoted values may hold separators and newlines."""
     header = state.header
+    if text.isspace() or not text:  # blank lines only: nothing to read (pyarrow would refuse)
+        return _no_rows(state), []
     if not text.isascii():  # pyarrow's invalid-row handler fails on bad UTF-8: check first
         try:
             text.decode("utf-8")
