@@ -194,6 +194,14 @@ class Settings(BaseSettings):
     )
     gateway_broker_stream: str = Field(default="CDW_POSITIONS", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     gateway_wal_segment_mb: float = Field(default=64.0, gt=0, le=4096, allow_inf_nan=False)
+    # point store (cdw/tracking/store.py)
+    store_buckets: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="point store: vehicle buckets per day of a NEW store (a store keeps the "
+        "number it was created with, in its store.json); one vehicle-day is read from one bucket",
+    )
 
     # --- ingest (bounded memory) ---
     ingest_chunk_rows: int = Field(
