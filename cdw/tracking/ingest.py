@@ -50,7 +50,7 @@ from cdw.tracking.clean import clean
 from cdw.tracking.io import Reject, detect_format, iter_points
 from cdw.tracking.models import GpsUpload
 from cdw.tracking.points import empty_points
-from cdw.tracking.store import PointStore
+from cdw.tracking.store import PointStore, vehicle_bucket
 
 REJECTS_COLUMNS = ("line", "field", "reason_zh", "reason_en", "raw")
 REJECTS_KEPT = MAX_PROBLEMS_SHOWN  # rejects a report or error carries; the rejects file has all
@@ -59,7 +59,7 @@ STAGING_PREFIX = ".ingest-"
 # of whole partitions holds about one chunk of points (Parquet, the densest input, takes
 # some 10-20 bytes a point; CSV and JT/T 808 50-80).
 _INPUT_BYTES_PER_POINT = 16
-_MAX_PARTS = 4096
+_MAX_PARTS = 4096  # at least the store's bucket count
 _REJECTS_IN_MEMORY = 10_000  # staged rejects beyond this go to disk
 _STALE_STAGING_S = 3600.0  # a staging directory without a lock file this old is abandoned
 
@@ -169,7 +169,7 @@ def ingest_file(
         terminal_to_plate=terminal_to_plate,
         chunk_rows=chunk_rows,
     )
-    with _Staging(Path(store.root), chunk_rows, path.stat().st_size) as staging:
+    with _Staging(store, chunk_rows, path.stat().st_size) as staging:
         read = rejected = 0
         for chunk in chunks:
             read += chunk.points.height + chunk.rejected_rows
@@ -314,22 +314,25 @@ _REJECT_SCHEMA: dict[str, Any] = {
 class _Staging:
     """One ingest's points and rejects on their way to the store, on disk past one chunk.
 
-    Points: the first chunk stays in memory; from the second on, every chunk is split by a
-    hash of the vehicle into ``parts`` partitions written as Arrow IPC files
+    Points: the first chunk stays in memory; from the second on, every chunk is split by
+    :func:`vehicle_bucket` into ``parts`` partitions written as Arrow IPC files
     (``part=NNNN/chunk-NNNNNN.arrow``), and :meth:`groups` reads back whole partitions, about
-    ``chunk_rows`` points a group, each vehicle's points in file order. Rejects: kept in
+    ``chunk_rows`` points a group, each vehicle's points in file order. ``parts`` is a
+    multiple of the store's bucket count, so partition ``p`` lies in store bucket
+    ``p % buckets`` (both are the same CRC-32 modulo) and a group never spans two store
+    buckets: each frame the store receives writes one file per day. Rejects: kept in
     memory up to ``_REJECTS_IN_MEMORY``, then written out; read back in line order.
     The directory holds ``.lock``, locked while its ingest runs: a directory whose lock can
     be taken belongs to a dead process and is removed by the next ingest.
     """
 
-    def __init__(self, root: Path, chunk_rows: int, input_bytes: int):
-        self.root = root
+    def __init__(self, store: PointStore, chunk_rows: int, input_bytes: int):
+        self.root = Path(store.root)
         self.chunk_rows = chunk_rows
-        self.parts = min(
-            max(math.ceil(input_bytes / (chunk_rows * _INPUT_BYTES_PER_POINT)), 1), _MAX_PARTS
-        )
-        self.dir = root / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        self.buckets = store.buckets
+        per_bucket = math.ceil(input_bytes / (chunk_rows * _INPUT_BYTES_PER_POINT * self.buckets))
+        self.parts = self.buckets * min(max(per_bucket, 1), max(_MAX_PARTS // self.buckets, 1))
+        self.dir = self.root / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
         self._lock: IO[bytes] | None = None
         self._first: pl.DataFrame | None = None
         self._chunks_written = 0
@@ -367,7 +370,7 @@ class _Staging:
         self._write_points(points)
 
     def _write_points(self, points: pl.DataFrame) -> None:
-        part = (points["vehicle"].hash(seed=0) % self.parts).alias("_part")
+        part = vehicle_bucket(points["vehicle"], self.parts).alias("_part")
         split = points.with_columns(part).partition_by("_part", as_dict=True, maintain_order=True)
         for (number,), frame in split.items():
             folder = self.dir / f"part={number:04d}"
@@ -379,14 +382,16 @@ class _Staging:
         self._chunks_written += 1
 
     def groups(self) -> Iterator[pl.DataFrame]:
-        """Frames of whole partitions (so of whole vehicles), about ``chunk_rows`` points each."""
+        """Frames of whole partitions (so of whole vehicles) of one store bucket, about
+        ``chunk_rows`` points each."""
         if self._first is not None:
             yield self._first
             return
         group: list[int] = []
         rows = 0
-        for number in sorted(self._part_rows):
-            if group and rows + self._part_rows[number] > self.chunk_rows:
+        for number in sorted(self._part_rows, key=lambda p: (p % self.buckets, p)):
+            same_bucket = not group or group[0] % self.buckets == number % self.buckets
+            if group and (rows + self._part_rows[number] > self.chunk_rows or not same_bucket):
                 yield self._read_parts(group)
                 group, rows = [], 0
             group.append(number)

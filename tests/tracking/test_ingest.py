@@ -21,7 +21,7 @@ from cdw.tracking import ingest as ingest_module
 from cdw.tracking.ingest import STAGING_PREFIX, FileRejected, ingest_file
 from cdw.tracking.io import iter_points, jt808
 from cdw.tracking.io.coords import wgs84_to_gcj02
-from cdw.tracking.store import PointStore
+from cdw.tracking.store import PointStore, vehicle_bucket
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 GOOD = [
@@ -426,3 +426,33 @@ def test_failure_while_storing_removes_staging(
         ingest(csv_file(tmp_path, fleet_rows()), store, chunk_rows=2)
     assert list(store.root.glob(".ingest-*")) == []
     assert stored(store).height == 0
+
+
+def test_each_stored_frame_holds_whole_vehicles_of_one_store_bucket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [
+        f"粤A{n:05d},2024-05-01T08:00:{s:02d}+08:00,113.2,23.1"
+        for s in range(0, 60, 20)
+        for n in range(40)
+    ]
+    store = PointStore(tmp_path / "store", timezone="Asia/Shanghai")
+    frames: list[pl.DataFrame] = []
+    original = store.append_many
+
+    def recording(given: object, upload: str | None = None) -> object:
+        def keep() -> object:
+            for frame in given:  # type: ignore[attr-defined]
+                frames.append(frame)
+                yield frame
+
+        return original(keep(), upload)
+
+    monkeypatch.setattr(store, "append_many", recording)
+    report = ingest(csv_file(tmp_path, rows), store, chunk_rows=10)
+    assert report.new == 120
+    assert len(frames) > 1
+    buckets = [set(vehicle_bucket(f["vehicle"], store.buckets).to_list()) for f in frames]
+    assert all(len(b) == 1 for b in buckets)
+    vehicles = [set(f["vehicle"].to_list()) for f in frames]
+    assert sum(len(v) for v in vehicles) == len(set().union(*vehicles)) == 40
