@@ -414,3 +414,51 @@ def test_truncated_capture_in_small_blocks(tmp_path: Path, monkeypatch: pytest.M
     odd = write(tmp_path, HAND_BUILT_2013.hex().encode() + b"a", "odd.hex")
     with pytest.raises(InputFileError, match="invalid hex text"):
         read_points(odd)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    heads=st.lists(
+        st.tuples(
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 2**16 - 1),
+            st.integers(0, 2**16 - 1),
+            st.integers(0, 2**16 - 1),
+            st.binary(min_size=6, max_size=6),
+        ),
+        max_size=6,
+    ),
+    extra=st.binary(max_size=8),
+)
+def test_location_heads_decoded_at_once_match_decode_location(
+    heads: list[tuple[int, int, int, int, int, int, int, bytes]], extra: bytes
+) -> None:
+    bodies = [jt808._LOCATION.pack(*head) + extra for head in heads]
+    rows = {
+        "line": list(range(len(bodies))),
+        "sub": [None] * len(bodies),
+        "plate": ["1"] * len(bodies),
+        "raw": bodies,
+    }
+    frame = jt808._location_rows(rows)
+    expected = []
+    for body in bodies:
+        loc = jt808.decode_location(body, with_extras=False)
+        t = loc.time_bcd
+        expected.append(
+            (
+                f"20{t[0:2]}-{t[2:4]}-{t[4:6]}T{t[6:8]}:{t[8:10]}:{t[10:12]}+08:00",
+                loc.lon,
+                loc.lat,
+                loc.speed_kmh,
+                float(loc.heading),
+                loc.status,
+                loc.alarm,
+                body,
+            )
+        )
+    columns = ["ts", "lon", "lat", "speed_kmh", "heading", "status", "alarm", "raw"]
+    assert frame.select(columns).rows() == expected
