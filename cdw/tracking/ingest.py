@@ -156,6 +156,8 @@ def ingest_file(
     path's name); the caller commits. ``chunk_rows``: default ``Settings.ingest_chunk_rows``."""
     path = Path(path)
     kind = detect_format(path, fmt)
+    if store.read_only:  # refused before anything is staged beside a remote store
+        store.append_many([])
     settings = get_settings()
     thresholds = thresholds or settings.thresholds
     now = now or datetime.now(UTC)  # one instant for every group's future-timestamp check

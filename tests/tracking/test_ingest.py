@@ -21,7 +21,7 @@ from cdw.tracking import ingest as ingest_module
 from cdw.tracking.ingest import STAGING_PREFIX, FileRejected, ingest_file
 from cdw.tracking.io import iter_points, jt808
 from cdw.tracking.io.coords import wgs84_to_gcj02
-from cdw.tracking.store import PointStore, vehicle_bucket
+from cdw.tracking.store import PointStore, ReadOnlyStore, vehicle_bucket
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 GOOD = [
@@ -456,3 +456,10 @@ def test_each_stored_frame_holds_whole_vehicles_of_one_store_bucket(
     assert all(len(b) == 1 for b in buckets)
     vehicles = [set(f["vehicle"].to_list()) for f in frames]
     assert sum(len(v) for v in vehicles) == len(set().union(*vehicles)) == 40
+
+
+def test_read_only_store_refuses_before_staging(tmp_path: Path) -> None:
+    remote = PointStore((tmp_path / "store").as_uri())
+    with pytest.raises(ReadOnlyStore):
+        ingest(csv_file(tmp_path, GOOD), remote, chunk_rows=1)
+    assert not (tmp_path / "store").exists()
