@@ -22,9 +22,14 @@ from cdw.tracking.io.geojson import read_geojson
 from cdw.tracking.io.gpx import read_gpx
 from cdw.tracking.io.jt808 import iter_jt808
 from cdw.tracking.io.parquet import iter_parquet
-from cdw.tracking.io.raw_rows import ReadResult, Reject, check_crs, concat_results, file_error
-
-DEFAULT_CHUNK_ROWS = 1_000_000
+from cdw.tracking.io.raw_rows import (
+    DEFAULT_CHUNK_ROWS,
+    ReadResult,
+    Reject,
+    check_crs,
+    concat_results,
+    file_error,
+)
 
 FORMATS = ("csv", "parquet", "geojson", "gpx", "jt808")
 _BY_SUFFIX = {

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from cdw.tracking.io.raw_rows import (
+    DEFAULT_CHUNK_ROWS,
     OPTIONAL_COLUMNS,
     PlateCache,
     ReadResult,
@@ -41,7 +42,6 @@ from cdw.tracking.io.raw_rows import (
 )
 
 REQUIRED = ("plate", "ts", "lon", "lat")
-DEFAULT_CHUNK_ROWS = 1_000_000
 _PROBE_BYTES = 1 << 16  # read first to learn the header and the bytes per line
 _NEWLINE, _COMMA = ord("\n"), ord(",")
 

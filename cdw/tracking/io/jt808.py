@@ -35,6 +35,7 @@ import polars as pl
 
 from cdw.registry.validators.plates import plate_key
 from cdw.tracking.io.raw_rows import (
+    DEFAULT_CHUNK_ROWS,
     PlateCache,
     ReadResult,
     Reject,
@@ -74,7 +75,6 @@ _PROPS_SUBPACKAGE = 1 << 13
 _PROPS_VERSION_2019 = 1 << 14
 _HEX_TEXT = re.compile(rb"^[0-9A-Fa-f\s]+$")
 _READ_BYTES = 1 << 20
-DEFAULT_CHUNK_ROWS = 1_000_000
 _LOCATION = struct.Struct(">IIIIHHH6s")
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _LOCATION_HEAD = np.dtype(

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cdw.tracking.io.raw_rows import (
+    DEFAULT_CHUNK_ROWS,
     OPTIONAL_COLUMNS,
     PlateCache,
     ReadResult,
@@ -24,8 +25,6 @@ from cdw.tracking.io.raw_rows import (
     file_error,
     finish,
 )
-
-DEFAULT_CHUNK_ROWS = 1_000_000
 
 
 def read_parquet(

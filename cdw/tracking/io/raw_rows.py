@@ -32,6 +32,8 @@ from cdw.tracking.points import conform, empty_points
 
 Crs = Literal["wgs84", "gcj02"]
 OPTIONAL_COLUMNS = ("speed_kmh", "heading", "status", "alarm")
+# Points per chunk of a reader (ingest passes Settings.ingest_chunk_rows).
+DEFAULT_CHUNK_ROWS = 1_000_000
 TS_MIN = datetime(2000, 1, 1, tzinfo=UTC)
 TS_MAX = datetime(2100, 1, 1, tzinfo=UTC)
 DWORD_MAX = 2**32 - 1
