@@ -22,7 +22,9 @@ def _t(iso: str) -> datetime:
 def test_demo_finds_every_labelled_violation_and_nothing_else(tmp_path, monkeypatch):
     runs = []
     run = partitioned.run_pipeline
-    monkeypatch.setattr(partitioned, "run_pipeline", lambda *a, **kw: runs.append(1) or run(*a, **kw))
+    monkeypatch.setattr(
+        partitioned, "run_pipeline", lambda *a, **kw: runs.append(1) or run(*a, **kw)
+    )
     console = Console(record=True, width=160)
     out = run_demo(DEFAULT_BUNDLE, tmp_path / "demo", console)
     assert len(runs) == 1  # the day analysed and reconciled on one engine run

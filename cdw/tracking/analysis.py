@@ -113,13 +113,10 @@ def projector_for_scan(points: pl.LazyFrame) -> Projector | None:
         & (lat.abs() <= 80)
         & ((lon != 0) | (lat != 0))
     )
-    # Python's ``int((lon + 180) // 6)`` exactly: a float quotient may round up to the
-    # next integer, so the floor of it is corrected by comparing with the bin's edges.
-    shifted = lon + 180.0
-    rough = (shifted / 6.0).floor()
-    zone_bin = (
-        rough - (shifted < rough * 6.0).cast(pl.Float64) + (shifted >= (rough + 1) * 6.0)
-    ).cast(pl.Int32)
+    # ``int((lon + 180) // 6)`` as Python computes it: a float below a multiple 6k of 6 lies
+    # at least a unit of its last place (ulp) below it, and a sixth of that is more than
+    # half an ulp of k, so its quotient by 6 never rounds up to k and the floor is exact.
+    zone_bin = ((lon + 180.0) / 6.0).floor().cast(pl.Int32)
     stats = (
         points.select("lon", "lat")
         .filter(plausible)
