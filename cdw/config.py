@@ -217,6 +217,14 @@ class Settings(BaseSettings):
     analysis_workers: int | None = Field(
         default=None, ge=1, le=1024, description="workers of the 'local' cluster (default: cores)"
     )
+    # point store (cdw/tracking/store.py)
+    store_buckets: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="point store: vehicle buckets per day of a NEW store (a store keeps the "
+        "number it was created with, in its store.json); one vehicle-day is read from one bucket",
+    )
 
     @field_validator("road_network", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from cdw.cli.registry import import_command
 from cdw.cli.roads import roads_app
 from cdw.cli.scenario import generate_command
 from cdw.cli.serve import serve_command
+from cdw.cli.store import store_app
 from cdw.cli.user import user_app
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(enforcement_app, name="enforcement")
 app.add_typer(roads_app, name="roads")
 app.add_typer(bundle_app, name="bundle")
+app.add_typer(store_app, name="store")
 scenario_app.command("generate")(generate_command)
 bundle_app.command("import")(bundle_import_command)
 app.command("import")(import_command)

@@ -49,7 +49,7 @@ from cdw.roads.services import Roads
 from cdw.tracking.analysis import projector_for_scan
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.pipeline import CHECKS, run_pipeline
-from cdw.tracking.store import PointStore, _scan
+from cdw.tracking.store import PointStore
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -147,15 +147,8 @@ def plan_tasks(counts: pl.DataFrame, chunk_rows: int) -> list[Task]:
 
 def span_projector(store: PointStore, start: datetime, end: datetime) -> Projector | None:
     """The run's projector: ``projector_for`` of every point of the span, from a streaming
-    pass over the span's files (held under the store's shared lock)."""
-    # The store's own lazy scan of a span (requested from the store's owner) replaces these
-    # two private calls once it exists.
-    with store._lock(exclusive=False):
-        files = store._span_files(start, end)
-        if not files:
-            return None
-        span = _scan(files).filter((pl.col("ts") >= start) & (pl.col("ts") < end))
-        return projector_for_scan(span)
+    pass over the span's longitudes and latitudes."""
+    return projector_for_scan(store.scan(start, end, columns=["lon", "lat"]))
 
 
 def store_root(store: PointStore) -> str:

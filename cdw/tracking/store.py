@@ -1,11 +1,29 @@
-"""Append-only Parquet point store partitioned by local day (DESIGN.md §5).
+"""Append-only Parquet point store partitioned by local day and vehicle bucket (DESIGN.md §5).
 
-Layout: ``<root>/day=YYYY-MM-DD/part-<uuid>.parquet``, each file sorted by vehicle and time.
+Layout (version 2)::
+
+    <root>/store.json                                   {"layout": 2, "buckets": N}
+    <root>/day=YYYY-MM-DD/bucket=NN/part-<uuid>.parquet  each file sorted by vehicle, ts
+
 The day is the *local* calendar day in ``Settings.local_timezone`` (Asia/Shanghai by
 default), the day officers ask about, so one vehicle-day never straddles two partitions.
+The bucket of a vehicle is :func:`vehicle_bucket`: CRC-32 of the plate's UTF-8 bytes modulo
+N, the same in every process and every version (Dask workers agree with the writer). N is
+``Settings.store_buckets`` when the store is created and recorded in ``store.json``; an
+existing store keeps its own N. So one vehicle-day is read from the files of one
+(day, bucket), a day from its buckets, and a place-and-time window (citizen reports) from
+the days it spans with the box pushed down into the Parquet reader.
 
-``(vehicle, ts)`` is the key: :meth:`PointStore.append` writes only keys not stored yet,
+Layout 1 (before ``store.json``): ``<root>/day=YYYY-MM-DD/part-<uuid>.parquet``. Such files
+stay readable beside the buckets (every read includes them); new points of such a store go
+into buckets, and :meth:`PointStore.compact` rewrites a day's old files into its buckets.
+
+``(vehicle, ts)`` is the key: :meth:`PointStore.append_many` writes only keys not stored yet,
 so ingesting a file twice stores nothing new.
+
+Small files (live ingest appends every few seconds) are merged per (day, bucket) when a
+bucket holds more than ``compact_files`` files, or by :meth:`PointStore.compact`
+(``cdw store compact``); a compaction holds one bucket in memory at a time.
 
 Atomicity: an append (or a compaction) first writes every new file under a temporary
 name, then records a journal ``<root>/.journal.json`` naming the renames and deletions,
@@ -14,6 +32,11 @@ the temporary files; one after it undoes the renames. A crash leaves either stra
 files (deleted) or a complete journal (rolled forward) that the next operation on the
 store settles before it does anything else. An exclusive lock on ``<root>/.lock``
 serialises writers; readers take a shared lock, so they never see half an operation.
+
+Remote stores: ``PointStore("s3://bucket/points")`` (any fsspec URL, ``file:///…`` too) opens
+a store read-only: fsspec lists it, polars reads it (natively for file, s3, gs, az, http;
+through fsspec file objects for other schemes); ``storage_options`` go to both. Such a
+reader takes no lock: it should read days no writer is compacting at the time.
 
 Provenance: each stored point keeps the id of the upload that brought it (column
 ``upload``, a ``gps_upload`` row: file, SHA-256, channel, uploader; null for points stored
@@ -27,25 +50,104 @@ import fcntl
 import json
 import os
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import IO, Any, overload
 from zoneinfo import ZoneInfo
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from cdw.config import get_settings
+from cdw.errors import CdwError, Problem, ValidationFailed
 from cdw.tracking.clean import sorted_by_vehicle_ts
 from cdw.tracking.points import POINTS_SCHEMA, conform, empty_points
 
 _JOURNAL = ".journal.json"
 _LOCK = ".lock"
 _TMP_PREFIX = ".tmp-"
+_META = "store.json"
+LAYOUT = 2
+MAX_BUCKETS = 1024
 DEFAULT_COMPACT_FILES = 32
+# An append checks its partitions against the store in groups of at least this many rows: one
+# scan and one join for a gateway batch (every bucket in one group), one partition at a time
+# for a city day (small joins run faster than one large one, and memory stays bounded).
+_CHECK_ROWS = 50_000
+_SPAN_CACHE_FILES = 16_384  # time spans of stored files kept per store object
 UPLOAD = "upload"
 STORED_SCHEMA: dict[str, pl.DataType] = {**POINTS_SCHEMA, UPLOAD: pl.String()}
+# schemes polars reads itself (object_store); others are read through fsspec file objects
+_POLARS_SCHEMES = frozenset(
+    {"file", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "http", "https", "hf"}
+)
+
+# A file of the store: a local path, or a URL / fsspec file path of a remote store.
+StoredFile = Path | str
+
+
+class ReadOnlyStore(CdwError, PermissionError):
+    code = "read_only_store"
+    http_status = 409
+
+    def __init__(self, root: str, action_zh: str, action_en: str):
+        super().__init__(
+            f"点位库 {root} 以 URL 打开，只读，不能{action_zh}（请在库所在主机用本地路径操作）",
+            f"the point store {root} is opened by URL, read-only: cannot {action_en} "
+            "(do it with a local path on the host that holds the store)",
+        )
+
+
+class StoreLayoutError(CdwError):
+    code = "bad_point_store"
+    http_status = 500
+
+
+def _check_buckets(buckets: int, field: str = "buckets") -> int:
+    if isinstance(buckets, bool) or not isinstance(buckets, int) or not 1 <= buckets <= MAX_BUCKETS:
+        raise ValidationFailed(
+            [
+                Problem(
+                    field,
+                    f"车辆分桶数应为 1 到 {MAX_BUCKETS} 的整数，实际为 {buckets!r}",
+                    f"the number of vehicle buckets must be an integer 1 to {MAX_BUCKETS}, "
+                    f"got {buckets!r}",
+                )
+            ]
+        )
+    return buckets
+
+
+@overload
+def vehicle_bucket(vehicles: pl.Series, buckets: int) -> pl.Series: ...
+@overload
+def vehicle_bucket(vehicles: pl.Expr, buckets: int) -> pl.Expr: ...
+def vehicle_bucket(vehicles: pl.Series | pl.Expr, buckets: int) -> pl.Series | pl.Expr:
+    """The bucket (UInt16, 0..buckets-1) of each plate: CRC-32 (zlib, the IEEE 802.3
+    polynomial) of its UTF-8 bytes modulo ``buckets``. A published checksum, unlike Python's
+    salted ``hash()`` or polars' ``hash()`` (whose values may change between versions), so
+    every process and every release puts a vehicle in the same bucket. Each distinct plate
+    is hashed once (a day holds thousands of plates and millions of fixes)."""
+    _check_buckets(buckets)
+    if isinstance(vehicles, pl.Expr):
+        return vehicles.map_batches(
+            lambda s: _bucket_series(s, buckets), return_dtype=pl.UInt16, is_elementwise=True
+        )
+    return _bucket_series(vehicles, buckets)
+
+
+def _bucket_series(vehicles: pl.Series, buckets: int) -> pl.Series:
+    plates = vehicles.cast(pl.String).unique().drop_nulls()
+    codes = pl.Series(
+        [zlib.crc32(p.encode("utf-8")) % buckets for p in plates.to_list()], dtype=pl.UInt16
+    )
+    return vehicles.cast(pl.String).replace_strict(
+        plates, codes, default=None, return_dtype=pl.UInt16
+    )
 
 
 def _stored(frame: pl.DataFrame, upload: str | None = None) -> pl.DataFrame:
@@ -55,23 +157,169 @@ def _stored(frame: pl.DataFrame, upload: str | None = None) -> pl.DataFrame:
     return conform(frame).with_columns(pl.lit(upload, dtype=pl.String()).alias(UPLOAD))
 
 
-def _scan(files: list[Path]) -> pl.LazyFrame:
-    """The stored files as one frame (files from before ``upload`` existed read it as null)."""
-    return pl.scan_parquet(
-        files, hive_partitioning=False, schema=STORED_SCHEMA, missing_columns="insert"
-    )
-
-
 def _utc_span(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("start and end must be timezone-aware")
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
+def _write(frame: pl.DataFrame, path: Path) -> None:
+    frame.write_parquet(path, compression="zstd", statistics=True)
+
+
+def _repeated_keys(batch: pl.DataFrame) -> pl.Series | None:
+    """In ``batch`` sorted by key (stably), the rows repeating the key of the row before;
+    None when every key is unique."""
+    repeat = (pl.col("vehicle") == pl.col("vehicle").shift(1)) & (
+        pl.col("ts") == pl.col("ts").shift(1)
+    )
+    repeats = batch.select(repeat.fill_null(False)).to_series()
+    return repeats if repeats.any() else None
+
+
+def _groups(parts: pl.Series, rows: int) -> Iterator[tuple[int, int, list[int]]]:
+    """``(offset, length, partition keys)`` of consecutive runs of ``parts`` gathered until
+    they hold at least ``rows`` rows (the last group may hold fewer)."""
+    offset = length = 0
+    keys: list[int] = []
+    for run, key in parts.rle().struct.unnest().iter_rows():
+        keys.append(key)
+        length += run
+        if length >= rows:
+            yield offset, length, keys
+            offset, length, keys = offset + length, 0, []
+    if keys:
+        yield offset, length, keys
+
+
+def _runs(frame: pl.DataFrame, column: str) -> Iterator[tuple[Any, pl.DataFrame]]:
+    """``(value, rows)`` of each run of equal ``column`` values: zero-copy slices."""
+    offset = 0
+    for length, value in frame[column].rle().struct.unnest().iter_rows():
+        yield value, frame.slice(offset, length)
+        offset += length
+
+
+# A partition: (local day "YYYY-MM-DD", bucket); bucket None is a layout-1 day's own files.
+Part = tuple[str, int | None]
+_DAY_FACTOR = MAX_BUCKETS  # the sort key of a partition: days since 1970 × this + bucket
+
+
+class _Staged:
+    """Temporary files written by one operation, not yet made visible by a journal."""
+
+    def __init__(self) -> None:
+        self.renames: list[tuple[Path, Path]] = []
+        self.by_part: dict[Part, list[Path]] = {}
+        self.vehicles: set[str] = set()
+
+    def write(self, target: Path, frame: pl.DataFrame, part: Part) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f"{_TMP_PREFIX}{target.name}")
+        self.renames.append((temp, target))
+        _write(frame, temp)
+        self.by_part.setdefault(part, []).append(temp)
+
+    def discard(self) -> None:
+        for temp, _ in self.renames:
+            temp.unlink(missing_ok=True)
+
+
 @dataclass(frozen=True)
 class AppendResult:
     new: int
     duplicates: int  # keys already stored, or repeated within the batch
+
+
+@dataclass(frozen=True)
+class DayInfo:
+    day: date
+    rows: int
+    vehicles: int
+    files: int
+    bytes: int
+    legacy_files: int  # layout-1 files of the day, not yet compacted into buckets
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    root: str
+    layout: int  # 2 once store.json exists; 1 for a store of the old layout only
+    buckets: int
+    read_only: bool
+    vehicles: int  # distinct vehicles over every day
+    days: list[DayInfo]
+
+    @property
+    def rows(self) -> int:
+        return sum(d.rows for d in self.days)
+
+    @property
+    def files(self) -> int:
+        return sum(d.files for d in self.days)
+
+    @property
+    def bytes(self) -> int:
+        return sum(d.bytes for d in self.days)
+
+    @property
+    def legacy_files(self) -> int:
+        return sum(d.legacy_files for d in self.days)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "layout": self.layout,
+            "buckets": self.buckets,
+            "read_only": self.read_only,
+            "days": len(self.days),
+            "vehicles": self.vehicles,
+            "rows": self.rows,
+            "files": self.files,
+            "bytes": self.bytes,
+            "legacy_files": self.legacy_files,
+            "per_day": [
+                {
+                    "day": d.day.isoformat(),
+                    "rows": d.rows,
+                    "vehicles": d.vehicles,
+                    "files": d.files,
+                    "bytes": d.bytes,
+                    "legacy_files": d.legacy_files,
+                }
+                for d in self.days
+            ],
+        }
+
+
+class _Remote:
+    """Listing and reading of a store opened by URL (fsspec; polars reads the files)."""
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None):
+        import fsspec
+
+        self.url = url
+        self.options = storage_options or {}
+        self.fs, self.path = fsspec.core.url_to_fs(url, **self.options)
+        self.native = url.split("://", 1)[0].lower() in _POLARS_SCHEMES
+
+    def glob(self, pattern: str) -> list[str]:
+        return sorted(self.fs.glob(f"{self.path.rstrip('/')}/{pattern}"))
+
+    def read_text(self, name: str) -> str | None:
+        path = f"{self.path.rstrip('/')}/{name}"
+        return self.fs.cat_file(path).decode("utf-8") if self.fs.exists(path) else None
+
+    def sources(self, files: list[str]) -> list[str] | list[IO[bytes]]:
+        if self.native:
+            return [self.fs.unstrip_protocol(f) for f in files]
+        return [self.fs.open(f, "rb") for f in files]
+
+    def size(self, file: str) -> int:
+        return int(self.fs.size(file))
+
+    def open(self, file: str) -> IO[bytes]:
+        return self.fs.open(file, "rb")
 
 
 class PointStore:
@@ -81,41 +329,199 @@ class PointStore:
         *,
         timezone: str | None = None,
         compact_files: int | None = DEFAULT_COMPACT_FILES,
+        buckets: int | None = None,
+        storage_options: dict[str, Any] | None = None,
     ):
-        """``compact_files``: after an append, a day holding more files than this is
-        compacted into one (None: only when :meth:`compact` is called)."""
-        self.root = Path(root)
-        self.timezone = timezone or get_settings().local_timezone
+        """``root``: a directory, or a URL with a scheme (``file:///…``, ``s3://…``: read-only).
+        ``compact_files``: after an append, a (day, bucket) holding more files than this is
+        compacted into one (None: only when :meth:`compact` is called). ``buckets``: vehicle
+        buckets of a store created by this object (default ``Settings.store_buckets``); a
+        store that exists keeps the number recorded in its ``store.json``.
+        ``storage_options``: for a URL, passed to fsspec and polars (credentials, endpoint)."""
+        settings = get_settings()
+        text = str(root)
+        self._remote = _Remote(text, storage_options) if "://" in text else None
+        self.root: Path | str = text if self._remote else Path(root)
+        self.timezone = timezone or settings.local_timezone
         self.compact_files = compact_files
+        self._new_buckets = _check_buckets(
+            settings.store_buckets if buckets is None else buckets, "store_buckets"
+        )
+        self._recorded: dict[str, Any] | None = None
+        self._spans: dict[str, tuple[datetime, datetime] | None] = {}
 
-    # ------------------------------------------------------------------ public
+    @property
+    def read_only(self) -> bool:
+        return self._remote is not None
+
+    # ------------------------------------------------------------------ writing
 
     def append(self, frame: pl.DataFrame, upload: str | None = None) -> AppendResult:
         """Store the points whose key is new; ``upload``: the id of their ``gps_upload``."""
+        return self.append_many([frame], upload)
+
+    def append_many(
+        self, frames: Iterable[pl.DataFrame], upload: str | None = None
+    ) -> AppendResult:
+        """Store the new keys of every frame as ONE all-or-nothing step (``upload``: the id of
+        their ``gps_upload``). Frames are taken one at a time (an iterator of chunks is never
+        held whole): each is checked against the store (only its days, buckets, vehicles and
+        time span are read) and against itself, and its new points are written to temporary
+        files at once; the journal that makes them visible is written after the last frame.
+        Frames normally hold whole vehicle tracks; a key repeated in a later frame still counts
+        as a duplicate (that frame is also checked against the files already written)."""
+        self._writable("写入", "append")
+        new = duplicates = 0
+        staged = _Staged()
+        with self._lock(exclusive=True):
+            try:
+                for frame in frames:
+                    fresh, repeated = self._stage(frame, upload, staged)
+                    new += fresh
+                    duplicates += repeated
+                if staged.renames:
+                    self._record_layout()
+                self._commit_staged(staged.renames, deletes=[])
+            except BaseException:
+                staged.discard()
+                raise
+            if self.compact_files is not None:
+                for day, bucket in sorted(staged.by_part):  # type: ignore[type-var]
+                    if len(self._part_files(day, bucket)) > self.compact_files:
+                        self._compact_day(day, only=bucket)
+        return AppendResult(new, duplicates)
+
+    def _stage(self, frame: pl.DataFrame, upload: str | None, staged: _Staged) -> tuple[int, int]:
+        """Write the new points of ``frame`` to temporary files, one per (day, bucket)
+        (caller holds the write lock); returns (new, duplicates)."""
+        if frame.height == 0:
+            return 0, 0
         batch = _stored(frame, upload)
-        if batch.height == 0:
-            return AppendResult(0, 0)
         if batch["vehicle"].null_count() or batch["ts"].null_count():
             raise ValueError("points without vehicle or ts cannot be stored")
-        unique = batch.unique(subset=["vehicle", "ts"], keep="first", maintain_order=True)
-        with self._lock(exclusive=True):
-            fresh = self._without_stored(unique.with_columns(self._day_expr().alias("_day")))
-            writes: list[tuple[str, pl.DataFrame]] = [
-                (str(day), part.drop("_day").sort("vehicle", "ts"))
-                for (day,), part in fresh.partition_by("_day", as_dict=True).items()
-            ]
-            self._commit(
-                [
-                    (self._day_dir(day) / f"part-{uuid.uuid4().hex}.parquet", part)
-                    for day, part in writes
-                ],
-                deletes=[],
+        batch = self._in_store_order(batch)
+        repeats = _repeated_keys(batch)
+        new = 0
+        # partitions are checked against the store in groups (see _CHECK_ROWS)
+        for offset, length, keys in _groups(batch["_part"], _CHECK_ROWS):
+            rows = batch.slice(offset, length)
+            parts = [_part_of(k) for k in keys]
+            repeated = None if repeats is None else repeats.slice(offset, length)
+            keep = self._not_stored(rows, parts, staged, None if repeated is None else ~repeated)
+            fresh = rows if keep is None else rows.filter(keep)
+            for key, part_rows in _runs(fresh, "_part"):
+                where = _part_of(key)
+                target = self._part_dir(*where) / f"part-{uuid.uuid4().hex}.parquet"
+                staged.write(target, part_rows.drop("_part"), where)
+                staged.vehicles.update(part_rows["vehicle"].unique().to_list())
+            new += fresh.height
+        return new, batch.height - new
+
+    def _in_store_order(self, batch: pl.DataFrame) -> pl.DataFrame:
+        """``batch`` sorted by (day, bucket, vehicle, ts) with its partition key ``_part``. One
+        stable sort on integers (each plate ranked once) stands for a unique, a partition and a
+        per-partition sort: every partition is a slice, and repeated keys sit side by side, the
+        first as it came first."""
+        plates = batch["vehicle"].unique().sort()
+        n = plates.len()
+        per_plate = vehicle_bucket(plates, self.buckets).cast(pl.Int64) * n + pl.int_range(
+            n, dtype=pl.Int64, eager=True
+        )
+        day = self._day_expr().cast(pl.Int32).cast(pl.Int64)
+        order = day * (_DAY_FACTOR * n) + pl.col("vehicle").replace_strict(
+            plates, per_plate, return_dtype=pl.Int64
+        )
+        return (
+            batch.with_columns(order.alias("_part"))
+            .sort("_part", "ts", maintain_order=True)
+            .with_columns(pl.col("_part") // n)
+        )
+
+    def _not_stored(
+        self, rows: pl.DataFrame, parts: list[Part], staged: _Staged, keep: pl.Series | None
+    ) -> pl.Series | None:
+        """``keep`` narrowed to the ``rows`` (of partitions ``parts``) whose key is not stored
+        yet (nor written earlier in this operation); only those partitions' files, restricted
+        to the rows' vehicles and time span, are read."""
+        vehicles = rows["vehicle"].unique()
+        files: list[StoredFile] = []
+        for day in sorted({day for day, _ in parts}):
+            files += self._legacy_files(day)
+        for part in parts:
+            files += self._part_files(*part)
+        first, last = rows["ts"].min(), rows["ts"].max()
+        files = [f for f in files if self._may_hold(f, first, last)]  # type: ignore[arg-type]
+        if not staged.vehicles.isdisjoint(vehicles.to_list()):
+            files += [f for part in parts for f in staged.by_part.get(part, [])]
+        if not files:
+            return keep
+        stored = (
+            self._scan(files)
+            .select("vehicle", "ts")
+            .filter(
+                pl.col("vehicle").is_in(vehicles.implode()) & pl.col("ts").is_between(first, last)
             )
-            if self.compact_files is not None:
-                for day, _ in writes:
-                    if len(self._files(day)) > self.compact_files:
-                        self._compact_day(day)
-        return AppendResult(fresh.height, batch.height - fresh.height)
+            .with_columns(_stored=pl.lit(True))
+            .collect()
+        )
+        if stored.height == 0:
+            return keep
+        # stored keys are unique, so a left join keeps the rows' length and order
+        new = (
+            rows.select("vehicle", "ts")
+            .join(stored, on=["vehicle", "ts"], how="left", maintain_order="left")
+            .get_column("_stored")
+            .is_null()
+        )
+        return new if keep is None else new & keep
+
+    def compact(self, days: Iterable[date] | None = None) -> int:
+        """Merge each (day, bucket) holding several files into one, and rewrite layout-1 files
+        into buckets; one bucket in memory at a time, one all-or-nothing step per day.
+        Returns the number of (day, bucket) files written."""
+        self._writable("整理", "compact")
+        with self._lock(exclusive=True):
+            names = [d.isoformat() for d in days] if days is not None else self._day_names()
+            if any(self._legacy_files(name) for name in names):
+                self._record_layout()
+            return sum(self._compact_day(name) for name in names)
+
+    def _compact_day(self, day: str, only: int | None = None) -> int:
+        """Rewrite ``day`` (or its bucket ``only``): each bucket with several files, or with
+        points in the day's layout-1 files, becomes one file (caller holds the write lock)."""
+        legacy = [] if only is not None else self._legacy_files(day)
+        legacy_by_bucket: dict[int, list[str]] = {}
+        if legacy:
+            plates = self._scan(legacy).select("vehicle").unique().collect()["vehicle"]
+            codes = vehicle_bucket(plates, self.buckets)
+            for plate, code in zip(plates.to_list(), codes.to_list(), strict=True):
+                legacy_by_bucket.setdefault(code, []).append(plate)
+        buckets = self._bucket_numbers(day) if only is None else [only]
+        staged = _Staged()
+        deletes: list[Path] = []
+        try:
+            for bucket in sorted(set(buckets) | set(legacy_by_bucket)):
+                files = self._part_files(day, bucket)
+                plates_here = legacy_by_bucket.get(bucket)
+                if len(files) < 2 and not plates_here:
+                    continue
+                scans = [self._scan(files)] if files else []
+                if plates_here:
+                    wanted = pl.col("vehicle").is_in(pl.Series(plates_here).implode())
+                    scans.append(self._scan(legacy).filter(wanted))
+                merged = pl.concat(scans).collect().sort("vehicle", "ts")
+                target = self._part_dir(day, bucket) / f"part-{uuid.uuid4().hex}.parquet"
+                staged.write(target, merged, (day, bucket))
+                del merged
+                deletes += files  # type: ignore[arg-type]
+            deletes += legacy  # type: ignore[arg-type]
+            self._commit_staged(staged.renames, deletes)
+        except BaseException:
+            staged.discard()
+            raise
+        return len(staged.renames)
+
+    # ------------------------------------------------------------------ reading
 
     def read(
         self,
@@ -123,12 +529,14 @@ class PointStore:
         end: datetime,
         vehicles: Iterable[str] | None = None,
     ) -> pl.DataFrame:
-        """Points with ``start <= ts < end``, sorted by vehicle then time."""
+        """Points with ``start <= ts < end``, sorted by vehicle then time; with ``vehicles``,
+        only theirs (only their buckets' files are opened)."""
         start, end = _utc_span(start, end)
         wanted = (pl.col("ts") >= start) & (pl.col("ts") < end)
-        if vehicles is not None:
-            wanted &= pl.col("vehicle").is_in(list(vehicles))
-        frame = self._collect(start, end, wanted)
+        plates = None if vehicles is None else sorted(set(vehicles))
+        if plates is not None:
+            wanted &= pl.col("vehicle").is_in(pl.Series(plates, dtype=pl.String).implode())
+        frame = self._collect(start, end, wanted, vehicles=plates)
         if frame is None:
             return empty_points()
         frame = conform(frame)
@@ -161,28 +569,27 @@ class PointStore:
             return pl.DataFrame(schema={n: POINTS_SCHEMA[n] for n in names})
         return frame.sort("vehicle", "ts")
 
-    def _collect(
-        self, start: datetime, end: datetime, wanted: pl.Expr, names: list[str] | None = None
-    ) -> pl.DataFrame | None:
-        """The rows ``wanted`` of the files of the local days ``start``..``end`` (UTC) spans,
-        read under the shared lock; None when the store holds no file of those days."""
+    def scan(
+        self,
+        start: datetime,
+        end: datetime,
+        columns: Iterable[str] | None = None,
+        vehicles: Iterable[str] | None = None,
+    ) -> pl.LazyFrame:
+        """The points with ``start <= ts < end`` as a lazy frame, not collected (a streaming
+        aggregate over a range). The files are listed under the shared lock but read when the
+        caller collects: collect before a compaction of those days could remove them."""
+        start, end = _utc_span(start, end)
+        names = list(POINTS_SCHEMA) if columns is None else list(columns)
+        plates = None if vehicles is None else sorted(set(vehicles))
+        wanted = (pl.col("ts") >= start) & (pl.col("ts") < end)
+        if plates is not None:
+            wanted &= pl.col("vehicle").is_in(pl.Series(plates, dtype=pl.String).implode())
         with self._lock(exclusive=False):
-            files = self._span_files(start, end)
-            if not files:
-                return None
-            lazy = _scan(files).filter(wanted)
-            return (lazy if names is None else lazy.select(names)).collect()
-
-    def _span_files(self, start: datetime, end: datetime) -> list[Path]:
-        """The files of the local days ``start``..``end`` (UTC) spans (caller holds a lock)."""
-        first = self._local_day(start)
-        last = self._local_day(end - timedelta(microseconds=1))
-        return [
-            f
-            for d in self._day_names()
-            if first <= date.fromisoformat(d) <= last
-            for f in self._files(d)
-        ]
+            files = self._span_files(start, end, plates)
+        if not files:
+            return pl.LazyFrame(schema={n: POINTS_SCHEMA[n] for n in names})
+        return self._scan(files).filter(wanted).select(names)
 
     def vehicle_counts(self, start: datetime, end: datetime) -> pl.DataFrame:
         """``vehicle, rows``: stored points per vehicle with ``start <= ts < end``, sorted by
@@ -194,7 +601,7 @@ class PointStore:
             if not files:
                 return pl.DataFrame(schema={"vehicle": pl.String(), "rows": pl.UInt32()})
             return (
-                _scan(files)
+                self._scan(files)
                 .filter(wanted)
                 .group_by("vehicle")
                 .agg(pl.len().alias("rows"))
@@ -205,85 +612,231 @@ class PointStore:
     def read_uploads(self, day: date) -> pl.DataFrame:
         """``vehicle, ts, upload`` of every point stored for local ``day``."""
         with self._lock(exclusive=False):
-            files = self._files(day.isoformat())
+            files = self._day_files(day.isoformat())
             if not files:
                 return pl.DataFrame(schema={k: STORED_SCHEMA[k] for k in ("vehicle", "ts", UPLOAD)})
-            return _scan(files).select("vehicle", "ts", UPLOAD).sort("vehicle", "ts").collect()
+            return self._scan(files).select("vehicle", "ts", UPLOAD).sort("vehicle", "ts").collect()
 
     def days(self) -> list[date]:
         with self._lock(exclusive=False):
-            return [date.fromisoformat(d) for d in self._day_names() if self._files(d)]
+            return [date.fromisoformat(d) for d in self._day_names() if self._day_files(d)]
 
-    def files(self, day: date) -> list[Path]:
+    def files(self, day: date) -> list[StoredFile]:
+        """Every file of local ``day``: its buckets' and any layout-1 files."""
         with self._lock(exclusive=False):
-            return self._files(day.isoformat())
+            return self._day_files(day.isoformat())
 
-    def compact(self, days: Iterable[date] | None = None) -> int:
-        """Merge each day's files into one; returns the number of days rewritten."""
-        with self._lock(exclusive=True):
-            names = [d.isoformat() for d in days] if days is not None else self._day_names()
-            return sum(self._compact_day(name) for name in names)
+    @property
+    def buckets(self) -> int:
+        """Vehicle buckets: as recorded in ``store.json``, else those a new store gets."""
+        recorded = self._layout_record()
+        return self._new_buckets if recorded is None else int(recorded["buckets"])
 
-    # ------------------------------------------------------------------ internals
+    def info(self) -> StoreInfo:
+        """Rows, files, bytes and vehicles, in all and per day. Rows come from the Parquet
+        footers and bytes from the file sizes (no data read); vehicles from a streaming
+        distinct of the vehicle column."""
+        with self._lock(exclusive=False):
+            seen: set[str] = set()
+            per_day: list[DayInfo] = []
+            for day in self._day_names():
+                files = self._day_files(day)
+                if not files:
+                    continue
+                plates = (self._scan(files).select("vehicle").unique().collect(engine="streaming"))[
+                    "vehicle"
+                ]
+                seen.update(plates.to_list())
+                per_day.append(
+                    DayInfo(
+                        day=date.fromisoformat(day),
+                        rows=sum(self._row_count(f) for f in files),
+                        vehicles=plates.len(),
+                        files=len(files),
+                        bytes=sum(self._size(f) for f in files),
+                        legacy_files=len(self._legacy_files(day)),
+                    )
+                )
+            recorded = self._layout_record()
+            return StoreInfo(
+                root=str(self.root),
+                layout=LAYOUT if recorded is not None or not per_day else 1,
+                buckets=self.buckets,
+                read_only=self.read_only,
+                vehicles=len(seen),
+                days=per_day,
+            )
+
+    def _collect(
+        self,
+        start: datetime,
+        end: datetime,
+        wanted: pl.Expr,
+        names: list[str] | None = None,
+        vehicles: list[str] | None = None,
+    ) -> pl.DataFrame | None:
+        """The rows ``wanted`` of the files of the local days ``start``..``end`` (UTC) spans
+        (and the buckets of ``vehicles``), read under the shared lock; None when there is no
+        such file."""
+        with self._lock(exclusive=False):
+            files = self._span_files(start, end, vehicles)
+            if not files:
+                return None
+            lazy = self._scan(files).filter(wanted)
+            return (lazy if names is None else lazy.select(names)).collect()
+
+    def _span_files(
+        self, start: datetime, end: datetime, vehicles: list[str] | None = None
+    ) -> list[StoredFile]:
+        """The files of the local days ``start``..``end`` (UTC) spans, only the buckets of
+        ``vehicles`` when given (caller holds a lock)."""
+        first = self._local_day(start).isoformat()
+        last = self._local_day(end - timedelta(microseconds=1)).isoformat()
+        buckets = None
+        if vehicles is not None:
+            codes = vehicle_bucket(pl.Series(vehicles, dtype=pl.String), self.buckets)
+            buckets = sorted(set(codes.to_list()))
+        return [
+            f
+            for d in self._day_names()
+            if first <= d <= last  # ISO days sort as dates
+            for f in self._day_files(d, buckets)
+        ]
+
+    # ------------------------------------------------------------------ layout
 
     def _day_expr(self) -> pl.Expr:
-        return pl.col("ts").dt.convert_time_zone(self.timezone).dt.date().cast(pl.String)
+        return pl.col("ts").dt.convert_time_zone(self.timezone).dt.date()
 
     def _local_day(self, moment: datetime) -> date:
         return moment.astimezone(ZoneInfo(self.timezone)).date()
 
-    def _day_dir(self, day: str) -> Path:
-        return self.root / f"day={day}"
+    def _part_dir(self, day: str, bucket: int | None) -> Path:
+        assert isinstance(self.root, Path)
+        folder = self.root / f"day={day}"
+        return folder if bucket is None else folder / f"bucket={bucket:02d}"
+
+    def _glob(self, pattern: str) -> list[StoredFile]:
+        if self._remote is not None:
+            return list(self._remote.glob(pattern))
+        assert isinstance(self.root, Path)
+        return sorted(self.root.glob(pattern)) if self.root.is_dir() else []
 
     def _day_names(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name[4:] for p in self.root.glob("day=*") if p.is_dir())
+        return sorted({_name(p)[4:] for p in self._glob("day=*")})
 
-    def _files(self, day: str) -> list[Path]:
-        return sorted(self._day_dir(day).glob("part-*.parquet"))
+    def _legacy_files(self, day: str) -> list[StoredFile]:
+        return self._glob(f"day={day}/part-*.parquet")
 
-    def _without_stored(self, batch: pl.DataFrame) -> pl.DataFrame:
-        """Drop rows whose key is stored; only the batch's days, vehicles and time span are read."""
-        files = [f for d in batch["_day"].unique().to_list() for f in self._files(d)]
-        if not files:
-            return batch
-        stored = (
-            _scan(files)
-            .select("vehicle", "ts")
-            .filter(
-                pl.col("vehicle").is_in(batch["vehicle"].unique().to_list())
-                & pl.col("ts").is_between(batch["ts"].min(), batch["ts"].max())
-            )
-            .collect()
-        )
-        return batch.join(stored, on=["vehicle", "ts"], how="anti", maintain_order="left")
+    def _part_files(self, day: str, bucket: int | None) -> list[StoredFile]:
+        if bucket is None:
+            return self._legacy_files(day)
+        return self._glob(f"day={day}/bucket={bucket:02d}/part-*.parquet")
 
-    def _compact_day(self, day: str) -> bool:
-        files = self._files(day)
-        if len(files) < 2:
-            return False
-        merged = _scan(files).collect().sort("vehicle", "ts")
-        target = self._day_dir(day) / f"part-{uuid.uuid4().hex}.parquet"
-        self._commit([(target, _stored(merged))], deletes=files)
-        return True
+    def _bucket_numbers(self, day: str) -> list[int]:
+        return sorted({int(_name(p)[7:]) for p in self._glob(f"day={day}/bucket=*")})
 
-    def _commit(self, writes: list[tuple[Path, pl.DataFrame]], deletes: list[Path]) -> None:
-        """Write ``writes`` and remove ``deletes`` as one all-or-nothing step."""
-        if not writes and not deletes:
-            return
-        renames: list[tuple[Path, Path]] = []
+    def _day_files(self, day: str, buckets: list[int] | None = None) -> list[StoredFile]:
+        """The layout-1 files of ``day`` and those of its buckets (all, or ``buckets``)."""
+        if buckets is None:
+            return self._legacy_files(day) + self._glob(f"day={day}/bucket=*/part-*.parquet")
+        return self._legacy_files(day) + [f for b in buckets for f in self._part_files(day, b)]
+
+    def _layout_record(self) -> dict[str, Any] | None:
+        """``store.json`` (read once: it never changes), None for a store without it."""
+        if self._recorded is None:
+            if self._remote is not None:
+                text = self._remote.read_text(_META)
+            else:
+                assert isinstance(self.root, Path)
+                path = self.root / _META
+                text = path.read_text(encoding="utf-8") if path.exists() else None
+            if text is None:
+                return None
+            self._recorded = self._checked_record(text)
+        return self._recorded
+
+    def _checked_record(self, text: str) -> dict[str, Any]:
+        where = f"{self.root}/{_META}"
         try:
-            for target, frame in writes:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                temp = target.with_name(f"{_TMP_PREFIX}{target.name}")
-                renames.append((temp, target))
-                frame.write_parquet(temp, compression="zstd", statistics=True)
-            self._write_journal(renames, deletes)
-        except BaseException:
-            for temp, _ in renames:
-                temp.unlink(missing_ok=True)
-            raise
+            body = json.loads(text)
+            layout, buckets = body["layout"], body["buckets"]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise StoreLayoutError(
+                f"点位库描述文件 {where} 无法解析：{exc}", f"cannot read {where}: {exc}"
+            ) from exc
+        if layout != LAYOUT:
+            raise StoreLayoutError(
+                f"点位库 {where} 的布局版本为 {layout!r}，本程序只支持 {LAYOUT}",
+                f"{where} records layout {layout!r}; this version reads layout {LAYOUT}",
+            )
+        _check_buckets(buckets, where)
+        return body
+
+    def _record_layout(self) -> None:
+        """Write ``store.json`` if the store has none yet (caller holds the write lock)."""
+        if self._layout_record() is not None:
+            return
+        assert isinstance(self.root, Path)
+        body = {"layout": LAYOUT, "buckets": self._new_buckets}
+        temp = self.root / f"{_TMP_PREFIX}{_META}"
+        temp.write_text(json.dumps(body), encoding="utf-8")
+        os.replace(temp, self.root / _META)
+        self._recorded = body
+
+    def _scan(self, files: list[StoredFile]) -> pl.LazyFrame:
+        """The stored files as one frame (files from before ``upload`` existed read it as null)."""
+        sources: Any = files
+        options = None
+        if self._remote is not None:
+            sources = self._remote.sources([str(f) for f in files])
+            options = self._remote.options if self._remote.native else None
+        return pl.scan_parquet(
+            sources,
+            hive_partitioning=False,
+            schema=STORED_SCHEMA,
+            missing_columns="insert",
+            storage_options=options or None,
+        )
+
+    def _metadata(self, file: StoredFile) -> pq.FileMetaData:
+        if self._remote is not None:
+            with self._remote.open(str(file)) as handle:
+                return pq.read_metadata(handle)
+        return pq.read_metadata(file)
+
+    def _row_count(self, file: StoredFile) -> int:
+        return self._metadata(file).num_rows
+
+    def _may_hold(self, file: StoredFile, first: datetime, last: datetime) -> bool:
+        """Whether ``file``'s time span (from its footer's statistics) meets ``first``..``last``.
+        Stored files never change, so the span is kept by path: the gateway's appends, each
+        newer than every file of its buckets, then open none of them."""
+        key = str(file)
+        if key not in self._spans:
+            if len(self._spans) >= _SPAN_CACHE_FILES:
+                self._spans.clear()
+            self._spans[key] = _ts_span(self._metadata(file))
+        span = self._spans[key]
+        return span is None or (span[0] <= last and first <= span[1])
+
+    def _size(self, file: StoredFile) -> int:
+        if self._remote is not None:
+            return self._remote.size(str(file))
+        return Path(file).stat().st_size
+
+    # ------------------------------------------------------------------ atomicity
+
+    def _writable(self, action_zh: str, action_en: str) -> None:
+        if self._remote is not None:
+            raise ReadOnlyStore(self._remote.url, action_zh, action_en)
+
+    def _commit_staged(self, renames: list[tuple[Path, Path]], deletes: list[Path]) -> None:
+        """Make the temporary files ``renames`` visible and remove ``deletes``, all or nothing:
+        the journal first, then the renames (undone on failure), then the deletions."""
+        if not renames and not deletes:
+            return
+        self._write_journal(renames, deletes)
         done: list[Path] = []
         try:
             for temp, target in renames:
@@ -294,54 +847,89 @@ class PointStore:
                 target.unlink(missing_ok=True)
             for temp, _ in renames:
                 temp.unlink(missing_ok=True)
-            (self.root / _JOURNAL).unlink(missing_ok=True)
+            self._root_path(_JOURNAL).unlink(missing_ok=True)
             raise
         for path in deletes:
             path.unlink(missing_ok=True)
-        (self.root / _JOURNAL).unlink()
+        self._root_path(_JOURNAL).unlink()
+
+    def _root_path(self, name: str) -> Path:
+        assert isinstance(self.root, Path)
+        return self.root / name
 
     def _write_journal(self, renames: list[tuple[Path, Path]], deletes: list[Path]) -> None:
+        root = self._root_path("")
         body = {
-            "renames": [
-                [str(t.relative_to(self.root)), str(f.relative_to(self.root))] for t, f in renames
-            ],
-            "deletes": [str(p.relative_to(self.root)) for p in deletes],
+            "renames": [[str(t.relative_to(root)), str(f.relative_to(root))] for t, f in renames],
+            "deletes": [str(p.relative_to(root)) for p in deletes],
         }
-        temp = self.root / f"{_TMP_PREFIX}journal-{uuid.uuid4().hex}.json"
+        temp = root / f"{_TMP_PREFIX}journal-{uuid.uuid4().hex}.json"
         temp.write_text(json.dumps(body))
-        os.replace(temp, self.root / _JOURNAL)
+        os.replace(temp, root / _JOURNAL)
 
     def _recover(self) -> None:
         """Settle what a crashed operation left: roll a journal forward, remove temp files."""
-        journal = self.root / _JOURNAL
+        root = self._root_path("")
+        journal = root / _JOURNAL
         if journal.exists():
             body = json.loads(journal.read_text())
             for temp, target in body["renames"]:
-                if (self.root / temp).exists():
-                    os.replace(self.root / temp, self.root / target)
+                if (root / temp).exists():
+                    os.replace(root / temp, root / target)
             for path in body["deletes"]:
-                (self.root / path).unlink(missing_ok=True)
+                (root / path).unlink(missing_ok=True)
             journal.unlink()
         for stray in self._temp_files():
             stray.unlink()
 
     def _temp_files(self) -> Iterator[Path]:
-        yield from self.root.glob(f"{_TMP_PREFIX}*")
-        yield from self.root.glob(f"day=*/{_TMP_PREFIX}*")
+        root = self._root_path("")
+        yield from root.glob(f"{_TMP_PREFIX}*")
+        yield from root.glob(f"day=*/{_TMP_PREFIX}*")
+        yield from root.glob(f"day=*/bucket=*/{_TMP_PREFIX}*")
 
     def _needs_recovery(self) -> bool:
-        return (self.root / _JOURNAL).exists() or next(self._temp_files(), None) is not None
+        return self._root_path(_JOURNAL).exists() or next(self._temp_files(), None) is not None
 
     @contextmanager
     def _lock(self, *, exclusive: bool) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / _LOCK, "a+b") as handle:
+        if self._remote is not None:  # read-only: no writer of ours to wait for
+            self._layout_record()
+            yield
+            return
+        root = self._root_path("")
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / _LOCK, "a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 if self._needs_recovery():
                     self._recover()
+                self._layout_record()  # a store of a layout this version cannot read: refuse
                 if not exclusive:
                     fcntl.flock(handle, fcntl.LOCK_SH)
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ts_span(meta: pq.FileMetaData) -> tuple[datetime, datetime] | None:
+    """The least and greatest ``ts`` of a file by its row groups' statistics (None: unknown)."""
+    column = meta.schema.names.index("ts")
+    lows, highs = [], []
+    for group in range(meta.num_row_groups):
+        stats = meta.row_group(group).column(column).statistics
+        if stats is None or not stats.has_min_max:
+            return None
+        lows.append(stats.min)
+        highs.append(stats.max)
+    return (min(lows), max(highs)) if lows else None
+
+
+def _part_of(key: int) -> Part:
+    """The (day, bucket) of a partition sort key."""
+    days, bucket = divmod(key, _DAY_FACTOR)
+    return (date(1970, 1, 1) + timedelta(days=days)).isoformat(), bucket
+
+
+def _name(file: StoredFile) -> str:
+    return file.name if isinstance(file, Path) else file.rstrip("/").rsplit("/", 1)[-1]

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from pydantic import ValidationError
 
+from cdw.config import Settings
+from cdw.errors import CdwError
 from cdw.tracking.points import conform
-from cdw.tracking.store import PointStore
+from cdw.tracking.store import AppendResult, PointStore, ReadOnlyStore, vehicle_bucket
 
 T0 = datetime(2024, 5, 1, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai
 
@@ -32,7 +35,7 @@ def points(vehicle: str, seconds: list[int], lon: float = 113.0) -> pl.DataFrame
 
 @pytest.fixture
 def store(tmp_path: Path) -> PointStore:
-    return PointStore(tmp_path / "points", timezone="Asia/Shanghai", compact_files=None)
+    return PointStore(tmp_path / "points", timezone="Asia/Shanghai", compact_files=None, buckets=16)
 
 
 def everything(store: PointStore) -> pl.DataFrame:
@@ -77,7 +80,12 @@ def test_partitioned_by_local_day(store: PointStore) -> None:
     before = 15 * 3600 + 59 * 60 + 59
     store.append(points("粤A12345", [before, before + 1]))
     assert store.days() == [date(2024, 5, 1), date(2024, 5, 2)]
-    assert [p.parent.name for p in store.files(date(2024, 5, 1))] == ["day=2024-05-01"]
+    (stored,) = store.files(date(2024, 5, 1))
+    bucket = vehicle_bucket(pl.Series(["粤A12345"]), store.buckets).item()
+    assert (stored.parent.parent.name, stored.parent.name) == (
+        "day=2024-05-01",
+        f"bucket={bucket:02d}",
+    )
     day2 = pl.read_parquet(store.files(date(2024, 5, 2))[0])
     assert day2["ts"].to_list() == [T0 + timedelta(seconds=before + 1)]
     utc_store = PointStore(store.root.parent / "utc", timezone="UTC")
@@ -123,6 +131,7 @@ def test_failed_write_leaves_nothing(store: PointStore, monkeypatch: pytest.Monk
     assert sorted(p.name for p in store.root.rglob("*") if p.is_file()) == [
         ".lock",
         store.files(date(2024, 5, 1))[0].name,
+        "store.json",
     ]
     assert store.append(two_days).new == 2
 
@@ -143,7 +152,7 @@ def test_failed_rename_is_undone(store: PointStore, monkeypatch: pytest.MonkeyPa
         store.append(points("粤A12345", [0, 86400]))
     monkeypatch.undo()
     assert everything(store).height == 0
-    assert [p.name for p in store.root.rglob("*") if p.is_file()] == [".lock"]
+    assert sorted(p.name for p in store.root.rglob("*") if p.is_file()) == [".lock", "store.json"]
 
 
 def test_crash_after_journal_is_rolled_forward(store: PointStore) -> None:
@@ -175,19 +184,47 @@ def test_compaction_merges_files_and_keeps_points(store: PointStore) -> None:
     store.append(points("粤B12345", [3]))
     assert len(store.files(date(2024, 5, 1))) == 6
     before = everything(store)
+    # 粤A12345's five files become one; 粤B12345's bucket holds one file already
+    assert vehicle_bucket(pl.Series(["粤A12345", "粤B12345"]), 16).to_list() == [3, 13]
     assert store.compact() == 1
-    assert len(store.files(date(2024, 5, 1))) == 1
+    assert len(store.files(date(2024, 5, 1))) == 2
     assert everything(store).equals(before)
     assert store.compact() == 0
     assert store.append(points("粤A12345", [0, 50])).new == 1
 
 
 def test_automatic_compaction(tmp_path: Path) -> None:
-    store = PointStore(tmp_path, timezone="Asia/Shanghai", compact_files=3)
+    store = PointStore(tmp_path, timezone="Asia/Shanghai", compact_files=3, buckets=16)
     for second in range(4):
         store.append(points("粤A12345", [second]))
     assert len(store.files(date(2024, 5, 1))) == 1
     assert everything(store).height == 4
+    # per (day, bucket): 粤B12345's bucket (13, not 3) keeps its two files
+    for second in range(2):
+        store.append(points("粤B12345", [second]))
+    assert sorted(f.parent.name for f in store.files(date(2024, 5, 1))) == [
+        "bucket=03",
+        "bucket=13",
+        "bucket=13",
+    ]
+
+
+def test_new_stores_take_the_bucket_count_from_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        "cdw.tracking.store.get_settings", lambda: Settings(store_buckets=5, data_dir=tmp_path)
+    )
+    store = PointStore(tmp_path / "points", timezone="Asia/Shanghai")
+    store.append(fleet(12, [0]))
+    assert json.loads((tmp_path / "points" / "store.json").read_text())["buckets"] == 5
+    assert {f.parent.name for f in store.files(date(2024, 5, 1))} <= {
+        f"bucket={b:02d}" for b in range(5)
+    }
+    with pytest.raises(ValidationError):
+        Settings(store_buckets=0)
+    with pytest.raises(ValueError, match="1 to 1024"):
+        PointStore(tmp_path / "other", buckets=2000)
 
 
 def test_points_without_key_are_refused(store: PointStore) -> None:
@@ -211,3 +248,267 @@ def test_vehicle_counts_counts_each_vehicles_points_in_the_span(store: PointStor
     counts = store.vehicle_counts(T0, T0 + timedelta(seconds=30))
     assert counts.rows() == [("粤A00001", 3), ("粤A00002", 3)]
     assert store.vehicle_counts(T0 - timedelta(days=3), T0).height == 0
+
+
+def test_append_many_stores_every_frame_in_one_step(store: PointStore) -> None:
+    store.append(points("粤A00001", [0]))
+    frames = [points("粤A00001", [0, 10, 10]), points("粤A00002", [5, 86400])]
+    result = store.append_many(iter(frames), upload="u1")
+    assert (result.new, result.duplicates) == (3, 2)
+    got = everything(store)
+    assert got.select("vehicle", pl.col("ts").dt.epoch("s") - int(T0.timestamp())).rows() == [
+        ("粤A00001", 0),
+        ("粤A00001", 10),
+        ("粤A00002", 5),
+        ("粤A00002", 86400),
+    ]
+    assert store.read_uploads(date(2024, 5, 1))["upload"].to_list() == [None, "u1", "u1"]
+    # a key repeated in a later frame of the same call is a duplicate, not stored twice
+    again = store.append_many([points("粤A00003", [1, 2]), points("粤A00003", [2, 3])])
+    assert (again.new, again.duplicates) == (3, 1)
+    assert store.read(T0, T0 + timedelta(seconds=10), ["粤A00003"]).height == 3
+
+
+def test_append_many_failing_midway_stores_nothing(store: PointStore) -> None:
+    store.append(points("粤A00001", [0]))
+    before = sorted(store.root.rglob("*"))
+
+    def frames():
+        yield points("粤A00002", [0, 86400])
+        yield points("粤A00003", [0])
+        raise RuntimeError("chunk 3 unreadable")
+
+    with pytest.raises(RuntimeError, match="chunk 3"):
+        store.append_many(frames())
+    assert sorted(p for p in store.root.rglob("*") if p.is_file()) == [
+        p for p in before if p.is_file()
+    ]
+    assert everything(store)["vehicle"].to_list() == ["粤A00001"]
+    assert store.append_many([]).new == 0
+
+
+def test_vehicle_bucket_is_crc32_of_the_utf8_plate() -> None:
+    # 0xCBF43926 is CRC-32's published check value (of the ASCII bytes "123456789")
+    assert vehicle_bucket(pl.Series(["123456789"]), 1024).item() == 0xCBF43926 % 1024
+    plates = pl.Series(["粤A12345", "粤B12345", "京A00001", None, "粤A12345"])
+    # pinned: a change here moves every stored vehicle to another bucket
+    assert vehicle_bucket(plates, 16).to_list() == [3, 13, 11, None, 3]
+    assert vehicle_bucket(plates, 7).to_list() == [2, 0, 1, None, 2]
+    frame = pl.DataFrame({"vehicle": plates})
+    by_expr = frame.select(vehicle_bucket(pl.col("vehicle"), 16)).to_series()
+    assert by_expr.to_list() == vehicle_bucket(plates, 16).to_list()
+    assert vehicle_bucket(plates, 1).to_list() == [0, 0, 0, None, 0]
+    for bad in (0, 1025, 2.0):
+        with pytest.raises(ValueError, match="buckets"):
+            vehicle_bucket(plates, bad)  # type: ignore[arg-type]
+
+
+def fleet(vehicles: int, seconds: list[int]) -> pl.DataFrame:
+    return pl.concat([points(f"粤A{v:05d}", seconds, lon=113 + v / 1000) for v in range(vehicles)])
+
+
+def test_reading_some_vehicles_opens_only_their_buckets(
+    store: PointStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.append(fleet(40, [0, 10, 86400]))
+    opened: list[list[Path]] = []
+    real = PointStore._scan
+
+    def spy(self: PointStore, files: list[Path]) -> pl.LazyFrame:
+        opened.append(list(files))
+        return real(self, files)
+
+    monkeypatch.setattr(PointStore, "_scan", spy)
+    wanted = ["粤A00007", "粤A00031"]
+    got = store.read(T0, T0 + timedelta(days=2), vehicles=wanted)
+    assert got.select("vehicle", "ts").rows() == [
+        (v, T0 + timedelta(seconds=s)) for v in wanted for s in (0, 10, 86400)
+    ]
+    buckets = {f"bucket={b:02d}" for b in vehicle_bucket(pl.Series(wanted), 16).to_list()}
+    (files,) = opened
+    assert {f.parent.name for f in files} == buckets
+    assert len(files) == 2 * len(buckets)  # two days
+    assert len({f.parent.name for d in store.days() for f in store.files(d)}) > len(buckets)
+
+
+def test_a_store_keeps_the_bucket_count_it_was_created_with(tmp_path: Path) -> None:
+    PointStore(tmp_path, timezone="Asia/Shanghai", buckets=4).append(fleet(10, [0]))
+    assert json.loads((tmp_path / "store.json").read_text()) == {"layout": 2, "buckets": 4}
+    reopened = PointStore(tmp_path, timezone="Asia/Shanghai", buckets=32)
+    assert reopened.buckets == 4
+    reopened.append(fleet(12, [10]))
+    names = {f.parent.name for f in reopened.files(date(2024, 5, 1))}
+    assert names <= {f"bucket={b:02d}" for b in range(4)}
+    assert reopened.read(T0, T0 + timedelta(minutes=1), vehicles=["粤A00003"]).height == 2
+    (tmp_path / "store.json").write_text('{"layout": 3, "buckets": 4}')
+    with pytest.raises(CdwError, match="layout 3"):
+        PointStore(tmp_path, timezone="Asia/Shanghai").days()
+
+
+def write_legacy_day(root: Path, frame: pl.DataFrame, name: str) -> None:
+    """A file as the layout-1 store wrote it: straight in the day folder, no store.json."""
+    folder = root / "day=2024-05-01"
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.sort("vehicle", "ts").write_parquet(folder / f"part-{name}.parquet")
+
+
+def test_legacy_layout_is_read_and_compacted_into_buckets(tmp_path: Path) -> None:
+    root = tmp_path / "old"
+    write_legacy_day(root, fleet(30, [0, 10]), "a")
+    write_legacy_day(root, fleet(30, [20]).with_columns(upload=pl.lit("u0")), "b")
+    store = PointStore(root, timezone="Asia/Shanghai", compact_files=None, buckets=8)
+    assert store.info().layout == 1
+    # new points of an old store go into buckets; the old files count for duplicates
+    assert store.append(fleet(30, [20, 30])) == AppendResult(new=30, duplicates=30)
+    assert store.info().layout == 2
+    assert len(store._legacy_files("2024-05-01")) == 2
+    before = everything(store)
+    uploads = store.read_uploads(date(2024, 5, 1))
+    one = store.read(T0, T0 + timedelta(minutes=1), vehicles=["粤A00017"])
+    assert before.height == 30 * 4
+    assert one["ts"].dt.second().to_list() == [0, 10, 20, 30]
+
+    written = store.compact()
+    assert store._legacy_files("2024-05-01") == []
+    files = store.files(date(2024, 5, 1))
+    assert len(files) == written == len({f.parent.name for f in files})
+    for file in files:
+        stored = pl.read_parquet(file)
+        bucket = int(file.parent.name.split("=")[1])
+        assert vehicle_bucket(stored["vehicle"], 8).unique().to_list() == [bucket]
+        assert stored.sort("vehicle", "ts").equals(stored)
+    assert everything(store).equals(before)
+    assert store.read_uploads(date(2024, 5, 1)).equals(uploads)
+    assert store.read(T0, T0 + timedelta(minutes=1), vehicles=["粤A00017"]).equals(one)
+    assert store.compact() == 0
+
+
+def test_url_store_reads_and_refuses_writes(store: PointStore) -> None:
+    store.append(fleet(5, [0, 10, 86400]), upload="u1")
+    remote = PointStore(store.root.as_uri(), timezone="Asia/Shanghai")
+    assert remote.read_only and remote.buckets == 16
+    assert remote.days() == store.days()
+    span = (T0, T0 + timedelta(days=2))
+    assert remote.read(*span).equals(everything(store))
+    assert remote.read(*span, vehicles=["粤A00002"]).equals(
+        store.read(*span, vehicles=["粤A00002"])
+    )
+    box = (113.0015, 22.0, 113.0035, 24.0)
+    assert remote.read_box(*span, box).equals(store.read_box(*span, box))
+    assert remote.read_box(*span, box)["vehicle"].unique().sort().to_list() == [
+        "粤A00002",
+        "粤A00003",
+    ]
+    assert remote.vehicle_counts(*span).equals(store.vehicle_counts(*span))
+    assert remote.read_uploads(date(2024, 5, 1)).equals(store.read_uploads(date(2024, 5, 1)))
+    assert remote.info().as_dict() == {**store.info().as_dict(), "root": store.root.as_uri()} | {
+        "read_only": True
+    }
+    before = sorted(store.root.rglob("*"))
+    with pytest.raises(ReadOnlyStore, match="read-only"):
+        remote.append(fleet(1, [99]))
+    with pytest.raises(ReadOnlyStore, match="只读"):
+        remote.compact()
+    assert sorted(store.root.rglob("*")) == before
+
+
+def test_info_counts_rows_files_bytes_and_vehicles(store: PointStore) -> None:
+    assert store.info().as_dict()["days"] == 0
+    store.append(fleet(6, [0, 10, 86400]))
+    store.append(fleet(3, [20]))
+    info = store.info()
+    files = sorted(store.root.rglob("part-*.parquet"))
+    assert (info.layout, info.buckets, info.read_only) == (2, 16, False)
+    assert info.files == len(files)
+    assert info.bytes == sum(f.stat().st_size for f in files)
+    assert info.rows == sum(pl.read_parquet(f).height for f in files) == 6 * 3 + 3
+    assert info.vehicles == 6
+    assert [(d.day, d.rows, d.vehicles) for d in info.days] == [
+        (date(2024, 5, 1), 6 * 2 + 3, 6),
+        (date(2024, 5, 2), 6, 6),
+    ]
+    day2 = list((store.root / "day=2024-05-02").rglob("part-*.parquet"))
+    assert (info.days[1].files, info.days[1].bytes) == (
+        len(day2),
+        sum(f.stat().st_size for f in day2),
+    )
+
+
+@pytest.mark.parametrize("check_rows", [1, 50_000])  # each partition alone / all in one check
+def test_reappending_stores_nothing_and_writes_no_file(
+    store: PointStore, monkeypatch: pytest.MonkeyPatch, check_rows: int
+) -> None:
+    monkeypatch.setattr("cdw.tracking.store._CHECK_ROWS", check_rows)
+    batch = fleet(20, [0, 10, 20, 86400])
+    assert store.append_many([batch.head(40), batch.tail(40)]) == AppendResult(80, 0)
+    partly = pl.concat([batch.head(3), fleet(20, [30]), batch.head(3)])
+    assert store.append(partly) == AppendResult(20, 6)
+    files = sorted(store.root.rglob("part-*.parquet"))
+    assert store.append(batch.sample(fraction=1.0, shuffle=True, seed=1)) == AppendResult(0, 80)
+    assert everything(store).height == 100
+    assert sorted(store.root.rglob("part-*.parquet")) == files
+
+
+def test_crash_in_a_bucket_is_rolled_forward(store: PointStore) -> None:
+    store.append(points("粤A12345", [0]))
+    (old,) = store.files(date(2024, 5, 1))
+    bucket = old.parent
+    temp = bucket / ".tmp-part-merged.parquet"
+    pl.concat([points("粤A12345", [0, 5])]).with_columns(
+        upload=pl.lit(None, pl.String)
+    ).write_parquet(temp)
+    (store.root / ".journal.json").write_text(
+        json.dumps(
+            {
+                "renames": [
+                    [
+                        str(temp.relative_to(store.root)),
+                        str((bucket / "part-merged.parquet").relative_to(store.root)),
+                    ]
+                ],
+                "deletes": [str(old.relative_to(store.root))],
+            }
+        )
+    )
+    (bucket / ".tmp-part-orphan.parquet").write_bytes(b"half a file")
+    assert everything(store)["ts"].to_list() == [T0, T0 + timedelta(seconds=5)]
+    assert [f.name for f in store.files(date(2024, 5, 1))] == ["part-merged.parquet"]
+    assert not list(store.root.rglob(".tmp-*"))
+
+
+def test_scan_is_lazy_over_the_span(store: PointStore) -> None:
+    store.append(fleet(4, [0, 10, 86400]))
+    lazy = store.scan(T0 + timedelta(seconds=5), T0 + timedelta(days=2), columns=["vehicle", "lon"])
+    assert isinstance(lazy, pl.LazyFrame)
+    got = lazy.group_by("vehicle").agg(pl.len()).sort("vehicle").collect()
+    assert got.rows() == [(f"粤A{v:05d}", 2) for v in range(4)]
+    assert store.scan(T0 - timedelta(days=9), T0).collect().height == 0
+
+
+def test_cli_store_info_and_compact(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cdw.cli import app
+
+    root = tmp_path / "points"
+    store = PointStore(root, timezone="Asia/Shanghai", compact_files=None, buckets=4)
+    for second in range(3):
+        store.append(fleet(5, [second, 86400 + second]))
+    runner = CliRunner()
+    shown = runner.invoke(app, ["store", "info", "--store", str(root), "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output) == store.info().as_dict()
+    table = runner.invoke(app, ["store", "info", "--store", str(root)])
+    assert (
+        table.exit_code == 0 and "2024-05-02" in table.output and "车辆 / vehicles" in table.output
+    )
+    files_before = store.info().files
+    one_day = runner.invoke(app, ["store", "compact", "--store", str(root), "--day", "2024-05-01"])
+    assert one_day.exit_code == 0, one_day.output
+    after = store.info()
+    assert after.days[1].files == files_before // 2  # the day not named stays as it was
+    assert after.days[0].files == len({f.parent for f in store.files(date(2024, 5, 1))})
+    bad = runner.invoke(app, ["store", "compact", "--store", str(root), "--day", "5/1"])
+    assert bad.exit_code == 1 and "YYYY-MM-DD" in bad.output
+    remote = runner.invoke(app, ["store", "compact", "--store", root.as_uri()])
+    assert remote.exit_code == 1 and "read-only" in remote.output
