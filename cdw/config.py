@@ -217,6 +217,13 @@ class Settings(BaseSettings):
     analysis_workers: int | None = Field(
         default=None, ge=1, le=1024, description="workers of the 'local' cluster (default: cores)"
     )
+    analysis_store_url: str | None = Field(
+        default=None,
+        min_length=1,
+        description="where Dask workers open the point store: a URL (s3://bucket/points, "
+        "file:///mnt/cdw/points) or a path every worker mounts; default: this process's "
+        "store path, made absolute",
+    )
     # point store (cdw/tracking/store.py)
     store_buckets: int = Field(
         default=16,

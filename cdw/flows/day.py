@@ -80,6 +80,7 @@ def _run(
         checks,
         settings.analysis_scheduler,
         settings.analysis_workers,
+        settings.analysis_store_url,
     )
     run = merge_results(results)
     report.points_read = run.points_read

@@ -275,6 +275,7 @@ def _dask_client(where: str, workers: int | None) -> Iterator[Client]:
 def _on_dask(
     client: Client,
     store: PointStore,
+    root: str,
     start: datetime,
     end: datetime,
     tasks: list[Task],
@@ -284,7 +285,6 @@ def _on_dask(
 ) -> list[TaskResult]:
     run = uuid.uuid4().hex[:12]
     (shared,) = client.scatter([ContextParcel(context)], broadcast=True, hash=False)
-    root = store_root(store)
     futures = [
         client.submit(
             _analyse_task_on_worker,
@@ -317,15 +317,18 @@ def run_tasks(
     checks: bool,
     scheduler: str | None = None,
     workers: int | None = None,
+    store_url: str | None = None,
 ) -> list[TaskResult]:
-    """Every task's result, in the order of ``tasks``, from where ``scheduler`` says."""
+    """Every task's result, in the order of ``tasks``, from where ``scheduler`` says; Dask
+    workers open the store at ``store_url`` (default: ``store_root(store)``)."""
     where = scheduler_of(scheduler)
     if where == AUTO:
         where = LOCAL if len(tasks) > 1 and (workers or os.cpu_count() or 1) > 1 else INLINE
     if where == INLINE or not tasks:
         return [analyse_task(store, start, end, t, context, now, checks) for t in tasks]
     with _dask_client(where, workers) as client:
-        return _on_dask(client, store, start, end, tasks, context, now, checks)
+        root = store_url or store_root(store)
+        return _on_dask(client, store, root, start, end, tasks, context, now, checks)
 
 
 def merge_results(results: list[TaskResult]) -> TaskResult:

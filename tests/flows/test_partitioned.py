@@ -128,7 +128,7 @@ def test_stored_flags_are_the_same_whatever_the_groups(world):
     assert whole and stored(1) == whole
 
 
-def test_a_dask_cluster_finds_the_inline_flags(world, monkeypatch):
+def test_a_dask_cluster_finds_the_inline_flags(world, monkeypatch, tmp_path):
     distributed = pytest.importorskip("distributed")
     engine, store, settings = world
     grouped = settings.model_copy(update={"analysis_chunk_rows": 6_000})
@@ -152,8 +152,22 @@ def test_a_dask_cluster_finds_the_inline_flags(world, monkeypatch):
         ) as cluster:
             on_dask = grouped.model_copy(update={"analysis_scheduler": cluster.scheduler_address})
             report, legs = _run(session, store, DAY, LAST, on_dask, NOW, checks=True)
-    assert tasks > 1 and len(threads) == tasks
-    assert all("Dask-" in name for name in threads), threads
+            # The workers open the store read-only by URL; at a URL with another store (none),
+            # the first task's error reaches this process whole and stops the run.
+            by_url = on_dask.model_copy(
+                update={"analysis_store_url": f"file://{partitioned.store_root(store)}"}
+            )
+            url_report = _run(session, store, DAY, LAST, by_url, NOW, checks=True)[0]
+            ran = list(threads)
+            elsewhere = on_dask.model_copy(
+                update={"analysis_store_url": f"file://{tmp_path / 'elsewhere'}"}
+            )
+            with pytest.raises(partitioned.StoreMismatch) as caught:
+                _run(session, store, DAY, LAST, elsewhere, NOW, checks=True)
+    assert "elsewhere" in caught.value.zh and "elsewhere" in caught.value.en
+    assert flag_dicts(url_report.flags) == flag_dicts(inline.flags)
+    assert tasks > 1 and len(ran) == 2 * tasks
+    assert all("Dask-" in name for name in ran), ran
     assert flag_dicts(report.flags) == flag_dicts(inline.flags) and inline.flags
     assert legs == inline_legs
     assert (report.points_read, report.points_kept, report.dropped, report.trips) == (
