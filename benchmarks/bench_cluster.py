@@ -15,7 +15,7 @@ tasks, merge; the flags are not written):
 - ``inline``: this process, task after task (the single-process run); peak memory of this
   process during the run (RSS sampled every 50 ms);
 - ``dask_1``, ``dask_2``: a fresh ``LocalCluster`` of 1 and 2 single-threaded worker
-  processes; peak RSS of each worker (``ru_maxrss``), its warm-up (context received,
+  processes; peak RSS of each worker (``VmHWM``), its warm-up (context received,
   matcher built, JIT caches loaded: a one-vehicle run on a fresh worker minus the same run
   again) and whether the flags and legs equal the inline run's.
 
@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import pickle
-import resource
 import shutil
 import tempfile
 import threading
@@ -130,8 +129,13 @@ class PeakRss:
         self._thread.join()
 
 
-def _max_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def _peak_rss_bytes() -> int:
+    """This process's peak resident memory (VmHWM: not ``ru_maxrss``, which a spawned
+    worker inherits from the process that started it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
 def flag_rows(report) -> list[dict]:
@@ -227,7 +231,7 @@ def main() -> None:
         ):
             on_dask = settings.model_copy(update={"analysis_scheduler": cluster.scheduler_address})
             report, legs, seconds = engine_run(on_dask, first, last, now)
-            peaks = client.run(_max_rss_bytes)
+            peaks = client.run(_peak_rss_bytes)
             run = {
                 "seconds": round(seconds, 1),
                 "fixes_per_s": round(fixes / seconds),
