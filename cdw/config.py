@@ -89,6 +89,10 @@ def _check_overrides(overrides: dict[str, float]) -> dict[str, float]:
 ThresholdOverrides = Annotated[dict[str, float], AfterValidator(_check_overrides)]
 
 
+# Where the analysis runs (Settings.analysis_scheduler; cdw.flows.partitioned.scheduler_of).
+SCHEDULER_PATTERN = r"^(inline|local|auto|tcp://(\[[0-9A-Fa-f:.]+\]|[^\s/:@\[\]]+):[0-9]{1,5})$"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CDW_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -194,6 +198,32 @@ class Settings(BaseSettings):
     )
     gateway_broker_stream: str = Field(default="CDW_POSITIONS", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     gateway_wal_segment_mb: float = Field(default=64.0, gt=0, le=4096, allow_inf_nan=False)
+    # --- analysis at scale (cluster: cdw.flows.partitioned) ---
+    analysis_chunk_rows: int = Field(
+        default=2_000_000,
+        ge=1,
+        le=500_000_000,
+        description="analysis: most points one task reads (a group of whole vehicles over the "
+        "days analysed; a vehicle with more is a task alone); peak memory follows it",
+    )
+    analysis_scheduler: str | None = Field(
+        default=None,
+        pattern=SCHEDULER_PATTERN,
+        description="analysis engine: unset or 'inline' (this process, task after task), "
+        "'local' (a Dask cluster of one single-threaded worker process per core), "
+        "'auto' (local when the run has more than one task), or 'tcp://host:port' "
+        "(a running Dask scheduler)",
+    )
+    analysis_workers: int | None = Field(
+        default=None, ge=1, le=1024, description="workers of the 'local' cluster (default: cores)"
+    )
+    analysis_store_url: str | None = Field(
+        default=None,
+        min_length=1,
+        description="where Dask workers open the point store: a URL (s3://bucket/points, "
+        "file:///mnt/cdw/points) or a path every worker mounts; default: this process's "
+        "store path, made absolute",
+    )
     # point store (cdw/tracking/store.py)
     store_buckets: int = Field(
         default=16,

@@ -60,10 +60,21 @@ class CdwError(Exception):
         body.update(self.extra)
         return body
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its fields (``__init__`` differs per subclass): an error raised on a
+        Dask worker reaches the coordinating process whole."""
+        return (_unpickled_error, (type(self), self.args), self.__dict__)
+
     def __str__(self) -> str:
         lines = [f"{self.zh} / {self.en}"]
         lines += [f"  - {p}" for p in self.problems]
         return "\n".join(lines)
+
+
+def _unpickled_error(cls: type[CdwError], args: tuple[Any, ...]) -> CdwError:
+    error = cls.__new__(cls)
+    error.args = args
+    return error
 
 
 class ValidationFailed(CdwError, ValueError):

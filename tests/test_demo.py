@@ -11,7 +11,7 @@ from rich.console import Console
 
 from cdw.demo import DEFAULT_BUNDLE, run_demo
 from cdw.flags.codes import FlagCode
-from cdw.flows import day as day_flow
+from cdw.flows import partitioned
 
 
 def _t(iso: str) -> datetime:
@@ -21,8 +21,10 @@ def _t(iso: str) -> datetime:
 @pytest.mark.skipif(not DEFAULT_BUNDLE.is_dir(), reason=f"sample bundle missing: {DEFAULT_BUNDLE}")
 def test_demo_finds_every_labelled_violation_and_nothing_else(tmp_path, monkeypatch):
     runs = []
-    run = day_flow.run_pipeline
-    monkeypatch.setattr(day_flow, "run_pipeline", lambda *a, **kw: runs.append(1) or run(*a, **kw))
+    run = partitioned.run_pipeline
+    monkeypatch.setattr(
+        partitioned, "run_pipeline", lambda *a, **kw: runs.append(1) or run(*a, **kw)
+    )
     console = Console(record=True, width=160)
     out = run_demo(DEFAULT_BUNDLE, tmp_path / "demo", console)
     assert len(runs) == 1  # the day analysed and reconciled on one engine run

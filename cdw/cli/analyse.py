@@ -16,6 +16,7 @@ from cdw.config import get_settings
 from cdw.errors import CdwError, Problem, ValidationFailed
 from cdw.flags.codes import FlagCode
 from cdw.flows.day import analyse_days
+from cdw.flows.partitioned import AUTO, scheduler_of
 from cdw.tracking.analysis import AnalysisReport
 from cdw.tracking.store import PointStore
 
@@ -70,6 +71,26 @@ def analyse_command(
             dir_okay=False,
         ),
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="在哪里运行：inline（本进程）、local（本机每核一个 Dask 工作进程）、"
+            "tcp://主机:端口（Dask 调度器）；默认：多于一个任务时 local / where to run: "
+            "inline (this process), local (a Dask worker process per core), tcp://host:port "
+            "(a Dask scheduler); default: local when the run has more than one task",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=1024,
+            help="local 集群的工作进程数（默认：核数）/ worker processes of the local cluster "
+            "(default: cores)",
+        ),
+    ] = None,
 ) -> None:
     """分析轨迹并生成违规标记 / Analyse the tracks of a day (or range) and store the flags."""
     from cdw.db import session_scope
@@ -78,6 +99,13 @@ def analyse_command(
     try:
         start_day = parse_day(date, "date")
         end_day = parse_day(to_date, "to") if to_date else start_day
+        chosen = scheduler or settings.analysis_scheduler or AUTO
+        settings = settings.model_copy(
+            update={
+                "analysis_scheduler": scheduler_of(chosen, "--scheduler"),
+                "analysis_workers": workers or settings.analysis_workers,
+            }
+        )
         store = PointStore(settings.points_dir, timezone=settings.local_timezone)
         with session_scope() as session:
             report = analyse_days(

@@ -1,8 +1,9 @@
 """The day flow: analyse and reconcile local days on one engine run.
 
-``analyse_days`` reads the points of the days once (local midnight to midnight), runs the
-pipeline once, stores the engine's flags and the run's loaded legs (``LoadedLeg``, with an
-``AnalysedDay`` row per day), in one transaction. ``reconcile_days`` reconciles the days'
+``analyse_days`` reads the points of the days once (local midnight to midnight) in groups of
+vehicles, runs the pipeline once on each (``cdw.flows.partitioned``: here or on Dask), stores
+the engine's flags and the run's loaded legs (``LoadedLeg``, with an ``AnalysedDay`` row per
+day), in one transaction. ``reconcile_days`` reconciles the days'
 manifests against loaded legs: the ones it is handed (``analyse_and_reconcile_days``: the
 same run), else the stored legs of the days' analysis, so the reconciliation is explained by
 the very trips the engine flagged. Only for days never analysed does it run the pipeline
@@ -24,6 +25,7 @@ from cdw.flags.codes import FlagCode, FlagSource
 from cdw.flags.store import replace_flags
 from cdw.flows.context import load_context
 from cdw.flows.models import AnalysedDay, LoadedLeg
+from cdw.flows.partitioned import merge_results, plan_tasks, run_tasks, span_projector
 from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, parse_geometry
 from cdw.manifests.lifecycle import IN_TRANSIT, RECEIPT_OUTCOMES, ManifestState, can_transition
 from cdw.manifests.models import Manifest, as_utc
@@ -34,14 +36,12 @@ from cdw.manifests.reconcile import (
     ReconciliationReport,
     TripFacts,
     reconcile,
-    trip_facts,
 )
 from cdw.manifests.services import change_state, current_receipt
 from cdw.permits.models import PermitVehicle
 from cdw.permits.services import vehicle_facts
 from cdw.registry.models import ConstructionSite, Vehicle
-from cdw.tracking.analysis import AnalysisReport, check_days, projector_for
-from cdw.tracking.pipeline import CHECKS, run_pipeline
+from cdw.tracking.analysis import AnalysisReport, check_days
 from cdw.tracking.store import PointStore
 
 # Records that point at a flag: re-analysis keeps a flag any of them refers to (an
@@ -58,24 +58,39 @@ def _run(
     now: datetime | None,
     checks: bool,
 ) -> tuple[AnalysisReport, list[TripFacts]]:
-    """One engine run over the days: its report (flags found, none stored) and loaded legs."""
+    """One engine run over the days: its report (flags found, none stored) and loaded legs.
+    The run is planned as vehicle groups of at most ``analysis_chunk_rows`` points, run
+    where ``analysis_scheduler`` says (``cdw.flows.partitioned``)."""
     start, end = day_bounds(start_day, end_day, ZoneInfo(settings.local_timezone))
+    now = now or datetime.now(UTC)  # one instant for every task
     report = AnalysisReport(start_day, end_day)
-    points = store.read(start, end)
-    report.points_read = points.height
-    projector = projector_for(points) if points.height else None
+    tasks = plan_tasks(store.vehicle_counts(start, end), settings.analysis_chunk_rows)
+    report.points_read = sum(t.rows for t in tasks)
+    projector = span_projector(store, start, end) if tasks else None
     if projector is None:
         return report, []
     context = load_context(session, start_day, end_day, projector, settings)
-    result = run_pipeline(points, context, now, CHECKS if checks else ())
-    report.points_kept = result.points_kept
-    report.dropped = result.cleaning.dropped
-    report.vehicles = len(result.tracks)
-    report.trips = len(result.trips)
-    report.flags = result.flags
-    report.timings = result.timings
-    legs = sorted(trip_facts(result, context), key=lambda t: (t.start, t.vehicle, t.trip_id))
-    return report, legs
+    results = run_tasks(
+        store,
+        start,
+        end,
+        tasks,
+        context,
+        now,
+        checks,
+        settings.analysis_scheduler,
+        settings.analysis_workers,
+        settings.analysis_store_url,
+    )
+    run = merge_results(results)
+    report.points_read = run.points_read
+    report.points_kept = run.points_kept
+    report.dropped = run.dropped
+    report.vehicles = run.vehicles
+    report.trips = run.trips
+    report.flags = run.flags
+    report.timings = run.timings
+    return report, run.legs
 
 
 def _analyse(

@@ -97,3 +97,66 @@ def projector_for(points: pl.DataFrame) -> Projector | None:
     if not ok.any():
         return None
     return Projector.for_points(lon[ok], lat[ok])
+
+
+def projector_for_scan(points: pl.LazyFrame) -> Projector | None:
+    """``projector_for`` of the collected frame, without collecting it: one streaming pass
+    counts the plausible fixes per 6° zone of longitude and per hemisphere, with their
+    extremes. The UTM zone is that of the median (``utm_crs_for``), and the median lies in
+    the bin holding the middle rank(s); when an even count splits its two middle values
+    across bins, they are the extremes either side and give the median itself."""
+    lon, lat = pl.col("lon"), pl.col("lat")
+    plausible = (
+        lon.is_finite()
+        & lat.is_finite()
+        & (lon.abs() <= 180)
+        & (lat.abs() <= 80)
+        & ((lon != 0) | (lat != 0))
+    )
+    # ``int((lon + 180) // 6)`` as Python computes it: a float below a multiple 6k of 6 lies
+    # at least a unit of its last place (ulp) below it, and a sixth of that is more than
+    # half an ulp of k, so its quotient by 6 never rounds up to k and the floor is exact.
+    zone_bin = ((lon + 180.0) / 6.0).floor().cast(pl.Int32)
+    stats = (
+        points.select("lon", "lat")
+        .filter(plausible)
+        .group_by(zone_bin.alias("lon_bin"), (lat >= 0).alias("lat_bin"))
+        .agg(
+            pl.len().alias("n"),
+            lon.min().alias("lon_min"),
+            lon.max().alias("lon_max"),
+            lat.min().alias("lat_min"),
+            lat.max().alias("lat_max"),
+        )
+        .collect(engine="streaming")
+    )
+    if stats.height == 0:
+        return None
+    median_lon = _median_representative(stats, "lon_bin", "lon")
+    median_lat = _median_representative(stats, "lat_bin", "lat")
+    return Projector.for_points([median_lon], [median_lat])
+
+
+def _median_representative(stats: pl.DataFrame, bin_column: str, value: str) -> float:
+    """A value that ``utm_crs_for`` treats as the median of ``value``: the median itself when
+    the two middle values of an even count lie in different bins, else the smallest value of
+    the bin holding the middle (every value of a bin gives the same zone or hemisphere)."""
+    bins = (
+        stats.group_by(bin_column)
+        .agg(
+            pl.col("n").sum(),
+            pl.col(f"{value}_min").min().alias("low"),
+            pl.col(f"{value}_max").max().alias("high"),
+        )
+        .sort(bin_column)
+    )
+    counts = bins["n"].to_numpy().astype(np.int64)
+    ends = np.cumsum(counts)  # rank just past each bin
+    total = int(ends[-1])
+    upper = int(np.searchsorted(ends, total // 2, side="right"))  # bin of rank total // 2
+    if total % 2 == 0:
+        lower = int(np.searchsorted(ends, total // 2 - 1, side="right"))
+        if lower != upper:
+            middle = np.array([bins["high"][lower], bins["low"][upper]], dtype=np.float64)
+            return float(np.median(middle))
+    return float(bins["low"][upper])

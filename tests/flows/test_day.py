@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from cdw.config import Settings
 from cdw.flags.codes import FlagCode
 from cdw.flags.models import FlagRecord
-from cdw.flows import day as day_flow
+from cdw.flows import partitioned
 from cdw.flows.day import analyse_and_reconcile_days, analyse_days, reconcile_days
 from cdw.flows.models import AnalysedDay, LoadedLeg
 from cdw.tracking.store import PointStore
@@ -24,13 +24,13 @@ from tests.tracking.test_analysis import day_track, seed_registry
 def runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The number of checks of every pipeline run the day flow makes."""
     calls: list[int] = []
-    run = day_flow.run_pipeline
+    run = partitioned.run_pipeline
 
-    def counted(points, context, now=None, checks=day_flow.CHECKS):
+    def counted(points, context, now=None, checks=partitioned.CHECKS):
         calls.append(len(checks))
         return run(points, context, now, checks)
 
-    monkeypatch.setattr(day_flow, "run_pipeline", counted)
+    monkeypatch.setattr(partitioned, "run_pipeline", counted)
     return calls
 
 
@@ -52,7 +52,7 @@ def test_one_pipeline_run_per_day_analysed_and_reconciled(
     analysis, reconciliation = analyse_and_reconcile_days(
         session, store, DAY, DAY, Settings(), now=NOW
     )
-    assert runs == [len(day_flow.CHECKS)]
+    assert runs == [len(partitioned.CHECKS)]
     # The reconciliation's trips are the engine's: the same legs, the same trip ids.
     legs = session.exec(select(LoadedLeg).order_by(LoadedLeg.start_ts)).all()
     assert reconciliation.trips == len(legs) == 3
@@ -62,13 +62,13 @@ def test_one_pipeline_run_per_day_analysed_and_reconciled(
     assert wrong.trip_id in engine_trip_ids and wrong.trip_id in {leg.trip_id for leg in legs}
     # Reconciling the analysed day again runs nothing: the analysis run's legs are used.
     again = reconcile_days(session, store, DAY, DAY, Settings(), now=NOW)
-    assert runs == [len(day_flow.CHECKS)]
+    assert runs == [len(partitioned.CHECKS)]
     assert _flags(again) == _flags(reconciliation)
     # Analysed, then reconciled apart: still one run for the day.
     runs.clear()
     analyse_days(session, store, DAY, DAY, Settings(), now=NOW)
     alone = reconcile_days(session, store, DAY, DAY, Settings(), now=NOW)
-    assert runs == [len(day_flow.CHECKS)]
+    assert runs == [len(partitioned.CHECKS)]
     assert _flags(alone) == _flags(reconciliation)
     assert session.get(AnalysedDay, DAY) is not None
 

@@ -1,0 +1,352 @@
+"""The engine over a range of days in bounded memory, in this process or on a Dask cluster.
+
+A run is planned as tasks: groups of whole vehicles over the whole range, each of at most
+``Settings.analysis_chunk_rows`` stored points (``PointStore.vehicle_counts``; a vehicle with
+more is a task alone). Nothing in the pipeline looks across vehicles (cleaning keys on
+vehicle and time, tracks and trips are per vehicle, every check reads one trip of one track
+and the shared context), so the tasks' results merged are the whole-frame run's. The run has
+one projector (``projector_for_scan``: a streaming pass over the span, the zone
+``projector_for`` gives the whole frame) and one context for every task.
+
+A task reads its vehicles (``PointStore.read(vehicles=…)``), runs ``run_pipeline`` and returns
+its flags, loaded legs and counts; the caller (``cdw.flows.day``) merges them and writes the
+flags and legs once, in its own transaction.
+
+Where the tasks run (``Settings.analysis_scheduler``): ``inline`` (or unset) in this process,
+one after the other; ``local``: a Dask ``LocalCluster`` of one single-threaded worker process
+per core (``analysis_workers``); ``tcp://host:port``: a running Dask scheduler (docs/cluster.md);
+``auto``: local when the run has more than one task, else inline. On Dask each task is one
+Dask task; workers open the store from its root (a path every worker sees, or a URL); the
+context is sent to each worker once, its road network as the plain network (each worker
+builds its matcher once, ``ContextParcel``); only the small results come back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from cdw.config import SCHEDULER_PATTERN
+from cdw.errors import CdwError, Problem, ValidationFailed
+from cdw.flags.values import Flag
+from cdw.geo.projection import Projector
+from cdw.manifests.reconcile import TripFacts, trip_facts
+from cdw.roads.services import Roads
+from cdw.tracking.analysis import projector_for_scan
+from cdw.tracking.context import AnalysisContext
+from cdw.tracking.pipeline import CHECKS, run_pipeline
+from cdw.tracking.store import PointStore
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+INLINE, LOCAL, AUTO = "inline", "local", "auto"
+CONNECT_TIMEOUT_S = 10
+WORKERS_TIMEOUT_S = 30
+
+# One engine run at a time in a process: a road matcher keeps scratch arrays (one matcher
+# per thread, cdw.roads.services.Roads), and a Dask worker started with several threads
+# would otherwise share one context's matcher between them.
+_ENGINE = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Task:
+    """Whole vehicles over the whole span, and the points stored for them when planned."""
+
+    vehicles: tuple[str, ...]
+    rows: int
+
+
+@dataclass
+class TaskResult:
+    """What one task found; small beside its points (these alone travel back)."""
+
+    points_read: int
+    points_kept: int
+    dropped: dict[str, int]
+    vehicles: int
+    trips: int
+    flags: list[Flag]
+    legs: list[TripFacts]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class StoreMismatch(CdwError):
+    """A task read fewer points than the plan counted: the store it sees is not the one the
+    run was planned on (another path on that worker), points cannot vanish otherwise."""
+
+    code = "store_mismatch"
+    http_status = 500
+
+    def __init__(self, root: str, planned: int, read: int):
+        super().__init__(
+            f"任务读取到 {read} 个轨迹点，少于计划的 {planned} 个：该节点看到的轨迹库 {root} "
+            "与协调进程的不同（每个节点须能以同一路径或网址访问同一轨迹库）",
+            f"a task read {read} points where {planned} were counted: the point store {root} "
+            "it sees is not the coordinator's (every worker must reach the same store at the "
+            "same path or URL)",
+        )
+
+
+class SchedulerUnavailable(CdwError):
+    code = "scheduler_unavailable"
+    http_status = 503
+
+
+def scheduler_of(text: str | None, field: str = "scheduler") -> str:
+    """``inline``, ``local``, ``auto`` or a ``tcp://host:port`` address; unset is inline."""
+    value = (text or INLINE).strip()
+    match = re.fullmatch(SCHEDULER_PATTERN, value)
+    if match is None or (
+        value.startswith("tcp://") and not 0 < int(value.rsplit(":", 1)[1]) < 65536
+    ):
+        raise ValidationFailed(
+            [
+                Problem(
+                    field,
+                    f"调度器应为 inline、local、auto 或 tcp://主机:端口（端口 1-65535），实际为 {text!r}",
+                    "the scheduler must be inline, local, auto or tcp://host:port "
+                    f"(port 1-65535), got {text!r}",
+                )
+            ]
+        )
+    return value
+
+
+def plan_tasks(counts: pl.DataFrame, chunk_rows: int) -> list[Task]:
+    """Consecutive vehicles of ``counts`` (``vehicle, rows``) grouped up to ``chunk_rows``
+    points a group; a vehicle with more is a group alone."""
+    tasks: list[Task] = []
+    group: list[str] = []
+    rows = 0
+    for vehicle, n in counts.select("vehicle", "rows").iter_rows():
+        if group and rows + n > chunk_rows:
+            tasks.append(Task(tuple(group), rows))
+            group, rows = [], 0
+        group.append(vehicle)
+        rows += n
+    if group:
+        tasks.append(Task(tuple(group), rows))
+    return tasks
+
+
+def span_projector(store: PointStore, start: datetime, end: datetime) -> Projector | None:
+    """The run's projector: ``projector_for`` of every point of the span, from a streaming
+    pass over the span's longitudes and latitudes."""
+    return projector_for_scan(store.scan(start, end, columns=["lon", "lat"]))
+
+
+def store_root(store: PointStore) -> str:
+    """The root a worker opens the store from: a URL as it is, a path made absolute."""
+    root = store.root
+    return root if isinstance(root, str) else str(Path(root).resolve())
+
+
+def analyse_task(
+    store: PointStore,
+    start: datetime,
+    end: datetime,
+    task: Task,
+    context: AnalysisContext,
+    now: datetime,
+    checks: bool,
+) -> TaskResult:
+    """Read the task's vehicles over the span and run the pipeline on them."""
+    began = perf_counter()
+    points = store.read(start, end, vehicles=task.vehicles)
+    if points.height < task.rows:
+        raise StoreMismatch(store_root(store), task.rows, points.height)
+    read_s = perf_counter() - began
+    with _ENGINE:
+        result = run_pipeline(points, context, now, CHECKS if checks else ())
+        legs = trip_facts(result, context)
+    return TaskResult(
+        points_read=points.height,
+        points_kept=result.points_kept,
+        dropped=result.cleaning.dropped,
+        vehicles=len(result.tracks),
+        trips=len(result.trips),
+        flags=result.flags,
+        legs=legs,
+        timings={"read": read_s, **result.timings},
+    )
+
+
+def _analyse_task_on_worker(
+    root: str,
+    timezone: str,
+    start: datetime,
+    end: datetime,
+    task: Task,
+    context: AnalysisContext,
+    now: datetime,
+    checks: bool,
+) -> TaskResult:
+    """``analyse_task`` on a Dask worker: the store opened from its root."""
+    return analyse_task(PointStore(root, timezone=timezone), start, end, task, context, now, checks)
+
+
+class ContextParcel:
+    """An ``AnalysisContext`` as sent to Dask workers: it unpickles as the context itself,
+    rebuilt from its fields, with its road network shipped as the plain network (arrays) and
+    the matcher's parameters, the matcher built again on the worker. The built matcher holds
+    distance tables about eight times the network's size (the Panyu network: 203 MB pickled
+    whole, 25 MB so)."""
+
+    def __init__(self, context: AnalysisContext) -> None:
+        self.context = context
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        ctx = self.context
+        fields = {
+            f.name: getattr(ctx, f.name) for f in dataclasses.fields(ctx) if f.name != "roads"
+        }
+        roads = None if ctx.roads is None else (ctx.roads.network, ctx.roads.matcher.params)
+        return (_unpacked_context, (fields, roads))
+
+
+def _unpacked_context(fields: dict[str, Any], roads: tuple[Any, Any] | None) -> AnalysisContext:
+    return AnalysisContext(**fields, roads=None if roads is None else Roads(*roads))
+
+
+def _cdw_version() -> str:
+    try:
+        return metadata.version("cdw")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@contextmanager
+def _dask_client(where: str, workers: int | None) -> Iterator[Client]:
+    from distributed import Client, LocalCluster
+
+    if where == LOCAL:
+        with (
+            LocalCluster(
+                n_workers=workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+        return
+    try:
+        client = Client(where, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerUnavailable(
+            f"无法连接 Dask 调度器 {where}：{exc}",
+            f"cannot reach the Dask scheduler {where}: {exc}",
+        ) from exc
+    with client:
+        try:
+            client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise SchedulerUnavailable(
+                f"Dask 调度器 {where} 在 {WORKERS_TIMEOUT_S} 秒内没有可用的工作节点",
+                f"the Dask scheduler {where} has no worker after {WORKERS_TIMEOUT_S} s",
+            ) from exc
+        versions = {v for v in client.run(_cdw_version).values()}
+        if versions != {_cdw_version()}:
+            raise SchedulerUnavailable(
+                f"工作节点的 cdw 版本 {sorted(versions)} 与本机 {_cdw_version()} 不同",
+                f"workers run cdw {sorted(versions)}, this process {_cdw_version()}",
+            )
+        yield client
+
+
+def _on_dask(
+    client: Client,
+    store: PointStore,
+    root: str,
+    start: datetime,
+    end: datetime,
+    tasks: list[Task],
+    context: AnalysisContext,
+    now: datetime,
+    checks: bool,
+) -> list[TaskResult]:
+    run = uuid.uuid4().hex[:12]
+    (shared,) = client.scatter([ContextParcel(context)], broadcast=True, hash=False)
+    futures = [
+        client.submit(
+            _analyse_task_on_worker,
+            root,
+            store.timezone,
+            start,
+            end,
+            task,
+            shared,
+            now,
+            checks,
+            key=f"cdw-analysis-{run}-{i}",
+            pure=False,
+        )
+        for i, task in enumerate(tasks)
+    ]
+    try:
+        return client.gather(futures)
+    finally:
+        client.cancel([*futures, shared])
+
+
+def run_tasks(
+    store: PointStore,
+    start: datetime,
+    end: datetime,
+    tasks: list[Task],
+    context: AnalysisContext,
+    now: datetime,
+    checks: bool,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    store_url: str | None = None,
+) -> list[TaskResult]:
+    """Every task's result, in the order of ``tasks``, from where ``scheduler`` says; Dask
+    workers open the store at ``store_url`` (default: ``store_root(store)``)."""
+    where = scheduler_of(scheduler)
+    if where == AUTO:
+        where = LOCAL if len(tasks) > 1 and (workers or os.cpu_count() or 1) > 1 else INLINE
+    if where == INLINE or not tasks:
+        return [analyse_task(store, start, end, t, context, now, checks) for t in tasks]
+    with _dask_client(where, workers) as client:
+        root = store_url or store_root(store)
+        return _on_dask(client, store, root, start, end, tasks, context, now, checks)
+
+
+def merge_results(results: list[TaskResult]) -> TaskResult:
+    """The tasks' results as one run's: counts summed, flags in the pipeline's order (per
+    vehicle, then start, then code), legs by start, vehicle and trip; timings summed over the
+    tasks (seconds of work, not of the wall clock)."""
+    merged = TaskResult(0, 0, {}, 0, 0, [], [])
+    for r in results:
+        merged.points_read += r.points_read
+        merged.points_kept += r.points_kept
+        merged.vehicles += r.vehicles
+        merged.trips += r.trips
+        merged.flags.extend(r.flags)
+        merged.legs.extend(r.legs)
+        for reason, n in r.dropped.items():
+            merged.dropped[reason] = merged.dropped.get(reason, 0) + n
+        for stage, seconds in r.timings.items():
+            merged.timings[stage] = merged.timings.get(stage, 0.0) + seconds
+    merged.flags.sort(key=lambda f: (f.vehicle, f.start, f.code))
+    merged.legs.sort(key=lambda t: (t.start, t.vehicle, t.trip_id))
+    return merged

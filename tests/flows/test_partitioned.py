@@ -1,0 +1,295 @@
+"""The analysis run in vehicle groups (``cdw.flows.partitioned``): the same flags, legs and
+counts as one pipeline run over the whole frame, inline and on a Dask cluster; the run's one
+projector, found by a streaming pass, is ``projector_for`` of the whole frame.
+
+The world is the bundled sample day (12 trucks, every engine code) and the same day again
+one day later, on SQLite, without the road network (the checks then work on geometry alone
+and a run takes a tenth of a second; ``benchmarks/bench_cluster.py`` compares runs with it).
+"""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import threading
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import LineString
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from cdw.bundle import ingest_tracks, load_registry
+from cdw.config import Settings, day_bounds
+from cdw.db import make_engine
+from cdw.demo import DEFAULT_BUNDLE
+from cdw.errors import ValidationFailed
+from cdw.flags.models import FlagRecord
+from cdw.flows import partitioned
+from cdw.flows.context import load_context
+from cdw.flows.day import _run, analyse_days
+from cdw.flows.partitioned import ContextParcel, plan_tasks, scheduler_of
+from cdw.geo.projection import Projector
+from cdw.manifests.reconcile import trip_facts
+from cdw.roads.services import Roads
+from cdw.tracking.analysis import projector_for, projector_for_scan
+from cdw.tracking.context import AnalysisContext, Zone
+from cdw.tracking.pipeline import run_pipeline
+from cdw.tracking.store import PointStore
+from tests.roads.handbuilt import X0, Y0, grid
+
+DAY = date(2026, 11, 20)
+LAST = DAY + timedelta(days=1)
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+
+pytestmark = pytest.mark.skipif(
+    not DEFAULT_BUNDLE.is_dir(), reason=f"sample bundle missing: {DEFAULT_BUNDLE}"
+)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, sqlite_template: Path) -> tuple[Engine, PointStore, Settings]:
+    folder = tmp_path_factory.mktemp("partitioned")
+    shutil.copyfile(sqlite_template, folder / "cdw.db")
+    settings = Settings(database_url=f"sqlite:///{folder / 'cdw.db'}", data_dir=folder)
+    engine = make_engine(settings.database_url)
+    with Session(engine) as session:
+        load_registry(session, DEFAULT_BUNDLE)
+        session.commit()
+    store = PointStore(settings.points_dir, timezone=settings.local_timezone)
+    ingest_tracks(DEFAULT_BUNDLE, store, {})
+    start, end = day_bounds(DAY, DAY, ZoneInfo(settings.local_timezone))
+    store.append(store.read(start, end).with_columns(pl.col("ts") + timedelta(days=1)))
+    yield engine, store, settings
+    engine.dispose()
+
+
+def whole_frame_run(session: Session, store: PointStore, settings: Settings):
+    """The run as it was before partitions: every point of the days in one pipeline run."""
+    start, end = day_bounds(DAY, LAST, ZoneInfo(settings.local_timezone))
+    points = store.read(start, end)
+    context = load_context(session, DAY, LAST, projector_for(points), settings)
+    result = run_pipeline(points, context, NOW)
+    legs = sorted(trip_facts(result, context), key=lambda t: (t.start, t.vehicle, t.trip_id))
+    return points, result, legs
+
+
+def flag_dicts(flags) -> list[dict]:
+    return [f.as_dict() for f in flags]
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 9_000])
+def test_vehicle_groups_give_the_whole_frame_run(world, chunk_rows, monkeypatch):
+    engine, store, settings = world
+    runs: list[int] = []
+    run = partitioned.run_pipeline
+    monkeypatch.setattr(
+        partitioned,
+        "run_pipeline",
+        lambda points, *a: runs.append(points.height) or run(points, *a),
+    )
+    with Session(engine) as session:
+        points, whole, whole_legs = whole_frame_run(session, store, settings)
+        grouped = settings.model_copy(update={"analysis_chunk_rows": chunk_rows})
+        report, legs = _run(session, store, DAY, LAST, grouped, NOW, checks=True)
+    vehicles = points["vehicle"].n_unique()
+    if chunk_rows == 1:
+        assert len(runs) == vehicles == 12  # one task per vehicle, over both days
+    else:
+        assert 1 < len(runs) < vehicles and max(runs) <= chunk_rows
+    assert sum(runs) == points.height
+    assert len({f.code for f in whole.flags}) >= 8 and len(whole_legs) > 10
+    assert flag_dicts(report.flags) == flag_dicts(whole.flags)
+    assert legs == whole_legs
+    assert report.points_read == points.height
+    assert report.points_kept == whole.points_kept
+    assert report.dropped == whole.cleaning.dropped
+    assert (report.vehicles, report.trips) == (len(whole.tracks), len(whole.trips))
+
+
+def test_stored_flags_are_the_same_whatever_the_groups(world):
+    engine, store, settings = world
+
+    def stored(chunk_rows: int) -> list[tuple]:
+        with Session(engine) as session:
+            grouped = settings.model_copy(update={"analysis_chunk_rows": chunk_rows})
+            analyse_days(session, store, DAY, LAST, grouped, now=NOW)
+            rows = session.exec(select(FlagRecord).order_by(FlagRecord.id)).all()
+            return [(r.code, r.vehicle, r.start_ts, r.end_ts, r.measured, r.status) for r in rows]
+
+    whole = stored(10**8)
+    assert whole and stored(1) == whole
+
+
+def test_a_dask_cluster_finds_the_inline_flags(world, monkeypatch, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    engine, store, settings = world
+    grouped = settings.model_copy(update={"analysis_chunk_rows": 6_000})
+    threads: list[str] = []
+    task = partitioned.analyse_task
+    monkeypatch.setattr(
+        partitioned,
+        "analyse_task",
+        lambda *a: threads.append(threading.current_thread().name) or task(*a),
+    )
+    with Session(engine) as session:
+        inline, inline_legs = _run(session, store, DAY, LAST, grouped, NOW, checks=True)
+        tasks = len(threads)
+        threads.clear()
+        with distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=False,
+            protocol="tcp",  # messages serialised as between machines
+            dashboard_address=None,
+        ) as cluster:
+            on_dask = grouped.model_copy(update={"analysis_scheduler": cluster.scheduler_address})
+            report, legs = _run(session, store, DAY, LAST, on_dask, NOW, checks=True)
+            # The workers open the store read-only by URL; at a URL with another store (none),
+            # the first task's error reaches this process whole and stops the run.
+            by_url = on_dask.model_copy(
+                update={"analysis_store_url": f"file://{partitioned.store_root(store)}"}
+            )
+            url_report = _run(session, store, DAY, LAST, by_url, NOW, checks=True)[0]
+            ran = list(threads)
+            elsewhere = on_dask.model_copy(
+                update={"analysis_store_url": f"file://{tmp_path / 'elsewhere'}"}
+            )
+            with pytest.raises(partitioned.StoreMismatch) as caught:
+                _run(session, store, DAY, LAST, elsewhere, NOW, checks=True)
+    assert "elsewhere" in caught.value.zh and "elsewhere" in caught.value.en
+    assert flag_dicts(url_report.flags) == flag_dicts(inline.flags)
+    assert tasks > 1 and len(ran) == 2 * tasks
+    assert all("Dask-" in name for name in ran), ran
+    assert flag_dicts(report.flags) == flag_dicts(inline.flags) and inline.flags
+    assert legs == inline_legs
+    assert (report.points_read, report.points_kept, report.dropped, report.trips) == (
+        inline.points_read,
+        inline.points_kept,
+        inline.dropped,
+        inline.trips,
+    )
+
+
+def test_a_task_reading_fewer_points_than_planned_stops_the_run(world, tmp_path):
+    engine, store, settings = world
+    (task,) = plan_tasks(pl.DataFrame({"vehicle": ["粤A10966"], "rows": [10**6]}), 10**7)
+    start, end = day_bounds(DAY, LAST, ZoneInfo(settings.local_timezone))
+    with pytest.raises(partitioned.StoreMismatch, match="not the coordinator's"):
+        partitioned.analyse_task(store, start, end, task, AnalysisContext(None), NOW, True)
+
+
+counts_strategy = st.lists(st.integers(1, 50), max_size=30)
+
+
+@given(counts_strategy, st.integers(1, 120))
+@settings(max_examples=200, deadline=None)
+def test_plan_groups_whole_vehicles_in_order_up_to_the_chunk(rows, chunk):
+    counts = pl.DataFrame(
+        {"vehicle": [f"v{i:03d}" for i in range(len(rows))], "rows": rows},
+        schema={"vehicle": pl.String, "rows": pl.UInt32},
+    )
+    tasks = plan_tasks(counts, chunk)
+    assert [v for t in tasks for v in t.vehicles] == counts["vehicle"].to_list()
+    by_vehicle = dict(zip(counts["vehicle"], rows, strict=True))
+    for k, task in enumerate(tasks):
+        assert task.rows == sum(by_vehicle[v] for v in task.vehicles)
+        assert task.rows <= chunk or len(task.vehicles) == 1
+        if k + 1 < len(tasks):  # a group closes only when the next vehicle would overflow it
+            assert task.rows + by_vehicle[tasks[k + 1].vehicles[0]] > chunk
+
+
+# Longitudes on and next to zone edges (6° apart from -180°), latitudes next to the equator.
+EDGES = [-180.0 + 6 * k for k in range(61)]
+lon_values = st.one_of(
+    st.sampled_from(EDGES),
+    st.sampled_from(EDGES).map(lambda e: float(np.nextafter(e, -np.inf))),
+    st.sampled_from(EDGES).map(lambda e: float(np.nextafter(e, np.inf))),
+    st.floats(-200, 200),
+    st.sampled_from([np.nan, np.inf, -np.inf]),
+    st.just(0.0),
+    st.none(),
+)
+lat_values = st.one_of(
+    st.sampled_from([0.0, -0.0, 5e-324, -5e-324, 80.0, -80.0, 80.5]),
+    st.floats(-90, 90),
+    st.just(np.nan),
+    st.none(),
+)
+
+
+@given(st.lists(st.tuples(lon_values, lat_values), max_size=40))
+@settings(max_examples=400, deadline=None)
+def test_the_streaming_projector_is_the_whole_frames(fixes):
+    frame = pl.DataFrame(
+        {"lon": [f[0] for f in fixes], "lat": [f[1] for f in fixes]},
+        schema={"lon": pl.Float64, "lat": pl.Float64},
+    )
+    expected = projector_for(frame.with_columns(pl.all().fill_null(np.nan)))
+    found = projector_for_scan(frame.lazy())
+    assert (found is None) == (expected is None)
+    if expected is not None:
+        assert found.crs == expected.crs
+
+
+def test_the_context_travels_to_a_worker_without_its_matcher_tables():
+    network, _ = grid()
+    projector = Projector.for_points([117.0], [31.6])
+    roads = Roads.for_projector(network, projector)
+    banned = LineString([(X0, Y0), (X0 + 300, Y0)])
+    context = AnalysisContext(
+        projector,
+        restricted=[Zone(1, "禁行路", banned.buffer(20), "restricted", line=banned)],
+        roads=roads,
+    )
+    shipped = pickle.dumps(ContextParcel(context))
+    assert len(shipped) < len(pickle.dumps(context))
+    arrived = pickle.loads(shipped)
+    assert isinstance(arrived, AnalysisContext) and arrived.roads is not roads
+    assert arrived.projector.crs == projector.crs
+    np.testing.assert_array_equal(arrived.banned_edges(0), context.banned_edges(0))
+    x = X0 + np.array([5.0, 60.0, 120.0, 180.0, 250.0, 290.0])
+    y = Y0 + np.array([3.0, -4.0, 2.0, 5.0, -3.0, 1.0])
+    expected, got = roads.match(x, y), arrived.roads.match(x, y)
+    assert (expected.edge >= 0).all()
+    np.testing.assert_array_equal(got.edge, expected.edge)
+    np.testing.assert_array_equal(got.offset_m, expected.offset_m)
+    np.testing.assert_array_equal(got.path_edges, expected.path_edges)
+
+
+@pytest.mark.parametrize(
+    "text", ["bogus", "tcp://host", "http://h:8786", "tcp://h:0", "tcp://h:70000", "tcp://:8786"]
+)
+def test_a_bad_scheduler_is_refused_in_both_languages(text):
+    with pytest.raises(ValidationFailed) as caught:
+        scheduler_of(text, "--scheduler")
+    (problem,) = caught.value.problems
+    assert problem.field == "--scheduler" and "调度器" in problem.zh
+    assert "tcp://host:port" in problem.en and repr(text) in problem.en
+
+
+@pytest.mark.parametrize(
+    "text", [None, "inline", "local", "auto", "tcp://10.0.0.5:8786", "tcp://[::1]:8786"]
+)
+def test_good_schedulers_pass(text):
+    assert scheduler_of(text) == (text or "inline")
+
+
+def test_the_cli_refuses_a_bad_scheduler_before_running(world, monkeypatch):
+    from cdw.cli import analyse as analyse_cli
+
+    engine, store, settings = world
+    ran = []
+    monkeypatch.setattr(analyse_cli, "analyse_days", lambda *a, **kw: ran.append(1))
+    cli = __import__("typer").Typer()
+    cli.command()(analyse_cli.analyse_command)
+    result = CliRunner().invoke(cli, ["--date", DAY.isoformat(), "--scheduler", "tcp://nohost"])
+    assert result.exit_code == 1 and not ran
+    assert "调度器" in result.output and "tcp://host:port" in result.output
