@@ -63,7 +63,7 @@ class GpsSampling:
         self._truth_from_samples(truck, ts, x, y, alarm, windows)
         return pl.DataFrame(
             {
-                "plate": [truck.plate] * len(ts),
+                "plate": pl.repeat(truck.plate, len(ts), eager=True),
                 "t": ts,
                 "lon": np.round(lon, 6),
                 "lat": np.round(lat, 6),
@@ -95,20 +95,32 @@ class GpsSampling:
         # metres to degrees at the depot spot (a parked truck's noise spans metres)
         sx, sy = truck.depot.spot
         lon, lat = self.world.lonlat(np.array([sx, sx + 1, sx]), np.array([sy, sy, sy + 1]))
+        n_before, n = len(before), len(ts) + working.height
+
+        def around(name: str, parked: np.ndarray) -> np.ndarray:
+            return np.concatenate([parked[:n_before], working[name].to_numpy(), parked[n_before:]])
+
         heading = working["heading"]
-        parked = pl.DataFrame(
+        return pl.DataFrame(
             {
-                "plate": [truck.plate] * len(ts),
-                "t": ts,
-                "lon": np.round(lon[0] + east * (lon[1] - lon[0]) + north * (lon[2] - lon[0]), 6),
-                "lat": np.round(lat[0] + east * (lat[1] - lat[0]) + north * (lat[2] - lat[0]), 6),
-                "speed_kmh": np.zeros(len(ts)),
-                "heading": np.where(np.arange(len(ts)) < len(before), heading[0], heading[-1]),
-                "status": np.full(len(ts), POSITIONED, np.uint32),
-                "alarm": np.zeros(len(ts), np.uint32),
+                "plate": pl.repeat(truck.plate, n, eager=True),
+                "t": around("t", ts),
+                "lon": around(
+                    "lon",
+                    np.round(lon[0] + east * (lon[1] - lon[0]) + north * (lon[2] - lon[0]), 6),
+                ),
+                "lat": around(
+                    "lat",
+                    np.round(lat[0] + east * (lat[1] - lat[0]) + north * (lat[2] - lat[0]), 6),
+                ),
+                "speed_kmh": around("speed_kmh", np.zeros(len(ts))),
+                "heading": around(
+                    "heading", np.where(np.arange(len(ts)) < n_before, heading[0], heading[-1])
+                ),
+                "status": around("status", np.full(len(ts), POSITIONED, np.uint32)),
+                "alarm": around("alarm", np.zeros(len(ts), np.uint32)),
             }
         )
-        return pl.concat([parked[: len(before)], working, parked[len(before) :]])
 
     def _truth_from_samples(
         self,
