@@ -8,7 +8,10 @@ outliers and short dropouts, issues manifests and receipts as the gates would, i
 labelled violations of every DESIGN.md §3 code and labelled near misses just under each
 threshold, and writes the bundle described in ``sample_tracks/README.md``. Everything is
 drawn from one ``numpy.random.default_rng(seed)``: the same arguments give byte-identical
-files.
+files. A city day scales: registry keys stay unique for any fleet it accepts, ``full_day``
+adds each truck's parked fixes at its depot around its working day (00:00–24:00, drawn from
+the truck's own generator, so the working day is unchanged), and ``trucks_per_file`` writes
+the fixes a batch of trucks at a time.
 
 What makes the day hard is what real days have: loaded legs chosen to run on motorways,
 trunks and primaries (dual carriageways, frontage roads, ramps, interchanges), waits on the
