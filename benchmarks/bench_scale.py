@@ -200,8 +200,11 @@ def run_city(
     registry.mkdir()
     for name in REGISTRY_FILES:
         (registry / name).symlink_to(bundle / name)
-    measured(_cdw("db", "upgrade"), env)
-    result["registry"] = measured(_cdw("bundle", "import", str(registry)), env)
+    setup = {"schema": _cdw("db", "upgrade"), "registry": _cdw("bundle", "import", str(registry))}
+    for step, cmd in setup.items():
+        result[step] = measured(cmd, env)
+        if "failed" in result[step]:
+            raise RuntimeError(f"{step} failed: {result[step]['failed']}")
 
     result["load_ingest"] = _load()
     ingest = result["ingest"] = measured(_cdw("ingest", *map(str, files)), env)
@@ -212,6 +215,7 @@ def run_city(
     ingest["fixes_per_s"] = round(fixes / ingest["s"])
     fl["fixes_per_s"] = round(fixes / fl["s"])
     result["ingest_over_floor"] = round(ingest["s"] / fl["s"], 2)
+    result["ingest_over_floor_cpu"] = round(ingest["cpu_s"] / max(fl["cpu_s"], 0.01), 2)
     if "failed" in ingest or (max_analyse_fixes is not None and fixes > max_analyse_fixes):
         return result
     result["load_analyse"] = _load()
