@@ -9,16 +9,18 @@ PostgreSQL tests share one database whose written tables are truncated between t
 Under pytest-xdist (``make test`` runs ``-n``) each worker is a process of its own: its own
 temporary directory, database file and data directory, and its own PostgreSQL database
 ``<name>_<worker>`` (e.g. ``cdw_test_gw0``) created next to the one CDW_TEST_DATABASE_URL
-names; the browser tests run together on one worker (group ``web``), which builds the demo
-site once.
+names; the demo test and the browser tests run together on one worker (group ``demo``),
+which builds the demo day once (``demo_day``).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -87,11 +89,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The browser tests share one demo site and one Chromium: keep them on one worker."""
-    web = Path(__file__).resolve().parent / "web"
+    """The demo test and the browser tests share one demo day (``demo_day``), the browser
+    tests one Chromium: keep them on one worker."""
+    here = Path(__file__).resolve().parent
     for item in items:
-        if item.path.is_relative_to(web):
-            item.add_marker(pytest.mark.xdist_group("web"))
+        if item.path.is_relative_to(here / "web") or item.path == here / "test_demo.py":
+            item.add_marker(pytest.mark.xdist_group("demo"))
 
 
 def reset_schema(engine: Engine) -> None:
@@ -206,6 +209,36 @@ def auth_headers(engine: Engine) -> Callable[..., dict[str, str]]:
         return {"Authorization": f"Bearer {made[key]}"}
 
     return make
+
+
+@dataclass(frozen=True)
+class DemoDay:
+    """``make demo``'s day built once: its folder (served by tests/web, which may change its
+    database), and what the build itself gave, kept before anyone changed anything."""
+
+    workdir: Path
+    flags_json: str  # the flags file the demo wrote
+    console_text: str  # what the demo printed
+    pipeline_runs: int  # engine runs while it was built
+
+
+@pytest.fixture(scope="session")
+def demo_day(tmp_path_factory: pytest.TempPathFactory) -> DemoDay:
+    from rich.console import Console
+
+    from cdw.demo import DEFAULT_BUNDLE, run_demo
+    from cdw.flows import day as day_flow
+
+    if not DEFAULT_BUNDLE.is_dir():
+        pytest.skip(f"sample bundle missing: {DEFAULT_BUNDLE}")
+    runs = []
+    run = day_flow.run_pipeline
+    console = Console(record=True, width=160, file=io.StringIO())
+    workdir = tmp_path_factory.mktemp("demo-day") / "demo"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(day_flow, "run_pipeline", lambda *a, **kw: runs.append(1) or run(*a, **kw))
+        out = run_demo(DEFAULT_BUNDLE, workdir, console)
+    return DemoDay(workdir, out.read_text(encoding="utf-8"), console.export_text(), len(runs))
 
 
 @pytest.fixture
