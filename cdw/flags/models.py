@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, desc
 from sqlmodel import Field, SQLModel
 
 from cdw.db import plain_enum
@@ -60,6 +60,14 @@ class FlagRecord(SQLModel, table=True):
     __tablename__ = "flag"
     __table_args__ = (
         UniqueConstraint("source", "code", "vehicle", "start_ts", name="uq_flag_identity"),
+        # The lists' order (severity first, then oldest: cdw.enforcement.review.queue) read
+        # straight off an index, for all flags and for one status (the review queue).
+        Index("ix_flag_rank", desc("severity"), "start_ts", "id"),
+        Index("ix_flag_status_rank", "status", desc("severity"), "start_ts", "id"),
+        # One code over a span of days (lists, statistics), counted from the index alone.
+        Index("ix_flag_code_day", "code", "day", "severity"),
+        # A vehicle's flags in a time window (console, citizen reports).
+        Index("ix_flag_vehicle_start", "vehicle", "start_ts"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
