@@ -245,6 +245,100 @@ def measure(url: str, store_root: Path, requests: int, warmup: int) -> dict[str,
     return results
 
 
+def registry_import(url: str, vehicles: int, workdir: Path) -> dict[str, float]:
+    """Seconds to import 100 hauliers, then ``vehicles`` vehicles and as many drivers, each
+    file with ``import_file`` (validation, writes and audit entries) and committed."""
+    import csv
+
+    from sqlmodel import Session
+
+    from cdw.db import make_engine
+    from cdw.migrate import upgrade
+    from cdw.registry.importer import import_file
+    from cdw.registry.validators.identifiers import credit_code_check_char
+
+    upgrade(url)
+    codes = []
+    for i in range(100):
+        first17 = f"91440100MA{i:07d}"
+        codes.append(first17 + credit_code_check_char(first17))
+    files = {
+        "hauliers": (
+            ["name", "credit_code", "licence_no", "licence_valid_until"],
+            [[f"运输公司{i}", code, f"L{i}", "2030-06-30"] for i, code in enumerate(codes)],
+        ),
+        "vehicles": (
+            ["haulier_credit_code", "plate", "rated_capacity_m3", "rated_load_t", "terminal_id",
+             "inspection_valid_until"],
+            [[codes[i % 100], f"粤B{i:05d}", 18, 31, f"0138{i:08d}", "2030-01-01"]
+             for i in range(vehicles)],
+        ),
+        "drivers": (
+            ["haulier_credit_code", "name", "licence_no", "phone"],
+            [[codes[i % 100], f"司机{i}", f"440100198001{i:06d}", ""] for i in range(vehicles)],
+        ),
+    }  # fmt: skip
+    engine = make_engine(url)
+    seconds = {}
+    for kind, (header, rows) in files.items():
+        path = workdir / f"{kind}.csv"
+        with path.open("w", encoding="utf-8", newline="") as out:
+            csv.writer(out).writerows([header, *rows])
+        started = time.perf_counter()
+        with Session(engine) as session:
+            imported = import_file(session, kind, path, actor="bench").imported
+            session.commit()
+        assert imported == len(rows), (kind, imported)
+        seconds[kind] = round(time.perf_counter() - started, 2)
+    engine.dispose()
+    return seconds
+
+
+def replace_flags_timing(url: str, flags: int) -> dict[str, float]:
+    """Seconds for ``replace_flags`` of ``flags`` new flags of one day, the same flags found
+    again (updated in place), then half of them (the other half deleted), each committed."""
+    from sqlmodel import Session
+
+    from cdw.db import make_engine
+    from cdw.flags.codes import FlagCode, FlagSource
+    from cdw.flags.store import replace_flags
+    from cdw.flags.values import Flag
+    from cdw.migrate import upgrade
+
+    upgrade(url)
+    day = FIRST_DAY
+    midnight = datetime(day.year, day.month, day.day, tzinfo=TZ).astimezone(UTC)
+    codes = list(FlagCode)
+
+    def run(severity: int) -> list[Flag]:
+        return [
+            Flag(
+                code=codes[i % len(codes)], severity=severity, vehicle=plate(i // 10),
+                trip_id=None, start=midnight + timedelta(seconds=i % 10 * 600 + 1),
+                end=midnight + timedelta(seconds=i % 10 * 600 + 300), lon=113.3, lat=23.1,
+                geometry={"type": "Point", "coordinates": [113.3, 23.1]},
+                measured={"duration_s": 600.0}, thresholds={"long_stop_min_duration_s": 600.0},
+                explanation_zh="停留 10.0 分钟", explanation_en="Stopped 10.0 min",
+            )
+            for i in range(flags)
+        ]  # fmt: skip
+
+    engine = make_engine(url)
+    seconds = {}
+    for label, found in (
+        ("new", run(30)),
+        ("found again", run(40)),
+        ("half", run(50)[: flags // 2]),
+    ):
+        started = time.perf_counter()
+        with Session(engine) as session:
+            replace_flags(session, FlagSource.engine, day, day, found, TZ, actor="bench")
+            session.commit()
+        seconds[label] = round(time.perf_counter() - started, 2)
+    engine.dispose()
+    return seconds
+
+
 def pg_url_in_schema(url: str) -> str:
     from sqlalchemy import create_engine, text
 
@@ -272,6 +366,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--gc-default", action="store_true")
+    parser.add_argument(
+        "--only",
+        choices=["api", "replace-flags", "registry"],
+        nargs="+",
+        default=["api", "replace-flags", "registry"],
+    )
+    parser.add_argument("--replace-flags", type=int, default=100_000, metavar="FLAGS")
+    parser.add_argument("--registry-vehicles", type=int, default=10_000, metavar="N")
     args = parser.parse_args()
     if args.gc_default:
         os.environ["CDW_API_GC_TUNING"] = "false"
@@ -284,19 +386,38 @@ def main() -> None:
         "load_average": os.getloadavg()[0],
         "databases": {},
     }
-    for database in args.databases:
+
+    def fresh_url(database: str, name: str) -> str:
         if database == "sqlite":
-            url = f"sqlite:///{WORKDIR / 'flags.db'}"
-        else:
-            url = pg_url_in_schema(args.pg_url)
+            return f"sqlite:///{WORKDIR / name}"
+        return pg_url_in_schema(args.pg_url)
+
+    for database in args.databases:
+        figures: dict[str, Any] = {}
+        report["databases"][database] = figures
+        if "replace-flags" in args.only:
+            figures["replace_flags_s"] = replace_flags_timing(
+                fresh_url(database, "replace.db"), args.replace_flags
+            )
+            print(f"{database}: replace_flags of {args.replace_flags:,} flags, seconds:",
+                  figures["replace_flags_s"], flush=True)  # fmt: skip
+        if "registry" in args.only:
+            figures["registry_import_s"] = registry_import(
+                fresh_url(database, "registry.db"), args.registry_vehicles, WORKDIR
+            )
+            print(f"{database}: registry import ({args.registry_vehicles:,} vehicles and "
+                  "drivers), seconds:", figures["registry_import_s"], flush=True)  # fmt: skip
+        if "api" not in args.only:
+            continue
+        url = fresh_url(database, "flags.db")
         insert_s = build(url, args.rows)
         gc.collect()
-        figures = measure(url, store_root, args.requests, args.warmup)
-        report["databases"][database] = {"insert_s": round(insert_s, 1), "endpoints": figures}
+        endpoints = measure(url, store_root, args.requests, args.warmup)
+        figures.update(insert_s=round(insert_s, 1), endpoints=endpoints)
         out = io.StringIO()
         print(f"\n{database}: {args.rows:,} flags inserted in {insert_s:.1f} s", file=out)
         print(f"{'endpoint':<24}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'count':>12}", file=out)
-        for name, f in figures.items():
+        for name, f in endpoints.items():
             print(f"{name:<24}{f['p50']:>10}{f['p95']:>10}{f['p99']:>10}{f['count']:>12}", file=out)
         print(out.getvalue(), flush=True)
     report["load_average_end"] = os.getloadavg()[0]

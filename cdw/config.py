@@ -194,6 +194,12 @@ class Settings(BaseSettings):
     )
     gateway_broker_stream: str = Field(default="CDW_POSITIONS", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     gateway_wal_segment_mb: float = Field(default=64.0, gt=0, le=4096, allow_inf_nan=False)
+    # --- API process at scale (issue 15, dbscale) ---
+    api_gc_tuning: bool = Field(
+        default=True,
+        description="API: freeze the start-up heap and collect young objects less often, so "
+        "that no request pays a full garbage collection over the whole process (cdw.api.app)",
+    )
 
     @field_validator("road_network", mode="before")
     @classmethod
