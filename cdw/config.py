@@ -241,6 +241,12 @@ class Settings(BaseSettings):
         description="points read, checked and cleaned at a time when a GPS file is ingested: "
         "peak memory follows this, not the file",
     )
+    # --- API process at scale (issue 15, dbscale) ---
+    api_gc_tuning: bool = Field(
+        default=True,
+        description="API: freeze the start-up heap and collect young objects less often, so "
+        "that no request pays a full garbage collection over the whole process (cdw.api.app)",
+    )
 
     @field_validator("road_network", mode="before")
     @classmethod
