@@ -447,14 +447,29 @@ def edge_candidates(
     cand_seg = np.empty(size, _INT)
     cand_frac = np.empty(size)
     cand_dist = np.empty(size)
-    room = 4 * cap + 4  # parts found near one point, grown when full
+    inv_cell = 1.0 / grid.cell_size if grid.cell_size > 0 else 0.0
+    radius2 = radius * radius
+    # parts found near one point: at most the grid entries of the cells searched, sized
+    # once (an array reassigned in the loop would count references at every point)
+    room = 1
+    for i in range(n if grid.n_cols > 0 else 0):
+        x = px[i]
+        y = py[i]
+        if math.isfinite(x) and math.isfinite(y):
+            c0 = _cell_of(x - radius, grid.origin_x, inv_cell, grid.n_cols)
+            c1 = _cell_of(x + radius, grid.origin_x, inv_cell, grid.n_cols)
+            r0 = _cell_of(y - radius, grid.origin_y, inv_cell, grid.n_rows)
+            r1 = _cell_of(y + radius, grid.origin_y, inv_cell, grid.n_rows)
+            window = 0
+            for r in range(r0, r1 + 1):
+                window += grid.cell_start[r * grid.n_cols + c1 + 1]
+                window -= grid.cell_start[r * grid.n_cols + c0]
+            room = max(room, window)
     buf_seg = np.empty(room, _INT)
     buf_road = np.empty(room, _INT)
     buf_bucket = np.empty(room, _INT)
     buf_frac = np.empty(room)
     buf_dist = np.empty(room)
-    inv_cell = 1.0 / grid.cell_size if grid.cell_size > 0 else 0.0
-    radius2 = radius * radius
     bucket_m = 2.0 * radius
     k_total = 0
     for i in range(n):
@@ -473,9 +488,10 @@ def edge_candidates(
                         u, ex, ey = _nearest_on_segment(
                             x, y, grid.ends[j, 0], grid.ends[j, 1], grid.ends[j, 2], grid.ends[j, 3]
                         )
-                        if not ex * ex + ey * ey <= radius2:
+                        d2 = ex * ex + ey * ey
+                        if not d2 <= radius2:
                             continue
-                        d = math.hypot(ex, ey)
+                        d = math.sqrt(d2)
                         if not d <= radius:
                             continue
                         s = grid.cell_items[j]
@@ -499,12 +515,6 @@ def edge_candidates(
                                 buf_bucket[q] = buf_bucket[q + 1]
                                 buf_frac[q] = buf_frac[q + 1]
                             count -= 1
-                        if count == buf_seg.size:
-                            buf_seg = _grown_int(buf_seg)
-                            buf_road = _grown_int(buf_road)
-                            buf_bucket = _grown_int(buf_bucket)
-                            buf_frac = _grown_float(buf_frac)
-                            buf_dist = _grown_float(buf_dist)
                         pos = count  # insert, keeping the buffer sorted
                         while pos > 0 and _before(d, s, buf_dist[pos - 1], buf_seg[pos - 1]):
                             buf_dist[pos] = buf_dist[pos - 1]
@@ -543,20 +553,6 @@ def edge_candidates(
         cand_frac[:k_total].copy(),
         cand_dist[:k_total].copy(),
     )
-
-
-@njit(cache=True, nogil=True)
-def _grown_int(values: np.ndarray) -> np.ndarray:
-    grown = np.empty(2 * values.size, _INT)
-    grown[: values.size] = values
-    return grown
-
-
-@njit(cache=True, nogil=True)
-def _grown_float(values: np.ndarray) -> np.ndarray:
-    grown = np.empty(2 * values.size)
-    grown[: values.size] = values
-    return grown
 
 
 @njit(cache=True, nogil=True)
@@ -953,6 +949,7 @@ class RouteScratch(NamedTuple):
     exit_node: np.ndarray
     exit_dist: np.ndarray
     exit_done: np.ndarray
+    exit_reach: np.ndarray
     target_nodes: np.ndarray
     target_at: np.ndarray
 
@@ -970,6 +967,7 @@ def _route_scratch(max_a: int) -> RouteScratch:
         np.empty(2 * max_a, _INT),  # exit_node: distinct exit nodes of a step (table)
         np.empty((2 * max_a, 2 * max_a)),  # exit_dist: exit node -> target node distances
         np.zeros(2 * max_a, np.bool_),  # exit_done: its row of exit_dist is filled
+        np.empty(2 * max_a),  # exit_reach: the farthest a distance from it may count
         np.empty(2 * max_a, _INT),  # target_nodes: distinct target nodes, ascending
         np.empty(2 * max_a, _INT),  # target_at: each target's place among them
     )
@@ -1000,7 +998,7 @@ def _route_steps(
     chain_length = chains.chain_length
     chain_reverse = chains.chain_reverse
     (sources, source_cost, targets, target_bound, target_extra, entry, exit_node, exit_dist,
-     exit_done, target_nodes, target_at) = scratch  # fmt: skip
+     exit_done, exit_reach, target_nodes, target_at) = scratch  # fmt: skip
     for step in range(steps.size):
         i = steps[step]
         bound = bounds[step]
@@ -1050,6 +1048,30 @@ def _route_steps(
                     q += 1
                 target_at[t] = q
         n_exits = 0
+        if use_table:  # the exit nodes, each with how far a distance from it may count
+            nearest_target = math.inf
+            for t in range(n_targets):
+                nearest_target = min(nearest_target, target_extra[t])
+            for a in range(a0, a1):
+                ca = cand_chain[a]
+                n_sources, sources[0], source_cost[0], sources[1], source_cost[1] = _exits(
+                    cand_off[a], cand_arc_end[a], chain_from[ca], chain_to[ca],
+                    chain_length[ca], chain_reverse[ca] >= 0,
+                )  # fmt: skip
+                for x in range(n_sources):
+                    found = -1
+                    for q in range(n_exits):
+                        if exit_node[q] == sources[x]:
+                            found = q
+                    if found < 0:
+                        found = n_exits
+                        exit_node[found] = sources[x]
+                        exit_done[found] = False  # read when first needed
+                        exit_reach[found] = -math.inf
+                        n_exits += 1
+                    exit_reach[found] = max(
+                        exit_reach[found], bound - source_cost[x] - nearest_target
+                    )
         for a in range(a0, a1):
             ca = cand_chain[a]
             oa = cand_off[a]
@@ -1075,16 +1097,10 @@ def _route_steps(
             n_touched = 0
             if use_table:  # distances from each exit node, looked up once per step, if needed
                 for x in range(n_sources):
-                    found = -1
-                    for q in range(n_exits):
-                        if exit_node[q] == sources[x]:
-                            found = q
-                    if found < 0:
-                        found = n_exits
-                        exit_node[found] = sources[x]
-                        exit_done[found] = False  # read when first needed
-                        n_exits += 1
-                    sources[x] = found  # from here on: the row of exit_dist
+                    q = 0
+                    while exit_node[q] != sources[x]:
+                        q += 1
+                    sources[x] = q  # from here on: the row of exit_dist
             else:
                 n_touched = dijkstra(
                     _chain_graph(chains), sources[:n_sources], source_cost[:n_sources],
@@ -1108,8 +1124,9 @@ def _route_steps(
                             r = sources[x]
                             if not exit_done[r]:
                                 _table_row(
-                                    table, exit_node[r], target_nodes, n_nodes, bound, exit_dist, r
-                                )
+                                    table, exit_node[r], target_nodes, n_nodes, exit_reach[r],
+                                    exit_dist, r,
+                                )  # fmt: skip
                                 exit_done[r] = True
                             best = min(best, lower + exit_dist[r, target_at[t]])
                             limit = min(limit, best)
