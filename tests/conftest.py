@@ -16,6 +16,7 @@ which builds the demo day once (``demo_day``).
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import tempfile
@@ -39,6 +40,18 @@ for _name, _value in _DEFAULTS.items():
         os.environ[_name] = _value
         _SET_BY_TESTS.append(_name)
 os.environ["CDW_TESTS_DEFAULTS_SET"] = " ".join(sorted(set(_SET_BY_TESTS)))
+# xdist workers start with COLUMNS=80 and LINES=24 set, which a rich Console made at import
+# (the CLI modules') keeps as its size: give them the terminal environment of the controller.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name, _value in json.loads(os.environ.get("CDW_TESTS_TERMINAL", "{}")).items():
+        if _value is None:
+            os.environ.pop(_name, None)
+        else:
+            os.environ[_name] = _value
+else:
+    os.environ["CDW_TESTS_TERMINAL"] = json.dumps(
+        {n: os.environ.get(n) for n in ("COLUMNS", "LINES")}
+    )
 
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
