@@ -22,8 +22,10 @@ into buckets, and :meth:`PointStore.compact` rewrites a day's old files into its
 so ingesting a file twice stores nothing new.
 
 Small files (live ingest appends every few seconds) are merged per (day, bucket) when a
-bucket holds more than ``compact_files`` files, or by :meth:`PointStore.compact`
-(``cdw store compact``); a compaction holds one bucket in memory at a time.
+bucket holds more than ``compact_files`` files (after an append: its most crowded bucket,
+so that the gateway's buckets, which all grow together, are compacted one append at a time),
+or by :meth:`PointStore.compact` (``cdw store compact``); a compaction holds one bucket in
+memory at a time.
 
 Atomicity: an append (or a compaction) first writes every new file under a temporary
 name, then records a journal ``<root>/.journal.json`` naming the renames and deletions,
@@ -333,8 +335,9 @@ class PointStore:
         storage_options: dict[str, Any] | None = None,
     ):
         """``root``: a directory, or a URL with a scheme (``file:///…``, ``s3://…``: read-only).
-        ``compact_files``: after an append, a (day, bucket) holding more files than this is
-        compacted into one (None: only when :meth:`compact` is called). ``buckets``: vehicle
+        ``compact_files``: after an append, the most crowded of its (day, bucket)s holding more
+        files than this is compacted into one, and any holding twice as many (None: only when
+        :meth:`compact` is called). ``buckets``: vehicle
         buckets of a store created by this object (default ``Settings.store_buckets``); a
         store that exists keeps the number recorded in its ``store.json``.
         ``storage_options``: for a URL, passed to fsspec and polars (credentials, endpoint)."""
@@ -386,10 +389,18 @@ class PointStore:
                 staged.discard()
                 raise
             if self.compact_files is not None:
-                for day, bucket in sorted(staged.by_part):  # type: ignore[type-var]
-                    if len(self._part_files(day, bucket)) > self.compact_files:
-                        self._compact_day(day, only=bucket)
+                self._compact_crowded(list(staged.by_part), self.compact_files)
         return AppendResult(new, duplicates)
+
+    def _compact_crowded(self, parts: list[Part], limit: int) -> None:
+        """Compact the most crowded of ``parts`` holding more than ``limit`` files, and any
+        holding more than twice as many. Live ingest adds a file to every bucket at each
+        append: its buckets cross the limit together once, then are compacted one per append
+        and stay staggered, instead of every bucket being rewritten in the same append."""
+        counts = sorted(((len(self._part_files(*p)), p) for p in parts), reverse=True)
+        for rank, (files, (day, bucket)) in enumerate(counts):
+            if files > limit and (rank == 0 or files > 2 * limit):
+                self._compact_day(day, only=bucket)
 
     def _stage(self, frame: pl.DataFrame, upload: str | None, staged: _Staged) -> tuple[int, int]:
         """Write the new points of ``frame`` to temporary files, one per (day, bucket)

@@ -209,6 +209,30 @@ def test_automatic_compaction(tmp_path: Path) -> None:
     ]
 
 
+def test_automatic_compaction_takes_one_bucket_per_append_unless_far_over(tmp_path: Path) -> None:
+    store = PointStore(tmp_path, timezone="Asia/Shanghai", compact_files=2, buckets=16)
+    plates = ["粤A12345", "粤B12345", "京A00001"]  # buckets 3, 13, 11
+    for second in range(3):
+        store.append(pl.concat([points(p, [second]) for p in plates]))
+
+    def files_per_bucket() -> list[int]:
+        return [len(store._part_files("2024-05-01", b)) for b in (3, 13, 11)]
+
+    # all three crossed the limit together: one (the first of the most crowded) compacted
+    assert sorted(files_per_bucket()) == [1, 3, 3]
+    store.append(pl.concat([points(p, [10]) for p in plates]))
+    assert files_per_bucket() == [4, 2, 1]  # staggered from now on
+
+    # any bucket over twice the limit is compacted in the same append
+    crowded = PointStore(tmp_path / "c", timezone="Asia/Shanghai", compact_files=None, buckets=16)
+    for second, plate in enumerate([plates[0]] * 6 + [plates[1]] * 5 + [plates[2]] * 3):
+        crowded.append(points(plate, [second]))
+    crowded.compact_files = 2
+    crowded.append(pl.concat([points(p, [99]) for p in plates]))
+    assert [len(crowded._part_files("2024-05-01", b)) for b in (3, 13, 11)] == [1, 1, 4]
+    assert everything(crowded).height == 6 + 5 + 3 + 3
+
+
 def test_new_stores_take_the_bucket_count_from_the_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
