@@ -50,7 +50,7 @@ from cdw.tracking.clean import clean
 from cdw.tracking.io import Reject, detect_format, iter_points
 from cdw.tracking.models import GpsUpload
 from cdw.tracking.points import empty_points
-from cdw.tracking.store import PointStore, vehicle_bucket
+from cdw.tracking.store import MAX_BUCKETS, PointStore, vehicle_bucket
 
 REJECTS_COLUMNS = ("line", "field", "reason_zh", "reason_en", "raw")
 REJECTS_KEPT = MAX_PROBLEMS_SHOWN  # rejects a report or error carries; the rejects file has all
@@ -59,7 +59,6 @@ STAGING_PREFIX = ".ingest-"
 # of whole partitions holds about one chunk of points (Parquet, the densest input, takes
 # some 10-20 bytes a point; CSV and JT/T 808 50-80).
 _INPUT_BYTES_PER_POINT = 16
-_MAX_PARTS = 4096  # at least the store's bucket count
 _REJECTS_IN_MEMORY = 10_000  # staged rejects beyond this go to disk
 _STALE_STAGING_S = 3600.0  # a staging directory without a lock file this old is abandoned
 
@@ -333,7 +332,7 @@ class _Staging:
         self.chunk_rows = chunk_rows
         self.buckets = store.buckets
         per_bucket = math.ceil(input_bytes / (chunk_rows * _INPUT_BYTES_PER_POINT * self.buckets))
-        self.parts = self.buckets * min(max(per_bucket, 1), max(_MAX_PARTS // self.buckets, 1))
+        self.parts = self.buckets * min(max(per_bucket, 1), MAX_BUCKETS // self.buckets)
         self.dir = self.root / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
         self._lock: IO[bytes] | None = None
         self._first: pl.DataFrame | None = None
