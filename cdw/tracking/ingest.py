@@ -316,8 +316,8 @@ class _Staging:
     """One ingest's points and rejects on their way to the store, on disk past one chunk.
 
     Points: the first chunk stays in memory; from the second on, every chunk is split by
-    :func:`vehicle_bucket` into ``parts`` partitions written as Arrow IPC files
-    (``part=NNNN/chunk-NNNNNN.arrow``), and :meth:`groups` reads back whole partitions, about
+    :func:`vehicle_bucket` into ``parts`` partitions written as uncompressed Arrow IPC files
+    (``part=NNNN/chunk-NNNNNN.arrow``: written and read back at disk-cache speed), and :meth:`groups` reads back whole partitions, about
     ``chunk_rows`` points a group, each vehicle's points in file order. ``parts`` is a
     multiple of the store's bucket count, so partition ``p`` lies in store bucket
     ``p % buckets`` (both are the same CRC-32 modulo) and a group never spans two store
@@ -377,7 +377,7 @@ class _Staging:
             folder = self.dir / f"part={number:04d}"
             folder.mkdir(exist_ok=True)
             frame.drop("_part").write_ipc(
-                folder / f"chunk-{self._chunks_written:06d}.arrow", compression="lz4"
+                folder / f"chunk-{self._chunks_written:06d}.arrow", compression="uncompressed"
             )
             self._part_rows[number] = self._part_rows.get(number, 0) + frame.height
         self._chunks_written += 1
@@ -420,7 +420,7 @@ class _Staging:
         self.rejects_total += len(rejects)
         if len(self._rejects) > _REJECTS_IN_MEMORY:
             file = self.dir / f"rejects-{len(self._reject_files):06d}.arrow"
-            _rejects_frame(self._rejects).write_ipc(file, compression="lz4")
+            _rejects_frame(self._rejects).write_ipc(file, compression="uncompressed")
             self._reject_files.append(file)
             self._rejects = []
 
