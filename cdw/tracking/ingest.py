@@ -50,7 +50,7 @@ from cdw.tracking.clean import clean
 from cdw.tracking.io import Reject, detect_format, iter_points
 from cdw.tracking.models import GpsUpload
 from cdw.tracking.points import empty_points
-from cdw.tracking.store import PointStore, vehicle_bucket
+from cdw.tracking.store import MAX_BUCKETS, PointStore, vehicle_bucket
 
 REJECTS_COLUMNS = ("line", "field", "reason_zh", "reason_en", "raw")
 REJECTS_KEPT = MAX_PROBLEMS_SHOWN  # rejects a report or error carries; the rejects file has all
@@ -59,7 +59,6 @@ STAGING_PREFIX = ".ingest-"
 # of whole partitions holds about one chunk of points (Parquet, the densest input, takes
 # some 10-20 bytes a point; CSV and JT/T 808 50-80).
 _INPUT_BYTES_PER_POINT = 16
-_MAX_PARTS = 4096  # at least the store's bucket count
 _REJECTS_IN_MEMORY = 10_000  # staged rejects beyond this go to disk
 _STALE_STAGING_S = 3600.0  # a staging directory without a lock file this old is abandoned
 
@@ -317,8 +316,8 @@ class _Staging:
     """One ingest's points and rejects on their way to the store, on disk past one chunk.
 
     Points: the first chunk stays in memory; from the second on, every chunk is split by
-    :func:`vehicle_bucket` into ``parts`` partitions written as Arrow IPC files
-    (``part=NNNN/chunk-NNNNNN.arrow``), and :meth:`groups` reads back whole partitions, about
+    :func:`vehicle_bucket` into ``parts`` partitions written as uncompressed Arrow IPC files
+    (``part=NNNN/chunk-NNNNNN.arrow``: written and read back at disk-cache speed), and :meth:`groups` reads back whole partitions, about
     ``chunk_rows`` points a group, each vehicle's points in file order. ``parts`` is a
     multiple of the store's bucket count, so partition ``p`` lies in store bucket
     ``p % buckets`` (both are the same CRC-32 modulo) and a group never spans two store
@@ -333,7 +332,7 @@ class _Staging:
         self.chunk_rows = chunk_rows
         self.buckets = store.buckets
         per_bucket = math.ceil(input_bytes / (chunk_rows * _INPUT_BYTES_PER_POINT * self.buckets))
-        self.parts = self.buckets * min(max(per_bucket, 1), max(_MAX_PARTS // self.buckets, 1))
+        self.parts = self.buckets * min(max(per_bucket, 1), MAX_BUCKETS // self.buckets)
         self.dir = self.root / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
         self._lock: IO[bytes] | None = None
         self._first: pl.DataFrame | None = None
@@ -378,7 +377,7 @@ class _Staging:
             folder = self.dir / f"part={number:04d}"
             folder.mkdir(exist_ok=True)
             frame.drop("_part").write_ipc(
-                folder / f"chunk-{self._chunks_written:06d}.arrow", compression="lz4"
+                folder / f"chunk-{self._chunks_written:06d}.arrow", compression="uncompressed"
             )
             self._part_rows[number] = self._part_rows.get(number, 0) + frame.height
         self._chunks_written += 1
@@ -421,7 +420,7 @@ class _Staging:
         self.rejects_total += len(rejects)
         if len(self._rejects) > _REJECTS_IN_MEMORY:
             file = self.dir / f"rejects-{len(self._reject_files):06d}.arrow"
-            _rejects_frame(self._rejects).write_ipc(file, compression="lz4")
+            _rejects_frame(self._rejects).write_ipc(file, compression="uncompressed")
             self._reject_files.append(file)
             self._rejects = []
 

@@ -21,7 +21,7 @@ from cdw.tracking import ingest as ingest_module
 from cdw.tracking.ingest import STAGING_PREFIX, FileRejected, ingest_file
 from cdw.tracking.io import iter_points, jt808
 from cdw.tracking.io.coords import wgs84_to_gcj02
-from cdw.tracking.store import PointStore, ReadOnlyStore, vehicle_bucket
+from cdw.tracking.store import MAX_BUCKETS, PointStore, ReadOnlyStore, vehicle_bucket
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 GOOD = [
@@ -463,3 +463,15 @@ def test_read_only_store_refuses_before_staging(tmp_path: Path) -> None:
     with pytest.raises(ReadOnlyStore):
         ingest(csv_file(tmp_path, GOOD), remote, chunk_rows=1)
     assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize(
+    ("buckets", "input_bytes"), [(16, 10**12), (10, 10**12), (16, 10), (7, 5000)]
+)
+def test_staged_partitions_are_whole_multiples_of_the_store_buckets(
+    tmp_path: Path, buckets: int, input_bytes: int
+) -> None:
+    store = PointStore(tmp_path / "store", timezone="Asia/Shanghai", buckets=buckets)
+    parts = ingest_module._Staging(store, 1, input_bytes).parts
+    assert parts % store.buckets == 0
+    assert store.buckets <= parts <= MAX_BUCKETS
