@@ -6,6 +6,11 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-run
 INSTALLED_TEST := $(VENV)/.installed-test
 PYTEST_ARGS ?=
+# The suite runs on TEST_JOBS processes (pytest-xdist; one per core, at most 4); the browser
+# tests stay together on one of them (--dist loadgroup). PYTEST_ARGS='-n 0' or '-p no:xdist'
+# runs it in this process.
+TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 4 ] && n=4; echo $$n)
+XDIST_ARGS = $(if $(findstring no:xdist,$(PYTEST_ARGS)),,-n $(TEST_JOBS) --dist loadgroup)
 
 .PHONY: demo test bench fuzz lint clean
 
@@ -29,7 +34,7 @@ demo: $(INSTALLED)
 	$(BIN)/cdw demo $(DEMO_ARGS)
 
 test: $(INSTALLED_TEST)
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/python -m pytest $(XDIST_ARGS) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5)"; exit 0; fi; exit $$rc
 
 bench: $(INSTALLED_TEST)

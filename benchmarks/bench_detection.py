@@ -3,7 +3,9 @@ simulated days on the real Panyu road network, at several GPS noise levels and s
 intervals, and the flags raised on labelled near misses.
 
 Run: ``.venv/bin/python benchmarks/bench_detection.py [--quick] [--seeds N] [--trucks N]
-[--noise M ...] [--interval S ...] [--details DIR]``.
+[--noise M ...] [--interval S ...] [--details DIR] [--full-day]``. ``--full-day``: whole
+24 h days, every truck also reporting while parked at its depot (the parked fixes must
+raise no flag: the figures are those of the working day).
 
 Each scenario is generated (cdw.scenario, seeds ``--seed``, ``--seed``+1, …) and then run
 through cdw's own command line as a user would, in a fresh SQLite database and point store
@@ -56,13 +58,25 @@ def _cdw(env: dict[str, str], *args: str) -> None:
 
 
 def run_scenario(
-    workdir: Path, trucks: int, seed: int, noise_m: float, interval_s: float
+    workdir: Path,
+    trucks: int,
+    seed: int,
+    noise_m: float,
+    interval_s: float,
+    *,
+    full_day: bool = False,
 ) -> dict[str, Any]:
     """Generate one day, run it through the CLI; per-code counts and the mismatches."""
     bundle = workdir / "bundle"
     started = perf_counter()
     summary = generate_scenario(
-        bundle, trucks=trucks, seed=seed, day=DAY, noise_m=noise_m, interval_s=interval_s
+        bundle,
+        trucks=trucks,
+        seed=seed,
+        day=DAY,
+        noise_m=noise_m,
+        interval_s=interval_s,
+        full_day=full_day,
     )
     generated = perf_counter()
     database = f"sqlite:///{workdir / 'cdw.db'}"
@@ -176,6 +190,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--interval", type=float, nargs="+", default=INTERVAL_S, help="seconds")
     parser.add_argument("--details", type=Path, help="write missed labels and false flags here")
     parser.add_argument(
+        "--full-day", action="store_true", help="whole 24 h days (trucks report while parked)"
+    )
+    parser.add_argument(
         "--from-details", type=Path, help="report the scenarios written to this folder, run none"
     )
     args = parser.parse_args(argv)
@@ -198,7 +215,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for k in range(seeds):
             seed = args.seed + k
             with tempfile.TemporaryDirectory(prefix="cdw-bench-detect-") as tmp:
-                result = run_scenario(Path(tmp), trucks, seed, noise_m, interval_s)
+                result = run_scenario(
+                    Path(tmp), trucks, seed, noise_m, interval_s, full_day=args.full_day
+                )
             results.append(result)
             print(
                 f"σ={noise_m:g} m, every {interval_s:g} s, seed {seed}: {trucks} trucks, "

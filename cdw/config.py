@@ -233,6 +233,21 @@ class Settings(BaseSettings):
         "number it was created with, in its store.json); one vehicle-day is read from one bucket",
     )
 
+    # --- ingest (bounded memory) ---
+    ingest_chunk_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        le=50_000_000,
+        description="points read, checked and cleaned at a time when a GPS file is ingested: "
+        "peak memory follows this, not the file",
+    )
+    # --- API process at scale (issue 15, dbscale) ---
+    api_gc_tuning: bool = Field(
+        default=True,
+        description="API: freeze the start-up heap and collect young objects less often, so "
+        "that no request pays a full garbage collection over the whole process (cdw.api.app)",
+    )
+
     @field_validator("road_network", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:

@@ -160,7 +160,7 @@ def _print_failure(path: Path, exc: CdwError) -> None:
     console.print(f"{path}: {exc.zh} / {exc.en}", markup=False, highlight=False)
     for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
         console.print(f"  - {problem}", markup=False, highlight=False)
-    hidden = len(exc.problems) - MAX_PROBLEMS_SHOWN
+    hidden = getattr(exc, "problem_count", len(exc.problems)) - MAX_PROBLEMS_SHOWN
     if hidden > 0:
         console.print(f"  … 另有 {hidden} 条 / {hidden} more", highlight=False)
 

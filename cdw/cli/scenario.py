@@ -28,6 +28,19 @@ def generate_command(
     interval_s: Annotated[
         float, typer.Option(help="采样间隔（秒）/ sampling interval in seconds")
     ] = 15.0,
+    full_day: Annotated[
+        bool,
+        typer.Option(
+            "--full-day",
+            help="全天 00:00–24:00 上报（收车后停在停车场熄火仍上报）/ report all 24 h, parked at the depot with the engine off before and after the working day",
+        ),
+    ] = False,
+    trucks_per_file: Annotated[
+        int | None,
+        typer.Option(
+            help="每个轨迹文件的车辆数（tracks-00001.csv …，逐个写出，内存只存一个文件）/ trucks per track file (tracks-00001.csv, …; written one at a time, memory holds one file)",
+        ),
+    ] = None,
 ) -> None:
     """生成模拟场景数据包（番禺真实路网）/ Generate a simulated day on the real Panyu roads, with labelled violations and near misses."""
     from cdw.scenario.generate import generate_scenario
@@ -35,7 +48,14 @@ def generate_command(
     the_day = day.date() if isinstance(day, datetime) else day
     try:
         summary = generate_scenario(
-            out_dir, trucks=trucks, seed=seed, day=the_day, noise_m=noise_m, interval_s=interval_s
+            out_dir,
+            trucks=trucks,
+            seed=seed,
+            day=the_day,
+            noise_m=noise_m,
+            interval_s=interval_s,
+            full_day=full_day,
+            trucks_per_file=trucks_per_file,
         )
     except CdwError as exc:
         console.print(f"[bold red]错误 / Error:[/] {exc}", highlight=False)

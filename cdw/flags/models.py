@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, desc
 from sqlmodel import Field, SQLModel
 
 from cdw.db import plain_enum
@@ -23,6 +23,36 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def flag_findings(flag: Flag) -> dict[str, Any]:
+    """The columns a flag found again updates (all but its identity, day, source, status and
+    creation time)."""
+    return {
+        "severity": flag.severity,
+        "trip_id": flag.trip_id,
+        "end_ts": flag.end,
+        "lon": flag.lon,
+        "lat": flag.lat,
+        "geometry": flag.geometry,
+        "measured": flag.measured,
+        "thresholds": flag.thresholds,
+        "explanation_zh": flag.explanation_zh,
+        "explanation_en": flag.explanation_en,
+        "permit_no": flag.permit_no,
+    }
+
+
+def flag_columns(flag: Flag, day: date, source: FlagSource) -> dict[str, Any]:
+    """The columns of a new record of ``flag`` (its status and creation time by default)."""
+    return {
+        "code": flag.code,
+        "vehicle": flag.vehicle,
+        "day": day,
+        "start_ts": flag.start,
+        "source": source,
+        **flag_findings(flag),
+    }
+
+
 class FlagRecord(SQLModel, table=True):
     """A persisted flag. ``(source, code, vehicle, start_ts)`` identifies it, so re-analysing
     a day cannot store the same flag twice."""
@@ -30,6 +60,14 @@ class FlagRecord(SQLModel, table=True):
     __tablename__ = "flag"
     __table_args__ = (
         UniqueConstraint("source", "code", "vehicle", "start_ts", name="uq_flag_identity"),
+        # The lists' order (severity first, then oldest: cdw.enforcement.review.queue) read
+        # straight off an index, for all flags and for one status (the review queue).
+        Index("ix_flag_rank", desc("severity"), "start_ts", "id"),
+        Index("ix_flag_status_rank", "status", desc("severity"), "start_ts", "id"),
+        # One code over a span of days (lists, statistics), counted from the index alone.
+        Index("ix_flag_code_day", "code", "day", "severity"),
+        # A vehicle's flags in a time window (console, citizen reports).
+        Index("ix_flag_vehicle_start", "vehicle", "start_ts"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -59,42 +97,13 @@ class FlagRecord(SQLModel, table=True):
 
     @classmethod
     def from_flag(cls, flag: Flag, day: date, source: FlagSource = FlagSource.engine) -> FlagRecord:
-        return cls(
-            code=flag.code,
-            severity=flag.severity,
-            vehicle=flag.vehicle,
-            trip_id=flag.trip_id,
-            day=day,
-            start_ts=flag.start,
-            end_ts=flag.end,
-            lon=flag.lon,
-            lat=flag.lat,
-            geometry=flag.geometry,
-            measured=flag.measured,
-            thresholds=flag.thresholds,
-            explanation_zh=flag.explanation_zh,
-            explanation_en=flag.explanation_en,
-            permit_no=flag.permit_no,
-            source=source,
-        )
+        return cls(**flag_columns(flag, day, source))
 
     def refresh_from(self, flag: Flag) -> None:
         """Take the findings of ``flag``, the same violation found again (same identity): the
         row keeps its id, source, status and creation time, so a flag raised live and found
         again by the day's run stays one record."""
-        for name, value in (
-            ("severity", flag.severity),
-            ("trip_id", flag.trip_id),
-            ("end_ts", flag.end),
-            ("lon", flag.lon),
-            ("lat", flag.lat),
-            ("geometry", flag.geometry),
-            ("measured", flag.measured),
-            ("thresholds", flag.thresholds),
-            ("explanation_zh", flag.explanation_zh),
-            ("explanation_en", flag.explanation_en),
-            ("permit_no", flag.permit_no),
-        ):
+        for name, value in flag_findings(flag).items():
             setattr(self, name, value)
 
     def to_flag(self) -> Flag:

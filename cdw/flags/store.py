@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
@@ -24,10 +25,11 @@ from cdw.audit.log import audit
 from cdw.auth.models import User
 from cdw.errors import Conflict
 from cdw.flags.codes import FlagSource
-from cdw.flags.models import FlagRecord, FlagStatus
+from cdw.flags.models import FlagRecord, FlagStatus, flag_columns, flag_findings
 from cdw.flags.values import Flag
 
 FLAG_RUN_ENTITY = "flag_run"
+WRITE_BATCH = 5_000  # rows per executemany (and ids per DELETE … IN)
 
 
 def flag_identity(
@@ -64,6 +66,58 @@ def _deleted_entry(row: Any) -> dict[str, Any]:
     return {"id": flag_id, "code": str(code), "vehicle": vehicle, "start": start.isoformat()}
 
 
+def _identity(source: FlagSource, row: Any) -> tuple[str, str, str, datetime]:
+    _, code, vehicle, start = row
+    start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
+    return (str(source), str(code), vehicle, start)
+
+
+def _new_row(flag: Flag, day: date, source: FlagSource, now: datetime) -> dict[str, Any]:
+    return {**flag_columns(flag, day, source), "status": FlagStatus.open, "created_at": now}
+
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
+    """New flags, ``WRITE_BATCH`` rows per executemany."""
+    table = FlagRecord.__table__
+    for first in range(0, len(rows), WRITE_BATCH):
+        session.execute(insert(table), rows[first : first + WRITE_BATCH])
+
+
+def _update(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Open flags found again take their new findings (``b_id`` names the row); one still
+    open no longer is a concurrent review: IntegrityError, as for the deletes."""
+    table = FlagRecord.__table__
+    stmt = update(table).where(table.c.id == bindparam("b_id"), table.c.status == FlagStatus.open)
+    sane_rowcount = session.get_bind().dialect.supports_sane_multi_rowcount
+    for first in range(0, len(rows), WRITE_BATCH):
+        batch = rows[first : first + WRITE_BATCH]
+        matched = session.execute(stmt, batch).rowcount
+        if sane_rowcount and matched != len(batch):
+            raise IntegrityError("replace_flags", {}, Exception("flags changed meanwhile"))
+
+
+def _delete(session: Session, stale: list[int], replaceable: Any) -> list[Any]:
+    """Delete the ``stale`` flags, still replaceable, returning what the audit lists."""
+    deleted: list[Any] = []
+    for first in range(0, len(stale), WRITE_BATCH):
+        batch = stale[first : first + WRITE_BATCH]
+        deleted += session.exec(
+            delete(FlagRecord)
+            .where(col(FlagRecord.id).in_(batch), replaceable)
+            .returning(FlagRecord.id, FlagRecord.code, FlagRecord.vehicle, FlagRecord.start_ts)
+        ).all()
+    if len(deleted) != len(stale):  # one was reviewed or explained meanwhile
+        raise IntegrityError("replace_flags", {}, Exception("flags changed meanwhile"))
+    return deleted
+
+
+def _expire_loaded(session: Session, ids: set[int]) -> None:
+    """Records of updated flags this session holds are reloaded on their next use."""
+    for record in list(session.identity_map.values()):
+        if isinstance(record, FlagRecord) and record.id in ids:
+            session.expire(record)
+
+
 def replace_flags(
     session: Session,
     source: FlagSource,
@@ -91,39 +145,38 @@ def replace_flags(
     replaceable = in_days & (col(FlagRecord.status) == FlagStatus.open)
     for column in held_by:
         replaceable = replaceable & col(FlagRecord.id).not_in(select(column))
+    identity_columns = (FlagRecord.id, FlagRecord.code, FlagRecord.vehicle, FlagRecord.start_ts)
     try:
-        kept = {r.identity for r in session.exec(select(FlagRecord).where(in_days, ~replaceable))}
-        found_again = {r.identity: r for r in session.exec(select(FlagRecord).where(replaceable))}
+        kept = {
+            _identity(source, row)
+            for row in session.exec(select(*identity_columns).where(in_days, ~replaceable))
+        }
+        found_again = {
+            _identity(source, row): row.id
+            for row in session.exec(select(*identity_columns).where(replaceable))
+        }
         stored = kept_reviewed = 0
         seen = set(kept)
-        updated: list[int] = []
+        now = datetime.now(UTC)
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
         for flag in flags:
             identity = flag_identity(flag, source)
             if identity in seen:
                 kept_reviewed += identity in kept
                 continue
             seen.add(identity)
-            row = found_again.pop(identity, None)
-            if row is None:
-                session.add(FlagRecord.from_flag(flag, flag.start.astimezone(tz).date(), source))
+            flag_id = found_again.pop(identity, None)
+            if flag_id is None:
+                inserts.append(_new_row(flag, flag.start.astimezone(tz).date(), source, now))
             else:
-                row.refresh_from(flag)
-                session.add(row)
-                updated.append(row.id)
+                updates.append({"b_id": flag_id, **flag_findings(flag)})
             stored += 1
-        stale = [row.id for row in found_again.values()]
-        deleted = (
-            session.exec(
-                delete(FlagRecord)
-                .where(col(FlagRecord.id).in_(stale), replaceable)
-                .returning(FlagRecord.id, FlagRecord.code, FlagRecord.vehicle, FlagRecord.start_ts)
-            ).all()
-            if stale
-            else []
-        )
-        if len(deleted) != len(stale):  # one was reviewed or explained meanwhile
-            raise IntegrityError("replace_flags", {}, Exception("flags changed meanwhile"))
-        session.flush()
+        _insert(session, inserts)
+        _update(session, updates)
+        deleted = _delete(session, list(found_again.values()), replaceable)
+        updated = sorted(row["b_id"] for row in updates)
+        _expire_loaded(session, set(updated))
         gone = sorted((_deleted_entry(row) for row in deleted), key=lambda d: d["id"])
         audit(
             session,
@@ -138,7 +191,7 @@ def replace_flags(
                 "kept": len(kept),
                 "deleted_count": len(gone),
                 "deleted": gone,
-                "updated": sorted(updated),
+                "updated": updated,
             },
         )
     except IntegrityError as exc:

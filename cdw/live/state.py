@@ -146,8 +146,12 @@ def live_vehicles(
                 ts=ts,
                 speed_kmh=row.speed_kmh,
                 heading=row.heading,
-                state=_state(
-                    row, ts, now, offline_after, (row.plate, row.trip_id) in flagged_trips
+                state=vehicle_state(
+                    silent_s=(now - ts).total_seconds(),
+                    offline_after_s=offline_after,
+                    flagged=row.trip_id is not None and (row.plate, row.trip_id) in flagged_trips,
+                    speed_kmh=row.speed_kmh,
+                    loaded=row.trip_kind == "loaded",
                 ),
                 load_state_source="reported" if row.load_state_source == "reported" else "inferred",
                 open_flags=counts.get(row.plate, 0),
@@ -159,16 +163,19 @@ def live_vehicles(
     return out
 
 
-def _state(
-    row: VehicleLive, ts: datetime, now: datetime, offline_after_s: float, flagged: bool
+def vehicle_state(
+    *, silent_s: float, offline_after_s: float, flagged: bool, speed_kmh: float | None, loaded: bool
 ) -> LiveState:
-    if (now - ts).total_seconds() >= offline_after_s:
+    """A vehicle's state from its last fix, first that applies (module docstring): the live
+    channel and the console's day view both call this, so a truck has one colour.
+    ``silent_s``: seconds since its last fix; ``flagged``: an open flag on what it is doing."""
+    if silent_s >= offline_after_s:
         return "offline"
-    if flagged and row.trip_id is not None:
+    if flagged:
         return "flagged"
-    if row.speed_kmh is not None and row.speed_kmh <= STILL_KMH:
+    if speed_kmh is not None and speed_kmh <= STILL_KMH:
         return "stopped"
-    return "loaded" if row.trip_kind == "loaded" else "empty"
+    return "loaded" if loaded else "empty"
 
 
 def events_since(

@@ -64,6 +64,7 @@ from cdw.registry.validators.plates import validate_plate
 from cdw.registry.validators.pydantic_errors import problems_from_validation_error
 
 HAULIER_REF = "haulier_credit_code"
+LOOKUP_BATCH = 1_000  # values per SELECT … IN of the checks against stored records
 
 
 @dataclass(frozen=True)
@@ -307,8 +308,19 @@ def _shape_problems(raw: dict[str, Any], columns: list[str]) -> list[Problem]:
     return problems
 
 
+def _credit_code(raw: dict[str, Any]) -> str | None:
+    """The row's haulier credit code, normalised; None when absent or invalid."""
+    code = raw.get(HAULIER_REF)
+    if code is None:
+        return None
+    try:
+        return validate_credit_code(str(code), field=HAULIER_REF)
+    except ValidationFailed:
+        return None
+
+
 def _resolve_haulier(
-    session: Session, raw: dict[str, Any], values: dict[str, Any]
+    raw: dict[str, Any], values: dict[str, Any], hauliers: dict[str, int]
 ) -> list[Problem]:
     code = raw.get(HAULIER_REF)
     if code is None:
@@ -317,8 +329,7 @@ def _resolve_haulier(
         norm = validate_credit_code(str(code), field=HAULIER_REF)
     except ValidationFailed as exc:
         return exc.problems
-    haulier = services.get_haulier_by_credit_code(session, norm)
-    if haulier is None:
+    if norm not in hauliers:
         return [
             Problem(
                 HAULIER_REF,
@@ -326,17 +337,29 @@ def _resolve_haulier(
                 f"no haulier is registered with credit code {norm}",
             )
         ]
-    values["haulier_id"] = haulier.id
+    values["haulier_id"] = hauliers[norm]
     return []
 
 
-def _check_row(session: Session, spec: ImportKind, row: _Row) -> None:
+def _stored(session: Session, model: Any, name: str, values: set[Any]) -> dict[Any, int]:
+    """The id of the stored ``model`` record holding each of ``values`` in field ``name``
+    (one query per ``LOOKUP_BATCH`` values, not one per row)."""
+    column, ordered = col(getattr(model, name)), sorted(values)
+    found: dict[Any, int] = {}
+    for first in range(0, len(ordered), LOOKUP_BATCH):
+        batch = ordered[first : first + LOOKUP_BATCH]
+        stmt = select(column, model.id).where(column.in_(batch)).order_by(col(model.id).desc())
+        found.update(session.exec(stmt).all())  # the lowest id last: it wins
+    return found
+
+
+def _check_row(spec: ImportKind, row: _Row, hauliers: dict[str, int]) -> None:
     row.problems = _shape_problems(row.raw, spec.columns)
     if "__not_object__" in row.raw:
         return
     values = {k: v for k, v in row.raw.items() if not k.startswith("__") and k != HAULIER_REF}
     if spec.refers_to_haulier:
-        row.problems += _resolve_haulier(session, row.raw, values)
+        row.problems += _resolve_haulier(row.raw, values, hauliers)
         # An unresolved haulier is reported above; a valid stand-in keeps the model quiet on it.
         values.setdefault("haulier_id", 1)
     try:
@@ -371,9 +394,10 @@ def _check_duplicates(session: Session, spec: ImportKind, rows: list[_Row]) -> N
     """Mark rows whose unique fields repeat an earlier row or a stored record."""
     entity = services.ENTITIES[spec.model]
     for name, label_zh, label_en in entity.unique:
+        values = [_unique_value(row, name) for row in rows]
+        stored = _stored(session, spec.model, name, {v for v in values if v is not None})
         first_line: dict[Any, int] = {}
-        for row in rows:
-            value = _unique_value(row, name)
+        for row, value in zip(rows, values, strict=True):
             if value is None:
                 continue
             if value in first_line:
@@ -386,13 +410,12 @@ def _check_duplicates(session: Session, spec: ImportKind, rows: list[_Row]) -> N
                 )
                 continue
             first_line[value] = row.line
-            other = services.duplicate_of(session, spec.model, name, value)
-            if other is not None:
+            if value in stored:
                 row.problems.append(
                     Problem(
                         name,
-                        f"{label_zh}已登记（{entity.zh}编号 {other.id}）：{value}",  # type: ignore[attr-defined]
-                        f"{label_en} already registered ({entity.en} {other.id}): {value}",  # type: ignore[attr-defined]
+                        f"{label_zh}已登记（{entity.zh}编号 {stored[value]}）：{value}",
+                        f"{label_en} already registered ({entity.en} {stored[value]}): {value}",
                     )
                 )
 
@@ -404,11 +427,18 @@ def _check_uncoded_repeats(session: Session, spec: ImportKind, rows: list[_Row])
         return
     entity = services.ENTITIES[spec.model]
     model: Any = spec.model
+    uncoded = [r for r in rows if r.data is not None and r.data.code is None]  # type: ignore[attr-defined]
+    names = sorted({r.data.name for r in uncoded})  # type: ignore[union-attr]
+    same_name: dict[str, list[Any]] = {}
+    for first in range(0, len(names), LOOKUP_BATCH):
+        batch = names[first : first + LOOKUP_BATCH]
+        for record in session.exec(
+            select(model).where(col(model.name).in_(batch)).order_by(col(model.id))
+        ):
+            same_name.setdefault(record.name, []).append(record)
     first_line: dict[tuple[str, str], int] = {}
-    for row in rows:
-        if row.data is None or row.data.code is not None:  # type: ignore[attr-defined]
-            continue
-        name, fence = row.data.name, row.data.geofence  # type: ignore[attr-defined]
+    for row in uncoded:
+        name, fence = row.data.name, row.data.geofence  # type: ignore[union-attr]
         key = (name, json.dumps(fence, sort_keys=True))
         if key in first_line:
             row.problems.append(
@@ -421,8 +451,7 @@ def _check_uncoded_repeats(session: Session, spec: ImportKind, rows: list[_Row])
             )
             continue
         first_line[key] = row.line
-        same = select(model).where(col(model.name) == name).order_by(col(model.id))
-        stored = next((r for r in session.exec(same) if r.geofence == fence), None)
+        stored = next((r for r in same_name.get(name, []) if r.geofence == fence), None)
         if stored is not None:
             row.problems.append(
                 Problem(
@@ -470,8 +499,13 @@ def import_file(
     spec = KINDS.get(kind)
     rows = [_Row(line, raw) for line, raw in read_rows(path, kind)]
     assert spec is not None  # read_rows rejected unknown kinds
+    hauliers = (
+        _stored(session, Haulier, "credit_code", {c for r in rows if (c := _credit_code(r.raw))})
+        if spec.refers_to_haulier
+        else {}
+    )
     for row in rows:
-        _check_row(session, spec, row)
+        _check_row(spec, row, hauliers)
     _check_duplicates(session, spec, rows)
     _check_uncoded_repeats(session, spec, rows)
 
@@ -486,11 +520,11 @@ def import_file(
         )
     report = ImportReport(kind, source, read=len(rows), rejected=len(bad), problems=problems)
     good = [row for row in rows if not row.problems]
-    stored: dict[int, int] = {}
-    for row in sorted(good, key=lambda r: getattr(r.data, "code", "") is None):
-        record = services.create(session, spec.model, row.data, actor)  # type: ignore[arg-type]
-        stored[row.line] = record.id  # type: ignore[attr-defined]
-    report.ids = [stored[row.line] for row in good]
+    # Records with a code first: a generated code never takes one a later row gives.
+    ordered = sorted(good, key=lambda r: getattr(r.data, "code", "") is None)
+    records = services.create_checked(session, spec.model, [r.data for r in ordered], actor)  # type: ignore[misc]
+    stored = {id(row): record.id for row, record in zip(ordered, records, strict=True)}  # type: ignore[attr-defined]
+    report.ids = [stored[id(row)] for row in good]
     report.imported = len(report.ids)
     if bad:
         report.rejects_path = rejects_path or path.with_name(path.name + ".rejects.csv")

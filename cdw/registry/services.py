@@ -25,7 +25,7 @@ reported as not found, so that its existence is not revealed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, SQLModel, col, select
 
-from cdw.audit.log import audit
+from cdw.audit.log import Change, audit, audit_many
 from cdw.auth.models import BINDING_OF_ROLE, Role, User
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.registry.categories import HaulierStatus, RecordStatus
@@ -307,14 +307,41 @@ def create(session: Session, model: type[T], data: SQLModel, actor: User | str =
     values = data.model_dump()
     _check_references(session, values)
     _check_unique(session, model, values, None)
-    record = model.model_validate(data)
-    record.updated_at = record.created_at  # type: ignore[attr-defined]
-    session.add(record)
-    _flush(session, model, values)
+    return create_checked(session, model, [data], actor, values)[0]
+
+
+def create_checked(
+    session: Session,
+    model: type[T],
+    items: Sequence[SQLModel],
+    actor: User | str = "system",
+    values: Mapping[str, Any] | None = None,
+) -> list[T]:
+    """Insert records of ``model`` from validated Create models whose references and unique
+    fields were checked (by :func:`create`, or for a whole file by cdw.registry.importer):
+    one flush, and their audit entries appended in one go. A record a concurrent writer took
+    meanwhile is a Conflict naming ``values``' unique fields."""
+    if not items:
+        return []
+    records = []
+    for data in items:
+        record = model.model_validate(data)
+        record.updated_at = record.created_at  # type: ignore[attr-defined]
+        records.append(record)
+    session.add_all(records)
+    _flush(session, model, values or {})
     # The fence is left out (bulky); a later change of it records its old value.
-    stored = record.model_dump(exclude={"id", "created_at", "updated_at", "geofence"})
-    _audit(session, actor, record, "create", stored)
-    return record
+    changes = [
+        Change(
+            f"registry.{model.__tablename__}",  # type: ignore[attr-defined]
+            record.id,  # type: ignore[attr-defined]
+            "create",
+            record.model_dump(exclude={"id", "created_at", "updated_at", "geofence"}),
+        )
+        for record in records
+    ]
+    audit_many(session, actor=actor, changes=changes)
+    return records
 
 
 def update(

@@ -447,14 +447,29 @@ def edge_candidates(
     cand_seg = np.empty(size, _INT)
     cand_frac = np.empty(size)
     cand_dist = np.empty(size)
-    room = 4 * cap + 4  # parts found near one point, grown when full
+    inv_cell = 1.0 / grid.cell_size if grid.cell_size > 0 else 0.0
+    radius2 = radius * radius
+    # parts found near one point: at most the grid entries of the cells searched, sized
+    # once (an array reassigned in the loop would count references at every point)
+    room = 1
+    for i in range(n if grid.n_cols > 0 else 0):
+        x = px[i]
+        y = py[i]
+        if math.isfinite(x) and math.isfinite(y):
+            c0 = _cell_of(x - radius, grid.origin_x, inv_cell, grid.n_cols)
+            c1 = _cell_of(x + radius, grid.origin_x, inv_cell, grid.n_cols)
+            r0 = _cell_of(y - radius, grid.origin_y, inv_cell, grid.n_rows)
+            r1 = _cell_of(y + radius, grid.origin_y, inv_cell, grid.n_rows)
+            window = 0
+            for r in range(r0, r1 + 1):
+                window += grid.cell_start[r * grid.n_cols + c1 + 1]
+                window -= grid.cell_start[r * grid.n_cols + c0]
+            room = max(room, window)
     buf_seg = np.empty(room, _INT)
     buf_road = np.empty(room, _INT)
     buf_bucket = np.empty(room, _INT)
     buf_frac = np.empty(room)
     buf_dist = np.empty(room)
-    inv_cell = 1.0 / grid.cell_size if grid.cell_size > 0 else 0.0
-    radius2 = radius * radius
     bucket_m = 2.0 * radius
     k_total = 0
     for i in range(n):
@@ -473,9 +488,10 @@ def edge_candidates(
                         u, ex, ey = _nearest_on_segment(
                             x, y, grid.ends[j, 0], grid.ends[j, 1], grid.ends[j, 2], grid.ends[j, 3]
                         )
-                        if not ex * ex + ey * ey <= radius2:
+                        d2 = ex * ex + ey * ey
+                        if not d2 <= radius2:
                             continue
-                        d = math.hypot(ex, ey)
+                        d = math.sqrt(d2)
                         if not d <= radius:
                             continue
                         s = grid.cell_items[j]
@@ -499,12 +515,6 @@ def edge_candidates(
                                 buf_bucket[q] = buf_bucket[q + 1]
                                 buf_frac[q] = buf_frac[q + 1]
                             count -= 1
-                        if count == buf_seg.size:
-                            buf_seg = _grown_int(buf_seg)
-                            buf_road = _grown_int(buf_road)
-                            buf_bucket = _grown_int(buf_bucket)
-                            buf_frac = _grown_float(buf_frac)
-                            buf_dist = _grown_float(buf_dist)
                         pos = count  # insert, keeping the buffer sorted
                         while pos > 0 and _before(d, s, buf_dist[pos - 1], buf_seg[pos - 1]):
                             buf_dist[pos] = buf_dist[pos - 1]
@@ -543,20 +553,6 @@ def edge_candidates(
         cand_frac[:k_total].copy(),
         cand_dist[:k_total].copy(),
     )
-
-
-@njit(cache=True, nogil=True)
-def _grown_int(values: np.ndarray) -> np.ndarray:
-    grown = np.empty(2 * values.size, _INT)
-    grown[: values.size] = values
-    return grown
-
-
-@njit(cache=True, nogil=True)
-def _grown_float(values: np.ndarray) -> np.ndarray:
-    grown = np.empty(2 * values.size)
-    grown[: values.size] = values
-    return grown
 
 
 @njit(cache=True, nogil=True)
@@ -685,26 +681,16 @@ def _chain_graph(chains: Chains) -> Graph:
 
 @njit(cache=True, nogil=True)
 def _exits(
-    c: int,
-    off: float,
-    arc_end: float,
-    chain_from: np.ndarray,
-    chain_to: np.ndarray,
-    chain_length: np.ndarray,
-    chain_reverse: np.ndarray,
-    sources: np.ndarray,
-    source_cost: np.ndarray,
-) -> int:
-    """Where a truck at ``off`` along chain ``c`` can leave it, into ``sources`` and
-    ``source_cost``; returns how many: the chain's end node, and where the chain is
-    two-way its start node too (turning at the end of the arc it is on, ``arc_end``)."""
-    sources[0] = chain_to[c]
-    source_cost[0] = chain_length[c] - off
-    if chain_reverse[c] < 0:
-        return 1
-    sources[1] = chain_from[c]
-    source_cost[1] = 2.0 * arc_end - off
-    return 2
+    off: float, arc_end: float, c_from: int, c_to: int, length: float, two_way: bool
+) -> tuple[int, int, float, int, float]:
+    """Where a truck at ``off`` along a chain (from node ``c_from`` to ``c_to``, ``length``
+    long) can leave it: ``(n, node0, cost0, node1, cost1)``, the first ``n`` of them: the
+    chain's end node, and where the chain is ``two_way`` its start node too (turning at the
+    end of the arc it is on, ``arc_end``). Scalars only, so that a hot loop calling it
+    counts no array references."""
+    if not two_way:
+        return 1, c_to, length - off, c_to, length - off
+    return 2, c_to, length - off, c_from, 2.0 * arc_end - off
 
 
 @njit(cache=True, nogil=True)
@@ -745,19 +731,19 @@ def _along_chain(
     cb: int,
     ob: float,
     start_b: float,
-    chain_length: np.ndarray,
-    chain_reverse: np.ndarray,
+    length_a: float,
+    reverse_a: int,
     backward_tolerance: float,
 ) -> float:
-    """Distance from ``oa`` on chain ``ca`` to ``ob`` on ``cb`` without passing a chain
-    end: forward on one chain (or back by at most ``backward_tolerance``, GPS jitter), or
-    turning round at a node onto the reverse chain; inf otherwise."""
+    """Distance from ``oa`` on chain ``ca`` (``length_a`` long, its reverse chain
+    ``reverse_a``) to ``ob`` on ``cb`` without passing a chain end: forward on one chain (or
+    back by at most ``backward_tolerance``, GPS jitter), or turning round at a node onto
+    the reverse chain; inf otherwise."""
     if ca == cb and ob >= oa - backward_tolerance:
         return abs(ob - oa)
-    if chain_reverse[ca] == cb:
-        length = chain_length[ca]
-        turn = max(end_a, length - start_b)  # the first node passing both
-        return 2.0 * turn - oa - length + ob
+    if reverse_a == cb:
+        turn = max(end_a, length_a - start_b)  # the first node passing both
+        return 2.0 * turn - oa - length_a + ob
     return math.inf
 
 
@@ -893,14 +879,14 @@ def _table_distance(table: Table, u: int, v: int, within: float) -> float:
 
 @njit(cache=True, nogil=True)
 def _table_row(
-    table: Table, u: int, nodes: np.ndarray, n: int, bound: float, out: np.ndarray
+    table: Table, u: int, nodes: np.ndarray, n: int, bound: float, out: np.ndarray, row: int
 ) -> None:
-    """``out[j]``: the distance from ``u`` to ``nodes[j]`` (``n`` of them, ascending) in
+    """``out[row, j]``: the distance from ``u`` to ``nodes[j]`` (``n`` of them, ascending) in
     the table where it is at most ``bound``, else a distance above ``bound`` or inf;
     read only from the tiers that may hold such distances, each in one pass (galloping
     ahead from each node found to the next)."""
     for j in range(n):
-        out[j] = math.inf
+        out[row, j] = math.inf
     for tier in range(TABLE_TIERS):
         if tier > 0 and _tier_top(table.limit, tier - 1) >= bound:
             break  # the farther tiers hold nothing within the bound
@@ -922,7 +908,7 @@ def _table_row(
                 else:
                     hi = mid
             if lo < end and table.node[lo] == v:
-                out[j] = table.dist[lo]
+                out[row, j] = table.dist[lo]
 
 
 @njit(cache=True, nogil=True)
@@ -952,7 +938,7 @@ def _table_walk(
 
 
 class RouteScratch(NamedTuple):
-    """Buffers of ``_route_step`` (``_route_scratch``)."""
+    """Buffers of ``_route_steps`` (``_route_scratch``)."""
 
     sources: np.ndarray
     source_cost: np.ndarray
@@ -963,13 +949,14 @@ class RouteScratch(NamedTuple):
     exit_node: np.ndarray
     exit_dist: np.ndarray
     exit_done: np.ndarray
+    exit_reach: np.ndarray
     target_nodes: np.ndarray
     target_at: np.ndarray
 
 
 @njit(cache=True, nogil=True)
 def _route_scratch(max_a: int) -> RouteScratch:
-    """Buffers of ``_route_step`` for steps of at most ``max_a`` candidates a side."""
+    """Buffers of ``_route_steps`` for steps of at most ``max_a`` candidates a side."""
     return RouteScratch(
         np.empty(2, _INT),  # sources
         np.empty(2),  # source_cost
@@ -980,16 +967,18 @@ def _route_scratch(max_a: int) -> RouteScratch:
         np.empty(2 * max_a, _INT),  # exit_node: distinct exit nodes of a step (table)
         np.empty((2 * max_a, 2 * max_a)),  # exit_dist: exit node -> target node distances
         np.zeros(2 * max_a, np.bool_),  # exit_done: its row of exit_dist is filled
+        np.empty(2 * max_a),  # exit_reach: the farthest a distance from it may count
         np.empty(2 * max_a, _INT),  # target_nodes: distinct target nodes, ascending
         np.empty(2 * max_a, _INT),  # target_at: each target's place among them
     )
 
 
 @njit(cache=True, nogil=True)
-def _route_step(
+def _route_steps(
     cand_start: np.ndarray,
-    i: int,
-    bound: float,
+    steps: np.ndarray,
+    bounds: np.ndarray,
+    trans_start: np.ndarray,
     route: np.ndarray,
     places: Places,
     chains: Chains,
@@ -998,130 +987,155 @@ def _route_step(
     workspace: Workspace,
     scratch: RouteScratch,
 ) -> None:
-    """One step of ``route_distances``: from the candidates of point ``i - 1`` to those
-    of ``i`` into ``route`` (that step's matrix, row-major), paths up to ``bound`` (inf:
-    any length, by search)."""
+    """Steps of ``route_distances``: for each ``i`` of ``steps``, from the candidates of
+    point ``i - 1`` to those of ``i`` into ``route[trans_start[i]:trans_start[i + 1]]``
+    (that step's matrix, row-major), paths up to ``bounds`` of it (inf: any length, by
+    search). All in one call: a call takes a reference to each array it is given (an
+    atomic count each way), which per step cost more than a step's own work."""
     cand_chain, cand_off, cand_arc_start, cand_arc_end = places
     chain_from = chains.chain_from
     chain_to = chains.chain_to
     chain_length = chains.chain_length
     chain_reverse = chains.chain_reverse
     (sources, source_cost, targets, target_bound, target_extra, entry, exit_node, exit_dist,
-     exit_done, target_nodes, target_at) = scratch  # fmt: skip
-    a0 = cand_start[i - 1]
-    b0 = cand_start[i]
-    b1 = cand_start[i + 1]
-    base = 0
-    a1 = b0
-    nb = b1 - b0
-    for k in range(base, base + (a1 - a0) * nb):
-        route[k] = math.inf
-    # Entry nodes of i's candidates, each with how far a path to it may go.
-    n_targets = 0
-    for b in range(b0, b1):
-        cb = cand_chain[b]
-        entry[b - b0, 0] = -1
-        entry[b - b0, 1] = -1
-        for y in range(2):
-            extra = cand_off[b]
-            if y == 1:
-                if chain_reverse[cb] < 0:
-                    continue
-                extra = _turning_entry(chain_length[cb], cand_arc_start[b], cand_off[b])
-            if extra <= bound:
-                entry[b - b0, y] = n_targets
-                targets[n_targets] = chain_from[cb] if y == 0 else chain_to[cb]
-                target_extra[n_targets] = extra
-                target_bound[n_targets] = bound - extra
-                n_targets += 1
-    use_table = bound <= table.limit
-    n_nodes = 0
-    if use_table:  # the distinct target nodes, ascending: an exit's row is read once
-        for t in range(n_targets):
-            v = targets[t]
-            pos = n_nodes
-            while pos > 0 and target_nodes[pos - 1] > v:
-                pos -= 1
-            if pos > 0 and target_nodes[pos - 1] == v:
-                continue
-            for q in range(n_nodes, pos, -1):
-                target_nodes[q] = target_nodes[q - 1]
-            target_nodes[pos] = v
-            n_nodes += 1
-        for t in range(n_targets):
-            q = 0
-            while target_nodes[q] != targets[t]:
-                q += 1
-            target_at[t] = q
-    n_exits = 0
-    for a in range(a0, a1):
-        ca = cand_chain[a]
-        oa = cand_off[a]
-        row = base + (a - a0) * nb
-        search = False
+     exit_done, exit_reach, target_nodes, target_at) = scratch  # fmt: skip
+    for step in range(steps.size):
+        i = steps[step]
+        bound = bounds[step]
+        base = trans_start[i]
+        a0 = cand_start[i - 1]
+        b0 = cand_start[i]
+        b1 = cand_start[i + 1]
+        a1 = b0
+        nb = b1 - b0
+        for k in range(base, base + (a1 - a0) * nb):
+            route[k] = math.inf
+        # Entry nodes of i's candidates, each with how far a path to it may go.
+        n_targets = 0
         for b in range(b0, b1):
             cb = cand_chain[b]
-            d = _along_chain(
-                ca, oa, cand_arc_end[a], cb, cand_off[b], cand_arc_start[b],
-                chain_length, chain_reverse, backward_tolerance,
-            )  # fmt: skip
-            if d <= bound:
-                route[row + b - b0] = d
-            if not (ca == cb and cand_off[b] >= oa - backward_tolerance):
-                search = True
-        if not search or n_targets == 0:
-            continue
-        n_sources = _exits(
-            ca, oa, cand_arc_end[a], chain_from, chain_to, chain_length, chain_reverse,
-            sources, source_cost,
-        )  # fmt: skip
-        n_touched = 0
-        if use_table:  # distances from each exit node, looked up once per step, if needed
-            for x in range(n_sources):
-                found = -1
-                for q in range(n_exits):
-                    if exit_node[q] == sources[x]:
-                        found = q
-                if found < 0:
-                    found = n_exits
-                    exit_node[found] = sources[x]
-                    exit_done[found] = False  # read when first needed
-                    n_exits += 1
-                sources[x] = found  # from here on: the row of exit_dist
-        else:
-            n_touched = dijkstra(
-                _chain_graph(chains), sources[:n_sources], source_cost[:n_sources],
-                targets[:n_targets], target_bound[:n_targets], bound, workspace,
-            )  # fmt: skip
-        for b in range(b0, b1):
-            cb = cand_chain[b]
-            if ca == cb and cand_off[b] >= oa - backward_tolerance:
-                continue
-            best = math.inf
-            limit = min(bound, route[row + b - b0])  # what a path must not exceed to count
+            entry[b - b0, 0] = -1
+            entry[b - b0, 1] = -1
             for y in range(2):
-                t = entry[b - b0, y]
-                if t < 0:
+                extra = cand_off[b]
+                if y == 1:
+                    if chain_reverse[cb] < 0:
+                        continue
+                    extra = _turning_entry(chain_length[cb], cand_arc_start[b], cand_off[b])
+                if extra <= bound:
+                    entry[b - b0, y] = n_targets
+                    targets[n_targets] = chain_from[cb] if y == 0 else chain_to[cb]
+                    target_extra[n_targets] = extra
+                    target_bound[n_targets] = bound - extra
+                    n_targets += 1
+        use_table = bound <= table.limit
+        n_nodes = 0
+        if use_table:  # the distinct target nodes, ascending: an exit's row is read once
+            for t in range(n_targets):
+                v = targets[t]
+                pos = n_nodes
+                while pos > 0 and target_nodes[pos - 1] > v:
+                    pos -= 1
+                if pos > 0 and target_nodes[pos - 1] == v:
                     continue
-                if use_table:
-                    for x in range(n_sources):
-                        lower = source_cost[x] + target_extra[t]
-                        if lower > limit:  # cannot count, whatever the distance between
-                            continue
-                        r = sources[x]
-                        if not exit_done[r]:
-                            _table_row(
-                                table, exit_node[r], target_nodes, n_nodes, bound, exit_dist[r]
-                            )
-                            exit_done[r] = True
-                        best = min(best, lower + exit_dist[r, target_at[t]])
-                        limit = min(limit, best)
-                else:
-                    best = min(best, workspace.dist[targets[t]] + target_extra[t])
-            if best <= bound and best < route[row + b - b0]:
-                route[row + b - b0] = best
-        if not use_table:
-            _reset(workspace, n_touched)
+                for q in range(n_nodes, pos, -1):
+                    target_nodes[q] = target_nodes[q - 1]
+                target_nodes[pos] = v
+                n_nodes += 1
+            for t in range(n_targets):
+                q = 0
+                while target_nodes[q] != targets[t]:
+                    q += 1
+                target_at[t] = q
+        n_exits = 0
+        if use_table:  # the exit nodes, each with how far a distance from it may count
+            nearest_target = math.inf
+            for t in range(n_targets):
+                nearest_target = min(nearest_target, target_extra[t])
+            for a in range(a0, a1):
+                ca = cand_chain[a]
+                n_sources, sources[0], source_cost[0], sources[1], source_cost[1] = _exits(
+                    cand_off[a], cand_arc_end[a], chain_from[ca], chain_to[ca],
+                    chain_length[ca], chain_reverse[ca] >= 0,
+                )  # fmt: skip
+                for x in range(n_sources):
+                    found = -1
+                    for q in range(n_exits):
+                        if exit_node[q] == sources[x]:
+                            found = q
+                    if found < 0:
+                        found = n_exits
+                        exit_node[found] = sources[x]
+                        exit_done[found] = False  # read when first needed
+                        exit_reach[found] = -math.inf
+                        n_exits += 1
+                    exit_reach[found] = max(
+                        exit_reach[found], bound - source_cost[x] - nearest_target
+                    )
+        for a in range(a0, a1):
+            ca = cand_chain[a]
+            oa = cand_off[a]
+            length_a = chain_length[ca]
+            reverse_a = chain_reverse[ca]
+            row = base + (a - a0) * nb
+            search = False
+            for b in range(b0, b1):
+                cb = cand_chain[b]
+                d = _along_chain(
+                    ca, oa, cand_arc_end[a], cb, cand_off[b], cand_arc_start[b],
+                    length_a, reverse_a, backward_tolerance,
+                )  # fmt: skip
+                if d <= bound:
+                    route[row + b - b0] = d
+                if not (ca == cb and cand_off[b] >= oa - backward_tolerance):
+                    search = True
+            if not search or n_targets == 0:
+                continue
+            n_sources, sources[0], source_cost[0], sources[1], source_cost[1] = _exits(
+                oa, cand_arc_end[a], chain_from[ca], chain_to[ca], length_a, reverse_a >= 0
+            )
+            n_touched = 0
+            if use_table:  # distances from each exit node, looked up once per step, if needed
+                for x in range(n_sources):
+                    q = 0
+                    while exit_node[q] != sources[x]:
+                        q += 1
+                    sources[x] = q  # from here on: the row of exit_dist
+            else:
+                n_touched = dijkstra(
+                    _chain_graph(chains), sources[:n_sources], source_cost[:n_sources],
+                    targets[:n_targets], target_bound[:n_targets], bound, workspace,
+                )  # fmt: skip
+            for b in range(b0, b1):
+                cb = cand_chain[b]
+                if ca == cb and cand_off[b] >= oa - backward_tolerance:
+                    continue
+                best = math.inf
+                limit = min(bound, route[row + b - b0])  # what a path must not exceed to count
+                for y in range(2):
+                    t = entry[b - b0, y]
+                    if t < 0:
+                        continue
+                    if use_table:
+                        for x in range(n_sources):
+                            lower = source_cost[x] + target_extra[t]
+                            if lower > limit:  # cannot count, whatever the distance between
+                                continue
+                            r = sources[x]
+                            if not exit_done[r]:
+                                _table_row(
+                                    table, exit_node[r], target_nodes, n_nodes, exit_reach[r],
+                                    exit_dist, r,
+                                )  # fmt: skip
+                                exit_done[r] = True
+                            best = min(best, lower + exit_dist[r, target_at[t]])
+                            limit = min(limit, best)
+                    else:
+                        best = min(best, workspace.dist[targets[t]] + target_extra[t])
+                if best <= bound and best < route[row + b - b0]:
+                    route[row + b - b0] = best
+            if not use_table:
+                _reset(workspace, n_touched)
 
 
 @njit(cache=True, nogil=True)
@@ -1165,16 +1179,17 @@ def route_distances(
     total = trans_start[n] if n > 0 else 0
     route = np.full(total, math.inf)
     straight = np.empty(total)
-    scratch = _route_scratch(max_a)
+    steps = np.arange(1, max(n, 1))
+    bounds = np.empty(steps.size)
     for i in range(1, n):
         gc = math.hypot(px[i] - px[i - 1], py[i] - py[i - 1])
-        base = trans_start[i]
-        for k in range(base, trans_start[i + 1]):
+        for k in range(trans_start[i], trans_start[i + 1]):
             straight[k] = gc
-        _route_step(
-            cand_start, i, bound_factor * gc + bound_slack, route[base : trans_start[i + 1]],
-            places, chains, table, backward_tolerance, workspace, scratch,
-        )  # fmt: skip
+        bounds[i - 1] = bound_factor * gc + bound_slack
+    _route_steps(
+        cand_start, steps, bounds, trans_start, route, places, chains, table,
+        backward_tolerance, workspace, _route_scratch(max_a),
+    )  # fmt: skip
     return trans_start, route, straight
 
 
@@ -1273,16 +1288,25 @@ def _append_arcs(
     out: np.ndarray,
     out_seg: np.ndarray,
     count: int,
-    chains: Chains,
-    c: int,
+    chain_arcs: np.ndarray,
+    base: int,
     first: int,
     last: int,
     seg: int,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Append arcs ``first..last`` (inclusive, indices along chain ``c``) to the path."""
-    for q in range(first, last + 1):
-        out = _append_int(out, count, chains.chain_arcs[chains.chain_start[c] + q])
-        out_seg = _append_int(out_seg, count, seg)
+    """Append arcs ``first..last`` (inclusive, indices along the chain whose arcs start at
+    ``chain_arcs[base]``) to the path, grown (doubled) when full."""
+    need = count + max(0, last - first + 1)
+    if need > out.size:
+        size = max(2 * out.size, need)
+        grown = np.empty(size, _INT)
+        grown[:count] = out[:count]
+        grown_seg = np.empty(size, _INT)
+        grown_seg[:count] = out_seg[:count]
+        out, out_seg = grown, grown_seg
+    for q in range(base + first, base + last + 1):
+        out[count] = chain_arcs[q]
+        out_seg[count] = seg
         count += 1
     return out, out_seg, count
 
@@ -1316,6 +1340,7 @@ def fill_path(
     """
     chain, offset, arc_start, arc_end = places
     chain_start = chains.chain_start
+    chain_arcs = chains.chain_arcs
     arc_pos = chains.arc_pos
     chain_from = chains.chain_from
     chain_to = chains.chain_to
@@ -1352,18 +1377,18 @@ def fill_path(
         if ca == cb and offset[i] >= offset[last] - backward_tolerance:
             if offset[i] >= offset[last] and pos_b >= pos_a:  # (not the arc before a node)
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chains, ca, pos_a + 1, pos_b, seg
+                    out, out_seg, count, chain_arcs, chain_start[ca], pos_a + 1, pos_b, seg
                 )
                 last = i
             at[i] = count - 1
             continue
         direct = _along_chain(
-            ca, offset[last], arc_end[last], cb, offset[i], arc_start[i], chain_length,
-            chain_reverse, backward_tolerance,
+            ca, offset[last], arc_end[last], cb, offset[i], arc_start[i], chain_length[ca],
+            chain_reverse[ca], backward_tolerance,
         )  # fmt: skip
-        n_sources = _exits(
-            ca, offset[last], arc_end[last], chain_from, chain_to, chain_length,
-            chain_reverse, sources, source_cost,
+        n_sources, sources[0], source_cost[0], sources[1], source_cost[1] = _exits(
+            offset[last], arc_end[last], chain_from[ca], chain_to[ca], chain_length[ca],
+            chain_reverse[ca] >= 0,
         )  # fmt: skip
         targets[0] = chain_from[cb]
         targets[1] = chain_to[cb] if chain_reverse[cb] >= 0 else chain_from[cb]
@@ -1417,46 +1442,51 @@ def fill_path(
         if direct <= via and direct < math.inf:  # turn round on the chain: cb reverses ca
             if arc_end[last] >= chain_length[ca] - arc_start[i]:  # at the end of a's arc
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chains, cb, n_a - 1 - pos_a, pos_b, seg
+                    out, out_seg, count, chain_arcs, chain_start[cb], n_a - 1 - pos_a, pos_b, seg
                 )
             else:  # on to the node where b's arc begins on the way back
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chains, ca, pos_a + 1, n_b - 1 - pos_b,
+                    out, out_seg, count, chain_arcs, chain_start[ca], pos_a + 1, n_b - 1 - pos_b,
                     seg,
                 )  # fmt: skip
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chains, cb, pos_b, pos_b, seg
+                    out, out_seg, count, chain_arcs, chain_start[cb], pos_b, pos_b, seg
                 )
         elif via < math.inf:
             if leave == 0:  # leave at the end of a's chain
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chains, ca, pos_a + 1, n_a - 1, seg
+                    out, out_seg, count, chain_arcs, chain_start[ca], pos_a + 1, n_a - 1, seg
                 )
             else:  # turn round at the end of a's arc and leave at the chain's start
                 ra = chain_reverse[ca]
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chains, ra, n_a - 1 - pos_a, n_a - 1,
+                    out, out_seg, count, chain_arcs, chain_start[ra], n_a - 1 - pos_a, n_a - 1,
                     seg,
                 )  # fmt: skip
             for q in range(links.size):
                 link = links[q]
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chains, link, 0,
+                    out, out_seg, count, chain_arcs, chain_start[link], 0,
                     chain_start[link + 1] - chain_start[link] - 1, seg,
                 )  # fmt: skip
             if entry == 0:
-                out, out_seg, count = _append_arcs(out, out_seg, count, chains, cb, 0, pos_b, seg)
+                out, out_seg, count = _append_arcs(
+                    out, out_seg, count, chain_arcs, chain_start[cb], 0, pos_b, seg
+                )
             else:  # along the reverse chain, turning round onto b's arc
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chains, chain_reverse[cb], 0,
+                    out, out_seg, count, chain_arcs, chain_start[chain_reverse[cb]], 0,
                     n_b - 1 - pos_b, seg,
                 )  # fmt: skip
                 out, out_seg, count = _append_arcs(
-                    out, out_seg, count, chains, cb, pos_b, pos_b, seg
+                    out, out_seg, count, chain_arcs, chain_start[cb], pos_b, pos_b, seg
                 )
         else:  # not reachable (the matcher starts a new segment before this happens)
-            out, out_seg, count = _append_arcs(out, out_seg, count, chains, cb, pos_b, pos_b, seg)
-        _reset(workspace, n_touched)
+            out, out_seg, count = _append_arcs(
+                out, out_seg, count, chain_arcs, chain_start[cb], pos_b, pos_b, seg
+            )
+        if n_touched:
+            _reset(workspace, n_touched)
         at[i] = count - 1
         last = i
     return out[:count].copy(), out_seg[:count].copy(), at
@@ -1555,7 +1585,7 @@ def match_track(
     Where a state cannot be reached from the one before (the kept fix just before it),
     that step and the ``break_steps - 1`` before it (back to a kept fix without
     candidates) are searched again with their bound ``break_factor`` times wider
-    (``_route_step``) and ``viterbi`` runs again, until no new such step; what still
+    (``_route_steps``) and ``viterbi`` runs again, until no new such step; what still
     cannot be reached, or follows kept fixes without candidates, starts a new segment.
     ``fill_path`` joins the states. Every fix takes the segment of the last kept fix at
     or before it (its owner); a kept fix keeps its arc, a thinned one takes the nearest
@@ -1629,8 +1659,8 @@ def match_track(
                 again = True
                 bound = params.break_factor * (params.route_factor * straight[trans_start[h]]
                                                + params.route_slack)  # fmt: skip
-                _route_step(
-                    sub_start, h, bound, route[trans_start[h] : trans_start[h + 1]], places,
+                _route_steps(
+                    sub_start, np.array([h]), np.array([bound]), trans_start, route, places,
                     chains, table, sigma, workspace, scratch,
                 )  # fmt: skip
                 lo = trans_start[h]

@@ -104,12 +104,17 @@ def address(rng: np.random.Generator, town: str | None = None) -> str:
     return f"广州市番禺区{town or pick(rng, TOWNS)}{pick(rng, ROADS)}{int(rng.integers(1, 300))}号"
 
 
-def credit_code(rng: np.random.Generator) -> str:
-    """An enterprise code (9 1, Panyu 440113) with a valid GB 32100-2015 check character."""
-    body = "".join(CREDIT_CODE_CHARSET[int(i)] for i in rng.integers(0, 10, size=8))
-    body += CREDIT_CODE_CHARSET[int(rng.integers(0, len(CREDIT_CODE_CHARSET)))]
-    first17 = "91440113" + body
-    return first17 + credit_code_check_char(first17)
+def credit_code(rng: np.random.Generator, seen: set[str]) -> str:
+    """An enterprise code (9 1, Panyu 440113) with a valid GB 32100-2015 check character,
+    not in ``seen`` (added to it)."""
+    while True:
+        body = "".join(CREDIT_CODE_CHARSET[int(i)] for i in rng.integers(0, 10, size=8))
+        body += CREDIT_CODE_CHARSET[int(rng.integers(0, len(CREDIT_CODE_CHARSET)))]
+        first17 = "91440113" + body
+        code = first17 + credit_code_check_char(first17)
+        if code not in seen:
+            seen.add(code)
+            return code
 
 
 def plate(rng: np.random.Generator, seen: set[str], *, new_energy: bool) -> str:
@@ -127,12 +132,23 @@ def plate(rng: np.random.Generator, seen: set[str], *, new_energy: bool) -> str:
             return f"粤A{serial}"
 
 
-def id_number(rng: np.random.Generator) -> str:
-    """An 18-character resident ID (driving licence number) with its ISO 7064 check character."""
-    birth = f"{int(rng.integers(1968, 1998))}{int(rng.integers(1, 13)):02d}{int(rng.integers(1, 29)):02d}"
-    first17 = "440126" + birth + "".join(str(int(d)) for d in rng.integers(0, 10, size=3))
+def id_number(rng: np.random.Generator, seen: set[str]) -> str:
+    """An 18-character resident ID (driving licence number) with its ISO 7064 check
+    character, not in ``seen`` (added to it): a birth date and a 3-digit serial are drawn
+    again on a repeat (10 million numbers, so a 20,000-driver city redraws a few dozen)."""
+    while True:
+        birth = f"{int(rng.integers(1968, 1998))}{int(rng.integers(1, 13)):02d}{int(rng.integers(1, 29)):02d}"
+        first17 = "440126" + birth + "".join(str(int(d)) for d in rng.integers(0, 10, size=3))
+        number = first17 + id_check_char(first17)
+        if number not in seen:
+            seen.add(number)
+            return number
+
+
+def id_check_char(first17: str) -> str:
+    """The ISO 7064 MOD 11-2 check character of a resident ID's first 17 digits."""
     digits = np.array([int(c) for c in first17])
-    return first17 + _ID_CHECK[int(digits @ _ID_WEIGHTS) % 11]
+    return _ID_CHECK[int(digits @ _ID_WEIGHTS) % 11]
 
 
 def phone(rng: np.random.Generator) -> str:

@@ -13,6 +13,7 @@ import polars as pl
 
 LOCAL_TZ = timezone(timedelta(hours=8))
 H = 3600.0  # seconds in an hour (times of day are seconds from local midnight)
+DAY_S = 24 * H
 
 
 BUNDLE_FILES = (
@@ -68,7 +69,7 @@ class ScenarioSummary:
 
     @property
     def points(self) -> int:
-        return self.records["tracks.csv"]
+        return sum(n for name, n in self.records.items() if name.startswith("tracks"))
 
 
 def iso(day: date, seconds: float) -> str:
@@ -98,24 +99,24 @@ def write_bundle(
     out_dir: Path,
     meta: dict[str, Any],
     registry: dict[str, Any],
-    tracks: pl.DataFrame,
     manifests: list[dict[str, Any]],
     receipts: list[dict[str, Any]],
 ) -> dict[str, int]:
-    """Write the bundle's files into ``out_dir`` (created); return the records per file."""
+    """Write the bundle's files but its tracks into ``out_dir`` (created); return the
+    records per file."""
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_json(out_dir / "scenario.json", meta)
     for name, obj in registry.items():
         _write_json(out_dir / name, obj)
-    tracks.write_csv(out_dir / "tracks.csv")
     _write_csv(out_dir / "manifests.csv", manifests, MANIFEST_COLUMNS)
     _write_csv(out_dir / "receipts.csv", receipts, RECEIPT_COLUMNS)
     records = {name: len(obj) for name, obj in registry.items()}
-    return records | {
-        "tracks.csv": tracks.height,
-        "manifests.csv": len(manifests),
-        "receipts.csv": len(receipts),
-    }
+    return records | {"manifests.csv": len(manifests), "receipts.csv": len(receipts)}
+
+
+def track_files(out_dir: Path) -> list[Path]:
+    """The bundle's track files (``tracks.csv``, or ``tracks-00001.csv``, …)."""
+    return sorted(out_dir.glob("tracks*.csv"))
 
 
 def network_reference(network: Path, out_dir: Path) -> str:

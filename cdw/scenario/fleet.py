@@ -169,7 +169,7 @@ class Fleet:
         )
         return {
             "name": name,
-            "credit_code": names.credit_code(rng),
+            "credit_code": names.credit_code(rng, self.used_credit_codes),
             "licence_no": f"穗番建运〔{self.day.year - 1}〕{k + 1:04d}号",
             "licence_valid_until": (
                 self.day + timedelta(days=int(rng.integers(100, 700)))
@@ -306,7 +306,8 @@ class Fleet:
 
     def _vehicles(self) -> None:
         rng = self.rng
-        seen: set[str] = set()
+        seen: set[str] = set()  # plates
+        licences: set[str] = set()
         site_order = rng.permutation(len(self.sites))
         # half of the trucks, drawn apart from their permits, have no load sensor
         sensorless = set(rng.permutation(self.n_trucks)[: self.n_trucks // 2].tolist())
@@ -318,7 +319,7 @@ class Fleet:
             plate = names.plate(rng, seen, new_energy=rng.random() < 0.25)
             capacity = float(rng.choice([12.0, 14.0, 16.0, 18.0]))
             permit = int(site_order[k % len(site_order)])
-            licence = names.id_number(rng)
+            licence = names.id_number(rng, licences)
             truck = Truck(
                 index=k,
                 plate=plate,
@@ -364,8 +365,12 @@ class Fleet:
         return self.sites[p["site_index"]], self.facilities[p["facility_index"]]
 
     def leg_time(self, a: Place, b: Place) -> float:
-        edges = self.world.path(a.node, b.node)
-        return 1.3 * self.world.travel_s(edges) + 240
+        """Planned seconds from ``a`` to ``b`` (kept per pair: a city day asks for the same
+        few thousand pairs tens of thousands of times)."""
+        key = (a.node, b.node)
+        if key not in self.leg_s:
+            self.leg_s[key] = 1.3 * self.world.travel_s(self.world.path(a.node, b.node)) + 240
+        return self.leg_s[key]
 
     def _plan_cycles(self, truck: Truck, wanted: int) -> int:
         """As many of ``wanted`` loads as fit, the last loaded leg arriving by 18:30 with

@@ -8,7 +8,10 @@ outliers and short dropouts, issues manifests and receipts as the gates would, i
 labelled violations of every DESIGN.md §3 code and labelled near misses just under each
 threshold, and writes the bundle described in ``sample_tracks/README.md``. Everything is
 drawn from one ``numpy.random.default_rng(seed)``: the same arguments give byte-identical
-files.
+files. A city day scales: registry keys stay unique for any fleet it accepts, ``full_day``
+adds each truck's parked fixes at its depot around its working day (00:00–24:00, drawn from
+the truck's own generator, so the working day is unchanged), and ``trucks_per_file`` writes
+the fixes a batch of trucks at a time.
 
 What makes the day hard is what real days have: loaded legs chosen to run on motorways,
 trunks and primaries (dual carriageways, frontage roads, ramps, interchanges), waits on the
@@ -37,6 +40,7 @@ from cdw.scenario.bundle import (
     ScenarioSummary,
     iso,
     network_reference,
+    track_files,
     write_bundle,
 )
 from cdw.scenario.drive import Driving
@@ -44,11 +48,21 @@ from cdw.scenario.fleet import Fleet, LoadedLeg
 from cdw.scenario.gps import GpsSampling
 from cdw.scenario.paperwork import Paperwork
 from cdw.scenario.violations import Violations
-from cdw.scenario.world import panyu
+from cdw.scenario.world import Place, panyu
 
 
-def _check_args(trucks: int, noise_m: float, interval_s: float) -> None:
+def _check_args(
+    trucks: int, noise_m: float, interval_s: float, trucks_per_file: int | None = None
+) -> None:
     problems = []
+    if trucks_per_file is not None and trucks_per_file < 1:
+        problems.append(
+            Problem(
+                "trucks_per_file",
+                f"每个轨迹文件的车辆数应至少为 1：{trucks_per_file}",
+                f"trucks_per_file must be at least 1: {trucks_per_file}",
+            )
+        )
     if not 5 <= trucks <= 20_000:
         problems.append(
             Problem(
@@ -91,8 +105,23 @@ class DayBuilder(Fleet, Violations, Driving, GpsSampling, Paperwork):
         self.truth: list[dict[str, Any]] = []
         self.loaded_legs: list[LoadedLeg] = []
         self.used_names: set[str] = set()
+        self.used_credit_codes: set[str] = set()
         self.last_fix: dict[str, float] = {}  # plate -> seconds of its last fix
         self.detours = 0
+        self.leg_s: dict[tuple[int, int], float] = {}  # (from node, to node) -> planned s
+        self.vias_of_permit: dict[int, list[Place]] = {}
+
+
+def plan_day(
+    trucks: int, seed: int, day: date, noise_m: float = 10.0, interval_s: float = 15.0
+) -> DayBuilder:
+    """The day laid out (places, registry, permits, each truck's loads) and its violations
+    assigned, before any truck drives."""
+    _check_args(trucks, noise_m, interval_s)
+    b = DayBuilder(trucks, seed, day, noise_m, interval_s)
+    b.layout()
+    b.assign()
+    return b
 
 
 def generate_scenario(
@@ -103,30 +132,42 @@ def generate_scenario(
     day: date,
     noise_m: float = 10.0,
     interval_s: float = 15.0,
+    full_day: bool = False,
+    trucks_per_file: int | None = None,
 ) -> ScenarioSummary:
-    """Write a scenario bundle into ``out_dir`` (created; existing bundle files are replaced)."""
-    _check_args(trucks, noise_m, interval_s)
-    b = DayBuilder(trucks, seed, day, noise_m, interval_s)
-    b.layout()
-    b.assign()
+    """Write a scenario bundle into ``out_dir`` (created; existing bundle files are replaced).
+
+    ``full_day``: every truck reports from 00:00 to 24:00, parked at its depot before and
+    after its working day (:meth:`GpsSampling.parked`). ``trucks_per_file``: the fixes go to
+    ``tracks-00001.csv``, ``tracks-00002.csv``, … of that many trucks each, each written as
+    soon as its trucks are driven (memory holds one file's fixes); by default one
+    ``tracks.csv``."""
+    _check_args(trucks, noise_m, interval_s, trucks_per_file)
+    b = plan_day(trucks, seed, day, noise_m, interval_s)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in track_files(out_dir):
+        stale.unlink()
+    per_file = trucks_per_file or trucks
+    epoch0 = datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ).timestamp()
+    track_records: dict[str, int] = {}
     frames = []
     for truck in b.trucks:
         tape, windows = b.drive_truck(truck)
         frame = b.sample(truck, tape, windows)
         b.last_fix[truck.plate] = float(frame["t"][-1])
-        frames.append(frame)
+        frames.append(b.parked(truck, frame) if full_day else frame)
+        if len(frames) == per_file or truck is b.trucks[-1]:
+            name = (
+                "tracks.csv"
+                if trucks_per_file is None
+                else f"tracks-{truck.index // per_file + 1:05d}.csv"
+            )
+            tracks = _as_tracks(pl.concat(frames), epoch0)
+            tracks.write_csv(out_dir / name)
+            track_records[name] = tracks.height
+            frames = []
     manifests, receipts = b.manifests()
-    epoch0 = datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ).timestamp()
-    tracks = (
-        pl.concat(frames)
-        .with_columns(
-            ts=pl.from_epoch((pl.col("t") + epoch0).cast(pl.Int64))
-            .dt.replace_time_zone("UTC")
-            .dt.convert_time_zone("Asia/Shanghai")
-            .dt.strftime("%Y-%m-%dT%H:%M:%S%:z")
-        )
-        .select("plate", "ts", "lon", "lat", "speed_kmh", "heading", "status", "alarm")
-    )
     truth = sorted(b.truth, key=lambda g: (g["start"], g["code"], g["plate"]))
     truth = [{**g, "start": iso(day, g["start"]), "end": iso(day, g["end"])} for g in truth]
 
@@ -153,10 +194,15 @@ def generate_scenario(
         "interval_s": interval_s,
         "timezone": "Asia/Shanghai",
         "crs": "EPSG:4326",
-        "files": list(BUNDLE_FILES),
+        "files": [
+            *(f for f in BUNDLE_FILES if f != "tracks.csv" or trucks_per_file is None),
+            *(track_records if trucks_per_file is not None else ()),
+        ],
     }
+    if full_day:
+        meta["full_day"] = True
     meta["road_network"] = network_reference(b.world.file, out_dir)
-    records = write_bundle(out_dir, meta, registry, tracks, manifests, receipts)
+    records = write_bundle(out_dir, meta, registry, manifests, receipts) | track_records
     return ScenarioSummary(
         out_dir=out_dir,
         trucks=trucks,
@@ -166,3 +212,13 @@ def generate_scenario(
         violations=dict(sorted(Counter(g["code"] for g in truth if "near_miss" not in g).items())),
         near_misses=dict(sorted(Counter(g["code"] for g in truth if "near_miss" in g).items())),
     )
+
+
+def _as_tracks(frame: pl.DataFrame, epoch0: float) -> pl.DataFrame:
+    """Fixes as the GPS CSV contract has them: local ISO-8601 times with their offset."""
+    return frame.with_columns(
+        ts=pl.from_epoch((pl.col("t") + epoch0).cast(pl.Int64))
+        .dt.replace_time_zone("UTC")
+        .dt.convert_time_zone("Asia/Shanghai")
+        .dt.strftime("%Y-%m-%dT%H:%M:%S%:z")
+    ).select("plate", "ts", "lon", "lat", "speed_kmh", "heading", "status", "alarm")

@@ -6,8 +6,9 @@ import numpy as np
 import polars as pl
 import shapely
 
+from cdw.scenario.bundle import DAY_S
 from cdw.scenario.fleet import CORRIDOR_HALF_WIDTH_M, Truck
-from cdw.scenario.motion import LOAD_FULL_BITS, Tape
+from cdw.scenario.motion import LOAD_FULL_BITS, POSITIONED, Tape
 
 # JT/T 808 alarm bit.
 ALARM_MAIN_POWER_CUT = 1 << 8
@@ -62,7 +63,7 @@ class GpsSampling:
         self._truth_from_samples(truck, ts, x, y, alarm, windows)
         return pl.DataFrame(
             {
-                "plate": [truck.plate] * len(ts),
+                "plate": pl.repeat(truck.plate, len(ts), eager=True),
                 "t": ts,
                 "lon": np.round(lon, 6),
                 "lat": np.round(lat, 6),
@@ -70,6 +71,54 @@ class GpsSampling:
                 "heading": np.round(heading).astype(np.int64) % 360,
                 "status": status,
                 "alarm": alarm,
+            }
+        )
+
+    def parked(self, truck: Truck, working: pl.DataFrame) -> pl.DataFrame:
+        """The truck's whole local day: ``working`` (its fixes from leaving the depot to
+        coming back) with the depot fixes before and after it, from 00:00 to 24:00, one every
+        ``interval_s`` ± 20 % as while driving. Parked with the engine off, the terminal
+        reports positioned (status bit 1), ACC off, no load, speed 0, the last heading, and
+        the day's GPS noise around the depot spot (one fix in a hundred three times as far).
+        Drawn from the truck's own generator, so the working fixes and the labels are those
+        of the same day without ``full_day``."""
+        rng = np.random.default_rng([self.seed, truck.index])
+        first, last = float(working["t"][0]), float(working["t"][-1])
+        n_steps = int(DAY_S / (0.8 * self.interval_s)) + 2
+        before = first - np.cumsum(self.interval_s * rng.uniform(0.8, 1.2, n_steps))
+        after = last + np.cumsum(self.interval_s * rng.uniform(0.8, 1.2, n_steps))
+        before = np.round(before[before >= 0])[::-1]
+        after = np.round(after[after < DAY_S])
+        ts = np.r_[before, after]
+        sigma = self.noise_m * np.where(rng.random(len(ts)) < 0.01, 3.0, 1.0)
+        east, north = rng.normal(0, 1, (2, len(ts))) * sigma
+        # metres to degrees at the depot spot (a parked truck's noise spans metres)
+        sx, sy = truck.depot.spot
+        lon, lat = self.world.lonlat(np.array([sx, sx + 1, sx]), np.array([sy, sy, sy + 1]))
+        n_before, n = len(before), len(ts) + working.height
+
+        def around(name: str, parked: np.ndarray) -> np.ndarray:
+            return np.concatenate([parked[:n_before], working[name].to_numpy(), parked[n_before:]])
+
+        heading = working["heading"]
+        return pl.DataFrame(
+            {
+                "plate": pl.repeat(truck.plate, n, eager=True),
+                "t": around("t", ts),
+                "lon": around(
+                    "lon",
+                    np.round(lon[0] + east * (lon[1] - lon[0]) + north * (lon[2] - lon[0]), 6),
+                ),
+                "lat": around(
+                    "lat",
+                    np.round(lat[0] + east * (lat[1] - lat[0]) + north * (lat[2] - lat[0]), 6),
+                ),
+                "speed_kmh": around("speed_kmh", np.zeros(len(ts))),
+                "heading": around(
+                    "heading", np.where(np.arange(len(ts)) < n_before, heading[0], heading[-1])
+                ),
+                "status": around("status", np.full(len(ts), POSITIONED, np.uint32)),
+                "alarm": around("alarm", np.zeros(len(ts), np.uint32)),
             }
         )
 

@@ -49,28 +49,27 @@ class Tape:
         waiting 8–55 s at half of its signalised vertices, never within 150 m of the last
         stop (so no two stops add up to a longer one)."""
         status = POSITIONED | ACC_ON | (LOAD_FULL_BITS if loaded else 0)
-        pts = leg.pts
         waits = np.where(
             leg.signals & (rng.random(len(leg.signals)) < 0.5),
             rng.uniform(8, 55, len(leg.signals)),
             0.0,
-        )
-        for k in range(len(pts) - 1):
-            dx, dy = pts[k + 1, 0] - pts[k, 0], pts[k + 1, 1] - pts[k, 1]
+        ).tolist()
+        # plain floats: the same IEEE arithmetic as numpy scalars, without their overhead
+        xs, ys = leg.pts[:, 0].tolist(), leg.pts[:, 1].tolist()
+        speeds = leg.speeds.tolist()
+        last = len(xs) - 1
+        for k in range(last):
+            dx, dy = xs[k + 1] - xs[k], ys[k + 1] - ys[k]
             length = math.hypot(dx, dy)
             if length < 0.01:
                 continue
             self._heading = math.degrees(math.atan2(dx, dy)) % 360
             self._knot(
-                self.now + length / (leg.speeds[k] / 3.6),
-                pts[k + 1, 0],
-                pts[k + 1, 1],
-                float(leg.speeds[k]),
-                status,
+                self.now + length / (speeds[k] / 3.6), xs[k + 1], ys[k + 1], speeds[k], status
             )
             self._since_stop += length
-            if k + 1 < len(pts) - 1 and waits[k + 1] > 0 and self._since_stop >= 150:
-                self.dwell(float(waits[k + 1]), loaded=loaded)
+            if k + 1 < last and waits[k + 1] > 0 and self._since_stop >= 150:
+                self.dwell(waits[k + 1], loaded=loaded)
 
 
 @dataclass

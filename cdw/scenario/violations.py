@@ -69,9 +69,13 @@ class Violations:
         busy: Counter[int] = Counter()
         taken: set[tuple[int, int]] = set()
         loaded_legs = [self.leg(*self.site_fac(t)) for t in self.trucks]
-        fast = [self.fast_stretch(leg) is not None for leg in loaded_legs]
+        # a leg's geometry, classes and limits are its permit's (only its speeds are drawn)
+        one_leg = {t.permit: leg for t, leg in zip(self.trucks, loaded_legs, strict=True)}
+        fast_permit = {p: self.fast_stretch(leg) is not None for p, leg in one_leg.items()}
+        slow_permit = {p: self.slow_stretch(leg) is not None for p, leg in one_leg.items()}
+        fast = [fast_permit[t.permit] for t in self.trucks]
         via_near = [bool(self.vias(t)) for t in self.trucks]
-        slow = [self.slow_stretch(leg) is not None for leg in loaded_legs]
+        slow = [slow_permit[t.permit] for t in self.trucks]
 
         def approach_s(ti: int, c: int) -> float:
             t = self.trucks[ti]
@@ -214,13 +218,15 @@ class Violations:
 
     def vias(self, truck: Truck) -> list[Place]:
         """Yards drawn across a road within 3 km of the truck's permit route (not its own)."""
-        route = self.route_lines[truck.permit]
-        own = self.site_fac(truck)
-        return [
-            p
-            for p in self.places
-            if p.kind == "roadside" and p not in own and p.fence.distance(route) < 3000
-        ]
+        if truck.permit not in self.vias_of_permit:
+            route = self.route_lines[truck.permit]
+            own = self.site_fac(truck)
+            self.vias_of_permit[truck.permit] = [
+                p
+                for p in self.places
+                if p.kind == "roadside" and p not in own and p.fence.distance(route) < 3000
+            ]
+        return self.vias_of_permit[truck.permit]
 
     def wrong_turn(self, truck: Truck, tape: Tape, leg: Leg, site: Place, facility: Place) -> None:
         """A wrong turn 75–135 m into a real side road and back: off the corridor for at most

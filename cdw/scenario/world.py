@@ -74,7 +74,8 @@ class World:
         # the main component: every node reachable from the motorway node nearest the middle
         # of the district and back (a motorway node at the edge of the extract may be one
         # that the carriageway only leaves)
-        self.free_s = np.where(drivable, net.edge_travel_time_s, np.inf)
+        self.edge_s = net.edge_travel_time_s  # free-flow seconds per arc, computed once
+        self.free_s = np.where(drivable, self.edge_s, np.inf)
         motorway = np.unique(net.edge_from[drivable & (classes == "motorway")])
         middle = np.hypot(
             self.x[motorway] - np.median(self.x), self.y[motorway] - np.median(self.y)
@@ -85,7 +86,7 @@ class World:
         # the posted limit; where none applies, the truck limit
         limit = net.edge_limit_kmh
         self.limit_kmh = np.where(np.isfinite(limit), limit, TRUCK_LIMIT_KMH)
-        self.free_s = np.where(self.drivable, net.edge_travel_time_s, np.inf)
+        self.free_s = np.where(self.drivable, self.edge_s, np.inf)
         self.lawful_s = self.free_s
         # an undirected segment id per arc (both arcs of a road segment share it)
         lo, hi = np.minimum(net.edge_from, net.edge_to), np.maximum(net.edge_from, net.edge_to)
@@ -187,7 +188,7 @@ class World:
         return self._trees[key]
 
     def travel_s(self, edges: np.ndarray) -> float:
-        return float(self.net.edge_travel_time_s[edges].sum())
+        return float(self.edge_s[edges].sum())
 
     # --- places ----------------------------------------------------------------------------
 

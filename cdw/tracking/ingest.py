@@ -1,9 +1,18 @@
-"""Ingest one GPS file: read → validate → clean → append to the point store.
+"""Ingest one GPS file: read → validate → clean → append to the point store, in bounded memory.
 
 A file is stored whole or not at all: any rejected row aborts it with
-:class:`~cdw.errors.ValidationFailed` listing every problem, unless ``skip_invalid`` is
-set, in which case the good rows are stored and the rejects are written beside the input
-as ``<name>.rejects.csv`` (``line, field, reason_zh, reason_en, raw``).
+:class:`~cdw.errors.ValidationFailed` listing the problems, unless ``skip_invalid`` is set,
+in which case the good rows are stored and the rejects are written beside the input as
+``<name>.rejects.csv`` (``line, field, reason_zh, reason_en, raw``).
+
+Memory follows ``Settings.ingest_chunk_rows``, not the file: the reader yields checked
+chunks of about that many points (:func:`cdw.tracking.io.iter_points`); a file of one chunk
+is cleaned and stored as it is, a longer one is staged on disk, partitioned by vehicle, in
+``<store root>/.ingest-<id>/`` and then cleaned and stored one group of partitions (about one
+chunk of points) at a time, all groups in ONE commit (:meth:`PointStore.append_many`). The
+rejects are staged too; the report keeps the first :data:`REJECTS_KEPT` of them and their
+count. The staging directory is removed when the ingest ends, however it ends; one left by a
+killed process is removed by the next ingest into the same store.
 
 Given a database ``session``, a stored file is recorded: a ``gps_upload`` row (file name,
 SHA-256, channel, uploader, rows read/rejected, points new/already stored) whose id the
@@ -16,27 +25,43 @@ another).
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
+import math
 import os
+import shutil
+import time
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import polars as pl
 from sqlmodel import Session
 
 from cdw.audit.log import audit
 from cdw.auth.models import User
 from cdw.config import Thresholds, get_settings
-from cdw.errors import ValidationFailed
+from cdw.errors import MAX_PROBLEMS_SHOWN, ValidationFailed
 from cdw.exports import safe_row
 from cdw.tracking.clean import clean
-from cdw.tracking.io import Reject, detect_format, read_points
+from cdw.tracking.io import Reject, detect_format, iter_points
 from cdw.tracking.models import GpsUpload
-from cdw.tracking.store import PointStore
+from cdw.tracking.points import empty_points
+from cdw.tracking.store import PointStore, vehicle_bucket
 
 REJECTS_COLUMNS = ("line", "field", "reason_zh", "reason_en", "raw")
+REJECTS_KEPT = MAX_PROBLEMS_SHOWN  # rejects a report or error carries; the rejects file has all
+STAGING_PREFIX = ".ingest-"
+# Staged partitions: about one per this many bytes of input per chunk row, so that a group
+# of whole partitions holds about one chunk of points (Parquet, the densest input, takes
+# some 10-20 bytes a point; CSV and JT/T 808 50-80).
+_INPUT_BYTES_PER_POINT = 16
+_MAX_PARTS = 4096  # at least the store's bucket count
+_REJECTS_IN_MEMORY = 10_000  # staged rejects beyond this go to disk
+_STALE_STAGING_S = 3600.0  # a staging directory without a lock file this old is abandoned
 
 
 @dataclass
@@ -50,8 +75,9 @@ class IngestReport:
     new: int = 0
     already_stored: int = 0
     rejects_file: Path | None = None
-    rejects: list[Reject] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)  # the first REJECTS_KEPT, by line
     upload_id: str | None = None  # the gps_upload row, when recorded
+    rejects_total: int = 0  # every reject (one per bad field), also those not kept
 
     @property
     def note(self) -> tuple[str, str]:
@@ -91,6 +117,20 @@ class IngestReport:
         }
 
 
+class FileRejected(ValidationFailed):
+    """A file refused for its invalid rows: ``problems`` holds the first of them (by line),
+    ``problem_count`` how many there are."""
+
+    def __init__(self, problems: list[Reject], problem_count: int, zh: str, en: str):
+        super().__init__(list(problems), zh, en)
+        self.problem_count = problem_count
+
+    def as_dict(self) -> dict[str, Any]:
+        body = super().as_dict()
+        body["problem_count"] = self.problem_count
+        return body
+
+
 def ingest_file(
     path: str | Path,
     store: PointStore,
@@ -108,48 +148,102 @@ def ingest_file(
     uploader: User | str = "system",
     channel: str = "cli",
     file_name: str | None = None,
+    chunk_rows: int | None = None,
 ) -> IngestReport:
-    """The report carries the rejects; ``write_rejects_file`` also writes them beside the
-    input (an upload answers them instead). With ``session``, the upload is recorded and
-    audited (``uploader``, ``channel``, ``file_name`` as sent, default the path's name);
-    the caller commits."""
+    """The report carries the first rejects; ``write_rejects_file`` also writes them all
+    beside the input (an upload answers them instead). With ``session``, the upload is
+    recorded and audited (``uploader``, ``channel``, ``file_name`` as sent, default the
+    path's name); the caller commits. ``chunk_rows``: default ``Settings.ingest_chunk_rows``."""
     path = Path(path)
     kind = detect_format(path, fmt)
-    result = read_points(
-        path, fmt=kind, vehicle=vehicle, crs=crs, tz=tz, terminal_to_plate=terminal_to_plate
+    if store.read_only:  # refused before anything is staged beside a remote store
+        store.append_many([])
+    settings = get_settings()
+    thresholds = thresholds or settings.thresholds
+    now = now or datetime.now(UTC)  # one instant for every group's future-timestamp check
+    chunk_rows = chunk_rows or settings.ingest_chunk_rows
+    chunks = iter_points(
+        path,
+        fmt=kind,
+        vehicle=vehicle,
+        crs=crs,
+        tz=tz,
+        terminal_to_plate=terminal_to_plate,
+        chunk_rows=chunk_rows,
     )
-    rejects_file = None
-    if result.rejects:
-        if not skip_invalid:
-            n = result.rejected_rows
-            raise ValidationFailed(
-                result.rejects,
-                zh=f"文件 {path.name} 有 {n} 行无效，未存储任何数据（可用 --skip-invalid 跳过无效行）",
-                en=f"{path.name} has {n} invalid row(s); nothing was stored "
+    with _Staging(store, chunk_rows, path.stat().st_size) as staging:
+        read = rejected = 0
+        for chunk in chunks:
+            read += chunk.points.height + chunk.rejected_rows
+            rejected += chunk.rejected_rows
+            staging.add_rejects(chunk.rejects)
+            if skip_invalid or not staging.rejects_total:  # a refused file's points are dropped
+                staging.add_points(chunk.points)
+        kept = staging.first_rejects(REJECTS_KEPT)
+        if staging.rejects_total and not skip_invalid:
+            raise FileRejected(
+                kept,
+                staging.rejects_total,
+                zh=f"文件 {path.name} 有 {rejected} 行无效，未存储任何数据（可用 --skip-invalid 跳过无效行）",
+                en=f"{path.name} has {rejected} invalid row(s); nothing was stored "
                 "(use --skip-invalid to store the valid rows)",
             )
-        if write_rejects_file:
+        rejects_file = None
+        if staging.rejects_total and write_rejects_file:
             rejects_file = path.parent / f"{path.stem}.rejects.csv"
-            write_rejects(rejects_file, result.rejects)
-    cleaned = clean(result.points, thresholds or get_settings().thresholds, now)
-    upload_id = None if session is None else uuid.uuid4().hex
-    appended = store.append(cleaned.points, upload=upload_id)
+            write_rejects(rejects_file, staging.sorted_rejects())
+        tally = _CleanTally()
+        upload_id = None if session is None else uuid.uuid4().hex
+        appended = store.append_many(
+            tally.cleaned(staging.groups(), thresholds, now), upload=upload_id
+        )
     report = IngestReport(
         source=str(path),
         format=kind,
-        read=result.points.height + result.rejected_rows,
-        rejected=result.rejected_rows,
-        dropped=cleaned.dropped,
-        reordered=cleaned.reordered,
+        read=read,
+        rejected=rejected,
+        dropped=tally.dropped,
+        reordered=tally.reordered,
         new=appended.new,
         already_stored=appended.duplicates,
         rejects_file=rejects_file,
-        rejects=result.rejects,
+        rejects=kept,
         upload_id=upload_id,
+        rejects_total=staging.rejects_total,
     )
     if session is not None:
         record_upload(session, path, report, uploader, channel, file_name or path.name)
     return report
+
+
+class _CleanTally:
+    """Cleans the groups one at a time and adds up what cleaning did.
+
+    Cleaning a group of whole vehicle tracks gives exactly what cleaning the whole file gives
+    for those vehicles, because every filter of :mod:`cdw.tracking.clean` looks at one row
+    or one vehicle's points: invalid coordinates and future timestamps row by row (against
+    one ``now`` for the file), duplicates by the key (vehicle, ts) keeping the first in file
+    order (the staged partitions keep file order within a vehicle), out-of-order counted
+    and sorted within each vehicle, implied-speed jumps along each vehicle's sorted track.
+    So the counts add up and the kept points are the same; only their order across
+    vehicles differs, which the store does not keep (each file is sorted by vehicle, ts).
+    """
+
+    def __init__(self) -> None:
+        self.dropped: dict[str, int] = {}
+        self.reordered = 0
+
+    def cleaned(
+        self, groups: Iterable[pl.DataFrame], thresholds: Thresholds, now: datetime
+    ) -> Iterator[pl.DataFrame]:
+        for group in groups:
+            result = clean(group, thresholds, now)
+            for code, count in result.dropped.items():
+                self.dropped[code] = self.dropped.get(code, 0) + count
+            self.reordered += result.reordered
+            yield result.points
+        if not self.dropped:  # no point at all: the counts a whole-file clean reports
+            self.dropped = clean(empty_points(), thresholds, now).dropped
 
 
 def file_sha256(path: Path) -> str:
@@ -194,12 +288,196 @@ def record_upload(
     return upload
 
 
-def write_rejects(path: Path, rejects: list[Reject]) -> None:
-    """UTF-8 with BOM so that spreadsheet programs show the Chinese text; written atomically."""
+def write_rejects(path: Path, rejects: Iterable[Reject]) -> None:
+    """UTF-8 with BOM so that spreadsheet programs show the Chinese text; written atomically,
+    row by row (``rejects`` may be a stream)."""
     temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(REJECTS_COLUMNS)
-        for r in rejects:
-            writer.writerow(safe_row([r.line, r.field, r.zh, r.en, r.raw]))
-    os.replace(temp, path)
+    try:
+        with open(temp, "w", encoding="utf-8-sig", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(REJECTS_COLUMNS)
+            for r in rejects:
+                writer.writerow(safe_row([r.line, r.field, r.zh, r.en, r.raw]))
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+_REJECT_SCHEMA: dict[str, Any] = {
+    "line": pl.Int64,
+    "field": pl.String,
+    "zh": pl.String,
+    "en": pl.String,
+    "source": pl.String,
+    "raw": pl.String,
+}
+
+
+class _Staging:
+    """One ingest's points and rejects on their way to the store, on disk past one chunk.
+
+    Points: the first chunk stays in memory; from the second on, every chunk is split by
+    :func:`vehicle_bucket` into ``parts`` partitions written as Arrow IPC files
+    (``part=NNNN/chunk-NNNNNN.arrow``), and :meth:`groups` reads back whole partitions, about
+    ``chunk_rows`` points a group, each vehicle's points in file order. ``parts`` is a
+    multiple of the store's bucket count, so partition ``p`` lies in store bucket
+    ``p % buckets`` (both are the same CRC-32 modulo) and a group never spans two store
+    buckets: each frame the store receives writes one file per day. Rejects: kept in
+    memory up to ``_REJECTS_IN_MEMORY``, then written out; read back in line order.
+    The directory holds ``.lock``, locked while its ingest runs: a directory whose lock can
+    be taken belongs to a dead process and is removed by the next ingest.
+    """
+
+    def __init__(self, store: PointStore, chunk_rows: int, input_bytes: int):
+        self.root = Path(store.root)
+        self.chunk_rows = chunk_rows
+        self.buckets = store.buckets
+        per_bucket = math.ceil(input_bytes / (chunk_rows * _INPUT_BYTES_PER_POINT * self.buckets))
+        self.parts = self.buckets * min(max(per_bucket, 1), max(_MAX_PARTS // self.buckets, 1))
+        self.dir = self.root / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        self._lock: IO[bytes] | None = None
+        self._first: pl.DataFrame | None = None
+        self._chunks_written = 0
+        self._part_rows: dict[int, int] = {}
+        self._rejects: list[Reject] = []
+        self._reject_files: list[Path] = []
+        self._last_line: int | None = None
+        self._rejects_in_order = True
+        self.rejects_total = 0
+
+    def __enter__(self) -> _Staging:
+        self.root.mkdir(parents=True, exist_ok=True)
+        remove_abandoned_staging(self.root)
+        self.dir.mkdir()
+        self._lock = open(self.dir / ".lock", "wb")  # noqa: SIM115 (held until __exit__)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if self._lock is not None:
+            self._lock.close()
+
+    # ------------------------------------------------------------------ points
+
+    def add_points(self, points: pl.DataFrame) -> None:
+        if points.height == 0:
+            return
+        if self._first is None and not self._chunks_written:
+            self._first = points
+            return
+        if self._first is not None:
+            self._write_points(self._first)
+            self._first = None
+        self._write_points(points)
+
+    def _write_points(self, points: pl.DataFrame) -> None:
+        part = vehicle_bucket(points["vehicle"], self.parts).alias("_part")
+        split = points.with_columns(part).partition_by("_part", as_dict=True, maintain_order=True)
+        for (number,), frame in split.items():
+            folder = self.dir / f"part={number:04d}"
+            folder.mkdir(exist_ok=True)
+            frame.drop("_part").write_ipc(
+                folder / f"chunk-{self._chunks_written:06d}.arrow", compression="lz4"
+            )
+            self._part_rows[number] = self._part_rows.get(number, 0) + frame.height
+        self._chunks_written += 1
+
+    def groups(self) -> Iterator[pl.DataFrame]:
+        """Frames of whole partitions (so of whole vehicles) of one store bucket, about
+        ``chunk_rows`` points each."""
+        if self._first is not None:
+            yield self._first
+            return
+        group: list[int] = []
+        rows = 0
+        for number in sorted(self._part_rows, key=lambda p: (p % self.buckets, p)):
+            same_bucket = not group or group[0] % self.buckets == number % self.buckets
+            if group and (rows + self._part_rows[number] > self.chunk_rows or not same_bucket):
+                yield self._read_parts(group)
+                group, rows = [], 0
+            group.append(number)
+            rows += self._part_rows[number]
+        if group:
+            yield self._read_parts(group)
+
+    def _read_parts(self, numbers: list[int]) -> pl.DataFrame:
+        files = [
+            file
+            for number in numbers
+            for file in sorted((self.dir / f"part={number:04d}").glob("chunk-*.arrow"))
+        ]
+        return pl.concat([pl.read_ipc(file) for file in files])
+
+    # ------------------------------------------------------------------ rejects
+
+    def add_rejects(self, rejects: list[Reject]) -> None:
+        for reject in rejects:
+            line = reject.line or 0
+            if self._last_line is not None and line < self._last_line:
+                self._rejects_in_order = False
+            self._last_line = line if self._last_line is None else max(line, self._last_line)
+        self._rejects.extend(rejects)
+        self.rejects_total += len(rejects)
+        if len(self._rejects) > _REJECTS_IN_MEMORY:
+            file = self.dir / f"rejects-{len(self._reject_files):06d}.arrow"
+            _rejects_frame(self._rejects).write_ipc(file, compression="lz4")
+            self._reject_files.append(file)
+            self._rejects = []
+
+    def sorted_rejects(self) -> Iterator[Reject]:
+        """Every reject, ordered by line (a stable sort: as each chunk listed them)."""
+        frames = (pl.read_ipc(f) for f in self._reject_files)
+        if self._rejects_in_order:
+            for frame in frames:
+                yield from _rejects_of(frame)
+            yield from self._rejects
+            return
+        every = pl.concat([*frames, _rejects_frame(self._rejects)])
+        yield from _rejects_of(every.sort(pl.col("line").fill_null(0), maintain_order=True))
+
+    def first_rejects(self, n: int) -> list[Reject]:
+        out: list[Reject] = []
+        for reject in self.sorted_rejects():
+            if len(out) == n:
+                break
+            out.append(reject)
+        return out
+
+
+def _rejects_frame(rejects: list[Reject]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "line": [r.line for r in rejects],
+            "field": [r.field for r in rejects],
+            "zh": [r.zh for r in rejects],
+            "en": [r.en for r in rejects],
+            "source": [r.source for r in rejects],
+            "raw": [r.raw for r in rejects],
+        },
+        schema=_REJECT_SCHEMA,
+    )
+
+
+def _rejects_of(frame: pl.DataFrame) -> Iterator[Reject]:
+    for row in frame.iter_rows(named=True):
+        yield Reject(**row)
+
+
+def remove_abandoned_staging(root: Path) -> None:
+    """Remove the staging directories of ingests that died (their lock is free, or they
+    never took one and are over an hour old)."""
+    for folder in root.glob(f"{STAGING_PREFIX}*"):
+        lock = folder / ".lock"
+        try:
+            with open(lock, "rb") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a live ingest
+        except FileNotFoundError:
+            try:
+                if time.time() - folder.stat().st_mtime < _STALE_STAGING_S:
+                    continue  # just created: its ingest is about to lock it
+            except FileNotFoundError:
+                continue
+        shutil.rmtree(folder, ignore_errors=True)

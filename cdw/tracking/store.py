@@ -167,14 +167,14 @@ def _write(frame: pl.DataFrame, path: Path) -> None:
     frame.write_parquet(path, compression="zstd", statistics=True)
 
 
-def _repeated_keys(batch: pl.DataFrame) -> pl.Series | None:
-    """In ``batch`` sorted by key (stably), the rows repeating the key of the row before;
-    None when every key is unique."""
+def _first_of_each_key(batch: pl.DataFrame) -> pl.Series | None:
+    """In ``batch`` sorted by key (stably), the rows to keep: the first of each key; None
+    when every key is unique."""
     repeat = (pl.col("vehicle") == pl.col("vehicle").shift(1)) & (
         pl.col("ts") == pl.col("ts").shift(1)
     )
     repeats = batch.select(repeat.fill_null(False)).to_series()
-    return repeats if repeats.any() else None
+    return ~repeats if repeats.any() else None
 
 
 def _groups(parts: pl.Series, rows: int) -> Iterator[tuple[int, int, list[int]]]:
@@ -399,15 +399,18 @@ class PointStore:
         batch = _stored(frame, upload)
         if batch["vehicle"].null_count() or batch["ts"].null_count():
             raise ValueError("points without vehicle or ts cannot be stored")
-        batch = self._in_store_order(batch)
-        repeats = _repeated_keys(batch)
+        parts, order = self._store_order(batch)
         new = 0
-        # partitions are checked against the store in groups (see _CHECK_ROWS)
-        for offset, length, keys in _groups(batch["_part"], _CHECK_ROWS):
-            rows = batch.slice(offset, length)
-            parts = [_part_of(k) for k in keys]
-            repeated = None if repeats is None else repeats.slice(offset, length)
-            keep = self._not_stored(rows, parts, staged, None if repeated is None else ~repeated)
+        # partitions are checked against the store in groups (see _CHECK_ROWS); only one
+        # group's rows are gathered into store order at a time, never the whole batch
+        for offset, length, keys in _groups(parts, _CHECK_ROWS):
+            if order is None:
+                rows = batch.slice(offset, length)
+            else:
+                rows = batch.gather(order.slice(offset, length))
+            rows = rows.with_columns(parts.slice(offset, length).alias("_part"))
+            first = _first_of_each_key(rows)
+            keep = self._not_stored(rows, [_part_of(k) for k in keys], staged, first)
             fresh = rows if keep is None else rows.filter(keep)
             for key, part_rows in _runs(fresh, "_part"):
                 where = _part_of(key)
@@ -417,25 +420,28 @@ class PointStore:
             new += fresh.height
         return new, batch.height - new
 
-    def _in_store_order(self, batch: pl.DataFrame) -> pl.DataFrame:
-        """``batch`` sorted by (day, bucket, vehicle, ts) with its partition key ``_part``. One
-        stable sort on integers (each plate ranked once) stands for a unique, a partition and a
-        per-partition sort: every partition is a slice, and repeated keys sit side by side, the
-        first as it came first."""
+    def _store_order(self, batch: pl.DataFrame) -> tuple[pl.Series, pl.Series | None]:
+        """The partition key (day, bucket) of each row in store order (day, bucket, vehicle,
+        ts), and the row order that puts ``batch`` in it (a stable sort on integers, each
+        plate ranked once: repeated keys end side by side, the first as it came first); None
+        when the batch is in that order already (ingest's chunks)."""
         plates = batch["vehicle"].unique().sort()
         n = plates.len()
         per_plate = vehicle_bucket(plates, self.buckets).cast(pl.Int64) * n + pl.int_range(
             n, dtype=pl.Int64, eager=True
         )
         day = self._day_expr().cast(pl.Int32).cast(pl.Int64)
-        order = day * (_DAY_FACTOR * n) + pl.col("vehicle").replace_strict(
+        rank = day * (_DAY_FACTOR * n) + pl.col("vehicle").replace_strict(
             plates, per_plate, return_dtype=pl.Int64
         )
-        return (
-            batch.with_columns(order.alias("_part"))
-            .sort("_part", "ts", maintain_order=True)
-            .with_columns(pl.col("_part") // n)
-        )
+        keys = batch.select(rank.alias("_part"), "ts")
+        step = pl.col("_part").diff()
+        in_order = (step > 0) | ((step == 0) & (pl.col("ts").diff() >= 0))
+        order = None
+        if not keys.select(in_order.fill_null(True).all()).item():
+            order = keys.select(pl.arg_sort_by("_part", "ts", maintain_order=True)).to_series()
+            keys = keys.select(pl.col("_part").gather(order))
+        return keys["_part"] // n, order
 
     def _not_stored(
         self, rows: pl.DataFrame, parts: list[Part], staged: _Staged, keep: pl.Series | None
@@ -918,7 +924,7 @@ def _ts_span(meta: pq.FileMetaData) -> tuple[datetime, datetime] | None:
     lows, highs = [], []
     for group in range(meta.num_row_groups):
         stats = meta.row_group(group).column(column).statistics
-        if stats is None or not stats.has_min_max:
+        if stats is None or not stats.has_min_max or getattr(stats.min, "tzinfo", None) is None:
             return None
         lows.append(stats.min)
         highs.append(stats.max)

@@ -5,9 +5,11 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from cdw.audit.models import AuditEntry
+from cdw.flags import store
 from cdw.flags.codes import FLAG_LABELS, FlagCode, FlagSource
 from cdw.flags.models import FlagRecord
-from cdw.flags.store import replace_flags
+from cdw.flags.store import FLAG_RUN_ENTITY, replace_flags
 from cdw.flags.values import Flag
 from tests.tracking.handbuilt import DAY, PLATE, utc
 
@@ -101,3 +103,45 @@ def test_replace_flags_leaves_the_commit_to_its_caller(session: Session):
     replace_flags(session, FlagSource.engine, DAY, DAY, [flag()], UTC)
     session.commit()
     assert [r.to_flag() for r in session.exec(select(FlagRecord))] == [flag()]
+
+
+def _run(severity: int, n: int) -> list[Flag]:
+    """``n`` flags of one day, each its own identity (vehicle and start)."""
+    flags = [
+        flag(vehicle=f"粤A{i // 10:05d}", start=utc(100 + i % 10 * 600), severity=severity)
+        for i in range(n)
+    ]
+    return sorted(flags, key=_by_identity)
+
+
+def _by_identity(f: Flag) -> tuple:
+    return (f.vehicle, f.start)
+
+
+def test_a_run_of_thousands_of_flags_is_stored_whole_in_batches(session: Session, monkeypatch):
+    monkeypatch.setattr(store, "WRITE_BATCH", 700)  # several batches of each kind of write
+    first = replace_flags(session, FlagSource.engine, DAY, DAY, _run(30, 3000), UTC, actor="job")
+    session.commit()
+    assert (first.stored, first.replaced, first.kept_reviewed) == (3000, 0, 0)
+    rows = session.exec(select(FlagRecord).order_by(FlagRecord.id)).all()
+    assert sorted((r.to_flag() for r in rows), key=_by_identity) == _run(30, 3000)
+    assert {(r.status, r.day, r.source) for r in rows} == {("open", DAY, FlagSource.engine)}
+    loaded = rows[0]
+
+    # Found again: 2,000 updated in place (same ids), the other 1,000 deleted; one entry each run.
+    again = replace_flags(session, FlagSource.engine, DAY, DAY, _run(60, 2000), UTC, actor="job")
+    session.commit()
+    assert (again.stored, again.replaced) == (2000, 3000)
+    kept = session.exec(select(FlagRecord).order_by(FlagRecord.id)).all()
+    assert [r.id for r in kept] == [r.id for r in rows[:2000]]
+    assert {r.severity for r in kept} == {60}
+    assert loaded.severity == 60  # a record the session held is reloaded, not stale
+    entries = session.exec(
+        select(AuditEntry).where(AuditEntry.entity == FLAG_RUN_ENTITY).order_by(AuditEntry.id)
+    ).all()
+    assert [(e.actor, e.data["stored"], e.data["deleted_count"]) for e in entries] == [
+        ("job", 3000, 0),
+        ("job", 2000, 1000),
+    ]
+    assert entries[1].data["updated"] == [r.id for r in kept]
+    assert sorted(d["id"] for d in entries[1].data["deleted"]) == [r.id for r in rows[2000:]]

@@ -28,7 +28,7 @@ from cdw.auth.models import Role
 from cdw.config import Settings
 from cdw.flags.codes import FlagCode
 from cdw.live.engine import LiveEngine
-from cdw.live.state import live_vehicles
+from cdw.live.state import live_vehicles, vehicle_state
 from cdw.registry.models import Haulier
 from cdw.registry.services import UNRESTRICTED, Scope
 from cdw.tracking.store import PointStore
@@ -226,3 +226,26 @@ def test_the_stream_carries_what_another_process_writes(engine: Engine, auth_hea
                 break
         else:
             pytest.fail("the stream ended without the other process's position")
+
+
+@pytest.mark.parametrize(
+    ("silent_s", "flagged", "speed_kmh", "loaded", "expected"),
+    [
+        (300.0, True, 40.0, True, "offline"),  # silent for the signal gap: offline first
+        (299.0, True, 0.0, True, "flagged"),
+        (10.0, False, 0.0, True, "stopped"),
+        (10.0, False, None, True, "loaded"),  # no speed reported: not read as stopped
+        (10.0, False, 35.0, False, "empty"),
+    ],
+)
+def test_one_state_rule_for_the_live_channel_and_the_console(
+    silent_s, flagged, speed_kmh, loaded, expected
+):
+    state = vehicle_state(
+        silent_s=silent_s,
+        offline_after_s=300.0,
+        flagged=flagged,
+        speed_kmh=speed_kmh,
+        loaded=loaded,
+    )
+    assert state == expected

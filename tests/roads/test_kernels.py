@@ -204,13 +204,14 @@ def test_distance_table_matches_twin(seed: int, n_nodes: int, n_edges: int, limi
         row = dict(zip(node[start[u] : start[u + 1]].tolist(),
                        dist[start[u] : start[u + 1]].tolist(), strict=True))  # fmt: skip
         nodes = np.unique(rng.integers(0, n_nodes, int(rng.integers(0, n_nodes + 1))))
-        out = np.full(nodes.size, -1.0)
-        k._table_row(table, u, nodes, nodes.size, math.inf, out)
-        assert out.tolist() == [row.get(v, math.inf) for v in nodes.tolist()]
+        out = np.full((2, nodes.size), -1.0)  # (row 1 of a buffer, as the matcher keeps them)
+        k._table_row(table, u, nodes, nodes.size, math.inf, out, 1)
+        assert out[0].tolist() == [-1.0] * nodes.size
+        assert out[1].tolist() == [row.get(v, math.inf) for v in nodes.tolist()]
         # bounded: exact within the bound, beyond it anything farther
         bound = float(rng.uniform(0, limit + 1))
-        k._table_row(table, u, nodes, nodes.size, bound, out)
-        for v, d in zip(nodes.tolist(), out.tolist(), strict=True):
+        k._table_row(table, u, nodes, nodes.size, bound, out, 1)
+        for v, d in zip(nodes.tolist(), out[1].tolist(), strict=True):
             assert d == row[v] if row.get(v, math.inf) <= bound else d > bound
         v = int(rng.integers(0, n_nodes))
         found, edges = k._table_walk(table, src, u, v)

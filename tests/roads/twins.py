@@ -201,7 +201,8 @@ def segment_point(
     dx, dy = x1 - x0, y1 - y0
     length2 = dx * dx + dy * dy
     u = 0.0 if length2 == 0 else min(max(((x - x0) * dx + (y - y0) * dy) / length2, 0.0), 1.0)
-    return u, math.hypot(x - (x0 + u * dx), y - (y0 + u * dy))
+    ex, ey = x - (x0 + u * dx), y - (y0 + u * dy)
+    return u, math.sqrt(ex * ex + ey * ey)
 
 
 def edge_candidates(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,10 +17,11 @@ from cdw.config import Settings, Thresholds
 from cdw.db import make_engine
 from cdw.errors import InputFileError, ValidationFailed
 from cdw.models import all_models
-from cdw.tracking.ingest import ingest_file
-from cdw.tracking.io import jt808
+from cdw.tracking import ingest as ingest_module
+from cdw.tracking.ingest import STAGING_PREFIX, FileRejected, ingest_file
+from cdw.tracking.io import iter_points, jt808
 from cdw.tracking.io.coords import wgs84_to_gcj02
-from cdw.tracking.store import PointStore
+from cdw.tracking.store import PointStore, ReadOnlyStore, vehicle_bucket
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 GOOD = [
@@ -252,3 +254,212 @@ def test_cli_reports_bad_file_and_exits_1(tmp_path: Path, cli: typer.Typer) -> N
     )
     assert skipped.exit_code == 0, skipped.output
     assert (tmp_path / "bad.rejects.csv").exists()
+
+
+# ------------------------------------------------------------------ chunked (bounded memory)
+
+
+def fleet_rows() -> list[str]:
+    """Three vehicles interleaved in time; a duplicate, an out-of-order point, a (0, 0) fix,
+    a position jump and a future point, so that every cleaning filter has work."""
+    rows = []
+    for second in range(0, 120, 10):
+        for k, plate in enumerate(("粤A12345", "粤B12345", "湘A12345")):
+            rows.append(
+                f"{plate},2024-05-01T08:{second // 60:02d}:{second % 60:02d}+08:00,"
+                f"{113.26 + k / 100 + second / 1e5:.5f},{23.13 + second / 1e5:.5f}"
+            )
+    rows.insert(7, rows[4])  # duplicate
+    rows.insert(12, "粤B12345,2024-05-01T07:59:55+08:00,113.27,23.13")  # out of order
+    rows.insert(20, "湘A12345,2024-05-01T08:00:05+08:00,0,0")
+    rows.insert(25, "粤A12345,2024-05-01T08:00:15+08:00,114.5,23.1")  # jump
+    rows.append("粤B12345,2030-01-01T00:00:00+08:00,113.2,23.1")
+    return rows
+
+
+def ingest_chunked(path: Path, root: Path, chunk_rows: int, **kwargs: object) -> tuple:
+    store = PointStore(root, timezone="Asia/Shanghai")
+    report = ingest(path, store, chunk_rows=chunk_rows, **kwargs)
+    assert list(root.glob(".ingest-*")) == []  # staging removed
+    return store, report
+
+
+def same_store_and_report(a: tuple, b: tuple) -> None:
+    (store_a, report_a), (store_b, report_b) = a, b
+    assert report_a.as_dict() == report_b.as_dict()
+    assert report_a.rejects == report_b.rejects
+    assert report_a.rejects_total == report_b.rejects_total
+    assert stored(store_a).equals(stored(store_b))
+    for day in store_a.days():
+        assert store_a.read_uploads(day).equals(store_b.read_uploads(day))
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 7])
+def test_chunked_csv_is_stored_as_one_chunk_is(tmp_path: Path, chunk_rows: int) -> None:
+    rows = fleet_rows()
+    rows.insert(30, "粤A12345,2024-05-01T08:00:31+08:00,113.2,NaN")  # a reject in a later chunk
+    rows.insert(33, "粤B12345,1714521630,113.2")  # wrong field count
+    path = csv_file(tmp_path, rows)
+    whole = ingest_chunked(path, tmp_path / "whole", 10**6, skip_invalid=True)
+    whole_rejects = (tmp_path / "track.rejects.csv").read_bytes()
+    chunked = ingest_chunked(path, tmp_path / "chunked", chunk_rows, skip_invalid=True)
+    same_store_and_report(whole, chunked)
+    assert (tmp_path / "track.rejects.csv").read_bytes() == whole_rejects
+    report = chunked[1]
+    assert [(r.line, r.field) for r in report.rejects] == [(32, "lat"), (35, "row")]
+    assert report.reordered == 2  # the early point, and the jump (dropped later)
+    assert all(count == 1 for count in report.dropped.values()), report.dropped
+    assert len(list(iter_points(path, chunk_rows=chunk_rows))) > 1
+
+
+def test_chunked_jt808_is_stored_as_one_chunk_is(tmp_path: Path) -> None:
+    ts = datetime(2024, 5, 1, tzinfo=UTC)
+    frames = [
+        jt808.encode_frame(
+            0x0200,
+            phone,
+            jt808.encode_location(
+                lat=23.1 + minute / 1000, lon=113.2, ts=ts.replace(minute=minute)
+            ),
+        )
+        for minute in range(6)
+        for phone in ("13912345678", "13912345679")
+    ]
+    items = [
+        jt808.encode_location(lat=23.0, lon=113.2 + i / 1000, ts=ts.replace(minute=10 + i))
+        for i in range(3)
+    ]
+    batch = jt808.encode_batch(items, kind=1)
+    split = jt808.encode_frame(0x0704, "13912345678", batch[:40], flow=7, packet=(2, 1))
+    rest = jt808.encode_frame(0x0704, "13912345678", batch[40:], flow=8, packet=(2, 2))
+    lost = jt808.encode_frame(0x0704, "13912345679", batch[:40], flow=3, packet=(2, 1))
+    bad = bytearray(jt808.encode_location(lat=23.0, lon=113.2, ts=ts))
+    bad[22:28] = bytes.fromhex("241301000000")  # month 13
+    data = lost + b"".join(frames[:5]) + split + b"".join(frames[5:]) + rest
+    data += jt808.encode_frame(0x0200, "13912345678", bytes(bad))
+    path = tmp_path / "capture.808"
+    path.write_bytes(data)
+    whole = ingest_chunked(path, tmp_path / "whole", 10**6, skip_invalid=True)
+    for chunk_rows in (1, 4):
+        chunked = ingest_chunked(path, tmp_path / f"c{chunk_rows}", chunk_rows, skip_invalid=True)
+        same_store_and_report(whole, chunked)
+    assert [r.field for r in whole[1].rejects] == ["subpackage", "ts"]  # sorted by offset
+    assert whole[1].new == 15
+
+
+def test_chunked_parquet_is_stored_as_one_chunk_is(tmp_path: Path) -> None:
+    rows = [r.split(",") for r in fleet_rows()]
+    frame = pl.DataFrame(
+        {
+            "plate": [r[0] for r in rows],
+            "ts": [r[1] for r in rows],
+            "lon": [float(r[2]) for r in rows],
+            "lat": [float(r[3]) if i != 17 else 95.0 for i, r in enumerate(rows)],
+        }
+    )
+    path = tmp_path / "track.parquet"
+    frame.write_parquet(path, row_group_size=4)
+    whole = ingest_chunked(path, tmp_path / "whole", 10**6, skip_invalid=True)
+    chunked = ingest_chunked(path, tmp_path / "chunked", 3, skip_invalid=True)
+    same_store_and_report(whole, chunked)
+    assert [(r.line, r.field) for r in whole[1].rejects] == [(17, "lat")]
+
+
+def test_bad_row_in_a_later_chunk_stores_nothing(tmp_path: Path) -> None:
+    rows = [*fleet_rows(), "粤A12345,2024-05-01T08:05:00+08:00,abc,23.1"]
+    path = csv_file(tmp_path, rows)
+    store = PointStore(tmp_path / "store", timezone="Asia/Shanghai")
+    with pytest.raises(FileRejected) as err:
+        ingest(path, store, chunk_rows=2)
+    assert [(p.line, p.field) for p in err.value.problems] == [(len(rows) + 1, "lon")]
+    assert err.value.as_dict()["problem_count"] == 1
+    assert stored(store).height == 0
+    assert list(store.root.glob(".ingest-*")) == []
+    assert not (tmp_path / "track.rejects.csv").exists()
+
+
+def test_many_rejects_keep_the_first_and_count_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_module, "REJECTS_KEPT", 2)
+    monkeypatch.setattr(ingest_module, "_REJECTS_IN_MEMORY", 1)  # rejects staged on disk
+    bad = [f"粤A12345,2024-05-01T08:00:{s:02d}+08:00,113.2,x" for s in range(5)]
+    path = csv_file(tmp_path, [GOOD[0], *bad, GOOD[1]])
+    store = PointStore(tmp_path / "store", timezone="Asia/Shanghai")
+    report = ingest(path, store, chunk_rows=2, skip_invalid=True)
+    assert [r.line for r in report.rejects] == [3, 4]
+    assert (report.rejected, report.rejects_total, report.new) == (5, 5, 2)
+    with open(tmp_path / "track.rejects.csv", encoding="utf-8-sig") as handle:
+        lines = [row[0] for row in csv.reader(handle)][1:]
+    assert lines == ["3", "4", "5", "6", "7"]
+    with pytest.raises(FileRejected) as err:
+        ingest(path, store, chunk_rows=2)
+    assert len(err.value.problems) == 2
+    assert err.value.as_dict()["problem_count"] == 5
+
+
+def test_abandoned_staging_is_removed_and_a_live_one_kept(tmp_path: Path) -> None:
+    store = PointStore(tmp_path / "store", timezone="Asia/Shanghai")
+    dead = store.root / f"{STAGING_PREFIX}dead"
+    live = store.root / f"{STAGING_PREFIX}live"
+    for folder in (dead, live):
+        (folder / "part=0000").mkdir(parents=True)
+        (folder / ".lock").touch()
+    with open(live / ".lock", "rb") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        ingest(csv_file(tmp_path, GOOD), store, chunk_rows=1)
+        assert not dead.exists()
+        assert live.exists()
+    assert stored(store).height == 3
+
+
+def test_failure_while_storing_removes_staging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = PointStore(tmp_path / "store", timezone="Asia/Shanghai")
+
+    def broken_clean(*args: object) -> object:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(ingest_module, "clean", broken_clean)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        ingest(csv_file(tmp_path, fleet_rows()), store, chunk_rows=2)
+    assert list(store.root.glob(".ingest-*")) == []
+    assert stored(store).height == 0
+
+
+def test_each_stored_frame_holds_whole_vehicles_of_one_store_bucket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [
+        f"粤A{n:05d},2024-05-01T08:00:{s:02d}+08:00,113.2,23.1"
+        for s in range(0, 60, 20)
+        for n in range(40)
+    ]
+    store = PointStore(tmp_path / "store", timezone="Asia/Shanghai")
+    frames: list[pl.DataFrame] = []
+    original = store.append_many
+
+    def recording(given: object, upload: str | None = None) -> object:
+        def keep() -> object:
+            for frame in given:  # type: ignore[attr-defined]
+                frames.append(frame)
+                yield frame
+
+        return original(keep(), upload)
+
+    monkeypatch.setattr(store, "append_many", recording)
+    report = ingest(csv_file(tmp_path, rows), store, chunk_rows=10)
+    assert report.new == 120
+    assert len(frames) > 1
+    buckets = [set(vehicle_bucket(f["vehicle"], store.buckets).to_list()) for f in frames]
+    assert all(len(b) == 1 for b in buckets)
+    vehicles = [set(f["vehicle"].to_list()) for f in frames]
+    assert sum(len(v) for v in vehicles) == len(set().union(*vehicles)) == 40
+
+
+def test_read_only_store_refuses_before_staging(tmp_path: Path) -> None:
+    remote = PointStore((tmp_path / "store").as_uri())
+    with pytest.raises(ReadOnlyStore):
+        ingest(csv_file(tmp_path, GOOD), remote, chunk_rows=1)
+    assert not (tmp_path / "store").exists()

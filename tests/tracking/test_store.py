@@ -365,6 +365,10 @@ def test_legacy_layout_is_read_and_compacted_into_buckets(tmp_path: Path) -> Non
     before = everything(store)
     uploads = store.read_uploads(date(2024, 5, 1))
     one = store.read(T0, T0 + timedelta(minutes=1), vehicles=["粤A00017"])
+    span, box = (T0, T0 + timedelta(days=1)), (113.0095, 22.0, 113.0125, 24.0)
+    boxed, counts = store.read_box(*span, box), store.vehicle_counts(*span)
+    assert boxed["vehicle"].unique().sort().to_list() == ["粤A00010", "粤A00011", "粤A00012"]
+    assert counts["rows"].to_list() == [4] * 30
     assert before.height == 30 * 4
     assert one["ts"].dt.second().to_list() == [0, 10, 20, 30]
 
@@ -380,6 +384,8 @@ def test_legacy_layout_is_read_and_compacted_into_buckets(tmp_path: Path) -> Non
     assert everything(store).equals(before)
     assert store.read_uploads(date(2024, 5, 1)).equals(uploads)
     assert store.read(T0, T0 + timedelta(minutes=1), vehicles=["粤A00017"]).equals(one)
+    assert store.read_box(*span, box).equals(boxed)
+    assert store.vehicle_counts(*span).equals(counts)
     assert store.compact() == 0
 
 
@@ -512,3 +518,33 @@ def test_cli_store_info_and_compact(tmp_path: Path) -> None:
     assert bad.exit_code == 1 and "YYYY-MM-DD" in bad.output
     remote = runner.invoke(app, ["store", "compact", "--store", root.as_uri()])
     assert remote.exit_code == 1 and "read-only" in remote.output
+
+
+def test_other_folders_in_the_root_are_left_alone(store: PointStore) -> None:
+    """Ingest stages chunks in ``<root>/.ingest-<hex>/``: never listed, counted or recovered."""
+    staging = store.root / ".ingest-0f0f" / "day=2024-05-01"
+    staging.mkdir(parents=True)
+    points("粤A12345", [99]).write_parquet(staging / "part-staged.parquet")
+    (store.root / ".ingest-0f0f" / ".tmp-chunk").write_bytes(b"in progress")
+    (store.root / ".tmp-part-orphan.parquet").write_bytes(b"half a file")  # forces recovery
+    store.append(points("粤A12345", [0]))
+    assert everything(store)["ts"].to_list() == [T0]
+    assert (store.info().rows, store.info().files) == (1, 1)
+    assert sorted(p.name for p in (store.root / ".ingest-0f0f").rglob("*")) == [
+        ".tmp-chunk",
+        "day=2024-05-01",
+        "part-staged.parquet",
+    ]
+
+
+def test_files_are_skipped_only_when_their_time_span_misses(store: PointStore) -> None:
+    store.append(points("粤A12345", [0, 100]))
+    store.append(points("粤A12345", [200, 300]))
+    store.append(points("粤A12345", [400]))  # newer than both files: neither is opened
+    assert store.append(points("粤A12345", [50, 100, 250, 300, 500])) == AppendResult(3, 2)
+    # a file without usable time statistics is always checked
+    folder = store.files(date(2024, 5, 1))[0].parent
+    unknown = points("粤A12345", [600]).with_columns(upload=pl.lit(None, pl.String))
+    unknown.write_parquet(folder / "part-nostats.parquet", statistics=False)
+    assert store.append(points("粤A12345", [600, 700])) == AppendResult(1, 1)
+    assert everything(store)["ts"].dt.epoch("s").diff().drop_nulls().min() > 0

@@ -1,5 +1,6 @@
-"""The demo day built once into a temporary database, the API and console served on it by
-uvicorn on a free port, and Chromium (the system's, driven by Playwright) to look at it.
+"""The demo day (``demo_day`` of tests/conftest.py, built once into a temporary folder), the
+API and console served on it by uvicorn on a free port, and Chromium (the system's, driven by
+Playwright) to look at it.
 
 The server runs in its own process: the application reads process-wide settings
 (``CDW_DATABASE_URL``, ``CDW_DATA_DIR``), and the rest of the suite keeps its own.
@@ -7,7 +8,6 @@ The server runs in its own process: the application reads process-wide settings
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 import subprocess
@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rich.console import Console
 
 from tests.web.browser import chromium_path, missing_browser
 
@@ -56,17 +55,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
+def demo_site(request: pytest.FixtureRequest) -> Iterator[DemoSite]:
     reason = missing_browser()
     if reason:
         pytest.skip(reason)
     from cdw.cli.demo import demo_environment
-    from cdw.demo import DEFAULT_BUNDLE, DEMO_PASSWORD, bundle_road_network, run_demo
+    from cdw.demo import DEFAULT_BUNDLE, DEMO_PASSWORD, bundle_road_network
 
-    if not DEFAULT_BUNDLE.is_dir():
-        pytest.skip(f"sample bundle missing: {DEFAULT_BUNDLE}")
-    workdir = tmp_path_factory.mktemp("web") / "demo"
-    run_demo(DEFAULT_BUNDLE, workdir, Console(file=io.StringIO(), width=160))
+    workdir = request.getfixturevalue("demo_day").workdir  # built after the browser check
     port = _free_port()
     env = {**os.environ, **demo_environment(workdir, bundle_road_network(DEFAULT_BUNDLE))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))

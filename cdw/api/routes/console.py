@@ -3,7 +3,7 @@ and the latest analysed day (the console's fallback until live positions exist).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -27,6 +27,7 @@ from cdw.flags.codes import FlagCode
 from cdw.flags.models import FlagRecord
 from cdw.flows.models import AnalysedDay
 from cdw.geo.projection import Projector
+from cdw.live.state import vehicle_state
 from cdw.manifests.models import Manifest
 from cdw.permits.models import Permit, PermitStatus, PermitVehicle
 from cdw.registry.models import Haulier, Vehicle
@@ -119,10 +120,6 @@ class VehiclePosition(BaseModel):
     permit_no: str | None
 
 
-# Below this speed a fix counts as standing still (GPS noise makes a parked truck "move").
-STOPPED_BELOW_KMH = 3.0
-
-
 @router.get(
     "/positions",
     response_model=list[VehiclePosition],
@@ -137,9 +134,10 @@ def last_positions(
     user: Annotated[User, require_roles(*TRACK_READERS)],
 ) -> list[VehiclePosition]:
     """The console's monitoring view until live positions exist: the last fix of each
-    vehicle on ``day`` (local), its state (flagged when it has open flags that day; stopped,
-    loaded or empty from the fix; offline when it stopped reporting a signal gap before the
-    day's last fix), its open flags, and its last manifest of the day. A haulier sees the
+    vehicle on ``day`` (local), its state as the live channel gives it
+    (``cdw.live.state.vehicle_state``: offline when it stopped reporting a signal gap before
+    the day's last fix; flagged when it has open flags that day; then stopped, loaded or
+    empty from the fix), its open flags, and its last manifest of the day. A haulier sees the
     vehicles it held, for the time it held them."""
     start, end = day_bounds(day, day, ZoneInfo(settings.local_timezone))
     points = store.read(start, end)
@@ -183,23 +181,19 @@ def last_positions(
         stmt = stmt.where(Manifest.haulier_id == scope.haulier_id)
     for manifest in session.exec(stmt):
         manifests[manifest.plate] = manifest
-    gap = timedelta(seconds=settings.thresholds.signal_gap_s)
     out = []
     for row in last.iter_rows(named=True):
         plate = row["vehicle"]
         vehicle = vehicles.get(plate)
         manifest = manifests.get(plate)
         speed = row["speed_kmh"]
-        if flags_of.get(plate):
-            state = VehicleState.flagged
-        elif latest_ts - row["ts"] > gap:
-            state = VehicleState.offline
-        elif speed is not None and speed < STOPPED_BELOW_KMH:
-            state = VehicleState.stopped
-        elif load_state(row["status"] or 0) != LOAD_EMPTY:
-            state = VehicleState.loaded
-        else:
-            state = VehicleState.empty
+        state = vehicle_state(
+            silent_s=(latest_ts - row["ts"]).total_seconds(),
+            offline_after_s=settings.thresholds.signal_gap_s,
+            flagged=bool(flags_of.get(plate)),
+            speed_kmh=speed,
+            loaded=load_state(row["status"] or 0) != LOAD_EMPTY,
+        )
         sensor = vehicle is None or vehicle.load_sensor
         out.append(
             VehiclePosition(
@@ -212,7 +206,7 @@ def last_positions(
                 ts=row["ts"],
                 speed_kmh=speed,
                 heading=row["heading"],
-                state=state,
+                state=VehicleState(state),
                 load_state_source="reported" if sensor else "inferred",
                 open_flags=flags_of.get(plate, 0),
                 manifest_id=manifest.id if manifest else None,

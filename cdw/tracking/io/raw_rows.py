@@ -4,7 +4,8 @@ Every reader builds a *raw* frame, one row per candidate point, with the columns
 
 - ``line``: where the row sits in its source (CSV/GPX line, GeoJSON feature index, Parquet
   row index, JT/T 808 frame byte offset), and optionally ``sub`` (point index inside a
-  GeoJSON line feature) and ``raw`` (the row's source text, for the rejects file);
+  GeoJSON line feature) and ``raw`` (the row's source text for the rejects file, or its
+  source bytes, shown as hex);
 - ``plate``, ``ts``, ``lon``, ``lat`` and any of ``speed_kmh``, ``heading``, ``status``,
   ``alarm``: strings as read, or already typed values.
 
@@ -16,6 +17,7 @@ lenient paths (whitespace, other ISO-8601 forms, hexadecimal DWORDs).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -30,6 +32,8 @@ from cdw.tracking.points import conform, empty_points
 
 Crs = Literal["wgs84", "gcj02"]
 OPTIONAL_COLUMNS = ("speed_kmh", "heading", "status", "alarm")
+# Points per chunk of a reader (ingest passes Settings.ingest_chunk_rows).
+DEFAULT_CHUNK_ROWS = 1_000_000
 TS_MIN = datetime(2000, 1, 1, tzinfo=UTC)
 TS_MAX = datetime(2100, 1, 1, tzinfo=UTC)
 DWORD_MAX = 2**32 - 1
@@ -82,6 +86,9 @@ _ISO = (
 _EPOCH = r"^[+-]?\d+(?:\.\d+)?$"
 _FAST_ISO = "%Y-%m-%dT%H:%M:%S%.f%z"
 _UTC = pl.Datetime("us", "UTC")
+# A plate as read -> (normalised plate or None, error code or None, why it is invalid).
+PlateVerdict = tuple[str | None, str | None, tuple[str, str] | None]
+PlateCache = dict[str, PlateVerdict]
 
 
 @dataclass
@@ -103,6 +110,19 @@ class ReadResult:
         """Add rejects found outside :func:`finish` (``rows`` of the source they cover)."""
         rejects = sorted([*self.rejects, *extra], key=lambda r: r.line or 0)
         return ReadResult(self.points, rejects, self.rejected_rows + rows)
+
+
+def concat_results(parts: Iterable[ReadResult]) -> ReadResult:
+    """The chunks of one file read in parts as the result of reading it whole."""
+    points: list[pl.DataFrame] = []
+    rejects: list[Reject] = []
+    rows = 0
+    for part in parts:
+        points.append(part.points)
+        rejects.extend(part.rejects)
+        rows += part.rejected_rows
+    frame = pl.concat(points) if points else empty_points()
+    return ReadResult(frame, sorted(rejects, key=lambda r: r.line or 0), rows)
 
 
 def file_error(
@@ -144,14 +164,19 @@ def finish(
     tz: str | None = None,
     crs: str = "wgs84",
     check_plates: bool = True,
+    plates_seen: PlateCache | None = None,
 ) -> ReadResult:
-    """Validate a raw frame (see module doc); convert GCJ-02 to WGS-84 where declared."""
+    """Validate a raw frame (see module doc); convert GCJ-02 to WGS-84 where declared.
+    ``plates_seen`` carries the plates already checked from one chunk of a file to the next
+    (a chunked reader passes the same dict to every call)."""
     crs = check_crs(crs)
     if raw.height == 0:
         return ReadResult(empty_points())
     values: dict[str, pl.Series] = {}
     errors: dict[str, pl.Series] = {}
-    values["vehicle"], errors["plate"], plate_messages = _plates(raw["plate"], check_plates)
+    values["vehicle"], errors["plate"], plate_messages = _plates(
+        raw["plate"], check_plates, {} if plates_seen is None else plates_seen
+    )
     values["ts"], errors["ts"] = _timestamps(raw["ts"], tz)
     for name in ("lon", "lat", "speed_kmh", "heading"):
         if name in raw.columns:
@@ -166,9 +191,10 @@ def finish(
     n_bad = int(bad_mask.sum())
     rejects: list[Reject] = []
     if n_bad:
-        rejects = _rejects(
-            raw.filter(bad_mask), error_frame.filter(bad_mask), source, plate_messages
-        )
+        bad_raw = raw.filter(bad_mask)
+        if "raw" in raw.columns and raw.schema["raw"] == pl.Binary:  # source bytes, shown as hex
+            bad_raw = bad_raw.with_columns(pl.col("raw").bin.encode("hex"))
+        rejects = _rejects(bad_raw, error_frame.filter(bad_mask), source, plate_messages)
         points = points.filter(~bad_mask)
     if crs == "gcj02" and points.height:
         lon, lat = gcj02_to_wgs84(points["lon"].to_numpy(), points["lat"].to_numpy())
@@ -177,27 +203,25 @@ def finish(
 
 
 def _plates(
-    plates: pl.Series, check: bool
+    plates: pl.Series, check: bool, seen: PlateCache
 ) -> tuple[pl.Series, pl.Series, dict[str, tuple[str, str]]]:
     """Normalised plates, error codes, and why each invalid plate is invalid.
 
-    Plates repeat on every row, so the registry's validator runs once per distinct value.
+    Plates repeat on every row, so the registry's validator runs once per distinct value
+    (once per file when ``seen`` is shared by its chunks).
     """
     plates = plates.cast(pl.String)
     normalised: dict[str, str | None] = {}
     codes: dict[str, str] = {}
     why: dict[str, tuple[str, str]] = {}
     for plate in plates.unique().drop_nulls().to_list():
-        if plate.strip() == "":
-            normalised[plate], codes[plate] = None, "missing"
-        elif not check:
-            normalised[plate] = plate_key(plate)
-        else:
-            try:
-                normalised[plate] = validate_plate(plate)
-            except ValidationFailed as exc:
-                normalised[plate], codes[plate] = None, "plate_invalid"
-                why[plate] = (exc.problems[0].zh, exc.problems[0].en)
+        if plate not in seen:
+            seen[plate] = _check_plate(plate, check)
+        normalised[plate], code, reason = seen[plate]
+        if code is not None:
+            codes[plate] = code
+        if reason is not None:
+            why[plate] = reason
     vehicle = plates.replace_strict(
         list(normalised), list(normalised.values()), default=None, return_dtype=pl.String
     )
@@ -206,6 +230,17 @@ def _plates(
     )
     code = code.set(plates.is_null(), "missing") if plates.null_count() else code
     return vehicle.alias("vehicle"), code.alias("plate"), why
+
+
+def _check_plate(plate: str, check: bool) -> PlateVerdict:
+    if plate.strip() == "":
+        return None, "missing", None
+    if not check:
+        return plate_key(plate), None, None
+    try:
+        return validate_plate(plate), None, None
+    except ValidationFailed as exc:
+        return None, "plate_invalid", (exc.problems[0].zh, exc.problems[0].en)
 
 
 def _timestamps(ts: pl.Series, tz: str | None) -> tuple[pl.Series, pl.Series]:

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cdw.errors import InputFileError
-from cdw.tracking.io import read_points
+from cdw.tracking.io import csv as csv_reader
+from cdw.tracking.io import iter_points, read_points
 from cdw.tracking.io.coords import gcj02_to_wgs84, wgs84_to_gcj02
 from cdw.tracking.points import POINTS_SCHEMA
 
@@ -254,3 +257,75 @@ def test_unknown_crs_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "plate,ts,lon,lat\n粤A12345,1714521600,113.2,23.1\n")
     with pytest.raises(ValueError, match="bd09"):
         read_points(path, crs="bd09")
+
+
+# ------------------------------------------------------------------ chunks
+
+
+def test_chunks_put_together_equal_the_whole_file(tmp_path: Path) -> None:
+    text = (
+        "plate,ts,lon,lat,note\n"
+        '粤A12345,1714521600,113.2,23.1,"two\nlines"\n'  # 2-3: newline in an ignored column
+        "粤A12345,1714521610,113.2\n"  # 4 too few
+        "\n"  # 5 blank
+        '"粤A12345","2024-05-01\nT08",113.2,23.1,x\n'  # 6-7
+        "粤A12345,1714521620,oops,23.1,x\n"  # 8
+        "粤A12345,1714521630,113.2,23.1,x\n"  # 9
+    )
+    path = write(tmp_path, text)
+    whole = read_points(path)
+    assert [(r.line, r.field) for r in whole.rejects] == [(4, "row"), (6, "ts"), (8, "lon")]
+    assert whole.rejects[2].raw == "粤A12345,1714521620,oops,23.1,x"
+    for chunk_rows in (1, 2, 3):
+        assert len(list(iter_points(path, chunk_rows=chunk_rows))) > 1
+        chunked = read_points(path, chunk_rows=chunk_rows)
+        assert chunked.points.equals(whole.points)
+        assert chunked.rejects == whole.rejects
+        assert chunked.rejected_rows == whole.rejected_rows
+
+
+def test_gbk_after_ascii_lines_and_mixed_encodings(tmp_path: Path) -> None:
+    ascii_rows = ",1714521600,113.2,23.1\n" * 3  # plate missing: plain ASCII
+    text = "plate,ts,lon,lat\n" + ascii_rows + "京A12345,1714521600,116.4,39.9\n"
+    gbk = write(tmp_path, text, "gbk.csv", encoding="gbk")
+    whole = read_points(gbk)
+    assert whole.points["vehicle"].to_list() == ["京A12345"]
+    chunked = read_points(gbk, chunk_rows=1)
+    assert chunked.points.equals(whole.points)
+    assert chunked.rejects == whole.rejects
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_bytes(
+        "plate,ts,lon,lat\n粤A12345,1714521600,113.2,23.1\n".encode()
+        + "京A12345,1714521600,116.4,39.9\n".encode("gbk")
+    )
+    assert read_points(mixed).rejects  # one block: GB18030 reads the UTF-8 plate as garbage
+    with pytest.raises(InputFileError, match="mixed text encodings") as err:
+        read_points(mixed, chunk_rows=1)
+    assert err.value.extra["line"] == 3
+
+
+_FIELD = st.sampled_from(
+    ["粤A12345", "", " ", "1714521600", "2024-05-01T08:00:00+08:00", "113.2", "23.1", "x", "NaN"]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.lists(_FIELD, min_size=0, max_size=6), min_size=1, max_size=12),
+    crlf=st.booleans(),
+    final_newline=st.booleans(),
+)
+def test_plain_block_parser_agrees_with_pyarrow(
+    rows: list[list[str]], crlf: bool, final_newline: bool
+) -> None:
+    """The fast parser of quote-free blocks (polars after a vectorised field count) and the
+    pyarrow parser give the same rows, lines and rejects."""
+    eol = "\r\n" if crlf else "\n"
+    text = (eol.join(",".join(r) for r in rows) + (eol if final_newline else "")).encode()
+    state = csv_reader._State(["plate", "ts", "lon", "lat"], "utf-8")
+    plain_raw, plain_rejects, plain_newlines = csv_reader._parse_plain(text, 7, state, "f")
+    arrow_raw, arrow_rejects = csv_reader._parse_quoted(text, 7, state, "f")
+    blank = pl.all_horizontal(pl.col(c) == "" for c in state.wanted)
+    assert plain_raw.filter(~blank).equals(arrow_raw.filter(~blank))
+    assert plain_rejects == arrow_rejects
+    assert plain_newlines == text.count(b"\n")

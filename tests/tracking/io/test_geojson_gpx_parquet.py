@@ -277,3 +277,22 @@ def test_format_by_extension_or_argument(tmp_path: Path) -> None:
         read_points(path, fmt="kml")
     with pytest.raises(InputFileError, match="file not found"):
         read_points(tmp_path / "missing.csv")
+
+
+def test_parquet_read_in_batches_equals_whole(tmp_path: Path) -> None:
+    path = tmp_path / "points.parquet"
+    pl.DataFrame(
+        {
+            "plate": ["粤A12345", "粤B12345", None, "粤A12345", "粤A1234I", "粤B12345", "粤A12345"],
+            "ts": [1714521600 + 10 * i for i in range(7)],
+            "lon": [113.2, 113.3, 113.2, 200.0, 113.2, 113.3, 113.2],
+            "lat": [23.1] * 7,
+        }
+    ).write_parquet(path, row_group_size=3)
+    whole = read_points(path)
+    assert [(r.line, r.field) for r in whole.rejects] == [(2, "plate"), (3, "lon"), (4, "plate")]
+    assert '"lon": 200.0' in whole.rejects[1].raw
+    for chunk_rows in (1, 2, 4):
+        chunked = read_points(path, chunk_rows=chunk_rows)
+        assert chunked.points.equals(whole.points)
+        assert chunked.rejects == whole.rejects

@@ -371,3 +371,94 @@ def test_body_length_mismatch(tmp_path: Path) -> None:
     frame = b"\x7e" + jt808.escape(payload + bytes([jt808.checksum(payload)])) + b"\x7e"
     with pytest.raises(InputFileError, match="header says 29 bytes, frame has 28"):
         read_points(write(tmp_path, frame))
+
+
+# ------------------------------------------------------------------ read in chunks
+
+
+def test_capture_read_in_small_blocks_and_chunks_equals_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ts = datetime(2024, 5, 1, tzinfo=UTC)
+    escaped = jt808.encode_location(lat=23.126, lon=113.126, ts=ts)  # 0x7E in the body
+    body = jt808.encode_batch([jt808.encode_location(lat=23.0, lon=113.0, ts=ts)] * 3)
+    data = (
+        HAND_BUILT_2013
+        + jt808.encode_frame(0x0704, "1", body[:30], flow=5, packet=(2, 1))
+        + jt808.encode_frame(0x0200, "7", escaped)
+        + b"\x7e"  # 7E 7E: an empty gap
+        + jt808.encode_frame(0x0704, "1", body[30:], flow=6, packet=(2, 2))
+        + jt808.encode_frame(0x0704, "2", body[:30], flow=9, packet=(2, 1))  # never completed
+        + XTREAM_0704_2019
+    )
+    whole = read_points(write(tmp_path, data))
+    hex_text = write(tmp_path, data.hex(" ", 3).encode() + b"\n", "capture.hex")
+    monkeypatch.setattr(jt808, "_READ_BYTES", 7)  # frames and hex pairs cut across blocks
+    for path in (tmp_path / "capture.bin", hex_text):
+        for chunk_rows in (1, 2, 10**6):
+            chunked = read_points(path, chunk_rows=chunk_rows)
+            assert chunked.points.equals(whole.points)
+            assert [(r.line, r.field, r.en, r.raw) for r in chunked.rejects] == [
+                (r.line, r.field, r.en, r.raw) for r in whole.rejects
+            ]
+    assert [r.field for r in whole.rejects] == ["subpackage"]
+    assert whole.points.height == 1 + 3 + 1 + 2
+
+
+def test_truncated_capture_in_small_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jt808, "_READ_BYTES", 5)
+    path = write(tmp_path, HAND_BUILT_2013 + HUABAO_0200[:-3])
+    with pytest.raises(InputFileError, match="truncated frame") as err:
+        read_points(path)
+    assert err.value.extra["offset"] == len(HAND_BUILT_2013)
+    odd = write(tmp_path, HAND_BUILT_2013.hex().encode() + b"a", "odd.hex")
+    with pytest.raises(InputFileError, match="invalid hex text"):
+        read_points(odd)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    heads=st.lists(
+        st.tuples(
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 2**16 - 1),
+            st.integers(0, 2**16 - 1),
+            st.integers(0, 2**16 - 1),
+            st.binary(min_size=6, max_size=6),
+        ),
+        max_size=6,
+    ),
+    extra=st.binary(max_size=8),
+)
+def test_location_heads_decoded_at_once_match_decode_location(
+    heads: list[tuple[int, int, int, int, int, int, int, bytes]], extra: bytes
+) -> None:
+    bodies = [jt808._LOCATION.pack(*head) + extra for head in heads]
+    rows = {
+        "line": list(range(len(bodies))),
+        "sub": [None] * len(bodies),
+        "plate": ["1"] * len(bodies),
+        "raw": bodies,
+    }
+    frame = jt808._location_rows(rows)
+    expected = []
+    for body in bodies:
+        loc = jt808.decode_location(body, with_extras=False)
+        t = loc.time_bcd
+        expected.append(
+            (
+                f"20{t[0:2]}-{t[2:4]}-{t[4:6]}T{t[6:8]}:{t[8:10]}:{t[10:12]}+08:00",
+                loc.lon,
+                loc.lat,
+                loc.speed_kmh,
+                float(loc.heading),
+                loc.status,
+                loc.alarm,
+                body,
+            )
+        )
+    columns = ["ts", "lon", "lat", "speed_kmh", "heading", "status", "alarm", "raw"]
+    assert frame.select(columns).rows() == expected

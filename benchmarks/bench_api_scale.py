@@ -1,0 +1,428 @@
+"""The API on a year of a 10,000-truck city's flags: p50/p99 of the flags page, the review
+queue, a filtered flags page and a track, on SQLite and on PostgreSQL.
+
+Run: ``.venv/bin/python benchmarks/bench_api_scale.py [--rows 1600000]
+[--databases sqlite postgresql] [--pg-url postgresql://…/cdw_dbscale] [--requests 200]``.
+
+For each database: the schema built by the migrations (``cdw.migrate.upgrade``: the indexes
+production has), then ``--rows`` flags bulk inserted directly (COPY on PostgreSQL,
+executemany on SQLite): 365 local days, 10,000 plates, a code mix weighted towards the
+common checks, severities 10–95, and the statuses of a year of review work (older flags
+mostly dismissed, warned or confirmed, the last weeks mostly open). PostgreSQL uses its own
+schema ``bench_api_scale`` in the given database (dropped and rebuilt each run). The track
+comes from a small point store holding one vehicle's day at 10 s.
+
+Each endpoint is asked ``--warmup`` times, then ``--requests`` times through the app's
+TestClient (in-process: the figures include routing, the query, validation and JSON, not a
+network hop): the flags page unfiltered (GET /flags), the review queue (GET /enforcement/queue, open
+flags by severity), a filtered flags page (one code over a random 7-day range), a deep page
+(GET /flags at offset 10,000) and one vehicle-day track (GET /tracks/{plate}). Prints p50,
+p95 and p99 in ms per endpoint and database; the last line is one JSON object with every
+figure. ``--gc-default`` runs the app without its start-up collector tuning (``Settings.
+api_gc_tuning``), to compare the p95/p99 it saves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+WORKDIR = Path(tempfile.mkdtemp(prefix="cdw-bench-api-"))
+os.environ.setdefault("CDW_DATA_DIR", str(WORKDIR / "data"))
+os.environ.setdefault("CDW_DATABASE_URL", f"sqlite:///{WORKDIR / 'unused.db'}")
+
+PG_SCHEMA = "bench_api_scale"
+TZ = ZoneInfo("Asia/Shanghai")
+FIRST_DAY = date(2026, 1, 1)
+DAYS = 365
+TRUCKS = 10_000
+# Share of each code in a year of flags: the everyday checks first (weights, not fitted).
+CODE_WEIGHTS = {
+    "LONG_STOP": 20, "SIGNAL_GAP": 16, "ROUTE_DEVIATION": 14, "NO_RECEIPT": 10,
+    "SPEEDING": 9, "OUT_OF_HOURS": 7, "UNMANIFESTED_TRIP": 6, "QUANTITY_DISCREPANCY": 4,
+    "RESTRICTED_ZONE": 4, "WRONG_DESTINATION": 3, "RECEIPT_WITHOUT_TRIP": 2,
+    "SUSPECTED_DUMPING": 2, "OVERLOAD": 1, "TAMPER_SUSPECTED": 1, "UNAUTHORISED_VEHICLE": 1,
+}  # fmt: skip
+REVIEWED = {"dismissed": 55, "warned": 20, "in_case": 5, "confirmed": 15, "withdrawn": 5}
+OPEN_WEEKS = 3  # flags of the last weeks are mostly still open
+
+
+def plate(i: int) -> str:
+    return f"粤A{i:05d}"
+
+
+def flag_rows(rows: int, seed: int = 15):
+    """``rows`` flag tuples (column order of ``COLUMNS``) in chunks of 50,000."""
+    rng = random.Random(seed)
+    codes, code_w = zip(*CODE_WEIGHTS.items(), strict=True)
+    statuses, status_w = zip(*REVIEWED.items(), strict=True)
+    created = datetime(2027, 1, 2, tzinfo=UTC)
+    per_day = rows / DAYS
+    chunk: list[tuple] = []
+    for n in range(rows):
+        day_index = min(int(n / per_day), DAYS - 1)
+        day = FIRST_DAY + timedelta(days=day_index)
+        code = rng.choices(codes, code_w)[0]
+        local = datetime(day.year, day.month, day.day, 6, tzinfo=TZ) + timedelta(
+            seconds=rng.randrange(16 * 3600)
+        )
+        start = local.astimezone(UTC)
+        open_share = 0.9 if day_index >= DAYS - 7 * OPEN_WEEKS else 0.05
+        status = "open" if rng.random() < open_share else rng.choices(statuses, status_w)[0]
+        lon, lat = 113.2 + rng.random() * 0.4, 22.9 + rng.random() * 0.4
+        vehicle = plate(rng.randrange(TRUCKS))
+        chunk.append((
+            code, rng.randrange(10, 96), vehicle, f"{vehicle}@{start:%Y%m%dT%H%M%SZ}", day,
+            start, start + timedelta(seconds=rng.randrange(60, 3600)), lon, lat,
+            json.dumps({"type": "Point", "coordinates": [lon, lat]}),
+            json.dumps({"duration_s": 900.0}), json.dumps({"long_stop_min_duration_s": 600.0}),
+            "停留 15.0 分钟（阈值 10.0 分钟）", "Stopped 15.0 min (threshold 10.0 min)",
+            f"GZ-2026-{rng.randrange(5000):04d}", "engine", status, created,
+        ))  # fmt: skip
+        if len(chunk) == 50_000:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+COLUMNS = (
+    "code", "severity", "vehicle", "trip_id", "day", "start_ts", "end_ts", "lon", "lat",
+    "geometry", "measured", "thresholds", "explanation_zh", "explanation_en", "permit_no",
+    "source", "status", "created_at",
+)  # fmt: skip
+
+
+def _sqlite_ts(moment: datetime) -> str:
+    """As SQLAlchemy stores a DateTime in SQLite: naive UTC with microseconds."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def build(url: str, rows: int) -> float:
+    """Migrate, bulk insert the flags and two users; seconds spent inserting."""
+    from sqlalchemy import create_engine, text
+
+    from cdw.db import normalise_url
+    from cdw.migrate import upgrade
+
+    upgrade(url)
+    engine = create_engine(normalise_url(url))
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        users = "INSERT INTO app_user (username, full_name, role, hashed_password, is_active, token_version, created_at) VALUES "
+        for name, role in (("bench_admin", "admin"), ("bench_officer", "enforcement_officer")):
+            conn.execute(
+                text(users + "(:u, '', :r, '!', true, 0, :t)"),
+                {"u": name, "r": role, "t": datetime.now(UTC)},
+            )
+        raw = conn.connection.driver_connection
+        names = ", ".join(COLUMNS)
+        if engine.dialect.name == "postgresql":
+            with raw.cursor() as cur, cur.copy(f"COPY flag ({names}) FROM STDIN") as copy:
+                for chunk in flag_rows(rows):
+                    for row in chunk:
+                        copy.write_row(row)
+        else:
+            marks = ", ".join("?" for _ in COLUMNS)
+            cur = raw.cursor()
+            for chunk in flag_rows(rows):
+                cur.executemany(
+                    f"INSERT INTO flag ({names}) VALUES ({marks})",
+                    [(*r[:4], r[4].isoformat(), _sqlite_ts(r[5]), _sqlite_ts(r[6]), *r[7:17],
+                      _sqlite_ts(r[17])) for r in chunk],
+                )  # fmt: skip
+    seconds = time.perf_counter() - started
+    # What autovacuum does after a bulk load (statistics, PostgreSQL's visibility map).
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"))
+    engine.dispose()
+    return seconds
+
+
+def track_store(root: Path, vehicle: str, day: date) -> None:
+    """One vehicle's local day at 10 s, and a second vehicle so the store is not trivial."""
+    import polars as pl
+
+    from cdw.tracking.store import PointStore
+
+    start = datetime(day.year, day.month, day.day, tzinfo=TZ).astimezone(UTC)
+    n = 8640
+    frames = []
+    for k, name in enumerate((vehicle, plate(TRUCKS - 1))):
+        frames.append(
+            pl.DataFrame({
+                "vehicle": [name] * n,
+                "ts": [start + timedelta(seconds=10 * i) for i in range(n)],
+                "lon": [113.3 + k * 0.01 + i * 1e-5 for i in range(n)],
+                "lat": [23.1 + i * 1e-5 for i in range(n)],
+                "speed_kmh": [30.0] * n,
+            })
+        )  # fmt: skip
+    PointStore(root, timezone=str(TZ)).append(pl.concat(frames))
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return {"p50": round(cuts[49], 2), "p95": round(cuts[94], 2), "p99": round(cuts[98], 2)}
+
+
+def measure(url: str, store_root: Path, requests: int, warmup: int) -> dict[str, Any]:
+    from fastapi.testclient import TestClient
+    from sqlmodel import Session
+
+    from cdw.api.app import app
+    from cdw.api.deps import get_session
+    from cdw.api.routes.tracks import get_store
+    from cdw.auth.security import create_access_token
+    from cdw.config import get_settings
+    from cdw.db import make_engine
+    from cdw.tracking.store import PointStore
+
+    engine = make_engine(url)
+
+    def session():
+        with Session(engine) as s:
+            yield s
+
+    app.dependency_overrides[get_session] = session
+    app.dependency_overrides[get_store] = lambda: PointStore(store_root, timezone=str(TZ))
+    settings = get_settings()
+    admin = {"Authorization": f"Bearer {create_access_token('bench_admin', settings)}"}
+    officer = {"Authorization": f"Bearer {create_access_token('bench_officer', settings)}"}
+    rng = random.Random(7)
+    track_day = FIRST_DAY + timedelta(days=DAYS - 1)
+    track_start = datetime(track_day.year, track_day.month, track_day.day, tzinfo=TZ)
+
+    def week() -> str:
+        first = FIRST_DAY + timedelta(days=rng.randrange(DAYS - 7))
+        code = rng.choice(list(CODE_WEIGHTS)[:6])
+        return f"/api/v1/flags?code={code}&day_from={first}&day_to={first + timedelta(days=6)}"
+
+    endpoints = {
+        "flags page": (lambda: "/api/v1/flags", admin),
+        "review queue": (lambda: "/api/v1/enforcement/queue", officer),
+        "flags code+7 days": (week, admin),
+        "flags offset 10000": (lambda: "/api/v1/flags?offset=10000", admin),
+        "track (1 vehicle-day)": (
+            lambda: (
+                f"/api/v1/tracks/{plate(0)}?start={quote(track_start.isoformat())}"
+                f"&end={quote((track_start + timedelta(days=1)).isoformat())}"
+            ),
+            admin,
+        ),
+    }
+    results: dict[str, Any] = {}
+    with TestClient(app) as client:
+        for name, (path, headers) in endpoints.items():
+            for _ in range(warmup):
+                client.get(path(), headers=headers).raise_for_status()
+            samples, count = [], None
+            for _ in range(requests):
+                started = time.perf_counter()
+                answer = client.get(path(), headers=headers)
+                samples.append((time.perf_counter() - started) * 1000)
+                answer.raise_for_status()
+                body = answer.json()
+                count = body.get("count", len(body.get("features", [])))
+            results[name] = {**percentiles(samples), "count": count}
+    app.dependency_overrides.clear()
+    engine.dispose()
+    return results
+
+
+def registry_import(url: str, vehicles: int, workdir: Path) -> dict[str, float]:
+    """Seconds to import 100 hauliers, then ``vehicles`` vehicles and as many drivers, each
+    file with ``import_file`` (validation, writes and audit entries) and committed."""
+    import csv
+
+    from sqlmodel import Session
+
+    from cdw.db import make_engine
+    from cdw.migrate import upgrade
+    from cdw.registry.importer import import_file
+    from cdw.registry.validators.identifiers import credit_code_check_char
+
+    upgrade(url)
+    codes = []
+    for i in range(100):
+        first17 = f"91440100MA{i:07d}"
+        codes.append(first17 + credit_code_check_char(first17))
+    files = {
+        "hauliers": (
+            ["name", "credit_code", "licence_no", "licence_valid_until"],
+            [[f"运输公司{i}", code, f"L{i}", "2030-06-30"] for i, code in enumerate(codes)],
+        ),
+        "vehicles": (
+            ["haulier_credit_code", "plate", "rated_capacity_m3", "rated_load_t", "terminal_id",
+             "inspection_valid_until"],
+            [[codes[i % 100], f"粤B{i:05d}", 18, 31, f"0138{i:08d}", "2030-01-01"]
+             for i in range(vehicles)],
+        ),
+        "drivers": (
+            ["haulier_credit_code", "name", "licence_no", "phone"],
+            [[codes[i % 100], f"司机{i}", f"440100198001{i:06d}", ""] for i in range(vehicles)],
+        ),
+    }  # fmt: skip
+    engine = make_engine(url)
+    seconds = {}
+    for kind, (header, rows) in files.items():
+        path = workdir / f"{kind}.csv"
+        with path.open("w", encoding="utf-8", newline="") as out:
+            csv.writer(out).writerows([header, *rows])
+        started = time.perf_counter()
+        with Session(engine) as session:
+            imported = import_file(session, kind, path, actor="bench").imported
+            session.commit()
+        assert imported == len(rows), (kind, imported)
+        seconds[kind] = round(time.perf_counter() - started, 2)
+    engine.dispose()
+    return seconds
+
+
+def replace_flags_timing(url: str, flags: int) -> dict[str, float]:
+    """Seconds for ``replace_flags`` of ``flags`` new flags of one day, the same flags found
+    again (updated in place), then half of them (the other half deleted), each committed."""
+    from sqlmodel import Session
+
+    from cdw.db import make_engine
+    from cdw.flags.codes import FlagCode, FlagSource
+    from cdw.flags.store import replace_flags
+    from cdw.flags.values import Flag
+    from cdw.migrate import upgrade
+
+    upgrade(url)
+    day = FIRST_DAY
+    midnight = datetime(day.year, day.month, day.day, tzinfo=TZ).astimezone(UTC)
+    codes = list(FlagCode)
+
+    def run(severity: int) -> list[Flag]:
+        return [
+            Flag(
+                code=codes[i % len(codes)], severity=severity, vehicle=plate(i // 10),
+                trip_id=None, start=midnight + timedelta(seconds=i % 10 * 600 + 1),
+                end=midnight + timedelta(seconds=i % 10 * 600 + 300), lon=113.3, lat=23.1,
+                geometry={"type": "Point", "coordinates": [113.3, 23.1]},
+                measured={"duration_s": 600.0}, thresholds={"long_stop_min_duration_s": 600.0},
+                explanation_zh="停留 10.0 分钟", explanation_en="Stopped 10.0 min",
+            )
+            for i in range(flags)
+        ]  # fmt: skip
+
+    engine = make_engine(url)
+    seconds = {}
+    for label, found in (
+        ("new", run(30)),
+        ("found again", run(40)),
+        ("half", run(50)[: flags // 2]),
+    ):
+        started = time.perf_counter()
+        with Session(engine) as session:
+            replace_flags(session, FlagSource.engine, day, day, found, TZ, actor="bench")
+            session.commit()
+        seconds[label] = round(time.perf_counter() - started, 2)
+    engine.dispose()
+    return seconds
+
+
+def pg_url_in_schema(url: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    from cdw.db import normalise_url
+
+    admin = create_engine(normalise_url(url))
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
+    admin.dispose()
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{PG_SCHEMA}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_600_000)
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "CDW_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/cdw_dbscale"
+        ),
+    )
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--gc-default", action="store_true")
+    parser.add_argument(
+        "--only",
+        choices=["api", "replace-flags", "registry"],
+        nargs="+",
+        default=["api", "replace-flags", "registry"],
+    )
+    parser.add_argument("--replace-flags", type=int, default=100_000, metavar="FLAGS")
+    parser.add_argument("--registry-vehicles", type=int, default=10_000, metavar="N")
+    args = parser.parse_args()
+    if args.gc_default:
+        os.environ["CDW_API_GC_TUNING"] = "false"
+    store_root = WORKDIR / "points"
+    track_store(store_root, plate(0), FIRST_DAY + timedelta(days=DAYS - 1))
+    report: dict[str, Any] = {
+        "rows": args.rows,
+        "requests": args.requests,
+        "gc_tuning": not args.gc_default,
+        "load_average": os.getloadavg()[0],
+        "databases": {},
+    }
+
+    def fresh_url(database: str, name: str) -> str:
+        if database == "sqlite":
+            return f"sqlite:///{WORKDIR / name}"
+        return pg_url_in_schema(args.pg_url)
+
+    for database in args.databases:
+        figures: dict[str, Any] = {}
+        report["databases"][database] = figures
+        if "replace-flags" in args.only:
+            figures["replace_flags_s"] = replace_flags_timing(
+                fresh_url(database, "replace.db"), args.replace_flags
+            )
+            print(f"{database}: replace_flags of {args.replace_flags:,} flags, seconds:",
+                  figures["replace_flags_s"], flush=True)  # fmt: skip
+        if "registry" in args.only:
+            figures["registry_import_s"] = registry_import(
+                fresh_url(database, "registry.db"), args.registry_vehicles, WORKDIR
+            )
+            print(f"{database}: registry import ({args.registry_vehicles:,} vehicles and "
+                  "drivers), seconds:", figures["registry_import_s"], flush=True)  # fmt: skip
+        if "api" not in args.only:
+            continue
+        url = fresh_url(database, "flags.db")
+        insert_s = build(url, args.rows)
+        gc.collect()
+        endpoints = measure(url, store_root, args.requests, args.warmup)
+        figures.update(insert_s=round(insert_s, 1), endpoints=endpoints)
+        out = io.StringIO()
+        print(f"\n{database}: {args.rows:,} flags inserted in {insert_s:.1f} s", file=out)
+        print(f"{'endpoint':<24}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'count':>12}", file=out)
+        for name, f in endpoints.items():
+            print(f"{name:<24}{f['p50']:>10}{f['p95']:>10}{f['p99']:>10}{f['count']:>12}", file=out)
+        print(out.getvalue(), flush=True)
+    report["load_average_end"] = os.getloadavg()[0]
+    print(json.dumps(report, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
