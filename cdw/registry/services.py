@@ -367,13 +367,16 @@ def _insert_rows(
         {**data.model_dump(include=set(table.c.keys())), "created_at": now, "updated_at": now}
         for data in items
     ]
-    stmt = sql_insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    # Each id found by the record's first unique field (a RETURNING in the order of the rows
+    # would be one row per statement on SQLite).
+    key = ENTITIES[model].unique[0][0]
+    stmt = sql_insert(table).returning(table.c.id, table.c[key])
     try:
-        ids = session.execute(stmt, rows).scalars().all()
+        ids = {value: record_id for record_id, value in session.execute(stmt, rows)}
     except IntegrityError:
         _conflict(session, model, {})
-    for row, record_id in zip(rows, ids, strict=True):
-        row["id"] = record_id
+    for row in rows:
+        row["id"] = ids[row[key]]
     if model is Vehicle:
         periods = [
             {"vehicle_id": r["id"], "haulier_id": r["haulier_id"], "valid_from": now} for r in rows
