@@ -31,9 +31,10 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import func, insert, text
 from sqlmodel import Session, col, select
 
 from cdw.audit.key import AuditKeyMissing, audit_key
@@ -133,40 +134,48 @@ def audit(
     ``actor``: the acting user, or a username (a name with no user account, such as a
     command-line job, is recorded with the role ``system``).
     """
-    change = Change(entity, entity_id, action, data, reason)
-    return audit_many(session, actor=actor, changes=[change])[0]
+    (row,) = _next_entries(session, actor, [Change(entity, entity_id, action, data, reason)])
+    entry = AuditEntry(**row)
+    session.add(entry)
+    session.flush()
+    return entry
 
 
-def audit_many(session: Session, *, actor: User | str, changes: list[Change]) -> list[AuditEntry]:
-    """Append one entry per change, in order, as :func:`audit` does (one lock, one read of
-    the chain's head and one flush for all: a bulk import of thousands of records)."""
+def audit_many(session: Session, *, actor: User | str, changes: list[Change]) -> None:
+    """Append one entry per change, in order, as :func:`audit` does, written by executemany
+    (one lock and one read of the chain's head for all: a bulk import)."""
+    if changes:
+        rows = _next_entries(session, actor, changes)
+        session.execute(insert(AuditEntry.__table__), rows)  # type: ignore[attr-defined]
+
+
+def _next_entries(session: Session, actor: User | str, changes: list[Change]) -> list[dict]:
+    """The entries recording ``changes`` after the chain's head, as column values, with the
+    append lock taken."""
     username, role = _actor_of(session, actor)
     _lock_for_append(session)
     last = session.exec(select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(1)).first()
     next_id, prev_hash = (1, GENESIS_HASH) if last is None else (last.id + 1, last.hash)
     key = audit_key()
-    entries = []
+    rows = []
     for change in changes:
-        entry = AuditEntry(
-            id=next_id,
-            at=datetime.now(UTC),
-            actor=username,
-            actor_role=role,
-            entity=change.entity,
-            entity_id=str(change.entity_id),
-            action=change.action,
-            reason=change.reason,
-            data=_json_ready(change.data),
-            scheme=KEYED,
-            prev_hash=prev_hash,
-            hash="",
-        )
-        entry.hash = entry_hash(entry, key)
-        entries.append(entry)
-        next_id, prev_hash = next_id + 1, entry.hash
-    session.add_all(entries)
-    session.flush()
-    return entries
+        row = {
+            "id": next_id,
+            "at": datetime.now(UTC),
+            "actor": username,
+            "actor_role": role,
+            "entity": change.entity,
+            "entity_id": str(change.entity_id),
+            "action": change.action,
+            "reason": change.reason,
+            "data": _json_ready(change.data),
+            "scheme": KEYED,
+            "prev_hash": prev_hash,
+        }
+        row["hash"] = entry_hash(SimpleNamespace(**row), key)  # type: ignore[arg-type]
+        rows.append(row)
+        next_id, prev_hash = next_id + 1, row["hash"]
+    return rows
 
 
 EXPORT_ENTITY = "export"

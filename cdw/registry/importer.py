@@ -522,8 +522,8 @@ def import_file(
     good = [row for row in rows if not row.problems]
     # Records with a code first: a generated code never takes one a later row gives.
     ordered = sorted(good, key=lambda r: getattr(r.data, "code", "") is None)
-    records = services.create_checked(session, spec.model, [r.data for r in ordered], actor)  # type: ignore[misc]
-    stored = {id(row): record.id for row, record in zip(ordered, records, strict=True)}  # type: ignore[attr-defined]
+    ids = services.create_checked(session, spec.model, [r.data for r in ordered], actor)  # type: ignore[misc]
+    stored = {id(row): record_id for row, record_id in zip(ordered, ids, strict=True)}
     report.ids = [stored[id(row)] for row in good]
     report.imported = len(report.ids)
     if bad:

@@ -28,9 +28,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from sqlalchemy import ColumnElement, exists, false, func, or_, true
+from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -41,6 +42,7 @@ from cdw.auth.models import BINDING_OF_ROLE, Role, User
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.registry.categories import HaulierStatus, RecordStatus
 from cdw.registry.models import (
+    CODE_PREFIX,
     ConstructionSite,
     Depot,
     DisposalFacility,
@@ -280,13 +282,17 @@ def _flush(session: Session, model: type[SQLModel], values: Mapping[str, Any]) -
     try:
         session.flush()
     except IntegrityError:
-        session.rollback()
-        entity = ENTITIES[model]
-        keys = [f"{f}={values.get(f)}" for f, _, _ in entity.unique if values.get(f) is not None]
-        raise Conflict(
-            f"{entity.zh}与已有记录冲突（{', '.join(keys) or '唯一约束'}）",
-            f"{entity.en} conflicts with an existing record ({', '.join(keys) or 'unique key'})",
-        ) from None
+        _conflict(session, model, values)
+
+
+def _conflict(session: Session, model: type[SQLModel], values: Mapping[str, Any]) -> NoReturn:
+    session.rollback()
+    entity = ENTITIES[model]
+    keys = [f"{f}={values.get(f)}" for f, _, _ in entity.unique if values.get(f) is not None]
+    raise Conflict(
+        f"{entity.zh}与已有记录冲突（{', '.join(keys) or '唯一约束'}）",
+        f"{entity.en} conflicts with an existing record ({', '.join(keys) or 'unique key'})",
+    ) from None
 
 
 def _audit(
@@ -307,41 +313,76 @@ def create(session: Session, model: type[T], data: SQLModel, actor: User | str =
     values = data.model_dump()
     _check_references(session, values)
     _check_unique(session, model, values, None)
-    return create_checked(session, model, [data], actor, values)[0]
+    record = model.model_validate(data)
+    record.updated_at = record.created_at  # type: ignore[attr-defined]
+    session.add(record)
+    _flush(session, model, values)
+    _audit(session, actor, record, "create", _created(record.model_dump()))
+    return record
+
+
+def _created(values: Mapping[str, Any]) -> dict[str, Any]:
+    """What a record's creation entry records: the fence is left out (bulky; a later change
+    of it records its old value), and so are the id and the time stamps."""
+    return {
+        k: v for k, v in values.items() if k not in {"id", "created_at", "updated_at", "geofence"}
+    }
 
 
 def create_checked(
-    session: Session,
-    model: type[T],
-    items: Sequence[SQLModel],
-    actor: User | str = "system",
-    values: Mapping[str, Any] | None = None,
-) -> list[T]:
+    session: Session, model: type[SQLModel], items: Sequence[SQLModel], actor: User | str = "system"
+) -> list[int]:
     """Insert records of ``model`` from validated Create models whose references and unique
-    fields were checked (by :func:`create`, or for a whole file by cdw.registry.importer):
-    one flush, and their audit entries appended in one go. A record a concurrent writer took
-    meanwhile is a Conflict naming ``values``' unique fields."""
+    fields the caller checked for the whole lot (cdw.registry.importer), and append their
+    audit entries: the ids, in the order of ``items``. Written in bulk (executemany, one
+    entry batch), except the kinds with a generated code, inserted through the ORM (their
+    code is made from the id). A record a concurrent writer took meanwhile is a Conflict."""
     if not items:
         return []
-    records = []
-    for data in items:
-        record = model.model_validate(data)
-        record.updated_at = record.created_at  # type: ignore[attr-defined]
-        records.append(record)
-    session.add_all(records)
-    _flush(session, model, values or {})
-    # The fence is left out (bulky); a later change of it records its old value.
+    if model in CODE_PREFIX:
+        records = [model.model_validate(data) for data in items]
+        for record in records:
+            record.updated_at = record.created_at  # type: ignore[attr-defined]
+        session.add_all(records)
+        _flush(session, model, {})
+        stored = [record.model_dump() for record in records]
+    else:
+        stored = _insert_rows(session, model, items)
     changes = [
-        Change(
-            f"registry.{model.__tablename__}",  # type: ignore[attr-defined]
-            record.id,  # type: ignore[attr-defined]
-            "create",
-            record.model_dump(exclude={"id", "created_at", "updated_at", "geofence"}),
-        )
-        for record in records
+        Change(f"registry.{model.__tablename__}", row["id"], "create", _created(row))  # type: ignore[attr-defined]
+        for row in stored
     ]
     audit_many(session, actor=actor, changes=changes)
-    return records
+    return [row["id"] for row in stored]
+
+
+def _insert_rows(
+    session: Session, model: type[SQLModel], items: Sequence[SQLModel]
+) -> list[dict[str, Any]]:
+    """The records as rows, inserted by executemany (ids returned in order); a vehicle's first
+    holding period opened with it, as the ORM insert does (cdw.registry.models)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    now = utcnow()
+    rows = [
+        {**data.model_dump(include=set(table.c.keys())), "created_at": now, "updated_at": now}
+        for data in items
+    ]
+    # Each id found by the record's first unique field (a RETURNING in the order of the rows
+    # would be one row per statement on SQLite).
+    key = ENTITIES[model].unique[0][0]
+    stmt = sql_insert(table).returning(table.c.id, table.c[key])
+    try:
+        ids = {value: record_id for record_id, value in session.execute(stmt, rows)}
+    except IntegrityError:
+        _conflict(session, model, {})
+    for row in rows:
+        row["id"] = ids[row[key]]
+    if model is Vehicle:
+        periods = [
+            {"vehicle_id": r["id"], "haulier_id": r["haulier_id"], "valid_from": now} for r in rows
+        ]
+        session.execute(sql_insert(VehicleAssignment.__table__), periods)  # type: ignore[attr-defined]
+    return rows
 
 
 def update(
