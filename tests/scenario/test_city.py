@@ -15,6 +15,7 @@ import pytest
 import shapely
 from pyproj import Transformer
 
+from cdw.errors import ValidationFailed
 from cdw.registry.models import DriverCreate, HaulierCreate, VehicleCreate
 from cdw.registry.validators.identifiers import validate_credit_code
 from cdw.registry.validators.plates import plate_key
@@ -139,3 +140,10 @@ def test_a_whole_day_is_the_working_day_with_parked_fixes_around_it(
         assert (parked["speed_kmh"] == 0).all() and (parked["alarm"] == 0).all()
         x, y = TO_XY.transform(parked["lon"].to_numpy(), parked["lat"].to_numpy())
         assert shapely.contains_xy(depot_of[plate], x, y).all()
+
+
+def test_trucks_per_file_below_one_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationFailed) as err:
+        generate_scenario(tmp_path / "x", trucks=5, seed=1, day=DAY, trucks_per_file=0)
+    assert [p.field for p in err.value.problems] == ["trucks_per_file"]
+    assert not (tmp_path / "x").exists()
