@@ -571,16 +571,16 @@ def directed_candidates(
     road): the arc found and its reverse (``arc_reverse``, -1 on a one-way road), or,
     where the point reports a heading (degrees clockwise from north, NaN if none) at a
     ``speed`` of ``min_speed`` or more, the one whose bearing (``arc_bearing``, radians
-    clockwise from north) is nearer it. Returns CSR ``(start, arc, frac, dist, turn)``:
-    ``frac`` along the arc, ``turn`` the angle between heading and bearing (0..pi; NaN
-    without a heading), in the order found, an arc before its reverse."""
+    clockwise from north) is nearer it. Returns CSR ``(start, arc, frac, dist, agree)``:
+    ``frac`` along the arc, ``agree`` the cosine of the angle between heading and bearing
+    (-1..1; NaN without a heading), in the order found, an arc before its reverse."""
     n = cand_start.size - 1
     size = 2 * cand_seg.size
     start = np.zeros(n + 1, _INT)
     arc = np.empty(size, _INT)
     frac = np.empty(size)
     dist = np.empty(size)
-    turn = np.empty(size)
+    agree = np.empty(size)
     count = 0
     for i in range(n):
         h = math.radians(heading[i])
@@ -588,24 +588,26 @@ def directed_candidates(
         for c in range(cand_start[i], cand_start[i + 1]):
             e = cand_seg[c]
             r = arc_reverse[e]
-            t_e = math.nan
-            t_r = math.nan
+            a_e = math.nan
+            a_r = math.nan
             if known:
-                t_e = math.acos(min(1.0, max(-1.0, math.cos(h - arc_bearing[e]))))
+                a_e = min(1.0, max(-1.0, math.cos(h - arc_bearing[e])))
                 if r >= 0:
-                    t_r = math.acos(min(1.0, max(-1.0, math.cos(h - arc_bearing[r]))))
+                    a_r = min(1.0, max(-1.0, math.cos(h - arc_bearing[r])))
             for q in range(2):
                 f = e if q == 0 else r
-                t = t_e if q == 0 else t_r
-                if f < 0 or (known and r >= 0 and (t_r < t_e if q == 0 else t_r >= t_e)):
+                if f < 0 or (known and r >= 0 and (a_r > a_e if q == 0 else a_r <= a_e)):
                     continue
                 arc[count] = f
                 frac[count] = cand_frac[c] if q == 0 else 1.0 - cand_frac[c]
                 dist[count] = cand_dist[c]
-                turn[count] = t
+                agree[count] = a_e if q == 0 else a_r
                 count += 1
         start[i + 1] = count
-    return start, arc[:count].copy(), frac[:count].copy(), dist[:count].copy(), turn[:count].copy()
+    return (
+        start, arc[:count].copy(), frac[:count].copy(), dist[:count].copy(),
+        agree[:count].copy(),
+    )  # fmt: skip
 
 
 # --- hidden Markov model ----------------------------------------------------------------
@@ -622,14 +624,14 @@ def emission_logprob(dist: np.ndarray, sigma: float) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def heading_logprob(turn: np.ndarray, kappa: float, floor: float) -> np.ndarray:
-    """Log-likelihood of the angle between reported heading and arc bearing: von Mises
-    (concentration ``kappa``) mixed with a uniform share ``floor`` (turns, bad headings),
-    scaled to 0 at no angle; 0 where unknown (NaN)."""
-    out = np.zeros(turn.size)
-    for k in range(turn.size):
-        if math.isfinite(turn[k]):
-            out[k] = math.log((1.0 - floor) * math.exp(kappa * (math.cos(turn[k]) - 1.0)) + floor)
+def heading_logprob(agree: np.ndarray, kappa: float, floor: float) -> np.ndarray:
+    """Log-likelihood of the angle between reported heading and arc bearing, given its
+    cosine ``agree``: von Mises (concentration ``kappa``) mixed with a uniform share
+    ``floor`` (turns, bad headings), scaled to 0 at no angle; 0 where unknown (NaN)."""
+    out = np.zeros(agree.size)
+    for k in range(agree.size):
+        if math.isfinite(agree[k]):
+            out[k] = math.log((1.0 - floor) * math.exp(kappa * (agree[k] - 1.0)) + floor)
     return out
 
 
@@ -1604,7 +1606,7 @@ def match_track(
     road_start, road_edge, road_frac, road_dist = edge_candidates(
         kx, ky, grid, params.radius, params.max_k, params.near, params.cap
     )
-    cand_start, cand_edge, cand_frac, cand_dist, cand_turn = directed_candidates(
+    cand_start, cand_edge, cand_frac, cand_dist, cand_agree = directed_candidates(
         road_start, road_edge, road_frac, road_dist, heading[keep], speed[keep], arc_reverse,
         arc_bearing, params.heading_min_speed,
     )  # fmt: skip
@@ -1630,7 +1632,7 @@ def match_track(
         params.route_slack, sigma, workspace,
     )  # fmt: skip
     emission = emission_logprob(cand_dist, sigma) + heading_logprob(
-        cand_turn, params.heading_kappa, params.heading_floor
+        cand_agree, params.heading_kappa, params.heading_floor
     )
     transition = transition_logprob(
         route,

@@ -360,15 +360,15 @@ def test_directed_candidates_fixed() -> None:
     # as 1, its reverse 0 is nearer); 2: heading 270 but too slow: both; 3: north
     heading = np.array([np.nan, 100.0, 270.0, 0.0])
     speed = np.array([10.0, 10.0, 1.0, 10.0])
-    start, arc, fr, di, turn = k.directed_candidates(
+    start, arc, fr, di, agree = k.directed_candidates(
         cand_start, seg, frac, dist, heading, speed, reverse, bearing, 2.0
     )
     assert start.tolist() == [0, 3, 5, 8, 9]
     assert arc.tolist() == [0, 1, 2, 0, 2, 0, 1, 2, 2]
     assert fr.tolist() == [0.25, 0.75, 0.5, 0.75, 0.5, 0.25, 0.75, 0.5, 0.5]
     assert di.tolist() == [1.0, 1.0, 2.0, 1.0, 2.0, 1.0, 1.0, 2.0, 3.0]
-    assert np.isnan(turn[[0, 1, 2, 5, 6, 7]]).all()
-    assert turn[[3, 4, 8]] == pytest.approx([math.radians(10), math.radians(100), 0.0])
+    assert np.isnan(agree[[0, 1, 2, 5, 6, 7]]).all()
+    assert agree[[3, 4, 8]] == pytest.approx(np.cos(np.radians([10, 100, 0])))
 
 
 @SETTINGS
@@ -388,7 +388,7 @@ def test_directed_candidates_match_twin(seed: int, n_points: int, min_speed: flo
     frac, dist = rng.uniform(0, 1, seg.size), rng.uniform(0, 50, seg.size)
     heading = np.where(rng.random(n_points) < 0.3, np.nan, rng.integers(0, 360, n_points))
     speed = rng.uniform(0, 6, n_points)
-    start, arc, fr, di, turn = k.directed_candidates(
+    start, arc, fr, di, agree = k.directed_candidates(
         cand_start, seg, frac, dist, heading, speed, reverse, bearing, min_speed
     )
     grouped = [
@@ -402,7 +402,7 @@ def test_directed_candidates_match_twin(seed: int, n_points: int, min_speed: flo
         assert arc[sl].tolist() == [a for a, _, _, _ in row]
         assert fr[sl] == pytest.approx([f for _, f, _, _ in row], abs=1e-12)
         assert di[sl].tolist() == [d for _, _, d, _ in row]
-        assert turn[sl] == pytest.approx([t for *_, t in row], abs=1e-9, nan_ok=True)
+        assert agree[sl] == pytest.approx([a for *_, a in row], abs=1e-9, nan_ok=True)
 
 
 # --- hidden Markov model ----------------------------------------------------------------
@@ -424,9 +424,9 @@ def test_emission_and_transition_match_twins(
     assert k.emission_logprob(arr, sigma).tolist() == pytest.approx(
         twins.emission_logprob(values, sigma)
     )
-    turn = np.where(np.arange(arr.size) % 4 == 0, np.nan, arr % math.pi)
-    assert k.heading_logprob(turn, 1 / beta, 0.02).tolist() == pytest.approx(
-        twins.heading_logprob(turn.tolist(), 1 / beta, 0.02)
+    agree = np.where(np.arange(arr.size) % 4 == 0, np.nan, np.cos(arr))
+    assert k.heading_logprob(agree, 1 / beta, 0.02).tolist() == pytest.approx(
+        twins.heading_logprob(agree.tolist(), 1 / beta, 0.02)
     )
     route = np.where(np.arange(arr.size) % 3 == 0, np.inf, arr)
     straight = arr[::-1].copy()
@@ -841,7 +841,7 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
     keep = np.flatnonzero(k.thin_points(x, y, 2.0 * sigma))
     kx, ky = x[keep], y[keep]
     road = k.edge_candidates(kx, ky, grid, p.radius, p.max_k, p.near, p.cap)
-    cand_start, cand_edge, cand_frac, cand_dist, cand_turn = k.directed_candidates(
+    cand_start, cand_edge, cand_frac, cand_dist, cand_agree = k.directed_candidates(
         *road, heading[keep], speed[keep], reverse, bearing, p.heading_min_speed
     )
     e = cand_edge
@@ -859,7 +859,7 @@ def _composed(x, y, heading, speed, roads, ch, table, p) -> tuple:
         sigma, ws,
     )  # fmt: skip
     emission = k.emission_logprob(cand_dist, sigma) + k.heading_logprob(
-        cand_turn, p.heading_kappa, p.heading_floor
+        cand_agree, p.heading_kappa, p.heading_floor
     )
     choice, state_seg = k.viterbi(
         sub_start,

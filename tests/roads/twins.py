@@ -264,7 +264,7 @@ def directed_candidates(
     """Per point: (arc, fraction, distance, turn) of each candidate's arc and then its
     reverse; where the point has a heading (degrees) and a speed of at least
     ``min_speed``, only the one whose bearing (radians) is nearer it (ties: the arc
-    found). ``turn``: the angle between heading and bearing in 0..pi, NaN without."""
+    found). ``agree``: the cosine of the angle between heading and bearing, NaN without."""
     out = []
     for cands, h, v in zip(candidates, heading, speed, strict=True):
         known = math.isfinite(h) and v >= min_speed
@@ -275,7 +275,7 @@ def directed_candidates(
             if known and len(options) == 2:
                 pick = 1 if turns[1] < turns[0] else 0
                 options, turns = [options[pick]], [turns[pick]]
-            row += [(a, f, d, t) for (a, f), t in zip(options, turns, strict=True)]
+            row += [(a, f, d, math.cos(t)) for (a, f), t in zip(options, turns, strict=True)]
         out.append(row)
     return out
 
@@ -293,13 +293,12 @@ def emission_logprob(dist: Floats, sigma: float) -> list[float]:
     return [-0.5 * (d / sigma) ** 2 for d in dist]
 
 
-def heading_logprob(turn: Floats, kappa: float, floor: float) -> list[float]:
-    """log of a von Mises density mixed with a uniform share ``floor``, 0 at no turn."""
+def heading_logprob(agree: Floats, kappa: float, floor: float) -> list[float]:
+    """log of a von Mises density (the cosine of the angle: ``agree``) mixed with a
+    uniform share ``floor``, 0 at no turn."""
     return [
-        math.log((1 - floor) * math.exp(kappa * (math.cos(t) - 1)) + floor)
-        if math.isfinite(t)
-        else 0.0
-        for t in turn
+        math.log((1 - floor) * math.exp(kappa * (a - 1)) + floor) if math.isfinite(a) else 0.0
+        for a in agree
     ]
 
 
