@@ -54,6 +54,7 @@ else:
     )
 
 from fastapi.testclient import TestClient  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import Engine, make_url  # noqa: E402
 from sqlmodel import Session  # noqa: E402
@@ -76,6 +77,11 @@ def _worker_database_url(url: str | None, worker: str | None) -> str | None:
     parsed = make_url(url)
     return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
 
+
+# No timing asserts in tests: hypothesis's per-example deadline (200 ms) fails examples that a
+# loaded machine or a second xdist worker slows down, so it is off for every test.
+hypothesis_settings.register_profile("cdw", deadline=None)
+hypothesis_settings.load_profile("cdw")
 
 PG_URL = _worker_database_url(os.environ.get("CDW_TEST_DATABASE_URL"), XDIST_WORKER)
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
