@@ -78,6 +78,8 @@ def _geometry_array(
 ) -> np.ndarray:
     """``geoms`` as a shapely array after checking types and finite coordinates of each."""
     arr = np.asarray(list(geoms), dtype=object)
+    if _all_valid(arr, allowed):
+        return arr
     problems = []
     for i, geom in enumerate(arr):
         if not isinstance(geom, BaseGeometry) or geom.geom_type not in allowed:
@@ -100,6 +102,17 @@ def _geometry_array(
     if problems:
         raise ValidationFailed(problems)
     return arr
+
+
+def _all_valid(arr: np.ndarray, allowed: tuple[str, ...]) -> bool:
+    """Every item a geometry of an ``allowed`` type with finite coordinates, checked on
+    the whole array at once (the item-by-item check names the culprits otherwise)."""
+    if not all(isinstance(geom, BaseGeometry) for geom in arr.tolist()):
+        return False
+    kinds = {shapely.GeometryType[kind.upper()].value for kind in allowed}
+    if not np.isin(shapely.get_type_id(arr), list(kinds)).all():
+        return False
+    return bool(np.isfinite(shapely.get_coordinates(arr)).all())
 
 
 def _max_dist(max_dist: float) -> float:

@@ -131,14 +131,18 @@ class Roads:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every edge within ``radius_m`` of each point: (point index, edge, distance),
         sorted by point (an STR tree of the edges, built on first use)."""
-        if self._edge_tree is None:
-            self._edge_lines = self._lines(np.arange(self.network.n_edges))
-            self._edge_tree = shapely.STRtree(self._edge_lines)
         points = shapely.points(x, y)
-        point, edge = self._edge_tree.query(points, predicate="dwithin", distance=radius_m)
+        point, edge = self._pairs_near(points, radius_m)
         order = np.lexsort((edge, point))
         point, edge = point[order], edge[order]
         return point, edge, shapely.distance(points[point], self._edge_lines[edge])
+
+    def _pairs_near(self, points: np.ndarray, radius_m: float) -> tuple[np.ndarray, np.ndarray]:
+        """(point index, edge) of every edge within ``radius_m`` of each point, unordered."""
+        if self._edge_tree is None:
+            self._edge_lines = self._lines(np.arange(self.network.n_edges))
+            self._edge_tree = shapely.STRtree(self._edge_lines)
+        return self._edge_tree.query(points, predicate="dwithin", distance=radius_m)
 
     def plausible_limit_kmh(
         self, x: np.ndarray, y: np.ndarray, radius_m: float, cap_kmh: float
@@ -146,7 +150,7 @@ class Roads:
         """Per point, the highest limit of the edges within ``radius_m`` (the roads the
         truck may be on), where an edge without a posted limit counts as ``cap_kmh`` and no
         limit is above ``cap_kmh``; ``cap_kmh`` where no edge is that near."""
-        point, edge, _ = self.edges_near(x, y, radius_m)
+        point, edge = self._pairs_near(shapely.points(x, y), radius_m)
         highest = np.full(x.size, -np.inf)
         np.maximum.at(highest, point, np.fmin(self.network.edge_limit_kmh[edge], cap_kmh))
         return np.where(np.isfinite(highest), highest, cap_kmh)
