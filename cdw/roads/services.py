@@ -86,6 +86,7 @@ class Roads:
         self._posted_at: dict[float, SegmentIndex] = {}
         self._edge_lines: np.ndarray | None = None
         self._edge_tree: shapely.STRtree | None = None
+        self._edge_index: SegmentIndex | None = None  # every edge, for plausible limits
 
     @classmethod
     def for_projector(
@@ -131,18 +132,14 @@ class Roads:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every edge within ``radius_m`` of each point: (point index, edge, distance),
         sorted by point (an STR tree of the edges, built on first use)."""
-        points = shapely.points(x, y)
-        point, edge = self._pairs_near(points, radius_m)
-        order = np.lexsort((edge, point))
-        point, edge = point[order], edge[order]
-        return point, edge, shapely.distance(points[point], self._edge_lines[edge])
-
-    def _pairs_near(self, points: np.ndarray, radius_m: float) -> tuple[np.ndarray, np.ndarray]:
-        """(point index, edge) of every edge within ``radius_m`` of each point, unordered."""
         if self._edge_tree is None:
             self._edge_lines = self._lines(np.arange(self.network.n_edges))
             self._edge_tree = shapely.STRtree(self._edge_lines)
-        return self._edge_tree.query(points, predicate="dwithin", distance=radius_m)
+        points = shapely.points(x, y)
+        point, edge = self._edge_tree.query(points, predicate="dwithin", distance=radius_m)
+        order = np.lexsort((edge, point))
+        point, edge = point[order], edge[order]
+        return point, edge, shapely.distance(points[point], self._edge_lines[edge])
 
     def plausible_limit_kmh(
         self, x: np.ndarray, y: np.ndarray, radius_m: float, cap_kmh: float
@@ -150,9 +147,11 @@ class Roads:
         """Per point, the highest limit of the edges within ``radius_m`` (the roads the
         truck may be on), where an edge without a posted limit counts as ``cap_kmh`` and no
         limit is above ``cap_kmh``; ``cap_kmh`` where no edge is that near."""
-        point, edge = self._pairs_near(shapely.points(x, y), radius_m)
-        highest = np.full(x.size, -np.inf)
-        np.maximum.at(highest, point, np.fmin(self.network.edge_limit_kmh[edge], cap_kmh))
+        if self._edge_index is None:
+            self._edge_index = SegmentIndex(list(self._lines(np.arange(self.network.n_edges))))
+        index = self._edge_index
+        applies = np.fmin(self.network.edge_limit_kmh[index.segment_part], cap_kmh)
+        highest = index.highest_within(x, y, radius_m, applies)
         return np.where(np.isfinite(highest), highest, cap_kmh)
 
     def _lines(self, edges: np.ndarray) -> np.ndarray:
