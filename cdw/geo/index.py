@@ -23,6 +23,7 @@ from cdw.geo.kernels import (
     build_corridor_raster,
     build_segment_index,
     distance_to_segments,
+    highest_within,
     points_in_polygons,
     within_distance,
 )
@@ -78,6 +79,8 @@ def _geometry_array(
 ) -> np.ndarray:
     """``geoms`` as a shapely array after checking types and finite coordinates of each."""
     arr = np.asarray(list(geoms), dtype=object)
+    if _all_valid(arr, allowed):
+        return arr
     problems = []
     for i, geom in enumerate(arr):
         if not isinstance(geom, BaseGeometry) or geom.geom_type not in allowed:
@@ -100,6 +103,17 @@ def _geometry_array(
     if problems:
         raise ValidationFailed(problems)
     return arr
+
+
+def _all_valid(arr: np.ndarray, allowed: tuple[str, ...]) -> bool:
+    """Every item a geometry of an ``allowed`` type with finite coordinates, checked on
+    the whole array at once (the item-by-item check names the culprits otherwise)."""
+    if not all(isinstance(geom, BaseGeometry) for geom in arr.tolist()):
+        return False
+    kinds = {shapely.GeometryType[kind.upper()].value for kind in allowed}
+    if not np.isin(shapely.get_type_id(arr), list(kinds)).all():
+        return False
+    return bool(np.isfinite(shapely.get_coordinates(arr)).all())
 
 
 def _max_dist(max_dist: float) -> float:
@@ -169,6 +183,7 @@ class SegmentIndex:
         )
         # Grids over the boxes grown by a distance, for ``within``; built on first use.
         self._corridors: dict[float, _Corridor] = {}
+        self._grown: dict[float, Grid] = {}
 
     def __len__(self) -> int:
         return int(self.seg_x0.size)
@@ -236,14 +251,44 @@ class SegmentIndex:
             max_dist=radius,
         )
 
+    def highest_within(
+        self,
+        px: np.ndarray | Sequence[float],
+        py: np.ndarray | Sequence[float],
+        max_dist: float,
+        values: np.ndarray,
+    ) -> np.ndarray:
+        """Per point, the highest ``values[s]`` among the segments s within ``max_dist``
+        (inclusive) of it; ``-inf`` where none is (and for NaN points). ``values`` has one
+        float per segment (``segment_part`` maps segments to lines)."""
+        x, y = coordinate_arrays(px, py, ("px", "py"))
+        radius = _max_dist(max_dist)
+        if math.isinf(radius):
+            raise ValueError("highest_within needs a finite max_dist / 需要有限的 max_dist")
+        return highest_within(
+            x,
+            y,
+            segments=self.segments,
+            grid=self._grown_grid(radius),
+            values=np.ascontiguousarray(values, np.float64),
+            max_dist=radius,
+        )
+
+    def _grown_grid(self, radius: float) -> Grid:
+        """Grid over the segment boxes grown by ``radius`` (built on first use and kept)."""
+        if radius not in self._grown:
+            min_x, min_y, max_x, max_y = self._box
+            cell = _fit_cell_size(
+                self.grid.cell_size, self._extent[0] + 2 * radius, self._extent[1] + 2 * radius
+            )
+            grown = Segments(min_x - radius, min_y - radius, max_x + radius, max_y + radius)
+            self._grown[radius] = segment_grid(grown, cell)
+        return self._grown[radius]
+
     def _corridor(self, radius: float) -> _Corridor:
         """Grid over the segment boxes grown by ``radius``, and its raster of certain verdicts."""
-        min_x, min_y, max_x, max_y = self._box
-        cell = _fit_cell_size(
-            self.grid.cell_size, self._extent[0] + 2 * radius, self._extent[1] + 2 * radius
-        )
-        grown = Segments(min_x - radius, min_y - radius, max_x + radius, max_y + radius)
-        grid = segment_grid(grown, cell)
+        grid = self._grown_grid(radius)
+        cell = grid.cell_size
         fine = MAX_RASTER_FINE  # a power of two
         while radius > 0 and fine > 1 and cell / (fine // 2) <= RASTER_STEP_OF_DISTANCE * radius:
             fine //= 2

@@ -86,6 +86,7 @@ class Roads:
         self._posted_at: dict[float, SegmentIndex] = {}
         self._edge_lines: np.ndarray | None = None
         self._edge_tree: shapely.STRtree | None = None
+        self._edge_index: SegmentIndex | None = None  # every edge, for plausible limits
 
     @classmethod
     def for_projector(
@@ -146,9 +147,11 @@ class Roads:
         """Per point, the highest limit of the edges within ``radius_m`` (the roads the
         truck may be on), where an edge without a posted limit counts as ``cap_kmh`` and no
         limit is above ``cap_kmh``; ``cap_kmh`` where no edge is that near."""
-        point, edge, _ = self.edges_near(x, y, radius_m)
-        highest = np.full(x.size, -np.inf)
-        np.maximum.at(highest, point, np.fmin(self.network.edge_limit_kmh[edge], cap_kmh))
+        if self._edge_index is None:
+            self._edge_index = SegmentIndex(list(self._lines(np.arange(self.network.n_edges))))
+        index = self._edge_index
+        applies = np.fmin(self.network.edge_limit_kmh[index.segment_part], cap_kmh)
+        highest = index.highest_within(x, y, radius_m, applies)
         return np.where(np.isfinite(highest), highest, cap_kmh)
 
     def _lines(self, edges: np.ndarray) -> np.ndarray:

@@ -246,6 +246,55 @@ def test_within_distance_matches_twin_and_distance(segs, points, cell, max_dist,
     assert got[clear].tolist() == near[clear].tolist()
 
 
+@PROPERTY
+@given(
+    st.lists(st.tuples(segment, st.sampled_from([20.0, 30.0, 40.0, 60.0])), max_size=30),
+    st.lists(st.tuples(far_coord, far_coord), max_size=30),
+    st.sampled_from([None, 20.0, 137.5, 5000.0]),
+    st.sampled_from([0.0, 10.0, 50.0, 300.0]),
+)
+def test_highest_within_matches_twin_and_shapely(segs, points, cell, max_dist) -> None:
+    """The highest value among the segments within max_dist of each point: the kernel
+    (through ``SegmentIndex``) against the twin, and against shapely's ``dwithin``
+    away from distances equal to max_dist up to rounding."""
+    from cdw.geo.index import SegmentIndex
+
+    x0, y0, x1, y1 = (arr([s[0][i] for s in segs]) for i in range(4))
+    values = arr([s[1] for s in segs])
+    px, py = arr([p[0] for p in points]), arr([p[1] for p in points])
+    index = SegmentIndex([shapely.LineString([s[0][:2], s[0][2:]]) for s in segs], cell_size=cell)
+    got = index.highest_within(px, py, max_dist, values)
+    assert got.tolist() == twins.highest_within(
+        px.tolist(),
+        py.tolist(),
+        x0.tolist(),
+        y0.tolist(),
+        x1.tolist(),
+        y1.tolist(),
+        values.tolist(),
+        max_dist,
+    )
+    if segs and points:
+        lines = shapely.linestrings(np.stack([np.c_[x0, y0], np.c_[x1, y1]], axis=1))
+        exact = shapely.distance(shapely.points(px, py)[:, None], lines[None, :])
+        near = np.where(exact <= max_dist, values[None, :], -np.inf).max(axis=1)
+        clear = (np.abs(exact - max_dist) > 1e-9 * max(1.0, max_dist)).all(axis=1)
+        assert got[clear].tolist() == near[clear].tolist()
+
+
+def test_highest_within_hand_computed() -> None:
+    """Segment 0 (0,0)-(100,0) valued 30, the zero-length segment 1 at (200,0) valued 50."""
+    from cdw.geo.index import SegmentIndex
+
+    index = SegmentIndex(
+        [shapely.LineString([(0, 0), (100, 0)]), shapely.LineString([(200, 0), (200, 0)])]
+    )
+    got = index.highest_within(
+        arr([50, 150, 150, 200, 400]), arr([10, 0, 60, 0, 0]), 50.0, arr([30, 50])
+    )
+    assert got.tolist() == [30.0, 50.0, -math.inf, 50.0, -math.inf]
+
+
 # --- points in polygons ----------------------------------------------------------------------
 
 
