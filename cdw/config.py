@@ -90,6 +90,8 @@ ThresholdOverrides = Annotated[dict[str, float], AfterValidator(_check_overrides
 
 
 # Where the analysis runs (Settings.analysis_scheduler; cdw.flows.partitioned.scheduler_of).
+# The most vehicle buckets a point store may have (cdw.tracking.store sorts on day × this).
+MAX_STORE_BUCKETS = 1024
 SCHEDULER_PATTERN = r"^(inline|local|auto|tcp://(\[[0-9A-Fa-f:.]+\]|[^\s/:@\[\]]+):[0-9]{1,5})$"
 
 
@@ -228,7 +230,7 @@ class Settings(BaseSettings):
     store_buckets: int = Field(
         default=16,
         ge=1,
-        le=1024,
+        le=MAX_STORE_BUCKETS,
         description="point store: vehicle buckets per day of a NEW store (a store keeps the "
         "number it was created with, in its store.json); one vehicle-day is read from one bucket",
     )

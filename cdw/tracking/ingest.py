@@ -43,14 +43,14 @@ from sqlmodel import Session
 
 from cdw.audit.log import audit
 from cdw.auth.models import User
-from cdw.config import Thresholds, get_settings
+from cdw.config import MAX_STORE_BUCKETS, Thresholds, get_settings
 from cdw.errors import MAX_PROBLEMS_SHOWN, ValidationFailed
 from cdw.exports import safe_row
 from cdw.tracking.clean import clean
 from cdw.tracking.io import Reject, detect_format, iter_points
 from cdw.tracking.models import GpsUpload
 from cdw.tracking.points import empty_points
-from cdw.tracking.store import MAX_BUCKETS, PointStore, vehicle_bucket
+from cdw.tracking.store import PointStore, vehicle_bucket
 
 REJECTS_COLUMNS = ("line", "field", "reason_zh", "reason_en", "raw")
 REJECTS_KEPT = MAX_PROBLEMS_SHOWN  # rejects a report or error carries; the rejects file has all
@@ -332,7 +332,7 @@ class _Staging:
         self.chunk_rows = chunk_rows
         self.buckets = store.buckets
         per_bucket = math.ceil(input_bytes / (chunk_rows * _INPUT_BYTES_PER_POINT * self.buckets))
-        self.parts = self.buckets * min(max(per_bucket, 1), MAX_BUCKETS // self.buckets)
+        self.parts = self.buckets * min(max(per_bucket, 1), MAX_STORE_BUCKETS // self.buckets)
         self.dir = self.root / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
         self._lock: IO[bytes] | None = None
         self._first: pl.DataFrame | None = None

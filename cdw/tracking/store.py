@@ -64,7 +64,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pyarrow.parquet as pq
 
-from cdw.config import get_settings
+from cdw.config import MAX_STORE_BUCKETS, get_settings
 from cdw.errors import CdwError, Problem, ValidationFailed
 from cdw.tracking.clean import sorted_by_vehicle_ts
 from cdw.tracking.points import POINTS_SCHEMA, conform, empty_points
@@ -74,7 +74,6 @@ _LOCK = ".lock"
 _TMP_PREFIX = ".tmp-"
 _META = "store.json"
 LAYOUT = 2
-MAX_BUCKETS = 1024
 DEFAULT_COMPACT_FILES = 32
 # An append checks its partitions against the store in groups of at least this many rows: one
 # scan and one join for a gateway batch (every bucket in one group), one partition at a time
@@ -110,13 +109,17 @@ class StoreLayoutError(CdwError):
 
 
 def _check_buckets(buckets: int, field: str = "buckets") -> int:
-    if isinstance(buckets, bool) or not isinstance(buckets, int) or not 1 <= buckets <= MAX_BUCKETS:
+    if (
+        isinstance(buckets, bool)
+        or not isinstance(buckets, int)
+        or not 1 <= buckets <= MAX_STORE_BUCKETS
+    ):
         raise ValidationFailed(
             [
                 Problem(
                     field,
-                    f"车辆分桶数应为 1 到 {MAX_BUCKETS} 的整数，实际为 {buckets!r}",
-                    f"the number of vehicle buckets must be an integer 1 to {MAX_BUCKETS}, "
+                    f"车辆分桶数应为 1 到 {MAX_STORE_BUCKETS} 的整数，实际为 {buckets!r}",
+                    f"the number of vehicle buckets must be an integer 1 to {MAX_STORE_BUCKETS}, "
                     f"got {buckets!r}",
                 )
             ]
@@ -204,7 +207,7 @@ def _runs(frame: pl.DataFrame, column: str) -> Iterator[tuple[Any, pl.DataFrame]
 
 # A partition: (local day "YYYY-MM-DD", bucket); bucket None is a layout-1 day's own files.
 Part = tuple[str, int | None]
-_DAY_FACTOR = MAX_BUCKETS  # the sort key of a partition: days since 1970 × this + bucket
+_DAY_FACTOR = MAX_STORE_BUCKETS  # the sort key of a partition: days since 1970 × this + bucket
 
 
 class _Staged:

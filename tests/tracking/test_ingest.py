@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from cdw.cli import ingest as ingest_cli
-from cdw.config import Settings, Thresholds
+from cdw.config import MAX_STORE_BUCKETS, Settings, Thresholds
 from cdw.db import make_engine
 from cdw.errors import InputFileError, ValidationFailed
 from cdw.models import all_models
@@ -21,7 +21,7 @@ from cdw.tracking import ingest as ingest_module
 from cdw.tracking.ingest import STAGING_PREFIX, FileRejected, ingest_file
 from cdw.tracking.io import iter_points, jt808
 from cdw.tracking.io.coords import wgs84_to_gcj02
-from cdw.tracking.store import MAX_BUCKETS, PointStore, ReadOnlyStore, vehicle_bucket
+from cdw.tracking.store import PointStore, ReadOnlyStore, vehicle_bucket
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 GOOD = [
@@ -474,4 +474,4 @@ def test_staged_partitions_are_whole_multiples_of_the_store_buckets(
     store = PointStore(tmp_path / "store", timezone="Asia/Shanghai", buckets=buckets)
     parts = ingest_module._Staging(store, 1, input_bytes).parts
     assert parts % store.buckets == 0
-    assert store.buckets <= parts <= MAX_BUCKETS
+    assert store.buckets <= parts <= MAX_STORE_BUCKETS
