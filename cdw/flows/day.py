@@ -3,19 +3,25 @@
 ``analyse_days`` reads the points of the days once (local midnight to midnight) in groups of
 vehicles, runs the pipeline once on each (``cdw.flows.partitioned``: here or on Dask), stores
 the engine's flags and the run's loaded legs (``LoadedLeg``, with an ``AnalysedDay`` row per
-day), in one transaction. ``reconcile_days`` reconciles the days'
-manifests against loaded legs: the ones it is handed (``analyse_and_reconcile_days``: the
-same run), else the stored legs of the days' analysis, so the reconciliation is explained by
+day), in one transaction; the legs wait in a temporary file meanwhile, not in memory.
+``reconcile_days`` reconciles the days' manifests against loaded legs: the ones it is handed,
+else the stored legs of the days' analysis (``analyse_and_reconcile_days``: those the same
+run just stored), so the reconciliation is explained by
 the very trips the engine flagged. Only for days never analysed does it run the pipeline
 itself (without checks, storing nothing of the run: analysing them is ``analyse_days``).
 """
 
 from __future__ import annotations
 
+import pickle
+import tempfile
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from typing import IO
 from zoneinfo import ZoneInfo
 
 import shapely
+from sqlalchemy import insert
 from sqlmodel import Session, col, delete, func, select
 
 from cdw.auth.models import User
@@ -57,14 +63,18 @@ def _run(
     settings: Settings,
     now: datetime | None,
     checks: bool,
+    on_legs: Callable[[list[TripFacts]], None] | None = None,
 ) -> tuple[AnalysisReport, list[TripFacts]]:
-    """One engine run over the days: its report (flags found, none stored) and loaded legs.
-    The run is planned as vehicle groups of at most ``analysis_chunk_rows`` points, run
-    where ``analysis_scheduler`` says (``cdw.flows.partitioned``)."""
+    """One engine run over the days: its report (flags found, none stored) and loaded legs
+    (with ``on_legs``: none, each task's legs are handed there as it ends). The run is
+    planned as vehicle groups of at most ``analysis_chunk_rows`` points, run where
+    ``analysis_scheduler`` says (``cdw.flows.partitioned``)."""
     start, end = day_bounds(start_day, end_day, ZoneInfo(settings.local_timezone))
     now = now or datetime.now(UTC)  # one instant for every task
     report = AnalysisReport(start_day, end_day)
-    tasks = plan_tasks(store.vehicle_counts(start, end), settings.analysis_chunk_rows)
+    tasks = plan_tasks(
+        store.vehicle_counts(start, end), settings.analysis_chunk_rows, store.buckets
+    )
     report.points_read = sum(t.rows for t in tasks)
     projector = span_projector(store, start, end) if tasks else None
     if projector is None:
@@ -82,7 +92,7 @@ def _run(
         settings.analysis_workers,
         settings.analysis_store_url,
     )
-    run = merge_results(results)
+    run = merge_results(results, on_legs)
     report.points_read = run.points_read
     report.points_kept = run.points_kept
     report.dropped = run.dropped
@@ -93,6 +103,16 @@ def _run(
     return report, run.legs
 
 
+def _spooled(spool: IO[bytes]) -> Iterator[list[TripFacts]]:
+    """The lists of legs pickled one after the other into ``spool``, from its start."""
+    spool.seek(0)
+    while True:
+        try:
+            yield pickle.load(spool)
+        except EOFError:
+            return
+
+
 def _analyse(
     session: Session,
     store: PointStore,
@@ -101,20 +121,30 @@ def _analyse(
     settings: Settings,
     now: datetime | None,
     actor: User | str,
-) -> tuple[AnalysisReport, list[TripFacts]]:
+) -> AnalysisReport:
     check_days(start_day, end_day)
     tz = ZoneInfo(settings.local_timezone)
-    report, legs = _run(session, store, start_day, end_day, settings, now, checks=True)
-    session.exec(
-        delete(LoadedLeg).where(col(LoadedLeg.day) >= start_day, col(LoadedLeg.day) <= end_day)
-    )
+    # The run's loaded legs wait in a temporary file, task by task, until they are stored:
+    # a long range's legs, each with its path, would otherwise all be in memory at once.
+    with tempfile.TemporaryFile() as spool:
+
+        def keep(legs: list[TripFacts]) -> None:
+            pickle.dump(legs, spool, protocol=pickle.HIGHEST_PROTOCOL)
+
+        report = _run(session, store, start_day, end_day, settings, now, True, keep)[0]
+        session.exec(
+            delete(LoadedLeg).where(col(LoadedLeg.day) >= start_day, col(LoadedLeg.day) <= end_day)
+        )
+        for legs in _spooled(spool):  # one task's legs at a time
+            if legs:
+                rows = [LoadedLeg.from_facts(leg, tz).model_dump(exclude={"id"}) for leg in legs]
+                session.execute(insert(LoadedLeg), rows)
     analysed_at = datetime.now(UTC)
     for offset in range((end_day - start_day).days + 1):
         day = start_day + timedelta(days=offset)
         record = session.get(AnalysedDay, day) or AnalysedDay(day=day, analysed_at=analysed_at)
         record.analysed_at = analysed_at
         session.add(record)
-    session.add_all(LoadedLeg.from_facts(leg, tz) for leg in legs)
     saved = replace_flags(
         session,
         FlagSource.engine,
@@ -127,7 +157,7 @@ def _analyse(
     )
     report.stored, report.replaced = saved.stored, saved.replaced
     report.kept_reviewed = saved.kept_reviewed
-    return report, legs
+    return report
 
 
 def analyse_days(
@@ -142,7 +172,7 @@ def analyse_days(
     """Run the engine over local days ``start_day..end_day``; persist its flags and legs
     (``actor``: who ran it, for the audit log)."""
     settings = settings or get_settings()
-    report = _analyse(session, store, start_day, end_day, settings, now, actor)[0]
+    report = _analyse(session, store, start_day, end_day, settings, now, actor)
     session.commit()
     return report
 
@@ -284,9 +314,7 @@ def analyse_and_reconcile_days(
     now: datetime | None = None,
     actor: User | str = "analysis",
 ) -> tuple[AnalysisReport, ReconciliationReport]:
-    """Analyse the days and reconcile them on the same engine run."""
+    """Analyse the days and reconcile them on the same engine run (the legs it stored)."""
     settings = settings or get_settings()
-    analysis, legs = _analyse(session, store, start_day, end_day, settings, now, actor)
-    return analysis, reconcile_days(
-        session, store, start_day, end_day, settings, now, legs, actor=actor
-    )
+    analysis = _analyse(session, store, start_day, end_day, settings, now, actor)
+    return analysis, reconcile_days(session, store, start_day, end_day, settings, now, actor=actor)

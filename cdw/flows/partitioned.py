@@ -2,15 +2,18 @@
 
 A run is planned as tasks: groups of whole vehicles over the whole range, each of at most
 ``Settings.analysis_chunk_rows`` stored points (``PointStore.vehicle_counts``; a vehicle with
-more is a task alone). Nothing in the pipeline looks across vehicles (cleaning keys on
+more is a task alone), laid along the store's vehicle buckets (``plan_tasks``) so that a task
+reads the files of one bucket, or of a few small ones, not every bucket's. Nothing in the pipeline looks across vehicles (cleaning keys on
 vehicle and time, tracks and trips are per vehicle, every check reads one trip of one track
 and the shared context), so the tasks' results merged are the whole-frame run's. The run has
 one projector (``projector_for_scan``: a streaming pass over the span, the zone
 ``projector_for`` gives the whole frame) and one context for every task.
 
 A task reads its vehicles (``PointStore.read(vehicles=…)``), runs ``run_pipeline`` and returns
-its flags, loaded legs and counts; the caller (``cdw.flows.day``) merges them and writes the
-flags and legs once, in its own transaction.
+its flags, loaded legs and counts; the caller (``cdw.flows.day``) takes each result as its
+task ends, keeps the flags and hands the legs on (``merge_results``: the coordinator's memory
+does not grow with the range's legs), and writes the flags and legs once, in its own
+transaction.
 
 Where the tasks run (``Settings.analysis_scheduler``): ``inline`` (or unset) in this process,
 one after the other; ``local``: a Dask ``LocalCluster`` of one single-threaded worker process
@@ -29,7 +32,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,7 +52,7 @@ from cdw.roads.services import Roads
 from cdw.tracking.analysis import projector_for_scan
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.pipeline import CHECKS, run_pipeline
-from cdw.tracking.store import PointStore
+from cdw.tracking.store import PointStore, vehicle_bucket
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -128,20 +131,43 @@ def scheduler_of(text: str | None, field: str = "scheduler") -> str:
     return value
 
 
-def plan_tasks(counts: pl.DataFrame, chunk_rows: int) -> list[Task]:
-    """Consecutive vehicles of ``counts`` (``vehicle, rows``) grouped up to ``chunk_rows``
-    points a group; a vehicle with more is a group alone."""
+def plan_tasks(counts: pl.DataFrame, chunk_rows: int, buckets: int = 1) -> list[Task]:
+    """Groups of whole vehicles of ``counts`` (``vehicle, rows``) of at most ``chunk_rows``
+    points each, laid along the store's ``buckets`` (``vehicle_bucket``) so that a task
+    reads few files: whole buckets, consecutive, as many as fit in a group; a bucket holding
+    more than ``chunk_rows`` points is split alone, its vehicles in plate order, each group
+    as full as the next vehicle allows (it then reads that bucket's files only, and the row
+    groups of its range of plates). A vehicle with more than ``chunk_rows`` is a group alone."""
+    counts = (
+        counts.select("vehicle", "rows")
+        .with_columns(vehicle_bucket(pl.col("vehicle"), buckets).alias("bucket"))
+        .sort("bucket", "vehicle")
+    )
     tasks: list[Task] = []
     group: list[str] = []
     rows = 0
-    for vehicle, n in counts.select("vehicle", "rows").iter_rows():
-        if group and rows + n > chunk_rows:
+
+    def close() -> None:
+        nonlocal group, rows
+        if group:
             tasks.append(Task(tuple(group), rows))
-            group, rows = [], 0
-        group.append(vehicle)
-        rows += n
-    if group:
-        tasks.append(Task(tuple(group), rows))
+        group, rows = [], 0
+
+    for bucket in counts.partition_by("bucket", maintain_order=True):
+        total = int(bucket["rows"].sum())
+        if rows + total > chunk_rows:
+            close()  # the bucket does not fit beside the group: it starts its own
+        if total <= chunk_rows:
+            group.extend(bucket["vehicle"])
+            rows += total
+            continue
+        for vehicle, n in bucket.select("vehicle", "rows").iter_rows():
+            if group and rows + n > chunk_rows:
+                close()
+            group.append(vehicle)
+            rows += n
+        close()  # a split bucket shares no group with the next
+    close()
     return tasks
 
 
@@ -282,10 +308,14 @@ def _on_dask(
     context: AnalysisContext,
     now: datetime,
     checks: bool,
-) -> list[TaskResult]:
+) -> Iterator[TaskResult]:
+    """Each task's result as soon as it ends (completion order), released on the cluster as
+    it is taken."""
+    from distributed import as_completed
+
     run = uuid.uuid4().hex[:12]
     (shared,) = client.scatter([ContextParcel(context)], broadcast=True, hash=False)
-    futures = [
+    pending = {
         client.submit(
             _analyse_task_on_worker,
             root,
@@ -300,11 +330,15 @@ def _on_dask(
             pure=False,
         )
         for i, task in enumerate(tasks)
-    ]
+    }
     try:
-        return client.gather(futures)
+        for future in as_completed(list(pending)):
+            result = future.result()
+            pending.discard(future)
+            del future  # the last reference: the cluster forgets the result
+            yield result
     finally:
-        client.cancel([*futures, shared])
+        client.cancel([*pending, shared])
 
 
 def run_tasks(
@@ -318,23 +352,30 @@ def run_tasks(
     scheduler: str | None = None,
     workers: int | None = None,
     store_url: str | None = None,
-) -> list[TaskResult]:
-    """Every task's result, in the order of ``tasks``, from where ``scheduler`` says; Dask
-    workers open the store at ``store_url`` (default: ``store_root(store)``)."""
+) -> Iterator[TaskResult]:
+    """Every task's result as the task ends (in the order of ``tasks`` in this process, of
+    completion on Dask), from where ``scheduler`` says; Dask workers open the store at
+    ``store_url`` (default: ``store_root(store)``)."""
     where = scheduler_of(scheduler)
     if where == AUTO:
         where = LOCAL if len(tasks) > 1 and (workers or os.cpu_count() or 1) > 1 else INLINE
     if where == INLINE or not tasks:
-        return [analyse_task(store, start, end, t, context, now, checks) for t in tasks]
+        for task in tasks:
+            yield analyse_task(store, start, end, task, context, now, checks)
+        return
     with _dask_client(where, workers) as client:
         root = store_url or store_root(store)
-        return _on_dask(client, store, root, start, end, tasks, context, now, checks)
+        yield from _on_dask(client, store, root, start, end, tasks, context, now, checks)
 
 
-def merge_results(results: list[TaskResult]) -> TaskResult:
+def merge_results(
+    results: Iterable[TaskResult], on_legs: Callable[[list[TripFacts]], None] | None = None
+) -> TaskResult:
     """The tasks' results as one run's: counts summed, flags in the pipeline's order (per
     vehicle, then start, then code), legs by start, vehicle and trip; timings summed over the
-    tasks (seconds of work, not of the wall clock)."""
+    tasks (seconds of work, not of the wall clock). With ``on_legs``, each task's legs go
+    there as the task's result is taken and are not kept (a long range's legs, each with its
+    path, outweigh a task's points): the merged result then has none."""
     merged = TaskResult(0, 0, {}, 0, 0, [], [])
     for r in results:
         merged.points_read += r.points_read
@@ -342,7 +383,10 @@ def merge_results(results: list[TaskResult]) -> TaskResult:
         merged.vehicles += r.vehicles
         merged.trips += r.trips
         merged.flags.extend(r.flags)
-        merged.legs.extend(r.legs)
+        if on_legs is None:
+            merged.legs.extend(r.legs)
+        else:
+            on_legs(r.legs)
         for reason, n in r.dropped.items():
             merged.dropped[reason] = merged.dropped.get(reason, 0) + n
         for stage, seconds in r.timings.items():

@@ -42,7 +42,7 @@ from cdw.roads.services import Roads
 from cdw.tracking.analysis import projector_for, projector_for_scan
 from cdw.tracking.context import AnalysisContext, Zone
 from cdw.tracking.pipeline import run_pipeline
-from cdw.tracking.store import PointStore
+from cdw.tracking.store import PointStore, vehicle_bucket
 from tests.roads.handbuilt import X0, Y0, grid
 
 DAY = date(2026, 11, 20)
@@ -189,21 +189,40 @@ def test_a_task_reading_fewer_points_than_planned_stops_the_run(world, tmp_path)
 counts_strategy = st.lists(st.integers(1, 50), max_size=30)
 
 
-@given(counts_strategy, st.integers(1, 120))
-@settings(max_examples=200, deadline=None)
-def test_plan_groups_whole_vehicles_in_order_up_to_the_chunk(rows, chunk):
+@given(counts_strategy, st.integers(1, 120), st.sampled_from([1, 2, 5, 16]))
+@settings(max_examples=300, deadline=None)
+def test_plan_groups_whole_vehicles_along_the_buckets_up_to_the_chunk(rows, chunk, buckets):
     counts = pl.DataFrame(
         {"vehicle": [f"v{i:03d}" for i in range(len(rows))], "rows": rows},
         schema={"vehicle": pl.String, "rows": pl.UInt32},
+    ).sample(fraction=1.0, shuffle=True, seed=len(rows))  # any order in
+    tasks = plan_tasks(counts, chunk, buckets)
+    by_vehicle = dict(zip(counts["vehicle"], counts["rows"], strict=True))
+    bucket_of = dict(
+        zip(counts["vehicle"], vehicle_bucket(counts["vehicle"], buckets), strict=True)
     )
-    tasks = plan_tasks(counts, chunk)
-    assert [v for t in tasks for v in t.vehicles] == counts["vehicle"].to_list()
-    by_vehicle = dict(zip(counts["vehicle"], rows, strict=True))
+    in_bucket: dict[int, list[str]] = {}
+    for vehicle in sorted(by_vehicle, key=lambda v: (bucket_of[v], v)):
+        in_bucket.setdefault(bucket_of[vehicle], []).append(vehicle)
+    bucket_rows = {b: sum(by_vehicle[v] for v in vs) for b, vs in in_bucket.items()}
+    # every vehicle once, in bucket then plate order
+    assert [v for t in tasks for v in t.vehicles] == [v for vs in in_bucket.values() for v in vs]
     for k, task in enumerate(tasks):
         assert task.rows == sum(by_vehicle[v] for v in task.vehicles)
         assert task.rows <= chunk or len(task.vehicles) == 1
-        if k + 1 < len(tasks):  # a group closes only when the next vehicle would overflow it
-            assert task.rows + by_vehicle[tasks[k + 1].vehicles[0]] > chunk
+        held = {bucket_of[v] for v in task.vehicles}
+        # whole buckets that fit, or a part of one bucket that does not
+        if len(held) > 1 or bucket_rows[next(iter(held))] <= chunk:
+            assert all(bucket_rows[b] <= chunk for b in held)
+            assert sorted(task.vehicles) == sorted(v for b in held for v in in_bucket[b])
+        if k + 1 == len(tasks):
+            continue
+        nxt = tasks[k + 1]
+        first = bucket_of[nxt.vehicles[0]]
+        if first in held:  # the same bucket split: the next vehicle did not fit
+            assert task.rows + by_vehicle[nxt.vehicles[0]] > chunk
+        elif bucket_rows[first] <= chunk and all(bucket_rows[b] <= chunk for b in held):
+            assert task.rows + bucket_rows[first] > chunk  # the next bucket did not fit
 
 
 # Longitudes on and next to zone edges (6° apart from -180°), latitudes next to the equator.

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from cdw.config import Settings
@@ -572,3 +575,34 @@ def test_files_are_skipped_only_when_their_time_span_misses(store: PointStore) -
     unknown.write_parquet(folder / "part-nostats.parquet", statistics=False)
     assert store.append(points("粤A12345", [600, 700])) == AppendResult(1, 1)
     assert everything(store)["ts"].dt.epoch("s").diff().drop_nulls().min() > 0
+
+
+batches_strategy = st.lists(  # appends of (vehicle, second) keys, each its own files
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 2 * 86_400)), min_size=1, max_size=12),
+    min_size=1,
+    max_size=4,
+)
+
+
+@given(batches_strategy, st.sets(st.integers(0, 5)))
+@settings(max_examples=60, deadline=None)
+def test_reads_are_sorted_by_vehicle_and_time_whatever_the_files(batches, some) -> None:
+    """Several appends to one bucket-day leave files whose times interleave; days add files
+    too: a read (of every vehicle or some) is the stored keys sorted by vehicle and time."""
+    with tempfile.TemporaryDirectory() as folder:
+        store = PointStore(Path(folder), timezone="Asia/Shanghai", compact_files=None, buckets=2)
+        for batch in batches:
+            store.append(
+                pl.concat([points(f"粤A{v:05d}", [s], lon=113 + s / 1e6) for v, s in batch])
+            )
+        keys = sorted({(f"粤A{v:05d}", s) for batch in batches for v, s in batch})
+        span = (T0, T0 + timedelta(days=3))
+        got = store.read(*span)
+        assert got.select("vehicle", "ts").rows() == [
+            (v, T0 + timedelta(seconds=s)) for v, s in keys
+        ]
+        assert got["lon"].to_list() == [113 + s / 1e6 for _, s in keys]
+        wanted = [f"粤A{v:05d}" for v in some]
+        assert store.read(*span, vehicles=wanted).equals(
+            got.filter(pl.col("vehicle").is_in(wanted))
+        )
