@@ -31,7 +31,9 @@ from cdw.registry.models import (
     RestrictedZone,
     Vehicle,
 )
-from cdw.roads.services import configured_roads
+from cdw.roads.network import RoadNetwork
+from cdw.roads.services import Roads
+from cdw.roads.sources import load_network
 from cdw.tracking.context import AnalysisContext, PermitRule, Zone
 
 HOTSPOT_LOOKBACK_DAYS = 90
@@ -76,8 +78,24 @@ def load_context(
     projector: Projector,
     settings: Settings | None = None,
 ) -> AnalysisContext:
-    """Active geofences, the permits approved for any day in ``day_start..day_end`` and the
-    known dumping hotspots: those of the flags before ``day_start`` (``known_hotspots``)."""
+    """Active geofences, the permits approved for any day in ``day_start..day_end``, the
+    known dumping hotspots (those of the flags before ``day_start``: ``known_hotspots``) and
+    the road network of the settings with its matcher."""
+    fields, network = context_parts(session, day_start, day_end, projector, settings)
+    roads = None if network is None else Roads.for_projector(network, projector)
+    return AnalysisContext(**fields, roads=roads)
+
+
+def context_parts(
+    session: Session,
+    day_start: date,
+    day_end: date,
+    projector: Projector,
+    settings: Settings | None = None,
+) -> tuple[dict[str, Any], RoadNetwork | None]:
+    """``load_context`` unbuilt: every field of the context but its roads, and the road
+    network of the settings as loaded (None without one), its matcher not built (a Dask
+    coordinator only sends them: ``cdw.flows.partitioned.ContextParcel``)."""
     settings = settings or get_settings()
     base = settings.thresholds
     half_width = base.corridor_half_width_m
@@ -135,7 +153,7 @@ def load_context(
             )
         )
 
-    return AnalysisContext(
+    fields = dict(
         projector=projector,
         thresholds=base,
         timezone=ZoneInfo(settings.local_timezone),
@@ -145,8 +163,9 @@ def load_context(
         restricted=zones(RestrictedZone, "restricted_zone"),
         hotspots=known_hotspots(session, day_start, projector),
         permits=rules,
-        roads=configured_roads(settings, projector),
         no_load_sensor=frozenset(
             session.exec(select(Vehicle.plate).where(col(Vehicle.load_sensor).is_(False))).all()
         ),
     )
+    network = None if settings.road_network is None else load_network(settings.road_network)
+    return fields, network

@@ -29,9 +29,15 @@ from cdw.config import Settings, day_bounds, get_settings
 from cdw.enforcement.models import CaseFlag, FlagExplanation, FlagReview
 from cdw.flags.codes import FlagCode, FlagSource
 from cdw.flags.store import replace_flags
-from cdw.flows.context import load_context
+from cdw.flows.context import context_parts
 from cdw.flows.models import AnalysedDay, LoadedLeg
-from cdw.flows.partitioned import merge_results, plan_tasks, run_tasks, span_projector
+from cdw.flows.partitioned import (
+    ContextParcel,
+    merge_results,
+    plan_tasks,
+    run_tasks,
+    span_projector,
+)
 from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, parse_geometry
 from cdw.manifests.lifecycle import IN_TRANSIT, RECEIPT_OUTCOMES, ManifestState, can_transition
 from cdw.manifests.models import Manifest, as_utc
@@ -79,7 +85,8 @@ def _run(
     projector = span_projector(store, start, end) if tasks else None
     if projector is None:
         return report, []
-    context = load_context(session, start_day, end_day, projector, settings)
+    # unbuilt: the matcher is built where the tasks run (here, or on each Dask worker)
+    context = ContextParcel(*context_parts(session, start_day, end_day, projector, settings))
     results = run_tasks(
         store,
         start,

@@ -21,7 +21,8 @@ per core (``analysis_workers``); ``tcp://host:port``: a running Dask scheduler (
 ``auto``: local when the run has more than one task, else inline. On Dask each task is one
 Dask task; workers open the store from its root (a path every worker sees, or a URL); the
 context is sent to each worker once, its road network as the plain network (each worker
-builds its matcher once, ``ContextParcel``); only the small results come back.
+builds its matcher once, ``ContextParcel``; the coordinator never builds it); only the small
+results come back.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ from cdw.errors import CdwError, Problem, ValidationFailed
 from cdw.flags.values import Flag
 from cdw.geo.projection import Projector
 from cdw.manifests.reconcile import TripFacts, trip_facts
+from cdw.roads.matching import MatchParams
+from cdw.roads.network import RoadNetwork
 from cdw.roads.services import Roads
 from cdw.tracking.analysis import projector_for_scan
 from cdw.tracking.context import AnalysisContext
@@ -227,27 +230,43 @@ def _analyse_task_on_worker(
     return analyse_task(PointStore(root, timezone=timezone), start, end, task, context, now, checks)
 
 
+@dataclass(frozen=True)
 class ContextParcel:
-    """An ``AnalysisContext`` as sent to Dask workers: it unpickles as the context itself,
-    rebuilt from its fields, with its road network shipped as the plain network (arrays) and
-    the matcher's parameters, the matcher built again on the worker. The built matcher holds
-    distance tables about eight times the network's size (the Panyu network: 203 MB pickled
-    whole, 25 MB so)."""
+    """An ``AnalysisContext`` unbuilt: its fields but the road network, and the network with
+    the matcher's parameters. ``build()`` makes the context; sent to a Dask worker it
+    unpickles as the context itself, its matcher built there, once per worker. The built
+    matcher holds distance tables about eight times the network's size (the Panyu network:
+    203 MB pickled whole, 25 MB so, ~250 MB in memory), and a coordinator that only sends the
+    parcel never builds it (``cdw.flows.context.context_parts``)."""
 
-    def __init__(self, context: AnalysisContext) -> None:
-        self.context = context
+    fields: dict[str, Any]  # every AnalysisContext field but ``roads``
+    network: RoadNetwork | None = None  # in any CRS: projected by ``fields["projector"]``
+    params: MatchParams | None = None
+
+    @classmethod
+    def of(cls, context: AnalysisContext) -> ContextParcel:
+        """The parcel of a built context."""
+        fields = {
+            f.name: getattr(context, f.name)
+            for f in dataclasses.fields(context)
+            if f.name != "roads"
+        }
+        if context.roads is None:
+            return cls(fields)
+        return cls(fields, context.roads.network, context.roads.matcher.params)
+
+    def build(self) -> AnalysisContext:
+        return _unpacked_context(self.fields, self.network, self.params)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        ctx = self.context
-        fields = {
-            f.name: getattr(ctx, f.name) for f in dataclasses.fields(ctx) if f.name != "roads"
-        }
-        roads = None if ctx.roads is None else (ctx.roads.network, ctx.roads.matcher.params)
-        return (_unpacked_context, (fields, roads))
+        return (_unpacked_context, (self.fields, self.network, self.params))
 
 
-def _unpacked_context(fields: dict[str, Any], roads: tuple[Any, Any] | None) -> AnalysisContext:
-    return AnalysisContext(**fields, roads=None if roads is None else Roads(*roads))
+def _unpacked_context(
+    fields: dict[str, Any], network: RoadNetwork | None, params: MatchParams | None
+) -> AnalysisContext:
+    roads = None if network is None else Roads.for_projector(network, fields["projector"], params)
+    return AnalysisContext(**fields, roads=roads)
 
 
 def _cdw_version() -> str:
@@ -305,7 +324,7 @@ def _on_dask(
     start: datetime,
     end: datetime,
     tasks: list[Task],
-    context: AnalysisContext,
+    context: ContextParcel,
     now: datetime,
     checks: bool,
 ) -> Iterator[TaskResult]:
@@ -314,7 +333,7 @@ def _on_dask(
     from distributed import as_completed
 
     run = uuid.uuid4().hex[:12]
-    (shared,) = client.scatter([ContextParcel(context)], broadcast=True, hash=False)
+    (shared,) = client.scatter([context], broadcast=True, hash=False)
     pending = {
         client.submit(
             _analyse_task_on_worker,
@@ -346,7 +365,7 @@ def run_tasks(
     start: datetime,
     end: datetime,
     tasks: list[Task],
-    context: AnalysisContext,
+    context: AnalysisContext | ContextParcel,
     now: datetime,
     checks: bool,
     scheduler: str | None = None,
@@ -355,17 +374,21 @@ def run_tasks(
 ) -> Iterator[TaskResult]:
     """Every task's result as the task ends (in the order of ``tasks`` in this process, of
     completion on Dask), from where ``scheduler`` says; Dask workers open the store at
-    ``store_url`` (default: ``store_root(store)``)."""
+    ``store_url`` (default: ``store_root(store)``). A parcel is built here only when the
+    tasks run here."""
     where = scheduler_of(scheduler)
     if where == AUTO:
         where = LOCAL if len(tasks) > 1 and (workers or os.cpu_count() or 1) > 1 else INLINE
     if where == INLINE or not tasks:
+        if isinstance(context, ContextParcel):
+            context = context.build()
         for task in tasks:
             yield analyse_task(store, start, end, task, context, now, checks)
         return
+    parcel = context if isinstance(context, ContextParcel) else ContextParcel.of(context)
     with _dask_client(where, workers) as client:
         root = store_url or store_root(store)
-        yield from _on_dask(client, store, root, start, end, tasks, context, now, checks)
+        yield from _on_dask(client, store, root, start, end, tasks, parcel, now, checks)
 
 
 def merge_results(

@@ -268,7 +268,7 @@ def test_the_context_travels_to_a_worker_without_its_matcher_tables():
         restricted=[Zone(1, "禁行路", banned.buffer(20), "restricted", line=banned)],
         roads=roads,
     )
-    shipped = pickle.dumps(ContextParcel(context))
+    shipped = pickle.dumps(ContextParcel.of(context))
     assert len(shipped) < len(pickle.dumps(context))
     arrived = pickle.loads(shipped)
     assert isinstance(arrived, AnalysisContext) and arrived.roads is not roads
@@ -312,3 +312,30 @@ def test_the_cli_refuses_a_bad_scheduler_before_running(world, monkeypatch):
     result = CliRunner().invoke(cli, ["--date", DAY.isoformat(), "--scheduler", "tcp://nohost"])
     assert result.exit_code == 1 and not ran
     assert "调度器" in result.output and "tcp://host:port" in result.output
+
+
+def test_a_parcel_builds_its_matcher_only_where_it_arrives(monkeypatch):
+    """The coordinator sends the network as loaded (not projected, no matcher): the worker
+    projects it and builds the matcher, and gets the context built from a built network."""
+    from cdw.roads import services
+
+    network, _ = grid()
+    projector = Projector.for_points([117.0], [31.6])
+    banned = LineString([(X0, Y0), (X0 + 300, Y0)])
+    built_here = AnalysisContext(
+        projector,
+        restricted=[Zone(1, "禁行路", banned.buffer(20), "restricted", line=banned)],
+        roads=Roads.for_projector(network, projector),
+    )
+    matchers: list[int] = []
+    real = services.MapMatcher
+    monkeypatch.setattr(services, "MapMatcher", lambda *a: matchers.append(1) or real(*a))
+    parcel = ContextParcel(ContextParcel.of(built_here).fields, network)
+    shipped = pickle.dumps(parcel)
+    assert matchers == []
+    arrived = pickle.loads(shipped)
+    assert matchers == [1] and arrived.roads.network.crs == projector.crs.to_string()
+    np.testing.assert_array_equal(arrived.banned_edges(0), built_here.banned_edges(0))
+    x = X0 + np.array([5.0, 60.0, 120.0, 180.0, 250.0, 290.0])
+    y = Y0 + np.array([3.0, -4.0, 2.0, 5.0, -3.0, 1.0])
+    np.testing.assert_array_equal(arrived.roads.match(x, y).edge, built_here.roads.match(x, y).edge)
