@@ -10,12 +10,13 @@ its dates shifted by whole days. Default: 30 days × 84 copies = 1,008 trucks, a
 fixes. The road network of the bundle is used (``--no-roads``: the checks on geometry alone).
 
 Runs, each the engine over the whole range (``cdw.flows.day._run``: plan, projector, context,
-tasks, merge; the flags are not written):
+tasks, merge; the flags are not written; each task's legs spooled to a file as in
+``analyse_days``, read back after the run to compare them):
 
 - ``inline``: this process, task after task (the single-process run); peak memory of this
   process during the run (RSS sampled every 50 ms);
 - ``dask_1``, ``dask_2``: a fresh ``LocalCluster`` of 1 and 2 single-threaded worker
-  processes; peak RSS of each worker (``VmHWM``), its warm-up (context received,
+  processes; peak RSS of the coordinator and of each worker (``VmHWM``), its warm-up (context received,
   matcher built, JIT caches loaded: a one-vehicle run on a fresh worker minus the same run
   again) and whether the flags and legs equal the inline run's.
 
@@ -23,6 +24,13 @@ Then ``analyse_days_with_write_s``: ``analyse_days`` on the 2-worker cluster, th
 SQLite (one transaction), end to end. Prints a line per step and, last, one JSON object.
 
     .venv/bin/python benchmarks/bench_cluster.py [--days 30] [--fleet 84] [--chunk-rows N]
+        [--keep DIR] [--workers [1 2]]
+
+``--keep DIR`` builds the month there once and reuses it; a later run with fewer ``--days``
+analyses the first days of it (the peak memory of 5, 10, 20 and 30 days at one chunk).
+``--workers`` with no number: the inline run alone. CPU seconds are printed beside the wall
+time (on Dask: the coordinator's and the workers'), and the coordinator's peak beside the
+workers'.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import argparse
 import json
 import os
 import pickle
+import resource
 import shutil
 import tempfile
 import threading
@@ -48,8 +57,8 @@ from cdw.bundle import ingest_tracks, load_registry
 from cdw.config import Settings, day_bounds
 from cdw.db import make_engine
 from cdw.demo import DEFAULT_BUNDLE, bundle_road_network
-from cdw.flows.context import load_context
-from cdw.flows.day import _run, analyse_days
+from cdw.flows.context import context_parts
+from cdw.flows.day import _run, _spooled, analyse_days
 from cdw.flows.partitioned import ContextParcel, span_projector
 from cdw.migrate import upgrade
 from cdw.permits.models import PermitVehicle
@@ -142,15 +151,34 @@ def flag_rows(report) -> list[dict]:
     return [f.as_dict() for f in report.flags]
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def engine_run(settings: Settings, first: date, last: date, now: datetime):
+    """The engine over the days as ``analyse_days`` runs it (each task's legs spooled to a
+    file as the task ends, not kept); the legs read back afterwards, in the run's order.
+    Returns the report, the legs, wall seconds and this process's CPU seconds."""
     engine = make_engine(settings.database_url)
     store = PointStore(settings.points_dir, timezone=TZ)
-    with Session(engine) as session:
-        began = perf_counter()
-        report, legs = _run(session, store, first, last, settings, now, checks=True)
-        seconds = perf_counter() - began
+    with Session(engine) as session, tempfile.TemporaryFile() as spool:
+        began, cpu = perf_counter(), _cpu_s()
+        report = _run(session, store, first, last, settings, now, True, spool_legs(spool))[0]
+        seconds, cpu = perf_counter() - began, _cpu_s() - cpu
+        legs = [leg for batch in _spooled(spool) for leg in batch]
     engine.dispose()
-    return report, legs, seconds
+    legs.sort(key=lambda t: (t.start, t.vehicle, t.trip_id))
+    return report, legs, seconds, cpu
+
+
+def spool_legs(spool):
+    return lambda legs: pickle.dump(legs, spool, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _worker_cpu_s() -> float:
+    return _cpu_s()
 
 
 def main() -> None:
@@ -160,6 +188,13 @@ def main() -> None:
     parser.add_argument("--chunk-rows", type=int, default=None, help="default: the setting's")
     parser.add_argument("--no-roads", action="store_true")
     parser.add_argument("--keep", type=Path, default=None, help="build (or reuse) the month here")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="*",
+        default=[1, 2],
+        help="Dask runs after the inline one (default: 1 and 2 workers; none: inline only)",
+    )
     args = parser.parse_args()
 
     folder = args.keep or Path(tempfile.mkdtemp(prefix="cdw-bench-cluster-"))
@@ -199,17 +234,22 @@ def main() -> None:
     start, end = day_bounds(first, last, ZoneInfo(TZ))
     engine = make_engine(settings.database_url)
     with Session(engine) as session:
-        context = load_context(session, first, last, span_projector(store, start, end), settings)
+        parcel = ContextParcel(
+            *context_parts(session, first, last, span_projector(store, start, end), settings)
+        )
     engine.dispose()
-    figures["context_shipped_mb"] = round(len(pickle.dumps(ContextParcel(context))) / 1e6, 1)
-    del context
+    figures["context_shipped_mb"] = round(len(pickle.dumps(parcel)) / 1e6, 1)
+    del parcel
 
     inline = settings.model_copy(update={"analysis_scheduler": "inline"})
     with PeakRss() as peak:
-        reference, reference_legs, seconds = engine_run(inline, first, last, now)
+        reference, reference_legs, seconds, cpu = engine_run(inline, first, last, now)
+    fixes = figures["fixes"] = reference.points_read  # of the days run (a kept month may hold more)
     figures["runs"]["inline"] = {
         "seconds": round(seconds, 1),
+        "cpu_s": round(cpu, 1),
         "fixes_per_s": round(fixes / seconds),
+        "fixes_per_cpu_s": round(fixes / cpu),
         "peak_rss_mb": round(peak.peak / 1e6),
         "flags": len(reference.flags),
         "legs": len(reference_legs),
@@ -218,7 +258,7 @@ def main() -> None:
     }
     print(f"inline: {json.dumps(figures['runs']['inline'])}", flush=True)
 
-    for workers in (1, 2):
+    for workers in args.workers:
         with (
             LocalCluster(
                 n_workers=workers,
@@ -230,11 +270,17 @@ def main() -> None:
             Client(cluster) as client,
         ):
             on_dask = settings.model_copy(update={"analysis_scheduler": cluster.scheduler_address})
-            report, legs, seconds = engine_run(on_dask, first, last, now)
+            before = sum(client.run(_worker_cpu_s).values())
+            with PeakRss() as peak:
+                report, legs, seconds, cpu = engine_run(on_dask, first, last, now)
+            cpu += sum(client.run(_worker_cpu_s).values()) - before
             peaks = client.run(_peak_rss_bytes)
             run = {
                 "seconds": round(seconds, 1),
+                "cpu_s": round(cpu, 1),  # the coordinator's and the workers'
                 "fixes_per_s": round(fixes / seconds),
+                "fixes_per_cpu_s": round(fixes / cpu),
+                "coordinator_peak_rss_mb": round(peak.peak / 1e6),
                 "worker_peak_rss_mb": sorted(round(v / 1e6) for v in peaks.values()),
                 "same_flags": flag_rows(report) == flag_rows(reference),
                 "same_legs": legs == reference_legs,
@@ -243,14 +289,19 @@ def main() -> None:
             if workers == 2:
                 began = perf_counter()
                 engine = make_engine(settings.database_url)
-                with Session(engine) as session:
+                with Session(engine) as session, PeakRss() as peak:
                     written = analyse_days(session, store, first, last, on_dask, now=now)
                 engine.dispose()
                 run["analyse_days_with_write_s"] = round(perf_counter() - began, 1)
+                run["analyse_days_coordinator_peak_rss_mb"] = round(peak.peak / 1e6)
                 run["flags_stored"] = written.stored
         figures["runs"][f"dask_{workers}"] = run
         print(f"dask {workers}: {json.dumps(run)}", flush=True)
 
+    if sorted(args.workers) != [1, 2]:
+        figures["load_avg_1min"] = round(os.getloadavg()[0], 2)
+        print(json.dumps(figures, ensure_ascii=False))
+        return
     # Warm-up of a fresh worker: a one-vehicle, one-day run on it, minus the same run again.
     one_day = settings.model_copy(update={"analysis_chunk_rows": 1})
     with (
