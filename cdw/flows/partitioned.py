@@ -138,8 +138,9 @@ def plan_tasks(counts: pl.DataFrame, chunk_rows: int, buckets: int = 1) -> list[
     """Groups of whole vehicles of ``counts`` (``vehicle, rows``) of at most ``chunk_rows``
     points each, laid along the store's ``buckets`` (``vehicle_bucket``) so that a task
     reads few files: whole buckets, consecutive, as many as fit in a group; a bucket holding
-    more than ``chunk_rows`` points is split alone, its vehicles in plate order, each group
-    as full as the next vehicle allows (it then reads that bucket's files only, and the row
+    more than ``chunk_rows`` points is split alone, its vehicles in plate order, into groups
+    of up to an equal share (its points over the fewest groups of ``chunk_rows``), each as
+    full as the next vehicle allows (a group then reads that bucket's files only, and the row
     groups of its range of plates). A vehicle with more than ``chunk_rows`` is a group alone."""
     counts = (
         counts.select("vehicle", "rows")
@@ -164,8 +165,9 @@ def plan_tasks(counts: pl.DataFrame, chunk_rows: int, buckets: int = 1) -> list[
             group.extend(bucket["vehicle"])
             rows += total
             continue
+        share = -(-total // -(-total // chunk_rows))  # the fewest groups, near-equal
         for vehicle, n in bucket.select("vehicle", "rows").iter_rows():
-            if group and rows + n > chunk_rows:
+            if group and rows + n > share:
                 close()
             group.append(vehicle)
             rows += n
