@@ -157,24 +157,30 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def engine_run(settings: Settings, first: date, last: date, now: datetime):
-    """The engine over the days as ``analyse_days`` runs it (each task's legs spooled to a
-    file as the task ends, not kept); the legs read back afterwards, in the run's order.
-    Returns the report, the legs, wall seconds and this process's CPU seconds."""
+def engine_run(settings: Settings, first: date, last: date, now: datetime, spool=None):
+    """The engine over the days as ``analyse_days`` runs it: each task's legs spooled to a
+    file as the task ends (``spool``; default: dropped), not kept. Returns the report, wall
+    seconds and this process's CPU seconds."""
     engine = make_engine(settings.database_url)
     store = PointStore(settings.points_dir, timezone=TZ)
-    with Session(engine) as session, tempfile.TemporaryFile() as spool:
+
+    def keep(legs):
+        if spool is not None:
+            pickle.dump(legs, spool, protocol=pickle.HIGHEST_PROTOCOL)
+
+    with Session(engine) as session:
         began, cpu = perf_counter(), _cpu_s()
-        report = _run(session, store, first, last, settings, now, True, spool_legs(spool))[0]
+        report = _run(session, store, first, last, settings, now, True, keep)[0]
         seconds, cpu = perf_counter() - began, _cpu_s() - cpu
-        legs = [leg for batch in _spooled(spool) for leg in batch]
     engine.dispose()
-    legs.sort(key=lambda t: (t.start, t.vehicle, t.trip_id))
-    return report, legs, seconds, cpu
+    return report, seconds, cpu
 
 
-def spool_legs(spool):
-    return lambda legs: pickle.dump(legs, spool, protocol=pickle.HIGHEST_PROTOCOL)
+def spooled_legs(spool) -> list:
+    """The legs of a run's spool, in the order ``analyse_days`` reads them back (after the
+    run: outside its measured memory)."""
+    legs = [leg for batch in _spooled(spool) for leg in batch]
+    return sorted(legs, key=lambda t: (t.start, t.vehicle, t.trip_id))
 
 
 def _worker_cpu_s() -> float:
@@ -242,8 +248,10 @@ def main() -> None:
     del parcel
 
     inline = settings.model_copy(update={"analysis_scheduler": "inline"})
-    with PeakRss() as peak:
-        reference, reference_legs, seconds, cpu = engine_run(inline, first, last, now)
+    with tempfile.TemporaryFile() as spool:
+        with PeakRss() as peak:
+            reference, seconds, cpu = engine_run(inline, first, last, now, spool)
+        reference_legs = spooled_legs(spool)
     fixes = figures["fixes"] = reference.points_read  # of the days run (a kept month may hold more)
     figures["runs"]["inline"] = {
         "seconds": round(seconds, 1),
@@ -271,8 +279,10 @@ def main() -> None:
         ):
             on_dask = settings.model_copy(update={"analysis_scheduler": cluster.scheduler_address})
             before = sum(client.run(_worker_cpu_s).values())
-            with PeakRss() as peak:
-                report, legs, seconds, cpu = engine_run(on_dask, first, last, now)
+            with tempfile.TemporaryFile() as spool:
+                with PeakRss() as peak:
+                    report, seconds, cpu = engine_run(on_dask, first, last, now, spool)
+                legs = spooled_legs(spool)
             cpu += sum(client.run(_worker_cpu_s).values()) - before
             peaks = client.run(_peak_rss_bytes)
             run = {
@@ -323,10 +333,10 @@ def main() -> None:
         tiny = one_day.model_copy(
             update={"analysis_scheduler": cluster.scheduler_address, "data_dir": tiny_store}
         )
-        cold = engine_run(tiny, first, first, now)[2]
-        warm = engine_run(tiny, first, first, now)[2]
+        cold = engine_run(tiny, first, first, now)[1]
+        warm = engine_run(tiny, first, first, now)[1]
     here = engine_run(tiny.model_copy(update={"analysis_scheduler": "inline"}), first, first, now)[
-        2
+        1
     ]
     figures["one_vehicle_day_s"] = {
         "fresh_worker": round(cold, 2),
