@@ -24,6 +24,7 @@ from cdw.geo.kernels import (
     build_segment_index,
     distance_to_segments,
     highest_within,
+    lowest_within,
     points_in_polygons,
     within_distance,
 )
@@ -266,6 +267,28 @@ class SegmentIndex:
         if math.isinf(radius):
             raise ValueError("highest_within needs a finite max_dist / 需要有限的 max_dist")
         return highest_within(
+            x,
+            y,
+            segments=self.segments,
+            grid=self._grown_grid(radius),
+            values=np.ascontiguousarray(values, np.float64),
+            max_dist=radius,
+        )
+
+    def lowest_within(
+        self,
+        px: np.ndarray | Sequence[float],
+        py: np.ndarray | Sequence[float],
+        max_dist: float,
+        values: np.ndarray,
+    ) -> np.ndarray:
+        """Per point, the lowest ``values[s]`` among the segments s within ``max_dist``
+        (inclusive, ``within``'s test) of it; ``inf`` where none is (and for NaN points)."""
+        x, y = coordinate_arrays(px, py, ("px", "py"))
+        radius = _max_dist(max_dist)
+        if math.isinf(radius):
+            raise ValueError("lowest_within needs a finite max_dist / 需要有限的 max_dist")
+        return lowest_within(
             x,
             y,
             segments=self.segments,

@@ -83,10 +83,11 @@ class Roads:
         posted = network.edge_limit_kmh[np.isfinite(network.edge_limit_kmh)]
         self.lowest_limit_kmh = float(posted.min()) if posted.size else np.inf
         self._routes: dict[int, tuple[LineString, NetworkPath | None]] = {}
-        self._posted_at: dict[float, SegmentIndex] = {}
         self._edge_lines: np.ndarray | None = None
         self._edge_tree: shapely.STRtree | None = None
-        self._edge_index: SegmentIndex | None = None  # every edge, for plausible limits
+        self._edge_index: SegmentIndex | None = None  # every edge, for limits near a fix
+        self._posted_or_inf: np.ndarray | None = None  # per segment of it (may_be_slower)
+        self._applies: dict[float, np.ndarray] = {}  # per cap, per segment (plausible limits)
 
     @classmethod
     def for_projector(
@@ -116,16 +117,15 @@ class Roads:
         radius_m: float | None = None,
     ) -> np.ndarray:
         """Per point: some edge within ``radius_m`` (default: every edge it may be matched
-        onto) is posted below both ``below_kmh`` and its speed (one corridor test per such
-        posted limit)."""
+        onto) is posted below both ``below_kmh`` and its speed; one pass over the edges
+        near each point (``SegmentIndex.lowest_within``: the lowest posted limit near it)."""
         radius = self._reach_m if radius_m is None else radius_m
-        out = np.zeros(x.size, bool)
-        posted = self.network.edge_limit_kmh
-        for limit in np.unique(posted[posted < below_kmh]):
-            faster = np.flatnonzero(~out & (speed_kmh > limit))
-            if faster.size:
-                out[faster] = self._posted(float(limit)).within(x[faster], y[faster], radius)
-        return out
+        index = self._all_edges()
+        if self._posted_or_inf is None:  # an edge without a posted limit is never slower
+            posted = self.network.edge_limit_kmh[index.segment_part]
+            self._posted_or_inf = np.where(np.isnan(posted), np.inf, posted)
+        lowest = index.lowest_within(x, y, radius, self._posted_or_inf)
+        return lowest < np.minimum(speed_kmh, below_kmh)
 
     def edges_near(
         self, x: np.ndarray, y: np.ndarray, radius_m: float
@@ -147,12 +147,19 @@ class Roads:
         """Per point, the highest limit of the edges within ``radius_m`` (the roads the
         truck may be on), where an edge without a posted limit counts as ``cap_kmh`` and no
         limit is above ``cap_kmh``; ``cap_kmh`` where no edge is that near."""
+        index = self._all_edges()
+        if cap_kmh not in self._applies:
+            self._applies[cap_kmh] = np.fmin(
+                self.network.edge_limit_kmh[index.segment_part], cap_kmh
+            )
+        highest = index.highest_within(x, y, radius_m, self._applies[cap_kmh])
+        return np.where(np.isfinite(highest), highest, cap_kmh)
+
+    def _all_edges(self) -> SegmentIndex:
+        """Every edge as one segment index (built on first use)."""
         if self._edge_index is None:
             self._edge_index = SegmentIndex(list(self._lines(np.arange(self.network.n_edges))))
-        index = self._edge_index
-        applies = np.fmin(self.network.edge_limit_kmh[index.segment_part], cap_kmh)
-        highest = index.highest_within(x, y, radius_m, applies)
-        return np.where(np.isfinite(highest), highest, cap_kmh)
+        return self._edge_index
 
     def _lines(self, edges: np.ndarray) -> np.ndarray:
         """The straight line of each edge, from node to node."""
@@ -167,13 +174,6 @@ class Roads:
                 axis=1,
             )
         )
-
-    def _posted(self, limit_kmh: float) -> SegmentIndex:
-        """The edges posted at ``limit_kmh``, as one segment index."""
-        if limit_kmh not in self._posted_at:
-            edges = np.flatnonzero(self.network.edge_limit_kmh == limit_kmh)
-            self._posted_at[limit_kmh] = SegmentIndex(list(self._lines(edges)))
-        return self._posted_at[limit_kmh]
 
     def path(self, result: MatchResult, segment: int) -> NetworkPath:
         """The matched path of one segment of a match."""

@@ -295,6 +295,60 @@ def test_highest_within_hand_computed() -> None:
     assert got.tolist() == [30.0, 50.0, -math.inf, 50.0, -math.inf]
 
 
+@PROPERTY
+@given(
+    st.lists(st.tuples(segment, st.sampled_from([20.0, 30.0, 40.0, 60.0])), max_size=30),
+    st.lists(st.tuples(far_coord, far_coord), max_size=30),
+    st.sampled_from([None, 20.0, 137.5, 5000.0]),
+    st.sampled_from([0.0, 10.0, 50.0, 300.0]),
+)
+def test_lowest_within_matches_twin_and_within(segs, points, cell, max_dist) -> None:
+    """The lowest value among the segments within max_dist of each point: the kernel
+    (through ``SegmentIndex``) against the twin; where it is finite is exactly
+    ``within``'s verdict, and per value it is ``within`` of the segments of that value."""
+    from cdw.geo.index import SegmentIndex
+
+    x0, y0, x1, y1 = (arr([s[0][i] for s in segs]) for i in range(4))
+    values = arr([s[1] for s in segs])
+    px, py = arr([p[0] for p in points]), arr([p[1] for p in points])
+    lines = [shapely.LineString([s[0][:2], s[0][2:]]) for s in segs]
+    index = SegmentIndex(lines, cell_size=cell)
+    got = index.lowest_within(px, py, max_dist, values)
+    assert got.tolist() == twins.lowest_within(
+        px.tolist(),
+        py.tolist(),
+        x0.tolist(),
+        y0.tolist(),
+        x1.tolist(),
+        y1.tolist(),
+        values.tolist(),
+        max_dist,
+    )
+    assert np.isfinite(got).tolist() == index.within(px, py, max_dist).tolist()
+    for value in np.unique(values).tolist():
+        mine = [line for line, v in zip(lines, values.tolist(), strict=True) if v == value]
+        near = SegmentIndex(mine, cell_size=cell).within(px, py, max_dist)
+        assert (got <= value).tolist() == (near | (got < value)).tolist()
+
+
+def test_lowest_within_hand_computed() -> None:
+    """Segment 0 (0,0)-(100,0) valued 30, the zero-length segment 1 at (200,0) valued 50,
+    segment 2 (100,0)-(200,0) valued 40."""
+    from cdw.geo.index import SegmentIndex
+
+    index = SegmentIndex(
+        [
+            shapely.LineString([(0, 0), (100, 0)]),
+            shapely.LineString([(200, 0), (200, 0)]),
+            shapely.LineString([(100, 0), (200, 0)]),
+        ]
+    )
+    got = index.lowest_within(
+        arr([50, 150, 150, 200, 400, np.nan]), arr([10, 0, 60, 0, 0, 0]), 50.0, arr([30, 50, 40])
+    )
+    assert got.tolist() == [30.0, 30.0, math.inf, 40.0, math.inf, math.inf]
+
+
 # --- points in polygons ----------------------------------------------------------------------
 
 

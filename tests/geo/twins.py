@@ -137,6 +137,28 @@ def highest_within(
     return out
 
 
+def lowest_within(
+    px: Floats,
+    py: Floats,
+    x0: Floats,
+    y0: Floats,
+    x1: Floats,
+    y1: Floats,
+    values: Floats,
+    max_dist: float,
+) -> list[float]:
+    """Per point, the lowest value among the segments within ``max_dist`` (the
+    division-free test of ``within_distance``); inf if none."""
+    out = []
+    for x, y in zip(px, py, strict=True):
+        best = math.inf
+        for s in range(len(x0)):
+            if segment_within(x, y, x0[s], y0[s], x1[s], y1[s], max_dist):
+                best = min(best, values[s])
+        out.append(best)
+    return out
+
+
 def corridor_raster(
     seg_x0: Floats,
     seg_y0: Floats,
