@@ -341,9 +341,8 @@ class MapMatcher:
         self._table = k.no_table(g.n_nodes)
         if self.params.table_m > 0:
             self._table = k.new_table(
-                *k.distance_table(k.Graph(g.out_start, g.out_chains, g.chain_to, g.chain_length),
-                                  float(self.params.table_m), self._workspace),
-                float(self.params.table_m),
+                k.Graph(g.out_start, g.out_chains, g.chain_to, g.chain_length),
+                float(self.params.table_m), self._workspace,
             )  # fmt: skip
         # ``match_track``'s arguments that describe the network, gathered once
         self._network_args = (
