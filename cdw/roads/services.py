@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import shapely
@@ -30,7 +31,10 @@ def configured_roads(settings: Settings, projector: Projector | None = None) -> 
     if settings.road_network is None:
         return None
     network = load_network(settings.road_network)
-    return Roads(network) if projector is None else Roads.for_projector(network, projector)
+    cache = settings.road_cache_dir
+    if projector is None:
+        return Roads(network, table_cache=cache)
+    return Roads.for_projector(network, projector, table_cache=cache)
 
 
 @dataclass(frozen=True)
@@ -73,9 +77,14 @@ class NetworkPath:
 class Roads:
     """A network in one batch's projected CRS, with its matcher (one per batch and thread)."""
 
-    def __init__(self, network: RoadNetwork, params: MatchParams | None = None) -> None:
+    def __init__(
+        self,
+        network: RoadNetwork,
+        params: MatchParams | None = None,
+        table_cache: Path | None = None,
+    ) -> None:
         self.network = network
-        self.matcher = MapMatcher(network, params)
+        self.matcher = MapMatcher(network, params, table_cache)
         p = self.matcher.params
         # Every edge a fix can be matched onto lies within the search radius of the fix,
         # or of the fix within 2 sigma before it that the matcher kept in its place.
@@ -91,14 +100,18 @@ class Roads:
 
     @classmethod
     def for_projector(
-        cls, network: RoadNetwork, projector: Projector, params: MatchParams | None = None
+        cls,
+        network: RoadNetwork,
+        projector: Projector,
+        params: MatchParams | None = None,
+        table_cache: Path | None = None,
     ) -> Roads:
         """``network`` with its nodes in ``projector``'s CRS (as is when it is already)."""
         crs = projector.crs.to_string()
         if network.crs != crs:
             x, y = projector.forward(network.node_lon, network.node_lat)
             network = dataclasses.replace(network, crs=crs, node_x=x, node_y=y)
-        return cls(network, params)
+        return cls(network, params, table_cache)
 
     def match(self, x: np.ndarray, y: np.ndarray) -> MatchResult:
         return self.matcher.match_xy(x, y)
