@@ -24,8 +24,8 @@ from cdw.geo.kernels import (
     build_segment_index,
     distance_to_segments,
     highest_within,
-    lowest_within,
     points_in_polygons,
+    some_within_below,
     within_distance,
 )
 
@@ -158,11 +158,56 @@ class SegmentIndex:
         parts, part_owner = shapely.get_parts(geoms, return_index=True)
         coords, vertex_part = shapely.get_coordinates(parts, return_index=True)
         same_part = vertex_part[1:] == vertex_part[:-1]
-        self.seg_x0 = np.ascontiguousarray(coords[:-1, 0][same_part])
-        self.seg_y0 = np.ascontiguousarray(coords[:-1, 1][same_part])
-        self.seg_x1 = np.ascontiguousarray(coords[1:, 0][same_part])
-        self.seg_y1 = np.ascontiguousarray(coords[1:, 1][same_part])
-        self.segment_part = part_owner[vertex_part[:-1][same_part]].astype(np.int64)
+        self._set_up(
+            coords[:-1, 0][same_part],
+            coords[:-1, 1][same_part],
+            coords[1:, 0][same_part],
+            coords[1:, 1][same_part],
+            part_owner[vertex_part[:-1][same_part]],
+            cell_size,
+        )
+
+    @classmethod
+    def of_segments(
+        cls,
+        x0: np.ndarray,
+        y0: np.ndarray,
+        x1: np.ndarray,
+        y1: np.ndarray,
+        cell_size: float | None = None,
+    ) -> SegmentIndex:
+        """The index of the two-point lines ``(x0[s], y0[s])-(x1[s], y1[s])`` (segment s is
+        line s), as ``SegmentIndex`` of those lines builds it, without making them."""
+        ends = np.column_stack([np.asarray(a, np.float64) for a in (x0, y0, x1, y1)])
+        if not np.isfinite(ends).all():
+            bad = int(np.flatnonzero(~np.isfinite(ends).all(axis=1))[0])
+            raise ValidationFailed(
+                [
+                    Problem(
+                        f"lines[{bad}]",
+                        "几何坐标含 NaN 或无穷大",
+                        "geometry has NaN or infinite coordinates",
+                    )
+                ]
+            )
+        index = cls.__new__(cls)
+        index._set_up(*ends.T, np.arange(ends.shape[0]), cell_size)
+        return index
+
+    def _set_up(
+        self,
+        x0: np.ndarray,
+        y0: np.ndarray,
+        x1: np.ndarray,
+        y1: np.ndarray,
+        segment_part: np.ndarray,
+        cell_size: float | None,
+    ) -> None:
+        self.seg_x0 = np.ascontiguousarray(x0)
+        self.seg_y0 = np.ascontiguousarray(y0)
+        self.seg_x1 = np.ascontiguousarray(x1)
+        self.seg_y1 = np.ascontiguousarray(y1)
+        self.segment_part = np.asarray(segment_part).astype(np.int64)
         self.segments = Segments(self.seg_x0, self.seg_y0, self.seg_x1, self.seg_y1)
         # Segment bounding boxes, and the extent of them all.
         self._box = (
@@ -275,25 +320,30 @@ class SegmentIndex:
             max_dist=radius,
         )
 
-    def lowest_within(
+    def some_within_below(
         self,
         px: np.ndarray | Sequence[float],
         py: np.ndarray | Sequence[float],
         max_dist: float,
         values: np.ndarray,
+        bounds: np.ndarray,
     ) -> np.ndarray:
-        """Per point, the lowest ``values[s]`` among the segments s within ``max_dist``
-        (inclusive, ``within``'s test) of it; ``inf`` where none is (and for NaN points)."""
+        """Per point i: is some segment s with ``values[s] < bounds[i]`` within ``max_dist``
+        (inclusive, ``within``'s test) of it? False for NaN points."""
         x, y = coordinate_arrays(px, py, ("px", "py"))
         radius = _max_dist(max_dist)
         if math.isinf(radius):
-            raise ValueError("lowest_within needs a finite max_dist / 需要有限的 max_dist")
-        return lowest_within(
+            raise ValueError("some_within_below needs a finite max_dist / 需要有限的 max_dist")
+        bounds = np.ascontiguousarray(bounds, np.float64)
+        if bounds.shape != x.shape:
+            raise ValueError("one bound per point / 每个点一个上界")
+        return some_within_below(
             x,
             y,
             segments=self.segments,
             grid=self._grown_grid(radius),
             values=np.ascontiguousarray(values, np.float64),
+            bounds=bounds,
             max_dist=radius,
         )
 

@@ -131,14 +131,15 @@ class Roads:
     ) -> np.ndarray:
         """Per point: some edge within ``radius_m`` (default: every edge it may be matched
         onto) is posted below both ``below_kmh`` and its speed; one pass over the edges
-        near each point (``SegmentIndex.lowest_within``: the lowest posted limit near it)."""
+        near each point, stopping at the first such (``SegmentIndex.some_within_below``)."""
         radius = self._reach_m if radius_m is None else radius_m
         index = self._all_edges()
         if self._posted_or_inf is None:  # an edge without a posted limit is never slower
             posted = self.network.edge_limit_kmh[index.segment_part]
             self._posted_or_inf = np.where(np.isnan(posted), np.inf, posted)
-        lowest = index.lowest_within(x, y, radius, self._posted_or_inf)
-        return lowest < np.minimum(speed_kmh, below_kmh)
+        # NaN speeds compare False with every limit, as NaN bounds do in the kernel
+        bounds = np.minimum(np.asarray(speed_kmh, np.float64), below_kmh)
+        return index.some_within_below(x, y, radius, self._posted_or_inf, bounds)
 
     def edges_near(
         self, x: np.ndarray, y: np.ndarray, radius_m: float
@@ -171,7 +172,11 @@ class Roads:
     def _all_edges(self) -> SegmentIndex:
         """Every edge as one segment index (built on first use)."""
         if self._edge_index is None:
-            self._edge_index = SegmentIndex(list(self._lines(np.arange(self.network.n_edges))))
+            net = self.network
+            u, v = net.edge_from, net.edge_to
+            self._edge_index = SegmentIndex.of_segments(
+                net.node_x[u], net.node_y[u], net.node_x[v], net.node_y[v]
+            )
         return self._edge_index
 
     def _lines(self, edges: np.ndarray) -> np.ndarray:

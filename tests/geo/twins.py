@@ -137,7 +137,7 @@ def highest_within(
     return out
 
 
-def lowest_within(
+def some_within_below(
     px: Floats,
     py: Floats,
     x0: Floats,
@@ -145,18 +145,18 @@ def lowest_within(
     x1: Floats,
     y1: Floats,
     values: Floats,
+    bounds: Floats,
     max_dist: float,
-) -> list[float]:
-    """Per point, the lowest value among the segments within ``max_dist`` (the
-    division-free test of ``within_distance``); inf if none."""
-    out = []
-    for x, y in zip(px, py, strict=True):
-        best = math.inf
-        for s in range(len(x0)):
-            if segment_within(x, y, x0[s], y0[s], x1[s], y1[s], max_dist):
-                best = min(best, values[s])
-        out.append(best)
-    return out
+) -> list[bool]:
+    """Per point, is some segment valued below the point's bound within ``max_dist`` (the
+    division-free test of ``within_distance``)?"""
+    return [
+        any(
+            values[s] < bound and segment_within(x, y, x0[s], y0[s], x1[s], y1[s], max_dist)
+            for s in range(len(x0))
+        )
+        for x, y, bound in zip(px, py, bounds, strict=True)
+    ]
 
 
 def corridor_raster(
