@@ -347,6 +347,37 @@ class SegmentIndex:
             max_dist=radius,
         )
 
+    def candidates(
+        self, px: np.ndarray | Sequence[float], py: np.ndarray | Sequence[float], max_dist: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(point, segment) pairs, by point: every segment whose box grown by ``max_dist``
+        may hold the point (the segments in the point's cell of that grid, as the kernels
+        read it), so every segment within ``max_dist`` of a point is among its pairs."""
+        x, y = coordinate_arrays(px, py, ("px", "py"))
+        radius = _max_dist(max_dist)
+        if math.isinf(radius):
+            raise ValueError("candidates needs a finite max_dist / 需要有限的 max_dist")
+        if not len(self):
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        origin_x, origin_y, cell_size, n_cols, n_rows, cell_start, cell_items = self._grown_grid(
+            radius
+        )
+        inside = (
+            (origin_x <= x)
+            & (x <= origin_x + n_cols * cell_size)
+            & (origin_y <= y)
+            & (y <= origin_y + n_rows * cell_size)
+        )
+        point = np.flatnonzero(inside)
+        inv_cell = 1.0 / cell_size
+        col = np.clip(np.floor((x[point] - origin_x) * inv_cell), 0, max(n_cols - 1, 0))
+        row = np.clip(np.floor((y[point] - origin_y) * inv_cell), 0, max(n_rows - 1, 0))
+        cell = row.astype(np.int64) * n_cols + col.astype(np.int64)
+        first, count = cell_start[cell], cell_start[cell + 1] - cell_start[cell]
+        pair_point = np.repeat(point, count)
+        slot = np.arange(pair_point.size) - np.repeat(np.cumsum(count) - count, count)
+        return pair_point, cell_items[np.repeat(first, count) + slot].astype(np.int64)
+
     def _grown_grid(self, radius: float) -> Grid:
         """Grid over the segment boxes grown by ``radius`` (built on first use and kept)."""
         if radius not in self._grown:

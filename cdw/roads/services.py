@@ -92,8 +92,6 @@ class Roads:
         posted = network.edge_limit_kmh[np.isfinite(network.edge_limit_kmh)]
         self.lowest_limit_kmh = float(posted.min()) if posted.size else np.inf
         self._routes: dict[int, tuple[LineString, NetworkPath | None]] = {}
-        self._edge_lines: np.ndarray | None = None
-        self._edge_tree: shapely.STRtree | None = None
         self._edge_index: SegmentIndex | None = None  # every edge, for limits near a fix
         self._posted_or_inf: np.ndarray | None = None  # per segment of it (may_be_slower)
         self._applies: dict[float, np.ndarray] = {}  # per cap, per segment (plausible limits)
@@ -145,15 +143,16 @@ class Roads:
         self, x: np.ndarray, y: np.ndarray, radius_m: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every edge within ``radius_m`` of each point: (point index, edge, distance),
-        sorted by point (an STR tree of the edges, built on first use)."""
-        if self._edge_tree is None:
-            self._edge_lines = self._lines(np.arange(self.network.n_edges))
-            self._edge_tree = shapely.STRtree(self._edge_lines)
+        sorted by point, then edge (shapely's ``dwithin`` and ``distance`` on the edges the
+        all-edges index names as candidates, ``SegmentIndex.candidates``)."""
         points = shapely.points(x, y)
-        point, edge = self._edge_tree.query(points, predicate="dwithin", distance=radius_m)
+        point, edge = self._all_edges().candidates(x, y, radius_m)
+        lines = self._lines(edge)
+        near = shapely.dwithin(points[point], lines, radius_m)
+        point, edge, lines = point[near], edge[near], lines[near]
         order = np.lexsort((edge, point))
-        point, edge = point[order], edge[order]
-        return point, edge, shapely.distance(points[point], self._edge_lines[edge])
+        point, edge, lines = point[order], edge[order], lines[order]
+        return point, edge, shapely.distance(points[point], lines)
 
     def plausible_limit_kmh(
         self, x: np.ndarray, y: np.ndarray, radius_m: float, cap_kmh: float

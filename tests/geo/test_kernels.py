@@ -375,6 +375,31 @@ def test_segment_index_of_segments_is_the_index_of_their_lines(segs, cell) -> No
         assert np.asarray(got).tolist() == np.asarray(want).tolist()
 
 
+@PROPERTY
+@given(
+    st.lists(segment, max_size=30),
+    st.lists(st.tuples(far_coord, far_coord), max_size=30),
+    st.sampled_from([None, 20.0, 137.5, 5000.0]),
+    st.sampled_from([0.0, 10.0, 50.0, 300.0]),
+)
+def test_candidates_hold_every_segment_within(segs, points, cell, max_dist) -> None:
+    """Every (point, segment) pair within max_dist (shapely's dwithin) is a candidate; the
+    pairs are sorted by point and none repeats."""
+    from cdw.geo.index import SegmentIndex
+
+    lines = [shapely.LineString([s[:2], s[2:]]) for s in segs]
+    px, py = arr([p[0] for p in points]), arr([p[1] for p in points])
+    index = SegmentIndex(lines, cell_size=cell)
+    point, seg = index.candidates(px, py, max_dist)
+    pairs = list(zip(point.tolist(), seg.tolist(), strict=True))
+    assert len(set(pairs)) == len(pairs) and point.tolist() == sorted(point.tolist())
+    if segs and points:
+        near = shapely.dwithin(
+            shapely.points(px, py)[:, None], np.array(lines, dtype=object)[None, :], max_dist
+        )
+        assert set(zip(*np.nonzero(near), strict=True)) <= set(pairs)
+
+
 def test_segment_index_of_segments_refuses_nan() -> None:
     from cdw.geo.index import SegmentIndex
 
