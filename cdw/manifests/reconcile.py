@@ -47,7 +47,7 @@ from cdw.flags.values import Flag
 from cdw.manifests.models import ReceiptOutcome
 from cdw.permits.rules import VehicleFacts, vehicle_problems
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.pipeline import PipelineResult
+from cdw.tracking.pipeline import PipelineResult, gc_paused
 from cdw.tracking.trips import TripKind
 
 SEVERITY = {
@@ -438,6 +438,11 @@ def rounded(values: np.ndarray, decimals: int = PATH_DECIMALS) -> list[float]:
 
 def trip_facts(result: PipelineResult, context: AnalysisContext) -> list[TripFacts]:
     """The loaded legs of a pipeline run as reconciliation reads them."""
+    with gc_paused():  # a path of tuples per leg: many small objects, no cycles
+        return _trip_facts(result, context)
+
+
+def _trip_facts(result: PipelineResult, context: AnalysisContext) -> list[TripFacts]:
     site_names = {z.id: z.name for z in context.sites}
     facility_names = {z.id: z.name for z in context.facilities}
     out = []
