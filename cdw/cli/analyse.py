@@ -18,6 +18,7 @@ from cdw.flags.codes import FlagCode
 from cdw.flows.day import analyse_days
 from cdw.flows.partitioned import AUTO, scheduler_of
 from cdw.tracking.analysis import AnalysisReport
+from cdw.tracking.pipeline import gc_paused
 from cdw.tracking.store import PointStore
 
 console = Console()
@@ -107,7 +108,9 @@ def analyse_command(
             }
         )
         store = PointStore(settings.points_dir, timezone=settings.local_timezone)
-        with session_scope() as session:
+        # one pause of the garbage collector over the run and the writing of its flags
+        # and legs (cdw.tracking.pipeline.gc_paused)
+        with gc_paused(), session_scope() as session:
             report = analyse_days(
                 session, store, start_day, end_day, settings, actor=command_actor()
             )

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import numpy as np
-from sklearn.cluster import DBSCAN
 from sqlmodel import Session, col, select
 
 from cdw.enforcement.models import ReviewStatus
@@ -59,6 +58,10 @@ def cluster_labels(x: np.ndarray, y: np.ndarray, radius_m: float, min_events: in
         )
     if x.size == 0:
         return np.empty(0, dtype=np.int64)
+    # scikit-learn (with scipy and pandas) takes seconds to import: only when clustering,
+    # not in every process that imports this module (each `cdw analyse` run does).
+    from sklearn.cluster import DBSCAN
+
     points = np.column_stack([x, y])
     return DBSCAN(eps=radius_m, min_samples=min_events).fit(points).labels_.astype(np.int64)
 

@@ -81,8 +81,13 @@ def load_context(
     """Active geofences, the permits approved for any day in ``day_start..day_end``, the
     known dumping hotspots (those of the flags before ``day_start``: ``known_hotspots``) and
     the road network of the settings with its matcher."""
+    settings = settings or get_settings()
     fields, network = context_parts(session, day_start, day_end, projector, settings)
-    roads = None if network is None else Roads.for_projector(network, projector)
+    roads = (
+        None
+        if network is None
+        else Roads.for_projector(network, projector, table_cache=settings.road_cache_dir)
+    )
     return AnalysisContext(**fields, roads=roads)
 
 

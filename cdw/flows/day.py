@@ -86,7 +86,8 @@ def _run(
     if projector is None:
         return report, []
     # unbuilt: the matcher is built where the tasks run (here, or on each Dask worker)
-    context = ContextParcel(*context_parts(session, start_day, end_day, projector, settings))
+    fields, network = context_parts(session, start_day, end_day, projector, settings)
+    context = ContextParcel(fields, network, table_cache=settings.road_cache_dir)
     results = run_tasks(
         store,
         start,

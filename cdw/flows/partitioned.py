@@ -236,7 +236,8 @@ def _analyse_task_on_worker(
 class ContextParcel:
     """An ``AnalysisContext`` unbuilt: its fields but the road network, and the network with
     the matcher's parameters. ``build()`` makes the context; sent to a Dask worker it
-    unpickles as the context itself, its matcher built there, once per worker. The built
+    unpickles as the context itself, its matcher built there, once per worker (its distance table read
+    from the matcher's table cache where the worker sees that folder). The built
     matcher holds distance tables about eight times the network's size (the Panyu network:
     203 MB pickled whole, 25 MB so, ~250 MB in memory), and a coordinator that only sends the
     parcel never builds it (``cdw.flows.context.context_parts``)."""
@@ -244,6 +245,7 @@ class ContextParcel:
     fields: dict[str, Any]  # every AnalysisContext field but ``roads``
     network: RoadNetwork | None = None  # in any CRS: projected by ``fields["projector"]``
     params: MatchParams | None = None
+    table_cache: Path | None = None  # the matcher's distance-table cache folder
 
     @classmethod
     def of(cls, context: AnalysisContext) -> ContextParcel:
@@ -255,19 +257,27 @@ class ContextParcel:
         }
         if context.roads is None:
             return cls(fields)
-        return cls(fields, context.roads.network, context.roads.matcher.params)
+        matcher = context.roads.matcher
+        return cls(fields, context.roads.network, matcher.params, matcher.table_cache)
 
     def build(self) -> AnalysisContext:
-        return _unpacked_context(self.fields, self.network, self.params)
+        return _unpacked_context(self.fields, self.network, self.params, self.table_cache)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_unpacked_context, (self.fields, self.network, self.params))
+        return (_unpacked_context, (self.fields, self.network, self.params, self.table_cache))
 
 
 def _unpacked_context(
-    fields: dict[str, Any], network: RoadNetwork | None, params: MatchParams | None
+    fields: dict[str, Any],
+    network: RoadNetwork | None,
+    params: MatchParams | None,
+    table_cache: Path | None,
 ) -> AnalysisContext:
-    roads = None if network is None else Roads.for_projector(network, fields["projector"], params)
+    roads = (
+        None
+        if network is None
+        else Roads.for_projector(network, fields["projector"], params, table_cache)
+    )
     return AnalysisContext(**fields, roads=roads)
 
 

@@ -25,6 +25,7 @@ from cdw.geo.kernels import (
     distance_to_segments,
     highest_within,
     points_in_polygons,
+    some_within_below,
     within_distance,
 )
 
@@ -157,11 +158,56 @@ class SegmentIndex:
         parts, part_owner = shapely.get_parts(geoms, return_index=True)
         coords, vertex_part = shapely.get_coordinates(parts, return_index=True)
         same_part = vertex_part[1:] == vertex_part[:-1]
-        self.seg_x0 = np.ascontiguousarray(coords[:-1, 0][same_part])
-        self.seg_y0 = np.ascontiguousarray(coords[:-1, 1][same_part])
-        self.seg_x1 = np.ascontiguousarray(coords[1:, 0][same_part])
-        self.seg_y1 = np.ascontiguousarray(coords[1:, 1][same_part])
-        self.segment_part = part_owner[vertex_part[:-1][same_part]].astype(np.int64)
+        self._set_up(
+            coords[:-1, 0][same_part],
+            coords[:-1, 1][same_part],
+            coords[1:, 0][same_part],
+            coords[1:, 1][same_part],
+            part_owner[vertex_part[:-1][same_part]],
+            cell_size,
+        )
+
+    @classmethod
+    def of_segments(
+        cls,
+        x0: np.ndarray,
+        y0: np.ndarray,
+        x1: np.ndarray,
+        y1: np.ndarray,
+        cell_size: float | None = None,
+    ) -> SegmentIndex:
+        """The index of the two-point lines ``(x0[s], y0[s])-(x1[s], y1[s])`` (segment s is
+        line s), as ``SegmentIndex`` of those lines builds it, without making them."""
+        ends = np.column_stack([np.asarray(a, np.float64) for a in (x0, y0, x1, y1)])
+        if not np.isfinite(ends).all():
+            bad = int(np.flatnonzero(~np.isfinite(ends).all(axis=1))[0])
+            raise ValidationFailed(
+                [
+                    Problem(
+                        f"lines[{bad}]",
+                        "几何坐标含 NaN 或无穷大",
+                        "geometry has NaN or infinite coordinates",
+                    )
+                ]
+            )
+        index = cls.__new__(cls)
+        index._set_up(*ends.T, np.arange(ends.shape[0]), cell_size)
+        return index
+
+    def _set_up(
+        self,
+        x0: np.ndarray,
+        y0: np.ndarray,
+        x1: np.ndarray,
+        y1: np.ndarray,
+        segment_part: np.ndarray,
+        cell_size: float | None,
+    ) -> None:
+        self.seg_x0 = np.ascontiguousarray(x0)
+        self.seg_y0 = np.ascontiguousarray(y0)
+        self.seg_x1 = np.ascontiguousarray(x1)
+        self.seg_y1 = np.ascontiguousarray(y1)
+        self.segment_part = np.asarray(segment_part).astype(np.int64)
         self.segments = Segments(self.seg_x0, self.seg_y0, self.seg_x1, self.seg_y1)
         # Segment bounding boxes, and the extent of them all.
         self._box = (
@@ -273,6 +319,64 @@ class SegmentIndex:
             values=np.ascontiguousarray(values, np.float64),
             max_dist=radius,
         )
+
+    def some_within_below(
+        self,
+        px: np.ndarray | Sequence[float],
+        py: np.ndarray | Sequence[float],
+        max_dist: float,
+        values: np.ndarray,
+        bounds: np.ndarray,
+    ) -> np.ndarray:
+        """Per point i: is some segment s with ``values[s] < bounds[i]`` within ``max_dist``
+        (inclusive, ``within``'s test) of it? False for NaN points."""
+        x, y = coordinate_arrays(px, py, ("px", "py"))
+        radius = _max_dist(max_dist)
+        if math.isinf(radius):
+            raise ValueError("some_within_below needs a finite max_dist / 需要有限的 max_dist")
+        bounds = np.ascontiguousarray(bounds, np.float64)
+        if bounds.shape != x.shape:
+            raise ValueError("one bound per point / 每个点一个上界")
+        return some_within_below(
+            x,
+            y,
+            segments=self.segments,
+            grid=self._grown_grid(radius),
+            values=np.ascontiguousarray(values, np.float64),
+            bounds=bounds,
+            max_dist=radius,
+        )
+
+    def candidates(
+        self, px: np.ndarray | Sequence[float], py: np.ndarray | Sequence[float], max_dist: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(point, segment) pairs, by point: every segment whose box grown by ``max_dist``
+        may hold the point (the segments in the point's cell of that grid, as the kernels
+        read it), so every segment within ``max_dist`` of a point is among its pairs."""
+        x, y = coordinate_arrays(px, py, ("px", "py"))
+        radius = _max_dist(max_dist)
+        if math.isinf(radius):
+            raise ValueError("candidates needs a finite max_dist / 需要有限的 max_dist")
+        if not len(self):
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        origin_x, origin_y, cell_size, n_cols, n_rows, cell_start, cell_items = self._grown_grid(
+            radius
+        )
+        inside = (
+            (origin_x <= x)
+            & (x <= origin_x + n_cols * cell_size)
+            & (origin_y <= y)
+            & (y <= origin_y + n_rows * cell_size)
+        )
+        point = np.flatnonzero(inside)
+        inv_cell = 1.0 / cell_size
+        col = np.clip(np.floor((x[point] - origin_x) * inv_cell), 0, max(n_cols - 1, 0))
+        row = np.clip(np.floor((y[point] - origin_y) * inv_cell), 0, max(n_rows - 1, 0))
+        cell = row.astype(np.int64) * n_cols + col.astype(np.int64)
+        first, count = cell_start[cell], cell_start[cell + 1] - cell_start[cell]
+        pair_point = np.repeat(point, count)
+        slot = np.arange(pair_point.size) - np.repeat(np.cumsum(count) - count, count)
+        return pair_point, cell_items[np.repeat(first, count) + slot].astype(np.int64)
 
     def _grown_grid(self, radius: float) -> Grid:
         """Grid over the segment boxes grown by ``radius`` (built on first use and kept)."""

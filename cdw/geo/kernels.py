@@ -455,6 +455,51 @@ def highest_within(
     return out
 
 
+@njit(cache=True, nogil=True)
+def some_within_below(
+    px: np.ndarray,
+    py: np.ndarray,
+    segments: Segments,
+    grid: Grid,
+    values: np.ndarray,
+    bounds: np.ndarray,
+    max_dist: float,
+) -> np.ndarray:
+    """For each point i: is some segment s with ``values[s] < bounds[i]`` within
+    ``max_dist`` (inclusive) of it? False for NaN points. The grid is ``highest_within``'s;
+    nearness is ``within_distance``'s division-free test (``_segment_within``), so with
+    every bound infinite and every value finite it is ``within_distance``'s verdict. A
+    point stops at the first such segment, and only segments valued below its bound are
+    measured."""
+    seg_x0, seg_y0, seg_x1, seg_y1 = segments
+    origin_x, origin_y, cell_size, n_cols, n_rows, cell_start, cell_items = grid
+    n = px.size
+    out = np.zeros(n, np.bool_)
+    if n_cols == 0:
+        return out
+    inv_cell = 1.0 / cell_size
+    grid_x1 = origin_x + n_cols * cell_size
+    grid_y1 = origin_y + n_rows * cell_size
+    max_dist2 = max_dist * max_dist
+    for i in range(n):
+        x = px[i]
+        y = py[i]
+        if not (origin_x <= x <= grid_x1 and origin_y <= y <= grid_y1):
+            continue  # outside every grown box; NaN too
+        cell = cell_of(y, origin_y, inv_cell, n_rows) * n_cols + cell_of(
+            x, origin_x, inv_cell, n_cols
+        )
+        bound = bounds[i]
+        for j in range(cell_start[cell], cell_start[cell + 1]):
+            s = cell_items[j]
+            if values[s] < bound and _segment_within(
+                x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s], max_dist2
+            ):
+                out[i] = True
+                break
+    return out
+
+
 # --- point in polygon ----------------------------------------------------------------
 
 # The polygon grid holds at most this many cells (so a polygon covering a whole city

@@ -47,7 +47,7 @@ from cdw.flags.values import Flag
 from cdw.manifests.models import ReceiptOutcome
 from cdw.permits.rules import VehicleFacts, vehicle_problems
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.pipeline import PipelineResult
+from cdw.tracking.pipeline import PipelineResult, gc_paused
 from cdw.tracking.trips import TripKind
 
 SEVERITY = {
@@ -60,6 +60,7 @@ SEVERITY = {
 }
 DISPUTING = frozenset({FlagCode.QUANTITY_DISCREPANCY, FlagCode.RECEIPT_WITHOUT_TRIP})
 MAX_PATH_POINTS = 200
+PATH_DECIMALS = 7  # ~1 cm
 
 
 @dataclass(frozen=True)
@@ -410,14 +411,38 @@ class ReconciliationReport:
 
 def _path(lon: np.ndarray, lat: np.ndarray) -> tuple[tuple[float, float], ...]:
     step = max(1, int(np.ceil(lon.size / MAX_PATH_POINTS)))
-    keep = list(range(0, lon.size, step))
+    keep = np.arange(0, lon.size, step)
     if keep[-1] != lon.size - 1:
-        keep.append(lon.size - 1)
-    return tuple((round(float(lon[i]), 7), round(float(lat[i]), 7)) for i in keep)
+        keep = np.append(keep, lon.size - 1)
+    return tuple(zip(rounded(lon[keep]), rounded(lat[keep]), strict=True))
+
+
+def rounded(values: np.ndarray, decimals: int = PATH_DECIMALS) -> list[float]:
+    """``[round(float(v), decimals) for v in values]``, vectorised. Python rounds the exact
+    value half to even and returns the double nearest that decimal; ``rint(v * 10**d) /
+    10**d`` gives the same wherever the product, off by at most half a unit in its last
+    place, is not that near a half (the division of two exact integers is correctly
+    rounded). The few that are (and non-finite or huge values) are rounded by Python."""
+    scale = 10.0**decimals
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite ones are Python's
+        scaled = values * scale
+        out = np.rint(scaled) / scale
+        doubt = (
+            ~(np.abs(scaled) < 2.0**52)  # non-finite, or beyond where doubles are integers
+            | (np.abs(scaled - np.floor(scaled) - 0.5) <= np.abs(scaled) * 2.0**-50)
+        )
+    for i in np.flatnonzero(doubt).tolist():
+        out[i] = round(float(values[i]), decimals)
+    return out.tolist()
 
 
 def trip_facts(result: PipelineResult, context: AnalysisContext) -> list[TripFacts]:
     """The loaded legs of a pipeline run as reconciliation reads them."""
+    with gc_paused():  # a path of tuples per leg: many small objects, no cycles
+        return _trip_facts(result, context)
+
+
+def _trip_facts(result: PipelineResult, context: AnalysisContext) -> list[TripFacts]:
     site_names = {z.id: z.name for z in context.sites}
     facility_names = {z.id: z.name for z in context.facilities}
     out = []

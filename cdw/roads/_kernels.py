@@ -751,7 +751,7 @@ def _along_chain(
 
 @njit(cache=True, nogil=True)
 def distance_table(
-    graph: Graph, limit: float, workspace: Workspace
+    graph: Graph, limit: float, workspace: Workspace, tiers: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every shortest distance up to ``limit``, from every node (an upper-bounded
     origin-destination table, as fmm's UBODT): CSR ``(table_start, table_node,
@@ -759,10 +759,16 @@ def distance_table(
     ``table_node[table_start[u]:table_start[u+1]]``, each with the edge it is reached by
     on a shortest path from ``u`` (-1 at ``u``), so that the path is read off ``u``'s row
     alone. The workspace is ``new_workspace``'s.
+
+    With ``tiers`` > 1 each row is cut into that many tiers by distance, as ``Table``
+    holds them: tier ``j`` of row ``u`` is ``table_start[u * tiers + j] :
+    table_start[u * tiers + j + 1]``, ascending by node, the distances above
+    ``limit / 2 ** (tiers - j)`` up to ``limit / 2 ** (tiers - 1 - j)`` (the last tier:
+    every farther one).
     """
     dist, pred_edge, settled, _, _, touched = workspace
     n = graph.out_start.size - 1
-    table_start = np.zeros(n + 1, _INT)
+    table_start = np.zeros(n * tiers + 1, _INT)
     table_node = np.empty(max(16, 16 * n), np.int32)
     table_dist = np.empty(table_node.size)
     table_pred = np.empty(table_node.size, np.int32)
@@ -786,14 +792,17 @@ def distance_table(
             table_node = grown_node
             table_dist = grown_dist
             table_pred = grown_pred
-        for v in reached:
-            if settled[v]:
-                table_node[count] = v
-                table_dist[count] = dist[v]
-                table_pred[count] = pred_edge[v]
-                count += 1
+        for tier in range(tiers):
+            above = -math.inf if tier == 0 else limit / 2.0 ** (tiers - tier)
+            top = math.inf if tier == tiers - 1 else limit / 2.0 ** (tiers - 1 - tier)
+            for v in reached:
+                if settled[v] and above < dist[v] <= top:
+                    table_node[count] = v
+                    table_dist[count] = dist[v]
+                    table_pred[count] = pred_edge[v]
+                    count += 1
+            table_start[u * tiers + tier + 1] = count
         _reset(workspace, n_touched)
-        table_start[u + 1] = count
     return (
         table_start,
         table_node[:count].copy(),
@@ -828,19 +837,10 @@ def _tier_top(limit: float, j: int) -> float:
     return limit / 2.0 ** (TABLE_TIERS - 1 - j)
 
 
-def new_table(
-    start: np.ndarray, node: np.ndarray, dist: np.ndarray, pred: np.ndarray, limit: float
-) -> Table:
-    """The ``Table`` of a ``distance_table`` (``start``, ``node``, ``dist``, ``pred``) up
-    to ``limit``, each row sorted into its tiers."""
-    n = start.size - 1
-    row = np.repeat(np.arange(n), np.diff(start))
-    tops = np.array([_tier_top(limit, j) for j in range(TABLE_TIERS - 1)])
-    tier = row * TABLE_TIERS + np.searchsorted(tops, dist, side="left")
-    order = np.lexsort((node, tier))
-    tier_start = np.zeros(n * TABLE_TIERS + 1, _INT)
-    np.cumsum(np.bincount(tier, minlength=n * TABLE_TIERS), out=tier_start[1:])
-    return Table(tier_start, node[order], dist[order], pred[order], float(limit))
+def new_table(graph: Graph, limit: float, workspace: Workspace) -> Table:
+    """The ``Table`` of every shortest distance up to ``limit`` over ``graph``
+    (``distance_table`` with ``TABLE_TIERS`` tiers a row)."""
+    return Table(*distance_table(graph, limit, workspace, TABLE_TIERS), float(limit))
 
 
 def no_table(n_nodes: int) -> Table:

@@ -26,10 +26,15 @@ WGS-84 degrees on a UTM network, projection included: ``_kernels.match_lonlat_pl
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
+import os
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 from shapely.geometry import LineString, MultiLineString
@@ -299,12 +304,71 @@ def _z_order(x: np.ndarray, y: np.ndarray, cell_m: float = 100.0) -> np.ndarray:
     return key
 
 
+log = logging.getLogger(__name__)
+
+# Bumped whenever ``_kernels.distance_table`` would write another table for the same graph
+# and limit, so that no file of an older layout is ever read as a table.
+TABLE_FILE_VERSION = 1
+
+
+def table_file(cache_dir: Path, graph: k.Graph, limit: float) -> Path:
+    """Where the distance table of ``graph`` up to ``limit`` is kept in ``cache_dir``: named
+    by a SHA-256 of the graph's arrays, the limit, the tiers and the file version, so a
+    file is only ever read back for the very table it holds."""
+    digest = hashlib.sha256()
+    for part in graph:
+        array = np.ascontiguousarray(part)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    digest.update(f"{float(limit)!r}/{k.TABLE_TIERS}/{TABLE_FILE_VERSION}".encode())
+    return cache_dir / f"matcher-table-{digest.hexdigest()[:32]}.npz"
+
+
+def cached_table(
+    graph: k.Graph, limit: float, workspace: k.Workspace, cache_dir: Path | None
+) -> k.Table:
+    """``k.new_table(graph, limit, workspace)``, read from ``cache_dir`` when an earlier
+    process wrote it there (``table_file``), else computed and written there for the next
+    (best effort: a cache that cannot be read or written only costs the computation)."""
+    if cache_dir is None:
+        return k.new_table(graph, limit, workspace)
+    path = table_file(cache_dir, graph, limit)
+    n_starts = (graph.out_start.size - 1) * k.TABLE_TIERS + 1
+    try:
+        with np.load(path) as stored:
+            table = k.Table(*(stored[name] for name in k.Table._fields[:4]), float(limit))
+        if table.tier_start.size == n_starts and table.tier_start[-1] == table.node.size:
+            return table
+        log.warning("matcher table %s does not fit its network; computing it again", path)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("matcher table %s unreadable (%s); computing it again", path, exc)
+    table = k.new_table(graph, limit, workspace)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.npz")
+        np.savez(partial, **dict(zip(k.Table._fields[:4], table[:4], strict=True)))
+        os.replace(partial, path)  # whole or not at all, whichever process writes last
+    except OSError as exc:
+        log.warning("matcher table not kept in %s: %s", cache_dir, exc)
+    return table
+
+
 class MapMatcher:
     """Matches tracks onto one network; holds its edge grid, projector and a search
-    workspace, so keep one per network and thread."""
+    workspace, so keep one per network and thread. With ``table_cache``, a folder, the
+    distance table (seconds to compute on a city's network) is kept there and read back
+    by the next matcher of the same network and ``table_m`` (``cached_table``)."""
 
-    def __init__(self, network: RoadNetwork, params: MatchParams | None = None) -> None:
+    def __init__(
+        self,
+        network: RoadNetwork,
+        params: MatchParams | None = None,
+        table_cache: Path | None = None,
+    ) -> None:
         self.network = network
+        self.table_cache = table_cache
         self.params = (params or MatchParams()).validated()
         self._kernel_params = self.params.kernel()
         self._projector = network.projector
@@ -340,10 +404,9 @@ class MapMatcher:
         self._workspace = k.new_workspace(g.n_nodes, g.n_chains)
         self._table = k.no_table(g.n_nodes)
         if self.params.table_m > 0:
-            self._table = k.new_table(
-                *k.distance_table(k.Graph(g.out_start, g.out_chains, g.chain_to, g.chain_length),
-                                  float(self.params.table_m), self._workspace),
-                float(self.params.table_m),
+            self._table = cached_table(
+                k.Graph(g.out_start, g.out_chains, g.chain_to, g.chain_length),
+                float(self.params.table_m), self._workspace, table_cache,
             )  # fmt: skip
         # ``match_track``'s arguments that describe the network, gathered once
         self._network_args = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import shapely
@@ -30,7 +31,10 @@ def configured_roads(settings: Settings, projector: Projector | None = None) -> 
     if settings.road_network is None:
         return None
     network = load_network(settings.road_network)
-    return Roads(network) if projector is None else Roads.for_projector(network, projector)
+    cache = settings.road_cache_dir
+    if projector is None:
+        return Roads(network, table_cache=cache)
+    return Roads.for_projector(network, projector, table_cache=cache)
 
 
 @dataclass(frozen=True)
@@ -73,9 +77,14 @@ class NetworkPath:
 class Roads:
     """A network in one batch's projected CRS, with its matcher (one per batch and thread)."""
 
-    def __init__(self, network: RoadNetwork, params: MatchParams | None = None) -> None:
+    def __init__(
+        self,
+        network: RoadNetwork,
+        params: MatchParams | None = None,
+        table_cache: Path | None = None,
+    ) -> None:
         self.network = network
-        self.matcher = MapMatcher(network, params)
+        self.matcher = MapMatcher(network, params, table_cache)
         p = self.matcher.params
         # Every edge a fix can be matched onto lies within the search radius of the fix,
         # or of the fix within 2 sigma before it that the matcher kept in its place.
@@ -83,21 +92,24 @@ class Roads:
         posted = network.edge_limit_kmh[np.isfinite(network.edge_limit_kmh)]
         self.lowest_limit_kmh = float(posted.min()) if posted.size else np.inf
         self._routes: dict[int, tuple[LineString, NetworkPath | None]] = {}
-        self._posted_at: dict[float, SegmentIndex] = {}
-        self._edge_lines: np.ndarray | None = None
-        self._edge_tree: shapely.STRtree | None = None
-        self._edge_index: SegmentIndex | None = None  # every edge, for plausible limits
+        self._edge_index: SegmentIndex | None = None  # every edge, for limits near a fix
+        self._posted_or_inf: np.ndarray | None = None  # per segment of it (may_be_slower)
+        self._applies: dict[float, np.ndarray] = {}  # per cap, per segment (plausible limits)
 
     @classmethod
     def for_projector(
-        cls, network: RoadNetwork, projector: Projector, params: MatchParams | None = None
+        cls,
+        network: RoadNetwork,
+        projector: Projector,
+        params: MatchParams | None = None,
+        table_cache: Path | None = None,
     ) -> Roads:
         """``network`` with its nodes in ``projector``'s CRS (as is when it is already)."""
         crs = projector.crs.to_string()
         if network.crs != crs:
             x, y = projector.forward(network.node_lon, network.node_lat)
             network = dataclasses.replace(network, crs=crs, node_x=x, node_y=y)
-        return cls(network, params)
+        return cls(network, params, table_cache)
 
     def match(self, x: np.ndarray, y: np.ndarray) -> MatchResult:
         return self.matcher.match_xy(x, y)
@@ -116,30 +128,31 @@ class Roads:
         radius_m: float | None = None,
     ) -> np.ndarray:
         """Per point: some edge within ``radius_m`` (default: every edge it may be matched
-        onto) is posted below both ``below_kmh`` and its speed (one corridor test per such
-        posted limit)."""
+        onto) is posted below both ``below_kmh`` and its speed; one pass over the edges
+        near each point, stopping at the first such (``SegmentIndex.some_within_below``)."""
         radius = self._reach_m if radius_m is None else radius_m
-        out = np.zeros(x.size, bool)
-        posted = self.network.edge_limit_kmh
-        for limit in np.unique(posted[posted < below_kmh]):
-            faster = np.flatnonzero(~out & (speed_kmh > limit))
-            if faster.size:
-                out[faster] = self._posted(float(limit)).within(x[faster], y[faster], radius)
-        return out
+        index = self._all_edges()
+        if self._posted_or_inf is None:  # an edge without a posted limit is never slower
+            posted = self.network.edge_limit_kmh[index.segment_part]
+            self._posted_or_inf = np.where(np.isnan(posted), np.inf, posted)
+        # NaN speeds compare False with every limit, as NaN bounds do in the kernel
+        bounds = np.minimum(np.asarray(speed_kmh, np.float64), below_kmh)
+        return index.some_within_below(x, y, radius, self._posted_or_inf, bounds)
 
     def edges_near(
         self, x: np.ndarray, y: np.ndarray, radius_m: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every edge within ``radius_m`` of each point: (point index, edge, distance),
-        sorted by point (an STR tree of the edges, built on first use)."""
-        if self._edge_tree is None:
-            self._edge_lines = self._lines(np.arange(self.network.n_edges))
-            self._edge_tree = shapely.STRtree(self._edge_lines)
+        sorted by point, then edge (shapely's ``dwithin`` and ``distance`` on the edges the
+        all-edges index names as candidates, ``SegmentIndex.candidates``)."""
         points = shapely.points(x, y)
-        point, edge = self._edge_tree.query(points, predicate="dwithin", distance=radius_m)
+        point, edge = self._all_edges().candidates(x, y, radius_m)
+        lines = self._lines(edge)
+        near = shapely.dwithin(points[point], lines, radius_m)
+        point, edge, lines = point[near], edge[near], lines[near]
         order = np.lexsort((edge, point))
-        point, edge = point[order], edge[order]
-        return point, edge, shapely.distance(points[point], self._edge_lines[edge])
+        point, edge, lines = point[order], edge[order], lines[order]
+        return point, edge, shapely.distance(points[point], lines)
 
     def plausible_limit_kmh(
         self, x: np.ndarray, y: np.ndarray, radius_m: float, cap_kmh: float
@@ -147,12 +160,23 @@ class Roads:
         """Per point, the highest limit of the edges within ``radius_m`` (the roads the
         truck may be on), where an edge without a posted limit counts as ``cap_kmh`` and no
         limit is above ``cap_kmh``; ``cap_kmh`` where no edge is that near."""
-        if self._edge_index is None:
-            self._edge_index = SegmentIndex(list(self._lines(np.arange(self.network.n_edges))))
-        index = self._edge_index
-        applies = np.fmin(self.network.edge_limit_kmh[index.segment_part], cap_kmh)
-        highest = index.highest_within(x, y, radius_m, applies)
+        index = self._all_edges()
+        if cap_kmh not in self._applies:
+            self._applies[cap_kmh] = np.fmin(
+                self.network.edge_limit_kmh[index.segment_part], cap_kmh
+            )
+        highest = index.highest_within(x, y, radius_m, self._applies[cap_kmh])
         return np.where(np.isfinite(highest), highest, cap_kmh)
+
+    def _all_edges(self) -> SegmentIndex:
+        """Every edge as one segment index (built on first use)."""
+        if self._edge_index is None:
+            net = self.network
+            u, v = net.edge_from, net.edge_to
+            self._edge_index = SegmentIndex.of_segments(
+                net.node_x[u], net.node_y[u], net.node_x[v], net.node_y[v]
+            )
+        return self._edge_index
 
     def _lines(self, edges: np.ndarray) -> np.ndarray:
         """The straight line of each edge, from node to node."""
@@ -167,13 +191,6 @@ class Roads:
                 axis=1,
             )
         )
-
-    def _posted(self, limit_kmh: float) -> SegmentIndex:
-        """The edges posted at ``limit_kmh``, as one segment index."""
-        if limit_kmh not in self._posted_at:
-            edges = np.flatnonzero(self.network.edge_limit_kmh == limit_kmh)
-            self._posted_at[limit_kmh] = SegmentIndex(list(self._lines(edges)))
-        return self._posted_at[limit_kmh]
 
     def path(self, result: MatchResult, segment: int) -> NetworkPath:
         """The matched path of one segment of a match."""

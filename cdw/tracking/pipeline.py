@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from time import perf_counter
@@ -53,6 +55,22 @@ class PipelineResult:
         return next(t for t in self.tracks if t.vehicle == trip.vehicle)
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused meanwhile (as it was afterwards; nested uses
+    leave it to the outermost). An engine run, and the writing of what it found, allocate
+    many small objects (trips, flags, legs and their paths, ORM rows) and hardly any
+    reference cycles: each full collection scans every live object of a big process and
+    frees nothing; what cycles there are wait for its next run."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def run_pipeline(
     points: pl.DataFrame,
     context: AnalysisContext,
@@ -70,13 +88,7 @@ def run_pipeline(
         timings[stage] = timings.get(stage, 0.0) + now_ - tick
         tick = now_
 
-    # The run allocates many small objects (trips, flags and their evidence) and hardly any
-    # reference cycles: pausing the cyclic garbage collector meanwhile saves its repeated
-    # scans of every live object (tens of milliseconds each in a big process); what cycles
-    # there are wait for its next run.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         cleaned = clean.clean(points, context.thresholds, now)
         lap("clean")
         tracks = prepare_tracks(cleaned.points, context)
@@ -92,9 +104,6 @@ def run_pipeline(
                 for trip in trips:
                     flags.extend(check(trip, track, context))
             lap(check_name(check))
-    finally:
-        if collecting:
-            gc.enable()
 
     flags.sort(key=lambda f: (f.vehicle, f.start, f.code))
     timings["total"] = perf_counter() - started

@@ -425,20 +425,12 @@ def visit_places(track: VehicleTrack, ctx: AnalysisContext) -> np.ndarray:
     if (place < 0).all():
         return place
 
-    def fence(p: int) -> Any:
-        kind, index = _kind_of(ctx, p)
-        return ctx.zones(kind)[index].geometry
-
     lo, hi = _runs_of(place, cut)
     at = place[lo]
-    for k in range(1, lo.size - 1):
-        a, b = int(lo[k]), int(hi[k])
-        if at[k] >= 0 or at[k - 1] < 0 or at[k - 1] != at[k + 1] or cut[a] or cut[b]:
-            continue
-        away = shapely.distance(fence(int(at[k - 1])), shapely.points(track.x[a:b], track.y[a:b]))
-        far = away > th.fence_exit_margin_m
-        if not K.runs_at_least(far, track.t[a:b], th.fence_exit_min_s)[0].size:
-            place[a:b] = at[k - 1]
+    k = np.arange(1, lo.size - 1)
+    k = k[(at[k] < 0) & (at[k - 1] >= 0) & (at[k - 1] == at[k + 1]) & ~cut[lo[k]] & ~cut[hi[k]]]
+    if k.size:
+        _stay_in_fence(track, ctx, place, lo[k], hi[k], at[k - 1])
 
     lo, hi = _runs_of(place, cut)
     for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
@@ -447,6 +439,42 @@ def visit_places(track: VehicleTrack, ctx: AnalysisContext) -> np.ndarray:
         if track.t[b - 1] - track.t[a] < th.fence_stop_min_s:
             place[a:b] = -1
     return place
+
+
+def _stay_in_fence(
+    track: VehicleTrack,
+    ctx: AnalysisContext,
+    place: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    fence_place: np.ndarray,
+) -> None:
+    """Fence jitter (``visit_places``): each stretch ``starts[k]:ends[k]`` outside the fence
+    of ``fence_place[k]`` becomes part of that visit unless a run of its fixes farther than
+    ``fence_exit_margin_m`` from the fence lasts ``fence_exit_min_s``. Every stretch at
+    once: their fixes one after another, each stretch followed by one slot that is never
+    far, so that no run reaches into the next stretch."""
+    th = ctx.thresholds
+    sizes = ends - starts
+    offsets = np.concatenate(([0], np.cumsum(sizes + 1)))  # each stretch's first slot
+    fix = np.arange(offsets[-1]) + np.repeat(starts - offsets[:-1], sizes + 1)  # its end: ends[k]
+    owners, owner = np.unique(fence_place, return_inverse=True)
+    fences = np.empty(owners.size, dtype=object)
+    fences[:] = [
+        ctx.zones(kind)[i].geometry for kind, i in (_kind_of(ctx, p) for p in owners.tolist())
+    ]
+    away = shapely.distance(
+        fences[np.repeat(owner, sizes + 1)], shapely.points(track.x[fix], track.y[fix])
+    )
+    far = away > th.fence_exit_margin_m
+    far[offsets[1:] - 1] = False
+    exit_starts, _ = K.runs_at_least(far, track.t[fix], th.fence_exit_min_s)
+    left = np.zeros(starts.size, bool)
+    left[np.searchsorted(offsets, exit_starts, side="right") - 1] = True
+    for a, b, p in zip(
+        starts[~left].tolist(), ends[~left].tolist(), fence_place[~left].tolist(), strict=True
+    ):
+        place[a:b] = p
 
 
 def _kind_of(ctx: AnalysisContext, p: int) -> tuple[str, int]:

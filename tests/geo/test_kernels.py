@@ -12,6 +12,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cdw.errors import ValidationFailed
 from cdw.geo import kernels as K
 from cdw.geo.index import segment_grid
 from cdw.geo.projection import TransverseMercator
@@ -293,6 +294,118 @@ def test_highest_within_hand_computed() -> None:
         arr([50, 150, 150, 200, 400]), arr([10, 0, 60, 0, 0]), 50.0, arr([30, 50])
     )
     assert got.tolist() == [30.0, 50.0, -math.inf, 50.0, -math.inf]
+
+
+@PROPERTY
+@given(
+    st.lists(st.tuples(segment, st.sampled_from([20.0, 30.0, 40.0, 60.0, math.inf])), max_size=30),
+    st.lists(
+        st.tuples(far_coord, far_coord, st.sampled_from([0.0, 25.0, 40.0, 61.0, math.inf])),
+        max_size=30,
+    ),
+    st.sampled_from([None, 20.0, 137.5, 5000.0]),
+    st.sampled_from([0.0, 10.0, 50.0, 300.0]),
+)
+def test_some_within_below_matches_twin_and_within(segs, points, cell, max_dist) -> None:
+    """Is a segment valued below the point's bound near it: the kernel (through
+    ``SegmentIndex``) against the twin, and against ``within`` on the segments valued
+    below each bound (the corridor test it replaces, one per value)."""
+    from cdw.geo.index import SegmentIndex
+
+    x0, y0, x1, y1 = (arr([s[0][i] for s in segs]) for i in range(4))
+    values = arr([s[1] for s in segs])
+    px, py, bounds = (arr([p[i] for p in points]) for i in range(3))
+    lines = [shapely.LineString([s[0][:2], s[0][2:]]) for s in segs]
+    index = SegmentIndex(lines, cell_size=cell)
+    got = index.some_within_below(px, py, max_dist, values, bounds)
+    assert got.tolist() == twins.some_within_below(
+        px.tolist(),
+        py.tolist(),
+        x0.tolist(),
+        y0.tolist(),
+        x1.tolist(),
+        y1.tolist(),
+        values.tolist(),
+        bounds.tolist(),
+        max_dist,
+    )
+    want = np.zeros(px.size, bool)
+    for bound in np.unique(bounds).tolist():
+        below = [line for line, v in zip(lines, values.tolist(), strict=True) if v < bound]
+        if below:
+            near = SegmentIndex(below, cell_size=cell).within(px, py, max_dist)
+            want |= near & (bounds == bound)
+    assert got.tolist() == want.tolist()
+
+
+def test_some_within_below_hand_computed() -> None:
+    """Segment 0 (0,0)-(100,0) valued 30, the zero-length segment 1 at (200,0) valued 50,
+    segment 2 (100,0)-(200,0) valued 40; bounds per point; a NaN point is never near."""
+    from cdw.geo.index import SegmentIndex
+
+    index = SegmentIndex(
+        [
+            shapely.LineString([(0, 0), (100, 0)]),
+            shapely.LineString([(200, 0), (200, 0)]),
+            shapely.LineString([(100, 0), (200, 0)]),
+        ]
+    )
+    px, py = arr([50, 150, 150, 200, 200, 400, np.nan]), arr([10, 0, 60, 0, 0, 0, 0])
+    bounds = arr([31, 30, 99, 41, 40, 99, 99])
+    got = index.some_within_below(px, py, 50.0, arr([30, 50, 40]), bounds)
+    assert got.tolist() == [True, False, False, True, False, False, False]
+    with pytest.raises(ValueError):
+        index.some_within_below(px, py, 50.0, arr([30, 50, 40]), bounds[:2])
+
+
+@PROPERTY
+@given(st.lists(segment, max_size=40), st.sampled_from([None, 20.0, 137.5]))
+def test_segment_index_of_segments_is_the_index_of_their_lines(segs, cell) -> None:
+    """``SegmentIndex.of_segments`` builds the very index ``SegmentIndex`` builds from the
+    two-point lines: same segments, parts and grid."""
+    from cdw.geo.index import SegmentIndex
+
+    x0, y0, x1, y1 = (arr([s[i] for s in segs]) for i in range(4))
+    lines = SegmentIndex([shapely.LineString([s[:2], s[2:]]) for s in segs], cell_size=cell)
+    arrays = SegmentIndex.of_segments(x0, y0, x1, y1, cell_size=cell)
+    for name in ("seg_x0", "seg_y0", "seg_x1", "seg_y1", "segment_part"):
+        assert getattr(arrays, name).tolist() == getattr(lines, name).tolist()
+        assert getattr(arrays, name).dtype == getattr(lines, name).dtype
+    for got, want in zip(arrays.grid, lines.grid, strict=True):
+        assert np.asarray(got).tolist() == np.asarray(want).tolist()
+
+
+@PROPERTY
+@given(
+    st.lists(segment, max_size=30),
+    st.lists(st.tuples(far_coord, far_coord), max_size=30),
+    st.sampled_from([None, 20.0, 137.5, 5000.0]),
+    st.sampled_from([0.0, 10.0, 50.0, 300.0]),
+)
+def test_candidates_hold_every_segment_within(segs, points, cell, max_dist) -> None:
+    """Every (point, segment) pair within max_dist (shapely's dwithin) is a candidate; the
+    pairs are sorted by point and none repeats."""
+    from cdw.geo.index import SegmentIndex
+
+    lines = [shapely.LineString([s[:2], s[2:]]) for s in segs]
+    px, py = arr([p[0] for p in points]), arr([p[1] for p in points])
+    index = SegmentIndex(lines, cell_size=cell)
+    point, seg = index.candidates(px, py, max_dist)
+    pairs = list(zip(point.tolist(), seg.tolist(), strict=True))
+    assert len(set(pairs)) == len(pairs) and point.tolist() == sorted(point.tolist())
+    if segs and points:
+        near = shapely.dwithin(
+            shapely.points(px, py)[:, None], np.array(lines, dtype=object)[None, :], max_dist
+        )
+        assert set(zip(*np.nonzero(near), strict=True)) <= set(pairs)
+
+
+def test_segment_index_of_segments_refuses_nan() -> None:
+    from cdw.geo.index import SegmentIndex
+
+    with pytest.raises(ValidationFailed) as err:
+        SegmentIndex.of_segments(arr([0, 1]), arr([0, 0]), arr([1, np.nan]), arr([0, 0]))
+    assert err.value.problems[0].field == "lines[1]"
 
 
 # --- points in polygons ----------------------------------------------------------------------

@@ -137,6 +137,28 @@ def highest_within(
     return out
 
 
+def some_within_below(
+    px: Floats,
+    py: Floats,
+    x0: Floats,
+    y0: Floats,
+    x1: Floats,
+    y1: Floats,
+    values: Floats,
+    bounds: Floats,
+    max_dist: float,
+) -> list[bool]:
+    """Per point, is some segment valued below the point's bound within ``max_dist`` (the
+    division-free test of ``within_distance``)?"""
+    return [
+        any(
+            values[s] < bound and segment_within(x, y, x0[s], y0[s], x1[s], y1[s], max_dist)
+            for s in range(len(x0))
+        )
+        for x, y, bound in zip(px, py, bounds, strict=True)
+    ]
+
+
 def corridor_raster(
     seg_x0: Floats,
     seg_y0: Floats,

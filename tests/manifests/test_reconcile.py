@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import mapping
 from sqlmodel import Session, select
 
@@ -354,3 +358,40 @@ def test_the_next_manifest_of_the_vehicle_closes_the_window():
     flags, per_manifest = reconcile([m1, m2], [back, haul], Thresholds(), NOW)
     assert codes(flags) == ["NO_RECEIPT"]
     assert per_manifest == {1: ["NO_RECEIPT"]}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.floats(-180, 180),
+            # exact halves of the 7th decimal and their neighbours: where rounding is in doubt
+            st.integers(-1_800_000_000, 1_800_000_000).map(lambda k: (k + 0.5) / 1e7),
+            st.integers(-1_800_000_000, 1_800_000_000).map(
+                lambda k: float(np.nextafter((k + 0.5) / 1e7, math.inf))
+            ),
+        ),
+        max_size=40,
+    )
+)
+def test_rounded_is_pythons_round(values: list[float]) -> None:
+    """The vectorised rounding of a leg's path equals Python's ``round`` value by value
+    (NaN where Python gives NaN)."""
+    from cdw.manifests.reconcile import rounded
+
+    got = rounded(np.array(values, dtype=np.float64))
+    want = [round(v, 7) for v in values]
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g == w or (math.isnan(g) and math.isnan(w))
+        assert math.copysign(1.0, g) == math.copysign(1.0, w) or math.isnan(w)
+
+
+def test_rounded_hand_picked() -> None:
+    """Halves of the 7th decimal go to the even digit as Python's round does, from the exact
+    binary value (0.00000015 is stored a hair above the half)."""
+    from cdw.manifests.reconcile import rounded
+
+    values = [113.4258375, 0.00000015, 0.00000025, -22.9000945, 1e300, 2.5e-8]
+    assert rounded(np.array(values)) == [round(v, 7) for v in values]

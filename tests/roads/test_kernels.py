@@ -197,8 +197,14 @@ def test_distance_table_matches_twin(seed: int, n_nodes: int, n_edges: int, limi
                 assert dst[e] == v and src[e] in got
                 assert got[src[e]] + cost[e] == pytest.approx(got[v], abs=1e-9)
     assert _clean(ws)
+    # the tiered table: the rows above cut into tiers, as a sort after the fact (twin)
+    table = k.new_table(k.Graph(out_start, out_edges, dst, cost), limit, ws)
+    assert _clean(ws)
+    want_tiers = twins.tier_table(start, node, dist, pred, limit)
+    for got_array, want_array in zip(table[:4], want_tiers, strict=True):
+        assert got_array.tolist() == want_array.tolist()
+    assert table.limit == limit
     # a table's row read for several nodes at once, and a walk along shortest paths
-    table = k.new_table(start, node, dist, pred, limit)
     rng = np.random.default_rng(seed)
     for u in range(n_nodes):
         row = dict(zip(node[start[u] : start[u + 1]].tolist(),
@@ -511,10 +517,7 @@ def _table(ch: Chains, n_nodes: int, limit: float) -> tuple:
         return k.no_table(n_nodes)
     ws = k.new_workspace(n_nodes, ch.n_chains)
     return k.new_table(
-        *k.distance_table(
-            k.Graph(ch.out_start, ch.out_chains, ch.chain_to, ch.chain_length), limit, ws
-        ),
-        limit,
+        k.Graph(ch.out_start, ch.out_chains, ch.chain_to, ch.chain_length), limit, ws
     )
 
 

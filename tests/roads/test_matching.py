@@ -276,3 +276,60 @@ def test_match_names_bad_coordinates() -> None:
     assert err.value.problems[0].field == "lon"
     with pytest.raises(ValidationFailed):
         matcher.match(lon, lat[:2])
+
+
+def _tables_equal(a, b) -> bool:
+    return all(x.tolist() == y.tolist() for x, y in zip(a[:4], b[:4], strict=True)) and (
+        a.limit == b.limit
+    )
+
+
+def test_distance_table_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    """A matcher with a table cache writes its distance table there; the next matcher of
+    the same network and table_m reads it (computing is then refused) and matches alike;
+    another table_m or network has its own file; a damaged file is computed again."""
+    from cdw.roads import _kernels as k
+    from cdw.roads import matching
+
+    net = parallel_roads()
+    xs = np.arange(30.0, 700.0, 50.0)
+    fixes = _xy(xs, np.full(xs.size, 8.0))
+    plain = MapMatcher(net)
+    first = MapMatcher(net, table_cache=tmp_path / "cache")
+    files = list((tmp_path / "cache").glob("matcher-table-*.npz"))
+    assert len(files) == 1 and _tables_equal(first._table, plain._table)
+
+    computed = k.new_table
+
+    def refuse(*args):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(k, "new_table", refuse)
+    second = MapMatcher(net, table_cache=tmp_path / "cache")
+    assert _tables_equal(second._table, plain._table)
+    assert second.match_xy(*fixes).path_edges.tolist() == plain.match_xy(*fixes).path_edges.tolist()
+    monkeypatch.setattr(k, "new_table", computed)
+
+    MapMatcher(net, MatchParams(table_m=500.0), table_cache=tmp_path / "cache")
+    nodes = {**_road(0.0, 0), **_road(60.0, 100)}
+    pairs = [(i, i + 1) for i in range(10)] + [(100 + i, 101 + i) for i in range(10)]
+    other = network(nodes, two_way([*pairs, (0, 100)]))
+    MapMatcher(other, table_cache=tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("matcher-table-*.npz"))) == 3
+
+    files[0].write_bytes(b"not a table")
+    with caplog.at_level("WARNING", logger=matching.__name__):
+        again = MapMatcher(net, table_cache=tmp_path / "cache")
+    assert "unreadable" in caplog.text
+    assert _tables_equal(again._table, plain._table)
+    with np.load(files[0]) as stored:  # written again, whole
+        assert stored["node"].tolist() == plain._table.node.tolist()
+
+
+def test_distance_table_cache_unwritable(tmp_path: Path, caplog) -> None:
+    """A cache folder that cannot be made only costs the computation."""
+    (tmp_path / "file").write_text("")
+    with caplog.at_level("WARNING", logger="cdw.roads.matching"):
+        matcher = MapMatcher(parallel_roads(), table_cache=tmp_path / "file" / "cache")
+    assert "not kept" in caplog.text
+    assert _tables_equal(matcher._table, MapMatcher(parallel_roads())._table)

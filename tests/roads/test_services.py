@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cdw.errors import InputFileError
 from cdw.geo.projection import Projector
@@ -176,6 +179,29 @@ def test_may_be_slower_sees_every_arc_of_a_road_not_only_its_nearest():
     assert roads.may_be_slower(px, py, np.array([35.0]), 60.0).tolist() == [True]
     # Within a radius that leaves 0 -> 1 out, nothing slower.
     assert roads.may_be_slower(px, py, np.array([35.0]), 60.0, radius_m=10.0).tolist() == [False]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(-80, 380), st.floats(-80, 580)), min_size=1, max_size=20),
+    st.sampled_from([5.0, 45.0, 60.0, 150.0]),
+)
+def test_edges_near_is_shapelys_dwithin_over_every_edge(points, radius) -> None:
+    """The edges near each point: those of an STR tree's ``dwithin`` over every edge, with
+    shapely's distances, in the same order."""
+    net, _ = grid()
+    roads = Roads(net)
+    px, py = net.projector.forward(*lonlat([p[0] for p in points], [p[1] for p in points]))
+    point, edge, dist = roads.edges_near(px, py, radius)
+    lines = roads._lines(np.arange(net.n_edges))
+    geoms = shapely.points(px, py)
+    want_point, want_edge = shapely.STRtree(lines).query(
+        geoms, predicate="dwithin", distance=radius
+    )
+    order = np.lexsort((want_edge, want_point))
+    want_point, want_edge = want_point[order], want_edge[order]
+    assert point.tolist() == want_point.tolist() and edge.tolist() == want_edge.tolist()
+    assert dist.tolist() == shapely.distance(geoms[want_point], lines[want_edge]).tolist()
 
 
 def test_edges_near_and_the_highest_plausible_limit():

@@ -13,6 +13,8 @@ import heapq
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 Ints = Sequence[int]
 Floats = Sequence[float]
 
@@ -71,6 +73,23 @@ def distance_table(
         dijkstra(out_start, out_edges, edge_to, edge_cost, [u], [0.0], limit)
         for u in range(len(out_start) - 1)
     ]
+
+
+def tier_table(
+    start: np.ndarray, node: np.ndarray, dist: np.ndarray, pred: np.ndarray, limit: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A ``distance_table`` with one tier a row cut into ``TABLE_TIERS`` tiers by distance
+    after the fact (a sort by row, tier and node): what ``distance_table`` with tiers gives."""
+    from cdw.roads._kernels import TABLE_TIERS
+
+    n = start.size - 1
+    row = np.repeat(np.arange(n), np.diff(start))
+    tops = np.array([limit / 2.0 ** (TABLE_TIERS - 1 - j) for j in range(TABLE_TIERS - 1)])
+    tier = row * TABLE_TIERS + np.searchsorted(tops, dist, side="left")
+    order = np.lexsort((node, tier))
+    tier_start = np.zeros(n * TABLE_TIERS + 1, np.int64)
+    np.cumsum(np.bincount(tier, minlength=n * TABLE_TIERS), out=tier_start[1:])
+    return tier_start, node[order], dist[order], pred[order]
 
 
 def shortest_edge_path(

@@ -169,3 +169,35 @@ def test_may_flag_only_skips_tracks_without_flags():
                 if may_flag is not None and not may_flag(track, trips, context):
                     assert flags == [], (check_name(check), track.vehicle)
         assert len(fired) >= 5
+
+
+def test_gc_paused_restores_the_collector() -> None:
+    """The collector is off inside, back on after (also after an error), and a nested
+    pause leaves it off until the outermost one ends; a collector that was off stays off."""
+    import gc
+
+    import pytest
+
+    from cdw.tracking.pipeline import gc_paused
+
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        with gc_paused():
+            assert not gc.isenabled()
+            with gc_paused():
+                assert not gc.isenabled()
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        with pytest.raises(RuntimeError), gc_paused():
+            raise RuntimeError("inside")
+        assert gc.isenabled()
+        gc.disable()
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        if was:
+            gc.enable()
+        else:
+            gc.disable()

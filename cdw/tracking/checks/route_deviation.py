@@ -86,11 +86,15 @@ def _checked(trip: Trip) -> bool:
 
 
 def _off_corridor(track: VehicleTrack, trip: Trip) -> np.ndarray:
-    """Every fix of the track outside the corridors of the trip's permit: one kernel call
-    per route set and width and track, instead of one per leg."""
+    """The trip's fixes outside the corridors of its permit (the trip's own, from its
+    first fix: a check reads no fix of another trip); found once per trip, whichever of
+    ``may_flag`` and ``check`` asks first. Only loaded legs are checked, so the fixes of a
+    truck parked all night are never tested."""
     index, width = trip.permit.route_index, trip.thresholds.corridor_half_width_m
+    lo, hi = trip.start_index, trip.end_index
     return track.memo(
-        ("off_corridor", index, width), lambda: ~index.within(track.x, track.y, width)
+        ("off_corridor", index, width, lo, hi),
+        lambda: ~index.within(track.x[lo:hi], track.y[lo:hi], width),
     )
 
 
@@ -104,7 +108,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
     permit = trip.permit
     th = trip.thresholds
     lo = trip.start_index
-    outside = _off_corridor(track, trip)[lo : trip.end_index]
+    outside = _off_corridor(track, trip)
     if not outside.any():
         return []
     hi = load_end(trip, track, ctx)
