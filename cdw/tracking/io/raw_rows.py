@@ -85,6 +85,12 @@ _ISO = (
 )
 _EPOCH = r"^[+-]?\d+(?:\.\d+)?$"
 _FAST_ISO = "%Y-%m-%dT%H:%M:%S%.f%z"
+# The date and time of day of the usual spelling "YYYY-MM-DDTHH:MM:SS±HH:MM" (its first 19
+# characters), parsed apart from what follows: a few times faster than _FAST_ISO whole.
+_ISO_LOCAL = "%Y-%m-%dT%H:%M:%S"
+_ISO_LOCAL_CHARS = 19
+_SUFFIX_KINDS_MAX = 64  # distinct suffixes (offsets, fractions) worth the split parse
+_SUFFIX_REFERENCE = datetime(2000, 1, 1)
 _UTC = pl.Datetime("us", "UTC")
 # A plate as read -> (normalised plate or None, error code or None, why it is invalid).
 PlateVerdict = tuple[str | None, str | None, tuple[str, str] | None]
@@ -259,8 +265,17 @@ def _timestamps(ts: pl.Series, tz: str | None) -> tuple[pl.Series, pl.Series]:
         value = _from_epoch(ts.cast(pl.Float64))
     else:
         text = ts.cast(pl.String)
-        value = text.str.to_datetime(_FAST_ISO, strict=False, time_unit="us", time_zone="UTC")
+        value = _split_iso(text)
         todo = value.is_null() & ~missing
+        if todo.any():
+            index = todo.arg_true()
+            value = value.scatter(
+                index,
+                text.gather(index).str.to_datetime(
+                    _FAST_ISO, strict=False, time_unit="us", time_zone="UTC"
+                ),
+            )
+            todo = value.is_null() & ~missing
         if todo.any():
             index = todo.arg_true()
             value = value.scatter(
@@ -286,6 +301,27 @@ def _timestamps(ts: pl.Series, tz: str | None) -> tuple[pl.Series, pl.Series]:
         .otherwise(None)
     ).to_series()
     return value.alias("ts"), code.alias("ts")
+
+
+def _split_iso(text: pl.Series) -> pl.Series:
+    """``text`` parsed as :data:`_FAST_ISO` where a row is its first 19 characters as
+    :data:`_ISO_LOCAL` and a suffix that parses after a reference time (an offset, maybe a
+    fraction before it); null elsewhere, and everywhere when the suffixes are too varied.
+    The same value as ``_FAST_ISO`` parses: the time of day plus what the suffix adds to the
+    reference (the parser reads the prefix and the suffix apart, left to right)."""
+    suffix = text.str.slice(_ISO_LOCAL_CHARS)
+    kinds = suffix.unique().drop_nulls()
+    if kinds.len() > _SUFFIX_KINDS_MAX:
+        return pl.repeat(None, len(text), dtype=_UTC, eager=True)
+    reference = (_SUFFIX_REFERENCE.isoformat() + kinds).str.to_datetime(
+        _FAST_ISO, strict=False, time_unit="us", time_zone="UTC"
+    )
+    shift = reference.dt.replace_time_zone(None) - _SUFFIX_REFERENCE
+    local = text.str.slice(0, _ISO_LOCAL_CHARS).str.to_datetime(
+        _ISO_LOCAL, strict=False, time_unit="us"
+    )
+    added = suffix.replace_strict(kinds, shift, default=None, return_dtype=shift.dtype)
+    return (local + added).dt.replace_time_zone("UTC").alias(text.name)
 
 
 def _timestamps_slow(text: pl.Series, tz: str | None) -> tuple[pl.Series, pl.Series, pl.Series]:
