@@ -251,7 +251,57 @@ def _wrong_field_count(
 def _parse_plain(
     text: bytes, first_line: int, state: _State, source: str
 ) -> tuple[pl.DataFrame, list[Reject], int]:
-    """A block without quotes: one record a line, fields counted by commas."""
+    """A block without quotes: one record a line, fields counted by commas.
+
+    The usual block has exactly one comma fewer than the header has columns on every line:
+    when the block's commas add up to that, polars reads every column (it refuses a line
+    with too many fields, so no line has too few either) and the lines are numbered in
+    sequence. Any other block is split line by line first (:func:`_parse_counted`)."""
+    newlines = text.count(b"\n")
+    records = newlines + (not text.endswith(b"\n"))
+    if text and text.count(b",") == records * (len(state.header) - 1):
+        try:
+            frame = _read_plain(text, state, source, projection=False)
+        except _Ragged:
+            frame = None
+        if frame is not None and frame.height == records:
+            lines = pl.int_range(first_line, first_line + records, dtype=pl.Int64, eager=True)
+            return frame.select(lines.alias("line"), *state.wanted), [], newlines
+    return _parse_counted(text, first_line, state, source)
+
+
+class _Ragged(Exception):
+    """Lines of the block hold more, or fewer, fields than the header."""
+
+
+def _read_plain(text: bytes, state: _State, source: str, *, projection: bool) -> pl.DataFrame:
+    """Every field of a block without quotes, as text: only the wanted columns with
+    ``projection``, else every column (and lines of more or fewer fields raise _Ragged)."""
+    header = state.header
+    try:
+        return pl.read_csv(
+            text,
+            has_header=False,
+            schema={name: pl.String for name in header},
+            columns=[header.index(c) for c in state.wanted] if projection else None,
+            empty_string_is_null=False,
+            quote_char=None,
+        )
+    except pl.exceptions.PolarsError as exc:
+        if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
+            raise _NotUtf8 from exc
+        if not projection:
+            raise _Ragged from exc
+        if not isinstance(exc, pl.exceptions.ComputeError):
+            raise
+        raise file_error(source, f"CSV 无法解析：{exc}", f"CSV cannot be parsed: {exc}") from exc
+
+
+def _parse_counted(
+    text: bytes, first_line: int, state: _State, source: str
+) -> tuple[pl.DataFrame, list[Reject], int]:
+    """A block without quotes whose lines are checked one by one: a line with the wrong
+    number of fields is a reject (a blank one is skipped), the others are read."""
     header = state.header
     buf = np.frombuffer(text, dtype=np.uint8)
     ends = np.flatnonzero(buf == _NEWLINE)
@@ -278,19 +328,7 @@ def _parse_plain(
         lines = lines[good]
     if not text:
         return _no_rows(state), rejects, newlines
-    try:
-        frame = pl.read_csv(
-            text,
-            has_header=False,
-            schema={name: pl.String for name in header},
-            columns=[header.index(c) for c in state.wanted],
-            empty_string_is_null=False,
-            quote_char=None,
-        )
-    except pl.exceptions.ComputeError as exc:
-        if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
-            raise _NotUtf8 from exc
-        raise file_error(source, f"CSV 无法解析：{exc}", f"CSV cannot be parsed: {exc}") from exc
+    frame = _read_plain(text, state, source, projection=True)
     return frame.select(pl.Series("line", lines), *state.wanted), rejects, newlines
 
 
