@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import numpy as np
-from sklearn.cluster import DBSCAN
 from sqlmodel import Session, col, select
 
 from cdw.enforcement.models import ReviewStatus
@@ -60,6 +59,8 @@ def cluster_labels(x: np.ndarray, y: np.ndarray, radius_m: float, min_events: in
     if x.size == 0:
         return np.empty(0, dtype=np.int64)
     points = np.column_stack([x, y])
+    from sklearn.cluster import DBSCAN  # scikit-learn takes seconds to import: only when used
+
     return DBSCAN(eps=radius_m, min_samples=min_events).fit(points).labels_.astype(np.int64)
 
 
