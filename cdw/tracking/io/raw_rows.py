@@ -179,7 +179,7 @@ def finish(
     if raw.height == 0:
         return ReadResult(empty_points())
     values: dict[str, pl.Series] = {}
-    errors: dict[str, pl.Series] = {}
+    errors: dict[str, pl.Series | None] = {}  # None: no row has an error in that field
     values["vehicle"], errors["plate"], plate_messages = _plates(
         raw["plate"], check_plates, {} if plates_seen is None else plates_seen
     )
@@ -191,10 +191,14 @@ def finish(
         if name in raw.columns:
             values[name], errors[name] = _dwords(raw[name])
 
-    error_frame = pl.DataFrame(list(errors.values()))
-    bad_mask = error_frame.select(pl.any_horizontal(pl.all().is_not_null())).to_series()
     points = conform(pl.DataFrame([v.alias(k) for k, v in values.items()]))
-    n_bad = int(bad_mask.sum())
+    found = [code for code in errors.values() if code is not None]
+    if not found:  # the usual chunk
+        n_bad = 0
+    else:
+        error_frame = pl.DataFrame(found)
+        bad_mask = error_frame.select(pl.any_horizontal(pl.all().is_not_null())).to_series()
+        n_bad = int(bad_mask.sum())
     rejects: list[Reject] = []
     if n_bad:
         bad_raw = raw.filter(bad_mask)
@@ -210,8 +214,8 @@ def finish(
 
 def _plates(
     plates: pl.Series, check: bool, seen: PlateCache
-) -> tuple[pl.Series, pl.Series, dict[str, tuple[str, str]]]:
-    """Normalised plates, error codes, and why each invalid plate is invalid.
+) -> tuple[pl.Series, pl.Series | None, dict[str, tuple[str, str]]]:
+    """Normalised plates, error codes (None: none), and why each invalid plate is invalid.
 
     Plates repeat on every row, so the registry's validator runs once per distinct value
     (once per file when ``seen`` is shared by its chunks).
@@ -228,9 +232,14 @@ def _plates(
             codes[plate] = code
         if reason is not None:
             why[plate] = reason
-    vehicle = plates.replace_strict(
-        list(normalised), list(normalised.values()), default=None, return_dtype=pl.String
-    )
+    if all(plate == kept for plate, kept in normalised.items()):
+        vehicle = plates  # written as the registry writes them (the usual file)
+    else:
+        vehicle = plates.replace_strict(
+            list(normalised), list(normalised.values()), default=None, return_dtype=pl.String
+        )
+    if not codes and not plates.null_count():
+        return vehicle.alias("vehicle"), None, why
     code = plates.replace_strict(
         list(codes), list(codes.values()), default=None, return_dtype=pl.String
     )
@@ -249,7 +258,7 @@ def _check_plate(plate: str, check: bool) -> PlateVerdict:
         return None, "plate_invalid", (exc.problems[0].zh, exc.problems[0].en)
 
 
-def _timestamps(ts: pl.Series, tz: str | None) -> tuple[pl.Series, pl.Series]:
+def _timestamps(ts: pl.Series, tz: str | None) -> tuple[pl.Series, pl.Series | None]:
     n = len(ts)
     missing = ts.is_null()
     naive = _falses(n)
@@ -288,6 +297,8 @@ def _timestamps(ts: pl.Series, tz: str | None) -> tuple[pl.Series, pl.Series]:
             value = value.scatter(index, sub_value)
             missing = missing.scatter(index, sub_missing)
             naive = naive.scatter(index, sub_naive)
+    if not value.null_count() and value.min() >= TS_MIN and value.max() < TS_MAX:  # type: ignore[operator]
+        return value.alias("ts"), None  # every row read, none missing or naive, all in range
     frame = pl.DataFrame({"v": value, "missing": missing, "naive": naive})
     code = frame.select(
         pl.when("missing")
@@ -384,11 +395,18 @@ def _from_epoch(seconds: Any) -> Any:
     return pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
 
 
-def _floats(col: pl.Series, name: str, *, required: bool) -> tuple[pl.Series, pl.Series]:
+def _floats(col: pl.Series, name: str, *, required: bool) -> tuple[pl.Series, pl.Series | None]:
+    lo, hi = _RANGES[name]
+    value = col.cast(pl.Float64, strict=False) if col.dtype == pl.String else col.cast(pl.Float64)
+    if (
+        not value.null_count()
+        and not value.is_nan().any()
+        and lo <= value.min() <= value.max() <= hi  # type: ignore[operator]
+    ):
+        return value.alias(name), None  # every row a number in range (the usual column)
     missing = col.is_null()
     not_number = _falses(len(col))
     if col.dtype == pl.String:
-        value = col.cast(pl.Float64, strict=False)
         todo = value.is_null() & ~missing
         if todo.any():
             index = todo.arg_true()
@@ -397,9 +415,6 @@ def _floats(col: pl.Series, name: str, *, required: bool) -> tuple[pl.Series, pl
             value = value.scatter(index, retry)
             missing = missing.scatter(index, stripped == "")
             not_number = not_number.scatter(index, retry.is_null() & (stripped != ""))
-    else:
-        value = col.cast(pl.Float64)
-    lo, hi = _RANGES[name]
     frame = pl.DataFrame({"v": value, "missing": missing, "not_number": not_number})
     code = frame.select(
         pl.when("missing")
@@ -417,7 +432,7 @@ def _floats(col: pl.Series, name: str, *, required: bool) -> tuple[pl.Series, pl
     return value.alias(name), code.alias(name)
 
 
-def _dwords(col: pl.Series) -> tuple[pl.Series, pl.Series]:
+def _dwords(col: pl.Series) -> tuple[pl.Series, pl.Series | None]:
     name = col.name
     missing = col.is_null()
     if col.dtype == pl.String:
@@ -439,6 +454,8 @@ def _dwords(col: pl.Series) -> tuple[pl.Series, pl.Series]:
         value = col.set(~integral.fill_null(False), None).cast(pl.Int64)
     else:
         value = col.cast(pl.Int64, strict=False)
+    if not value.null_count() and value.min() >= 0 and value.max() <= DWORD_MAX:  # type: ignore[operator]
+        return value.alias(name), None  # every row a DWORD (the usual column)
     bad = (~missing & (value.is_null() | (value < 0) | (value > DWORD_MAX))).fill_null(True)
     code = pl.repeat(None, len(col), dtype=pl.String, eager=True).set(bad, "not_dword")
     return value.set(bad, None).alias(name), code.alias(name)

@@ -87,7 +87,7 @@ def test_split_parse_takes_the_usual_spellings() -> None:
     assert _split_iso(text).to_list() == expected
     value, codes = _timestamps(text, None)
     assert value[1] == datetime(2026, 11, 20, 0, 0, 12, tzinfo=UTC)
-    assert codes.null_count() == len(text)
+    assert codes is None  # no row has an error
 
 
 def test_too_many_suffix_kinds_leave_the_whole_format_to_parse() -> None:
