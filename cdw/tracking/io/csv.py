@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import csv as std_csv
 import io
+import mmap
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,43 +138,41 @@ def _only_whitespace(rest: bytes, handle: BinaryIO) -> bool:
 
 
 def _blocks(handle: BinaryIO, rest: bytes, target: int) -> Iterator[bytes]:
-    """Blocks of whole records of about ``target`` bytes (longer when one record is); each
-    block's bytes are copied once."""
-    carry, eof = rest, False
-    while not eof or carry:
-        size = target
-        while True:
-            if not eof and len(carry) < size:
-                more = handle.read(size - len(carry))
-                eof = not more
-                carry = carry + more if carry else more
-                continue
-            if eof and len(carry) <= size:
-                cut = len(carry) - 1
-                break
-            cut = _record_end(carry, size)
-            if cut != -1:
-                break
-            size *= 2  # no whole record within ``size`` bytes: look further
-        if cut == len(carry) - 1:
-            block, carry = carry, b""
-        else:
-            block, carry = carry[: cut + 1], carry[cut + 1 :]
-        if block:
-            yield block
+    """Blocks of whole records of about ``target`` bytes (longer when one record is), from
+    where ``rest`` (the bytes read after the header) starts. The file is mapped, record ends
+    are searched in the map, and each block is copied out of it once."""
+    start = handle.tell() - len(rest)
+    end = os.fstat(handle.fileno()).st_size
+    if start >= end:
+        return
+    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        while start < end:
+            size = target
+            while True:
+                if start + size >= end:
+                    cut = end - 1
+                    break
+                cut = _record_end(data, start, start + size)
+                if cut != -1:
+                    break
+                size *= 2  # no whole record within ``size`` bytes: look further
+            yield data[start : cut + 1]
+            start = cut + 1
 
 
-def _record_end(data: bytes, limit: int) -> int:
-    """Index of the last newline before ``limit`` outside quotes (an even number of quotes
-    before it), or -1. In a malformed file a stray quote may make this a newline that
-    pyarrow reads as inside a value; the block is then read differently from a whole-file
-    read, never silently: such rows are rejected either way."""
-    pos = data.rfind(b"\n", 0, limit)
-    if data.find(b'"', 0, limit) == -1:
+def _record_end(data: mmap.mmap, start: int, limit: int) -> int:
+    """Index of the last newline in ``data[start:limit]`` outside quotes (an even number of
+    quotes between ``start`` and it), or -1. In a malformed file a stray quote may make this
+    a newline that pyarrow reads as inside a value; the block is then read differently from
+    a whole-file read, never silently: such rows are rejected either way."""
+    pos = data.rfind(b"\n", start, limit)
+    if data.find(b'"', start, limit) == -1:
         return pos
-    while pos != -1 and data.count(b'"', 0, pos) % 2:
-        pos = data.rfind(b"\n", 0, pos)
-    return pos
+    quoted = data[start:limit]
+    pos -= start
+    while pos != -1 and quoted.count(b'"', 0, pos) % 2:
+        pos = quoted.rfind(b"\n", 0, pos)
+    return pos if pos == -1 else pos + start
 
 
 class _NotUtf8(Exception):

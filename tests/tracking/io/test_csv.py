@@ -369,3 +369,24 @@ def test_block_read_whole_agrees_with_the_line_by_line_count(
     assert newlines == counted_newlines == text.count(b"\n")
     if all(f == len(header) for f in fields):
         assert raw.height == len(fields) and not rejects
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    body=st.text(alphabet='ab,"\n\r粤', max_size=200),
+    target=st.integers(1, 40),
+)
+def test_blocks_cut_whole_records_only(
+    tmp_path_factory: pytest.TempPathFactory, body: str, target: int
+) -> None:
+    """The blocks put together are the file after the header, and each ends after a newline
+    outside quotes (an even number of quotes in the block before it), or at the file's end."""
+    path = tmp_path_factory.mktemp("blocks") / "b.csv"
+    data = b"plate,ts,lon,lat\n" + body.encode()
+    path.write_bytes(data)
+    with open(path, "rb") as handle:
+        _, rest = csv_reader._open(handle, "b.csv")
+        blocks = list(csv_reader._blocks(handle, rest, target))
+    assert b"".join(blocks) == data[17:]
+    for block in blocks[:-1]:
+        assert block.endswith(b"\n") and block.count(b'"') % 2 == 0
