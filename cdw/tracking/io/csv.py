@@ -140,7 +140,8 @@ def _only_whitespace(rest: bytes, handle: BinaryIO) -> bool:
 def _blocks(handle: BinaryIO, rest: bytes, target: int) -> Iterator[bytes]:
     """Blocks of whole records of about ``target`` bytes (longer when one record is), from
     where ``rest`` (the bytes read after the header) starts. The file is mapped, record ends
-    are searched in the map, and each block is copied out of it once."""
+    are searched in the map, and each block is copied out of it once; the pages behind it
+    are then released, so the map holds at most about one block in memory."""
     start = handle.tell() - len(rest)
     end = os.fstat(handle.fileno()).st_size
     if start >= end:
@@ -156,7 +157,12 @@ def _blocks(handle: BinaryIO, rest: bytes, target: int) -> Iterator[bytes]:
                 if cut != -1:
                     break
                 size *= 2  # no whole record within ``size`` bytes: look further
-            yield data[start : cut + 1]
+            block = data[start : cut + 1]
+            # the map's pages read so far leave this process's resident memory
+            done = (cut + 1) // mmap.PAGESIZE * mmap.PAGESIZE
+            if done:
+                data.madvise(mmap.MADV_DONTNEED, 0, done)
+            yield block
             start = cut + 1
 
 
