@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,11 +15,10 @@ from cdw.audit.log import command_actor
 from cdw.config import get_settings
 from cdw.errors import CdwError, Problem, ValidationFailed
 from cdw.flags.codes import FlagCode
-from cdw.flows.day import analyse_days
-from cdw.flows.partitioned import AUTO, scheduler_of
-from cdw.tracking.analysis import AnalysisReport
-from cdw.tracking.pipeline import gc_paused
 from cdw.tracking.store import PointStore
+
+if TYPE_CHECKING:
+    from cdw.tracking.analysis import AnalysisReport
 
 console = Console()
 
@@ -94,7 +93,11 @@ def analyse_command(
     ] = None,
 ) -> None:
     """分析轨迹并生成违规标记 / Analyse the tracks of a day (or range) and store the flags."""
+    # the engine is imported here, not with the command line: other commands start faster
     from cdw.db import session_scope
+    from cdw.flows.day import analyse_days
+    from cdw.flows.partitioned import AUTO, scheduler_of
+    from cdw.tracking.pipeline import gc_paused
 
     settings = get_settings()
     try:

@@ -236,13 +236,41 @@ class _CleanTally:
         self, groups: Iterable[pl.DataFrame], thresholds: Thresholds, now: datetime
     ) -> Iterator[pl.DataFrame]:
         for group in groups:
-            result = clean(group, thresholds, now)
+            ordered = _in_track_order(group)
+            result = clean(group if ordered is None else ordered, thresholds, now)
             for code, count in result.dropped.items():
                 self.dropped[code] = self.dropped.get(code, 0) + count
             self.reordered += result.reordered
             yield result.points
         if not self.dropped:  # no point at all: the counts a whole-file clean reports
             self.dropped = clean(empty_points(), thresholds, now).dropped
+
+
+def _in_track_order(group: pl.DataFrame) -> pl.DataFrame | None:
+    """``group`` sorted by vehicle and time (stably, on integer keys) when no vehicle's time
+    steps back in file order, else None (the usual file: each terminal reports in order).
+
+    Cleaning the sorted frame then gives exactly what cleaning ``group`` gives, faster (its
+    filters take their sorted paths): the row filters drop the same rows; a stable sort
+    keeps the first of a repeated key first, so duplicates keeps the same rows; no time
+    steps back, so out_of_order counts none either way (a subsequence of a non-decreasing
+    sequence is non-decreasing) and sorts into the same order. Within a vehicle, times
+    never step back in file order exactly when the sort keeps its rows in file order.
+    """
+    if group.height == 0 or group["vehicle"].null_count() or group["ts"].null_count():
+        return None
+    plates = group["vehicle"].unique().sort()
+    rank = group["vehicle"].replace_strict(
+        plates, pl.int_range(plates.len(), dtype=pl.UInt32, eager=True), return_dtype=pl.UInt32
+    )
+    keys = pl.DataFrame({"rank": rank, "ts": group["ts"]})
+    order = keys.select(pl.arg_sort_by("rank", "ts", maintain_order=True)).to_series()
+    ranks = rank.gather(order)
+    steps_back = (ranks.diff() == 0) & (order.cast(pl.Int64).diff() < 0)
+    if steps_back.any():
+        return None
+    # sorted by rank among the sorted plates: the plates are in polars' string order
+    return group.gather(order).with_columns(pl.col("vehicle").set_sorted())
 
 
 def file_sha256(path: Path) -> str:

@@ -80,6 +80,10 @@ DEFAULT_COMPACT_FILES = 32
 # for a city day (small joins run faster than one large one, and memory stays bounded).
 _CHECK_ROWS = 50_000
 _SPAN_CACHE_FILES = 16_384  # time spans of stored files kept per store object
+# A stored file's footer lists its vehicles (JSON), so that an append skips the files that
+# hold none of its vehicles without reading them (files written before have no list).
+_VEHICLES_KEY = "cdw.vehicles"
+_VEHICLE_CACHE_PLATES = 1_000_000  # plates of those lists kept per store object
 UPLOAD = "upload"
 STORED_SCHEMA: dict[str, pl.DataType] = {**POINTS_SCHEMA, UPLOAD: pl.String()}
 # schemes polars reads itself (object_store); others are read through fsspec file objects
@@ -169,7 +173,13 @@ def _utc_span(start: datetime, end: datetime) -> tuple[datetime, datetime]:
 
 
 def _write(frame: pl.DataFrame, path: Path) -> None:
-    frame.write_parquet(path, compression="zstd", statistics=True)
+    vehicles = frame["vehicle"].unique().sort().to_list()
+    frame.write_parquet(
+        path,
+        compression="zstd",
+        statistics=True,
+        metadata={_VEHICLES_KEY: json.dumps(vehicles, ensure_ascii=False)},
+    )
 
 
 def _first_of_each_key(batch: pl.DataFrame) -> pl.Series | None:
@@ -355,6 +365,8 @@ class PointStore:
         )
         self._recorded: dict[str, Any] | None = None
         self._spans: dict[str, tuple[datetime, datetime] | None] = {}
+        self._vehicle_sets: dict[str, frozenset[str] | None] = {}
+        self._vehicle_set_plates = 0
 
     @property
     def read_only(self) -> bool:
@@ -470,7 +482,13 @@ class PointStore:
         for part in parts:
             files += self._part_files(*part)
         first, last = rows["ts"].min(), rows["ts"].max()
-        files = [f for f in files if self._may_hold(f, first, last)]  # type: ignore[arg-type]
+        wanted = set(vehicles.to_list())
+        files = [
+            f
+            for f in files
+            if self._may_hold(f, first, last)  # type: ignore[arg-type]
+            and self._may_hold_vehicles(f, wanted)
+        ]
         if not staged.vehicles.isdisjoint(vehicles.to_list()):
             files += [f for part in parts for f in staged.by_part.get(part, [])]
         if not files:
@@ -844,6 +862,21 @@ class PointStore:
         span = self._spans[key]
         return span is None or (span[0] <= last and first <= span[1])
 
+    def _may_hold_vehicles(self, file: StoredFile, vehicles: set[str]) -> bool:
+        """Whether ``file`` may hold points of ``vehicles``: its footer's list of vehicles
+        meets them, or it has none. Kept by path (stored files never change), up to
+        ``_VEHICLE_CACHE_PLATES`` plates."""
+        key = str(file)
+        if key not in self._vehicle_sets:
+            if self._vehicle_set_plates >= _VEHICLE_CACHE_PLATES:
+                self._vehicle_sets.clear()
+                self._vehicle_set_plates = 0
+            listed = _listed_vehicles(self._metadata(file))
+            self._vehicle_sets[key] = listed
+            self._vehicle_set_plates += len(listed or ())
+        listed = self._vehicle_sets[key]
+        return listed is None or not listed.isdisjoint(vehicles)
+
     def _size(self, file: StoredFile) -> int:
         if self._remote is not None:
             return self._remote.size(str(file))
@@ -971,6 +1004,12 @@ def _by_vehicle_and_time(frame: pl.DataFrame) -> pl.DataFrame:
     ).sort("vehicle", "ts")
     frame = frame[pl.int_ranges(runs["start"], runs["end"], eager=True).explode()]
     return frame if sorted_by_vehicle_ts(frame) else frame.sort("vehicle", "ts")
+
+
+def _listed_vehicles(meta: pq.FileMetaData) -> frozenset[str] | None:
+    """The vehicles a file's footer lists (None: a file written without the list)."""
+    text = (meta.metadata or {}).get(_VEHICLES_KEY.encode())
+    return None if text is None else frozenset(json.loads(text))
 
 
 def _part_of(key: int) -> Part:

@@ -306,10 +306,11 @@ def test_good_schedulers_pass(text):
 
 def test_the_cli_refuses_a_bad_scheduler_before_running(world, monkeypatch):
     from cdw.cli import analyse as analyse_cli
+    from cdw.flows import day as day_flow
 
     engine, store, settings = world
     ran = []
-    monkeypatch.setattr(analyse_cli, "analyse_days", lambda *a, **kw: ran.append(1))
+    monkeypatch.setattr(day_flow, "analyse_days", lambda *a, **kw: ran.append(1))
     cli = __import__("typer").Typer()
     cli.command()(analyse_cli.analyse_command)
     result = CliRunner().invoke(cli, ["--date", DAY.isoformat(), "--scheduler", "tcp://nohost"])

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import fcntl
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 import typer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cdw.cli import ingest as ingest_cli
@@ -18,9 +20,11 @@ from cdw.db import make_engine
 from cdw.errors import InputFileError, ValidationFailed
 from cdw.models import all_models
 from cdw.tracking import ingest as ingest_module
+from cdw.tracking.clean import clean
 from cdw.tracking.ingest import STAGING_PREFIX, FileRejected, ingest_file
 from cdw.tracking.io import iter_points, jt808
 from cdw.tracking.io.coords import wgs84_to_gcj02
+from cdw.tracking.points import conform
 from cdw.tracking.store import PointStore, ReadOnlyStore, vehicle_bucket
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -475,3 +479,50 @@ def test_staged_partitions_are_whole_multiples_of_the_store_buckets(
     parts = ingest_module._Staging(store, 1, input_bytes).parts
     assert parts % store.buckets == 0
     assert store.buckets <= parts <= MAX_STORE_BUCKETS
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["粤A12345", "粤B12345", "湘A12345", "A"]),
+            st.integers(0, 40),  # seconds: repeats likely
+            st.sampled_from([113.2, 113.2001, 113.9, 0.0, 200.0]),  # jumps, (0, 0), bad
+        ),
+        max_size=40,
+    ),
+    keep_file_order=st.booleans(),
+)
+def test_cleaning_a_group_in_track_order_equals_cleaning_it_as_read(
+    rows: list[tuple[str, int, float]], keep_file_order: bool
+) -> None:
+    """The sorted group ingest hands to clean gives the same points and counts, and it is
+    offered exactly when no vehicle's time steps back in file order."""
+    if keep_file_order:  # each vehicle's times non-decreasing, vehicles interleaved
+        rows = sorted(rows, key=lambda r: r[1])
+    start = datetime(2024, 5, 1, tzinfo=UTC)
+    group = pl.DataFrame(
+        {
+            "vehicle": [r[0] for r in rows],
+            "ts": [start + timedelta(seconds=r[1]) for r in rows],
+            "lon": [r[2] for r in rows],
+            "lat": [0.0 if r[2] == 0.0 else 23.1 for r in rows],
+        },
+        schema_overrides={"ts": pl.Datetime("us", "UTC")},
+    )
+    group = conform(group)
+    steps_back = any(
+        later[1] < earlier[1]
+        for i, earlier in enumerate(rows)
+        for later in rows[i + 1 :]
+        if later[0] == earlier[0]
+    )
+    ordered = ingest_module._in_track_order(group)
+    assert (ordered is None) == (steps_back or not rows)
+    if ordered is None:
+        return
+    assert ordered["vehicle"].to_list() == sorted(ordered["vehicle"].to_list())
+    as_read, sorted_first = clean(group, Thresholds(), NOW), clean(ordered, Thresholds(), NOW)
+    assert sorted_first.points.equals(as_read.points)
+    assert sorted_first.dropped == as_read.dropped
+    assert sorted_first.reordered == as_read.reordered == 0

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -606,3 +607,30 @@ def test_reads_are_sorted_by_vehicle_and_time_whatever_the_files(batches, some) 
         assert store.read(*span, vehicles=wanted).equals(
             got.filter(pl.col("vehicle").is_in(wanted))
         )
+
+
+def test_files_of_other_vehicles_are_skipped_by_their_footer(
+    store: PointStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = "粤A12345"
+    b = next(  # another plate of the same bucket
+        plate
+        for plate in (f"粤A{n:05d}" for n in range(12346, 13000))
+        if vehicle_bucket(pl.Series([plate]), 16)[0] == vehicle_bucket(pl.Series([a]), 16)[0]
+    )
+    store.append(points(a, [0, 10, 20]))
+    (file,) = store.files(date(2024, 5, 1))
+    assert json.loads(pq.read_metadata(file).metadata[b"cdw.vehicles"]) == [a]
+    scanned: list[list] = []
+    scan = store._scan
+    monkeypatch.setattr(store, "_scan", lambda files: scanned.append(files) or scan(files))
+    assert store.append(points(b, [0, 10, 20])) == AppendResult(3, 0)
+    assert scanned == []  # same day, bucket and time span: only the vehicle list tells
+    assert store.append(points(a, [10, 20, 30])) == AppendResult(1, 2)
+    assert len(scanned) == 1
+    # a file written without the list (before it existed) is always checked
+    folder = file.parent
+    unlisted = points("粤A99999", [40]).with_columns(upload=pl.lit(None, pl.String))
+    unlisted.write_parquet(folder / "part-unlisted.parquet")
+    assert store.append(points(b, [20, 40])) == AppendResult(1, 1)
+    assert str(folder / "part-unlisted.parquet") in map(str, scanned[-1])

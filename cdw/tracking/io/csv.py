@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import csv as std_csv
 import io
+import mmap
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,43 +138,47 @@ def _only_whitespace(rest: bytes, handle: BinaryIO) -> bool:
 
 
 def _blocks(handle: BinaryIO, rest: bytes, target: int) -> Iterator[bytes]:
-    """Blocks of whole records of about ``target`` bytes (longer when one record is); each
-    block's bytes are copied once."""
-    carry, eof = rest, False
-    while not eof or carry:
-        size = target
-        while True:
-            if not eof and len(carry) < size:
-                more = handle.read(size - len(carry))
-                eof = not more
-                carry = carry + more if carry else more
-                continue
-            if eof and len(carry) <= size:
-                cut = len(carry) - 1
-                break
-            cut = _record_end(carry, size)
-            if cut != -1:
-                break
-            size *= 2  # no whole record within ``size`` bytes: look further
-        if cut == len(carry) - 1:
-            block, carry = carry, b""
-        else:
-            block, carry = carry[: cut + 1], carry[cut + 1 :]
-        if block:
+    """Blocks of whole records of about ``target`` bytes (longer when one record is), from
+    where ``rest`` (the bytes read after the header) starts. The file is mapped, record ends
+    are searched in the map, and each block is copied out of it once; the pages behind it
+    are then released, so the map holds at most about one block in memory."""
+    start = handle.tell() - len(rest)
+    end = os.fstat(handle.fileno()).st_size
+    if start >= end:
+        return
+    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        while start < end:
+            size = target
+            while True:
+                if start + size >= end:
+                    cut = end - 1
+                    break
+                cut = _record_end(data, start, start + size)
+                if cut != -1:
+                    break
+                size *= 2  # no whole record within ``size`` bytes: look further
+            block = data[start : cut + 1]
+            # the map's pages read so far leave this process's resident memory
+            done = (cut + 1) // mmap.PAGESIZE * mmap.PAGESIZE
+            if done:
+                data.madvise(mmap.MADV_DONTNEED, 0, done)
             yield block
+            start = cut + 1
 
 
-def _record_end(data: bytes, limit: int) -> int:
-    """Index of the last newline before ``limit`` outside quotes (an even number of quotes
-    before it), or -1. In a malformed file a stray quote may make this a newline that
-    pyarrow reads as inside a value; the block is then read differently from a whole-file
-    read, never silently: such rows are rejected either way."""
-    pos = data.rfind(b"\n", 0, limit)
-    if data.find(b'"', 0, limit) == -1:
+def _record_end(data: mmap.mmap, start: int, limit: int) -> int:
+    """Index of the last newline in ``data[start:limit]`` outside quotes (an even number of
+    quotes between ``start`` and it), or -1. In a malformed file a stray quote may make this
+    a newline that pyarrow reads as inside a value; the block is then read differently from
+    a whole-file read, never silently: such rows are rejected either way."""
+    pos = data.rfind(b"\n", start, limit)
+    if data.find(b'"', start, limit) == -1:
         return pos
-    while pos != -1 and data.count(b'"', 0, pos) % 2:
-        pos = data.rfind(b"\n", 0, pos)
-    return pos
+    quoted = data[start:limit]
+    pos -= start
+    while pos != -1 and quoted.count(b'"', 0, pos) % 2:
+        pos = quoted.rfind(b"\n", 0, pos)
+    return pos if pos == -1 else pos + start
 
 
 class _NotUtf8(Exception):
@@ -251,7 +257,57 @@ def _wrong_field_count(
 def _parse_plain(
     text: bytes, first_line: int, state: _State, source: str
 ) -> tuple[pl.DataFrame, list[Reject], int]:
-    """A block without quotes: one record a line, fields counted by commas."""
+    """A block without quotes: one record a line, fields counted by commas.
+
+    The usual block has exactly one comma fewer than the header has columns on every line:
+    when the block's commas add up to that, polars reads every column (it refuses a line
+    with too many fields, so no line has too few either) and the lines are numbered in
+    sequence. Any other block is split line by line first (:func:`_parse_counted`)."""
+    newlines = text.count(b"\n")
+    records = newlines + (not text.endswith(b"\n"))
+    if text and text.count(b",") == records * (len(state.header) - 1):
+        try:
+            frame = _read_plain(text, state, source, projection=False)
+        except _Ragged:
+            frame = None
+        if frame is not None and frame.height == records:
+            lines = pl.int_range(first_line, first_line + records, dtype=pl.Int64, eager=True)
+            return frame.select(lines.alias("line"), *state.wanted), [], newlines
+    return _parse_counted(text, first_line, state, source)
+
+
+class _Ragged(Exception):
+    """Lines of the block hold more, or fewer, fields than the header."""
+
+
+def _read_plain(text: bytes, state: _State, source: str, *, projection: bool) -> pl.DataFrame:
+    """Every field of a block without quotes, as text: only the wanted columns with
+    ``projection``, else every column (and lines of more or fewer fields raise _Ragged)."""
+    header = state.header
+    try:
+        return pl.read_csv(
+            text,
+            has_header=False,
+            schema={name: pl.String for name in header},
+            columns=[header.index(c) for c in state.wanted] if projection else None,
+            empty_string_is_null=False,
+            quote_char=None,
+        )
+    except pl.exceptions.PolarsError as exc:
+        if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
+            raise _NotUtf8 from exc
+        if not projection:
+            raise _Ragged from exc
+        if not isinstance(exc, pl.exceptions.ComputeError):
+            raise
+        raise file_error(source, f"CSV 无法解析：{exc}", f"CSV cannot be parsed: {exc}") from exc
+
+
+def _parse_counted(
+    text: bytes, first_line: int, state: _State, source: str
+) -> tuple[pl.DataFrame, list[Reject], int]:
+    """A block without quotes whose lines are checked one by one: a line with the wrong
+    number of fields is a reject (a blank one is skipped), the others are read."""
     header = state.header
     buf = np.frombuffer(text, dtype=np.uint8)
     ends = np.flatnonzero(buf == _NEWLINE)
@@ -278,19 +334,7 @@ def _parse_plain(
         lines = lines[good]
     if not text:
         return _no_rows(state), rejects, newlines
-    try:
-        frame = pl.read_csv(
-            text,
-            has_header=False,
-            schema={name: pl.String for name in header},
-            columns=[header.index(c) for c in state.wanted],
-            empty_string_is_null=False,
-            quote_char=None,
-        )
-    except pl.exceptions.ComputeError as exc:
-        if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
-            raise _NotUtf8 from exc
-        raise file_error(source, f"CSV 无法解析：{exc}", f"CSV cannot be parsed: {exc}") from exc
+    frame = _read_plain(text, state, source, projection=True)
     return frame.select(pl.Series("line", lines), *state.wanted), rejects, newlines
 
 

@@ -329,3 +329,64 @@ def test_plain_block_parser_agrees_with_pyarrow(
     assert plain_raw.filter(~blank).equals(arrow_raw.filter(~blank))
     assert plain_rejects == arrow_rejects
     assert plain_newlines == text.count(b"\n")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    counts=st.lists(st.integers(2, 6), min_size=1, max_size=10),
+    moves=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), max_size=3),
+    field=_FIELD,
+    crlf=st.booleans(),
+    final_newline=st.booleans(),
+    extra_column=st.booleans(),
+)
+def test_block_read_whole_agrees_with_the_line_by_line_count(
+    counts: list[int],
+    moves: list[tuple[int, int]],
+    field: str,
+    crlf: bool,
+    final_newline: bool,
+    extra_column: bool,
+) -> None:
+    """A block whose commas add up to the header's count on every line is read whole by
+    polars; lines that make up for each other's missing and extra fields (the same total)
+    must still be found: the result is the line-by-line parser's."""
+    header = ["plate", "ts", "lon", "lat", *(["driver"] if extra_column else [])]
+    fields = [len(header)] * len(counts)
+    for take, give in moves:  # one line's field moved to another: the total stays
+        if take < len(fields) and give < len(fields) and fields[take] > 1:
+            fields[take] -= 1
+            fields[give] += 1
+    fields = [f if i % 3 else c for i, (f, c) in enumerate(zip(fields, counts, strict=True))]
+    eol = "\r\n" if crlf else "\n"
+    rows = [",".join([field] * n) for n in fields]
+    text = (eol.join(rows) + (eol if final_newline else "")).encode()
+    state = csv_reader._State(header, "utf-8")
+    raw, rejects, newlines = csv_reader._parse_plain(text, 5, state, "f")
+    counted_raw, counted_rejects, counted_newlines = csv_reader._parse_counted(text, 5, state, "f")
+    assert raw.equals(counted_raw)
+    assert rejects == counted_rejects
+    assert newlines == counted_newlines == text.count(b"\n")
+    if all(f == len(header) for f in fields):
+        assert raw.height == len(fields) and not rejects
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    body=st.text(alphabet='ab,"\n\r粤', max_size=200),
+    target=st.integers(1, 40),
+)
+def test_blocks_cut_whole_records_only(
+    tmp_path_factory: pytest.TempPathFactory, body: str, target: int
+) -> None:
+    """The blocks put together are the file after the header, and each ends after a newline
+    outside quotes (an even number of quotes in the block before it), or at the file's end."""
+    path = tmp_path_factory.mktemp("blocks") / "b.csv"
+    data = b"plate,ts,lon,lat\n" + body.encode()
+    path.write_bytes(data)
+    with open(path, "rb") as handle:
+        _, rest = csv_reader._open(handle, "b.csv")
+        blocks = list(csv_reader._blocks(handle, rest, target))
+    assert b"".join(blocks) == data[17:]
+    for block in blocks[:-1]:
+        assert block.endswith(b"\n") and block.count(b'"') % 2 == 0
