@@ -33,6 +33,7 @@ from cdw.enforcement.models import (
 )
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.flags.codes import FlagCode
+from cdw.flags.counts import counted
 from cdw.flags.models import FlagRecord
 from cdw.geo import shapes
 from cdw.geo.projection import Projector
@@ -101,6 +102,17 @@ class QueueFilter:
     status: ReviewStatus | None = ReviewStatus.open
 
 
+def _only_counted_dimensions(where: QueueFilter) -> bool:
+    """Whether ``where`` filters by status, code and days only, the cells of ``flag_count``."""
+    return (
+        where.min_severity == 0
+        and not where.vehicle
+        and where.haulier_id is None
+        and where.site_id is None
+        and where.facility_id is None
+    )
+
+
 def queue(
     session: Session,
     where: QueueFilter,
@@ -110,7 +122,7 @@ def queue(
     limit: int = 100,
 ) -> tuple[list[FlagRecord], int]:
     """Flags matching ``where`` within ``scope``, highest severity first, then oldest; and
-    the total count."""
+    the exact total (from the flag counts when ``where`` names only their dimensions)."""
     stmt = scoped_flags(select(FlagRecord), scope)
     if where.min_severity > 0:  # severities are 0-100: no always-true test to slow the count
         stmt = stmt.where(FlagRecord.severity >= where.min_severity)
@@ -132,7 +144,16 @@ def queue(
         stmt = stmt.where(FlagRecord.day >= where.day_from)
     if where.day_to is not None:
         stmt = stmt.where(FlagRecord.day <= where.day_to)
-    count = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    if scope.unrestricted and _only_counted_dimensions(where):
+        count = counted(
+            session,
+            status=where.status,
+            code=where.code,
+            day_from=where.day_from,
+            day_to=where.day_to,
+        )
+    else:  # a vehicle, a holder, a severity: not among the counted dimensions, COUNT the rows
+        count = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     rows = session.exec(
         stmt.order_by(col(FlagRecord.severity).desc(), col(FlagRecord.start_ts), col(FlagRecord.id))
         .offset(offset)
