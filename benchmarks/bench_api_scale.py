@@ -143,7 +143,8 @@ def registry(conn) -> None:
         for i in range(TRUCKS)
     ])  # fmt: skip
     since = datetime(2025, 1, 1, tzinfo=UTC)
-    transfer = datetime(TRANSFER_DAY.year, TRANSFER_DAY.month, TRANSFER_DAY.day, tzinfo=TZ)
+    local = datetime(TRANSFER_DAY.year, TRANSFER_DAY.month, TRANSFER_DAY.day, tzinfo=TZ)
+    transfer = local.astimezone(UTC)  # as the application stores times
     periods = []
     for i in range(TRUCKS):
         if i % TRANSFER_EVERY:

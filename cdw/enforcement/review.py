@@ -45,6 +45,7 @@ from cdw.registry.models import (
     DisposalFacility,
     RestrictedZone,
     Vehicle,
+    VehicleAssignment,
 )
 from cdw.registry.services import UNRESTRICTED, Scope, held_by, holder_at
 from cdw.tracking.store import PointStore
@@ -63,8 +64,17 @@ def _utc(value: datetime) -> datetime:
 
 def of_haulier(haulier_id: int):
     """Flags raised while ``haulier_id`` held the vehicle (not those before or after a
-    transfer: cdw.registry.services)."""
-    return held_by(haulier_id, FlagRecord.vehicle, FlagRecord.start_ts)
+    transfer: cdw.registry.services). The plates it ever held are named first, so that the
+    flags' vehicle index finds its flags and the holding periods are checked on those only
+    (not on every flag of the city)."""
+    ever_held = (
+        select(Vehicle.plate)
+        .join(VehicleAssignment, col(VehicleAssignment.vehicle_id) == col(Vehicle.id))
+        .where(VehicleAssignment.haulier_id == haulier_id)
+    )
+    return col(FlagRecord.vehicle).in_(ever_held) & held_by(
+        haulier_id, FlagRecord.vehicle, FlagRecord.start_ts
+    )
 
 
 def scoped_flags(stmt, scope: Scope):
@@ -154,10 +164,12 @@ def queue(
         )
     else:  # a vehicle, a holder, a severity: not among the counted dimensions, COUNT the rows
         count = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    # The page's ids first, from the rank, code-day or vehicle index alone (each holds the
+    # order's columns), then only those rows: not every matching row read to be sorted.
+    rank = (col(FlagRecord.severity).desc(), col(FlagRecord.start_ts), col(FlagRecord.id))
+    page = stmt.with_only_columns(col(FlagRecord.id)).order_by(*rank).offset(offset).limit(limit)
     rows = session.exec(
-        stmt.order_by(col(FlagRecord.severity).desc(), col(FlagRecord.start_ts), col(FlagRecord.id))
-        .offset(offset)
-        .limit(limit)
+        select(FlagRecord).where(col(FlagRecord.id).in_(page)).order_by(*rank)
     ).all()
     return list(rows), count
 

@@ -1,11 +1,12 @@
-"""flag counts
+"""flag counts and covering list indexes
 
 Flags counted per (status, code, day) in ``flag_count``, kept by triggers on ``flag`` in the
 transaction of every write (cdw.flags.counts), so that the flag lists' exact totals over a
 year of a city's flags are a sum over a few thousand cells instead of a COUNT over millions
 of rows. Built here from the flags the database already holds. The trigger statements are
 copied from cdw.flags.counts as they were at this revision (a migration does not change
-when the application does).
+when the application does). The code-day and vehicle indexes of d8b3f6a1c925 are rebuilt
+holding the lists' order too.
 
 Revision ID: e5a1c7f3b2d9
 Revises: d8b3f6a1c925
@@ -88,7 +89,21 @@ PG_FUNCTIONS = (
 )
 
 
+# The code-day and vehicle indexes also hold the lists' order (severity, start, id), so that
+# a page of one code's or one haulier's flags is ranked from the index alone.
+INDEXES = {
+    "ix_flag_code_day": (
+        ["code", "day", "severity"],
+        ["code", "day", "severity", "start_ts", "id"],
+    ),
+    "ix_flag_vehicle_start": (["vehicle", "start_ts"], ["vehicle", "start_ts", "severity", "id"]),
+}
+
+
 def upgrade() -> None:
+    for name, (_, columns) in INDEXES.items():
+        op.drop_index(name, table_name="flag")
+        op.create_index(name, "flag", columns)
     op.create_table(
         "flag_count",
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
@@ -124,3 +139,6 @@ def downgrade() -> None:
         for name in PG_FUNCTIONS:
             op.execute(f"DROP FUNCTION IF EXISTS {name}()")
     op.drop_table("flag_count")
+    for name, (columns, _) in INDEXES.items():
+        op.drop_index(name, table_name="flag")
+        op.create_index(name, "flag", columns)
