@@ -5,6 +5,8 @@ reviews, explanations and case actions; and the lists' totals taken from them ar
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,6 +23,7 @@ from cdw.enforcement.case_machine import ActionInput, CaseAction
 from cdw.enforcement.models import Case, CaseState, ReviewStatus
 from cdw.enforcement.review import QueueFilter
 from cdw.enforcement.statistics import flags_per_day, statistics
+from cdw.errors import Conflict
 from cdw.flags.codes import FlagCode, FlagSource
 from cdw.flags.counts import FlagCount, counted
 from cdw.flags.models import FlagRecord, FlagStatus
@@ -249,3 +252,53 @@ def test_dashboard_figures_from_the_counts_equal_the_rows(session, world):
         (0, {}),
         (1, {"LONG_STOP": 1}),
     ]
+
+
+def test_a_run_caught_in_a_deadlock_over_a_count_is_a_conflict_to_retry(engine):
+    """PostgreSQL: a run holding a count's cell (its inserts) waits for a flag another writer
+    holds, which then waits for that cell; the database aborts one of them, and the run's
+    answer is the 409 of any concurrent change (nothing stored, run it again)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writers take the database lock one at a time: no deadlock")
+    with Session(engine) as session:
+        world = build_world(session)
+        stale = add_flag(session, FlagCode.SPEEDING, plate=world.vehicle.plate)
+        stale_id, plate = stale.id, world.vehicle.plate
+    new = a_flag(world, code=1, vehicle=0, day=0, slot=3, severity=50)  # SPEEDING, DAY
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        with Session(engine) as session:
+            try:  # inserts `new` (locking the cell), then deletes `stale`: waits for it
+                replace_flags(session, FlagSource.engine, DAY, DAY, [new], TZ)
+                session.commit()
+                outcome.append(None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+                outcome.append(exc)
+
+    with engine.connect() as other:
+        other.execute(text("SELECT id FROM flag WHERE id = :id FOR UPDATE"), {"id": stale_id})
+        thread = threading.Thread(target=run)
+        thread.start()
+        while not other.execute(  # the run waits for the stale flag's row
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one():
+            time.sleep(0.05)
+        other.execute(  # a flag of the same cell: waits for the run's cell, closing the cycle
+            text(
+                "INSERT INTO flag (code, severity, vehicle, day, start_ts, end_ts, lon, lat,"
+                " geometry, measured, thresholds, explanation_zh, explanation_en, source,"
+                " status, created_at) VALUES ('SPEEDING', 50, :plate, :day, now(), now(), 0, 0,"
+                " '{}', '{}', '{}', '', '', 'reconciliation', 'open', now())"
+            ),
+            {"plate": plate, "day": DAY},
+        )
+        other.commit()
+        thread.join(timeout=60)
+    assert len(outcome) == 1 and isinstance(outcome[0], Conflict), outcome
+    with Session(engine) as session:
+        assert counts_kept(session) == counts_of_rows(session)
+        assert session.get(FlagRecord, stale_id) is not None  # the run stored nothing
