@@ -6,6 +6,7 @@ from cdw.audit import models as audit_models  # noqa: F401
 from cdw.auth import models as auth_models  # noqa: F401
 from cdw.enforcement import citizen_models  # noqa: F401
 from cdw.enforcement import models as enforcement_models  # noqa: F401
+from cdw.flags import counts as flag_counts  # noqa: F401
 from cdw.flags import models as flag_models  # noqa: F401
 from cdw.flows import models as flow_models  # noqa: F401
 from cdw.live import models as live_models  # noqa: F401

@@ -33,6 +33,7 @@ from cdw.enforcement.models import (
 )
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.flags.codes import FlagCode
+from cdw.flags.counts import counted
 from cdw.flags.models import FlagRecord
 from cdw.geo import shapes
 from cdw.geo.projection import Projector
@@ -44,6 +45,7 @@ from cdw.registry.models import (
     DisposalFacility,
     RestrictedZone,
     Vehicle,
+    VehicleAssignment,
 )
 from cdw.registry.services import UNRESTRICTED, Scope, held_by, holder_at
 from cdw.tracking.store import PointStore
@@ -62,8 +64,17 @@ def _utc(value: datetime) -> datetime:
 
 def of_haulier(haulier_id: int):
     """Flags raised while ``haulier_id`` held the vehicle (not those before or after a
-    transfer: cdw.registry.services)."""
-    return held_by(haulier_id, FlagRecord.vehicle, FlagRecord.start_ts)
+    transfer: cdw.registry.services). The plates it ever held are named first, so that the
+    flags' vehicle index finds its flags and the holding periods are checked on those only
+    (not on every flag of the city)."""
+    ever_held = (
+        select(Vehicle.plate)
+        .join(VehicleAssignment, col(VehicleAssignment.vehicle_id) == col(Vehicle.id))
+        .where(VehicleAssignment.haulier_id == haulier_id)
+    )
+    return col(FlagRecord.vehicle).in_(ever_held) & held_by(
+        haulier_id, FlagRecord.vehicle, FlagRecord.start_ts
+    )
 
 
 def scoped_flags(stmt, scope: Scope):
@@ -101,6 +112,17 @@ class QueueFilter:
     status: ReviewStatus | None = ReviewStatus.open
 
 
+def _only_counted_dimensions(where: QueueFilter) -> bool:
+    """Whether ``where`` filters by status, code and days only, the cells of ``flag_count``."""
+    return (
+        where.min_severity == 0
+        and not where.vehicle
+        and where.haulier_id is None
+        and where.site_id is None
+        and where.facility_id is None
+    )
+
+
 def queue(
     session: Session,
     where: QueueFilter,
@@ -110,7 +132,7 @@ def queue(
     limit: int = 100,
 ) -> tuple[list[FlagRecord], int]:
     """Flags matching ``where`` within ``scope``, highest severity first, then oldest; and
-    the total count."""
+    the exact total (from the flag counts when ``where`` names only their dimensions)."""
     stmt = scoped_flags(select(FlagRecord), scope)
     if where.min_severity > 0:  # severities are 0-100: no always-true test to slow the count
         stmt = stmt.where(FlagRecord.severity >= where.min_severity)
@@ -132,11 +154,22 @@ def queue(
         stmt = stmt.where(FlagRecord.day >= where.day_from)
     if where.day_to is not None:
         stmt = stmt.where(FlagRecord.day <= where.day_to)
-    count = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    if scope.unrestricted and _only_counted_dimensions(where):
+        count = counted(
+            session,
+            status=where.status,
+            code=where.code,
+            day_from=where.day_from,
+            day_to=where.day_to,
+        )
+    else:  # a vehicle, a holder, a severity: not among the counted dimensions, COUNT the rows
+        count = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    # The page's ids first, from the rank, code-day or vehicle index alone (each holds the
+    # order's columns), then only those rows: not every matching row read to be sorted.
+    rank = (col(FlagRecord.severity).desc(), col(FlagRecord.start_ts), col(FlagRecord.id))
+    page = stmt.with_only_columns(col(FlagRecord.id)).order_by(*rank).offset(offset).limit(limit)
     rows = session.exec(
-        stmt.order_by(col(FlagRecord.severity).desc(), col(FlagRecord.start_ts), col(FlagRecord.id))
-        .offset(offset)
-        .limit(limit)
+        select(FlagRecord).where(col(FlagRecord.id).in_(page)).order_by(*rank)
     ).all()
     return list(rows), count
 

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from cdw.enforcement.models import Case, CaseState, FlagReview, ReviewOutcome
 from cdw.errors import Problem, ValidationFailed
 from cdw.flags.codes import FlagCode
-from cdw.flags.models import FlagRecord
+from cdw.flags.counts import per_code, per_day_and_code
 
 
 def _bounds(day_from: date, day_to: date, timezone: str) -> tuple[datetime, datetime]:
@@ -34,13 +34,7 @@ def statistics(session: Session, day_from: date, day_to: date, timezone: str) ->
             [Problem("date_to", "结束日期早于开始日期", "date_to precedes date_from")]
         )
     start, end = _bounds(day_from, day_to, timezone)
-    flag_counts = dict(
-        session.exec(
-            select(FlagRecord.code, func.count())
-            .where(FlagRecord.day >= day_from, FlagRecord.day <= day_to)
-            .group_by(FlagRecord.code)
-        ).all()
-    )
+    flag_counts = per_code(session, day_from, day_to)
     outcome_counts = dict(
         session.exec(
             select(FlagReview.outcome, func.count())
@@ -66,7 +60,7 @@ def statistics(session: Session, day_from: date, day_to: date, timezone: str) ->
         "trips_note": "行程未入库，无法统计 / trips are not stored, so not counted",
         "flags_total": sum(flag_counts.values()),
         "flags_by_code": {
-            str(code): {"zh": code.zh, "en": code.en, "count": flag_counts.get(code, 0)}
+            str(code): {"zh": code.zh, "en": code.en, "count": flag_counts.get(str(code), 0)}
             for code in FlagCode
         },
         "review_outcomes": {str(o): outcome_counts.get(o, 0) for o in ReviewOutcome},
@@ -84,14 +78,9 @@ def flags_per_day(session: Session, day_from: date, day_to: date) -> list[dict[s
         raise ValidationFailed(
             [Problem("date_to", "结束日期早于开始日期", "date_to precedes date_from")]
         )
-    rows = session.exec(
-        select(FlagRecord.day, FlagRecord.code, func.count())
-        .where(FlagRecord.day >= day_from, FlagRecord.day <= day_to)
-        .group_by(FlagRecord.day, FlagRecord.code)
-    ).all()
     counts: dict[date, dict[str, int]] = {}
-    for day, code, n in rows:
-        counts.setdefault(day, {})[str(code)] = int(n)
+    for (day, code), n in per_day_and_code(session, day_from, day_to).items():
+        counts.setdefault(day, {})[code] = n
     days = [day_from + timedelta(days=k) for k in range((day_to - day_from).days + 1)]
     return [
         {

@@ -64,10 +64,11 @@ class FlagRecord(SQLModel, table=True):
         # straight off an index, for all flags and for one status (the review queue).
         Index("ix_flag_rank", desc("severity"), "start_ts", "id"),
         Index("ix_flag_status_rank", "status", desc("severity"), "start_ts", "id"),
-        # One code over a span of days (lists, statistics), counted from the index alone.
-        Index("ix_flag_code_day", "code", "day", "severity"),
-        # A vehicle's flags in a time window (console, citizen reports).
-        Index("ix_flag_vehicle_start", "vehicle", "start_ts"),
+        # One code over a span of days, and a vehicle's flags in a time window (console,
+        # citizen reports, a haulier's flags): each holding the lists' order, so that a page
+        # of them is ranked from the index alone (cdw.enforcement.review.queue).
+        Index("ix_flag_code_day", "code", "day", "severity", "start_ts", "id"),
+        Index("ix_flag_vehicle_start", "vehicle", "start_ts", "severity", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, delete, select
 
 from cdw.audit.log import audit
@@ -70,6 +70,13 @@ def _identity(source: FlagSource, row: Any) -> tuple[str, str, str, datetime]:
     _, code, vehicle, start = row
     start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
     return (str(source), str(code), vehicle, start)
+
+
+def _concurrent(exc: OperationalError) -> bool:
+    """A deadlock with another writer (PostgreSQL: a review waiting for a flag count's cell
+    this run holds while the run waits for that review's flag) or a serialisation failure:
+    the same concurrent change as a flag reviewed meanwhile, the same answer (run it again)."""
+    return getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
 
 
 def _new_row(flag: Flag, day: date, source: FlagSource, now: datetime) -> dict[str, Any]:
@@ -194,8 +201,10 @@ def replace_flags(
                 "updated": updated,
             },
         )
-    except IntegrityError as exc:
+    except (IntegrityError, OperationalError) as exc:
         session.rollback()
+        if isinstance(exc, OperationalError) and not _concurrent(exc):
+            raise
         raise Conflict(*CONCURRENT_WRITER[source]) from exc
     except BaseException:
         session.rollback()
