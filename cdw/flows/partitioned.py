@@ -139,9 +139,10 @@ def plan_tasks(counts: pl.DataFrame, chunk_rows: int, buckets: int = 1) -> list[
     points each, laid along the store's ``buckets`` (``vehicle_bucket``) so that a task
     reads few files: whole buckets, consecutive, as many as fit in a group; a bucket holding
     more than ``chunk_rows`` points is split alone, its vehicles in plate order, into groups
-    of up to an equal share (its points over the fewest groups of ``chunk_rows``), each as
-    full as the next vehicle allows (a group then reads that bucket's files only, and the row
-    groups of its range of plates). A vehicle with more than ``chunk_rows`` is a group alone."""
+    closed once they reach an equal share (its points over the fewest groups of
+    ``chunk_rows``) or when the next vehicle would overflow the chunk (a group then reads that
+    bucket's files only, and the row groups of its range of plates). A vehicle with more than
+    ``chunk_rows`` is a group alone."""
     counts = (
         counts.select("vehicle", "rows")
         .with_columns(vehicle_bucket(pl.col("vehicle"), buckets).alias("bucket"))
@@ -167,10 +168,12 @@ def plan_tasks(counts: pl.DataFrame, chunk_rows: int, buckets: int = 1) -> list[
             continue
         share = -(-total // -(-total // chunk_rows))  # the fewest groups, near-equal
         for vehicle, n in bucket.select("vehicle", "rows").iter_rows():
-            if group and rows + n > share:
+            if group and rows + n > chunk_rows:
                 close()
             group.append(vehicle)
             rows += n
+            if rows >= share:
+                close()
         close()  # a split bucket shares no group with the next
     close()
     return tasks
