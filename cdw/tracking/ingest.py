@@ -343,10 +343,12 @@ _REJECT_SCHEMA: dict[str, Any] = {
 class _Staging:
     """One ingest's points and rejects on their way to the store, on disk past one chunk.
 
-    Points: the first chunk stays in memory; from the second on, every chunk is split by
+    Points: the latest chunk stays in memory; when another arrives, it is split by
     :func:`vehicle_bucket` into ``parts`` partitions written as uncompressed Arrow IPC files
-    (``part=NNNN/chunk-NNNNNN.arrow``: written and read back at disk-cache speed), and :meth:`groups` reads back whole partitions, about
-    ``chunk_rows`` points a group, each vehicle's points in file order. ``parts`` is a
+    (``part=NNNN/chunk-NNNNNN.arrow``: written and read back at disk-cache speed), so the
+    last chunk is never written (nor a file of one chunk). :meth:`groups` reads back whole
+    partitions, the last chunk's share from memory, about ``chunk_rows`` points a group,
+    each vehicle's points in file order. ``parts`` is a
     multiple of the store's bucket count, so partition ``p`` lies in store bucket
     ``p % buckets`` (both are the same CRC-32 modulo) and a group never spans two store
     buckets: each frame the store receives writes one file per day. Rejects: kept in
@@ -363,7 +365,8 @@ class _Staging:
         self.parts = self.buckets * min(max(per_bucket, 1), MAX_STORE_BUCKETS // self.buckets)
         self.dir = self.root / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
         self._lock: IO[bytes] | None = None
-        self._first: pl.DataFrame | None = None
+        self._held: pl.DataFrame | None = None  # the latest chunk, not written
+        self._held_parts: dict[int, pl.DataFrame] = {}
         self._chunks_written = 0
         self._part_rows: dict[int, int] = {}
         self._rejects: list[Reject] = []
@@ -390,32 +393,37 @@ class _Staging:
     def add_points(self, points: pl.DataFrame) -> None:
         if points.height == 0:
             return
-        if self._first is None and not self._chunks_written:
-            self._first = points
-            return
-        if self._first is not None:
-            self._write_points(self._first)
-            self._first = None
-        self._write_points(points)
+        if self._held is not None:
+            self._write_points(self._held)
+        self._held = points
 
-    def _write_points(self, points: pl.DataFrame) -> None:
+    def _split(self, points: pl.DataFrame) -> dict[int, pl.DataFrame]:
+        """``points`` by partition, each in file order; counted in ``_part_rows``."""
         part = vehicle_bucket(points["vehicle"], self.parts).alias("_part")
         split = points.with_columns(part).partition_by("_part", as_dict=True, maintain_order=True)
+        parts = {}
         for (number,), frame in split.items():
+            parts[number] = frame.drop("_part")
+            self._part_rows[number] = self._part_rows.get(number, 0) + frame.height
+        return parts
+
+    def _write_points(self, points: pl.DataFrame) -> None:
+        for number, frame in self._split(points).items():
             folder = self.dir / f"part={number:04d}"
             folder.mkdir(exist_ok=True)
-            frame.drop("_part").write_ipc(
+            frame.write_ipc(
                 folder / f"chunk-{self._chunks_written:06d}.arrow", compression="uncompressed"
             )
-            self._part_rows[number] = self._part_rows.get(number, 0) + frame.height
         self._chunks_written += 1
 
     def groups(self) -> Iterator[pl.DataFrame]:
         """Frames of whole partitions (so of whole vehicles) of one store bucket, about
         ``chunk_rows`` points each."""
-        if self._first is not None:
-            yield self._first
-            return
+        if self._held is not None:
+            if not self._chunks_written:
+                yield self._held
+                return
+            self._held_parts, self._held = self._split(self._held), None
         group: list[int] = []
         rows = 0
         for number in sorted(self._part_rows, key=lambda p: (p % self.buckets, p)):
@@ -429,12 +437,14 @@ class _Staging:
             yield self._read_parts(group)
 
     def _read_parts(self, numbers: list[int]) -> pl.DataFrame:
-        files = [
-            file
-            for number in numbers
-            for file in sorted((self.dir / f"part={number:04d}").glob("chunk-*.arrow"))
-        ]
-        return pl.concat([pl.read_ipc(file) for file in files])
+        """The partitions' points: their written chunks in order, then the last chunk's."""
+        frames = []
+        for number in numbers:
+            folder = self.dir / f"part={number:04d}"
+            frames += [pl.read_ipc(file) for file in sorted(folder.glob("chunk-*.arrow"))]
+            if number in self._held_parts:
+                frames.append(self._held_parts.pop(number))
+        return pl.concat(frames)
 
     # ------------------------------------------------------------------ rejects
 

@@ -969,17 +969,33 @@ class PointStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# Parquet timestamp units as (multiply, divide) to microseconds
+_TS_UNITS = {"milliseconds": (1_000, 1), "microseconds": (1, 1), "nanoseconds": (1, 1_000)}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _ts_span(meta: pq.FileMetaData) -> tuple[datetime, datetime] | None:
-    """The least and greatest ``ts`` of a file by its row groups' statistics (None: unknown)."""
+    """The least and greatest ``ts`` of a file by its row groups' statistics (None: unknown).
+    Read from the raw INT64 values and the column's unit (pyarrow's own conversion of a
+    zoned timestamp imports pandas: a second of start-up for every ingest)."""
     column = meta.schema.names.index("ts")
+    kind = json.loads(meta.schema.column(column).logical_type.to_json())
+    if kind.get("Type") != "Timestamp" or not kind.get("isAdjustedToUTC"):
+        return None
+    unit = _TS_UNITS.get(kind.get("timeUnit", ""))
     lows, highs = [], []
     for group in range(meta.num_row_groups):
         stats = meta.row_group(group).column(column).statistics
-        if stats is None or not stats.has_min_max or getattr(stats.min, "tzinfo", None) is None:
+        if unit is None or stats is None or not stats.has_min_max:
             return None
-        lows.append(stats.min)
-        highs.append(stats.max)
-    return (min(lows), max(highs)) if lows else None
+        lows.append(stats.min_raw)
+        highs.append(stats.max_raw)
+    if not lows:
+        return None
+    # nanoseconds cut to the microsecond outwards: the span only widens
+    (times, per), low, high = unit, min(lows), max(highs)
+    low, high = low * times // per, -(-high * times // per)
+    return _EPOCH + timedelta(microseconds=low), _EPOCH + timedelta(microseconds=high)
 
 
 def _by_vehicle_and_time(frame: pl.DataFrame) -> pl.DataFrame:

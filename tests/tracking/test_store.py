@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -634,3 +636,37 @@ def test_files_of_other_vehicles_are_skipped_by_their_footer(
     unlisted.write_parquet(folder / "part-unlisted.parquet")
     assert store.append(points(b, [20, 40])) == AppendResult(1, 1)
     assert str(folder / "part-unlisted.parquet") in map(str, scanned[-1])
+
+
+@pytest.mark.parametrize("unit", ["ms", "us", "ns"])
+def test_time_span_from_raw_statistics(tmp_path: Path, unit: str) -> None:
+    from cdw.tracking.store import _ts_span
+
+    moments = [datetime(2024, 1, 1, 1, 2, 3, 456_789, tzinfo=UTC), datetime(2023, 5, 1, tzinfo=UTC)]
+    path = tmp_path / "f.parquet"
+    frame = pl.DataFrame({"ts": pl.Series(moments).dt.cast_time_unit(unit)})
+    frame.write_parquet(path, row_group_size=1)
+    meta = pq.read_metadata(path)
+    stats = [meta.row_group(g).column(0).statistics for g in range(meta.num_row_groups)]
+    assert len(stats) == 2 and all(s.has_min_max for s in stats)
+    assert _ts_span(meta) == (frame["ts"].min(), frame["ts"].max())
+    naive = tmp_path / "naive.parquet"
+    pl.DataFrame({"ts": [datetime(2024, 1, 1)]}).write_parquet(naive)
+    assert _ts_span(pq.read_metadata(naive)) is None
+
+
+def test_an_ingest_does_not_import_pandas(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from datetime import UTC, datetime\n"
+        "import polars as pl\n"
+        "from cdw.tracking.store import PointStore\n"
+        f"store = PointStore({str(tmp_path / 'p')!r}, timezone='Asia/Shanghai')\n"
+        "frame = pl.DataFrame({'vehicle': ['粤A12345'], 'ts': [datetime(2024, 5, 1, tzinfo=UTC)],"
+        " 'lon': [113.0], 'lat': [23.0]})\n"
+        "store.append(frame)\n"
+        "assert store.append(frame).duplicates == 1\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
