@@ -4,7 +4,7 @@ process: generate, ingest, analyse, with the polars floor beside ingest in the s
 
 Run: ``.venv/bin/python benchmarks/bench_scale.py [--trucks 1000,3000,10000]
 [--interval-s 10] [--working-day] [--trucks-per-file 500] [--max-analyse-fixes N]
-[--workdir DIR] [--keep]``.
+[--workdir DIR] [--keep] [--bundle DIR]``.
 
 Per fleet size, in a fresh folder (deleted afterwards unless ``--keep``):
 
@@ -167,6 +167,7 @@ def run_city(
     trucks_per_file: int,
     seed: int,
     max_analyse_fixes: int | None = None,
+    generated: Path | None = None,
 ) -> dict[str, Any]:
     from cdw.demo import bundle_road_network
 
@@ -183,7 +184,11 @@ def run_city(
         "--day", DAY.isoformat(), "--interval-s", str(interval_s),
         "--trucks-per-file", str(trucks_per_file),
     )  # fmt: skip
-    result["generate"] = measured(generate + (["--full-day"] if full_day else []), env)
+    if generated is None:
+        result["generate"] = measured(generate + (["--full-day"] if full_day else []), env)
+    else:  # generated earlier with these arguments (``--bundle``): not measured again
+        bundle.symlink_to(generated.resolve())
+        result["generate"] = {"s": 0.0, "cpu_s": 0.0, "peak_mb": 0.0, "reused": str(generated)}
     if "failed" in result["generate"]:
         raise RuntimeError(f"generate failed: {result['generate']['failed']}")
     files = sorted(bundle.glob("tracks*.csv"))
@@ -285,6 +290,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--workdir", type=Path, help="default: a temporary folder")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        help="a bundle `cdw scenario generate` wrote earlier with these arguments (one fleet size): "
+        "used instead of generating it again",
+    )
     parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("files", nargs="*", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -309,6 +320,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     trucks_per_file=args.trucks_per_file,
                     seed=args.seed,
                     max_analyse_fixes=args.max_analyse_fixes,
+                    generated=args.bundle,
                 )
             finally:
                 if not args.keep:
