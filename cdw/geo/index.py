@@ -16,6 +16,7 @@ from shapely.geometry.base import BaseGeometry
 
 from cdw.errors import Problem, ValidationFailed
 from cdw.geo.kernels import (
+    RASTER_MIXED,
     CorridorRaster,
     Grid,
     Polygons,
@@ -37,6 +38,11 @@ MAX_GRID_CELLS = 4_000_000
 # distance on a side (a power of two of them to a grid cell's side, at most this many).
 RASTER_STEP_OF_DISTANCE = 0.25
 MAX_RASTER_FINE = 16
+# ... but only once this many points have been asked about at one distance: a raster costs
+# about as much as testing some thousands of points exactly (a permit's route corridor is
+# asked about the few hundred fixes of its legs). Its verdicts are certain (a slack beyond
+# rounding), so with or without it the answers are the same.
+RASTER_AFTER_POINTS = 20_000
 
 
 def coordinate_arrays(
@@ -227,9 +233,11 @@ class SegmentIndex:
         self.grid = segment_grid(
             self.segments, _fit_cell_size(self._base_cell_size(cell_size), *self._extent)
         )
-        # Grids over the boxes grown by a distance, for ``within``; built on first use.
+        # Grids over the boxes grown by a distance, for ``within``; built on first use (a
+        # raster once RASTER_AFTER_POINTS points have been asked about at that distance).
         self._corridors: dict[float, _Corridor] = {}
         self._grown: dict[float, Grid] = {}
+        self._asked: dict[float, int] = {}
 
     def __len__(self) -> int:
         return int(self.seg_x0.size)
@@ -285,9 +293,13 @@ class SegmentIndex:
         radius = _max_dist(max_dist)
         if math.isinf(radius):  # every finite point is near any segment
             return np.isfinite(x) & np.isfinite(y) & (len(self) > 0)
-        if radius not in self._corridors:
+        asked = self._asked[radius] = self._asked.get(radius, 0) + x.size
+        if radius not in self._corridors and asked >= RASTER_AFTER_POINTS:
             self._corridors[radius] = self._corridor(radius)
-        corridor = self._corridors[radius]
+        corridor = self._corridors.get(radius)
+        if corridor is None:  # few points so far: each tested exactly, no raster built
+            grid = self._grown_grid(radius)
+            corridor = _Corridor(grid, _undecided_raster(grid))
         return within_distance(
             x,
             y,
@@ -398,6 +410,14 @@ class SegmentIndex:
             fine //= 2
         raster = build_corridor_raster(self.segments, grid, max_dist=radius, fine=fine)
         return _Corridor(grid, raster)
+
+
+def _undecided_raster(grid: Grid) -> CorridorRaster:
+    """A raster of one sub-cell per grid cell, every one MIXED: ``within_distance`` then
+    tests each point against its cell's segments."""
+    return CorridorRaster(
+        np.zeros(grid.n_cols * grid.n_rows, np.int64), np.full(1, RASTER_MIXED, np.uint8), 1
+    )
 
 
 @dataclass(frozen=True)

@@ -233,11 +233,17 @@ def test_within_distance_matches_twin_and_distance(segs, points, cell, max_dist,
             px.append(along[0] + offset * max_dist * normal[0])
             py.append(along[1] + offset * max_dist * normal[1])
     px, py = arr(px), arr(py)
-    index = SegmentIndex([shapely.LineString([s[:2], s[2:]]) for s in segs], cell_size=cell)
-    got = index.within(px, py, max_dist)
+    lines = [shapely.LineString([s[:2], s[2:]]) for s in segs]
+    index = SegmentIndex(lines, cell_size=cell)
+    got = index.within(px, py, max_dist)  # few points: no raster, every point tested
     assert got.tolist() == twins.within_distance(
         px.tolist(), py.tolist(), x0.tolist(), y0.tolist(), x1.tolist(), y1.tolist(), max_dist
     )
+    with pytest.MonkeyPatch.context() as patch:  # the raster from the first point on
+        patch.setattr("cdw.geo.index.RASTER_AFTER_POINTS", 0)
+        rastered = SegmentIndex(lines, cell_size=cell)
+        assert rastered.within(px, py, max_dist).tolist() == got.tolist()
+        assert rastered._corridors or not segs or math.isinf(max_dist)
     # The distance kernel divides, this one does not: a distance equal to max_dist up to
     # rounding may go either way.
     exact, _ = index.distance(px, py)
