@@ -280,13 +280,13 @@ def test_a_run_caught_in_a_deadlock_over_a_count_is_a_conflict_to_retry(engine):
         other.execute(text("SELECT id FROM flag WHERE id = :id FOR UPDATE"), {"id": stale_id})
         thread = threading.Thread(target=run)
         thread.start()
-        # the run waits for the stale flag's row (pg_stat_activity is a snapshot per
+        # the run waits for the stale flag's row, held here (pg_stat_activity is a snapshot per
         # transaction: cleared before each look, else the first answer repeats for ever)
         waited = time.monotonic() + 60
         while not other.execute(
             text(
                 "SELECT pg_stat_clear_snapshot(), count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                " WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"  # waits for this one
             )
         ).one()[1]:
             assert time.monotonic() < waited, "the run never waited for the stale flag"
