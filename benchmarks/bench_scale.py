@@ -51,17 +51,6 @@ DAY = date(2026, 11, 20)
 TARGET_PEAK_MB = 4096
 TARGET_INGEST_OVER_FLOOR = 1.5
 TARGET_FIXES_PER_CPU_S = 2_000_000
-REGISTRY_FILES = (
-    "scenario.json",
-    "hauliers.json",
-    "sites.json",
-    "facilities.json",
-    "depots.json",
-    "vehicles.json",
-    "drivers.json",
-    "zones.json",
-    "permits.json",
-)
 
 
 def _hwm_bytes(pid: int) -> int:
@@ -169,6 +158,7 @@ def run_city(
     max_analyse_fixes: int | None = None,
     generated: Path | None = None,
 ) -> dict[str, Any]:
+    from cdw.bundle import REGISTRY_FILES  # not at the top: the floor's child imports no cdw
     from cdw.demo import bundle_road_network
 
     bundle = workdir / "bundle"
@@ -203,7 +193,7 @@ def run_city(
 
     registry = workdir / "registry"
     registry.mkdir()
-    for name in REGISTRY_FILES:
+    for name in ("scenario.json", *(f"{kind}.json" for kind in REGISTRY_FILES), "permits.json"):
         (registry / name).symlink_to(bundle / name)
     setup = {"schema": _cdw("db", "upgrade"), "registry": _cdw("bundle", "import", str(registry))}
     for step, cmd in setup.items():

@@ -137,6 +137,14 @@ def _max_dist(max_dist: float) -> float:
     return float(max_dist)
 
 
+def _finite_max_dist(max_dist: float, what: str) -> float:
+    """``_max_dist`` for the grid's look-ups, which need a finite one."""
+    radius = _max_dist(max_dist)
+    if math.isinf(radius):
+        raise ValueError(f"{what} needs a finite max_dist / 需要有限的 max_dist")
+    return radius
+
+
 def segment_grid(segments: Segments, cell_size: float) -> Grid:
     """The uniform grid of ``build_segment_index`` over ``segments``' bounding boxes."""
     origin_x, origin_y, n_cols, n_rows, cell_start, cell_items = build_segment_index(
@@ -320,9 +328,7 @@ class SegmentIndex:
         (inclusive) of it; ``-inf`` where none is (and for NaN points). ``values`` has one
         float per segment (``segment_part`` maps segments to lines)."""
         x, y = coordinate_arrays(px, py, ("px", "py"))
-        radius = _max_dist(max_dist)
-        if math.isinf(radius):
-            raise ValueError("highest_within needs a finite max_dist / 需要有限的 max_dist")
+        radius = _finite_max_dist(max_dist, "highest_within")
         return highest_within(
             x,
             y,
@@ -343,9 +349,7 @@ class SegmentIndex:
         """Per point i: is some segment s with ``values[s] < bounds[i]`` within ``max_dist``
         (inclusive, ``within``'s test) of it? False for NaN points."""
         x, y = coordinate_arrays(px, py, ("px", "py"))
-        radius = _max_dist(max_dist)
-        if math.isinf(radius):
-            raise ValueError("some_within_below needs a finite max_dist / 需要有限的 max_dist")
+        radius = _finite_max_dist(max_dist, "some_within_below")
         bounds = np.ascontiguousarray(bounds, np.float64)
         if bounds.shape != x.shape:
             raise ValueError("one bound per point / 每个点一个上界")
@@ -366,9 +370,7 @@ class SegmentIndex:
         may hold the point (the segments in the point's cell of that grid, as the kernels
         read it), so every segment within ``max_dist`` of a point is among its pairs."""
         x, y = coordinate_arrays(px, py, ("px", "py"))
-        radius = _max_dist(max_dist)
-        if math.isinf(radius):
-            raise ValueError("candidates needs a finite max_dist / 需要有限的 max_dist")
+        radius = _finite_max_dist(max_dist, "candidates")
         if not len(self):
             return np.empty(0, np.int64), np.empty(0, np.int64)
         origin_x, origin_y, cell_size, n_cols, n_rows, cell_start, cell_items = self._grown_grid(
