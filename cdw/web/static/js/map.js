@@ -64,8 +64,13 @@ export function createMap(element, { roads = true, fences = true } = {}) {
   map.attributionControl.setPrefix(false);
   element.classList.add('cdw-map');
   map.setView([22.937, 113.384], 12);
+  let removed = false; // the view may be left before the settings arrive
+  map.on('unload', () => {
+    removed = true;
+  });
   const ready = consoleSettings()
     .then((settings) => {
+      if (removed) return null;
       map.setView([settings.center_lat, settings.center_lon], settings.zoom);
       if (settings.tile_url) {
         L.tileLayer(settings.tile_url, {

@@ -224,7 +224,7 @@ export default {
             dataset: { flag: f.id, code: f.code },
             onclick: () => {
               seek(f.start);
-              map.setView([f.lat, f.lon], Math.max(map.getZoom(), 15));
+              map.setView([f.lat, f.lon], Math.max(map.getZoom(), 15), { animate: false });
               flagMarkers.get(String(f.id))?.openPopup();
             },
           },

@@ -120,7 +120,8 @@ export default {
         return;
       }
       drawPlace(report.lon, report.lat, report.radius_m);
-      map.setView([report.lat, report.lon], Math.max(map.getZoom(), 15));
+      // not animated: leaving the view mid-animation (a replay link) would end it on a removed map
+      map.setView([report.lat, report.lon], Math.max(map.getZoom(), 15), { animate: false });
       for (const truck of found.data) {
         L.circleMarker([truck.closest_lat, truck.closest_lon], {
           renderer,
