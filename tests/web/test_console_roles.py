@@ -95,3 +95,39 @@ def test_a_wrong_password_shows_the_api_error_in_both_languages(page_for, demo_s
     assert "用户名或密码错误" in box.inner_text()
     assert "Incorrect username or password" in box.inner_text()
     screenshot(page, "login-error")
+
+
+# Counts the console's Leaflet maps made and removed (page.evaluate reads it; no eval in the page).
+MAP_COUNTER = """
+document.addEventListener('DOMContentLoaded', () => {
+  window.cdwMaps = { made: 0, removed: 0 };
+  window.L.Map.addInitHook(function () {
+    window.cdwMaps.made += 1;
+    this.on('unload', () => (window.cdwMaps.removed += 1));
+  });
+});
+"""
+
+
+def test_a_view_left_while_it_loads_removes_its_map(page_for, demo_site):
+    """Monitoring waits on its positions; the officer opens the dashboard meanwhile. When the
+    positions arrive, the monitoring view's map, stream and late content must go, not linger
+    behind the dashboard."""
+    page = page_for()
+    page.add_init_script(MAP_COUNTER)
+    page.reload()
+    held = []
+    page.route("**/api/v1/vehicles/live*", lambda route: held.append(route))
+    log_in(page, "admin", demo_site.password)  # home: monitoring
+    wait_until(page, lambda: bool(held))
+    page.goto(f"{demo_site.url}/#/dashboard")
+    wait_until(page, lambda: page.get_attribute("#view", "data-view") == "dashboard")
+    for route in held:
+        route.continue_()
+    wait_until(page, lambda: page.evaluate("window.cdwMaps.made") == 2)
+    wait_until(page, lambda: page.evaluate("window.cdwMaps.removed") == 1)
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.cdwMaps") == {"made": 2, "removed": 1}
+    assert page.locator("#view .leaflet-container").count() == 1
+    assert page.locator("#monitor-map, #alert-list").count() == 0
+    assert not page.js_errors

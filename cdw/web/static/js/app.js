@@ -10,7 +10,7 @@ import { consoleSettings, resetSettings } from './map.js';
 import { ROLE_HOME, VIEWS } from './views/index.js';
 
 const root = document.getElementById('app');
-const state = { user: null, cleanup: null, current: null };
+const state = { user: null, cleanup: null, current: null, generation: 0 };
 
 export function viewsFor(role) {
   return VIEWS.filter((view) => view.roles.includes(role));
@@ -116,6 +116,7 @@ function shell() {
 }
 
 function runCleanup() {
+  state.generation += 1; // a view still loading is superseded
   if (typeof state.cleanup === 'function') {
     try {
       state.cleanup();
@@ -150,10 +151,20 @@ async function route() {
   document.title = `${t(view.title)} · ${t('app_short')}`;
   const ctx = { user: state.user, params: hashParams(), navigate, t };
   state.current = view.id;
+  const generation = ++state.generation;
   try {
-    state.cleanup = (await view.render(main, ctx)) || null;
+    const cleanup = (await view.render(main, ctx)) || null;
+    // left while it was loading (another route ran meanwhile): its map and streams go now
+    if (generation === state.generation) state.cleanup = cleanup;
+    else if (typeof cleanup === 'function') {
+      try {
+        cleanup();
+      } catch {
+        /* as in runCleanup */
+      }
+    }
   } catch (error) {
-    main.append(errorBox(error));
+    if (generation === state.generation) main.append(errorBox(error));
   }
 }
 

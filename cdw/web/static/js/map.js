@@ -8,6 +8,17 @@ import { pick } from './i18n.js';
 
 const L = window.L;
 
+// Leaflet 1.9.4 can still redraw a canvas renderer whose map was removed (a view-reset reaching it
+// during a zoom animation: "Cannot read properties of undefined (reading 'save')", seen once in the
+// role test); a renderer without its drawing context has nothing to draw.
+const redrawCanvas = L.Canvas.prototype._redraw;
+L.Canvas.include({
+  _redraw() {
+    if (this._ctx) redrawCanvas.call(this);
+    else this._redrawRequest = null;
+  },
+});
+
 let settingsPromise = null;
 /** The console settings (tile URL, map centre, latest analysed day), fetched once. */
 export function consoleSettings() {
@@ -71,7 +82,7 @@ export function createMap(element, { roads = true, fences = true } = {}) {
   const ready = consoleSettings()
     .then((settings) => {
       if (removed) return null;
-      map.setView([settings.center_lat, settings.center_lon], settings.zoom);
+      map.setView([settings.center_lat, settings.center_lon], settings.zoom, { animate: false });
       if (settings.tile_url) {
         L.tileLayer(settings.tile_url, {
           maxZoom: settings.tile_max_zoom,
