@@ -377,7 +377,7 @@ def registry_import(url: str, vehicles: int, workdir: Path) -> dict[str, float]:
     return seconds
 
 
-def replace_flags_timing(url: str, flags: int) -> dict[str, float]:
+def replace_flags_timing(url: str, flags: int) -> dict[str, Any]:
     """Seconds for ``replace_flags`` of ``flags`` new flags of one day, the same flags found
     again (updated in place), then half of them (the other half deleted), each committed."""
     from sqlmodel import Session
@@ -407,19 +407,42 @@ def replace_flags_timing(url: str, flags: int) -> dict[str, float]:
         ]  # fmt: skip
 
     engine = make_engine(url)
-    seconds = {}
+    seconds: dict[str, Any] = {}
     for label, found in (
         ("new", run(30)),
         ("found again", run(40)),
         ("half", run(50)[: flags // 2]),
     ):
-        started = time.perf_counter()
         with Session(engine) as session:
+            server = _server_process(session)
+            started, cpu, server_cpu = time.perf_counter(), time.process_time(), _cpu_s(server)
             replace_flags(session, FlagSource.engine, day, day, found, TZ, actor="bench")
             session.commit()
-        seconds[label] = round(time.perf_counter() - started, 2)
+            seconds[label] = {
+                "wall": round(time.perf_counter() - started, 2),
+                "cpu": round(time.process_time() - cpu, 2),
+                "server_cpu": round(_cpu_s(server) - server_cpu, 2),
+                "load": os.getloadavg()[0],
+            }
     engine.dispose()
     return seconds
+
+
+def _server_process(session) -> int | None:
+    """The PostgreSQL backend serving ``session`` (on this machine), None on SQLite."""
+    from sqlalchemy import text
+
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+
+def _cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of process ``pid`` so far (0 for None)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pg_url_in_schema(url: str) -> str:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import Connection, Table, event, insert
 from sqlalchemy import Enum as SAEnum
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
 from cdw.config import get_settings
@@ -66,3 +68,54 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+WRITE_BATCH = 5_000  # rows per executemany where there is no COPY
+
+
+def copy_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """PostgreSQL: write ``rows`` (dicts with the keys of the first) into ``table`` by one COPY,
+    each value bound as an INSERT binds it (its column type's processing: enum values, JSON).
+    One statement: the table's statement triggers fire once for all the rows. A failure
+    raises SQLAlchemy's exception for it (IntegrityError, OperationalError, …), as an INSERT
+    would."""
+    dialect = connection.dialect
+    names = list(rows[0])
+    processors = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    ]
+    quote = dialect.identifier_preparer
+    statement = (
+        f"COPY {quote.format_table(table)} ({', '.join(quote.quote(name) for name in names)})"
+        " FROM STDIN"
+    )
+    error = dialect.loaded_dbapi.Error
+    try:
+        with (
+            connection.connection.driver_connection.cursor() as cursor,
+            cursor.copy(statement) as copy,
+        ):
+            for row in rows:
+                copy.write_row(
+                    [
+                        value if process is None else process(value)
+                        for value, process in zip(
+                            map(row.__getitem__, names), processors, strict=True
+                        )
+                    ]
+                )
+    except error as exc:
+        raise DBAPIError.instance(statement, None, exc, error) from exc
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) in the session's transaction in few
+    statements: one COPY on PostgreSQL (where executemany sends a statement per row, each
+    firing the table's statement triggers), executemany in batches of ``WRITE_BATCH`` else."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        copy_rows(session.connection(), table, rows)
+        return
+    for first in range(0, len(rows), WRITE_BATCH):
+        session.execute(insert(table), rows[first : first + WRITE_BATCH])

@@ -97,7 +97,6 @@ def analyse_command(
     from cdw.db import session_scope
     from cdw.flows.day import analyse_days
     from cdw.flows.partitioned import AUTO, scheduler_of
-    from cdw.tracking.pipeline import gc_paused
 
     settings = get_settings()
     try:
@@ -111,9 +110,7 @@ def analyse_command(
             }
         )
         store = PointStore(settings.points_dir, timezone=settings.local_timezone)
-        # one pause of the garbage collector over the run and the writing of its flags
-        # and legs (cdw.tracking.pipeline.gc_paused)
-        with gc_paused(), session_scope() as session:
+        with session_scope() as session:
             report = analyse_days(
                 session, store, start_day, end_day, settings, actor=command_actor()
             )

@@ -17,19 +17,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import Column, MetaData, Table, bindparam, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, delete, select
 
 from cdw.audit.log import audit
 from cdw.auth.models import User
+from cdw.db import WRITE_BATCH, copy_rows, insert_rows
 from cdw.errors import Conflict
 from cdw.flags.codes import FlagSource
 from cdw.flags.models import FlagRecord, FlagStatus, flag_columns, flag_findings
 from cdw.flags.values import Flag
 
 FLAG_RUN_ENTITY = "flag_run"
-WRITE_BATCH = 5_000  # rows per executemany (and ids per DELETE … IN)
 
 
 def flag_identity(
@@ -83,24 +83,50 @@ def _new_row(flag: Flag, day: date, source: FlagSource, now: datetime) -> dict[s
     return {**flag_columns(flag, day, source), "status": FlagStatus.open, "created_at": now}
 
 
-def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
-    """New flags, ``WRITE_BATCH`` rows per executemany."""
-    table = FlagRecord.__table__
-    for first in range(0, len(rows), WRITE_BATCH):
-        session.execute(insert(table), rows[first : first + WRITE_BATCH])
+def _changed_meanwhile() -> IntegrityError:
+    return IntegrityError("replace_flags", {}, Exception("flags changed meanwhile"))
 
 
 def _update(session: Session, rows: list[dict[str, Any]]) -> None:
     """Open flags found again take their new findings (``b_id`` names the row); one still
     open no longer is a concurrent review: IntegrityError, as for the deletes."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        _update_copied(session, rows)
+        return
     table = FlagRecord.__table__
     stmt = update(table).where(table.c.id == bindparam("b_id"), table.c.status == FlagStatus.open)
-    sane_rowcount = session.get_bind().dialect.supports_sane_multi_rowcount
     for first in range(0, len(rows), WRITE_BATCH):
         batch = rows[first : first + WRITE_BATCH]
-        matched = session.execute(stmt, batch).rowcount
-        if sane_rowcount and matched != len(batch):
-            raise IntegrityError("replace_flags", {}, Exception("flags changed meanwhile"))
+        if session.execute(stmt, batch).rowcount != len(batch):
+            raise _changed_meanwhile()
+
+
+def _update_copied(session: Session, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: the findings copied into a temporary table, then one UPDATE … FROM it (an
+    executemany would send an UPDATE per row, each firing the flag counts' statement
+    trigger)."""
+    flag = FlagRecord.__table__
+    findings = [flag.c[name] for name in rows[0] if name != "b_id"]
+    found = Table(
+        "flag_found_again",
+        MetaData(),
+        Column("b_id", flag.c.id.type, primary_key=True),
+        *(Column(column.name, column.type) for column in findings),
+        prefixes=["TEMPORARY"],
+    )
+    connection = session.connection()
+    found.create(connection)
+    copy_rows(connection, found, rows)
+    matched = connection.execute(
+        update(flag)
+        .where(flag.c.id == found.c.b_id, flag.c.status == FlagStatus.open)
+        .values({column.name: found.c[column.name] for column in findings})
+    ).rowcount
+    found.drop(connection)
+    if matched != len(rows):
+        raise _changed_meanwhile()
 
 
 def _delete(session: Session, stale: list[int], replaceable: Any) -> list[Any]:
@@ -114,7 +140,7 @@ def _delete(session: Session, stale: list[int], replaceable: Any) -> list[Any]:
             .returning(FlagRecord.id, FlagRecord.code, FlagRecord.vehicle, FlagRecord.start_ts)
         ).all()
     if len(deleted) != len(stale):  # one was reviewed or explained meanwhile
-        raise IntegrityError("replace_flags", {}, Exception("flags changed meanwhile"))
+        raise _changed_meanwhile()
     return deleted
 
 
@@ -179,7 +205,7 @@ def replace_flags(
             else:
                 updates.append({"b_id": flag_id, **flag_findings(flag)})
             stored += 1
-        _insert(session, inserts)
+        insert_rows(session, FlagRecord.__table__, inserts)
         _update(session, updates)
         deleted = _delete(session, list(found_again.values()), replaceable)
         updated = sorted(row["b_id"] for row in updates)

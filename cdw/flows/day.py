@@ -9,6 +9,8 @@ else the stored legs of the days' analysis (``analyse_and_reconcile_days``: thos
 run just stored), so the reconciliation is explained by
 the very trips the engine flagged. Only for days never analysed does it run the pipeline
 itself (without checks, storing nothing of the run: analysing them is ``analyse_days``).
+All three run with the cyclic garbage collector paused (``gc_paused``), for whoever calls them
+(the CLI, an API request): no full collection over a run's many small objects.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from typing import IO
 from zoneinfo import ZoneInfo
 
 import shapely
-from sqlalchemy import insert
 from sqlmodel import Session, col, delete, func, select
 
 from cdw.auth.models import User
 from cdw.config import Settings, day_bounds, get_settings
+from cdw.db import insert_rows
 from cdw.enforcement.models import CaseFlag, FlagExplanation, FlagReview
 from cdw.flags.codes import FlagCode, FlagSource
 from cdw.flags.store import replace_flags
@@ -54,6 +56,7 @@ from cdw.permits.models import PermitVehicle
 from cdw.permits.services import vehicle_facts
 from cdw.registry.models import ConstructionSite, Vehicle
 from cdw.tracking.analysis import AnalysisReport, check_days
+from cdw.tracking.pipeline import gc_paused
 from cdw.tracking.store import PointStore
 
 # Records that point at a flag: re-analysis keeps a flag any of them refers to (an
@@ -146,7 +149,7 @@ def _analyse(
         for legs in _spooled(spool):  # one task's legs at a time
             if legs:
                 rows = [LoadedLeg.from_facts(leg, tz).model_dump(exclude={"id"}) for leg in legs]
-                session.execute(insert(LoadedLeg), rows)
+                insert_rows(session, LoadedLeg.__table__, rows)  # type: ignore[attr-defined]
     analysed_at = datetime.now(UTC)
     for offset in range((end_day - start_day).days + 1):
         day = start_day + timedelta(days=offset)
@@ -168,6 +171,7 @@ def _analyse(
     return report
 
 
+@gc_paused()
 def analyse_days(
     session: Session,
     store: PointStore,
@@ -263,6 +267,7 @@ def _advance(
         report.state_changes[target.value] = report.state_changes.get(target.value, 0) + 1
 
 
+@gc_paused()
 def reconcile_days(
     session: Session,
     store: PointStore,
@@ -313,6 +318,7 @@ def reconcile_days(
     return report
 
 
+@gc_paused()
 def analyse_and_reconcile_days(
     session: Session,
     store: PointStore,

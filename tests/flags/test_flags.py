@@ -5,10 +5,12 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from cdw import db
 from cdw.audit.models import AuditEntry
+from cdw.db import insert_rows
 from cdw.flags import store
 from cdw.flags.codes import FLAG_LABELS, FlagCode, FlagSource
-from cdw.flags.models import FlagRecord
+from cdw.flags.models import FlagRecord, flag_findings
 from cdw.flags.store import FLAG_RUN_ENTITY, replace_flags
 from cdw.flags.values import Flag
 from tests.tracking.handbuilt import DAY, PLATE, utc
@@ -119,7 +121,9 @@ def _by_identity(f: Flag) -> tuple:
 
 
 def test_a_run_of_thousands_of_flags_is_stored_whole_in_batches(session: Session, monkeypatch):
-    monkeypatch.setattr(store, "WRITE_BATCH", 700)  # several batches of each kind of write
+    # several batches of each kind of write (SQLite; PostgreSQL copies them)
+    monkeypatch.setattr(store, "WRITE_BATCH", 700)
+    monkeypatch.setattr(db, "WRITE_BATCH", 700)
     first = replace_flags(session, FlagSource.engine, DAY, DAY, _run(30, 3000), UTC, actor="job")
     session.commit()
     assert (first.stored, first.replaced, first.kept_reviewed) == (3000, 0, 0)
@@ -145,3 +149,52 @@ def test_a_run_of_thousands_of_flags_is_stored_whole_in_batches(session: Session
     ]
     assert entries[1].data["updated"] == [r.id for r in kept]
     assert sorted(d["id"] for d in entries[1].data["deleted"]) == [r.id for r in rows[2000:]]
+
+
+def test_flags_written_in_bulk_read_back_as_written_and_a_duplicate_fails_whole(session: Session):
+    """``insert_rows`` (PostgreSQL: COPY) binds each value as an INSERT would: text with tabs,
+    newlines and backslashes, JSON with nulls and nesting, None; a duplicate identity is
+    SQLAlchemy's IntegrityError and nothing of the statement is kept."""
+    odd = flag(
+        trip_id=None,
+        permit_no=None,
+        explanation_zh="停留\t10 分钟\n\\N 反斜杠 \\ 结束",
+        explanation_en="tab\there, newline\nthere, \\N and \\.",
+        geometry={"type": "LineString", "coordinates": [[113.3, 23.1], [113.31, 23.11]]},
+        measured={"nothing": None, "nested": {"list": [1, 2.5, "三"]}, "quote": "'\""},
+    )
+    others = [flag(start=utc(1000 + i), severity=i) for i in range(3)]
+    rows = [FlagRecord.from_flag(f, DAY).model_dump(exclude={"id"}) for f in (odd, *others)]
+    insert_rows(session, FlagRecord.__table__, rows)
+    session.commit()
+    stored = session.exec(select(FlagRecord).order_by(FlagRecord.start_ts)).all()
+    assert [r.to_flag() for r in stored] == [odd, *others]
+    assert {(r.status, r.source, r.day) for r in stored} == {("open", FlagSource.engine, DAY)}
+
+    fresh = FlagRecord.from_flag(flag(start=utc(5000)), DAY).model_dump(exclude={"id"})
+    with pytest.raises(IntegrityError):
+        insert_rows(session, FlagRecord.__table__, [fresh, rows[1]])
+    session.rollback()
+    assert len(session.exec(select(FlagRecord)).all()) == 4
+
+
+def test_a_flag_reviewed_after_the_run_read_it_fails_the_run_s_update(session: Session):
+    """The run updates the open flags it found again; one reviewed meanwhile matches no more
+    and the update is refused (IntegrityError: ``replace_flags`` answers 409)."""
+    replace_flags(session, FlagSource.engine, DAY, DAY, [flag(), flag(start=utc(900))], UTC)
+    session.commit()
+    first, second = session.exec(select(FlagRecord).order_by(FlagRecord.id)).all()
+    first.status = "dismissed"
+    session.commit()
+    found_again = [{"b_id": r.id, **flag_findings(flag(severity=77))} for r in (first, second)]
+    with pytest.raises(IntegrityError):
+        store._update(session, found_again)
+    session.rollback()
+    store._update(session, found_again[1:])
+    session.commit()
+    assert [
+        (r.status, r.severity) for r in session.exec(select(FlagRecord).order_by(FlagRecord.id))
+    ] == [
+        ("dismissed", 30),
+        ("open", 77),
+    ]

@@ -4,6 +4,8 @@ finding 2). SQLite and PostgreSQL (the ``session``/``engine`` fixtures), flow, A
 
 from __future__ import annotations
 
+import gc
+
 import typer
 from sqlmodel import Session, select
 from typer.testing import CliRunner
@@ -19,6 +21,7 @@ from cdw.enforcement.review import explain
 from cdw.flags.codes import FlagCode, FlagSource
 from cdw.flags.models import FlagRecord
 from cdw.flags.store import FLAG_RUN_ENTITY
+from cdw.flows import day as day_flow
 from cdw.flows.day import analyse_and_reconcile_days, analyse_days, reconcile_days
 from cdw.registry.models import Vehicle
 from cdw.tracking.store import PointStore
@@ -151,6 +154,34 @@ def test_reanalysis_through_the_api_after_an_explanation(client, auth_headers, s
     assert codes.count("LONG_STOP") == 1
     assert _run_entries(session)[1].actor == "enforcement_officer"
     assert [e.action for e in history(session, "flag", stop.id)] == ["explanation"]
+
+
+def test_the_api_stores_a_run_with_the_collector_paused(
+    client, auth_headers, session, tmp_path, monkeypatch
+):
+    """No full collection while an analysis or a reconciliation request writes its flags
+    and legs; the collector runs again after each."""
+    seed_registry(session)
+    store = _store(tmp_path, day_track())
+    collecting: list[bool] = []
+    original = day_flow.replace_flags
+
+    def replace_flags(*args, **kwargs):
+        collecting.append(gc.isenabled())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(day_flow, "replace_flags", replace_flags)
+    app.dependency_overrides[get_store] = lambda: store
+    try:
+        officer = auth_headers(Role.enforcement_officer)
+        body = {"date_from": DAY.isoformat()}
+        assert gc.isenabled()
+        for path in ("/api/v1/analyses", "/api/v1/reconciliations"):
+            assert client.post(path, headers=officer, json=body).status_code == 200
+            assert gc.isenabled()
+    finally:
+        app.dependency_overrides.pop(get_store, None)
+    assert collecting == [False, False]
 
 
 def test_reanalysis_from_the_cli_after_an_explanation(engine, tmp_path, monkeypatch):
