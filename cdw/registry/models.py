@@ -7,7 +7,7 @@ Update only, so that a stored record always serialises even if a rule later tigh
 
 Sites, facilities, depots and zones are known by ``code``, unique within its kind; their
 names may repeat. A record stored without a code gets one when it is inserted, whichever way
-it is created (:func:`_assign_generated_code`): the kind's letter and its id in six digits
+it is created (:func:`generated_codes`): the kind's letter and its id in six digits
 (site 123 → ``S000123``; facilities ``F``, depots ``D``, zones ``Z``), with ``-2``, ``-3`` …
 appended if another record of the kind already holds that code.
 """
@@ -615,24 +615,56 @@ CODE_PREFIX: dict[type[SQLModel], str] = {
 }
 # The placeholder a record without a code is inserted with starts so (no valid code does).
 _PENDING = "~"
+_CODE_LOOKUP_BATCH = 1_000  # candidate codes per SELECT … IN
+
+
+def placeholder_code() -> str:
+    """A unique code a record without one is inserted with, until its id gives it its own."""
+    return f"{_PENDING}{uuid4().hex}"
+
+
+def is_placeholder(code: str) -> bool:
+    return code.startswith(_PENDING)
+
+
+def generated_codes(
+    connection: sa.Connection, model: type[SQLModel], ids: list[int]
+) -> dict[int, str]:
+    """The codes that records ``ids`` of ``model``, inserted with placeholders, take: the
+    kind's letter and the id in six digits, then ``-2``, ``-3`` … while another record of
+    the kind holds it (one look-up per ``_CODE_LOOKUP_BATCH`` candidates)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    bases = {record_id: f"{CODE_PREFIX[model]}{record_id:06d}" for record_id in ids}
+    codes: dict[int, str] = {}
+    n = 1
+    while bases:
+        candidates = {i: base if n == 1 else f"{base}-{n}" for i, base in bases.items()}
+        wanted = list(candidates.values())
+        taken: set[str] = set()
+        for first in range(0, len(wanted), _CODE_LOOKUP_BATCH):
+            batch = wanted[first : first + _CODE_LOOKUP_BATCH]
+            taken.update(
+                connection.execute(sa.select(table.c.code).where(table.c.code.in_(batch))).scalars()
+            )
+        for record_id, code in candidates.items():
+            if code not in taken:
+                codes[record_id] = code
+                del bases[record_id]
+        n += 1
+    return codes
 
 
 def _placeholder_code(_mapper: Mapper, _connection: sa.Connection, target: Any) -> None:
     if target.code is None:
-        target.code = f"{_PENDING}{uuid4().hex}"
+        target.code = placeholder_code()
 
 
 def _assign_generated_code(mapper: Mapper, connection: sa.Connection, target: Any) -> None:
     """Replace the placeholder by the generated code, now that the id is known."""
-    if not target.code.startswith(_PENDING):
+    if not is_placeholder(target.code):
         return
+    code = generated_codes(connection, mapper.class_, [target.id])[target.id]
     table = mapper.local_table
-    base = f"{CODE_PREFIX[mapper.class_]}{target.id:06d}"
-    code, n = base, 1
-    taken = sa.select(table.c.id).where(table.c.id != target.id)
-    while connection.execute(taken.where(table.c.code == code)).first() is not None:
-        n += 1
-        code = f"{base}-{n}"
     connection.execute(table.update().where(table.c.id == target.id).values(code=code))
     set_committed_value(target, "code", code)
 

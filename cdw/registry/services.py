@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
-from sqlalchemy import ColumnElement, exists, false, func, or_, true
+from sqlalchemy import ColumnElement, bindparam, exists, false, func, or_, true
 from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
@@ -52,6 +52,9 @@ from cdw.registry.models import (
     RestrictedZone,
     Vehicle,
     VehicleAssignment,
+    generated_codes,
+    is_placeholder,
+    placeholder_code,
     utcnow,
 )
 from cdw.registry.validators.plates import plate_key
@@ -335,19 +338,14 @@ def create_checked(
     """Insert records of ``model`` from validated Create models whose references and unique
     fields the caller checked for the whole lot (cdw.registry.importer), and append their
     audit entries: the ids, in the order of ``items``. Written in bulk (executemany, one
-    entry batch), except the kinds with a generated code, inserted through the ORM (their
-    code is made from the id). A record a concurrent writer took meanwhile is a Conflict."""
+    entry batch); a kind with a generated code is inserted with placeholders, then given the
+    codes its ids make. A record a concurrent writer took meanwhile is a Conflict."""
     if not items:
         return []
     if model in CODE_PREFIX:
-        records = [model.model_validate(data) for data in items]
-        for record in records:
-            record.updated_at = record.created_at  # type: ignore[attr-defined]
-        session.add_all(records)
-        _flush(session, model, {})
-        stored = [record.model_dump() for record in records]
+        stored = _insert_coded(session, model, items)
     else:
-        stored = _insert_rows(session, model, items)
+        stored = _insert_plain(session, model, items)
     changes = [
         Change(f"registry.{model.__tablename__}", row["id"], "create", _created(row))  # type: ignore[attr-defined]
         for row in stored
@@ -356,19 +354,56 @@ def create_checked(
     return [row["id"] for row in stored]
 
 
-def _insert_rows(
+def _insert_plain(
     session: Session, model: type[SQLModel], items: Sequence[SQLModel]
 ) -> list[dict[str, Any]]:
-    """The records as rows, inserted by executemany (ids returned in order); a vehicle's first
-    holding period opened with it, as the ORM insert does (cdw.registry.models)."""
+    """The records as rows, inserted; a vehicle's first holding period opened with it, as the
+    ORM insert does (cdw.registry.models)."""
     table = model.__table__  # type: ignore[attr-defined]
     now = utcnow()
     rows = [
         {**data.model_dump(include=set(table.c.keys())), "created_at": now, "updated_at": now}
         for data in items
     ]
-    # Each id found by the record's first unique field (a RETURNING in the order of the rows
-    # would be one row per statement on SQLite).
+    _insert_rows(session, model, rows)
+    if model is Vehicle:
+        periods = [
+            {"vehicle_id": r["id"], "haulier_id": r["haulier_id"], "valid_from": now} for r in rows
+        ]
+        session.execute(sql_insert(VehicleAssignment.__table__), periods)  # type: ignore[attr-defined]
+    return rows
+
+
+def _insert_coded(
+    session: Session, model: type[SQLModel], items: Sequence[SQLModel]
+) -> list[dict[str, Any]]:
+    """Records of a kind with a generated code as rows (the table model's values, as the ORM
+    insert has them), inserted with a placeholder code where they have none, then given the
+    codes their ids make (cdw.registry.models.generated_codes) by one executemany."""
+    now = utcnow()
+    rows = [model.model_validate(data).model_dump(exclude={"id"}) for data in items]
+    for row in rows:
+        row.update(created_at=now, updated_at=now, code=row["code"] or placeholder_code())
+    _insert_rows(session, model, rows)
+    pending = [row for row in rows if is_placeholder(row["code"])]
+    if pending:
+        codes = generated_codes(session.connection(), model, [row["id"] for row in pending])
+        for row in pending:
+            row["code"] = codes[row["id"]]
+        table = model.__table__  # type: ignore[attr-defined]
+        session.execute(
+            sql_update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(code=bindparam("b_code")),
+            [{"b_id": row["id"], "b_code": row["code"]} for row in pending],
+        )
+    return rows
+
+
+def _insert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` by executemany, each given its id: found by the record's first unique
+    field (a RETURNING in the order of the rows would be one row per statement on SQLite)."""
+    table = model.__table__  # type: ignore[attr-defined]
     key = ENTITIES[model].unique[0][0]
     stmt = sql_insert(table).returning(table.c.id, table.c[key])
     try:
@@ -377,12 +412,6 @@ def _insert_rows(
         _conflict(session, model, {})
     for row in rows:
         row["id"] = ids[row[key]]
-    if model is Vehicle:
-        periods = [
-            {"vehicle_id": r["id"], "haulier_id": r["haulier_id"], "valid_from": now} for r in rows
-        ]
-        session.execute(sql_insert(VehicleAssignment.__table__), periods)  # type: ignore[attr-defined]
-    return rows
 
 
 def update(

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
+from cdw.audit.models import AuditEntry
 from cdw.cli import registry as registry_cli
 from cdw.db import session_scope
 from cdw.errors import InputFileError, ValidationFailed
@@ -329,6 +330,35 @@ def test_sites_may_share_a_name_and_codes_are_given_or_generated(
     assert [(s.id, s.code) for s in sites] == [(3, "S000003"), (1, "S000001"), (2, "JK-3")]
     assert {s.name for s in sites} == {"街口旧改项目"}
     assert count(engine, ConstructionSite) == 3
+
+
+def test_imported_sites_without_a_code_skip_the_codes_taken_and_audit_their_own(
+    session: Session, tmp_path: Path
+):
+    """Generated in bulk as one at a time: the kind's letter and id, then -2, -3 … past the
+    codes stored records hold; each record's creation entry has the code it got."""
+    for code in ("S000003", "S000003-2"):  # ids 1 and 2: the code id 3 would get, and its -2
+        services.create(session, ConstructionSite, site_in(code=code))
+    session.commit()
+    path = write(
+        tmp_path,
+        "sites.csv",
+        SITE_HEADER
+        + "\n"
+        + _site_row("", "一期", 113.58)  # id 3
+        + _site_row("", "二期", 113.60),  # id 4
+    )
+    report = import_file(session, "sites", path, actor="importer")
+    session.commit()
+    sites = [services.get(session, ConstructionSite, i) for i in report.ids]
+    assert [(s.id, s.code) for s in sites] == [(3, "S000003-3"), (4, "S000004")]
+    entries = session.exec(
+        select(AuditEntry).where(AuditEntry.actor == "importer").order_by(AuditEntry.id)
+    ).all()
+    assert [(e.entity_id, e.action, e.data["code"]) for e in entries] == [
+        ("3", "create", "S000003-3"),
+        ("4", "create", "S000004"),
+    ]
 
 
 def test_duplicate_and_invalid_codes_name_line_and_field(session: Session, tmp_path: Path):
