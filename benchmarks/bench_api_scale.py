@@ -329,8 +329,9 @@ def check_totals(client, engine, headers: dict[str, str]) -> None:
 
 
 def registry_import(url: str, vehicles: int, workdir: Path) -> dict[str, float]:
-    """Seconds to import 100 hauliers, then ``vehicles`` vehicles and as many drivers, each
-    file with ``import_file`` (validation, writes and audit entries) and committed."""
+    """Seconds to import 100 hauliers, then ``vehicles`` vehicles and as many drivers, and a
+    fifth as many sites without codes, each file with ``import_file`` (validation, writes and
+    audit entries) and committed."""
     import csv
 
     from sqlmodel import Session
@@ -360,6 +361,12 @@ def registry_import(url: str, vehicles: int, workdir: Path) -> dict[str, float]:
             ["haulier_credit_code", "name", "licence_no", "phone"],
             [[codes[i % 100], f"司机{i}", f"440100198001{i:06d}", ""] for i in range(vehicles)],
         ),
+        "sites": (  # without codes: each generated from its id
+            ["name", "project_permit_no", "builder", "contractor", "geofence",
+             "expected_volume_m3"],
+            [[f"工地{i}", f"P{i}", "建设单位", "施工单位", json.dumps(_square(i)), 1000]
+             for i in range(vehicles // 5)],
+        ),
     }  # fmt: skip
     engine = make_engine(url)
     seconds = {}
@@ -377,9 +384,18 @@ def registry_import(url: str, vehicles: int, workdir: Path) -> dict[str, float]:
     return seconds
 
 
+def _square(i: int) -> dict[str, Any]:
+    """A 100 m square fence, the ``i``-th of a grid over the city."""
+    lon, lat = 113.2 + i % 100 * 0.002, 22.9 + i // 100 * 0.002
+    ring = [[lon, lat], [lon + 0.001, lat], [lon + 0.001, lat + 0.001], [lon, lat + 0.001]]
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+
+
 def replace_flags_timing(url: str, flags: int) -> dict[str, Any]:
-    """Seconds for ``replace_flags`` of ``flags`` new flags of one day, the same flags found
-    again (updated in place), then half of them (the other half deleted), each committed."""
+    """``replace_flags`` of ``flags`` new flags of one day, the same flags found again
+    (updated in place), then half of them (the other half deleted), each committed: wall
+    seconds, CPU seconds of this process and of the PostgreSQL backend (on this machine),
+    and the load average after."""
     from sqlmodel import Session
 
     from cdw.db import make_engine
@@ -512,7 +528,8 @@ def main() -> None:
                 fresh_url(database, "registry.db"), args.registry_vehicles, WORKDIR
             )
             print(f"{database}: registry import ({args.registry_vehicles:,} vehicles and "
-                  "drivers), seconds:", figures["registry_import_s"], flush=True)  # fmt: skip
+                  f"drivers, {args.registry_vehicles // 5:,} sites), seconds:",
+                  figures["registry_import_s"], flush=True)  # fmt: skip
         if "api" not in args.only:
             continue
         url = fresh_url(database, "flags.db")

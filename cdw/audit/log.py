@@ -34,12 +34,13 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, insert, text
+from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
 from cdw.audit.key import AuditKeyMissing, audit_key
 from cdw.audit.models import AuditEntry
 from cdw.auth.models import User
+from cdw.db import insert_rows
 from cdw.errors import Problem
 
 GENESIS_HASH = "0" * 64
@@ -142,11 +143,12 @@ def audit(
 
 
 def audit_many(session: Session, *, actor: User | str, changes: list[Change]) -> None:
-    """Append one entry per change, in order, as :func:`audit` does, written by executemany
-    (one lock and one read of the chain's head for all: a bulk import)."""
+    """Append one entry per change, in order, as :func:`audit` does, written in bulk
+    (``cdw.db.insert_rows``; one lock and one read of the chain's head for all: a bulk
+    import)."""
     if changes:
         rows = _next_entries(session, actor, changes)
-        session.execute(insert(AuditEntry.__table__), rows)  # type: ignore[attr-defined]
+        insert_rows(session, AuditEntry.__table__, rows)  # type: ignore[attr-defined]
 
 
 def _next_entries(session: Session, actor: User | str, changes: list[Change]) -> list[dict]:

@@ -39,6 +39,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from cdw.audit.log import Change, audit, audit_many
 from cdw.auth.models import BINDING_OF_ROLE, Role, User
+from cdw.db import insert_rows
 from cdw.errors import Conflict, NotFound, Problem, ValidationFailed
 from cdw.registry.categories import HaulierStatus, RecordStatus
 from cdw.registry.models import (
@@ -370,7 +371,7 @@ def _insert_plain(
         periods = [
             {"vehicle_id": r["id"], "haulier_id": r["haulier_id"], "valid_from": now} for r in rows
         ]
-        session.execute(sql_insert(VehicleAssignment.__table__), periods)  # type: ignore[attr-defined]
+        insert_rows(session, VehicleAssignment.__table__, periods)  # type: ignore[attr-defined]
     return rows
 
 
