@@ -46,10 +46,12 @@ from cdw.auth.models import User
 from cdw.config import MAX_STORE_BUCKETS, Thresholds, get_settings
 from cdw.errors import MAX_PROBLEMS_SHOWN, ValidationFailed
 from cdw.exports import safe_row
+from cdw.tracking._clean_kernels import load_in_background as load_kernels_in_background
 from cdw.tracking.clean import clean
 from cdw.tracking.io import Reject, detect_format, iter_points
 from cdw.tracking.models import GpsUpload
 from cdw.tracking.points import empty_points
+from cdw.tracking.prefetch import Prefetch
 from cdw.tracking.store import PointStore, vehicle_bucket
 
 REJECTS_COLUMNS = ("line", "field", "reason_zh", "reason_en", "raw")
@@ -161,6 +163,7 @@ def ingest_file(
     thresholds = thresholds or settings.thresholds
     now = now or datetime.now(UTC)  # one instant for every group's future-timestamp check
     chunk_rows = chunk_rows or settings.ingest_chunk_rows
+    load_kernels_in_background()  # cleaning's kernel, loaded while the file is read
     chunks = iter_points(
         path,
         fmt=kind,
@@ -172,12 +175,14 @@ def ingest_file(
     )
     with _Staging(store, chunk_rows, path.stat().st_size) as staging:
         read = rejected = 0
-        for chunk in chunks:
-            read += chunk.points.height + chunk.rejected_rows
-            rejected += chunk.rejected_rows
-            staging.add_rejects(chunk.rejects)
-            if skip_invalid or not staging.rejects_total:  # a refused file's points are dropped
-                staging.add_points(chunk.points)
+        # the next chunk is read and parsed while this one is staged
+        with Prefetch(chunks, name="cdw-ingest-read") as chunks_ahead:
+            for chunk in chunks_ahead:
+                read += chunk.points.height + chunk.rejected_rows
+                rejected += chunk.rejected_rows
+                staging.add_rejects(chunk.rejects)
+                if skip_invalid or not staging.rejects_total:  # a refused file's points are dropped
+                    staging.add_points(chunk.points)
         kept = staging.first_rejects(REJECTS_KEPT)
         if staging.rejects_total and not skip_invalid:
             raise FileRejected(
@@ -193,9 +198,11 @@ def ingest_file(
             write_rejects(rejects_file, staging.sorted_rejects())
         tally = _CleanTally()
         upload_id = None if session is None else uuid.uuid4().hex
-        appended = store.append_many(
-            tally.cleaned(staging.groups(), thresholds, now), upload=upload_id
-        )
+        # the next group is read back and cleaned while this one is written to the store
+        with Prefetch(
+            tally.cleaned(staging.groups(), thresholds, now), name="cdw-ingest-clean"
+        ) as cleaned_ahead:
+            appended = store.append_many(cleaned_ahead, upload=upload_id)
     report = IngestReport(
         source=str(path),
         format=kind,
