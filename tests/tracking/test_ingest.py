@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -430,6 +431,86 @@ def test_failure_while_storing_removes_staging(
         ingest(csv_file(tmp_path, fleet_rows()), store, chunk_rows=2)
     assert list(store.root.glob(".ingest-*")) == []
     assert stored(store).height == 0
+
+
+class SerialPrefetch:
+    """Prefetch's interface without a thread: ingest's stages one after another."""
+
+    def __init__(self, items: object, **kwargs: object) -> None:
+        self.items = items
+
+    def __enter__(self) -> object:
+        return iter(self.items)  # type: ignore[call-overload]
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 4, 10**6])
+def test_threaded_ingest_equals_the_serial_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
+) -> None:
+    rows = fleet_rows()
+    rows.insert(30, "粤A12345,2024-05-01T08:00:31+08:00,113.2,NaN")
+    rows.insert(33, "粤B12345,1714521630,113.2")
+    path = csv_file(tmp_path, rows)
+    threaded = ingest_chunked(path, tmp_path / "threaded", chunk_rows, skip_invalid=True)
+    rejects = (tmp_path / "track.rejects.csv").read_bytes()
+    monkeypatch.setattr(ingest_module, "Prefetch", SerialPrefetch)
+    serial = ingest_chunked(path, tmp_path / "serial", chunk_rows, skip_invalid=True)
+    same_store_and_report(threaded, serial)
+    assert (tmp_path / "track.rejects.csv").read_bytes() == rejects
+    assert threaded[1].new > 0 and threaded[1].rejects_total == 2
+
+
+def test_file_error_in_a_later_chunk_names_file_and_offset_and_stores_nothing(
+    tmp_path: Path,
+) -> None:
+    ts = datetime(2024, 5, 1, tzinfo=UTC)
+    frames = [
+        jt808.encode_frame(
+            0x0200,
+            "13912345678",
+            jt808.encode_location(lat=23.1, lon=113.2, ts=ts.replace(minute=m)),
+        )
+        for m in range(40)
+    ]
+    broken = frames[-1][:-2] + bytes([frames[-1][-2] ^ 0xFF]) + b"\x7e"
+    path = tmp_path / "capture.808"
+    path.write_bytes(b"".join(frames) + broken)  # read on the worker thread, chunks ago
+    store = PointStore(tmp_path / "store", timezone="Asia/Shanghai")
+    with pytest.raises(InputFileError, match="bad checksum") as err:
+        ingest(path, store, chunk_rows=3)
+    offset = sum(len(f) for f in frames)
+    assert f"{path}" in err.value.en and f"offset {offset}" in err.value.en
+    assert stored(store).height == 0 and store.days() == []
+    assert list(store.root.glob(".ingest-*")) == []
+    assert not any(t.name.startswith("cdw-ingest") for t in threading.enumerate())
+
+
+def test_failure_while_storing_stops_the_cleaning_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = PointStore(tmp_path / "store", timezone="Asia/Shanghai")
+    original = store._stage
+    calls = []
+
+    def failing(*args: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:  # the worker has cleaned groups ahead of this one
+            raise OSError("disk full")
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "_stage", failing)
+    rows = [
+        f"粤A{n:05d},2024-05-01T08:00:{s:02d}+08:00,113.2,23.1" for s in (0, 20) for n in range(60)
+    ]
+    with pytest.raises(OSError, match="disk full"):
+        ingest(csv_file(tmp_path, rows), store, chunk_rows=5)
+    assert not any(t.name.startswith("cdw-ingest") for t in threading.enumerate())
+    assert list(store.root.glob(".ingest-*")) == []
+    assert stored(store).height == 0
+    assert [p for p in store.root.rglob("*.parquet")] == []
 
 
 def test_each_stored_frame_holds_whole_vehicles_of_one_store_bucket(
