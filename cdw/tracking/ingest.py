@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -270,14 +270,27 @@ def _in_track_order(group: pl.DataFrame) -> pl.DataFrame | None:
     rank = group["vehicle"].replace_strict(
         plates, pl.int_range(plates.len(), dtype=pl.UInt32, eager=True), return_dtype=pl.UInt32
     )
-    keys = pl.DataFrame({"rank": rank, "ts": group["ts"]})
-    order = keys.select(pl.arg_sort_by("rank", "ts", maintain_order=True)).to_series()
+    order = _arg_sort_by_rank_and_time(rank, group["ts"])
     ranks = rank.gather(order)
     steps_back = (ranks.diff() == 0) & (order.cast(pl.Int64).diff() < 0)
     if steps_back.any():
         return None
     # sorted by rank among the sorted plates: the plates are in polars' string order
     return group.gather(order).with_columns(pl.col("vehicle").set_sorted())
+
+
+def _arg_sort_by_rank_and_time(rank: pl.Series, ts: pl.Series) -> pl.Series:
+    """The stable order by (rank, ts): one Int64 key ``rank × (span + 1) + (ts - first)``
+    (in µs; ordered as the pair is) where it fits in 63 bits, else the two keys."""
+    first, last = ts.min(), ts.max()
+    span_us = (last - first) // timedelta(microseconds=1) + 1  # type: ignore[operator]
+    if (rank.max() + 1) * span_us < 2**63:  # type: ignore[operator]
+        keys = pl.DataFrame(
+            {"key": rank.cast(pl.Int64) * span_us + (ts - first).dt.total_microseconds()}
+        )
+        return keys.select(pl.arg_sort_by("key", maintain_order=True)).to_series()
+    keys = pl.DataFrame({"rank": rank, "ts": ts})
+    return keys.select(pl.arg_sort_by("rank", "ts", maintain_order=True)).to_series()
 
 
 def file_sha256(path: Path) -> str:

@@ -607,3 +607,28 @@ def test_cleaning_a_group_in_track_order_equals_cleaning_it_as_read(
     assert sorted_first.points.equals(as_read.points)
     assert sorted_first.dropped == as_read.dropped
     assert sorted_first.reordered == as_read.reordered == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pairs=st.lists(
+        st.tuples(st.integers(0, 5), st.integers(-(10**6), 10**6)), min_size=1, max_size=40
+    ),
+    scale=st.sampled_from([1, 10**6, 10**8]),  # 2·10**14 µs × 2**32 ranks: the two-key path
+    big_rank=st.booleans(),
+)
+def test_one_key_sort_by_rank_and_time_equals_the_two_key_sort(
+    pairs: list[tuple[int, int]], scale: int, big_rank: bool
+) -> None:
+    rank = pl.Series([r + (2**32 - 6 if big_rank else 0) for r, _ in pairs], dtype=pl.UInt32)
+    ts = pl.Series(
+        [datetime(2024, 5, 1, tzinfo=UTC) + timedelta(microseconds=t * scale) for _, t in pairs],
+        dtype=pl.Datetime("us", "UTC"),
+    )
+    two_keys = pl.DataFrame({"rank": rank, "ts": ts}).select(
+        pl.arg_sort_by("rank", "ts", maintain_order=True)
+    )
+    assert (
+        ingest_module._arg_sort_by_rank_and_time(rank, ts).to_list()
+        == two_keys.to_series().to_list()
+    )
