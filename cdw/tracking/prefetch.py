@@ -7,7 +7,8 @@ in the iterator's order, so the result is the serial one; memory grows by at mos
 ``depth`` items (plus the one being made). An exception raised by the iterator reaches the
 consumer as it is (a reader's error keeps its file and line), at the item where it
 happened. Leaving the ``with`` block early (the consumer failed) stops the worker after
-its current item and waits for it, so that nothing it reads is removed under it.
+its current item and waits for it, so that nothing it reads is removed under it; items
+made but never taken are handed to ``discard`` (to release what they hold).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -27,8 +28,15 @@ _POLL_S = 0.1  # how often a worker waiting on a full queue checks whether it wa
 class Prefetch(Generic[T]):
     """``with Prefetch(items) as ahead: for item in ahead: ...``"""
 
-    def __init__(self, items: Iterable[T], depth: int = 1, name: str = "cdw-prefetch"):
+    def __init__(
+        self,
+        items: Iterable[T],
+        depth: int = 1,
+        name: str = "cdw-prefetch",
+        discard: Callable[[T], object] | None = None,
+    ):
         self._queue: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=depth)
+        self._discard = discard
         self._stop = threading.Event()
         self._done = False
         self._thread = threading.Thread(target=self._run, args=(items,), name=name, daemon=True)
@@ -41,8 +49,15 @@ class Prefetch(Generic[T]):
         self._stop.set()
         while self._thread.is_alive():  # free a worker blocked on a full queue
             with contextlib.suppress(queue.Empty):
-                self._queue.get(timeout=_POLL_S)
+                self._dropped(self._queue.get(timeout=_POLL_S))
         self._thread.join()
+        while not self._queue.empty():
+            self._dropped(self._queue.get_nowait())
+
+    def _dropped(self, entry: tuple[int, Any]) -> None:
+        kind, value = entry
+        if kind == _ITEM and self._discard is not None:
+            self._discard(value)
 
     def __iter__(self) -> Iterator[T]:
         return self
@@ -64,6 +79,7 @@ class Prefetch(Generic[T]):
         try:
             for item in iterator:
                 if not self._put((_ITEM, item)):
+                    self._dropped((_ITEM, item))
                     return
             self._put((_END, None))
         except BaseException as exc:  # handed to the consumer, raised there

@@ -13,18 +13,26 @@ import pytest
 import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from cdw.cli import ingest as ingest_cli
 from cdw.config import MAX_STORE_BUCKETS, Settings, Thresholds
-from cdw.db import make_engine
-from cdw.errors import InputFileError, ValidationFailed
+from cdw.db import make_engine, session_scope
+from cdw.errors import CdwError, InputFileError, ValidationFailed
 from cdw.models import all_models
 from cdw.tracking import ingest as ingest_module
 from cdw.tracking.clean import clean
-from cdw.tracking.ingest import STAGING_PREFIX, FileRejected, ingest_file
+from cdw.tracking.ingest import (
+    STAGING_PREFIX,
+    FileRejected,
+    IngestReport,
+    ingest_file,
+    ingest_files,
+)
 from cdw.tracking.io import iter_points, jt808
 from cdw.tracking.io.coords import wgs84_to_gcj02
+from cdw.tracking.models import GpsUpload
 from cdw.tracking.points import conform
 from cdw.tracking.store import PointStore, ReadOnlyStore, vehicle_bucket
 
@@ -431,6 +439,87 @@ def test_failure_while_storing_removes_staging(
         ingest(csv_file(tmp_path, fleet_rows()), store, chunk_rows=2)
     assert list(store.root.glob(".ingest-*")) == []
     assert stored(store).height == 0
+
+
+def upload_rows(engine: object) -> list[tuple]:
+    with Session(engine) as session:  # type: ignore[arg-type]
+        uploads = session.exec(select(GpsUpload)).all()
+        return sorted(
+            (
+                u.file_name,
+                u.sha256,
+                u.rows_read,
+                u.rows_rejected,
+                u.points_new,
+                u.points_already_stored,
+            )
+            for u in uploads
+        )
+
+
+def test_ingest_files_equals_ingest_file_one_by_one(tmp_path: Path) -> None:
+    """The pipeline (next file read on a worker while this one is stored) stores, reports and
+    records what ingest_file gives file by file, a refused file and a broken one included."""
+    fleet = csv_file(tmp_path, fleet_rows(), "fleet.csv")
+    refused = csv_file(tmp_path, [GOOD[0], "粤A12345,x,113.2,23.1"], "refused.csv")
+    broken = tmp_path / "broken.808"
+    broken.write_bytes(b"\x7e\x02\x00")
+    good = csv_file(tmp_path, GOOD, "good.csv")
+    files = [fleet, refused, broken, good, fleet]
+
+    def run(root: Path, pipelined: bool) -> tuple:
+        store = PointStore(root / "store", timezone="Asia/Shanghai")
+        engine = make_engine(f"sqlite:///{root / 'db.sqlite'}")
+        all_models().metadata.create_all(engine)
+        options = {
+            "now": NOW,
+            "thresholds": Thresholds(),
+            "chunk_rows": 4,
+            "write_rejects_file": False,
+        }
+        outcomes: list[tuple[Path, object]] = []
+        if pipelined:
+            outcomes = list(
+                ingest_files(files, store, session_scope=lambda: session_scope(engine), **options)
+            )
+        else:
+            for path in files:
+                try:
+                    with session_scope(engine) as session:
+                        outcomes.append(
+                            (path, ingest_file(path, store, session=session, **options))
+                        )
+                except CdwError as exc:
+                    outcomes.append((path, exc))
+        assert list(store.root.glob(".ingest-*")) == []
+        summary = [
+            (p, o.as_dict() if isinstance(o, IngestReport) else (type(o), o.zh, o.en, o.problems))
+            for p, o in outcomes
+        ]
+        return summary, stored(store), upload_rows(engine)
+
+    pipelined, serial = run(tmp_path / "a", True), run(tmp_path / "b", False)
+    assert pipelined[0] == serial[0]
+    assert pipelined[1].equals(serial[1])
+    assert pipelined[2] == serial[2]
+    assert [type(o) for _, o in pipelined[0]] == [dict, tuple, tuple, dict, dict]  # refused, broken
+    assert pipelined[1].height > 0 and len(pipelined[2]) == 3  # fleet twice, good once
+
+
+def test_ingest_files_left_early_removes_the_staging_of_files_read_ahead(tmp_path: Path) -> None:
+    store = PointStore(tmp_path / "store", timezone="Asia/Shanghai")
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    all_models().metadata.create_all(engine)
+    files = [csv_file(tmp_path, GOOD, f"good{n}.csv") for n in range(4)]
+    outcomes = ingest_files(
+        files, store, session_scope=lambda: session_scope(engine), now=NOW, chunk_rows=1
+    )
+    path, report = next(outcomes)
+    assert (path, report.new) == (files[0], 3)  # type: ignore[union-attr]
+    outcomes.close()  # the next file was read (and staged) meanwhile
+    assert list(store.root.glob(".ingest-*")) == []
+    assert not any(t.name.startswith("cdw-ingest") for t in threading.enumerate())
+    assert stored(store).height == 3
 
 
 class SerialPrefetch:
