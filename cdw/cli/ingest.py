@@ -16,7 +16,7 @@ from cdw.config import get_settings
 from cdw.db import session_scope
 from cdw.errors import CdwError
 from cdw.tracking.clean import REASONS
-from cdw.tracking.ingest import IngestReport, ingest_file
+from cdw.tracking.ingest import IngestReport, ingest_files
 from cdw.tracking.store import PointStore
 
 console = Console()
@@ -83,30 +83,28 @@ def ingest_command(
         TimeElapsedColumn(),
         console=console,
     ) as progress:
-        task = progress.add_task("导入 / ingesting", total=len(files))
-        for path in files:
-            progress.update(task, description=f"导入 / ingesting {path.name}")
-            try:
-                with session_scope() as session:
-                    reports.append(
-                        ingest_file(
-                            path,
-                            store,
-                            skip_invalid=skip_invalid,
-                            fmt=fmt,
-                            crs=crs,
-                            terminal_to_plate=mapping,
-                            vehicle=vehicle,
-                            tz=tz,
-                            thresholds=settings.thresholds,
-                            session=session,
-                            uploader=command_actor(),
-                            channel="cli",
-                        )
-                    )
-            except CdwError as exc:
-                failures.append((path, exc))
-            progress.advance(task)
+        task = progress.add_task(f"导入 / ingesting {files[0].name}", total=len(files))
+        outcomes = ingest_files(
+            files,
+            store,
+            session_scope=session_scope,
+            uploader=command_actor(),
+            channel="cli",
+            skip_invalid=skip_invalid,
+            fmt=fmt,
+            crs=crs,
+            terminal_to_plate=mapping,
+            vehicle=vehicle,
+            tz=tz,
+            thresholds=settings.thresholds,
+        )
+        for done, (path, outcome) in enumerate(outcomes, start=1):
+            if isinstance(outcome, CdwError):
+                failures.append((path, outcome))
+            else:
+                reports.append(outcome)
+            following = f" {files[done].name}" if done < len(files) else ""
+            progress.update(task, advance=1, description=f"导入 / ingesting{following}")
     if reports:
         console.print(summary_table(reports))
         console.print(reasons_table(reports))

@@ -32,9 +32,10 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,12 +45,14 @@ from sqlmodel import Session
 from cdw.audit.log import audit
 from cdw.auth.models import User
 from cdw.config import MAX_STORE_BUCKETS, Thresholds, get_settings
-from cdw.errors import MAX_PROBLEMS_SHOWN, ValidationFailed
+from cdw.errors import MAX_PROBLEMS_SHOWN, CdwError, ValidationFailed
 from cdw.exports import safe_row
+from cdw.tracking._clean_kernels import load_in_background as load_kernels_in_background
 from cdw.tracking.clean import clean
 from cdw.tracking.io import Reject, detect_format, iter_points
 from cdw.tracking.models import GpsUpload
 from cdw.tracking.points import empty_points
+from cdw.tracking.prefetch import Prefetch
 from cdw.tracking.store import PointStore, vehicle_bucket
 
 REJECTS_COLUMNS = ("line", "field", "reason_zh", "reason_en", "raw")
@@ -153,6 +156,119 @@ def ingest_file(
     beside the input (an upload answers them instead). With ``session``, the upload is
     recorded and audited (``uploader``, ``channel``, ``file_name`` as sent, default the
     path's name); the caller commits. ``chunk_rows``: default ``Settings.ingest_chunk_rows``."""
+    with read_file(
+        path,
+        store,
+        skip_invalid=skip_invalid,
+        fmt=fmt,
+        crs=crs,
+        terminal_to_plate=terminal_to_plate,
+        vehicle=vehicle,
+        tz=tz,
+        thresholds=thresholds,
+        now=now,
+        write_rejects_file=write_rejects_file,
+        chunk_rows=chunk_rows,
+    ) as read:
+        return store_read(
+            read, store, session=session, uploader=uploader, channel=channel, file_name=file_name
+        )
+
+
+def ingest_files(
+    paths: Iterable[Path],
+    store: PointStore,
+    *,
+    session_scope: Callable[[], AbstractContextManager[Session]],
+    uploader: User | str = "system",
+    channel: str = "cli",
+    **options: Any,
+) -> Iterator[tuple[Path, IngestReport | CdwError]]:
+    """:func:`ingest_file` for each path in turn, each file recorded in its own session (a
+    new ``session_scope()``), yielding its report or the :class:`CdwError` that refused it.
+    The next file is read, checked, staged and hashed on a worker thread while this one is
+    cleaned and stored, so that reading (mostly parsing) and writing overlap on two cores;
+    files are stored in order, each as ``ingest_file`` would store it. ``options``: those
+    of :func:`read_file`."""
+
+    def read_each() -> Iterator[tuple[Path, ReadFile | CdwError]]:
+        for path in paths:
+            try:
+                read = read_file(path, store, **options)
+            except CdwError as exc:
+                yield path, exc
+                continue
+            try:
+                read.sha256 = file_sha256(read.path)
+            except BaseException:
+                read.close()
+                raise
+            yield path, read
+
+    with Prefetch(read_each(), name="cdw-ingest-files", discard=_close_read) as reads:
+        for path, read in reads:
+            if isinstance(read, CdwError):
+                yield path, read
+                continue
+            try:
+                with read, session_scope() as session:
+                    report = store_read(
+                        read, store, session=session, uploader=uploader, channel=channel
+                    )
+            except CdwError as exc:
+                yield path, exc
+                continue
+            yield path, report
+
+
+def _close_read(item: tuple[Path, ReadFile | CdwError]) -> None:
+    if isinstance(item[1], ReadFile):
+        item[1].close()
+
+
+@dataclass
+class ReadFile:
+    """A file read, checked and staged by :func:`read_file`, not yet stored; a context
+    manager whose exit (or :meth:`close`) removes its staging."""
+
+    path: Path
+    format: str
+    staging: _Staging
+    read: int
+    rejected: int
+    rejects: list[Reject]  # the first REJECTS_KEPT
+    rejects_file: Path | None
+    thresholds: Thresholds
+    now: datetime
+    sha256: str | None = None  # the file's digest, when taken while it was read
+
+    def __enter__(self) -> ReadFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.staging.__exit__()
+
+
+def read_file(
+    path: str | Path,
+    store: PointStore,
+    *,
+    skip_invalid: bool = False,
+    fmt: str | None = None,
+    crs: str = "wgs84",
+    terminal_to_plate: dict[str, str] | None = None,
+    vehicle: str | None = None,
+    tz: str | None = None,
+    thresholds: Thresholds | None = None,
+    now: datetime | None = None,
+    write_rejects_file: bool = True,
+    chunk_rows: int | None = None,
+) -> ReadFile:
+    """The first half of :func:`ingest_file`: read, check and stage ``path`` (and write its
+    rejects file); :class:`FileRejected` when it has rejects and not ``skip_invalid``."""
     path = Path(path)
     kind = detect_format(path, fmt)
     if store.read_only:  # refused before anything is staged beside a remote store
@@ -161,6 +277,7 @@ def ingest_file(
     thresholds = thresholds or settings.thresholds
     now = now or datetime.now(UTC)  # one instant for every group's future-timestamp check
     chunk_rows = chunk_rows or settings.ingest_chunk_rows
+    load_kernels_in_background()  # cleaning's kernel, loaded while the file is read
     chunks = iter_points(
         path,
         fmt=kind,
@@ -170,14 +287,17 @@ def ingest_file(
         terminal_to_plate=terminal_to_plate,
         chunk_rows=chunk_rows,
     )
-    with _Staging(store, chunk_rows, path.stat().st_size) as staging:
+    with ExitStack() as on_error:
+        staging = on_error.enter_context(_Staging(store, chunk_rows, path.stat().st_size))
         read = rejected = 0
-        for chunk in chunks:
-            read += chunk.points.height + chunk.rejected_rows
-            rejected += chunk.rejected_rows
-            staging.add_rejects(chunk.rejects)
-            if skip_invalid or not staging.rejects_total:  # a refused file's points are dropped
-                staging.add_points(chunk.points)
+        # the next chunk is read and parsed while this one is staged
+        with Prefetch(chunks, name="cdw-ingest-read") as chunks_ahead:
+            for chunk in chunks_ahead:
+                read += chunk.points.height + chunk.rejected_rows
+                rejected += chunk.rejected_rows
+                staging.add_rejects(chunk.rejects)
+                if skip_invalid or not staging.rejects_total:  # a refused file's points are dropped
+                    staging.add_points(chunk.points)
         kept = staging.first_rejects(REJECTS_KEPT)
         if staging.rejects_total and not skip_invalid:
             raise FileRejected(
@@ -191,27 +311,47 @@ def ingest_file(
         if staging.rejects_total and write_rejects_file:
             rejects_file = path.parent / f"{path.stem}.rejects.csv"
             write_rejects(rejects_file, staging.sorted_rejects())
-        tally = _CleanTally()
-        upload_id = None if session is None else uuid.uuid4().hex
-        appended = store.append_many(
-            tally.cleaned(staging.groups(), thresholds, now), upload=upload_id
-        )
+        on_error.pop_all()  # the staging now belongs to the ReadFile
+    return ReadFile(path, kind, staging, read, rejected, kept, rejects_file, thresholds, now)
+
+
+def store_read(
+    read: ReadFile,
+    store: PointStore,
+    *,
+    session: Session | None = None,
+    uploader: User | str = "system",
+    channel: str = "cli",
+    file_name: str | None = None,
+) -> IngestReport:
+    """The second half of :func:`ingest_file`: clean and store what ``read`` staged (the
+    caller closes it), record the upload with ``session``."""
+    tally = _CleanTally()
+    upload_id = None if session is None else uuid.uuid4().hex
+    # the next group is read back and cleaned while this one is written to the store
+    with Prefetch(
+        tally.cleaned(read.staging.groups(), read.thresholds, read.now), name="cdw-ingest-clean"
+    ) as cleaned_ahead:
+        appended = store.append_many(cleaned_ahead, upload=upload_id)
     report = IngestReport(
-        source=str(path),
-        format=kind,
-        read=read,
-        rejected=rejected,
+        source=str(read.path),
+        format=read.format,
+        read=read.read,
+        rejected=read.rejected,
         dropped=tally.dropped,
         reordered=tally.reordered,
         new=appended.new,
         already_stored=appended.duplicates,
-        rejects_file=rejects_file,
-        rejects=kept,
+        rejects_file=read.rejects_file,
+        rejects=read.rejects,
         upload_id=upload_id,
-        rejects_total=staging.rejects_total,
+        rejects_total=read.staging.rejects_total,
     )
     if session is not None:
-        record_upload(session, path, report, uploader, channel, file_name or path.name)
+        path = read.path
+        record_upload(
+            session, path, report, uploader, channel, file_name or path.name, sha256=read.sha256
+        )
     return report
 
 
@@ -263,14 +403,27 @@ def _in_track_order(group: pl.DataFrame) -> pl.DataFrame | None:
     rank = group["vehicle"].replace_strict(
         plates, pl.int_range(plates.len(), dtype=pl.UInt32, eager=True), return_dtype=pl.UInt32
     )
-    keys = pl.DataFrame({"rank": rank, "ts": group["ts"]})
-    order = keys.select(pl.arg_sort_by("rank", "ts", maintain_order=True)).to_series()
+    order = _arg_sort_by_rank_and_time(rank, group["ts"])
     ranks = rank.gather(order)
     steps_back = (ranks.diff() == 0) & (order.cast(pl.Int64).diff() < 0)
     if steps_back.any():
         return None
     # sorted by rank among the sorted plates: the plates are in polars' string order
     return group.gather(order).with_columns(pl.col("vehicle").set_sorted())
+
+
+def _arg_sort_by_rank_and_time(rank: pl.Series, ts: pl.Series) -> pl.Series:
+    """The stable order by (rank, ts): one Int64 key ``rank × (span + 1) + (ts - first)``
+    (in µs; ordered as the pair is) where it fits in 63 bits, else the two keys."""
+    first, last = ts.min(), ts.max()
+    span_us = (last - first) // timedelta(microseconds=1) + 1  # type: ignore[operator]
+    if (rank.max() + 1) * span_us < 2**63:  # type: ignore[operator]
+        keys = pl.DataFrame(
+            {"key": rank.cast(pl.Int64) * span_us + (ts - first).dt.total_microseconds()}
+        )
+        return keys.select(pl.arg_sort_by("key", maintain_order=True)).to_series()
+    keys = pl.DataFrame({"rank": rank, "ts": ts})
+    return keys.select(pl.arg_sort_by("rank", "ts", maintain_order=True)).to_series()
 
 
 def file_sha256(path: Path) -> str:
@@ -288,14 +441,16 @@ def record_upload(
     uploader: User | str,
     channel: str,
     file_name: str,
+    sha256: str | None = None,
 ) -> GpsUpload:
-    """The ``gps_upload`` row of a stored file and its audit entry (flushed, not committed)."""
+    """The ``gps_upload`` row of a stored file and its audit entry (flushed, not committed);
+    ``sha256``: the file's digest if already taken."""
     upload = GpsUpload(
         id=report.upload_id,
         uploader=uploader.username if isinstance(uploader, User) else uploader,
         channel=channel,
         file_name=file_name[:255],
-        sha256=file_sha256(path),
+        sha256=sha256 or file_sha256(path),
         format=report.format,
         rows_read=report.read,
         rows_rejected=report.rejected,

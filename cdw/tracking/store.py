@@ -159,6 +159,37 @@ def _bucket_series(vehicles: pl.Series, buckets: int) -> pl.Series:
     )
 
 
+_DAY_US = 86_400_000_000
+_MINUTE = timedelta(minutes=1)
+_FAST_DAYS_SPAN = timedelta(days=31)  # longest span whose offsets are checked minute by minute
+
+
+def local_days(ts: pl.Series, timezone: str) -> pl.Series:
+    """The local date (Int32 days since 1970) in ``timezone`` of each UTC ``ts``: what
+    ``ts.dt.convert_time_zone(timezone).dt.date()`` gives, by integer arithmetic when the
+    zone keeps one UTC offset over the batch's span (checked at every whole minute of it:
+    offsets change at whole minutes in tzdata since 1972), as a city's day nearly always
+    does; otherwise, or over a span of more than a month, row by row."""
+    first, last = ts.min(), ts.max()
+    if first is not None and last - first <= _FAST_DAYS_SPAN:  # type: ignore[operator]
+        marks = pl.datetime_range(
+            first.replace(second=0, microsecond=0),  # type: ignore[union-attr]
+            last,
+            _MINUTE,
+            time_unit="us",
+            time_zone="UTC",
+            eager=True,
+        )
+        offsets = (
+            marks.dt.convert_time_zone(timezone).dt.replace_time_zone(None)
+            - marks.dt.replace_time_zone(None)
+        ).unique()
+        if offsets.len() == 1:
+            offset_us = offsets.dt.total_microseconds().item()
+            return ((ts.dt.epoch("us") + offset_us) // _DAY_US).cast(pl.Int32)
+    return ts.dt.convert_time_zone(timezone).dt.date().cast(pl.Int32)
+
+
 def _stored(frame: pl.DataFrame, upload: str | None = None) -> pl.DataFrame:
     """``frame`` as the store keeps it: the points columns and the upload id."""
     if UPLOAD in frame.columns:
@@ -451,16 +482,18 @@ class PointStore:
         ts), and the row order that puts ``batch`` in it (a stable sort on integers, each
         plate ranked once: repeated keys end side by side, the first as it came first); None
         when the batch is in that order already (ingest's chunks)."""
-        plates = batch["vehicle"].unique().sort()
+        vehicle = batch["vehicle"]
+        plates = vehicle.unique().sort()
         n = plates.len()
         per_plate = vehicle_bucket(plates, self.buckets).cast(pl.Int64) * n + pl.int_range(
             n, dtype=pl.Int64, eager=True
         )
-        day = self._day_expr().cast(pl.Int32).cast(pl.Int64)
-        rank = day * (_DAY_FACTOR * n) + pl.col("vehicle").replace_strict(
-            plates, per_plate, return_dtype=pl.Int64
-        )
-        keys = batch.select(rank.alias("_part"), "ts")
+        if vehicle.flags["SORTED_ASC"]:  # ingest's groups: a run's number is its plate's rank
+            plate = per_plate.gather(vehicle.rle_id())
+        else:
+            plate = vehicle.replace_strict(plates, per_plate, return_dtype=pl.Int64)
+        day = local_days(batch["ts"], self.timezone).cast(pl.Int64)
+        keys = pl.DataFrame({"_part": day * (_DAY_FACTOR * n) + plate, "ts": batch["ts"]})
         step = pl.col("_part").diff()
         in_order = (step > 0) | ((step == 0) & (pl.col("ts").diff() >= 0))
         order = None
@@ -746,9 +779,6 @@ class PointStore:
         ]
 
     # ------------------------------------------------------------------ layout
-
-    def _day_expr(self) -> pl.Expr:
-        return pl.col("ts").dt.convert_time_zone(self.timezone).dt.date()
 
     def _local_day(self, moment: datetime) -> date:
         return moment.astimezone(ZoneInfo(self.timezone)).date()

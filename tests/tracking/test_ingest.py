@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,18 +13,26 @@ import pytest
 import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from cdw.cli import ingest as ingest_cli
 from cdw.config import MAX_STORE_BUCKETS, Settings, Thresholds
-from cdw.db import make_engine
-from cdw.errors import InputFileError, ValidationFailed
+from cdw.db import make_engine, session_scope
+from cdw.errors import CdwError, InputFileError, ValidationFailed
 from cdw.models import all_models
 from cdw.tracking import ingest as ingest_module
 from cdw.tracking.clean import clean
-from cdw.tracking.ingest import STAGING_PREFIX, FileRejected, ingest_file
+from cdw.tracking.ingest import (
+    STAGING_PREFIX,
+    FileRejected,
+    IngestReport,
+    ingest_file,
+    ingest_files,
+)
 from cdw.tracking.io import iter_points, jt808
 from cdw.tracking.io.coords import wgs84_to_gcj02
+from cdw.tracking.models import GpsUpload
 from cdw.tracking.points import conform
 from cdw.tracking.store import PointStore, ReadOnlyStore, vehicle_bucket
 
@@ -432,6 +441,167 @@ def test_failure_while_storing_removes_staging(
     assert stored(store).height == 0
 
 
+def upload_rows(engine: object) -> list[tuple]:
+    with Session(engine) as session:  # type: ignore[arg-type]
+        uploads = session.exec(select(GpsUpload)).all()
+        return sorted(
+            (
+                u.file_name,
+                u.sha256,
+                u.rows_read,
+                u.rows_rejected,
+                u.points_new,
+                u.points_already_stored,
+            )
+            for u in uploads
+        )
+
+
+def test_ingest_files_equals_ingest_file_one_by_one(tmp_path: Path) -> None:
+    """The pipeline (next file read on a worker while this one is stored) stores, reports and
+    records what ingest_file gives file by file, a refused file and a broken one included."""
+    fleet = csv_file(tmp_path, fleet_rows(), "fleet.csv")
+    refused = csv_file(tmp_path, [GOOD[0], "粤A12345,x,113.2,23.1"], "refused.csv")
+    broken = tmp_path / "broken.808"
+    broken.write_bytes(b"\x7e\x02\x00")
+    good = csv_file(tmp_path, GOOD, "good.csv")
+    files = [fleet, refused, broken, good, fleet]
+
+    def run(root: Path, pipelined: bool) -> tuple:
+        store = PointStore(root / "store", timezone="Asia/Shanghai")
+        engine = make_engine(f"sqlite:///{root / 'db.sqlite'}")
+        all_models().metadata.create_all(engine)
+        options = {
+            "now": NOW,
+            "thresholds": Thresholds(),
+            "chunk_rows": 4,
+            "write_rejects_file": False,
+        }
+        outcomes: list[tuple[Path, object]] = []
+        if pipelined:
+            outcomes = list(
+                ingest_files(files, store, session_scope=lambda: session_scope(engine), **options)
+            )
+        else:
+            for path in files:
+                try:
+                    with session_scope(engine) as session:
+                        outcomes.append(
+                            (path, ingest_file(path, store, session=session, **options))
+                        )
+                except CdwError as exc:
+                    outcomes.append((path, exc))
+        assert list(store.root.glob(".ingest-*")) == []
+        summary = [
+            (p, o.as_dict() if isinstance(o, IngestReport) else (type(o), o.zh, o.en, o.problems))
+            for p, o in outcomes
+        ]
+        return summary, stored(store), upload_rows(engine)
+
+    pipelined, serial = run(tmp_path / "a", True), run(tmp_path / "b", False)
+    assert pipelined[0] == serial[0]
+    assert pipelined[1].equals(serial[1])
+    assert pipelined[2] == serial[2]
+    assert [type(o) for _, o in pipelined[0]] == [dict, tuple, tuple, dict, dict]  # refused, broken
+    assert pipelined[1].height > 0 and len(pipelined[2]) == 3  # fleet twice, good once
+
+
+def test_ingest_files_left_early_removes_the_staging_of_files_read_ahead(tmp_path: Path) -> None:
+    store = PointStore(tmp_path / "store", timezone="Asia/Shanghai")
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    all_models().metadata.create_all(engine)
+    files = [csv_file(tmp_path, GOOD, f"good{n}.csv") for n in range(4)]
+    outcomes = ingest_files(
+        files, store, session_scope=lambda: session_scope(engine), now=NOW, chunk_rows=1
+    )
+    path, report = next(outcomes)
+    assert (path, report.new) == (files[0], 3)  # type: ignore[union-attr]
+    outcomes.close()  # the next file was read (and staged) meanwhile
+    assert list(store.root.glob(".ingest-*")) == []
+    assert not any(t.name.startswith("cdw-ingest") for t in threading.enumerate())
+    assert stored(store).height == 3
+
+
+class SerialPrefetch:
+    """Prefetch's interface without a thread: ingest's stages one after another."""
+
+    def __init__(self, items: object, **kwargs: object) -> None:
+        self.items = items
+
+    def __enter__(self) -> object:
+        return iter(self.items)  # type: ignore[call-overload]
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 4, 10**6])
+def test_threaded_ingest_equals_the_serial_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
+) -> None:
+    rows = fleet_rows()
+    rows.insert(30, "粤A12345,2024-05-01T08:00:31+08:00,113.2,NaN")
+    rows.insert(33, "粤B12345,1714521630,113.2")
+    path = csv_file(tmp_path, rows)
+    threaded = ingest_chunked(path, tmp_path / "threaded", chunk_rows, skip_invalid=True)
+    rejects = (tmp_path / "track.rejects.csv").read_bytes()
+    monkeypatch.setattr(ingest_module, "Prefetch", SerialPrefetch)
+    serial = ingest_chunked(path, tmp_path / "serial", chunk_rows, skip_invalid=True)
+    same_store_and_report(threaded, serial)
+    assert (tmp_path / "track.rejects.csv").read_bytes() == rejects
+    assert threaded[1].new > 0 and threaded[1].rejects_total == 2
+
+
+def test_file_error_in_a_later_chunk_names_file_and_offset_and_stores_nothing(
+    tmp_path: Path,
+) -> None:
+    ts = datetime(2024, 5, 1, tzinfo=UTC)
+    frames = [
+        jt808.encode_frame(
+            0x0200,
+            "13912345678",
+            jt808.encode_location(lat=23.1, lon=113.2, ts=ts.replace(minute=m)),
+        )
+        for m in range(40)
+    ]
+    broken = frames[-1][:-2] + bytes([frames[-1][-2] ^ 0xFF]) + b"\x7e"
+    path = tmp_path / "capture.808"
+    path.write_bytes(b"".join(frames) + broken)  # read on the worker thread, chunks ago
+    store = PointStore(tmp_path / "store", timezone="Asia/Shanghai")
+    with pytest.raises(InputFileError, match="bad checksum") as err:
+        ingest(path, store, chunk_rows=3)
+    offset = sum(len(f) for f in frames)
+    assert f"{path}" in err.value.en and f"offset {offset}" in err.value.en
+    assert stored(store).height == 0 and store.days() == []
+    assert list(store.root.glob(".ingest-*")) == []
+    assert not any(t.name.startswith("cdw-ingest") for t in threading.enumerate())
+
+
+def test_failure_while_storing_stops_the_cleaning_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = PointStore(tmp_path / "store", timezone="Asia/Shanghai")
+    original = store._stage
+    calls = []
+
+    def failing(*args: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:  # the worker has cleaned groups ahead of this one
+            raise OSError("disk full")
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "_stage", failing)
+    rows = [
+        f"粤A{n:05d},2024-05-01T08:00:{s:02d}+08:00,113.2,23.1" for s in (0, 20) for n in range(60)
+    ]
+    with pytest.raises(OSError, match="disk full"):
+        ingest(csv_file(tmp_path, rows), store, chunk_rows=5)
+    assert not any(t.name.startswith("cdw-ingest") for t in threading.enumerate())
+    assert list(store.root.glob(".ingest-*")) == []
+    assert stored(store).height == 0
+    assert [p for p in store.root.rglob("*.parquet")] == []
+
+
 def test_each_stored_frame_holds_whole_vehicles_of_one_store_bucket(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -526,3 +696,28 @@ def test_cleaning_a_group_in_track_order_equals_cleaning_it_as_read(
     assert sorted_first.points.equals(as_read.points)
     assert sorted_first.dropped == as_read.dropped
     assert sorted_first.reordered == as_read.reordered == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pairs=st.lists(
+        st.tuples(st.integers(0, 5), st.integers(-(10**6), 10**6)), min_size=1, max_size=40
+    ),
+    scale=st.sampled_from([1, 10**6, 10**8]),  # 2·10**14 µs × 2**32 ranks: the two-key path
+    big_rank=st.booleans(),
+)
+def test_one_key_sort_by_rank_and_time_equals_the_two_key_sort(
+    pairs: list[tuple[int, int]], scale: int, big_rank: bool
+) -> None:
+    rank = pl.Series([r + (2**32 - 6 if big_rank else 0) for r, _ in pairs], dtype=pl.UInt32)
+    ts = pl.Series(
+        [datetime(2024, 5, 1, tzinfo=UTC) + timedelta(microseconds=t * scale) for _, t in pairs],
+        dtype=pl.Datetime("us", "UTC"),
+    )
+    two_keys = pl.DataFrame({"rank": rank, "ts": ts}).select(
+        pl.arg_sort_by("rank", "ts", maintain_order=True)
+    )
+    assert (
+        ingest_module._arg_sort_by_rank_and_time(rank, ts).to_list()
+        == two_keys.to_series().to_list()
+    )

@@ -20,7 +20,13 @@ from pydantic import ValidationError
 from cdw.config import Settings
 from cdw.errors import CdwError
 from cdw.tracking.points import conform
-from cdw.tracking.store import AppendResult, PointStore, ReadOnlyStore, vehicle_bucket
+from cdw.tracking.store import (
+    AppendResult,
+    PointStore,
+    ReadOnlyStore,
+    local_days,
+    vehicle_bucket,
+)
 
 T0 = datetime(2024, 5, 1, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai
 
@@ -670,3 +676,47 @@ def test_an_ingest_does_not_import_pandas(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+ZONES = ["Asia/Shanghai", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "UTC"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    start=st.datetimes(datetime(1975, 1, 1), datetime(2040, 1, 1)),
+    span_minutes=st.sampled_from([0, 5, 90, 60 * 24, 60 * 24 * 20, 60 * 24 * 40]),
+    offsets=st.lists(st.floats(0, 1), min_size=1, max_size=60),
+)
+def test_local_days_equal_the_row_by_row_conversion(
+    zone: str, start: datetime, span_minutes: int, offsets: list[float]
+) -> None:
+    """Twin: the integer path (one offset over the span) and the fallback give polars' dates,
+    also across DST changes (New York, Lord Howe's half hour), Kathmandu's +05:45 and at
+    midnight."""
+    first = start.replace(tzinfo=UTC)
+    ts = pl.Series(
+        "ts",
+        [first + timedelta(minutes=span_minutes * f) for f in offsets],
+        dtype=pl.Datetime("us", "UTC"),
+    )
+    expected = ts.dt.convert_time_zone(zone).dt.date().cast(pl.Int32)
+    assert local_days(ts, zone).to_list() == expected.to_list()
+
+
+@pytest.mark.parametrize(
+    ("zone", "around"),
+    [
+        ("America/New_York", datetime(2026, 3, 8, 7, 0, tzinfo=UTC)),  # 02:00 EST → EDT
+        ("America/New_York", datetime(2026, 11, 1, 6, 0, tzinfo=UTC)),  # 02:00 EDT → EST
+        ("Asia/Shanghai", datetime(2026, 11, 19, 16, 0, tzinfo=UTC)),  # local midnight
+    ],
+)
+def test_local_days_at_a_change_of_offset_or_day(zone: str, around: datetime) -> None:
+    ts = pl.Series(
+        "ts",
+        [around + timedelta(microseconds=d) for d in (-3_600_000_001, -1, 0, 1, 3_600_000_000)],
+        dtype=pl.Datetime("us", "UTC"),
+    )
+    expected = ts.dt.convert_time_zone(zone).dt.date().cast(pl.Int32)
+    assert local_days(ts, zone).to_list() == expected.to_list()

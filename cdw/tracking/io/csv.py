@@ -197,16 +197,22 @@ def _transcode(data: bytes, source: str, line: int) -> bytes:
         ) from exc
 
 
+def is_utf8(data: bytes) -> bool:
+    """Whether ``data`` decodes as (strict) UTF-8, as ``data.decode("utf-8")`` would tell,
+    checked by polars without building the decoded text (a block's worth of it)."""
+    try:
+        pl.Series([data], dtype=pl.Binary).cast(pl.String)
+    except pl.exceptions.ComputeError:
+        return False
+    return True
+
+
 def _read_block(
     block: bytes, first_line: int, state: _State, source: str, tz: str | None, crs: str
 ) -> tuple[ReadResult, int]:
     """The block's result and how many newlines it holds."""
     if state.encoding is None and not block.isascii():  # the first block that decides
-        try:
-            block.decode("utf-8")
-            state.encoding = "utf-8"
-        except UnicodeDecodeError:
-            state.encoding = "gb18030"
+        state.encoding = "utf-8" if is_utf8(block) else "gb18030"
     text = _transcode(block, source, first_line) if state.encoding == "gb18030" else block
     try:
         raw, column_rejects, newlines = _parse(text, first_line, state, source)

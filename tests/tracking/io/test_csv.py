@@ -390,3 +390,27 @@ def test_blocks_cut_whole_records_only(
     assert b"".join(blocks) == data[17:]
     for block in blocks[:-1]:
         assert block.endswith(b"\n") and block.count(b'"') % 2 == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.one_of(
+        st.binary(max_size=64),
+        st.text(max_size=32).map(lambda t: t.encode("utf-8")),
+        st.text(alphabet="粤湘A0,.:-T+", max_size=16).map(lambda t: t.encode("gb18030")),
+        st.tuples(
+            st.text(max_size=8),
+            st.sampled_from([b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80", b"\xe4\xb8"]),
+            st.text(max_size=8),
+        ).map(lambda p: p[0].encode("utf-8") + p[1] + p[2].encode("utf-8")),
+    )
+)
+def test_utf8_check_agrees_with_python_decoding(data: bytes) -> None:
+    """Twin: the block's UTF-8 check without decoding it, against ``bytes.decode``
+    (overlongs, surrogates, code points past U+10FFFF, GB18030 bytes, NUL)."""
+    try:
+        data.decode("utf-8")
+        decodes = True
+    except UnicodeDecodeError:
+        decodes = False
+    assert csv_reader.is_utf8(data) == decodes
