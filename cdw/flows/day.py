@@ -145,8 +145,7 @@ def _analyse(
         )
         for legs in _spooled(spool):  # one task's legs at a time
             if legs:
-                rows = [LoadedLeg.from_facts(leg, tz).model_dump(exclude={"id"}) for leg in legs]
-                session.execute(insert(LoadedLeg), rows)
+                session.execute(insert(LoadedLeg), [LoadedLeg.row_of(leg, tz) for leg in legs])
     analysed_at = datetime.now(UTC)
     for offset in range((end_day - start_day).days + 1):
         day = start_day + timedelta(days=offset)
