@@ -655,6 +655,22 @@ class PointStore:
                 .collect(engine="streaming")
             )
 
+    def coordinate_bounds(
+        self, start: datetime, end: datetime
+    ) -> tuple[float, float, float, float] | None:
+        """``(west, east, south, north)``: the least and greatest longitude and latitude of
+        the files of the local days ``start..end`` spans, from their footers' statistics (no
+        data read; Parquet leaves NaN out of them); None without files, or when one lacks
+        them. The files of a day hold only that day's points, so these bound the span's."""
+        start, end = _utc_span(start, end)
+        with self._lock(exclusive=False):
+            files = self._span_files(start, end)
+            bounds = [_lonlat_bounds(self._metadata(f)) for f in files]
+        if not bounds or any(b is None for b in bounds):
+            return None
+        west, east, south, north = zip(*bounds, strict=True)
+        return min(west), max(east), min(south), max(north)
+
     def read_uploads(self, day: date) -> pl.DataFrame:
         """``vehicle, ts, upload`` of every point stored for local ``day``."""
         with self._lock(exclusive=False):
@@ -1000,6 +1016,25 @@ def _ts_span(meta: pq.FileMetaData) -> tuple[datetime, datetime] | None:
     (times, per), low, high = unit, min(lows), max(highs)
     low, high = low * times // per, -(-high * times // per)
     return _EPOCH + timedelta(microseconds=low), _EPOCH + timedelta(microseconds=high)
+
+
+def _lonlat_bounds(meta: pq.FileMetaData) -> tuple[float, float, float, float] | None:
+    """``(west, east, south, north)`` of a file by its row groups' statistics (None: unknown)."""
+    names = meta.schema.names
+    if "lon" not in names or "lat" not in names:
+        return None
+    lows: dict[str, list[float]] = {"lon": [], "lat": []}
+    highs: dict[str, list[float]] = {"lon": [], "lat": []}
+    for group in range(meta.num_row_groups):
+        for name in ("lon", "lat"):
+            stats = meta.row_group(group).column(names.index(name)).statistics
+            if stats is None or not stats.has_min_max:
+                return None
+            lows[name].append(float(stats.min))
+            highs[name].append(float(stats.max))
+    if not lows["lon"]:
+        return None
+    return min(lows["lon"]), max(highs["lon"]), min(lows["lat"]), max(highs["lat"])
 
 
 def _by_vehicle_and_time(frame: pl.DataFrame) -> pl.DataFrame:
