@@ -148,7 +148,7 @@ def _analyse(
         )
         for legs in _spooled(spool):  # one task's legs at a time
             if legs:
-                rows = [LoadedLeg.from_facts(leg, tz).model_dump(exclude={"id"}) for leg in legs]
+                rows = [LoadedLeg.row_of(leg, tz) for leg in legs]
                 insert_rows(session, LoadedLeg.__table__, rows)  # type: ignore[attr-defined]
     analysed_at = datetime.now(UTC)
     for offset in range((end_day - start_day).days + 1):

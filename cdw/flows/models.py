@@ -45,22 +45,24 @@ class LoadedLeg(SQLModel, table=True):
     load_state_source: str = Field(default="reported", max_length=16)
     path: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
-    @classmethod
-    def from_facts(cls, trip: TripFacts, tz: tzinfo) -> LoadedLeg:
-        return cls(
-            day=trip.start.astimezone(tz).date(),
-            trip_id=trip.trip_id,
-            vehicle=trip.vehicle,
-            start_ts=trip.start,
-            end_ts=trip.end,
-            origin_site_id=trip.origin_site_id,
-            origin_site_name=trip.origin_site_name,
-            destination_facility_id=trip.destination_facility_id,
-            destination_facility_name=trip.destination_facility_name,
-            destination_site_id=trip.destination_site_id,
-            load_state_source=trip.load_state_source,
-            path=[list(p) for p in trip.path],
-        )
+    @staticmethod
+    def row_of(trip: TripFacts, tz: tzinfo) -> dict[str, Any]:
+        """The leg's row for a bulk insert: every column but ``id`` (no model instance: a
+        day's thousands of legs are inserted at once)."""
+        return {
+            "day": trip.start.astimezone(tz).date(),
+            "trip_id": trip.trip_id,
+            "vehicle": trip.vehicle,
+            "start_ts": trip.start,
+            "end_ts": trip.end,
+            "origin_site_id": trip.origin_site_id,
+            "origin_site_name": trip.origin_site_name,
+            "destination_facility_id": trip.destination_facility_id,
+            "destination_facility_name": trip.destination_facility_name,
+            "destination_site_id": trip.destination_site_id,
+            "load_state_source": trip.load_state_source,
+            "path": [list(p) for p in trip.path],
+        }
 
     def to_facts(self) -> TripFacts:
         return TripFacts(

@@ -6,8 +6,8 @@ more is a task alone), laid along the store's vehicle buckets (``plan_tasks``) s
 reads the files of one bucket, or of a few small ones, not every bucket's. Nothing in the pipeline looks across vehicles (cleaning keys on
 vehicle and time, tracks and trips are per vehicle, every check reads one trip of one track
 and the shared context), so the tasks' results merged are the whole-frame run's. The run has
-one projector (``projector_for_scan``: a streaming pass over the span, the zone
-``projector_for`` gives the whole frame) and one context for every task.
+one projector (``span_projector``: the zone ``projector_for`` gives the whole frame, from the
+files' footers or a streaming pass over the span) and one context for every task.
 
 A task reads its vehicles (``PointStore.read(vehicles=…)``), runs ``run_pipeline`` and returns
 its flags, loaded legs and counts; the caller (``cdw.flows.day``) takes each result as its
@@ -52,7 +52,7 @@ from cdw.manifests.reconcile import TripFacts, trip_facts
 from cdw.roads.matching import MatchParams
 from cdw.roads.network import RoadNetwork
 from cdw.roads.services import Roads
-from cdw.tracking.analysis import projector_for_scan
+from cdw.tracking.analysis import projector_for_bounds, projector_for_scan
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.pipeline import CHECKS, run_pipeline
 from cdw.tracking.store import PointStore, vehicle_bucket
@@ -180,9 +180,13 @@ def plan_tasks(counts: pl.DataFrame, chunk_rows: int, buckets: int = 1) -> list[
 
 
 def span_projector(store: PointStore, start: datetime, end: datetime) -> Projector | None:
-    """The run's projector: ``projector_for`` of every point of the span, from a streaming
-    pass over the span's longitudes and latitudes."""
-    return projector_for_scan(store.scan(start, end, columns=["lon", "lat"]))
+    """The run's projector for a span that holds points: ``projector_for`` of every point of
+    the span, from the store files' footers where their extremes decide it (a city's fleet:
+    one UTM zone; ``projector_for_bounds``), else from a streaming pass over the span's
+    longitudes and latitudes."""
+    bounds = store.coordinate_bounds(start, end)
+    by_bounds = None if bounds is None else projector_for_bounds(*bounds)
+    return by_bounds or projector_for_scan(store.scan(start, end, columns=["lon", "lat"]))
 
 
 def store_root(store: PointStore) -> str:

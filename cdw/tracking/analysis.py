@@ -99,6 +99,19 @@ def projector_for(points: pl.DataFrame) -> Projector | None:
     return Projector.for_points(lon[ok], lat[ok])
 
 
+def projector_for_bounds(west: float, east: float, south: float, north: float) -> Projector | None:
+    """``projector_for`` of points known by their extremes alone, where those decide it:
+    every value plausible (no (0, 0) fix possible among them) and all in one 6° zone of
+    longitude and one hemisphere, so their median is too; else None (a scan must tell)."""
+    if not (-180.0 <= west <= east <= 180.0 and -80.0 <= south <= north <= 80.0):
+        return None
+    if west <= 0.0 <= east and south <= 0.0 <= north:
+        return None
+    if (west + 180.0) // 6.0 != (east + 180.0) // 6.0 or (south >= 0.0) != (north >= 0.0):
+        return None
+    return Projector.for_points([west], [south])
+
+
 def projector_for_scan(points: pl.LazyFrame) -> Projector | None:
     """``projector_for`` of the collected frame, without collecting it: one streaming pass
     counts the plausible fixes per 6° zone of longitude and per hemisphere, with their

@@ -84,6 +84,10 @@ _SPAN_CACHE_FILES = 16_384  # time spans of stored files kept per store object
 # hold none of its vehicles without reading them (files written before have no list).
 _VEHICLES_KEY = "cdw.vehicles"
 _VEHICLE_CACHE_PLATES = 1_000_000  # plates of those lists kept per store object
+# Runs of rows put in order as slices, one copy each, when they average this many rows (a
+# day's bulk ingest: a vehicle's whole day in a file); shorter ones (live ingest's 5-minute
+# files) by one gather of every row, cheaper than a call per run.
+_SLICED_RUN_ROWS = 500
 UPLOAD = "upload"
 STORED_SCHEMA: dict[str, pl.DataType] = {**POINTS_SCHEMA, UPLOAD: pl.String()}
 # schemes polars reads itself (object_store); others are read through fsspec file objects
@@ -684,6 +688,22 @@ class PointStore:
                 .collect(engine="streaming")
             )
 
+    def coordinate_bounds(
+        self, start: datetime, end: datetime
+    ) -> tuple[float, float, float, float] | None:
+        """``(west, east, south, north)``: the least and greatest longitude and latitude of
+        the files of the local days ``start..end`` spans, from their footers' statistics (no
+        data read; Parquet leaves NaN out of them); None without files, or when one lacks
+        them. The files of a day hold only that day's points, so these bound the span's."""
+        start, end = _utc_span(start, end)
+        with self._lock(exclusive=False):
+            files = self._span_files(start, end)
+            bounds = [_lonlat_bounds(self._metadata(f)) for f in files]
+        if not bounds or any(b is None for b in bounds):
+            return None
+        west, east, south, north = zip(*bounds, strict=True)
+        return min(west), max(east), min(south), max(north)
+
     def read_uploads(self, day: date) -> pl.DataFrame:
         """``vehicle, ts, upload`` of every point stored for local ``day``."""
         with self._lock(exclusive=False):
@@ -1028,11 +1048,31 @@ def _ts_span(meta: pq.FileMetaData) -> tuple[datetime, datetime] | None:
     return _EPOCH + timedelta(microseconds=low), _EPOCH + timedelta(microseconds=high)
 
 
+def _lonlat_bounds(meta: pq.FileMetaData) -> tuple[float, float, float, float] | None:
+    """``(west, east, south, north)`` of a file by its row groups' statistics (None: unknown)."""
+    names = meta.schema.names
+    if "lon" not in names or "lat" not in names:
+        return None
+    lows: dict[str, list[float]] = {"lon": [], "lat": []}
+    highs: dict[str, list[float]] = {"lon": [], "lat": []}
+    for group in range(meta.num_row_groups):
+        for name in ("lon", "lat"):
+            stats = meta.row_group(group).column(names.index(name)).statistics
+            if stats is None or not stats.has_min_max:
+                return None
+            lows[name].append(float(stats.min))
+            highs[name].append(float(stats.max))
+    if not lows["lon"]:
+        return None
+    return min(lows["lon"]), max(highs["lon"]), min(lows["lat"]), max(highs["lat"])
+
+
 def _by_vehicle_and_time(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` (the rows of several stored files, each sorted by vehicle and time) sorted by
     vehicle, then time. Its runs of rows in order (one vehicle, times rising: a vehicle's rows
-    in one file) are put in order by their first row and gathered once, cheaper in time and
-    memory than sorting every row by plate and time; runs of one vehicle that overlap in time
+    in one file) are put in order by their first row and gathered once (long runs copied as
+    slices, ``_SLICED_RUN_ROWS``), cheaper in time and memory than sorting every row by plate
+    and time; runs of one vehicle that overlap in time
     (files of one bucket-day whose times interleave) leave a full sort to do. The key
     (vehicle, ts) is unique, so both give the one order."""
     if sorted_by_vehicle_ts(frame):
@@ -1048,7 +1088,11 @@ def _by_vehicle_and_time(frame: pl.DataFrame) -> pl.DataFrame:
             "ts": frame["ts"].gather(starts),
         }
     ).sort("vehicle", "ts")
-    frame = frame[pl.int_ranges(runs["start"], runs["end"], eager=True).explode()]
+    if frame.height >= _SLICED_RUN_ROWS * runs.height:  # long runs: copied whole
+        bounds = zip(runs["start"].to_list(), runs["end"].to_list(), strict=True)
+        frame = pl.concat([frame.slice(a, b - a) for a, b in bounds], rechunk=True)
+    else:
+        frame = frame[pl.int_ranges(runs["start"], runs["end"], eager=True).explode()]
     return frame if sorted_by_vehicle_ts(frame) else frame.sort("vehicle", "ts")
 
 

@@ -12,7 +12,13 @@ from cdw.config import Settings
 from cdw.flags.codes import FlagCode
 from cdw.flags.models import FlagRecord
 from cdw.flows import partitioned
-from cdw.flows.day import analyse_and_reconcile_days, analyse_days, reconcile_days
+from cdw.flows.day import (
+    _run,
+    analyse_and_reconcile_days,
+    analyse_days,
+    analysed_legs,
+    reconcile_days,
+)
 from cdw.flows.models import AnalysedDay, LoadedLeg
 from cdw.tracking.store import PointStore
 from tests.manifests.test_reconcile import NOW, seed_day, track
@@ -71,6 +77,14 @@ def test_one_pipeline_run_per_day_analysed_and_reconciled(
     assert runs == [len(partitioned.CHECKS)]
     assert _flags(alone) == _flags(reconciliation)
     assert session.get(AnalysedDay, DAY) is not None
+
+
+def test_the_stored_legs_are_the_runs_legs_field_for_field(session: Session, store: PointStore):
+    seed_day(session)
+    analyse_days(session, store, DAY, DAY, Settings(), now=NOW)
+    legs = _run(session, store, DAY, DAY, Settings(), NOW, checks=False)[1]
+    assert len(legs) == 3
+    assert analysed_legs(session, DAY, DAY) == legs
 
 
 def test_reconcile_works_on_the_analysis_run_not_on_points_stored_since(

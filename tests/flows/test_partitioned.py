@@ -36,13 +36,14 @@ from cdw.flags.models import FlagRecord
 from cdw.flows import partitioned
 from cdw.flows.context import load_context
 from cdw.flows.day import _run, analyse_days
-from cdw.flows.partitioned import ContextParcel, plan_tasks, scheduler_of
+from cdw.flows.partitioned import ContextParcel, plan_tasks, scheduler_of, span_projector
 from cdw.geo.projection import Projector
 from cdw.manifests.reconcile import trip_facts
 from cdw.roads.services import Roads
-from cdw.tracking.analysis import projector_for, projector_for_scan
+from cdw.tracking.analysis import projector_for, projector_for_bounds, projector_for_scan
 from cdw.tracking.context import AnalysisContext, Zone
 from cdw.tracking.pipeline import run_pipeline
+from cdw.tracking.points import conform
 from cdw.tracking.store import PointStore, vehicle_bucket
 from tests.roads.handbuilt import X0, Y0, grid
 
@@ -259,6 +260,77 @@ def test_the_streaming_projector_is_the_whole_frames(fixes):
     assert (found is None) == (expected is None)
     if expected is not None:
         assert found.crs == expected.crs
+
+
+def _footer_bounds(values: list[float | None]) -> tuple[float, float] | None:
+    """Least and greatest value as a Parquet footer has them: nulls and NaN left out."""
+    kept = [v for v in values if v is not None and not np.isnan(v)]
+    return (min(kept), max(kept)) if kept else None
+
+
+fleet = st.tuples(  # a fleet around one place, and a few odd fixes
+    st.one_of(st.sampled_from(EDGES), st.floats(-180, 180)),
+    st.floats(-80, 80),
+    st.lists(st.tuples(st.floats(-0.3, 0.3), st.floats(-0.3, 0.3)), min_size=1, max_size=30),
+    st.lists(st.tuples(lon_values, lat_values), max_size=2),
+)
+
+
+@given(fleet)
+@settings(max_examples=400, deadline=None)
+def test_the_projector_from_footer_bounds_is_the_whole_frames_where_they_decide(fixes):
+    lon0, lat0, offsets, odd = fixes
+    points = [(lon0 + dx, lat0 + dy) for dx, dy in offsets] + odd
+    lon, lat = _footer_bounds([p[0] for p in points]), _footer_bounds([p[1] for p in points])
+    if lon is None or lat is None:
+        return
+    found = projector_for_bounds(lon[0], lon[1], lat[0], lat[1])
+    if found is None:
+        return  # undecided: the scan tells
+    frame = pl.DataFrame(
+        {"lon": [p[0] for p in points], "lat": [p[1] for p in points]},
+        schema={"lon": pl.Float64, "lat": pl.Float64},
+    )
+    expected = projector_for(frame.with_columns(pl.all().fill_null(np.nan)))
+    assert expected is not None and found.crs == expected.crs
+
+
+def test_bounds_decide_only_one_zone_one_hemisphere_and_no_null_island():
+    assert projector_for_bounds(113.2, 113.6, 22.8, 23.1).crs.to_epsg() == 32649
+    assert projector_for_bounds(113.2, 114.1, 22.8, 23.1) is None  # zones 49 and 50
+    assert projector_for_bounds(113.2, 113.6, -0.1, 0.1) is None  # both hemispheres
+    assert projector_for_bounds(-0.5, 0.5, 0.0, 0.5) is None  # a (0, 0) fix may be there
+    assert projector_for_bounds(113.2, np.inf, 22.8, 23.1) is None
+    assert projector_for_bounds(113.2, 113.6, 22.8, 80.5) is None
+
+
+def test_the_span_projector_reads_footers_and_scans_when_they_do_not_decide(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    store = PointStore(tmp_path / "points", timezone="Asia/Shanghai")
+    start = datetime(2026, 11, 19, 16, tzinfo=UTC)
+    fixes = pl.DataFrame(
+        {
+            "vehicle": ["粤A00001", "粤A00001", "粤A00002"],
+            "ts": [start + timedelta(minutes=m) for m in (1, 2, 3)],
+            "lon": [113.3, 113.4, 113.5],
+            "lat": [22.9, float("nan"), 23.0],  # a NaN is left out of the footer
+        }
+    )
+    store.append(conform(fixes))
+    assert store.coordinate_bounds(start, start + timedelta(days=1)) == (113.3, 113.5, 22.9, 23.0)
+    scans: list[object] = []
+    scan = partitioned.projector_for_scan
+    monkeypatch.setattr(partitioned, "projector_for_scan", lambda lf: scans.append(lf) or scan(lf))
+    assert span_projector(store, start, start + timedelta(days=1)).crs.to_epsg() == 32649
+    assert scans == []
+    store.append(
+        conform(
+            fixes[:1].with_columns(pl.lit(-123.1).alias("lon"), pl.col("ts") + timedelta(hours=1))
+        )
+    )
+    assert span_projector(store, start, start + timedelta(days=1)).crs.to_epsg() == 32649
+    assert len(scans) == 1  # two zones: which one holds the median is the scan's to find
 
 
 def test_the_context_travels_to_a_worker_without_its_matcher_tables():

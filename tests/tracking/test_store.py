@@ -9,6 +9,7 @@ import sys
 import tempfile
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from unittest import mock
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 
 from cdw.config import Settings
 from cdw.errors import CdwError
+from cdw.tracking import store as store_module
 from cdw.tracking.points import conform
 from cdw.tracking.store import (
     AppendResult,
@@ -597,7 +599,8 @@ batches_strategy = st.lists(  # appends of (vehicle, second) keys, each its own 
 @settings(max_examples=60, deadline=None)
 def test_reads_are_sorted_by_vehicle_and_time_whatever_the_files(batches, some) -> None:
     """Several appends to one bucket-day leave files whose times interleave; days add files
-    too: a read (of every vehicle or some) is the stored keys sorted by vehicle and time."""
+    too: a read (of every vehicle or some) is the stored keys sorted by vehicle and time,
+    whether its runs of rows are gathered or copied as slices (``_SLICED_RUN_ROWS``)."""
     with tempfile.TemporaryDirectory() as folder:
         store = PointStore(Path(folder), timezone="Asia/Shanghai", compact_files=None, buckets=2)
         for batch in batches:
@@ -611,6 +614,8 @@ def test_reads_are_sorted_by_vehicle_and_time_whatever_the_files(batches, some) 
             (v, T0 + timedelta(seconds=s)) for v, s in keys
         ]
         assert got["lon"].to_list() == [113 + s / 1e6 for _, s in keys]
+        with mock.patch.object(store_module, "_SLICED_RUN_ROWS", 1):  # every run a slice
+            assert store.read(*span).equals(got)
         wanted = [f"粤A{v:05d}" for v in some]
         assert store.read(*span, vehicles=wanted).equals(
             got.filter(pl.col("vehicle").is_in(wanted))
