@@ -213,8 +213,16 @@ class Settings(BaseSettings):
         pattern=SCHEDULER_PATTERN,
         description="analysis engine: unset or 'inline' (this process, task after task), "
         "'local' (a Dask cluster of one single-threaded worker process per core), "
-        "'auto' (local when the run has more than one task), or 'tcp://host:port' "
-        "(a running Dask scheduler)",
+        "'auto' (local when the run has more than one task and at least "
+        "analysis_local_min_points points), or 'tcp://host:port' (a running Dask scheduler)",
+    )
+    analysis_local_min_points: int = Field(
+        default=20_000_000,
+        ge=0,
+        le=10**12,
+        description="'auto' runs the analysis on a local cluster only from this many points "
+        "(below, the cluster's fixed cost of a few CPU-seconds outweighs its gain: "
+        "docs/cluster.md); 0: whenever there is more than one task",
     )
     analysis_workers: int | None = Field(
         default=None, ge=1, le=1024, description="workers of the 'local' cluster (default: cores)"

@@ -102,6 +102,7 @@ def _run(
         settings.analysis_scheduler,
         settings.analysis_workers,
         settings.analysis_store_url,
+        settings.analysis_local_min_points,
     )
     run = merge_results(results, on_legs)
     report.points_read = run.points_read

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
+import multiprocessing.forkserver
 import os
 import re
 import threading
@@ -63,6 +65,18 @@ if TYPE_CHECKING:
 INLINE, LOCAL, AUTO = "inline", "local", "auto"
 CONNECT_TIMEOUT_S = 10
 WORKERS_TIMEOUT_S = 30
+# A local cluster: its worker processes forked from a fork server that has loaded the engine
+# once (``cdw.flows.worker_start``), not each started afresh to import it; its housekeeping
+# made rare (by default each process wakes every 10-100 ms: statistical profiler, event-loop
+# health check, memory and system monitors, for a dashboard a run does not open).
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.multiprocessing-method": "forkserver",
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+WORKER_PRELOAD = ["distributed", "cdw.flows.worker_start"]
 
 # One engine run at a time in a process: a road matcher keeps scratch arrays (one matcher
 # per thread, cdw.roads.services.Roads), and a Dask worker started with several threads
@@ -296,11 +310,22 @@ def _cdw_version() -> str:
 
 
 @contextmanager
-def _dask_client(where: str, workers: int | None) -> Iterator[Client]:
+def _local_cluster(workers: int | None) -> Iterator[Client]:
+    """A ``LocalCluster`` of ``workers`` (default: cores) single-threaded worker processes,
+    forked from a fork server that has loaded ``WORKER_PRELOAD``, the server stopped with the
+    cluster (its workers then counted in this process's children's CPU time, and no process
+    of the engine's size left behind)."""
+    import dask
+    import distributed.utils
     from distributed import Client, LocalCluster
 
-    if where == LOCAL:
+    # the preload in place of distributed's own list, which imports pandas and more into
+    # this process to see whether they are installed
+    multiprocessing.get_context("forkserver").set_forkserver_preload(WORKER_PRELOAD)
+    distributed.utils._forkserver_preload_set = True
+    try:
         with (
+            dask.config.set(LOCAL_CLUSTER_CONFIG),
             LocalCluster(
                 n_workers=workers or os.cpu_count() or 1,
                 threads_per_worker=1,
@@ -310,6 +335,17 @@ def _dask_client(where: str, workers: int | None) -> Iterator[Client]:
             ) as cluster,
             Client(cluster) as client,
         ):
+            yield client
+    finally:
+        multiprocessing.forkserver._forkserver._stop()
+
+
+@contextmanager
+def _dask_client(where: str, workers: int | None) -> Iterator[Client]:
+    from distributed import Client
+
+    if where == LOCAL:
+        with _local_cluster(workers) as client:
             yield client
         return
     try:
@@ -379,6 +415,15 @@ def _on_dask(
         client.cancel([*pending, shared])
 
 
+def auto_scheduler(tasks: list[Task], workers: int | None, local_min_points: int) -> str:
+    """Where ``auto`` runs ``tasks``: on a local cluster when they are more than one, there
+    is more than one worker (``workers``, default: cores) and they hold at least
+    ``local_min_points`` points; else in this process. Below that the cluster's fixed cost
+    (a fork server, each worker's context and matcher, docs/cluster.md) is not repaid."""
+    several = len(tasks) > 1 and (workers or os.cpu_count() or 1) > 1
+    return LOCAL if several and sum(t.rows for t in tasks) >= local_min_points else INLINE
+
+
 def run_tasks(
     store: PointStore,
     start: datetime,
@@ -390,14 +435,15 @@ def run_tasks(
     scheduler: str | None = None,
     workers: int | None = None,
     store_url: str | None = None,
+    local_min_points: int = 0,
 ) -> Iterator[TaskResult]:
     """Every task's result as the task ends (in the order of ``tasks`` in this process, of
-    completion on Dask), from where ``scheduler`` says; Dask workers open the store at
-    ``store_url`` (default: ``store_root(store)``). A parcel is built here only when the
-    tasks run here."""
+    completion on Dask), from where ``scheduler`` says (``auto``: ``auto_scheduler``); Dask
+    workers open the store at ``store_url`` (default: ``store_root(store)``). A parcel is
+    built here only when the tasks run here."""
     where = scheduler_of(scheduler)
     if where == AUTO:
-        where = LOCAL if len(tasks) > 1 and (workers or os.cpu_count() or 1) > 1 else INLINE
+        where = auto_scheduler(tasks, workers, local_min_points)
     if where == INLINE or not tasks:
         if isinstance(context, ContextParcel):
             context = context.build()

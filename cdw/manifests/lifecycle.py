@@ -39,6 +39,15 @@ class ManifestState(LabelledEnum):
     void = "void", "已作废", "void"
 
 
+class ReceiptOutcome(LabelledEnum):
+    """A facility's answer to a load (here, not in ``models``: the engine's workers read it
+    without the database tables)."""
+
+    accepted = "accepted", "收货", "accepted"
+    partially_rejected = "partially_rejected", "部分拒收", "partially rejected"
+    rejected = "rejected", "拒收", "rejected"
+
+
 S = ManifestState
 RECEIPT_OUTCOMES = frozenset({S.received, S.partially_rejected, S.rejected})
 # States in which a facility may confirm or reject the load.

@@ -16,7 +16,7 @@ from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from cdw.db import plain_enum
-from cdw.manifests.lifecycle import ManifestState
+from cdw.manifests.lifecycle import ManifestState, ReceiptOutcome
 from cdw.registry.categories import LabelledEnum
 
 
@@ -40,12 +40,6 @@ class DisposalMethod(LabelledEnum):
     recycling = "recycling", "资源化利用", "recycling"
     temporary = "temporary", "临时堆放", "temporary storage"
     backfill = "backfill", "回填", "backfill"
-
-
-class ReceiptOutcome(LabelledEnum):
-    accepted = "accepted", "收货", "accepted"
-    partially_rejected = "partially_rejected", "部分拒收", "partially rejected"
-    rejected = "rejected", "拒收", "rejected"
 
 
 STATE_OF_OUTCOME = {

@@ -44,7 +44,7 @@ import numpy as np
 from cdw.config import Thresholds
 from cdw.flags.codes import FlagCode
 from cdw.flags.values import Flag
-from cdw.manifests.models import ReceiptOutcome
+from cdw.manifests.lifecycle import ReceiptOutcome
 from cdw.permits.rules import VehicleFacts, vehicle_problems
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.pipeline import PipelineResult, gc_paused

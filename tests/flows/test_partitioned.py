@@ -10,6 +10,8 @@ and a run takes a tenth of a second; ``benchmarks/bench_cluster.py`` compares ru
 from __future__ import annotations
 
 import math
+import multiprocessing.forkserver
+import os
 import pickle
 import shutil
 import threading
@@ -178,6 +180,63 @@ def test_a_dask_cluster_finds_the_inline_flags(world, monkeypatch, tmp_path):
         inline.dropped,
         inline.trips,
     )
+
+
+def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, monkeypatch):
+    """``auto`` from no threshold on: a local cluster whose worker processes are forked from
+    the fork server (preloaded with the engine), quiet, and stopped with the cluster."""
+    pytest.importorskip("distributed")
+    import dask
+
+    engine, store, settings = world
+    grouped = settings.model_copy(update={"analysis_chunk_rows": 6_000})
+    seen: dict[str, object] = {}
+    on_dask = partitioned._on_dask
+
+    def spied(client, *args):
+        seen["server"] = multiprocessing.forkserver._forkserver._forkserver_pid
+        seen["parents"] = set(client.run(os.getppid).values())
+        seen["profiling"] = set(
+            client.run(dask.config.get, "distributed.worker.profile.enabled").values()
+        )
+        yield from on_dask(client, *args)
+
+    monkeypatch.setattr(partitioned, "_on_dask", spied)
+    local = grouped.model_copy(
+        update={
+            "analysis_scheduler": "auto",
+            "analysis_workers": 2,
+            "analysis_local_min_points": 0,
+        }
+    )
+    with Session(engine) as session:
+        inline, inline_legs = _run(session, store, DAY, LAST, grouped, NOW, checks=True)
+        report, legs = _run(session, store, DAY, LAST, local, NOW, checks=True)
+    assert seen["server"] is not None and seen["parents"] == {seen["server"]}
+    assert seen["profiling"] == {False}
+    assert multiprocessing.forkserver._forkserver._forkserver_pid is None  # stopped
+    assert flag_dicts(report.flags) == flag_dicts(inline.flags) and inline.flags
+    assert legs == inline_legs
+    assert (report.points_read, report.points_kept, report.trips) == (
+        inline.points_read,
+        inline.points_kept,
+        inline.trips,
+    )
+
+
+@pytest.mark.parametrize(
+    ("rows", "workers", "min_points", "where"),
+    [
+        ([5, 5], 2, 10, "local"),
+        ([5, 5], 2, 11, "inline"),  # too few points to repay the cluster
+        ([10], 2, 0, "inline"),  # one task
+        ([5, 5], 1, 0, "inline"),  # one worker
+        ([5, 5, 5], 3, 0, "local"),
+    ],
+)
+def test_auto_runs_a_local_cluster_only_for_enough_points(rows, workers, min_points, where):
+    tasks = [partitioned.Task((f"v{i}",), n) for i, n in enumerate(rows)]
+    assert partitioned.auto_scheduler(tasks, workers, min_points) == where
 
 
 def test_a_task_reading_fewer_points_than_planned_stops_the_run(world, tmp_path):
