@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
+from cdw.audit.log import verify_chain
 from cdw.audit.models import AuditEntry
 from cdw.cli import registry as registry_cli
 from cdw.db import session_scope
@@ -336,7 +337,8 @@ def test_imported_sites_without_a_code_skip_the_codes_taken_and_audit_their_own(
     session: Session, tmp_path: Path
 ):
     """Generated in bulk as one at a time: the kind's letter and id, then -2, -3 … past the
-    codes stored records hold; each record's creation entry has the code it got."""
+    codes stored records hold; each record's creation entry (written in bulk) has the code it
+    got, and the audit chain holds."""
     for code in ("S000003", "S000003-2"):  # ids 1 and 2: the code id 3 would get, and its -2
         services.create(session, ConstructionSite, site_in(code=code))
     session.commit()
@@ -359,6 +361,9 @@ def test_imported_sites_without_a_code_skip_the_codes_taken_and_audit_their_own(
         ("3", "create", "S000003-3"),
         ("4", "create", "S000004"),
     ]
+    services.create(session, ConstructionSite, site_in(code="S000005"))  # the chain goes on
+    session.commit()
+    assert verify_chain(session) == []
 
 
 def test_duplicate_and_invalid_codes_name_line_and_field(session: Session, tmp_path: Path):
