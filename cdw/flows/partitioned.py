@@ -17,8 +17,10 @@ transaction.
 
 Where the tasks run (``Settings.analysis_scheduler``): ``inline`` (or unset) in this process,
 one after the other; ``local``: a Dask ``LocalCluster`` of one single-threaded worker process
-per core (``analysis_workers``); ``tcp://host:port``: a running Dask scheduler (docs/cluster.md);
-``auto``: local when the run has more than one task, else inline. On Dask each task is one
+per core (``analysis_workers``), forked from a fork server that has loaded the engine once
+(``local_cluster``); ``tcp://host:port``: a running Dask scheduler (docs/cluster.md);
+``auto``: local when the run has more than one task and at least
+``analysis_local_min_points`` points, else inline (``auto_scheduler``). On Dask each task is one
 Dask task; workers open the store from its root (a path every worker sees, or a URL); the
 context is sent to each worker once, its road network as the plain network (each worker
 builds its matcher once, ``ContextParcel``; the coordinator never builds it); only the small
@@ -306,7 +308,7 @@ def _cdw_version() -> str:
 
 
 @contextmanager
-def _local_cluster(workers: int | None) -> Iterator[Client]:
+def local_cluster(workers: int | None) -> Iterator[Client]:
     """A ``LocalCluster`` of ``workers`` (default: cores) single-threaded worker processes,
     forked from a fork server that has loaded ``WORKER_PRELOAD``, the server stopped with the
     cluster (its workers then counted in this process's children's CPU time, and no process
@@ -341,7 +343,7 @@ def _dask_client(where: str, workers: int | None) -> Iterator[Client]:
     from distributed import Client
 
     if where == LOCAL:
-        with _local_cluster(workers) as client:
+        with local_cluster(workers) as client:
             yield client
         return
     try:

@@ -233,7 +233,7 @@ def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, mon
         ([5, 5, 5], 3, 0, "local"),
     ],
 )
-def test_auto_runs_a_local_cluster_only_for_enough_points(rows, workers, min_points, where):
+def test_auto_runs_alocal_cluster_only_for_enough_points(rows, workers, min_points, where):
     tasks = [partitioned.Task((f"v{i}",), n) for i, n in enumerate(rows)]
     assert partitioned.auto_scheduler(tasks, workers, min_points) == where
 
