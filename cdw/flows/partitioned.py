@@ -79,6 +79,7 @@ LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.memory.monitor-interval": "1s",
 }
 WORKER_PRELOAD = ["distributed", "cdw.flows.worker_start"]
+_FORK_SERVER = threading.Lock()  # held by the local cluster that uses it
 
 # One engine run at a time in a process: a road matcher keeps scratch arrays (one matcher
 # per thread, cdw.roads.services.Roads), and a Dask worker started with several threads
@@ -312,30 +313,31 @@ def local_cluster(workers: int | None) -> Iterator[Client]:
     """A ``LocalCluster`` of ``workers`` (default: cores) single-threaded worker processes,
     forked from a fork server that has loaded ``WORKER_PRELOAD``, the server stopped with the
     cluster (its workers then counted in this process's children's CPU time, and no process
-    of the engine's size left behind)."""
+    of the engine's size left behind). One at a time in a process: the server is shared."""
     import dask
     import distributed.utils
     from distributed import Client, LocalCluster
 
-    # the preload in place of distributed's own list, which imports pandas and more into
-    # this process to see whether they are installed
-    multiprocessing.get_context("forkserver").set_forkserver_preload(WORKER_PRELOAD)
-    distributed.utils._forkserver_preload_set = True
-    try:
-        with (
-            dask.config.set(LOCAL_CLUSTER_CONFIG),
-            LocalCluster(
-                n_workers=workers or os.cpu_count() or 1,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            yield client
-    finally:
-        multiprocessing.forkserver._forkserver._stop()
+    with _FORK_SERVER:
+        # the preload in place of distributed's own list, which imports pandas and more into
+        # this process to see whether they are installed
+        multiprocessing.get_context("forkserver").set_forkserver_preload(WORKER_PRELOAD)
+        distributed.utils._forkserver_preload_set = True
+        try:
+            with (
+                dask.config.set(LOCAL_CLUSTER_CONFIG),
+                LocalCluster(
+                    n_workers=workers or os.cpu_count() or 1,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                ) as cluster,
+                Client(cluster) as client,
+            ):
+                yield client
+        finally:
+            multiprocessing.forkserver._forkserver._stop()
 
 
 @contextmanager
