@@ -336,7 +336,7 @@ def local_cluster(workers: int | None) -> Iterator[Client]:
                 Client(cluster) as client,
             ):
                 yield client
-        finally:
+        finally:  # multiprocessing has no public stop; the test of local_cluster checks it
             multiprocessing.forkserver._forkserver._stop()
 
 
