@@ -15,7 +15,8 @@ tasks, merge; the flags are not written; each task's legs spooled to a file as i
 
 - ``inline``: this process, task after task (the single-process run); peak memory of this
   process during the run (RSS sampled every 50 ms);
-- ``dask_1``, ``dask_2``: a fresh ``LocalCluster`` of 1 and 2 single-threaded worker
+- ``dask_1``, ``dask_2``: a fresh local cluster (``cdw.flows.partitioned.local_cluster``:
+  workers forked from a fork server preloaded with the engine) of 1 and 2 single-threaded worker
   processes; peak RSS of each worker (``VmHWM``) and how far the coordinator's rose during the
   run, the worker's warm-up (context received,
   matcher built, JIT caches loaded: a one-vehicle run on a fresh worker minus the same run
@@ -51,7 +52,6 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import psutil
-from distributed import Client, LocalCluster
 from sqlmodel import Session, select
 
 from cdw.bundle import ingest_tracks, load_registry
@@ -60,7 +60,7 @@ from cdw.db import make_engine
 from cdw.demo import DEFAULT_BUNDLE, bundle_road_network
 from cdw.flows.context import context_parts
 from cdw.flows.day import _run, _spooled, analyse_days
-from cdw.flows.partitioned import ContextParcel, span_projector
+from cdw.flows.partitioned import ContextParcel, local_cluster, span_projector
 from cdw.migrate import upgrade
 from cdw.permits.models import PermitVehicle
 from cdw.registry.models import Vehicle
@@ -269,17 +269,8 @@ def main() -> None:
     print(f"inline: {json.dumps(figures['runs']['inline'])}", flush=True)
 
     for workers in args.workers:
-        with (
-            LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=40,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            on_dask = settings.model_copy(update={"analysis_scheduler": cluster.scheduler_address})
+        with local_cluster(workers) as client:
+            on_dask = settings.model_copy(update={"analysis_scheduler": client.scheduler.address})
             before = sum(client.run(_worker_cpu_s).values())
             with tempfile.TemporaryFile() as spool:
                 with PeakRss() as peak:
@@ -318,15 +309,7 @@ def main() -> None:
         return
     # Warm-up of a fresh worker: a one-vehicle, one-day run on it, minus the same run again.
     one_day = settings.model_copy(update={"analysis_chunk_rows": 1})
-    with (
-        LocalCluster(
-            n_workers=1,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=40,
-        ) as cluster,
-    ):
+    with local_cluster(1) as client:
         tiny_store = Path(folder / "tiny")
         shutil.rmtree(tiny_store, ignore_errors=True)
         day_start, day_end = day_bounds(first, first, ZoneInfo(TZ))
@@ -335,7 +318,7 @@ def main() -> None:
         )
         PointStore(tiny_store / "points", timezone=TZ).append(one)
         tiny = one_day.model_copy(
-            update={"analysis_scheduler": cluster.scheduler_address, "data_dir": tiny_store}
+            update={"analysis_scheduler": client.scheduler.address, "data_dir": tiny_store}
         )
         cold = engine_run(tiny, first, first, now)[1]
         warm = engine_run(tiny, first, first, now)[1]

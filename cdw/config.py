@@ -217,7 +217,7 @@ class Settings(BaseSettings):
         "analysis_local_min_points points), or 'tcp://host:port' (a running Dask scheduler)",
     )
     analysis_local_min_points: int = Field(
-        default=20_000_000,
+        default=50_000_000,
         ge=0,
         le=10**12,
         description="'auto' runs the analysis on a local cluster only from this many points "

@@ -77,10 +77,10 @@ def analyse_command(
             "--scheduler",
             help="在哪里运行：inline（本进程）、local（本机每核一个 Dask 工作进程）、"
             "tcp://主机:端口（Dask 调度器）；默认：多于一个任务且轨迹点不少于 "
-            "CDW_ANALYSIS_LOCAL_MIN_POINTS（2,000 万）时 local，否则 inline / where to run: "
+            "CDW_ANALYSIS_LOCAL_MIN_POINTS（5,000 万）时 local，否则 inline / where to run: "
             "inline (this process), local (a Dask worker process per core), tcp://host:port "
             "(a Dask scheduler); default: local for more than one task holding at least "
-            "CDW_ANALYSIS_LOCAL_MIN_POINTS points (20 M), else inline",
+            "CDW_ANALYSIS_LOCAL_MIN_POINTS points (50 M), else inline",
         ),
     ] = None,
     workers: Annotated[

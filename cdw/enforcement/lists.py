@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
-from openpyxl import Workbook
 from sqlmodel import Session, col, select
 
 from cdw.enforcement.models import ReviewStatus
@@ -258,6 +257,8 @@ def to_csv(kind: ListKind, rows: list[dict[str, Any]]) -> bytes:
 
 
 def to_xlsx(kind: ListKind, rows: list[dict[str, Any]]) -> bytes:
+    from openpyxl import Workbook  # here: the command line and API start without it
+
     book = Workbook()
     sheet = book.active
     sheet.title = kind.value

@@ -17,8 +17,10 @@ transaction.
 
 Where the tasks run (``Settings.analysis_scheduler``): ``inline`` (or unset) in this process,
 one after the other; ``local``: a Dask ``LocalCluster`` of one single-threaded worker process
-per core (``analysis_workers``); ``tcp://host:port``: a running Dask scheduler (docs/cluster.md);
-``auto``: local when the run has more than one task, else inline. On Dask each task is one
+per core (``analysis_workers``), forked from a fork server that has loaded the engine once
+(``local_cluster``); ``tcp://host:port``: a running Dask scheduler (docs/cluster.md);
+``auto``: local when the run has more than one task and at least
+``analysis_local_min_points`` points, else inline (``auto_scheduler``). On Dask each task is one
 Dask task; workers open the store from its root (a path every worker sees, or a URL); the
 context is sent to each worker once, its road network as the plain network (each worker
 builds its matcher once, ``ContextParcel``; the coordinator never builds it); only the small
@@ -77,6 +79,7 @@ LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.memory.monitor-interval": "1s",
 }
 WORKER_PRELOAD = ["distributed", "cdw.flows.worker_start"]
+_FORK_SERVER = threading.Lock()  # held by the local cluster that uses it
 
 # One engine run at a time in a process: a road matcher keeps scratch arrays (one matcher
 # per thread, cdw.roads.services.Roads), and a Dask worker started with several threads
@@ -310,34 +313,35 @@ def _cdw_version() -> str:
 
 
 @contextmanager
-def _local_cluster(workers: int | None) -> Iterator[Client]:
+def local_cluster(workers: int | None) -> Iterator[Client]:
     """A ``LocalCluster`` of ``workers`` (default: cores) single-threaded worker processes,
     forked from a fork server that has loaded ``WORKER_PRELOAD``, the server stopped with the
     cluster (its workers then counted in this process's children's CPU time, and no process
-    of the engine's size left behind)."""
+    of the engine's size left behind). One at a time in a process: the server is shared."""
     import dask
     import distributed.utils
     from distributed import Client, LocalCluster
 
-    # the preload in place of distributed's own list, which imports pandas and more into
-    # this process to see whether they are installed
-    multiprocessing.get_context("forkserver").set_forkserver_preload(WORKER_PRELOAD)
-    distributed.utils._forkserver_preload_set = True
-    try:
-        with (
-            dask.config.set(LOCAL_CLUSTER_CONFIG),
-            LocalCluster(
-                n_workers=workers or os.cpu_count() or 1,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            yield client
-    finally:
-        multiprocessing.forkserver._forkserver._stop()
+    with _FORK_SERVER:
+        # the preload in place of distributed's own list, which imports pandas and more into
+        # this process to see whether they are installed
+        multiprocessing.get_context("forkserver").set_forkserver_preload(WORKER_PRELOAD)
+        distributed.utils._forkserver_preload_set = True
+        try:
+            with (
+                dask.config.set(LOCAL_CLUSTER_CONFIG),
+                LocalCluster(
+                    n_workers=workers or os.cpu_count() or 1,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                ) as cluster,
+                Client(cluster) as client,
+            ):
+                yield client
+        finally:  # multiprocessing has no public stop; the test of local_cluster checks it
+            multiprocessing.forkserver._forkserver._stop()
 
 
 @contextmanager
@@ -345,7 +349,7 @@ def _dask_client(where: str, workers: int | None) -> Iterator[Client]:
     from distributed import Client
 
     if where == LOCAL:
-        with _local_cluster(workers) as client:
+        with local_cluster(workers) as client:
             yield client
         return
     try:

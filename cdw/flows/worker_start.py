@@ -1,5 +1,5 @@
 """What a local Dask cluster's fork server loads once, before it forks each worker process
-(``cdw.flows.partitioned._local_cluster``): the engine's modules and Numba's compiler
+(``cdw.flows.partitioned.local_cluster``): the engine's modules and Numba's compiler
 (registries it otherwise loads at a process's first kernel, about 0.5 CPU-s), so that a
 worker starts with both in place instead of importing and initialising them itself."""
 

@@ -29,8 +29,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from openpyxl import load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
 from pydantic import ValidationError
 from sqlmodel import Session, SQLModel, col, select
 
@@ -229,6 +227,10 @@ def _cell_text(value: Any) -> str:
 
 def _read_xlsx(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     """(row number, {column: text}) for each non-empty row of the first sheet; blanks omitted."""
+    # here: the command line and API start without openpyxl (~175 modules)
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:

@@ -224,6 +224,26 @@ def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, mon
     )
 
 
+def test_auto_runs_a_small_run_in_this_process(world, monkeypatch):
+    """Under the default ``analysis_local_min_points`` no cluster starts, whatever the tasks."""
+    engine, store, settings = world
+    monkeypatch.setattr(partitioned, "local_cluster", lambda *a: pytest.fail("a cluster"))
+    auto = settings.model_copy(
+        update={"analysis_chunk_rows": 6_000, "analysis_scheduler": "auto", "analysis_workers": 2}
+    )
+    threads: list[str] = []
+    task = partitioned.analyse_task
+    monkeypatch.setattr(
+        partitioned,
+        "analyse_task",
+        lambda *a: threads.append(threading.current_thread().name) or task(*a),
+    )
+    with Session(engine) as session:
+        report = _run(session, store, DAY, LAST, auto, NOW, checks=True)[0]
+    assert report.flags and len(threads) > 1
+    assert set(threads) == {threading.current_thread().name}
+
+
 @pytest.mark.parametrize(
     ("rows", "workers", "min_points", "where"),
     [
@@ -234,7 +254,7 @@ def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, mon
         ([5, 5, 5], 3, 0, "local"),
     ],
 )
-def test_auto_runs_a_local_cluster_only_for_enough_points(rows, workers, min_points, where):
+def test_auto_runs_alocal_cluster_only_for_enough_points(rows, workers, min_points, where):
     tasks = [partitioned.Task((f"v{i}",), n) for i, n in enumerate(rows)]
     assert partitioned.auto_scheduler(tasks, workers, min_points) == where
 
