@@ -33,6 +33,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -186,24 +187,26 @@ def ingest_files(
 ) -> Iterator[tuple[Path, IngestReport | CdwError]]:
     """:func:`ingest_file` for each path in turn, each file recorded in its own session (a
     new ``session_scope()``), yielding its report or the :class:`CdwError` that refused it.
-    The next file is read, checked, staged and hashed on a worker thread while this one is
-    cleaned and stored, so that reading (mostly parsing) and writing overlap on two cores;
+    The next file is read, checked and staged on a worker thread (and hashed on another)
+    while this one is cleaned and stored, so that reading (mostly parsing) and writing overlap on two cores;
     files are stored in order, each as ``ingest_file`` would store it. ``options``: those
     of :func:`read_file`."""
 
     def read_each() -> Iterator[tuple[Path, ReadFile | CdwError]]:
-        for path in paths:
-            try:
-                read = read_file(path, store, **options)
-            except CdwError as exc:
-                yield path, exc
-                continue
-            try:
-                read.sha256 = file_sha256(read.path)
-            except BaseException:
-                read.close()
-                raise
-            yield path, read
+        with ThreadPoolExecutor(1, thread_name_prefix="cdw-ingest-hash") as hasher:
+            for path in paths:
+                digest = hasher.submit(file_sha256, Path(path))  # hashed while it is read
+                try:
+                    read = read_file(path, store, **options)
+                except CdwError as exc:
+                    yield path, exc
+                    continue
+                try:
+                    read.sha256 = digest.result()
+                except BaseException:
+                    read.close()
+                    raise
+                yield path, read
 
     with Prefetch(read_each(), name="cdw-ingest-files", discard=_close_read) as reads:
         for path, read in reads:
