@@ -14,6 +14,11 @@ rejects are staged too; the report keeps the first :data:`REJECTS_KEPT` of them 
 count. The staging directory is removed when the ingest ends, however it ends; one left by a
 killed process is removed by the next ingest into the same store.
 
+Two threads share the work (:mod:`cdw.tracking.prefetch`): the next chunk is read and parsed
+while this one is staged, the next group cleaned while this one is stored, and with
+:func:`ingest_files` the next file read and staged while this one is stored; the order, and
+so every result, is the serial one.
+
 Given a database ``session``, a stored file is recorded: a ``gps_upload`` row (file name,
 SHA-256, channel, uploader, rows read/rejected, points new/already stored) whose id the
 points carry in the store, and an audit entry, both flushed for the caller to commit right
@@ -252,7 +257,7 @@ class ReadFile:
         self.close()
 
     def close(self) -> None:
-        self.staging.__exit__()
+        self.staging.close()
 
 
 def read_file(
@@ -542,6 +547,9 @@ class _Staging:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
         if self._lock is not None:
             self._lock.close()
