@@ -14,6 +14,11 @@ rejects are staged too; the report keeps the first :data:`REJECTS_KEPT` of them 
 count. The staging directory is removed when the ingest ends, however it ends; one left by a
 killed process is removed by the next ingest into the same store.
 
+Two threads share the work (:mod:`cdw.tracking.prefetch`): the next chunk is read and parsed
+while this one is staged, the next group cleaned while this one is stored, and with
+:func:`ingest_files` the next file read and staged while this one is stored; the order, and
+so every result, is the serial one.
+
 Given a database ``session``, a stored file is recorded: a ``gps_upload`` row (file name,
 SHA-256, channel, uploader, rows read/rejected, points new/already stored) whose id the
 points carry in the store, and an audit entry, both flushed for the caller to commit right
@@ -33,6 +38,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -186,24 +192,26 @@ def ingest_files(
 ) -> Iterator[tuple[Path, IngestReport | CdwError]]:
     """:func:`ingest_file` for each path in turn, each file recorded in its own session (a
     new ``session_scope()``), yielding its report or the :class:`CdwError` that refused it.
-    The next file is read, checked, staged and hashed on a worker thread while this one is
-    cleaned and stored, so that reading (mostly parsing) and writing overlap on two cores;
+    The next file is read, checked and staged on a worker thread (and hashed on another)
+    while this one is cleaned and stored, so that reading (mostly parsing) and writing overlap on two cores;
     files are stored in order, each as ``ingest_file`` would store it. ``options``: those
     of :func:`read_file`."""
 
     def read_each() -> Iterator[tuple[Path, ReadFile | CdwError]]:
-        for path in paths:
-            try:
-                read = read_file(path, store, **options)
-            except CdwError as exc:
-                yield path, exc
-                continue
-            try:
-                read.sha256 = file_sha256(read.path)
-            except BaseException:
-                read.close()
-                raise
-            yield path, read
+        with ThreadPoolExecutor(1, thread_name_prefix="cdw-ingest-hash") as hasher:
+            for path in paths:
+                digest = hasher.submit(file_sha256, Path(path))  # hashed while it is read
+                try:
+                    read = read_file(path, store, **options)
+                except CdwError as exc:
+                    yield path, exc
+                    continue
+                try:
+                    read.sha256 = digest.result()
+                except BaseException:
+                    read.close()
+                    raise
+                yield path, read
 
     with Prefetch(read_each(), name="cdw-ingest-files", discard=_close_read) as reads:
         for path, read in reads:
@@ -249,7 +257,7 @@ class ReadFile:
         self.close()
 
     def close(self) -> None:
-        self.staging.__exit__()
+        self.staging.close()
 
 
 def read_file(
@@ -539,6 +547,9 @@ class _Staging:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
         if self._lock is not None:
             self._lock.close()
