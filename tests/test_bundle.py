@@ -102,6 +102,36 @@ def test_a_good_bundle_loads_registry_permits_and_tracks(engine: Engine, tmp_pat
     assert tracks.new + sum(tracks.dropped.values()) == len(_lines("tracks.csv")) - 1
 
 
+def test_a_refused_track_file_is_named_and_the_others_are_stored_in_order(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Track files go in one after the other (the next read while this one is stored): a
+    file with a bad row is refused with its line, and the files around it are stored."""
+    folder = _registry_only(tmp_path / "bundle")
+    rows = _lines("tracks.csv")
+    header, body = rows[0], rows[1:]
+    half = len(body) // 2
+    bad = body[half].split(",")
+    bad[3] = "not-a-latitude"
+    parts = {"1": body[:half], "2": [",".join(bad)], "3": body[half + 1 :]}
+    for n, part in parts.items():
+        (folder / f"tracks-{n}.csv").write_text("\n".join([header, *part, ""]), encoding="utf-8")
+    done: list[str] = []
+
+    result = import_bundle(
+        engine, folder, PointStore(tmp_path / "points"), Thresholds(), lambda p: done.append(p.name)
+    )
+
+    assert done == ["tracks-1.csv", "tracks-2.csv", "tracks-3.csv"]
+    ((refused, error),) = result.track_failures
+    assert refused.name == "tracks-2.csv"
+    assert {(Path(p.source).name, p.line) for p in error.problems} == {("tracks-2.csv", 2)}
+    first, last = result.tracks
+    assert first.rejected == last.rejected == 0
+    stored = first.new + last.new + sum(first.dropped.values()) + sum(last.dropped.values())
+    assert stored == len(body) - 1
+
+
 def test_bad_vehicle_and_bad_permit_load_nothing_and_are_both_named(
     engine: Engine, tmp_path: Path
 ) -> None:

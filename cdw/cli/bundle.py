@@ -33,7 +33,7 @@ from cdw.permits.importer import import_permits
 from cdw.permits.models import Permit
 from cdw.registry.importer import import_file
 from cdw.registry.models import Vehicle
-from cdw.tracking.ingest import IngestReport, ingest_file
+from cdw.tracking.ingest import IngestReport, ingest_files
 from cdw.tracking.store import PointStore
 
 console = Console(soft_wrap=True)
@@ -119,22 +119,29 @@ def import_bundle(
     thresholds: Thresholds,
     on_track_file: Callable[[Path], None] | None = None,
 ) -> BundleImport:
-    """Registry and permits (one transaction, all or nothing), then each track file."""
+    """Registry and permits (one transaction, all or nothing), then the track files in order,
+    each in its own transaction (the next one read while this one is stored: ``ingest_files``);
+    ``on_track_file`` is told of each file once it is done."""
     with session_scope(engine) as session:
         result = BundleImport(load_registry_checked(session, folder))
     with Session(engine) as session:
         terminals = {t: p for t, p in session.exec(select(Vehicle.terminal_id, Vehicle.plate)) if t}
-    for path in track_files(folder):
+    outcomes = ingest_files(
+        track_files(folder),
+        store,
+        session_scope=lambda: session_scope(engine),
+        uploader=command_actor(),
+        channel="bundle",
+        terminal_to_plate=terminals,
+        thresholds=thresholds,
+    )
+    for path, outcome in outcomes:
+        if isinstance(outcome, CdwError):
+            result.track_failures.append((path, outcome))
+        else:
+            result.tracks.append(outcome)
         if on_track_file is not None:
             on_track_file(path)
-        try:
-            with session_scope(engine) as session:
-                result.tracks.append(
-                    ingest_file(path, store, terminal_to_plate=terminals, thresholds=thresholds,
-                                session=session, uploader=command_actor(), channel="bundle")
-                )  # fmt: skip
-        except CdwError as exc:
-            result.track_failures.append((path, exc))
     return result
 
 
@@ -164,7 +171,7 @@ def bundle_import_command(
                 folder,
                 store,
                 settings.thresholds,
-                on_track_file=lambda p: status.update(f"导入轨迹 / ingesting {p.name}"),
+                on_track_file=lambda p: status.update(f"已导入轨迹 / ingested {p.name}"),
             )
     except CdwError as exc:
         _print_error(exc)
