@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from numba import njit
 
@@ -78,21 +76,3 @@ def implied_speed_keep(
             else:
                 keep[i] = False
     return keep
-
-
-def load_in_background() -> None:
-    """Load :func:`implied_speed_keep`'s compiled code (numba's on-disk cache, ~0.5-1 s the
-    first time in a process) on a daemon thread, so that a caller reading its input
-    meanwhile does not wait for it later. Loading is under numba's compiler lock: a call
-    made before it ends waits for it, nothing is compiled twice."""
-    if implied_speed_keep.signatures:
-        return
-    # the types clean() passes: read-only columns (polars' arrays) and writable starts
-    lon, t_us = np.empty(0, np.float64), np.empty(0, np.int64)
-    lon.flags.writeable = t_us.flags.writeable = False
-    threading.Thread(
-        target=implied_speed_keep,
-        args=(lon, lon, t_us, np.zeros(1, np.int64), 1.0),
-        name="cdw-load-kernels",
-        daemon=True,
-    ).start()

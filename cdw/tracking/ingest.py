@@ -35,6 +35,7 @@ import hashlib
 import math
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -45,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import polars as pl
 from sqlmodel import Session
 
@@ -53,7 +55,7 @@ from cdw.auth.models import User
 from cdw.config import MAX_STORE_BUCKETS, Thresholds, get_settings
 from cdw.errors import MAX_PROBLEMS_SHOWN, CdwError, ValidationFailed
 from cdw.exports import safe_row
-from cdw.tracking._clean_kernels import load_in_background as load_kernels_in_background
+from cdw.tracking._clean_kernels import implied_speed_keep
 from cdw.tracking.clean import clean
 from cdw.tracking.io import Reject, detect_format, iter_points
 from cdw.tracking.models import GpsUpload
@@ -143,39 +145,18 @@ def ingest_file(
     path: str | Path,
     store: PointStore,
     *,
-    skip_invalid: bool = False,
-    fmt: str | None = None,
-    crs: str = "wgs84",
-    terminal_to_plate: dict[str, str] | None = None,
-    vehicle: str | None = None,
-    tz: str | None = None,
-    thresholds: Thresholds | None = None,
-    now: datetime | None = None,
-    write_rejects_file: bool = True,
     session: Session | None = None,
     uploader: User | str = "system",
     channel: str = "cli",
     file_name: str | None = None,
-    chunk_rows: int | None = None,
+    **options: Any,
 ) -> IngestReport:
-    """The report carries the first rejects; ``write_rejects_file`` also writes them all
-    beside the input (an upload answers them instead). With ``session``, the upload is
-    recorded and audited (``uploader``, ``channel``, ``file_name`` as sent, default the
-    path's name); the caller commits. ``chunk_rows``: default ``Settings.ingest_chunk_rows``."""
-    with read_file(
-        path,
-        store,
-        skip_invalid=skip_invalid,
-        fmt=fmt,
-        crs=crs,
-        terminal_to_plate=terminal_to_plate,
-        vehicle=vehicle,
-        tz=tz,
-        thresholds=thresholds,
-        now=now,
-        write_rejects_file=write_rejects_file,
-        chunk_rows=chunk_rows,
-    ) as read:
+    """:func:`read_file` (``options``: its keywords) then :func:`store_read`. The report
+    carries the first rejects; ``write_rejects_file`` also writes them all beside the input
+    (an upload answers them instead). With ``session``, the upload is recorded and audited
+    (``uploader``, ``channel``, ``file_name`` as sent, default the path's name); the caller
+    commits. ``chunk_rows``: default ``Settings.ingest_chunk_rows``."""
+    with read_file(path, store, **options) as read:
         return store_read(
             read, store, session=session, uploader=uploader, channel=channel, file_name=file_name
         )
@@ -193,8 +174,8 @@ def ingest_files(
     """:func:`ingest_file` for each path in turn, each file recorded in its own session (a
     new ``session_scope()``), yielding its report or the :class:`CdwError` that refused it.
     The next file is read, checked and staged on a worker thread (and hashed on another)
-    while this one is cleaned and stored, so that reading (mostly parsing) and writing overlap on two cores;
-    files are stored in order, each as ``ingest_file`` would store it. ``options``: those
+    while this one is cleaned and stored, so that reading (mostly parsing) and writing
+    overlap on two cores; files are stored in order, each as ``ingest_file`` would store it. ``options``: those
     of :func:`read_file`."""
 
     def read_each() -> Iterator[tuple[Path, ReadFile | CdwError]]:
@@ -285,7 +266,7 @@ def read_file(
     thresholds = thresholds or settings.thresholds
     now = now or datetime.now(UTC)  # one instant for every group's future-timestamp check
     chunk_rows = chunk_rows or settings.ingest_chunk_rows
-    load_kernels_in_background()  # cleaning's kernel, loaded while the file is read
+    _load_cleaning_kernel_in_background()  # loaded while the file is read
     chunks = iter_points(
         path,
         fmt=kind,
@@ -321,6 +302,24 @@ def read_file(
             write_rejects(rejects_file, staging.sorted_rejects())
         on_error.pop_all()  # the staging now belongs to the ReadFile
     return ReadFile(path, kind, staging, read, rejected, kept, rejects_file, thresholds, now)
+
+
+def _load_cleaning_kernel_in_background() -> None:
+    """Load ``implied_speed_keep``'s compiled code (numba's on-disk cache, ~0.5-1 s the first
+    time in a process) on a daemon thread, so that a caller reading its input meanwhile does
+    not wait for it later. Loading is under numba's compiler lock: a call made before it ends
+    waits for it, nothing is compiled twice."""
+    if implied_speed_keep.signatures:
+        return
+    # the types clean() passes: read-only columns (polars' arrays) and writable starts
+    lon, t_us = np.empty(0, np.float64), np.empty(0, np.int64)
+    lon.flags.writeable = t_us.flags.writeable = False
+    threading.Thread(
+        target=implied_speed_keep,
+        args=(lon, lon, t_us, np.zeros(1, np.int64), 1.0),
+        name="cdw-load-kernels",
+        daemon=True,
+    ).start()
 
 
 def store_read(
