@@ -84,6 +84,20 @@ def cell_of(v: float, origin: float, inv_cell: float, n_cells: int) -> int:
     return int(f)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def grown_cell(x: float, y: float, grid: Grid) -> int:
+    """The cell of ``grid`` (boxes grown by the search radius) holding (x, y); -1 outside the
+    grid, where no grown box reaches, and for NaN."""
+    origin_x, origin_y, cell_size, n_cols, n_rows, _, _ = grid
+    if not (
+        origin_x <= x <= origin_x + n_cols * cell_size
+        and origin_y <= y <= origin_y + n_rows * cell_size
+    ):
+        return -1
+    inv_cell = 1.0 / cell_size
+    return cell_of(y, origin_y, inv_cell, n_rows) * n_cols + cell_of(x, origin_x, inv_cell, n_cols)
+
+
 @njit(cache=True, nogil=True)
 def build_segment_index(
     seg_x0: np.ndarray,
@@ -427,23 +441,18 @@ def highest_within(
     segment by its bounding box grown by ``max_dist``, as for ``within_distance``, so a
     point's own cell names every segment that can be near enough."""
     seg_x0, seg_y0, seg_x1, seg_y1 = segments
-    origin_x, origin_y, cell_size, n_cols, n_rows, cell_start, cell_items = grid
+    cell_start, cell_items = grid.cell_start, grid.cell_items
     n = px.size
     out = np.full(n, -np.inf)
-    if n_cols == 0:
+    if grid.n_cols == 0:
         return out
-    inv_cell = 1.0 / cell_size
-    grid_x1 = origin_x + n_cols * cell_size
-    grid_y1 = origin_y + n_rows * cell_size
     max_dist2 = max_dist * max_dist
     for i in range(n):
         x = px[i]
         y = py[i]
-        if not (origin_x <= x <= grid_x1 and origin_y <= y <= grid_y1):
-            continue  # outside every grown box; NaN too
-        cell = cell_of(y, origin_y, inv_cell, n_rows) * n_cols + cell_of(
-            x, origin_x, inv_cell, n_cols
-        )
+        cell = grown_cell(x, y, grid)
+        if cell < 0:
+            continue
         best = -np.inf
         for j in range(cell_start[cell], cell_start[cell + 1]):
             s = cell_items[j]
@@ -472,23 +481,18 @@ def some_within_below(
     point stops at the first such segment, and only segments valued below its bound are
     measured."""
     seg_x0, seg_y0, seg_x1, seg_y1 = segments
-    origin_x, origin_y, cell_size, n_cols, n_rows, cell_start, cell_items = grid
+    cell_start, cell_items = grid.cell_start, grid.cell_items
     n = px.size
     out = np.zeros(n, np.bool_)
-    if n_cols == 0:
+    if grid.n_cols == 0:
         return out
-    inv_cell = 1.0 / cell_size
-    grid_x1 = origin_x + n_cols * cell_size
-    grid_y1 = origin_y + n_rows * cell_size
     max_dist2 = max_dist * max_dist
     for i in range(n):
         x = px[i]
         y = py[i]
-        if not (origin_x <= x <= grid_x1 and origin_y <= y <= grid_y1):
-            continue  # outside every grown box; NaN too
-        cell = cell_of(y, origin_y, inv_cell, n_rows) * n_cols + cell_of(
-            x, origin_x, inv_cell, n_cols
-        )
+        cell = grown_cell(x, y, grid)
+        if cell < 0:
+            continue
         bound = bounds[i]
         for j in range(cell_start[cell], cell_start[cell + 1]):
             s = cell_items[j]
