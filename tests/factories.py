@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from cdw.flags.codes import FlagCode
+from cdw.flags.models import FlagRecord
 from cdw.manifests import services as manifests
 from cdw.manifests.models import Manifest
 from cdw.manifests.services import ManifestIssue
@@ -42,6 +44,26 @@ CONGHUA = (113.58, 23.55)
 
 def square(lon: float = CONGHUA[0], lat: float = CONGHUA[1], size_m: float = 100.0) -> dict:
     return box(lon, lat, size_m, size_m)
+
+
+def flag_record(vehicle: str, at: datetime, **kw: Any) -> FlagRecord:
+    """An engine flag of ``vehicle`` at the instant ``at`` (its day in UTC), at Conghua, any
+    field overridable; add it to a session to store it."""
+    lon, lat = CONGHUA
+    fields: dict[str, Any] = {
+        "code": FlagCode.LONG_STOP,
+        "severity": 50,
+        "vehicle": vehicle,
+        "day": at.date(),
+        "start_ts": at,
+        "end_ts": at,
+        "lon": lon,
+        "lat": lat,
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "explanation_zh": "测试",
+        "explanation_en": "test",
+    }
+    return FlagRecord(**(fields | kw))
 
 
 def credit_code(n: int) -> str:

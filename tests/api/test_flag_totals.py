@@ -17,7 +17,7 @@ from cdw.enforcement.models import ReviewStatus
 from cdw.flags.codes import FlagCode
 from cdw.flags.models import FlagRecord
 from cdw.registry.services import transfer_vehicle
-from tests.factories import add_haulier, add_vehicle
+from tests.factories import add_haulier, add_vehicle, flag_record
 
 # Flags of the days to come: a vehicle's first holding period opens when it is registered.
 DAY = datetime.now(UTC).date() + timedelta(days=1)
@@ -32,25 +32,9 @@ def _flags(seed: int = 3, n: int = 120) -> list[FlagRecord]:
     for i in range(n):
         day = DAY + timedelta(days=rng.randrange(4))
         at = datetime(day.year, day.month, day.day, 2, tzinfo=UTC) + timedelta(minutes=i)
-        rows.append(
-            FlagRecord(
-                code=rng.choice(CODES),
-                severity=rng.randrange(10, 96),
-                vehicle=rng.choice(PLATES),
-                trip_id=None,
-                day=day,
-                start_ts=at,
-                end_ts=at,
-                lon=113.58,
-                lat=23.55,
-                geometry={"type": "Point", "coordinates": [113.58, 23.55]},
-                measured={},
-                thresholds={},
-                explanation_zh="测试",
-                explanation_en="test",
-                status=rng.choice(STATUSES),
-            )
-        )
+        code, severity, vehicle = rng.choice(CODES), rng.randrange(10, 96), rng.choice(PLATES)
+        status = rng.choice(STATUSES)
+        rows.append(flag_record(vehicle, at, code=code, severity=severity, status=status))
     return rows
 
 

@@ -14,6 +14,7 @@ from cdw.flags.codes import FlagCode
 from cdw.flags.models import FlagRecord
 from cdw.registry.models import Haulier, Vehicle
 from cdw.tracking.store import PointStore
+from tests.factories import flag_record
 
 GOOD_CSV = (
     "plate,ts,lon,lat,speed_kmh\n"
@@ -139,22 +140,8 @@ def test_invalid_plate_and_range_are_422(client, auth_headers, store):
 
 
 def _flag(vehicle: str, code: FlagCode, severity: int, minute: int) -> FlagRecord:
-    at = datetime(2026, 11, 20, 2, minute, tzinfo=UTC)
-    return FlagRecord(
-        code=code,
-        severity=severity,
-        vehicle=vehicle,
-        trip_id=None,
-        day=date(2026, 11, 20),
-        start_ts=at,
-        end_ts=at,
-        lon=113.58,
-        lat=23.55,
-        geometry={"type": "Point", "coordinates": [113.58, 23.55]},
-        measured={},
-        thresholds={},
-        explanation_zh="测试",
-        explanation_en="test",
+    return flag_record(
+        vehicle, datetime(2026, 11, 20, 2, minute, tzinfo=UTC), code=code, severity=severity
     )
 
 

@@ -15,7 +15,6 @@ from cdw.auth.models import Role
 from cdw.enforcement.models import FlagExplanation
 from cdw.enforcement.review import QueueFilter, queue
 from cdw.errors import ValidationFailed
-from cdw.flags.codes import FlagCode
 from cdw.flags.models import FlagRecord
 from cdw.manifests import services as manifests
 from cdw.manifests.services import ManifestIssue
@@ -23,6 +22,7 @@ from cdw.registry import services
 from cdw.registry.models import Haulier, Vehicle, VehicleAssignment
 from cdw.registry.services import UNRESTRICTED, Scope
 from cdw.tracking.store import PointStore
+from tests.factories import flag_record
 from tests.manifests.seed import seed
 
 API = "/api/v1"
@@ -50,11 +50,7 @@ def store(tmp_path):
 
 
 def _flag(at: datetime) -> FlagRecord:
-    return FlagRecord(
-        code=FlagCode.LONG_STOP, severity=50, vehicle=PLATE, day=at.date(), start_ts=at,
-        end_ts=at, lon=113.58, lat=23.55, geometry={"type": "Point", "coordinates": [113.58, 23.55]},
-        explanation_zh="测试", explanation_en="test",
-    )  # fmt: skip
+    return flag_record(PLATE, at)
 
 
 @pytest.fixture

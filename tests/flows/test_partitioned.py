@@ -132,10 +132,8 @@ def test_stored_flags_are_the_same_whatever_the_groups(world):
     assert whole and stored(1) == whole
 
 
-def test_a_dask_cluster_finds_the_inline_flags(world, monkeypatch, tmp_path):
-    distributed = pytest.importorskip("distributed")
-    engine, store, settings = world
-    grouped = settings.model_copy(update={"analysis_chunk_rows": 6_000})
+def _task_threads(monkeypatch) -> list[str]:
+    """The names of the threads the analysis tasks run on, appended as each task starts."""
     threads: list[str] = []
     task = partitioned.analyse_task
     monkeypatch.setattr(
@@ -143,6 +141,14 @@ def test_a_dask_cluster_finds_the_inline_flags(world, monkeypatch, tmp_path):
         "analyse_task",
         lambda *a: threads.append(threading.current_thread().name) or task(*a),
     )
+    return threads
+
+
+def test_a_dask_cluster_finds_the_inline_flags(world, monkeypatch, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    engine, store, settings = world
+    grouped = settings.model_copy(update={"analysis_chunk_rows": 6_000})
+    threads = _task_threads(monkeypatch)
     with Session(engine) as session:
         inline, inline_legs = _run(session, store, DAY, LAST, grouped, NOW, checks=True)
         tasks = len(threads)
@@ -231,13 +237,7 @@ def test_auto_runs_a_small_run_in_this_process(world, monkeypatch):
     auto = settings.model_copy(
         update={"analysis_chunk_rows": 6_000, "analysis_scheduler": "auto", "analysis_workers": 2}
     )
-    threads: list[str] = []
-    task = partitioned.analyse_task
-    monkeypatch.setattr(
-        partitioned,
-        "analyse_task",
-        lambda *a: threads.append(threading.current_thread().name) or task(*a),
-    )
+    threads = _task_threads(monkeypatch)
     with Session(engine) as session:
         report = _run(session, store, DAY, LAST, auto, NOW, checks=True)[0]
     assert report.flags and len(threads) > 1
