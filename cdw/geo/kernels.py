@@ -713,6 +713,49 @@ def _conformal_tau(sin_phi: float, cos_phi: float, e: float) -> float:
 
 
 @njit(cache=True, nogil=True)
+def _tm_point(
+    lon: float,
+    lat: float,
+    lon0: float,
+    k0_a: float,
+    false_easting: float,
+    false_northing: float,
+    e: float,
+    alpha: np.ndarray,
+) -> tuple[float, float]:
+    """``tm_forward`` of one point (a function of its own, so that it keeps its own
+    floating-point flags wherever it is called)."""
+    deg = math.pi / 180.0
+    dlon = lon - lon0
+    if dlon >= 180.0:
+        dlon -= 360.0
+    elif dlon < -180.0:
+        dlon += 360.0
+    phi = lat * deg
+    tau_p = _conformal_tau(math.sin(phi), math.cos(phi), e)
+    sin_lam = math.sin(dlon * deg)
+    cos_lam = math.cos(dlon * deg)
+    # xi' = atan2(tau', cos lam), sinh eta' = sin lam / r: all sides of one triangle.
+    r = math.sqrt(tau_p * tau_p + cos_lam * cos_lam)
+    sin_xi, cos_xi = tau_p / r, cos_lam / r
+    sinh_eta = sin_lam / r
+    cosh_eta = math.sqrt(1.0 + sinh_eta * sinh_eta)
+    # Within a zone cos lam > 0, so atan2(tau', cos lam) is atan(tau' / cos lam); and
+    # asinh written with log and sqrt (glibc's atan2 and asinh are slow ones); for tiny
+    # eta' this loses relative but not absolute precision (1e-16, a nanometre).
+    xi_p = math.atan2(tau_p, cos_lam) if cos_lam <= 0.0 else math.atan(tau_p / cos_lam)
+    eta_p = math.copysign(math.log(abs(sinh_eta) + cosh_eta), sinh_eta)
+    dxi, deta = _sin_series(
+        2.0 * sin_xi * cos_xi,
+        cos_xi * cos_xi - sin_xi * sin_xi,
+        2.0 * sinh_eta * cosh_eta,
+        cosh_eta * cosh_eta + sinh_eta * sinh_eta,
+        alpha,
+    )
+    return false_easting + k0_a * (eta_p + deta), false_northing + k0_a * (xi_p + dxi)
+
+
+@njit(cache=True, nogil=True)
 def tm_forward(
     lon: np.ndarray,
     lat: np.ndarray,
@@ -732,36 +775,187 @@ def tm_forward(
     n = lon.size
     x = np.empty(n)
     y = np.empty(n)
-    deg = math.pi / 180.0
     for i in range(n):
-        dlon = lon[i] - lon0
-        if dlon >= 180.0:
-            dlon -= 360.0
-        elif dlon < -180.0:
-            dlon += 360.0
-        phi = lat[i] * deg
-        tau_p = _conformal_tau(math.sin(phi), math.cos(phi), e)
-        sin_lam = math.sin(dlon * deg)
-        cos_lam = math.cos(dlon * deg)
-        # xi' = atan2(tau', cos lam), sinh eta' = sin lam / r: all sides of one triangle.
-        r = math.sqrt(tau_p * tau_p + cos_lam * cos_lam)
-        sin_xi, cos_xi = tau_p / r, cos_lam / r
-        sinh_eta = sin_lam / r
-        cosh_eta = math.sqrt(1.0 + sinh_eta * sinh_eta)
-        # Within a zone cos lam > 0, so atan2(tau', cos lam) is atan(tau' / cos lam); and
-        # asinh written with log and sqrt (glibc's atan2 and asinh are slow ones); for tiny
-        # eta' this loses relative but not absolute precision (1e-16, a nanometre).
-        xi_p = math.atan2(tau_p, cos_lam) if cos_lam <= 0.0 else math.atan(tau_p / cos_lam)
-        eta_p = math.copysign(math.log(abs(sinh_eta) + cosh_eta), sinh_eta)
-        dxi, deta = _sin_series(
-            2.0 * sin_xi * cos_xi,
-            cos_xi * cos_xi - sin_xi * sin_xi,
-            2.0 * sinh_eta * cosh_eta,
-            cosh_eta * cosh_eta + sinh_eta * sinh_eta,
-            alpha,
-        )
-        x[i] = false_easting + k0_a * (eta_p + deta)
-        y[i] = false_northing + k0_a * (xi_p + dxi)
+        x[i], y[i] = _tm_point(lon[i], lat[i], lon0, k0_a, false_easting, false_northing, e, alpha)
+    return x, y
+
+
+# --- transverse Mercator by tiles of polynomials ----------------------------------------
+#
+# Over a small area the projection is a very smooth function of (lon, lat): on a tile of
+# 1/8 degree a polynomial of total degree 4 in the two coordinates, fitted to the exact
+# kernel by least squares on a grid of Chebyshev nodes, reproduces it to about its own
+# rounding (a few nanometres) for several times less work. ``projection.py`` fits the tiles
+# of a batch's area, keeps each only where ``tm_tile_errors`` confirms it, and sends every
+# other point through ``_tm_point``.
+
+# Degree of a tile's polynomials: terms u**a v**b with a + b <= TM_TILE_DEGREE (a constant,
+# so that the loops unroll).
+TM_TILE_DEGREE = 4
+
+
+class TmTiles(NamedTuple):
+    """Polynomials of ``tm_forward`` on tiles of a lon/lat grid: tile ``t = row * n_cols +
+    col`` covers lon ``lon_origin + [col, col + 1] * tile_deg`` and lat likewise from
+    ``lat_origin``. With ``u = 2 (lon - lon_origin) / tile_deg - (2 col + 1)`` and ``v``
+    likewise (both in [-1, 1] on the tile), x is ``centre[t, 0]`` plus the sum over
+    ``a + b <= TM_TILE_DEGREE`` of ``coeffs[t, a, b, 0] u**a v**b``, and y the same with
+    index 1. Only tiles with ``usable[t]`` are used."""
+
+    lon_origin: float
+    lat_origin: float
+    tile_deg: float
+    n_cols: int
+    n_rows: int
+    centre: np.ndarray
+    coeffs: np.ndarray
+    usable: np.ndarray
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tile_offsets(coeffs: np.ndarray, t: int, u: float, v: float) -> tuple[float, float]:
+    """The polynomials of tile ``t`` at (u, v): rows summed over powers of v, then over
+    powers of u (independent products, short dependency chains)."""
+    u2 = u * u
+    v2 = v * v
+    pu = (1.0, u, u2, u2 * u, u2 * u2)
+    pv = (1.0, v, v2, v2 * v, v2 * v2)
+    qx = 0.0
+    qy = 0.0
+    for a in range(TM_TILE_DEGREE + 1):
+        rx = 0.0
+        ry = 0.0
+        for b in range(TM_TILE_DEGREE + 1 - a):
+            rx += coeffs[t, a, b, 0] * pv[b]
+            ry += coeffs[t, a, b, 1] * pv[b]
+        qx += rx * pu[a]
+        qy += ry * pu[a]
+    return qx, qy
+
+
+@njit(cache=True, nogil=True)
+def tm_tile_fit(
+    lon_origin: float,
+    lat_origin: float,
+    tile_deg: float,
+    n_cols: int,
+    n_rows: int,
+    nodes: np.ndarray,
+    pseudo_inverse: np.ndarray,
+    lon0: float,
+    k0_a: float,
+    false_easting: float,
+    false_northing: float,
+    e: float,
+    alpha: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(centre, coeffs) of ``TmTiles``: on each tile the least-squares fit of ``tm_forward``
+    (less its value at the tile's centre) at the points ``(nodes[k], nodes[j])`` (in
+    [-1, 1]) of the tensor grid of ``nodes``. ``pseudo_inverse`` is that of the design
+    matrix whose row ``k * nodes.size + j`` holds ``nodes[k]**a nodes[j]**b`` for the terms
+    ``a + b <= TM_TILE_DEGREE`` in the order (a, then b) ascending. Each tile is fitted on
+    its own, so its polynomials do not depend on the other tiles of the grid."""
+    m = nodes.size
+    n_tiles = n_cols * n_rows
+    centre = np.empty((n_tiles, 2))
+    coeffs = np.zeros((n_tiles, TM_TILE_DEGREE + 1, TM_TILE_DEGREE + 1, 2))
+    values = np.empty((m * m, 2))
+    half = 0.5 * tile_deg
+    for t in range(n_tiles):
+        lon_c = lon_origin + (t % n_cols + 0.5) * tile_deg
+        lat_c = lat_origin + (t // n_cols + 0.5) * tile_deg
+        cx, cy = _tm_point(lon_c, lat_c, lon0, k0_a, false_easting, false_northing, e, alpha)
+        centre[t, 0] = cx
+        centre[t, 1] = cy
+        for k in range(m):
+            for j in range(m):
+                x, y = _tm_point(
+                    lon_c + half * nodes[k], lat_c + half * nodes[j],
+                    lon0, k0_a, false_easting, false_northing, e, alpha,
+                )  # fmt: skip
+                values[k * m + j, 0] = x - cx
+                values[k * m + j, 1] = y - cy
+        term = 0
+        for a in range(TM_TILE_DEGREE + 1):
+            for b in range(TM_TILE_DEGREE + 1 - a):
+                for c in range(2):
+                    total = 0.0
+                    for k in range(m * m):
+                        total += pseudo_inverse[term, k] * values[k, c]
+                    coeffs[t, a, b, c] = total
+                term += 1
+    return centre, coeffs
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def tm_tile_errors(
+    tiles: TmTiles,
+    n_check: int,
+    lon0: float,
+    k0_a: float,
+    false_easting: float,
+    false_northing: float,
+    e: float,
+    alpha: np.ndarray,
+) -> np.ndarray:
+    """Per tile, the largest distance (m, in x or y) between its polynomials and
+    ``tm_forward`` over an ``n_check`` x ``n_check`` grid spanning the tile, edges and
+    corners included (``n_check`` >= 2); NaN if any is NaN."""
+    lon_origin, lat_origin, tile_deg, n_cols, n_rows, centre, coeffs, _ = tiles
+    n_tiles = n_cols * n_rows
+    worst = np.zeros(n_tiles)
+    half = 0.5 * tile_deg
+    for t in range(n_tiles):
+        lon_c = lon_origin + (t % n_cols + 0.5) * tile_deg
+        lat_c = lat_origin + (t // n_cols + 0.5) * tile_deg
+        for k in range(n_check):
+            u = -1.0 + 2.0 * k / (n_check - 1)
+            for j in range(n_check):
+                v = -1.0 + 2.0 * j / (n_check - 1)
+                x, y = _tm_point(
+                    lon_c + half * u, lat_c + half * v,
+                    lon0, k0_a, false_easting, false_northing, e, alpha,
+                )  # fmt: skip
+                qx, qy = _tile_offsets(coeffs, t, u, v)
+                err = max(abs(centre[t, 0] + qx - x), abs(centre[t, 1] + qy - y))
+                if err > worst[t] or math.isnan(err):  # a NaN stays
+                    worst[t] = err
+    return worst
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def tm_forward_tiled(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    tiles: TmTiles,
+    lon0: float,
+    k0_a: float,
+    false_easting: float,
+    false_northing: float,
+    e: float,
+    alpha: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``tm_forward`` through the polynomials of ``tiles`` where a point lies on a usable
+    tile, through the exact kernel elsewhere (and for NaN). The polynomials may use fused
+    multiply-adds (``contract``); ``_tm_point``, compiled on its own, does not."""
+    lon_origin, lat_origin, tile_deg, n_cols, n_rows, centre, coeffs, usable = tiles
+    n = lon.size
+    x = np.empty(n)
+    y = np.empty(n)
+    per_deg = 1.0 / tile_deg
+    for i in range(n):
+        fc = (lon[i] - lon_origin) * per_deg
+        fr = (lat[i] - lat_origin) * per_deg
+        if 0.0 <= fc < n_cols and 0.0 <= fr < n_rows:
+            col = int(fc)
+            row = int(fr)
+            t = row * n_cols + col
+            if usable[t]:
+                qx, qy = _tile_offsets(coeffs, t, 2.0 * (fc - col) - 1.0, 2.0 * (fr - row) - 1.0)
+                x[i] = centre[t, 0] + qx
+                y[i] = centre[t, 1] + qy
+                continue
+        x[i], y[i] = _tm_point(lon[i], lat[i], lon0, k0_a, false_easting, false_northing, e, alpha)
     return x, y
 
 

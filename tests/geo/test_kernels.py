@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 from cdw.errors import ValidationFailed
 from cdw.geo import kernels as K
 from cdw.geo.index import segment_grid
-from cdw.geo.projection import TransverseMercator
+from cdw.geo.projection import (
+    _TILE_NODES,
+    _TILE_PSEUDO_INVERSE,
+    TILE_CHECK_POINTS,
+    TILE_DEG,
+    TransverseMercator,
+)
 from tests.geo import twins
 
 PROPERTY = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -589,3 +595,89 @@ def test_tm_kernels_match_twins_and_pyproj(offsets: list[tuple[float, float]]) -
     assert np.abs(lat_back - twin_lat).max() < 1e-11
     # 1e-8 degrees is about a millimetre.
     assert np.abs(lon_back - lon).max() < 1e-8 and np.abs(lat_back - lat).max() < 1e-8
+
+
+# --- transverse Mercator by tiles of polynomials ---------------------------------------------
+
+TM49_ARGS = (*_tm_args(UTM49), UTM49.alpha)
+
+
+def _tiles(tm: TransverseMercator, lon: float, lat: float, cols: int, rows: int) -> K.TmTiles:
+    """Tiles of 1/8 degree from (lon, lat), all marked usable, as projection.py fits them."""
+    centre, coeffs = K.tm_tile_fit(
+        lon, lat, TILE_DEG, cols, rows, _TILE_NODES, _TILE_PSEUDO_INVERSE, *_tm_args(tm), tm.alpha
+    )
+    return K.TmTiles(lon, lat, TILE_DEG, cols, rows, centre, coeffs, np.ones(cols * rows, bool))
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat"),
+    [(113.25, 22.75), (110.0, -79.875), (116.875, 83.75), (108.0, 0.0), (119.5, -45.0)],
+    ids=["panyu", "south-edge", "north-edge", "equator-zone-edge", "south-zone-edge"],
+)
+def test_tm_tile_fit_matches_twin_and_stays_within_nanometres(lon: float, lat: float) -> None:
+    tiles = _tiles(UTM49, lon, lat, 2, 2)
+    centres, fits = twins.tm_tile_fit(
+        lon, lat, TILE_DEG, 2, 2, _TILE_NODES.tolist(), K.TM_TILE_DEGREE, TM49_ARGS
+    )
+    for t, (centre, fit) in enumerate(zip(centres, fits, strict=True)):
+        assert np.abs(tiles.centre[t] - centre).max() < 1e-6
+        for (a, b), (cx, cy) in fit.items():
+            assert tiles.coeffs[t, a, b, 0] == pytest.approx(cx, abs=1e-6)
+            assert tiles.coeffs[t, a, b, 1] == pytest.approx(cy, abs=1e-6)
+        # terms beyond the total degree stay zero
+        assert not any(
+            tiles.coeffs[t, a, b].any()
+            for a in range(K.TM_TILE_DEGREE + 1)
+            for b in range(K.TM_TILE_DEGREE + 1)
+            if a + b > K.TM_TILE_DEGREE
+        )
+    errors = K.tm_tile_errors(tiles, 5, *TM49_ARGS)
+    twin_errors = twins.tm_tile_errors(tiles, 5, K.TM_TILE_DEGREE, TM49_ARGS)
+    assert np.abs(errors - twin_errors).max() < 1e-8
+    assert errors.max() < 2e-8  # the exact kernel's own rounding is a few nanometres
+
+
+def test_tm_tile_errors_find_a_wrong_polynomial() -> None:
+    tiles = _tiles(UTM49, 113.25, 22.75, 2, 1)
+    wrong = tiles.coeffs.copy()
+    wrong[1, 2, 2, 1] += 2e-6  # u^2 v^2 in y: off by 2 µm at the tile's corners only
+    errors = K.tm_tile_errors(tiles._replace(coeffs=wrong), TILE_CHECK_POINTS, *TM49_ARGS)
+    assert errors[0] < 1e-8 and errors[1] == pytest.approx(2e-6, rel=1e-2)
+    wrong[0, 0, 0, 0] = np.nan
+    errors = K.tm_tile_errors(tiles._replace(coeffs=wrong), TILE_CHECK_POINTS, *TM49_ARGS)
+    assert np.isnan(errors[0])
+
+
+def test_tm_forward_tiled_falls_back_to_the_exact_kernel_bit_for_bit() -> None:
+    tiles = _tiles(UTM49, 113.25, 22.75, 2, 2)
+    tiles = tiles._replace(usable=np.array([True, False, True, True]))
+    lon = arr([113.3, 113.45, 113.1, 113.6, 113.3, math.nan, 113.3])
+    lat = arr([22.8, 22.8, 22.8, 22.8, 23.0, 22.8, math.nan])
+    # on tile 0; on tile 1 (not usable); west of the grid; east; north; NaN lon; NaN lat
+    x, y = K.tm_forward_tiled(lon, lat, tiles, *TM49_ARGS)
+    ex, ey = K.tm_forward(lon, lat, *TM49_ARGS)
+    assert abs(x[0] - ex[0]) < 1e-8 and abs(y[0] - ey[0]) < 1e-8
+    np.testing.assert_array_equal(x[1:], ex[1:])
+    np.testing.assert_array_equal(y[1:], ey[1:])
+    x, y = K.tm_forward_tiled(arr([]), arr([]), tiles, *TM49_ARGS)
+    assert x.size == y.size == 0
+
+
+@PROPERTY
+@given(
+    st.lists(st.tuples(st.floats(-0.05, 0.55), st.floats(-0.05, 0.3)), min_size=1, max_size=30),
+    st.sampled_from([(113.25, 22.75), (110.0, 60.0), (116.75, -79.875), (108.0, 83.75)]),
+)
+def test_tm_forward_tiled_matches_twin_and_exact_kernel(
+    offsets: list[tuple[float, float]], origin: tuple[float, float]
+) -> None:
+    tiles = _tiles(UTM49, *origin, 4, 2)  # half a degree by a quarter; points also just outside
+    lon = origin[0] + arr([o[0] for o in offsets])
+    lat = origin[1] + arr([o[1] for o in offsets])
+    lat = np.minimum(lat, 84.0)
+    x, y = K.tm_forward_tiled(lon, lat, tiles, *TM49_ARGS)
+    tx, ty = twins.tm_forward_tiled(lon, lat, tiles, K.TM_TILE_DEGREE, TM49_ARGS)
+    assert np.abs(x - tx).max() < 1e-8 and np.abs(y - ty).max() < 1e-8
+    ex, ey = K.tm_forward(lon, lat, *TM49_ARGS)
+    assert np.abs(x - ex).max() < 2e-8 and np.abs(y - ey).max() < 2e-8
