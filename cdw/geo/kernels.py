@@ -616,6 +616,126 @@ def _edge_bands(
     return prev, n_bands, band_scale, first_band, band_start, band_edges
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _crosses_odd(
+    x: float,
+    y: float,
+    k: int,
+    ring_x: np.ndarray,
+    ring_y: np.ndarray,
+    prev: np.ndarray,
+    band_start: np.ndarray,
+    band_edges: np.ndarray,
+) -> bool:
+    """Does a ray from (x, y) towards +x cross the edges of band ``k`` an odd number of
+    times (the even-odd rule, half-open as in PNPOLY)?"""
+    inside = False
+    for j in range(band_start[k], band_start[k + 1]):
+        v = band_edges[j]
+        w = prev[v]
+        yv = ring_y[v]
+        yw = ring_y[w]
+        if (yv > y) != (yw > y):
+            x_cross = (ring_x[w] - ring_x[v]) * (y - yv) / (yw - yv) + ring_x[v]
+            if x < x_cross:
+                inside = not inside
+    return inside
+
+
+# Sub-cell states of a polygon's raster (``_polygon_raster``): every point of the sub-cell
+# is inside the polygon, outside it, or either (test exactly).
+POLY_OUTSIDE = 0
+POLY_INSIDE = 1
+POLY_MIXED = 2
+# Sub-cells per side of a polygon's raster, fewer where there are many polygons (at most
+# _POLY_RASTER_MAX_CELLS sub-cells in all).
+_POLY_RASTER_SIDE = 32
+_POLY_RASTER_MAX_CELLS = 1 << 22
+
+
+@njit(cache=True, nogil=True)
+def _polygon_raster(
+    ring_x: np.ndarray,
+    ring_y: np.ndarray,
+    ring_start: np.ndarray,
+    poly_ring_start: np.ndarray,
+    poly_bbox: np.ndarray,
+    prev: np.ndarray,
+    n_bands: np.ndarray,
+    band_scale: np.ndarray,
+    first_band: np.ndarray,
+    band_start: np.ndarray,
+    band_edges: np.ndarray,
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Certain verdicts of the even-odd rule per sub-cell of each polygon's bounding box:
+    (side, scale, states). Polygon ``p``'s box is cut into ``side x side`` sub-cells, the
+    point (x, y) falling in column ``cell_of(x, minx_p, scale[p, 0], side)`` and row
+    ``cell_of(y, miny_p, scale[p, 1], side)``, state ``states[(p * side + row) * side +
+    col]``. A sub-cell that no edge of the polygon comes within ``_RASTER_SLACK_M`` of (a
+    room for rounding in cell arithmetic) has the verdict of its centre at every point:
+    INSIDE or OUTSIDE; the others are MIXED, as are all sub-cells of a box without width
+    or height."""
+    n_poly = poly_bbox.shape[0]
+    side = _POLY_RASTER_SIDE
+    while side > 1 and n_poly * side * side > _POLY_RASTER_MAX_CELLS:
+        side //= 2
+    scale = np.zeros((n_poly, 2))
+    states = np.full(n_poly * side * side, POLY_MIXED, np.uint8)
+    mixed = np.zeros(side * side, np.bool_)
+    slack = _RASTER_SLACK_M
+    for p in range(n_poly):
+        min_x, min_y, max_x, max_y = (
+            poly_bbox[p, 0],
+            poly_bbox[p, 1],
+            poly_bbox[p, 2],
+            poly_bbox[p, 3],
+        )
+        width = max_x - min_x
+        height = max_y - min_y
+        if not (width > 0.0 and height > 0.0):
+            continue
+        scale[p, 0] = side / width
+        scale[p, 1] = side / height
+        step_x = width / side
+        step_y = height / side
+        mixed[:] = False
+        for v in range(ring_start[poly_ring_start[p]], ring_start[poly_ring_start[p + 1]]):
+            x0, y0 = ring_x[prev[v]], ring_y[prev[v]]
+            x1, y1 = ring_x[v], ring_y[v]
+            c0 = cell_of(min(x0, x1) - slack, min_x, scale[p, 0], side)
+            c1 = cell_of(max(x0, x1) + slack, min_x, scale[p, 0], side)
+            r0 = cell_of(min(y0, y1) - slack, min_y, scale[p, 1], side)
+            r1 = cell_of(max(y0, y1) + slack, min_y, scale[p, 1], side)
+            dx = x1 - x0
+            dy = y1 - y0
+            for r in range(r0, r1 + 1):
+                lo_y = min_y + r * step_y - slack
+                hi_y = min_y + (r + 1) * step_y + slack
+                for c in range(c0, c1 + 1):
+                    lo_x = min_x + c * step_x - slack
+                    hi_x = min_x + (c + 1) * step_x + slack
+                    # the edge's line passes between the corners unless all lie on one side
+                    s0 = dx * (lo_y - y0) - dy * (lo_x - x0)
+                    s1 = dx * (lo_y - y0) - dy * (hi_x - x0)
+                    s2 = dx * (hi_y - y0) - dy * (lo_x - x0)
+                    s3 = dx * (hi_y - y0) - dy * (hi_x - x0)
+                    if not (
+                        (s0 > 0.0 and s1 > 0.0 and s2 > 0.0 and s3 > 0.0)
+                        or (s0 < 0.0 and s1 < 0.0 and s2 < 0.0 and s3 < 0.0)
+                    ):
+                        mixed[r * side + c] = True
+        for r in range(side):
+            cy = min_y + (r + 0.5) * step_y
+            k = first_band[p] + cell_of(cy, min_y, band_scale[p], n_bands[p])
+            for c in range(side):
+                if mixed[r * side + c]:
+                    continue
+                cx = min_x + (c + 0.5) * step_x
+                inside = _crosses_odd(cx, cy, k, ring_x, ring_y, prev, band_start, band_edges)
+                states[(p * side + r) * side + c] = POLY_INSIDE if inside else POLY_OUTSIDE
+    return side, scale, states
+
+
 @njit(cache=True, nogil=True)
 def points_in_polygons(px: np.ndarray, py: np.ndarray, polygons: Polygons) -> np.ndarray:
     """Index of the first polygon containing each point, -1 if none (NaN points: -1).
@@ -625,7 +745,9 @@ def points_in_polygons(px: np.ndarray, py: np.ndarray, polygons: Polygons) -> np
     on an edge counts as inside where the polygon lies to its right or above it, outside
     where it lies to its left or below (for an axis-aligned square: left and bottom edges
     inside, right and top edges outside). Candidates come from a uniform grid over the
-    bounding boxes and each polygon's edges from horizontal bands, both built on each call.
+    bounding boxes, each polygon's edges from horizontal bands, and a point in a sub-cell of
+    a polygon's box that no edge comes near takes that sub-cell's verdict
+    (``_polygon_raster``); all built on each call.
     """
     ring_x, ring_y, ring_start, poly_ring_start, poly_bbox = polygons
     n = px.size
@@ -639,6 +761,10 @@ def points_in_polygons(px: np.ndarray, py: np.ndarray, polygons: Polygons) -> np
     prev, n_bands, band_scale, first_band, band_start, band_edges = _edge_bands(
         ring_y, ring_start, poly_ring_start, poly_bbox
     )
+    side, scale, states = _polygon_raster(
+        ring_x, ring_y, ring_start, poly_ring_start, poly_bbox,
+        prev, n_bands, band_scale, first_band, band_start, band_edges,
+    )  # fmt: skip
     for i in range(n):
         x = px[i]
         y = py[i]
@@ -651,17 +777,13 @@ def points_in_polygons(px: np.ndarray, py: np.ndarray, polygons: Polygons) -> np
                 poly_bbox[p, 0] <= x <= poly_bbox[p, 2] and poly_bbox[p, 1] <= y <= poly_bbox[p, 3]
             ):
                 continue
-            k = first_band[p] + cell_of(y, poly_bbox[p, 1], band_scale[p], n_bands[p])
-            inside = False
-            for e in range(band_start[k], band_start[k + 1]):
-                v = band_edges[e]
-                w = prev[v]
-                yv = ring_y[v]
-                yw = ring_y[w]
-                if (yv > y) != (yw > y):
-                    x_cross = (ring_x[w] - ring_x[v]) * (y - yv) / (yw - yv) + ring_x[v]
-                    if x < x_cross:
-                        inside = not inside
+            row = cell_of(y, poly_bbox[p, 1], scale[p, 1], side)
+            state = states[(p * side + row) * side + cell_of(x, poly_bbox[p, 0], scale[p, 0], side)]
+            if state == POLY_MIXED:
+                k = first_band[p] + cell_of(y, poly_bbox[p, 1], band_scale[p], n_bands[p])
+                inside = _crosses_odd(x, y, k, ring_x, ring_y, prev, band_start, band_edges)
+            else:
+                inside = state == POLY_INSIDE
             if inside:
                 out[i] = p
                 break

@@ -540,6 +540,44 @@ def test_points_in_polygons_matches_twin_and_shapely(polygons, points) -> None:
         assert index == (containing[0] if containing else -1)
 
 
+def _raster(polygons) -> tuple[int, np.ndarray, np.ndarray]:
+    ring_x, ring_y, ring_start, poly_ring_start, bbox = polygon_arrays(polygons)
+    bands = K._edge_bands(ring_y, ring_start, poly_ring_start, bbox)
+    return K._polygon_raster(ring_x, ring_y, ring_start, poly_ring_start, bbox, *bands)
+
+
+def test_polygon_raster_of_a_diamond() -> None:
+    # A diamond fills the middle of its box; the box's corners lie outside it.
+    side, scale, states = _raster([[[(0.0, 5.0), (5.0, 0.0), (10.0, 5.0), (5.0, 10.0)]]])
+    grid = states.reshape(side, side)
+    assert side == 32 and scale.tolist() == [[3.2, 3.2]]
+    assert grid[0, 0] == grid[0, -1] == grid[-1, 0] == grid[-1, -1] == K.POLY_OUTSIDE
+    assert (
+        grid[side // 2 - 1 : side // 2 + 1, side // 2 - 1 : side // 2 + 1].tolist()
+        == [[K.POLY_INSIDE] * 2] * 2
+    )
+    # every sub-cell an edge runs through is MIXED: the diagonals of the grid's quarters
+    for r in range(side // 2):
+        assert grid[r, side // 2 - 1 - r] == grid[r, side // 2 + r] == K.POLY_MIXED
+    # a polygon without width: every sub-cell MIXED, so every point is tested exactly
+    _, _, flat = _raster([[[(0.0, 0.0), (5.0, 0.0), (10.0, 0.0)]]])
+    assert (flat == K.POLY_MIXED).all()
+
+
+@PROPERTY
+@given(st.lists(polygon, min_size=1, max_size=4), st.integers(0, 2**32 - 1))
+def test_points_in_polygons_dense_points_match_twin(polygons, seed: int) -> None:
+    """Hundreds of points over the polygons' boxes (most settled by their sub-cell's verdict),
+    their vertices and points a hair off them: the same verdicts as the twin."""
+    rng = np.random.default_rng(seed)
+    xs = [v[0] for rings in polygons for ring in rings for v in ring]
+    ys = [v[1] for rings in polygons for ring in rings for v in ring]
+    px = np.concatenate([rng.uniform(min(xs) - 10, max(xs) + 10, 400), xs, np.add(xs, 1e-7)])
+    py = np.concatenate([rng.uniform(min(ys) - 10, max(ys) + 10, 400), ys, np.subtract(ys, 1e-7)])
+    got = ints(K.points_in_polygons(px, py, K.Polygons(*polygon_arrays(polygons))))
+    assert got == twins.points_in_polygons(px.tolist(), py.tolist(), polygons)
+
+
 # --- transverse Mercator -----------------------------------------------------------------
 
 UTM49 = TransverseMercator.of(pyproj.CRS.from_epsg(32649))
