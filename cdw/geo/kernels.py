@@ -907,37 +907,41 @@ def tm_forward(
 # Over a small area the projection is a very smooth function of (lon, lat): on a tile of
 # 1/8 degree a polynomial of total degree 4 in the two coordinates, fitted to the exact
 # kernel by least squares on a grid of Chebyshev nodes, reproduces it to about its own
-# rounding (a few nanometres) for several times less work. ``projection.py`` fits the tiles
-# of a batch's area, keeps each only where ``tm_tile_errors`` confirms it, and sends every
-# other point through ``_tm_point``.
+# rounding (a few nanometres) for several times less work. ``projection.py`` fits each tile
+# the first time a point falls on it, keeps it only where ``tm_tile_errors`` confirms it, and
+# sends every other point through ``_tm_point``.
 
 # Degree of a tile's polynomials: terms u**a v**b with a + b <= TM_TILE_DEGREE (a constant,
 # so that the loops unroll).
 TM_TILE_DEGREE = 4
+# ``TmTiles.slot`` of a tile not fitted yet.
+TILE_UNFITTED = -1
 
 
 class TmTiles(NamedTuple):
     """Polynomials of ``tm_forward`` on tiles of a lon/lat grid: tile ``t = row * n_cols +
     col`` covers lon ``lon_origin + [col, col + 1] * tile_deg`` and lat likewise from
-    ``lat_origin``. With ``u = 2 (lon - lon_origin) / tile_deg - (2 col + 1)`` and ``v``
-    likewise (both in [-1, 1] on the tile), x is ``centre[t, 0]`` plus the sum over
-    ``a + b <= TM_TILE_DEGREE`` of ``coeffs[t, a, b, 0] u**a v**b``, and y the same with
-    index 1. Only tiles with ``usable[t]`` are used."""
+    ``lat_origin``; its polynomials, if fitted, are number ``s = slot[t]`` (else ``slot[t]``
+    is TILE_UNFITTED). With ``u = 2 (lon - lon_origin) / tile_deg - (2 col + 1)`` and ``v``
+    likewise (both in [-1, 1] on the tile), x is ``centre[s, 0]`` plus the sum over ``a + b
+    <= TM_TILE_DEGREE`` of ``coeffs[s, a, b, 0] u**a v**b``, and y the same with index 1.
+    Polynomials with ``usable[s]`` False are not used."""
 
     lon_origin: float
     lat_origin: float
     tile_deg: float
     n_cols: int
     n_rows: int
+    slot: np.ndarray
     centre: np.ndarray
     coeffs: np.ndarray
     usable: np.ndarray
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _tile_offsets(coeffs: np.ndarray, t: int, u: float, v: float) -> tuple[float, float]:
-    """The polynomials of tile ``t`` at (u, v): rows summed over powers of v, then over
-    powers of u (independent products, short dependency chains)."""
+def _tile_offsets(coeffs: np.ndarray, s: int, u: float, v: float) -> tuple[float, float]:
+    """Polynomials ``s`` at (u, v): rows summed over powers of v, then over powers of u
+    (independent products, short dependency chains)."""
     u2 = u * u
     v2 = v * v
     pu = (1.0, u, u2, u2 * u, u2 * u2)
@@ -948,8 +952,8 @@ def _tile_offsets(coeffs: np.ndarray, t: int, u: float, v: float) -> tuple[float
         rx = 0.0
         ry = 0.0
         for b in range(TM_TILE_DEGREE + 1 - a):
-            rx += coeffs[t, a, b, 0] * pv[b]
-            ry += coeffs[t, a, b, 1] * pv[b]
+            rx += coeffs[s, a, b, 0] * pv[b]
+            ry += coeffs[s, a, b, 1] * pv[b]
         qx += rx * pu[a]
         qy += ry * pu[a]
     return qx, qy
@@ -957,11 +961,9 @@ def _tile_offsets(coeffs: np.ndarray, t: int, u: float, v: float) -> tuple[float
 
 @njit(cache=True, nogil=True)
 def tm_tile_fit(
-    lon_origin: float,
-    lat_origin: float,
+    tile_lon: np.ndarray,
+    tile_lat: np.ndarray,
     tile_deg: float,
-    n_cols: int,
-    n_rows: int,
     nodes: np.ndarray,
     pseudo_inverse: np.ndarray,
     lon0: float,
@@ -971,24 +973,25 @@ def tm_tile_fit(
     e: float,
     alpha: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(centre, coeffs) of ``TmTiles``: on each tile the least-squares fit of ``tm_forward``
-    (less its value at the tile's centre) at the points ``(nodes[k], nodes[j])`` (in
-    [-1, 1]) of the tensor grid of ``nodes``. ``pseudo_inverse`` is that of the design
-    matrix whose row ``k * nodes.size + j`` holds ``nodes[k]**a nodes[j]**b`` for the terms
-    ``a + b <= TM_TILE_DEGREE`` in the order (a, then b) ascending. Each tile is fitted on
-    its own, so its polynomials do not depend on the other tiles of the grid."""
+    """(centre, coeffs) of ``TmTiles`` for the tiles whose south-west corners are
+    ``(tile_lon[i], tile_lat[i])``: on each, the least-squares fit of ``tm_forward`` (less
+    its value at the tile's centre) at the points ``(nodes[k], nodes[j])`` (in [-1, 1]) of
+    the tensor grid of ``nodes``. ``pseudo_inverse`` is that of the design matrix whose row
+    ``k * nodes.size + j`` holds ``nodes[k]**a nodes[j]**b`` for the terms ``a + b <=
+    TM_TILE_DEGREE`` in the order (a, then b) ascending. Each tile is fitted on its own: its
+    polynomials depend on its corner alone."""
     m = nodes.size
-    n_tiles = n_cols * n_rows
+    n_tiles = tile_lon.size
     centre = np.empty((n_tiles, 2))
     coeffs = np.zeros((n_tiles, TM_TILE_DEGREE + 1, TM_TILE_DEGREE + 1, 2))
     values = np.empty((m * m, 2))
     half = 0.5 * tile_deg
-    for t in range(n_tiles):
-        lon_c = lon_origin + (t % n_cols + 0.5) * tile_deg
-        lat_c = lat_origin + (t // n_cols + 0.5) * tile_deg
+    for i in range(n_tiles):
+        lon_c = tile_lon[i] + half
+        lat_c = tile_lat[i] + half
         cx, cy = _tm_point(lon_c, lat_c, lon0, k0_a, false_easting, false_northing, e, alpha)
-        centre[t, 0] = cx
-        centre[t, 1] = cy
+        centre[i, 0] = cx
+        centre[i, 1] = cy
         for k in range(m):
             for j in range(m):
                 x, y = _tm_point(
@@ -1004,14 +1007,18 @@ def tm_tile_fit(
                     total = 0.0
                     for k in range(m * m):
                         total += pseudo_inverse[term, k] * values[k, c]
-                    coeffs[t, a, b, c] = total
+                    coeffs[i, a, b, c] = total
                 term += 1
     return centre, coeffs
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def tm_tile_errors(
-    tiles: TmTiles,
+    tile_lon: np.ndarray,
+    tile_lat: np.ndarray,
+    tile_deg: float,
+    centre: np.ndarray,
+    coeffs: np.ndarray,
     n_check: int,
     lon0: float,
     k0_a: float,
@@ -1020,16 +1027,15 @@ def tm_tile_errors(
     e: float,
     alpha: np.ndarray,
 ) -> np.ndarray:
-    """Per tile, the largest distance (m, in x or y) between its polynomials and
-    ``tm_forward`` over an ``n_check`` x ``n_check`` grid spanning the tile, edges and
-    corners included (``n_check`` >= 2); NaN if any is NaN."""
-    lon_origin, lat_origin, tile_deg, n_cols, n_rows, centre, coeffs, _ = tiles
-    n_tiles = n_cols * n_rows
+    """Per tile of ``tm_tile_fit``'s output, the largest distance (m, in x or y) between
+    its polynomials and ``tm_forward`` over an ``n_check`` x ``n_check`` grid spanning the
+    tile, edges and corners included (``n_check`` >= 2); NaN if any is NaN."""
+    n_tiles = tile_lon.size
     worst = np.zeros(n_tiles)
     half = 0.5 * tile_deg
-    for t in range(n_tiles):
-        lon_c = lon_origin + (t % n_cols + 0.5) * tile_deg
-        lat_c = lat_origin + (t // n_cols + 0.5) * tile_deg
+    for i in range(n_tiles):
+        lon_c = tile_lon[i] + half
+        lat_c = tile_lat[i] + half
         for k in range(n_check):
             u = -1.0 + 2.0 * k / (n_check - 1)
             for j in range(n_check):
@@ -1038,11 +1044,37 @@ def tm_tile_errors(
                     lon_c + half * u, lat_c + half * v,
                     lon0, k0_a, false_easting, false_northing, e, alpha,
                 )  # fmt: skip
-                qx, qy = _tile_offsets(coeffs, t, u, v)
-                err = max(abs(centre[t, 0] + qx - x), abs(centre[t, 1] + qy - y))
-                if err > worst[t] or math.isnan(err):  # a NaN stays
-                    worst[t] = err
+                qx, qy = _tile_offsets(coeffs, i, u, v)
+                err = max(abs(centre[i, 0] + qx - x), abs(centre[i, 1] + qy - y))
+                if err > worst[i] or math.isnan(err):  # a NaN stays
+                    worst[i] = err
     return worst
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tile_of(lon: float, lat: float, tiles: TmTiles) -> tuple[int, float, float]:
+    """The tile of the point, -1 off the grid (and for NaN), and (u, v) on it."""
+    lon_origin, lat_origin, tile_deg, n_cols, n_rows = tiles[:5]
+    per_deg = 1.0 / tile_deg
+    fc = (lon - lon_origin) * per_deg
+    fr = (lat - lat_origin) * per_deg
+    if not (0.0 <= fc < n_cols and 0.0 <= fr < n_rows):
+        return -1, 0.0, 0.0
+    col = int(fc)
+    row = int(fr)
+    return row * n_cols + col, 2.0 * (fc - col) - 1.0, 2.0 * (fr - row) - 1.0
+
+
+@njit(cache=True, nogil=True)
+def tm_unfitted_tiles(lon: np.ndarray, lat: np.ndarray, tiles: TmTiles) -> np.ndarray:
+    """The tiles (ascending) holding some point whose tile is on the grid but not fitted."""
+    slot = tiles.slot
+    wanted = np.zeros(slot.size, np.bool_)
+    for i in range(lon.size):
+        t, _, _ = _tile_of(lon[i], lat[i], tiles)
+        if t >= 0 and slot[t] == TILE_UNFITTED:
+            wanted[t] = True
+    return np.flatnonzero(wanted)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -1056,29 +1088,32 @@ def tm_forward_tiled(
     false_northing: float,
     e: float,
     alpha: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, int]:
     """``tm_forward`` through the polynomials of ``tiles`` where a point lies on a usable
-    tile, through the exact kernel elsewhere (and for NaN). The polynomials may use fused
-    multiply-adds (``contract``); ``_tm_point``, compiled on its own, does not."""
-    lon_origin, lat_origin, tile_deg, n_cols, n_rows, centre, coeffs, usable = tiles
+    tile, through the exact kernel off the grid, on unusable tiles and for NaN: (x, y,
+    unfitted), where ``unfitted`` counts the points on tiles not fitted yet, whose x and y
+    are NaN. The polynomials may use fused multiply-adds (``contract``); ``_tm_point``,
+    compiled on its own, does not."""
+    slot, centre, coeffs, usable = tiles[5:]
     n = lon.size
     x = np.empty(n)
     y = np.empty(n)
-    per_deg = 1.0 / tile_deg
+    unfitted = 0
     for i in range(n):
-        fc = (lon[i] - lon_origin) * per_deg
-        fr = (lat[i] - lat_origin) * per_deg
-        if 0.0 <= fc < n_cols and 0.0 <= fr < n_rows:
-            col = int(fc)
-            row = int(fr)
-            t = row * n_cols + col
-            if usable[t]:
-                qx, qy = _tile_offsets(coeffs, t, 2.0 * (fc - col) - 1.0, 2.0 * (fr - row) - 1.0)
-                x[i] = centre[t, 0] + qx
-                y[i] = centre[t, 1] + qy
+        t, u, v = _tile_of(lon[i], lat[i], tiles)
+        if t >= 0:
+            s = slot[t]
+            if s == TILE_UNFITTED:
+                x[i] = y[i] = np.nan
+                unfitted += 1
+                continue
+            if usable[s]:
+                qx, qy = _tile_offsets(coeffs, s, u, v)
+                x[i] = centre[s, 0] + qx
+                y[i] = centre[s, 1] + qy
                 continue
         x[i], y[i] = _tm_point(lon[i], lat[i], lon0, k0_a, false_easting, false_northing, e, alpha)
-    return x, y
+    return x, y, unfitted
 
 
 @njit(cache=True, nogil=True)

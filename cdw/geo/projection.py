@@ -10,11 +10,11 @@ built from the parameters pyproj reports: they agree with pyproj to well under a
 millimetre and are faster, which matters at one call per GPS fix. Any other CRS goes
 through pyproj.
 
-Faster still, a ``Projector`` given a large batch fits polynomials of the forward kernel on
-tiles of 1/8 degree over the batch's area (``TransverseMercator.tiles``, kept for later
-batches) and projects every point lying on a tile whose polynomials were confirmed within
-``TILE_MAX_ERROR_M`` of the exact kernel through them (``kernels.tm_forward_tiled``); they
-agree with it to its own rounding, a few nanometres.
+Faster still, a ``Projector`` projects through polynomials of the forward kernel on tiles
+of 1/8 degree, each fitted the first time a point falls on it and used only where confirmed
+within ``TILE_MAX_ERROR_M`` of the exact kernel (``kernels.tm_forward_tiled``); they agree with
+it to its own rounding, a few nanometres. A tile's polynomials depend on its place alone, so
+a point's coordinates do not depend on the batch it comes in nor on earlier batches.
 """
 
 from __future__ import annotations
@@ -41,17 +41,15 @@ UTM_MAX_LAT = 84.0
 Geom = TypeVar("Geom", BaseGeometry, np.ndarray)
 
 # Tiles of the forward fast path: 1/8 degree (a power of two, so a point's tile and its place
-# on it are computed without rounding), polynomials of total degree ``K.TM_TILE_DEGREE``
-# fitted on a 7 x 7 grid of Chebyshev nodes, each checked on a 9 x 9 grid (edges and corners
-# included) against the exact kernel and used only within TILE_MAX_ERROR_M of it. At most
-# MAX_TILES tiles (8 x 8 degrees) are fitted for a batch spanning more; batches under
-# TILED_MIN_POINTS points fit none.
+# on it are computed without rounding) within TILE_SPAN_DEG of the central meridian and over
+# the UTM latitudes; polynomials of total degree ``K.TM_TILE_DEGREE`` fitted on a 7 x 7 grid of
+# Chebyshev nodes, each checked on a 9 x 9 grid (edges and corners included) against the exact
+# kernel and used only within TILE_MAX_ERROR_M of it. Points elsewhere take the exact kernel.
 TILE_DEG = 0.125
+TILE_SPAN_DEG = 12.0
 TILE_MAX_ERROR_M = 1e-6
 TILE_FIT_NODES = 7
 TILE_CHECK_POINTS = 9
-MAX_TILES = 4096
-TILED_MIN_POINTS = 4096
 
 
 def _tile_fit_matrices() -> tuple[np.ndarray, np.ndarray]:
@@ -212,37 +210,69 @@ class TransverseMercator:
             beta=beta,
         )
 
-    def forward(
-        self, lon: np.ndarray, lat: np.ndarray, tiles: K.TmTiles | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The exact kernel, or with ``tiles`` the polynomials of its usable tiles."""
-        if tiles is not None:
-            return K.tm_forward_tiled(lon, lat, tiles, *self._forward_args())
+    def forward(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The exact kernel."""
         return K.tm_forward(lon, lat, *self._forward_args())
+
+    def forward_tiled(
+        self, lon: np.ndarray, lat: np.ndarray, tiles: K.TmTiles
+    ) -> tuple[np.ndarray, np.ndarray, K.TmTiles]:
+        """(x, y, tiles): through the polynomials of ``tiles`` where usable, the tiles the
+        points fall on fitted first where they are not yet (``tiles`` as it was, or a new
+        table with those tiles added)."""
+        x, y, unfitted = K.tm_forward_tiled(lon, lat, tiles, *self._forward_args())
+        if unfitted * 4 > lon.size:  # a new area: the whole batch again
+            tiles = self.fit_tiles(tiles, lon, lat)
+            x, y, _ = K.tm_forward_tiled(lon, lat, tiles, *self._forward_args())
+        elif unfitted:
+            missed = np.flatnonzero(np.isnan(x))
+            tiles = self.fit_tiles(tiles, lon[missed], lat[missed])
+            x[missed], y[missed], _ = K.tm_forward_tiled(
+                lon[missed], lat[missed], tiles, *self._forward_args()
+            )
+        return x, y, tiles
 
     def _forward_args(self) -> tuple[float, float, float, float, float, np.ndarray]:
         return self.lon0, self.k0_a, self.false_easting, self.false_northing, self.e, self.alpha
 
-    def tiles(
-        self, lon_min: float, lon_max: float, lat_min: float, lat_max: float
-    ) -> K.TmTiles | None:
-        """The polynomials of the forward kernel on the tiles covering this box (None if
-        that is more than MAX_TILES), each usable where checked within TILE_MAX_ERROR_M."""
-        col0 = math.floor(lon_min / TILE_DEG)
-        row0 = math.floor(lat_min / TILE_DEG)
-        n_cols = math.floor(lon_max / TILE_DEG) - col0 + 1
-        n_rows = math.floor(lat_max / TILE_DEG) - row0 + 1
-        if n_cols * n_rows > MAX_TILES:
-            return None
-        lon_origin, lat_origin = col0 * TILE_DEG, row0 * TILE_DEG
-        centre, coeffs = K.tm_tile_fit(
-            lon_origin, lat_origin, TILE_DEG, n_cols, n_rows, _TILE_NODES,
-            _TILE_PSEUDO_INVERSE, *self._forward_args(),
+    def empty_tiles(self) -> K.TmTiles:
+        """The tile grid of this projection, nothing fitted: 1/8-degree tiles within
+        TILE_SPAN_DEG of the central meridian, from UTM_MIN_LAT to UTM_MAX_LAT."""
+        col0 = math.floor((self.lon0 - TILE_SPAN_DEG) / TILE_DEG)
+        n_cols = math.floor((self.lon0 + TILE_SPAN_DEG) / TILE_DEG) - col0 + 1
+        row0 = math.floor(UTM_MIN_LAT / TILE_DEG)
+        n_rows = math.floor(UTM_MAX_LAT / TILE_DEG) - row0 + 1
+        terms = K.TM_TILE_DEGREE + 1
+        return K.TmTiles(
+            col0 * TILE_DEG, row0 * TILE_DEG, TILE_DEG, n_cols, n_rows,
+            np.full(n_cols * n_rows, K.TILE_UNFITTED, np.int32), np.empty((0, 2)),
+            np.empty((0, terms, terms, 2)), np.empty(0, np.bool_),
         )  # fmt: skip
-        usable = np.ones(n_cols * n_rows, np.bool_)
-        fitted = K.TmTiles(lon_origin, lat_origin, TILE_DEG, n_cols, n_rows, centre, coeffs, usable)
-        errors = K.tm_tile_errors(fitted, TILE_CHECK_POINTS, *self._forward_args())
-        return fitted._replace(usable=errors <= TILE_MAX_ERROR_M)
+
+    def fit_tiles(self, tiles: K.TmTiles, lon: np.ndarray, lat: np.ndarray) -> K.TmTiles:
+        """``tiles`` with every tile holding one of these points fitted: a new table if any
+        was not, each usable where checked within TILE_MAX_ERROR_M of the exact kernel."""
+        wanted = K.tm_unfitted_tiles(lon, lat, tiles)
+        if not wanted.size:
+            return tiles
+        tile_lon = tiles.lon_origin + (wanted % tiles.n_cols) * tiles.tile_deg
+        tile_lat = tiles.lat_origin + (wanted // tiles.n_cols) * tiles.tile_deg
+        centre, coeffs = K.tm_tile_fit(
+            tile_lon, tile_lat, tiles.tile_deg, _TILE_NODES, _TILE_PSEUDO_INVERSE,
+            *self._forward_args(),
+        )  # fmt: skip
+        errors = K.tm_tile_errors(
+            tile_lon, tile_lat, tiles.tile_deg, centre, coeffs, TILE_CHECK_POINTS,
+            *self._forward_args(),
+        )  # fmt: skip
+        slot = tiles.slot.copy()
+        slot[wanted] = tiles.usable.size + np.arange(wanted.size)
+        return tiles._replace(
+            slot=slot,
+            centre=np.concatenate((tiles.centre, centre)),
+            coeffs=np.concatenate((tiles.coeffs, coeffs)),
+            usable=np.concatenate((tiles.usable, errors <= TILE_MAX_ERROR_M)),
+        )
 
     def inverse(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return K.tm_inverse(
@@ -257,7 +287,8 @@ class Projector:
     def __init__(self, crs: pyproj.CRS) -> None:
         self.crs = crs
         self._tm = TransverseMercator.of(crs)
-        self._tiles: K.TmTiles | None = None  # the forward fast path's, grown as batches come
+        # the forward fast path's tiles, fitted as points come (replaced, never changed)
+        self._tiles: K.TmTiles | None = None
         self._forward = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
         self._inverse = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True)
 
@@ -277,40 +308,11 @@ class Projector:
         """WGS-84 degrees to projected metres (float64)."""
         lon_arr, lat_arr = validated_lonlat(lon, lat)
         if self._tm is not None:
-            if lon_arr.size >= TILED_MIN_POINTS:
-                self._cover(lon_arr, lat_arr)
-            return self._tm.forward(lon_arr, lat_arr, self._tiles)
+            tiles = self._tiles or self._tm.empty_tiles()
+            x, y, self._tiles = self._tm.forward_tiled(lon_arr, lat_arr, tiles)
+            return x, y
         x, y = self._forward.transform(lon_arr, lat_arr)
         return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-
-    def _cover(self, lon: np.ndarray, lat: np.ndarray) -> None:
-        """Tiles over these points' box as well as the earlier ones' (or, if that would be
-        too many, over this box alone; if still too many, none new). A tile's polynomials
-        depend on its place alone, so a point projects the same through any set of tiles."""
-        box = (float(lon.min()), float(lon.max()), float(lat.min()), float(lat.max()))
-        tm, old = self._tm, self._tiles
-        assert tm is not None
-        if old is not None:
-            end_lon = old.lon_origin + old.n_cols * old.tile_deg
-            end_lat = old.lat_origin + old.n_rows * old.tile_deg
-            if (
-                old.lon_origin <= box[0]
-                and box[1] < end_lon
-                and old.lat_origin <= box[2]
-                and box[3] < end_lat
-            ):
-                return
-            union = (
-                min(box[0], old.lon_origin),
-                max(box[1], end_lon - TILE_DEG),
-                min(box[2], old.lat_origin),
-                max(box[3], end_lat - TILE_DEG),
-            )
-            tiles = tm.tiles(*union) or tm.tiles(*box)
-        else:
-            tiles = tm.tiles(*box)
-        if tiles is not None:
-            self._tiles = tiles
 
     def inverse(
         self, x: np.ndarray | Sequence[float], y: np.ndarray | Sequence[float]

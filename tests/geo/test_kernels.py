@@ -18,7 +18,6 @@ from cdw.geo.index import segment_grid
 from cdw.geo.projection import (
     _TILE_NODES,
     _TILE_PSEUDO_INVERSE,
-    TILE_CHECK_POINTS,
     TILE_DEG,
     TransverseMercator,
 )
@@ -638,84 +637,101 @@ def test_tm_kernels_match_twins_and_pyproj(offsets: list[tuple[float, float]]) -
 # --- transverse Mercator by tiles of polynomials ---------------------------------------------
 
 TM49_ARGS = (*_tm_args(UTM49), UTM49.alpha)
+DEGREE = K.TM_TILE_DEGREE
 
 
-def _tiles(tm: TransverseMercator, lon: float, lat: float, cols: int, rows: int) -> K.TmTiles:
-    """Tiles of 1/8 degree from (lon, lat), all marked usable, as projection.py fits them."""
-    centre, coeffs = K.tm_tile_fit(
-        lon, lat, TILE_DEG, cols, rows, _TILE_NODES, _TILE_PSEUDO_INVERSE, *_tm_args(tm), tm.alpha
+def _fit(lon: list[float], lat: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    return K.tm_tile_fit(
+        arr(lon), arr(lat), TILE_DEG, _TILE_NODES, _TILE_PSEUDO_INVERSE, *TM49_ARGS
     )
-    return K.TmTiles(lon, lat, TILE_DEG, cols, rows, centre, coeffs, np.ones(cols * rows, bool))
+
+
+def _table(lon: float, lat: float, cols: int, rows: int, fitted: list[int]) -> K.TmTiles:
+    """A grid of 1/8-degree tiles from (lon, lat), the listed tiles fitted (all usable)."""
+    tile_lon = [lon + (t % cols) * TILE_DEG for t in fitted]
+    tile_lat = [lat + (t // cols) * TILE_DEG for t in fitted]
+    centre, coeffs = _fit(tile_lon, tile_lat)
+    slot = np.full(cols * rows, K.TILE_UNFITTED, np.int32)
+    slot[fitted] = np.arange(len(fitted))
+    usable = np.ones(len(fitted), bool)
+    return K.TmTiles(lon, lat, TILE_DEG, cols, rows, slot, centre, coeffs, usable)
 
 
 @pytest.mark.parametrize(
     ("lon", "lat"),
-    [(113.25, 22.75), (110.0, -79.875), (116.875, 83.75), (108.0, 0.0), (119.5, -45.0)],
+    [(113.25, 22.75), (110.0, -80.0), (116.875, 83.875), (105.0, 0.0), (119.5, -45.0)],
     ids=["panyu", "south-edge", "north-edge", "equator-zone-edge", "south-zone-edge"],
 )
 def test_tm_tile_fit_matches_twin_and_stays_within_nanometres(lon: float, lat: float) -> None:
-    tiles = _tiles(UTM49, lon, lat, 2, 2)
-    centres, fits = twins.tm_tile_fit(
-        lon, lat, TILE_DEG, 2, 2, _TILE_NODES.tolist(), K.TM_TILE_DEGREE, TM49_ARGS
+    tile_lon, tile_lat = [lon, lon + TILE_DEG], [lat, lat]
+    centre, coeffs = _fit(tile_lon, tile_lat)
+    twin_centres, fits = twins.tm_tile_fit(
+        tile_lon, tile_lat, TILE_DEG, _TILE_NODES.tolist(), DEGREE, TM49_ARGS
     )
-    for t, (centre, fit) in enumerate(zip(centres, fits, strict=True)):
-        assert np.abs(tiles.centre[t] - centre).max() < 1e-6
+    for i, (twin_centre, fit) in enumerate(zip(twin_centres, fits, strict=True)):
+        assert np.abs(centre[i] - twin_centre).max() < 1e-6
         for (a, b), (cx, cy) in fit.items():
-            assert tiles.coeffs[t, a, b, 0] == pytest.approx(cx, abs=1e-6)
-            assert tiles.coeffs[t, a, b, 1] == pytest.approx(cy, abs=1e-6)
-        # terms beyond the total degree stay zero
-        assert not any(
-            tiles.coeffs[t, a, b].any()
-            for a in range(K.TM_TILE_DEGREE + 1)
-            for b in range(K.TM_TILE_DEGREE + 1)
-            if a + b > K.TM_TILE_DEGREE
-        )
-    errors = K.tm_tile_errors(tiles, 5, *TM49_ARGS)
-    twin_errors = twins.tm_tile_errors(tiles, 5, K.TM_TILE_DEGREE, TM49_ARGS)
+            assert coeffs[i, a, b, 0] == pytest.approx(cx, abs=1e-6)
+            assert coeffs[i, a, b, 1] == pytest.approx(cy, abs=1e-6)
+        high = [(a, b) for a in range(DEGREE + 1) for b in range(DEGREE + 1) if a + b > DEGREE]
+        assert not any(coeffs[i, a, b].any() for a, b in high)  # beyond the degree: zero
+    args = (arr(tile_lon), arr(tile_lat), TILE_DEG, centre, coeffs, 5)
+    errors = K.tm_tile_errors(*args, *TM49_ARGS)
+    twin_errors = twins.tm_tile_errors(*args, DEGREE, TM49_ARGS)
     assert np.abs(errors - twin_errors).max() < 1e-8
     assert errors.max() < 2e-8  # the exact kernel's own rounding is a few nanometres
 
 
 def test_tm_tile_errors_find_a_wrong_polynomial() -> None:
-    tiles = _tiles(UTM49, 113.25, 22.75, 2, 1)
-    wrong = tiles.coeffs.copy()
+    tile_lon, tile_lat = arr([113.25, 113.375]), arr([22.75, 22.75])
+    centre, coeffs = _fit(tile_lon.tolist(), tile_lat.tolist())
+    wrong = coeffs.copy()
     wrong[1, 2, 2, 1] += 2e-6  # u^2 v^2 in y: off by 2 µm at the tile's corners only
-    errors = K.tm_tile_errors(tiles._replace(coeffs=wrong), TILE_CHECK_POINTS, *TM49_ARGS)
+    errors = K.tm_tile_errors(tile_lon, tile_lat, TILE_DEG, centre, wrong, 9, *TM49_ARGS)
     assert errors[0] < 1e-8 and errors[1] == pytest.approx(2e-6, rel=1e-2)
     wrong[0, 0, 0, 0] = np.nan
-    errors = K.tm_tile_errors(tiles._replace(coeffs=wrong), TILE_CHECK_POINTS, *TM49_ARGS)
+    errors = K.tm_tile_errors(tile_lon, tile_lat, TILE_DEG, centre, wrong, 9, *TM49_ARGS)
     assert np.isnan(errors[0])
 
 
-def test_tm_forward_tiled_falls_back_to_the_exact_kernel_bit_for_bit() -> None:
-    tiles = _tiles(UTM49, 113.25, 22.75, 2, 2)
-    tiles = tiles._replace(usable=np.array([True, False, True, True]))
-    lon = arr([113.3, 113.45, 113.1, 113.6, 113.3, math.nan, 113.3])
-    lat = arr([22.8, 22.8, 22.8, 22.8, 23.0, 22.8, math.nan])
-    # on tile 0; on tile 1 (not usable); west of the grid; east; north; NaN lon; NaN lat
-    x, y = K.tm_forward_tiled(lon, lat, tiles, *TM49_ARGS)
+def test_tm_forward_tiled_on_fitted_unfitted_and_unusable_tiles() -> None:
+    tiles = _table(113.25, 22.75, 2, 2, fitted=[0, 1, 3])
+    # centres moved by 1 km, to see which points take the polynomials
+    tiles = tiles._replace(usable=np.array([True, False, True]), centre=tiles.centre + 1000.0)
+    lon = arr([113.3, 113.45, 113.3, 113.1, 113.6, 113.45, math.nan, 113.3])
+    lat = arr([22.8, 22.8, 22.9, 22.8, 22.8, 22.9, 22.8, math.nan])
+    # on tile 0; tile 1 (unusable); tile 2 (unfitted); west, east of the grid; tile 3; NaNs
+    x, y, unfitted = K.tm_forward_tiled(lon, lat, tiles, *TM49_ARGS)
     ex, ey = K.tm_forward(lon, lat, *TM49_ARGS)
-    assert abs(x[0] - ex[0]) < 1e-8 and abs(y[0] - ey[0]) < 1e-8
-    np.testing.assert_array_equal(x[1:], ex[1:])
-    np.testing.assert_array_equal(y[1:], ey[1:])
-    x, y = K.tm_forward_tiled(arr([]), arr([]), tiles, *TM49_ARGS)
-    assert x.size == y.size == 0
+    assert unfitted == 1 and np.isnan(x[2]) and np.isnan(y[2])
+    for i in (0, 5):
+        assert abs(x[i] - 1000.0 - ex[i]) < 1e-8 and abs(y[i] - 1000.0 - ey[i]) < 1e-8
+    exact = [1, 3, 4, 6, 7]
+    np.testing.assert_array_equal(x[exact], ex[exact])
+    np.testing.assert_array_equal(y[exact], ey[exact])
+    assert K.tm_unfitted_tiles(lon, lat, tiles).tolist() == [2]
+    x, y, unfitted = K.tm_forward_tiled(arr([]), arr([]), tiles, *TM49_ARGS)
+    assert x.size == y.size == unfitted == 0
 
 
 @PROPERTY
 @given(
     st.lists(st.tuples(st.floats(-0.05, 0.55), st.floats(-0.05, 0.3)), min_size=1, max_size=30),
-    st.sampled_from([(113.25, 22.75), (110.0, 60.0), (116.75, -79.875), (108.0, 83.75)]),
+    st.sampled_from([(113.25, 22.75), (110.0, 60.0), (116.75, -80.0), (108.0, 83.75)]),
+    st.sets(st.integers(0, 7)),
 )
 def test_tm_forward_tiled_matches_twin_and_exact_kernel(
-    offsets: list[tuple[float, float]], origin: tuple[float, float]
+    offsets: list[tuple[float, float]], origin: tuple[float, float], fitted: set[int]
 ) -> None:
-    tiles = _tiles(UTM49, *origin, 4, 2)  # half a degree by a quarter; points also just outside
+    tiles = _table(*origin, 4, 2, sorted(fitted))  # half a degree by a quarter, some fitted
     lon = origin[0] + arr([o[0] for o in offsets])
-    lat = origin[1] + arr([o[1] for o in offsets])
-    lat = np.minimum(lat, 84.0)
-    x, y = K.tm_forward_tiled(lon, lat, tiles, *TM49_ARGS)
-    tx, ty = twins.tm_forward_tiled(lon, lat, tiles, K.TM_TILE_DEGREE, TM49_ARGS)
-    assert np.abs(x - tx).max() < 1e-8 and np.abs(y - ty).max() < 1e-8
+    lat = np.minimum(origin[1] + arr([o[1] for o in offsets]), 84.0)
+    x, y, unfitted = K.tm_forward_tiled(lon, lat, tiles, *TM49_ARGS)
+    tx, ty, twin_unfitted = twins.tm_forward_tiled(lon, lat, tiles, DEGREE, TM49_ARGS)
+    assert unfitted == twin_unfitted
+    np.testing.assert_allclose(x, tx, rtol=0, atol=1e-8)  # NaN where the twin has NaN
+    np.testing.assert_allclose(y, ty, rtol=0, atol=1e-8)
+    assert K.tm_unfitted_tiles(lon, lat, tiles).tolist() == twins.tm_unfitted_tiles(lon, lat, tiles)
     ex, ey = K.tm_forward(lon, lat, *TM49_ARGS)
-    assert np.abs(x - ex).max() < 2e-8 and np.abs(y - ey).max() < 2e-8
+    on = ~np.isnan(x)
+    assert np.abs(x - ex)[on].max(initial=0) < 2e-8 and np.abs(y - ey)[on].max(initial=0) < 2e-8

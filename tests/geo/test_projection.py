@@ -14,7 +14,6 @@ from shapely.geometry import LineString, Polygon
 
 from cdw.errors import ValidationFailed
 from cdw.geo.projection import (
-    TILED_MIN_POINTS,
     Projector,
     TransverseMercator,
     kruger_coefficients,
@@ -187,76 +186,65 @@ def test_tiled_forward_agrees_with_the_exact_kernel_and_pyproj(
     lon_c: float, lat_c: float, spread: float, seed: int
 ) -> None:
     """A batch anywhere (a depot, a city, a province), its zone chosen from its points: the
-    fast path is within a micrometre of the exact kernel and within a millimetre of PROJ."""
+    fast path is within a micrometre of the exact kernel and within a millimetre of PROJ, and
+    a point projects the same alone as in the batch."""
     rng = np.random.default_rng(seed)
-    n = TILED_MIN_POINTS + 100
+    n = 2000
     lon = (lon_c + rng.uniform(-spread, spread, n) + 180.0) % 360.0 - 180.0
     lat = np.clip(lat_c + rng.uniform(-spread, spread, n), -80.0, 84.0)
     projector = Projector.for_points(lon, lat)
     x, y = projector.forward(lon, lat)
     tiles = projector._tiles
-    wraps = lon.max() - lon.min() > 180.0  # across the antimeridian: too many tiles
-    assert (tiles is None) == wraps
-    if tiles is not None:
-        assert tiles.usable.all()
+    assert tiles is not None and tiles.usable.all()
+    wraps = lon.max() - lon.min() > 180.0  # across the antimeridian: off the grid
+    assert wraps or tiles.usable.size > 0
     ex, ey = _exact(projector, lon, lat)
     assert np.abs(x - ex).max() <= 1e-6 and np.abs(y - ey).max() <= 1e-6
     px, py = pyproj.Transformer.from_crs(4326, projector.crs, always_xy=True).transform(lon, lat)
     assert np.abs(x - px).max() < 1e-3 and np.abs(y - py).max() < 1e-3
+    alone = Projector(projector.crs)
+    for i in rng.choice(n, 5):
+        assert alone.forward(lon[i : i + 1], lat[i : i + 1]) == (x[i], y[i])
 
 
-def test_tiles_grow_with_the_batches_and_serve_small_ones() -> None:
+def test_tiles_are_fitted_as_points_come() -> None:
+    projector = Projector.for_points([113.3], [23.0])
+    assert projector._tiles is None
+    x0, y0 = projector.forward([113.31, 113.32], [23.01, 23.02])  # one tile
+    one = projector._tiles
+    assert one.usable.tolist() == [True]
+    assert (
+        np.abs(
+            x0 - _exact(projector, np.array([113.31, 113.32]), np.array([23.01, 23.02]))[0]
+        ).max()
+        < 1e-8
+    )
+    projector.forward([113.33], [23.03])  # the same tile: the same table
+    assert projector._tiles is one
     rng = np.random.default_rng(3)
-    projector = Projector.for_points([113.3], [23.0])
-    few_lon, few_lat = np.array([113.31, 113.9]), np.array([23.01, 23.5])
-    x0, _ = projector.forward(few_lon, few_lat)  # no tiles yet: the exact kernel
-    assert projector._tiles is None
-    assert np.array_equal(x0, _exact(projector, few_lon, few_lat)[0])
-
-    def batch(lon_lo: float, lon_hi: float, lat_lo: float, lat_hi: float) -> tuple:
-        n = TILED_MIN_POINTS
-        return rng.uniform(lon_lo, lon_hi, n), rng.uniform(lat_lo, lat_hi, n)
-
-    projector.forward(*batch(113.26, 113.49, 22.9, 23.1))
-    first = projector._tiles
-    assert first is not None
-    assert (first.lon_origin, first.lat_origin, first.n_cols, first.n_rows) == (
-        113.25,
-        22.875,
-        2,
-        2,
-    )
-    projector.forward(*batch(113.3, 113.4, 22.95, 23.05))  # inside: the same tiles
-    assert projector._tiles is first
-    projector.forward(*batch(113.8, 113.95, 23.4, 23.6))  # beyond: tiles over both boxes
-    grown = projector._tiles
-    assert (grown.lon_origin, grown.lat_origin, grown.n_cols, grown.n_rows) == (
-        113.25,
-        22.875,
-        6,
-        6,
-    )
-    # a small batch on the tiles goes through them, and a tile's polynomials do not depend
-    # on the grid it belongs to: the same point projects the same through either grid
-    x_grown, y_grown = projector.forward(few_lon, few_lat)
-    assert np.abs(x_grown - x0).max() < 1e-8
-    x_first, y_first = projector._tm.forward(few_lon[:1], few_lat[:1], first)
-    assert (x_first[0], y_first[0]) == (x_grown[0], y_grown[0])
-    # too far to grow (more than MAX_TILES over both): tiles of this batch alone
-    projector.forward(*batch(119.0, 119.3, 40.0, 40.2))
-    alone = projector._tiles
-    assert (alone.lon_origin, alone.lat_origin, alone.n_cols, alone.n_rows) == (119.0, 40.0, 3, 2)
+    lon, lat = rng.uniform(113.2, 113.55, 5000), rng.uniform(22.8, 23.1, 5000)
+    x, y = projector.forward(lon, lat)  # tiles of a city: 4 x 3, the first one kept
+    tiles = projector._tiles
+    assert tiles.usable.size == 12 and (tiles.slot >= 0).sum() == 12
+    assert tiles.coeffs[0].tolist() == one.coeffs[0].tolist()
+    again = projector.forward([113.31, 113.32], [23.01, 23.02])
+    assert np.array_equal(again[0], x0) and np.array_equal(again[1], y0)
+    # a few new points among many known ones: only theirs fitted
+    lon2, lat2 = np.append(lon, 114.0), np.append(lat, 23.5)
+    x2, y2 = projector.forward(lon2, lat2)
+    assert projector._tiles.usable.size == 13
+    assert np.array_equal(x2[:-1], x) and np.array_equal(y2[:-1], y)
 
 
-def test_tiles_over_a_too_wide_batch_are_not_fitted() -> None:
-    projector = Projector.for_points([113.3], [23.0])
-    lon = np.linspace(105.0, 121.0, TILED_MIN_POINTS)  # 16 x 16 degrees: over MAX_TILES
-    lat = np.linspace(10.0, 26.0, TILED_MIN_POINTS)
-    assert projector._tm.tiles(105.0, 121.0, 10.0, 26.0) is None
-    x, y = projector.forward(lon, lat)
-    assert projector._tiles is None
+def test_points_off_the_tile_grid_take_the_exact_kernel() -> None:
+    projector = Projector.for_points([113.3], [23.0])  # zone 49: central meridian 111 E
+    lon = np.array([98.9, 123.2, 113.3, 113.3, 113.3])  # 12 degrees away; beyond the UTM band
+    lat = np.array([23.0, 23.0, 84.0, -80.0, 30.0])
+    x, y = projector._tm.forward_tiled(lon, lat, projector._tm.empty_tiles())[:2]
     ex, ey = _exact(projector, lon, lat)
-    assert np.array_equal(x, ex) and np.array_equal(y, ey)
+    np.testing.assert_array_equal(x[:2], ex[:2])
+    np.testing.assert_array_equal(y[:2], ey[:2])
+    assert np.abs(x[2:] - ex[2:]).max() < 1e-8 and np.abs(y[2:] - ey[2:]).max() < 1e-8
 
 
 def test_tiles_beyond_the_error_bound_are_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -264,9 +252,9 @@ def test_tiles_beyond_the_error_bound_are_not_used(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(projection, "TILE_MAX_ERROR_M", 0.0)  # none can be that exact
     projector = Projector.for_points([113.3], [23.0])
-    lon = np.linspace(113.2, 113.5, TILED_MIN_POINTS)
-    lat = np.linspace(22.8, 23.1, TILED_MIN_POINTS)
+    lon = np.linspace(113.2, 113.5, 1000)
+    lat = np.linspace(22.8, 23.1, 1000)
     x, y = projector.forward(lon, lat)
-    assert projector._tiles is not None and not projector._tiles.usable.any()
+    assert projector._tiles.usable.size > 0 and not projector._tiles.usable.any()
     ex, ey = _exact(projector, lon, lat)
     assert np.array_equal(x, ex) and np.array_equal(y, ey)
