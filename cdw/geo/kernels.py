@@ -616,6 +616,126 @@ def _edge_bands(
     return prev, n_bands, band_scale, first_band, band_start, band_edges
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _crosses_odd(
+    x: float,
+    y: float,
+    k: int,
+    ring_x: np.ndarray,
+    ring_y: np.ndarray,
+    prev: np.ndarray,
+    band_start: np.ndarray,
+    band_edges: np.ndarray,
+) -> bool:
+    """Does a ray from (x, y) towards +x cross the edges of band ``k`` an odd number of
+    times (the even-odd rule, half-open as in PNPOLY)?"""
+    inside = False
+    for j in range(band_start[k], band_start[k + 1]):
+        v = band_edges[j]
+        w = prev[v]
+        yv = ring_y[v]
+        yw = ring_y[w]
+        if (yv > y) != (yw > y):
+            x_cross = (ring_x[w] - ring_x[v]) * (y - yv) / (yw - yv) + ring_x[v]
+            if x < x_cross:
+                inside = not inside
+    return inside
+
+
+# Sub-cell states of a polygon's raster (``_polygon_raster``): every point of the sub-cell
+# is inside the polygon, outside it, or either (test exactly).
+POLY_OUTSIDE = 0
+POLY_INSIDE = 1
+POLY_MIXED = 2
+# Sub-cells per side of a polygon's raster, fewer where there are many polygons (at most
+# _POLY_RASTER_MAX_CELLS sub-cells in all).
+_POLY_RASTER_SIDE = 32
+_POLY_RASTER_MAX_CELLS = 1 << 22
+
+
+@njit(cache=True, nogil=True)
+def _polygon_raster(
+    ring_x: np.ndarray,
+    ring_y: np.ndarray,
+    ring_start: np.ndarray,
+    poly_ring_start: np.ndarray,
+    poly_bbox: np.ndarray,
+    prev: np.ndarray,
+    n_bands: np.ndarray,
+    band_scale: np.ndarray,
+    first_band: np.ndarray,
+    band_start: np.ndarray,
+    band_edges: np.ndarray,
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Certain verdicts of the even-odd rule per sub-cell of each polygon's bounding box:
+    (side, scale, states). Polygon ``p``'s box is cut into ``side x side`` sub-cells, the
+    point (x, y) falling in column ``cell_of(x, minx_p, scale[p, 0], side)`` and row
+    ``cell_of(y, miny_p, scale[p, 1], side)``, state ``states[(p * side + row) * side +
+    col]``. A sub-cell that no edge of the polygon comes within ``_RASTER_SLACK_M`` of (a
+    room for rounding in cell arithmetic) has the verdict of its centre at every point:
+    INSIDE or OUTSIDE; the others are MIXED, as are all sub-cells of a box without width
+    or height."""
+    n_poly = poly_bbox.shape[0]
+    side = _POLY_RASTER_SIDE
+    while side > 1 and n_poly * side * side > _POLY_RASTER_MAX_CELLS:
+        side //= 2
+    scale = np.zeros((n_poly, 2))
+    states = np.full(n_poly * side * side, POLY_MIXED, np.uint8)
+    mixed = np.zeros(side * side, np.bool_)
+    slack = _RASTER_SLACK_M
+    for p in range(n_poly):
+        min_x, min_y, max_x, max_y = (
+            poly_bbox[p, 0],
+            poly_bbox[p, 1],
+            poly_bbox[p, 2],
+            poly_bbox[p, 3],
+        )
+        width = max_x - min_x
+        height = max_y - min_y
+        if not (width > 0.0 and height > 0.0):
+            continue
+        scale[p, 0] = side / width
+        scale[p, 1] = side / height
+        step_x = width / side
+        step_y = height / side
+        mixed[:] = False
+        for v in range(ring_start[poly_ring_start[p]], ring_start[poly_ring_start[p + 1]]):
+            x0, y0 = ring_x[prev[v]], ring_y[prev[v]]
+            x1, y1 = ring_x[v], ring_y[v]
+            c0 = cell_of(min(x0, x1) - slack, min_x, scale[p, 0], side)
+            c1 = cell_of(max(x0, x1) + slack, min_x, scale[p, 0], side)
+            r0 = cell_of(min(y0, y1) - slack, min_y, scale[p, 1], side)
+            r1 = cell_of(max(y0, y1) + slack, min_y, scale[p, 1], side)
+            dx = x1 - x0
+            dy = y1 - y0
+            for r in range(r0, r1 + 1):
+                lo_y = min_y + r * step_y - slack
+                hi_y = min_y + (r + 1) * step_y + slack
+                for c in range(c0, c1 + 1):
+                    lo_x = min_x + c * step_x - slack
+                    hi_x = min_x + (c + 1) * step_x + slack
+                    # the edge's line passes between the corners unless all lie on one side
+                    s0 = dx * (lo_y - y0) - dy * (lo_x - x0)
+                    s1 = dx * (lo_y - y0) - dy * (hi_x - x0)
+                    s2 = dx * (hi_y - y0) - dy * (lo_x - x0)
+                    s3 = dx * (hi_y - y0) - dy * (hi_x - x0)
+                    if not (
+                        (s0 > 0.0 and s1 > 0.0 and s2 > 0.0 and s3 > 0.0)
+                        or (s0 < 0.0 and s1 < 0.0 and s2 < 0.0 and s3 < 0.0)
+                    ):
+                        mixed[r * side + c] = True
+        for r in range(side):
+            cy = min_y + (r + 0.5) * step_y
+            k = first_band[p] + cell_of(cy, min_y, band_scale[p], n_bands[p])
+            for c in range(side):
+                if mixed[r * side + c]:
+                    continue
+                cx = min_x + (c + 0.5) * step_x
+                inside = _crosses_odd(cx, cy, k, ring_x, ring_y, prev, band_start, band_edges)
+                states[(p * side + r) * side + c] = POLY_INSIDE if inside else POLY_OUTSIDE
+    return side, scale, states
+
+
 @njit(cache=True, nogil=True)
 def points_in_polygons(px: np.ndarray, py: np.ndarray, polygons: Polygons) -> np.ndarray:
     """Index of the first polygon containing each point, -1 if none (NaN points: -1).
@@ -625,7 +745,9 @@ def points_in_polygons(px: np.ndarray, py: np.ndarray, polygons: Polygons) -> np
     on an edge counts as inside where the polygon lies to its right or above it, outside
     where it lies to its left or below (for an axis-aligned square: left and bottom edges
     inside, right and top edges outside). Candidates come from a uniform grid over the
-    bounding boxes and each polygon's edges from horizontal bands, both built on each call.
+    bounding boxes, each polygon's edges from horizontal bands, and a point in a sub-cell of
+    a polygon's box that no edge comes near takes that sub-cell's verdict
+    (``_polygon_raster``); all built on each call.
     """
     ring_x, ring_y, ring_start, poly_ring_start, poly_bbox = polygons
     n = px.size
@@ -639,6 +761,10 @@ def points_in_polygons(px: np.ndarray, py: np.ndarray, polygons: Polygons) -> np
     prev, n_bands, band_scale, first_band, band_start, band_edges = _edge_bands(
         ring_y, ring_start, poly_ring_start, poly_bbox
     )
+    side, scale, states = _polygon_raster(
+        ring_x, ring_y, ring_start, poly_ring_start, poly_bbox,
+        prev, n_bands, band_scale, first_band, band_start, band_edges,
+    )  # fmt: skip
     for i in range(n):
         x = px[i]
         y = py[i]
@@ -651,17 +777,13 @@ def points_in_polygons(px: np.ndarray, py: np.ndarray, polygons: Polygons) -> np
                 poly_bbox[p, 0] <= x <= poly_bbox[p, 2] and poly_bbox[p, 1] <= y <= poly_bbox[p, 3]
             ):
                 continue
-            k = first_band[p] + cell_of(y, poly_bbox[p, 1], band_scale[p], n_bands[p])
-            inside = False
-            for e in range(band_start[k], band_start[k + 1]):
-                v = band_edges[e]
-                w = prev[v]
-                yv = ring_y[v]
-                yw = ring_y[w]
-                if (yv > y) != (yw > y):
-                    x_cross = (ring_x[w] - ring_x[v]) * (y - yv) / (yw - yv) + ring_x[v]
-                    if x < x_cross:
-                        inside = not inside
+            row = cell_of(y, poly_bbox[p, 1], scale[p, 1], side)
+            state = states[(p * side + row) * side + cell_of(x, poly_bbox[p, 0], scale[p, 0], side)]
+            if state == POLY_MIXED:
+                k = first_band[p] + cell_of(y, poly_bbox[p, 1], band_scale[p], n_bands[p])
+                inside = _crosses_odd(x, y, k, ring_x, ring_y, prev, band_start, band_edges)
+            else:
+                inside = state == POLY_INSIDE
             if inside:
                 out[i] = p
                 break
@@ -713,6 +835,49 @@ def _conformal_tau(sin_phi: float, cos_phi: float, e: float) -> float:
 
 
 @njit(cache=True, nogil=True)
+def _tm_point(
+    lon: float,
+    lat: float,
+    lon0: float,
+    k0_a: float,
+    false_easting: float,
+    false_northing: float,
+    e: float,
+    alpha: np.ndarray,
+) -> tuple[float, float]:
+    """``tm_forward`` of one point (a function of its own, so that it keeps its own
+    floating-point flags wherever it is called)."""
+    deg = math.pi / 180.0
+    dlon = lon - lon0
+    if dlon >= 180.0:
+        dlon -= 360.0
+    elif dlon < -180.0:
+        dlon += 360.0
+    phi = lat * deg
+    tau_p = _conformal_tau(math.sin(phi), math.cos(phi), e)
+    sin_lam = math.sin(dlon * deg)
+    cos_lam = math.cos(dlon * deg)
+    # xi' = atan2(tau', cos lam), sinh eta' = sin lam / r: all sides of one triangle.
+    r = math.sqrt(tau_p * tau_p + cos_lam * cos_lam)
+    sin_xi, cos_xi = tau_p / r, cos_lam / r
+    sinh_eta = sin_lam / r
+    cosh_eta = math.sqrt(1.0 + sinh_eta * sinh_eta)
+    # Within a zone cos lam > 0, so atan2(tau', cos lam) is atan(tau' / cos lam); and
+    # asinh written with log and sqrt (glibc's atan2 and asinh are slow ones); for tiny
+    # eta' this loses relative but not absolute precision (1e-16, a nanometre).
+    xi_p = math.atan2(tau_p, cos_lam) if cos_lam <= 0.0 else math.atan(tau_p / cos_lam)
+    eta_p = math.copysign(math.log(abs(sinh_eta) + cosh_eta), sinh_eta)
+    dxi, deta = _sin_series(
+        2.0 * sin_xi * cos_xi,
+        cos_xi * cos_xi - sin_xi * sin_xi,
+        2.0 * sinh_eta * cosh_eta,
+        cosh_eta * cosh_eta + sinh_eta * sinh_eta,
+        alpha,
+    )
+    return false_easting + k0_a * (eta_p + deta), false_northing + k0_a * (xi_p + dxi)
+
+
+@njit(cache=True, nogil=True)
 def tm_forward(
     lon: np.ndarray,
     lat: np.ndarray,
@@ -732,37 +897,223 @@ def tm_forward(
     n = lon.size
     x = np.empty(n)
     y = np.empty(n)
-    deg = math.pi / 180.0
     for i in range(n):
-        dlon = lon[i] - lon0
-        if dlon >= 180.0:
-            dlon -= 360.0
-        elif dlon < -180.0:
-            dlon += 360.0
-        phi = lat[i] * deg
-        tau_p = _conformal_tau(math.sin(phi), math.cos(phi), e)
-        sin_lam = math.sin(dlon * deg)
-        cos_lam = math.cos(dlon * deg)
-        # xi' = atan2(tau', cos lam), sinh eta' = sin lam / r: all sides of one triangle.
-        r = math.sqrt(tau_p * tau_p + cos_lam * cos_lam)
-        sin_xi, cos_xi = tau_p / r, cos_lam / r
-        sinh_eta = sin_lam / r
-        cosh_eta = math.sqrt(1.0 + sinh_eta * sinh_eta)
-        # Within a zone cos lam > 0, so atan2(tau', cos lam) is atan(tau' / cos lam); and
-        # asinh written with log and sqrt (glibc's atan2 and asinh are slow ones); for tiny
-        # eta' this loses relative but not absolute precision (1e-16, a nanometre).
-        xi_p = math.atan2(tau_p, cos_lam) if cos_lam <= 0.0 else math.atan(tau_p / cos_lam)
-        eta_p = math.copysign(math.log(abs(sinh_eta) + cosh_eta), sinh_eta)
-        dxi, deta = _sin_series(
-            2.0 * sin_xi * cos_xi,
-            cos_xi * cos_xi - sin_xi * sin_xi,
-            2.0 * sinh_eta * cosh_eta,
-            cosh_eta * cosh_eta + sinh_eta * sinh_eta,
-            alpha,
-        )
-        x[i] = false_easting + k0_a * (eta_p + deta)
-        y[i] = false_northing + k0_a * (xi_p + dxi)
+        x[i], y[i] = _tm_point(lon[i], lat[i], lon0, k0_a, false_easting, false_northing, e, alpha)
     return x, y
+
+
+# --- transverse Mercator by tiles of polynomials ----------------------------------------
+#
+# Over a small area the projection is a very smooth function of (lon, lat): on a tile of
+# 1/8 degree a polynomial of total degree 4 in the two coordinates, fitted to the exact
+# kernel by least squares on a grid of Chebyshev nodes, reproduces it to about its own
+# rounding (a few nanometres) for several times less work. ``projection.py`` fits each tile
+# the first time a point falls on it, keeps it only where ``tm_tile_errors`` confirms it, and
+# sends every other point through ``_tm_point``.
+
+# Degree of a tile's polynomials: terms u**a v**b with a + b <= TM_TILE_DEGREE (a constant,
+# so that the loops unroll).
+TM_TILE_DEGREE = 4
+# ``TmTiles.slot`` of a tile not fitted yet.
+TILE_UNFITTED = -1
+
+
+class TmTiles(NamedTuple):
+    """Polynomials of ``tm_forward`` on tiles of a lon/lat grid: tile ``t = row * n_cols +
+    col`` covers lon ``lon_origin + [col, col + 1] * tile_deg`` and lat likewise from
+    ``lat_origin``; its polynomials, if fitted, are number ``s = slot[t]`` (else ``slot[t]``
+    is TILE_UNFITTED). With ``u = 2 (lon - lon_origin) / tile_deg - (2 col + 1)`` and ``v``
+    likewise (both in [-1, 1] on the tile), x is ``centre[s, 0]`` plus the sum over ``a + b
+    <= TM_TILE_DEGREE`` of ``coeffs[s, a, b, 0] u**a v**b``, and y the same with index 1.
+    Polynomials with ``usable[s]`` False are not used."""
+
+    lon_origin: float
+    lat_origin: float
+    tile_deg: float
+    n_cols: int
+    n_rows: int
+    slot: np.ndarray
+    centre: np.ndarray
+    coeffs: np.ndarray
+    usable: np.ndarray
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tile_offsets(coeffs: np.ndarray, s: int, u: float, v: float) -> tuple[float, float]:
+    """Polynomials ``s`` at (u, v): rows summed over powers of v, then over powers of u
+    (independent products, short dependency chains)."""
+    u2 = u * u
+    v2 = v * v
+    pu = (1.0, u, u2, u2 * u, u2 * u2)
+    pv = (1.0, v, v2, v2 * v, v2 * v2)
+    qx = 0.0
+    qy = 0.0
+    for a in range(TM_TILE_DEGREE + 1):
+        rx = 0.0
+        ry = 0.0
+        for b in range(TM_TILE_DEGREE + 1 - a):
+            rx += coeffs[s, a, b, 0] * pv[b]
+            ry += coeffs[s, a, b, 1] * pv[b]
+        qx += rx * pu[a]
+        qy += ry * pu[a]
+    return qx, qy
+
+
+@njit(cache=True, nogil=True)
+def tm_tile_fit(
+    tile_lon: np.ndarray,
+    tile_lat: np.ndarray,
+    tile_deg: float,
+    nodes: np.ndarray,
+    pseudo_inverse: np.ndarray,
+    lon0: float,
+    k0_a: float,
+    false_easting: float,
+    false_northing: float,
+    e: float,
+    alpha: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(centre, coeffs) of ``TmTiles`` for the tiles whose south-west corners are
+    ``(tile_lon[i], tile_lat[i])``: on each, the least-squares fit of ``tm_forward`` (less
+    its value at the tile's centre) at the points ``(nodes[k], nodes[j])`` (in [-1, 1]) of
+    the tensor grid of ``nodes``. ``pseudo_inverse`` is that of the design matrix whose row
+    ``k * nodes.size + j`` holds ``nodes[k]**a nodes[j]**b`` for the terms ``a + b <=
+    TM_TILE_DEGREE`` in the order (a, then b) ascending. Each tile is fitted on its own: its
+    polynomials depend on its corner alone."""
+    m = nodes.size
+    n_tiles = tile_lon.size
+    centre = np.empty((n_tiles, 2))
+    coeffs = np.zeros((n_tiles, TM_TILE_DEGREE + 1, TM_TILE_DEGREE + 1, 2))
+    values = np.empty((m * m, 2))
+    half = 0.5 * tile_deg
+    for i in range(n_tiles):
+        lon_c = tile_lon[i] + half
+        lat_c = tile_lat[i] + half
+        cx, cy = _tm_point(lon_c, lat_c, lon0, k0_a, false_easting, false_northing, e, alpha)
+        centre[i, 0] = cx
+        centre[i, 1] = cy
+        for k in range(m):
+            for j in range(m):
+                x, y = _tm_point(
+                    lon_c + half * nodes[k], lat_c + half * nodes[j],
+                    lon0, k0_a, false_easting, false_northing, e, alpha,
+                )  # fmt: skip
+                values[k * m + j, 0] = x - cx
+                values[k * m + j, 1] = y - cy
+        term = 0
+        for a in range(TM_TILE_DEGREE + 1):
+            for b in range(TM_TILE_DEGREE + 1 - a):
+                for c in range(2):
+                    total = 0.0
+                    for k in range(m * m):
+                        total += pseudo_inverse[term, k] * values[k, c]
+                    coeffs[i, a, b, c] = total
+                term += 1
+    return centre, coeffs
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def tm_tile_errors(
+    tile_lon: np.ndarray,
+    tile_lat: np.ndarray,
+    tile_deg: float,
+    centre: np.ndarray,
+    coeffs: np.ndarray,
+    n_check: int,
+    lon0: float,
+    k0_a: float,
+    false_easting: float,
+    false_northing: float,
+    e: float,
+    alpha: np.ndarray,
+) -> np.ndarray:
+    """Per tile of ``tm_tile_fit``'s output, the largest distance (m, in x or y) between
+    its polynomials and ``tm_forward`` over an ``n_check`` x ``n_check`` grid spanning the
+    tile, edges and corners included (``n_check`` >= 2); NaN if any is NaN."""
+    n_tiles = tile_lon.size
+    worst = np.zeros(n_tiles)
+    half = 0.5 * tile_deg
+    for i in range(n_tiles):
+        lon_c = tile_lon[i] + half
+        lat_c = tile_lat[i] + half
+        for k in range(n_check):
+            u = -1.0 + 2.0 * k / (n_check - 1)
+            for j in range(n_check):
+                v = -1.0 + 2.0 * j / (n_check - 1)
+                x, y = _tm_point(
+                    lon_c + half * u, lat_c + half * v,
+                    lon0, k0_a, false_easting, false_northing, e, alpha,
+                )  # fmt: skip
+                qx, qy = _tile_offsets(coeffs, i, u, v)
+                err = max(abs(centre[i, 0] + qx - x), abs(centre[i, 1] + qy - y))
+                if err > worst[i] or math.isnan(err):  # a NaN stays
+                    worst[i] = err
+    return worst
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tile_of(lon: float, lat: float, tiles: TmTiles) -> tuple[int, float, float]:
+    """The tile of the point, -1 off the grid (and for NaN), and (u, v) on it."""
+    lon_origin, lat_origin, tile_deg, n_cols, n_rows = tiles[:5]
+    per_deg = 1.0 / tile_deg
+    fc = (lon - lon_origin) * per_deg
+    fr = (lat - lat_origin) * per_deg
+    if not (0.0 <= fc < n_cols and 0.0 <= fr < n_rows):
+        return -1, 0.0, 0.0
+    col = int(fc)
+    row = int(fr)
+    return row * n_cols + col, 2.0 * (fc - col) - 1.0, 2.0 * (fr - row) - 1.0
+
+
+@njit(cache=True, nogil=True)
+def tm_unfitted_tiles(lon: np.ndarray, lat: np.ndarray, tiles: TmTiles) -> np.ndarray:
+    """The tiles (ascending) holding some point whose tile is on the grid but not fitted."""
+    slot = tiles.slot
+    wanted = np.zeros(slot.size, np.bool_)
+    for i in range(lon.size):
+        t, _, _ = _tile_of(lon[i], lat[i], tiles)
+        if t >= 0 and slot[t] == TILE_UNFITTED:
+            wanted[t] = True
+    return np.flatnonzero(wanted)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def tm_forward_tiled(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    tiles: TmTiles,
+    lon0: float,
+    k0_a: float,
+    false_easting: float,
+    false_northing: float,
+    e: float,
+    alpha: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``tm_forward`` through the polynomials of ``tiles`` where a point lies on a usable
+    tile, through the exact kernel off the grid, on unusable tiles and for NaN: (x, y,
+    unfitted), where ``unfitted`` counts the points on tiles not fitted yet, whose x and y
+    are NaN. The polynomials may use fused multiply-adds (``contract``); ``_tm_point``,
+    compiled on its own, does not."""
+    slot, centre, coeffs, usable = tiles[5:]
+    n = lon.size
+    x = np.empty(n)
+    y = np.empty(n)
+    unfitted = 0
+    for i in range(n):
+        t, u, v = _tile_of(lon[i], lat[i], tiles)
+        if t >= 0:
+            s = slot[t]
+            if s == TILE_UNFITTED:
+                x[i] = y[i] = np.nan
+                unfitted += 1
+                continue
+            if usable[s]:
+                qx, qy = _tile_offsets(coeffs, s, u, v)
+                x[i] = centre[s, 0] + qx
+                y[i] = centre[s, 1] + qy
+                continue
+        x[i], y[i] = _tm_point(lon[i], lat[i], lon0, k0_a, false_easting, false_northing, e, alpha)
+    return x, y, unfitted
 
 
 @njit(cache=True, nogil=True)

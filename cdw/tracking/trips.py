@@ -275,20 +275,26 @@ def local_seconds_of_day(t: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     q1 = int(np.floor(t.max() / _QUARTER_S))
     table = np.array([_utc_offset_s(tz, (q0 + k) * _QUARTER_S) for k in range(q1 - q0 + 2)])
     if (table == table[0]).all():
-        return _mod_day(t + table[0])
+        return _mod_day(t, table[0])
     quarter = np.floor(t / _QUARTER_S).astype(np.int64)
     offset = table[quarter - q0]
     for i in np.flatnonzero(offset != table[quarter - q0 + 1]).tolist():
         offset[i] = _utc_offset_s(tz, float(t[i]))
-    return _mod_day(t + offset)
+    return _mod_day(t, offset)
 
 
-def _mod_day(seconds: np.ndarray) -> np.ndarray:
-    """``np.mod(seconds, 86400)``, the same values three times faster: floor and multiply
-    are vectorised where numpy's float modulo is not. ``x - k * 86400`` is exact; where the
-    quotient rounds up to the next whole day the result is a hair below 0 and is put back."""
-    rest = seconds - np.floor(seconds / 86400.0) * 86400.0
-    return np.where(rest < 0.0, rest + 86400.0, rest)
+def _mod_day(seconds: np.ndarray, offset: np.ndarray | float = 0.0) -> np.ndarray:
+    """``np.mod(seconds + offset, 86400)``, the same values three times faster: floor and
+    multiply are vectorised where numpy's float modulo is not, and each step runs in place.
+    ``x - k * 86400`` is exact; where the quotient rounds up to the next whole day the result
+    is a hair below 0 and is put back."""
+    rest = seconds + offset
+    days = np.divide(rest, 86400.0)
+    np.floor(days, out=days)
+    days *= 86400.0
+    np.subtract(rest, days, out=rest)
+    np.add(rest, 86400.0, out=rest, where=rest < 0.0)
+    return rest
 
 
 def prepare_tracks(points: pl.DataFrame, ctx: AnalysisContext) -> list[VehicleTrack]:
@@ -309,9 +315,10 @@ def prepare_tracks(points: pl.DataFrame, ctx: AnalysisContext) -> list[VehicleTr
     step_m[starts] = 0.0
     dt_s[starts] = 0.0
     speed_mps[starts] = 0.0
-    reported = points["speed_kmh"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    reported = points["speed_kmh"].cast(pl.Float64).to_numpy()  # null: NaN
     has_speed = ~np.isnan(reported)
-    speed_kmh = np.where(has_speed, reported, speed_mps * 3.6)
+    speed_kmh = np.multiply(speed_mps, 3.6, out=speed_mps)  # speed_mps is not needed again
+    np.copyto(speed_kmh, reported, where=has_speed)
     local_sod = local_seconds_of_day(t, ctx.timezone)
     status = points["status"]
     if status.null_count() == 0:

@@ -15,7 +15,12 @@ from hypothesis import strategies as st
 from cdw.errors import ValidationFailed
 from cdw.geo import kernels as K
 from cdw.geo.index import segment_grid
-from cdw.geo.projection import TransverseMercator
+from cdw.geo.projection import (
+    _TILE_NODES,
+    _TILE_PSEUDO_INVERSE,
+    TILE_DEG,
+    TransverseMercator,
+)
 from tests.geo import twins
 
 PROPERTY = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -534,6 +539,44 @@ def test_points_in_polygons_matches_twin_and_shapely(polygons, points) -> None:
         assert index == (containing[0] if containing else -1)
 
 
+def _raster(polygons) -> tuple[int, np.ndarray, np.ndarray]:
+    ring_x, ring_y, ring_start, poly_ring_start, bbox = polygon_arrays(polygons)
+    bands = K._edge_bands(ring_y, ring_start, poly_ring_start, bbox)
+    return K._polygon_raster(ring_x, ring_y, ring_start, poly_ring_start, bbox, *bands)
+
+
+def test_polygon_raster_of_a_diamond() -> None:
+    # A diamond fills the middle of its box; the box's corners lie outside it.
+    side, scale, states = _raster([[[(0.0, 5.0), (5.0, 0.0), (10.0, 5.0), (5.0, 10.0)]]])
+    grid = states.reshape(side, side)
+    assert side == 32 and scale.tolist() == [[3.2, 3.2]]
+    assert grid[0, 0] == grid[0, -1] == grid[-1, 0] == grid[-1, -1] == K.POLY_OUTSIDE
+    assert (
+        grid[side // 2 - 1 : side // 2 + 1, side // 2 - 1 : side // 2 + 1].tolist()
+        == [[K.POLY_INSIDE] * 2] * 2
+    )
+    # every sub-cell an edge runs through is MIXED: the diagonals of the grid's quarters
+    for r in range(side // 2):
+        assert grid[r, side // 2 - 1 - r] == grid[r, side // 2 + r] == K.POLY_MIXED
+    # a polygon without width: every sub-cell MIXED, so every point is tested exactly
+    _, _, flat = _raster([[[(0.0, 0.0), (5.0, 0.0), (10.0, 0.0)]]])
+    assert (flat == K.POLY_MIXED).all()
+
+
+@PROPERTY
+@given(st.lists(polygon, min_size=1, max_size=4), st.integers(0, 2**32 - 1))
+def test_points_in_polygons_dense_points_match_twin(polygons, seed: int) -> None:
+    """Hundreds of points over the polygons' boxes (most settled by their sub-cell's verdict),
+    their vertices and points a hair off them: the same verdicts as the twin."""
+    rng = np.random.default_rng(seed)
+    xs = [v[0] for rings in polygons for ring in rings for v in ring]
+    ys = [v[1] for rings in polygons for ring in rings for v in ring]
+    px = np.concatenate([rng.uniform(min(xs) - 10, max(xs) + 10, 400), xs, np.add(xs, 1e-7)])
+    py = np.concatenate([rng.uniform(min(ys) - 10, max(ys) + 10, 400), ys, np.subtract(ys, 1e-7)])
+    got = ints(K.points_in_polygons(px, py, K.Polygons(*polygon_arrays(polygons))))
+    assert got == twins.points_in_polygons(px.tolist(), py.tolist(), polygons)
+
+
 # --- transverse Mercator -----------------------------------------------------------------
 
 UTM49 = TransverseMercator.of(pyproj.CRS.from_epsg(32649))
@@ -589,3 +632,106 @@ def test_tm_kernels_match_twins_and_pyproj(offsets: list[tuple[float, float]]) -
     assert np.abs(lat_back - twin_lat).max() < 1e-11
     # 1e-8 degrees is about a millimetre.
     assert np.abs(lon_back - lon).max() < 1e-8 and np.abs(lat_back - lat).max() < 1e-8
+
+
+# --- transverse Mercator by tiles of polynomials ---------------------------------------------
+
+TM49_ARGS = (*_tm_args(UTM49), UTM49.alpha)
+DEGREE = K.TM_TILE_DEGREE
+
+
+def _fit(lon: list[float], lat: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    return K.tm_tile_fit(
+        arr(lon), arr(lat), TILE_DEG, _TILE_NODES, _TILE_PSEUDO_INVERSE, *TM49_ARGS
+    )
+
+
+def _table(lon: float, lat: float, cols: int, rows: int, fitted: list[int]) -> K.TmTiles:
+    """A grid of 1/8-degree tiles from (lon, lat), the listed tiles fitted (all usable)."""
+    tile_lon = [lon + (t % cols) * TILE_DEG for t in fitted]
+    tile_lat = [lat + (t // cols) * TILE_DEG for t in fitted]
+    centre, coeffs = _fit(tile_lon, tile_lat)
+    slot = np.full(cols * rows, K.TILE_UNFITTED, np.int32)
+    slot[fitted] = np.arange(len(fitted))
+    usable = np.ones(len(fitted), bool)
+    return K.TmTiles(lon, lat, TILE_DEG, cols, rows, slot, centre, coeffs, usable)
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat"),
+    [(113.25, 22.75), (110.0, -80.0), (116.875, 83.875), (105.0, 0.0), (119.5, -45.0)],
+    ids=["panyu", "south-edge", "north-edge", "equator-zone-edge", "south-zone-edge"],
+)
+def test_tm_tile_fit_matches_twin_and_stays_within_nanometres(lon: float, lat: float) -> None:
+    tile_lon, tile_lat = [lon, lon + TILE_DEG], [lat, lat]
+    centre, coeffs = _fit(tile_lon, tile_lat)
+    twin_centres, fits = twins.tm_tile_fit(
+        tile_lon, tile_lat, TILE_DEG, _TILE_NODES.tolist(), DEGREE, TM49_ARGS
+    )
+    for i, (twin_centre, fit) in enumerate(zip(twin_centres, fits, strict=True)):
+        assert np.abs(centre[i] - twin_centre).max() < 1e-6
+        for (a, b), (cx, cy) in fit.items():
+            assert coeffs[i, a, b, 0] == pytest.approx(cx, abs=1e-6)
+            assert coeffs[i, a, b, 1] == pytest.approx(cy, abs=1e-6)
+        high = [(a, b) for a in range(DEGREE + 1) for b in range(DEGREE + 1) if a + b > DEGREE]
+        assert not any(coeffs[i, a, b].any() for a, b in high)  # beyond the degree: zero
+    args = (arr(tile_lon), arr(tile_lat), TILE_DEG, centre, coeffs, 5)
+    errors = K.tm_tile_errors(*args, *TM49_ARGS)
+    twin_errors = twins.tm_tile_errors(*args, DEGREE, TM49_ARGS)
+    assert np.abs(errors - twin_errors).max() < 1e-8
+    assert errors.max() < 2e-8  # the exact kernel's own rounding is a few nanometres
+
+
+def test_tm_tile_errors_find_a_wrong_polynomial() -> None:
+    tile_lon, tile_lat = arr([113.25, 113.375]), arr([22.75, 22.75])
+    centre, coeffs = _fit(tile_lon.tolist(), tile_lat.tolist())
+    wrong = coeffs.copy()
+    wrong[1, 2, 2, 1] += 2e-6  # u^2 v^2 in y: off by 2 µm at the tile's corners only
+    errors = K.tm_tile_errors(tile_lon, tile_lat, TILE_DEG, centre, wrong, 9, *TM49_ARGS)
+    assert errors[0] < 1e-8 and errors[1] == pytest.approx(2e-6, rel=1e-2)
+    wrong[0, 0, 0, 0] = np.nan
+    errors = K.tm_tile_errors(tile_lon, tile_lat, TILE_DEG, centre, wrong, 9, *TM49_ARGS)
+    assert np.isnan(errors[0])
+
+
+def test_tm_forward_tiled_on_fitted_unfitted_and_unusable_tiles() -> None:
+    tiles = _table(113.25, 22.75, 2, 2, fitted=[0, 1, 3])
+    # centres moved by 1 km, to see which points take the polynomials
+    tiles = tiles._replace(usable=np.array([True, False, True]), centre=tiles.centre + 1000.0)
+    lon = arr([113.3, 113.45, 113.3, 113.1, 113.6, 113.45, math.nan, 113.3])
+    lat = arr([22.8, 22.8, 22.9, 22.8, 22.8, 22.9, 22.8, math.nan])
+    # on tile 0; tile 1 (unusable); tile 2 (unfitted); west, east of the grid; tile 3; NaNs
+    x, y, unfitted = K.tm_forward_tiled(lon, lat, tiles, *TM49_ARGS)
+    ex, ey = K.tm_forward(lon, lat, *TM49_ARGS)
+    assert unfitted == 1 and np.isnan(x[2]) and np.isnan(y[2])
+    for i in (0, 5):
+        assert abs(x[i] - 1000.0 - ex[i]) < 1e-8 and abs(y[i] - 1000.0 - ey[i]) < 1e-8
+    exact = [1, 3, 4, 6, 7]
+    np.testing.assert_array_equal(x[exact], ex[exact])
+    np.testing.assert_array_equal(y[exact], ey[exact])
+    assert K.tm_unfitted_tiles(lon, lat, tiles).tolist() == [2]
+    x, y, unfitted = K.tm_forward_tiled(arr([]), arr([]), tiles, *TM49_ARGS)
+    assert x.size == y.size == unfitted == 0
+
+
+@PROPERTY
+@given(
+    st.lists(st.tuples(st.floats(-0.05, 0.55), st.floats(-0.05, 0.3)), min_size=1, max_size=30),
+    st.sampled_from([(113.25, 22.75), (110.0, 60.0), (116.75, -80.0), (108.0, 83.75)]),
+    st.sets(st.integers(0, 7)),
+)
+def test_tm_forward_tiled_matches_twin_and_exact_kernel(
+    offsets: list[tuple[float, float]], origin: tuple[float, float], fitted: set[int]
+) -> None:
+    tiles = _table(*origin, 4, 2, sorted(fitted))  # half a degree by a quarter, some fitted
+    lon = origin[0] + arr([o[0] for o in offsets])
+    lat = np.minimum(origin[1] + arr([o[1] for o in offsets]), 84.0)
+    x, y, unfitted = K.tm_forward_tiled(lon, lat, tiles, *TM49_ARGS)
+    tx, ty, twin_unfitted = twins.tm_forward_tiled(lon, lat, tiles, DEGREE, TM49_ARGS)
+    assert unfitted == twin_unfitted
+    np.testing.assert_allclose(x, tx, rtol=0, atol=1e-8)  # NaN where the twin has NaN
+    np.testing.assert_allclose(y, ty, rtol=0, atol=1e-8)
+    assert K.tm_unfitted_tiles(lon, lat, tiles).tolist() == twins.tm_unfitted_tiles(lon, lat, tiles)
+    ex, ey = K.tm_forward(lon, lat, *TM49_ARGS)
+    on = ~np.isnan(x)
+    assert np.abs(x - ex)[on].max(initial=0) < 2e-8 and np.abs(y - ey)[on].max(initial=0) < 2e-8

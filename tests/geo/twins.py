@@ -10,6 +10,8 @@ import cmath
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 Floats = Sequence[float]
 
 
@@ -283,3 +285,112 @@ def tm_inverse(
         lats.append(math.degrees(math.atan(tau)))
         lons.append((lon0 + math.degrees(lam) + 180.0) % 360.0 - 180.0)
     return lons, lats
+
+
+# --- transverse Mercator by tiles of polynomials --------------------------------------------
+
+
+def tile_terms(degree: int) -> list[tuple[int, int]]:
+    """The (a, b) of the terms u**a v**b of a tile's polynomials, in the kernels' order."""
+    return [(a, b) for a in range(degree + 1) for b in range(degree + 1 - a)]
+
+
+def tm_tile_fit(
+    tile_lon: Floats, tile_lat: Floats, tile_deg: float, nodes: Floats, degree: int, tm_args: tuple
+) -> tuple[list[tuple[float, float]], list[dict[tuple[int, int], tuple[float, float]]]]:
+    """Per tile (south-west corners): the exact projection of its centre, and the
+    least-squares polynomials of the projection less that centre on the tensor grid of
+    ``nodes`` (numpy's lstsq)."""
+    centres, fits = [], []
+    terms = tile_terms(degree)
+    grid = [(u, v) for u in nodes for v in nodes]
+    design = np.array([[u**a * v**b for a, b in terms] for u, v in grid])
+    for lon_t, lat_t in zip(tile_lon, tile_lat, strict=True):
+        lon_c, lat_c = lon_t + tile_deg / 2, lat_t + tile_deg / 2
+        (cx,), (cy,) = tm_forward([lon_c], [lat_c], *tm_args)
+        xs, ys = tm_forward(
+            [lon_c + tile_deg / 2 * u for u, _ in grid],
+            [lat_c + tile_deg / 2 * v for _, v in grid],
+            *tm_args,
+        )
+        fit_x = np.linalg.lstsq(design, np.array(xs) - cx, rcond=None)[0]
+        fit_y = np.linalg.lstsq(design, np.array(ys) - cy, rcond=None)[0]
+        centres.append((cx, cy))
+        fits.append(
+            {ab: (float(px), float(py)) for ab, px, py in zip(terms, fit_x, fit_y, strict=True)}
+        )
+    return centres, fits
+
+
+def tile_polynomials(
+    coeffs: Sequence, s: int, u: float, v: float, degree: int
+) -> tuple[float, float]:
+    """Polynomials ``s`` at (u, v), term by term (``coeffs[s][a][b][0 or 1]``)."""
+    qx = sum(coeffs[s][a][b][0] * u**a * v**b for a, b in tile_terms(degree))
+    qy = sum(coeffs[s][a][b][1] * u**a * v**b for a, b in tile_terms(degree))
+    return qx, qy
+
+
+def tm_tile_errors(
+    tile_lon: Floats,
+    tile_lat: Floats,
+    tile_deg: float,
+    centre: Sequence,
+    coeffs: Sequence,
+    n_check: int,
+    degree: int,
+    tm_args: tuple,
+) -> list[float]:
+    worst = []
+    for i, (lon_t, lat_t) in enumerate(zip(tile_lon, tile_lat, strict=True)):
+        err = 0.0
+        for k in range(n_check):
+            u = -1.0 + 2.0 * k / (n_check - 1)
+            for j in range(n_check):
+                v = -1.0 + 2.0 * j / (n_check - 1)
+                (x,), (y,) = tm_forward(
+                    [lon_t + tile_deg / 2 * (1 + u)], [lat_t + tile_deg / 2 * (1 + v)], *tm_args
+                )
+                qx, qy = tile_polynomials(coeffs, i, u, v, degree)
+                err = max(err, abs(centre[i][0] + qx - x), abs(centre[i][1] + qy - y))
+        worst.append(err)
+    return worst
+
+
+def _tile_of(lon: float, lat: float, tiles: tuple) -> tuple[int, float, float]:
+    lon_origin, lat_origin, tile_deg, n_cols, n_rows = tiles[:5]
+    fc = (lon - lon_origin) / tile_deg
+    fr = (lat - lat_origin) / tile_deg
+    if not (0 <= fc < n_cols and 0 <= fr < n_rows):
+        return -1, 0.0, 0.0
+    col, row = math.floor(fc), math.floor(fr)
+    return row * n_cols + col, 2 * (fc - col) - 1, 2 * (fr - row) - 1
+
+
+def tm_unfitted_tiles(lon: Floats, lat: Floats, tiles: tuple) -> list[int]:
+    slot = tiles[5]
+    found = {_tile_of(lo, la, tiles)[0] for lo, la in zip(lon, lat, strict=True)}
+    return sorted(t for t in found if t >= 0 and slot[t] == -1)
+
+
+def tm_forward_tiled(
+    lon: Floats, lat: Floats, tiles: tuple, degree: int, tm_args: tuple
+) -> tuple[list[float], list[float], int]:
+    slot, centre, coeffs, usable = tiles[5:]
+    xs, ys, unfitted = [], [], 0
+    for lon_i, lat_i in zip(lon, lat, strict=True):
+        t, u, v = _tile_of(lon_i, lat_i, tiles)
+        if t >= 0 and slot[t] == -1:
+            xs.append(math.nan)
+            ys.append(math.nan)
+            unfitted += 1
+            continue
+        if t >= 0 and usable[slot[t]]:
+            qx, qy = tile_polynomials(coeffs, slot[t], u, v, degree)
+            xs.append(centre[slot[t]][0] + qx)
+            ys.append(centre[slot[t]][1] + qy)
+            continue
+        (x,), (y,) = tm_forward([lon_i], [lat_i], *tm_args)
+        xs.append(x)
+        ys.append(y)
+    return xs, ys, unfitted
