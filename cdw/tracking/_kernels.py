@@ -265,3 +265,111 @@ def stay_points_by_group(
             all_ends[k] = e[j] + lo
             k += 1
     return all_starts[:k].copy(), all_ends[:k].copy()
+
+
+# --- numpy's sums and medians, bit for bit -------------------------------------------
+
+_PAIRWISE_BLOCK = 128  # numpy's PW_BLOCKSIZE
+
+
+@njit(cache=True, nogil=True)
+def pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
+    """``a[lo : lo + n].sum()`` to the last bit: numpy's pairwise summation of float64 (a
+    run of at most 128 summed in eight interleaved accumulators, a longer one split in two
+    halves summed apart), so that a mean computed here is ``ndarray.mean``'s."""
+    if n < 8:
+        total = 0.0
+        for i in range(lo, lo + n):
+            total += a[i]
+        return total
+    if n <= _PAIRWISE_BLOCK:
+        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+        i = lo + 8
+        whole = lo + n - n % 8
+        while i < whole:
+            r0 += a[i]
+            r1 += a[i + 1]
+            r2 += a[i + 2]
+            r3 += a[i + 3]
+            r4 += a[i + 4]
+            r5 += a[i + 5]
+            r6 += a[i + 6]
+            r7 += a[i + 7]
+            i += 8
+        total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        for j in range(i, lo + n):
+            total += a[j]
+        return total
+    half = n // 2
+    half -= half % 8
+    return pairwise_sum(a, lo, half) + pairwise_sum(a, lo + half, n - half)
+
+
+@njit(cache=True, nogil=True)
+def median(values: np.ndarray) -> float:
+    """``np.median(values)`` to the last bit: the middle value, or the two middle ones
+    summed and halved (numpy's mean of them, a sum that starts from 0.0); NaN when empty or
+    when any value is NaN. One selection (``np.partition``), no sort."""
+    n = values.size
+    for v in values:
+        if math.isnan(v):
+            return math.nan
+    if n == 0:
+        return math.nan
+    half = n // 2
+    part = np.partition(values, half)
+    if n % 2:
+        return 0.0 + part[half]
+    return (0.0 + part[:half].max() + part[half]) / 2
+
+
+@njit(cache=True, nogil=True)
+def median_step(t: np.ndarray) -> float:
+    """``np.median(np.diff(t))`` for at least two times."""
+    return median(t[1:] - t[:-1])
+
+
+@njit(cache=True, nogil=True)
+def stay_centres(
+    x: np.ndarray, y: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean position of each stay's fixes ``starts[k]..ends[k]`` (end inclusive), equal to
+    ``x[s : e + 1].mean()`` to the last bit (``pairwise_sum``)."""
+    cx = np.empty(starts.size)
+    cy = np.empty(starts.size)
+    for k in range(starts.size):
+        n = ends[k] + 1 - starts[k]
+        cx[k] = pairwise_sum(x, starts[k], n) / n
+        cy[k] = pairwise_sum(y, starts[k], n) / n
+    return cx, cy
+
+
+@njit(cache=True, nogil=True)
+def stay_scatter(
+    x: np.ndarray,
+    y: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    cx: np.ndarray,
+    cy: np.ndarray,
+) -> tuple[float, int]:
+    """(median, count) of the distances of the stays' fixes from their stay's centre
+    (``cx``, ``cy``), each times √(n/(n-1)) for a stay of n fixes (stays of one fix left
+    out): ``np.median`` of ``np.hypot(x - cx, y - cy) * np.sqrt(n / (n - 1))`` over every
+    stay, to the last bit."""
+    total = 0
+    for k in range(starts.size):
+        n = ends[k] + 1 - starts[k]
+        if n > 1:
+            total += n
+    distances = np.empty(total)
+    m = 0
+    for k in range(starts.size):
+        n = ends[k] + 1 - starts[k]
+        if n > 1:
+            scale = math.sqrt(n / (n - 1))
+            for i in range(starts[k], ends[k] + 1):
+                distances[m] = math.hypot(x[i] - cx[k], y[i] - cy[k]) * scale
+                m += 1
+    return median(distances), total

@@ -390,3 +390,101 @@ def test_stay_points_match_trackintel_on_clear_tracks(legs, seed, params) -> Non
     px, py = Projector.for_points(lon, lat).forward(lon, lat)
     got = K.stay_points(px, py, t, *params)
     assert list(zip(*map(ints, got), strict=True)) == trackintel_stays(lon, lat, t, *params)
+
+
+# --- numpy's sums and medians ------------------------------------------------------------
+
+# Magnitudes far apart, so that the order of the additions shows in the last bits.
+summand = st.one_of(
+    st.floats(-1e6, 1e6), st.floats(-1e-3, 1e-3), st.integers(-5, 5).map(lambda k: 3e5 + k / 7)
+)
+
+
+def same_bits(a: float, b: float) -> bool:
+    return np.float64(a).tobytes() == np.float64(b).tobytes() or (math.isnan(a) and math.isnan(b))
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 127, 128, 129, 255, 256, 1000, 4099])
+def test_pairwise_sum_is_numpys_sum_to_the_bit(n: int) -> None:
+    values = np.random.default_rng(n).normal(3e5, 40.0, n + 13)
+    for lo in (0, 5, 13):
+        got = K.pairwise_sum(values, lo, n)
+        assert same_bits(got, float(values[lo : lo + n].sum()))
+        assert same_bits(got, twins.pairwise_sum(values[lo : lo + n].tolist()))
+
+
+def test_pairwise_sum_is_no_plain_loop() -> None:
+    # Left to right, each 1e-16 is lost against 1.0; eight accumulators keep them.
+    values = arr([1.0] + [1e-16] * 15)
+    assert float(values.sum()) > 1.0
+    assert same_bits(K.pairwise_sum(values, 0, 16), float(values.sum()))
+
+
+@PROPERTY
+@given(st.lists(summand, max_size=600), st.integers(0, 20))
+def test_pairwise_sum_matches_twin_and_numpy(values: list[float], lo: int) -> None:
+    a = arr([0.5] * lo + values)
+    got = K.pairwise_sum(a, lo, len(values))
+    assert same_bits(got, twins.pairwise_sum(values))
+    assert same_bits(got, float(a[lo:].sum()))
+
+
+def test_median_hand_computed() -> None:
+    assert K.median(arr([3, 1, 2])) == 2.0
+    assert K.median(arr([4, 1, 3, 2])) == 2.5
+    assert math.isnan(K.median(arr([])))
+    assert math.isnan(K.median(arr([1, math.nan, 2])))
+    assert K.median_step(arr([0, 10, 20, 50])) == 10.0
+
+
+@PROPERTY
+@given(st.lists(st.one_of(summand, st.just(math.nan), st.just(math.inf)), max_size=80))
+def test_median_matches_twin_and_numpy(values: list[float]) -> None:
+    got = K.median(arr(values))
+    assert same_bits(got, twins.median(values))
+    if values:
+        assert same_bits(got, float(np.median(arr(values))))
+    if len(values) > 1:
+        t = np.cumsum(np.abs(arr(values)))
+        with np.errstate(invalid="ignore"):  # inf - inf
+            assert same_bits(K.median_step(t), float(np.median(np.diff(t))))
+
+
+@st.composite
+def stays_of(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A track near (3e5, 2.5e6) and disjoint stays of it, some of one fix."""
+    n = draw(st.integers(0, 200))
+    jitter = st.floats(-60, 60)
+    x = 3e5 + arr(draw(st.lists(jitter, min_size=n, max_size=n)))
+    y = 2.5e6 + arr(draw(st.lists(jitter, min_size=n, max_size=n)))
+    cuts = sorted(set(draw(st.lists(st.integers(0, n), max_size=12))))
+    starts, ends = [], []
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        if draw(st.booleans()):
+            starts.append(a)
+            ends.append(b - 1)
+    return x, y, np.array(starts, np.int64), np.array(ends, np.int64)
+
+
+@PROPERTY
+@given(stays_of())
+def test_stay_centres_and_scatter_match_twins_and_numpy(track_stays) -> None:
+    x, y, starts, ends = track_stays
+    cx, cy = K.stay_centres(x, y, starts, ends)
+    want = twins.stay_centres(x.tolist(), y.tolist(), starts.tolist(), ends.tolist())
+    assert [cx.tolist(), cy.tolist()] == list(want)
+    for k, (s, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        assert same_bits(cx[k], x[s : e + 1].mean()) and same_bits(cy[k], y[s : e + 1].mean())
+    scatter, count = K.stay_scatter(x, y, starts, ends, cx, cy)
+    want_scatter, want_count = twins.stay_scatter(
+        x.tolist(), y.tolist(), starts.tolist(), ends.tolist(), cx.tolist(), cy.tolist()
+    )
+    assert count == want_count and same_bits(scatter, want_scatter)
+    parts = [  # the numpy expression the kernel replaces
+        np.hypot(x[s : e + 1] - x[s : e + 1].mean(), y[s : e + 1] - y[s : e + 1].mean())
+        * np.sqrt((e + 1 - s) / (e - s))
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
+        if e > s
+    ]
+    if parts:
+        assert same_bits(scatter, float(np.median(np.concatenate(parts))))

@@ -146,11 +146,7 @@ def stays_outside(
         always_moving = moving_counts[ends + 1] - moving_counts[starts] == ends - starts + 1
         keep = ~inside & long_enough & ~always_moving
         starts, ends, departures = starts[keep], ends[keep], departures[keep]
-        centres = [
-            centroid(track, s, e) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
-        ]
-        cx = np.array([c[0] for c in centres], dtype=np.float64)
-        cy = np.array([c[1] for c in centres], dtype=np.float64)
+        cx, cy = (c[keep] for c in track.stay_centres(radius_m, min_duration_s, max_gap_s))
         lon, lat = ctx.projector.inverse(cx, cy) if cx.size else (cx, cy)
         return Stays(starts.tolist(), ends.tolist(), departures.tolist(), cx, cy, lon, lat)
 
@@ -163,12 +159,6 @@ def matched(track: VehicleTrack, ctx: AnalysisContext, first: int, end: int) -> 
         ("matched", first, end),
         lambda: ctx.roads.match(track.x[first:end], track.y[first:end]),
     )
-
-
-def centroid(track: VehicleTrack, first: int, last: int) -> tuple[float, float]:
-    """Mean projected position of fixes ``first..last``."""
-    n = last + 1 - first  # sum / n is what ndarray.mean computes, without its overhead
-    return float(track.x[first : last + 1].sum()) / n, float(track.y[first : last + 1].sum()) / n
 
 
 def point_geometry(lon: float, lat: float) -> dict[str, Any]:
