@@ -267,7 +267,7 @@ def stay_points_by_group(
     return all_starts[:k].copy(), all_ends[:k].copy()
 
 
-# --- numpy's sums and medians, bit for bit -------------------------------------------
+# --- numpy's sums, bit for bit -------------------------------------------------------
 
 _PAIRWISE_BLOCK = 128  # numpy's PW_BLOCKSIZE
 
@@ -307,30 +307,6 @@ def pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
 
 
 @njit(cache=True, nogil=True)
-def median(values: np.ndarray) -> float:
-    """``np.median(values)`` to the last bit: the middle value, or the two middle ones
-    summed and halved (numpy's mean of them, a sum that starts from 0.0); NaN when empty or
-    when any value is NaN. One selection (``np.partition``), no sort."""
-    n = values.size
-    for v in values:
-        if math.isnan(v):
-            return math.nan
-    if n == 0:
-        return math.nan
-    half = n // 2
-    part = np.partition(values, half)
-    if n % 2:
-        return 0.0 + part[half]
-    return (0.0 + part[:half].max() + part[half]) / 2
-
-
-@njit(cache=True, nogil=True)
-def median_step(t: np.ndarray) -> float:
-    """``np.median(np.diff(t))`` for at least two times."""
-    return median(t[1:] - t[:-1])
-
-
-@njit(cache=True, nogil=True)
 def stay_centres(
     x: np.ndarray, y: np.ndarray, starts: np.ndarray, ends: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -346,30 +322,29 @@ def stay_centres(
 
 
 @njit(cache=True, nogil=True)
-def stay_scatter(
+def stay_distances(
     x: np.ndarray,
     y: np.ndarray,
     starts: np.ndarray,
     ends: np.ndarray,
     cx: np.ndarray,
     cy: np.ndarray,
-) -> tuple[float, int]:
-    """(median, count) of the distances of the stays' fixes from their stay's centre
-    (``cx``, ``cy``), each times √(n/(n-1)) for a stay of n fixes (stays of one fix left
-    out): ``np.median`` of ``np.hypot(x - cx, y - cy) * np.sqrt(n / (n - 1))`` over every
-    stay, to the last bit."""
+) -> np.ndarray:
+    """The distance of each fix of the stays from its stay's centre (``cx``, ``cy``), times
+    √(n/(n-1)) for a stay of n fixes (stays of one fix left out), stay after stay:
+    ``np.hypot(x - cx, y - cy) * np.sqrt(n / (n - 1))`` to the last bit."""
     total = 0
     for k in range(starts.size):
         n = ends[k] + 1 - starts[k]
         if n > 1:
             total += n
-    distances = np.empty(total)
+    out = np.empty(total)
     m = 0
     for k in range(starts.size):
         n = ends[k] + 1 - starts[k]
         if n > 1:
             scale = math.sqrt(n / (n - 1))
             for i in range(starts[k], ends[k] + 1):
-                distances[m] = math.hypot(x[i] - cx[k], y[i] - cy[k]) * scale
+                out[m] = math.hypot(x[i] - cx[k], y[i] - cy[k]) * scale
                 m += 1
-    return median(distances), total
+    return out

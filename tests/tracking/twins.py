@@ -189,18 +189,6 @@ def pairwise_sum(values: Floats) -> float:
     return pairwise_sum(values[:half]) + pairwise_sum(values[half:])
 
 
-def median(values: Floats) -> float:
-    """The middle value of the sorted values, or the mean of the two middle ones (as numpy
-    sums: from 0.0, so -0.0 comes out 0.0); NaN when empty or when any value is NaN."""
-    if not values or any(math.isnan(v) for v in values):
-        return math.nan
-    ordered = sorted(values)
-    half = len(ordered) // 2
-    if len(ordered) % 2:
-        return 0.0 + ordered[half]
-    return (0.0 + ordered[half - 1] + ordered[half]) / 2
-
-
 def stay_centres(
     x: Floats, y: Floats, starts: Sequence[int], ends: Sequence[int]
 ) -> tuple[list[float], list[float]]:
@@ -211,14 +199,14 @@ def stay_centres(
     return cx, cy
 
 
-def stay_scatter(
+def stay_distances(
     x: Floats,
     y: Floats,
     starts: Sequence[int],
     ends: Sequence[int],
     cx: Floats,
     cy: Floats,
-) -> tuple[float, int]:
+) -> list[float]:
     distances = []
     for k, (s, e) in enumerate(zip(starts, ends, strict=True)):
         n = e + 1 - s
@@ -228,4 +216,4 @@ def stay_scatter(
             distances += [
                 float(np.hypot(x[i] - cx[k], y[i] - cy[k])) * scale for i in range(s, e + 1)
             ]
-    return median(distances), len(distances)
+    return distances
