@@ -163,9 +163,9 @@ class VehicleTrack:
         def compute() -> float:
             starts, ends = self.stays(radius_m, min_duration_s, max_gap_s)
             cx, cy = self.stay_centres(radius_m, min_duration_s, max_gap_s)
-            # distances from the fixes' own mean are short by √((n-1)/n) (``K.stay_distances``)
-            r = K.stay_distances(self.x, self.y, starts, ends, cx, cy)
-            return float(np.median(r)) / _RAYLEIGH_MEDIAN if r.size >= _MIN_NOISE_FIXES else 0.0
+            # distances from the fixes' own mean are short by √((n-1)/n) (``K.stay_scatter``)
+            scatter, count = K.stay_scatter(self.x, self.y, starts, ends, cx, cy)
+            return scatter / _RAYLEIGH_MEDIAN if count >= _MIN_NOISE_FIXES else 0.0
 
         return self.memo(("noise_sigma_m", radius_m, min_duration_s, max_gap_s), compute)
 

@@ -429,6 +429,60 @@ def test_pairwise_sum_matches_twin_and_numpy(values: list[float], lo: int) -> No
     assert same_bits(got, float(a[lo:].sum()))
 
 
+def test_median_is_numpys() -> None:
+    assert K.median(arr([3, 1, 2])) == 2.0
+    assert K.median(arr([4, 1, 3, 2])) == 2.5
+    assert math.isnan(K.median(arr([]))) and math.isnan(K.median(arr([1, math.nan, 2])))
+    assert same_bits(K.median(arr([-0.0])), float(np.median(arr([-0.0]))))
+
+
+def numpy_scatter(x, y, starts, ends) -> tuple[float, int]:
+    """The numpy expression ``stay_scatter`` replaces (``VehicleTrack.noise_sigma_m``)."""
+    parts = [
+        np.hypot(x[s : e + 1] - x[s : e + 1].mean(), y[s : e + 1] - y[s : e + 1].mean())
+        * np.sqrt((e + 1 - s) / (e - s))
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
+        if e > s
+    ]
+    r = np.concatenate(parts) if parts else np.empty(0)
+    return (float(np.median(r)) if r.size else math.nan), r.size
+
+
+def check_scatter(x, y, starts, ends) -> None:
+    cx, cy = K.stay_centres(x, y, starts, ends)
+    scatter, count = K.stay_scatter(x, y, starts, ends, cx, cy)
+    want_numpy = numpy_scatter(x, y, starts, ends)
+    assert count == want_numpy[1] and same_bits(scatter, want_numpy[0])
+    lists = (x.tolist(), y.tolist(), starts.tolist(), ends.tolist(), cx.tolist(), cy.tolist())
+    want_twin = twins.stay_scatter(*lists)
+    assert count == want_twin[1] and same_bits(scatter, want_twin[0])
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("spread", [1e-9, 0.01, 20.0, 5000.0])
+def test_stay_scatter_on_long_tracks_is_numpys_to_the_bit(seed: int, spread: float) -> None:
+    """Thousands of fixes: many in each histogram bin, ties where coordinates are rounded."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 6000))
+    x = 3e5 + rng.normal(0, spread, n)
+    y = 2.5e6 + rng.normal(0, spread, n) * (seed % 3 > 0)  # some tracks move along x only
+    if seed % 2:
+        x, y = np.round(x, 1), np.round(y, 1)
+    cuts = np.unique(np.concatenate(([0, n], rng.integers(0, n, 8))))
+    check_scatter(x, y, cuts[:-1].copy(), cuts[1:] - 1)
+
+
+def test_stay_scatter_edge_cases() -> None:
+    two = np.array([0, 10], np.int64), np.array([9, 29], np.int64)
+    x = np.full(30, 3e5)
+    check_scatter(x, x.copy(), *two)  # no scatter at all
+    check_scatter(x, x.copy(), np.array([0], np.int64), np.array([0], np.int64))  # no fixes
+    wide = np.random.default_rng(1).normal(0, 1e200, 30)  # squares overflow: hypot throughout
+    check_scatter(wide, wide[::-1].copy(), *two)
+    with np.errstate(invalid="ignore"):
+        check_scatter(np.append(x[:29], math.nan), x.copy(), *two)  # NaN, as numpy's
+
+
 @st.composite
 def stays_of(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A track near (3e5, 2.5e6) and disjoint stays of it, some of one fix."""
@@ -447,22 +501,11 @@ def stays_of(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 
 @PROPERTY
 @given(stays_of())
-def test_stay_centres_and_distances_match_twins_and_numpy(track_stays) -> None:
+def test_stay_centres_and_scatter_match_twins_and_numpy(track_stays) -> None:
     x, y, starts, ends = track_stays
     cx, cy = K.stay_centres(x, y, starts, ends)
     want = twins.stay_centres(x.tolist(), y.tolist(), starts.tolist(), ends.tolist())
     assert [cx.tolist(), cy.tolist()] == list(want)
     for k, (s, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
         assert same_bits(cx[k], x[s : e + 1].mean()) and same_bits(cy[k], y[s : e + 1].mean())
-    distances = K.stay_distances(x, y, starts, ends, cx, cy)
-    want_distances = twins.stay_distances(
-        x.tolist(), y.tolist(), starts.tolist(), ends.tolist(), cx.tolist(), cy.tolist()
-    )
-    assert distances.tolist() == want_distances
-    parts = [  # the numpy expression the kernel replaces
-        np.hypot(x[s : e + 1] - x[s : e + 1].mean(), y[s : e + 1] - y[s : e + 1].mean())
-        * np.sqrt((e + 1 - s) / (e - s))
-        for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
-        if e > s
-    ]
-    assert distances.tobytes() == (np.concatenate(parts) if parts else np.empty(0)).tobytes()
+    check_scatter(x, y, starts, ends)

@@ -199,14 +199,26 @@ def stay_centres(
     return cx, cy
 
 
-def stay_distances(
+def median(values: Floats) -> float:
+    """The middle value of the sorted values, or the mean of the two middle ones (as numpy
+    sums: from 0.0, so -0.0 comes out 0.0); NaN when empty or when any value is NaN."""
+    if not values or any(math.isnan(v) for v in values):
+        return math.nan
+    ordered = sorted(values)
+    half = len(ordered) // 2
+    if len(ordered) % 2:
+        return 0.0 + ordered[half]
+    return (0.0 + ordered[half - 1] + ordered[half]) / 2
+
+
+def stay_scatter(
     x: Floats,
     y: Floats,
     starts: Sequence[int],
     ends: Sequence[int],
     cx: Floats,
     cy: Floats,
-) -> list[float]:
+) -> tuple[float, int]:
     distances = []
     for k, (s, e) in enumerate(zip(starts, ends, strict=True)):
         n = e + 1 - s
@@ -216,4 +228,4 @@ def stay_distances(
             distances += [
                 float(np.hypot(x[i] - cx[k], y[i] - cy[k])) * scale for i in range(s, e + 1)
             ]
-    return distances
+    return median(distances), len(distances)
