@@ -321,6 +321,27 @@ def stay_centres(
     return cx, cy
 
 
+@njit(cache=True, nogil=True)
+def steady_step(t: np.ndarray) -> tuple[float, bool]:
+    """``np.median(np.diff(t))`` for at least two times where it is the step in the middle
+    of the track (a steady sampling interval: most tracks), found by counting the steps
+    below and equal to it: (that median, True); (NaN, False) where it is not."""
+    n = t.size - 1
+    guess = t[n // 2 + 1] - t[n // 2]
+    less = equal = more = 0
+    for i in range(1, t.size):
+        step = t[i] - t[i - 1]
+        if step < guess:
+            less += 1
+        elif step == guess:
+            equal += 1
+        elif step > guess:
+            more += 1
+    if less + equal + more < n or not (less <= (n - 1) // 2 and n // 2 < less + equal):
+        return math.nan, False  # a NaN step, or the guess is not the median
+    return (0.0 + guess if n % 2 else (0.0 + guess + guess) / 2), True
+
+
 # The median of a track's stay scatter is found in a histogram of this many bins over the
 # range of the squared distances (dx² + dy², five times cheaper than hypot and in the same
 # order but for ulps); hypot, exact to the last bit, is taken only in the bins around the

@@ -172,10 +172,14 @@ class VehicleTrack:
     @property
     def sampling_interval_s(self) -> float:
         """The track's usual time between fixes (median step)."""
-        return self.memo(
-            ("sampling_interval_s",),
-            lambda: float(np.median(np.diff(self.t))) if self.n > 1 else 0.0,
-        )
+
+        def compute() -> float:
+            if self.n < 2:
+                return 0.0
+            step, steady = K.steady_step(self.t)  # one counting pass, no selection
+            return step if steady else float(np.median(np.diff(self.t)))
+
+        return self.memo(("sampling_interval_s",), compute)
 
     def unseen_after_s(self, signal_gap_s: float) -> float:
         """A step at least this long is time nobody saw the truck: twice its usual

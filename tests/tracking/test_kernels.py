@@ -401,7 +401,7 @@ summand = st.one_of(
 
 
 def same_bits(a: float, b: float) -> bool:
-    return np.float64(a).tobytes() == np.float64(b).tobytes()
+    return np.float64(a).tobytes() == np.float64(b).tobytes() or (math.isnan(a) and math.isnan(b))
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 127, 128, 129, 255, 256, 1000, 4099])
@@ -429,11 +429,37 @@ def test_pairwise_sum_matches_twin_and_numpy(values: list[float], lo: int) -> No
     assert same_bits(got, float(a[lo:].sum()))
 
 
+@PROPERTY
+@given(st.lists(st.one_of(summand, st.just(-0.0), st.just(math.inf), st.just(math.nan))))
+def test_median_matches_twin_and_numpy(values: list[float]) -> None:
+    got = K.median(arr(values))
+    assert same_bits(got, twins.median(values))
+    if values:
+        assert same_bits(got, float(np.median(arr(values))))
+
+
 def test_median_is_numpys() -> None:
     assert K.median(arr([3, 1, 2])) == 2.0
     assert K.median(arr([4, 1, 3, 2])) == 2.5
     assert math.isnan(K.median(arr([]))) and math.isnan(K.median(arr([1, math.nan, 2])))
     assert same_bits(K.median(arr([-0.0])), float(np.median(arr([-0.0]))))
+
+
+def test_steady_step_hand_computed() -> None:
+    assert K.steady_step(arr([0, 10, 20, 30, 45])) == (10.0, True)
+    assert K.steady_step(arr([0, 10, 20, 50, 80]))[1] is False  # median 10, middle step 30
+    assert K.steady_step(arr([0, 10, math.nan, 30]))[1] is False
+
+
+@PROPERTY
+@given(st.lists(st.one_of(st.sampled_from([0.0, 10.0, 30.0]), st.floats(0, 100)), min_size=1))
+def test_steady_step_is_numpys_median_step_where_steady(steps: list[float]) -> None:
+    t = np.cumsum(arr([1.7e9, *steps]))
+    step, steady = K.steady_step(t)
+    want_step, want_steady = twins.steady_step(t.tolist())
+    assert steady == want_steady and same_bits(step, want_step)
+    if steady:
+        assert same_bits(step, float(np.median(np.diff(t))))
 
 
 def numpy_scatter(x, y, starts, ends) -> tuple[float, int]:

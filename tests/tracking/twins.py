@@ -211,6 +211,19 @@ def median(values: Floats) -> float:
     return (0.0 + ordered[half - 1] + ordered[half]) / 2
 
 
+def steady_step(t: Floats) -> tuple[float, bool]:
+    """The median step where both middle steps in sorted order are the track's middle step."""
+    steps = [b - a for a, b in zip(t[:-1], t[1:], strict=True)]
+    n = len(steps)
+    if any(math.isnan(v) for v in steps):
+        return math.nan, False
+    ordered = sorted(steps)
+    guess = steps[n // 2]
+    if ordered[(n - 1) // 2] == ordered[n // 2] == guess:
+        return median(steps), True
+    return math.nan, False
+
+
 def stay_scatter(
     x: Floats,
     y: Floats,
