@@ -267,6 +267,31 @@ def stay_points_by_group(
     return all_starts[:k].copy(), all_ends[:k].copy()
 
 
+@njit(cache=True, nogil=True)
+def stay_verdicts(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    authorised: np.ndarray,
+    reported: np.ndarray,
+    speed_kmh: np.ndarray,
+    still_kmh: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per stay ``starts[k]..ends[k]`` (end inclusive): (inside: at least half of its fixes
+    are ``authorised``, always moving: every fix has a ``reported`` speed above
+    ``still_kmh``)."""
+    inside = np.empty(starts.size, np.bool_)
+    always_moving = np.empty(starts.size, np.bool_)
+    for k in range(starts.size):
+        n = ends[k] + 1 - starts[k]
+        authorised_fixes = moving_fixes = 0
+        for i in range(starts[k], ends[k] + 1):
+            authorised_fixes += authorised[i]
+            moving_fixes += reported[i] and speed_kmh[i] > still_kmh
+        inside[k] = 2 * authorised_fixes >= n
+        always_moving[k] = moving_fixes == n
+    return inside, always_moving
+
+
 # --- numpy's sums, bit for bit -------------------------------------------------------
 
 _PAIRWISE_BLOCK = 128  # numpy's PW_BLOCKSIZE

@@ -392,6 +392,45 @@ def test_stay_points_match_trackintel_on_clear_tracks(legs, seed, params) -> Non
     assert list(zip(*map(ints, got), strict=True)) == trackintel_stays(lon, lat, t, *params)
 
 
+# --- stay_verdicts ---------------------------------------------------------------------
+
+
+def test_stay_verdicts_hand_computed() -> None:
+    authorised = np.array([1, 1, 0, 0, 1, 0, 0], bool)
+    reported = np.array([1, 1, 1, 0, 1, 1, 1], bool)
+    speed = arr([5, 9, 3, 50, 4, 3.5, 60])
+    starts, ends = np.array([0, 4, 5], np.int64), np.array([3, 4, 6], np.int64)
+    inside, moving = K.stay_verdicts(starts, ends, authorised, reported, speed, 3.0)
+    assert inside.tolist() == [True, True, False]  # 2 of 4 is half; 1 of 1; 0 of 2
+    assert moving.tolist() == [False, True, True]  # 3 km/h is still, fix 3 unreported
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.booleans(), st.sampled_from([0.0, 3.0, 3.5, 40.0])), max_size=60
+    ),
+    st.lists(st.integers(0, 60), max_size=10),
+)
+def test_stay_verdicts_match_twin(fixes, cuts) -> None:
+    authorised, reported, speed = (np.array([f[i] for f in fixes]) for i in range(3))
+    bounds = sorted({c for c in cuts if c <= len(fixes)} | {0, len(fixes)})
+    starts = [a for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    ends = [b - 1 for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    got = K.stay_verdicts(
+        np.array(starts, np.int64),
+        np.array(ends, np.int64),
+        authorised.astype(bool),
+        reported.astype(bool),
+        speed.astype(np.float64),
+        3.0,
+    )
+    want = twins.stay_verdicts(
+        starts, ends, authorised.tolist(), reported.tolist(), speed.tolist(), 3.0
+    )
+    assert [v.tolist() for v in got] == list(want)
+
+
 # --- numpy's sums ------------------------------------------------------------
 
 # Magnitudes far apart, so that the order of the additions shows in the last bits.

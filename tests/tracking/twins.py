@@ -242,3 +242,19 @@ def stay_scatter(
                 float(np.hypot(x[i] - cx[k], y[i] - cy[k])) * scale for i in range(s, e + 1)
             ]
     return median(distances), len(distances)
+
+
+def stay_verdicts(
+    starts: Sequence[int],
+    ends: Sequence[int],
+    authorised: Sequence[bool],
+    reported: Sequence[bool],
+    speed_kmh: Floats,
+    still_kmh: float,
+) -> tuple[list[bool], list[bool]]:
+    inside, always_moving = [], []
+    for s, e in zip(starts, ends, strict=True):
+        fixes = range(s, e + 1)
+        inside.append(sum(authorised[i] for i in fixes) >= len(fixes) / 2)
+        always_moving.append(all(reported[i] and speed_kmh[i] > still_kmh for i in fixes))
+    return inside, always_moving

@@ -35,6 +35,7 @@ from cdw.config import Thresholds
 from cdw.flags.codes import FlagCode
 from cdw.flags.explain import explain
 from cdw.flags.values import Flag
+from cdw.tracking import _kernels as K
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.trips import Trip, VehicleTrack, utc
 
@@ -137,13 +138,11 @@ def stays_outside(
 
     def compute() -> Stays:
         starts, ends = track.stays(radius_m, min_duration_s, max_gap_s)
-        counts = np.concatenate(([0], np.cumsum(track.authorised)))
-        inside = (counts[ends + 1] - counts[starts]) * 2 >= (ends - starts + 1)
+        inside, always_moving = K.stay_verdicts(
+            starts, ends, track.authorised, track.reported_speed, track.speed_kmh, STILL_KMH
+        )
         departures = track.stay_departures(ends, signal_gap_s)
         long_enough = track.t[departures] - track.t[starts] >= min_duration_s
-        moving = track.reported_speed & (track.speed_kmh > STILL_KMH)
-        moving_counts = np.concatenate(([0], np.cumsum(moving)))
-        always_moving = moving_counts[ends + 1] - moving_counts[starts] == ends - starts + 1
         keep = ~inside & long_enough & ~always_moving
         starts, ends, departures = starts[keep], ends[keep], departures[keep]
         cx, cy = (c[keep] for c in track.stay_centres(radius_m, min_duration_s, max_gap_s))
