@@ -265,3 +265,222 @@ def stay_points_by_group(
             all_ends[k] = e[j] + lo
             k += 1
     return all_starts[:k].copy(), all_ends[:k].copy()
+
+
+@njit(cache=True, nogil=True)
+def stay_verdicts(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    authorised: np.ndarray,
+    reported: np.ndarray,
+    speed_kmh: np.ndarray,
+    still_kmh: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per stay ``starts[k]..ends[k]`` (end inclusive): (inside: at least half of its fixes
+    are ``authorised``, always moving: every fix has a ``reported`` speed above
+    ``still_kmh``)."""
+    inside = np.empty(starts.size, np.bool_)
+    always_moving = np.empty(starts.size, np.bool_)
+    for k in range(starts.size):
+        n = ends[k] + 1 - starts[k]
+        authorised_fixes = moving_fixes = 0
+        for i in range(starts[k], ends[k] + 1):
+            authorised_fixes += authorised[i]
+            moving_fixes += reported[i] and speed_kmh[i] > still_kmh
+        inside[k] = 2 * authorised_fixes >= n
+        always_moving[k] = moving_fixes == n
+    return inside, always_moving
+
+
+# --- numpy's sums, bit for bit -------------------------------------------------------
+
+_PAIRWISE_BLOCK = 128  # numpy's PW_BLOCKSIZE
+
+
+@njit(cache=True, nogil=True)
+def pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
+    """``a[lo : lo + n].sum()`` to the last bit: numpy's pairwise summation of float64 (a
+    run of at most 128 summed in eight interleaved accumulators, a longer one split in two
+    halves summed apart), so that a mean computed here is ``ndarray.mean``'s."""
+    if n < 8:
+        total = 0.0
+        for i in range(lo, lo + n):
+            total += a[i]
+        return total
+    if n <= _PAIRWISE_BLOCK:
+        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+        i = lo + 8
+        whole = lo + n - n % 8
+        while i < whole:
+            r0 += a[i]
+            r1 += a[i + 1]
+            r2 += a[i + 2]
+            r3 += a[i + 3]
+            r4 += a[i + 4]
+            r5 += a[i + 5]
+            r6 += a[i + 6]
+            r7 += a[i + 7]
+            i += 8
+        total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        for j in range(i, lo + n):
+            total += a[j]
+        return total
+    half = n // 2
+    half -= half % 8
+    return pairwise_sum(a, lo, half) + pairwise_sum(a, lo + half, n - half)
+
+
+@njit(cache=True, nogil=True)
+def stay_centres(
+    x: np.ndarray, y: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean position of each stay's fixes ``starts[k]..ends[k]`` (end inclusive), equal to
+    ``x[s : e + 1].mean()`` to the last bit (``pairwise_sum``)."""
+    cx = np.empty(starts.size)
+    cy = np.empty(starts.size)
+    for k in range(starts.size):
+        n = ends[k] + 1 - starts[k]
+        cx[k] = pairwise_sum(x, starts[k], n) / n
+        cy[k] = pairwise_sum(y, starts[k], n) / n
+    return cx, cy
+
+
+@njit(cache=True, nogil=True)
+def steady_step(t: np.ndarray) -> tuple[float, bool]:
+    """``np.median(np.diff(t))`` for at least two times where it is the step in the middle
+    of the track (a steady sampling interval: most tracks), found by counting the steps
+    below and equal to it: (that median, True); (NaN, False) where it is not."""
+    n = t.size - 1
+    guess = t[n // 2 + 1] - t[n // 2]
+    less = equal = more = 0
+    for i in range(1, t.size):
+        step = t[i] - t[i - 1]
+        if step < guess:
+            less += 1
+        elif step == guess:
+            equal += 1
+        elif step > guess:
+            more += 1
+    if less + equal + more < n or not (less <= (n - 1) // 2 and n // 2 < less + equal):
+        return math.nan, False  # a NaN step, or the guess is not the median
+    return (0.0 + guess if n % 2 else (0.0 + guess + guess) / 2), True
+
+
+# The median of a track's stay scatter is found in a histogram of this many bins over the
+# range of the squared distances (dx² + dy², five times cheaper than hypot and in the same
+# order but for ulps); hypot, exact to the last bit, is taken only in the bins around the
+# middle.
+_SCATTER_BINS = 1024
+# dx² + dy² and hypot(dx, dy)² agree within a few ulps while dx² and dy² neither overflow
+# nor underflow, i.e. max(|dx|, |dy|) within these bounds (or both 0).
+_SQUARE_SAFE = (1e-100, 1e100)
+# A bin must be far wider than those ulps: the range of the squares at least this fraction
+# of the largest one, else every distance is taken with hypot.
+_MIN_RELATIVE_RANGE = 1e-6
+
+
+@njit(cache=True, nogil=True)
+def median(values: np.ndarray) -> float:
+    """``np.median(values)`` to the last bit: the middle value, or the two middle ones
+    summed from 0.0 and halved (numpy's mean of them); NaN when empty or any is NaN."""
+    n = values.size
+    for v in values:
+        if math.isnan(v):
+            return math.nan
+    if n == 0:
+        return math.nan
+    half = n // 2
+    part = np.partition(values, half)
+    if n % 2:
+        return 0.0 + part[half]
+    return (0.0 + part[:half].max() + part[half]) / 2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _scatter_bin(square: float, low: float, per_unit: float) -> int:
+    return min(int((square - low) * per_unit), _SCATTER_BINS - 1)
+
+
+@njit(cache=True, nogil=True)
+def stay_scatter(
+    x: np.ndarray,
+    y: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    cx: np.ndarray,
+    cy: np.ndarray,
+) -> tuple[float, int]:
+    """(median, count) of the distances of the stays' fixes from their stay's centre
+    (``cx``, ``cy``), each times √(n/(n-1)) for a stay of n fixes (stays of one fix left
+    out): ``np.median`` of ``np.hypot(x - cx, y - cy) * np.sqrt(n / (n - 1))`` over all
+    the stays, to the last bit.
+
+    The middle ranks are found on the squares (dx² + dy²) n/(n-1) in ``_SCATTER_BINS``
+    bins: the fixes of the bins holding them and of one bin either side are measured again
+    with hypot and sorted. A square in a lower bin is more than a bin below the middle
+    one, so its exact distance is below every candidate's (and likewise above). Where the
+    bins are too narrow for that, or a coordinate difference is not ``_SQUARE_SAFE``,
+    every distance is taken with hypot."""
+    count = 0
+    for k in range(starts.size):
+        if ends[k] > starts[k]:
+            count += ends[k] + 1 - starts[k]
+    if count == 0:
+        return math.nan, 0
+    squares = np.empty(count)
+    low, high, safe = math.inf, -math.inf, True
+    j = 0
+    for k in range(starts.size):
+        n = ends[k] + 1 - starts[k]
+        if n > 1:
+            factor = n / (n - 1)
+            for i in range(starts[k], ends[k] + 1):
+                dx, dy = x[i] - cx[k], y[i] - cy[k]
+                m = max(abs(dx), abs(dy))
+                if not (m == 0.0 or _SQUARE_SAFE[0] <= m <= _SQUARE_SAFE[1]):
+                    safe = False
+                q = (dx * dx + dy * dy) * factor
+                squares[j] = q
+                low, high = min(low, q), max(high, q)
+                j += 1
+    exact_all = not (safe and high > low and high - low >= _MIN_RELATIVE_RANGE * high)
+    if exact_all:
+        first, last, below, per_unit = 0, _SCATTER_BINS - 1, 0, 0.0
+        size = count
+    else:
+        per_unit = _SCATTER_BINS / (high - low)
+        counts = np.zeros(_SCATTER_BINS, _INT)
+        for q in squares:
+            counts[_scatter_bin(q, low, per_unit)] += 1
+        rank_low, rank_high = (count - 1) // 2, count // 2  # one rank when count is odd
+        bin_low = bin_high = -1
+        seen = 0
+        for b in range(_SCATTER_BINS):
+            if bin_low < 0 and seen + counts[b] > rank_low:
+                bin_low = b
+            if seen + counts[b] > rank_high:
+                bin_high = b
+                break
+            seen += counts[b]
+        first, last = max(bin_low - 1, 0), min(bin_high + 1, _SCATTER_BINS - 1)
+        below = counts[:first].sum()
+        size = counts[first : last + 1].sum()
+    middle = np.empty(size)
+    j = m = 0
+    for k in range(starts.size):
+        n = ends[k] + 1 - starts[k]
+        if n > 1:
+            scale = math.sqrt(n / (n - 1))
+            for i in range(starts[k], ends[k] + 1):
+                if exact_all or first <= _scatter_bin(squares[j], low, per_unit) <= last:
+                    middle[m] = math.hypot(x[i] - cx[k], y[i] - cy[k]) * scale
+                    m += 1
+                j += 1
+    if exact_all:
+        return median(middle), count
+    middle.sort()
+    rank_low, rank_high = (count - 1) // 2 - below, count // 2 - below
+    if count % 2:
+        return 0.0 + middle[rank_low], count
+    return (0.0 + middle[rank_low] + middle[rank_high]) / 2, count

@@ -142,6 +142,18 @@ class VehicleTrack:
             ),
         )
 
+    def stay_centres(
+        self, radius_m: float, min_duration_s: float, max_gap_s: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The mean position of each stay's fixes (``stays`` with these parameters), equal to
+        ``x[s : e + 1].mean()`` to the last bit: (cx, cy)."""
+
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            starts, ends = self.stays(radius_m, min_duration_s, max_gap_s)
+            return K.stay_centres(self.x, self.y, starts, ends)
+
+        return self.memo(("stay_centres", radius_m, min_duration_s, max_gap_s), compute)
+
     def noise_sigma_m(self, radius_m: float, min_duration_s: float, max_gap_s: float) -> float:
         """GPS noise σ of the track, from the scatter of its fixes at its stays (``stays``
         with these parameters): the median distance of a stay's fixes from its centre is
@@ -150,24 +162,24 @@ class VehicleTrack:
 
         def compute() -> float:
             starts, ends = self.stays(radius_m, min_duration_s, max_gap_s)
-            parts = []
-            for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-                x, y = self.x[s : e + 1], self.y[s : e + 1]
-                n = x.size
-                if n > 1:  # distances from the fixes' own mean are short by √((n-1)/n)
-                    parts.append(np.hypot(x - x.mean(), y - y.mean()) * np.sqrt(n / (n - 1)))
-            r = np.concatenate(parts) if parts else np.empty(0)
-            return float(np.median(r)) / _RAYLEIGH_MEDIAN if r.size >= _MIN_NOISE_FIXES else 0.0
+            cx, cy = self.stay_centres(radius_m, min_duration_s, max_gap_s)
+            # distances from the fixes' own mean are short by √((n-1)/n) (``K.stay_scatter``)
+            scatter, count = K.stay_scatter(self.x, self.y, starts, ends, cx, cy)
+            return scatter / _RAYLEIGH_MEDIAN if count >= _MIN_NOISE_FIXES else 0.0
 
         return self.memo(("noise_sigma_m", radius_m, min_duration_s, max_gap_s), compute)
 
     @property
     def sampling_interval_s(self) -> float:
         """The track's usual time between fixes (median step)."""
-        return self.memo(
-            ("sampling_interval_s",),
-            lambda: float(np.median(np.diff(self.t))) if self.n > 1 else 0.0,
-        )
+
+        def compute() -> float:
+            if self.n < 2:
+                return 0.0
+            step, steady = K.steady_step(self.t)  # one counting pass, no selection
+            return step if steady else float(np.median(np.diff(self.t)))
+
+        return self.memo(("sampling_interval_s",), compute)
 
     def unseen_after_s(self, signal_gap_s: float) -> float:
         """A step at least this long is time nobody saw the truck: twice its usual

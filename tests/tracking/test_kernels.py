@@ -390,3 +390,187 @@ def test_stay_points_match_trackintel_on_clear_tracks(legs, seed, params) -> Non
     px, py = Projector.for_points(lon, lat).forward(lon, lat)
     got = K.stay_points(px, py, t, *params)
     assert list(zip(*map(ints, got), strict=True)) == trackintel_stays(lon, lat, t, *params)
+
+
+# --- stay_verdicts ---------------------------------------------------------------------
+
+
+def test_stay_verdicts_hand_computed() -> None:
+    authorised = np.array([1, 1, 0, 0, 1, 0, 0], bool)
+    reported = np.array([1, 1, 1, 0, 1, 1, 1], bool)
+    speed = arr([5, 9, 3, 50, 4, 3.5, 60])
+    starts, ends = np.array([0, 4, 5], np.int64), np.array([3, 4, 6], np.int64)
+    inside, moving = K.stay_verdicts(starts, ends, authorised, reported, speed, 3.0)
+    assert inside.tolist() == [True, True, False]  # 2 of 4 is half; 1 of 1; 0 of 2
+    assert moving.tolist() == [False, True, True]  # 3 km/h is still, fix 3 unreported
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.booleans(), st.sampled_from([0.0, 3.0, 3.5, 40.0])), max_size=60
+    ),
+    st.lists(st.integers(0, 60), max_size=10),
+)
+def test_stay_verdicts_match_twin(fixes, cuts) -> None:
+    authorised, reported, speed = (np.array([f[i] for f in fixes]) for i in range(3))
+    bounds = sorted({c for c in cuts if c <= len(fixes)} | {0, len(fixes)})
+    starts = [a for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    ends = [b - 1 for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    got = K.stay_verdicts(
+        np.array(starts, np.int64),
+        np.array(ends, np.int64),
+        authorised.astype(bool),
+        reported.astype(bool),
+        speed.astype(np.float64),
+        3.0,
+    )
+    want = twins.stay_verdicts(
+        starts, ends, authorised.tolist(), reported.tolist(), speed.tolist(), 3.0
+    )
+    assert [v.tolist() for v in got] == list(want)
+
+
+# --- numpy's sums ------------------------------------------------------------
+
+# Magnitudes far apart, so that the order of the additions shows in the last bits.
+summand = st.one_of(
+    st.floats(-1e6, 1e6), st.floats(-1e-3, 1e-3), st.integers(-5, 5).map(lambda k: 3e5 + k / 7)
+)
+
+
+def same_bits(a: float, b: float) -> bool:
+    return np.float64(a).tobytes() == np.float64(b).tobytes() or (math.isnan(a) and math.isnan(b))
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 127, 128, 129, 255, 256, 1000, 4099])
+def test_pairwise_sum_is_numpys_sum_to_the_bit(n: int) -> None:
+    values = np.random.default_rng(n).normal(3e5, 40.0, n + 13)
+    for lo in (0, 5, 13):
+        got = K.pairwise_sum(values, lo, n)
+        assert same_bits(got, float(values[lo : lo + n].sum()))
+        assert same_bits(got, twins.pairwise_sum(values[lo : lo + n].tolist()))
+
+
+def test_pairwise_sum_is_no_plain_loop() -> None:
+    # Left to right, each 1e-16 is lost against 1.0; eight accumulators keep them.
+    values = arr([1.0] + [1e-16] * 15)
+    assert float(values.sum()) > 1.0
+    assert same_bits(K.pairwise_sum(values, 0, 16), float(values.sum()))
+
+
+@PROPERTY
+@given(st.lists(summand, max_size=600), st.integers(0, 20))
+def test_pairwise_sum_matches_twin_and_numpy(values: list[float], lo: int) -> None:
+    a = arr([0.5] * lo + values)
+    got = K.pairwise_sum(a, lo, len(values))
+    assert same_bits(got, twins.pairwise_sum(values))
+    assert same_bits(got, float(a[lo:].sum()))
+
+
+@PROPERTY
+@given(st.lists(st.one_of(summand, st.just(-0.0), st.just(math.inf), st.just(math.nan))))
+def test_median_matches_twin_and_numpy(values: list[float]) -> None:
+    got = K.median(arr(values))
+    assert same_bits(got, twins.median(values))
+    if values:
+        assert same_bits(got, float(np.median(arr(values))))
+
+
+def test_median_is_numpys() -> None:
+    assert K.median(arr([3, 1, 2])) == 2.0
+    assert K.median(arr([4, 1, 3, 2])) == 2.5
+    assert math.isnan(K.median(arr([]))) and math.isnan(K.median(arr([1, math.nan, 2])))
+    assert same_bits(K.median(arr([-0.0])), float(np.median(arr([-0.0]))))
+
+
+def test_steady_step_hand_computed() -> None:
+    assert K.steady_step(arr([0, 10, 20, 30, 45])) == (10.0, True)
+    assert K.steady_step(arr([0, 10, 20, 50, 80]))[1] is False  # median 10, middle step 30
+    assert K.steady_step(arr([0, 10, math.nan, 30]))[1] is False
+
+
+@PROPERTY
+@given(st.lists(st.one_of(st.sampled_from([0.0, 10.0, 30.0]), st.floats(0, 100)), min_size=1))
+def test_steady_step_is_numpys_median_step_where_steady(steps: list[float]) -> None:
+    t = np.cumsum(arr([1.7e9, *steps]))
+    step, steady = K.steady_step(t)
+    want_step, want_steady = twins.steady_step(t.tolist())
+    assert steady == want_steady and same_bits(step, want_step)
+    if steady:
+        assert same_bits(step, float(np.median(np.diff(t))))
+
+
+def numpy_scatter(x, y, starts, ends) -> tuple[float, int]:
+    """The numpy expression ``stay_scatter`` replaces (``VehicleTrack.noise_sigma_m``)."""
+    parts = [
+        np.hypot(x[s : e + 1] - x[s : e + 1].mean(), y[s : e + 1] - y[s : e + 1].mean())
+        * np.sqrt((e + 1 - s) / (e - s))
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
+        if e > s
+    ]
+    r = np.concatenate(parts) if parts else np.empty(0)
+    return (float(np.median(r)) if r.size else math.nan), r.size
+
+
+def check_scatter(x, y, starts, ends) -> None:
+    cx, cy = K.stay_centres(x, y, starts, ends)
+    scatter, count = K.stay_scatter(x, y, starts, ends, cx, cy)
+    want_numpy = numpy_scatter(x, y, starts, ends)
+    assert count == want_numpy[1] and same_bits(scatter, want_numpy[0])
+    lists = (x.tolist(), y.tolist(), starts.tolist(), ends.tolist(), cx.tolist(), cy.tolist())
+    want_twin = twins.stay_scatter(*lists)
+    assert count == want_twin[1] and same_bits(scatter, want_twin[0])
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("spread", [1e-9, 0.01, 20.0, 5000.0])
+def test_stay_scatter_on_long_tracks_is_numpys_to_the_bit(seed: int, spread: float) -> None:
+    """Thousands of fixes: many in each histogram bin, ties where coordinates are rounded."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 6000))
+    x = 3e5 + rng.normal(0, spread, n)
+    y = 2.5e6 + rng.normal(0, spread, n) * (seed % 3 > 0)  # some tracks move along x only
+    if seed % 2:
+        x, y = np.round(x, 1), np.round(y, 1)
+    cuts = np.unique(np.concatenate(([0, n], rng.integers(0, n, 8))))
+    check_scatter(x, y, cuts[:-1].copy(), cuts[1:] - 1)
+
+
+def test_stay_scatter_edge_cases() -> None:
+    two = np.array([0, 10], np.int64), np.array([9, 29], np.int64)
+    x = np.full(30, 3e5)
+    check_scatter(x, x.copy(), *two)  # no scatter at all
+    check_scatter(x, x.copy(), np.array([0], np.int64), np.array([0], np.int64))  # no fixes
+    wide = np.random.default_rng(1).normal(0, 1e200, 30)  # squares overflow: hypot throughout
+    check_scatter(wide, wide[::-1].copy(), *two)
+    with np.errstate(invalid="ignore"):
+        check_scatter(np.append(x[:29], math.nan), x.copy(), *two)  # NaN, as numpy's
+
+
+@st.composite
+def stays_of(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A track near (3e5, 2.5e6) and disjoint stays of it, some of one fix."""
+    n = draw(st.integers(0, 200))
+    jitter = st.floats(-60, 60)
+    x = 3e5 + arr(draw(st.lists(jitter, min_size=n, max_size=n)))
+    y = 2.5e6 + arr(draw(st.lists(jitter, min_size=n, max_size=n)))
+    cuts = sorted(set(draw(st.lists(st.integers(0, n), max_size=12))))
+    starts, ends = [], []
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        if draw(st.booleans()):
+            starts.append(a)
+            ends.append(b - 1)
+    return x, y, np.array(starts, np.int64), np.array(ends, np.int64)
+
+
+@PROPERTY
+@given(stays_of())
+def test_stay_centres_and_scatter_match_twins_and_numpy(track_stays) -> None:
+    x, y, starts, ends = track_stays
+    cx, cy = K.stay_centres(x, y, starts, ends)
+    want = twins.stay_centres(x.tolist(), y.tolist(), starts.tolist(), ends.tolist())
+    assert [cx.tolist(), cy.tolist()] == list(want)
+    for k, (s, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        assert same_bits(cx[k], x[s : e + 1].mean()) and same_bits(cy[k], y[s : e + 1].mean())
+    check_scatter(x, y, starts, ends)

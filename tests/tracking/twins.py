@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 Floats = Sequence[float]
 DistanceFn = Callable[[float, float, float, float], float]
 
@@ -163,3 +165,96 @@ def stay_points_by_group(
         starts += [v + lo for v in s]
         ends += [v + lo for v in e]
     return starts, ends
+
+
+def pairwise_sum(values: Floats) -> float:
+    """numpy's float64 sum: a run of at most 128 values in eight interleaved accumulators
+    then the rest, a longer one as the sum of its two halves (cut at a multiple of 8)."""
+    n = len(values)
+    if n < 8:
+        total = 0.0
+        for v in values:
+            total += v
+        return total
+    if n <= 128:
+        acc = list(values[:8])
+        whole = n - n % 8
+        for i in range(8, whole):
+            acc[i % 8] += values[i]
+        total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+        for v in values[whole:]:
+            total += v
+        return total
+    half = n // 2 - (n // 2) % 8
+    return pairwise_sum(values[:half]) + pairwise_sum(values[half:])
+
+
+def stay_centres(
+    x: Floats, y: Floats, starts: Sequence[int], ends: Sequence[int]
+) -> tuple[list[float], list[float]]:
+    cx, cy = [], []
+    for s, e in zip(starts, ends, strict=True):
+        cx.append(pairwise_sum(x[s : e + 1]) / (e + 1 - s))
+        cy.append(pairwise_sum(y[s : e + 1]) / (e + 1 - s))
+    return cx, cy
+
+
+def median(values: Floats) -> float:
+    """The middle value of the sorted values, or the mean of the two middle ones (as numpy
+    sums: from 0.0, so -0.0 comes out 0.0); NaN when empty or when any value is NaN."""
+    if not values or any(math.isnan(v) for v in values):
+        return math.nan
+    ordered = sorted(values)
+    half = len(ordered) // 2
+    if len(ordered) % 2:
+        return 0.0 + ordered[half]
+    return (0.0 + ordered[half - 1] + ordered[half]) / 2
+
+
+def steady_step(t: Floats) -> tuple[float, bool]:
+    """The median step where both middle steps in sorted order are the track's middle step."""
+    steps = [b - a for a, b in zip(t[:-1], t[1:], strict=True)]
+    n = len(steps)
+    if any(math.isnan(v) for v in steps):
+        return math.nan, False
+    ordered = sorted(steps)
+    guess = steps[n // 2]
+    if ordered[(n - 1) // 2] == ordered[n // 2] == guess:
+        return median(steps), True
+    return math.nan, False
+
+
+def stay_scatter(
+    x: Floats,
+    y: Floats,
+    starts: Sequence[int],
+    ends: Sequence[int],
+    cx: Floats,
+    cy: Floats,
+) -> tuple[float, int]:
+    distances = []
+    for k, (s, e) in enumerate(zip(starts, ends, strict=True)):
+        n = e + 1 - s
+        if n > 1:
+            scale = math.sqrt(n / (n - 1))
+            # numpy's hypot (the C library's), which Python's math.hypot is not to the bit
+            distances += [
+                float(np.hypot(x[i] - cx[k], y[i] - cy[k])) * scale for i in range(s, e + 1)
+            ]
+    return median(distances), len(distances)
+
+
+def stay_verdicts(
+    starts: Sequence[int],
+    ends: Sequence[int],
+    authorised: Sequence[bool],
+    reported: Sequence[bool],
+    speed_kmh: Floats,
+    still_kmh: float,
+) -> tuple[list[bool], list[bool]]:
+    inside, always_moving = [], []
+    for s, e in zip(starts, ends, strict=True):
+        fixes = range(s, e + 1)
+        inside.append(sum(authorised[i] for i in fixes) >= len(fixes) / 2)
+        always_moving.append(all(reported[i] and speed_kmh[i] > still_kmh for i in fixes))
+    return inside, always_moving

@@ -35,6 +35,7 @@ from cdw.config import Thresholds
 from cdw.flags.codes import FlagCode
 from cdw.flags.explain import explain
 from cdw.flags.values import Flag
+from cdw.tracking import _kernels as K
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.trips import Trip, VehicleTrack, utc
 
@@ -137,20 +138,14 @@ def stays_outside(
 
     def compute() -> Stays:
         starts, ends = track.stays(radius_m, min_duration_s, max_gap_s)
-        counts = np.concatenate(([0], np.cumsum(track.authorised)))
-        inside = (counts[ends + 1] - counts[starts]) * 2 >= (ends - starts + 1)
+        inside, always_moving = K.stay_verdicts(
+            starts, ends, track.authorised, track.reported_speed, track.speed_kmh, STILL_KMH
+        )
         departures = track.stay_departures(ends, signal_gap_s)
         long_enough = track.t[departures] - track.t[starts] >= min_duration_s
-        moving = track.reported_speed & (track.speed_kmh > STILL_KMH)
-        moving_counts = np.concatenate(([0], np.cumsum(moving)))
-        always_moving = moving_counts[ends + 1] - moving_counts[starts] == ends - starts + 1
         keep = ~inside & long_enough & ~always_moving
         starts, ends, departures = starts[keep], ends[keep], departures[keep]
-        centres = [
-            centroid(track, s, e) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
-        ]
-        cx = np.array([c[0] for c in centres], dtype=np.float64)
-        cy = np.array([c[1] for c in centres], dtype=np.float64)
+        cx, cy = (c[keep] for c in track.stay_centres(radius_m, min_duration_s, max_gap_s))
         lon, lat = ctx.projector.inverse(cx, cy) if cx.size else (cx, cy)
         return Stays(starts.tolist(), ends.tolist(), departures.tolist(), cx, cy, lon, lat)
 
@@ -163,12 +158,6 @@ def matched(track: VehicleTrack, ctx: AnalysisContext, first: int, end: int) -> 
         ("matched", first, end),
         lambda: ctx.roads.match(track.x[first:end], track.y[first:end]),
     )
-
-
-def centroid(track: VehicleTrack, first: int, last: int) -> tuple[float, float]:
-    """Mean projected position of fixes ``first..last``."""
-    n = last + 1 - first  # sum / n is what ndarray.mean computes, without its overhead
-    return float(track.x[first : last + 1].sum()) / n, float(track.y[first : last + 1].sum()) / n
 
 
 def point_geometry(lon: float, lat: float) -> dict[str, Any]:
