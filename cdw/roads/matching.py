@@ -42,7 +42,7 @@ from shapely.geometry import LineString, MultiLineString
 from cdw.errors import Problem, ValidationFailed
 from cdw.geo.index import coordinate_arrays
 from cdw.geo.kernels import build_segment_index
-from cdw.geo.projection import UTM_MAX_LAT, UTM_MIN_LAT, TransverseMercator
+from cdw.geo.projection import UTM_MAX_LAT, UTM_MIN_LAT, Projector, TransverseMercator
 from cdw.roads import _kernels as k
 from cdw.roads.network import RoadNetwork
 
@@ -422,6 +422,11 @@ class MapMatcher:
             tuple(self._kernel_params),
             tuple(self._workspace),
         )
+
+    @property
+    def projector(self) -> Projector:
+        """The network's projector (one per matcher: ``RoadNetwork.projector`` builds one)."""
+        return self._projector
 
     def match(
         self,
