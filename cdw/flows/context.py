@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Text, cast
 from sqlmodel import Session, col, select
 
 from cdw.config import Settings, get_settings
 from cdw.enforcement.hotspots import DEFAULT_MIN_EVENTS, DEFAULT_RADIUS_M, hotspots
 from cdw.geo.projection import Projector
-from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, parse_geometry, route_lines, zone_area
+from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, parse_geometry, route_lines_of_json, zone_area
 from cdw.permits.models import Permit, PermitStatus, PermitVehicle
 from cdw.permits.rules import effective_thresholds, parse_hours
 from cdw.registry.models import (
@@ -138,20 +139,27 @@ def context_parts(
     for permit_id, plate in links:
         plates_by_permit.setdefault(permit_id, set()).add(plate)
 
+    # the permit's columns the engine reads, its routes as their JSON text
+    # (``route_lines_of_json``: GEOS reads them, no Python lists of their coordinates)
     permits = session.exec(
-        select(Permit)
+        select(
+            Permit.id, Permit.permit_no, Permit.site_id, Permit.facility_id, Permit.valid_from,
+            Permit.valid_to, Permit.allowed_hours_start, Permit.allowed_hours_end,
+            Permit.threshold_overrides, Permit.corridor_half_width_m,
+            cast(Permit.routes, Text),
+        )
         .where(
             Permit.status == PermitStatus.approved,
             Permit.valid_from <= day_end,
             Permit.valid_to >= day_start,
         )
         .order_by(Permit.id)
-    ).all()
+    ).all()  # fmt: skip
     parsed = []  # each permit's fields read in the order their errors are reported
     for permit in permits:
         source = f"permit {permit.permit_no}"
         hours = parse_hours(permit.allowed_hours_start, permit.allowed_hours_end, source)
-        lines = route_lines(permit.routes, source=source)
+        lines = route_lines_of_json(permit[-1], source=source)
         thresholds = effective_thresholds(
             base, permit.threshold_overrides, permit.corridor_half_width_m, source
         )
