@@ -13,14 +13,16 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Text, cast
 from sqlmodel import Session, col, select
 
 from cdw.config import Settings, get_settings
 from cdw.enforcement.hotspots import DEFAULT_MIN_EVENTS, DEFAULT_RADIUS_M, hotspots
 from cdw.geo.projection import Projector
-from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, parse_geometry, route_lines, zone_area
+from cdw.geo.shapes import GEOFENCE, GEOFENCE_KINDS, parse_geometry, route_lines_of_json, zone_area
 from cdw.permits.models import Permit, PermitStatus, PermitVehicle
 from cdw.permits.rules import effective_thresholds, parse_hours
 from cdw.registry.models import (
@@ -62,13 +64,14 @@ def known_hotspots(session: Session, day_start: date, projector: Projector) -> l
     return out
 
 
-def _zone_geometry(
-    geofence: dict[str, Any] | None, projector: Projector, buffer_lines_m: float, source: str
-) -> tuple[BaseGeometry, BaseGeometry | None]:
-    """Projected polygon of a geofence, and its line where it is one (a banned road, whose
-    polygon is the line buffered by ``buffer_lines_m``)."""
-    geom = parse_geometry(geofence, GEOFENCE_KINDS, field="geofence", what=GEOFENCE, source=source)
-    return zone_area(projector.geom_forward(geom), buffer_lines_m)
+def _projected(projector: Projector, geoms: list[BaseGeometry]) -> list[BaseGeometry]:
+    """``geoms`` projected in one call over all their coordinates (``Projector.geom_forward``
+    of an array: one projection kernel call, not one a geometry)."""
+    if not geoms:
+        return []
+    array = np.empty(len(geoms), dtype=object)
+    array[:] = geoms
+    return list(projector.geom_forward(array))
 
 
 def load_context(
@@ -109,9 +112,20 @@ def context_parts(
         rows = session.exec(
             select(model).where(model.status == RecordStatus.active).order_by(model.id)
         ).all()
+        fences = _projected(
+            projector,
+            [
+                parse_geometry(
+                    row.geofence, GEOFENCE_KINDS, field="geofence", what=GEOFENCE,
+                    source=f"{table} {row.id}",
+                )
+                for row in rows
+            ],
+        )  # fmt: skip
         out = []
-        for row in rows:
-            polygon, line = _zone_geometry(row.geofence, projector, half_width, f"{table} {row.id}")
+        for row, fence in zip(rows, fences, strict=True):
+            # a banned road's area is its corridor (``zone_area``)
+            polygon, line = zone_area(fence, half_width)
             kind = str(getattr(row, "kind", None) or "")
             out.append(Zone(id=row.id, name=row.name, geometry=polygon, kind=kind, line=line))
         return out
@@ -125,38 +139,46 @@ def context_parts(
     for permit_id, plate in links:
         plates_by_permit.setdefault(permit_id, set()).add(plate)
 
+    # the permit's columns the engine reads, its routes as their JSON text
+    # (``route_lines_of_json``: GEOS reads them, no Python lists of their coordinates)
     permits = session.exec(
-        select(Permit)
+        select(
+            Permit.id, Permit.permit_no, Permit.site_id, Permit.facility_id, Permit.valid_from,
+            Permit.valid_to, Permit.allowed_hours_start, Permit.allowed_hours_end,
+            Permit.threshold_overrides, Permit.corridor_half_width_m,
+            cast(Permit.routes, Text),
+        )
         .where(
             Permit.status == PermitStatus.approved,
             Permit.valid_from <= day_end,
             Permit.valid_to >= day_start,
         )
         .order_by(Permit.id)
-    ).all()
-    rules = []
+    ).all()  # fmt: skip
+    parsed = []  # each permit's fields read in the order their errors are reported
     for permit in permits:
         source = f"permit {permit.permit_no}"
-        rules.append(
-            PermitRule(
-                permit_no=permit.permit_no,
-                site_id=permit.site_id,
-                facility_id=permit.facility_id,
-                vehicles=frozenset(plates_by_permit.get(permit.id, ())),
-                valid_from=permit.valid_from,
-                valid_to=permit.valid_to,
-                allowed_hours=parse_hours(
-                    permit.allowed_hours_start, permit.allowed_hours_end, source
-                ),
-                routes=tuple(
-                    projector.geom_forward(line)
-                    for line in route_lines(permit.routes, source=source)
-                ),
-                thresholds=effective_thresholds(
-                    base, permit.threshold_overrides, permit.corridor_half_width_m, source
-                ),
-            )
+        hours = parse_hours(permit.allowed_hours_start, permit.allowed_hours_end, source)
+        lines = route_lines_of_json(permit[-1], source=source)
+        thresholds = effective_thresholds(
+            base, permit.threshold_overrides, permit.corridor_half_width_m, source
         )
+        parsed.append((permit, hours, lines, thresholds))
+    projected = iter(_projected(projector, [line for _, _, lines, _ in parsed for line in lines]))
+    rules = [
+        PermitRule(
+            permit_no=permit.permit_no,
+            site_id=permit.site_id,
+            facility_id=permit.facility_id,
+            vehicles=frozenset(plates_by_permit.get(permit.id, ())),
+            valid_from=permit.valid_from,
+            valid_to=permit.valid_to,
+            allowed_hours=hours,
+            routes=tuple(next(projected) for _ in lines),
+            thresholds=thresholds,
+        )
+        for permit, hours, lines, thresholds in parsed
+    ]
 
     fields = dict(
         projector=projector,

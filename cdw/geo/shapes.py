@@ -56,7 +56,7 @@ def parse_geometry(
         raise fail(
             f"{what.zh}不是有效的 GeoJSON：{exc}", f"{what.en} is not valid GeoJSON: {exc}"
         ) from None
-    if geom is None or (kinds is not None and geom.geom_type not in kinds) or geom.is_empty:
+    if not _kind_fits(geom, kinds):
         got = "空" if geom is None or geom.is_empty else geom.geom_type
         got_en = "empty" if geom is None or geom.is_empty else geom.geom_type
         wanted = kinds or ("a geometry",)
@@ -64,11 +64,26 @@ def parse_geometry(
             f"{what.zh}须为 {' 或 '.join(wanted)}，实际为 {got}",
             f"{what.en} must be a {' or a '.join(wanted)}, got {got_en}",
         )
-    xy = shapely.get_coordinates(geom)
-    lon, lat = np.abs(xy).T
-    if not (np.isfinite(xy).all() and (lon <= 180).all() and (lat <= 90).all()):
+    if not _in_wgs84(geom):
         raise fail(f"{what.zh}坐标超出 WGS-84 范围", f"{what.en} coordinates outside WGS-84 ranges")
     return geom
+
+
+def _kind_fits(geom: BaseGeometry | None, kinds: Sequence[str] | None) -> bool:
+    """Not empty, and one of ``kinds`` (any when None)."""
+    return not (
+        geom is None or (kinds is not None and geom.geom_type not in kinds) or geom.is_empty
+    )
+
+
+def _in_wgs84(geom: BaseGeometry) -> bool:
+    """Every coordinate finite and within WGS-84 ranges."""
+    xy = shapely.get_coordinates(geom)
+    lon, lat = np.abs(xy).T
+    return bool(np.isfinite(xy).all() and (lon <= 180).all() and (lat <= 90).all())
+
+
+ROUTE_KINDS = LINE_KINDS + ("GeometryCollection",)
 
 
 def route_lines(routes: Any, *, field: str = "routes", source: str | None = None) -> list[Any]:
@@ -78,22 +93,45 @@ def route_lines(routes: Any, *, field: str = "routes", source: str | None = None
         return []
     lines: list[Any] = []
     for item in routes if isinstance(routes, list) else [routes]:
-        geom = parse_geometry(
-            item, LINE_KINDS + ("GeometryCollection",), field=field, what=ROUTE, source=source
-        )
-        for part in shapely.get_parts(geom):
-            if part.geom_type not in LINE_KINDS:
-                raise ValidationFailed(
-                    [
-                        Problem(
-                            field,
-                            f"路线须为 {' 或 '.join(LINE_KINDS)}，实际为 {part.geom_type}",
-                            f"route must be a {' or a '.join(LINE_KINDS)}, got {part.geom_type}",
-                            source=source,
-                        )
-                    ]
-                )
-            lines += list(shapely.get_parts(part))
+        geom = parse_geometry(item, ROUTE_KINDS, field=field, what=ROUTE, source=source)
+        lines += _lines_of(geom, field, source)
+    return lines
+
+
+def route_lines_of_json(
+    text: str | None, *, field: str = "routes", source: str | None = None
+) -> list[Any]:
+    """``route_lines`` of ``routes`` stored as JSON text: one GeoJSON object (a permit's
+    route, as the API stores it) read by GEOS straight from the text, without the Python
+    lists of its coordinates that decoding it and writing it back as JSON would make (ten
+    times GEOS's own reading); anything else, or an object GEOS refuses or
+    ``parse_geometry`` would, read as ``route_lines`` reads it, with its messages."""
+    if text is not None and text.lstrip().startswith("{"):
+        try:
+            geom = shapely.from_geojson(text)
+        except Exception:  # shapely raises GEOSException subclasses of Exception
+            geom = None
+        if _kind_fits(geom, ROUTE_KINDS) and _in_wgs84(geom):
+            return _lines_of(geom, field, source)
+    return route_lines(None if text is None else json.loads(text), field=field, source=source)
+
+
+def _lines_of(geom: BaseGeometry, field: str, source: str | None) -> list[Any]:
+    """The LineStrings of a (Multi)LineString or of a GeometryCollection of them."""
+    lines: list[Any] = []
+    for part in shapely.get_parts(geom):
+        if part.geom_type not in LINE_KINDS:
+            raise ValidationFailed(
+                [
+                    Problem(
+                        field,
+                        f"路线须为 {' 或 '.join(LINE_KINDS)}，实际为 {part.geom_type}",
+                        f"route must be a {' or a '.join(LINE_KINDS)}, got {part.geom_type}",
+                        source=source,
+                    )
+                ]
+            )
+        lines += list(shapely.get_parts(part))
     return lines
 
 

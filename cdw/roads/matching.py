@@ -27,10 +27,15 @@ WGS-84 degrees on a UTM network, projection included: ``_kernels.match_lonlat_pl
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
+import mmap
 import os
+import struct
 import uuid
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
@@ -42,7 +47,7 @@ from shapely.geometry import LineString, MultiLineString
 from cdw.errors import Problem, ValidationFailed
 from cdw.geo.index import coordinate_arrays
 from cdw.geo.kernels import build_segment_index
-from cdw.geo.projection import UTM_MAX_LAT, UTM_MIN_LAT, TransverseMercator
+from cdw.geo.projection import UTM_MAX_LAT, UTM_MIN_LAT, Projector, TransverseMercator
 from cdw.roads import _kernels as k
 from cdw.roads.network import RoadNetwork
 
@@ -335,14 +340,14 @@ def cached_table(
     path = table_file(cache_dir, graph, limit)
     n_starts = (graph.out_start.size - 1) * k.TABLE_TIERS + 1
     try:
-        with np.load(path) as stored:
-            table = k.Table(*(stored[name] for name in k.Table._fields[:4]), float(limit))
+        stored = mapped_npz(path)
+        table = k.Table(*(stored[name] for name in k.Table._fields[:4]), float(limit))
         if table.tier_start.size == n_starts and table.tier_start[-1] == table.node.size:
             return table
         log.warning("matcher table %s does not fit its network; computing it again", path)
     except FileNotFoundError:
         pass
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         log.warning("matcher table %s unreadable (%s); computing it again", path, exc)
     table = k.new_table(graph, limit, workspace)
     try:
@@ -353,6 +358,46 @@ def cached_table(
     except OSError as exc:
         log.warning("matcher table not kept in %s: %s", cache_dir, exc)
     return table
+
+
+def mapped_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` as ``np.savez`` writes it (each ``.npy`` stored, not
+    compressed), mapped from the file copy-on-write instead of read: processes reading one
+    file share its pages, and no copy is made. Each member's CRC-32 is checked as ``np.load``
+    checks it, so a damaged file is refused (``ValueError`` or ``zipfile.BadZipFile``)."""
+    arrays = {}
+    with zipfile.ZipFile(path) as archive, open(path, "rb") as fh:
+        members = archive.infolist()
+        data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
+    for info in members:
+        name = info.filename
+        header = data[info.header_offset : info.header_offset + 30]
+        if (
+            info.compress_type != zipfile.ZIP_STORED
+            or not name.endswith(".npy")
+            or len(header) != 30
+            or header[:4] != b"PK\x03\x04"
+        ):
+            raise ValueError(f"{name}: not a stored .npy")
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        start = info.header_offset + 30 + name_len + extra_len
+        member = memoryview(data)[start : start + info.file_size]
+        if len(member) != info.file_size or zlib.crc32(member) != info.CRC:
+            raise ValueError(f"{name}: damaged (CRC-32 or size)")
+        stream = io.BytesIO(member[:4096])  # the .npy header is well within its start
+        version = np.lib.format.read_magic(stream)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read_header(stream)
+        count = math.prod(shape)
+        if dtype.hasobject or stream.tell() + count * dtype.itemsize != info.file_size:
+            raise ValueError(f"{name}: size does not fit its header")
+        array = np.frombuffer(data, dtype, count, start + stream.tell())
+        arrays[name[: -len(".npy")]] = array.reshape(shape, order="F" if fortran else "C")
+    return arrays
 
 
 class MapMatcher:
@@ -422,6 +467,11 @@ class MapMatcher:
             tuple(self._kernel_params),
             tuple(self._workspace),
         )
+
+    @property
+    def projector(self) -> Projector:
+        """The network's projector (one per matcher: ``RoadNetwork.projector`` builds one)."""
+        return self._projector
 
     def match(
         self,

@@ -10,9 +10,16 @@ dearer and the search repeated; a new route is kept when it shares at most
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import logging
 import math
+import os
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +31,8 @@ from cdw.errors import Problem, ValidationFailed
 from cdw.roads import _kernels as k
 from cdw.roads.matching import MapMatcher, MatchParams, MatchResult
 from cdw.roads.network import HIGHWAY_ZH, RoadNetwork
+
+log = logging.getLogger(__name__)
 
 PENALTY_FACTOR = 1.5
 MAX_PENALTY_ROUNDS = 20
@@ -281,13 +290,12 @@ def snap_route(
         )
     # a drawn line is a few hundred points: searching beats tabulating the network
     matcher = matcher or MapMatcher(network, MatchParams(sigma_m=5.0, table_m=0.0))
-    projector = network.projector
+    projector = matcher.projector
     projected = projector.geom_forward(line)
     steps = max(int(math.ceil(projected.length / SNAP_STEP_M)), 1)
-    points = shapely.line_interpolate_point(
-        projected, np.linspace(0.0, projected.length, steps + 1)
+    xy = points_along(
+        shapely.get_coordinates(projected), np.linspace(0.0, projected.length, steps + 1)
     )
-    xy = shapely.get_coordinates(points)
     result = matcher.match_xy(xy[:, 0], xy[:, 1])
     problems = []
     if (result.edge < 0).any() or result.n_segments != 1:
@@ -307,6 +315,30 @@ def snap_route(
             roads = sorted({_road_label(network, int(e)) for e in bad})
             problems.append(Problem(name, f"{zh}：{'、'.join(roads)}", f"{en}: {', '.join(roads)}"))
     return SnappedRoute(_proposal(network, edges), problems)
+
+
+def points_along(vertices: np.ndarray, distances: np.ndarray) -> np.ndarray:
+    """The points at ``distances`` (0 or more) along a line of (n, 2) ``vertices``, n >= 2:
+    those of ``shapely.line_interpolate_point``, bit for bit, in one pass over the segments
+    where GEOS walks the line again for each point. As GEOS (``LengthLocationMap``), a
+    point lies on the first segment whose start's running length plus its own exceeds the
+    distance, at ``p0 + (p1 - p0) * fraction``; at 0 it is the first vertex, at or past the
+    end the last."""
+    d = np.asarray(distances, np.float64)
+    dx, dy = np.diff(vertices[:, 0]), np.diff(vertices[:, 1])
+    length = np.sqrt(dx * dx + dy * dy)
+    run = np.concatenate(([0.0], np.cumsum(length)))  # running sums, in GEOS's order
+    seg = np.searchsorted(run[1:], d, side="right")
+    beyond = seg == length.size
+    seg = np.minimum(seg, length.size - 1)
+    p0, p1 = vertices[seg], vertices[seg + 1]
+    with np.errstate(divide="ignore", invalid="ignore"):  # past the end: replaced below
+        frac = (d - run[seg]) / length[seg]
+        out = (p1 - p0) * frac[:, None] + p0
+    out[frac >= 1.0] = p1[frac >= 1.0]
+    out[beyond] = vertices[-1]
+    out[d <= 0.0] = vertices[0]
+    return out
 
 
 def _trim_node_ends(network: RoadNetwork, result: MatchResult, touch_m: float) -> np.ndarray:
@@ -329,3 +361,115 @@ def _road_label(network: RoadNetwork, edge: int) -> str:
         return name
     cls = network.edge_class(edge)
     return f"{HIGHWAY_ZH.get(cls, cls)} #{edge}"
+
+
+# Bumped whenever a kept snap would mean something else: its layout, or an answer of
+# ``snap_route`` that the code digested below (``SNAP_CODE``) does not decide.
+SNAP_FILE_VERSION = 1
+# The modules whose code decides where a line snaps: a kept snap is only read back by the
+# code that wrote it.
+SNAP_CODE = (
+    "cdw.roads.routing",
+    "cdw.roads.matching",
+    "cdw.roads._kernels",
+    "cdw.geo.projection",
+    "cdw.geo.kernels",
+    "cdw.geo.index",
+)
+
+
+@cache
+def _code_digest() -> bytes:
+    digest = hashlib.sha256(f"snapped-route/{SNAP_FILE_VERSION}".encode())
+    for name in SNAP_CODE:
+        digest.update(Path(importlib.import_module(name).__file__ or "").read_bytes())
+    return digest.digest()
+
+
+class SnapCache:
+    """Lines snapped onto one network by one matcher (``snap_route``), kept in ``folder`` for
+    later processes: one file a line, named by a SHA-256 of everything the snap depends on
+    (the code, ``SNAP_CODE``; the network's arrays the matcher and the restrictions read;
+    the matcher's parameters; the line's coordinates), holding the snapped edges and whether
+    the line maps onto one connected path breaking no restriction, under a checksum. A file
+    that is missing, unreadable, truncated or altered is snapped again and written anew,
+    whole or not at all (best effort: a folder that cannot be read or written only costs the
+    snapping). Without a folder nothing is kept."""
+
+    def __init__(self, network: RoadNetwork, params: MatchParams, folder: Path | None) -> None:
+        self.network = network
+        self.params = params
+        self.folder = folder
+        self._key: bytes | None = None
+
+    def _network_key(self) -> bytes:
+        """The digest of the code, the network and the matcher's parameters (once)."""
+        if self._key is None:
+            net = self.network
+            digest = hashlib.sha256(_code_digest())
+            digest.update(f"{net.crs}/{self.params!r}".encode())
+            for array in (
+                net.node_x, net.node_y, net.edge_from, net.edge_to, net.edge_length_m,
+                net.edge_hgv_no, net.out_start, net.out_edges,
+            ):  # fmt: skip
+                array = np.ascontiguousarray(array)
+                digest.update(f"{array.dtype.str}{array.shape}".encode())
+                digest.update(memoryview(array).cast("B"))
+            self._key = digest.digest()
+        return self._key
+
+    def edges(self, line: LineString, snap: Callable[[], SnappedRoute]) -> tuple[np.ndarray, bool]:
+        """The edges projected ``line`` snaps onto (none where no part of it is on the
+        network) and whether it snaps cleanly: read back where kept, else ``snap()``."""
+        if self.folder is None:
+            return _snapped_edges(snap())
+        digest = hashlib.sha256(self._network_key())
+        digest.update(np.ascontiguousarray(shapely.get_coordinates(line)).tobytes())
+        key = digest.digest()
+        path = self.folder / f"snapped-route-{key.hex()[:32]}.npy"
+        try:
+            stored = np.load(path)
+            found = self._read(key, stored)
+            if found is not None:
+                return found
+            log.warning("snapped route %s damaged; snapping it again", path)
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, EOFError) as exc:
+            log.warning("snapped route %s unreadable (%s); snapping it again", path, exc)
+        edges, clean = _snapped_edges(snap())
+        body = np.concatenate(([int(clean)], edges)).astype(np.int64)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.npy")
+            np.save(partial, np.concatenate(([_checksum(key, body)], body)))
+            os.replace(partial, path)  # whole or not at all, whichever process writes last
+        except OSError as exc:
+            log.warning("snapped route not kept in %s: %s", self.folder, exc)
+        return edges, clean
+
+    def _read(self, key: bytes, stored: np.ndarray) -> tuple[np.ndarray, bool] | None:
+        """A kept snap's edges and cleanness; None unless it is whole and fits the network."""
+        if stored.dtype != np.int64 or stored.ndim != 1 or stored.size < 2:
+            return None
+        body = stored[1:]
+        edges = body[1:]
+        if (
+            stored[0] != _checksum(key, body)
+            or body[0] not in (0, 1)
+            or ((edges < 0) | (edges >= self.network.n_edges)).any()
+        ):
+            return None
+        return edges.copy(), bool(body[0])
+
+
+def _checksum(key: bytes, body: np.ndarray) -> np.int64:
+    digest = hashlib.blake2b(key + body.tobytes(), digest_size=8).digest()
+    return np.frombuffer(digest, np.int64)[0]
+
+
+def _snapped_edges(snapped: SnappedRoute) -> tuple[np.ndarray, bool]:
+    """The edges of a snap (none without a proposal) and whether it broke nothing."""
+    if snapped.proposal is None:
+        return np.empty(0, np.int64), False
+    return np.array(snapped.proposal.edge_ids, np.int64), not snapped.violations

@@ -21,7 +21,7 @@ from cdw.geo.index import SegmentIndex
 from cdw.geo.projection import Projector
 from cdw.roads.matching import MapMatcher, MatchParams, MatchResult
 from cdw.roads.network import HIGHWAY_ZH, LIMIT_SOURCE_LABELS, RoadNetwork
-from cdw.roads.routing import SnappedRoute, snap_route
+from cdw.roads.routing import SnapCache, SnappedRoute, snap_route
 from cdw.roads.sources import load_network
 
 
@@ -92,6 +92,8 @@ class Roads:
         posted = network.edge_limit_kmh[np.isfinite(network.edge_limit_kmh)]
         self.lowest_limit_kmh = float(posted.min()) if posted.size else np.inf
         self._routes: dict[int, tuple[LineString, NetworkPath | None]] = {}
+        folder = None if table_cache is None else table_cache / "snapped-routes"
+        self._snaps = SnapCache(network, p, folder)
         self._edge_index: SegmentIndex | None = None  # every edge, for limits near a fix
         self._posted_or_inf: np.ndarray | None = None  # per segment of it (may_be_slower)
         self._applies: dict[float, np.ndarray] = {}  # per cap, per segment (plausible limits)
@@ -199,19 +201,25 @@ class Roads:
 
     def _snap(self, line: LineString) -> SnappedRoute:
         """A projected line cut into points every 20 m and matched (``snap_route``)."""
-        lonlat = self.network.projector.geom_inverse(line)
+        lonlat = self.matcher.projector.geom_inverse(line)
         return snap_route(self.network, lonlat, matcher=self.matcher)
+
+    def _snapped(self, line: LineString) -> tuple[np.ndarray, bool]:
+        """``_snap``'s edges (none where no part of the line is on the network) and whether
+        they are one connected path breaking no restriction; kept in the table cache's
+        folder, where there is one, for the next batch and process (``SnapCache``)."""
+        return self._snaps.edges(line, lambda: self._snap(line))
 
     def route_path(self, line: LineString) -> NetworkPath | None:
         """An approved route as a path along the network (None where it does not map onto
-        one connected path on it); matched once per route and batch."""
+        one connected path on it); matched once per route and batch, and not again while
+        the route, the network and the code are unchanged (``_snapped``)."""
         key = id(line)
         if key not in self._routes:
-            snapped = self._snap(line)
+            edges, clean = self._snapped(line)
             path = None
-            if snapped.proposal is not None and not snapped.violations:
+            if clean:
                 net = self.network
-                edges = np.array(snapped.proposal.edge_ids, np.int64)
                 nodes = np.append(net.edge_from[edges], net.edge_to[edges[-1]])
                 xy = np.column_stack((net.node_x[nodes], net.node_y[nodes]))
                 path = NetworkPath.of(net, xy, edges)
@@ -221,11 +229,10 @@ class Roads:
     def edges_along(self, line: LineString) -> np.ndarray:
         """The arcs of the road a projected line was drawn along, in both directions: the
         edges it is snapped onto (an end edge only touched at its node does not count)."""
-        snapped = self._snap(line)
-        if snapped.proposal is None:
+        edges, _ = self._snapped(line)
+        if not edges.size:
             return np.empty(0, np.int64)
         net = self.network
-        edges = np.array(snapped.proposal.edge_ids, np.int64)
         keys = net.edge_from * net.n_nodes + net.edge_to
         back = net.edge_to[edges] * net.n_nodes + net.edge_from[edges]
         return np.flatnonzero(np.isin(keys, keys[edges]) | np.isin(keys, back))

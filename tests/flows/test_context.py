@@ -156,3 +156,58 @@ def test_vehicles_without_a_load_sensor_come_with_the_context(session: Session):
     session.add(vehicle)
     session.commit()
     assert load_context(session, DAY, DAY, PROJ, Settings()).no_load_sensor == {PLATE}
+
+
+def test_geofences_and_routes_projected_at_once_as_one_at_a_time(session: Session):
+    """Every geofence and every permit's routes are projected in one call over all their
+    coordinates: each is, to the last bit, its own ``geom_forward``, and each permit keeps
+    its own routes in their order (a MultiLineString's parts, a FeatureCollection's lines)."""
+    from cdw.geo.shapes import GEOFENCE_KINDS, parse_geometry, route_lines
+
+    seed_registry(session)
+    lonlat = lambda geom: mapping(PROJ.geom_inverse(geom))  # noqa: E731
+    first = session.get(Permit, 1)
+    first.routes = {
+        "type": "MultiLineString",
+        "coordinates": [
+            lonlat(line((0, 0), (1000, 7.3)))["coordinates"],
+            lonlat(line((0, 50), (400, 90), (900, 20)))["coordinates"],
+        ],
+    }
+    session.add(first)
+    second = Permit(
+        permit_no="HZ-2024-002",
+        site_id=1,
+        facility_id=1,
+        volume_m3=1,
+        valid_from=DAY,
+        valid_to=DAY,
+        status=PermitStatus.approved,
+        routes={
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "properties": {}, "geometry": lonlat(line((5, 5), (70, 9)))}
+            ],
+        },
+    )
+    session.add_all(
+        [
+            second,
+            RestrictedZone(name="禁行路段", kind="banned_road",
+                           geofence=lonlat(line((0, 3000), (1000, 3000.5)))),
+        ]
+    )  # fmt: skip
+    session.commit()
+    ctx = load_context(session, DAY, DAY, PROJ, Settings())
+    for permit in session.exec(select(Permit)).all():
+        (rule,) = [r for r in ctx.permits if r.permit_no == permit.permit_no]
+        want = [PROJ.geom_forward(g).wkb for g in route_lines(permit.routes)]
+        assert [r.wkb for r in rule.routes] == want
+    assert [len(r.routes) for r in ctx.permits] == [2, 1]
+    for zones, model in ((ctx.sites, ConstructionSite), (ctx.restricted, RestrictedZone)):
+        rows = session.exec(select(model).where(model.status == RecordStatus.active)).all()
+        fences = [
+            PROJ.geom_forward(parse_geometry(r.geofence, GEOFENCE_KINDS, field="g")) for r in rows
+        ]
+        got = [z.line if z.line is not None else z.geometry for z in zones]
+        assert [g.wkb for g in got] == [f.wkb for f in fences]

@@ -3,6 +3,8 @@ naming the field and record out."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from shapely.geometry import LineString, Point, Polygon
 
@@ -15,6 +17,7 @@ from cdw.geo.shapes import (
     ROUTE,
     parse_geometry,
     route_lines,
+    route_lines_of_json,
     zone_area,
 )
 
@@ -101,3 +104,50 @@ def test_zone_area_of_a_polygon_and_of_a_line() -> None:
     area, line = zone_area(road, 50.0)
     assert line is road
     assert area.contains(Point(50, 49)) and not area.contains(Point(50, 51))
+
+
+MULTI = {
+    "type": "MultiLineString",
+    "coordinates": [ROAD["coordinates"], [[113.2, 23.1], [113.3, 23.25]]],
+}
+GOOD_ROUTES = [
+    ROAD,
+    MULTI,
+    feature(ROAD),
+    {"type": "FeatureCollection", "features": [feature(ROAD), feature(MULTI)]},
+    {"type": "GeometryCollection", "geometries": [ROAD, MULTI]},
+    [ROAD, feature(MULTI)],
+    {"type": "LineString", "coordinates": [[113.123456789012345, 23.1], [113.1 + 1e-13, 23.2]]},
+    None,
+]
+BAD_ROUTES = [
+    {"type": "Point", "coordinates": [113, 23]},
+    {"type": "GeometryCollection", "geometries": [ROAD, {"type": "Point", "coordinates": [1, 2]}]},
+    {"type": "LineString", "coordinates": []},
+    {"type": "LineString", "coordinates": [[113, 23], [181, 23]]},
+    {"type": "LineString", "coordinates": [[117.0, 31.6]]},
+    {"foo": 1},
+    [ROAD, {"type": "Point", "coordinates": [113, 23]}],
+    "LineString",
+]
+
+
+@pytest.mark.parametrize("routes", GOOD_ROUTES)
+def test_route_lines_of_json_text_are_route_lines(routes) -> None:
+    """Routes read from their JSON text (as stored) are those of the decoded value, to the
+    last bit: the same lines, in the same order."""
+    text = json.dumps(routes)
+    want = [g.wkb for g in route_lines(routes, source="p 1")]
+    assert [g.wkb for g in route_lines_of_json(text, source="p 1")] == want
+    assert [g.wkb for g in route_lines_of_json(f"  {text}\n", source="p 1")] == want
+    assert route_lines_of_json(None) == []
+
+
+@pytest.mark.parametrize("routes", BAD_ROUTES)
+def test_route_lines_of_json_text_refuse_as_route_lines(routes) -> None:
+    """A value ``route_lines`` refuses is refused from its text with the same problem."""
+    with pytest.raises(ValidationFailed) as want:
+        route_lines(routes, source="p 1")
+    with pytest.raises(ValidationFailed) as got:
+        route_lines_of_json(json.dumps(routes), source="p 1")
+    assert [p.as_dict() for p in got.value.problems] == [p.as_dict() for p in want.value.problems]

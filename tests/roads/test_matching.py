@@ -326,6 +326,63 @@ def test_distance_table_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, c
         assert stored["node"].tolist() == plain._table.node.tolist()
 
 
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated", "compressed"])
+def test_a_damaged_distance_table_file_is_computed_again(
+    tmp_path: Path, caplog, damage: str
+) -> None:
+    """The kept table is mapped from its file, not read (``mapped_npz``), yet a file whose
+    bytes changed (its CRC-32 no longer fits), that was cut short or is not as ``np.savez``
+    writes it is refused as unreadable and computed again."""
+    import zipfile
+
+    from cdw.roads import matching
+
+    net = parallel_roads()
+    plain = MapMatcher(net)
+    MapMatcher(net, table_cache=tmp_path / "cache")
+    (path,) = (tmp_path / "cache").glob("matcher-table-*.npz")
+    whole = path.read_bytes()
+    if damage == "flipped byte":  # the last byte of the last distance
+        info = zipfile.ZipFile(path).getinfo("dist.npy")
+        extra = int.from_bytes(whole[info.header_offset + 28 : info.header_offset + 30], "little")
+        at = info.header_offset + 30 + len("dist.npy") + extra + info.file_size - 1
+        path.write_bytes(whole[:at] + bytes([whole[at] ^ 0x10]) + whole[at + 1 :])
+    elif damage == "truncated":
+        path.write_bytes(whole[: len(whole) // 2])
+    else:
+        with np.load(path) as stored:
+            np.savez_compressed(path, **dict(stored))
+        assert zipfile.ZipFile(path).infolist()[0].compress_type == zipfile.ZIP_DEFLATED
+    with caplog.at_level("WARNING", logger=matching.__name__):
+        again = MapMatcher(net, table_cache=tmp_path / "cache")
+    assert "unreadable" in caplog.text
+    assert _tables_equal(again._table, plain._table)
+    assert path.read_bytes() == whole  # written again, whole
+
+
+def test_a_kept_table_is_mapped_from_its_file(tmp_path: Path) -> None:
+    """``mapped_npz`` gives ``np.load``'s arrays (dtype, shape, order, values), writable
+    (the kernels' types), backed by the file's pages rather than a copy."""
+    from cdw.roads.matching import mapped_npz
+
+    path = tmp_path / "arrays.npz"
+    rng = np.random.default_rng(3)
+    want = {
+        "a": rng.normal(size=1000),
+        "b": np.arange(12, dtype=np.int32).reshape(3, 4),
+        "c": np.asfortranarray(rng.integers(0, 9, (5, 7))),
+        "empty": np.zeros(0, np.int64),
+    }
+    np.savez(path, **want)
+    got = mapped_npz(path)
+    assert sorted(got) == sorted(want)
+    for name, array in want.items():
+        assert got[name].dtype == array.dtype and got[name].shape == array.shape
+        assert got[name].tolist() == array.tolist() and got[name].flags.writeable
+    assert got["c"].flags.f_contiguous
+    assert not got["a"].flags.owndata
+
+
 def test_distance_table_cache_unwritable(tmp_path: Path, caplog) -> None:
     """A cache folder that cannot be made only costs the computation."""
     (tmp_path / "file").write_text("")

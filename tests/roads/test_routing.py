@@ -6,10 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import LineString, box
 
 from cdw.errors import ValidationFailed
-from cdw.roads.routing import RouteRestrictions, propose_routes, snap_route
+from cdw.roads.routing import RouteRestrictions, points_along, propose_routes, snap_route
 from cdw.roads.sources import read_parquet_tables
 from tests.roads.handbuilt import grid, lonlat
 
@@ -130,3 +133,39 @@ def test_routes_across_panyu(shared_data: Path) -> None:
     expected = scipy_csgraph.dijkstra(graph, indices=source)[target]
     assert routes[0].travel_time_s == pytest.approx(expected, rel=1e-6)
     assert all(r.travel_time_s >= routes[0].travel_time_s for r in routes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(-1e3, 1e3), st.floats(-1e3, 1e3)), min_size=2, max_size=12),
+    st.sampled_from([0.0, 1.0, 5e5, 3.4e6]),
+    st.lists(st.floats(0.0, 1.2), max_size=12),
+    st.integers(0, 40),
+)
+def test_points_along_is_shapelys_line_interpolate_point_bit_for_bit(
+    vertices, offset, shares, steps
+) -> None:
+    """Points along a line (``snap_route``'s cut every 20 m) are GEOS's, to the last bit:
+    evenly spaced from start to end, at shares of the length up to past the end, with
+    repeated vertices (zero-length segments)."""
+    xy = np.array(vertices) + offset
+    line = LineString(xy)
+    length = line.length
+    distances = np.concatenate(
+        (np.linspace(0.0, length, steps + 1), np.array(shares) * length, [0.0, length])
+    )
+    want = shapely.get_coordinates(shapely.line_interpolate_point(line, distances))
+    assert points_along(xy, distances).tolist() == want.tolist()
+
+
+def test_points_along_fixed_cases() -> None:
+    xy = np.array([[0.0, 0.0], [3.0, 4.0], [3.0, 4.0], [3.0, 10.0]])  # 5 m, 0 m, 6 m
+    got = points_along(xy, np.array([0.0, 2.5, 5.0, 8.0, 11.0, 12.0]))
+    assert got.tolist() == [
+        [0.0, 0.0],
+        [1.5, 2.0],
+        [3.0, 4.0],
+        [3.0, 7.0],
+        [3.0, 10.0],
+        [3.0, 10.0],
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -229,3 +230,115 @@ def test_edges_near_and_the_highest_plausible_limit():
     px, py = net.projector.forward(*lonlat([150.0], [50.0]))
     assert roads.plausible_limit_kmh(px, py, 55.0, 60.0).tolist() == [60.0]
     assert roads.plausible_limit_kmh(px, py, 55.0, 45.0).tolist() == [45.0]
+
+
+def _route_line(net: RoadNetwork, xs: list[float], ys: list[float]) -> shapely.LineString:
+    """A line drawn through local metres, in the network's projected CRS."""
+    return shapely.LineString(np.column_stack(net.projector.forward(*lonlat(xs, ys))))
+
+
+def _path_of(roads: Roads, line: shapely.LineString) -> list[float] | None:
+    path = roads.route_path(line)
+    return None if path is None else [*path.cum_m.tolist(), *path.cum_s.tolist()]
+
+
+def test_snapped_routes_are_kept_and_read_back_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Roads with a table cache keep each route they snap (one file a route); the next
+    Roads of the same network reads it back (snapping is then refused) with the same path
+    and edges as an uncached snap."""
+    from cdw.roads import services
+
+    net, _ = grid()
+    cache = tmp_path / "cache"
+    line = _route_line(net, [0.0, 0.0, 300.0, 300.0], [0.0, 100.0, 100.0, 0.0])
+    plain = Roads(net)
+    want, along = _path_of(plain, line), plain.edges_along(line).tolist()
+    assert want is not None and along
+    assert _path_of(Roads(net, table_cache=cache), line) == want
+    files = list((cache / "snapped-routes").glob("snapped-route-*.npy"))
+    assert len(files) == 1
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("snapped again")
+
+    monkeypatch.setattr(services, "snap_route", refuse)
+    again = Roads(net, table_cache=cache)
+    assert _path_of(again, line) == want
+    assert again.edges_along(line).tolist() == along
+    copy = shapely.LineString(shapely.get_coordinates(line))  # another object, same line
+    assert _path_of(Roads(net, table_cache=cache), copy) == want
+
+
+def test_a_changed_route_network_or_code_is_snapped_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kept snap is only read back for the very line, network, matcher parameters and
+    code that made it: each change misses, is snapped afresh and kept beside the others."""
+    from cdw.roads import routing, services
+    from cdw.roads.matching import MatchParams
+
+    net, _ = grid()
+    cache = tmp_path / "cache"
+    line = _route_line(net, [0.0, 300.0], [3.0, -3.0])
+    assert _path_of(Roads(net, table_cache=cache), line) is not None
+    snaps = []
+    real = services.snap_route
+    monkeypatch.setattr(services, "snap_route", lambda *a, **k: snaps.append(1) or real(*a, **k))
+
+    moved = _route_line(net, [0.0, 300.0], [3.0, -2.0])  # one vertex a metre off
+    assert _path_of(Roads(net, table_cache=cache), moved) is not None
+    assert len(snaps) == 1
+    banned, _ = grid({(1, 2): {"hgv_no": True}})  # the same roads, one closed to trucks
+    assert _path_of(Roads(banned, table_cache=cache), line) is None  # not the kept path
+    assert len(snaps) == 2
+    shifted = dataclasses.replace(net, node_x=net.node_x + 1.0)
+    Roads(shifted, table_cache=cache).route_path(line)
+    assert len(snaps) == 3
+    Roads(net, MatchParams(sigma_m=8.0), table_cache=cache).route_path(line)
+    assert len(snaps) == 4
+    monkeypatch.setattr(routing, "_code_digest", lambda: b"other code")
+    Roads(net, table_cache=cache).route_path(line)
+    assert len(snaps) == 5
+    assert len(list((cache / "snapped-routes").glob("snapped-route-*.npy"))) == 6
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "altered", "foreign edge"])
+def test_a_damaged_snapped_route_file_is_snapped_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    """A kept snap that is unreadable, cut short or altered (its checksum no longer fits)
+    is no error: the line is snapped again, with the same answer, and the file rewritten."""
+    net, _ = grid()
+    cache = tmp_path / "cache"
+    line = _route_line(net, [0.0, 0.0, 300.0, 300.0], [0.0, 100.0, 100.0, 0.0])
+    want = _path_of(Roads(net, table_cache=cache), line)
+    (path,) = (cache / "snapped-routes").glob("snapped-route-*.npy")
+    whole = path.read_bytes()
+    stored = np.load(path)
+    if damage == "garbage":
+        path.write_bytes(b"not a route")
+    elif damage == "truncated":
+        path.write_bytes(whole[:-8])
+    elif damage == "altered":
+        stored[-1] = (stored[-1] + 1) % net.n_edges  # another edge, the old checksum
+        np.save(path, stored)
+    else:  # an edge the network does not have
+        stored[-1] = net.n_edges + 5
+        np.save(path, stored)
+    with caplog.at_level("WARNING", logger="cdw.roads.routing"):
+        assert _path_of(Roads(net, table_cache=cache), line) == want
+    assert "snapping it again" in caplog.text
+    assert path.read_bytes() == whole
+
+
+def test_snapped_routes_without_a_writable_cache(tmp_path: Path, caplog) -> None:
+    """A cache folder that cannot be made only costs the snapping."""
+    (tmp_path / "file").write_text("")
+    net, _ = grid()
+    line = _route_line(net, [0.0, 300.0], [3.0, -3.0])
+    with caplog.at_level("WARNING", logger="cdw.roads.routing"):
+        path = _path_of(Roads(net, table_cache=tmp_path / "file" / "cache"), line)
+    assert "not kept" in caplog.text
+    assert path == _path_of(Roads(net), line)
