@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
@@ -9,6 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import orjson
 from sqlalchemy import Connection, Table, event, insert
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Engine
@@ -34,13 +37,28 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def json_text(value: Any) -> str:
+    """A JSON column's text. A numpy array (a loaded leg's path: its thousands of floats are
+    most of what an analysis run writes) by orjson, ten times json.dumps; its floats written
+    shortest-round-trip as json.dumps writes them, so the text decodes to the very same
+    doubles. Anything else, and an array holding NaN or an infinity (orjson writes null), by
+    json.dumps."""
+    if isinstance(value, np.ndarray) and np.isfinite(value).all():
+        return orjson.dumps(np.ascontiguousarray(value), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return json.dumps(value.tolist() if isinstance(value, np.ndarray) else value)
+
+
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=json_text,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # enforce FKs, allow concurrent readers
@@ -50,7 +68,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, json_serializer=json_text)
 
 
 @lru_cache

@@ -61,7 +61,7 @@ class LoadedLeg(SQLModel, table=True):
             "destination_facility_name": trip.destination_facility_name,
             "destination_site_id": trip.destination_site_id,
             "load_state_source": trip.load_state_source,
-            "path": [list(p) for p in trip.path],
+            "path": trip.path,  # an array: written by the engine's JSON encoder (cdw.db)
         }
 
     def to_facts(self) -> TripFacts:
@@ -72,7 +72,7 @@ class LoadedLeg(SQLModel, table=True):
             end=_utc(self.end_ts),
             origin_site_id=self.origin_site_id,
             destination_facility_id=self.destination_facility_id,
-            path=tuple((float(lon), float(lat)) for lon, lat in self.path),
+            path=self.path,
             origin_site_name=self.origin_site_name,
             destination_facility_name=self.destination_facility_name,
             destination_site_id=self.destination_site_id,

@@ -35,7 +35,7 @@ manifests along their lifecycle: no receipt in time → OVERDUE; a receipt with 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -48,7 +48,7 @@ from cdw.manifests.lifecycle import ReceiptOutcome
 from cdw.permits.rules import VehicleFacts, vehicle_problems
 from cdw.tracking.context import AnalysisContext
 from cdw.tracking.pipeline import PipelineResult, gc_paused
-from cdw.tracking.trips import TripKind
+from cdw.tracking.trips import Trip, TripKind, VehicleTrack
 
 SEVERITY = {
     FlagCode.NO_RECEIPT: 70,
@@ -63,9 +63,12 @@ MAX_PATH_POINTS = 200
 PATH_DECIMALS = 7  # ~1 cm
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TripFacts:
-    """A loaded leg as reconciliation reads it (times aware UTC, path lon/lat)."""
+    """A loaded leg as reconciliation reads it (times aware UTC). Its ``path`` is an (n, 2)
+    array of lon, lat, read-only (given as pairs, made one): one block of doubles from the
+    task that found the leg to the database (pickled, encoded as JSON), not n pairs of
+    Python floats."""
 
     trip_id: str
     vehicle: str
@@ -73,11 +76,25 @@ class TripFacts:
     end: datetime
     origin_site_id: int | None
     destination_facility_id: int | None
-    path: tuple[tuple[float, float], ...]
+    path: np.ndarray
     origin_site_name: str = ""
     destination_facility_name: str = ""
     destination_site_id: int | None = None
     load_state_source: str = "reported"  # or "inferred" (cdw.tracking.trips)
+
+    def __post_init__(self) -> None:
+        path = np.asarray(self.path, dtype=np.float64).reshape(-1, 2)
+        path.flags.writeable = False
+        object.__setattr__(self, "path", path)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TripFacts):
+            return NotImplemented
+        return np.array_equal(self.path, other.path) and all(
+            getattr(self, f.name) == getattr(other, f.name)
+            for f in fields(self)
+            if f.name != "path"
+        )
 
     @property
     def returns(self) -> bool:
@@ -134,9 +151,9 @@ class _Evidence:
 
 def _evidence(m: ManifestFacts | None, trip: TripFacts | None, end: datetime) -> _Evidence:
     if trip is not None:
-        lon, lat = trip.path[-1]
+        lon, lat = trip.path[-1].tolist()
         geometry = (
-            {"type": "LineString", "coordinates": [list(p) for p in trip.path]}
+            {"type": "LineString", "coordinates": trip.path.tolist()}
             if len(trip.path) > 1
             else {"type": "Point", "coordinates": [lon, lat]}
         )
@@ -409,16 +426,29 @@ class ReconciliationReport:
         }
 
 
-def _path(lon: np.ndarray, lat: np.ndarray) -> tuple[tuple[float, float], ...]:
-    step = max(1, int(np.ceil(lon.size / MAX_PATH_POINTS)))
-    keep = np.arange(0, lon.size, step)
-    if keep[-1] != lon.size - 1:
-        keep = np.append(keep, lon.size - 1)
-    return tuple(zip(rounded(lon[keep]), rounded(lat[keep]), strict=True))
+def _paths(legs: list[Trip], tracks: dict[str, VehicleTrack]) -> list[np.ndarray]:
+    """Each leg's path: its fixes every ``step`` (at most ``MAX_PATH_POINTS`` of them) and its
+    last, lon/lat ``rounded``; gathered, rounded and cut apart once for all the legs."""
+    lon: list[np.ndarray] = []
+    lat: list[np.ndarray] = []
+    sizes: list[int] = []
+    for leg in legs:
+        track = tracks[leg.vehicle]
+        first, last = leg.first_fix, leg.last_fix
+        step = -(-(last - first + 1) // MAX_PATH_POINTS)
+        lon.append(track.lon[first : last + 1 : step])
+        lat.append(track.lat[first : last + 1 : step])
+        sizes.append((last - first) // step + 1)
+        if (last - first) % step:  # the last fix is not on a step
+            lon.append(track.lon[last : last + 1])
+            lat.append(track.lat[last : last + 1])
+            sizes[-1] += 1
+    points = rounded(np.column_stack((np.concatenate(lon), np.concatenate(lat))))
+    return np.split(points, np.cumsum(sizes)[:-1])
 
 
-def rounded(values: np.ndarray, decimals: int = PATH_DECIMALS) -> list[float]:
-    """``[round(float(v), decimals) for v in values]``, vectorised. Python rounds the exact
+def rounded(values: np.ndarray, decimals: int = PATH_DECIMALS) -> np.ndarray:
+    """``round(float(v), decimals)`` of each value, vectorised. Python rounds the exact
     value half to even and returns the double nearest that decimal; ``rint(v * 10**d) /
     10**d`` gives the same wherever the product, off by at most half a unit in its last
     place, is not that near a half (the division of two exact integers is correctly
@@ -432,25 +462,26 @@ def rounded(values: np.ndarray, decimals: int = PATH_DECIMALS) -> list[float]:
             | (np.abs(scaled - np.floor(scaled) - 0.5) <= np.abs(scaled) * 2.0**-50)
         )
     for i in np.flatnonzero(doubt).tolist():
-        out[i] = round(float(values[i]), decimals)
-    return out.tolist()
+        out.flat[i] = round(float(values.flat[i]), decimals)
+    return out
 
 
 def trip_facts(result: PipelineResult, context: AnalysisContext) -> list[TripFacts]:
     """The loaded legs of a pipeline run as reconciliation reads them."""
-    with gc_paused():  # a path of tuples per leg: many small objects, no cycles
+    with gc_paused():  # a few small objects per leg, no cycles
         return _trip_facts(result, context)
 
 
 def _trip_facts(result: PipelineResult, context: AnalysisContext) -> list[TripFacts]:
     site_names = {z.id: z.name for z in context.sites}
     facility_names = {z.id: z.name for z in context.facilities}
+    tracks = {track.vehicle: track for track in result.tracks}
+    legs = [trip for trip in result.trips if trip.kind == TripKind.loaded]
+    if not legs:
+        return []
     out = []
-    for trip in result.trips:
-        if trip.kind != TripKind.loaded:
-            continue
-        track = result.track_of(trip)
-        part = slice(trip.first_fix, trip.last_fix + 1)
+    for trip, path in zip(legs, _paths(legs, tracks), strict=True):
+        track = tracks[trip.vehicle]
         arrived = trip.destination
         out.append(
             TripFacts(
@@ -460,7 +491,7 @@ def _trip_facts(result: PipelineResult, context: AnalysisContext) -> list[TripFa
                 end=track.time(trip.last_fix),
                 origin_site_id=trip.origin_site_id,
                 destination_facility_id=trip.destination_facility_id,
-                path=_path(track.lon[part], track.lat[part]),
+                path=path,
                 origin_site_name=site_names.get(trip.origin_site_id, ""),
                 destination_facility_name=facility_names.get(trip.destination_facility_id, ""),
                 destination_site_id=arrived.id if arrived and arrived.kind == "site" else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from types import SimpleNamespace
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -19,9 +20,11 @@ from cdw.flows.day import analyse_days, reconcile_days
 from cdw.manifests.lifecycle import ManifestState
 from cdw.manifests.models import Manifest, Receipt
 from cdw.manifests.reconcile import (
+    MAX_PATH_POINTS,
     ManifestFacts,
     ReceiptFacts,
     TripFacts,
+    _paths,
     match_trips,
     reconcile,
     trip_facts,
@@ -380,7 +383,7 @@ def test_rounded_is_pythons_round(values: list[float]) -> None:
     (NaN where Python gives NaN)."""
     from cdw.manifests.reconcile import rounded
 
-    got = rounded(np.array(values, dtype=np.float64))
+    got = rounded(np.array(values, dtype=np.float64)).tolist()
     want = [round(v, 7) for v in values]
     assert len(got) == len(want)
     for g, w in zip(got, want, strict=True):
@@ -394,4 +397,55 @@ def test_rounded_hand_picked() -> None:
     from cdw.manifests.reconcile import rounded
 
     values = [113.4258375, 0.00000015, 0.00000025, -22.9000945, 1e300, 2.5e-8]
-    assert rounded(np.array(values)) == [round(v, 7) for v in values]
+    assert rounded(np.array(values)).tolist() == [round(v, 7) for v in values]
+
+
+def reference_path(lon: list[float], lat: list[float]) -> list[list[float]]:
+    """A leg's path as written first: every ``step``-th fix and the last, rounded by Python."""
+    step = max(1, math.ceil(len(lon) / MAX_PATH_POINTS))
+    keep = list(range(0, len(lon), step))
+    if keep[-1] != len(lon) - 1:
+        keep.append(len(lon) - 1)
+    return [[round(lon[i], 7), round(lat[i], 7)] for i in keep]
+
+
+@st.composite
+def tracks_and_legs(draw) -> tuple[dict[str, SimpleNamespace], list[SimpleNamespace]]:
+    coordinate = st.floats(-180, 180)
+    tracks = {}
+    for vehicle in ("A", "B"):
+        n = draw(st.integers(1, 900))
+        lon = np.array(draw(st.lists(coordinate, min_size=n, max_size=n)))
+        lat = np.array(draw(st.lists(coordinate, min_size=n, max_size=n)))
+        tracks[vehicle] = SimpleNamespace(lon=lon, lat=lat)
+    legs = []
+    for _ in range(draw(st.integers(1, 6))):
+        vehicle = draw(st.sampled_from(sorted(tracks)))
+        n = tracks[vehicle].lon.size
+        first = draw(st.integers(0, n - 1))
+        last = draw(st.integers(first, n - 1))
+        legs.append(SimpleNamespace(vehicle=vehicle, first_fix=first, last_fix=last))
+    return tracks, legs
+
+
+@settings(max_examples=200, deadline=None)
+@given(tracks_and_legs())
+def test_the_legs_paths_gathered_at_once_are_each_legs_own(case) -> None:
+    """``_paths`` (every leg's fixes gathered, rounded and cut apart at once) gives each leg
+    the path the plain per-leg reference gives: the same fixes, the same rounded values."""
+    tracks, legs = case
+    got = _paths(legs, tracks)
+    assert len(got) == len(legs)
+    for leg, path in zip(legs, got, strict=True):
+        part = slice(leg.first_fix, leg.last_fix + 1)
+        track = tracks[leg.vehicle]
+        want = reference_path(track.lon[part].tolist(), track.lat[part].tolist())
+        assert path.tolist() == want
+
+
+def test_trip_facts_are_equal_by_value_path_included() -> None:
+    a = leg("a", 600, 1100)
+    assert a == leg("a", 600, 1100)  # paths equal, not the same array
+    assert a != replace(a, path=[(0.0, 0.0), (0.05, 0.0)])
+    assert a != replace(a, vehicle="粤A00000")
+    assert a.path.shape == (2, 2) and not a.path.flags.writeable
