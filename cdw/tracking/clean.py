@@ -117,15 +117,18 @@ def future_timestamps(frame: pl.DataFrame, thresholds: Thresholds, now: datetime
     return _split(frame, pl.col("ts") > limit, FUTURE_TIMESTAMPS)
 
 
-def _vehicles_marked_sorted(frame: pl.DataFrame) -> pl.DataFrame:
+def vehicles_marked_sorted(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` with polars told that ``vehicle`` is sorted (checked by the caller), so that
-    the next filters' ``sorted_by_vehicle_ts`` need not scan the strings again."""
+    the next ``sorted_by_vehicle_ts`` need not scan the strings again (with a null plate polars
+    would read the mark differently: then none)."""
+    if frame["vehicle"].null_count():
+        return frame
     return frame.with_columns(pl.col("vehicle").set_sorted())
 
 
 def duplicates(frame: pl.DataFrame, thresholds: Thresholds, now: datetime) -> FilterResult:
     if sorted_by_vehicle_ts(frame):  # points read back from the store: compare neighbours
-        frame = _vehicles_marked_sorted(frame)
+        frame = vehicles_marked_sorted(frame)
         if not frame["ts"].to_physical().diff().eq(0).any():  # no repeated time, so no repeated key
             return FilterResult(frame, frame.clear(), DUPLICATES, 0)
         repeat = (pl.col("vehicle") == pl.col("vehicle").shift(1)) & (

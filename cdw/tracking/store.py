@@ -66,7 +66,7 @@ import pyarrow.parquet as pq
 
 from cdw.config import MAX_STORE_BUCKETS, get_settings
 from cdw.errors import CdwError, Problem, ValidationFailed
-from cdw.tracking.clean import sorted_by_vehicle_ts
+from cdw.tracking.clean import sorted_by_vehicle_ts, vehicles_marked_sorted
 from cdw.tracking.points import POINTS_SCHEMA, conform, empty_points
 
 _JOURNAL = ".journal.json"
@@ -1076,7 +1076,7 @@ def _by_vehicle_and_time(frame: pl.DataFrame) -> pl.DataFrame:
     (files of one bucket-day whose times interleave) leave a full sort to do. The key
     (vehicle, ts) is unique, so both give the one order."""
     if sorted_by_vehicle_ts(frame):
-        return frame
+        return vehicles_marked_sorted(frame)
     vehicle, ts = pl.col("vehicle"), pl.col("ts")
     new_run = (vehicle != vehicle.shift(1)) | (ts <= ts.shift(1))
     starts = frame.select(new_run.fill_null(True).arg_true()).to_series()
@@ -1093,7 +1093,9 @@ def _by_vehicle_and_time(frame: pl.DataFrame) -> pl.DataFrame:
         frame = pl.concat([frame.slice(a, b - a) for a, b in bounds], rechunk=True)
     else:
         frame = frame[pl.int_ranges(runs["start"], runs["end"], eager=True).explode()]
-    return frame if sorted_by_vehicle_ts(frame) else frame.sort("vehicle", "ts")
+    if sorted_by_vehicle_ts(frame):
+        return vehicles_marked_sorted(frame)
+    return frame.sort("vehicle", "ts")
 
 
 def _listed_vehicles(meta: pq.FileMetaData) -> frozenset[str] | None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -170,3 +173,23 @@ def test_cli_prints_the_summary_and_writes_json(engine, store, tmp_path, monkeyp
     bad = CliRunner().invoke(app, ["--date", "2024-13-01"])
     assert bad.exit_code == 1
     assert "YYYY-MM-DD" in bad.output
+
+
+def test_the_analyse_command_sets_polars_allocator_before_polars_loads(monkeypatch):
+    """jemalloc reads its setting once, at polars's first allocation: the command's module must
+    not import polars, and a setting of the caller's own stays."""
+    from cdw.cli import analyse as analyse_cli
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, cdw.cli.analyse; print('polars' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "False"
+    monkeypatch.setenv("_RJEM_MALLOC_CONF", "narenas:1")
+    analyse_cli.keep_freed_pages()
+    assert os.environ["_RJEM_MALLOC_CONF"] == "narenas:1"
+    monkeypatch.delenv("_RJEM_MALLOC_CONF")
+    analyse_cli.keep_freed_pages()
+    assert os.environ["_RJEM_MALLOC_CONF"] == "dirty_decay_ms:-1,muzzy_decay_ms:-1"
