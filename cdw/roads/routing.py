@@ -370,6 +370,8 @@ SNAP_FILE_VERSION = 1
 # code that wrote it.
 SNAP_CODE = (
     "cdw.roads.routing",
+    "cdw.roads.services",
+    "cdw.roads.network",
     "cdw.roads.matching",
     "cdw.roads._kernels",
     "cdw.geo.projection",
@@ -457,6 +459,7 @@ class SnapCache:
         if (
             stored[0] != _checksum(key, body)
             or body[0] not in (0, 1)
+            or (body[0] == 1 and not edges.size)  # a clean snap has edges
             or ((edges < 0) | (edges >= self.network.n_edges)).any()
         ):
             return None
