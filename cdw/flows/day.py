@@ -51,9 +51,7 @@ from cdw.manifests.reconcile import (
     TripFacts,
     reconcile,
 )
-from cdw.manifests.services import change_state, current_receipt
 from cdw.permits.models import PermitVehicle
-from cdw.permits.services import vehicle_facts
 from cdw.registry.models import ConstructionSite, Vehicle
 from cdw.tracking.analysis import AnalysisReport, check_days
 from cdw.tracking.pipeline import gc_paused
@@ -208,6 +206,11 @@ def analysed_legs(session: Session, start_day: date, end_day: date) -> list[Trip
 
 
 def manifest_facts(session: Session, manifest: Manifest) -> ManifestFacts:
+    # the services of manifests and permits are reconciliation's alone: imported here, not
+    # by every `cdw analyse`
+    from cdw.manifests.services import current_receipt
+    from cdw.permits.services import vehicle_facts
+
     vehicle = session.exec(select(Vehicle).where(Vehicle.plate == manifest.plate)).first()
     on_permit = vehicle is not None and (
         session.exec(
@@ -264,6 +267,8 @@ def _advance(
     else:
         return
     if can_transition(state, target):
+        from cdw.manifests.services import change_state
+
         change_state(session, manifest, target, "reconciliation", "对账 / reconciliation")
         report.state_changes[target.value] = report.state_changes.get(target.value, 0) + 1
 
