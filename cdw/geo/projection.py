@@ -219,17 +219,19 @@ class TransverseMercator:
     ) -> tuple[np.ndarray, np.ndarray, K.TmTiles]:
         """(x, y, tiles): through the polynomials of ``tiles`` where usable, the tiles the
         points fall on fitted first where they are not yet (``tiles`` as it was, or a new
-        table with those tiles added)."""
-        x, y, unfitted = K.tm_forward_tiled(lon, lat, tiles, *self._forward_args())
-        if unfitted * 4 > lon.size:  # a new area: the whole batch again
+        table with those tiles added); through the exact kernel elsewhere."""
+        x, y, missed = K.tm_forward_tiled(lon, lat, tiles)
+        if missed * 4 > lon.size:  # a new area: fit its tiles, then the whole batch again
             tiles = self.fit_tiles(tiles, lon, lat)
-            x, y, _ = K.tm_forward_tiled(lon, lat, tiles, *self._forward_args())
-        elif unfitted:
-            missed = np.flatnonzero(np.isnan(x))
-            tiles = self.fit_tiles(tiles, lon[missed], lat[missed])
-            x[missed], y[missed], _ = K.tm_forward_tiled(
-                lon[missed], lat[missed], tiles, *self._forward_args()
-            )
+            x, y, missed = K.tm_forward_tiled(lon, lat, tiles)
+        if missed:
+            at = np.flatnonzero(np.isnan(x))
+            tiles = self.fit_tiles(tiles, lon[at], lat[at])
+            x_at, y_at, still = K.tm_forward_tiled(lon[at], lat[at], tiles)
+            if still:
+                off = np.isnan(x_at)
+                x_at[off], y_at[off] = self.forward(lon[at][off], lat[at][off])
+            x[at], y[at] = x_at, y_at
         return x, y, tiles
 
     def _forward_args(self) -> tuple[float, float, float, float, float, np.ndarray]:
@@ -301,6 +303,11 @@ class Projector:
 
     def __repr__(self) -> str:
         return f"Projector({self.crs.to_string()})"
+
+    def __getstate__(self) -> dict:
+        """Pickled without its tiles (a megabyte of slots): refitted where it is unpickled,
+        to the same polynomials."""
+        return {**self.__dict__, "_tiles": None}
 
     def forward(
         self, lon: np.ndarray | Sequence[float], lat: np.ndarray | Sequence[float]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pyproj
@@ -258,3 +259,13 @@ def test_tiles_beyond_the_error_bound_are_not_used(monkeypatch: pytest.MonkeyPat
     assert projector._tiles.usable.size > 0 and not projector._tiles.usable.any()
     ex, ey = _exact(projector, lon, lat)
     assert np.array_equal(x, ex) and np.array_equal(y, ey)
+
+
+def test_a_pickled_projector_refits_the_same_tiles() -> None:
+    projector = Projector.for_points([113.3], [23.0])
+    lon, lat = np.array([113.31, 113.6]), np.array([23.01, 22.9])
+    x, y = projector.forward(lon, lat)
+    copy = pickle.loads(pickle.dumps(projector))
+    assert projector._tiles is not None and copy._tiles is None
+    x2, y2 = copy.forward(lon, lat)
+    assert np.array_equal(x, x2) and np.array_equal(y, y2)
