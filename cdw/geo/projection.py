@@ -10,11 +10,13 @@ built from the parameters pyproj reports: they agree with pyproj to well under a
 millimetre and are faster, which matters at one call per GPS fix. Any other CRS goes
 through pyproj.
 
-Faster still, a ``Projector`` projects through polynomials of the forward kernel on tiles
-of 1/8 degree, each fitted the first time a point falls on it and used only where confirmed
-within ``TILE_MAX_ERROR_M`` of the exact kernel (``kernels.tm_forward_tiled``); they agree with
-it to its own rounding, a few nanometres. A tile's polynomials depend on its place alone, so
-a point's coordinates do not depend on the batch it comes in nor on earlier batches.
+Faster still, for the fixes of a batch (one call per fix), ``Projector.forward_tiled``
+projects through polynomials of the forward kernel on tiles of 1/8 degree, each fitted the
+first time a point falls on it and used only where confirmed within ``TILE_MAX_ERROR_M`` of the
+exact kernel (``kernels.tm_forward_tiled``); they agree with it to its own rounding, a few
+nanometres. A tile's polynomials depend on its place alone, so a point's coordinates do not
+depend on the batch it comes in nor on earlier batches. ``Projector.forward`` stays the exact
+kernel, as the road matcher's own projection is.
 """
 
 from __future__ import annotations
@@ -315,11 +317,21 @@ class Projector:
         """WGS-84 degrees to projected metres (float64)."""
         lon_arr, lat_arr = validated_lonlat(lon, lat)
         if self._tm is not None:
-            tiles = self._tiles or self._tm.empty_tiles()
-            x, y, self._tiles = self._tm.forward_tiled(lon_arr, lat_arr, tiles)
-            return x, y
+            return self._tm.forward(lon_arr, lat_arr)
         x, y = self._forward.transform(lon_arr, lat_arr)
         return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+    def forward_tiled(
+        self, lon: np.ndarray | Sequence[float], lat: np.ndarray | Sequence[float]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``forward`` through the tiles' polynomials (module docstring): within a few
+        nanometres of it, several times faster; for the fixes of a batch."""
+        if self._tm is None:
+            return self.forward(lon, lat)
+        lon_arr, lat_arr = validated_lonlat(lon, lat)
+        tiles = self._tiles or self._tm.empty_tiles()
+        x, y, self._tiles = self._tm.forward_tiled(lon_arr, lat_arr, tiles)
+        return x, y
 
     def inverse(
         self, x: np.ndarray | Sequence[float], y: np.ndarray | Sequence[float]
