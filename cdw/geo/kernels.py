@@ -834,7 +834,7 @@ def _conformal_tau(sin_phi: float, cos_phi: float, e: float) -> float:
     return (sin_phi * math.sqrt(1.0 + sigma * sigma) - sigma) / cos_phi
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _tm_point(
     lon: float,
     lat: float,
@@ -845,8 +845,7 @@ def _tm_point(
     e: float,
     alpha: np.ndarray,
 ) -> tuple[float, float]:
-    """``tm_forward`` of one point (a function of its own, so that it keeps its own
-    floating-point flags wherever it is called)."""
+    """``tm_forward`` of one point."""
     deg = math.pi / 180.0
     dlon = lon - lon0
     if dlon >= 180.0:
@@ -909,7 +908,7 @@ def tm_forward(
 # kernel by least squares on a grid of Chebyshev nodes, reproduces it to about its own
 # rounding (a few nanometres) for several times less work. ``projection.py`` fits each tile
 # the first time a point falls on it, keeps it only where ``tm_tile_errors`` confirms it, and
-# sends every other point through ``_tm_point``.
+# sends every other point through ``tm_forward``.
 
 # Degree of a tile's polynomials: terms u**a v**b with a + b <= TM_TILE_DEGREE (a constant,
 # so that the loops unroll).
@@ -1012,7 +1011,7 @@ def tm_tile_fit(
     return centre, coeffs
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, nogil=True)
 def tm_tile_errors(
     tile_lon: np.ndarray,
     tile_lat: np.ndarray,
@@ -1079,41 +1078,28 @@ def tm_unfitted_tiles(lon: np.ndarray, lat: np.ndarray, tiles: TmTiles) -> np.nd
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def tm_forward_tiled(
-    lon: np.ndarray,
-    lat: np.ndarray,
-    tiles: TmTiles,
-    lon0: float,
-    k0_a: float,
-    false_easting: float,
-    false_northing: float,
-    e: float,
-    alpha: np.ndarray,
+    lon: np.ndarray, lat: np.ndarray, tiles: TmTiles
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """``tm_forward`` through the polynomials of ``tiles`` where a point lies on a usable
-    tile, through the exact kernel off the grid, on unusable tiles and for NaN: (x, y,
-    unfitted), where ``unfitted`` counts the points on tiles not fitted yet, whose x and y
-    are NaN. The polynomials may use fused multiply-adds (``contract``); ``_tm_point``,
-    compiled on its own, does not."""
+    """``tm_forward`` through the polynomials of ``tiles`` where a point lies on a fitted,
+    usable tile: (x, y, missed), x and y NaN for the ``missed`` other points (off the grid,
+    on a tile not fitted yet or not usable, NaN), which the caller sends to the exact kernel:
+    the polynomials may use fused multiply-adds (``contract``), the exact kernel must not."""
     slot, centre, coeffs, usable = tiles[5:]
     n = lon.size
     x = np.empty(n)
     y = np.empty(n)
-    unfitted = 0
+    missed = 0
     for i in range(n):
         t, u, v = _tile_of(lon[i], lat[i], tiles)
-        if t >= 0:
-            s = slot[t]
-            if s == TILE_UNFITTED:
-                x[i] = y[i] = np.nan
-                unfitted += 1
-                continue
-            if usable[s]:
-                qx, qy = _tile_offsets(coeffs, s, u, v)
-                x[i] = centre[s, 0] + qx
-                y[i] = centre[s, 1] + qy
-                continue
-        x[i], y[i] = _tm_point(lon[i], lat[i], lon0, k0_a, false_easting, false_northing, e, alpha)
-    return x, y, unfitted
+        s = slot[t] if t >= 0 else TILE_UNFITTED
+        if s != TILE_UNFITTED and usable[s]:
+            qx, qy = _tile_offsets(coeffs, s, u, v)
+            x[i] = centre[s, 0] + qx
+            y[i] = centre[s, 1] + qy
+        else:
+            x[i] = y[i] = np.nan
+            missed += 1
+    return x, y, missed
 
 
 @njit(cache=True, nogil=True)

@@ -320,7 +320,7 @@ def prepare_tracks(points: pl.DataFrame, ctx: AnalysisContext) -> list[VehicleTr
     t = np.divide(points["ts"].dt.epoch("us").to_numpy(), 1e6)  # float64, as astype then /
     lon = points["lon"].to_numpy().astype(np.float64, copy=False)
     lat = points["lat"].to_numpy().astype(np.float64, copy=False)
-    x, y = ctx.projector.forward(lon, lat)
+    x, y = ctx.projector.forward_tiled(lon, lat)
     vehicles = points["vehicle"]
     starts = vehicles.ne_missing(vehicles.shift(1)).arg_true().to_numpy().astype(np.int64)
     step_m, dt_s, speed_mps = K.step_metrics(x, y, t)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pyproj
@@ -193,7 +194,7 @@ def test_tiled_forward_agrees_with_the_exact_kernel_and_pyproj(
     lon = (lon_c + rng.uniform(-spread, spread, n) + 180.0) % 360.0 - 180.0
     lat = np.clip(lat_c + rng.uniform(-spread, spread, n), -80.0, 84.0)
     projector = Projector.for_points(lon, lat)
-    x, y = projector.forward(lon, lat)
+    x, y = projector.forward_tiled(lon, lat)
     tiles = projector._tiles
     assert tiles is not None and tiles.usable.all()
     wraps = lon.max() - lon.min() > 180.0  # across the antimeridian: off the grid
@@ -204,13 +205,13 @@ def test_tiled_forward_agrees_with_the_exact_kernel_and_pyproj(
     assert np.abs(x - px).max() < 1e-3 and np.abs(y - py).max() < 1e-3
     alone = Projector(projector.crs)
     for i in rng.choice(n, 5):
-        assert alone.forward(lon[i : i + 1], lat[i : i + 1]) == (x[i], y[i])
+        assert alone.forward_tiled(lon[i : i + 1], lat[i : i + 1]) == (x[i], y[i])
 
 
 def test_tiles_are_fitted_as_points_come() -> None:
     projector = Projector.for_points([113.3], [23.0])
     assert projector._tiles is None
-    x0, y0 = projector.forward([113.31, 113.32], [23.01, 23.02])  # one tile
+    x0, y0 = projector.forward_tiled([113.31, 113.32], [23.01, 23.02])  # one tile
     one = projector._tiles
     assert one.usable.tolist() == [True]
     assert (
@@ -219,19 +220,19 @@ def test_tiles_are_fitted_as_points_come() -> None:
         ).max()
         < 1e-8
     )
-    projector.forward([113.33], [23.03])  # the same tile: the same table
+    projector.forward_tiled([113.33], [23.03])  # the same tile: the same table
     assert projector._tiles is one
     rng = np.random.default_rng(3)
     lon, lat = rng.uniform(113.2, 113.55, 5000), rng.uniform(22.8, 23.1, 5000)
-    x, y = projector.forward(lon, lat)  # tiles of a city: 4 x 3, the first one kept
+    x, y = projector.forward_tiled(lon, lat)  # tiles of a city: 4 x 3, the first one kept
     tiles = projector._tiles
     assert tiles.usable.size == 12 and (tiles.slot >= 0).sum() == 12
     assert tiles.coeffs[0].tolist() == one.coeffs[0].tolist()
-    again = projector.forward([113.31, 113.32], [23.01, 23.02])
+    again = projector.forward_tiled([113.31, 113.32], [23.01, 23.02])
     assert np.array_equal(again[0], x0) and np.array_equal(again[1], y0)
     # a few new points among many known ones: only theirs fitted
     lon2, lat2 = np.append(lon, 114.0), np.append(lat, 23.5)
-    x2, y2 = projector.forward(lon2, lat2)
+    x2, y2 = projector.forward_tiled(lon2, lat2)
     assert projector._tiles.usable.size == 13
     assert np.array_equal(x2[:-1], x) and np.array_equal(y2[:-1], y)
 
@@ -254,7 +255,28 @@ def test_tiles_beyond_the_error_bound_are_not_used(monkeypatch: pytest.MonkeyPat
     projector = Projector.for_points([113.3], [23.0])
     lon = np.linspace(113.2, 113.5, 1000)
     lat = np.linspace(22.8, 23.1, 1000)
-    x, y = projector.forward(lon, lat)
+    x, y = projector.forward_tiled(lon, lat)
     assert projector._tiles.usable.size > 0 and not projector._tiles.usable.any()
     ex, ey = _exact(projector, lon, lat)
     assert np.array_equal(x, ex) and np.array_equal(y, ey)
+
+
+def test_a_pickled_projector_refits_the_same_tiles() -> None:
+    projector = Projector.for_points([113.3], [23.0])
+    lon, lat = np.array([113.31, 113.6]), np.array([23.01, 22.9])
+    x, y = projector.forward_tiled(lon, lat)
+    copy = pickle.loads(pickle.dumps(projector))
+    assert projector._tiles is not None and copy._tiles is None
+    x2, y2 = copy.forward_tiled(lon, lat)
+    assert np.array_equal(x, x2) and np.array_equal(y, y2)
+
+
+def test_forward_stays_the_exact_kernel() -> None:
+    projector = Projector.for_points([113.3], [23.0])
+    lon, lat = np.linspace(113.2, 113.5, 100), np.linspace(22.8, 23.1, 100)
+    projector.forward_tiled(lon, lat)  # tiles fitted: forward does not use them
+    x, y = projector.forward(lon, lat)
+    ex, ey = _exact(projector, lon, lat)
+    assert np.array_equal(x, ex) and np.array_equal(y, ey)
+    other = Projector(pyproj.CRS.from_epsg(3857))  # not transverse Mercator: pyproj's
+    assert other.forward_tiled([113.3], [23.0]) == other.forward([113.3], [23.0])

@@ -374,23 +374,18 @@ def tm_unfitted_tiles(lon: Floats, lat: Floats, tiles: tuple) -> list[int]:
 
 
 def tm_forward_tiled(
-    lon: Floats, lat: Floats, tiles: tuple, degree: int, tm_args: tuple
+    lon: Floats, lat: Floats, tiles: tuple, degree: int
 ) -> tuple[list[float], list[float], int]:
     slot, centre, coeffs, usable = tiles[5:]
-    xs, ys, unfitted = [], [], 0
+    xs, ys, missed = [], [], 0
     for lon_i, lat_i in zip(lon, lat, strict=True):
         t, u, v = _tile_of(lon_i, lat_i, tiles)
-        if t >= 0 and slot[t] == -1:
-            xs.append(math.nan)
-            ys.append(math.nan)
-            unfitted += 1
-            continue
-        if t >= 0 and usable[slot[t]]:
+        if t >= 0 and slot[t] != -1 and usable[slot[t]]:
             qx, qy = tile_polynomials(coeffs, slot[t], u, v, degree)
             xs.append(centre[slot[t]][0] + qx)
             ys.append(centre[slot[t]][1] + qy)
-            continue
-        (x,), (y,) = tm_forward([lon_i], [lat_i], *tm_args)
-        xs.append(x)
-        ys.append(y)
-    return xs, ys, unfitted
+        else:
+            xs.append(math.nan)
+            ys.append(math.nan)
+            missed += 1
+    return xs, ys, missed
