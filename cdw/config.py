@@ -262,7 +262,8 @@ class Settings(BaseSettings):
         default=True,
         description="keep the map matcher's distance table of the road network in "
         "<data_dir>/cache (about 120 MB for Panyu), so that the next process (each Dask "
-        "worker, each run) reads it in a fraction of a second instead of computing it",
+        "worker, each run) maps it in a fraction of a second instead of computing it; the "
+        "approved routes snapped onto the network are kept there too (snapped-routes/)",
     )
 
     @field_validator("road_network", mode="before")
@@ -277,7 +278,8 @@ class Settings(BaseSettings):
 
     @property
     def road_cache_dir(self) -> Path | None:
-        """Where the matcher keeps its distance tables (``road_table_cache``), or None."""
+        """Where the matcher keeps its distance tables and snapped routes
+        (``road_table_cache``), or None."""
         return (self.data_dir / "cache").resolve() if self.road_table_cache else None
 
     @property
