@@ -190,9 +190,13 @@ def test_a_dask_cluster_finds_the_inline_flags(world, monkeypatch, tmp_path):
 
 def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, monkeypatch):
     """``auto`` from no threshold on: a local cluster whose worker processes are forked from
-    the fork server (preloaded with the engine), quiet, and stopped with the cluster."""
+    the fork server (preloaded with the engine), quiet, with glibc's own memory thresholds
+    (not the nanny's MALLOC_TRIM_THRESHOLD_), and stopped with the cluster."""
     pytest.importorskip("distributed")
     import dask
+
+    # an earlier cluster in this process may have left the nanny's setting in os.environ
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
 
     engine, store, settings = world
     grouped = settings.model_copy(update={"analysis_chunk_rows": 6_000})
@@ -201,6 +205,8 @@ def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, mon
 
     def spied(client, *args):
         seen["server"] = multiprocessing.forkserver._forkserver._forkserver_pid
+        with open(f"/proc/{seen['server']}/environ", "rb") as environ:
+            seen["server_environ"] = environ.read().split(b"\0")
         seen["parents"] = set(client.run(os.getppid).values())
         seen["profiling"] = set(
             client.run(dask.config.get, "distributed.worker.profile.enabled").values()
@@ -220,6 +226,7 @@ def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, mon
         report, legs = _run(session, store, DAY, LAST, local, NOW, checks=True)
     assert seen["server"] is not None and seen["parents"] == {seen["server"]}
     assert seen["profiling"] == {False}
+    assert not any(v.startswith(b"MALLOC_TRIM_THRESHOLD_=") for v in seen["server_environ"])
     assert multiprocessing.forkserver._forkserver._forkserver_pid is None  # stopped
     assert flag_dicts(report.flags) == flag_dicts(inline.flags) and inline.flags
     assert legs == inline_legs
