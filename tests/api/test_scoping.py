@@ -150,6 +150,9 @@ def _gate(client, headers, s, plate: str):
 
 def test_gate_check_tells_nothing_about_a_vehicle_off_the_permit(client, auth_headers, session):
     s = seed(session)
+    # the gate checks the hours at the moment it is asked: any hour, for a test of scoping
+    s.permit.allowed_hours_start, s.permit.allowed_hours_end = "00:00", "24:00"
+    session.add(s.permit)
     stranger = Haulier(name="他人运输", credit_code="91440101MA5CYC4X4K", licence_no="X",
                        licence_valid_until=NOON.date(), status=HaulierStatus.suspended)  # fmt: skip
     session.add(stranger)
