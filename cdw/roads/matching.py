@@ -36,10 +36,11 @@ import struct
 import uuid
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from shapely.geometry import LineString, MultiLineString
@@ -321,12 +322,31 @@ def table_file(cache_dir: Path, graph: k.Graph, limit: float) -> Path:
     by a SHA-256 of the graph's arrays, the limit, the tiers and the file version, so a
     file is only ever read back for the very table it holds."""
     digest = hashlib.sha256()
-    for part in graph:
-        array = np.ascontiguousarray(part)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
+    digest_arrays(digest, graph)
     digest.update(f"{float(limit)!r}/{k.TABLE_TIERS}/{TABLE_FILE_VERSION}".encode())
     return cache_dir / f"matcher-table-{digest.hexdigest()[:32]}.npz"
+
+
+def digest_arrays(digest: Any, arrays: Iterable[np.ndarray]) -> None:
+    """Feed each array's dtype, shape and bytes to ``digest`` (a hashlib object): the key
+    of a cache file kept for exactly these arrays."""
+    for part in arrays:
+        array = np.ascontiguousarray(part)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(memoryview(array).cast("B"))
+
+
+def keep_file(path: Path, save: Callable[[Path], None], what: str) -> None:
+    """Write a cache file whole or not at all (``save`` writes a temporary name beside
+    ``path``, which then replaces it: whichever process writes last wins), best effort: a
+    folder that cannot be written only logs a warning."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}{path.suffix}")
+        save(partial)
+        os.replace(partial, path)
+    except OSError as exc:
+        log.warning("%s not kept in %s: %s", what, path.parent, exc)
 
 
 def cached_table(
@@ -350,13 +370,8 @@ def cached_table(
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         log.warning("matcher table %s unreadable (%s); computing it again", path, exc)
     table = k.new_table(graph, limit, workspace)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.npz")
-        np.savez(partial, **dict(zip(k.Table._fields[:4], table[:4], strict=True)))
-        os.replace(partial, path)  # whole or not at all, whichever process writes last
-    except OSError as exc:
-        log.warning("matcher table not kept in %s: %s", cache_dir, exc)
+    arrays = dict(zip(k.Table._fields[:4], table[:4], strict=True))
+    keep_file(path, lambda partial: np.savez(partial, **arrays), "matcher table")
     return table
 
 

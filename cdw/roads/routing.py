@@ -14,8 +14,6 @@ import hashlib
 import importlib
 import logging
 import math
-import os
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -29,7 +27,7 @@ from shapely.geometry.base import BaseGeometry
 
 from cdw.errors import Problem, ValidationFailed
 from cdw.roads import _kernels as k
-from cdw.roads.matching import MapMatcher, MatchParams, MatchResult
+from cdw.roads.matching import MapMatcher, MatchParams, MatchResult, digest_arrays, keep_file
 from cdw.roads.network import HIGHWAY_ZH, RoadNetwork
 
 log = logging.getLogger(__name__)
@@ -410,13 +408,10 @@ class SnapCache:
             net = self.network
             digest = hashlib.sha256(_code_digest())
             digest.update(f"{net.crs}/{self.params!r}".encode())
-            for array in (
+            digest_arrays(digest, (
                 net.node_x, net.node_y, net.edge_from, net.edge_to, net.edge_length_m,
                 net.edge_hgv_no, net.out_start, net.out_edges,
-            ):  # fmt: skip
-                array = np.ascontiguousarray(array)
-                digest.update(f"{array.dtype.str}{array.shape}".encode())
-                digest.update(memoryview(array).cast("B"))
+            ))  # fmt: skip
             self._key = digest.digest()
         return self._key
 
@@ -441,13 +436,8 @@ class SnapCache:
             log.warning("snapped route %s unreadable (%s); snapping it again", path, exc)
         edges, clean = _snapped_edges(snap())
         body = np.concatenate(([int(clean)], edges)).astype(np.int64)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.npy")
-            np.save(partial, np.concatenate(([_checksum(key, body)], body)))
-            os.replace(partial, path)  # whole or not at all, whichever process writes last
-        except OSError as exc:
-            log.warning("snapped route not kept in %s: %s", self.folder, exc)
+        stored = np.concatenate(([_checksum(key, body)], body))
+        keep_file(path, lambda partial: np.save(partial, stored), "snapped route")
         return edges, clean
 
     def _read(self, key: bytes, stored: np.ndarray) -> tuple[np.ndarray, bool] | None:
