@@ -34,6 +34,7 @@ import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import pickle
 import re
 import threading
 import uuid
@@ -111,6 +112,15 @@ class TaskResult:
     flags: list[Flag]
     legs: list[TripFacts]
     timings: dict[str, float] = field(default_factory=dict)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled whole, in band: Dask's own pickling sends each leg's path array as a frame
+        # of its own, and a task's thousand legs then cost four times as much to send and take.
+        return (_task_result, (pickle.dumps(vars(self), protocol=pickle.HIGHEST_PROTOCOL),))
+
+
+def _task_result(pickled: bytes) -> TaskResult:
+    return TaskResult(**pickle.loads(pickled))
 
 
 class StoreMismatch(CdwError):

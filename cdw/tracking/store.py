@@ -80,8 +80,11 @@ DEFAULT_COMPACT_FILES = 32
 # for a city day (small joins run faster than one large one, and memory stays bounded).
 _CHECK_ROWS = 50_000
 _SPAN_CACHE_FILES = 16_384  # time spans of stored files kept per store object
-# A stored file's footer lists its vehicles (JSON), so that an append skips the files that
-# hold none of its vehicles without reading them (files written before have no list).
+# A stored file's footer counts its rows per vehicle (JSON ``{plate: rows}``), so that an
+# append skips the files that hold none of its vehicles without reading them, and a run's
+# plan counts a span of whole files without reading them (``vehicle_counts``). Earlier files
+# list their vehicles alone (``_VEHICLES_KEY``), the first ones nothing.
+_VEHICLE_ROWS_KEY = "cdw.vehicle_rows"
 _VEHICLES_KEY = "cdw.vehicles"
 _VEHICLE_CACHE_PLATES = 1_000_000  # plates of those lists kept per store object
 # Runs of rows put in order as slices, one copy each, when they average this many rows (a
@@ -208,12 +211,13 @@ def _utc_span(start: datetime, end: datetime) -> tuple[datetime, datetime]:
 
 
 def _write(frame: pl.DataFrame, path: Path) -> None:
-    vehicles = frame["vehicle"].unique().sort().to_list()
+    counts = frame.group_by("vehicle").len().sort("vehicle")
+    rows = dict(zip(counts["vehicle"].to_list(), counts["len"].to_list(), strict=True))
     frame.write_parquet(
         path,
         compression="zstd",
         statistics=True,
-        metadata={_VEHICLES_KEY: json.dumps(vehicles, ensure_ascii=False)},
+        metadata={_VEHICLE_ROWS_KEY: json.dumps(rows, ensure_ascii=False)},
     )
 
 
@@ -672,13 +676,17 @@ class PointStore:
 
     def vehicle_counts(self, start: datetime, end: datetime) -> pl.DataFrame:
         """``vehicle, rows``: stored points per vehicle with ``start <= ts < end``, sorted by
-        vehicle (a streaming count: the points themselves are not held)."""
+        vehicle: from the files' footers where every file lies inside the span (a run over
+        whole days), else a streaming count (the points themselves are not held)."""
         start, end = _utc_span(start, end)
         wanted = (pl.col("ts") >= start) & (pl.col("ts") < end)
         with self._lock(exclusive=False):
             files = self._span_files(start, end)
             if not files:
                 return pl.DataFrame(schema={"vehicle": pl.String(), "rows": pl.UInt32()})
+            footers = self._footer_counts(files, start, end)
+            if footers is not None:
+                return footers
             return (
                 self._scan(files)
                 .filter(wanted)
@@ -900,6 +908,25 @@ class PointStore:
     def _row_count(self, file: StoredFile) -> int:
         return self._metadata(file).num_rows
 
+    def _footer_counts(
+        self, files: list[StoredFile], start: datetime, end: datetime
+    ) -> pl.DataFrame | None:
+        """``vehicle_counts`` from the footers of ``files``, when each counts its rows per
+        vehicle and its time span (row group statistics) lies within ``start..end`` (every
+        row counts); else None."""
+        total: dict[str, int] = {}
+        for file in files:
+            meta = self._metadata(file)
+            span, rows = _ts_span(meta), _vehicle_rows(meta)
+            if span is None or rows is None or not (start <= span[0] and span[1] < end):
+                return None
+            for vehicle, n in rows.items():
+                total[vehicle] = total.get(vehicle, 0) + n
+        return pl.DataFrame(
+            {"vehicle": list(total), "rows": list(total.values())},
+            schema={"vehicle": pl.String(), "rows": pl.UInt32()},
+        ).sort("vehicle")
+
     def _may_hold(self, file: StoredFile, first: datetime, last: datetime) -> bool:
         """Whether ``file``'s time span (from its footer's statistics) meets ``first``..``last``.
         Stored files never change, so the span is kept by path: the gateway's appends, each
@@ -1098,8 +1125,17 @@ def _by_vehicle_and_time(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort("vehicle", "ts")
 
 
+def _vehicle_rows(meta: pq.FileMetaData) -> dict[str, int] | None:
+    """A file's rows per vehicle from its footer (None: a file written without them)."""
+    text = (meta.metadata or {}).get(_VEHICLE_ROWS_KEY.encode())
+    return None if text is None else json.loads(text)
+
+
 def _listed_vehicles(meta: pq.FileMetaData) -> frozenset[str] | None:
-    """The vehicles a file's footer lists (None: a file written without the list)."""
+    """The vehicles a file's footer names (None: a file written without them)."""
+    rows = _vehicle_rows(meta)
+    if rows is not None:
+        return frozenset(rows)
     text = (meta.metadata or {}).get(_VEHICLES_KEY.encode())
     return None if text is None else frozenset(json.loads(text))
 

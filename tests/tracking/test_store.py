@@ -288,6 +288,47 @@ def test_vehicle_counts_counts_each_vehicles_points_in_the_span(store: PointStor
     assert store.vehicle_counts(T0 - timedelta(days=3), T0).height == 0
 
 
+def shanghai_day(day: date) -> tuple[datetime, datetime]:
+    start = datetime(day.year, day.month, day.day, tzinfo=timezone(timedelta(hours=8)))
+    return start, start + timedelta(days=1)
+
+
+def test_whole_days_are_counted_from_the_footers_alone(
+    store: PointStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.append(pl.concat([points("粤A00001", [0, 10, 20]), points("粤A00002", [5])]))
+    store.append(pl.concat([points("粤A00001", [30, 40]), points("粤A00003", [86_400])]))
+    days = (shanghai_day(date(2024, 5, 1))[0], shanghai_day(date(2024, 5, 2))[1])
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "_footer_counts", lambda *_: None)
+        scanned = store.vehicle_counts(*days)
+    # a span that cuts a file is counted from the data
+    part = store.vehicle_counts(days[0], T0 + timedelta(seconds=35))
+    assert part.rows() == [("粤A00001", 4), ("粤A00002", 1)]
+    monkeypatch.setattr(store, "_scan", mock.Mock(side_effect=AssertionError("data read")))
+    counts = store.vehicle_counts(*days)
+    assert counts.rows() == [("粤A00001", 5), ("粤A00002", 1), ("粤A00003", 1)]
+    assert counts.equals(scanned)
+    assert store.vehicle_counts(*shanghai_day(date(2024, 5, 2))).rows() == [("粤A00003", 1)]
+
+
+def test_files_without_counts_in_their_footer_are_counted_by_a_scan(
+    store: PointStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a file written before the footer counted its rows: it lists its vehicles alone
+    def listing_only(frame: pl.DataFrame, path: Path) -> None:
+        vehicles = frame["vehicle"].unique().sort().to_list()
+        frame.write_parquet(path, metadata={"cdw.vehicles": json.dumps(vehicles)})
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store_module, "_write", listing_only)
+        store.append(points("粤A00001", [0, 10]))
+    store.append(points("粤A00002", [0]))  # this one counts, the other does not
+    counts = store.vehicle_counts(*shanghai_day(date(2024, 5, 1)))
+    assert counts.rows() == [("粤A00001", 2), ("粤A00002", 1)]
+    assert store.read(*shanghai_day(date(2024, 5, 1)), vehicles=["粤A00001"]).height == 2
+
+
 def test_append_many_stores_every_frame_in_one_step(store: PointStore) -> None:
     store.append(points("粤A00001", [0]))
     frames = [points("粤A00001", [0, 10, 10]), points("粤A00002", [5, 86400])]
@@ -633,7 +674,7 @@ def test_files_of_other_vehicles_are_skipped_by_their_footer(
     )
     store.append(points(a, [0, 10, 20]))
     (file,) = store.files(date(2024, 5, 1))
-    assert json.loads(pq.read_metadata(file).metadata[b"cdw.vehicles"]) == [a]
+    assert json.loads(pq.read_metadata(file).metadata[b"cdw.vehicle_rows"]) == {a: 3}
     scanned: list[list] = []
     scan = store._scan
     monkeypatch.setattr(store, "_scan", lambda files: scanned.append(files) or scan(files))
