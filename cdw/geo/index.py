@@ -26,6 +26,7 @@ from cdw.geo.kernels import (
     distance_to_segments,
     highest_within,
     points_in_polygons,
+    rank_cells,
     some_within_below,
     within_distance,
 )
@@ -317,52 +318,6 @@ class SegmentIndex:
             max_dist=radius,
         )
 
-    def highest_within(
-        self,
-        px: np.ndarray | Sequence[float],
-        py: np.ndarray | Sequence[float],
-        max_dist: float,
-        values: np.ndarray,
-    ) -> np.ndarray:
-        """Per point, the highest ``values[s]`` among the segments s within ``max_dist``
-        (inclusive) of it; ``-inf`` where none is (and for NaN points). ``values`` has one
-        float per segment (``segment_part`` maps segments to lines)."""
-        x, y = coordinate_arrays(px, py, ("px", "py"))
-        radius = _finite_max_dist(max_dist, "highest_within")
-        return highest_within(
-            x,
-            y,
-            segments=self.segments,
-            grid=self._grown_grid(radius),
-            values=np.ascontiguousarray(values, np.float64),
-            max_dist=radius,
-        )
-
-    def some_within_below(
-        self,
-        px: np.ndarray | Sequence[float],
-        py: np.ndarray | Sequence[float],
-        max_dist: float,
-        values: np.ndarray,
-        bounds: np.ndarray,
-    ) -> np.ndarray:
-        """Per point i: is some segment s with ``values[s] < bounds[i]`` within ``max_dist``
-        (inclusive, ``within``'s test) of it? False for NaN points."""
-        x, y = coordinate_arrays(px, py, ("px", "py"))
-        radius = _finite_max_dist(max_dist, "some_within_below")
-        bounds = np.ascontiguousarray(bounds, np.float64)
-        if bounds.shape != x.shape:
-            raise ValueError("one bound per point / 每个点一个上界")
-        return some_within_below(
-            x,
-            y,
-            segments=self.segments,
-            grid=self._grown_grid(radius),
-            values=np.ascontiguousarray(values, np.float64),
-            bounds=bounds,
-            max_dist=radius,
-        )
-
     def candidates(
         self, px: np.ndarray | Sequence[float], py: np.ndarray | Sequence[float], max_dist: float
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -412,6 +367,55 @@ class SegmentIndex:
             fine //= 2
         raster = build_corridor_raster(self.segments, grid, max_dist=radius, fine=fine)
         return _Corridor(grid, raster)
+
+
+class SegmentValues:
+    """One value per segment of a ``SegmentIndex`` (a road's posted limit), for look-ups of
+    segments by value near points. Per distance, the index's grid with each cell's segments
+    ranked by value (``rank_cells``), built on first use and kept, so that a look-up reads a
+    cell's segments from the value that can answer it and stops at the first near one."""
+
+    def __init__(self, index: SegmentIndex, values: np.ndarray) -> None:
+        values = np.ascontiguousarray(values, np.float64)
+        if values.shape != (len(index),):
+            raise ValueError("one value per segment / 每个线段一个值")
+        self.index, self.values = index, values
+        self._ranked: dict[tuple[float, bool], tuple[Grid, np.ndarray]] = {}
+
+    def highest_within(
+        self, px: np.ndarray | Sequence[float], py: np.ndarray | Sequence[float], max_dist: float
+    ) -> np.ndarray:
+        """Per point, the highest value among the segments within ``max_dist`` (inclusive)
+        of it; ``-inf`` where none is (and for NaN points; NaN values count as none)."""
+        x, y = coordinate_arrays(px, py, ("px", "py"))
+        radius = _finite_max_dist(max_dist, "highest_within")
+        grid, ranked = self._ranked_grid(radius, descending=True)
+        return highest_within(x, y, self.index.segments, grid, ranked, radius)
+
+    def some_within_below(
+        self,
+        px: np.ndarray | Sequence[float],
+        py: np.ndarray | Sequence[float],
+        max_dist: float,
+        bounds: np.ndarray,
+    ) -> np.ndarray:
+        """Per point i: is some segment valued below ``bounds[i]`` within ``max_dist``
+        (inclusive, ``SegmentIndex.within``'s test) of it? False for NaN points."""
+        x, y = coordinate_arrays(px, py, ("px", "py"))
+        radius = _finite_max_dist(max_dist, "some_within_below")
+        bounds = np.ascontiguousarray(bounds, np.float64)
+        if bounds.shape != x.shape:
+            raise ValueError("one bound per point / 每个点一个上界")
+        grid, ranked = self._ranked_grid(radius, descending=False)
+        return some_within_below(x, y, self.index.segments, grid, ranked, bounds, radius)
+
+    def _ranked_grid(self, radius: float, descending: bool) -> tuple[Grid, np.ndarray]:
+        key = (radius, descending)
+        if key not in self._ranked:
+            grid = self.index._grown_grid(radius)
+            items, ranked = rank_cells(grid.cell_start, grid.cell_items, self.values, descending)
+            self._ranked[key] = (grid._replace(cell_items=items), ranked)
+        return self._ranked[key]
 
 
 def _undecided_raster(grid: Grid) -> CorridorRaster:

@@ -428,18 +428,53 @@ def within_distance(
 
 
 @njit(cache=True, nogil=True)
+def _ranks_before(u: float, v: float, descending: bool) -> bool:
+    """Does value ``u`` come before ``v`` in ``rank_cells``'s order (NaN last either way)?"""
+    if np.isnan(u):
+        return False
+    if np.isnan(v):
+        return True
+    return u > v if descending else u < v
+
+
+@njit(cache=True, nogil=True)
+def rank_cells(
+    cell_start: np.ndarray, cell_items: np.ndarray, values: np.ndarray, descending: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """A grid's items with each cell's in order of ``values`` (one per segment): ascending
+    or descending, NaN last, ties in their grid order (a stable insertion sort: cells hold
+    tens of items); and each item's value beside it. ``some_within_below`` (ascending) and
+    ``highest_within`` (descending) read a cell in this order and stop early."""
+    items = cell_items.copy()
+    ranked = np.empty(items.size)
+    for j in range(items.size):
+        ranked[j] = values[items[j]]
+    for c in range(cell_start.size - 1):
+        for j in range(cell_start[c] + 1, cell_start[c + 1]):
+            item, value = items[j], ranked[j]
+            k = j
+            while k > cell_start[c] and _ranks_before(value, ranked[k - 1], descending):
+                items[k], ranked[k] = items[k - 1], ranked[k - 1]
+                k -= 1
+            items[k], ranked[k] = item, value
+    return items, ranked
+
+
+@njit(cache=True, nogil=True)
 def highest_within(
     px: np.ndarray,
     py: np.ndarray,
     segments: Segments,
     grid: Grid,
-    values: np.ndarray,
+    item_values: np.ndarray,
     max_dist: float,
 ) -> np.ndarray:
-    """For each point, the highest ``values[s]`` among the segments s within ``max_dist``
-    (inclusive) of it; ``-inf`` where none is (and for NaN points). ``grid`` lists each
-    segment by its bounding box grown by ``max_dist``, as for ``within_distance``, so a
-    point's own cell names every segment that can be near enough."""
+    """For each point, the highest value among the segments within ``max_dist``
+    (inclusive) of it; ``-inf`` where none is (and for NaN points; NaN values count as
+    none). ``grid`` lists each segment by its bounding box grown by ``max_dist``, as for
+    ``within_distance``, so a point's own cell names every segment that can be near
+    enough; its cells ranked by value, descending (``rank_cells``: ``item_values``), so
+    the first near segment holds the answer."""
     seg_x0, seg_y0, seg_x1, seg_y1 = segments
     cell_start, cell_items = grid.cell_start, grid.cell_items
     n = px.size
@@ -453,14 +488,13 @@ def highest_within(
         cell = grown_cell(x, y, grid)
         if cell < 0:
             continue
-        best = -np.inf
         for j in range(cell_start[cell], cell_start[cell + 1]):
+            if not item_values[j] > -np.inf:  # -inf or NaN: so is every later one
+                break
             s = cell_items[j]
-            if values[s] > best and (
-                _segment_dist2(x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s]) <= max_dist2
-            ):
-                best = values[s]
-        out[i] = best
+            if _segment_dist2(x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s]) <= max_dist2:
+                out[i] = item_values[j]
+                break
     return out
 
 
@@ -470,16 +504,16 @@ def some_within_below(
     py: np.ndarray,
     segments: Segments,
     grid: Grid,
-    values: np.ndarray,
+    item_values: np.ndarray,
     bounds: np.ndarray,
     max_dist: float,
 ) -> np.ndarray:
-    """For each point i: is some segment s with ``values[s] < bounds[i]`` within
-    ``max_dist`` (inclusive) of it? False for NaN points. The grid is ``highest_within``'s;
+    """For each point i: is some segment s valued below ``bounds[i]`` within ``max_dist``
+    (inclusive) of it? False for NaN points and bounds. The grid is ``highest_within``'s,
+    its cells ranked by value, ascending (``rank_cells``: ``item_values``), so a point
+    reads only the segments valued below its bound and stops at the first near one;
     nearness is ``within_distance``'s division-free test (``_segment_within``), so with
-    every bound infinite and every value finite it is ``within_distance``'s verdict. A
-    point stops at the first such segment, and only segments valued below its bound are
-    measured."""
+    every bound infinite and every value finite it is ``within_distance``'s verdict."""
     seg_x0, seg_y0, seg_x1, seg_y1 = segments
     cell_start, cell_items = grid.cell_start, grid.cell_items
     n = px.size
@@ -495,10 +529,10 @@ def some_within_below(
             continue
         bound = bounds[i]
         for j in range(cell_start[cell], cell_start[cell + 1]):
+            if not item_values[j] < bound:  # nor is any later one
+                break
             s = cell_items[j]
-            if values[s] < bound and _segment_within(
-                x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s], max_dist2
-            ):
+            if _segment_within(x, y, seg_x0[s], seg_y0[s], seg_x1[s], seg_y1[s], max_dist2):
                 out[i] = True
                 break
     return out

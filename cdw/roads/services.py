@@ -17,7 +17,7 @@ import shapely
 from shapely.geometry import LineString
 
 from cdw.config import Settings
-from cdw.geo.index import SegmentIndex
+from cdw.geo.index import SegmentIndex, SegmentValues
 from cdw.geo.projection import Projector
 from cdw.roads.matching import MapMatcher, MatchParams, MatchResult
 from cdw.roads.network import HIGHWAY_ZH, LIMIT_SOURCE_LABELS, RoadNetwork
@@ -95,8 +95,8 @@ class Roads:
         folder = None if table_cache is None else table_cache / "snapped-routes"
         self._snaps = SnapCache(network, p, folder)
         self._edge_index: SegmentIndex | None = None  # every edge, for limits near a fix
-        self._posted_or_inf: np.ndarray | None = None  # per segment of it (may_be_slower)
-        self._applies: dict[float, np.ndarray] = {}  # per cap, per segment (plausible limits)
+        self._posted: SegmentValues | None = None  # its edges' posted limits (may_be_slower)
+        self._applies: dict[float, SegmentValues] = {}  # per cap: limits that apply (plausible)
 
     @classmethod
     def for_projector(
@@ -130,16 +130,16 @@ class Roads:
         radius_m: float | None = None,
     ) -> np.ndarray:
         """Per point: some edge within ``radius_m`` (default: every edge it may be matched
-        onto) is posted below both ``below_kmh`` and its speed; one pass over the edges
-        near each point, stopping at the first such (``SegmentIndex.some_within_below``)."""
+        onto) is posted below both ``below_kmh`` and its speed; the edges near each point
+        read from the lowest limit up, stopping at the first such
+        (``SegmentValues.some_within_below``)."""
         radius = self._reach_m if radius_m is None else radius_m
-        index = self._all_edges()
-        if self._posted_or_inf is None:  # an edge without a posted limit is never slower
-            posted = self.network.edge_limit_kmh[index.segment_part]
-            self._posted_or_inf = np.where(np.isnan(posted), np.inf, posted)
+        if self._posted is None:  # an edge without a posted limit (NaN) is never slower
+            index = self._all_edges()
+            self._posted = SegmentValues(index, self.network.edge_limit_kmh[index.segment_part])
         # NaN speeds compare False with every limit, as NaN bounds do in the kernel
         bounds = np.minimum(np.asarray(speed_kmh, np.float64), below_kmh)
-        return index.some_within_below(x, y, radius, self._posted_or_inf, bounds)
+        return self._posted.some_within_below(x, y, radius, bounds)
 
     def edges_near(
         self, x: np.ndarray, y: np.ndarray, radius_m: float
@@ -162,12 +162,11 @@ class Roads:
         """Per point, the highest limit of the edges within ``radius_m`` (the roads the
         truck may be on), where an edge without a posted limit counts as ``cap_kmh`` and no
         limit is above ``cap_kmh``; ``cap_kmh`` where no edge is that near."""
-        index = self._all_edges()
         if cap_kmh not in self._applies:
-            self._applies[cap_kmh] = np.fmin(
-                self.network.edge_limit_kmh[index.segment_part], cap_kmh
-            )
-        highest = index.highest_within(x, y, radius_m, self._applies[cap_kmh])
+            index = self._all_edges()
+            limits = np.fmin(self.network.edge_limit_kmh[index.segment_part], cap_kmh)
+            self._applies[cap_kmh] = SegmentValues(index, limits)
+        highest = self._applies[cap_kmh].highest_within(x, y, radius_m)
         return np.where(np.isfinite(highest), highest, cap_kmh)
 
     def _all_edges(self) -> SegmentIndex:

@@ -260,22 +260,25 @@ def test_within_distance_matches_twin_and_distance(segs, points, cell, max_dist,
 
 @PROPERTY
 @given(
-    st.lists(st.tuples(segment, st.sampled_from([20.0, 30.0, 40.0, 60.0])), max_size=30),
+    st.lists(
+        st.tuples(segment, st.sampled_from([20.0, 30.0, 40.0, 60.0, -math.inf, math.nan])),
+        max_size=30,
+    ),
     st.lists(st.tuples(far_coord, far_coord), max_size=30),
     st.sampled_from([None, 20.0, 137.5, 5000.0]),
     st.sampled_from([0.0, 10.0, 50.0, 300.0]),
 )
 def test_highest_within_matches_twin_and_shapely(segs, points, cell, max_dist) -> None:
     """The highest value among the segments within max_dist of each point: the kernel
-    (through ``SegmentIndex``) against the twin, and against shapely's ``dwithin``
+    (through ``SegmentValues``) against the twin, and against shapely's ``dwithin``
     away from distances equal to max_dist up to rounding."""
-    from cdw.geo.index import SegmentIndex
+    from cdw.geo.index import SegmentIndex, SegmentValues
 
     x0, y0, x1, y1 = (arr([s[0][i] for s in segs]) for i in range(4))
     values = arr([s[1] for s in segs])
     px, py = arr([p[0] for p in points]), arr([p[1] for p in points])
     index = SegmentIndex([shapely.LineString([s[0][:2], s[0][2:]]) for s in segs], cell_size=cell)
-    got = index.highest_within(px, py, max_dist, values)
+    got = SegmentValues(index, values).highest_within(px, py, max_dist)
     assert got.tolist() == twins.highest_within(
         px.tolist(),
         py.tolist(),
@@ -289,29 +292,58 @@ def test_highest_within_matches_twin_and_shapely(segs, points, cell, max_dist) -
     if segs and points:
         lines = shapely.linestrings(np.stack([np.c_[x0, y0], np.c_[x1, y1]], axis=1))
         exact = shapely.distance(shapely.points(px, py)[:, None], lines[None, :])
-        near = np.where(exact <= max_dist, values[None, :], -np.inf).max(axis=1)
+        near = np.where(exact <= max_dist, values[None, :], -np.inf)
+        near = np.fmax.reduce(near, axis=1, initial=-np.inf)  # NaN values count as none
         clear = (np.abs(exact - max_dist) > 1e-9 * max(1.0, max_dist)).all(axis=1)
         assert got[clear].tolist() == near[clear].tolist()
 
 
+@PROPERTY
+@given(
+    st.lists(st.integers(0, 6), max_size=12),
+    st.lists(st.sampled_from([5.0, 30.0, 30.0, 50.0, math.inf, -math.inf, math.nan]), min_size=1),
+    st.booleans(),
+    st.randoms(use_true_random=False),
+)
+def test_rank_cells_matches_twin(counts, values, descending, rng) -> None:
+    """Each cell's items ranked by value (NaN last, ties in grid order), against the twin."""
+    cell_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    cell_items = np.array(
+        [rng.randrange(len(values)) for _ in range(int(cell_start[-1]))], np.int64
+    )
+    given_items = cell_items.copy()
+    items, ranked = K.rank_cells(cell_start, cell_items, arr(values), descending)
+    want_items, want_ranked = twins.rank_cells(
+        cell_start.tolist(), cell_items.tolist(), values, descending
+    )
+    assert items.tolist() == want_items
+    assert np.array_equal(ranked, arr(want_ranked), equal_nan=True)
+    assert cell_items.tolist() == given_items.tolist()  # the grid's own order left as it was
+
+
 def test_highest_within_hand_computed() -> None:
     """Segment 0 (0,0)-(100,0) valued 30, the zero-length segment 1 at (200,0) valued 50."""
-    from cdw.geo.index import SegmentIndex
+    from cdw.geo.index import SegmentIndex, SegmentValues
 
     index = SegmentIndex(
         [shapely.LineString([(0, 0), (100, 0)]), shapely.LineString([(200, 0), (200, 0)])]
     )
-    got = index.highest_within(
-        arr([50, 150, 150, 200, 400]), arr([10, 0, 60, 0, 0]), 50.0, arr([30, 50])
+    got = SegmentValues(index, arr([30, 50])).highest_within(
+        arr([50, 150, 150, 200, 400]), arr([10, 0, 60, 0, 0]), 50.0
     )
     assert got.tolist() == [30.0, 50.0, -math.inf, 50.0, -math.inf]
 
 
 @PROPERTY
 @given(
-    st.lists(st.tuples(segment, st.sampled_from([20.0, 30.0, 40.0, 60.0, math.inf])), max_size=30),
     st.lists(
-        st.tuples(far_coord, far_coord, st.sampled_from([0.0, 25.0, 40.0, 61.0, math.inf])),
+        st.tuples(segment, st.sampled_from([20.0, 30.0, 40.0, 60.0, math.inf, math.nan])),
+        max_size=30,
+    ),
+    st.lists(
+        st.tuples(
+            far_coord, far_coord, st.sampled_from([0.0, 25.0, 40.0, 61.0, math.inf, math.nan])
+        ),
         max_size=30,
     ),
     st.sampled_from([None, 20.0, 137.5, 5000.0]),
@@ -319,16 +351,16 @@ def test_highest_within_hand_computed() -> None:
 )
 def test_some_within_below_matches_twin_and_within(segs, points, cell, max_dist) -> None:
     """Is a segment valued below the point's bound near it: the kernel (through
-    ``SegmentIndex``) against the twin, and against ``within`` on the segments valued
+    ``SegmentValues``) against the twin, and against ``within`` on the segments valued
     below each bound (the corridor test it replaces, one per value)."""
-    from cdw.geo.index import SegmentIndex
+    from cdw.geo.index import SegmentIndex, SegmentValues
 
     x0, y0, x1, y1 = (arr([s[0][i] for s in segs]) for i in range(4))
     values = arr([s[1] for s in segs])
     px, py, bounds = (arr([p[i] for p in points]) for i in range(3))
     lines = [shapely.LineString([s[0][:2], s[0][2:]]) for s in segs]
     index = SegmentIndex(lines, cell_size=cell)
-    got = index.some_within_below(px, py, max_dist, values, bounds)
+    got = SegmentValues(index, values).some_within_below(px, py, max_dist, bounds)
     assert got.tolist() == twins.some_within_below(
         px.tolist(),
         py.tolist(),
@@ -341,7 +373,7 @@ def test_some_within_below_matches_twin_and_within(segs, points, cell, max_dist)
         max_dist,
     )
     want = np.zeros(px.size, bool)
-    for bound in np.unique(bounds).tolist():
+    for bound in np.unique(bounds[~np.isnan(bounds)]).tolist():
         below = [line for line, v in zip(lines, values.tolist(), strict=True) if v < bound]
         if below:
             near = SegmentIndex(below, cell_size=cell).within(px, py, max_dist)
@@ -352,7 +384,7 @@ def test_some_within_below_matches_twin_and_within(segs, points, cell, max_dist)
 def test_some_within_below_hand_computed() -> None:
     """Segment 0 (0,0)-(100,0) valued 30, the zero-length segment 1 at (200,0) valued 50,
     segment 2 (100,0)-(200,0) valued 40; bounds per point; a NaN point is never near."""
-    from cdw.geo.index import SegmentIndex
+    from cdw.geo.index import SegmentIndex, SegmentValues
 
     index = SegmentIndex(
         [
@@ -363,10 +395,13 @@ def test_some_within_below_hand_computed() -> None:
     )
     px, py = arr([50, 150, 150, 200, 200, 400, np.nan]), arr([10, 0, 60, 0, 0, 0, 0])
     bounds = arr([31, 30, 99, 41, 40, 99, 99])
-    got = index.some_within_below(px, py, 50.0, arr([30, 50, 40]), bounds)
+    limits = SegmentValues(index, arr([30, 50, 40]))
+    got = limits.some_within_below(px, py, 50.0, bounds)
     assert got.tolist() == [True, False, False, True, False, False, False]
     with pytest.raises(ValueError):
-        index.some_within_below(px, py, 50.0, arr([30, 50, 40]), bounds[:2])
+        limits.some_within_below(px, py, 50.0, bounds[:2])
+    with pytest.raises(ValueError):
+        SegmentValues(index, arr([30, 50]))
 
 
 @PROPERTY

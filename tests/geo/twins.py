@@ -118,6 +118,24 @@ def segment_within(
     return cross * cross <= r2 * length2
 
 
+def rank_cells(
+    cell_start: Sequence[int], cell_items: Sequence[int], values: Floats, descending: bool
+) -> tuple[list[int], list[float]]:
+    """Each cell's items in order of their values, ascending or descending, NaN last, ties
+    in grid order; and each item's value."""
+    items: list[int] = []
+    for c in range(len(cell_start) - 1):
+        cell = list(cell_items[cell_start[c] : cell_start[c + 1]])
+        items += sorted(
+            cell,
+            key=lambda s: (
+                math.isnan(values[s]),
+                0.0 if math.isnan(values[s]) else (-values[s] if descending else values[s]),
+            ),
+        )
+    return items, [values[s] for s in items]
+
+
 def highest_within(
     px: Floats,
     py: Floats,
