@@ -26,6 +26,7 @@ from cdw.geo.kernels import (
     distance_to_segments,
     highest_within,
     points_in_polygons,
+    polygon_lookup,
     rank_cells,
     some_within_below,
     within_distance,
@@ -456,6 +457,7 @@ class PolygonSet:
             poly_bbox=_ring_bounds(coords, vertex_ring, ring_part, parts.size),
         )
         self.size = len(geoms)
+        self._lookup = polygon_lookup(self.polygons)  # grid, bands, rasters: built once
         # One part a polygon (no MultiPolygon, none empty): part index = caller's index.
         self._parts_are_polygons = bool(
             np.array_equal(self.part_owner, np.arange(self.size, dtype=np.int64))
@@ -469,7 +471,7 @@ class PolygonSet:
     ) -> np.ndarray:
         """For each point the caller's index of the polygon containing it, -1 if none."""
         x, y = coordinate_arrays(px, py, ("px", "py"))
-        part = points_in_polygons(x, y, self.polygons)
+        part = points_in_polygons(x, y, self.polygons, self._lookup)
         if not self.part_owner.size or self._parts_are_polygons:
             return part
         return np.where(part >= 0, self.part_owner[np.maximum(part, 0)], -1)

@@ -770,28 +770,36 @@ def _polygon_raster(
     return side, scale, states
 
 
-@njit(cache=True, nogil=True)
-def points_in_polygons(px: np.ndarray, py: np.ndarray, polygons: Polygons) -> np.ndarray:
-    """Index of the first polygon containing each point, -1 if none (NaN points: -1).
+class PolygonLookup(NamedTuple):
+    """What ``points_in_polygons`` reads besides the polygons, built once per set of them
+    (``polygon_lookup``): the grid over their boxes (``_polygon_grid``), their edges by
+    band (``_edge_bands``) and their rasters of certain verdicts (``_polygon_raster``)."""
 
-    Containment is the even-odd (crossing number) rule over all rings of a polygon, so a
-    point in a hole is outside. Boundary rule (half-open, as in PNPOLY): a point exactly
-    on an edge counts as inside where the polygon lies to its right or above it, outside
-    where it lies to its left or below (for an axis-aligned square: left and bottom edges
-    inside, right and top edges outside). Candidates come from a uniform grid over the
-    bounding boxes, each polygon's edges from horizontal bands, and a point in a sub-cell of
-    a polygon's box that no edge comes near takes that sub-cell's verdict
-    (``_polygon_raster``); all built on each call.
-    """
+    min_x: float
+    min_y: float
+    max_x: float
+    max_y: float
+    inv_cell: float
+    n_cols: int
+    n_rows: int
+    cell_start: np.ndarray
+    cell_items: np.ndarray
+    prev: np.ndarray
+    n_bands: np.ndarray
+    band_scale: np.ndarray
+    first_band: np.ndarray
+    band_start: np.ndarray
+    band_edges: np.ndarray
+    side: int
+    scale: np.ndarray
+    states: np.ndarray
+
+
+@njit(cache=True, nogil=True)
+def _polygon_lookup_parts(polygons: Polygons) -> tuple[object, ...]:
+    """``PolygonLookup``'s fields, in order (of at least one polygon)."""
     ring_x, ring_y, ring_start, poly_ring_start, poly_bbox = polygons
-    n = px.size
-    n_poly = poly_bbox.shape[0]
-    out = np.full(n, -1, _INT)
-    if n == 0 or n_poly == 0:
-        return out
     min_x, min_y, inv_cell, n_cols, n_rows, cell_start, cell_items = _polygon_grid(poly_bbox)
-    max_x = poly_bbox[:, 2].max()
-    max_y = poly_bbox[:, 3].max()
     prev, n_bands, band_scale, first_band, band_start, band_edges = _edge_bands(
         ring_y, ring_start, poly_ring_start, poly_bbox
     )
@@ -799,6 +807,35 @@ def points_in_polygons(px: np.ndarray, py: np.ndarray, polygons: Polygons) -> np
         ring_x, ring_y, ring_start, poly_ring_start, poly_bbox,
         prev, n_bands, band_scale, first_band, band_start, band_edges,
     )  # fmt: skip
+    return (
+        min_x, min_y, poly_bbox[:, 2].max(), poly_bbox[:, 3].max(), inv_cell, n_cols, n_rows,
+        cell_start, cell_items, prev, n_bands, band_scale, first_band, band_start, band_edges,
+        side, scale, states,
+    )  # fmt: skip
+
+
+def polygon_lookup(polygons: Polygons) -> PolygonLookup | None:
+    """The lookup ``points_in_polygons`` reads for ``polygons`` (None for none)."""
+    if polygons.poly_bbox.shape[0] == 0:
+        return None
+    return PolygonLookup(*_polygon_lookup_parts(polygons))
+
+
+@njit(cache=True, nogil=True)
+def _points_in_polygons(
+    px: np.ndarray, py: np.ndarray, polygons: Polygons, lookup: PolygonLookup
+) -> np.ndarray:
+    ring_x, ring_y = polygons.ring_x, polygons.ring_y
+    poly_bbox = polygons.poly_bbox
+    min_x, min_y, max_x, max_y = lookup.min_x, lookup.min_y, lookup.max_x, lookup.max_y
+    inv_cell, n_cols, n_rows = lookup.inv_cell, lookup.n_cols, lookup.n_rows
+    cell_start, cell_items, side, scale, states = (
+        lookup.cell_start, lookup.cell_items, lookup.side, lookup.scale, lookup.states
+    )  # fmt: skip
+    prev, n_bands, band_scale = lookup.prev, lookup.n_bands, lookup.band_scale
+    first_band, band_start, band_edges = lookup.first_band, lookup.band_start, lookup.band_edges
+    n = px.size
+    out = np.full(n, -1, _INT)
     for i in range(n):
         x = px[i]
         y = py[i]
@@ -822,6 +859,25 @@ def points_in_polygons(px: np.ndarray, py: np.ndarray, polygons: Polygons) -> np
                 out[i] = p
                 break
     return out
+
+
+def points_in_polygons(
+    px: np.ndarray, py: np.ndarray, polygons: Polygons, lookup: PolygonLookup | None
+) -> np.ndarray:
+    """Index of the first polygon containing each point, -1 if none (NaN points: -1).
+
+    Containment is the even-odd (crossing number) rule over all rings of a polygon, so a
+    point in a hole is outside. Boundary rule (half-open, as in PNPOLY): a point exactly
+    on an edge counts as inside where the polygon lies to its right or above it, outside
+    where it lies to its left or below (for an axis-aligned square: left and bottom edges
+    inside, right and top edges outside). Candidates come from a uniform grid over the
+    bounding boxes, each polygon's edges from horizontal bands, and a point in a sub-cell of
+    a polygon's box that no edge comes near takes that sub-cell's verdict
+    (``_polygon_raster``): ``lookup``, built once for the polygons (``polygon_lookup``).
+    """
+    if lookup is None or px.size == 0:
+        return np.full(px.size, -1, _INT)
+    return _points_in_polygons(px, py, polygons, lookup)
 
 
 # --- transverse Mercator (UTM) ---------------------------------------------------------

@@ -483,9 +483,14 @@ def square(x0: float, y0: float, x1: float, y1: float, closed: bool = True):
     return ring + [ring[0]] if closed else ring
 
 
+def in_polygons(px: np.ndarray, py: np.ndarray, polygons) -> list[int]:
+    """The kernel with the lookup built for ``polygons``, once, as ``PolygonSet`` builds it."""
+    arrays = K.Polygons(*polygon_arrays(polygons))
+    return ints(K.points_in_polygons(px, py, arrays, K.polygon_lookup(arrays)))
+
+
 def locate(polygons, points: list[tuple[float, float]]) -> list[int]:
-    px, py = arr([p[0] for p in points]), arr([p[1] for p in points])
-    return ints(K.points_in_polygons(px, py, K.Polygons(*polygon_arrays(polygons))))
+    return in_polygons(arr([p[0] for p in points]), arr([p[1] for p in points]), polygons)
 
 
 def test_points_in_polygons_hand_computed() -> None:
@@ -608,7 +613,7 @@ def test_points_in_polygons_dense_points_match_twin(polygons, seed: int) -> None
     ys = [v[1] for rings in polygons for ring in rings for v in ring]
     px = np.concatenate([rng.uniform(min(xs) - 10, max(xs) + 10, 400), xs, np.add(xs, 1e-7)])
     py = np.concatenate([rng.uniform(min(ys) - 10, max(ys) + 10, 400), ys, np.subtract(ys, 1e-7)])
-    got = ints(K.points_in_polygons(px, py, K.Polygons(*polygon_arrays(polygons))))
+    got = in_polygons(px, py, polygons)
     assert got == twins.points_in_polygons(px.tolist(), py.tolist(), polygons)
 
 
