@@ -35,6 +35,7 @@ from cdw.flows.context import context_parts
 from cdw.flows.models import AnalysedDay, LoadedLeg
 from cdw.flows.partitioned import (
     ContextParcel,
+    PickledLegs,
     merge_results,
     plan_tasks,
     run_tasks,
@@ -70,7 +71,7 @@ def _run(
     settings: Settings,
     now: datetime | None,
     checks: bool,
-    on_legs: Callable[[list[TripFacts]], None] | None = None,
+    on_legs: Callable[[list[TripFacts] | PickledLegs], None] | None = None,
 ) -> tuple[AnalysisReport, list[TripFacts]]:
     """One engine run over the days: its report (flags found, none stored) and loaded legs
     (with ``on_legs``: none, each task's legs are handed there as it ends). The run is
@@ -138,8 +139,11 @@ def _analyse(
     # a long range's legs, each with its path, would otherwise all be in memory at once.
     with tempfile.TemporaryFile() as spool:
 
-        def keep(legs: list[TripFacts]) -> None:
-            pickle.dump(legs, spool, protocol=pickle.HIGHEST_PROTOCOL)
+        def keep(legs: list[TripFacts] | PickledLegs) -> None:
+            if isinstance(legs, PickledLegs):  # from a Dask worker: written as it came
+                spool.write(legs.data)
+            else:
+                pickle.dump(legs, spool, protocol=pickle.HIGHEST_PROTOCOL)
 
         report = _run(session, store, start_day, end_day, settings, now, True, keep)[0]
         session.exec(

@@ -100,6 +100,19 @@ class Task:
     rows: int
 
 
+@dataclass(frozen=True)
+class PickledLegs:
+    """A task's loaded legs as a Dask worker sent them, still pickled (a list of
+    ``TripFacts``): the coordinator writes them to its spool as they are (``cdw.flows.day``)
+    rather than unpickling them and pickling them again."""
+
+    data: bytes
+
+    def load(self) -> list[TripFacts]:
+        legs: list[TripFacts] = pickle.loads(self.data)
+        return legs
+
+
 @dataclass
 class TaskResult:
     """What one task found; small beside its points (these alone travel back)."""
@@ -110,17 +123,28 @@ class TaskResult:
     vehicles: int
     trips: int
     flags: list[Flag]
-    legs: list[TripFacts]
+    legs: list[TripFacts] | PickledLegs
     timings: dict[str, float] = field(default_factory=dict)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Pickled whole, in band: Dask's own pickling sends each leg's path array as a frame
-        # of its own, and a task's thousand legs then cost four times as much to send and take.
-        return (_task_result, (pickle.dumps(vars(self), protocol=pickle.HIGHEST_PROTOCOL),))
+        # Pickled in band, the legs apart: Dask's own pickling sends each leg's path array as
+        # a frame of its own (a task's thousand legs then cost four times as much to send and
+        # take), and the legs arrive as PickledLegs.
+        rest = {k: v for k, v in vars(self).items() if k != "legs"}
+        legs = self.legs
+        return (
+            _task_result,
+            (
+                pickle.dumps(rest, protocol=pickle.HIGHEST_PROTOCOL),
+                legs.data
+                if isinstance(legs, PickledLegs)
+                else pickle.dumps(legs, protocol=pickle.HIGHEST_PROTOCOL),
+            ),
+        )
 
 
-def _task_result(pickled: bytes) -> TaskResult:
-    return TaskResult(**pickle.loads(pickled))
+def _task_result(rest: bytes, legs: bytes) -> TaskResult:
+    return TaskResult(**pickle.loads(rest), legs=PickledLegs(legs))
 
 
 class StoreMismatch(CdwError):
@@ -475,14 +499,17 @@ def run_tasks(
 
 
 def merge_results(
-    results: Iterable[TaskResult], on_legs: Callable[[list[TripFacts]], None] | None = None
+    results: Iterable[TaskResult],
+    on_legs: Callable[[list[TripFacts] | PickledLegs], None] | None = None,
 ) -> TaskResult:
     """The tasks' results as one run's: counts summed, flags in the pipeline's order (per
     vehicle, then start, then code), legs by start, vehicle and trip; timings summed over the
     tasks (seconds of work, not of the wall clock). With ``on_legs``, each task's legs go
-    there as the task's result is taken and are not kept (a long range's legs, each with its
-    path, outweigh a task's points): the merged result then has none."""
+    there as the task's result is taken (as they came: pickled from a Dask worker) and are
+    not kept (a long range's legs, each with its path, outweigh a task's points): the merged
+    result then has none."""
     merged = TaskResult(0, 0, {}, 0, 0, [], [])
+    legs: list[TripFacts] = []
     for r in results:
         merged.points_read += r.points_read
         merged.points_kept += r.points_kept
@@ -490,7 +517,7 @@ def merge_results(
         merged.trips += r.trips
         merged.flags.extend(r.flags)
         if on_legs is None:
-            merged.legs.extend(r.legs)
+            legs.extend(r.legs.load() if isinstance(r.legs, PickledLegs) else r.legs)
         else:
             on_legs(r.legs)
         for reason, n in r.dropped.items():
@@ -498,5 +525,5 @@ def merge_results(
         for stage, seconds in r.timings.items():
             merged.timings[stage] = merged.timings.get(stage, 0.0) + seconds
     merged.flags.sort(key=lambda f: (f.vehicle, f.start, f.code))
-    merged.legs.sort(key=lambda t: (t.start, t.vehicle, t.trip_id))
+    merged.legs = sorted(legs, key=lambda t: (t.start, t.vehicle, t.trip_id))
     return merged

@@ -37,7 +37,7 @@ from cdw.errors import ValidationFailed
 from cdw.flags.models import FlagRecord
 from cdw.flows import partitioned
 from cdw.flows.context import load_context
-from cdw.flows.day import _run, analyse_days
+from cdw.flows.day import _run, analyse_days, analysed_legs
 from cdw.flows.partitioned import ContextParcel, plan_tasks, scheduler_of, span_projector
 from cdw.geo.projection import Projector
 from cdw.manifests.reconcile import trip_facts
@@ -130,6 +130,49 @@ def test_stored_flags_are_the_same_whatever_the_groups(world):
 
     whole = stored(10**8)
     assert whole and stored(1) == whole
+
+
+def test_a_task_result_travels_with_its_legs_pickled_once(world):
+    """A task's result from a Dask worker: its legs arrive still pickled, go to the spool as
+    they came (``on_legs``), and are unpickled only where a caller keeps them."""
+    engine, store, settings = world
+    with Session(engine) as session:
+        run, legs = _run(session, store, DAY, LAST, settings, NOW, checks=True)
+    result = partitioned.TaskResult(9, 8, {"future": 1}, 2, 3, run.flags, legs, {"read": 0.5})
+    arrived = pickle.loads(pickle.dumps(result))
+    assert isinstance(arrived.legs, partitioned.PickledLegs) and legs
+    assert arrived.legs.load() == legs
+    assert flag_dicts(arrived.flags) == flag_dicts(run.flags)
+    assert (arrived.points_read, arrived.dropped, arrived.timings) == (
+        9,
+        {"future": 1},
+        {"read": 0.5},
+    )
+    assert pickle.loads(pickle.dumps(arrived)).legs == arrived.legs  # passed on as it came
+    spooled: list = []
+    assert partitioned.merge_results([arrived], spooled.append).legs == []
+    assert spooled == [arrived.legs]
+    assert partitioned.merge_results([arrived]).legs == legs
+
+
+def test_legs_from_dask_workers_are_stored_as_inline(world):
+    distributed = pytest.importorskip("distributed")
+    engine, store, settings = world
+    grouped = settings.model_copy(update={"analysis_chunk_rows": 6_000})
+
+    def stored(run_settings: Settings) -> list:
+        with Session(engine) as session:
+            analyse_days(session, store, DAY, LAST, run_settings, now=NOW)
+            return analysed_legs(session, DAY, LAST) or []
+
+    inline = stored(grouped)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=None
+    ) as cluster:
+        on_dask = stored(
+            grouped.model_copy(update={"analysis_scheduler": cluster.scheduler_address})
+        )
+    assert inline and on_dask == inline
 
 
 def _task_threads(monkeypatch) -> list[str]:
