@@ -1101,18 +1101,22 @@ def _by_vehicle_and_time(frame: pl.DataFrame) -> pl.DataFrame:
     slices, ``_SLICED_RUN_ROWS``), cheaper in time and memory than sorting every row by plate
     and time; runs of one vehicle that overlap in time
     (files of one bucket-day whose times interleave) leave a full sort to do. The key
-    (vehicle, ts) is unique, so both give the one order."""
+    (vehicle, ts) is unique, so both give the one order. Whether the runs in order make the
+    rows so is read from the runs' ends (a vehicle's next run starting no earlier than its
+    last one ended), not from every row again."""
     if sorted_by_vehicle_ts(frame):
         return vehicles_marked_sorted(frame)
     vehicle, ts = pl.col("vehicle"), pl.col("ts")
     new_run = (vehicle != vehicle.shift(1)) | (ts <= ts.shift(1))
     starts = frame.select(new_run.fill_null(True).arg_true()).to_series()
+    ends = starts.shift(-1, fill_value=frame.height)
     runs = pl.DataFrame(
         {
             "start": starts,
-            "end": starts.shift(-1, fill_value=frame.height),
+            "end": ends,
             "vehicle": frame["vehicle"].gather(starts),
             "ts": frame["ts"].gather(starts),
+            "last": frame["ts"].gather(ends - 1),
         }
     ).sort("vehicle", "ts")
     if frame.height >= _SLICED_RUN_ROWS * runs.height:  # long runs: copied whole
@@ -1120,9 +1124,19 @@ def _by_vehicle_and_time(frame: pl.DataFrame) -> pl.DataFrame:
         frame = pl.concat([frame.slice(a, b - a) for a, b in bounds], rechunk=True)
     else:
         frame = frame[pl.int_ranges(runs["start"], runs["end"], eager=True).explode()]
-    if sorted_by_vehicle_ts(frame):
+    nulls = frame["vehicle"].null_count() + frame["ts"].null_count()
+    if _runs_in_order(runs) if nulls == 0 else sorted_by_vehicle_ts(frame):
         return vehicles_marked_sorted(frame)
     return frame.sort("vehicle", "ts")
+
+
+def _runs_in_order(runs: pl.DataFrame) -> bool:
+    """Whether ``runs`` (``vehicle, ts, last``: each run's plate and first and last time; no
+    nulls), in their order, put their rows in order of vehicle, then time: each run of a
+    vehicle after another of it starts no earlier than that one ended."""
+    vehicle, previous = pl.col("vehicle"), pl.col("vehicle").shift(1)
+    after = (vehicle != previous) | (pl.col("ts") >= pl.col("last").shift(1))
+    return bool(runs.select(after.fill_null(True).all()).item())
 
 
 def _vehicle_rows(meta: pq.FileMetaData) -> dict[str, int] | None:
