@@ -346,12 +346,40 @@ def stay_centres(
     return cx, cy
 
 
+# ``median_step`` counts whole-second steps up to this long one by one (longer ones together).
+_COUNTED_STEP_S = 3600
+
+
 @njit(cache=True, nogil=True)
-def steady_step(t: np.ndarray) -> tuple[float, bool]:
-    """``np.median(np.diff(t))`` for at least two times where it is the step in the middle
-    of the track (a steady sampling interval: most tracks), found by counting the steps
-    below and equal to it: (that median, True); (NaN, False) where it is not."""
+def _rank_of_counts(counts: np.ndarray, rank: int) -> int:
+    """The value at ``rank`` in sorted order of the values counted in ``counts``."""
+    seen = 0
+    for value in range(counts.size):
+        seen += counts[value]
+        if seen > rank:
+            return value
+    return counts.size
+
+
+@njit(cache=True, nogil=True)
+def median_step(t: np.ndarray) -> tuple[float, bool]:
+    """``np.median(np.diff(t))`` for at least two times, to the last bit, with no selection:
+    (median, True) where every step is a whole number of seconds (terminals report whole
+    seconds) and the middle ones are at most ``_COUNTED_STEP_S`` (read from a count of each),
+    or else where both middle steps in sorted order are the track's middle step (a steady
+    sampling interval: one counting pass); (NaN, False) otherwise, and at a NaN step."""
     n = t.size - 1
+    counts = np.zeros(_COUNTED_STEP_S + 2, _INT)  # the last: every longer step
+    for i in range(1, t.size):
+        step = t[i] - t[i - 1]
+        if not (step >= 0.0 and step == np.floor(step)):
+            break
+        counts[int(min(step, _COUNTED_STEP_S + 1.0))] += 1
+    else:
+        low = _rank_of_counts(counts, (n - 1) // 2)
+        high = _rank_of_counts(counts, n // 2)
+        if high <= _COUNTED_STEP_S:
+            return (0.0 + low if n % 2 else (0.0 + low + high) / 2), True
     guess = t[n // 2 + 1] - t[n // 2]
     less = equal = more = 0
     for i in range(1, t.size):

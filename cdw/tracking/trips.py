@@ -176,8 +176,8 @@ class VehicleTrack:
         def compute() -> float:
             if self.n < 2:
                 return 0.0
-            step, steady = K.steady_step(self.t)  # one counting pass, no selection
-            return step if steady else float(np.median(np.diff(self.t)))
+            step, found = K.median_step(self.t)  # one counting pass, no selection
+            return step if found else float(np.median(np.diff(self.t)))
 
         return self.memo(("sampling_interval_s",), compute)
 

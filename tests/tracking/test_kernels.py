@@ -484,20 +484,33 @@ def test_median_is_numpys() -> None:
     assert same_bits(K.median(arr([-0.0])), float(np.median(arr([-0.0]))))
 
 
-def test_steady_step_hand_computed() -> None:
-    assert K.steady_step(arr([0, 10, 20, 30, 45])) == (10.0, True)
-    assert K.steady_step(arr([0, 10, 20, 50, 80]))[1] is False  # median 10, middle step 30
-    assert K.steady_step(arr([0, 10, math.nan, 30]))[1] is False
+def test_median_step_hand_computed() -> None:
+    assert K.median_step(arr([0, 10, 20, 30, 45])) == (10.0, True)
+    assert K.median_step(arr([0, 9, 20, 30, 42])) == (10.5, True)  # steps 9 11 10 12: counted
+    assert K.median_step(arr([0, 10, 20, 50, 80])) == (20.0, True)  # the middle step 30 is not it
+    assert K.median_step(arr([0, 0.5, 1, 1.5, 2.25])) == (0.5, True)  # steady, not whole
+    assert K.median_step(arr([0, 0.5, 2, 3.5, 3.75]))[1] is False  # neither
+    assert K.median_step(arr([0, 4000, 9000, 9010, 15010]))[1] is False  # middles beyond counting
+    assert K.median_step(arr([0, 10, math.nan, 30]))[1] is False
 
 
 @PROPERTY
-@given(st.lists(st.one_of(st.sampled_from([0.0, 10.0, 30.0]), st.floats(0, 100)), min_size=1))
-def test_steady_step_is_numpys_median_step_where_steady(steps: list[float]) -> None:
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([0.0, 8.0, 9.0, 10.0, 11.0, 12.0, 30.0, 3600.0, 3601.0, 86_400.0]),
+            st.integers(0, 4000).map(float),
+            st.floats(0, 100),
+        ),
+        min_size=1,
+    )
+)
+def test_median_step_is_numpys_median_step_where_found(steps: list[float]) -> None:
     t = np.cumsum(arr([1.7e9, *steps]))
-    step, steady = K.steady_step(t)
-    want_step, want_steady = twins.steady_step(t.tolist())
-    assert steady == want_steady and same_bits(step, want_step)
-    if steady:
+    step, found = K.median_step(t)
+    want_step, want_found = twins.median_step(t.tolist())
+    assert found == want_found and same_bits(step, want_step)
+    if found:
         assert same_bits(step, float(np.median(np.diff(t))))
 
 

@@ -211,15 +211,18 @@ def median(values: Floats) -> float:
     return (0.0 + ordered[half - 1] + ordered[half]) / 2
 
 
-def steady_step(t: Floats) -> tuple[float, bool]:
-    """The median step where both middle steps in sorted order are the track's middle step."""
+def median_step(t: Floats) -> tuple[float, bool]:
+    """The median step where every step is a whole number of seconds (an infinite one
+    counts) and the middle ones at most 3,600 s, or where both middle steps in sorted order
+    are the track's middle step."""
     steps = [b - a for a, b in zip(t[:-1], t[1:], strict=True)]
     n = len(steps)
     if any(math.isnan(v) for v in steps):
         return math.nan, False
     ordered = sorted(steps)
-    guess = steps[n // 2]
-    if ordered[(n - 1) // 2] == ordered[n // 2] == guess:
+    low, high = ordered[(n - 1) // 2], ordered[n // 2]
+    whole = all(v >= 0 and (math.isinf(v) or v == math.floor(v)) for v in steps)
+    if (whole and high <= 3600) or low == high == steps[n // 2]:
         return median(steps), True
     return math.nan, False
 
