@@ -140,10 +140,7 @@ def _analyse(
     with tempfile.TemporaryFile() as spool:
 
         def keep(legs: list[TripFacts] | PickledLegs) -> None:
-            if isinstance(legs, PickledLegs):  # from a Dask worker: written as it came
-                spool.write(legs.data)
-            else:
-                pickle.dump(legs, spool, protocol=pickle.HIGHEST_PROTOCOL)
+            spool.write(PickledLegs.of(legs).data)  # from a Dask worker: as they came
 
         report = _run(session, store, start_day, end_day, settings, now, True, keep)[0]
         session.exec(

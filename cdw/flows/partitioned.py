@@ -108,6 +108,13 @@ class PickledLegs:
 
     data: bytes
 
+    @classmethod
+    def of(cls, legs: list[TripFacts] | PickledLegs) -> PickledLegs:
+        """``legs`` pickled (as they are, when they came so)."""
+        if isinstance(legs, PickledLegs):
+            return legs
+        return cls(pickle.dumps(legs, protocol=pickle.HIGHEST_PROTOCOL))
+
     def load(self) -> list[TripFacts]:
         legs: list[TripFacts] = pickle.loads(self.data)
         return legs
@@ -131,16 +138,8 @@ class TaskResult:
         # a frame of its own (a task's thousand legs then cost four times as much to send and
         # take), and the legs arrive as PickledLegs.
         rest = {k: v for k, v in vars(self).items() if k != "legs"}
-        legs = self.legs
-        return (
-            _task_result,
-            (
-                pickle.dumps(rest, protocol=pickle.HIGHEST_PROTOCOL),
-                legs.data
-                if isinstance(legs, PickledLegs)
-                else pickle.dumps(legs, protocol=pickle.HIGHEST_PROTOCOL),
-            ),
-        )
+        rest_data = pickle.dumps(rest, protocol=pickle.HIGHEST_PROTOCOL)
+        return (_task_result, (rest_data, PickledLegs.of(self.legs).data))
 
 
 def _task_result(rest: bytes, legs: bytes) -> TaskResult:

@@ -1124,10 +1124,11 @@ def _by_vehicle_and_time(frame: pl.DataFrame) -> pl.DataFrame:
         frame = pl.concat([frame.slice(a, b - a) for a, b in bounds], rechunk=True)
     else:
         frame = frame[pl.int_ranges(runs["start"], runs["end"], eager=True).explode()]
-    nulls = frame["vehicle"].null_count() + frame["ts"].null_count()
-    if _runs_in_order(runs) if nulls == 0 else sorted_by_vehicle_ts(frame):
-        return vehicles_marked_sorted(frame)
-    return frame.sort("vehicle", "ts")
+    if frame["vehicle"].null_count() or frame["ts"].null_count():
+        in_order = sorted_by_vehicle_ts(frame)
+    else:
+        in_order = _runs_in_order(runs)
+    return vehicles_marked_sorted(frame) if in_order else frame.sort("vehicle", "ts")
 
 
 def _runs_in_order(runs: pl.DataFrame) -> bool:

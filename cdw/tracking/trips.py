@@ -176,7 +176,7 @@ class VehicleTrack:
         def compute() -> float:
             if self.n < 2:
                 return 0.0
-            step, found = K.median_step(self.t)  # one counting pass, no selection
+            step, found = K.median_step(self.t)  # counting passes, no selection
             return step if found else float(np.median(np.diff(self.t)))
 
         return self.memo(("sampling_interval_s",), compute)
