@@ -14,7 +14,8 @@ Per fleet size, in a fresh folder (deleted afterwards unless ``--keep``):
    database in the folder);
 3. ``cdw ingest`` of the track files: time, peak memory;
 4. the polars floor: each track file read, its times parsed, sorted by plate and time and
-   written as Parquet, one file after another as ingest takes them (``--floor`` mode of this
+   written as Parquet with the store's compression (``Settings.store_compression``), one
+   file after another as ingest takes them (``--floor`` mode of this
    script in a child): time, peak memory;
 5. ``cdw analyse --date DAY``: time, peak memory, fixes per second of wall time and per
    CPU-second (user + system of the child and its children: fixes per second per core),
@@ -115,8 +116,9 @@ def measured(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
     return figures
 
 
-def floor(files: list[Path], out_dir: Path) -> None:
-    """Read, parse, sort and write each track file with polars alone (the floor)."""
+def floor(files: list[Path], out_dir: Path, compression: str) -> None:
+    """Read, parse, sort and write each track file with polars alone (the floor), in the
+    compression the store writes."""
     import polars as pl
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -125,7 +127,7 @@ def floor(files: list[Path], out_dir: Path) -> None:
             pl.read_csv(path)
             .with_columns(pl.col("ts").str.to_datetime("%Y-%m-%dT%H:%M:%S%:z"))
             .sort("plate", "ts")
-            .write_parquet(out_dir / f"{path.stem}.parquet")
+            .write_parquet(out_dir / f"{path.stem}.parquet", compression=compression)
         )
 
 
@@ -163,6 +165,7 @@ def run_city(
     generated: Path | None = None,
 ) -> dict[str, Any]:
     from cdw.bundle import REGISTRY_FILES  # not at the top: the floor's child imports no cdw
+    from cdw.config import Settings
     from cdw.demo import bundle_road_network
 
     bundle = workdir / "bundle"
@@ -208,7 +211,9 @@ def run_city(
     result["load_ingest"] = _load()
     ingest = result["ingest"] = measured(_cdw("ingest", *map(str, files)), env)
     fl = result["floor"] = measured(
-        [sys.executable, __file__, "--floor", str(workdir / "floor"), *map(str, files)], env
+        [sys.executable, __file__, "--floor", str(workdir / "floor"), *map(str, files)],
+        # the children see no CDW_ setting but the two above: the store writes the default
+        env | {"FLOOR_COMPRESSION": Settings.model_fields["store_compression"].default},
     )
     shutil.rmtree(workdir / "floor", ignore_errors=True)
     ingest["fixes_per_s"] = round(fixes / ingest["s"])
@@ -336,7 +341,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("files", nargs="*", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.floor is not None:
-        floor(args.files, args.floor)
+        floor(args.files, args.floor, os.environ["FLOOR_COMPRESSION"])
         return {}
 
     root = args.workdir or Path(tempfile.mkdtemp(prefix="cdw-scale-"))

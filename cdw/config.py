@@ -92,6 +92,8 @@ ThresholdOverrides = Annotated[dict[str, float], AfterValidator(_check_overrides
 # Where the analysis runs (Settings.analysis_scheduler; cdw.flows.partitioned.scheduler_of).
 # The most vehicle buckets a point store may have (cdw.tracking.store sorts on day × this).
 MAX_STORE_BUCKETS = 1024
+# Parquet compressions the point store may write (the names polars takes)
+StoreCompression = Literal["lz4", "zstd", "snappy", "uncompressed"]
 SCHEDULER_PATTERN = r"^(inline|local|auto|tcp://(\[[0-9A-Fa-f:.]+\]|[^\s/:@\[\]]+):[0-9]{1,5})$"
 
 
@@ -241,6 +243,12 @@ class Settings(BaseSettings):
         le=MAX_STORE_BUCKETS,
         description="point store: vehicle buckets per day of a NEW store (a store keeps the "
         "number it was created with, in its store.json); one vehicle-day is read from one bucket",
+    )
+    store_compression: StoreCompression = Field(
+        default="lz4",
+        description="point store: Parquet compression of the files it writes from now on (files "
+        "written otherwise stay readable; a compaction rewrites them). lz4 reads at about twice "
+        "zstd's speed for about 1.4 times the disk (benchmarks/README.md, session 11)",
     )
 
     # --- ingest (bounded memory) ---

@@ -316,7 +316,7 @@ def test_files_without_counts_in_their_footer_are_counted_by_a_scan(
     store: PointStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a file written before the footer counted its rows: it lists its vehicles alone
-    def listing_only(frame: pl.DataFrame, path: Path) -> None:
+    def listing_only(frame: pl.DataFrame, path: Path, compression: str) -> None:
         vehicles = frame["vehicle"].unique().sort().to_list()
         frame.write_parquet(path, metadata={"cdw.vehicles": json.dumps(vehicles)})
 
@@ -327,6 +327,52 @@ def test_files_without_counts_in_their_footer_are_counted_by_a_scan(
     counts = store.vehicle_counts(*shanghai_day(date(2024, 5, 1)))
     assert counts.rows() == [("粤A00001", 2), ("粤A00002", 1)]
     assert store.read(*shanghai_day(date(2024, 5, 1)), vehicles=["粤A00001"]).height == 2
+
+
+def _codecs(store: PointStore) -> set[str]:
+    """The compression codecs of every column chunk of the store's files."""
+    return {
+        meta.row_group(g).column(c).compression
+        for f in Path(store.root).rglob("part-*.parquet")
+        for meta in [pq.read_metadata(f)]
+        for g in range(meta.num_row_groups)
+        for c in range(meta.num_columns)
+    }
+
+
+def test_files_are_written_in_the_settings_compression_and_any_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "points"
+    lz4 = PointStore(root, timezone="Asia/Shanghai", compact_files=None, buckets=1)
+    assert lz4.compression == "lz4"  # the default
+    lz4.append(points("粤A00001", [0, 10]))
+    assert _codecs(lz4) == {"LZ4"}
+    monkeypatch.setenv("CDW_STORE_COMPRESSION", "zstd")
+    with mock.patch.object(store_module, "get_settings", lambda: Settings()):
+        zstd = PointStore(root, timezone="Asia/Shanghai", compact_files=None)
+    assert zstd.compression == "zstd"
+    zstd.append(points("粤A00001", [20]))
+    assert _codecs(zstd) == {"LZ4", "ZSTD"}
+    # files of both are read together, as one sorted track
+    assert everything(lz4)["ts"].dt.epoch("s").to_list() == [
+        int(T0.timestamp()) + s for s in (0, 10, 20)
+    ]
+    # a compaction rewrites the bucket in the compression of the store object doing it
+    lz4.compact()
+    assert _codecs(lz4) == {"LZ4"}
+    assert everything(zstd).height == 3
+
+
+def test_an_unknown_compression_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    with pytest.raises(CdwError) as raised:
+        PointStore(tmp_path / "points", compression="gzip")  # type: ignore[arg-type]
+    assert "store_compression" in str(raised.value.as_dict()) and "gzip" in str(
+        raised.value.as_dict()
+    )
+    assert not (tmp_path / "points").exists()
+    with pytest.raises(ValidationError):
+        Settings(store_compression="brotli")  # type: ignore[arg-type]
 
 
 def test_append_many_stores_every_frame_in_one_step(store: PointStore) -> None:
