@@ -21,6 +21,7 @@ from cdw.geo.kernels import (
     Grid,
     Polygons,
     Segments,
+    boundary_distances,
     build_corridor_raster,
     build_segment_index,
     distance_to_segments,
@@ -457,6 +458,7 @@ class PolygonSet:
             poly_bbox=_ring_bounds(coords, vertex_ring, ring_part, parts.size),
         )
         self.size = len(geoms)
+        self._owner_part_start = _offsets(self.part_owner, self.size)
         self._lookup = polygon_lookup(self.polygons)  # grid, bands, rasters: built once
         # One part a polygon (no MultiPolygon, none empty): part index = caller's index.
         self._parts_are_polygons = bool(
@@ -475,6 +477,22 @@ class PolygonSet:
         if not self.part_owner.size or self._parts_are_polygons:
             return part
         return np.where(part >= 0, self.part_owner[np.maximum(part, 0)], -1)
+
+    def boundary_distance(
+        self, px: np.ndarray | Sequence[float], py: np.ndarray | Sequence[float], which: np.ndarray
+    ) -> np.ndarray:
+        """For each point the distance to the boundary of polygon ``which[i]`` (the caller's
+        index): for a point outside it, its distance to the polygon (``shapely.distance``)."""
+        x, y = coordinate_arrays(px, py, ("px", "py"))
+        index = np.asarray(which, dtype=np.int64)
+        if index.shape != x.shape or (
+            index.size and not 0 <= index.min() <= index.max() < self.size
+        ):
+            raise ValueError(
+                f"多边形序号应为 0 到 {self.size - 1}，每点一个 / "
+                f"which must hold one polygon index 0..{self.size - 1} per point"
+            )
+        return boundary_distances(x, y, index, self._owner_part_start, self.polygons)
 
 
 def _offsets(owner: np.ndarray, n_groups: int) -> np.ndarray:

@@ -880,6 +880,53 @@ def points_in_polygons(
     return _points_in_polygons(px, py, polygons, lookup)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _point_segment_distance(
+    x: float, y: float, ax: float, ay: float, bx: float, by: float
+) -> float:
+    """Distance from (x, y) to the segment (ax, ay)-(bx, by), in the steps of GEOS's
+    ``Distance::pointToSegment`` (shapely's distance), so that both give the same bits."""
+    if ax == bx and ay == by:
+        return math.sqrt((x - ax) * (x - ax) + (y - ay) * (y - ay))
+    length2 = (bx - ax) * (bx - ax) + (by - ay) * (by - ay)
+    r = ((x - ax) * (bx - ax) + (y - ay) * (by - ay)) / length2
+    if r <= 0.0:
+        return math.sqrt((x - ax) * (x - ax) + (y - ay) * (y - ay))
+    if r >= 1.0:
+        return math.sqrt((x - bx) * (x - bx) + (y - by) * (y - by))
+    s = ((ay - y) * (bx - ax) - (ax - x) * (by - ay)) / length2
+    return abs(s) * math.sqrt(length2)
+
+
+@njit(cache=True, nogil=True)
+def boundary_distances(
+    px: np.ndarray,
+    py: np.ndarray,
+    which: np.ndarray,
+    owner_part_start: np.ndarray,
+    polygons: Polygons,
+) -> np.ndarray:
+    """Distance from each point to the boundary (every ring) of polygon ``which[i]``, whose
+    parts are ``owner_part_start[which[i]] : owner_part_start[which[i] + 1]`` of
+    ``polygons``; inf for one without rings. For a point outside that polygon it is the
+    distance to the polygon (shapely's)."""
+    ring_x, ring_y, ring_start, part_ring_start = (
+        polygons.ring_x, polygons.ring_y, polygons.ring_start, polygons.poly_ring_start
+    )  # fmt: skip
+    out = np.empty(px.size)
+    for i in range(px.size):
+        x, y, best = px[i], py[i], math.inf
+        for part in range(owner_part_start[which[i]], owner_part_start[which[i] + 1]):
+            for r in range(part_ring_start[part], part_ring_start[part + 1]):
+                a, b = ring_start[r], ring_start[r + 1]
+                for j in range(a, b):
+                    k = j + 1 if j + 1 < b else a  # an unclosed ring closes on its first vertex
+                    d = _point_segment_distance(x, y, ring_x[j], ring_y[j], ring_x[k], ring_y[k])
+                    best = min(best, d)
+        out[i] = best
+    return out
+
+
 # --- transverse Mercator (UTM) ---------------------------------------------------------
 #
 # Krüger's series to sixth order in the third flattening n, as in Karney (2011),

@@ -132,6 +132,16 @@ class AnalysisContext:
             return np.full(x.size, -1, np.int64)
         return np.asarray(polygons.locate(x, y), dtype=np.int64)
 
+    def fence_distance(
+        self, kind: str, index: np.ndarray, x: np.ndarray, y: np.ndarray
+    ) -> np.ndarray:
+        """Distance from each point to the fence of zone ``index[i]`` of ``kind`` (to its
+        boundary: for a point outside the zone, the distance to the zone)."""
+        polygons = self._polygon_sets[kind]
+        if polygons is None:
+            raise ValueError(f"没有{kind}类区域 / no zones of kind {kind}")
+        return polygons.boundary_distance(x, y, index)
+
     def facility_distance(self, x: float, y: float) -> tuple[float, int]:
         """Distance (m) to the nearest facility geofence and its index; (inf, -1) if none."""
         dist, index = self.facility_distances(np.array([x]), np.array([y]))

@@ -51,7 +51,6 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
-import shapely
 
 from cdw.config import Thresholds
 from cdw.tracking import _kernels as K
@@ -477,14 +476,7 @@ def _stay_in_fence(
     sizes = ends - starts
     offsets = np.concatenate(([0], np.cumsum(sizes + 1)))  # each stretch's first slot
     fix = np.arange(offsets[-1]) + np.repeat(starts - offsets[:-1], sizes + 1)  # its end: ends[k]
-    owners, owner = np.unique(fence_place, return_inverse=True)
-    fences = np.empty(owners.size, dtype=object)
-    fences[:] = [
-        ctx.zones(kind)[i].geometry for kind, i in (_kind_of(ctx, p) for p in owners.tolist())
-    ]
-    away = shapely.distance(
-        fences[np.repeat(owner, sizes + 1)], shapely.points(track.x[fix], track.y[fix])
-    )
+    away = _fence_distances(ctx, np.repeat(fence_place, sizes + 1), track.x[fix], track.y[fix])
     far = away > th.fence_exit_margin_m
     far[offsets[1:] - 1] = False
     exit_starts, _ = K.runs_at_least(far, track.t[fix], th.fence_exit_min_s)
@@ -494,6 +486,24 @@ def _stay_in_fence(
         starts[~left].tolist(), ends[~left].tolist(), fence_place[~left].tolist(), strict=True
     ):
         place[a:b] = p
+
+
+def _fence_distances(
+    ctx: AnalysisContext, place: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> np.ndarray:
+    """Distance from each point to the fence of ``place[i]`` (a ``visit_places`` value), for
+    points outside it: the distance to the site, facility or depot."""
+    n_sites, n_places = len(ctx.sites), len(ctx.sites) + len(ctx.facilities)
+    away = np.empty(place.size)
+    for kind, first, end in (
+        ("site", 0, n_sites),
+        ("facility", n_sites, n_places),
+        ("depot", n_places, n_places + len(ctx.depots)),
+    ):
+        of_kind = (place >= first) & (place < end)
+        if of_kind.any():
+            away[of_kind] = ctx.fence_distance(kind, place[of_kind] - first, x[of_kind], y[of_kind])
+    return away
 
 
 def _kind_of(ctx: AnalysisContext, p: int) -> tuple[str, int]:

@@ -116,6 +116,30 @@ def test_polygon_set_maps_parts_to_callers_index() -> None:
     assert fences.locate(px, py).tolist() == [0, -1, 1, 1, -1, 3]
 
 
+def test_polygon_set_boundary_distance_is_shapelys_outside_each_fence() -> None:
+    shapes = [
+        Polygon(box(0, 0, 10, 10).exterior.coords, [box(4, 4, 6, 6).exterior.coords]),
+        MultiPolygon([box(20, 0, 30, 10), box(40, 0, 50, 10)]),
+        Polygon(),
+        LineString([(0, 0), (300, 200), (600, 0)]).buffer(50),
+    ]
+    fences = PolygonSet(shapes)
+    rng = np.random.default_rng(5)
+    px, py = rng.uniform(-100, 700, 3000), rng.uniform(-100, 300, 3000)
+    which = rng.choice([0, 1, 3], 3000)
+    got = fences.boundary_distance(px, py, which)
+    boundaries = shapely.boundary(np.array(shapes, dtype=object)[which])
+    assert (got == shapely.distance(boundaries, shapely.points(px, py))).all()
+    outside = ~shapely.contains_xy(np.array(shapes, dtype=object)[which], px, py)
+    expected = shapely.distance(np.array(shapes, dtype=object)[which], shapely.points(px, py))
+    assert (got[outside] == expected[outside]).all() and outside.sum() > 2000
+    assert fences.boundary_distance([1.0], [1.0], np.array([2])).tolist() == [math.inf]  # empty
+    with pytest.raises(ValueError, match="polygon index 0..3"):
+        fences.boundary_distance([1.0], [1.0], np.array([4]))
+    with pytest.raises(ValueError, match="one polygon index"):
+        fences.boundary_distance([1.0, 2.0], [1.0, 2.0], np.array([0]))
+
+
 def test_polygon_set_empty() -> None:
     assert PolygonSet([]).locate([1.0, 2.0], [1.0, 2.0]).tolist() == [-1, -1]
     assert PolygonSet([box(0, 0, 1, 1)]).locate([], []).tolist() == []

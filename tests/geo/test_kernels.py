@@ -617,6 +617,40 @@ def test_points_in_polygons_dense_points_match_twin(polygons, seed: int) -> None
     assert got == twins.points_in_polygons(px.tolist(), py.tolist(), polygons)
 
 
+def fence_distances(px, py, which, polygons) -> list[float]:
+    """The kernel over ``polygons``, each polygon one part."""
+    arrays = K.Polygons(*polygon_arrays(polygons))
+    parts = np.arange(len(polygons) + 1, dtype=np.int64)
+    return K.boundary_distances(arr(px), arr(py), np.array(which, np.int64), parts, arrays).tolist()
+
+
+def test_boundary_distances_hand_computed() -> None:
+    with_hole = [square(0, 0, 10, 10), square(4, 4, 6, 6)]
+    unclosed = [square(20, 0, 30, 10, closed=False)]
+    px, py = [15, -3, 5, 5, 20, 35], [5, -4, 5, 2, 5, 10]
+    which = [0, 0, 0, 0, 1, 1]
+    # beside the square; off a corner (3-4-5); in the hole (1 from its rings); inside
+    # between the rings; on an edge; to the right of the closing edge of an unclosed ring
+    assert fence_distances(px, py, which, [with_hole, unclosed]) == [5.0, 5.0, 1.0, 2.0, 0.0, 5.0]
+
+
+@PROPERTY
+@given(
+    st.lists(polygon, min_size=1, max_size=4),
+    st.lists(st.tuples(far_coord, far_coord, st.integers(0, 3)), max_size=40),
+)
+def test_boundary_distances_match_twin_and_shapely(polygons, points) -> None:
+    px, py = [p[0] for p in points], [p[1] for p in points]
+    which = [p[2] % len(polygons) for p in points]
+    got = fence_distances(px, py, which, polygons)
+    assert got == twins.boundary_distances(px, py, which, polygons)
+    shapes = [shapely.Polygon(rings[0], rings[1:]) for rings in polygons]
+    for x, y, w, d in zip(px, py, which, got, strict=True):
+        assert d == shapely.distance(shapes[w].boundary, shapely.Point(x, y))
+        if not shapely.contains_xy(shapes[w], x, y):
+            assert d == shapely.distance(shapes[w], shapely.Point(x, y))
+
+
 # --- transverse Mercator -----------------------------------------------------------------
 
 UTM49 = TransverseMercator.of(pyproj.CRS.from_epsg(32649))

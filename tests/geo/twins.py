@@ -244,6 +244,40 @@ def points_in_polygons(
     return out
 
 
+def boundary_distances(
+    px: Floats,
+    py: Floats,
+    which: Sequence[int],
+    polygons: Sequence[Sequence[Sequence[tuple[float, float]]]],
+) -> list[float]:
+    """Distance from each point to the rings of ``polygons[which[i]]`` (each ring closed
+    on its first vertex), as GEOS measures a point against a segment."""
+
+    def to_segment(x: float, y: float, a: tuple[float, float], b: tuple[float, float]) -> float:
+        (ax, ay), (bx, by) = a, b
+        if a == b:
+            return math.sqrt((x - ax) ** 2 + (y - ay) ** 2)
+        length2 = (bx - ax) ** 2 + (by - ay) ** 2
+        r = ((x - ax) * (bx - ax) + (y - ay) * (by - ay)) / length2
+        if r <= 0:
+            return math.sqrt((x - ax) ** 2 + (y - ay) ** 2)
+        if r >= 1:
+            return math.sqrt((x - bx) ** 2 + (y - by) ** 2)
+        return abs(((ay - y) * (bx - ax) - (ax - x) * (by - ay)) / length2) * math.sqrt(length2)
+
+    return [
+        min(
+            (
+                to_segment(x, y, ring[v], ring[(v + 1) % len(ring)])
+                for ring in polygons[w]
+                for v in range(len(ring))
+            ),
+            default=math.inf,
+        )
+        for x, y, w in zip(px, py, which, strict=True)
+    ]
+
+
 # --- transverse Mercator (Karney 2011, written straight from the paper's equations) ------
 
 
