@@ -133,13 +133,29 @@ class VehicleTrack:
         self, radius_m: float, min_duration_s: float, max_gap_s: float
     ) -> tuple[np.ndarray, np.ndarray]:
         """Stays measured from their centre, robust to GPS noise
-        (``_kernels.stay_points_centred``): (starts, ends), end inclusive."""
-        return self.memo(
-            ("stays", radius_m, min_duration_s, max_gap_s),
-            lambda: K.stay_points_centred(
-                self.x, self.y, self.t, radius_m, min_duration_s, max_gap_s
-            ),
-        )
+        (``_kernels.stay_points_centred``): (starts, ends), end inclusive. The kernel cuts the
+        track the same whatever the least duration, which only chooses the runs it keeps: it
+        runs once per radius and gap (``_stay_runs``), and each duration keeps its runs."""
+
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            starts, ends, seconds = self._stay_runs(radius_m, max_gap_s)
+            keep = seconds >= min_duration_s
+            return starts[keep], ends[keep]
+
+        return self.memo(("stays", radius_m, min_duration_s, max_gap_s), compute)
+
+    def _stay_runs(
+        self, radius_m: float, max_gap_s: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every run the stay kernel cuts the track into (stays of any duration): (starts,
+        ends, seconds), seconds measured as the kernel measures them, from the run's first fix
+        to the fix after it (to its own last fix at the end of the track)."""
+
+        def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            starts, ends = K.stay_points_centred(self.x, self.y, self.t, radius_m, 0.0, max_gap_s)
+            return starts, ends, self.t[np.minimum(ends + 1, self.n - 1)] - self.t[starts]
+
+        return self.memo(("stay_runs", radius_m, max_gap_s), compute)
 
     def stay_centres(
         self, radius_m: float, min_duration_s: float, max_gap_s: float

@@ -297,6 +297,25 @@ def test_stay_points_centred_matches_twin(steps, params) -> None:
     assert tuple(map(ints, got)) == want
 
 
+@PROPERTY
+@given(st.lists(track_step, max_size=80), stay_params)
+def test_a_tracks_stays_of_any_duration_are_the_kernels(steps, params) -> None:
+    """``VehicleTrack.stays`` keeps, of the runs the kernel cuts at no least duration, those
+    lasting the duration asked: the kernel's own stays for every duration."""
+    from cdw.tracking.trips import VehicleTrack
+
+    radius, _, gap, _ = params
+    x, y, t = random_track(steps)
+    n = x.size
+    zeros = np.zeros(n)
+    track = VehicleTrack("粤A00001", t, x, y, zeros, zeros, zeros, zeros, zeros,
+                         np.zeros(n, bool), zeros, np.zeros(n, np.int8), np.zeros(n, np.uint32), {})  # fmt: skip
+    for min_duration in (0.0, 60.0, 180.0, 300.0, 600.0):
+        got = track.stays(radius, min_duration, gap)
+        want = K.stay_points_centred(x, y, t, radius, min_duration, gap)
+        assert tuple(map(ints, got)) == tuple(map(ints, want))
+
+
 # --- stay_points against trackintel itself ----------------------------------------------
 
 GZ_LON, GZ_LAT = 113.3, 23.1
