@@ -1,4 +1,5 @@
-"""Numba kernel of the implied-speed cleaning filter (arrays in, arrays out)."""
+"""Numba kernels of the cleaning filters: implied speed, and the order checks (arrays in,
+arrays out)."""
 
 from __future__ import annotations
 
@@ -76,3 +77,20 @@ def implied_speed_keep(
             else:
                 keep[i] = False
     return keep
+
+
+@njit(cache=True, nogil=True)
+def steps_back(ts: np.ndarray) -> np.ndarray:
+    """Every index i (from 1) where ``ts[i] < ts[i - 1]``, ascending: one pass to count, one
+    to fill (``np.flatnonzero(np.diff(ts) < 0) + 1`` without the temporaries)."""
+    count = 0
+    for i in range(1, ts.size):
+        if ts[i] < ts[i - 1]:
+            count += 1
+    out = np.empty(count, np.int64)
+    k = 0
+    for i in range(1, ts.size):
+        if ts[i] < ts[i - 1]:
+            out[k] = i
+            k += 1
+    return out

@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from cdw.config import Thresholds
-from cdw.tracking._clean_kernels import implied_speed_keep
+from cdw.tracking._clean_kernels import implied_speed_keep, steps_back
 from cdw.tracking.points import POINTS_SCHEMA, conform
 
 
@@ -175,7 +175,7 @@ def sorted_by_vehicle_ts(frame: pl.DataFrame) -> bool:
         if not vehicle.is_sorted():
             return False
         # Time steps back (few: one where each vehicle starts) must all be vehicle changes.
-        back = ts.to_physical().diff().lt(0).arg_true()
+        back = pl.Series(steps_back(ts.to_physical().to_numpy()))
         return bool((vehicle.gather(back) != vehicle.gather(back - 1)).all())
     prev_v, prev_t = pl.col("vehicle").shift(1), pl.col("ts").shift(1)
     descending = (pl.col("vehicle") < prev_v) | (

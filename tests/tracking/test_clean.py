@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from cdw.config import Thresholds
 from cdw.tracking import clean as C
-from cdw.tracking._clean_kernels import EARTH_RADIUS_M, implied_speed_keep
+from cdw.tracking._clean_kernels import EARTH_RADIUS_M, implied_speed_keep, steps_back
 from cdw.tracking.points import conform
 
 T0 = datetime(2024, 5, 1, 0, 0, tzinfo=UTC)
@@ -158,6 +158,24 @@ def tracks(draw: st.DrawFn) -> pl.DataFrame:
 @settings(max_examples=150, deadline=None)
 def test_kernel_matches_twin(f: pl.DataFrame, max_speed_ms: float) -> None:
     compare(f, max_speed_ms)
+
+
+def twin_steps_back(ts: list[int]) -> list[int]:
+    return [i for i in range(1, len(ts)) if ts[i] < ts[i - 1]]
+
+
+@given(
+    st.lists(st.integers(-(2**62), 2**62), max_size=60) | st.lists(st.integers(0, 5), max_size=60)
+)
+@settings(max_examples=150, deadline=None)
+def test_steps_back_matches_twin(ts: list[int]) -> None:
+    got = steps_back(np.array(ts, dtype=np.int64)).tolist()
+    assert got == twin_steps_back(ts)
+
+
+def test_steps_back_hand_computed() -> None:
+    assert steps_back(np.array([5, 7, 7, 3, 9, 1], dtype=np.int64)).tolist() == [3, 5]
+    assert steps_back(np.array([], dtype=np.int64)).tolist() == []
 
 
 # ------------------------------------------------------------------ filters
