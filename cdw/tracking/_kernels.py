@@ -48,6 +48,20 @@ def step_metrics(
 
 
 @njit(cache=True, nogil=True)
+def mod_day(seconds: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """``np.mod(seconds + offset, 86400)`` in one pass (``offset``: one value for all, or
+    one per second): ``x - floor(x / 86400) * 86400`` is exact; where the quotient rounds up
+    to the next whole day the result is a hair below 0 and is put back, as numpy does."""
+    out = np.empty(seconds.size)
+    one = offset.size == 1
+    for i in range(seconds.size):
+        rest = seconds[i] + (offset[0] if one else offset[i])
+        rest = rest - np.floor(rest / 86400.0) * 86400.0
+        out[i] = rest + 86400.0 if rest < 0.0 else rest
+    return out
+
+
+@njit(cache=True, nogil=True)
 def run_lengths(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Runs of True in ``mask``: (starts, ends), end exclusive."""
     n = mask.size

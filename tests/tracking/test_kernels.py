@@ -309,7 +309,7 @@ def test_a_tracks_stays_of_any_duration_are_the_kernels(steps, params) -> None:
     n = x.size
     zeros = np.zeros(n)
     track = VehicleTrack("粤A00001", t, x, y, zeros, zeros, zeros, zeros, zeros,
-                         np.zeros(n, bool), zeros, np.zeros(n, np.int8), np.zeros(n, np.uint32), {})  # fmt: skip
+                         np.zeros(n, bool), zeros, np.zeros(n, np.int8), np.zeros(n, np.uint32), {}, np.zeros(n, bool))  # fmt: skip
     for min_duration in (0.0, 60.0, 180.0, 300.0, 600.0):
         got = track.stays(radius, min_duration, gap)
         want = K.stay_points_centred(x, y, t, radius, min_duration, gap)

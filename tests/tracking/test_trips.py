@@ -1,3 +1,4 @@
+import math
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -342,6 +343,32 @@ def test_mod_day_is_numpy_mod() -> None:
         )
     )
     np.testing.assert_array_equal(_mod_day(x), np.mod(x, 86400.0))
+
+
+def twin_mod_day(seconds: list[float], offsets: list[float]) -> list[float]:
+    out = []
+    for x, o in zip(seconds, offsets, strict=True):
+        rest = x + o
+        rest = rest - math.floor(rest / 86400.0) * 86400.0
+        out.append(rest + 86400.0 if rest < 0.0 else rest)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.floats(-4e9, 4e9) | st.integers(-50_000, 50_000).map(lambda d: d * 86400.0), max_size=40
+    ),
+    st.sampled_from([0.0, 28_800.0, -18_000.0, 19_800.0]),
+)
+def test_mod_day_kernel_matches_twin(seconds: list[float], offset: float) -> None:
+    from cdw.tracking import _kernels as K
+
+    x = np.array(seconds, dtype=np.float64)
+    one = K.mod_day(x, np.array([offset])).tolist()
+    each = K.mod_day(x, np.full(x.size, offset)).tolist()
+    assert one == each == twin_mod_day(seconds, [offset] * len(seconds))
+    assert one == np.mod(x + offset, 86400.0).tolist()
 
 
 def test_new_trip_is_the_dataclass_built_faster() -> None:
