@@ -85,11 +85,19 @@ def compact_command(
         typer.Option("--day", help="只整理这些本地日期，可重复 / only these local days (repeat)"),
     ] = None,
     store: StoreOption = None,
+    recompress: Annotated[
+        bool,
+        typer.Option(
+            "--recompress",
+            help="也重写压缩方式与当前设置（CDW_STORE_COMPRESSION）不同的单个文件 / also rewrite "
+            "single files written in another compression than the current setting",
+        ),
+    ] = False,
 ) -> None:
     """合并小文件并把旧布局改写为分桶 / Merge small files; rewrite old-layout days into buckets."""
     try:
         chosen = None if days is None else [parse_day(d, "day") for d in days]
-        written = _open(store).compact(chosen)
+        written = _open(store).compact(chosen, recompress=recompress)
     except CdwError as exc:
         fail(exc)
     console.print(

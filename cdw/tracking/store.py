@@ -209,6 +209,25 @@ def _stored(frame: pl.DataFrame, upload: str | None = None) -> pl.DataFrame:
     return conform(frame).with_columns(pl.lit(upload, dtype=pl.String()).alias(UPLOAD))
 
 
+# The Parquet codec names a file's footer gives for each compression the store writes.
+_CODECS: dict[str, frozenset[str]] = {
+    "lz4": frozenset({"LZ4", "LZ4_RAW"}),
+    "zstd": frozenset({"ZSTD"}),
+    "snappy": frozenset({"SNAPPY"}),
+    "uncompressed": frozenset({"UNCOMPRESSED"}),
+}
+
+
+def _written_in(file: StoredFile, compression: StoreCompression) -> bool:
+    """Whether every column of the local ``file`` is written in ``compression``."""
+    meta = pq.read_metadata(file)
+    return all(
+        meta.row_group(g).column(c).compression in _CODECS[compression]
+        for g in range(meta.num_row_groups)
+        for c in range(meta.num_columns)
+    )
+
+
 def _check_compression(compression: str) -> StoreCompression:
     if compression not in get_args(StoreCompression):
         allowed = ", ".join(get_args(StoreCompression))
@@ -579,20 +598,23 @@ class PointStore:
         )
         return new if keep is None else new & keep
 
-    def compact(self, days: Iterable[date] | None = None) -> int:
+    def compact(self, days: Iterable[date] | None = None, recompress: bool = False) -> int:
         """Merge each (day, bucket) holding several files into one, and rewrite layout-1 files
-        into buckets; one bucket in memory at a time, one all-or-nothing step per day.
+        into buckets; one bucket in memory at a time, one all-or-nothing step per day. With
+        ``recompress``, a bucket's one file written in another compression than this store
+        object's is rewritten too (a store moved to another ``store_compression``).
         Returns the number of (day, bucket) files written."""
         self._writable("整理", "compact")
         with self._lock(exclusive=True):
             names = [d.isoformat() for d in days] if days is not None else self._day_names()
             if any(self._legacy_files(name) for name in names):
                 self._record_layout()
-            return sum(self._compact_day(name) for name in names)
+            return sum(self._compact_day(name, recompress=recompress) for name in names)
 
-    def _compact_day(self, day: str, only: int | None = None) -> int:
+    def _compact_day(self, day: str, only: int | None = None, recompress: bool = False) -> int:
         """Rewrite ``day`` (or its bucket ``only``): each bucket with several files, or with
-        points in the day's layout-1 files, becomes one file (caller holds the write lock)."""
+        points in the day's layout-1 files, or (``recompress``) with one file in another
+        compression, becomes one file (caller holds the write lock)."""
         legacy = [] if only is not None else self._legacy_files(day)
         legacy_by_bucket: dict[int, list[str]] = {}
         if legacy:
@@ -607,7 +629,8 @@ class PointStore:
             for bucket in sorted(set(buckets) | set(legacy_by_bucket)):
                 files = self._part_files(day, bucket)
                 plates_here = legacy_by_bucket.get(bucket)
-                if len(files) < 2 and not plates_here:
+                recompressed = recompress and files and not _written_in(files[0], self.compression)
+                if len(files) < 2 and not plates_here and not recompressed:
                     continue
                 scans = [self._scan(files)] if files else []
                 if plates_here:

@@ -362,6 +362,23 @@ def test_files_are_written_in_the_settings_compression_and_any_is_read(
     lz4.compact()
     assert _codecs(lz4) == {"LZ4"}
     assert everything(zstd).height == 3
+    # a bucket of one file is rewritten only when asked to recompress (``cdw store compact
+    # --recompress``, in the compression of the settings)
+    from typer.testing import CliRunner
+
+    from cdw.cli import app
+
+    runner = CliRunner()
+    assert zstd.compact() == 0 and _codecs(zstd) == {"LZ4"}
+    recompress = ["store", "compact", "--store", str(root), "--recompress"]
+    with mock.patch.object(store_module, "get_settings", lambda: Settings()):  # zstd, from the env
+        done = runner.invoke(app, recompress)
+        assert done.exit_code == 0 and "1 file(s) written" in done.output, done.output
+        assert _codecs(zstd) == {"ZSTD"}
+        again = runner.invoke(app, recompress)  # nothing left to rewrite
+        assert again.exit_code == 0 and "0 file(s) written" in again.output, again.output
+    assert everything(lz4).equals(everything(zstd))
+    assert everything(zstd).height == 3
 
 
 def test_an_unknown_compression_is_refused_before_anything_is_written(tmp_path: Path) -> None:
