@@ -46,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -519,21 +520,24 @@ def _kind_of(ctx: AnalysisContext, p: int) -> tuple[str, int]:
 def trip_ids(vehicle: str, first_epoch_s: np.ndarray) -> list[str]:
     """Stable ids from the vehicle and each trip's first fix time:
     ``粤A12345D@20240506T020000Z`` (``.250`` before the Z only if not a whole second)."""
-    ms = np.round(np.asarray(first_epoch_s, dtype=np.float64) * 1000).astype(np.int64)
-    # Formatted from integer fields (numpy's datetime_as_string costs microseconds a stamp):
-    # the date once per day, then hours, minutes, seconds and milliseconds.
-    day, ms_of_day = np.divmod(ms, 86_400_000)
-    dates = {
-        d: np.datetime_as_string(np.datetime64(d, "D")).replace("-", "")
-        for d in np.unique(day).tolist()
-    }
-    second, milli = np.divmod(ms_of_day, 1000)
-    hour, rest = np.divmod(second, 3600)
-    hhmmss = hour * 10_000 + (rest // 60) * 100 + rest % 60  # 02:05:09 -> 20509
-    return [
-        f"{vehicle}@{dates[d]}T{t:06d}{f'.{f:03d}' if f else ''}Z"
-        for d, t, f in zip(day.tolist(), hhmmss.tolist(), milli.tolist(), strict=True)
-    ]
+    ids = []
+    # Formatted from integer fields in plain Python (a track's few trips: numpy's calls, and
+    # its datetime_as_string, cost microseconds each): the milliseconds rounded half to even
+    # as np.round, the date from a cache, then hours, minutes, seconds and milliseconds.
+    for epoch_s in np.asarray(first_epoch_s, dtype=np.float64).tolist():
+        day, ms_of_day = divmod(round(epoch_s * 1000), 86_400_000)
+        second, milli = divmod(ms_of_day, 1000)
+        hour, rest = divmod(second, 3600)
+        hhmmss = hour * 10_000 + (rest // 60) * 100 + rest % 60  # 02:05:09 -> 20509
+        fraction = f".{milli:03d}" if milli else ""
+        ids.append(f"{vehicle}@{_compact_date(day)}T{hhmmss:06d}{fraction}Z")
+    return ids
+
+
+@lru_cache(maxsize=4096)
+def _compact_date(day: int) -> str:
+    """``20240506`` for the day so many days after 1970-01-01."""
+    return np.datetime_as_string(np.datetime64(day, "D")).replace("-", "")
 
 
 def local_day(ctx: AnalysisContext, epoch_s: float) -> date:
