@@ -94,3 +94,13 @@ def steps_back(ts: np.ndarray) -> np.ndarray:
             out[k] = i
             k += 1
     return out
+
+
+@njit(cache=True, nogil=True)
+def any_repeat(ts: np.ndarray) -> bool:
+    """Whether some ``ts[i] == ts[i - 1]`` (``(np.diff(ts) == 0).any()``, stopping at the
+    first)."""
+    for i in range(1, ts.size):  # noqa: SIM110 (a loop Numba compiles, not any() over a generator)
+        if ts[i] == ts[i - 1]:
+            return True
+    return False

@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from cdw.config import Thresholds
-from cdw.tracking._clean_kernels import implied_speed_keep, steps_back
+from cdw.tracking._clean_kernels import any_repeat, implied_speed_keep, steps_back
 from cdw.tracking.points import POINTS_SCHEMA, conform
 
 
@@ -129,7 +129,8 @@ def vehicles_marked_sorted(frame: pl.DataFrame) -> pl.DataFrame:
 def duplicates(frame: pl.DataFrame, thresholds: Thresholds, now: datetime) -> FilterResult:
     if sorted_by_vehicle_ts(frame):  # points read back from the store: compare neighbours
         frame = vehicles_marked_sorted(frame)
-        if not frame["ts"].to_physical().diff().eq(0).any():  # no repeated time, so no repeated key
+        # no repeated time, so no repeated key
+        if not any_repeat(frame["ts"].to_physical().to_numpy()):
             return FilterResult(frame, frame.clear(), DUPLICATES, 0)
         repeat = (pl.col("vehicle") == pl.col("vehicle").shift(1)) & (
             pl.col("ts") == pl.col("ts").shift(1)

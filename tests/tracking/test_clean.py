@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from cdw.config import Thresholds
 from cdw.tracking import clean as C
-from cdw.tracking._clean_kernels import EARTH_RADIUS_M, implied_speed_keep, steps_back
+from cdw.tracking._clean_kernels import EARTH_RADIUS_M, any_repeat, implied_speed_keep, steps_back
 from cdw.tracking.points import conform
 
 T0 = datetime(2024, 5, 1, 0, 0, tzinfo=UTC)
@@ -171,6 +171,16 @@ def twin_steps_back(ts: list[int]) -> list[int]:
 def test_steps_back_matches_twin(ts: list[int]) -> None:
     got = steps_back(np.array(ts, dtype=np.int64)).tolist()
     assert got == twin_steps_back(ts)
+
+
+@given(
+    st.lists(st.integers(-(2**62), 2**62), max_size=60) | st.lists(st.integers(0, 5), max_size=60)
+)
+@settings(max_examples=150, deadline=None)
+def test_any_repeat_matches_twin(ts: list[int]) -> None:
+    assert any_repeat(np.array(ts, dtype=np.int64)) == any(
+        a == b for a, b in zip(ts, ts[1:], strict=False)
+    )
 
 
 def test_steps_back_hand_computed() -> None:
