@@ -445,6 +445,38 @@ def _scatter_bin(square: float, low: float, per_unit: float) -> int:
 
 
 @njit(cache=True, nogil=True)
+def scatter_at_most(
+    x: np.ndarray,
+    y: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    cx: np.ndarray,
+    cy: np.ndarray,
+    limit: float,
+) -> bool:
+    """Whether more than half of ``stay_scatter``'s distances (each as it measures them) are
+    at most ``limit``: then so is their median, ``stay_scatter``'s first value (the middle
+    one, or the mean of the two middle ones). Stops as soon as that many are counted; False
+    for no distance."""
+    total = 0
+    for k in range(starts.size):
+        if ends[k] > starts[k]:
+            total += ends[k] + 1 - starts[k]
+    needed = total // 2 + 1
+    within = 0
+    for k in range(starts.size):
+        n = ends[k] + 1 - starts[k]
+        if n > 1:
+            scale = math.sqrt(n / (n - 1))
+            for i in range(starts[k], ends[k] + 1):
+                if math.hypot(x[i] - cx[k], y[i] - cy[k]) * scale <= limit:
+                    within += 1
+                    if within >= needed:
+                        return True
+    return False
+
+
+@njit(cache=True, nogil=True)
 def stay_scatter(
     x: np.ndarray,
     y: np.ndarray,

@@ -59,7 +59,7 @@ from cdw.tracking.context import AUTHORISED_KINDS, ZONE_KINDS, AnalysisContext, 
 from cdw.tracking.points import LOAD_EMPTY, LOAD_FULL, LOAD_HALF
 
 LOAD_UNKNOWN = -1
-_RAYLEIGH_MEDIAN = float(np.sqrt(2 * np.log(2)))  # median of |2-D N(0, σ²)| over σ
+RAYLEIGH_MEDIAN = float(np.sqrt(2 * np.log(2)))  # median of |2-D N(0, σ²)| over σ
 _MIN_NOISE_FIXES = 20
 _QUARTER_S = 900.0
 
@@ -174,9 +174,20 @@ class VehicleTrack:
             cx, cy = self.stay_centres(radius_m, min_duration_s, max_gap_s)
             # distances from the fixes' own mean are short by √((n-1)/n) (``K.stay_scatter``)
             scatter, count = K.stay_scatter(self.x, self.y, starts, ends, cx, cy)
-            return scatter / _RAYLEIGH_MEDIAN if count >= _MIN_NOISE_FIXES else 0.0
+            return scatter / RAYLEIGH_MEDIAN if count >= _MIN_NOISE_FIXES else 0.0
 
         return self.memo(("noise_sigma_m", radius_m, min_duration_s, max_gap_s), compute)
+
+    def noise_scatter_at_most(
+        self, scatter_m: float, radius_m: float, min_duration_s: float, max_gap_s: float
+    ) -> bool:
+        """True where the median scatter ``noise_sigma_m`` reads (same parameters) is surely
+        at most ``scatter_m``, told by a count of the distances up to it instead of their
+        median (``K.scatter_at_most``); False where it may not be (``noise_sigma_m`` then
+        tells)."""
+        starts, ends = self.stays(radius_m, min_duration_s, max_gap_s)
+        cx, cy = self.stay_centres(radius_m, min_duration_s, max_gap_s)
+        return K.scatter_at_most(self.x, self.y, starts, ends, cx, cy, scatter_m)
 
     @property
     def sampling_interval_s(self) -> float:

@@ -606,3 +606,17 @@ def test_stay_centres_and_scatter_match_twins_and_numpy(track_stays) -> None:
     for k, (s, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
         assert same_bits(cx[k], x[s : e + 1].mean()) and same_bits(cy[k], y[s : e + 1].mean())
     check_scatter(x, y, starts, ends)
+
+
+@PROPERTY
+@given(stays_of(), st.floats(0, 120) | st.just(math.inf))
+def test_scatter_at_most_matches_twin_and_bounds_the_median(track_stays, limit: float) -> None:
+    x, y, starts, ends = track_stays
+    cx, cy = K.stay_centres(x, y, starts, ends)
+    scatter, _ = K.stay_scatter(x, y, starts, ends, cx, cy)
+    lists = (x.tolist(), y.tolist(), starts.tolist(), ends.tolist(), cx.tolist(), cy.tolist())
+    for bound in (limit, scatter, math.nextafter(scatter, 0.0), math.nextafter(scatter, math.inf)):
+        got = K.scatter_at_most(x, y, starts, ends, cx, cy, bound)
+        assert got == twins.scatter_at_most(*lists, bound)
+        if got:  # then the median is within the bound too
+            assert scatter <= bound

@@ -247,6 +247,26 @@ def stay_scatter(
     return median(distances), len(distances)
 
 
+def scatter_at_most(
+    x: Floats,
+    y: Floats,
+    starts: Sequence[int],
+    ends: Sequence[int],
+    cx: Floats,
+    cy: Floats,
+    limit: float,
+) -> bool:
+    within = total = 0
+    for k, (s, e) in enumerate(zip(starts, ends, strict=True)):
+        n = e + 1 - s
+        if n > 1:
+            scale = math.sqrt(n / (n - 1))
+            for i in range(s, e + 1):
+                total += 1
+                within += float(np.hypot(x[i] - cx[k], y[i] - cy[k])) * scale <= limit
+    return total > 0 and within > total // 2
+
+
 def stay_verdicts(
     starts: Sequence[int],
     ends: Sequence[int],

@@ -63,7 +63,7 @@ from cdw.tracking.checks import (
     thresholds_of,
 )
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.trips import Trip, VehicleTrack
+from cdw.tracking.trips import RAYLEIGH_MEDIAN, Trip, VehicleTrack
 
 _MAX_ROADS_LISTED = 6
 _RADIUS_STEP_M = 10.0
@@ -79,7 +79,6 @@ class _Speeding:
     limit: np.ndarray
     stretch_kmh: list[float]
     radius_m: float  # the road search radius used (``road_radius_m``)
-    sigma_m: float  # the track's GPS noise (``VehicleTrack.noise_sigma_m``)
 
 
 def road_radius_m(th: Thresholds, sigma_m: float) -> float:
@@ -88,6 +87,29 @@ def road_radius_m(th: Thresholds, sigma_m: float) -> float:
     the road indexes keep one corridor raster per radius, and a few radii serve a fleet."""
     noisy = math.ceil(th.speeding_radius_sigmas * sigma_m / _RADIUS_STEP_M) * _RADIUS_STEP_M
     return max(th.speeding_road_radius_m, float(noisy))
+
+
+def _noise_params(th: Thresholds) -> tuple[float, float, float]:
+    """The stays ``VehicleTrack.noise_sigma_m`` reads the track's GPS noise from."""
+    return th.stop_radius_m, th.dumping_stop_min_duration_s, th.trip_split_gap_s
+
+
+def _quiet_scatter_m(th: Thresholds) -> float:
+    """A median stay scatter whose σ still gives the base radius: where a track's scatter is
+    at most this (``VehicleTrack.noise_scatter_at_most``), its radius is
+    ``speeding_road_radius_m`` without σ taken (radius and σ rise together)."""
+    scatter = th.speeding_road_radius_m * RAYLEIGH_MEDIAN / th.speeding_radius_sigmas
+    while scatter > 0 and road_radius_m(th, scatter / RAYLEIGH_MEDIAN) > th.speeding_road_radius_m:
+        scatter = math.nextafter(scatter, 0.0)  # a hair less where rounding went above
+    return scatter
+
+
+def _track_radius_m(track: VehicleTrack, th: Thresholds) -> float:
+    """``road_radius_m`` for the track's GPS noise; its σ is taken only where its scatter may
+    be above ``_quiet_scatter_m`` (most tracks are quieter than that)."""
+    if track.noise_scatter_at_most(_quiet_scatter_m(th), *_noise_params(th)):
+        return th.speeding_road_radius_m
+    return road_radius_m(th, track.noise_sigma_m(*_noise_params(th)))
 
 
 def _step_kmh(track: VehicleTrack, i: int) -> float:
@@ -153,10 +175,7 @@ def _matched_limits(
 
 def _events(track: VehicleTrack, th: Thresholds, ctx: AnalysisContext) -> _Speeding:
     truck, min_s, gap_s = th.speed_limit_kmh, th.speeding_min_duration_s, th.signal_gap_s
-    sigma = track.noise_sigma_m(
-        th.stop_radius_m, th.dumping_stop_min_duration_s, th.trip_split_gap_s
-    )
-    radius = road_radius_m(th, sigma)
+    radius = _track_radius_m(track, th)
 
     def candidates(limit: np.ndarray) -> list[tuple[int, int, int, int]]:
         """(s, e, first, end) of each run over the limit, long enough with its steps."""
@@ -197,7 +216,7 @@ def _events(track: VehicleTrack, th: Thresholds, ctx: AnalysisContext) -> _Speed
                 starts.append(first)
                 ends.append(end)
                 stretch.append(v)
-        return _Speeding(Events(starts, ends), limit, stretch, radius, sigma)
+        return _Speeding(Events(starts, ends), limit, stretch, radius)
 
     return track.memo(("speeding", truck, min_s, gap_s, radius), compute)
 
@@ -301,7 +320,7 @@ def check(trip: Trip, track: VehicleTrack, ctx: AnalysisContext) -> list[Flag]:
             road, wording = _road_evidence(ctx, track, s, e, worst, limit, th, found.radius_m)
             measured |= {
                 "max_excess_kmh": excess,
-                "gps_sigma_m": found.sigma_m,
+                "gps_sigma_m": track.noise_sigma_m(*_noise_params(th)),
                 "road_radius_m": found.radius_m,
             } | road
             thresholds = {

@@ -4,6 +4,7 @@ import pytest
 from cdw.config import Thresholds
 from cdw.flags.codes import FlagCode
 from cdw.tracking.checks import speeding
+from cdw.tracking.trips import RAYLEIGH_MEDIAN
 from tests.tracking.handbuilt import (
     TrackBuilder,
     context,
@@ -352,3 +353,32 @@ def test_the_road_radius_grows_with_the_noise_the_track_shows():
     assert flag.measured["gps_sigma_m"] == pytest.approx(sigma, abs=0.05)
     assert flag.measured["road_radius_m"] == 80.0
     assert flag.thresholds["speed_limit_kmh"] == 50.0
+
+
+@pytest.mark.parametrize("base_m, sigmas", [(50.0, 3.5), (30.0, 2.5), (80.0, 5.0), (50.0, 3.0)])
+def test_the_radius_read_by_counting_is_the_radius_of_the_tracks_noise(base_m, sigmas) -> None:
+    """Where a track's stay scatter is counted as quiet, the radius is the one its σ gives:
+    tracks parked with noise on either side of the σ that still keeps the base radius."""
+    from cdw.tracking.trips import VehicleTrack
+
+    th = Thresholds(speeding_road_radius_m=base_m, speeding_radius_sigmas=sigmas)
+    edge = base_m / sigmas  # the σ where the radius starts to grow
+    rng = np.random.default_rng(7)
+    counted = 0
+    for sigma in (0.0, 1.0, 0.6 * edge, 0.97 * edge, edge, 1.03 * edge, 1.5 * edge, 4 * edge):
+        n = 400  # a truck parked for over an hour, reporting every 10 s, twice
+        t = 1.7e9 + np.arange(n) * 10.0 + np.where(np.arange(n) >= 200, 7200.0, 0.0)
+        x = 3e5 + rng.normal(0, sigma, n) + np.where(np.arange(n) >= 200, 5000.0, 0.0)
+        y = 2.5e6 + rng.normal(0, sigma, n)
+        zeros = np.zeros(n)
+        track = VehicleTrack("粤A00001", t, x, y, zeros, zeros, zeros, zeros, zeros,
+                             np.zeros(n, bool), zeros, np.zeros(n, np.int8),
+                             np.zeros(n, np.uint32), {}, np.zeros(n, bool))  # fmt: skip
+        params = (th.stop_radius_m, th.dumping_stop_min_duration_s, th.trip_split_gap_s)
+        exact = speeding.road_radius_m(th, track.noise_sigma_m(*params))
+        assert speeding._track_radius_m(track, th) == exact
+        quiet = track.noise_scatter_at_most(speeding._quiet_scatter_m(th), *params)
+        counted += quiet
+        assert not quiet or exact == base_m
+    assert 0 < counted < 8  # both ways were taken
+    assert speeding.road_radius_m(th, speeding._quiet_scatter_m(th) / RAYLEIGH_MEDIAN) == base_m
