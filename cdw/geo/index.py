@@ -249,6 +249,7 @@ class SegmentIndex:
         self._corridors: dict[float, _Corridor] = {}
         self._grown: dict[float, Grid] = {}
         self._asked: dict[float, int] = {}
+        self._undecided: dict[float, _Corridor] = {}  # per radius, until the raster is built
 
     def __len__(self) -> int:
         return int(self.seg_x0.size)
@@ -307,10 +308,13 @@ class SegmentIndex:
         asked = self._asked[radius] = self._asked.get(radius, 0) + x.size
         if radius not in self._corridors and asked >= RASTER_AFTER_POINTS:
             self._corridors[radius] = self._corridor(radius)
+            self._undecided.pop(radius, None)
         corridor = self._corridors.get(radius)
         if corridor is None:  # few points so far: each tested exactly, no raster built
-            grid = self._grown_grid(radius)
-            corridor = _Corridor(grid, _undecided_raster(grid))
+            corridor = self._undecided.get(radius)
+            if corridor is None:
+                grid = self._grown_grid(radius)
+                corridor = self._undecided[radius] = _Corridor(grid, _undecided_raster(grid))
         return within_distance(
             x,
             y,
