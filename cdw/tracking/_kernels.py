@@ -444,6 +444,11 @@ def _scatter_bin(square: float, low: float, per_unit: float) -> int:
     return min(int((square - low) * per_unit), _SCATTER_BINS - 1)
 
 
+# Where a distance's square is this close to the limit's (relative), the distance itself is
+# compared; farther off, the squares' few roundings (~1e-15) cannot turn the verdict.
+_SQUARE_MARGIN = 1e-9
+
+
 @njit(cache=True, nogil=True)
 def scatter_at_most(
     x: np.ndarray,
@@ -457,19 +462,36 @@ def scatter_at_most(
     """Whether more than half of ``stay_scatter``'s distances (each as it measures them) are
     at most ``limit``: then so is their median, ``stay_scatter``'s first value (the middle
     one, or the mean of the two middle ones). Stops as soon as that many are counted; False
-    for no distance."""
+    for no distance. Squares decide where they are clearly on one side of the limit's
+    (``_SQUARE_MARGIN``, coordinate differences ``_SQUARE_SAFE``), the distance elsewhere."""
     total = 0
     for k in range(starts.size):
         if ends[k] > starts[k]:
             total += ends[k] + 1 - starts[k]
     needed = total // 2 + 1
     within = 0
+    low2 = limit * limit * (1.0 - _SQUARE_MARGIN)
+    high2 = limit * limit * (1.0 + _SQUARE_MARGIN)
+    squares_fit = limit == 0.0 or _SQUARE_SAFE[0] <= limit <= _SQUARE_SAFE[1]
     for k in range(starts.size):
         n = ends[k] + 1 - starts[k]
         if n > 1:
-            scale = math.sqrt(n / (n - 1))
+            factor = n / (n - 1)
+            scale = math.sqrt(factor)
             for i in range(starts[k], ends[k] + 1):
-                if math.hypot(x[i] - cx[k], y[i] - cy[k]) * scale <= limit:
+                dx, dy = x[i] - cx[k], y[i] - cy[k]
+                m = max(abs(dx), abs(dy))
+                if squares_fit and (m == 0.0 or _SQUARE_SAFE[0] <= m <= _SQUARE_SAFE[1]):
+                    q = (dx * dx + dy * dy) * factor
+                    if q < low2:
+                        near = True
+                    elif q > high2:
+                        near = False
+                    else:
+                        near = math.hypot(dx, dy) * scale <= limit
+                else:
+                    near = math.hypot(dx, dy) * scale <= limit
+                if near:
                     within += 1
                     if within >= needed:
                         return True
