@@ -14,7 +14,10 @@ from collections.abc import Iterator, MutableMapping
 
 import click
 import typer
+from pydantic_core import ValidationError
 from typer.core import TyperGroup
+
+from cdw.errors import Problem, ValidationFailed
 
 
 class _LazyCommands(MutableMapping[str, click.Command]):
@@ -70,7 +73,31 @@ def _lazy_group(commands: dict[str, str]) -> type[TyperGroup]:
             super().__init__(**attrs)  # type: ignore[arg-type]
             self.commands = _LazyCommands(self.commands, commands)
 
+        def invoke(self, ctx: click.Context) -> object:
+            try:
+                return super().invoke(ctx)
+            except ValidationError as exc:
+                if exc.title != "Settings":
+                    raise
+                from cdw.cli.console import fail
+
+                fail(settings_error(exc))
+
     return LazyGroup
+
+
+def settings_error(exc: ValidationError) -> ValidationFailed:
+    """A setting from the environment (or ``.env``) that ``Settings`` refuses, as one problem
+    per variable, named as it is set (``CDW_…``), instead of a traceback."""
+    problems = [
+        Problem(
+            "CDW_" + "_".join(str(part) for part in error["loc"]).upper(),
+            f"设置值无效：{error['input']!r}（{error['msg']}）",
+            f"invalid value {error['input']!r}: {error['msg']}",
+        )
+        for error in exc.errors(include_url=False)
+    ]
+    return ValidationFailed(problems, "设置无效", "Invalid setting")
 
 
 app = typer.Typer(

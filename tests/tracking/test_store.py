@@ -829,3 +829,21 @@ def test_local_days_at_a_change_of_offset_or_day(zone: str, around: datetime) ->
     )
     expected = ts.dt.convert_time_zone(zone).dt.date().cast(pl.Int32)
     assert local_days(ts, zone).to_list() == expected.to_list()
+
+
+def test_a_bad_setting_is_named_without_a_traceback(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDW_")}
+    env |= {"CDW_STORE_COMPRESSION": "gzip", "CDW_STORE_BUCKETS": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cdw.cli", "store", "info", "--store", str(tmp_path / "points")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "设置无效 / Invalid setting" in out and "Traceback" not in out
+    assert "[CDW_STORE_COMPRESSION]" in out and "'gzip'" in out
+    assert "[CDW_STORE_BUCKETS]" in out and "greater than or equal to 1" in out
+    assert not (tmp_path / "points").exists()
