@@ -247,7 +247,8 @@ class Settings(BaseSettings):
     store_compression: StoreCompression = Field(
         default="lz4",
         description="point store: Parquet compression of the files it writes from now on (files "
-        "written otherwise stay readable; a compaction rewrites them). lz4 reads at about twice "
+        "written otherwise stay readable; `cdw store compact --recompress` rewrites them). lz4 "
+        "reads at about twice "
         "zstd's speed for about 1.4 times the disk (benchmarks/README.md, session 11)",
     )
 

@@ -444,6 +444,16 @@ def _scatter_bin(square: float, low: float, per_unit: float) -> int:
     return min(int((square - low) * per_unit), _SCATTER_BINS - 1)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _scattered_fixes(starts: np.ndarray, ends: np.ndarray) -> int:
+    """The fixes of the stays of more than one fix: those ``stay_scatter`` measures."""
+    count = 0
+    for k in range(starts.size):
+        if ends[k] > starts[k]:
+            count += ends[k] + 1 - starts[k]
+    return count
+
+
 # Where a distance's square is this close to the limit's (relative), the distance itself is
 # compared; farther off, the squares' few roundings (~1e-15) cannot turn the verdict.
 _SQUARE_MARGIN = 1e-9
@@ -464,11 +474,7 @@ def scatter_at_most(
     one, or the mean of the two middle ones). Stops as soon as that many are counted; False
     for no distance. Squares decide where they are clearly on one side of the limit's
     (``_SQUARE_MARGIN``, coordinate differences ``_SQUARE_SAFE``), the distance elsewhere."""
-    total = 0
-    for k in range(starts.size):
-        if ends[k] > starts[k]:
-            total += ends[k] + 1 - starts[k]
-    needed = total // 2 + 1
+    needed = _scattered_fixes(starts, ends) // 2 + 1
     within = 0
     low2 = limit * limit * (1.0 - _SQUARE_MARGIN)
     high2 = limit * limit * (1.0 + _SQUARE_MARGIN)
@@ -518,10 +524,7 @@ def stay_scatter(
     one, so its exact distance is below every candidate's (and likewise above). Where the
     bins are too narrow for that, or a coordinate difference is not ``_SQUARE_SAFE``,
     every distance is taken with hypot."""
-    count = 0
-    for k in range(starts.size):
-        if ends[k] > starts[k]:
-            count += ends[k] + 1 - starts[k]
+    count = _scattered_fixes(starts, ends)
     if count == 0:
         return math.nan, 0
     squares = np.empty(count)

@@ -507,25 +507,28 @@ def _fence_distances(
 ) -> np.ndarray:
     """Distance from each point to the fence of ``place[i]`` (a ``visit_places`` value), for
     points outside it: the distance to the site, facility or depot."""
-    n_sites, n_places = len(ctx.sites), len(ctx.sites) + len(ctx.facilities)
     away = np.empty(place.size)
-    for kind, first, end in (
-        ("site", 0, n_sites),
-        ("facility", n_sites, n_places),
-        ("depot", n_places, n_places + len(ctx.depots)),
-    ):
+    for kind, first, end in _place_ranges(ctx):
         of_kind = (place >= first) & (place < end)
         if of_kind.any():
             away[of_kind] = ctx.fence_distance(kind, place[of_kind] - first, x[of_kind], y[of_kind])
     return away
 
 
+def _place_ranges(ctx: AnalysisContext) -> tuple[tuple[str, int, int], ...]:
+    """(kind, first, end) of the ``visit_places`` values of each kind: sites, then
+    facilities, then depots."""
+    n_sites, n_places = len(ctx.sites), len(ctx.sites) + len(ctx.facilities)
+    return (
+        ("site", 0, n_sites),
+        ("facility", n_sites, n_places),
+        ("depot", n_places, n_places + len(ctx.depots)),
+    )
+
+
 def _kind_of(ctx: AnalysisContext, p: int) -> tuple[str, int]:
     """(kind, index into the context's zones of that kind) of a ``visit_places`` value."""
-    n_sites, n_places = len(ctx.sites), len(ctx.sites) + len(ctx.facilities)
-    if p < n_sites:
-        return "site", p
-    return ("facility", p - n_sites) if p < n_places else ("depot", p - n_places)
+    return next((kind, p - first) for kind, first, end in _place_ranges(ctx) if p < end)
 
 
 def trip_ids(vehicle: str, first_epoch_s: np.ndarray) -> list[str]:
