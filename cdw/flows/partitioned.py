@@ -21,10 +21,11 @@ per core (``analysis_workers``), forked from a fork server that has loaded the e
 (``local_cluster``); ``tcp://host:port``: a running Dask scheduler (docs/cluster.md);
 ``auto``: local when the run has more than one task and at least
 ``analysis_local_min_points`` points, else inline (``auto_scheduler``). On Dask each task is one
-Dask task; workers open the store from its root (a path every worker sees, or a URL); the
-context is sent to each worker once, its road network as the plain network (each worker
-builds its matcher once, ``ContextParcel``; the coordinator never builds it); only the small
-results come back.
+Dask task; workers open the store from its root (a path every worker sees, or a URL); only the
+small results come back. The context goes as its road network unbuilt (``ContextParcel``; the
+coordinator never builds the matcher): to a running scheduler's workers once each, which
+build it; to a local cluster in a file (``ContextFile``) that the fork server builds once
+before it forks the workers, which start with it (``cdw.flows.worker_start``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import multiprocessing.forkserver
 import os
 import pickle
 import re
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -285,11 +287,13 @@ def _analyse_task_on_worker(
     start: datetime,
     end: datetime,
     task: Task,
-    context: AnalysisContext,
+    context: AnalysisContext | ContextFile,
     now: datetime,
     checks: bool,
 ) -> TaskResult:
     """``analyse_task`` on a Dask worker: the store opened from its root."""
+    if isinstance(context, ContextFile):
+        context = context.context()
     return analyse_task(PointStore(root, timezone=timezone), start, end, task, context, now, checks)
 
 
@@ -342,6 +346,38 @@ def _unpacked_context(
     return AnalysisContext(**fields, roads=roads)
 
 
+# A local cluster's context file, named to its fork server in this variable (the server's
+# environment is this process's when the cluster starts it).
+LOCAL_CONTEXT_ENV = "CDW_LOCAL_CLUSTER_CONTEXT"
+_BUILT: dict[str, AnalysisContext] = {}  # this process's context of a ContextFile, by path
+
+
+@dataclass(frozen=True)
+class ContextFile:
+    """A run's ``ContextParcel`` pickled to a file on this machine, for a local cluster: a
+    task carries the path alone. The context is built once a process (``context``): in the
+    fork server before it forks the workers (``cdw.flows.worker_start``), so that each worker
+    starts with it, its matcher's tables shared between them; else at a worker's first task."""
+
+    path: str
+
+    @classmethod
+    def write(cls, parcel: ContextParcel, folder: str) -> ContextFile:
+        path = os.path.join(folder, "context.pickle")
+        with open(path, "wb") as out:
+            pickle.dump(parcel, out, protocol=pickle.HIGHEST_PROTOCOL)
+        return cls(path)
+
+    def context(self) -> AnalysisContext:
+        built = _BUILT.get(self.path)
+        if built is None:
+            with open(self.path, "rb") as source:
+                built = pickle.load(source)  # the parcel unpickles as its context
+            _BUILT.clear()  # one run's context at a time
+            _BUILT[self.path] = built
+        return built
+
+
 def _cdw_version() -> str:
     try:
         return metadata.version("cdw")
@@ -350,11 +386,12 @@ def _cdw_version() -> str:
 
 
 @contextmanager
-def local_cluster(workers: int | None) -> Iterator[Client]:
+def local_cluster(workers: int | None, context: ContextFile | None = None) -> Iterator[Client]:
     """A ``LocalCluster`` of ``workers`` (default: cores) single-threaded worker processes,
-    forked from a fork server that has loaded ``WORKER_PRELOAD``, the server stopped with the
-    cluster (its workers then counted in this process's children's CPU time, and no process
-    of the engine's size left behind). One at a time in a process: the server is shared."""
+    forked from a fork server that has loaded ``WORKER_PRELOAD`` (and built ``context``), the
+    server stopped with the cluster (its workers then counted in this process's children's
+    CPU time, and no process of the engine's size left behind). One at a time in a process:
+    the server is shared."""
     import dask
     import distributed.utils
     from distributed import Client, LocalCluster
@@ -364,6 +401,9 @@ def local_cluster(workers: int | None) -> Iterator[Client]:
         # this process to see whether they are installed
         multiprocessing.get_context("forkserver").set_forkserver_preload(WORKER_PRELOAD)
         distributed.utils._forkserver_preload_set = True
+        named = os.environ.pop(LOCAL_CONTEXT_ENV, None)
+        if context is not None:
+            os.environ[LOCAL_CONTEXT_ENV] = context.path
         try:
             with (
                 dask.config.set(LOCAL_CLUSTER_CONFIG),
@@ -379,14 +419,19 @@ def local_cluster(workers: int | None) -> Iterator[Client]:
                 yield client
         finally:  # multiprocessing has no public stop; the test of local_cluster checks it
             multiprocessing.forkserver._forkserver._stop()
+            os.environ.pop(LOCAL_CONTEXT_ENV, None)
+            if named is not None:
+                os.environ[LOCAL_CONTEXT_ENV] = named
 
 
 @contextmanager
-def _dask_client(where: str, workers: int | None) -> Iterator[Client]:
+def _dask_client(
+    where: str, workers: int | None, context: ContextFile | None = None
+) -> Iterator[Client]:
     from distributed import Client
 
     if where == LOCAL:
-        with local_cluster(workers) as client:
+        with local_cluster(workers, context) as client:
             yield client
         return
     try:
@@ -420,16 +465,20 @@ def _on_dask(
     start: datetime,
     end: datetime,
     tasks: list[Task],
-    context: ContextParcel,
+    context: ContextParcel | ContextFile,
     now: datetime,
     checks: bool,
 ) -> Iterator[TaskResult]:
     """Each task's result as soon as it ends (completion order), released on the cluster as
-    it is taken."""
+    it is taken. A parcel is sent to each worker once; a context file's path goes with each
+    task."""
     from distributed import as_completed
 
     run = uuid.uuid4().hex[:12]
-    (shared,) = client.scatter([context], broadcast=True, hash=False)
+    scattered = []
+    if isinstance(context, ContextParcel):
+        scattered = client.scatter([context], broadcast=True, hash=False)
+    shared = scattered[0] if scattered else context
     pending = {
         client.submit(
             _analyse_task_on_worker,
@@ -453,7 +502,7 @@ def _on_dask(
             del future  # the last reference: the cluster forgets the result
             yield result
     finally:
-        client.cancel([*pending, shared])
+        client.cancel([*pending, *scattered])
 
 
 def auto_scheduler(tasks: list[Task], workers: int | None, local_min_points: int) -> str:
@@ -492,8 +541,14 @@ def run_tasks(
             yield analyse_task(store, start, end, task, context, now, checks)
         return
     parcel = context if isinstance(context, ContextParcel) else ContextParcel.of(context)
+    root = store_url or store_root(store)
+    if where == LOCAL:
+        with tempfile.TemporaryDirectory(prefix="cdw-context-") as folder:
+            shipped = ContextFile.write(parcel, folder)
+            with _dask_client(where, workers, shipped) as client:
+                yield from _on_dask(client, store, root, start, end, tasks, shipped, now, checks)
+        return
     with _dask_client(where, workers) as client:
-        root = store_url or store_root(store)
         yield from _on_dask(client, store, root, start, end, tasks, parcel, now, checks)
 
 

@@ -134,12 +134,9 @@ class Roads:
         read from the lowest limit up, stopping at the first such
         (``SegmentValues.some_within_below``)."""
         radius = self._reach_m if radius_m is None else radius_m
-        if self._posted is None:  # an edge without a posted limit (NaN) is never slower
-            index = self._all_edges()
-            self._posted = SegmentValues(index, self.network.edge_limit_kmh[index.segment_part])
         # NaN speeds compare False with every limit, as NaN bounds do in the kernel
         bounds = np.minimum(np.asarray(speed_kmh, np.float64), below_kmh)
-        return self._posted.some_within_below(x, y, radius, bounds)
+        return self._posted_limits().some_within_below(x, y, radius, bounds)
 
     def edges_near(
         self, x: np.ndarray, y: np.ndarray, radius_m: float
@@ -168,6 +165,18 @@ class Roads:
             self._applies[cap_kmh] = SegmentValues(index, limits)
         highest = self._applies[cap_kmh].highest_within(x, y, radius_m)
         return np.where(np.isfinite(highest), highest, cap_kmh)
+
+    def build_indexes(self) -> None:
+        """Build now the indexes of every edge and of their posted limits, built otherwise
+        at first use (a local cluster's fork server builds them once for all its workers)."""
+        self._posted_limits()
+
+    def _posted_limits(self) -> SegmentValues:
+        """Every edge's posted limit (an edge without one, NaN, is never slower)."""
+        if self._posted is None:
+            index = self._all_edges()
+            self._posted = SegmentValues(index, self.network.edge_limit_kmh[index.segment_part])
+        return self._posted
 
     def _all_edges(self) -> SegmentIndex:
         """Every edge as one segment index (built on first use)."""

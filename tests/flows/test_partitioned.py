@@ -14,6 +14,7 @@ import multiprocessing.forkserver
 import os
 import pickle
 import shutil
+import sys
 import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -233,8 +234,9 @@ def test_a_dask_cluster_finds_the_inline_flags(world, monkeypatch, tmp_path):
 
 def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, monkeypatch):
     """``auto`` from no threshold on: a local cluster whose worker processes are forked from
-    the fork server (preloaded with the engine), quiet, with glibc's own memory thresholds
-    (not the nanny's MALLOC_TRIM_THRESHOLD_), and stopped with the cluster."""
+    the fork server (preloaded with the engine, the run's context built there), quiet, with
+    glibc's own memory thresholds (not the nanny's MALLOC_TRIM_THRESHOLD_), and stopped with
+    the cluster."""
     pytest.importorskip("distributed")
     import dask
 
@@ -247,6 +249,11 @@ def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, mon
     on_dask = partitioned._on_dask
 
     def spied(client, *args):
+        seen["context"] = args[5]
+        # before any task: what each worker found built when it was forked
+        seen["built"] = set(
+            client.run(lambda: tuple(sys.modules["cdw.flows.partitioned"]._BUILT)).values()
+        )
         seen["server"] = multiprocessing.forkserver._forkserver._forkserver_pid
         with open(f"/proc/{seen['server']}/environ", "rb") as environ:
             seen["server_environ"] = environ.read().split(b"\0")
@@ -268,6 +275,10 @@ def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, mon
         inline, inline_legs = _run(session, store, DAY, LAST, grouped, NOW, checks=True)
         report, legs = _run(session, store, DAY, LAST, local, NOW, checks=True)
     assert seen["server"] is not None and seen["parents"] == {seen["server"]}
+    assert isinstance(seen["context"], partitioned.ContextFile)
+    assert seen["built"] == {(seen["context"].path,)}
+    assert partitioned.LOCAL_CONTEXT_ENV not in os.environ
+    assert not os.path.exists(seen["context"].path)  # the run's folder removed
     assert seen["profiling"] == {False}
     assert not any(v.startswith(b"MALLOC_TRIM_THRESHOLD_=") for v in seen["server_environ"])
     assert multiprocessing.forkserver._forkserver._forkserver_pid is None  # stopped
@@ -517,6 +528,46 @@ def test_the_cli_refuses_a_bad_scheduler_before_running(world, monkeypatch):
     result = CliRunner().invoke(cli, ["--date", DAY.isoformat(), "--scheduler", "tcp://nohost"])
     assert result.exit_code == 1 and not ran
     assert "调度器" in result.output and "tcp://host:port" in result.output
+
+
+def test_the_fork_server_builds_a_context_file_once_with_its_road_indexes(tmp_path, caplog):
+    from cdw.flows.worker_start import prebuild
+
+    network, _ = grid()
+    projector = Projector.for_points([117.0], [31.6])
+    context = AnalysisContext(projector, roads=Roads.for_projector(network, projector))
+    shipped = partitioned.ContextFile.write(ContextParcel.of(context), str(tmp_path))
+    prebuild(shipped.path)
+    built = shipped.context()
+    assert {shipped.path: built} == partitioned._BUILT and built.roads is not context.roads
+    assert built.roads._posted is not None and built.roads._edge_index is not None
+    assert shipped.context() is built  # each task of the process: the same context
+    caplog.clear()
+    prebuild(str(tmp_path / "missing.pickle"))  # logged: the workers build it themselves
+    assert "could not be built ahead" in caplog.text
+    assert {shipped.path: built} == partitioned._BUILT
+    partitioned._BUILT.clear()
+
+
+def test_the_fork_server_loads_the_kernels_numba_cached_for_this_machine():
+    """``load_cached_kernels`` in a new process: a kernel the cache holds is loaded without
+    a call (a first call would only look it up)."""
+    import subprocess
+
+    from cdw.tracking._clean_kernels import any_repeat
+
+    assert any_repeat(np.array([3, 1, 3], np.int64)) is False  # its signature cached now
+    code = (
+        "from cdw.flows.worker_start import load_cached_kernels\n"
+        "from cdw.tracking._clean_kernels import any_repeat\n"
+        "before = len(any_repeat.overloads)\n"
+        "print(before, load_cached_kernels(), len(any_repeat.overloads))\n"
+    )
+    printed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    ).stdout.split()
+    before, loaded, after = map(int, printed)
+    assert before == 0 and loaded >= 1 and after >= 1
 
 
 def test_a_parcel_builds_its_matcher_only_where_it_arrives(monkeypatch):
