@@ -70,33 +70,38 @@ def _hwm_bytes(pid: int) -> int:
 def measured(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
     """Run ``cmd``; its wall time, CPU time (user + system, its children's too) and peak
     memory (MB): the highest sum of the resident memory of the process and its descendants
-    sampled every 0.1 s, or the highest peak of one of them (VmHWM) if higher; ``failed``
+    sampled every 0.1 s, or the highest peak of one of them (VmHWM) if higher; beside it the
+    highest sum of their proportional set sizes (``peak_pss_mb``: a page that forked
+    processes share counted once in all, where the resident sum counts it in each); ``failed``
     with the end of its output when it fails."""
     started = perf_counter()
     child = subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    tree_peak = 0
+    tree_peak = pss_peak = 0
     hwm: dict[int, int] = {}
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal tree_peak
+        nonlocal tree_peak, pss_peak
         try:
             root = psutil.Process(child.pid)
         except psutil.Error:
             return
         while not done.wait(0.1):
-            total = 0
+            total = pss = 0
             try:
                 procs = [root, *root.children(recursive=True)]
             except psutil.Error:
                 return
             for proc in procs:
                 with contextlib.suppress(psutil.Error):  # a child may end meanwhile
-                    total += proc.memory_info().rss
+                    memory = proc.memory_full_info()  # smaps_rollup: rss and pss
+                    total += memory.rss
+                    pss += memory.pss
                 hwm[proc.pid] = max(hwm.get(proc.pid, 0), _hwm_bytes(proc.pid))
             tree_peak = max(tree_peak, total)
+            pss_peak = max(pss_peak, pss)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -110,6 +115,7 @@ def measured(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
         "s": round(wall, 2),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         "peak_mb": round(max(tree_peak, *hwm.values(), 0) / 2**20, 1),
+        "peak_pss_mb": round(pss_peak / 2**20, 1),
     }
     if child.returncode != 0:  # e.g. -9: killed, out of memory
         figures["failed"] = f"exit {child.returncode}: {output[-2000:]}"
