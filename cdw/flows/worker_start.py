@@ -7,10 +7,12 @@ instead of doing it itself:
 2. build the run's context from the file the coordinator names (``LOCAL_CONTEXT_ENV``:
    ``ContextFile``), the road network's indexes with it, and load the engine's kernels from
    Numba's cache (``load_cached_kernels``): about 0.6-0.9 CPU-s a worker, and one matcher's
-   tables in memory for all of them.
+   tables in memory for all of them;
+3. freeze what it holds out of the workers' garbage collections (``gc.freeze``).
 
 Nothing here may run polars: its thread pool would not survive the fork."""
 
+import gc
 import logging
 import os
 import sys
@@ -64,3 +66,7 @@ def prebuild(path: str | None) -> None:
 
 cpu_target.target_context.refresh()
 prebuild(os.environ.get(LOCAL_CONTEXT_ENV))
+# What the workers inherit is left out of their garbage collections (gc.freeze before fork, as
+# Python's documentation advises): a collection would walk every object of the engine and
+# the context, and write to each one's page (a copy per worker).
+gc.freeze()

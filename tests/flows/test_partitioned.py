@@ -9,6 +9,7 @@ and a run takes a tenth of a second; ``benchmarks/bench_cluster.py`` compares ru
 
 from __future__ import annotations
 
+import gc
 import math
 import multiprocessing.forkserver
 import os
@@ -254,6 +255,7 @@ def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, mon
         seen["built"] = set(
             client.run(lambda: tuple(sys.modules["cdw.flows.partitioned"]._BUILT)).values()
         )
+        seen["frozen"] = set(client.run(gc.get_freeze_count).values())
         seen["server"] = multiprocessing.forkserver._forkserver._forkserver_pid
         with open(f"/proc/{seen['server']}/environ", "rb") as environ:
             seen["server_environ"] = environ.read().split(b"\0")
@@ -277,6 +279,7 @@ def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, mon
     assert seen["server"] is not None and seen["parents"] == {seen["server"]}
     assert isinstance(seen["context"], partitioned.ContextFile)
     assert seen["built"] == {(seen["context"].path,)}
+    assert min(seen["frozen"]) > 10_000  # the engine's objects left out of collections
     assert partitioned.LOCAL_CONTEXT_ENV not in os.environ
     assert not os.path.exists(seen["context"].path)  # the run's folder removed
     assert seen["profiling"] == {False}
