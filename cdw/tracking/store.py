@@ -218,9 +218,8 @@ _CODECS: dict[str, frozenset[str]] = {
 }
 
 
-def _written_in(file: StoredFile, compression: StoreCompression) -> bool:
-    """Whether every column of the local ``file`` is written in ``compression``."""
-    meta = pq.read_metadata(file)
+def _written_in(meta: pq.FileMetaData, compression: StoreCompression) -> bool:
+    """Whether every column of the file of footer ``meta`` is written in ``compression``."""
     return all(
         meta.row_group(g).column(c).compression in _CODECS[compression]
         for g in range(meta.num_row_groups)
@@ -629,7 +628,11 @@ class PointStore:
             for bucket in sorted(set(buckets) | set(legacy_by_bucket)):
                 files = self._part_files(day, bucket)
                 plates_here = legacy_by_bucket.get(bucket)
-                recompressed = recompress and files and not _written_in(files[0], self.compression)
+                recompressed = (
+                    recompress
+                    and files
+                    and not _written_in(self._metadata(files[0]), self.compression)
+                )
                 if len(files) < 2 and not plates_here and not recompressed:
                     continue
                 scans = [self._scan(files)] if files else []

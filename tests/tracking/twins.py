@@ -227,14 +227,10 @@ def median_step(t: Floats) -> tuple[float, bool]:
     return math.nan, False
 
 
-def stay_scatter(
-    x: Floats,
-    y: Floats,
-    starts: Sequence[int],
-    ends: Sequence[int],
-    cx: Floats,
-    cy: Floats,
-) -> tuple[float, int]:
+def _stay_distances(
+    x: Floats, y: Floats, starts: Sequence[int], ends: Sequence[int], cx: Floats, cy: Floats
+) -> list[float]:
+    """Each fix's distance from its stay's centre times √(n/(n-1)), stays of one fix left out."""
     distances = []
     for k, (s, e) in enumerate(zip(starts, ends, strict=True)):
         n = e + 1 - s
@@ -244,6 +240,18 @@ def stay_scatter(
             distances += [
                 float(np.hypot(x[i] - cx[k], y[i] - cy[k])) * scale for i in range(s, e + 1)
             ]
+    return distances
+
+
+def stay_scatter(
+    x: Floats,
+    y: Floats,
+    starts: Sequence[int],
+    ends: Sequence[int],
+    cx: Floats,
+    cy: Floats,
+) -> tuple[float, int]:
+    distances = _stay_distances(x, y, starts, ends, cx, cy)
     return median(distances), len(distances)
 
 
@@ -256,15 +264,9 @@ def scatter_at_most(
     cy: Floats,
     limit: float,
 ) -> bool:
-    within = total = 0
-    for k, (s, e) in enumerate(zip(starts, ends, strict=True)):
-        n = e + 1 - s
-        if n > 1:
-            scale = math.sqrt(n / (n - 1))
-            for i in range(s, e + 1):
-                total += 1
-                within += float(np.hypot(x[i] - cx[k], y[i] - cy[k])) * scale <= limit
-    return total > 0 and within > total // 2
+    distances = _stay_distances(x, y, starts, ends, cx, cy)
+    within = sum(d <= limit for d in distances)
+    return bool(distances) and within > len(distances) // 2
 
 
 def stay_verdicts(
