@@ -255,14 +255,19 @@ def boundary_distances(
 
     def to_segment(x: float, y: float, a: tuple[float, float], b: tuple[float, float]) -> float:
         (ax, ay), (bx, by) = a, b
+
+        def length(dx: float, dy: float) -> float:
+            # squares by multiplication, as GEOS: ``dx ** 2`` (C's pow) differs in the last bit
+            return math.sqrt(dx * dx + dy * dy)
+
         if a == b:
-            return math.sqrt((x - ax) ** 2 + (y - ay) ** 2)
-        length2 = (bx - ax) ** 2 + (by - ay) ** 2
+            return length(x - ax, y - ay)
+        length2 = (bx - ax) * (bx - ax) + (by - ay) * (by - ay)
         r = ((x - ax) * (bx - ax) + (y - ay) * (by - ay)) / length2
         if r <= 0:
-            return math.sqrt((x - ax) ** 2 + (y - ay) ** 2)
+            return length(x - ax, y - ay)
         if r >= 1:
-            return math.sqrt((x - bx) ** 2 + (y - by) ** 2)
+            return length(x - bx, y - by)
         return abs(((ay - y) * (bx - ax) - (ax - x) * (by - ay)) / length2) * math.sqrt(length2)
 
     return [
