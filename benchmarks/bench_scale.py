@@ -40,6 +40,7 @@ import argparse
 import contextlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -284,7 +285,17 @@ def _rows(path: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 24), b"")) - 1
 
 
+def processor() -> str:
+    """The CPU's model name (figures differ from machine to machine: print them with it)."""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def _table(results: list[dict[str, Any]]) -> None:
+    print(f"{processor()}, {os.cpu_count()} cores")
     head = (
         f"{'trucks':>7} {'fixes':>11} {'files':>5} {'gen s':>7} {'ingest s':>9} {'MB':>7} "
         f"{'floor s':>8} {'MB':>7} {'x floor':>7} {'analyse s':>9} {'MB':>7} "
@@ -378,7 +389,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if not args.keep and args.workdir is None:
             shutil.rmtree(root, ignore_errors=True)
     _table(results)
-    report = {"cores": os.cpu_count(), "runs": results}
+    report = {"cores": os.cpu_count(), "processor": processor(), "runs": results}
     print(json.dumps(report))
     return report
 

@@ -412,6 +412,9 @@ def local_cluster(workers: int | None, context: ContextFile | None = None) -> It
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
+                    # the scheduler's HTTP routes (health, metrics) on a free loopback port, not 8787:
+                    # two runs on one machine do not clash, nor warn on stderr
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                     silence_logs=logging.ERROR,
                 ) as cluster,
                 Client(cluster) as client,

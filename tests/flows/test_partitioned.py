@@ -236,8 +236,8 @@ def test_a_dask_cluster_finds_the_inline_flags(world, monkeypatch, tmp_path):
 def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, monkeypatch):
     """``auto`` from no threshold on: a local cluster whose worker processes are forked from
     the fork server (preloaded with the engine, the run's context built there), quiet, with
-    glibc's own memory thresholds (not the nanny's MALLOC_TRIM_THRESHOLD_), and stopped with
-    the cluster."""
+    glibc's own memory thresholds (not the nanny's MALLOC_TRIM_THRESHOLD_), its scheduler's
+    HTTP routes on a free loopback port, and stopped with the cluster."""
     pytest.importorskip("distributed")
     import dask
 
@@ -263,6 +263,8 @@ def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, mon
         seen["profiling"] = set(
             client.run(dask.config.get, "distributed.worker.profile.enabled").values()
         )
+        http = client.cluster.scheduler.http_server
+        seen["scheduler_http"] = (http.address, http.port)
         yield from on_dask(client, *args)
 
     monkeypatch.setattr(partitioned, "_on_dask", spied)
@@ -283,6 +285,8 @@ def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, mon
     assert partitioned.LOCAL_CONTEXT_ENV not in os.environ
     assert not os.path.exists(seen["context"].path)  # the run's folder removed
     assert seen["profiling"] == {False}
+    # the scheduler's HTTP routes on a free port of the loopback, not 8787 for every run
+    assert seen["scheduler_http"][0] == "127.0.0.1" and seen["scheduler_http"][1] != 8787
     assert not any(v.startswith(b"MALLOC_TRIM_THRESHOLD_=") for v in seen["server_environ"])
     assert multiprocessing.forkserver._forkserver._forkserver_pid is None  # stopped
     assert flag_dicts(report.flags) == flag_dicts(inline.flags) and inline.flags
