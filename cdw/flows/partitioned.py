@@ -86,6 +86,9 @@ LOCAL_CLUSTER_CONFIG = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
 }
 WORKER_PRELOAD = ["distributed", "cdw.flows.worker_start"]
+# The scheduler's HTTP routes (health, metrics: it serves them with no dashboard too) on a free
+# port of the loopback, not on 8787: two runs on one machine do not clash, nor warn on stderr.
+LOCAL_SCHEDULER_OPTIONS = {"dashboard_address": "127.0.0.1:0"}
 _FORK_SERVER = threading.Lock()  # held by the local cluster that uses it
 
 # One engine run at a time in a process: a road matcher keeps scratch arrays (one matcher
@@ -412,9 +415,7 @@ def local_cluster(workers: int | None, context: ContextFile | None = None) -> It
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
-                    # the scheduler's HTTP routes (health, metrics) on a free loopback port, not 8787:
-                    # two runs on one machine do not clash, nor warn on stderr
-                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                    scheduler_kwargs=LOCAL_SCHEDULER_OPTIONS,
                     silence_logs=logging.ERROR,
                 ) as cluster,
                 Client(cluster) as client,

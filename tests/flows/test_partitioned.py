@@ -169,7 +169,12 @@ def test_legs_from_dask_workers_are_stored_as_inline(world):
 
     inline = stored(grouped)
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=None
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",
+        dashboard_address=None,
+        scheduler_kwargs=partitioned.LOCAL_SCHEDULER_OPTIONS,
     ) as cluster:
         on_dask = stored(
             grouped.model_copy(update={"analysis_scheduler": cluster.scheduler_address})
@@ -204,6 +209,7 @@ def test_a_dask_cluster_finds_the_inline_flags(world, monkeypatch, tmp_path):
             processes=False,
             protocol="tcp",  # messages serialised as between machines
             dashboard_address=None,
+            scheduler_kwargs=partitioned.LOCAL_SCHEDULER_OPTIONS,
         ) as cluster:
             on_dask = grouped.model_copy(update={"analysis_scheduler": cluster.scheduler_address})
             report, legs = _run(session, store, DAY, LAST, on_dask, NOW, checks=True)
