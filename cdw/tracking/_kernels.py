@@ -48,6 +48,26 @@ def step_metrics(
 
 
 @njit(cache=True, nogil=True)
+def place_codes(
+    site: np.ndarray, facility: np.ndarray, depot: np.ndarray, n_sites: int, n_places: int
+) -> np.ndarray:
+    """Per fix, the one place its fences say (``cdw.tracking.trips.visit_places``): the
+    facility's index plus ``n_sites`` where it is in a facility, else the site's index, else
+    the depot's plus ``n_places``, else -1; one pass instead of three ``np.where``."""
+    out = np.empty(site.size, _INT)
+    for i in range(site.size):
+        if facility[i] >= 0:
+            out[i] = n_sites + facility[i]
+        elif site[i] >= 0:
+            out[i] = site[i]
+        elif depot[i] >= 0:
+            out[i] = n_places + depot[i]
+        else:
+            out[i] = -1
+    return out
+
+
+@njit(cache=True, nogil=True)
 def mod_day(seconds: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """``np.mod(seconds + offset, 86400)`` in one pass (``offset``: one value for all, or
     one per second): ``x - floor(x / 86400) * 86400`` is exact; where the quotient rounds up

@@ -448,11 +448,7 @@ def visit_places(track: VehicleTrack, ctx: AnalysisContext) -> np.ndarray:
     th = ctx.thresholds
     n_sites, n_places = len(ctx.sites), len(ctx.sites) + len(ctx.facilities)
     site, facility, depot = track.zone["site"], track.zone["facility"], track.zone["depot"]
-    place = np.where(
-        facility >= 0,
-        n_sites + facility,
-        np.where(site >= 0, site, np.where(depot >= 0, n_places + depot, -1)),
-    )
+    place = K.place_codes(site, facility, depot, n_sites, n_places)
     cut = track.dt_s >= th.trip_split_gap_s
     if (place < 0).all():
         return place

@@ -110,6 +110,39 @@ def test_runs_and_gaps_match_twins(rows: list[tuple[bool, int]], limit: int) -> 
     assert ints(K.split_on_gaps(t, float(limit))) == twins.split_on_gaps(t.tolist(), limit)
 
 
+@PROPERTY
+@given(
+    st.lists(st.tuples(*[st.integers(-1, 4)] * 3), max_size=60),
+    st.integers(0, 10),
+    st.integers(0, 10),
+)
+def test_place_codes_match_twin_and_numpy(
+    zones: list[tuple[int, int, int]], n_sites: int, n_facilities: int
+) -> None:
+    site, facility, depot = (np.array([z[k] for z in zones], np.int64) for k in range(3))
+    n_places = n_sites + n_facilities
+    codes = K.place_codes(site, facility, depot, n_sites, n_places)
+    assert codes.dtype == np.int64
+    assert ints(codes) == twins.place_codes(
+        site.tolist(), facility.tolist(), depot.tolist(), n_sites, n_places
+    )
+    nested = np.where(  # what visit_places computed before the kernel
+        facility >= 0,
+        n_sites + facility,
+        np.where(site >= 0, site, np.where(depot >= 0, n_places + depot, -1)),
+    )
+    assert ints(codes) == ints(nested)
+
+
+def test_place_codes_hand_computed() -> None:
+    minus = -1
+    site = np.array([2, 2, minus, minus, minus], np.int64)
+    facility = np.array([1, minus, minus, minus, 0], np.int64)
+    depot = np.array([0, 0, 3, minus, 5], np.int64)
+    # 3 sites, 2 facilities: a facility wins over a site, a site over a depot
+    assert ints(K.place_codes(site, facility, depot, 3, 5)) == [4, 2, 8, -1, 3]
+
+
 # --- stay_points --------------------------------------------------------------------------
 
 # One fix a minute: driving, a stop of fixes 1-6 (200,0)…(212,0), driving on.

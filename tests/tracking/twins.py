@@ -37,6 +37,21 @@ def step_metrics(x: Floats, y: Floats, t: Floats) -> tuple[list[float], list[flo
     return dist, dt, speed
 
 
+def place_codes(
+    site: Sequence[int], facility: Sequence[int], depot: Sequence[int], n_sites: int, n_places: int
+) -> list[int]:
+    """A facility before a site before a depot; -1 in none."""
+    out = []
+    for s, f, d in zip(site, facility, depot, strict=True):
+        if f >= 0:
+            out.append(n_sites + f)
+        elif s >= 0:
+            out.append(s)
+        else:
+            out.append(n_places + d if d >= 0 else -1)
+    return out
+
+
 def run_lengths(mask: Sequence[bool]) -> tuple[list[int], list[int]]:
     starts, ends = [], []
     for i, value in enumerate(mask):
