@@ -61,7 +61,7 @@ from cdw.roads.network import RoadNetwork
 from cdw.roads.services import Roads
 from cdw.tracking.analysis import projector_for_bounds, projector_for_scan
 from cdw.tracking.context import AnalysisContext
-from cdw.tracking.pipeline import CHECKS, run_pipeline
+from cdw.tracking.pipeline import CHECKS, gc_paused, run_pipeline
 from cdw.tracking.store import PointStore, vehicle_bucket
 
 if TYPE_CHECKING:
@@ -294,10 +294,16 @@ def _analyse_task_on_worker(
     now: datetime,
     checks: bool,
 ) -> TaskResult:
-    """``analyse_task`` on a Dask worker: the store opened from its root."""
+    """``analyse_task`` on a Dask worker: the store opened from its root; the collector paused
+    for the task as for a run in one process (``gc_paused``), so that it resumes once the
+    task's objects are gone, not while the pipeline's are all alive (a worker's collections
+    over a day: 0.15 against 0.02 s)."""
     if isinstance(context, ContextFile):
         context = context.context()
-    return analyse_task(PointStore(root, timezone=timezone), start, end, task, context, now, checks)
+    with gc_paused():
+        return analyse_task(
+            PointStore(root, timezone=timezone), start, end, task, context, now, checks
+        )
 
 
 @dataclass(frozen=True)

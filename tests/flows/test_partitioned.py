@@ -304,6 +304,22 @@ def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, mon
     )
 
 
+def test_a_task_on_a_worker_runs_with_the_collector_paused(monkeypatch, tmp_path):
+    monkeypatch.setattr(partitioned, "analyse_task", lambda *args: gc.isenabled())
+    assert gc.isenabled()
+    paused = partitioned._analyse_task_on_worker(
+        str(tmp_path),
+        "Asia/Shanghai",
+        NOW,
+        NOW,
+        partitioned.Task(("粤A00001",), 1),
+        None,
+        NOW,
+        True,
+    )
+    assert paused is False and gc.isenabled()  # paused for the task, resumed after it
+
+
 def test_auto_runs_a_small_run_in_this_process(world, monkeypatch):
     """Under the default ``analysis_local_min_points`` no cluster starts, whatever the tasks."""
     engine, store, settings = world
