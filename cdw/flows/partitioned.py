@@ -297,7 +297,7 @@ def _analyse_task_on_worker(
     """``analyse_task`` on a Dask worker: the store opened from its root; the collector paused
     for the task as for a run in one process (``gc_paused``), so that it resumes once the
     task's objects are gone, not while the pipeline's are all alive (a worker's collections
-    over a day: 0.15 against 0.02 s)."""
+    over 24 of the 86 M-fix day's 48 tasks: 0.15 against 0.02 s)."""
     if isinstance(context, ContextFile):
         context = context.context()
     with gc_paused():
