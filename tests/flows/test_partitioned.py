@@ -304,20 +304,21 @@ def test_a_local_cluster_forks_its_workers_and_finds_the_inline_flags(world, mon
     )
 
 
-def test_a_task_on_a_worker_runs_with_the_collector_paused(monkeypatch, tmp_path):
-    monkeypatch.setattr(partitioned, "analyse_task", lambda *args: gc.isenabled())
+def test_a_task_runs_with_the_collector_paused(monkeypatch, tmp_path):
+    """Wherever it runs (a Dask worker's process has it on): paused for the task, resumed
+    after it, after a failure too."""
+    seen = []
+
+    def pipeline(*args):
+        seen.append(gc.isenabled())
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(partitioned, "run_pipeline", pipeline)
     assert gc.isenabled()
-    paused = partitioned._analyse_task_on_worker(
-        str(tmp_path),
-        "Asia/Shanghai",
-        NOW,
-        NOW,
-        partitioned.Task(("粤A00001",), 1),
-        None,
-        NOW,
-        True,
-    )
-    assert paused is False and gc.isenabled()  # paused for the task, resumed after it
+    store = PointStore(tmp_path, timezone="Asia/Shanghai")
+    with pytest.raises(RuntimeError, match="stop"):
+        partitioned.analyse_task(store, NOW, NOW, partitioned.Task((), 0), None, NOW, True)
+    assert seen == [False] and gc.isenabled()
 
 
 def test_auto_runs_a_small_run_in_this_process(world, monkeypatch):
