@@ -53,7 +53,7 @@ def place_codes(
 ) -> np.ndarray:
     """Per fix, the one place its fences say (``cdw.tracking.trips.visit_places``): the
     facility's index plus ``n_sites`` where it is in a facility, else the site's index, else
-    the depot's plus ``n_places``, else -1; one pass instead of three ``np.where``."""
+    the depot's plus ``n_places``, else -1."""
     out = np.empty(site.size, _INT)
     for i in range(site.size):
         if facility[i] >= 0:

@@ -135,10 +135,9 @@ def test_place_codes_match_twin_and_numpy(
 
 
 def test_place_codes_hand_computed() -> None:
-    minus = -1
-    site = np.array([2, 2, minus, minus, minus], np.int64)
-    facility = np.array([1, minus, minus, minus, 0], np.int64)
-    depot = np.array([0, 0, 3, minus, 5], np.int64)
+    site = np.array([2, 2, -1, -1, -1], np.int64)
+    facility = np.array([1, -1, -1, -1, 0], np.int64)
+    depot = np.array([0, 0, 3, -1, 5], np.int64)
     # 3 sites, 2 facilities: a facility wins over a site, a site over a depot
     assert ints(K.place_codes(site, facility, depot, 3, 5)) == [4, 2, 8, -1, 3]
 
