@@ -27,6 +27,7 @@ from sqlmodel import Session
 from cdw.auth.models import User
 from cdw.errors import InputFileError, Problem, ValidationFailed
 from cdw.permits import services
+from cdw.registry.importer import json_item_lines
 from cdw.registry.validators.pydantic_errors import problems_from_validation_error
 
 
@@ -34,19 +35,6 @@ class PermitIn(services.PermitApplication):
     """One entry of a permits file: an application that carries its permit number."""
 
     permit_no: str = Field(min_length=1, max_length=64)
-
-
-def json_item_lines(text: str) -> list[int]:
-    """The line on which each element of the JSON list ``text`` starts."""
-    decoder = json.JSONDecoder()
-    lines, pos = [], text.index("[") + 1
-    while True:
-        while pos < len(text) and text[pos] in " \t\r\n,":
-            pos += 1
-        if pos >= len(text) or text[pos] == "]":
-            return lines
-        lines.append(text.count("\n", 0, pos) + 1)
-        _, pos = decoder.raw_decode(text, pos)
 
 
 def _read(path: Path) -> tuple[str, list]:

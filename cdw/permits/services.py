@@ -41,7 +41,8 @@ from cdw.permits.rules import FacilityFacts, VehicleFacts, approval_problems
 from cdw.permits.terms import PermitTerms
 from cdw.registry.models import ConstructionSite, DisposalFacility, Haulier, Vehicle
 from cdw.registry.refs import try_resolve
-from cdw.registry.services import ENTITIES, UNRESTRICTED, Scope, get_vehicle_by_plate
+from cdw.registry.services import ENTITIES, UNRESTRICTED, Scope
+from cdw.registry.validators.plates import plate_key
 
 ACTIVE = (PermitStatus.approved,)
 # How an application names its site and facility (resolved to Permit.site_id / facility_id).
@@ -238,18 +239,21 @@ def record_use(session: Session, permit_no: str, delta_m3: float) -> None:
 def committed_m3(session: Session, facility_id: int, day: date, exclude_no: str) -> float:
     """What other approved permits to ``facility_id`` still hold on ``day``."""
     others = session.exec(
-        select(Permit).where(
+        select(Permit.volume_m3, Permit.used_m3).where(
             Permit.facility_id == facility_id,
             col(Permit.status).in_(ACTIVE),
             Permit.valid_to >= day,
             Permit.permit_no != exclude_no,
         )
-    ).all()
-    return sum(max(p.volume_m3 - p.used_m3, 0.0) for p in others)
+    ).all()  # the two figures, not whole permits with their routes
+    return sum(max(volume - used, 0.0) for volume, used in others)
 
 
 def vehicle_facts(session: Session, vehicle: Vehicle) -> VehicleFacts:
-    haulier = session.get(Haulier, vehicle.haulier_id)
+    return _vehicle_facts(vehicle, session.get(Haulier, vehicle.haulier_id))
+
+
+def _vehicle_facts(vehicle: Vehicle, haulier: Haulier) -> VehicleFacts:
     return VehicleFacts(
         vehicle_id=vehicle.id,
         plate=vehicle.plate,
@@ -267,16 +271,33 @@ def vehicle_facts(session: Session, vehicle: Vehicle) -> VehicleFacts:
 # --- writes -----------------------------------------------------------------------------------
 
 
+_PLATES_PER_QUERY = 500  # plates in one IN list (well under SQLite's bound parameters)
+
+
 def _vehicle_ids(session: Session, plates: list[str]) -> tuple[list[int], list[Problem]]:
-    ids, problems = [], []
-    for plate in plates:
-        vehicle = get_vehicle_by_plate(session, plate)
-        if vehicle is None:
+    """The ids of the vehicles ``plates`` name, in their order, and a problem per plate not
+    registered or repeating an earlier one (as stored: ``粤a·12345`` is ``粤A12345``); looked
+    up a batch of plates at a time (a fleet's permit lists hundreds)."""
+    keys = [plate_key(plate) for plate in plates]
+    distinct = sorted(set(keys))
+    registered: dict[str, int] = {}
+    for at in range(0, len(distinct), _PLATES_PER_QUERY):
+        batch = distinct[at : at + _PLATES_PER_QUERY]
+        rows = session.exec(select(Vehicle.plate, Vehicle.id).where(col(Vehicle.plate).in_(batch)))
+        registered.update(rows.all())
+    ids, problems, listed = [], [], set()
+    for plate, key in zip(plates, keys, strict=True):
+        if key in listed:
+            problems.append(
+                Problem("vehicles", f"车辆重复列出：{plate}", f"vehicle listed twice: {plate}")
+            )
+        elif key in registered:
+            ids.append(registered[key])
+        else:
             problems.append(
                 Problem("vehicles", f"未登记的车辆：{plate}", f"unregistered vehicle: {plate}")
             )
-        else:
-            ids.append(vehicle.id)
+        listed.add(key)
     return ids, problems
 
 
@@ -385,6 +406,8 @@ def approval_check(session: Session, permit: Permit, day: date) -> list[Problem]
         .where(PermitVehicle.permit_id == permit.id)
         .order_by(Vehicle.plate)
     ).all()
+    owners = select(Haulier).where(col(Haulier.id).in_({v.haulier_id for v in vehicles}))
+    hauliers = {h.id: h for h in session.exec(owners).all()}  # one query, held while used
     return approval_problems(
         categories=permit.categories,
         needed_m3=max(permit.volume_m3 - permit.used_m3, 0.0),
@@ -396,7 +419,7 @@ def approval_check(session: Session, permit: Permit, day: date) -> list[Problem]
             used_m3=facility.used_m3,
         ),
         committed_m3=committed_m3(session, facility.id, day, permit.permit_no),
-        vehicles=[vehicle_facts(session, v) for v in vehicles],
+        vehicles=[_vehicle_facts(v, hauliers[v.haulier_id]) for v in vehicles],
         day=day,
     )
 

@@ -171,6 +171,24 @@ def _check_header(path: Path, header: list[str], columns: list[str], line: int) 
         )
 
 
+def json_item_lines(text: str) -> list[int]:
+    """The line on which each element of the JSON list ``text`` starts; one pass over the
+    text (the lines are counted from one element to the next, not from the start again)."""
+    decoder = json.JSONDecoder()
+    lines: list[int] = []
+    pos = text.index("[") + 1
+    line = counted = 0
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return lines
+        line += text.count("\n", counted, pos)
+        counted = pos
+        lines.append(line + 1)
+        _, pos = decoder.raw_decode(text, pos)
+
+
 def _read_json(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line where the object starts, object without nulls) for each element of the list."""
     try:
@@ -191,13 +209,7 @@ def _read_json(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[str, 
         raise InputFileError(
             f"{path}：JSON 文件应为对象列表", f"{path}: the JSON file must be a list of objects"
         )
-    decoder = json.JSONDecoder()
-    pos = text.index("[") + 1
-    for item in items:
-        while text[pos] in " \t\r\n,":
-            pos += 1
-        line = text.count("\n", 0, pos) + 1
-        _, pos = decoder.raw_decode(text, pos)
+    for line, item in zip(json_item_lines(text), items, strict=True):
         if not isinstance(item, dict):
             yield line, {"__not_object__": item}
             continue

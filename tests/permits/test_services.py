@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from cdw.audit.log import history
 from cdw.errors import Conflict, NotFound, ValidationFailed
 from cdw.permits import services
-from cdw.permits.models import Permit, PermitStatus
+from cdw.permits.models import Permit, PermitStatus, PermitVehicle
 from cdw.permits.services import PermitAmendment, PermitApplication
 from cdw.registry.categories import HaulierStatus
 from cdw.registry.models import ConstructionSite
@@ -74,6 +74,25 @@ def test_approval_lists_every_reason(session: Session):
     assert all(p.zh for p in err.value.problems)
     session.rollback()
     assert session.get(Permit, permit.id).status == PermitStatus.submitted
+
+
+def test_apply_finds_each_plate_as_stored_and_names_every_unknown_or_repeated_one(
+    session: Session,
+):
+    s = seed(session)
+    plates = ["粤a·54321", "粤A99999", "粤A 12345", "粤A88888", "粤A54321"]
+    with pytest.raises(ValidationFailed) as err:
+        services.apply(session, application(s, vehicles=plates), "x")
+    assert [(p.field, p.zh, p.en) for p in err.value.problems] == [
+        ("vehicles", "未登记的车辆：粤A99999", "unregistered vehicle: 粤A99999"),
+        ("vehicles", "未登记的车辆：粤A88888", "unregistered vehicle: 粤A88888"),
+        ("vehicles", "车辆重复列出：粤A54321", "vehicle listed twice: 粤A54321"),
+    ]
+    permit = services.apply(session, application(s, vehicles=plates[:3:2]), "x")
+    held = session.exec(
+        select(PermitVehicle.vehicle_id).where(PermitVehicle.permit_id == permit.id)
+    ).all()
+    assert sorted(held) == sorted([s.spare.id, s.vehicle.id])
 
 
 def test_capacity_exactly_enough_passes(session: Session):
