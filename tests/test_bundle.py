@@ -355,3 +355,49 @@ def test_manifests_and_receipts_refer_to_sites_and_facilities_by_code(
         loaded = load_manifests(s, folder)
         s.commit()
     assert loaded == (len(manifests) - 1, len(receipts) - 1)
+
+
+def test_loaded_manifests_carry_their_history_audit_and_permit_use_in_file_order(
+    engine: Engine, tmp_path: Path
+):
+    """The manifests of a load are written together: each still has the ids, history, audit
+    entries (issued, then departed, before any receipt's) and permit use that storing them
+    one at a time gives, and the audit chain holds."""
+    from cdw.audit.log import verify_chain
+    from cdw.audit.models import AuditEntry
+    from cdw.manifests.models import Manifest, ManifestEvent
+
+    folder = _registry_only(tmp_path / "bundle")
+    for csv_name in ("manifests.csv", "receipts.csv"):
+        shutil.copy(DEFAULT_BUNDLE / csv_name, folder / csv_name)
+    import_bundle(engine, folder, PointStore(tmp_path / "points"), Thresholds())
+    rows = _lines("manifests.csv")
+    header = rows[0].split(",")
+    numbers = [dict(zip(header, r.split(","), strict=True))["manifest_no"] for r in rows[1:]]
+    with Session(engine) as s:
+        used_before = {p.permit_no: p.used_m3 for p in s.exec(select(Permit))}
+        load_manifests(s, folder)
+        s.commit()
+        manifests = s.exec(select(Manifest).order_by(Manifest.id)).all()
+        assert [m.manifest_no for m in manifests] == numbers
+        events = s.exec(select(ManifestEvent).order_by(ManifestEvent.id)).all()
+        first_two = events[: 2 * len(manifests)]
+        assert [(e.manifest_id, e.from_state, e.to_state) for e in first_two] == [
+            step
+            for m in manifests
+            for step in ((m.id, None, "issued"), (m.id, "issued", "departed"))
+        ]
+        assert [e.at for e in first_two[1::2]] == [m.departed_at for m in manifests]
+        entries = s.exec(
+            select(AuditEntry).where(AuditEntry.entity == "manifest").order_by(AuditEntry.id)
+        ).all()
+        assert [(e.entity_id, e.action) for e in entries[: 2 * len(manifests)]] == [
+            (str(m.id), action) for m in manifests for action in ("state:issued", "state:departed")
+        ]
+        assert verify_chain(s) == []
+        declared: dict[str, float] = {}
+        for m in manifests:
+            declared[m.permit_no] = declared.get(m.permit_no, 0.0) + m.declared_volume_m3
+        for permit in s.exec(select(Permit)):
+            expected = used_before[permit.permit_no] + declared.get(permit.permit_no, 0.0)
+            assert permit.used_m3 == pytest.approx(expected, abs=1e-9)

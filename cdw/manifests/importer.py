@@ -13,19 +13,22 @@ from __future__ import annotations
 
 import csv
 from datetime import UTC
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlmodel import Session, col, select
 
+from cdw.audit.log import audit_many
 from cdw.bounds import LoadM3, Moment
 from cdw.errors import InputFileError, Problem, ValidationFailed
 from cdw.manifests.lifecycle import ManifestState
 from cdw.manifests.models import DisposalMethod, Manifest
-from cdw.manifests.services import ReceiptIn, _record_change, confirm_receipt
+from cdw.manifests.services import ReceiptIn, change_records, confirm_receipt
 from cdw.permits.models import Permit
 from cdw.permits.services import record_use
-from cdw.registry.models import ConstructionSite, DisposalFacility, Driver, Haulier
+from cdw.registry.models import ConstructionSite, DisposalFacility, Driver, Haulier, Vehicle
 from cdw.registry.refs import try_resolve
 from cdw.registry.services import get_vehicle_by_plate
 
@@ -71,22 +74,59 @@ def _place_problems(
     ]
 
 
+def _store_departed(session: Session, staged: list[Manifest]) -> None:
+    """Insert the staged manifests (in their order: the ids one at a time would give), each
+    with its history (issued, then departed) and their audit entries in that order, written
+    in bulk, and each permit's use raised by its manifests' declared volume."""
+    session.add_all(staged)
+    session.flush()
+    events, changes = [], []
+    issued, departed = ManifestState.issued, ManifestState.departed
+    for m in staged:
+        steps = ((None, issued, m.issued_at), (issued, departed, m.departed_at))
+        for before, after, at in steps:
+            event, change = change_records(m, before, after, ACTOR, at, None)
+            events.append(event)
+            changes.append(change)
+    session.add_all(events)
+    audit_many(session, actor=ACTOR, changes=changes)
+    used: dict[str, float] = {}
+    for m in staged:
+        used[m.permit_no] = used.get(m.permit_no, 0.0) + (m.declared_volume_m3 or 0.0)
+    for permit_no, m3 in used.items():
+        record_use(session, permit_no, m3)
+
+
 def load_manifests(session: Session, folder: Path) -> tuple[int, int]:
     """Store the bundle's manifests and receipts; returns (manifests, receipts)."""
     manifests_csv, receipts_csv = Path(folder) / "manifests.csv", Path(folder) / "receipts.csv"
     problems: list[Problem] = []
     staged: list[Manifest] = []
+
+    # A city's day names each permit, vehicle, driver, site and facility many times: each is
+    # read once (and held, so that the session's identity map keeps it for _place_problems).
+    @cache
+    def latest_permit(permit_no: str) -> Permit | None:
+        newest = select(Permit).where(Permit.permit_no == permit_no)
+        return session.exec(newest.order_by(col(Permit.version).desc())).first()
+
+    @cache
+    def vehicle_of(plate: str) -> Vehicle | None:
+        return get_vehicle_by_plate(session, plate)
+
+    @cache
+    def driver_of(licence_no: str) -> Driver | None:
+        return session.exec(select(Driver).where(Driver.licence_no == licence_no)).first()
+
+    @cache
+    def record(model: type, record_id: int) -> Any:
+        return session.get(model, record_id)
+
     for line, row in enumerate(_rows(manifests_csv), start=2):
         try:
-            permit = session.exec(
-                select(Permit)
-                .where(Permit.permit_no == row["permit_no"])
-                .order_by(col(Permit.version).desc())
-            ).first()
-            vehicle = get_vehicle_by_plate(session, row["plate"])
-            driver = session.exec(
-                select(Driver).where(Driver.licence_no == row["driver_licence_no"].upper())
-            ).first()
+            permit = latest_permit(row["permit_no"])
+            vehicle = vehicle_of(row["plate"])
+            driver = driver_of(row["driver_licence_no"].upper())
             issued = _MOMENT.validate_python(row["issued_at"]).astimezone(UTC)
             departed = _MOMENT.validate_python(row["departed_at"]).astimezone(UTC)
             volume = _LOAD_M3.validate_python(row["declared_volume_m3"])
@@ -112,9 +152,9 @@ def load_manifests(session: Session, folder: Path) -> tuple[int, int]:
         problems += places
         if places:
             continue
-        site = session.get(ConstructionSite, permit.site_id)
-        facility = session.get(DisposalFacility, permit.facility_id)
-        haulier = session.get(Haulier, vehicle.haulier_id)
+        site = record(ConstructionSite, permit.site_id)
+        facility = record(DisposalFacility, permit.facility_id)
+        haulier = record(Haulier, vehicle.haulier_id)
         staged.append(
             Manifest(
                 manifest_no=row["manifest_no"], permit_id=permit.id, permit_no=permit.permit_no,
@@ -130,17 +170,7 @@ def load_manifests(session: Session, folder: Path) -> tuple[int, int]:
         )  # fmt: skip
     if problems:
         raise ValidationFailed(problems, zh="联单文件有错误，未导入", en="manifests not imported")
-    for manifest in staged:
-        session.add(manifest)
-        session.flush()
-        record_use(session, manifest.permit_no, manifest.declared_volume_m3 or 0.0)
-        _record_change(
-            session, manifest, None, ManifestState.issued, ACTOR, manifest.issued_at, None
-        )
-        _record_change(
-            session, manifest, ManifestState.issued, ManifestState.departed, ACTOR,
-            manifest.departed_at, None,
-        )  # fmt: skip
+    _store_departed(session, staged)
     by_no = {m.manifest_no: m for m in staged}
     receipts = 0
     for line, row in enumerate(_rows(receipts_csv), start=2):

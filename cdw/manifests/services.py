@@ -23,7 +23,7 @@ from sqlalchemy import func, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
-from cdw.audit.log import audit
+from cdw.audit.log import Change, audit
 from cdw.auth.models import Role, User
 from cdw.bounds import DbId, LoadM3, Moment, PositiveLoadM3, PositiveWeightT, WeightT
 from cdw.config import Settings, get_settings
@@ -244,30 +244,39 @@ def _record_change(
 ) -> None:
     """The one place a manifest state change is recorded: its history and the audit log
     (``details``: what else the change wrote, e.g. an issued manifest's load)."""
-    session.add(
-        ManifestEvent(
-            manifest_id=manifest.id,
-            from_state=from_state,
-            to_state=to_state,
-            at=at,
-            actor=_username(actor),
-            reason=reason,
-        )
+    event, change = change_records(manifest, from_state, to_state, actor, at, reason, details)
+    session.add(event)
+    audit(session, actor=actor, **vars(change))
+
+
+def change_records(
+    manifest: Manifest,
+    from_state: ManifestState | None,
+    to_state: ManifestState,
+    actor: User | str,
+    at: datetime,
+    reason: str | None,
+    details: dict[str, Any] | None = None,
+) -> tuple[ManifestEvent, Change]:
+    """What ``_record_change`` writes, unwritten: the history event and the audit entry's
+    change (a bulk load writes many of them at once, ``audit_many``)."""
+    event = ManifestEvent(
+        manifest_id=manifest.id,
+        from_state=from_state,
+        to_state=to_state,
+        at=at,
+        actor=_username(actor),
+        reason=reason,
     )
-    audit(
-        session,
-        actor=actor,
+    change = Change(
         entity="manifest",
         entity_id=manifest.id,
         action=f"state:{to_state.value}",
         reason=reason,
-        data={
-            "manifest_no": manifest.manifest_no,
-            "from": from_state,
-            "to": to_state,
-            **(details or {}),
-        },
+        data={"manifest_no": manifest.manifest_no, "from": from_state, "to": to_state}
+        | (details or {}),
     )
+    return event, change
 
 
 def _load(manifest: Manifest) -> dict[str, Any]:
