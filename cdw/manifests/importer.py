@@ -81,6 +81,7 @@ def _store_departed(session: Session, staged: list[Manifest]) -> None:
     session.add_all(staged)
     session.flush()
     events, changes = [], []
+    used: dict[str, float] = {}  # per permit: its manifests' declared m³
     issued, departed = ManifestState.issued, ManifestState.departed
     for m in staged:
         steps = ((None, issued, m.issued_at), (issued, departed, m.departed_at))
@@ -88,11 +89,9 @@ def _store_departed(session: Session, staged: list[Manifest]) -> None:
             event, change = change_records(m, before, after, ACTOR, at, None)
             events.append(event)
             changes.append(change)
+        used[m.permit_no] = used.get(m.permit_no, 0.0) + (m.declared_volume_m3 or 0.0)
     session.add_all(events)
     audit_many(session, actor=ACTOR, changes=changes)
-    used: dict[str, float] = {}
-    for m in staged:
-        used[m.permit_no] = used.get(m.permit_no, 0.0) + (m.declared_volume_m3 or 0.0)
     for permit_no, m3 in used.items():
         record_use(session, permit_no, m3)
 

@@ -177,7 +177,7 @@ def json_item_lines(text: str) -> list[int]:
     decoder = json.JSONDecoder()
     lines: list[int] = []
     pos = text.index("[") + 1
-    line = counted = 0
+    line, counted = 1, 0  # the line of text[counted]
     while True:
         while pos < len(text) and text[pos] in " \t\r\n,":
             pos += 1
@@ -185,7 +185,7 @@ def json_item_lines(text: str) -> list[int]:
             return lines
         line += text.count("\n", counted, pos)
         counted = pos
-        lines.append(line + 1)
+        lines.append(line)
         _, pos = decoder.raw_decode(text, pos)
 
 
